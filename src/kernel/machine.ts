@@ -1,0 +1,191 @@
+// One simulated machine: physical memory and zones, hugetlb pools, THP settings, processes and files.
+// Models the boot-time and global state the kernel keeps in mm/ (zero page, huge zero folio,
+// node counters) plus a process table.
+
+import { MemMap, PAGE_SIZE, PMD_ORDER, PUD_ORDER } from '../mm/memmap.js';
+import { PageAllocator, prep_new_folio } from '../mm/page_alloc.js';
+import { Vmstat } from '../mm/vmstat.js';
+import { WarnLog } from '../mm/warn.js';
+import { AnonVma, MmStruct } from '../mm/mm_types.js';
+import { AddressSpace, type FsKind } from '../mm/filemap.js';
+import { HugetlbPool } from '../mm/hugetlb.js';
+import { LINUX_6_18, type KernelProfile } from './profile.js';
+
+export type ThpPolicy = 'always' | 'madvise' | 'never';
+export type MthpPolicy = 'always' | 'inherit' | 'madvise' | 'never';
+/** mTHP sizes with their folio orders (/sys/kernel/mm/transparent_hugepage/hugepages-*kB). */
+export const MTHP_SIZES: Record<string, number> = {
+  '16K': 2, '32K': 3, '64K': 4, '128K': 5, '256K': 6, '512K': 7, '1M': 8, '2M': 9,
+};
+
+export interface MachineConfig {
+  /** RAM in bytes. */
+  memory: number;
+  /** Bytes of RAM (at the top) in ZONE_MOVABLE (movablecore=). */
+  movable: number;
+  /** Bytes of CMA pageblocks (cma=), carved from the top of the non-movable zones. */
+  cma: number;
+  /** Bytes of fsdax persistent memory (ZONE_DEVICE). */
+  pmem: number;
+  /** /sys/kernel/mm/transparent_hugepage/enabled. */
+  thp: ThpPolicy;
+  /** Per-size mTHP policy; sizes not named keep the kernel default (2M: inherit, others: never). */
+  mthp: Record<string, MthpPolicy>;
+  /** transparent_hugepage/use_zero_page. */
+  use_zero_page: boolean;
+  /** shmem_enabled for MAP_SHARED anonymous and memfd (never by default). */
+  shmem_thp: 'never' | 'always' | 'advise';
+  /** nr_hugepages per size: { '2M': n, '1G': m }. */
+  hugetlb: { '2M'?: number; '1G'?: number };
+}
+
+export const DEFAULT_CONFIG: MachineConfig = {
+  memory: 4 << 30,
+  movable: 0,
+  cma: 0,
+  pmem: 0,
+  thp: 'madvise',
+  mthp: {},
+  use_zero_page: true,
+  shmem_thp: 'never',
+  hugetlb: {},
+};
+
+/** Low memory the firmware and kernel image keep out of the buddy allocator. */
+const RESERVED_PAGES = 256;
+/** The zero page's frame, inside the reserved range (the kernel's empty_zero_page). */
+export const ZERO_PFN = 0x10;
+/** Top of the model's mmap area: addresses stay under 2^44 so folio->index fits 32 bits. */
+export const MMAP_TOP = 0x7f0000000000 / 16;
+
+export class Process {
+  alive = true;
+  /** A fatal signal is pending: GUP slow paths return -EINTR (fatal_signal_pending()). */
+  fatalSignalPending = false;
+  /** RLIMIT_MEMLOCK in bytes. */
+  rlimitMemlock: number;
+  /** CAP_IPC_LOCK (root has it): memlock limits do not apply. */
+  capIpcLock = false;
+  constructor(readonly pid: number, readonly name: string, readonly mm: MmStruct, memlock: number) {
+    this.rlimitMemlock = memlock;
+  }
+}
+
+/** Why the last refused GUP call failed: the kernel function and the rule it applied. */
+export interface Refusal {
+  fn: string;
+  rule: string;
+  errno: number;
+}
+
+/** An object a folio->mapping can point at. */
+export type MappingObj = AnonVma | AddressSpace;
+
+export class Machine {
+  readonly cfg: MachineConfig;
+  readonly profile: KernelProfile;
+  readonly mem: MemMap;
+  readonly alloc: PageAllocator;
+  readonly vmstat = new Vmstat();
+  readonly warns = new WarnLog();
+  readonly hugetlb: HugetlbPool;
+  readonly processes = new Map<string, Process>();
+  readonly files = new Map<string, AddressSpace>();
+  readonly nrRamPages: number;
+  /** The PMD-sized huge zero folio, allocated on first use (-1 until then). */
+  huge_zero_folio = -1;
+  /** The last refusal recorded by a GUP entry point (cleared when an entry point starts). */
+  why: Refusal | undefined;
+  private readonly mappingObjs: (MappingObj | undefined)[] = [undefined];
+  private readonly freeMappingIds: number[] = [];
+  private nextPid = 1;
+
+  constructor(config: Partial<MachineConfig> = {}, profile: KernelProfile = LINUX_6_18) {
+    this.cfg = { ...DEFAULT_CONFIG, ...config, mthp: { ...DEFAULT_CONFIG.mthp, ...config.mthp } };
+    this.profile = profile;
+    const ram = Math.floor(this.cfg.memory / PAGE_SIZE);
+    const pmem = Math.floor(this.cfg.pmem / PAGE_SIZE);
+    if (ram < 2048) throw new RangeError('machine memory must be at least 8 MiB');
+    this.nrRamPages = ram;
+    this.mem = new MemMap(ram + pmem);
+    this.alloc = new PageAllocator(this.mem);
+    const movable = Math.min(Math.floor(this.cfg.movable / PAGE_SIZE), ram - 2048);
+    const movStart = ram - movable;
+    const cma = Math.min(Math.floor(this.cfg.cma / PAGE_SIZE), movStart - 2048);
+    const cmaStart = movStart - cma;
+    const low = 1 << (32 - 12); // 4 GiB: DMA32 below, NORMAL above
+    const split = (zoneStart: number, zoneEnd: number, cma: boolean) => {
+      this.alloc.addArea('DMA32', zoneStart, Math.min(zoneEnd, low), cma);
+      this.alloc.addArea('NORMAL', Math.max(zoneStart, low), zoneEnd, cma);
+    };
+    split(RESERVED_PAGES, cmaStart, false);
+    split(cmaStart, movStart, true);
+    this.alloc.addArea('MOVABLE', movStart, ram);
+    this.alloc.addArea('DEVICE', ram, ram + pmem);
+    // The zero page: a reserved frame with one reference that is never dropped.
+    this.mem.refcount[ZERO_PFN] = 1;
+    this.hugetlb = new HugetlbPool(this);
+    if (this.cfg.hugetlb['1G']) this.hugetlb.setPoolSize(PUD_ORDER, this.cfg.hugetlb['1G']);
+    if (this.cfg.hugetlb['2M']) this.hugetlb.setPoolSize(PMD_ORDER, this.cfg.hugetlb['2M']);
+    this.vmstat.mod('nr_free_pages', this.alloc.nr_free_pages());
+  }
+
+  // --- folio->mapping registry ------------------------------------------------------------
+
+  newMappingId(): number {
+    const id = this.freeMappingIds.pop() ?? this.mappingObjs.length;
+    if (id > 0xffff) throw new Error('gupsim limit: more than 65535 live anon_vmas and files');
+    return id;
+  }
+
+  registerMapping(obj: MappingObj): void {
+    this.mappingObjs[obj.id] = obj;
+  }
+
+  mappingObj(id: number): MappingObj | undefined {
+    return this.mappingObjs[id];
+  }
+
+  newAnonVma(): AnonVma {
+    const a = new AnonVma(this.newMappingId());
+    this.registerMapping(a);
+    return a;
+  }
+
+  newFile(fs: FsKind, name: string, sizePages: number, hugeOrder = 0): AddressSpace {
+    const f = new AddressSpace(this.newMappingId(), fs, name, sizePages, hugeOrder);
+    this.registerMapping(f);
+    return f;
+  }
+
+  // --- processes ---------------------------------------------------------------------------
+
+  /** Create a process with an empty mm (execve of a fresh program). */
+  spawn(name: string): Process {
+    if (this.processes.get(name)?.alive) throw new RangeError(`process ${name} exists`);
+    const p = new Process(this.nextPid++, name, new MmStruct(MMAP_TOP), this.profile.defaultMemlock);
+    this.processes.set(name, p);
+    return p;
+  }
+
+  process(name: string): Process | undefined {
+    return this.processes.get(name);
+  }
+
+  // --- refusals ------------------------------------------------------------------------------
+
+  /** Record why a GUP path refused, and return the (negative) errno for chaining. */
+  refuse(errno: number, fn: string, rule: string): number {
+    this.why = { fn, rule, errno };
+    return errno;
+  }
+
+  /** Allocate and prepare a folio. Returns the head PFN or -1. */
+  folio_alloc(order: number, movable = true): number {
+    const pfn = this.alloc.alloc_block(order, { movable });
+    if (pfn < 0) return -1;
+    prep_new_folio(this.mem, pfn, order);
+    this.vmstat.mod('nr_free_pages', -(1 << order));
+    return pfn;
+  }
+}

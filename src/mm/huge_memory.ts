@@ -1,0 +1,163 @@
+// Models mm/huge_memory.c: THP and mTHP policy (thp_vma_allowable_orders), the PMD anon fault (a THP,
+// or the huge zero folio for reads), write/unshare faults on PMD mappings, and splitting a PMD
+// mapping into PTEs (__split_huge_pmd). The folio itself is never split here: only its mapping.
+
+import type { Machine } from '../kernel/machine.js';
+import { MTHP_SIZES, type MthpPolicy } from '../kernel/machine.js';
+import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR } from './memmap.js';
+import { VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
+import { mk_pte, pte_pfn, pte_mkwrite, pte_mkdirty, pte_mkyoung, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SPECIAL } from './pgtable.js';
+import { folio_add_new_anon_rmap, folio_remove_rmap_entire } from './rmap.js';
+import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_FALLBACK, folio_put_refs, folio_ref_add, is_huge_zero_folio } from './memory.js';
+import { ZERO_PFN } from '../kernel/machine.js';
+
+const ORDER_SIZE = Object.fromEntries(Object.entries(MTHP_SIZES).map(([k, v]) => [v, k])) as Record<number, string>;
+
+/** The effective policy of one folio order: per-size setting, 'inherit' resolving to the top level. */
+function order_enabled(m: Machine, vma: Vma, order: number): boolean {
+  if (vma.flags & VM_NOHUGEPAGE) return false;
+  const size = ORDER_SIZE[order]!;
+  const dflt: MthpPolicy = order === PMD_ORDER ? 'inherit' : 'never';
+  let p: MthpPolicy | 'madvise' = m.cfg.mthp[size] ?? dflt;
+  if (p === 'inherit') p = m.cfg.thp;
+  return p === 'always' || (p === 'madvise' && (vma.flags & VM_HUGEPAGE) !== 0);
+}
+
+/** thp_vma_allowable_order(PMD_ORDER) and the range check of do_huge_pmd_anonymous_page. */
+export function thp_pmd_allowed(m: Machine, vma: Vma, addr: number): boolean {
+  if (vma.kind !== 'anon' || !order_enabled(m, vma, PMD_ORDER)) return false;
+  const haddr = addr - (addr % PMD_SIZE);
+  return haddr >= vma.start && haddr + PMD_SIZE <= vma.end;
+}
+
+/** alloc_anon_folio(): mTHP orders below PMD_ORDER that the policy allows, largest first. */
+export function mthp_orders_allowed(m: Machine, vma: Vma, _addr: number): number[] {
+  const out: number[] = [];
+  if (vma.kind !== 'anon') return out;
+  for (let o = PMD_ORDER - 1; o >= 2; o--) if (order_enabled(m, vma, o)) out.push(o);
+  return out;
+}
+
+/** shmem_allowable_huge_orders(): shmem_enabled for MAP_SHARED anonymous and memfd mappings. */
+export function shmem_thp_allowed(m: Machine, vma: Vma, addr: number): boolean {
+  if (vma.flags & VM_NOHUGEPAGE) return false;
+  const p = m.cfg.shmem_thp;
+  if (!(p === 'always' || (p === 'advise' && vma.flags & VM_HUGEPAGE))) return false;
+  const haddr = addr - (addr % PMD_SIZE);
+  return haddr >= vma.start && haddr + PMD_SIZE <= vma.end;
+}
+
+/** mm_get_huge_zero_folio(): allocated on first use from non-movable memory. */
+export function get_huge_zero_folio(m: Machine): number {
+  if (m.huge_zero_folio >= 0) return m.huge_zero_folio;
+  const f = m.folio_alloc(PMD_ORDER, false);
+  if (f < 0) return -1;
+  m.huge_zero_folio = f;
+  m.vmstat.mod('thp_zero_page_alloc', 1);
+  return f;
+}
+
+/**
+ * do_huge_pmd_anonymous_page(): a read maps the huge zero folio (use_zero_page), a write allocates a
+ * PMD-sized folio. VM_FAULT_FALLBACK sends the fault to the PTE level.
+ */
+export function do_huge_pmd_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number): number {
+  const haddr = addr - (addr % PMD_SIZE);
+  const pt = vma.mm.pt;
+  if (!(flags & FAULT_FLAG_WRITE) && m.cfg.use_zero_page) {
+    const zf = get_huge_zero_folio(m);
+    if (zf < 0) return VM_FAULT_FALLBACK;
+    pt.set_pmd_leaf(haddr, mk_pte(zf, _PAGE_SPECIAL | _PAGE_ACCESSED));
+    return 0;
+  }
+  return map_new_anon_thp(m, vma, haddr, (flags & FAULT_FLAG_WRITE) !== 0);
+}
+
+function map_new_anon_thp(m: Machine, vma: Vma, haddr: number, write: boolean): number {
+  const folio = m.folio_alloc(PMD_ORDER);
+  if (folio < 0) {
+    m.vmstat.mod('thp_fault_fallback', 1);
+    return VM_FAULT_FALLBACK;
+  }
+  m.vmstat.mod('thp_fault_alloc', 1);
+  folio_add_new_anon_rmap(m, folio, vma, haddr, 'pmd');
+  let bits = _PAGE_ACCESSED;
+  if (write) bits |= _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0);
+  vma.mm.pt.set_pmd_leaf(haddr, mk_pte(folio, bits));
+  vma.mm.rss_anon += HPAGE_PMD_NR;
+  return 0;
+}
+
+/**
+ * do_huge_pmd_wp_page(): write or unshare fault on a read-only PMD. The huge zero folio is replaced
+ * by a new THP (do_huge_zero_wp_pmd, 6.12+); an exclusive or singly referenced anon THP is reused;
+ * anything else has its PMD split and the fault retried at the PTE level.
+ */
+export function do_huge_pmd_wp_page(m: Machine, vma: Vma, addr: number, flags: number): number {
+  const haddr = addr - (addr % PMD_SIZE);
+  const pt = vma.mm.pt;
+  const e = pt.pmd_leaf(haddr);
+  const folio = pte_pfn(e);
+  const mem = m.mem;
+  const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
+  if (is_huge_zero_folio(m, folio)) {
+    if (m.profile.hugeZeroWpAllocatesThp) {
+      pt.set_pmd_leaf(haddr, 0);
+      const r = map_new_anon_thp(m, vma, haddr, !unshare);
+      if (!(r & VM_FAULT_FALLBACK)) return r;
+      pt.set_pmd_leaf(haddr, e);
+    }
+    __split_huge_pmd(m, vma, haddr);
+    return VM_FAULT_FALLBACK;
+  }
+  if (mem.folio_test_anon(folio)) {
+    if (mem.PageAnonExclusive(folio) || mem.refcount[folio] === 1) {
+      mem.SetPageAnonExclusive(folio);
+      if (unshare) return 0;
+      pt.set_pmd_leaf(haddr, pte_mkyoung(pte_mkdirty(vma.flags & VM_WRITE ? pte_mkwrite(e) : e)));
+      return 0;
+    }
+  }
+  // Unsharing only concerns COW mappings; a shared mapping keeps its page.
+  if (unshare && !mem.folio_test_anon(folio) && vma.flags & VM_SHARED) return 0;
+  __split_huge_pmd(m, vma, haddr);
+  return VM_FAULT_FALLBACK;
+}
+
+/**
+ * __split_huge_pmd(): replace a PMD mapping by 512 PTEs. Anon THP: each subpage gets a PTE with the
+ * PMD's bits, a mapcount and a reference, and inherits PageAnonExclusive. The huge zero PMD becomes
+ * 512 zero-page PTEs. File and shmem THPs are simply unmapped and refault through PTEs.
+ */
+export function __split_huge_pmd(m: Machine, vma: Vma, haddr: number): void {
+  const pt = vma.mm.pt;
+  const e = pt.pmd_leaf(haddr);
+  if (!e) return;
+  const folio = pte_pfn(e);
+  const mem = m.mem;
+  m.vmstat.mod('thp_split_pmd', 1);
+  pt.set_pmd_leaf(haddr, 0);
+  if (is_huge_zero_folio(m, folio)) {
+    const t = pt.pte_alloc(haddr)!;
+    for (let i = 0; i < HPAGE_PMD_NR; i++) t[i] = mk_pte(ZERO_PFN, _PAGE_SPECIAL | _PAGE_ACCESSED);
+    return;
+  }
+  if (!mem.folio_test_anon(folio)) {
+    folio_remove_rmap_entire(m, folio);
+    folio_put_refs(m, folio, 1);
+    vma.mm.rss_file -= HPAGE_PMD_NR;
+    return;
+  }
+  const t = pt.pte_alloc(haddr)!;
+  const bits = e % 32 & ~_PAGE_SPECIAL;
+  const exclusive = mem.PageAnonExclusive(folio);
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    t[i] = mk_pte(folio + i, bits);
+    mem.mapcount[folio + i] = mem.mapcount[folio + i]! + 1;
+    if (exclusive) mem.SetPageAnonExclusive(folio + i);
+  }
+  mem.set_entire_mapcount(folio, mem.folio_entire_mapcount(folio) - 1);
+  mem.add_large_mapcount(folio, HPAGE_PMD_NR - 1);
+  folio_ref_add(m, folio, HPAGE_PMD_NR - 1);
+}
+

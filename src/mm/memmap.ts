@@ -1,0 +1,137 @@
+// Models struct page / struct folio (include/linux/mm_types.h, include/linux/page-flags.h,
+// include/linux/mm.h) as a structure of arrays: a page is an index (its PFN), a folio is its head PFN.
+//
+// Per page, 16 bytes: flags u16, mapping u16, _refcount i32, _mapcount i32, index u32.
+// Folio-wide fields of a large folio live in its tail pages' otherwise unused slots, as the kernel
+// keeps them in the first tail pages: refcount[head+1] = _pincount, index[head+1] = _entire_mapcount,
+// refcount[head+2] = _large_mapcount. Mapcounts are stored as natural counts (the kernel's value + 1).
+// Large folios are order >= 2 (anon mTHP has no order 1; the model creates no order-1 folios), which
+// guarantees both tail slots exist.
+
+export const PAGE_SHIFT = 12;
+export const PAGE_SIZE = 1 << PAGE_SHIFT;
+export const PMD_ORDER = 9;
+export const PUD_ORDER = 18;
+export const HPAGE_PMD_NR = 1 << PMD_ORDER;
+export const PMD_SIZE = PAGE_SIZE << PMD_ORDER;
+export const PUD_SIZE = PAGE_SIZE << PUD_ORDER;
+export const MAX_ORDER = PUD_ORDER;
+export const pageblock_order = PMD_ORDER;
+
+/** include/linux/mm.h: a pin on a small folio adds this much to _refcount. */
+export const GUP_PIN_COUNTING_BIAS = 1 << 10;
+
+// Page flags (low 5 bits hold the folio order on the head page).
+export const ORDER_MASK = 0x1f;
+export const PG_head = 1 << 5;
+export const PG_tail = 1 << 6;
+export const PG_anon_exclusive = 1 << 7; // per page (head only for PMD/hugetlb mappings)
+export const PG_dirty = 1 << 8;
+export const PG_referenced = 1 << 9;
+export const PG_writeback = 1 << 10;
+export const PG_lru = 1 << 11;
+export const PG_anon = 1 << 12; // folio->mapping has PAGE_MAPPING_ANON
+export const PG_swapbacked = 1 << 13;
+export const PG_buddy = 1 << 14; // page type: free in the buddy allocator
+export const PG_hugetlb = 1 << 15; // page type: hugetlb folio
+
+export type ZoneName = 'DMA32' | 'NORMAL' | 'MOVABLE' | 'DEVICE';
+
+/** The per-page arrays. Owned by the machine; page_alloc and everything above index into them. */
+export class MemMap {
+  readonly nr: number;
+  readonly flags: Uint16Array;
+  readonly mapping: Uint16Array;
+  readonly refcount: Int32Array;
+  readonly mapcount: Int32Array;
+  readonly index: Uint32Array;
+
+  constructor(nrPages: number) {
+    this.nr = nrPages;
+    this.flags = new Uint16Array(nrPages);
+    this.mapping = new Uint16Array(nrPages);
+    this.refcount = new Int32Array(nrPages);
+    this.mapcount = new Int32Array(nrPages);
+    this.index = new Uint32Array(nrPages);
+  }
+
+  /** Bytes of model metadata per simulated page. */
+  static readonly BYTES_PER_PAGE = 2 + 2 + 4 + 4 + 4;
+
+  // --- struct folio accessors -------------------------------------------------------------
+
+  /** page_folio(): the head PFN of the folio that contains pfn. Folios are naturally aligned. */
+  page_folio(pfn: number): number {
+    if (!(this.flags[pfn]! & PG_tail)) return pfn;
+    for (let k = 1; k <= MAX_ORDER; k++) {
+      const cand = pfn - (pfn & ((1 << k) - 1));
+      const f = this.flags[cand]!;
+      if (f & PG_head && (f & ORDER_MASK) >= k) return cand;
+    }
+    throw new Error(`gupsim bug: tail page ${pfn} without a head`);
+  }
+
+  folio_order(folio: number): number { return this.flags[folio]! & ORDER_MASK; }
+  folio_nr_pages(folio: number): number { return 1 << (this.flags[folio]! & ORDER_MASK); }
+  folio_test_large(folio: number): boolean { return (this.flags[folio]! & PG_head) !== 0; }
+  folio_ref_count(folio: number): number { return this.refcount[folio]!; }
+  folio_test_anon(folio: number): boolean { return (this.flags[folio]! & PG_anon) !== 0; }
+  folio_test_hugetlb(folio: number): boolean { return (this.flags[folio]! & PG_hugetlb) !== 0; }
+  folio_test_dirty(folio: number): boolean { return (this.flags[folio]! & PG_dirty) !== 0; }
+
+  /** folio_has_pincount(): 64-bit kernels keep _pincount in every large folio. */
+  folio_has_pincount(folio: number): boolean { return this.folio_test_large(folio); }
+
+  /** folio->_pincount (0 for small folios, which count pins in _refcount). */
+  folio_pincount(folio: number): number {
+    return this.folio_test_large(folio) ? this.refcount[folio + 1]! : 0;
+  }
+  set_pincount(folio: number, v: number): void { this.refcount[folio + 1] = v; }
+
+  /** _entire_mapcount + 1: PMD/PUD mappings of the whole folio. */
+  folio_entire_mapcount(folio: number): number {
+    return this.folio_test_large(folio) ? this.index[folio + 1]! : 0;
+  }
+  set_entire_mapcount(folio: number, v: number): void { this.index[folio + 1] = v; }
+
+  /** folio_mapcount(): total mappings (entire + every PTE), _large_mapcount + 1 in the kernel. */
+  folio_mapcount(folio: number): number {
+    return this.folio_test_large(folio) ? this.refcount[folio + 2]! : this.mapcount[folio]!;
+  }
+  add_large_mapcount(folio: number, d: number): void { this.refcount[folio + 2] = this.refcount[folio + 2]! + d; }
+
+  /** folio_nr_pages_mapped(): pages of the folio mapped by at least one PTE. */
+  folio_nr_pages_mapped(folio: number): number {
+    const n = this.folio_nr_pages(folio);
+    let c = 0;
+    for (let i = 0; i < n; i++) if (this.mapcount[folio + i]! > 0) c++;
+    return c;
+  }
+
+  /** folio_mapped(). */
+  folio_mapped(folio: number): boolean { return this.folio_mapcount(folio) > 0; }
+
+  /** folio->index, and page->index for a page inside the folio. */
+  page_index(pfn: number): number {
+    const folio = this.page_folio(pfn);
+    return (this.index[folio]! + (pfn - folio)) >>> 0;
+  }
+
+  PageAnonExclusive(pfn: number): boolean { return (this.flags[pfn]! & PG_anon_exclusive) !== 0; }
+  SetPageAnonExclusive(pfn: number): void { this.flags[pfn] = this.flags[pfn]! | PG_anon_exclusive; }
+  ClearPageAnonExclusive(pfn: number): void { this.flags[pfn] = this.flags[pfn]! & ~PG_anon_exclusive; }
+
+  set_flag(pfn: number, bit: number): void { this.flags[pfn] = this.flags[pfn]! | bit; }
+  clear_flag(pfn: number, bit: number): void { this.flags[pfn] = this.flags[pfn]! & ~bit; }
+  test_flag(pfn: number, bit: number): boolean { return (this.flags[pfn]! & bit) !== 0; }
+}
+
+/** The `%pGp` names of the flag bits the model keeps, in the kernel's enum pageflags order. */
+export const FLAG_NAMES: ReadonlyArray<[number, string]> = [
+  [PG_referenced, 'referenced'],
+  [PG_dirty, 'dirty'],
+  [PG_lru, 'lru'],
+  [PG_head, 'head'],
+  [PG_writeback, 'writeback'],
+  [PG_swapbacked, 'swapbacked'],
+];

@@ -1,0 +1,445 @@
+// Models mm/memory.c: page faults (anonymous, file read/COW/shared, write-protect and unshare
+// faults, COW copies), zapping page tables, and dropping folio references (folio_put_refs() down to
+// freeing). Huge PMD faults live in huge_memory.ts, hugetlb faults in hugetlb_fault.ts.
+
+import type { Machine } from '../kernel/machine.js';
+import { ZERO_PFN } from '../kernel/machine.js';
+import {
+  PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, PG_dirty, PG_lru, PG_swapbacked, PG_anon,
+} from './memmap.js';
+import { is_cow_mapping, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
+import {
+  mk_pte, pte_pfn, pte_present, pte_write, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_special,
+  pte_index, _PAGE_RW, _PAGE_DIRTY, _PAGE_ACCESSED, _PAGE_SPECIAL,
+} from './pgtable.js';
+import {
+  folio_add_new_anon_rmap, folio_add_rmap_ptes, folio_remove_rmap_ptes, folio_remove_rmap_entire,
+  rmap_walk,
+} from './rmap.js';
+import { do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, thp_pmd_allowed, mthp_orders_allowed, __split_huge_pmd, shmem_thp_allowed } from './huge_memory.js';
+import { hugetlb_fault } from './hugetlb_fault.js';
+import { AddressSpace } from './filemap.js';
+
+// vm_fault_t bits (include/linux/mm_types.h)
+export const VM_FAULT_OOM = 0x1;
+export const VM_FAULT_SIGBUS = 0x2;
+export const VM_FAULT_HWPOISON = 0x10;
+export const VM_FAULT_SIGSEGV = 0x40;
+export const VM_FAULT_FALLBACK = 0x800;
+export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON;
+
+// enum fault_flag
+export const FAULT_FLAG_WRITE = 1 << 0;
+export const FAULT_FLAG_REMOTE = 1 << 7;
+export const FAULT_FLAG_UNSHARE = 1 << 10;
+
+export function is_zero_pfn(pfn: number): boolean {
+  return pfn === ZERO_PFN;
+}
+
+/** is_huge_zero_folio(). */
+export function is_huge_zero_folio(m: Machine, folio: number): boolean {
+  return folio === m.huge_zero_folio && folio >= 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// References
+
+/**
+ * folio_put_refs(): drop refs; the folio is freed when the count reaches zero. Dropping a
+ * reference that is not there is reported (the kernel's VM_BUG_ON_PAGE on a zero refcount) and
+ * leaves the folio untouched.
+ */
+export function folio_put_refs(m: Machine, folio: number, refs: number): void {
+  const mem = m.mem;
+  const rc = mem.refcount[folio]!;
+  if (rc <= 0 || (rc > 0 && rc < refs)) {
+    m.warns.warn('folio_put_refs', `refcount underflow: refcount ${rc}, putting ${refs}`);
+    return;
+  }
+  mem.refcount[folio] = rc - refs;
+  if (rc === refs) free_folio(m, folio);
+}
+
+/** folio_get() / folio_ref_add(). */
+export function folio_ref_add(m: Machine, folio: number, refs: number): void {
+  m.mem.refcount[folio] = m.mem.refcount[folio]! + refs;
+}
+
+/** __folio_put(): the last reference is gone. */
+function free_folio(m: Machine, folio: number): void {
+  const mem = m.mem;
+  if (folio === ZERO_PFN || is_huge_zero_folio(m, folio)) {
+    m.warns.warn('free_folio', 'zero page freed');
+    mem.refcount[folio] = 1;
+    return;
+  }
+  const order = mem.folio_order(folio);
+  if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
+    m.vmstat.mod('nr_anon_transparent_hugepages', -1);
+  }
+  if (mem.folio_test_dirty(folio)) m.vmstat.mod('nr_dirty', -(1 << order));
+  if (mem.folio_test_hugetlb(folio)) {
+    m.hugetlb.free(folio);
+    return;
+  }
+  m.alloc.free_block(folio, order);
+  m.vmstat.mod('nr_free_pages', 1 << order);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+
+/**
+ * handle_mm_fault(): resolve a fault at addr. Returns 0 or VM_FAULT_* error bits.
+ * @see mm/memory.c __handle_mm_fault(), handle_pte_fault()
+ */
+export function handle_mm_fault(m: Machine, vma: Vma, addr: number, flags: number): number {
+  m.vmstat.mod('pgfault', 1);
+  addr -= addr % PAGE_SIZE;
+  if (vma.kind === 'pfnmap') return VM_FAULT_SIGBUS;
+  if (vma.kind === 'hugetlb') return hugetlb_fault(m, vma, addr, flags);
+  const pt = vma.mm.pt;
+  const slot = pt.pmd_slot(addr);
+  if (typeof slot === 'number') {
+    if (flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE) && !pte_write(slot)) {
+      const r = do_huge_pmd_wp_page(m, vma, addr, flags);
+      if (!(r & VM_FAULT_FALLBACK)) return r;
+    } else {
+      let e = pte_mkyoung(slot);
+      if (flags & FAULT_FLAG_WRITE) e = pte_mkdirty(e);
+      pt.set_pmd_leaf(addr, e);
+      return 0;
+    }
+  } else if (slot === undefined) {
+    if (vma.kind === 'anon' && thp_pmd_allowed(m, vma, addr)) {
+      const r = do_huge_pmd_anonymous_page(m, vma, addr, flags);
+      if (!(r & VM_FAULT_FALLBACK)) return r;
+    } else if ((vma.kind === 'shmem' || vma.kind === 'file') && vma.file?.fs === 'tmpfs' && shmem_thp_allowed(m, vma, addr)) {
+      const r = do_shmem_pmd_fault(m, vma, addr, flags);
+      if (!(r & VM_FAULT_FALLBACK)) return r;
+    }
+  }
+  return handle_pte_fault(m, vma, addr, flags);
+}
+
+function handle_pte_fault(m: Machine, vma: Vma, addr: number, flags: number): number {
+  const table = vma.mm.pt.pte_alloc(addr);
+  if (!table) return VM_FAULT_SIGBUS; // a leaf appeared: cannot happen single-threaded
+  const i = pte_index(addr);
+  const e = table[i]!;
+  if (!pte_present(e)) {
+    return vma.kind === 'anon' ? do_anonymous_page(m, vma, addr, flags, table) : do_fault(m, vma, addr, flags, table);
+  }
+  if (flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) {
+    if (!pte_write(e)) return do_wp_page(m, vma, addr, flags, table);
+    if (flags & FAULT_FLAG_WRITE) table[i] = pte_mkdirty(e);
+  }
+  table[i] = pte_mkyoung(table[i]!);
+  return 0;
+}
+
+/** The protection bits a new PTE gets: writable only for a write fault, or a shared mapping
+ *  whose vm_page_prot is writable (no writenotify). @see mm/memory.c maybe_mkwrite(), vma_wants_writenotify() */
+function new_pte_bits(vma: Vma, write: boolean): number {
+  let bits = _PAGE_ACCESSED;
+  if (write) bits |= _PAGE_DIRTY;
+  if (vma.flags & VM_WRITE) {
+    if (write) bits |= _PAGE_RW;
+    else if (vma.flags & VM_SHARED && !vma.file?.needsDirtyTracking) bits |= _PAGE_RW;
+  }
+  return bits;
+}
+
+/**
+ * do_anonymous_page(): a read maps the shared zero page; a write allocates a folio of the largest
+ * mTHP order the policy allows and that fits (alloc_anon_folio()), falling back to order 0.
+ */
+function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, table: Uint32Array): number {
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  if (!write) {
+    table[pte_index(addr)] = mk_pte(ZERO_PFN, _PAGE_SPECIAL | _PAGE_ACCESSED);
+    return 0;
+  }
+  let folio = -1;
+  let order = 0;
+  for (const o of mthp_orders_allowed(m, vma, addr)) {
+    const size = PAGE_SIZE << o;
+    const base = addr - (addr % size);
+    if (base < vma.start || base + size > vma.end) continue;
+    const first = pte_index(base);
+    let none = true;
+    for (let k = 0; k < 1 << o; k++) if (table[first + k] !== 0) { none = false; break; }
+    if (!none) continue;
+    folio = m.folio_alloc(o);
+    if (folio >= 0) {
+      order = o;
+      m.vmstat.mod('mthp_anon_fault_alloc', 1);
+      break;
+    }
+    m.vmstat.mod('thp_fault_fallback', 1);
+  }
+  if (folio < 0) folio = m.folio_alloc(0);
+  if (folio < 0) return VM_FAULT_OOM;
+  const nr = 1 << order;
+  const size = PAGE_SIZE << order;
+  const base = addr - (addr % size);
+  folio_add_new_anon_rmap(m, folio, vma, base, 'pte');
+  if (nr > 1) folio_ref_add(m, folio, nr - 1);
+  const bits = new_pte_bits(vma, true);
+  const first = pte_index(base);
+  for (let k = 0; k < nr; k++) table[first + k] = mk_pte(folio + k, bits);
+  vma.mm.rss_anon += nr;
+  return 0;
+}
+
+/** The page-cache page (allocating it if needed) for a file VMA at addr, or -1 on ENOMEM. */
+export function filemap_fault_page(m: Machine, vma: Vma, addr: number): number {
+  const file = vma.file!;
+  const idx = vma.pgoff + (addr - vma.start) / PAGE_SIZE;
+  if (idx >= file.sizePages) return -2; // beyond EOF: SIGBUS
+  const have = file.lookup(idx);
+  if (have >= 0) return have;
+  const folio = file.fs === 'dax' ? m.alloc.alloc_block(0, { movable: false, device: true }) : m.folio_alloc(0);
+  if (folio < 0) return -1;
+  if (file.fs === 'dax') m.mem.refcount[folio] = 1;
+  add_to_page_cache(m, folio, file, idx);
+  return folio;
+}
+
+/** filemap_add_folio(): insert into the page cache; the cache holds one reference per page. */
+export function add_to_page_cache(m: Machine, folio: number, file: AddressSpace, idx: number): void {
+  const mem = m.mem;
+  const nr = mem.folio_nr_pages(folio);
+  mem.mapping[folio] = file.id;
+  mem.index[folio] = idx;
+  mem.flags[folio] = mem.flags[folio]! & ~PG_anon;
+  if (file.fs !== 'dax') mem.flags[folio] = mem.flags[folio]! | PG_lru;
+  if (file.fs === 'tmpfs') mem.flags[folio] = mem.flags[folio]! | PG_swapbacked;
+  if (nr > 1) folio_ref_add(m, folio, nr - 1);
+  for (let k = 0; k < nr; k++) file.pages[idx + k] = folio + k;
+  m.vmstat.mod('nr_file_pages', nr);
+  if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', nr);
+}
+
+/** filemap_remove_folio() + the cache's references: used by truncation and eviction. */
+export function remove_from_page_cache(m: Machine, folio: number): void {
+  const mem = m.mem;
+  const obj = m.mappingObj(mem.mapping[folio]!);
+  const file = obj instanceof AddressSpace ? obj : undefined;
+  const nr = mem.folio_nr_pages(folio);
+  if (file) {
+    const idx = mem.index[folio]!;
+    for (let k = 0; k < nr; k++) if (file.pages[idx + k] === folio + k) file.pages[idx + k] = -1;
+    m.vmstat.mod('nr_file_pages', -nr);
+    if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', -nr);
+  }
+  if (mem.folio_test_hugetlb(folio) || file?.fs === 'dax') {
+    folio_put_refs(m, folio, 1);
+    return;
+  }
+  folio_put_refs(m, folio, nr);
+}
+
+/**
+ * do_fault(): a file or shmem page. Reads map the page-cache page; a write to a private mapping
+ * copies it into a new anon page (do_cow_fault); a write to a shared mapping dirties it.
+ */
+function do_fault(m: Machine, vma: Vma, addr: number, flags: number, table: Uint32Array): number {
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  const page = filemap_fault_page(m, vma, addr);
+  if (page === -1) return VM_FAULT_OOM;
+  if (page === -2) return VM_FAULT_SIGBUS;
+  if (write && !(vma.flags & VM_SHARED)) return wp_page_copy(m, vma, addr, flags, table, page, true);
+  const folio = m.mem.page_folio(page);
+  folio_ref_add(m, folio, 1);
+  folio_add_rmap_ptes(m, folio, page, 1);
+  table[pte_index(addr)] = mk_pte(page, new_pte_bits(vma, write));
+  if (write) folio_mark_dirty(m, folio);
+  vma.mm.rss_file++;
+  return 0;
+}
+
+/** Shared shmem THP: a PMD-sized folio in the page cache, mapped by one PMD. */
+function do_shmem_pmd_fault(m: Machine, vma: Vma, addr: number, flags: number): number {
+  const file = vma.file!;
+  const haddr = addr - (addr % PMD_SIZE);
+  const idx = vma.pgoff + (haddr - vma.start) / PAGE_SIZE;
+  if (idx + 512 > file.sizePages || idx % 512 !== 0) return VM_FAULT_FALLBACK;
+  let page = file.lookup(idx);
+  if (page < 0) {
+    for (let k = 0; k < 512; k++) if (file.lookup(idx + k) >= 0) return VM_FAULT_FALLBACK;
+    const folio = m.folio_alloc(PMD_ORDER);
+    if (folio < 0) return VM_FAULT_FALLBACK;
+    add_to_page_cache(m, folio, file, idx);
+    page = folio;
+  }
+  const folio = m.mem.page_folio(page);
+  if (folio !== page || m.mem.folio_order(folio) !== PMD_ORDER) return VM_FAULT_FALLBACK;
+  if (!(vma.flags & VM_SHARED) && flags & FAULT_FLAG_WRITE) return VM_FAULT_FALLBACK;
+  folio_ref_add(m, folio, 1);
+  m.mem.set_entire_mapcount(folio, m.mem.folio_entire_mapcount(folio) + 1);
+  m.mem.add_large_mapcount(folio, 1);
+  const write = (flags & FAULT_FLAG_WRITE) !== 0;
+  vma.mm.pt.set_pmd_leaf(haddr, mk_pte(folio, new_pte_bits(vma, write)));
+  if (write) folio_mark_dirty(m, folio);
+  vma.mm.rss_file += 512;
+  return 0;
+}
+
+/** folio_mark_dirty(). */
+export function folio_mark_dirty(m: Machine, folio: number): void {
+  if (m.mem.folio_test_dirty(folio)) return;
+  m.mem.set_flag(folio, PG_dirty);
+  m.vmstat.mod('nr_dirty', m.mem.folio_nr_pages(folio));
+}
+
+/**
+ * do_wp_page(): a write (or unshare) fault on a present, non-writable PTE.
+ * Anon pages that are exclusive, or only referenced by this mapping, are reused; everything else in a
+ * COW mapping is copied. Unshare never makes the PTE writable. @see mm/memory.c do_wp_page()
+ */
+function do_wp_page(m: Machine, vma: Vma, addr: number, flags: number, table: Uint32Array): number {
+  const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
+  const i = pte_index(addr);
+  const e = table[i]!;
+  const pfn = pte_pfn(e);
+  const mem = m.mem;
+  if (pte_special(e)) {
+    // Zero page or a PFN map: only a COW mapping can replace it.
+    if (!is_cow_mapping(vma.flags) || !is_zero_pfn(pfn)) return unshare ? 0 : VM_FAULT_SIGSEGV;
+    return wp_page_copy(m, vma, addr, flags, table, pfn, false);
+  }
+  if (vma.flags & VM_SHARED) {
+    if (unshare) return 0;
+    // wp_page_shared(): page_mkwrite + dirty accounting, then writable.
+    table[i] = pte_mkyoung(pte_mkdirty(pte_mkwrite(e)));
+    folio_mark_dirty(m, mem.page_folio(pfn));
+    return 0;
+  }
+  const folio = mem.page_folio(pfn);
+  if (mem.folio_test_anon(folio)) {
+    if (mem.PageAnonExclusive(pfn) || wp_can_reuse_anon_folio(m, folio, vma)) {
+      mem.SetPageAnonExclusive(pfn);
+      if (unshare) return 0;
+      // wp_page_reuse()
+      table[i] = pte_mkyoung(pte_mkdirty(vma.flags & VM_WRITE ? pte_mkwrite(e) : e));
+      return 0;
+    }
+  }
+  return wp_page_copy(m, vma, addr, flags, table, pfn, false);
+}
+
+/**
+ * wp_can_reuse_anon_folio(): a small folio can be reused when ours is its only reference; a large one
+ * when every reference is a mapping and all mappings are in this mm.
+ */
+function wp_can_reuse_anon_folio(m: Machine, folio: number, vma: Vma): boolean {
+  const mem = m.mem;
+  if (!mem.folio_test_large(folio)) return mem.refcount[folio] === 1;
+  if (mem.refcount[folio] !== mem.folio_mapcount(folio)) return false;
+  return rmap_walk(m, folio).every((h) => h.vma.mm === vma.mm);
+}
+
+/**
+ * wp_page_copy(): allocate a new exclusive anon page, copy, and map it instead of the old page.
+ * A write maps it writable and dirty, an unshare read-only. `fromCache`: the old page was not mapped
+ * here yet (do_cow_fault), so there is no old mapping to drop.
+ */
+function wp_page_copy(m: Machine, vma: Vma, addr: number, flags: number, table: Uint32Array, oldPfn: number, fromCache: boolean): number {
+  const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
+  const folio = m.folio_alloc(0);
+  if (folio < 0) return VM_FAULT_OOM;
+  const i = pte_index(addr);
+  const old = table[i]!;
+  if (!fromCache && pte_present(old) && !pte_special(old)) {
+    const of = m.mem.page_folio(oldPfn);
+    const wasAnon = m.mem.folio_test_anon(of);
+    folio_remove_rmap_ptes(m, of, oldPfn, 1);
+    folio_put_refs(m, of, 1);
+    if (wasAnon) vma.mm.rss_anon--;
+    else vma.mm.rss_file--;
+  }
+  folio_add_new_anon_rmap(m, folio, vma, addr, 'pte');
+  let bits = _PAGE_ACCESSED;
+  if (!unshare) {
+    bits |= _PAGE_DIRTY;
+    if (vma.flags & VM_WRITE) bits |= _PAGE_RW;
+  }
+  table[i] = mk_pte(folio, bits);
+  vma.mm.rss_anon++;
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zap
+
+/**
+ * zap_page_range_single() / unmap_page_range(): drop every mapping in [start, end) of the VMA.
+ * Partially covered PMD leaves are split first; hugetlb ranges are whole pages by construction.
+ */
+export function zap_page_range(m: Machine, vma: Vma, start: number, end: number): void {
+  const pt = vma.mm.pt;
+  const mem = m.mem;
+  let a = start;
+  while (a < end) {
+    const pud = pt.pud_leaf(a);
+    if (pud) {
+      const base = a - (a % PUD_SIZE);
+      zap_leaf(m, vma, pud);
+      pt.set_pud_leaf(base, 0);
+      a = base + PUD_SIZE;
+      continue;
+    }
+    const slot = pt.pmd_slot(a);
+    const base = a - (a % PMD_SIZE);
+    if (slot === undefined) {
+      a = base + PMD_SIZE;
+      continue;
+    }
+    if (typeof slot === 'number') {
+      if (a === base && end >= base + PMD_SIZE) {
+        zap_leaf(m, vma, slot);
+        pt.set_pmd_leaf(base, 0);
+        a = base + PMD_SIZE;
+        continue;
+      }
+      __split_huge_pmd(m, vma, base);
+      continue; // re-read: now a PTE table (or nothing)
+    }
+    const stop = Math.min(end, base + PMD_SIZE);
+    for (; a < stop; a += PAGE_SIZE) {
+      const i = pte_index(a);
+      const e = slot[i]!;
+      if (!pte_present(e)) continue;
+      slot[i] = 0;
+      if (pte_special(e)) continue;
+      const pfn = pte_pfn(e);
+      const folio = mem.page_folio(pfn);
+      if (pte_dirty_file(m, folio, e)) folio_mark_dirty(m, folio);
+      if (mem.folio_test_anon(folio)) vma.mm.rss_anon--;
+      else vma.mm.rss_file--;
+      folio_remove_rmap_ptes(m, folio, pfn, 1);
+      folio_put_refs(m, folio, 1);
+    }
+  }
+  pt.free_empty_tables(start, end);
+}
+
+function pte_dirty_file(m: Machine, folio: number, e: number): boolean {
+  return (e & _PAGE_DIRTY) !== 0 && !m.mem.folio_test_anon(folio);
+}
+
+function zap_leaf(m: Machine, vma: Vma, e: number): void {
+  const folio = pte_pfn(e);
+  if (is_huge_zero_folio(m, folio)) return;
+  const nr = m.mem.folio_nr_pages(folio);
+  if (pte_dirty_file(m, folio, e)) folio_mark_dirty(m, folio);
+  if (m.mem.folio_test_anon(folio)) vma.mm.rss_anon -= nr;
+  else vma.mm.rss_file -= nr;
+  folio_remove_rmap_entire(m, folio);
+  folio_put_refs(m, folio, 1);
+}
+
+/** THP policy helpers re-exported for callers that only need the flags. */
+export const THP_VM_FLAGS = { VM_HUGEPAGE, VM_NOHUGEPAGE };

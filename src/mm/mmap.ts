@@ -1,0 +1,368 @@
+// Models the memory syscalls of mm/mmap.c, mm/vma.c, mm/mprotect.c and mm/madvise.c: mmap with
+// top-down placement (THP-aligned for anonymous mappings of whole PMDs), VMA splitting, munmap,
+// mprotect, madvise, MAP_POPULATE, and exit_mmap.
+
+import type { Machine, Process } from '../kernel/machine.js';
+import { EINVAL, ENOMEM, EFAULT } from '../kernel/errno.js';
+import { PAGE_SIZE, PMD_SIZE, PMD_ORDER, PUD_ORDER } from './memmap.js';
+import {
+  MmStruct, Vma, type VmaKind, VM_READ, VM_WRITE, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC,
+  VM_MAYSHARE, VM_IO, VM_PFNMAP, VM_HUGETLB, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTCOPY, VM_ACCOUNT,
+} from './mm_types.js';
+import { AddressSpace, type FsKind } from './filemap.js';
+import { zap_page_range, handle_mm_fault, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM, remove_from_page_cache } from './memory.js';
+import { mk_pte, pte_wrprotect, pte_present, _PAGE_SPECIAL } from './pgtable.js';
+import { __split_huge_pmd } from './huge_memory.js';
+import { collapse_pte_mapped_range } from './khugepaged.js';
+
+export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
+
+export interface MmapArgs {
+  size: number;
+  type: MmapType;
+  shared?: boolean;
+  /** The file to map (type file or fsdax); fsdax without one gets a fresh file on the pmem. */
+  file?: AddressSpace;
+  /** File offset in bytes. */
+  offset?: number;
+  /** Only 'r' or 'rw'. */
+  prot?: 'r' | 'rw';
+  /** Alignment of the start address in bytes (a power of two). */
+  align?: number;
+  /** hugetlb page order (9: 2 MiB, 18: 1 GiB). */
+  hugeOrder?: number;
+  populate?: boolean;
+  name?: string;
+}
+
+/** Result of a syscall-like model call: a value or a negative errno. */
+export type SysResult = number;
+
+function pageAlignUp(n: number, a = PAGE_SIZE): number {
+  return Math.ceil(n / a) * a;
+}
+
+/** get_unmapped_area(): top-down below mmap_base, aligned. */
+function get_unmapped_area(mm: MmStruct, len: number, align: number): number {
+  let top = mm.mmap_base;
+  for (let i = mm.vmas.length - 1; i >= -1; i--) {
+    const below = i >= 0 ? mm.vmas[i]!.end : 0x10000;
+    let start = top - len;
+    start -= start % align;
+    if (start >= below) return start;
+    if (i >= 0) top = Math.min(top, mm.vmas[i]!.start);
+  }
+  return -ENOMEM;
+}
+
+/**
+ * do_mmap(): map a new region. Returns its address or -errno:
+ * -EINVAL for a zero length or a bad file offset, -ENOMEM when no address space or hugetlb pool
+ * reservation is left.
+ */
+export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
+  const mm = p.mm;
+  const type = a.type;
+  const shared = a.shared ?? type !== 'anon';
+  const hugeOrder = type === 'hugetlb' ? a.hugeOrder ?? PMD_ORDER : 0;
+  const unit = PAGE_SIZE << hugeOrder;
+  if (!(a.size > 0)) return -EINVAL;
+  const len = pageAlignUp(a.size, unit);
+  const offset = a.offset ?? 0;
+  if (offset % unit !== 0) return -EINVAL;
+  let kind: VmaKind;
+  let file: AddressSpace | undefined;
+  const pages = len / PAGE_SIZE;
+  const fileName = a.name ?? 'anon';
+  switch (type) {
+    case 'anon':
+      kind = shared ? 'shmem' : 'anon';
+      if (shared) file = unlinkedFile(m, 'tmpfs', `/dev/zero (deleted)`, pages);
+      break;
+    case 'shmem':
+      kind = 'shmem';
+      file = unlinkedFile(m, 'tmpfs', `/dev/zero (deleted)`, pages);
+      break;
+    case 'memfd':
+      kind = 'shmem';
+      file = unlinkedFile(m, 'tmpfs', `/memfd:${fileName} (deleted)`, pages);
+      break;
+    case 'file':
+      if (!a.file) return -EINVAL;
+      kind = 'file';
+      file = a.file;
+      break;
+    case 'fsdax':
+      kind = 'fsdax';
+      file = a.file ?? unlinkedFile(m, 'dax', `/mnt/pmem/${fileName}`, pages + offset / PAGE_SIZE);
+      if (file.fs !== 'dax') return -EINVAL;
+      break;
+    case 'hugetlb':
+      kind = 'hugetlb';
+      if (hugeOrder !== PMD_ORDER && hugeOrder !== PUD_ORDER) return -EINVAL;
+      file = a.file ?? unlinkedFile(m, 'hugetlbfs', `/anon_hugepage (deleted)`, pages, hugeOrder);
+      break;
+    case 'pfnmap':
+      kind = 'pfnmap';
+      break;
+  }
+  let flags = VM_READ | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+  if ((a.prot ?? 'rw') === 'rw') flags |= VM_WRITE;
+  if (shared) flags |= VM_SHARED | VM_MAYSHARE;
+  if (kind === 'hugetlb') flags |= VM_HUGETLB;
+  if (kind === 'pfnmap') flags |= VM_IO | VM_PFNMAP;
+  if (kind === 'anon' || (kind === 'shmem' && !shared)) flags |= VM_ACCOUNT;
+  let align = Math.max(a.align ?? PAGE_SIZE, unit);
+  // __get_unmapped_area(): anonymous mappings of whole PMDs are THP-aligned (6.7+).
+  if (kind === 'anon' && len % PMD_SIZE === 0) align = Math.max(align, PMD_SIZE);
+  const addr = get_unmapped_area(mm, len, align);
+  if (addr < 0) return addr;
+  if (kind === 'hugetlb' && !m.hugetlb.reserve(hugeOrder, len / unit)) return -ENOMEM;
+  const pgoff = kind === 'anon' ? addr / PAGE_SIZE : offset / PAGE_SIZE;
+  if (file && file.sizePages < pgoff + pages && (file.unlinked || file.fs === 'dax')) file.resize(pgoff + pages);
+  const vma = new Vma(mm, addr, addr + len, flags, kind, file, pgoff, hugeOrder, a.name ?? '');
+  if (kind === 'hugetlb') vmaHugetlbResv.set(vma, len / unit);
+  mm.insert_vma(vma);
+  if (file) {
+    file.vmas.add(vma);
+    file.users++;
+  }
+  if (kind === 'pfnmap') {
+    // remap_pfn_range(): special PTEs with no struct page behind them.
+    for (let x = addr; x < addr + len; x += PAGE_SIZE) mm.pt.pte_alloc(x)![(x / PAGE_SIZE) % 512] = mk_pte(0, _PAGE_SPECIAL);
+  }
+  if (a.populate) populate_vma_page_range(m, vma, addr, addr + len);
+  return addr;
+}
+
+/** Reservations still held by each hugetlb VMA (released at unmap). */
+const vmaHugetlbResv = new WeakMap<Vma, number>();
+
+function unlinkedFile(m: Machine, fs: FsKind, name: string, pages: number, hugeOrder = 0): AddressSpace {
+  const f = m.newFile(fs, name, pages, hugeOrder);
+  f.unlinked = true;
+  return f;
+}
+
+/**
+ * populate_vma_page_range(): fault every page in; private writable mappings get write faults.
+ * Returns 0 or -errno (-ENOMEM on OOM, -EFAULT otherwise).
+ */
+export function populate_vma_page_range(m: Machine, vma: Vma, start: number, end: number, forceWrite?: boolean): number {
+  const write = forceWrite ?? (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
+  const step = vma.kind === 'hugetlb' ? PAGE_SIZE << vma.hugeOrder : PAGE_SIZE;
+  for (let a = start; a < end; a += step) {
+    const r = handle_mm_fault(m, vma, a, write ? FAULT_FLAG_WRITE : 0);
+    if (r & VM_FAULT_ERROR) return r & VM_FAULT_OOM ? -ENOMEM : -EFAULT;
+    if (vma.kind !== 'hugetlb' && vma.mm.pt.pmd_leaf(a)) {
+      a = a - (a % PMD_SIZE) + PMD_SIZE - step;
+    }
+  }
+  return 0;
+}
+
+/** __split_vma(): cut vma at addr; the upper part becomes a new VMA. */
+export function split_vma(m: Machine, vma: Vma, addr: number): Vma {
+  const mm = vma.mm;
+  const upper = new Vma(mm, addr, vma.end, vma.flags, vma.kind, vma.file,
+    vma.pgoff + (addr - vma.start) / PAGE_SIZE, vma.hugeOrder, vma.name);
+  upper.anonVma = vma.anonVma;
+  upper.anonChain.push(...vma.anonChain);
+  for (const av of vma.anonChain) av.vmas.add(upper);
+  if (vma.file) {
+    vma.file.vmas.add(upper);
+    vma.file.users++;
+  }
+  const resv = vmaHugetlbResv.get(vma);
+  if (resv !== undefined) {
+    const unit = PAGE_SIZE << vma.hugeOrder;
+    const lowerShare = Math.min(resv, (addr - vma.start) / unit);
+    vmaHugetlbResv.set(vma, lowerShare);
+    vmaHugetlbResv.set(upper, resv - lowerShare);
+  }
+  // A PMD leaf straddling the cut must be split first (anon THP) or unmapped (file THP).
+  if (addr % PMD_SIZE !== 0 && vma.kind !== 'hugetlb' && mm.pt.pmd_leaf(addr)) __split_huge_pmd(m, vma, addr - (addr % PMD_SIZE));
+  vma.end = addr;
+  mm.insert_vma(upper);
+  return upper;
+}
+
+/** The VMAs covering [start, end), split so that each lies wholly inside. -ENOMEM if a hole. */
+function vmas_in_range(m: Machine, mm: MmStruct, start: number, end: number, allowHoles: boolean): Vma[] | number {
+  const out: Vma[] = [];
+  let cursor = start;
+  for (const v of [...mm.vmas]) {
+    if (v.end <= start || v.start >= end) continue;
+    if (v.start > cursor && !allowHoles) return -ENOMEM;
+    let vma = v;
+    if (vma.start < start) vma = split_vma(m, vma, start);
+    if (vma.end > end) split_vma(m, vma, end);
+    out.push(vma);
+    cursor = vma.end;
+  }
+  if (!allowHoles && cursor < end) return -ENOMEM;
+  return out;
+}
+
+/** The common range check of munmap/mprotect/madvise: page-aligned start, non-zero length. */
+function checkRange(start: number, len: number): number {
+  return start % PAGE_SIZE !== 0 || !(len > 0) ? -EINVAL : 0;
+}
+
+/** Hugetlb VMAs can only be cut at huge-page boundaries. */
+function hugetlbAligned(mm: MmStruct, start: number, end: number): boolean {
+  for (const v of mm.vmas) {
+    if (v.kind !== 'hugetlb' || v.end <= start || v.start >= end) continue;
+    const unit = PAGE_SIZE << v.hugeOrder;
+    if ((start > v.start && start % unit) || (end < v.end && end % unit)) return false;
+  }
+  return true;
+}
+
+/** Remove a VMA entirely from its mm and the rmap. */
+function remove_vma(m: Machine, vma: Vma): void {
+  zap_page_range(m, vma, vma.start, vma.end);
+  const mm = vma.mm;
+  mm.vmas = mm.vmas.filter((v) => v !== vma);
+  for (const av of vma.anonChain) av.vmas.delete(vma);
+  const resv = vmaHugetlbResv.get(vma);
+  if (resv) m.hugetlb.unreserve(vma.hugeOrder, resv);
+  vmaHugetlbResv.delete(vma);
+  if (vma.file) {
+    vma.file.vmas.delete(vma);
+    fput(m, vma.file);
+  }
+}
+
+/** Drop a file reference; an unlinked file (shmem, memfd, anon hugetlb) is truncated at the last one. */
+export function fput(m: Machine, file: AddressSpace): void {
+  file.users--;
+  if (file.users > 0 || !file.unlinked) return;
+  truncate_inode_pages(m, file);
+}
+
+/** truncate_inode_pages(): drop every page-cache folio of a file (pinned ones live on until unpinned). */
+export function truncate_inode_pages(m: Machine, file: AddressSpace): void {
+  for (let i = 0; i < file.sizePages; i++) {
+    const pfn = file.pages[i]!;
+    if (pfn < 0) continue;
+    const folio = m.mem.page_folio(pfn);
+    remove_from_page_cache(m, folio);
+  }
+}
+
+/** do_munmap(): -EINVAL for an unaligned start, a zero length or a cut inside a huge page. */
+export function do_munmap(m: Machine, p: Process, start: number, len: number): SysResult {
+  const mm = p.mm;
+  const err = checkRange(start, len);
+  if (err) return err;
+  const end = start + pageAlignUp(len);
+  if (!hugetlbAligned(mm, start, end)) return -EINVAL;
+  const list = vmas_in_range(m, mm, start, end, true) as Vma[];
+  for (const v of list) remove_vma(m, v);
+  return 0;
+}
+
+/** mprotect(): change VM_WRITE; write-protects present PTEs when write is removed. */
+export function do_mprotect(m: Machine, p: Process, start: number, len: number, prot: 'r' | 'rw'): SysResult {
+  const mm = p.mm;
+  const err = checkRange(start, len);
+  if (err) return err;
+  const end = start + pageAlignUp(len);
+  if (!hugetlbAligned(mm, start, end)) return -EINVAL;
+  const list = vmas_in_range(m, mm, start, end, false);
+  if (typeof list === 'number') return list;
+  for (const v of list) {
+    if (prot === 'rw') {
+      v.flags |= VM_WRITE;
+      continue;
+    }
+    v.flags &= ~VM_WRITE;
+    change_protection_wrprotect(v);
+  }
+  return 0;
+}
+
+/** change_protection(): clear the write bit of every entry in the VMA. */
+function change_protection_wrprotect(vma: Vma): void {
+  const pt = vma.mm.pt;
+  for (let a = vma.start; a < vma.end;) {
+    const pud = pt.pud_leaf(a);
+    if (pud) { pt.set_pud_leaf(a, pte_wrprotect(pud)); a += PAGE_SIZE << PUD_ORDER; continue; }
+    const slot = pt.pmd_slot(a);
+    const next = a - (a % PMD_SIZE) + PMD_SIZE;
+    if (typeof slot === 'number') pt.set_pmd_leaf(a, pte_wrprotect(slot));
+    else if (slot) {
+      for (let x = a; x < Math.min(next, vma.end); x += PAGE_SIZE) {
+        const i = (x / PAGE_SIZE) % 512;
+        if (pte_present(slot[i]!)) slot[i] = pte_wrprotect(slot[i]!);
+      }
+    }
+    a = next;
+  }
+}
+
+export type Advice = 'hugepage' | 'nohugepage' | 'dontneed' | 'populate_read' | 'populate_write' | 'dontfork' | 'dofork' | 'collapse';
+
+/**
+ * madvise(). Errors: -EINVAL (bad range or advice for this mapping), -ENOMEM (hole in the range;
+ * for populate also OOM), -EFAULT (populate hit an unfaultable page), -EAGAIN (collapse could not).
+ */
+export function do_madvise(m: Machine, p: Process, start: number, len: number, advice: Advice): SysResult {
+  const mm = p.mm;
+  const err = checkRange(start, len);
+  if (err) return err;
+  const end = start + pageAlignUp(len);
+  if (advice === 'dontneed' && !hugetlbAligned(mm, start, end)) return -EINVAL;
+  const list = vmas_in_range(m, mm, start, end, advice === 'dontneed');
+  if (typeof list === 'number') return list;
+  for (const v of list) {
+    switch (advice) {
+      case 'hugepage':
+        if (v.kind === 'hugetlb' || v.kind === 'pfnmap') return -EINVAL;
+        v.flags = (v.flags | VM_HUGEPAGE) & ~VM_NOHUGEPAGE;
+        break;
+      case 'nohugepage':
+        if (v.kind === 'hugetlb' || v.kind === 'pfnmap') return -EINVAL;
+        v.flags = (v.flags | VM_NOHUGEPAGE) & ~VM_HUGEPAGE;
+        break;
+      case 'dontfork':
+        v.flags |= VM_DONTCOPY;
+        break;
+      case 'dofork':
+        v.flags &= ~VM_DONTCOPY;
+        break;
+      case 'dontneed':
+        if (v.flags & (VM_IO | VM_PFNMAP)) return -EINVAL;
+        zap_page_range(m, v, v.start, v.end);
+        break;
+      case 'populate_read':
+      case 'populate_write': {
+        if (v.flags & (VM_IO | VM_PFNMAP)) return -EINVAL;
+        const write = advice === 'populate_write';
+        if (write && !(v.flags & VM_WRITE)) return -EINVAL;
+        const r = populate_vma_page_range(m, v, v.start, v.end, write);
+        if (r) return r;
+        break;
+      }
+      case 'collapse': {
+        const r = collapse_pte_mapped_range(m, v, v.start, v.end);
+        if (r) return r;
+        break;
+      }
+    }
+  }
+  return 0;
+}
+
+/** exit_mmap(): tear down every mapping of an exiting process. */
+export function exit_mmap(m: Machine, mm: MmStruct): void {
+  for (const v of [...mm.vmas]) remove_vma(m, v);
+  mm.users = 0;
+}
+
+/** Find a VMA by its scenario region name. */
+export function vma_by_name(mm: MmStruct, name: string): Vma[] {
+  return mm.vmas.filter((v) => v.name === name);
+}
+

@@ -1,0 +1,229 @@
+// Models mm/page_alloc.c: zones, the buddy allocator (free lists per order, buddies merged on free),
+// MIGRATE_CMA pageblocks, the zone fallback order of GFP_HIGHUSER_MOVABLE, and PF_MEMALLOC_PIN
+// (memalloc_pin_save) which keeps allocations out of ZONE_MOVABLE and CMA.
+// Free lists are linked through the free head page's index (next) and mapcount (prev) slots, as the
+// kernel links free pages through page->buddy_list.
+
+import { MemMap, MAX_ORDER, ORDER_MASK, PG_buddy, PG_head, PG_tail, type ZoneName } from './memmap.js';
+
+export interface Area {
+  readonly zone: ZoneName;
+  readonly cma: boolean;
+  readonly start: number;
+  readonly end: number;
+  readonly heads: Int32Array; // free list head per order, -1 empty
+  free: number; // free pages
+}
+
+/** What the caller may allocate from: the model's GFP mask. */
+export interface Gfp {
+  /** __GFP_MOVABLE: may use ZONE_MOVABLE and CMA pageblocks. */
+  movable: boolean;
+  /** Allocate from ZONE_DEVICE (fsdax pmem); nothing else. */
+  device?: boolean;
+}
+
+export const GFP_HIGHUSER_MOVABLE: Gfp = { movable: true };
+export const GFP_USER: Gfp = { movable: false };
+export const GFP_DEVICE: Gfp = { movable: false, device: true };
+
+/** A scheduled allocation failure, so tests can reach the ENOMEM paths. */
+export interface FailureInjection {
+  /** Let this many allocations succeed first. */
+  after: number;
+  /** Then fail this many (Infinity: all). */
+  times: number;
+  /** Only allocations of at least this order count. */
+  minOrder?: number;
+}
+
+export class PageAllocator {
+  readonly areas: Area[] = [];
+  private inject: FailureInjection | undefined;
+  private injectSeen = 0;
+  /** PF_MEMALLOC_PIN nesting depth: while > 0 movable allocations avoid MOVABLE and CMA. */
+  memallocPin = 0;
+  allocations = 0;
+
+  constructor(readonly mem: MemMap) {}
+
+  addArea(zone: ZoneName, start: number, end: number, cma = false): void {
+    if (end <= start) return;
+    const area: Area = { zone, cma, start, end, heads: new Int32Array(MAX_ORDER + 1).fill(-1), free: 0 };
+    this.areas.push(area);
+    this.byZone.clear();
+    // Seed with maximal naturally aligned blocks.
+    let pfn = start;
+    while (pfn < end) {
+      let order = MAX_ORDER;
+      while (order > 0 && ((pfn & ((1 << order) - 1)) !== 0 || pfn + (1 << order) > end)) order--;
+      this.pushFree(area, pfn, order);
+      pfn += 1 << order;
+    }
+  }
+
+  private byZone = new Map<ZoneName, { plain: Area[]; cma: Area[] }>();
+
+  private zoneAreas(z: ZoneName): { plain: Area[]; cma: Area[] } {
+    let e = this.byZone.get(z);
+    if (!e) {
+      e = { plain: this.areas.filter((a) => a.zone === z && !a.cma), cma: this.areas.filter((a) => a.zone === z && a.cma) };
+      this.byZone.set(z, e);
+    }
+    return e;
+  }
+
+  areaOf(pfn: number): Area | undefined {
+    for (const a of this.areas) if (pfn >= a.start && pfn < a.end) return a;
+    return undefined;
+  }
+
+  zoneOf(pfn: number): ZoneName {
+    return this.areaOf(pfn)?.zone ?? 'DMA32';
+  }
+
+  /** get_pageblock_migratetype() == MIGRATE_CMA. */
+  is_migrate_cma_page(pfn: number): boolean {
+    return this.areaOf(pfn)?.cma ?? false;
+  }
+
+  setFailureInjection(inj: FailureInjection | undefined): void {
+    this.inject = inj;
+    this.injectSeen = 0;
+  }
+
+  nr_free_pages(): number {
+    let n = 0;
+    for (const a of this.areas) if (a.zone !== 'DEVICE') n += a.free;
+    return n;
+  }
+
+  /**
+   * Allocate a block of 2^order pages; returns its first PFN or -1 (the caller turns that into
+   * ENOMEM / VM_FAULT_OOM). The pages are left zeroed, with refcount 0: prep is the caller's.
+   * @see mm/page_alloc.c __alloc_pages(): zonelist fallback MOVABLE -> NORMAL -> DMA32.
+   */
+  alloc_block(order: number, gfp: Gfp): number {
+    if (this.inject && (order >= (this.inject.minOrder ?? 0))) {
+      this.injectSeen++;
+      if (this.injectSeen > this.inject.after && this.injectSeen <= this.inject.after + this.inject.times) return -1;
+    }
+    this.allocations++;
+    for (const area of this.candidates(gfp, order)) {
+      const pfn = this.takeFrom(area, order);
+      if (pfn >= 0) return pfn;
+    }
+    return -1;
+  }
+
+  private *candidates(gfp: Gfp, order: number): Generator<Area> {
+    if (gfp.device) {
+      for (const a of this.areas) if (a.zone === 'DEVICE') yield a;
+      return;
+    }
+    const movable = gfp.movable && this.memallocPin === 0;
+    const zones: ZoneName[] = movable ? ['MOVABLE', 'NORMAL', 'DMA32'] : ['NORMAL', 'DMA32'];
+    for (const z of zones) {
+      const byZone = this.zoneAreas(z);
+      const plain = byZone.plain;
+      if (!movable || byZone.cma.length === 0) {
+        yield* plain;
+        continue;
+      }
+      const cma = byZone.cma;
+      // __rmqueue(): movable allocations take CMA first once CMA holds over half the zone's free pages.
+      const cmaFree = cma.reduce((s, a) => s + a.free, 0);
+      const plainFree = plain.reduce((s, a) => s + a.free, 0);
+      const cmaFirst = cmaFree > (cmaFree + plainFree) / 2 && cmaFree >= (1 << order);
+      yield* cmaFirst ? [...cma, ...plain] : [...plain, ...cma];
+    }
+  }
+
+  private takeFrom(area: Area, order: number): number {
+    let o = order;
+    while (o <= MAX_ORDER && area.heads[o] === -1) o++;
+    if (o > MAX_ORDER) return -1;
+    const pfn = area.heads[o]!;
+    this.unlinkFree(area, pfn, o);
+    // expand(): hand back the upper halves.
+    while (o > order) {
+      o--;
+      this.pushFree(area, pfn + (1 << o), o);
+    }
+    const m = this.mem;
+    m.flags[pfn] = 0;
+    m.index[pfn] = 0;
+    m.mapcount[pfn] = 0;
+    return pfn;
+  }
+
+  /** __free_pages(): return a block to the buddy lists, merging with free buddies. */
+  free_block(pfn: number, order: number): void {
+    const area = this.areaOf(pfn);
+    if (!area) throw new Error(`gupsim bug: free of pfn ${pfn} outside every zone`);
+    const m = this.mem;
+    const n = 1 << order;
+    for (let i = 0; i < n; i++) {
+      m.flags[pfn + i] = 0;
+      m.refcount[pfn + i] = 0;
+      m.mapcount[pfn + i] = 0;
+      m.mapping[pfn + i] = 0;
+      m.index[pfn + i] = 0;
+    }
+    while (order < MAX_ORDER) {
+      const buddy = pfn ^ (1 << order);
+      if (buddy < area.start || buddy + (1 << order) > area.end) break;
+      const bf = m.flags[buddy]!;
+      if (!(bf & PG_buddy) || (bf & ORDER_MASK) !== order) break;
+      this.unlinkFree(area, buddy, order);
+      m.flags[buddy] = 0;
+      m.index[buddy] = 0;
+      m.mapcount[buddy] = 0;
+      pfn = Math.min(pfn, buddy);
+      order++;
+    }
+    this.pushFree(area, pfn, order);
+  }
+
+  private pushFree(area: Area, pfn: number, order: number): void {
+    const m = this.mem;
+    const head = area.heads[order]!;
+    m.flags[pfn] = PG_buddy | order;
+    m.index[pfn] = head + 1; // next (+1, 0 = none)
+    m.mapcount[pfn] = -1; // prev
+    if (head >= 0) m.mapcount[head] = pfn;
+    area.heads[order] = pfn;
+    area.free += 1 << order;
+  }
+
+  private unlinkFree(area: Area, pfn: number, order: number): void {
+    const m = this.mem;
+    const next = m.index[pfn]! - 1;
+    const prev = m.mapcount[pfn]!;
+    if (prev >= 0) m.index[prev] = next + 1;
+    else area.heads[order] = next;
+    if (next >= 0) m.mapcount[next] = prev;
+    area.free -= 1 << order;
+  }
+
+  /** True when pfn is the head of a free buddy block. */
+  isFreeHead(pfn: number): boolean {
+    return (this.mem.flags[pfn]! & PG_buddy) !== 0;
+  }
+}
+
+/** prep_new_page() + prep_compound_page(): turn a fresh block into a folio with one reference. */
+export function prep_new_folio(mem: MemMap, pfn: number, order: number): void {
+  mem.refcount[pfn] = 1;
+  if (order > 0) {
+    mem.flags[pfn] = PG_head | order;
+    const n = 1 << order;
+    for (let i = 1; i < n; i++) {
+      mem.flags[pfn + i] = PG_tail;
+      mem.refcount[pfn + i] = 0;
+      mem.mapcount[pfn + i] = 0;
+      mem.index[pfn + i] = 0;
+      mem.mapping[pfn + i] = 0;
+    }
+  }
+}
