@@ -78,6 +78,9 @@ export interface Refusal {
   errno: number;
 }
 
+/** Why a CPU mapping changed (enum mmu_notifier_event, in words). */
+export type MmuEvent = 'unmap' | 'cow' | 'migrate' | 'protection' | 'fork' | 'split';
+
 /** An object a folio->mapping can point at. */
 export type MappingObj = AnonVma | AddressSpace;
 
@@ -178,6 +181,19 @@ export class Machine {
   refuse(errno: number, fn: string, rule: string): number {
     this.why = { fn, rule, errno };
     return errno;
+  }
+
+  // --- MMU notifiers --------------------------------------------------------------------------
+
+  /** Run at process exit, before its mm is torn down (files closing: rings, MRs, containers). */
+  readonly exitHooks = new Set<(p: Process) => void>();
+
+  /** mmu_notifier subscribers (HMM mirrors): told when a CPU mapping in [start, end) changes. */
+  readonly notifiers = new Set<(mm: MmStruct, start: number, end: number, event: MmuEvent) => void>();
+
+  /** mmu_notifier_invalidate_range_start(). */
+  mmu_notify(mm: MmStruct, start: number, end: number, event: MmuEvent): void {
+    for (const n of this.notifiers) n(mm, start, end, event);
   }
 
   /** Allocate and prepare a folio. Returns the head PFN or -1. */

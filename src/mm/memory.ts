@@ -352,6 +352,7 @@ function wp_page_copy(m: Machine, vma: Vma, addr: number, flags: number, table: 
   if (folio < 0) return VM_FAULT_OOM;
   const i = pte_index(addr);
   const old = table[i]!;
+  if (pte_present(old)) m.mmu_notify(vma.mm, addr, addr + PAGE_SIZE, 'cow');
   if (!fromCache && pte_present(old) && !pte_special(old)) {
     const of = m.mem.page_folio(oldPfn);
     const wasAnon = m.mem.folio_test_anon(of);
@@ -379,6 +380,7 @@ function wp_page_copy(m: Machine, vma: Vma, addr: number, flags: number, table: 
  * Partially covered PMD leaves are split first; hugetlb ranges are whole pages by construction.
  */
 export function zap_page_range(m: Machine, vma: Vma, start: number, end: number): void {
+  m.mmu_notify(vma.mm, start, end, 'unmap');
   const pt = vma.mm.pt;
   const mem = m.mem;
   let a = start;

@@ -278,6 +278,7 @@ export function do_mprotect(m: Machine, p: Process, start: number, len: number, 
       continue;
     }
     v.flags &= ~VM_WRITE;
+    m.mmu_notify(mm, v.start, v.end, 'protection');
     change_protection_wrprotect(v);
   }
   return 0;

@@ -1,0 +1,29 @@
+// gupsim's command line: parses argv, dispatches to a command module, maps errors to exit codes
+// (0 ok, 1 an expectation or check failed, 2 bad input). Never prints a stack trace for bad input.
+
+import { Command, CommanderError } from 'commander';
+import { registerBench } from './bench.js';
+import { UserError } from './errors.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program
+    .name('gupsim')
+    .description('A kernel-faithful model of Linux page pinning (get_user_pages / pin_user_pages)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  let code = 0;
+  const setCode = (c: number) => { code = c; };
+  registerBench(program, setCode);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UserError) {
+      process.stderr.write(`gupsim: ${e.message}\n`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+  return code;
+}

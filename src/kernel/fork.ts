@@ -1,0 +1,209 @@
+// Models kernel/fork.c dup_mmap() and the page-table copy of mm/memory.c (copy_page_range,
+// copy_present_ptes, copy_present_page), mm/huge_memory.c copy_huge_pmd() and mm/hugetlb.c
+// copy_hugetlb_page_range(): COW sharing, and the early copy of anon pages that may be pinned
+// (MMF_HAS_PINNED and folio_maybe_dma_pinned) so the parent keeps the page the device uses.
+
+import type { Machine, Process } from './machine.js';
+import { ENOMEM } from './errno.js';
+import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
+import { Vma, VM_DONTCOPY, VM_PFNMAP, VM_MIXEDMAP, VM_WRITE, VM_SHARED, is_cow_mapping } from '../mm/mm_types.js';
+import { mk_pte, pte_pfn, pte_present, pte_special, pte_wrprotect, pte_mkold, pte_mkclean, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from '../mm/pgtable.js';
+import { folio_add_new_anon_rmap, folio_add_rmap_ptes, folio_add_rmap_entire } from '../mm/rmap.js';
+import { folio_ref_add, is_huge_zero_folio } from '../mm/memory.js';
+import { __split_huge_pmd } from '../mm/huge_memory.js';
+import { folio_needs_cow_for_dma } from '../mm/gup.js';
+import { exit_mmap } from '../mm/mmap.js';
+
+/**
+ * fork(): a child with a copy of the parent's address space. Returns the child, or -ENOMEM when a
+ * page that had to be copied early could not be allocated (dup_mm() failing makes fork ENOMEM).
+ */
+export function do_fork(m: Machine, parent: Process, childName: string): Process | number {
+  const child = m.spawn(childName);
+  child.rlimitMemlock = parent.rlimitMemlock;
+  child.capIpcLock = parent.capIpcLock;
+  const src = parent.mm;
+  const dst = child.mm;
+  dst.mmap_base = src.mmap_base;
+  // raw_write_seqcount_begin(&src_mm->write_protect_seq): GUP-fast pins back off meanwhile.
+  src.write_protect_seq++;
+  let err = 0;
+  for (const vma of src.vmas) {
+    if (vma.flags & VM_DONTCOPY) continue;
+    const cv = new Vma(dst, vma.start, vma.end, vma.flags, vma.kind, vma.file, vma.pgoff, vma.hugeOrder, vma.name);
+    if (vma.anonVma) {
+      // anon_vma_fork(): the child sees the parent's anon_vmas and gets its own for new pages.
+      for (const av of vma.anonChain) {
+        cv.anonChain.push(av);
+        av.vmas.add(cv);
+      }
+      const own = m.newAnonVma();
+      cv.anonVma = own;
+      cv.anonChain.push(own);
+      own.vmas.add(cv);
+    }
+    if (vma.file) {
+      vma.file.vmas.add(cv);
+      vma.file.users++;
+    }
+    dst.insert_vma(cv);
+    if (vma_needs_copy(vma)) {
+      err = copy_page_range(m, cv, vma);
+      if (err) break;
+    }
+  }
+  src.write_protect_seq++;
+  if (err) {
+    exit_mmap(m, dst);
+    child.alive = false;
+    m.processes.delete(childName);
+    return err;
+  }
+  return child;
+}
+
+/** vma_needs_copy(): PFN maps and anything with anon pages; other file mappings refault in the child. */
+function vma_needs_copy(vma: Vma): boolean {
+  return (vma.flags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0 || vma.anonVma !== undefined;
+}
+
+/** copy_page_range(): 0 or -ENOMEM. */
+function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
+  const spt = src.mm.pt;
+  const dpt = dst.mm.pt;
+  const cow = is_cow_mapping(src.flags);
+  let touched = false;
+  for (let a = src.start; a < src.end;) {
+    const pud = spt.pud_leaf(a);
+    if (pud) {
+      const r = copy_hugetlb_entry(m, dst, src, a, pud, PUD_SIZE);
+      if (r) return r;
+      touched = true;
+      a += PUD_SIZE;
+      continue;
+    }
+    const slot = spt.pmd_slot(a);
+    const next = a - (a % PMD_SIZE) + PMD_SIZE;
+    if (slot === undefined) { a = next; continue; }
+    if (typeof slot === 'number') {
+      if (src.kind === 'hugetlb') {
+        const r = copy_hugetlb_entry(m, dst, src, a, slot, PMD_SIZE);
+        if (r) return r;
+        touched = true;
+        a = next;
+        continue;
+      }
+      if (src.kind !== 'anon') { a = next; continue; } // file PMDs refault in the child
+      if (copy_huge_pmd(m, dst, src, a, slot)) { touched = true; a = next; continue; }
+      // -EAGAIN: the parent's PMD was split; copy the PTEs below.
+    }
+    const table = spt.pte_table(a)!;
+    const dtable = dpt.pte_alloc(a)!;
+    const stop = Math.min(next, src.end);
+    for (; a < stop; a += PAGE_SIZE) {
+      const i = (a / PAGE_SIZE) % 512;
+      const e = table[i]!;
+      if (!pte_present(e)) continue;
+      if (pte_special(e)) { dtable[i] = e; continue; }
+      const r = copy_present_pte(m, dst, src, a, e, table, dtable, i, cow);
+      if (r) return r;
+      touched = true;
+    }
+  }
+  if (touched && cow) m.mmu_notify(src.mm, src.start, src.end, 'fork');
+  return 0;
+}
+
+/**
+ * copy_present_ptes() for one PTE: an anon page that is exclusive and maybe pinned is copied into a
+ * new page for the child (copy_present_page); everything else is shared, write-protected in both
+ * when the mapping is COW.
+ */
+function copy_present_pte(m: Machine, dst: Vma, src: Vma, addr: number, e: number, table: Uint32Array, dtable: Uint32Array, i: number, cow: boolean): number {
+  const mem = m.mem;
+  const page = pte_pfn(e);
+  const folio = mem.page_folio(page);
+  if (mem.folio_test_anon(folio)) {
+    if (mem.PageAnonExclusive(page) && folio_needs_cow_for_dma(m, src, folio)) {
+      const copy = m.folio_alloc(0);
+      if (copy < 0) return -ENOMEM;
+      folio_add_new_anon_rmap(m, copy, dst, addr, 'pte');
+      dtable[i] = mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0));
+      dst.mm.rss_anon++;
+      return 0;
+    }
+    mem.ClearPageAnonExclusive(page);
+    dst.mm.rss_anon++;
+  } else {
+    dst.mm.rss_file++;
+  }
+  folio_ref_add(m, folio, 1);
+  folio_add_rmap_ptes(m, folio, page, 1);
+  let ce = e;
+  if (cow) {
+    table[i] = pte_wrprotect(e);
+    ce = pte_wrprotect(e);
+  }
+  if (src.flags & VM_SHARED) ce = pte_mkclean(ce);
+  dtable[i] = pte_mkold(ce);
+  return 0;
+}
+
+/**
+ * copy_huge_pmd(): true when the PMD was copied (shared, write-protected, or the huge zero folio);
+ * false when an exclusive, maybe-pinned THP made it split the parent's PMD instead.
+ */
+function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number): boolean {
+  const mem = m.mem;
+  const folio = pte_pfn(e);
+  const haddr = addr - (addr % PMD_SIZE);
+  if (is_huge_zero_folio(m, folio)) {
+    dst.mm.pt.set_pmd_leaf(haddr, e);
+    return true;
+  }
+  if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
+    __split_huge_pmd(m, src, haddr);
+    return false;
+  }
+  mem.ClearPageAnonExclusive(folio);
+  folio_ref_add(m, folio, 1);
+  folio_add_rmap_entire(m, folio);
+  const we = pte_wrprotect(e);
+  src.mm.pt.set_pmd_leaf(haddr, we);
+  dst.mm.pt.set_pmd_leaf(haddr, pte_mkold(we));
+  dst.mm.rss_anon += 512;
+  return true;
+}
+
+/**
+ * copy_hugetlb_page_range() for one leaf: an exclusive, maybe-pinned anon hugetlb folio is copied
+ * into a new pool folio allocated without a reservation (fork fails with -ENOMEM if the pool has
+ * none); others are shared and write-protected.
+ */
+function copy_hugetlb_entry(m: Machine, dst: Vma, src: Vma, addr: number, e: number, size: number): number {
+  const mem = m.mem;
+  const folio = pte_pfn(e);
+  const set = (pt: typeof src.mm.pt, v: number) => (size === PUD_SIZE ? pt.set_pud_leaf(addr, v) : pt.set_pmd_leaf(addr, v));
+  const nr = size / PAGE_SIZE;
+  if (mem.folio_test_anon(folio)) {
+    if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
+      const copy = m.hugetlb.alloc(src.hugeOrder, false);
+      if (copy < 0) return -ENOMEM;
+      folio_add_new_anon_rmap(m, copy, dst, addr, size === PUD_SIZE ? 'pud' : 'pmd');
+      set(dst.mm.pt, mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0)));
+      dst.mm.rss_anon += nr;
+      return 0;
+    }
+    mem.ClearPageAnonExclusive(folio);
+    dst.mm.rss_anon += nr;
+  } else {
+    dst.mm.rss_file += nr;
+  }
+  folio_ref_add(m, folio, 1);
+  folio_add_rmap_entire(m, folio);
+  const cow = is_cow_mapping(src.flags);
+  const ne = cow ? pte_wrprotect(e) : e;
+  set(src.mm.pt, ne);
+  set(dst.mm.pt, ne);
+  return 0;
+}

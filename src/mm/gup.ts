@@ -1,0 +1,796 @@
+// Models mm/gup.c: every get_user_pages / pin_user_pages entry point, argument validation, the
+// slow path (VMA checks, page-table follow, faults and unshare faults), the lockless fast path with
+// its fallback, FOLL_LONGTERM's migrate-and-retry loop, and the unpin/put family.
+//
+// `pages` is the model's struct page **: an Int32Array of PFNs (-1 for NULL). Every function returns
+// the kernel's value: a page count, 0, or a negative errno. Refusals record their reason in m.why.
+
+import type { Machine, Process } from '../kernel/machine.js';
+import { ZERO_PFN } from '../kernel/machine.js';
+import { EFAULT, EINVAL, EINTR, ENOMEM, EOPNOTSUPP, EOVERFLOW, EHWPOISON, EAGAIN, EMLINK, EEXIST, MAX_ERRNO } from '../kernel/errno.js';
+import {
+  FOLL_WRITE, FOLL_GET, FOLL_DUMP, FOLL_FORCE, FOLL_NOWAIT, FOLL_NOFAULT, FOLL_HWPOISON, FOLL_ANON,
+  FOLL_LONGTERM, FOLL_SPLIT_PMD, FOLL_PCI_P2PDMA, FOLL_HONOR_NUMA_FAULT, FOLL_TOUCH, FOLL_REMOTE, FOLL_PIN,
+  FOLL_FAST_ONLY, FOLL_UNLOCKABLE, FOLL_MADV_POPULATE, INTERNAL_GUP_FLAGS,
+} from './foll_flags.js';
+import { GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PG_referenced } from './memmap.js';
+import {
+  is_cow_mapping, vma_is_anonymous, VM_IO, VM_PFNMAP, VM_WRITE, VM_READ, VM_MAYREAD, VM_SHARED,
+  VM_MAYSHARE, VM_MAYWRITE, type MmStruct, type Vma,
+} from './mm_types.js';
+import { pte_pfn, pte_present, pte_write, pte_dirty, pte_special, pte_mkdirty, pte_mkyoung, pte_index } from './pgtable.js';
+import {
+  handle_mm_fault, folio_put_refs, folio_mark_dirty, is_zero_pfn, is_huge_zero_folio,
+  FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_HWPOISON,
+} from './memory.js';
+import { __split_huge_pmd } from './huge_memory.js';
+import { check_and_migrate_movable_pages } from './migrate.js';
+
+/** The model's `int *locked`: { value: 1 } when the caller holds mmap_lock, { value: 0 } when not. */
+export interface Locked {
+  value: number;
+}
+
+/** TASK_SIZE_MAX on x86-64 with 4-level paging. */
+export const TASK_SIZE_MAX = 2 ** 47 - PAGE_SIZE;
+
+// ---------------------------------------------------------------------------------------------
+// Pin accounting (include/linux/mm.h, mm/gup.c)
+
+/**
+ * folio_maybe_dma_pinned(): exact (_pincount > 0) for large folios; for small folios any refcount of
+ * at least GUP_PIN_COUNTING_BIAS, compared unsigned so a wrapped count still reads as pinned.
+ */
+export function folio_maybe_dma_pinned(m: Machine, folio: number): boolean {
+  if (m.mem.folio_has_pincount(folio)) return m.mem.folio_pincount(folio) > 0;
+  return m.mem.refcount[folio]! >>> 0 >= GUP_PIN_COUNTING_BIAS;
+}
+
+/** page_maybe_dma_pinned(): the folio answer for the page's folio. */
+export function page_maybe_dma_pinned(m: Machine, pfn: number): boolean {
+  return folio_maybe_dma_pinned(m, m.mem.page_folio(pfn));
+}
+
+/** folio_needs_cow_for_dma(): fork must copy this anon folio (MMF_HAS_PINNED and maybe pinned). */
+export function folio_needs_cow_for_dma(m: Machine, vma: Vma, folio: number): boolean {
+  return vma.mm.has_pinned && folio_maybe_dma_pinned(m, folio);
+}
+
+/** is_zero_folio(): only the PTE-level zero page; the huge zero folio is pinned like any folio. */
+function is_zero_folio(folio: number): boolean {
+  return folio === ZERO_PFN;
+}
+
+/**
+ * folio_is_longterm_pinnable(): not in a CMA pageblock, not fsdax (ZONE_DEVICE), not ZONE_MOVABLE.
+ * The zero page is always pinnable.
+ */
+export function folio_is_longterm_pinnable(m: Machine, folio: number): boolean {
+  if (m.alloc.is_migrate_cma_page(folio)) return false;
+  if (is_zero_folio(folio)) return true;
+  const zone = m.alloc.zoneOf(folio);
+  return zone !== 'DEVICE' && zone !== 'MOVABLE';
+}
+
+/** References the folio must keep for its mappings and page-cache entries. */
+function folio_min_refs(m: Machine, folio: number): number {
+  const mem = m.mem;
+  const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : mem.folio_test_hugetlb(folio) ? 1 : mem.folio_nr_pages(folio);
+  return mem.folio_mapcount(folio) + cache;
+}
+
+/**
+ * try_grab_folio(): the slow path's grab. Returns 0 or -ENOMEM (refcount already <= 0, WARN).
+ * FOLL_GET adds refs; FOLL_PIN adds refs and _pincount on large folios, refs * 1024 on small ones,
+ * and counts NR_FOLL_PIN_ACQUIRED; the zero page is never pinned.
+ */
+export function try_grab_folio(m: Machine, folio: number, refs: number, flags: number): number {
+  const mem = m.mem;
+  if (mem.refcount[folio]! <= 0) {
+    m.warns.warn('try_grab_folio', 'folio_ref_count(folio) <= 0');
+    return m.refuse(-ENOMEM, 'try_grab_folio', 'folio refcount is zero or negative (freed or overflowed)');
+  }
+  if (flags & FOLL_GET) {
+    mem.refcount[folio] = mem.refcount[folio]! + refs;
+  } else if (flags & FOLL_PIN) {
+    if (is_zero_folio(folio)) return 0;
+    if (mem.folio_has_pincount(folio)) {
+      mem.refcount[folio] = mem.refcount[folio]! + refs;
+      mem.set_pincount(folio, mem.folio_pincount(folio) + refs);
+    } else {
+      mem.refcount[folio] = mem.refcount[folio]! + refs * GUP_PIN_COUNTING_BIAS;
+    }
+    m.vmstat.mod('nr_foll_pin_acquired', refs);
+  }
+  return 0;
+}
+
+/** try_get_folio(): fails on a refcount that is zero (being freed) or negative (WARN). */
+function try_get_folio(m: Machine, folio: number, refs: number): boolean {
+  const rc = m.mem.refcount[folio]!;
+  if (rc < 0) {
+    m.warns.warn('try_get_folio', 'folio_ref_count(folio) < 0');
+    return false;
+  }
+  if (rc === 0) return false;
+  m.mem.refcount[folio] = rc + refs;
+  return true;
+}
+
+/**
+ * try_grab_folio_fast(): GUP-fast's grab. Returns false when the fast path must stop (the slow path
+ * then retries). FOLL_LONGTERM on an unpinnable folio undoes the reference and stops.
+ */
+function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: number): boolean {
+  if (!(flags & (FOLL_GET | FOLL_PIN))) {
+    m.warns.warn('try_grab_folio_fast', '(flags & (FOLL_GET | FOLL_PIN)) == 0');
+    return false;
+  }
+  if (flags & FOLL_GET) return try_get_folio(m, folio, refs);
+  if (is_zero_folio(folio)) return true;
+  if (!try_get_folio(m, folio, refs)) return false;
+  const mem = m.mem;
+  if (flags & FOLL_LONGTERM && !folio_is_longterm_pinnable(m, folio)) {
+    mem.refcount[folio] = mem.refcount[folio]! - refs;
+    return false;
+  }
+  if (mem.folio_has_pincount(folio)) mem.set_pincount(folio, mem.folio_pincount(folio) + refs);
+  else mem.refcount[folio] = mem.refcount[folio]! + refs * (GUP_PIN_COUNTING_BIAS - 1);
+  m.vmstat.mod('nr_foll_pin_acquired', refs);
+  return true;
+}
+
+/**
+ * gup_put_folio(): release refs grabbed with `flags`. A release the folio cannot take (more pins
+ * than it holds, or fewer references left than its mappings need) is a misuse: it is reported as a
+ * WARN and leaves the folio untouched instead of freeing a mapped page.
+ */
+export function gup_put_folio(m: Machine, folio: number, refs: number, flags: number): void {
+  const mem = m.mem;
+  if (flags & FOLL_PIN) {
+    if (is_zero_folio(folio)) return;
+    if (mem.folio_has_pincount(folio)) {
+      if (mem.folio_pincount(folio) < refs) {
+        m.warns.warn('gup_put_folio', `unpin of ${refs} page(s) of a large folio with _pincount ${mem.folio_pincount(folio)}`);
+        return;
+      }
+      if (mem.refcount[folio]! - refs < folio_min_refs(m, folio)) {
+        m.warns.warn('gup_put_folio', 'refcount underflow on unpin');
+        return;
+      }
+      m.vmstat.mod('nr_foll_pin_released', refs);
+      mem.set_pincount(folio, mem.folio_pincount(folio) - refs);
+    } else {
+      const drop = refs * GUP_PIN_COUNTING_BIAS;
+      if (mem.refcount[folio]! - drop < folio_min_refs(m, folio) || (mem.refcount[folio]! >>> 0) < drop) {
+        m.warns.warn('gup_put_folio', `unpin of a small folio with refcount ${mem.refcount[folio]} (not pinned)`);
+        return;
+      }
+      m.vmstat.mod('nr_foll_pin_released', refs);
+      refs = drop;
+    }
+  } else if (mem.refcount[folio]! - refs < folio_min_refs(m, folio)) {
+    m.warns.warn('put_page', `refcount underflow: refcount ${mem.refcount[folio]} below the folio's mappings`);
+    return;
+  }
+  folio_put_refs(m, folio, refs);
+}
+
+/** folio_add_pin(): one more pin on an already pinned folio. Does not count NR_FOLL_PIN_ACQUIRED. */
+export function folio_add_pin(m: Machine, folio: number): void {
+  const mem = m.mem;
+  if (is_zero_folio(folio)) return;
+  if (mem.folio_has_pincount(folio)) {
+    if (mem.folio_pincount(folio) < 1) m.warns.warn('folio_add_pin', 'folio_pincount(folio) < 1');
+    mem.refcount[folio] = mem.refcount[folio]! + 1;
+    mem.set_pincount(folio, mem.folio_pincount(folio) + 1);
+  } else {
+    if (mem.refcount[folio]! < GUP_PIN_COUNTING_BIAS) m.warns.warn('folio_add_pin', 'folio_ref_count(folio) < GUP_PIN_COUNTING_BIAS');
+    mem.refcount[folio] = mem.refcount[folio]! + GUP_PIN_COUNTING_BIAS;
+  }
+}
+
+/** folio_add_pins(): `pins` more pins through try_grab_folio (counted). */
+export function folio_add_pins(m: Machine, folio: number, pins: number): number {
+  if (!folio_maybe_dma_pinned(m, folio)) m.warns.warn('folio_add_pins', '!folio_maybe_dma_pinned(folio)');
+  return try_grab_folio(m, folio, pins, FOLL_PIN);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Release API
+
+/** IS_ERR_VALUE() for an unsigned count that was really a negative errno. */
+function is_err_value(n: number): boolean {
+  return n < 0 && n >= -MAX_ERRNO;
+}
+
+/** unpin_user_page(). */
+export function unpin_user_page(m: Machine, page: number): void {
+  gup_put_folio(m, m.mem.page_folio(page), 1, FOLL_PIN);
+}
+
+/** unpin_folio(). */
+export function unpin_folio(m: Machine, folio: number): void {
+  gup_put_folio(m, folio, 1, FOLL_PIN);
+}
+
+/** unpin_user_folio(): npages units of one folio. */
+export function unpin_user_folio(m: Machine, folio: number, npages: number): void {
+  gup_put_folio(m, folio, npages, FOLL_PIN);
+}
+
+/**
+ * gup_folio_next(): the run of consecutive entries from i that belong to the same folio.
+ * Returns [folio, run length].
+ */
+function folio_run(m: Machine, pages: Int32Array, i: number, n: number): [number, number] {
+  const folio = m.mem.page_folio(pages[i]!);
+  let j = i + 1;
+  if (m.mem.folio_test_large(folio)) {
+    const end = folio + m.mem.folio_nr_pages(folio);
+    while (j < n && pages[j]! >= folio && pages[j]! < end) j++;
+  } else {
+    while (j < n && pages[j] === folio) j++;
+  }
+  return [folio, j - i];
+}
+
+/**
+ * unpin_user_pages(): release pins on pages[0..npages), batched per folio run. NULL entries are
+ * skipped. An errno passed as the count is a caller bug: WARN and do nothing.
+ */
+export function unpin_user_pages(m: Machine, pages: Int32Array, npages: number): void {
+  if (is_err_value(npages)) {
+    m.warns.warn('unpin_user_pages', 'IS_ERR_VALUE(npages)');
+    return;
+  }
+  for (let i = 0; i < npages;) {
+    if (pages[i]! < 0) { i++; continue; }
+    const [folio, run] = folio_run(m, pages, i, npages);
+    gup_put_folio(m, folio, run, FOLL_PIN);
+    i += run;
+  }
+}
+
+/**
+ * unpin_user_pages_dirty_lock(): as unpin_user_pages, marking each folio dirty first (once per run,
+ * only if clean) when make_dirty.
+ */
+export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npages: number, make_dirty: boolean): void {
+  if (!make_dirty) {
+    unpin_user_pages(m, pages, npages);
+    return;
+  }
+  if (is_err_value(npages)) {
+    m.warns.warn('unpin_user_pages_dirty_lock', 'IS_ERR_VALUE(npages)');
+    return;
+  }
+  for (let i = 0; i < npages;) {
+    if (pages[i]! < 0) {
+      // The kernel would dereference NULL here.
+      m.warns.warn('unpin_user_pages_dirty_lock', 'NULL entry in pages[]');
+      i++;
+      continue;
+    }
+    const [folio, run] = folio_run(m, pages, i, npages);
+    if (!m.mem.folio_test_dirty(folio) && !is_zero_folio(folio)) folio_mark_dirty(m, folio);
+    gup_put_folio(m, folio, run, FOLL_PIN);
+    i += run;
+  }
+}
+
+/** unpin_user_page_range_dirty_lock(): a physically contiguous range starting at `page`. */
+export function unpin_user_page_range_dirty_lock(m: Machine, page: number, npages: number, make_dirty: boolean): void {
+  for (let i = 0; i < npages;) {
+    const pfn = page + i;
+    const folio = m.mem.page_folio(pfn);
+    const run = Math.min(npages - i, m.mem.folio_nr_pages(folio) - (pfn - folio));
+    if (make_dirty && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio)) folio_mark_dirty(m, folio);
+    gup_put_folio(m, folio, run, FOLL_PIN);
+    i += run;
+  }
+}
+
+/** unpin_folios(): runs of identical folio entries; NULL skipped; errno count WARNs. */
+export function unpin_folios(m: Machine, folios: Int32Array, nfolios: number): void {
+  if (is_err_value(nfolios)) {
+    m.warns.warn('unpin_folios', 'IS_ERR_VALUE(nfolios)');
+    return;
+  }
+  for (let i = 0; i < nfolios;) {
+    if (folios[i]! < 0) { i++; continue; }
+    let j = i + 1;
+    while (j < nfolios && folios[j] === folios[i]) j++;
+    gup_put_folio(m, folios[i]!, j - i, FOLL_PIN);
+    i = j;
+  }
+}
+
+/** put_page(): drop one FOLL_GET reference. */
+export function put_page(m: Machine, page: number): void {
+  gup_put_folio(m, m.mem.page_folio(page), 1, FOLL_GET);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument validation
+
+/**
+ * is_valid_gup_args(): returns the flags to use, or undefined after a WARN. Rejects internal flags,
+ * *locked != 1, FOLL_PIN with FOLL_GET, FOLL_LONGTERM without FOLL_PIN, GET/PIN without pages[],
+ * and FOLL_LONGTERM with FOLL_PCI_P2PDMA.
+ */
+export function is_valid_gup_args(m: Machine, pages: Int32Array | null, locked: Locked | undefined, gup_flags: number, to_set: number): number | undefined {
+  const bad = (cond: string, rule: string): undefined => {
+    m.warns.warn('is_valid_gup_args', cond);
+    m.refuse(-EINVAL, 'is_valid_gup_args', rule);
+    return undefined;
+  };
+  if (gup_flags & INTERNAL_GUP_FLAGS) return bad('gup_flags & INTERNAL_GUP_FLAGS', 'caller passed an internal FOLL_ flag (FOLL_PIN, FOLL_TOUCH, ...)');
+  gup_flags |= to_set;
+  if (locked) {
+    if (locked.value !== 1) return bad('*locked != 1', 'locked must point to 1 (mmap_lock held)');
+    gup_flags |= FOLL_UNLOCKABLE;
+  }
+  if ((gup_flags & (FOLL_PIN | FOLL_GET)) === (FOLL_PIN | FOLL_GET)) return bad('(gup_flags & (FOLL_PIN | FOLL_GET)) == (FOLL_PIN | FOLL_GET)', 'FOLL_PIN and FOLL_GET are mutually exclusive');
+  if (gup_flags & FOLL_LONGTERM && !(gup_flags & FOLL_PIN)) return bad('(gup_flags & FOLL_LONGTERM) && !(gup_flags & FOLL_PIN)', 'FOLL_LONGTERM requires FOLL_PIN (use pin_user_pages*)');
+  if (gup_flags & (FOLL_GET | FOLL_PIN) && !pages) return bad('!pages && (gup_flags & (FOLL_GET | FOLL_PIN))', 'FOLL_GET/FOLL_PIN need a pages array');
+  if (gup_flags & FOLL_LONGTERM && gup_flags & FOLL_PCI_P2PDMA) return bad('(gup_flags & FOLL_LONGTERM) && (gup_flags & FOLL_PCI_P2PDMA)', 'FOLL_LONGTERM cannot be combined with FOLL_PCI_P2PDMA');
+  return gup_flags >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Slow path
+
+/** check_vma_flags(): 0 or the errno, with the rule recorded. */
+export function check_vma_flags(m: Machine, vma: Vma, gup_flags: number): number {
+  const vm = vma.flags;
+  const write = (gup_flags & FOLL_WRITE) !== 0;
+  const anon = vma_is_anonymous(vma);
+  const fn = 'check_vma_flags';
+  if (vm & (VM_IO | VM_PFNMAP)) return m.refuse(-EFAULT, fn, 'VM_IO or VM_PFNMAP mapping');
+  if (gup_flags & FOLL_ANON && !anon) return m.refuse(-EFAULT, fn, 'FOLL_ANON on a mapping that is not anonymous');
+  if (gup_flags & FOLL_LONGTERM && vma.kind === 'fsdax') return m.refuse(-EOPNOTSUPP, fn, 'FOLL_LONGTERM on an fsdax mapping (vma_is_fsdax)');
+  if (gup_flags & FOLL_SPLIT_PMD && vma.kind === 'hugetlb') return m.refuse(-EOPNOTSUPP, fn, 'FOLL_SPLIT_PMD on a hugetlb mapping');
+  if (write) {
+    if (!anon && !writable_file_mapping_allowed(vma, gup_flags)) {
+      return m.refuse(-EFAULT, fn, 'writable_file_mapping_allowed: FOLL_LONGTERM write pin of a shared file mapping that needs dirty tracking');
+    }
+    if (!(vm & VM_WRITE)) {
+      if (!(gup_flags & FOLL_FORCE)) return m.refuse(-EFAULT, fn, 'FOLL_WRITE on a mapping without VM_WRITE');
+      if (!is_cow_mapping(vm)) return m.refuse(-EFAULT, fn, 'FOLL_FORCE write to a non-COW (shared) mapping without VM_WRITE');
+    }
+  } else if (!(vm & VM_READ)) {
+    if (!(gup_flags & FOLL_FORCE)) return m.refuse(-EFAULT, fn, 'read of a mapping without VM_READ');
+    if (!(vm & VM_MAYREAD)) return m.refuse(-EFAULT, fn, 'FOLL_FORCE read of a mapping without VM_MAYREAD');
+  }
+  return 0;
+}
+
+/** vma_needs_dirty_tracking(): shared, writable, and the file system tracks dirtying (not shmem). */
+function vma_needs_dirty_tracking(vma: Vma): boolean {
+  return (vma.flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE) && !!vma.file?.needsDirtyTracking;
+}
+
+/** writable_file_mapping_allowed(): only PIN|LONGTERM on a dirty-tracked mapping is refused. */
+function writable_file_mapping_allowed(vma: Vma, gup_flags: number): boolean {
+  if ((gup_flags & (FOLL_PIN | FOLL_LONGTERM)) !== (FOLL_PIN | FOLL_LONGTERM)) return true;
+  return !vma_needs_dirty_tracking(vma);
+}
+
+/**
+ * gup_must_unshare(): a R/O pin (FOLL_PIN without FOLL_WRITE) of a non-writable entry needs an unshare
+ * fault when the page is a shared anon page, or with FOLL_LONGTERM a non-anon page in a COW mapping
+ * (vma null: GUP-fast, which always bails out then).
+ */
+export function gup_must_unshare(m: Machine, vma: Vma | null, flags: number, page: number): boolean {
+  if ((flags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN) return false;
+  const folio = m.mem.page_folio(page);
+  if (!m.mem.folio_test_anon(folio)) {
+    if (!(flags & FOLL_LONGTERM)) return false;
+    if (!vma) return true;
+    return is_cow_mapping(vma.flags);
+  }
+  // hugetlb and PMD-mapped THP keep the flag on the head page (the caller passes the head).
+  return !m.mem.PageAnonExclusive(m.mem.folio_test_hugetlb(folio) ? folio : page);
+}
+
+/** can_follow_write_common(): FOLL_FORCE may write through a R/O entry of a private, R/O mapping
+ *  only to an exclusive anon page (COW already broken). */
+function can_follow_write_common(m: Machine, page: number, vma: Vma, flags: number): boolean {
+  if (!(flags & FOLL_FORCE)) return false;
+  if (vma.flags & (VM_MAYSHARE | VM_SHARED)) return false;
+  if (!(vma.flags & VM_MAYWRITE)) return false;
+  if (vma.flags & VM_WRITE) return false;
+  return page >= 0 && m.mem.folio_test_anon(m.mem.page_folio(page)) && m.mem.PageAnonExclusive(page);
+}
+
+const NO_PAGE = -0x7fff_0000;
+
+interface FollowCtx {
+  page_mask: number;
+}
+
+/**
+ * follow_page_mask(): the page mapped at addr with a reference grabbed, NO_PAGE when a fault is
+ * needed, -EMLINK when an unshare fault is needed, -EEXIST for a PFN without struct page, or an
+ * errno (-EFAULT for FOLL_DUMP holes and zero pages).
+ */
+function follow_page_mask(m: Machine, vma: Vma, addr: number, flags: number, ctx: FollowCtx): number {
+  ctx.page_mask = 0;
+  const pt = vma.mm.pt;
+  const pud = pt.pud_leaf(addr);
+  if (pud) return follow_huge_leaf(m, vma, addr, flags, ctx, pud, PUD_SIZE);
+  const slot = pt.pmd_slot(addr);
+  if (slot === undefined) return no_page_table(vma, flags);
+  if (typeof slot === 'number') {
+    if (flags & FOLL_SPLIT_PMD && !is_huge_zero_folio(m, pte_pfn(slot)) && vma.kind !== 'hugetlb') {
+      __split_huge_pmd(m, vma, addr - (addr % PMD_SIZE));
+      if (!pt.pte_alloc(addr)) return -ENOMEM;
+      return follow_page_pte(m, vma, addr, flags);
+    }
+    return follow_huge_leaf(m, vma, addr, flags, ctx, slot, PMD_SIZE);
+  }
+  return follow_page_pte(m, vma, addr, flags);
+}
+
+/** no_page_table(): FOLL_DUMP wants holes of anon memory reported, not faulted in. */
+function no_page_table(vma: Vma, flags: number): number {
+  if (!(flags & FOLL_DUMP)) return NO_PAGE;
+  if (vma.kind === 'anon') return -EFAULT;
+  if (vma.kind === 'hugetlb' && vma.file && vma.file.pages.every((p) => p < 0)) return -EFAULT;
+  return NO_PAGE;
+}
+
+/** follow_huge_pmd() / follow_huge_pud(): grab one unit; the caller grabs the rest of the range. */
+function follow_huge_leaf(m: Machine, vma: Vma, addr: number, flags: number, ctx: FollowCtx, e: number, size: number): number {
+  const head = pte_pfn(e);
+  if (flags & FOLL_WRITE && !pte_write(e) && !can_follow_write_common(m, head, vma, flags)) return NO_PAGE;
+  if (flags & FOLL_DUMP && is_huge_zero_folio(m, head)) return -EFAULT;
+  if (!pte_write(e) && gup_must_unshare(m, vma, flags, head)) return -EMLINK;
+  const r = try_grab_folio(m, head, 1, flags);
+  if (r) return r;
+  if (flags & FOLL_TOUCH) {
+    let ne = pte_mkyoung(e);
+    if (flags & FOLL_WRITE) ne = pte_mkdirty(ne);
+    if (size === PMD_SIZE) vma.mm.pt.set_pmd_leaf(addr, ne);
+  }
+  ctx.page_mask = size / PAGE_SIZE - 1;
+  return head + Math.floor((addr % size) / PAGE_SIZE);
+}
+
+/** follow_page_pte(). */
+function follow_page_pte(m: Machine, vma: Vma, addr: number, flags: number): number {
+  const table = vma.mm.pt.pte_table(addr);
+  if (!table) return no_page_table(vma, flags);
+  const e = table[pte_index(addr)]!;
+  if (!pte_present(e)) return no_page_table(vma, flags);
+  // vm_normal_page(): special entries have no struct page to hand out.
+  const page = pte_special(e) ? -1 : pte_pfn(e);
+  if (flags & FOLL_WRITE && !pte_write(e) && !can_follow_write_common(m, page, vma, flags)) return NO_PAGE;
+  let pfn = page;
+  if (page < 0) {
+    if (flags & FOLL_DUMP) return -EFAULT;
+    if (!is_zero_pfn(pte_pfn(e))) return -EEXIST;
+    pfn = ZERO_PFN;
+  }
+  const folio = m.mem.page_folio(pfn);
+  if (!pte_write(e) && gup_must_unshare(m, vma, flags, pfn)) return -EMLINK;
+  const r = try_grab_folio(m, folio, 1, flags);
+  if (r) return r;
+  if (flags & FOLL_TOUCH) {
+    if (flags & FOLL_WRITE && !pte_dirty(e) && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio)) folio_mark_dirty(m, folio);
+    m.mem.set_flag(folio, PG_referenced); // folio_mark_accessed()
+  }
+  return pfn;
+}
+
+/** faultin_page(): 0, or the errno a failed fault maps to (vm_fault_to_errno). */
+function faultin_page(m: Machine, vma: Vma, addr: number, flags: number, unshare: boolean): number {
+  if (flags & FOLL_NOFAULT) return m.refuse(-EFAULT, 'faultin_page', 'FOLL_NOFAULT and the page is not present (or needs a fault)');
+  let ff = 0;
+  if (flags & FOLL_WRITE) ff |= FAULT_FLAG_WRITE;
+  if (flags & FOLL_REMOTE) ff |= FAULT_FLAG_REMOTE;
+  if (unshare) ff |= FAULT_FLAG_UNSHARE;
+  const ret = handle_mm_fault(m, vma, addr, ff);
+  if (ret & VM_FAULT_ERROR) {
+    if (ret & VM_FAULT_OOM) return m.refuse(-ENOMEM, 'faultin_page', 'page fault ran out of memory (VM_FAULT_OOM)');
+    if (ret & VM_FAULT_HWPOISON) return flags & FOLL_HWPOISON ? -EHWPOISON : -EFAULT;
+    return m.refuse(-EFAULT, 'faultin_page', 'page fault failed with SIGBUS/SIGSEGV (e.g. beyond EOF, hugetlb pool empty)');
+  }
+  return 0;
+}
+
+/**
+ * __get_user_pages(): walk [start, start + nr_pages) with the mmap lock held. Returns pages done if
+ * any, else the error (0 is possible only when a fault asked to retry, which the model never does).
+ */
+function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null, pagesOff: number): number {
+  if (!nr_pages) return 0;
+  let i = 0;
+  let ret = 0;
+  let vma: Vma | undefined;
+  const ctx: FollowCtx = { page_mask: 0 };
+  outer: while (nr_pages) {
+    if (!vma || start >= vma.end) {
+      if (gup_flags & FOLL_MADV_POPULATE) {
+        vma = mm.vma_lookup(start);
+        if (!vma) { ret = m.refuse(-ENOMEM, '__get_user_pages', 'MADV_POPULATE: no VMA at the address'); break; }
+        if (check_vma_flags(m, vma, gup_flags)) { ret = m.refuse(-EINVAL, '__get_user_pages', `MADV_POPULATE: ${m.why?.rule}`); break; }
+      } else {
+        vma = mm.vma_lookup(start);
+        if (!vma) { ret = m.refuse(-EFAULT, 'gup_vma_lookup', `no VMA covers address 0x${start.toString(16)}`); break; }
+        ret = check_vma_flags(m, vma, gup_flags);
+        if (ret) break;
+      }
+    }
+    let faults = 0;
+    let page: number;
+    for (;;) {
+      if (cur?.fatalSignalPending) { ret = m.refuse(-EINTR, '__get_user_pages', 'fatal signal pending'); break outer; }
+      page = follow_page_mask(m, vma, start, gup_flags, ctx);
+      if (page === NO_PAGE || page === -EMLINK) {
+        if (++faults > 4) throw new Error(`gupsim bug: fault at 0x${start.toString(16)} did not resolve`);
+        ret = faultin_page(m, vma, start, gup_flags, page === -EMLINK);
+        if (ret === 0) continue;
+        break outer;
+      }
+      if (page === -EEXIST) {
+        if (pages) { ret = m.refuse(-EEXIST, 'follow_page_pte', 'PFN mapping without struct page'); break outer; }
+        break;
+      }
+      if (page < 0) { ret = page; m.why ??= { fn: 'follow_page_mask', rule: 'lookup failed', errno: page }; break outer; }
+      break;
+    }
+    let page_increm = 1 + (~Math.floor(start / PAGE_SIZE) & ctx.page_mask);
+    if (page_increm > nr_pages) page_increm = nr_pages;
+    if (pages && page >= 0) {
+      if (page_increm > 1) {
+        const folio = m.mem.page_folio(page);
+        if (try_grab_folio(m, folio, page_increm - 1, gup_flags)) {
+          gup_put_folio(m, folio, 1, gup_flags);
+          ret = m.refuse(-EFAULT, '__get_user_pages', 'could not grab the rest of a huge page');
+          break;
+        }
+      }
+      for (let j = 0; j < page_increm; j++) pages[pagesOff + i + j] = page + j;
+    }
+    i += page_increm;
+    start += page_increm * PAGE_SIZE;
+    nr_pages -= page_increm;
+  }
+  return i ? i : ret;
+}
+
+/**
+ * __get_user_pages_locked(): sets MMF_HAS_PINNED for FOLL_PIN, adds FOLL_GET when pages[] is
+ * given without FOLL_PIN, and turns "nothing done" into WARN + -EFAULT (unless FOLL_NOWAIT).
+ */
+function __get_user_pages_locked(m: Machine, cur: Process | undefined, mm: MmStruct, start: number, nr_pages: number, pages: Int32Array | null, pagesOff: number, flags: number): number {
+  if (!nr_pages) return 0;
+  if (flags & FOLL_PIN) mm.has_pinned = true;
+  if (pages && !(flags & FOLL_PIN)) flags |= FOLL_GET;
+  const done = __get_user_pages(m, cur, mm, start, nr_pages, flags, pages, pagesOff);
+  if (done === 0 && !(flags & FOLL_NOWAIT)) {
+    m.warns.warn('__get_user_pages_locked', 'pages_done == 0 && !(flags & FOLL_NOWAIT)');
+    return m.refuse(-EFAULT, '__get_user_pages_locked', 'nothing was pinned');
+  }
+  return done;
+}
+
+/**
+ * __gup_longterm_locked(): with FOLL_LONGTERM, pin under PF_MEMALLOC_PIN, then migrate any
+ * unpinnable folios and retry until everything pinned is pinnable. Without it, a plain walk.
+ */
+function __gup_longterm_locked(m: Machine, cur: Process | undefined, mm: MmStruct, start: number, nr_pages: number, pages: Int32Array | null, pagesOff: number, flags: number): number {
+  if (!(flags & FOLL_LONGTERM)) return __get_user_pages_locked(m, cur, mm, start, nr_pages, pages, pagesOff, flags);
+  m.alloc.memallocPin++;
+  let rc: number;
+  let nr_pinned: number;
+  let rounds = 0;
+  try {
+    do {
+      if (++rounds > 64) throw new Error('gupsim bug: longterm migration did not converge');
+      nr_pinned = __get_user_pages_locked(m, cur, mm, start, nr_pages, pages, pagesOff, flags);
+      if (nr_pinned <= 0) {
+        rc = nr_pinned;
+        break;
+      }
+      rc = check_and_migrate_movable_pages(m, nr_pinned, pages!, pagesOff);
+    } while (rc === -EAGAIN);
+  } finally {
+    m.alloc.memallocPin--;
+  }
+  return rc ? rc : nr_pinned;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast path
+
+const FAST_ALLOWED = FOLL_WRITE | FOLL_LONGTERM | FOLL_FORCE | FOLL_PIN | FOLL_GET | FOLL_FAST_ONLY |
+  FOLL_NOFAULT | FOLL_PCI_P2PDMA | FOLL_HONOR_NUMA_FAULT;
+
+/** gup_fast_folio_allowed(): GUP-fast may not longterm write-pin file folios other than shmem/hugetlb. */
+function gup_fast_folio_allowed(m: Machine, folio: number, flags: number): boolean {
+  if ((flags & (FOLL_WRITE | FOLL_LONGTERM)) !== (FOLL_WRITE | FOLL_LONGTERM)) return true;
+  const mem = m.mem;
+  if (mem.folio_test_anon(folio) || mem.folio_test_hugetlb(folio)) return true;
+  const obj = m.mappingObj(mem.mapping[folio]!);
+  if (!obj || !('fs' in obj)) return false;
+  return obj.isShmemOrHugetlb;
+}
+
+/**
+ * gup_fast(): lockless walk; stops at the first entry it cannot take (not present, not writable for
+ * FOLL_WRITE, special, needs unshare, not longterm-pinnable...). Returns pages taken.
+ */
+function gup_fast(m: Machine, mm: MmStruct, start: number, end: number, flags: number, pages: Int32Array, off: number): number {
+  const pt = mm.pt;
+  const mem = m.mem;
+  let nr = 0;
+  let addr = start;
+  const write = (flags & FOLL_WRITE) !== 0;
+  while (addr < end) {
+    const pud = pt.pud_leaf(addr);
+    const slot = pud ? pud : pt.pmd_slot(addr);
+    if (slot === undefined) break;
+    if (typeof slot === 'number') {
+      const size = pud ? PUD_SIZE : PMD_SIZE;
+      const e = slot;
+      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) break;
+      const head = pte_pfn(e);
+      const leafEnd = addr - (addr % size) + size;
+      const stop = Math.min(end, leafEnd);
+      const refs = (stop - addr) / PAGE_SIZE;
+      if (!try_grab_folio_fast(m, head, refs, flags)) break;
+      if (!gup_fast_folio_allowed(m, head, flags) || (!pte_write(e) && gup_must_unshare(m, null, flags, head))) {
+        gup_put_folio(m, head, refs, flags);
+        break;
+      }
+      const first = head + Math.floor((addr % size) / PAGE_SIZE);
+      for (let k = 0; k < refs; k++) pages[off + nr + k] = first + k;
+      mem.set_flag(head, PG_referenced);
+      nr += refs;
+      addr = stop;
+      continue;
+    }
+    const tableEnd = Math.min(end, addr - (addr % PMD_SIZE) + PMD_SIZE);
+    let i = pte_index(addr);
+    for (; addr < tableEnd; addr += PAGE_SIZE, i++) {
+      const e = slot[i]!;
+      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
+      const pfn = pte_pfn(e);
+      const folio = mem.page_folio(pfn);
+      if (!try_grab_folio_fast(m, folio, 1, flags)) return nr;
+      if (!gup_fast_folio_allowed(m, folio, flags) || (!pte_write(e) && gup_must_unshare(m, null, flags, pfn))) {
+        gup_put_folio(m, folio, 1, flags);
+        return nr;
+      }
+      mem.set_flag(folio, PG_referenced);
+      pages[off + nr++] = pfn;
+    }
+  }
+  return nr;
+}
+
+/**
+ * gup_fast_fallback(): the *_fast entry points. Unknown flags WARN and give -EINVAL; a range that
+ * overflows gives -EOVERFLOW, one past TASK_SIZE_MAX -EFAULT. Pages the fast walk could not take
+ * go through the slow path; a slow-path error is returned only if the fast walk took nothing.
+ */
+function gup_fast_fallback(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array): number {
+  const mm = cur.mm;
+  if (gup_flags & ~FAST_ALLOWED) {
+    m.warns.warn('gup_fast_fallback', 'gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM | ...)');
+    return m.refuse(-EINVAL, 'gup_fast_fallback', 'flag not allowed for the fast API');
+  }
+  if (gup_flags & FOLL_PIN) mm.has_pinned = true;
+  start -= start % PAGE_SIZE;
+  // len is computed from nr_pages as an unsigned long: a negative count becomes enormous.
+  const len = BigInt.asUintN(64, BigInt(nr_pages)) << 12n;
+  const endBig = BigInt(start) + BigInt.asUintN(64, len);
+  if (endBig >= 1n << 64n) return m.refuse(-EOVERFLOW, 'gup_fast_fallback', 'start + nr_pages * PAGE_SIZE overflows');
+  if (endBig > BigInt(TASK_SIZE_MAX)) return m.refuse(-EFAULT, 'gup_fast_fallback', 'range ends beyond TASK_SIZE_MAX');
+  const end = Number(endBig);
+  if (start === end) return 0;
+  let nr_pinned = 0;
+  // With FOLL_PIN, a fork that is write-protecting the page tables (odd seqcount) makes the fast
+  // walk pin nothing (the seqcount check and retry of gup_fast()).
+  if (!(gup_flags & FOLL_PIN && mm.write_protect_seq & 1)) {
+    nr_pinned = gup_fast(m, mm, start, end, gup_flags, pages, 0);
+  }
+  if (nr_pinned === nr_pages || gup_flags & FOLL_FAST_ONLY) return nr_pinned;
+  const ret = __gup_longterm_locked(m, cur, mm, start + nr_pinned * PAGE_SIZE, nr_pages - nr_pinned, pages, nr_pinned, gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE);
+  if (ret < 0) return nr_pinned ? nr_pinned : ret;
+  return ret + nr_pinned;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+function begin(m: Machine): void {
+  m.why = undefined;
+}
+
+/** get_user_pages(): FOLL_TOUCH implied; -EINVAL on bad arguments. */
+export function get_user_pages(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+  begin(m);
+  const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH);
+  if (f === undefined) return -EINVAL;
+  return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
+}
+
+/** get_user_pages_remote(): another process's memory; FOLL_TOUCH|FOLL_REMOTE; -EINVAL on bad arguments. */
+export function get_user_pages_remote(m: Machine, target: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null, locked?: Locked, cur?: Process): number {
+  begin(m);
+  const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_TOUCH | FOLL_REMOTE);
+  if (f === undefined) return -EINVAL;
+  return __get_user_pages_locked(m, cur, target.mm, start, nr_pages, pages, 0, f);
+}
+
+/** get_user_pages_unlocked(): GUP takes mmap_lock itself. */
+export function get_user_pages_unlocked(m: Machine, cur: Process, start: number, nr_pages: number, pages: Int32Array | null, gup_flags: number): number {
+  begin(m);
+  const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH | FOLL_UNLOCKABLE);
+  if (f === undefined) return -EINVAL;
+  return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
+}
+
+/** get_user_pages_fast(): FOLL_GET, lockless first. */
+export function get_user_pages_fast(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+  begin(m);
+  const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET);
+  if (f === undefined) return -EINVAL;
+  return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
+}
+
+/** get_user_pages_fast_only(): never falls back to the slow path (may return 0). */
+export function get_user_pages_fast_only(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+  begin(m);
+  const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET | FOLL_FAST_ONLY);
+  if (f === undefined) return -EINVAL;
+  return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
+}
+
+/** pin_user_pages(): FOLL_PIN (no FOLL_TOUCH); returns 0, not an errno, on bad arguments. */
+export function pin_user_pages(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+  begin(m);
+  const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
+  if (f === undefined) return 0;
+  return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
+}
+
+/** pin_user_pages_remote(): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE on target's mm; 0 on bad arguments. */
+export function pin_user_pages_remote(m: Machine, target: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null, locked?: Locked, cur?: Process): number {
+  begin(m);
+  const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_REMOTE);
+  if (f === undefined) return 0;
+  return __gup_longterm_locked(m, cur, target.mm, start, nr_pages, pages, 0, f);
+}
+
+/** pin_user_pages_unlocked(): 0 on bad arguments. */
+export function pin_user_pages_unlocked(m: Machine, cur: Process, start: number, nr_pages: number, pages: Int32Array | null, gup_flags: number): number {
+  begin(m);
+  const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_UNLOCKABLE);
+  if (f === undefined) return 0;
+  return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
+}
+
+/** pin_user_pages_fast(): FOLL_PIN, lockless first; -EINVAL on bad arguments. */
+export function pin_user_pages_fast(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+  begin(m);
+  const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
+  if (f === undefined) return -EINVAL;
+  return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
+}
+
+/**
+ * faultin_page_range(): MADV_POPULATE_(READ|WRITE) through GUP without pages: -ENOMEM for a hole,
+ * -EINVAL for a mapping the access is not allowed on, else the fault's errno.
+ */
+export function faultin_page_range(m: Machine, cur: Process, start: number, end: number, write: boolean): number {
+  begin(m);
+  let flags = FOLL_TOUCH | FOLL_HWPOISON | FOLL_UNLOCKABLE | FOLL_MADV_POPULATE;
+  if (write) flags |= FOLL_WRITE;
+  return __get_user_pages_locked(m, cur, cur.mm, start, (end - start) / PAGE_SIZE, null, 0, flags);
+}
+

@@ -1,0 +1,44 @@
+// Models a user-space thread touching its memory (arch/x86/mm/fault.c do_user_addr_fault ->
+// handle_mm_fault): a load or store to each page, faulting when the entry is missing or, for a
+// store, not writable. An access outside any VMA or against its protection is SIGSEGV (-EFAULT).
+
+import type { Machine, Process } from '../kernel/machine.js';
+import { EFAULT, ENOMEM } from '../kernel/errno.js';
+import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
+import { VM_READ, VM_WRITE } from './mm_types.js';
+import { pte_present, pte_write, pte_mkdirty, pte_mkyoung, pte_index } from './pgtable.js';
+import { handle_mm_fault, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM } from './memory.js';
+
+/** Touch [addr, addr+len): returns 0, -EFAULT (SIGSEGV/SIGBUS) or -ENOMEM (OOM kill in real life). */
+export function user_access(m: Machine, p: Process, addr: number, len: number, write: boolean): number {
+  const mm = p.mm;
+  const end = addr + len;
+  let a = addr - (addr % PAGE_SIZE);
+  while (a < end) {
+    const vma = mm.vma_lookup(a);
+    if (!vma) return -EFAULT;
+    if (!(vma.flags & (write ? VM_WRITE : VM_READ))) return -EFAULT;
+    const pt = mm.pt;
+    const pud = pt.pud_leaf(a);
+    const slot = pud || pt.pmd_slot(a);
+    let e = 0;
+    let leaf = 0;
+    if (typeof slot === 'number') { e = slot; leaf = pud ? PUD_SIZE : PMD_SIZE; }
+    else if (slot) e = slot[pte_index(a)]!;
+    if (!pte_present(e) || (write && !pte_write(e))) {
+      const r = handle_mm_fault(m, vma, a, write ? FAULT_FLAG_WRITE : 0);
+      if (r & VM_FAULT_ERROR) return r & VM_FAULT_OOM ? -ENOMEM : -EFAULT;
+      continue; // re-walk: the fault may have installed a leaf
+    }
+    // The CPU sets accessed/dirty itself.
+    const ne = pte_mkyoung(write ? pte_mkdirty(e) : e);
+    if (leaf) {
+      if (ne !== e) (leaf === PUD_SIZE ? pt.set_pud_leaf(a, ne) : pt.set_pmd_leaf(a, ne));
+      a = a - (a % leaf) + leaf;
+    } else {
+      if (ne !== e) (slot as Uint32Array)[pte_index(a)] = ne;
+      a += PAGE_SIZE;
+    }
+  }
+  return 0;
+}
