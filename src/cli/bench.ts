@@ -1,9 +1,146 @@
-// `gupsim bench`: placeholder until the benchmark lands.
+// `gupsim bench [--json] [--quick] [--sizes 1M,64M] [--no-host]`: the model's pin/unpin cost per page,
+// its metadata per page, the 64 GiB machine, and the host kernel's io_uring registration cost measured
+// in the same run (DESIGN.md "Benchmark JSON", "Performance targets"). Prints a table, or the JSON.
+
 import type { Command } from 'commander';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import {
+  bench_pin, bench_big, metadata_bytes_per_page, pgtable_bytes_per_page, DEFAULT_SIZES,
+  type Backing, type BigResult, type PinRow,
+} from '../bench/pin.js';
+import { measureHost, type HostResult } from '../bench/host.js';
+import { UserError } from './errors.js';
+
+export interface BenchOptions {
+  /** Skip the 1 GiB rows and the big machine. */
+  quick?: boolean;
+  /** Buffer sizes in bytes (default 1 MiB, 64 MiB, 1 GiB). */
+  sizes?: readonly number[];
+  /** Measure the host kernel too (default true). */
+  host?: boolean;
+  /** Build the 64 GiB machine (default: unless quick). */
+  big?: boolean;
+}
+
+export interface BenchResult {
+  schemaVersion: 1;
+  pin: PinRow[];
+  /** The model's struct page, in bytes per simulated 4 KiB page (the kernel's is 64). */
+  metadata_bytes_per_page: number;
+  /** PTE-table bytes per mapped base page (the kernel's PTEs are 8 bytes). */
+  pgtable_bytes_per_page: number;
+  big: BigResult | null;
+  host: HostResult | null;
+  host_skipped?: string;
+}
+
+const GiB = 1 << 30;
+
+/** Parse "1M,64M,1G" (K/M/G, KiB/MiB/GiB, or plain bytes) into byte counts. */
+export function parseSizes(text: string): number[] {
+  return text.split(',').map((part) => {
+    const s = part.trim();
+    const m = /^(\d+)\s*(?:([KMG])(?:i?B)?|B)?$/i.exec(s);
+    if (!m) throw new UserError('ERR_USAGE', `--sizes: cannot read "${s}" (use e.g. 1M,64M,1G)`);
+    const unit = m[2] ? { K: 1 << 10, M: 1 << 20, G: GiB }[m[2].toUpperCase() as 'K' | 'M' | 'G'] : 1;
+    const bytes = Number(m[1]) * unit;
+    if (bytes <= 0 || bytes % 4096 !== 0) throw new UserError('ERR_USAGE', `--sizes: "${s}" is not a positive multiple of 4 KiB`);
+    if (bytes > 4 * GiB) throw new UserError('ERR_USAGE', `--sizes: "${s}" is above the 4 GiB the benchmark allows`);
+    return bytes;
+  });
+}
+
+/** A full GC if the runtime lets us have one (--expose-gc, or exposed on demand through V8 flags). */
+function findGc(): (() => void) | undefined {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (typeof g === 'function') return g;
+  try {
+    setFlagsFromString('--expose-gc');
+    const fn = runInNewContext('gc') as unknown;
+    return typeof fn === 'function' ? (fn as () => void) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function heapNow(): number {
+  const u = process.memoryUsage();
+  return u.heapUsed + u.arrayBuffers;
+}
+
+/** Run the benchmark and return DESIGN.md's JSON object. Throws if the model gives a wrong answer. */
+export function runBench(opts: BenchOptions = {}): BenchResult {
+  let sizes = [...(opts.sizes ?? DEFAULT_SIZES)].sort((a, b) => a - b);
+  if (opts.quick) sizes = sizes.filter((b) => b < GiB);
+  const pin: PinRow[] = [];
+  for (const backing of ['base', 'thp'] as Backing[]) for (const bytes of sizes) pin.push(bench_pin(backing, bytes));
+  const metadata = metadata_bytes_per_page();
+  const pgtable = pgtable_bytes_per_page();
+  const big = (opts.big ?? !opts.quick) ? bench_big({ heap: heapNow, gc: findGc() }) : null;
+  const result: BenchResult = { schemaVersion: 1, pin, metadata_bytes_per_page: metadata, pgtable_bytes_per_page: pgtable, big, host: null };
+  if (opts.host ?? true) {
+    const h = measureHost(sizes);
+    result.host = h.host;
+    if (h.skipped !== undefined) result.host_skipped = h.skipped;
+  } else {
+    result.host_skipped = 'not requested (--no-host)';
+  }
+  return result;
+}
+
+function fmtBytes(b: number): string {
+  if (b >= GiB && b % GiB === 0) return `${b / GiB} GiB`;
+  if (b >= 1 << 20 && b % (1 << 20) === 0) return `${b / (1 << 20)} MiB`;
+  if (b % 1024 === 0) return `${b / 1024} KiB`;
+  return `${b} B`;
+}
+
+const pad = (s: string, n: number) => s.padEnd(n);
+const lpad = (s: string, n: number) => s.padStart(n);
+const ns = (x: number) => x.toFixed(1);
+
+/** The human-readable report. */
+export function formatBench(r: BenchResult): string {
+  const out: string[] = [];
+  out.push('pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM) + unpin_user_pages, pre-faulted private anon (ns per 4 KiB page, medians)');
+  out.push(`${pad('backing', 8)}${lpad('size', 9)}${lpad('pin', 9)}${lpad('unpin', 9)}${lpad('total', 9)}${lpad('host', 9)}  runs`);
+  for (const row of r.pin) {
+    const hostRow = row.backing === 'base' ? r.host?.rows.find((h) => h.bytes === row.bytes) : undefined;
+    const host = hostRow ? ns(hostRow.register_ns_per_page + hostRow.unregister_ns_per_page) : '-';
+    out.push(`${pad(row.backing, 8)}${lpad(fmtBytes(row.bytes), 9)}${lpad(ns(row.pin_ns_per_page), 9)}${lpad(ns(row.unpin_ns_per_page), 9)}` +
+      `${lpad(ns(row.pin_ns_per_page + row.unpin_ns_per_page), 9)}${lpad(host, 9)}  ${row.runs}`);
+  }
+  out.push('');
+  if (r.host) {
+    out.push(`host (${r.host.kernel}): io_uring register + unregister of ${fmtBytes(r.host.bytes)} of base pages: ` +
+      `${ns(r.host.register_ns_per_page)} + ${ns(r.host.unregister_ns_per_page)} ns per page`);
+  } else {
+    out.push(`host: skipped (${r.host_skipped ?? 'unknown reason'})`);
+  }
+  out.push(`metadata: ${r.metadata_bytes_per_page} bytes per simulated page (kernel struct page: 64); page tables: ${r.pgtable_bytes_per_page} bytes per mapped page (kernel: 8)`);
+  if (r.big) {
+    const b = r.big;
+    const heap = b.heap_bytes === null ? 'not measured' : `${(b.heap_bytes / (1 << 20)).toFixed(0)} MiB of heap${b.heap_after_gc ? '' : ' (no GC available: includes garbage)'}`;
+    out.push(`big: ${fmtBytes(b.machine_bytes)} machine, ${fmtBytes(b.faulted_bytes)} faulted in (base pages): ${b.seconds.toFixed(2)} s, ${heap}`);
+  } else {
+    out.push('big: skipped (--quick)');
+  }
+  return out.join('\n') + '\n';
+}
 
 export function registerBench(program: Command, setCode: (c: number) => void): void {
-  program.command('bench').description('benchmark the model (pin/unpin cost, metadata, big machine)').option('--json', 'JSON output').action(() => {
-    process.stdout.write('bench: not implemented yet\n');
-    setCode(0);
-  });
+  program
+    .command('bench')
+    .description('benchmark the model (pin/unpin cost, metadata, big machine) against the host kernel')
+    .option('--json', 'JSON output')
+    .option('--quick', 'skip the 1 GiB rows and the 64 GiB machine')
+    .option('--sizes <list>', 'buffer sizes, comma-separated (default 1M,64M,1G)')
+    .option('--no-host', 'do not measure the host kernel (io_uring)')
+    .action((o: { json?: boolean; quick?: boolean; sizes?: string; host: boolean }) => {
+      const sizes = o.sizes !== undefined ? parseSizes(o.sizes) : undefined;
+      const r = runBench({ quick: !!o.quick, sizes, host: o.host });
+      process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatBench(r));
+      setCode(0);
+    });
 }

@@ -3,6 +3,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench.js';
+import { registerRun } from './run.js';
 import { UserError } from './errors.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -10,10 +11,12 @@ export async function main(argv: string[]): Promise<number> {
   program
     .name('gupsim')
     .description('A kernel-faithful model of Linux page pinning (get_user_pages / pin_user_pages)')
+    .version('0.1.0', '-V, --version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   let code = 0;
   const setCode = (c: number) => { code = c; };
+  registerRun(program, setCode);
   registerBench(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });

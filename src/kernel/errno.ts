@@ -2,6 +2,9 @@
 // Model functions return a count or a negative errno, as the kernel does.
 
 export const EPERM = 1;
+export const ESRCH = 3;
+export const ENXIO = 6;
+export const EBADF = 9;
 export const ENOENT = 2;
 export const EINTR = 4;
 export const EIO = 5;
@@ -21,7 +24,7 @@ export const EREMOTEIO = 121;
 export const EHWPOISON = 133;
 
 const NAMES: Record<number, string> = {
-  [EPERM]: 'EPERM', [ENOENT]: 'ENOENT', [EINTR]: 'EINTR', [EIO]: 'EIO', [ENOMEM]: 'ENOMEM',
+  [EPERM]: 'EPERM', [ESRCH]: 'ESRCH', [ENXIO]: 'ENXIO', [EBADF]: 'EBADF', [ENOENT]: 'ENOENT', [EINTR]: 'EINTR', [EIO]: 'EIO', [ENOMEM]: 'ENOMEM',
   [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY', [EEXIST]: 'EEXIST', [EINVAL]: 'EINVAL',
   [ENOSPC]: 'ENOSPC', [EAGAIN]: 'EAGAIN', [EMLINK]: 'EMLINK', [ERANGE]: 'ERANGE',
   [EOVERFLOW]: 'EOVERFLOW', [EOPNOTSUPP]: 'EOPNOTSUPP', [EREMOTEIO]: 'EREMOTEIO', [EHWPOISON]: 'EHWPOISON',

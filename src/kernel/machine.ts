@@ -64,8 +64,11 @@ export class Process {
   fatalSignalPending = false;
   /** RLIMIT_MEMLOCK in bytes. */
   rlimitMemlock: number;
-  /** CAP_IPC_LOCK (root has it): memlock limits do not apply. */
-  capIpcLock = false;
+  /** CAP_IPC_LOCK (root has it): memlock limits do not apply. Scenario processes run as root by
+   *  default, like the probe on CI; a scenario can make one unprivileged. */
+  capIpcLock = true;
+  /** The user (user_struct) io_uring charges locked_vm to. */
+  user = 'root';
   constructor(readonly pid: number, readonly name: string, readonly mm: MmStruct, memlock: number) {
     this.rlimitMemlock = memlock;
   }
@@ -127,10 +130,12 @@ export class Machine {
     this.alloc.addArea('DEVICE', ram, ram + pmem);
     // The zero page: a reserved frame with one reference that is never dropped.
     this.mem.refcount[ZERO_PFN] = 1;
+    // Count the free pages before the hugetlb pools are carved out: folio_alloc() already takes
+    // the pool folios off nr_free_pages (counting after the carve took them off twice).
+    this.vmstat.mod('nr_free_pages', this.alloc.nr_free_pages());
     this.hugetlb = new HugetlbPool(this);
     if (this.cfg.hugetlb['1G']) this.hugetlb.setPoolSize(PUD_ORDER, this.cfg.hugetlb['1G']);
     if (this.cfg.hugetlb['2M']) this.hugetlb.setPoolSize(PMD_ORDER, this.cfg.hugetlb['2M']);
-    this.vmstat.mod('nr_free_pages', this.alloc.nr_free_pages());
   }
 
   // --- folio->mapping registry ------------------------------------------------------------
@@ -184,6 +189,9 @@ export class Machine {
   }
 
   // --- MMU notifiers --------------------------------------------------------------------------
+
+  /** gupsim's ledger of pin and reference holders, by name (see holders.ts). */
+  readonly holders = new Map<string, import('./holders.js').Holder>();
 
   /** Run at process exit, before its mm is torn down (files closing: rings, MRs, containers). */
   readonly exitHooks = new Set<(p: Process) => void>();

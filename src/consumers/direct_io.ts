@@ -1,0 +1,60 @@
+// Models O_DIRECT reads and writes of user memory (fs/iomap/direct-io.c with block/bio.c
+// bio_iov_iter_get_pages() -> iov_iter_extract_pages() -> pin_user_pages_fast()): each bio pins up to
+// BIO_MAX_VECS pages of the user buffer (FOLL_WRITE when the device writes into it: a read(2)), the
+// I/O completes, and the pages are released (dirtied first for reads). Short-term pins: acquired ==
+// released once the call returns. tmpfs implements O_DIRECT as a copy through the page cache
+// (noop_direct_IO, 6.6+), so no pages are pinned there.
+
+import type { Machine, Process } from '../kernel/machine.js';
+import { EINVAL, EFAULT } from '../kernel/errno.js';
+import { FOLL_WRITE } from '../mm/foll_flags.js';
+import { PAGE_SIZE } from '../mm/memmap.js';
+import type { AddressSpace } from '../mm/filemap.js';
+import { pin_user_pages_fast, unpin_user_pages_dirty_lock } from '../mm/gup.js';
+import { user_access } from '../mm/user_access.js';
+
+/** BIO_MAX_VECS: pages per bio. */
+export const BIO_MAX_VECS = 256;
+/** The logical block size O_DIRECT alignment is checked against. */
+export const LOGICAL_BLOCK_SIZE = 512;
+
+/**
+ * pread/pwrite with O_DIRECT. Returns bytes transferred or -errno: -EINVAL for a buffer, length or
+ * offset not aligned to the logical block size, the pin's errno (e.g. -EFAULT for an unmapped buffer)
+ * when the first bio could not pin anything; a short count when a later one failed.
+ */
+export function direct_io(m: Machine, p: Process, file: AddressSpace, pos: number, addr: number, len: number, isRead: boolean): number {
+  m.why = undefined;
+  const mask = LOGICAL_BLOCK_SIZE - 1;
+  if ((pos | len) & mask || addr % LOGICAL_BLOCK_SIZE) return m.refuse(-EINVAL, 'iomap_dio_bio_iter', 'O_DIRECT buffer, offset or length not aligned to the logical block size (512)');
+  const size = file.sizePages * PAGE_SIZE;
+  if (isRead) {
+    if (pos >= size) return 0;
+    len = Math.min(len, size - pos);
+  }
+  if (len === 0) return 0;
+  if (file.fs === 'tmpfs') {
+    // noop_direct_IO: a plain copy to/from user memory.
+    const r = user_access(m, p, addr, len, isRead);
+    return r < 0 ? r : len;
+  }
+  let done = 0;
+  while (done < len) {
+    const a = addr + done;
+    const first = Math.floor(a / PAGE_SIZE);
+    const want = Math.min(BIO_MAX_VECS, Math.ceil((addr + len) / PAGE_SIZE) - first);
+    const pages = new Int32Array(want);
+    const n = pin_user_pages_fast(m, p, a, want, isRead ? FOLL_WRITE : 0, pages);
+    if (n <= 0) {
+      if (done > 0) return done;
+      return n < 0 ? n : m.refuse(-EFAULT, 'iov_iter_extract_pages', 'nothing could be pinned');
+    }
+    const bytes = Math.min(len - done, (first + n) * PAGE_SIZE - a);
+    // The device transfers; then bio_release_pages() (reads dirty the destination first).
+    unpin_user_pages_dirty_lock(m, pages, n, isRead);
+    done += bytes;
+    if (n < want) break;
+  }
+  if (!isRead && file.sizePages * PAGE_SIZE < pos + done) file.resize(Math.ceil((pos + done) / PAGE_SIZE));
+  return done;
+}

@@ -1,0 +1,206 @@
+// Models io_uring registered buffers (io_uring/rsrc.c io_sqe_buffer_register(), io_pin_pages() in
+// io_uring/memmap.c, io_buffer_account_pin(), io_check_coalesce_buffer(), io_coalesce_buffer(),
+// io_release_ubuf()): pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM), all or nothing; buffers made
+// of equal-sized large folios keep one pin per folio; RLIMIT_MEMLOCK charged per compound page.
+
+import type { Machine, Process } from '../kernel/machine.js';
+import type { Holder } from '../kernel/holders.js';
+import { EFAULT, EOVERFLOW, EINVAL, ENXIO } from '../kernel/errno.js';
+import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
+import { PAGE_SIZE } from '../mm/memmap.js';
+import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
+import { charge_user_locked_vm, uncharge_user_locked_vm } from './memlock.js';
+
+/** One registered buffer (struct io_mapped_ubuf): one entry per bvec, each holding one pin. */
+export interface MappedUbuf {
+  ubuf: number;
+  len: number;
+  /** PFN per bvec: a folio head per folio when coalesced, else one page each. */
+  bvecPages: Int32Array;
+  /** Pin units held per bvec (always 1). */
+  coalesced: boolean;
+  folioShift: number;
+  acctPages: number;
+}
+
+export class IoRing implements Holder {
+  readonly type = 'ring' as const;
+  readonly bufs: MappedUbuf[] = [];
+  /** ctx->user is set when the creator lacks CAP_IPC_LOCK: then pins are charged to locked_vm. */
+  readonly accountUser: boolean;
+  constructor(readonly name: string, readonly owner: Process) {
+    this.accountUser = !owner.capIpcLock;
+  }
+  get process(): string { return this.owner.name; }
+  pins(): number { return this.bufs.reduce((s, b) => s + b.bvecPages.length, 0); }
+  refs(): number { return 0; }
+}
+
+/** Result of a registration: 0 or -errno, and the reason for a refusal. */
+export interface IoRegisterResult {
+  ret: number;
+}
+
+/**
+ * IORING_REGISTER_BUFFERS: register every iovec or none. Errors: -EFAULT (NULL base with a length,
+ * zero or > 1 GiB length, or a partial pin), -EOVERFLOW (range wraps), -ENOMEM (RLIMIT_MEMLOCK),
+ * and the errno pin_user_pages_fast returned (e.g. -EOPNOTSUPP on fsdax).
+ */
+export function io_sqe_buffers_register(m: Machine, ring: IoRing, iovecs: ReadonlyArray<{ base: number; len: number }>): number {
+  const added: MappedUbuf[] = [];
+  for (const iov of iovecs) {
+    const r = io_sqe_buffer_register(m, ring, iov.base, iov.len);
+    if (typeof r === 'number') {
+      for (const b of added) io_release_ubuf(m, ring, b);
+      ring.bufs.splice(ring.bufs.length - added.length, added.length);
+      return r;
+    }
+    if (r) {
+      added.push(r);
+      ring.bufs.push(r);
+    }
+  }
+  return 0;
+}
+
+/** IORING_UNREGISTER_BUFFERS: -ENXIO when nothing is registered. */
+export function io_sqe_buffers_unregister(m: Machine, ring: IoRing): number {
+  if (ring.bufs.length === 0) return -ENXIO;
+  for (const b of ring.bufs) io_release_ubuf(m, ring, b);
+  ring.bufs.length = 0;
+  return 0;
+}
+
+function io_sqe_buffer_register(m: Machine, ring: IoRing, base: number, len: number): MappedUbuf | number | null {
+  if (base === 0) {
+    if (len !== 0) return m.refuse(-EFAULT, 'io_sqe_buffer_register', 'iov_base is NULL but iov_len is not 0');
+    return null; // sparse slot
+  }
+  // io_validate_user_buf_range()
+  if (len === 0 || len > m.profile.ioUringMaxBuffer) return m.refuse(-EFAULT, 'io_validate_user_buf_range', 'buffer length is 0 or larger than 1 GiB');
+  if (base + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE > 2 ** 64) return m.refuse(-EOVERFLOW, 'io_validate_user_buf_range', 'buffer range overflows');
+  // io_pin_pages()
+  const first = Math.floor(base / PAGE_SIZE);
+  const last = Math.ceil((base + len) / PAGE_SIZE);
+  const nr = last - first;
+  if (nr === 0) {
+    m.warns.warn('io_pin_pages', '!nr_pages');
+    return -EINVAL;
+  }
+  const pages = new Int32Array(nr);
+  const pinned = pin_user_pages_fast(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
+  if (pinned !== nr) {
+    if (pinned > 0) {
+      unpin_user_pages(m, pages, pinned);
+      return m.refuse(-EFAULT, 'io_pin_pages', `pin_user_pages_fast pinned ${pinned} of ${nr} pages (partial pins are refused)`);
+    }
+    return pinned < 0 ? pinned : m.refuse(-EFAULT, 'io_pin_pages', 'pin_user_pages_fast pinned nothing');
+  }
+  let bvecPages: Int32Array = pages;
+  let coalesced = false;
+  let folioShift = 12;
+  const c = nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
+  if (c && c.nr_pages_mid !== 1) {
+    bvecPages = io_coalesce_buffer(m, pages, c);
+    coalesced = true;
+    folioShift = c.folio_shift;
+  }
+  const acct = io_buffer_account_pin(m, ring, bvecPages);
+  if (ring.accountUser) {
+    const r = charge_user_locked_vm(m, ring.owner, acct);
+    if (r) {
+      for (const p of bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
+      return m.refuse(r, '__io_account_mem', 'locked_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
+    }
+  }
+  ring.owner.mm.pinned_vm += acct;
+  return { ubuf: base, len, bvecPages, coalesced, folioShift, acctPages: acct };
+}
+
+interface CoalesceData {
+  nr_pages_head: number;
+  nr_pages_mid: number;
+  folio_shift: number;
+  nr_folios: number;
+  first_folio_page_idx: number;
+}
+
+/**
+ * io_check_coalesce_buffer(): the pages form runs of consecutive subpages, one run per folio; the
+ * first run may start mid-folio but must then reach the folio's end; every later folio starts at
+ * subpage 0 and has the first folio's size; middle folios are covered entirely.
+ */
+export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): CoalesceData | undefined {
+  const mem = m.mem;
+  let folio = mem.page_folio(pages[0]!);
+  let count = 1;
+  let nr_folios = 1;
+  const nr_pages_mid = mem.folio_nr_pages(folio);
+  const folio_shift = 12 + mem.folio_order(folio);
+  const first_folio_page_idx = pages[0]! - folio;
+  let nr_pages_head = 0;
+  for (let i = 1; i < pages.length; i++) {
+    if (mem.page_folio(pages[i]!) === folio && pages[i] === pages[i - 1]! + 1) {
+      count++;
+      continue;
+    }
+    if (nr_folios === 1) {
+      if (first_folio_page_idx + count !== mem.folio_nr_pages(folio)) return undefined;
+      nr_pages_head = count;
+    } else if (count !== nr_pages_mid) {
+      return undefined;
+    }
+    folio = mem.page_folio(pages[i]!);
+    if (12 + mem.folio_order(folio) !== folio_shift || pages[i] !== folio) return undefined;
+    count = 1;
+    nr_folios++;
+  }
+  if (nr_folios === 1) nr_pages_head = count;
+  return { nr_pages_head, nr_pages_mid, folio_shift, nr_folios, first_folio_page_idx };
+}
+
+/** io_coalesce_buffer(): one entry (and one pin) per folio; the other pins are dropped at once. */
+function io_coalesce_buffer(m: Machine, pages: Int32Array, d: CoalesceData): Int32Array {
+  const out = new Int32Array(d.nr_folios);
+  let j = 0;
+  let remaining = pages.length;
+  for (let i = 0; i < d.nr_folios; i++) {
+    const folio = m.mem.page_folio(pages[j]!);
+    out[i] = folio;
+    const nr = Math.min(i === 0 ? d.nr_pages_head : d.nr_pages_mid, remaining);
+    if (nr > 1) unpin_user_folio(m, folio, nr - 1);
+    j += nr;
+    remaining -= nr;
+  }
+  return out;
+}
+
+/**
+ * io_buffer_account_pin(): a small page costs 1; a compound page costs its whole size once, even
+ * across buffers of the same ring (headpage_already_acct()).
+ */
+function io_buffer_account_pin(m: Machine, ring: IoRing, pages: Int32Array): number {
+  const mem = m.mem;
+  let acct = 0;
+  const seen = new Set<number>();
+  for (const b of ring.bufs) for (const p of b.bvecPages) if (mem.folio_test_large(mem.page_folio(p))) seen.add(mem.page_folio(p));
+  for (const p of pages) {
+    const folio = mem.page_folio(p);
+    if (!mem.folio_test_large(folio)) {
+      acct++;
+      continue;
+    }
+    if (seen.has(folio)) continue;
+    seen.add(folio);
+    acct += mem.folio_nr_pages(folio);
+  }
+  return acct;
+}
+
+/** io_release_ubuf(): one unpin_user_folio(folio, 1) per bvec; the memlock charge is returned. */
+function io_release_ubuf(m: Machine, ring: IoRing, b: MappedUbuf): void {
+  for (const p of b.bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
+  if (ring.accountUser) uncharge_user_locked_vm(m, ring.owner, b.acctPages);
+  ring.owner.mm.pinned_vm -= b.acctPages;
+}
+

@@ -1,0 +1,108 @@
+// The state a scenario run keeps beside the machine: named regions, files, processes and the
+// handles (rings, MRs, pin handles...) its steps create.
+
+import { Machine, Process, type MachineConfig } from '../kernel/machine.js';
+import type { Holder } from '../kernel/holders.js';
+import { PAGE_SIZE, PMD_ORDER, PUD_ORDER } from '../mm/memmap.js';
+import type { AddressSpace } from '../mm/filemap.js';
+import type { Scenario, Step } from './schema.js';
+import { ESRCH } from '../kernel/errno.js';
+
+export interface Region {
+  name: string;
+  addr: number;
+  len: number;
+  /** The process that created it (children of a fork see it at the same address). */
+  owner: string;
+}
+
+/** Pages held by a raw GUP step (`as:`), FOLL_PIN or FOLL_GET. */
+export class PinHandle implements Holder {
+  readonly type = 'handle' as const;
+  /** PFN per entry, -1 once released. */
+  entries: number[] = [];
+  constructor(readonly name: string, readonly process: string, readonly kind: 'pin' | 'get', readonly proc: Process) {}
+  live(): number { return this.entries.filter((e) => e >= 0).length; }
+  pins(): number { return this.kind === 'pin' ? this.live() : 0; }
+  refs(): number { return this.kind === 'get' ? this.live() : 0; }
+}
+
+/** A step's outcome: its return value (negative: -errno) and extra result fields. */
+export interface Outcome {
+  ret: number;
+  extra?: Record<string, unknown>;
+}
+
+export class RunContext {
+  readonly m: Machine;
+  readonly regions = new Map<string, Region>();
+  readonly files = new Map<string, AddressSpace>();
+  readonly objects = new Map<string, Holder>();
+  readonly start: Record<string, number>;
+
+  constructor(readonly sc: Scenario) {
+    const mc = sc.machine ?? {};
+    const cfg: Partial<MachineConfig> = {};
+    if (mc.memory !== undefined) cfg.memory = mc.memory;
+    if (mc.movable !== undefined) cfg.movable = mc.movable;
+    if (mc.cma !== undefined) cfg.cma = mc.cma;
+    if (mc.pmem !== undefined) cfg.pmem = mc.pmem;
+    if (mc.thp) cfg.thp = mc.thp;
+    if (mc.mthp) cfg.mthp = mc.mthp as Record<string, 'always' | 'inherit' | 'madvise' | 'never'>;
+    if (mc.use_zero_page !== undefined) cfg.use_zero_page = mc.use_zero_page;
+    if (mc.shmem_thp) cfg.shmem_thp = mc.shmem_thp;
+    if (mc.hugetlb) cfg.hugetlb = mc.hugetlb;
+    this.m = new Machine(cfg);
+    this.start = this.m.vmstat.snapshot();
+  }
+
+  /** The process named `name`, created on first use with the scenario's settings. */
+  proc(name: string): Process {
+    const p = this.m.process(name);
+    if (p) return p;
+    const np = this.m.spawn(name);
+    this.configure(np);
+    return np;
+  }
+
+  configure(p: Process): void {
+    const s = this.sc.processes?.[p.name];
+    if (!s) return;
+    if (s.root !== undefined) p.capIpcLock = s.root;
+    if (s.memlock !== undefined) p.rlimitMemlock = s.memlock;
+    if (s.user !== undefined) p.user = s.user;
+    else if (s.root === false) p.user = 'user';
+  }
+
+  /** A live process, or -ESRCH. */
+  live(name: string): Process | number {
+    const p = this.proc(name);
+    return p.alive ? p : -ESRCH;
+  }
+
+  /** The byte range a step selects within its region (offset, then length or pages). */
+  range(step: Step): { addr: number; len: number; region: Region } {
+    const s = step as { region?: string; offset?: number; length?: number; pages?: number };
+    const region = this.regions.get(s.region!)!;
+    const off = s.offset ?? 0;
+    const len = s.length ?? (s.pages !== undefined ? s.pages * PAGE_SIZE : Math.max(0, region.len - off));
+    return { addr: region.addr + off, len, region };
+  }
+
+  register(h: Holder): void {
+    this.objects.set(h.name, h);
+    this.m.holders.set(h.name, h);
+  }
+
+  hugeOrder(hp: '2M' | '1G' | undefined): number {
+    return hp === '1G' ? PUD_ORDER : PMD_ORDER;
+  }
+
+  /** Counters as deltas since the scenario began. */
+  vmstatDelta(): Record<string, number> {
+    const now = this.m.vmstat.snapshot() as Record<string, number>;
+    const out: Record<string, number> = {};
+    for (const k of Object.keys(now)) out[k] = now[k]! - (this.start[k] ?? 0);
+    return out;
+  }
+}

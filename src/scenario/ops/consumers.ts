@@ -1,0 +1,41 @@
+// Consumer steps: the kernel's users of GUP, each through its model in src/consumers.
+
+import type { RunContext, Outcome } from '../context.js';
+import type { StepOf } from '../schema.js';
+import { IoRing, io_sqe_buffers_register, io_sqe_buffers_unregister } from '../../consumers/io_uring.js';
+import { direct_io } from '../../consumers/direct_io.js';
+import { EBADF, EBUSY } from '../../kernel/errno.js';
+
+export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_buffers'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const existing = ctx.objects.get(s.as);
+  let ring: IoRing;
+  if (existing instanceof IoRing) {
+    // A table can be registered once per ring (io_sqe_buffers_register: -EBUSY).
+    if (existing.bufs.length) return { ret: ctx.m.refuse(-EBUSY, 'io_sqe_buffers_register', 'buffers already registered on this ring') };
+    ring = existing;
+  } else {
+    ring = new IoRing(s.as, p);
+    ctx.register(ring);
+  }
+  const iovecs = s.regions
+    ? s.regions.map((r) => ({ base: ctx.regions.get(r)!.addr, len: ctx.regions.get(r)!.len }))
+    : [(() => { const { addr, len } = ctx.range(s); return { base: addr, len }; })()];
+  ctx.m.why = undefined;
+  return { ret: io_sqe_buffers_register(ctx.m, ring, iovecs) };
+}
+
+export function ioUringUnregister(ctx: RunContext, s: StepOf<'io_uring_unregister_buffers'>): Outcome {
+  const ring = ctx.objects.get(s.ring);
+  if (!(ring instanceof IoRing)) return { ret: -EBADF };
+  return { ret: io_sqe_buffers_unregister(ctx.m, ring) };
+}
+
+export function odirect(ctx: RunContext, s: StepOf<'odirect_read'> | StepOf<'odirect_write'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len } = ctx.range(s);
+  const file = ctx.files.get(s.file)!;
+  return { ret: direct_io(ctx.m, p, file, s.file_offset ?? 0, addr, len, s.op === 'odirect_read') };
+}

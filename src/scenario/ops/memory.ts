@@ -1,0 +1,103 @@
+// Scenario steps that act like a process using its memory: mmap, munmap, mprotect, madvise, touching
+// pages, files, fork, exit, and the fault-injection and signal knobs.
+
+import type { RunContext, Outcome } from '../context.js';
+import type { StepOf } from '../schema.js';
+import { do_mmap, do_munmap, do_mprotect, do_madvise } from '../../mm/mmap.js';
+import { user_access } from '../../mm/user_access.js';
+import { faultin_page_range } from '../../mm/gup.js';
+import { do_fork } from '../../kernel/fork.js';
+import { do_exit } from '../../kernel/exit.js';
+import { PAGE_SIZE } from '../../mm/memmap.js';
+import { EEXIST, EINVAL } from '../../kernel/errno.js';
+
+export function mmap(ctx: RunContext, s: StepOf<'mmap'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const file = s.file ? ctx.files.get(s.file) : undefined;
+  if (s.type === 'fsdax' && file && file.fs !== 'dax') return { ret: -EINVAL };
+  const args: Parameters<typeof do_mmap>[2] = { size: s.size, type: s.type, name: s.as };
+  if (s.shared !== undefined) args.shared = s.shared;
+  if (file) args.file = file;
+  if (s.offset !== undefined) args.offset = s.offset;
+  if (s.align !== undefined) args.align = s.align;
+  if (s.type === 'hugetlb') args.hugeOrder = ctx.hugeOrder(s.hugepage);
+  if (s.prot) args.prot = s.prot;
+  if (s.populate) args.populate = true;
+  const addr = do_mmap(ctx.m, p, args);
+  if (addr < 0) return { ret: addr };
+  const len = p.mm.vma_lookup(addr)!.end - addr;
+  ctx.regions.set(s.as, { name: s.as, addr, len, owner: p.name });
+  return { ret: 0, extra: { addr: '0x' + addr.toString(16), length: len } };
+}
+
+export function munmap(ctx: RunContext, s: StepOf<'munmap'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len } = ctx.range(s);
+  return { ret: do_munmap(ctx.m, p, addr, len) };
+}
+
+export function mprotect(ctx: RunContext, s: StepOf<'mprotect'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len } = ctx.range(s);
+  return { ret: do_mprotect(ctx.m, p, addr, len, s.prot) };
+}
+
+export function madvise(ctx: RunContext, s: StepOf<'madvise'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len } = ctx.range(s);
+  if (s.advice === 'populate_read' || s.advice === 'populate_write') {
+    // madvise_populate() goes through GUP (faultin_page_range): its errors are MADV_POPULATE's.
+    const r = faultin_page_range(ctx.m, p, addr, addr + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE, s.advice === 'populate_write');
+    return { ret: r < 0 ? r : 0 };
+  }
+  return { ret: do_madvise(ctx.m, p, addr, len, s.advice) };
+}
+
+export function touch(ctx: RunContext, s: StepOf<'read'> | StepOf<'write'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len } = ctx.range(s);
+  return { ret: user_access(ctx.m, p, addr, len, s.op === 'write') };
+}
+
+export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
+  if (ctx.files.has(s.as)) return { ret: -EEXIST };
+  const pages = Math.ceil(s.size / PAGE_SIZE);
+  const f = ctx.m.newFile(s.fs ?? 'disk', s.as, pages);
+  f.users++; // the scenario keeps it open
+  ctx.files.set(s.as, f);
+  ctx.m.files.set(s.as, f);
+  return { ret: 0 };
+}
+
+export function fork(ctx: RunContext, s: StepOf<'fork'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  if (ctx.m.process(s.child)?.alive) return { ret: -EEXIST };
+  const c = do_fork(ctx.m, p, s.child);
+  if (typeof c === 'number') return { ret: c };
+  ctx.configure(c);
+  return { ret: 0, extra: { pid: c.pid } };
+}
+
+export function exit(ctx: RunContext, s: StepOf<'exit'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  do_exit(ctx.m, p);
+  return { ret: 0 };
+}
+
+export function failAlloc(ctx: RunContext, s: StepOf<'fail_alloc'>): Outcome {
+  const times = s.times ?? Infinity;
+  ctx.m.alloc.setFailureInjection(times === 0 ? undefined : { after: s.after ?? 0, times, minOrder: s.min_order ?? 0 });
+  return { ret: 0 };
+}
+
+export function fatalSignal(ctx: RunContext, s: StepOf<'fatal_signal'>): Outcome {
+  ctx.proc(s.proc).fatalSignalPending = s.pending ?? true;
+  return { ret: 0 };
+}

@@ -1,0 +1,6 @@
+// Step handlers for the consumers that live in their own modules (process_vm, vmsplice, RDMA, VFIO,
+// HMM): each module adds its entries here.
+
+import type { RunContext, Outcome } from '../context.js';
+
+export const extraConsumerOps: Record<string, (ctx: RunContext, s: never) => Outcome> = {};
