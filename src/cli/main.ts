@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench.js';
 import { registerRun } from './run.js';
+import { registerInspect } from './inspect.js';
 import { UserError } from './errors.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const setCode = (c: number) => { code = c; };
   registerRun(program, setCode);
+  registerInspect(program, setCode);
   registerBench(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -58,10 +58,19 @@ function pinCounters(d: Record<string, number>): StepResult['vmstat'] {
 
 /** Run every step; never throws for kernel-level failures (they are results). */
 export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResult {
+  return executeScenario(sc, opts).result;
+}
+
+/**
+ * Run the steps up to and including `stopAfter` (default: all), returning the result and the run's
+ * context (machine, regions, handles) for inspection.
+ */
+export function executeScenario(sc: Scenario, opts: { name?: string; stopAfter?: number } = {}): { result: RunResult; ctx: RunContext } {
   const ctx = new RunContext(sc);
   const steps: StepResult[] = [];
   let ok = true;
-  sc.steps.forEach((step, index) => {
+  const last = Math.min(opts.stopAfter ?? sc.steps.length - 1, sc.steps.length - 1);
+  sc.steps.slice(0, last + 1).forEach((step, index) => {
     ctx.m.warns.step = index;
     const res = step.op === 'expect' ? runExpect(ctx, step, steps) : runStep(ctx, step, index);
     if (step.label) res.label = step.label;
@@ -69,7 +78,7 @@ export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResu
     steps.push(res);
   });
   ctx.m.warns.step = undefined;
-  return {
+  const result: RunResult = {
     schemaVersion: SCHEMA_VERSION,
     scenario: sc.name ?? opts.name ?? 'scenario',
     engine: 'model',
@@ -80,6 +89,7 @@ export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResu
     pins: outstanding(ctx.m),
     warnings: ctx.m.warns.records,
   };
+  return { result, ctx };
 }
 
 function runStep(ctx: RunContext, step: Step, index: number): StepResult {
