@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench.js';
 import { registerRun } from './run.js';
 import { registerInspect } from './inspect.js';
+import { registerTour } from './tour.js';
 import { UserError } from './errors.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -19,6 +20,7 @@ export async function main(argv: string[]): Promise<number> {
   const setCode = (c: number) => { code = c; };
   registerRun(program, setCode);
   registerInspect(program, setCode);
+  registerTour(program, setCode);
   registerBench(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,0 +1,75 @@
+// `gupsim tour`: the main job on a built-in default. Runs the examples that demonstrate the claims
+// of Documentation/core-api/pin_user_pages.rst (and the kernel behaviour behind them), explaining
+// each in a sentence or two with the numbers the model produced.
+
+import type { Command } from 'commander';
+import { readScenario } from './scenario_file.js';
+import { examplePath } from './package_root.js';
+import { runScenario, type RunResult, type StepResult } from '../scenario/run.js';
+
+interface Stop {
+  file: string;
+  title: string;
+}
+
+/** The tour, in teaching order. */
+export const TOUR: Stop[] = [
+  { file: 'doc-bias-small-folio.yaml', title: 'A pin on a small folio adds GUP_PIN_COUNTING_BIAS' },
+  { file: 'doc-false-positive.yaml', title: 'folio_maybe_dma_pinned() false positives' },
+  { file: 'doc-large-folio-pincount.yaml', title: 'Large folios count pins exactly in _pincount' },
+  { file: 'doc-zero-page.yaml', title: 'The zero page is only pretend-pinned' },
+  { file: 'doc-case1-direct-io.yaml', title: 'Case 1: Direct IO pins for the duration of the I/O' },
+  { file: 'doc-case2-longterm.yaml', title: 'Case 2: FOLL_LONGTERM migrates out of ZONE_MOVABLE, refuses DAX' },
+  { file: 'doc-case4-struct-page.yaml', title: 'Case 4: FOLL_GET references are not pins' },
+  { file: 'doc-case5-write-data.yaml', title: 'Case 5: writing to pinned pages needs FOLL_PIN and dirty-unpin' },
+  { file: 'io-uring-thp-coalesce.yaml', title: 'io_uring keeps one pin per THP of a fixed buffer' },
+  { file: 'fork-after-pin.yaml', title: 'fork() copies pinned anon pages for the child' },
+  { file: 'leak-detected.yaml', title: 'A leaked pin, reported by owner' },
+];
+
+function pageLine(s: StepResult): string {
+  const pages = (s.pages ?? []) as Array<Record<string, unknown>>;
+  return pages.slice(0, 1).map((p) => (p.present
+    ? `refcount ${p.refcount}, mapcount ${p.mapcount}, pincount ${p.pincount}, order ${p.order}, zone ${p.zone}${p.maybe_dma_pinned ? ', maybe_dma_pinned' : ''}${p.zero_page ? ', zero page' : ''}${p.anon_exclusive ? ', exclusive' : ''}`
+    : 'not mapped')).join('');
+}
+
+/** The labelled steps of a run as short "what happened" lines. */
+export function summarize(res: RunResult): string[] {
+  const out: string[] = [];
+  for (const s of res.steps) {
+    if (!s.label || s.op === 'expect') continue;
+    const v = `acquired ${s.vmstat.nr_foll_pin_acquired}, released ${s.vmstat.nr_foll_pin_released}`;
+    if (s.op === 'inspect') out.push(`${s.label}: ${pageLine(s)}`);
+    else out.push(`${s.label}: ${s.op} -> ${s.errno ? '-' + s.errno : s.ret}${s.why ? ` (${s.why.fn}: ${s.why.rule})` : ''}; ${v}`);
+  }
+  for (const p of res.pins) out.push(`still held: ${p.type} ${p.owner} of ${p.process}: ${p.pins} pinned page(s)`);
+  for (const w of res.warnings) out.push(`WARN ${w.fn}: ${w.condition}`);
+  return out;
+}
+
+export function registerTour(program: Command, setCode: (c: number) => void): void {
+  program
+    .command('tour')
+    .description('walk through the claims of pin_user_pages.rst on the model, with numbers')
+    .option('--json', 'print the results as JSON')
+    .action((o: { json?: boolean }) => {
+      const results: Array<{ title: string; file: string; result: RunResult }> = [];
+      let ok = true;
+      for (const stop of TOUR) {
+        const sc = readScenario(examplePath(stop.file));
+        const result = runScenario(sc, { name: stop.file });
+        ok &&= result.ok;
+        results.push({ title: stop.title, file: stop.file, result });
+        if (o.json) continue;
+        const n = results.length;
+        process.stdout.write(`\n${n}. ${stop.title}  (examples/${stop.file})\n`);
+        process.stdout.write(`   ${(sc.description ?? '').trim().replace(/\s+/g, ' ').replace(/(.{1,96})(\s|$)/g, '$1\n   ').trimEnd()}\n`);
+        for (const line of summarize(result)) process.stdout.write(`   - ${line}\n`);
+        process.stdout.write(`   ${result.ok ? 'all expectations hold' : 'EXPECTATION FAILED'}\n`);
+      }
+      if (o.json) process.stdout.write(JSON.stringify(results.map((r) => ({ title: r.title, file: r.file, ok: r.result.ok, summary: summarize(r.result) })), null, 2) + '\n');
+      else process.stdout.write(`\n${results.length} stops, ${ok ? 'every expectation held' : 'some expectations FAILED'}. Run one yourself: gupsim run examples/<file> [--json]\n`);
+      setCode(ok ? 0 : 1);
+    });
+}
