@@ -54,7 +54,7 @@ export function loadScenario(text: string, file = '<scenario>'): Scenario {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
-    throw new ScenarioError(doc.errors.map((e) => `${where(file, e.linePos?.[0]?.line)}: ${e.message.split('\n')[0]}`));
+    throw new ScenarioError(doc.errors.map((e) => `${where(file, lc.linePos(e.pos[0]).line)}: ${e.message.split('\n')[0]}`));
   }
   const raw = doc.toJS() as unknown;
   const stepsNode = doc.get('steps', true);

@@ -1,0 +1,97 @@
+// The compiled CLI as a user runs it (npm test builds dist/ first).
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+
+const root = join(import.meta.dirname, '..');
+const bin = join(root, 'bin', 'gupsim.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: root });
+const tmp = mkdtempSync(join(tmpdir(), 'gupsim-cli-'));
+const file = (name: string, text: string) => {
+  const p = join(tmp, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+describe('gupsim run', () => {
+  it('--json follows the DESIGN.md result contract', () => {
+    const r = run('run', 'examples/doc-bias-small-folio.yaml', '--json');
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ schemaVersion: 1, scenario: 'doc-bias-small-folio', engine: 'model', ok: true, pins: [], warnings: [] });
+    expect(j.kernel).toMatch(/^model of Linux 6\.18/);
+    const pin = j.steps.find((s: { label?: string }) => s.label === 'pin');
+    expect(pin).toMatchObject({ op: 'pin_user_pages', ret: 1, errno: null, vmstat: { nr_foll_pin_acquired: 1, nr_foll_pin_released: 0 } });
+    const look = j.steps.find((s: { label?: string }) => s.label === 'pinned');
+    expect(Object.keys(look.pages[0])).toEqual(expect.arrayContaining(['pfn', 'refcount', 'mapcount', 'pincount', 'order', 'zone', 'mapped_by', 'maybe_dma_pinned', 'anon_exclusive', 'zero_page']));
+  });
+  it('a failed step carries why', () => {
+    const r = run('run', 'examples/doc-case2-longterm.yaml', '--json');
+    const j = JSON.parse(r.stdout);
+    const dax = j.steps.find((s: { label?: string }) => s.label === 'daxpin');
+    expect(dax.errno).toBe('EOPNOTSUPP');
+    expect(dax.why).toEqual({ fn: 'check_vma_flags', rule: expect.stringContaining('fsdax') });
+  });
+  it('a failing expect exits 1 and says what differed', () => {
+    const f = file('bad-expect.yaml', 'steps:\n  - { op: mmap, proc: a, as: b, size: 4K, type: anon }\n  - { op: write, proc: a, region: b }\n  - { op: pin_user_pages, proc: a, region: b, as: p }\n  - { op: expect, vmstat: { nr_foll_pin_acquired: 2 } }\n');
+    const r = run('run', f);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('vmstat nr_foll_pin_acquired: got 1, want 2');
+  });
+  it('--strict exits 1 on a leak, naming the owner', () => {
+    const r = run('run', '--strict', 'examples/leak-detected.yaml');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/LEAK[\s\S]*handle forgotten \(process app\): 16 pinned page/);
+    expect(run('run', 'examples/leak-detected.yaml').status).toBe(0);
+  });
+  it('bad input: exit 2, file:line, step and field, no stack trace', () => {
+    const f = file('bad.yaml', 'steps:\n  - { op: mmap, proc: a, as: b, size: huge, type: anon }\n');
+    const r = run('run', f);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${f}:2: step 0 (mmap): field "size"`);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+  it('a missing file: exit 2', () => {
+    const r = run('run', join(tmp, 'nope.yaml'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/cannot read .*nope\.yaml: ENOENT/);
+  });
+  it('an unknown command: exit 2', () => {
+    expect(run('frobnicate').status).toBe(2);
+  });
+});
+
+describe('gupsim check, dump-page, vmstat, tour', () => {
+  it('check validates only', () => {
+    const r = run('check', 'examples/leak-detected.yaml');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/ok \(5 steps\)/);
+  });
+  it('dump-page prints the kernel fields at a step', () => {
+    const r = run('dump-page', 'examples/doc-large-folio-pincount.yaml', '--step', 'pin', '--region', 'thp', '--page', '3');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^page: refcount:513 mapcount:0 mapping:[0-9a-f]{16} index:0x[0-9a-f]+ pfn:0x[0-9a-f]+$/);
+    expect(lines[1]).toBe('head: order:9 mapcount:1 entire_mapcount:1 nr_pages_mapped:0 pincount:512');
+    expect(lines[2]).toMatch(/^anon flags: 0x[0-9a-f]+\(.*head.*\)$/);
+    expect(lines.at(-1)).toMatch(/^page dumped because: /);
+  });
+  it('dump-page: bad --step is a usage error', () => {
+    const r = run('dump-page', 'examples/doc-large-folio-pincount.yaml', '--step', '999', '--region', 'thp');
+    expect(r.status).toBe(2);
+  });
+  it('vmstat prints /proc/vmstat lines', () => {
+    const r = run('vmstat', 'examples/doc-case1-direct-io.yaml');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^nr_foll_pin_acquired 272$/m);
+    expect(r.stdout).toMatch(/^nr_foll_pin_released 272$/m);
+  });
+  it('tour runs every stop and every expectation holds', () => {
+    const r = run('tour');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/every expectation held/);
+    expect(r.stdout).toContain('refcount 1025');
+  });
+});
