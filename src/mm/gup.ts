@@ -66,16 +66,19 @@ function is_zero_folio(folio: number): boolean {
  * The zero page is always pinnable.
  */
 export function folio_is_longterm_pinnable(m: Machine, folio: number): boolean {
-  if (m.alloc.is_migrate_cma_page(folio)) return false;
+  // One area lookup answers both is_migrate_cma_page() and zoneOf() (GUP-fast asks for every folio).
+  const area = m.alloc.areaOf(folio);
+  if (area?.cma) return false;
   if (is_zero_folio(folio)) return true;
-  const zone = m.alloc.zoneOf(folio);
+  const zone = area?.zone ?? 'DMA32';
   return zone !== 'DEVICE' && zone !== 'MOVABLE';
 }
 
 /** References the folio must keep for its mappings and page-cache entries. */
 function folio_min_refs(m: Machine, folio: number): number {
   const mem = m.mem;
-  const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : mem.folio_test_hugetlb(folio) ? 1 : mem.folio_nr_pages(folio);
+  // __filemap_add_folio() takes folio_nr_pages() references, hugetlb folios included.
+  const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : mem.folio_nr_pages(folio);
   return mem.folio_mapcount(folio) + cache;
 }
 
@@ -147,6 +150,9 @@ function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: num
  */
 export function gup_put_folio(m: Machine, folio: number, refs: number, flags: number): void {
   const mem = m.mem;
+  // _refcount is an atomic_t: a count wrapped negative by pins (no add-overflow check in
+  // try_grab_folio) still stands for 2^31 and more, and folio_put_refs() subtracts with the same wrap.
+  const rc = mem.refcount[folio]! >>> 0;
   if (flags & FOLL_PIN) {
     if (is_zero_folio(folio)) return;
     if (mem.folio_has_pincount(folio)) {
@@ -154,7 +160,7 @@ export function gup_put_folio(m: Machine, folio: number, refs: number, flags: nu
         m.warns.warn('gup_put_folio', `unpin of ${refs} page(s) of a large folio with _pincount ${mem.folio_pincount(folio)}`);
         return;
       }
-      if (mem.refcount[folio]! - refs < folio_min_refs(m, folio)) {
+      if (rc - refs < folio_min_refs(m, folio)) {
         m.warns.warn('gup_put_folio', 'refcount underflow on unpin');
         return;
       }
@@ -162,14 +168,14 @@ export function gup_put_folio(m: Machine, folio: number, refs: number, flags: nu
       mem.set_pincount(folio, mem.folio_pincount(folio) - refs);
     } else {
       const drop = refs * GUP_PIN_COUNTING_BIAS;
-      if (mem.refcount[folio]! - drop < folio_min_refs(m, folio) || (mem.refcount[folio]! >>> 0) < drop) {
+      if (rc - drop < folio_min_refs(m, folio)) {
         m.warns.warn('gup_put_folio', `unpin of a small folio with refcount ${mem.refcount[folio]} (not pinned)`);
         return;
       }
       m.vmstat.mod('nr_foll_pin_released', refs);
       refs = drop;
     }
-  } else if (mem.refcount[folio]! - refs < folio_min_refs(m, folio)) {
+  } else if (rc - refs < folio_min_refs(m, folio)) {
     m.warns.warn('put_page', `refcount underflow: refcount ${mem.refcount[folio]} below the folio's mappings`);
     return;
   }
@@ -220,11 +226,10 @@ export function unpin_user_folio(m: Machine, folio: number, npages: number): voi
 }
 
 /**
- * gup_folio_next(): the run of consecutive entries from i that belong to the same folio.
- * Returns [folio, run length].
+ * gup_folio_next(): the end of the run of consecutive entries from i that belong to `folio` (the
+ * folio of pages[i]). Returns the index after the run (no tuple: this is on the per-page unpin path).
  */
-function folio_run(m: Machine, pages: Int32Array, i: number, n: number): [number, number] {
-  const folio = m.mem.page_folio(pages[i]!);
+function folio_run_end(m: Machine, folio: number, pages: Int32Array, i: number, n: number): number {
   let j = i + 1;
   if (m.mem.folio_test_large(folio)) {
     const end = folio + m.mem.folio_nr_pages(folio);
@@ -232,7 +237,7 @@ function folio_run(m: Machine, pages: Int32Array, i: number, n: number): [number
   } else {
     while (j < n && pages[j] === folio) j++;
   }
-  return [folio, j - i];
+  return j;
 }
 
 /**
@@ -246,9 +251,10 @@ export function unpin_user_pages(m: Machine, pages: Int32Array, npages: number):
   }
   for (let i = 0; i < npages;) {
     if (pages[i]! < 0) { i++; continue; }
-    const [folio, run] = folio_run(m, pages, i, npages);
-    gup_put_folio(m, folio, run, FOLL_PIN);
-    i += run;
+    const folio = m.mem.page_folio(pages[i]!);
+    const j = folio_run_end(m, folio, pages, i, npages);
+    gup_put_folio(m, folio, j - i, FOLL_PIN);
+    i = j;
   }
 }
 
@@ -272,10 +278,11 @@ export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npage
       i++;
       continue;
     }
-    const [folio, run] = folio_run(m, pages, i, npages);
+    const folio = m.mem.page_folio(pages[i]!);
+    const j = folio_run_end(m, folio, pages, i, npages);
     if (!m.mem.folio_test_dirty(folio) && !is_zero_folio(folio)) folio_mark_dirty(m, folio);
-    gup_put_folio(m, folio, run, FOLL_PIN);
-    i += run;
+    gup_put_folio(m, folio, j - i, FOLL_PIN);
+    i = j;
   }
 }
 

@@ -53,12 +53,15 @@ export function is_huge_zero_folio(m: Machine, folio: number): boolean {
 export function folio_put_refs(m: Machine, folio: number, refs: number): void {
   const mem = m.mem;
   const rc = mem.refcount[folio]!;
-  if (rc <= 0 || (rc > 0 && rc < refs)) {
+  // atomic_t arithmetic: a count wrapped negative by pins is 2^31 or more, and the subtraction
+  // wraps back (folio_ref_sub_and_test()); only a zero or too small count is an underflow.
+  const urc = rc >>> 0;
+  if (urc === 0 || urc < refs) {
     m.warns.warn('folio_put_refs', `refcount underflow: refcount ${rc}, putting ${refs}`);
     return;
   }
   mem.refcount[folio] = rc - refs;
-  if (rc === refs) free_folio(m, folio);
+  if (urc === refs) free_folio(m, folio);
 }
 
 /** folio_get() / folio_ref_add(). */
@@ -78,7 +81,8 @@ function free_folio(m: Machine, folio: number): void {
   if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
     m.vmstat.mod('nr_anon_transparent_hugepages', -1);
   }
-  if (mem.folio_test_dirty(folio)) m.vmstat.mod('nr_dirty', -(1 << order));
+  // No NR_FILE_DIRTY change here: an accounted dirty folio is cleaned when it leaves the page cache
+  // (folio_cancel_dirty() in remove_from_page_cache); anon/shmem dirtiness was never accounted.
   if (mem.folio_test_hugetlb(folio)) {
     m.hugetlb.free(folio);
     return;
@@ -218,7 +222,8 @@ export function add_to_page_cache(m: Machine, folio: number, file: AddressSpace,
   if (file.fs === 'tmpfs') mem.flags[folio] = mem.flags[folio]! | PG_swapbacked;
   if (nr > 1) folio_ref_add(m, folio, nr - 1);
   for (let k = 0; k < nr; k++) file.pages[idx + k] = folio + k;
-  m.vmstat.mod('nr_file_pages', nr);
+  // __filemap_add_folio(): hugetlb folios hold the nr references but do not count in NR_FILE_PAGES.
+  if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', nr);
   if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', nr);
 }
 
@@ -228,16 +233,23 @@ export function remove_from_page_cache(m: Machine, folio: number): void {
   const obj = m.mappingObj(mem.mapping[folio]!);
   const file = obj instanceof AddressSpace ? obj : undefined;
   const nr = mem.folio_nr_pages(folio);
+  // truncate_cleanup_folio() -> folio_cancel_dirty(): a dirty folio of a writeback-capable mapping
+  // leaves NR_FILE_DIRTY (folio_account_cleaned) before it leaves the page cache.
+  if (file && folio_accounts_dirty(m, folio) && mem.folio_test_dirty(folio)) {
+    mem.clear_flag(folio, PG_dirty);
+    m.vmstat.mod('nr_dirty', -nr);
+  }
   if (file) {
     const idx = mem.index[folio]!;
     for (let k = 0; k < nr; k++) if (file.pages[idx + k] === folio + k) file.pages[idx + k] = -1;
-    m.vmstat.mod('nr_file_pages', -nr);
+    // filemap_unaccount_folio(): hugetlb folios do not participate in page cache accounting.
+    if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', -nr);
     if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', -nr);
   }
-  if (mem.folio_test_hugetlb(folio) || file?.fs === 'dax') {
-    folio_put_refs(m, folio, 1);
-    return;
-  }
+  // page_cache_delete(): folio->mapping = NULL (index kept). A folio that outlives its page-cache
+  // entry (pinned) is no longer a file folio: unpinning it must not expect cache references.
+  mem.mapping[folio] = 0;
+  // filemap_free_folio(): folio_put_refs(folio, folio_nr_pages(folio)), hugetlb included.
   folio_put_refs(m, folio, nr);
 }
 
@@ -287,11 +299,23 @@ function do_shmem_pmd_fault(m: Machine, vma: Vma, addr: number, flags: number): 
   return 0;
 }
 
-/** folio_mark_dirty(). */
+/**
+ * folio_mark_dirty(): sets PG_dirty; NR_FILE_DIRTY ("nr_dirty") moves only for a page-cache folio
+ * of a mapping that can write back. Anon folios (folio_mapping() NULL) and shmem/hugetlbfs/DAX
+ * folios take noop_dirty_folio(), which sets the flag without accounting.
+ * @see mm/page-writeback.c folio_mark_dirty(), filemap_dirty_folio(), folio_account_dirtied()
+ */
 export function folio_mark_dirty(m: Machine, folio: number): void {
   if (m.mem.folio_test_dirty(folio)) return;
   m.mem.set_flag(folio, PG_dirty);
-  m.vmstat.mod('nr_dirty', m.mem.folio_nr_pages(folio));
+  if (folio_accounts_dirty(m, folio)) m.vmstat.mod('nr_dirty', m.mem.folio_nr_pages(folio));
+}
+
+/** mapping_can_writeback(folio_mapping(folio)): the folio's dirtiness counts in NR_FILE_DIRTY. */
+function folio_accounts_dirty(m: Machine, folio: number): boolean {
+  if (m.mem.folio_test_anon(folio)) return false;
+  const obj = m.mappingObj(m.mem.mapping[folio]!);
+  return obj instanceof AddressSpace && obj.needsDirtyTracking;
 }
 
 /**
@@ -337,6 +361,9 @@ function do_wp_page(m: Machine, vma: Vma, addr: number, flags: number, table: Ui
 function wp_can_reuse_anon_folio(m: Machine, folio: number, vma: Vma): boolean {
   const mem = m.mem;
   if (!mem.folio_test_large(folio)) return mem.refcount[folio] === 1;
+  // "Let's just free up a large folio if only a single page is mapped." @see mm/memory.c
+  // __wp_can_reuse_large_anon_folio(): folio_large_mapcount(folio) <= 1 -> copy.
+  if (mem.folio_mapcount(folio) <= 1) return false;
   if (mem.refcount[folio] !== mem.folio_mapcount(folio)) return false;
   return rmap_walk(m, folio).every((h) => h.vma.mm === vma.mm);
 }

@@ -79,7 +79,7 @@ export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
   const obj = m.mappingObj(mem.mapping[folio]!);
   const nr = mem.folio_nr_pages(folio);
   const order = mem.folio_order(folio);
-  const cacheRefs = obj instanceof AddressSpace ? (mem.folio_test_hugetlb(folio) ? 1 : nr) : 0;
+  const cacheRefs = obj instanceof AddressSpace ? nr : 0; // __filemap_add_folio(): nr refs, hugetlb too
   const expected = mem.folio_mapcount(folio) + cacheRefs + 1; // + the isolation reference
   if (mem.refcount[folio] !== expected) {
     m.vmstat.mod('pgmigrate_fail', nr);

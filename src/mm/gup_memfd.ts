@@ -1,0 +1,67 @@
+// Models memfd_pin_folios() of mm/gup.c (kept in its own module): pinning a memfd's folios through
+// its page cache, with no mm involved (udmabuf and friends). One pin unit per folio whatever its
+// size, missing folios allocated, then the FOLL_LONGTERM migration check on the folios.
+
+import type { Machine } from '../kernel/machine.js';
+import { EAGAIN, EINVAL, ENOMEM } from '../kernel/errno.js';
+import { FOLL_PIN } from './foll_flags.js';
+import { PAGE_SIZE } from './memmap.js';
+import type { AddressSpace } from './filemap.js';
+import { try_grab_folio, unpin_folios } from './gup.js';
+import { check_and_migrate_movable_pages } from './migrate.js';
+import { add_to_page_cache } from './memory.js';
+
+/**
+ * memfd_pin_folios(memfd, start, end, folios, max_folios, offset): returns the number of folios
+ * pinned (folios[] filled with their heads; offset.value = start's offset inside the first one) or
+ * -EINVAL (bad range, zero max_folios, not shmem/hugetlbfs, end beyond i_size, grab failure) or
+ * -ENOMEM (allocation or migration failure).
+ */
+export function memfd_pin_folios(m: Machine, memfd: AddressSpace | null, start: number, end: number, folios: Int32Array, max_folios: number, offset: { value: number }): number {
+  m.why = undefined;
+  if (start < 0 || start > end || !max_folios) return m.refuse(-EINVAL, 'memfd_pin_folios', 'start < 0, start > end or max_folios == 0');
+  if (!memfd) return m.refuse(-EINVAL, 'memfd_pin_folios', 'no memfd');
+  if (!memfd.isShmemOrHugetlb) return m.refuse(-EINVAL, 'memfd_pin_folios', 'not a shmem or hugetlbfs file');
+  if (end >= memfd.sizePages * PAGE_SIZE) return m.refuse(-EINVAL, 'memfd_pin_folios', 'end is at or beyond i_size');
+  const mem = m.mem;
+  m.alloc.memallocPin++;
+  try {
+    for (let round = 0; round < 64; round++) {
+      let nr = 0;
+      let prev = -1;
+      const firstIdx = Math.floor(start / PAGE_SIZE);
+      const lastIdx = Math.floor(end / PAGE_SIZE);
+      for (let idx = firstIdx; idx <= lastIdx && nr < max_folios; idx++) {
+        let page = memfd.lookup(idx);
+        if (page < 0) {
+          // memfd_alloc_folio(): a new (pinnable: PF_MEMALLOC_PIN) folio in the page cache.
+          const order = memfd.hugeOrder;
+          const folio = order ? m.hugetlb.alloc(order, false) : m.folio_alloc(0);
+          if (folio < 0) {
+            unpin_folios(m, folios, nr);
+            return m.refuse(-ENOMEM, 'memfd_alloc_folio', 'no memory for a missing folio');
+          }
+          const head = order ? idx - (idx % (1 << order)) : idx;
+          add_to_page_cache(m, folio, memfd, head);
+          page = memfd.lookup(idx);
+        }
+        const folio = mem.page_folio(page);
+        if (folio === prev) continue;
+        if (try_grab_folio(m, folio, 1, FOLL_PIN)) {
+          unpin_folios(m, folios, nr);
+          return m.refuse(-EINVAL, 'memfd_pin_folios', 'try_grab_folio failed');
+        }
+        if (nr === 0) offset.value = start - (mem.index[folio]! * PAGE_SIZE);
+        folios[nr++] = folio;
+        prev = folio;
+      }
+      const rc = check_and_migrate_movable_pages(m, nr, folios, 0);
+      if (rc === -EAGAIN) continue;
+      if (rc) return rc;
+      return nr;
+    }
+    throw new Error('gupsim bug: memfd_pin_folios migration did not converge');
+  } finally {
+    m.alloc.memallocPin--;
+  }
+}

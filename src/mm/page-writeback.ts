@@ -1,0 +1,58 @@
+// Models writeback of a file's dirty page cache (mm/page-writeback.c folio_clear_dirty_for_io() with
+// mm/rmap.c folio_mkclean(), then the I/O: PG_writeback set and cleared). Cleaning write-protects
+// every shared mapping of the folio so the next store faults and dirties it again (writenotify).
+// Pinned folios are written back like any other: a device may still be writing into them, which is
+// why the kernel refuses FOLL_LONGTERM write pins of such mappings (writable_file_mapping_allowed).
+
+import type { Machine } from '../kernel/machine.js';
+import type { AddressSpace } from './filemap.js';
+import { PAGE_SIZE, PG_dirty, PG_writeback } from './memmap.js';
+import { VM_SHARED } from './mm_types.js';
+import { pte_mkclean, pte_wrprotect } from './pgtable.js';
+import { rmap_walk } from './rmap.js';
+
+/** folio_mkclean(): write-protect and clean every shared mapping; returns how many were cleaned. */
+export function folio_mkclean(m: Machine, folio: number): number {
+  let cleaned = 0;
+  for (const h of rmap_walk(m, folio)) {
+    if (!(h.vma.flags & VM_SHARED)) continue;
+    const pt = h.vma.mm.pt;
+    if (h.level === 'pte') {
+      const t = pt.pte_table(h.addr)!;
+      const i = (h.addr / PAGE_SIZE) % 512;
+      t[i] = pte_wrprotect(pte_mkclean(t[i]!));
+    } else if (h.level === 'pmd') pt.set_pmd_leaf(h.addr, pte_wrprotect(pte_mkclean(pt.pmd_leaf(h.addr))));
+    else pt.set_pud_leaf(h.addr, pte_wrprotect(pte_mkclean(pt.pud_leaf(h.addr))));
+    m.mmu_notify(h.vma.mm, h.addr, h.addr + PAGE_SIZE, 'protection');
+    cleaned++;
+  }
+  return cleaned;
+}
+
+/**
+ * Write back every dirty folio of a file that does writeback (disk file systems; shmem and hugetlbfs
+ * have nothing to write back). Returns the number of pages written.
+ */
+export function writeback_file(m: Machine, file: AddressSpace): number {
+  if (file.isShmemOrHugetlb) return 0;
+  const mem = m.mem;
+  let written = 0;
+  for (let i = 0; i < file.sizePages; i++) {
+    const pfn = file.pages[i]!;
+    if (pfn < 0) continue;
+    const folio = mem.page_folio(pfn);
+    if (folio !== pfn || !mem.folio_test_dirty(folio)) continue;
+    // folio_clear_dirty_for_io(): clean the mappings first, then the folio.
+    folio_mkclean(m, folio);
+    mem.clear_flag(folio, PG_dirty);
+    const nr = mem.folio_nr_pages(folio);
+    m.vmstat.mod('nr_dirty', -nr);
+    mem.set_flag(folio, PG_writeback);
+    m.vmstat.mod('nr_writeback', nr);
+    // The I/O completes (folio_end_writeback()).
+    mem.clear_flag(folio, PG_writeback);
+    m.vmstat.mod('nr_writeback', -nr);
+    written += nr;
+  }
+  return written;
+}
