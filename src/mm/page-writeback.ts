@@ -46,7 +46,9 @@ export function writeback_file(m: Machine, file: AddressSpace): number {
     folio_mkclean(m, folio);
     mem.clear_flag(folio, PG_dirty);
     const nr = mem.folio_nr_pages(folio);
-    m.vmstat.mod('nr_dirty', -nr);
+    // folio_account_cleaned() undoes folio_account_dirtied(): only mappings that can write back were
+    // accounted (fsdax dirties through noop_dirty_folio, see memory.ts folio_mark_dirty()).
+    if (file.needsDirtyTracking) m.vmstat.mod('nr_dirty', -nr);
     mem.set_flag(folio, PG_writeback);
     m.vmstat.mod('nr_writeback', nr);
     // The I/O completes (folio_end_writeback()).
