@@ -1,0 +1,113 @@
+// `gupsim bench`: the JSON shape of DESIGN.md "Benchmark JSON" in quick mode. Never asserts on speed:
+// timings depend on the machine; only that they are positive numbers and the model checks passed.
+
+import { describe, it, expect, vi, afterEach } from 'vitest';
+import { runBench, parseSizes, formatBench } from './bench.js';
+import { main } from './main.js';
+import { bench_pin, bench_big, metadata_bytes_per_page, median, warmupFor } from '../bench/pin.js';
+import { measureHost } from '../bench/host.js';
+import { MemMap } from '../mm/memmap.js';
+
+const MiB = 1 << 20;
+
+const positive = (x: unknown) => {
+  expect(typeof x).toBe('number');
+  expect(Number.isFinite(x as number)).toBe(true);
+  expect(x as number).toBeGreaterThan(0);
+};
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('bench library', () => {
+  it('quick mode: pin rows for each backing, metadata, no big machine', () => {
+    const r = runBench({ quick: true, sizes: [MiB, 1 << 30], host: false });
+    expect(r.schemaVersion).toBe(1);
+    // --quick drops the 1 GiB rows.
+    expect(r.pin.map((p) => [p.backing, p.bytes])).toEqual([['base', MiB], ['thp', MiB]]);
+    for (const row of r.pin) {
+      positive(row.pin_ns_per_page);
+      positive(row.unpin_ns_per_page);
+      expect(row.runs).toBeGreaterThan(0);
+    }
+    expect(r.metadata_bytes_per_page).toBe(MemMap.BYTES_PER_PAGE);
+    expect(r.metadata_bytes_per_page).toBeLessThanOrEqual(16);
+    expect(r.pgtable_bytes_per_page).toBe(4);
+    expect(r.big).toBeNull();
+    expect(r.host).toBeNull();
+    expect(typeof r.host_skipped).toBe('string');
+    expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+    expect(formatBench(r)).toContain('host: skipped');
+  });
+
+  it('a pin row on a 64 KiB THP slice and on base pages checks the model each run', () => {
+    for (const backing of ['base', 'thp'] as const) {
+      const row = bench_pin(backing, 64 << 10, 3, 1);
+      expect(row).toMatchObject({ backing, bytes: 64 << 10, runs: 3 });
+      positive(row.pin_ns_per_page);
+      positive(row.unpin_ns_per_page);
+    }
+  });
+
+  it('big: a small machine stands in for the 64 GiB one', () => {
+    let heap = 1000;
+    const b = bench_big({ memory: 256 * MiB, faulted: 64 * MiB, heap: () => (heap += 4096), gc: () => {} });
+    expect(b).toMatchObject({ machine_bytes: 256 * MiB, faulted_bytes: 64 * MiB, heap_after_gc: true, pgtable_bytes: 64 * 1024 });
+    positive(b.heap_bytes);
+    expect(b.seconds).toBeGreaterThanOrEqual(0);
+    expect(bench_big({ memory: 64 * MiB, faulted: 8 * MiB }).heap_bytes).toBeNull();
+  });
+
+  it('helpers', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(() => median([])).toThrow();
+    expect(warmupFor(MiB)).toBe(4096);
+    expect(warmupFor(1 << 30)).toBe(4);
+    expect(metadata_bytes_per_page()).toBe(16);
+    expect(parseSizes('1M,64MiB, 1G,8K,4096')).toEqual([MiB, 64 * MiB, 1 << 30, 8192, 4096]);
+    for (const bad of ['', '1X', '100', '-1M', '8G']) expect(() => parseSizes(bad)).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
+  });
+});
+
+describe('host measurement', () => {
+  it('gives io_uring figures, or null with the reason', () => {
+    const h = measureHost([MiB]);
+    if (h.host === null) {
+      expect(h.skipped.length).toBeGreaterThan(0);
+      return;
+    }
+    expect(h.host.bytes).toBe(MiB);
+    positive(h.host.register_ns_per_page);
+    positive(h.host.unregister_ns_per_page);
+    expect(h.host.rows).toHaveLength(1);
+    expect(h.host.kernel).toMatch(/^Linux /);
+  });
+
+  it('skips sizes io_uring cannot register', () => {
+    expect(measureHost([2 << 30])).toEqual({ host: null, skipped: expect.stringContaining('at most 1 GiB') });
+  });
+});
+
+describe('gupsim bench (CLI)', () => {
+  it('--json --quick --sizes --no-host prints DESIGN.md JSON', async () => {
+    let out = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+      out += String(s);
+      return true;
+    });
+    expect(await main(['bench', '--json', '--quick', '--sizes', '1M', '--no-host'])).toBe(0);
+    const r = JSON.parse(out);
+    expect(Object.keys(r)).toEqual(expect.arrayContaining(['pin', 'metadata_bytes_per_page', 'big', 'host']));
+    expect(r.pin).toHaveLength(2);
+    expect(r.big).toBeNull();
+    expect(r.host).toBeNull();
+    expect(r.host_skipped).toContain('--no-host');
+  });
+
+  it('a bad --sizes is a usage error (exit 2)', async () => {
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    expect(await main(['bench', '--sizes', 'lots'])).toBe(2);
+  });
+});
