@@ -40,7 +40,7 @@ export interface MachineConfig {
 }
 
 export const DEFAULT_CONFIG: MachineConfig = {
-  memory: 4 << 30,
+  memory: 4 * 2 ** 30, // not 4 << 30: a 32-bit shift overflows to 0
   movable: 0,
   cma: 0,
   pmem: 0,

@@ -7,7 +7,7 @@ import { MTHP_SIZES, type MthpPolicy } from '../kernel/machine.js';
 import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR } from './memmap.js';
 import { VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_mkwrite, pte_mkdirty, pte_mkyoung, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SPECIAL } from './pgtable.js';
-import { folio_add_new_anon_rmap, folio_remove_rmap_entire } from './rmap.js';
+import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_entire } from './rmap.js';
 import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_FALLBACK, folio_put_refs, folio_ref_add, is_huge_zero_folio } from './memory.js';
 import { ZERO_PFN } from '../kernel/machine.js';
 
@@ -64,16 +64,20 @@ export function get_huge_zero_folio(m: Machine): number {
 export function do_huge_pmd_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number): number {
   const haddr = addr - (addr % PMD_SIZE);
   const pt = vma.mm.pt;
+  // vmf_anon_prepare() runs before the huge-zero path, so even a read gives the VMA an anon_vma
+  // (and fork's vma_needs_copy() then copies the huge zero PMD). @see mm/huge_memory.c
+  // do_huge_pmd_anonymous_page()
+  anon_vma_prepare(m, vma);
   if (!(flags & FAULT_FLAG_WRITE) && m.cfg.use_zero_page) {
     const zf = get_huge_zero_folio(m);
     if (zf < 0) return VM_FAULT_FALLBACK;
     pt.set_pmd_leaf(haddr, mk_pte(zf, _PAGE_SPECIAL | _PAGE_ACCESSED));
     return 0;
   }
-  return map_new_anon_thp(m, vma, haddr, (flags & FAULT_FLAG_WRITE) !== 0);
+  return map_new_anon_thp(m, vma, haddr);
 }
 
-function map_new_anon_thp(m: Machine, vma: Vma, haddr: number, write: boolean): number {
+function map_new_anon_thp(m: Machine, vma: Vma, haddr: number): number {
   const folio = m.folio_alloc(PMD_ORDER);
   if (folio < 0) {
     m.vmstat.mod('thp_fault_fallback', 1);
@@ -81,8 +85,9 @@ function map_new_anon_thp(m: Machine, vma: Vma, haddr: number, write: boolean): 
   }
   m.vmstat.mod('thp_fault_alloc', 1);
   folio_add_new_anon_rmap(m, folio, vma, haddr, 'pmd');
-  let bits = _PAGE_ACCESSED;
-  if (write) bits |= _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0);
+  // map_anon_folio_pmd(): maybe_pmd_mkwrite(pmd_mkdirty(entry)) whatever the fault: a read fault
+  // without the huge zero page and an unshare of the huge zero PMD map it writable too.
+  const bits = _PAGE_ACCESSED | _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0);
   vma.mm.pt.set_pmd_leaf(haddr, mk_pte(folio, bits));
   vma.mm.rss_anon += HPAGE_PMD_NR;
   return 0;
@@ -103,7 +108,7 @@ export function do_huge_pmd_wp_page(m: Machine, vma: Vma, addr: number, flags: n
   if (is_huge_zero_folio(m, folio)) {
     if (m.profile.hugeZeroWpAllocatesThp) {
       pt.set_pmd_leaf(haddr, 0);
-      const r = map_new_anon_thp(m, vma, haddr, !unshare);
+      const r = map_new_anon_thp(m, vma, haddr);
       if (!(r & VM_FAULT_FALLBACK)) return r;
       pt.set_pmd_leaf(haddr, e);
     }

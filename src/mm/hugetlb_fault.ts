@@ -7,7 +7,7 @@ import { PAGE_SIZE, PUD_ORDER } from './memmap.js';
 import { VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_write, pte_mkwrite, pte_mkdirty, pte_mkyoung, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_add_rmap_entire, folio_remove_rmap_entire } from './rmap.js';
-import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_SIGBUS, VM_FAULT_OOM, add_to_page_cache, folio_put_refs, folio_ref_add } from './memory.js';
+import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_SIGBUS, add_to_page_cache, folio_put_refs, folio_ref_add } from './memory.js';
 
 /** Read the hugetlb leaf entry covering addr. */
 export function huge_pte(vma: Vma, addr: number): number {
@@ -81,13 +81,17 @@ function hugetlb_wp(m: Machine, vma: Vma, haddr: number, flags: number, cachePag
     set_huge_pte(vma, haddr, pte_mkyoung(pte_mkdirty(pte_mkwrite(e))));
     return 0;
   }
-  if (cachePage < 0 && mem.folio_test_anon(old) && (mem.PageAnonExclusive(old) || mem.refcount[old] === 1)) {
+  // Reuse when this is the only mapping: folio_mapcount() == 1, deliberately not the refcount, so
+  // extra (FOLL_GET) references do not force a copy. @see mm/hugetlb.c hugetlb_wp()
+  if (cachePage < 0 && mem.folio_test_anon(old) && mem.folio_mapcount(old) === 1) {
     mem.SetPageAnonExclusive(old);
     if (!unshare) set_huge_pte(vma, haddr, pte_mkyoung(pte_mkdirty(vma.flags & VM_WRITE ? pte_mkwrite(e) : e)));
     return 0;
   }
   const folio = m.hugetlb.alloc(vma.hugeOrder, false);
-  if (folio < 0) return unshare ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+  // vmf_error(PTR_ERR(new_folio)): alloc_hugetlb_folio() fails with -ENOSPC when the pool is
+  // exhausted, which is VM_FAULT_SIGBUS for unshare and write faults alike. @see mm/hugetlb.c hugetlb_wp()
+  if (folio < 0) return VM_FAULT_SIGBUS;
   if (cachePage < 0 && pte_present(e)) {
     const wasAnon = mem.folio_test_anon(old);
     folio_remove_rmap_entire(m, old);

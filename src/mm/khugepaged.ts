@@ -1,6 +1,6 @@
 // Models MADV_COLLAPSE (mm/khugepaged.c madvise_collapse()): PTE-mapped anon memory in a PMD range is
-// copied into a new THP mapped by one PMD. Pages with extra references (a pin, a GUP reference) or
-// shared with another mm make the collapse fail with -EAGAIN (SCAN_PAGE_COUNT / SCAN_EXCEED_SHARED_PTE).
+// copied into a new THP mapped by one PMD. Pages with extra references (a pin, a GUP reference) make
+// the collapse fail with -EAGAIN (SCAN_PAGE_COUNT); pages shared with another mm are collapsed too.
 
 import type { Machine } from '../kernel/machine.js';
 import { EAGAIN, ENOMEM, EINVAL } from '../kernel/errno.js';
@@ -18,14 +18,16 @@ export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, e
   for (let h = first; h + PMD_SIZE <= end; h += PMD_SIZE) {
     if (pt.pmd_leaf(h)) continue; // already a THP
     const table = pt.pte_table(h);
-    // Every present page must be an exclusive anon page referenced only by its mapping(s).
+    // Every present page must be an anon page referenced only by its mapping(s). Pages shared with
+    // another mm are fine: only khugepaged limits them (cc->is_khugepaged && max_ptes_shared).
+    // @see mm/khugepaged.c hpage_collapse_scan_pmd(), __collapse_huge_page_isolate()
     if (table) {
       for (let i = 0; i < 512; i++) {
         const e = table[i]!;
         if (!pte_present(e) || pte_special(e)) continue;
         const pfn = pte_pfn(e);
         const folio = mem.page_folio(pfn);
-        if (!mem.folio_test_anon(folio) || !mem.PageAnonExclusive(pfn)) return -EAGAIN;
+        if (!mem.folio_test_anon(folio)) return -EAGAIN;
         if (mem.refcount[folio] !== mem.folio_mapcount(folio)) return -EAGAIN;
       }
     }
