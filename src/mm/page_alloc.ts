@@ -52,6 +52,7 @@ export class PageAllocator {
     const area: Area = { zone, cma, start, end, heads: new Int32Array(MAX_ORDER + 1).fill(-1), free: 0 };
     this.areas.push(area);
     this.byZone.clear();
+    this.zonelists = [undefined, undefined, undefined];
     // Seed with maximal naturally aligned blocks.
     let pfn = start;
     while (pfn < end) {
@@ -73,8 +74,18 @@ export class PageAllocator {
     return e;
   }
 
+  /** The area of the last areaOf() hit: GUP asks about runs of neighbouring pages. Areas never move. */
+  private lastArea: Area | undefined;
+
   areaOf(pfn: number): Area | undefined {
-    for (const a of this.areas) if (pfn >= a.start && pfn < a.end) return a;
+    const last = this.lastArea;
+    if (last !== undefined && pfn >= last.start && pfn < last.end) return last;
+    for (const a of this.areas) {
+      if (pfn >= a.start && pfn < a.end) {
+        this.lastArea = a;
+        return a;
+      }
+    }
     return undefined;
   }
 
@@ -116,28 +127,42 @@ export class PageAllocator {
     return -1;
   }
 
-  private *candidates(gfp: Gfp, order: number): Generator<Area> {
-    if (gfp.device) {
-      for (const a of this.areas) if (a.zone === 'DEVICE') yield a;
-      return;
-    }
-    const movable = gfp.movable && this.memallocPin === 0;
+  /**
+   * The areas to try, in order (the zonelist). Built eagerly: takeFrom() changes nothing when it
+   * fails, so this is the order a lazy walk would see. Without CMA areas in play the list never
+   * changes, so it is cached (by kind: 0 kernel, 1 movable, 2 device; addArea() resets it) — one
+   * allocation per fault must not build lists or run a generator.
+   */
+  private candidates(gfp: Gfp, order: number): readonly Area[] {
+    const movable = !gfp.device && gfp.movable && this.memallocPin === 0;
+    const kind = gfp.device ? 2 : movable ? 1 : 0;
+    const cached = this.zonelists[kind];
+    if (cached) return cached;
+    if (gfp.device) return (this.zonelists[2] = this.areas.filter((a) => a.zone === 'DEVICE'));
     const zones: ZoneName[] = movable ? ['MOVABLE', 'NORMAL', 'DMA32'] : ['NORMAL', 'DMA32'];
+    const out: Area[] = [];
+    let dependsOnFree = false;
     for (const z of zones) {
       const byZone = this.zoneAreas(z);
       const plain = byZone.plain;
       if (!movable || byZone.cma.length === 0) {
-        yield* plain;
+        out.push(...plain);
         continue;
       }
       const cma = byZone.cma;
+      dependsOnFree = true;
       // __rmqueue(): movable allocations take CMA first once CMA holds over half the zone's free pages.
       const cmaFree = cma.reduce((s, a) => s + a.free, 0);
       const plainFree = plain.reduce((s, a) => s + a.free, 0);
       const cmaFirst = cmaFree > (cmaFree + plainFree) / 2 && cmaFree >= (1 << order);
-      yield* cmaFirst ? [...cma, ...plain] : [...plain, ...cma];
+      out.push(...(cmaFirst ? [...cma, ...plain] : [...plain, ...cma]));
     }
+    if (!dependsOnFree) this.zonelists[kind] = out;
+    return out;
   }
+
+  /** candidates() lists that do not depend on free counts, by kind (see there). */
+  private zonelists: (readonly Area[] | undefined)[] = [undefined, undefined, undefined];
 
   private takeFrom(area: Area, order: number): number {
     let o = order;

@@ -43,6 +43,8 @@ export class PageTable {
   }
 
   pud_leaf(addr: number): number {
+    // Most mms have no PUD leaf (only 1 GiB hugetlb makes them): skip the lookup on every walk.
+    if (this.puds.size === 0) return 0;
     return this.puds.get(pud_index(addr)) ?? 0;
   }
 

@@ -21,24 +21,35 @@ export function user_access(m: Machine, p: Process, addr: number, len: number, w
     const pt = mm.pt;
     const pud = pt.pud_leaf(a);
     const slot = pud || pt.pmd_slot(a);
-    let e = 0;
-    let leaf = 0;
-    if (typeof slot === 'number') { e = slot; leaf = pud ? PUD_SIZE : PMD_SIZE; }
-    else if (slot) e = slot[pte_index(a)]!;
-    if (!pte_present(e) || (write && !pte_write(e))) {
-      const r = handle_mm_fault(m, vma, a, write ? FAULT_FLAG_WRITE : 0);
-      if (r & VM_FAULT_ERROR) return r & VM_FAULT_OOM ? -ENOMEM : -EFAULT;
-      continue; // re-walk: the fault may have installed a leaf
-    }
-    // The CPU sets accessed/dirty itself.
-    const ne = pte_mkyoung(write ? pte_mkdirty(e) : e);
-    if (leaf) {
+    if (typeof slot === 'number') {
+      const leaf = pud ? PUD_SIZE : PMD_SIZE;
+      const e = slot;
+      if (!pte_present(e) || (write && !pte_write(e))) {
+        const r = handle_mm_fault(m, vma, a, write ? FAULT_FLAG_WRITE : 0);
+        if (r & VM_FAULT_ERROR) return r & VM_FAULT_OOM ? -ENOMEM : -EFAULT;
+        continue; // re-walk: the fault may have split the leaf
+      }
+      // The CPU sets accessed/dirty itself.
+      const ne = pte_mkyoung(write ? pte_mkdirty(e) : e);
       if (ne !== e) (leaf === PUD_SIZE ? pt.set_pud_leaf(a, ne) : pt.set_pmd_leaf(a, ne));
       a = a - (a % leaf) + leaf;
-    } else {
-      if (ne !== e) (slot as Uint32Array)[pte_index(a)] = ne;
-      a += PAGE_SIZE;
+      continue;
     }
+    if (slot) {
+      // Touch the pages of this PTE table (and VMA) up to the first that needs a fault: the walk
+      // above is the same for all of them, so it is done once, not once per page.
+      const stop = Math.min(end, vma.end, a - (a % PMD_SIZE) + PMD_SIZE);
+      for (let i = pte_index(a); a < stop; a += PAGE_SIZE, i++) {
+        const e = slot[i]!;
+        if (!pte_present(e) || (write && !pte_write(e))) break;
+        const ne = pte_mkyoung(write ? pte_mkdirty(e) : e);
+        if (ne !== e) slot[i] = ne;
+      }
+      if (a >= stop) continue;
+    }
+    const r = handle_mm_fault(m, vma, a, write ? FAULT_FLAG_WRITE : 0);
+    if (r & VM_FAULT_ERROR) return r & VM_FAULT_OOM ? -ENOMEM : -EFAULT;
+    // Re-walk: the fault may have installed a PMD leaf.
   }
   return 0;
 }
