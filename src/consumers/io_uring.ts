@@ -47,6 +47,7 @@ export interface IoRegisterResult {
  * and the errno pin_user_pages_fast returned (e.g. -EOPNOTSUPP on fsdax).
  */
 export function io_sqe_buffers_register(m: Machine, ring: IoRing, iovecs: ReadonlyArray<{ base: number; len: number }>): number {
+  track_ring(m, ring);
   const added: MappedUbuf[] = [];
   for (const iov of iovecs) {
     const r = io_sqe_buffer_register(m, ring, iov.base, iov.len);
@@ -61,6 +62,31 @@ export function io_sqe_buffers_register(m: Machine, ring: IoRing, iovecs: Readon
     }
   }
   return 0;
+}
+
+const liveRings = new WeakMap<Machine, Set<IoRing>>();
+
+/**
+ * The ring fd of its creator is closed at exit (exit_files() -> io_uring_release() ->
+ * io_ring_ctx_wait_and_kill() -> io_ring_ctx_free() -> io_sqe_buffers_unregister()); a fork child's
+ * exit does not release the creator's ring.
+ */
+function track_ring(m: Machine, ring: IoRing): void {
+  let set = liveRings.get(m);
+  if (!set) {
+    const s = (set = new Set());
+    liveRings.set(m, s);
+    m.exitHooks.add((p) => {
+      for (const r of [...s]) if (r.owner === p) io_uring_release(m, r);
+    });
+  }
+  set.add(ring);
+}
+
+/** io_ring_ctx_free() (the ring fd closed): registered buffers are unregistered. */
+export function io_uring_release(m: Machine, ring: IoRing): void {
+  if (ring.bufs.length) io_sqe_buffers_unregister(m, ring);
+  liveRings.get(m)?.delete(ring);
 }
 
 /** IORING_UNREGISTER_BUFFERS: -ENXIO when nothing is registered. */

@@ -1,0 +1,146 @@
+// Models fs/splice.c vmsplice(2) into a pipe (vmsplice_to_pipe(), iter_to_pipe(), add_to_pipe()) with
+// lib/iov_iter.c __iov_iter_get_pages_alloc() and fs/pipe.c (pipe_buf_release(), free_pipe_info()):
+// the user pages are taken with get_user_pages_fast() — plain FOLL_GET references, no pins, no
+// nr_foll_pin_* counts, no MMF_HAS_PINNED — and the pipe holds them until it is read or closed.
+// Read from upstream fs/splice.c (iter_to_pipe with iov_iter_get_pages2(from, pages, ~0UL, 16, ..))
+// and lib/iov_iter.c (gregkh/linux): a source iterator (ITER_SOURCE, what vmsplice builds from a
+// write-end fd) gets gup_flags 0, so not even FOLL_WRITE.
+
+import type { Machine, Process } from '../kernel/machine.js';
+import type { Holder } from '../kernel/holders.js';
+import { EAGAIN, EBADF } from '../kernel/errno.js';
+import { PAGE_SIZE } from '../mm/memmap.js';
+import { get_user_pages_fast, put_page } from '../mm/gup.js';
+
+/** PIPE_DEF_BUFFERS: a new pipe has 16 slots (pipe->max_usage), one page reference each. */
+export const PIPE_DEF_BUFFERS = 16;
+
+/** struct pipe_buffer for a spliced user page (user_page_pipe_buf_ops). */
+export interface PipeBuffer {
+  page: number;
+  offset: number;
+  len: number;
+}
+
+/** A pipe (both ends, opened by `owner`) holding FOLL_GET references to spliced user pages. */
+export class Pipe implements Holder {
+  readonly type = 'pipe' as const;
+  readonly bufs: PipeBuffer[] = [];
+  /** pipe->max_usage. */
+  max_usage = PIPE_DEF_BUFFERS;
+  closed = false;
+  constructor(readonly name: string, readonly owner: Process) {}
+  get process(): string { return this.owner.name; }
+  pins(): number { return 0; }
+  refs(): number { return this.bufs.length; }
+  /** Bytes queued in the pipe. */
+  get bytes(): number { return this.bufs.reduce((s, b) => s + b.len, 0); }
+}
+
+const livePipes = new WeakMap<Machine, Set<Pipe>>();
+
+/**
+ * Track a pipe so its creator's exit closes it (exit_files() -> fput -> pipe_release()). A fork child
+ * that exits does not close it: the model gives every fd object to the process that created it.
+ */
+export function pipe_create(m: Machine, name: string, owner: Process): Pipe {
+  const pipe = new Pipe(name, owner);
+  let set = livePipes.get(m);
+  if (!set) {
+    const s = (set = new Set());
+    livePipes.set(m, s);
+    m.exitHooks.add((p) => {
+      for (const x of [...s]) if (x.owner === p) pipe_release(m, x);
+    });
+  }
+  set.add(pipe);
+  return pipe;
+}
+
+/**
+ * pipe_release() -> free_pipe_info(): every buffer is released; for spliced user pages that is
+ * put_page() (user_page_pipe_buf_ops .release = page_cache_pipe_buf_release).
+ */
+export function pipe_release(m: Machine, pipe: Pipe): void {
+  for (const b of pipe.bufs) put_page(m, b.page);
+  pipe.bufs.length = 0;
+  pipe.closed = true;
+  livePipes.get(m)?.delete(pipe);
+}
+
+/** pipe_full(): head - tail >= limit. */
+function pipe_full(pipe: Pipe): boolean {
+  return pipe.bufs.length >= pipe.max_usage;
+}
+
+/**
+ * add_to_pipe(): queue one buffer and return its length, or -EAGAIN when the pipe is full (the buffer
+ * is released: put_page). A pipe always has its read end here, so -EPIPE cannot happen.
+ */
+function add_to_pipe(m: Machine, pipe: Pipe, buf: PipeBuffer): number {
+  if (pipe_full(pipe)) {
+    put_page(m, buf.page);
+    return -EAGAIN;
+  }
+  pipe.bufs.push(buf);
+  return buf.len;
+}
+
+/**
+ * vmsplice(2) of [addr, addr + len) of `p` into `pipe` (SPLICE_F_NONBLOCK semantics: the model never
+ * blocks). Returns the bytes queued — a short count when the pipe fills up — or -errno when nothing
+ * was: -EBADF (pipe closed), -EAGAIN (pipe already full: wait_for_space() would block), or the errno
+ * get_user_pages_fast() returned (-EFAULT for an unmapped or PROT_NONE range). A zero length returns 0.
+ *
+ * Each page costs one reference (refcount + 1) and nothing else: a later write fault in `p` may COW
+ * the page away, and the pipe keeps the old one.
+ *
+ * @see fs/splice.c vmsplice_to_pipe(), iter_to_pipe(); lib/iov_iter.c __iov_iter_get_pages_alloc()
+ */
+export function vmsplice_to_pipe(m: Machine, p: Process, pipe: Pipe, addr: number, len: number): number {
+  m.why = undefined;
+  if (pipe.closed) return m.refuse(-EBADF, 'vmsplice', 'the pipe has been closed');
+  // SYSCALL_DEFINE4(vmsplice): "if (!iov_iter_count(&iter)) error = 0".
+  if (len === 0) return 0;
+  // wait_for_space(): a full pipe blocks, or -EAGAIN with SPLICE_F_NONBLOCK.
+  if (pipe_full(pipe)) return m.refuse(-EAGAIN, 'wait_for_space', 'the pipe is full (vmsplice would block until a reader drains it)');
+  return iter_to_pipe(m, p, pipe, addr, len);
+}
+
+/** iter_to_pipe(): batches of up to 16 pages, each page one pipe buffer. */
+function iter_to_pipe(m: Machine, p: Process, pipe: Pipe, addr: number, count: number): number {
+  let total = 0;
+  let ret = 0;
+  const pages = new Int32Array(16);
+  let pos = addr;
+  out: while (count) {
+    // __iov_iter_get_pages_alloc(): gup_flags 0 for a source iterator; n = want_pages_array().
+    let start = pos % PAGE_SIZE;
+    const base = pos - start;
+    const n = Math.min(16, Math.ceil((start + count) / PAGE_SIZE));
+    pages.fill(-1);
+    const res = get_user_pages_fast(m, p, base, n, 0, pages);
+    if (res <= 0) {
+      ret = res;
+      break;
+    }
+    let left = Math.min(count, res * PAGE_SIZE - start);
+    const got = Math.ceil((left + start) / PAGE_SIZE);
+    for (let i = 0; i < got; i++) {
+      const size = Math.min(left, PAGE_SIZE - start);
+      const r = add_to_pipe(m, pipe, { page: pages[i]!, offset: start, len: size });
+      if (r < 0) {
+        // "this one got dropped by add_to_pipe()"; the rest of the batch is put back.
+        ret = r;
+        for (let j = i + 1; j < got; j++) put_page(m, pages[j]!);
+        break out;
+      }
+      total += r;
+      pos += r;
+      count -= r;
+      left -= size;
+      start = 0;
+    }
+  }
+  return total ? total : ret;
+}
