@@ -121,6 +121,7 @@ function checkReferences(steps: Step[]): Array<{ index: number; field: string; m
     const r = s as Record<string, unknown>;
     if (typeof r.region === 'string') need(regions, r.region, index, 'region', 'region');
     if (Array.isArray(r.regions)) for (const x of r.regions as string[]) need(regions, x, index, 'regions', 'region');
+    if (typeof r.local === 'string') need(regions, r.local, index, 'local', 'region');
     if (s.op === 'mmap' && s.file) need(files, s.file, index, 'file', 'file');
     if ((s.op === 'odirect_read' || s.op === 'odirect_write')) need(files, s.file, index, 'file', 'file');
     if (s.op === 'io_uring_register_buffers' && !s.region && !s.regions) errs.push({ index, field: 'region', message: 'give region or regions' });

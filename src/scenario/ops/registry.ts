@@ -2,5 +2,8 @@
 // HMM): each module adds its entries here.
 
 import type { RunContext, Outcome } from '../context.js';
+import { moreConsumerOps } from './more_consumers.js';
 
-export const extraConsumerOps: Record<string, (ctx: RunContext, s: never) => Outcome> = {};
+export const extraConsumerOps: Record<string, (ctx: RunContext, s: never) => Outcome> = {
+  ...(moreConsumerOps as Record<string, (ctx: RunContext, s: never) => Outcome>),
+};
