@@ -1,5 +1,6 @@
-// Models do_exit()'s memory side (kernel/exit.c exit_mm -> mmput -> exit_mmap): every mapping goes;
-// folios still pinned by a driver stay allocated until their pins are dropped.
+// Models do_exit()'s memory side (kernel/exit.c exit_mm -> mmput -> exit_mmap, then exit_files): every
+// mapping goes; folios still pinned by a driver stay allocated until their pins are dropped, which
+// happens when the process's files close (io_uring rings, RDMA and VFIO fds, pipes, HMM mirrors).
 
 import type { Machine, Process } from './machine.js';
 import { exit_mmap } from '../mm/mmap.js';
@@ -9,7 +10,9 @@ export type ExitHook = (p: Process) => void;
 
 export function do_exit(m: Machine, p: Process): void {
   if (!p.alive) return;
-  for (const hook of m.exitHooks) hook(p);
+  // do_exit() calls exit_mm() before exit_files(): the address space is torn down first (an HMM
+  // mirror sees the unmap), then the files close and their drivers drop what they pinned.
   exit_mmap(m, p.mm);
   p.alive = false;
+  for (const hook of m.exitHooks) hook(p);
 }

@@ -193,7 +193,7 @@ export class Machine {
   /** gupsim's ledger of pin and reference holders, by name (see holders.ts). */
   readonly holders = new Map<string, import('./holders.js').Holder>();
 
-  /** Run at process exit, before its mm is torn down (files closing: rings, MRs, containers). */
+  /** Run at process exit, after its mm is torn down (exit_mm() precedes exit_files()): files close (rings, MRs, containers). */
   readonly exitHooks = new Set<(p: Process) => void>();
 
   /** mmu_notifier subscribers (HMM mirrors): told when a CPU mapping in [start, end) changes. */

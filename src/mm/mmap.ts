@@ -11,7 +11,7 @@ import {
 } from './mm_types.js';
 import { AddressSpace, type FsKind } from './filemap.js';
 import { zap_page_range, handle_mm_fault, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM, remove_from_page_cache } from './memory.js';
-import { mk_pte, pte_wrprotect, pte_present, _PAGE_SPECIAL } from './pgtable.js';
+import { mk_pte, pte_wrprotect, pte_present, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { collapse_pte_mapped_range } from './khugepaged.js';
 
@@ -128,8 +128,10 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
     file.users++;
   }
   if (kind === 'pfnmap') {
-    // remap_pfn_range(): special PTEs with no struct page behind them.
-    for (let x = addr; x < addr + len; x += PAGE_SIZE) mm.pt.pte_alloc(x)![(x / PAGE_SIZE) % 512] = mk_pte(0, _PAGE_SPECIAL);
+    // remap_pfn_range(): special PTEs with no struct page behind them, made with vma->vm_page_prot
+    // (writable for a shared PROT_WRITE mapping: a device BAR the CPU and VFIO can write).
+    const bits = _PAGE_SPECIAL | (flags & VM_WRITE ? _PAGE_RW : 0);
+    for (let x = addr; x < addr + len; x += PAGE_SIZE) mm.pt.pte_alloc(x)![(x / PAGE_SIZE) % 512] = mk_pte(0, bits);
   }
   if (a.populate) populate_vma_page_range(m, vma, addr, addr + len);
   return addr;
