@@ -1,0 +1,131 @@
+// Unit tests for src/consumers/io_uring.ts: IORING_REGISTER_BUFFERS as io_uring/rsrc.c does it:
+// pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM), all or nothing, coalescing to one pin per large
+// folio, RLIMIT_MEMLOCK charged after pinning (-ENOMEM without CAP_IPC_LOCK, pins dropped), the
+// io_validate_user_buf_range() limits, the LONGTERM refusals, and release when the ring's creator exits.
+
+import { describe, it, expect } from 'vitest';
+import { Machine, type MachineConfig, type Process } from '../kernel/machine.js';
+import { EFAULT, ENOMEM, ENXIO, EOPNOTSUPP } from '../kernel/errno.js';
+import { do_mmap, do_madvise } from '../mm/mmap.js';
+import { user_access } from '../mm/user_access.js';
+import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
+import { pte_pfn } from '../mm/pgtable.js';
+import { do_fork } from '../kernel/fork.js';
+import { do_exit } from '../kernel/exit.js';
+import { IoRing, io_sqe_buffers_register, io_sqe_buffers_unregister, io_uring_release } from './io_uring.js';
+import { user_locked_vm } from './memlock.js';
+
+function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
+  const m = new Machine({ memory: 1 << 30, ...cfg });
+  return { m, p: m.spawn('app') };
+}
+
+function anon(m: Machine, p: Process, npages: number): number {
+  const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon' });
+  expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
+  expect(user_access(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
+  return addr;
+}
+
+const pins = (m: Machine) => ({ acquired: m.vmstat.get('nr_foll_pin_acquired'), released: m.vmstat.get('nr_foll_pin_released') });
+
+describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
+  it('RLIMIT_MEMLOCK: a non-root process with memlock 64K cannot register 1 MiB: pinned, charge refused, unpinned, -ENOMEM', () => {
+    const { m, p } = world();
+    p.capIpcLock = false;
+    p.user = 'user';
+    p.rlimitMemlock = 64 << 10;
+    const ring = new IoRing('ring', p);
+    expect(ring.accountUser).toBe(true);
+    const addr = anon(m, p, 256);
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 256 * PAGE_SIZE }])).toBe(-ENOMEM);
+    expect(m.why?.fn).toBe('__io_account_mem');
+    expect(pins(m)).toEqual({ acquired: 256, released: 256 });
+    expect(ring.bufs.length).toBe(0);
+    expect(user_locked_vm(m, p)).toBe(0);
+    expect(p.mm.pinned_vm).toBe(0);
+    // 64 KiB fits: 16 pages charged to the user's locked_vm and the mm's pinned_vm.
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
+    expect(user_locked_vm(m, p)).toBe(16);
+    expect(p.mm.pinned_vm).toBe(16);
+    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+    expect(user_locked_vm(m, p)).toBe(0);
+    expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
+  });
+
+  it('root (CAP_IPC_LOCK) is not charged to the user and not limited', () => {
+    const { m, p } = world();
+    p.rlimitMemlock = 64 << 10;
+    const ring = new IoRing('ring', p);
+    expect(ring.accountUser).toBe(false);
+    const addr = anon(m, p, 256);
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 256 * PAGE_SIZE }])).toBe(0);
+    expect(user_locked_vm(m, p)).toBe(0);
+    expect(p.mm.pinned_vm).toBe(256);
+  });
+
+  it('io_validate_user_buf_range(): length 0 or above 1 GiB -> -EFAULT before anything is pinned', () => {
+    const { m, p } = world();
+    const ring = new IoRing('ring', p);
+    const big = do_mmap(m, p, { size: (1 << 30) + PAGE_SIZE, type: 'anon' });
+    expect(big).toBeGreaterThan(0);
+    expect(io_sqe_buffers_register(m, ring, [{ base: big, len: (1 << 30) + PAGE_SIZE }])).toBe(-EFAULT);
+    expect(m.why?.fn).toBe('io_validate_user_buf_range');
+    expect(io_sqe_buffers_register(m, ring, [{ base: big, len: 0 }])).toBe(-EFAULT);
+    expect(pins(m)).toEqual({ acquired: 0, released: 0 });
+  });
+
+  it('FOLL_LONGTERM refusals: fsdax -> -EOPNOTSUPP; a MAP_SHARED file of a disk file system -> -EFAULT', () => {
+    const { m, p } = world({ pmem: 16 << 20 });
+    const ring = new IoRing('ring', p);
+    const dax = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'fsdax' });
+    expect(io_sqe_buffers_register(m, ring, [{ base: dax, len: 4 * PAGE_SIZE }])).toBe(-EOPNOTSUPP);
+    const file = m.newFile('disk', 'data', 4);
+    const shared = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'file', file, shared: true });
+    expect(user_access(m, p, shared, 4 * PAGE_SIZE, true)).toBe(0);
+    expect(io_sqe_buffers_register(m, ring, [{ base: shared, len: 4 * PAGE_SIZE }])).toBe(-EFAULT);
+    expect(m.why?.rule).toContain('writable_file_mapping_allowed');
+    // A private mapping of the same file is fine (its written pages are anon COW copies).
+    const priv = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'file', file, shared: false });
+    expect(user_access(m, p, priv, 4 * PAGE_SIZE, true)).toBe(0);
+    expect(io_sqe_buffers_register(m, ring, [{ base: priv, len: 4 * PAGE_SIZE }])).toBe(0);
+    expect(pins(m).acquired - pins(m).released).toBe(4);
+  });
+
+  it('a partial pin is refused: what was pinned is unpinned and the call fails with -EFAULT', () => {
+    const { m, p } = world();
+    const ring = new IoRing('ring', p);
+    const addr = anon(m, p, 8);
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(-EFAULT);
+    expect(pins(m)).toEqual({ acquired: 8, released: 8 });
+  });
+
+  it('a PMD-mapped THP buffer keeps one pin per folio: 2 MiB -> acquired 512, released 511, _pincount 1', () => {
+    const { m, p } = world({ thp: 'always' });
+    const ring = new IoRing('ring', p);
+    const addr = do_mmap(m, p, { size: PMD_SIZE, type: 'anon', align: PMD_SIZE });
+    expect(user_access(m, p, addr, PMD_SIZE, true)).toBe(0);
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: PMD_SIZE }])).toBe(0);
+    expect(pins(m)).toEqual({ acquired: 512, released: 511 });
+    const folio = pte_pfn(p.mm.pt.pmd_leaf(addr));
+    expect(m.mem.folio_pincount(folio)).toBe(1);
+    expect(ring.pins()).toBe(1);
+  });
+
+  it("the ring is released when its creator exits (buffers unregistered), not when a fork child exits", () => {
+    const { m, p } = world();
+    const ring = new IoRing('ring', p);
+    const addr = anon(m, p, 16);
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
+    const child = do_fork(m, p, 'child') as Process;
+    do_exit(m, child);
+    expect(ring.pins()).toBe(16);
+    do_exit(m, p);
+    expect(ring.pins()).toBe(0);
+    expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+    expect(p.mm.pinned_vm).toBe(0);
+    // Releasing an empty ring is a no-op.
+    io_uring_release(m, ring);
+    expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+  });
+});
