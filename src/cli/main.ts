@@ -6,6 +6,8 @@ import { registerBench } from './bench.js';
 import { registerRun } from './run.js';
 import { registerInspect } from './inspect.js';
 import { registerTour } from './tour.js';
+import { registerGupTest } from './gup_test.js';
+import { registerAdvise } from './advise.js';
 import { UserError } from './errors.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -22,6 +24,8 @@ export async function main(argv: string[]): Promise<number> {
   registerInspect(program, setCode);
   registerTour(program, setCode);
   registerBench(program, setCode);
+  registerGupTest(program, setCode);
+  registerAdvise(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
