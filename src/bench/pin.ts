@@ -31,6 +31,8 @@ export interface PinRow {
   unpin_ns_per_page: number;
   /** Timed runs the medians are taken over (after untimed warm-up runs). */
   runs: number;
+  /** pin_user_pages_fast calls (each on the whole buffer) per timed run, then as many unpins. */
+  calls_per_run: number;
 }
 
 /** The `big` object of the benchmark JSON. */
@@ -90,14 +92,24 @@ function faultedBuffer(m: Machine, backing: Backing, bytes: number): { addr: num
  * interpreter and report ten times the steady-state cost.
  */
 export function warmupFor(bytes: number): number {
-  return Math.max(1, Math.ceil((1 << 20) / (bytes / PAGE_SIZE)));
+  return Math.max(1, Math.ceil((1 << 20) / (callsPerRun(bytes) * (bytes / PAGE_SIZE))));
+}
+
+/** Pages each timed sample covers at least: a 1 MiB buffer (256 pages, ~10 us) is pinned 64 times
+ *  back to back per sample, so one timer read or one preemption does not decide a run. */
+const MIN_SAMPLE_PAGES = 16384;
+
+/** pin_user_pages_fast calls per timed sample for a buffer of `bytes` (then as many unpins). */
+export function callsPerRun(bytes: number): number {
+  return Math.max(1, Math.ceil(MIN_SAMPLE_PAGES / (bytes / PAGE_SIZE)));
 }
 
 /**
  * pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM) — what io_uring buffer registration calls — then
  * unpin_user_pages() on a pre-faulted private anon buffer; each timed separately, medians over
- * `runs` timed runs after `warmup` untimed ones. Every run checks the return value, the pin counters
- * and the refcount it restores.
+ * `runs` timed runs after `warmup` untimed ones. A run pins the whole buffer callsPerRun() times
+ * (each pin into its own pages[]; small buffers only) and then unpins each. Every run checks the
+ * return values, the pin counters and the refcount it restores.
  */
 export function bench_pin(backing: Backing, bytes: number, runs = runsFor(bytes), warmup = warmupFor(bytes)): PinRow {
   check(bytes > 0 && bytes % PAGE_SIZE === 0, `size ${bytes} is not a positive multiple of PAGE_SIZE`);
@@ -105,7 +117,9 @@ export function bench_pin(backing: Backing, bytes: number, runs = runsFor(bytes)
   const { addr } = faultedBuffer(m, backing, bytes);
   const p = m.process('bench')!;
   const nr = bytes / PAGE_SIZE;
-  const pages = new Int32Array(nr);
+  const calls = callsPerRun(bytes);
+  const pages = Array.from({ length: calls }, () => new Int32Array(nr));
+  const ret = new Int32Array(calls);
   const flags = FOLL_WRITE | FOLL_LONGTERM;
   const firstFolio = m.mem.page_folio(pte_pfn(p.mm.pt.pmd_leaf(addr) || p.mm.pt.pte(addr)));
   if (backing === 'thp') check(m.mem.folio_order(firstFolio) === PMD_ORDER, 'THP buffer is not made of 2 MiB folios');
@@ -115,17 +129,19 @@ export function bench_pin(backing: Backing, bytes: number, runs = runsFor(bytes)
   for (let r = 0; r < warmup + runs; r++) {
     const acq0 = m.vmstat.get('nr_foll_pin_acquired');
     const rel0 = m.vmstat.get('nr_foll_pin_released');
-    pages.fill(-1);
+    for (const pg of pages) pg.fill(-1);
     const t0 = performance.now();
-    const ret = pin_user_pages_fast(m, p, addr, nr, flags, pages);
+    for (let c = 0; c < calls; c++) ret[c] = pin_user_pages_fast(m, p, addr, nr, flags, pages[c]!);
     const t1 = performance.now();
-    unpin_user_pages(m, pages, ret > 0 ? ret : 0);
+    for (let c = 0; c < calls; c++) unpin_user_pages(m, pages[c]!, ret[c]! > 0 ? ret[c]! : 0);
     const t2 = performance.now();
-    check(ret === nr, `pin_user_pages_fast returned ${ret}, expected ${nr}${m.why ? ` (${m.why.fn}: ${m.why.rule})` : ''}`);
-    check(pages[0] === firstFolio && pages[nr - 1]! >= 0, 'pages[] does not hold the buffer\'s pages');
+    for (let c = 0; c < calls; c++) {
+      check(ret[c] === nr, `pin_user_pages_fast returned ${ret[c]}, expected ${nr}${m.why ? ` (${m.why.fn}: ${m.why.rule})` : ''}`);
+      check(pages[c]![0] === firstFolio && pages[c]![nr - 1]! >= 0, 'pages[] does not hold the buffer\'s pages');
+    }
     const acq = m.vmstat.get('nr_foll_pin_acquired') - acq0;
     const rel = m.vmstat.get('nr_foll_pin_released') - rel0;
-    check(acq === nr && rel === nr, `nr_foll_pin_acquired +${acq}, nr_foll_pin_released +${rel}, expected +${nr} each`);
+    check(acq === calls * nr && rel === calls * nr, `nr_foll_pin_acquired +${acq}, nr_foll_pin_released +${rel}, expected +${calls * nr} each`);
     check(m.mem.refcount[firstFolio] === refBefore, `refcount ${m.mem.refcount[firstFolio]} after unpin, ${refBefore} before pin`);
     check(m.warns.records.length === 0, `WARN: ${JSON.stringify(m.warns.records[0])}`);
     if (r >= warmup) {
@@ -134,8 +150,8 @@ export function bench_pin(backing: Backing, bytes: number, runs = runsFor(bytes)
     }
   }
   check(m.vmstat.get('nr_foll_pin_acquired') === m.vmstat.get('nr_foll_pin_released'), 'pin counters unbalanced');
-  const perPage = (ms: number[]) => round1((median(ms) * 1e6) / nr);
-  return { backing, bytes, pin_ns_per_page: perPage(pinT), unpin_ns_per_page: perPage(unpinT), runs };
+  const perPage = (ms: number[]) => round1((median(ms) * 1e6) / (calls * nr));
+  return { backing, bytes, pin_ns_per_page: perPage(pinT), unpin_ns_per_page: perPage(unpinT), runs, calls_per_run: calls };
 }
 
 function round1(x: number): number {

@@ -4,7 +4,7 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { runBench, parseSizes, formatBench } from './bench.js';
 import { main } from './main.js';
-import { bench_pin, bench_big, metadata_bytes_per_page, median, warmupFor } from '../bench/pin.js';
+import { bench_pin, bench_big, metadata_bytes_per_page, median, warmupFor, callsPerRun } from '../bench/pin.js';
 import { measureHost } from '../bench/host.js';
 import { MemMap } from '../mm/memmap.js';
 
@@ -30,6 +30,7 @@ describe('bench library', () => {
       positive(row.pin_ns_per_page);
       positive(row.unpin_ns_per_page);
       expect(row.runs).toBeGreaterThan(0);
+      expect(row.calls_per_run).toBe(64);
     }
     expect(r.metadata_bytes_per_page).toBe(MemMap.BYTES_PER_PAGE);
     expect(r.metadata_bytes_per_page).toBeLessThanOrEqual(16);
@@ -44,7 +45,7 @@ describe('bench library', () => {
   it('a pin row on a 64 KiB THP slice and on base pages checks the model each run', () => {
     for (const backing of ['base', 'thp'] as const) {
       const row = bench_pin(backing, 64 << 10, 3, 1);
-      expect(row).toMatchObject({ backing, bytes: 64 << 10, runs: 3 });
+      expect(row).toMatchObject({ backing, bytes: 64 << 10, runs: 3, calls_per_run: 1024 });
       positive(row.pin_ns_per_page);
       positive(row.unpin_ns_per_page);
     }
@@ -63,7 +64,9 @@ describe('bench library', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(() => median([])).toThrow();
-    expect(warmupFor(MiB)).toBe(4096);
+    expect(callsPerRun(MiB)).toBe(64);
+    expect(callsPerRun(64 * MiB)).toBe(1);
+    expect(warmupFor(MiB)).toBe(64);
     expect(warmupFor(1 << 30)).toBe(4);
     expect(metadata_bytes_per_page()).toBe(16);
     expect(parseSizes('1M,64MiB, 1G,8K,4096')).toEqual([MiB, 64 * MiB, 1 << 30, 8192, 4096]);

@@ -14,6 +14,7 @@ import {
   FOLL_FAST_ONLY, FOLL_UNLOCKABLE, FOLL_MADV_POPULATE, INTERNAL_GUP_FLAGS,
 } from './foll_flags.js';
 import { GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PG_referenced } from './memmap.js';
+import { NR_FOLL_PIN_ACQUIRED, NR_FOLL_PIN_RELEASED } from './vmstat.js';
 import {
   is_cow_mapping, vma_is_anonymous, VM_IO, VM_PFNMAP, VM_WRITE, VM_READ, VM_MAYREAD, VM_SHARED,
   VM_MAYSHARE, VM_MAYWRITE, type MmStruct, type Vma,
@@ -103,7 +104,7 @@ export function try_grab_folio(m: Machine, folio: number, refs: number, flags: n
     } else {
       mem.refcount[folio] = mem.refcount[folio]! + refs * GUP_PIN_COUNTING_BIAS;
     }
-    m.vmstat.mod('nr_foll_pin_acquired', refs);
+    m.vmstat.mod(NR_FOLL_PIN_ACQUIRED, refs);
   }
   return 0;
 }
@@ -139,7 +140,7 @@ function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: num
   }
   if (mem.folio_has_pincount(folio)) mem.set_pincount(folio, mem.folio_pincount(folio) + refs);
   else mem.refcount[folio] = mem.refcount[folio]! + refs * (GUP_PIN_COUNTING_BIAS - 1);
-  m.vmstat.mod('nr_foll_pin_acquired', refs);
+  m.vmstat.mod(NR_FOLL_PIN_ACQUIRED, refs);
   return true;
 }
 
@@ -164,7 +165,7 @@ export function gup_put_folio(m: Machine, folio: number, refs: number, flags: nu
         m.warns.warn('gup_put_folio', 'refcount underflow on unpin');
         return;
       }
-      m.vmstat.mod('nr_foll_pin_released', refs);
+      m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
       mem.set_pincount(folio, mem.folio_pincount(folio) - refs);
     } else {
       const drop = refs * GUP_PIN_COUNTING_BIAS;
@@ -172,7 +173,7 @@ export function gup_put_folio(m: Machine, folio: number, refs: number, flags: nu
         m.warns.warn('gup_put_folio', `unpin of a small folio with refcount ${mem.refcount[folio]} (not pinned)`);
         return;
       }
-      m.vmstat.mod('nr_foll_pin_released', refs);
+      m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
       refs = drop;
     }
   } else if (rc - refs < folio_min_refs(m, folio)) {
