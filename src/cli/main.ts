@@ -8,6 +8,9 @@ import { registerInspect } from './inspect.js';
 import { registerTour } from './tour.js';
 import { registerGupTest } from './gup_test.js';
 import { registerAdvise } from './advise.js';
+import { registerProbe } from './probe.js';
+import { registerDiff } from './diff.js';
+import { registerWatch } from './watch.js';
 import { UserError } from './errors.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -26,6 +29,9 @@ export async function main(argv: string[]): Promise<number> {
   registerBench(program, setCode);
   registerGupTest(program, setCode);
   registerAdvise(program, setCode);
+  registerProbe(program, setCode);
+  registerDiff(program, setCode);
+  registerWatch(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

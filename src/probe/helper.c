@@ -33,8 +33,9 @@
  *   uring_unregister fd=F                  IORING_UNREGISTER_BUFFERS
  *   close fd=F[,G...]
  *   odirect path=P read=0|1 foff=N addr=A len=L        open(O_DIRECT) + pread/pwrite
- *   pvm pid=P write=0|1 addr=A len=L       process_vm_readv/writev of P's [A, A+L)
- *   vmsplice addr=A len=L                  into a new pipe, kept open -> "rfd", "wfd"
+ *   pvm pid=P write=0|1 addr=A len=L [local=B]   process_vm_readv/writev of P's [A, A+L), to/from
+ *                                          this process's [B, B+L) or a scratch buffer
+ *   vmsplice addr=A len=L [rfd=R wfd=W]    into pipe W (default: a new pipe, kept open) -> "rfd", "wfd"
  *   inspect addr=A pages=N                 /proc/self/pagemap, /proc/kpagecount, /proc/kpageflags
  *                                          -> "pages":[{present,pfn,mapcount,flags,order,...}]
  *
@@ -82,6 +83,9 @@
 #endif
 #ifndef SPLICE_F_NONBLOCK
 #define SPLICE_F_NONBLOCK 2
+#endif
+#ifndef F_GETPIPE_SZ
+#define F_GETPIPE_SZ 1032
 #endif
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ 1031
@@ -568,42 +572,53 @@ static void cmd_pvm(void)
 {
 	pid_t pid = (pid_t)num("pid", 0);
 	int wr = (int)num("write", 0);
-	unsigned long addr = num("addr", 0), len = num("len", 0);
+	unsigned long addr = num("addr", 0), len = num("len", 0), local_addr = num("local", 0);
 	struct iovec local, remote;
 	ssize_t r;
-	void *scratch;
+	void *scratch = NULL;
 
-	/* The caller's side is copied with copy_to_user/copy_from_user (no pin): a private buffer. */
-	scratch = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (scratch == MAP_FAILED) {
-		cmd_simple(-1);
-		return;
+	/*
+	 * The caller's side is copied with copy_to_user/copy_from_user (no pin): its region `local`,
+	 * or a private scratch buffer mapped for the call (a malloc'd buffer).
+	 */
+	if (local_addr) {
+		local.iov_base = (void *)local_addr;
+	} else {
+		scratch = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (scratch == MAP_FAILED) {
+			cmd_simple(-1);
+			return;
+		}
+		local.iov_base = scratch;
 	}
-	local.iov_base = scratch;
 	local.iov_len = len;
 	remote.iov_base = (void *)addr;
 	remote.iov_len = len;
 	r = wr ? process_vm_writev(pid, &local, 1, &remote, 1, 0) : process_vm_readv(pid, &local, 1, &remote, 1, 0);
 	int e = errno;
-	munmap(scratch, len ? len : 1);
+	if (scratch)
+		munmap(scratch, len ? len : 1);
 	errno = e;
 	cmd_simple(r);
 }
 
 static void cmd_vmsplice(void)
 {
-	unsigned long addr = num("addr", 0), len = num("len", 0);
-	int fds[2];
-	unsigned long done = 0, sz = PAGE;
+	unsigned long addr = num("addr", 0), len = num("len", 0), done = 0, sz = PAGE;
+	int fds[2] = { (int)num("rfd", (unsigned long long)-1), (int)num("wfd", (unsigned long long)-1) };
+	int fresh = fds[1] < 0;
 
-	if (pipe(fds) < 0) {
+	if (fresh && pipe(fds) < 0) {
 		cmd_simple(-1);
 		return;
 	}
 	/* One pipe slot per page; the pipe holds the pages until it is read or closed. */
-	while (sz < len + 2 * PAGE && sz < (1UL << 30))
+	long cur = fcntl(fds[1], F_GETPIPE_SZ);
+	unsigned long need = (cur > 0 && !fresh ? (unsigned long)cur : 0) + len + 2 * PAGE;
+	while (sz < need && sz < (1UL << 30))
 		sz <<= 1;
-	fcntl(fds[1], F_SETPIPE_SZ, (int)sz);
+	if (cur < 0 || (unsigned long)cur < sz)
+		fcntl(fds[1], F_SETPIPE_SZ, (int)sz);
 	while (done < len) {
 		struct iovec iov = { (void *)(addr + done), len - done };
 		ssize_t r = vmsplice(fds[1], &iov, 1, SPLICE_F_NONBLOCK);
@@ -612,8 +627,10 @@ static void cmd_vmsplice(void)
 		if (r <= 0) {
 			if (done == 0) {
 				int e = errno;
-				close(fds[0]);
-				close(fds[1]);
+				if (fresh) {
+					close(fds[0]);
+					close(fds[1]);
+				}
 				reply(-e);
 				flush_line();
 				return;

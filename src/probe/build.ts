@@ -1,0 +1,88 @@
+// Build the probe's C helper (src/probe/helper.c) with the system C compiler on first use, and cache
+// the binary under a name that carries a hash of the source: an edited helper.c is rebuilt, an
+// unchanged one never. The source is found relative to the package root (this module lives in
+// src/probe/ or dist/probe/, both two levels below it), so a fresh clone after `npm ci` has it.
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ProbeError } from './errors.js';
+
+const SOURCE = join('src', 'probe', 'helper.c');
+
+/** The package root: two levels above this module (src/probe/build.ts or dist/probe/build.js). */
+export function packageRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+/** The helper's C source file. */
+export function helperSource(): string {
+  return join(packageRoot(), SOURCE);
+}
+
+/** The C compiler: $CC if set, else cc, gcc or clang on PATH (the first that exists). */
+export function findCompiler(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const candidates = env.CC ? [env.CC] : ['cc', 'gcc', 'clang'];
+  const dirs = (env.PATH ?? '/usr/bin:/bin').split(delimiter).filter(Boolean);
+  for (const c of candidates) {
+    const paths = c.includes('/') ? [c] : dirs.map((d) => join(d, c));
+    for (const p of paths) {
+      try {
+        accessSync(p, constants.X_OK);
+        return p;
+      } catch { /* next */ }
+    }
+  }
+  return undefined;
+}
+
+/** Cache directories, most preferred first. */
+function cacheDirs(): string[] {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return [join(packageRoot(), 'node_modules', '.cache', 'gupsim'), join(tmpdir(), `gupsim-${uid}`)];
+}
+
+/** Why the probe cannot run on this host, or undefined when it can (before compiling). */
+export function probeUnsupportedReason(): string | undefined {
+  if (process.platform !== 'linux') return `the live-kernel probe needs Linux (this is ${process.platform})`;
+  if (!existsSync(helperSource())) return `the probe helper's source ${helperSource()} is missing`;
+  if (!findCompiler()) return 'no C compiler found (set CC, or install cc/gcc/clang): the probe builds a small C helper';
+  return undefined;
+}
+
+let built: string | undefined;
+
+/**
+ * The helper binary's path, compiling it if no binary of the same source is cached.
+ * Throws ProbeError ERR_PROBE_UNSUPPORTED (the CLI shows it as a UserError) when not on Linux, without a compiler, or when the build
+ * fails (the compiler's message is included).
+ */
+export function buildHelper(): string {
+  if (built && existsSync(built)) return built;
+  const why = probeUnsupportedReason();
+  if (why) throw new ProbeError('ERR_PROBE_UNSUPPORTED', why);
+  const cc = findCompiler()!;
+  const src = helperSource();
+  const hash = createHash('sha256').update(readFileSync(src)).update(process.arch).digest('hex').slice(0, 16);
+  let lastError = '';
+  for (const dir of cacheDirs()) {
+    const bin = join(dir, `helper-${hash}`);
+    if (existsSync(bin)) return (built = bin);
+    const tmp = `${bin}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    try {
+      mkdirSync(dir, { recursive: true });
+      // Build under a private name, then rename: concurrent builds never see a half-written file.
+      execFileSync(cc, ['-O2', '-Wall', '-o', tmp, src], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+      renameSync(tmp, bin);
+      return (built = bin);
+    } catch (e) {
+      const err = e as { stderr?: Buffer; message?: string };
+      lastError = (err.stderr ? String(err.stderr).trim() : '') || err.message || String(e);
+      rmSync(tmp, { force: true });
+    }
+  }
+  throw new ProbeError('ERR_PROBE_UNSUPPORTED', `building the probe helper with ${cc} failed: ${lastError}`);
+}

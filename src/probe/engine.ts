@@ -1,0 +1,575 @@
+// The live-kernel engine: runs a scenario on the host kernel through the C helper (helper.c) and
+// builds the same result JSON as the model runner (src/scenario/run.ts), with engine "kernel" and
+// kernel = the host's release. vmstat on each step is the sum of the step windows' counter deltas
+// since the scenario began (the counters are machine-wide: between steps an idle window shows
+// whether anything else on the host moved them, and the step is marked `noise`).
+//
+// Steps the host cannot run are reported as unsupported with the reason and ret null - never
+// faked. Machine settings the scenario needs are applied for the run and always restored (host.ts).
+
+import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { SCHEMA_VERSION, type Scenario, type Step, type StepOf } from '../scenario/schema.js';
+import { checkExpect, type RunResult, type StepResult } from '../scenario/run.js';
+import type { PageInfo } from '../scenario/inspect.js';
+import { ProbeError } from './errors.js';
+import { Helper, COMMAND_TIMEOUT_MS, type HelperProcess, type HelperReply, sleep } from './helper.js';
+import { probeUnsupportedReason, packageRoot } from './build.js';
+import { HostSession, isRoot, pinCounters, planSettings, readCounters, samePins, settleCounters, type Counters } from './host.js';
+import { pageInfoFromHelper, type HelperPage } from './kpage.js';
+
+const PAGE_SIZE = 4096;
+const TMPFS_MAGIC = 0x01021994;
+const RAMFS_MAGIC = 0x858458f6;
+
+/** A step result from the kernel: ret is null when the step could not run (`unsupported` says why). */
+export interface KernelStepResult {
+  index: number;
+  op: string;
+  label?: string;
+  ret: number | null;
+  errno: string | null;
+  vmstat: StepResult['vmstat'];
+  failures?: string[];
+  /** Why the host could not run this step. */
+  unsupported?: string;
+  /** The pin counters moved in an idle window next to this step: other activity on the host. */
+  noise?: boolean;
+  /** The probe itself failed here (a helper timed out): the rest of the scenario did not run. */
+  error?: string;
+  [extra: string]: unknown;
+}
+
+export interface KernelRunResult extends Omit<RunResult, 'engine' | 'steps'> {
+  engine: 'kernel';
+  steps: KernelStepResult[];
+  /** Machine settings changed for the run (all restored afterwards). */
+  settings: Array<{ what: string; path: string; from: string; to: string }>;
+  /** Things the probe could not apply or observe, in words. */
+  notes: string[];
+  /** True when any idle window saw the counters move. */
+  noise: boolean;
+  /** Set when the probe failed (e.g. a helper timed out). */
+  error?: string;
+}
+
+export interface ProbeOptions {
+  /** Scenario name when the file has none. */
+  name?: string;
+  /** Time a helper command may take before the helpers are killed (ms; grows with the range size). */
+  timeoutMs?: number;
+  /** Idle window after each step, to see other activity move the counters (ms). */
+  idleMs?: number;
+  /** How long to wait for another probe holding the host (ms). */
+  lockWaitMs?: number;
+  /** Directory on a disk file system for `create_file` with fs: disk (default: /var/tmp, else .cache). */
+  diskDir?: string;
+}
+
+const ADVICE: Record<string, number> = {
+  dontneed: 4, dontfork: 10, dofork: 11, hugepage: 14, nohugepage: 15, populate_read: 22, populate_write: 23, collapse: 25,
+};
+
+const GUP_OPS = new Set([
+  'get_user_pages', 'get_user_pages_fast', 'get_user_pages_fast_only', 'get_user_pages_unlocked', 'get_user_pages_remote',
+  'pin_user_pages', 'pin_user_pages_fast', 'pin_user_pages_unlocked', 'pin_user_pages_remote',
+  'unpin_user_pages', 'unpin_user_pages_dirty_lock', 'unpin_user_page', 'put_page',
+]);
+
+/** Ops whose effects on the pin counters may land after the call returns (workqueue teardown). */
+const ASYNC_OPS = new Set(['exit', 'close']);
+
+/** Why the host can never run this kind of step (independent of the scenario's state). */
+function staticReason(step: Step, gupTest: boolean): string | undefined {
+  if (GUP_OPS.has(step.op)) {
+    return gupTest ? 'raw GUP steps through /sys/kernel/debug/gup_test are not implemented by the probe'
+      : 'needs CONFIG_GUP_TEST (/sys/kernel/debug/gup_test): raw GUP calls have no user-space entry point';
+  }
+  switch (step.op) {
+    case 'rdma_reg_mr': case 'rdma_dereg_mr': return 'needs an RDMA device (ibv_reg_mr); the probe does not drive one';
+    case 'vfio_map_dma': case 'vfio_unmap_dma': return 'needs a device bound to vfio-pci (VFIO_IOMMU_MAP_DMA)';
+    case 'hmm_range_fault': return 'needs a driver that mirrors user memory (HMM, e.g. lib/test_hmm.c)';
+    case 'fail_alloc': return 'page allocation failure injection is not available to the probe';
+    case 'fatal_signal': return 'a fatal signal cannot be held pending across steps in a live process';
+    case 'dump_page': return 'dump_page() output has no user-space interface (needs a kernel debugger)';
+    case 'create_file': if (step.fs === 'dax') return 'fs: dax needs a DAX-capable device (pmem) with a file system mounted -o dax'; break;
+    case 'mmap':
+      if (step.type === 'fsdax') return 'fsdax needs a DAX-capable device (pmem) with a file system mounted -o dax';
+      if (step.type === 'pfnmap') return 'a VM_PFNMAP mapping needs a driver (remap_pfn_range); the probe has none';
+      break;
+    case 'inspect':
+      if (!isRoot()) return 'not root: PFNs in /proc/self/pagemap and /proc/kpage* need CAP_SYS_ADMIN';
+      break;
+  }
+  return undefined;
+}
+
+/** The names a step uses (regions, files, handles, processes), to find steps that depend on unsupported ones. */
+function namesUsed(step: Step): string[] {
+  const r = step as Record<string, unknown>;
+  const out: string[] = [];
+  for (const k of ['region', 'local', 'file', 'ring', 'mr', 'dma', 'pins', 'handle']) if (typeof r[k] === 'string') out.push(r[k] as string);
+  if (Array.isArray(r.regions)) out.push(...(r.regions as string[]));
+  return out;
+}
+
+interface Region { addr: number; len: number; type: string; hugepage?: string }
+interface FileEntry { path: string; fs: string }
+interface Ring { proc: HelperProcess; fd: number }
+interface Pipe { proc: HelperProcess; fds: number[] }
+
+type Out = { ret: number; errno?: string | null; extra?: Record<string, unknown>; unsupported?: string };
+
+class Runner {
+  readonly procs = new Map<string, HelperProcess>();
+  readonly regions = new Map<string, Region>();
+  readonly files = new Map<string, FileEntry>();
+  readonly rings = new Map<string, Ring>();
+  readonly pipes = new Map<string, Pipe>();
+  /** Names created by steps that did not run: name -> step index. */
+  readonly missing = new Map<string, number>();
+  readonly notes: string[] = [];
+  private diskDir: string | undefined;
+  private readonly tmpPaths: string[] = [];
+
+  constructor(readonly sc: Scenario, readonly helper: Helper, readonly opts: ProbeOptions) {}
+
+  timeout(len = 0): number {
+    return (this.opts.timeoutMs ?? COMMAND_TIMEOUT_MS) + Math.ceil(len / (128 << 20)) * 1000;
+  }
+
+  /** Files and directories the run created: removed at the end, also on a signal. */
+  removeFiles(): void {
+    for (const p of this.tmpPaths.splice(0).reverse()) rmSync(p, { recursive: true, force: true });
+  }
+
+  async proc(name: string): Promise<HelperProcess> {
+    const have = this.procs.get(name);
+    if (have) return have;
+    const p = await this.helper.spawn(name);
+    this.procs.set(name, p);
+    await this.configure(p);
+    return p;
+  }
+
+  /** processes: settings (RunContext.configure): RLIMIT_MEMLOCK and CAP_IPC_LOCK. */
+  async configure(p: HelperProcess): Promise<void> {
+    const s = this.sc.processes?.[p.name];
+    if (!s) return;
+    const args: string[] = [];
+    if (s.memlock !== undefined) args.push(`memlock=${s.memlock}`);
+    if (s.root === false) args.push('nocap=1');
+    if (s.user !== undefined) this.notes.push(`processes.${p.name}.user not applied: the probe's processes keep the caller's uid`);
+    if (s.root === false) this.notes.push(`processes.${p.name}.root=false: the probe drops CAP_IPC_LOCK but keeps uid 0 (locked_vm is charged to root's user)`);
+    if (!args.length) return;
+    const r = await this.helper.send(p, `setproc ${args.join(' ')}`, this.timeout());
+    if (r.ret < 0) throw new ProbeError('ERR_PROBE_EPERM', `cannot apply processes.${p.name} (${args.join(' ')}): ${r.errno}`);
+  }
+
+  range(s: { region?: string; offset?: number; length?: number; pages?: number }): { addr: number; len: number; region: Region } {
+    const region = this.regions.get(s.region!)!;
+    const off = s.offset ?? 0;
+    const len = s.length ?? (s.pages !== undefined ? s.pages * PAGE_SIZE : Math.max(0, region.len - off));
+    return { addr: region.addr + off, len, region };
+  }
+
+  /** Why this step cannot run now (it depends on something that did not run), or undefined. */
+  dependencyReason(step: Step): string | undefined {
+    for (const n of namesUsed(step)) {
+      const i = this.missing.get(n);
+      if (i !== undefined) return `depends on "${n}" from step ${i}, which did not run on this host`;
+    }
+    return undefined;
+  }
+
+  noteMissing(step: Step, index: number): void {
+    const r = step as Record<string, unknown>;
+    if (typeof r.as === 'string') this.missing.set(r.as, index);
+  }
+
+  private diskDirectory(): string {
+    if (this.diskDir) return this.diskDir;
+    const candidates = this.opts.diskDir ? [this.opts.diskDir] : ['/var/tmp', join(packageRoot(), '.cache')];
+    for (const base of candidates) {
+      try {
+        const type = statfsSync(base).type;
+        if (type === TMPFS_MAGIC || type === RAMFS_MAGIC) continue;
+        const dir = mkdtempSync(join(base, 'gupsim-probe-'));
+        this.tmpPaths.push(dir);
+        return (this.diskDir = dir);
+      } catch { /* next */ }
+    }
+    throw new ProbeError('ERR_PROBE_UNSUPPORTED', `no disk file system for fs: disk files (tried ${candidates.join(', ')})`);
+  }
+
+  async run(step: Step, index: number): Promise<Out> {
+    switch (step.op) {
+      case 'mmap': return this.mmap(step);
+      case 'munmap': case 'mprotect': case 'madvise': return this.vmaOp(step);
+      case 'read': case 'write': {
+        const p = this.live(step.proc);
+        if (!p) return dead(step.proc);
+        const { addr, len } = this.range(step);
+        return this.call(p, `touch addr=${addr} len=${len} write=${step.op === 'write' ? 1 : 0}`, len);
+      }
+      case 'create_file': return this.createFile(step);
+      case 'fork': return this.fork(step);
+      case 'exit': {
+        const p = this.live(step.proc);
+        if (!p) return dead(step.proc);
+        const r = await this.helper.send(p, 'exit', this.timeout());
+        p.alive = false;
+        if (!(await this.helper.waitGone(p.pid))) this.notes.push(`process ${p.name} (pid ${p.pid}) took more than 5 s to exit`);
+        return { ret: r.ret, errno: r.errno };
+      }
+      case 'io_uring_register_buffers': return this.ioUringRegister(step);
+      case 'io_uring_unregister_buffers': {
+        const ring = this.rings.get(step.ring);
+        if (!ring) return { ret: -9, errno: 'EBADF' };
+        if (!ring.proc.alive) return { ret: 0, unsupported: `the ring's process ${ring.proc.name} has exited (its ring is gone)` };
+        return this.call(ring.proc, `uring_unregister fd=${ring.fd}`);
+      }
+      case 'odirect_read': case 'odirect_write': {
+        const p = this.live(step.proc);
+        if (!p) return dead(step.proc);
+        const { addr, len } = this.range(step);
+        const f = this.files.get(step.file)!;
+        return this.call(p, `odirect path=${f.path} read=${step.op === 'odirect_read' ? 1 : 0} foff=${step.file_offset ?? 0} addr=${addr} len=${len}`, len);
+      }
+      case 'process_vm_readv': case 'process_vm_writev': {
+        const p = this.live(step.proc);
+        if (!p) return dead(step.proc);
+        const target = await this.proc(step.target);
+        const { addr, len } = this.range(step);
+        const local = step.local ? ` local=${this.regions.get(step.local)!.addr}` : '';
+        return this.call(p, `pvm pid=${target.pid} write=${step.op === 'process_vm_writev' ? 1 : 0} addr=${addr} len=${len}${local}`, len);
+      }
+      case 'vmsplice': {
+        const p = this.live(step.proc);
+        if (!p) return dead(step.proc);
+        const { addr, len } = this.range(step);
+        const name = step.as ?? `vmsplice@${index}`;
+        const pipe = this.pipes.get(name);
+        if (pipe && pipe.proc !== p) return { ret: 0, unsupported: `the pipe "${name}" belongs to process ${pipe.proc.name}` };
+        const reuse = pipe ? ` rfd=${pipe.fds[0]} wfd=${pipe.fds[1]}` : '';
+        const r = await this.helper.send(p, `vmsplice addr=${addr} len=${len}${reuse}`, this.timeout(len));
+        if (r.ret >= 0 && !pipe) this.pipes.set(name, { proc: p, fds: [Number(r.rfd), Number(r.wfd)] });
+        return { ret: r.ret, errno: r.errno, extra: { pipe: name } };
+      }
+      case 'close': return this.close(step);
+      case 'vmstat': return { ret: 0, extra: { text: readFileSync('/proc/vmstat', 'utf8') } };
+      case 'inspect': return this.inspect(step);
+      default:
+        return { ret: 0, unsupported: `the probe does not run ${step.op} steps` };
+    }
+  }
+
+  live(name: string): HelperProcess | undefined {
+    const p = this.procs.get(name);
+    return p && p.alive ? p : undefined;
+  }
+
+  async call(p: HelperProcess, line: string, len = 0): Promise<Out> {
+    const r: HelperReply = await this.helper.send(p, line, this.timeout(len));
+    const extra: Record<string, unknown> = {};
+    if (typeof r.signal === 'string') extra.signal = r.signal;
+    return { ret: r.ret, errno: r.errno, extra };
+  }
+
+  async mmap(s: StepOf<'mmap'>): Promise<Out> {
+    const p = this.procs.get(s.proc) ?? await this.proc(s.proc);
+    if (!p.alive) return dead(s.proc);
+    const shared = s.shared ?? s.type !== 'anon';
+    const args = [`kind=${s.type}`, `shared=${shared ? 1 : 0}`, `size=${s.size}`, `prot=${s.prot ?? 'rw'}`];
+    if (s.align !== undefined) args.push(`align=${s.align}`);
+    if (s.populate) args.push('populate=1');
+    if (s.type === 'hugetlb') args.push(`huge=${s.hugepage ?? '2M'}`);
+    if (s.file) args.push(`path=${this.files.get(s.file)!.path}`);
+    if (s.offset !== undefined) args.push(`offset=${s.offset}`);
+    const r = await this.helper.send(p, `mmap ${args.join(' ')}`, this.timeout(s.populate ? s.size : 0));
+    if (r.ret < 0) return { ret: r.ret, errno: r.errno };
+    const addr = Number(r.addr);
+    const len = Number(r.len);
+    const region: Region = { addr, len, type: s.type };
+    if (s.hugepage) region.hugepage = s.hugepage;
+    this.regions.set(s.as, region);
+    return { ret: 0, extra: { addr: '0x' + addr.toString(16), length: len } };
+  }
+
+  async vmaOp(s: StepOf<'munmap'> | StepOf<'mprotect'> | StepOf<'madvise'>): Promise<Out> {
+    const p = this.live(s.proc);
+    if (!p) return dead(s.proc);
+    const { addr, len } = this.range(s);
+    if (s.op === 'munmap') return this.call(p, `munmap addr=${addr} len=${len}`, len);
+    if (s.op === 'mprotect') return this.call(p, `mprotect addr=${addr} len=${len} prot=${s.prot}`, len);
+    return this.call(p, `madvise addr=${addr} len=${len} advice=${ADVICE[s.advice]}`, len);
+  }
+
+  createFile(s: StepOf<'create_file'>): Out {
+    if (this.files.has(s.as)) return { ret: -17, errno: 'EEXIST' };
+    const fs = s.fs ?? 'disk';
+    let path: string;
+    if (fs === 'tmpfs') {
+      const dir = mkdtempSync('/dev/shm/gupsim-probe-');
+      this.tmpPaths.push(dir);
+      path = join(dir, s.as);
+    } else {
+      path = join(this.diskDirectory(), s.as);
+    }
+    // A file with data (not holes): every block allocated, like the model's files.
+    const fd = openSync(path, 'w', 0o600);
+    try {
+      const chunk = Buffer.alloc(Math.min(1 << 20, Math.max(PAGE_SIZE, s.size)), 0x5a);
+      for (let done = 0; done < s.size;) {
+        const n = Math.min(chunk.length, s.size - done);
+        writeSync(fd, chunk, 0, n, done);
+        done += n;
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.files.set(s.as, { path, fs });
+    return { ret: 0 };
+  }
+
+  async fork(s: StepOf<'fork'>): Promise<Out> {
+    const p = this.live(s.proc);
+    if (!p) return dead(s.proc);
+    if (this.procs.get(s.child)?.alive) return { ret: -17, errno: 'EEXIST' };
+    const { reply, proc } = await this.helper.fork(p, s.child, this.timeout());
+    if (!proc) return { ret: reply.ret, errno: reply.errno };
+    this.procs.set(s.child, proc);
+    await this.configure(proc);
+    return { ret: 0, extra: { pid: proc.pid } };
+  }
+
+  async ioUringRegister(s: StepOf<'io_uring_register_buffers'>): Promise<Out> {
+    const p = this.live(s.proc);
+    if (!p) return dead(s.proc);
+    let ring = this.rings.get(s.as);
+    if (!ring) {
+      const r = await this.helper.send(p, 'uring_setup', this.timeout());
+      if (r.ret < 0) return { ret: r.ret, errno: r.errno, extra: { why: { fn: 'io_uring_setup', rule: 'the host refused to create a ring' } } };
+      ring = { proc: p, fd: r.ret };
+      this.rings.set(s.as, ring);
+    }
+    const iovs = s.regions
+      ? s.regions.map((n) => { const r = this.regions.get(n)!; return { addr: r.addr, len: r.len }; })
+      : [(() => { const { addr, len } = this.range(s); return { addr, len }; })()];
+    const total = iovs.reduce((t, v) => t + v.len, 0);
+    return this.call(ring.proc, `uring_register fd=${ring.fd} iov=${iovs.map((v) => `${v.addr}:${v.len}`).join(',')}`, total);
+  }
+
+  async close(s: StepOf<'close'>): Promise<Out> {
+    const ring = this.rings.get(s.handle);
+    if (ring) {
+      if (!ring.proc.alive) return { ret: 0, unsupported: `the ring's process ${ring.proc.name} has exited (its ring is gone)` };
+      this.rings.delete(s.handle);
+      return this.call(ring.proc, `close fd=${ring.fd}`);
+    }
+    const pipe = this.pipes.get(s.handle);
+    if (pipe) {
+      if (!pipe.proc.alive) return { ret: 0, unsupported: `the pipe's process ${pipe.proc.name} has exited (its pipe is gone)` };
+      this.pipes.delete(s.handle);
+      return this.call(pipe.proc, `close fd=${pipe.fds.join(',')}`);
+    }
+    return { ret: 0, unsupported: `the probe cannot close "${s.handle}" (only io_uring rings and vmsplice pipes)` };
+  }
+
+  async inspect(s: StepOf<'inspect'>): Promise<Out> {
+    const r = this.regions.get(s.region)!;
+    const first = s.page ?? 0;
+    const n = s.pages ?? (s.page === undefined ? Math.ceil(r.len / PAGE_SIZE) : 1);
+    const mappedBy: PageInfo['mapped_by'] = r.type === 'hugetlb' ? (r.hugepage === '1G' ? 'pud' : 'pmd') : null;
+    const p = this.procs.get(s.proc);
+    const pages: PageInfo[] = [];
+    if (!p || !p.alive) {
+      // No such process (any more): nothing is mapped, as the model reports it.
+      for (let i = first; i < first + n; i++) pages.push(pageInfoFromHelper(i, { present: false }, null));
+      return { ret: 0, extra: { pages } };
+    }
+    for (let i = first; i < first + n; i += 1024) {
+      const count = Math.min(1024, first + n - i);
+      const rep = await this.helper.send(p, `inspect addr=${r.addr + i * PAGE_SIZE} pages=${count}`, this.timeout());
+      if (rep.ret < 0) return { ret: rep.ret, errno: rep.errno };
+      const got = rep.pages as HelperPage[];
+      got.forEach((h, k) => pages.push(pageInfoFromHelper(i + k, h, h.present ? mappedBy : null)));
+      if (rep.kpageflags === false || rep.kpagecount === false) this.notes.push('/proc/kpageflags or /proc/kpagecount could not be opened: inspect fields are null');
+    }
+    return { ret: 0, extra: { pages } };
+  }
+}
+
+function dead(name: string): Out {
+  // The model answers -ESRCH for a step of an exited process; no system call is made here.
+  return { ret: -3, errno: 'ESRCH', extra: { note: `process ${name} has exited: no system call made` } };
+}
+
+function diffCounters(a: Counters, b: Counters): Counters {
+  const out: Counters = {};
+  for (const k of Object.keys(b)) out[k] = b[k]! - (a[k] ?? 0);
+  return out;
+}
+
+let activeSessions = 0;
+
+/**
+ * Run a scenario on the host kernel. Throws ProbeError ERR_PROBE_UNSUPPORTED when the host cannot
+ * run the probe at all (not Linux, no C compiler); everything else becomes a step result.
+ */
+export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Promise<KernelRunResult> {
+  const why = probeUnsupportedReason();
+  if (why) throw new ProbeError('ERR_PROBE_UNSUPPORTED', why);
+  const session = await HostSession.acquire(opts.lockWaitMs);
+  const helper = new Helper();
+  let runner: Runner | undefined;
+  session.onRestore(() => helper.kill());
+  session.onRestore(() => runner?.removeFiles());
+  // Restore synchronously on SIGINT/SIGTERM (and at exit, should the process end mid-run).
+  const onSignal = (sig: NodeJS.Signals) => {
+    session.restore();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  const onExit = () => session.restore();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', onExit);
+  activeSessions++;
+  try {
+    const plan = planSettings(sc);
+    const problems = session.apply(plan.settings);
+    const notes = [...plan.notes];
+    if (!isRoot()) notes.push('not root: /proc/sys/vm/stat_refresh cannot be written, so the counters may lag by a per-CPU batch');
+    await helper.start();
+    runner = new Runner(sc, helper, opts);
+    const res = await runSteps(sc, runner, helper, opts, problems.length ? `host settings could not be applied: ${problems.join('; ')}` : undefined);
+    res.notes.unshift(...notes, ...problems.map((p) => `setting not applied: ${p}`));
+    res.settings = session.changed;
+    await helper.close();
+    await settleCounters(2000);
+    return res;
+  } finally {
+    helper.kill();
+    await helper.close().catch(() => undefined);
+    const failed = session.restore();
+    if (failed.length) process.emitWarning(`gupsim probe: could not restore ${failed.join('; ')}`);
+    activeSessions--;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', onExit);
+  }
+}
+
+/** Probes running in this process (for tests). */
+export function probesRunning(): number {
+  return activeSessions;
+}
+
+async function runSteps(sc: Scenario, runner: Runner, helper: Helper, opts: ProbeOptions, globalReason: string | undefined): Promise<KernelRunResult> {
+  const idleMs = opts.idleMs ?? 30;
+  const steps: KernelStepResult[] = [];
+  const acc: Counters = {};
+  let ok = true;
+  let noiseSeen = false;
+  let fatal: string | undefined;
+  /** Steps that did not run and may have moved the counters in the model. */
+  const tainting: number[] = [];
+
+  // Baseline, and a first idle window.
+  let base = readCounters();
+  await sleep(idleMs);
+  let idle = readCounters();
+  let noiseBefore = !samePins(base, idle);
+  noiseSeen ||= noiseBefore;
+  base = idle;
+
+  for (let index = 0; index < sc.steps.length; index++) {
+    const step = sc.steps[index]!;
+    const pins = pinCounters(acc);
+    const res: KernelStepResult = { index, op: step.op, ret: null, errno: null, vmstat: pins };
+    if (step.label) res.label = step.label;
+    if (step.op === 'expect') {
+      const { failures, skipped, checked } = checkExpect(step, steps as unknown as StepResult[], {
+        vmstat: tainting.length ? undefined : { ...acc },
+        pins: tainting.length ? undefined : pins.nr_foll_pin_acquired - pins.nr_foll_pin_released,
+        unchecked: (t) => {
+          const k = t as unknown as KernelStepResult;
+          return k.unsupported ? `step ${k.index} did not run on this host` : k.error ? `step ${k.index} failed in the probe` : undefined;
+        },
+        skipNullFields: true,
+      });
+      if (tainting.length && (step.vmstat || step.pins !== undefined)) skipped.unshift(`counters: steps ${tainting.join(', ')} did not run on this host`);
+      if (checked === 0 && skipped.length) {
+        res.unsupported = `nothing this host can observe (${skipped.join('; ')})`;
+      } else {
+        res.ret = failures.length ? 1 : 0;
+        if (failures.length) { res.failures = failures; ok = false; }
+        if (skipped.length) res.skipped = skipped;
+      }
+      steps.push(res);
+      continue;
+    }
+    const reason = fatal ?? globalReason ?? staticReason(step, helper.gupTest) ?? runner.dependencyReason(step);
+    if (reason) {
+      res.unsupported = reason;
+      runner.noteMissing(step, index);
+      if (step.op !== 'dump_page' && step.op !== 'vmstat' && step.op !== 'inspect') tainting.push(index);
+      steps.push(res);
+      continue;
+    }
+    let out: Out = { ret: 0 };
+    try {
+      for (let r = 0; r < (step.repeat ?? 1); r++) out = await runner.run(step, index);
+    } catch (e) {
+      if (!(e instanceof ProbeError)) throw e;
+      fatal = `the probe stopped at step ${index}: ${e.message}`;
+      res.error = e.message;
+      steps.push(res);
+      if (e.code !== 'ERR_PROBE_HELPER') throw e;
+      continue;
+    }
+    if (out.unsupported) {
+      res.unsupported = out.unsupported;
+      runner.noteMissing(step, index);
+      tainting.push(index);
+      steps.push(res);
+      continue;
+    }
+    const after = ASYNC_OPS.has(step.op) ? await settleCounters() : readCounters();
+    await sleep(idleMs);
+    idle = readCounters();
+    const noiseAfter = !samePins(after, idle);
+    noiseSeen ||= noiseAfter;
+    const d = diffCounters(base, after);
+    for (const [k, v] of Object.entries(d)) acc[k] = (acc[k] ?? 0) + v;
+    base = idle;
+    res.ret = out.ret;
+    res.errno = out.ret < 0 ? (out.errno ?? `E${-out.ret}`) : null;
+    res.vmstat = pinCounters(acc);
+    if (noiseBefore || noiseAfter) res.noise = true;
+    noiseBefore = noiseAfter;
+    for (const [k, v] of Object.entries(out.extra ?? {})) if (v !== undefined) res[k] = v;
+    steps.push(res);
+  }
+  const notes = [...new Set(runner.notes)];
+  if (steps.some((s) => s.op === 'expect' && (s.skipped as unknown[] | undefined)?.length)) notes.push('expect checks of values the kernel does not expose (refcount, pincount, WARNs, why) were skipped');
+  const result: KernelRunResult = {
+    schemaVersion: SCHEMA_VERSION,
+    scenario: sc.name ?? runner.opts.name ?? 'scenario',
+    engine: 'kernel',
+    kernel: release(),
+    ok,
+    steps,
+    vmstat: pinCounters(acc),
+    // The kernel does not attribute pins to owners; the counters' difference is the outstanding total.
+    pins: [],
+    warnings: [],
+    settings: [],
+    notes,
+    noise: noiseSeen,
+  };
+  if (fatal) result.error = fatal;
+  return result;
+}

@@ -1,0 +1,212 @@
+// Talks to the C helper (helper.c): starts its supervisor in a process group of its own, hands each
+// scenario process a socketpair channel (descriptor 3 + slot), sends one command line at a time and
+// waits for the one JSON reply line, with a timeout. On a timeout, or when the caller is done, the
+// whole process group is killed: no helper outlives a run.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { buildHelper } from './build.js';
+import { ProbeError } from './errors.js';
+
+/** Channels for scenario processes (so at most this many processes per scenario). */
+export const HELPER_SLOTS = 12;
+/** Default time a helper command may take before the helpers are killed. */
+export const COMMAND_TIMEOUT_MS = 10_000;
+
+/** A reply line: ret (negative: -errno), errno name, and command-specific fields. */
+export interface HelperReply {
+  ret: number;
+  errno: string | null;
+  [field: string]: unknown;
+}
+
+/** Splits a byte stream into lines and hands them out in order. */
+class LineChannel {
+  private buf = '';
+  private lines: string[] = [];
+  private waiter: ((line: string | null) => void) | undefined;
+  private ended = false;
+
+  constructor(readonly input: Readable, readonly output: Writable) {
+    input.setEncoding('utf8');
+    input.on('data', (chunk: string) => {
+      this.buf += chunk;
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        this.push(this.buf.slice(0, nl));
+        this.buf = this.buf.slice(nl + 1);
+      }
+    });
+    const end = () => {
+      this.ended = true;
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = undefined;
+        w(null);
+      }
+    };
+    input.on('end', end);
+    input.on('close', end);
+    input.on('error', end);
+    output.on('error', () => { /* reported as a missing reply */ });
+  }
+
+  private push(line: string): void {
+    if (this.waiter) {
+      const w = this.waiter;
+      this.waiter = undefined;
+      w(line);
+    } else this.lines.push(line);
+  }
+
+  /** The next line, null at end of input. */
+  next(): Promise<string | null> {
+    if (this.lines.length) return Promise.resolve(this.lines.shift()!);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve) => { this.waiter = resolve; });
+  }
+}
+
+/** One scenario process: a helper worker reached through its channel. */
+export interface HelperProcess {
+  name: string;
+  pid: number;
+  slot: number;
+  alive: boolean;
+}
+
+export class Helper {
+  private child: ChildProcess | undefined;
+  private supervisor: LineChannel | undefined;
+  private readonly channels: LineChannel[] = [];
+  private readonly freeSlots: number[] = [];
+  private readonly pids = new Set<number>();
+  private dead = false;
+  /** From the supervisor's hello: whether /sys/kernel/debug/gup_test exists. */
+  gupTest = false;
+
+  /** Start the supervisor (building the helper first if needed). */
+  async start(): Promise<void> {
+    const bin = buildHelper();
+    const stdio: Array<'pipe' | 'inherit'> = ['pipe', 'pipe', 'inherit'];
+    for (let i = 0; i < HELPER_SLOTS; i++) stdio.push('pipe');
+    const child = spawn(bin, [], { stdio, detached: true });
+    this.child = child;
+    child.on('error', () => { this.dead = true; });
+    child.on('exit', () => { this.dead = true; });
+    this.supervisor = new LineChannel(child.stdout!, child.stdin!);
+    for (let i = 0; i < HELPER_SLOTS; i++) {
+      const s = child.stdio[3 + i] as unknown as Readable & Writable;
+      this.channels.push(new LineChannel(s, s));
+      this.freeSlots.push(i);
+    }
+    const hello = await this.request(this.supervisor, 'hello', COMMAND_TIMEOUT_MS);
+    this.gupTest = hello.gup_test === true;
+  }
+
+  /** A new scenario process (forked by the supervisor, not by another scenario process). */
+  async spawn(name: string): Promise<HelperProcess> {
+    const slot = this.takeSlot();
+    const r = await this.request(this.supervisor!, `spawn fd=${3 + slot}`, COMMAND_TIMEOUT_MS);
+    if (r.ret < 0) throw new ProbeError('ERR_PROBE_HELPER', `could not start a helper process: ${r.errno}`);
+    const pid = Number(r.pid);
+    this.pids.add(pid);
+    return { name, pid, slot, alive: true };
+  }
+
+  /** fork() in `parent`; the child continues as a helper process on a channel of its own. */
+  async fork(parent: HelperProcess, child: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<{ reply: HelperReply; proc?: HelperProcess }> {
+    const slot = this.takeSlot();
+    const reply = await this.send(parent, `fork fd=${3 + slot}`, timeoutMs);
+    if (reply.ret < 0) {
+      this.freeSlots.push(slot);
+      return { reply };
+    }
+    const pid = Number(reply.pid);
+    this.pids.add(pid);
+    return { reply, proc: { name: child, pid, slot, alive: true } };
+  }
+
+  private takeSlot(): number {
+    const slot = this.freeSlots.shift();
+    if (slot === undefined) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `the probe runs at most ${HELPER_SLOTS} processes per scenario`);
+    return slot;
+  }
+
+  /** Send a command to a scenario process and wait for its reply. */
+  send(p: HelperProcess, line: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<HelperReply> {
+    return this.request(this.channels[p.slot]!, line, timeoutMs);
+  }
+
+  private async request(ch: LineChannel, line: string, timeoutMs: number): Promise<HelperReply> {
+    if (this.dead) throw new ProbeError('ERR_PROBE_HELPER', 'the probe helper is not running');
+    ch.output.write(line + '\n');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+    const got = await Promise.race([ch.next(), timeout]);
+    clearTimeout(timer);
+    const cmd = line.split(' ')[0];
+    if (got === 'timeout') {
+      this.kill();
+      throw new ProbeError('ERR_PROBE_HELPER', `helper command "${cmd}" did not answer within ${timeoutMs / 1000} s: the helpers were killed`);
+    }
+    if (got === null) {
+      this.kill();
+      throw new ProbeError('ERR_PROBE_HELPER', `the helper process exited during "${cmd}"`);
+    }
+    try {
+      return JSON.parse(got) as HelperReply;
+    } catch {
+      this.kill();
+      throw new ProbeError('ERR_PROBE_HELPER', `helper answered "${cmd}" with something that is not JSON: ${got.slice(0, 200)}`);
+    }
+  }
+
+  /** Wait (bounded) until a process that was told to exit is gone from /proc. */
+  async waitGone(pid: number, timeoutMs = 5000): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (!existsSync(`/proc/${pid}`)) {
+        this.pids.delete(pid);
+        return true;
+      }
+      await sleep(5);
+    }
+    return false;
+  }
+
+  /** Kill every helper process at once (synchronous: usable from signal and exit handlers). */
+  kill(): void {
+    const child = this.child;
+    if (!child || child.pid === undefined) return;
+    this.dead = true;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch { /* already gone */ }
+  }
+
+  /** Ask the supervisor to kill its group and wait (bounded) until every helper is gone. */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    if (!this.dead) {
+      try {
+        child.stdin?.write('quit\n');
+      } catch { /* fall through to kill */ }
+    }
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    await Promise.race([exited, sleep(2000)]);
+    this.kill();
+    for (const pid of [...this.pids]) await this.waitGone(pid, 2000);
+    for (const s of [child.stdin, child.stdout, ...child.stdio.slice(3)]) (s as { destroy?: () => void } | null)?.destroy?.();
+    this.child = undefined;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,112 @@
+// What /proc tells about a page frame (fs/proc/page.c: /proc/kpagecount, /proc/kpageflags;
+// include/uapi/linux/kernel-page-flags.h) and which zone a PFN is in (/proc/zoneinfo), turned into
+// the `inspect` fields of DESIGN.md's result JSON. Fields the kernel does not expose are null.
+
+import { readFileSync } from 'node:fs';
+import type { PageInfo } from '../scenario/inspect.js';
+
+/** KPF_* bit numbers, include/uapi/linux/kernel-page-flags.h. */
+export const KPF_NAMES: readonly string[] = [
+  'LOCKED', 'ERROR', 'REFERENCED', 'UPTODATE', 'DIRTY', 'LRU', 'ACTIVE', 'SLAB', 'WRITEBACK', 'RECLAIM',
+  'BUDDY', 'MMAP', 'ANON', 'SWAPCACHE', 'SWAPBACKED', 'COMPOUND_HEAD', 'COMPOUND_TAIL', 'HUGE',
+  'UNEVICTABLE', 'HWPOISON', 'NOPAGE', 'KSM', 'THP', 'OFFLINE', 'ZERO_PAGE', 'IDLE', 'PGTABLE',
+];
+export const KPF_ZERO_PAGE = 24;
+
+export function kpageflagNames(flags: bigint): string[] {
+  const out: string[] = [];
+  KPF_NAMES.forEach((name, bit) => {
+    if (flags & (1n << BigInt(bit))) out.push(name);
+  });
+  return out;
+}
+
+interface ZoneSpan {
+  zone: string;
+  start: number;
+  end: number;
+}
+
+let zones: ZoneSpan[] | undefined;
+
+/** Zone spans from /proc/zoneinfo ("Node 0, zone   Normal" ... "start_pfn:", "spanned"). */
+export function readZones(text?: string): ZoneSpan[] {
+  const src = text ?? readFileSync('/proc/zoneinfo', 'utf8');
+  const out: ZoneSpan[] = [];
+  let cur: { zone: string; spanned?: number; start?: number } | undefined;
+  const flush = () => {
+    if (cur && cur.spanned && cur.start !== undefined) out.push({ zone: cur.zone, start: cur.start, end: cur.start + cur.spanned });
+  };
+  for (const line of src.split('\n')) {
+    const z = /^Node\s+\d+,\s+zone\s+(\S+)/.exec(line);
+    if (z) {
+      flush();
+      cur = { zone: z[1]!.toUpperCase() };
+      continue;
+    }
+    if (!cur) continue;
+    const sp = /^\s+spanned\s+(\d+)/.exec(line);
+    if (sp) cur.spanned = Number(sp[1]);
+    const st = /^\s+start_pfn:\s+(\d+)/.exec(line);
+    if (st) cur.start = Number(st[1]);
+  }
+  flush();
+  return out;
+}
+
+/** The zone a PFN belongs to (the model's names: DMA, DMA32, NORMAL, MOVABLE, DEVICE), or null. */
+export function zoneOfPfn(pfn: number): string | null {
+  try {
+    zones ??= readZones();
+  } catch {
+    return null;
+  }
+  // Later zones win: ZONE_MOVABLE overlaps ZONE_NORMAL's span when movablecore= is used.
+  let hit: string | null = null;
+  for (const z of zones) if (pfn >= z.start && pfn < z.end) hit = z.zone;
+  return hit;
+}
+
+/** One page as the helper's inspect command reports it. */
+export interface HelperPage {
+  present: boolean;
+  pfn?: number | null;
+  mapcount?: number;
+  flags?: string;
+  order?: number;
+  exclusive?: boolean;
+  file?: boolean;
+  swap?: boolean;
+}
+
+/** Kernel-side PageInfo: what /proc shows, null for what it does not. */
+export function pageInfoFromHelper(page: number, h: HelperPage, mappedBy: PageInfo['mapped_by']): PageInfo & { kpageflags: string[] | null; mapped_exclusively: boolean | null } {
+  if (!h.present) {
+    return {
+      page, present: false, pfn: null, refcount: null, mapcount: null, pincount: null, order: null, zone: null, mapped_by: null,
+      writable: null, maybe_dma_pinned: null, anon_exclusive: null, zero_page: null, kpageflags: null, mapped_exclusively: null,
+    };
+  }
+  const flags = h.flags !== undefined ? BigInt(h.flags) : undefined;
+  const pfn = h.pfn ?? null;
+  return {
+    page,
+    present: true,
+    pfn,
+    // _refcount and _pincount are not exported to user space; kpagecount is the map count.
+    refcount: null,
+    mapcount: h.mapcount ?? null,
+    pincount: null,
+    order: h.order ?? null,
+    zone: pfn !== null ? zoneOfPfn(pfn) : null,
+    mapped_by: mappedBy,
+    writable: null,
+    // A pin shows nowhere in /proc/kpage* (FACTS.md: only REFERENCED, which GUP sets and unpin keeps).
+    maybe_dma_pinned: null,
+    // pagemap's "exclusively mapped" bit is about the map count, not PageAnonExclusive.
+    anon_exclusive: null,
+    zero_page: flags !== undefined ? (flags & (1n << BigInt(KPF_ZERO_PAGE))) !== 0n : null,
+    kpageflags: flags !== undefined ? kpageflagNames(flags) : null,
+    mapped_exclusively: h.exclusive ?? null,
+  };
+}
