@@ -177,8 +177,8 @@ export function advise(a: AdvisorInput): Advice {
   }
   if (d.pin && d.write) {
     flags = [...flags, 'FOLL_WRITE'];
-    why.push('FOLL_WRITE because the pages are written: GUP then faults with FAULT_FLAG_WRITE, breaking COW ' +
-      'and replacing the shared zero page, so the writes land in pages only this process maps.');
+    why.push('FOLL_WRITE because the pages are written: GUP then faults with FAULT_FLAG_WRITE ' +
+      '(faultin_page() -> handle_mm_fault() -> do_wp_page()), breaking COW and replacing the shared zero page, so the writes land in pages only this process maps.');
   } else if (d.pin) {
     why.push('No FOLL_WRITE: the pages are only read. A read-only pin of a never-written anonymous page ' +
       'returns the shared zero page (pretend-pinned: try_grab_folio() leaves its refcount alone).');
@@ -287,7 +287,8 @@ function pitfalls(a: AdvisorInput, c: CaseNumber, d: Derived): Pitfall[] {
   }
   if (c === 3) {
     add({ id: 'no-pin-needed', text: 'No FOLL_PIN and no FOLL_LONGTERM: the notifier is the synchronization. Pinning ' +
-      'here would only add FOLL_LONGTERM\'s refusals (fsdax, dirty-tracked files) and migrations for nothing.' });
+      'here would only add FOLL_LONGTERM\'s refusals (check_vma_flags(): fsdax, dirty-tracked files) and ' +
+      'migrations (check_and_migrate_movable_pages()) for nothing.' });
     add({ id: 'notifier-must-drop-refs', text: 'If you do take FOLL_GET references (no replayable faults), drop them ' +
       'in the invalidate callback (mmu_interval_notifier_ops.invalidate) after the device has stopped: a reference ' +
       'held past invalidation keeps the old page alive and makes migration fail (folio_migrate_mapping() sees the ' +
