@@ -209,6 +209,17 @@ describe('gup_test command line pieces', () => {
     }
   });
 
+  it('a buffer beyond the model\'s machine limit is a usage error before any output', () => {
+    const f = fakeIo(false);
+    expect(() => gupTestMain(['-m', '40000'], f.io)).toThrow(expect.objectContaining({ code: 'ERR_USAGE', exitCode: 2 }));
+    expect(f.out).toEqual([]);
+  });
+
+  it('a machine too small for the buffer: the OOM kill becomes a usage error naming --memory', () => {
+    const f = fakeIo(false);
+    expect(() => gupTestMain(['--memory', '64', '-U', '-m', '100'], f.io)).toThrow(/ran out of memory .* use a larger --memory/);
+  });
+
   it('-L on fsdax is refused up front (nothing walked)', () => {
     const f = fakeIo(false);
     gupTestMain(['-L', '-S', '-f', '/mnt/pmem0/buf', '-m', '2'], f.io);

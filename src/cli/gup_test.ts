@@ -262,6 +262,20 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
     gup.which_pages[k] = Number(BigInt.asUintN(32, BigInt.asIntN(64, strtol(operands[k]!, 0).value + 1n)));
   }
 
+  // The model machine for the buffer (a gupsim limit is a usage error, before any selftest output).
+  const kind = mapHugetlb ? 'zero' : fileKind(file); // MAP_ANONYMOUS ignores the file
+  const hugetlb = mapHugetlb || kind === 'hugetlbfs';
+  let len = size;
+  if (hugetlb) len = ((size + BigInt(PMD_SIZE) - 1n) / BigInt(PMD_SIZE)) * BigInt(PMD_SIZE); // ALIGN(len, huge_page_size)
+  const mmapFails = size === 0n || len > TASK_SIZE || kind === 'nodev';
+  const bytes = Number(size);
+  const mapLen = Number(len);
+  const autoMiB = roundUp(2 * mapLen + 256 * MiB, 2 * MiB) / MiB;
+  const memMiB = extras.memoryMiB ?? (mmapFails ? 256 : autoMiB);
+  if (memMiB > MAX_MACHINE_MIB) {
+    throw new UserError('ERR_USAGE', `gup_test: a ${bytes / MiB} MiB buffer needs a model machine of ${autoMiB} MiB, over gupsim's ${MAX_MACHINE_MIB} MiB limit`);
+  }
+
   ksft.print_header(io.env);
   ksft.set_plan(nthreads);
   // open(file, O_RDWR|O_CREAT, 0664) and open("/sys/kernel/debug/gup_test"): the model machine runs
@@ -270,20 +284,9 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   if (write) gup.gup_flags = (gup.gup_flags | FOLL_WRITE) >>> 0;
 
   // --- mmap(NULL, size, PROT_READ|PROT_WRITE, flags, filed, 0) ---------------------------------
-  const kind = mapHugetlb ? 'zero' : fileKind(file); // MAP_ANONYMOUS ignores the file
-  const hugetlb = mapHugetlb || kind === 'hugetlbfs';
-  let len = size;
-  if (hugetlb) len = ((size + BigInt(PMD_SIZE) - 1n) / BigInt(PMD_SIZE)) * BigInt(PMD_SIZE); // ALIGN(len, huge_page_size)
   if (size === 0n) return ksft.exit_fail_msg(`mmap: ${strerror(EINVAL)}\n`);
   if (len > TASK_SIZE) return ksft.exit_fail_msg(`mmap: ${strerror(ENOMEM)}\n`);
   if (kind === 'nodev') return ksft.exit_fail_msg(`mmap: ${strerror(ENODEV)}\n`);
-  const bytes = Number(size);
-  const mapLen = Number(len);
-  const autoMiB = roundUp(2 * mapLen + 256 * MiB, 2 * MiB) / MiB;
-  const memMiB = extras.memoryMiB ?? autoMiB;
-  if (memMiB > MAX_MACHINE_MIB) {
-    throw new UserError('ERR_USAGE', `gup_test: a ${bytes / MiB} MiB buffer needs a model machine of ${autoMiB} MiB, over gupsim's ${MAX_MACHINE_MIB} MiB limit`);
-  }
   const m = new Machine({
     memory: memMiB * MiB,
     ...(extras.thp ? { thp: extras.thp } : {}),
