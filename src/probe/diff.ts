@@ -9,7 +9,7 @@
 
 import { SCHEMA_VERSION, type Scenario } from '../scenario/schema.js';
 import { runScenario, type RunResult, type StepResult } from '../scenario/run.js';
-import { probeScenario, type KernelRunResult, type KernelStepResult, type ProbeOptions } from './engine.js';
+import { changesState, probeScenario, type KernelRunResult, type KernelStepResult, type ProbeOptions } from './engine.js';
 
 export interface EngineView {
   ret: number | null;
@@ -26,8 +26,13 @@ export interface StepDiff {
   index: number;
   op: string;
   label?: string;
-  status: 'same' | 'differs' | 'skipped';
-  /** Why the step was skipped (it could not run on the host). */
+  /**
+   * same / differs; skipped: the host could not run it; unverified: it differs, but an earlier step
+   * that changes state could not run on the host, so the two engines were not in the same state
+   * (shown, not counted as a difference).
+   */
+  status: 'same' | 'differs' | 'skipped' | 'unverified';
+  /** Why the step was skipped or is unverified. */
   reason?: string;
   model: EngineView;
   kernel: EngineView | null;
@@ -213,12 +218,15 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
       return { ...base, status: 'skipped', reason: k?.unsupported ?? 'not run', kernel: null, differences: [], runs_differing: 0, noise };
     }
     const differing = runs.filter((r) => r.diffs[i]!.length > 0);
-    const isDiff = differing.length * 2 > runs.length || (runs.length === 1 && differing.length === 1);
+    const isDiff = differing.length * 2 > runs.length;
     const rep = isDiff ? differing[differing.length - 1]! : runs.find((r) => r.diffs[i]!.length === 0)!;
     const ks = rep.kernel.steps;
+    const taints = ks.slice(0, i).filter((k) => k.unsupported !== undefined && changesState(k.op)).map((k) => k.index);
+    const unverified = isDiff && taints.length > 0;
     return {
       ...base,
-      status: isDiff ? 'differs' : 'same',
+      status: unverified ? 'unverified' : isDiff ? 'differs' : 'same',
+      ...(unverified ? { reason: `follows step(s) ${taints.join(', ')}, which did not run on this host: the two engines were not in the same state` } : {}),
       kernel: view(ks[i]!, ks[i - 1]),
       differences: isDiff ? rep.diffs[i]! : [],
       runs_differing: differing.length,
@@ -266,15 +274,16 @@ export function formatDiff(d: DiffResult): string {
   out.push(`${pad('#', 4)}${pad('step', 36)}${pad('model', 32)}${pad('kernel', 32)}`);
   for (const s of d.steps) {
     const label = s.label ? `${s.op} [${s.label}]` : s.op;
-    const mark = s.status === 'same' ? 'same' : s.status === 'skipped' ? 'skipped' : 'DIFFERS';
+    const mark = { same: 'same', skipped: 'skipped', unverified: 'unverified', differs: 'DIFFERS' }[s.status];
     const extra = s.status === 'same' && s.runs_differing ? ` (differed in ${s.runs_differing} of ${d.runs} runs)` : '';
     out.push(`${pad(String(s.index), 4)}${pad(label, 36)}${pad(cell(s.model), 32)}${pad(s.status === 'skipped' ? '-' : cell(s.kernel), 32)}${mark}${extra}${s.noise ? ' [noise]' : ''}`);
     if (s.status === 'skipped') out.push(`      skipped: ${s.reason}`);
+    if (s.status === 'unverified') out.push(`      not counted: ${s.reason}`);
     for (const x of s.differences) out.push(`      ${x}${s.runs_differing > 1 ? ` (in ${s.runs_differing} of ${d.runs} runs)` : ''}`);
   }
   const n = (st: StepDiff['status']) => d.steps.filter((s) => s.status === st).length;
   out.push('');
-  out.push(`${n('same')} step(s) agree, ${n('differs')} differ, ${n('skipped')} skipped; ${d.runs} kernel run(s)`);
+  out.push(`${n('same')} step(s) agree, ${n('differs')} differ, ${n('skipped')} skipped${n('unverified') ? `, ${n('unverified')} unverified` : ''}; ${d.runs} kernel run(s)`);
   if (d.noise) {
     const where = d.steps.filter((s) => s.noise).map((s) => s.index);
     out.push(`host noise: other activity moved the pin counters next to step(s) ${where.join(', ')}; differences were re-measured (up to ${d.runs} runs) and the majority outcome kept`);

@@ -7,7 +7,7 @@
 // Steps the host cannot run are reported as unsupported with the reason and ret null - never
 // faked. Machine settings the scenario needs are applied for the run and always restored (host.ts).
 
-import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync, readFileSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { SCHEMA_VERSION, type Scenario, type Step, type StepOf } from '../scenario/schema.js';
@@ -20,6 +20,9 @@ import { HostSession, isRoot, pinCounters, planSettings, readCounters, samePins,
 import { pageInfoFromHelper, type HelperPage } from './kpage.js';
 
 const PAGE_SIZE = 4096;
+const PMD_SIZE = 2 << 20;
+/** Unprivileged scenario users get uids from here up (far from any real account). */
+const UID_BASE = 2_000_000_000;
 const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
 
@@ -77,6 +80,11 @@ const GUP_OPS = new Set([
   'unpin_user_pages', 'unpin_user_pages_dirty_lock', 'unpin_user_page', 'put_page',
 ]);
 
+/** Whether a step that could not run leaves the kernel in another state than the model (so later results may differ). */
+export function changesState(op: string): boolean {
+  return op !== 'dump_page' && op !== 'vmstat' && op !== 'inspect' && op !== 'expect';
+}
+
 /** Ops whose effects on the pin counters may land after the call returns (workqueue teardown). */
 const ASYNC_OPS = new Set(['exit', 'close']);
 
@@ -130,6 +138,8 @@ class Runner {
   /** Names created by steps that did not run: name -> step index. */
   readonly missing = new Map<string, number>();
   readonly notes: string[] = [];
+  /** uid per model user name of the processes that do not run as root. */
+  private readonly uids = new Map<string, number>();
   private diskDir: string | undefined;
   private readonly tmpPaths: string[] = [];
 
@@ -153,15 +163,27 @@ class Runner {
     return p;
   }
 
-  /** processes: settings (RunContext.configure): RLIMIT_MEMLOCK and CAP_IPC_LOCK. */
+  /**
+   * processes: settings (RunContext.configure): RLIMIT_MEMLOCK, and for root: false a user of its own
+   * (one uid per model user name: io_uring charges locked_vm per user_struct), which also drops
+   * every capability, CAP_IPC_LOCK included.
+   */
   async configure(p: HelperProcess): Promise<void> {
     const s = this.sc.processes?.[p.name];
     if (!s) return;
     const args: string[] = [];
     if (s.memlock !== undefined) args.push(`memlock=${s.memlock}`);
-    if (s.root === false) args.push('nocap=1');
-    if (s.user !== undefined) this.notes.push(`processes.${p.name}.user not applied: the probe's processes keep the caller's uid`);
-    if (s.root === false) this.notes.push(`processes.${p.name}.root=false: the probe drops CAP_IPC_LOCK but keeps uid 0 (locked_vm is charged to root's user)`);
+    const user = s.user ?? (s.root === false ? 'user' : undefined);
+    if (s.root === false || (user !== undefined && user !== 'root')) {
+      if (!isRoot()) throw new ProbeError('ERR_PROBE_EPERM', `processes.${p.name}: running it as another user needs root`);
+      let uid = this.uids.get(user ?? 'user');
+      if (uid === undefined) {
+        uid = UID_BASE + (process.pid % 100_000) * 16 + this.uids.size;
+        this.uids.set(user ?? 'user', uid);
+      }
+      args.push(`uid=${uid}`, `gid=${uid}`);
+      if (s.root !== false) this.notes.push(`processes.${p.name}: user ${user} runs as uid ${uid} (without capabilities, unlike the model's root: true)`);
+    }
     if (!args.length) return;
     const r = await this.helper.send(p, `setproc ${args.join(' ')}`, this.timeout());
     if (r.ret < 0) throw new ProbeError('ERR_PROBE_EPERM', `cannot apply processes.${p.name} (${args.join(' ')}): ${r.errno}`);
@@ -196,6 +218,7 @@ class Runner {
         const type = statfsSync(base).type;
         if (type === TMPFS_MAGIC || type === RAMFS_MAGIC) continue;
         const dir = mkdtempSync(join(base, 'gupsim-probe-'));
+        chmodSync(dir, 0o755);
         this.tmpPaths.push(dir);
         return (this.diskDir = dir);
       } catch { /* next */ }
@@ -208,7 +231,7 @@ class Runner {
       case 'mmap': return this.mmap(step);
       case 'munmap': case 'mprotect': case 'madvise': return this.vmaOp(step);
       case 'read': case 'write': {
-        const p = this.live(step.proc);
+        const p = await this.live(step.proc);
         if (!p) return dead(step.proc);
         const { addr, len } = this.range(step);
         return this.call(p, `touch addr=${addr} len=${len} write=${step.op === 'write' ? 1 : 0}`, len);
@@ -216,7 +239,7 @@ class Runner {
       case 'create_file': return this.createFile(step);
       case 'fork': return this.fork(step);
       case 'exit': {
-        const p = this.live(step.proc);
+        const p = await this.live(step.proc);
         if (!p) return dead(step.proc);
         const r = await this.helper.send(p, 'exit', this.timeout());
         p.alive = false;
@@ -231,14 +254,14 @@ class Runner {
         return this.call(ring.proc, `uring_unregister fd=${ring.fd}`);
       }
       case 'odirect_read': case 'odirect_write': {
-        const p = this.live(step.proc);
+        const p = await this.live(step.proc);
         if (!p) return dead(step.proc);
         const { addr, len } = this.range(step);
         const f = this.files.get(step.file)!;
         return this.call(p, `odirect path=${f.path} read=${step.op === 'odirect_read' ? 1 : 0} foff=${step.file_offset ?? 0} addr=${addr} len=${len}`, len);
       }
       case 'process_vm_readv': case 'process_vm_writev': {
-        const p = this.live(step.proc);
+        const p = await this.live(step.proc);
         if (!p) return dead(step.proc);
         const target = await this.proc(step.target);
         const { addr, len } = this.range(step);
@@ -246,7 +269,7 @@ class Runner {
         return this.call(p, `pvm pid=${target.pid} write=${step.op === 'process_vm_writev' ? 1 : 0} addr=${addr} len=${len}${local}`, len);
       }
       case 'vmsplice': {
-        const p = this.live(step.proc);
+        const p = await this.live(step.proc);
         if (!p) return dead(step.proc);
         const { addr, len } = this.range(step);
         const name = step.as ?? `vmsplice@${index}`;
@@ -265,9 +288,10 @@ class Runner {
     }
   }
 
-  live(name: string): HelperProcess | undefined {
-    const p = this.procs.get(name);
-    return p && p.alive ? p : undefined;
+  /** The process, created on first use (as the model's RunContext.live does); undefined once it exited. */
+  async live(name: string): Promise<HelperProcess | undefined> {
+    const p = await this.proc(name);
+    return p.alive ? p : undefined;
   }
 
   async call(p: HelperProcess, line: string, len = 0): Promise<Out> {
@@ -278,11 +302,12 @@ class Runner {
   }
 
   async mmap(s: StepOf<'mmap'>): Promise<Out> {
-    const p = this.procs.get(s.proc) ?? await this.proc(s.proc);
-    if (!p.alive) return dead(s.proc);
+    const p = await this.live(s.proc);
+    if (!p) return dead(s.proc);
     const shared = s.shared ?? s.type !== 'anon';
     const args = [`kind=${s.type}`, `shared=${shared ? 1 : 0}`, `size=${s.size}`, `prot=${s.prot ?? 'rw'}`];
-    if (s.align !== undefined) args.push(`align=${s.align}`);
+    const align = Math.max(s.align ?? 0, this.defaultAlign(s));
+    if (align > PAGE_SIZE) args.push(`align=${align}`);
     if (s.populate) args.push('populate=1');
     if (s.type === 'hugetlb') args.push(`huge=${s.hugepage ?? '2M'}`);
     if (s.file) args.push(`path=${this.files.get(s.file)!.path}`);
@@ -297,8 +322,30 @@ class Runner {
     return { ret: 0, extra: { addr: '0x' + addr.toString(16), length: len } };
   }
 
+  /**
+   * The alignment the kernel would give this mapping by itself (the helper places every mapping
+   * between guard pages, so it must be told): __get_unmapped_area() in 6.18 aligns private anonymous
+   * mappings whose length is a multiple of PMD_SIZE to PMD_SIZE; thp_get_unmapped_area() aligns
+   * file mappings covering a whole PMD (ext4); shmem_get_unmapped_area() does so for shmem only
+   * when shmem THP is possible; hugetlb mappings are aligned to their page size (by the helper).
+   */
+  defaultAlign(s: StepOf<'mmap'>): number {
+    const len = Math.ceil(s.size / PAGE_SIZE) * PAGE_SIZE;
+    const shared = s.shared ?? s.type !== 'anon';
+    const off = s.offset ?? 0;
+    const wholePmd = len >= PMD_SIZE && off % PMD_SIZE === 0;
+    const shmemThp = (this.sc.machine?.shmem_thp ?? 'never') !== 'never';
+    if (s.type === 'anon' && !shared) return len % PMD_SIZE === 0 ? PMD_SIZE : PAGE_SIZE;
+    if (s.type === 'file') {
+      const f = this.files.get(s.file!);
+      if (f?.fs === 'disk') return wholePmd ? PMD_SIZE : PAGE_SIZE;
+    }
+    if (s.type === 'anon' || s.type === 'shmem' || s.type === 'memfd' || s.type === 'file') return shmemThp && wholePmd ? PMD_SIZE : PAGE_SIZE;
+    return PAGE_SIZE;
+  }
+
   async vmaOp(s: StepOf<'munmap'> | StepOf<'mprotect'> | StepOf<'madvise'>): Promise<Out> {
-    const p = this.live(s.proc);
+    const p = await this.live(s.proc);
     if (!p) return dead(s.proc);
     const { addr, len } = this.range(s);
     if (s.op === 'munmap') return this.call(p, `munmap addr=${addr} len=${len}`, len);
@@ -312,13 +359,16 @@ class Runner {
     let path: string;
     if (fs === 'tmpfs') {
       const dir = mkdtempSync('/dev/shm/gupsim-probe-');
+      chmodSync(dir, 0o755);
       this.tmpPaths.push(dir);
       path = join(dir, s.as);
     } else {
       path = join(this.diskDirectory(), s.as);
     }
     // A file with data (not holes): every block allocated, like the model's files.
-    const fd = openSync(path, 'w', 0o600);
+    // World-writable: a scenario process may run as a user of its own (processes: root: false).
+    const fd = openSync(path, 'w', 0o666);
+    fchmodSync(fd, 0o666);
     try {
       const chunk = Buffer.alloc(Math.min(1 << 20, Math.max(PAGE_SIZE, s.size)), 0x5a);
       for (let done = 0; done < s.size;) {
@@ -335,7 +385,7 @@ class Runner {
   }
 
   async fork(s: StepOf<'fork'>): Promise<Out> {
-    const p = this.live(s.proc);
+    const p = await this.live(s.proc);
     if (!p) return dead(s.proc);
     if (this.procs.get(s.child)?.alive) return { ret: -17, errno: 'EEXIST' };
     const { reply, proc } = await this.helper.fork(p, s.child, this.timeout());
@@ -346,7 +396,7 @@ class Runner {
   }
 
   async ioUringRegister(s: StepOf<'io_uring_register_buffers'>): Promise<Out> {
-    const p = this.live(s.proc);
+    const p = await this.live(s.proc);
     if (!p) return dead(s.proc);
     let ring = this.rings.get(s.as);
     if (!ring) {
@@ -392,7 +442,7 @@ class Runner {
     }
     for (let i = first; i < first + n; i += 1024) {
       const count = Math.min(1024, first + n - i);
-      const rep = await this.helper.send(p, `inspect addr=${r.addr + i * PAGE_SIZE} pages=${count}`, this.timeout());
+      const rep = await this.helper.supervisorCommand(`inspect pid=${p.pid} addr=${r.addr + i * PAGE_SIZE} pages=${count}`, this.timeout());
       if (rep.ret < 0) return { ret: rep.ret, errno: rep.errno };
       const got = rep.pages as HelperPage[];
       got.forEach((h, k) => pages.push(pageInfoFromHelper(i + k, h, h.present ? mappedBy : null)));
@@ -496,9 +546,14 @@ async function runSteps(sc: Scenario, runner: Runner, helper: Helper, opts: Prob
         pins: tainting.length ? undefined : pins.nr_foll_pin_acquired - pins.nr_foll_pin_released,
         unchecked: (t) => {
           const k = t as unknown as KernelStepResult;
-          return k.unsupported ? `step ${k.index} did not run on this host` : k.error ? `step ${k.index} failed in the probe` : undefined;
+          if (k.unsupported) return `step ${k.index} did not run on this host`;
+          if (k.error) return `step ${k.index} failed in the probe`;
+          // After a step that did not run, the state may differ from the one the scenario expects.
+          const before = tainting.filter((i) => i < k.index);
+          return before.length ? `it follows step(s) ${before.join(', ')}, which did not run on this host` : undefined;
         },
         skipNullFields: true,
+        skipFields: { zone: "the host's memory layout, not the scenario's machine" },
       });
       if (tainting.length && (step.vmstat || step.pins !== undefined)) skipped.unshift(`counters: steps ${tainting.join(', ')} did not run on this host`);
       if (checked === 0 && skipped.length) {
@@ -515,7 +570,7 @@ async function runSteps(sc: Scenario, runner: Runner, helper: Helper, opts: Prob
     if (reason) {
       res.unsupported = reason;
       runner.noteMissing(step, index);
-      if (step.op !== 'dump_page' && step.op !== 'vmstat' && step.op !== 'inspect') tainting.push(index);
+      if (changesState(step.op)) tainting.push(index);
       steps.push(res);
       continue;
     }
@@ -533,7 +588,7 @@ async function runSteps(sc: Scenario, runner: Runner, helper: Helper, opts: Prob
     if (out.unsupported) {
       res.unsupported = out.unsupported;
       runner.noteMissing(step, index);
-      tainting.push(index);
+      if (changesState(step.op)) tainting.push(index);
       steps.push(res);
       continue;
     }

@@ -7,6 +7,7 @@
  *   commands on stdin and answers one JSON line per command on stdout:
  *     hello            {"ret":0,"errno":null,"pid":N,"page_size":4096,"gup_test":false}
  *     spawn fd=N       fork a new scenario process (a *worker*) that talks on descriptor N
+ *     inspect pid=P addr=A pages=N   as the worker command below, for worker P
  *     quit             kill the whole process group (every worker) and exit
  *   End of input on stdin does what quit does, so the helpers never outlive the Node process.
  *   Node starts the supervisor in a process group of its own (detached) with spare socketpair
@@ -21,7 +22,8 @@
  * Worker commands (key=value arguments; numbers in decimal or 0x hex; every reply has "ret",
  * negative on failure, and "errno", the symbolic name or null):
  *   pid
- *   setproc memlock=BYTES nocap=0|1        RLIMIT_MEMLOCK; nocap drops CAP_IPC_LOCK
+ *   setproc memlock=BYTES uid=U gid=G nocap=0|1   RLIMIT_MEMLOCK; become user U (all capabilities
+ *                                          gone); nocap drops only CAP_IPC_LOCK
  *   mmap kind=anon|shmem|memfd|file|hugetlb shared=0|1 size=N prot=rw|r align=N populate=0|1
  *        huge=2M|1G path=P offset=N         -> "addr", "len"
  *   munmap addr= len=      mprotect addr= len= prot=rw|r      madvise addr= len= advice=NUM
@@ -36,8 +38,9 @@
  *   pvm pid=P write=0|1 addr=A len=L [local=B]   process_vm_readv/writev of P's [A, A+L), to/from
  *                                          this process's [B, B+L) or a scratch buffer
  *   vmsplice addr=A len=L [rfd=R wfd=W]    into pipe W (default: a new pipe, kept open) -> "rfd", "wfd"
- *   inspect addr=A pages=N                 /proc/self/pagemap, /proc/kpagecount, /proc/kpageflags
- *                                          -> "pages":[{present,pfn,mapcount,flags,order,...}]
+ *   inspect [pid=P] addr=A pages=N         /proc/P/pagemap (default self), /proc/kpagecount,
+ *                                          /proc/kpageflags -> "pages":[{present,pfn,mapcount,flags,order}]
+ *                                          (also a supervisor command: it reads a worker's pagemap as root)
  *
  * Raw syscalls only (io_uring_setup / io_uring_register through syscall(2), no liburing), so it
  * builds with any libc and without kernel headers beyond what glibc ships.
@@ -59,6 +62,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <grp.h>
 #include <unistd.h>
 
 #ifndef __NR_io_uring_setup
@@ -83,12 +87,6 @@
 #endif
 #ifndef SPLICE_F_NONBLOCK
 #define SPLICE_F_NONBLOCK 2
-#endif
-#ifndef F_GETPIPE_SZ
-#define F_GETPIPE_SZ 1032
-#endif
-#ifndef F_SETPIPE_SZ
-#define F_SETPIPE_SZ 1031
 #endif
 #ifndef O_DIRECT
 #define O_DIRECT 040000
@@ -374,30 +372,36 @@ static void cmd_mmap(void)
 	if (populate)
 		flags |= MAP_POPULATE;
 	len = (size + unit - 1) & ~(unit - 1);
-	if (align > unit) {
-		/* Reserve len + align, place the mapping at the first aligned address, trim the rest. */
-		char *res = mmap(NULL, len + align, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (res == MAP_FAILED) {
-			reply(-errno);
-			flush_line();
-			if (fd >= 0)
-				close(fd);
-			return;
-		}
-		char *at = (char *)(((unsigned long)res + align - 1) & ~(align - 1));
-		p = mmap(at, len, prot, flags | MAP_FIXED, fd, (off_t)offset);
+	if (align < unit)
+		align = unit;
+	/*
+	 * Reserve room for the mapping, its alignment and a PROT_NONE guard page on each side, place
+	 * the mapping at the first aligned address after the first guard, and give back the rest. The
+	 * guards keep other mappings from being adjacent: an access past the region's end faults, as
+	 * the model has it, instead of landing in whatever was mapped next (the helper's own memory).
+	 */
+	char *res = mmap(NULL, len + align + 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED) {
+		reply(-errno);
+		flush_line();
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	char *at = (char *)(((unsigned long)res + PAGE + align - 1) & ~(align - 1));
+	char *rend = res + len + align + 2 * PAGE;
+	p = mmap(at, len, prot, flags | MAP_FIXED, fd, (off_t)offset);
+	{
 		int e = errno;
 		if (p == MAP_FAILED) {
-			munmap(res, len + align);
+			munmap(res, (size_t)(rend - res));
 		} else {
-			if (at > res)
-				munmap(res, (size_t)(at - res));
-			if (at + len < res + len + align)
-				munmap(at + len, (size_t)(res + len + align - (at + len)));
+			if (at - PAGE > res)
+				munmap(res, (size_t)(at - PAGE - res));
+			if (at + len + PAGE < rend)
+				munmap(at + len + PAGE, (size_t)(rend - (at + len + PAGE)));
 		}
 		errno = e;
-	} else {
-		p = mmap(NULL, len, prot, flags, fd, (off_t)offset);
 	}
 	int e = errno;
 	if (fd >= 0)
@@ -472,6 +476,15 @@ static void cmd_setproc(void)
 	if (ml) {
 		struct rlimit rl = { strtoull(ml, NULL, 0), strtoull(ml, NULL, 0) };
 		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0) {
+			cmd_simple(-1);
+			return;
+		}
+	}
+	if (arg("uid")) {
+		/* A user of its own: io_uring charges locked_vm to the ring creator's user_struct. */
+		uid_t uid = (uid_t)num("uid", 0);
+		gid_t gid = (gid_t)num("gid", uid);
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
 			cmd_simple(-1);
 			return;
 		}
@@ -604,42 +617,35 @@ static void cmd_pvm(void)
 
 static void cmd_vmsplice(void)
 {
-	unsigned long addr = num("addr", 0), len = num("len", 0), done = 0, sz = PAGE;
+	unsigned long addr = num("addr", 0), len = num("len", 0);
 	int fds[2] = { (int)num("rfd", (unsigned long long)-1), (int)num("wfd", (unsigned long long)-1) };
 	int fresh = fds[1] < 0;
+	struct iovec iov = { (void *)addr, len };
+	ssize_t r;
 
 	if (fresh && pipe(fds) < 0) {
 		cmd_simple(-1);
 		return;
 	}
-	/* One pipe slot per page; the pipe holds the pages until it is read or closed. */
-	long cur = fcntl(fds[1], F_GETPIPE_SZ);
-	unsigned long need = (cur > 0 && !fresh ? (unsigned long)cur : 0) + len + 2 * PAGE;
-	while (sz < need && sz < (1UL << 30))
-		sz <<= 1;
-	if (cur < 0 || (unsigned long)cur < sz)
-		fcntl(fds[1], F_SETPIPE_SZ, (int)sz);
-	while (done < len) {
-		struct iovec iov = { (void *)(addr + done), len - done };
-		ssize_t r = vmsplice(fds[1], &iov, 1, SPLICE_F_NONBLOCK);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (done == 0) {
-				int e = errno;
-				if (fresh) {
-					close(fds[0]);
-					close(fds[1]);
-				}
-				reply(-e);
-				flush_line();
-				return;
-			}
-			break;
+	/*
+	 * One call, as a program would make it: a new pipe has PIPE_DEF_BUFFERS (16) slots, one page
+	 * each; SPLICE_F_NONBLOCK answers EAGAIN instead of blocking on a full pipe. The pipe keeps the
+	 * page references until it is read or closed.
+	 */
+	do
+		r = vmsplice(fds[1], &iov, 1, SPLICE_F_NONBLOCK);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		int e = errno;
+		if (fresh) {
+			close(fds[0]);
+			close(fds[1]);
 		}
-		done += (unsigned long)r;
+		reply(-e);
+		flush_line();
+		return;
 	}
-	reply((long long)done);
+	reply(r);
 	emit(",\"rfd\":%d,\"wfd\":%d", fds[0], fds[1]);
 	flush_line();
 }
@@ -690,7 +696,15 @@ static int folio_order(int kpf, unsigned long long pfn, unsigned long long flags
 static void cmd_inspect(void)
 {
 	unsigned long addr = num("addr", 0), pages = num("pages", 1);
-	int pm = open("/proc/self/pagemap", O_RDONLY);
+	int pid = (int)num("pid", 0);
+	char path[64];
+	int pm;
+
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/pagemap");
+	pm = open(path, O_RDONLY);
 	int kpc = open("/proc/kpagecount", O_RDONLY);
 	int kpf = open("/proc/kpageflags", O_RDONLY);
 
@@ -828,6 +842,8 @@ static void supervisor_loop(void)
 			reply(0);
 			emit(",\"pid\":%d", (int)pid);
 			flush_line();
+		} else if (!strcmp(argv_[0], "inspect")) {
+			cmd_inspect();
 		} else if (!strcmp(argv_[0], "quit")) {
 			break;
 		} else {

@@ -134,6 +134,11 @@ export class Helper {
     return slot;
   }
 
+  /** A command the supervisor runs itself (as root): `inspect pid=P ...` reads P's pagemap. */
+  supervisorCommand(line: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<HelperReply> {
+    return this.request(this.supervisor!, line, timeoutMs);
+  }
+
   /** Send a command to a scenario process and wait for its reply. */
   send(p: HelperProcess, line: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<HelperReply> {
     return this.request(this.channels[p.slot]!, line, timeoutMs);

@@ -142,6 +142,8 @@ export interface ExpectEnv {
   unchecked?: (target: StepResult) => string | undefined;
   /** Skip page fields the engine reports as null (it cannot observe them). */
   skipNullFields?: boolean;
+  /** Page fields not to check, with why (e.g. zone: the live host's memory layout is its own). */
+  skipFields?: Record<string, string>;
 }
 
 /**
@@ -183,7 +185,7 @@ export function checkExpect(s: Extract<Step, { op: 'expect' }>, done: StepResult
         for (const [i, w] of wantList) {
           for (const [field, v] of Object.entries(w)) {
             const g = got[i]?.[field];
-            if (env.skipNullFields && g === null) { skipped.push(`${tname} pages[${i}].${field}`); continue; }
+            if ((env.skipNullFields && g === null) || env.skipFields?.[field] !== undefined) { skipped.push(`${tname} pages[${i}].${field}`); continue; }
             checked++;
             if (!same(g, v)) failures.push(`${tname} pages[${i}].${field}: got ${JSON.stringify(g)}, want ${JSON.stringify(v)}`);
           }
