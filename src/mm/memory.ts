@@ -88,7 +88,9 @@ function free_folio(m: Machine, folio: number): void {
     return;
   }
   m.alloc.free_block(folio, order);
-  m.vmstat.mod('nr_free_pages', 1 << order);
+  // ZONE_DEVICE (fsdax) pages go back to their pgmap (mm/memremap.c free_zone_device_folio()),
+  // never to the buddy allocator's NR_FREE_PAGES; the model keeps pmem in a DEVICE area.
+  if (m.alloc.zoneOf(folio) !== 'DEVICE') m.vmstat.mod('nr_free_pages', 1 << order);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,390 @@
+// gupsim's structural self-check (no kernel counterpart: the closest are CONFIG_DEBUG_VM's
+// VM_BUG_ON_FOLIO checks, mm/debug_vm_pgtable.c and the buddy checks of CONFIG_DEBUG_PAGEALLOC).
+// checkInvariants() reads a Machine and returns every broken invariant as a sentence; it changes
+// nothing. Tests call it after each step of a random sequence.
+//
+// Cost: one walk of every process's page tables, one pass over each zone that visits allocated
+// folios one by one and skips free buddy blocks whole, and a walk of the buddy free lists: about
+// O(mapped entries + allocated pages + free blocks), fine after every step on a 1 GiB machine.
+
+import type { Machine } from './machine.js';
+import { ZERO_PFN } from './machine.js';
+import {
+  GUP_PIN_COUNTING_BIAS, MAX_ORDER, ORDER_MASK, PAGE_SIZE, PG_buddy, PG_head, PG_hugetlb, PG_tail,
+  PMD_ORDER, PMD_SIZE, PUD_ORDER, PUD_SIZE,
+} from '../mm/memmap.js';
+import { AnonVma, type MmStruct, type Vma } from '../mm/mm_types.js';
+import { AddressSpace } from '../mm/filemap.js';
+import { pte_pfn, pte_present, pte_special } from '../mm/pgtable.js';
+import { VMSTAT_ITEMS } from '../mm/vmstat.js';
+
+/** Stop collecting after this many violations: one bug usually breaks thousands of pages. */
+const MAX_VIOLATIONS = 50;
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * Check the model's structural invariants; returns human-readable violations (empty when sound).
+ *
+ * - Every allocated folio: _refcount >= mapcount + page-cache references (+ its pins); nothing
+ *   negative (_refcount, per-page _mapcount, _entire_mapcount, _large_mapcount, _pincount); a large
+ *   folio's _large_mapcount == _entire_mapcount + sum of its pages' _mapcount; tail pages carry no
+ *   references; no allocated page is left with refcount 0 (a leak), except free hugetlb pool folios.
+ * - Every present PTE/PMD/PUD of a live process lies in a VMA and maps an allocated page (special
+ *   entries: the zero page, the huge zero folio, PFN maps); leaves map whole folios of the right
+ *   order; the folio's rmap (folio->mapping, folio->index) finds the entry; exited mms map nothing.
+ * - A PageAnonExclusive anon page is mapped by one mm only.
+ * - Per-page _mapcount == number of PTEs mapping the page over all live mms; _entire_mapcount ==
+ *   number of PMD/PUD leaves mapping the folio; RSS counters match the mapped pages.
+ * - Buddy allocator: free lists well formed, sum of free blocks == area.free, every free block of
+ *   the zone scan is on a list; vmstat nr_free_pages == the allocator's count.
+ * - hugetlb pools, page caches (each cached page's folio points back at the file and index);
+ *   nr_file_pages and nr_shmem match the page caches.
+ * - No vmstat counter is negative; nr_foll_pin_released <= nr_foll_pin_acquired.
+ * - Quiescence (checkInvariants runs between operations): no folio isolated for migration, no
+ *   memalloc_pin_save() section open, no fork half-way (write_protect_seq even).
+ *
+ * `pinsByFolio`: pins the caller holds per folio head (zero page excluded). When given, a small
+ * folio must have _refcount >= mapcount + cache + GUP_PIN_COUNTING_BIAS * pins and a large folio
+ * _pincount == pins (0 for folios not in the map). `getsByFolio` (FOLL_GET references held, the
+ * zero page included) together with `pinsByFolio` makes the refcount check exact.
+ */
+export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, getsByFolio?: Map<number, number>): string[] {
+  const out: string[] = [];
+  const v = (msg: string): boolean => {
+    if (out.length < MAX_VIOLATIONS) out.push(msg);
+    else if (out.length === MAX_VIOLATIONS) out.push('... (more violations not listed)');
+    return false;
+  };
+  const mem = m.mem;
+  const exact = pinsByFolio !== undefined && getsByFolio !== undefined;
+
+  // ---- 1. page tables of every process -----------------------------------------------------
+  const pteCount = new Int32Array(mem.nr);
+  const entireCount = new Map<number, number>();
+  const exclusiveOwner = new Int32Array(mem.nr); // mm id mapping a PageAnonExclusive page, 0: none
+  const files = new Set<AddressSpace>(m.files.values());
+  for (const p of m.processes.values()) {
+    const mm = p.mm;
+    const live = p.alive && mm.users > 0;
+    checkVmas(mm, p.name, v);
+    if (mm.write_protect_seq & 1) v(`${p.name}: write_protect_seq ${mm.write_protect_seq} is odd outside fork`);
+    for (const vma of mm.vmas) if (vma.file) files.add(vma.file);
+    walkPageTables(m, mm, p.name, live, pteCount, entireCount, exclusiveOwner, v);
+  }
+
+  // ---- 2. every zone, folio by folio --------------------------------------------------------
+  const hugetlbFree = new Set<number>();
+  for (const h of m.hugetlb.hstates.values()) {
+    for (const f of h.free) {
+      if (hugetlbFree.has(f)) v(`hugetlb: folio ${hex(f)} twice on the order-${h.order} free list`);
+      hugetlbFree.add(f);
+    }
+  }
+  const hugetlbInUse = new Map<number, number>();
+  let shmemCached = 0;
+  let fileCached = 0;
+  for (const area of m.alloc.areas) {
+    let buddyHeads = 0;
+    let pfn = area.start;
+    while (pfn < area.end) {
+      const f = mem.flags[pfn]!;
+      if (f & PG_buddy) {
+        buddyHeads++;
+        if (mem.refcount[pfn] !== 0) v(`buddy: free block ${hex(pfn)} has refcount ${mem.refcount[pfn]}`);
+        if (pteCount[pfn]) v(`pte: free page ${hex(pfn)} (buddy) is mapped by ${pteCount[pfn]} PTE(s)`);
+        pfn += 1 << (f & ORDER_MASK);
+        continue;
+      }
+      if (f & PG_tail) {
+        v(`memmap: tail page ${hex(pfn)} outside any folio`);
+        pfn++;
+        continue;
+      }
+      const order = f & PG_head ? f & ORDER_MASK : 0;
+      const nr = 1 << order;
+      if (pfn % nr !== 0 || pfn + nr > area.end) {
+        v(`memmap: folio ${hex(pfn)} of order ${order} is misaligned or crosses its zone's end`);
+        pfn++;
+        continue;
+      }
+      checkFolio(pfn, order);
+      pfn += nr;
+    }
+    // Buddy free lists.
+    let listed = 0;
+    let free = 0;
+    for (let o = 0; o <= MAX_ORDER; o++) {
+      let prev = -1;
+      let h = area.heads[o]!;
+      let guard = 0;
+      while (h >= 0) {
+        if (++guard > area.end - area.start) { v(`buddy: order-${o} free list of ${area.zone} loops`); break; }
+        if (h < area.start || h + (1 << o) > area.end || h % (1 << o) !== 0) { v(`buddy: order-${o} block ${hex(h)} is outside or misaligned in ${area.zone}`); break; }
+        if (mem.flags[h] !== (PG_buddy | o)) v(`buddy: block ${hex(h)} on the order-${o} list has flags ${hex(mem.flags[h]!)}`);
+        if (mem.mapcount[h] !== prev) v(`buddy: block ${hex(h)} has a broken prev link`);
+        listed++;
+        free += 1 << o;
+        prev = h;
+        h = mem.index[h]! - 1;
+      }
+    }
+    if (free !== area.free) v(`buddy: ${area.zone}${area.cma ? ' (CMA)' : ''} free lists hold ${free} pages, area.free says ${area.free}`);
+    if (listed !== buddyHeads) v(`buddy: ${area.zone} has ${buddyHeads} free blocks in its memmap but ${listed} on its free lists`);
+  }
+
+  // The zero page: a reserved frame, never mapped through a counted entry.
+  const zrc = mem.refcount[ZERO_PFN]!;
+  if (zrc < 1) v(`zero page: refcount ${zrc}`);
+  const zgets = getsByFolio?.get(ZERO_PFN) ?? 0;
+  if (exact && zrc !== 1 + zgets) v(`zero page: refcount ${zrc}, expected 1 + ${zgets} FOLL_GET reference(s)`);
+  if (mem.mapcount[ZERO_PFN] !== 0 || pteCount[ZERO_PFN]) v('zero page: has a mapcount or a non-special PTE');
+  // Pages outside every zone (reserved) must not be mapped.
+  for (const [pfn, n] of sparse(pteCount)) {
+    if (!m.alloc.areaOf(pfn) && pfn !== ZERO_PFN) v(`pte: reserved page ${hex(pfn)} mapped by ${n} PTE(s)`);
+  }
+
+  // ---- 3. hugetlb pools -----------------------------------------------------------------------
+  for (const h of m.hugetlb.hstates.values()) {
+    if (h.resv < 0 || h.resv > h.free.length) v(`hugetlb: order-${h.order} reservations ${h.resv} with ${h.free.length} free folio(s)`);
+    const used = hugetlbInUse.get(h.order) ?? 0;
+    if (used + h.free.length !== h.nr) v(`hugetlb: order-${h.order} pool of ${h.nr}: ${h.free.length} free + ${used} in use`);
+  }
+
+  // ---- 4. page caches -------------------------------------------------------------------------
+  for (const file of files) {
+    for (let i = 0; i < file.sizePages; i++) {
+      const pfn = file.pages[i]!;
+      if (pfn < 0) continue;
+      if (pfn >= mem.nr) { v(`page cache: ${file.name} index ${i} points at ${hex(pfn)} beyond memory`); continue; }
+      const folio = folioOf(pfn);
+      if (folio < 0) continue;
+      if (mem.refcount[folio]! <= 0 || mem.flags[folio]! & PG_buddy) v(`page cache: ${file.name} index ${i} points at a free page ${hex(pfn)}`);
+      else if (mem.mapping[folio] !== file.id || mem.index[folio]! + (pfn - folio) !== i) v(`page cache: ${file.name} index ${i} holds page ${hex(pfn)} whose folio belongs elsewhere`);
+      if (file.fs === 'tmpfs') shmemCached++;
+      if (!mem.folio_test_hugetlb(folio)) fileCached++; // hugetlb is not in NR_FILE_PAGES
+    }
+  }
+
+  // ---- 5. vmstat ------------------------------------------------------------------------------
+  const vs = m.vmstat;
+  for (const item of VMSTAT_ITEMS) if (vs.get(item) < 0) v(`vmstat: ${item} is ${vs.get(item)}`);
+  if (vs.get('nr_foll_pin_released') > vs.get('nr_foll_pin_acquired')) {
+    v(`vmstat: nr_foll_pin_released ${vs.get('nr_foll_pin_released')} > nr_foll_pin_acquired ${vs.get('nr_foll_pin_acquired')}`);
+  }
+  // Between two operations nothing is mid-migration and no PF_MEMALLOC_PIN section is open.
+  if (vs.get('nr_isolated_anon') || vs.get('nr_isolated_file')) v(`vmstat: nr_isolated_anon ${vs.get('nr_isolated_anon')} nr_isolated_file ${vs.get('nr_isolated_file')} outside a migration`);
+  if (m.alloc.memallocPin !== 0) v(`page_alloc: memalloc_pin_save() depth ${m.alloc.memallocPin} outside GUP`);
+  if (vs.get('nr_free_pages') !== m.alloc.nr_free_pages()) v(`vmstat: nr_free_pages ${vs.get('nr_free_pages')}, the buddy allocator has ${m.alloc.nr_free_pages()}`);
+  if (vs.get('nr_file_pages') !== fileCached) v(`vmstat: nr_file_pages ${vs.get('nr_file_pages')}, page caches hold ${fileCached} (hugetlb excluded)`);
+  if (vs.get('nr_shmem') !== shmemCached) v(`vmstat: nr_shmem ${vs.get('nr_shmem')}, tmpfs page caches hold ${shmemCached}`);
+  return out;
+
+  // ---------------------------------------------------------------------------------------------
+
+  function folioOf(pfn: number): number {
+    try {
+      return mem.page_folio(pfn);
+    } catch {
+      v(`memmap: page ${hex(pfn)} is a tail without a head`);
+      return -1;
+    }
+  }
+
+  function checkFolio(folio: number, order: number): void {
+    const nr = 1 << order;
+    const rc = mem.refcount[folio]!;
+    const large = order > 0;
+    const hugetlb = (mem.flags[folio]! & PG_hugetlb) !== 0;
+    let pageMapcounts = 0;
+    for (let i = 0; i < nr; i++) {
+      const pfn = folio + i;
+      const mc = mem.mapcount[pfn]!;
+      if (mc < 0) v(`folio ${hex(folio)}: page ${hex(pfn)} has _mapcount ${mc - 1} (negative)`);
+      if (mc !== pteCount[pfn]) v(`folio ${hex(folio)}: page ${hex(pfn)} has mapcount ${mc} but ${pteCount[pfn]} PTE(s) map it`);
+      pageMapcounts += mc;
+      if (i > 0) {
+        const tf = mem.flags[pfn]!;
+        if (!(tf & PG_tail) || tf & (PG_head | PG_buddy)) v(`folio ${hex(folio)}: page ${hex(pfn)} is not a tail page (flags ${hex(tf)})`);
+        if (i > 2 && mem.refcount[pfn] !== 0) v(`folio ${hex(folio)}: tail page ${hex(pfn)} has refcount ${mem.refcount[pfn]}`);
+      }
+    }
+    let mapcount = pageMapcounts;
+    let pincount = 0;
+    const entireSeen = entireCount.get(folio) ?? 0;
+    if (large) {
+      pincount = mem.refcount[folio + 1]!;
+      const entire = mem.index[folio + 1]! | 0;
+      mapcount = mem.refcount[folio + 2]!;
+      if (pincount < 0) v(`folio ${hex(folio)}: _pincount ${pincount}`);
+      if (entire < 0) v(`folio ${hex(folio)}: _entire_mapcount ${entire - 1} (negative)`);
+      if (mapcount < 0) v(`folio ${hex(folio)}: _large_mapcount ${mapcount - 1} (negative)`);
+      if (mapcount !== entire + pageMapcounts) v(`folio ${hex(folio)}: _large_mapcount+1 = ${mapcount} != entire ${entire} + page mapcounts ${pageMapcounts}`);
+      if (entire !== entireSeen) v(`folio ${hex(folio)}: entire mapcount ${entire} but ${entireSeen} PMD/PUD leaf(s) map it`);
+    } else if (entireSeen) {
+      v(`folio ${hex(folio)}: order-0 page mapped by ${entireSeen} PMD/PUD leaf(s)`);
+    }
+    if (rc < 0) v(`folio ${hex(folio)}: _refcount ${rc} (negative)`);
+    if (rc === 0) {
+      if (hugetlb && hugetlbFree.has(folio)) {
+        if (mapcount || pincount) v(`hugetlb: free pool folio ${hex(folio)} is mapped or pinned`);
+        if (pinsByFolio?.get(folio)) v(`hugetlb: free pool folio ${hex(folio)} is pinned by the caller`);
+      } else {
+        v(`folio ${hex(folio)}: allocated (order ${order}) with refcount 0: neither free nor referenced (leak)`);
+      }
+      return;
+    }
+    if (hugetlbFree.has(folio)) v(`hugetlb: folio ${hex(folio)} on the free list has refcount ${rc}`);
+    if (hugetlb) hugetlbInUse.set(order, (hugetlbInUse.get(order) ?? 0) + 1);
+
+    // References the folio must hold: mappings, page cache, pins.
+    const obj = mem.mapping[folio] ? m.mappingObj(mem.mapping[folio]!) : undefined;
+    const anon = mem.folio_test_anon(folio);
+    if (mem.mapping[folio] && !obj) v(`folio ${hex(folio)}: folio->mapping ${mem.mapping[folio]} names nothing`);
+    if (anon && obj && !(obj instanceof AnonVma)) v(`folio ${hex(folio)}: anon folio whose mapping is a file`);
+    if (!anon && obj instanceof AnonVma) v(`folio ${hex(folio)}: file folio whose mapping is an anon_vma`);
+    let cache = 0;
+    if (!anon && obj instanceof AddressSpace) {
+      files.add(obj);
+      // __filemap_add_folio(): the page cache holds folio_nr_pages() references, hugetlb included.
+      if (obj.pages[mem.index[folio]!] === folio) cache = nr;
+    }
+    if (mapcount > 0 && !obj && folio !== m.huge_zero_folio) v(`folio ${hex(folio)}: mapped but has no folio->mapping`);
+    const pins = pinsByFolio?.get(folio) ?? 0;
+    let pinRefs = 0;
+    if (large) {
+      pinRefs = pincount;
+      if (pinsByFolio && pincount !== pins) v(`folio ${hex(folio)}: _pincount ${pincount}, the caller holds ${pins} pin(s)`);
+    } else {
+      pinRefs = pins * GUP_PIN_COUNTING_BIAS;
+    }
+    const min = mapcount + cache + pinRefs;
+    if (rc < min) v(`folio ${hex(folio)}: _refcount ${rc} < mapcount ${mapcount} + page cache ${cache} + pins ${pinRefs}`);
+    if (exact) {
+      const base = folio === m.huge_zero_folio ? 1 : 0;
+      const gets = getsByFolio?.get(folio) ?? 0;
+      if (rc !== min + gets + base) v(`folio ${hex(folio)}: _refcount ${rc} != mapcount ${mapcount} + page cache ${cache} + pins ${pinRefs} + FOLL_GET ${gets}${base ? ' + 1 (huge zero folio)' : ''}`);
+    }
+  }
+}
+
+/** VMAs sorted, non-overlapping, page aligned, hugetlb VMAs aligned to their page size. */
+function checkVmas(mm: MmStruct, who: string, v: (msg: string) => boolean): void {
+  let prevEnd = 0;
+  for (const vma of mm.vmas) {
+    if (vma.mm !== mm) v(`${who}: VMA ${hex(vma.start)} belongs to another mm`);
+    if (vma.start % PAGE_SIZE || vma.end % PAGE_SIZE || vma.end <= vma.start) v(`${who}: VMA [${hex(vma.start)}, ${hex(vma.end)}) is empty or unaligned`);
+    if (vma.start < prevEnd) v(`${who}: VMA ${hex(vma.start)} overlaps the previous one`);
+    if (vma.kind === 'hugetlb') {
+      const unit = PAGE_SIZE << vma.hugeOrder;
+      if (vma.start % unit || vma.end % unit) v(`${who}: hugetlb VMA [${hex(vma.start)}, ${hex(vma.end)}) not aligned to its page size`);
+    }
+    prevEnd = vma.end;
+  }
+}
+
+/** The non-zero entries of a count array. */
+function* sparse(a: Int32Array): Generator<[number, number]> {
+  for (let i = 0; i < a.length; i++) if (a[i]) yield [i, a[i]!];
+}
+
+/**
+ * Walk one mm's page tables: check every present entry, count PTE mappings per page and leaf
+ * mappings per folio (live mms only), and compare the RSS counters.
+ */
+function walkPageTables(m: Machine, mm: MmStruct, who: string, live: boolean, pteCount: Int32Array, entireCount: Map<number, number>, exclusiveOwner: Int32Array, v: (msg: string) => boolean): void {
+  const mem = m.mem;
+  // PageAnonExclusive: the page belongs to one mm. fork clears it on every page it shares
+  // (__folio_try_dup_anon_rmap), so an exclusive page mapped by two mms means a lost clear.
+  const exclusive = (pfn: number, what: string): void => {
+    if (!mem.PageAnonExclusive(pfn)) return;
+    const owner = exclusiveOwner[pfn]!;
+    if (owner === 0) exclusiveOwner[pfn] = mm.id;
+    else if (owner !== mm.id) v(`${what}: PageAnonExclusive page ${hex(pfn)} is also mapped by another mm`);
+  };
+  let rssAnon = 0;
+  let rssFile = 0;
+  const leaf = (addr: number, e: number, size: number, order: number): void => {
+    if (!pte_present(e)) return;
+    if (!live) { v(`${who} (exited): still maps a leaf at ${hex(addr)}`); return; }
+    const vma = mm.vma_lookup(addr);
+    const what = `${who}: ${order === PUD_ORDER ? 'PUD' : 'PMD'} leaf at ${hex(addr)}`;
+    if (!vma) { v(`${what} outside any VMA`); return; }
+    if (addr < vma.start || addr + size > vma.end) v(`${what} straddles its VMA [${hex(vma.start)}, ${hex(vma.end)})`);
+    const pfn = pte_pfn(e);
+    if (pte_special(e)) {
+      if (pfn !== m.huge_zero_folio || vma.kind !== 'anon') v(`${what} is special but not the huge zero folio of an anon VMA`);
+      return;
+    }
+    if (pfn >= mem.nr || !(mem.flags[pfn]! & PG_head) || (mem.flags[pfn]! & ORDER_MASK) !== order) {
+      v(`${what} maps ${hex(pfn)}, not the head of an order-${order} folio`);
+      return;
+    }
+    if (mem.refcount[pfn]! <= 0) { v(`${what} maps folio ${hex(pfn)} with refcount ${mem.refcount[pfn]}`); return; }
+    if ((vma.kind === 'hugetlb') !== mem.folio_test_hugetlb(pfn)) v(`${what}: hugetlb VMA/folio mismatch`);
+    checkRmap(m, vma, addr, pfn, pfn, what, v);
+    if (mem.folio_test_anon(pfn)) exclusive(pfn, what);
+    entireCount.set(pfn, (entireCount.get(pfn) ?? 0) + 1);
+    if (mem.folio_test_anon(pfn)) rssAnon += 1 << order;
+    else rssFile += 1 << order;
+  };
+  for (const [k, e] of mm.pt.puds) leaf(k * PUD_SIZE, e, PUD_SIZE, PUD_ORDER);
+  let last: Vma | undefined; // consecutive PTEs mostly share a VMA
+  for (const [k, slot] of mm.pt.pmds) {
+    const base = k * PMD_SIZE;
+    if (typeof slot === 'number') {
+      if (mm.pt.puds.has(Math.floor(base / PUD_SIZE)) && pte_present(slot)) v(`${who}: PMD under a PUD leaf at ${hex(base)}`);
+      leaf(base, slot, PMD_SIZE, PMD_ORDER);
+      continue;
+    }
+    for (let i = 0; i < slot.length; i++) {
+      const e = slot[i]!;
+      if (!pte_present(e)) continue;
+      const addr = base + i * PAGE_SIZE;
+      if (!live) { v(`${who} (exited): still maps a PTE at ${hex(addr)}`); return; }
+      if (!last || addr < last.start || addr >= last.end) last = mm.vma_lookup(addr);
+      const vma = last;
+      const what = `${who}: PTE at ${hex(addr)}`;
+      if (!vma) { v(`${what} outside any VMA`); continue; }
+      if (vma.kind === 'hugetlb') v(`${what} in a hugetlb VMA`);
+      const pfn = pte_pfn(e);
+      if (pte_special(e)) {
+        if (pfn !== ZERO_PFN && vma.kind !== 'pfnmap') v(`${what} is special but maps ${hex(pfn)}, not the zero page`);
+        continue;
+      }
+      if (pfn >= mem.nr) { v(`${what} maps ${hex(pfn)} beyond memory`); continue; }
+      if (pfn === ZERO_PFN) { v(`${what} maps the zero page without the special bit`); continue; }
+      pteCount[pfn]!++;
+      let folio: number;
+      try {
+        folio = mem.page_folio(pfn);
+      } catch {
+        v(`${what} maps ${hex(pfn)}, a tail without a head`);
+        continue;
+      }
+      if (mem.flags[folio]! & PG_buddy || mem.refcount[folio]! <= 0) {
+        v(`${what} maps ${hex(pfn)} which is not allocated (refcount ${mem.refcount[folio]}${mem.flags[folio]! & PG_buddy ? ', buddy' : ''})`);
+        continue;
+      }
+      if (mem.folio_test_hugetlb(folio)) v(`${what} maps a page of hugetlb folio ${hex(folio)}`);
+      checkRmap(m, vma, addr, pfn, folio, what, v);
+      if (mem.folio_test_anon(folio)) exclusive(pfn, what);
+      if (mem.folio_test_anon(folio)) rssAnon++;
+      else rssFile++;
+    }
+  }
+  if (live && (mm.rss_anon !== rssAnon || mm.rss_file !== rssFile)) {
+    v(`${who}: RSS anon ${mm.rss_anon} file ${mm.rss_file}, page tables map anon ${rssAnon} file ${rssFile}`);
+  }
+}
+
+/** The rmap must find this entry: folio->mapping links the VMA and folio->index matches the address. */
+function checkRmap(m: Machine, vma: Vma, addr: number, pfn: number, folio: number, what: string, v: (msg: string) => boolean): void {
+  const mem = m.mem;
+  const obj = m.mappingObj(mem.mapping[folio]!);
+  if (!obj) { v(`${what}: folio ${hex(folio)} has no folio->mapping`); return; }
+  if (!obj.vmas.has(vma)) v(`${what}: the rmap of folio ${hex(folio)} does not reach this VMA`);
+  const want = (vma.pgoff + (addr - vma.start) / PAGE_SIZE) >>> 0;
+  const have = (mem.index[folio]! + (pfn - folio)) >>> 0;
+  if (have !== want) v(`${what}: page index ${have} but the VMA maps index ${want} there`);
+}
