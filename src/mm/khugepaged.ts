@@ -5,13 +5,20 @@
 import type { Machine } from '../kernel/machine.js';
 import { EAGAIN, ENOMEM, EINVAL } from '../kernel/errno.js';
 import { PMD_ORDER, PMD_SIZE } from './memmap.js';
-import { VM_WRITE, type Vma } from './mm_types.js';
+import { VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_special, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes } from './rmap.js';
 import { folio_put_refs } from './memory.js';
 
+/**
+ * madvise_collapse() on [start, end) of an anonymous VMA. Returns 0, -EINVAL when the VMA may not
+ * hold THPs at all - not anonymous, or MADV_NOHUGEPAGE (VM_NOHUGEPAGE): MADV_COLLAPSE ignores the
+ * sysfs policy but not the VMA's own opt-out (thp_vma_allowable_order(.., TVA_FORCED_COLLAPSE, ..)
+ * fails through vma_thp_disabled()) - -EAGAIN when a page has extra references, -ENOMEM.
+ * @see mm/khugepaged.c madvise_collapse(), include/linux/huge_mm.h vma_thp_disabled()
+ */
 export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, end: number): number {
-  if (vma.kind !== 'anon') return -EINVAL;
+  if (vma.kind !== 'anon' || vma.flags & VM_NOHUGEPAGE) return -EINVAL;
   const mem = m.mem;
   const pt = vma.mm.pt;
   const first = Math.ceil(start / PMD_SIZE) * PMD_SIZE;
