@@ -122,38 +122,43 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
   return out;
 }
 
-interface Frame { step: number; page: number; pfn: number }
+interface Frame { step: number; region: string; page: number; pfn: number }
 
-function frames(steps: AnyStep[]): Map<string, Frame> {
+function frames(sc: Scenario, steps: AnyStep[]): Map<string, Frame> {
   const out = new Map<string, Frame>();
   for (const s of steps) {
-    if (s.op !== 'inspect') continue;
+    const step = sc.steps[s.index];
+    if (s.op !== 'inspect' || step?.op !== 'inspect') continue;
     for (const p of pagesOf(s)) {
-      if (typeof p.pfn === 'number' && p.present === true) out.set(`${s.index}:${String(p.page)}`, { step: s.index, page: Number(p.page), pfn: p.pfn });
+      if (typeof p.pfn !== 'number' || p.present !== true || p.zero_page === true) continue;
+      out.set(`${s.index}:${String(p.page)}`, { step: s.index, region: step.region, page: Number(p.page), pfn: p.pfn });
     }
   }
   return out;
 }
 
 /**
- * Which inspected pages share a frame: for each pair seen on both engines, "same frame" must agree
- * (e.g. fork: the parent keeps its pinned frame, the child gets a copy). Reported on the later step.
+ * Whether a page keeps its frame between inspect steps of the same region and page (e.g. fork: the
+ * parent keeps its pinned frame, the child gets a copy; a longterm pin migrates it): "same frame"
+ * must agree on both engines. Reported on the later step. Other pairs are not compared: a frame
+ * freed and allocated again is reused by the model's allocator deterministically, by the kernel's
+ * as it happens; the zero page is compared through zero_page.
  */
-function compareFrames(model: AnyStep[], kernel: AnyStep[]): Map<number, string[]> {
-  const mf = frames(model);
-  const kf = frames(kernel);
-  const keys = [...mf.keys()].filter((k) => kf.has(k)).slice(0, 256);
+function compareFrames(sc: Scenario, model: AnyStep[], kernel: AnyStep[]): Map<number, string[]> {
+  const mf = frames(sc, model);
+  const kf = frames(sc, kernel);
+  const keys = [...mf.keys()].filter((k) => kf.has(k)).slice(0, 512);
   const out = new Map<number, string[]>();
   for (let i = 0; i < keys.length; i++) {
     for (let j = i + 1; j < keys.length; j++) {
       const a = mf.get(keys[i]!)!;
       const b = mf.get(keys[j]!)!;
-      if (a.step === b.step) continue; // pages of one step: distinct pages, distinct frames
+      if (a.step === b.step || a.region !== b.region || a.page !== b.page) continue;
       const ms = a.pfn === b.pfn;
       const ks = kf.get(keys[i]!)!.pfn === kf.get(keys[j]!)!.pfn;
       if (ms === ks) continue;
       const later = Math.max(a.step, b.step);
-      const msg = `page ${b.page} here and page ${a.page} of step ${a.step}: ${ms ? 'the same frame' : 'different frames'} on the model, ${ks ? 'the same frame' : 'different frames'} on the kernel`;
+      const msg = `page ${b.page} of ${b.region} here and at step ${a.step}: ${ms ? 'the same frame' : 'different frames'} on the model, ${ks ? 'the same frame' : 'different frames'} on the kernel`;
       out.set(later, [...(out.get(later) ?? []), msg]);
     }
   }
@@ -166,8 +171,8 @@ interface RunComparison {
   diffs: Array<string[] | undefined>;
 }
 
-function compareRun(model: RunResult, kernel: KernelRunResult): RunComparison {
-  const rel = compareFrames(model.steps, kernel.steps);
+function compareRun(sc: Scenario, model: RunResult, kernel: KernelRunResult): RunComparison {
+  const rel = compareFrames(sc, model.steps, kernel.steps);
   const diffs = model.steps.map((m, i) => {
     const k = kernel.steps[i];
     if (!k || k.unsupported !== undefined) return undefined;
@@ -200,10 +205,10 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
       noise: first.noise, steps: [], notes: first.notes, model_error: modelError!,
     };
   }
-  runs.push(compareRun(model, first));
+  runs.push(compareRun(sc, model, first));
   if (differs(runs[0]!) && !first.error) {
     while (runs.length < maxRuns) {
-      runs.push(compareRun(model, await probe(sc, opts)));
+      runs.push(compareRun(sc, model, await probe(sc, opts)));
       // Two runs with the very same outcome: the difference is consistent, no need for a third.
       if (runs.length === 2 && JSON.stringify(runs[0]!.diffs) === JSON.stringify(runs[1]!.diffs)) break;
     }
@@ -233,7 +238,10 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
       noise,
     } satisfies StepDiff;
   });
-  const notes = [...new Set(runs.flatMap((r) => r.kernel.notes))];
+  const notes = [...new Set([
+    ...runs.flatMap((r) => r.kernel.settings.map((c) => `host setting for the run (restored after it): ${c.what} ${c.from} -> ${c.to}`)),
+    ...runs.flatMap((r) => r.kernel.notes),
+  ])];
   const kernelError = runs.map((r) => r.kernel.error).find((e) => e !== undefined);
   const result: DiffResult = {
     schemaVersion: SCHEMA_VERSION,
