@@ -113,6 +113,18 @@ function staticReason(step: Step, gupTest: boolean): string | undefined {
   return undefined;
 }
 
+/**
+ * Why the host cannot run every step of this scenario (the first such step), or undefined when it
+ * can: raw GUP steps without CONFIG_GUP_TEST, devices the host lacks, inspect without root.
+ */
+export function scenarioUnsupportedReason(sc: Scenario, gupTest = false): string | undefined {
+  for (const [i, step] of sc.steps.entries()) {
+    const why = staticReason(step, gupTest);
+    if (why) return `step ${i} (${step.op}): ${why}`;
+  }
+  return undefined;
+}
+
 /** The names a step uses (regions, files, handles, processes), to find steps that depend on unsupported ones. */
 function namesUsed(step: Step): string[] {
   const r = step as Record<string, unknown>;

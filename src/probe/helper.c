@@ -8,7 +8,7 @@
  *     hello            {"ret":0,"errno":null,"pid":N,"page_size":4096,"gup_test":false}
  *     spawn fd=N       fork a new scenario process (a *worker*) that talks on descriptor N
  *     inspect pid=P addr=A pages=N   as the worker command below, for worker P
- *     quit             kill the whole process group (every worker) and exit
+ *     quit             kill every worker (the rest of the process group), reap them, exit
  *   End of input on stdin does what quit does, so the helpers never outlive the Node process.
  *   Node starts the supervisor in a process group of its own (detached) with spare socketpair
  *   descriptors 3..3+K-1, one per future scenario process. It is a child subreaper and ignores
@@ -21,7 +21,8 @@
  *
  * Worker commands (key=value arguments; numbers in decimal or 0x hex; every reply has "ret",
  * negative on failure, and "errno", the symbolic name or null):
- *   pid
+ *   pid                                    -> "pid"
+ *   sleep ms=N                             answer after N ms (tests of the engine's timeout)
  *   setproc memlock=BYTES uid=U gid=G nocap=0|1   RLIMIT_MEMLOCK; become user U (all capabilities
  *                                          gone); nocap drops only CAP_IPC_LOCK
  *   mmap kind=anon|shmem|memfd|file|hugetlb shared=0|1 size=N prot=rw|r align=N populate=0|1
@@ -62,6 +63,8 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <dirent.h>
 #include <grp.h>
 #include <unistd.h>
 
@@ -769,6 +772,11 @@ static void worker_loop(void)
 			reply(0);
 			emit(",\"pid\":%d", (int)getpid());
 			flush_line();
+		} else if (!strcmp(c, "sleep")) {
+			/* for the engine's tests: a command that takes too long */
+			usleep((useconds_t)num("ms", 0) * 1000);
+			reply(0);
+			flush_line();
 		} else if (!strcmp(c, "setproc")) {
 			cmd_setproc();
 		} else if (!strcmp(c, "mmap")) {
@@ -808,6 +816,33 @@ static void worker_loop(void)
 		}
 	}
 	_exit(0);
+}
+
+/*
+ * Kill every other process of our group (Node started us in a new one: the workers and whatever
+ * they forked), then wait until all are reaped: as the child subreaper we inherit the orphans, and
+ * with SIGCHLD ignored wait() returns ECHILD once no child is left. Bounded by the kernel: SIGKILL
+ * cannot be blocked.
+ */
+static void kill_workers(void)
+{
+	pid_t me = getpid(), group = getpgrp();
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (d) {
+		while ((e = readdir(d))) {
+			char *end;
+			long pid = strtol(e->d_name, &end, 10);
+			if (*end || pid <= 0 || pid == me)
+				continue;
+			if (getpgid((pid_t)pid) == group)
+				kill((pid_t)pid, SIGKILL);
+		}
+		closedir(d);
+	}
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
 }
 
 static void supervisor_loop(void)
@@ -850,8 +885,7 @@ static void supervisor_loop(void)
 			fail_usage("unknown command");
 		}
 	}
-	/* Every worker is in our process group (Node started us in a new one). */
-	kill(0, SIGKILL);
+	kill_workers();
 	_exit(0);
 }
 

@@ -4,7 +4,7 @@
 // whole process group is killed: no helper outlives a run.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { buildHelper } from './build.js';
 import { ProbeError } from './errors.js';
@@ -172,7 +172,8 @@ export class Helper {
   async waitGone(pid: number, timeoutMs = 5000): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      if (!existsSync(`/proc/${pid}`)) {
+      if (!existsSync(`/proc/${pid}`) || zombie(pid)) {
+        // A zombie has already given up its memory and files; only its parent's wait() is left.
         this.pids.delete(pid);
         return true;
       }
@@ -204,11 +205,22 @@ export class Helper {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once('exit', () => resolve());
     });
-    await Promise.race([exited, sleep(2000)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise<void>((resolve) => { timer = setTimeout(resolve, 2000); })]);
+    clearTimeout(timer);
     this.kill();
     for (const pid of [...this.pids]) await this.waitGone(pid, 2000);
     for (const s of [child.stdin, child.stdout, ...child.stdio.slice(3)]) (s as { destroy?: () => void } | null)?.destroy?.();
     this.child = undefined;
+  }
+}
+
+function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return true;
   }
 }
 

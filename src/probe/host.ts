@@ -167,7 +167,7 @@ export class HostSession {
   /** Settings changed, for the result: { what, from, to }. */
   readonly changed: Array<{ what: string; path: string; from: string; to: string }> = [];
 
-  private constructor(journal: Journal) {
+  private constructor(journal: Journal, private readonly lockFile: string) {
     this.journal = journal;
   }
 
@@ -175,8 +175,7 @@ export class HostSession {
    * Take the host-wide lock (waiting up to waitMs for another probe), restoring the settings of a
    * probe that died holding it.
    */
-  static async acquire(waitMs = 10 * 60_000): Promise<HostSession> {
-    const path = lockPath();
+  static async acquire(waitMs = 10 * 60_000, path = lockPath()): Promise<HostSession> {
     const token = randomBytes(8).toString('hex');
     const until = Date.now() + waitMs;
     for (;;) {
@@ -185,7 +184,7 @@ export class HostSession {
         const journal: Journal = { pid: process.pid, token, saved: [] };
         writeSync(fd, JSON.stringify(journal));
         closeSync(fd);
-        return new HostSession(journal);
+        return new HostSession(journal, path);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new ProbeError('ERR_PROBE_UNSUPPORTED', `cannot create the probe lock ${path}: ${(e as Error).message}`);
       }
@@ -214,7 +213,7 @@ export class HostSession {
   }
 
   private writeJournal(): void {
-    writeFileSync(lockPath(), JSON.stringify(this.journal));
+    writeFileSync(this.lockFile, JSON.stringify(this.journal));
   }
 
   /**
@@ -271,8 +270,8 @@ export class HostSession {
     }
     const failed = restoreSaved(this.journal.saved);
     try {
-      const cur = JSON.parse(readFileSync(lockPath(), 'utf8')) as Journal;
-      if (cur.token === this.journal.token) rmSync(lockPath(), { force: true });
+      const cur = JSON.parse(readFileSync(this.lockFile, 'utf8')) as Journal;
+      if (cur.token === this.journal.token) rmSync(this.lockFile, { force: true });
     } catch { /* already gone */ }
     return failed;
   }

@@ -1,0 +1,103 @@
+// The probe's host plumbing: finding the compiler and the helper source, the build cache, the plan
+// of machine settings, and the settings journal: restore, and recovery from a probe that died.
+
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { loadScenario } from '../scenario/load.js';
+import { buildHelper, findCompiler, helperSource, probeUnsupportedReason } from './build.js';
+import { HostSession, isRoot, planSettings, readSetting } from './host.js';
+import { readZones } from './kpage.js';
+
+describe('build', () => {
+  it('finds the helper source relative to the package root (src/probe/helper.c, in git)', () => {
+    expect(helperSource()).toMatch(/src[/\\]probe[/\\]helper\.c$/);
+    expect(existsSync(helperSource())).toBe(true);
+  });
+
+  it('finds no compiler on an empty PATH, and honours CC', () => {
+    expect(findCompiler({ PATH: '/nonexistent' })).toBeUndefined();
+    expect(findCompiler({ PATH: '/nonexistent', CC: '/nonexistent/cc' })).toBeUndefined();
+  });
+
+  const why = probeUnsupportedReason();
+  if (why) console.log(`helper build test skipped: ${why}`);
+  it.skipIf(why !== undefined)('builds once and reuses the cached binary', () => {
+    const a = buildHelper();
+    const b = buildHelper();
+    expect(a).toBe(b);
+    expect(a).toMatch(/helper-[0-9a-f]{16}$/);
+  }, 120_000);
+});
+
+describe('planSettings', () => {
+  it("fills in the model's defaults and notes what a live host cannot change", () => {
+    const sc = loadScenario('machine: { memory: 1GiB, movable: 256MiB, thp: always, mthp: { 64K: always }, hugetlb: { 2M: 4 } }\nsteps: []');
+    const { settings, notes } = planSettings(sc);
+    const want = Object.fromEntries(settings.map((s) => [s.what, s.want]));
+    expect(want['THP enabled']).toBe('always');
+    expect(want['mTHP 64K']).toBe('always');
+    expect(want['mTHP 16K']).toBe('never');
+    expect(want['mTHP 2M']).toBe('inherit');
+    expect(want['THP use_zero_page']).toBe('1');
+    expect(want['shmem THP']).toBe('never');
+    expect(want['hugetlb 2M pool']).toBe('4');
+    expect(want['hugetlb 1G pool']).toBeUndefined();
+    expect(notes.join('\n')).toMatch(/machine\.memory not applied/);
+    expect(notes.join('\n')).toMatch(/machine\.movable not applied/);
+  });
+
+  it('reads the bracketed choice of a selector file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gupsim-host-test-'));
+    writeFileSync(join(dir, 'enabled'), 'always [madvise] never\n');
+    expect(readSetting(join(dir, 'enabled'), 'selector')).toBe('madvise');
+    rmSync(dir, { recursive: true });
+  });
+});
+
+describe('readZones', () => {
+  it('parses /proc/zoneinfo spans', () => {
+    const z = readZones('Node 0, zone      DMA\n  pages free 1\n        spanned  4095\n  start_pfn:           1\nNode 0, zone   Normal\n        spanned  1000\n  start_pfn:           1048576\n');
+    expect(z).toEqual([{ zone: 'DMA', start: 1, end: 4096 }, { zone: 'NORMAL', start: 1048576, end: 1049576 }]);
+  });
+});
+
+if (!isRoot()) console.log('settings journal tests skipped: not root');
+describe('HostSession', () => {
+  it.skipIf(!isRoot())('changes only what differs, and restores it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gupsim-host-test-'));
+    const a = join(dir, 'a');
+    const b = join(dir, 'b');
+    writeFileSync(a, 'always [madvise] never');
+    writeFileSync(b, '0');
+    const s = await HostSession.acquire(5000, join(dir, 'lock'));
+    const problems = s.apply([
+      { what: 'a', path: a, want: 'madvise', kind: 'selector' },
+      { what: 'b', path: b, want: '4', kind: 'number' },
+    ]);
+    expect(problems).toEqual([]);
+    expect(s.changed.map((c) => c.what)).toEqual(['b']);
+    expect(readFileSync(b, 'utf8')).toBe('4');
+    expect(existsSync(join(dir, 'lock'))).toBe(true);
+    expect(s.restore()).toEqual([]);
+    expect(readFileSync(b, 'utf8')).toBe('0');
+    expect(existsSync(join(dir, 'lock'))).toBe(false);
+    rmSync(dir, { recursive: true });
+  });
+
+  it.skipIf(!isRoot())('puts back the settings of a probe that died holding the lock', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gupsim-host-test-'));
+    const setting = join(dir, 'nr_hugepages');
+    writeFileSync(setting, '8'); // left changed by the dead probe
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const deadPid = Number(gone.stdout);
+    writeFileSync(join(dir, 'lock'), JSON.stringify({ pid: deadPid, token: 'dead', saved: [{ path: setting, value: '0' }] }));
+    const s = await HostSession.acquire(5000, join(dir, 'lock'));
+    expect(readFileSync(setting, 'utf8')).toBe('0');
+    s.restore();
+    expect(existsSync(join(dir, 'lock'))).toBe(false);
+    rmSync(dir, { recursive: true });
+  });
+});
