@@ -89,7 +89,7 @@ export function changesState(op: string): boolean {
 const ASYNC_OPS = new Set(['exit', 'close']);
 
 /** Why the host can never run this kind of step (independent of the scenario's state). */
-function staticReason(step: Step, gupTest: boolean): string | undefined {
+function staticReason(step: Step, gupTest: boolean, root = isRoot()): string | undefined {
   if (GUP_OPS.has(step.op)) {
     return gupTest ? 'raw GUP steps through /sys/kernel/debug/gup_test are not implemented by the probe'
       : 'needs CONFIG_GUP_TEST (/sys/kernel/debug/gup_test): raw GUP calls have no user-space entry point';
@@ -107,7 +107,7 @@ function staticReason(step: Step, gupTest: boolean): string | undefined {
       if (step.type === 'pfnmap') return 'a VM_PFNMAP mapping needs a driver (remap_pfn_range); the probe has none';
       break;
     case 'inspect':
-      if (!isRoot()) return 'not root: PFNs in /proc/self/pagemap and /proc/kpage* need CAP_SYS_ADMIN';
+      if (!root) return 'not root: PFNs in /proc/self/pagemap and /proc/kpage* need CAP_SYS_ADMIN';
       break;
   }
   return undefined;
@@ -117,9 +117,9 @@ function staticReason(step: Step, gupTest: boolean): string | undefined {
  * Why the host cannot run every step of this scenario (the first such step), or undefined when it
  * can: raw GUP steps without CONFIG_GUP_TEST, devices the host lacks, inspect without root.
  */
-export function scenarioUnsupportedReason(sc: Scenario, gupTest = false): string | undefined {
+export function scenarioUnsupportedReason(sc: Scenario, opts: { gupTest?: boolean; root?: boolean } = {}): string | undefined {
   for (const [i, step] of sc.steps.entries()) {
-    const why = staticReason(step, gupTest);
+    const why = staticReason(step, opts.gupTest ?? false, opts.root ?? isRoot());
     if (why) return `step ${i} (${step.op}): ${why}`;
   }
   return undefined;

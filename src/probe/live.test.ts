@@ -68,7 +68,7 @@ describe('probe coverage', () => {
   it('the probe-* examples run entirely on a live host (no step needs GUP_TEST or a device)', () => {
     const probeExamples = scenarios().filter((s) => s.file.startsWith('probe-'));
     expect(probeExamples.length).toBeGreaterThanOrEqual(8);
-    for (const { file, sc } of probeExamples) expect(scenarioUnsupportedReason(sc), file).toBeUndefined();
+    for (const { file, sc } of probeExamples) expect(scenarioUnsupportedReason(sc, { root: true }), file).toBeUndefined();
     const ops = new Set(probeExamples.flatMap((s) => s.sc.steps.map((st) => st.op)));
     for (const op of ['io_uring_register_buffers', 'odirect_read', 'odirect_write', 'process_vm_readv', 'fork', 'exit', 'inspect']) expect(ops.has(op as never), op).toBe(true);
     const types = new Set(probeExamples.flatMap((s) => s.sc.steps.flatMap((st) => (st.op === 'mmap' ? [st.type] : []))));
