@@ -5,7 +5,7 @@
 
 import { describe, it, expect } from 'vitest';
 import { Machine, type MachineConfig, type Process } from '../kernel/machine.js';
-import { EFAULT, ENOMEM, ENXIO, EOPNOTSUPP } from '../kernel/errno.js';
+import { EBUSY, EFAULT, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../kernel/errno.js';
 import { do_mmap, do_madvise } from '../mm/mmap.js';
 import { user_access } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
@@ -127,5 +127,44 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     // Releasing an empty ring is a no-op.
     io_uring_release(m, ring);
     expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+  });
+  it('one table per ring: a second registration is -EBUSY, no iovecs is -EINVAL, an all-sparse table counts (io_sqe_buffers_register)', () => {
+    const { m, p } = world();
+    const ring = new IoRing('ring', p);
+    const addr = anon(m, p, 4);
+    expect(io_sqe_buffers_register(m, ring, [])).toBe(-EINVAL);
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 4 * PAGE_SIZE }])).toBe(0);
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 4 * PAGE_SIZE }])).toBe(-EBUSY);
+    expect(pins(m)).toEqual({ acquired: 4, released: 0 });
+    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+    // Sparse slots only: a table of 2 empty slots is installed; unregister succeeds once.
+    expect(io_sqe_buffers_register(m, ring, [{ base: 0, len: 0 }, { base: 0, len: 0 }])).toBe(0);
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: PAGE_SIZE }])).toBe(-EBUSY);
+    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+    expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
+  });
+
+  it('a THP reached again after another THP in the same registration is charged twice (last_hpage only; the table is not installed yet)', () => {
+    const { m, p } = world({ thp: 'always' });
+    p.capIpcLock = false;
+    p.user = 'user';
+    p.rlimitMemlock = 1 << 30;
+    const ring = new IoRing('ring', p);
+    const addr = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'anon', align: PMD_SIZE });
+    expect(user_access(m, p, addr, 2 * PMD_SIZE, true)).toBe(0);
+    const half = PMD_SIZE / 2;
+    expect(io_sqe_buffers_register(m, ring, [
+      { base: addr, len: half },
+      { base: addr + PMD_SIZE, len: PMD_SIZE },
+      { base: addr + half, len: half },
+    ])).toBe(0);
+    expect(user_locked_vm(m, p)).toBe(3 * 512);
+    expect(p.mm.pinned_vm).toBe(3 * 512);
+    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+    expect(user_locked_vm(m, p)).toBe(0);
+    expect(p.mm.pinned_vm).toBe(0);
+    // Two consecutive halves of one THP: last_hpage matches, charged once.
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: half }, { base: addr + half, len: half }])).toBe(0);
+    expect(user_locked_vm(m, p)).toBe(512);
   });
 });

@@ -5,7 +5,7 @@
 
 import type { Machine, Process } from '../kernel/machine.js';
 import type { Holder } from '../kernel/holders.js';
-import { EFAULT, EOVERFLOW, EINVAL, ENXIO } from '../kernel/errno.js';
+import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENXIO } from '../kernel/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
@@ -26,6 +26,8 @@ export interface MappedUbuf {
 export class IoRing implements Holder {
   readonly type = 'ring' as const;
   readonly bufs: MappedUbuf[] = [];
+  /** ctx->buf_table.nr: slots of the registered table, sparse (NULL iovec) slots included. */
+  slots = 0;
   /** ctx->user is set when the creator lacks CAP_IPC_LOCK: then pins are charged to locked_vm. */
   readonly accountUser: boolean;
   constructor(readonly name: string, readonly owner: Process) {
@@ -42,26 +44,39 @@ export interface IoRegisterResult {
 }
 
 /**
- * IORING_REGISTER_BUFFERS: register every iovec or none. Errors: -EFAULT (NULL base with a length,
+ * IORING_REGISTER_BUFFERS: register every iovec or none. Errors: -EBUSY (a table is already
+ * registered, even an all-sparse one), -EINVAL (no iovecs, or more than 16384), -EFAULT (NULL base with a length,
  * zero or > 1 GiB length, or a partial pin), -EOVERFLOW (range wraps), -ENOMEM (RLIMIT_MEMLOCK),
  * and the errno pin_user_pages_fast returned (e.g. -EOPNOTSUPP on fsdax).
  */
 export function io_sqe_buffers_register(m: Machine, ring: IoRing, iovecs: ReadonlyArray<{ base: number; len: number }>): number {
+  // io_sqe_buffers_register(): one table per ring, of 1..IORING_MAX_REG_BUFFERS slots.
+  if (ring.slots) return m.refuse(-EBUSY, 'io_sqe_buffers_register', 'buffers already registered on this ring');
+  if (!iovecs.length || iovecs.length > IORING_MAX_REG_BUFFERS) return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
   track_ring(m, ring);
-  const added: MappedUbuf[] = [];
+  // The table is installed only after the loop, so headpage_already_acct() sees none of this
+  // call's earlier buffers; last_hpage is the only dedup across iovecs.
+  const acct: AcctState = { last_hpage: -1, table: [] };
   for (const iov of iovecs) {
-    const r = io_sqe_buffer_register(m, ring, iov.base, iov.len);
+    const r = io_sqe_buffer_register(m, ring, iov.base, iov.len, acct);
     if (typeof r === 'number') {
-      for (const b of added) io_release_ubuf(m, ring, b);
-      ring.bufs.splice(ring.bufs.length - added.length, added.length);
+      // The partial table is installed, then unregistered as a whole.
+      io_sqe_buffers_unregister(m, ring);
       return r;
     }
-    if (r) {
-      added.push(r);
-      ring.bufs.push(r);
-    }
+    if (r) ring.bufs.push(r);
   }
+  ring.slots = iovecs.length;
   return 0;
+}
+
+/** IORING_MAX_REG_BUFFERS. */
+const IORING_MAX_REG_BUFFERS = 1 << 14;
+
+/** Accounting state of one registration call: *last_hpage and the installed ctx->buf_table. */
+interface AcctState {
+  last_hpage: number;
+  table: MappedUbuf[];
 }
 
 const liveRings = new WeakMap<Machine, Set<IoRing>>();
@@ -85,26 +100,28 @@ function track_ring(m: Machine, ring: IoRing): void {
 
 /** io_ring_ctx_free() (the ring fd closed): registered buffers are unregistered. */
 export function io_uring_release(m: Machine, ring: IoRing): void {
-  if (ring.bufs.length) io_sqe_buffers_unregister(m, ring);
+  if (ring.bufs.length || ring.slots) io_sqe_buffers_unregister(m, ring);
   liveRings.get(m)?.delete(ring);
 }
 
 /** IORING_UNREGISTER_BUFFERS: -ENXIO when nothing is registered. */
 export function io_sqe_buffers_unregister(m: Machine, ring: IoRing): number {
-  if (ring.bufs.length === 0) return -ENXIO;
+  if (ring.bufs.length === 0 && ring.slots === 0) return -ENXIO;
   for (const b of ring.bufs) io_release_ubuf(m, ring, b);
   ring.bufs.length = 0;
+  ring.slots = 0;
   return 0;
 }
 
-function io_sqe_buffer_register(m: Machine, ring: IoRing, base: number, len: number): MappedUbuf | number | null {
+function io_sqe_buffer_register(m: Machine, ring: IoRing, base: number, len: number, st: AcctState): MappedUbuf | number | null {
   if (base === 0) {
     if (len !== 0) return m.refuse(-EFAULT, 'io_sqe_buffer_register', 'iov_base is NULL but iov_len is not 0');
     return null; // sparse slot
   }
   // io_validate_user_buf_range()
   if (len === 0 || len > m.profile.ioUringMaxBuffer) return m.refuse(-EFAULT, 'io_validate_user_buf_range', 'buffer length is 0 or larger than 1 GiB');
-  if (base + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE > 2 ** 64) return m.refuse(-EOVERFLOW, 'io_validate_user_buf_range', 'buffer range overflows');
+  // check_add_overflow() on an unsigned long: a sum of exactly 2^64 wraps too.
+  if (base + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE >= 2 ** 64) return m.refuse(-EOVERFLOW, 'io_validate_user_buf_range', 'buffer range overflows');
   // io_pin_pages()
   const first = Math.floor(base / PAGE_SIZE);
   const last = Math.ceil((base + len) / PAGE_SIZE);
@@ -131,7 +148,7 @@ function io_sqe_buffer_register(m: Machine, ring: IoRing, base: number, len: num
     coalesced = true;
     folioShift = c.folio_shift;
   }
-  const acct = io_buffer_account_pin(m, ring, bvecPages);
+  const acct = io_buffer_account_pin(m, bvecPages, st);
   if (ring.accountUser) {
     const r = charge_user_locked_vm(m, ring.owner, acct);
     if (r) {
@@ -202,25 +219,34 @@ function io_coalesce_buffer(m: Machine, pages: Int32Array, d: CoalesceData): Int
 }
 
 /**
- * io_buffer_account_pin(): a small page costs 1; a compound page costs its whole size once, even
- * across buffers of the same ring (headpage_already_acct()).
+ * io_buffer_account_pin(): a small page costs 1; a compound page costs its whole size, unless it is
+ * the last compound head accounted in this call (last_hpage), or appears earlier in this buffer's
+ * pages, or in the installed table (headpage_already_acct()). During IORING_REGISTER_BUFFERS the
+ * table is not installed yet, so a compound page reached again after another head is charged again.
  */
-function io_buffer_account_pin(m: Machine, ring: IoRing, pages: Int32Array): number {
+function io_buffer_account_pin(m: Machine, pages: Int32Array, st: AcctState): number {
   const mem = m.mem;
   let acct = 0;
-  const seen = new Set<number>();
-  for (const b of ring.bufs) for (const p of b.bvecPages) if (mem.folio_test_large(mem.page_folio(p))) seen.add(mem.page_folio(p));
-  for (const p of pages) {
-    const folio = mem.page_folio(p);
+  for (let i = 0; i < pages.length; i++) {
+    const folio = mem.page_folio(pages[i]!);
     if (!mem.folio_test_large(folio)) {
       acct++;
       continue;
     }
-    if (seen.has(folio)) continue;
-    seen.add(folio);
+    if (folio === st.last_hpage) continue;
+    st.last_hpage = folio;
+    if (headpage_already_acct(m, pages, i, folio, st.table)) continue;
     acct += mem.folio_nr_pages(folio);
   }
   return acct;
+}
+
+/** headpage_already_acct(): hpage among pages[0..i) or in the installed table's bvecs. */
+function headpage_already_acct(m: Machine, pages: Int32Array, i: number, hpage: number, table: MappedUbuf[]): boolean {
+  const mem = m.mem;
+  for (let k = 0; k < i; k++) if (mem.folio_test_large(mem.page_folio(pages[k]!)) && mem.page_folio(pages[k]!) === hpage) return true;
+  for (const b of table) for (const p of b.bvecPages) if (mem.folio_test_large(mem.page_folio(p)) && mem.page_folio(p) === hpage) return true;
+  return false;
 }
 
 /** io_release_ubuf(): one unpin_user_folio(folio, 1) per bvec; the memlock charge is returned. */
