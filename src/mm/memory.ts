@@ -183,7 +183,8 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
       m.vmstat.mod('mthp_anon_fault_alloc', 1);
       break;
     }
-    m.vmstat.mod('thp_fault_fallback', 1);
+    // Only the per-size mTHP stat counts this fallback; /proc/vmstat's thp_fault_fallback is for
+    // PMD-sized allocations (alloc_anon_folio() vs vma_alloc_anon_folio_pmd()).
   }
   if (folio < 0) folio = m.folio_alloc(0);
   if (folio < 0) return VM_FAULT_OOM;
