@@ -4,11 +4,11 @@
 
 import type { Machine } from '../kernel/machine.js';
 import { MTHP_SIZES, type MthpPolicy } from '../kernel/machine.js';
-import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR } from './memmap.js';
+import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR, PG_dirty, PG_referenced } from './memmap.js';
 import { VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
-import { mk_pte, pte_pfn, pte_mkwrite, pte_mkdirty, pte_mkyoung, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SPECIAL } from './pgtable.js';
+import { mk_pte, pte_pfn, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_dirty, pte_young, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SPECIAL } from './pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_entire } from './rmap.js';
-import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_FALLBACK, folio_put_refs, folio_ref_add, is_huge_zero_folio } from './memory.js';
+import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_FALLBACK, folio_put_refs, folio_ref_add, folio_mark_dirty, is_huge_zero_folio } from './memory.js';
 import { ZERO_PFN } from '../kernel/machine.js';
 
 const ORDER_SIZE = Object.fromEntries(Object.entries(MTHP_SIZES).map(([k, v]) => [v, k])) as Record<number, string>;
@@ -148,6 +148,9 @@ export function __split_huge_pmd(m: Machine, vma: Vma, haddr: number): void {
     return;
   }
   if (!mem.folio_test_anon(folio)) {
+    // The PMD's dirty and young bits reach the folio before the mapping goes (__split_huge_pmd_locked).
+    if (pte_dirty(e)) folio_mark_dirty(m, folio);
+    if (pte_young(e)) mem.set_flag(folio, PG_referenced);
     folio_remove_rmap_entire(m, folio);
     folio_put_refs(m, folio, 1);
     vma.mm.rss_file -= HPAGE_PMD_NR;
@@ -156,6 +159,9 @@ export function __split_huge_pmd(m: Machine, vma: Vma, haddr: number): void {
   const t = pt.pte_alloc(haddr)!;
   const bits = e % 32 & ~_PAGE_SPECIAL;
   const exclusive = mem.PageAnonExclusive(folio);
+  // A dirty PMD sets PG_dirty on the anon folio too (folio_set_dirty(), no accounting), besides
+  // making every PTE dirty. @see mm/huge_memory.c __split_huge_pmd_locked()
+  if (pte_dirty(e)) mem.set_flag(folio, PG_dirty);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     t[i] = mk_pte(folio + i, bits);
     mem.mapcount[folio + i] = mem.mapcount[folio + i]! + 1;

@@ -15,6 +15,7 @@ import { FOLL_WRITE, FOLL_LONGTERM } from './foll_flags.js';
 import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from './memmap.js';
 import { pte_pfn, pte_write, pte_dirty, pte_present, pte_special } from './pgtable.js';
 import { is_huge_zero_folio } from './memory.js';
+import { __split_huge_pmd } from './huge_memory.js';
 import { AddressSpace } from './filemap.js';
 
 const PAGE = PAGE_SIZE;
@@ -165,6 +166,29 @@ describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
     expect(pte_present(pte(p, a + 32 * PAGE))).toBe(false);
     expect(p.mm.rss_anon).toBe(16);
     expect(m.vmstat.get('mthp_anon_fault_alloc')).toBe(1);
+  });
+
+  it('__split_huge_pmd_locked(): a dirty anon PMD sets PG_dirty on the folio; the PTEs inherit dirty, exclusive and one reference each', () => {
+    const { m, p, a } = thpFault({ thp: 'always' });
+    const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
+    expect(m.mem.folio_test_dirty(folio)).toBe(false);
+    __split_huge_pmd(m, p.mm.vma_lookup(a)!, a);
+    expect(m.mem.folio_test_dirty(folio)).toBe(true);
+    expect(pte_dirty(pte(p, a + 7 * PAGE))).toBe(true);
+    expect(m.mem.PageAnonExclusive(folio + 7)).toBe(true);
+    expect(m.mem.refcount[folio]).toBe(512);
+  });
+
+  it('alloc_anon_folio(): an mTHP allocation that fails falls back to order 0 without counting /proc/vmstat thp_fault_fallback (only PMD-sized fallbacks do)', () => {
+    const m = new Machine({ memory: 256 << 20, mthp: { '64K': 'always' } });
+    const p = m.spawn('app');
+    const a = do_mmap(m, p, { size: 256 << 10, type: 'anon', align: 64 << 10 });
+    const real = m.folio_alloc.bind(m);
+    m.folio_alloc = (order: number, movable?: boolean) => (order > 0 ? -1 : real(order, movable));
+    expect(user_access(m, p, a, 1, true)).toBe(0);
+    expect(m.mem.folio_order(m.mem.page_folio(pfnAt(p, a)))).toBe(0);
+    expect(m.vmstat.get('thp_fault_fallback')).toBe(0);
+    expect(m.vmstat.get('mthp_anon_fault_alloc')).toBe(0);
   });
 
   it('alloc_anon_folio(): mTHP sizes default to never (only 2M inherits the top-level setting): order-0 pages', () => {
