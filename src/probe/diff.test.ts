@@ -97,4 +97,21 @@ describe('diffScenario', () => {
     expect(d.steps[7]!.status).toBe('unverified');
     expect(d.agree).toBe(true);
   });
+
+  it('does not claim agreement for a step that was noisy in every run with differing outcomes', async () => {
+    let runs = 0;
+    const d = await diffScenario(sc, {
+      probe: async () => {
+        runs++;
+        return kernelLike((s) => {
+          s[1]!.noise = true;
+          if (runs !== 2) { s[1]!.ret = -runs; s[1]!.errno = `E${runs}`; }
+        });
+      },
+    });
+    expect(runs).toBe(3);
+    expect(d.steps[1]!.status).toBe('noisy');
+    expect(d.agree).toBe(false);
+    expect(formatDiff(d)).toContain('no agreement can be claimed');
+  });
 });

@@ -29,9 +29,10 @@ export interface StepDiff {
   /**
    * same / differs; skipped: the host could not run it; unverified: it differs, but an earlier step
    * that changes state could not run on the host, so the two engines were not in the same state
-   * (shown, not counted as a difference).
+   * (shown, not counted as a difference); noisy: other activity moved the counters next to this step
+   * in every run and the runs disagree, so it could not be measured (agreement is not claimed).
    */
-  status: 'same' | 'differs' | 'skipped' | 'unverified';
+  status: 'same' | 'differs' | 'skipped' | 'unverified' | 'noisy';
   /** Why the step was skipped or is unverified. */
   reason?: string;
   model: EngineView;
@@ -209,8 +210,8 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
   if (differs(runs[0]!) && !first.error) {
     while (runs.length < maxRuns) {
       runs.push(compareRun(sc, model, await probe(sc, opts)));
-      // Two runs with the very same outcome: the difference is consistent, no need for a third.
-      if (runs.length === 2 && JSON.stringify(runs[0]!.diffs) === JSON.stringify(runs[1]!.diffs)) break;
+      // Two runs with the very same outcome and no noise: the difference is consistent, no third run.
+      if (runs.length === 2 && JSON.stringify(runs[0]!.diffs) === JSON.stringify(runs[1]!.diffs) && !runs.some((r) => r.kernel.noise)) break;
     }
   }
   const steps: StepDiff[] = model.steps.map((m, i) => {
@@ -223,17 +224,26 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
       return { ...base, status: 'skipped', reason: k?.unsupported ?? 'not run', kernel: null, differences: [], runs_differing: 0, noise };
     }
     const differing = runs.filter((r) => r.diffs[i]!.length > 0);
-    const isDiff = differing.length * 2 > runs.length;
-    const rep = isDiff ? differing[differing.length - 1]! : runs.find((r) => r.diffs[i]!.length === 0)!;
+    // Measurements without noise around the step win; among them the majority (a tie is not a
+    // repeated difference). When every run was noisy, only an outcome all runs share is believed.
+    const clean = runs.filter((r) => r.kernel.steps[i]?.noise !== true);
+    let verdict: 'same' | 'differs' | 'noisy';
+    if (clean.length) verdict = clean.filter((r) => r.diffs[i]!.length > 0).length * 2 > clean.length ? 'differs' : 'same';
+    else if (differing.length === 0) verdict = 'same';
+    else if (differing.length === runs.length && runs.every((r) => JSON.stringify(r.diffs[i]) === JSON.stringify(runs[0]!.diffs[i]))) verdict = 'differs';
+    else verdict = 'noisy';
+    const pool = verdict === 'same' ? (clean.length ? clean : runs).filter((r) => r.diffs[i]!.length === 0) : (clean.length ? clean : runs).filter((r) => r.diffs[i]!.length > 0);
+    const rep = pool[pool.length - 1] ?? runs[runs.length - 1]!;
     const ks = rep.kernel.steps;
     const taints = ks.slice(0, i).filter((k) => k.unsupported !== undefined && changesState(k.op)).map((k) => k.index);
-    const unverified = isDiff && taints.length > 0;
+    const unverified = verdict !== 'same' && taints.length > 0;
     return {
       ...base,
-      status: unverified ? 'unverified' : isDiff ? 'differs' : 'same',
-      ...(unverified ? { reason: `follows step(s) ${taints.join(', ')}, which did not run on this host: the two engines were not in the same state` } : {}),
+      status: unverified ? 'unverified' : verdict,
+      ...(unverified ? { reason: `follows step(s) ${taints.join(', ')}, which did not run on this host: the two engines were not in the same state` }
+        : verdict === 'noisy' ? { reason: `other activity moved the pin counters next to this step in all ${runs.length} runs, and the runs disagree` } : {}),
       kernel: view(ks[i]!, ks[i - 1]),
-      differences: isDiff ? rep.diffs[i]! : [],
+      differences: verdict === 'same' ? [] : rep.diffs[i]!,
       runs_differing: differing.length,
       noise,
     } satisfies StepDiff;
@@ -248,7 +258,7 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
     scenario: model.scenario,
     model: model.kernel,
     kernel: `Linux ${first.kernel}`,
-    agree: !kernelError && steps.every((s) => s.status !== 'differs'),
+    agree: !kernelError && steps.every((s) => s.status !== 'differs' && s.status !== 'noisy'),
     runs: runs.length,
     noise: runs.some((r) => r.kernel.noise),
     steps,
@@ -282,22 +292,25 @@ export function formatDiff(d: DiffResult): string {
   out.push(`${pad('#', 4)}${pad('step', 36)}${pad('model', 32)}${pad('kernel', 32)}`);
   for (const s of d.steps) {
     const label = s.label ? `${s.op} [${s.label}]` : s.op;
-    const mark = { same: 'same', skipped: 'skipped', unverified: 'unverified', differs: 'DIFFERS' }[s.status];
+    const mark = { same: 'same', skipped: 'skipped', unverified: 'unverified', differs: 'DIFFERS', noisy: 'NOISY (not measured)' }[s.status];
     const extra = s.status === 'same' && s.runs_differing ? ` (differed in ${s.runs_differing} of ${d.runs} runs)` : '';
     out.push(`${pad(String(s.index), 4)}${pad(label, 36)}${pad(cell(s.model), 32)}${pad(s.status === 'skipped' ? '-' : cell(s.kernel), 32)}${mark}${extra}${s.noise ? ' [noise]' : ''}`);
     if (s.status === 'skipped') out.push(`      skipped: ${s.reason}`);
     if (s.status === 'unverified') out.push(`      not counted: ${s.reason}`);
+    if (s.status === 'noisy') out.push(`      could not be measured: ${s.reason}`);
     for (const x of s.differences) out.push(`      ${x}${s.runs_differing > 1 ? ` (in ${s.runs_differing} of ${d.runs} runs)` : ''}`);
   }
   const n = (st: StepDiff['status']) => d.steps.filter((s) => s.status === st).length;
   out.push('');
-  out.push(`${n('same')} step(s) agree, ${n('differs')} differ, ${n('skipped')} skipped${n('unverified') ? `, ${n('unverified')} unverified` : ''}; ${d.runs} kernel run(s)`);
+  out.push(`${n('same')} step(s) agree, ${n('differs')} differ, ${n('skipped')} skipped${n('unverified') ? `, ${n('unverified')} unverified` : ''}${n('noisy') ? `, ${n('noisy')} not measurable for host noise` : ''}; ${d.runs} kernel run(s)`);
   if (d.noise) {
     const where = d.steps.filter((s) => s.noise).map((s) => s.index);
-    out.push(`host noise: other activity moved the pin counters next to step(s) ${where.join(', ')}; differences were re-measured (up to ${d.runs} runs) and the majority outcome kept`);
+    out.push(`host noise: other activity moved the pin counters next to step(s) ${where.join(', ')}; differences were re-measured (${d.runs} runs), measurements without noise preferred`);
   } else out.push('host noise: none seen');
   for (const x of d.notes) out.push(`note: ${x}`);
   if (d.kernel_error) out.push(`probe error: ${d.kernel_error}`);
-  out.push(d.agree ? 'the model and the kernel agree' : 'the model and the kernel DIFFER');
+  out.push(d.agree ? 'the model and the kernel agree'
+    : d.steps.some((s) => s.status === 'differs') || d.kernel_error ? 'the model and the kernel DIFFER'
+    : 'no agreement can be claimed: the host was too noisy (re-run when the machine is quieter)');
   return out.join('\n') + '\n';
 }

@@ -50,8 +50,17 @@ describe('gupsim diff on the live kernel', () => {
   for (const { file, path, sc } of scenarios()) {
     const why = liveReason ?? scenarioUnsupportedReason(sc);
     if (why && !liveReason) console.log(`live-kernel test skipped for ${file}: ${why}`);
-    it.skipIf(why !== undefined)(`${path}: the model and the kernel agree`, async () => {
-      const d = await diffScenario(sc, { name: file.replace(/\.(ya?ml|json)$/, '') });
+    it.skipIf(why !== undefined)(`${path}: the model and the kernel agree`, async (ctx) => {
+      const name = file.replace(/\.(ya?ml|json)$/, '');
+      let d = await diffScenario(sc, { name });
+      // A step the host's own activity made unmeasurable in every run: try once more when it may be
+      // quieter, then give up on this host (a skip with the reason, not a pass).
+      const noisy = () => d.steps.some((s) => s.status === 'noisy');
+      if (noisy()) d = await diffScenario(sc, { name });
+      if (noisy() && !d.steps.some((s) => s.status === 'differs')) {
+        console.log(`${file}: skipped, the host was too noisy to measure steps ${d.steps.filter((s) => s.status === 'noisy').map((s) => s.index).join(', ')}`);
+        ctx.skip();
+      }
       const report = formatDiff(d);
       expect(d.model_error, report).toBeUndefined();
       expect(d.kernel_error, report).toBeUndefined();
