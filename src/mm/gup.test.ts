@@ -11,7 +11,7 @@ import { user_access } from './user_access.js';
 import {
   get_user_pages, get_user_pages_remote, get_user_pages_unlocked, get_user_pages_fast, get_user_pages_fast_only,
   pin_user_pages, pin_user_pages_remote, pin_user_pages_unlocked, pin_user_pages_fast,
-  unpin_user_pages, put_page, folio_maybe_dma_pinned, TASK_SIZE_MAX,
+  unpin_user_pages, unpin_user_pages_dirty_lock, put_page, folio_maybe_dma_pinned, TASK_SIZE_MAX,
 } from './gup.js';
 import {
   FOLL_WRITE, FOLL_GET, FOLL_DUMP, FOLL_FORCE, FOLL_NOWAIT, FOLL_NOFAULT, FOLL_HWPOISON, FOLL_ANON, FOLL_LONGTERM,
@@ -672,6 +672,21 @@ describe('zero page (try_grab_folio, gup_put_folio, gup_must_unshare)', () => {
     expect(folio_maybe_dma_pinned(m, ZERO_PFN)).toBe(false);
     unpin_user_pages(m, pages, 2);
     expect(m.mem.refcount[ZERO_PFN]).toBe(rc);
+    expect(pinStats(m)).toEqual({ acquired: 0, released: 0 });
+    expect(m.warns.records).toEqual([]);
+  });
+
+  it('unpin_user_pages_dirty_lock(make_dirty) on the zero page: no unpin, no vmstat, but folio_mark_dirty() sets PG_dirty on it (no mapping: noop_dirty_folio)', () => {
+    const { m, p } = world();
+    const addr = anon(m, p, 1, 'read');
+    const pages = pagesBuf(1);
+    expect(pin_user_pages(m, p, addr, 1, 0, pages)).toBe(1);
+    expect(pages[0]).toBe(ZERO_PFN);
+    expect(m.mem.folio_test_dirty(ZERO_PFN)).toBe(false);
+    const dirty = m.vmstat.get('nr_dirty');
+    unpin_user_pages_dirty_lock(m, pages, 1, true);
+    expect(m.mem.folio_test_dirty(ZERO_PFN)).toBe(true);
+    expect(m.vmstat.get('nr_dirty')).toBe(dirty);
     expect(pinStats(m)).toEqual({ acquired: 0, released: 0 });
     expect(m.warns.records).toEqual([]);
   });

@@ -281,7 +281,9 @@ export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npage
     }
     const folio = m.mem.page_folio(pages[i]!);
     const j = folio_run_end(m, folio, pages, i, npages);
-    if (!m.mem.folio_test_dirty(folio) && !is_zero_folio(folio)) folio_mark_dirty(m, folio);
+    // No zero-page exception here: folio_mark_dirty() on the zero folio (no mapping) takes
+    // noop_dirty_folio() and sets PG_dirty; only the unpin itself skips it (gup_put_folio()).
+    if (!m.mem.folio_test_dirty(folio)) folio_mark_dirty(m, folio);
     gup_put_folio(m, folio, j - i, FOLL_PIN);
     i = j;
   }
@@ -293,7 +295,7 @@ export function unpin_user_page_range_dirty_lock(m: Machine, page: number, npage
     const pfn = page + i;
     const folio = m.mem.page_folio(pfn);
     const run = Math.min(npages - i, m.mem.folio_nr_pages(folio) - (pfn - folio));
-    if (make_dirty && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio)) folio_mark_dirty(m, folio);
+    if (make_dirty && !m.mem.folio_test_dirty(folio)) folio_mark_dirty(m, folio);
     gup_put_folio(m, folio, run, FOLL_PIN);
     i += run;
   }
