@@ -475,8 +475,6 @@ function diffCounters(a: Counters, b: Counters): Counters {
   return out;
 }
 
-let activeSessions = 0;
-
 /**
  * Run a scenario on the host kernel. Throws ProbeError ERR_PROBE_UNSUPPORTED when the host cannot
  * run the probe at all (not Linux, no C compiler); everything else becomes a step result.
@@ -498,7 +496,6 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('exit', onExit);
-  activeSessions++;
   try {
     const plan = planSettings(sc);
     const problems = session.apply(plan.settings);
@@ -517,16 +514,10 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
     await helper.close().catch(() => undefined);
     const failed = session.restore();
     if (failed.length) process.emitWarning(`gupsim probe: could not restore ${failed.join('; ')}`);
-    activeSessions--;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('exit', onExit);
   }
-}
-
-/** Probes running in this process (for tests). */
-export function probesRunning(): number {
-  return activeSessions;
 }
 
 async function runSteps(sc: Scenario, runner: Runner, helper: Helper, opts: ProbeOptions, globalReason: string | undefined): Promise<KernelRunResult> {
@@ -591,10 +582,18 @@ async function runSteps(sc: Scenario, runner: Runner, helper: Helper, opts: Prob
       for (let r = 0; r < (step.repeat ?? 1); r++) out = await runner.run(step, index);
     } catch (e) {
       if (!(e instanceof ProbeError)) throw e;
-      fatal = `the probe stopped at step ${index}: ${e.message}`;
-      res.error = e.message;
+      if (e.code === 'ERR_PROBE_HELPER') {
+        // The helpers were killed (a command hung, or one died): nothing more can run.
+        fatal = `the probe stopped at step ${index}: ${e.message}`;
+        res.error = e.message;
+      } else {
+        // What this step needs is not available here (no disk file system, too many processes,
+        // another user without root): the step is unsupported, the scenario goes on.
+        res.unsupported = e.message;
+        runner.noteMissing(step, index);
+        if (changesState(step.op)) tainting.push(index);
+      }
       steps.push(res);
-      if (e.code !== 'ERR_PROBE_HELPER') throw e;
       continue;
     }
     if (out.unsupported) {
