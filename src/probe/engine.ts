@@ -214,6 +214,12 @@ class Runner {
       const i = this.missing.get(n);
       if (i !== undefined) return `depends on "${n}" from step ${i}, which did not run on this host`;
     }
+    // A region whose mmap failed has no address to use (the model cannot run such a step either).
+    const r = step as { region?: string; regions?: string[]; local?: string; file?: string };
+    for (const n of [r.region, r.local, ...(r.regions ?? [])]) {
+      if (n !== undefined && step.op !== 'mmap' && !this.regions.has(n)) return `region "${n}" is not mapped (its mmap failed)`;
+    }
+    if (r.file !== undefined && !this.files.has(r.file)) return `file "${r.file}" was not created`;
     return undefined;
   }
 
