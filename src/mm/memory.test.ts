@@ -662,3 +662,31 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
     expect(p.mm.rss_anon).toBe(512);
   });
 });
+
+describe('do_fault_around (filemap_map_pages): read faults map cached neighbours', () => {
+  it('a read fault maps the cached pages of the aligned 64 KiB window, and no uncached ones', async () => {
+    const { Machine } = await import('../kernel/machine.js');
+    const { do_mmap } = await import('./mmap.js');
+    const { user_access } = await import('./user_access.js');
+    const { lookupPage } = await import('../scenario/inspect.js');
+    const m = new Machine({ memory: 256 << 20 });
+    const f = m.newFile('disk', 'data', 64);
+    f.users++;
+    const writer = m.spawn('writer');
+    const wa = do_mmap(m, writer, { size: 64 * 4096, type: 'file', file: f, shared: true });
+    // Cache pages 0..23 only.
+    expect(user_access(m, writer, wa, 24 * 4096, false)).toBe(0);
+    const reader = m.spawn('reader');
+    const ra = do_mmap(m, reader, { size: 64 * 4096, type: 'file', file: f, shared: false });
+    expect(user_access(m, reader, ra + 20 * 4096, 1, false)).toBe(0);
+    // Window of page 20 is pages 16..31: 16..23 are cached and get mapped, 24..31 are not.
+    for (let i = 16; i < 24; i++) expect(lookupPage(reader, ra + i * 4096), `page ${i}`).toBeDefined();
+    for (let i = 24; i < 32; i++) expect(lookupPage(reader, ra + i * 4096), `page ${i}`).toBeUndefined();
+    expect(lookupPage(reader, ra + 15 * 4096)).toBeUndefined();
+    const pfn = lookupPage(reader, ra + 17 * 4096)!.pfn;
+    // Page cache + two mappings.
+    expect(m.mem.refcount[pfn]).toBe(3);
+    expect(m.mem.mapcount[pfn]).toBe(2);
+    expect(reader.mm.rss_file).toBe(8);
+  });
+});

@@ -266,13 +266,39 @@ function do_fault(m: Machine, vma: Vma, addr: number, flags: number, table: Uint
   if (page === -1) return VM_FAULT_OOM;
   if (page === -2) return VM_FAULT_SIGBUS;
   if (write && !(vma.flags & VM_SHARED)) return wp_page_copy(m, vma, addr, flags, table, page, true);
+  if (!write && vma.kind !== 'fsdax') do_fault_around(m, vma, addr, table);
+  if (table[pte_index(addr)] === 0) map_cache_page(m, vma, table, pte_index(addr), page, write);
+  return 0;
+}
+
+/** FAULT_AROUND_BYTES / PAGE_SIZE: a read fault also maps this many neighbours already cached. */
+export const FAULT_AROUND_PAGES = 16;
+
+/**
+ * do_fault_around() + filemap_map_pages(): on a read fault, map the pages of the aligned 64 KiB
+ * window (clamped to the VMA and the PTE table) that are already in the page cache and not mapped yet.
+ */
+function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array): void {
+  const file = vma.file!;
+  const pteOff = pte_index(addr);
+  const vmaOff = (addr - vma.start) / PAGE_SIZE;
+  const from = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, vmaOff));
+  const to = Math.min(from + FAULT_AROUND_PAGES, 512, pteOff + vma.pages - vmaOff) - 1;
+  for (let i = from; i <= to; i++) {
+    if (table[i] !== 0) continue;
+    const page = file.lookup(vma.pgoff + vmaOff + (i - pteOff));
+    if (page >= 0) map_cache_page(m, vma, table, i, page, false);
+  }
+}
+
+/** set_pte_range() for a page-cache page: one reference and one mapcount per PTE. */
+function map_cache_page(m: Machine, vma: Vma, table: Uint32Array, i: number, page: number, write: boolean): void {
   const folio = m.mem.page_folio(page);
   folio_ref_add(m, folio, 1);
   folio_add_rmap_ptes(m, folio, page, 1);
-  table[pte_index(addr)] = mk_pte(page, new_pte_bits(vma, write));
+  table[i] = mk_pte(page, new_pte_bits(vma, write));
   if (write) folio_mark_dirty(m, folio);
   vma.mm.rss_file++;
-  return 0;
 }
 
 /** Shared shmem THP: a PMD-sized folio in the page cache, mapped by one PMD. */
