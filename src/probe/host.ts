@@ -208,7 +208,7 @@ export class HostSession {
         }
       }
       if (Date.now() > until) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `another probe (pid ${other?.pid}) holds ${path}`);
-      await sleep(100);
+      await sleep(20 + Math.random() * 30);
     }
   }
 

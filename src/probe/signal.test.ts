@@ -61,7 +61,7 @@ describe.skipIf(why !== undefined)('gupsim probe interrupted', () => {
       const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
       try {
         // Wait until the probe has changed the setting and started its helpers.
-        expect(await until(() => readSetting(SETTING, 'selector') === want && helpers().some((p) => !before.has(p)), 60_000)).toBe(true);
+        expect(await until(() => readSetting(SETTING, 'selector') === want && helpers().some((p) => !before.has(p)), 150_000)).toBe(true);
         child.kill(signal);
         expect(await exited).toBe(code);
         expect(readSetting(SETTING, 'selector')).toBe(original);
@@ -70,6 +70,6 @@ describe.skipIf(why !== undefined)('gupsim probe interrupted', () => {
         child.kill('SIGKILL');
         rmSync(dir, { recursive: true, force: true });
       }
-    }, 90_000);
+    }, 180_000);
   }
 });
