@@ -12,7 +12,7 @@ import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
 import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
-import { IoRing, io_sqe_buffers_register, io_sqe_buffers_unregister, io_uring_release } from './io_uring.js';
+import { IoRing, IORING_SETUP_ENTRIES, io_ring_pages, io_uring_setup, io_sqe_buffers_register, io_sqe_buffers_unregister, io_uring_release } from './io_uring.js';
 import { user_locked_vm } from './memlock.js';
 
 function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
@@ -112,9 +112,9 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     expect(ring.pins()).toBe(1);
   });
 
-  it("the ring is released when its creator exits (buffers unregistered), not when a fork child exits", () => {
+  it('the ring fd is shared with a fork child: buffers are unregistered when its last holder exits (exit_files -> io_uring_release)', () => {
     const { m, p } = world();
-    const ring = new IoRing('ring', p);
+    const ring = io_uring_setup(m, 'ring', p) as IoRing;
     const addr = anon(m, p, 16);
     expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
     const child = do_fork(m, p, 'child') as Process;
@@ -124,9 +124,35 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     expect(ring.pins()).toBe(0);
     expect(pins(m)).toEqual({ acquired: 16, released: 16 });
     expect(p.mm.pinned_vm).toBe(0);
-    // Releasing an empty ring is a no-op.
+    // Releasing a released ring is a no-op.
     io_uring_release(m, ring);
     expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+  });
+  it('the creator exiting first leaves the ring to the child, which releases it at its exit', () => {
+    const { m, p } = world();
+    const ring = io_uring_setup(m, 'ring', p) as IoRing;
+    const addr = anon(m, p, 16);
+    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
+    const child = do_fork(m, p, 'child') as Process;
+    do_exit(m, p);
+    expect(ring.pins()).toBe(16);
+    expect(pins(m)).toEqual({ acquired: 16, released: 0 });
+    do_exit(m, child);
+    expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+  });
+  it('io_uring_setup charges the ring memory to an unprivileged user (io_create_region -> __io_account_mem)', () => {
+    const { m, p } = world();
+    p.capIpcLock = false;
+    p.user = 'user';
+    p.rlimitMemlock = 8 << 10;
+    expect(io_ring_pages(IORING_SETUP_ENTRIES)).toBe(2);
+    const ring = io_uring_setup(m, 'ring', p) as IoRing;
+    expect(user_locked_vm(m, p)).toBe(2);
+    // The limit is reached: a second ring cannot be created.
+    expect(io_uring_setup(m, 'ring2', p)).toBe(-ENOMEM);
+    do_exit(m, p);
+    expect(ring.closed).toBe(true);
+    expect(user_locked_vm(m, p)).toBe(0);
   });
   it('one table per ring: a second registration is -EBUSY, no iovecs is -EINVAL, an all-sparse table counts (io_sqe_buffers_register)', () => {
     const { m, p } = world();

@@ -5,7 +5,7 @@
 
 import type { Machine, Process } from '../kernel/machine.js';
 import type { Holder } from '../kernel/holders.js';
-import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENXIO } from '../kernel/errno.js';
+import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../kernel/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
@@ -30,6 +30,10 @@ export class IoRing implements Holder {
   slots = 0;
   /** ctx->user is set when the creator lacks CAP_IPC_LOCK: then pins are charged to locked_vm. */
   readonly accountUser: boolean;
+  /** Pages of the SQ/CQ rings and SQE array charged at io_uring_setup() (0 when not accounted). */
+  ringPages = 0;
+  /** The last fd is closed: the ring is gone. */
+  closed = false;
   constructor(readonly name: string, readonly owner: Process) {
     this.accountUser = !owner.capIpcLock;
   }
@@ -53,7 +57,6 @@ export function io_sqe_buffers_register(m: Machine, ring: IoRing, iovecs: Readon
   // io_sqe_buffers_register(): one table per ring, of 1..IORING_MAX_REG_BUFFERS slots.
   if (ring.slots) return m.refuse(-EBUSY, 'io_sqe_buffers_register', 'buffers already registered on this ring');
   if (!iovecs.length || iovecs.length > IORING_MAX_REG_BUFFERS) return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
-  track_ring(m, ring);
   // The table is installed only after the loop, so headpage_already_acct() sees none of this
   // call's earlier buffers; last_hpage is the only dedup across iovecs.
   const acct: AcctState = { last_hpage: -1, table: [] };
@@ -79,29 +82,46 @@ interface AcctState {
   table: MappedUbuf[];
 }
 
-const liveRings = new WeakMap<Machine, Set<IoRing>>();
+/** Entries of the rings gupsim (and the probe's helper) create: io_uring_setup(4, ...). */
+export const IORING_SETUP_ENTRIES = 4;
 
 /**
- * The ring fd of its creator is closed at exit (exit_files() -> io_uring_release() ->
- * io_ring_ctx_wait_and_kill() -> io_ring_ctx_free() -> io_sqe_buffers_unregister()); a fork child's
- * exit does not release the creator's ring.
+ * Pages of the ring memory for `entries` SQEs (io_allocate_scq_urings()): the rings region (struct
+ * io_rings header plus 2 * entries CQEs of 16 bytes) and the SQE array (64 bytes each), each
+ * rounded up to pages.
  */
-function track_ring(m: Machine, ring: IoRing): void {
-  let set = liveRings.get(m);
-  if (!set) {
-    const s = (set = new Set());
-    liveRings.set(m, s);
-    m.exitHooks.add((p) => {
-      for (const r of [...s]) if (r.owner === p) io_uring_release(m, r);
-    });
-  }
-  set.add(ring);
+export function io_ring_pages(entries: number): number {
+  const ringsBytes = 64 * 4 + 4 * entries + 16 * 2 * entries;
+  const sqeBytes = 64 * entries;
+  return Math.ceil(ringsBytes / PAGE_SIZE) + Math.ceil(sqeBytes / PAGE_SIZE);
 }
 
-/** io_ring_ctx_free() (the ring fd closed): registered buffers are unregistered. */
+/**
+ * io_uring_setup(): a ring and its fd in `p`. Without CAP_IPC_LOCK the ring memory itself is charged
+ * to the user's locked_vm (io_create_region() -> __io_account_mem()): -ENOMEM past RLIMIT_MEMLOCK.
+ */
+export function io_uring_setup(m: Machine, name: string, p: Process, entries = IORING_SETUP_ENTRIES): IoRing | number {
+  const ring = new IoRing(name, p);
+  if (ring.accountUser) {
+    const pages = io_ring_pages(entries);
+    if (charge_user_locked_vm(m, p, pages)) return m.refuse(-ENOMEM, 'io_create_region', 'ring memory would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
+    ring.ringPages = pages;
+  }
+  // The fd: shared with fork children, released with its last holder (io_uring_release()).
+  m.fdtable.fd_install(p, ring, () => io_uring_release(m, ring));
+  return ring;
+}
+
+/**
+ * io_uring_release() -> io_ring_ctx_free() (the last fd closed): registered buffers are
+ * unregistered and the ring memory is uncharged.
+ */
 export function io_uring_release(m: Machine, ring: IoRing): void {
+  if (ring.closed) return;
   if (ring.bufs.length || ring.slots) io_sqe_buffers_unregister(m, ring);
-  liveRings.get(m)?.delete(ring);
+  if (ring.ringPages) uncharge_user_locked_vm(m, ring.owner, ring.ringPages);
+  ring.ringPages = 0;
+  ring.closed = true;
 }
 
 /** IORING_UNREGISTER_BUFFERS: -ENXIO when nothing is registered. */

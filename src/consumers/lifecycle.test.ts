@@ -11,7 +11,7 @@ import { user_access } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
-import { IoRing, io_sqe_buffers_register } from './io_uring.js';
+import { IoRing, io_uring_setup, io_sqe_buffers_register } from './io_uring.js';
 import { pipe_create, vmsplice_to_pipe, type Pipe } from './vmsplice.js';
 import { ib_umem_get, type IbMr } from './rdma.js';
 import { vfio_dma_do_map, type VfioDma } from './vfio.js';
@@ -48,7 +48,7 @@ describe('consumer lifecycles keep the model consistent', () => {
       const other = m.spawn('peer');
       const addr = buffer(m, p, 4 * PMD_SIZE, thp);
       const len = 4 * PMD_SIZE;
-      const ring = new IoRing('ring', p);
+      const ring = io_uring_setup(m, 'ring', p) as IoRing;
       expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: PMD_SIZE }])).toBe(0);
       const pipe = pipe_create(m, 'pipe', p);
       expect(vmsplice_to_pipe(m, p, pipe, addr + PMD_SIZE, 16 * PAGE_SIZE)).toBe(16 * PAGE_SIZE);

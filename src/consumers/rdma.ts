@@ -33,22 +33,14 @@ export class IbMr implements Holder {
   refs(): number { return 0; }
 }
 
-const liveMrs = new WeakMap<Machine, Set<IbMr>>();
-
 /**
- * The uverbs fd of the MR's creator is closed at its exit (exit_files() -> ib_uverbs_close() ->
- * uverbs_destroy_ufile_hw() -> ib_dereg_mr() -> ib_umem_release()). A fork child's exit does not.
+ * The MR lives in its creator's uverbs fd: fork children share the fd, and the MR is released when
+ * the last holder closes it or exits (uverbs_destroy_ufile_hw() -> ib_dereg_mr() -> ib_umem_release()).
  */
 function track(m: Machine, mr: IbMr): void {
-  let set = liveMrs.get(m);
-  if (!set) {
-    const s = (set = new Set());
-    liveMrs.set(m, s);
-    m.exitHooks.add((p) => {
-      for (const x of [...s]) if (x.owner === p) ib_umem_release(m, x);
-    });
-  }
-  set.add(mr);
+  m.fdtable.fd_install(mr.owner, mr, () => {
+    if (!mr.closed) ib_umem_release(m, mr);
+  });
 }
 
 /** sg_alloc_append_table_from_pages(): a page physically following the last entry extends it. */
@@ -128,6 +120,5 @@ export function ib_umem_release(m: Machine, mr: IbMr): number {
   __ib_umem_release(m, mr, mr.writable);
   uncharge_mm(mr.owner, 'pinned_vm', mr.npages);
   mr.closed = true;
-  liveMrs.get(m)?.delete(mr);
   return 0;
 }

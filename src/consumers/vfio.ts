@@ -60,24 +60,23 @@ interface VfioIommu {
 const containers = new WeakMap<Machine, Map<Process, VfioIommu>>();
 
 /**
- * The process's container, created on first use. Its fd is closed at the creator's exit
- * (exit_files() -> vfio_iommu_type1_release() -> vfio_iommu_unmap_unpin_all()); a fork child's exit
- * does not close it.
+ * The process's container, created on first use. Its fd is shared with fork children and released
+ * with its last holder (exit_files() -> vfio_iommu_type1_release() -> vfio_iommu_unmap_unpin_all()).
  */
 function container(m: Machine, p: Process): VfioIommu {
   let all = containers.get(m);
-  if (!all) {
-    const a = (all = new Map());
-    containers.set(m, a);
-    m.exitHooks.add((q) => {
-      const c = a.get(q);
-      if (!c) return;
-      for (const d of [...c.dmas]) vfio_remove_dma(m, c, d, false);
-      a.delete(q);
+  if (!all) containers.set(m, (all = new Map()));
+  let c = all.get(p);
+  if (!c) {
+    const nc: VfioIommu = { dmas: new Set() };
+    all.set(p, (c = nc));
+    // The container fd: shared with fork children; its last close unmaps and unpins everything.
+    const map = all;
+    m.fdtable.fd_install(p, nc, () => {
+      for (const d of [...nc.dmas]) vfio_remove_dma(m, nc, d, false);
+      map.delete(p);
     });
   }
-  let c = all.get(p);
-  if (!c) all.set(p, (c = { dmas: new Set() }));
   return c;
 }
 

@@ -37,23 +37,13 @@ export class Pipe implements Holder {
   get bytes(): number { return this.bufs.reduce((s, b) => s + b.len, 0); }
 }
 
-const livePipes = new WeakMap<Machine, Set<Pipe>>();
-
 /**
- * Track a pipe so its creator's exit closes it (exit_files() -> fput -> pipe_release()). A fork child
- * that exits does not close it: the model gives every fd object to the process that created it.
+ * pipe(2): a pipe whose fds the creator holds. Fork children share them; the buffers are released
+ * (pipe_release()) when the last fd is closed, by close or at exit (exit_files()).
  */
 export function pipe_create(m: Machine, name: string, owner: Process): Pipe {
   const pipe = new Pipe(name, owner);
-  let set = livePipes.get(m);
-  if (!set) {
-    const s = (set = new Set());
-    livePipes.set(m, s);
-    m.exitHooks.add((p) => {
-      for (const x of [...s]) if (x.owner === p) pipe_release(m, x);
-    });
-  }
-  set.add(pipe);
+  m.fdtable.fd_install(owner, pipe, () => pipe_release(m, pipe));
   return pipe;
 }
 
@@ -65,7 +55,6 @@ export function pipe_release(m: Machine, pipe: Pipe): void {
   for (const b of pipe.bufs) put_page(m, b.page);
   pipe.bufs.length = 0;
   pipe.closed = true;
-  livePipes.get(m)?.delete(pipe);
 }
 
 /** pipe_full(): head - tail >= limit. */

@@ -15,4 +15,5 @@ export function do_exit(m: Machine, p: Process): void {
   exit_mmap(m, p.mm);
   p.alive = false;
   for (const hook of m.exitHooks) hook(p);
+  m.fdtable.exit_files(p);
 }

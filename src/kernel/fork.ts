@@ -59,6 +59,8 @@ export function do_fork(m: Machine, parent: Process, childName: string): Process
     m.processes.delete(childName);
     return err;
   }
+  // dup_fd(): the child shares every open file (io_uring rings, pipes, device fds).
+  m.fdtable.dup_fds(parent, child);
   return child;
 }
 

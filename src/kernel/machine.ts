@@ -10,6 +10,7 @@ import { AnonVma, MmStruct } from '../mm/mm_types.js';
 import { AddressSpace, type FsKind } from '../mm/filemap.js';
 import { HugetlbPool } from '../mm/hugetlb.js';
 import { LINUX_6_18, type KernelProfile } from './profile.js';
+import { FileTable } from './file_table.js';
 
 export type ThpPolicy = 'always' | 'madvise' | 'never';
 export type MthpPolicy = 'always' | 'inherit' | 'madvise' | 'never';
@@ -192,6 +193,9 @@ export class Machine {
 
   /** gupsim's ledger of pin and reference holders, by name (see holders.ts). */
   readonly holders = new Map<string, import('./holders.js').Holder>();
+
+  /** Open fds of consumer objects (rings, pipes, device files), shared with fork children. */
+  readonly fdtable = new FileTable();
 
   /** Run at process exit, after its mm is torn down (exit_mm() precedes exit_files()): files close (rings, MRs, containers). */
   readonly exitHooks = new Set<(p: Process) => void>();

@@ -19,14 +19,7 @@ const DIRS = [join(root, 'examples'), join(root, '..', 'shared', 'conformance')]
  * Disagreements found by the probe and left for the model's owners (the scenario's expectations are
  * not changed): the steps that differ on this kernel, and why. Any other differing step fails.
  */
-const KNOWN_DIFFERENCES: Record<string, { steps: number[]; why: string }> = {
-  'io_uring_memlock.yaml': {
-    steps: [5, 6, 7],
-    why: "io_uring_setup() charges the rings' memory (SQ/CQ rings + SQE array: 2 pages for a 4-entry ring) to the " +
-      "unprivileged creator's locked_vm (io_uring/memmap.c io_create_region() -> __io_account_mem()); the model " +
-      'charges only registered buffers, so its 16-page registration fits RLIMIT_MEMLOCK=64KiB and the kernel\'s does not',
-  },
-};
+const KNOWN_DIFFERENCES: Record<string, { steps: number[]; why: string }> = {};
 
 const liveReason = probeUnsupportedReason() ?? (isRoot() ? undefined : 'not root: the probe needs root for stat_refresh, pagemap PFNs and THP/hugetlb settings');
 

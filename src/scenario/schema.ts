@@ -75,7 +75,7 @@ export const StepSchema = z.discriminatedUnion('op', [
   step('process_vm_readv', { proc: name, target: name, region: name, ...range, local: name.optional() }),
   step('process_vm_writev', { proc: name, target: name, region: name, ...range, local: name.optional() }),
   step('vmsplice', { proc: name, region: name, ...range, as: name.optional() }),
-  step('close', { handle: name }),
+  step('close', { handle: name, proc: name.optional() }),
   step('rdma_reg_mr', { proc: name, region: name, ...range, as: name, writable: z.boolean().optional() }),
   step('rdma_dereg_mr', { mr: name }),
   step('vfio_map_dma', { proc: name, region: name, ...range, as: name, write: z.boolean().optional() }),

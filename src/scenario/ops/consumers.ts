@@ -2,21 +2,22 @@
 
 import type { RunContext, Outcome } from '../context.js';
 import type { StepOf } from '../schema.js';
-import { IoRing, io_sqe_buffers_register, io_sqe_buffers_unregister } from '../../consumers/io_uring.js';
+import { IoRing, io_uring_setup, io_sqe_buffers_register, io_sqe_buffers_unregister } from '../../consumers/io_uring.js';
 import { direct_io } from '../../consumers/direct_io.js';
-import { EBADF, EBUSY } from '../../kernel/errno.js';
+import { EBADF } from '../../kernel/errno.js';
 
 export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_buffers'>): Outcome {
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   const existing = ctx.objects.get(s.as);
   let ring: IoRing;
-  if (existing instanceof IoRing) {
-    // A table can be registered once per ring (io_sqe_buffers_register: -EBUSY).
-    if (existing.bufs.length) return { ret: ctx.m.refuse(-EBUSY, 'io_sqe_buffers_register', 'buffers already registered on this ring') };
+  if (existing instanceof IoRing && !existing.closed) {
     ring = existing;
   } else {
-    ring = new IoRing(s.as, p);
+    // The first use of a ring name is io_uring_setup() in this process.
+    const r = io_uring_setup(ctx.m, s.as, p);
+    if (typeof r === 'number') return { ret: r };
+    ring = r;
     ctx.register(ring);
   }
   const iovecs = s.regions
@@ -28,7 +29,7 @@ export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_bu
 
 export function ioUringUnregister(ctx: RunContext, s: StepOf<'io_uring_unregister_buffers'>): Outcome {
   const ring = ctx.objects.get(s.ring);
-  if (!(ring instanceof IoRing)) return { ret: -EBADF };
+  if (!(ring instanceof IoRing) || ring.closed) return { ret: -EBADF };
   return { ret: io_sqe_buffers_unregister(ctx.m, ring) };
 }
 

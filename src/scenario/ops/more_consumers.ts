@@ -11,11 +11,11 @@ import { EBADF, EEXIST } from '../../kernel/errno.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { do_mmap, do_munmap } from '../../mm/mmap.js';
 import { process_vm_rw } from '../../consumers/process_vm.js';
-import { Pipe, pipe_create, pipe_release, vmsplice_to_pipe } from '../../consumers/vmsplice.js';
+import { Pipe, pipe_create, vmsplice_to_pipe } from '../../consumers/vmsplice.js';
 import { IbMr, ib_umem_get, ib_umem_release } from '../../consumers/rdma.js';
 import { VfioDma, vfio_dma_do_map, vfio_dma_do_unmap } from '../../consumers/vfio.js';
 import { HmmMirror, hmm_range_fault, mmu_interval_notifier_insert, mmu_interval_notifier_remove } from '../../consumers/hmm.js';
-import { IoRing, io_uring_release } from '../../consumers/io_uring.js';
+import { IoRing } from '../../consumers/io_uring.js';
 
 /** A handle name already held by a live object of another step: refuse rather than lose track of it. */
 function nameInUse(ctx: RunContext, name: string): Outcome | undefined {
@@ -77,21 +77,18 @@ export function vmsplice(ctx: RunContext, s: StepOf<'vmsplice'>): Outcome {
 export function close(ctx: RunContext, s: StepOf<'close'>): Outcome {
   const h = ctx.objects.get(s.handle);
   const m = ctx.m;
-  if (h instanceof Pipe) {
-    if (h.closed) return { ret: m.refuse(-EBADF, 'close', 'the pipe is already closed') };
+  if (h instanceof Pipe || h instanceof IoRing) {
+    // close(2) of this process's fd (default: the creator's); the object goes with its last fd.
+    const p = s.proc ? ctx.proc(s.proc) : h.owner;
     const refs = h.refs();
-    pipe_release(m, h);
-    return { ret: 0, extra: { put_pages: refs } };
+    if (!m.fdtable.close_fd(p, h)) return { ret: m.refuse(-EBADF, 'close', `${p.name} has no open fd for "${s.handle}"`) };
+    const released = m.fdtable.holders(h) === 0;
+    if (released && h instanceof IoRing) ctx.objects.delete(s.handle);
+    return { ret: 0, extra: { released, ...(h instanceof Pipe && released ? { put_pages: refs } : {}) } };
   }
   if (h instanceof IbMr) return { ret: ib_umem_release(m, h) };
   if (h instanceof VfioDma) return { ret: vfio_dma_do_unmap(m, h) };
   if (h instanceof HmmMirror) return { ret: mmu_interval_notifier_remove(m, h) };
-  if (h instanceof IoRing) {
-    io_uring_release(m, h);
-    // The ring fd is gone: later steps naming it get -EBADF, a new registration makes a new ring.
-    ctx.objects.delete(s.handle);
-    return { ret: 0 };
-  }
   if (h instanceof PinHandle) return { ret: m.refuse(-EBADF, 'close', `"${s.handle}" is a GUP pin handle, not a file: release it with unpin_user_pages or put_page`) };
   return { ret: m.refuse(-EBADF, 'close', `no open file "${s.handle}"`) };
 }
