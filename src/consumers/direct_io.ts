@@ -19,14 +19,16 @@ export const BIO_MAX_VECS = 256;
 export const LOGICAL_BLOCK_SIZE = 512;
 
 /**
- * pread/pwrite with O_DIRECT. Returns bytes transferred or -errno: -EINVAL for a buffer, length or
- * offset not aligned to the logical block size, the pin's errno (e.g. -EFAULT for an unmapped buffer)
+ * pread/pwrite with O_DIRECT. Returns bytes transferred or -errno: -EINVAL for a length or offset
+ * not aligned to the logical block size (block files only), or a misaligned buffer (after its first
+ * bio was pinned and released), the pin's errno (e.g. -EFAULT for an unmapped buffer)
  * when the first bio could not pin anything; a short count when a later one failed.
  */
 export function direct_io(m: Machine, p: Process, file: AddressSpace, pos: number, addr: number, len: number, isRead: boolean): number {
   m.why = undefined;
   const mask = LOGICAL_BLOCK_SIZE - 1;
-  if ((pos | len) & mask || addr % LOGICAL_BLOCK_SIZE) return m.refuse(-EINVAL, 'iomap_dio_bio_iter', 'O_DIRECT buffer, offset or length not aligned to the logical block size (512)');
+  // Block-backed files check the file range up front (iomap_dio_bio_iter); tmpfs has no such rule.
+  if (file.fs !== 'tmpfs' && (pos | len) & mask) return m.refuse(-EINVAL, 'iomap_dio_bio_iter', 'O_DIRECT offset or length not aligned to the logical block size (512)');
   const size = file.sizePages * PAGE_SIZE;
   if (isRead) {
     if (pos >= size) return 0;
@@ -45,6 +47,12 @@ export function direct_io(m: Machine, p: Process, file: AddressSpace, pos: numbe
     const want = Math.min(BIO_MAX_VECS, Math.ceil((addr + len) / PAGE_SIZE) - first);
     const pages = new Int32Array(want);
     const n = pin_user_pages_fast(m, p, a, want, isRead ? FOLL_WRITE : 0, pages);
+    if (n > 0 && addr % LOGICAL_BLOCK_SIZE) {
+      // 6.18 checks the buffer's memory alignment in the block layer, after the first bio's pages
+      // are pinned (bio_iov_iter_get_pages): they are released again and the call fails.
+      unpin_user_pages_dirty_lock(m, pages, n, false);
+      return m.refuse(-EINVAL, 'bio_iov_iter_get_pages', 'O_DIRECT user buffer not aligned to the logical block size (512): checked after pinning');
+    }
     if (n <= 0) {
       if (done > 0) return done;
       return n < 0 ? n : m.refuse(-EFAULT, 'iov_iter_extract_pages', 'nothing could be pinned');
