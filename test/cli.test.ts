@@ -95,3 +95,15 @@ describe('gupsim check, dump-page, vmstat, tour', () => {
     expect(r.stdout).toContain('refcount 1025');
   });
 });
+
+describe('gupsim run: steps on a region whose mmap failed', () => {
+  it('fault with EFAULT and say why, instead of crashing', () => {
+    const f = file('failmap.yaml', 'steps:\n  - { op: mmap, proc: app, as: huge, size: 2MiB, type: hugetlb }\n  - { op: write, proc: app, region: huge }\n  - { op: pin_user_pages, proc: app, region: huge, as: p }\n');
+    const r = run('run', f, '--json');
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.steps[0]).toMatchObject({ errno: 'ENOMEM', why: { fn: 'hugetlb_reserve_pages' } });
+    expect(j.steps[1]).toMatchObject({ errno: 'EFAULT', why: { rule: expect.stringContaining('its mmap step failed') } });
+    expect(j.steps[2].errno).toBe('EFAULT');
+  });
+});

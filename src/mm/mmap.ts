@@ -117,7 +117,7 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   if (kind === 'anon' && len % PMD_SIZE === 0) align = Math.max(align, PMD_SIZE);
   const addr = get_unmapped_area(mm, len, align);
   if (addr < 0) return addr;
-  if (kind === 'hugetlb' && !m.hugetlb.reserve(hugeOrder, len / unit)) return -ENOMEM;
+  if (kind === 'hugetlb' && !m.hugetlb.reserve(hugeOrder, len / unit)) return m.refuse(-ENOMEM, 'hugetlb_reserve_pages', 'not enough free huge pages in the pool to reserve for this mapping');
   const pgoff = kind === 'anon' ? addr / PAGE_SIZE : offset / PAGE_SIZE;
   if (file && file.sizePages < pgoff + pages && (file.unlinked || file.fs === 'dax')) file.resize(pgoff + pages);
   const vma = new Vma(mm, addr, addr + len, flags, kind, file, pgoff, hugeOrder, a.name ?? '');

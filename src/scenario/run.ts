@@ -8,7 +8,7 @@ import * as gup from './ops/gup.js';
 import * as obs from './ops/observe.js';
 import * as cons from './ops/consumers.js';
 import { extraConsumerOps } from './ops/registry.js';
-import { errnoName } from '../kernel/errno.js';
+import { EFAULT, errnoName } from '../kernel/errno.js';
 import { outstanding, type OutstandingHold } from '../kernel/holders.js';
 import type { WarnRecord } from '../mm/warn.js';
 
@@ -92,14 +92,23 @@ export function executeScenario(sc: Scenario, opts: { name?: string; stopAfter?:
   return { result, ctx };
 }
 
+/** The first region the step names that no successful mmap defined, if any. */
+function unmappedRegion(ctx: RunContext, step: Step): string | undefined {
+  const r = step as { region?: string; regions?: string[]; local?: string };
+  for (const name of [r.region, r.local, ...(r.regions ?? [])]) if (name !== undefined && !ctx.regions.has(name)) return name;
+  return undefined;
+}
+
 function runStep(ctx: RunContext, step: Step, index: number): StepResult {
   const handler = HANDLERS[step.op];
   if (!handler) throw new Error(`gupsim bug: no handler for op ${step.op}`);
   const runs = step.repeat ?? 1;
   let out: Outcome = { ret: 0 };
+  const unmapped = unmappedRegion(ctx, step);
   for (let r = 0; r < runs; r++) {
     ctx.m.why = undefined;
-    out = handler(ctx, step as never);
+    // A region whose mmap failed has no address: like MAP_FAILED, using it faults.
+    out = unmapped ? { ret: -EFAULT, extra: { why: { fn: 'gupsim', rule: `region "${unmapped}" is not mapped: its mmap step failed` } } } : handler(ctx, step as never);
   }
   const res: StepResult = {
     index,
