@@ -107,3 +107,14 @@ describe('gupsim run: steps on a region whose mmap failed', () => {
     expect(j.steps[2].errno).toBe('EFAULT');
   });
 });
+
+describe('gupsim schema', () => {
+  it('prints a JSON Schema that names every step op', () => {
+    const r = run('schema');
+    expect(r.status).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.$schema).toMatch(/json-schema/);
+    const text = r.stdout;
+    for (const op of ['mmap', 'io_uring_register_buffers', 'pin_user_pages_fast', 'expect']) expect(text).toContain(`"${op}"`);
+  });
+});

@@ -1,5 +1,6 @@
 // gupsim's command line: parses argv, dispatches to a command module, maps errors to exit codes
-// (0 ok, 1 an expectation or check failed, 2 bad input). Never prints a stack trace for bad input.
+// (0 ok, 1 an expectation or check failed, 2 bad input, 70 a gupsim bug). Never prints a stack trace
+// unless GUPSIM_DEBUG is set.
 
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench.js';
@@ -11,6 +12,7 @@ import { registerAdvise } from './advise.js';
 import { registerProbe } from './probe.js';
 import { registerDiff } from './diff.js';
 import { registerWatch } from './watch.js';
+import { registerSchema } from './schema.js';
 import { UserError } from './errors.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -32,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   registerProbe(program, setCode);
   registerDiff(program, setCode);
   registerWatch(program, setCode);
+  registerSchema(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
@@ -40,7 +43,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`gupsim: ${e.message}\n`);
       return e.exitCode;
     }
-    throw e;
+    // A bug in gupsim itself: say so plainly; the stack only when asked for.
+    const err = e as Error;
+    process.stderr.write(`gupsim: internal error: ${err?.message ?? String(e)}\n(this is a gupsim bug; GUPSIM_DEBUG=1 shows the stack)\n`);
+    if (process.env.GUPSIM_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+    return 70;
   }
   return code;
 }
