@@ -381,7 +381,7 @@ const SEED = process.env.GUPSIM_PROP_SEED ? { seed: Number(process.env.GUPSIM_PR
 const TIMEOUT = Math.max(60_000, NUM_RUNS * 100);
 /** GUPSIM_PROP_STATS=1 prints how often each outcome occurred (to see what the generator reaches). */
 const STATS = process.env.GUPSIM_PROP_STATS ? new Map<string, number>() : undefined;
-const VMSTAT_SEEN = ['pgmigrate_success', 'pgmigrate_fail', 'thp_fault_alloc', 'thp_split_pmd', 'thp_zero_page_alloc', 'mthp_anon_fault_alloc'] as const;
+const VMSTAT_SEEN = ['pgmigrate_success', 'pgmigrate_fail', 'thp_fault_alloc', 'thp_split_pmd', 'thp_zero_page_alloc'] as const;
 
 describe('model invariants under random sequences', () => {
   it('hold after every step, and every page comes back at the end', () => {

@@ -165,7 +165,7 @@ describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
     expect(pte_present(pte(p, a))).toBe(false);
     expect(pte_present(pte(p, a + 32 * PAGE))).toBe(false);
     expect(p.mm.rss_anon).toBe(16);
-    expect(m.vmstat.get('mthp_anon_fault_alloc')).toBe(1);
+    expect(m.vmstat.mthp.get(4)?.anon_fault_alloc).toBe(1);
   });
 
   it('__split_huge_pmd_locked(): a dirty anon PMD sets PG_dirty on the folio; the PTEs inherit dirty, exclusive and one reference each', () => {
@@ -188,7 +188,7 @@ describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
     expect(user_access(m, p, a, 1, true)).toBe(0);
     expect(m.mem.folio_order(m.mem.page_folio(pfnAt(p, a)))).toBe(0);
     expect(m.vmstat.get('thp_fault_fallback')).toBe(0);
-    expect(m.vmstat.get('mthp_anon_fault_alloc')).toBe(0);
+    expect(m.vmstat.mthp.get(4)).toEqual({ anon_fault_alloc: 0, anon_fault_fallback: 1 });
   });
 
   it('alloc_anon_folio(): mTHP sizes default to never (only 2M inherits the top-level setting): order-0 pages', () => {

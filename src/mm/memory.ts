@@ -180,11 +180,12 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
     folio = m.folio_alloc(o);
     if (folio >= 0) {
       order = o;
-      m.vmstat.mod('mthp_anon_fault_alloc', 1);
+      m.vmstat.count_mthp_stat(o, 'anon_fault_alloc');
       break;
     }
     // Only the per-size mTHP stat counts this fallback; /proc/vmstat's thp_fault_fallback is for
     // PMD-sized allocations (alloc_anon_folio() vs vma_alloc_anon_folio_pmd()).
+    m.vmstat.count_mthp_stat(o, 'anon_fault_fallback');
   }
   if (folio < 0) folio = m.folio_alloc(0);
   if (folio < 0) return VM_FAULT_OOM;

@@ -2,13 +2,9 @@
 // NR_FOLL_PIN_ACQUIRED / NR_FOLL_PIN_RELEASED are node_stat items: they count pages (pin units),
 // move only for FOLL_PIN on folios other than the zero page, and never go down.
 
-/** Counters in /proc/vmstat order (the subset the model maintains). */
+/** Counters in /proc/vmstat order: the ones the model maintains (no others are shown). */
 export const VMSTAT_ITEMS = [
   'nr_free_pages',
-  'nr_zone_inactive_anon',
-  'nr_zone_active_anon',
-  'nr_inactive_anon',
-  'nr_inactive_file',
   'nr_isolated_anon',
   'nr_isolated_file',
   'nr_anon_pages',
@@ -27,8 +23,6 @@ export const VMSTAT_ITEMS = [
   'thp_fault_fallback',
   'thp_split_pmd',
   'thp_zero_page_alloc',
-  'mthp_anon_fault_alloc',
-  'cow_ksm',
 ] as const;
 
 export type VmstatItem = (typeof VMSTAT_ITEMS)[number];
@@ -43,30 +37,24 @@ export type VmstatItem = (typeof VMSTAT_ITEMS)[number];
 function vmstat_index(item: VmstatItem): number {
   switch (item) {
     case 'nr_free_pages': return 0;
-    case 'nr_zone_inactive_anon': return 1;
-    case 'nr_zone_active_anon': return 2;
-    case 'nr_inactive_anon': return 3;
-    case 'nr_inactive_file': return 4;
-    case 'nr_isolated_anon': return 5;
-    case 'nr_isolated_file': return 6;
-    case 'nr_anon_pages': return 7;
-    case 'nr_mapped': return 8;
-    case 'nr_file_pages': return 9;
-    case 'nr_dirty': return 10;
-    case 'nr_writeback': return 11;
-    case 'nr_shmem': return 12;
-    case 'nr_anon_transparent_hugepages': return 13;
-    case 'nr_foll_pin_acquired': return 14;
-    case 'nr_foll_pin_released': return 15;
-    case 'pgfault': return 16;
-    case 'pgmigrate_success': return 17;
-    case 'pgmigrate_fail': return 18;
-    case 'thp_fault_alloc': return 19;
-    case 'thp_fault_fallback': return 20;
-    case 'thp_split_pmd': return 21;
-    case 'thp_zero_page_alloc': return 22;
-    case 'mthp_anon_fault_alloc': return 23;
-    case 'cow_ksm': return 24;
+    case 'nr_isolated_anon': return 1;
+    case 'nr_isolated_file': return 2;
+    case 'nr_anon_pages': return 3;
+    case 'nr_mapped': return 4;
+    case 'nr_file_pages': return 5;
+    case 'nr_dirty': return 6;
+    case 'nr_writeback': return 7;
+    case 'nr_shmem': return 8;
+    case 'nr_anon_transparent_hugepages': return 9;
+    case 'nr_foll_pin_acquired': return 10;
+    case 'nr_foll_pin_released': return 11;
+    case 'pgfault': return 12;
+    case 'pgmigrate_success': return 13;
+    case 'pgmigrate_fail': return 14;
+    case 'thp_fault_alloc': return 15;
+    case 'thp_fault_fallback': return 16;
+    case 'thp_split_pmd': return 17;
+    case 'thp_zero_page_alloc': return 18;
     default: {
       const missing: never = item;
       throw new Error(`gupsim bug: vmstat item ${String(missing)} has no slot`);
@@ -96,6 +84,18 @@ export class Vmstat {
 
   get(item: VmstatItem): number {
     return this.v[vmstat_index(item)]!;
+  }
+
+  /**
+   * Per-size mTHP statistics (/sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/stats/*):
+   * count_mthp_stat(order, MTHP_STAT_ANON_FAULT_ALLOC / _FALLBACK). Not part of /proc/vmstat.
+   */
+  readonly mthp = new Map<number, { anon_fault_alloc: number; anon_fault_fallback: number }>();
+
+  count_mthp_stat(order: number, item: 'anon_fault_alloc' | 'anon_fault_fallback'): void {
+    let st = this.mthp.get(order);
+    if (!st) this.mthp.set(order, (st = { anon_fault_alloc: 0, anon_fault_fallback: 0 }));
+    st[item]++;
   }
 
   snapshot(): Record<VmstatItem, number> {
