@@ -209,3 +209,16 @@ describe('advise: pitfall rules', () => {
     }
   });
 });
+
+describe('read-only pins and the zero page (gup_must_unshare)', () => {
+  it('a long-term read-only pin is said to unshare, never to return the zero page', () => {
+    const a = advise(q({ dma: true, longLived: true }));
+    const text = a.why.join(' ');
+    expect(text).toContain('gup_must_unshare()');
+    expect(text).not.toMatch(/returns the shared zero page/);
+  });
+  it('a short-term read-only pin may return the pretend-pinned zero page', () => {
+    const a = advise(q({ dma: true }));
+    expect(a.why.join(' ')).toMatch(/returns the shared zero page/);
+  });
+});

@@ -179,8 +179,12 @@ export function advise(a: AdvisorInput): Advice {
     flags = [...flags, 'FOLL_WRITE'];
     why.push('FOLL_WRITE because the pages are written: GUP then faults with FAULT_FLAG_WRITE ' +
       '(faultin_page() -> handle_mm_fault() -> do_wp_page()), breaking COW and replacing the shared zero page, so the writes land in pages only this process maps.');
+  } else if (d.pin && d.longterm) {
+    why.push('No FOLL_WRITE: the pages are only read. A read-only FOLL_LONGTERM pin never hands out the shared zero page or a ' +
+      'page-cache page of a private mapping: gup_must_unshare() asks for an unshare fault first, which gives this process its own ' +
+      'anonymous copy, so the pin stays on the page the process keeps mapping.');
   } else if (d.pin) {
-    why.push('No FOLL_WRITE: the pages are only read. A read-only pin of a never-written anonymous page ' +
+    why.push('No FOLL_WRITE: the pages are only read. A short-term read-only pin of a never-written anonymous page ' +
       'returns the shared zero page (pretend-pinned: try_grab_folio() leaves its refcount alone).');
   }
   if (c === 1 || c === 2 || c === 5) {
