@@ -21,6 +21,8 @@ export async function main(argv: string[]): Promise<number> {
     .name('gupsim')
     .description('A kernel-faithful model of Linux page pinning (get_user_pages / pin_user_pages)')
     .version('0.1.0', '-V, --version')
+    // Options after a command name belong to that command (gup_test's getopt sees its own -V, -h...).
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   let code = 0;
