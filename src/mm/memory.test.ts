@@ -690,3 +690,36 @@ describe('do_fault_around (filemap_map_pages): read faults map cached neighbours
     expect(reader.mm.rss_file).toBe(8);
   });
 });
+
+describe('filemap_write_new_file (generic_perform_write + __filemap_get_folio): a written file is cached', () => {
+  it('ext4: each write asks for a folio sized to the bytes left, capped by index alignment; every page is cached and clean', async () => {
+    const { filemap_write_new_file } = await import('./memory.js');
+    const m = new Machine({ memory: 256 << 20 });
+    // 1 MiB + 384 KiB, written in 1 MiB calls: an order-8 folio, then 256 KiB (order 6) + 128 KiB (order 5).
+    const f = m.newFile('disk', 'data', 352);
+    filemap_write_new_file(m, f, 352 * PAGE, 1 << 20);
+    const orderAt = (i: number) => m.mem.folio_order(m.mem.page_folio(f.lookup(i)));
+    expect(orderAt(0)).toBe(8);
+    expect(orderAt(255)).toBe(8);
+    expect(orderAt(256)).toBe(6);
+    expect(orderAt(320)).toBe(5);
+    for (let i = 0; i < 352; i++) expect(f.lookup(i), `page ${i}`).toBeGreaterThanOrEqual(0);
+    expect(m.mem.folio_test_dirty(m.mem.page_folio(f.lookup(0)))).toBe(false);
+    expect(m.vmstat.get('nr_file_pages')).toBe(352);
+    // The page cache holds one reference per page.
+    expect(m.mem.refcount[m.mem.page_folio(f.lookup(0))]).toBe(256);
+  });
+
+  it('tmpfs (huge=never) caches order-0 folios; a write smaller than a page is one order-0 folio', async () => {
+    const { filemap_write_new_file } = await import('./memory.js');
+    const m = new Machine({ memory: 256 << 20 });
+    const t = m.newFile('tmpfs', 'shm', 16);
+    filemap_write_new_file(m, t, 16 * PAGE, 1 << 20);
+    for (let i = 0; i < 16; i++) expect(m.mem.folio_order(m.mem.page_folio(t.lookup(i)))).toBe(0);
+    expect(m.vmstat.get('nr_shmem')).toBe(16);
+    const d = m.newFile('disk', 'small', 2);
+    filemap_write_new_file(m, d, PAGE + 100, 1 << 20);
+    expect(m.mem.folio_order(m.mem.page_folio(d.lookup(0)))).toBe(0);
+    expect(m.mem.folio_order(m.mem.page_folio(d.lookup(1)))).toBe(0);
+  });
+});

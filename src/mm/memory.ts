@@ -231,6 +231,41 @@ export function add_to_page_cache(m: Machine, folio: number, file: AddressSpace,
   if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', nr);
 }
 
+/**
+ * The page cache a buffered write(2) of a new file leaves behind (then fsync: clean). Each write call
+ * covers up to writeChunk bytes; generic_perform_write() walks it asking write_begin for a folio sized
+ * to the bytes left (fgf_set_order), and __filemap_get_folio() caps that order at the mapping's
+ * maximum and at the alignment of the index, trying smaller orders when an allocation fails. tmpfs
+ * (huge=never, as /dev/shm) and file systems without large folios get order-0 folios; ext4 has large
+ * folios for regular files since 6.16 (ext4_set_inode_mapping_order: up to the PMD order). A page
+ * that cannot be allocated is left uncached (the kernel would reclaim; a later fault reads it in).
+ * @see mm/filemap.c generic_perform_write(), __filemap_get_folio(); include/linux/pagemap.h fgf_set_order()
+ */
+export function filemap_write_new_file(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
+  if (file.fs === 'dax' || file.fs === 'hugetlbfs') return;
+  const maxOrder = file.fs === 'disk' ? PMD_ORDER : 0;
+  for (let chunkStart = 0; chunkStart < sizeBytes; chunkStart += writeChunk) {
+    const chunkEnd = Math.min(sizeBytes, chunkStart + writeChunk);
+    let pos = chunkStart;
+    while (pos < chunkEnd) {
+      const idx = Math.floor(pos / PAGE_SIZE);
+      const bytes = chunkEnd - pos;
+      let order = Math.min(maxOrder, Math.max(0, Math.floor(Math.log2(bytes)) - 12));
+      if (order > 0 && idx % (1 << order)) order = Math.min(order, Math.log2(idx & -idx));
+      let folio = -1;
+      for (; order >= 0; order--) {
+        folio = file.lookup(idx) >= 0 ? -2 : m.folio_alloc(order);
+        if (folio !== -1) break;
+      }
+      if (folio === -1) return;
+      if (folio >= 0) add_to_page_cache(m, folio, file, idx);
+      // write_end: the copy ends at the end of this folio (or of the write).
+      const folioEnd = (Math.floor(idx / (1 << Math.max(order, 0))) + (1 << Math.max(order, 0))) * PAGE_SIZE;
+      pos = Math.min(chunkEnd, folio === -2 ? (idx + 1) * PAGE_SIZE : folioEnd);
+    }
+  }
+}
+
 /** filemap_remove_folio() + the cache's references: used by truncation and eviction. */
 export function remove_from_page_cache(m: Machine, folio: number): void {
   const mem = m.mem;

@@ -6,6 +6,7 @@ import type { StepOf } from '../schema.js';
 import { do_mmap, do_munmap, do_mprotect, do_madvise } from '../../mm/mmap.js';
 import { user_access } from '../../mm/user_access.js';
 import { faultin_page_range } from '../../mm/gup.js';
+import { filemap_write_new_file } from '../../mm/memory.js';
 import { do_fork } from '../../kernel/fork.js';
 import { do_exit } from '../../kernel/exit.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
@@ -69,6 +70,9 @@ export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
   const pages = Math.ceil(s.size / PAGE_SIZE);
   const f = ctx.m.newFile(s.fs ?? 'disk', s.as, pages);
   f.users++; // the scenario keeps it open
+  // The file's data is written with write(2) in 1 MiB calls and fsynced (as the probe creates it),
+  // so its pages start out cached and clean.
+  filemap_write_new_file(ctx.m, f, s.size, 1 << 20);
   ctx.files.set(s.as, f);
   ctx.m.files.set(s.as, f);
   return { ret: 0 };
