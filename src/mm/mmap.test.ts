@@ -7,11 +7,11 @@ import { describe, it, expect } from 'vitest';
 import { Machine, type Process } from '../kernel/machine.js';
 import { do_fork } from '../kernel/fork.js';
 import { EINVAL, ENOMEM } from '../kernel/errno.js';
-import { do_mmap, do_munmap, do_mprotect } from './mmap.js';
+import { do_mmap, do_munmap, do_mprotect, do_madvise } from './mmap.js';
 import { user_access } from './user_access.js';
-import { PAGE_SIZE } from './memmap.js';
+import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from './memmap.js';
 import { pte_present, pte_write } from './pgtable.js';
-import { VM_WRITE } from './mm_types.js';
+import { VM_DONTCOPY, VM_HUGEPAGE, VM_WRITE } from './mm_types.js';
 
 const PAGE = PAGE_SIZE;
 
@@ -83,5 +83,83 @@ describe('mprotect(2) ranges (do_mprotect_pkey)', () => {
     expect(pte_write(p.mm.pt.pte(a))).toBe(false);
     expect(do_mprotect(m, p, a, 2 * PAGE, 'rw')).toBe(0);
     expect(pte_write(p.mm.pt.pte(a))).toBe(true);
+  });
+});
+
+describe('madvise(2) ranges (madvise_walk_vmas)', () => {
+  it('madvise_should_skip(): a zero length returns 0; an unaligned start is -EINVAL', () => {
+    const m = new Machine({ memory: 64 << 20 });
+    const p = m.spawn('app');
+    const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
+    expect(do_madvise(m, p, a, 0, 'dontfork')).toBe(0);
+    expect(p.mm.vma_lookup(a)!.flags & VM_DONTCOPY).toBe(0);
+    expect(do_madvise(m, p, a + 8, PAGE, 'dontfork')).toBe(-EINVAL);
+  });
+
+  it('madvise_walk_vmas(): a hole does not stop the walk: every mapped VMA is advised, then -ENOMEM', () => {
+    const m = new Machine({ memory: 64 << 20 });
+    const p = m.spawn('app');
+    const a = withHole(m, p);
+    expect(do_madvise(m, p, a, 4 * PAGE, 'dontfork')).toBe(-ENOMEM);
+    expect(p.mm.vma_lookup(a)!.flags & VM_DONTCOPY).toBe(VM_DONTCOPY);
+    expect(p.mm.vma_lookup(a + 2 * PAGE)!.flags & VM_DONTCOPY).toBe(VM_DONTCOPY);
+  });
+
+  it('madvise_walk_vmas(): MADV_DONTNEED over a hole zaps both sides and returns -ENOMEM; the VMA is not split', () => {
+    const m = new Machine({ memory: 64 << 20 });
+    const p = m.spawn('app');
+    const a = withHole(m, p);
+    expect(do_madvise(m, p, a, 3 * PAGE, 'dontneed')).toBe(-ENOMEM);
+    expect(pte_present(p.mm.pt.pte(a))).toBe(false);
+    expect(pte_present(p.mm.pt.pte(a + 2 * PAGE))).toBe(false);
+    expect(pte_present(p.mm.pt.pte(a + 3 * PAGE))).toBe(true);
+    expect(p.mm.vma_lookup(a + 2 * PAGE)!.end).toBe(a + 4 * PAGE);
+  });
+
+  it('hugepage_madvise(): MADV_HUGEPAGE on hugetlb and on a PFN map is accepted (0), only the flag changes', () => {
+    const m = new Machine({ memory: 64 << 20, hugetlb: { '2M': 1 } });
+    const p = m.spawn('app');
+    const h = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', hugeOrder: PMD_ORDER });
+    expect(h).toBeGreaterThan(0);
+    expect(do_madvise(m, p, h, PMD_SIZE, 'hugepage')).toBe(0);
+    expect(p.mm.vma_lookup(h)!.flags & VM_HUGEPAGE).toBe(VM_HUGEPAGE);
+    const d = do_mmap(m, p, { size: PAGE, type: 'pfnmap' });
+    expect(do_madvise(m, p, d, PAGE, 'nohugepage')).toBe(0);
+  });
+
+  it('madvise_vma_behavior(): MADV_DOFORK on a VM_IO mapping is -EINVAL (MADV_DONTFORK is allowed)', () => {
+    const m = new Machine({ memory: 64 << 20 });
+    const p = m.spawn('app');
+    const d = do_mmap(m, p, { size: PAGE, type: 'pfnmap' });
+    expect(do_madvise(m, p, d, PAGE, 'dontfork')).toBe(0);
+    expect(do_madvise(m, p, d, PAGE, 'dofork')).toBe(-EINVAL);
+  });
+
+  it('madvise_dontneed_free_valid_vma(): hugetlb MADV_DONTNEED needs a huge-page aligned start; the end is rounded down to a huge page', () => {
+    const m = new Machine({ memory: 64 << 20, hugetlb: { '2M': 2 } });
+    const p = m.spawn('app');
+    const h = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', hugeOrder: PMD_ORDER });
+    expect(user_access(m, p, h, 2 * PMD_SIZE, true)).toBe(0);
+    expect(do_madvise(m, p, h + PAGE, PAGE, 'dontneed')).toBe(-EINVAL);
+    // [h, h + 4 KiB) rounds down to nothing: no error, nothing zapped.
+    expect(do_madvise(m, p, h, PAGE, 'dontneed')).toBe(0);
+    expect(pte_present(p.mm.pt.pmd_leaf(h))).toBe(true);
+    // [h, h + 2 MiB + 4 KiB) zaps the first huge page only.
+    expect(do_madvise(m, p, h, PMD_SIZE + PAGE, 'dontneed')).toBe(0);
+    expect(p.mm.pt.pmd_leaf(h)).toBeFalsy();
+    expect(pte_present(p.mm.pt.pmd_leaf(h + PMD_SIZE))).toBe(true);
+  });
+
+  it('madvise_populate(): the pages before a hole are populated, then -ENOMEM; PROT_READ with MADV_POPULATE_WRITE is -EINVAL', () => {
+    const m = new Machine({ memory: 64 << 20 });
+    const p = m.spawn('app');
+    const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
+    expect(do_munmap(m, p, a + 2 * PAGE, 2 * PAGE)).toBe(0);
+    expect(do_madvise(m, p, a, 4 * PAGE, 'populate_write')).toBe(-ENOMEM);
+    expect(pte_write(p.mm.pt.pte(a))).toBe(true);
+    expect(pte_write(p.mm.pt.pte(a + PAGE))).toBe(true);
+    const r = do_mmap(m, p, { size: PAGE, type: 'anon', prot: 'r' });
+    expect(do_madvise(m, p, r, PAGE, 'populate_write')).toBe(-EINVAL);
+    expect(do_madvise(m, p, r, PAGE, 'populate_read')).toBe(0);
   });
 });

@@ -3,17 +3,18 @@
 // mprotect, madvise, MAP_POPULATE, and exit_mmap.
 
 import type { Machine, Process } from '../kernel/machine.js';
-import { EINVAL, ENOMEM, EFAULT } from '../kernel/errno.js';
+import { EINVAL, ENOMEM, EFAULT, EINTR, EHWPOISON } from '../kernel/errno.js';
 import { PAGE_SIZE, PMD_SIZE, PMD_ORDER, PUD_ORDER } from './memmap.js';
 import {
   MmStruct, Vma, type VmaKind, VM_READ, VM_WRITE, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC,
-  VM_MAYSHARE, VM_IO, VM_PFNMAP, VM_HUGETLB, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTCOPY, VM_ACCOUNT,
+  VM_MAYSHARE, VM_IO, VM_PFNMAP, VM_HUGETLB, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED,
 } from './mm_types.js';
 import { AddressSpace, type FsKind } from './filemap.js';
 import { zap_page_range, handle_mm_fault, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM, remove_from_page_cache } from './memory.js';
 import { mk_pte, pte_wrprotect, pte_mkwrite, pte_present, pte_write, pte_dirty, pte_special, pte_pfn, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { collapse_pte_mapped_range } from './khugepaged.js';
+import { faultin_page_range } from './gup.js';
 
 export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
 
@@ -368,52 +369,113 @@ function change_protection_wrprotect(vma: Vma): void {
 export type Advice = 'hugepage' | 'nohugepage' | 'dontneed' | 'populate_read' | 'populate_write' | 'dontfork' | 'dofork' | 'collapse';
 
 /**
- * madvise(). Errors: -EINVAL (bad range or advice for this mapping), -ENOMEM (hole in the range;
- * for populate also OOM), -EFAULT (populate hit an unfaultable page), -EAGAIN (collapse could not).
+ * madvise(). -EINVAL for an unaligned start (madvise_should_skip(); a zero length returns 0). Every
+ * advice but MADV_POPULATE_* walks the VMAs (madvise_walk_vmas()): holes are skipped and reported as
+ * -ENOMEM after the mapped parts were advised; a VMA's own error stops the walk. Per VMA: -EINVAL for
+ * MADV_DONTNEED on a VM_PFNMAP mapping or an unaligned start inside a hugetlb page (the end is rounded
+ * down to a huge page), MADV_DOFORK on VM_IO, a cut inside a hugetlb page; MADV_COLLAPSE's errors.
+ * MADV_POPULATE_(READ|WRITE) faults through GUP (madvise_populate()).
  */
 export function do_madvise(m: Machine, p: Process, start: number, len: number, advice: Advice): SysResult {
   const mm = p.mm;
-  const err = checkRange(start, len);
-  if (err) return err;
+  if (start % PAGE_SIZE !== 0 || !(len >= 0)) return -EINVAL;
   const end = start + pageAlignUp(len);
-  if (advice === 'dontneed' && !hugetlbAligned(mm, start, end)) return -EINVAL;
-  const list = vmas_in_range(m, mm, start, end, advice === 'dontneed');
-  if (typeof list === 'number') return list;
-  for (const v of list) {
-    switch (advice) {
-      case 'hugepage':
-        if (v.kind === 'hugetlb' || v.kind === 'pfnmap') return -EINVAL;
-        v.flags = (v.flags | VM_HUGEPAGE) & ~VM_NOHUGEPAGE;
-        break;
-      case 'nohugepage':
-        if (v.kind === 'hugetlb' || v.kind === 'pfnmap') return -EINVAL;
-        v.flags = (v.flags | VM_NOHUGEPAGE) & ~VM_HUGEPAGE;
-        break;
-      case 'dontfork':
-        v.flags |= VM_DONTCOPY;
-        break;
-      case 'dofork':
-        v.flags &= ~VM_DONTCOPY;
-        break;
-      case 'dontneed':
-        if (v.flags & (VM_IO | VM_PFNMAP)) return -EINVAL;
-        zap_page_range(m, v, v.start, v.end);
-        break;
-      case 'populate_read':
-      case 'populate_write': {
-        if (v.flags & (VM_IO | VM_PFNMAP)) return -EINVAL;
-        const write = advice === 'populate_write';
-        if (write && !(v.flags & VM_WRITE)) return -EINVAL;
-        const r = populate_vma_page_range(m, v, v.start, v.end, write);
-        if (r) return r;
-        break;
-      }
-      case 'collapse': {
-        const r = collapse_pte_mapped_range(m, v, v.start, v.end);
-        if (r) return r;
-        break;
+  if (end === start) return 0;
+  if (advice === 'populate_read' || advice === 'populate_write') return madvise_populate(m, p, start, end, advice === 'populate_write');
+  return madvise_walk_vmas(mm, start, end, (v, s, e) => madvise_vma_behavior(m, v, s, e, advice));
+}
+
+/**
+ * madvise_walk_vmas(): `fn` on the part of each VMA inside [start, end). A hole does not stop the walk
+ * but makes the result -ENOMEM; an error from `fn` is returned at once.
+ */
+function madvise_walk_vmas(mm: MmStruct, start: number, end: number, fn: (vma: Vma, s: number, e: number) => number): number {
+  let unmapped = 0;
+  let cur = start;
+  while (cur < end) {
+    const vma = mm.vmas.find((v) => v.end > cur);
+    if (!vma) return -ENOMEM;
+    if (cur < vma.start) {
+      unmapped = -ENOMEM;
+      cur = vma.start;
+      if (cur >= end) break;
+    }
+    const e = Math.min(vma.end, end);
+    const r = fn(vma, cur, e);
+    if (r) return r;
+    cur = e;
+  }
+  return unmapped;
+}
+
+/** madvise_vma_behavior() on [s, e) of one VMA. */
+function madvise_vma_behavior(m: Machine, v: Vma, s: number, e: number, advice: Advice): number {
+  switch (advice) {
+    case 'dontneed': {
+      // madvise_dontneed_free_valid_vma(): no VMA split, just a zap of the range.
+      if (v.kind === 'hugetlb') {
+        const unit = PAGE_SIZE << v.hugeOrder;
+        if (s % unit) return -EINVAL;
+        e -= e % unit;
+      } else if (v.flags & (VM_PFNMAP | VM_LOCKED)) return -EINVAL;
+      if (s < e) zap_page_range(m, v, s, e);
+      return 0;
+    }
+    case 'collapse':
+      return collapse_pte_mapped_range(m, v, s, e);
+    case 'hugepage':
+      // hugepage_madvise() accepts any VMA (hugetlb and PFN maps included) and only sets the flags.
+      return madvise_update_vma(m, v, s, e, (v.flags | VM_HUGEPAGE) & ~VM_NOHUGEPAGE);
+    case 'nohugepage':
+      return madvise_update_vma(m, v, s, e, (v.flags | VM_NOHUGEPAGE) & ~VM_HUGEPAGE);
+    case 'dontfork':
+      return madvise_update_vma(m, v, s, e, v.flags | VM_DONTCOPY);
+    case 'dofork':
+      if (v.flags & VM_IO) return -EINVAL;
+      return madvise_update_vma(m, v, s, e, v.flags & ~VM_DONTCOPY);
+    default:
+      return -EINVAL;
+  }
+}
+
+/**
+ * madvise_update_vma(): nothing to do when the flags do not change; else [s, e) is split off
+ * (hugetlb_vm_op_split(): -EINVAL for a cut inside a huge page) and gets the new flags.
+ */
+function madvise_update_vma(m: Machine, v: Vma, s: number, e: number, newflags: number): number {
+  if (newflags === v.flags) return 0;
+  if (v.kind === 'hugetlb') {
+    const unit = PAGE_SIZE << v.hugeOrder;
+    if ((s > v.start && s % unit) || (e < v.end && e % unit)) return -EINVAL;
+  }
+  let vma = v;
+  if (vma.start < s) vma = split_vma(m, vma, s);
+  if (vma.end > e) split_vma(m, vma, e);
+  vma.flags = newflags;
+  return 0;
+}
+
+/**
+ * madvise_populate(): faultin_page_range() until the range is done. -ENOMEM for a hole (reached after
+ * populating what precedes it) or OOM, -EINVAL for a mapping that does not allow the access
+ * (check_vma_flags() under FOLL_MADV_POPULATE), -EFAULT for SIGBUS/SIGSEGV, -EHWPOISON, -EINTR.
+ */
+export function madvise_populate(m: Machine, p: Process, start: number, end: number, write: boolean): number {
+  while (start < end) {
+    const pages = faultin_page_range(m, p, start, end, write);
+    if (pages < 0) {
+      switch (pages) {
+        case -EINTR:
+        case -EINVAL:
+        case -EHWPOISON:
+        case -EFAULT:
+          return pages;
+        default:
+          return -ENOMEM;
       }
     }
+    if (pages === 0) return -ENOMEM; // cannot happen: GUP turns "nothing done" into an error
+    start += pages * PAGE_SIZE;
   }
   return 0;
 }

@@ -5,7 +5,6 @@ import type { RunContext, Outcome } from '../context.js';
 import type { StepOf } from '../schema.js';
 import { do_mmap, do_munmap, do_mprotect, do_madvise } from '../../mm/mmap.js';
 import { user_access } from '../../mm/user_access.js';
-import { faultin_page_range } from '../../mm/gup.js';
 import { filemap_write_new_file } from '../../mm/memory.js';
 import { do_fork } from '../../kernel/fork.js';
 import { do_exit } from '../../kernel/exit.js';
@@ -50,11 +49,8 @@ export function madvise(ctx: RunContext, s: StepOf<'madvise'>): Outcome {
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   const { addr, len } = ctx.range(s);
-  if (s.advice === 'populate_read' || s.advice === 'populate_write') {
-    // madvise_populate() goes through GUP (faultin_page_range): its errors are MADV_POPULATE's.
-    const r = faultin_page_range(ctx.m, p, addr, addr + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE, s.advice === 'populate_write');
-    return { ret: r < 0 ? r : 0 };
-  }
+  // MADV_POPULATE_* included: do_madvise() -> madvise_populate() repeats faultin_page_range() until
+  // the range is done, so a hole or failure after a partial populate is still reported.
   return { ret: do_madvise(ctx.m, p, addr, len, s.advice) };
 }
 
