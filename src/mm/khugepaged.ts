@@ -1,6 +1,7 @@
 // Models MADV_COLLAPSE (mm/khugepaged.c madvise_collapse()): PTE-mapped anon memory in a PMD range is
-// copied into a new THP mapped by one PMD. Pages with extra references (a pin, a GUP reference) make
-// the collapse fail with -EAGAIN (SCAN_PAGE_COUNT); pages shared with another mm are collapsed too.
+// copied into a new THP mapped by one PMD. Pages with extra references (a pin, a GUP reference) keep
+// their PMD range from collapsing (SCAN_PAGE_COUNT, -EAGAIN); pages shared with another mm are
+// collapsed too.
 
 import type { Machine } from '../kernel/machine.js';
 import { EAGAIN, ENOMEM, EINVAL } from '../kernel/errno.js';
@@ -10,52 +11,73 @@ import { mk_pte, pte_pfn, pte_present, pte_special, _PAGE_ACCESSED, _PAGE_DIRTY,
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes } from './rmap.js';
 import { folio_put_refs } from './memory.js';
 
+/** The scan results madvise_collapse() can end with here (enum scan_result). */
+type ScanResult = 'SCAN_FAIL' | 'SCAN_PMD_NULL' | 'SCAN_PAGE_COUNT';
+
+/** madvise_collapse_errno(): the errno for the last failed PMD range. */
+function madvise_collapse_errno(r: ScanResult): number {
+  return r === 'SCAN_PAGE_COUNT' ? -EAGAIN : -EINVAL;
+}
+
 /**
- * madvise_collapse() on [start, end) of an anonymous VMA. Returns 0, -EINVAL when the VMA may not
- * hold THPs at all - not anonymous, or MADV_NOHUGEPAGE (VM_NOHUGEPAGE): MADV_COLLAPSE ignores the
- * sysfs policy but not the VMA's own opt-out (thp_vma_allowable_order(.., TVA_FORCED_COLLAPSE, ..)
- * fails through vma_thp_disabled()) - -EAGAIN when a page has extra references, -ENOMEM.
- * @see mm/khugepaged.c madvise_collapse(), include/linux/huge_mm.h vma_thp_disabled()
+ * madvise_collapse() on [start, end) of an anonymous VMA. Returns -EINVAL when the VMA may not hold
+ * THPs at all - not anonymous, MADV_NOHUGEPAGE (VM_NOHUGEPAGE: MADV_COLLAPSE ignores the sysfs
+ * policy but not the VMA's own opt-out, vma_thp_disabled()), or no anon_vma yet (never written:
+ * __thp_vma_allowable_orders() outside a fault). Then every PMD range is tried: one already mapped by
+ * a PMD counts as done; one without a page table (SCAN_PMD_NULL) or with a page holding extra
+ * references (a pin, a GUP reference: SCAN_PAGE_COUNT) is skipped and the others are still collapsed.
+ * The result is 0 only if every range ended up PMD-mapped, else the errno of the last failure
+ * (madvise_collapse_errno(): SCAN_PAGE_COUNT -EAGAIN, SCAN_PMD_NULL -EINVAL); a THP that cannot be
+ * allocated stops at once with -ENOMEM. A range that covers no whole PMD is 0 if it starts on a PMD
+ * boundary, else -EINVAL.
+ * @see mm/khugepaged.c madvise_collapse(), hpage_collapse_scan_pmd(), include/linux/huge_mm.h vma_thp_disabled()
  */
 export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, end: number): number {
-  if (vma.kind !== 'anon' || vma.flags & VM_NOHUGEPAGE) return -EINVAL;
+  if (vma.kind !== 'anon' || vma.flags & VM_NOHUGEPAGE || !vma.anonVma) return -EINVAL;
   const mem = m.mem;
   const pt = vma.mm.pt;
-  const first = Math.ceil(start / PMD_SIZE) * PMD_SIZE;
-  for (let h = first; h + PMD_SIZE <= end; h += PMD_SIZE) {
-    if (pt.pmd_leaf(h)) continue; // already a THP
+  const hstart = Math.ceil(start / PMD_SIZE) * PMD_SIZE;
+  const hend = end - (end % PMD_SIZE);
+  let thps = 0;
+  let last_fail: ScanResult = 'SCAN_FAIL';
+  scan: for (let h = hstart; h < hend; h += PMD_SIZE) {
+    if (pt.pmd_leaf(h)) { thps++; continue; } // SCAN_PMD_MAPPED
     const table = pt.pte_table(h);
+    // find_pmd_or_thp_or_none(): an empty PMD (no page table) is not collapsed.
+    if (!table) { last_fail = 'SCAN_PMD_NULL'; continue; }
     // Every present page must be an anon page referenced only by its mapping(s). Pages shared with
     // another mm are fine: only khugepaged limits them (cc->is_khugepaged && max_ptes_shared).
     // @see mm/khugepaged.c hpage_collapse_scan_pmd(), __collapse_huge_page_isolate()
-    if (table) {
-      for (let i = 0; i < 512; i++) {
-        const e = table[i]!;
-        if (!pte_present(e) || pte_special(e)) continue;
-        const pfn = pte_pfn(e);
-        const folio = mem.page_folio(pfn);
-        if (!mem.folio_test_anon(folio)) return -EAGAIN;
-        if (mem.refcount[folio] !== mem.folio_mapcount(folio)) return -EAGAIN;
+    for (let i = 0; i < 512; i++) {
+      const e = table[i]!;
+      if (!pte_present(e) || pte_special(e)) continue;
+      const pfn = pte_pfn(e);
+      const folio = mem.page_folio(pfn);
+      if (!mem.folio_test_anon(folio) || mem.refcount[folio] !== mem.folio_mapcount(folio)) {
+        last_fail = 'SCAN_PAGE_COUNT';
+        continue scan;
       }
     }
     const thp = m.folio_alloc(PMD_ORDER);
-    if (thp < 0) return -ENOMEM;
-    if (table) {
-      for (let i = 0; i < 512; i++) {
-        const e = table[i]!;
-        table[i] = 0;
-        if (!pte_present(e) || pte_special(e)) continue;
-        const pfn = pte_pfn(e);
-        const folio = mem.page_folio(pfn);
-        folio_remove_rmap_ptes(m, folio, pfn, 1);
-        folio_put_refs(m, folio, 1);
-        vma.mm.rss_anon--;
-      }
-      pt.pmds.delete(h / PMD_SIZE);
+    if (thp < 0) return -ENOMEM; // SCAN_ALLOC_HUGE_PAGE_FAIL ends the walk
+    for (let i = 0; i < 512; i++) {
+      const e = table[i]!;
+      table[i] = 0;
+      if (!pte_present(e) || pte_special(e)) continue;
+      const pfn = pte_pfn(e);
+      const folio = mem.page_folio(pfn);
+      folio_remove_rmap_ptes(m, folio, pfn, 1);
+      folio_put_refs(m, folio, 1);
+      vma.mm.rss_anon--;
     }
+    pt.pmds.delete(h / PMD_SIZE);
     folio_add_new_anon_rmap(m, thp, vma, h, 'pmd');
     pt.set_pmd_leaf(h, mk_pte(thp, _PAGE_ACCESSED | _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0)));
     vma.mm.rss_anon += 512;
+    thps++;
   }
-  return 0;
+  // A range inside one PMD that does not start on its boundary has hend < hstart: the kernel's
+  // unsigned count of ranges is then huge, never met, and the answer is -EINVAL (SCAN_FAIL).
+  const ranges = (hend - hstart) / PMD_SIZE;
+  return ranges >= 0 && thps === ranges ? 0 : madvise_collapse_errno(last_fail);
 }
