@@ -723,3 +723,26 @@ describe('filemap_write_new_file (generic_perform_write + __filemap_get_folio): 
     expect(m.mem.folio_order(m.mem.page_folio(d.lookup(1)))).toBe(0);
   });
 });
+
+describe('filemap_map_folio_range (6.18): fault-around maps a large folio whole where it can', () => {
+  it('a folio within i_size, the VMA and one page table is mapped whole; one larger than the VMA only in the window', async () => {
+    const { filemap_write_new_file } = await import('./memory.js');
+    const { lookupPage } = await import('../scenario/inspect.js');
+    const m = new Machine({ memory: 256 << 20 });
+    const f = m.newFile('disk', 'data', 256);
+    f.users++;
+    filemap_write_new_file(m, f, 256 * PAGE, 1 << 20); // one order-8 folio
+    const p = m.spawn('app');
+    const a = do_mmap(m, p, { size: 256 * PAGE, type: 'file', file: f, shared: true, align: PMD_SIZE });
+    expect(user_access(m, p, a + 32 * PAGE, 1, false)).toBe(0);
+    for (const i of [0, 31, 48, 255]) expect(lookupPage(p, a + i * PAGE), `page ${i}`).toBeDefined();
+    expect(p.mm.rss_file).toBe(256);
+    // Half the file: the folio is not within the VMA; the aligned 64 KiB window only.
+    const q = m.spawn('half');
+    const b = do_mmap(m, q, { size: 128 * PAGE, type: 'file', file: f, shared: true, align: PMD_SIZE });
+    expect(user_access(m, q, b + 32 * PAGE, 1, false)).toBe(0);
+    for (let i = 32; i < 48; i++) expect(lookupPage(q, b + i * PAGE), `page ${i}`).toBeDefined();
+    expect(lookupPage(q, b + 31 * PAGE)).toBeUndefined();
+    expect(lookupPage(q, b + 48 * PAGE)).toBeUndefined();
+  });
+});

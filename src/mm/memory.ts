@@ -320,10 +320,25 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
   const vmaOff = (addr - vma.start) / PAGE_SIZE;
   const from = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, vmaOff));
   const to = Math.min(from + FAULT_AROUND_PAGES, 512, pteOff + vma.pages - vmaOff) - 1;
+  const mem = m.mem;
   for (let i = from; i <= to; i++) {
-    if (table[i] !== 0) continue;
-    const page = file.lookup(vma.pgoff + vmaOff + (i - pteOff));
-    if (page >= 0) map_cache_page(m, vma, table, i, page, false);
+    const idx = vma.pgoff + vmaOff + (i - pteOff);
+    const page = file.lookup(idx);
+    if (page < 0) continue;
+    // filemap_map_folio_range() (6.18): a large folio met in the window is mapped whole when it lies
+    // within i_size (or is shmem), within the VMA, and within one page table; else only its pages
+    // inside the window are.
+    const folio = mem.page_folio(page);
+    const nr = mem.folio_nr_pages(folio);
+    if (nr > 1) {
+      const first = idx - (page - folio); // file index of the folio's first page
+      const i0 = i - (page - folio); // its PTE slot
+      if ((first + nr <= file.sizePages || file.fs === 'tmpfs') && first >= vma.pgoff && first + nr <= vma.pgoff + vma.pages && i0 >= 0 && i0 + nr <= 512) {
+        for (let k = 0; k < nr; k++) if (table[i0 + k] === 0) map_cache_page(m, vma, table, i0 + k, folio + k, false);
+        continue;
+      }
+    }
+    if (table[i] === 0) map_cache_page(m, vma, table, i, page, false);
   }
 }
 
