@@ -87,3 +87,28 @@ describe('direct_io', () => {
     expect(pins(m)).toEqual([2, 2]);
   });
 });
+
+describe('direct_io write invalidates the page cache (kiocb_invalidate_pages)', () => {
+  it('cached folios over the range are unmapped everywhere and dropped; a pinned one stays', async () => {
+    const { pin_user_pages, unpin_user_pages } = await import('../mm/gup.js');
+    const { m, p, buf } = world();
+    const f = m.newFile('disk', 'f', 64);
+    f.users++;
+    const map = do_mmap(m, p, { size: 64 * PAGE_SIZE, type: 'file', file: f, shared: true });
+    expect(user_access(m, p, map, 64 * PAGE_SIZE, false)).toBe(0);
+    expect(user_access(m, p, buf, 16 * PAGE_SIZE, true)).toBe(0);
+    // Pin page 8 of the file (through the mapping): that folio cannot be dropped.
+    const held = new Int32Array(1);
+    expect(pin_user_pages(m, p, map + 8 * PAGE_SIZE, 1, 0, held)).toBe(1);
+    const cachedBefore = m.vmstat.get('nr_file_pages');
+    expect(direct_io(m, p, f, 0, buf, 16 * PAGE_SIZE, false)).toBe(16 * PAGE_SIZE);
+    expect(lookupPage(p, map)).toBeUndefined();
+    expect(f.lookup(0)).toBe(-1);
+    expect(lookupPage(p, map + 20 * PAGE_SIZE)).toBeDefined();
+    // The pinned folio lost its mapping but stays cached.
+    expect(lookupPage(p, map + 8 * PAGE_SIZE)).toBeUndefined();
+    expect(f.lookup(8)).toBe(held[0]);
+    expect(m.vmstat.get('nr_file_pages')).toBe(cachedBefore - 15);
+    unpin_user_pages(m, held, 1);
+  });
+});

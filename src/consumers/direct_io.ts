@@ -12,6 +12,7 @@ import { PAGE_SIZE } from '../mm/memmap.js';
 import type { AddressSpace } from '../mm/filemap.js';
 import { pin_user_pages_fast, unpin_user_pages_dirty_lock } from '../mm/gup.js';
 import { user_access } from '../mm/user_access.js';
+import { invalidate_inode_pages2_range } from '../mm/truncate.js';
 
 /** BIO_MAX_VECS: pages per bio. */
 export const BIO_MAX_VECS = 256;
@@ -40,6 +41,11 @@ export function direct_io(m: Machine, p: Process, file: AddressSpace, pos: numbe
     const r = user_access(m, p, addr, len, isRead);
     return r < 0 ? r : len;
   }
+  // A write first drops the cached folios it overlaps (kiocb_invalidate_pages()), and again once the
+  // data is on disk (kiocb_invalidate_post_direct_write()).
+  const firstIdx = Math.floor(pos / PAGE_SIZE);
+  const lastIdx = Math.floor((pos + len - 1) / PAGE_SIZE);
+  if (!isRead) invalidate_inode_pages2_range(m, file, firstIdx, lastIdx);
   let done = 0;
   while (done < len) {
     const a = addr + done;
@@ -64,5 +70,6 @@ export function direct_io(m: Machine, p: Process, file: AddressSpace, pos: numbe
     if (n < want) break;
   }
   if (!isRead && file.sizePages * PAGE_SIZE < pos + done) file.resize(Math.ceil((pos + done) / PAGE_SIZE));
+  if (!isRead && done > 0) invalidate_inode_pages2_range(m, file, firstIdx, Math.floor((pos + done - 1) / PAGE_SIZE));
   return done;
 }

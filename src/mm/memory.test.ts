@@ -476,14 +476,18 @@ describe('shared and file mappings (do_fault)', () => {
   it('do_cow_fault() / wp_page_copy(): a write to a MAP_PRIVATE file mapping maps a private anon copy; the page-cache page keeps only the cache reference', () => {
     const m = new Machine({ memory: 256 << 20 });
     const p = m.spawn('app');
-    const file: AddressSpace = m.newFile('disk', 'f', 4);
-    const a = do_mmap(m, p, { size: 4 * PAGE, type: 'file', file, shared: false });
-    // Read first: the page-cache page is mapped read-only.
+    const file: AddressSpace = m.newFile('disk', 'f', 64);
+    const a = do_mmap(m, p, { size: 64 * PAGE, type: 'file', file, shared: false });
+    // Read first: the page-cache page is mapped read-only. The miss reads ahead 32 pages
+    // (do_sync_mmap_readahead) and fault-around maps the 16 cached pages of the window.
     expect(user_access(m, p, a, PAGE, false)).toBe(0);
     const cache = file.lookup(0);
     expect(pfnAt(p, a)).toBe(cache);
     expect(pte_write(pte(p, a))).toBe(false);
     expect(m.mem.refcount[cache]).toBe(2);
+    expect(file.lookup(31)).toBeGreaterThanOrEqual(0);
+    expect(file.lookup(32)).toBe(-1);
+    expect(p.mm.rss_file).toBe(16);
     // Write: COW into a new anon page.
     expect(user_access(m, p, a, PAGE, true)).toBe(0);
     const anon = pfnAt(p, a);
@@ -494,12 +498,12 @@ describe('shared and file mappings (do_fault)', () => {
     expect(file.lookup(0)).toBe(cache);
     expect(m.mem.refcount[cache]).toBe(1);
     expect(m.mem.mapcount[cache]).toBe(0);
-    // A first access that is a write goes straight to the copy (do_cow_fault).
-    expect(user_access(m, p, a + PAGE, PAGE, true)).toBe(0);
-    expect(m.mem.folio_test_anon(pfnAt(p, a + PAGE))).toBe(true);
-    expect(m.mem.refcount[file.lookup(1)]).toBe(1);
+    // A first access that is a write, outside the mapped window, goes straight to the copy (do_cow_fault).
+    expect(user_access(m, p, a + 40 * PAGE, PAGE, true)).toBe(0);
+    expect(m.mem.folio_test_anon(pfnAt(p, a + 40 * PAGE))).toBe(true);
+    expect(m.mem.refcount[file.lookup(40)]).toBe(1);
     expect(p.mm.rss_anon).toBe(2);
-    expect(p.mm.rss_file).toBe(0);
+    expect(p.mm.rss_file).toBe(15);
   });
 });
 
@@ -670,7 +674,8 @@ describe('do_fault_around (filemap_map_pages): read faults map cached neighbours
     const { user_access } = await import('./user_access.js');
     const { lookupPage } = await import('../scenario/inspect.js');
     const m = new Machine({ memory: 256 << 20 });
-    const f = m.newFile('disk', 'data', 64);
+    // tmpfs: no readahead, so only what the writer touched is cached.
+    const f = m.newFile('tmpfs', 'data', 64);
     f.users++;
     const writer = m.spawn('writer');
     const wa = do_mmap(m, writer, { size: 64 * 4096, type: 'file', file: f, shared: true });

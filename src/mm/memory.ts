@@ -212,7 +212,27 @@ export function filemap_fault_page(m: Machine, vma: Vma, addr: number): number {
   if (folio < 0) return -1;
   if (file.fs === 'dax') m.mem.refcount[folio] = 1;
   add_to_page_cache(m, folio, file, idx);
+  if (file.fs === 'disk') do_sync_mmap_readahead(m, file, idx);
   return folio;
+}
+
+/** read_ahead_kb (128 KiB) in pages: file->f_ra.ra_pages. */
+export const RA_PAGES = 32;
+
+/**
+ * do_sync_mmap_readahead(), "mmap read-around": a fault that misses the page cache of a file with
+ * readahead reads ra_pages order-0 pages centred on the fault (best effort: an allocation failure
+ * just ends it). shmem and hugetlbfs have no readahead.
+ */
+function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): void {
+  const start = Math.max(0, idx - RA_PAGES / 2);
+  const end = Math.min(file.sizePages, start + RA_PAGES);
+  for (let i = start; i < end; i++) {
+    if (file.lookup(i) >= 0) continue;
+    const f = m.folio_alloc(0);
+    if (f < 0) return;
+    add_to_page_cache(m, f, file, i);
+  }
 }
 
 /** filemap_add_folio(): insert into the page cache; the cache holds one reference per page. */

@@ -19,12 +19,7 @@ const DIRS = [join(root, 'examples'), join(root, '..', 'shared', 'conformance')]
  * Disagreements found by the probe and left for the model's owners (the scenario's expectations are
  * not changed): the steps that differ on this kernel, and why. Any other differing step fails.
  */
-const KNOWN_DIFFERENCES: Record<string, { steps: number[]; why: string }> = {
-  'probe-odirect-invalidate.yaml': {
-    steps: [9, 10, 12],
-    why: 'an O_DIRECT write invalidates the cached, mapped folios over its range (kiocb_invalidate_pages -> invalidate_inode_pages2_range); the model keeps them',
-  },
-};
+const KNOWN_DIFFERENCES: Record<string, { steps: number[]; why: string }> = {};
 
 const liveReason = probeUnsupportedReason() ?? (isRoot() ? undefined : 'not root: the probe needs root for stat_refresh, pagemap PFNs and THP/hugetlb settings');
 

@@ -1,0 +1,66 @@
+// Models the page-cache invalidation an O_DIRECT write does around its I/O (mm/truncate.c
+// invalidate_inode_pages2_range(), reached from kiocb_invalidate_pages() before the write and
+// kiocb_invalidate_post_direct_write() after it): every cached folio overlapping the range is
+// unmapped from every process (unmap_mapping_folio()), written back if dirty (folio_launder()), and
+// dropped from the page cache, unless something else holds a reference (a pin, a GUP reference):
+// then it stays (invalidate_complete_folio2() fails).
+
+import type { Machine } from '../kernel/machine.js';
+import type { AddressSpace } from './filemap.js';
+import { PAGE_SIZE, PG_dirty } from './memmap.js';
+import { pte_dirty } from './pgtable.js';
+import { rmap_walk, folio_remove_rmap_ptes, folio_remove_rmap_entire } from './rmap.js';
+import { folio_mark_dirty, folio_put_refs, remove_from_page_cache } from './memory.js';
+
+/** unmap_mapping_folio(): zap every PTE/PMD that maps the folio, in every mm. */
+export function unmap_mapping_folio(m: Machine, folio: number): void {
+  const mem = m.mem;
+  for (const h of rmap_walk(m, folio)) {
+    const pt = h.vma.mm.pt;
+    m.mmu_notify(h.vma.mm, h.addr, h.addr + (h.level === 'pte' ? PAGE_SIZE : PAGE_SIZE << mem.folio_order(folio)), 'unmap');
+    if (h.level === 'pte') {
+      const t = pt.pte_table(h.addr)!;
+      const i = (h.addr / PAGE_SIZE) % 512;
+      if (pte_dirty(t[i]!)) folio_mark_dirty(m, folio);
+      t[i] = 0;
+      folio_remove_rmap_ptes(m, folio, h.pfn, 1);
+      h.vma.mm.rss_file--;
+    } else {
+      const e = h.level === 'pmd' ? pt.pmd_leaf(h.addr) : pt.pud_leaf(h.addr);
+      if (pte_dirty(e)) folio_mark_dirty(m, folio);
+      if (h.level === 'pmd') pt.set_pmd_leaf(h.addr, 0);
+      else pt.set_pud_leaf(h.addr, 0);
+      folio_remove_rmap_entire(m, folio);
+      h.vma.mm.rss_file -= mem.folio_nr_pages(folio);
+    }
+    folio_put_refs(m, folio, 1);
+  }
+}
+
+/**
+ * invalidate_inode_pages2_range(file, start, end) for page indices [start, end]. Returns how many
+ * folios could not be dropped because something else still references them.
+ */
+export function invalidate_inode_pages2_range(m: Machine, file: AddressSpace, start: number, end: number): number {
+  const mem = m.mem;
+  let busy = 0;
+  for (let idx = start; idx <= end && idx < file.sizePages; idx++) {
+    const pfn = file.lookup(idx);
+    if (pfn < 0) continue;
+    const folio = mem.page_folio(pfn);
+    const nr = mem.folio_nr_pages(folio);
+    idx = mem.index[folio]! + nr - 1; // whole folio handled at once
+    unmap_mapping_folio(m, folio);
+    if (mem.folio_test_dirty(folio)) {
+      // folio_launder(): written back synchronously, then clean.
+      mem.clear_flag(folio, PG_dirty);
+      if (file.needsDirtyTracking) m.vmstat.mod('nr_dirty', -nr);
+    }
+    if (mem.refcount[folio] !== nr) {
+      busy++;
+      continue;
+    }
+    remove_from_page_cache(m, folio);
+  }
+  return busy;
+}
