@@ -163,3 +163,41 @@ describe('madvise(2) ranges (madvise_walk_vmas)', () => {
     expect(do_madvise(m, p, r, PAGE, 'populate_read')).toBe(0);
   });
 });
+
+describe('VMA merging (vma_merge_existing_range)', () => {
+  it('mprotect of half a mapping splits it; giving the protection back merges it again', () => {
+    const m = new Machine({ memory: 256 << 20 });
+    const p = m.spawn('app');
+    const a = do_mmap(m, p, { size: 16 * PAGE_SIZE, type: 'anon' });
+    expect(user_access(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
+    expect(do_mprotect(m, p, a, 8 * PAGE_SIZE, 'r')).toBe(0);
+    expect(p.mm.vmas.length).toBe(2);
+    expect(do_mprotect(m, p, a, 8 * PAGE_SIZE, 'rw')).toBe(0);
+    expect(p.mm.vmas.length).toBe(1);
+    expect(p.mm.vmas[0]!.start).toBe(a);
+    expect(p.mm.vmas[0]!.end).toBe(a + 16 * PAGE_SIZE);
+    // The merged VMA still reaches its pages through the rmap (the anon_vma is shared).
+    expect(user_access(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
+  });
+  it('MADV_HUGEPAGE on both halves merges them, so a THP can span the old boundary', () => {
+    const m = new Machine({ memory: 256 << 20, thp: 'madvise' });
+    const p = m.spawn('app');
+    const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon', align: PMD_SIZE });
+    expect(do_madvise(m, p, a, PMD_SIZE / 2, 'hugepage')).toBe(0);
+    expect(p.mm.vmas.length).toBe(2);
+    expect(do_madvise(m, p, a + PMD_SIZE / 2, PMD_SIZE / 2, 'hugepage')).toBe(0);
+    expect(p.mm.vmas.length).toBe(1);
+    expect(p.mm.vmas[0]!.flags & VM_HUGEPAGE).toBeTruthy();
+    expect(user_access(m, p, a, 1, true)).toBe(0);
+    expect(p.mm.pt.pmd_leaf(a)).not.toBe(0);
+  });
+  it('separate mmaps are placed apart and never merge, even with identical flags', () => {
+    const m = new Machine({ memory: 256 << 20 });
+    const p = m.spawn('app');
+    const a = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'anon' });
+    const b = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'anon' });
+    expect(Math.abs(a - b)).toBeGreaterThan(4 * PAGE_SIZE);
+    expect(do_mprotect(m, p, Math.min(a, b), 4 * PAGE_SIZE, 'rw')).toBe(0);
+    expect(p.mm.vmas.length).toBe(2);
+  });
+});

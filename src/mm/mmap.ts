@@ -43,15 +43,23 @@ function pageAlignUp(n: number, a = PAGE_SIZE): number {
   return Math.ceil(n / a) * a;
 }
 
+/**
+ * A free page kept between mappings. gupsim places every mmap apart from its neighbours (as the live
+ * probe does with guard pages), so two scenario regions never merge into one VMA: a region's THP
+ * eligibility and fault-around window depend on it alone. Pieces of one mapping (split by
+ * mprotect/madvise) still merge back as the kernel's do.
+ */
+const MMAP_GAP = PAGE_SIZE;
+
 /** get_unmapped_area(): top-down below mmap_base, aligned. */
 function get_unmapped_area(mm: MmStruct, len: number, align: number): number {
   let top = mm.mmap_base;
   for (let i = mm.vmas.length - 1; i >= -1; i--) {
-    const below = i >= 0 ? mm.vmas[i]!.end : 0x10000;
+    const below = i >= 0 ? mm.vmas[i]!.end + MMAP_GAP : 0x10000;
     let start = top - len;
     start -= start % align;
     if (start >= below) return start;
-    if (i >= 0) top = Math.min(top, mm.vmas[i]!.start);
+    if (i >= 0) top = Math.min(top, mm.vmas[i]!.start - MMAP_GAP);
   }
   return -ENOMEM;
 }
@@ -190,6 +198,57 @@ export function split_vma(m: Machine, vma: Vma, addr: number): Vma {
   return upper;
 }
 
+/**
+ * Whether two adjacent VMAs can become one (is_mergeable_vma() + is_mergeable_anon_vma()): same
+ * flags, backing and file, contiguous file offsets, and the same anon_vma (or one side without any,
+ * the other's chain singular). VM_PFNMAP/VM_IO (VM_SPECIAL) and, in the model, hugetlb never merge.
+ */
+function can_vma_merge(a: Vma, b: Vma): boolean {
+  if (a.end !== b.start || a.mm !== b.mm) return false;
+  if (a.flags !== b.flags || a.kind !== b.kind || a.file !== b.file || a.hugeOrder !== b.hugeOrder) return false;
+  if (a.kind === 'pfnmap' || a.kind === 'hugetlb') return false;
+  if (a.pgoff + a.pages !== b.pgoff) return false;
+  if (a.anonVma === b.anonVma) return a.anonChain.length === b.anonChain.length && a.anonChain.every((x, i) => x === b.anonChain[i]);
+  if (!a.anonVma) return b.anonChain.length === 1;
+  if (!b.anonVma) return a.anonChain.length === 1;
+  return false;
+}
+
+/** Fold `next` into `prev` (they are adjacent and mergeable). */
+function vma_fold(m: Machine, prev: Vma, next: Vma): void {
+  const mm = prev.mm;
+  if (!prev.anonVma && next.anonVma) {
+    prev.anonVma = next.anonVma;
+    prev.anonChain.push(...next.anonChain);
+    for (const av of next.anonChain) av.vmas.add(prev);
+  }
+  for (const av of next.anonChain) av.vmas.delete(next);
+  prev.end = next.end;
+  mm.vmas = mm.vmas.filter((v) => v !== next);
+  if (next.file) {
+    next.file.vmas.delete(next);
+    fput(m, next.file);
+  }
+}
+
+/**
+ * vma_merge_existing_range() / vma_merge_new_range(): after a VMA got new flags, or was created,
+ * merge it with compatible neighbours, as the kernel does. Returns the VMA that now covers it.
+ */
+export function vma_merge_neighbours(m: Machine, vma: Vma): Vma {
+  const mm = vma.mm;
+  let i = mm.vmas.indexOf(vma);
+  const next = mm.vmas[i + 1];
+  if (next && can_vma_merge(vma, next)) vma_fold(m, vma, next);
+  i = mm.vmas.indexOf(vma);
+  const prev = i > 0 ? mm.vmas[i - 1] : undefined;
+  if (prev && can_vma_merge(prev, vma)) {
+    vma_fold(m, prev, vma);
+    return prev;
+  }
+  return vma;
+}
+
 /** The VMAs covering [start, end), split so that each lies wholly inside. -ENOMEM if a hole. */
 function vmas_in_range(m: Machine, mm: MmStruct, start: number, end: number, allowHoles: boolean): Vma[] | number {
   const out: Vma[] = [];
@@ -284,7 +343,8 @@ export function do_mprotect(m: Machine, p: Process, start: number, len: number, 
   let tmp = first.start;
   let nstart = start;
   for (let vma = first as Vma | undefined; vma && vma.start < end; vma = mm.vmas.find((v) => v.end > nstart && v.start < end)) {
-    if (vma.start !== tmp) return -ENOMEM;
+    // A gap is a hole (-ENOMEM); a VMA starting below tmp was just merged with the previous piece.
+    if (vma.start > tmp) return -ENOMEM;
     tmp = Math.min(vma.end, end);
     const newflags = prot === 'rw' ? vma.flags | VM_WRITE : vma.flags & ~VM_WRITE;
     if (newflags !== vma.flags) {
@@ -303,8 +363,10 @@ export function do_mprotect(m: Machine, p: Process, start: number, len: number, 
       } else if (!wasWritable) {
         change_protection_try_writable(m, vma);
       }
+      vma_merge_neighbours(m, vma);
     }
     nstart = tmp;
+    if (nstart >= end) break;
   }
   return tmp < end ? -ENOMEM : 0;
 }
@@ -452,6 +514,7 @@ function madvise_update_vma(m: Machine, v: Vma, s: number, e: number, newflags: 
   if (vma.start < s) vma = split_vma(m, vma, s);
   if (vma.end > e) split_vma(m, vma, e);
   vma.flags = newflags;
+  vma_merge_neighbours(m, vma);
   return 0;
 }
 
