@@ -4,7 +4,7 @@
 // munmap, fork, COW, migration, mprotect — the sequence moves and a later read sees the new PFNs.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, ZERO_PFN, type MachineConfig, type Process } from '../kernel/machine.js';
+import { Machine, ZERO_PFN, type Process } from '../kernel/machine.js';
 import { EFAULT, EPERM } from '../kernel/errno.js';
 import { do_mmap, do_madvise, do_munmap, do_mprotect } from '../mm/mmap.js';
 import { user_access } from '../mm/user_access.js';
@@ -16,11 +16,8 @@ import { outstanding } from '../kernel/holders.js';
 import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { HmmMirror, hmm_range_fault, mmu_interval_notifier_insert, mmu_interval_notifier_remove } from './hmm.js';
+import { pins, world } from '../../test/support.js';
 
-function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
-  const m = new Machine({ memory: 1 << 30, ...cfg });
-  return { m, p: m.spawn('app') };
-}
 
 function anon(m: Machine, p: Process, npages: number, touch: 'write' | 'read' | 'none' = 'write', prot: 'r' | 'rw' = 'rw'): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon', prot });
@@ -29,7 +26,6 @@ function anon(m: Machine, p: Process, npages: number, touch: 'write' | 'read' | 
   return addr;
 }
 
-const pins = (m: Machine) => ({ acquired: m.vmstat.get('nr_foll_pin_acquired'), released: m.vmstat.get('nr_foll_pin_released') });
 const pfnAt = (p: Process, addr: number) => pte_pfn(p.mm.pt.pte(addr));
 
 function mirror(m: Machine, p: Process, addr: number, npages: number): HmmMirror {

@@ -4,7 +4,7 @@
 // io_validate_user_buf_range() limits, the LONGTERM refusals, and release when the ring's creator exits.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type MachineConfig, type Process } from '../kernel/machine.js';
+import { Machine, type Process } from '../kernel/machine.js';
 import { EBUSY, EFAULT, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../kernel/errno.js';
 import { do_mmap, do_madvise } from '../mm/mmap.js';
 import { user_access } from '../mm/user_access.js';
@@ -14,11 +14,8 @@ import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { IoRing, IORING_SETUP_ENTRIES, io_ring_pages, io_uring_setup, io_sqe_buffers_register, io_sqe_buffers_unregister, io_uring_release } from './io_uring.js';
 import { user_locked_vm } from './memlock.js';
+import { pins, world } from '../../test/support.js';
 
-function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
-  const m = new Machine({ memory: 1 << 30, ...cfg });
-  return { m, p: m.spawn('app') };
-}
 
 function anon(m: Machine, p: Process, npages: number): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon' });
@@ -27,7 +24,6 @@ function anon(m: Machine, p: Process, npages: number): number {
   return addr;
 }
 
-const pins = (m: Machine) => ({ acquired: m.vmstat.get('nr_foll_pin_acquired'), released: m.vmstat.get('nr_foll_pin_released') });
 
 describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
   it('RLIMIT_MEMLOCK: a non-root process with memlock 64K cannot register 1 MiB: pinned, charge refused, unpinned, -ENOMEM', () => {

@@ -13,6 +13,7 @@ import { pte_pfn } from '../mm/pgtable.js';
 import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { process_vm_rw } from './process_vm.js';
+import { pins } from '../../test/support.js';
 
 function world(cfg: Partial<MachineConfig> = {}): { m: Machine; app: Process; target: Process } {
   const m = new Machine({ memory: 1 << 30, ...cfg });
@@ -29,7 +30,6 @@ function anon(m: Machine, p: Process, npages: number, touch: 'write' | 'read' | 
   return addr;
 }
 
-const pins = (m: Machine) => ({ acquired: m.vmstat.get('nr_foll_pin_acquired'), released: m.vmstat.get('nr_foll_pin_released') });
 const pfnAt = (p: Process, addr: number) => pte_pfn(p.mm.pt.pte(addr));
 const refcount = (m: Machine, p: Process, addr: number) => m.mem.refcount[m.mem.page_folio(pfnAt(p, addr))]!;
 

@@ -4,7 +4,7 @@
 // without CAP_IPC_LOCK), all pins released on failure, unpin per scatterlist entry on dereg.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type MachineConfig, type Process } from '../kernel/machine.js';
+import { Machine, type Process } from '../kernel/machine.js';
 import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from '../kernel/errno.js';
 import { do_mmap, do_madvise } from '../mm/mmap.js';
 import { user_access } from '../mm/user_access.js';
@@ -15,11 +15,8 @@ import { outstanding } from '../kernel/holders.js';
 import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { IbMr, UMEM_PIN_CHUNK, ib_umem_get, ib_umem_release } from './rdma.js';
+import { pins, world } from '../../test/support.js';
 
-function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
-  const m = new Machine({ memory: 1 << 30, ...cfg });
-  return { m, p: m.spawn('app') };
-}
 
 function anon(m: Machine, p: Process, npages: number, prot: 'r' | 'rw' = 'rw'): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon', prot });
@@ -28,7 +25,6 @@ function anon(m: Machine, p: Process, npages: number, prot: 'r' | 'rw' = 'rw'): 
   return addr;
 }
 
-const pins = (m: Machine) => ({ acquired: m.vmstat.get('nr_foll_pin_acquired'), released: m.vmstat.get('nr_foll_pin_released') });
 const pfnAt = (p: Process, addr: number) => pte_pfn(p.mm.pt.pte(addr) || p.mm.pt.pmd_leaf(addr)) + (p.mm.pt.pmd_leaf(addr) ? (addr % PMD_SIZE) / PAGE_SIZE : 0);
 
 function unprivileged(p: Process, memlock: number): void {

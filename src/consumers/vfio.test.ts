@@ -14,6 +14,7 @@ import { folio_maybe_dma_pinned } from '../mm/gup.js';
 import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { VFIO_BATCH_MAX_CAPACITY, VfioDma, vfio_dma_do_map, vfio_dma_do_unmap } from './vfio.js';
+import { pins } from '../../test/support.js';
 
 function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
   const m = new Machine({ memory: 1 << 30, ...cfg });
@@ -27,7 +28,6 @@ function anon(m: Machine, p: Process, npages: number, prot: 'r' | 'rw' = 'rw'): 
   return addr;
 }
 
-const pins = (m: Machine) => ({ acquired: m.vmstat.get('nr_foll_pin_acquired'), released: m.vmstat.get('nr_foll_pin_released') });
 const pfnAt = (p: Process, addr: number) => pte_pfn(p.mm.pt.pte(addr));
 
 describe('VFIO type1 DMA mapping (drivers/vfio/vfio_iommu_type1.c)', () => {

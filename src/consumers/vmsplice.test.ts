@@ -13,6 +13,7 @@ import { pte_pfn } from '../mm/pgtable.js';
 import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { PIPE_DEF_BUFFERS, pipe_create, pipe_release, vmsplice_to_pipe } from './vmsplice.js';
+import { pins } from '../../test/support.js';
 
 function world(): { m: Machine; p: Process } {
   const m = new Machine({ memory: 1 << 30 });
@@ -26,7 +27,6 @@ function anon(m: Machine, p: Process, npages: number): number {
   return addr;
 }
 
-const pins = (m: Machine) => ({ acquired: m.vmstat.get('nr_foll_pin_acquired'), released: m.vmstat.get('nr_foll_pin_released') });
 const pfnAt = (p: Process, addr: number) => pte_pfn(p.mm.pt.pte(addr));
 const refcounts = (m: Machine, p: Process, addr: number, n: number) =>
   Array.from({ length: n }, (_, i) => m.mem.refcount[pfnAt(p, addr + i * PAGE_SIZE)]!);

@@ -16,14 +16,10 @@ import { FOLL_WRITE, FOLL_LONGTERM } from '../mm/foll_flags.js';
 import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
 import { pte_pfn, pte_write, pte_dirty, pte_present } from '../mm/pgtable.js';
 import { is_huge_zero_folio } from '../mm/memory.js';
+import { fork, pinCounters } from '../../test/support.js';
 
 const PAGE = PAGE_SIZE;
 
-function fork(m: Machine, p: Process, name = 'child'): Process {
-  const c = do_fork(m, p, name);
-  if (typeof c === 'number') throw new Error(`fork failed: ${c}`);
-  return c;
-}
 
 function pte(p: Process, addr: number): number {
   return p.mm.pt.pte(addr);
@@ -33,9 +29,6 @@ function pfnAt(p: Process, addr: number): number {
   return pte_pfn(pte(p, addr));
 }
 
-function pinCounters(m: Machine): [number, number] {
-  return [m.vmstat.get('nr_foll_pin_acquired'), m.vmstat.get('nr_foll_pin_released')];
-}
 
 /** A private anonymous mapping of `pages` base pages, written (so every page is an exclusive anon page). */
 function anonWritten(m: Machine, p: Process, pages: number): number {

@@ -5,7 +5,6 @@
 
 import { describe, it, expect } from 'vitest';
 import { Machine, type Process } from '../kernel/machine.js';
-import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { EFAULT, ENOMEM } from '../kernel/errno.js';
 import { do_mmap, do_munmap } from './mmap.js';
@@ -14,18 +13,11 @@ import { pin_user_pages, pin_user_pages_fast, unpin_user_pages, get_user_pages, 
 import { FOLL_WRITE } from './foll_flags.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, PUD_ORDER } from './memmap.js';
 import { pte_pfn, pte_write } from './pgtable.js';
+import { fork, pinCounters } from '../../test/support.js';
 
 const PAGE = PAGE_SIZE;
 
-function fork(m: Machine, p: Process, name = 'child'): Process {
-  const c = do_fork(m, p, name);
-  if (typeof c === 'number') throw new Error(`fork failed: ${c}`);
-  return c;
-}
 
-function pinCounters(m: Machine): [number, number] {
-  return [m.vmstat.get('nr_foll_pin_acquired'), m.vmstat.get('nr_foll_pin_released')];
-}
 
 describe('hugetlb pools (nr_hugepages)', () => {
   it('set_max_huge_pages(): nr_hugepages=N takes N free huge pages out of the buddy allocator; free pool folios hold no reference', () => {

@@ -5,7 +5,6 @@
 
 import { describe, it, expect } from 'vitest';
 import { Machine, ZERO_PFN, type Process } from '../kernel/machine.js';
-import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { EAGAIN, EFAULT, ENOMEM } from '../kernel/errno.js';
 import { do_mmap, do_munmap, do_mprotect, do_madvise } from './mmap.js';
@@ -17,6 +16,7 @@ import { pte_pfn, pte_write, pte_dirty, pte_present, pte_special } from './pgtab
 import { is_huge_zero_folio } from './memory.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { AddressSpace } from './filemap.js';
+import { fork, pinCounters } from '../../test/support.js';
 
 const PAGE = PAGE_SIZE;
 
@@ -28,15 +28,7 @@ function pfnAt(p: Process, addr: number): number {
   return pte_pfn(pte(p, addr));
 }
 
-function fork(m: Machine, p: Process, name = 'child'): Process {
-  const c = do_fork(m, p, name);
-  if (typeof c === 'number') throw new Error(`fork failed: ${c}`);
-  return c;
-}
 
-function pinCounters(m: Machine): [number, number] {
-  return [m.vmstat.get('nr_foll_pin_acquired'), m.vmstat.get('nr_foll_pin_released')];
-}
 
 describe('do_anonymous_page()', () => {
   it('do_anonymous_page(): a read fault of untouched private anon memory maps the shared zero page (special PTE, read-only, no reference, no RSS)', () => {
