@@ -8,10 +8,10 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './pin.js';
+import { cacheDirs, findCompiler, packageRoot } from '../probe/package.js';
 
 export interface HostRow {
   bytes: number;
@@ -32,13 +32,7 @@ export interface HostResult {
 
 export type HostOutcome = { host: HostResult; skipped?: undefined } | { host: null; skipped: string };
 
-const CC = '/usr/bin/cc';
 const SOURCE_NAME = 'host_iouring.c';
-
-/** The package root: two levels above this module, both as dist/bench/host.js and src/bench/host.ts. */
-export function packageRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-}
 
 /** The helper's C source: read from src/ (a clone) or next to this module (if copied to dist). */
 function findSource(): string | undefined {
@@ -49,15 +43,11 @@ function findSource(): string | undefined {
   return undefined;
 }
 
-function cacheDirs(): string[] {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return [join(packageRoot(), 'node_modules', '.cache', 'gupsim'), join(tmpdir(), `gupsim-${uid}`)];
-}
-
 /** Compile the helper unless a binary built from the same source is cached. Returns its path or why not. */
 export function buildHostHelper(): { path: string } | { error: string } {
   if (process.platform !== 'linux') return { error: `not Linux (${process.platform}): io_uring is Linux-only` };
-  if (!existsSync(CC)) return { error: `${CC} not found: cannot build the io_uring helper` };
+  const CC = findCompiler();
+  if (!CC) return { error: 'no C compiler found (set CC, or install cc/gcc/clang): cannot build the io_uring helper' };
   const src = findSource();
   if (!src) return { error: `${SOURCE_NAME} not found under ${packageRoot()}` };
   const text = readFileSync(src);

@@ -5,44 +5,16 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { ProbeError } from './errors.js';
+import { cacheDirs, findCompiler, packageRoot } from './package.js';
 
 const SOURCE = join('src', 'probe', 'helper.c');
-
-/** The package root: two levels above this module (src/probe/build.ts or dist/probe/build.js). */
-export function packageRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-}
 
 /** The helper's C source file. */
 export function helperSource(): string {
   return join(packageRoot(), SOURCE);
-}
-
-/** The C compiler: $CC if set, else cc, gcc or clang on PATH (the first that exists). */
-export function findCompiler(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  const candidates = env.CC ? [env.CC] : ['cc', 'gcc', 'clang'];
-  const dirs = (env.PATH ?? '/usr/bin:/bin').split(delimiter).filter(Boolean);
-  for (const c of candidates) {
-    const paths = c.includes('/') ? [c] : dirs.map((d) => join(d, c));
-    for (const p of paths) {
-      try {
-        accessSync(p, constants.X_OK);
-        return p;
-      } catch { /* next */ }
-    }
-  }
-  return undefined;
-}
-
-/** Cache directories, most preferred first. */
-function cacheDirs(): string[] {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return [join(packageRoot(), 'node_modules', '.cache', 'gupsim'), join(tmpdir(), `gupsim-${uid}`)];
 }
 
 /** Why the probe cannot run on this host, or undefined when it can (before compiling). */

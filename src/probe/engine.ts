@@ -15,7 +15,8 @@ import { checkExpect, type RunResult, type StepResult } from '../scenario/run.js
 import type { PageInfo } from '../scenario/inspect.js';
 import { ProbeError } from './errors.js';
 import { Helper, COMMAND_TIMEOUT_MS, type HelperProcess, type HelperReply, sleep } from './helper.js';
-import { probeUnsupportedReason, packageRoot } from './build.js';
+import { probeUnsupportedReason } from './build.js';
+import { packageRoot } from './package.js';
 import { HostSession, isRoot, pinCounters, planSettings, readCounters, samePins, settleCounters, type Counters } from './host.js';
 import { pageInfoFromHelper, type HelperPage } from './kpage.js';
 

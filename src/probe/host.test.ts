@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { loadScenario } from '../scenario/load.js';
-import { buildHelper, findCompiler, helperSource, probeUnsupportedReason } from './build.js';
+import { buildHelper, helperSource, probeUnsupportedReason } from './build.js';
+import { findCompiler } from './package.js';
 import { HostSession, isRoot, planSettings, readSetting } from './host.js';
 import { readZones } from './kpage.js';
 

@@ -9,7 +9,8 @@ import { loadScenario } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
 import { diffScenario, formatDiff } from './diff.js';
 import { scenarioUnsupportedReason } from './engine.js';
-import { packageRoot, probeUnsupportedReason } from './build.js';
+import { probeUnsupportedReason } from './build.js';
+import { packageRoot } from './package.js';
 import { isRoot } from './host.js';
 
 const root = packageRoot();

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot, probeUnsupportedReason } from './build.js';
+import { probeUnsupportedReason } from './build.js';
+import { packageRoot } from './package.js';
 import { isRoot, readSetting } from './host.js';
 
 const root = packageRoot();
