@@ -42,11 +42,6 @@ export class IoRing implements Holder {
   refs(): number { return 0; }
 }
 
-/** Result of a registration: 0 or -errno, and the reason for a refusal. */
-export interface IoRegisterResult {
-  ret: number;
-}
-
 /**
  * IORING_REGISTER_BUFFERS: register every iovec or none. Errors: -EBUSY (a table is already
  * registered, even an all-sparse one), -EINVAL (no iovecs, or more than 16384), -EFAULT (NULL base with a length,

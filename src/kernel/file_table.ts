@@ -56,8 +56,4 @@ export class FileTable {
   holders(obj: object): number {
     return this.files.get(obj)?.refs ?? 0;
   }
-
-  holds(p: Process, obj: object): boolean {
-    return this.byProc.get(p)?.has(obj) ?? false;
-  }
 }

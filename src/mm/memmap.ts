@@ -125,13 +125,3 @@ export class MemMap {
   clear_flag(pfn: number, bit: number): void { this.flags[pfn] = this.flags[pfn]! & ~bit; }
   test_flag(pfn: number, bit: number): boolean { return (this.flags[pfn]! & bit) !== 0; }
 }
-
-/** The `%pGp` names of the flag bits the model keeps, in the kernel's enum pageflags order. */
-export const FLAG_NAMES: ReadonlyArray<[number, string]> = [
-  [PG_referenced, 'referenced'],
-  [PG_dirty, 'dirty'],
-  [PG_lru, 'lru'],
-  [PG_head, 'head'],
-  [PG_writeback, 'writeback'],
-  [PG_swapbacked, 'swapbacked'],
-];

@@ -7,7 +7,7 @@ import { ZERO_PFN } from '../kernel/machine.js';
 import {
   PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, PG_dirty, PG_lru, PG_swapbacked, PG_anon,
 } from './memmap.js';
-import { is_cow_mapping, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
+import { is_cow_mapping, VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
 import {
   mk_pte, pte_pfn, pte_present, pte_write, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_special,
   pte_index, _PAGE_RW, _PAGE_DIRTY, _PAGE_ACCESSED, _PAGE_SPECIAL,
@@ -570,5 +570,3 @@ function zap_leaf(m: Machine, vma: Vma, e: number): void {
   folio_put_refs(m, folio, 1);
 }
 
-/** THP policy helpers re-exported for callers that only need the flags. */
-export const THP_VM_FLAGS = { VM_HUGEPAGE, VM_NOHUGEPAGE };

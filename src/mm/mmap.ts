@@ -548,9 +548,3 @@ export function exit_mmap(m: Machine, mm: MmStruct): void {
   for (const v of [...mm.vmas]) remove_vma(m, v);
   mm.users = 0;
 }
-
-/** Find a VMA by its scenario region name. */
-export function vma_by_name(mm: MmStruct, name: string): Vma[] {
-  return mm.vmas.filter((v) => v.name === name);
-}
-
