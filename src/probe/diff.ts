@@ -86,15 +86,20 @@ function view(s: AnyStep, prev: AnyStep | undefined): EngineView {
   };
 }
 
-/** Inspect fields the kernel exposes and compares faithfully (zone is the host's layout: not compared). */
-const PAGE_FIELDS = ['present', 'order', 'mapcount', 'zero_page'] as const;
+/**
+ * Inspect fields the kernel exposes and compares faithfully: /proc's on any kernel; the struct page
+ * fields gupsim's module reads in a VM (null on a host, so not compared there); the zone only in a
+ * VM, whose memory layout is the scenario's (a host's is its own).
+ */
+const PAGE_FIELDS = ['present', 'order', 'mapcount', 'zero_page', 'refcount', 'pincount', 'maybe_dma_pinned', 'anon_exclusive', 'mapped_by'] as const;
+const VM_PAGE_FIELDS = [...PAGE_FIELDS, 'zone'] as const;
 
 function pagesOf(s: AnyStep): Array<Record<string, unknown>> {
   return Array.isArray(s.pages) ? (s.pages as Array<Record<string, unknown>>) : [];
 }
 
 /** Differences of one step (not the pfn relations), in words. */
-function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: EngineView): string[] {
+function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: EngineView, fields: readonly string[] = PAGE_FIELDS): string[] {
   const out: string[] = [];
   if (k.error) return [`the probe failed here: ${k.error}`];
   if (m.op === 'expect') {
@@ -112,7 +117,7 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
   const mp = pagesOf(m);
   const kp = pagesOf(k);
   for (let i = 0; i < Math.min(mp.length, kp.length); i++) {
-    for (const f of PAGE_FIELDS) {
+    for (const f of fields) {
       const a = mp[i]![f];
       const b = kp[i]![f];
       if (b === null || b === undefined || a === undefined) continue;
@@ -177,7 +182,7 @@ function compareRun(sc: Scenario, model: RunResult, kernel: KernelRunResult): Ru
   const diffs = model.steps.map((m, i) => {
     const k = kernel.steps[i];
     if (!k || k.unsupported !== undefined) return undefined;
-    const d = compareStep(m, view(m, model.steps[i - 1]), k, view(k, kernel.steps[i - 1]));
+    const d = compareStep(m, view(m, model.steps[i - 1]), k, view(k, kernel.steps[i - 1]), kernel.vm ? VM_PAGE_FIELDS : PAGE_FIELDS);
     return [...d, ...(rel.get(i) ?? [])];
   });
   return { kernel, diffs };

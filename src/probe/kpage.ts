@@ -21,7 +21,7 @@ export function kpageflagNames(flags: bigint): string[] {
   return out;
 }
 
-interface ZoneSpan {
+export interface ZoneSpan {
   zone: string;
   start: number;
   end: number;
@@ -54,16 +54,21 @@ export function readZones(text?: string): ZoneSpan[] {
   return out;
 }
 
-/** The zone a PFN belongs to (the model's names: DMA, DMA32, NORMAL, MOVABLE, DEVICE), or null. */
-export function zoneOfPfn(pfn: number): string | null {
-  try {
-    zones ??= readZones();
-  } catch {
-    return null;
+/**
+ * The zone a PFN belongs to (the model's names: DMA, DMA32, NORMAL, MOVABLE, DEVICE), or null; in
+ * this machine's zones unless others are given (a VM's /proc/zoneinfo).
+ */
+export function zoneOfPfn(pfn: number, spans?: ZoneSpan[]): string | null {
+  if (!spans) {
+    try {
+      zones ??= readZones();
+    } catch {
+      return null;
+    }
   }
   // Later zones win: ZONE_MOVABLE overlaps ZONE_NORMAL's span when movablecore= is used.
   let hit: string | null = null;
-  for (const z of zones) if (pfn >= z.start && pfn < z.end) hit = z.zone;
+  for (const z of spans ?? zones!) if (pfn >= z.start && pfn < z.end) hit = z.zone;
   return hit;
 }
 
@@ -77,10 +82,42 @@ export interface HelperPage {
   exclusive?: boolean;
   file?: boolean;
   swap?: boolean;
+  /** struct page fields from gupsim's GUP module (in the VMs), absent on a host. */
+  gup?: ModulePage;
+}
+
+/** What gupsim's module reads from the struct page of a frame (vm/module/gupsim_gup.h). */
+export interface ModulePage {
+  pfn: number;
+  head_pfn: number;
+  refcount: number;
+  folio_refcount: number;
+  /** -1 where folio_mapcount() is not available (6.1). */
+  mapcount: number;
+  /** This page's PTE maps. */
+  page_mapcount: number;
+  /** PMD/PUD maps of the folio. */
+  entire_mapcount: number;
+  /** The large folio's pin count, -1 for a small folio. */
+  pincount: number;
+  order: number;
+  maybe_dma_pinned: boolean;
+  anon: boolean;
+  anon_exclusive: boolean;
+  head_anon_exclusive: boolean;
+}
+
+/**
+ * How a present page is mapped, from the module's counts: hugetlb by its page size; a PMD-sized
+ * folio with an entire (PMD) map and no PTE map of this page by a PMD; anything else by a PTE.
+ */
+function mappingLevel(g: ModulePage, hugetlb: PageInfo['mapped_by']): 'pte' | 'pmd' | 'pud' {
+  if (hugetlb) return hugetlb;
+  return g.order === 9 && g.entire_mapcount > 0 && g.page_mapcount === 0 ? 'pmd' : 'pte';
 }
 
 /** Kernel-side PageInfo: what /proc shows, null for what it does not. */
-export function pageInfoFromHelper(page: number, h: HelperPage, mappedBy: PageInfo['mapped_by']): PageInfo & { kpageflags: string[] | null; mapped_exclusively: boolean | null } {
+export function pageInfoFromHelper(page: number, h: HelperPage, mappedBy: PageInfo['mapped_by'], zones?: ZoneSpan[] | ((pfn: number) => string | null)): PageInfo & { kpageflags: string[] | null; mapped_exclusively: boolean | null } {
   if (!h.present) {
     return {
       page, present: false, pfn: null, refcount: null, mapcount: null, pincount: null, order: null, zone: null, mapped_by: null,
@@ -89,24 +126,39 @@ export function pageInfoFromHelper(page: number, h: HelperPage, mappedBy: PageIn
   }
   const flags = h.flags !== undefined ? BigInt(h.flags) : undefined;
   const pfn = h.pfn ?? null;
-  return {
+  const zone = pfn === null ? null : typeof zones === 'function' ? zones(pfn) : zoneOfPfn(pfn, zones);
+  const g = h.gup;
+  const info = {
     page,
     present: true,
     pfn,
     // _refcount and _pincount are not exported to user space; kpagecount is the map count.
-    refcount: null,
+    refcount: null as number | null,
     mapcount: h.mapcount ?? null,
-    pincount: null,
+    pincount: null as number | null,
     order: h.order ?? null,
-    zone: pfn !== null ? zoneOfPfn(pfn) : null,
+    zone,
     mapped_by: mappedBy,
     writable: null,
     // A pin shows nowhere in /proc/kpage* (FACTS.md: only REFERENCED, which GUP sets and unpin keeps).
-    maybe_dma_pinned: null,
+    maybe_dma_pinned: null as boolean | null,
     // pagemap's "exclusively mapped" bit is about the map count, not PageAnonExclusive.
-    anon_exclusive: null,
+    anon_exclusive: null as boolean | null,
     zero_page: flags !== undefined ? (flags & (1n << BigInt(KPF_ZERO_PAGE))) !== 0n : null,
     kpageflags: flags !== undefined ? kpageflagNames(flags) : null,
     mapped_exclusively: h.exclusive ?? null,
   };
+  if (g) {
+    // gupsim's module read the struct page (the VMs): the folio's refcount, as the model reports
+    // it; the large folio's pin count (0 for a small folio, as the model's folio_pincount());
+    // PageAnonExclusive of the page, or of the head for a PMD-mapped THP and hugetlb.
+    const level = mappingLevel(g, mappedBy);
+    info.refcount = g.folio_refcount;
+    info.pincount = g.pincount < 0 ? 0 : g.pincount;
+    info.maybe_dma_pinned = g.maybe_dma_pinned;
+    info.anon_exclusive = g.anon && (level === 'pte' && !mappedBy ? g.anon_exclusive : g.head_anon_exclusive);
+    info.mapped_by = level;
+    info.order ??= g.order;
+  }
+  return info;
 }
