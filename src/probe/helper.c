@@ -26,7 +26,8 @@
  *   setproc memlock=BYTES uid=U gid=G nocap=0|1   RLIMIT_MEMLOCK; become user U (all capabilities
  *                                          gone); nocap drops only CAP_IPC_LOCK
  *   mmap kind=anon|shmem|memfd|file|hugetlb shared=0|1 size=N prot=rw|r align=N populate=0|1
- *        huge=2M|1G path=P offset=N         -> "addr", "len"
+ *        huge=2M|1G path=P offset=N plain=0|1   -> "addr", "len" (plain=1: where the kernel
+ *                                          places it, without guard pages or alignment)
  *   munmap addr= len=      mprotect addr= len= prot=rw|r      madvise addr= len= advice=NUM
  *   touch addr= len= write=0|1             one access per page; SIGSEGV/SIGBUS -> -EFAULT
  *   fork fd=N                              -> "pid" of the child
@@ -422,6 +423,22 @@ static void cmd_mmap(void)
 	 * guards keep other mappings from being adjacent: an access past the region's end faults, as
 	 * the model has it, instead of landing in whatever was mapped next (the helper's own memory).
 	 */
+	if (num("plain", 0)) {
+		/* Where the kernel puts it (get_unmapped_area), as a program's own mmap() would be. */
+		p = mmap(NULL, len, prot, flags, fd, (off_t)offset);
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (p == MAP_FAILED) {
+			reply(-e);
+			flush_line();
+			return;
+		}
+		reply(0);
+		emit(",\"addr\":%lu,\"len\":%lu", (unsigned long)p, len);
+		flush_line();
+		return;
+	}
 	char *res = mmap(NULL, len + align + 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (res == MAP_FAILED) {
 		reply(-errno);
@@ -793,8 +810,14 @@ static void cmd_inspect(void)
 			pi.by = GUPSIM_BY_PFN;
 			pi.pfn = pfn;
 			if (ioctl(gup_dev(), GUPSIM_IOC_PAGE_INFO, &pi) == 0) {
+				struct gupsim_mapping mp;
+				memset(&mp, 0, sizeof(mp));
+				mp.pid = pid;
+				mp.addr = va;
 				emit(",\"gup\":{");
 				emit_page_info(&pi);
+				if (ioctl(gup_dev(), GUPSIM_IOC_MAPPING, &mp) == 0 && mp.present && mp.pfn == pfn)
+					emit(",\"level\":%u,\"writable\":%s", mp.level, mp.writable ? "true" : "false");
 				emit("}");
 			}
 		}

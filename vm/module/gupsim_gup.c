@@ -140,27 +140,32 @@ static struct gupsim_handle *get_handle(u32 n)
 /* ------------------------------------------------------------------------------------------ */
 /* GUP calls. */
 
-static long call_remote(struct gupsim_gup *req, unsigned int flags, struct page **pages)
+/* The mm of process pid (0: the caller's), with a reference; NULL if there is none. */
+static struct mm_struct *mm_of(pid_t nr)
 {
 	struct mm_struct *mm;
-	long ret;
 
-	if (req->pid) {
-		struct pid *pid = find_get_pid(req->pid);
+	if (nr) {
+		struct pid *pid = find_get_pid(nr);
 		struct task_struct *task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
 
 		put_pid(pid);
 		if (!task)
-			return -ESRCH;
+			return NULL;
 		mm = get_task_mm(task);
 		put_task_struct(task);
-		if (!mm)
-			return -ESRCH;
-	} else {
-		mm = get_task_mm(current);
-		if (!mm)
-			return -ESRCH;
+		return mm;
 	}
+	return get_task_mm(current);
+}
+
+static long call_remote(struct gupsim_gup *req, unsigned int flags, struct page **pages)
+{
+	struct mm_struct *mm = mm_of(req->pid);
+	long ret;
+
+	if (!mm)
+		return -ESRCH;
 	/*
 	 * The caller holds mmap_lock and passes locked == NULL, as most in-kernel callers do (and as
 	 * 6.1 demands with FOLL_LONGTERM: __get_user_pages_remote() WARNs and fails with -EINVAL for
@@ -443,6 +448,73 @@ out:
 	return ret;
 }
 
+/*
+ * The entry mapping an address: a page table walk under mmap_lock (x86-64 has no highmem page
+ * tables, so the PTE table is read through the direct map, pte_offset_kernel()).
+ */
+static long ioc_mapping(struct gupsim_mapping __user *arg)
+{
+	struct gupsim_mapping req;
+	struct mm_struct *mm;
+	unsigned long addr;
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud, pudv;
+	pmd_t *pmd, pmdv;
+	pte_t ptev;
+
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	mm = mm_of(req.pid);
+	if (!mm)
+		return -ESRCH;
+	addr = req.addr;
+	req.level = 0;
+	req.present = 0;
+	req.writable = 0;
+	req.pfn = 0;
+	mmap_read_lock(mm);
+	pgd = pgd_offset(mm, addr);
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		goto out;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		goto out;
+	pud = pud_offset(p4d, addr);
+	pudv = READ_ONCE(*pud);
+	if (pud_none(pudv))
+		goto out;
+	if (pud_leaf(pudv)) {
+		req.level = 3;
+		req.present = pud_present(pudv);
+		req.writable = req.present && pud_write(pudv);
+		req.pfn = req.present ? pud_pfn(pudv) + ((addr & ~PUD_MASK) >> PAGE_SHIFT) : 0;
+		goto out;
+	}
+	pmd = pmd_offset(pud, addr);
+	pmdv = READ_ONCE(*pmd);
+	if (pmd_none(pmdv))
+		goto out;
+	if (pmd_leaf(pmdv) || !pmd_present(pmdv)) {
+		req.level = 2;
+		req.present = pmd_present(pmdv);
+		req.writable = req.present && pmd_write(pmdv);
+		req.pfn = req.present ? pmd_pfn(pmdv) + ((addr & ~PMD_MASK) >> PAGE_SHIFT) : 0;
+		goto out;
+	}
+	ptev = READ_ONCE(*pte_offset_kernel(pmd, addr));
+	if (pte_none(ptev))
+		goto out;
+	req.level = 1;
+	req.present = pte_present(ptev);
+	req.writable = req.present && pte_write(ptev);
+	req.pfn = req.present ? pte_pfn(ptev) : 0;
+out:
+	mmap_read_unlock(mm);
+	mmput(mm);
+	return copy_to_user(arg, &req, sizeof(req)) ? -EFAULT : 0;
+}
+
 static long ioc_handle(struct gupsim_handle_info __user *arg)
 {
 	struct gupsim_handle_info req;
@@ -644,6 +716,8 @@ static long gupsim_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		return ioc_dma(p);
 	case GUPSIM_IOC_HANDLE:
 		return ioc_handle(p);
+	case GUPSIM_IOC_MAPPING:
+		return ioc_mapping(p);
 	case GUPSIM_IOC_VERSION: {
 		struct gupsim_version v = { GUPSIM_GUP_ABI, FOLL_WRITE, FOLL_LONGTERM, 0 };
 

@@ -130,6 +130,20 @@ struct gupsim_handle_info {
 	__u64 nr;
 };
 
+/*
+ * GUPSIM_IOC_MAPPING: the page table entry that maps addr in process pid (0: the caller), read
+ * under mmap_lock: its level (0: none, 1: PTE, 2: PMD, 3: PUD leaf), whether it is present and
+ * writable, and the pfn it maps at addr.
+ */
+struct gupsim_mapping {
+	__s32 pid;
+	__u32 level;
+	__u64 addr;
+	__u64 pfn;
+	__u32 present;
+	__u32 writable;
+};
+
 /* GUPSIM_IOC_VERSION: the module's ABI and the flag values of this kernel, for the record. */
 struct gupsim_version {
 	__u32 abi;
@@ -146,6 +160,7 @@ struct gupsim_version {
 #define GUPSIM_IOC_DMA		_IOWR(GUPSIM_IOC_MAGIC, 5, struct gupsim_dma)
 #define GUPSIM_IOC_HANDLE	_IOWR(GUPSIM_IOC_MAGIC, 6, struct gupsim_handle_info)
 #define GUPSIM_IOC_VERSION	_IOR(GUPSIM_IOC_MAGIC, 7, struct gupsim_version)
+#define GUPSIM_IOC_MAPPING	_IOWR(GUPSIM_IOC_MAGIC, 8, struct gupsim_mapping)
 
 /*
  * The ioctls of mm/gup_test.c (CONFIG_GUP_TEST, which Debian kernels lack), on this device with
