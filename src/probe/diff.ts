@@ -91,7 +91,7 @@ function view(s: AnyStep, prev: AnyStep | undefined): EngineView {
  * fields gupsim's module reads in a VM (null on a host, so not compared there); the zone only in a
  * VM, whose memory layout is the scenario's (a host's is its own).
  */
-const PAGE_FIELDS = ['present', 'order', 'mapcount', 'zero_page', 'refcount', 'pincount', 'maybe_dma_pinned', 'anon_exclusive', 'mapped_by'] as const;
+const PAGE_FIELDS = ['present', 'order', 'mapcount', 'zero_page', 'refcount', 'pincount', 'maybe_dma_pinned', 'anon_exclusive', 'mapped_by', 'writable'] as const;
 const VM_PAGE_FIELDS = [...PAGE_FIELDS, 'zone'] as const;
 
 function pagesOf(s: AnyStep): Array<Record<string, unknown>> {
@@ -122,10 +122,20 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
       const b = kp[i]![f];
       if (b === null || b === undefined || a === undefined) continue;
       if (f !== 'present' && (mp[i]!.present !== true || kp[i]!.present !== true)) continue;
-      if (a !== b) out.push(`page ${String(mp[i]!.page)} ${f}: model ${JSON.stringify(a)}, kernel ${JSON.stringify(b)}`);
+      if (a !== b) out.push(`page ${String(mp[i]!.page)} ${f}: model ${JSON.stringify(a)}, kernel ${JSON.stringify(b)}${f === 'refcount' ? lruHint(kp[i]!) : ''}`);
     }
   }
   return out;
+}
+
+/**
+ * Why a kernel refcount may be one more than a model's: a page not yet on an LRU list sits in a
+ * per-CPU batch (folio_batch of mm/swap.c's lru_add), which holds a reference until it is drained.
+ */
+function lruHint(k: Record<string, unknown>): string {
+  const flags = k.kpageflags;
+  return Array.isArray(flags) && !flags.includes('LRU') && !flags.includes('ZERO_PAGE')
+    ? ' (not on an LRU list yet: a per-CPU LRU batch holds a reference)' : '';
 }
 
 interface Frame { step: number; region: string; page: number; pfn: number }

@@ -672,7 +672,7 @@ export async function runSteps(sc: Scenario, runner: Runner, helper: Helper, glo
     steps.push(res);
   }
   const notes = [...new Set(runner.notes)];
-  if (steps.some((s) => s.op === 'expect' && (s.skipped as unknown[] | undefined)?.length)) notes.push('expect checks of values the kernel does not expose (refcount, pincount, WARNs, why) were skipped');
+  if (steps.some((s) => s.op === 'expect' && (s.skipped as unknown[] | undefined)?.length)) notes.push(sys.scenarioLayout ? 'expect checks of values the kernel does not expose (why) were skipped' : 'expect checks of values the kernel does not expose (refcount, pincount, WARNs, why) were skipped');
   const result: KernelRunResult = {
     schemaVersion: SCHEMA_VERSION,
     scenario: sc.name ?? runner.opts.name ?? 'scenario',

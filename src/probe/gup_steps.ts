@@ -2,8 +2,10 @@
 // VMs of `gupsim probe --kernel` load (a host has no such module: there these steps are
 // unsupported). A scenario's pin handle (`as:`) is one of the module's numbered handles; the calls
 // run in the scenario process that makes them (current->mm is its memory), *_remote on the target's
-// mm; releases do exactly what the step says, double unpins and put_page() on pins included: the
-// kernel's consequences are what the probe is for.
+// mm. A release takes the entries the model's would (the handle's entries still held in the range
+// the step names); when none is held any more, or the API does not match how the pages were taken
+// (put_page() on pins), the kernel is made to do exactly what the step says all the same: double
+// unpins and the like are performed, their consequences are what the probe is for.
 
 import type { StepOf } from '../scenario/schema.js';
 import { FOLL_NAMES } from '../mm/foll_flags.js';
@@ -33,8 +35,30 @@ export interface GupRunner {
 interface Handle {
   id: number;
   kind: 'pin' | 'get';
-  /** Entries the module's handle has (every page taken, released or not). */
-  n: number;
+  /** Per entry of the module's handle (every page taken): whether a release has been made of it. */
+  released: boolean[];
+}
+
+/** Runs of consecutive indices: [[start, count], ...]. */
+export function runsOf(indices: number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const i of indices) {
+    const last = out[out.length - 1];
+    if (last && last[0] + last[1] === i) last[1]++;
+    else out.push([i, 1]);
+  }
+  return out;
+}
+
+/**
+ * The entries a release of [from, end) works on: those still held, as the model takes them; when
+ * none is, all of them (a double release, performed as asked).
+ */
+export function selectEntries(released: boolean[], from: number, end: number): { indices: number[]; again: boolean } {
+  const range: number[] = [];
+  for (let i = from; i < Math.min(end, released.length); i++) range.push(i);
+  const held = range.filter((i) => !released[i]);
+  return held.length || !range.length ? { indices: held, again: false } : { indices: range, again: true };
 }
 
 /**
@@ -71,7 +95,7 @@ export class GupSteps {
     let h = this.handles.get(name);
     if (!h) {
       if (this.nextId >= MAX_HANDLES) return undefined;
-      h = { id: this.nextId++, kind, n: 0 };
+      h = { id: this.nextId++, kind, released: [] };
       this.handles.set(name, h);
     }
     return h;
@@ -99,7 +123,7 @@ export class GupSteps {
       `gup fn=${s.op} addr=${addr} nr=${nr} flags=${names.join(',')} handle=${h.id}${pid ? ` pid=${pid}` : ''}`, this.r.timeout(nr * PAGE_SIZE));
     const why = refusal(reply, this.r.sys.kernel);
     if (why) return { ret: 0, unsupported: why };
-    if (reply.ret > 0) h.n = Number(reply.first) + reply.ret;
+    if (reply.ret > 0) for (let i = 0; i < reply.ret; i++) h.released[Number(reply.first) + i] = false;
     return { ret: reply.ret, errno: reply.errno, extra: { gup_flags: `0x${Number(reply.gup_flags).toString(16)}` } };
   }
 
@@ -107,30 +131,43 @@ export class GupSteps {
   async release(s: StepOf<ReleaseOp>): Promise<Out> {
     const h = this.handles.get(s.pins);
     if (!h) return { ret: 0, unsupported: `"${s.pins}" is not a GUP handle: no step took pages into it` };
-    let index = 0;
-    let count: number;
-    switch (s.op) {
-      case 'unpin_user_pages':
-      case 'unpin_user_pages_dirty_lock':
-        // A negative count is passed on: the kernel's IS_ERR_VALUE(npages) check answers it.
-        count = s.count === undefined ? h.n : s.count < 0 ? s.count : Math.min(s.count, h.n);
-        break;
-      case 'unpin_user_page':
-        index = s.index ?? 0;
-        count = 1;
-        if (index >= h.n) return { ret: 0, unsupported: `"${s.pins}" has no entry ${index} (its steps took ${h.n} pages)` };
-        break;
-      case 'put_page':
-        index = s.index ?? 0;
-        count = s.index !== undefined && s.count === undefined ? 1 : Math.max(0, Math.min(s.count ?? h.n - index, h.n - index));
-        if (index > h.n) return { ret: 0, unsupported: `"${s.pins}" has no entry ${index} (its steps took ${h.n} pages)` };
-        break;
-    }
+    const n = h.released.length;
     const dirty = s.op === 'unpin_user_pages_dirty_lock' ? ((s.dirty ?? true) ? 1 : 0) : 0;
-    const reply = await this.r.helper.supervisorCommand(`release fn=${s.op} handle=${h.id} index=${index} count=${count} dirty=${dirty}`, this.r.timeout(Math.max(0, count) * PAGE_SIZE));
+    const notes: string[] = [];
+    if ((h.kind === 'get') !== (s.op === 'put_page')) notes.push(`the pages of "${s.pins}" were taken with ${h.kind === 'pin' ? 'FOLL_PIN' : 'FOLL_GET'}: ${s.op} was made as asked`);
+    let sel: { indices: number[]; again: boolean };
+    if ((s.op === 'unpin_user_pages' || s.op === 'unpin_user_pages_dirty_lock') && s.count !== undefined && s.count < 0) {
+      // An errno passed as the page count goes to the kernel as is: its IS_ERR_VALUE(npages) check answers.
+      const r = await this.send(`release fn=${s.op} handle=${h.id} index=0 count=${s.count} dirty=${dirty}`, 0);
+      return r ?? { ret: 0 };
+    }
+    if (s.op === 'unpin_user_page') {
+      const i = s.index ?? 0;
+      if (i >= n) return { ret: 0, unsupported: `"${s.pins}" has no entry ${i} (its steps took ${n} pages)` };
+      sel = { indices: [i], again: h.released[i]! };
+    } else if (s.op === 'put_page') {
+      const from = s.index ?? 0;
+      const count = s.index !== undefined && s.count === undefined ? 1 : s.count;
+      if (from >= n) return { ret: 0, unsupported: `"${s.pins}" has no entry ${from} (its steps took ${n} pages)` };
+      sel = selectEntries(h.released, from, count === undefined ? n : from + Math.max(0, count));
+    } else {
+      sel = selectEntries(h.released, 0, s.count === undefined ? n : s.count);
+    }
+    if (sel.again) notes.push(`entries ${describe(sel.indices)} of "${s.pins}" were already released: released again, as asked`);
+    for (const [index, count] of runsOf(sel.indices)) {
+      const fn = s.op === 'unpin_user_page' ? 'unpin_user_page' : s.op;
+      const r = await this.send(`release fn=${fn} handle=${h.id} index=${index} count=${count} dirty=${dirty}`, count);
+      if (r) return r;
+      for (let i = index; i < index + count; i++) h.released[i] = true;
+    }
+    return { ret: 0, ...(notes.length ? { extra: { note: notes.join('; ') } } : {}) };
+  }
+
+  /** A release command to the supervisor: undefined when done, else the step's outcome (the module refused). */
+  private async send(line: string, pages: number): Promise<Out | undefined> {
+    const reply = await this.r.helper.supervisorCommand(line, this.r.timeout(Math.max(0, pages) * PAGE_SIZE));
     const why = refusal(reply, this.r.sys.kernel);
-    if (why) return { ret: 0, unsupported: why };
-    return { ret: 0 };
+    return why ? { ret: 0, unsupported: why } : undefined;
   }
 
   /** dump_page() of the page mapped at the step's address, into the kernel log (read by the engine). */
@@ -148,4 +185,8 @@ export class GupSteps {
     if (why) return { ret: 0, unsupported: why };
     return { ret: 0, extra: { pfn: page.pfn } };
   }
+}
+
+function describe(indices: number[]): string {
+  return runsOf(indices).map(([a, c]) => (c === 1 ? `${a}` : `${a}-${a + c - 1}`)).join(', ');
 }

@@ -105,13 +105,21 @@ export interface ModulePage {
   anon: boolean;
   anon_exclusive: boolean;
   head_anon_exclusive: boolean;
+  /** The entry that maps the page in the inspected process: 1 PTE, 2 PMD, 3 PUD (a page table walk). */
+  level?: number;
+  /** Whether that entry is writable. */
+  writable?: boolean;
 }
 
 /**
- * How a present page is mapped, from the module's counts: hugetlb by its page size; a PMD-sized
- * folio with an entire (PMD) map and no PTE map of this page by a PMD; anything else by a PTE.
+ * How a present page is mapped in the inspected process: the module's page table walk; without it,
+ * hugetlb by its page size, a PMD-sized folio with an entire (PMD) map and no PTE map of this page
+ * by a PMD, anything else by a PTE.
  */
 function mappingLevel(g: ModulePage, hugetlb: PageInfo['mapped_by']): 'pte' | 'pmd' | 'pud' {
+  if (g.level === 1) return 'pte';
+  if (g.level === 2) return 'pmd';
+  if (g.level === 3) return 'pud';
   if (hugetlb) return hugetlb;
   return g.order === 9 && g.entire_mapcount > 0 && g.page_mapcount === 0 ? 'pmd' : 'pte';
 }
@@ -139,7 +147,7 @@ export function pageInfoFromHelper(page: number, h: HelperPage, mappedBy: PageIn
     order: h.order ?? null,
     zone,
     mapped_by: mappedBy,
-    writable: null,
+    writable: null as boolean | null,
     // A pin shows nowhere in /proc/kpage* (FACTS.md: only REFERENCED, which GUP sets and unpin keeps).
     maybe_dma_pinned: null as boolean | null,
     // pagemap's "exclusively mapped" bit is about the map count, not PageAnonExclusive.
@@ -158,6 +166,7 @@ export function pageInfoFromHelper(page: number, h: HelperPage, mappedBy: PageIn
     info.maybe_dma_pinned = g.maybe_dma_pinned;
     info.anon_exclusive = g.anon && (level === 'pte' && !mappedBy ? g.anon_exclusive : g.head_anon_exclusive);
     info.mapped_by = level;
+    if (g.writable !== undefined) info.writable = g.writable;
     info.order ??= g.order;
   }
   return info;
