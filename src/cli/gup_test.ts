@@ -27,6 +27,7 @@ import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { EINVAL, ENOMEM, errnoName } from '../kernel/errno.js';
 import type { FsKind } from '../mm/filemap.js';
+import { VM_RELEASES, type VmRelease } from '../probe/vm/releases.js';
 
 const MB = 1n << 20n;
 const MiB = 1 << 20;
@@ -56,6 +57,8 @@ interface Extras {
   thp?: ThpPolicy;
   dmesg: boolean;
   help: boolean;
+  /** --kernel: run on Debian's 6.1 / 6.12 in a VM (gup_test_vm.ts) instead of the model. */
+  kernel?: string;
 }
 
 /**
@@ -98,6 +101,10 @@ export function splitGupsimOptions(argv: readonly string[], posix = false): { ex
         extras.thp = v;
         continue;
       }
+      if (name === 'kernel') {
+        [extras.kernel, i] = value('--kernel', i, inline);
+        continue;
+      }
       if (name === 'no-dmesg' && inline === undefined) { extras.dmesg = false; continue; }
       if (name === 'help' && inline === undefined) { extras.help = true; continue; }
       rest.push(a); // not ours: getopt will call it a wrong argument
@@ -123,7 +130,7 @@ export function splitGupsimOptions(argv: readonly string[], posix = false): { ex
 }
 
 /** The counters and printers of tools/testing/selftests/kselftest.h. */
-class Ksft {
+export class Ksft {
   pass = 0;
   fail = 0;
   xfail = 0;
@@ -175,7 +182,7 @@ class Ksft {
 }
 
 /** strerror() for the errnos this command can meet. */
-function strerror(err: number): string {
+export function strerror(err: number): string {
   switch (err) {
     case ENOMEM: return 'Cannot allocate memory';
     case EINVAL: return 'Invalid argument';
@@ -185,7 +192,7 @@ function strerror(err: number): string {
 }
 
 /** What -f PATH names in the model: /dev/zero is anonymous memory, other paths are files by mount. */
-function fileKind(path: string): 'zero' | 'nodev' | FsKind {
+export function fileKind(path: string): 'zero' | 'nodev' | FsKind {
   if (path === '/dev/zero') return 'zero';
   if (path.startsWith('/dev/shm/')) return 'tmpfs';
   if (path.startsWith('/dev/hugepages/') || path.startsWith('/mnt/huge/')) return 'hugetlbfs';
@@ -196,13 +203,33 @@ function fileKind(path: string): 'zero' | 'nodev' | FsKind {
 
 const roundUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
-/** Run the selftest. Returns the process exit status. */
-export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
+/** The selftest's command line, parsed as its main() does. */
+export interface GupTestArgs {
+  extras: Extras;
+  ksft: Ksft;
+  print: (s: string) => void;
+  progress: Progress;
+  gup: GupTest;
+  cmd: number;
+  repeats: number;
+  size: bigint;
+  nthreads: number;
+  thp: number;
+  shared: boolean;
+  mapHugetlb: boolean;
+  file: string;
+}
+
+/**
+ * Parse the selftest's command line (gupsim's own long options, then its getopt switch and page
+ * indices). Returns the exit status when it ends there (--help, a wrong argument).
+ */
+export function parseGupTest(argv: readonly string[], io: GupTestIo): GupTestArgs | { exit: number } {
   const posix = io.env.POSIXLY_CORRECT !== undefined;
   const { extras, rest } = splitGupsimOptions(argv, posix);
   if (extras.help) {
     io.out(io.help?.() ?? 'usage: gupsim gup_test [-abcLUuptTwWSHz] [-m MiB] [-r repeats] [-n pages] [-F flags] [-f file] [-j threads] [page...]\n');
-    return 0;
+    return { exit: 0 };
   }
   const progress = new Progress(io.stderr);
   const print = (s: string) => {
@@ -254,13 +281,26 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
       case 'H': mapHugetlb = true; break;
       default: // '?' from getopt, and -z, which the optstring accepts but the switch does not handle
         if (it.message) io.err(it.message + '\n');
-        return ksft.exit_fail_msg('Wrong argument\n');
+        return { exit: ksft.exit_fail_msg('Wrong argument\n') };
     }
   }
   // Trailing operands: up to GUP_TEST_MAX_PAGES_TO_DUMP page indices, 0-based here, stored 1-based.
   for (let k = 0; k < operands.length && k < GUP_TEST_MAX_PAGES_TO_DUMP; k++) {
     gup.which_pages[k] = Number(BigInt.asUintN(32, BigInt.asIntN(64, strtol(operands[k]!, 0).value + 1n)));
   }
+  gup.nr_pages_per_call = nr_pages >>> 0;
+  if (write) gup.gup_flags = (gup.gup_flags | FOLL_WRITE) >>> 0;
+  return { extras, ksft, print, progress, gup, cmd, repeats, size, nthreads, thp, shared, mapHugetlb, file };
+}
+
+/** Run the selftest on the model. Returns the process exit status. */
+export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
+  const parsed = parseGupTest(argv, io);
+  return 'exit' in parsed ? parsed.exit : runOnModel(parsed, io);
+}
+
+function runOnModel(parsed: GupTestArgs, io: GupTestIo): number {
+  const { extras, ksft, print, progress, gup, cmd, repeats, size, nthreads, thp, shared, mapHugetlb, file } = parsed;
 
   // The model machine for the buffer (a gupsim limit is a usage error, before any selftest output).
   const kind = mapHugetlb ? 'zero' : fileKind(file); // MAP_ANONYMOUS ignores the file
@@ -280,8 +320,6 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   ksft.set_plan(nthreads);
   // open(file, O_RDWR|O_CREAT, 0664) and open("/sys/kernel/debug/gup_test"): the model machine runs
   // as root with CONFIG_GUP_TEST and debugfs mounted, so both succeed.
-  gup.nr_pages_per_call = nr_pages >>> 0;
-  if (write) gup.gup_flags = (gup.gup_flags | FOLL_WRITE) >>> 0;
 
   // --- mmap(NULL, size, PROT_READ|PROT_WRITE, flags, filed, 0) ---------------------------------
   if (size === 0n) return ksft.exit_fail_msg(`mmap: ${strerror(EINVAL)}\n`);
@@ -404,6 +442,8 @@ Selftest flags (tools/testing/selftests/mm/gup_test.c; getopt string ${GUP_TEST_
   -S          MAP_SHARED (with /dev/zero: shared anonymous memory, i.e. shmem)
   -H          MAP_HUGETLB|MAP_ANONYMOUS (gupsim sizes the 2 MiB hugetlb pool to fit)
   -z          accepted by getopt, then rejected: "Wrong argument"
+  --kernel R  run it on Debian's Linux R (6.1 or 6.12) in a throwaway qemu VM, through gupsim's GUP
+              module, instead of on the model (times are the emulated kernel's)
   page...     page indices (0-based, strtol) for -c, up to 8
 
 Output is kselftest TAP as the selftest prints it; kernel log lines (dump_page, WARN, ZEROING) appear
@@ -423,23 +463,34 @@ export function registerGupTest(program: Command, setCode: (c: number) => void):
     .option('--memory <MiB>', 'model machine size in MiB (default: twice the buffer plus 256)')
     .option('--thp <policy>', 'transparent_hugepage/enabled: always, madvise (default) or never')
     .option('--no-dmesg', 'leave the kernel log lines out of the output')
+    .option('--kernel <release>', 'run on Debian\'s Linux 6.1 or 6.12 in a qemu VM instead of the model')
     .helpOption(false)
     .allowUnknownOption(true)
     .allowExcessArguments(true)
     .addHelpText('after', HELP_AFTER)
-    .action((_args: string[], _o: unknown, self: Command) => {
+    .action(async (_args: string[], _o: unknown, self: Command) => {
       // Commander has already rearranged argv (it drops a leading "--"): take the raw words after
       // the command name and give them to getopt as the selftest would see them.
       // (rawArgs: set by Command.parse(), not in commander's typings.)
       const raw = (self.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? [];
       const at = raw.indexOf(self.name());
       const argv = at >= 0 ? raw.slice(at + 1) : _args;
-      setCode(gupTestMain(argv, {
+      const io: GupTestIo = {
         out: (s) => process.stdout.write(s),
         err: (s) => process.stderr.write(s),
         stderr: process.stderr,
         env: process.env,
         help: () => self.helpInformation() + HELP_AFTER,
-      }));
+      };
+      const parsed = parseGupTest(argv, io);
+      if ('exit' in parsed) return setCode(parsed.exit);
+      if (parsed.extras.kernel === undefined) return setCode(runOnModel(parsed, io));
+      const release = parsed.extras.kernel;
+      if (!(VM_RELEASES as readonly string[]).includes(release)) {
+        throw new UserError('ERR_USAGE', `gup_test: --kernel takes ${VM_RELEASES.join(' or ')} (a Debian kernel in a qemu VM); without it the selftest runs on the model`);
+      }
+      // Loaded on demand: the VM engine is not needed for the model.
+      const { gupTestInVm } = await import('./gup_test_vm.js');
+      setCode(await gupTestInVm(parsed, release as VmRelease, io));
     });
 }
