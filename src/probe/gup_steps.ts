@@ -13,8 +13,6 @@ import type { Helper, HelperProcess, HelperReply } from './helper.js';
 import type { Out } from './engine.js';
 
 const PAGE_SIZE = 4096;
-/** The module's handles are numbered 0..255; 0 is left unused. */
-const MAX_HANDLES = 256;
 
 type GupOp = 'get_user_pages' | 'get_user_pages_fast' | 'get_user_pages_fast_only' | 'get_user_pages_unlocked' |
   'get_user_pages_remote' | 'pin_user_pages' | 'pin_user_pages_fast' | 'pin_user_pages_unlocked' | 'pin_user_pages_remote';
@@ -87,15 +85,16 @@ function refusal(r: HelperReply, kernel: string): string | undefined {
 
 export class GupSteps {
   private readonly handles = new Map<string, Handle>();
-  private nextId = 1;
 
   constructor(private readonly r: GupRunner) {}
 
-  private handle(name: string, kind: Handle['kind']): Handle | undefined {
+  /** The scenario handle's module handle: a fresh one (never used in this boot) on first use. */
+  private async handle(name: string, kind: Handle['kind']): Promise<Handle | string> {
     let h = this.handles.get(name);
     if (!h) {
-      if (this.nextId >= MAX_HANDLES) return undefined;
-      h = { id: this.nextId++, kind, released: [] };
+      const r = await this.r.helper.supervisorCommand('newhandle', this.r.timeout());
+      if (r.ret <= 0) return refusal(r, this.r.sys.kernel) ?? `the module gave no handle (${r.errno})`;
+      h = { id: r.ret, kind, released: [] };
       this.handles.set(name, h);
     }
     return h;
@@ -117,8 +116,8 @@ export class GupSteps {
     if (bad) return { ret: 0, unsupported: `flag ${bad} has no name in Linux 6.18 and cannot be passed by name` };
     const { addr, len } = this.r.range(s);
     const nr = s.pages ?? Math.ceil(len / PAGE_SIZE);
-    const h = this.handle(s.as ?? `${s.op}@${index}`, s.op.startsWith('pin') ? 'pin' : 'get');
-    if (!h) return { ret: 0, unsupported: `the module keeps at most ${MAX_HANDLES - 1} handles` };
+    const h = await this.handle(s.as ?? `${s.op}@${index}`, s.op.startsWith('pin') ? 'pin' : 'get');
+    if (typeof h === 'string') return { ret: 0, unsupported: h };
     const reply = await this.r.helper.send(p,
       `gup fn=${s.op} addr=${addr} nr=${nr} flags=${names.join(',')} handle=${h.id}${pid ? ` pid=${pid}` : ''}`, this.r.timeout(nr * PAGE_SIZE));
     const why = refusal(reply, this.r.sys.kernel);

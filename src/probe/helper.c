@@ -68,6 +68,7 @@
  *   dump_page handle=H index=I | pfn=P [reason=R]   dump_page() into the kernel log (R percent-encoded)
  *   dma handle=H index=I count=N value=V write=0|1  write V into N held pages / read page I's first word
  *   handle handle=H                        -> ret: the entries handle H has
+ *   newhandle                              -> ret: a handle no one has used since the module loaded
  *
  * Serial mode (`helper --serial DEV`, in gupsim's VMs): the process multiplexes the supervisor and
  * the worker channels over one serial line, DEV. It starts a supervisor (and a new one whenever
@@ -1064,6 +1065,22 @@ static void cmd_dma(void)
 	flush_line();
 }
 
+static void cmd_newhandle(void)
+{
+	struct gupsim_handle_info req;
+	int fd;
+
+	memset(&req, 0, sizeof(req));
+	if ((fd = need_gup_dev()) < 0)
+		return;
+	if (ioctl(fd, GUPSIM_IOC_NEW_HANDLE, &req) < 0) {
+		ioctl_failed("no handle left (the module's handles are used up)");
+		return;
+	}
+	reply((long long)req.handle);
+	flush_line();
+}
+
 static void cmd_handle(void)
 {
 	struct gupsim_handle_info req;
@@ -1359,6 +1376,8 @@ static int common_command(const char *c)
 		cmd_dma();
 	else if (!strcmp(c, "handle"))
 		cmd_handle();
+	else if (!strcmp(c, "newhandle"))
+		cmd_newhandle();
 	else
 		return 0;
 	return 1;

@@ -46,6 +46,8 @@ export interface HelperTransport {
   gone?(pid: number): boolean;
   /** What to say when the helper stopped answering (e.g. the VM's kernel panicked). */
   failure?(): string | undefined;
+  /** The same, once what stopped it has had a moment to show (the VM's console, qemu's exit). */
+  explain?(): Promise<string | undefined>;
 }
 
 /** Splits a byte stream into lines and hands them out in order. */
@@ -252,12 +254,12 @@ export class Helper {
     clearTimeout(timer);
     const cmd = line.split(' ')[0];
     if (got === 'timeout') {
-      const why = this.transport.failure?.();
+      const why = await this.transport.explain?.() ?? this.transport.failure?.();
       this.kill();
       throw new ProbeError('ERR_PROBE_HELPER', why ?? `helper command "${cmd}" did not answer within ${timeoutMs / 1000} s: the helpers were killed`);
     }
     if (got === null) {
-      const why = this.transport.failure?.();
+      const why = await this.transport.explain?.() ?? this.transport.failure?.();
       this.kill();
       throw new ProbeError('ERR_PROBE_HELPER', why ?? `the helper process exited during "${cmd}"`);
     }

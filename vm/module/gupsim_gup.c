@@ -34,6 +34,8 @@ struct gupsim_handle {
 
 static DEFINE_MUTEX(gupsim_lock);
 static struct gupsim_handle handles[GUPSIM_MAX_HANDLES];
+/* Handles given out by GUPSIM_IOC_NEW_HANDLE (0 is never given out). */
+static u32 handles_used = 1;
 
 /* ------------------------------------------------------------------------------------------ */
 /* FOLL_* names and this kernel's values. */
@@ -718,6 +720,17 @@ static long gupsim_ioctl(struct file *f, unsigned int cmd, unsigned long arg)
 		return ioc_handle(p);
 	case GUPSIM_IOC_MAPPING:
 		return ioc_mapping(p);
+	case GUPSIM_IOC_NEW_HANDLE: {
+		struct gupsim_handle_info h = { 0 };
+
+		mutex_lock(&gupsim_lock);
+		if (handles_used < GUPSIM_MAX_HANDLES)
+			h.handle = handles_used++;
+		mutex_unlock(&gupsim_lock);
+		if (!h.handle)
+			return -ENOSPC;
+		return copy_to_user(p, &h, sizeof(h)) ? -EFAULT : 0;
+	}
 	case GUPSIM_IOC_VERSION: {
 		struct gupsim_version v = { GUPSIM_GUP_ABI, FOLL_WRITE, FOLL_LONGTERM, 0 };
 

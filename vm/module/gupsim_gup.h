@@ -28,7 +28,7 @@
 #define GUPSIM_GUP_DEVICE "/dev/gupsim_gup"
 #define GUPSIM_GUP_ABI 1
 
-#define GUPSIM_MAX_HANDLES 256
+#define GUPSIM_MAX_HANDLES 4096
 #define GUPSIM_FLAGS_LEN 256
 /* Pages one GUP call may ask for (16 GiB of 4 KiB pages). */
 #define GUPSIM_MAX_NR_PAGES (1UL << 22)
@@ -123,7 +123,7 @@ struct gupsim_dma {
 	__u32 pad;
 };
 
-/* GUPSIM_IOC_HANDLE: how many entries a handle has. */
+/* GUPSIM_IOC_HANDLE: how many entries a handle has. GUPSIM_IOC_NEW_HANDLE: a handle never used before (in .handle). */
 struct gupsim_handle_info {
 	__u32 handle;
 	__u32 pad;
@@ -161,6 +161,7 @@ struct gupsim_version {
 #define GUPSIM_IOC_HANDLE	_IOWR(GUPSIM_IOC_MAGIC, 6, struct gupsim_handle_info)
 #define GUPSIM_IOC_VERSION	_IOR(GUPSIM_IOC_MAGIC, 7, struct gupsim_version)
 #define GUPSIM_IOC_MAPPING	_IOWR(GUPSIM_IOC_MAGIC, 8, struct gupsim_mapping)
+#define GUPSIM_IOC_NEW_HANDLE	_IOR(GUPSIM_IOC_MAGIC, 9, struct gupsim_handle_info)
 
 /*
  * The ioctls of mm/gup_test.c (CONFIG_GUP_TEST, which Debian kernels lack), on this device with

@@ -74,9 +74,10 @@ export class VmSession {
     }
   }
 
-  /** Whether this VM has the machine layout `boot` asks for. */
+  /** Whether this VM has the machine `boot` asks for (a disk it does not need is fine). */
   fits(boot: BootConfig): boolean {
-    return this.vm.running && boot.cmdline === this.boot.cmdline && boot.memoryMiB === this.boot.memoryMiB && boot.diskBytes <= this.boot.diskBytes;
+    const layout = (b: BootConfig) => b.cmdline.replace(/ gupsim\.disk=1/, '');
+    return this.vm.running && layout(boot) === layout(this.boot) && boot.memoryMiB === this.boot.memoryMiB && boot.diskBytes <= this.boot.diskBytes;
   }
 
   async close(): Promise<void> {
@@ -104,7 +105,7 @@ export async function probeScenarioInVm(sc: Scenario, release: VmRelease, opts: 
       const init = session.vm.consoleText().split('\n').filter((l) => l.includes('gupsim-init:') || /gupsim_gup/.test(l)).map((l) => l.trim());
       notes.push(`gupsim's GUP module is not loaded in the VM: raw GUP steps cannot run (${init.join(' | ') || 'no message'})`);
     }
-    const sys = new VmSystem(helper, kernel, boot.diskBytes > 0);
+    const sys = new VmSystem(helper, kernel, session.boot.diskBytes > 0);
     await sys.init();
     const plan = planSettings(sc);
     const { changed, problems } = await applyGuestSettings(helper, plan.settings, release);

@@ -42,4 +42,12 @@ export class VmTransport implements HelperTransport {
   failure(): string | undefined {
     return this.vm.failure();
   }
+
+  /** A helper that stopped answering: give qemu a moment to exit and the console to show why. */
+  async explain(): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.vm.gone(), new Promise<void>((resolve) => { timer = setTimeout(resolve, 3000); })]);
+    clearTimeout(timer);
+    return this.vm.failure();
+  }
 }
