@@ -18,7 +18,7 @@ import { buildInitramfs } from './initramfs.js';
 import { ensureModule, ensureStaticHelper } from './kbuild.js';
 import { ensureBusybox, ensureKernel, type KernelTree } from './packages.js';
 import { SILENT, type VmProgress } from './progress.js';
-import { Vm } from './qemu.js';
+import { registerCleanup, unregisterCleanup, Vm } from './qemu.js';
 import type { VmRelease } from './releases.js';
 import { applyGuestSettings } from './settings.js';
 import { VmSystem } from './system.js';
@@ -30,7 +30,8 @@ export const VM_COMMAND_TIMEOUT_MS = 30_000;
 
 /** A booted VM for one machine layout (it may serve several scenarios with the same one). */
 export class VmSession {
-  private constructor(readonly release: VmRelease, readonly tree: KernelTree, readonly boot: BootConfig, readonly vm: Vm, private readonly dir: string, readonly booted: 'vmlinux' | 'bzImage') {}
+  private constructor(readonly release: VmRelease, readonly tree: KernelTree, readonly boot: BootConfig, readonly vm: Vm,
+    private readonly removeDir: () => void, readonly booted: 'vmlinux' | 'bzImage') {}
 
   /** Get the kernel, build what is needed, boot (one retry: a rare emulation failure). */
   static async open(release: VmRelease, boot: BootConfig, o: { progress?: VmProgress; bootTimeoutMs?: number } = {}): Promise<VmSession> {
@@ -42,6 +43,8 @@ export class VmSession {
     const busybox = await ensureBusybox(progress);
     if (boot.diskBytes && !tree.diskModules) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `the scenario creates disk files, but the Linux ${release} VM has no ext4 disk: ${tree.diskWhy ?? 'no disk modules'}`);
     const dir = mkdtempSync(join(tmpdir(), 'gupsim-vmrun-'));
+    const removeDir = () => rmSync(dir, { recursive: true, force: true });
+    registerCleanup(removeDir);
     try {
       const initrd = join(dir, 'initrd.cpio');
       writeFileSync(initrd, buildInitramfs({ busybox, helper, module, diskModules: boot.diskBytes ? tree.diskModules : [] }));
@@ -67,9 +70,10 @@ export class VmSession {
           progress.end();
         }
       }
-      return new VmSession(release, tree, boot, vm, dir, tree.vmlinux ? 'vmlinux' : 'bzImage');
+      return new VmSession(release, tree, boot, vm, removeDir, tree.vmlinux ? 'vmlinux' : 'bzImage');
     } catch (e) {
-      rmSync(dir, { recursive: true, force: true });
+      removeDir();
+      unregisterCleanup(removeDir);
       throw e;
     }
   }
@@ -82,7 +86,8 @@ export class VmSession {
 
   async close(): Promise<void> {
     await this.vm.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+    this.removeDir();
+    unregisterCleanup(this.removeDir);
   }
 }
 

@@ -31,10 +31,28 @@ export interface BootOptions {
 const FATAL = /Kernel panic|BUG:|Oops|general protection fault|Unable to handle|kernel BUG|end Kernel panic|VFS: Unable to mount|No working init/;
 
 const live = new Set<Vm>();
+/** Synchronous cleanups (temporary files of a run) for when this process exits or is interrupted. */
+const cleanups = new Set<() => void>();
 let handlersInstalled = false;
 
 function killAll(): void {
   for (const vm of live) vm.kill();
+  for (const fn of cleanups) {
+    try {
+      fn();
+    } catch { /* keep going */ }
+  }
+}
+
+/** Run fn (synchronous) if this process exits or is interrupted before unregisterCleanup(fn). */
+export function registerCleanup(fn: () => void): void {
+  cleanups.add(fn);
+  installHandlers();
+}
+
+export function unregisterCleanup(fn: () => void): void {
+  cleanups.delete(fn);
+  removeHandlers();
 }
 
 function onSignal(sig: NodeJS.Signals): void {
@@ -51,7 +69,7 @@ function installHandlers(): void {
 }
 
 function removeHandlers(): void {
-  if (!handlersInstalled || live.size) return;
+  if (!handlersInstalled || live.size || cleanups.size) return;
   handlersInstalled = false;
   process.off('exit', killAll);
   process.off('SIGINT', onSignal);
