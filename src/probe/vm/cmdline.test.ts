@@ -8,7 +8,7 @@ describe('VM boot configuration', () => {
   it('defaults: 1 GiB, THP madvise, panic on oops, console on ttyS0, no disk', () => {
     const b = bootConfig(sc('steps: []'));
     expect(b.memoryMiB).toBe(1024);
-    expect(b.cmdline).toBe('console=ttyS0 loglevel=4 panic=-1 oops=panic rdinit=/init transparent_hugepage=madvise');
+    expect(b.cmdline).toBe('console=ttyS0 loglevel=4 panic=-1 oops=panic tsc=reliable rdinit=/init transparent_hugepage=madvise');
     expect(b.diskBytes).toBe(0);
     expect(b.notes).toEqual([]);
   });

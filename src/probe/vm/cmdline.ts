@@ -34,7 +34,8 @@ export function diskBytesNeeded(sc: Scenario): number {
 export function bootConfig(sc: Scenario): BootConfig {
   const mc = sc.machine ?? {};
   const notes: string[] = [];
-  const args = ['console=ttyS0', 'loglevel=4', 'panic=-1', 'oops=panic', 'rdinit=/init'];
+  // tsc=reliable: no clocksource watchdog or TSC refinement logging into the run's kernel log.
+  const args = ['console=ttyS0', 'loglevel=4', 'panic=-1', 'oops=panic', 'tsc=reliable', 'rdinit=/init'];
   let mem = Math.max(MIN_VM_MIB, Math.ceil((mc.memory ?? 0) / MiB));
   if (mc.memory !== undefined && mc.memory < MIN_VM_MIB * MiB) {
     notes.push(`machine.memory ${mc.memory / MiB} MiB: the VM has ${MIN_VM_MIB} MiB (below 512 MiB the kernel turns THP off)`);
