@@ -255,7 +255,7 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
     return {
       ...base,
       status: unverified ? 'unverified' : verdict,
-      ...(unverified ? { reason: `follows step(s) ${taints.join(', ')}, which did not run on this host: the two engines were not in the same state` }
+      ...(unverified ? { reason: `follows step(s) ${taints.join(', ')}, which did not run ${rep.kernel.vm ? 'in the VM' : 'on this host'}: the two engines were not in the same state` }
         : verdict === 'noisy' ? { reason: `other activity moved the pin counters next to this step in all ${runs.length} runs, and the runs disagree` } : {}),
       kernel: view(ks[i]!, ks[i - 1]),
       differences: verdict === 'same' ? [] : rep.diffs[i]!,

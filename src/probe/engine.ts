@@ -188,6 +188,11 @@ export class Runner {
     this.gup = new GupSteps(this);
   }
 
+  /** "on this host", or "in the VM". */
+  get where(): string {
+    return this.sys.scenarioLayout ? 'in the VM' : 'on this host';
+  }
+
   timeout(len = 0): number {
     return (this.opts.timeoutMs ?? COMMAND_TIMEOUT_MS) + Math.ceil(len / (128 << 20)) * 1000;
   }
@@ -243,7 +248,7 @@ export class Runner {
   dependencyReason(step: Step): string | undefined {
     for (const n of namesUsed(step)) {
       const i = this.missing.get(n);
-      if (i !== undefined) return `depends on "${n}" from step ${i}, which did not run on this host`;
+      if (i !== undefined) return `depends on "${n}" from step ${i}, which did not run ${this.where}`;
     }
     // A region whose mmap failed has no address to use (the model cannot run such a step either).
     const r = step as { region?: string; regions?: string[]; local?: string; file?: string };
@@ -588,18 +593,18 @@ export async function runSteps(sc: Scenario, runner: Runner, helper: Helper, glo
         ...(logReadable && !tainting.length ? { warnings: warnings.length } : {}),
         unchecked: (t) => {
           const k = t as unknown as KernelStepResult;
-          if (k.unsupported) return `step ${k.index} did not run on this host`;
+          if (k.unsupported) return `step ${k.index} did not run ${runner.where}`;
           if (k.error) return `step ${k.index} failed in the probe`;
           // After a step that did not run, the state may differ from the one the scenario expects.
           const before = tainting.filter((i) => i < k.index);
-          return before.length ? `it follows step(s) ${before.join(', ')}, which did not run on this host` : undefined;
+          return before.length ? `it follows step(s) ${before.join(', ')}, which did not run ${runner.where}` : undefined;
         },
         skipNullFields: true,
         skipFields: sys.scenarioLayout ? {} : { zone: "the host's memory layout, not the scenario's machine" },
       });
-      if (tainting.length && (step.vmstat || step.pins !== undefined)) skipped.unshift(`counters: steps ${tainting.join(', ')} did not run on this host`);
+      if (tainting.length && (step.vmstat || step.pins !== undefined)) skipped.unshift(`counters: steps ${tainting.join(', ')} did not run ${runner.where}`);
       if (checked === 0 && skipped.length) {
-        res.unsupported = `nothing this host can observe (${skipped.join('; ')})`;
+        res.unsupported = `nothing ${runner.sys.scenarioLayout ? 'the VM' : 'this host'} can observe (${skipped.join('; ')})`;
       } else {
         res.ret = failures.length ? 1 : 0;
         if (failures.length) { res.failures = failures; ok = false; }
