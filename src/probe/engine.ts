@@ -507,21 +507,23 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
   }
   const why = probeUnsupportedReason();
   if (why) throw new ProbeError('ERR_PROBE_UNSUPPORTED', why);
-  const session = await HostSession.acquire(opts.lockWaitMs);
-  const helper = new Helper();
-  let runner: Runner | undefined;
-  session.onRestore(() => helper.kill());
-  session.onRestore(() => runner?.removeFiles());
-  // Restore synchronously on SIGINT/SIGTERM (and at exit, should the process end mid-run).
+  // Restore synchronously on SIGINT/SIGTERM (and at exit, should the process end mid-run); a
+  // signal while waiting for another probe's lock just ends the run.
+  let session: HostSession | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
-    session.restore();
+    session?.restore();
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };
-  const onExit = () => session.restore();
+  const onExit = () => session?.restore();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('exit', onExit);
+  const helper = new Helper();
+  let runner: Runner | undefined;
   try {
+    session = await HostSession.acquire(opts.lockWaitMs);
+    session.onRestore(() => helper.kill());
+    session.onRestore(() => runner?.removeFiles());
     const plan = planSettings(sc);
     const problems = session.apply(plan.settings);
     const notes = [...plan.notes];
@@ -537,7 +539,7 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
   } finally {
     helper.kill();
     await helper.close().catch(() => undefined);
-    const failed = session.restore();
+    const failed = session?.restore() ?? [];
     if (failed.length) process.emitWarning(`gupsim probe: could not restore ${failed.join('; ')}`);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
