@@ -15,7 +15,7 @@ describe('VM boot configuration', () => {
 
   it('follows the machine: memory, movable zone, hugetlb pools, THP policy', () => {
     const b = bootConfig(sc('machine: { memory: 4GiB, movable: 1GiB, thp: always, hugetlb: { 2M: 8, 1G: 1 } }\nsteps: []'));
-    expect(b.memoryMiB).toBe(4096);
+    expect(b.memoryMiB).toBe(4096 + 2 * 1024 + 16);
     expect(b.cmdline).toContain('movablecore=1024M');
     expect(b.cmdline).toContain('hugepagesz=2M hugepages=8 hugepagesz=1G hugepages=1');
     expect(b.cmdline).toContain('transparent_hugepage=always');
@@ -26,7 +26,7 @@ describe('VM boot configuration', () => {
     expect(small.memoryMiB).toBe(1024);
     expect(small.notes[0]).toMatch(/256 MiB.*1024 MiB/);
     const pools = bootConfig(sc('machine: { memory: 1GiB, hugetlb: { 1G: 1 } }\nsteps: []'));
-    expect(pools.memoryMiB).toBe(2048);
+    expect(pools.memoryMiB).toBe(3072);
     expect(pools.notes.join()).toMatch(/hugetlb/);
     const cma = bootConfig(sc('machine: { cma: 64MiB, pmem: 64MiB }\nsteps: []'));
     expect(cma.notes.join('\n')).toMatch(/CONFIG_CMA[\s\S]*persistent memory/);

@@ -43,7 +43,9 @@ export function bootConfig(sc: Scenario): BootConfig {
   // hugetlb pools are reserved at boot, on top of the memory the scenario names.
   const h2 = mc.hugetlb?.['2M'] ?? 0;
   const h1 = mc.hugetlb?.['1G'] ?? 0;
-  const pools = Math.ceil((h2 * 2 * MiB + h1 * 1024 * MiB) / MiB);
+  // A 1 GiB page needs a free, 1 GiB-aligned GiB at boot, and the kernel's early allocations are
+  // made top-down from the end of memory: one GiB more than the pool keeps one such GiB free.
+  const pools = Math.ceil((h2 * 2 * MiB + (h1 ? (h1 + 1) * 1024 * MiB : 0)) / MiB);
   if (pools > 0) {
     if (pools > mem / 2) {
       notes.push(`machine.hugetlb: the VM has ${pools} MiB more memory for the hugetlb pools`);
