@@ -17,16 +17,25 @@ export function registerDiff(program: Command, setCode: (c: number) => void): vo
     .description('run a scenario on the model and on the host kernel and show where they differ (exit 1 if they do)')
     .argument('<file>', 'scenario file (YAML or JSON)')
     .option('--json', 'print the comparison as JSON')
-    .option('--runs <n>', 'kernel runs at most, to confirm a difference against host noise (default 3; 1 in a VM, which has no other tenant)')
+    .option(
+      '--runs <n>',
+      'kernel runs at most, to confirm a difference against host noise (default 3; 1 in a VM, which has no other tenant)',
+    )
     .option('--kernel <release>', KERNEL_OPTION_HELP)
-    .option('--timeout <ms>', 'time a helper command may take before the helpers are killed (default 10000; 30000 in a VM)')
+    .option(
+      '--timeout <ms>',
+      'time a helper command may take before the helpers are killed (default 10000; 30000 in a VM)',
+    )
     .action(async (file: string, o: { json?: boolean; runs?: string; timeout?: string; kernel?: string }) => {
       const sc = readScenario(file);
       const vm = (VM_RELEASES as readonly string[]).includes(o.kernel ?? '');
       const maxRuns = Number(o.runs ?? (vm ? 1 : 3));
-      if (!Number.isInteger(maxRuns) || maxRuns < 1 || maxRuns > 5) throw new UserError('ERR_USAGE', `--runs: expected 1 to 5, got "${o.runs}"`);
+      if (!Number.isInteger(maxRuns) || maxRuns < 1 || maxRuns > 5)
+        throw new UserError('ERR_USAGE', `--runs: expected 1 to 5, got "${o.runs}"`);
       const timeoutMs = parseTimeout(o.timeout, vm);
-      const d = await withProbeErrors(() => diffScenario(sc, { name: scenarioName(file), maxRuns, timeoutMs, kernel: o.kernel, progress: vmProgress() }));
+      const d = await withProbeErrors(() =>
+        diffScenario(sc, { name: scenarioName(file), maxRuns, timeoutMs, kernel: o.kernel, progress: vmProgress() }),
+      );
       process.stdout.write(o.json ? JSON.stringify(d, null, 2) + '\n' : formatDiff(d));
       setCode(d.agree ? 0 : 1);
     });

@@ -15,18 +15,27 @@ import { getopt } from './getopt.js';
 import { atoi, strtol } from './strtol.js';
 import { Progress } from './progress.js';
 import { UserError } from './errors.js';
-import { Machine, type ThpPolicy } from '../kernel/machine.js';
+import { Machine, type ThpPolicy } from '../mm/machine.js';
 import {
-  GupTestFile, gup_test_struct, cmd_to_str, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK,
-  GUP_BASIC_TEST, PIN_BASIC_TEST, DUMP_USER_PAGES_TEST, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
-  GUP_TEST_MAX_PAGES_TO_DUMP, type GupTest,
-} from '../kernel/gup_test.js';
+  GupTestFile,
+  gupTestStruct,
+  cmd_to_str,
+  GUP_FAST_BENCHMARK,
+  PIN_FAST_BENCHMARK,
+  PIN_LONGTERM_BENCHMARK,
+  GUP_BASIC_TEST,
+  PIN_BASIC_TEST,
+  DUMP_USER_PAGES_TEST,
+  GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
+  GUP_TEST_MAX_PAGES_TO_DUMP,
+  type GupTest,
+} from '../mm/gup_test.js';
 import { do_mmap, do_madvise, type MmapArgs } from '../mm/mmap.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
-import { EINVAL, ENOMEM, errnoName } from '../kernel/errno.js';
-import type { FsKind } from '../mm/filemap.js';
+import { EINVAL, ENOMEM, errnoName } from '../uapi/errno.js';
+import type { FsKind } from '../mm/fs.js';
 import { VM_RELEASES, type VmRelease } from '../probe/vm/releases.js';
 
 const MB = 1n << 20n;
@@ -87,7 +96,10 @@ export function splitGupsimOptions(argv: readonly string[], posix = false): { ex
         let v: string;
         [v, i] = value('--memory', i, inline);
         if (!/^\d+$/.test(v) || +v < 16 || +v > MAX_MACHINE_MIB) {
-          throw new UserError('ERR_USAGE', `gup_test: --memory takes a size in MiB from 16 to ${MAX_MACHINE_MIB}, not '${v}'`);
+          throw new UserError(
+            'ERR_USAGE',
+            `gup_test: --memory takes a size in MiB from 16 to ${MAX_MACHINE_MIB}, not '${v}'`,
+          );
         }
         extras.memoryMiB = +v;
         continue;
@@ -105,8 +117,14 @@ export function splitGupsimOptions(argv: readonly string[], posix = false): { ex
         [extras.kernel, i] = value('--kernel', i, inline);
         continue;
       }
-      if (name === 'no-dmesg' && inline === undefined) { extras.dmesg = false; continue; }
-      if (name === 'help' && inline === undefined) { extras.help = true; continue; }
+      if (name === 'no-dmesg' && inline === undefined) {
+        extras.dmesg = false;
+        continue;
+      }
+      if (name === 'help' && inline === undefined) {
+        extras.help = true;
+        continue;
+      }
       rest.push(a); // not ours: getopt will call it a wrong argument
       continue;
     }
@@ -165,8 +183,11 @@ export class Ksft {
   }
 
   print_cnts(): void {
-    if (this.plan !== this.test_num()) this.print(`# Planned tests != run tests (${this.plan} != ${this.test_num()})\n`);
-    this.print(`# Totals: pass:${this.pass} fail:${this.fail} xfail:${this.xfail} xpass:${this.xpass} skip:${this.xskip} error:${this.error}\n`);
+    if (this.plan !== this.test_num())
+      this.print(`# Planned tests != run tests (${this.plan} != ${this.test_num()})\n`);
+    this.print(
+      `# Totals: pass:${this.pass} fail:${this.fail} xfail:${this.xfail} xpass:${this.xpass} skip:${this.xskip} error:${this.error}\n`,
+    );
   }
 
   exit_pass(): number {
@@ -184,9 +205,12 @@ export class Ksft {
 /** strerror() for the errnos this command can meet. */
 export function strerror(err: number): string {
   switch (err) {
-    case ENOMEM: return 'Cannot allocate memory';
-    case EINVAL: return 'Invalid argument';
-    case ENODEV: return 'No such device';
+    case ENOMEM:
+      return 'Cannot allocate memory';
+    case EINVAL:
+      return 'Invalid argument';
+    case ENODEV:
+      return 'No such device';
   }
   return errnoName(err);
 }
@@ -228,7 +252,10 @@ export function parseGupTest(argv: readonly string[], io: GupTestIo): GupTestArg
   const posix = io.env.POSIXLY_CORRECT !== undefined;
   const { extras, rest } = splitGupsimOptions(argv, posix);
   if (extras.help) {
-    io.out(io.help?.() ?? 'usage: gupsim gup_test [-abcLUuptTwWSHz] [-m MiB] [-r repeats] [-n pages] [-F flags] [-f file] [-j threads] [page...]\n');
+    io.out(
+      io.help?.() ??
+        'usage: gupsim gup_test [-abcLUuptTwWSHz] [-m MiB] [-r repeats] [-n pages] [-F flags] [-f file] [-j threads] [page...]\n',
+    );
     return { exit: 0 };
   }
   const progress = new Progress(io.stderr);
@@ -239,7 +266,7 @@ export function parseGupTest(argv: readonly string[], io: GupTestIo): GupTestArg
   const ksft = new Ksft(print);
 
   // --- main(): option parsing, as the selftest's switch ---------------------------------------
-  const gup = gup_test_struct();
+  const gup = gupTestStruct();
   let cmd = GUP_FAST_BENCHMARK;
   let repeats = 1;
   let size = 128n * MB; // unsigned long
@@ -254,31 +281,65 @@ export function parseGupTest(argv: readonly string[], io: GupTestIo): GupTestArg
   for (const it of items) {
     const arg = it.optarg ?? '';
     switch (it.opt) {
-      case 'a': cmd = PIN_FAST_BENCHMARK; break;
-      case 'b': cmd = PIN_BASIC_TEST; break;
-      case 'L': cmd = PIN_LONGTERM_BENCHMARK; break;
+      case 'a':
+        cmd = PIN_FAST_BENCHMARK;
+        break;
+      case 'b':
+        cmd = PIN_BASIC_TEST;
+        break;
+      case 'L':
+        cmd = PIN_LONGTERM_BENCHMARK;
+        break;
       case 'c':
         cmd = DUMP_USER_PAGES_TEST;
         gup.which_pages[0] = 1; // page 0, 1-based; command-line indices may override it
         break;
-      case 'p': gup.test_flags |= GUP_TEST_FLAG_DUMP_PAGES_USE_PIN; break;
-      case 'F': gup.gup_flags = Number(BigInt.asUintN(32, strtol(arg, 0).value)); break; // long -> __u32
-      case 'j': nthreads = atoi(arg); break;
-      case 'm': size = BigInt.asUintN(64, BigInt(atoi(arg)) * MB); break; // int * 1UL << 20
-      case 'r': repeats = atoi(arg); break;
+      case 'p':
+        gup.test_flags |= GUP_TEST_FLAG_DUMP_PAGES_USE_PIN;
+        break;
+      case 'F':
+        gup.gup_flags = Number(BigInt.asUintN(32, strtol(arg, 0).value));
+        break; // long -> __u32
+      case 'j':
+        nthreads = atoi(arg);
+        break;
+      case 'm':
+        size = BigInt.asUintN(64, BigInt(atoi(arg)) * MB);
+        break; // int * 1UL << 20
+      case 'r':
+        repeats = atoi(arg);
+        break;
       case 'n':
         nr_pages = atoi(arg);
         if (nr_pages < 0) nr_pages = Number(BigInt.asIntN(32, size / BigInt(PAGE_SIZE))); // the size so far
         break;
-      case 't': thp = 1; break;
-      case 'T': thp = 0; break;
-      case 'U': cmd = GUP_BASIC_TEST; break;
-      case 'u': cmd = GUP_FAST_BENCHMARK; break;
-      case 'w': write = 1; break;
-      case 'W': write = 0; break;
-      case 'f': file = arg; break;
-      case 'S': shared = true; break;
-      case 'H': mapHugetlb = true; break;
+      case 't':
+        thp = 1;
+        break;
+      case 'T':
+        thp = 0;
+        break;
+      case 'U':
+        cmd = GUP_BASIC_TEST;
+        break;
+      case 'u':
+        cmd = GUP_FAST_BENCHMARK;
+        break;
+      case 'w':
+        write = 1;
+        break;
+      case 'W':
+        write = 0;
+        break;
+      case 'f':
+        file = arg;
+        break;
+      case 'S':
+        shared = true;
+        break;
+      case 'H':
+        mapHugetlb = true;
+        break;
       default: // '?' from getopt, and -z, which the optstring accepts but the switch does not handle
         if (it.message) io.err(it.message + '\n');
         return { exit: ksft.exit_fail_msg('Wrong argument\n') };
@@ -313,7 +374,10 @@ function runOnModel(parsed: GupTestArgs, io: GupTestIo): number {
   const autoMiB = roundUp(2 * mapLen + 256 * MiB, 2 * MiB) / MiB;
   const memMiB = extras.memoryMiB ?? (mmapFails ? 256 : autoMiB);
   if (memMiB > MAX_MACHINE_MIB) {
-    throw new UserError('ERR_USAGE', `gup_test: a ${bytes / MiB} MiB buffer needs a model machine of ${autoMiB} MiB, over gupsim's ${MAX_MACHINE_MIB} MiB limit`);
+    throw new UserError(
+      'ERR_USAGE',
+      `gup_test: a ${bytes / MiB} MiB buffer needs a model machine of ${autoMiB} MiB, over gupsim's ${MAX_MACHINE_MIB} MiB limit`,
+    );
   }
 
   ksft.print_header(io.env);
@@ -350,7 +414,8 @@ function runOnModel(parsed: GupTestArgs, io: GupTestIo): number {
   if (addr < 0) return ksft.exit_fail_msg(`mmap: ${strerror(-addr)}\n`);
   gup.addr = addr;
 
-  if (thp === 1) do_madvise(m, proc, addr, bytes, 'hugepage'); // return value ignored, as in the selftest
+  if (thp === 1)
+    do_madvise(m, proc, addr, bytes, 'hugepage'); // return value ignored, as in the selftest
   else if (thp === 0) do_madvise(m, proc, addr, bytes, 'nohugepage');
 
   // --- fault them in from user space: p[0] = 0 on every psize() page ----------------------------
@@ -359,14 +424,19 @@ function runOnModel(parsed: GupTestArgs, io: GupTestIo): number {
   const touchLabel = `faulting in ${bytes / MiB} MiB`;
   const step = 2 * MiB;
   for (let a = addr; a < addr + bytes; a += step) {
-    const r = user_access(m, proc, a, Math.min(step, addr + bytes - a), true);
+    const r = userAccess(m, proc, a, Math.min(step, addr + bytes - a), true);
     if (r === -ENOMEM) {
       progress.clear();
-      throw new UserError('ERR_USAGE', `gup_test: the model machine (${memMiB} MiB) ran out of memory faulting in the buffer (the OOM killer would end gup_test here); use a larger --memory`);
+      throw new UserError(
+        'ERR_USAGE',
+        `gup_test: the model machine (${memMiB} MiB) ran out of memory faulting in the buffer (the OOM killer would end gup_test here); use a larger --memory`,
+      );
     }
     if (r < 0) {
       progress.clear();
-      io.err(`gupsim: gup_test: a user-space write in 0x${a.toString(16)}-0x${(a + step).toString(16)} faulted: the process would die of SIGSEGV/SIGBUS\n`);
+      io.err(
+        `gupsim: gup_test: a user-space write in 0x${a.toString(16)}-0x${(a + step).toString(16)} faulted: the process would die of SIGSEGV/SIGBUS\n`,
+      );
       return 1;
     }
     progress.update(touchLabel, a + step - addr, bytes);
@@ -463,7 +533,7 @@ export function registerGupTest(program: Command, setCode: (c: number) => void):
     .option('--memory <MiB>', 'model machine size in MiB (default: twice the buffer plus 256)')
     .option('--thp <policy>', 'transparent_hugepage/enabled: always, madvise (default) or never')
     .option('--no-dmesg', 'leave the kernel log lines out of the output')
-    .option('--kernel <release>', 'run on Debian\'s Linux 6.1 or 6.12 in a qemu VM instead of the model')
+    .option('--kernel <release>', "run on Debian's Linux 6.1 or 6.12 in a qemu VM instead of the model")
     .helpOption(false)
     .allowUnknownOption(true)
     .allowExcessArguments(true)
@@ -487,7 +557,10 @@ export function registerGupTest(program: Command, setCode: (c: number) => void):
       if (parsed.extras.kernel === undefined) return setCode(runOnModel(parsed, io));
       const release = parsed.extras.kernel;
       if (!(VM_RELEASES as readonly string[]).includes(release)) {
-        throw new UserError('ERR_USAGE', `gup_test: --kernel takes ${VM_RELEASES.join(' or ')} (a Debian kernel in a qemu VM); without it the selftest runs on the model`);
+        throw new UserError(
+          'ERR_USAGE',
+          `gup_test: --kernel takes ${VM_RELEASES.join(' or ')} (a Debian kernel in a qemu VM); without it the selftest runs on the model`,
+        );
       }
       // Loaded on demand: the VM engine is not needed for the model.
       const { gupTestInVm } = await import('./gup_test_vm.js');

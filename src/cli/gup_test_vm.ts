@@ -6,7 +6,13 @@
 // Times are the emulated kernel's; pages, counters and errors are the kernel's.
 
 import { Helper } from '../probe/helper.js';
-import { GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK, cmd_to_str, type GupTest } from '../kernel/gup_test.js';
+import {
+  GUP_FAST_BENCHMARK,
+  PIN_FAST_BENCHMARK,
+  PIN_LONGTERM_BENCHMARK,
+  cmd_to_str,
+  type GupTest,
+} from '../mm/gup_test.js';
 import { loadScenario } from '../scenario/load.js';
 import { bootConfig } from '../probe/vm/cmdline.js';
 import { VmSession, VM_COMMAND_TIMEOUT_MS } from '../probe/vm/probe.js';
@@ -25,24 +31,43 @@ const ENODEV = 19;
 
 /** -errno of a helper reply's errno name (for strerror), EINVAL if unknown. */
 function errnoOf(name: unknown): number {
-  const table: Record<string, number> = { ENOMEM: 12, EINVAL: 22, ENODEV: 19, EFAULT: 14, EACCES: 13, ENOENT: 2, EPERM: 1, EBUSY: 16 };
-  return typeof name === 'string' ? table[name] ?? EINVAL : EINVAL;
+  const table: Record<string, number> = {
+    ENOMEM: 12,
+    EINVAL: 22,
+    ENODEV: 19,
+    EFAULT: 14,
+    EACCES: 13,
+    ENOENT: 2,
+    EPERM: 1,
+    EBUSY: 16,
+  };
+  return typeof name === 'string' ? (table[name] ?? EINVAL) : EINVAL;
 }
 
 export async function gupTestInVm(p: GupTestArgs, release: VmRelease, io: GupTestIo): Promise<number> {
   const { extras, ksft, print, gup, cmd, repeats, size, nthreads, thp, shared, mapHugetlb, file } = p;
   const kind = mapHugetlb ? 'zero' : fileKind(file);
   if (kind === 'hugetlbfs' || kind === 'dax') {
-    throw new UserError('ERR_PROBE_UNSUPPORTED', `gup_test --kernel: -f ${file} (${kind === 'dax' ? 'fsdax' : 'hugetlbfs'}) is not available in the VM; use -H for hugetlb memory`);
+    throw new UserError(
+      'ERR_PROBE_UNSUPPORTED',
+      `gup_test --kernel: -f ${file} (${kind === 'dax' ? 'fsdax' : 'hugetlbfs'}) is not available in the VM; use -H for hugetlb memory`,
+    );
   }
   const hugetlb = mapHugetlb;
   const bytes = Number(size);
   const mapLen = hugetlb ? Math.ceil(bytes / PMD) * PMD : bytes;
   const memMiB = extras.memoryMiB ?? Math.max(1024, Math.ceil((2 * mapLen + 256 * MiB) / PMD) * 2);
   // The machine as a scenario would describe it (cmdline.ts makes the VM of it).
-  const machine = [`memory: ${memMiB}MiB`, `thp: ${extras.thp ?? 'madvise'}`, ...(hugetlb ? [`hugetlb: { 2M: ${mapLen / PMD} }`] : [])];
+  const machine = [
+    `memory: ${memMiB}MiB`,
+    `thp: ${extras.thp ?? 'madvise'}`,
+    ...(hugetlb ? [`hugetlb: { 2M: ${mapLen / PMD} }`] : []),
+  ];
   const diskFile = kind === 'disk' && bytes > 0;
-  const sc = loadScenario(`machine: { ${machine.join(', ')} }\nsteps: [${diskFile ? `{ op: create_file, as: f, size: ${mapLen} }` : ''}]`, 'gup_test');
+  const sc = loadScenario(
+    `machine: { ${machine.join(', ')} }\nsteps: [${diskFile ? `{ op: create_file, as: f, size: ${mapLen} }` : ''}]`,
+    'gup_test',
+  );
   const boot = bootConfig(sc);
   let session: VmSession;
   try {
@@ -54,7 +79,8 @@ export async function gupTestInVm(p: GupTestArgs, release: VmRelease, io: GupTes
   const helper = new Helper(new VmTransport(session.vm));
   try {
     await helper.start();
-    if (!helper.gupModule) throw new UserError('ERR_PROBE_UNSUPPORTED', `gupsim's GUP module did not load in the Linux ${release} VM`);
+    if (!helper.gupModule)
+      throw new UserError('ERR_PROBE_UNSUPPORTED', `gupsim's GUP module did not load in the Linux ${release} VM`);
     const sys = new VmSystem(helper, release, diskFile);
     ksft.print_header(io.env);
     ksft.set_plan(nthreads);
@@ -82,13 +108,18 @@ export async function gupTestInVm(p: GupTestArgs, release: VmRelease, io: GupTes
     const touchMs = VM_COMMAND_TIMEOUT_MS + Math.ceil(bytes / (16 * MiB)) * 1000;
     const t = await helper.send(proc, `touch addr=${addr} len=${bytes} write=1`, touchMs);
     if (t.ret < 0) {
-      io.err(`gupsim: gup_test: a user-space write at 0x${Number(t.at ?? addr).toString(16)} faulted (${String(t.signal)}): the process would die of it\n`);
+      io.err(
+        `gupsim: gup_test: a user-space write at 0x${Number(t.at ?? addr).toString(16)} faulted (${String(t.signal)}): the process would die of it\n`,
+      );
       return 1;
     }
     await sys.kmsg(); // the log from here on is the ioctls'
     const ioctl = async (g: GupTest): Promise<number> => {
-      const r = await helper.send(proc, `gup_test cmd=${cmd & 0xff} addr=${addr} size=${g.size} nr=${g.nr_pages_per_call} flags=${g.gup_flags} test_flags=${g.test_flags} which=${g.which_pages.join(',')}`,
-        VM_COMMAND_TIMEOUT_MS + Math.ceil(g.size / (8 * MiB)) * 1000);
+      const r = await helper.send(
+        proc,
+        `gup_test cmd=${cmd & 0xff} addr=${addr} size=${g.size} nr=${g.nr_pages_per_call} flags=${g.gup_flags} test_flags=${g.test_flags} which=${g.which_pages.join(',')}`,
+        VM_COMMAND_TIMEOUT_MS + Math.ceil(g.size / (8 * MiB)) * 1000,
+      );
       const lines = (await sys.kmsg()) ?? [];
       if (extras.dmesg && lines.length) print(lines.map((l) => l + '\n').join(''));
       if (r.ret < 0) return -1; // the libc wrapper: -1 and errno

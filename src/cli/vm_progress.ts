@@ -7,7 +7,9 @@ import type { VmProgress } from '../probe/vm/progress.js';
 export function vmProgress(stream: ProgressStream = process.stderr): VmProgress {
   if (!stream.isTTY) {
     return {
-      phase: (text) => { stream.write(`gupsim: ${text}\n`); },
+      phase: (text) => {
+        stream.write(`gupsim: ${text}\n`);
+      },
       update: () => undefined,
       end: () => undefined,
     };

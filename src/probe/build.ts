@@ -21,7 +21,8 @@ export function helperSource(): string {
 export function probeUnsupportedReason(): string | undefined {
   if (process.platform !== 'linux') return `the live-kernel probe needs Linux (this is ${process.platform})`;
   if (!existsSync(helperSource())) return `the probe helper's source ${helperSource()} is missing`;
-  if (!findCompiler()) return 'no C compiler found (set CC, or install cc/gcc/clang): the probe builds a small C helper';
+  if (!findCompiler())
+    return 'no C compiler found (set CC, or install cc/gcc/clang): the probe builds a small C helper';
   return undefined;
 }
 
@@ -40,7 +41,12 @@ export function buildHelper(): string {
   const src = helperSource();
   // helper.c includes the GUP module's user-space interface (vm/module/gupsim_gup.h).
   const header = join(packageRoot(), 'vm', 'module', 'gupsim_gup.h');
-  const hash = createHash('sha256').update(readFileSync(src)).update(existsSync(header) ? readFileSync(header) : '').update(process.arch).digest('hex').slice(0, 16);
+  const hash = createHash('sha256')
+    .update(readFileSync(src))
+    .update(existsSync(header) ? readFileSync(header) : '')
+    .update(process.arch)
+    .digest('hex')
+    .slice(0, 16);
   let lastError = '';
   for (const dir of cacheDirs()) {
     const bin = join(dir, `helper-${hash}`);

@@ -18,6 +18,10 @@ describe('raw GUP steps through the module', () => {
     expect(selectEntries([true, true], 0, 2)).toEqual({ indices: [0, 1], again: true });
     expect(selectEntries([false], 0, 10)).toEqual({ indices: [0], again: false });
     expect(selectEntries([], 0, 3)).toEqual({ indices: [], again: false });
-    expect(runsOf([0, 1, 3, 4, 5, 9])).toEqual([[0, 2], [3, 3], [9, 1]]);
+    expect(runsOf([0, 1, 3, 4, 5, 9])).toEqual([
+      [0, 2],
+      [3, 3],
+      [9, 1],
+    ]);
   });
 });

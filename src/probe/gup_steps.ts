@@ -14,8 +14,16 @@ import type { Out } from './engine.js';
 
 const PAGE_SIZE = 4096;
 
-type GupOp = 'get_user_pages' | 'get_user_pages_fast' | 'get_user_pages_fast_only' | 'get_user_pages_unlocked' |
-  'get_user_pages_remote' | 'pin_user_pages' | 'pin_user_pages_fast' | 'pin_user_pages_unlocked' | 'pin_user_pages_remote';
+type GupOp =
+  | 'get_user_pages'
+  | 'get_user_pages_fast'
+  | 'get_user_pages_fast_only'
+  | 'get_user_pages_unlocked'
+  | 'get_user_pages_remote'
+  | 'pin_user_pages'
+  | 'pin_user_pages_fast'
+  | 'pin_user_pages_unlocked'
+  | 'pin_user_pages_remote';
 type ReleaseOp = 'unpin_user_pages' | 'unpin_user_pages_dirty_lock' | 'unpin_user_page' | 'put_page';
 
 /** What GupSteps needs of the engine's Runner. */
@@ -66,12 +74,22 @@ export function selectEntries(released: boolean[], from: number, end: number): {
 export function follNames(flags: readonly string[] | number | undefined): { names: string[]; note?: string } {
   if (flags === undefined) return { names: [] };
   if (typeof flags === 'number') {
-    const names = Object.entries(FOLL_NAMES).filter(([, v]) => (flags & v) !== 0).map(([n]) => n);
+    const names = Object.entries(FOLL_NAMES)
+      .filter(([, v]) => (flags & v) !== 0)
+      .map(([n]) => n);
     const known = names.reduce((m, n) => m | FOLL_NAMES[n]!, 0);
     const rest = (flags >>> 0) & ~known;
-    return { names: rest ? [...names, `0x${rest.toString(16)}`] : names, note: `flags ${flags} read with Linux 6.18's FOLL_* values as ${names.join('|') || '0'}` };
+    return {
+      names: rest ? [...names, `0x${rest.toString(16)}`] : names,
+      note: `flags ${flags} read with Linux 6.18's FOLL_* values as ${names.join('|') || '0'}`,
+    };
   }
-  return { names: flags.map((f) => { const k = f.toUpperCase(); return k.startsWith('FOLL_') ? k : `FOLL_${k}`; }) };
+  return {
+    names: flags.map((f) => {
+      const k = f.toUpperCase();
+      return k.startsWith('FOLL_') ? k : `FOLL_${k}`;
+    }),
+  };
 }
 
 /** Why a reply of the module is not a result of the call (undefined: it is). */
@@ -118,8 +136,11 @@ export class GupSteps {
     const nr = s.pages ?? Math.ceil(len / PAGE_SIZE);
     const h = await this.handle(s.as ?? `${s.op}@${index}`, s.op.startsWith('pin') ? 'pin' : 'get');
     if (typeof h === 'string') return { ret: 0, unsupported: h };
-    const reply = await this.r.helper.send(p,
-      `gup fn=${s.op} addr=${addr} nr=${nr} flags=${names.join(',')} handle=${h.id}${pid ? ` pid=${pid}` : ''}`, this.r.timeout(nr * PAGE_SIZE));
+    const reply = await this.r.helper.send(
+      p,
+      `gup fn=${s.op} addr=${addr} nr=${nr} flags=${names.join(',')} handle=${h.id}${pid ? ` pid=${pid}` : ''}`,
+      this.r.timeout(nr * PAGE_SIZE),
+    );
     const why = refusal(reply, this.r.sys.kernel);
     if (why) return { ret: 0, unsupported: why };
     if (reply.ret > 0) for (let i = 0; i < reply.ret; i++) h.released[Number(reply.first) + i] = false;
@@ -133,9 +154,16 @@ export class GupSteps {
     const n = h.released.length;
     const dirty = s.op === 'unpin_user_pages_dirty_lock' ? ((s.dirty ?? true) ? 1 : 0) : 0;
     const notes: string[] = [];
-    if ((h.kind === 'get') !== (s.op === 'put_page')) notes.push(`the pages of "${s.pins}" were taken with ${h.kind === 'pin' ? 'FOLL_PIN' : 'FOLL_GET'}: ${s.op} was made as asked`);
+    if ((h.kind === 'get') !== (s.op === 'put_page'))
+      notes.push(
+        `the pages of "${s.pins}" were taken with ${h.kind === 'pin' ? 'FOLL_PIN' : 'FOLL_GET'}: ${s.op} was made as asked`,
+      );
     let sel: { indices: number[]; again: boolean };
-    if ((s.op === 'unpin_user_pages' || s.op === 'unpin_user_pages_dirty_lock') && s.count !== undefined && s.count < 0) {
+    if (
+      (s.op === 'unpin_user_pages' || s.op === 'unpin_user_pages_dirty_lock') &&
+      s.count !== undefined &&
+      s.count < 0
+    ) {
       // An errno passed as the page count goes to the kernel as is: its IS_ERR_VALUE(npages) check answers.
       const r = await this.send(`release fn=${s.op} handle=${h.id} index=0 count=${s.count} dirty=${dirty}`, 0);
       return r ?? { ret: 0 };
@@ -152,7 +180,8 @@ export class GupSteps {
     } else {
       sel = selectEntries(h.released, 0, s.count === undefined ? n : s.count);
     }
-    if (sel.again) notes.push(`entries ${describe(sel.indices)} of "${s.pins}" were already released: released again, as asked`);
+    if (sel.again)
+      notes.push(`entries ${describe(sel.indices)} of "${s.pins}" were already released: released again, as asked`);
     for (const [index, count] of runsOf(sel.indices)) {
       const fn = s.op === 'unpin_user_page' ? 'unpin_user_page' : s.op;
       const r = await this.send(`release fn=${fn} handle=${h.id} index=${index} count=${count} dirty=${dirty}`, count);
@@ -179,7 +208,10 @@ export class GupSteps {
     const at = await this.r.helper.supervisorCommand(`inspect pid=${p.pid} addr=${addr} pages=1`, this.r.timeout());
     const page = (at.pages as Array<{ present: boolean; pfn?: number | null }> | undefined)?.[0];
     if (at.ret < 0 || !page?.present || !page.pfn) return noPage;
-    const reply = await this.r.helper.supervisorCommand(`dump_page pfn=${page.pfn} reason=gupsim%20dump_page%20step`, this.r.timeout());
+    const reply = await this.r.helper.supervisorCommand(
+      `dump_page pfn=${page.pfn} reason=gupsim%20dump_page%20step`,
+      this.r.timeout(),
+    );
     const why = refusal(reply, this.r.sys.kernel);
     if (why) return { ret: 0, unsupported: why };
     return { ret: 0, extra: { pfn: page.pfn } };
@@ -187,5 +219,7 @@ export class GupSteps {
 }
 
 function describe(indices: number[]): string {
-  return runsOf(indices).map(([a, c]) => (c === 1 ? `${a}` : `${a}-${a + c - 1}`)).join(', ');
+  return runsOf(indices)
+    .map(([a, c]) => (c === 1 ? `${a}` : `${a}-${a + c - 1}`))
+    .join(', ');
 }

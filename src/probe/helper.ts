@@ -57,7 +57,10 @@ export class LineChannel implements HelperLink {
   private waiter: ((line: string | null) => void) | undefined;
   private ended = false;
 
-  constructor(readonly input: Readable, readonly output: Writable) {
+  constructor(
+    readonly input: Readable,
+    readonly output: Writable,
+  ) {
     input.setEncoding('utf8');
     input.on('data', (chunk: string) => {
       this.buf += chunk;
@@ -78,7 +81,9 @@ export class LineChannel implements HelperLink {
     input.on('end', end);
     input.on('close', end);
     input.on('error', end);
-    output.on('error', () => { /* reported as a missing reply */ });
+    output.on('error', () => {
+      /* reported as a missing reply */
+    });
   }
 
   private push(line: string): void {
@@ -97,7 +102,9 @@ export class LineChannel implements HelperLink {
   next(): Promise<string | null> {
     if (this.lines.length) return Promise.resolve(this.lines.shift()!);
     if (this.ended) return Promise.resolve(null);
-    return new Promise((resolve) => { this.waiter = resolve; });
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
   }
 }
 
@@ -124,8 +131,12 @@ export class LocalTransport implements HelperTransport {
     for (let i = 0; i < slots; i++) stdio.push('pipe');
     const child = spawn(bin, [], { stdio, detached: true });
     this.child = child;
-    child.on('error', () => { this.exited = true; });
-    child.on('exit', () => { this.exited = true; });
+    child.on('error', () => {
+      this.exited = true;
+    });
+    child.on('exit', () => {
+      this.exited = true;
+    });
     const channels: HelperLink[] = [];
     for (let i = 0; i < slots; i++) {
       const s = child.stdio[3 + i] as unknown as Readable & Writable;
@@ -140,7 +151,9 @@ export class LocalTransport implements HelperTransport {
     this.exited = true;
     try {
       process.kill(-child.pid, 'SIGKILL');
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   }
 
   async close(): Promise<void> {
@@ -149,14 +162,21 @@ export class LocalTransport implements HelperTransport {
     if (!this.exited) {
       try {
         child.stdin?.write('quit\n');
-      } catch { /* fall through to kill */ }
+      } catch {
+        /* fall through to kill */
+      }
     }
     const exited = new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once('exit', () => resolve());
     });
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([exited, new Promise<void>((resolve) => { timer = setTimeout(resolve, 2000); })]);
+    await Promise.race([
+      exited,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      }),
+    ]);
     clearTimeout(timer);
     this.kill();
   }
@@ -170,7 +190,8 @@ export class LocalTransport implements HelperTransport {
   destroy(): void {
     const child = this.child;
     if (!child) return;
-    for (const s of [child.stdin, child.stdout, ...child.stdio.slice(3)]) (s as { destroy?: () => void } | null)?.destroy?.();
+    for (const s of [child.stdin, child.stdout, ...child.stdio.slice(3)])
+      (s as { destroy?: () => void } | null)?.destroy?.();
     this.child = undefined;
   }
 }
@@ -217,7 +238,11 @@ export class Helper {
   }
 
   /** fork() in `parent`; the child continues as a helper process on a channel of its own. */
-  async fork(parent: HelperProcess, child: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<{ reply: HelperReply; proc?: HelperProcess }> {
+  async fork(
+    parent: HelperProcess,
+    child: string,
+    timeoutMs = COMMAND_TIMEOUT_MS,
+  ): Promise<{ reply: HelperReply; proc?: HelperProcess }> {
     const slot = this.takeSlot();
     const reply = await this.send(parent, `fork fd=${3 + slot}`, timeoutMs);
     if (reply.ret < 0) {
@@ -231,7 +256,8 @@ export class Helper {
 
   private takeSlot(): number {
     const slot = this.freeSlots.shift();
-    if (slot === undefined) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `the probe runs at most ${HELPER_SLOTS} processes per scenario`);
+    if (slot === undefined)
+      throw new ProbeError('ERR_PROBE_UNSUPPORTED', `the probe runs at most ${HELPER_SLOTS} processes per scenario`);
     return slot;
   }
 
@@ -246,20 +272,26 @@ export class Helper {
   }
 
   private async request(ch: HelperLink, line: string, timeoutMs: number): Promise<HelperReply> {
-    if (this.dead) throw new ProbeError('ERR_PROBE_HELPER', this.transport.failure?.() ?? 'the probe helper is not running');
+    if (this.dead)
+      throw new ProbeError('ERR_PROBE_HELPER', this.transport.failure?.() ?? 'the probe helper is not running');
     ch.send(line);
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
     const got = await Promise.race([ch.next(), timeout]);
     clearTimeout(timer);
     const cmd = line.split(' ')[0];
     if (got === 'timeout') {
-      const why = await this.transport.explain?.() ?? this.transport.failure?.();
+      const why = (await this.transport.explain?.()) ?? this.transport.failure?.();
       this.kill();
-      throw new ProbeError('ERR_PROBE_HELPER', why ?? `helper command "${cmd}" did not answer within ${timeoutMs / 1000} s: the helpers were killed`);
+      throw new ProbeError(
+        'ERR_PROBE_HELPER',
+        why ?? `helper command "${cmd}" did not answer within ${timeoutMs / 1000} s: the helpers were killed`,
+      );
     }
     if (got === null) {
-      const why = await this.transport.explain?.() ?? this.transport.failure?.();
+      const why = (await this.transport.explain?.()) ?? this.transport.failure?.();
       this.kill();
       throw new ProbeError('ERR_PROBE_HELPER', why ?? `the helper process exited during "${cmd}"`);
     }
@@ -267,7 +299,10 @@ export class Helper {
       return JSON.parse(got) as HelperReply;
     } catch {
       this.kill();
-      throw new ProbeError('ERR_PROBE_HELPER', `helper answered "${cmd}" with something that is not JSON: ${got.slice(0, 200)}`);
+      throw new ProbeError(
+        'ERR_PROBE_HELPER',
+        `helper answered "${cmd}" with something that is not JSON: ${got.slice(0, 200)}`,
+      );
     }
   }
 
@@ -275,7 +310,9 @@ export class Helper {
   async waitGone(pid: number, timeoutMs = 5000): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      const gone = this.transport.gone ? this.transport.gone(pid) : (await this.supervisorCommand(`alive pid=${pid}`)).ret === 0;
+      const gone = this.transport.gone
+        ? this.transport.gone(pid)
+        : (await this.supervisorCommand(`alive pid=${pid}`)).ret === 0;
       if (gone) {
         this.pids.delete(pid);
         return true;

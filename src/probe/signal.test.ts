@@ -4,7 +4,16 @@
 
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeUnsupportedReason } from './build.js';
@@ -21,7 +30,8 @@ function reason(): string | undefined {
   if (why) return why;
   if (!isRoot()) return 'not root: the probe changes THP settings only as root';
   if (!existsSync(SETTING)) return `${SETTING} does not exist on this kernel`;
-  if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(root, 'src', 'probe', 'engine.ts')).mtimeMs) return 'dist/ is missing or older than src/ (npm run build)';
+  if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(root, 'src', 'probe', 'engine.ts')).mtimeMs)
+    return 'dist/ is missing or older than src/ (npm run build)';
   return undefined;
 }
 const why = reason();
@@ -33,7 +43,9 @@ function helpers(): number[] {
   for (const d of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
       if (/\/helper-[0-9a-f]{16}$/.test(readlinkSync(`/proc/${d}/exe`))) out.push(Number(d));
-    } catch { /* gone or a kernel thread */ }
+    } catch {
+      /* gone or a kernel thread */
+    }
   }
   return out;
 }
@@ -71,7 +83,10 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 describe.skipIf(why !== undefined)('gupsim probe interrupted', () => {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     it(`restores the settings and kills the helpers on ${signal}`, async () => {
       const original = readSetting(SETTING, 'selector');
       const want = original === 'always' ? 'never' : 'always';
@@ -85,7 +100,15 @@ describe.skipIf(why !== undefined)('gupsim probe interrupted', () => {
       const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
       try {
         // Wait until this probe holds the lock, has changed the setting and started its helpers.
-        expect(await until(() => lockHolder() === child.pid && readSetting(SETTING, 'selector') === want && helpers().some((p) => !before.has(p)), 150_000)).toBe(true);
+        expect(
+          await until(
+            () =>
+              lockHolder() === child.pid &&
+              readSetting(SETTING, 'selector') === want &&
+              helpers().some((p) => !before.has(p)),
+            150_000,
+          ),
+        ).toBe(true);
         const ours = helpers().filter((p) => !before.has(p) && descends(p, child.pid!));
         expect(ours.length).toBeGreaterThan(0);
         child.kill(signal);

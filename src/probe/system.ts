@@ -3,7 +3,18 @@
 // (host.ts: /proc/vmstat with stat_refresh, files under /dev/shm and /var/tmp); the VM engine has
 // its own (vm/system.ts), which asks the helper inside the VM.
 
-import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  writeSync,
+} from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { ProbeError } from './errors.js';
@@ -48,7 +59,11 @@ export class HostSystem implements ProbeSystem {
   private diskDir: string | undefined;
   private readonly tmpPaths: string[] = [];
 
-  constructor(readonly idleMs: number | undefined, private readonly diskBase?: string, private readonly zones?: ZoneSpan[]) {}
+  constructor(
+    readonly idleMs: number | undefined,
+    private readonly diskBase?: string,
+    private readonly zones?: ZoneSpan[],
+  ) {}
 
   async counters(): Promise<Counters> {
     return readCounters();
@@ -85,9 +100,14 @@ export class HostSystem implements ProbeSystem {
         chmodSync(dir, 0o755);
         this.tmpPaths.push(dir);
         return (this.diskDir = dir);
-      } catch { /* next */ }
+      } catch {
+        /* next */
+      }
     }
-    throw new ProbeError('ERR_PROBE_UNSUPPORTED', `no disk file system for fs: disk files (tried ${candidates.join(', ')})`);
+    throw new ProbeError(
+      'ERR_PROBE_UNSUPPORTED',
+      `no disk file system for fs: disk files (tried ${candidates.join(', ')})`,
+    );
   }
 
   async createFile(name: string, size: number, fs: 'tmpfs' | 'disk'): Promise<string> {

@@ -15,14 +15,19 @@ describe('the VM cache', () => {
     const root = mkdtempSync(join(tmpdir(), 'gupsim-cache-'));
     try {
       const path = join(root, '6.1', 'k');
-      await expect(cachedEntry(path, async (tmp) => {
-        writeFileSync(join(tmp, 'half'), 'x');
-        throw new Error('download failed');
-      })).rejects.toThrow('download failed');
+      await expect(
+        cachedEntry(path, async (tmp) => {
+          writeFileSync(join(tmp, 'half'), 'x');
+          throw new Error('download failed');
+        }),
+      ).rejects.toThrow('download failed');
       expect(existsSync(path)).toBe(false);
       expect(readdirSync(join(root, '6.1'))).toEqual([]);
       let builds = 0;
-      const build = async (tmp: string) => { builds++; writeFileSync(join(tmp, 'done'), 'ok'); };
+      const build = async (tmp: string) => {
+        builds++;
+        writeFileSync(join(tmp, 'done'), 'ok');
+      };
       await cachedEntry(path, build);
       await cachedEntry(path, build);
       expect(builds).toBe(1);

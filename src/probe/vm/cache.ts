@@ -9,7 +9,10 @@ import { basename, dirname, join } from 'node:path';
 
 /** The VM cache root. */
 export function vmCacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.startsWith('/') ? env.XDG_CACHE_HOME : join(env.HOME || homedir(), '.cache');
+  const base =
+    env.XDG_CACHE_HOME && env.XDG_CACHE_HOME.startsWith('/')
+      ? env.XDG_CACHE_HOME
+      : join(env.HOME || homedir(), '.cache');
   return join(base, 'gupsim', 'vm');
 }
 
@@ -49,7 +52,9 @@ function sweepStale(parent: string): void {
     if (!Number.isInteger(pid) || pid <= 0 || pidAlive(pid)) continue;
     try {
       if (statSync(join(parent, name)).isDirectory()) rmSync(join(parent, name), { recursive: true, force: true });
-    } catch { /* another run swept it */ }
+    } catch {
+      /* another run swept it */
+    }
   }
 }
 

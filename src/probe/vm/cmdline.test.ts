@@ -8,13 +8,17 @@ describe('VM boot configuration', () => {
   it('defaults: 1 GiB, THP madvise, panic on oops, console on ttyS0, no disk', () => {
     const b = bootConfig(sc('steps: []'));
     expect(b.memoryMiB).toBe(1024);
-    expect(b.cmdline).toBe('console=ttyS0 loglevel=4 panic=-1 oops=panic tsc=reliable rdinit=/init transparent_hugepage=madvise');
+    expect(b.cmdline).toBe(
+      'console=ttyS0 loglevel=4 panic=-1 oops=panic tsc=reliable rdinit=/init transparent_hugepage=madvise',
+    );
     expect(b.diskBytes).toBe(0);
     expect(b.notes).toEqual([]);
   });
 
   it('follows the machine: memory, movable zone, hugetlb pools, THP policy', () => {
-    const b = bootConfig(sc('machine: { memory: 4GiB, movable: 1GiB, thp: always, hugetlb: { 2M: 8, 1G: 1 } }\nsteps: []'));
+    const b = bootConfig(
+      sc('machine: { memory: 4GiB, movable: 1GiB, thp: always, hugetlb: { 2M: 8, 1G: 1 } }\nsteps: []'),
+    );
     expect(b.memoryMiB).toBe(4096 + 2 * 1024 + 16);
     expect(b.cmdline).toContain('movablecore=1024M');
     expect(b.cmdline).toContain('hugepagesz=2M hugepages=8 hugepagesz=1G hugepages=1');
@@ -51,6 +55,8 @@ describe('VM boot configuration', () => {
     expect(a.join(' ')).toContain('-serial stdio -chardev socket,id=gupsim,path=/s -serial chardev:gupsim');
     expect(a.join(' ')).toContain('-drive file=/d,if=virtio,format=raw');
     expect(a).toContain('-no-reboot');
-    expect(qemuArgs({ kernel: '/k', initrd: '/i', cmdline: 'c', memoryMiB: 1024, socket: '/s' }).join(' ')).not.toContain('-drive');
+    expect(
+      qemuArgs({ kernel: '/k', initrd: '/i', cmdline: 'c', memoryMiB: 1024, socket: '/s' }).join(' '),
+    ).not.toContain('-drive');
   });
 });

@@ -24,10 +24,11 @@ export interface BootConfig {
 /** Bytes of the files the scenario creates on a disk file system. */
 export function diskBytesNeeded(sc: Scenario): number {
   let total = 0;
-  for (const s of sc.steps) if (s.op === 'create_file' && (s.fs ?? 'disk') === 'disk') total += s.size * (s.repeat ?? 1);
+  for (const s of sc.steps)
+    if (s.op === 'create_file' && (s.fs ?? 'disk') === 'disk') total += s.size * (s.repeat ?? 1);
   if (total === 0) return 0;
   // ext4 metadata and journal, then whole MiB.
-  return Math.ceil((Math.max(64 * MiB, 2 * total + 32 * MiB)) / MiB) * MiB;
+  return Math.ceil(Math.max(64 * MiB, 2 * total + 32 * MiB) / MiB) * MiB;
 }
 
 /** The VM for a scenario. */
@@ -38,7 +39,9 @@ export function bootConfig(sc: Scenario): BootConfig {
   const args = ['console=ttyS0', 'loglevel=4', 'panic=-1', 'oops=panic', 'tsc=reliable', 'rdinit=/init'];
   let mem = Math.max(MIN_VM_MIB, Math.ceil((mc.memory ?? 0) / MiB));
   if (mc.memory !== undefined && mc.memory < MIN_VM_MIB * MiB) {
-    notes.push(`machine.memory ${mc.memory / MiB} MiB: the VM has ${MIN_VM_MIB} MiB (below 512 MiB the kernel turns THP off)`);
+    notes.push(
+      `machine.memory ${mc.memory / MiB} MiB: the VM has ${MIN_VM_MIB} MiB (below 512 MiB the kernel turns THP off)`,
+    );
   }
   // hugetlb pools are reserved at boot, on top of the memory the scenario names.
   const h2 = mc.hugetlb?.['2M'] ?? 0;
@@ -86,11 +89,30 @@ export interface QemuArgsOptions {
  */
 export function qemuArgs(o: QemuArgsOptions): string[] {
   const a = [
-    '-accel', 'tcg', '-cpu', 'qemu64,+pdpe1gb', '-smp', '1', '-m', `${o.memoryMiB}M`,
-    '-nodefaults', '-nographic', '-no-reboot', '-no-user-config',
-    '-kernel', o.kernel, '-initrd', o.initrd, '-append', o.cmdline,
-    '-serial', 'stdio',
-    '-chardev', `socket,id=gupsim,path=${o.socket}`, '-serial', 'chardev:gupsim',
+    '-accel',
+    'tcg',
+    '-cpu',
+    'qemu64,+pdpe1gb',
+    '-smp',
+    '1',
+    '-m',
+    `${o.memoryMiB}M`,
+    '-nodefaults',
+    '-nographic',
+    '-no-reboot',
+    '-no-user-config',
+    '-kernel',
+    o.kernel,
+    '-initrd',
+    o.initrd,
+    '-append',
+    o.cmdline,
+    '-serial',
+    'stdio',
+    '-chardev',
+    `socket,id=gupsim,path=${o.socket}`,
+    '-serial',
+    'chardev:gupsim',
   ];
   if (o.disk) a.push('-drive', `file=${o.disk},if=virtio,format=raw,cache=unsafe`);
   return a;

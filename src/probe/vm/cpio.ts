@@ -22,11 +22,35 @@ function pad4(n: number): number {
   return (4 - (n % 4)) % 4;
 }
 
-function header(fields: { ino: number; mode: number; nlink: number; size: number; rmajor?: number; rminor?: number; namesize: number }): string {
-  return '070701' + [
-    fields.ino, fields.mode, 0 /* uid */, 0 /* gid */, fields.nlink, 0 /* mtime */, fields.size,
-    0 /* devmajor */, 0 /* devminor */, fields.rmajor ?? 0, fields.rminor ?? 0, fields.namesize, 0, /* check */
-  ].map(hex8).join('');
+function header(fields: {
+  ino: number;
+  mode: number;
+  nlink: number;
+  size: number;
+  rmajor?: number;
+  rminor?: number;
+  namesize: number;
+}): string {
+  return (
+    '070701' +
+    [
+      fields.ino,
+      fields.mode,
+      0 /* uid */,
+      0 /* gid */,
+      fields.nlink,
+      0 /* mtime */,
+      fields.size,
+      0 /* devmajor */,
+      0 /* devminor */,
+      fields.rmajor ?? 0,
+      fields.rminor ?? 0,
+      fields.namesize,
+      0 /* check */,
+    ]
+      .map(hex8)
+      .join('')
+  );
 }
 
 /** The archive of `entries` (names without a leading slash; parents before children). */
@@ -37,9 +61,29 @@ export function writeCpio(entries: readonly CpioEntry[]): Buffer {
     parts.push(b);
     offset += b.length;
   };
-  const entry = (name: string, mode: number, data: Buffer, ino: number, nlink: number, rdev?: { major: number; minor: number }) => {
+  const entry = (
+    name: string,
+    mode: number,
+    data: Buffer,
+    ino: number,
+    nlink: number,
+    rdev?: { major: number; minor: number },
+  ) => {
     const nameBytes = Buffer.from(name + '\0', 'utf8');
-    push(Buffer.from(header({ ino, mode, nlink, size: data.length, rmajor: rdev?.major, rminor: rdev?.minor, namesize: nameBytes.length }), 'latin1'));
+    push(
+      Buffer.from(
+        header({
+          ino,
+          mode,
+          nlink,
+          size: data.length,
+          rmajor: rdev?.major,
+          rminor: rdev?.minor,
+          namesize: nameBytes.length,
+        }),
+        'latin1',
+      ),
+    );
     push(nameBytes);
     push(Buffer.alloc(pad4(offset)));
     if (data.length) {
@@ -52,10 +96,18 @@ export function writeCpio(entries: readonly CpioEntry[]): Buffer {
     const name = e.name.replace(/^\/+/, '');
     if (!name || name.split('/').includes('..')) throw new Error(`cpio: bad entry name ${JSON.stringify(e.name)}`);
     switch (e.type) {
-      case 'dir': entry(name, S_IFDIR | (e.mode ?? 0o755), Buffer.alloc(0), ino++, 2); break;
-      case 'file': entry(name, S_IFREG | (e.mode ?? 0o644), e.data, ino++, 1); break;
-      case 'symlink': entry(name, S_IFLNK | 0o777, Buffer.from(e.target, 'utf8'), ino++, 1); break;
-      case 'chardev': entry(name, S_IFCHR | (e.mode ?? 0o600), Buffer.alloc(0), ino++, 1, { major: e.major, minor: e.minor }); break;
+      case 'dir':
+        entry(name, S_IFDIR | (e.mode ?? 0o755), Buffer.alloc(0), ino++, 2);
+        break;
+      case 'file':
+        entry(name, S_IFREG | (e.mode ?? 0o644), e.data, ino++, 1);
+        break;
+      case 'symlink':
+        entry(name, S_IFLNK | 0o777, Buffer.from(e.target, 'utf8'), ino++, 1);
+        break;
+      case 'chardev':
+        entry(name, S_IFCHR | (e.mode ?? 0o600), Buffer.alloc(0), ino++, 1, { major: e.major, minor: e.minor });
+        break;
     }
   }
   entry('TRAILER!!!', 0, Buffer.alloc(0), 0, 1);
@@ -63,7 +115,9 @@ export function writeCpio(entries: readonly CpioEntry[]): Buffer {
 }
 
 /** Read a newc archive back (for tests): names, modes, data. */
-export function readCpio(b: Buffer): Array<{ name: string; mode: number; data: Buffer; rmajor: number; rminor: number }> {
+export function readCpio(
+  b: Buffer,
+): Array<{ name: string; mode: number; data: Buffer; rmajor: number; rminor: number }> {
   const out: Array<{ name: string; mode: number; data: Buffer; rmajor: number; rminor: number }> = [];
   let off = 0;
   for (;;) {

@@ -20,9 +20,14 @@ describe('the VM initramfs', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gupsim-initramfs-'));
     try {
       for (const f of ['busybox', 'helper', 'gupsim_gup.ko', 'ext4.ko']) writeFileSync(join(dir, f), f);
-      const entries = readCpio(buildInitramfs({
-        busybox: join(dir, 'busybox'), helper: join(dir, 'helper'), module: join(dir, 'gupsim_gup.ko'), diskModules: [join(dir, 'ext4.ko')],
-      }));
+      const entries = readCpio(
+        buildInitramfs({
+          busybox: join(dir, 'busybox'),
+          helper: join(dir, 'helper'),
+          module: join(dir, 'gupsim_gup.ko'),
+          diskModules: [join(dir, 'ext4.ko')],
+        }),
+      );
       const byName = new Map(entries.map((e) => [e.name, e]));
       expect(byName.get('bin/busybox')!.mode).toBe(0o100755);
       expect(byName.get('init')!.data.toString()).toContain('exec /gupsim-helper');

@@ -35,16 +35,23 @@ function sourcesHash(files: string[], extra = ''): string {
  */
 export function fixFlavourMakefile(text: string, kver: string, commonDir: string): string {
   const base = kernelBase(kver).replace(/[.+]/g, '\\$&');
-  return text.replace(new RegExp(`^include\\s+\\S*/linux-headers-${base}-common/Makefile[ \\t]*$`, 'm'), `include ${commonDir}/Makefile`);
+  return text.replace(
+    new RegExp(`^include\\s+\\S*/linux-headers-${base}-common/Makefile[ \\t]*$`, 'm'),
+    `include ${commonDir}/Makefile`,
+  );
 }
 
 /** gupsim_gup.ko for this kernel, built if needed. */
 export async function ensureModule(tree: KernelTree, progress: VmProgress = SILENT): Promise<string> {
   const hash = sourcesHash(MODULE_SOURCES, tree.kver);
   const dir = await cachedEntry(join(tree.dir, `module-${hash}`), async (tmp) => {
-    const make = requireProgram('make', 'to build gupsim\'s GUP module');
+    const make = requireProgram('make', "to build gupsim's GUP module");
     const cc = findProgram('gcc-12') ?? findCompiler();
-    if (!cc) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `no C compiler to build gupsim's GUP module for Linux ${tree.release}: apt-get install gcc-12`);
+    if (!cc)
+      throw new ProbeError(
+        'ERR_PROBE_UNSUPPORTED',
+        `no C compiler to build gupsim's GUP module for Linux ${tree.release}: apt-get install gcc-12`,
+      );
     progress.phase(`building gupsim's GUP module for Linux ${tree.kver}`);
     const mf = join(tree.headers, 'Makefile');
     const text = readFileSync(mf, 'utf8');
@@ -52,11 +59,20 @@ export async function ensureModule(tree: KernelTree, progress: VmProgress = SILE
     if (fixed !== text) writeFileSync(mf, fixed);
     for (const f of MODULE_SOURCES) copyFileSync(join(packageRoot(), f), join(tmp, f.slice(f.lastIndexOf('/') + 1)));
     try {
-      await runOk(`building gupsim's GUP module against Linux ${tree.kver}`, make, ['-s', '-C', tree.headers, `M=${tmp}`, `CC=${cc}`, 'modules'], { timeoutMs: 10 * 60_000 });
+      await runOk(
+        `building gupsim's GUP module against Linux ${tree.kver}`,
+        make,
+        ['-s', '-C', tree.headers, `M=${tmp}`, `CC=${cc}`, 'modules'],
+        { timeoutMs: 10 * 60_000 },
+      );
     } finally {
       progress.end();
     }
-    if (!existsSync(join(tmp, 'gupsim_gup.ko'))) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `building gupsim's GUP module against Linux ${tree.kver} made no gupsim_gup.ko`);
+    if (!existsSync(join(tmp, 'gupsim_gup.ko')))
+      throw new ProbeError(
+        'ERR_PROBE_UNSUPPORTED',
+        `building gupsim's GUP module against Linux ${tree.kver} made no gupsim_gup.ko`,
+      );
   });
   return join(dir, 'gupsim_gup.ko');
 }
@@ -64,13 +80,21 @@ export async function ensureModule(tree: KernelTree, progress: VmProgress = SILE
 /** The probe helper, statically linked (cc -static), for the guest. */
 export async function ensureStaticHelper(progress: VmProgress = SILENT, root = vmCacheRoot()): Promise<string> {
   const cc = findCompiler();
-  if (!cc) throw new ProbeError('ERR_PROBE_UNSUPPORTED', 'no C compiler found (set CC, or apt-get install gcc libc6-dev): the VM needs the probe helper built statically');
+  if (!cc)
+    throw new ProbeError(
+      'ERR_PROBE_UNSUPPORTED',
+      'no C compiler found (set CC, or apt-get install gcc libc6-dev): the VM needs the probe helper built statically',
+    );
   const hash = sourcesHash(HELPER_SOURCES, `${process.arch} static`);
   const dir = await cachedEntry(join(root, `helper-${hash}`), async (tmp) => {
     progress.phase('building the probe helper for the VM (static)');
     try {
-      await runOk('building the probe helper statically (cc -static; needs libc6-dev)', cc,
-        ['-static', '-O2', '-Wall', '-o', join(tmp, 'gupsim-helper'), join(packageRoot(), 'src', 'probe', 'helper.c')], { timeoutMs: 120_000 });
+      await runOk(
+        'building the probe helper statically (cc -static; needs libc6-dev)',
+        cc,
+        ['-static', '-O2', '-Wall', '-o', join(tmp, 'gupsim-helper'), join(packageRoot(), 'src', 'probe', 'helper.c')],
+        { timeoutMs: 120_000 },
+      );
     } finally {
       progress.end();
     }

@@ -23,9 +23,15 @@ describe('modules.dep', () => {
     const dep = parseModulesDep(DEP);
     const { files, missing } = loadOrder(DISK_MODULES, dep, 'kernel/drivers/virtio/virtio.ko\n');
     expect(files).toEqual([
-      'kernel/drivers/virtio/virtio_pci_legacy_dev.ko', 'kernel/drivers/virtio/virtio_pci_modern_dev.ko', 'kernel/drivers/virtio/virtio_pci.ko',
-      'kernel/drivers/block/virtio_blk.ko.xz', 'kernel/crypto/crc32c_generic.ko.xz',
-      'kernel/fs/jbd2/jbd2.ko.xz', 'kernel/fs/mbcache.ko.xz', 'kernel/lib/crc16.ko.xz', 'kernel/fs/ext4/ext4.ko.xz',
+      'kernel/drivers/virtio/virtio_pci_legacy_dev.ko',
+      'kernel/drivers/virtio/virtio_pci_modern_dev.ko',
+      'kernel/drivers/virtio/virtio_pci.ko',
+      'kernel/drivers/block/virtio_blk.ko.xz',
+      'kernel/crypto/crc32c_generic.ko.xz',
+      'kernel/fs/jbd2/jbd2.ko.xz',
+      'kernel/fs/mbcache.ko.xz',
+      'kernel/lib/crc16.ko.xz',
+      'kernel/fs/ext4/ext4.ko.xz',
     ]);
     expect(missing).toEqual([]);
     const no = loadOrder(['virtio_pci', 'nosuch'], new Map(), 'kernel/drivers/virtio/virtio_pci.ko\n');

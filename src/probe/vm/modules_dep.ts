@@ -7,7 +7,10 @@ export const DISK_MODULES = ['virtio_pci', 'virtio_blk', 'crc32c_generic', 'ext4
 
 /** Module name of a path: "kernel/fs/ext4/ext4.ko.xz" -> "ext4" (dashes and underscores are one). */
 export function moduleName(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1).replace(/\.ko(\.(xz|zst|gz))?$/, '').replace(/-/g, '_');
+  return path
+    .slice(path.lastIndexOf('/') + 1)
+    .replace(/\.ko(\.(xz|zst|gz))?$/, '')
+    .replace(/-/g, '_');
 }
 
 /** modules.dep: module path -> the paths it depends on. */
@@ -16,7 +19,14 @@ export function parseModulesDep(text: string): Map<string, string[]> {
   for (const line of text.split('\n')) {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
-    out.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim().split(/\s+/).filter(Boolean));
+    out.set(
+      line.slice(0, colon).trim(),
+      line
+        .slice(colon + 1)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean),
+    );
   }
   return out;
 }
@@ -26,7 +36,11 @@ export function parseModulesDep(text: string): Map<string, string[]> {
  * that are built in (listed in modules.builtin) or unknown are left out (reported in `missing`
  * only when not built in).
  */
-export function loadOrder(wanted: string[], dep: Map<string, string[]>, builtin: string): { files: string[]; missing: string[] } {
+export function loadOrder(
+  wanted: string[],
+  dep: Map<string, string[]>,
+  builtin: string,
+): { files: string[]; missing: string[] } {
   const byName = new Map<string, string>();
   for (const p of dep.keys()) byName.set(moduleName(p), p);
   const builtins = new Set(builtin.split('\n').filter(Boolean).map(moduleName));

@@ -62,7 +62,10 @@ class MuxChannel implements HelperLink {
   private waiter: ((line: string | null) => void) | undefined;
   private ended = false;
 
-  constructor(private readonly mux: SerialMux, readonly ch: number) {}
+  constructor(
+    private readonly mux: SerialMux,
+    readonly ch: number,
+  ) {}
 
   send(line: string): void {
     this.mux.write(encodeHostLine(this.ch, line));
@@ -89,7 +92,9 @@ class MuxChannel implements HelperLink {
   next(): Promise<string | null> {
     if (this.lines.length) return Promise.resolve(this.lines.shift()!);
     if (this.ended) return Promise.resolve(null);
-    return new Promise((resolve) => { this.waiter = resolve; });
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
   }
 }
 
@@ -114,7 +119,10 @@ export class SerialMux {
   readonly noise: string[] = [];
   private closed = false;
 
-  constructor(private readonly stream: MuxStream, private readonly slots: number) {
+  constructor(
+    private readonly stream: MuxStream,
+    private readonly slots: number,
+  ) {
     stream.on('data', (chunk) => this.feed(typeof chunk === 'string' ? chunk : chunk.toString('utf8')));
   }
 

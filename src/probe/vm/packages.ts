@@ -7,13 +7,29 @@
 // Also busybox for the initramfs: the host's /bin/busybox when it is statically linked (package
 // busybox-static), else Debian's busybox-static package, downloaded into the cache the same way.
 
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { ProbeError } from '../errors.js';
 import { cachedEntry, vmCacheRoot } from './cache.js';
 import { DISK_MODULES, loadOrder, parseModulesDep } from './modules_dep.js';
 import { SILENT, type VmProgress } from './progress.js';
-import { downloadSize, imageSearchPattern, kernelBase, kernelPackages, newestKernel, type VmRelease } from './releases.js';
+import {
+  downloadSize,
+  imageSearchPattern,
+  kernelBase,
+  kernelPackages,
+  newestKernel,
+  type VmRelease,
+} from './releases.js';
 import { findProgram, requireProgram, run, runOk } from './tools.js';
 import { extractVmlinux } from './vmlinux.js';
 
@@ -97,15 +113,26 @@ function aptOptions(): string[] {
 }
 
 /** The newest kernel of the release in the apt lists, and its packages. */
-async function selectKernel(release: VmRelease): Promise<{ kver: string; packages: string[]; bytes: number; version: string }> {
+async function selectKernel(
+  release: VmRelease,
+): Promise<{ kver: string; packages: string[]; bytes: number; version: string }> {
   const aptCache = requireProgram('apt-cache', `to find Debian's Linux ${release} packages`);
-  const search = await runOk('apt-cache search', aptCache, ['search', '--names-only', imageSearchPattern(release)], { timeoutMs: 60_000 });
+  const search = await runOk('apt-cache search', aptCache, ['search', '--names-only', imageSearchPattern(release)], {
+    timeoutMs: 60_000,
+  });
   const kver = newestKernel(release, search.stdout.toString('utf8'));
   if (!kver) {
-    throw new ProbeError('ERR_PROBE_UNSUPPORTED',
-      `no linux-image package of Linux ${release} in the apt lists: add Debian bookworm (and bookworm-security / bookworm-backports for 6.12) to the apt sources and run apt-get update`);
+    throw new ProbeError(
+      'ERR_PROBE_UNSUPPORTED',
+      `no linux-image package of Linux ${release} in the apt lists: add Debian bookworm (and bookworm-security / bookworm-backports for 6.12) to the apt sources and run apt-get update`,
+    );
   }
-  const headersShow = await runOk(`apt-cache show linux-headers-${kver}`, aptCache, ['show', '--no-all-versions', `linux-headers-${kver}`], { timeoutMs: 60_000 });
+  const headersShow = await runOk(
+    `apt-cache show linux-headers-${kver}`,
+    aptCache,
+    ['show', '--no-all-versions', `linux-headers-${kver}`],
+    { timeoutMs: 60_000 },
+  );
   const pk = kernelPackages(kver, headersShow.stdout.toString('utf8'));
   const packages = [pk.image, pk.headers, pk.common, pk.kbuild];
   const show = await run(aptCache, ['show', '--no-all-versions', ...packages], { timeoutMs: 60_000 });
@@ -115,14 +142,28 @@ async function selectKernel(release: VmRelease): Promise<{ kver: string; package
 }
 
 /** apt-get download `packages` into dir, with progress from the bytes that arrive. */
-async function download(packages: string[], dir: string, bytes: number, progress: VmProgress, what: string): Promise<void> {
+async function download(
+  packages: string[],
+  dir: string,
+  bytes: number,
+  progress: VmProgress,
+  what: string,
+): Promise<void> {
   const aptGet = requireProgram('apt-get', `to download ${what}`);
-  progress.phase(`downloading ${what} (${packages.length} package${packages.length > 1 ? 's' : ''}${bytes ? `, ${Math.round(bytes / 1e6)} MB` : ''})`);
+  progress.phase(
+    `downloading ${what} (${packages.length} package${packages.length > 1 ? 's' : ''}${bytes ? `, ${Math.round(bytes / 1e6)} MB` : ''})`,
+  );
   const timer = setInterval(() => progress.update(dirBytes(dir), bytes), 250);
   try {
-    await runOk(`apt-get download ${packages.join(' ')}`, aptGet, [...aptOptions(), 'download', '-q', ...packages], { cwd: dir, timeoutMs: 30 * 60_000 });
+    await runOk(`apt-get download ${packages.join(' ')}`, aptGet, [...aptOptions(), 'download', '-q', ...packages], {
+      cwd: dir,
+      timeoutMs: 30 * 60_000,
+    });
   } catch (e) {
-    throw new ProbeError('ERR_PROBE_UNSUPPORTED', `${(e as Error).message} (is the apt registry reachable? try apt-get update)`);
+    throw new ProbeError(
+      'ERR_PROBE_UNSUPPORTED',
+      `${(e as Error).message} (is the apt registry reachable? try apt-get update)`,
+    );
   } finally {
     clearInterval(timer);
     progress.end();
@@ -137,18 +178,24 @@ function dirBytes(dir: string): number {
         const st = statSync(join(d, name));
         if (st.isDirectory()) walk(join(d, name));
         else n += st.size;
-      } catch { /* being renamed */ }
+      } catch {
+        /* being renamed */
+      }
     }
   };
   try {
     walk(dir);
-  } catch { /* gone */ }
+  } catch {
+    /* gone */
+  }
   return n;
 }
 
 async function unpack(debs: string, root: string): Promise<void> {
   const dpkgDeb = requireProgram('dpkg-deb', 'to unpack Debian packages');
-  for (const f of readdirSync(debs).filter((n) => n.endsWith('.deb')).sort()) {
+  for (const f of readdirSync(debs)
+    .filter((n) => n.endsWith('.deb'))
+    .sort()) {
     await runOk(`dpkg-deb -x ${f}`, dpkgDeb, ['-x', join(debs, f), root], { timeoutMs: 10 * 60_000 });
   }
 }
@@ -165,7 +212,8 @@ async function diskModules(root: string, kver: string, out: string): Promise<{ f
   const dep = parseModulesDep(readFileSync(join(mods, 'modules.dep'), 'utf8'));
   const builtin = existsSync(join(mods, 'modules.builtin')) ? readFileSync(join(mods, 'modules.builtin'), 'utf8') : '';
   const { files, missing } = loadOrder(DISK_MODULES, dep, builtin);
-  if (missing.includes('virtio_blk') || missing.includes('ext4')) return { why: `the kernel has no ${missing.join(', ')} module` };
+  if (missing.includes('virtio_blk') || missing.includes('ext4'))
+    return { why: `the kernel has no ${missing.join(', ')} module` };
   mkdirSync(out, { recursive: true });
   const names: string[] = [];
   for (const rel of files) {
@@ -188,10 +236,13 @@ async function diskModules(root: string, kver: string, out: string): Promise<{ f
 
 /** Keep what the VM needs: boot/, the headers and kbuild trees, the modules' metadata. */
 function prune(root: string, kver: string): void {
-  for (const name of readdirSync(root)) if (!['boot', 'usr', 'lib'].includes(name)) rmSync(join(root, name), { recursive: true, force: true });
+  for (const name of readdirSync(root))
+    if (!['boot', 'usr', 'lib'].includes(name)) rmSync(join(root, name), { recursive: true, force: true });
   const mods = join(root, 'lib', 'modules', kver);
-  for (const name of existsSync(mods) ? readdirSync(mods) : []) if (!name.startsWith('modules.')) rmSync(join(mods, name), { recursive: true, force: true });
-  for (const name of readdirSync(join(root, 'usr'))) if (!['src', 'lib'].includes(name)) rmSync(join(root, 'usr', name), { recursive: true, force: true });
+  for (const name of existsSync(mods) ? readdirSync(mods) : [])
+    if (!name.startsWith('modules.')) rmSync(join(mods, name), { recursive: true, force: true });
+  for (const name of readdirSync(join(root, 'usr')))
+    if (!['src', 'lib'].includes(name)) rmSync(join(root, 'usr', name), { recursive: true, force: true });
   rmSync(join(root, 'usr', 'src', `linux-headers-${kver}`, 'vmlinux'), { force: true }); // BTF base; the module build skips BTF without it
 }
 
@@ -199,7 +250,11 @@ function prune(root: string, kver: string): void {
  * Debian's newest kernel of `release`, from the cache or downloaded into it. Throws
  * ERR_PROBE_UNSUPPORTED with what to do when apt or the download fails.
  */
-export async function ensureKernel(release: VmRelease, progress: VmProgress = SILENT, root = vmCacheRoot()): Promise<KernelTree> {
+export async function ensureKernel(
+  release: VmRelease,
+  progress: VmProgress = SILENT,
+  root = vmCacheRoot(),
+): Promise<KernelTree> {
   const have = cachedKernels(release, root)[0];
   if (have) return have;
   const sel = await selectKernel(release);
@@ -219,14 +274,19 @@ export async function ensureKernel(release: VmRelease, progress: VmProgress = SI
     if ('elf' in ex) writeFileSync(join(tmp, 'vmlinux'), ex.elf);
     progress.end();
     const info: TreeInfo = {
-      release, kver: sel.kver, version: sel.version, packages: sel.packages, vmlinux: 'elf' in ex,
+      release,
+      kver: sel.kver,
+      version: sel.version,
+      packages: sel.packages,
+      vmlinux: 'elf' in ex,
       ...('why' in ex ? { vmlinuxWhy: ex.why } : {}),
       ...(disk.files ? { diskModules: disk.files } : { diskWhy: disk.why }),
     };
     writeFileSync(join(tmp, INFO), JSON.stringify(info, null, 2) + '\n');
   });
   const tree = treeFromDir(dir);
-  if (!tree) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `the cached kernel in ${dir} is incomplete: remove it and run again`);
+  if (!tree)
+    throw new ProbeError('ERR_PROBE_UNSUPPORTED', `the cached kernel in ${dir} is incomplete: remove it and run again`);
   return tree;
 }
 
@@ -236,11 +296,16 @@ export async function ensureBusybox(progress: VmProgress = SILENT, root = vmCach
   const dir = await cachedEntry(join(root, 'busybox-static'), async (tmp) => {
     const aptCache = requireProgram('apt-cache', 'to find busybox-static');
     const show = await run(aptCache, ['show', '--no-all-versions', 'busybox-static'], { timeoutMs: 60_000 });
-    if (show.code !== 0) throw new ProbeError('ERR_PROBE_UNSUPPORTED', 'busybox-static is not in the apt lists: apt-get update, or apt-get install busybox-static');
+    if (show.code !== 0)
+      throw new ProbeError(
+        'ERR_PROBE_UNSUPPORTED',
+        'busybox-static is not in the apt lists: apt-get update, or apt-get install busybox-static',
+      );
     await download(['busybox-static'], tmp, downloadSize(show.stdout.toString('utf8')), progress, 'busybox-static');
     await unpack(tmp, join(tmp, 'root'));
     copyFileSync(join(tmp, 'root', 'bin', 'busybox'), join(tmp, 'busybox'));
-    for (const name of readdirSync(tmp)) if (name !== 'busybox') rmSync(join(tmp, name), { recursive: true, force: true });
+    for (const name of readdirSync(tmp))
+      if (name !== 'busybox') rmSync(join(tmp, name), { recursive: true, force: true });
   });
   return join(dir, 'busybox');
 }

@@ -30,27 +30,44 @@ export const VM_COMMAND_TIMEOUT_MS = 30_000;
 
 /** A booted VM for one machine layout (it may serve several scenarios with the same one). */
 export class VmSession {
-  private constructor(readonly release: VmRelease, readonly tree: KernelTree, readonly boot: BootConfig, readonly vm: Vm,
-    private readonly removeDir: () => void, readonly booted: 'vmlinux' | 'bzImage') {}
+  private constructor(
+    readonly release: VmRelease,
+    readonly tree: KernelTree,
+    readonly boot: BootConfig,
+    readonly vm: Vm,
+    private readonly removeDir: () => void,
+    readonly booted: 'vmlinux' | 'bzImage',
+  ) {}
 
   /** Get the kernel, build what is needed, boot (one retry: a rare emulation failure). */
-  static async open(release: VmRelease, boot: BootConfig, o: { progress?: VmProgress; bootTimeoutMs?: number } = {}): Promise<VmSession> {
+  static async open(
+    release: VmRelease,
+    boot: BootConfig,
+    o: { progress?: VmProgress; bootTimeoutMs?: number } = {},
+  ): Promise<VmSession> {
     const progress = o.progress ?? SILENT;
     requireProgram('qemu-system-x86_64', `to boot Linux ${release}`);
     const tree = await ensureKernel(release, progress);
     const module = await ensureModule(tree, progress);
     const helper = await ensureStaticHelper(progress);
     const busybox = await ensureBusybox(progress);
-    if (boot.diskBytes && !tree.diskModules) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `the scenario creates disk files, but the Linux ${release} VM has no ext4 disk: ${tree.diskWhy ?? 'no disk modules'}`);
+    if (boot.diskBytes && !tree.diskModules)
+      throw new ProbeError(
+        'ERR_PROBE_UNSUPPORTED',
+        `the scenario creates disk files, but the Linux ${release} VM has no ext4 disk: ${tree.diskWhy ?? 'no disk modules'}`,
+      );
     const dir = mkdtempSync(join(tmpdir(), 'gupsim-vmrun-'));
     const removeDir = () => rmSync(dir, { recursive: true, force: true });
     registerCleanup(removeDir);
     try {
       const initrd = join(dir, 'initrd.cpio');
-      writeFileSync(initrd, buildInitramfs({ busybox, helper, module, diskModules: boot.diskBytes ? tree.diskModules : [] }));
+      writeFileSync(
+        initrd,
+        buildInitramfs({ busybox, helper, module, diskModules: boot.diskBytes ? tree.diskModules : [] }),
+      );
       let disk: string | undefined;
       if (boot.diskBytes) {
-        const mkfs = requireProgram('mkfs.ext4', 'to make the VM\'s ext4 disk');
+        const mkfs = requireProgram('mkfs.ext4', "to make the VM's ext4 disk");
         disk = join(dir, 'disk.img');
         const fd = openSync(disk, 'w');
         ftruncateSync(fd, boot.diskBytes);
@@ -63,7 +80,15 @@ export class VmSession {
       for (let attempt = 1; !vm; attempt++) {
         progress.phase(`booting ${name} (${tree.kver}) in qemu${attempt > 1 ? ', second try' : ''}`);
         try {
-          vm = await Vm.boot({ kernel, initrd, cmdline: boot.cmdline, memoryMiB: boot.memoryMiB, disk, bootTimeoutMs: o.bootTimeoutMs, name });
+          vm = await Vm.boot({
+            kernel,
+            initrd,
+            cmdline: boot.cmdline,
+            memoryMiB: boot.memoryMiB,
+            disk,
+            bootTimeoutMs: o.bootTimeoutMs,
+            name,
+          });
         } catch (e) {
           if (attempt >= 2 || !(e instanceof ProbeError)) throw e;
         } finally {
@@ -81,7 +106,12 @@ export class VmSession {
   /** Whether this VM has the machine `boot` asks for (a disk it does not need is fine). */
   fits(boot: BootConfig): boolean {
     const layout = (b: BootConfig) => b.cmdline.replace(/ gupsim\.disk=1/, '');
-    return this.vm.running && layout(boot) === layout(this.boot) && boot.memoryMiB === this.boot.memoryMiB && boot.diskBytes <= this.boot.diskBytes;
+    return (
+      this.vm.running &&
+      layout(boot) === layout(this.boot) &&
+      boot.memoryMiB === this.boot.memoryMiB &&
+      boot.diskBytes <= this.boot.diskBytes
+    );
   }
 
   async close(): Promise<void> {
@@ -97,30 +127,53 @@ export interface VmProbeOptions extends ProbeOptions {
 }
 
 /** Run a scenario in a VM of `release`. Throws ProbeError when the VM cannot be had. */
-export async function probeScenarioInVm(sc: Scenario, release: VmRelease, opts: VmProbeOptions = {}): Promise<KernelRunResult> {
+export async function probeScenarioInVm(
+  sc: Scenario,
+  release: VmRelease,
+  opts: VmProbeOptions = {},
+): Promise<KernelRunResult> {
   const boot = bootConfig(sc);
-  if (opts.session && !opts.session.fits(boot)) throw new ProbeError('ERR_PROBE_UNSUPPORTED', 'the given VM was booted for another machine layout');
-  const session = opts.session ?? await VmSession.open(release, boot, { progress: opts.progress, bootTimeoutMs: opts.bootTimeoutMs });
+  if (opts.session && !opts.session.fits(boot))
+    throw new ProbeError('ERR_PROBE_UNSUPPORTED', 'the given VM was booted for another machine layout');
+  const session =
+    opts.session ??
+    (await VmSession.open(release, boot, { progress: opts.progress, bootTimeoutMs: opts.bootTimeoutMs }));
   const helper = new Helper(new VmTransport(session.vm));
   try {
     await helper.start();
     const kernel = `${String(helper.hello?.release ?? session.tree.kver)} (qemu)`;
     const notes = [...boot.notes];
     if (!helper.gupModule) {
-      const init = session.vm.consoleText().split('\n').filter((l) => l.includes('gupsim-init:') || /gupsim_gup/.test(l)).map((l) => l.trim());
-      notes.push(`gupsim's GUP module is not loaded in the VM: raw GUP steps cannot run (${init.join(' | ') || 'no message'})`);
+      const init = session.vm
+        .consoleText()
+        .split('\n')
+        .filter((l) => l.includes('gupsim-init:') || /gupsim_gup/.test(l))
+        .map((l) => l.trim());
+      notes.push(
+        `gupsim's GUP module is not loaded in the VM: raw GUP steps cannot run (${init.join(' | ') || 'no message'})`,
+      );
     }
     const sys = new VmSystem(helper, kernel, session.boot.diskBytes > 0);
     await sys.init();
     const plan = planSettings(sc);
     const { changed, problems } = await applyGuestSettings(helper, plan.settings, release);
     const runner = new Runner(sc, helper, { ...opts, timeoutMs: opts.timeoutMs ?? VM_COMMAND_TIMEOUT_MS }, sys);
-    const res = await runSteps(sc, runner, helper, problems.length ? `VM settings could not be applied: ${problems.join('; ')}` : undefined);
+    const res = await runSteps(
+      sc,
+      runner,
+      helper,
+      problems.length ? `VM settings could not be applied: ${problems.join('; ')}` : undefined,
+    );
     res.notes.unshift(...notes, ...problems.map((p) => `setting not applied: ${p}`));
     res.settings = changed;
     res.vm = {
-      release, kver: session.tree.kver, package: session.tree.version, memory_mib: session.boot.memoryMiB, cmdline: session.boot.cmdline,
-      boot_seconds: Math.round(session.vm.bootSeconds * 100) / 100, booted: session.booted,
+      release,
+      kver: session.tree.kver,
+      package: session.tree.version,
+      memory_mib: session.boot.memoryMiB,
+      cmdline: session.boot.cmdline,
+      boot_seconds: Math.round(session.vm.bootSeconds * 100) / 100,
+      booted: session.booted,
     };
     await helper.close();
     return res;

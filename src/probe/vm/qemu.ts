@@ -28,7 +28,8 @@ export interface BootOptions {
 }
 
 /** Console lines that say why a kernel stopped. */
-const FATAL = /Kernel panic|BUG:|Oops|general protection fault|Unable to handle|kernel BUG|end Kernel panic|VFS: Unable to mount|No working init/;
+const FATAL =
+  /Kernel panic|BUG:|Oops|general protection fault|Unable to handle|kernel BUG|end Kernel panic|VFS: Unable to mount|No working init/;
 
 const live = new Set<Vm>();
 /** Synchronous cleanups (temporary files of a run) for when this process exits or is interrupted. */
@@ -40,7 +41,9 @@ function killAll(): void {
   for (const fn of cleanups) {
     try {
       fn();
-    } catch { /* keep going */ }
+    } catch {
+      /* keep going */
+    }
   }
 }
 
@@ -136,7 +139,9 @@ export class Vm {
     child.stderr!.setEncoding('utf8');
     child.stdout!.on('data', (c: string) => this.log(c));
     child.stderr!.on('data', (c: string) => this.log(c));
-    child.on('error', (e) => { this.exitInfo = `qemu could not start: ${e.message}`; });
+    child.on('error', (e) => {
+      this.exitInfo = `qemu could not start: ${e.message}`;
+    });
     child.on('exit', (code, signal) => {
       this.exitInfo ??= signal ? `qemu was killed (${signal})` : `qemu exited (status ${code})`;
       live.delete(this);
@@ -149,12 +154,17 @@ export class Vm {
     const outcome = await Promise.race([
       this.mux.ready().then(() => (this.mux.generation() ? 'ready' : 'gone')),
       this.gone().then(() => 'gone' as const),
-      new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), limit); }),
+      new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), limit);
+      }),
     ]);
     clearTimeout(timer);
     this.bootSeconds = (performance.now() - t0) / 1000;
     if (outcome === 'ready') return;
-    const why = outcome === 'timeout' ? `did not come up within ${Math.round(limit / 1000)} s` : this.fatalLine() ?? this.exitInfo ?? 'stopped';
+    const why =
+      outcome === 'timeout'
+        ? `did not come up within ${Math.round(limit / 1000)} s`
+        : (this.fatalLine() ?? this.exitInfo ?? 'stopped');
     throw new ProbeError('ERR_PROBE_HELPER', `the ${this.opts.name} VM did not boot: ${why}${this.tailHint()}`);
   }
 
@@ -179,7 +189,10 @@ export class Vm {
   }
 
   private tailHint(): string {
-    const lines = this.console.filter((l) => l.trim() && !/SeaBIOS|Booting from/.test(l)).slice(-3).map((l) => l.trim());
+    const lines = this.console
+      .filter((l) => l.trim() && !/SeaBIOS|Booting from/.test(l))
+      .slice(-3)
+      .map((l) => l.trim());
     return lines.length ? ` (console: ${lines.join(' | ')})` : '';
   }
 
@@ -188,7 +201,9 @@ export class Vm {
     if (this.running) return undefined;
     if (this.killedByUs) return `the ${this.opts.name} VM was stopped`;
     const fatal = this.fatalLine();
-    return fatal ? `the ${this.opts.name} VM's kernel stopped: ${fatal}` : `the ${this.opts.name} VM stopped: ${this.exitInfo ?? 'unknown'}${this.tailHint()}`;
+    return fatal
+      ? `the ${this.opts.name} VM's kernel stopped: ${fatal}`
+      : `the ${this.opts.name} VM stopped: ${this.exitInfo ?? 'unknown'}${this.tailHint()}`;
   }
 
   get running(): boolean {
@@ -201,7 +216,9 @@ export class Vm {
       this.killedByUs = true;
       try {
         this.child!.kill('SIGKILL');
-      } catch { /* gone */ }
+      } catch {
+        /* gone */
+      }
     }
     this.mux.close();
     this.socket?.destroy();

@@ -25,9 +25,15 @@ export function parseKernelOption(value: string | undefined, hostRelease: string
   if (value === undefined || value === 'host' || value === majorMinor(hostRelease)) return { kind: 'host' };
   if ((VM_RELEASES as readonly string[]).includes(value)) return { kind: 'vm', release: value as VmRelease };
   if (value === '6.18') {
-    throw new ProbeError('ERR_PROBE_UNSUPPORTED', `--kernel 6.18 means this host's kernel, but the host runs ${hostRelease}; VM releases: ${VM_RELEASES.join(', ')}`);
+    throw new ProbeError(
+      'ERR_PROBE_UNSUPPORTED',
+      `--kernel 6.18 means this host's kernel, but the host runs ${hostRelease}; VM releases: ${VM_RELEASES.join(', ')}`,
+    );
   }
-  throw new ProbeError('ERR_PROBE_UNSUPPORTED', `--kernel ${value}: expected ${VM_RELEASES.join(' or ')} (a Debian kernel in a qemu VM), or ${majorMinor(hostRelease)} / host (this machine's kernel)`);
+  throw new ProbeError(
+    'ERR_PROBE_UNSUPPORTED',
+    `--kernel ${value}: expected ${VM_RELEASES.join(' or ')} (a Debian kernel in a qemu VM), or ${majorMinor(hostRelease)} / host (this machine's kernel)`,
+  );
 }
 
 /** apt-cache search patterns (POSIX regex) and a parser of the image package names of a release. */
@@ -35,7 +41,10 @@ const IMAGE: Record<VmRelease, { search: string; re: RegExp }> = {
   // linux-image-6.1.0-57-amd64 (ABI number 57; not -rt-, -cloud-, -dbg or -unsigned)
   '6.1': { search: '^linux-image-6\\.1\\.0-[0-9]+-amd64$', re: /^linux-image-(6\.1\.0-(\d+)-amd64)$/ },
   // linux-image-6.12.117+deb12-amd64 (upload 117 of the 6.12 backport)
-  '6.12': { search: '^linux-image-6\\.12\\.[0-9]+\\+deb[0-9]+-amd64$', re: /^linux-image-(6\.12\.(\d+)\+deb\d+-amd64)$/ },
+  '6.12': {
+    search: '^linux-image-6\\.12\\.[0-9]+\\+deb[0-9]+-amd64$',
+    re: /^linux-image-(6\.12\.(\d+)\+deb\d+-amd64)$/,
+  },
 };
 
 export function imageSearchPattern(release: VmRelease): string {
@@ -83,7 +92,10 @@ export function kernelPackages(kver: string, headersShow: string): KernelPackage
   const common = names.find((n) => n === `linux-headers-${base}-common`);
   const kbuild = names.find((n) => n.startsWith('linux-kbuild-'));
   if (!common || !kbuild) {
-    throw new ProbeError('ERR_PROBE_UNSUPPORTED', `linux-headers-${kver} does not depend on its -common headers and a linux-kbuild package (Depends: ${depends || 'none'})`);
+    throw new ProbeError(
+      'ERR_PROBE_UNSUPPORTED',
+      `linux-headers-${kver} does not depend on its -common headers and a linux-kbuild package (Depends: ${depends || 'none'})`,
+    );
   }
   return { image: `linux-image-${kver}`, headers: `linux-headers-${kver}`, common, kbuild };
 }

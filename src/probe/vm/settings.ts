@@ -20,7 +20,11 @@ function inherent(s: HostSetting): boolean {
   return false;
 }
 
-export async function applyGuestSettings(helper: Helper, settings: HostSetting[], kernel: string): Promise<{ changed: Array<{ what: string; path: string; from: string; to: string }>; problems: string[] }> {
+export async function applyGuestSettings(
+  helper: Helper,
+  settings: HostSetting[],
+  kernel: string,
+): Promise<{ changed: Array<{ what: string; path: string; from: string; to: string }>; problems: string[] }> {
   const changed: Array<{ what: string; path: string; from: string; to: string }> = [];
   const problems: string[] = [];
   for (const s of settings) {
@@ -28,7 +32,8 @@ export async function applyGuestSettings(helper: Helper, settings: HostSetting[]
     if (s.path.includes('/hugepages/hugepages-')) {
       // Reserved at boot (hugepagesz=/hugepages=): only checked.
       const got = typeof cur.text === 'string' ? cur.text.trim() : 'none';
-      if (got !== s.want) problems.push(`${s.what}: the kernel reserved ${got} pages at boot, the scenario needs ${s.want}`);
+      if (got !== s.want)
+        problems.push(`${s.what}: the kernel reserved ${got} pages at boot, the scenario needs ${s.want}`);
       continue;
     }
     if (cur.ret < 0 || typeof cur.text !== 'string') {

@@ -19,7 +19,11 @@ export class VmSystem implements ProbeSystem {
   /** File names carry the run's number: one VM may serve several scenarios. */
   private readonly run = ++runs;
 
-  constructor(private readonly helper: Helper, readonly kernel: string, private readonly hasDisk: boolean) {}
+  constructor(
+    private readonly helper: Helper,
+    readonly kernel: string,
+    private readonly hasDisk: boolean,
+  ) {}
 
   /** Read what does not change during a run (the zones). */
   async init(): Promise<void> {
@@ -29,7 +33,8 @@ export class VmSystem implements ProbeSystem {
 
   async counters(): Promise<Counters> {
     const r = await this.helper.supervisorCommand('vmstat');
-    if (r.ret < 0 || typeof r.counters !== 'object' || !r.counters) throw new ProbeError('ERR_PROBE_HELPER', `reading the VM's /proc/vmstat failed: ${r.errno}`);
+    if (r.ret < 0 || typeof r.counters !== 'object' || !r.counters)
+      throw new ProbeError('ERR_PROBE_HELPER', `reading the VM's /proc/vmstat failed: ${r.errno}`);
     return r.counters as Counters;
   }
 
@@ -41,7 +46,10 @@ export class VmSystem implements ProbeSystem {
     while (quiet < 3 && Date.now() < until) {
       await new Promise((r) => setTimeout(r, 25));
       const now = await this.counters();
-      quiet = now.nr_foll_pin_acquired === last.nr_foll_pin_acquired && now.nr_foll_pin_released === last.nr_foll_pin_released ? quiet + 1 : 0;
+      quiet =
+        now.nr_foll_pin_acquired === last.nr_foll_pin_acquired && now.nr_foll_pin_released === last.nr_foll_pin_released
+          ? quiet + 1
+          : 0;
       last = now;
     }
     return last;
@@ -53,10 +61,14 @@ export class VmSystem implements ProbeSystem {
   }
 
   async createFile(name: string, size: number, fs: 'tmpfs' | 'disk'): Promise<string> {
-    if (fs === 'disk' && !this.hasDisk) throw new ProbeError('ERR_PROBE_UNSUPPORTED', 'the VM has no ext4 disk (its kernel\'s disk modules are missing)');
+    if (fs === 'disk' && !this.hasDisk)
+      throw new ProbeError('ERR_PROBE_UNSUPPORTED', "the VM has no ext4 disk (its kernel's disk modules are missing)");
     const safe = name.replace(/[^A-Za-z0-9._-]/g, '_');
     const path = `${fs === 'tmpfs' ? GUEST_TMPFS_DIR : GUEST_DISK_DIR}/run${this.run}-${safe}`;
-    const r = await this.helper.supervisorCommand(`mkfile path=${path} size=${size}`, 30_000 + Math.ceil(size / (16 << 20)) * 1000);
+    const r = await this.helper.supervisorCommand(
+      `mkfile path=${path} size=${size}`,
+      30_000 + Math.ceil(size / (16 << 20)) * 1000,
+    );
     if (r.ret < 0) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `creating ${path} in the VM failed: ${r.errno}`);
     return path;
   }

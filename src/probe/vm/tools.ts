@@ -32,7 +32,9 @@ export function findProgram(name: string, env: NodeJS.ProcessEnv = process.env):
     try {
       accessSync(p, constants.X_OK);
       return p;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   return undefined;
 }
@@ -65,7 +67,11 @@ export interface RunResult {
 /** Run a program to completion (never through a shell). Rejects only when it cannot be started. */
 export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: [o.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      cwd: o.cwd,
+      env: o.env ?? process.env,
+      stdio: [o.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
@@ -86,7 +92,12 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ru
 
 /** The last few non-empty lines of a program's output, for an error message. */
 export function tail(text: string, lines = 6): string {
-  return text.split('\n').map((l) => l.trimEnd()).filter(Boolean).slice(-lines).join(' | ');
+  return text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter(Boolean)
+    .slice(-lines)
+    .join(' | ');
 }
 
 /** Run, and throw ERR_PROBE_UNSUPPORTED with `what` and the output's tail unless it exits 0. */
@@ -98,7 +109,9 @@ export async function runOk(what: string, cmd: string, args: string[], o: RunOpt
     throw new ProbeError('ERR_PROBE_UNSUPPORTED', `${what}: cannot run ${cmd}: ${(e as Error).message}`);
   }
   if (r.code !== 0) {
-    const why = r.signal ? `killed by ${r.signal}${o.timeoutMs ? ` (time limit ${Math.round(o.timeoutMs / 1000)} s)` : ''}` : `exit ${r.code}`;
+    const why = r.signal
+      ? `killed by ${r.signal}${o.timeoutMs ? ` (time limit ${Math.round(o.timeoutMs / 1000)} s)` : ''}`
+      : `exit ${r.code}`;
     const out = tail(r.stderr) || tail(r.stdout.toString('utf8'));
     throw new ProbeError('ERR_PROBE_UNSUPPORTED', `${what} failed (${why})${out ? `: ${out}` : ''}`);
   }

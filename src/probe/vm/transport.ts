@@ -16,11 +16,17 @@ export class VmTransport implements HelperTransport {
 
   async start(slots: number): Promise<{ supervisor: HelperLink; channels: HelperLink[] }> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.vm.mux.ready(), new Promise<void>((resolve) => { timer = setTimeout(resolve, 10_000); })]);
+    await Promise.race([
+      this.vm.mux.ready(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 10_000);
+      }),
+    ]);
     clearTimeout(timer);
     const g = this.vm.mux.generation();
-    if (!g) throw new ProbeError('ERR_PROBE_HELPER', this.failure() ?? 'the VM\'s helper is not ready');
-    if (g.channels.length < slots) throw new ProbeError('ERR_PROBE_HELPER', `the VM's helper has ${g.channels.length} channels, not ${slots}`);
+    if (!g) throw new ProbeError('ERR_PROBE_HELPER', this.failure() ?? "the VM's helper is not ready");
+    if (g.channels.length < slots)
+      throw new ProbeError('ERR_PROBE_HELPER', `the VM's helper has ${g.channels.length} channels, not ${slots}`);
     return { supervisor: g.supervisor, channels: g.channels.slice(0, slots) };
   }
 
@@ -33,7 +39,12 @@ export class VmTransport implements HelperTransport {
     const exited = this.vm.mux.exited();
     supervisor.send('quit');
     let timer: NodeJS.Timeout | undefined;
-    const done = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), 5000); })]);
+    const done = await Promise.race([
+      exited.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), 5000);
+      }),
+    ]);
     clearTimeout(timer);
     // A supervisor that does not quit leaves the VM in an unknown state: it is not reused.
     if (!done) this.vm.kill();
@@ -46,7 +57,12 @@ export class VmTransport implements HelperTransport {
   /** A helper that stopped answering: give qemu a moment to exit and the console to show why. */
   async explain(): Promise<string | undefined> {
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.vm.gone(), new Promise<void>((resolve) => { timer = setTimeout(resolve, 3000); })]);
+    await Promise.race([
+      this.vm.gone(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 3000);
+      }),
+    ]);
     clearTimeout(timer);
     return this.vm.failure();
   }

@@ -36,7 +36,8 @@ function skipReason(release: VmRelease): string | undefined {
   const aptCache = findProgram('apt-cache');
   if (!aptCache) return `Linux ${release} is not cached and there is no apt-cache to find it`;
   const out = execFileSync(aptCache, ['search', '--names-only', imageSearchPattern(release)], { encoding: 'utf8' });
-  if (!newestKernel(release, out)) return `no Linux ${release} packages in the apt lists (apt-get update; bookworm, bookworm-security)`;
+  if (!newestKernel(release, out))
+    return `no Linux ${release} packages in the apt lists (apt-get update; bookworm, bookworm-security)`;
   return undefined;
 }
 
@@ -113,7 +114,10 @@ function step(r: KernelRunResult, label: string): KernelStepResult {
 function delta(r: KernelRunResult, label: string): [number, number] {
   const s = step(r, label);
   const prev = r.steps[s.index - 1]?.vmstat ?? { nr_foll_pin_acquired: 0, nr_foll_pin_released: 0 };
-  return [s.vmstat.nr_foll_pin_acquired - prev.nr_foll_pin_acquired, s.vmstat.nr_foll_pin_released - prev.nr_foll_pin_released];
+  return [
+    s.vmstat.nr_foll_pin_acquired - prev.nr_foll_pin_acquired,
+    s.vmstat.nr_foll_pin_released - prev.nr_foll_pin_released,
+  ];
 }
 
 function page(r: KernelRunResult, label: string): Record<string, unknown> {
@@ -121,18 +125,38 @@ function page(r: KernelRunResult, label: string): Record<string, unknown> {
 }
 
 /** Measured in ../shared/vm/README.md, "Measured differences between the releases". */
-const TABLE: Record<VmRelease, {
-  longterm: string; uringThp: [[number, number], [number, number]]; remoteRef: number;
-  ext4Fast: { ret: number; errno: string | null; d: [number, number] }; ext4Remote: { ret: number; errno: string | null };
-  ext4Uring: { errno: string; d: [number, number] };
-}> = {
+const TABLE: Record<
+  VmRelease,
+  {
+    longterm: string;
+    uringThp: [[number, number], [number, number]];
+    remoteRef: number;
+    ext4Fast: { ret: number; errno: string | null; d: [number, number] };
+    ext4Remote: { ret: number; errno: string | null };
+    ext4Uring: { errno: string; d: [number, number] };
+  }
+> = {
   '6.1': {
-    longterm: '0x10001', uringThp: [[512, 0], [0, 512]], remoteRef: 1026,
-    ext4Fast: { ret: 256, errno: null, d: [256, 0] }, ext4Remote: { ret: 256, errno: null }, ext4Uring: { errno: 'EOPNOTSUPP', d: [256, 256] },
+    longterm: '0x10001',
+    uringThp: [
+      [512, 0],
+      [0, 512],
+    ],
+    remoteRef: 1026,
+    ext4Fast: { ret: 256, errno: null, d: [256, 0] },
+    ext4Remote: { ret: 256, errno: null },
+    ext4Uring: { errno: 'EOPNOTSUPP', d: [256, 256] },
   },
   '6.12': {
-    longterm: '0x101', uringThp: [[512, 511], [0, 1]], remoteRef: 1025,
-    ext4Fast: { ret: -14, errno: 'EFAULT', d: [1, 1] }, ext4Remote: { ret: -14, errno: 'EFAULT' }, ext4Uring: { errno: 'EFAULT', d: [1, 1] },
+    longterm: '0x101',
+    uringThp: [
+      [512, 511],
+      [0, 1],
+    ],
+    remoteRef: 1025,
+    ext4Fast: { ret: -14, errno: 'EFAULT', d: [1, 1] },
+    ext4Remote: { ret: -14, errno: 'EFAULT' },
+    ext4Uring: { errno: 'EFAULT', d: [1, 1] },
   },
 };
 
@@ -147,7 +171,9 @@ for (const release of ['6.1', '6.12'] as const) {
     beforeAll(async () => {
       // Downloads the kernel on first use (about 100 MB), builds the module and the helper.
       session = await VmSession.open(release, bootConfig(EXT4_SHARED), { bootTimeoutMs: 180_000 });
-      console.log(`Linux ${release}: ${session.tree.kver} booted (${session.booted}) in ${session.vm.bootSeconds.toFixed(1)} s`);
+      console.log(
+        `Linux ${release}: ${session.tree.kver} booted (${session.booted}) in ${session.vm.bootSeconds.toFixed(1)} s`,
+      );
     }, 20 * 60_000);
 
     afterAll(async () => {
@@ -161,13 +187,25 @@ for (const release of ['6.1', '6.12'] as const) {
       expect(step(r, 'pin').ret).toBe(256);
       expect(step(r, 'pin').gup_flags).toBe(t.longterm);
       expect(delta(r, 'pin')).toEqual([256, 0]);
-      expect(page(r, 'pinned')).toMatchObject({ refcount: 1025, pincount: 0, maybe_dma_pinned: true, mapped_by: 'pte', order: 0 });
+      expect(page(r, 'pinned')).toMatchObject({
+        refcount: 1025,
+        pincount: 0,
+        maybe_dma_pinned: true,
+        mapped_by: 'pte',
+        order: 0,
+      });
       expect(String(step(r, 'dump').text)).toMatch(/refcount:1025[\s\S]*page dumped because: gupsim dump_page step/);
       expect(delta(r, 'unpin')).toEqual([0, 256]);
       expect(page(r, 'got')).toMatchObject({ refcount: 2, maybe_dma_pinned: false });
       expect(step(r, 'bad').errno).toBe('EINVAL');
       expect(r.warnings.some((w) => w.step === step(r, 'bad').index)).toBe(true);
-      expect(page(r, 'thp_held')).toMatchObject({ order: 9, pincount: 510, refcount: 511, mapped_by: 'pmd', maybe_dma_pinned: true });
+      expect(page(r, 'thp_held')).toMatchObject({
+        order: 9,
+        pincount: 510,
+        refcount: 511,
+        mapped_by: 'pmd',
+        maybe_dma_pinned: true,
+      });
       expect(r.ok).toBe(true);
     });
 
@@ -191,26 +229,36 @@ for (const release of ['6.1', '6.12'] as const) {
       expect({ errno: step(r, 'reg').errno, d: delta(r, 'reg') }).toEqual(t.ext4Uring);
     });
 
-    it('gupsim gup_test --kernel runs the selftest against the module', async () => {
-      const out: string[] = [];
-      vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => { out.push(String(s)); return true; });
-      vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-      try {
-        expect(await main(['gup_test', '--kernel', release, '-L', '-m', '2', '-n', '16'])).toBe(0);
-      } finally {
-        vi.restoreAllMocks();
-      }
-      const text = out.join('');
-      expect(text).toMatch(/^TAP version 13\n1\.\.1\n# PIN_LONGTERM_BENCHMARK: Time: get:\d+ put:\d+ us/);
-      expect(text).toContain('ok 1 ioctl status 0');
-    }, 5 * 60_000);
+    it(
+      'gupsim gup_test --kernel runs the selftest against the module',
+      async () => {
+        const out: string[] = [];
+        vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
+          out.push(String(s));
+          return true;
+        });
+        vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+        try {
+          expect(await main(['gup_test', '--kernel', release, '-L', '-m', '2', '-n', '16'])).toBe(0);
+        } finally {
+          vi.restoreAllMocks();
+        }
+        const text = out.join('');
+        expect(text).toMatch(/^TAP version 13\n1\.\.1\n# PIN_LONGTERM_BENCHMARK: Time: get:\d+ put:\d+ us/);
+        expect(text).toContain('ok 1 ioctl status 0');
+      },
+      5 * 60_000,
+    );
 
     it('a kernel crash ends the run with what the console said', async () => {
       const helper = new Helper(new VmTransport(session.vm));
       await helper.start();
       // sysrq c: a NULL dereference in the kernel; oops=panic, panic=-1 and -no-reboot end qemu.
       helper.supervisorCommand('writefile path=/proc/sysrq-trigger value=c', 30_000).catch(() => undefined);
-      const err = await helper.supervisorCommand('vmstat', 60_000).then(() => undefined, (e: unknown) => e);
+      const err = await helper.supervisorCommand('vmstat', 60_000).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(ProbeError);
       expect((err as ProbeError).message).toMatch(/VM's kernel stopped: .*(sysrq|NULL pointer|Kernel panic|BUG|Oops)/i);
       await session.vm.gone();
@@ -226,11 +274,24 @@ describe.skipIf(skipReason('6.12') !== undefined)('a VM that cannot boot', () =>
     const dir = mkdtempSync(join(tmpdir(), 'gupsim-vmtest-'));
     try {
       // An initramfs without /init: the kernel panics ("No working init found").
-      writeFileSync(join(dir, 'initrd'), writeCpio([{ type: 'dir', name: 'dev' }, { type: 'chardev', name: 'dev/console', major: 5, minor: 1 }]));
+      writeFileSync(
+        join(dir, 'initrd'),
+        writeCpio([
+          { type: 'dir', name: 'dev' },
+          { type: 'chardev', name: 'dev/console', major: 5, minor: 1 },
+        ]),
+      );
       const err = await Vm.boot({
-        kernel: tree.vmlinux ?? tree.vmlinuz, initrd: join(dir, 'initrd'), memoryMiB: 512, name: 'Linux 6.12',
-        cmdline: 'console=ttyS0 loglevel=4 panic=-1 rdinit=/init', bootTimeoutMs: 120_000,
-      }).then(() => undefined, (e: unknown) => e);
+        kernel: tree.vmlinux ?? tree.vmlinuz,
+        initrd: join(dir, 'initrd'),
+        memoryMiB: 512,
+        name: 'Linux 6.12',
+        cmdline: 'console=ttyS0 loglevel=4 panic=-1 rdinit=/init',
+        bootTimeoutMs: 120_000,
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(ProbeError);
       expect((err as ProbeError).message).toMatch(/Linux 6\.12 VM did not boot: .*(Kernel panic|No working init|VFS)/);
       expect(existsSync(dir)).toBe(true);

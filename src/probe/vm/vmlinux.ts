@@ -50,7 +50,8 @@ export async function extractVmlinux(image: Buffer): Promise<{ elf: Buffer } | {
     }
   } else if (p.compression === 'xz' || p.compression === 'zstd') {
     const tool = findProgram(p.compression);
-    if (!tool) return { why: `${p.compression} not found (apt-get install ${p.compression === 'xz' ? 'xz-utils' : 'zstd'})` };
+    if (!tool)
+      return { why: `${p.compression} not found (apt-get install ${p.compression === 'xz' ? 'xz-utils' : 'zstd'})` };
     const args = p.compression === 'xz' ? ['-dc'] : ['-dcq', '--long=31'];
     const r = await run(tool, args, { input: body, binary: true, timeoutMs: 120_000 });
     elf = r.stdout;
