@@ -4,23 +4,19 @@
 // program) have nothing the model can execute.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, ZERO_PFN, type MachineConfig, type Process } from '../src/kernel/machine.js';
-import { EFAULT, EINTR, EINVAL, ENOMEM, EOPNOTSUPP } from '../src/kernel/errno.js';
+import { Machine, type MachineConfig } from '../src/mm/machine.js';
+import { ZERO_PFN, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, PAGE_SIZE, PMD_ORDER, PMD_SIZE } from '../src/mm/memmap.js';
+import { type Process, Process as ProcessClass } from '../src/mm/task.js';
+import { EFAULT, EINTR, EINVAL, ENOMEM, EOPNOTSUPP } from '../src/uapi/errno.js';
 import { do_fork } from '../src/kernel/fork.js';
-import { do_mmap, do_madvise } from '../src/mm/mmap.js';
+import { do_mmap } from '../src/mm/mmap.js';
+import { do_madvise } from '../src/mm/madvise.js';
 import { user_access } from '../src/mm/user_access.js';
 import * as gup from '../src/mm/gup.js';
-import {
-  get_user_pages, get_user_pages_remote, get_user_pages_unlocked, get_user_pages_fast, get_user_pages_fast_only,
-  pin_user_pages, pin_user_pages_remote, pin_user_pages_unlocked, pin_user_pages_fast,
-  unpin_user_page, unpin_user_pages, unpin_user_pages_dirty_lock, unpin_folio, unpin_folios, folio_add_pin,
-  put_page, folio_maybe_dma_pinned, page_maybe_dma_pinned, folio_is_longterm_pinnable,
-} from '../src/mm/gup.js';
+import { get_user_pages, get_user_pages_remote, get_user_pages_unlocked, get_user_pages_fast, get_user_pages_fast_only, pin_user_pages, pin_user_pages_remote, pin_user_pages_unlocked, pin_user_pages_fast, unpin_user_page, unpin_user_pages, unpin_user_pages_dirty_lock, unpin_folio, unpin_folios, folio_add_pin, put_page, folio_maybe_dma_pinned, page_maybe_dma_pinned, folio_is_longterm_pinnable } from '../src/mm/gup.js';
 import { FOLL_WRITE, FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_PCI_P2PDMA, INTERNAL_GUP_FLAGS } from '../src/mm/foll_flags.js';
-import { GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, PAGE_SIZE, PMD_ORDER, PMD_SIZE } from '../src/mm/memmap.js';
 import { pte_pfn } from '../src/mm/pgtable.js';
 import { dump_page } from '../src/mm/debug.js';
-import { Process as ProcessClass } from '../src/kernel/machine.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

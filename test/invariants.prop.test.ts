@@ -6,19 +6,18 @@
 
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { Machine, ZERO_PFN, type MachineConfig, type Process } from '../src/kernel/machine.js';
-import { checkInvariants } from '../src/kernel/invariants.js';
+import { Machine, type MachineConfig } from '../src/mm/machine.js';
+import { ZERO_PFN, PAGE_SIZE, PMD_ORDER, PMD_SIZE, PUD_SIZE } from '../src/mm/memmap.js';
+import type { Process } from '../src/mm/task.js';
+import { checkInvariants } from '../src/tools/invariants.js';
 import { do_fork } from '../src/kernel/fork.js';
 import { do_exit } from '../src/kernel/exit.js';
-import { do_mmap, do_munmap, do_madvise, do_mprotect, type MmapArgs } from '../src/mm/mmap.js';
+import { do_mmap, do_munmap, type MmapArgs } from '../src/mm/mmap.js';
+import { do_madvise } from '../src/mm/madvise.js';
+import { do_mprotect } from '../src/mm/mprotect.js';
 import { user_access } from '../src/mm/user_access.js';
-import {
-  pin_user_pages, pin_user_pages_fast, pin_user_pages_remote, get_user_pages, get_user_pages_fast,
-  get_user_pages_remote, unpin_user_pages,
-  unpin_user_pages_dirty_lock, unpin_user_page, put_page, folio_is_longterm_pinnable,
-} from '../src/mm/gup.js';
+import { pin_user_pages, pin_user_pages_fast, pin_user_pages_remote, get_user_pages, get_user_pages_fast, get_user_pages_remote, unpin_user_pages, unpin_user_pages_dirty_lock, unpin_user_page, put_page, folio_is_longterm_pinnable } from '../src/mm/gup.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../src/mm/foll_flags.js';
-import { PAGE_SIZE, PMD_ORDER, PMD_SIZE, PUD_SIZE } from '../src/mm/memmap.js';
 import { is_cow_mapping, type Vma } from '../src/mm/mm_types.js';
 import { pte_pfn, pte_present, pte_write } from '../src/mm/pgtable.js';
 

@@ -1,5 +1,6 @@
 // Helpers the unit tests share: a machine with one process, checked fork, and the pin counters.
-import { Machine, type MachineConfig, type Process } from '../src/kernel/machine.js';
+import { Machine, type MachineConfig } from '../src/mm/machine.js';
+import { type Process } from '../src/mm/task.js';
 import { do_fork } from '../src/kernel/fork.js';
 
 /** A 1 GiB machine (unless cfg says otherwise) with one process, `app`. */

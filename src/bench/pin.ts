@@ -7,9 +7,10 @@
 // A wrong result from the model (a short pin, unbalanced pin counters, a WARN) throws: a benchmark of
 // a broken model is worthless, so it must fail loudly rather than print a number.
 
-import { Machine } from '../kernel/machine.js';
+import { Machine } from '../mm/machine.js';
 import { MemMap, PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
-import { do_mmap, do_madvise } from '../mm/mmap.js';
+import { do_mmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
 import { user_access } from '../mm/user_access.js';
 import { pin_user_pages_fast, unpin_user_pages } from '../mm/gup.js';
 import { FOLL_WRITE, FOLL_LONGTERM } from '../mm/foll_flags.js';

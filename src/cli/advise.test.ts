@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { interview, formatAdvice, inputFromFlags, type Ask } from './advise.js';
-import { advise } from '../kernel/advisor.js';
+import { advise } from '../tools/advisor.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'bin', 'gupsim.js');

@@ -5,7 +5,7 @@
 
 import { Command, Option } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { advise, MEMORY_KINDS, type Advice, type AdvisorInput, type MemoryKind } from '../kernel/advisor.js';
+import { advise, MEMORY_KINDS, type Advice, type AdvisorInput, type MemoryKind } from '../tools/advisor.js';
 import { UserError } from './errors.js';
 
 interface AdviseOptions {

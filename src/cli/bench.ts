@@ -5,10 +5,7 @@
 import type { Command } from 'commander';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import {
-  bench_pin, bench_big, metadata_bytes_per_page, pgtable_bytes_per_page, DEFAULT_SIZES,
-  type Backing, type BigResult, type PinRow,
-} from '../bench/pin.js';
+import { bench_pin, bench_big, metadata_bytes_per_page, pgtable_bytes_per_page, DEFAULT_SIZES, type Backing, type BigResult, type PinRow } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
 import { UserError } from './errors.js';
 

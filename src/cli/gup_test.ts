@@ -15,18 +15,15 @@ import { getopt } from './getopt.js';
 import { atoi, strtol } from './strtol.js';
 import { Progress } from './progress.js';
 import { UserError } from './errors.js';
-import { Machine, type ThpPolicy } from '../kernel/machine.js';
-import {
-  GupTestFile, gup_test_struct, cmd_to_str, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK,
-  GUP_BASIC_TEST, PIN_BASIC_TEST, DUMP_USER_PAGES_TEST, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
-  GUP_TEST_MAX_PAGES_TO_DUMP, type GupTest,
-} from '../kernel/gup_test.js';
-import { do_mmap, do_madvise, type MmapArgs } from '../mm/mmap.js';
+import { Machine, type ThpPolicy } from '../mm/machine.js';
+import { GupTestFile, gup_test_struct, cmd_to_str, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK, GUP_BASIC_TEST, PIN_BASIC_TEST, DUMP_USER_PAGES_TEST, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN, GUP_TEST_MAX_PAGES_TO_DUMP, type GupTest } from '../mm/gup_test.js';
+import { do_mmap, type MmapArgs } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
 import { user_access } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
-import { EINVAL, ENOMEM, errnoName } from '../kernel/errno.js';
-import type { FsKind } from '../mm/filemap.js';
+import { EINVAL, ENOMEM, errnoName } from '../uapi/errno.js';
+import type { FsKind } from '../mm/fs.js';
 
 const MB = 1n << 20n;
 const MiB = 1 << 20;

@@ -9,7 +9,7 @@ import { formatRun } from './run.js';
 import { UserError } from './errors.js';
 import { probeScenario, type KernelRunResult } from '../probe/engine.js';
 import { ProbeError } from '../probe/errors.js';
-import type { RunResult } from '../scenario/run.js';
+import type { RunResult } from '../scenario/result.js';
 
 /** Run fn, turning the probe's host errors into UserErrors (exit 2, no stack trace). */
 export async function withProbeErrors<T>(fn: () => Promise<T>): Promise<T> {

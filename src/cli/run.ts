@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { readScenario } from './scenario_file.js';
-import { runScenario, type RunResult } from '../scenario/run.js';
+import { runScenario } from '../scenario/run.js';
+import { type RunResult } from '../scenario/result.js';
 import { formatWarn } from '../mm/debug.js';
 
 export function registerRun(program: Command, setCode: (c: number) => void): void {

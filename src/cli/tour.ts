@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { readScenario } from './scenario_file.js';
 import { examplePath } from './package_root.js';
-import { runScenario, type RunResult, type StepResult } from '../scenario/run.js';
+import { runScenario } from '../scenario/run.js';
+import { type RunResult, type StepResult } from '../scenario/result.js';
 
 interface Stop {
   file: string;

@@ -1,8 +1,9 @@
 // O_DIRECT (fs/iomap/direct-io.c + block/bio.c bio_iov_iter_get_pages): short-term FOLL_PIN per bio,
 // FOLL_WRITE for reads into the buffer, released (dirtied for reads) when the I/O completes.
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
-import { EFAULT, EINVAL } from '../kernel/errno.js';
+import { Machine } from '../mm/machine.js';
+import { type Process } from '../mm/task.js';
+import { EFAULT, EINVAL } from '../uapi/errno.js';
 import { do_mmap, do_munmap } from '../mm/mmap.js';
 import { user_access } from '../mm/user_access.js';
 import { PAGE_SIZE } from '../mm/memmap.js';

@@ -5,11 +5,12 @@
 // released once the call returns. tmpfs implements O_DIRECT as a copy through the page cache
 // (noop_direct_IO, 6.6+), so no pages are pinned there.
 
-import type { Machine, Process } from '../kernel/machine.js';
-import { EINVAL, EFAULT } from '../kernel/errno.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { EINVAL, EFAULT } from '../uapi/errno.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
-import type { AddressSpace } from '../mm/filemap.js';
+import type { AddressSpace } from '../mm/fs.js';
 import { pin_user_pages_fast, unpin_user_pages_dirty_lock } from '../mm/gup.js';
 import { user_access } from '../mm/user_access.js';
 import { invalidate_inode_pages2_range } from '../mm/truncate.js';

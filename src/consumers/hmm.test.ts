@@ -4,15 +4,18 @@
 // munmap, fork, COW, migration, mprotect — the sequence moves and a later read sees the new PFNs.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, ZERO_PFN, type Process } from '../kernel/machine.js';
-import { EFAULT, EPERM } from '../kernel/errno.js';
-import { do_mmap, do_madvise, do_munmap, do_mprotect } from '../mm/mmap.js';
+import { Machine } from '../mm/machine.js';
+import { ZERO_PFN, PAGE_SIZE } from '../mm/memmap.js';
+import type { Process } from '../mm/task.js';
+import { EFAULT, EPERM } from '../uapi/errno.js';
+import { do_mmap, do_munmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
+import { do_mprotect } from '../mm/mprotect.js';
 import { user_access } from '../mm/user_access.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
 import { pin_user_pages, unpin_user_pages } from '../mm/gup.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { outstanding } from '../kernel/holders.js';
+import { outstanding } from '../scenario/holders.js';
 import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { HmmMirror, hmm_range_fault, mmu_interval_notifier_insert, mmu_interval_notifier_remove } from './hmm.js';
@@ -45,8 +48,7 @@ describe('hmm_range_fault + mmu_interval_notifier (mm/hmm.c, mm/mmu_notifier.c)'
     expect(p.mm.has_pinned).toBe(false);
     expect(mi.pins()).toBe(0);
     expect(mi.refs()).toBe(0);
-    m.holders.set(mi.name, mi);
-    expect(outstanding(m)).toEqual([]);
+    expect(outstanding([mi])).toEqual([]);
   });
 
   it('faults what is missing: a read maps the zero page (read-only), a write request write-faults real pages', () => {

@@ -6,14 +6,14 @@
 // changes (unmap, COW, migration, mprotect, fork), bumping the notifier's sequence so a later read
 // sees the new PFNs. Read from upstream mm/hmm.c (gregkh/linux @ 5c40cd7d).
 
-import type { Machine, MmuEvent, Process } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
-import type { MmStruct, Vma } from '../mm/mm_types.js';
-import { EBADF, EBUSY, EFAULT, EPERM } from '../kernel/errno.js';
-import { VM_IO, VM_PFNMAP, VM_READ, VM_WRITE } from '../mm/mm_types.js';
+import type { Machine, MmuEvent } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { Holder } from './holder.js';
+import { type MmStruct, type Vma, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '../mm/mm_types.js';
+import { EBADF, EBUSY, EFAULT, EPERM } from '../uapi/errno.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
-import { pte_index, pte_pfn, pte_present, pte_special, pte_write } from '../mm/pgtable.js';
-import { handle_mm_fault, is_zero_pfn, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '../mm/memory.js';
+import { pte_index, pte_pfn, pte_present, pte_special, pte_write, is_zero_pfn } from '../mm/pgtable.js';
+import { handle_mm_fault } from '../mm/memory.js';
 
 /** How many times the model's driver retries a collided read before giving up with -EBUSY (the
  *  kernel's drivers retry until HMM_RANGE_DEFAULT_TIMEOUT, 1 s, has passed). */
@@ -30,7 +30,7 @@ export interface MirrorInvalidation {
  * A driver's mirror of [start, end) of one process's address space: a struct mmu_interval_notifier
  * plus the device page table it keeps (pfns, -1 where nothing is mirrored).
  */
-export class HmmMirror implements Holder {
+export class HmmMirror extends Holder {
   readonly type = 'mirror' as const;
   /** mmu_interval_notifier->invalidate_seq. */
   seq = 0;
@@ -39,16 +39,15 @@ export class HmmMirror implements Holder {
   pfns: Int32Array;
   /** Which mirrored pages the device may write. */
   writable: Uint8Array;
-  closed = false;
   readonly mm: MmStruct;
   /** The subscription in m.notifiers (removed by mmu_interval_notifier_remove()). */
   notifier?: (mm: MmStruct, start: number, end: number, event: MmuEvent) => void;
-  constructor(readonly name: string, readonly owner: Process, public start: number, public end: number) {
+  constructor(name: string, owner: Process, public start: number, public end: number) {
+    super(name, owner);
     this.mm = owner.mm;
     this.pfns = new Int32Array((end - start) / PAGE_SIZE).fill(-1);
     this.writable = new Uint8Array(this.pfns.length);
   }
-  get process(): string { return this.owner.name; }
   /** A mirror holds nothing: no pin, no reference (that is the point of HMM). */
   pins(): number { return 0; }
   refs(): number { return 0; }

@@ -4,9 +4,11 @@
 // io_validate_user_buf_range() limits, the LONGTERM refusals, and release when the ring's creator exits.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
-import { EBUSY, EFAULT, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../kernel/errno.js';
-import { do_mmap, do_madvise } from '../mm/mmap.js';
+import { Machine } from '../mm/machine.js';
+import { type Process } from '../mm/task.js';
+import { EBUSY, EFAULT, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../uapi/errno.js';
+import { do_mmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
 import { user_access } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';

@@ -3,9 +3,11 @@
 // io_release_ubuf()): pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM), all or nothing; buffers made
 // of equal-sized large folios keep one pin per folio; RLIMIT_MEMLOCK charged per compound page.
 
-import type { Machine, Process } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
-import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../kernel/errno.js';
+import { fd_install } from '../kernel/file_table.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { Holder } from './holder.js';
+import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
@@ -23,7 +25,7 @@ export interface MappedUbuf {
   acctPages: number;
 }
 
-export class IoRing implements Holder {
+export class IoRing extends Holder {
   readonly type = 'ring' as const;
   readonly bufs: MappedUbuf[] = [];
   /** ctx->buf_table.nr: slots of the registered table, sparse (NULL iovec) slots included. */
@@ -32,12 +34,10 @@ export class IoRing implements Holder {
   readonly accountUser: boolean;
   /** Pages of the SQ/CQ rings and SQE array charged at io_uring_setup() (0 when not accounted). */
   ringPages = 0;
-  /** The last fd is closed: the ring is gone. */
-  closed = false;
-  constructor(readonly name: string, readonly owner: Process) {
+  constructor(name: string, owner: Process) {
+    super(name, owner);
     this.accountUser = !owner.capIpcLock;
   }
-  get process(): string { return this.owner.name; }
   pins(): number { return this.bufs.reduce((s, b) => s + b.bvecPages.length, 0); }
   refs(): number { return 0; }
 }
@@ -103,7 +103,7 @@ export function io_uring_setup(m: Machine, name: string, p: Process, entries = I
     ring.ringPages = pages;
   }
   // The fd: shared with fork children, released with its last holder (io_uring_release()).
-  m.fdtable.fd_install(p, ring, () => io_uring_release(m, ring));
+  fd_install(p, ring, () => io_uring_release(m, ring));
   return ring;
 }
 

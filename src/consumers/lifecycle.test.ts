@@ -4,9 +4,11 @@
 // creator's exit (exit_mm, then exit_files) — no pin or reference is left and nothing leaks.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
-import { checkInvariants } from '../kernel/invariants.js';
-import { do_mmap, do_madvise } from '../mm/mmap.js';
+import { Machine } from '../mm/machine.js';
+import { type Process } from '../mm/task.js';
+import { checkInvariants } from '../tools/invariants.js';
+import { do_mmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
 import { user_access } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { do_fork } from '../kernel/fork.js';

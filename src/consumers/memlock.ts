@@ -2,8 +2,9 @@
 // vfio_lock_acct() charge the user's/mm's locked_vm; RDMA's ib_umem_get() charges mm->pinned_vm.
 // CAP_IPC_LOCK (root) bypasses the limit.
 
-import type { Machine, Process } from '../kernel/machine.js';
-import { ENOMEM } from '../kernel/errno.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { ENOMEM } from '../uapi/errno.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 
 /** user_struct->locked_vm, per user (all scenario processes share one user unless told otherwise). */

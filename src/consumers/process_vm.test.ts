@@ -4,11 +4,13 @@
 // unpin_user_pages_dirty_lock(pages, n, vm_write), short counts for partial transfers.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, ZERO_PFN, type MachineConfig, type Process } from '../kernel/machine.js';
-import { EFAULT, EPERM, ESRCH } from '../kernel/errno.js';
-import { do_mmap, do_madvise, do_munmap, type MmapArgs } from '../mm/mmap.js';
+import { Machine, type MachineConfig } from '../mm/machine.js';
+import { ZERO_PFN, PAGE_SIZE, GUP_PIN_COUNTING_BIAS } from '../mm/memmap.js';
+import type { Process } from '../mm/task.js';
+import { EFAULT, EPERM, ESRCH } from '../uapi/errno.js';
+import { do_mmap, do_munmap, type MmapArgs } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
 import { user_access } from '../mm/user_access.js';
-import { PAGE_SIZE, GUP_PIN_COUNTING_BIAS } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
 import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';

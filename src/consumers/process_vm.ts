@@ -4,8 +4,9 @@
 // chunks of PVM_MAX_USER_PAGES, copy, unpin_user_pages_dirty_lock(). Read from Linux 6.18
 // (RSBAC/rsbac-6.18.y mm/process_vm_access.c, identical to upstream apart from RSBAC hooks).
 
-import type { Machine, Process } from '../kernel/machine.js';
-import { EFAULT, EPERM, ESRCH } from '../kernel/errno.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { EFAULT, EPERM, ESRCH } from '../uapi/errno.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_remote, unpin_user_pages_dirty_lock, type Locked } from '../mm/gup.js';

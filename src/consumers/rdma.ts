@@ -4,9 +4,11 @@
 // page pointers, charged to mm->pinned_vm against RLIMIT_MEMLOCK, released per scatterlist entry
 // with unpin_user_page_range_dirty_lock(). Read from upstream umem.c (gregkh/linux @ 55f3722f).
 
-import type { Machine, Process } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
-import { EBADF, EFAULT, EINVAL, ENOMEM, EPERM } from '../kernel/errno.js';
+import { fd_install } from '../kernel/file_table.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { Holder } from './holder.js';
+import { EBADF, EFAULT, EINVAL, ENOMEM, EPERM } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_page_range_dirty_lock } from '../mm/gup.js';
@@ -22,13 +24,13 @@ export interface SgEntry {
 }
 
 /** An MR's struct ib_umem: the pinned pages as a scatterlist, owned by the process that registered. */
-export class IbMr implements Holder {
+export class IbMr extends Holder {
   readonly type = 'mr' as const;
   readonly sg: SgEntry[] = [];
   npages = 0;
-  closed = false;
-  constructor(readonly name: string, readonly owner: Process, readonly address: number, readonly length: number, readonly writable: boolean) {}
-  get process(): string { return this.owner.name; }
+  constructor(name: string, owner: Process, readonly address: number, readonly length: number, readonly writable: boolean) {
+    super(name, owner);
+  }
   pins(): number { return this.sg.reduce((s, e) => s + e.npages, 0); }
   refs(): number { return 0; }
 }
@@ -38,7 +40,7 @@ export class IbMr implements Holder {
  * the last holder closes it or exits (uverbs_destroy_ufile_hw() -> ib_dereg_mr() -> ib_umem_release()).
  */
 function track(m: Machine, mr: IbMr): void {
-  m.fdtable.fd_install(mr.owner, mr, () => {
+  fd_install(mr.owner, mr, () => {
     if (!mr.closed) ib_umem_release(m, mr);
   });
 }

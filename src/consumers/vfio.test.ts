@@ -4,9 +4,11 @@
 // VM_PFNMAP ranges mapped by PFN without pins, all or nothing, unpin (dirty if IOMMU_WRITE) on unmap.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type MachineConfig, type Process } from '../kernel/machine.js';
-import { EEXIST, EFAULT, EINVAL, ENOMEM } from '../kernel/errno.js';
-import { do_mmap, do_madvise } from '../mm/mmap.js';
+import { Machine, type MachineConfig } from '../mm/machine.js';
+import { type Process } from '../mm/task.js';
+import { EEXIST, EFAULT, EINVAL, ENOMEM } from '../uapi/errno.js';
+import { do_mmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
 import { user_access } from '../mm/user_access.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';

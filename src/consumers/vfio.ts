@@ -11,14 +11,16 @@
 // The model gives each process one container with a device attached (an IOMMU domain exists) and
 // uses the identity IOVA (iova = vaddr).
 
-import type { Machine, Process } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
-import { EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, ESRCH } from '../kernel/errno.js';
+import { fd_install } from '../kernel/file_table.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { Holder } from './holder.js';
+import { EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, ESRCH } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
-import { VM_PFNMAP } from '../mm/mm_types.js';
+import { VM_PFNMAP, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '../mm/mm_types.js';
 import { pte_pfn, pte_present, pte_write } from '../mm/pgtable.js';
-import { handle_mm_fault, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '../mm/memory.js';
+import { handle_mm_fault } from '../mm/memory.js';
 import { pin_user_pages_remote, unpin_user_pages_dirty_lock, unpin_user_page_range_dirty_lock } from '../mm/gup.js';
 import { charge_mm, uncharge_mm } from './memlock.js';
 
@@ -34,7 +36,7 @@ export interface DmaRun {
 }
 
 /** struct vfio_dma: one VFIO_IOMMU_MAP_DMA mapping. */
-export class VfioDma implements Holder {
+export class VfioDma extends Holder {
   readonly type = 'dma' as const;
   readonly runs: DmaRun[] = [];
   /** Bytes mapped so far (dma->size). */
@@ -43,11 +45,10 @@ export class VfioDma implements Holder {
   has_rsvd = false;
   /** dma->lock_cap: capable(CAP_IPC_LOCK) at map time. */
   readonly lock_cap: boolean;
-  closed = false;
-  constructor(readonly name: string, readonly owner: Process, readonly vaddr: number, readonly iova: number, readonly write: boolean) {
+  constructor(name: string, owner: Process, readonly vaddr: number, readonly iova: number, readonly write: boolean) {
+    super(name, owner);
     this.lock_cap = owner.capIpcLock;
   }
-  get process(): string { return this.owner.name; }
   pins(): number { return this.runs.reduce((s, r) => s + (r.rsvd ? 0 : r.npages), 0); }
   refs(): number { return 0; }
 }
@@ -72,7 +73,7 @@ function container(m: Machine, p: Process): VfioIommu {
     all.set(p, (c = nc));
     // The container fd: shared with fork children; its last close unmaps and unpins everything.
     const map = all;
-    m.fdtable.fd_install(p, nc, () => {
+    fd_install(p, nc, () => {
       for (const d of [...nc.dmas]) vfio_remove_dma(m, nc, d, false);
       map.delete(p);
     });

@@ -4,9 +4,11 @@
 // per page up to PIPE_DEF_BUFFERS; the pipe drops the references (put_page) when it is closed.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
-import { EAGAIN, EBADF, EFAULT } from '../kernel/errno.js';
-import { do_mmap, do_madvise } from '../mm/mmap.js';
+import { Machine } from '../mm/machine.js';
+import { type Process } from '../mm/task.js';
+import { EAGAIN, EBADF, EFAULT } from '../uapi/errno.js';
+import { do_mmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
 import { user_access } from '../mm/user_access.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';

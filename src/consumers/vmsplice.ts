@@ -6,9 +6,11 @@
 // and lib/iov_iter.c (gregkh/linux): a source iterator (ITER_SOURCE, what vmsplice builds from a
 // write-end fd) gets gup_flags 0, so not even FOLL_WRITE.
 
-import type { Machine, Process } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
-import { EAGAIN, EBADF } from '../kernel/errno.js';
+import { fd_install } from '../kernel/file_table.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { Holder } from './holder.js';
+import { EAGAIN, EBADF } from '../uapi/errno.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { get_user_pages_fast, put_page } from '../mm/gup.js';
 
@@ -23,14 +25,14 @@ export interface PipeBuffer {
 }
 
 /** A pipe (both ends, opened by `owner`) holding FOLL_GET references to spliced user pages. */
-export class Pipe implements Holder {
+export class Pipe extends Holder {
   readonly type = 'pipe' as const;
   readonly bufs: PipeBuffer[] = [];
   /** pipe->max_usage. */
   max_usage = PIPE_DEF_BUFFERS;
-  closed = false;
-  constructor(readonly name: string, readonly owner: Process) {}
-  get process(): string { return this.owner.name; }
+  constructor(name: string, owner: Process) {
+    super(name, owner);
+  }
   pins(): number { return 0; }
   refs(): number { return this.bufs.length; }
   /** Bytes queued in the pipe. */
@@ -43,7 +45,7 @@ export class Pipe implements Holder {
  */
 export function pipe_create(m: Machine, name: string, owner: Process): Pipe {
   const pipe = new Pipe(name, owner);
-  m.fdtable.fd_install(owner, pipe, () => pipe_release(m, pipe));
+  fd_install(owner, pipe, () => pipe_release(m, pipe));
   return pipe;
 }
 

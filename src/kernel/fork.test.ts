@@ -5,17 +5,19 @@
 // facts (../../../shared/oracle/FACTS.md: "fork neither acquires nor releases pins").
 
 import { describe, it, expect } from 'vitest';
-import { Machine, ZERO_PFN, type Process } from './machine.js';
+import { Machine } from '../mm/machine.js';
+import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
+import type { Process } from '../mm/task.js';
 import { do_fork } from './fork.js';
 import { do_exit } from './exit.js';
-import { ENOMEM } from './errno.js';
-import { do_mmap, do_madvise } from '../mm/mmap.js';
+import { ENOMEM } from '../uapi/errno.js';
+import { do_mmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
 import { user_access } from '../mm/user_access.js';
 import { pin_user_pages, unpin_user_pages, get_user_pages, folio_maybe_dma_pinned } from '../mm/gup.js';
 import { FOLL_WRITE, FOLL_LONGTERM } from '../mm/foll_flags.js';
-import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
 import { pte_pfn, pte_write, pte_dirty, pte_present } from '../mm/pgtable.js';
-import { is_huge_zero_folio } from '../mm/memory.js';
+import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { fork, pinCounters } from '../../test/support.js';
 
 const PAGE = PAGE_SIZE;

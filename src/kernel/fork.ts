@@ -3,13 +3,16 @@
 // copy_hugetlb_page_range(): COW sharing, and the early copy of anon pages that may be pinned
 // (MMF_HAS_PINNED and folio_maybe_dma_pinned) so the parent keeps the page the device uses.
 
-import type { Machine, Process } from './machine.js';
-import { ENOMEM } from './errno.js';
+import { dup_fd } from './file_table.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { ENOMEM } from '../uapi/errno.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
 import { Vma, VM_DONTCOPY, VM_PFNMAP, VM_MIXEDMAP, VM_WRITE, VM_SHARED, is_cow_mapping } from '../mm/mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_special, pte_wrprotect, pte_mkold, pte_mkclean, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from '../mm/pgtable.js';
 import { folio_add_new_anon_rmap, folio_add_rmap_ptes, folio_add_rmap_entire } from '../mm/rmap.js';
-import { folio_ref_add, is_huge_zero_folio } from '../mm/memory.js';
+import { folio_ref_add } from '../mm/swap.js';
+import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { __split_huge_pmd } from '../mm/huge_memory.js';
 import { folio_needs_cow_for_dma } from '../mm/gup.js';
 import { exit_mmap } from '../mm/mmap.js';
@@ -60,7 +63,7 @@ export function do_fork(m: Machine, parent: Process, childName: string): Process
     return err;
   }
   // dup_fd(): the child shares every open file (io_uring rings, pipes, device fds).
-  m.fdtable.dup_fds(parent, child);
+  dup_fd(parent, child);
   return child;
 }
 

@@ -5,17 +5,15 @@
 // folio_add_pin(s)() (Asphaltt/mm @ 2b4cbe0a) and include/linux/mm.h; see /work/shared/spec/accounting.md.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, ZERO_PFN, type MachineConfig, type Process } from '../kernel/machine.js';
-import { ENOMEM, EFAULT } from '../kernel/errno.js';
-import { do_mmap, do_madvise } from './mmap.js';
+import { Machine, type MachineConfig } from './machine.js';
+import { ZERO_PFN, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, PAGE_SIZE, PMD_ORDER, PMD_SIZE } from './memmap.js';
+import type { Process } from './task.js';
+import { ENOMEM, EFAULT } from '../uapi/errno.js';
+import { do_mmap } from './mmap.js';
+import { do_madvise } from './madvise.js';
 import { user_access } from './user_access.js';
-import {
-  get_user_pages, pin_user_pages, pin_user_pages_fast, unpin_user_page, unpin_user_pages,
-  unpin_user_pages_dirty_lock, unpin_user_page_range_dirty_lock, unpin_folio, unpin_folios, unpin_user_folio,
-  folio_add_pin, folio_add_pins, put_page, folio_maybe_dma_pinned,
-} from './gup.js';
+import { get_user_pages, pin_user_pages, pin_user_pages_fast, unpin_user_page, unpin_user_pages, unpin_user_pages_dirty_lock, unpin_user_page_range_dirty_lock, unpin_folio, unpin_folios, unpin_user_folio, folio_add_pin, folio_add_pins, put_page, folio_maybe_dma_pinned } from './gup.js';
 import { FOLL_WRITE } from './foll_flags.js';
-import { GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, PAGE_SIZE, PMD_ORDER, PMD_SIZE } from './memmap.js';
 import { pte_pfn } from './pgtable.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -3,12 +3,9 @@
 // and the exact _pincount). The raw struct page hex dumps are not reproduced: the model has no
 // struct page layout to show.
 
-import type { Machine } from '../kernel/machine.js';
-import { ZERO_PFN } from '../kernel/machine.js';
-import { AddressSpace } from './filemap.js';
-import {
-  PG_dirty, PG_head, PG_lru, PG_referenced, PG_swapbacked, PG_writeback, PG_buddy, PG_hugetlb, PG_tail,
-} from './memmap.js';
+import type { Machine } from './machine.js';
+import { ZERO_PFN, PG_dirty, PG_head, PG_lru, PG_referenced, PG_swapbacked, PG_writeback, PG_buddy, PG_hugetlb, PG_tail } from './memmap.js';
+import { AddressSpace } from './fs.js';
 import type { WarnRecord } from './warn.js';
 
 /** Kernel bit numbers of enum pageflags (6.18) for the flags the model keeps. */

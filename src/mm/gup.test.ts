@@ -4,21 +4,16 @@
 // (Asphaltt/mm @ 2b4cbe0a, ≈6.18) and /work/shared/spec/gup-api.md.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, ZERO_PFN, type MachineConfig, type Process } from '../kernel/machine.js';
-import { EFAULT, EINTR, EINVAL, EOPNOTSUPP, EOVERFLOW } from '../kernel/errno.js';
-import { do_mmap, do_madvise, do_munmap, do_mprotect, type MmapArgs } from './mmap.js';
+import { Machine, type MachineConfig } from './machine.js';
+import { ZERO_PFN, GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE, PG_referenced } from './memmap.js';
+import type { Process } from './task.js';
+import { EFAULT, EINTR, EINVAL, EOPNOTSUPP, EOVERFLOW } from '../uapi/errno.js';
+import { do_mmap, do_munmap, type MmapArgs } from './mmap.js';
+import { do_madvise } from './madvise.js';
+import { do_mprotect } from './mprotect.js';
 import { user_access } from './user_access.js';
-import {
-  get_user_pages, get_user_pages_remote, get_user_pages_unlocked, get_user_pages_fast, get_user_pages_fast_only,
-  pin_user_pages, pin_user_pages_remote, pin_user_pages_unlocked, pin_user_pages_fast,
-  unpin_user_pages, unpin_user_pages_dirty_lock, put_page, folio_maybe_dma_pinned, TASK_SIZE_MAX,
-} from './gup.js';
-import {
-  FOLL_WRITE, FOLL_GET, FOLL_DUMP, FOLL_FORCE, FOLL_NOWAIT, FOLL_NOFAULT, FOLL_HWPOISON, FOLL_ANON, FOLL_LONGTERM,
-  FOLL_SPLIT_PMD, FOLL_PCI_P2PDMA, FOLL_INTERRUPTIBLE, FOLL_HONOR_NUMA_FAULT, FOLL_TOUCH, FOLL_TRIED, FOLL_REMOTE,
-  FOLL_PIN, FOLL_FAST_ONLY, FOLL_UNLOCKABLE, FOLL_MADV_POPULATE,
-} from './foll_flags.js';
-import { GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE, PG_referenced } from './memmap.js';
+import { get_user_pages, get_user_pages_remote, get_user_pages_unlocked, get_user_pages_fast, get_user_pages_fast_only, pin_user_pages, pin_user_pages_remote, pin_user_pages_unlocked, pin_user_pages_fast, unpin_user_pages, unpin_user_pages_dirty_lock, put_page, folio_maybe_dma_pinned, TASK_SIZE_MAX } from './gup.js';
+import { FOLL_WRITE, FOLL_GET, FOLL_DUMP, FOLL_FORCE, FOLL_NOWAIT, FOLL_NOFAULT, FOLL_HWPOISON, FOLL_ANON, FOLL_LONGTERM, FOLL_SPLIT_PMD, FOLL_PCI_P2PDMA, FOLL_INTERRUPTIBLE, FOLL_HONOR_NUMA_FAULT, FOLL_TOUCH, FOLL_TRIED, FOLL_REMOTE, FOLL_PIN, FOLL_FAST_ONLY, FOLL_UNLOCKABLE, FOLL_MADV_POPULATE } from './foll_flags.js';
 import { pte_pfn, pte_write } from './pgtable.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -5,27 +5,21 @@
 // `pages` is the model's struct page **: an Int32Array of PFNs (-1 for NULL). Every function returns
 // the kernel's value: a page count, 0, or a negative errno. Refusals record their reason in m.why.
 
-import type { Machine, Process } from '../kernel/machine.js';
-import { ZERO_PFN } from '../kernel/machine.js';
-import { EFAULT, EINVAL, EINTR, ENOMEM, EOPNOTSUPP, EOVERFLOW, EHWPOISON, EAGAIN, EMLINK, EEXIST, MAX_ERRNO } from '../kernel/errno.js';
-import {
-  FOLL_WRITE, FOLL_GET, FOLL_DUMP, FOLL_FORCE, FOLL_NOWAIT, FOLL_NOFAULT, FOLL_HWPOISON, FOLL_ANON,
-  FOLL_LONGTERM, FOLL_SPLIT_PMD, FOLL_PCI_P2PDMA, FOLL_HONOR_NUMA_FAULT, FOLL_TOUCH, FOLL_REMOTE, FOLL_PIN,
-  FOLL_FAST_ONLY, FOLL_UNLOCKABLE, FOLL_MADV_POPULATE, INTERNAL_GUP_FLAGS,
-} from './foll_flags.js';
-import { GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PG_referenced } from './memmap.js';
+import type { Machine } from './machine.js';
+import type { Process } from './task.js';
+import { ZERO_PFN, GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PG_referenced, PG_lru } from './memmap.js';
+import { EFAULT, EINVAL, EINTR, ENOMEM, EOPNOTSUPP, EOVERFLOW, EHWPOISON, EAGAIN, EMLINK, EEXIST, MAX_ERRNO } from '../uapi/errno.js';
+import { FOLL_WRITE, FOLL_GET, FOLL_DUMP, FOLL_FORCE, FOLL_NOWAIT, FOLL_NOFAULT, FOLL_HWPOISON, FOLL_ANON, FOLL_LONGTERM, FOLL_SPLIT_PMD, FOLL_PCI_P2PDMA, FOLL_HONOR_NUMA_FAULT, FOLL_TOUCH, FOLL_REMOTE, FOLL_PIN, FOLL_FAST_ONLY, FOLL_UNLOCKABLE, FOLL_MADV_POPULATE, INTERNAL_GUP_FLAGS } from './foll_flags.js';
 import { NR_FOLL_PIN_ACQUIRED, NR_FOLL_PIN_RELEASED } from './vmstat.js';
-import {
-  is_cow_mapping, vma_is_anonymous, VM_IO, VM_PFNMAP, VM_WRITE, VM_READ, VM_MAYREAD, VM_SHARED,
-  VM_MAYSHARE, VM_MAYWRITE, type MmStruct, type Vma,
-} from './mm_types.js';
-import { pte_pfn, pte_present, pte_write, pte_dirty, pte_special, pte_mkdirty, pte_mkyoung, pte_index } from './pgtable.js';
-import {
-  handle_mm_fault, folio_put_refs, folio_mark_dirty, is_zero_pfn, is_huge_zero_folio,
-  FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_HWPOISON,
-} from './memory.js';
+import { is_cow_mapping, vma_is_anonymous, VM_IO, VM_PFNMAP, VM_WRITE, VM_READ, VM_MAYREAD, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, type MmStruct, type Vma, FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_HWPOISON } from './mm_types.js';
+import { pte_pfn, pte_present, pte_write, pte_dirty, pte_special, pte_mkdirty, pte_mkyoung, pte_index, is_zero_pfn } from './pgtable.js';
+import { handle_mm_fault } from './memory.js';
+import { folio_put_refs } from './swap.js';
+import { folio_mark_dirty } from './page-writeback.js';
+import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
-import { check_and_migrate_movable_pages } from './migrate.js';
+import { migrate_folio_to_pinnable, putback_movable_pages } from './migrate.js';
+
 
 /** The model's `int *locked`: { value: 1 } when the caller holds mmap_lock, { value: 0 } when not. */
 export interface Locked {
@@ -804,3 +798,52 @@ export function faultin_page_range(m: Machine, cur: Process, start: number, end:
   return __get_user_pages_locked(m, cur, cur.mm, start, (end - start) / PAGE_SIZE, null, 0, flags);
 }
 
+/**
+ * check_and_migrate_movable_pages(): 0 when every pinned folio is longterm-pinnable (pins kept);
+ * -EAGAIN after migrating the others (all pins of this call dropped: the caller retries);
+ * -ENOMEM when a folio could not be migrated (no pins held).
+ */
+export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: Int32Array, off: number): number {
+  const mem = m.mem;
+  const list: number[] = [];
+  const seen = new Set<number>();
+  let collected = 0;
+  let prev = -1;
+  for (let i = 0; i < nr; i++) {
+    const folio = mem.page_folio(pages[off + i]!);
+    if (folio === prev) continue;
+    prev = folio;
+    if (folio_is_longterm_pinnable(m, folio)) continue;
+    collected++;
+    if (seen.has(folio)) continue; // folio_isolate_lru() fails the second time
+    seen.add(folio);
+    if (m.alloc.zoneOf(folio) === 'DEVICE') continue; // fsdax: nothing to migrate to
+    // folio_isolate_lru(): off the LRU, with a reference held by the isolation.
+    mem.clear_flag(folio, PG_lru);
+    mem.refcount[folio] = mem.refcount[folio]! + 1;
+    m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', mem.folio_nr_pages(folio));
+    list.push(folio);
+  }
+  if (collected === 0) return 0;
+  // migrate_longterm_unpinnable_folios(): drop every pin this call took.
+  for (let i = 0; i < nr; i++) {
+    unpin_folio(m, mem.page_folio(pages[off + i]!));
+    pages[off + i] = -1;
+  }
+  let failed = 0;
+  let firstFailure = '';
+  for (const folio of list) {
+    const why = migrate_folio_to_pinnable(m, folio);
+    if (why) {
+      failed++;
+      firstFailure ||= why;
+      putback_movable_pages(m, folio);
+    }
+  }
+  if (collected > list.length && !failed) {
+    // fsdax folios are collected but cannot move.
+    return m.refuse(-ENOMEM, 'migrate_longterm_unpinnable_folios', 'folio in ZONE_DEVICE (fsdax) cannot be migrated');
+  }
+  if (failed) return m.refuse(-ENOMEM, 'migrate_longterm_unpinnable_folios', `migrate_pages() failed: ${firstFailure}`);
+  return -EAGAIN;
+}

@@ -2,14 +2,13 @@
 // its page cache, with no mm involved (udmabuf and friends). One pin unit per folio whatever its
 // size, missing folios allocated, then the FOLL_LONGTERM migration check on the folios.
 
-import type { Machine } from '../kernel/machine.js';
-import { EAGAIN, EINVAL, ENOMEM } from '../kernel/errno.js';
+import type { Machine } from './machine.js';
+import { EAGAIN, EINVAL, ENOMEM } from '../uapi/errno.js';
 import { FOLL_PIN } from './foll_flags.js';
 import { PAGE_SIZE } from './memmap.js';
-import type { AddressSpace } from './filemap.js';
-import { try_grab_folio, unpin_folios } from './gup.js';
-import { check_and_migrate_movable_pages } from './migrate.js';
-import { add_to_page_cache } from './memory.js';
+import type { AddressSpace } from './fs.js';
+import { try_grab_folio, unpin_folios, check_and_migrate_movable_pages } from './gup.js';
+import { add_to_page_cache } from './filemap.js';
 
 /**
  * memfd_pin_folios(memfd, start, end, folios, max_folios, offset): returns the number of folios

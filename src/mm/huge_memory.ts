@@ -2,14 +2,14 @@
 // or the huge zero folio for reads), write/unshare faults on PMD mappings, and splitting a PMD
 // mapping into PTEs (__split_huge_pmd). The folio itself is never split here: only its mapping.
 
-import type { Machine } from '../kernel/machine.js';
-import { MTHP_SIZES, type MthpPolicy } from '../kernel/machine.js';
-import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR, PG_dirty, PG_referenced } from './memmap.js';
-import { VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
+import { type Machine, MTHP_SIZES, type MthpPolicy } from './machine.js';
+import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR, PG_dirty, PG_referenced, ZERO_PFN } from './memmap.js';
+import { VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type Vma, FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_FALLBACK } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_dirty, pte_young, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SPECIAL } from './pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_entire } from './rmap.js';
-import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_FALLBACK, folio_put_refs, folio_ref_add, folio_mark_dirty, is_huge_zero_folio } from './memory.js';
-import { ZERO_PFN } from '../kernel/machine.js';
+import { folio_put_refs, folio_ref_add } from './swap.js';
+import { folio_mark_dirty } from './page-writeback.js';
+import { is_huge_zero_folio } from './huge_mm.js';
 
 const ORDER_SIZE = Object.fromEntries(Object.entries(MTHP_SIZES).map(([k, v]) => [v, k])) as Record<number, string>;
 

@@ -4,9 +4,10 @@
 // try_grab_folio). Expectations from ../../../shared/spec/accounting.md and the kernel source.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
+import { Machine } from './machine.js';
+import { type Process } from './task.js';
 import { do_exit } from '../kernel/exit.js';
-import { EFAULT, ENOMEM } from '../kernel/errno.js';
+import { EFAULT, ENOMEM } from '../uapi/errno.js';
 import { do_mmap, do_munmap } from './mmap.js';
 import { user_access } from './user_access.js';
 import { pin_user_pages, pin_user_pages_fast, unpin_user_pages, get_user_pages, put_page } from './gup.js';

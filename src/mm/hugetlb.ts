@@ -3,7 +3,7 @@
 // copy of a pinned page (without one: alloc_hugetlb_folio() may then fail).
 
 import { ORDER_MASK, PG_head, PG_hugetlb, PG_tail, PMD_ORDER, PUD_ORDER } from './memmap.js';
-import type { Machine } from '../kernel/machine.js';
+import type { Machine } from './machine.js';
 
 export interface HstatePool {
   order: number;

@@ -2,12 +2,13 @@
 // anon folio for private ones) and hugetlb_wp() (reuse an exclusive or singly referenced anon folio,
 // otherwise copy into a new pool folio). A hugetlb folio is mapped by one PMD (2M) or PUD (1G).
 
-import type { Machine } from '../kernel/machine.js';
+import type { Machine } from './machine.js';
 import { PAGE_SIZE, PUD_ORDER } from './memmap.js';
-import { VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
+import { VM_SHARED, VM_WRITE, type Vma, FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_SIGBUS } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_write, pte_mkwrite, pte_mkdirty, pte_mkyoung, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_add_rmap_entire, folio_remove_rmap_entire } from './rmap.js';
-import { FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_SIGBUS, add_to_page_cache, folio_put_refs, folio_ref_add } from './memory.js';
+import { add_to_page_cache } from './filemap.js';
+import { folio_put_refs, folio_ref_add } from './swap.js';
 
 /** Read the hugetlb leaf entry covering addr. */
 export function huge_pte(vma: Vma, addr: number): number {

@@ -2,9 +2,11 @@
 // result mapping (madvise_collapse_errno()), as read from mm/khugepaged.c.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
-import { EAGAIN, EINVAL } from '../kernel/errno.js';
-import { do_mmap, do_madvise } from './mmap.js';
+import { Machine } from './machine.js';
+import { type Process } from './task.js';
+import { EAGAIN, EINVAL } from '../uapi/errno.js';
+import { do_mmap } from './mmap.js';
+import { do_madvise } from './madvise.js';
 import { user_access } from './user_access.js';
 import { pin_user_pages, unpin_user_pages } from './gup.js';
 import { FOLL_WRITE } from './foll_flags.js';

@@ -3,13 +3,13 @@
 // their PMD range from collapsing (SCAN_PAGE_COUNT, -EAGAIN); pages shared with another mm are
 // collapsed too.
 
-import type { Machine } from '../kernel/machine.js';
-import { EAGAIN, ENOMEM, EINVAL } from '../kernel/errno.js';
+import type { Machine } from './machine.js';
+import { EAGAIN, ENOMEM, EINVAL } from '../uapi/errno.js';
 import { PMD_ORDER, PMD_SIZE } from './memmap.js';
 import { VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_special, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes } from './rmap.js';
-import { folio_put_refs } from './memory.js';
+import { folio_put_refs } from './swap.js';
 
 /** The scan results madvise_collapse() can end with here (enum scan_result). */
 type ScanResult = 'SCAN_FAIL' | 'SCAN_PMD_NULL' | 'SCAN_PAGE_COUNT';

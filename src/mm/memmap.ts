@@ -125,3 +125,10 @@ export class MemMap {
   clear_flag(pfn: number, bit: number): void { this.flags[pfn] = this.flags[pfn]! & ~bit; }
   test_flag(pfn: number, bit: number): boolean { return (this.flags[pfn]! & bit) !== 0; }
 }
+
+/** The zero page's frame, inside the reserved range (the kernel's empty_zero_page). */
+export const ZERO_PFN = 0x10;
+
+export function pageAlignUp(n: number, a = PAGE_SIZE): number {
+  return Math.ceil(n / a) * a;
+}

@@ -4,18 +4,21 @@
 // ../../../shared/spec/cow-fork.md and accounting.md.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, ZERO_PFN, type Process } from '../kernel/machine.js';
+import { Machine } from './machine.js';
+import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PMD_ORDER } from './memmap.js';
+import type { Process } from './task.js';
 import { do_exit } from '../kernel/exit.js';
-import { EAGAIN, EFAULT, ENOMEM } from '../kernel/errno.js';
-import { do_mmap, do_munmap, do_mprotect, do_madvise } from './mmap.js';
+import { EAGAIN, EFAULT, ENOMEM } from '../uapi/errno.js';
+import { do_mmap, do_munmap } from './mmap.js';
+import { do_mprotect } from './mprotect.js';
+import { do_madvise } from './madvise.js';
 import { user_access } from './user_access.js';
 import { pin_user_pages, unpin_user_pages, get_user_pages, put_page } from './gup.js';
 import { FOLL_WRITE, FOLL_LONGTERM } from './foll_flags.js';
-import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from './memmap.js';
 import { pte_pfn, pte_write, pte_dirty, pte_present, pte_special } from './pgtable.js';
-import { is_huge_zero_folio } from './memory.js';
+import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
-import { AddressSpace } from './filemap.js';
+import { AddressSpace } from './fs.js';
 import { fork, pinCounters } from '../../test/support.js';
 
 const PAGE = PAGE_SIZE;
@@ -661,7 +664,7 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
 
 describe('do_fault_around (filemap_map_pages): read faults map cached neighbours', () => {
   it('a read fault maps the cached pages of the aligned 64 KiB window, and no uncached ones', async () => {
-    const { Machine } = await import('../kernel/machine.js');
+    const { Machine } = await import('./machine.js');
     const { do_mmap } = await import('./mmap.js');
     const { user_access } = await import('./user_access.js');
     const { lookupPage } = await import('../scenario/inspect.js');
@@ -690,7 +693,7 @@ describe('do_fault_around (filemap_map_pages): read faults map cached neighbours
 
 describe('filemap_write_new_file (generic_perform_write + __filemap_get_folio): a written file is cached', () => {
   it('ext4: each write asks for a folio sized to the bytes left, capped by index alignment; every page is cached and clean', async () => {
-    const { filemap_write_new_file } = await import('./memory.js');
+    const { filemap_write_new_file } = await import('./filemap.js');
     const m = new Machine({ memory: 256 << 20 });
     // 1 MiB + 384 KiB, written in 1 MiB calls: an order-8 folio, then 256 KiB (order 6) + 128 KiB (order 5).
     const f = m.newFile('disk', 'data', 352);
@@ -708,7 +711,7 @@ describe('filemap_write_new_file (generic_perform_write + __filemap_get_folio): 
   });
 
   it('tmpfs (huge=never) caches order-0 folios; a write smaller than a page is one order-0 folio', async () => {
-    const { filemap_write_new_file } = await import('./memory.js');
+    const { filemap_write_new_file } = await import('./filemap.js');
     const m = new Machine({ memory: 256 << 20 });
     const t = m.newFile('tmpfs', 'shm', 16);
     filemap_write_new_file(m, t, 16 * PAGE, 1 << 20);
@@ -723,7 +726,7 @@ describe('filemap_write_new_file (generic_perform_write + __filemap_get_folio): 
 
 describe('filemap_map_folio_range (6.18): fault-around maps a large folio whole where it can', () => {
   it('a folio within i_size, the VMA and one page table is mapped whole; one larger than the VMA only in the window', async () => {
-    const { filemap_write_new_file } = await import('./memory.js');
+    const { filemap_write_new_file } = await import('./filemap.js');
     const { lookupPage } = await import('../scenario/inspect.js');
     const m = new Machine({ memory: 256 << 20 });
     const f = m.newFile('disk', 'data', 256);

@@ -2,96 +2,20 @@
 // faults, COW copies), zapping page tables, and dropping folio references (folio_put_refs() down to
 // freeing). Huge PMD faults live in huge_memory.ts, hugetlb faults in hugetlb_fault.ts.
 
-import type { Machine } from '../kernel/machine.js';
-import { ZERO_PFN } from '../kernel/machine.js';
-import {
-  PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, PG_dirty, PG_lru, PG_swapbacked, PG_anon,
-} from './memmap.js';
-import { is_cow_mapping, VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
-import {
-  mk_pte, pte_pfn, pte_present, pte_write, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_special,
-  pte_index, _PAGE_RW, _PAGE_DIRTY, _PAGE_ACCESSED, _PAGE_SPECIAL,
-} from './pgtable.js';
-import {
-  folio_add_new_anon_rmap, folio_add_rmap_ptes, folio_remove_rmap_ptes, folio_remove_rmap_entire,
-  rmap_walk,
-} from './rmap.js';
+import type { Machine } from './machine.js';
+import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER } from './memmap.js';
+import { is_cow_mapping, VM_SHARED, VM_WRITE, type Vma, FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_FALLBACK, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from './mm_types.js';
+import { mk_pte, pte_pfn, pte_present, pte_write, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_special, pte_index, _PAGE_RW, _PAGE_DIRTY, _PAGE_ACCESSED, _PAGE_SPECIAL, is_zero_pfn } from './pgtable.js';
+import { folio_add_new_anon_rmap, folio_add_rmap_ptes, folio_remove_rmap_ptes, folio_remove_rmap_entire, rmap_walk } from './rmap.js';
 import { do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, thp_pmd_allowed, mthp_orders_allowed, __split_huge_pmd, shmem_thp_allowed } from './huge_memory.js';
 import { hugetlb_fault } from './hugetlb_fault.js';
-import { AddressSpace } from './filemap.js';
-
-// vm_fault_t bits (include/linux/mm_types.h)
-export const VM_FAULT_OOM = 0x1;
-export const VM_FAULT_SIGBUS = 0x2;
-export const VM_FAULT_HWPOISON = 0x10;
-export const VM_FAULT_SIGSEGV = 0x40;
-export const VM_FAULT_FALLBACK = 0x800;
-export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON;
-
-// enum fault_flag
-export const FAULT_FLAG_WRITE = 1 << 0;
-export const FAULT_FLAG_REMOTE = 1 << 7;
-export const FAULT_FLAG_UNSHARE = 1 << 10;
-
-export function is_zero_pfn(pfn: number): boolean {
-  return pfn === ZERO_PFN;
-}
-
-/** is_huge_zero_folio(). */
-export function is_huge_zero_folio(m: Machine, folio: number): boolean {
-  return folio === m.huge_zero_folio && folio >= 0;
-}
+import { add_to_page_cache, filemap_fault_page } from './filemap.js';
+import { folio_put_refs, folio_ref_add } from './swap.js';
+import { folio_mark_dirty } from './page-writeback.js';
+import { is_huge_zero_folio } from './huge_mm.js';
 
 // ---------------------------------------------------------------------------------------------
 // References
-
-/**
- * folio_put_refs(): drop refs; the folio is freed when the count reaches zero. Dropping a
- * reference that is not there is reported (the kernel's VM_BUG_ON_PAGE on a zero refcount) and
- * leaves the folio untouched.
- */
-export function folio_put_refs(m: Machine, folio: number, refs: number): void {
-  const mem = m.mem;
-  const rc = mem.refcount[folio]!;
-  // atomic_t arithmetic: a count wrapped negative by pins is 2^31 or more, and the subtraction
-  // wraps back (folio_ref_sub_and_test()); only a zero or too small count is an underflow.
-  const urc = rc >>> 0;
-  if (urc === 0 || urc < refs) {
-    m.warns.warn('folio_put_refs', `refcount underflow: refcount ${rc}, putting ${refs}`);
-    return;
-  }
-  mem.refcount[folio] = rc - refs;
-  if (urc === refs) free_folio(m, folio);
-}
-
-/** folio_get() / folio_ref_add(). */
-export function folio_ref_add(m: Machine, folio: number, refs: number): void {
-  m.mem.refcount[folio] = m.mem.refcount[folio]! + refs;
-}
-
-/** __folio_put(): the last reference is gone. */
-function free_folio(m: Machine, folio: number): void {
-  const mem = m.mem;
-  if (folio === ZERO_PFN || is_huge_zero_folio(m, folio)) {
-    m.warns.warn('free_folio', 'zero page freed');
-    mem.refcount[folio] = 1;
-    return;
-  }
-  const order = mem.folio_order(folio);
-  if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
-    m.vmstat.mod('nr_anon_transparent_hugepages', -1);
-  }
-  // No NR_FILE_DIRTY change here: an accounted dirty folio is cleaned when it leaves the page cache
-  // (folio_cancel_dirty() in remove_from_page_cache); anon/shmem dirtiness was never accounted.
-  if (mem.folio_test_hugetlb(folio)) {
-    m.hugetlb.free(folio);
-    return;
-  }
-  m.alloc.free_block(folio, order);
-  // ZONE_DEVICE (fsdax) pages go back to their pgmap (mm/memremap.c free_zone_device_folio()),
-  // never to the buddy allocator's NR_FREE_PAGES; the model keeps pmem in a DEVICE area.
-  if (m.alloc.zoneOf(folio) !== 'DEVICE') m.vmstat.mod('nr_free_pages', 1 << order);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Faults
@@ -201,117 +125,6 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
   return 0;
 }
 
-/** The page-cache page (allocating it if needed) for a file VMA at addr, or -1 on ENOMEM. */
-export function filemap_fault_page(m: Machine, vma: Vma, addr: number): number {
-  const file = vma.file!;
-  const idx = vma.pgoff + (addr - vma.start) / PAGE_SIZE;
-  if (idx >= file.sizePages) return -2; // beyond EOF: SIGBUS
-  const have = file.lookup(idx);
-  if (have >= 0) return have;
-  const folio = file.fs === 'dax' ? m.alloc.alloc_block(0, { movable: false, device: true }) : m.folio_alloc(0);
-  if (folio < 0) return -1;
-  if (file.fs === 'dax') m.mem.refcount[folio] = 1;
-  add_to_page_cache(m, folio, file, idx);
-  if (file.fs === 'disk') do_sync_mmap_readahead(m, file, idx);
-  return folio;
-}
-
-/** read_ahead_kb (128 KiB) in pages: file->f_ra.ra_pages. */
-export const RA_PAGES = 32;
-
-/**
- * do_sync_mmap_readahead(), "mmap read-around": a fault that misses the page cache of a file with
- * readahead reads ra_pages order-0 pages centred on the fault (best effort: an allocation failure
- * just ends it). shmem and hugetlbfs have no readahead.
- */
-function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): void {
-  const start = Math.max(0, idx - RA_PAGES / 2);
-  const end = Math.min(file.sizePages, start + RA_PAGES);
-  for (let i = start; i < end; i++) {
-    if (file.lookup(i) >= 0) continue;
-    const f = m.folio_alloc(0);
-    if (f < 0) return;
-    add_to_page_cache(m, f, file, i);
-  }
-}
-
-/** filemap_add_folio(): insert into the page cache; the cache holds one reference per page. */
-export function add_to_page_cache(m: Machine, folio: number, file: AddressSpace, idx: number): void {
-  const mem = m.mem;
-  const nr = mem.folio_nr_pages(folio);
-  mem.mapping[folio] = file.id;
-  mem.index[folio] = idx;
-  mem.flags[folio] = mem.flags[folio]! & ~PG_anon;
-  if (file.fs !== 'dax') mem.flags[folio] = mem.flags[folio]! | PG_lru;
-  if (file.fs === 'tmpfs') mem.flags[folio] = mem.flags[folio]! | PG_swapbacked;
-  if (nr > 1) folio_ref_add(m, folio, nr - 1);
-  for (let k = 0; k < nr; k++) file.pages[idx + k] = folio + k;
-  // __filemap_add_folio(): hugetlb folios hold the nr references but do not count in NR_FILE_PAGES.
-  if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', nr);
-  if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', nr);
-}
-
-/**
- * The page cache a buffered write(2) of a new file leaves behind (then fsync: clean). Each write call
- * covers up to writeChunk bytes; generic_perform_write() walks it asking write_begin for a folio sized
- * to the bytes left (fgf_set_order), and __filemap_get_folio() caps that order at the mapping's
- * maximum and at the alignment of the index, trying smaller orders when an allocation fails. tmpfs
- * (huge=never, as /dev/shm) and file systems without large folios get order-0 folios; ext4 has large
- * folios for regular files since 6.16 (ext4_set_inode_mapping_order: up to the PMD order). A page
- * that cannot be allocated is left uncached (the kernel would reclaim; a later fault reads it in).
- * @see mm/filemap.c generic_perform_write(), __filemap_get_folio(); include/linux/pagemap.h fgf_set_order()
- */
-export function filemap_write_new_file(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
-  if (file.fs === 'dax' || file.fs === 'hugetlbfs') return;
-  const maxOrder = file.fs === 'disk' ? PMD_ORDER : 0;
-  for (let chunkStart = 0; chunkStart < sizeBytes; chunkStart += writeChunk) {
-    const chunkEnd = Math.min(sizeBytes, chunkStart + writeChunk);
-    let pos = chunkStart;
-    while (pos < chunkEnd) {
-      const idx = Math.floor(pos / PAGE_SIZE);
-      const bytes = chunkEnd - pos;
-      let order = Math.min(maxOrder, Math.max(0, Math.floor(Math.log2(bytes)) - 12));
-      if (order > 0 && idx % (1 << order)) order = Math.min(order, Math.log2(idx & -idx));
-      let folio = -1;
-      for (; order >= 0; order--) {
-        folio = file.lookup(idx) >= 0 ? -2 : m.folio_alloc(order);
-        if (folio !== -1) break;
-      }
-      if (folio === -1) return;
-      if (folio >= 0) add_to_page_cache(m, folio, file, idx);
-      // write_end: the copy ends at the end of this folio (or of the write).
-      const folioEnd = (Math.floor(idx / (1 << Math.max(order, 0))) + (1 << Math.max(order, 0))) * PAGE_SIZE;
-      pos = Math.min(chunkEnd, folio === -2 ? (idx + 1) * PAGE_SIZE : folioEnd);
-    }
-  }
-}
-
-/** filemap_remove_folio() + the cache's references: used by truncation and eviction. */
-export function remove_from_page_cache(m: Machine, folio: number): void {
-  const mem = m.mem;
-  const obj = m.mappingObj(mem.mapping[folio]!);
-  const file = obj instanceof AddressSpace ? obj : undefined;
-  const nr = mem.folio_nr_pages(folio);
-  // truncate_cleanup_folio() -> folio_cancel_dirty(): a dirty folio of a writeback-capable mapping
-  // leaves NR_FILE_DIRTY (folio_account_cleaned) before it leaves the page cache.
-  if (file && folio_accounts_dirty(m, folio) && mem.folio_test_dirty(folio)) {
-    mem.clear_flag(folio, PG_dirty);
-    m.vmstat.mod('nr_dirty', -nr);
-  }
-  if (file) {
-    const idx = mem.index[folio]!;
-    for (let k = 0; k < nr; k++) if (file.pages[idx + k] === folio + k) file.pages[idx + k] = -1;
-    // filemap_unaccount_folio(): hugetlb folios do not participate in page cache accounting.
-    if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', -nr);
-    if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', -nr);
-  }
-  // page_cache_delete(): folio->mapping = NULL (index kept). A folio that outlives its page-cache
-  // entry (pinned) is no longer a file folio: unpinning it must not expect cache references.
-  mem.mapping[folio] = 0;
-  // filemap_free_folio(): folio_put_refs(folio, folio_nr_pages(folio)), hugetlb included.
-  folio_put_refs(m, folio, nr);
-}
-
 /**
  * do_fault(): a file or shmem page. Reads map the page-cache page; a write to a private mapping
  * copies it into a new anon page (do_cow_fault); a write to a shared mapping dirties it.
@@ -397,25 +210,6 @@ function do_shmem_pmd_fault(m: Machine, vma: Vma, addr: number, flags: number): 
   if (write) folio_mark_dirty(m, folio);
   vma.mm.rss_file += 512;
   return 0;
-}
-
-/**
- * folio_mark_dirty(): sets PG_dirty; NR_FILE_DIRTY ("nr_dirty") moves only for a page-cache folio
- * of a mapping that can write back. Anon folios (folio_mapping() NULL) and shmem/hugetlbfs/DAX
- * folios take noop_dirty_folio(), which sets the flag without accounting.
- * @see mm/page-writeback.c folio_mark_dirty(), filemap_dirty_folio(), folio_account_dirtied()
- */
-export function folio_mark_dirty(m: Machine, folio: number): void {
-  if (m.mem.folio_test_dirty(folio)) return;
-  m.mem.set_flag(folio, PG_dirty);
-  if (folio_accounts_dirty(m, folio)) m.vmstat.mod('nr_dirty', m.mem.folio_nr_pages(folio));
-}
-
-/** mapping_can_writeback(folio_mapping(folio)): the folio's dirtiness counts in NR_FILE_DIRTY. */
-function folio_accounts_dirty(m: Machine, folio: number): boolean {
-  if (m.mem.folio_test_anon(folio)) return false;
-  const obj = m.mappingObj(m.mem.mapping[folio]!);
-  return obj instanceof AddressSpace && obj.needsDirtyTracking;
 }
 
 /**

@@ -4,14 +4,12 @@
 // kernel rule; expectations from ../../../shared/spec/longterm.md and the kernel source.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
-import { EFAULT, ENOMEM, EOPNOTSUPP } from '../kernel/errno.js';
+import { Machine } from './machine.js';
+import { type Process } from './task.js';
+import { EFAULT, ENOMEM, EOPNOTSUPP } from '../uapi/errno.js';
 import { do_mmap } from './mmap.js';
 import { user_access } from './user_access.js';
-import {
-  pin_user_pages, pin_user_pages_fast, unpin_user_pages, get_user_pages, put_page, folio_maybe_dma_pinned,
-  folio_is_longterm_pinnable,
-} from './gup.js';
+import { pin_user_pages, pin_user_pages_fast, unpin_user_pages, get_user_pages, put_page, folio_maybe_dma_pinned, folio_is_longterm_pinnable } from './gup.js';
 import { FOLL_WRITE, FOLL_LONGTERM } from './foll_flags.js';
 import { PAGE_SIZE } from './memmap.js';
 import { pte_pfn, pte_write } from './pgtable.js';

@@ -1,68 +1,16 @@
-// Models FOLL_LONGTERM's migration step (mm/gup.c check_and_migrate_movable_pages() and friends)
-// and the folio move itself (mm/migrate.c migrate_pages() with MR_LONGTERM_PIN): unpinnable folios
-// (ZONE_MOVABLE, CMA, fsdax) are isolated, every pin of the call is dropped, the folios move to
-// pinnable memory (allocations run under PF_MEMALLOC_PIN) and the caller pins the range again.
+// Models the folio move of FOLL_LONGTERM's migration step (mm/migrate.c migrate_pages() with
+// MR_LONGTERM_PIN): an isolated folio moves to pinnable memory (allocations run under
+// PF_MEMALLOC_PIN), every mapping and page-cache slot follows it, or it goes back on the LRU. The
+// decision to migrate (check_and_migrate_movable_pages()) is GUP's and lives in gup.ts.
 
-import type { Machine } from '../kernel/machine.js';
-import { EAGAIN, ENOMEM } from '../kernel/errno.js';
+import type { Machine } from './machine.js';
 import { PG_anon_exclusive, PG_lru, PAGE_SIZE } from './memmap.js';
 import { mk_pte, pte_pfn } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
-import { folio_is_longterm_pinnable, unpin_folio } from './gup.js';
-import { AddressSpace } from './filemap.js';
+import { AddressSpace } from './fs.js';
 
-/**
- * check_and_migrate_movable_pages(): 0 when every pinned folio is longterm-pinnable (pins kept);
- * -EAGAIN after migrating the others (all pins of this call dropped: the caller retries);
- * -ENOMEM when a folio could not be migrated (no pins held).
- */
-export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: Int32Array, off: number): number {
-  const mem = m.mem;
-  const list: number[] = [];
-  const seen = new Set<number>();
-  let collected = 0;
-  let prev = -1;
-  for (let i = 0; i < nr; i++) {
-    const folio = mem.page_folio(pages[off + i]!);
-    if (folio === prev) continue;
-    prev = folio;
-    if (folio_is_longterm_pinnable(m, folio)) continue;
-    collected++;
-    if (seen.has(folio)) continue; // folio_isolate_lru() fails the second time
-    seen.add(folio);
-    if (m.alloc.zoneOf(folio) === 'DEVICE') continue; // fsdax: nothing to migrate to
-    // folio_isolate_lru(): off the LRU, with a reference held by the isolation.
-    mem.clear_flag(folio, PG_lru);
-    mem.refcount[folio] = mem.refcount[folio]! + 1;
-    m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', mem.folio_nr_pages(folio));
-    list.push(folio);
-  }
-  if (collected === 0) return 0;
-  // migrate_longterm_unpinnable_folios(): drop every pin this call took.
-  for (let i = 0; i < nr; i++) {
-    unpin_folio(m, mem.page_folio(pages[off + i]!));
-    pages[off + i] = -1;
-  }
-  let failed = 0;
-  let firstFailure = '';
-  for (const folio of list) {
-    const why = migrate_folio_to_pinnable(m, folio);
-    if (why) {
-      failed++;
-      firstFailure ||= why;
-      putback(m, folio);
-    }
-  }
-  if (collected > list.length && !failed) {
-    // fsdax folios are collected but cannot move.
-    return m.refuse(-ENOMEM, 'migrate_longterm_unpinnable_folios', 'folio in ZONE_DEVICE (fsdax) cannot be migrated');
-  }
-  if (failed) return m.refuse(-ENOMEM, 'migrate_longterm_unpinnable_folios', `migrate_pages() failed: ${firstFailure}`);
-  return -EAGAIN;
-}
-
-/** putback_movable_pages(): back on the LRU, isolation reference dropped. */
-function putback(m: Machine, folio: number): void {
+/** putback_movable_pages() for one folio: back on the LRU, isolation reference dropped. */
+export function putback_movable_pages(m: Machine, folio: number): void {
   const mem = m.mem;
   mem.set_flag(folio, PG_lru);
   mem.refcount[folio] = mem.refcount[folio]! - 1;

@@ -1,7 +1,7 @@
 // Models struct mm_struct, struct vm_area_struct and struct anon_vma (include/linux/mm_types.h,
 // include/linux/rmap.h) and the VM_* flags of include/linux/mm.h.
 
-import type { AddressSpace } from './filemap.js';
+import type { AddressSpace } from './fs.js';
 import { PageTable } from './pgtable.js';
 
 export const VM_READ = 0x1;
@@ -115,3 +115,25 @@ export function is_cow_mapping(flags: number): boolean {
 export function vma_is_anonymous(vma: Vma): boolean {
   return vma.kind === 'anon';
 }
+
+// vm_fault_t bits (include/linux/mm_types.h)
+export const VM_FAULT_OOM = 0x1;
+
+export const VM_FAULT_SIGBUS = 0x2;
+
+export const VM_FAULT_HWPOISON = 0x10;
+
+export const VM_FAULT_SIGSEGV = 0x40;
+
+export const VM_FAULT_FALLBACK = 0x800;
+
+export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON;
+
+// enum fault_flag
+export const FAULT_FLAG_WRITE = 1 << 0;
+
+export const FAULT_FLAG_REMOTE = 1 << 7;
+
+export const FAULT_FLAG_UNSHARE = 1 << 10;
+
+export type Advice = 'hugepage' | 'nohugepage' | 'dontneed' | 'populate_read' | 'populate_write' | 'dontfork' | 'dofork' | 'collapse';

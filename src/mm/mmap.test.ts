@@ -4,10 +4,13 @@
 // madvise_vma_behavior(), madvise_dontneed_free_valid_vma(), madvise_populate()).
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
+import { Machine } from './machine.js';
+import { type Process } from './task.js';
 import { do_fork } from '../kernel/fork.js';
-import { EINVAL, ENOMEM } from '../kernel/errno.js';
-import { do_mmap, do_munmap, do_mprotect, do_madvise } from './mmap.js';
+import { EINVAL, ENOMEM } from '../uapi/errno.js';
+import { do_mmap, do_munmap } from './mmap.js';
+import { do_mprotect } from './mprotect.js';
+import { do_madvise } from './madvise.js';
 import { user_access } from './user_access.js';
 import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from './memmap.js';
 import { pte_present, pte_write } from './pgtable.js';

@@ -2,19 +2,16 @@
 // top-down placement (THP-aligned for anonymous mappings of whole PMDs), VMA splitting, munmap,
 // mprotect, madvise, MAP_POPULATE, and exit_mmap.
 
-import type { Machine, Process } from '../kernel/machine.js';
-import { EINVAL, ENOMEM, EFAULT, EINTR, EHWPOISON } from '../kernel/errno.js';
-import { PAGE_SIZE, PMD_SIZE, PMD_ORDER, PUD_ORDER } from './memmap.js';
-import {
-  MmStruct, Vma, type VmaKind, VM_READ, VM_WRITE, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC,
-  VM_MAYSHARE, VM_IO, VM_PFNMAP, VM_HUGETLB, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTCOPY, VM_ACCOUNT, VM_LOCKED,
-} from './mm_types.js';
-import { AddressSpace, type FsKind } from './filemap.js';
-import { zap_page_range, handle_mm_fault, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM, remove_from_page_cache } from './memory.js';
-import { mk_pte, pte_wrprotect, pte_mkwrite, pte_present, pte_write, pte_dirty, pte_special, pte_pfn, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
+import type { Machine } from './machine.js';
+import type { Process } from './task.js';
+import { EINVAL, ENOMEM, EFAULT } from '../uapi/errno.js';
+import { PAGE_SIZE, PMD_SIZE, PMD_ORDER, PUD_ORDER, pageAlignUp } from './memmap.js';
+import { MmStruct, Vma, type VmaKind, VM_READ, VM_WRITE, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE, VM_IO, VM_PFNMAP, VM_HUGETLB, VM_ACCOUNT, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM } from './mm_types.js';
+import { AddressSpace, type FsKind } from './fs.js';
+import { zap_page_range, handle_mm_fault } from './memory.js';
+import { mk_pte, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
-import { collapse_pte_mapped_range } from './khugepaged.js';
-import { faultin_page_range } from './gup.js';
+import { truncate_inode_pages } from './truncate.js';
 
 export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
 
@@ -38,10 +35,6 @@ export interface MmapArgs {
 
 /** Result of a syscall-like model call: a value or a negative errno. */
 export type SysResult = number;
-
-function pageAlignUp(n: number, a = PAGE_SIZE): number {
-  return Math.ceil(n / a) * a;
-}
 
 /**
  * A free page kept between mappings. gupsim places every mmap apart from its neighbours (as the live
@@ -303,16 +296,6 @@ export function fput(m: Machine, file: AddressSpace): void {
   truncate_inode_pages(m, file);
 }
 
-/** truncate_inode_pages(): drop every page-cache folio of a file (pinned ones live on until unpinned). */
-export function truncate_inode_pages(m: Machine, file: AddressSpace): void {
-  for (let i = 0; i < file.sizePages; i++) {
-    const pfn = file.pages[i]!;
-    if (pfn < 0) continue;
-    const folio = m.mem.page_folio(pfn);
-    remove_from_page_cache(m, folio);
-  }
-}
-
 /** do_munmap(): -EINVAL for an unaligned start, a zero length or a cut inside a huge page. */
 export function do_munmap(m: Machine, p: Process, start: number, len: number): SysResult {
   const mm = p.mm;
@@ -322,224 +305,6 @@ export function do_munmap(m: Machine, p: Process, start: number, len: number): S
   if (!hugetlbAligned(mm, start, end)) return -EINVAL;
   const list = vmas_in_range(m, mm, start, end, true) as Vma[];
   for (const v of list) remove_vma(m, v);
-  return 0;
-}
-
-/**
- * mprotect(): change VM_WRITE. -EINVAL for an unaligned start (or a cut inside a hugetlb page);
- * a zero length is a no-op (0). Like do_mprotect_pkey(), the VMAs are changed one by one: -ENOMEM
- * when the first one does not start at or below `start` (nothing changed), or when a hole follows
- * (the VMAs before the hole keep their new protection). A VMA whose flags do not change is not split
- * (mprotect_fixup()).
- */
-export function do_mprotect(m: Machine, p: Process, start: number, len: number, prot: 'r' | 'rw'): SysResult {
-  const mm = p.mm;
-  if (start % PAGE_SIZE !== 0) return -EINVAL;
-  if (!len) return 0;
-  if (!(len > 0)) return -ENOMEM;
-  const end = start + pageAlignUp(len);
-  const first = mm.vmas.find((v) => v.end > start && v.start < end);
-  if (!first || first.start > start) return -ENOMEM;
-  let tmp = first.start;
-  let nstart = start;
-  for (let vma = first as Vma | undefined; vma && vma.start < end; vma = mm.vmas.find((v) => v.end > nstart && v.start < end)) {
-    // A gap is a hole (-ENOMEM); a VMA starting below tmp was just merged with the previous piece.
-    if (vma.start > tmp) return -ENOMEM;
-    tmp = Math.min(vma.end, end);
-    const newflags = prot === 'rw' ? vma.flags | VM_WRITE : vma.flags & ~VM_WRITE;
-    if (newflags !== vma.flags) {
-      // vma_modify_flags() -> __split_vma(): hugetlb_vm_op_split() refuses a cut inside a huge page.
-      if (vma.kind === 'hugetlb') {
-        const unit = PAGE_SIZE << vma.hugeOrder;
-        if ((nstart > vma.start && nstart % unit) || (tmp < vma.end && tmp % unit)) return -EINVAL;
-      }
-      if (vma.start < nstart) vma = split_vma(m, vma, nstart);
-      if (vma.end > tmp) split_vma(m, vma, tmp);
-      const wasWritable = (vma.flags & VM_WRITE) !== 0;
-      vma.flags = newflags;
-      if (!(newflags & VM_WRITE)) {
-        m.mmu_notify(mm, vma.start, vma.end, 'protection');
-        change_protection_wrprotect(vma);
-      } else if (!wasWritable) {
-        change_protection_try_writable(m, vma);
-      }
-      vma_merge_neighbours(m, vma);
-    }
-    nstart = tmp;
-    if (nstart >= end) break;
-  }
-  return tmp < end ? -ENOMEM : 0;
-}
-
-/**
- * change_protection() with MM_CP_TRY_CHANGE_WRITABLE when mprotect() adds PROT_WRITE: present entries
- * are made writable right away where the write fault would do nothing else. Private mappings: only
- * exclusive anon pages (can_change_private_pte_writable(), can_change_pmd_writable(); private hugetlb
- * keeps its read-only COW protection). Shared mappings: vm_page_prot is writable without writenotify
- * (every entry), with writenotify only dirty entries (can_change_shared_pte_writable()).
- * @see mm/mprotect.c change_pte_range(), set_write_prot_commit_flush_ptes(), change_huge_pmd()
- */
-function change_protection_try_writable(m: Machine, vma: Vma): void {
-  const pt = vma.mm.pt;
-  const shared = (vma.flags & VM_SHARED) !== 0;
-  if (!shared && vma.kind === 'hugetlb') return;
-  const writenotify = shared && !!vma.file?.needsDirtyTracking;
-  const upgrade = (e: number): number => {
-    if (!pte_present(e) || pte_write(e)) return e;
-    if (shared) return !writenotify || pte_dirty(e) ? pte_mkwrite(e) : e;
-    // vm_normal_page(): none for the zero page or a PFN map; a PMD leaf is checked on its head page.
-    if (pte_special(e)) return e;
-    const page = pte_pfn(e);
-    if (!m.mem.folio_test_anon(m.mem.page_folio(page)) || !m.mem.PageAnonExclusive(page)) return e;
-    return pte_mkwrite(e);
-  };
-  for (let a = vma.start; a < vma.end;) {
-    const pud = pt.pud_leaf(a);
-    if (pud) { pt.set_pud_leaf(a, upgrade(pud)); a = a - (a % (PAGE_SIZE << PUD_ORDER)) + (PAGE_SIZE << PUD_ORDER); continue; }
-    const slot = pt.pmd_slot(a);
-    const next = a - (a % PMD_SIZE) + PMD_SIZE;
-    if (typeof slot === 'number') pt.set_pmd_leaf(a, upgrade(slot));
-    else if (slot) {
-      for (let x = a; x < Math.min(next, vma.end); x += PAGE_SIZE) {
-        const i = (x / PAGE_SIZE) % 512;
-        slot[i] = upgrade(slot[i]!);
-      }
-    }
-    a = next;
-  }
-}
-
-/** change_protection(): clear the write bit of every entry in the VMA. */
-function change_protection_wrprotect(vma: Vma): void {
-  const pt = vma.mm.pt;
-  for (let a = vma.start; a < vma.end;) {
-    const pud = pt.pud_leaf(a);
-    if (pud) { pt.set_pud_leaf(a, pte_wrprotect(pud)); a += PAGE_SIZE << PUD_ORDER; continue; }
-    const slot = pt.pmd_slot(a);
-    const next = a - (a % PMD_SIZE) + PMD_SIZE;
-    if (typeof slot === 'number') pt.set_pmd_leaf(a, pte_wrprotect(slot));
-    else if (slot) {
-      for (let x = a; x < Math.min(next, vma.end); x += PAGE_SIZE) {
-        const i = (x / PAGE_SIZE) % 512;
-        if (pte_present(slot[i]!)) slot[i] = pte_wrprotect(slot[i]!);
-      }
-    }
-    a = next;
-  }
-}
-
-export type Advice = 'hugepage' | 'nohugepage' | 'dontneed' | 'populate_read' | 'populate_write' | 'dontfork' | 'dofork' | 'collapse';
-
-/**
- * madvise(). -EINVAL for an unaligned start (madvise_should_skip(); a zero length returns 0). Every
- * advice but MADV_POPULATE_* walks the VMAs (madvise_walk_vmas()): holes are skipped and reported as
- * -ENOMEM after the mapped parts were advised; a VMA's own error stops the walk. Per VMA: -EINVAL for
- * MADV_DONTNEED on a VM_PFNMAP mapping or an unaligned start inside a hugetlb page (the end is rounded
- * down to a huge page), MADV_DOFORK on VM_IO, a cut inside a hugetlb page; MADV_COLLAPSE's errors.
- * MADV_POPULATE_(READ|WRITE) faults through GUP (madvise_populate()).
- */
-export function do_madvise(m: Machine, p: Process, start: number, len: number, advice: Advice): SysResult {
-  const mm = p.mm;
-  if (start % PAGE_SIZE !== 0 || !(len >= 0)) return -EINVAL;
-  const end = start + pageAlignUp(len);
-  if (end === start) return 0;
-  if (advice === 'populate_read' || advice === 'populate_write') return madvise_populate(m, p, start, end, advice === 'populate_write');
-  return madvise_walk_vmas(mm, start, end, (v, s, e) => madvise_vma_behavior(m, v, s, e, advice));
-}
-
-/**
- * madvise_walk_vmas(): `fn` on the part of each VMA inside [start, end). A hole does not stop the walk
- * but makes the result -ENOMEM; an error from `fn` is returned at once.
- */
-function madvise_walk_vmas(mm: MmStruct, start: number, end: number, fn: (vma: Vma, s: number, e: number) => number): number {
-  let unmapped = 0;
-  let cur = start;
-  while (cur < end) {
-    const vma = mm.vmas.find((v) => v.end > cur);
-    if (!vma) return -ENOMEM;
-    if (cur < vma.start) {
-      unmapped = -ENOMEM;
-      cur = vma.start;
-      if (cur >= end) break;
-    }
-    const e = Math.min(vma.end, end);
-    const r = fn(vma, cur, e);
-    if (r) return r;
-    cur = e;
-  }
-  return unmapped;
-}
-
-/** madvise_vma_behavior() on [s, e) of one VMA. */
-function madvise_vma_behavior(m: Machine, v: Vma, s: number, e: number, advice: Advice): number {
-  switch (advice) {
-    case 'dontneed': {
-      // madvise_dontneed_free_valid_vma(): no VMA split, just a zap of the range.
-      if (v.kind === 'hugetlb') {
-        const unit = PAGE_SIZE << v.hugeOrder;
-        if (s % unit) return -EINVAL;
-        e -= e % unit;
-      } else if (v.flags & (VM_PFNMAP | VM_LOCKED)) return -EINVAL;
-      if (s < e) zap_page_range(m, v, s, e);
-      return 0;
-    }
-    case 'collapse':
-      return collapse_pte_mapped_range(m, v, s, e);
-    case 'hugepage':
-      // hugepage_madvise() accepts any VMA (hugetlb and PFN maps included) and only sets the flags.
-      return madvise_update_vma(m, v, s, e, (v.flags | VM_HUGEPAGE) & ~VM_NOHUGEPAGE);
-    case 'nohugepage':
-      return madvise_update_vma(m, v, s, e, (v.flags | VM_NOHUGEPAGE) & ~VM_HUGEPAGE);
-    case 'dontfork':
-      return madvise_update_vma(m, v, s, e, v.flags | VM_DONTCOPY);
-    case 'dofork':
-      if (v.flags & VM_IO) return -EINVAL;
-      return madvise_update_vma(m, v, s, e, v.flags & ~VM_DONTCOPY);
-    default:
-      return -EINVAL;
-  }
-}
-
-/**
- * madvise_update_vma(): nothing to do when the flags do not change; else [s, e) is split off
- * (hugetlb_vm_op_split(): -EINVAL for a cut inside a huge page) and gets the new flags.
- */
-function madvise_update_vma(m: Machine, v: Vma, s: number, e: number, newflags: number): number {
-  if (newflags === v.flags) return 0;
-  if (v.kind === 'hugetlb') {
-    const unit = PAGE_SIZE << v.hugeOrder;
-    if ((s > v.start && s % unit) || (e < v.end && e % unit)) return -EINVAL;
-  }
-  let vma = v;
-  if (vma.start < s) vma = split_vma(m, vma, s);
-  if (vma.end > e) split_vma(m, vma, e);
-  vma.flags = newflags;
-  vma_merge_neighbours(m, vma);
-  return 0;
-}
-
-/**
- * madvise_populate(): faultin_page_range() until the range is done. -ENOMEM for a hole (reached after
- * populating what precedes it) or OOM, -EINVAL for a mapping that does not allow the access
- * (check_vma_flags() under FOLL_MADV_POPULATE), -EFAULT for SIGBUS/SIGSEGV, -EHWPOISON, -EINTR.
- */
-export function madvise_populate(m: Machine, p: Process, start: number, end: number, write: boolean): number {
-  while (start < end) {
-    const pages = faultin_page_range(m, p, start, end, write);
-    if (pages < 0) {
-      switch (pages) {
-        case -EINTR:
-        case -EINVAL:
-        case -EHWPOISON:
-        case -EFAULT:
-          return pages;
-        default:
-          return -ENOMEM;
-      }
-    }
-    if (pages === 0) return -ENOMEM; // cannot happen: GUP turns "nothing done" into an error
-    start += pages * PAGE_SIZE;
-  }
   return 0;
 }
 

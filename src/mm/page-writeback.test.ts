@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { Machine } from '../kernel/machine.js';
+import { Machine } from './machine.js';
 import { do_mmap } from './mmap.js';
 import { user_access } from './user_access.js';
 import { writeback_file } from './page-writeback.js';

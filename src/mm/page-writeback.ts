@@ -4,8 +4,8 @@
 // Pinned folios are written back like any other: a device may still be writing into them, which is
 // why the kernel refuses FOLL_LONGTERM write pins of such mappings (writable_file_mapping_allowed).
 
-import type { Machine } from '../kernel/machine.js';
-import type { AddressSpace } from './filemap.js';
+import type { Machine } from './machine.js';
+import { AddressSpace } from './fs.js';
 import { PAGE_SIZE, PG_dirty, PG_writeback } from './memmap.js';
 import { VM_SHARED } from './mm_types.js';
 import { pte_mkclean, pte_wrprotect } from './pgtable.js';
@@ -57,4 +57,23 @@ export function writeback_file(m: Machine, file: AddressSpace): number {
     written += nr;
   }
   return written;
+}
+
+/**
+ * folio_mark_dirty(): sets PG_dirty; NR_FILE_DIRTY ("nr_dirty") moves only for a page-cache folio
+ * of a mapping that can write back. Anon folios (folio_mapping() NULL) and shmem/hugetlbfs/DAX
+ * folios take noop_dirty_folio(), which sets the flag without accounting.
+ * @see mm/page-writeback.c folio_mark_dirty(), filemap_dirty_folio(), folio_account_dirtied()
+ */
+export function folio_mark_dirty(m: Machine, folio: number): void {
+  if (m.mem.folio_test_dirty(folio)) return;
+  m.mem.set_flag(folio, PG_dirty);
+  if (folio_accounts_dirty(m, folio)) m.vmstat.mod('nr_dirty', m.mem.folio_nr_pages(folio));
+}
+
+/** mapping_can_writeback(folio_mapping(folio)): the folio's dirtiness counts in NR_FILE_DIRTY. */
+export function folio_accounts_dirty(m: Machine, folio: number): boolean {
+  if (m.mem.folio_test_anon(folio)) return false;
+  const obj = m.mappingObj(m.mem.mapping[folio]!);
+  return obj instanceof AddressSpace && obj.needsDirtyTracking;
 }

@@ -2,7 +2,7 @@
 // PMD leaves (THP, hugetlb 2M) and PUD leaves (hugetlb 1G). Entries are packed numbers:
 // pfn * 32 | bits. A PTE table is a Uint32Array(512), one word per page.
 
-import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR } from './memmap.js';
+import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR, ZERO_PFN } from './memmap.js';
 
 export const _PAGE_PRESENT = 1;
 export const _PAGE_RW = 2;
@@ -98,4 +98,8 @@ export class PageTable {
       if (typeof s === 'object' && s.every((e) => e === 0)) this.pmds.delete(k);
     }
   }
+}
+
+export function is_zero_pfn(pfn: number): boolean {
+  return pfn === ZERO_PFN;
 }

@@ -2,7 +2,7 @@
 // folios, the anon/file counters) and the reverse-map walk that finds every page table entry mapping
 // a folio, through folio->mapping (anon_vma or address_space) and folio->index.
 
-import type { Machine } from '../kernel/machine.js';
+import type { Machine } from './machine.js';
 import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_lru, PG_swapbacked, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import { AnonVma, type Vma } from './mm_types.js';
 import { pte_pfn, pte_present } from './pgtable.js';

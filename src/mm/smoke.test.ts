@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { Machine } from '../kernel/machine.js';
-import { do_mmap, do_madvise } from './mmap.js';
+import { Machine } from './machine.js';
+import { do_mmap } from './mmap.js';
+import { do_madvise } from './madvise.js';
 import { user_access } from './user_access.js';
 import { pin_user_pages, unpin_user_pages, folio_maybe_dma_pinned } from './gup.js';
 import { FOLL_WRITE } from './foll_flags.js';

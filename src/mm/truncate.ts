@@ -5,12 +5,14 @@
 // dropped from the page cache, unless something else holds a reference (a pin, a GUP reference):
 // then it stays (invalidate_complete_folio2() fails).
 
-import type { Machine } from '../kernel/machine.js';
-import type { AddressSpace } from './filemap.js';
+import type { Machine } from './machine.js';
+import type { AddressSpace } from './fs.js';
 import { PAGE_SIZE, PG_dirty } from './memmap.js';
 import { pte_dirty } from './pgtable.js';
 import { rmap_walk, folio_remove_rmap_ptes, folio_remove_rmap_entire } from './rmap.js';
-import { folio_mark_dirty, folio_put_refs, remove_from_page_cache } from './memory.js';
+import { folio_mark_dirty } from './page-writeback.js';
+import { folio_put_refs } from './swap.js';
+import { remove_from_page_cache } from './filemap.js';
 
 /** unmap_mapping_folio(): zap every PTE/PMD that maps the folio, in every mm. */
 export function unmap_mapping_folio(m: Machine, folio: number): void {
@@ -63,4 +65,14 @@ export function invalidate_inode_pages2_range(m: Machine, file: AddressSpace, st
     remove_from_page_cache(m, folio);
   }
   return busy;
+}
+
+/** truncate_inode_pages(): drop every page-cache folio of a file (pinned ones live on until unpinned). */
+export function truncate_inode_pages(m: Machine, file: AddressSpace): void {
+  for (let i = 0; i < file.sizePages; i++) {
+    const pfn = file.pages[i]!;
+    if (pfn < 0) continue;
+    const folio = m.mem.page_folio(pfn);
+    remove_from_page_cache(m, folio);
+  }
 }

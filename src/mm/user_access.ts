@@ -2,12 +2,13 @@
 // handle_mm_fault): a load or store to each page, faulting when the entry is missing or, for a
 // store, not writable. An access outside any VMA or against its protection is SIGSEGV (-EFAULT).
 
-import type { Machine, Process } from '../kernel/machine.js';
-import { EFAULT, ENOMEM } from '../kernel/errno.js';
+import type { Machine } from './machine.js';
+import type { Process } from './task.js';
+import { EFAULT, ENOMEM } from '../uapi/errno.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
-import { VM_READ, VM_WRITE } from './mm_types.js';
+import { VM_READ, VM_WRITE, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM } from './mm_types.js';
 import { pte_present, pte_write, pte_mkdirty, pte_mkyoung, pte_index } from './pgtable.js';
-import { handle_mm_fault, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM } from './memory.js';
+import { handle_mm_fault } from './memory.js';
 
 /** Touch [addr, addr+len): returns 0, -EFAULT (SIGSEGV/SIGBUS) or -ENOMEM (OOM kill in real life). */
 export function user_access(m: Machine, p: Process, addr: number, len: number, write: boolean): number {

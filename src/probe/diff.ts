@@ -8,7 +8,8 @@
 // outcome. Idle windows around every step show whether other activity moved the counters.
 
 import { SCHEMA_VERSION, type Scenario } from '../scenario/schema.js';
-import { runScenario, type RunResult, type StepResult } from '../scenario/run.js';
+import { runScenario } from '../scenario/run.js';
+import { type RunResult, type StepResult } from '../scenario/result.js';
 import { changesState, probeScenario, type KernelRunResult, type KernelStepResult, type ProbeOptions } from './engine.js';
 
 export interface EngineView {

@@ -11,7 +11,8 @@ import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdtempSync, openSync, rmS
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { SCHEMA_VERSION, type Scenario, type Step, type StepOf } from '../scenario/schema.js';
-import { checkExpect, type RunResult, type StepResult } from '../scenario/run.js';
+import { checkExpect } from '../scenario/expect.js';
+import { type RunResult, type StepResult } from '../scenario/result.js';
 import type { PageInfo } from '../scenario/inspect.js';
 import { ProbeError } from './errors.js';
 import { Helper, COMMAND_TIMEOUT_MS, type HelperProcess, type HelperReply, sleep } from './helper.js';

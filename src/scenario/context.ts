@@ -1,12 +1,13 @@
 // The state a scenario run keeps beside the machine: named regions, files, processes and the
 // handles (rings, MRs, pin handles...) its steps create.
 
-import { Machine, Process, type MachineConfig } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
+import { Machine, type MachineConfig } from '../mm/machine.js';
+import { Process } from '../mm/task.js';
+import { Holder } from '../consumers/holder.js';
 import { PAGE_SIZE, PMD_ORDER, PUD_ORDER } from '../mm/memmap.js';
-import type { AddressSpace } from '../mm/filemap.js';
+import type { AddressSpace } from '../mm/fs.js';
 import type { Scenario, Step } from './schema.js';
-import { ESRCH } from '../kernel/errno.js';
+import { ESRCH } from '../uapi/errno.js';
 
 export interface Region {
   name: string;
@@ -17,11 +18,13 @@ export interface Region {
 }
 
 /** Pages held by a raw GUP step (`as:`), FOLL_PIN or FOLL_GET. */
-export class PinHandle implements Holder {
+export class PinHandle extends Holder {
   readonly type = 'handle' as const;
   /** PFN per entry, -1 once released. */
   entries: number[] = [];
-  constructor(readonly name: string, readonly process: string, readonly kind: 'pin' | 'get', readonly proc: Process) {}
+  constructor(name: string, owner: Process, readonly kind: 'pin' | 'get') {
+    super(name, owner);
+  }
   live(): number { return this.entries.filter((e) => e >= 0).length; }
   pins(): number { return this.kind === 'pin' ? this.live() : 0; }
   refs(): number { return this.kind === 'get' ? this.live() : 0; }
@@ -38,6 +41,8 @@ export class RunContext {
   readonly regions = new Map<string, Region>();
   readonly files = new Map<string, AddressSpace>();
   readonly objects = new Map<string, Holder>();
+  /** gupsim's ledger: every holder a step created, kept after it is released (for the leak report). */
+  readonly holders = new Map<string, Holder>();
   readonly start: Record<string, number>;
 
   constructor(readonly sc: Scenario) {
@@ -91,7 +96,7 @@ export class RunContext {
 
   register(h: Holder): void {
     this.objects.set(h.name, h);
-    this.m.holders.set(h.name, h);
+    this.holders.set(h.name, h);
   }
 
   hugeOrder(hp: '2M' | '1G' | undefined): number {

@@ -1,12 +1,12 @@
 // What `inspect` reports for a page of a process: the fields of DESIGN.md's result JSON, read from
 // the model the way /proc/kpagecount, /proc/kpageflags and the page tables would show them.
 
-import type { Machine, Process } from '../kernel/machine.js';
-import { ZERO_PFN } from '../kernel/machine.js';
-import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
 import { pte_pfn, pte_present, pte_write, pte_index } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
-import { is_huge_zero_folio } from '../mm/memory.js';
+import { is_huge_zero_folio } from '../mm/huge_mm.js';
 
 export interface PageInfo {
   page: number;

@@ -4,7 +4,7 @@ import type { RunContext, Outcome } from '../context.js';
 import type { StepOf } from '../schema.js';
 import { IoRing, io_uring_setup, io_sqe_buffers_register, io_sqe_buffers_unregister } from '../../consumers/io_uring.js';
 import { direct_io } from '../../consumers/direct_io.js';
-import { EBADF } from '../../kernel/errno.js';
+import { EBADF } from '../../uapi/errno.js';
 
 export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_buffers'>): Outcome {
   const p = ctx.live(s.proc);

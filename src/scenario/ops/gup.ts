@@ -2,13 +2,12 @@
 // handle (`as:`), and their release (unpin_user_pages*, unpin_user_page, put_page). Releasing with
 // the wrong API, or twice, is refused with a WARN record instead of corrupting the counts.
 
-import type { RunContext, Outcome } from '../context.js';
-import { PinHandle } from '../context.js';
+import { type RunContext, type Outcome, PinHandle } from '../context.js';
 import type { StepOf } from '../schema.js';
 import { parseFollFlags } from '../../mm/foll_flags.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import * as gup from '../../mm/gup.js';
-import { EINVAL } from '../../kernel/errno.js';
+import { EINVAL } from '../../uapi/errno.js';
 
 type GupOp = 'get_user_pages' | 'get_user_pages_fast' | 'get_user_pages_fast_only' | 'get_user_pages_unlocked' |
   'get_user_pages_remote' | 'pin_user_pages' | 'pin_user_pages_fast' | 'pin_user_pages_unlocked' | 'pin_user_pages_remote';
@@ -47,14 +46,14 @@ export function rawGup(ctx: RunContext, s: StepOf<GupOp>): Outcome {
   if (ret > 0 && s.as) {
     let h = ctx.objects.get(s.as);
     if (!(h instanceof PinHandle)) {
-      h = new PinHandle(s.as, caller.name, s.op.startsWith('pin') ? 'pin' : 'get', caller);
+      h = new PinHandle(s.as, caller, s.op.startsWith('pin') ? 'pin' : 'get');
       ctx.register(h);
     }
     const ph = h as PinHandle;
     for (let i = 0; i < ret; i++) ph.entries.push(pages[i]!);
   } else if (ret > 0 && !s.as) {
     // Nobody can release these: report them as held by the step itself.
-    const h = new PinHandle(`${s.op}@${ctx.m.warns.step ?? '?'}`, caller.name, s.op.startsWith('pin') ? 'pin' : 'get', caller);
+    const h = new PinHandle(`${s.op}@${ctx.m.warns.step ?? '?'}`, caller, s.op.startsWith('pin') ? 'pin' : 'get');
     for (let i = 0; i < ret; i++) h.entries.push(pages[i]!);
     ctx.register(h);
   }

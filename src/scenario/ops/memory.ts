@@ -3,13 +3,15 @@
 
 import type { RunContext, Outcome } from '../context.js';
 import type { StepOf } from '../schema.js';
-import { do_mmap, do_munmap, do_mprotect, do_madvise } from '../../mm/mmap.js';
+import { do_mmap, do_munmap } from '../../mm/mmap.js';
+import { do_mprotect } from '../../mm/mprotect.js';
+import { do_madvise } from '../../mm/madvise.js';
 import { user_access } from '../../mm/user_access.js';
-import { filemap_write_new_file } from '../../mm/memory.js';
+import { filemap_write_new_file } from '../../mm/filemap.js';
 import { do_fork } from '../../kernel/fork.js';
 import { do_exit } from '../../kernel/exit.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
-import { EEXIST, EINVAL } from '../../kernel/errno.js';
+import { EEXIST, EINVAL } from '../../uapi/errno.js';
 
 export function mmap(ctx: RunContext, s: StepOf<'mmap'>): Outcome {
   const p = ctx.live(s.proc);

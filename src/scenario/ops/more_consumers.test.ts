@@ -3,7 +3,8 @@
 
 import { describe, it, expect } from 'vitest';
 import { loadScenario } from '../load.js';
-import { runScenario, type RunResult } from '../run.js';
+import { runScenario } from '../run.js';
+import { type RunResult } from '../result.js';
 
 function run(yaml: string): RunResult {
   return runScenario(loadScenario(yaml, 'test.yaml'));

@@ -3,11 +3,11 @@
 // mappings and HMM mirrors. Each step's `ret` is the syscall's value (bytes for process_vm and
 // vmsplice, 0 for registrations); extra fields show what the object holds afterwards.
 
-import type { RunContext, Outcome } from '../context.js';
-import { PinHandle } from '../context.js';
+import { close_fd, file_count } from '../../kernel/file_table.js';
+import { type RunContext, type Outcome, PinHandle } from '../context.js';
 import type { StepOf } from '../schema.js';
-import type { Process } from '../../kernel/machine.js';
-import { EBADF, EEXIST } from '../../kernel/errno.js';
+import type { Process } from '../../mm/task.js';
+import { EBADF, EEXIST } from '../../uapi/errno.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { do_mmap, do_munmap } from '../../mm/mmap.js';
 import { process_vm_rw } from '../../consumers/process_vm.js';
@@ -81,8 +81,9 @@ export function close(ctx: RunContext, s: StepOf<'close'>): Outcome {
     // close(2) of this process's fd (default: the creator's); the object goes with its last fd.
     const p = s.proc ? ctx.proc(s.proc) : h.owner;
     const refs = h.refs();
-    if (!m.fdtable.close_fd(p, h)) return { ret: m.refuse(-EBADF, 'close', `${p.name} has no open fd for "${s.handle}"`) };
-    const released = m.fdtable.holders(h) === 0;
+    const fds = file_count(p, h);
+    if (!close_fd(p, h)) return { ret: m.refuse(-EBADF, 'close', `${p.name} has no open fd for "${s.handle}"`) };
+    const released = fds === 1;
     if (released && h instanceof IoRing) ctx.objects.delete(s.handle);
     return { ret: 0, extra: { released, ...(h instanceof Pipe && released ? { put_pages: refs } : {}) } };
   }

@@ -5,7 +5,7 @@ import type { StepOf } from '../schema.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { dump_page } from '../../mm/debug.js';
 import { inspectPage, lookupPage } from '../inspect.js';
-import { EFAULT } from '../../kernel/errno.js';
+import { EFAULT } from '../../uapi/errno.js';
 
 export function vmstat(ctx: RunContext): Outcome {
   return { ret: 0, extra: { text: ctx.m.vmstat.text() } };

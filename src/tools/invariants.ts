@@ -7,14 +7,10 @@
 // folios one by one and skips free buddy blocks whole, and a walk of the buddy free lists: about
 // O(mapped entries + allocated pages + free blocks), fine after every step on a 1 GiB machine.
 
-import type { Machine } from './machine.js';
-import { ZERO_PFN } from './machine.js';
-import {
-  GUP_PIN_COUNTING_BIAS, MAX_ORDER, ORDER_MASK, PAGE_SIZE, PG_buddy, PG_head, PG_hugetlb, PG_tail,
-  PMD_ORDER, PMD_SIZE, PUD_ORDER, PUD_SIZE,
-} from '../mm/memmap.js';
+import type { Machine } from '../mm/machine.js';
+import { ZERO_PFN, GUP_PIN_COUNTING_BIAS, MAX_ORDER, ORDER_MASK, PAGE_SIZE, PG_buddy, PG_head, PG_hugetlb, PG_tail, PMD_ORDER, PMD_SIZE, PUD_ORDER, PUD_SIZE } from '../mm/memmap.js';
 import { AnonVma, type MmStruct, type Vma } from '../mm/mm_types.js';
-import { AddressSpace } from '../mm/filemap.js';
+import { AddressSpace } from '../mm/fs.js';
 import { pte_pfn, pte_present, pte_special } from '../mm/pgtable.js';
 import { VMSTAT_ITEMS } from '../mm/vmstat.js';
 

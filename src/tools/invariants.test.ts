@@ -1,9 +1,10 @@
 import { describe, it, expect } from 'vitest';
-import { Machine } from './machine.js';
+import { Machine } from '../mm/machine.js';
 import { checkInvariants } from './invariants.js';
-import { do_fork } from './fork.js';
-import { do_exit } from './exit.js';
-import { do_mmap, do_madvise } from '../mm/mmap.js';
+import { do_fork } from '../kernel/fork.js';
+import { do_exit } from '../kernel/exit.js';
+import { do_mmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
 import { user_access } from '../mm/user_access.js';
 import { pin_user_pages, unpin_user_pages } from '../mm/gup.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';

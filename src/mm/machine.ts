@@ -2,15 +2,15 @@
 // Models the boot-time and global state the kernel keeps in mm/ (zero page, huge zero folio,
 // node counters) plus a process table.
 
-import { MemMap, PAGE_SIZE, PMD_ORDER, PUD_ORDER } from '../mm/memmap.js';
-import { PageAllocator, prep_new_folio } from '../mm/page_alloc.js';
-import { Vmstat } from '../mm/vmstat.js';
-import { WarnLog } from '../mm/warn.js';
-import { AnonVma, MmStruct } from '../mm/mm_types.js';
-import { AddressSpace, type FsKind } from '../mm/filemap.js';
-import { HugetlbPool } from '../mm/hugetlb.js';
+import { MemMap, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
+import { PageAllocator, prep_new_folio } from './page_alloc.js';
+import { Vmstat } from './vmstat.js';
+import { WarnLog } from './warn.js';
+import { AnonVma, MmStruct } from './mm_types.js';
+import { AddressSpace, type FsKind } from './fs.js';
+import { HugetlbPool } from './hugetlb.js';
 import { LINUX_6_18, type KernelProfile } from './profile.js';
-import { FileTable } from './file_table.js';
+import { Process } from './task.js';
 
 export type ThpPolicy = 'always' | 'madvise' | 'never';
 export type MthpPolicy = 'always' | 'inherit' | 'madvise' | 'never';
@@ -54,26 +54,8 @@ export const DEFAULT_CONFIG: MachineConfig = {
 
 /** Low memory the firmware and kernel image keep out of the buddy allocator. */
 const RESERVED_PAGES = 256;
-/** The zero page's frame, inside the reserved range (the kernel's empty_zero_page). */
-export const ZERO_PFN = 0x10;
 /** Top of the model's mmap area: addresses stay under 2^44 so folio->index fits 32 bits. */
 export const MMAP_TOP = 0x7f0000000000 / 16;
-
-export class Process {
-  alive = true;
-  /** A fatal signal is pending: GUP slow paths return -EINTR (fatal_signal_pending()). */
-  fatalSignalPending = false;
-  /** RLIMIT_MEMLOCK in bytes. */
-  rlimitMemlock: number;
-  /** CAP_IPC_LOCK (root has it): memlock limits do not apply. Scenario processes run as root by
-   *  default, like the probe on CI; a scenario can make one unprivileged. */
-  capIpcLock = true;
-  /** The user (user_struct) io_uring charges locked_vm to. */
-  user = 'root';
-  constructor(readonly pid: number, readonly name: string, readonly mm: MmStruct, memlock: number) {
-    this.rlimitMemlock = memlock;
-  }
-}
 
 /** Why the last refused GUP call failed: the kernel function and the rule it applied. */
 export interface Refusal {
@@ -190,12 +172,6 @@ export class Machine {
   }
 
   // --- MMU notifiers --------------------------------------------------------------------------
-
-  /** gupsim's ledger of pin and reference holders, by name (see holders.ts). */
-  readonly holders = new Map<string, import('./holders.js').Holder>();
-
-  /** Open fds of consumer objects (rings, pipes, device files), shared with fork children. */
-  readonly fdtable = new FileTable();
 
   /** Run at process exit, after its mm is torn down (exit_mm() precedes exit_files()): files close (rings, MRs, containers). */
   readonly exitHooks = new Set<(p: Process) => void>();

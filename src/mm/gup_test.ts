@@ -7,16 +7,14 @@
 // Timing uses the host clock (performance.now(), a global in Node and browsers): the deltas measure
 // the model's own speed, not a kernel's.
 
-import type { Machine, Process } from './machine.js';
-import { EFAULT, EINTR, EINVAL, ENOMEM } from './errno.js';
-import {
-  get_user_pages, get_user_pages_fast, pin_user_pages, pin_user_pages_fast, unpin_user_pages, put_page,
-  folio_maybe_dma_pinned, folio_is_longterm_pinnable,
-} from '../mm/gup.js';
-import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
-import { dump_page, formatWarn } from '../mm/debug.js';
-import { user_access } from '../mm/user_access.js';
+import type { Machine } from './machine.js';
+import type { Process } from './task.js';
+import { EFAULT, EINTR, EINVAL, ENOMEM } from '../uapi/errno.js';
+import { get_user_pages, get_user_pages_fast, pin_user_pages, pin_user_pages_fast, unpin_user_pages, put_page, folio_maybe_dma_pinned, folio_is_longterm_pinnable } from './gup.js';
+import { FOLL_LONGTERM, FOLL_WRITE } from './foll_flags.js';
+import { PAGE_SIZE } from './memmap.js';
+import { dump_page, formatWarn } from './debug.js';
+import { user_access } from './user_access.js';
 
 // mm/gup_test.h: _IOWR('g', n, struct gup_test) with sizeof(struct gup_test) == 80 (asm-generic).
 export const GUP_FAST_BENCHMARK = 0xc0506701;

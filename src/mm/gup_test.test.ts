@@ -1,17 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { Machine, type Process } from './machine.js';
-import {
-  GupTestFile, gup_test_struct, cmd_to_str, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK,
-  GUP_BASIC_TEST, PIN_BASIC_TEST, DUMP_USER_PAGES_TEST, PIN_LONGTERM_TEST_START, PIN_LONGTERM_TEST_STOP,
-  PIN_LONGTERM_TEST_READ, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN, PIN_LONGTERM_TEST_FLAG_USE_WRITE,
-  PIN_LONGTERM_TEST_FLAG_USE_FAST,
-} from './gup_test.js';
-import { EFAULT, EINTR, EINVAL } from './errno.js';
-import { do_mmap } from '../mm/mmap.js';
-import { user_access } from '../mm/user_access.js';
-import { pin_user_pages, unpin_user_page, folio_is_longterm_pinnable } from '../mm/gup.js';
-import { FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { Machine } from './machine.js';
+import { type Process } from './task.js';
+import { GupTestFile, gup_test_struct, cmd_to_str, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK, GUP_BASIC_TEST, PIN_BASIC_TEST, DUMP_USER_PAGES_TEST, PIN_LONGTERM_TEST_START, PIN_LONGTERM_TEST_STOP, PIN_LONGTERM_TEST_READ, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN, PIN_LONGTERM_TEST_FLAG_USE_WRITE, PIN_LONGTERM_TEST_FLAG_USE_FAST } from './gup_test.js';
+import { EFAULT, EINTR, EINVAL } from '../uapi/errno.js';
+import { do_mmap } from './mmap.js';
+import { user_access } from './user_access.js';
+import { pin_user_pages, unpin_user_page, folio_is_longterm_pinnable } from './gup.js';
+import { FOLL_WRITE } from './foll_flags.js';
+import { PAGE_SIZE } from './memmap.js';
 
 const MiB = 1 << 20;
 
