@@ -10,7 +10,10 @@ export function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Proces
 }
 
 /** nr_foll_pin_acquired / nr_foll_pin_released as an object. */
-export const pins = (m: Machine) => ({ acquired: m.vmstat.get('nr_foll_pin_acquired'), released: m.vmstat.get('nr_foll_pin_released') });
+export const pins = (m: Machine) => ({
+  acquired: m.vmstat.get('nr_foll_pin_acquired'),
+  released: m.vmstat.get('nr_foll_pin_released'),
+});
 
 /** The same counters as a pair. */
 export function pinCounters(m: Machine): [number, number] {

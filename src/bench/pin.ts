@@ -137,13 +137,22 @@ export function bench_pin(backing: Backing, bytes: number, runs = runsFor(bytes)
     for (let c = 0; c < calls; c++) unpin_user_pages(m, pages[c]!, ret[c]! > 0 ? ret[c]! : 0);
     const t2 = performance.now();
     for (let c = 0; c < calls; c++) {
-      check(ret[c] === nr, `pin_user_pages_fast returned ${ret[c]}, expected ${nr}${m.why ? ` (${m.why.fn}: ${m.why.rule})` : ''}`);
-      check(pages[c]![0] === firstFolio && pages[c]![nr - 1]! >= 0, 'pages[] does not hold the buffer\'s pages');
+      check(
+        ret[c] === nr,
+        `pin_user_pages_fast returned ${ret[c]}, expected ${nr}${m.why ? ` (${m.why.fn}: ${m.why.rule})` : ''}`,
+      );
+      check(pages[c]![0] === firstFolio && pages[c]![nr - 1]! >= 0, "pages[] does not hold the buffer's pages");
     }
     const acq = m.vmstat.get('nr_foll_pin_acquired') - acq0;
     const rel = m.vmstat.get('nr_foll_pin_released') - rel0;
-    check(acq === calls * nr && rel === calls * nr, `nr_foll_pin_acquired +${acq}, nr_foll_pin_released +${rel}, expected +${calls * nr} each`);
-    check(m.mem.refcount[firstFolio] === refBefore, `refcount ${m.mem.refcount[firstFolio]} after unpin, ${refBefore} before pin`);
+    check(
+      acq === calls * nr && rel === calls * nr,
+      `nr_foll_pin_acquired +${acq}, nr_foll_pin_released +${rel}, expected +${calls * nr} each`,
+    );
+    check(
+      m.mem.refcount[firstFolio] === refBefore,
+      `refcount ${m.mem.refcount[firstFolio]} after unpin, ${refBefore} before pin`,
+    );
     check(m.warns.records.length === 0, `WARN: ${JSON.stringify(m.warns.records[0])}`);
     if (r >= warmup) {
       pinT.push(t1 - t0);
@@ -152,7 +161,14 @@ export function bench_pin(backing: Backing, bytes: number, runs = runsFor(bytes)
   }
   check(m.vmstat.get('nr_foll_pin_acquired') === m.vmstat.get('nr_foll_pin_released'), 'pin counters unbalanced');
   const perPage = (ms: number[]) => round1((median(ms) * 1e6) / (calls * nr));
-  return { backing, bytes, pin_ns_per_page: perPage(pinT), unpin_ns_per_page: perPage(unpinT), runs, calls_per_run: calls };
+  return {
+    backing,
+    bytes,
+    pin_ns_per_page: perPage(pinT),
+    unpin_ns_per_page: perPage(unpinT),
+    runs,
+    calls_per_run: calls,
+  };
 }
 
 function round1(x: number): number {
@@ -172,7 +188,10 @@ export function metadata_bytes_per_page(): number {
   let bytes = 0;
   for (const v of Object.values(mem)) if (ArrayBuffer.isView(v)) bytes += v.byteLength;
   const perPage = bytes / nr;
-  check(perPage === MemMap.BYTES_PER_PAGE, `MemMap arrays hold ${perPage} bytes per page, BYTES_PER_PAGE says ${MemMap.BYTES_PER_PAGE}`);
+  check(
+    perPage === MemMap.BYTES_PER_PAGE,
+    `MemMap arrays hold ${perPage} bytes per page, BYTES_PER_PAGE says ${MemMap.BYTES_PER_PAGE}`,
+  );
   return perPage;
 }
 

@@ -8,7 +8,8 @@ import { advise } from '../tools/advisor.js';
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'bin', 'gupsim.js');
 // stdin is a pipe here, never a terminal.
-const cli = (...args: string[]) => spawnSync(process.execPath, [bin, 'advise', ...args], { encoding: 'utf8', cwd: root, input: '' });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, [bin, 'advise', ...args], { encoding: 'utf8', cwd: root, input: '' });
 
 describe('gupsim advise (compiled CLI)', () => {
   it('flags -> the advisor object as JSON', () => {
@@ -17,7 +18,14 @@ describe('gupsim advise (compiled CLI)', () => {
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({
       schemaVersion: 1,
-      input: { dma: true, longLived: true, writesData: true, mmuNotifier: false, structPageOnly: false, memory: 'anon' },
+      input: {
+        dma: true,
+        longLived: true,
+        writesData: true,
+        mmuNotifier: false,
+        structPageOnly: false,
+        memory: 'anon',
+      },
       case: 2,
       title: 'RDMA',
       api: 'pin_user_pages_fast()',
@@ -75,23 +83,33 @@ describe('advise interview and formatting', () => {
     };
   };
 
-  it('asks the doc\'s distinctions, re-asking on a bad answer', async () => {
+  it("asks the doc's distinctions, re-asking on a bad answer", async () => {
     const s = scripted(['maybe', 'y', 'yes', 'Y', 'n', 'hugetlb']);
     const input = await interview(s.ask);
-    expect(input).toEqual({ dma: true, longLived: true, writesData: true, mmuNotifier: false, structPageOnly: false, memory: 'hugetlb' });
+    expect(input).toEqual({
+      dma: true,
+      longLived: true,
+      writesData: true,
+      mmuNotifier: false,
+      structPageOnly: false,
+      memory: 'hugetlb',
+    });
     expect(s.asked[0]).toBe(s.asked[1]); // "maybe" was not an answer
     expect(advise(input).case).toBe(2);
   });
 
-  it('asks about replayable faults for notifier users, and struct-page-only when nothing touches the data', async () => {
-    const n = scripted(['y', 'n', 'n', 'y', '?', '']);
-    const a = await interview(n.ask);
-    expect(a.mmuNotifier).toBe(true);
-    expect(a.deviceFaults).toBeUndefined();
-    expect(n.asked.some((x) => x.includes('replayable page faults'))).toBe(true);
-    const s = scripted(['n', 'n', 'n', 'n', 'y', 'unknown']);
-    expect((await interview(s.ask)).structPageOnly).toBe(true);
-  });
+  it(
+    'asks about replayable faults for notifier users, and struct-page-only when nothing ' + 'touches the data',
+    async () => {
+      const n = scripted(['y', 'n', 'n', 'y', '?', '']);
+      const a = await interview(n.ask);
+      expect(a.mmuNotifier).toBe(true);
+      expect(a.deviceFaults).toBeUndefined();
+      expect(n.asked.some((x) => x.includes('replayable page faults'))).toBe(true);
+      const s = scripted(['n', 'n', 'n', 'n', 'y', 'unknown']);
+      expect((await interview(s.ask)).structPageOnly).toBe(true);
+    },
+  );
 
   it('end of input is a usage error', async () => {
     await expect(interview(scripted(['y']).ask)).rejects.toMatchObject({ code: 'ERR_USAGE', exitCode: 2 });
@@ -99,11 +117,21 @@ describe('advise interview and formatting', () => {
 
   it('only answer flags count as answers', () => {
     expect(inputFromFlags({ json: true })).toBeUndefined();
-    expect(inputFromFlags({ memory: 'anon' })).toEqual({ dma: false, longLived: false, writesData: false, mmuNotifier: false, structPageOnly: false, memory: 'anon' });
+    expect(inputFromFlags({ memory: 'anon' })).toEqual({
+      dma: false,
+      longLived: false,
+      writesData: false,
+      mmuNotifier: false,
+      structPageOnly: false,
+      memory: 'anon',
+    });
   });
 
   it('wraps to the width with hanging indents', () => {
-    const text = formatAdvice(advise({ dma: true, longLived: true, writesData: true, mmuNotifier: false, structPageOnly: false }), 72);
+    const text = formatAdvice(
+      advise({ dma: true, longLived: true, writesData: true, mmuNotifier: false, structPageOnly: false }),
+      72,
+    );
     for (const line of text.split('\n')) {
       if (!line.includes(' ')) continue; // an unbreakable word may overflow
       expect(line.length).toBeLessThanOrEqual(72);

@@ -21,8 +21,9 @@ interface AdviseOptions {
 
 /** The answers given as flags, or undefined when none was (then the questions are asked). */
 export function inputFromFlags(o: AdviseOptions): AdvisorInput | undefined {
-  const given = [o.dma, o.longLived, o.writes, o.mmuNotifier, o.structPageOnly, o.deviceFaults, o.memory]
-    .some((v) => v !== undefined);
+  const given = [o.dma, o.longLived, o.writes, o.mmuNotifier, o.structPageOnly, o.deviceFaults, o.memory].some(
+    (v) => v !== undefined,
+  );
   if (!given) return undefined;
   const input: AdvisorInput = {
     dma: !!o.dma,
@@ -54,16 +55,25 @@ async function yesNo(ask: Ask, q: string, allowUnknown = false): Promise<boolean
 /** The interview: the doc's distinctions, one yes/no question at a time. */
 export async function interview(ask: Ask): Promise<AdvisorInput> {
   const dma = (await yesNo(ask, 'Does a device (DMA) read or write the pages?'))!;
-  const longLived = (await yesNo(ask, 'Are the pages kept in use for an unbounded time (RDMA MR, VFIO mapping, io_uring fixed buffer)?'))!;
+  const longLived = (await yesNo(
+    ask,
+    'Are the pages kept in use for an unbounded time (RDMA MR, VFIO mapping, io_uring fixed buffer)?',
+  ))!;
   const writesData = (await yesNo(ask, 'Is the data within the pages written (by the device or by the kernel)?'))!;
-  const mmuNotifier = (await yesNo(ask, 'Does the driver register an MMU notifier for the range and stop using it on invalidation?'))!;
+  const mmuNotifier = (await yesNo(
+    ask,
+    'Does the driver register an MMU notifier for the range and stop using it on invalidation?',
+  ))!;
   const input: AdvisorInput = { dma, longLived, writesData, mmuNotifier, structPageOnly: false };
   if (mmuNotifier) {
     const f = await yesNo(ask, 'Does the device support replayable page faults?', true);
     if (f !== undefined) input.deviceFaults = f;
   }
   if (!dma && !writesData && !mmuNotifier) {
-    input.structPageOnly = (await yesNo(ask, 'Is only struct page used (refcount, flags, mapping), never the memory contents?'))!;
+    input.structPageOnly = (await yesNo(
+      ask,
+      'Is only struct page used (refcount, flags, mapping), never the memory contents?',
+    ))!;
   }
   for (;;) {
     const a = await ask(`What memory backs the buffer? [${MEMORY_KINDS.join('/')}/unknown] `);
@@ -103,7 +113,9 @@ export function formatAdvice(adv: Advice, width = 100): string {
   out.push(`Case ${adv.case}: ${adv.title} (Documentation/core-api/pin_user_pages.rst)`);
   out.push(wrap(adv.api, width, '  call:     ', '            '));
   const flags = adv.flags.length ? adv.flags.join(' | ') : '(none)';
-  const implied = adv.implied.length ? `   (${adv.implied.join(', ')} set by the API itself)` : '   (no page reference taken)';
+  const implied = adv.implied.length
+    ? `   (${adv.implied.join(', ')} set by the API itself)`
+    : '   (no page reference taken)';
   out.push(wrap(flags + implied, width, '  flags:    ', '            '));
   out.push(wrap(adv.release, width, '  release:  ', '            '));
   out.push('');
@@ -128,13 +140,20 @@ export function registerAdvise(program: Command, setCode: (c: number) => void): 
     .option('--no-device-faults', 'with --mmu-notifier: the device cannot fault (pin with GUP, unpin on invalidation)')
     .addOption(new Option('--memory <type>', 'what backs the buffer').choices(MEMORY_KINDS as string[]))
     .option('--json', 'print the advice as JSON')
-    .addHelpText('after', '\nWith no answer flags and a terminal on stdin, the questions are asked interactively.\n' +
-      'Example: gupsim advise --dma --long-lived --writes --memory anon\n')
+    .addHelpText(
+      'after',
+      '\nWith no answer flags and a terminal on stdin, the questions are asked interactively.\n' +
+        'Example: gupsim advise --dma --long-lived --writes --memory anon\n',
+    )
     .action(async (o: AdviseOptions) => {
       let input = inputFromFlags(o);
       if (!input) {
         if (!process.stdin.isTTY) {
-          throw new UserError('ERR_USAGE', 'advise: give answer flags (e.g. --dma --long-lived --writes) or run it on a terminal to be asked; see gupsim advise --help');
+          throw new UserError(
+            'ERR_USAGE',
+            'advise: give answer flags (e.g. --dma --long-lived --writes) or run it on a terminal to be asked; see ' +
+              'gupsim advise --help',
+          );
         }
         const rl = createInterface({ input: process.stdin, output: process.stdout });
         // Ctrl-D closes the interface: a pending question then answers null.

@@ -25,7 +25,10 @@ describe('bench library', () => {
     const r = runBench({ quick: true, sizes: [MiB, 1 << 30], host: false });
     expect(r.schemaVersion).toBe(1);
     // --quick drops the 1 GiB rows.
-    expect(r.pin.map((p) => [p.backing, p.bytes])).toEqual([['base', MiB], ['thp', MiB]]);
+    expect(r.pin.map((p) => [p.backing, p.bytes])).toEqual([
+      ['base', MiB],
+      ['thp', MiB],
+    ]);
     for (const row of r.pin) {
       positive(row.pin_ns_per_page);
       positive(row.unpin_ns_per_page);
@@ -54,7 +57,12 @@ describe('bench library', () => {
   it('big: a small machine stands in for the 64 GiB one', () => {
     let heap = 1000;
     const b = bench_big({ memory: 256 * MiB, faulted: 64 * MiB, heap: () => (heap += 4096), gc: () => {} });
-    expect(b).toMatchObject({ machine_bytes: 256 * MiB, faulted_bytes: 64 * MiB, heap_after_gc: true, pgtable_bytes: 64 * 1024 });
+    expect(b).toMatchObject({
+      machine_bytes: 256 * MiB,
+      faulted_bytes: 64 * MiB,
+      heap_after_gc: true,
+      pgtable_bytes: 64 * 1024,
+    });
     positive(b.heap_bytes);
     expect(b.seconds).toBeGreaterThanOrEqual(0);
     expect(bench_big({ memory: 64 * MiB, faulted: 8 * MiB }).heap_bytes).toBeNull();
@@ -70,7 +78,8 @@ describe('bench library', () => {
     expect(warmupFor(1 << 30)).toBe(4);
     expect(metadata_bytes_per_page()).toBe(16);
     expect(parseSizes('1M,64MiB, 1G,8K,4096')).toEqual([MiB, 64 * MiB, 1 << 30, 8192, 4096]);
-    for (const bad of ['', '1X', '100', '-1M', '8G']) expect(() => parseSizes(bad)).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
+    for (const bad of ['', '1X', '100', '-1M', '8G'])
+      expect(() => parseSizes(bad)).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
   });
 });
 

@@ -5,7 +5,16 @@
 import type { Command } from 'commander';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { bench_pin, bench_big, metadata_bytes_per_page, pgtable_bytes_per_page, DEFAULT_SIZES, type Backing, type BigResult, type PinRow } from '../bench/pin.js';
+import {
+  bench_pin,
+  bench_big,
+  metadata_bytes_per_page,
+  pgtable_bytes_per_page,
+  DEFAULT_SIZES,
+  type Backing,
+  type BigResult,
+  type PinRow,
+} from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
 import { UserError } from './errors.js';
 
@@ -42,7 +51,8 @@ export function parseSizes(text: string): number[] {
     if (!m) throw new UserError('ERR_USAGE', `--sizes: cannot read "${s}" (use e.g. 1M,64M,1G)`);
     const unit = m[2] ? { K: 1 << 10, M: 1 << 20, G: GiB }[m[2].toUpperCase() as 'K' | 'M' | 'G'] : 1;
     const bytes = Number(m[1]) * unit;
-    if (bytes <= 0 || bytes % 4096 !== 0) throw new UserError('ERR_USAGE', `--sizes: "${s}" is not a positive multiple of 4 KiB`);
+    if (bytes <= 0 || bytes % 4096 !== 0)
+      throw new UserError('ERR_USAGE', `--sizes: "${s}" is not a positive multiple of 4 KiB`);
     if (bytes > 4 * GiB) throw new UserError('ERR_USAGE', `--sizes: "${s}" is above the 4 GiB the benchmark allows`);
     return bytes;
   });
@@ -75,7 +85,14 @@ export function runBench(opts: BenchOptions = {}): BenchResult {
   const metadata = metadata_bytes_per_page();
   const pgtable = pgtable_bytes_per_page();
   const big = (opts.big ?? !opts.quick) ? bench_big({ heap: heapNow, gc: findGc() }) : null;
-  const result: BenchResult = { schemaVersion: 1, pin, metadata_bytes_per_page: metadata, pgtable_bytes_per_page: pgtable, big, host: null };
+  const result: BenchResult = {
+    schemaVersion: 1,
+    pin,
+    metadata_bytes_per_page: metadata,
+    pgtable_bytes_per_page: pgtable,
+    big,
+    host: null,
+  };
   if (opts.host ?? true) {
     const h = measureHost(sizes);
     result.host = h.host;
@@ -100,26 +117,47 @@ const ns = (x: number) => x.toFixed(1);
 /** The human-readable report. */
 export function formatBench(r: BenchResult): string {
   const out: string[] = [];
-  out.push('pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM) + unpin_user_pages, pre-faulted private anon (ns per 4 KiB page, medians)');
-  out.push(`${pad('backing', 8)}${lpad('size', 9)}${lpad('pin', 9)}${lpad('unpin', 9)}${lpad('total', 9)}${lpad('host', 9)}  runs`);
+  out.push(
+    'pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM) + unpin_user_pages, pre-faulted private anon (ns per 4 KiB ' +
+      'page, medians)',
+  );
+  out.push(
+    `${pad('backing', 8)}${lpad('size', 9)}${lpad('pin', 9)}${lpad('unpin', 9)}${lpad('total', 9)}` +
+      `${lpad('host', 9)}  runs`,
+  );
   for (const row of r.pin) {
     const hostRow = row.backing === 'base' ? r.host?.rows.find((h) => h.bytes === row.bytes) : undefined;
     const host = hostRow ? ns(hostRow.register_ns_per_page + hostRow.unregister_ns_per_page) : '-';
-    out.push(`${pad(row.backing, 8)}${lpad(fmtBytes(row.bytes), 9)}${lpad(ns(row.pin_ns_per_page), 9)}${lpad(ns(row.unpin_ns_per_page), 9)}` +
-      `${lpad(ns(row.pin_ns_per_page + row.unpin_ns_per_page), 9)}${lpad(host, 9)}  ${row.runs}`);
+    out.push(
+      `${pad(row.backing, 8)}${lpad(fmtBytes(row.bytes), 9)}${lpad(ns(row.pin_ns_per_page), 9)}` +
+        `${lpad(ns(row.unpin_ns_per_page), 9)}` +
+        `${lpad(ns(row.pin_ns_per_page + row.unpin_ns_per_page), 9)}${lpad(host, 9)}  ${row.runs}`,
+    );
   }
   out.push('');
   if (r.host) {
-    out.push(`host (${r.host.kernel}): io_uring register + unregister of ${fmtBytes(r.host.bytes)} of base pages: ` +
-      `${ns(r.host.register_ns_per_page)} + ${ns(r.host.unregister_ns_per_page)} ns per page`);
+    out.push(
+      `host (${r.host.kernel}): io_uring register + unregister of ${fmtBytes(r.host.bytes)} of base pages: ` +
+        `${ns(r.host.register_ns_per_page)} + ${ns(r.host.unregister_ns_per_page)} ns per page`,
+    );
   } else {
     out.push(`host: skipped (${r.host_skipped ?? 'unknown reason'})`);
   }
-  out.push(`metadata: ${r.metadata_bytes_per_page} bytes per simulated page (kernel struct page: 64); page tables: ${r.pgtable_bytes_per_page} bytes per mapped page (kernel: 8)`);
+  out.push(
+    `metadata: ${r.metadata_bytes_per_page} bytes per simulated page (kernel struct page: 64); page tables: ` +
+      `${r.pgtable_bytes_per_page} bytes per mapped page (kernel: 8)`,
+  );
   if (r.big) {
     const b = r.big;
-    const heap = b.heap_bytes === null ? 'not measured' : `${(b.heap_bytes / (1 << 20)).toFixed(0)} MiB of heap${b.heap_after_gc ? '' : ' (no GC available: includes garbage)'}`;
-    out.push(`big: ${fmtBytes(b.machine_bytes)} machine, ${fmtBytes(b.faulted_bytes)} faulted in (base pages): ${b.seconds.toFixed(2)} s, ${heap}`);
+    const heap =
+      b.heap_bytes === null
+        ? 'not measured'
+        : `${(b.heap_bytes / (1 << 20)).toFixed(0)} MiB of ` +
+          `heap${b.heap_after_gc ? '' : ' (no GC available: ' + 'includes garbage)'}`;
+    out.push(
+      `big: ${fmtBytes(b.machine_bytes)} machine, ${fmtBytes(b.faulted_bytes)} faulted in (base pages): ` +
+        `${b.seconds.toFixed(2)} s, ${heap}`,
+    );
   } else {
     out.push('big: skipped (--quick)');
   }

@@ -19,9 +19,11 @@ export function registerDiff(program: Command, setCode: (c: number) => void): vo
     .action(async (file: string, o: { json?: boolean; runs: string; timeout: string }) => {
       const sc = readScenario(file);
       const maxRuns = Number(o.runs);
-      if (!Number.isInteger(maxRuns) || maxRuns < 1 || maxRuns > 5) throw new UserError('ERR_USAGE', `--runs: expected 1 to 5, got "${o.runs}"`);
+      if (!Number.isInteger(maxRuns) || maxRuns < 1 || maxRuns > 5)
+        throw new UserError('ERR_USAGE', `--runs: expected 1 to 5, got "${o.runs}"`);
       const timeoutMs = Number(o.timeout);
-      if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UserError('ERR_USAGE', `--timeout: expected milliseconds, got "${o.timeout}"`);
+      if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+        throw new UserError('ERR_USAGE', `--timeout: expected milliseconds, got "${o.timeout}"`);
       const d = await withProbeErrors(() => diffScenario(sc, { name: scenarioName(file), maxRuns, timeoutMs }));
       process.stdout.write(o.json ? JSON.stringify(d, null, 2) + '\n' : formatDiff(d));
       setCode(d.agree ? 0 : 1);

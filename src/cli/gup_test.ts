@@ -16,7 +16,20 @@ import { atoi, strtol } from './strtol.js';
 import { Progress } from './progress.js';
 import { UserError } from './errors.js';
 import { Machine, type ThpPolicy } from '../mm/machine.js';
-import { GupTestFile, gup_test_struct, cmd_to_str, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK, GUP_BASIC_TEST, PIN_BASIC_TEST, DUMP_USER_PAGES_TEST, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN, GUP_TEST_MAX_PAGES_TO_DUMP, type GupTest } from '../mm/gup_test.js';
+import {
+  GupTestFile,
+  gup_test_struct,
+  cmd_to_str,
+  GUP_FAST_BENCHMARK,
+  PIN_FAST_BENCHMARK,
+  PIN_LONGTERM_BENCHMARK,
+  GUP_BASIC_TEST,
+  PIN_BASIC_TEST,
+  DUMP_USER_PAGES_TEST,
+  GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
+  GUP_TEST_MAX_PAGES_TO_DUMP,
+  type GupTest,
+} from '../mm/gup_test.js';
 import { do_mmap, type MmapArgs } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
 import { user_access } from '../mm/user_access.js';
@@ -81,7 +94,10 @@ export function splitGupsimOptions(argv: readonly string[], posix = false): { ex
         let v: string;
         [v, i] = value('--memory', i, inline);
         if (!/^\d+$/.test(v) || +v < 16 || +v > MAX_MACHINE_MIB) {
-          throw new UserError('ERR_USAGE', `gup_test: --memory takes a size in MiB from 16 to ${MAX_MACHINE_MIB}, not '${v}'`);
+          throw new UserError(
+            'ERR_USAGE',
+            `gup_test: --memory takes a size in MiB from 16 to ${MAX_MACHINE_MIB}, not '${v}'`,
+          );
         }
         extras.memoryMiB = +v;
         continue;
@@ -95,8 +111,14 @@ export function splitGupsimOptions(argv: readonly string[], posix = false): { ex
         extras.thp = v;
         continue;
       }
-      if (name === 'no-dmesg' && inline === undefined) { extras.dmesg = false; continue; }
-      if (name === 'help' && inline === undefined) { extras.help = true; continue; }
+      if (name === 'no-dmesg' && inline === undefined) {
+        extras.dmesg = false;
+        continue;
+      }
+      if (name === 'help' && inline === undefined) {
+        extras.help = true;
+        continue;
+      }
       rest.push(a); // not ours: getopt will call it a wrong argument
       continue;
     }
@@ -155,8 +177,12 @@ class Ksft {
   }
 
   print_cnts(): void {
-    if (this.plan !== this.test_num()) this.print(`# Planned tests != run tests (${this.plan} != ${this.test_num()})\n`);
-    this.print(`# Totals: pass:${this.pass} fail:${this.fail} xfail:${this.xfail} xpass:${this.xpass} skip:${this.xskip} error:${this.error}\n`);
+    if (this.plan !== this.test_num())
+      this.print(`# Planned tests != run tests (${this.plan} != ${this.test_num()})\n`);
+    this.print(
+      `# Totals: pass:${this.pass} fail:${this.fail} xfail:${this.xfail} xpass:${this.xpass} skip:${this.xskip} ` +
+        `error:${this.error}\n`,
+    );
   }
 
   exit_pass(): number {
@@ -174,9 +200,12 @@ class Ksft {
 /** strerror() for the errnos this command can meet. */
 function strerror(err: number): string {
   switch (err) {
-    case ENOMEM: return 'Cannot allocate memory';
-    case EINVAL: return 'Invalid argument';
-    case ENODEV: return 'No such device';
+    case ENOMEM:
+      return 'Cannot allocate memory';
+    case EINVAL:
+      return 'Invalid argument';
+    case ENODEV:
+      return 'No such device';
   }
   return errnoName(err);
 }
@@ -198,7 +227,11 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   const posix = io.env.POSIXLY_CORRECT !== undefined;
   const { extras, rest } = splitGupsimOptions(argv, posix);
   if (extras.help) {
-    io.out(io.help?.() ?? 'usage: gupsim gup_test [-abcLUuptTwWSHz] [-m MiB] [-r repeats] [-n pages] [-F flags] [-f file] [-j threads] [page...]\n');
+    io.out(
+      io.help?.() ??
+        'usage: gupsim gup_test [-abcLUuptTwWSHz] [-m MiB] [-r repeats] [-n pages] [-F flags] [-f file] [-j threads] ' +
+          '[page...]\n',
+    );
     return 0;
   }
   const progress = new Progress(io.stderr);
@@ -224,31 +257,65 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   for (const it of items) {
     const arg = it.optarg ?? '';
     switch (it.opt) {
-      case 'a': cmd = PIN_FAST_BENCHMARK; break;
-      case 'b': cmd = PIN_BASIC_TEST; break;
-      case 'L': cmd = PIN_LONGTERM_BENCHMARK; break;
+      case 'a':
+        cmd = PIN_FAST_BENCHMARK;
+        break;
+      case 'b':
+        cmd = PIN_BASIC_TEST;
+        break;
+      case 'L':
+        cmd = PIN_LONGTERM_BENCHMARK;
+        break;
       case 'c':
         cmd = DUMP_USER_PAGES_TEST;
         gup.which_pages[0] = 1; // page 0, 1-based; command-line indices may override it
         break;
-      case 'p': gup.test_flags |= GUP_TEST_FLAG_DUMP_PAGES_USE_PIN; break;
-      case 'F': gup.gup_flags = Number(BigInt.asUintN(32, strtol(arg, 0).value)); break; // long -> __u32
-      case 'j': nthreads = atoi(arg); break;
-      case 'm': size = BigInt.asUintN(64, BigInt(atoi(arg)) * MB); break; // int * 1UL << 20
-      case 'r': repeats = atoi(arg); break;
+      case 'p':
+        gup.test_flags |= GUP_TEST_FLAG_DUMP_PAGES_USE_PIN;
+        break;
+      case 'F':
+        gup.gup_flags = Number(BigInt.asUintN(32, strtol(arg, 0).value));
+        break; // long -> __u32
+      case 'j':
+        nthreads = atoi(arg);
+        break;
+      case 'm':
+        size = BigInt.asUintN(64, BigInt(atoi(arg)) * MB);
+        break; // int * 1UL << 20
+      case 'r':
+        repeats = atoi(arg);
+        break;
       case 'n':
         nr_pages = atoi(arg);
         if (nr_pages < 0) nr_pages = Number(BigInt.asIntN(32, size / BigInt(PAGE_SIZE))); // the size so far
         break;
-      case 't': thp = 1; break;
-      case 'T': thp = 0; break;
-      case 'U': cmd = GUP_BASIC_TEST; break;
-      case 'u': cmd = GUP_FAST_BENCHMARK; break;
-      case 'w': write = 1; break;
-      case 'W': write = 0; break;
-      case 'f': file = arg; break;
-      case 'S': shared = true; break;
-      case 'H': mapHugetlb = true; break;
+      case 't':
+        thp = 1;
+        break;
+      case 'T':
+        thp = 0;
+        break;
+      case 'U':
+        cmd = GUP_BASIC_TEST;
+        break;
+      case 'u':
+        cmd = GUP_FAST_BENCHMARK;
+        break;
+      case 'w':
+        write = 1;
+        break;
+      case 'W':
+        write = 0;
+        break;
+      case 'f':
+        file = arg;
+        break;
+      case 'S':
+        shared = true;
+        break;
+      case 'H':
+        mapHugetlb = true;
+        break;
       default: // '?' from getopt, and -z, which the optstring accepts but the switch does not handle
         if (it.message) io.err(it.message + '\n');
         return ksft.exit_fail_msg('Wrong argument\n');
@@ -263,14 +330,19 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   const kind = mapHugetlb ? 'zero' : fileKind(file); // MAP_ANONYMOUS ignores the file
   const hugetlb = mapHugetlb || kind === 'hugetlbfs';
   let len = size;
-  if (hugetlb) len = ((size + BigInt(PMD_SIZE) - 1n) / BigInt(PMD_SIZE)) * BigInt(PMD_SIZE); // ALIGN(len, huge_page_size)
+  // ALIGN(len, huge_page_size)
+  if (hugetlb) len = ((size + BigInt(PMD_SIZE) - 1n) / BigInt(PMD_SIZE)) * BigInt(PMD_SIZE);
   const mmapFails = size === 0n || len > TASK_SIZE || kind === 'nodev';
   const bytes = Number(size);
   const mapLen = Number(len);
   const autoMiB = roundUp(2 * mapLen + 256 * MiB, 2 * MiB) / MiB;
   const memMiB = extras.memoryMiB ?? (mmapFails ? 256 : autoMiB);
   if (memMiB > MAX_MACHINE_MIB) {
-    throw new UserError('ERR_USAGE', `gup_test: a ${bytes / MiB} MiB buffer needs a model machine of ${autoMiB} MiB, over gupsim's ${MAX_MACHINE_MIB} MiB limit`);
+    throw new UserError(
+      'ERR_USAGE',
+      `gup_test: a ${bytes / MiB} MiB buffer needs a model machine of ${autoMiB} MiB, over gupsim's ` +
+        `${MAX_MACHINE_MIB} MiB limit`,
+    );
   }
 
   ksft.print_header(io.env);
@@ -309,7 +381,8 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   if (addr < 0) return ksft.exit_fail_msg(`mmap: ${strerror(-addr)}\n`);
   gup.addr = addr;
 
-  if (thp === 1) do_madvise(m, proc, addr, bytes, 'hugepage'); // return value ignored, as in the selftest
+  if (thp === 1)
+    do_madvise(m, proc, addr, bytes, 'hugepage'); // return value ignored, as in the selftest
   else if (thp === 0) do_madvise(m, proc, addr, bytes, 'nohugepage');
 
   // --- fault them in from user space: p[0] = 0 on every psize() page ----------------------------
@@ -321,11 +394,18 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
     const r = user_access(m, proc, a, Math.min(step, addr + bytes - a), true);
     if (r === -ENOMEM) {
       progress.clear();
-      throw new UserError('ERR_USAGE', `gup_test: the model machine (${memMiB} MiB) ran out of memory faulting in the buffer (the OOM killer would end gup_test here); use a larger --memory`);
+      throw new UserError(
+        'ERR_USAGE',
+        `gup_test: the model machine (${memMiB} MiB) ran out of memory faulting in the buffer (the OOM killer would ` +
+          `end gup_test here); use a larger --memory`,
+      );
     }
     if (r < 0) {
       progress.clear();
-      io.err(`gupsim: gup_test: a user-space write in 0x${a.toString(16)}-0x${(a + step).toString(16)} faulted: the process would die of SIGSEGV/SIGBUS\n`);
+      io.err(
+        `gupsim: gup_test: a user-space write in 0x${a.toString(16)}-0x${(a + step).toString(16)} faulted: the ` +
+          `process would die of SIGSEGV/SIGBUS\n`,
+      );
       return 1;
     }
     progress.update(touchLabel, a + step - addr, bytes);
@@ -431,12 +511,14 @@ export function registerGupTest(program: Command, setCode: (c: number) => void):
       const raw = (self.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? [];
       const at = raw.indexOf(self.name());
       const argv = at >= 0 ? raw.slice(at + 1) : _args;
-      setCode(gupTestMain(argv, {
-        out: (s) => process.stdout.write(s),
-        err: (s) => process.stderr.write(s),
-        stderr: process.stderr,
-        env: process.env,
-        help: () => self.helpInformation() + HELP_AFTER,
-      }));
+      setCode(
+        gupTestMain(argv, {
+          out: (s) => process.stdout.write(s),
+          err: (s) => process.stderr.write(s),
+          stderr: process.stderr,
+          env: process.env,
+          help: () => self.helpInformation() + HELP_AFTER,
+        }),
+      );
     });
 }

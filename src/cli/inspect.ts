@@ -14,7 +14,8 @@ function stepIndex(sc: Scenario, v: string | undefined): number {
   if (v === undefined) return sc.steps.length - 1;
   if (/^\d+$/.test(v)) {
     const n = Number(v);
-    if (n >= sc.steps.length) throw new UserError('ERR_USAGE', `--step ${n}: the scenario has steps 0..${sc.steps.length - 1}`);
+    if (n >= sc.steps.length)
+      throw new UserError('ERR_USAGE', `--step ${n}: the scenario has steps 0..${sc.steps.length - 1}`);
     return n;
   }
   const i = sc.steps.findIndex((s) => s.label === v);
@@ -39,7 +40,8 @@ export function registerInspect(program: Command, setCode: (c: number) => void):
       if (!r) throw new UserError('ERR_USAGE', `--region ${o.region}: no such region after step ${stop}`);
       if (!/^\d+$/.test(o.page)) throw new UserError('ERR_USAGE', `--page ${o.page}: expected a page index`);
       const page = Number(o.page);
-      if (page * PAGE_SIZE >= r.len) throw new UserError('ERR_USAGE', `--page ${page}: region ${o.region} has ${r.len / PAGE_SIZE} pages`);
+      if (page * PAGE_SIZE >= r.len)
+        throw new UserError('ERR_USAGE', `--page ${page}: region ${o.region} has ${r.len / PAGE_SIZE} pages`);
       const p = ctx.m.process(o.proc ?? r.owner);
       if (!p) throw new UserError('ERR_USAGE', `--proc ${o.proc}: no such process`);
       const hit = p.alive ? lookupPage(p, r.addr + page * PAGE_SIZE) : undefined;

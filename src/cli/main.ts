@@ -26,7 +26,9 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   let code = 0;
-  const setCode = (c: number) => { code = c; };
+  const setCode = (c: number) => {
+    code = c;
+  };
   registerRun(program, setCode);
   registerInspect(program, setCode);
   registerTour(program, setCode);
@@ -47,7 +49,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     // A bug in gupsim itself: say so plainly; the stack only when asked for.
     const err = e as Error;
-    process.stderr.write(`gupsim: internal error: ${err?.message ?? String(e)}\n(this is a gupsim bug; GUPSIM_DEBUG=1 shows the stack)\n`);
+    process.stderr.write(
+      `gupsim: internal error: ${err?.message ?? String(e)}\n(this is a gupsim bug; GUPSIM_DEBUG=1 shows the stack)\n`,
+    );
     if (process.env.GUPSIM_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
     return 70;
   }

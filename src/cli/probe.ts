@@ -34,7 +34,11 @@ export function formatProbe(res: KernelRunResult): string {
   }
   const unsupported = res.steps.filter((s) => s.unsupported !== undefined).length;
   if (unsupported) out.push(`${unsupported} step(s) not run on this host (see "unsupported" above)`);
-  if (res.noise) out.push('host noise: the pin counters moved while the probe was idle (other activity on the machine); re-run, or use `gupsim diff`');
+  if (res.noise)
+    out.push(
+      'host noise: the pin counters moved while the probe was idle (other activity on the machine); re-run, or use ' +
+        '`gupsim diff`',
+    );
   for (const n of res.notes) out.push(`note: ${n}`);
   if (res.error) out.push(`error: ${res.error}`);
   return out.join('\n') + '\n';
@@ -43,14 +47,17 @@ export function formatProbe(res: KernelRunResult): string {
 export function registerProbe(program: Command, setCode: (c: number) => void): void {
   program
     .command('probe')
-    .description('run a scenario on the host kernel with real system calls (Linux; builds a C helper; root for some steps)')
+    .description(
+      'run a scenario on the host kernel with real system calls (Linux; builds a C helper; root for some steps)',
+    )
     .argument('<file>', 'scenario file (YAML or JSON)')
     .option('--json', 'print the result JSON (as `gupsim run --json`, engine "kernel")')
     .option('--timeout <ms>', 'time a helper command may take before the helpers are killed', '10000')
     .action(async (file: string, o: { json?: boolean; timeout: string }) => {
       const sc = readScenario(file);
       const timeoutMs = Number(o.timeout);
-      if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UserError('ERR_USAGE', `--timeout: expected milliseconds, got "${o.timeout}"`);
+      if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+        throw new UserError('ERR_USAGE', `--timeout: expected milliseconds, got "${o.timeout}"`);
       const res = await withProbeErrors(() => probeScenario(sc, { name: scenarioName(file), timeoutMs }));
       process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : formatProbe(res));
       setCode(res.ok && !res.error ? 0 : 1);

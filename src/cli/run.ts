@@ -51,26 +51,53 @@ export function formatRun(res: RunResult, strict: boolean): string {
     prevA = a;
     prevR = r;
     const skipped = typeof s.unsupported === 'string' ? s.unsupported : undefined; // live-kernel engine only
-    const result = skipped ? 'skipped' : s.op === 'expect' ? (s.failures ? 'FAIL' : 'ok') : s.errno ? `-${s.errno}` : String(s.ret);
+    const result = skipped
+      ? 'skipped'
+      : s.op === 'expect'
+        ? s.failures
+          ? 'FAIL'
+          : 'ok'
+        : s.errno
+          ? `-${s.errno}`
+          : String(s.ret);
     const notes: string[] = [];
     if (skipped) notes.push(`unsupported: ${skipped}`);
     if (s.noise) notes.push('host noise: counters moved while idle');
     if (s.why) notes.push(`${s.why.fn}: ${s.why.rule}`);
     if (s.failures) notes.push(...s.failures);
     const pages = s.pages as Array<Record<string, unknown>> | undefined;
-    if (pages) for (const p of pages.slice(0, 4)) notes.push(p.present ? `page ${p.page}: pfn ${typeof p.pfn === 'number' ? '0x' + p.pfn.toString(16) : '-'} ref ${p.refcount ?? '-'} map ${p.mapcount ?? '-'} pin ${p.pincount ?? '-'} order ${p.order ?? '-'} ${p.mapped_by ?? '-'}${p.maybe_dma_pinned ? ' pinned' : ''}${p.anon_exclusive ? ' excl' : ''}${p.zero_page ? ' zero' : ''}` : `page ${p.page}: not present`);
+    if (pages)
+      for (const p of pages.slice(0, 4))
+        notes.push(
+          p.present
+            ? `page ${p.page}: pfn ${typeof p.pfn === 'number' ? '0x' + p.pfn.toString(16) : '-'} ref ` +
+                `${p.refcount ?? '-'} map ${p.mapcount ?? '-'} pin ${p.pincount ?? '-'} order ${p.order ?? '-'} ` +
+                `${p.mapped_by ?? '-'}${p.maybe_dma_pinned ? ' pinned' : ''}${p.anon_exclusive ? ' excl' : ''}` +
+                `${p.zero_page ? ' zero' : ''}`
+            : `page ${p.page}: not present`,
+        );
     if (pages && pages.length > 4) notes.push(`... ${pages.length - 4} more pages`);
     const label = s.label ? `${s.op} [${s.label}]` : s.op;
-    out.push(`${pad(String(s.index), 4)}${pad(label, 32)}${pad(result, 14)}${pad(String(a) + da, 10)}${pad(String(r) + dr, 10)}${notes.join('; ')}`);
+    out.push(
+      `${pad(String(s.index), 4)}${pad(label, 32)}${pad(result, 14)}${pad(String(a) + da, 10)}` +
+        `${pad(String(r) + dr, 10)}${notes.join('; ')}`,
+    );
     if (typeof s.text === 'string' && s.op === 'dump_page') out.push(s.text.replace(/^/gm, '      ').trimEnd());
   }
   out.push('');
-  out.push(`vmstat: nr_foll_pin_acquired ${res.vmstat.nr_foll_pin_acquired}, nr_foll_pin_released ${res.vmstat.nr_foll_pin_released} (deltas)`);
+  out.push(
+    `vmstat: nr_foll_pin_acquired ${res.vmstat.nr_foll_pin_acquired}, nr_foll_pin_released ` +
+      `${res.vmstat.nr_foll_pin_released} (deltas)`,
+  );
   if (res.engine === 'kernel') {
-    out.push(`outstanding at the end: ${res.vmstat.nr_foll_pin_acquired - res.vmstat.nr_foll_pin_released} pinned page(s) (acquired - released; the kernel does not say by whom)`);
+    out.push(
+      `outstanding at the end: ${res.vmstat.nr_foll_pin_acquired - res.vmstat.nr_foll_pin_released} pinned page(s) ` +
+        `(acquired - released; the kernel does not say by whom)`,
+    );
   } else if (res.pins.length) {
     out.push(`${strict ? 'LEAK' : 'still held'} at the end:`);
-    for (const p of res.pins) out.push(`  ${p.type} ${p.owner} (process ${p.process}): ${p.pins} pinned page(s), ${p.refs} reference(s)`);
+    for (const p of res.pins)
+      out.push(`  ${p.type} ${p.owner} (process ${p.process}): ${p.pins} pinned page(s), ${p.refs} reference(s)`);
   } else out.push('no pins or references held at the end');
   if (res.warnings.length) {
     out.push('warnings:');

@@ -28,7 +28,7 @@ export const TOUR: Stop[] = [
   { file: 'io_uring_memlock.yaml', title: 'io_uring charges pinned memory to RLIMIT_MEMLOCK' },
   { file: 'rdma_mr.yaml', title: 'RDMA memory registration: long-term pins charged to pinned_vm' },
   { file: 'vfio_dma.yaml', title: 'VFIO DMA mapping: long-term remote pins charged to locked_vm' },
-  { file: 'process_vm_readv.yaml', title: 'process_vm_readv pins the other process\'s pages for the copy' },
+  { file: 'process_vm_readv.yaml', title: "process_vm_readv pins the other process's pages for the copy" },
   { file: 'vmsplice.yaml', title: 'vmsplice holds FOLL_GET references in the pipe, not pins' },
   { file: 'fork-after-pin.yaml', title: 'fork() copies pinned anon pages for the child' },
   { file: 'leak-detected.yaml', title: 'A leaked pin, reported by owner' },
@@ -36,9 +36,16 @@ export const TOUR: Stop[] = [
 
 function pageLine(s: StepResult): string {
   const pages = (s.pages ?? []) as Array<Record<string, unknown>>;
-  return pages.slice(0, 1).map((p) => (p.present
-    ? `refcount ${p.refcount}, mapcount ${p.mapcount}, pincount ${p.pincount}, order ${p.order}, zone ${p.zone}${p.maybe_dma_pinned ? ', maybe_dma_pinned' : ''}${p.zero_page ? ', zero page' : ''}${p.anon_exclusive ? ', exclusive' : ''}`
-    : 'not mapped')).join('');
+  return pages
+    .slice(0, 1)
+    .map((p) =>
+      p.present
+        ? `refcount ${p.refcount}, mapcount ${p.mapcount}, pincount ${p.pincount}, order ${p.order}, zone ` +
+          `${p.zone}${p.maybe_dma_pinned ? ', maybe_dma_pinned' : ''}${p.zero_page ? ', zero page' : ''}` +
+          `${p.anon_exclusive ? ', exclusive' : ''}`
+        : 'not mapped',
+    )
+    .join('');
 }
 
 /** The labelled steps of a run as short "what happened" lines. */
@@ -48,7 +55,11 @@ export function summarize(res: RunResult): string[] {
     if (!s.label || s.op === 'expect') continue;
     const v = `acquired ${s.vmstat.nr_foll_pin_acquired}, released ${s.vmstat.nr_foll_pin_released}`;
     if (s.op === 'inspect') out.push(`${s.label}: ${pageLine(s)}`);
-    else out.push(`${s.label}: ${s.op} -> ${s.errno ? '-' + s.errno : s.ret}${s.why ? ` (${s.why.fn}: ${s.why.rule})` : ''}; ${v}`);
+    else
+      out.push(
+        `${s.label}: ${s.op} -> ${s.errno ? '-' + s.errno : s.ret}` +
+          `${s.why ? ` (${s.why.fn}: ${s.why.rule})` : ''}; ${v}`,
+      );
   }
   for (const p of res.pins) out.push(`still held: ${p.type} ${p.owner} of ${p.process}: ${p.pins} pinned page(s)`);
   for (const w of res.warnings) out.push(`WARN ${w.fn}: ${w.condition}`);
@@ -71,12 +82,29 @@ export function registerTour(program: Command, setCode: (c: number) => void): vo
         if (o.json) continue;
         const n = results.length;
         process.stdout.write(`\n${n}. ${stop.title}  (examples/${stop.file})\n`);
-        process.stdout.write(`   ${(sc.description ?? '').trim().replace(/\s+/g, ' ').replace(/(.{1,96})(\s|$)/g, '$1\n   ').trimEnd()}\n`);
+        process.stdout.write(
+          `   ${(sc.description ?? '')
+            .trim()
+            .replace(/\s+/g, ' ')
+            .replace(/(.{1,96})(\s|$)/g, '$1\n   ')
+            .trimEnd()}\n`,
+        );
         for (const line of summarize(result)) process.stdout.write(`   - ${line}\n`);
         process.stdout.write(`   ${result.ok ? 'all expectations hold' : 'EXPECTATION FAILED'}\n`);
       }
-      if (o.json) process.stdout.write(JSON.stringify(results.map((r) => ({ title: r.title, file: r.file, ok: r.result.ok, summary: summarize(r.result) })), null, 2) + '\n');
-      else process.stdout.write(`\n${results.length} stops, ${ok ? 'every expectation held' : 'some expectations FAILED'}. Run one yourself: gupsim run examples/<file> [--json]\n`);
+      if (o.json)
+        process.stdout.write(
+          JSON.stringify(
+            results.map((r) => ({ title: r.title, file: r.file, ok: r.result.ok, summary: summarize(r.result) })),
+            null,
+            2,
+          ) + '\n',
+        );
+      else
+        process.stdout.write(
+          `\n${results.length} stops, ${ok ? 'every expectation held' : 'some expectations FAILED'}. Run one ` +
+            `yourself: gupsim run examples/<file> [--json]\n`,
+        );
       setCode(ok ? 0 : 1);
     });
 }

@@ -12,7 +12,8 @@ import { existsSync } from 'node:fs';
 
 function positive(name: string, v: string, integer = false): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new UserError('ERR_USAGE', `${name}: expected a positive number, got "${v}"`);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+    throw new UserError('ERR_USAGE', `${name}: expected a positive number, got "${v}"`);
   return n;
 }
 
@@ -26,14 +27,20 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
     .description("watch the host's pinned pages live (nr_foll_pin_acquired - nr_foll_pin_released), with a leak alarm")
     .option('--interval <ms>', 'sampling interval in milliseconds', '1000')
     .option('--json', 'one JSON object per sample (for scripts)')
-    .option('--threshold <pages>', 'alarm when the outstanding count grows by more than this over the window', String(DEFAULT_THRESHOLD))
+    .option(
+      '--threshold <pages>',
+      'alarm when the outstanding count grows by more than this over the window',
+      String(DEFAULT_THRESHOLD),
+    )
     .option('--window <samples>', 'samples over which the growth must never fall', String(DEFAULT_WINDOW))
     .option('--duration <s>', 'stop after this many seconds (default: until Ctrl-C)')
     .action(async (o: { interval: string; json?: boolean; threshold: string; window: string; duration?: string }) => {
-      if (process.platform !== 'linux' || !existsSync(VMSTAT)) throw new UserError('ERR_PROBE_UNSUPPORTED', `gupsim watch needs Linux's ${VMSTAT}`);
+      if (process.platform !== 'linux' || !existsSync(VMSTAT))
+        throw new UserError('ERR_PROBE_UNSUPPORTED', `gupsim watch needs Linux's ${VMSTAT}`);
       const intervalMs = positive('--interval', o.interval);
       const threshold = Number(o.threshold);
-      if (!Number.isInteger(threshold) || threshold < 0) throw new UserError('ERR_USAGE', `--threshold: expected a page count, got "${o.threshold}"`);
+      if (!Number.isInteger(threshold) || threshold < 0)
+        throw new UserError('ERR_USAGE', `--threshold: expected a page count, got "${o.threshold}"`);
       const window = positive('--window', o.window, true);
       const durationS = o.duration !== undefined ? positive('--duration', o.duration) : undefined;
       const ac = new AbortController();
@@ -47,12 +54,24 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
       let peak = -Infinity;
       let alarms = 0;
       if (!o.json) {
-        out(`watching pinned pages on ${hostname()} every ${intervalMs} ms${durationS !== undefined ? ` for ${durationS} s` : ' (Ctrl-C to stop)'}\n`);
-        if (!isRoot()) out('note: not root: /proc/sys/vm/stat_refresh cannot be written, counts may lag by a per-CPU batch\n');
-        out(`${'time'.padEnd(10)}${'outstanding'.padStart(12)}${'pin/s'.padStart(12)}${'unpin/s'.padStart(12)}  chart\n`);
+        out(
+          `watching pinned pages on ${hostname()} every ${intervalMs} ` +
+            `ms${durationS !== undefined ? ` for ${durationS} s` : ' (Ctrl-C to stop)'}\n`,
+        );
+        if (!isRoot())
+          out('note: not root: /proc/sys/vm/stat_refresh cannot be written, counts may lag by a per-CPU batch\n');
+        out(
+          `${'time'.padEnd(10)}${'outstanding'.padStart(12)}${'pin/s'.padStart(12)}${'unpin/s'.padStart(12)}  chart\n`,
+        );
       }
       try {
-        for await (const s of watchPins({ intervalMs, threshold, window, signal: ac.signal, ...(durationS !== undefined ? { durationS } : {}) })) {
+        for await (const s of watchPins({
+          intervalMs,
+          threshold,
+          window,
+          signal: ac.signal,
+          ...(durationS !== undefined ? { durationS } : {}),
+        })) {
           first ??= s;
           last = s;
           peak = Math.max(peak, s.outstanding);
@@ -64,7 +83,11 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
             continue;
           }
           const time = s.time.slice(11, 19);
-          out(`${time.padEnd(10)}${String(s.outstanding).padStart(12)}${rate(s.pin_rate).padStart(12)}${rate(s.unpin_rate).padStart(12)}  ${sparkline(history, !/UTF-?8/i.test(process.env.LC_ALL ?? process.env.LC_CTYPE ?? process.env.LANG ?? ''))}\n`);
+          out(
+            `${time.padEnd(10)}${String(s.outstanding).padStart(12)}${rate(s.pin_rate).padStart(12)}` +
+              `${rate(s.unpin_rate).padStart(12)}  ` +
+              `${sparkline(history, !utf8Locale())}\n`,
+          );
           if (s.alarm) out(`${time.padEnd(10)}ALARM: ${s.alarm}\n`);
         }
       } finally {
@@ -72,8 +95,17 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
         process.off('SIGTERM', stop);
       }
       if (!o.json && first && last) {
-        out(`stopped after ${last.t.toFixed(1)} s: outstanding ${first.outstanding} -> ${last.outstanding} (peak ${peak}), ${last.acquired - first.acquired} pinned and ${last.released - first.released} unpinned meanwhile, ${alarms} alarm(s)\n`);
+        out(
+          `stopped after ${last.t.toFixed(1)} s: outstanding ${first.outstanding} -> ${last.outstanding} (peak ` +
+            `${peak}), ${last.acquired - first.acquired} pinned and ${last.released - first.released} unpinned ` +
+            `meanwhile, ${alarms} alarm(s)\n`,
+        );
       }
       setCode(0);
     });
+}
+
+/** The terminal takes UTF-8 (the sparkline's block characters), by the locale's variables. */
+function utf8Locale(): boolean {
+  return /UTF-?8/i.test(process.env.LC_ALL ?? process.env.LC_CTYPE ?? process.env.LANG ?? '');
 }

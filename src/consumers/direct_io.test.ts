@@ -43,16 +43,20 @@ describe('direct_io', () => {
     expect(direct_io(m, p, f, 0, buf, 64 << 10, true)).toBe(16 << 10);
     expect(direct_io(m, p, f, 16 << 10, buf, 4096, true)).toBe(0);
   });
-  it('an unaligned file offset or length is -EINVAL before any pin; an unaligned buffer is refused after its first bio is pinned', () => {
-    const { m, p, buf } = world();
-    const f = m.newFile('disk', 'f', 16);
-    expect(direct_io(m, p, f, 100, buf, 4096, true)).toBe(-EINVAL);
-    expect(direct_io(m, p, f, 0, buf, 1000, true)).toBe(-EINVAL);
-    expect(pins(m)).toEqual([0, 0]);
-    expect(direct_io(m, p, f, 0, buf + 100, 4096, true)).toBe(-EINVAL);
-    expect(m.why?.fn).toBe('bio_iov_iter_get_pages');
-    expect(pins(m)).toEqual([2, 2]);
-  });
+  it(
+    'an unaligned file offset or length is -EINVAL before any pin; an unaligned buffer is refused after its first ' +
+      'bio is pinned',
+    () => {
+      const { m, p, buf } = world();
+      const f = m.newFile('disk', 'f', 16);
+      expect(direct_io(m, p, f, 100, buf, 4096, true)).toBe(-EINVAL);
+      expect(direct_io(m, p, f, 0, buf, 1000, true)).toBe(-EINVAL);
+      expect(pins(m)).toEqual([0, 0]);
+      expect(direct_io(m, p, f, 0, buf + 100, 4096, true)).toBe(-EINVAL);
+      expect(m.why?.fn).toBe('bio_iov_iter_get_pages');
+      expect(pins(m)).toEqual([2, 2]);
+    },
+  );
   it('tmpfs O_DIRECT is a copy (noop_direct_IO): no pins, no alignment rule', () => {
     const { m, p, buf } = world();
     const f = m.newFile('tmpfs', 'shm', 16);
@@ -71,22 +75,25 @@ describe('direct_io', () => {
     const [a, r] = pins(m);
     expect(a).toBe(r);
   });
-  it('a write pins read-only (no FOLL_WRITE): a page shared after fork is unshared, the buffer is not dirtied', async () => {
-    const { m, p, buf } = world();
-    const { do_fork } = await import('../kernel/fork.js');
-    const f = m.newFile('disk', 'f', 16);
-    expect(user_access(m, p, buf, PAGE_SIZE, true)).toBe(0);
-    const before = lookupPage(p, buf)!.pfn;
-    const child = do_fork(m, p, 'kid') as Process;
-    expect(lookupPage(child, buf)!.pfn).toBe(before);
-    expect(direct_io(m, p, f, 0, buf, PAGE_SIZE, false)).toBe(PAGE_SIZE);
-    // gup_must_unshare(): the R/O pin of a shared anon page made the writer's copy exclusive.
-    expect(lookupPage(p, buf)!.pfn).not.toBe(before);
-    expect(lookupPage(child, buf)!.pfn).toBe(before);
-    // GUP-fast grabs (and counts) the shared page before gup_must_unshare() sends it back to the slow
-    // path, which unshares and pins the new page: +2/+2 (measured on 6.18 with gupsim diff).
-    expect(pins(m)).toEqual([2, 2]);
-  });
+  it(
+    'a write pins read-only (no FOLL_WRITE): a page shared after fork is unshared, the buffer is ' + 'not dirtied',
+    async () => {
+      const { m, p, buf } = world();
+      const { do_fork } = await import('../kernel/fork.js');
+      const f = m.newFile('disk', 'f', 16);
+      expect(user_access(m, p, buf, PAGE_SIZE, true)).toBe(0);
+      const before = lookupPage(p, buf)!.pfn;
+      const child = do_fork(m, p, 'kid') as Process;
+      expect(lookupPage(child, buf)!.pfn).toBe(before);
+      expect(direct_io(m, p, f, 0, buf, PAGE_SIZE, false)).toBe(PAGE_SIZE);
+      // gup_must_unshare(): the R/O pin of a shared anon page made the writer's copy exclusive.
+      expect(lookupPage(p, buf)!.pfn).not.toBe(before);
+      expect(lookupPage(child, buf)!.pfn).toBe(before);
+      // GUP-fast grabs (and counts) the shared page before gup_must_unshare() sends it back to the slow
+      // path, which unshares and pins the new page: +2/+2 (measured on 6.18 with gupsim diff).
+      expect(pins(m)).toEqual([2, 2]);
+    },
+  );
 });
 
 describe('direct_io write invalidates the page cache (kiocb_invalidate_pages)', () => {

@@ -26,11 +26,24 @@ export const LOGICAL_BLOCK_SIZE = 512;
  * bio was pinned and released), the pin's errno (e.g. -EFAULT for an unmapped buffer)
  * when the first bio could not pin anything; a short count when a later one failed.
  */
-export function direct_io(m: Machine, p: Process, file: AddressSpace, pos: number, addr: number, len: number, isRead: boolean): number {
+export function direct_io(
+  m: Machine,
+  p: Process,
+  file: AddressSpace,
+  pos: number,
+  addr: number,
+  len: number,
+  isRead: boolean,
+): number {
   m.why = undefined;
   const mask = LOGICAL_BLOCK_SIZE - 1;
   // Block-backed files check the file range up front (iomap_dio_bio_iter); tmpfs has no such rule.
-  if (file.fs !== 'tmpfs' && (pos | len) & mask) return m.refuse(-EINVAL, 'iomap_dio_bio_iter', 'O_DIRECT offset or length not aligned to the logical block size (512)');
+  if (file.fs !== 'tmpfs' && (pos | len) & mask)
+    return m.refuse(
+      -EINVAL,
+      'iomap_dio_bio_iter',
+      'O_DIRECT offset or length not aligned to the logical block size (512)',
+    );
   const size = file.sizePages * PAGE_SIZE;
   if (isRead) {
     if (pos >= size) return 0;
@@ -58,7 +71,11 @@ export function direct_io(m: Machine, p: Process, file: AddressSpace, pos: numbe
       // 6.18 checks the buffer's memory alignment in the block layer, after the first bio's pages
       // are pinned (bio_iov_iter_get_pages): they are released again and the call fails.
       unpin_user_pages_dirty_lock(m, pages, n, false);
-      return m.refuse(-EINVAL, 'bio_iov_iter_get_pages', 'O_DIRECT user buffer not aligned to the logical block size (512): checked after pinning');
+      return m.refuse(
+        -EINVAL,
+        'bio_iov_iter_get_pages',
+        'O_DIRECT user buffer not aligned to the logical block size (512): checked after pinning',
+      );
     }
     if (n <= 0) {
       if (done > 0) return done;

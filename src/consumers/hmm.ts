@@ -9,7 +9,17 @@
 import type { Machine, MmuEvent } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { Holder } from './holder.js';
-import { type MmStruct, type Vma, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '../mm/mm_types.js';
+import {
+  type MmStruct,
+  type Vma,
+  VM_IO,
+  VM_PFNMAP,
+  VM_READ,
+  VM_WRITE,
+  FAULT_FLAG_REMOTE,
+  FAULT_FLAG_WRITE,
+  VM_FAULT_ERROR,
+} from '../mm/mm_types.js';
 import { EBADF, EBUSY, EFAULT, EPERM } from '../uapi/errno.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_special, pte_write, is_zero_pfn } from '../mm/pgtable.js';
@@ -42,15 +52,24 @@ export class HmmMirror extends Holder {
   readonly mm: MmStruct;
   /** The subscription in m.notifiers (removed by mmu_interval_notifier_remove()). */
   notifier?: (mm: MmStruct, start: number, end: number, event: MmuEvent) => void;
-  constructor(name: string, owner: Process, public start: number, public end: number) {
+  constructor(
+    name: string,
+    owner: Process,
+    public start: number,
+    public end: number,
+  ) {
     super(name, owner);
     this.mm = owner.mm;
     this.pfns = new Int32Array((end - start) / PAGE_SIZE).fill(-1);
     this.writable = new Uint8Array(this.pfns.length);
   }
   /** A mirror holds nothing: no pin, no reference (that is the point of HMM). */
-  pins(): number { return 0; }
-  refs(): number { return 0; }
+  pins(): number {
+    return 0;
+  }
+  refs(): number {
+    return 0;
+  }
   /** Pages currently mirrored. */
   get mirrored(): number {
     let n = 0;
@@ -74,7 +93,13 @@ const liveMirrors = new WeakMap<Machine, Set<HmmMirror>>();
  * exit (mmu_interval_notifier_remove()); the mirror sees the exit's unmap first (exit_mm() runs
  * before exit_files()). A fork child's exit does not remove it.
  */
-export function mmu_interval_notifier_insert(m: Machine, name: string, owner: Process, start: number, end: number): HmmMirror {
+export function mmu_interval_notifier_insert(
+  m: Machine,
+  name: string,
+  owner: Process,
+  start: number,
+  end: number,
+): HmmMirror {
   const mirror = new HmmMirror(name, owner, start, end);
   const cb = (mm: MmStruct, s: number, e: number, event: MmuEvent): void => {
     if (mm !== mirror.mm || e <= mirror.start || s >= mirror.end) return;
@@ -124,11 +149,21 @@ function cpu_entry(mm: MmStruct, addr: number): CpuEntry {
   const pt = mm.pt;
   const pud = pt.pud_leaf(addr);
   if (pud && pte_present(pud)) {
-    return { pfn: pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE), write: pte_write(pud), special: false, span: PUD_SIZE - (addr % PUD_SIZE) };
+    return {
+      pfn: pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE),
+      write: pte_write(pud),
+      special: false,
+      span: PUD_SIZE - (addr % PUD_SIZE),
+    };
   }
   const slot = pt.pmd_slot(addr);
   if (typeof slot === 'number') {
-    return { pfn: pte_pfn(slot) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE), write: pte_write(slot), special: false, span: PMD_SIZE - (addr % PMD_SIZE) };
+    return {
+      pfn: pte_pfn(slot) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE),
+      write: pte_write(slot),
+      special: false,
+      span: PMD_SIZE - (addr % PMD_SIZE),
+    };
   }
   const e = slot ? slot[pte_index(addr)]! : 0;
   if (!pte_present(e)) return { pfn: -1, write: false, special: false, span: PAGE_SIZE };
@@ -162,7 +197,10 @@ export function hmm_range_fault(m: Machine, mirror: HmmMirror, write: boolean): 
     mirror.writable.set(wr);
     return { ret: 0, retries };
   }
-  return { ret: m.refuse(-EBUSY, 'hmm_range_fault', `the range was invalidated on each of ${HMM_MAX_RETRIES} tries`), retries: HMM_MAX_RETRIES };
+  return {
+    ret: m.refuse(-EBUSY, 'hmm_range_fault', `the range was invalidated on each of ${HMM_MAX_RETRIES} tries`),
+    retries: HMM_MAX_RETRIES,
+  };
 }
 
 /** hmm_vma_walk_test(): VM_IO / VM_PFNMAP / !VM_READ VMAs cannot be mirrored (a fault is required). */
@@ -174,7 +212,14 @@ function vma_ok(vma: Vma): boolean {
  * The walk_page_range() loop of hmm_range_fault(): -EBUSY when the sequence moved (the driver
  * restarts), after each hmm_vma_fault() the walk resumes at the faulting address.
  */
-function hmm_walk(m: Machine, mirror: HmmMirror, seq: number, write: boolean, pfns: Int32Array, wr: Uint8Array): number {
+function hmm_walk(
+  m: Machine,
+  mirror: HmmMirror,
+  seq: number,
+  write: boolean,
+  pfns: Int32Array,
+  wr: Uint8Array,
+): number {
   const mm = mirror.mm;
   let addr = mirror.start;
   let faults = 0;
@@ -190,7 +235,8 @@ function hmm_walk(m: Machine, mirror: HmmMirror, seq: number, write: boolean, pf
     const need = e.pfn < 0 || (write && !e.write);
     if (need) {
       // hmm_vma_fault(): faults every page from addr to the end of this walk step.
-      if (write && !(vma.flags & VM_WRITE)) return m.refuse(-EPERM, 'hmm_vma_fault', 'write fault requested on a VMA without VM_WRITE');
+      if (write && !(vma.flags & VM_WRITE))
+        return m.refuse(-EPERM, 'hmm_vma_fault', 'write fault requested on a VMA without VM_WRITE');
       if (++faults > 4 * pfns.length + 8) throw new Error('gupsim bug: hmm_range_fault did not converge');
       const stepEnd = Math.min(mirror.end, vma.end, addr - (addr % PMD_SIZE) + PMD_SIZE);
       for (let a = addr; a < stepEnd; a += PAGE_SIZE) {
@@ -201,7 +247,8 @@ function hmm_walk(m: Machine, mirror: HmmMirror, seq: number, write: boolean, pf
       continue; // -EBUSY from hmm_vma_fault: the walk restarts at addr (after the sequence check)
     }
     // A special PTE without a struct page (not the zero page): error when a fault was required.
-    if (e.special && !is_zero_pfn(e.pfn)) return m.refuse(-EFAULT, 'hmm_vma_handle_pte', 'special PTE without struct page');
+    if (e.special && !is_zero_pfn(e.pfn))
+      return m.refuse(-EFAULT, 'hmm_vma_handle_pte', 'special PTE without struct page');
     const n = Math.min(e.span, mirror.end - addr) / PAGE_SIZE;
     const i0 = (addr - mirror.start) / PAGE_SIZE;
     for (let k = 0; k < n; k++) {

@@ -14,10 +14,17 @@ import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
 import { do_fork } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
-import { IoRing, IORING_SETUP_ENTRIES, io_ring_pages, io_uring_setup, io_sqe_buffers_register, io_sqe_buffers_unregister, io_uring_release } from './io_uring.js';
+import {
+  IoRing,
+  IORING_SETUP_ENTRIES,
+  io_ring_pages,
+  io_uring_setup,
+  io_sqe_buffers_register,
+  io_sqe_buffers_unregister,
+  io_uring_release,
+} from './io_uring.js';
 import { user_locked_vm } from './memlock.js';
 import { pins, world } from '../../test/support.js';
-
 
 function anon(m: Machine, p: Process, npages: number): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon' });
@@ -26,30 +33,33 @@ function anon(m: Machine, p: Process, npages: number): number {
   return addr;
 }
 
-
 describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
-  it('RLIMIT_MEMLOCK: a non-root process with memlock 64K cannot register 1 MiB: pinned, charge refused, unpinned, -ENOMEM', () => {
-    const { m, p } = world();
-    p.capIpcLock = false;
-    p.user = 'user';
-    p.rlimitMemlock = 64 << 10;
-    const ring = new IoRing('ring', p);
-    expect(ring.accountUser).toBe(true);
-    const addr = anon(m, p, 256);
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 256 * PAGE_SIZE }])).toBe(-ENOMEM);
-    expect(m.why?.fn).toBe('__io_account_mem');
-    expect(pins(m)).toEqual({ acquired: 256, released: 256 });
-    expect(ring.bufs.length).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(0);
-    expect(p.mm.pinned_vm).toBe(0);
-    // 64 KiB fits: 16 pages charged to the user's locked_vm and the mm's pinned_vm.
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(16);
-    expect(p.mm.pinned_vm).toBe(16);
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(0);
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
-  });
+  it(
+    'RLIMIT_MEMLOCK: a non-root process with memlock 64K cannot register 1 MiB: pinned, charge refused, ' +
+      'unpinned, -ENOMEM',
+    () => {
+      const { m, p } = world();
+      p.capIpcLock = false;
+      p.user = 'user';
+      p.rlimitMemlock = 64 << 10;
+      const ring = new IoRing('ring', p);
+      expect(ring.accountUser).toBe(true);
+      const addr = anon(m, p, 256);
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 256 * PAGE_SIZE }])).toBe(-ENOMEM);
+      expect(m.why?.fn).toBe('__io_account_mem');
+      expect(pins(m)).toEqual({ acquired: 256, released: 256 });
+      expect(ring.bufs.length).toBe(0);
+      expect(user_locked_vm(m, p)).toBe(0);
+      expect(p.mm.pinned_vm).toBe(0);
+      // 64 KiB fits: 16 pages charged to the user's locked_vm and the mm's pinned_vm.
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
+      expect(user_locked_vm(m, p)).toBe(16);
+      expect(p.mm.pinned_vm).toBe(16);
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+      expect(user_locked_vm(m, p)).toBe(0);
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
+    },
+  );
 
   it('root (CAP_IPC_LOCK) is not charged to the user and not limited', () => {
     const { m, p } = world();
@@ -110,22 +120,26 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     expect(ring.pins()).toBe(1);
   });
 
-  it('the ring fd is shared with a fork child: buffers are unregistered when its last holder exits (exit_files -> io_uring_release)', () => {
-    const { m, p } = world();
-    const ring = io_uring_setup(m, 'ring', p) as IoRing;
-    const addr = anon(m, p, 16);
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
-    const child = do_fork(m, p, 'child') as Process;
-    do_exit(m, child);
-    expect(ring.pins()).toBe(16);
-    do_exit(m, p);
-    expect(ring.pins()).toBe(0);
-    expect(pins(m)).toEqual({ acquired: 16, released: 16 });
-    expect(p.mm.pinned_vm).toBe(0);
-    // Releasing a released ring is a no-op.
-    io_uring_release(m, ring);
-    expect(pins(m)).toEqual({ acquired: 16, released: 16 });
-  });
+  it(
+    'the ring fd is shared with a fork child: buffers are unregistered when its last holder exits (exit_files -> ' +
+      'io_uring_release)',
+    () => {
+      const { m, p } = world();
+      const ring = io_uring_setup(m, 'ring', p) as IoRing;
+      const addr = anon(m, p, 16);
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
+      const child = do_fork(m, p, 'child') as Process;
+      do_exit(m, child);
+      expect(ring.pins()).toBe(16);
+      do_exit(m, p);
+      expect(ring.pins()).toBe(0);
+      expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+      expect(p.mm.pinned_vm).toBe(0);
+      // Releasing a released ring is a no-op.
+      io_uring_release(m, ring);
+      expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+    },
+  );
   it('the creator exiting first leaves the ring to the child, which releases it at its exit', () => {
     const { m, p } = world();
     const ring = io_uring_setup(m, 'ring', p) as IoRing;
@@ -152,43 +166,63 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     expect(ring.closed).toBe(true);
     expect(user_locked_vm(m, p)).toBe(0);
   });
-  it('one table per ring: a second registration is -EBUSY, no iovecs is -EINVAL, an all-sparse table counts (io_sqe_buffers_register)', () => {
-    const { m, p } = world();
-    const ring = new IoRing('ring', p);
-    const addr = anon(m, p, 4);
-    expect(io_sqe_buffers_register(m, ring, [])).toBe(-EINVAL);
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 4 * PAGE_SIZE }])).toBe(0);
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 4 * PAGE_SIZE }])).toBe(-EBUSY);
-    expect(pins(m)).toEqual({ acquired: 4, released: 0 });
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
-    // Sparse slots only: a table of 2 empty slots is installed; unregister succeeds once.
-    expect(io_sqe_buffers_register(m, ring, [{ base: 0, len: 0 }, { base: 0, len: 0 }])).toBe(0);
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: PAGE_SIZE }])).toBe(-EBUSY);
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
-  });
+  it(
+    'one table per ring: a second registration is -EBUSY, no iovecs is -EINVAL, an all-sparse table counts ' +
+      '(io_sqe_buffers_register)',
+    () => {
+      const { m, p } = world();
+      const ring = new IoRing('ring', p);
+      const addr = anon(m, p, 4);
+      expect(io_sqe_buffers_register(m, ring, [])).toBe(-EINVAL);
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 4 * PAGE_SIZE }])).toBe(0);
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 4 * PAGE_SIZE }])).toBe(-EBUSY);
+      expect(pins(m)).toEqual({ acquired: 4, released: 0 });
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+      // Sparse slots only: a table of 2 empty slots is installed; unregister succeeds once.
+      expect(
+        io_sqe_buffers_register(m, ring, [
+          { base: 0, len: 0 },
+          { base: 0, len: 0 },
+        ]),
+      ).toBe(0);
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: PAGE_SIZE }])).toBe(-EBUSY);
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
+    },
+  );
 
-  it('a THP reached again after another THP in the same registration is charged twice (last_hpage only; the table is not installed yet)', () => {
-    const { m, p } = world({ thp: 'always' });
-    p.capIpcLock = false;
-    p.user = 'user';
-    p.rlimitMemlock = 1 << 30;
-    const ring = new IoRing('ring', p);
-    const addr = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'anon', align: PMD_SIZE });
-    expect(user_access(m, p, addr, 2 * PMD_SIZE, true)).toBe(0);
-    const half = PMD_SIZE / 2;
-    expect(io_sqe_buffers_register(m, ring, [
-      { base: addr, len: half },
-      { base: addr + PMD_SIZE, len: PMD_SIZE },
-      { base: addr + half, len: half },
-    ])).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(3 * 512);
-    expect(p.mm.pinned_vm).toBe(3 * 512);
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(0);
-    expect(p.mm.pinned_vm).toBe(0);
-    // Two consecutive halves of one THP: last_hpage matches, charged once.
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: half }, { base: addr + half, len: half }])).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(512);
-  });
+  it(
+    'a THP reached again after another THP in the same registration is charged twice (last_hpage only; the table is ' +
+      'not installed yet)',
+    () => {
+      const { m, p } = world({ thp: 'always' });
+      p.capIpcLock = false;
+      p.user = 'user';
+      p.rlimitMemlock = 1 << 30;
+      const ring = new IoRing('ring', p);
+      const addr = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'anon', align: PMD_SIZE });
+      expect(user_access(m, p, addr, 2 * PMD_SIZE, true)).toBe(0);
+      const half = PMD_SIZE / 2;
+      expect(
+        io_sqe_buffers_register(m, ring, [
+          { base: addr, len: half },
+          { base: addr + PMD_SIZE, len: PMD_SIZE },
+          { base: addr + half, len: half },
+        ]),
+      ).toBe(0);
+      expect(user_locked_vm(m, p)).toBe(3 * 512);
+      expect(p.mm.pinned_vm).toBe(3 * 512);
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+      expect(user_locked_vm(m, p)).toBe(0);
+      expect(p.mm.pinned_vm).toBe(0);
+      // Two consecutive halves of one THP: last_hpage matches, charged once.
+      expect(
+        io_sqe_buffers_register(m, ring, [
+          { base: addr, len: half },
+          { base: addr + half, len: half },
+        ]),
+      ).toBe(0);
+      expect(user_locked_vm(m, p)).toBe(512);
+    },
+  );
 });

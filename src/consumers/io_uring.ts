@@ -38,8 +38,12 @@ export class IoRing extends Holder {
     super(name, owner);
     this.accountUser = !owner.capIpcLock;
   }
-  pins(): number { return this.bufs.reduce((s, b) => s + b.bvecPages.length, 0); }
-  refs(): number { return 0; }
+  pins(): number {
+    return this.bufs.reduce((s, b) => s + b.bvecPages.length, 0);
+  }
+  refs(): number {
+    return 0;
+  }
 }
 
 /**
@@ -48,10 +52,15 @@ export class IoRing extends Holder {
  * zero or > 1 GiB length, or a partial pin), -EOVERFLOW (range wraps), -ENOMEM (RLIMIT_MEMLOCK),
  * and the errno pin_user_pages_fast returned (e.g. -EOPNOTSUPP on fsdax).
  */
-export function io_sqe_buffers_register(m: Machine, ring: IoRing, iovecs: ReadonlyArray<{ base: number; len: number }>): number {
+export function io_sqe_buffers_register(
+  m: Machine,
+  ring: IoRing,
+  iovecs: ReadonlyArray<{ base: number; len: number }>,
+): number {
   // io_sqe_buffers_register(): one table per ring, of 1..IORING_MAX_REG_BUFFERS slots.
   if (ring.slots) return m.refuse(-EBUSY, 'io_sqe_buffers_register', 'buffers already registered on this ring');
-  if (!iovecs.length || iovecs.length > IORING_MAX_REG_BUFFERS) return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
+  if (!iovecs.length || iovecs.length > IORING_MAX_REG_BUFFERS)
+    return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
   // The table is installed only after the loop, so headpage_already_acct() sees none of this
   // call's earlier buffers; last_hpage is the only dedup across iovecs.
   const acct: AcctState = { last_hpage: -1, table: [] };
@@ -99,7 +108,8 @@ export function io_uring_setup(m: Machine, name: string, p: Process, entries = I
   const ring = new IoRing(name, p);
   if (ring.accountUser) {
     const pages = io_ring_pages(entries);
-    if (charge_user_locked_vm(m, p, pages)) return m.refuse(-ENOMEM, 'io_create_region', 'ring memory would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
+    if (charge_user_locked_vm(m, p, pages))
+      return m.refuse(-ENOMEM, 'io_create_region', 'ring memory would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
     ring.ringPages = pages;
   }
   // The fd: shared with fork children, released with its last holder (io_uring_release()).
@@ -128,15 +138,23 @@ export function io_sqe_buffers_unregister(m: Machine, ring: IoRing): number {
   return 0;
 }
 
-function io_sqe_buffer_register(m: Machine, ring: IoRing, base: number, len: number, st: AcctState): MappedUbuf | number | null {
+function io_sqe_buffer_register(
+  m: Machine,
+  ring: IoRing,
+  base: number,
+  len: number,
+  st: AcctState,
+): MappedUbuf | number | null {
   if (base === 0) {
     if (len !== 0) return m.refuse(-EFAULT, 'io_sqe_buffer_register', 'iov_base is NULL but iov_len is not 0');
     return null; // sparse slot
   }
   // io_validate_user_buf_range()
-  if (len === 0 || len > m.profile.ioUringMaxBuffer) return m.refuse(-EFAULT, 'io_validate_user_buf_range', 'buffer length is 0 or larger than 1 GiB');
+  if (len === 0 || len > m.profile.ioUringMaxBuffer)
+    return m.refuse(-EFAULT, 'io_validate_user_buf_range', 'buffer length is 0 or larger than 1 GiB');
   // check_add_overflow() on an unsigned long: a sum of exactly 2^64 wraps too.
-  if (base + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE >= 2 ** 64) return m.refuse(-EOVERFLOW, 'io_validate_user_buf_range', 'buffer range overflows');
+  if (base + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE >= 2 ** 64)
+    return m.refuse(-EOVERFLOW, 'io_validate_user_buf_range', 'buffer range overflows');
   // io_pin_pages()
   const first = Math.floor(base / PAGE_SIZE);
   const last = Math.ceil((base + len) / PAGE_SIZE);
@@ -150,7 +168,11 @@ function io_sqe_buffer_register(m: Machine, ring: IoRing, base: number, len: num
   if (pinned !== nr) {
     if (pinned > 0) {
       unpin_user_pages(m, pages, pinned);
-      return m.refuse(-EFAULT, 'io_pin_pages', `pin_user_pages_fast pinned ${pinned} of ${nr} pages (partial pins are refused)`);
+      return m.refuse(
+        -EFAULT,
+        'io_pin_pages',
+        `pin_user_pages_fast pinned ${pinned} of ${nr} pages (partial pins are refused)`,
+      );
     }
     return pinned < 0 ? pinned : m.refuse(-EFAULT, 'io_pin_pages', 'pin_user_pages_fast pinned nothing');
   }
@@ -259,8 +281,11 @@ function io_buffer_account_pin(m: Machine, pages: Int32Array, st: AcctState): nu
 /** headpage_already_acct(): hpage among pages[0..i) or in the installed table's bvecs. */
 function headpage_already_acct(m: Machine, pages: Int32Array, i: number, hpage: number, table: MappedUbuf[]): boolean {
   const mem = m.mem;
-  for (let k = 0; k < i; k++) if (mem.folio_test_large(mem.page_folio(pages[k]!)) && mem.page_folio(pages[k]!) === hpage) return true;
-  for (const b of table) for (const p of b.bvecPages) if (mem.folio_test_large(mem.page_folio(p)) && mem.page_folio(p) === hpage) return true;
+  for (let k = 0; k < i; k++)
+    if (mem.folio_test_large(mem.page_folio(pages[k]!)) && mem.page_folio(pages[k]!) === hpage) return true;
+  for (const b of table)
+    for (const p of b.bvecPages)
+      if (mem.folio_test_large(mem.page_folio(p)) && mem.page_folio(p) === hpage) return true;
   return false;
 }
 
@@ -270,4 +295,3 @@ function io_release_ubuf(m: Machine, ring: IoRing, b: MappedUbuf): void {
   if (ring.accountUser) uncharge_user_locked_vm(m, ring.owner, b.acctPages);
   ring.owner.mm.pinned_vm -= b.acctPages;
 }
-

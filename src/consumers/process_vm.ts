@@ -59,7 +59,14 @@ function mm_access_allowed(caller: Process, target: Process): boolean {
  *
  * @see mm/process_vm_access.c process_vm_rw_core(), process_vm_rw_single_vec()
  */
-export function process_vm_rw(m: Machine, caller: Process, target: Process, local: UserBuf, remote: UserBuf, vm_write: boolean): number {
+export function process_vm_rw(
+  m: Machine,
+  caller: Process,
+  target: Process,
+  local: UserBuf,
+  remote: UserBuf,
+  vm_write: boolean,
+): number {
   m.why = undefined;
   // process_vm_rw(): import_iovec(); an empty local iovec returns 0 before anything else.
   if (local.len === 0) return 0;
@@ -68,7 +75,11 @@ export function process_vm_rw(m: Machine, caller: Process, target: Process, loca
   // find_get_task_by_vpid(): an exited (reaped) target.
   if (!target.alive) return m.refuse(-ESRCH, 'process_vm_rw_core', 'no process with that pid (the target has exited)');
   if (!mm_access_allowed(caller, target)) {
-    return m.refuse(-EPERM, 'process_vm_rw_core', 'mm_access(PTRACE_MODE_ATTACH_REALCREDS) refused: another user and no CAP_SYS_PTRACE');
+    return m.refuse(
+      -EPERM,
+      'process_vm_rw_core',
+      'mm_access(PTRACE_MODE_ATTACH_REALCREDS) refused: another user and no CAP_SYS_PTRACE',
+    );
   }
   const iter: Iter = { addr: local.addr, count: local.len, copied: 0 };
   process_vm_rw_single_vec(m, caller, target, remote.addr, remote.len, iter, vm_write);
@@ -87,7 +98,15 @@ interface Iter {
 }
 
 /** process_vm_rw_single_vec(): chunks of PVM_MAX_USER_PAGES pinned, copied and unpinned in turn. */
-function process_vm_rw_single_vec(m: Machine, caller: Process, target: Process, addr: number, len: number, iter: Iter, vm_write: boolean): void {
+function process_vm_rw_single_vec(
+  m: Machine,
+  caller: Process,
+  target: Process,
+  addr: number,
+  len: number,
+  iter: Iter,
+  vm_write: boolean,
+): void {
   let pa = addr - (addr % PAGE_SIZE);
   let start_offset = addr - pa;
   let nr_pages = Math.floor((addr + len - 1) / PAGE_SIZE) - Math.floor(addr / PAGE_SIZE) + 1;
@@ -103,7 +122,11 @@ function process_vm_rw_single_vec(m: Machine, caller: Process, target: Process, 
     if (pinned <= 0) {
       // "if (pinned_pages <= 0) return -EFAULT;": the GUP errno is not passed on.
       const inner = m.why ? `${m.why.fn}: ${m.why.rule}` : `returned ${pinned}`;
-      iter.err = m.refuse(-EFAULT, 'process_vm_rw_single_vec', `pin_user_pages_remote pinned nothing (${inner}); its errno is replaced by EFAULT`);
+      iter.err = m.refuse(
+        -EFAULT,
+        'process_vm_rw_single_vec',
+        `pin_user_pages_remote pinned nothing (${inner}); its errno is replaced by EFAULT`,
+      );
       return;
     }
     let bytes = pinned * PAGE_SIZE - start_offset;
@@ -124,7 +147,15 @@ function process_vm_rw_single_vec(m: Machine, caller: Process, target: Process, 
  * process_vm_rw_pages(): copy page by page between the pinned target pages and the caller's buffer;
  * a short copy with room left in the caller's buffer is -EFAULT.
  */
-function process_vm_rw_pages(m: Machine, caller: Process, pages: Int32Array, offset: number, len: number, iter: Iter, vm_write: boolean): number {
+function process_vm_rw_pages(
+  m: Machine,
+  caller: Process,
+  pages: Int32Array,
+  offset: number,
+  len: number,
+  iter: Iter,
+  vm_write: boolean,
+): number {
   void pages; // the copy itself goes through the pinned pages (kmap_local_page); the model has no data
   while (len && iter.count) {
     let copy = PAGE_SIZE - offset;

@@ -19,7 +19,6 @@ import { do_exit } from '../kernel/exit.js';
 import { IbMr, UMEM_PIN_CHUNK, ib_umem_get, ib_umem_release } from './rdma.js';
 import { pins, world } from '../../test/support.js';
 
-
 function anon(m: Machine, p: Process, npages: number, prot: 'r' | 'rw' = 'rw'): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon', prot });
   expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
@@ -27,7 +26,8 @@ function anon(m: Machine, p: Process, npages: number, prot: 'r' | 'rw' = 'rw'): 
   return addr;
 }
 
-const pfnAt = (p: Process, addr: number) => pte_pfn(p.mm.pt.pte(addr) || p.mm.pt.pmd_leaf(addr)) + (p.mm.pt.pmd_leaf(addr) ? (addr % PMD_SIZE) / PAGE_SIZE : 0);
+const pfnAt = (p: Process, addr: number) =>
+  pte_pfn(p.mm.pt.pte(addr) || p.mm.pt.pmd_leaf(addr)) + (p.mm.pt.pmd_leaf(addr) ? (addr % PMD_SIZE) / PAGE_SIZE : 0);
 
 function unprivileged(p: Process, memlock: number): void {
   p.capIpcLock = false;
@@ -57,25 +57,29 @@ describe('ib_umem_get / ib_umem_release (drivers/infiniband/core/umem.c)', () =>
     expect(ib_umem_release(m, r)).toBeLessThan(0);
   });
 
-  it('RLIMIT_MEMLOCK: a non-root process with a 64 KiB limit cannot register 1 MiB (-ENOMEM before any pin); root can', () => {
-    const { m, p } = world();
-    unprivileged(p, 64 << 10);
-    const addr = anon(m, p, 256);
-    expect(ib_umem_get(m, p, 'mr', addr, 256 * PAGE_SIZE)).toBe(-ENOMEM);
-    expect(m.why?.rule).toContain('RLIMIT_MEMLOCK');
-    expect(p.mm.pinned_vm).toBe(0);
-    expect(pins(m)).toEqual({ acquired: 0, released: 0 });
-    // 16 pages fit exactly under the limit (new_pinned > lock_limit is the test).
-    const small = ib_umem_get(m, p, 'small', addr, 16 * PAGE_SIZE) as IbMr;
-    expect(small).toBeInstanceOf(IbMr);
-    expect(p.mm.pinned_vm).toBe(16);
-    expect(ib_umem_get(m, p, 'one-more', addr, PAGE_SIZE)).toBe(-ENOMEM);
-    ib_umem_release(m, small);
-    p.capIpcLock = true;
-    const big = ib_umem_get(m, p, 'mr', addr, 256 * PAGE_SIZE) as IbMr;
-    expect(big.pins()).toBe(256);
-    expect(p.mm.pinned_vm).toBe(256);
-  });
+  it(
+    'RLIMIT_MEMLOCK: a non-root process with a 64 KiB limit cannot register 1 MiB (-ENOMEM before any ' +
+      'pin); root can',
+    () => {
+      const { m, p } = world();
+      unprivileged(p, 64 << 10);
+      const addr = anon(m, p, 256);
+      expect(ib_umem_get(m, p, 'mr', addr, 256 * PAGE_SIZE)).toBe(-ENOMEM);
+      expect(m.why?.rule).toContain('RLIMIT_MEMLOCK');
+      expect(p.mm.pinned_vm).toBe(0);
+      expect(pins(m)).toEqual({ acquired: 0, released: 0 });
+      // 16 pages fit exactly under the limit (new_pinned > lock_limit is the test).
+      const small = ib_umem_get(m, p, 'small', addr, 16 * PAGE_SIZE) as IbMr;
+      expect(small).toBeInstanceOf(IbMr);
+      expect(p.mm.pinned_vm).toBe(16);
+      expect(ib_umem_get(m, p, 'one-more', addr, PAGE_SIZE)).toBe(-ENOMEM);
+      ib_umem_release(m, small);
+      p.capIpcLock = true;
+      const big = ib_umem_get(m, p, 'mr', addr, 256 * PAGE_SIZE) as IbMr;
+      expect(big.pins()).toBe(256);
+      expect(p.mm.pinned_vm).toBe(256);
+    },
+  );
 
   it('can_do_mlock(): RLIMIT_MEMLOCK 0 without CAP_IPC_LOCK -> -EPERM; a zero-length MR -> -EINVAL', () => {
     const { m, p } = world();
@@ -141,18 +145,22 @@ describe('ib_umem_get / ib_umem_release (drivers/infiniband/core/umem.c)', () =>
     expect(pins(m)).toEqual({ acquired: 512, released: 512 });
   });
 
-  it("the MR is released when its creator exits (uverbs fd closed), after the address space is gone; a fork child's exit does not release it", () => {
-    const { m, p } = world();
-    const addr = anon(m, p, 16);
-    const mr = ib_umem_get(m, p, 'mr', addr, 16 * PAGE_SIZE) as IbMr;
-    const child = do_fork(m, p, 'child') as Process;
-    do_exit(m, child);
-    expect(mr.pins()).toBe(16);
-    const pfn = pfnAt(p, addr);
-    do_exit(m, p);
-    expect(mr.closed).toBe(true);
-    expect(mr.pins()).toBe(0);
-    expect(pins(m)).toEqual({ acquired: 16, released: 16 });
-    expect(m.mem.refcount[pfn]).toBe(0);
-  });
+  it(
+    "the MR is released when its creator exits (uverbs fd closed), after the address space is gone; a fork child's " +
+      'exit does not release it',
+    () => {
+      const { m, p } = world();
+      const addr = anon(m, p, 16);
+      const mr = ib_umem_get(m, p, 'mr', addr, 16 * PAGE_SIZE) as IbMr;
+      const child = do_fork(m, p, 'child') as Process;
+      do_exit(m, child);
+      expect(mr.pins()).toBe(16);
+      const pfn = pfnAt(p, addr);
+      do_exit(m, p);
+      expect(mr.closed).toBe(true);
+      expect(mr.pins()).toBe(0);
+      expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+      expect(m.mem.refcount[pfn]).toBe(0);
+    },
+  );
 });

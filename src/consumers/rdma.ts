@@ -28,11 +28,21 @@ export class IbMr extends Holder {
   readonly type = 'mr' as const;
   readonly sg: SgEntry[] = [];
   npages = 0;
-  constructor(name: string, owner: Process, readonly address: number, readonly length: number, readonly writable: boolean) {
+  constructor(
+    name: string,
+    owner: Process,
+    readonly address: number,
+    readonly length: number,
+    readonly writable: boolean,
+  ) {
     super(name, owner);
   }
-  pins(): number { return this.sg.reduce((s, e) => s + e.npages, 0); }
-  refs(): number { return 0; }
+  pins(): number {
+    return this.sg.reduce((s, e) => s + e.npages, 0);
+  }
+  refs(): number {
+    return 0;
+  }
 }
 
 /**
@@ -73,16 +83,25 @@ function __ib_umem_release(m: Machine, mr: IbMr, make_dirty: boolean): void {
  *
  * @see drivers/infiniband/core/umem.c ib_umem_get()
  */
-export function ib_umem_get(m: Machine, p: Process, name: string, addr: number, size: number, writable = true): IbMr | number {
+export function ib_umem_get(
+  m: Machine,
+  p: Process,
+  name: string,
+  addr: number,
+  size: number,
+  writable = true,
+): IbMr | number {
   m.why = undefined;
   // "(addr + size) < addr || PAGE_ALIGN(addr + size) < (addr + size)"
   if (addr + size > 2 ** 64 - PAGE_SIZE) return m.refuse(-EINVAL, 'ib_umem_get', 'addr + size overflows');
   // can_do_mlock(): RLIMIT_MEMLOCK != 0 or CAP_IPC_LOCK.
-  if (p.rlimitMemlock === 0 && !p.capIpcLock) return m.refuse(-EPERM, 'ib_umem_get', 'can_do_mlock(): RLIMIT_MEMLOCK is 0 and no CAP_IPC_LOCK');
+  if (p.rlimitMemlock === 0 && !p.capIpcLock)
+    return m.refuse(-EPERM, 'ib_umem_get', 'can_do_mlock(): RLIMIT_MEMLOCK is 0 and no CAP_IPC_LOCK');
   const mr = new IbMr(name, p, addr, size, writable);
   // ib_umem_num_pages(): pages spanned by [addr, addr + size).
   let npages = Math.ceil((addr + size) / PAGE_SIZE) - Math.floor(addr / PAGE_SIZE);
-  if (npages === 0 || npages > 0xffffffff) return m.refuse(-EINVAL, 'ib_umem_get', 'the range has no pages (length 0) or more than UINT_MAX');
+  if (npages === 0 || npages > 0xffffffff)
+    return m.refuse(-EINVAL, 'ib_umem_get', 'the range has no pages (length 0) or more than UINT_MAX');
   // "new_pinned = atomic64_add_return(npages, &mm->pinned_vm); if (new_pinned > lock_limit &&
   //  !capable(CAP_IPC_LOCK))" -> undo, -ENOMEM. Charged before anything is pinned.
   if (charge_mm(p, 'pinned_vm', npages)) {

@@ -52,25 +52,29 @@ describe('VFIO type1 DMA mapping (drivers/vfio/vfio_iommu_type1.c)', () => {
     expect(vfio_dma_do_unmap(m, dma)).toBeLessThan(0);
   });
 
-  it('RLIMIT_MEMLOCK: non-root with 64 KiB cannot map 1 MiB (-ENOMEM); the batch was pinned (256) and released again', () => {
-    const { m, p } = world();
-    p.capIpcLock = false;
-    p.rlimitMemlock = 64 << 10;
-    const addr = anon(m, p, 256);
-    expect(vfio_dma_do_map(m, p, 'dma', addr, 256 * PAGE_SIZE)).toBe(-ENOMEM);
-    expect(m.why?.rule).toContain('RLIMIT_MEMLOCK');
-    expect(p.mm.locked_vm).toBe(0);
-    // vaddr_get_pfns() pinned the whole batch before the per-page accounting refused page 17.
-    expect(pins(m)).toEqual({ acquired: 256, released: 256 });
-    // 16 pages are within the limit.
-    const ok = vfio_dma_do_map(m, p, 'ok', addr, 16 * PAGE_SIZE) as VfioDma;
-    expect(ok).toBeInstanceOf(VfioDma);
-    expect(p.mm.locked_vm).toBe(16);
-    // Root (CAP_IPC_LOCK) is not limited.
-    p.capIpcLock = true;
-    expect(vfio_dma_do_map(m, p, 'big', addr + 16 * PAGE_SIZE, 240 * PAGE_SIZE)).toBeInstanceOf(VfioDma);
-    expect(p.mm.locked_vm).toBe(256);
-  });
+  it(
+    'RLIMIT_MEMLOCK: non-root with 64 KiB cannot map 1 MiB (-ENOMEM); the batch was pinned (256) and ' +
+      'released again',
+    () => {
+      const { m, p } = world();
+      p.capIpcLock = false;
+      p.rlimitMemlock = 64 << 10;
+      const addr = anon(m, p, 256);
+      expect(vfio_dma_do_map(m, p, 'dma', addr, 256 * PAGE_SIZE)).toBe(-ENOMEM);
+      expect(m.why?.rule).toContain('RLIMIT_MEMLOCK');
+      expect(p.mm.locked_vm).toBe(0);
+      // vaddr_get_pfns() pinned the whole batch before the per-page accounting refused page 17.
+      expect(pins(m)).toEqual({ acquired: 256, released: 256 });
+      // 16 pages are within the limit.
+      const ok = vfio_dma_do_map(m, p, 'ok', addr, 16 * PAGE_SIZE) as VfioDma;
+      expect(ok).toBeInstanceOf(VfioDma);
+      expect(p.mm.locked_vm).toBe(16);
+      // Root (CAP_IPC_LOCK) is not limited.
+      p.capIpcLock = true;
+      expect(vfio_dma_do_map(m, p, 'big', addr + 16 * PAGE_SIZE, 240 * PAGE_SIZE)).toBeInstanceOf(VfioDma);
+      expect(p.mm.locked_vm).toBe(256);
+    },
+  );
 
   it('VM_PFNMAP (a device BAR) is mapped by PFN: no pin, no locked_vm, no MMF_HAS_PINNED', () => {
     const { m, p } = world();

@@ -45,12 +45,22 @@ export class VfioDma extends Holder {
   has_rsvd = false;
   /** dma->lock_cap: capable(CAP_IPC_LOCK) at map time. */
   readonly lock_cap: boolean;
-  constructor(name: string, owner: Process, readonly vaddr: number, readonly iova: number, readonly write: boolean) {
+  constructor(
+    name: string,
+    owner: Process,
+    readonly vaddr: number,
+    readonly iova: number,
+    readonly write: boolean,
+  ) {
     super(name, owner);
     this.lock_cap = owner.capIpcLock;
   }
-  pins(): number { return this.runs.reduce((s, r) => s + (r.rsvd ? 0 : r.npages), 0); }
-  refs(): number { return 0; }
+  pins(): number {
+    return this.runs.reduce((s, r) => s + (r.rsvd ? 0 : r.npages), 0);
+  }
+  refs(): number {
+    return 0;
+  }
 }
 
 /** struct vfio_iommu: the container of one process (its dma_list). */
@@ -106,11 +116,13 @@ function follow_fault_pfn(m: Machine, p: Process, vaddr: number, write_fault: bo
   let e = p.mm.pt.pte(vaddr);
   if (!pte_present(e)) {
     const r = handle_mm_fault(m, vma, vaddr, FAULT_FLAG_REMOTE | (write_fault ? FAULT_FLAG_WRITE : 0));
-    if (r & VM_FAULT_ERROR) return m.refuse(-EFAULT, 'follow_fault_pfn', 'fixup_user_fault() failed on the VM_PFNMAP mapping');
+    if (r & VM_FAULT_ERROR)
+      return m.refuse(-EFAULT, 'follow_fault_pfn', 'fixup_user_fault() failed on the VM_PFNMAP mapping');
     e = p.mm.pt.pte(vaddr);
     if (!pte_present(e)) return m.refuse(-EFAULT, 'follow_fault_pfn', 'no PTE after the fault');
   }
-  if (write_fault && !pte_write(e)) return m.refuse(-EFAULT, 'follow_fault_pfn', 'write mapping of a read-only VM_PFNMAP PTE');
+  if (write_fault && !pte_write(e))
+    return m.refuse(-EFAULT, 'follow_fault_pfn', 'write mapping of a read-only VM_PFNMAP PTE');
   return pte_pfn(e);
 }
 
@@ -120,7 +132,14 @@ function follow_fault_pfn(m: Machine, p: Process, vaddr: number, write_fault: bo
  * accepted only if it is reserved/invalid (no struct page), else -EFAULT. Otherwise GUP's error.
  * Returns the number of PFNs in pages[] (the PFNMAP one too), or -errno.
  */
-function vaddr_get_pfns(m: Machine, p: Process, vaddr: number, npages: number, write: boolean, pages: Int32Array): number {
+function vaddr_get_pfns(
+  m: Machine,
+  p: Process,
+  vaddr: number,
+  npages: number,
+  write: boolean,
+  pages: Int32Array,
+): number {
   const flags = write ? FOLL_WRITE : 0;
   const ret = pin_user_pages_remote(m, p, vaddr, npages, flags | FOLL_LONGTERM, pages, undefined, p);
   if (ret > 0) return ret;
@@ -129,7 +148,8 @@ function vaddr_get_pfns(m: Machine, p: Process, vaddr: number, npages: number, w
     m.why = undefined;
     const pfn = follow_fault_pfn(m, p, vaddr, write);
     if (pfn < 0) return pfn;
-    if (!is_invalid_reserved_pfn(m, pfn)) return m.refuse(-EFAULT, 'vaddr_get_pfns', 'VM_PFNMAP page that has a struct page');
+    if (!is_invalid_reserved_pfn(m, pfn))
+      return m.refuse(-EFAULT, 'vaddr_get_pfns', 'VM_PFNMAP page that has a struct page');
     pages[0] = pfn;
     return 1;
   }
@@ -149,7 +169,14 @@ interface Batch {
  * On error the run's pins and the batch's leftovers are released (the caller unwinds the earlier runs).
  * Returns { pinned, pfn, rsvd } or -errno.
  */
-function vfio_pin_pages_remote(m: Machine, dma: VfioDma, vaddr: number, npage: number, limit: number, batch: Batch): DmaRun | number {
+function vfio_pin_pages_remote(
+  m: Machine,
+  dma: VfioDma,
+  vaddr: number,
+  npage: number,
+  limit: number,
+  batch: Batch,
+): DmaRun | number {
   const p = dma.owner;
   let pfn_base = -1;
   let rsvd = false;
@@ -253,16 +280,25 @@ function vfio_remove_dma(m: Machine, c: VfioIommu, dma: VfioDma, do_accounting =
  *
  * @see drivers/vfio/vfio_iommu_type1.c vfio_dma_do_map(), vfio_pin_map_dma()
  */
-export function vfio_dma_do_map(m: Machine, p: Process, name: string, vaddr: number, size: number, write = true): VfioDma | number {
+export function vfio_dma_do_map(
+  m: Machine,
+  p: Process,
+  name: string,
+  vaddr: number,
+  size: number,
+  write = true,
+): VfioDma | number {
   m.why = undefined;
   if (!p.alive) return m.refuse(-ESRCH, 'vfio_dma_do_map', 'the process has exited');
   // "if (!size || (size | iova | vaddr) & (pgsize - 1))": the smallest IOMMU page is PAGE_SIZE here.
-  if (!size || size % PAGE_SIZE || vaddr % PAGE_SIZE) return m.refuse(-EINVAL, 'vfio_dma_do_map', 'size is 0, or vaddr or size is not page aligned');
+  if (!size || size % PAGE_SIZE || vaddr % PAGE_SIZE)
+    return m.refuse(-EINVAL, 'vfio_dma_do_map', 'size is 0, or vaddr or size is not page aligned');
   if (vaddr + size > 2 ** 64) return m.refuse(-EINVAL, 'vfio_dma_do_map', 'vaddr + size wraps');
   const c = container(m, p);
   const iova = vaddr;
   for (const d of c.dmas) {
-    if (iova < d.iova + d.size && d.iova < iova + size) return m.refuse(-EEXIST, 'vfio_dma_do_map', 'the IOVA range overlaps an existing mapping');
+    if (iova < d.iova + d.size && d.iova < iova + size)
+      return m.refuse(-EEXIST, 'vfio_dma_do_map', 'the IOVA range overlaps an existing mapping');
   }
   const dma = new VfioDma(name, p, vaddr, iova, write);
   c.dmas.add(dma);

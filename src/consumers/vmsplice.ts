@@ -33,10 +33,16 @@ export class Pipe extends Holder {
   constructor(name: string, owner: Process) {
     super(name, owner);
   }
-  pins(): number { return 0; }
-  refs(): number { return this.bufs.length; }
+  pins(): number {
+    return 0;
+  }
+  refs(): number {
+    return this.bufs.length;
+  }
   /** Bytes queued in the pipe. */
-  get bytes(): number { return this.bufs.reduce((s, b) => s + b.len, 0); }
+  get bytes(): number {
+    return this.bufs.reduce((s, b) => s + b.len, 0);
+  }
 }
 
 /**
@@ -94,7 +100,8 @@ export function vmsplice_to_pipe(m: Machine, p: Process, pipe: Pipe, addr: numbe
   // SYSCALL_DEFINE4(vmsplice): "if (!iov_iter_count(&iter)) error = 0".
   if (len === 0) return 0;
   // wait_for_space(): a full pipe blocks, or -EAGAIN with SPLICE_F_NONBLOCK.
-  if (pipe_full(pipe)) return m.refuse(-EAGAIN, 'wait_for_space', 'the pipe is full (vmsplice would block until a reader drains it)');
+  if (pipe_full(pipe))
+    return m.refuse(-EAGAIN, 'wait_for_space', 'the pipe is full (vmsplice would block until a reader drains it)');
   return iter_to_pipe(m, p, pipe, addr, len);
 }
 

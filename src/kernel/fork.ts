@@ -9,7 +9,18 @@ import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
 import { Vma, VM_DONTCOPY, VM_PFNMAP, VM_MIXEDMAP, VM_WRITE, VM_SHARED, is_cow_mapping } from '../mm/mm_types.js';
-import { mk_pte, pte_pfn, pte_present, pte_special, pte_wrprotect, pte_mkold, pte_mkclean, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from '../mm/pgtable.js';
+import {
+  mk_pte,
+  pte_pfn,
+  pte_present,
+  pte_special,
+  pte_wrprotect,
+  pte_mkold,
+  pte_mkclean,
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  _PAGE_RW,
+} from '../mm/pgtable.js';
 import { folio_add_new_anon_rmap, folio_add_rmap_ptes, folio_add_rmap_entire } from '../mm/rmap.js';
 import { folio_ref_add } from '../mm/swap.js';
 import { is_huge_zero_folio } from '../mm/huge_mm.js';
@@ -89,7 +100,10 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     }
     const slot = spt.pmd_slot(a);
     const next = a - (a % PMD_SIZE) + PMD_SIZE;
-    if (slot === undefined) { a = next; continue; }
+    if (slot === undefined) {
+      a = next;
+      continue;
+    }
     if (typeof slot === 'number') {
       if (src.kind === 'hugetlb') {
         const r = copy_hugetlb_entry(m, dst, src, a, slot, PMD_SIZE);
@@ -98,8 +112,15 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
         a = next;
         continue;
       }
-      if (src.kind !== 'anon') { a = next; continue; } // file PMDs refault in the child
-      if (copy_huge_pmd(m, dst, src, a, slot)) { touched = true; a = next; continue; }
+      if (src.kind !== 'anon') {
+        a = next;
+        continue;
+      } // file PMDs refault in the child
+      if (copy_huge_pmd(m, dst, src, a, slot)) {
+        touched = true;
+        a = next;
+        continue;
+      }
       // -EAGAIN: the parent's PMD was split; copy the PTEs below.
     }
     const table = spt.pte_table(a)!;
@@ -109,7 +130,10 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
       const i = (a / PAGE_SIZE) % 512;
       const e = table[i]!;
       if (!pte_present(e)) continue;
-      if (pte_special(e)) { dtable[i] = e; continue; }
+      if (pte_special(e)) {
+        dtable[i] = e;
+        continue;
+      }
       const r = copy_present_pte(m, dst, src, a, e, table, dtable, i, cow);
       if (r) return r;
       touched = true;
@@ -124,7 +148,17 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
  * new page for the child (copy_present_page); everything else is shared, write-protected in both
  * when the mapping is COW.
  */
-function copy_present_pte(m: Machine, dst: Vma, src: Vma, addr: number, e: number, table: Uint32Array, dtable: Uint32Array, i: number, cow: boolean): number {
+function copy_present_pte(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  e: number,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  cow: boolean,
+): number {
   const mem = m.mem;
   const page = pte_pfn(e);
   const folio = mem.page_folio(page);
@@ -188,7 +222,8 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
 function copy_hugetlb_entry(m: Machine, dst: Vma, src: Vma, addr: number, e: number, size: number): number {
   const mem = m.mem;
   const folio = pte_pfn(e);
-  const set = (pt: typeof src.mm.pt, v: number) => (size === PUD_SIZE ? pt.set_pud_leaf(addr, v) : pt.set_pmd_leaf(addr, v));
+  const set = (pt: typeof src.mm.pt, v: number) =>
+    size === PUD_SIZE ? pt.set_pud_leaf(addr, v) : pt.set_pmd_leaf(addr, v);
   const nr = size / PAGE_SIZE;
   if (mem.folio_test_anon(folio)) {
     if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {

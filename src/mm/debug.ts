@@ -4,7 +4,18 @@
 // struct page layout to show.
 
 import type { Machine } from './machine.js';
-import { ZERO_PFN, PG_dirty, PG_head, PG_lru, PG_referenced, PG_swapbacked, PG_writeback, PG_buddy, PG_hugetlb, PG_tail } from './memmap.js';
+import {
+  ZERO_PFN,
+  PG_dirty,
+  PG_head,
+  PG_lru,
+  PG_referenced,
+  PG_swapbacked,
+  PG_writeback,
+  PG_buddy,
+  PG_hugetlb,
+  PG_tail,
+} from './memmap.js';
 import { AddressSpace } from './fs.js';
 import type { WarnRecord } from './warn.js';
 
@@ -63,16 +74,30 @@ export function dump_page(m: Machine, pfn: number, reason?: string): string {
   const mapcount = typed ? 0 : mem.mapcount[pfn]!;
   const mappingId = buddy ? 0 : mem.mapping[folio]!;
   const index = buddy ? 0 : mem.page_index(pfn);
-  lines.push(`page: refcount:${mem.refcount[folio]} mapcount:${mapcount} mapping:${hashedPointer(mappingId)} index:${hex(index)} pfn:${hex(pfn)}`);
+  lines.push(
+    `page: refcount:${mem.refcount[folio]} mapcount:${mapcount} mapping:${hashedPointer(mappingId)} ` +
+      `index:${hex(index)} pfn:${hex(pfn)}`,
+  );
   if (large) {
-    lines.push(`head: order:${mem.folio_order(folio)} mapcount:${mem.folio_mapcount(folio)} entire_mapcount:${mem.folio_entire_mapcount(folio)} nr_pages_mapped:${mem.folio_nr_pages_mapped(folio)} pincount:${mem.folio_has_pincount(folio) ? mem.folio_pincount(folio) : 0}`);
+    lines.push(
+      `head: order:${mem.folio_order(folio)} mapcount:${mem.folio_mapcount(folio)} ` +
+        `entire_mapcount:${mem.folio_entire_mapcount(folio)} nr_pages_mapped:${mem.folio_nr_pages_mapped(folio)} ` +
+        `pincount:${mem.folio_has_pincount(folio) ? mem.folio_pincount(folio) : 0}`,
+    );
   }
   let prefix = '';
   if (!buddy && mem.folio_test_anon(folio)) prefix = 'anon ';
   else if (mappingId) {
     const obj = m.mappingObj(mappingId);
     if (obj instanceof AddressSpace) {
-      const aops = obj.fs === 'tmpfs' ? 'shmem_aops' : obj.fs === 'hugetlbfs' ? 'hugetlbfs_aops' : obj.fs === 'dax' ? 'ext4_dax_aops' : 'ext4_aops';
+      const aops =
+        obj.fs === 'tmpfs'
+          ? 'shmem_aops'
+          : obj.fs === 'hugetlbfs'
+            ? 'hugetlbfs_aops'
+            : obj.fs === 'dax'
+              ? 'ext4_dax_aops'
+              : 'ext4_aops';
       lines.push(`aops:${aops} ino:${obj.id.toString(16)} dentry name(?):"${obj.name.replace(/^.*\//, '')}"`);
     }
   }
@@ -94,5 +119,8 @@ const FN_FILE: Record<string, string> = {
 export function formatWarn(w: WarnRecord): string {
   const file = FN_FILE[w.fn] ?? 'mm/gup.c';
   const step = w.step !== undefined ? ` (step ${w.step})` : '';
-  return `WARNING: at ${file} ${w.fn}: ${w.condition}${w.once ? '' : ' [repeat: not printed again by WARN_ON_ONCE]'}${step}`;
+  return (
+    `WARNING: at ${file} ${w.fn}: ` +
+    `${w.condition}${w.once ? '' : ' [repeat: not ' + 'printed again by ' + 'WARN_ON_ONCE]'}${step}`
+  );
 }

@@ -9,7 +9,6 @@ import { folio_put_refs, folio_ref_add } from './swap.js';
 import { AddressSpace } from './fs.js';
 import { folio_accounts_dirty } from './page-writeback.js';
 
-
 /** The page-cache page (allocating it if needed) for a file VMA at addr, or -1 on ENOMEM. */
 export function filemap_fault_page(m: Machine, vma: Vma, addr: number): number {
   const file = vma.file!;

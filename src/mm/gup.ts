@@ -8,18 +8,78 @@
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
 import { ZERO_PFN, GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PG_referenced, PG_lru } from './memmap.js';
-import { EFAULT, EINVAL, EINTR, ENOMEM, EOPNOTSUPP, EOVERFLOW, EHWPOISON, EAGAIN, EMLINK, EEXIST, MAX_ERRNO } from '../uapi/errno.js';
-import { FOLL_WRITE, FOLL_GET, FOLL_DUMP, FOLL_FORCE, FOLL_NOWAIT, FOLL_NOFAULT, FOLL_HWPOISON, FOLL_ANON, FOLL_LONGTERM, FOLL_SPLIT_PMD, FOLL_PCI_P2PDMA, FOLL_HONOR_NUMA_FAULT, FOLL_TOUCH, FOLL_REMOTE, FOLL_PIN, FOLL_FAST_ONLY, FOLL_UNLOCKABLE, FOLL_MADV_POPULATE, INTERNAL_GUP_FLAGS } from './foll_flags.js';
+import {
+  EFAULT,
+  EINVAL,
+  EINTR,
+  ENOMEM,
+  EOPNOTSUPP,
+  EOVERFLOW,
+  EHWPOISON,
+  EAGAIN,
+  EMLINK,
+  EEXIST,
+  MAX_ERRNO,
+} from '../uapi/errno.js';
+import {
+  FOLL_WRITE,
+  FOLL_GET,
+  FOLL_DUMP,
+  FOLL_FORCE,
+  FOLL_NOWAIT,
+  FOLL_NOFAULT,
+  FOLL_HWPOISON,
+  FOLL_ANON,
+  FOLL_LONGTERM,
+  FOLL_SPLIT_PMD,
+  FOLL_PCI_P2PDMA,
+  FOLL_HONOR_NUMA_FAULT,
+  FOLL_TOUCH,
+  FOLL_REMOTE,
+  FOLL_PIN,
+  FOLL_FAST_ONLY,
+  FOLL_UNLOCKABLE,
+  FOLL_MADV_POPULATE,
+  INTERNAL_GUP_FLAGS,
+} from './foll_flags.js';
 import { NR_FOLL_PIN_ACQUIRED, NR_FOLL_PIN_RELEASED } from './vmstat.js';
-import { is_cow_mapping, vma_is_anonymous, VM_IO, VM_PFNMAP, VM_WRITE, VM_READ, VM_MAYREAD, VM_SHARED, VM_MAYSHARE, VM_MAYWRITE, type MmStruct, type Vma, FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_HWPOISON } from './mm_types.js';
-import { pte_pfn, pte_present, pte_write, pte_dirty, pte_special, pte_mkdirty, pte_mkyoung, pte_index, is_zero_pfn } from './pgtable.js';
+import {
+  is_cow_mapping,
+  vma_is_anonymous,
+  VM_IO,
+  VM_PFNMAP,
+  VM_WRITE,
+  VM_READ,
+  VM_MAYREAD,
+  VM_SHARED,
+  VM_MAYSHARE,
+  VM_MAYWRITE,
+  type MmStruct,
+  type Vma,
+  FAULT_FLAG_WRITE,
+  FAULT_FLAG_REMOTE,
+  FAULT_FLAG_UNSHARE,
+  VM_FAULT_ERROR,
+  VM_FAULT_OOM,
+  VM_FAULT_HWPOISON,
+} from './mm_types.js';
+import {
+  pte_pfn,
+  pte_present,
+  pte_write,
+  pte_dirty,
+  pte_special,
+  pte_mkdirty,
+  pte_mkyoung,
+  pte_index,
+  is_zero_pfn,
+} from './pgtable.js';
 import { handle_mm_fault } from './memory.js';
 import { folio_put_refs } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { migrate_folio_to_pinnable, putback_movable_pages } from './migrate.js';
-
 
 /** The model's `int *locked`: { value: 1 } when the caller holds mmap_lock, { value: 0 } when not. */
 export interface Locked {
@@ -152,7 +212,10 @@ export function gup_put_folio(m: Machine, folio: number, refs: number, flags: nu
     if (is_zero_folio(folio)) return;
     if (mem.folio_has_pincount(folio)) {
       if (mem.folio_pincount(folio) < refs) {
-        m.warns.warn('gup_put_folio', `unpin of ${refs} page(s) of a large folio with _pincount ${mem.folio_pincount(folio)}`);
+        m.warns.warn(
+          'gup_put_folio',
+          `unpin of ${refs} page(s) of a large folio with _pincount ${mem.folio_pincount(folio)}`,
+        );
         return;
       }
       if (rc - refs < folio_min_refs(m, folio)) {
@@ -186,7 +249,8 @@ export function folio_add_pin(m: Machine, folio: number): void {
     mem.refcount[folio] = mem.refcount[folio]! + 1;
     mem.set_pincount(folio, mem.folio_pincount(folio) + 1);
   } else {
-    if (mem.refcount[folio]! < GUP_PIN_COUNTING_BIAS) m.warns.warn('folio_add_pin', 'folio_ref_count(folio) < GUP_PIN_COUNTING_BIAS');
+    if (mem.refcount[folio]! < GUP_PIN_COUNTING_BIAS)
+      m.warns.warn('folio_add_pin', 'folio_ref_count(folio) < GUP_PIN_COUNTING_BIAS');
     mem.refcount[folio] = mem.refcount[folio]! + GUP_PIN_COUNTING_BIAS;
   }
 }
@@ -245,7 +309,10 @@ export function unpin_user_pages(m: Machine, pages: Int32Array, npages: number):
     return;
   }
   for (let i = 0; i < npages;) {
-    if (pages[i]! < 0) { i++; continue; }
+    if (pages[i]! < 0) {
+      i++;
+      continue;
+    }
     const folio = m.mem.page_folio(pages[i]!);
     const j = folio_run_end(m, folio, pages, i, npages);
     gup_put_folio(m, folio, j - i, FOLL_PIN);
@@ -302,7 +369,10 @@ export function unpin_folios(m: Machine, folios: Int32Array, nfolios: number): v
     return;
   }
   for (let i = 0; i < nfolios;) {
-    if (folios[i]! < 0) { i++; continue; }
+    if (folios[i]! < 0) {
+      i++;
+      continue;
+    }
     let j = i + 1;
     while (j < nfolios && folios[j] === folios[i]) j++;
     gup_put_folio(m, folios[i]!, j - i, FOLL_PIN);
@@ -323,22 +393,42 @@ export function put_page(m: Machine, page: number): void {
  * *locked != 1, FOLL_PIN with FOLL_GET, FOLL_LONGTERM without FOLL_PIN, GET/PIN without pages[],
  * and FOLL_LONGTERM with FOLL_PCI_P2PDMA.
  */
-export function is_valid_gup_args(m: Machine, pages: Int32Array | null, locked: Locked | undefined, gup_flags: number, to_set: number): number | undefined {
+export function is_valid_gup_args(
+  m: Machine,
+  pages: Int32Array | null,
+  locked: Locked | undefined,
+  gup_flags: number,
+  to_set: number,
+): number | undefined {
   const bad = (cond: string, rule: string): undefined => {
     m.warns.warn('is_valid_gup_args', cond);
     m.refuse(-EINVAL, 'is_valid_gup_args', rule);
     return undefined;
   };
-  if (gup_flags & INTERNAL_GUP_FLAGS) return bad('gup_flags & INTERNAL_GUP_FLAGS', 'caller passed an internal FOLL_ flag (FOLL_PIN, FOLL_TOUCH, ...)');
+  if (gup_flags & INTERNAL_GUP_FLAGS)
+    return bad('gup_flags & INTERNAL_GUP_FLAGS', 'caller passed an internal FOLL_ flag (FOLL_PIN, FOLL_TOUCH, ...)');
   gup_flags |= to_set;
   if (locked) {
     if (locked.value !== 1) return bad('*locked != 1', 'locked must point to 1 (mmap_lock held)');
     gup_flags |= FOLL_UNLOCKABLE;
   }
-  if ((gup_flags & (FOLL_PIN | FOLL_GET)) === (FOLL_PIN | FOLL_GET)) return bad('(gup_flags & (FOLL_PIN | FOLL_GET)) == (FOLL_PIN | FOLL_GET)', 'FOLL_PIN and FOLL_GET are mutually exclusive');
-  if (gup_flags & FOLL_LONGTERM && !(gup_flags & FOLL_PIN)) return bad('(gup_flags & FOLL_LONGTERM) && !(gup_flags & FOLL_PIN)', 'FOLL_LONGTERM requires FOLL_PIN (use pin_user_pages*)');
-  if (gup_flags & (FOLL_GET | FOLL_PIN) && !pages) return bad('!pages && (gup_flags & (FOLL_GET | FOLL_PIN))', 'FOLL_GET/FOLL_PIN need a pages array');
-  if (gup_flags & FOLL_LONGTERM && gup_flags & FOLL_PCI_P2PDMA) return bad('(gup_flags & FOLL_LONGTERM) && (gup_flags & FOLL_PCI_P2PDMA)', 'FOLL_LONGTERM cannot be combined with FOLL_PCI_P2PDMA');
+  if ((gup_flags & (FOLL_PIN | FOLL_GET)) === (FOLL_PIN | FOLL_GET))
+    return bad(
+      '(gup_flags & (FOLL_PIN | FOLL_GET)) == (FOLL_PIN | FOLL_GET)',
+      'FOLL_PIN and FOLL_GET are mutually exclusive',
+    );
+  if (gup_flags & FOLL_LONGTERM && !(gup_flags & FOLL_PIN))
+    return bad(
+      '(gup_flags & FOLL_LONGTERM) && !(gup_flags & FOLL_PIN)',
+      'FOLL_LONGTERM requires FOLL_PIN (use pin_user_pages*)',
+    );
+  if (gup_flags & (FOLL_GET | FOLL_PIN) && !pages)
+    return bad('!pages && (gup_flags & (FOLL_GET | FOLL_PIN))', 'FOLL_GET/FOLL_PIN need a pages array');
+  if (gup_flags & FOLL_LONGTERM && gup_flags & FOLL_PCI_P2PDMA)
+    return bad(
+      '(gup_flags & FOLL_LONGTERM) && (gup_flags & FOLL_PCI_P2PDMA)',
+      'FOLL_LONGTERM cannot be combined with FOLL_PCI_P2PDMA',
+    );
   return gup_flags >>> 0;
 }
 
@@ -353,15 +443,22 @@ export function check_vma_flags(m: Machine, vma: Vma, gup_flags: number): number
   const fn = 'check_vma_flags';
   if (vm & (VM_IO | VM_PFNMAP)) return m.refuse(-EFAULT, fn, 'VM_IO or VM_PFNMAP mapping');
   if (gup_flags & FOLL_ANON && !anon) return m.refuse(-EFAULT, fn, 'FOLL_ANON on a mapping that is not anonymous');
-  if (gup_flags & FOLL_LONGTERM && vma.kind === 'fsdax') return m.refuse(-EOPNOTSUPP, fn, 'FOLL_LONGTERM on an fsdax mapping (vma_is_fsdax)');
-  if (gup_flags & FOLL_SPLIT_PMD && vma.kind === 'hugetlb') return m.refuse(-EOPNOTSUPP, fn, 'FOLL_SPLIT_PMD on a hugetlb mapping');
+  if (gup_flags & FOLL_LONGTERM && vma.kind === 'fsdax')
+    return m.refuse(-EOPNOTSUPP, fn, 'FOLL_LONGTERM on an fsdax mapping (vma_is_fsdax)');
+  if (gup_flags & FOLL_SPLIT_PMD && vma.kind === 'hugetlb')
+    return m.refuse(-EOPNOTSUPP, fn, 'FOLL_SPLIT_PMD on a hugetlb mapping');
   if (write) {
     if (!anon && !writable_file_mapping_allowed(vma, gup_flags)) {
-      return m.refuse(-EFAULT, fn, 'writable_file_mapping_allowed: FOLL_LONGTERM write pin of a shared file mapping that needs dirty tracking');
+      return m.refuse(
+        -EFAULT,
+        fn,
+        'writable_file_mapping_allowed: FOLL_LONGTERM write pin of a shared file mapping that needs dirty tracking',
+      );
     }
     if (!(vm & VM_WRITE)) {
       if (!(gup_flags & FOLL_FORCE)) return m.refuse(-EFAULT, fn, 'FOLL_WRITE on a mapping without VM_WRITE');
-      if (!is_cow_mapping(vm)) return m.refuse(-EFAULT, fn, 'FOLL_FORCE write to a non-COW (shared) mapping without VM_WRITE');
+      if (!is_cow_mapping(vm))
+        return m.refuse(-EFAULT, fn, 'FOLL_FORCE write to a non-COW (shared) mapping without VM_WRITE');
     }
   } else if (!(vm & VM_READ)) {
     if (!(gup_flags & FOLL_FORCE)) return m.refuse(-EFAULT, fn, 'read of a mapping without VM_READ');
@@ -446,7 +543,15 @@ function no_page_table(vma: Vma, flags: number): number {
 }
 
 /** follow_huge_pmd() / follow_huge_pud(): grab one unit; the caller grabs the rest of the range. */
-function follow_huge_leaf(m: Machine, vma: Vma, addr: number, flags: number, ctx: FollowCtx, e: number, size: number): number {
+function follow_huge_leaf(
+  m: Machine,
+  vma: Vma,
+  addr: number,
+  flags: number,
+  ctx: FollowCtx,
+  e: number,
+  size: number,
+): number {
   const head = pte_pfn(e);
   if (flags & FOLL_WRITE && !pte_write(e) && !can_follow_write_common(m, head, vma, flags)) return NO_PAGE;
   if (flags & FOLL_DUMP && is_huge_zero_folio(m, head)) return -EFAULT;
@@ -482,7 +587,8 @@ function follow_page_pte(m: Machine, vma: Vma, addr: number, flags: number): num
   const r = try_grab_folio(m, folio, 1, flags);
   if (r) return r;
   if (flags & FOLL_TOUCH) {
-    if (flags & FOLL_WRITE && !pte_dirty(e) && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio)) folio_mark_dirty(m, folio);
+    if (flags & FOLL_WRITE && !pte_dirty(e) && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio))
+      folio_mark_dirty(m, folio);
     m.mem.set_flag(folio, PG_referenced); // folio_mark_accessed()
   }
   return pfn;
@@ -490,7 +596,8 @@ function follow_page_pte(m: Machine, vma: Vma, addr: number, flags: number): num
 
 /** faultin_page(): 0, or the errno a failed fault maps to (vm_fault_to_errno). */
 function faultin_page(m: Machine, vma: Vma, addr: number, flags: number, unshare: boolean): number {
-  if (flags & FOLL_NOFAULT) return m.refuse(-EFAULT, 'faultin_page', 'FOLL_NOFAULT and the page is not present (or needs a fault)');
+  if (flags & FOLL_NOFAULT)
+    return m.refuse(-EFAULT, 'faultin_page', 'FOLL_NOFAULT and the page is not present (or needs a fault)');
   let ff = 0;
   if (flags & FOLL_WRITE) ff |= FAULT_FLAG_WRITE;
   if (flags & FOLL_REMOTE) ff |= FAULT_FLAG_REMOTE;
@@ -499,7 +606,11 @@ function faultin_page(m: Machine, vma: Vma, addr: number, flags: number, unshare
   if (ret & VM_FAULT_ERROR) {
     if (ret & VM_FAULT_OOM) return m.refuse(-ENOMEM, 'faultin_page', 'page fault ran out of memory (VM_FAULT_OOM)');
     if (ret & VM_FAULT_HWPOISON) return flags & FOLL_HWPOISON ? -EHWPOISON : -EFAULT;
-    return m.refuse(-EFAULT, 'faultin_page', 'page fault failed with SIGBUS/SIGSEGV (e.g. beyond EOF, hugetlb pool empty)');
+    return m.refuse(
+      -EFAULT,
+      'faultin_page',
+      'page fault failed with SIGBUS/SIGSEGV (e.g. beyond EOF, hugetlb pool empty)',
+    );
   }
   return 0;
 }
@@ -508,7 +619,16 @@ function faultin_page(m: Machine, vma: Vma, addr: number, flags: number, unshare
  * __get_user_pages(): walk [start, start + nr_pages) with the mmap lock held. Returns pages done if
  * any, else the error (0 is possible only when a fault asked to retry, which the model never does).
  */
-function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null, pagesOff: number): number {
+function __get_user_pages(
+  m: Machine,
+  cur: Process | undefined,
+  mm: MmStruct,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+  pagesOff: number,
+): number {
   if (!nr_pages) return 0;
   let i = 0;
   let ret = 0;
@@ -518,11 +638,20 @@ function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, st
     if (!vma || start >= vma.end) {
       if (gup_flags & FOLL_MADV_POPULATE) {
         vma = mm.vma_lookup(start);
-        if (!vma) { ret = m.refuse(-ENOMEM, '__get_user_pages', 'MADV_POPULATE: no VMA at the address'); break; }
-        if (check_vma_flags(m, vma, gup_flags)) { ret = m.refuse(-EINVAL, '__get_user_pages', `MADV_POPULATE: ${m.why?.rule}`); break; }
+        if (!vma) {
+          ret = m.refuse(-ENOMEM, '__get_user_pages', 'MADV_POPULATE: no VMA at the address');
+          break;
+        }
+        if (check_vma_flags(m, vma, gup_flags)) {
+          ret = m.refuse(-EINVAL, '__get_user_pages', `MADV_POPULATE: ${m.why?.rule}`);
+          break;
+        }
       } else {
         vma = mm.vma_lookup(start);
-        if (!vma) { ret = m.refuse(-EFAULT, 'gup_vma_lookup', `no VMA covers address 0x${start.toString(16)}`); break; }
+        if (!vma) {
+          ret = m.refuse(-EFAULT, 'gup_vma_lookup', `no VMA covers address 0x${start.toString(16)}`);
+          break;
+        }
         ret = check_vma_flags(m, vma, gup_flags);
         if (ret) break;
       }
@@ -530,7 +659,10 @@ function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, st
     let faults = 0;
     let page: number;
     for (;;) {
-      if (cur?.fatalSignalPending) { ret = m.refuse(-EINTR, '__get_user_pages', 'fatal signal pending'); break outer; }
+      if (cur?.fatalSignalPending) {
+        ret = m.refuse(-EINTR, '__get_user_pages', 'fatal signal pending');
+        break outer;
+      }
       page = follow_page_mask(m, vma, start, gup_flags, ctx);
       if (page === NO_PAGE || page === -EMLINK) {
         if (++faults > 4) throw new Error(`gupsim bug: fault at 0x${start.toString(16)} did not resolve`);
@@ -539,10 +671,17 @@ function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, st
         break outer;
       }
       if (page === -EEXIST) {
-        if (pages) { ret = m.refuse(-EEXIST, 'follow_page_pte', 'PFN mapping without struct page'); break outer; }
+        if (pages) {
+          ret = m.refuse(-EEXIST, 'follow_page_pte', 'PFN mapping without struct page');
+          break outer;
+        }
         break;
       }
-      if (page < 0) { ret = page; m.why ??= { fn: 'follow_page_mask', rule: 'lookup failed', errno: page }; break outer; }
+      if (page < 0) {
+        ret = page;
+        m.why ??= { fn: 'follow_page_mask', rule: 'lookup failed', errno: page };
+        break outer;
+      }
       break;
     }
     let page_increm = 1 + (~Math.floor(start / PAGE_SIZE) & ctx.page_mask);
@@ -569,7 +708,16 @@ function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, st
  * __get_user_pages_locked(): sets MMF_HAS_PINNED for FOLL_PIN, adds FOLL_GET when pages[] is
  * given without FOLL_PIN, and turns "nothing done" into WARN + -EFAULT (unless FOLL_NOWAIT).
  */
-function __get_user_pages_locked(m: Machine, cur: Process | undefined, mm: MmStruct, start: number, nr_pages: number, pages: Int32Array | null, pagesOff: number, flags: number): number {
+function __get_user_pages_locked(
+  m: Machine,
+  cur: Process | undefined,
+  mm: MmStruct,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  pagesOff: number,
+  flags: number,
+): number {
   if (!nr_pages) return 0;
   if (flags & FOLL_PIN) mm.has_pinned = true;
   if (pages && !(flags & FOLL_PIN)) flags |= FOLL_GET;
@@ -585,7 +733,16 @@ function __get_user_pages_locked(m: Machine, cur: Process | undefined, mm: MmStr
  * __gup_longterm_locked(): with FOLL_LONGTERM, pin under PF_MEMALLOC_PIN, then migrate any
  * unpinnable folios and retry until everything pinned is pinnable. Without it, a plain walk.
  */
-function __gup_longterm_locked(m: Machine, cur: Process | undefined, mm: MmStruct, start: number, nr_pages: number, pages: Int32Array | null, pagesOff: number, flags: number): number {
+function __gup_longterm_locked(
+  m: Machine,
+  cur: Process | undefined,
+  mm: MmStruct,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  pagesOff: number,
+  flags: number,
+): number {
   if (!(flags & FOLL_LONGTERM)) return __get_user_pages_locked(m, cur, mm, start, nr_pages, pages, pagesOff, flags);
   m.alloc.memallocPin++;
   let rc: number;
@@ -610,8 +767,16 @@ function __gup_longterm_locked(m: Machine, cur: Process | undefined, mm: MmStruc
 // ---------------------------------------------------------------------------------------------
 // Fast path
 
-const FAST_ALLOWED = FOLL_WRITE | FOLL_LONGTERM | FOLL_FORCE | FOLL_PIN | FOLL_GET | FOLL_FAST_ONLY |
-  FOLL_NOFAULT | FOLL_PCI_P2PDMA | FOLL_HONOR_NUMA_FAULT;
+const FAST_ALLOWED =
+  FOLL_WRITE |
+  FOLL_LONGTERM |
+  FOLL_FORCE |
+  FOLL_PIN |
+  FOLL_GET |
+  FOLL_FAST_ONLY |
+  FOLL_NOFAULT |
+  FOLL_PCI_P2PDMA |
+  FOLL_HONOR_NUMA_FAULT;
 
 /** gup_fast_folio_allowed(): GUP-fast may not longterm write-pin file folios other than shmem/hugetlb. */
 function gup_fast_folio_allowed(m: Machine, folio: number, flags: number): boolean {
@@ -627,7 +792,15 @@ function gup_fast_folio_allowed(m: Machine, folio: number, flags: number): boole
  * gup_fast(): lockless walk; stops at the first entry it cannot take (not present, not writable for
  * FOLL_WRITE, special, needs unshare, not longterm-pinnable...). Returns pages taken.
  */
-function gup_fast(m: Machine, mm: MmStruct, start: number, end: number, flags: number, pages: Int32Array, off: number): number {
+function gup_fast(
+  m: Machine,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  flags: number,
+  pages: Int32Array,
+  off: number,
+): number {
   const pt = mm.pt;
   const mem = m.mem;
   let nr = 0;
@@ -681,7 +854,14 @@ function gup_fast(m: Machine, mm: MmStruct, start: number, end: number, flags: n
  * overflows gives -EOVERFLOW, one past TASK_SIZE_MAX -EFAULT. Pages the fast walk could not take
  * go through the slow path; a slow-path error is returned only if the fast walk took nothing.
  */
-function gup_fast_fallback(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array): number {
+function gup_fast_fallback(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array,
+): number {
   const mm = cur.mm;
   if (gup_flags & ~FAST_ALLOWED) {
     m.warns.warn('gup_fast_fallback', 'gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM | ...)');
@@ -703,7 +883,16 @@ function gup_fast_fallback(m: Machine, cur: Process, start: number, nr_pages: nu
     nr_pinned = gup_fast(m, mm, start, end, gup_flags, pages, 0);
   }
   if (nr_pinned === nr_pages || gup_flags & FOLL_FAST_ONLY) return nr_pinned;
-  const ret = __gup_longterm_locked(m, cur, mm, start + nr_pinned * PAGE_SIZE, nr_pages - nr_pinned, pages, nr_pinned, gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE);
+  const ret = __gup_longterm_locked(
+    m,
+    cur,
+    mm,
+    start + nr_pinned * PAGE_SIZE,
+    nr_pages - nr_pinned,
+    pages,
+    nr_pinned,
+    gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE,
+  );
   if (ret < 0) return nr_pinned ? nr_pinned : ret;
   return ret + nr_pinned;
 }
@@ -716,7 +905,14 @@ function begin(m: Machine): void {
 }
 
 /** get_user_pages(): FOLL_TOUCH implied; -EINVAL on bad arguments. */
-export function get_user_pages(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+export function get_user_pages(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH);
   if (f === undefined) return -EINVAL;
@@ -724,7 +920,16 @@ export function get_user_pages(m: Machine, cur: Process, start: number, nr_pages
 }
 
 /** get_user_pages_remote(): another process's memory; FOLL_TOUCH|FOLL_REMOTE; -EINVAL on bad arguments. */
-export function get_user_pages_remote(m: Machine, target: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null, locked?: Locked, cur?: Process): number {
+export function get_user_pages_remote(
+  m: Machine,
+  target: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+  locked?: Locked,
+  cur?: Process,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_TOUCH | FOLL_REMOTE);
   if (f === undefined) return -EINVAL;
@@ -732,7 +937,14 @@ export function get_user_pages_remote(m: Machine, target: Process, start: number
 }
 
 /** get_user_pages_unlocked(): GUP takes mmap_lock itself. */
-export function get_user_pages_unlocked(m: Machine, cur: Process, start: number, nr_pages: number, pages: Int32Array | null, gup_flags: number): number {
+export function get_user_pages_unlocked(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  gup_flags: number,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH | FOLL_UNLOCKABLE);
   if (f === undefined) return -EINVAL;
@@ -740,7 +952,14 @@ export function get_user_pages_unlocked(m: Machine, cur: Process, start: number,
 }
 
 /** get_user_pages_fast(): FOLL_GET, lockless first. */
-export function get_user_pages_fast(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+export function get_user_pages_fast(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET);
   if (f === undefined) return -EINVAL;
@@ -748,7 +967,14 @@ export function get_user_pages_fast(m: Machine, cur: Process, start: number, nr_
 }
 
 /** get_user_pages_fast_only(): never falls back to the slow path (may return 0). */
-export function get_user_pages_fast_only(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+export function get_user_pages_fast_only(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET | FOLL_FAST_ONLY);
   if (f === undefined) return -EINVAL;
@@ -756,7 +982,14 @@ export function get_user_pages_fast_only(m: Machine, cur: Process, start: number
 }
 
 /** pin_user_pages(): FOLL_PIN (no FOLL_TOUCH); returns 0, not an errno, on bad arguments. */
-export function pin_user_pages(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+export function pin_user_pages(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return 0;
@@ -764,7 +997,16 @@ export function pin_user_pages(m: Machine, cur: Process, start: number, nr_pages
 }
 
 /** pin_user_pages_remote(): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE on target's mm; 0 on bad arguments. */
-export function pin_user_pages_remote(m: Machine, target: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null, locked?: Locked, cur?: Process): number {
+export function pin_user_pages_remote(
+  m: Machine,
+  target: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+  locked?: Locked,
+  cur?: Process,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_REMOTE);
   if (f === undefined) return 0;
@@ -772,7 +1014,14 @@ export function pin_user_pages_remote(m: Machine, target: Process, start: number
 }
 
 /** pin_user_pages_unlocked(): 0 on bad arguments. */
-export function pin_user_pages_unlocked(m: Machine, cur: Process, start: number, nr_pages: number, pages: Int32Array | null, gup_flags: number): number {
+export function pin_user_pages_unlocked(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  gup_flags: number,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_UNLOCKABLE);
   if (f === undefined) return 0;
@@ -780,7 +1029,14 @@ export function pin_user_pages_unlocked(m: Machine, cur: Process, start: number,
 }
 
 /** pin_user_pages_fast(): FOLL_PIN, lockless first; -EINVAL on bad arguments. */
-export function pin_user_pages_fast(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+export function pin_user_pages_fast(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return -EINVAL;

@@ -16,9 +16,18 @@ import { add_to_page_cache } from './filemap.js';
  * -EINVAL (bad range, zero max_folios, not shmem/hugetlbfs, end beyond i_size, grab failure) or
  * -ENOMEM (allocation or migration failure).
  */
-export function memfd_pin_folios(m: Machine, memfd: AddressSpace | null, start: number, end: number, folios: Int32Array, max_folios: number, offset: { value: number }): number {
+export function memfd_pin_folios(
+  m: Machine,
+  memfd: AddressSpace | null,
+  start: number,
+  end: number,
+  folios: Int32Array,
+  max_folios: number,
+  offset: { value: number },
+): number {
   m.why = undefined;
-  if (start < 0 || start > end || !max_folios) return m.refuse(-EINVAL, 'memfd_pin_folios', 'start < 0, start > end or max_folios == 0');
+  if (start < 0 || start > end || !max_folios)
+    return m.refuse(-EINVAL, 'memfd_pin_folios', 'start < 0, start > end or max_folios == 0');
   if (!memfd) return m.refuse(-EINVAL, 'memfd_pin_folios', 'no memfd');
   if (!memfd.isShmemOrHugetlb) return m.refuse(-EINVAL, 'memfd_pin_folios', 'not a shmem or hugetlbfs file');
   if (end >= memfd.sizePages * PAGE_SIZE) return m.refuse(-EINVAL, 'memfd_pin_folios', 'end is at or beyond i_size');
@@ -50,7 +59,7 @@ export function memfd_pin_folios(m: Machine, memfd: AddressSpace | null, start: 
           unpin_folios(m, folios, nr);
           return m.refuse(-EINVAL, 'memfd_pin_folios', 'try_grab_folio failed');
         }
-        if (nr === 0) offset.value = start - (mem.index[folio]! * PAGE_SIZE);
+        if (nr === 0) offset.value = start - mem.index[folio]! * PAGE_SIZE;
         folios[nr++] = folio;
         prev = folio;
       }

@@ -4,8 +4,29 @@
 
 import { type Machine, MTHP_SIZES, type MthpPolicy } from './machine.js';
 import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR, PG_dirty, PG_referenced, ZERO_PFN } from './memmap.js';
-import { VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED, VM_WRITE, type Vma, FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_FALLBACK } from './mm_types.js';
-import { mk_pte, pte_pfn, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_dirty, pte_young, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, _PAGE_SPECIAL } from './pgtable.js';
+import {
+  VM_HUGEPAGE,
+  VM_NOHUGEPAGE,
+  VM_SHARED,
+  VM_WRITE,
+  type Vma,
+  FAULT_FLAG_UNSHARE,
+  FAULT_FLAG_WRITE,
+  VM_FAULT_FALLBACK,
+} from './mm_types.js';
+import {
+  mk_pte,
+  pte_pfn,
+  pte_mkwrite,
+  pte_mkdirty,
+  pte_mkyoung,
+  pte_dirty,
+  pte_young,
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  _PAGE_RW,
+  _PAGE_SPECIAL,
+} from './pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_entire } from './rmap.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
@@ -157,7 +178,7 @@ export function __split_huge_pmd(m: Machine, vma: Vma, haddr: number): void {
     return;
   }
   const t = pt.pte_alloc(haddr)!;
-  const bits = e % 32 & ~_PAGE_SPECIAL;
+  const bits = (e % 32) & ~_PAGE_SPECIAL;
   const exclusive = mem.PageAnonExclusive(folio);
   // A dirty PMD sets PG_dirty on the anon folio too (folio_set_dirty(), no accounting), besides
   // making every PTE dirty. @see mm/huge_memory.c __split_huge_pmd_locked()
@@ -171,4 +192,3 @@ export function __split_huge_pmd(m: Machine, vma: Vma, haddr: number): void {
   mem.add_large_mapcount(folio, HPAGE_PMD_NR - 1);
   folio_ref_add(m, folio, HPAGE_PMD_NR - 1);
 }
-

@@ -18,24 +18,26 @@ import { fork, pinCounters } from '../../test/support.js';
 
 const PAGE = PAGE_SIZE;
 
-
-
 describe('hugetlb pools (nr_hugepages)', () => {
-  it('set_max_huge_pages(): nr_hugepages=N takes N free huge pages out of the buddy allocator; free pool folios hold no reference', () => {
-    const plain = new Machine({ memory: 256 << 20 });
-    const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 4 } });
-    const h = m.hugetlb.hstate(PMD_ORDER);
-    expect(h.nr).toBe(4);
-    expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(4);
-    expect(h.resv).toBe(0);
-    expect(m.alloc.nr_free_pages()).toBe(plain.alloc.nr_free_pages() - 4 * 512);
-    expect(m.vmstat.get('nr_free_pages')).toBe(plain.vmstat.get('nr_free_pages') - 4 * 512);
-    for (const f of h.free) {
-      expect(m.mem.folio_test_hugetlb(f)).toBe(true);
-      expect(m.mem.folio_order(f)).toBe(PMD_ORDER);
-      expect(m.mem.refcount[f]).toBe(0);
-    }
-  });
+  it(
+    'set_max_huge_pages(): nr_hugepages=N takes N free huge pages out of the buddy allocator; free pool folios hold ' +
+      'no reference',
+    () => {
+      const plain = new Machine({ memory: 256 << 20 });
+      const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 4 } });
+      const h = m.hugetlb.hstate(PMD_ORDER);
+      expect(h.nr).toBe(4);
+      expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(4);
+      expect(h.resv).toBe(0);
+      expect(m.alloc.nr_free_pages()).toBe(plain.alloc.nr_free_pages() - 4 * 512);
+      expect(m.vmstat.get('nr_free_pages')).toBe(plain.vmstat.get('nr_free_pages') - 4 * 512);
+      for (const f of h.free) {
+        expect(m.mem.folio_test_hugetlb(f)).toBe(true);
+        expect(m.mem.folio_order(f)).toBe(PMD_ORDER);
+        expect(m.mem.refcount[f]).toBe(0);
+      }
+    },
+  );
 
   it('set_max_huge_pages(): asking for more huge pages than memory holds gives as many as could be allocated', () => {
     const m = new Machine({ memory: 64 << 20, hugetlb: { '2M': 100 } });
@@ -55,63 +57,75 @@ describe('hugetlb pools (nr_hugepages)', () => {
 });
 
 describe('reservations (hugetlb_reserve_pages)', () => {
-  it('hugetlb_reserve_pages(): mmap reserves every huge page of the mapping (HugePages_Rsvd); the first fault consumes the reservation', () => {
-    const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 3 } });
-    const p = m.spawn('app');
-    const a = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', shared: false });
-    expect(a).toBeGreaterThan(0);
-    const h = m.hugetlb.hstate(PMD_ORDER);
-    expect(h.resv).toBe(2);
-    expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(3);
-    expect(user_access(m, p, a, 1, true)).toBe(0);
-    expect(h.resv).toBe(1);
-    expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(2);
-    expect(p.mm.rss_anon).toBe(512);
-  });
+  it(
+    'hugetlb_reserve_pages(): mmap reserves every huge page of the mapping (HugePages_Rsvd); the first fault ' +
+      'consumes the reservation',
+    () => {
+      const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 3 } });
+      const p = m.spawn('app');
+      const a = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', shared: false });
+      expect(a).toBeGreaterThan(0);
+      const h = m.hugetlb.hstate(PMD_ORDER);
+      expect(h.resv).toBe(2);
+      expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(3);
+      expect(user_access(m, p, a, 1, true)).toBe(0);
+      expect(h.resv).toBe(1);
+      expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(2);
+      expect(p.mm.rss_anon).toBe(512);
+    },
+  );
 
-  it('hugetlb_reserve_pages(): mmap fails with -ENOMEM when the pool cannot cover the mapping (hugetlb_file_setup), also when free pages are all reserved by another mapping', () => {
-    const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 2 } });
-    const p = m.spawn('app');
-    expect(do_mmap(m, p, { size: 3 * PMD_SIZE, type: 'hugetlb', shared: false })).toBe(-ENOMEM);
-    const a = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', shared: false });
-    expect(a).toBeGreaterThan(0);
-    // Both free folios are reserved for `a` (not yet faulted).
-    expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(2);
-    expect(do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: true })).toBe(-ENOMEM);
-    // Unmapping gives the reservations back.
-    expect(do_munmap(m, p, a, 2 * PMD_SIZE)).toBe(0);
-    expect(m.hugetlb.hstate(PMD_ORDER).resv).toBe(0);
-    expect(do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: true })).toBeGreaterThan(0);
-  });
+  it(
+    'hugetlb_reserve_pages(): mmap fails with -ENOMEM when the pool cannot cover the mapping (hugetlb_file_setup), ' +
+      'also when free pages are all reserved by another mapping',
+    () => {
+      const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 2 } });
+      const p = m.spawn('app');
+      expect(do_mmap(m, p, { size: 3 * PMD_SIZE, type: 'hugetlb', shared: false })).toBe(-ENOMEM);
+      const a = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', shared: false });
+      expect(a).toBeGreaterThan(0);
+      // Both free folios are reserved for `a` (not yet faulted).
+      expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(2);
+      expect(do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: true })).toBe(-ENOMEM);
+      // Unmapping gives the reservations back.
+      expect(do_munmap(m, p, a, 2 * PMD_SIZE)).toBe(0);
+      expect(m.hugetlb.hstate(PMD_ORDER).resv).toBe(0);
+      expect(do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: true })).toBeGreaterThan(0);
+    },
+  );
 });
 
 describe('pinning hugetlb pages (follow_huge_pmd / follow_huge_pud)', () => {
-  it('try_grab_folio(): pinning a 2M hugetlb page counts one unit per subpage: _pincount and _refcount += n, nr_foll_pin_acquired += n', () => {
-    const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 1 } });
-    const p = m.spawn('app');
-    const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
-    expect(user_access(m, p, a, 1, true)).toBe(0);
-    const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
-    expect(m.mem.refcount[folio]).toBe(1);
-    const all = new Int32Array(512);
-    expect(pin_user_pages(m, p, a, 512, FOLL_WRITE, all)).toBe(512);
-    for (let i = 0; i < 512; i++) expect(all[i]).toBe(folio + i);
-    expect(m.mem.folio_pincount(folio)).toBe(512);
-    expect(m.mem.refcount[folio]).toBe(1 + 512);
-    expect(pinCounters(m)).toEqual([512, 0]);
-    // A partial range inside the huge page: only the pages asked for.
-    const some = new Int32Array(3);
-    expect(pin_user_pages(m, p, a + 100 * PAGE, 3, FOLL_WRITE, some)).toBe(3);
-    expect(Array.from(some)).toEqual([folio + 100, folio + 101, folio + 102]);
-    expect(m.mem.folio_pincount(folio)).toBe(515);
-    expect(m.mem.refcount[folio]).toBe(1 + 515);
-    unpin_user_pages(m, some, 3);
-    unpin_user_pages(m, all, 512);
-    expect(m.mem.folio_pincount(folio)).toBe(0);
-    expect(m.mem.refcount[folio]).toBe(1);
-    expect(pinCounters(m)).toEqual([515, 515]);
-    expect(m.warns.records).toEqual([]);
-  });
+  it(
+    'try_grab_folio(): pinning a 2M hugetlb page counts one unit per subpage: _pincount and _refcount += n, ' +
+      'nr_foll_pin_acquired += n',
+    () => {
+      const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 1 } });
+      const p = m.spawn('app');
+      const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
+      expect(user_access(m, p, a, 1, true)).toBe(0);
+      const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
+      expect(m.mem.refcount[folio]).toBe(1);
+      const all = new Int32Array(512);
+      expect(pin_user_pages(m, p, a, 512, FOLL_WRITE, all)).toBe(512);
+      for (let i = 0; i < 512; i++) expect(all[i]).toBe(folio + i);
+      expect(m.mem.folio_pincount(folio)).toBe(512);
+      expect(m.mem.refcount[folio]).toBe(1 + 512);
+      expect(pinCounters(m)).toEqual([512, 0]);
+      // A partial range inside the huge page: only the pages asked for.
+      const some = new Int32Array(3);
+      expect(pin_user_pages(m, p, a + 100 * PAGE, 3, FOLL_WRITE, some)).toBe(3);
+      expect(Array.from(some)).toEqual([folio + 100, folio + 101, folio + 102]);
+      expect(m.mem.folio_pincount(folio)).toBe(515);
+      expect(m.mem.refcount[folio]).toBe(1 + 515);
+      unpin_user_pages(m, some, 3);
+      unpin_user_pages(m, all, 512);
+      expect(m.mem.folio_pincount(folio)).toBe(0);
+      expect(m.mem.refcount[folio]).toBe(1);
+      expect(pinCounters(m)).toEqual([515, 515]);
+      expect(m.warns.records).toEqual([]);
+    },
+  );
 
   it('gup_fast_pmd_leaf(): pin_user_pages_fast() pins a hugetlb PMD leaf in one grab of n units', () => {
     const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 1 } });
@@ -175,68 +189,88 @@ describe('hugetlb COW faults (hugetlb_wp)', () => {
     return { m, p, c, a, folio };
   }
 
-  it('hugetlb_wp(): a write to a hugetlb page shared after fork copies it into a new pool folio (allocated without a reservation)', () => {
-    const { m, c, a, folio } = sharedAfterFork(2);
-    expect(user_access(m, c, a, 1, true)).toBe(0);
-    const copy = pte_pfn(c.mm.pt.pmd_leaf(a));
-    expect(copy).not.toBe(folio);
-    expect(m.mem.folio_test_hugetlb(copy)).toBe(true);
-    expect(m.mem.PageAnonExclusive(copy)).toBe(true);
-    expect(m.mem.refcount[folio]).toBe(1);
-    expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(0);
-  });
+  it(
+    'hugetlb_wp(): a write to a hugetlb page shared after fork copies it into a new pool folio (allocated without a ' +
+      'reservation)',
+    () => {
+      const { m, c, a, folio } = sharedAfterFork(2);
+      expect(user_access(m, c, a, 1, true)).toBe(0);
+      const copy = pte_pfn(c.mm.pt.pmd_leaf(a));
+      expect(copy).not.toBe(folio);
+      expect(m.mem.folio_test_hugetlb(copy)).toBe(true);
+      expect(m.mem.PageAnonExclusive(copy)).toBe(true);
+      expect(m.mem.refcount[folio]).toBe(1);
+      expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(0);
+    },
+  );
 
-  it('alloc_hugetlb_folio() -> vmf_error(): with the pool exhausted a GUP write fault is VM_FAULT_SIGBUS, so pin_user_pages() fails with -EFAULT (not -ENOMEM)', () => {
-    const { m, c, a, folio } = sharedAfterFork(1);
-    expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(0);
-    const pages = new Int32Array(1);
-    expect(pin_user_pages(m, c, a, 1, FOLL_WRITE, pages)).toBe(-EFAULT);
-    expect(m.why?.fn).toBe('faultin_page');
-    expect(pinCounters(m)).toEqual([0, 0]);
-    expect(pte_pfn(c.mm.pt.pmd_leaf(a))).toBe(folio);
-    // The CPU's store gets SIGBUS (-EFAULT here) the same way.
-    expect(user_access(m, c, a, 1, true)).toBe(-EFAULT);
-  });
+  it(
+    'alloc_hugetlb_folio() -> vmf_error(): with the pool exhausted a GUP write fault is VM_FAULT_SIGBUS, so ' +
+      'pin_user_pages() fails with -EFAULT (not -ENOMEM)',
+    () => {
+      const { m, c, a, folio } = sharedAfterFork(1);
+      expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(0);
+      const pages = new Int32Array(1);
+      expect(pin_user_pages(m, c, a, 1, FOLL_WRITE, pages)).toBe(-EFAULT);
+      expect(m.why?.fn).toBe('faultin_page');
+      expect(pinCounters(m)).toEqual([0, 0]);
+      expect(pte_pfn(c.mm.pt.pmd_leaf(a))).toBe(folio);
+      // The CPU's store gets SIGBUS (-EFAULT here) the same way.
+      expect(user_access(m, c, a, 1, true)).toBe(-EFAULT);
+    },
+  );
 
-  it('hugetlb_wp(): an unshare fault (R/O pin of a shared hugetlb page) allocates like a write fault; pool exhaustion is VM_FAULT_SIGBUS -> -EFAULT as well', () => {
-    const { m, c, a } = sharedAfterFork(1);
-    const pages = new Int32Array(1);
-    expect(pin_user_pages(m, c, a, 1, 0, pages)).toBe(-EFAULT);
-    expect(m.why?.fn).toBe('faultin_page');
-    expect(pinCounters(m)).toEqual([0, 0]);
-  });
+  it(
+    'hugetlb_wp(): an unshare fault (R/O pin of a shared hugetlb page) allocates like a write fault; pool ' +
+      'exhaustion is VM_FAULT_SIGBUS -> -EFAULT as well',
+    () => {
+      const { m, c, a } = sharedAfterFork(1);
+      const pages = new Int32Array(1);
+      expect(pin_user_pages(m, c, a, 1, 0, pages)).toBe(-EFAULT);
+      expect(m.why?.fn).toBe('faultin_page');
+      expect(pinCounters(m)).toEqual([0, 0]);
+    },
+  );
 
-  it('hugetlb_wp(): with a free pool folio, a R/O pin of a shared hugetlb page unshares it (new exclusive folio, mapped read-only) and pins the copy', () => {
-    const { m, p, c, a, folio } = sharedAfterFork(2);
-    const pages = new Int32Array(1);
-    expect(pin_user_pages(m, c, a, 1, 0, pages)).toBe(1);
-    const e = c.mm.pt.pmd_leaf(a);
-    const copy = pte_pfn(e);
-    expect(copy).not.toBe(folio);
-    expect(pages[0]).toBe(copy);
-    expect(pte_write(e)).toBe(false);
-    expect(m.mem.PageAnonExclusive(copy)).toBe(true);
-    expect(m.mem.folio_pincount(copy)).toBe(1);
-    expect(pte_pfn(p.mm.pt.pmd_leaf(a))).toBe(folio);
-    unpin_user_pages(m, pages, 1);
-  });
+  it(
+    'hugetlb_wp(): with a free pool folio, a R/O pin of a shared hugetlb page unshares it (new exclusive folio, ' +
+      'mapped read-only) and pins the copy',
+    () => {
+      const { m, p, c, a, folio } = sharedAfterFork(2);
+      const pages = new Int32Array(1);
+      expect(pin_user_pages(m, c, a, 1, 0, pages)).toBe(1);
+      const e = c.mm.pt.pmd_leaf(a);
+      const copy = pte_pfn(e);
+      expect(copy).not.toBe(folio);
+      expect(pages[0]).toBe(copy);
+      expect(pte_write(e)).toBe(false);
+      expect(m.mem.PageAnonExclusive(copy)).toBe(true);
+      expect(m.mem.folio_pincount(copy)).toBe(1);
+      expect(pte_pfn(p.mm.pt.pmd_leaf(a))).toBe(folio);
+      unpin_user_pages(m, pages, 1);
+    },
+  );
 
-  it('hugetlb_wp(): reuse is decided by folio_mapcount() == 1, not by the refcount: an extra FOLL_GET reference does not force a copy (the hugetlb vmsplice case cow.c marks XFAIL)', () => {
-    const { m, p, c, a, folio } = sharedAfterFork(1);
-    // A FOLL_GET reference taken in the child (vmsplice-like), then the child exits.
-    const got = new Int32Array(1);
-    expect(get_user_pages(m, c, a, 1, 0, got)).toBe(1);
-    expect(got[0]).toBe(folio);
-    do_exit(m, c);
-    expect(m.mem.refcount[folio]).toBe(2);
-    expect(m.mem.folio_mapcount(folio)).toBe(1);
-    // The parent's write reuses the folio (no pool folio would be free for a copy anyway).
-    expect(user_access(m, p, a, 1, true)).toBe(0);
-    const e = p.mm.pt.pmd_leaf(a);
-    expect(pte_pfn(e)).toBe(folio);
-    expect(pte_write(e)).toBe(true);
-    expect(m.mem.PageAnonExclusive(folio)).toBe(true);
-    put_page(m, got[0]!);
-    expect(m.mem.refcount[folio]).toBe(1);
-  });
+  it(
+    'hugetlb_wp(): reuse is decided by folio_mapcount() == 1, not by the refcount: an extra FOLL_GET reference does ' +
+      'not force a copy (the hugetlb vmsplice case cow.c marks XFAIL)',
+    () => {
+      const { m, p, c, a, folio } = sharedAfterFork(1);
+      // A FOLL_GET reference taken in the child (vmsplice-like), then the child exits.
+      const got = new Int32Array(1);
+      expect(get_user_pages(m, c, a, 1, 0, got)).toBe(1);
+      expect(got[0]).toBe(folio);
+      do_exit(m, c);
+      expect(m.mem.refcount[folio]).toBe(2);
+      expect(m.mem.folio_mapcount(folio)).toBe(1);
+      // The parent's write reuses the folio (no pool folio would be free for a copy anyway).
+      expect(user_access(m, p, a, 1, true)).toBe(0);
+      const e = p.mm.pt.pmd_leaf(a);
+      expect(pte_pfn(e)).toBe(folio);
+      expect(pte_write(e)).toBe(true);
+      expect(m.mem.PageAnonExclusive(folio)).toBe(true);
+      put_page(m, got[0]!);
+      expect(m.mem.refcount[folio]).toBe(1);
+    },
+  );
 });

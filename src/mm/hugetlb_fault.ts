@@ -5,7 +5,18 @@
 import type { Machine } from './machine.js';
 import { PAGE_SIZE, PUD_ORDER } from './memmap.js';
 import { VM_SHARED, VM_WRITE, type Vma, FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_SIGBUS } from './mm_types.js';
-import { mk_pte, pte_pfn, pte_present, pte_write, pte_mkwrite, pte_mkdirty, pte_mkyoung, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
+import {
+  mk_pte,
+  pte_pfn,
+  pte_present,
+  pte_write,
+  pte_mkwrite,
+  pte_mkdirty,
+  pte_mkyoung,
+  _PAGE_ACCESSED,
+  _PAGE_DIRTY,
+  _PAGE_RW,
+} from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_add_rmap_entire, folio_remove_rmap_entire } from './rmap.js';
 import { add_to_page_cache } from './filemap.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';

@@ -41,10 +41,16 @@ export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, e
   let thps = 0;
   let last_fail: ScanResult = 'SCAN_FAIL';
   scan: for (let h = hstart; h < hend; h += PMD_SIZE) {
-    if (pt.pmd_leaf(h)) { thps++; continue; } // SCAN_PMD_MAPPED
+    if (pt.pmd_leaf(h)) {
+      thps++;
+      continue;
+    } // SCAN_PMD_MAPPED
     const table = pt.pte_table(h);
     // find_pmd_or_thp_or_none(): an empty PMD (no page table) is not collapsed.
-    if (!table) { last_fail = 'SCAN_PMD_NULL'; continue; }
+    if (!table) {
+      last_fail = 'SCAN_PMD_NULL';
+      continue;
+    }
     // Every present page must be an anon page referenced only by its mapping(s). Pages shared with
     // another mm are fine: only khugepaged limits them (cc->is_khugepaged && max_ptes_shared).
     // @see mm/khugepaged.c hpage_collapse_scan_pmd(), __collapse_huge_page_isolate()

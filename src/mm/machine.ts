@@ -16,7 +16,14 @@ export type ThpPolicy = 'always' | 'madvise' | 'never';
 export type MthpPolicy = 'always' | 'inherit' | 'madvise' | 'never';
 /** mTHP sizes with their folio orders (/sys/kernel/mm/transparent_hugepage/hugepages-*kB). */
 export const MTHP_SIZES: Record<string, number> = {
-  '16K': 2, '32K': 3, '64K': 4, '128K': 5, '256K': 6, '512K': 7, '1M': 8, '2M': 9,
+  '16K': 2,
+  '32K': 3,
+  '64K': 4,
+  '128K': 5,
+  '256K': 6,
+  '512K': 7,
+  '1M': 8,
+  '2M': 9,
 };
 
 export interface MachineConfig {
@@ -173,7 +180,10 @@ export class Machine {
 
   // --- MMU notifiers --------------------------------------------------------------------------
 
-  /** Run at process exit, after its mm is torn down (exit_mm() precedes exit_files()): files close (rings, MRs, containers). */
+  /**
+   * Run at process exit, after its mm is torn down (exit_mm() precedes exit_files()): files close
+   * (rings, MRs, containers).
+   */
   readonly exitHooks = new Set<(p: Process) => void>();
 
   /** mmu_notifier subscribers (HMM mirrors): told when a CPU mapping in [start, end) changes. */

@@ -2,7 +2,17 @@
 // was advised), each advice's effect, and MADV_POPULATE_(READ|WRITE) faulting in a range.
 
 import { PAGE_SIZE, pageAlignUp } from './memmap.js';
-import { type Advice, type MmStruct, type Vma, VM_NOHUGEPAGE, VM_IO, VM_PFNMAP, VM_DONTCOPY, VM_HUGEPAGE, VM_LOCKED } from './mm_types.js';
+import {
+  type Advice,
+  type MmStruct,
+  type Vma,
+  VM_NOHUGEPAGE,
+  VM_IO,
+  VM_PFNMAP,
+  VM_DONTCOPY,
+  VM_HUGEPAGE,
+  VM_LOCKED,
+} from './mm_types.js';
 import { ENOMEM, EHWPOISON, EINTR, EINVAL, EFAULT } from '../uapi/errno.js';
 import { collapse_pte_mapped_range } from './khugepaged.js';
 import { type SysResult, vma_merge_neighbours, split_vma } from './mmap.js';
@@ -24,7 +34,8 @@ export function do_madvise(m: Machine, p: Process, start: number, len: number, a
   if (start % PAGE_SIZE !== 0 || !(len >= 0)) return -EINVAL;
   const end = start + pageAlignUp(len);
   if (end === start) return 0;
-  if (advice === 'populate_read' || advice === 'populate_write') return madvise_populate(m, p, start, end, advice === 'populate_write');
+  if (advice === 'populate_read' || advice === 'populate_write')
+    return madvise_populate(m, p, start, end, advice === 'populate_write');
   return madvise_walk_vmas(mm, start, end, (v, s, e) => madvise_vma_behavior(m, v, s, e, advice));
 }
 
@@ -32,7 +43,12 @@ export function do_madvise(m: Machine, p: Process, start: number, len: number, a
  * madvise_walk_vmas(): `fn` on the part of each VMA inside [start, end). A hole does not stop the walk
  * but makes the result -ENOMEM; an error from `fn` is returned at once.
  */
-function madvise_walk_vmas(mm: MmStruct, start: number, end: number, fn: (vma: Vma, s: number, e: number) => number): number {
+function madvise_walk_vmas(
+  mm: MmStruct,
+  start: number,
+  end: number,
+  fn: (vma: Vma, s: number, e: number) => number,
+): number {
   let unmapped = 0;
   let cur = start;
   while (cur < end) {

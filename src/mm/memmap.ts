@@ -71,34 +71,56 @@ export class MemMap {
     throw new Error(`gupsim bug: tail page ${pfn} without a head`);
   }
 
-  folio_order(folio: number): number { return this.flags[folio]! & ORDER_MASK; }
-  folio_nr_pages(folio: number): number { return 1 << (this.flags[folio]! & ORDER_MASK); }
-  folio_test_large(folio: number): boolean { return (this.flags[folio]! & PG_head) !== 0; }
-  folio_ref_count(folio: number): number { return this.refcount[folio]!; }
-  folio_test_anon(folio: number): boolean { return (this.flags[folio]! & PG_anon) !== 0; }
-  folio_test_hugetlb(folio: number): boolean { return (this.flags[folio]! & PG_hugetlb) !== 0; }
-  folio_test_dirty(folio: number): boolean { return (this.flags[folio]! & PG_dirty) !== 0; }
+  folio_order(folio: number): number {
+    return this.flags[folio]! & ORDER_MASK;
+  }
+  folio_nr_pages(folio: number): number {
+    return 1 << (this.flags[folio]! & ORDER_MASK);
+  }
+  folio_test_large(folio: number): boolean {
+    return (this.flags[folio]! & PG_head) !== 0;
+  }
+  folio_ref_count(folio: number): number {
+    return this.refcount[folio]!;
+  }
+  folio_test_anon(folio: number): boolean {
+    return (this.flags[folio]! & PG_anon) !== 0;
+  }
+  folio_test_hugetlb(folio: number): boolean {
+    return (this.flags[folio]! & PG_hugetlb) !== 0;
+  }
+  folio_test_dirty(folio: number): boolean {
+    return (this.flags[folio]! & PG_dirty) !== 0;
+  }
 
   /** folio_has_pincount(): 64-bit kernels keep _pincount in every large folio. */
-  folio_has_pincount(folio: number): boolean { return this.folio_test_large(folio); }
+  folio_has_pincount(folio: number): boolean {
+    return this.folio_test_large(folio);
+  }
 
   /** folio->_pincount (0 for small folios, which count pins in _refcount). */
   folio_pincount(folio: number): number {
     return this.folio_test_large(folio) ? this.refcount[folio + 1]! : 0;
   }
-  set_pincount(folio: number, v: number): void { this.refcount[folio + 1] = v; }
+  set_pincount(folio: number, v: number): void {
+    this.refcount[folio + 1] = v;
+  }
 
   /** _entire_mapcount + 1: PMD/PUD mappings of the whole folio. */
   folio_entire_mapcount(folio: number): number {
     return this.folio_test_large(folio) ? this.index[folio + 1]! : 0;
   }
-  set_entire_mapcount(folio: number, v: number): void { this.index[folio + 1] = v; }
+  set_entire_mapcount(folio: number, v: number): void {
+    this.index[folio + 1] = v;
+  }
 
   /** folio_mapcount(): total mappings (entire + every PTE), _large_mapcount + 1 in the kernel. */
   folio_mapcount(folio: number): number {
     return this.folio_test_large(folio) ? this.refcount[folio + 2]! : this.mapcount[folio]!;
   }
-  add_large_mapcount(folio: number, d: number): void { this.refcount[folio + 2] = this.refcount[folio + 2]! + d; }
+  add_large_mapcount(folio: number, d: number): void {
+    this.refcount[folio + 2] = this.refcount[folio + 2]! + d;
+  }
 
   /** folio_nr_pages_mapped(): pages of the folio mapped by at least one PTE. */
   folio_nr_pages_mapped(folio: number): number {
@@ -109,7 +131,9 @@ export class MemMap {
   }
 
   /** folio_mapped(). */
-  folio_mapped(folio: number): boolean { return this.folio_mapcount(folio) > 0; }
+  folio_mapped(folio: number): boolean {
+    return this.folio_mapcount(folio) > 0;
+  }
 
   /** folio->index, and page->index for a page inside the folio. */
   page_index(pfn: number): number {
@@ -117,13 +141,25 @@ export class MemMap {
     return (this.index[folio]! + (pfn - folio)) >>> 0;
   }
 
-  PageAnonExclusive(pfn: number): boolean { return (this.flags[pfn]! & PG_anon_exclusive) !== 0; }
-  SetPageAnonExclusive(pfn: number): void { this.flags[pfn] = this.flags[pfn]! | PG_anon_exclusive; }
-  ClearPageAnonExclusive(pfn: number): void { this.flags[pfn] = this.flags[pfn]! & ~PG_anon_exclusive; }
+  PageAnonExclusive(pfn: number): boolean {
+    return (this.flags[pfn]! & PG_anon_exclusive) !== 0;
+  }
+  SetPageAnonExclusive(pfn: number): void {
+    this.flags[pfn] = this.flags[pfn]! | PG_anon_exclusive;
+  }
+  ClearPageAnonExclusive(pfn: number): void {
+    this.flags[pfn] = this.flags[pfn]! & ~PG_anon_exclusive;
+  }
 
-  set_flag(pfn: number, bit: number): void { this.flags[pfn] = this.flags[pfn]! | bit; }
-  clear_flag(pfn: number, bit: number): void { this.flags[pfn] = this.flags[pfn]! & ~bit; }
-  test_flag(pfn: number, bit: number): boolean { return (this.flags[pfn]! & bit) !== 0; }
+  set_flag(pfn: number, bit: number): void {
+    this.flags[pfn] = this.flags[pfn]! | bit;
+  }
+  clear_flag(pfn: number, bit: number): void {
+    this.flags[pfn] = this.flags[pfn]! & ~bit;
+  }
+  test_flag(pfn: number, bit: number): boolean {
+    return (this.flags[pfn]! & bit) !== 0;
+  }
 }
 
 /** The zero page's frame, inside the reserved range (the kernel's empty_zero_page). */

@@ -4,10 +4,49 @@
 
 import type { Machine } from './machine.js';
 import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER } from './memmap.js';
-import { is_cow_mapping, VM_SHARED, VM_WRITE, type Vma, FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_FALLBACK, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from './mm_types.js';
-import { mk_pte, pte_pfn, pte_present, pte_write, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_special, pte_index, _PAGE_RW, _PAGE_DIRTY, _PAGE_ACCESSED, _PAGE_SPECIAL, is_zero_pfn } from './pgtable.js';
-import { folio_add_new_anon_rmap, folio_add_rmap_ptes, folio_remove_rmap_ptes, folio_remove_rmap_entire, rmap_walk } from './rmap.js';
-import { do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, thp_pmd_allowed, mthp_orders_allowed, __split_huge_pmd, shmem_thp_allowed } from './huge_memory.js';
+import {
+  is_cow_mapping,
+  VM_SHARED,
+  VM_WRITE,
+  type Vma,
+  FAULT_FLAG_UNSHARE,
+  FAULT_FLAG_WRITE,
+  VM_FAULT_FALLBACK,
+  VM_FAULT_OOM,
+  VM_FAULT_SIGBUS,
+  VM_FAULT_SIGSEGV,
+} from './mm_types.js';
+import {
+  mk_pte,
+  pte_pfn,
+  pte_present,
+  pte_write,
+  pte_mkwrite,
+  pte_mkdirty,
+  pte_mkyoung,
+  pte_special,
+  pte_index,
+  _PAGE_RW,
+  _PAGE_DIRTY,
+  _PAGE_ACCESSED,
+  _PAGE_SPECIAL,
+  is_zero_pfn,
+} from './pgtable.js';
+import {
+  folio_add_new_anon_rmap,
+  folio_add_rmap_ptes,
+  folio_remove_rmap_ptes,
+  folio_remove_rmap_entire,
+  rmap_walk,
+} from './rmap.js';
+import {
+  do_huge_pmd_anonymous_page,
+  do_huge_pmd_wp_page,
+  thp_pmd_allowed,
+  mthp_orders_allowed,
+  __split_huge_pmd,
+  shmem_thp_allowed,
+} from './huge_memory.js';
 import { hugetlb_fault } from './hugetlb_fault.js';
 import { add_to_page_cache, filemap_fault_page } from './filemap.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
@@ -45,7 +84,11 @@ export function handle_mm_fault(m: Machine, vma: Vma, addr: number, flags: numbe
     if (vma.kind === 'anon' && thp_pmd_allowed(m, vma, addr)) {
       const r = do_huge_pmd_anonymous_page(m, vma, addr, flags);
       if (!(r & VM_FAULT_FALLBACK)) return r;
-    } else if ((vma.kind === 'shmem' || vma.kind === 'file') && vma.file?.fs === 'tmpfs' && shmem_thp_allowed(m, vma, addr)) {
+    } else if (
+      (vma.kind === 'shmem' || vma.kind === 'file') &&
+      vma.file?.fs === 'tmpfs' &&
+      shmem_thp_allowed(m, vma, addr)
+    ) {
       const r = do_shmem_pmd_fault(m, vma, addr, flags);
       if (!(r & VM_FAULT_FALLBACK)) return r;
     }
@@ -99,7 +142,11 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
     if (base < vma.start || base + size > vma.end) continue;
     const first = pte_index(base);
     let none = true;
-    for (let k = 0; k < 1 << o; k++) if (table[first + k] !== 0) { none = false; break; }
+    for (let k = 0; k < 1 << o; k++)
+      if (table[first + k] !== 0) {
+        none = false;
+        break;
+      }
     if (!none) continue;
     folio = m.folio_alloc(o);
     if (folio >= 0) {
@@ -166,7 +213,13 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
     if (nr > 1) {
       const first = idx - (page - folio); // file index of the folio's first page
       const i0 = i - (page - folio); // its PTE slot
-      if ((first + nr <= file.sizePages || file.fs === 'tmpfs') && first >= vma.pgoff && first + nr <= vma.pgoff + vma.pages && i0 >= 0 && i0 + nr <= 512) {
+      if (
+        (first + nr <= file.sizePages || file.fs === 'tmpfs') &&
+        first >= vma.pgoff &&
+        first + nr <= vma.pgoff + vma.pages &&
+        i0 >= 0 &&
+        i0 + nr <= 512
+      ) {
         for (let k = 0; k < nr; k++) if (table[i0 + k] === 0) map_cache_page(m, vma, table, i0 + k, folio + k, false);
         continue;
       }
@@ -267,7 +320,15 @@ function wp_can_reuse_anon_folio(m: Machine, folio: number, vma: Vma): boolean {
  * A write maps it writable and dirty, an unshare read-only. `fromCache`: the old page was not mapped
  * here yet (do_cow_fault), so there is no old mapping to drop.
  */
-function wp_page_copy(m: Machine, vma: Vma, addr: number, flags: number, table: Uint32Array, oldPfn: number, fromCache: boolean): number {
+function wp_page_copy(
+  m: Machine,
+  vma: Vma,
+  addr: number,
+  flags: number,
+  table: Uint32Array,
+  oldPfn: number,
+  fromCache: boolean,
+): number {
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
   const folio = m.folio_alloc(0);
   if (folio < 0) return VM_FAULT_OOM;
@@ -363,4 +424,3 @@ function zap_leaf(m: Machine, vma: Vma, e: number): void {
   folio_remove_rmap_entire(m, folio);
   folio_put_refs(m, folio, 1);
 }
-

@@ -51,7 +51,8 @@ export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
   mem.index[dst] = mem.index[folio]!;
   for (let k = 0; k < nr; k++) {
     mem.mapcount[dst + k] = mem.mapcount[folio + k]!;
-    if (k > 0) mem.flags[dst + k] = (mem.flags[dst + k]! & ~PG_anon_exclusive) | (mem.flags[folio + k]! & PG_anon_exclusive);
+    if (k > 0)
+      mem.flags[dst + k] = (mem.flags[dst + k]! & ~PG_anon_exclusive) | (mem.flags[folio + k]! & PG_anon_exclusive);
   }
   if (nr > 1) {
     mem.set_pincount(dst, 0);
@@ -74,7 +75,12 @@ export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
       const e = pt.pud_leaf(h.addr);
       pt.set_pud_leaf(h.addr, mk_pte(dst, e % 32));
     }
-    m.mmu_notify(h.vma.mm, h.addr, h.addr + (h.level === 'pte' ? PAGE_SIZE : h.level === 'pmd' ? PAGE_SIZE << 9 : PAGE_SIZE << 18), 'migrate');
+    m.mmu_notify(
+      h.vma.mm,
+      h.addr,
+      h.addr + (h.level === 'pte' ? PAGE_SIZE : h.level === 'pmd' ? PAGE_SIZE << 9 : PAGE_SIZE << 18),
+      'migrate',
+    );
   }
   if (obj instanceof AddressSpace) {
     const idx = mem.index[folio]!;

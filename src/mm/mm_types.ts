@@ -55,7 +55,9 @@ export class Vma {
     public name = '',
   ) {}
 
-  get pages(): number { return (this.end - this.start) / 4096; }
+  get pages(): number {
+    return (this.end - this.start) / 4096;
+  }
 }
 
 let nextMmId = 1;
@@ -136,4 +138,5 @@ export const FAULT_FLAG_REMOTE = 1 << 7;
 
 export const FAULT_FLAG_UNSHARE = 1 << 10;
 
-export type Advice = 'hugepage' | 'nohugepage' | 'dontneed' | 'populate_read' | 'populate_write' | 'dontfork' | 'dofork' | 'collapse';
+export type Advice =
+  'hugepage' | 'nohugepage' | 'dontneed' | 'populate_read' | 'populate_write' | 'dontfork' | 'dofork' | 'collapse';

@@ -56,26 +56,30 @@ describe('mprotect(2) ranges (do_mprotect_pkey)', () => {
     expect(p.mm.vma_lookup(a + 2 * PAGE)!.flags & VM_WRITE).toBe(VM_WRITE);
   });
 
-  it('change_pte_range(MM_CP_TRY_CHANGE_WRITABLE): PROT_WRITE back makes exclusive anon PTEs writable at once; the zero page and pages shared with a fork child stay read-only', () => {
-    const m = new Machine({ memory: 64 << 20 });
-    const p = m.spawn('app');
-    const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-    expect(user_access(m, p, a, PAGE, true)).toBe(0); // exclusive anon page
-    expect(user_access(m, p, a + PAGE, PAGE, false)).toBe(0); // zero page
-    expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(0);
-    expect(pte_write(p.mm.pt.pte(a))).toBe(false);
-    expect(do_mprotect(m, p, a, 4 * PAGE, 'rw')).toBe(0);
-    expect(pte_write(p.mm.pt.pte(a))).toBe(true);
-    expect(pte_present(p.mm.pt.pte(a + PAGE))).toBe(true);
-    expect(pte_write(p.mm.pt.pte(a + PAGE))).toBe(false);
+  it(
+    'change_pte_range(MM_CP_TRY_CHANGE_WRITABLE): PROT_WRITE back makes exclusive anon PTEs writable at once; the ' +
+      'zero page and pages shared with a fork child stay read-only',
+    () => {
+      const m = new Machine({ memory: 64 << 20 });
+      const p = m.spawn('app');
+      const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
+      expect(user_access(m, p, a, PAGE, true)).toBe(0); // exclusive anon page
+      expect(user_access(m, p, a + PAGE, PAGE, false)).toBe(0); // zero page
+      expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(0);
+      expect(pte_write(p.mm.pt.pte(a))).toBe(false);
+      expect(do_mprotect(m, p, a, 4 * PAGE, 'rw')).toBe(0);
+      expect(pte_write(p.mm.pt.pte(a))).toBe(true);
+      expect(pte_present(p.mm.pt.pte(a + PAGE))).toBe(true);
+      expect(pte_write(p.mm.pt.pte(a + PAGE))).toBe(false);
 
-    // After fork the page is no longer exclusive: it keeps needing the write fault (COW).
-    const c = do_fork(m, p, 'child');
-    expect(typeof c).not.toBe('number');
-    expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(0);
-    expect(do_mprotect(m, p, a, 4 * PAGE, 'rw')).toBe(0);
-    expect(pte_write(p.mm.pt.pte(a))).toBe(false);
-  });
+      // After fork the page is no longer exclusive: it keeps needing the write fault (COW).
+      const c = do_fork(m, p, 'child');
+      expect(typeof c).not.toBe('number');
+      expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(0);
+      expect(do_mprotect(m, p, a, 4 * PAGE, 'rw')).toBe(0);
+      expect(pte_write(p.mm.pt.pte(a))).toBe(false);
+    },
+  );
 
   it('change_pte_range(): a shared mapping without writenotify (shmem) gets writable PTEs back with PROT_WRITE', () => {
     const m = new Machine({ memory: 64 << 20 });
@@ -138,33 +142,41 @@ describe('madvise(2) ranges (madvise_walk_vmas)', () => {
     expect(do_madvise(m, p, d, PAGE, 'dofork')).toBe(-EINVAL);
   });
 
-  it('madvise_dontneed_free_valid_vma(): hugetlb MADV_DONTNEED needs a huge-page aligned start; the end is rounded down to a huge page', () => {
-    const m = new Machine({ memory: 64 << 20, hugetlb: { '2M': 2 } });
-    const p = m.spawn('app');
-    const h = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', hugeOrder: PMD_ORDER });
-    expect(user_access(m, p, h, 2 * PMD_SIZE, true)).toBe(0);
-    expect(do_madvise(m, p, h + PAGE, PAGE, 'dontneed')).toBe(-EINVAL);
-    // [h, h + 4 KiB) rounds down to nothing: no error, nothing zapped.
-    expect(do_madvise(m, p, h, PAGE, 'dontneed')).toBe(0);
-    expect(pte_present(p.mm.pt.pmd_leaf(h))).toBe(true);
-    // [h, h + 2 MiB + 4 KiB) zaps the first huge page only.
-    expect(do_madvise(m, p, h, PMD_SIZE + PAGE, 'dontneed')).toBe(0);
-    expect(p.mm.pt.pmd_leaf(h)).toBeFalsy();
-    expect(pte_present(p.mm.pt.pmd_leaf(h + PMD_SIZE))).toBe(true);
-  });
+  it(
+    'madvise_dontneed_free_valid_vma(): hugetlb MADV_DONTNEED needs a huge-page aligned start; the end is rounded ' +
+      'down to a huge page',
+    () => {
+      const m = new Machine({ memory: 64 << 20, hugetlb: { '2M': 2 } });
+      const p = m.spawn('app');
+      const h = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', hugeOrder: PMD_ORDER });
+      expect(user_access(m, p, h, 2 * PMD_SIZE, true)).toBe(0);
+      expect(do_madvise(m, p, h + PAGE, PAGE, 'dontneed')).toBe(-EINVAL);
+      // [h, h + 4 KiB) rounds down to nothing: no error, nothing zapped.
+      expect(do_madvise(m, p, h, PAGE, 'dontneed')).toBe(0);
+      expect(pte_present(p.mm.pt.pmd_leaf(h))).toBe(true);
+      // [h, h + 2 MiB + 4 KiB) zaps the first huge page only.
+      expect(do_madvise(m, p, h, PMD_SIZE + PAGE, 'dontneed')).toBe(0);
+      expect(p.mm.pt.pmd_leaf(h)).toBeFalsy();
+      expect(pte_present(p.mm.pt.pmd_leaf(h + PMD_SIZE))).toBe(true);
+    },
+  );
 
-  it('madvise_populate(): the pages before a hole are populated, then -ENOMEM; PROT_READ with MADV_POPULATE_WRITE is -EINVAL', () => {
-    const m = new Machine({ memory: 64 << 20 });
-    const p = m.spawn('app');
-    const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-    expect(do_munmap(m, p, a + 2 * PAGE, 2 * PAGE)).toBe(0);
-    expect(do_madvise(m, p, a, 4 * PAGE, 'populate_write')).toBe(-ENOMEM);
-    expect(pte_write(p.mm.pt.pte(a))).toBe(true);
-    expect(pte_write(p.mm.pt.pte(a + PAGE))).toBe(true);
-    const r = do_mmap(m, p, { size: PAGE, type: 'anon', prot: 'r' });
-    expect(do_madvise(m, p, r, PAGE, 'populate_write')).toBe(-EINVAL);
-    expect(do_madvise(m, p, r, PAGE, 'populate_read')).toBe(0);
-  });
+  it(
+    'madvise_populate(): the pages before a hole are populated, then -ENOMEM; PROT_READ with MADV_POPULATE_WRITE ' +
+      'is -EINVAL',
+    () => {
+      const m = new Machine({ memory: 64 << 20 });
+      const p = m.spawn('app');
+      const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
+      expect(do_munmap(m, p, a + 2 * PAGE, 2 * PAGE)).toBe(0);
+      expect(do_madvise(m, p, a, 4 * PAGE, 'populate_write')).toBe(-ENOMEM);
+      expect(pte_write(p.mm.pt.pte(a))).toBe(true);
+      expect(pte_write(p.mm.pt.pte(a + PAGE))).toBe(true);
+      const r = do_mmap(m, p, { size: PAGE, type: 'anon', prot: 'r' });
+      expect(do_madvise(m, p, r, PAGE, 'populate_write')).toBe(-EINVAL);
+      expect(do_madvise(m, p, r, PAGE, 'populate_read')).toBe(0);
+    },
+  );
 });
 
 describe('VMA merging (vma_merge_existing_range)', () => {

@@ -6,7 +6,25 @@ import type { Machine } from './machine.js';
 import type { Process } from './task.js';
 import { EINVAL, ENOMEM, EFAULT } from '../uapi/errno.js';
 import { PAGE_SIZE, PMD_SIZE, PMD_ORDER, PUD_ORDER, pageAlignUp } from './memmap.js';
-import { MmStruct, Vma, type VmaKind, VM_READ, VM_WRITE, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC, VM_MAYSHARE, VM_IO, VM_PFNMAP, VM_HUGETLB, VM_ACCOUNT, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM } from './mm_types.js';
+import {
+  MmStruct,
+  Vma,
+  type VmaKind,
+  VM_READ,
+  VM_WRITE,
+  VM_SHARED,
+  VM_MAYREAD,
+  VM_MAYWRITE,
+  VM_MAYEXEC,
+  VM_MAYSHARE,
+  VM_IO,
+  VM_PFNMAP,
+  VM_HUGETLB,
+  VM_ACCOUNT,
+  FAULT_FLAG_WRITE,
+  VM_FAULT_ERROR,
+  VM_FAULT_OOM,
+} from './mm_types.js';
 import { AddressSpace, type FsKind } from './fs.js';
 import { zap_page_range, handle_mm_fault } from './memory.js';
 import { mk_pte, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
@@ -66,7 +84,7 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   const mm = p.mm;
   const type = a.type;
   const shared = a.shared ?? type !== 'anon';
-  const hugeOrder = type === 'hugetlb' ? a.hugeOrder ?? PMD_ORDER : 0;
+  const hugeOrder = type === 'hugetlb' ? (a.hugeOrder ?? PMD_ORDER) : 0;
   const unit = PAGE_SIZE << hugeOrder;
   if (!(a.size > 0)) return -EINVAL;
   const len = pageAlignUp(a.size, unit);
@@ -119,7 +137,12 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   if (kind === 'anon' && len % PMD_SIZE === 0) align = Math.max(align, PMD_SIZE);
   const addr = get_unmapped_area(mm, len, align);
   if (addr < 0) return addr;
-  if (kind === 'hugetlb' && !m.hugetlb.reserve(hugeOrder, len / unit)) return m.refuse(-ENOMEM, 'hugetlb_reserve_pages', 'not enough free huge pages in the pool to reserve for this mapping');
+  if (kind === 'hugetlb' && !m.hugetlb.reserve(hugeOrder, len / unit))
+    return m.refuse(
+      -ENOMEM,
+      'hugetlb_reserve_pages',
+      'not enough free huge pages in the pool to reserve for this mapping',
+    );
   const pgoff = kind === 'anon' ? addr / PAGE_SIZE : offset / PAGE_SIZE;
   if (file && file.sizePages < pgoff + pages && (file.unlinked || file.fs === 'dax')) file.resize(pgoff + pages);
   const vma = new Vma(mm, addr, addr + len, flags, kind, file, pgoff, hugeOrder, a.name ?? '');
@@ -152,7 +175,13 @@ function unlinkedFile(m: Machine, fs: FsKind, name: string, pages: number, hugeO
  * populate_vma_page_range(): fault every page in; private writable mappings get write faults.
  * Returns 0 or -errno (-ENOMEM on OOM, -EFAULT otherwise).
  */
-export function populate_vma_page_range(m: Machine, vma: Vma, start: number, end: number, forceWrite?: boolean): number {
+export function populate_vma_page_range(
+  m: Machine,
+  vma: Vma,
+  start: number,
+  end: number,
+  forceWrite?: boolean,
+): number {
   const write = forceWrite ?? (vma.flags & (VM_WRITE | VM_SHARED)) === VM_WRITE;
   const step = vma.kind === 'hugetlb' ? PAGE_SIZE << vma.hugeOrder : PAGE_SIZE;
   for (let a = start; a < end; a += step) {
@@ -168,8 +197,17 @@ export function populate_vma_page_range(m: Machine, vma: Vma, start: number, end
 /** __split_vma(): cut vma at addr; the upper part becomes a new VMA. */
 export function split_vma(m: Machine, vma: Vma, addr: number): Vma {
   const mm = vma.mm;
-  const upper = new Vma(mm, addr, vma.end, vma.flags, vma.kind, vma.file,
-    vma.pgoff + (addr - vma.start) / PAGE_SIZE, vma.hugeOrder, vma.name);
+  const upper = new Vma(
+    mm,
+    addr,
+    vma.end,
+    vma.flags,
+    vma.kind,
+    vma.file,
+    vma.pgoff + (addr - vma.start) / PAGE_SIZE,
+    vma.hugeOrder,
+    vma.name,
+  );
   upper.anonVma = vma.anonVma;
   upper.anonChain.push(...vma.anonChain);
   for (const av of vma.anonChain) av.vmas.add(upper);
@@ -185,7 +223,8 @@ export function split_vma(m: Machine, vma: Vma, addr: number): Vma {
     vmaHugetlbResv.set(upper, resv - lowerShare);
   }
   // A PMD leaf straddling the cut must be split first (anon THP) or unmapped (file THP).
-  if (addr % PMD_SIZE !== 0 && vma.kind !== 'hugetlb' && mm.pt.pmd_leaf(addr)) __split_huge_pmd(m, vma, addr - (addr % PMD_SIZE));
+  if (addr % PMD_SIZE !== 0 && vma.kind !== 'hugetlb' && mm.pt.pmd_leaf(addr))
+    __split_huge_pmd(m, vma, addr - (addr % PMD_SIZE));
   vma.end = addr;
   mm.insert_vma(upper);
   return upper;
@@ -201,7 +240,8 @@ function can_vma_merge(a: Vma, b: Vma): boolean {
   if (a.flags !== b.flags || a.kind !== b.kind || a.file !== b.file || a.hugeOrder !== b.hugeOrder) return false;
   if (a.kind === 'pfnmap' || a.kind === 'hugetlb') return false;
   if (a.pgoff + a.pages !== b.pgoff) return false;
-  if (a.anonVma === b.anonVma) return a.anonChain.length === b.anonChain.length && a.anonChain.every((x, i) => x === b.anonChain[i]);
+  if (a.anonVma === b.anonVma)
+    return a.anonChain.length === b.anonChain.length && a.anonChain.every((x, i) => x === b.anonChain[i]);
   if (!a.anonVma) return b.anonChain.length === 1;
   if (!b.anonVma) return a.anonChain.length === 1;
   return false;

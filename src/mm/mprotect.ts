@@ -27,7 +27,11 @@ export function do_mprotect(m: Machine, p: Process, start: number, len: number, 
   if (!first || first.start > start) return -ENOMEM;
   let tmp = first.start;
   let nstart = start;
-  for (let vma = first as Vma | undefined; vma && vma.start < end; vma = mm.vmas.find((v) => v.end > nstart && v.start < end)) {
+  for (
+    let vma = first as Vma | undefined;
+    vma && vma.start < end;
+    vma = mm.vmas.find((v) => v.end > nstart && v.start < end)
+  ) {
     // A gap is a hole (-ENOMEM); a VMA starting below tmp was just merged with the previous piece.
     if (vma.start > tmp) return -ENOMEM;
     tmp = Math.min(vma.end, end);
@@ -80,7 +84,11 @@ function change_protection_try_writable(m: Machine, vma: Vma): void {
   };
   for (let a = vma.start; a < vma.end;) {
     const pud = pt.pud_leaf(a);
-    if (pud) { pt.set_pud_leaf(a, upgrade(pud)); a = a - (a % (PAGE_SIZE << PUD_ORDER)) + (PAGE_SIZE << PUD_ORDER); continue; }
+    if (pud) {
+      pt.set_pud_leaf(a, upgrade(pud));
+      a = a - (a % (PAGE_SIZE << PUD_ORDER)) + (PAGE_SIZE << PUD_ORDER);
+      continue;
+    }
     const slot = pt.pmd_slot(a);
     const next = a - (a % PMD_SIZE) + PMD_SIZE;
     if (typeof slot === 'number') pt.set_pmd_leaf(a, upgrade(slot));
@@ -99,7 +107,11 @@ function change_protection_wrprotect(vma: Vma): void {
   const pt = vma.mm.pt;
   for (let a = vma.start; a < vma.end;) {
     const pud = pt.pud_leaf(a);
-    if (pud) { pt.set_pud_leaf(a, pte_wrprotect(pud)); a += PAGE_SIZE << PUD_ORDER; continue; }
+    if (pud) {
+      pt.set_pud_leaf(a, pte_wrprotect(pud));
+      a += PAGE_SIZE << PUD_ORDER;
+      continue;
+    }
     const slot = pt.pmd_slot(a);
     const next = a - (a % PMD_SIZE) + PMD_SIZE;
     if (typeof slot === 'number') pt.set_pmd_leaf(a, pte_wrprotect(slot));

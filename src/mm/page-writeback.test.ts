@@ -59,7 +59,7 @@ describe('memfd_pin_folios', () => {
     const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 2 } });
     const f = m.newFile('hugetlbfs', 'memfd:h', 1024, 9);
     const folios = new Int32Array(4);
-    const n = memfd_pin_folios(m, f, 0, (1024 * PAGE_SIZE) - 1, folios, 4, { value: 0 });
+    const n = memfd_pin_folios(m, f, 0, 1024 * PAGE_SIZE - 1, folios, 4, { value: 0 });
     expect(n).toBe(2);
     expect(m.mem.folio_pincount(folios[0]!)).toBe(1);
     expect(m.vmstat.get('nr_foll_pin_acquired')).toBe(2);

@@ -68,7 +68,10 @@ export class PageAllocator {
   private zoneAreas(z: ZoneName): { plain: Area[]; cma: Area[] } {
     let e = this.byZone.get(z);
     if (!e) {
-      e = { plain: this.areas.filter((a) => a.zone === z && !a.cma), cma: this.areas.filter((a) => a.zone === z && a.cma) };
+      e = {
+        plain: this.areas.filter((a) => a.zone === z && !a.cma),
+        cma: this.areas.filter((a) => a.zone === z && a.cma),
+      };
       this.byZone.set(z, e);
     }
     return e;
@@ -115,7 +118,7 @@ export class PageAllocator {
    * @see mm/page_alloc.c __alloc_pages(): zonelist fallback MOVABLE -> NORMAL -> DMA32.
    */
   alloc_block(order: number, gfp: Gfp): number {
-    if (this.inject && (order >= (this.inject.minOrder ?? 0))) {
+    if (this.inject && order >= (this.inject.minOrder ?? 0)) {
       this.injectSeen++;
       if (this.injectSeen > this.inject.after && this.injectSeen <= this.inject.after + this.inject.times) return -1;
     }
@@ -154,7 +157,7 @@ export class PageAllocator {
       // __rmqueue(): movable allocations take CMA first once CMA holds over half the zone's free pages.
       const cmaFree = cma.reduce((s, a) => s + a.free, 0);
       const plainFree = plain.reduce((s, a) => s + a.free, 0);
-      const cmaFirst = cmaFree > (cmaFree + plainFree) / 2 && cmaFree >= (1 << order);
+      const cmaFirst = cmaFree > (cmaFree + plainFree) / 2 && cmaFree >= 1 << order;
       out.push(...(cmaFirst ? [...cma, ...plain] : [...plain, ...cma]));
     }
     if (!dependsOnFree) this.zonelists[kind] = out;

@@ -25,8 +25,12 @@ export class Process {
   user = 'root';
   /** task->files: the consumer objects (rings, pipes, device files) this task holds an fd for. */
   readonly files = new Map<object, OpenFile>();
-  constructor(readonly pid: number, readonly name: string, readonly mm: MmStruct, memlock: number) {
+  constructor(
+    readonly pid: number,
+    readonly name: string,
+    readonly mm: MmStruct,
+    memlock: number,
+  ) {
     this.rlimitMemlock = memlock;
   }
 }
-

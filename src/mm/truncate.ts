@@ -19,7 +19,12 @@ export function unmap_mapping_folio(m: Machine, folio: number): void {
   const mem = m.mem;
   for (const h of rmap_walk(m, folio)) {
     const pt = h.vma.mm.pt;
-    m.mmu_notify(h.vma.mm, h.addr, h.addr + (h.level === 'pte' ? PAGE_SIZE : PAGE_SIZE << mem.folio_order(folio)), 'unmap');
+    m.mmu_notify(
+      h.vma.mm,
+      h.addr,
+      h.addr + (h.level === 'pte' ? PAGE_SIZE : PAGE_SIZE << mem.folio_order(folio)),
+      'unmap',
+    );
     if (h.level === 'pte') {
       const t = pt.pte_table(h.addr)!;
       const i = (h.addr / PAGE_SIZE) % 512;

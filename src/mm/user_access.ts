@@ -32,7 +32,7 @@ export function user_access(m: Machine, p: Process, addr: number, len: number, w
       }
       // The CPU sets accessed/dirty itself.
       const ne = pte_mkyoung(write ? pte_mkdirty(e) : e);
-      if (ne !== e) (leaf === PUD_SIZE ? pt.set_pud_leaf(a, ne) : pt.set_pmd_leaf(a, ne));
+      if (ne !== e) leaf === PUD_SIZE ? pt.set_pud_leaf(a, ne) : pt.set_pmd_leaf(a, ne);
       a = a - (a % leaf) + leaf;
       continue;
     }

@@ -36,25 +36,44 @@ export type VmstatItem = (typeof VMSTAT_ITEMS)[number];
  */
 function vmstat_index(item: VmstatItem): number {
   switch (item) {
-    case 'nr_free_pages': return 0;
-    case 'nr_isolated_anon': return 1;
-    case 'nr_isolated_file': return 2;
-    case 'nr_anon_pages': return 3;
-    case 'nr_mapped': return 4;
-    case 'nr_file_pages': return 5;
-    case 'nr_dirty': return 6;
-    case 'nr_writeback': return 7;
-    case 'nr_shmem': return 8;
-    case 'nr_anon_transparent_hugepages': return 9;
-    case 'nr_foll_pin_acquired': return 10;
-    case 'nr_foll_pin_released': return 11;
-    case 'pgfault': return 12;
-    case 'pgmigrate_success': return 13;
-    case 'pgmigrate_fail': return 14;
-    case 'thp_fault_alloc': return 15;
-    case 'thp_fault_fallback': return 16;
-    case 'thp_split_pmd': return 17;
-    case 'thp_zero_page_alloc': return 18;
+    case 'nr_free_pages':
+      return 0;
+    case 'nr_isolated_anon':
+      return 1;
+    case 'nr_isolated_file':
+      return 2;
+    case 'nr_anon_pages':
+      return 3;
+    case 'nr_mapped':
+      return 4;
+    case 'nr_file_pages':
+      return 5;
+    case 'nr_dirty':
+      return 6;
+    case 'nr_writeback':
+      return 7;
+    case 'nr_shmem':
+      return 8;
+    case 'nr_anon_transparent_hugepages':
+      return 9;
+    case 'nr_foll_pin_acquired':
+      return 10;
+    case 'nr_foll_pin_released':
+      return 11;
+    case 'pgfault':
+      return 12;
+    case 'pgmigrate_success':
+      return 13;
+    case 'pgmigrate_fail':
+      return 14;
+    case 'thp_fault_alloc':
+      return 15;
+    case 'thp_fault_fallback':
+      return 16;
+    case 'thp_split_pmd':
+      return 17;
+    case 'thp_zero_page_alloc':
+      return 18;
     default: {
       const missing: never = item;
       throw new Error(`gupsim bug: vmstat item ${String(missing)} has no slot`);
@@ -79,7 +98,8 @@ export class Vmstat {
 
   /** mod_node_page_state() / count_vm_events(): by name, or by slot (NR_FOLL_PIN_ACQUIRED...). */
   mod(item: VmstatItem | number, delta: number): void {
-    this.v[typeof item === 'number' ? item : vmstat_index(item)] += delta;
+    const i = typeof item === 'number' ? item : vmstat_index(item);
+    this.v[i] = this.v[i]! + delta;
   }
 
   get(item: VmstatItem): number {
@@ -100,7 +120,9 @@ export class Vmstat {
 
   snapshot(): Record<VmstatItem, number> {
     const out = {} as Record<VmstatItem, number>;
-    VMSTAT_ITEMS.forEach((k, i) => { out[k] = this.v[i]!; });
+    VMSTAT_ITEMS.forEach((k, i) => {
+      out[k] = this.v[i]!;
+    });
     return out;
   }
 

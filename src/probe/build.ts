@@ -21,7 +21,8 @@ export function helperSource(): string {
 export function probeUnsupportedReason(): string | undefined {
   if (process.platform !== 'linux') return `the live-kernel probe needs Linux (this is ${process.platform})`;
   if (!existsSync(helperSource())) return `the probe helper's source ${helperSource()} is missing`;
-  if (!findCompiler()) return 'no C compiler found (set CC, or install cc/gcc/clang): the probe builds a small C helper';
+  if (!findCompiler())
+    return 'no C compiler found (set CC, or install cc/gcc/clang): the probe builds a small C helper';
   return undefined;
 }
 
@@ -29,8 +30,8 @@ let built: string | undefined;
 
 /**
  * The helper binary's path, compiling it if no binary of the same source is cached.
- * Throws ProbeError ERR_PROBE_UNSUPPORTED (the CLI shows it as a UserError) when not on Linux, without a compiler, or when the build
- * fails (the compiler's message is included).
+ * Throws ProbeError ERR_PROBE_UNSUPPORTED (the CLI shows it as a UserError) when not on Linux, without a compiler, or
+ * when the build fails (the compiler's message is included).
  */
 export function buildHelper(): string {
   if (built && existsSync(built)) return built;

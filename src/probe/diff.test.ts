@@ -25,7 +25,14 @@ steps:
 function kernelLike(edit: (steps: KernelStepResult[]) => void = () => {}): KernelRunResult {
   const m = runScenario(sc);
   const steps = JSON.parse(JSON.stringify(m.steps)) as KernelStepResult[];
-  steps[6] = { index: 6, op: 'pin_user_pages', ret: null, errno: null, vmstat: steps[5]!.vmstat, unsupported: 'needs CONFIG_GUP_TEST' };
+  steps[6] = {
+    index: 6,
+    op: 'pin_user_pages',
+    ret: null,
+    errno: null,
+    vmstat: steps[5]!.vmstat,
+    unsupported: 'needs CONFIG_GUP_TEST',
+  };
   // Counters after the skipped pin: the kernel never took it.
   for (const s of steps.slice(7)) s.vmstat = { nr_foll_pin_acquired: 16, nr_foll_pin_released: 16 };
   edit(steps);
@@ -33,9 +40,14 @@ function kernelLike(edit: (steps: KernelStepResult[]) => void = () => {}): Kerne
 }
 
 describe('diffScenario', () => {
-  it('agrees when the kernel gives the model\'s results; skipped steps are not differences', async () => {
+  it("agrees when the kernel gives the model's results; skipped steps are not differences", async () => {
     let runs = 0;
-    const d = await diffScenario(sc, { probe: async () => { runs++; return kernelLike(); } });
+    const d = await diffScenario(sc, {
+      probe: async () => {
+        runs++;
+        return kernelLike();
+      },
+    });
     expect(d.agree, formatDiff(d)).toBe(true);
     expect(runs).toBe(1);
     expect(d.steps[6]!.status).toBe('skipped');
@@ -46,7 +58,16 @@ describe('diffScenario', () => {
   it('confirms a difference that repeats (two identical runs) and reports it per step', async () => {
     let runs = 0;
     const d = await diffScenario(sc, {
-      probe: async () => { runs++; return kernelLike((s) => { s[2]!.vmstat = { nr_foll_pin_acquired: 17, nr_foll_pin_released: 0 }; s[3]!.vmstat = s[2]!.vmstat; s[4]!.vmstat = s[2]!.vmstat; s[5]!.vmstat = s[2]!.vmstat; s[6]!.vmstat = s[2]!.vmstat; }); },
+      probe: async () => {
+        runs++;
+        return kernelLike((s) => {
+          s[2]!.vmstat = { nr_foll_pin_acquired: 17, nr_foll_pin_released: 0 };
+          s[3]!.vmstat = s[2]!.vmstat;
+          s[4]!.vmstat = s[2]!.vmstat;
+          s[5]!.vmstat = s[2]!.vmstat;
+          s[6]!.vmstat = s[2]!.vmstat;
+        });
+      },
     });
     expect(runs).toBe(2);
     expect(d.agree).toBe(false);
@@ -67,7 +88,11 @@ describe('diffScenario', () => {
       probe: async () => {
         runs++;
         return kernelLike((s) => {
-          if (runs === 1) { s[1]!.ret = -14; s[1]!.errno = 'EFAULT'; s[1]!.noise = true; }
+          if (runs === 1) {
+            s[1]!.ret = -14;
+            s[1]!.errno = 'EFAULT';
+            s[1]!.noise = true;
+          }
         });
       },
     });
@@ -83,7 +108,10 @@ describe('diffScenario', () => {
   it('compares whether a page keeps its frame between inspect steps of the same region', async () => {
     const d = await diffScenario(sc, {
       maxRuns: 1,
-      probe: async () => kernelLike((s) => { (s[5]!.pages as Array<{ pfn: number }>)[0]!.pfn += 1; }),
+      probe: async () =>
+        kernelLike((s) => {
+          (s[5]!.pages as Array<{ pfn: number }>)[0]!.pfn += 1;
+        }),
     });
     expect(d.agree).toBe(false);
     expect(d.steps[5]!.differences.join('\n')).toContain('the same frame on the model, different frames on the kernel');
@@ -92,7 +120,11 @@ describe('diffScenario', () => {
   it('marks differences after a skipped state-changing step as unverified, not counted', async () => {
     const d = await diffScenario(sc, {
       maxRuns: 1,
-      probe: async () => kernelLike((s) => { s[7]!.ret = -6; s[7]!.errno = 'ENXIO'; }),
+      probe: async () =>
+        kernelLike((s) => {
+          s[7]!.ret = -6;
+          s[7]!.errno = 'ENXIO';
+        }),
     });
     expect(d.steps[7]!.status).toBe('unverified');
     expect(d.agree).toBe(true);
@@ -105,7 +137,10 @@ describe('diffScenario', () => {
         runs++;
         return kernelLike((s) => {
           s[1]!.noise = true;
-          if (runs !== 2) { s[1]!.ret = -runs; s[1]!.errno = `E${runs}`; }
+          if (runs !== 2) {
+            s[1]!.ret = -runs;
+            s[1]!.errno = `E${runs}`;
+          }
         });
       },
     });

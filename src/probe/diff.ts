@@ -10,7 +10,13 @@
 import { SCHEMA_VERSION, type Scenario } from '../scenario/schema.js';
 import { runScenario } from '../scenario/run.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
-import { changesState, probeScenario, type KernelRunResult, type KernelStepResult, type ProbeOptions } from './engine.js';
+import {
+  changesState,
+  probeScenario,
+  type KernelRunResult,
+  type KernelStepResult,
+  type ProbeOptions,
+} from './engine.js';
 
 export interface EngineView {
   ret: number | null;
@@ -102,14 +108,20 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
     if (m.ret !== k.ret) {
       const kf = (k.failures ?? []).join('; ');
       const mf = (m.failures ?? []).join('; ');
-      out.push(m.ret === 0 ? `expect holds on the model, fails on the kernel: ${kf}` : `expect fails on the model (${mf}), holds on the kernel`);
+      out.push(
+        m.ret === 0
+          ? `expect holds on the model, fails on the kernel: ${kf}`
+          : `expect fails on the model (${mf}), holds on the kernel`,
+      );
     }
     return out;
   }
   if (mv.ret !== kv.ret) out.push(`ret: model ${mv.ret}, kernel ${kv.ret}`);
   if (mv.errno !== kv.errno) out.push(`errno: model ${mv.errno ?? 'none'}, kernel ${kv.errno ?? 'none'}`);
-  if (mv.acquired !== kv.acquired) out.push(`nr_foll_pin_acquired +${mv.acquired} on the model, +${kv.acquired} on the kernel`);
-  if (mv.released !== kv.released) out.push(`nr_foll_pin_released +${mv.released} on the model, +${kv.released} on the kernel`);
+  if (mv.acquired !== kv.acquired)
+    out.push(`nr_foll_pin_acquired +${mv.acquired} on the model, +${kv.acquired} on the kernel`);
+  if (mv.released !== kv.released)
+    out.push(`nr_foll_pin_released +${mv.released} on the model, +${kv.released} on the kernel`);
   const mp = pagesOf(m);
   const kp = pagesOf(k);
   for (let i = 0; i < Math.min(mp.length, kp.length); i++) {
@@ -118,13 +130,19 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
       const b = kp[i]![f];
       if (b === null || b === undefined || a === undefined) continue;
       if (f !== 'present' && (mp[i]!.present !== true || kp[i]!.present !== true)) continue;
-      if (a !== b) out.push(`page ${String(mp[i]!.page)} ${f}: model ${JSON.stringify(a)}, kernel ${JSON.stringify(b)}`);
+      if (a !== b)
+        out.push(`page ${String(mp[i]!.page)} ${f}: model ${JSON.stringify(a)}, kernel ${JSON.stringify(b)}`);
     }
   }
   return out;
 }
 
-interface Frame { step: number; region: string; page: number; pfn: number }
+interface Frame {
+  step: number;
+  region: string;
+  page: number;
+  pfn: number;
+}
 
 function frames(sc: Scenario, steps: AnyStep[]): Map<string, Frame> {
   const out = new Map<string, Frame>();
@@ -160,7 +178,10 @@ function compareFrames(sc: Scenario, model: AnyStep[], kernel: AnyStep[]): Map<n
       const ks = kf.get(keys[i]!)!.pfn === kf.get(keys[j]!)!.pfn;
       if (ms === ks) continue;
       const later = Math.max(a.step, b.step);
-      const msg = `page ${b.page} of ${b.region} here and at step ${a.step}: ${ms ? 'the same frame' : 'different frames'} on the model, ${ks ? 'the same frame' : 'different frames'} on the kernel`;
+      const msg =
+        `page ${b.page} of ${b.region} here and at step ${a.step}: ` +
+        `${ms ? 'the same frame' : 'different frames'} on the model, ${ks ? 'the same frame' : 'different frames'} ` +
+        `on the kernel`;
       out.set(later, [...(out.get(later) ?? []), msg]);
     }
   }
@@ -203,8 +224,16 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
   const first = await probe(sc, opts);
   if (!model) {
     return {
-      schemaVersion: SCHEMA_VERSION, scenario: first.scenario, model: 'model', kernel: `Linux ${first.kernel}`, agree: false, runs: 1,
-      noise: first.noise, steps: [], notes: first.notes, model_error: modelError!,
+      schemaVersion: SCHEMA_VERSION,
+      scenario: first.scenario,
+      model: 'model',
+      kernel: `Linux ${first.kernel}`,
+      agree: false,
+      runs: 1,
+      noise: first.noise,
+      steps: [],
+      notes: first.notes,
+      model_error: modelError!,
     };
   }
   runs.push(compareRun(sc, model, first));
@@ -212,7 +241,12 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
     while (runs.length < maxRuns) {
       runs.push(compareRun(sc, model, await probe(sc, opts)));
       // Two runs with the very same outcome and no noise: the difference is consistent, no third run.
-      if (runs.length === 2 && JSON.stringify(runs[0]!.diffs) === JSON.stringify(runs[1]!.diffs) && !runs.some((r) => r.kernel.noise)) break;
+      if (
+        runs.length === 2 &&
+        JSON.stringify(runs[0]!.diffs) === JSON.stringify(runs[1]!.diffs) &&
+        !runs.some((r) => r.kernel.noise)
+      )
+        break;
     }
   }
   const steps: StepDiff[] = model.steps.map((m, i) => {
@@ -222,37 +256,71 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
     const skippedIn = runs.find((r) => r.diffs[i] === undefined);
     if (skippedIn) {
       const k = skippedIn.kernel.steps[i];
-      return { ...base, status: 'skipped', reason: k?.unsupported ?? 'not run', kernel: null, differences: [], runs_differing: 0, noise };
+      return {
+        ...base,
+        status: 'skipped',
+        reason: k?.unsupported ?? 'not run',
+        kernel: null,
+        differences: [],
+        runs_differing: 0,
+        noise,
+      };
     }
     const differing = runs.filter((r) => r.diffs[i]!.length > 0);
     // Measurements without noise around the step win; among them the majority (a tie is not a
     // repeated difference). When every run was noisy, only an outcome all runs share is believed.
     const clean = runs.filter((r) => r.kernel.steps[i]?.noise !== true);
     let verdict: 'same' | 'differs' | 'noisy';
-    if (clean.length) verdict = clean.filter((r) => r.diffs[i]!.length > 0).length * 2 > clean.length ? 'differs' : 'same';
+    if (clean.length)
+      verdict = clean.filter((r) => r.diffs[i]!.length > 0).length * 2 > clean.length ? 'differs' : 'same';
     else if (differing.length === 0) verdict = 'same';
-    else if (differing.length === runs.length && runs.every((r) => JSON.stringify(r.diffs[i]) === JSON.stringify(runs[0]!.diffs[i]))) verdict = 'differs';
+    else if (
+      differing.length === runs.length &&
+      runs.every((r) => JSON.stringify(r.diffs[i]) === JSON.stringify(runs[0]!.diffs[i]))
+    )
+      verdict = 'differs';
     else verdict = 'noisy';
-    const pool = verdict === 'same' ? (clean.length ? clean : runs).filter((r) => r.diffs[i]!.length === 0) : (clean.length ? clean : runs).filter((r) => r.diffs[i]!.length > 0);
+    const pool =
+      verdict === 'same'
+        ? (clean.length ? clean : runs).filter((r) => r.diffs[i]!.length === 0)
+        : (clean.length ? clean : runs).filter((r) => r.diffs[i]!.length > 0);
     const rep = pool[pool.length - 1] ?? runs[runs.length - 1]!;
     const ks = rep.kernel.steps;
-    const taints = ks.slice(0, i).filter((k) => k.unsupported !== undefined && changesState(k.op)).map((k) => k.index);
+    const taints = ks
+      .slice(0, i)
+      .filter((k) => k.unsupported !== undefined && changesState(k.op))
+      .map((k) => k.index);
     const unverified = verdict !== 'same' && taints.length > 0;
     return {
       ...base,
       status: unverified ? 'unverified' : verdict,
-      ...(unverified ? { reason: `follows step(s) ${taints.join(', ')}, which did not run on this host: the two engines were not in the same state` }
-        : verdict === 'noisy' ? { reason: `other activity moved the pin counters next to this step in all ${runs.length} runs, and the runs disagree` } : {}),
+      ...(unverified
+        ? {
+            reason:
+              `follows step(s) ${taints.join(', ')}, which did not run on this host: the two engines were not ` +
+              `in the same state`,
+          }
+        : verdict === 'noisy'
+          ? {
+              reason:
+                `other activity moved the pin counters next to this step in all ${runs.length} runs, and the ` +
+                `runs disagree`,
+            }
+          : {}),
       kernel: view(ks[i]!, ks[i - 1]),
       differences: verdict === 'same' ? [] : rep.diffs[i]!,
       runs_differing: differing.length,
       noise,
     } satisfies StepDiff;
   });
-  const notes = [...new Set([
-    ...runs.flatMap((r) => r.kernel.settings.map((c) => `host setting for the run (restored after it): ${c.what} ${c.from} -> ${c.to}`)),
-    ...runs.flatMap((r) => r.kernel.notes),
-  ])];
+  const notes = [
+    ...new Set([
+      ...runs.flatMap((r) =>
+        r.kernel.settings.map((c) => `host setting for the run (restored after it): ${c.what} ${c.from} -> ${c.to}`),
+      ),
+      ...runs.flatMap((r) => r.kernel.notes),
+    ]),
+  ];
   const kernelError = runs.map((r) => r.kernel.error).find((e) => e !== undefined);
   const result: DiffResult = {
     schemaVersion: SCHEMA_VERSION,
@@ -293,25 +361,46 @@ export function formatDiff(d: DiffResult): string {
   out.push(`${pad('#', 4)}${pad('step', 36)}${pad('model', 32)}${pad('kernel', 32)}`);
   for (const s of d.steps) {
     const label = s.label ? `${s.op} [${s.label}]` : s.op;
-    const mark = { same: 'same', skipped: 'skipped', unverified: 'unverified', differs: 'DIFFERS', noisy: 'NOISY (not measured)' }[s.status];
+    const mark = {
+      same: 'same',
+      skipped: 'skipped',
+      unverified: 'unverified',
+      differs: 'DIFFERS',
+      noisy: 'NOISY (not measured)',
+    }[s.status];
     const extra = s.status === 'same' && s.runs_differing ? ` (differed in ${s.runs_differing} of ${d.runs} runs)` : '';
-    out.push(`${pad(String(s.index), 4)}${pad(label, 36)}${pad(cell(s.model), 32)}${pad(s.status === 'skipped' ? '-' : cell(s.kernel), 32)}${mark}${extra}${s.noise ? ' [noise]' : ''}`);
+    out.push(
+      `${pad(String(s.index), 4)}${pad(label, 36)}${pad(cell(s.model), 32)}` +
+        `${pad(s.status === 'skipped' ? '-' : cell(s.kernel), 32)}${mark}${extra}${s.noise ? ' [noise]' : ''}`,
+    );
     if (s.status === 'skipped') out.push(`      skipped: ${s.reason}`);
     if (s.status === 'unverified') out.push(`      not counted: ${s.reason}`);
     if (s.status === 'noisy') out.push(`      could not be measured: ${s.reason}`);
-    for (const x of s.differences) out.push(`      ${x}${s.runs_differing > 1 ? ` (in ${s.runs_differing} of ${d.runs} runs)` : ''}`);
+    for (const x of s.differences)
+      out.push(`      ${x}${s.runs_differing > 1 ? ` (in ${s.runs_differing} of ${d.runs} runs)` : ''}`);
   }
   const n = (st: StepDiff['status']) => d.steps.filter((s) => s.status === st).length;
   out.push('');
-  out.push(`${n('same')} step(s) agree, ${n('differs')} differ, ${n('skipped')} skipped${n('unverified') ? `, ${n('unverified')} unverified` : ''}${n('noisy') ? `, ${n('noisy')} not measurable for host noise` : ''}; ${d.runs} kernel run(s)`);
+  out.push(
+    `${n('same')} step(s) agree, ${n('differs')} differ, ${n('skipped')} ` +
+      `skipped${n('unverified') ? `, ${n('unverified')} unverified` : ''}` +
+      `${n('noisy') ? `, ${n('noisy')} not measurable for host noise` : ''}; ${d.runs} kernel run(s)`,
+  );
   if (d.noise) {
     const where = d.steps.filter((s) => s.noise).map((s) => s.index);
-    out.push(`host noise: other activity moved the pin counters next to step(s) ${where.join(', ')}; differences were re-measured (${d.runs} runs), measurements without noise preferred`);
+    out.push(
+      `host noise: other activity moved the pin counters next to step(s) ${where.join(', ')}; differences were ` +
+        `re-measured (${d.runs} runs), measurements without noise preferred`,
+    );
   } else out.push('host noise: none seen');
   for (const x of d.notes) out.push(`note: ${x}`);
   if (d.kernel_error) out.push(`probe error: ${d.kernel_error}`);
-  out.push(d.agree ? 'the model and the kernel agree'
-    : d.steps.some((s) => s.status === 'differs') || d.kernel_error ? 'the model and the kernel DIFFER'
-    : 'no agreement can be claimed: the host was too noisy (re-run when the machine is quieter)');
+  out.push(
+    d.agree
+      ? 'the model and the kernel agree'
+      : d.steps.some((s) => s.status === 'differs') || d.kernel_error
+        ? 'the model and the kernel DIFFER'
+        : 'no agreement can be claimed: the host was too noisy (re-run when the machine is quieter)',
+  );
   return out.join('\n') + '\n';
 }

@@ -7,7 +7,18 @@
 // Steps the host cannot run are reported as unsupported with the reason and ret null - never
 // faked. Machine settings the scenario needs are applied for the run and always restored (host.ts).
 
-import { chmodSync, closeSync, fchmodSync, fsyncSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fsyncSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statfsSync,
+  writeSync,
+  readFileSync,
+} from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { SCHEMA_VERSION, type Scenario, type Step, type StepOf } from '../scenario/schema.js';
@@ -18,7 +29,16 @@ import { ProbeError } from './errors.js';
 import { Helper, COMMAND_TIMEOUT_MS, type HelperProcess, type HelperReply, sleep } from './helper.js';
 import { probeUnsupportedReason } from './build.js';
 import { packageRoot } from './package.js';
-import { HostSession, isRoot, pinCounters, planSettings, readCounters, samePins, settleCounters, type Counters } from './host.js';
+import {
+  HostSession,
+  isRoot,
+  pinCounters,
+  planSettings,
+  readCounters,
+  samePins,
+  settleCounters,
+  type Counters,
+} from './host.js';
 import { pageInfoFromHelper, type HelperPage } from './kpage.js';
 
 const PAGE_SIZE = 4096;
@@ -73,16 +93,36 @@ export interface ProbeOptions {
 }
 
 const ADVICE: Record<string, number> = {
-  dontneed: 4, dontfork: 10, dofork: 11, hugepage: 14, nohugepage: 15, populate_read: 22, populate_write: 23, collapse: 25,
+  dontneed: 4,
+  dontfork: 10,
+  dofork: 11,
+  hugepage: 14,
+  nohugepage: 15,
+  populate_read: 22,
+  populate_write: 23,
+  collapse: 25,
 };
 
 const GUP_OPS = new Set([
-  'get_user_pages', 'get_user_pages_fast', 'get_user_pages_fast_only', 'get_user_pages_unlocked', 'get_user_pages_remote',
-  'pin_user_pages', 'pin_user_pages_fast', 'pin_user_pages_unlocked', 'pin_user_pages_remote',
-  'unpin_user_pages', 'unpin_user_pages_dirty_lock', 'unpin_user_page', 'put_page',
+  'get_user_pages',
+  'get_user_pages_fast',
+  'get_user_pages_fast_only',
+  'get_user_pages_unlocked',
+  'get_user_pages_remote',
+  'pin_user_pages',
+  'pin_user_pages_fast',
+  'pin_user_pages_unlocked',
+  'pin_user_pages_remote',
+  'unpin_user_pages',
+  'unpin_user_pages_dirty_lock',
+  'unpin_user_page',
+  'put_page',
 ]);
 
-/** Whether a step that could not run leaves the kernel in another state than the model (so later results may differ). */
+/**
+ * Whether a step that could not run leaves the kernel in another state than the model (so later
+ * results may differ).
+ */
 export function changesState(op: string): boolean {
   return op !== 'dump_page' && op !== 'vmstat' && op !== 'inspect' && op !== 'expect';
 }
@@ -93,17 +133,28 @@ const ASYNC_OPS = new Set(['exit', 'close']);
 /** Why the host can never run this kind of step (independent of the scenario's state). */
 function staticReason(step: Step, gupTest: boolean, root = isRoot()): string | undefined {
   if (GUP_OPS.has(step.op)) {
-    return gupTest ? 'raw GUP steps through /sys/kernel/debug/gup_test are not implemented by the probe'
+    return gupTest
+      ? 'raw GUP steps through /sys/kernel/debug/gup_test are not implemented by the probe'
       : 'needs CONFIG_GUP_TEST (/sys/kernel/debug/gup_test): raw GUP calls have no user-space entry point';
   }
   switch (step.op) {
-    case 'rdma_reg_mr': case 'rdma_dereg_mr': return 'needs an RDMA device (ibv_reg_mr); the probe does not drive one';
-    case 'vfio_map_dma': case 'vfio_unmap_dma': return 'needs a device bound to vfio-pci (VFIO_IOMMU_MAP_DMA)';
-    case 'hmm_range_fault': return 'needs a driver that mirrors user memory (HMM, e.g. lib/test_hmm.c)';
-    case 'fail_alloc': return 'page allocation failure injection is not available to the probe';
-    case 'fatal_signal': return 'a fatal signal cannot be held pending across steps in a live process';
-    case 'dump_page': return 'dump_page() output has no user-space interface (needs a kernel debugger)';
-    case 'create_file': if (step.fs === 'dax') return 'fs: dax needs a DAX-capable device (pmem) with a file system mounted -o dax'; break;
+    case 'rdma_reg_mr':
+    case 'rdma_dereg_mr':
+      return 'needs an RDMA device (ibv_reg_mr); the probe does not drive one';
+    case 'vfio_map_dma':
+    case 'vfio_unmap_dma':
+      return 'needs a device bound to vfio-pci (VFIO_IOMMU_MAP_DMA)';
+    case 'hmm_range_fault':
+      return 'needs a driver that mirrors user memory (HMM, e.g. lib/test_hmm.c)';
+    case 'fail_alloc':
+      return 'page allocation failure injection is not available to the probe';
+    case 'fatal_signal':
+      return 'a fatal signal cannot be held pending across steps in a live process';
+    case 'dump_page':
+      return 'dump_page() output has no user-space interface (needs a kernel debugger)';
+    case 'create_file':
+      if (step.fs === 'dax') return 'fs: dax needs a DAX-capable device (pmem) with a file system mounted -o dax';
+      break;
     case 'mmap':
       if (step.type === 'fsdax') return 'fsdax needs a DAX-capable device (pmem) with a file system mounted -o dax';
       if (step.type === 'pfnmap') return 'a VM_PFNMAP mapping needs a driver (remap_pfn_range); the probe has none';
@@ -119,7 +170,10 @@ function staticReason(step: Step, gupTest: boolean, root = isRoot()): string | u
  * Why the host cannot run every step of this scenario (the first such step), or undefined when it
  * can: raw GUP steps without CONFIG_GUP_TEST, devices the host lacks, inspect without root.
  */
-export function scenarioUnsupportedReason(sc: Scenario, opts: { gupTest?: boolean; root?: boolean } = {}): string | undefined {
+export function scenarioUnsupportedReason(
+  sc: Scenario,
+  opts: { gupTest?: boolean; root?: boolean } = {},
+): string | undefined {
   for (const [i, step] of sc.steps.entries()) {
     const why = staticReason(step, opts.gupTest ?? false, opts.root ?? isRoot());
     if (why) return `step ${i} (${step.op}): ${why}`;
@@ -131,15 +185,30 @@ export function scenarioUnsupportedReason(sc: Scenario, opts: { gupTest?: boolea
 function namesUsed(step: Step): string[] {
   const r = step as Record<string, unknown>;
   const out: string[] = [];
-  for (const k of ['region', 'local', 'file', 'ring', 'mr', 'dma', 'pins', 'handle']) if (typeof r[k] === 'string') out.push(r[k] as string);
+  for (const k of ['region', 'local', 'file', 'ring', 'mr', 'dma', 'pins', 'handle'])
+    if (typeof r[k] === 'string') out.push(r[k] as string);
   if (Array.isArray(r.regions)) out.push(...(r.regions as string[]));
   return out;
 }
 
-interface Region { addr: number; len: number; type: string; hugepage?: string }
-interface FileEntry { path: string; fs: string }
-interface Ring { proc: HelperProcess; fd: number }
-interface Pipe { proc: HelperProcess; fds: number[] }
+interface Region {
+  addr: number;
+  len: number;
+  type: string;
+  hugepage?: string;
+}
+interface FileEntry {
+  path: string;
+  fs: string;
+}
+interface Ring {
+  proc: HelperProcess;
+  fd: number;
+}
+interface Pipe {
+  proc: HelperProcess;
+  fds: number[];
+}
 
 type Out = { ret: number; errno?: string | null; extra?: Record<string, unknown>; unsupported?: string };
 
@@ -157,7 +226,11 @@ class Runner {
   private diskDir: string | undefined;
   private readonly tmpPaths: string[] = [];
 
-  constructor(readonly sc: Scenario, readonly helper: Helper, readonly opts: ProbeOptions) {}
+  constructor(
+    readonly sc: Scenario,
+    readonly helper: Helper,
+    readonly opts: ProbeOptions,
+  ) {}
 
   timeout(len = 0): number {
     return (this.opts.timeoutMs ?? COMMAND_TIMEOUT_MS) + Math.ceil(len / (128 << 20)) * 1000;
@@ -189,21 +262,30 @@ class Runner {
     if (s.memlock !== undefined) args.push(`memlock=${s.memlock}`);
     const user = s.user ?? (s.root === false ? 'user' : undefined);
     if (s.root === false || (user !== undefined && user !== 'root')) {
-      if (!isRoot()) throw new ProbeError('ERR_PROBE_EPERM', `processes.${p.name}: running it as another user needs root`);
+      if (!isRoot())
+        throw new ProbeError('ERR_PROBE_EPERM', `processes.${p.name}: running it as another user needs root`);
       let uid = this.uids.get(user ?? 'user');
       if (uid === undefined) {
         uid = UID_BASE + (process.pid % 100_000) * 16 + this.uids.size;
         this.uids.set(user ?? 'user', uid);
       }
       args.push(`uid=${uid}`, `gid=${uid}`);
-      if (s.root !== false) this.notes.push(`processes.${p.name}: user ${user} runs as uid ${uid} (without capabilities, unlike the model's root: true)`);
+      if (s.root !== false)
+        this.notes.push(
+          `processes.${p.name}: user ${user} runs as uid ${uid} (without capabilities, unlike the model's root: true)`,
+        );
     }
     if (!args.length) return;
     const r = await this.helper.send(p, `setproc ${args.join(' ')}`, this.timeout());
-    if (r.ret < 0) throw new ProbeError('ERR_PROBE_EPERM', `cannot apply processes.${p.name} (${args.join(' ')}): ${r.errno}`);
+    if (r.ret < 0)
+      throw new ProbeError('ERR_PROBE_EPERM', `cannot apply processes.${p.name} (${args.join(' ')}): ${r.errno}`);
   }
 
-  range(s: { region?: string; offset?: number; length?: number; pages?: number }): { addr: number; len: number; region: Region } {
+  range(s: { region?: string; offset?: number; length?: number; pages?: number }): {
+    addr: number;
+    len: number;
+    region: Region;
+  } {
     const region = this.regions.get(s.region!)!;
     const off = s.offset ?? 0;
     const len = s.length ?? (s.pages !== undefined ? s.pages * PAGE_SIZE : Math.max(0, region.len - off));
@@ -219,7 +301,8 @@ class Runner {
     // A region whose mmap failed has no address to use (the model cannot run such a step either).
     const r = step as { region?: string; regions?: string[]; local?: string; file?: string };
     for (const n of [r.region, r.local, ...(r.regions ?? [])]) {
-      if (n !== undefined && step.op !== 'mmap' && !this.regions.has(n)) return `region "${n}" is not mapped (its mmap failed)`;
+      if (n !== undefined && step.op !== 'mmap' && !this.regions.has(n))
+        return `region "${n}" is not mapped (its mmap failed)`;
     }
     if (r.file !== undefined && !this.files.has(r.file)) return `file "${r.file}" was not created`;
     return undefined;
@@ -241,52 +324,78 @@ class Runner {
         chmodSync(dir, 0o755);
         this.tmpPaths.push(dir);
         return (this.diskDir = dir);
-      } catch { /* next */ }
+      } catch {
+        /* next */
+      }
     }
-    throw new ProbeError('ERR_PROBE_UNSUPPORTED', `no disk file system for fs: disk files (tried ${candidates.join(', ')})`);
+    throw new ProbeError(
+      'ERR_PROBE_UNSUPPORTED',
+      `no disk file system for fs: disk files (tried ${candidates.join(', ')})`,
+    );
   }
 
   async run(step: Step, index: number): Promise<Out> {
     switch (step.op) {
-      case 'mmap': return this.mmap(step);
-      case 'munmap': case 'mprotect': case 'madvise': return this.vmaOp(step);
-      case 'read': case 'write': {
+      case 'mmap':
+        return this.mmap(step);
+      case 'munmap':
+      case 'mprotect':
+      case 'madvise':
+        return this.vmaOp(step);
+      case 'read':
+      case 'write': {
         const p = await this.live(step.proc);
         if (!p) return dead(step.proc);
         const { addr, len } = this.range(step);
         return this.call(p, `touch addr=${addr} len=${len} write=${step.op === 'write' ? 1 : 0}`, len);
       }
-      case 'create_file': return this.createFile(step);
-      case 'fork': return this.fork(step);
+      case 'create_file':
+        return this.createFile(step);
+      case 'fork':
+        return this.fork(step);
       case 'exit': {
         const p = await this.live(step.proc);
         if (!p) return dead(step.proc);
         const r = await this.helper.send(p, 'exit', this.timeout());
         p.alive = false;
-        if (!(await this.helper.waitGone(p.pid))) this.notes.push(`process ${p.name} (pid ${p.pid}) took more than 5 s to exit`);
+        if (!(await this.helper.waitGone(p.pid)))
+          this.notes.push(`process ${p.name} (pid ${p.pid}) took more than 5 s to exit`);
         return { ret: r.ret, errno: r.errno };
       }
-      case 'io_uring_register_buffers': return this.ioUringRegister(step);
+      case 'io_uring_register_buffers':
+        return this.ioUringRegister(step);
       case 'io_uring_unregister_buffers': {
         const ring = this.rings.get(step.ring);
         if (!ring) return { ret: -9, errno: 'EBADF' };
-        if (!ring.proc.alive) return { ret: 0, unsupported: `the ring's process ${ring.proc.name} has exited (its ring is gone)` };
+        if (!ring.proc.alive)
+          return { ret: 0, unsupported: `the ring's process ${ring.proc.name} has exited (its ring is gone)` };
         return this.call(ring.proc, `uring_unregister fd=${ring.fd}`);
       }
-      case 'odirect_read': case 'odirect_write': {
+      case 'odirect_read':
+      case 'odirect_write': {
         const p = await this.live(step.proc);
         if (!p) return dead(step.proc);
         const { addr, len } = this.range(step);
         const f = this.files.get(step.file)!;
-        return this.call(p, `odirect path=${f.path} read=${step.op === 'odirect_read' ? 1 : 0} foff=${step.file_offset ?? 0} addr=${addr} len=${len}`, len);
+        return this.call(
+          p,
+          `odirect path=${f.path} read=${step.op === 'odirect_read' ? 1 : 0} foff=${step.file_offset ?? 0} ` +
+            `addr=${addr} len=${len}`,
+          len,
+        );
       }
-      case 'process_vm_readv': case 'process_vm_writev': {
+      case 'process_vm_readv':
+      case 'process_vm_writev': {
         const p = await this.live(step.proc);
         if (!p) return dead(step.proc);
         const target = await this.proc(step.target);
         const { addr, len } = this.range(step);
         const local = step.local ? ` local=${this.regions.get(step.local)!.addr}` : '';
-        return this.call(p, `pvm pid=${target.pid} write=${step.op === 'process_vm_writev' ? 1 : 0} addr=${addr} len=${len}${local}`, len);
+        return this.call(
+          p,
+          `pvm pid=${target.pid} write=${step.op === 'process_vm_writev' ? 1 : 0} addr=${addr} len=${len}${local}`,
+          len,
+        );
       }
       case 'vmsplice': {
         const p = await this.live(step.proc);
@@ -294,15 +403,19 @@ class Runner {
         const { addr, len } = this.range(step);
         const name = step.as ?? `vmsplice@${index}`;
         const pipe = this.pipes.get(name);
-        if (pipe && pipe.proc !== p) return { ret: 0, unsupported: `the pipe "${name}" belongs to process ${pipe.proc.name}` };
+        if (pipe && pipe.proc !== p)
+          return { ret: 0, unsupported: `the pipe "${name}" belongs to process ${pipe.proc.name}` };
         const reuse = pipe ? ` rfd=${pipe.fds[0]} wfd=${pipe.fds[1]}` : '';
         const r = await this.helper.send(p, `vmsplice addr=${addr} len=${len}${reuse}`, this.timeout(len));
         if (r.ret >= 0 && !pipe) this.pipes.set(name, { proc: p, fds: [Number(r.rfd), Number(r.wfd)] });
         return { ret: r.ret, errno: r.errno, extra: { pipe: name } };
       }
-      case 'close': return this.close(step);
-      case 'vmstat': return { ret: 0, extra: { text: readFileSync('/proc/vmstat', 'utf8') } };
-      case 'inspect': return this.inspect(step);
+      case 'close':
+        return this.close(step);
+      case 'vmstat':
+        return { ret: 0, extra: { text: readFileSync('/proc/vmstat', 'utf8') } };
+      case 'inspect':
+        return this.inspect(step);
       default:
         return { ret: 0, unsupported: `the probe does not run ${step.op} steps` };
     }
@@ -360,7 +473,8 @@ class Runner {
       const f = this.files.get(s.file!);
       if (f?.fs === 'disk') return wholePmd ? PMD_SIZE : PAGE_SIZE;
     }
-    if (s.type === 'anon' || s.type === 'shmem' || s.type === 'memfd' || s.type === 'file') return shmemThp && wholePmd ? PMD_SIZE : PAGE_SIZE;
+    if (s.type === 'anon' || s.type === 'shmem' || s.type === 'memfd' || s.type === 'file')
+      return shmemThp && wholePmd ? PMD_SIZE : PAGE_SIZE;
     return PAGE_SIZE;
   }
 
@@ -421,27 +535,46 @@ class Runner {
     let ring = this.rings.get(s.as);
     if (!ring) {
       const r = await this.helper.send(p, 'uring_setup', this.timeout());
-      if (r.ret < 0) return { ret: r.ret, errno: r.errno, extra: { why: { fn: 'io_uring_setup', rule: 'the host refused to create a ring' } } };
+      if (r.ret < 0)
+        return {
+          ret: r.ret,
+          errno: r.errno,
+          extra: { why: { fn: 'io_uring_setup', rule: 'the host refused to create a ring' } },
+        };
       ring = { proc: p, fd: r.ret };
       this.rings.set(s.as, ring);
     }
     const iovs = s.regions
-      ? s.regions.map((n) => { const r = this.regions.get(n)!; return { addr: r.addr, len: r.len }; })
-      : [(() => { const { addr, len } = this.range(s); return { addr, len }; })()];
+      ? s.regions.map((n) => {
+          const r = this.regions.get(n)!;
+          return { addr: r.addr, len: r.len };
+        })
+      : [
+          (() => {
+            const { addr, len } = this.range(s);
+            return { addr, len };
+          })(),
+        ];
     const total = iovs.reduce((t, v) => t + v.len, 0);
-    return this.call(ring.proc, `uring_register fd=${ring.fd} iov=${iovs.map((v) => `${v.addr}:${v.len}`).join(',')}`, total);
+    return this.call(
+      ring.proc,
+      `uring_register fd=${ring.fd} iov=${iovs.map((v) => `${v.addr}:${v.len}`).join(',')}`,
+      total,
+    );
   }
 
   async close(s: StepOf<'close'>): Promise<Out> {
     const ring = this.rings.get(s.handle);
     if (ring) {
-      if (!ring.proc.alive) return { ret: 0, unsupported: `the ring's process ${ring.proc.name} has exited (its ring is gone)` };
+      if (!ring.proc.alive)
+        return { ret: 0, unsupported: `the ring's process ${ring.proc.name} has exited (its ring is gone)` };
       this.rings.delete(s.handle);
       return this.call(ring.proc, `close fd=${ring.fd}`);
     }
     const pipe = this.pipes.get(s.handle);
     if (pipe) {
-      if (!pipe.proc.alive) return { ret: 0, unsupported: `the pipe's process ${pipe.proc.name} has exited (its pipe is gone)` };
+      if (!pipe.proc.alive)
+        return { ret: 0, unsupported: `the pipe's process ${pipe.proc.name} has exited (its pipe is gone)` };
       this.pipes.delete(s.handle);
       return this.call(pipe.proc, `close fd=${pipe.fds.join(',')}`);
     }
@@ -462,11 +595,15 @@ class Runner {
     }
     for (let i = first; i < first + n; i += 1024) {
       const count = Math.min(1024, first + n - i);
-      const rep = await this.helper.supervisorCommand(`inspect pid=${p.pid} addr=${r.addr + i * PAGE_SIZE} pages=${count}`, this.timeout());
+      const rep = await this.helper.supervisorCommand(
+        `inspect pid=${p.pid} addr=${r.addr + i * PAGE_SIZE} pages=${count}`,
+        this.timeout(),
+      );
       if (rep.ret < 0) return { ret: rep.ret, errno: rep.errno };
       const got = rep.pages as HelperPage[];
       got.forEach((h, k) => pages.push(pageInfoFromHelper(i + k, h, h.present ? mappedBy : null)));
-      if (rep.kpageflags === false || rep.kpagecount === false) this.notes.push('/proc/kpageflags or /proc/kpagecount could not be opened: inspect fields are null');
+      if (rep.kpageflags === false || rep.kpagecount === false)
+        this.notes.push('/proc/kpageflags or /proc/kpagecount could not be opened: inspect fields are null');
     }
     return { ret: 0, extra: { pages } };
   }
@@ -508,10 +645,17 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
     const plan = planSettings(sc);
     const problems = session.apply(plan.settings);
     const notes = [...plan.notes];
-    if (!isRoot()) notes.push('not root: /proc/sys/vm/stat_refresh cannot be written, so the counters may lag by a per-CPU batch');
+    if (!isRoot())
+      notes.push('not root: /proc/sys/vm/stat_refresh cannot be written, so the counters may lag by a per-CPU batch');
     await helper.start();
     runner = new Runner(sc, helper, opts);
-    const res = await runSteps(sc, runner, helper, opts, problems.length ? `host settings could not be applied: ${problems.join('; ')}` : undefined);
+    const res = await runSteps(
+      sc,
+      runner,
+      helper,
+      opts,
+      problems.length ? `host settings could not be applied: ${problems.join('; ')}` : undefined,
+    );
     res.notes.unshift(...notes, ...problems.map((p) => `setting not applied: ${p}`));
     res.settings = session.changed;
     await helper.close();
@@ -528,7 +672,13 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
   }
 }
 
-async function runSteps(sc: Scenario, runner: Runner, helper: Helper, opts: ProbeOptions, globalReason: string | undefined): Promise<KernelRunResult> {
+async function runSteps(
+  sc: Scenario,
+  runner: Runner,
+  helper: Helper,
+  opts: ProbeOptions,
+  globalReason: string | undefined,
+): Promise<KernelRunResult> {
   const idleMs = opts.idleMs ?? 30;
   const steps: KernelStepResult[] = [];
   const acc: Counters = {};
@@ -566,12 +716,16 @@ async function runSteps(sc: Scenario, runner: Runner, helper: Helper, opts: Prob
         skipNullFields: true,
         skipFields: { zone: "the host's memory layout, not the scenario's machine" },
       });
-      if (tainting.length && (step.vmstat || step.pins !== undefined)) skipped.unshift(`counters: steps ${tainting.join(', ')} did not run on this host`);
+      if (tainting.length && (step.vmstat || step.pins !== undefined))
+        skipped.unshift(`counters: steps ${tainting.join(', ')} did not run on this host`);
       if (checked === 0 && skipped.length) {
         res.unsupported = `nothing this host can observe (${skipped.join('; ')})`;
       } else {
         res.ret = failures.length ? 1 : 0;
-        if (failures.length) { res.failures = failures; ok = false; }
+        if (failures.length) {
+          res.failures = failures;
+          ok = false;
+        }
         if (skipped.length) res.skipped = skipped;
       }
       steps.push(res);
@@ -628,7 +782,8 @@ async function runSteps(sc: Scenario, runner: Runner, helper: Helper, opts: Prob
     steps.push(res);
   }
   const notes = [...new Set(runner.notes)];
-  if (steps.some((s) => s.op === 'expect' && (s.skipped as unknown[] | undefined)?.length)) notes.push('expect checks of values the kernel does not expose (refcount, pincount, WARNs, why) were skipped');
+  if (steps.some((s) => s.op === 'expect' && (s.skipped as unknown[] | undefined)?.length))
+    notes.push('expect checks of values the kernel does not expose (refcount, pincount, WARNs, why) were skipped');
   const result: KernelRunResult = {
     schemaVersion: SCHEMA_VERSION,
     scenario: sc.name ?? runner.opts.name ?? 'scenario',

@@ -28,7 +28,10 @@ class LineChannel {
   private waiter: ((line: string | null) => void) | undefined;
   private ended = false;
 
-  constructor(readonly input: Readable, readonly output: Writable) {
+  constructor(
+    readonly input: Readable,
+    readonly output: Writable,
+  ) {
     input.setEncoding('utf8');
     input.on('data', (chunk: string) => {
       this.buf += chunk;
@@ -49,7 +52,9 @@ class LineChannel {
     input.on('end', end);
     input.on('close', end);
     input.on('error', end);
-    output.on('error', () => { /* reported as a missing reply */ });
+    output.on('error', () => {
+      /* reported as a missing reply */
+    });
   }
 
   private push(line: string): void {
@@ -64,7 +69,9 @@ class LineChannel {
   next(): Promise<string | null> {
     if (this.lines.length) return Promise.resolve(this.lines.shift()!);
     if (this.ended) return Promise.resolve(null);
-    return new Promise((resolve) => { this.waiter = resolve; });
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
   }
 }
 
@@ -93,8 +100,12 @@ export class Helper {
     for (let i = 0; i < HELPER_SLOTS; i++) stdio.push('pipe');
     const child = spawn(bin, [], { stdio, detached: true });
     this.child = child;
-    child.on('error', () => { this.dead = true; });
-    child.on('exit', () => { this.dead = true; });
+    child.on('error', () => {
+      this.dead = true;
+    });
+    child.on('exit', () => {
+      this.dead = true;
+    });
     this.supervisor = new LineChannel(child.stdout!, child.stdin!);
     for (let i = 0; i < HELPER_SLOTS; i++) {
       const s = child.stdio[3 + i] as unknown as Readable & Writable;
@@ -116,7 +127,11 @@ export class Helper {
   }
 
   /** fork() in `parent`; the child continues as a helper process on a channel of its own. */
-  async fork(parent: HelperProcess, child: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<{ reply: HelperReply; proc?: HelperProcess }> {
+  async fork(
+    parent: HelperProcess,
+    child: string,
+    timeoutMs = COMMAND_TIMEOUT_MS,
+  ): Promise<{ reply: HelperReply; proc?: HelperProcess }> {
     const slot = this.takeSlot();
     const reply = await this.send(parent, `fork fd=${3 + slot}`, timeoutMs);
     if (reply.ret < 0) {
@@ -130,7 +145,8 @@ export class Helper {
 
   private takeSlot(): number {
     const slot = this.freeSlots.shift();
-    if (slot === undefined) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `the probe runs at most ${HELPER_SLOTS} processes per scenario`);
+    if (slot === undefined)
+      throw new ProbeError('ERR_PROBE_UNSUPPORTED', `the probe runs at most ${HELPER_SLOTS} processes per scenario`);
     return slot;
   }
 
@@ -148,13 +164,18 @@ export class Helper {
     if (this.dead) throw new ProbeError('ERR_PROBE_HELPER', 'the probe helper is not running');
     ch.output.write(line + '\n');
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs); });
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
     const got = await Promise.race([ch.next(), timeout]);
     clearTimeout(timer);
     const cmd = line.split(' ')[0];
     if (got === 'timeout') {
       this.kill();
-      throw new ProbeError('ERR_PROBE_HELPER', `helper command "${cmd}" did not answer within ${timeoutMs / 1000} s: the helpers were killed`);
+      throw new ProbeError(
+        'ERR_PROBE_HELPER',
+        `helper command "${cmd}" did not answer within ${timeoutMs / 1000} s: the helpers were killed`,
+      );
     }
     if (got === null) {
       this.kill();
@@ -164,7 +185,10 @@ export class Helper {
       return JSON.parse(got) as HelperReply;
     } catch {
       this.kill();
-      throw new ProbeError('ERR_PROBE_HELPER', `helper answered "${cmd}" with something that is not JSON: ${got.slice(0, 200)}`);
+      throw new ProbeError(
+        'ERR_PROBE_HELPER',
+        `helper answered "${cmd}" with something that is not JSON: ${got.slice(0, 200)}`,
+      );
     }
   }
 
@@ -189,7 +213,9 @@ export class Helper {
     this.dead = true;
     try {
       process.kill(-child.pid, 'SIGKILL');
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   }
 
   /** Ask the supervisor to kill its group and wait (bounded) until every helper is gone. */
@@ -199,18 +225,26 @@ export class Helper {
     if (!this.dead) {
       try {
         child.stdin?.write('quit\n');
-      } catch { /* fall through to kill */ }
+      } catch {
+        /* fall through to kill */
+      }
     }
     const exited = new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once('exit', () => resolve());
     });
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([exited, new Promise<void>((resolve) => { timer = setTimeout(resolve, 2000); })]);
+    await Promise.race([
+      exited,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      }),
+    ]);
     clearTimeout(timer);
     this.kill();
     for (const pid of [...this.pids]) await this.waitGone(pid, 2000);
-    for (const s of [child.stdin, child.stdout, ...child.stdio.slice(3)]) (s as { destroy?: () => void } | null)?.destroy?.();
+    for (const s of [child.stdin, child.stdout, ...child.stdio.slice(3)])
+      (s as { destroy?: () => void } | null)?.destroy?.();
     this.child = undefined;
   }
 }

@@ -25,17 +25,23 @@ describe('build', () => {
 
   const why = probeUnsupportedReason();
   if (why) console.log(`helper build test skipped: ${why}`);
-  it.skipIf(why !== undefined)('builds once and reuses the cached binary', () => {
-    const a = buildHelper();
-    const b = buildHelper();
-    expect(a).toBe(b);
-    expect(a).toMatch(/helper-[0-9a-f]{16}$/);
-  }, 120_000);
+  it.skipIf(why !== undefined)(
+    'builds once and reuses the cached binary',
+    () => {
+      const a = buildHelper();
+      const b = buildHelper();
+      expect(a).toBe(b);
+      expect(a).toMatch(/helper-[0-9a-f]{16}$/);
+    },
+    120_000,
+  );
 });
 
 describe('planSettings', () => {
   it("fills in the model's defaults and notes what a live host cannot change", () => {
-    const sc = loadScenario('machine: { memory: 1GiB, movable: 256MiB, thp: always, mthp: { 64K: always }, hugetlb: { 2M: 4 } }\nsteps: []');
+    const sc = loadScenario(
+      'machine: { memory: 1GiB, movable: 256MiB, thp: always, mthp: { 64K: always }, hugetlb: { 2M: 4 } }\nsteps: []',
+    );
     const { settings, notes } = planSettings(sc);
     const want = Object.fromEntries(settings.map((s) => [s.what, s.want]));
     expect(want['THP enabled']).toBe('always');
@@ -60,8 +66,14 @@ describe('planSettings', () => {
 
 describe('readZones', () => {
   it('parses /proc/zoneinfo spans', () => {
-    const z = readZones('Node 0, zone      DMA\n  pages free 1\n        spanned  4095\n  start_pfn:           1\nNode 0, zone   Normal\n        spanned  1000\n  start_pfn:           1048576\n');
-    expect(z).toEqual([{ zone: 'DMA', start: 1, end: 4096 }, { zone: 'NORMAL', start: 1048576, end: 1049576 }]);
+    const z = readZones(
+      'Node 0, zone      DMA\n  pages free 1\n        spanned  4095\n  start_pfn:           1\nNode 0, zone   ' +
+        'Normal\n        spanned  1000\n  start_pfn:           1048576\n',
+    );
+    expect(z).toEqual([
+      { zone: 'DMA', start: 1, end: 4096 },
+      { zone: 'NORMAL', start: 1048576, end: 1049576 },
+    ]);
   });
 });
 
@@ -94,7 +106,10 @@ describe('HostSession', () => {
     writeFileSync(setting, '8'); // left changed by the dead probe
     const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     const deadPid = Number(gone.stdout);
-    writeFileSync(join(dir, 'lock'), JSON.stringify({ pid: deadPid, token: 'dead', saved: [{ path: setting, value: '0' }] }));
+    writeFileSync(
+      join(dir, 'lock'),
+      JSON.stringify({ pid: deadPid, token: 'dead', saved: [{ path: setting, value: '0' }] }),
+    );
     const s = await HostSession.acquire(5000, join(dir, 'lock'));
     expect(readFileSync(setting, 'utf8')).toBe('0');
     s.restore();

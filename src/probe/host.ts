@@ -35,7 +35,9 @@ export function readCounters(refresh = true): Counters {
   if (refresh) {
     try {
       writeFileSync(STAT_REFRESH, '1');
-    } catch { /* not root, or an EINVAL for a transiently negative counter: read anyway */ }
+    } catch {
+      /* not root, or an EINVAL for a transiently negative counter: read anyway */
+    }
   }
   const out: Counters = {};
   for (const line of readFileSync(VMSTAT, 'utf8').split('\n')) {
@@ -82,8 +84,14 @@ export interface HostSetting {
 
 /** mTHP sizes the model knows, with their sysfs directory names. */
 const MTHP_DIRS: Record<string, string> = {
-  '16K': 'hugepages-16kB', '32K': 'hugepages-32kB', '64K': 'hugepages-64kB', '128K': 'hugepages-128kB',
-  '256K': 'hugepages-256kB', '512K': 'hugepages-512kB', '1M': 'hugepages-1024kB', '2M': 'hugepages-2048kB',
+  '16K': 'hugepages-16kB',
+  '32K': 'hugepages-32kB',
+  '64K': 'hugepages-64kB',
+  '128K': 'hugepages-128kB',
+  '256K': 'hugepages-256kB',
+  '512K': 'hugepages-512kB',
+  '1M': 'hugepages-1024kB',
+  '2M': 'hugepages-2048kB',
 };
 
 /**
@@ -101,12 +109,30 @@ export function planSettings(sc: Scenario): { settings: HostSetting[]; notes: st
     const want = (mc.mthp as Record<string, string> | undefined)?.[size] ?? (size === '2M' ? 'inherit' : 'never');
     settings.push({ what: `mTHP ${size}`, path: `${THP}/${dir}/enabled`, want, kind: 'selector' });
   }
-  settings.push({ what: 'THP use_zero_page', path: `${THP}/use_zero_page`, want: mc.use_zero_page === false ? '0' : '1', kind: 'number' });
+  settings.push({
+    what: 'THP use_zero_page',
+    path: `${THP}/use_zero_page`,
+    want: mc.use_zero_page === false ? '0' : '1',
+    kind: 'number',
+  });
   settings.push({ what: 'shmem THP', path: `${THP}/shmem_enabled`, want: mc.shmem_thp ?? 'never', kind: 'selector' });
-  if (mc.hugetlb?.['2M'] !== undefined) settings.push({ what: 'hugetlb 2M pool', path: `${HUGEPAGES}/hugepages-2048kB/nr_hugepages`, want: String(mc.hugetlb['2M']), kind: 'number' });
-  if (mc.hugetlb?.['1G'] !== undefined) settings.push({ what: 'hugetlb 1G pool', path: `${HUGEPAGES}/hugepages-1048576kB/nr_hugepages`, want: String(mc.hugetlb['1G']), kind: 'number' });
+  if (mc.hugetlb?.['2M'] !== undefined)
+    settings.push({
+      what: 'hugetlb 2M pool',
+      path: `${HUGEPAGES}/hugepages-2048kB/nr_hugepages`,
+      want: String(mc.hugetlb['2M']),
+      kind: 'number',
+    });
+  if (mc.hugetlb?.['1G'] !== undefined)
+    settings.push({
+      what: 'hugetlb 1G pool',
+      path: `${HUGEPAGES}/hugepages-1048576kB/nr_hugepages`,
+      want: String(mc.hugetlb['1G']),
+      kind: 'number',
+    });
   for (const k of ['memory', 'movable', 'cma', 'pmem'] as const) {
-    if (mc[k] !== undefined) notes.push(`machine.${k} not applied: a live host's memory layout cannot be changed (the host's is used)`);
+    if (mc[k] !== undefined)
+      notes.push(`machine.${k} not applied: a live host's memory layout cannot be changed (the host's is used)`);
   }
   return { settings, notes };
 }
@@ -167,7 +193,10 @@ export class HostSession {
   /** Settings changed, for the result: { what, from, to }. */
   readonly changed: Array<{ what: string; path: string; from: string; to: string }> = [];
 
-  private constructor(journal: Journal, private readonly lockFile: string) {
+  private constructor(
+    journal: Journal,
+    private readonly lockFile: string,
+  ) {
     this.journal = journal;
   }
 
@@ -186,12 +215,18 @@ export class HostSession {
         closeSync(fd);
         return new HostSession(journal, path);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new ProbeError('ERR_PROBE_UNSUPPORTED', `cannot create the probe lock ${path}: ${(e as Error).message}`);
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw new ProbeError(
+            'ERR_PROBE_UNSUPPORTED',
+            `cannot create the probe lock ${path}: ${(e as Error).message}`,
+          );
       }
       let other: Journal | undefined;
       try {
         other = JSON.parse(readFileSync(path, 'utf8')) as Journal;
-      } catch { /* being written, or garbage: judged below */ }
+      } catch {
+        /* being written, or garbage: judged below */
+      }
       if (other && !pidAlive(other.pid)) {
         // A probe died without restoring: put its settings back, then take over.
         restoreSaved(other.saved ?? []);
@@ -207,7 +242,8 @@ export class HostSession {
           continue;
         }
       }
-      if (Date.now() > until) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `another probe (pid ${other?.pid}) holds ${path}`);
+      if (Date.now() > until)
+        throw new ProbeError('ERR_PROBE_UNSUPPORTED', `another probe (pid ${other?.pid}) holds ${path}`);
       await sleep(20 + Math.random() * 30);
     }
   }
@@ -266,13 +302,17 @@ export class HostSession {
     for (const fn of this.cleanups.reverse()) {
       try {
         fn();
-      } catch { /* keep restoring */ }
+      } catch {
+        /* keep restoring */
+      }
     }
     const failed = restoreSaved(this.journal.saved);
     try {
       const cur = JSON.parse(readFileSync(this.lockFile, 'utf8')) as Journal;
       if (cur.token === this.journal.token) rmSync(this.lockFile, { force: true });
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
     return failed;
   }
 }

@@ -7,9 +7,33 @@ import type { PageInfo } from '../scenario/inspect.js';
 
 /** KPF_* bit numbers, include/uapi/linux/kernel-page-flags.h. */
 export const KPF_NAMES: readonly string[] = [
-  'LOCKED', 'ERROR', 'REFERENCED', 'UPTODATE', 'DIRTY', 'LRU', 'ACTIVE', 'SLAB', 'WRITEBACK', 'RECLAIM',
-  'BUDDY', 'MMAP', 'ANON', 'SWAPCACHE', 'SWAPBACKED', 'COMPOUND_HEAD', 'COMPOUND_TAIL', 'HUGE',
-  'UNEVICTABLE', 'HWPOISON', 'NOPAGE', 'KSM', 'THP', 'OFFLINE', 'ZERO_PAGE', 'IDLE', 'PGTABLE',
+  'LOCKED',
+  'ERROR',
+  'REFERENCED',
+  'UPTODATE',
+  'DIRTY',
+  'LRU',
+  'ACTIVE',
+  'SLAB',
+  'WRITEBACK',
+  'RECLAIM',
+  'BUDDY',
+  'MMAP',
+  'ANON',
+  'SWAPCACHE',
+  'SWAPBACKED',
+  'COMPOUND_HEAD',
+  'COMPOUND_TAIL',
+  'HUGE',
+  'UNEVICTABLE',
+  'HWPOISON',
+  'NOPAGE',
+  'KSM',
+  'THP',
+  'OFFLINE',
+  'ZERO_PAGE',
+  'IDLE',
+  'PGTABLE',
 ];
 export const KPF_ZERO_PAGE = 24;
 
@@ -35,7 +59,8 @@ export function readZones(text?: string): ZoneSpan[] {
   const out: ZoneSpan[] = [];
   let cur: { zone: string; spanned?: number; start?: number } | undefined;
   const flush = () => {
-    if (cur && cur.spanned && cur.start !== undefined) out.push({ zone: cur.zone, start: cur.start, end: cur.start + cur.spanned });
+    if (cur && cur.spanned && cur.start !== undefined)
+      out.push({ zone: cur.zone, start: cur.start, end: cur.start + cur.spanned });
   };
   for (const line of src.split('\n')) {
     const z = /^Node\s+\d+,\s+zone\s+(\S+)/.exec(line);
@@ -80,11 +105,28 @@ export interface HelperPage {
 }
 
 /** Kernel-side PageInfo: what /proc shows, null for what it does not. */
-export function pageInfoFromHelper(page: number, h: HelperPage, mappedBy: PageInfo['mapped_by']): PageInfo & { kpageflags: string[] | null; mapped_exclusively: boolean | null } {
+export function pageInfoFromHelper(
+  page: number,
+  h: HelperPage,
+  mappedBy: PageInfo['mapped_by'],
+): PageInfo & { kpageflags: string[] | null; mapped_exclusively: boolean | null } {
   if (!h.present) {
     return {
-      page, present: false, pfn: null, refcount: null, mapcount: null, pincount: null, order: null, zone: null, mapped_by: null,
-      writable: null, maybe_dma_pinned: null, anon_exclusive: null, zero_page: null, kpageflags: null, mapped_exclusively: null,
+      page,
+      present: false,
+      pfn: null,
+      refcount: null,
+      mapcount: null,
+      pincount: null,
+      order: null,
+      zone: null,
+      mapped_by: null,
+      writable: null,
+      maybe_dma_pinned: null,
+      anon_exclusive: null,
+      zero_page: null,
+      kpageflags: null,
+      mapped_exclusively: null,
     };
   }
   const flags = h.flags !== undefined ? BigInt(h.flags) : undefined;

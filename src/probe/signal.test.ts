@@ -21,7 +21,8 @@ function reason(): string | undefined {
   if (why) return why;
   if (!isRoot()) return 'not root: the probe changes THP settings only as root';
   if (!existsSync(SETTING)) return `${SETTING} does not exist on this kernel`;
-  if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(root, 'src', 'probe', 'engine.ts')).mtimeMs) return 'dist/ is missing or older than src/ (npm run build)';
+  if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(root, 'src', 'probe', 'engine.ts')).mtimeMs)
+    return 'dist/ is missing or older than src/ (npm run build)';
   return undefined;
 }
 const why = reason();
@@ -33,7 +34,9 @@ function helpers(): number[] {
   for (const d of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     try {
       if (/\/helper-[0-9a-f]{16}$/.test(readlinkSync(`/proc/${d}/exe`))) out.push(Number(d));
-    } catch { /* gone or a kernel thread */ }
+    } catch {
+      /* gone or a kernel thread */
+    }
   }
   return out;
 }
@@ -48,7 +51,10 @@ async function until(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 describe.skipIf(why !== undefined)('gupsim probe interrupted', () => {
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     it(`restores the settings and kills the helpers on ${signal}`, async () => {
       const original = readSetting(SETTING, 'selector');
       const want = original === 'always' ? 'never' : 'always';
@@ -62,7 +68,12 @@ describe.skipIf(why !== undefined)('gupsim probe interrupted', () => {
       const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
       try {
         // Wait until the probe has changed the setting and started its helpers.
-        expect(await until(() => readSetting(SETTING, 'selector') === want && helpers().some((p) => !before.has(p)), 150_000)).toBe(true);
+        expect(
+          await until(
+            () => readSetting(SETTING, 'selector') === want && helpers().some((p) => !before.has(p)),
+            150_000,
+          ),
+        ).toBe(true);
         child.kill(signal);
         expect(await exited).toBe(code);
         expect(readSetting(SETTING, 'selector')).toBe(original);

@@ -22,12 +22,22 @@ export class PinHandle extends Holder {
   readonly type = 'handle' as const;
   /** PFN per entry, -1 once released. */
   entries: number[] = [];
-  constructor(name: string, owner: Process, readonly kind: 'pin' | 'get') {
+  constructor(
+    name: string,
+    owner: Process,
+    readonly kind: 'pin' | 'get',
+  ) {
     super(name, owner);
   }
-  live(): number { return this.entries.filter((e) => e >= 0).length; }
-  pins(): number { return this.kind === 'pin' ? this.live() : 0; }
-  refs(): number { return this.kind === 'get' ? this.live() : 0; }
+  live(): number {
+    return this.entries.filter((e) => e >= 0).length;
+  }
+  pins(): number {
+    return this.kind === 'pin' ? this.live() : 0;
+  }
+  refs(): number {
+    return this.kind === 'get' ? this.live() : 0;
+  }
 }
 
 /** A step's outcome: its return value (negative: -errno) and extra result fields. */

@@ -28,32 +28,59 @@ export interface ExpectEnv {
  * Evaluate an expect step against the results so far. Returns the failures, the checks skipped
  * (with why) and how many checks were made. Shared by the model runner and the live-kernel probe.
  */
-export function checkExpect(s: Extract<Step, { op: 'expect' }>, done: StepResult[], env: ExpectEnv): { failures: string[]; skipped: string[]; checked: number } {
+export function checkExpect(
+  s: Extract<Step, { op: 'expect' }>,
+  done: StepResult[],
+  env: ExpectEnv,
+): { failures: string[]; skipped: string[]; checked: number } {
   const failures: string[] = [];
   const skipped: string[] = [];
   let checked = 0;
   const delta = env.vmstat;
   for (const [k, want] of Object.entries(s.vmstat ?? {})) {
-    if (!delta) { skipped.push(`vmstat ${k}`); continue; }
+    if (!delta) {
+      skipped.push(`vmstat ${k}`);
+      continue;
+    }
     checked++;
     if (!(k in delta)) failures.push(`vmstat ${k}: no such counter`);
     else if (delta[k] !== want) failures.push(`vmstat ${k}: got ${delta[k]}, want ${want}`);
   }
-  if (s.step !== undefined || s.ret !== undefined || s.errno !== undefined || s.pages !== undefined || s.why !== undefined) {
-    const target = typeof s.step === 'number' ? done[s.step]
-      : s.step !== undefined ? [...done].reverse().find((d) => d.label === s.step)
-      : [...done].reverse().find((d) => d.op !== 'expect');
+  if (
+    s.step !== undefined ||
+    s.ret !== undefined ||
+    s.errno !== undefined ||
+    s.pages !== undefined ||
+    s.why !== undefined
+  ) {
+    const target =
+      typeof s.step === 'number'
+        ? done[s.step]
+        : s.step !== undefined
+          ? [...done].reverse().find((d) => d.label === s.step)
+          : [...done].reverse().find((d) => d.op !== 'expect');
     const tname = typeof s.step === 'string' ? `"${s.step}"` : `step ${target?.index}`;
     const why = target && env.unchecked?.(target);
-    if (!target) { checked++; failures.push(`no step ${String(s.step)} to check`); }
-    else if (why) skipped.push(`${tname}: ${why}`);
+    if (!target) {
+      checked++;
+      failures.push(`no step ${String(s.step)} to check`);
+    } else if (why) skipped.push(`${tname}: ${why}`);
     else {
-      if (s.ret !== undefined) { checked++; if (target.ret !== s.ret) failures.push(`${tname} ret: got ${target.ret}, want ${s.ret}`); }
-      if (s.errno !== undefined) { checked++; if (target.errno !== s.errno) failures.push(`${tname} errno: got ${target.errno}, want ${s.errno}`); }
+      if (s.ret !== undefined) {
+        checked++;
+        if (target.ret !== s.ret) failures.push(`${tname} ret: got ${target.ret}, want ${s.ret}`);
+      }
+      if (s.errno !== undefined) {
+        checked++;
+        if (target.errno !== s.errno) failures.push(`${tname} errno: got ${target.errno}, want ${s.errno}`);
+      }
       if (s.why !== undefined) {
         const w = target.why ? `${target.why.fn}: ${target.why.rule}` : '';
         if (!target.why && env.skipNullFields) skipped.push(`${tname} why`);
-        else { checked++; if (!w.includes(s.why)) failures.push(`${tname} why: got "${w}", want it to mention "${s.why}"`); }
+        else {
+          checked++;
+          if (!w.includes(s.why)) failures.push(`${tname} why: got "${w}", want it to mention "${s.why}"`);
+        }
       }
       if (s.pages !== undefined) {
         const got = (target.pages ?? []) as Array<Record<string, unknown>>;
@@ -63,9 +90,13 @@ export function checkExpect(s: Extract<Step, { op: 'expect' }>, done: StepResult
         for (const [i, w] of wantList) {
           for (const [field, v] of Object.entries(w)) {
             const g = got[i]?.[field];
-            if ((env.skipNullFields && g === null) || env.skipFields?.[field] !== undefined) { skipped.push(`${tname} pages[${i}].${field}`); continue; }
+            if ((env.skipNullFields && g === null) || env.skipFields?.[field] !== undefined) {
+              skipped.push(`${tname} pages[${i}].${field}`);
+              continue;
+            }
             checked++;
-            if (!same(g, v)) failures.push(`${tname} pages[${i}].${field}: got ${JSON.stringify(g)}, want ${JSON.stringify(v)}`);
+            if (!same(g, v))
+              failures.push(`${tname} pages[${i}].${field}: got ${JSON.stringify(g)}, want ${JSON.stringify(v)}`);
           }
         }
       }
@@ -73,11 +104,17 @@ export function checkExpect(s: Extract<Step, { op: 'expect' }>, done: StepResult
   }
   if (s.warnings !== undefined) {
     if (env.warnings === undefined) skipped.push('warnings');
-    else { checked++; if (env.warnings !== s.warnings) failures.push(`warnings: got ${env.warnings}, want ${s.warnings}`); }
+    else {
+      checked++;
+      if (env.warnings !== s.warnings) failures.push(`warnings: got ${env.warnings}, want ${s.warnings}`);
+    }
   }
   if (s.pins !== undefined) {
     if (env.pins === undefined) skipped.push('pins');
-    else { checked++; if (env.pins !== s.pins) failures.push(`outstanding pins: got ${env.pins}, want ${s.pins}`); }
+    else {
+      checked++;
+      if (env.pins !== s.pins) failures.push(`outstanding pins: got ${env.pins}, want ${s.pins}`);
+    }
   }
   return { failures, skipped, checked };
 }

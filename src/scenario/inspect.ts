@@ -25,12 +25,17 @@ export interface PageInfo {
 }
 
 /** The PFN mapped at addr in p, and the level that maps it. */
-export function lookupPage(p: Process, addr: number): { pfn: number; level: 'pte' | 'pmd' | 'pud'; writable: boolean } | undefined {
+export function lookupPage(
+  p: Process,
+  addr: number,
+): { pfn: number; level: 'pte' | 'pmd' | 'pud'; writable: boolean } | undefined {
   const pt = p.mm.pt;
   const pud = pt.pud_leaf(addr);
-  if (pud) return { pfn: pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE), level: 'pud', writable: pte_write(pud) };
+  if (pud)
+    return { pfn: pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE), level: 'pud', writable: pte_write(pud) };
   const slot = pt.pmd_slot(addr);
-  if (typeof slot === 'number') return { pfn: pte_pfn(slot) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE), level: 'pmd', writable: pte_write(slot) };
+  if (typeof slot === 'number')
+    return { pfn: pte_pfn(slot) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE), level: 'pmd', writable: pte_write(slot) };
   if (!slot) return undefined;
   const e = slot[pte_index(addr)]!;
   if (!pte_present(e)) return undefined;
@@ -40,7 +45,21 @@ export function lookupPage(p: Process, addr: number): { pfn: number; level: 'pte
 export function inspectPage(m: Machine, p: Process, addr: number, page: number): PageInfo {
   const hit = p.alive ? lookupPage(p, addr) : undefined;
   if (!hit) {
-    return { page, present: false, pfn: null, refcount: null, mapcount: null, pincount: null, order: null, zone: null, mapped_by: null, writable: null, maybe_dma_pinned: null, anon_exclusive: null, zero_page: null };
+    return {
+      page,
+      present: false,
+      pfn: null,
+      refcount: null,
+      mapcount: null,
+      pincount: null,
+      order: null,
+      zone: null,
+      mapped_by: null,
+      writable: null,
+      maybe_dma_pinned: null,
+      anon_exclusive: null,
+      zero_page: null,
+    };
   }
   const mem = m.mem;
   const pfn = hit.pfn;

@@ -32,7 +32,9 @@ describe('scenario validation names file, line, step and field', () => {
     expect(p[0]).toMatch(/^s\.yaml:2: step 0 \(mmap\): field "size": expected a size/);
   });
   it('an unknown op lists the known ones', () => {
-    const p = problems('steps:\n  - { op: mmap, proc: a, as: b, size: 4K, type: anon }\n  - { op: pin_everything, proc: a }\n');
+    const p = problems(
+      'steps:\n  - { op: mmap, proc: a, as: b, size: 4K, type: anon }\n  - { op: pin_everything, proc: a }\n',
+    );
     expect(p[0]).toMatch(/^s\.yaml:3: step 1 \(pin_everything\): unknown op "pin_everything" \(known ops: mmap,/);
   });
   it('an unknown field', () => {
@@ -45,7 +47,9 @@ describe('scenario validation names file, line, step and field', () => {
   });
   it('a region used before it is defined', () => {
     const p = problems('steps:\n  - { op: write, proc: a, region: nowhere }\n');
-    expect(p[0]).toBe('s.yaml:2: step 0 (write): field "region": unknown region "nowhere" (define it in an earlier step)');
+    expect(p[0]).toBe(
+      's.yaml:2: step 0 (write): field "region": unknown region "nowhere" (define it in an earlier step)',
+    );
   });
   it('a bad machine setting names the field', () => {
     const p = problems('machine: { thp: sometimes }\nsteps: []\n');

@@ -54,7 +54,9 @@ export function loadScenario(text: string, file = '<scenario>'): Scenario {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {
-    throw new ScenarioError(doc.errors.map((e) => `${where(file, lc.linePos(e.pos[0]).line)}: ${e.message.split('\n')[0]}`));
+    throw new ScenarioError(
+      doc.errors.map((e) => `${where(file, lc.linePos(e.pos[0]).line)}: ${e.message.split('\n')[0]}`),
+    );
   }
   const raw = doc.toJS() as unknown;
   const stepsNode = doc.get('steps', true);
@@ -66,16 +68,27 @@ export function loadScenario(text: string, file = '<scenario>'): Scenario {
   const sc = parsed.data;
   const semantic = checkReferences(sc.steps);
   if (semantic.length) {
-    throw new ScenarioError(semantic.map(({ index, field, message }) => {
-      const line = nodeAt(doc, ['steps', index, field]).node?.range?.[0];
-      const { prefix } = describePath(['steps', index], stepOps);
-      return `${where(file, line !== undefined ? lc.linePos(line).line : undefined)}: ${prefix}: field "${field}": ${message}`;
-    }));
+    throw new ScenarioError(
+      semantic.map(({ index, field, message }) => {
+        const line = nodeAt(doc, ['steps', index, field]).node?.range?.[0];
+        const { prefix } = describePath(['steps', index], stepOps);
+        return (
+          `${where(file, line !== undefined ? lc.linePos(line).line : undefined)}: ${prefix}: field ` +
+          `"${field}": ${message}`
+        );
+      }),
+    );
   }
   return sc;
 }
 
-function formatIssues(issues: z.core.$ZodIssue[], doc: Document, lc: LineCounter, file: string, stepOps: (string | undefined)[]): string[] {
+function formatIssues(
+  issues: z.core.$ZodIssue[],
+  doc: Document,
+  lc: LineCounter,
+  file: string,
+  stepOps: (string | undefined)[],
+): string[] {
   const out: string[] = [];
   for (const is of issues) {
     const path = is.path as PathKey[];
@@ -114,8 +127,15 @@ function checkReferences(steps: Step[]): Array<{ index: number; field: string; m
   const handles = new Map<string, string>(); // name -> kind
   const labels = new Set<string>();
   const errs: Array<{ index: number; field: string; message: string }> = [];
-  const need = (set: Set<string> | Map<string, string>, v: string | undefined, index: number, field: string, what: string) => {
-    if (v !== undefined && !set.has(v)) errs.push({ index, field, message: `unknown ${what} "${v}" (define it in an earlier step)` });
+  const need = (
+    set: Set<string> | Map<string, string>,
+    v: string | undefined,
+    index: number,
+    field: string,
+    what: string,
+  ) => {
+    if (v !== undefined && !set.has(v))
+      errs.push({ index, field, message: `unknown ${what} "${v}" (define it in an earlier step)` });
   };
   steps.forEach((s, index) => {
     const r = s as Record<string, unknown>;
@@ -123,18 +143,26 @@ function checkReferences(steps: Step[]): Array<{ index: number; field: string; m
     if (Array.isArray(r.regions)) for (const x of r.regions as string[]) need(regions, x, index, 'regions', 'region');
     if (typeof r.local === 'string') need(regions, r.local, index, 'local', 'region');
     if (s.op === 'mmap' && s.file) need(files, s.file, index, 'file', 'file');
-    if ((s.op === 'odirect_read' || s.op === 'odirect_write')) need(files, s.file, index, 'file', 'file');
-    if (s.op === 'io_uring_register_buffers' && !s.region && !s.regions) errs.push({ index, field: 'region', message: 'give region or regions' });
-    if (s.op === 'mmap' && s.type === 'file' && !s.file) errs.push({ index, field: 'file', message: 'type file needs a file (create_file first)' });
+    if (s.op === 'odirect_read' || s.op === 'odirect_write') need(files, s.file, index, 'file', 'file');
+    if (s.op === 'io_uring_register_buffers' && !s.region && !s.regions)
+      errs.push({ index, field: 'region', message: 'give region or regions' });
+    if (s.op === 'mmap' && s.type === 'file' && !s.file)
+      errs.push({ index, field: 'file', message: 'type file needs a file (create_file first)' });
     const kindOf: Record<string, [string, string]> = {
-      io_uring_unregister_buffers: ['ring', 'ring'], rdma_dereg_mr: ['mr', 'mr'], vfio_unmap_dma: ['dma', 'dma'],
-      unpin_user_pages: ['pins', 'pin handle'], unpin_user_pages_dirty_lock: ['pins', 'pin handle'],
-      unpin_user_page: ['pins', 'pin handle'], put_page: ['pins', 'pin handle'], close: ['handle', 'handle'],
+      io_uring_unregister_buffers: ['ring', 'ring'],
+      rdma_dereg_mr: ['mr', 'mr'],
+      vfio_unmap_dma: ['dma', 'dma'],
+      unpin_user_pages: ['pins', 'pin handle'],
+      unpin_user_pages_dirty_lock: ['pins', 'pin handle'],
+      unpin_user_page: ['pins', 'pin handle'],
+      put_page: ['pins', 'pin handle'],
+      close: ['handle', 'handle'],
     };
     const k = kindOf[s.op];
     if (k) need(handles, r[k[0]] as string, index, k[0], k[1]);
     if (s.op === 'expect' && typeof s.step === 'string') need(labels, s.step, index, 'step', 'step label');
-    if (s.op === 'expect' && typeof s.step === 'number' && s.step >= index) errs.push({ index, field: 'step', message: `step ${s.step} has not run yet` });
+    if (s.op === 'expect' && typeof s.step === 'number' && s.step >= index)
+      errs.push({ index, field: 'step', message: `step ${s.step} has not run yet` });
     if (s.op === 'mmap') regions.add(s.as);
     if (s.op === 'create_file') files.add(s.as);
     if ('as' in s && typeof s.as === 'string' && s.op !== 'mmap' && s.op !== 'create_file') handles.set(s.as, s.op);

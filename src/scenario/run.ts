@@ -16,16 +16,37 @@ import { checkExpect } from './expect.js';
 type Handler = (ctx: RunContext, s: never) => Outcome;
 
 const HANDLERS: Record<string, Handler> = {
-  mmap: mem.mmap, munmap: mem.munmap, mprotect: mem.mprotect, madvise: mem.madvise,
-  read: mem.touch, write: mem.touch, create_file: mem.createFile, fork: mem.fork, exit: mem.exit,
-  fail_alloc: mem.failAlloc, fatal_signal: mem.fatalSignal,
-  io_uring_register_buffers: cons.ioUringRegister, io_uring_unregister_buffers: cons.ioUringUnregister,
-  odirect_read: cons.odirect, odirect_write: cons.odirect,
-  get_user_pages: gup.rawGup, get_user_pages_fast: gup.rawGup, get_user_pages_fast_only: gup.rawGup,
-  get_user_pages_unlocked: gup.rawGup, get_user_pages_remote: gup.rawGup, pin_user_pages: gup.rawGup,
-  pin_user_pages_fast: gup.rawGup, pin_user_pages_unlocked: gup.rawGup, pin_user_pages_remote: gup.rawGup,
-  unpin_user_pages: gup.unpin, unpin_user_pages_dirty_lock: gup.unpin, unpin_user_page: gup.unpin, put_page: gup.putPage,
-  vmstat: obs.vmstat, inspect: obs.inspect, dump_page: obs.dumpPage,
+  mmap: mem.mmap,
+  munmap: mem.munmap,
+  mprotect: mem.mprotect,
+  madvise: mem.madvise,
+  read: mem.touch,
+  write: mem.touch,
+  create_file: mem.createFile,
+  fork: mem.fork,
+  exit: mem.exit,
+  fail_alloc: mem.failAlloc,
+  fatal_signal: mem.fatalSignal,
+  io_uring_register_buffers: cons.ioUringRegister,
+  io_uring_unregister_buffers: cons.ioUringUnregister,
+  odirect_read: cons.odirect,
+  odirect_write: cons.odirect,
+  get_user_pages: gup.rawGup,
+  get_user_pages_fast: gup.rawGup,
+  get_user_pages_fast_only: gup.rawGup,
+  get_user_pages_unlocked: gup.rawGup,
+  get_user_pages_remote: gup.rawGup,
+  pin_user_pages: gup.rawGup,
+  pin_user_pages_fast: gup.rawGup,
+  pin_user_pages_unlocked: gup.rawGup,
+  pin_user_pages_remote: gup.rawGup,
+  unpin_user_pages: gup.unpin,
+  unpin_user_pages_dirty_lock: gup.unpin,
+  unpin_user_page: gup.unpin,
+  put_page: gup.putPage,
+  vmstat: obs.vmstat,
+  inspect: obs.inspect,
+  dump_page: obs.dumpPage,
   ...extraConsumerOps,
 };
 
@@ -42,7 +63,10 @@ export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResu
  * Run the steps up to and including `stopAfter` (default: all), returning the result and the run's
  * context (machine, regions, handles) for inspection.
  */
-export function executeScenario(sc: Scenario, opts: { name?: string; stopAfter?: number } = {}): { result: RunResult; ctx: RunContext } {
+export function executeScenario(
+  sc: Scenario,
+  opts: { name?: string; stopAfter?: number } = {},
+): { result: RunResult; ctx: RunContext } {
   const ctx = new RunContext(sc);
   const steps: StepResult[] = [];
   let ok = true;
@@ -72,7 +96,8 @@ export function executeScenario(sc: Scenario, opts: { name?: string; stopAfter?:
 /** The first region the step names that no successful mmap defined, if any. */
 function unmappedRegion(ctx: RunContext, step: Step): string | undefined {
   const r = step as { region?: string; regions?: string[]; local?: string };
-  for (const name of [r.region, r.local, ...(r.regions ?? [])]) if (name !== undefined && !ctx.regions.has(name)) return name;
+  for (const name of [r.region, r.local, ...(r.regions ?? [])])
+    if (name !== undefined && !ctx.regions.has(name)) return name;
   return undefined;
 }
 
@@ -85,7 +110,12 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
   for (let r = 0; r < runs; r++) {
     ctx.m.why = undefined;
     // A region whose mmap failed has no address: like MAP_FAILED, using it faults.
-    out = unmapped ? { ret: -EFAULT, extra: { why: { fn: 'gupsim', rule: `region "${unmapped}" is not mapped: its mmap step failed` } } } : handler(ctx, step as never);
+    out = unmapped
+      ? {
+          ret: -EFAULT,
+          extra: { why: { fn: 'gupsim', rule: `region "${unmapped}" is not mapped: its mmap step failed` } },
+        }
+      : handler(ctx, step as never);
   }
   const res: StepResult = {
     index,
@@ -107,7 +137,13 @@ function runExpect(ctx: RunContext, s: Extract<Step, { op: 'expect' }>, done: St
     warnings: ctx.m.warns.records.length,
     pins: outstanding(ctx.holders.values()).reduce((t, h) => t + h.pins, 0),
   });
-  const res: StepResult = { index: done.length, op: 'expect', ret: failures.length ? 1 : 0, errno: null, vmstat: pinCounters(delta) };
+  const res: StepResult = {
+    index: done.length,
+    op: 'expect',
+    ret: failures.length ? 1 : 0,
+    errno: null,
+    vmstat: pinCounters(delta),
+  };
   if (failures.length) res.failures = failures;
   return res;
 }

@@ -9,7 +9,10 @@ export const SCHEMA_VERSION = 1;
 const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const n = parseSize(v);
   if (n === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a size such as 4096, 64KiB, 2M or 1GiB, got ${JSON.stringify(v)}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a size such as 4096, 64KiB, 2M or 1GiB, got ${JSON.stringify(v)}`,
+    });
     return z.NEVER;
   }
   return n;
@@ -44,31 +47,61 @@ const common = { label: z.string().optional(), repeat: int.min(1).optional() };
 const range = { offset: size.optional(), length: size.optional(), pages: int.nonnegative().optional() };
 const flags = z.array(z.string()).or(int);
 
-const step = <O extends string, T extends z.ZodRawShape>(op: O, shape: T) => z.strictObject({ op: z.literal(op), ...common, ...shape });
+const step = <O extends string, T extends z.ZodRawShape>(op: O, shape: T) =>
+  z.strictObject({ op: z.literal(op), ...common, ...shape });
 
 const gupShape = { proc: name, region: name, ...range, flags: flags.optional(), as: name.optional() };
 const remoteShape = { ...gupShape, target: name };
 
 export const StepSchema = z.discriminatedUnion('op', [
   step('mmap', {
-    proc: name, as: name, size, type: z.enum(['anon', 'shmem', 'memfd', 'file', 'hugetlb', 'fsdax', 'pfnmap']),
-    shared: z.boolean().optional(), file: name.optional(), offset: size.optional(), align: size.optional(),
-    hugepage: z.enum(['2M', '1G']).optional(), prot: z.enum(['rw', 'r']).optional(), populate: z.boolean().optional(),
+    proc: name,
+    as: name,
+    size,
+    type: z.enum(['anon', 'shmem', 'memfd', 'file', 'hugetlb', 'fsdax', 'pfnmap']),
+    shared: z.boolean().optional(),
+    file: name.optional(),
+    offset: size.optional(),
+    align: size.optional(),
+    hugepage: z.enum(['2M', '1G']).optional(),
+    prot: z.enum(['rw', 'r']).optional(),
+    populate: z.boolean().optional(),
   }),
   step('munmap', { proc: name, region: name, ...range }),
   step('mprotect', { proc: name, region: name, ...range, prot: z.enum(['rw', 'r']) }),
   step('madvise', {
-    proc: name, region: name, ...range,
-    advice: z.enum(['hugepage', 'nohugepage', 'dontneed', 'populate_read', 'populate_write', 'dontfork', 'dofork', 'collapse']),
+    proc: name,
+    region: name,
+    ...range,
+    advice: z.enum([
+      'hugepage',
+      'nohugepage',
+      'dontneed',
+      'populate_read',
+      'populate_write',
+      'dontfork',
+      'dofork',
+      'collapse',
+    ]),
   }),
   step('read', { proc: name, region: name, ...range }),
   step('write', { proc: name, region: name, ...range }),
   step('create_file', { as: name, size, fs: z.enum(['tmpfs', 'disk', 'dax']).optional() }),
   step('fork', { proc: name, child: name }),
   step('exit', { proc: name }),
-  step('fail_alloc', { after: int.nonnegative().optional(), times: int.nonnegative().optional(), min_order: int.nonnegative().optional() }),
+  step('fail_alloc', {
+    after: int.nonnegative().optional(),
+    times: int.nonnegative().optional(),
+    min_order: int.nonnegative().optional(),
+  }),
   step('fatal_signal', { proc: name, pending: z.boolean().optional() }),
-  step('io_uring_register_buffers', { proc: name, region: name.optional(), regions: z.array(name).min(1).optional(), ...range, as: name }),
+  step('io_uring_register_buffers', {
+    proc: name,
+    region: name.optional(),
+    regions: z.array(name).min(1).optional(),
+    ...range,
+    as: name,
+  }),
   step('io_uring_unregister_buffers', { ring: name }),
   step('odirect_read', { proc: name, region: name, file: name, ...range, file_offset: size.optional() }),
   step('odirect_write', { proc: name, region: name, file: name, ...range, file_offset: size.optional() }),
@@ -102,7 +135,9 @@ export const StepSchema = z.discriminatedUnion('op', [
     step: z.union([name, int.nonnegative()]).optional(),
     ret: int.optional(),
     errno: z.string().nullable().optional(),
-    pages: z.union([z.array(z.record(z.string(), z.unknown())), z.record(z.string(), z.record(z.string(), z.unknown()))]).optional(),
+    pages: z
+      .union([z.array(z.record(z.string(), z.unknown())), z.record(z.string(), z.record(z.string(), z.unknown()))])
+      .optional(),
     warnings: int.nonnegative().optional(),
     pins: int.nonnegative().optional(),
     why: z.string().optional(),

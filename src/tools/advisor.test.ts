@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { advise, MEMORY_KINDS, type AdvisorInput, type MemoryKind } from './advisor.js';
 
-const NONE: AdvisorInput = { dma: false, longLived: false, writesData: false, mmuNotifier: false, structPageOnly: false };
+const NONE: AdvisorInput = {
+  dma: false,
+  longLived: false,
+  writesData: false,
+  mmuNotifier: false,
+  structPageOnly: false,
+};
 const q = (o: Partial<AdvisorInput>): AdvisorInput => ({ ...NONE, ...o });
 
 /** Every pitfall id the advisor can produce for some input, with an input that produces it. */
@@ -31,7 +37,13 @@ const PITFALL_EXAMPLES: Record<string, AdvisorInput> = {
 describe('advise: the five cases', () => {
   it('Case 1, Direct IO: short-lived DMA -> pin_user_pages_fast, FOLL_PIN only', () => {
     const a = advise(q({ dma: true }));
-    expect(a).toMatchObject({ case: 1, title: 'Direct IO (DIO)', api: 'pin_user_pages_fast()', flags: [], implied: ['FOLL_PIN'] });
+    expect(a).toMatchObject({
+      case: 1,
+      title: 'Direct IO (DIO)',
+      api: 'pin_user_pages_fast()',
+      flags: [],
+      implied: ['FOLL_PIN'],
+    });
     expect(a.release).toBe('unpin_user_pages(pages, npages)');
     expect(a.why.join(' ')).toContain('iov_iter_extract_pages()');
   });
@@ -45,7 +57,13 @@ describe('advise: the five cases', () => {
 
   it('Case 2, RDMA: long-lived DMA -> FOLL_LONGTERM (+FOLL_WRITE when written)', () => {
     const ro = advise(q({ dma: true, longLived: true }));
-    expect(ro).toMatchObject({ case: 2, title: 'RDMA', api: 'pin_user_pages_fast()', flags: ['FOLL_LONGTERM'], implied: ['FOLL_PIN'] });
+    expect(ro).toMatchObject({
+      case: 2,
+      title: 'RDMA',
+      api: 'pin_user_pages_fast()',
+      flags: ['FOLL_LONGTERM'],
+      implied: ['FOLL_PIN'],
+    });
     expect(ro.release).toBe('unpin_user_pages(pages, npages)');
     const rw = advise(q({ dma: true, longLived: true, writesData: true }));
     expect(rw.flags).toEqual(['FOLL_LONGTERM', 'FOLL_WRITE']);
@@ -54,7 +72,12 @@ describe('advise: the five cases', () => {
   });
 
   it('Case 3: an MMU notifier user needs no pin, whatever else is true', () => {
-    for (const extra of [{}, { dma: true }, { dma: true, longLived: true, writesData: true }, { structPageOnly: true }]) {
+    for (const extra of [
+      {},
+      { dma: true },
+      { dma: true, longLived: true, writesData: true },
+      { structPageOnly: true },
+    ]) {
       const a = advise(q({ mmuNotifier: true, ...extra }));
       expect(a.case).toBe(3);
       expect(a.flags).not.toContain('FOLL_LONGTERM');
@@ -78,7 +101,7 @@ describe('advise: the five cases', () => {
     expect(a.release).toMatch(/^put_page\(\).*invalidate callback/);
   });
 
-  it('Case 3 with the device\'s faulting unknown describes both variants', () => {
+  it("Case 3 with the device's faulting unknown describes both variants", () => {
     const a = advise(q({ mmuNotifier: true }));
     expect(a.api).toContain('hmm_range_fault()');
     expect(a.api).toContain('get_user_pages_fast()');
@@ -86,7 +109,13 @@ describe('advise: the five cases', () => {
 
   it('Case 4: struct page only -> plain GUP, FOLL_GET, put_page', () => {
     const a = advise(q({ structPageOnly: true }));
-    expect(a).toMatchObject({ case: 4, api: 'get_user_pages_fast()', flags: [], implied: ['FOLL_GET'], release: 'put_page() for each page' });
+    expect(a).toMatchObject({
+      case: 4,
+      api: 'get_user_pages_fast()',
+      flags: [],
+      implied: ['FOLL_GET'],
+      release: 'put_page() for each page',
+    });
   });
 
   it('Case 4 is overruled when the data is accessed after all (and says so)', () => {
@@ -124,16 +153,21 @@ describe('advise: pitfall rules', () => {
   it('the example table covers every pitfall the advisor can produce', () => {
     const seen = new Set<string>();
     const bools = [false, true];
-    for (const dma of bools) for (const longLived of bools) for (const writesData of bools) for (const mmuNotifier of bools)
-      for (const structPageOnly of bools) for (const memory of [undefined, ...MEMORY_KINDS]) for (const deviceFaults of [undefined, false, true]) {
-        const input = q({ dma, longLived, writesData, mmuNotifier, structPageOnly });
-        if (memory) input.memory = memory;
-        if (deviceFaults !== undefined) input.deviceFaults = deviceFaults;
-        const a = advise(input);
-        expect(a.pitfalls).toHaveLength(a.pitfallIds.length);
-        expect(new Set(a.pitfallIds).size).toBe(a.pitfallIds.length); // no duplicates
-        a.pitfallIds.forEach((id) => seen.add(id));
-      }
+    for (const dma of bools)
+      for (const longLived of bools)
+        for (const writesData of bools)
+          for (const mmuNotifier of bools)
+            for (const structPageOnly of bools)
+              for (const memory of [undefined, ...MEMORY_KINDS])
+                for (const deviceFaults of [undefined, false, true]) {
+                  const input = q({ dma, longLived, writesData, mmuNotifier, structPageOnly });
+                  if (memory) input.memory = memory;
+                  if (deviceFaults !== undefined) input.deviceFaults = deviceFaults;
+                  const a = advise(input);
+                  expect(a.pitfalls).toHaveLength(a.pitfallIds.length);
+                  expect(new Set(a.pitfallIds).size).toBe(a.pitfallIds.length); // no duplicates
+                  a.pitfallIds.forEach((id) => seen.add(id));
+                }
     expect([...seen].sort()).toEqual(Object.keys(PITFALL_EXAMPLES).sort());
   });
 
@@ -151,7 +185,9 @@ describe('advise: pitfall rules', () => {
 
   it('shared disk file + longterm write pin: -EFAULT; a read-only longterm pin gets the COW rule instead', () => {
     const w = advise(PITFALL_EXAMPLES['dirty-tracked-file-longterm-write']!);
-    expect(w.pitfalls.join('\n')).toMatch(/writable_file_mapping_allowed\(\) refuses FOLL_LONGTERM \| FOLL_WRITE with -EFAULT/);
+    expect(w.pitfalls.join('\n')).toMatch(
+      /writable_file_mapping_allowed\(\) refuses FOLL_LONGTERM \| FOLL_WRITE with -EFAULT/,
+    );
     expect(w.pitfallIds).not.toContain('longterm-ro-private-cow');
     const r = advise(PITFALL_EXAMPLES['longterm-ro-private-cow']!);
     expect(r.pitfallIds).not.toContain('dirty-tracked-file-longterm-write');
@@ -177,7 +213,12 @@ describe('advise: pitfall rules', () => {
 
   it('short-lived pins get no FOLL_LONGTERM rules', () => {
     const a = advise(q({ dma: true, writesData: true, memory: 'fsdax' }));
-    for (const id of ['fsdax-longterm', 'movable-migration', 'memlock-accounting', 'dirty-tracked-file-longterm-write']) {
+    for (const id of [
+      'fsdax-longterm',
+      'movable-migration',
+      'memlock-accounting',
+      'dirty-tracked-file-longterm-write',
+    ]) {
       expect(a.pitfallIds).not.toContain(id);
     }
   });
@@ -186,7 +227,12 @@ describe('advise: pitfall rules', () => {
     const anon = advise(q({ dma: true, longLived: true, writesData: true, memory: 'anon' }));
     expect(anon.pitfallIds).toContain('fork-snapshot');
     expect(anon.pitfallIds).toContain('movable-migration');
-    for (const id of ['fsdax-longterm', 'dirty-tracked-file-longterm-write', 'hugetlb-longterm-migration', 'fork-hugetlb-copy']) {
+    for (const id of [
+      'fsdax-longterm',
+      'dirty-tracked-file-longterm-write',
+      'hugetlb-longterm-migration',
+      'fork-hugetlb-copy',
+    ]) {
       expect(anon.pitfallIds).not.toContain(id);
     }
     expect(anon.pitfalls.some((p) => p.startsWith('If '))).toBe(false);
@@ -202,7 +248,13 @@ describe('advise: pitfall rules', () => {
   });
 
   it.each(MEMORY_KINDS)('memory %s is accepted for every case', (memory: MemoryKind) => {
-    for (const input of [q({ dma: true }), q({ dma: true, longLived: true }), q({ mmuNotifier: true }), q({ structPageOnly: true }), q({ writesData: true })]) {
+    for (const input of [
+      q({ dma: true }),
+      q({ dma: true, longLived: true }),
+      q({ mmuNotifier: true }),
+      q({ structPageOnly: true }),
+      q({ writesData: true }),
+    ]) {
       const a = advise({ ...input, memory });
       expect(a.api.length).toBeGreaterThan(0);
       expect(a.release.length).toBeGreaterThan(0);

@@ -72,17 +72,21 @@ function chooseCase(a: AdvisorInput): { c: CaseNumber; notes: string[] } {
   const notes: string[] = [];
   const dataAccess = a.dma || a.writesData;
   if (a.structPageOnly && dataAccess) {
-    notes.push('You said only struct page is touched, but also that the data is accessed (DMA or writes): ' +
-      'data access needs FOLL_PIN, so the struct-page-only answer (Case 4) does not apply.');
+    notes.push(
+      'You said only struct page is touched, but also that the data is accessed (DMA or writes): ' +
+        'data access needs FOLL_PIN, so the struct-page-only answer (Case 4) does not apply.',
+    );
   }
   if (a.mmuNotifier) return { c: 3, notes };
   if (a.structPageOnly && !dataAccess) return { c: 4, notes };
   if (a.dma) return { c: a.longLived ? 2 : 1, notes };
   if (a.writesData) return { c: 5, notes };
-  notes.push('Nothing but reading the data: FOLL_PIN is "for short term pins on pages whose data *will* get accessed" ' +
-    '(pin_user_pages.rst, "Another way of thinking about FOLL_GET, FOLL_PIN, and FOLL_LONGTERM"); ' +
-    'process_vm_readv() does exactly this (process_vm_rw_single_vec() -> pin_user_pages_remote()). ' +
-    'Case 5 is the nearest named case.');
+  notes.push(
+    'Nothing but reading the data: FOLL_PIN is "for short term pins on pages whose data *will* get accessed" ' +
+      '(pin_user_pages.rst, "Another way of thinking about FOLL_GET, FOLL_PIN, and FOLL_LONGTERM"); ' +
+      'process_vm_readv() does exactly this (process_vm_rw_single_vec() -> pin_user_pages_remote()). ' +
+      'Case 5 is the nearest named case.',
+  );
   return { c: 5, notes };
 }
 
@@ -107,26 +111,38 @@ export function advise(a: AdvisorInput): Advice {
     case 1:
       api = 'pin_user_pages_fast()';
       implied = ['FOLL_PIN'];
-      why.push('Case 1 (Direct IO): the buffer is used by the device for a short, bounded time, so FOLL_PIN ' +
-        'without FOLL_LONGTERM; call a pin_user_pages*() wrapper rather than passing FOLL_PIN ' +
-        '(is_valid_gup_args() rejects FOLL_PIN at call sites).');
-      why.push('The block layer does this for O_DIRECT: iov_iter_extract_pages() -> pin_user_pages_fast() for ' +
-        'user-backed iterators, released by bio_release_pages() (BIO_PAGE_PINNED).');
-      why.push('pin_user_pages_fast() needs no mmap_lock (gup_fast_fallback() walks the page tables locklessly ' +
-        'and falls back to __gup_longterm_locked()); pin_user_pages() needs mmap_read_lock() held.');
+      why.push(
+        'Case 1 (Direct IO): the buffer is used by the device for a short, bounded time, so FOLL_PIN ' +
+          'without FOLL_LONGTERM; call a pin_user_pages*() wrapper rather than passing FOLL_PIN ' +
+          '(is_valid_gup_args() rejects FOLL_PIN at call sites).',
+      );
+      why.push(
+        'The block layer does this for O_DIRECT: iov_iter_extract_pages() -> pin_user_pages_fast() for ' +
+          'user-backed iterators, released by bio_release_pages() (BIO_PAGE_PINNED).',
+      );
+      why.push(
+        'pin_user_pages_fast() needs no mmap_lock (gup_fast_fallback() walks the page tables locklessly ' +
+          'and falls back to __gup_longterm_locked()); pin_user_pages() needs mmap_read_lock() held.',
+      );
       break;
     case 2:
       api = 'pin_user_pages_fast()';
       implied = ['FOLL_PIN'];
       flags = ['FOLL_LONGTERM'];
-      why.push('Case 2 (RDMA): the device keeps using the pages for an unbounded time with no synchronization ' +
-        'with folio_mkclean() or munmap(), so FOLL_PIN | FOLL_LONGTERM; FOLL_LONGTERM is only legal with ' +
-        'FOLL_PIN (is_valid_gup_args()).');
-      why.push('FOLL_LONGTERM makes __gup_longterm_locked() run check_and_migrate_movable_pages(): pages that ' +
-        'folio_is_longterm_pinnable() rejects (ZONE_MOVABLE, CMA, fsdax) are migrated or refused before ' +
-        'the pin is kept, so a long-lived pin never blocks memory offlining or CMA.');
-      why.push('In tree: ib_umem_get() (RDMA), io_pin_pages() (io_uring fixed buffers) call ' +
-        'pin_user_pages_fast(FOLL_LONGTERM [| FOLL_WRITE]); VFIO type1 uses pin_user_pages_remote(FOLL_LONGTERM).');
+      why.push(
+        'Case 2 (RDMA): the device keeps using the pages for an unbounded time with no synchronization ' +
+          'with folio_mkclean() or munmap(), so FOLL_PIN | FOLL_LONGTERM; FOLL_LONGTERM is only legal with ' +
+          'FOLL_PIN (is_valid_gup_args()).',
+      );
+      why.push(
+        'FOLL_LONGTERM makes __gup_longterm_locked() run check_and_migrate_movable_pages(): pages that ' +
+          'folio_is_longterm_pinnable() rejects (ZONE_MOVABLE, CMA, fsdax) are migrated or refused before ' +
+          'the pin is kept, so a long-lived pin never blocks memory offlining or CMA.',
+      );
+      why.push(
+        'In tree: ib_umem_get() (RDMA), io_pin_pages() (io_uring fixed buffers) call ' +
+          'pin_user_pages_fast(FOLL_LONGTERM [| FOLL_WRITE]); VFIO type1 uses pin_user_pages_remote(FOLL_LONGTERM).',
+      );
       break;
     case 3:
       if (a.deviceFaults === true) {
@@ -135,63 +151,90 @@ export function advise(a: AdvisorInput): Advice {
       } else if (a.deviceFaults === false) {
         api = 'get_user_pages_fast() plus mmu_interval_notifier_insert()';
         implied = ['FOLL_GET'];
-        release = 'put_page() for each page, from the notifier\'s invalidate callback (after stopping the device)';
+        release = "put_page() for each page, from the notifier's invalidate callback (after stopping the device)";
       } else {
-        api = 'hmm_range_fault() + mmu_interval_notifier if the device has replayable page faults; ' +
+        api =
+          'hmm_range_fault() + mmu_interval_notifier if the device has replayable page faults; ' +
           'otherwise get_user_pages_fast() + mmu_interval_notifier_insert()';
-        release = 'replayable faults: nothing (unmap the range from the device page tables on invalidation); ' +
+        release =
+          'replayable faults: nothing (unmap the range from the device page tables on invalidation); ' +
           'otherwise put_page() each page from the invalidate callback, after stopping the device';
       }
-      why.push('Case 3: the MMU notifier tells the driver when a CPU mapping changes (munmap, migration, ' +
-        'COW, folio_mkclean()); the driver stops using the range then, so it synchronizes with the mm and ' +
-        'file systems itself and "neither flag needs to be set" (no FOLL_PIN, no FOLL_LONGTERM).');
-      why.push('With replayable faults pinning is avoided entirely (the doc calls this ideal): hmm_range_fault() ' +
-        'takes no page references, and the device refaults after an invalidation.');
+      why.push(
+        'Case 3: the MMU notifier tells the driver when a CPU mapping changes (munmap, migration, ' +
+          'COW, folio_mkclean()); the driver stops using the range then, so it synchronizes with the mm and ' +
+          'file systems itself and "neither flag needs to be set" (no FOLL_PIN, no FOLL_LONGTERM).',
+      );
+      why.push(
+        'With replayable faults pinning is avoided entirely (the doc calls this ideal): hmm_range_fault() ' +
+          'takes no page references, and the device refaults after an invalidation.',
+      );
       if (a.writesData) {
         if (a.deviceFaults === false) flags = ['FOLL_WRITE'];
-        why.push('The pages are written: ask for writable mappings so COW is broken first (FOLL_WRITE for ' +
-          'get_user_pages_fast(); HMM_PFN_REQ_WRITE in hmm_range.default_flags for hmm_range_fault()).');
+        why.push(
+          'The pages are written: ask for writable mappings so COW is broken first (FOLL_WRITE for ' +
+            'get_user_pages_fast(); HMM_PFN_REQ_WRITE in hmm_range.default_flags for hmm_range_fault()).',
+        );
       }
-      if (a.dma && a.longLived) why.push('This is also the way to keep a long-lived device mapping without ' +
-        'FOLL_LONGTERM\'s restrictions (e.g. RDMA on-demand paging, ODP).');
+      if (a.dma && a.longLived)
+        why.push(
+          'This is also the way to keep a long-lived device mapping without ' +
+            "FOLL_LONGTERM's restrictions (e.g. RDMA on-demand paging, ODP).",
+        );
       break;
     case 4:
       api = 'get_user_pages_fast()';
       implied = ['FOLL_GET'];
       release = 'put_page() for each page';
-      why.push('Case 4: only struct page is used (refcount, flags, mapping), never the memory contents, so ' +
-        'normal GUP is sufficient and neither FOLL_PIN nor FOLL_LONGTERM is set; get_user_pages*() add ' +
-        'FOLL_GET themselves when pages[] is non-NULL (is_valid_gup_args()).');
-      why.push('A FOLL_GET reference adds 1 to the folio refcount (try_grab_folio()): it keeps the page ' +
-        'allocated but tells folio_maybe_dma_pinned() nothing.');
+      why.push(
+        'Case 4: only struct page is used (refcount, flags, mapping), never the memory contents, so ' +
+          'normal GUP is sufficient and neither FOLL_PIN nor FOLL_LONGTERM is set; get_user_pages*() add ' +
+          'FOLL_GET themselves when pages[] is non-NULL (is_valid_gup_args()).',
+      );
+      why.push(
+        'A FOLL_GET reference adds 1 to the folio refcount (try_grab_folio()): it keeps the page ' +
+          'allocated but tells folio_maybe_dma_pinned() nothing.',
+      );
       break;
     case 5:
       api = a.longLived ? 'pin_user_pages_fast()' : 'pin_user_pages() (mmap_read_lock held) or pin_user_pages_fast()';
       implied = ['FOLL_PIN'];
       if (a.longLived) flags = ['FOLL_LONGTERM'];
-      why.push('Case 5: even without DMA, "pin, write to a page\'s data, unpin" needs FOLL_PIN so that ' +
-        'writeback (folio_mkclean(), folio_maybe_dma_pinned()) can tell the page is in use; ' +
-        'get_user_pages() + put_page() is the doc\'s INCORRECT example.');
+      why.push(
+        'Case 5: even without DMA, "pin, write to a page\'s data, unpin" needs FOLL_PIN so that ' +
+          'writeback (folio_mkclean(), folio_maybe_dma_pinned()) can tell the page is in use; ' +
+          "get_user_pages() + put_page() is the doc's INCORRECT example.",
+      );
       if (a.longLived) why.push('Kept for an unbounded time: add FOLL_LONGTERM, with the Case 2 migration rules.');
       break;
   }
   if (d.pin && d.write) {
     flags = [...flags, 'FOLL_WRITE'];
-    why.push('FOLL_WRITE because the pages are written: GUP then faults with FAULT_FLAG_WRITE ' +
-      '(faultin_page() -> handle_mm_fault() -> do_wp_page()), breaking COW and replacing the shared zero page, so the writes land in pages only this process maps.');
+    why.push(
+      'FOLL_WRITE because the pages are written: GUP then faults with FAULT_FLAG_WRITE ' +
+        '(faultin_page() -> handle_mm_fault() -> do_wp_page()), breaking COW and replacing the shared zero page, so ' +
+        'the writes land in pages only this process maps.',
+    );
   } else if (d.pin && d.longterm) {
-    why.push('No FOLL_WRITE: the pages are only read. A read-only FOLL_LONGTERM pin never hands out the shared zero page or a ' +
-      'page-cache page of a private mapping: gup_must_unshare() asks for an unshare fault first, which gives this process its own ' +
-      'anonymous copy, so the pin stays on the page the process keeps mapping.');
+    why.push(
+      'No FOLL_WRITE: the pages are only read. A read-only FOLL_LONGTERM pin never hands out the shared zero ' +
+        'page or a ' +
+        'page-cache page of a private mapping: gup_must_unshare() asks for an unshare fault first, which gives this ' +
+        'process its own ' +
+        'anonymous copy, so the pin stays on the page the process keeps mapping.',
+    );
   } else if (d.pin) {
-    why.push('No FOLL_WRITE: the pages are only read. A short-term read-only pin of a never-written anonymous page ' +
-      'returns the shared zero page (pretend-pinned: try_grab_folio() leaves its refcount alone).');
+    why.push(
+      'No FOLL_WRITE: the pages are only read. A short-term read-only pin of a never-written anonymous page ' +
+        'returns the shared zero page (pretend-pinned: try_grab_folio() leaves its refcount alone).',
+    );
   }
   if (c === 1 || c === 2 || c === 5) {
     release = d.write
       ? 'unpin_user_pages_dirty_lock(pages, npages, true) (marks the folios dirty, then unpins)'
       : 'unpin_user_pages(pages, npages)';
-    if (c === 2 && d.write) release += '; or unpin_user_page_range_dirty_lock() per contiguous range, as ib_umem_release() does';
+    if (c === 2 && d.write)
+      release += '; or unpin_user_page_range_dirty_lock() per contiguous range, as ib_umem_release() does';
   }
   const pit = pitfalls(a, c, d);
   return {
@@ -213,92 +256,190 @@ function pitfalls(a: AdvisorInput, c: CaseNumber, d: Derived): Pitfall[] {
   const add = (p: Pitfall) => all.push(p);
 
   if (d.pin) {
-    add({ id: 'foll-pin-internal', text: 'Never pass FOLL_PIN (or FOLL_GET) yourself: is_valid_gup_args() WARNs and fails ' +
-      'the call (-EINVAL; pin_user_pages(), _remote() and _unlocked() return 0 instead). FOLL_LONGTERM with ' +
-      'get_user_pages*() is refused the same way.' });
-    add({ id: 'partial-pin', text: 'The return value may be short of nr_pages (a hole, a VMA that refuses, a fault): ' +
-      'pin the rest in a loop or unpin_user_pages(pages, ret) and fail (io_pin_pages() turns a short pin into ' +
-      '-EFAULT); a negative value means nothing was pinned (__get_user_pages_locked(), gup_fast_fallback()).' });
+    add({
+      id: 'foll-pin-internal',
+      text:
+        'Never pass FOLL_PIN (or FOLL_GET) yourself: is_valid_gup_args() WARNs and fails ' +
+        'the call (-EINVAL; pin_user_pages(), _remote() and _unlocked() return 0 instead). FOLL_LONGTERM with ' +
+        'get_user_pages*() is refused the same way.',
+    });
+    add({
+      id: 'partial-pin',
+      text:
+        'The return value may be short of nr_pages (a hole, a VMA that refuses, a fault): ' +
+        'pin the rest in a loop or unpin_user_pages(pages, ret) and fail (io_pin_pages() turns a short pin into ' +
+        '-EFAULT); a negative value means nothing was pinned (__get_user_pages_locked(), gup_fast_fallback()).',
+    });
   }
   if (d.longterm) {
-    add({ id: 'fsdax-longterm', memory: ['fsdax'], text: 'check_vma_flags() refuses FOLL_LONGTERM on a DAX (fsdax) ' +
-      'file mapping with -EOPNOTSUPP (vma_is_fsdax()), and fsdax folios are not folio_is_longterm_pinnable(): DAX has ' +
-      'no separate page cache, so a long pin would lock file system blocks. Use Case 3 (MMU notifier / ODP) instead.' });
+    add({
+      id: 'fsdax-longterm',
+      memory: ['fsdax'],
+      text:
+        'check_vma_flags() refuses FOLL_LONGTERM on a DAX (fsdax) ' +
+        'file mapping with -EOPNOTSUPP (vma_is_fsdax()), and fsdax folios are not ' +
+        'folio_is_longterm_pinnable(): DAX has ' +
+        'no separate page cache, so a long pin would lock file system blocks. Use Case 3 (MMU notifier / ODP) instead.',
+    });
     if (d.write) {
-      add({ id: 'dirty-tracked-file-longterm-write', memory: ['file-disk'], text: 'In a MAP_SHARED mapping of a disk ' +
-        'file, check_vma_flags() -> writable_file_mapping_allowed() refuses FOLL_LONGTERM | FOLL_WRITE with -EFAULT when ' +
-        'the file system tracks dirty pages (vma_needs_dirty_tracking()); GUP-fast gives up on such folios ' +
-        '(gup_fast_folio_allowed()). A read-only long-term pin is allowed; shmem and hugetlbfs are not affected.' });
+      add({
+        id: 'dirty-tracked-file-longterm-write',
+        memory: ['file-disk'],
+        text:
+          'In a MAP_SHARED mapping of a disk ' +
+          'file, check_vma_flags() -> writable_file_mapping_allowed() refuses FOLL_LONGTERM | FOLL_WRITE with ' +
+          '-EFAULT when ' +
+          'the file system tracks dirty pages (vma_needs_dirty_tracking()); GUP-fast gives up on such folios ' +
+          '(gup_fast_folio_allowed()). A read-only long-term pin is allowed; shmem and hugetlbfs are not affected.',
+      });
     } else {
-      add({ id: 'longterm-ro-private-cow', memory: ['file-disk', 'shmem'], text: 'Read-only FOLL_LONGTERM pin of a ' +
-        'MAP_PRIVATE file mapping: gup_must_unshare() breaks COW at pin time, so the pin is on a private anonymous ' +
-        'copy and later changes to the file are not seen through it.' });
+      add({
+        id: 'longterm-ro-private-cow',
+        memory: ['file-disk', 'shmem'],
+        text:
+          'Read-only FOLL_LONGTERM pin of a ' +
+          'MAP_PRIVATE file mapping: gup_must_unshare() breaks COW at pin time, so the pin is on a private anonymous ' +
+          'copy and later changes to the file are not seen through it.',
+      });
     }
-    add({ id: 'movable-migration', memory: ['movable', 'anon', 'shmem', 'file-disk'],
-      when: 'the pages can sit in ZONE_MOVABLE or CMA (movable allocations: anon, shmem, page cache)', text: 'ZONE_MOVABLE / CMA pages ' +
-      'are not folio_is_longterm_pinnable(): check_and_migrate_movable_pages() drops the pins, migrates the folios ' +
-      '(migrate_pages(), MR_LONGTERM_PIN) and __gup_longterm_locked() pins again. Expect pin latency; a migration ' +
-      'failure returns -ENOMEM (-EBUSY for device-coherent memory) with nothing pinned. GUP-fast cannot take these ' +
-      'pages (try_grab_folio_fast()) and falls back to the slow path.' });
-    add({ id: 'hugetlb-longterm-migration', memory: ['hugetlb'], text: 'hugetlb pages in CMA or ZONE_MOVABLE are ' +
-      'migrated too (folio_isolate_hugetlb() in collect_longterm_unpinnable_folios()): the pool needs a free huge ' +
-      'page in pinnable memory, or the pin fails with -ENOMEM.' });
-    add({ id: 'memlock-accounting', text: 'A long-lived pin is locked memory: account it to the user (mm->pinned_vm ' +
-      'against RLIMIT_MEMLOCK unless CAP_IPC_LOCK) as ib_umem_get(), vfio_lock_acct() and io_uring do; GUP does not ' +
-      'account it for you. nr_foll_pin_acquired - nr_foll_pin_released in /proc/vmstat stays above 0 while held.' });
+    add({
+      id: 'movable-migration',
+      memory: ['movable', 'anon', 'shmem', 'file-disk'],
+      when: 'the pages can sit in ZONE_MOVABLE or CMA (movable allocations: anon, shmem, page cache)',
+      text:
+        'ZONE_MOVABLE / CMA pages ' +
+        'are not folio_is_longterm_pinnable(): check_and_migrate_movable_pages() drops the pins, migrates the folios ' +
+        '(migrate_pages(), MR_LONGTERM_PIN) and __gup_longterm_locked() pins again. Expect pin latency; a migration ' +
+        'failure returns -ENOMEM (-EBUSY for device-coherent memory) with nothing pinned. GUP-fast cannot take these ' +
+        'pages (try_grab_folio_fast()) and falls back to the slow path.',
+    });
+    add({
+      id: 'hugetlb-longterm-migration',
+      memory: ['hugetlb'],
+      text:
+        'hugetlb pages in CMA or ZONE_MOVABLE are ' +
+        'migrated too (folio_isolate_hugetlb() in collect_longterm_unpinnable_folios()): the pool needs a free huge ' +
+        'page in pinnable memory, or the pin fails with -ENOMEM.',
+    });
+    add({
+      id: 'memlock-accounting',
+      text:
+        'A long-lived pin is locked memory: account it to the user (mm->pinned_vm ' +
+        'against RLIMIT_MEMLOCK unless CAP_IPC_LOCK) as ib_umem_get(), vfio_lock_acct() and io_uring do; ' +
+        'GUP does not ' +
+        'account it for you. nr_foll_pin_acquired - nr_foll_pin_released in /proc/vmstat stays above 0 while held.',
+    });
   }
   if (d.pin) {
-    add({ id: 'fork-snapshot', memory: ['anon', 'movable'], text: 'fork(): the first FOLL_PIN sets MMF_HAS_PINNED on ' +
-      'the mm for good; from then on copy_present_page() gives the child its own copy of every exclusive anon page ' +
-      'that folio_needs_cow_for_dma() says may be pinned. The parent keeps the pinned page; the child sees a ' +
-      'snapshot taken at fork time, not later DMA. Use MADV_DONTFORK on the buffer if the child does not need it.' });
-    add({ id: 'fork-hugetlb-copy', memory: ['hugetlb'], text: 'fork() with pinned private hugetlb pages: ' +
-      'copy_hugetlb_page_range() allocates the child\'s copy outside the reservation; an exhausted pool makes fork() ' +
-      'fail (-ENOMEM / -ENOSPC).' });
-    add({ id: 'fork-shared-not-copied', memory: ['shmem', 'file-disk'], text: 'Shared and file pages are not copied ' +
-      'at fork (only anon pages are, in copy_present_ptes()): parent and child keep seeing the same pinned page, DMA ' +
-      'writes included.' });
+    add({
+      id: 'fork-snapshot',
+      memory: ['anon', 'movable'],
+      text:
+        'fork(): the first FOLL_PIN sets MMF_HAS_PINNED on ' +
+        'the mm for good; from then on copy_present_page() gives the child its own copy of every exclusive anon page ' +
+        'that folio_needs_cow_for_dma() says may be pinned. The parent keeps the pinned page; the child sees a ' +
+        'snapshot taken at fork time, not later DMA. Use MADV_DONTFORK on the buffer if the child does not need it.',
+    });
+    add({
+      id: 'fork-hugetlb-copy',
+      memory: ['hugetlb'],
+      text:
+        'fork() with pinned private hugetlb pages: ' +
+        "copy_hugetlb_page_range() allocates the child's copy outside the reservation; an exhausted pool " +
+        'makes fork() ' +
+        'fail (-ENOMEM / -ENOSPC).',
+    });
+    add({
+      id: 'fork-shared-not-copied',
+      memory: ['shmem', 'file-disk'],
+      text:
+        'Shared and file pages are not copied ' +
+        'at fork (only anon pages are, in copy_present_ptes()): parent and child keep seeing the same pinned ' +
+        'page, DMA ' +
+        'writes included.',
+    });
     if (!d.write) {
-      add({ id: 'ro-pin-unshare', memory: ['anon', 'movable', 'hugetlb'], text: 'A read-only FOLL_PIN of an anon page ' +
-        'shared with a parent or child (after fork) is unshared first: gup_must_unshare() -> FAULT_FLAG_UNSHARE ' +
-        'gives this process its own exclusive copy, and the pin is on that copy.' });
+      add({
+        id: 'ro-pin-unshare',
+        memory: ['anon', 'movable', 'hugetlb'],
+        text:
+          'A read-only FOLL_PIN of an anon page ' +
+          'shared with a parent or child (after fork) is unshared first: gup_must_unshare() -> FAULT_FLAG_UNSHARE ' +
+          'gives this process its own exclusive copy, and the pin is on that copy.',
+      });
     }
-    add({ id: 'maybe-dma-pinned-false-positive', text: 'folio_maybe_dma_pinned() is exact only for large folios ' +
-      '(_pincount); for a small folio it is refcount >= GUP_PIN_COUNTING_BIAS (1024), so 1024 plain references ' +
-      'also read as pinned (and fork copies such pages). False positives are by design; false negatives are not.' });
+    add({
+      id: 'maybe-dma-pinned-false-positive',
+      text:
+        'folio_maybe_dma_pinned() is exact only for large folios ' +
+        '(_pincount); for a small folio it is refcount >= GUP_PIN_COUNTING_BIAS (1024), so 1024 plain references ' +
+        'also read as pinned (and fork copies such pages). False positives are by design; false negatives are not.',
+    });
     if (d.write) {
-      add({ id: 'dirty-on-release', text: 'Pages the device or kernel wrote must be marked dirty before the pin goes: ' +
-        'unpin_user_pages_dirty_lock(pages, n, true) calls folio_mark_dirty() under the folio lock. A plain ' +
-        'unpin_user_pages() leaves clean page-cache (and clean swap-cache anon) pages clean, and reclaim then ' +
-        'drops the written data.' });
+      add({
+        id: 'dirty-on-release',
+        text:
+          'Pages the device or kernel wrote must be marked dirty before the pin goes: ' +
+          'unpin_user_pages_dirty_lock(pages, n, true) calls folio_mark_dirty() under the folio lock. A plain ' +
+          'unpin_user_pages() leaves clean page-cache (and clean swap-cache anon) pages clean, and reclaim then ' +
+          'drops the written data.',
+      });
     }
   }
   if (c === 5 || (d.pin && d.write)) {
-    add({ id: 'get-put-writeback-race', text: 'Writing the data under a FOLL_GET reference (get_user_pages() + ' +
-      'put_page()) is the doc\'s Case 5 hazard: writeback and folio_mkclean() see no pin (folio_maybe_dma_pinned() ' +
-      'is false), so the page can be cleaned, written back or have its buffers freed while you still write: lost ' +
-      'data or file system corruption. FOLL_PIN (pin_user_pages*()) is what makes the page recognisable.' });
+    add({
+      id: 'get-put-writeback-race',
+      text:
+        'Writing the data under a FOLL_GET reference (get_user_pages() + ' +
+        "put_page()) is the doc's Case 5 hazard: writeback and folio_mkclean() see no pin (folio_maybe_dma_pinned() " +
+        'is false), so the page can be cleaned, written back or have its buffers freed while you still write: lost ' +
+        'data or file system corruption. FOLL_PIN (pin_user_pages*()) is what makes the page recognisable.',
+    });
   }
   if (c === 4) {
-    add({ id: 'get-is-not-pin', text: 'Do not touch the contents under these references: FOLL_GET pages are invisible ' +
-      'to folio_maybe_dma_pinned() and may be migrated, written back or COW-replaced meanwhile (the mapping can ' +
-      'point at a different page after the next write fault). Accessing the data is Case 1, 2 or 5.' });
-    add({ id: 'maybe-dma-pinned-false-positive', text: 'Many FOLL_GET references on a small folio (>= 1024) make ' +
-      'folio_maybe_dma_pinned() report it pinned (refcount >= GUP_PIN_COUNTING_BIAS): a false positive that makes ' +
-      'fork copy the page if the mm has MMF_HAS_PINNED.' });
-    add({ id: 'longterm-needs-pin', text: 'FOLL_LONGTERM is not for FOLL_GET users: get_user_pages*(FOLL_LONGTERM) ' +
-      'WARNs in is_valid_gup_args() and fails with -EINVAL.' });
+    add({
+      id: 'get-is-not-pin',
+      text:
+        'Do not touch the contents under these references: FOLL_GET pages are invisible ' +
+        'to folio_maybe_dma_pinned() and may be migrated, written back or COW-replaced meanwhile (the mapping can ' +
+        'point at a different page after the next write fault). Accessing the data is Case 1, 2 or 5.',
+    });
+    add({
+      id: 'maybe-dma-pinned-false-positive',
+      text:
+        'Many FOLL_GET references on a small folio (>= 1024) make ' +
+        'folio_maybe_dma_pinned() report it pinned (refcount >= GUP_PIN_COUNTING_BIAS): a false positive that makes ' +
+        'fork copy the page if the mm has MMF_HAS_PINNED.',
+    });
+    add({
+      id: 'longterm-needs-pin',
+      text:
+        'FOLL_LONGTERM is not for FOLL_GET users: get_user_pages*(FOLL_LONGTERM) ' +
+        'WARNs in is_valid_gup_args() and fails with -EINVAL.',
+    });
   }
   if (c === 3) {
-    add({ id: 'no-pin-needed', text: 'No FOLL_PIN and no FOLL_LONGTERM: the notifier is the synchronization. Pinning ' +
-      'here would only add FOLL_LONGTERM\'s refusals (check_vma_flags(): fsdax, dirty-tracked files) and ' +
-      'migrations (check_and_migrate_movable_pages()) for nothing.' });
-    add({ id: 'notifier-must-drop-refs', text: 'If you do take FOLL_GET references (no replayable faults), drop them ' +
-      'in the invalidate callback (mmu_interval_notifier_ops.invalidate) after the device has stopped: a reference ' +
-      'held past invalidation keeps the old page alive and makes migration fail (folio_migrate_mapping() sees the ' +
-      'extra reference).' });
-    add({ id: 'hmm-retry', text: 'hmm_range_fault() can race an invalidation: take mmu_interval_read_begin() before it ' +
-      'and check mmu_interval_read_retry() under the driver lock before programming the device; -EBUSY means retry.' });
+    add({
+      id: 'no-pin-needed',
+      text:
+        'No FOLL_PIN and no FOLL_LONGTERM: the notifier is the synchronization. Pinning ' +
+        "here would only add FOLL_LONGTERM's refusals (check_vma_flags(): fsdax, dirty-tracked files) and " +
+        'migrations (check_and_migrate_movable_pages()) for nothing.',
+    });
+    add({
+      id: 'notifier-must-drop-refs',
+      text:
+        'If you do take FOLL_GET references (no replayable faults), drop them ' +
+        'in the invalidate callback (mmu_interval_notifier_ops.invalidate) after the device has stopped: a reference ' +
+        'held past invalidation keeps the old page alive and makes migration fail (folio_migrate_mapping() sees the ' +
+        'extra reference).',
+    });
+    add({
+      id: 'hmm-retry',
+      text:
+        'hmm_range_fault() can race an invalidation: take mmu_interval_read_begin() before it ' +
+        'and check mmu_interval_read_retry() under the driver lock before programming the device; -EBUSY means retry.',
+    });
   }
   // Memory-specific rules: only those about this memory; all of them, qualified, when it is unknown.
   const out: Pitfall[] = [];

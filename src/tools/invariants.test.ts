@@ -65,7 +65,8 @@ describe('checkInvariants', () => {
     expect(checkInvariants(m).join('\n')).toMatch(/_refcount -5 \(negative\)/);
     m.mem.refcount[pfn] = 3; // an extra reference nobody holds
     expect(checkInvariants(m)).toEqual([]); // only a lower bound without the caller's counts...
-    expect(checkInvariants(m, new Map(), new Map()).join('\n')).toMatch(/_refcount 3 != mapcount 2/); // ...exact with them
+    // ...exact with them
+    expect(checkInvariants(m, new Map(), new Map()).join('\n')).toMatch(/_refcount 3 != mapcount 2/);
   });
 
   it('catches a wrong mapcount, a stale PTE and a broken large mapcount', () => {
@@ -93,7 +94,9 @@ describe('checkInvariants', () => {
     expect(checkInvariants(m).join('\n')).toMatch(/area.free says/);
     area.free -= 1;
     const leaked = m.alloc.alloc_block(0, { movable: true }); // never prepped, never freed
-    expect(checkInvariants(m).join('\n')).toMatch(new RegExp(`0x${leaked.toString(16)}: allocated \\(order 0\\) with refcount 0`));
+    expect(checkInvariants(m).join('\n')).toMatch(
+      new RegExp(`0x${leaked.toString(16)}: allocated \\(order 0\\) with refcount 0`),
+    );
   });
 
   it('fsdax pages freed at exit do not count as free RAM', () => {

@@ -2,7 +2,12 @@
 
 import type { RunContext, Outcome } from '../context.js';
 import type { StepOf } from '../schema.js';
-import { IoRing, io_uring_setup, io_sqe_buffers_register, io_sqe_buffers_unregister } from '../../consumers/io_uring.js';
+import {
+  IoRing,
+  io_uring_setup,
+  io_sqe_buffers_register,
+  io_sqe_buffers_unregister,
+} from '../../consumers/io_uring.js';
 import { direct_io } from '../../consumers/direct_io.js';
 import { EBADF } from '../../uapi/errno.js';
 
@@ -22,7 +27,12 @@ export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_bu
   }
   const iovecs = s.regions
     ? s.regions.map((r) => ({ base: ctx.regions.get(r)!.addr, len: ctx.regions.get(r)!.len }))
-    : [(() => { const { addr, len } = ctx.range(s); return { base: addr, len }; })()];
+    : [
+        (() => {
+          const { addr, len } = ctx.range(s);
+          return { base: addr, len };
+        })(),
+      ];
   ctx.m.why = undefined;
   return { ret: io_sqe_buffers_register(ctx.m, ring, iovecs) };
 }

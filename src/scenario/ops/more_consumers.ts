@@ -14,7 +14,12 @@ import { process_vm_rw } from '../../consumers/process_vm.js';
 import { Pipe, pipe_create, vmsplice_to_pipe } from '../../consumers/vmsplice.js';
 import { IbMr, ib_umem_get, ib_umem_release } from '../../consumers/rdma.js';
 import { VfioDma, vfio_dma_do_map, vfio_dma_do_unmap } from '../../consumers/vfio.js';
-import { HmmMirror, hmm_range_fault, mmu_interval_notifier_insert, mmu_interval_notifier_remove } from '../../consumers/hmm.js';
+import {
+  HmmMirror,
+  hmm_range_fault,
+  mmu_interval_notifier_insert,
+  mmu_interval_notifier_remove,
+} from '../../consumers/hmm.js';
 import { IoRing } from '../../consumers/io_uring.js';
 
 /** A handle name already held by a live object of another step: refuse rather than lose track of it. */
@@ -23,7 +28,10 @@ function nameInUse(ctx: RunContext, name: string): Outcome | undefined {
   if (!h) return undefined;
   const live = h.pins() > 0 || h.refs() > 0 || (h instanceof HmmMirror && !h.closed);
   if (!live) return undefined;
-  return { ret: -EEXIST, extra: { why: { fn: 'gupsim', rule: `handle "${name}" is still open (close or release it first)` } } };
+  return {
+    ret: -EEXIST,
+    extra: { why: { fn: 'gupsim', rule: `handle "${name}" is still open (close or release it first)` } },
+  };
 }
 
 /**
@@ -43,7 +51,8 @@ export function processVm(ctx: RunContext, s: StepOf<'process_vm_readv'> | StepO
     local = { addr: ctx.regions.get(s.local)!.addr, len };
   } else if (len > 0) {
     scratch = do_mmap(m, caller, { size: len, type: 'anon', name: `${s.op}@scratch` });
-    if (scratch < 0) return { ret: scratch, extra: { why: { fn: 'gupsim', rule: "could not map the caller's scratch buffer" } } };
+    if (scratch < 0)
+      return { ret: scratch, extra: { why: { fn: 'gupsim', rule: "could not map the caller's scratch buffer" } } };
     local = { addr: scratch, len };
   } else {
     local = { addr: 0, len: 0 };
@@ -90,7 +99,14 @@ export function close(ctx: RunContext, s: StepOf<'close'>): Outcome {
   if (h instanceof IbMr) return { ret: ib_umem_release(m, h) };
   if (h instanceof VfioDma) return { ret: vfio_dma_do_unmap(m, h) };
   if (h instanceof HmmMirror) return { ret: mmu_interval_notifier_remove(m, h) };
-  if (h instanceof PinHandle) return { ret: m.refuse(-EBADF, 'close', `"${s.handle}" is a GUP pin handle, not a file: release it with unpin_user_pages or put_page`) };
+  if (h instanceof PinHandle)
+    return {
+      ret: m.refuse(
+        -EBADF,
+        'close',
+        `"${s.handle}" is a GUP pin handle, not a file: release it with unpin_user_pages or put_page`,
+      ),
+    };
   return { ret: m.refuse(-EBADF, 'close', `no open file "${s.handle}"`) };
 }
 
@@ -123,12 +139,22 @@ export function vfioMapDma(ctx: RunContext, s: StepOf<'vfio_map_dma'>): Outcome 
   if (typeof r === 'number') return { ret: r, extra: { locked_vm: p.mm.locked_vm } };
   ctx.register(r);
   const pfnmap = r.runs.reduce((t, x) => t + (x.rsvd ? x.npages : 0), 0);
-  return { ret: 0, extra: { npages: r.size / PAGE_SIZE, pinned: r.pins(), pfnmap_pages: pfnmap, runs: r.runs.length, locked_vm: p.mm.locked_vm } };
+  return {
+    ret: 0,
+    extra: {
+      npages: r.size / PAGE_SIZE,
+      pinned: r.pins(),
+      pfnmap_pages: pfnmap,
+      runs: r.runs.length,
+      locked_vm: p.mm.locked_vm,
+    },
+  };
 }
 
 export function vfioUnmapDma(ctx: RunContext, s: StepOf<'vfio_unmap_dma'>): Outcome {
   const dma = ctx.objects.get(s.dma);
-  if (!(dma instanceof VfioDma)) return { ret: ctx.m.refuse(-EBADF, 'vfio_dma_do_unmap', `"${s.dma}" is not a VFIO DMA mapping`) };
+  if (!(dma instanceof VfioDma))
+    return { ret: ctx.m.refuse(-EBADF, 'vfio_dma_do_unmap', `"${s.dma}" is not a VFIO DMA mapping`) };
   const ret = vfio_dma_do_unmap(ctx.m, dma);
   return { ret, extra: { locked_vm: dma.owner.mm.locked_vm } };
 }
@@ -141,7 +167,8 @@ export function hmmRangeFault(ctx: RunContext, s: StepOf<'hmm_range_fault'>): Ou
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   let mirror = ctx.objects.get(s.as);
-  if (mirror && !(mirror instanceof HmmMirror)) return { ret: ctx.m.refuse(-EBADF, 'hmm_range_fault', `"${s.as}" is not an HMM mirror`) };
+  if (mirror && !(mirror instanceof HmmMirror))
+    return { ret: ctx.m.refuse(-EBADF, 'hmm_range_fault', `"${s.as}" is not an HMM mirror`) };
   if (!mirror || (mirror as HmmMirror).closed) {
     const { addr, len } = ctx.range(s);
     const start = addr - (addr % PAGE_SIZE);
@@ -155,7 +182,14 @@ export function hmmRangeFault(ctx: RunContext, s: StepOf<'hmm_range_fault'>): Ou
   for (const w of mi.writable) writable += w;
   return {
     ret,
-    extra: { pfns: mi.mirrored, writable_pfns: writable, invalidations: mi.invalidations.length, seq: mi.seq, retries, events: mi.eventCounts() },
+    extra: {
+      pfns: mi.mirrored,
+      writable_pfns: writable,
+      invalidations: mi.invalidations.length,
+      seq: mi.seq,
+      retries,
+      events: mi.eventCounts(),
+    },
   };
 }
 
