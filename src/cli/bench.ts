@@ -6,10 +6,10 @@ import type { Command } from 'commander';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
-  bench_pin,
-  bench_big,
-  metadata_bytes_per_page,
-  pgtable_bytes_per_page,
+  benchPin,
+  benchBig,
+  metadataBytesPerPage,
+  pgtableBytesPerPage,
   DEFAULT_SIZES,
   type Backing,
   type BigResult,
@@ -81,10 +81,10 @@ export function runBench(opts: BenchOptions = {}): BenchResult {
   let sizes = [...(opts.sizes ?? DEFAULT_SIZES)].sort((a, b) => a - b);
   if (opts.quick) sizes = sizes.filter((b) => b < GiB);
   const pin: PinRow[] = [];
-  for (const backing of ['base', 'thp'] as Backing[]) for (const bytes of sizes) pin.push(bench_pin(backing, bytes));
-  const metadata = metadata_bytes_per_page();
-  const pgtable = pgtable_bytes_per_page();
-  const big = (opts.big ?? !opts.quick) ? bench_big({ heap: heapNow, gc: findGc() }) : null;
+  for (const backing of ['base', 'thp'] as Backing[]) for (const bytes of sizes) pin.push(benchPin(backing, bytes));
+  const metadata = metadataBytesPerPage();
+  const pgtable = pgtableBytesPerPage();
+  const big = (opts.big ?? !opts.quick) ? benchBig({ heap: heapNow, gc: findGc() }) : null;
   const result: BenchResult = {
     schemaVersion: 1,
     pin,

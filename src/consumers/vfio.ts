@@ -22,7 +22,7 @@ import { VM_PFNMAP, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '
 import { pte_pfn, pte_present, pte_write } from '../mm/pgtable.js';
 import { handle_mm_fault } from '../mm/memory.js';
 import { pin_user_pages_remote, unpin_user_pages_dirty_lock, unpin_user_page_range_dirty_lock } from '../mm/gup.js';
-import { charge_mm, uncharge_mm } from './memlock.js';
+import { chargeMm, unchargeMm } from './memlock.js';
 
 /** VFIO_BATCH_MAX_CAPACITY: PAGE_SIZE / sizeof(struct page *). */
 export const VFIO_BATCH_MAX_CAPACITY = PAGE_SIZE / 8;
@@ -224,7 +224,7 @@ function vfio_pin_pages_remote(
   }
   if (ret === 0) {
     // out: vfio_lock_acct(dma, lock_acct, false) -> __account_locked_vm(): the same limit again.
-    if (lock_acct && charge_mm(p, 'locked_vm', lock_acct)) {
+    if (lock_acct && chargeMm(p, 'locked_vm', lock_acct)) {
       ret = m.refuse(-ENOMEM, '__account_locked_vm', 'locked_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
     }
   }
@@ -259,7 +259,7 @@ function vfio_unmap_unpin(m: Machine, dma: VfioDma, do_accounting: boolean): num
     }
   }
   dma.runs.length = 0;
-  if (do_accounting && dma.owner.alive) uncharge_mm(dma.owner, 'locked_vm', unlocked);
+  if (do_accounting && dma.owner.alive) unchargeMm(dma.owner, 'locked_vm', unlocked);
   return unlocked;
 }
 

@@ -49,7 +49,7 @@ export class Pipe extends Holder {
  * pipe(2): a pipe whose fds the creator holds. Fork children share them; the buffers are released
  * (pipe_release()) when the last fd is closed, by close or at exit (exit_files()).
  */
-export function pipe_create(m: Machine, name: string, owner: Process): Pipe {
+export function pipeCreate(m: Machine, name: string, owner: Process): Pipe {
   const pipe = new Pipe(name, owner);
   fd_install(owner, pipe, () => pipe_release(m, pipe));
   return pipe;

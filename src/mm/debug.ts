@@ -73,7 +73,7 @@ export function dump_page(m: Machine, pfn: number, reason?: string): string {
   const typed = buddy || mem.folio_test_hugetlb(folio);
   const mapcount = typed ? 0 : mem.mapcount[pfn]!;
   const mappingId = buddy ? 0 : mem.mapping[folio]!;
-  const index = buddy ? 0 : mem.page_index(pfn);
+  const index = buddy ? 0 : mem.page_pgoff(pfn);
   lines.push(
     `page: refcount:${mem.refcount[folio]} mapcount:${mapcount} mapping:${hashedPointer(mappingId)} ` +
       `index:${hex(index)} pfn:${hex(pfn)}`,
@@ -82,7 +82,7 @@ export function dump_page(m: Machine, pfn: number, reason?: string): string {
     lines.push(
       `head: order:${mem.folio_order(folio)} mapcount:${mem.folio_mapcount(folio)} ` +
         `entire_mapcount:${mem.folio_entire_mapcount(folio)} nr_pages_mapped:${mem.folio_nr_pages_mapped(folio)} ` +
-        `pincount:${mem.folio_has_pincount(folio) ? mem.folio_pincount(folio) : 0}`,
+        `pincount:${mem.folio_has_pincount(folio) ? mem.folioPincount(folio) : 0}`,
     );
   }
   let prefix = '';
@@ -111,7 +111,7 @@ export function dump_page(m: Machine, pfn: number, reason?: string): string {
 
 const FN_FILE: Record<string, string> = {
   folio_put_refs: 'include/linux/mm.h',
-  free_folio: 'mm/page_alloc.c',
+  __folio_put: 'mm/swap.c',
   put_page: 'include/linux/mm.h',
 };
 

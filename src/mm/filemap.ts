@@ -7,19 +7,19 @@ import type { Vma } from './mm_types.js';
 import type { Machine } from './machine.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
 import { AddressSpace } from './fs.js';
-import { folio_accounts_dirty } from './page-writeback.js';
+import { folioAccountsDirty } from './page-writeback.js';
 
 /** The page-cache page (allocating it if needed) for a file VMA at addr, or -1 on ENOMEM. */
-export function filemap_fault_page(m: Machine, vma: Vma, addr: number): number {
+export function filemapFaultPage(m: Machine, vma: Vma, addr: number): number {
   const file = vma.file!;
   const idx = vma.pgoff + (addr - vma.start) / PAGE_SIZE;
   if (idx >= file.sizePages) return -2; // beyond EOF: SIGBUS
   const have = file.lookup(idx);
   if (have >= 0) return have;
-  const folio = file.fs === 'dax' ? m.alloc.alloc_block(0, { movable: false, device: true }) : m.folio_alloc(0);
+  const folio = file.fs === 'dax' ? m.alloc.allocBlock(0, { movable: false, device: true }) : m.folio_alloc(0);
   if (folio < 0) return -1;
   if (file.fs === 'dax') m.mem.refcount[folio] = 1;
-  add_to_page_cache(m, folio, file, idx);
+  filemap_add_folio(m, folio, file, idx);
   if (file.fs === 'disk') do_sync_mmap_readahead(m, file, idx);
   return folio;
 }
@@ -39,12 +39,12 @@ function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): vo
     if (file.lookup(i) >= 0) continue;
     const f = m.folio_alloc(0);
     if (f < 0) return;
-    add_to_page_cache(m, f, file, i);
+    filemap_add_folio(m, f, file, i);
   }
 }
 
 /** filemap_add_folio(): insert into the page cache; the cache holds one reference per page. */
-export function add_to_page_cache(m: Machine, folio: number, file: AddressSpace, idx: number): void {
+export function filemap_add_folio(m: Machine, folio: number, file: AddressSpace, idx: number): void {
   const mem = m.mem;
   const nr = mem.folio_nr_pages(folio);
   mem.mapping[folio] = file.id;
@@ -69,7 +69,7 @@ export function add_to_page_cache(m: Machine, folio: number, file: AddressSpace,
  * that cannot be allocated is left uncached (the kernel would reclaim; a later fault reads it in).
  * @see mm/filemap.c generic_perform_write(), __filemap_get_folio(); include/linux/pagemap.h fgf_set_order()
  */
-export function filemap_write_new_file(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
+export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
   if (file.fs === 'dax' || file.fs === 'hugetlbfs') return;
   const maxOrder = file.fs === 'disk' ? PMD_ORDER : 0;
   for (let chunkStart = 0; chunkStart < sizeBytes; chunkStart += writeChunk) {
@@ -86,7 +86,7 @@ export function filemap_write_new_file(m: Machine, file: AddressSpace, sizeBytes
         if (folio !== -1) break;
       }
       if (folio === -1) return;
-      if (folio >= 0) add_to_page_cache(m, folio, file, idx);
+      if (folio >= 0) filemap_add_folio(m, folio, file, idx);
       // write_end: the copy ends at the end of this folio (or of the write).
       const folioEnd = (Math.floor(idx / (1 << Math.max(order, 0))) + (1 << Math.max(order, 0))) * PAGE_SIZE;
       pos = Math.min(chunkEnd, folio === -2 ? (idx + 1) * PAGE_SIZE : folioEnd);
@@ -95,15 +95,15 @@ export function filemap_write_new_file(m: Machine, file: AddressSpace, sizeBytes
 }
 
 /** filemap_remove_folio() + the cache's references: used by truncation and eviction. */
-export function remove_from_page_cache(m: Machine, folio: number): void {
+export function filemap_remove_folio(m: Machine, folio: number): void {
   const mem = m.mem;
   const obj = m.mappingObj(mem.mapping[folio]!);
   const file = obj instanceof AddressSpace ? obj : undefined;
   const nr = mem.folio_nr_pages(folio);
   // truncate_cleanup_folio() -> folio_cancel_dirty(): a dirty folio of a writeback-capable mapping
   // leaves NR_FILE_DIRTY (folio_account_cleaned) before it leaves the page cache.
-  if (file && folio_accounts_dirty(m, folio) && mem.folio_test_dirty(folio)) {
-    mem.clear_flag(folio, PG_dirty);
+  if (file && folioAccountsDirty(m, folio) && mem.folio_test_dirty(folio)) {
+    mem.clearFlag(folio, PG_dirty);
     m.vmstat.mod('nr_dirty', -nr);
   }
   if (file) {

@@ -8,7 +8,7 @@ import { FOLL_PIN } from './foll_flags.js';
 import { PAGE_SIZE } from './memmap.js';
 import type { AddressSpace } from './fs.js';
 import { try_grab_folio, unpin_folios, check_and_migrate_movable_pages } from './gup.js';
-import { add_to_page_cache } from './filemap.js';
+import { filemap_add_folio } from './filemap.js';
 
 /**
  * memfd_pin_folios(memfd, start, end, folios, max_folios, offset): returns the number of folios
@@ -50,7 +50,7 @@ export function memfd_pin_folios(
             return m.refuse(-ENOMEM, 'memfd_alloc_folio', 'no memory for a missing folio');
           }
           const head = order ? idx - (idx % (1 << order)) : idx;
-          add_to_page_cache(m, folio, memfd, head);
+          filemap_add_folio(m, folio, memfd, head);
           page = memfd.lookup(idx);
         }
         const folio = mem.page_folio(page);

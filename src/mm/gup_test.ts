@@ -23,7 +23,7 @@ import {
 import { FOLL_LONGTERM, FOLL_WRITE } from './foll_flags.js';
 import { PAGE_SIZE } from './memmap.js';
 import { dump_page, formatWarn } from './debug.js';
-import { user_access } from './user_access.js';
+import { userAccess } from './user_access.js';
 
 // mm/gup_test.h: _IOWR('g', n, struct gup_test) with sizeof(struct gup_test) == 80 (asm-generic).
 export const GUP_FAST_BENCHMARK = 0xc0506701;
@@ -74,7 +74,7 @@ export interface GupTest {
   which_pages: number[];
 }
 
-export function gup_test_struct(init: Partial<GupTest> = {}): GupTest {
+export function gupTestStruct(init: Partial<GupTest> = {}): GupTest {
   return {
     get_delta_usec: 0,
     put_delta_usec: 0,
@@ -418,7 +418,7 @@ export class GupTestFile {
     if (typeof arg !== 'number') return -EFAULT;
     let user_addr = arg;
     for (let i = 0; i < this.longtermNr; i++) {
-      if (user_access(this.m, this.cur, user_addr, PAGE_SIZE, true)) return -EFAULT;
+      if (userAccess(this.m, this.cur, user_addr, PAGE_SIZE, true)) return -EFAULT;
       user_addr += PAGE_SIZE;
     }
     return 0;

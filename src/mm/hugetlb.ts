@@ -32,7 +32,7 @@ export class HugetlbPool {
     while (h.nr < n) {
       const pfn = this.m.folio_alloc(order, false);
       if (pfn < 0) break;
-      this.m.mem.set_flag(pfn, PG_hugetlb);
+      this.m.mem.setFlag(pfn, PG_hugetlb);
       this.m.mem.refcount[pfn] = 0; // free hugetlb folios hold no reference
       h.free.push(pfn);
       h.nr++;
@@ -65,8 +65,8 @@ export class HugetlbPool {
     if (pfn === undefined) return -1;
     const mem = this.m.mem;
     mem.refcount[pfn] = 1;
-    mem.set_pincount(pfn, 0);
-    mem.set_entire_mapcount(pfn, 0);
+    mem.setPincount(pfn, 0);
+    mem.setEntireMapcount(pfn, 0);
     mem.refcount[pfn + 2] = 0;
     mem.flags[pfn] = mem.flags[pfn]! & (PG_hugetlb | ORDER_MASK | PG_head);
     mem.mapping[pfn] = 0;

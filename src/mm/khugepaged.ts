@@ -32,7 +32,7 @@ function madvise_collapse_errno(r: ScanResult): number {
  * boundary, else -EINVAL.
  * @see mm/khugepaged.c madvise_collapse(), hpage_collapse_scan_pmd(), include/linux/huge_mm.h vma_thp_disabled()
  */
-export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, end: number): number {
+export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end: number): number {
   if (vma.kind !== 'anon' || vma.flags & VM_NOHUGEPAGE || !vma.anonVma) return -EINVAL;
   const mem = m.mem;
   const pt = vma.mm.pt;
@@ -41,11 +41,11 @@ export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, e
   let thps = 0;
   let last_fail: ScanResult = 'SCAN_FAIL';
   scan: for (let h = hstart; h < hend; h += PMD_SIZE) {
-    if (pt.pmd_leaf(h)) {
+    if (pt.pmdLeaf(h)) {
       thps++;
       continue;
     } // SCAN_PMD_MAPPED
-    const table = pt.pte_table(h);
+    const table = pt.pteTable(h);
     // find_pmd_or_thp_or_none(): an empty PMD (no page table) is not collapsed.
     if (!table) {
       last_fail = 'SCAN_PMD_NULL';
@@ -78,7 +78,7 @@ export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, e
     }
     pt.pmds.delete(h / PMD_SIZE);
     folio_add_new_anon_rmap(m, thp, vma, h, 'pmd');
-    pt.set_pmd_leaf(h, mk_pte(thp, _PAGE_ACCESSED | _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0)));
+    pt.setPmdLeaf(h, mk_pte(thp, _PAGE_ACCESSED | _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0)));
     vma.mm.rss_anon += 512;
     thps++;
   }

@@ -3,7 +3,7 @@
 // node counters) plus a process table.
 
 import { MemMap, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
-import { PageAllocator, prep_new_folio } from './page_alloc.js';
+import { PageAllocator, prepNewFolio } from './page_alloc.js';
 import { Vmstat } from './vmstat.js';
 import { WarnLog } from './warn.js';
 import { AnonVma, MmStruct } from './mm_types.js';
@@ -190,15 +190,15 @@ export class Machine {
   readonly notifiers = new Set<(mm: MmStruct, start: number, end: number, event: MmuEvent) => void>();
 
   /** mmu_notifier_invalidate_range_start(). */
-  mmu_notify(mm: MmStruct, start: number, end: number, event: MmuEvent): void {
+  mmuNotify(mm: MmStruct, start: number, end: number, event: MmuEvent): void {
     for (const n of this.notifiers) n(mm, start, end, event);
   }
 
   /** Allocate and prepare a folio. Returns the head PFN or -1. */
   folio_alloc(order: number, movable = true): number {
-    const pfn = this.alloc.alloc_block(order, { movable });
+    const pfn = this.alloc.allocBlock(order, { movable });
     if (pfn < 0) return -1;
-    prep_new_folio(this.mem, pfn, order);
+    prepNewFolio(this.mem, pfn, order);
     this.vmstat.mod('nr_free_pages', -(1 << order));
     return pfn;
   }

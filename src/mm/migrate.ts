@@ -12,7 +12,7 @@ import { AddressSpace } from './fs.js';
 /** putback_movable_pages() for one folio: back on the LRU, isolation reference dropped. */
 export function putback_movable_pages(m: Machine, folio: number): void {
   const mem = m.mem;
-  mem.set_flag(folio, PG_lru);
+  mem.setFlag(folio, PG_lru);
   mem.refcount[folio] = mem.refcount[folio]! - 1;
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -mem.folio_nr_pages(folio));
 }
@@ -22,7 +22,7 @@ export function putback_movable_pages(m: Machine, folio: number): void {
  * that maps it and its page-cache slots. Returns '' on success or why it failed.
  * @see mm/migrate.c migrate_folio_unmap(), migrate_folio_move(), folio_migrate_mapping()
  */
-export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
+export function migrateFolioToPinnable(m: Machine, folio: number): string {
   const mem = m.mem;
   const obj = m.mappingObj(mem.mapping[folio]!);
   const nr = mem.folio_nr_pages(folio);
@@ -55,8 +55,8 @@ export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
       mem.flags[dst + k] = (mem.flags[dst + k]! & ~PG_anon_exclusive) | (mem.flags[folio + k]! & PG_anon_exclusive);
   }
   if (nr > 1) {
-    mem.set_pincount(dst, 0);
-    mem.set_entire_mapcount(dst, mem.folio_entire_mapcount(folio));
+    mem.setPincount(dst, 0);
+    mem.setEntireMapcount(dst, mem.folio_entire_mapcount(folio));
     mem.refcount[dst + 2] = mem.refcount[folio + 2]!;
   }
   mem.refcount[dst] = expected - 1;
@@ -64,18 +64,18 @@ export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
   for (const h of hits) {
     const pt = h.vma.mm.pt;
     if (h.level === 'pte') {
-      const t = pt.pte_table(h.addr)!;
+      const t = pt.pteTable(h.addr)!;
       const i = (h.addr / PAGE_SIZE) % 512;
       const e = t[i]!;
       t[i] = mk_pte(dst + (pte_pfn(e) - folio), e % 32);
     } else if (h.level === 'pmd') {
-      const e = pt.pmd_leaf(h.addr);
-      pt.set_pmd_leaf(h.addr, mk_pte(dst, e % 32));
+      const e = pt.pmdLeaf(h.addr);
+      pt.setPmdLeaf(h.addr, mk_pte(dst, e % 32));
     } else {
-      const e = pt.pud_leaf(h.addr);
-      pt.set_pud_leaf(h.addr, mk_pte(dst, e % 32));
+      const e = pt.pudLeaf(h.addr);
+      pt.setPudLeaf(h.addr, mk_pte(dst, e % 32));
     }
-    m.mmu_notify(
+    m.mmuNotify(
       h.vma.mm,
       h.addr,
       h.addr + (h.level === 'pte' ? PAGE_SIZE : h.level === 'pmd' ? PAGE_SIZE << 9 : PAGE_SIZE << 18),
@@ -89,9 +89,9 @@ export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
   // The old folio is now unreferenced: free it without touching the moved accounting.
   for (let k = 0; k < nr; k++) mem.mapcount[folio + k] = 0;
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
-  m.alloc.free_block(folio, order);
+  m.alloc.freeBlock(folio, order);
   m.vmstat.mod('nr_free_pages', nr);
   m.vmstat.mod('pgmigrate_success', nr);
-  mem.set_flag(dst, PG_lru);
+  mem.setFlag(dst, PG_lru);
   return '';
 }

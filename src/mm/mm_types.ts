@@ -101,7 +101,7 @@ export class MmStruct {
     return undefined;
   }
 
-  insert_vma(vma: Vma): void {
+  insertVma(vma: Vma): void {
     let i = 0;
     while (i < this.vmas.length && this.vmas[i]!.start < vma.start) i++;
     this.vmas.splice(i, 0, vma);

@@ -117,7 +117,7 @@ export class PageAllocator {
    * ENOMEM / VM_FAULT_OOM). The pages are left zeroed, with refcount 0: prep is the caller's.
    * @see mm/page_alloc.c __alloc_pages(): zonelist fallback MOVABLE -> NORMAL -> DMA32.
    */
-  alloc_block(order: number, gfp: Gfp): number {
+  allocBlock(order: number, gfp: Gfp): number {
     if (this.inject && order >= (this.inject.minOrder ?? 0)) {
       this.injectSeen++;
       if (this.injectSeen > this.inject.after && this.injectSeen <= this.inject.after + this.inject.times) return -1;
@@ -186,7 +186,7 @@ export class PageAllocator {
   }
 
   /** __free_pages(): return a block to the buddy lists, merging with free buddies. */
-  free_block(pfn: number, order: number): void {
+  freeBlock(pfn: number, order: number): void {
     const area = this.areaOf(pfn);
     if (!area) throw new Error(`gupsim bug: free of pfn ${pfn} outside every zone`);
     const m = this.mem;
@@ -241,7 +241,7 @@ export class PageAllocator {
 }
 
 /** prep_new_page() + prep_compound_page(): turn a fresh block into a folio with one reference. */
-export function prep_new_folio(mem: MemMap, pfn: number, order: number): void {
+export function prepNewFolio(mem: MemMap, pfn: number, order: number): void {
   mem.refcount[pfn] = 1;
   if (order > 0) {
     mem.flags[pfn] = PG_head | order;

@@ -42,18 +42,18 @@ export class PageTable {
     return n;
   }
 
-  pud_leaf(addr: number): number {
+  pudLeaf(addr: number): number {
     // Most mms have no PUD leaf (only 1 GiB hugetlb makes them): skip the lookup on every walk.
     if (this.puds.size === 0) return 0;
     return this.puds.get(pud_index(addr)) ?? 0;
   }
 
-  pmd_slot(addr: number): PmdSlot | undefined {
+  pmdSlot(addr: number): PmdSlot | undefined {
     return this.pmds.get(pmd_index(addr));
   }
 
   /** pte_offset_map(): the PTE table for addr, or undefined. */
-  pte_table(addr: number): Uint32Array | undefined {
+  pteTable(addr: number): Uint32Array | undefined {
     const s = this.pmds.get(pmd_index(addr));
     return typeof s === 'object' ? s : undefined;
   }
@@ -72,27 +72,27 @@ export class PageTable {
 
   /** The PTE value at addr (0 when none, or when a leaf maps it at a higher level). */
   pte(addr: number): number {
-    const t = this.pte_table(addr);
+    const t = this.pteTable(addr);
     return t ? t[pte_index(addr)]! : 0;
   }
 
-  pmd_leaf(addr: number): number {
+  pmdLeaf(addr: number): number {
     const s = this.pmds.get(pmd_index(addr));
     return typeof s === 'number' ? s : 0;
   }
 
-  set_pmd_leaf(addr: number, e: number): void {
+  setPmdLeaf(addr: number, e: number): void {
     if (e === 0) this.pmds.delete(pmd_index(addr));
     else this.pmds.set(pmd_index(addr), e);
   }
 
-  set_pud_leaf(addr: number, e: number): void {
+  setPudLeaf(addr: number, e: number): void {
     if (e === 0) this.puds.delete(pud_index(addr));
     else this.puds.set(pud_index(addr), e);
   }
 
   /** free_pgtables(): drop empty PTE tables in [start, end). */
-  free_empty_tables(start: number, end: number): void {
+  freeEmptyTables(start: number, end: number): void {
     for (let k = pmd_index(start); k <= pmd_index(end - 1); k++) {
       const s = this.pmds.get(k);
       if (typeof s === 'object' && s.every((e) => e === 0)) this.pmds.delete(k);
