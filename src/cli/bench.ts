@@ -17,6 +17,7 @@ import {
 } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
 import { UserError } from './errors.js';
+import { PAGE_SIZE } from '../mm/memmap.js';
 
 export interface BenchOptions {
   /** Skip the 1 GiB rows and the big machine. */
@@ -51,7 +52,7 @@ export function parseSizes(text: string): number[] {
     if (!m) throw new UserError('ERR_USAGE', `--sizes: cannot read "${s}" (use e.g. 1M,64M,1G)`);
     const unit = m[2] ? { K: 1 << 10, M: 1 << 20, G: GiB }[m[2].toUpperCase() as 'K' | 'M' | 'G'] : 1;
     const bytes = Number(m[1]) * unit;
-    if (bytes <= 0 || bytes % 4096 !== 0)
+    if (bytes <= 0 || bytes % PAGE_SIZE !== 0)
       throw new UserError('ERR_USAGE', `--sizes: "${s}" is not a positive multiple of 4 KiB`);
     if (bytes > 4 * GiB) throw new UserError('ERR_USAGE', `--sizes: "${s}" is above the 4 GiB the benchmark allows`);
     return bytes;

@@ -33,7 +33,7 @@ import {
 import { do_mmap, type MmapArgs } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
 import { userAccess } from '../mm/user_access.js';
-import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
+import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { EINVAL, ENOMEM, errnoName } from '../uapi/errno.js';
 import type { FsKind } from '../mm/fs.js';
@@ -367,7 +367,7 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   const mmapArgs: MmapArgs = { size: bytes, type: 'anon', shared, name: 'gup_test' };
   if (hugetlb) {
     mmapArgs.type = 'hugetlb';
-    if (kind === 'hugetlbfs') mmapArgs.file = m.newFile('hugetlbfs', file, mapLen / PAGE_SIZE, 9);
+    if (kind === 'hugetlbfs') mmapArgs.file = m.newFile('hugetlbfs', file, mapLen / PAGE_SIZE, PMD_ORDER);
   } else if (kind === 'tmpfs' || kind === 'disk') {
     // The file exists with at least `size` bytes (a freshly created empty one would SIGBUS on touch).
     mmapArgs.type = 'file';

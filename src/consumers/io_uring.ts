@@ -9,7 +9,7 @@ import type { Process } from '../mm/task.js';
 import { Holder } from './holder.js';
 import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { PAGE_SHIFT, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
 import { chargeUserLockedVm, unchargeUserLockedVm } from './memlock.js';
 
@@ -178,7 +178,7 @@ function io_sqe_buffer_register(
   }
   let bvecPages: Int32Array = pages;
   let coalesced = false;
-  let folioShift = 12;
+  let folioShift = PAGE_SHIFT;
   const c = nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
   if (c && c.nr_pages_mid !== 1) {
     bvecPages = io_coalesce_buffer(m, pages, c);
@@ -216,7 +216,7 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
   let count = 1;
   let nr_folios = 1;
   const nr_pages_mid = mem.folio_nr_pages(folio);
-  const folio_shift = 12 + mem.folio_order(folio);
+  const folio_shift = PAGE_SHIFT + mem.folio_order(folio);
   const first_folio_page_idx = pages[0]! - folio;
   let nr_pages_head = 0;
   for (let i = 1; i < pages.length; i++) {
@@ -231,7 +231,7 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
       return undefined;
     }
     folio = mem.page_folio(pages[i]!);
-    if (12 + mem.folio_order(folio) !== folio_shift || pages[i] !== folio) return undefined;
+    if (PAGE_SHIFT + mem.folio_order(folio) !== folio_shift || pages[i] !== folio) return undefined;
     count = 1;
     nr_folios++;
   }

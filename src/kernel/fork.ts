@@ -7,7 +7,7 @@ import { dup_fd } from './file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
-import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
+import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR } from '../mm/memmap.js';
 import { Vma, VM_DONTCOPY, VM_PFNMAP, VM_MIXEDMAP, VM_WRITE, VM_SHARED, is_cow_mapping } from '../mm/mm_types.js';
 import {
   mk_pte,
@@ -17,6 +17,7 @@ import {
   pte_wrprotect,
   pte_mkold,
   pte_mkclean,
+  pte_index,
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_RW,
@@ -127,7 +128,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     const dtable = dpt.pte_alloc(a)!;
     const stop = Math.min(next, src.end);
     for (; a < stop; a += PAGE_SIZE) {
-      const i = (a / PAGE_SIZE) % 512;
+      const i = pte_index(a);
       const e = table[i]!;
       if (!pte_present(e)) continue;
       if (pte_special(e)) {
@@ -210,7 +211,7 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
   const we = pte_wrprotect(e);
   src.mm.pt.setPmdLeaf(haddr, we);
   dst.mm.pt.setPmdLeaf(haddr, pte_mkold(we));
-  dst.mm.rss_anon += 512;
+  dst.mm.rss_anon += HPAGE_PMD_NR;
   return true;
 }
 

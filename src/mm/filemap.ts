@@ -2,7 +2,7 @@
 // mmap read-around), inserting and removing folios with the cache's references, and the cache a
 // buffered write of a new file leaves behind.
 
-import { PG_anon, PG_dirty, PG_lru, PMD_ORDER, PG_swapbacked, PAGE_SIZE } from './memmap.js';
+import { PG_anon, PG_dirty, PG_lru, PMD_ORDER, PG_swapbacked, PAGE_SHIFT, PAGE_SIZE } from './memmap.js';
 import type { Vma } from './mm_types.js';
 import type { Machine } from './machine.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
@@ -78,7 +78,7 @@ export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: n
     while (pos < chunkEnd) {
       const idx = Math.floor(pos / PAGE_SIZE);
       const bytes = chunkEnd - pos;
-      let order = Math.min(maxOrder, Math.max(0, Math.floor(Math.log2(bytes)) - 12));
+      let order = Math.min(maxOrder, Math.max(0, Math.floor(Math.log2(bytes)) - PAGE_SHIFT));
       if (order > 0 && idx % (1 << order)) order = Math.min(order, Math.log2(idx & -idx));
       let folio = -1;
       for (; order >= 0; order--) {

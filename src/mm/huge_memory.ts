@@ -22,6 +22,7 @@ import {
   pte_mkyoung,
   pte_dirty,
   pte_young,
+  pte_flags,
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_RW,
@@ -178,7 +179,7 @@ export function __split_huge_pmd(m: Machine, vma: Vma, haddr: number): void {
     return;
   }
   const t = pt.pte_alloc(haddr)!;
-  const bits = (e % 32) & ~_PAGE_SPECIAL;
+  const bits = pte_flags(e) & ~_PAGE_SPECIAL;
   const exclusive = mem.PageAnonExclusive(folio);
   // A dirty PMD sets PG_dirty on the anon folio too (folio_set_dirty(), no accounting), besides
   // making every PTE dirty. @see mm/huge_memory.c __split_huge_pmd_locked()

@@ -5,7 +5,7 @@
 
 import type { Machine } from './machine.js';
 import { EAGAIN, ENOMEM, EINVAL } from '../uapi/errno.js';
-import { PMD_ORDER, PMD_SIZE } from './memmap.js';
+import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR } from './memmap.js';
 import { VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_special, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes } from './rmap.js';
@@ -54,7 +54,7 @@ export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end:
     // Every present page must be an anon page referenced only by its mapping(s). Pages shared with
     // another mm are fine: only khugepaged limits them (cc->is_khugepaged && max_ptes_shared).
     // @see mm/khugepaged.c hpage_collapse_scan_pmd(), __collapse_huge_page_isolate()
-    for (let i = 0; i < 512; i++) {
+    for (let i = 0; i < HPAGE_PMD_NR; i++) {
       const e = table[i]!;
       if (!pte_present(e) || pte_special(e)) continue;
       const pfn = pte_pfn(e);
@@ -66,7 +66,7 @@ export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end:
     }
     const thp = m.folio_alloc(PMD_ORDER);
     if (thp < 0) return -ENOMEM; // SCAN_ALLOC_HUGE_PAGE_FAIL ends the walk
-    for (let i = 0; i < 512; i++) {
+    for (let i = 0; i < HPAGE_PMD_NR; i++) {
       const e = table[i]!;
       table[i] = 0;
       if (!pte_present(e) || pte_special(e)) continue;
@@ -79,7 +79,7 @@ export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end:
     pt.pmds.delete(h / PMD_SIZE);
     folio_add_new_anon_rmap(m, thp, vma, h, 'pmd');
     pt.setPmdLeaf(h, mk_pte(thp, _PAGE_ACCESSED | _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0)));
-    vma.mm.rss_anon += 512;
+    vma.mm.rss_anon += HPAGE_PMD_NR;
     thps++;
   }
   // A range inside one PMD that does not start on its boundary has hend < hstart: the kernel's

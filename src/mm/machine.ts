@@ -2,7 +2,7 @@
 // Models the boot-time and global state the kernel keeps in mm/ (zero page, huge zero folio,
 // node counters) plus a process table.
 
-import { MemMap, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
+import { MemMap, PAGE_SHIFT, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
 import { PageAllocator, prepNewFolio } from './page_alloc.js';
 import { Vmstat } from './vmstat.js';
 import { WarnLog } from './warn.js';
@@ -109,7 +109,7 @@ export class Machine {
     const movStart = ram - movable;
     const cma = Math.min(Math.floor(this.cfg.cma / PAGE_SIZE), movStart - 2048);
     const cmaStart = movStart - cma;
-    const low = 1 << (32 - 12); // 4 GiB: DMA32 below, NORMAL above
+    const low = 1 << (32 - PAGE_SHIFT); // 4 GiB: DMA32 below, NORMAL above
     const split = (zoneStart: number, zoneEnd: number, cma: boolean) => {
       this.alloc.addArea('DMA32', zoneStart, Math.min(zoneEnd, low), cma);
       this.alloc.addArea('NORMAL', Math.max(zoneStart, low), zoneEnd, cma);

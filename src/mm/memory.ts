@@ -3,7 +3,7 @@
 // freeing). Huge PMD faults live in huge_memory.ts, hugetlb faults in hugetlb_fault.ts.
 
 import type { Machine } from './machine.js';
-import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER } from './memmap.js';
+import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, HPAGE_PMD_NR } from './memmap.js';
 import {
   is_cow_mapping,
   VM_SHARED,
@@ -26,6 +26,7 @@ import {
   pte_mkyoung,
   pte_special,
   pte_index,
+  PTRS_PER_PTE,
   _PAGE_RW,
   _PAGE_DIRTY,
   _PAGE_ACCESSED,
@@ -199,7 +200,7 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
   const pteOff = pte_index(addr);
   const vmaOff = (addr - vma.start) / PAGE_SIZE;
   const from = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, vmaOff));
-  const to = Math.min(from + FAULT_AROUND_PAGES, 512, pteOff + vma.pages - vmaOff) - 1;
+  const to = Math.min(from + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - vmaOff) - 1;
   const mem = m.mem;
   for (let i = from; i <= to; i++) {
     const idx = vma.pgoff + vmaOff + (i - pteOff);
@@ -218,7 +219,7 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
         first >= vma.pgoff &&
         first + nr <= vma.pgoff + vma.pages &&
         i0 >= 0 &&
-        i0 + nr <= 512
+        i0 + nr <= PTRS_PER_PTE
       ) {
         for (let k = 0; k < nr; k++) if (table[i0 + k] === 0) mapCachePage(m, vma, table, i0 + k, folio + k, false);
         continue;
@@ -243,10 +244,10 @@ function doShmemPmdFault(m: Machine, vma: Vma, addr: number, flags: number): num
   const file = vma.file!;
   const haddr = addr - (addr % PMD_SIZE);
   const idx = vma.pgoff + (haddr - vma.start) / PAGE_SIZE;
-  if (idx + 512 > file.sizePages || idx % 512 !== 0) return VM_FAULT_FALLBACK;
+  if (idx + HPAGE_PMD_NR > file.sizePages || idx % HPAGE_PMD_NR !== 0) return VM_FAULT_FALLBACK;
   let page = file.lookup(idx);
   if (page < 0) {
-    for (let k = 0; k < 512; k++) if (file.lookup(idx + k) >= 0) return VM_FAULT_FALLBACK;
+    for (let k = 0; k < HPAGE_PMD_NR; k++) if (file.lookup(idx + k) >= 0) return VM_FAULT_FALLBACK;
     const folio = m.folio_alloc(PMD_ORDER);
     if (folio < 0) return VM_FAULT_FALLBACK;
     filemap_add_folio(m, folio, file, idx);
@@ -261,7 +262,7 @@ function doShmemPmdFault(m: Machine, vma: Vma, addr: number, flags: number): num
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
   vma.mm.pt.setPmdLeaf(haddr, mk_pte(folio, newPteBits(vma, write)));
   if (write) folio_mark_dirty(m, folio);
-  vma.mm.rss_file += 512;
+  vma.mm.rss_file += HPAGE_PMD_NR;
   return 0;
 }
 

@@ -4,8 +4,8 @@
 // decision to migrate (check_and_migrate_movable_pages()) is GUP's and lives in gup.ts.
 
 import type { Machine } from './machine.js';
-import { PG_anon_exclusive, PG_lru, PAGE_SIZE } from './memmap.js';
-import { mk_pte, pte_pfn } from './pgtable.js';
+import { PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
+import { mk_pte, pte_pfn, pte_flags, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 import { AddressSpace } from './fs.js';
 
@@ -65,20 +65,20 @@ export function migrateFolioToPinnable(m: Machine, folio: number): string {
     const pt = h.vma.mm.pt;
     if (h.level === 'pte') {
       const t = pt.pteTable(h.addr)!;
-      const i = (h.addr / PAGE_SIZE) % 512;
+      const i = pte_index(h.addr);
       const e = t[i]!;
-      t[i] = mk_pte(dst + (pte_pfn(e) - folio), e % 32);
+      t[i] = mk_pte(dst + (pte_pfn(e) - folio), pte_flags(e));
     } else if (h.level === 'pmd') {
       const e = pt.pmdLeaf(h.addr);
-      pt.setPmdLeaf(h.addr, mk_pte(dst, e % 32));
+      pt.setPmdLeaf(h.addr, mk_pte(dst, pte_flags(e)));
     } else {
       const e = pt.pudLeaf(h.addr);
-      pt.setPudLeaf(h.addr, mk_pte(dst, e % 32));
+      pt.setPudLeaf(h.addr, mk_pte(dst, pte_flags(e)));
     }
     m.mmuNotify(
       h.vma.mm,
       h.addr,
-      h.addr + (h.level === 'pte' ? PAGE_SIZE : h.level === 'pmd' ? PAGE_SIZE << 9 : PAGE_SIZE << 18),
+      h.addr + (h.level === 'pte' ? PAGE_SIZE : h.level === 'pmd' ? PMD_SIZE : PUD_SIZE),
       'migrate',
     );
   }

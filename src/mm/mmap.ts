@@ -27,7 +27,7 @@ import {
 } from './mm_types.js';
 import { AddressSpace, type FsKind } from './fs.js';
 import { zap_page_range_single, handle_mm_fault } from './memory.js';
-import { mk_pte, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
+import { mk_pte, pte_index, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { truncate_inode_pages } from './truncate.js';
 
@@ -156,7 +156,7 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
     // remap_pfn_range(): special PTEs with no struct page behind them, made with vma->vm_page_prot
     // (writable for a shared PROT_WRITE mapping: a device BAR the CPU and VFIO can write).
     const bits = _PAGE_SPECIAL | (flags & VM_WRITE ? _PAGE_RW : 0);
-    for (let x = addr; x < addr + len; x += PAGE_SIZE) mm.pt.pte_alloc(x)![(x / PAGE_SIZE) % 512] = mk_pte(0, bits);
+    for (let x = addr; x < addr + len; x += PAGE_SIZE) mm.pt.pte_alloc(x)![pte_index(x)] = mk_pte(0, bits);
   }
   if (a.populate) populate_vma_page_range(m, vma, addr, addr + len);
   return addr;

@@ -5,7 +5,16 @@
 import { PMD_SIZE, PUD_ORDER, PAGE_SIZE, pageAlignUp } from './memmap.js';
 import { type Vma, VM_SHARED, VM_WRITE } from './mm_types.js';
 import { ENOMEM, EINVAL } from '../uapi/errno.js';
-import { pte_special, pte_mkwrite, pte_dirty, pte_present, pte_pfn, pte_wrprotect, pte_write } from './pgtable.js';
+import {
+  pte_special,
+  pte_mkwrite,
+  pte_dirty,
+  pte_present,
+  pte_pfn,
+  pte_wrprotect,
+  pte_write,
+  pte_index,
+} from './pgtable.js';
 import { type SysResult, split_vma, vmaMergeNeighbours } from './mmap.js';
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
@@ -94,7 +103,7 @@ function changeProtectionTryWritable(m: Machine, vma: Vma): void {
     if (typeof slot === 'number') pt.setPmdLeaf(a, upgrade(slot));
     else if (slot) {
       for (let x = a; x < Math.min(next, vma.end); x += PAGE_SIZE) {
-        const i = (x / PAGE_SIZE) % 512;
+        const i = pte_index(x);
         slot[i] = upgrade(slot[i]!);
       }
     }
@@ -117,7 +126,7 @@ function changeProtectionWrprotect(vma: Vma): void {
     if (typeof slot === 'number') pt.setPmdLeaf(a, pte_wrprotect(slot));
     else if (slot) {
       for (let x = a; x < Math.min(next, vma.end); x += PAGE_SIZE) {
-        const i = (x / PAGE_SIZE) % 512;
+        const i = pte_index(x);
         if (pte_present(slot[i]!)) slot[i] = pte_wrprotect(slot[i]!);
       }
     }

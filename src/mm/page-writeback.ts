@@ -8,7 +8,7 @@ import type { Machine } from './machine.js';
 import { AddressSpace } from './fs.js';
 import { PAGE_SIZE, PG_dirty, PG_writeback } from './memmap.js';
 import { VM_SHARED } from './mm_types.js';
-import { pte_mkclean, pte_wrprotect } from './pgtable.js';
+import { pte_mkclean, pte_wrprotect, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 
 /** folio_mkclean(): write-protect and clean every shared mapping; returns how many were cleaned. */
@@ -19,7 +19,7 @@ export function folio_mkclean(m: Machine, folio: number): number {
     const pt = h.vma.mm.pt;
     if (h.level === 'pte') {
       const t = pt.pteTable(h.addr)!;
-      const i = (h.addr / PAGE_SIZE) % 512;
+      const i = pte_index(h.addr);
       t[i] = pte_wrprotect(pte_mkclean(t[i]!));
     } else if (h.level === 'pmd') pt.setPmdLeaf(h.addr, pte_wrprotect(pte_mkclean(pt.pmdLeaf(h.addr))));
     else pt.setPudLeaf(h.addr, pte_wrprotect(pte_mkclean(pt.pudLeaf(h.addr))));

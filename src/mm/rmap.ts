@@ -5,7 +5,7 @@
 import type { Machine } from './machine.js';
 import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_lru, PG_swapbacked, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import { AnonVma, type Vma } from './mm_types.js';
-import { pte_pfn, pte_present } from './pgtable.js';
+import { pte_pfn, pte_present, pte_index } from './pgtable.js';
 
 export type MapLevel = 'pte' | 'pmd' | 'pud';
 
@@ -143,7 +143,7 @@ export function rmap_walk(m: Machine, folio: number): RmapHit[] {
       }
       const tableEnd = Math.min(e, a - (a % PMD_SIZE) + PMD_SIZE);
       for (; a < tableEnd; a += PAGE_SIZE) {
-        const pte = slot[(a / PAGE_SIZE) % 512]!;
+        const pte = slot[pte_index(a)]!;
         if (!pte_present(pte)) continue;
         const pfn = pte_pfn(pte);
         if (pfn >= folio && pfn < folio + nr) hits.push({ vma, addr: a, level: 'pte', pfn });

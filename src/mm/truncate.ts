@@ -8,7 +8,7 @@
 import type { Machine } from './machine.js';
 import type { AddressSpace } from './fs.js';
 import { PAGE_SIZE, PG_dirty } from './memmap.js';
-import { pte_dirty } from './pgtable.js';
+import { pte_dirty, pte_index } from './pgtable.js';
 import { rmap_walk, folio_remove_rmap_ptes, folioRemoveRmapEntire } from './rmap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { folio_put_refs } from './swap.js';
@@ -27,7 +27,7 @@ export function unmap_mapping_folio(m: Machine, folio: number): void {
     );
     if (h.level === 'pte') {
       const t = pt.pteTable(h.addr)!;
-      const i = (h.addr / PAGE_SIZE) % 512;
+      const i = pte_index(h.addr);
       if (pte_dirty(t[i]!)) folio_mark_dirty(m, folio);
       t[i] = 0;
       folio_remove_rmap_ptes(m, folio, h.pfn, 1);
