@@ -8,7 +8,7 @@
 // a broken model is worthless, so it must fail loudly rather than print a number.
 
 import { Machine } from '../mm/machine.js';
-import { MemMap, PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
+import { NO_PFN, MemMap, PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
 import { do_mmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
 import { userAccess } from '../mm/user_access.js';
@@ -130,7 +130,7 @@ export function benchPin(backing: Backing, bytes: number, runs = runsFor(bytes),
   for (let r = 0; r < warmup + runs; r++) {
     const acq0 = m.vmstat.get('nr_foll_pin_acquired');
     const rel0 = m.vmstat.get('nr_foll_pin_released');
-    for (const pg of pages) pg.fill(-1);
+    for (const pg of pages) pg.fill(NO_PFN);
     const t0 = performance.now();
     for (let c = 0; c < calls; c++) ret[c] = pin_user_pages_fast(m, p, addr, nr, flags, pages[c]!);
     const t1 = performance.now();

@@ -21,7 +21,7 @@ import {
   VM_FAULT_ERROR,
 } from '../mm/mm_types.js';
 import { EBADF, EBUSY, EFAULT, EPERM } from '../uapi/errno.js';
-import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_special, pte_write, is_zero_pfn } from '../mm/pgtable.js';
 import { handle_mm_fault } from '../mm/memory.js';
 
@@ -60,7 +60,7 @@ export class HmmMirror extends Holder {
   ) {
     super(name, owner);
     this.mm = owner.mm;
-    this.pfns = new Int32Array((end - start) / PAGE_SIZE).fill(-1);
+    this.pfns = new Int32Array((end - start) / PAGE_SIZE).fill(NO_PFN);
     this.writable = new Uint8Array(this.pfns.length);
   }
   /** A mirror holds nothing: no pin, no reference (that is the point of HMM). */
@@ -129,7 +129,7 @@ export function mmu_interval_notifier_insert(
 export function mmu_interval_notifier_remove(m: Machine, mirror: HmmMirror): number {
   if (mirror.closed) return m.refuse(-EBADF, 'mmu_interval_notifier_remove', 'the mirror has already been closed');
   if (mirror.notifier) m.notifiers.delete(mirror.notifier);
-  mirror.pfns.fill(-1);
+  mirror.pfns.fill(NO_PFN);
   mirror.writable.fill(0);
   mirror.closed = true;
   liveMirrors.get(m)?.delete(mirror);
@@ -166,7 +166,7 @@ function cpuEntry(mm: MmStruct, addr: number): CpuEntry {
     };
   }
   const e = slot ? slot[pte_index(addr)]! : 0;
-  if (!pte_present(e)) return { pfn: -1, write: false, special: false, span: PAGE_SIZE };
+  if (!pte_present(e)) return { pfn: NO_PFN, write: false, special: false, span: PAGE_SIZE };
   return { pfn: pte_pfn(e), write: pte_write(e), special: pte_special(e), span: PAGE_SIZE };
 }
 

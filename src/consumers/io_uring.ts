@@ -9,7 +9,7 @@ import type { Process } from '../mm/task.js';
 import { Holder } from './holder.js';
 import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SHIFT, PAGE_SIZE } from '../mm/memmap.js';
+import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
 import { chargeUserLockedVm, unchargeUserLockedVm } from './memlock.js';
 
@@ -63,7 +63,7 @@ export function io_sqe_buffers_register(
     return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
   // The table is installed only after the loop, so headpage_already_acct() sees none of this
   // call's earlier buffers; last_hpage is the only dedup across iovecs.
-  const acct: AcctState = { last_hpage: -1, table: [] };
+  const acct: AcctState = { last_hpage: NO_FOLIO, table: [] };
   for (const iov of iovecs) {
     const r = io_sqe_buffer_register(m, ring, iov.base, iov.len, acct);
     if (typeof r === 'number') {

@@ -8,7 +8,7 @@ import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { EFAULT, EPERM, ESRCH } from '../uapi/errno.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_remote, unpin_user_pages_dirty_lock, type Locked } from '../mm/gup.js';
 import { userAccess } from '../mm/user_access.js';
 
@@ -113,7 +113,7 @@ function process_vm_rw_single_vec(
   // "flags |= FOLL_WRITE" only when writing into the target.
   const flags = vm_write ? FOLL_WRITE : 0;
   const max = m.profile.pvmMaxUserPages;
-  const process_pages = new Int32Array(Math.min(nr_pages, max)).fill(-1);
+  const process_pages = new Int32Array(Math.min(nr_pages, max)).fill(NO_PFN);
   let rc = 0;
   while (!rc && nr_pages && iter.count) {
     const want = Math.min(nr_pages, max);

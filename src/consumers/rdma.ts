@@ -10,7 +10,7 @@ import type { Process } from '../mm/task.js';
 import { Holder } from './holder.js';
 import { EBADF, EFAULT, EINVAL, ENOMEM, EPERM } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_page_range_dirty_lock } from '../mm/gup.js';
 import { chargeMm, unchargeMm } from './memlock.js';
 
@@ -112,7 +112,7 @@ export function ib_umem_get(
   let cur_base = addr - (addr % PAGE_SIZE);
   const page_list = new Int32Array(UMEM_PIN_CHUNK);
   while (npages) {
-    page_list.fill(-1);
+    page_list.fill(NO_PFN);
     const pinned = pin_user_pages_fast(m, p, cur_base, Math.min(npages, UMEM_PIN_CHUNK), gup_flags, page_list);
     if (pinned <= 0) {
       // umem_release: __ib_umem_release(device, umem, 0) (not dirtied), pinned_vm given back.

@@ -17,7 +17,7 @@ import type { Process } from '../mm/task.js';
 import { Holder } from './holder.js';
 import { EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, ESRCH } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { VM_PFNMAP, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '../mm/mm_types.js';
 import { pte_pfn, pte_present, pte_write } from '../mm/pgtable.js';
 import { handle_mm_fault } from '../mm/memory.js';
@@ -178,7 +178,7 @@ function vfio_pin_pages_remote(
   batch: Batch,
 ): DmaRun | number {
   const p = dma.owner;
-  let pfn_base = -1;
+  let pfn_base = NO_PFN;
   let rsvd = false;
   let pinned = 0;
   let lock_acct = 0;
@@ -190,7 +190,7 @@ function vfio_pin_pages_remote(
   fill: while (npage) {
     if (!batch.size) {
       const req = Math.min(npage, batch.pages.length);
-      batch.pages.fill(-1);
+      batch.pages.fill(NO_PFN);
       const r = vaddr_get_pfns(m, p, vaddr, req, dma.write, batch.pages);
       if (r < 0) {
         ret = r;
@@ -303,7 +303,7 @@ export function vfio_dma_do_map(
   const dma = new VfioDma(name, p, vaddr, iova, write);
   c.dmas.add(dma);
   const limit = Math.floor(p.rlimitMemlock / PAGE_SIZE);
-  const batch: Batch = { pages: new Int32Array(VFIO_BATCH_MAX_CAPACITY).fill(-1), size: 0, offset: 0 };
+  const batch: Batch = { pages: new Int32Array(VFIO_BATCH_MAX_CAPACITY).fill(NO_PFN), size: 0, offset: 0 };
   let left = size / PAGE_SIZE;
   let ret = 0;
   // vfio_pin_map_dma()

@@ -7,7 +7,7 @@ import { dup_fd } from './file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
-import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR } from '../mm/memmap.js';
+import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR } from '../mm/memmap.js';
 import { Vma, VM_DONTCOPY, VM_PFNMAP, VM_MIXEDMAP, VM_WRITE, VM_SHARED, is_cow_mapping } from '../mm/mm_types.js';
 import {
   mk_pte,
@@ -166,7 +166,7 @@ function copyPresentPte(
   if (mem.folio_test_anon(folio)) {
     if (mem.PageAnonExclusive(page) && folio_needs_cow_for_dma(m, src, folio)) {
       const copy = m.folio_alloc(0);
-      if (copy < 0) return -ENOMEM;
+      if (copy === NO_FOLIO) return -ENOMEM;
       folio_add_new_anon_rmap(m, copy, dst, addr, 'pte');
       dtable[i] = mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0));
       dst.mm.rss_anon++;
@@ -229,7 +229,7 @@ function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: numbe
   if (mem.folio_test_anon(folio)) {
     if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
       const copy = m.hugetlb.alloc(src.hugeOrder, false);
-      if (copy < 0) return -ENOMEM;
+      if (copy === NO_FOLIO) return -ENOMEM;
       folio_add_new_anon_rmap(m, copy, dst, addr, size === PUD_SIZE ? 'pud' : 'pmd');
       set(dst.mm.pt, mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0)));
       dst.mm.rss_anon += nr;

@@ -19,15 +19,19 @@ import {
 import { AddressSpace } from './fs.js';
 import type { WarnRecord } from './warn.js';
 
+// Flags the model does not store but derives: uptodate (every allocated page), reserved (the zero page).
+const DERIVED_UPTODATE = -1;
+const DERIVED_RESERVED = -2;
+
 /** Kernel bit numbers of enum pageflags (6.18) for the flags the model keeps. */
 const PAGEFLAG_BITS: Array<[number, number, string]> = [
   [PG_writeback, 1, 'writeback'],
   [PG_referenced, 2, 'referenced'],
-  [-1, 3, 'uptodate'],
+  [DERIVED_UPTODATE, 3, 'uptodate'],
   [PG_dirty, 4, 'dirty'],
   [PG_lru, 5, 'lru'],
   [PG_head, 6, 'head'],
-  [-2, 13, 'reserved'],
+  [DERIVED_RESERVED, 13, 'reserved'],
   [PG_swapbacked, 17, 'swapbacked'],
 ];
 
@@ -49,7 +53,12 @@ function renderFlags(m: Machine, folio: number): string {
   let value = 0n;
   const names: string[] = [];
   for (const [bit, kbit, name] of PAGEFLAG_BITS) {
-    const on = bit === -1 ? allocated && !(f & PG_buddy) : bit === -2 ? folio === ZERO_PFN : (f & bit) !== 0;
+    const on =
+      bit === DERIVED_UPTODATE
+        ? allocated && !(f & PG_buddy)
+        : bit === DERIVED_RESERVED
+          ? folio === ZERO_PFN
+          : (f & bit) !== 0;
     if (!on) continue;
     value |= 1n << BigInt(kbit);
     names.push(name);

@@ -2,26 +2,43 @@
 // mmap read-around), inserting and removing folios with the cache's references, and the cache a
 // buffered write of a new file leaves behind.
 
-import { PG_anon, PG_dirty, PG_lru, PMD_ORDER, PG_swapbacked, PAGE_SHIFT, PAGE_SIZE } from './memmap.js';
-import type { Vma } from './mm_types.js';
+import {
+  NO_FOLIO,
+  NO_PFN,
+  PG_anon,
+  PG_dirty,
+  PG_lru,
+  PMD_ORDER,
+  PG_swapbacked,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+} from './memmap.js';
+import { VM_FAULT_OOM, VM_FAULT_SIGBUS, type Vma } from './mm_types.js';
 import type { Machine } from './machine.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
 import { AddressSpace } from './fs.js';
 import { folioAccountsDirty } from './page-writeback.js';
 
-/** The page-cache page (allocating it if needed) for a file VMA at addr, or -1 on ENOMEM. */
-export function filemapFaultPage(m: Machine, vma: Vma, addr: number): number {
+/** filemapFaultPage()'s answer: the page, or the VM_FAULT_* code the fault ends with. */
+export type FaultPage = { ok: true; page: number } | { ok: false; fault: typeof VM_FAULT_OOM | typeof VM_FAULT_SIGBUS };
+
+/**
+ * The page-cache page (allocating it if needed) for a file VMA at addr: VM_FAULT_SIGBUS beyond EOF,
+ * VM_FAULT_OOM when no page can be allocated.
+ */
+export function filemapFaultPage(m: Machine, vma: Vma, addr: number): FaultPage {
   const file = vma.file!;
   const idx = vma.pgoff + (addr - vma.start) / PAGE_SIZE;
-  if (idx >= file.sizePages) return -2; // beyond EOF: SIGBUS
+  if (idx >= file.sizePages) return { ok: false, fault: VM_FAULT_SIGBUS };
   const have = file.lookup(idx);
-  if (have >= 0) return have;
+  if (have !== NO_PFN) return { ok: true, page: have };
+  // fsdax memory has no folio allocator: a device page, or NO_PFN (the same value as NO_FOLIO) if none.
   const folio = file.fs === 'dax' ? m.alloc.allocBlock(0, { movable: false, device: true }) : m.folio_alloc(0);
-  if (folio < 0) return -1;
+  if (folio === NO_FOLIO) return { ok: false, fault: VM_FAULT_OOM };
   if (file.fs === 'dax') m.mem.refcount[folio] = 1;
   filemap_add_folio(m, folio, file, idx);
   if (file.fs === 'disk') do_sync_mmap_readahead(m, file, idx);
-  return folio;
+  return { ok: true, page: folio };
 }
 
 /** read_ahead_kb (128 KiB) in pages: file->f_ra.ra_pages. */
@@ -36,9 +53,9 @@ function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): vo
   const start = Math.max(0, idx - RA_PAGES / 2);
   const end = Math.min(file.sizePages, start + RA_PAGES);
   for (let i = start; i < end; i++) {
-    if (file.lookup(i) >= 0) continue;
+    if (file.lookup(i) !== NO_PFN) continue;
     const f = m.folio_alloc(0);
-    if (f < 0) return;
+    if (f === NO_FOLIO) return;
     filemap_add_folio(m, f, file, i);
   }
 }
@@ -80,16 +97,20 @@ export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: n
       const bytes = chunkEnd - pos;
       let order = Math.min(maxOrder, Math.max(0, Math.floor(Math.log2(bytes)) - PAGE_SHIFT));
       if (order > 0 && idx % (1 << order)) order = Math.min(order, Math.log2(idx & -idx));
-      let folio = -1;
-      for (; order >= 0; order--) {
-        folio = file.lookup(idx) >= 0 ? -2 : m.folio_alloc(order);
-        if (folio !== -1) break;
+      // A page already cached (written by an earlier chunk) is copied into as it is.
+      const cached = file.lookup(idx) !== NO_PFN;
+      if (!cached) {
+        let folio = NO_FOLIO;
+        for (; order >= 0; order--) {
+          folio = m.folio_alloc(order);
+          if (folio !== NO_FOLIO) break;
+        }
+        if (folio === NO_FOLIO) return;
+        filemap_add_folio(m, folio, file, idx);
       }
-      if (folio === -1) return;
-      if (folio >= 0) filemap_add_folio(m, folio, file, idx);
       // write_end: the copy ends at the end of this folio (or of the write).
-      const folioEnd = (Math.floor(idx / (1 << Math.max(order, 0))) + (1 << Math.max(order, 0))) * PAGE_SIZE;
-      pos = Math.min(chunkEnd, folio === -2 ? (idx + 1) * PAGE_SIZE : folioEnd);
+      const folioEnd = (Math.floor(idx / (1 << order)) + (1 << order)) * PAGE_SIZE;
+      pos = Math.min(chunkEnd, cached ? (idx + 1) * PAGE_SIZE : folioEnd);
     }
   }
 }
@@ -108,7 +129,7 @@ export function filemap_remove_folio(m: Machine, folio: number): void {
   }
   if (file) {
     const idx = mem.index[folio]!;
-    for (let k = 0; k < nr; k++) if (file.pages[idx + k] === folio + k) file.pages[idx + k] = -1;
+    for (let k = 0; k < nr; k++) if (file.pages[idx + k] === folio + k) file.pages[idx + k] = NO_PFN;
     // filemap_unaccount_folio(): hugetlb folios do not participate in page cache accounting.
     if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', -nr);
     if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', -nr);

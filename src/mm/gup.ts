@@ -7,7 +7,16 @@
 
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
-import { ZERO_PFN, GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PG_referenced, PG_lru } from './memmap.js';
+import {
+  NO_PFN,
+  ZERO_PFN,
+  GUP_PIN_COUNTING_BIAS,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PUD_SIZE,
+  PG_referenced,
+  PG_lru,
+} from './memmap.js';
 import {
   EFAULT,
   EINVAL,
@@ -1084,15 +1093,15 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
   // migrate_longterm_unpinnable_folios(): drop every pin this call took.
   for (let i = 0; i < nr; i++) {
     unpin_folio(m, mem.page_folio(pages[off + i]!));
-    pages[off + i] = -1;
+    pages[off + i] = NO_PFN;
   }
   let failed = 0;
   let firstFailure = '';
   for (const folio of list) {
-    const why = migrateFolioToPinnable(m, folio);
-    if (why) {
+    const r = migrateFolioToPinnable(m, folio);
+    if (!r.ok) {
       failed++;
-      firstFailure ||= why;
+      firstFailure ||= r.why;
       putback_movable_pages(m, folio);
     }
   }

@@ -3,7 +3,7 @@
 // mapping into PTEs (__split_huge_pmd). The folio itself is never split here: only its mapping.
 
 import { type Machine, MTHP_SIZES, type MthpPolicy } from './machine.js';
-import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR, PG_dirty, PG_referenced, ZERO_PFN } from './memmap.js';
+import { NO_FOLIO, PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR, PG_dirty, PG_referenced, ZERO_PFN } from './memmap.js';
 import {
   VM_HUGEPAGE,
   VM_NOHUGEPAGE,
@@ -69,11 +69,11 @@ export function shmemThpAllowed(m: Machine, vma: Vma, addr: number): boolean {
   return haddr >= vma.start && haddr + PMD_SIZE <= vma.end;
 }
 
-/** mm_get_huge_zero_folio(): allocated on first use from non-movable memory. */
+/** get_huge_zero_folio(): allocated on first use from non-movable memory; NO_FOLIO if it cannot be. */
 export function get_huge_zero_folio(m: Machine): number {
-  if (m.huge_zero_folio >= 0) return m.huge_zero_folio;
+  if (m.huge_zero_folio !== NO_FOLIO) return m.huge_zero_folio;
   const f = m.folio_alloc(PMD_ORDER, false);
-  if (f < 0) return -1;
+  if (f === NO_FOLIO) return NO_FOLIO;
   m.huge_zero_folio = f;
   m.vmstat.mod('thp_zero_page_alloc', 1);
   return f;
@@ -92,7 +92,7 @@ export function do_huge_pmd_anonymous_page(m: Machine, vma: Vma, addr: number, f
   anon_vma_prepare(m, vma);
   if (!(flags & FAULT_FLAG_WRITE) && m.cfg.use_zero_page) {
     const zf = get_huge_zero_folio(m);
-    if (zf < 0) return VM_FAULT_FALLBACK;
+    if (zf === NO_FOLIO) return VM_FAULT_FALLBACK;
     pt.setPmdLeaf(haddr, mk_pte(zf, _PAGE_SPECIAL | _PAGE_ACCESSED));
     return 0;
   }
@@ -101,7 +101,7 @@ export function do_huge_pmd_anonymous_page(m: Machine, vma: Vma, addr: number, f
 
 function mapNewAnonThp(m: Machine, vma: Vma, haddr: number): number {
   const folio = m.folio_alloc(PMD_ORDER);
-  if (folio < 0) {
+  if (folio === NO_FOLIO) {
     m.vmstat.mod('thp_fault_fallback', 1);
     return VM_FAULT_FALLBACK;
   }

@@ -3,7 +3,7 @@
 // otherwise copy into a new pool folio). A hugetlb folio is mapped by one PMD (2M) or PUD (1G).
 
 import type { Machine } from './machine.js';
-import { PAGE_SIZE, PUD_ORDER } from './memmap.js';
+import { NO_FOLIO, NO_PFN, PAGE_SIZE, PUD_ORDER } from './memmap.js';
 import { VM_SHARED, VM_WRITE, type Vma, FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_SIGBUS } from './mm_types.js';
 import {
   mk_pte,
@@ -51,10 +51,10 @@ function hugetlb_no_page(m: Machine, vma: Vma, haddr: number, flags: number): nu
   const idx = vma.pgoff + (haddr - vma.start) / PAGE_SIZE;
   if (idx >= file.sizePages) return VM_FAULT_SIGBUS;
   let page = file.lookup(idx);
-  if (shared || page >= 0) {
-    if (page < 0) {
+  if (shared || page !== NO_PFN) {
+    if (page === NO_PFN) {
       const folio = m.hugetlb.alloc(vma.hugeOrder, true);
-      if (folio < 0) return VM_FAULT_SIGBUS;
+      if (folio === NO_FOLIO) return VM_FAULT_SIGBUS;
       filemap_add_folio(m, folio, file, idx);
       page = folio;
     }
@@ -69,7 +69,7 @@ function hugetlb_no_page(m: Machine, vma: Vma, haddr: number, flags: number): nu
   }
   // Private anonymous hugetlb: a new exclusive anon folio, writable right away on a write fault.
   const folio = m.hugetlb.alloc(vma.hugeOrder, true);
-  if (folio < 0) return VM_FAULT_SIGBUS;
+  if (folio === NO_FOLIO) return VM_FAULT_SIGBUS;
   folio_add_new_anon_rmap(m, folio, vma, haddr, vma.hugeOrder === PUD_ORDER ? 'pud' : 'pmd');
   let bits = _PAGE_ACCESSED;
   if (write) bits |= _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0);
@@ -83,11 +83,11 @@ function hugetlb_no_page(m: Machine, vma: Vma, haddr: number, flags: number): nu
  * (and page-cache folios of private mappings) are copied into a new pool folio.
  * `cachePage` is set when called from a first write to a private file mapping.
  */
-function hugetlb_wp(m: Machine, vma: Vma, haddr: number, flags: number, cachePage = -1): number {
+function hugetlb_wp(m: Machine, vma: Vma, haddr: number, flags: number, cachePage = NO_PFN): number {
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
   const mem = m.mem;
   const e = hugePte(vma, haddr);
-  const old = cachePage >= 0 ? cachePage : pte_pfn(e);
+  const old = cachePage !== NO_PFN ? cachePage : pte_pfn(e);
   if (vma.flags & VM_SHARED) {
     if (unshare) return 0;
     setHugePte(vma, haddr, pte_mkyoung(pte_mkdirty(pte_mkwrite(e))));
@@ -95,7 +95,7 @@ function hugetlb_wp(m: Machine, vma: Vma, haddr: number, flags: number, cachePag
   }
   // Reuse when this is the only mapping: folio_mapcount() == 1, deliberately not the refcount, so
   // extra (FOLL_GET) references do not force a copy. @see mm/hugetlb.c hugetlb_wp()
-  if (cachePage < 0 && mem.folio_test_anon(old) && mem.folio_mapcount(old) === 1) {
+  if (cachePage === NO_PFN && mem.folio_test_anon(old) && mem.folio_mapcount(old) === 1) {
     mem.SetPageAnonExclusive(old);
     if (!unshare) setHugePte(vma, haddr, pte_mkyoung(pte_mkdirty(vma.flags & VM_WRITE ? pte_mkwrite(e) : e)));
     return 0;
@@ -103,8 +103,8 @@ function hugetlb_wp(m: Machine, vma: Vma, haddr: number, flags: number, cachePag
   const folio = m.hugetlb.alloc(vma.hugeOrder, false);
   // vmf_error(PTR_ERR(new_folio)): alloc_hugetlb_folio() fails with -ENOSPC when the pool is
   // exhausted, which is VM_FAULT_SIGBUS for unshare and write faults alike. @see mm/hugetlb.c hugetlb_wp()
-  if (folio < 0) return VM_FAULT_SIGBUS;
-  if (cachePage < 0 && pte_present(e)) {
+  if (folio === NO_FOLIO) return VM_FAULT_SIGBUS;
+  if (cachePage === NO_PFN && pte_present(e)) {
     const wasAnon = mem.folio_test_anon(old);
     folioRemoveRmapEntire(m, old);
     folio_put_refs(m, old, 1);

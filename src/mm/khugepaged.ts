@@ -5,7 +5,7 @@
 
 import type { Machine } from './machine.js';
 import { EAGAIN, ENOMEM, EINVAL } from '../uapi/errno.js';
-import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR } from './memmap.js';
+import { NO_FOLIO, PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR } from './memmap.js';
 import { VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_special, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes } from './rmap.js';
@@ -65,7 +65,7 @@ export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end:
       }
     }
     const thp = m.folio_alloc(PMD_ORDER);
-    if (thp < 0) return -ENOMEM; // SCAN_ALLOC_HUGE_PAGE_FAIL ends the walk
+    if (thp === NO_FOLIO) return -ENOMEM; // SCAN_ALLOC_HUGE_PAGE_FAIL ends the walk
     for (let i = 0; i < HPAGE_PMD_NR; i++) {
       const e = table[i]!;
       table[i] = 0;

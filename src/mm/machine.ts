@@ -2,7 +2,7 @@
 // Models the boot-time and global state the kernel keeps in mm/ (zero page, huge zero folio,
 // node counters) plus a process table.
 
-import { MemMap, PAGE_SHIFT, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
+import { MemMap, NO_FOLIO, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
 import { PageAllocator, prepNewFolio } from './page_alloc.js';
 import { Vmstat } from './vmstat.js';
 import { WarnLog } from './warn.js';
@@ -89,7 +89,7 @@ export class Machine {
   readonly files = new Map<string, AddressSpace>();
   readonly nrRamPages: number;
   /** The PMD-sized huge zero folio, allocated on first use (-1 until then). */
-  huge_zero_folio = -1;
+  huge_zero_folio = NO_FOLIO;
   /** The last refusal recorded by a GUP entry point (cleared when an entry point starts). */
   why: Refusal | undefined;
   private readonly mappingObjs: (MappingObj | undefined)[] = [undefined];
@@ -194,10 +194,10 @@ export class Machine {
     for (const n of this.notifiers) n(mm, start, end, event);
   }
 
-  /** Allocate and prepare a folio. Returns the head PFN or -1. */
+  /** folio_alloc(): allocate and prepare a folio. Returns the head PFN or NO_FOLIO. */
   folio_alloc(order: number, movable = true): number {
     const pfn = this.alloc.allocBlock(order, { movable });
-    if (pfn < 0) return -1;
+    if (pfn === NO_PFN) return NO_FOLIO;
     prepNewFolio(this.mem, pfn, order);
     this.vmstat.mod('nr_free_pages', -(1 << order));
     return pfn;

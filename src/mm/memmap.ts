@@ -162,6 +162,11 @@ export class MemMap {
   }
 }
 
+/** A PFN slot that holds no page (the kernel's NULL struct page *): page-cache slots, pages[] arrays. */
+export const NO_PFN = -1;
+/** No folio (the kernel's NULL struct folio *): a failed folio allocation, the huge zero folio not yet made. */
+export const NO_FOLIO = -1;
+
 /** The zero page's frame, inside the reserved range (the kernel's empty_zero_page). */
 export const ZERO_PFN = 0x10;
 

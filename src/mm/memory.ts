@@ -3,7 +3,7 @@
 // freeing). Huge PMD faults live in huge_memory.ts, hugetlb faults in hugetlb_fault.ts.
 
 import type { Machine } from './machine.js';
-import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, HPAGE_PMD_NR } from './memmap.js';
+import { NO_FOLIO, NO_PFN, ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, HPAGE_PMD_NR } from './memmap.js';
 import {
   is_cow_mapping,
   VM_SHARED,
@@ -135,7 +135,7 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
     table[pte_index(addr)] = mk_pte(ZERO_PFN, _PAGE_SPECIAL | _PAGE_ACCESSED);
     return 0;
   }
-  let folio = -1;
+  let folio = NO_FOLIO;
   let order = 0;
   for (const o of mthpOrdersAllowed(m, vma, addr)) {
     const size = PAGE_SIZE << o;
@@ -150,7 +150,7 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
       }
     if (!none) continue;
     folio = m.folio_alloc(o);
-    if (folio >= 0) {
+    if (folio !== NO_FOLIO) {
       order = o;
       m.vmstat.count_mthp_stat(o, 'anon_fault_alloc');
       break;
@@ -159,8 +159,8 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
     // PMD-sized allocations (alloc_anon_folio() vs vma_alloc_anon_folio_pmd()).
     m.vmstat.count_mthp_stat(o, 'anon_fault_fallback');
   }
-  if (folio < 0) folio = m.folio_alloc(0);
-  if (folio < 0) return VM_FAULT_OOM;
+  if (folio === NO_FOLIO) folio = m.folio_alloc(0);
+  if (folio === NO_FOLIO) return VM_FAULT_OOM;
   const nr = 1 << order;
   const size = PAGE_SIZE << order;
   const base = addr - (addr % size);
@@ -179,9 +179,9 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
  */
 function do_fault(m: Machine, vma: Vma, addr: number, flags: number, table: Uint32Array): number {
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
-  const page = filemapFaultPage(m, vma, addr);
-  if (page === -1) return VM_FAULT_OOM;
-  if (page === -2) return VM_FAULT_SIGBUS;
+  const r = filemapFaultPage(m, vma, addr);
+  if (!r.ok) return r.fault;
+  const page = r.page;
   if (write && !(vma.flags & VM_SHARED)) return wp_page_copy(m, vma, addr, flags, table, page, true);
   if (!write && vma.kind !== 'fsdax') do_fault_around(m, vma, addr, table);
   if (table[pte_index(addr)] === 0) mapCachePage(m, vma, table, pte_index(addr), page, write);
@@ -205,7 +205,7 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
   for (let i = from; i <= to; i++) {
     const idx = vma.pgoff + vmaOff + (i - pteOff);
     const page = file.lookup(idx);
-    if (page < 0) continue;
+    if (page === NO_PFN) continue;
     // filemap_map_folio_range() (6.18): a large folio met in the window is mapped whole when it lies
     // within i_size (or is shmem), within the VMA, and within one page table; else only its pages
     // inside the window are.
@@ -246,10 +246,10 @@ function doShmemPmdFault(m: Machine, vma: Vma, addr: number, flags: number): num
   const idx = vma.pgoff + (haddr - vma.start) / PAGE_SIZE;
   if (idx + HPAGE_PMD_NR > file.sizePages || idx % HPAGE_PMD_NR !== 0) return VM_FAULT_FALLBACK;
   let page = file.lookup(idx);
-  if (page < 0) {
-    for (let k = 0; k < HPAGE_PMD_NR; k++) if (file.lookup(idx + k) >= 0) return VM_FAULT_FALLBACK;
+  if (page === NO_PFN) {
+    for (let k = 0; k < HPAGE_PMD_NR; k++) if (file.lookup(idx + k) !== NO_PFN) return VM_FAULT_FALLBACK;
     const folio = m.folio_alloc(PMD_ORDER);
-    if (folio < 0) return VM_FAULT_FALLBACK;
+    if (folio === NO_FOLIO) return VM_FAULT_FALLBACK;
     filemap_add_folio(m, folio, file, idx);
     page = folio;
   }
@@ -332,7 +332,7 @@ function wp_page_copy(
 ): number {
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
   const folio = m.folio_alloc(0);
-  if (folio < 0) return VM_FAULT_OOM;
+  if (folio === NO_FOLIO) return VM_FAULT_OOM;
   const i = pte_index(addr);
   const old = table[i]!;
   if (pte_present(old)) m.mmuNotify(vma.mm, addr, addr + PAGE_SIZE, 'cow');

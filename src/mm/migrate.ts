@@ -4,7 +4,7 @@
 // decision to migrate (check_and_migrate_movable_pages()) is GUP's and lives in gup.ts.
 
 import type { Machine } from './machine.js';
-import { PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
+import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import { mk_pte, pte_pfn, pte_flags, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 import { AddressSpace } from './fs.js';
@@ -17,12 +17,15 @@ export function putback_movable_pages(m: Machine, folio: number): void {
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -mem.folio_nr_pages(folio));
 }
 
+/** migrateFolioToPinnable()'s answer: the folio moved, or why it did not. */
+export type MigrateResult = { ok: true } | { ok: false; why: string };
+
 /**
  * Move one isolated folio to a new folio allocated outside ZONE_MOVABLE/CMA, remapping every PTE/PMD
- * that maps it and its page-cache slots. Returns '' on success or why it failed.
+ * that maps it and its page-cache slots. Returns whether it moved, and if not why.
  * @see mm/migrate.c migrate_folio_unmap(), migrate_folio_move(), folio_migrate_mapping()
  */
-export function migrateFolioToPinnable(m: Machine, folio: number): string {
+export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult {
   const mem = m.mem;
   const obj = m.mappingObj(mem.mapping[folio]!);
   const nr = mem.folio_nr_pages(folio);
@@ -31,18 +34,21 @@ export function migrateFolioToPinnable(m: Machine, folio: number): string {
   const expected = mem.folio_mapcount(folio) + cacheRefs + 1; // + the isolation reference
   if (mem.refcount[folio] !== expected) {
     m.vmstat.mod('pgmigrate_fail', nr);
-    return `folio has ${mem.refcount[folio]! - expected} unexpected reference(s) (another pin or GUP reference)`;
+    return {
+      ok: false,
+      why: `folio has ${mem.refcount[folio]! - expected} unexpected reference(s) (another pin or GUP reference)`,
+    };
   }
   if (mem.folio_test_hugetlb(folio)) {
     m.vmstat.mod('pgmigrate_fail', nr);
-    return 'hugetlb folio outside pinnable memory';
+    return { ok: false, why: 'hugetlb folio outside pinnable memory' };
   }
   m.alloc.memallocPin++;
   const dst = m.folio_alloc(order);
   m.alloc.memallocPin--;
-  if (dst < 0) {
+  if (dst === NO_FOLIO) {
     m.vmstat.mod('pgmigrate_fail', nr);
-    return 'no pinnable memory for the new folio';
+    return { ok: false, why: 'no pinnable memory for the new folio' };
   }
   const hits = rmap_walk(m, folio);
   // Copy struct page/folio state.
@@ -93,5 +99,5 @@ export function migrateFolioToPinnable(m: Machine, folio: number): string {
   m.vmstat.mod('nr_free_pages', nr);
   m.vmstat.mod('pgmigrate_success', nr);
   mem.setFlag(dst, PG_lru);
-  return '';
+  return { ok: true };
 }

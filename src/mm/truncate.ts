@@ -7,7 +7,7 @@
 
 import type { Machine } from './machine.js';
 import type { AddressSpace } from './fs.js';
-import { PAGE_SIZE, PG_dirty } from './memmap.js';
+import { NO_PFN, PAGE_SIZE, PG_dirty } from './memmap.js';
 import { pte_dirty, pte_index } from './pgtable.js';
 import { rmap_walk, folio_remove_rmap_ptes, folioRemoveRmapEntire } from './rmap.js';
 import { folio_mark_dirty } from './page-writeback.js';
@@ -53,7 +53,7 @@ export function invalidate_inode_pages2_range(m: Machine, file: AddressSpace, st
   let busy = 0;
   for (let idx = start; idx <= end && idx < file.sizePages; idx++) {
     const pfn = file.lookup(idx);
-    if (pfn < 0) continue;
+    if (pfn === NO_PFN) continue;
     const folio = mem.page_folio(pfn);
     const nr = mem.folio_nr_pages(folio);
     idx = mem.index[folio]! + nr - 1; // whole folio handled at once
@@ -76,7 +76,7 @@ export function invalidate_inode_pages2_range(m: Machine, file: AddressSpace, st
 export function truncate_inode_pages(m: Machine, file: AddressSpace): void {
   for (let i = 0; i < file.sizePages; i++) {
     const pfn = file.pages[i]!;
-    if (pfn < 0) continue;
+    if (pfn === NO_PFN) continue;
     const folio = m.mem.page_folio(pfn);
     filemap_remove_folio(m, folio);
   }
