@@ -4,7 +4,7 @@
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { runBench, parseSizes, formatBench } from './bench.js';
 import { main } from './main.js';
-import { bench_pin, bench_big, metadata_bytes_per_page, median, warmupFor, callsPerRun } from '../bench/pin.js';
+import { benchPin, benchBig, metadataBytesPerPage, median, warmupFor, callsPerRun } from '../bench/pin.js';
 import { measureHost } from '../bench/host.js';
 import { MemMap } from '../mm/memmap.js';
 
@@ -47,7 +47,7 @@ describe('bench library', () => {
 
   it('a pin row on a 64 KiB THP slice and on base pages checks the model each run', () => {
     for (const backing of ['base', 'thp'] as const) {
-      const row = bench_pin(backing, 64 << 10, 3, 1);
+      const row = benchPin(backing, 64 << 10, 3, 1);
       expect(row).toMatchObject({ backing, bytes: 64 << 10, runs: 3, calls_per_run: 1024 });
       positive(row.pin_ns_per_page);
       positive(row.unpin_ns_per_page);
@@ -56,7 +56,7 @@ describe('bench library', () => {
 
   it('big: a small machine stands in for the 64 GiB one', () => {
     let heap = 1000;
-    const b = bench_big({ memory: 256 * MiB, faulted: 64 * MiB, heap: () => (heap += 4096), gc: () => {} });
+    const b = benchBig({ memory: 256 * MiB, faulted: 64 * MiB, heap: () => (heap += 4096), gc: () => {} });
     expect(b).toMatchObject({
       machine_bytes: 256 * MiB,
       faulted_bytes: 64 * MiB,
@@ -65,7 +65,7 @@ describe('bench library', () => {
     });
     positive(b.heap_bytes);
     expect(b.seconds).toBeGreaterThanOrEqual(0);
-    expect(bench_big({ memory: 64 * MiB, faulted: 8 * MiB }).heap_bytes).toBeNull();
+    expect(benchBig({ memory: 64 * MiB, faulted: 8 * MiB }).heap_bytes).toBeNull();
   });
 
   it('helpers', () => {
@@ -76,7 +76,7 @@ describe('bench library', () => {
     expect(callsPerRun(64 * MiB)).toBe(1);
     expect(warmupFor(MiB)).toBe(64);
     expect(warmupFor(1 << 30)).toBe(4);
-    expect(metadata_bytes_per_page()).toBe(16);
+    expect(metadataBytesPerPage()).toBe(16);
     expect(parseSizes('1M,64MiB, 1G,8K,4096')).toEqual([MiB, 64 * MiB, 1 << 30, 8192, 4096]);
     for (const bad of ['', '1X', '100', '-1M', '8G'])
       expect(() => parseSizes(bad)).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));

@@ -6,10 +6,10 @@ import type { Command } from 'commander';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
-  bench_pin,
-  bench_big,
-  metadata_bytes_per_page,
-  pgtable_bytes_per_page,
+  benchPin,
+  benchBig,
+  metadataBytesPerPage,
+  pgtableBytesPerPage,
   DEFAULT_SIZES,
   type Backing,
   type BigResult,
@@ -17,6 +17,7 @@ import {
 } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
 import { UserError } from './errors.js';
+import { PAGE_SIZE } from '../mm/memmap.js';
 
 export interface BenchOptions {
   /** Skip the 1 GiB rows and the big machine. */
@@ -51,7 +52,7 @@ export function parseSizes(text: string): number[] {
     if (!m) throw new UserError('ERR_USAGE', `--sizes: cannot read "${s}" (use e.g. 1M,64M,1G)`);
     const unit = m[2] ? { K: 1 << 10, M: 1 << 20, G: GiB }[m[2].toUpperCase() as 'K' | 'M' | 'G'] : 1;
     const bytes = Number(m[1]) * unit;
-    if (bytes <= 0 || bytes % 4096 !== 0)
+    if (bytes <= 0 || bytes % PAGE_SIZE !== 0)
       throw new UserError('ERR_USAGE', `--sizes: "${s}" is not a positive multiple of 4 KiB`);
     if (bytes > 4 * GiB) throw new UserError('ERR_USAGE', `--sizes: "${s}" is above the 4 GiB the benchmark allows`);
     return bytes;
@@ -81,10 +82,10 @@ export function runBench(opts: BenchOptions = {}): BenchResult {
   let sizes = [...(opts.sizes ?? DEFAULT_SIZES)].sort((a, b) => a - b);
   if (opts.quick) sizes = sizes.filter((b) => b < GiB);
   const pin: PinRow[] = [];
-  for (const backing of ['base', 'thp'] as Backing[]) for (const bytes of sizes) pin.push(bench_pin(backing, bytes));
-  const metadata = metadata_bytes_per_page();
-  const pgtable = pgtable_bytes_per_page();
-  const big = (opts.big ?? !opts.quick) ? bench_big({ heap: heapNow, gc: findGc() }) : null;
+  for (const backing of ['base', 'thp'] as Backing[]) for (const bytes of sizes) pin.push(benchPin(backing, bytes));
+  const metadata = metadataBytesPerPage();
+  const pgtable = pgtableBytesPerPage();
+  const big = (opts.big ?? !opts.quick) ? benchBig({ heap: heapNow, gc: findGc() }) : null;
   const result: BenchResult = {
     schemaVersion: 1,
     pin,

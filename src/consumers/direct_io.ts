@@ -12,7 +12,7 @@ import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import type { AddressSpace } from '../mm/fs.js';
 import { pin_user_pages_fast, unpin_user_pages_dirty_lock } from '../mm/gup.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { invalidate_inode_pages2_range } from '../mm/truncate.js';
 
 /** BIO_MAX_VECS: pages per bio. */
@@ -26,7 +26,7 @@ export const LOGICAL_BLOCK_SIZE = 512;
  * bio was pinned and released), the pin's errno (e.g. -EFAULT for an unmapped buffer)
  * when the first bio could not pin anything; a short count when a later one failed.
  */
-export function direct_io(
+export function directIo(
   m: Machine,
   p: Process,
   file: AddressSpace,
@@ -52,7 +52,7 @@ export function direct_io(
   if (len === 0) return 0;
   if (file.fs === 'tmpfs') {
     // noop_direct_IO: a plain copy to/from user memory.
-    const r = user_access(m, p, addr, len, isRead);
+    const r = userAccess(m, p, addr, len, isRead);
     return r < 0 ? r : len;
   }
   // A write first drops the cached folios it overlaps (kiocb_invalidate_pages()), and again once the

@@ -11,7 +11,7 @@ import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { Holder } from './holder.js';
 import { EAGAIN, EBADF } from '../uapi/errno.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { get_user_pages_fast, put_page } from '../mm/gup.js';
 
 /** PIPE_DEF_BUFFERS: a new pipe has 16 slots (pipe->max_usage), one page reference each. */
@@ -49,7 +49,7 @@ export class Pipe extends Holder {
  * pipe(2): a pipe whose fds the creator holds. Fork children share them; the buffers are released
  * (pipe_release()) when the last fd is closed, by close or at exit (exit_files()).
  */
-export function pipe_create(m: Machine, name: string, owner: Process): Pipe {
+export function pipeCreate(m: Machine, name: string, owner: Process): Pipe {
   const pipe = new Pipe(name, owner);
   fd_install(owner, pipe, () => pipe_release(m, pipe));
   return pipe;
@@ -116,7 +116,7 @@ function iter_to_pipe(m: Machine, p: Process, pipe: Pipe, addr: number, count: n
     let start = pos % PAGE_SIZE;
     const base = pos - start;
     const n = Math.min(16, Math.ceil((start + count) / PAGE_SIZE));
-    pages.fill(-1);
+    pages.fill(NO_PFN);
     const res = get_user_pages_fast(m, p, base, n, 0, pages);
     if (res <= 0) {
       ret = res;

@@ -2,6 +2,7 @@
 // index, and which file systems need dirty tracking (ext4 and the like do, tmpfs/hugetlbfs don't).
 
 import type { Vma } from './mm_types.js';
+import { NO_PFN } from './memmap.js';
 
 /** Where a file lives: tmpfs/shmem/memfd, a disk file system (ext4), hugetlbfs, or fsdax pmem. */
 export type FsKind = 'tmpfs' | 'disk' | 'hugetlbfs' | 'dax';
@@ -24,7 +25,7 @@ export class AddressSpace {
     /** hugetlbfs: folio order of the file's pages (9 or 18). */
     readonly hugeOrder = 0,
   ) {
-    this.pages = new Int32Array(sizePages).fill(-1);
+    this.pages = new Int32Array(sizePages).fill(NO_PFN);
   }
 
   /** mapping_can_writeback() && wants writenotify: shared writable mappings must track dirtying. */
@@ -37,9 +38,9 @@ export class AddressSpace {
     return this.fs === 'tmpfs' || this.fs === 'hugetlbfs';
   }
 
-  /** filemap_get_folio() at a page index: the page's PFN or -1. */
+  /** filemap_get_folio() at a page index: the page's PFN or NO_PFN. */
   lookup(index: number): number {
-    return index < this.sizePages ? this.pages[index]! : -1;
+    return index < this.sizePages ? this.pages[index]! : NO_PFN;
   }
 
   resize(sizePages: number): void {
@@ -47,7 +48,7 @@ export class AddressSpace {
       this.sizePages = sizePages;
       return;
     }
-    const n = new Int32Array(sizePages).fill(-1);
+    const n = new Int32Array(sizePages).fill(NO_PFN);
     n.set(this.pages);
     this.pages = n;
     this.sizePages = sizePages;

@@ -5,10 +5,10 @@
 import type { Machine } from './machine.js';
 import { EAGAIN, EINVAL, ENOMEM } from '../uapi/errno.js';
 import { FOLL_PIN } from './foll_flags.js';
-import { PAGE_SIZE } from './memmap.js';
+import { NO_FOLIO, NO_PFN, PAGE_SIZE } from './memmap.js';
 import type { AddressSpace } from './fs.js';
 import { try_grab_folio, unpin_folios, check_and_migrate_movable_pages } from './gup.js';
-import { add_to_page_cache } from './filemap.js';
+import { filemap_add_folio } from './filemap.js';
 
 /**
  * memfd_pin_folios(memfd, start, end, folios, max_folios, offset): returns the number of folios
@@ -36,21 +36,21 @@ export function memfd_pin_folios(
   try {
     for (let round = 0; round < 64; round++) {
       let nr = 0;
-      let prev = -1;
+      let prev = NO_FOLIO;
       const firstIdx = Math.floor(start / PAGE_SIZE);
       const lastIdx = Math.floor(end / PAGE_SIZE);
       for (let idx = firstIdx; idx <= lastIdx && nr < max_folios; idx++) {
         let page = memfd.lookup(idx);
-        if (page < 0) {
+        if (page === NO_PFN) {
           // memfd_alloc_folio(): a new (pinnable: PF_MEMALLOC_PIN) folio in the page cache.
           const order = memfd.hugeOrder;
           const folio = order ? m.hugetlb.alloc(order, false) : m.folio_alloc(0);
-          if (folio < 0) {
+          if (folio === NO_FOLIO) {
             unpin_folios(m, folios, nr);
             return m.refuse(-ENOMEM, 'memfd_alloc_folio', 'no memory for a missing folio');
           }
           const head = order ? idx - (idx % (1 << order)) : idx;
-          add_to_page_cache(m, folio, memfd, head);
+          filemap_add_folio(m, folio, memfd, head);
           page = memfd.lookup(idx);
         }
         const folio = mem.page_folio(page);

@@ -9,7 +9,7 @@ import { type Process } from './task.js';
 import { do_exit } from '../kernel/exit.js';
 import { EFAULT, ENOMEM } from '../uapi/errno.js';
 import { do_mmap, do_munmap } from './mmap.js';
-import { user_access } from './user_access.js';
+import { userAccess } from './user_access.js';
 import { pin_user_pages, pin_user_pages_fast, unpin_user_pages, get_user_pages, put_page } from './gup.js';
 import { FOLL_WRITE } from './foll_flags.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, PUD_ORDER } from './memmap.js';
@@ -68,7 +68,7 @@ describe('reservations (hugetlb_reserve_pages)', () => {
       const h = m.hugetlb.hstate(PMD_ORDER);
       expect(h.resv).toBe(2);
       expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(3);
-      expect(user_access(m, p, a, 1, true)).toBe(0);
+      expect(userAccess(m, p, a, 1, true)).toBe(0);
       expect(h.resv).toBe(1);
       expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(2);
       expect(p.mm.rss_anon).toBe(512);
@@ -103,24 +103,24 @@ describe('pinning hugetlb pages (follow_huge_pmd / follow_huge_pud)', () => {
       const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 1 } });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
-      expect(user_access(m, p, a, 1, true)).toBe(0);
-      const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
+      expect(userAccess(m, p, a, 1, true)).toBe(0);
+      const folio = pte_pfn(p.mm.pt.pmdLeaf(a));
       expect(m.mem.refcount[folio]).toBe(1);
       const all = new Int32Array(512);
       expect(pin_user_pages(m, p, a, 512, FOLL_WRITE, all)).toBe(512);
       for (let i = 0; i < 512; i++) expect(all[i]).toBe(folio + i);
-      expect(m.mem.folio_pincount(folio)).toBe(512);
+      expect(m.mem.folioPincount(folio)).toBe(512);
       expect(m.mem.refcount[folio]).toBe(1 + 512);
       expect(pinCounters(m)).toEqual([512, 0]);
       // A partial range inside the huge page: only the pages asked for.
       const some = new Int32Array(3);
       expect(pin_user_pages(m, p, a + 100 * PAGE, 3, FOLL_WRITE, some)).toBe(3);
       expect(Array.from(some)).toEqual([folio + 100, folio + 101, folio + 102]);
-      expect(m.mem.folio_pincount(folio)).toBe(515);
+      expect(m.mem.folioPincount(folio)).toBe(515);
       expect(m.mem.refcount[folio]).toBe(1 + 515);
       unpin_user_pages(m, some, 3);
       unpin_user_pages(m, all, 512);
-      expect(m.mem.folio_pincount(folio)).toBe(0);
+      expect(m.mem.folioPincount(folio)).toBe(0);
       expect(m.mem.refcount[folio]).toBe(1);
       expect(pinCounters(m)).toEqual([515, 515]);
       expect(m.warns.records).toEqual([]);
@@ -131,12 +131,12 @@ describe('pinning hugetlb pages (follow_huge_pmd / follow_huge_pud)', () => {
     const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 1 } });
     const p = m.spawn('app');
     const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
-    expect(user_access(m, p, a, 1, true)).toBe(0);
-    const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
+    expect(userAccess(m, p, a, 1, true)).toBe(0);
+    const folio = pte_pfn(p.mm.pt.pmdLeaf(a));
     const pages = new Int32Array(16);
     expect(pin_user_pages_fast(m, p, a + 8 * PAGE, 16, FOLL_WRITE, pages)).toBe(16);
     expect(pages[0]).toBe(folio + 8);
-    expect(m.mem.folio_pincount(folio)).toBe(16);
+    expect(m.mem.folioPincount(folio)).toBe(16);
     expect(m.mem.refcount[folio]).toBe(17);
     unpin_user_pages(m, pages, 16);
   });
@@ -147,11 +147,11 @@ describe('pinning hugetlb pages (follow_huge_pmd / follow_huge_pud)', () => {
     const a = do_mmap(m, p, { size: PUD_SIZE, type: 'hugetlb', hugeOrder: PUD_ORDER, shared: false });
     expect(a).toBeGreaterThan(0);
     expect(a % PUD_SIZE).toBe(0);
-    expect(user_access(m, p, a + 12345 * PAGE, 1, true)).toBe(0);
-    const e = p.mm.pt.pud_leaf(a);
+    expect(userAccess(m, p, a + 12345 * PAGE, 1, true)).toBe(0);
+    const e = p.mm.pt.pudLeaf(a);
     expect(e).not.toBe(0);
     expect(pte_write(e)).toBe(true);
-    expect(p.mm.pt.pmd_leaf(a)).toBe(0);
+    expect(p.mm.pt.pmdLeaf(a)).toBe(0);
     const folio = pte_pfn(e);
     expect(m.mem.folio_order(folio)).toBe(PUD_ORDER);
     expect(m.mem.folio_test_hugetlb(folio)).toBe(true);
@@ -159,17 +159,17 @@ describe('pinning hugetlb pages (follow_huge_pmd / follow_huge_pud)', () => {
     const pages = new Int32Array(4);
     expect(pin_user_pages(m, p, a + 1000 * PAGE, 4, FOLL_WRITE, pages)).toBe(4);
     expect(Array.from(pages)).toEqual([folio + 1000, folio + 1001, folio + 1002, folio + 1003]);
-    expect(m.mem.folio_pincount(folio)).toBe(4);
+    expect(m.mem.folioPincount(folio)).toBe(4);
     expect(m.mem.refcount[folio]).toBe(5);
     expect(pinCounters(m)).toEqual([4, 0]);
     // The fast path takes PUD leaves too.
     const fast = new Int32Array(2);
     expect(pin_user_pages_fast(m, p, a + PUD_SIZE - 2 * PAGE, 2, FOLL_WRITE, fast)).toBe(2);
     expect(fast[1]).toBe(folio + (1 << PUD_ORDER) - 1);
-    expect(m.mem.folio_pincount(folio)).toBe(6);
+    expect(m.mem.folioPincount(folio)).toBe(6);
     unpin_user_pages(m, pages, 4);
     unpin_user_pages(m, fast, 2);
-    expect(m.mem.folio_pincount(folio)).toBe(0);
+    expect(m.mem.folioPincount(folio)).toBe(0);
     expect(m.warns.records).toEqual([]);
   });
 });
@@ -180,10 +180,10 @@ describe('hugetlb COW faults (hugetlb_wp)', () => {
     const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': pool } });
     const p = m.spawn('parent');
     const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
-    expect(user_access(m, p, a, 1, true)).toBe(0);
-    const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
+    expect(userAccess(m, p, a, 1, true)).toBe(0);
+    const folio = pte_pfn(p.mm.pt.pmdLeaf(a));
     const c = fork(m, p);
-    expect(pte_pfn(c.mm.pt.pmd_leaf(a))).toBe(folio);
+    expect(pte_pfn(c.mm.pt.pmdLeaf(a))).toBe(folio);
     expect(m.mem.refcount[folio]).toBe(2);
     expect(m.mem.PageAnonExclusive(folio)).toBe(false);
     return { m, p, c, a, folio };
@@ -194,8 +194,8 @@ describe('hugetlb COW faults (hugetlb_wp)', () => {
       'reservation)',
     () => {
       const { m, c, a, folio } = sharedAfterFork(2);
-      expect(user_access(m, c, a, 1, true)).toBe(0);
-      const copy = pte_pfn(c.mm.pt.pmd_leaf(a));
+      expect(userAccess(m, c, a, 1, true)).toBe(0);
+      const copy = pte_pfn(c.mm.pt.pmdLeaf(a));
       expect(copy).not.toBe(folio);
       expect(m.mem.folio_test_hugetlb(copy)).toBe(true);
       expect(m.mem.PageAnonExclusive(copy)).toBe(true);
@@ -214,9 +214,9 @@ describe('hugetlb COW faults (hugetlb_wp)', () => {
       expect(pin_user_pages(m, c, a, 1, FOLL_WRITE, pages)).toBe(-EFAULT);
       expect(m.why?.fn).toBe('faultin_page');
       expect(pinCounters(m)).toEqual([0, 0]);
-      expect(pte_pfn(c.mm.pt.pmd_leaf(a))).toBe(folio);
+      expect(pte_pfn(c.mm.pt.pmdLeaf(a))).toBe(folio);
       // The CPU's store gets SIGBUS (-EFAULT here) the same way.
-      expect(user_access(m, c, a, 1, true)).toBe(-EFAULT);
+      expect(userAccess(m, c, a, 1, true)).toBe(-EFAULT);
     },
   );
 
@@ -239,14 +239,14 @@ describe('hugetlb COW faults (hugetlb_wp)', () => {
       const { m, p, c, a, folio } = sharedAfterFork(2);
       const pages = new Int32Array(1);
       expect(pin_user_pages(m, c, a, 1, 0, pages)).toBe(1);
-      const e = c.mm.pt.pmd_leaf(a);
+      const e = c.mm.pt.pmdLeaf(a);
       const copy = pte_pfn(e);
       expect(copy).not.toBe(folio);
       expect(pages[0]).toBe(copy);
       expect(pte_write(e)).toBe(false);
       expect(m.mem.PageAnonExclusive(copy)).toBe(true);
-      expect(m.mem.folio_pincount(copy)).toBe(1);
-      expect(pte_pfn(p.mm.pt.pmd_leaf(a))).toBe(folio);
+      expect(m.mem.folioPincount(copy)).toBe(1);
+      expect(pte_pfn(p.mm.pt.pmdLeaf(a))).toBe(folio);
       unpin_user_pages(m, pages, 1);
     },
   );
@@ -264,8 +264,8 @@ describe('hugetlb COW faults (hugetlb_wp)', () => {
       expect(m.mem.refcount[folio]).toBe(2);
       expect(m.mem.folio_mapcount(folio)).toBe(1);
       // The parent's write reuses the folio (no pool folio would be free for a copy anyway).
-      expect(user_access(m, p, a, 1, true)).toBe(0);
-      const e = p.mm.pt.pmd_leaf(a);
+      expect(userAccess(m, p, a, 1, true)).toBe(0);
+      const e = p.mm.pt.pmdLeaf(a);
       expect(pte_pfn(e)).toBe(folio);
       expect(pte_write(e)).toBe(true);
       expect(m.mem.PageAnonExclusive(folio)).toBe(true);

@@ -2,7 +2,7 @@
 // reservations taken at mmap time, and allocation for faults (with a reservation) and for fork's
 // copy of a pinned page (without one: alloc_hugetlb_folio() may then fail).
 
-import { ORDER_MASK, PG_head, PG_hugetlb, PG_tail, PMD_ORDER, PUD_ORDER } from './memmap.js';
+import { NO_FOLIO, ORDER_MASK, PG_head, PG_hugetlb, PG_tail, PMD_ORDER, PUD_ORDER } from './memmap.js';
 import type { Machine } from './machine.js';
 
 export interface HstatePool {
@@ -31,8 +31,8 @@ export class HugetlbPool {
     const h = this.hstate(order);
     while (h.nr < n) {
       const pfn = this.m.folio_alloc(order, false);
-      if (pfn < 0) break;
-      this.m.mem.set_flag(pfn, PG_hugetlb);
+      if (pfn === NO_FOLIO) break;
+      this.m.mem.setFlag(pfn, PG_hugetlb);
       this.m.mem.refcount[pfn] = 0; // free hugetlb folios hold no reference
       h.free.push(pfn);
       h.nr++;
@@ -55,18 +55,18 @@ export class HugetlbPool {
 
   /**
    * alloc_hugetlb_folio(): take a free folio, consuming a reservation when `useReserve`.
-   * Without one only unreserved folios may be used. Returns the PFN (refcount 1) or -1.
+   * Without one only unreserved folios may be used. Returns the PFN (refcount 1) or NO_FOLIO.
    */
   alloc(order: number, useReserve: boolean): number {
     const h = this.hstate(order);
     if (useReserve && h.resv > 0) h.resv--;
-    else if (h.free.length - h.resv <= 0) return -1;
+    else if (h.free.length - h.resv <= 0) return NO_FOLIO;
     const pfn = h.free.pop();
-    if (pfn === undefined) return -1;
+    if (pfn === undefined) return NO_FOLIO;
     const mem = this.m.mem;
     mem.refcount[pfn] = 1;
-    mem.set_pincount(pfn, 0);
-    mem.set_entire_mapcount(pfn, 0);
+    mem.setPincount(pfn, 0);
+    mem.setEntireMapcount(pfn, 0);
     mem.refcount[pfn + 2] = 0;
     mem.flags[pfn] = mem.flags[pfn]! & (PG_hugetlb | ORDER_MASK | PG_head);
     mem.mapping[pfn] = 0;

@@ -3,7 +3,7 @@
 // otherwise copy into a new pool folio). A hugetlb folio is mapped by one PMD (2M) or PUD (1G).
 
 import type { Machine } from './machine.js';
-import { PAGE_SIZE, PUD_ORDER } from './memmap.js';
+import { NO_FOLIO, NO_PFN, PAGE_SIZE, PUD_ORDER } from './memmap.js';
 import { VM_SHARED, VM_WRITE, type Vma, FAULT_FLAG_UNSHARE, FAULT_FLAG_WRITE, VM_FAULT_SIGBUS } from './mm_types.js';
 import {
   mk_pte,
@@ -17,30 +17,30 @@ import {
   _PAGE_DIRTY,
   _PAGE_RW,
 } from './pgtable.js';
-import { folio_add_new_anon_rmap, folio_add_rmap_entire, folio_remove_rmap_entire } from './rmap.js';
-import { add_to_page_cache } from './filemap.js';
+import { folio_add_new_anon_rmap, folioAddRmapEntire, folioRemoveRmapEntire } from './rmap.js';
+import { filemap_add_folio } from './filemap.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
 
 /** Read the hugetlb leaf entry covering addr. */
-export function huge_pte(vma: Vma, addr: number): number {
+export function hugePte(vma: Vma, addr: number): number {
   const pt = vma.mm.pt;
-  return vma.hugeOrder === PUD_ORDER ? pt.pud_leaf(addr) : pt.pmd_leaf(addr);
+  return vma.hugeOrder === PUD_ORDER ? pt.pudLeaf(addr) : pt.pmdLeaf(addr);
 }
 
-export function set_huge_pte(vma: Vma, haddr: number, e: number): void {
+export function setHugePte(vma: Vma, haddr: number, e: number): void {
   const pt = vma.mm.pt;
-  if (vma.hugeOrder === PUD_ORDER) pt.set_pud_leaf(haddr, e);
-  else pt.set_pmd_leaf(haddr, e);
+  if (vma.hugeOrder === PUD_ORDER) pt.setPudLeaf(haddr, e);
+  else pt.setPmdLeaf(haddr, e);
 }
 
 /** @see mm/hugetlb.c hugetlb_fault() */
 export function hugetlb_fault(m: Machine, vma: Vma, addr: number, flags: number): number {
   const size = PAGE_SIZE << vma.hugeOrder;
   const haddr = addr - (addr % size);
-  const e = huge_pte(vma, haddr);
+  const e = hugePte(vma, haddr);
   if (!pte_present(e)) return hugetlb_no_page(m, vma, haddr, flags);
   if (flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE) && !pte_write(e)) return hugetlb_wp(m, vma, haddr, flags);
-  set_huge_pte(vma, haddr, pte_mkyoung(flags & FAULT_FLAG_WRITE ? pte_mkdirty(e) : e));
+  setHugePte(vma, haddr, pte_mkyoung(flags & FAULT_FLAG_WRITE ? pte_mkdirty(e) : e));
   return 0;
 }
 
@@ -51,29 +51,29 @@ function hugetlb_no_page(m: Machine, vma: Vma, haddr: number, flags: number): nu
   const idx = vma.pgoff + (haddr - vma.start) / PAGE_SIZE;
   if (idx >= file.sizePages) return VM_FAULT_SIGBUS;
   let page = file.lookup(idx);
-  if (shared || page >= 0) {
-    if (page < 0) {
+  if (shared || page !== NO_PFN) {
+    if (page === NO_PFN) {
       const folio = m.hugetlb.alloc(vma.hugeOrder, true);
-      if (folio < 0) return VM_FAULT_SIGBUS;
-      add_to_page_cache(m, folio, file, idx);
+      if (folio === NO_FOLIO) return VM_FAULT_SIGBUS;
+      filemap_add_folio(m, folio, file, idx);
       page = folio;
     }
     if (!shared && write) return hugetlb_wp(m, vma, haddr, flags, page);
     folio_ref_add(m, page, 1);
-    folio_add_rmap_entire(m, page);
+    folioAddRmapEntire(m, page);
     let bits = _PAGE_ACCESSED;
     if (shared && vma.flags & VM_WRITE) bits |= _PAGE_RW | (write ? _PAGE_DIRTY : 0);
-    set_huge_pte(vma, haddr, mk_pte(page, bits));
+    setHugePte(vma, haddr, mk_pte(page, bits));
     vma.mm.rss_file += 1 << vma.hugeOrder;
     return 0;
   }
   // Private anonymous hugetlb: a new exclusive anon folio, writable right away on a write fault.
   const folio = m.hugetlb.alloc(vma.hugeOrder, true);
-  if (folio < 0) return VM_FAULT_SIGBUS;
+  if (folio === NO_FOLIO) return VM_FAULT_SIGBUS;
   folio_add_new_anon_rmap(m, folio, vma, haddr, vma.hugeOrder === PUD_ORDER ? 'pud' : 'pmd');
   let bits = _PAGE_ACCESSED;
   if (write) bits |= _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0);
-  set_huge_pte(vma, haddr, mk_pte(folio, bits));
+  setHugePte(vma, haddr, mk_pte(folio, bits));
   vma.mm.rss_anon += 1 << vma.hugeOrder;
   return 0;
 }
@@ -83,30 +83,30 @@ function hugetlb_no_page(m: Machine, vma: Vma, haddr: number, flags: number): nu
  * (and page-cache folios of private mappings) are copied into a new pool folio.
  * `cachePage` is set when called from a first write to a private file mapping.
  */
-function hugetlb_wp(m: Machine, vma: Vma, haddr: number, flags: number, cachePage = -1): number {
+function hugetlb_wp(m: Machine, vma: Vma, haddr: number, flags: number, cachePage = NO_PFN): number {
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
   const mem = m.mem;
-  const e = huge_pte(vma, haddr);
-  const old = cachePage >= 0 ? cachePage : pte_pfn(e);
+  const e = hugePte(vma, haddr);
+  const old = cachePage !== NO_PFN ? cachePage : pte_pfn(e);
   if (vma.flags & VM_SHARED) {
     if (unshare) return 0;
-    set_huge_pte(vma, haddr, pte_mkyoung(pte_mkdirty(pte_mkwrite(e))));
+    setHugePte(vma, haddr, pte_mkyoung(pte_mkdirty(pte_mkwrite(e))));
     return 0;
   }
   // Reuse when this is the only mapping: folio_mapcount() == 1, deliberately not the refcount, so
   // extra (FOLL_GET) references do not force a copy. @see mm/hugetlb.c hugetlb_wp()
-  if (cachePage < 0 && mem.folio_test_anon(old) && mem.folio_mapcount(old) === 1) {
+  if (cachePage === NO_PFN && mem.folio_test_anon(old) && mem.folio_mapcount(old) === 1) {
     mem.SetPageAnonExclusive(old);
-    if (!unshare) set_huge_pte(vma, haddr, pte_mkyoung(pte_mkdirty(vma.flags & VM_WRITE ? pte_mkwrite(e) : e)));
+    if (!unshare) setHugePte(vma, haddr, pte_mkyoung(pte_mkdirty(vma.flags & VM_WRITE ? pte_mkwrite(e) : e)));
     return 0;
   }
   const folio = m.hugetlb.alloc(vma.hugeOrder, false);
   // vmf_error(PTR_ERR(new_folio)): alloc_hugetlb_folio() fails with -ENOSPC when the pool is
   // exhausted, which is VM_FAULT_SIGBUS for unshare and write faults alike. @see mm/hugetlb.c hugetlb_wp()
-  if (folio < 0) return VM_FAULT_SIGBUS;
-  if (cachePage < 0 && pte_present(e)) {
+  if (folio === NO_FOLIO) return VM_FAULT_SIGBUS;
+  if (cachePage === NO_PFN && pte_present(e)) {
     const wasAnon = mem.folio_test_anon(old);
-    folio_remove_rmap_entire(m, old);
+    folioRemoveRmapEntire(m, old);
     folio_put_refs(m, old, 1);
     if (wasAnon) vma.mm.rss_anon -= 1 << vma.hugeOrder;
     else vma.mm.rss_file -= 1 << vma.hugeOrder;
@@ -114,7 +114,7 @@ function hugetlb_wp(m: Machine, vma: Vma, haddr: number, flags: number, cachePag
   folio_add_new_anon_rmap(m, folio, vma, haddr, vma.hugeOrder === PUD_ORDER ? 'pud' : 'pmd');
   let bits = _PAGE_ACCESSED;
   if (!unshare) bits |= _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0);
-  set_huge_pte(vma, haddr, mk_pte(folio, bits));
+  setHugePte(vma, haddr, mk_pte(folio, bits));
   vma.mm.rss_anon += 1 << vma.hugeOrder;
   return 0;
 }

@@ -99,10 +99,10 @@ export class MemMap {
   }
 
   /** folio->_pincount (0 for small folios, which count pins in _refcount). */
-  folio_pincount(folio: number): number {
+  folioPincount(folio: number): number {
     return this.folio_test_large(folio) ? this.refcount[folio + 1]! : 0;
   }
-  set_pincount(folio: number, v: number): void {
+  setPincount(folio: number, v: number): void {
     this.refcount[folio + 1] = v;
   }
 
@@ -110,7 +110,7 @@ export class MemMap {
   folio_entire_mapcount(folio: number): number {
     return this.folio_test_large(folio) ? this.index[folio + 1]! : 0;
   }
-  set_entire_mapcount(folio: number, v: number): void {
+  setEntireMapcount(folio: number, v: number): void {
     this.index[folio + 1] = v;
   }
 
@@ -118,7 +118,7 @@ export class MemMap {
   folio_mapcount(folio: number): number {
     return this.folio_test_large(folio) ? this.refcount[folio + 2]! : this.mapcount[folio]!;
   }
-  add_large_mapcount(folio: number, d: number): void {
+  addLargeMapcount(folio: number, d: number): void {
     this.refcount[folio + 2] = this.refcount[folio + 2]! + d;
   }
 
@@ -135,8 +135,8 @@ export class MemMap {
     return this.folio_mapcount(folio) > 0;
   }
 
-  /** folio->index, and page->index for a page inside the folio. */
-  page_index(pfn: number): number {
+  /** page_pgoff(): folio->index plus the page's offset in the folio (older kernels: page_index()). */
+  page_pgoff(pfn: number): number {
     const folio = this.page_folio(pfn);
     return (this.index[folio]! + (pfn - folio)) >>> 0;
   }
@@ -151,16 +151,21 @@ export class MemMap {
     this.flags[pfn] = this.flags[pfn]! & ~PG_anon_exclusive;
   }
 
-  set_flag(pfn: number, bit: number): void {
+  setFlag(pfn: number, bit: number): void {
     this.flags[pfn] = this.flags[pfn]! | bit;
   }
-  clear_flag(pfn: number, bit: number): void {
+  clearFlag(pfn: number, bit: number): void {
     this.flags[pfn] = this.flags[pfn]! & ~bit;
   }
-  test_flag(pfn: number, bit: number): boolean {
+  testFlag(pfn: number, bit: number): boolean {
     return (this.flags[pfn]! & bit) !== 0;
   }
 }
+
+/** A PFN slot that holds no page (the kernel's NULL struct page *): page-cache slots, pages[] arrays. */
+export const NO_PFN = -1;
+/** No folio (the kernel's NULL struct folio *): a failed folio allocation, the huge zero folio not yet made. */
+export const NO_FOLIO = -1;
 
 /** The zero page's frame, inside the reserved range (the kernel's empty_zero_page). */
 export const ZERO_PFN = 0x10;

@@ -3,6 +3,7 @@
 
 import type { AddressSpace } from './fs.js';
 import { PageTable } from './pgtable.js';
+import { PAGE_SIZE } from './memmap.js';
 
 export const VM_READ = 0x1;
 export const VM_WRITE = 0x2;
@@ -56,7 +57,7 @@ export class Vma {
   ) {}
 
   get pages(): number {
-    return (this.end - this.start) / 4096;
+    return (this.end - this.start) / PAGE_SIZE;
   }
 }
 
@@ -101,7 +102,7 @@ export class MmStruct {
     return undefined;
   }
 
-  insert_vma(vma: Vma): void {
+  insertVma(vma: Vma): void {
     let i = 0;
     while (i < this.vmas.length && this.vmas[i]!.start < vma.start) i++;
     this.vmas.splice(i, 0, vma);

@@ -26,8 +26,8 @@ import {
   VM_FAULT_OOM,
 } from './mm_types.js';
 import { AddressSpace, type FsKind } from './fs.js';
-import { zap_page_range, handle_mm_fault } from './memory.js';
-import { mk_pte, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
+import { zap_page_range_single, handle_mm_fault } from './memory.js';
+import { mk_pte, pte_index, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { truncate_inode_pages } from './truncate.js';
 
@@ -147,7 +147,7 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   if (file && file.sizePages < pgoff + pages && (file.unlinked || file.fs === 'dax')) file.resize(pgoff + pages);
   const vma = new Vma(mm, addr, addr + len, flags, kind, file, pgoff, hugeOrder, a.name ?? '');
   if (kind === 'hugetlb') vmaHugetlbResv.set(vma, len / unit);
-  mm.insert_vma(vma);
+  mm.insertVma(vma);
   if (file) {
     file.vmas.add(vma);
     file.users++;
@@ -156,7 +156,7 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
     // remap_pfn_range(): special PTEs with no struct page behind them, made with vma->vm_page_prot
     // (writable for a shared PROT_WRITE mapping: a device BAR the CPU and VFIO can write).
     const bits = _PAGE_SPECIAL | (flags & VM_WRITE ? _PAGE_RW : 0);
-    for (let x = addr; x < addr + len; x += PAGE_SIZE) mm.pt.pte_alloc(x)![(x / PAGE_SIZE) % 512] = mk_pte(0, bits);
+    for (let x = addr; x < addr + len; x += PAGE_SIZE) mm.pt.pte_alloc(x)![pte_index(x)] = mk_pte(0, bits);
   }
   if (a.populate) populate_vma_page_range(m, vma, addr, addr + len);
   return addr;
@@ -187,7 +187,7 @@ export function populate_vma_page_range(
   for (let a = start; a < end; a += step) {
     const r = handle_mm_fault(m, vma, a, write ? FAULT_FLAG_WRITE : 0);
     if (r & VM_FAULT_ERROR) return r & VM_FAULT_OOM ? -ENOMEM : -EFAULT;
-    if (vma.kind !== 'hugetlb' && vma.mm.pt.pmd_leaf(a)) {
+    if (vma.kind !== 'hugetlb' && vma.mm.pt.pmdLeaf(a)) {
       a = a - (a % PMD_SIZE) + PMD_SIZE - step;
     }
   }
@@ -223,10 +223,10 @@ export function split_vma(m: Machine, vma: Vma, addr: number): Vma {
     vmaHugetlbResv.set(upper, resv - lowerShare);
   }
   // A PMD leaf straddling the cut must be split first (anon THP) or unmapped (file THP).
-  if (addr % PMD_SIZE !== 0 && vma.kind !== 'hugetlb' && mm.pt.pmd_leaf(addr))
+  if (addr % PMD_SIZE !== 0 && vma.kind !== 'hugetlb' && mm.pt.pmdLeaf(addr))
     __split_huge_pmd(m, vma, addr - (addr % PMD_SIZE));
   vma.end = addr;
-  mm.insert_vma(upper);
+  mm.insertVma(upper);
   return upper;
 }
 
@@ -235,7 +235,7 @@ export function split_vma(m: Machine, vma: Vma, addr: number): Vma {
  * flags, backing and file, contiguous file offsets, and the same anon_vma (or one side without any,
  * the other's chain singular). VM_PFNMAP/VM_IO (VM_SPECIAL) and, in the model, hugetlb never merge.
  */
-function can_vma_merge(a: Vma, b: Vma): boolean {
+function canVmaMerge(a: Vma, b: Vma): boolean {
   if (a.end !== b.start || a.mm !== b.mm) return false;
   if (a.flags !== b.flags || a.kind !== b.kind || a.file !== b.file || a.hugeOrder !== b.hugeOrder) return false;
   if (a.kind === 'pfnmap' || a.kind === 'hugetlb') return false;
@@ -248,7 +248,7 @@ function can_vma_merge(a: Vma, b: Vma): boolean {
 }
 
 /** Fold `next` into `prev` (they are adjacent and mergeable). */
-function vma_fold(m: Machine, prev: Vma, next: Vma): void {
+function vmaFold(m: Machine, prev: Vma, next: Vma): void {
   const mm = prev.mm;
   if (!prev.anonVma && next.anonVma) {
     prev.anonVma = next.anonVma;
@@ -268,22 +268,22 @@ function vma_fold(m: Machine, prev: Vma, next: Vma): void {
  * vma_merge_existing_range() / vma_merge_new_range(): after a VMA got new flags, or was created,
  * merge it with compatible neighbours, as the kernel does. Returns the VMA that now covers it.
  */
-export function vma_merge_neighbours(m: Machine, vma: Vma): Vma {
+export function vmaMergeNeighbours(m: Machine, vma: Vma): Vma {
   const mm = vma.mm;
   let i = mm.vmas.indexOf(vma);
   const next = mm.vmas[i + 1];
-  if (next && can_vma_merge(vma, next)) vma_fold(m, vma, next);
+  if (next && canVmaMerge(vma, next)) vmaFold(m, vma, next);
   i = mm.vmas.indexOf(vma);
   const prev = i > 0 ? mm.vmas[i - 1] : undefined;
-  if (prev && can_vma_merge(prev, vma)) {
-    vma_fold(m, prev, vma);
+  if (prev && canVmaMerge(prev, vma)) {
+    vmaFold(m, prev, vma);
     return prev;
   }
   return vma;
 }
 
 /** The VMAs covering [start, end), split so that each lies wholly inside. -ENOMEM if a hole. */
-function vmas_in_range(m: Machine, mm: MmStruct, start: number, end: number, allowHoles: boolean): Vma[] | number {
+function vmasInRange(m: Machine, mm: MmStruct, start: number, end: number, allowHoles: boolean): Vma[] | number {
   const out: Vma[] = [];
   let cursor = start;
   for (const v of [...mm.vmas]) {
@@ -315,8 +315,8 @@ function hugetlbAligned(mm: MmStruct, start: number, end: number): boolean {
 }
 
 /** Remove a VMA entirely from its mm and the rmap. */
-function remove_vma(m: Machine, vma: Vma): void {
-  zap_page_range(m, vma, vma.start, vma.end);
+function removeVma(m: Machine, vma: Vma): void {
+  zap_page_range_single(m, vma, vma.start, vma.end);
   const mm = vma.mm;
   mm.vmas = mm.vmas.filter((v) => v !== vma);
   for (const av of vma.anonChain) av.vmas.delete(vma);
@@ -343,13 +343,13 @@ export function do_munmap(m: Machine, p: Process, start: number, len: number): S
   if (err) return err;
   const end = start + pageAlignUp(len);
   if (!hugetlbAligned(mm, start, end)) return -EINVAL;
-  const list = vmas_in_range(m, mm, start, end, true) as Vma[];
-  for (const v of list) remove_vma(m, v);
+  const list = vmasInRange(m, mm, start, end, true) as Vma[];
+  for (const v of list) removeVma(m, v);
   return 0;
 }
 
 /** exit_mmap(): tear down every mapping of an exiting process. */
 export function exit_mmap(m: Machine, mm: MmStruct): void {
-  for (const v of [...mm.vmas]) remove_vma(m, v);
+  for (const v of [...mm.vmas]) removeVma(m, v);
   mm.users = 0;
 }

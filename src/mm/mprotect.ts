@@ -5,19 +5,28 @@
 import { PMD_SIZE, PUD_ORDER, PAGE_SIZE, pageAlignUp } from './memmap.js';
 import { type Vma, VM_SHARED, VM_WRITE } from './mm_types.js';
 import { ENOMEM, EINVAL } from '../uapi/errno.js';
-import { pte_special, pte_mkwrite, pte_dirty, pte_present, pte_pfn, pte_wrprotect, pte_write } from './pgtable.js';
-import { type SysResult, split_vma, vma_merge_neighbours } from './mmap.js';
+import {
+  pte_special,
+  pte_mkwrite,
+  pte_dirty,
+  pte_present,
+  pte_pfn,
+  pte_wrprotect,
+  pte_write,
+  pte_index,
+} from './pgtable.js';
+import { type SysResult, split_vma, vmaMergeNeighbours } from './mmap.js';
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
 
 /**
- * mprotect(): change VM_WRITE. -EINVAL for an unaligned start (or a cut inside a hugetlb page);
- * a zero length is a no-op (0). Like do_mprotect_pkey(), the VMAs are changed one by one: -ENOMEM
- * when the first one does not start at or below `start` (nothing changed), or when a hole follows
- * (the VMAs before the hole keep their new protection). A VMA whose flags do not change is not split
- * (mprotect_fixup()).
+ * do_mprotect_pkey() for mprotect(2) (no protection key): change VM_WRITE. -EINVAL for an unaligned
+ * start (or a cut inside a hugetlb page); a zero length is a no-op (0). The VMAs are changed one by
+ * one: -ENOMEM when the first one does not start at or below `start` (nothing changed), or when a
+ * hole follows (the VMAs before the hole keep their new protection). A VMA whose flags do not change
+ * is not split (mprotect_fixup()).
  */
-export function do_mprotect(m: Machine, p: Process, start: number, len: number, prot: 'r' | 'rw'): SysResult {
+export function do_mprotect_pkey(m: Machine, p: Process, start: number, len: number, prot: 'r' | 'rw'): SysResult {
   const mm = p.mm;
   if (start % PAGE_SIZE !== 0) return -EINVAL;
   if (!len) return 0;
@@ -47,12 +56,12 @@ export function do_mprotect(m: Machine, p: Process, start: number, len: number, 
       const wasWritable = (vma.flags & VM_WRITE) !== 0;
       vma.flags = newflags;
       if (!(newflags & VM_WRITE)) {
-        m.mmu_notify(mm, vma.start, vma.end, 'protection');
-        change_protection_wrprotect(vma);
+        m.mmuNotify(mm, vma.start, vma.end, 'protection');
+        changeProtectionWrprotect(vma);
       } else if (!wasWritable) {
-        change_protection_try_writable(m, vma);
+        changeProtectionTryWritable(m, vma);
       }
-      vma_merge_neighbours(m, vma);
+      vmaMergeNeighbours(m, vma);
     }
     nstart = tmp;
     if (nstart >= end) break;
@@ -68,7 +77,7 @@ export function do_mprotect(m: Machine, p: Process, start: number, len: number, 
  * (every entry), with writenotify only dirty entries (can_change_shared_pte_writable()).
  * @see mm/mprotect.c change_pte_range(), set_write_prot_commit_flush_ptes(), change_huge_pmd()
  */
-function change_protection_try_writable(m: Machine, vma: Vma): void {
+function changeProtectionTryWritable(m: Machine, vma: Vma): void {
   const pt = vma.mm.pt;
   const shared = (vma.flags & VM_SHARED) !== 0;
   if (!shared && vma.kind === 'hugetlb') return;
@@ -83,18 +92,18 @@ function change_protection_try_writable(m: Machine, vma: Vma): void {
     return pte_mkwrite(e);
   };
   for (let a = vma.start; a < vma.end;) {
-    const pud = pt.pud_leaf(a);
+    const pud = pt.pudLeaf(a);
     if (pud) {
-      pt.set_pud_leaf(a, upgrade(pud));
+      pt.setPudLeaf(a, upgrade(pud));
       a = a - (a % (PAGE_SIZE << PUD_ORDER)) + (PAGE_SIZE << PUD_ORDER);
       continue;
     }
-    const slot = pt.pmd_slot(a);
+    const slot = pt.pmdSlot(a);
     const next = a - (a % PMD_SIZE) + PMD_SIZE;
-    if (typeof slot === 'number') pt.set_pmd_leaf(a, upgrade(slot));
+    if (typeof slot === 'number') pt.setPmdLeaf(a, upgrade(slot));
     else if (slot) {
       for (let x = a; x < Math.min(next, vma.end); x += PAGE_SIZE) {
-        const i = (x / PAGE_SIZE) % 512;
+        const i = pte_index(x);
         slot[i] = upgrade(slot[i]!);
       }
     }
@@ -103,21 +112,21 @@ function change_protection_try_writable(m: Machine, vma: Vma): void {
 }
 
 /** change_protection(): clear the write bit of every entry in the VMA. */
-function change_protection_wrprotect(vma: Vma): void {
+function changeProtectionWrprotect(vma: Vma): void {
   const pt = vma.mm.pt;
   for (let a = vma.start; a < vma.end;) {
-    const pud = pt.pud_leaf(a);
+    const pud = pt.pudLeaf(a);
     if (pud) {
-      pt.set_pud_leaf(a, pte_wrprotect(pud));
+      pt.setPudLeaf(a, pte_wrprotect(pud));
       a += PAGE_SIZE << PUD_ORDER;
       continue;
     }
-    const slot = pt.pmd_slot(a);
+    const slot = pt.pmdSlot(a);
     const next = a - (a % PMD_SIZE) + PMD_SIZE;
-    if (typeof slot === 'number') pt.set_pmd_leaf(a, pte_wrprotect(slot));
+    if (typeof slot === 'number') pt.setPmdLeaf(a, pte_wrprotect(slot));
     else if (slot) {
       for (let x = a; x < Math.min(next, vma.end); x += PAGE_SIZE) {
-        const i = (x / PAGE_SIZE) % 512;
+        const i = pte_index(x);
         if (pte_present(slot[i]!)) slot[i] = pte_wrprotect(slot[i]!);
       }
     }

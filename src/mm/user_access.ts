@@ -11,7 +11,7 @@ import { pte_present, pte_write, pte_mkdirty, pte_mkyoung, pte_index } from './p
 import { handle_mm_fault } from './memory.js';
 
 /** Touch [addr, addr+len): returns 0, -EFAULT (SIGSEGV/SIGBUS) or -ENOMEM (OOM kill in real life). */
-export function user_access(m: Machine, p: Process, addr: number, len: number, write: boolean): number {
+export function userAccess(m: Machine, p: Process, addr: number, len: number, write: boolean): number {
   const mm = p.mm;
   const end = addr + len;
   let a = addr - (addr % PAGE_SIZE);
@@ -20,8 +20,8 @@ export function user_access(m: Machine, p: Process, addr: number, len: number, w
     if (!vma) return -EFAULT;
     if (!(vma.flags & (write ? VM_WRITE : VM_READ))) return -EFAULT;
     const pt = mm.pt;
-    const pud = pt.pud_leaf(a);
-    const slot = pud || pt.pmd_slot(a);
+    const pud = pt.pudLeaf(a);
+    const slot = pud || pt.pmdSlot(a);
     if (typeof slot === 'number') {
       const leaf = pud ? PUD_SIZE : PMD_SIZE;
       const e = slot;
@@ -32,7 +32,7 @@ export function user_access(m: Machine, p: Process, addr: number, len: number, w
       }
       // The CPU sets accessed/dirty itself.
       const ne = pte_mkyoung(write ? pte_mkdirty(e) : e);
-      if (ne !== e) leaf === PUD_SIZE ? pt.set_pud_leaf(a, ne) : pt.set_pmd_leaf(a, ne);
+      if (ne !== e) leaf === PUD_SIZE ? pt.setPudLeaf(a, ne) : pt.setPmdLeaf(a, ne);
       a = a - (a % leaf) + leaf;
       continue;
     }

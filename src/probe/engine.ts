@@ -40,9 +40,8 @@ import {
   type Counters,
 } from './host.js';
 import { pageInfoFromHelper, type HelperPage } from './kpage.js';
+import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 
-const PAGE_SIZE = 4096;
-const PMD_SIZE = 2 << 20;
 /** Unprivileged scenario users get uids from here up (far from any real account). */
 const UID_BASE = 2_000_000_000;
 const TMPFS_MAGIC = 0x01021994;

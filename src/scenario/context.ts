@@ -20,7 +20,7 @@ export interface Region {
 /** Pages held by a raw GUP step (`as:`), FOLL_PIN or FOLL_GET. */
 export class PinHandle extends Holder {
   readonly type = 'handle' as const;
-  /** PFN per entry, -1 once released. */
+  /** PFN per entry, NO_PFN once released. */
   entries: number[] = [];
   constructor(
     name: string,

@@ -30,10 +30,10 @@ export function lookupPage(
   addr: number,
 ): { pfn: number; level: 'pte' | 'pmd' | 'pud'; writable: boolean } | undefined {
   const pt = p.mm.pt;
-  const pud = pt.pud_leaf(addr);
+  const pud = pt.pudLeaf(addr);
   if (pud)
     return { pfn: pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE), level: 'pud', writable: pte_write(pud) };
-  const slot = pt.pmd_slot(addr);
+  const slot = pt.pmdSlot(addr);
   if (typeof slot === 'number')
     return { pfn: pte_pfn(slot) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE), level: 'pmd', writable: pte_write(slot) };
   if (!slot) return undefined;
@@ -74,7 +74,7 @@ export function inspectPage(m: Machine, p: Process, addr: number, page: number):
     pfn,
     refcount: mem.refcount[folio]!,
     mapcount,
-    pincount: mem.folio_pincount(folio),
+    pincount: mem.folioPincount(folio),
     order: mem.folio_order(folio),
     zone: m.alloc.is_migrate_cma_page(pfn) ? `${m.alloc.zoneOf(pfn)} (CMA)` : m.alloc.zoneOf(pfn),
     mapped_by: hit.level,

@@ -9,6 +9,7 @@
 
 import type { Machine } from '../mm/machine.js';
 import {
+  NO_FOLIO,
   ZERO_PFN,
   GUP_PIN_COUNTING_BIAS,
   MAX_ORDER,
@@ -186,7 +187,7 @@ export function checkInvariants(
         continue;
       }
       const folio = folioOf(pfn);
-      if (folio < 0) continue;
+      if (folio === NO_FOLIO) continue;
       if (mem.refcount[folio]! <= 0 || mem.flags[folio]! & PG_buddy)
         v(`page cache: ${file.name} index ${i} points at a free page ${hex(pfn)}`);
       else if (mem.mapping[folio] !== file.id || mem.index[folio]! + (pfn - folio) !== i)
@@ -227,7 +228,7 @@ export function checkInvariants(
       return mem.page_folio(pfn);
     } catch {
       v(`memmap: page ${hex(pfn)} is a tail without a head`);
-      return -1;
+      return NO_FOLIO;
     }
   }
 

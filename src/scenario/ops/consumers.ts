@@ -8,7 +8,7 @@ import {
   io_sqe_buffers_register,
   io_sqe_buffers_unregister,
 } from '../../consumers/io_uring.js';
-import { direct_io } from '../../consumers/direct_io.js';
+import { directIo } from '../../consumers/direct_io.js';
 import { EBADF } from '../../uapi/errno.js';
 
 export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_buffers'>): Outcome {
@@ -48,5 +48,5 @@ export function odirect(ctx: RunContext, s: StepOf<'odirect_read'> | StepOf<'odi
   if (typeof p === 'number') return { ret: p };
   const { addr, len } = ctx.range(s);
   const file = ctx.files.get(s.file)!;
-  return { ret: direct_io(ctx.m, p, file, s.file_offset ?? 0, addr, len, s.op === 'odirect_read') };
+  return { ret: directIo(ctx.m, p, file, s.file_offset ?? 0, addr, len, s.op === 'odirect_read') };
 }

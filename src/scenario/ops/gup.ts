@@ -5,7 +5,7 @@
 import { type RunContext, type Outcome, PinHandle } from '../context.js';
 import type { StepOf } from '../schema.js';
 import { parseFollFlags } from '../../mm/foll_flags.js';
-import { PAGE_SIZE } from '../../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../../mm/memmap.js';
 import * as gup from '../../mm/gup.js';
 import { EINVAL } from '../../uapi/errno.js';
 
@@ -127,7 +127,7 @@ export function unpin(
     if (pfn === undefined || pfn < 0)
       return misuse(ctx, s.op, `entry ${i} of "${s.pins}" is not pinned (already unpinned?)`);
     gup.unpin_user_page(m, pfn);
-    h.entries[i] = -1;
+    h.entries[i] = NO_PFN;
     return { ret: 0 };
   }
   if (s.count !== undefined && s.count < 0) {
@@ -141,7 +141,7 @@ export function unpin(
   if (idx.length === 0) return misuse(ctx, s.op, `nothing of "${s.pins}" is still pinned (double unpin)`);
   if (s.op === 'unpin_user_pages') gup.unpin_user_pages(m, pages, pages.length);
   else gup.unpin_user_pages_dirty_lock(m, pages, pages.length, s.dirty ?? true);
-  for (const i of idx) h.entries[i] = -1;
+  for (const i of idx) h.entries[i] = NO_PFN;
   return { ret: 0, extra: stale ? { note: `${stale} entries were already released` } : undefined };
 }
 
@@ -155,7 +155,7 @@ export function putPage(ctx: RunContext, s: StepOf<'put_page'>): Outcome {
   if (idx.length === 0) return misuse(ctx, 'put_page', `nothing of "${s.pins}" is still referenced (double put_page)`);
   for (const i of idx) {
     gup.put_page(ctx.m, h.entries[i]!);
-    h.entries[i] = -1;
+    h.entries[i] = NO_PFN;
   }
   return { ret: 0 };
 }

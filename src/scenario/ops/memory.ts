@@ -4,11 +4,11 @@
 import type { RunContext, Outcome } from '../context.js';
 import type { StepOf } from '../schema.js';
 import { do_mmap, do_munmap } from '../../mm/mmap.js';
-import { do_mprotect } from '../../mm/mprotect.js';
+import { do_mprotect_pkey } from '../../mm/mprotect.js';
 import { do_madvise } from '../../mm/madvise.js';
-import { user_access } from '../../mm/user_access.js';
-import { filemap_write_new_file } from '../../mm/filemap.js';
-import { do_fork } from '../../kernel/fork.js';
+import { userAccess } from '../../mm/user_access.js';
+import { filemapWriteNewFile } from '../../mm/filemap.js';
+import { kernel_clone } from '../../kernel/fork.js';
 import { do_exit } from '../../kernel/exit.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { EEXIST, EINVAL } from '../../uapi/errno.js';
@@ -44,7 +44,7 @@ export function mprotect(ctx: RunContext, s: StepOf<'mprotect'>): Outcome {
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   const { addr, len } = ctx.range(s);
-  return { ret: do_mprotect(ctx.m, p, addr, len, s.prot) };
+  return { ret: do_mprotect_pkey(ctx.m, p, addr, len, s.prot) };
 }
 
 export function madvise(ctx: RunContext, s: StepOf<'madvise'>): Outcome {
@@ -60,7 +60,7 @@ export function touch(ctx: RunContext, s: StepOf<'read'> | StepOf<'write'>): Out
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   const { addr, len } = ctx.range(s);
-  return { ret: user_access(ctx.m, p, addr, len, s.op === 'write') };
+  return { ret: userAccess(ctx.m, p, addr, len, s.op === 'write') };
 }
 
 export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
@@ -70,7 +70,7 @@ export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
   f.users++; // the scenario keeps it open
   // The file's data is written with write(2) in 1 MiB calls and fsynced (as the probe creates it),
   // so its pages start out cached and clean.
-  filemap_write_new_file(ctx.m, f, s.size, 1 << 20);
+  filemapWriteNewFile(ctx.m, f, s.size, 1 << 20);
   ctx.files.set(s.as, f);
   ctx.m.files.set(s.as, f);
   return { ret: 0 };
@@ -80,7 +80,7 @@ export function fork(ctx: RunContext, s: StepOf<'fork'>): Outcome {
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   if (ctx.m.process(s.child)?.alive) return { ret: -EEXIST };
-  const c = do_fork(ctx.m, p, s.child);
+  const c = kernel_clone(ctx.m, p, s.child);
   if (typeof c === 'number') return { ret: c };
   ctx.configure(c);
   return { ret: 0, extra: { pid: c.pid } };
