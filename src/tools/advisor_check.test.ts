@@ -6,7 +6,7 @@ import { advise, inputError, MEMORY_KINDS, setupsFor, type AdvisorInput } from '
 import { AdviceChecker, adviseChecked, checkMachine, runAdvisedCall } from './advisor_check.js';
 import { LINUX_6_18 } from '../mm/profile.js';
 import { do_mmap } from '../mm/mmap.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { pin_user_pages, pin_user_pages_fast } from '../mm/gup.js';
 import { FOLL_LONGTERM } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
@@ -189,7 +189,7 @@ describe('adviseChecked on another machine or profile', () => {
     // Kernel memory exhausted: a long-term pin of ZONE_MOVABLE pages has nowhere to migrate them.
     const checker = new AdviceChecker((s) => {
       const m = checkMachine(s);
-      if (s.memory === 'movable') while (m.alloc.alloc_block(0, { movable: false }) >= 0);
+      if (s.memory === 'movable') while (m.alloc.allocBlock(0, { movable: false }) >= 0);
       return m;
     });
     const a = adviseChecked(q({ dma: true, longLived: true, writesData: true, memory: 'movable' }), checker);
@@ -210,7 +210,7 @@ describe('the fsdax MAP_PRIVATE warning is what the model does (GUP-fast skips c
     const m = checkMachine(setup);
     const p = m.spawn('app');
     const addr = do_mmap(m, p, { size: 16 * PAGE_SIZE, type: 'fsdax', shared: false });
-    if (written) expect(user_access(m, p, addr, written * PAGE_SIZE, true)).toBe(0);
+    if (written) expect(userAccess(m, p, addr, written * PAGE_SIZE, true)).toBe(0);
     const pages = new Int32Array(16);
     return (fast ? pin_user_pages_fast : pin_user_pages)(m, p, addr, 16, FOLL_LONGTERM, pages);
   };

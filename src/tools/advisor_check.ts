@@ -24,8 +24,8 @@ import { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { LINUX_6_18, type KernelProfile } from '../mm/profile.js';
 import { do_mmap, type MmapArgs } from '../mm/mmap.js';
-import { user_access } from '../mm/user_access.js';
-import { filemap_write_new_file } from '../mm/filemap.js';
+import { userAccess } from '../mm/user_access.js';
+import { filemapWriteNewFile } from '../mm/filemap.js';
 import { PAGE_SIZE, PMD_ORDER, PMD_SIZE } from '../mm/memmap.js';
 import { parseFollFlags } from '../mm/foll_flags.js';
 import {
@@ -150,7 +150,7 @@ function mapBuffer(m: Machine, p: Process, setup: MemorySetup): { addr: number; 
     case 'file-disk': {
       const file = m.newFile('disk', 'data', len / PAGE_SIZE);
       file.users++; // the process keeps its fd open
-      filemap_write_new_file(m, file, len, FILE_WRITE_CHUNK);
+      filemapWriteNewFile(m, file, len, FILE_WRITE_CHUNK);
       args = { size: len, type: 'file', file, shared: setup.shared };
       break;
     }
@@ -163,7 +163,7 @@ function mapBuffer(m: Machine, p: Process, setup: MemorySetup): { addr: number; 
   }
   const addr = do_mmap(m, p, args);
   if (addr < 0) throw new Error(`gupsim bug: advisor check cannot map ${setupText(setup)}: ${errnoName(addr)}`);
-  const r = user_access(m, p, addr, len, true);
+  const r = userAccess(m, p, addr, len, true);
   if (r < 0) throw new Error(`gupsim bug: advisor check cannot fault in ${setupText(setup)}: ${errnoName(r)}`);
   return { addr, len };
 }
