@@ -268,6 +268,24 @@ describe('diffScenario', () => {
     expect(lastLine(d)).toBe('summary: not compared: no C compiler found; no agreement claimed');
   });
 
+  it('a scenario the model cannot run is not compared, and the kernel is not probed', async () => {
+    const tiny = loadScenario(
+      'machine: { memory: 1MiB }\nsteps:\n  - { op: mmap, proc: a, as: b, size: 4KiB, type: anon }',
+    );
+    let probed = false;
+    const d = await diffScenario(tiny, {
+      probe: async () => {
+        probed = true;
+        return kernelLike();
+      },
+    });
+    expect(probed).toBe(false);
+    expect(d.agree).toBe(false);
+    expect(d.model_error).toBeDefined();
+    expect(d.summary.notCompared).toBe(`the model could not run this scenario: ${d.model_error}`);
+    expect(lastLine(d)).toMatch(/^summary: not compared: the model could not run this scenario: /);
+  });
+
   it('compares nothing, and claims nothing, when every step was skipped', async () => {
     const d = await diffScenario(sc, {
       probe: async () =>

@@ -406,12 +406,12 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
         noise,
       };
     }
-    const differing = runs.filter((r) => r.steps[i]!.differences.length > 0);
+    const differsIn = (r: RunComparison) => r.steps[i]!.differences.length > 0;
+    const differing = runs.filter(differsIn);
     const verdict = verdictOf(runs, i);
     const clean = runs.filter((r) => r.kernel.steps[i]?.noise !== true);
-    const pool = (clean.length ? clean : runs).filter(
-      (r) => r.steps[i]!.differences.length > 0 === (verdict !== 'same'),
-    );
+    // The run shown: the last one (without noise, if any) whose outcome the verdict names.
+    const pool = (clean.length ? clean : runs).filter((r) => differsIn(r) === (verdict !== 'same'));
     const rep = pool[pool.length - 1] ?? runs[runs.length - 1]!;
     const cmp = rep.steps[i]!;
     const ks = rep.kernel.steps;
@@ -533,7 +533,6 @@ export function formatDiff(d: DiffResult): string {
       out.push(`      ${x}${s.runs_differing > 1 ? ` (in ${s.runs_differing} of ${d.runs} runs)` : ''}`);
     if (s.status !== 'skipped') for (const x of s.not_compared ?? []) out.push(`      not compared: ${x}`);
   }
-  if (d.model_error) out.push(`the model could not run this scenario: ${d.model_error}`);
   if (d.steps.length) {
     if (d.noise) {
       const where = d.steps.filter((s) => s.noise).map((s) => s.index);
