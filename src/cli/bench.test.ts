@@ -1,5 +1,7 @@
 // `gupsim bench`: the JSON shape of DESIGN.md "Benchmark JSON" in quick mode. Never asserts on speed:
-// timings depend on the machine; only that they are positive numbers and the model checks passed.
+// timings depend on the machine; only that they are positive numbers and the model checks passed. The
+// host figures need Linux, a C compiler and io_uring: a host without them skips with the reason, and
+// one that has them must give figures.
 
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { runBench, parseSizes, formatBench } from './bench.js';
@@ -7,6 +9,8 @@ import { main } from './main.js';
 import { benchPin, benchBig, metadataBytesPerPage, median, warmupFor, callsPerRun } from '../bench/pin.js';
 import { measureHost } from '../bench/host.js';
 import { MemMap } from '../mm/memmap.js';
+import { benchInvariants } from '../tools/invariants_bench.js';
+import { hostCapabilities } from '../probe/capability.js';
 
 const MiB = 1 << 20;
 
@@ -39,10 +43,19 @@ describe('bench library', () => {
     expect(r.metadata_bytes_per_page).toBeLessThanOrEqual(16);
     expect(r.pgtable_bytes_per_page).toBe(4);
     expect(r.big).toBeNull();
+    expect(r.invariants).toBeNull();
     expect(r.host).toBeNull();
     expect(typeof r.host_skipped).toBe('string');
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
     expect(formatBench(r)).toContain('host: skipped');
+    expect(formatBench(r)).toContain('invariants: skipped (--quick)');
+  });
+
+  it('invariants: the checker on a small machine stands in for the 1 GiB one', () => {
+    const inv = benchInvariants({ memory: 64 * MiB, faulted: 8 * MiB });
+    expect(inv).toMatchObject({ machine_bytes: 64 * MiB, faulted_bytes: 8 * MiB });
+    expect(inv.seconds).toBeGreaterThanOrEqual(0);
+    expect(() => benchInvariants({ memory: 16 * MiB, faulted: 64 * MiB })).toThrow(/failed/);
   });
 
   it('a pin row on a 64 KiB THP slice and on base pages checks the model each run', () => {
@@ -83,18 +96,20 @@ describe('bench library', () => {
   });
 });
 
+const caps = await hostCapabilities();
+const hostWhy = caps.probe ?? caps.ioUring;
+if (hostWhy) console.log(`bench host figures test skipped: ${hostWhy}`);
+
 describe('host measurement', () => {
-  it('gives io_uring figures, or null with the reason', () => {
+  it.skipIf(hostWhy !== undefined)('gives io_uring figures on a host that has io_uring', () => {
     const h = measureHost([MiB]);
-    if (h.host === null) {
-      expect(h.skipped.length).toBeGreaterThan(0);
-      return;
-    }
-    expect(h.host.bytes).toBe(MiB);
-    positive(h.host.register_ns_per_page);
-    positive(h.host.unregister_ns_per_page);
-    expect(h.host.rows).toHaveLength(1);
-    expect(h.host.kernel).toMatch(/^Linux /);
+    expect(h.skipped).toBeUndefined();
+    expect(h.host).not.toBeNull();
+    expect(h.host!.bytes).toBe(MiB);
+    positive(h.host!.register_ns_per_page);
+    positive(h.host!.unregister_ns_per_page);
+    expect(h.host!.rows).toHaveLength(1);
+    expect(h.host!.kernel).toMatch(/^Linux /);
   });
 
   it('skips sizes io_uring cannot register', () => {

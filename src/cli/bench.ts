@@ -1,6 +1,7 @@
 // `gupsim bench [--json] [--quick] [--sizes 1M,64M] [--no-host]`: the model's pin/unpin cost per page,
-// its metadata per page, the 64 GiB machine, and the host kernel's io_uring registration cost measured
-// in the same run (DESIGN.md "Benchmark JSON", "Performance targets"). Prints a table, or the JSON.
+// its metadata per page, the 64 GiB machine, the invariant checker's cost on a 1 GiB machine, and the
+// host kernel's io_uring registration cost measured in the same run (DESIGN.md "Benchmark JSON",
+// "Performance targets"). Prints a table, or the JSON.
 
 import type { Command } from 'commander';
 import { setFlagsFromString } from 'node:v8';
@@ -16,11 +17,12 @@ import {
   type PinRow,
 } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
+import { benchInvariants, type InvariantsResult } from '../tools/invariants_bench.js';
 import { UserError } from './errors.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 
 export interface BenchOptions {
-  /** Skip the 1 GiB rows and the big machine. */
+  /** Skip the 1 GiB rows, the big machine and the invariant checker's figure. */
   quick?: boolean;
   /** Buffer sizes in bytes (default 1 MiB, 64 MiB, 1 GiB). */
   sizes?: readonly number[];
@@ -38,6 +40,8 @@ export interface BenchResult {
   /** PTE-table bytes per mapped base page (the kernel's PTEs are 8 bytes). */
   pgtable_bytes_per_page: number;
   big: BigResult | null;
+  /** checkInvariants() of a 1 GiB machine with 256 MiB faulted in (null with --quick). */
+  invariants: InvariantsResult | null;
   host: HostResult | null;
   host_skipped?: string;
 }
@@ -92,6 +96,7 @@ export function runBench(opts: BenchOptions = {}): BenchResult {
     metadata_bytes_per_page: metadata,
     pgtable_bytes_per_page: pgtable,
     big,
+    invariants: opts.quick ? null : benchInvariants(),
     host: null,
   };
   if (opts.host ?? true) {
@@ -162,6 +167,13 @@ export function formatBench(r: BenchResult): string {
   } else {
     out.push('big: skipped (--quick)');
   }
+  const inv = r.invariants;
+  out.push(
+    inv
+      ? `invariants: one checkInvariants() of a ${fmtBytes(inv.machine_bytes)} machine with ` +
+          `${fmtBytes(inv.faulted_bytes)} faulted in: ${inv.seconds.toFixed(3)} s`
+      : 'invariants: skipped (--quick)',
+  );
   return out.join('\n') + '\n';
 }
 

@@ -36,6 +36,7 @@ import {
   planSettings,
   readCounters,
   samePins,
+  settingsNotApplied,
   settleCounters,
   type Counters,
 } from './host.js';
@@ -76,6 +77,11 @@ export interface KernelRunResult extends Omit<RunResult, 'engine' | 'steps'> {
   noise: boolean;
   /** Set when the probe failed (e.g. a helper timed out). */
   error?: string;
+  /**
+   * Why the scenario as a whole could not run faithfully on this host (machine settings it needs
+   * could not be applied): no step was run, and no step is to be compared.
+   */
+  notCompared?: string;
 }
 
 export interface ProbeOptions {
@@ -648,13 +654,9 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
       notes.push('not root: /proc/sys/vm/stat_refresh cannot be written, so the counters may lag by a per-CPU batch');
     await helper.start();
     runner = new Runner(sc, helper, opts);
-    const res = await runSteps(
-      sc,
-      runner,
-      helper,
-      opts,
-      problems.length ? `host settings could not be applied: ${problems.join('; ')}` : undefined,
-    );
+    const notCompared = problems.length ? settingsNotApplied(problems) : undefined;
+    const res = await runSteps(sc, runner, helper, opts, notCompared);
+    if (notCompared) res.notCompared = notCompared;
     res.notes.unshift(...notes, ...problems.map((p) => `setting not applied: ${p}`));
     res.settings = session.changed;
     await helper.close();

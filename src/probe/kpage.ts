@@ -92,6 +92,18 @@ export function zoneOfPfn(pfn: number): string | null {
   return hit;
 }
 
+/**
+ * Where the kernel engine reads each `inspect` field that `gupsim diff` compares on a present page.
+ * A null there means the file could not be read (not root, a kernel without it, a page the helper
+ * could not size): the field is not compared, and the diff names it.
+ */
+export const INSPECT_FIELD_SOURCE = {
+  present: '/proc/<pid>/pagemap',
+  order: '/proc/kpageflags (compound head and tail bits)',
+  mapcount: '/proc/kpagecount',
+  zero_page: '/proc/kpageflags',
+} as const;
+
 /** One page as the helper's inspect command reports it. */
 export interface HelperPage {
   present: boolean;
