@@ -69,6 +69,7 @@ import {
   pte_write,
   pte_dirty,
   pte_special,
+  pte_protnone,
   pte_mkdirty,
   pte_mkyoung,
   pte_index,
@@ -813,7 +814,8 @@ function gup_fast(
     if (typeof slot === 'number') {
       const size = pud ? PUD_SIZE : PMD_SIZE;
       const e = slot;
-      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) break;
+      // gup_fast_pmd_range(): a PROT_NONE (or NUMA-hinting) entry sends the caller to the slow path.
+      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) break;
       const head = pte_pfn(e);
       const leafEnd = addr - (addr % size) + size;
       const stop = Math.min(end, leafEnd);
@@ -834,7 +836,7 @@ function gup_fast(
     let i = pte_index(addr);
     for (; addr < tableEnd; addr += PAGE_SIZE, i++) {
       const e = slot[i]!;
-      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
+      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
       const pfn = pte_pfn(e);
       const folio = mem.page_folio(pfn);
       if (!try_grab_folio_fast(m, folio, 1, flags)) return nr;

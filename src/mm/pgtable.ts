@@ -1,6 +1,6 @@
 // Models a process's page tables (arch/x86 pgtable, mm/pgtable-generic.c): PTE tables under PMDs,
 // PMD leaves (THP, hugetlb 2M) and PUD leaves (hugetlb 1G). Entries are packed numbers:
-// pfn * 32 | bits. A PTE table is a Uint32Array(512), one word per page.
+// pfn * 64 | bits. A PTE table is a Uint32Array(512), one word per page.
 
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR, ZERO_PFN } from './memmap.js';
 
@@ -9,7 +9,13 @@ export const _PAGE_RW = 2;
 export const _PAGE_DIRTY = 4;
 export const _PAGE_ACCESSED = 8;
 export const _PAGE_SPECIAL = 16; // pte_special(): zero page and PFN maps, no struct page refcount
-const PFN_MUL = 32;
+/**
+ * x86's _PAGE_PROTNONE: the entry of a PROT_NONE VMA. The kernel clears _PAGE_PRESENT and sets this
+ * (pte_present() is still true: the page is mapped, the CPU just may not touch it); the model keeps
+ * _PAGE_PRESENT and adds this bit, so pte_present() keeps its meaning and only pte_protnone() tells.
+ */
+export const _PAGE_PROTNONE = 32;
+const PFN_MUL = 64;
 
 export const mk_pte = (pfn: number, bits: number): number => pfn * PFN_MUL + (bits | _PAGE_PRESENT);
 export const pte_pfn = (e: number): number => Math.floor(e / PFN_MUL);
@@ -18,6 +24,10 @@ export const pte_write = (e: number): boolean => (e & _PAGE_RW) !== 0;
 export const pte_dirty = (e: number): boolean => (e & _PAGE_DIRTY) !== 0;
 export const pte_special = (e: number): boolean => (e & _PAGE_SPECIAL) !== 0;
 export const pte_young = (e: number): boolean => (e & _PAGE_ACCESSED) !== 0;
+export const pte_protnone = (e: number): boolean => (e & _PAGE_PROTNONE) !== 0;
+/** pte_modify() to PAGE_NONE: no access for the CPU (nor for GUP-fast), the mapping kept. */
+export const pte_mkprotnone = (e: number): number => (e & _PAGE_PROTNONE ? e : e + _PAGE_PROTNONE);
+export const pte_clear_protnone = (e: number): number => (e & _PAGE_PROTNONE ? e - _PAGE_PROTNONE : e);
 export const pte_wrprotect = (e: number): number => (e & _PAGE_RW ? e - _PAGE_RW : e);
 export const pte_mkwrite = (e: number): number => (e & _PAGE_RW ? e : e + _PAGE_RW);
 export const pte_mkdirty = (e: number): number => (e & _PAGE_DIRTY ? e : e + _PAGE_DIRTY);

@@ -18,6 +18,9 @@ type Handler = (ctx: RunContext, s: never) => Outcome;
 const HANDLERS: Record<string, Handler> = {
   mmap: mem.mmap,
   munmap: mem.munmap,
+  mremap: mem.mremap,
+  mlock: mem.mlock,
+  munlock: mem.munlock,
   mprotect: mem.mprotect,
   madvise: mem.madvise,
   read: mem.touch,
