@@ -4,15 +4,7 @@
 
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import {
-  ZERO_PFN,
-  PAGE_SIZE,
-  PMD_SIZE,
-  PUD_SIZE,
-  GUP_PIN_COUNTING_BIAS,
-  PG_lru,
-  PG_writeback,
-} from '../mm/memmap.js';
+import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, GUP_PIN_COUNTING_BIAS, PG_lru, PG_writeback } from '../mm/memmap.js';
 import { pte_pfn, pte_present, pte_write, pte_index } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
 import { is_huge_zero_folio } from '../mm/huge_mm.js';

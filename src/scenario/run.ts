@@ -127,6 +127,7 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
     errno: out.ret < 0 ? errnoName(out.ret) : null,
     vmstat: pinCounters(ctx.vmstatDelta()),
   };
+  if (runs > 1) res.repeat = runs;
   const extra = out.extra ?? {};
   if (out.ret < 0 && !extra.why && ctx.m.why) res.why = { fn: ctx.m.why.fn, rule: ctx.m.why.rule };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) res[k] = v;

@@ -5,7 +5,7 @@ import type { StepOf } from '../schema.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { dump_page } from '../../mm/debug.js';
 import { folioHolds, inspectPage, lookupPage } from '../inspect.js';
-import { EFAULT } from '../../uapi/errno.js';
+import { EBADF, EFAULT } from '../../uapi/errno.js';
 import type { Holder } from '../../consumers/holder.js';
 
 export function vmstat(ctx: RunContext): Outcome {
@@ -13,7 +13,15 @@ export function vmstat(ctx: RunContext): Outcome {
 }
 
 export function inspect(ctx: RunContext, s: StepOf<'inspect'>): Outcome {
-  if (s.handle !== undefined) return inspectHandle(ctx, ctx.holders.get(s.handle)!);
+  if (s.handle !== undefined) {
+    const h = ctx.holders.get(s.handle);
+    if (!h)
+      return {
+        ret: -EBADF,
+        extra: { why: { fn: 'gupsim', rule: `"${s.handle}" holds nothing: its step took no pages` } },
+      };
+    return inspectHandle(ctx, h);
+  }
   const r = ctx.regions.get(s.region!)!;
   const p = ctx.proc(s.proc ?? r.owner);
   const first = s.page ?? 0;
