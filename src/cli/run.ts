@@ -16,6 +16,7 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .argument('<file>', 'scenario file (YAML or JSON)')
     .option('--json', 'print the result JSON (DESIGN.md contract)')
     .option('--strict', 'also fail (exit 1) when pins are still held at the end')
+    .addHelpText('after', '\nExample:\n  gupsim run examples/doc-bias-small-folio.yaml --json')
     .action((file: string, o: { json?: boolean; strict?: boolean }) => {
       const sc = readScenario(file);
       const res = runScenario(sc, { name: basename(file).replace(/\.(ya?ml|json)$/, '') });
@@ -27,22 +28,28 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .command('check')
     .description('validate a scenario without running it')
     .argument('<file>', 'scenario file')
-    .action((file: string) => {
+    .option('--json', 'print { file, ok, steps } (errors still go to stderr with exit 2)')
+    .addHelpText('after', '\nExample:\n  gupsim check examples/vmsplice.yaml')
+    .action((file: string, o: { json?: boolean }) => {
       const sc = readScenario(file);
-      process.stdout.write(`${file}: ok (${sc.steps.length} steps)\n`);
+      process.stdout.write(
+        o.json
+          ? JSON.stringify({ file, ok: true, steps: sc.steps.length }) + '\n'
+          : `${file}: ok (${sc.steps.length} steps)\n`,
+      );
       setCode(0);
     });
 }
 
 /** The result cell of a step. */
-function resultCell(s: StepResult): string {
+export function resultCell(s: StepResult): string {
   if (typeof s.unsupported === 'string') return 'skipped'; // live-kernel engine only
   if (s.op === 'expect') return s.failures ? 'FAIL' : 'ok';
   return s.errno ? `-${s.errno}` : String(s.ret);
 }
 
 /** The notes of a step, and the lines shown under it. */
-function stepNotes(s: StepResult): { notes: string[]; details: string[] } {
+export function stepNotes(s: StepResult): { notes: string[]; details: string[] } {
   const notes: string[] = [];
   const details: string[] = [];
   if (typeof s.unsupported === 'string') notes.push(`unsupported: ${s.unsupported}`);
@@ -51,6 +58,8 @@ function stepNotes(s: StepResult): { notes: string[]; details: string[] } {
   if (s.why) notes.push(`${s.why.fn}: ${s.why.rule}`);
   if (s.failures) notes.push(...s.failures);
   if (typeof s.note === 'string') notes.push(s.note);
+  if (typeof s.migrated === 'number')
+    notes.push(`${s.migrated} page(s) migrated out of ZONE_MOVABLE/CMA, then the pin retried`);
   if (s.op === 'mremap' && typeof s.addr === 'string') notes.push(`${s.moved ? 'moved to' : 'stays at'} ${s.addr}`);
   if ((s.op === 'mlock' || s.op === 'munlock') && typeof s.locked_vm === 'number')
     notes.push(`locked_vm ${s.locked_vm} pages`);
