@@ -110,7 +110,8 @@ const RESULT_DOC = [
   '',
   '| field | meaning |',
   '|---|---|',
-  '| `schemaVersion`, `scenario`, `engine`, `kernel` | the format version, the scenario name, `model` or `kernel`, and which |',
+  '| `schemaVersion`, `scenario`, `engine`, `kernel` | the format version, the scenario name, `model` or ' +
+    '`kernel`, and which |',
   '| `ok` | false when an `expect` step failed |',
   '| `steps[]` | one per step: `index`, `op`, `label`, `ret` (a count, 0, or -errno), `errno` (a name or null), ' +
     '`vmstat` (`nr_foll_pin_acquired` and `nr_foll_pin_released` since the scenario began), `repeat` (when above 1), ' +

@@ -48,6 +48,7 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
         if (process.platform !== 'linux' || !existsSync(VMSTAT))
           throw new UserError('ERR_PROBE_UNSUPPORTED', `gupsim watch needs Linux's ${VMSTAT}`);
         const intervalMs = positive('--interval', o.interval);
+        const timeWidth = intervalMs < 1000 ? 14 : 10;
         const threshold = Number(o.threshold);
         if (!Number.isInteger(threshold) || threshold < 0)
           throw new UserError('ERR_USAGE', `--threshold: expected a page count, got "${o.threshold}"`);
@@ -71,7 +72,8 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
           if (!isRoot())
             out('note: not root: /proc/sys/vm/stat_refresh cannot be written, counts may lag by a per-CPU batch\n');
           out(
-            `${'time'.padEnd(intervalMs < 1000 ? 14 : 10)}${'outstanding'.padStart(12)}${'pin/s'.padStart(12)}${'unpin/s'.padStart(12)}  chart\n`,
+            `${'time'.padEnd(timeWidth)}${'outstanding'.padStart(12)}${'pin/s'.padStart(12)}` +
+              `${'unpin/s'.padStart(12)}  chart\n`,
           );
         }
         try {
@@ -95,11 +97,11 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
             // Below one second the samples need their milliseconds to be told apart.
             const time = s.time.slice(11, intervalMs < 1000 ? 23 : 19);
             out(
-              `${time.padEnd(intervalMs < 1000 ? 14 : 10)}${String(s.outstanding).padStart(12)}${rate(s.pin_rate).padStart(12)}` +
+              `${time.padEnd(timeWidth)}${String(s.outstanding).padStart(12)}${rate(s.pin_rate).padStart(12)}` +
                 `${rate(s.unpin_rate).padStart(12)}  ` +
                 `${sparkline(history, !utf8Locale())}\n`,
             );
-            if (s.alarm) out(`${time.padEnd(intervalMs < 1000 ? 14 : 10)}ALARM: ${s.alarm}\n`);
+            if (s.alarm) out(`${time.padEnd(timeWidth)}ALARM: ${s.alarm}\n`);
           }
         } finally {
           process.off('SIGINT', stop);

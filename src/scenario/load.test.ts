@@ -109,7 +109,8 @@ describe('loadScenario: errors that say what was meant', () => {
   });
   it('inspect: a page outside the region, and region or handle but not both', () => {
     const p = problems(
-      'steps:\n  - { op: mmap, proc: a, as: b, size: 8K, type: anon }\n  - { op: inspect, proc: a, region: b, page: 2 }\n' +
+      'steps:\n  - { op: mmap, proc: a, as: b, size: 8K, type: anon }\n' +
+        '  - { op: inspect, proc: a, region: b, page: 2 }\n' +
         '  - { op: inspect, proc: a }\n',
     );
     expect(p[0]).toBe('f.yaml:3: step 1 (inspect): field "page": pages 2..2 are outside region "b" (2 pages)');

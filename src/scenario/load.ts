@@ -103,7 +103,8 @@ export function loadScenario(text: string, file = '<scenario>'): Scenario {
     throw new ScenarioError([`${file}: empty scenario (a scenario is a YAML mapping with steps:)`]);
   if (typeof raw !== 'object' || Array.isArray(raw))
     throw new ScenarioError([
-      `${file}:1: a scenario is a YAML mapping (name:, machine:, steps: ...), not a ${Array.isArray(raw) ? 'list' : typeof raw}`,
+      `${file}:1: a scenario is a YAML mapping (name:, machine:, steps: ...), not a ` +
+        (Array.isArray(raw) ? 'list' : typeof raw),
     ]);
   const stepsNode = doc.get('steps', true);
   const stepOps: (string | undefined)[] = isSeq(stepsNode)
@@ -246,7 +247,8 @@ function checkReferences(steps: Step[]): Array<{ index: number; field: string; m
         errs.push({
           index,
           field: 'page',
-          message: `pages ${s.page}..${s.page + count - 1} are outside region "${s.region}" (${bytes / PAGE_SIZE} pages)`,
+          message:
+            `pages ${s.page}..${s.page + count - 1} are outside region "${s.region}" ` + `(${bytes / PAGE_SIZE} pages)`,
         });
     }
     if ('flags' in s && Array.isArray(s.flags))
