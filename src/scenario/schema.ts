@@ -39,7 +39,12 @@ const mthpPolicy = z.enum(['always', 'inherit', 'madvise', 'never']);
 const mthpSize = z.enum(['16K', '32K', '64K', '128K', '256K', '512K', '1M', '2M']);
 
 export const MachineSchema = z.strictObject({
-  memory: doc(size.optional(), 'Physical memory of the machine.', BYTES, '4GiB'),
+  memory: doc(
+    size.refine((n) => n > 0, 'the machine needs some memory').optional(),
+    'Physical memory of the machine.',
+    BYTES,
+    '4GiB',
+  ),
   movable: doc(size.optional(), 'Part of memory in ZONE_MOVABLE (FOLL_LONGTERM migrates pages out of it).', BYTES, '0'),
   cma: doc(size.optional(), 'Part of memory in a CMA area (FOLL_LONGTERM migrates pages out of it).', BYTES, '0'),
   pmem: doc(size.optional(), 'Persistent memory for fsdax files (ZONE_DEVICE; FOLL_LONGTERM is refused).', BYTES, '0'),
