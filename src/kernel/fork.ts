@@ -8,7 +8,17 @@ import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
 import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR } from '../mm/memmap.js';
-import { Vma, VM_DONTCOPY, VM_PFNMAP, VM_MIXEDMAP, VM_WRITE, VM_SHARED, is_cow_mapping } from '../mm/mm_types.js';
+import {
+  Vma,
+  VM_DONTCOPY,
+  VM_LOCKED,
+  VM_LOCKONFAULT,
+  VM_PFNMAP,
+  VM_MIXEDMAP,
+  VM_WRITE,
+  VM_SHARED,
+  is_cow_mapping,
+} from '../mm/mm_types.js';
 import {
   mk_pte,
   pte_pfn,
@@ -45,7 +55,9 @@ export function kernel_clone(m: Machine, parent: Process, childName: string): Pr
   let err = 0;
   for (const vma of src.vmas) {
     if (vma.flags & VM_DONTCOPY) continue;
-    const cv = new Vma(dst, vma.start, vma.end, vma.flags, vma.kind, vma.file, vma.pgoff, vma.hugeOrder, vma.name);
+    // dup_mmap(): the child's VMAs are not mlocked (VM_LOCKED_MASK cleared).
+    const flags = vma.flags & ~(VM_LOCKED | VM_LOCKONFAULT);
+    const cv = new Vma(dst, vma.start, vma.end, flags, vma.kind, vma.file, vma.pgoff, vma.hugeOrder, vma.name);
     if (vma.anonVma) {
       // anon_vma_fork(): the child sees the parent's anon_vmas and gets its own for new pages.
       for (const av of vma.anonChain) {

@@ -78,6 +78,7 @@ import {
   pte_write,
   pte_dirty,
   pte_special,
+  pte_protnone,
   pte_mkdirty,
   pte_mkyoung,
   pte_index,
@@ -110,7 +111,7 @@ export function folio_maybe_dma_pinned(m: Machine, folio: number): boolean {
   return m.mem.refcount[folio]! >>> 0 >= GUP_PIN_COUNTING_BIAS;
 }
 
-/** The folio answer for the page's folio (page_maybe_dma_pinned(), which 6.18 no longer has). */
+/** The folio answer for the page's folio (pageMaybeDmaPinned(), which 6.18 no longer has). */
 export function pageMaybeDmaPinned(m: Machine, pfn: number): boolean {
   return folio_maybe_dma_pinned(m, m.mem.page_folio(pfn));
 }
@@ -822,7 +823,8 @@ function gup_fast(
     if (typeof slot === 'number') {
       const size = pud ? PUD_SIZE : PMD_SIZE;
       const e = slot;
-      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) break;
+      // gup_fast_pmd_range(): a PROT_NONE (or NUMA-hinting) entry sends the caller to the slow path.
+      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) break;
       const head = pte_pfn(e);
       const leafEnd = addr - (addr % size) + size;
       const stop = Math.min(end, leafEnd);
@@ -843,7 +845,7 @@ function gup_fast(
     let i = pte_index(addr);
     for (; addr < tableEnd; addr += PAGE_SIZE, i++) {
       const e = slot[i]!;
-      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
+      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
       const pfn = pte_pfn(e);
       const folio = mem.page_folio(pfn);
       if (!try_grab_folio_fast(m, folio, 1, flags)) return nr;

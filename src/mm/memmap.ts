@@ -45,6 +45,12 @@ export class MemMap {
   readonly refcount: Int32Array;
   readonly mapcount: Int32Array;
   readonly index: Uint32Array;
+  /**
+   * PG_mlocked, by folio head. Kept beside the arrays, not in them: the 16-bit flags word is full
+   * and few folios are mlocked. Set by mlock_folio(), cleared by munlock_folio() and when the folio
+   * is freed (__page_cache_release()).
+   */
+  readonly mlocked = new Set<number>();
 
   constructor(nrPages: number) {
     this.nr = nrPages;
@@ -91,6 +97,9 @@ export class MemMap {
   }
   folio_test_dirty(folio: number): boolean {
     return (this.flags[folio]! & PG_dirty) !== 0;
+  }
+  folio_test_mlocked(folio: number): boolean {
+    return this.mlocked.has(folio);
   }
 
   /** folio_has_pincount(): 64-bit kernels keep _pincount in every large folio. */

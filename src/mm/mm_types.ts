@@ -18,6 +18,8 @@ export const VM_PFNMAP = 0x400;
 export const VM_LOCKED = 0x2000;
 export const VM_IO = 0x4000;
 export const VM_DONTCOPY = 0x20000;
+/** mlock2(MLOCK_ONFAULT): lock pages as they fault in. */
+export const VM_LOCKONFAULT = 0x80000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
 export const VM_HUGETLB = 0x400000;
@@ -107,6 +109,14 @@ export class MmStruct {
     while (i < this.vmas.length && this.vmas[i]!.start < vma.start) i++;
     this.vmas.splice(i, 0, vma);
   }
+}
+
+/** The protections a scenario maps with: PROT_READ|PROT_WRITE, PROT_READ, PROT_NONE. */
+export type Prot = 'rw' | 'r' | 'none';
+
+/** calc_vm_prot_bits(): the VM_READ / VM_WRITE of a protection. */
+export function protFlags(prot: Prot): number {
+  return prot === 'rw' ? VM_READ | VM_WRITE : prot === 'r' ? VM_READ : 0;
 }
 
 /** is_cow_mapping(): private and may become writable. */

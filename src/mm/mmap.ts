@@ -10,7 +10,8 @@ import {
   MmStruct,
   Vma,
   type VmaKind,
-  VM_READ,
+  type Prot,
+  protFlags,
   VM_WRITE,
   VM_SHARED,
   VM_MAYREAD,
@@ -21,6 +22,7 @@ import {
   VM_PFNMAP,
   VM_HUGETLB,
   VM_ACCOUNT,
+  VM_LOCKED,
   FAULT_FLAG_WRITE,
   VM_FAULT_ERROR,
   VM_FAULT_OOM,
@@ -30,6 +32,7 @@ import { zap_page_range_single, handle_mm_fault } from './memory.js';
 import { mk_pte, pte_index, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { truncate_inode_pages } from './truncate.js';
+import { mlock_vma_pages_range } from './mlock_folio.js';
 
 export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
 
@@ -41,8 +44,8 @@ export interface MmapArgs {
   file?: AddressSpace;
   /** File offset in bytes. */
   offset?: number;
-  /** Only 'r' or 'rw'. */
-  prot?: 'r' | 'rw';
+  /** PROT_READ|PROT_WRITE (default), PROT_READ or PROT_NONE. */
+  prot?: Prot;
   /** Alignment of the start address in bytes (a power of two). */
   align?: number;
   /** hugetlb page order (9: 2 MiB, 18: 1 GiB). */
@@ -63,7 +66,7 @@ export type SysResult = number;
 const MMAP_GAP = PAGE_SIZE;
 
 /** get_unmapped_area(): top-down below mmap_base, aligned. */
-function get_unmapped_area(mm: MmStruct, len: number, align: number): number {
+export function get_unmapped_area(mm: MmStruct, len: number, align: number): number {
   let top = mm.mmap_base;
   for (let i = mm.vmas.length - 1; i >= -1; i--) {
     const below = i >= 0 ? mm.vmas[i]!.end + MMAP_GAP : 0x10000;
@@ -126,8 +129,7 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
       kind = 'pfnmap';
       break;
   }
-  let flags = VM_READ | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  if ((a.prot ?? 'rw') === 'rw') flags |= VM_WRITE;
+  let flags = protFlags(a.prot ?? 'rw') | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   if (shared) flags |= VM_SHARED | VM_MAYSHARE;
   if (kind === 'hugetlb') flags |= VM_HUGETLB;
   if (kind === 'pfnmap') flags |= VM_IO | VM_PFNMAP;
@@ -316,8 +318,14 @@ function hugetlbAligned(mm: MmStruct, start: number, end: number): boolean {
 
 /** Remove a VMA entirely from its mm and the rmap. */
 function removeVma(m: Machine, vma: Vma): void {
-  zap_page_range_single(m, vma, vma.start, vma.end);
   const mm = vma.mm;
+  if (vma.flags & VM_LOCKED) {
+    // Unmapping from a VM_LOCKED VMA munlocks the folios (munlock_vma_folio() in the rmap removal),
+    // and the VMA's pages leave mm->locked_vm (vms_complete_munmap_vmas()).
+    mlock_vma_pages_range(m, vma, vma.start, vma.end, false);
+    mm.locked_vm -= vma.pages;
+  }
+  zap_page_range_single(m, vma, vma.start, vma.end);
   mm.vmas = mm.vmas.filter((v) => v !== vma);
   for (const av of vma.anonChain) av.vmas.delete(vma);
   const resv = vmaHugetlbResv.get(vma);

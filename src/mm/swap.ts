@@ -39,6 +39,8 @@ function __folio_put(m: Machine, folio: number): void {
     return;
   }
   const order = mem.folio_order(folio);
+  // __page_cache_release(): a folio freed while still mlocked loses PG_mlocked.
+  mem.mlocked.delete(folio);
   if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
     m.vmstat.mod('nr_anon_transparent_hugepages', -1);
   }

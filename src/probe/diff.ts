@@ -209,7 +209,7 @@ function frames(sc: Scenario, steps: AnyStep[]): Map<string, Frame> {
   const out = new Map<string, Frame>();
   for (const s of steps) {
     const step = sc.steps[s.index];
-    if (s.op !== 'inspect' || step?.op !== 'inspect') continue;
+    if (s.op !== 'inspect' || step?.op !== 'inspect' || step.region === undefined) continue;
     for (const p of pagesOf(s)) {
       if (typeof p.pfn !== 'number' || p.present !== true || p.zero_page === true) continue;
       out.set(`${s.index}:${String(p.page)}`, { step: s.index, region: step.region, page: Number(p.page), pfn: p.pfn });

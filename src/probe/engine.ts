@@ -200,6 +200,8 @@ interface Region {
   addr: number;
   len: number;
   type: string;
+  /** The process that mapped it. */
+  owner: string;
   hugepage?: string;
 }
 interface FileEntry {
@@ -454,7 +456,7 @@ class Runner {
     if (r.ret < 0) return { ret: r.ret, errno: r.errno };
     const addr = Number(r.addr);
     const len = Number(r.len);
-    const region: Region = { addr, len, type: s.type };
+    const region: Region = { addr, len, type: s.type, owner: s.proc };
     if (s.hugepage) region.hugepage = s.hugepage;
     this.regions.set(s.as, region);
     return { ret: 0, extra: { addr: '0x' + addr.toString(16), length: len } };
@@ -587,11 +589,13 @@ class Runner {
   }
 
   async inspect(s: StepOf<'inspect'>): Promise<Out> {
+    if (s.region === undefined)
+      return { ret: 0, unsupported: 'the kernel does not show which frames a ring, MR or handle holds' };
     const r = this.regions.get(s.region)!;
     const first = s.page ?? 0;
     const n = s.pages ?? (s.page === undefined ? Math.ceil(r.len / PAGE_SIZE) : 1);
     const mappedBy: PageInfo['mapped_by'] = r.type === 'hugetlb' ? (r.hugepage === '1G' ? 'pud' : 'pmd') : null;
-    const p = this.procs.get(s.proc);
+    const p = this.procs.get(s.proc ?? r.owner);
     const pages: PageInfo[] = [];
     if (!p || !p.alive) {
       // No such process (any more): nothing is mapped, as the model reports it.

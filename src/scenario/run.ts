@@ -18,6 +18,9 @@ type Handler = (ctx: RunContext, s: never) => Outcome;
 const HANDLERS: Record<string, Handler> = {
   mmap: mem.mmap,
   munmap: mem.munmap,
+  mremap: mem.mremap,
+  mlock: mem.mlock,
+  munlock: mem.munlock,
   mprotect: mem.mprotect,
   madvise: mem.madvise,
   read: mem.touch,
@@ -106,6 +109,7 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
   if (!handler) throw new Error(`gupsim bug: no handler for op ${step.op}`);
   const runs = step.repeat ?? 1;
   let out: Outcome = { ret: 0 };
+  const migratedBefore = ctx.m.vmstat.get('pgmigrate_success');
   const unmapped = unmappedRegion(ctx, step);
   for (let r = 0; r < runs; r++) {
     ctx.m.why = undefined;
@@ -124,6 +128,10 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
     errno: out.ret < 0 ? errnoName(out.ret) : null,
     vmstat: pinCounters(ctx.vmstatDelta()),
   };
+  if (runs > 1) res.repeat = runs;
+  // FOLL_LONGTERM pins of unpinnable folios migrate them and retry (check_and_migrate_movable_pages()).
+  const migrated = ctx.m.vmstat.get('pgmigrate_success') - migratedBefore;
+  if (migrated > 0) res.migrated = migrated;
   const extra = out.extra ?? {};
   if (out.ret < 0 && !extra.why && ctx.m.why) res.why = { fn: ctx.m.why.fn, rule: ctx.m.why.rule };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) res[k] = v;
