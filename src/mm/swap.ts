@@ -45,7 +45,7 @@ function free_folio(m: Machine, folio: number): void {
   // No NR_FILE_DIRTY change here: an accounted dirty folio is cleaned when it leaves the page cache
   // (folio_cancel_dirty() in remove_from_page_cache); anon/shmem dirtiness was never accounted.
   if (mem.folio_test_hugetlb(folio)) {
-    m.hugetlb.free(folio);
+    m.hugetlb.free_huge_folio(folio);
     return;
   }
   m.alloc.free_block(folio, order);
