@@ -15,6 +15,7 @@ import { FOLL_LONGTERM, FOLL_WRITE } from './foll_flags.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, PUD_ORDER } from './memmap.js';
 import { pte_pfn, pte_write } from './pgtable.js';
 import { fork, pinCounters } from '../../test/support.js';
+import { checkInvariants } from '../tools/invariants.js';
 
 const PAGE = PAGE_SIZE;
 
@@ -346,4 +347,60 @@ describe('hugetlb pages in movable memory (htlb_alloc_mask, folio_isolate_hugetl
     const m = new Machine({ memory: 1 << 30, cma: 768 << 20, hugetlb: { '2M': 2 } });
     for (const f of m.hugetlb.hstate(PMD_ORDER).freelist) expect(m.alloc.is_migrate_cma_page(f)).toBe(true);
   });
+
+  it(
+    'collect_longterm_unpinnable_folios() -> folio_isolate_hugetlb(): a FOLL_LONGTERM pin of a hugetlb page in ' +
+      'ZONE_MOVABLE migrates it into a fresh pinnable folio (alloc_migrate_hugetlb_folio) instead of failing; the ' +
+      'old folio, now temporary, leaves the pool',
+    () => {
+      const m = new Machine({ memory: 1 << 30, movable: 256 << 20, hugetlb: { '2M': 2 } });
+      const p = m.spawn('app');
+      const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
+      expect(user_access(m, p, a, PAGE, true)).toBe(0);
+      const old = pte_pfn(p.mm.pt.pmd_leaf(a));
+      expect(m.alloc.zoneOf(old)).toBe('MOVABLE');
+      const free = m.alloc.nr_free_pages();
+      const pages = new Int32Array(4);
+      expect(pin_user_pages(m, p, a, 4, FOLL_WRITE | FOLL_LONGTERM, pages)).toBe(4);
+      const now = pte_pfn(p.mm.pt.pmd_leaf(a));
+      expect(now).not.toBe(old);
+      expect(pages[0]).toBe(now);
+      expect(m.alloc.zoneOf(now)).not.toBe('MOVABLE');
+      expect(m.mem.folio_test_hugetlb(now)).toBe(true);
+      expect(m.mem.folio_pincount(now)).toBe(4);
+      expect(m.vmstat.get('pgmigrate_success')).toBe(512);
+      // The pool keeps its size; the movable free page stays in it, the old mapped one went to the buddy.
+      expect(m.hugetlb.counters(PMD_ORDER)).toMatchObject({ nr_hugepages: 2, free_hugepages: 1, resv_hugepages: 0 });
+      expect(m.alloc.nr_free_pages()).toBe(free);
+      expect(m.mem.folio_test_hugetlb(old)).toBe(false);
+      expect(pinCounters(m)).toEqual([8, 4]);
+      unpin_user_pages(m, pages, 4);
+      expect(checkInvariants(m)).toEqual([]);
+    },
+  );
+
+  it(
+    'alloc_hugetlb_folio_nodemask(): when the pool has a free pinnable page nobody reserved, the migration takes ' +
+      'it, and the old folio goes back on the free list',
+    () => {
+      // 2 MiB of ZONE_MOVABLE: the pool's first page lands there, the second in DMA32.
+      const m = new Machine({ memory: 1 << 30, movable: PMD_SIZE, hugetlb: { '2M': 2 } });
+      const [dma, movable] = m.hugetlb.hstate(PMD_ORDER).freelist.slice().reverse();
+      expect(m.alloc.zoneOf(movable!)).toBe('MOVABLE');
+      expect(m.alloc.zoneOf(dma!)).not.toBe('MOVABLE');
+      const p = m.spawn('app');
+      const a = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', shared: false, noreserve: true });
+      expect(user_access(m, p, a, 2 * PMD_SIZE, true)).toBe(0);
+      expect(do_munmap(m, p, a, PMD_SIZE)).toBe(0);
+      const b = a + PMD_SIZE;
+      expect(pte_pfn(p.mm.pt.pmd_leaf(b))).toBe(movable);
+      const pages = new Int32Array(1);
+      expect(pin_user_pages(m, p, b, 1, FOLL_WRITE | FOLL_LONGTERM, pages)).toBe(1);
+      expect(pages[0]).toBe(dma);
+      expect(m.hugetlb.hstate(PMD_ORDER).freelist).toEqual([movable]);
+      expect(m.hugetlb.counters(PMD_ORDER)).toMatchObject({ nr_hugepages: 2, free_hugepages: 1 });
+      unpin_user_pages(m, pages, 1);
+      expect(checkInvariants(m)).toEqual([]);
+    },
+  );
 });
