@@ -35,7 +35,20 @@ export const MachineSchema = z.strictObject({
   use_zero_page: z.boolean().optional(),
   shmem_thp: z.enum(['never', 'always', 'advise']).optional(),
   hugetlb: z.strictObject({ '2M': int.nonnegative().optional(), '1G': int.nonnegative().optional() }).optional(),
+  hugetlb_overcommit: z
+    .strictObject({ '2M': int.nonnegative().optional(), '1G': int.nonnegative().optional() })
+    .optional(),
 });
+
+/** The counters of /sys/kernel/mm/hugepages/hugepages-<size>kB/ an expect step can check. */
+export const HUGETLB_COUNTERS = [
+  'nr_hugepages',
+  'free_hugepages',
+  'resv_hugepages',
+  'surplus_hugepages',
+  'nr_overcommit_hugepages',
+] as const;
+const hugetlbCounters = z.partialRecord(z.enum(HUGETLB_COUNTERS), int);
 
 export const ProcessSchema = z.strictObject({
   root: z.boolean().optional(),
@@ -66,6 +79,7 @@ export const StepSchema = z.discriminatedUnion('op', [
     hugepage: z.enum(['2M', '1G']).optional(),
     prot: z.enum(['rw', 'r']).optional(),
     populate: z.boolean().optional(),
+    noreserve: z.boolean().optional(),
   }),
   step('munmap', { proc: name, region: name, ...range }),
   step('mprotect', { proc: name, region: name, ...range, prot: z.enum(['rw', 'r']) }),
@@ -141,6 +155,7 @@ export const StepSchema = z.discriminatedUnion('op', [
     warnings: int.nonnegative().optional(),
     pins: int.nonnegative().optional(),
     why: z.string().optional(),
+    hugetlb: z.strictObject({ '2M': hugetlbCounters.optional(), '1G': hugetlbCounters.optional() }).optional(),
   }),
 ]);
 
