@@ -26,7 +26,7 @@ const mthpPolicy = z.enum(['always', 'inherit', 'madvise', 'never']);
 const mthpSize = z.enum(['16K', '32K', '64K', '128K', '256K', '512K', '1M', '2M']);
 
 export const MachineSchema = z.strictObject({
-  memory: size.optional(),
+  memory: size.refine((n) => n >= 8 << 20, 'machine memory must be at least 8 MiB').optional(),
   movable: size.optional(),
   cma: size.optional(),
   pmem: size.optional(),
