@@ -150,3 +150,25 @@ describe('diffScenario', () => {
     expect(formatDiff(d)).toContain('no agreement can be claimed');
   });
 });
+
+describe('diffScenario: hugetlb counters', () => {
+  const hsc = loadScenario(`
+machine: { memory: 256MiB, hugetlb: { 2M: 2 } }
+steps:
+  - { op: mmap, proc: app, as: buf, size: 2MiB, type: hugetlb }
+  - { op: write, proc: app, region: buf }
+`);
+  it("compares each step's hugetlb pool counters: a different HugePages_Rsvd is a difference", async () => {
+    const d = await diffScenario(hsc, {
+      probe: async () => {
+        const m = runScenario(hsc);
+        const steps = JSON.parse(JSON.stringify(m.steps)) as KernelStepResult[];
+        (steps[1]!.hugetlb as Record<string, Record<string, number>>)['2M']!.resv_hugepages = 1;
+        return { ...m, engine: 'kernel', kernel: 'test', steps, settings: [], notes: [], noise: false };
+      },
+    });
+    expect(d.steps[0]!.status).toBe('same');
+    expect(d.steps[1]!.status).toBe('differs');
+    expect(d.steps[1]!.differences).toEqual(['hugetlb 2M resv_hugepages: model 0, kernel 1']);
+  });
+});

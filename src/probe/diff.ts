@@ -1,7 +1,8 @@
 // `gupsim diff`: run a scenario on the model and on the host kernel and compare them step by step:
-// ret, errno, the per-step increments of nr_foll_pin_acquired / nr_foll_pin_released, the `inspect`
-// fields the kernel exposes (present, order, mapcount, zero_page) and which inspected pages share a
-// frame. Steps the host cannot run are skipped with the reason, never counted as differences.
+// ret, errno, the per-step increments of nr_foll_pin_acquired / nr_foll_pin_released, the hugetlb
+// pool counters, the `inspect` fields the kernel exposes (present, order, mapcount, zero_page) and
+// which inspected pages share a frame. Steps the host cannot run are skipped with the reason, never
+// counted as differences.
 //
 // The kernel's counters are machine-wide, so a difference is believed only when it repeats: the
 // scenario is re-run on the kernel (at most maxRuns times in all) and each step takes the majority
@@ -122,6 +123,7 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
     out.push(`nr_foll_pin_acquired +${mv.acquired} on the model, +${kv.acquired} on the kernel`);
   if (mv.released !== kv.released)
     out.push(`nr_foll_pin_released +${mv.released} on the model, +${kv.released} on the kernel`);
+  out.push(...compareHugetlb(m, k));
   const mp = pagesOf(m);
   const kp = pagesOf(k);
   for (let i = 0; i < Math.min(mp.length, kp.length); i++) {
@@ -132,6 +134,20 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
       if (f !== 'present' && (mp[i]!.present !== true || kp[i]!.present !== true)) continue;
       if (a !== b)
         out.push(`page ${String(mp[i]!.page)} ${f}: model ${JSON.stringify(a)}, kernel ${JSON.stringify(b)}`);
+    }
+  }
+  return out;
+}
+
+/** hugetlb pool counters after the step (both engines report them for scenarios that use hugetlb). */
+function compareHugetlb(m: AnyStep, k: AnyStep): string[] {
+  const mh = (m.hugetlb ?? {}) as Record<string, Record<string, number>>;
+  const kh = (k.hugetlb ?? {}) as Record<string, Record<string, number> | undefined>;
+  const out: string[] = [];
+  for (const [size, counters] of Object.entries(mh)) {
+    for (const [name, v] of Object.entries(counters)) {
+      const kv = kh[size]?.[name];
+      if (kv !== undefined && kv !== v) out.push(`hugetlb ${size} ${name}: model ${v}, kernel ${kv}`);
     }
   }
   return out;
