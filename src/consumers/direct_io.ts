@@ -21,7 +21,8 @@ export const BIO_MAX_VECS = 256;
 export const LOGICAL_BLOCK_SIZE = 512;
 
 /**
- * pread/pwrite with O_DIRECT. Returns bytes transferred or -errno: -EINVAL for a length or offset
+ * pread/pwrite with O_DIRECT. Returns bytes transferred, 0 for a read at or past EOF (before any
+ * check), or -errno: -EINVAL for a length or offset
  * not aligned to the logical block size (block files only), or a misaligned buffer (after its first
  * bio was pinned and released), the pin's errno (e.g. -EFAULT for an unmapped buffer)
  * when the first bio could not pin anything; a short count when a later one failed.
@@ -37,19 +38,18 @@ export function directIo(
 ): number {
   m.why = undefined;
   const mask = LOGICAL_BLOCK_SIZE - 1;
-  // Block-backed files check the file range up front (iomap_dio_bio_iter); tmpfs has no such rule.
+  const size = file.sizePages * PAGE_SIZE;
+  // __iomap_dio_rw(): an empty request, or a read at or past EOF, is done (0) before any alignment
+  // check, whatever the offset, length or buffer.
+  if (len === 0 || (isRead && pos >= size)) return 0;
+  // Block-backed files check the file range (iomap_dio_bio_iter); tmpfs has no such rule.
   if (file.fs !== 'tmpfs' && (pos | len) & mask)
     return m.refuse(
       -EINVAL,
       'iomap_dio_bio_iter',
       'O_DIRECT offset or length not aligned to the logical block size (512)',
     );
-  const size = file.sizePages * PAGE_SIZE;
-  if (isRead) {
-    if (pos >= size) return 0;
-    len = Math.min(len, size - pos);
-  }
-  if (len === 0) return 0;
+  if (isRead) len = Math.min(len, size - pos);
   if (file.fs === 'tmpfs') {
     // noop_direct_IO: a plain copy to/from user memory.
     const r = userAccess(m, p, addr, len, isRead);

@@ -1085,6 +1085,19 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
     if (seen.has(folio)) continue; // folio_isolate_lru() fails the second time
     seen.add(folio);
     if (m.alloc.zoneOf(folio) === 'DEVICE') continue; // fsdax: nothing to migrate to
+    if (mem.folio_test_hugetlb(folio)) {
+      // folio_isolate_hugetlb(): a migratable hugetlb folio, with a reference held by the isolation.
+      // One that is not (memfd_alloc_folio() never marks its folios) is not collected: with nothing
+      // isolated, the pins stay (6.18 checks list_empty()).
+      if (!m.hugetlb.folio_test_hugetlb_migratable(folio)) {
+        collected--;
+        continue;
+      }
+      m.hugetlb.folio_set_hugetlb_migratable(folio, false);
+      mem.refcount[folio] = mem.refcount[folio]! + 1;
+      list.push(folio);
+      continue;
+    }
     // folio_isolate_lru(): off the LRU, with a reference held by the isolation.
     mem.clearFlag(folio, PG_lru);
     mem.refcount[folio] = mem.refcount[folio]! + 1;

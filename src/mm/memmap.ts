@@ -4,7 +4,9 @@
 // Per page, 16 bytes: flags u16, mapping u16, _refcount i32, _mapcount i32, index u32.
 // Folio-wide fields of a large folio live in its tail pages' otherwise unused slots, as the kernel
 // keeps them in the first tail pages: refcount[head+1] = _pincount, index[head+1] = _entire_mapcount,
-// refcount[head+2] = _large_mapcount. Mapcounts are stored as natural counts (the kernel's value + 1).
+// refcount[head+2] = _large_mapcount, and for hugetlb folios mapping[head+1] = the hugetlb flags the
+// kernel keeps in folio->private (hugetlb.ts). Mapcounts are stored as natural counts (the kernel's
+// value + 1).
 // Large folios are order >= 2 (anon mTHP has no order 1; the model creates no order-1 folios), which
 // guarantees both tail slots exist.
 

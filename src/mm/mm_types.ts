@@ -2,6 +2,7 @@
 // include/linux/rmap.h) and the VM_* flags of include/linux/mm.h.
 
 import type { AddressSpace } from './fs.js';
+import type { HugetlbVmaPrivate } from './hugetlb_resv.js';
 import { PageTable } from './pgtable.js';
 import { PAGE_SIZE } from './memmap.js';
 
@@ -42,6 +43,8 @@ export class Vma {
   anonVma: AnonVma | undefined;
   /** All anon_vmas linked to this VMA: its own and, after fork, its ancestors'. */
   readonly anonChain: AnonVma[] = [];
+  /** vm_private_data of a private hugetlb VMA: its reserve map and HPAGE_RESV_* flags (hugetlb_resv.ts). */
+  vm_private_data: HugetlbVmaPrivate | undefined;
 
   constructor(
     public mm: MmStruct,

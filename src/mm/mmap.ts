@@ -23,6 +23,7 @@ import {
   VM_HUGETLB,
   VM_ACCOUNT,
   VM_LOCKED,
+  VM_NORESERVE,
   FAULT_FLAG_WRITE,
   VM_FAULT_ERROR,
   VM_FAULT_OOM,
@@ -33,6 +34,7 @@ import { mk_pte, pte_index, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { truncate_inode_pages } from './truncate.js';
 import { mlock_vma_pages_range } from './mlock_folio.js';
+import { hugetlb_reserve_pages, hugetlb_vm_op_close, hugetlb_vm_op_open } from './hugetlb_resv.js';
 
 export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
 
@@ -51,6 +53,8 @@ export interface MmapArgs {
   /** hugetlb page order (9: 2 MiB, 18: 1 GiB). */
   hugeOrder?: number;
   populate?: boolean;
+  /** MAP_NORESERVE: VM_NORESERVE (no hugetlb reservation, no commit charge). */
+  noreserve?: boolean;
   name?: string;
 }
 
@@ -81,7 +85,7 @@ export function get_unmapped_area(mm: MmStruct, len: number, align: number): num
 /**
  * do_mmap(): map a new region. Returns its address or -errno:
  * -EINVAL for a zero length or a bad file offset, -ENOMEM when no address space or hugetlb pool
- * reservation is left.
+ * reservation is left (hugetlb_reserve_pages(), unless MAP_NORESERVE).
  */
 export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   const mm = p.mm;
@@ -133,22 +137,23 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   if (shared) flags |= VM_SHARED | VM_MAYSHARE;
   if (kind === 'hugetlb') flags |= VM_HUGETLB;
   if (kind === 'pfnmap') flags |= VM_IO | VM_PFNMAP;
-  if (kind === 'anon' || (kind === 'shmem' && !shared)) flags |= VM_ACCOUNT;
+  // do_mmap(): MAP_NORESERVE sets VM_NORESERVE (always for hugetlbfs, else unless overcommit is never).
+  if (a.noreserve) flags |= VM_NORESERVE;
+  else if (kind === 'anon' || (kind === 'shmem' && !shared)) flags |= VM_ACCOUNT;
   let align = Math.max(a.align ?? PAGE_SIZE, unit);
   // __get_unmapped_area(): anonymous mappings of whole PMDs are THP-aligned (6.7+).
   if (kind === 'anon' && len % PMD_SIZE === 0) align = Math.max(align, PMD_SIZE);
   const addr = get_unmapped_area(mm, len, align);
   if (addr < 0) return addr;
-  if (kind === 'hugetlb' && !m.hugetlb.reserve(hugeOrder, len / unit))
-    return m.refuse(
-      -ENOMEM,
-      'hugetlb_reserve_pages',
-      'not enough free huge pages in the pool to reserve for this mapping',
-    );
   const pgoff = kind === 'anon' ? addr / PAGE_SIZE : offset / PAGE_SIZE;
-  if (file && file.sizePages < pgoff + pages && (file.unlinked || file.fs === 'dax')) file.resize(pgoff + pages);
   const vma = new Vma(mm, addr, addr + len, flags, kind, file, pgoff, hugeOrder, a.name ?? '');
-  if (kind === 'hugetlb') vmaHugetlbResv.set(vma, len / unit);
+  if (kind === 'hugetlb') {
+    // hugetlbfs_file_mmap(): reserve the mapping's huge pages (per mapping if private, per inode if shared).
+    const from = offset / unit;
+    const r = hugetlb_reserve_pages(m, file!, from, from + len / unit, vma, flags);
+    if (r < 0) return r;
+  }
+  if (file && file.sizePages < pgoff + pages && (file.unlinked || file.fs === 'dax')) file.resize(pgoff + pages);
   mm.insertVma(vma);
   if (file) {
     file.vmas.add(vma);
@@ -163,9 +168,6 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   if (a.populate) populate_vma_page_range(m, vma, addr, addr + len);
   return addr;
 }
-
-/** Reservations still held by each hugetlb VMA (released at unmap). */
-const vmaHugetlbResv = new WeakMap<Vma, number>();
 
 function unlinkedFile(m: Machine, fs: FsKind, name: string, pages: number, hugeOrder = 0): AddressSpace {
   const f = m.newFile(fs, name, pages, hugeOrder);
@@ -217,13 +219,8 @@ export function split_vma(m: Machine, vma: Vma, addr: number): Vma {
     vma.file.vmas.add(upper);
     vma.file.users++;
   }
-  const resv = vmaHugetlbResv.get(vma);
-  if (resv !== undefined) {
-    const unit = PAGE_SIZE << vma.hugeOrder;
-    const lowerShare = Math.min(resv, (addr - vma.start) / unit);
-    vmaHugetlbResv.set(vma, lowerShare);
-    vmaHugetlbResv.set(upper, resv - lowerShare);
-  }
+  // vm_area_dup() + hugetlb_vm_op_open(): both pieces share the owner's reserve map.
+  if (vma.kind === 'hugetlb') hugetlb_vm_op_open(upper, vma);
   // A PMD leaf straddling the cut must be split first (anon THP) or unmapped (file THP).
   if (addr % PMD_SIZE !== 0 && vma.kind !== 'hugetlb' && mm.pt.pmdLeaf(addr))
     __split_huge_pmd(m, vma, addr - (addr % PMD_SIZE));
@@ -328,9 +325,8 @@ function removeVma(m: Machine, vma: Vma): void {
   zap_page_range_single(m, vma, vma.start, vma.end);
   mm.vmas = mm.vmas.filter((v) => v !== vma);
   for (const av of vma.anonChain) av.vmas.delete(vma);
-  const resv = vmaHugetlbResv.get(vma);
-  if (resv) m.hugetlb.unreserve(vma.hugeOrder, resv);
-  vmaHugetlbResv.delete(vma);
+  // vm_ops->close: the reservations faults did not consume go back.
+  if (vma.kind === 'hugetlb') hugetlb_vm_op_close(m, vma);
   if (vma.file) {
     vma.file.vmas.delete(vma);
     fput(m, vma.file);

@@ -47,7 +47,7 @@ function __folio_put(m: Machine, folio: number): void {
   // No NR_FILE_DIRTY change here: an accounted dirty folio is cleaned when it leaves the page cache
   // (folio_cancel_dirty() in filemap_remove_folio); anon/shmem dirtiness was never accounted.
   if (mem.folio_test_hugetlb(folio)) {
-    m.hugetlb.free(folio);
+    m.hugetlb.free_huge_folio(folio);
     return;
   }
   m.alloc.freeBlock(folio, order);

@@ -1,9 +1,10 @@
 // `gupsim diff`: run a scenario on the model and on the host kernel and compare them step by step:
-// ret, errno, the per-step increments of nr_foll_pin_acquired / nr_foll_pin_released, the `inspect`
-// fields the kernel exposes (present, order, mapcount, zero_page) and which inspected pages share a
-// frame. Steps the host cannot run are skipped with the reason; a scenario the host cannot run at all
-// (settings it could not apply, no probe helper) is "not compared" with the reason. The summary counts
-// what was compared, and agreement is claimed only when something was and nothing failed to agree.
+// ret, errno, the per-step increments of nr_foll_pin_acquired / nr_foll_pin_released, the hugetlb
+// pool counters, the `inspect` fields the kernel exposes (present, order, mapcount, zero_page) and
+// which inspected pages share a frame. Steps the host cannot run are skipped with the reason; a
+// scenario the host cannot run at all (settings it could not apply, no probe helper) is "not compared"
+// with the reason. The summary counts what was compared, and agreement is claimed only when something
+// was and nothing failed to agree.
 //
 // The kernel's counters are machine-wide, so a difference is re-measured: the scenario is re-run on
 // the kernel (at most maxRuns times in all). Idle windows around every step show whether other
@@ -168,6 +169,7 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
     out.push(`nr_foll_pin_acquired +${mv.acquired} on the model, +${kv.acquired} on the kernel`);
   if (mv.released !== kv.released)
     out.push(`nr_foll_pin_released +${mv.released} on the model, +${kv.released} on the kernel`);
+  out.push(...compareHugetlb(m, k));
   const mp = pagesOf(m);
   const kp = pagesOf(k);
   if (mp.length !== kp.length) out.push(`pages listed: ${mp.length} on the model, ${kp.length} on the kernel`);
@@ -196,6 +198,20 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
     return `${f} of ${which}: not read from ${FIELD_SOURCE[f as (typeof READ_FIELDS)[number]]}`;
   });
   return { differences: out, unread: names };
+}
+
+/** hugetlb pool counters after the step (both engines report them for scenarios that use hugetlb). */
+function compareHugetlb(m: AnyStep, k: AnyStep): string[] {
+  const mh = (m.hugetlb ?? {}) as Record<string, Record<string, number>>;
+  const kh = (k.hugetlb ?? {}) as Record<string, Record<string, number> | undefined>;
+  const out: string[] = [];
+  for (const [size, counters] of Object.entries(mh)) {
+    for (const [name, v] of Object.entries(counters)) {
+      const kv = kh[size]?.[name];
+      if (kv !== undefined && kv !== v) out.push(`hugetlb ${size} ${name}: model ${v}, kernel ${kv}`);
+    }
+  }
+  return out;
 }
 
 interface Frame {

@@ -35,6 +35,7 @@ import {
   pinCounters,
   planSettings,
   readCounters,
+  readHugetlbCounters,
   samePins,
   settingsNotApplied,
   settleCounters,
@@ -42,6 +43,7 @@ import {
 } from './host.js';
 import { pageInfoFromHelper, type HelperPage } from './kpage.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
+import { usesHugetlb } from '../scenario/hugetlb.js';
 
 /** Unprivileged scenario users get uids from here up (far from any real account). */
 const UID_BASE = 2_000_000_000;
@@ -449,6 +451,7 @@ class Runner {
     const align = Math.max(s.align ?? 0, this.defaultAlign(s));
     if (align > PAGE_SIZE) args.push(`align=${align}`);
     if (s.populate) args.push('populate=1');
+    if (s.noreserve) args.push('noreserve=1');
     if (s.type === 'hugetlb') args.push(`huge=${s.hugepage ?? '2M'}`);
     if (s.file) args.push(`path=${this.files.get(s.file)!.path}`);
     if (s.offset !== undefined) args.push(`offset=${s.offset}`);
@@ -692,6 +695,7 @@ async function runSteps(
   let fatal: string | undefined;
   /** Steps that did not run and may have moved the counters in the model. */
   const tainting: number[] = [];
+  const hugetlb = usesHugetlb(sc);
 
   // Baseline, and a first idle window.
   let base = readCounters();
@@ -710,6 +714,7 @@ async function runSteps(
       const { failures, skipped, checked } = checkExpect(step, steps as unknown as StepResult[], {
         vmstat: tainting.length ? undefined : { ...acc },
         pins: tainting.length ? undefined : pins.nr_foll_pin_acquired - pins.nr_foll_pin_released,
+        hugetlb: tainting.length ? undefined : readHugetlbCounters(),
         unchecked: (t) => {
           const k = t as unknown as KernelStepResult;
           if (k.unsupported) return `step ${k.index} did not run on this host`;
@@ -721,7 +726,7 @@ async function runSteps(
         skipNullFields: true,
         skipFields: { zone: "the host's memory layout, not the scenario's machine" },
       });
-      if (tainting.length && (step.vmstat || step.pins !== undefined))
+      if (tainting.length && (step.vmstat || step.pins !== undefined || step.hugetlb))
         skipped.unshift(`counters: steps ${tainting.join(', ')} did not run on this host`);
       if (checked === 0 && skipped.length) {
         res.unsupported = `nothing this host can observe (${skipped.join('; ')})`;
@@ -781,6 +786,7 @@ async function runSteps(
     res.ret = out.ret;
     res.errno = out.ret < 0 ? (out.errno ?? `E${-out.ret}`) : null;
     res.vmstat = pinCounters(acc);
+    if (hugetlb) res.hugetlb = readHugetlbCounters();
     if (noiseBefore || noiseAfter) res.noise = true;
     noiseBefore = noiseAfter;
     for (const [k, v] of Object.entries(out.extra ?? {})) if (v !== undefined) res[k] = v;

@@ -82,6 +82,7 @@ export class RunContext {
     if (mc.use_zero_page !== undefined) cfg.use_zero_page = mc.use_zero_page;
     if (mc.shmem_thp) cfg.shmem_thp = mc.shmem_thp;
     if (mc.hugetlb) cfg.hugetlb = mc.hugetlb;
+    if (mc.hugetlb_overcommit) cfg.hugetlb_overcommit = mc.hugetlb_overcommit;
     this.m = new Machine(cfg);
     this.start = this.m.vmstat.snapshot();
   }

@@ -55,6 +55,10 @@ describe('scenario validation names file, line, step and field', () => {
     const p = problems('machine: { thp: sometimes }\nsteps: []\n');
     expect(p[0]).toMatch(/^s\.yaml:1: field "machine\.thp": /);
   });
+  it('a machine smaller than the model allows (8 MiB) names the field', () => {
+    const p = problems('machine: { memory: 4095 }\nsteps: []\n');
+    expect(p).toEqual(['s.yaml:1: field "machine.memory": machine memory must be at least 8 MiB']);
+  });
   it('YAML syntax errors carry the line', () => {
     const p = problems('steps:\n  - { op: mmap\n');
     expect(p[0]).toMatch(/^s\.yaml:\d+: /);

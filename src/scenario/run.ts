@@ -12,6 +12,7 @@ import { EFAULT, errnoName } from '../uapi/errno.js';
 import { outstanding } from './holders.js';
 import type { RunResult, StepResult } from './result.js';
 import { checkExpect } from './expect.js';
+import { modelHugetlbCounters, usesHugetlb } from './hugetlb.js';
 
 type Handler = (ctx: RunContext, s: never) => Outcome;
 
@@ -74,9 +75,11 @@ export function executeScenario(
   const steps: StepResult[] = [];
   let ok = true;
   const last = Math.min(opts.stopAfter ?? sc.steps.length - 1, sc.steps.length - 1);
+  const hugetlb = usesHugetlb(sc);
   sc.steps.slice(0, last + 1).forEach((step, index) => {
     ctx.m.warns.step = index;
     const res = step.op === 'expect' ? runExpect(ctx, step, steps) : runStep(ctx, step, index);
+    if (hugetlb && step.op !== 'expect') res.hugetlb = modelHugetlbCounters(ctx.m);
     if (step.label) res.label = step.label;
     if (res.failures?.length) ok = false;
     steps.push(res);
@@ -144,6 +147,7 @@ function runExpect(ctx: RunContext, s: Extract<Step, { op: 'expect' }>, done: St
     vmstat: delta,
     warnings: ctx.m.warns.records.length,
     pins: outstanding(ctx.holders.values()).reduce((t, h) => t + h.pins, 0),
+    hugetlb: modelHugetlbCounters(ctx.m),
   });
   const res: StepResult = {
     index: done.length,

@@ -40,7 +40,7 @@ const mthpSize = z.enum(['16K', '32K', '64K', '128K', '256K', '512K', '1M', '2M'
 
 export const MachineSchema = z.strictObject({
   memory: doc(
-    size.refine((n) => n > 0, 'the machine needs some memory').optional(),
+    size.refine((n) => n >= 8 << 20, 'machine memory must be at least 8 MiB').optional(),
     'Physical memory of the machine.',
     BYTES,
     '4GiB',
@@ -76,7 +76,26 @@ export const MachineSchema = z.strictObject({
       .optional(),
     'hugetlb pool sizes (nr_hugepages per size).',
   ),
+  hugetlb_overcommit: doc(
+    z
+      .strictObject({
+        '2M': doc(int.nonnegative().optional(), 'Surplus 2 MiB pages the pool may add on demand.', 'pages', '0'),
+        '1G': doc(int.nonnegative().optional(), 'Surplus 1 GiB pages the pool may add on demand.', 'pages', '0'),
+      })
+      .optional(),
+    'nr_overcommit_hugepages per size: surplus huge pages allocated at mmap or fault when the pool is short.',
+  ),
 });
+
+/** The counters of /sys/kernel/mm/hugepages/hugepages-<size>kB/ an expect step can check. */
+export const HUGETLB_COUNTERS = [
+  'nr_hugepages',
+  'free_hugepages',
+  'resv_hugepages',
+  'surplus_hugepages',
+  'nr_overcommit_hugepages',
+] as const;
+const hugetlbCounters = z.partialRecord(z.enum(HUGETLB_COUNTERS), int);
 
 export const ProcessSchema = z.strictObject({
   root: doc(
@@ -145,6 +164,12 @@ export const StepSchema = z.discriminatedUnion('op', [
     hugepage: doc(z.enum(['2M', '1G']).optional(), 'hugetlb page size.', undefined, '2M'),
     prot: doc(prot.optional(), 'PROT_READ|PROT_WRITE, PROT_READ, or PROT_NONE.', undefined, 'rw'),
     populate: doc(z.boolean().optional(), 'MAP_POPULATE: fault every page in now.', undefined, 'false'),
+    noreserve: doc(
+      z.boolean().optional(),
+      'MAP_NORESERVE (hugetlb): reserve no huge pages at mmap; a fault without a free page is SIGBUS.',
+      undefined,
+      'false',
+    ),
   }),
   step('munmap', 'munmap(2) of a range of a region.', { proc, region, ...range }),
   step('mremap', 'mremap(2) of a range of a region; the region follows the move. ret 0, or -errno.', {
@@ -383,6 +408,12 @@ export const StepSchema = z.discriminatedUnion('op', [
     warnings: doc(int.nonnegative().optional(), 'WARN records so far.', 'records'),
     pins: doc(int.nonnegative().optional(), 'Pins still held, over every holder.', 'pin units'),
     why: doc(z.string().optional(), 'Text the step’s why (function: rule) must contain.'),
+    hugetlb: doc(
+      z.strictObject({ '2M': hugetlbCounters.optional(), '1G': hugetlbCounters.optional() }).optional(),
+      'hugetlb pool counters after the step named by `step` (or the last one), per size: nr_hugepages, ' +
+        'free_hugepages, resv_hugepages, surplus_hugepages, nr_overcommit_hugepages.',
+      'pages',
+    ),
   }),
 ]);
 

@@ -28,6 +28,7 @@ export function mmap(ctx: RunContext, s: StepOf<'mmap'>): Outcome {
   if (s.type === 'hugetlb') args.hugeOrder = ctx.hugeOrder(s.hugepage);
   if (s.prot) args.prot = s.prot;
   if (s.populate) args.populate = true;
+  if (s.noreserve) args.noreserve = true;
   const addr = do_mmap(ctx.m, p, args);
   if (addr < 0) return { ret: addr };
   const len = p.mm.vma_lookup(addr)!.end - addr;
