@@ -20,12 +20,37 @@ describe('gupsim run', () => {
     const r = run('run', 'examples/doc-bias-small-folio.yaml', '--json');
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j).toMatchObject({ schemaVersion: 1, scenario: 'doc-bias-small-folio', engine: 'model', ok: true, pins: [], warnings: [] });
+    expect(j).toMatchObject({
+      schemaVersion: 1,
+      scenario: 'doc-bias-small-folio',
+      engine: 'model',
+      ok: true,
+      pins: [],
+      warnings: [],
+    });
     expect(j.kernel).toMatch(/^model of Linux 6\.18/);
     const pin = j.steps.find((s: { label?: string }) => s.label === 'pin');
-    expect(pin).toMatchObject({ op: 'pin_user_pages', ret: 1, errno: null, vmstat: { nr_foll_pin_acquired: 1, nr_foll_pin_released: 0 } });
+    expect(pin).toMatchObject({
+      op: 'pin_user_pages',
+      ret: 1,
+      errno: null,
+      vmstat: { nr_foll_pin_acquired: 1, nr_foll_pin_released: 0 },
+    });
     const look = j.steps.find((s: { label?: string }) => s.label === 'pinned');
-    expect(Object.keys(look.pages[0])).toEqual(expect.arrayContaining(['pfn', 'refcount', 'mapcount', 'pincount', 'order', 'zone', 'mapped_by', 'maybe_dma_pinned', 'anon_exclusive', 'zero_page']));
+    expect(Object.keys(look.pages[0])).toEqual(
+      expect.arrayContaining([
+        'pfn',
+        'refcount',
+        'mapcount',
+        'pincount',
+        'order',
+        'zone',
+        'mapped_by',
+        'maybe_dma_pinned',
+        'anon_exclusive',
+        'zero_page',
+      ]),
+    );
   });
   it('a failed step carries why', () => {
     const r = run('run', 'examples/doc-case2-longterm.yaml', '--json');
@@ -35,7 +60,11 @@ describe('gupsim run', () => {
     expect(dax.why).toEqual({ fn: 'check_vma_flags', rule: expect.stringContaining('fsdax') });
   });
   it('a failing expect exits 1 and says what differed', () => {
-    const f = file('bad-expect.yaml', 'steps:\n  - { op: mmap, proc: a, as: b, size: 4K, type: anon }\n  - { op: write, proc: a, region: b }\n  - { op: pin_user_pages, proc: a, region: b, as: p }\n  - { op: expect, vmstat: { nr_foll_pin_acquired: 2 } }\n');
+    const f = file(
+      'bad-expect.yaml',
+      'steps:\n  - { op: mmap, proc: a, as: b, size: 4K, type: anon }\n  - { op: write, proc: a, region: b }\n  - { ' +
+        'op: pin_user_pages, proc: a, region: b, as: p }\n  - { op: expect, vmstat: { nr_foll_pin_acquired: 2 } }\n',
+    );
     const r = run('run', f);
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('vmstat nr_foll_pin_acquired: got 1, want 2');
@@ -70,7 +99,16 @@ describe('gupsim check, dump-page, vmstat, tour', () => {
     expect(r.stdout).toMatch(/ok \(5 steps\)/);
   });
   it('dump-page prints the kernel fields at a step', () => {
-    const r = run('dump-page', 'examples/doc-large-folio-pincount.yaml', '--step', 'pin', '--region', 'thp', '--page', '3');
+    const r = run(
+      'dump-page',
+      'examples/doc-large-folio-pincount.yaml',
+      '--step',
+      'pin',
+      '--region',
+      'thp',
+      '--page',
+      '3',
+    );
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^page: refcount:513 mapcount:0 mapping:[0-9a-f]{16} index:0x[0-9a-f]+ pfn:0x[0-9a-f]+$/);
@@ -92,18 +130,26 @@ describe('gupsim check, dump-page, vmstat, tour', () => {
     const r = run('tour');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/every expectation held/);
-    expect(r.stdout).toContain('refcount 1025');
+    expect(r.stdout).toContain('ref 1025 = 1 mapping + 1024 pin');
+    expect(r.stdout).toMatch(/gupsim run examples\/leak-detected.yaml\n/);
   });
 });
 
 describe('gupsim run: steps on a region whose mmap failed', () => {
   it('fault with EFAULT and say why, instead of crashing', () => {
-    const f = file('failmap.yaml', 'steps:\n  - { op: mmap, proc: app, as: huge, size: 2MiB, type: hugetlb }\n  - { op: write, proc: app, region: huge }\n  - { op: pin_user_pages, proc: app, region: huge, as: p }\n');
+    const f = file(
+      'failmap.yaml',
+      'steps:\n  - { op: mmap, proc: app, as: huge, size: 2MiB, type: hugetlb }\n  - { op: write, proc: app, region: ' +
+        'huge }\n  - { op: pin_user_pages, proc: app, region: huge, as: p }\n',
+    );
     const r = run('run', f, '--json');
     expect(r.status).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.steps[0]).toMatchObject({ errno: 'ENOMEM', why: { fn: 'hugetlb_reserve_pages' } });
-    expect(j.steps[1]).toMatchObject({ errno: 'EFAULT', why: { rule: expect.stringContaining('its mmap step failed') } });
+    expect(j.steps[1]).toMatchObject({
+      errno: 'EFAULT',
+      why: { rule: expect.stringContaining('its mmap step failed') },
+    });
     expect(j.steps[2].errno).toBe('EFAULT');
   });
 });
@@ -115,6 +161,7 @@ describe('gupsim schema', () => {
     const j = JSON.parse(r.stdout);
     expect(j.$schema).toMatch(/json-schema/);
     const text = r.stdout;
-    for (const op of ['mmap', 'io_uring_register_buffers', 'pin_user_pages_fast', 'expect']) expect(text).toContain(`"${op}"`);
+    for (const op of ['mmap', 'io_uring_register_buffers', 'pin_user_pages_fast', 'expect'])
+      expect(text).toContain(`"${op}"`);
   });
 });

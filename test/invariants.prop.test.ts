@@ -6,19 +6,30 @@
 
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { Machine, ZERO_PFN, type MachineConfig, type Process } from '../src/kernel/machine.js';
-import { checkInvariants } from '../src/kernel/invariants.js';
-import { do_fork } from '../src/kernel/fork.js';
+import { Machine, type MachineConfig } from '../src/mm/machine.js';
+import { ZERO_PFN, PAGE_SIZE, PMD_ORDER, PMD_SIZE, PUD_SIZE } from '../src/mm/memmap.js';
+import type { Process } from '../src/mm/task.js';
+import { checkInvariants } from '../src/tools/invariants.js';
+import { kernel_clone } from '../src/kernel/fork.js';
 import { do_exit } from '../src/kernel/exit.js';
-import { do_mmap, do_munmap, do_madvise, do_mprotect, type MmapArgs } from '../src/mm/mmap.js';
-import { user_access } from '../src/mm/user_access.js';
+import { do_mmap, do_munmap, type MmapArgs } from '../src/mm/mmap.js';
+import { do_madvise } from '../src/mm/madvise.js';
+import { do_mprotect_pkey } from '../src/mm/mprotect.js';
+import { userAccess } from '../src/mm/user_access.js';
 import {
-  pin_user_pages, pin_user_pages_fast, pin_user_pages_remote, get_user_pages, get_user_pages_fast,
-  get_user_pages_remote, unpin_user_pages,
-  unpin_user_pages_dirty_lock, unpin_user_page, put_page, folio_is_longterm_pinnable,
+  pin_user_pages,
+  pin_user_pages_fast,
+  pin_user_pages_remote,
+  get_user_pages,
+  get_user_pages_fast,
+  get_user_pages_remote,
+  unpin_user_pages,
+  unpin_user_pages_dirty_lock,
+  unpin_user_page,
+  put_page,
+  folio_is_longterm_pinnable,
 } from '../src/mm/gup.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../src/mm/foll_flags.js';
-import { PAGE_SIZE, PMD_ORDER, PMD_SIZE, PUD_SIZE } from '../src/mm/memmap.js';
 import { is_cow_mapping, type Vma } from '../src/mm/mm_types.js';
 import { pte_pfn, pte_present, pte_write } from '../src/mm/pgtable.js';
 
@@ -29,15 +40,40 @@ const pick = fc.nat({ max: 1 << 16 });
 const rare = fc.integer({ min: 0, max: 4 }).map((x) => x === 0);
 
 type Op =
-  | { k: 'mmap'; p: number; type: MapType; pages: number; ro: boolean; thp: 'none' | 'hugepage' | 'nohugepage'; populate: boolean }
+  | {
+      k: 'mmap';
+      p: number;
+      type: MapType;
+      pages: number;
+      ro: boolean;
+      thp: 'none' | 'hugepage' | 'nohugepage';
+      populate: boolean;
+    }
   | { k: 'access'; p: number; v: number; off: number; len: number; write: boolean; whole: boolean }
   | { k: 'fork'; p: number }
-  | { k: 'gup'; p: number; v: number; off: number; n: number; api: GupApi; write: boolean; longterm: boolean; cross: boolean }
+  | {
+      k: 'gup';
+      p: number;
+      v: number;
+      off: number;
+      n: number;
+      api: GupApi;
+      write: boolean;
+      longterm: boolean;
+      cross: boolean;
+    }
   | { k: 'unpin'; h: number; how: 'pages' | 'dirty' | 'one' }
   | { k: 'munmap'; p: number; v: number; off: number; len: number; whole: boolean }
   | { k: 'dontneed'; p: number; v: number; off: number; len: number }
   | { k: 'mprotect'; p: number; v: number; off: number; len: number; rw: boolean }
-  | { k: 'advise'; p: number; v: number; off: number; len: number; advice: 'populate_read' | 'populate_write' | 'collapse' | 'dontfork' | 'dofork' }
+  | {
+      k: 'advise';
+      p: number;
+      v: number;
+      off: number;
+      len: number;
+      advice: 'populate_read' | 'populate_write' | 'collapse' | 'dontfork' | 'dofork';
+    }
   | { k: 'exit'; p: number };
 
 /** MAP_PRIVATE|MAP_ANONYMOUS, MAP_SHARED|MAP_ANONYMOUS, memfd (shared or private), MAP_HUGETLB 2M,
@@ -46,28 +82,108 @@ type MapType = 'anon' | 'shared' | 'memfd' | 'memfd_private' | 'hugetlb' | 'huge
 type GupApi = 'pin' | 'pin_fast' | 'pin_remote' | 'get' | 'get_fast' | 'get_remote';
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({
-    k: fc.constant('mmap' as const), p: pick,
-    type: fc.constantFrom<MapType>('anon', 'anon', 'anon', 'shared', 'memfd', 'memfd_private', 'hugetlb', 'hugetlb_private', 'fsdax'),
-    // Whole PMDs often: THPs, their splits and hugetlb pages are where the accounting is subtle.
-    pages: fc.oneof(fc.integer({ min: 1, max: 16 }), { weight: 2, arbitrary: fc.constantFrom(512, 1024) }, fc.integer({ min: 1, max: 1024 })),
-    ro: rare, thp: fc.constantFrom('none' as const, 'hugepage' as const, 'nohugepage' as const), populate: fc.boolean(),
-  }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('access' as const), p: pick, v: pick, off: pick, len: pick, write: fc.boolean(), whole: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      k: fc.constant('mmap' as const),
+      p: pick,
+      type: fc.constantFrom<MapType>(
+        'anon',
+        'anon',
+        'anon',
+        'shared',
+        'memfd',
+        'memfd_private',
+        'hugetlb',
+        'hugetlb_private',
+        'fsdax',
+      ),
+      // Whole PMDs often: THPs, their splits and hugetlb pages are where the accounting is subtle.
+      pages: fc.oneof(
+        fc.integer({ min: 1, max: 16 }),
+        { weight: 2, arbitrary: fc.constantFrom(512, 1024) },
+        fc.integer({ min: 1, max: 1024 }),
+      ),
+      ro: rare,
+      thp: fc.constantFrom('none' as const, 'hugepage' as const, 'nohugepage' as const),
+      populate: fc.boolean(),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      k: fc.constant('access' as const),
+      p: pick,
+      v: pick,
+      off: pick,
+      len: pick,
+      write: fc.boolean(),
+      whole: fc.boolean(),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('fork' as const), p: pick }) },
-  { weight: 5, arbitrary: fc.record({
-    k: fc.constant('gup' as const), p: pick, v: pick, off: pick, n: fc.integer({ min: 1, max: 600 }),
-    api: fc.constantFrom<GupApi>('pin', 'pin_fast', 'pin_remote', 'get', 'get_fast', 'get_remote'),
-    write: fc.boolean(), longterm: fc.boolean(), cross: rare,
-  }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant('unpin' as const), h: pick, how: fc.constantFrom('pages' as const, 'dirty' as const, 'one' as const) }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('munmap' as const), p: pick, v: pick, off: pick, len: pick, whole: fc.boolean() }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      k: fc.constant('gup' as const),
+      p: pick,
+      v: pick,
+      off: pick,
+      n: fc.integer({ min: 1, max: 600 }),
+      api: fc.constantFrom<GupApi>('pin', 'pin_fast', 'pin_remote', 'get', 'get_fast', 'get_remote'),
+      write: fc.boolean(),
+      longterm: fc.boolean(),
+      cross: rare,
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      k: fc.constant('unpin' as const),
+      h: pick,
+      how: fc.constantFrom('pages' as const, 'dirty' as const, 'one' as const),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('munmap' as const),
+      p: pick,
+      v: pick,
+      off: pick,
+      len: pick,
+      whole: fc.boolean(),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('dontneed' as const), p: pick, v: pick, off: pick, len: pick }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('mprotect' as const), p: pick, v: pick, off: pick, len: pick, rw: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({
-    k: fc.constant('advise' as const), p: pick, v: pick, off: pick, len: pick,
-    advice: fc.constantFrom('populate_read' as const, 'populate_write' as const, 'collapse' as const, 'dontfork' as const, 'dofork' as const),
-  }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('mprotect' as const),
+      p: pick,
+      v: pick,
+      off: pick,
+      len: pick,
+      rw: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('advise' as const),
+      p: pick,
+      v: pick,
+      off: pick,
+      len: pick,
+      advice: fc.constantFrom(
+        'populate_read' as const,
+        'populate_write' as const,
+        'collapse' as const,
+        'dontfork' as const,
+        'dofork' as const,
+      ),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('exit' as const), p: pick }) },
 );
 
@@ -195,7 +311,14 @@ class World {
     switch (op.k) {
       case 'mmap': {
         const p = this.proc(op.p) ?? this.spawn();
-        const type = op.type === 'shared' ? 'anon' : op.type === 'memfd_private' ? 'memfd' : op.type === 'hugetlb_private' ? 'hugetlb' : op.type;
+        const type =
+          op.type === 'shared'
+            ? 'anon'
+            : op.type === 'memfd_private'
+              ? 'memfd'
+              : op.type === 'hugetlb_private'
+                ? 'hugetlb'
+                : op.type;
         const a: MmapArgs = { size: op.pages * PAGE_SIZE, type, prot: op.ro ? 'r' : 'rw', populate: op.populate };
         if (op.type === 'shared') a.shared = true;
         if (op.type === 'memfd_private' || op.type === 'hugetlb_private') a.shared = false;
@@ -210,13 +333,15 @@ class World {
         const p = this.proc(op.p);
         const r = p && (op.whole ? this.range(p, op.v, 0, -1) : this.range(p, op.v, op.off, op.len));
         if (!r) return;
-        this.log.push(`  -> ${user_access(m, p, r.start, r.pages * PAGE_SIZE, op.write)} at 0x${r.start.toString(16)} +${r.pages}`);
+        this.log.push(
+          `  -> ${userAccess(m, p, r.start, r.pages * PAGE_SIZE, op.write)} at 0x${r.start.toString(16)} +${r.pages}`,
+        );
         return;
       }
       case 'fork': {
         const p = this.proc(op.p);
         if (!p || this.live().length >= 6) return;
-        const c = do_fork(m, p, `p${this.nextName++}`);
+        const c = kernel_clone(m, p, `p${this.nextName++}`);
         this.log.push(`  -> ${typeof c === 'number' ? c : c.name}`);
         this.note(`fork ${typeof c === 'number' ? c : p.mm.has_pinned ? 'ok (parent has pinned)' : 'ok'}`);
         return;
@@ -232,17 +357,35 @@ class World {
         const flags = (op.write ? FOLL_WRITE : 0) | (pin && op.longterm ? FOLL_LONGTERM : 0);
         let got: number;
         switch (op.api) {
-          case 'pin': got = pin_user_pages(m, p, r.start, n, flags, pages); break;
-          case 'pin_fast': got = pin_user_pages_fast(m, p, r.start, n, flags, pages); break;
-          case 'get': got = get_user_pages(m, p, r.start, n, flags, pages); break;
-          case 'get_fast': got = get_user_pages_fast(m, p, r.start, n, flags, pages); break;
+          case 'pin':
+            got = pin_user_pages(m, p, r.start, n, flags, pages);
+            break;
+          case 'pin_fast':
+            got = pin_user_pages_fast(m, p, r.start, n, flags, pages);
+            break;
+          case 'get':
+            got = get_user_pages(m, p, r.start, n, flags, pages);
+            break;
+          case 'get_fast':
+            got = get_user_pages_fast(m, p, r.start, n, flags, pages);
+            break;
           // A driver pinning on behalf of the target (no current process).
-          case 'pin_remote': got = pin_user_pages_remote(m, p, r.start, n, flags, pages); break;
-          case 'get_remote': got = get_user_pages_remote(m, p, r.start, n, flags, pages); break;
+          case 'pin_remote':
+            got = pin_user_pages_remote(m, p, r.start, n, flags, pages);
+            break;
+          case 'get_remote':
+            got = get_user_pages_remote(m, p, r.start, n, flags, pages);
+            break;
         }
-        this.log.push(`  -> ${got} of ${n} at 0x${r.start.toString(16)} (${r.vma.kind})${got <= 0 && m.why ? ' ' + m.why.fn + ': ' + m.why.rule : ''}`);
+        this.log.push(
+          `  -> ${got} of ${n} at 0x${r.start.toString(16)} ` +
+            `(${r.vma.kind})${got <= 0 && m.why ? ' ' + m.why.fn + ': ' + m.why.rule : ''}`,
+        );
         if (got > n) throw new Error(`GUP returned ${got} > ${n}`);
-        this.note(`gup ${op.api}${flags & FOLL_LONGTERM ? ' longterm' : ''} ${r.vma.kind} ${got <= 0 ? got : got < n ? 'partial' : 'ok'}`);
+        this.note(
+          `gup ${op.api}${flags & FOLL_LONGTERM ? ' longterm' : ''} ${r.vma.kind} ` +
+            `${got <= 0 ? got : got < n ? 'partial' : 'ok'}`,
+        );
         if (got > 0) {
           this.checkGupResult(p, r.start, pages.subarray(0, got), pin, flags);
           this.hold(pin ? 'pin' : 'get', pages.slice(0, got));
@@ -264,14 +407,16 @@ class World {
         const p = this.proc(op.p);
         const r = p && this.range(p, op.v, op.off, op.len);
         if (!r) return;
-        this.log.push(`  -> ${do_madvise(m, p, r.start, r.pages * PAGE_SIZE, 'dontneed')} at 0x${r.start.toString(16)} +${r.pages}`);
+        this.log.push(
+          `  -> ${do_madvise(m, p, r.start, r.pages * PAGE_SIZE, 'dontneed')} at 0x${r.start.toString(16)} +${r.pages}`,
+        );
         return;
       }
       case 'mprotect': {
         const p = this.proc(op.p);
         const r = p && this.range(p, op.v, op.off, op.len);
         if (!r) return;
-        this.log.push(`  -> ${do_mprotect(m, p, r.start, r.pages * PAGE_SIZE, op.rw ? 'rw' : 'r')}`);
+        this.log.push(`  -> ${do_mprotect_pkey(m, p, r.start, r.pages * PAGE_SIZE, op.rw ? 'rw' : 'r')}`);
         return;
       }
       case 'advise': {
@@ -305,16 +450,24 @@ class World {
     pages.forEach((pfn, i) => {
       const addr = start + i * PAGE_SIZE;
       const [mapped, writable] = translate(p, addr);
-      if (mapped !== pfn) errs.push(`pages[${i}] = 0x${pfn.toString(16)} but 0x${addr.toString(16)} maps 0x${mapped.toString(16)}`);
-      if (flags & FOLL_WRITE && !writable) errs.push(`FOLL_WRITE returned 0x${addr.toString(16)} whose entry is read-only`);
+      if (mapped !== pfn)
+        errs.push(`pages[${i}] = 0x${pfn.toString(16)} but 0x${addr.toString(16)} maps 0x${mapped.toString(16)}`);
+      if (flags & FOLL_WRITE && !writable)
+        errs.push(`FOLL_WRITE returned 0x${addr.toString(16)} whose entry is read-only`);
       if (pin && flags & FOLL_LONGTERM) {
         const folio = mem.page_folio(pfn);
-        if (!folio_is_longterm_pinnable(m, folio)) errs.push(`FOLL_LONGTERM pinned 0x${pfn.toString(16)} in ${m.alloc.zoneOf(folio)}${m.alloc.is_migrate_cma_page(folio) ? ' (CMA)' : ''}`);
+        if (!folio_is_longterm_pinnable(m, folio))
+          errs.push(
+            `FOLL_LONGTERM pinned 0x${pfn.toString(16)} in ` +
+              `${m.alloc.zoneOf(folio)}${m.alloc.is_migrate_cma_page(folio) ? ' (CMA)' : ''}`,
+          );
         const vma = p.mm.vma_lookup(addr)!;
-        if (is_cow_mapping(vma.flags) && !mem.folio_test_anon(folio)) errs.push(`FOLL_LONGTERM R/O pin in a COW mapping returned non-anon page 0x${pfn.toString(16)}`);
+        if (is_cow_mapping(vma.flags) && !mem.folio_test_anon(folio))
+          errs.push(`FOLL_LONGTERM R/O pin in a COW mapping returned non-anon page 0x${pfn.toString(16)}`);
       }
     });
-    if (errs.length) throw new Error(`GUP result:\n${errs.slice(0, 10).join('\n')}\n--- steps ---\n${this.log.join('\n')}`);
+    if (errs.length)
+      throw new Error(`GUP result:\n${errs.slice(0, 10).join('\n')}\n--- steps ---\n${this.log.join('\n')}`);
   }
 
   /** Everything that must hold between two steps. Throws with the step log on failure. */
@@ -323,7 +476,8 @@ class World {
     const errs = checkInvariants(m, this.pins, this.gets);
     const acq = m.vmstat.get('nr_foll_pin_acquired');
     const rel = m.vmstat.get('nr_foll_pin_released');
-    if (acq - rel !== this.outstanding) errs.push(`nr_foll_pin_acquired ${acq} - released ${rel} != ${this.outstanding} pinned pages held`);
+    if (acq - rel !== this.outstanding)
+      errs.push(`nr_foll_pin_acquired ${acq} - released ${rel} != ${this.outstanding} pinned pages held`);
     if (m.warns.records.length) errs.push(`WARN: ${JSON.stringify(m.warns.records)}`);
     // mm/gup.c sanity_check_pinned_pages(): pinned anon pages stay PageAnonExclusive until freed.
     const mem = m.mem;
@@ -333,18 +487,22 @@ class World {
         if (pfn === ZERO_PFN) continue;
         const folio = mem.page_folio(pfn);
         if (!mem.folio_test_anon(folio)) continue;
-        const ok = !mem.folio_test_large(folio) || mem.folio_test_hugetlb(folio)
-          ? mem.PageAnonExclusive(folio)
-          : mem.PageAnonExclusive(folio) || mem.PageAnonExclusive(pfn);
-        if (!ok) errs.push(`pinned anon page 0x${pfn.toString(16)} (folio 0x${folio.toString(16)}) is not PageAnonExclusive`);
+        const ok =
+          !mem.folio_test_large(folio) || mem.folio_test_hugetlb(folio)
+            ? mem.PageAnonExclusive(folio)
+            : mem.PageAnonExclusive(folio) || mem.PageAnonExclusive(pfn);
+        if (!ok)
+          errs.push(`pinned anon page 0x${pfn.toString(16)} (folio 0x${folio.toString(16)}) is not PageAnonExclusive`);
       }
     }
-    if (errs.length) throw new Error(`${when}:\n${errs.slice(0, 20).join('\n')}\n--- steps ---\n${this.log.join('\n')}`);
+    if (errs.length)
+      throw new Error(`${when}:\n${errs.slice(0, 20).join('\n')}\n--- steps ---\n${this.log.join('\n')}`);
   }
 
   /** Drop every pin (first) and every FOLL_GET reference. */
   dropAll(kind?: 'pin' | 'get'): void {
-    for (let i = this.handles.length - 1; i >= 0; i--) if (!kind || this.handles[i]!.kind === kind) this.release(i, 'pages');
+    for (let i = this.handles.length - 1; i >= 0; i--)
+      if (!kind || this.handles[i]!.kind === kind) this.release(i, 'pages');
   }
 
   exitAll(): void {
@@ -355,9 +513,9 @@ class World {
 /** The page a process maps at addr (-1 if none) and whether the entry is writable. */
 function translate(p: Process, addr: number): [number, boolean] {
   const pt = p.mm.pt;
-  const pud = pt.pud_leaf(addr);
+  const pud = pt.pudLeaf(addr);
   if (pud) return [pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE), pte_write(pud)];
-  const pmd = pt.pmd_leaf(addr);
+  const pmd = pt.pmdLeaf(addr);
   if (pmd) return [pte_pfn(pmd) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE), pte_write(pmd)];
   const e = pt.pte(addr);
   return pte_present(e) ? [pte_pfn(e), pte_write(e)] : [-1, false];
@@ -381,49 +539,69 @@ const SEED = process.env.GUPSIM_PROP_SEED ? { seed: Number(process.env.GUPSIM_PR
 const TIMEOUT = Math.max(60_000, NUM_RUNS * 100);
 /** GUPSIM_PROP_STATS=1 prints how often each outcome occurred (to see what the generator reaches). */
 const STATS = process.env.GUPSIM_PROP_STATS ? new Map<string, number>() : undefined;
-const VMSTAT_SEEN = ['pgmigrate_success', 'pgmigrate_fail', 'thp_fault_alloc', 'thp_split_pmd', 'thp_zero_page_alloc'] as const;
+const VMSTAT_SEEN = [
+  'pgmigrate_success',
+  'pgmigrate_fail',
+  'thp_fault_alloc',
+  'thp_split_pmd',
+  'thp_zero_page_alloc',
+] as const;
 
 describe('model invariants under random sequences', () => {
-  it('hold after every step, and every page comes back at the end', () => {
-    fc.assert(
-      fc.property(configArb, fc.array(opArb, { maxLength: 40, size: 'max' }), (cfg, ops) => {
-        const w = run(cfg, ops, true);
-        const { m } = w;
-        w.dropAll();
-        w.check('after dropping every handle');
-        expect(m.vmstat.get('nr_foll_pin_acquired')).toBe(m.vmstat.get('nr_foll_pin_released'));
-        w.exitAll();
-        w.check('after every process exited');
-        const hugeZero = m.huge_zero_folio >= 0 ? 1 << PMD_ORDER : 0;
-        expect(m.alloc.nr_free_pages() + hugeZero).toBe(w.initialFree);
-        for (const h of m.hugetlb.hstates.values()) {
-          expect(h.free.length).toBe(h.nr);
-          expect(h.resv).toBe(0);
-        }
-        const mem = m.mem;
-        expect(mem.refcount[ZERO_PFN]).toBe(1);
-        if (m.huge_zero_folio >= 0) expect(mem.refcount[m.huge_zero_folio]).toBe(1);
-      }),
-      { numRuns: NUM_RUNS, ...SEED },
-    );
-    if (STATS) console.log([...STATS].sort().map(([k, n]) => `${String(n).padStart(6)}  ${k}`).join('\n'));
-  }, TIMEOUT);
+  it(
+    'hold after every step, and every page comes back at the end',
+    () => {
+      fc.assert(
+        fc.property(configArb, fc.array(opArb, { maxLength: 40, size: 'max' }), (cfg, ops) => {
+          const w = run(cfg, ops, true);
+          const { m } = w;
+          w.dropAll();
+          w.check('after dropping every handle');
+          expect(m.vmstat.get('nr_foll_pin_acquired')).toBe(m.vmstat.get('nr_foll_pin_released'));
+          w.exitAll();
+          w.check('after every process exited');
+          const hugeZero = m.huge_zero_folio >= 0 ? 1 << PMD_ORDER : 0;
+          expect(m.alloc.nr_free_pages() + hugeZero).toBe(w.initialFree);
+          for (const h of m.hugetlb.hstates.values()) {
+            expect(h.free_huge_pages).toBe(h.nr_huge_pages);
+            expect(h.resv_huge_pages).toBe(0);
+          }
+          const mem = m.mem;
+          expect(mem.refcount[ZERO_PFN]).toBe(1);
+          if (m.huge_zero_folio >= 0) expect(mem.refcount[m.huge_zero_folio]).toBe(1);
+        }),
+        { numRuns: NUM_RUNS, ...SEED },
+      );
+      if (STATS)
+        console.log(
+          [...STATS]
+            .sort()
+            .map(([k, n]) => `${String(n).padStart(6)}  ${k}`)
+            .join('\n'),
+        );
+    },
+    TIMEOUT,
+  );
 
-  it('FOLL_PIN pins taken and then released leave nr_foll_pin_acquired == nr_foll_pin_released', () => {
-    fc.assert(
-      fc.property(configArb, fc.array(opArb, { maxLength: 40, size: 'max' }), fc.boolean(), (cfg, ops, exitFirst) => {
-        const w = run(cfg, ops, false);
-        const { m } = w;
-        // Pins outlive their process: releasing them after exit balances the counters as well.
-        if (exitFirst) w.exitAll();
-        w.dropAll('pin');
-        expect(m.vmstat.get('nr_foll_pin_acquired')).toBe(m.vmstat.get('nr_foll_pin_released'));
-        expect(w.outstanding).toBe(0);
-        // No folio is left looking pinned: large folios exactly, small ones unless GET refs pile up.
-        expect(checkInvariants(m, w.pins, w.gets)).toEqual([]);
-        expect(m.warns.records).toEqual([]);
-      }),
-      { numRuns: Math.max(1, Math.floor(NUM_RUNS / 2)), ...SEED },
-    );
-  }, TIMEOUT);
+  it(
+    'FOLL_PIN pins taken and then released leave nr_foll_pin_acquired == nr_foll_pin_released',
+    () => {
+      fc.assert(
+        fc.property(configArb, fc.array(opArb, { maxLength: 40, size: 'max' }), fc.boolean(), (cfg, ops, exitFirst) => {
+          const w = run(cfg, ops, false);
+          const { m } = w;
+          // Pins outlive their process: releasing them after exit balances the counters as well.
+          if (exitFirst) w.exitAll();
+          w.dropAll('pin');
+          expect(m.vmstat.get('nr_foll_pin_acquired')).toBe(m.vmstat.get('nr_foll_pin_released'));
+          expect(w.outstanding).toBe(0);
+          // No folio is left looking pinned: large folios exactly, small ones unless GET refs pile up.
+          expect(checkInvariants(m, w.pins, w.gets)).toEqual([]);
+          expect(m.warns.records).toEqual([]);
+        }),
+        { numRuns: Math.max(1, Math.floor(NUM_RUNS / 2)), ...SEED },
+      );
+    },
+    TIMEOUT,
+  );
 });

@@ -37,7 +37,10 @@ const SOURCE_NAME = 'host_iouring.c';
 /** The helper's C source: read from src/ (a clone) or next to this module (if copied to dist). */
 function findSource(): string | undefined {
   const root = packageRoot();
-  for (const p of [join(root, 'src', 'bench', SOURCE_NAME), join(dirname(fileURLToPath(import.meta.url)), SOURCE_NAME)]) {
+  for (const p of [
+    join(root, 'src', 'bench', SOURCE_NAME),
+    join(dirname(fileURLToPath(import.meta.url)), SOURCE_NAME),
+  ]) {
     if (existsSync(p)) return p;
   }
   return undefined;
@@ -110,14 +113,27 @@ export function measureHost(sizes: readonly number[]): HostOutcome {
   const rows: HostRow[] = parsed.rows.map((r) => {
     const pages = r.bytes / parsed.page_size;
     const per = (ns: number[]) => Math.round((median(ns.slice(1)) / pages) * 10) / 10;
-    return { bytes: r.bytes, register_ns_per_page: per(r.register_ns), unregister_ns_per_page: per(r.unregister_ns), runs: r.register_ns.length - 1 };
+    return {
+      bytes: r.bytes,
+      register_ns_per_page: per(r.register_ns),
+      unregister_ns_per_page: per(r.unregister_ns),
+      runs: r.register_ns.length - 1,
+    };
   });
   const head = rows.find((r) => r.bytes === 64 << 20) ?? rows.reduce((a, b) => (b.bytes > a.bytes ? b : a));
   let kernel = 'unknown';
   try {
     kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
-  } catch { /* keep unknown */ }
+  } catch {
+    /* keep unknown */
+  }
   return {
-    host: { bytes: head.bytes, register_ns_per_page: head.register_ns_per_page, unregister_ns_per_page: head.unregister_ns_per_page, kernel: `Linux ${kernel}`, rows },
+    host: {
+      bytes: head.bytes,
+      register_ns_per_page: head.register_ns_per_page,
+      unregister_ns_per_page: head.unregister_ns_per_page,
+      kernel: `Linux ${kernel}`,
+      rows,
+    },
   };
 }

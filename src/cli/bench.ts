@@ -1,19 +1,28 @@
 // `gupsim bench [--json] [--quick] [--sizes 1M,64M] [--no-host]`: the model's pin/unpin cost per page,
-// its metadata per page, the 64 GiB machine, and the host kernel's io_uring registration cost measured
-// in the same run (DESIGN.md "Benchmark JSON", "Performance targets"). Prints a table, or the JSON.
+// its metadata per page, the 64 GiB machine, the invariant checker's cost on a 1 GiB machine, and the
+// host kernel's io_uring registration cost measured in the same run (DESIGN.md "Benchmark JSON",
+// "Performance targets"). Prints a table, or the JSON.
 
 import type { Command } from 'commander';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
-  bench_pin, bench_big, metadata_bytes_per_page, pgtable_bytes_per_page, DEFAULT_SIZES,
-  type Backing, type BigResult, type PinRow,
+  benchPin,
+  benchBig,
+  metadataBytesPerPage,
+  pgtableBytesPerPage,
+  DEFAULT_SIZES,
+  type Backing,
+  type BigResult,
+  type PinRow,
 } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
+import { benchInvariants, type InvariantsResult } from '../tools/invariants_bench.js';
 import { UserError } from './errors.js';
+import { PAGE_SIZE } from '../mm/memmap.js';
 
 export interface BenchOptions {
-  /** Skip the 1 GiB rows and the big machine. */
+  /** Skip the 1 GiB rows, the big machine and the invariant checker's figure. */
   quick?: boolean;
   /** Buffer sizes in bytes (default 1 MiB, 64 MiB, 1 GiB). */
   sizes?: readonly number[];
@@ -31,6 +40,8 @@ export interface BenchResult {
   /** PTE-table bytes per mapped base page (the kernel's PTEs are 8 bytes). */
   pgtable_bytes_per_page: number;
   big: BigResult | null;
+  /** checkInvariants() of a 1 GiB machine with 256 MiB faulted in (null with --quick). */
+  invariants: InvariantsResult | null;
   host: HostResult | null;
   host_skipped?: string;
 }
@@ -45,7 +56,8 @@ export function parseSizes(text: string): number[] {
     if (!m) throw new UserError('ERR_USAGE', `--sizes: cannot read "${s}" (use e.g. 1M,64M,1G)`);
     const unit = m[2] ? { K: 1 << 10, M: 1 << 20, G: GiB }[m[2].toUpperCase() as 'K' | 'M' | 'G'] : 1;
     const bytes = Number(m[1]) * unit;
-    if (bytes <= 0 || bytes % 4096 !== 0) throw new UserError('ERR_USAGE', `--sizes: "${s}" is not a positive multiple of 4 KiB`);
+    if (bytes <= 0 || bytes % PAGE_SIZE !== 0)
+      throw new UserError('ERR_USAGE', `--sizes: "${s}" is not a positive multiple of 4 KiB`);
     if (bytes > 4 * GiB) throw new UserError('ERR_USAGE', `--sizes: "${s}" is above the 4 GiB the benchmark allows`);
     return bytes;
   });
@@ -74,11 +86,19 @@ export function runBench(opts: BenchOptions = {}): BenchResult {
   let sizes = [...(opts.sizes ?? DEFAULT_SIZES)].sort((a, b) => a - b);
   if (opts.quick) sizes = sizes.filter((b) => b < GiB);
   const pin: PinRow[] = [];
-  for (const backing of ['base', 'thp'] as Backing[]) for (const bytes of sizes) pin.push(bench_pin(backing, bytes));
-  const metadata = metadata_bytes_per_page();
-  const pgtable = pgtable_bytes_per_page();
-  const big = (opts.big ?? !opts.quick) ? bench_big({ heap: heapNow, gc: findGc() }) : null;
-  const result: BenchResult = { schemaVersion: 1, pin, metadata_bytes_per_page: metadata, pgtable_bytes_per_page: pgtable, big, host: null };
+  for (const backing of ['base', 'thp'] as Backing[]) for (const bytes of sizes) pin.push(benchPin(backing, bytes));
+  const metadata = metadataBytesPerPage();
+  const pgtable = pgtableBytesPerPage();
+  const big = (opts.big ?? !opts.quick) ? benchBig({ heap: heapNow, gc: findGc() }) : null;
+  const result: BenchResult = {
+    schemaVersion: 1,
+    pin,
+    metadata_bytes_per_page: metadata,
+    pgtable_bytes_per_page: pgtable,
+    big,
+    invariants: opts.quick ? null : benchInvariants(),
+    host: null,
+  };
   if (opts.host ?? true) {
     const h = measureHost(sizes);
     result.host = h.host;
@@ -103,29 +123,57 @@ const ns = (x: number) => x.toFixed(1);
 /** The human-readable report. */
 export function formatBench(r: BenchResult): string {
   const out: string[] = [];
-  out.push('pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM) + unpin_user_pages, pre-faulted private anon (ns per 4 KiB page, medians)');
-  out.push(`${pad('backing', 8)}${lpad('size', 9)}${lpad('pin', 9)}${lpad('unpin', 9)}${lpad('total', 9)}${lpad('host', 9)}  runs`);
+  out.push(
+    'pin_user_pages_fast(FOLL_WRITE|FOLL_LONGTERM) + unpin_user_pages, pre-faulted private anon (ns per 4 KiB ' +
+      'page, medians)',
+  );
+  out.push(
+    `${pad('backing', 8)}${lpad('size', 9)}${lpad('pin', 9)}${lpad('unpin', 9)}${lpad('total', 9)}` +
+      `${lpad('host', 9)}  runs`,
+  );
   for (const row of r.pin) {
     const hostRow = row.backing === 'base' ? r.host?.rows.find((h) => h.bytes === row.bytes) : undefined;
     const host = hostRow ? ns(hostRow.register_ns_per_page + hostRow.unregister_ns_per_page) : '-';
-    out.push(`${pad(row.backing, 8)}${lpad(fmtBytes(row.bytes), 9)}${lpad(ns(row.pin_ns_per_page), 9)}${lpad(ns(row.unpin_ns_per_page), 9)}` +
-      `${lpad(ns(row.pin_ns_per_page + row.unpin_ns_per_page), 9)}${lpad(host, 9)}  ${row.runs}`);
+    out.push(
+      `${pad(row.backing, 8)}${lpad(fmtBytes(row.bytes), 9)}${lpad(ns(row.pin_ns_per_page), 9)}` +
+        `${lpad(ns(row.unpin_ns_per_page), 9)}` +
+        `${lpad(ns(row.pin_ns_per_page + row.unpin_ns_per_page), 9)}${lpad(host, 9)}  ${row.runs}`,
+    );
   }
   out.push('');
   if (r.host) {
-    out.push(`host (${r.host.kernel}): io_uring register + unregister of ${fmtBytes(r.host.bytes)} of base pages: ` +
-      `${ns(r.host.register_ns_per_page)} + ${ns(r.host.unregister_ns_per_page)} ns per page`);
+    out.push(
+      `host (${r.host.kernel}): io_uring register + unregister of ${fmtBytes(r.host.bytes)} of base pages: ` +
+        `${ns(r.host.register_ns_per_page)} + ${ns(r.host.unregister_ns_per_page)} ns per page`,
+    );
   } else {
     out.push(`host: skipped (${r.host_skipped ?? 'unknown reason'})`);
   }
-  out.push(`metadata: ${r.metadata_bytes_per_page} bytes per simulated page (kernel struct page: 64); page tables: ${r.pgtable_bytes_per_page} bytes per mapped page (kernel: 8)`);
+  out.push(
+    `metadata: ${r.metadata_bytes_per_page} bytes per simulated page (kernel struct page: 64); page tables: ` +
+      `${r.pgtable_bytes_per_page} bytes per mapped page (kernel: 8)`,
+  );
   if (r.big) {
     const b = r.big;
-    const heap = b.heap_bytes === null ? 'not measured' : `${(b.heap_bytes / (1 << 20)).toFixed(0)} MiB of heap${b.heap_after_gc ? '' : ' (no GC available: includes garbage)'}`;
-    out.push(`big: ${fmtBytes(b.machine_bytes)} machine, ${fmtBytes(b.faulted_bytes)} faulted in (base pages): ${b.seconds.toFixed(2)} s, ${heap}`);
+    const heap =
+      b.heap_bytes === null
+        ? 'not measured'
+        : `${(b.heap_bytes / (1 << 20)).toFixed(0)} MiB of ` +
+          `heap${b.heap_after_gc ? '' : ' (no GC available: ' + 'includes garbage)'}`;
+    out.push(
+      `big: ${fmtBytes(b.machine_bytes)} machine, ${fmtBytes(b.faulted_bytes)} faulted in (base pages): ` +
+        `${b.seconds.toFixed(2)} s, ${heap}`,
+    );
   } else {
     out.push('big: skipped (--quick)');
   }
+  const inv = r.invariants;
+  out.push(
+    inv
+      ? `invariants: one checkInvariants() of a ${fmtBytes(inv.machine_bytes)} machine with ` +
+          `${fmtBytes(inv.faulted_bytes)} faulted in: ${inv.seconds.toFixed(3)} s`
+      : 'invariants: skipped (--quick)',
+  );
   return out.join('\n') + '\n';
 }
 

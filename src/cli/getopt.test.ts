@@ -3,8 +3,7 @@ import { getopt } from './getopt.js';
 import { atoi, strtol } from './strtol.js';
 
 const GUP_TEST_OPTS = 'm:r:n:F:f:abcj:tTLUuwWSHpz';
-const opts = (argv: string[], permute = true) =>
-  getopt(argv, GUP_TEST_OPTS, { permute, progname: 'gup_test' });
+const opts = (argv: string[], permute = true) => getopt(argv, GUP_TEST_OPTS, { permute, progname: 'gup_test' });
 
 describe('getopt', () => {
   it('parses clustered flags', () => {
@@ -78,7 +77,11 @@ describe('getopt', () => {
   });
 
   it('reports a missing argument', () => {
-    expect(opts(['-a', '-m']).items[1]).toEqual({ opt: '?', optopt: 'm', message: "gup_test: option requires an argument -- 'm'" });
+    expect(opts(['-a', '-m']).items[1]).toEqual({
+      opt: '?',
+      optopt: 'm',
+      message: "gup_test: option requires an argument -- 'm'",
+    });
     expect(getopt(['-m'], ':m:').items).toEqual([{ opt: ':', optopt: 'm' }]);
   });
 
@@ -88,7 +91,11 @@ describe('getopt', () => {
 
   it('supports GNU optional arguments and "-" (in-order) optstrings', () => {
     expect(getopt(['-o', '-ov'], 'o::').items).toEqual([{ opt: 'o' }, { opt: 'o', optarg: 'v' }]);
-    expect(getopt(['a', '-b', 'c'], '-b').items).toEqual([{ opt: '\x01', optarg: 'a' }, { opt: 'b' }, { opt: '\x01', optarg: 'c' }]);
+    expect(getopt(['a', '-b', 'c'], '-b').items).toEqual([
+      { opt: '\x01', optarg: 'a' },
+      { opt: 'b' },
+      { opt: '\x01', optarg: 'c' },
+    ]);
   });
 });
 

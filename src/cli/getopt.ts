@@ -42,11 +42,20 @@ export interface GetoptOptions {
 type ArgSpec = 0 | 1 | 2; // no argument, required argument, optional (GNU '::')
 
 /** Parse an optstring such as "m:r:n:F:f:abcj:tTLUuwWSHpz". */
-function parseOptstring(optstring: string): { spec: Map<string, ArgSpec>; order: 'permute' | 'require' | 'in-order'; colon: boolean } {
+function parseOptstring(optstring: string): {
+  spec: Map<string, ArgSpec>;
+  order: 'permute' | 'require' | 'in-order';
+  colon: boolean;
+} {
   let s = optstring;
   let order: 'permute' | 'require' | 'in-order' = 'permute';
-  if (s.startsWith('+')) { order = 'require'; s = s.slice(1); }
-  else if (s.startsWith('-')) { order = 'in-order'; s = s.slice(1); }
+  if (s.startsWith('+')) {
+    order = 'require';
+    s = s.slice(1);
+  } else if (s.startsWith('-')) {
+    order = 'in-order';
+    s = s.slice(1);
+  }
   const colon = s.startsWith(':');
   if (colon) s = s.slice(1);
   const spec = new Map<string, ArgSpec>();
@@ -54,8 +63,13 @@ function parseOptstring(optstring: string): { spec: Map<string, ArgSpec>; order:
     const c = s[i]!;
     if (c === ':') continue;
     if (s[i + 1] === ':') {
-      if (s[i + 2] === ':') { spec.set(c, 2); i += 2; }
-      else { spec.set(c, 1); i += 1; }
+      if (s[i + 2] === ':') {
+        spec.set(c, 2);
+        i += 2;
+      } else {
+        spec.set(c, 1);
+        i += 1;
+      }
     } else spec.set(c, 0);
   }
   return { spec, order, colon };

@@ -8,7 +8,11 @@ import { gupTestMain, splitGupsimOptions, type GupTestIo } from './gup_test.js';
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'bin', 'gupsim.js');
 const cli = (args: string[], env: Record<string, string> = {}) => {
-  const r = spawnSync(process.execPath, [bin, 'gup_test', ...args], { encoding: 'utf8', cwd: root, env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [bin, 'gup_test', ...args], {
+    encoding: 'utf8',
+    cwd: root,
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, lines: r.stdout.split('\n').slice(0, -1) };
 };
 
@@ -33,12 +37,16 @@ describe('gupsim gup_test (compiled CLI)', () => {
     expect(r.status).toBe(0);
     expect(r.lines.slice(0, 2)).toEqual(['TAP version 13', '1..1']);
     const headers = r.lines.filter((l) => l.startsWith('---- page #'));
-    expect(headers.map((h) => h.replace(/0x[0-9a-f]+$/, 'ADDR'))).toEqual([0, 1, 2].map((k) => `---- page #${k}, starting from user virt addr: ADDR`));
+    expect(headers.map((h) => h.replace(/0x[0-9a-f]+$/, 'ADDR'))).toEqual(
+      [0, 1, 2].map((k) => `---- page #${k}, starting from user virt addr: ADDR`),
+    );
     expect(new Set(headers.map((h) => h.split(': ')[1])).size).toBe(1); // all from the buffer start
     // Each header is followed by the kernel's dump_page lines, ending with the reason.
     for (const h of headers) {
       const at = r.lines.indexOf(h);
-      expect(r.lines[at + 1]).toMatch(/^page: refcount:1025 mapcount:1 mapping:[0-9a-f]{16} index:0x[0-9a-f]+ pfn:0x[0-9a-f]+$/);
+      expect(r.lines[at + 1]).toMatch(
+        /^page: refcount:1025 mapcount:1 mapping:[0-9a-f]{16} index:0x[0-9a-f]+ pfn:0x[0-9a-f]+$/,
+      );
       expect(r.lines[at + 2]).toMatch(/^anon flags: 0x[0-9a-f]+\(.*\)$/);
       expect(r.lines[at + 3]).toBe('page dumped because: gup_test: dump_pages() test');
     }
@@ -47,7 +55,9 @@ describe('gupsim gup_test (compiled CLI)', () => {
 
   it('-c without -p dumps page 0 under a FOLL_GET reference', () => {
     const r = cli(['-c', '-m', '1']);
-    expect(r.lines.filter((l) => l.startsWith('page: '))).toEqual([expect.stringMatching(/^page: refcount:2 mapcount:1 /)]);
+    expect(r.lines.filter((l) => l.startsWith('page: '))).toEqual([
+      expect.stringMatching(/^page: refcount:2 mapcount:1 /),
+    ]);
   });
 
   it('-L (default 128 MiB): PIN_LONGTERM_BENCHMARK, and no progress bar when stderr is not a terminal', () => {
@@ -102,7 +112,10 @@ describe('gupsim gup_test (compiled CLI)', () => {
     const r = cli(['-a', '-m', '1', '-j', '2', '-r', '2']);
     expect(r.lines[1]).toBe('1..2');
     expect(r.lines.filter((l) => TIME('PIN_FAST_BENCHMARK').test(l))).toHaveLength(4);
-    expect(r.lines.filter((l) => /^ok \d ioctl status 0$/.test(l))).toEqual(['ok 1 ioctl status 0', 'ok 2 ioctl status 0']);
+    expect(r.lines.filter((l) => /^ok \d ioctl status 0$/.test(l))).toEqual([
+      'ok 1 ioctl status 0',
+      'ok 2 ioctl status 0',
+    ]);
     expect(r.lines.at(-1)).toBe('# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:0 error:0');
   });
 
@@ -114,14 +127,25 @@ describe('gupsim gup_test (compiled CLI)', () => {
 
   it('--no-dmesg leaves the kernel log out', () => {
     const r = cli(['-c', '-p', '0', '-m', '1', '--no-dmesg']);
-    expect(r.lines).toEqual(['TAP version 13', '1..1', '# DUMP_USER_PAGES_TEST: done', 'ok 1 ioctl status 0', TOTALS_1]);
+    expect(r.lines).toEqual([
+      'TAP version 13',
+      '1..1',
+      '# DUMP_USER_PAGES_TEST: done',
+      'ok 1 ioctl status 0',
+      TOTALS_1,
+    ]);
   });
 
   it('mmap failures bail out after the plan (exit 1)', () => {
     const r = cli(['-m', '0']);
     expect(r.status).toBe(1);
-    expect(r.lines).toEqual(['TAP version 13', '1..1', 'Bail out! mmap: Invalid argument',
-      '# Planned tests != run tests (1 != 0)', '# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:0 error:0']);
+    expect(r.lines).toEqual([
+      'TAP version 13',
+      '1..1',
+      'Bail out! mmap: Invalid argument',
+      '# Planned tests != run tests (1 != 0)',
+      '# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:0 error:0',
+    ]);
   });
 
   it('KSFT_TAP_LEVEL suppresses the TAP version line', () => {
@@ -145,12 +169,20 @@ describe('gup_test command line pieces', () => {
   });
 
   it('leaves an option argument alone even if it looks like a gupsim option', () => {
-    expect(splitGupsimOptions(['-f', '--memory', '-cm', '--no-dmesg']).rest).toEqual(['-f', '--memory', '-cm', '--no-dmesg']);
+    expect(splitGupsimOptions(['-f', '--memory', '-cm', '--no-dmesg']).rest).toEqual([
+      '-f',
+      '--memory',
+      '-cm',
+      '--no-dmesg',
+    ]);
     expect(splitGupsimOptions(['-c', '--', '--memory']).rest).toEqual(['-c', '--', '--memory']);
   });
 
   it('in POSIX order, stops at the first operand', () => {
-    expect(splitGupsimOptions(['0', '--no-dmesg'], true)).toMatchObject({ extras: { dmesg: true }, rest: ['0', '--no-dmesg'] });
+    expect(splitGupsimOptions(['0', '--no-dmesg'], true)).toMatchObject({
+      extras: { dmesg: true },
+      rest: ['0', '--no-dmesg'],
+    });
     expect(splitGupsimOptions(['0', '--no-dmesg'], false)).toMatchObject({ extras: { dmesg: false }, rest: ['0'] });
   });
 
@@ -194,7 +226,7 @@ describe('gup_test command line pieces', () => {
     expect(gnu.out.join('').match(/page: refcount:1025 /g)).toHaveLength(1);
   });
 
-  it('a -j below zero fails the selftest\'s assert(tid) after the plan', () => {
+  it("a -j below zero fails the selftest's assert(tid) after the plan", () => {
     const f = fakeIo(false);
     expect(gupTestMain(['-j', '-1', '-m', '1'], f.io)).toBe(134);
     expect(f.out.join('')).toBe('TAP version 13\n1..4294967295\n');
@@ -202,22 +234,29 @@ describe('gup_test command line pieces', () => {
   });
 
   it('-H maps hugetlb memory from a pool sized to fit; -S -H is shared', () => {
-    for (const args of [['-a', '-H', '-m', '5'], ['-a', '-S', '-H', '-m', '4']]) {
+    for (const args of [
+      ['-a', '-H', '-m', '5'],
+      ['-a', '-S', '-H', '-m', '4'],
+    ]) {
       const f = fakeIo(false);
       expect(gupTestMain(args, f.io)).toBe(0);
       expect(f.out.join('')).toMatch(/# PIN_FAST_BENCHMARK: Time: get:\d+ put:\d+ us# \nok 1 ioctl status 0\n/);
     }
   });
 
-  it('a buffer beyond the model\'s machine limit is a usage error before any output', () => {
+  it("a buffer beyond the model's machine limit is a usage error before any output", () => {
     const f = fakeIo(false);
-    expect(() => gupTestMain(['-m', '40000'], f.io)).toThrow(expect.objectContaining({ code: 'ERR_USAGE', exitCode: 2 }));
+    expect(() => gupTestMain(['-m', '40000'], f.io)).toThrow(
+      expect.objectContaining({ code: 'ERR_USAGE', exitCode: 2 }),
+    );
     expect(f.out).toEqual([]);
   });
 
   it('a machine too small for the buffer: the OOM kill becomes a usage error naming --memory', () => {
     const f = fakeIo(false);
-    expect(() => gupTestMain(['--memory', '64', '-U', '-m', '100'], f.io)).toThrow(/ran out of memory .* use a larger --memory/);
+    expect(() => gupTestMain(['--memory', '64', '-U', '-m', '100'], f.io)).toThrow(
+      /ran out of memory .* use a larger --memory/,
+    );
   });
 
   it('-L on fsdax is refused up front (nothing walked)', () => {

@@ -30,9 +30,10 @@ import {
   GUP_TEST_MAX_PAGES_TO_DUMP,
   type GupTest,
 } from '../mm/gup_test.js';
-import { do_mmap, do_madvise, type MmapArgs } from '../mm/mmap.js';
+import { do_mmap, type MmapArgs } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
 import { userAccess } from '../mm/user_access.js';
-import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
+import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { EINVAL, ENOMEM, errnoName } from '../uapi/errno.js';
 import type { FsKind } from '../mm/fs.js';
@@ -186,7 +187,8 @@ export class Ksft {
     if (this.plan !== this.test_num())
       this.print(`# Planned tests != run tests (${this.plan} != ${this.test_num()})\n`);
     this.print(
-      `# Totals: pass:${this.pass} fail:${this.fail} xfail:${this.xfail} xpass:${this.xpass} skip:${this.xskip} error:${this.error}\n`,
+      `# Totals: pass:${this.pass} fail:${this.fail} xfail:${this.xfail} xpass:${this.xpass} skip:${this.xskip} ` +
+        `error:${this.error}\n`,
     );
   }
 
@@ -254,7 +256,8 @@ export function parseGupTest(argv: readonly string[], io: GupTestIo): GupTestArg
   if (extras.help) {
     io.out(
       io.help?.() ??
-        'usage: gupsim gup_test [-abcLUuptTwWSHz] [-m MiB] [-r repeats] [-n pages] [-F flags] [-f file] [-j threads] [page...]\n',
+        'usage: gupsim gup_test [-abcLUuptTwWSHz] [-m MiB] [-r repeats] [-n pages] [-F flags] [-f file] [-j threads] ' +
+          '[page...]\n',
     );
     return { exit: 0 };
   }
@@ -367,7 +370,8 @@ function runOnModel(parsed: GupTestArgs, io: GupTestIo): number {
   const kind = mapHugetlb ? 'zero' : fileKind(file); // MAP_ANONYMOUS ignores the file
   const hugetlb = mapHugetlb || kind === 'hugetlbfs';
   let len = size;
-  if (hugetlb) len = ((size + BigInt(PMD_SIZE) - 1n) / BigInt(PMD_SIZE)) * BigInt(PMD_SIZE); // ALIGN(len, huge_page_size)
+  // ALIGN(len, huge_page_size)
+  if (hugetlb) len = ((size + BigInt(PMD_SIZE) - 1n) / BigInt(PMD_SIZE)) * BigInt(PMD_SIZE);
   const mmapFails = size === 0n || len > TASK_SIZE || kind === 'nodev';
   const bytes = Number(size);
   const mapLen = Number(len);
@@ -376,7 +380,8 @@ function runOnModel(parsed: GupTestArgs, io: GupTestIo): number {
   if (memMiB > MAX_MACHINE_MIB) {
     throw new UserError(
       'ERR_USAGE',
-      `gup_test: a ${bytes / MiB} MiB buffer needs a model machine of ${autoMiB} MiB, over gupsim's ${MAX_MACHINE_MIB} MiB limit`,
+      `gup_test: a ${bytes / MiB} MiB buffer needs a model machine of ${autoMiB} MiB, over gupsim's ` +
+        `${MAX_MACHINE_MIB} MiB limit`,
     );
   }
 
@@ -400,7 +405,7 @@ function runOnModel(parsed: GupTestArgs, io: GupTestIo): number {
   const mmapArgs: MmapArgs = { size: bytes, type: 'anon', shared, name: 'gup_test' };
   if (hugetlb) {
     mmapArgs.type = 'hugetlb';
-    if (kind === 'hugetlbfs') mmapArgs.file = m.newFile('hugetlbfs', file, mapLen / PAGE_SIZE, 9);
+    if (kind === 'hugetlbfs') mmapArgs.file = m.newFile('hugetlbfs', file, mapLen / PAGE_SIZE, PMD_ORDER);
   } else if (kind === 'tmpfs' || kind === 'disk') {
     // The file exists with at least `size` bytes (a freshly created empty one would SIGBUS on touch).
     mmapArgs.type = 'file';
@@ -429,13 +434,15 @@ function runOnModel(parsed: GupTestArgs, io: GupTestIo): number {
       progress.clear();
       throw new UserError(
         'ERR_USAGE',
-        `gup_test: the model machine (${memMiB} MiB) ran out of memory faulting in the buffer (the OOM killer would end gup_test here); use a larger --memory`,
+        `gup_test: the model machine (${memMiB} MiB) ran out of memory faulting in the buffer (the OOM killer would ` +
+          `end gup_test here); use a larger --memory`,
       );
     }
     if (r < 0) {
       progress.clear();
       io.err(
-        `gupsim: gup_test: a user-space write in 0x${a.toString(16)}-0x${(a + step).toString(16)} faulted: the process would die of SIGSEGV/SIGBUS\n`,
+        `gupsim: gup_test: a user-space write in 0x${a.toString(16)}-0x${(a + step).toString(16)} faulted: the ` +
+          `process would die of SIGSEGV/SIGBUS\n`,
       );
       return 1;
     }
@@ -559,7 +566,8 @@ export function registerGupTest(program: Command, setCode: (c: number) => void):
       if (!(VM_RELEASES as readonly string[]).includes(release)) {
         throw new UserError(
           'ERR_USAGE',
-          `gup_test: --kernel takes ${VM_RELEASES.join(' or ')} (a Debian kernel in a qemu VM); without it the selftest runs on the model`,
+          `gup_test: --kernel takes ${VM_RELEASES.join(' or ')} (a Debian kernel in a qemu VM); without it the ` +
+            'selftest runs on the model',
         );
       }
       // Loaded on demand: the VM engine is not needed for the model.

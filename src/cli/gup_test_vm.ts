@@ -50,7 +50,8 @@ export async function gupTestInVm(p: GupTestArgs, release: VmRelease, io: GupTes
   if (kind === 'hugetlbfs' || kind === 'dax') {
     throw new UserError(
       'ERR_PROBE_UNSUPPORTED',
-      `gup_test --kernel: -f ${file} (${kind === 'dax' ? 'fsdax' : 'hugetlbfs'}) is not available in the VM; use -H for hugetlb memory`,
+      `gup_test --kernel: -f ${file} (${kind === 'dax' ? 'fsdax' : 'hugetlbfs'}) is not available in the VM; ` +
+        'use -H for hugetlb memory',
     );
   }
   const hugetlb = mapHugetlb;
@@ -109,7 +110,8 @@ export async function gupTestInVm(p: GupTestArgs, release: VmRelease, io: GupTes
     const t = await helper.send(proc, `touch addr=${addr} len=${bytes} write=1`, touchMs);
     if (t.ret < 0) {
       io.err(
-        `gupsim: gup_test: a user-space write at 0x${Number(t.at ?? addr).toString(16)} faulted (${String(t.signal)}): the process would die of it\n`,
+        `gupsim: gup_test: a user-space write at 0x${Number(t.at ?? addr).toString(16)} faulted ` +
+          `(${String(t.signal)}): the process would die of it\n`,
       );
       return 1;
     }
@@ -117,7 +119,8 @@ export async function gupTestInVm(p: GupTestArgs, release: VmRelease, io: GupTes
     const ioctl = async (g: GupTest): Promise<number> => {
       const r = await helper.send(
         proc,
-        `gup_test cmd=${cmd & 0xff} addr=${addr} size=${g.size} nr=${g.nr_pages_per_call} flags=${g.gup_flags} test_flags=${g.test_flags} which=${g.which_pages.join(',')}`,
+        `gup_test cmd=${cmd & 0xff} addr=${addr} size=${g.size} nr=${g.nr_pages_per_call} flags=${g.gup_flags} ` +
+          `test_flags=${g.test_flags} which=${g.which_pages.join(',')}`,
         VM_COMMAND_TIMEOUT_MS + Math.ceil(g.size / (8 * MiB)) * 1000,
       );
       const lines = (await sys.kmsg()) ?? [];

@@ -15,6 +15,17 @@ import { registerWatch } from './watch.js';
 import { registerSchema } from './schema.js';
 import { UserError } from './errors.js';
 
+/** An example per command that does not give its own. */
+const EXAMPLES: Record<string, string> = {
+  tour: 'gupsim tour',
+  bench: 'gupsim bench --quick',
+  gup_test: 'gupsim gup_test -a -n 64 -m 2',
+  advise: 'gupsim advise --dma --long-lived --writes',
+  probe: 'gupsim probe examples/probe-base-pages.yaml',
+  diff: 'gupsim diff examples/probe-base-pages.yaml',
+  schema: 'gupsim schema > gupsim-scenario.schema.json',
+};
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
   program
@@ -26,7 +37,9 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   let code = 0;
-  const setCode = (c: number) => { code = c; };
+  const setCode = (c: number) => {
+    code = c;
+  };
   registerRun(program, setCode);
   registerInspect(program, setCode);
   registerTour(program, setCode);
@@ -37,6 +50,16 @@ export async function main(argv: string[]): Promise<number> {
   registerDiff(program, setCode);
   registerWatch(program, setCode);
   registerSchema(program, setCode);
+  // One example in each command's help (commands that set their own keep it).
+  for (const c of program.commands) {
+    const ex = EXAMPLES[c.name()];
+    if (ex) c.addHelpText('after', `\nExample:\n  ${ex}`);
+  }
+  program.addHelpText(
+    'after',
+    '\nExample:\n  gupsim run examples/doc-bias-small-folio.yaml\n\nScenario reference: docs/scenarios.md ' +
+      '(gupsim schema prints the JSON Schema)',
+  );
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
@@ -47,7 +70,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     // A bug in gupsim itself: say so plainly; the stack only when asked for.
     const err = e as Error;
-    process.stderr.write(`gupsim: internal error: ${err?.message ?? String(e)}\n(this is a gupsim bug; GUPSIM_DEBUG=1 shows the stack)\n`);
+    process.stderr.write(
+      `gupsim: internal error: ${err?.message ?? String(e)}\n(this is a gupsim bug; GUPSIM_DEBUG=1 shows the stack)\n`,
+    );
     if (process.env.GUPSIM_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
     return 70;
   }

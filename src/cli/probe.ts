@@ -34,7 +34,8 @@ export function formatProbe(res: KernelRunResult): string {
   const where = res.vm ? 'the VM' : 'this host';
   if (res.vm)
     out.push(
-      `VM: Debian's ${res.vm.kver} (${res.vm.package}), ${res.vm.memory_mib} MiB, booted (${res.vm.booted}) in ${res.vm.boot_seconds} s; kernel command line: ${res.vm.cmdline}`,
+      `VM: Debian's ${res.vm.kver} (${res.vm.package}), ${res.vm.memory_mib} MiB, booted (${res.vm.booted}) in ` +
+        `${res.vm.boot_seconds} s; kernel command line: ${res.vm.cmdline}`,
     );
   if (res.settings.length) {
     out.push(res.vm ? 'VM settings changed for the run:' : 'host settings changed for the run (restored):');
@@ -44,7 +45,8 @@ export function formatProbe(res: KernelRunResult): string {
   if (unsupported) out.push(`${unsupported} step(s) not run on ${where} (see "unsupported" above)`);
   if (res.noise)
     out.push(
-      'host noise: the pin counters moved while the probe was idle (other activity on the machine); re-run, or use `gupsim diff`',
+      'host noise: the pin counters moved while the probe was idle (other activity on the machine); re-run, or use ' +
+        '`gupsim diff`',
     );
   for (const n of res.notes) out.push(`note: ${n}`);
   if (res.error) out.push(`error: ${res.error}`);
@@ -52,7 +54,8 @@ export function formatProbe(res: KernelRunResult): string {
 }
 
 export const KERNEL_OPTION_HELP =
-  'run on Debian\'s Linux 6.1 or 6.12 in a throwaway qemu VM (downloaded and cached on first use) instead of this host\'s kernel (the default; also "host" or its own release)';
+  "run on Debian's Linux 6.1 or 6.12 in a throwaway qemu VM (downloaded and cached on first use) instead of this " +
+  'host\'s kernel (the default; also "host" or its own release)';
 
 /** --timeout in ms; the VM default is longer (emulation). */
 export function parseTimeout(value: string | undefined, vm: boolean): number | undefined {
@@ -67,7 +70,8 @@ export function registerProbe(program: Command, setCode: (c: number) => void): v
   program
     .command('probe')
     .description(
-      "run a scenario on a live kernel with real system calls: the host's (Linux; builds a C helper; root for some steps) or, with --kernel, Debian's 6.1/6.12 in a qemu VM",
+      "run a scenario on a live kernel with real system calls: the host's (Linux; builds a C helper; root for " +
+        "some steps) or, with --kernel, Debian's 6.1/6.12 in a qemu VM",
     )
     .argument('<file>', 'scenario file (YAML or JSON)')
     .option('--json', 'print the result JSON (as `gupsim run --json`, engine "kernel")')

@@ -26,7 +26,10 @@ export class Progress {
   private shown = false;
   private readonly now: () => number;
 
-  constructor(private readonly stream: ProgressStream, private readonly o: ProgressOptions = {}) {
+  constructor(
+    private readonly stream: ProgressStream,
+    private readonly o: ProgressOptions = {},
+  ) {
     this.enabled = stream.isTTY === true;
     this.now = o.now ?? (() => performance.now());
     this.start = this.now();
@@ -48,7 +51,10 @@ export class Progress {
     const frac = total > 0 ? Math.min(1, done / total) : 1;
     const width = Math.max(10, Math.min(40, (this.stream.columns || 80) - label.length - 12));
     const fill = Math.round(frac * width);
-    this.stream.write(`\r\x1b[K[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${String(Math.floor(frac * 100)).padStart(3)}% ${label}`);
+    this.stream.write(
+      `\r\x1b[K[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ` +
+        `${String(Math.floor(frac * 100)).padStart(3)}% ${label}`,
+    );
   }
 
   /** Erase the bar (before other output, and at the end). */

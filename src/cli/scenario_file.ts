@@ -16,7 +16,8 @@ export function readScenario(file: string): Scenario {
   try {
     return loadScenario(text, file);
   } catch (e) {
-    if (e instanceof ScenarioError) throw new UserError('ERR_SCENARIO_INVALID', `invalid scenario\n${e.problems.map((p) => '  ' + p).join('\n')}`);
+    if (e instanceof ScenarioError)
+      throw new UserError('ERR_SCENARIO_INVALID', `invalid scenario\n${e.problems.map((p) => '  ' + p).join('\n')}`);
     throw e;
   }
 }

@@ -28,8 +28,16 @@ export function strtol(s: string, base = 10): { value: bigint; end: number; eran
   let i = 0;
   while (isSpace(s[i])) i++;
   let neg = false;
-  if (s[i] === '+' || s[i] === '-') { neg = s[i] === '-'; i++; }
-  if ((base === 0 || base === 16) && s[i] === '0' && (s[i + 1] === 'x' || s[i + 1] === 'X') && digitValue(s[i + 2]) < 16) {
+  if (s[i] === '+' || s[i] === '-') {
+    neg = s[i] === '-';
+    i++;
+  }
+  if (
+    (base === 0 || base === 16) &&
+    s[i] === '0' &&
+    (s[i + 1] === 'x' || s[i + 1] === 'X') &&
+    digitValue(s[i + 2]) < 16
+  ) {
     i += 2;
     base = 16;
   } else if (base === 0) {

@@ -5,7 +5,11 @@
 import type { Command } from 'commander';
 import { readScenario } from './scenario_file.js';
 import { examplePath } from './package_root.js';
-import { runScenario, type RunResult, type StepResult } from '../scenario/run.js';
+import { runScenario } from '../scenario/run.js';
+import { type RunResult } from '../scenario/result.js';
+import { counter, renderTable, type Row } from './table.js';
+import { resultCell, stepNotes } from './run.js';
+import { relative } from 'node:path';
 
 interface Stop {
   file: string;
@@ -27,28 +31,29 @@ export const TOUR: Stop[] = [
   { file: 'io_uring_memlock.yaml', title: 'io_uring charges pinned memory to RLIMIT_MEMLOCK' },
   { file: 'rdma_mr.yaml', title: 'RDMA memory registration: long-term pins charged to pinned_vm' },
   { file: 'vfio_dma.yaml', title: 'VFIO DMA mapping: long-term remote pins charged to locked_vm' },
-  { file: 'process_vm_readv.yaml', title: 'process_vm_readv pins the other process\'s pages for the copy' },
+  { file: 'process_vm_readv.yaml', title: "process_vm_readv pins the other process's pages for the copy" },
   { file: 'vmsplice.yaml', title: 'vmsplice holds FOLL_GET references in the pipe, not pins' },
   { file: 'fork-after-pin.yaml', title: 'fork() copies pinned anon pages for the child' },
   { file: 'leak-detected.yaml', title: 'A leaked pin, reported by owner' },
 ];
 
-function pageLine(s: StepResult): string {
-  const pages = (s.pages ?? []) as Array<Record<string, unknown>>;
-  return pages.slice(0, 1).map((p) => (p.present
-    ? `refcount ${p.refcount}, mapcount ${p.mapcount}, pincount ${p.pincount}, order ${p.order}, zone ${p.zone}${p.maybe_dma_pinned ? ', maybe_dma_pinned' : ''}${p.zero_page ? ', zero page' : ''}${p.anon_exclusive ? ', exclusive' : ''}`
-    : 'not mapped')).join('');
-}
-
-/** The labelled steps of a run as short "what happened" lines. */
+/** Every step of a run (expect steps aside) with its result and per-step counter changes. */
 export function summarize(res: RunResult): string[] {
-  const out: string[] = [];
+  let prevA = 0;
+  let prevR = 0;
+  const rows: Row[] = [];
   for (const s of res.steps) {
-    if (!s.label || s.op === 'expect') continue;
-    const v = `acquired ${s.vmstat.nr_foll_pin_acquired}, released ${s.vmstat.nr_foll_pin_released}`;
-    if (s.op === 'inspect') out.push(`${s.label}: ${pageLine(s)}`);
-    else out.push(`${s.label}: ${s.op} -> ${s.errno ? '-' + s.errno : s.ret}${s.why ? ` (${s.why.fn}: ${s.why.rule})` : ''}; ${v}`);
+    const a = s.vmstat.nr_foll_pin_acquired;
+    const r = s.vmstat.nr_foll_pin_released;
+    const cells = [counter(a, a - prevA), counter(r, r - prevR)];
+    prevA = a;
+    prevR = r;
+    if (s.op === 'expect') continue;
+    const { notes, details } = stepNotes(s);
+    const label = `${s.op}${typeof s.repeat === 'number' ? ` ×${s.repeat}` : ''}${s.label ? ` [${s.label}]` : ''}`;
+    rows.push({ cells: [label, resultCell(s), ...cells, notes.join('; ')], details: details.slice(0, 2) });
   }
+  const out = renderTable(['step', 'result', 'acquired', 'released', 'what happened'], rows);
   for (const p of res.pins) out.push(`still held: ${p.type} ${p.owner} of ${p.process}: ${p.pins} pinned page(s)`);
   for (const w of res.warnings) out.push(`WARN ${w.fn}: ${w.condition}`);
   return out;
@@ -70,12 +75,35 @@ export function registerTour(program: Command, setCode: (c: number) => void): vo
         if (o.json) continue;
         const n = results.length;
         process.stdout.write(`\n${n}. ${stop.title}  (examples/${stop.file})\n`);
-        process.stdout.write(`   ${(sc.description ?? '').trim().replace(/\s+/g, ' ').replace(/(.{1,96})(\s|$)/g, '$1\n   ').trimEnd()}\n`);
-        for (const line of summarize(result)) process.stdout.write(`   - ${line}\n`);
+        process.stdout.write(
+          `   ${(sc.description ?? '')
+            .trim()
+            .replace(/\s+/g, ' ')
+            .replace(/(.{1,96})(\s|$)/g, '$1\n   ')
+            .trimEnd()}\n`,
+        );
+        for (const line of summarize(result)) process.stdout.write(`   ${line}\n`);
         process.stdout.write(`   ${result.ok ? 'all expectations hold' : 'EXPECTATION FAILED'}\n`);
       }
-      if (o.json) process.stdout.write(JSON.stringify(results.map((r) => ({ title: r.title, file: r.file, ok: r.result.ok, summary: summarize(r.result) })), null, 2) + '\n');
-      else process.stdout.write(`\n${results.length} stops, ${ok ? 'every expectation held' : 'some expectations FAILED'}. Run one yourself: gupsim run examples/<file> [--json]\n`);
+      if (o.json)
+        process.stdout.write(
+          JSON.stringify(
+            results.map((r) => ({ title: r.title, file: r.file, ok: r.result.ok, summary: summarize(r.result) })),
+            null,
+            2,
+          ) + '\n',
+        );
+      else
+        process.stdout.write(
+          `\n${results.length} stops, ${ok ? 'every expectation held' : 'some expectations FAILED'}. Run one ` +
+            `yourself:\n  gupsim run ${shortPath(examplePath(TOUR[TOUR.length - 1]!.file))}\n`,
+        );
       setCode(ok ? 0 : 1);
     });
+}
+
+/** The path to show for a file: relative when under the current directory, else absolute. */
+function shortPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r.startsWith('..') ? p : r;
 }

@@ -6,14 +6,24 @@
 // changes (unmap, COW, migration, mprotect, fork), bumping the notifier's sequence so a later read
 // sees the new PFNs. Read from upstream mm/hmm.c (gregkh/linux @ 5c40cd7d).
 
-import type { Machine, MmuEvent, Process } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
-import type { MmStruct, Vma } from '../mm/mm_types.js';
-import { EBADF, EBUSY, EFAULT, EPERM } from '../kernel/errno.js';
-import { VM_IO, VM_PFNMAP, VM_READ, VM_WRITE } from '../mm/mm_types.js';
-import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
-import { pte_index, pte_pfn, pte_present, pte_special, pte_write } from '../mm/pgtable.js';
-import { handle_mm_fault, is_zero_pfn, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '../mm/memory.js';
+import type { Machine, MmuEvent } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { Holder, type HeldFrame } from './holder.js';
+import {
+  type MmStruct,
+  type Vma,
+  VM_IO,
+  VM_PFNMAP,
+  VM_READ,
+  VM_WRITE,
+  FAULT_FLAG_REMOTE,
+  FAULT_FLAG_WRITE,
+  VM_FAULT_ERROR,
+} from '../mm/mm_types.js';
+import { EBADF, EBUSY, EFAULT, EPERM } from '../uapi/errno.js';
+import { NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
+import { pte_index, pte_pfn, pte_present, pte_special, pte_write, is_zero_pfn } from '../mm/pgtable.js';
+import { handle_mm_fault } from '../mm/memory.js';
 
 /** How many times the model's driver retries a collided read before giving up with -EBUSY (the
  *  kernel's drivers retry until HMM_RANGE_DEFAULT_TIMEOUT, 1 s, has passed). */
@@ -30,7 +40,7 @@ export interface MirrorInvalidation {
  * A driver's mirror of [start, end) of one process's address space: a struct mmu_interval_notifier
  * plus the device page table it keeps (pfns, -1 where nothing is mirrored).
  */
-export class HmmMirror implements Holder {
+export class HmmMirror extends Holder {
   readonly type = 'mirror' as const;
   /** mmu_interval_notifier->invalidate_seq. */
   seq = 0;
@@ -39,19 +49,35 @@ export class HmmMirror implements Holder {
   pfns: Int32Array;
   /** Which mirrored pages the device may write. */
   writable: Uint8Array;
-  closed = false;
   readonly mm: MmStruct;
   /** The subscription in m.notifiers (removed by mmu_interval_notifier_remove()). */
   notifier?: (mm: MmStruct, start: number, end: number, event: MmuEvent) => void;
-  constructor(readonly name: string, readonly owner: Process, public start: number, public end: number) {
+  constructor(
+    name: string,
+    owner: Process,
+    public start: number,
+    public end: number,
+  ) {
+    super(name, owner);
     this.mm = owner.mm;
-    this.pfns = new Int32Array((end - start) / PAGE_SIZE).fill(-1);
+    this.pfns = new Int32Array((end - start) / PAGE_SIZE).fill(NO_PFN);
     this.writable = new Uint8Array(this.pfns.length);
   }
-  get process(): string { return this.owner.name; }
   /** A mirror holds nothing: no pin, no reference (that is the point of HMM). */
-  pins(): number { return 0; }
-  refs(): number { return 0; }
+  pins(): number {
+    return 0;
+  }
+  refs(): number {
+    return 0;
+  }
+  /** The mirrored PFNs: known to the device, held by nothing. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    this.pfns.forEach((pfn, i) => {
+      if (pfn >= 0) out.push({ addr: this.start + i * PAGE_SIZE, pfn, pages: 1, pins: 0, refs: 0 });
+    });
+    return out;
+  }
   /** Pages currently mirrored. */
   get mirrored(): number {
     let n = 0;
@@ -75,7 +101,13 @@ const liveMirrors = new WeakMap<Machine, Set<HmmMirror>>();
  * exit (mmu_interval_notifier_remove()); the mirror sees the exit's unmap first (exit_mm() runs
  * before exit_files()). A fork child's exit does not remove it.
  */
-export function mmu_interval_notifier_insert(m: Machine, name: string, owner: Process, start: number, end: number): HmmMirror {
+export function mmu_interval_notifier_insert(
+  m: Machine,
+  name: string,
+  owner: Process,
+  start: number,
+  end: number,
+): HmmMirror {
   const mirror = new HmmMirror(name, owner, start, end);
   const cb = (mm: MmStruct, s: number, e: number, event: MmuEvent): void => {
     if (mm !== mirror.mm || e <= mirror.start || s >= mirror.end) return;
@@ -105,7 +137,7 @@ export function mmu_interval_notifier_insert(m: Machine, name: string, owner: Pr
 export function mmu_interval_notifier_remove(m: Machine, mirror: HmmMirror): number {
   if (mirror.closed) return m.refuse(-EBADF, 'mmu_interval_notifier_remove', 'the mirror has already been closed');
   if (mirror.notifier) m.notifiers.delete(mirror.notifier);
-  mirror.pfns.fill(-1);
+  mirror.pfns.fill(NO_PFN);
   mirror.writable.fill(0);
   mirror.closed = true;
   liveMirrors.get(m)?.delete(mirror);
@@ -121,18 +153,28 @@ interface CpuEntry {
   span: number;
 }
 
-function cpu_entry(mm: MmStruct, addr: number): CpuEntry {
+function cpuEntry(mm: MmStruct, addr: number): CpuEntry {
   const pt = mm.pt;
-  const pud = pt.pud_leaf(addr);
+  const pud = pt.pudLeaf(addr);
   if (pud && pte_present(pud)) {
-    return { pfn: pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE), write: pte_write(pud), special: false, span: PUD_SIZE - (addr % PUD_SIZE) };
+    return {
+      pfn: pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE),
+      write: pte_write(pud),
+      special: false,
+      span: PUD_SIZE - (addr % PUD_SIZE),
+    };
   }
-  const slot = pt.pmd_slot(addr);
+  const slot = pt.pmdSlot(addr);
   if (typeof slot === 'number') {
-    return { pfn: pte_pfn(slot) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE), write: pte_write(slot), special: false, span: PMD_SIZE - (addr % PMD_SIZE) };
+    return {
+      pfn: pte_pfn(slot) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE),
+      write: pte_write(slot),
+      special: false,
+      span: PMD_SIZE - (addr % PMD_SIZE),
+    };
   }
   const e = slot ? slot[pte_index(addr)]! : 0;
-  if (!pte_present(e)) return { pfn: -1, write: false, special: false, span: PAGE_SIZE };
+  if (!pte_present(e)) return { pfn: NO_PFN, write: false, special: false, span: PAGE_SIZE };
   return { pfn: pte_pfn(e), write: pte_write(e), special: pte_special(e), span: PAGE_SIZE };
 }
 
@@ -154,7 +196,7 @@ export function hmm_range_fault(m: Machine, mirror: HmmMirror, write: boolean): 
   const wr = new Uint8Array(mirror.pfns.length);
   for (let retries = 0; retries < HMM_MAX_RETRIES; retries++) {
     const seq = mirror.seq; // mmu_interval_read_begin()
-    const r = hmm_walk(m, mirror, seq, write, pfns, wr);
+    const r = hmmWalk(m, mirror, seq, write, pfns, wr);
     if (r === -EBUSY) continue;
     if (r) return { ret: r, retries };
     // The driver takes its lock and checks mmu_interval_read_retry() before using the PFNs.
@@ -163,11 +205,14 @@ export function hmm_range_fault(m: Machine, mirror: HmmMirror, write: boolean): 
     mirror.writable.set(wr);
     return { ret: 0, retries };
   }
-  return { ret: m.refuse(-EBUSY, 'hmm_range_fault', `the range was invalidated on each of ${HMM_MAX_RETRIES} tries`), retries: HMM_MAX_RETRIES };
+  return {
+    ret: m.refuse(-EBUSY, 'hmm_range_fault', `the range was invalidated on each of ${HMM_MAX_RETRIES} tries`),
+    retries: HMM_MAX_RETRIES,
+  };
 }
 
 /** hmm_vma_walk_test(): VM_IO / VM_PFNMAP / !VM_READ VMAs cannot be mirrored (a fault is required). */
-function vma_ok(vma: Vma): boolean {
+function vmaOk(vma: Vma): boolean {
   return !(vma.flags & (VM_IO | VM_PFNMAP)) && (vma.flags & VM_READ) !== 0;
 }
 
@@ -175,7 +220,7 @@ function vma_ok(vma: Vma): boolean {
  * The walk_page_range() loop of hmm_range_fault(): -EBUSY when the sequence moved (the driver
  * restarts), after each hmm_vma_fault() the walk resumes at the faulting address.
  */
-function hmm_walk(m: Machine, mirror: HmmMirror, seq: number, write: boolean, pfns: Int32Array, wr: Uint8Array): number {
+function hmmWalk(m: Machine, mirror: HmmMirror, seq: number, write: boolean, pfns: Int32Array, wr: Uint8Array): number {
   const mm = mirror.mm;
   let addr = mirror.start;
   let faults = 0;
@@ -185,13 +230,14 @@ function hmm_walk(m: Machine, mirror: HmmMirror, seq: number, write: boolean, pf
     const vma = mm.vma_lookup(addr);
     // hmm_vma_walk_hole() without a VMA: a required fault is -EFAULT.
     if (!vma) return m.refuse(-EFAULT, 'hmm_vma_walk_hole', `no VMA at 0x${addr.toString(16)}`);
-    if (!vma_ok(vma)) return m.refuse(-EFAULT, 'hmm_vma_walk_test', 'VM_IO / VM_PFNMAP or unreadable VMA');
-    const e = cpu_entry(mm, addr);
+    if (!vmaOk(vma)) return m.refuse(-EFAULT, 'hmm_vma_walk_test', 'VM_IO / VM_PFNMAP or unreadable VMA');
+    const e = cpuEntry(mm, addr);
     // hmm_pte_need_fault(): not valid -> fault; write requested and not writable -> write fault.
     const need = e.pfn < 0 || (write && !e.write);
     if (need) {
       // hmm_vma_fault(): faults every page from addr to the end of this walk step.
-      if (write && !(vma.flags & VM_WRITE)) return m.refuse(-EPERM, 'hmm_vma_fault', 'write fault requested on a VMA without VM_WRITE');
+      if (write && !(vma.flags & VM_WRITE))
+        return m.refuse(-EPERM, 'hmm_vma_fault', 'write fault requested on a VMA without VM_WRITE');
       if (++faults > 4 * pfns.length + 8) throw new Error('gupsim bug: hmm_range_fault did not converge');
       const stepEnd = Math.min(mirror.end, vma.end, addr - (addr % PMD_SIZE) + PMD_SIZE);
       for (let a = addr; a < stepEnd; a += PAGE_SIZE) {
@@ -202,7 +248,8 @@ function hmm_walk(m: Machine, mirror: HmmMirror, seq: number, write: boolean, pf
       continue; // -EBUSY from hmm_vma_fault: the walk restarts at addr (after the sequence check)
     }
     // A special PTE without a struct page (not the zero page): error when a fault was required.
-    if (e.special && !is_zero_pfn(e.pfn)) return m.refuse(-EFAULT, 'hmm_vma_handle_pte', 'special PTE without struct page');
+    if (e.special && !is_zero_pfn(e.pfn))
+      return m.refuse(-EFAULT, 'hmm_vma_handle_pte', 'special PTE without struct page');
     const n = Math.min(e.span, mirror.end - addr) / PAGE_SIZE;
     const i0 = (addr - mirror.start) / PAGE_SIZE;
     for (let k = 0; k < n; k++) {

@@ -4,50 +4,62 @@
 // io_validate_user_buf_range() limits, the LONGTERM refusals, and release when the ring's creator exits.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
-import { EBUSY, EFAULT, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../kernel/errno.js';
-import { do_mmap, do_madvise } from '../mm/mmap.js';
-import { user_access } from '../mm/user_access.js';
+import { Machine } from '../mm/machine.js';
+import { type Process } from '../mm/task.js';
+import { EBUSY, EFAULT, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../uapi/errno.js';
+import { do_mmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
+import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
-import { do_fork } from '../kernel/fork.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
-import { IoRing, IORING_SETUP_ENTRIES, io_ring_pages, io_uring_setup, io_sqe_buffers_register, io_sqe_buffers_unregister, io_uring_release } from './io_uring.js';
-import { user_locked_vm } from './memlock.js';
+import {
+  IoRing,
+  IORING_SETUP_ENTRIES,
+  ioRingPages,
+  io_uring_setup,
+  io_sqe_buffers_register,
+  io_sqe_buffers_unregister,
+  io_uring_release,
+} from './io_uring.js';
+import { userLockedVm } from './memlock.js';
 import { pins, world } from '../../test/support.js';
-
 
 function anon(m: Machine, p: Process, npages: number): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon' });
   expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
-  expect(user_access(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
+  expect(userAccess(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
   return addr;
 }
 
-
 describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
-  it('RLIMIT_MEMLOCK: a non-root process with memlock 64K cannot register 1 MiB: pinned, charge refused, unpinned, -ENOMEM', () => {
-    const { m, p } = world();
-    p.capIpcLock = false;
-    p.user = 'user';
-    p.rlimitMemlock = 64 << 10;
-    const ring = new IoRing('ring', p);
-    expect(ring.accountUser).toBe(true);
-    const addr = anon(m, p, 256);
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 256 * PAGE_SIZE }])).toBe(-ENOMEM);
-    expect(m.why?.fn).toBe('__io_account_mem');
-    expect(pins(m)).toEqual({ acquired: 256, released: 256 });
-    expect(ring.bufs.length).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(0);
-    expect(p.mm.pinned_vm).toBe(0);
-    // 64 KiB fits: 16 pages charged to the user's locked_vm and the mm's pinned_vm.
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(16);
-    expect(p.mm.pinned_vm).toBe(16);
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(0);
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
-  });
+  it(
+    'RLIMIT_MEMLOCK: a non-root process with memlock 64K cannot register 1 MiB: pinned, charge refused, ' +
+      'unpinned, -ENOMEM',
+    () => {
+      const { m, p } = world();
+      p.capIpcLock = false;
+      p.user = 'user';
+      p.rlimitMemlock = 64 << 10;
+      const ring = new IoRing('ring', p);
+      expect(ring.accountUser).toBe(true);
+      const addr = anon(m, p, 256);
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 256 * PAGE_SIZE }])).toBe(-ENOMEM);
+      expect(m.why?.fn).toBe('__io_account_mem');
+      expect(pins(m)).toEqual({ acquired: 256, released: 256 });
+      expect(ring.bufs.length).toBe(0);
+      expect(userLockedVm(m, p)).toBe(0);
+      expect(p.mm.pinned_vm).toBe(0);
+      // 64 KiB fits: 16 pages charged to the user's locked_vm and the mm's pinned_vm.
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
+      expect(userLockedVm(m, p)).toBe(16);
+      expect(p.mm.pinned_vm).toBe(16);
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+      expect(userLockedVm(m, p)).toBe(0);
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
+    },
+  );
 
   it('root (CAP_IPC_LOCK) is not charged to the user and not limited', () => {
     const { m, p } = world();
@@ -56,7 +68,7 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     expect(ring.accountUser).toBe(false);
     const addr = anon(m, p, 256);
     expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 256 * PAGE_SIZE }])).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(0);
+    expect(userLockedVm(m, p)).toBe(0);
     expect(p.mm.pinned_vm).toBe(256);
   });
 
@@ -78,12 +90,12 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     expect(io_sqe_buffers_register(m, ring, [{ base: dax, len: 4 * PAGE_SIZE }])).toBe(-EOPNOTSUPP);
     const file = m.newFile('disk', 'data', 4);
     const shared = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'file', file, shared: true });
-    expect(user_access(m, p, shared, 4 * PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, shared, 4 * PAGE_SIZE, true)).toBe(0);
     expect(io_sqe_buffers_register(m, ring, [{ base: shared, len: 4 * PAGE_SIZE }])).toBe(-EFAULT);
     expect(m.why?.rule).toContain('writable_file_mapping_allowed');
     // A private mapping of the same file is fine (its written pages are anon COW copies).
     const priv = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'file', file, shared: false });
-    expect(user_access(m, p, priv, 4 * PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, priv, 4 * PAGE_SIZE, true)).toBe(0);
     expect(io_sqe_buffers_register(m, ring, [{ base: priv, len: 4 * PAGE_SIZE }])).toBe(0);
     expect(pins(m).acquired - pins(m).released).toBe(4);
   });
@@ -100,36 +112,40 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     const { m, p } = world({ thp: 'always' });
     const ring = new IoRing('ring', p);
     const addr = do_mmap(m, p, { size: PMD_SIZE, type: 'anon', align: PMD_SIZE });
-    expect(user_access(m, p, addr, PMD_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, addr, PMD_SIZE, true)).toBe(0);
     expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: PMD_SIZE }])).toBe(0);
     expect(pins(m)).toEqual({ acquired: 512, released: 511 });
-    const folio = pte_pfn(p.mm.pt.pmd_leaf(addr));
-    expect(m.mem.folio_pincount(folio)).toBe(1);
+    const folio = pte_pfn(p.mm.pt.pmdLeaf(addr));
+    expect(m.mem.folioPincount(folio)).toBe(1);
     expect(ring.pins()).toBe(1);
   });
 
-  it('the ring fd is shared with a fork child: buffers are unregistered when its last holder exits (exit_files -> io_uring_release)', () => {
-    const { m, p } = world();
-    const ring = io_uring_setup(m, 'ring', p) as IoRing;
-    const addr = anon(m, p, 16);
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
-    const child = do_fork(m, p, 'child') as Process;
-    do_exit(m, child);
-    expect(ring.pins()).toBe(16);
-    do_exit(m, p);
-    expect(ring.pins()).toBe(0);
-    expect(pins(m)).toEqual({ acquired: 16, released: 16 });
-    expect(p.mm.pinned_vm).toBe(0);
-    // Releasing a released ring is a no-op.
-    io_uring_release(m, ring);
-    expect(pins(m)).toEqual({ acquired: 16, released: 16 });
-  });
+  it(
+    'the ring fd is shared with a fork child: buffers are unregistered when its last holder exits (exit_files -> ' +
+      'io_uring_release)',
+    () => {
+      const { m, p } = world();
+      const ring = io_uring_setup(m, 'ring', p) as IoRing;
+      const addr = anon(m, p, 16);
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
+      const child = kernel_clone(m, p, 'child') as Process;
+      do_exit(m, child);
+      expect(ring.pins()).toBe(16);
+      do_exit(m, p);
+      expect(ring.pins()).toBe(0);
+      expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+      expect(p.mm.pinned_vm).toBe(0);
+      // Releasing a released ring is a no-op.
+      io_uring_release(m, ring);
+      expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+    },
+  );
   it('the creator exiting first leaves the ring to the child, which releases it at its exit', () => {
     const { m, p } = world();
     const ring = io_uring_setup(m, 'ring', p) as IoRing;
     const addr = anon(m, p, 16);
     expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
-    const child = do_fork(m, p, 'child') as Process;
+    const child = kernel_clone(m, p, 'child') as Process;
     do_exit(m, p);
     expect(ring.pins()).toBe(16);
     expect(pins(m)).toEqual({ acquired: 16, released: 0 });
@@ -141,52 +157,72 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     p.capIpcLock = false;
     p.user = 'user';
     p.rlimitMemlock = 8 << 10;
-    expect(io_ring_pages(IORING_SETUP_ENTRIES)).toBe(2);
+    expect(ioRingPages(IORING_SETUP_ENTRIES)).toBe(2);
     const ring = io_uring_setup(m, 'ring', p) as IoRing;
-    expect(user_locked_vm(m, p)).toBe(2);
+    expect(userLockedVm(m, p)).toBe(2);
     // The limit is reached: a second ring cannot be created.
     expect(io_uring_setup(m, 'ring2', p)).toBe(-ENOMEM);
     do_exit(m, p);
     expect(ring.closed).toBe(true);
-    expect(user_locked_vm(m, p)).toBe(0);
+    expect(userLockedVm(m, p)).toBe(0);
   });
-  it('one table per ring: a second registration is -EBUSY, no iovecs is -EINVAL, an all-sparse table counts (io_sqe_buffers_register)', () => {
-    const { m, p } = world();
-    const ring = new IoRing('ring', p);
-    const addr = anon(m, p, 4);
-    expect(io_sqe_buffers_register(m, ring, [])).toBe(-EINVAL);
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 4 * PAGE_SIZE }])).toBe(0);
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 4 * PAGE_SIZE }])).toBe(-EBUSY);
-    expect(pins(m)).toEqual({ acquired: 4, released: 0 });
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
-    // Sparse slots only: a table of 2 empty slots is installed; unregister succeeds once.
-    expect(io_sqe_buffers_register(m, ring, [{ base: 0, len: 0 }, { base: 0, len: 0 }])).toBe(0);
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: PAGE_SIZE }])).toBe(-EBUSY);
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
-  });
+  it(
+    'one table per ring: a second registration is -EBUSY, no iovecs is -EINVAL, an all-sparse table counts ' +
+      '(io_sqe_buffers_register)',
+    () => {
+      const { m, p } = world();
+      const ring = new IoRing('ring', p);
+      const addr = anon(m, p, 4);
+      expect(io_sqe_buffers_register(m, ring, [])).toBe(-EINVAL);
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 4 * PAGE_SIZE }])).toBe(0);
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 4 * PAGE_SIZE }])).toBe(-EBUSY);
+      expect(pins(m)).toEqual({ acquired: 4, released: 0 });
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+      // Sparse slots only: a table of 2 empty slots is installed; unregister succeeds once.
+      expect(
+        io_sqe_buffers_register(m, ring, [
+          { base: 0, len: 0 },
+          { base: 0, len: 0 },
+        ]),
+      ).toBe(0);
+      expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: PAGE_SIZE }])).toBe(-EBUSY);
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
+    },
+  );
 
-  it('a THP reached again after another THP in the same registration is charged twice (last_hpage only; the table is not installed yet)', () => {
-    const { m, p } = world({ thp: 'always' });
-    p.capIpcLock = false;
-    p.user = 'user';
-    p.rlimitMemlock = 1 << 30;
-    const ring = new IoRing('ring', p);
-    const addr = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'anon', align: PMD_SIZE });
-    expect(user_access(m, p, addr, 2 * PMD_SIZE, true)).toBe(0);
-    const half = PMD_SIZE / 2;
-    expect(io_sqe_buffers_register(m, ring, [
-      { base: addr, len: half },
-      { base: addr + PMD_SIZE, len: PMD_SIZE },
-      { base: addr + half, len: half },
-    ])).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(3 * 512);
-    expect(p.mm.pinned_vm).toBe(3 * 512);
-    expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(0);
-    expect(p.mm.pinned_vm).toBe(0);
-    // Two consecutive halves of one THP: last_hpage matches, charged once.
-    expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: half }, { base: addr + half, len: half }])).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(512);
-  });
+  it(
+    'a THP reached again after another THP in the same registration is charged twice (last_hpage only; the table is ' +
+      'not installed yet)',
+    () => {
+      const { m, p } = world({ thp: 'always' });
+      p.capIpcLock = false;
+      p.user = 'user';
+      p.rlimitMemlock = 1 << 30;
+      const ring = new IoRing('ring', p);
+      const addr = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'anon', align: PMD_SIZE });
+      expect(userAccess(m, p, addr, 2 * PMD_SIZE, true)).toBe(0);
+      const half = PMD_SIZE / 2;
+      expect(
+        io_sqe_buffers_register(m, ring, [
+          { base: addr, len: half },
+          { base: addr + PMD_SIZE, len: PMD_SIZE },
+          { base: addr + half, len: half },
+        ]),
+      ).toBe(0);
+      expect(userLockedVm(m, p)).toBe(3 * 512);
+      expect(p.mm.pinned_vm).toBe(3 * 512);
+      expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+      expect(userLockedVm(m, p)).toBe(0);
+      expect(p.mm.pinned_vm).toBe(0);
+      // Two consecutive halves of one THP: last_hpage matches, charged once.
+      expect(
+        io_sqe_buffers_register(m, ring, [
+          { base: addr, len: half },
+          { base: addr + half, len: half },
+        ]),
+      ).toBe(0);
+      expect(userLockedVm(m, p)).toBe(512);
+    },
+  );
 });

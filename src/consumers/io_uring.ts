@@ -3,13 +3,15 @@
 // io_release_ubuf()): pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM), all or nothing; buffers made
 // of equal-sized large folios keep one pin per folio; RLIMIT_MEMLOCK charged per compound page.
 
-import type { Machine, Process } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
-import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../kernel/errno.js';
+import { fd_install } from '../kernel/file_table.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { Holder, type HeldFrame } from './holder.js';
+import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
-import { charge_user_locked_vm, uncharge_user_locked_vm } from './memlock.js';
+import { chargeUserLockedVm, unchargeUserLockedVm } from './memlock.js';
 
 /** One registered buffer (struct io_mapped_ubuf): one entry per bvec, each holding one pin. */
 export interface MappedUbuf {
@@ -20,10 +22,12 @@ export interface MappedUbuf {
   /** Pin units held per bvec (always 1). */
   coalesced: boolean;
   folioShift: number;
+  /** Coalesced: the page of the first folio the buffer starts at (bv_offset of the first bvec). */
+  firstPageIdx: number;
   acctPages: number;
 }
 
-export class IoRing implements Holder {
+export class IoRing extends Holder {
   readonly type = 'ring' as const;
   readonly bufs: MappedUbuf[] = [];
   /** ctx->buf_table.nr: slots of the registered table, sparse (NULL iovec) slots included. */
@@ -32,14 +36,33 @@ export class IoRing implements Holder {
   readonly accountUser: boolean;
   /** Pages of the SQ/CQ rings and SQE array charged at io_uring_setup() (0 when not accounted). */
   ringPages = 0;
-  /** The last fd is closed: the ring is gone. */
-  closed = false;
-  constructor(readonly name: string, readonly owner: Process) {
+  constructor(name: string, owner: Process) {
+    super(name, owner);
     this.accountUser = !owner.capIpcLock;
   }
-  get process(): string { return this.owner.name; }
-  pins(): number { return this.bufs.reduce((s, b) => s + b.bvecPages.length, 0); }
-  refs(): number { return 0; }
+  pins(): number {
+    return this.bufs.reduce((s, b) => s + b.bvecPages.length, 0);
+  }
+  refs(): number {
+    return 0;
+  }
+  /** Each bvec: one pin on its folio, for the pages of the buffer it covers. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    for (const b of this.bufs) {
+      let addr = b.ubuf - (b.ubuf % PAGE_SIZE);
+      let left = Math.ceil((b.ubuf + b.len) / PAGE_SIZE) - Math.floor(b.ubuf / PAGE_SIZE);
+      const perFolio = b.coalesced ? 1 << (b.folioShift - PAGE_SHIFT) : 1;
+      b.bvecPages.forEach((head, i) => {
+        const skip = i === 0 && b.coalesced ? b.firstPageIdx : 0;
+        const pages = Math.min(perFolio - skip, left);
+        out.push({ addr, pfn: head + skip, pages, pins: 1, refs: 0 });
+        addr += pages * PAGE_SIZE;
+        left -= pages;
+      });
+    }
+    return out;
+  }
 }
 
 /**
@@ -48,13 +71,18 @@ export class IoRing implements Holder {
  * zero or > 1 GiB length, or a partial pin), -EOVERFLOW (range wraps), -ENOMEM (RLIMIT_MEMLOCK),
  * and the errno pin_user_pages_fast returned (e.g. -EOPNOTSUPP on fsdax).
  */
-export function io_sqe_buffers_register(m: Machine, ring: IoRing, iovecs: ReadonlyArray<{ base: number; len: number }>): number {
+export function io_sqe_buffers_register(
+  m: Machine,
+  ring: IoRing,
+  iovecs: ReadonlyArray<{ base: number; len: number }>,
+): number {
   // io_sqe_buffers_register(): one table per ring, of 1..IORING_MAX_REG_BUFFERS slots.
   if (ring.slots) return m.refuse(-EBUSY, 'io_sqe_buffers_register', 'buffers already registered on this ring');
-  if (!iovecs.length || iovecs.length > IORING_MAX_REG_BUFFERS) return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
+  if (!iovecs.length || iovecs.length > IORING_MAX_REG_BUFFERS)
+    return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
   // The table is installed only after the loop, so headpage_already_acct() sees none of this
   // call's earlier buffers; last_hpage is the only dedup across iovecs.
-  const acct: AcctState = { last_hpage: -1, table: [] };
+  const acct: AcctState = { last_hpage: NO_FOLIO, table: [] };
   for (const iov of iovecs) {
     const r = io_sqe_buffer_register(m, ring, iov.base, iov.len, acct);
     if (typeof r === 'number') {
@@ -85,7 +113,7 @@ export const IORING_SETUP_ENTRIES = 4;
  * io_rings header plus 2 * entries CQEs of 16 bytes) and the SQE array (64 bytes each), each
  * rounded up to pages.
  */
-export function io_ring_pages(entries: number): number {
+export function ioRingPages(entries: number): number {
   const ringsBytes = 64 * 4 + 4 * entries + 16 * 2 * entries;
   const sqeBytes = 64 * entries;
   return Math.ceil(ringsBytes / PAGE_SIZE) + Math.ceil(sqeBytes / PAGE_SIZE);
@@ -98,12 +126,13 @@ export function io_ring_pages(entries: number): number {
 export function io_uring_setup(m: Machine, name: string, p: Process, entries = IORING_SETUP_ENTRIES): IoRing | number {
   const ring = new IoRing(name, p);
   if (ring.accountUser) {
-    const pages = io_ring_pages(entries);
-    if (charge_user_locked_vm(m, p, pages)) return m.refuse(-ENOMEM, 'io_create_region', 'ring memory would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
+    const pages = ioRingPages(entries);
+    if (chargeUserLockedVm(m, p, pages))
+      return m.refuse(-ENOMEM, 'io_create_region', 'ring memory would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
     ring.ringPages = pages;
   }
   // The fd: shared with fork children, released with its last holder (io_uring_release()).
-  m.fdtable.fd_install(p, ring, () => io_uring_release(m, ring));
+  fd_install(p, ring, () => io_uring_release(m, ring));
   return ring;
 }
 
@@ -114,7 +143,7 @@ export function io_uring_setup(m: Machine, name: string, p: Process, entries = I
 export function io_uring_release(m: Machine, ring: IoRing): void {
   if (ring.closed) return;
   if (ring.bufs.length || ring.slots) io_sqe_buffers_unregister(m, ring);
-  if (ring.ringPages) uncharge_user_locked_vm(m, ring.owner, ring.ringPages);
+  if (ring.ringPages) unchargeUserLockedVm(m, ring.owner, ring.ringPages);
   ring.ringPages = 0;
   ring.closed = true;
 }
@@ -128,15 +157,23 @@ export function io_sqe_buffers_unregister(m: Machine, ring: IoRing): number {
   return 0;
 }
 
-function io_sqe_buffer_register(m: Machine, ring: IoRing, base: number, len: number, st: AcctState): MappedUbuf | number | null {
+function io_sqe_buffer_register(
+  m: Machine,
+  ring: IoRing,
+  base: number,
+  len: number,
+  st: AcctState,
+): MappedUbuf | number | null {
   if (base === 0) {
     if (len !== 0) return m.refuse(-EFAULT, 'io_sqe_buffer_register', 'iov_base is NULL but iov_len is not 0');
     return null; // sparse slot
   }
   // io_validate_user_buf_range()
-  if (len === 0 || len > m.profile.ioUringMaxBuffer) return m.refuse(-EFAULT, 'io_validate_user_buf_range', 'buffer length is 0 or larger than 1 GiB');
+  if (len === 0 || len > m.profile.ioUringMaxBuffer)
+    return m.refuse(-EFAULT, 'io_validate_user_buf_range', 'buffer length is 0 or larger than 1 GiB');
   // check_add_overflow() on an unsigned long: a sum of exactly 2^64 wraps too.
-  if (base + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE >= 2 ** 64) return m.refuse(-EOVERFLOW, 'io_validate_user_buf_range', 'buffer range overflows');
+  if (base + Math.ceil(len / PAGE_SIZE) * PAGE_SIZE >= 2 ** 64)
+    return m.refuse(-EOVERFLOW, 'io_validate_user_buf_range', 'buffer range overflows');
   // io_pin_pages()
   const first = Math.floor(base / PAGE_SIZE);
   const last = Math.ceil((base + len) / PAGE_SIZE);
@@ -150,29 +187,35 @@ function io_sqe_buffer_register(m: Machine, ring: IoRing, base: number, len: num
   if (pinned !== nr) {
     if (pinned > 0) {
       unpin_user_pages(m, pages, pinned);
-      return m.refuse(-EFAULT, 'io_pin_pages', `pin_user_pages_fast pinned ${pinned} of ${nr} pages (partial pins are refused)`);
+      return m.refuse(
+        -EFAULT,
+        'io_pin_pages',
+        `pin_user_pages_fast pinned ${pinned} of ${nr} pages (partial pins are refused)`,
+      );
     }
     return pinned < 0 ? pinned : m.refuse(-EFAULT, 'io_pin_pages', 'pin_user_pages_fast pinned nothing');
   }
   let bvecPages: Int32Array = pages;
   let coalesced = false;
-  let folioShift = 12;
+  let folioShift = PAGE_SHIFT;
+  let firstPageIdx = 0;
   const c = nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
   if (c && c.nr_pages_mid !== 1) {
     bvecPages = io_coalesce_buffer(m, pages, c);
     coalesced = true;
     folioShift = c.folio_shift;
+    firstPageIdx = c.first_folio_page_idx;
   }
   const acct = io_buffer_account_pin(m, bvecPages, st);
   if (ring.accountUser) {
-    const r = charge_user_locked_vm(m, ring.owner, acct);
+    const r = chargeUserLockedVm(m, ring.owner, acct);
     if (r) {
       for (const p of bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
       return m.refuse(r, '__io_account_mem', 'locked_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
     }
   }
   ring.owner.mm.pinned_vm += acct;
-  return { ubuf: base, len, bvecPages, coalesced, folioShift, acctPages: acct };
+  return { ubuf: base, len, bvecPages, coalesced, folioShift, firstPageIdx, acctPages: acct };
 }
 
 interface CoalesceData {
@@ -194,7 +237,7 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
   let count = 1;
   let nr_folios = 1;
   const nr_pages_mid = mem.folio_nr_pages(folio);
-  const folio_shift = 12 + mem.folio_order(folio);
+  const folio_shift = PAGE_SHIFT + mem.folio_order(folio);
   const first_folio_page_idx = pages[0]! - folio;
   let nr_pages_head = 0;
   for (let i = 1; i < pages.length; i++) {
@@ -209,7 +252,7 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
       return undefined;
     }
     folio = mem.page_folio(pages[i]!);
-    if (12 + mem.folio_order(folio) !== folio_shift || pages[i] !== folio) return undefined;
+    if (PAGE_SHIFT + mem.folio_order(folio) !== folio_shift || pages[i] !== folio) return undefined;
     count = 1;
     nr_folios++;
   }
@@ -259,15 +302,17 @@ function io_buffer_account_pin(m: Machine, pages: Int32Array, st: AcctState): nu
 /** headpage_already_acct(): hpage among pages[0..i) or in the installed table's bvecs. */
 function headpage_already_acct(m: Machine, pages: Int32Array, i: number, hpage: number, table: MappedUbuf[]): boolean {
   const mem = m.mem;
-  for (let k = 0; k < i; k++) if (mem.folio_test_large(mem.page_folio(pages[k]!)) && mem.page_folio(pages[k]!) === hpage) return true;
-  for (const b of table) for (const p of b.bvecPages) if (mem.folio_test_large(mem.page_folio(p)) && mem.page_folio(p) === hpage) return true;
+  for (let k = 0; k < i; k++)
+    if (mem.folio_test_large(mem.page_folio(pages[k]!)) && mem.page_folio(pages[k]!) === hpage) return true;
+  for (const b of table)
+    for (const p of b.bvecPages)
+      if (mem.folio_test_large(mem.page_folio(p)) && mem.page_folio(p) === hpage) return true;
   return false;
 }
 
 /** io_release_ubuf(): one unpin_user_folio(folio, 1) per bvec; the memlock charge is returned. */
 function io_release_ubuf(m: Machine, ring: IoRing, b: MappedUbuf): void {
   for (const p of b.bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
-  if (ring.accountUser) uncharge_user_locked_vm(m, ring.owner, b.acctPages);
+  if (ring.accountUser) unchargeUserLockedVm(m, ring.owner, b.acctPages);
   ring.owner.mm.pinned_vm -= b.acctPages;
 }
-

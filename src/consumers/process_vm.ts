@@ -4,12 +4,13 @@
 // chunks of PVM_MAX_USER_PAGES, copy, unpin_user_pages_dirty_lock(). Read from Linux 6.18
 // (RSBAC/rsbac-6.18.y mm/process_vm_access.c, identical to upstream apart from RSBAC hooks).
 
-import type { Machine, Process } from '../kernel/machine.js';
-import { EFAULT, EPERM, ESRCH } from '../kernel/errno.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { EFAULT, EPERM, ESRCH } from '../uapi/errno.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_remote, unpin_user_pages_dirty_lock, type Locked } from '../mm/gup.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 
 /** A user buffer: address and length in bytes. */
 export interface UserBuf {
@@ -22,13 +23,13 @@ export interface UserBuf {
  * [addr, addr + len) in `p`. Returns the bytes copied before the first page that faults (a short
  * copy), as the raw copy routines do.
  */
-function copy_user(m: Machine, p: Process, addr: number, len: number, toUser: boolean): number {
+function copyUser(m: Machine, p: Process, addr: number, len: number, toUser: boolean): number {
   let done = 0;
   while (done < len) {
     const a = addr + done;
     const n = Math.min(len - done, PAGE_SIZE - (a % PAGE_SIZE));
     // The copy writes the caller's buffer for readv (a store) and reads it for writev.
-    if (user_access(m, p, a, n, toUser) < 0) break;
+    if (userAccess(m, p, a, n, toUser) < 0) break;
     done += n;
   }
   return done;
@@ -40,7 +41,7 @@ function copy_user(m: Machine, p: Process, addr: number, len: number, toUser: bo
  * root (every capability: Process.capIpcLock) or unprivileged. EACCES is reported as EPERM
  * (process_vm_rw_core: "EPERM is a more appropriate error code"). Yama's ptrace_scope is not modelled.
  */
-function mm_access_allowed(caller: Process, target: Process): boolean {
+function mmAccessAllowed(caller: Process, target: Process): boolean {
   return caller === target || caller.user === target.user || caller.capIpcLock;
 }
 
@@ -58,7 +59,14 @@ function mm_access_allowed(caller: Process, target: Process): boolean {
  *
  * @see mm/process_vm_access.c process_vm_rw_core(), process_vm_rw_single_vec()
  */
-export function process_vm_rw(m: Machine, caller: Process, target: Process, local: UserBuf, remote: UserBuf, vm_write: boolean): number {
+export function process_vm_rw(
+  m: Machine,
+  caller: Process,
+  target: Process,
+  local: UserBuf,
+  remote: UserBuf,
+  vm_write: boolean,
+): number {
   m.why = undefined;
   // process_vm_rw(): import_iovec(); an empty local iovec returns 0 before anything else.
   if (local.len === 0) return 0;
@@ -66,8 +74,12 @@ export function process_vm_rw(m: Machine, caller: Process, target: Process, loca
   if (remote.len === 0) return 0;
   // find_get_task_by_vpid(): an exited (reaped) target.
   if (!target.alive) return m.refuse(-ESRCH, 'process_vm_rw_core', 'no process with that pid (the target has exited)');
-  if (!mm_access_allowed(caller, target)) {
-    return m.refuse(-EPERM, 'process_vm_rw_core', 'mm_access(PTRACE_MODE_ATTACH_REALCREDS) refused: another user and no CAP_SYS_PTRACE');
+  if (!mmAccessAllowed(caller, target)) {
+    return m.refuse(
+      -EPERM,
+      'process_vm_rw_core',
+      'mm_access(PTRACE_MODE_ATTACH_REALCREDS) refused: another user and no CAP_SYS_PTRACE',
+    );
   }
   const iter: Iter = { addr: local.addr, count: local.len, copied: 0 };
   process_vm_rw_single_vec(m, caller, target, remote.addr, remote.len, iter, vm_write);
@@ -86,14 +98,22 @@ interface Iter {
 }
 
 /** process_vm_rw_single_vec(): chunks of PVM_MAX_USER_PAGES pinned, copied and unpinned in turn. */
-function process_vm_rw_single_vec(m: Machine, caller: Process, target: Process, addr: number, len: number, iter: Iter, vm_write: boolean): void {
+function process_vm_rw_single_vec(
+  m: Machine,
+  caller: Process,
+  target: Process,
+  addr: number,
+  len: number,
+  iter: Iter,
+  vm_write: boolean,
+): void {
   let pa = addr - (addr % PAGE_SIZE);
   let start_offset = addr - pa;
   let nr_pages = Math.floor((addr + len - 1) / PAGE_SIZE) - Math.floor(addr / PAGE_SIZE) + 1;
   // "flags |= FOLL_WRITE" only when writing into the target.
   const flags = vm_write ? FOLL_WRITE : 0;
   const max = m.profile.pvmMaxUserPages;
-  const process_pages = new Int32Array(Math.min(nr_pages, max)).fill(-1);
+  const process_pages = new Int32Array(Math.min(nr_pages, max)).fill(NO_PFN);
   let rc = 0;
   while (!rc && nr_pages && iter.count) {
     const want = Math.min(nr_pages, max);
@@ -102,7 +122,11 @@ function process_vm_rw_single_vec(m: Machine, caller: Process, target: Process, 
     if (pinned <= 0) {
       // "if (pinned_pages <= 0) return -EFAULT;": the GUP errno is not passed on.
       const inner = m.why ? `${m.why.fn}: ${m.why.rule}` : `returned ${pinned}`;
-      iter.err = m.refuse(-EFAULT, 'process_vm_rw_single_vec', `pin_user_pages_remote pinned nothing (${inner}); its errno is replaced by EFAULT`);
+      iter.err = m.refuse(
+        -EFAULT,
+        'process_vm_rw_single_vec',
+        `pin_user_pages_remote pinned nothing (${inner}); its errno is replaced by EFAULT`,
+      );
       return;
     }
     let bytes = pinned * PAGE_SIZE - start_offset;
@@ -123,14 +147,22 @@ function process_vm_rw_single_vec(m: Machine, caller: Process, target: Process, 
  * process_vm_rw_pages(): copy page by page between the pinned target pages and the caller's buffer;
  * a short copy with room left in the caller's buffer is -EFAULT.
  */
-function process_vm_rw_pages(m: Machine, caller: Process, pages: Int32Array, offset: number, len: number, iter: Iter, vm_write: boolean): number {
+function process_vm_rw_pages(
+  m: Machine,
+  caller: Process,
+  pages: Int32Array,
+  offset: number,
+  len: number,
+  iter: Iter,
+  vm_write: boolean,
+): number {
   void pages; // the copy itself goes through the pinned pages (kmap_local_page); the model has no data
   while (len && iter.count) {
     let copy = PAGE_SIZE - offset;
     if (copy > len) copy = len;
     const n = Math.min(copy, iter.count);
     // writev: copy_page_from_iter() reads the caller's buffer; readv: copy_page_to_iter() writes it.
-    const copied = copy_user(m, caller, iter.addr + iter.copied, n, !vm_write);
+    const copied = copyUser(m, caller, iter.addr + iter.copied, n, !vm_write);
     iter.copied += copied;
     iter.count -= copied;
     len -= copied;

@@ -4,28 +4,30 @@
 // without CAP_IPC_LOCK), all pins released on failure, unpin per scatterlist entry on dereg.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
-import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from '../kernel/errno.js';
-import { do_mmap, do_madvise } from '../mm/mmap.js';
-import { user_access } from '../mm/user_access.js';
+import { Machine } from '../mm/machine.js';
+import { type Process } from '../mm/task.js';
+import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from '../uapi/errno.js';
+import { do_mmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
+import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
-import { outstanding } from '../kernel/holders.js';
-import { do_fork } from '../kernel/fork.js';
+import { outstanding } from '../scenario/holders.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { IbMr, UMEM_PIN_CHUNK, ib_umem_get, ib_umem_release } from './rdma.js';
 import { pins, world } from '../../test/support.js';
 
-
 function anon(m: Machine, p: Process, npages: number, prot: 'r' | 'rw' = 'rw'): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon', prot });
   expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
-  if (prot === 'rw') expect(user_access(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
+  if (prot === 'rw') expect(userAccess(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
   return addr;
 }
 
-const pfnAt = (p: Process, addr: number) => pte_pfn(p.mm.pt.pte(addr) || p.mm.pt.pmd_leaf(addr)) + (p.mm.pt.pmd_leaf(addr) ? (addr % PMD_SIZE) / PAGE_SIZE : 0);
+const pfnAt = (p: Process, addr: number) =>
+  pte_pfn(p.mm.pt.pte(addr) || p.mm.pt.pmdLeaf(addr)) + (p.mm.pt.pmdLeaf(addr) ? (addr % PMD_SIZE) / PAGE_SIZE : 0);
 
 function unprivileged(p: Process, memlock: number): void {
   p.capIpcLock = false;
@@ -46,7 +48,7 @@ describe('ib_umem_get / ib_umem_release (drivers/infiniband/core/umem.c)', () =>
     expect(p.mm.has_pinned).toBe(true);
     expect(pins(m)).toEqual({ acquired: 256, released: 0 });
     expect(folio_maybe_dma_pinned(m, m.mem.page_folio(pfnAt(p, addr)))).toBe(true);
-    expect(outstanding(m)).toEqual([]); // the MR is not in m.holders until a scenario registers it
+    expect(outstanding([r])).toEqual([{ owner: r.name, type: 'mr', process: 'app', pins: 256, refs: 0 }]);
     expect(ib_umem_release(m, r)).toBe(0);
     expect(p.mm.pinned_vm).toBe(0);
     expect(pins(m)).toEqual({ acquired: 256, released: 256 });
@@ -55,25 +57,29 @@ describe('ib_umem_get / ib_umem_release (drivers/infiniband/core/umem.c)', () =>
     expect(ib_umem_release(m, r)).toBeLessThan(0);
   });
 
-  it('RLIMIT_MEMLOCK: a non-root process with a 64 KiB limit cannot register 1 MiB (-ENOMEM before any pin); root can', () => {
-    const { m, p } = world();
-    unprivileged(p, 64 << 10);
-    const addr = anon(m, p, 256);
-    expect(ib_umem_get(m, p, 'mr', addr, 256 * PAGE_SIZE)).toBe(-ENOMEM);
-    expect(m.why?.rule).toContain('RLIMIT_MEMLOCK');
-    expect(p.mm.pinned_vm).toBe(0);
-    expect(pins(m)).toEqual({ acquired: 0, released: 0 });
-    // 16 pages fit exactly under the limit (new_pinned > lock_limit is the test).
-    const small = ib_umem_get(m, p, 'small', addr, 16 * PAGE_SIZE) as IbMr;
-    expect(small).toBeInstanceOf(IbMr);
-    expect(p.mm.pinned_vm).toBe(16);
-    expect(ib_umem_get(m, p, 'one-more', addr, PAGE_SIZE)).toBe(-ENOMEM);
-    ib_umem_release(m, small);
-    p.capIpcLock = true;
-    const big = ib_umem_get(m, p, 'mr', addr, 256 * PAGE_SIZE) as IbMr;
-    expect(big.pins()).toBe(256);
-    expect(p.mm.pinned_vm).toBe(256);
-  });
+  it(
+    'RLIMIT_MEMLOCK: a non-root process with a 64 KiB limit cannot register 1 MiB (-ENOMEM before any ' +
+      'pin); root can',
+    () => {
+      const { m, p } = world();
+      unprivileged(p, 64 << 10);
+      const addr = anon(m, p, 256);
+      expect(ib_umem_get(m, p, 'mr', addr, 256 * PAGE_SIZE)).toBe(-ENOMEM);
+      expect(m.why?.rule).toContain('RLIMIT_MEMLOCK');
+      expect(p.mm.pinned_vm).toBe(0);
+      expect(pins(m)).toEqual({ acquired: 0, released: 0 });
+      // 16 pages fit exactly under the limit (new_pinned > lock_limit is the test).
+      const small = ib_umem_get(m, p, 'small', addr, 16 * PAGE_SIZE) as IbMr;
+      expect(small).toBeInstanceOf(IbMr);
+      expect(p.mm.pinned_vm).toBe(16);
+      expect(ib_umem_get(m, p, 'one-more', addr, PAGE_SIZE)).toBe(-ENOMEM);
+      ib_umem_release(m, small);
+      p.capIpcLock = true;
+      const big = ib_umem_get(m, p, 'mr', addr, 256 * PAGE_SIZE) as IbMr;
+      expect(big.pins()).toBe(256);
+      expect(p.mm.pinned_vm).toBe(256);
+    },
+  );
 
   it('can_do_mlock(): RLIMIT_MEMLOCK 0 without CAP_IPC_LOCK -> -EPERM; a zero-length MR -> -EINVAL', () => {
     const { m, p } = world();
@@ -128,29 +134,33 @@ describe('ib_umem_get / ib_umem_release (drivers/infiniband/core/umem.c)', () =>
   it('a THP-backed MR is one scatterlist entry; unpin_user_page_range_dirty_lock releases the folio in one go', () => {
     const { m, p } = world({ thp: 'always' });
     const addr = do_mmap(m, p, { size: PMD_SIZE, type: 'anon', align: PMD_SIZE });
-    expect(user_access(m, p, addr, PMD_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, addr, PMD_SIZE, true)).toBe(0);
     const folio = m.mem.page_folio(pfnAt(p, addr));
     expect(m.mem.folio_nr_pages(folio)).toBe(512);
     const mr = ib_umem_get(m, p, 'mr', addr, PMD_SIZE) as IbMr;
     expect(mr.sg).toEqual([{ page: folio, npages: 512 }]);
-    expect(m.mem.folio_pincount(folio)).toBe(512);
+    expect(m.mem.folioPincount(folio)).toBe(512);
     ib_umem_release(m, mr);
-    expect(m.mem.folio_pincount(folio)).toBe(0);
+    expect(m.mem.folioPincount(folio)).toBe(0);
     expect(pins(m)).toEqual({ acquired: 512, released: 512 });
   });
 
-  it("the MR is released when its creator exits (uverbs fd closed), after the address space is gone; a fork child's exit does not release it", () => {
-    const { m, p } = world();
-    const addr = anon(m, p, 16);
-    const mr = ib_umem_get(m, p, 'mr', addr, 16 * PAGE_SIZE) as IbMr;
-    const child = do_fork(m, p, 'child') as Process;
-    do_exit(m, child);
-    expect(mr.pins()).toBe(16);
-    const pfn = pfnAt(p, addr);
-    do_exit(m, p);
-    expect(mr.closed).toBe(true);
-    expect(mr.pins()).toBe(0);
-    expect(pins(m)).toEqual({ acquired: 16, released: 16 });
-    expect(m.mem.refcount[pfn]).toBe(0);
-  });
+  it(
+    "the MR is released when its creator exits (uverbs fd closed), after the address space is gone; a fork child's " +
+      'exit does not release it',
+    () => {
+      const { m, p } = world();
+      const addr = anon(m, p, 16);
+      const mr = ib_umem_get(m, p, 'mr', addr, 16 * PAGE_SIZE) as IbMr;
+      const child = kernel_clone(m, p, 'child') as Process;
+      do_exit(m, child);
+      expect(mr.pins()).toBe(16);
+      const pfn = pfnAt(p, addr);
+      do_exit(m, p);
+      expect(mr.closed).toBe(true);
+      expect(mr.pins()).toBe(0);
+      expect(pins(m)).toEqual({ acquired: 16, released: 16 });
+      expect(m.mem.refcount[pfn]).toBe(0);
+    },
+  );
 });

@@ -4,13 +4,15 @@
 // page pointers, charged to mm->pinned_vm against RLIMIT_MEMLOCK, released per scatterlist entry
 // with unpin_user_page_range_dirty_lock(). Read from upstream umem.c (gregkh/linux @ 55f3722f).
 
-import type { Machine, Process } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
-import { EBADF, EFAULT, EINVAL, ENOMEM, EPERM } from '../kernel/errno.js';
+import { fd_install } from '../kernel/file_table.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { Holder, type HeldFrame } from './holder.js';
+import { EBADF, EFAULT, EINVAL, ENOMEM, EPERM } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_page_range_dirty_lock } from '../mm/gup.js';
-import { charge_mm, uncharge_mm } from './memlock.js';
+import { chargeMm, unchargeMm } from './memlock.js';
 
 /** PAGE_SIZE / sizeof(struct page *): pages pinned per pin_user_pages_fast() call. */
 export const UMEM_PIN_CHUNK = PAGE_SIZE / 8;
@@ -22,15 +24,34 @@ export interface SgEntry {
 }
 
 /** An MR's struct ib_umem: the pinned pages as a scatterlist, owned by the process that registered. */
-export class IbMr implements Holder {
+export class IbMr extends Holder {
   readonly type = 'mr' as const;
   readonly sg: SgEntry[] = [];
   npages = 0;
-  closed = false;
-  constructor(readonly name: string, readonly owner: Process, readonly address: number, readonly length: number, readonly writable: boolean) {}
-  get process(): string { return this.owner.name; }
-  pins(): number { return this.sg.reduce((s, e) => s + e.npages, 0); }
-  refs(): number { return 0; }
+  constructor(
+    name: string,
+    owner: Process,
+    readonly address: number,
+    readonly length: number,
+    readonly writable: boolean,
+  ) {
+    super(name, owner);
+  }
+  pins(): number {
+    return this.sg.reduce((s, e) => s + e.npages, 0);
+  }
+  refs(): number {
+    return 0;
+  }
+  /** One pin per page of each scatterlist entry, at the MR's addresses in order. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    let addr = this.address - (this.address % PAGE_SIZE);
+    for (const e of this.sg)
+      for (let i = 0; i < e.npages; i++, addr += PAGE_SIZE)
+        out.push({ addr, pfn: e.page + i, pages: 1, pins: 1, refs: 0 });
+    return out;
+  }
 }
 
 /**
@@ -38,13 +59,13 @@ export class IbMr implements Holder {
  * the last holder closes it or exits (uverbs_destroy_ufile_hw() -> ib_dereg_mr() -> ib_umem_release()).
  */
 function track(m: Machine, mr: IbMr): void {
-  m.fdtable.fd_install(mr.owner, mr, () => {
+  fd_install(mr.owner, mr, () => {
     if (!mr.closed) ib_umem_release(m, mr);
   });
 }
 
 /** sg_alloc_append_table_from_pages(): a page physically following the last entry extends it. */
-function sg_append(sg: SgEntry[], pages: Int32Array, n: number): void {
+function sgAppend(sg: SgEntry[], pages: Int32Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const last = sg[sg.length - 1];
     if (last && last.page + last.npages === pages[i]) last.npages++;
@@ -71,19 +92,28 @@ function __ib_umem_release(m: Machine, mr: IbMr, make_dirty: boolean): void {
  *
  * @see drivers/infiniband/core/umem.c ib_umem_get()
  */
-export function ib_umem_get(m: Machine, p: Process, name: string, addr: number, size: number, writable = true): IbMr | number {
+export function ib_umem_get(
+  m: Machine,
+  p: Process,
+  name: string,
+  addr: number,
+  size: number,
+  writable = true,
+): IbMr | number {
   m.why = undefined;
   // "(addr + size) < addr || PAGE_ALIGN(addr + size) < (addr + size)"
   if (addr + size > 2 ** 64 - PAGE_SIZE) return m.refuse(-EINVAL, 'ib_umem_get', 'addr + size overflows');
   // can_do_mlock(): RLIMIT_MEMLOCK != 0 or CAP_IPC_LOCK.
-  if (p.rlimitMemlock === 0 && !p.capIpcLock) return m.refuse(-EPERM, 'ib_umem_get', 'can_do_mlock(): RLIMIT_MEMLOCK is 0 and no CAP_IPC_LOCK');
+  if (p.rlimitMemlock === 0 && !p.capIpcLock)
+    return m.refuse(-EPERM, 'ib_umem_get', 'can_do_mlock(): RLIMIT_MEMLOCK is 0 and no CAP_IPC_LOCK');
   const mr = new IbMr(name, p, addr, size, writable);
   // ib_umem_num_pages(): pages spanned by [addr, addr + size).
   let npages = Math.ceil((addr + size) / PAGE_SIZE) - Math.floor(addr / PAGE_SIZE);
-  if (npages === 0 || npages > 0xffffffff) return m.refuse(-EINVAL, 'ib_umem_get', 'the range has no pages (length 0) or more than UINT_MAX');
+  if (npages === 0 || npages > 0xffffffff)
+    return m.refuse(-EINVAL, 'ib_umem_get', 'the range has no pages (length 0) or more than UINT_MAX');
   // "new_pinned = atomic64_add_return(npages, &mm->pinned_vm); if (new_pinned > lock_limit &&
   //  !capable(CAP_IPC_LOCK))" -> undo, -ENOMEM. Charged before anything is pinned.
-  if (charge_mm(p, 'pinned_vm', npages)) {
+  if (chargeMm(p, 'pinned_vm', npages)) {
     return m.refuse(-ENOMEM, 'ib_umem_get', 'mm->pinned_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
   }
   const total = npages;
@@ -91,18 +121,18 @@ export function ib_umem_get(m: Machine, p: Process, name: string, addr: number, 
   let cur_base = addr - (addr % PAGE_SIZE);
   const page_list = new Int32Array(UMEM_PIN_CHUNK);
   while (npages) {
-    page_list.fill(-1);
+    page_list.fill(NO_PFN);
     const pinned = pin_user_pages_fast(m, p, cur_base, Math.min(npages, UMEM_PIN_CHUNK), gup_flags, page_list);
     if (pinned <= 0) {
       // umem_release: __ib_umem_release(device, umem, 0) (not dirtied), pinned_vm given back.
       const err = pinned < 0 ? pinned : m.refuse(-EFAULT, 'ib_umem_get', 'pin_user_pages_fast pinned nothing');
       __ib_umem_release(m, mr, false);
-      uncharge_mm(p, 'pinned_vm', total);
+      unchargeMm(p, 'pinned_vm', total);
       return err;
     }
     cur_base += pinned * PAGE_SIZE;
     npages -= pinned;
-    sg_append(mr.sg, page_list, pinned);
+    sgAppend(mr.sg, page_list, pinned);
   }
   mr.npages = total;
   track(m, mr);
@@ -118,7 +148,7 @@ export function ib_umem_get(m: Machine, p: Process, name: string, addr: number, 
 export function ib_umem_release(m: Machine, mr: IbMr): number {
   if (mr.closed) return m.refuse(-EBADF, 'ib_dereg_mr', 'the MR has already been deregistered');
   __ib_umem_release(m, mr, mr.writable);
-  uncharge_mm(mr.owner, 'pinned_vm', mr.npages);
+  unchargeMm(mr.owner, 'pinned_vm', mr.npages);
   mr.closed = true;
   return 0;
 }

@@ -4,14 +4,16 @@
 // VM_PFNMAP ranges mapped by PFN without pins, all or nothing, unpin (dirty if IOMMU_WRITE) on unmap.
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type MachineConfig, type Process } from '../kernel/machine.js';
-import { EEXIST, EFAULT, EINVAL, ENOMEM } from '../kernel/errno.js';
-import { do_mmap, do_madvise } from '../mm/mmap.js';
-import { user_access } from '../mm/user_access.js';
+import { Machine, type MachineConfig } from '../mm/machine.js';
+import { type Process } from '../mm/task.js';
+import { EEXIST, EFAULT, EINVAL, ENOMEM } from '../uapi/errno.js';
+import { do_mmap } from '../mm/mmap.js';
+import { do_madvise } from '../mm/madvise.js';
+import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
-import { do_fork } from '../kernel/fork.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { VFIO_BATCH_MAX_CAPACITY, VfioDma, vfio_dma_do_map, vfio_dma_do_unmap } from './vfio.js';
 import { pins } from '../../test/support.js';
@@ -24,7 +26,7 @@ function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
 function anon(m: Machine, p: Process, npages: number, prot: 'r' | 'rw' = 'rw'): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon', prot });
   expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
-  if (prot === 'rw') expect(user_access(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
+  if (prot === 'rw') expect(userAccess(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
   return addr;
 }
 
@@ -50,25 +52,29 @@ describe('VFIO type1 DMA mapping (drivers/vfio/vfio_iommu_type1.c)', () => {
     expect(vfio_dma_do_unmap(m, dma)).toBeLessThan(0);
   });
 
-  it('RLIMIT_MEMLOCK: non-root with 64 KiB cannot map 1 MiB (-ENOMEM); the batch was pinned (256) and released again', () => {
-    const { m, p } = world();
-    p.capIpcLock = false;
-    p.rlimitMemlock = 64 << 10;
-    const addr = anon(m, p, 256);
-    expect(vfio_dma_do_map(m, p, 'dma', addr, 256 * PAGE_SIZE)).toBe(-ENOMEM);
-    expect(m.why?.rule).toContain('RLIMIT_MEMLOCK');
-    expect(p.mm.locked_vm).toBe(0);
-    // vaddr_get_pfns() pinned the whole batch before the per-page accounting refused page 17.
-    expect(pins(m)).toEqual({ acquired: 256, released: 256 });
-    // 16 pages are within the limit.
-    const ok = vfio_dma_do_map(m, p, 'ok', addr, 16 * PAGE_SIZE) as VfioDma;
-    expect(ok).toBeInstanceOf(VfioDma);
-    expect(p.mm.locked_vm).toBe(16);
-    // Root (CAP_IPC_LOCK) is not limited.
-    p.capIpcLock = true;
-    expect(vfio_dma_do_map(m, p, 'big', addr + 16 * PAGE_SIZE, 240 * PAGE_SIZE)).toBeInstanceOf(VfioDma);
-    expect(p.mm.locked_vm).toBe(256);
-  });
+  it(
+    'RLIMIT_MEMLOCK: non-root with 64 KiB cannot map 1 MiB (-ENOMEM); the batch was pinned (256) and ' +
+      'released again',
+    () => {
+      const { m, p } = world();
+      p.capIpcLock = false;
+      p.rlimitMemlock = 64 << 10;
+      const addr = anon(m, p, 256);
+      expect(vfio_dma_do_map(m, p, 'dma', addr, 256 * PAGE_SIZE)).toBe(-ENOMEM);
+      expect(m.why?.rule).toContain('RLIMIT_MEMLOCK');
+      expect(p.mm.locked_vm).toBe(0);
+      // vaddr_get_pfns() pinned the whole batch before the per-page accounting refused page 17.
+      expect(pins(m)).toEqual({ acquired: 256, released: 256 });
+      // 16 pages are within the limit.
+      const ok = vfio_dma_do_map(m, p, 'ok', addr, 16 * PAGE_SIZE) as VfioDma;
+      expect(ok).toBeInstanceOf(VfioDma);
+      expect(p.mm.locked_vm).toBe(16);
+      // Root (CAP_IPC_LOCK) is not limited.
+      p.capIpcLock = true;
+      expect(vfio_dma_do_map(m, p, 'big', addr + 16 * PAGE_SIZE, 240 * PAGE_SIZE)).toBeInstanceOf(VfioDma);
+      expect(p.mm.locked_vm).toBe(256);
+    },
+  );
 
   it('VM_PFNMAP (a device BAR) is mapped by PFN: no pin, no locked_vm, no MMF_HAS_PINNED', () => {
     const { m, p } = world();
@@ -122,7 +128,7 @@ describe('VFIO type1 DMA mapping (drivers/vfio/vfio_iommu_type1.c)', () => {
     const addr = anon(m, p, 4);
     const before = pfnAt(p, addr);
     vfio_dma_do_map(m, p, 'dma', addr, 4 * PAGE_SIZE);
-    const child = do_fork(m, p, 'child') as Process;
+    const child = kernel_clone(m, p, 'child') as Process;
     expect(pfnAt(p, addr)).toBe(before);
     expect(pfnAt(child, addr)).not.toBe(before);
   });
@@ -131,7 +137,7 @@ describe('VFIO type1 DMA mapping (drivers/vfio/vfio_iommu_type1.c)', () => {
     const { m, p } = world();
     const addr = anon(m, p, 32);
     const dma = vfio_dma_do_map(m, p, 'dma', addr, 32 * PAGE_SIZE) as VfioDma;
-    const child = do_fork(m, p, 'child') as Process;
+    const child = kernel_clone(m, p, 'child') as Process;
     do_exit(m, child);
     expect(dma.pins()).toBe(32);
     do_exit(m, p);

@@ -11,16 +11,18 @@
 // The model gives each process one container with a device attached (an IOMMU domain exists) and
 // uses the identity IOVA (iova = vaddr).
 
-import type { Machine, Process } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
-import { EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, ESRCH } from '../kernel/errno.js';
+import { fd_install } from '../kernel/file_table.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
+import { Holder, type HeldFrame } from './holder.js';
+import { EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, ESRCH } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
-import { VM_PFNMAP } from '../mm/mm_types.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
+import { VM_PFNMAP, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '../mm/mm_types.js';
 import { pte_pfn, pte_present, pte_write } from '../mm/pgtable.js';
-import { handle_mm_fault, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '../mm/memory.js';
+import { handle_mm_fault } from '../mm/memory.js';
 import { pin_user_pages_remote, unpin_user_pages_dirty_lock, unpin_user_page_range_dirty_lock } from '../mm/gup.js';
-import { charge_mm, uncharge_mm } from './memlock.js';
+import { chargeMm, unchargeMm } from './memlock.js';
 
 /** VFIO_BATCH_MAX_CAPACITY: PAGE_SIZE / sizeof(struct page *). */
 export const VFIO_BATCH_MAX_CAPACITY = PAGE_SIZE / 8;
@@ -34,7 +36,7 @@ export interface DmaRun {
 }
 
 /** struct vfio_dma: one VFIO_IOMMU_MAP_DMA mapping. */
-export class VfioDma implements Holder {
+export class VfioDma extends Holder {
   readonly type = 'dma' as const;
   readonly runs: DmaRun[] = [];
   /** Bytes mapped so far (dma->size). */
@@ -43,13 +45,31 @@ export class VfioDma implements Holder {
   has_rsvd = false;
   /** dma->lock_cap: capable(CAP_IPC_LOCK) at map time. */
   readonly lock_cap: boolean;
-  closed = false;
-  constructor(readonly name: string, readonly owner: Process, readonly vaddr: number, readonly iova: number, readonly write: boolean) {
+  constructor(
+    name: string,
+    owner: Process,
+    readonly vaddr: number,
+    readonly iova: number,
+    readonly write: boolean,
+  ) {
+    super(name, owner);
     this.lock_cap = owner.capIpcLock;
   }
-  get process(): string { return this.owner.name; }
-  pins(): number { return this.runs.reduce((s, r) => s + (r.rsvd ? 0 : r.npages), 0); }
-  refs(): number { return 0; }
+  pins(): number {
+    return this.runs.reduce((s, r) => s + (r.rsvd ? 0 : r.npages), 0);
+  }
+  refs(): number {
+    return 0;
+  }
+  /** Every page of every run at its IOVA (= vaddr); reserved PFNs are mapped without a pin. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    let addr = this.vaddr;
+    for (const r of this.runs)
+      for (let i = 0; i < r.npages; i++, addr += PAGE_SIZE)
+        out.push({ addr, pfn: r.pfn + i, pages: 1, pins: r.rsvd ? 0 : 1, refs: 0 });
+    return out;
+  }
 }
 
 /** struct vfio_iommu: the container of one process (its dma_list). */
@@ -72,7 +92,7 @@ function container(m: Machine, p: Process): VfioIommu {
     all.set(p, (c = nc));
     // The container fd: shared with fork children; its last close unmaps and unpins everything.
     const map = all;
-    m.fdtable.fd_install(p, nc, () => {
+    fd_install(p, nc, () => {
       for (const d of [...nc.dmas]) vfio_remove_dma(m, nc, d, false);
       map.delete(p);
     });
@@ -105,11 +125,13 @@ function follow_fault_pfn(m: Machine, p: Process, vaddr: number, write_fault: bo
   let e = p.mm.pt.pte(vaddr);
   if (!pte_present(e)) {
     const r = handle_mm_fault(m, vma, vaddr, FAULT_FLAG_REMOTE | (write_fault ? FAULT_FLAG_WRITE : 0));
-    if (r & VM_FAULT_ERROR) return m.refuse(-EFAULT, 'follow_fault_pfn', 'fixup_user_fault() failed on the VM_PFNMAP mapping');
+    if (r & VM_FAULT_ERROR)
+      return m.refuse(-EFAULT, 'follow_fault_pfn', 'fixup_user_fault() failed on the VM_PFNMAP mapping');
     e = p.mm.pt.pte(vaddr);
     if (!pte_present(e)) return m.refuse(-EFAULT, 'follow_fault_pfn', 'no PTE after the fault');
   }
-  if (write_fault && !pte_write(e)) return m.refuse(-EFAULT, 'follow_fault_pfn', 'write mapping of a read-only VM_PFNMAP PTE');
+  if (write_fault && !pte_write(e))
+    return m.refuse(-EFAULT, 'follow_fault_pfn', 'write mapping of a read-only VM_PFNMAP PTE');
   return pte_pfn(e);
 }
 
@@ -119,7 +141,14 @@ function follow_fault_pfn(m: Machine, p: Process, vaddr: number, write_fault: bo
  * accepted only if it is reserved/invalid (no struct page), else -EFAULT. Otherwise GUP's error.
  * Returns the number of PFNs in pages[] (the PFNMAP one too), or -errno.
  */
-function vaddr_get_pfns(m: Machine, p: Process, vaddr: number, npages: number, write: boolean, pages: Int32Array): number {
+function vaddr_get_pfns(
+  m: Machine,
+  p: Process,
+  vaddr: number,
+  npages: number,
+  write: boolean,
+  pages: Int32Array,
+): number {
   const flags = write ? FOLL_WRITE : 0;
   const ret = pin_user_pages_remote(m, p, vaddr, npages, flags | FOLL_LONGTERM, pages, undefined, p);
   if (ret > 0) return ret;
@@ -128,7 +157,8 @@ function vaddr_get_pfns(m: Machine, p: Process, vaddr: number, npages: number, w
     m.why = undefined;
     const pfn = follow_fault_pfn(m, p, vaddr, write);
     if (pfn < 0) return pfn;
-    if (!is_invalid_reserved_pfn(m, pfn)) return m.refuse(-EFAULT, 'vaddr_get_pfns', 'VM_PFNMAP page that has a struct page');
+    if (!is_invalid_reserved_pfn(m, pfn))
+      return m.refuse(-EFAULT, 'vaddr_get_pfns', 'VM_PFNMAP page that has a struct page');
     pages[0] = pfn;
     return 1;
   }
@@ -148,9 +178,16 @@ interface Batch {
  * On error the run's pins and the batch's leftovers are released (the caller unwinds the earlier runs).
  * Returns { pinned, pfn, rsvd } or -errno.
  */
-function vfio_pin_pages_remote(m: Machine, dma: VfioDma, vaddr: number, npage: number, limit: number, batch: Batch): DmaRun | number {
+function vfio_pin_pages_remote(
+  m: Machine,
+  dma: VfioDma,
+  vaddr: number,
+  npage: number,
+  limit: number,
+  batch: Batch,
+): DmaRun | number {
   const p = dma.owner;
-  let pfn_base = -1;
+  let pfn_base = NO_PFN;
   let rsvd = false;
   let pinned = 0;
   let lock_acct = 0;
@@ -162,7 +199,7 @@ function vfio_pin_pages_remote(m: Machine, dma: VfioDma, vaddr: number, npage: n
   fill: while (npage) {
     if (!batch.size) {
       const req = Math.min(npage, batch.pages.length);
-      batch.pages.fill(-1);
+      batch.pages.fill(NO_PFN);
       const r = vaddr_get_pfns(m, p, vaddr, req, dma.write, batch.pages);
       if (r < 0) {
         ret = r;
@@ -196,7 +233,7 @@ function vfio_pin_pages_remote(m: Machine, dma: VfioDma, vaddr: number, npage: n
   }
   if (ret === 0) {
     // out: vfio_lock_acct(dma, lock_acct, false) -> __account_locked_vm(): the same limit again.
-    if (lock_acct && charge_mm(p, 'locked_vm', lock_acct)) {
+    if (lock_acct && chargeMm(p, 'locked_vm', lock_acct)) {
       ret = m.refuse(-ENOMEM, '__account_locked_vm', 'locked_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
     }
   }
@@ -231,7 +268,7 @@ function vfio_unmap_unpin(m: Machine, dma: VfioDma, do_accounting: boolean): num
     }
   }
   dma.runs.length = 0;
-  if (do_accounting && dma.owner.alive) uncharge_mm(dma.owner, 'locked_vm', unlocked);
+  if (do_accounting && dma.owner.alive) unchargeMm(dma.owner, 'locked_vm', unlocked);
   return unlocked;
 }
 
@@ -252,21 +289,30 @@ function vfio_remove_dma(m: Machine, c: VfioIommu, dma: VfioDma, do_accounting =
  *
  * @see drivers/vfio/vfio_iommu_type1.c vfio_dma_do_map(), vfio_pin_map_dma()
  */
-export function vfio_dma_do_map(m: Machine, p: Process, name: string, vaddr: number, size: number, write = true): VfioDma | number {
+export function vfio_dma_do_map(
+  m: Machine,
+  p: Process,
+  name: string,
+  vaddr: number,
+  size: number,
+  write = true,
+): VfioDma | number {
   m.why = undefined;
   if (!p.alive) return m.refuse(-ESRCH, 'vfio_dma_do_map', 'the process has exited');
   // "if (!size || (size | iova | vaddr) & (pgsize - 1))": the smallest IOMMU page is PAGE_SIZE here.
-  if (!size || size % PAGE_SIZE || vaddr % PAGE_SIZE) return m.refuse(-EINVAL, 'vfio_dma_do_map', 'size is 0, or vaddr or size is not page aligned');
+  if (!size || size % PAGE_SIZE || vaddr % PAGE_SIZE)
+    return m.refuse(-EINVAL, 'vfio_dma_do_map', 'size is 0, or vaddr or size is not page aligned');
   if (vaddr + size > 2 ** 64) return m.refuse(-EINVAL, 'vfio_dma_do_map', 'vaddr + size wraps');
   const c = container(m, p);
   const iova = vaddr;
   for (const d of c.dmas) {
-    if (iova < d.iova + d.size && d.iova < iova + size) return m.refuse(-EEXIST, 'vfio_dma_do_map', 'the IOVA range overlaps an existing mapping');
+    if (iova < d.iova + d.size && d.iova < iova + size)
+      return m.refuse(-EEXIST, 'vfio_dma_do_map', 'the IOVA range overlaps an existing mapping');
   }
   const dma = new VfioDma(name, p, vaddr, iova, write);
   c.dmas.add(dma);
   const limit = Math.floor(p.rlimitMemlock / PAGE_SIZE);
-  const batch: Batch = { pages: new Int32Array(VFIO_BATCH_MAX_CAPACITY).fill(-1), size: 0, offset: 0 };
+  const batch: Batch = { pages: new Int32Array(VFIO_BATCH_MAX_CAPACITY).fill(NO_PFN), size: 0, offset: 0 };
   let left = size / PAGE_SIZE;
   let ret = 0;
   // vfio_pin_map_dma()

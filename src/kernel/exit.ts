@@ -2,7 +2,9 @@
 // mapping goes; folios still pinned by a driver stay allocated until their pins are dropped, which
 // happens when the process's files close (io_uring rings, RDMA and VFIO fds, pipes, HMM mirrors).
 
-import type { Machine, Process } from './machine.js';
+import { exit_files } from './file_table.js';
+import type { Machine } from '../mm/machine.js';
+import type { Process } from '../mm/task.js';
 import { exit_mmap } from '../mm/mmap.js';
 
 /** Callbacks run when a process exits (files it held are closed: io_uring rings, RDMA, VFIO). */
@@ -15,5 +17,5 @@ export function do_exit(m: Machine, p: Process): void {
   exit_mmap(m, p.mm);
   p.alive = false;
   for (const hook of m.exitHooks) hook(p);
-  m.fdtable.exit_files(p);
+  exit_files(p);
 }

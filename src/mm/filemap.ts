@@ -1,55 +1,142 @@
-// Models struct address_space and the page cache (mm/filemap.c, mm/shmem.c): a file's folios by
-// index, and which file systems need dirty tracking (ext4 and the like do, tmpfs/hugetlbfs don't).
+// Models the page cache (mm/filemap.c): looking up and reading in a file's folios on a fault (with
+// mmap read-around), inserting and removing folios with the cache's references, and the cache a
+// buffered write of a new file leaves behind.
 
-import type { Vma } from './mm_types.js';
+import {
+  NO_FOLIO,
+  NO_PFN,
+  PG_anon,
+  PG_dirty,
+  PG_lru,
+  PMD_ORDER,
+  PG_swapbacked,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+} from './memmap.js';
+import { VM_FAULT_OOM, VM_FAULT_SIGBUS, type Vma } from './mm_types.js';
+import type { Machine } from './machine.js';
+import { folio_put_refs, folio_ref_add } from './swap.js';
+import { AddressSpace } from './fs.js';
+import { folioAccountsDirty } from './page-writeback.js';
 
-/** Where a file lives: tmpfs/shmem/memfd, a disk file system (ext4), hugetlbfs, or fsdax pmem. */
-export type FsKind = 'tmpfs' | 'disk' | 'hugetlbfs' | 'dax';
+/** filemapFaultPage()'s answer: the page, or the VM_FAULT_* code the fault ends with. */
+export type FaultPage = { ok: true; page: number } | { ok: false; fault: typeof VM_FAULT_OOM | typeof VM_FAULT_SIGBUS };
 
-export class AddressSpace {
-  /** Page cache: the PFN caching each page index, -1 when not cached. */
-  pages: Int32Array;
-  /** i_mmap: the VMAs mapping this file. */
-  readonly vmas = new Set<Vma>();
-  /** Open references (fds, scenario handles, mappings): an unlinked file's cache goes when it drops to 0. */
-  users = 0;
-  /** Unlinked (shmem of MAP_SHARED|MAP_ANONYMOUS, a closed memfd): truncated when unused. */
-  unlinked = false;
+/**
+ * The page-cache page (allocating it if needed) for a file VMA at addr: VM_FAULT_SIGBUS beyond EOF,
+ * VM_FAULT_OOM when no page can be allocated.
+ */
+export function filemapFaultPage(m: Machine, vma: Vma, addr: number): FaultPage {
+  const file = vma.file!;
+  const idx = vma.pgoff + (addr - vma.start) / PAGE_SIZE;
+  if (idx >= file.sizePages) return { ok: false, fault: VM_FAULT_SIGBUS };
+  const have = file.lookup(idx);
+  if (have !== NO_PFN) return { ok: true, page: have };
+  // fsdax memory has no folio allocator: a device page, or NO_PFN (the same value as NO_FOLIO) if none.
+  const folio = file.fs === 'dax' ? m.alloc.allocBlock(0, { movable: false, device: true }) : m.folio_alloc(0);
+  if (folio === NO_FOLIO) return { ok: false, fault: VM_FAULT_OOM };
+  if (file.fs === 'dax') m.mem.refcount[folio] = 1;
+  filemap_add_folio(m, folio, file, idx);
+  if (file.fs === 'disk') do_sync_mmap_readahead(m, file, idx);
+  return { ok: true, page: folio };
+}
 
-  constructor(
-    readonly id: number,
-    readonly fs: FsKind,
-    readonly name: string,
-    public sizePages: number,
-    /** hugetlbfs: folio order of the file's pages (9 or 18). */
-    readonly hugeOrder = 0,
-  ) {
-    this.pages = new Int32Array(sizePages).fill(-1);
+/** read_ahead_kb (128 KiB) in pages: file->f_ra.ra_pages. */
+export const RA_PAGES = 32;
+
+/**
+ * do_sync_mmap_readahead(), "mmap read-around": a fault that misses the page cache of a file with
+ * readahead reads ra_pages order-0 pages centred on the fault (best effort: an allocation failure
+ * just ends it). shmem and hugetlbfs have no readahead.
+ */
+function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): void {
+  const start = Math.max(0, idx - RA_PAGES / 2);
+  const end = Math.min(file.sizePages, start + RA_PAGES);
+  for (let i = start; i < end; i++) {
+    if (file.lookup(i) !== NO_PFN) continue;
+    const f = m.folio_alloc(0);
+    if (f === NO_FOLIO) return;
+    filemap_add_folio(m, f, file, i);
   }
+}
 
-  /** mapping_can_writeback() && wants writenotify: shared writable mappings must track dirtying. */
-  get needsDirtyTracking(): boolean {
-    return this.fs === 'disk';
-  }
+/** filemap_add_folio(): insert into the page cache; the cache holds one reference per page. */
+export function filemap_add_folio(m: Machine, folio: number, file: AddressSpace, idx: number): void {
+  const mem = m.mem;
+  const nr = mem.folio_nr_pages(folio);
+  mem.mapping[folio] = file.id;
+  mem.index[folio] = idx;
+  mem.flags[folio] = mem.flags[folio]! & ~PG_anon;
+  if (file.fs !== 'dax') mem.flags[folio] = mem.flags[folio]! | PG_lru;
+  if (file.fs === 'tmpfs') mem.flags[folio] = mem.flags[folio]! | PG_swapbacked;
+  if (nr > 1) folio_ref_add(m, folio, nr - 1);
+  for (let k = 0; k < nr; k++) file.pages[idx + k] = folio + k;
+  // __filemap_add_folio(): hugetlb folios hold the nr references but do not count in NR_FILE_PAGES.
+  if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', nr);
+  if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', nr);
+}
 
-  /** shmem_mapping() || hugetlbfs: page cache not backed by writeback. */
-  get isShmemOrHugetlb(): boolean {
-    return this.fs === 'tmpfs' || this.fs === 'hugetlbfs';
-  }
-
-  /** filemap_get_folio() at a page index: the page's PFN or -1. */
-  lookup(index: number): number {
-    return index < this.sizePages ? this.pages[index]! : -1;
-  }
-
-  resize(sizePages: number): void {
-    if (sizePages <= this.pages.length) {
-      this.sizePages = sizePages;
-      return;
+/**
+ * The page cache a buffered write(2) of a new file leaves behind (then fsync: clean). Each write call
+ * covers up to writeChunk bytes; generic_perform_write() walks it asking write_begin for a folio sized
+ * to the bytes left (fgf_set_order), and __filemap_get_folio() caps that order at the mapping's
+ * maximum and at the alignment of the index, trying smaller orders when an allocation fails. tmpfs
+ * (huge=never, as /dev/shm) and file systems without large folios get order-0 folios; ext4 has large
+ * folios for regular files since 6.16 (ext4_set_inode_mapping_order: up to the PMD order). A page
+ * that cannot be allocated is left uncached (the kernel would reclaim; a later fault reads it in).
+ * @see mm/filemap.c generic_perform_write(), __filemap_get_folio(); include/linux/pagemap.h fgf_set_order()
+ */
+export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
+  if (file.fs === 'dax' || file.fs === 'hugetlbfs') return;
+  const maxOrder = file.fs === 'disk' ? PMD_ORDER : 0;
+  for (let chunkStart = 0; chunkStart < sizeBytes; chunkStart += writeChunk) {
+    const chunkEnd = Math.min(sizeBytes, chunkStart + writeChunk);
+    let pos = chunkStart;
+    while (pos < chunkEnd) {
+      const idx = Math.floor(pos / PAGE_SIZE);
+      const bytes = chunkEnd - pos;
+      let order = Math.min(maxOrder, Math.max(0, Math.floor(Math.log2(bytes)) - PAGE_SHIFT));
+      if (order > 0 && idx % (1 << order)) order = Math.min(order, Math.log2(idx & -idx));
+      // A page already cached (written by an earlier chunk) is copied into as it is.
+      const cached = file.lookup(idx) !== NO_PFN;
+      if (!cached) {
+        let folio = NO_FOLIO;
+        for (; order >= 0; order--) {
+          folio = m.folio_alloc(order);
+          if (folio !== NO_FOLIO) break;
+        }
+        if (folio === NO_FOLIO) return;
+        filemap_add_folio(m, folio, file, idx);
+      }
+      // write_end: the copy ends at the end of this folio (or of the write).
+      const folioEnd = (Math.floor(idx / (1 << order)) + (1 << order)) * PAGE_SIZE;
+      pos = Math.min(chunkEnd, cached ? (idx + 1) * PAGE_SIZE : folioEnd);
     }
-    const n = new Int32Array(sizePages).fill(-1);
-    n.set(this.pages);
-    this.pages = n;
-    this.sizePages = sizePages;
   }
+}
+
+/** filemap_remove_folio() + the cache's references: used by truncation and eviction. */
+export function filemap_remove_folio(m: Machine, folio: number): void {
+  const mem = m.mem;
+  const obj = m.mappingObj(mem.mapping[folio]!);
+  const file = obj instanceof AddressSpace ? obj : undefined;
+  const nr = mem.folio_nr_pages(folio);
+  // truncate_cleanup_folio() -> folio_cancel_dirty(): a dirty folio of a writeback-capable mapping
+  // leaves NR_FILE_DIRTY (folio_account_cleaned) before it leaves the page cache.
+  if (file && folioAccountsDirty(m, folio) && mem.folio_test_dirty(folio)) {
+    mem.clearFlag(folio, PG_dirty);
+    m.vmstat.mod('nr_dirty', -nr);
+  }
+  if (file) {
+    const idx = mem.index[folio]!;
+    for (let k = 0; k < nr; k++) if (file.pages[idx + k] === folio + k) file.pages[idx + k] = NO_PFN;
+    // filemap_unaccount_folio(): hugetlb folios do not participate in page cache accounting.
+    if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', -nr);
+    if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', -nr);
+  }
+  // page_cache_delete(): folio->mapping = NULL (index kept). A folio that outlives its page-cache
+  // entry (pinned) is no longer a file folio: unpinning it must not expect cache references.
+  mem.mapping[folio] = 0;
+  // filemap_free_folio(): folio_put_refs(folio, folio_nr_pages(folio)), hugetlb included.
+  folio_put_refs(m, folio, nr);
 }

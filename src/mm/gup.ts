@@ -5,27 +5,91 @@
 // `pages` is the model's struct page **: an Int32Array of PFNs (-1 for NULL). Every function returns
 // the kernel's value: a page count, 0, or a negative errno. Refusals record their reason in m.why.
 
-import type { Machine, Process } from '../kernel/machine.js';
-import { ZERO_PFN } from '../kernel/machine.js';
-import { EFAULT, EINVAL, EINTR, ENOMEM, EOPNOTSUPP, EOVERFLOW, EHWPOISON, EAGAIN, EMLINK, EEXIST, MAX_ERRNO } from '../kernel/errno.js';
+import type { Machine } from './machine.js';
+import type { Process } from './task.js';
 import {
-  FOLL_WRITE, FOLL_GET, FOLL_DUMP, FOLL_FORCE, FOLL_NOWAIT, FOLL_NOFAULT, FOLL_HWPOISON, FOLL_ANON,
-  FOLL_LONGTERM, FOLL_SPLIT_PMD, FOLL_PCI_P2PDMA, FOLL_HONOR_NUMA_FAULT, FOLL_TOUCH, FOLL_REMOTE, FOLL_PIN,
-  FOLL_FAST_ONLY, FOLL_UNLOCKABLE, FOLL_MADV_POPULATE, INTERNAL_GUP_FLAGS,
+  NO_PFN,
+  ZERO_PFN,
+  GUP_PIN_COUNTING_BIAS,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PUD_SIZE,
+  PG_referenced,
+  PG_lru,
+} from './memmap.js';
+import {
+  EFAULT,
+  EINVAL,
+  EINTR,
+  ENOMEM,
+  EOPNOTSUPP,
+  EOVERFLOW,
+  EHWPOISON,
+  EAGAIN,
+  EMLINK,
+  EEXIST,
+  MAX_ERRNO,
+} from '../uapi/errno.js';
+import {
+  FOLL_WRITE,
+  FOLL_GET,
+  FOLL_DUMP,
+  FOLL_FORCE,
+  FOLL_NOWAIT,
+  FOLL_NOFAULT,
+  FOLL_HWPOISON,
+  FOLL_ANON,
+  FOLL_LONGTERM,
+  FOLL_SPLIT_PMD,
+  FOLL_PCI_P2PDMA,
+  FOLL_HONOR_NUMA_FAULT,
+  FOLL_TOUCH,
+  FOLL_REMOTE,
+  FOLL_PIN,
+  FOLL_FAST_ONLY,
+  FOLL_UNLOCKABLE,
+  FOLL_MADV_POPULATE,
+  INTERNAL_GUP_FLAGS,
 } from './foll_flags.js';
-import { GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PG_referenced } from './memmap.js';
 import { NR_FOLL_PIN_ACQUIRED, NR_FOLL_PIN_RELEASED } from './vmstat.js';
 import {
-  is_cow_mapping, vma_is_anonymous, VM_IO, VM_PFNMAP, VM_WRITE, VM_READ, VM_MAYREAD, VM_SHARED,
-  VM_MAYSHARE, VM_MAYWRITE, type MmStruct, type Vma,
+  is_cow_mapping,
+  vma_is_anonymous,
+  VM_IO,
+  VM_PFNMAP,
+  VM_WRITE,
+  VM_READ,
+  VM_MAYREAD,
+  VM_SHARED,
+  VM_MAYSHARE,
+  VM_MAYWRITE,
+  type MmStruct,
+  type Vma,
+  FAULT_FLAG_WRITE,
+  FAULT_FLAG_REMOTE,
+  FAULT_FLAG_UNSHARE,
+  VM_FAULT_ERROR,
+  VM_FAULT_OOM,
+  VM_FAULT_HWPOISON,
 } from './mm_types.js';
-import { pte_pfn, pte_present, pte_write, pte_dirty, pte_special, pte_mkdirty, pte_mkyoung, pte_index } from './pgtable.js';
 import {
-  handle_mm_fault, folio_put_refs, folio_mark_dirty, is_zero_pfn, is_huge_zero_folio,
-  FAULT_FLAG_WRITE, FAULT_FLAG_REMOTE, FAULT_FLAG_UNSHARE, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_HWPOISON,
-} from './memory.js';
+  pte_pfn,
+  pte_present,
+  pte_write,
+  pte_dirty,
+  pte_special,
+  pte_protnone,
+  pte_mkdirty,
+  pte_mkyoung,
+  pte_index,
+  is_zero_pfn,
+} from './pgtable.js';
+import { handle_mm_fault } from './memory.js';
+import { folio_put_refs } from './swap.js';
+import { folio_mark_dirty } from './page-writeback.js';
+import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
-import { check_and_migrate_movable_pages } from './migrate.js';
+import { migrateFolioToPinnable, putback_movable_pages } from './migrate.js';
 
 /** The model's `int *locked`: { value: 1 } when the caller holds mmap_lock, { value: 0 } when not. */
 export interface Locked {
@@ -43,12 +107,12 @@ export const TASK_SIZE_MAX = 2 ** 47 - PAGE_SIZE;
  * at least GUP_PIN_COUNTING_BIAS, compared unsigned so a wrapped count still reads as pinned.
  */
 export function folio_maybe_dma_pinned(m: Machine, folio: number): boolean {
-  if (m.mem.folio_has_pincount(folio)) return m.mem.folio_pincount(folio) > 0;
+  if (m.mem.folio_has_pincount(folio)) return m.mem.folioPincount(folio) > 0;
   return m.mem.refcount[folio]! >>> 0 >= GUP_PIN_COUNTING_BIAS;
 }
 
-/** page_maybe_dma_pinned(): the folio answer for the page's folio. */
-export function page_maybe_dma_pinned(m: Machine, pfn: number): boolean {
+/** The folio answer for the page's folio (pageMaybeDmaPinned(), which 6.18 no longer has). */
+export function pageMaybeDmaPinned(m: Machine, pfn: number): boolean {
   return folio_maybe_dma_pinned(m, m.mem.page_folio(pfn));
 }
 
@@ -76,7 +140,7 @@ export function folio_is_longterm_pinnable(m: Machine, folio: number): boolean {
 }
 
 /** References the folio must keep for its mappings and page-cache entries. */
-function folio_min_refs(m: Machine, folio: number): number {
+function folioMinRefs(m: Machine, folio: number): number {
   const mem = m.mem;
   // __filemap_add_folio() takes folio_nr_pages() references, hugetlb folios included.
   const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : mem.folio_nr_pages(folio);
@@ -100,7 +164,7 @@ export function try_grab_folio(m: Machine, folio: number, refs: number, flags: n
     if (is_zero_folio(folio)) return 0;
     if (mem.folio_has_pincount(folio)) {
       mem.refcount[folio] = mem.refcount[folio]! + refs;
-      mem.set_pincount(folio, mem.folio_pincount(folio) + refs);
+      mem.setPincount(folio, mem.folioPincount(folio) + refs);
     } else {
       mem.refcount[folio] = mem.refcount[folio]! + refs * GUP_PIN_COUNTING_BIAS;
     }
@@ -138,7 +202,7 @@ function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: num
     mem.refcount[folio] = mem.refcount[folio]! - refs;
     return false;
   }
-  if (mem.folio_has_pincount(folio)) mem.set_pincount(folio, mem.folio_pincount(folio) + refs);
+  if (mem.folio_has_pincount(folio)) mem.setPincount(folio, mem.folioPincount(folio) + refs);
   else mem.refcount[folio] = mem.refcount[folio]! + refs * (GUP_PIN_COUNTING_BIAS - 1);
   m.vmstat.mod(NR_FOLL_PIN_ACQUIRED, refs);
   return true;
@@ -157,26 +221,29 @@ export function gup_put_folio(m: Machine, folio: number, refs: number, flags: nu
   if (flags & FOLL_PIN) {
     if (is_zero_folio(folio)) return;
     if (mem.folio_has_pincount(folio)) {
-      if (mem.folio_pincount(folio) < refs) {
-        m.warns.warn('gup_put_folio', `unpin of ${refs} page(s) of a large folio with _pincount ${mem.folio_pincount(folio)}`);
+      if (mem.folioPincount(folio) < refs) {
+        m.warns.warn(
+          'gup_put_folio',
+          `unpin of ${refs} page(s) of a large folio with _pincount ${mem.folioPincount(folio)}`,
+        );
         return;
       }
-      if (rc - refs < folio_min_refs(m, folio)) {
+      if (rc - refs < folioMinRefs(m, folio)) {
         m.warns.warn('gup_put_folio', 'refcount underflow on unpin');
         return;
       }
       m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
-      mem.set_pincount(folio, mem.folio_pincount(folio) - refs);
+      mem.setPincount(folio, mem.folioPincount(folio) - refs);
     } else {
       const drop = refs * GUP_PIN_COUNTING_BIAS;
-      if (rc - drop < folio_min_refs(m, folio)) {
+      if (rc - drop < folioMinRefs(m, folio)) {
         m.warns.warn('gup_put_folio', `unpin of a small folio with refcount ${mem.refcount[folio]} (not pinned)`);
         return;
       }
       m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
       refs = drop;
     }
-  } else if (rc - refs < folio_min_refs(m, folio)) {
+  } else if (rc - refs < folioMinRefs(m, folio)) {
     m.warns.warn('put_page', `refcount underflow: refcount ${mem.refcount[folio]} below the folio's mappings`);
     return;
   }
@@ -188,11 +255,12 @@ export function folio_add_pin(m: Machine, folio: number): void {
   const mem = m.mem;
   if (is_zero_folio(folio)) return;
   if (mem.folio_has_pincount(folio)) {
-    if (mem.folio_pincount(folio) < 1) m.warns.warn('folio_add_pin', 'folio_pincount(folio) < 1');
+    if (mem.folioPincount(folio) < 1) m.warns.warn('folio_add_pin', 'atomic_read(&folio->_pincount) < 1');
     mem.refcount[folio] = mem.refcount[folio]! + 1;
-    mem.set_pincount(folio, mem.folio_pincount(folio) + 1);
+    mem.setPincount(folio, mem.folioPincount(folio) + 1);
   } else {
-    if (mem.refcount[folio]! < GUP_PIN_COUNTING_BIAS) m.warns.warn('folio_add_pin', 'folio_ref_count(folio) < GUP_PIN_COUNTING_BIAS');
+    if (mem.refcount[folio]! < GUP_PIN_COUNTING_BIAS)
+      m.warns.warn('folio_add_pin', 'folio_ref_count(folio) < GUP_PIN_COUNTING_BIAS');
     mem.refcount[folio] = mem.refcount[folio]! + GUP_PIN_COUNTING_BIAS;
   }
 }
@@ -207,7 +275,7 @@ export function folio_add_pins(m: Machine, folio: number, pins: number): number 
 // Release API
 
 /** IS_ERR_VALUE() for an unsigned count that was really a negative errno. */
-function is_err_value(n: number): boolean {
+function IS_ERR_VALUE(n: number): boolean {
   return n < 0 && n >= -MAX_ERRNO;
 }
 
@@ -230,7 +298,7 @@ export function unpin_user_folio(m: Machine, folio: number, npages: number): voi
  * gup_folio_next(): the end of the run of consecutive entries from i that belong to `folio` (the
  * folio of pages[i]). Returns the index after the run (no tuple: this is on the per-page unpin path).
  */
-function folio_run_end(m: Machine, folio: number, pages: Int32Array, i: number, n: number): number {
+function folioRunEnd(m: Machine, folio: number, pages: Int32Array, i: number, n: number): number {
   let j = i + 1;
   if (m.mem.folio_test_large(folio)) {
     const end = folio + m.mem.folio_nr_pages(folio);
@@ -246,14 +314,17 @@ function folio_run_end(m: Machine, folio: number, pages: Int32Array, i: number, 
  * skipped. An errno passed as the count is a caller bug: WARN and do nothing.
  */
 export function unpin_user_pages(m: Machine, pages: Int32Array, npages: number): void {
-  if (is_err_value(npages)) {
+  if (IS_ERR_VALUE(npages)) {
     m.warns.warn('unpin_user_pages', 'IS_ERR_VALUE(npages)');
     return;
   }
   for (let i = 0; i < npages;) {
-    if (pages[i]! < 0) { i++; continue; }
+    if (pages[i]! < 0) {
+      i++;
+      continue;
+    }
     const folio = m.mem.page_folio(pages[i]!);
-    const j = folio_run_end(m, folio, pages, i, npages);
+    const j = folioRunEnd(m, folio, pages, i, npages);
     gup_put_folio(m, folio, j - i, FOLL_PIN);
     i = j;
   }
@@ -268,7 +339,7 @@ export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npage
     unpin_user_pages(m, pages, npages);
     return;
   }
-  if (is_err_value(npages)) {
+  if (IS_ERR_VALUE(npages)) {
     m.warns.warn('unpin_user_pages_dirty_lock', 'IS_ERR_VALUE(npages)');
     return;
   }
@@ -280,7 +351,7 @@ export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npage
       continue;
     }
     const folio = m.mem.page_folio(pages[i]!);
-    const j = folio_run_end(m, folio, pages, i, npages);
+    const j = folioRunEnd(m, folio, pages, i, npages);
     // No zero-page exception here: folio_mark_dirty() on the zero folio (no mapping) takes
     // noop_dirty_folio() and sets PG_dirty; only the unpin itself skips it (gup_put_folio()).
     if (!m.mem.folio_test_dirty(folio)) folio_mark_dirty(m, folio);
@@ -303,12 +374,15 @@ export function unpin_user_page_range_dirty_lock(m: Machine, page: number, npage
 
 /** unpin_folios(): runs of identical folio entries; NULL skipped; errno count WARNs. */
 export function unpin_folios(m: Machine, folios: Int32Array, nfolios: number): void {
-  if (is_err_value(nfolios)) {
+  if (IS_ERR_VALUE(nfolios)) {
     m.warns.warn('unpin_folios', 'IS_ERR_VALUE(nfolios)');
     return;
   }
   for (let i = 0; i < nfolios;) {
-    if (folios[i]! < 0) { i++; continue; }
+    if (folios[i]! < 0) {
+      i++;
+      continue;
+    }
     let j = i + 1;
     while (j < nfolios && folios[j] === folios[i]) j++;
     gup_put_folio(m, folios[i]!, j - i, FOLL_PIN);
@@ -329,22 +403,42 @@ export function put_page(m: Machine, page: number): void {
  * *locked != 1, FOLL_PIN with FOLL_GET, FOLL_LONGTERM without FOLL_PIN, GET/PIN without pages[],
  * and FOLL_LONGTERM with FOLL_PCI_P2PDMA.
  */
-export function is_valid_gup_args(m: Machine, pages: Int32Array | null, locked: Locked | undefined, gup_flags: number, to_set: number): number | undefined {
+export function is_valid_gup_args(
+  m: Machine,
+  pages: Int32Array | null,
+  locked: Locked | undefined,
+  gup_flags: number,
+  to_set: number,
+): number | undefined {
   const bad = (cond: string, rule: string): undefined => {
     m.warns.warn('is_valid_gup_args', cond);
     m.refuse(-EINVAL, 'is_valid_gup_args', rule);
     return undefined;
   };
-  if (gup_flags & INTERNAL_GUP_FLAGS) return bad('gup_flags & INTERNAL_GUP_FLAGS', 'caller passed an internal FOLL_ flag (FOLL_PIN, FOLL_TOUCH, ...)');
+  if (gup_flags & INTERNAL_GUP_FLAGS)
+    return bad('gup_flags & INTERNAL_GUP_FLAGS', 'caller passed an internal FOLL_ flag (FOLL_PIN, FOLL_TOUCH, ...)');
   gup_flags |= to_set;
   if (locked) {
     if (locked.value !== 1) return bad('*locked != 1', 'locked must point to 1 (mmap_lock held)');
     gup_flags |= FOLL_UNLOCKABLE;
   }
-  if ((gup_flags & (FOLL_PIN | FOLL_GET)) === (FOLL_PIN | FOLL_GET)) return bad('(gup_flags & (FOLL_PIN | FOLL_GET)) == (FOLL_PIN | FOLL_GET)', 'FOLL_PIN and FOLL_GET are mutually exclusive');
-  if (gup_flags & FOLL_LONGTERM && !(gup_flags & FOLL_PIN)) return bad('(gup_flags & FOLL_LONGTERM) && !(gup_flags & FOLL_PIN)', 'FOLL_LONGTERM requires FOLL_PIN (use pin_user_pages*)');
-  if (gup_flags & (FOLL_GET | FOLL_PIN) && !pages) return bad('!pages && (gup_flags & (FOLL_GET | FOLL_PIN))', 'FOLL_GET/FOLL_PIN need a pages array');
-  if (gup_flags & FOLL_LONGTERM && gup_flags & FOLL_PCI_P2PDMA) return bad('(gup_flags & FOLL_LONGTERM) && (gup_flags & FOLL_PCI_P2PDMA)', 'FOLL_LONGTERM cannot be combined with FOLL_PCI_P2PDMA');
+  if ((gup_flags & (FOLL_PIN | FOLL_GET)) === (FOLL_PIN | FOLL_GET))
+    return bad(
+      '(gup_flags & (FOLL_PIN | FOLL_GET)) == (FOLL_PIN | FOLL_GET)',
+      'FOLL_PIN and FOLL_GET are mutually exclusive',
+    );
+  if (gup_flags & FOLL_LONGTERM && !(gup_flags & FOLL_PIN))
+    return bad(
+      '(gup_flags & FOLL_LONGTERM) && !(gup_flags & FOLL_PIN)',
+      'FOLL_LONGTERM requires FOLL_PIN (use pin_user_pages*)',
+    );
+  if (gup_flags & (FOLL_GET | FOLL_PIN) && !pages)
+    return bad('!pages && (gup_flags & (FOLL_GET | FOLL_PIN))', 'FOLL_GET/FOLL_PIN need a pages array');
+  if (gup_flags & FOLL_LONGTERM && gup_flags & FOLL_PCI_P2PDMA)
+    return bad(
+      '(gup_flags & FOLL_LONGTERM) && (gup_flags & FOLL_PCI_P2PDMA)',
+      'FOLL_LONGTERM cannot be combined with FOLL_PCI_P2PDMA',
+    );
   return gup_flags >>> 0;
 }
 
@@ -359,15 +453,22 @@ export function check_vma_flags(m: Machine, vma: Vma, gup_flags: number): number
   const fn = 'check_vma_flags';
   if (vm & (VM_IO | VM_PFNMAP)) return m.refuse(-EFAULT, fn, 'VM_IO or VM_PFNMAP mapping');
   if (gup_flags & FOLL_ANON && !anon) return m.refuse(-EFAULT, fn, 'FOLL_ANON on a mapping that is not anonymous');
-  if (gup_flags & FOLL_LONGTERM && vma.kind === 'fsdax') return m.refuse(-EOPNOTSUPP, fn, 'FOLL_LONGTERM on an fsdax mapping (vma_is_fsdax)');
-  if (gup_flags & FOLL_SPLIT_PMD && vma.kind === 'hugetlb') return m.refuse(-EOPNOTSUPP, fn, 'FOLL_SPLIT_PMD on a hugetlb mapping');
+  if (gup_flags & FOLL_LONGTERM && vma.kind === 'fsdax')
+    return m.refuse(-EOPNOTSUPP, fn, 'FOLL_LONGTERM on an fsdax mapping (vma_is_fsdax)');
+  if (gup_flags & FOLL_SPLIT_PMD && vma.kind === 'hugetlb')
+    return m.refuse(-EOPNOTSUPP, fn, 'FOLL_SPLIT_PMD on a hugetlb mapping');
   if (write) {
     if (!anon && !writable_file_mapping_allowed(vma, gup_flags)) {
-      return m.refuse(-EFAULT, fn, 'writable_file_mapping_allowed: FOLL_LONGTERM write pin of a shared file mapping that needs dirty tracking');
+      return m.refuse(
+        -EFAULT,
+        fn,
+        'writable_file_mapping_allowed: FOLL_LONGTERM write pin of a shared file mapping that needs dirty tracking',
+      );
     }
     if (!(vm & VM_WRITE)) {
       if (!(gup_flags & FOLL_FORCE)) return m.refuse(-EFAULT, fn, 'FOLL_WRITE on a mapping without VM_WRITE');
-      if (!is_cow_mapping(vm)) return m.refuse(-EFAULT, fn, 'FOLL_FORCE write to a non-COW (shared) mapping without VM_WRITE');
+      if (!is_cow_mapping(vm))
+        return m.refuse(-EFAULT, fn, 'FOLL_FORCE write to a non-COW (shared) mapping without VM_WRITE');
     }
   } else if (!(vm & VM_READ)) {
     if (!(gup_flags & FOLL_FORCE)) return m.refuse(-EFAULT, fn, 'read of a mapping without VM_READ');
@@ -428,9 +529,9 @@ interface FollowCtx {
 function follow_page_mask(m: Machine, vma: Vma, addr: number, flags: number, ctx: FollowCtx): number {
   ctx.page_mask = 0;
   const pt = vma.mm.pt;
-  const pud = pt.pud_leaf(addr);
-  if (pud) return follow_huge_leaf(m, vma, addr, flags, ctx, pud, PUD_SIZE);
-  const slot = pt.pmd_slot(addr);
+  const pud = pt.pudLeaf(addr);
+  if (pud) return followHugeLeaf(m, vma, addr, flags, ctx, pud, PUD_SIZE);
+  const slot = pt.pmdSlot(addr);
   if (slot === undefined) return no_page_table(vma, flags);
   if (typeof slot === 'number') {
     if (flags & FOLL_SPLIT_PMD && !is_huge_zero_folio(m, pte_pfn(slot)) && vma.kind !== 'hugetlb') {
@@ -438,7 +539,7 @@ function follow_page_mask(m: Machine, vma: Vma, addr: number, flags: number, ctx
       if (!pt.pte_alloc(addr)) return -ENOMEM;
       return follow_page_pte(m, vma, addr, flags);
     }
-    return follow_huge_leaf(m, vma, addr, flags, ctx, slot, PMD_SIZE);
+    return followHugeLeaf(m, vma, addr, flags, ctx, slot, PMD_SIZE);
   }
   return follow_page_pte(m, vma, addr, flags);
 }
@@ -452,7 +553,15 @@ function no_page_table(vma: Vma, flags: number): number {
 }
 
 /** follow_huge_pmd() / follow_huge_pud(): grab one unit; the caller grabs the rest of the range. */
-function follow_huge_leaf(m: Machine, vma: Vma, addr: number, flags: number, ctx: FollowCtx, e: number, size: number): number {
+function followHugeLeaf(
+  m: Machine,
+  vma: Vma,
+  addr: number,
+  flags: number,
+  ctx: FollowCtx,
+  e: number,
+  size: number,
+): number {
   const head = pte_pfn(e);
   if (flags & FOLL_WRITE && !pte_write(e) && !can_follow_write_common(m, head, vma, flags)) return NO_PAGE;
   if (flags & FOLL_DUMP && is_huge_zero_folio(m, head)) return -EFAULT;
@@ -462,7 +571,7 @@ function follow_huge_leaf(m: Machine, vma: Vma, addr: number, flags: number, ctx
   if (flags & FOLL_TOUCH) {
     let ne = pte_mkyoung(e);
     if (flags & FOLL_WRITE) ne = pte_mkdirty(ne);
-    if (size === PMD_SIZE) vma.mm.pt.set_pmd_leaf(addr, ne);
+    if (size === PMD_SIZE) vma.mm.pt.setPmdLeaf(addr, ne);
   }
   ctx.page_mask = size / PAGE_SIZE - 1;
   return head + Math.floor((addr % size) / PAGE_SIZE);
@@ -470,7 +579,7 @@ function follow_huge_leaf(m: Machine, vma: Vma, addr: number, flags: number, ctx
 
 /** follow_page_pte(). */
 function follow_page_pte(m: Machine, vma: Vma, addr: number, flags: number): number {
-  const table = vma.mm.pt.pte_table(addr);
+  const table = vma.mm.pt.pteTable(addr);
   if (!table) return no_page_table(vma, flags);
   const e = table[pte_index(addr)]!;
   if (!pte_present(e)) return no_page_table(vma, flags);
@@ -488,15 +597,17 @@ function follow_page_pte(m: Machine, vma: Vma, addr: number, flags: number): num
   const r = try_grab_folio(m, folio, 1, flags);
   if (r) return r;
   if (flags & FOLL_TOUCH) {
-    if (flags & FOLL_WRITE && !pte_dirty(e) && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio)) folio_mark_dirty(m, folio);
-    m.mem.set_flag(folio, PG_referenced); // folio_mark_accessed()
+    if (flags & FOLL_WRITE && !pte_dirty(e) && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio))
+      folio_mark_dirty(m, folio);
+    m.mem.setFlag(folio, PG_referenced); // folio_mark_accessed()
   }
   return pfn;
 }
 
 /** faultin_page(): 0, or the errno a failed fault maps to (vm_fault_to_errno). */
 function faultin_page(m: Machine, vma: Vma, addr: number, flags: number, unshare: boolean): number {
-  if (flags & FOLL_NOFAULT) return m.refuse(-EFAULT, 'faultin_page', 'FOLL_NOFAULT and the page is not present (or needs a fault)');
+  if (flags & FOLL_NOFAULT)
+    return m.refuse(-EFAULT, 'faultin_page', 'FOLL_NOFAULT and the page is not present (or needs a fault)');
   let ff = 0;
   if (flags & FOLL_WRITE) ff |= FAULT_FLAG_WRITE;
   if (flags & FOLL_REMOTE) ff |= FAULT_FLAG_REMOTE;
@@ -505,7 +616,11 @@ function faultin_page(m: Machine, vma: Vma, addr: number, flags: number, unshare
   if (ret & VM_FAULT_ERROR) {
     if (ret & VM_FAULT_OOM) return m.refuse(-ENOMEM, 'faultin_page', 'page fault ran out of memory (VM_FAULT_OOM)');
     if (ret & VM_FAULT_HWPOISON) return flags & FOLL_HWPOISON ? -EHWPOISON : -EFAULT;
-    return m.refuse(-EFAULT, 'faultin_page', 'page fault failed with SIGBUS/SIGSEGV (e.g. beyond EOF, hugetlb pool empty)');
+    return m.refuse(
+      -EFAULT,
+      'faultin_page',
+      'page fault failed with SIGBUS/SIGSEGV (e.g. beyond EOF, hugetlb pool empty)',
+    );
   }
   return 0;
 }
@@ -514,7 +629,16 @@ function faultin_page(m: Machine, vma: Vma, addr: number, flags: number, unshare
  * __get_user_pages(): walk [start, start + nr_pages) with the mmap lock held. Returns pages done if
  * any, else the error (0 is possible only when a fault asked to retry, which the model never does).
  */
-function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null, pagesOff: number): number {
+function __get_user_pages(
+  m: Machine,
+  cur: Process | undefined,
+  mm: MmStruct,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+  pagesOff: number,
+): number {
   if (!nr_pages) return 0;
   let i = 0;
   let ret = 0;
@@ -524,11 +648,20 @@ function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, st
     if (!vma || start >= vma.end) {
       if (gup_flags & FOLL_MADV_POPULATE) {
         vma = mm.vma_lookup(start);
-        if (!vma) { ret = m.refuse(-ENOMEM, '__get_user_pages', 'MADV_POPULATE: no VMA at the address'); break; }
-        if (check_vma_flags(m, vma, gup_flags)) { ret = m.refuse(-EINVAL, '__get_user_pages', `MADV_POPULATE: ${m.why?.rule}`); break; }
+        if (!vma) {
+          ret = m.refuse(-ENOMEM, '__get_user_pages', 'MADV_POPULATE: no VMA at the address');
+          break;
+        }
+        if (check_vma_flags(m, vma, gup_flags)) {
+          ret = m.refuse(-EINVAL, '__get_user_pages', `MADV_POPULATE: ${m.why?.rule}`);
+          break;
+        }
       } else {
         vma = mm.vma_lookup(start);
-        if (!vma) { ret = m.refuse(-EFAULT, 'gup_vma_lookup', `no VMA covers address 0x${start.toString(16)}`); break; }
+        if (!vma) {
+          ret = m.refuse(-EFAULT, 'gup_vma_lookup', `no VMA covers address 0x${start.toString(16)}`);
+          break;
+        }
         ret = check_vma_flags(m, vma, gup_flags);
         if (ret) break;
       }
@@ -536,7 +669,10 @@ function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, st
     let faults = 0;
     let page: number;
     for (;;) {
-      if (cur?.fatalSignalPending) { ret = m.refuse(-EINTR, '__get_user_pages', 'fatal signal pending'); break outer; }
+      if (cur?.fatalSignalPending) {
+        ret = m.refuse(-EINTR, '__get_user_pages', 'fatal signal pending');
+        break outer;
+      }
       page = follow_page_mask(m, vma, start, gup_flags, ctx);
       if (page === NO_PAGE || page === -EMLINK) {
         if (++faults > 4) throw new Error(`gupsim bug: fault at 0x${start.toString(16)} did not resolve`);
@@ -545,10 +681,17 @@ function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, st
         break outer;
       }
       if (page === -EEXIST) {
-        if (pages) { ret = m.refuse(-EEXIST, 'follow_page_pte', 'PFN mapping without struct page'); break outer; }
+        if (pages) {
+          ret = m.refuse(-EEXIST, 'follow_page_pte', 'PFN mapping without struct page');
+          break outer;
+        }
         break;
       }
-      if (page < 0) { ret = page; m.why ??= { fn: 'follow_page_mask', rule: 'lookup failed', errno: page }; break outer; }
+      if (page < 0) {
+        ret = page;
+        m.why ??= { fn: 'follow_page_mask', rule: 'lookup failed', errno: page };
+        break outer;
+      }
       break;
     }
     let page_increm = 1 + (~Math.floor(start / PAGE_SIZE) & ctx.page_mask);
@@ -575,7 +718,16 @@ function __get_user_pages(m: Machine, cur: Process | undefined, mm: MmStruct, st
  * __get_user_pages_locked(): sets MMF_HAS_PINNED for FOLL_PIN, adds FOLL_GET when pages[] is
  * given without FOLL_PIN, and turns "nothing done" into WARN + -EFAULT (unless FOLL_NOWAIT).
  */
-function __get_user_pages_locked(m: Machine, cur: Process | undefined, mm: MmStruct, start: number, nr_pages: number, pages: Int32Array | null, pagesOff: number, flags: number): number {
+function __get_user_pages_locked(
+  m: Machine,
+  cur: Process | undefined,
+  mm: MmStruct,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  pagesOff: number,
+  flags: number,
+): number {
   if (!nr_pages) return 0;
   if (flags & FOLL_PIN) mm.has_pinned = true;
   if (pages && !(flags & FOLL_PIN)) flags |= FOLL_GET;
@@ -591,7 +743,16 @@ function __get_user_pages_locked(m: Machine, cur: Process | undefined, mm: MmStr
  * __gup_longterm_locked(): with FOLL_LONGTERM, pin under PF_MEMALLOC_PIN, then migrate any
  * unpinnable folios and retry until everything pinned is pinnable. Without it, a plain walk.
  */
-function __gup_longterm_locked(m: Machine, cur: Process | undefined, mm: MmStruct, start: number, nr_pages: number, pages: Int32Array | null, pagesOff: number, flags: number): number {
+function __gup_longterm_locked(
+  m: Machine,
+  cur: Process | undefined,
+  mm: MmStruct,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  pagesOff: number,
+  flags: number,
+): number {
   if (!(flags & FOLL_LONGTERM)) return __get_user_pages_locked(m, cur, mm, start, nr_pages, pages, pagesOff, flags);
   m.alloc.memallocPin++;
   let rc: number;
@@ -616,8 +777,16 @@ function __gup_longterm_locked(m: Machine, cur: Process | undefined, mm: MmStruc
 // ---------------------------------------------------------------------------------------------
 // Fast path
 
-const FAST_ALLOWED = FOLL_WRITE | FOLL_LONGTERM | FOLL_FORCE | FOLL_PIN | FOLL_GET | FOLL_FAST_ONLY |
-  FOLL_NOFAULT | FOLL_PCI_P2PDMA | FOLL_HONOR_NUMA_FAULT;
+const FAST_ALLOWED =
+  FOLL_WRITE |
+  FOLL_LONGTERM |
+  FOLL_FORCE |
+  FOLL_PIN |
+  FOLL_GET |
+  FOLL_FAST_ONLY |
+  FOLL_NOFAULT |
+  FOLL_PCI_P2PDMA |
+  FOLL_HONOR_NUMA_FAULT;
 
 /** gup_fast_folio_allowed(): GUP-fast may not longterm write-pin file folios other than shmem/hugetlb. */
 function gup_fast_folio_allowed(m: Machine, folio: number, flags: number): boolean {
@@ -633,20 +802,29 @@ function gup_fast_folio_allowed(m: Machine, folio: number, flags: number): boole
  * gup_fast(): lockless walk; stops at the first entry it cannot take (not present, not writable for
  * FOLL_WRITE, special, needs unshare, not longterm-pinnable...). Returns pages taken.
  */
-function gup_fast(m: Machine, mm: MmStruct, start: number, end: number, flags: number, pages: Int32Array, off: number): number {
+function gup_fast(
+  m: Machine,
+  mm: MmStruct,
+  start: number,
+  end: number,
+  flags: number,
+  pages: Int32Array,
+  off: number,
+): number {
   const pt = mm.pt;
   const mem = m.mem;
   let nr = 0;
   let addr = start;
   const write = (flags & FOLL_WRITE) !== 0;
   while (addr < end) {
-    const pud = pt.pud_leaf(addr);
-    const slot = pud ? pud : pt.pmd_slot(addr);
+    const pud = pt.pudLeaf(addr);
+    const slot = pud ? pud : pt.pmdSlot(addr);
     if (slot === undefined) break;
     if (typeof slot === 'number') {
       const size = pud ? PUD_SIZE : PMD_SIZE;
       const e = slot;
-      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) break;
+      // gup_fast_pmd_range(): a PROT_NONE (or NUMA-hinting) entry sends the caller to the slow path.
+      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) break;
       const head = pte_pfn(e);
       const leafEnd = addr - (addr % size) + size;
       const stop = Math.min(end, leafEnd);
@@ -658,7 +836,7 @@ function gup_fast(m: Machine, mm: MmStruct, start: number, end: number, flags: n
       }
       const first = head + Math.floor((addr % size) / PAGE_SIZE);
       for (let k = 0; k < refs; k++) pages[off + nr + k] = first + k;
-      mem.set_flag(head, PG_referenced);
+      mem.setFlag(head, PG_referenced);
       nr += refs;
       addr = stop;
       continue;
@@ -667,7 +845,7 @@ function gup_fast(m: Machine, mm: MmStruct, start: number, end: number, flags: n
     let i = pte_index(addr);
     for (; addr < tableEnd; addr += PAGE_SIZE, i++) {
       const e = slot[i]!;
-      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
+      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
       const pfn = pte_pfn(e);
       const folio = mem.page_folio(pfn);
       if (!try_grab_folio_fast(m, folio, 1, flags)) return nr;
@@ -675,7 +853,7 @@ function gup_fast(m: Machine, mm: MmStruct, start: number, end: number, flags: n
         gup_put_folio(m, folio, 1, flags);
         return nr;
       }
-      mem.set_flag(folio, PG_referenced);
+      mem.setFlag(folio, PG_referenced);
       pages[off + nr++] = pfn;
     }
   }
@@ -687,7 +865,14 @@ function gup_fast(m: Machine, mm: MmStruct, start: number, end: number, flags: n
  * overflows gives -EOVERFLOW, one past TASK_SIZE_MAX -EFAULT. Pages the fast walk could not take
  * go through the slow path; a slow-path error is returned only if the fast walk took nothing.
  */
-function gup_fast_fallback(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array): number {
+function gup_fast_fallback(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array,
+): number {
   const mm = cur.mm;
   if (gup_flags & ~FAST_ALLOWED) {
     m.warns.warn('gup_fast_fallback', 'gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM | ...)');
@@ -709,7 +894,16 @@ function gup_fast_fallback(m: Machine, cur: Process, start: number, nr_pages: nu
     nr_pinned = gup_fast(m, mm, start, end, gup_flags, pages, 0);
   }
   if (nr_pinned === nr_pages || gup_flags & FOLL_FAST_ONLY) return nr_pinned;
-  const ret = __gup_longterm_locked(m, cur, mm, start + nr_pinned * PAGE_SIZE, nr_pages - nr_pinned, pages, nr_pinned, gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE);
+  const ret = __gup_longterm_locked(
+    m,
+    cur,
+    mm,
+    start + nr_pinned * PAGE_SIZE,
+    nr_pages - nr_pinned,
+    pages,
+    nr_pinned,
+    gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE,
+  );
   if (ret < 0) return nr_pinned ? nr_pinned : ret;
   return ret + nr_pinned;
 }
@@ -722,7 +916,14 @@ function begin(m: Machine): void {
 }
 
 /** get_user_pages(): FOLL_TOUCH implied; -EINVAL on bad arguments. */
-export function get_user_pages(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+export function get_user_pages(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH);
   if (f === undefined) return -EINVAL;
@@ -730,7 +931,16 @@ export function get_user_pages(m: Machine, cur: Process, start: number, nr_pages
 }
 
 /** get_user_pages_remote(): another process's memory; FOLL_TOUCH|FOLL_REMOTE; -EINVAL on bad arguments. */
-export function get_user_pages_remote(m: Machine, target: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null, locked?: Locked, cur?: Process): number {
+export function get_user_pages_remote(
+  m: Machine,
+  target: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+  locked?: Locked,
+  cur?: Process,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_TOUCH | FOLL_REMOTE);
   if (f === undefined) return -EINVAL;
@@ -738,7 +948,14 @@ export function get_user_pages_remote(m: Machine, target: Process, start: number
 }
 
 /** get_user_pages_unlocked(): GUP takes mmap_lock itself. */
-export function get_user_pages_unlocked(m: Machine, cur: Process, start: number, nr_pages: number, pages: Int32Array | null, gup_flags: number): number {
+export function get_user_pages_unlocked(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  gup_flags: number,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH | FOLL_UNLOCKABLE);
   if (f === undefined) return -EINVAL;
@@ -746,7 +963,14 @@ export function get_user_pages_unlocked(m: Machine, cur: Process, start: number,
 }
 
 /** get_user_pages_fast(): FOLL_GET, lockless first. */
-export function get_user_pages_fast(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+export function get_user_pages_fast(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET);
   if (f === undefined) return -EINVAL;
@@ -754,7 +978,14 @@ export function get_user_pages_fast(m: Machine, cur: Process, start: number, nr_
 }
 
 /** get_user_pages_fast_only(): never falls back to the slow path (may return 0). */
-export function get_user_pages_fast_only(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+export function get_user_pages_fast_only(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET | FOLL_FAST_ONLY);
   if (f === undefined) return -EINVAL;
@@ -762,7 +993,14 @@ export function get_user_pages_fast_only(m: Machine, cur: Process, start: number
 }
 
 /** pin_user_pages(): FOLL_PIN (no FOLL_TOUCH); returns 0, not an errno, on bad arguments. */
-export function pin_user_pages(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+export function pin_user_pages(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return 0;
@@ -770,7 +1008,16 @@ export function pin_user_pages(m: Machine, cur: Process, start: number, nr_pages
 }
 
 /** pin_user_pages_remote(): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE on target's mm; 0 on bad arguments. */
-export function pin_user_pages_remote(m: Machine, target: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null, locked?: Locked, cur?: Process): number {
+export function pin_user_pages_remote(
+  m: Machine,
+  target: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+  locked?: Locked,
+  cur?: Process,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_REMOTE);
   if (f === undefined) return 0;
@@ -778,7 +1025,14 @@ export function pin_user_pages_remote(m: Machine, target: Process, start: number
 }
 
 /** pin_user_pages_unlocked(): 0 on bad arguments. */
-export function pin_user_pages_unlocked(m: Machine, cur: Process, start: number, nr_pages: number, pages: Int32Array | null, gup_flags: number): number {
+export function pin_user_pages_unlocked(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  gup_flags: number,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_UNLOCKABLE);
   if (f === undefined) return 0;
@@ -786,7 +1040,14 @@ export function pin_user_pages_unlocked(m: Machine, cur: Process, start: number,
 }
 
 /** pin_user_pages_fast(): FOLL_PIN, lockless first; -EINVAL on bad arguments. */
-export function pin_user_pages_fast(m: Machine, cur: Process, start: number, nr_pages: number, gup_flags: number, pages: Int32Array | null): number {
+export function pin_user_pages_fast(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
   begin(m);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return -EINVAL;
@@ -804,3 +1065,65 @@ export function faultin_page_range(m: Machine, cur: Process, start: number, end:
   return __get_user_pages_locked(m, cur, cur.mm, start, (end - start) / PAGE_SIZE, null, 0, flags);
 }
 
+/**
+ * check_and_migrate_movable_pages(): 0 when every pinned folio is longterm-pinnable (pins kept);
+ * -EAGAIN after migrating the others (all pins of this call dropped: the caller retries);
+ * -ENOMEM when a folio could not be migrated (no pins held).
+ */
+export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: Int32Array, off: number): number {
+  const mem = m.mem;
+  const list: number[] = [];
+  const seen = new Set<number>();
+  let collected = 0;
+  let prev = -1;
+  for (let i = 0; i < nr; i++) {
+    const folio = mem.page_folio(pages[off + i]!);
+    if (folio === prev) continue;
+    prev = folio;
+    if (folio_is_longterm_pinnable(m, folio)) continue;
+    collected++;
+    if (seen.has(folio)) continue; // folio_isolate_lru() fails the second time
+    seen.add(folio);
+    if (m.alloc.zoneOf(folio) === 'DEVICE') continue; // fsdax: nothing to migrate to
+    if (mem.folio_test_hugetlb(folio)) {
+      // folio_isolate_hugetlb(): a migratable hugetlb folio, with a reference held by the isolation.
+      // One that is not (memfd_alloc_folio() never marks its folios) is not collected: with nothing
+      // isolated, the pins stay (6.18 checks list_empty()).
+      if (!m.hugetlb.folio_test_hugetlb_migratable(folio)) {
+        collected--;
+        continue;
+      }
+      m.hugetlb.folio_set_hugetlb_migratable(folio, false);
+      mem.refcount[folio] = mem.refcount[folio]! + 1;
+      list.push(folio);
+      continue;
+    }
+    // folio_isolate_lru(): off the LRU, with a reference held by the isolation.
+    mem.clearFlag(folio, PG_lru);
+    mem.refcount[folio] = mem.refcount[folio]! + 1;
+    m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', mem.folio_nr_pages(folio));
+    list.push(folio);
+  }
+  if (collected === 0) return 0;
+  // migrate_longterm_unpinnable_folios(): drop every pin this call took.
+  for (let i = 0; i < nr; i++) {
+    unpin_folio(m, mem.page_folio(pages[off + i]!));
+    pages[off + i] = NO_PFN;
+  }
+  let failed = 0;
+  let firstFailure = '';
+  for (const folio of list) {
+    const r = migrateFolioToPinnable(m, folio);
+    if (!r.ok) {
+      failed++;
+      firstFailure ||= r.why;
+      putback_movable_pages(m, folio);
+    }
+  }
+  if (collected > list.length && !failed) {
+    // fsdax folios are collected but cannot move.
+    return m.refuse(-ENOMEM, 'migrate_longterm_unpinnable_folios', 'folio in ZONE_DEVICE (fsdax) cannot be migrated');
+  }
+  if (failed) return m.refuse(-ENOMEM, 'migrate_longterm_unpinnable_folios', `migrate_pages() failed: ${firstFailure}`);
+  return -EAGAIN;
+}

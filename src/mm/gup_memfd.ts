@@ -2,14 +2,24 @@
 // its page cache, with no mm involved (udmabuf and friends). One pin unit per folio whatever its
 // size, missing folios allocated, then the FOLL_LONGTERM migration check on the folios.
 
-import type { Machine } from '../kernel/machine.js';
-import { EAGAIN, EINVAL, ENOMEM } from '../kernel/errno.js';
+import type { Machine } from './machine.js';
+import { EAGAIN, EINVAL, ENOMEM } from '../uapi/errno.js';
 import { FOLL_PIN } from './foll_flags.js';
-import { PAGE_SIZE } from './memmap.js';
-import type { AddressSpace } from './filemap.js';
-import { try_grab_folio, unpin_folios } from './gup.js';
-import { check_and_migrate_movable_pages } from './migrate.js';
-import { add_to_page_cache } from './memory.js';
+import { NO_FOLIO, NO_PFN, PAGE_SIZE } from './memmap.js';
+import type { AddressSpace } from './fs.js';
+import { try_grab_folio, unpin_folios, check_and_migrate_movable_pages } from './gup.js';
+import { filemap_add_folio } from './filemap.js';
+import { hugetlb_reserve_pages, hugetlb_unreserve_pages } from './hugetlb_resv.js';
+
+/** memfd_alloc_folio() for hugetlbfs: hugetlb_reserve_pages() then alloc_hugetlb_folio_reserve(). -1 if none. */
+function memfdAllocHugetlb(m: Machine, memfd: AddressSpace, idx: number): number {
+  const hidx = Math.floor(idx / (1 << memfd.hugeOrder));
+  const nr_resv = hugetlb_reserve_pages(m, memfd, hidx, hidx + 1, undefined, 0);
+  if (nr_resv < 0) return -1;
+  const folio = m.hugetlb.alloc_hugetlb_folio_reserve(memfd.hugeOrder);
+  if (folio < 0 && nr_resv > 0) hugetlb_unreserve_pages(m, memfd, hidx, hidx + 1, 0);
+  return folio;
+}
 
 /**
  * memfd_pin_folios(memfd, start, end, folios, max_folios, offset): returns the number of folios
@@ -17,9 +27,18 @@ import { add_to_page_cache } from './memory.js';
  * -EINVAL (bad range, zero max_folios, not shmem/hugetlbfs, end beyond i_size, grab failure) or
  * -ENOMEM (allocation or migration failure).
  */
-export function memfd_pin_folios(m: Machine, memfd: AddressSpace | null, start: number, end: number, folios: Int32Array, max_folios: number, offset: { value: number }): number {
+export function memfd_pin_folios(
+  m: Machine,
+  memfd: AddressSpace | null,
+  start: number,
+  end: number,
+  folios: Int32Array,
+  max_folios: number,
+  offset: { value: number },
+): number {
   m.why = undefined;
-  if (start < 0 || start > end || !max_folios) return m.refuse(-EINVAL, 'memfd_pin_folios', 'start < 0, start > end or max_folios == 0');
+  if (start < 0 || start > end || !max_folios)
+    return m.refuse(-EINVAL, 'memfd_pin_folios', 'start < 0, start > end or max_folios == 0');
   if (!memfd) return m.refuse(-EINVAL, 'memfd_pin_folios', 'no memfd');
   if (!memfd.isShmemOrHugetlb) return m.refuse(-EINVAL, 'memfd_pin_folios', 'not a shmem or hugetlbfs file');
   if (end >= memfd.sizePages * PAGE_SIZE) return m.refuse(-EINVAL, 'memfd_pin_folios', 'end is at or beyond i_size');
@@ -28,21 +47,22 @@ export function memfd_pin_folios(m: Machine, memfd: AddressSpace | null, start: 
   try {
     for (let round = 0; round < 64; round++) {
       let nr = 0;
-      let prev = -1;
+      let prev = NO_FOLIO;
       const firstIdx = Math.floor(start / PAGE_SIZE);
       const lastIdx = Math.floor(end / PAGE_SIZE);
       for (let idx = firstIdx; idx <= lastIdx && nr < max_folios; idx++) {
         let page = memfd.lookup(idx);
-        if (page < 0) {
-          // memfd_alloc_folio(): a new (pinnable: PF_MEMALLOC_PIN) folio in the page cache.
+        if (page === NO_PFN) {
+          // memfd_alloc_folio(): a new (pinnable: PF_MEMALLOC_PIN) folio in the page cache; a hugetlb
+          // one is reserved for its index first and taken against that reservation.
           const order = memfd.hugeOrder;
-          const folio = order ? m.hugetlb.alloc(order, false) : m.folio_alloc(0);
+          const folio = order ? memfdAllocHugetlb(m, memfd, idx) : m.folio_alloc(0);
           if (folio < 0) {
             unpin_folios(m, folios, nr);
             return m.refuse(-ENOMEM, 'memfd_alloc_folio', 'no memory for a missing folio');
           }
           const head = order ? idx - (idx % (1 << order)) : idx;
-          add_to_page_cache(m, folio, memfd, head);
+          filemap_add_folio(m, folio, memfd, head);
           page = memfd.lookup(idx);
         }
         const folio = mem.page_folio(page);
@@ -51,7 +71,7 @@ export function memfd_pin_folios(m: Machine, memfd: AddressSpace | null, start: 
           unpin_folios(m, folios, nr);
           return m.refuse(-EINVAL, 'memfd_pin_folios', 'try_grab_folio failed');
         }
-        if (nr === 0) offset.value = start - (mem.index[folio]! * PAGE_SIZE);
+        if (nr === 0) offset.value = start - mem.index[folio]! * PAGE_SIZE;
         folios[nr++] = folio;
         prev = folio;
       }

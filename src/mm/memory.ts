@@ -2,96 +2,60 @@
 // faults, COW copies), zapping page tables, and dropping folio references (folio_put_refs() down to
 // freeing). Huge PMD faults live in huge_memory.ts, hugetlb faults in hugetlb_fault.ts.
 
-import type { Machine } from '../kernel/machine.js';
-import { ZERO_PFN } from '../kernel/machine.js';
+import type { Machine } from './machine.js';
+import { NO_FOLIO, NO_PFN, ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, HPAGE_PMD_NR } from './memmap.js';
 import {
-  PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, PG_dirty, PG_lru, PG_swapbacked, PG_anon,
-} from './memmap.js';
-import { is_cow_mapping, VM_SHARED, VM_WRITE, type Vma } from './mm_types.js';
+  is_cow_mapping,
+  VM_SHARED,
+  VM_WRITE,
+  type Vma,
+  FAULT_FLAG_UNSHARE,
+  FAULT_FLAG_WRITE,
+  VM_FAULT_FALLBACK,
+  VM_FAULT_OOM,
+  VM_FAULT_SIGBUS,
+  VM_FAULT_SIGSEGV,
+} from './mm_types.js';
 import {
-  mk_pte, pte_pfn, pte_present, pte_write, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_special,
-  pte_index, _PAGE_RW, _PAGE_DIRTY, _PAGE_ACCESSED, _PAGE_SPECIAL,
+  mk_pte,
+  pte_pfn,
+  pte_present,
+  pte_write,
+  pte_mkwrite,
+  pte_mkdirty,
+  pte_mkyoung,
+  pte_special,
+  pte_index,
+  PTRS_PER_PTE,
+  _PAGE_RW,
+  _PAGE_DIRTY,
+  _PAGE_ACCESSED,
+  _PAGE_SPECIAL,
+  is_zero_pfn,
 } from './pgtable.js';
 import {
-  folio_add_new_anon_rmap, folio_add_rmap_ptes, folio_remove_rmap_ptes, folio_remove_rmap_entire,
+  folio_add_new_anon_rmap,
+  folioAddRmapPtes,
+  folio_remove_rmap_ptes,
+  folioRemoveRmapEntire,
   rmap_walk,
 } from './rmap.js';
-import { do_huge_pmd_anonymous_page, do_huge_pmd_wp_page, thp_pmd_allowed, mthp_orders_allowed, __split_huge_pmd, shmem_thp_allowed } from './huge_memory.js';
-import { hugetlb_fault } from './hugetlb_fault.js';
-import { AddressSpace } from './filemap.js';
-
-// vm_fault_t bits (include/linux/mm_types.h)
-export const VM_FAULT_OOM = 0x1;
-export const VM_FAULT_SIGBUS = 0x2;
-export const VM_FAULT_HWPOISON = 0x10;
-export const VM_FAULT_SIGSEGV = 0x40;
-export const VM_FAULT_FALLBACK = 0x800;
-export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON;
-
-// enum fault_flag
-export const FAULT_FLAG_WRITE = 1 << 0;
-export const FAULT_FLAG_REMOTE = 1 << 7;
-export const FAULT_FLAG_UNSHARE = 1 << 10;
-
-export function is_zero_pfn(pfn: number): boolean {
-  return pfn === ZERO_PFN;
-}
-
-/** is_huge_zero_folio(). */
-export function is_huge_zero_folio(m: Machine, folio: number): boolean {
-  return folio === m.huge_zero_folio && folio >= 0;
-}
+import {
+  do_huge_pmd_anonymous_page,
+  do_huge_pmd_wp_page,
+  thpPmdAllowed,
+  mthpOrdersAllowed,
+  __split_huge_pmd,
+  shmemThpAllowed,
+} from './huge_memory.js';
+import { ANY_FOLIO, __unmap_hugepage_range, hugetlb_fault } from './hugetlb_fault.js';
+import { filemap_add_folio, filemapFaultPage } from './filemap.js';
+import { folio_put_refs, folio_ref_add } from './swap.js';
+import { folio_mark_dirty } from './page-writeback.js';
+import { is_huge_zero_folio } from './huge_mm.js';
 
 // ---------------------------------------------------------------------------------------------
 // References
-
-/**
- * folio_put_refs(): drop refs; the folio is freed when the count reaches zero. Dropping a
- * reference that is not there is reported (the kernel's VM_BUG_ON_PAGE on a zero refcount) and
- * leaves the folio untouched.
- */
-export function folio_put_refs(m: Machine, folio: number, refs: number): void {
-  const mem = m.mem;
-  const rc = mem.refcount[folio]!;
-  // atomic_t arithmetic: a count wrapped negative by pins is 2^31 or more, and the subtraction
-  // wraps back (folio_ref_sub_and_test()); only a zero or too small count is an underflow.
-  const urc = rc >>> 0;
-  if (urc === 0 || urc < refs) {
-    m.warns.warn('folio_put_refs', `refcount underflow: refcount ${rc}, putting ${refs}`);
-    return;
-  }
-  mem.refcount[folio] = rc - refs;
-  if (urc === refs) free_folio(m, folio);
-}
-
-/** folio_get() / folio_ref_add(). */
-export function folio_ref_add(m: Machine, folio: number, refs: number): void {
-  m.mem.refcount[folio] = m.mem.refcount[folio]! + refs;
-}
-
-/** __folio_put(): the last reference is gone. */
-function free_folio(m: Machine, folio: number): void {
-  const mem = m.mem;
-  if (folio === ZERO_PFN || is_huge_zero_folio(m, folio)) {
-    m.warns.warn('free_folio', 'zero page freed');
-    mem.refcount[folio] = 1;
-    return;
-  }
-  const order = mem.folio_order(folio);
-  if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
-    m.vmstat.mod('nr_anon_transparent_hugepages', -1);
-  }
-  // No NR_FILE_DIRTY change here: an accounted dirty folio is cleaned when it leaves the page cache
-  // (folio_cancel_dirty() in remove_from_page_cache); anon/shmem dirtiness was never accounted.
-  if (mem.folio_test_hugetlb(folio)) {
-    m.hugetlb.free(folio);
-    return;
-  }
-  m.alloc.free_block(folio, order);
-  // ZONE_DEVICE (fsdax) pages go back to their pgmap (mm/memremap.c free_zone_device_folio()),
-  // never to the buddy allocator's NR_FREE_PAGES; the model keeps pmem in a DEVICE area.
-  if (m.alloc.zoneOf(folio) !== 'DEVICE') m.vmstat.mod('nr_free_pages', 1 << order);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Faults
@@ -106,7 +70,7 @@ export function handle_mm_fault(m: Machine, vma: Vma, addr: number, flags: numbe
   if (vma.kind === 'pfnmap') return VM_FAULT_SIGBUS;
   if (vma.kind === 'hugetlb') return hugetlb_fault(m, vma, addr, flags);
   const pt = vma.mm.pt;
-  const slot = pt.pmd_slot(addr);
+  const slot = pt.pmdSlot(addr);
   if (typeof slot === 'number') {
     if (flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE) && !pte_write(slot)) {
       const r = do_huge_pmd_wp_page(m, vma, addr, flags);
@@ -114,15 +78,19 @@ export function handle_mm_fault(m: Machine, vma: Vma, addr: number, flags: numbe
     } else {
       let e = pte_mkyoung(slot);
       if (flags & FAULT_FLAG_WRITE) e = pte_mkdirty(e);
-      pt.set_pmd_leaf(addr, e);
+      pt.setPmdLeaf(addr, e);
       return 0;
     }
   } else if (slot === undefined) {
-    if (vma.kind === 'anon' && thp_pmd_allowed(m, vma, addr)) {
+    if (vma.kind === 'anon' && thpPmdAllowed(m, vma, addr)) {
       const r = do_huge_pmd_anonymous_page(m, vma, addr, flags);
       if (!(r & VM_FAULT_FALLBACK)) return r;
-    } else if ((vma.kind === 'shmem' || vma.kind === 'file') && vma.file?.fs === 'tmpfs' && shmem_thp_allowed(m, vma, addr)) {
-      const r = do_shmem_pmd_fault(m, vma, addr, flags);
+    } else if (
+      (vma.kind === 'shmem' || vma.kind === 'file') &&
+      vma.file?.fs === 'tmpfs' &&
+      shmemThpAllowed(m, vma, addr)
+    ) {
+      const r = doShmemPmdFault(m, vma, addr, flags);
       if (!(r & VM_FAULT_FALLBACK)) return r;
     }
   }
@@ -147,7 +115,7 @@ function handle_pte_fault(m: Machine, vma: Vma, addr: number, flags: number): nu
 
 /** The protection bits a new PTE gets: writable only for a write fault, or a shared mapping
  *  whose vm_page_prot is writable (no writenotify). @see mm/memory.c maybe_mkwrite(), vma_wants_writenotify() */
-function new_pte_bits(vma: Vma, write: boolean): number {
+function newPteBits(vma: Vma, write: boolean): number {
   let bits = _PAGE_ACCESSED;
   if (write) bits |= _PAGE_DIRTY;
   if (vma.flags & VM_WRITE) {
@@ -167,18 +135,22 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
     table[pte_index(addr)] = mk_pte(ZERO_PFN, _PAGE_SPECIAL | _PAGE_ACCESSED);
     return 0;
   }
-  let folio = -1;
+  let folio = NO_FOLIO;
   let order = 0;
-  for (const o of mthp_orders_allowed(m, vma, addr)) {
+  for (const o of mthpOrdersAllowed(m, vma, addr)) {
     const size = PAGE_SIZE << o;
     const base = addr - (addr % size);
     if (base < vma.start || base + size > vma.end) continue;
     const first = pte_index(base);
     let none = true;
-    for (let k = 0; k < 1 << o; k++) if (table[first + k] !== 0) { none = false; break; }
+    for (let k = 0; k < 1 << o; k++)
+      if (table[first + k] !== 0) {
+        none = false;
+        break;
+      }
     if (!none) continue;
     folio = m.folio_alloc(o);
-    if (folio >= 0) {
+    if (folio !== NO_FOLIO) {
       order = o;
       m.vmstat.count_mthp_stat(o, 'anon_fault_alloc');
       break;
@@ -187,129 +159,18 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
     // PMD-sized allocations (alloc_anon_folio() vs vma_alloc_anon_folio_pmd()).
     m.vmstat.count_mthp_stat(o, 'anon_fault_fallback');
   }
-  if (folio < 0) folio = m.folio_alloc(0);
-  if (folio < 0) return VM_FAULT_OOM;
+  if (folio === NO_FOLIO) folio = m.folio_alloc(0);
+  if (folio === NO_FOLIO) return VM_FAULT_OOM;
   const nr = 1 << order;
   const size = PAGE_SIZE << order;
   const base = addr - (addr % size);
   folio_add_new_anon_rmap(m, folio, vma, base, 'pte');
   if (nr > 1) folio_ref_add(m, folio, nr - 1);
-  const bits = new_pte_bits(vma, true);
+  const bits = newPteBits(vma, true);
   const first = pte_index(base);
   for (let k = 0; k < nr; k++) table[first + k] = mk_pte(folio + k, bits);
   vma.mm.rss_anon += nr;
   return 0;
-}
-
-/** The page-cache page (allocating it if needed) for a file VMA at addr, or -1 on ENOMEM. */
-export function filemap_fault_page(m: Machine, vma: Vma, addr: number): number {
-  const file = vma.file!;
-  const idx = vma.pgoff + (addr - vma.start) / PAGE_SIZE;
-  if (idx >= file.sizePages) return -2; // beyond EOF: SIGBUS
-  const have = file.lookup(idx);
-  if (have >= 0) return have;
-  const folio = file.fs === 'dax' ? m.alloc.alloc_block(0, { movable: false, device: true }) : m.folio_alloc(0);
-  if (folio < 0) return -1;
-  if (file.fs === 'dax') m.mem.refcount[folio] = 1;
-  add_to_page_cache(m, folio, file, idx);
-  if (file.fs === 'disk') do_sync_mmap_readahead(m, file, idx);
-  return folio;
-}
-
-/** read_ahead_kb (128 KiB) in pages: file->f_ra.ra_pages. */
-export const RA_PAGES = 32;
-
-/**
- * do_sync_mmap_readahead(), "mmap read-around": a fault that misses the page cache of a file with
- * readahead reads ra_pages order-0 pages centred on the fault (best effort: an allocation failure
- * just ends it). shmem and hugetlbfs have no readahead.
- */
-function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): void {
-  const start = Math.max(0, idx - RA_PAGES / 2);
-  const end = Math.min(file.sizePages, start + RA_PAGES);
-  for (let i = start; i < end; i++) {
-    if (file.lookup(i) >= 0) continue;
-    const f = m.folio_alloc(0);
-    if (f < 0) return;
-    add_to_page_cache(m, f, file, i);
-  }
-}
-
-/** filemap_add_folio(): insert into the page cache; the cache holds one reference per page. */
-export function add_to_page_cache(m: Machine, folio: number, file: AddressSpace, idx: number): void {
-  const mem = m.mem;
-  const nr = mem.folio_nr_pages(folio);
-  mem.mapping[folio] = file.id;
-  mem.index[folio] = idx;
-  mem.flags[folio] = mem.flags[folio]! & ~PG_anon;
-  if (file.fs !== 'dax') mem.flags[folio] = mem.flags[folio]! | PG_lru;
-  if (file.fs === 'tmpfs') mem.flags[folio] = mem.flags[folio]! | PG_swapbacked;
-  if (nr > 1) folio_ref_add(m, folio, nr - 1);
-  for (let k = 0; k < nr; k++) file.pages[idx + k] = folio + k;
-  // __filemap_add_folio(): hugetlb folios hold the nr references but do not count in NR_FILE_PAGES.
-  if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', nr);
-  if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', nr);
-}
-
-/**
- * The page cache a buffered write(2) of a new file leaves behind (then fsync: clean). Each write call
- * covers up to writeChunk bytes; generic_perform_write() walks it asking write_begin for a folio sized
- * to the bytes left (fgf_set_order), and __filemap_get_folio() caps that order at the mapping's
- * maximum and at the alignment of the index, trying smaller orders when an allocation fails. tmpfs
- * (huge=never, as /dev/shm) and file systems without large folios get order-0 folios; ext4 has large
- * folios for regular files since 6.16 (ext4_set_inode_mapping_order: up to the PMD order). A page
- * that cannot be allocated is left uncached (the kernel would reclaim; a later fault reads it in).
- * @see mm/filemap.c generic_perform_write(), __filemap_get_folio(); include/linux/pagemap.h fgf_set_order()
- */
-export function filemap_write_new_file(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
-  if (file.fs === 'dax' || file.fs === 'hugetlbfs') return;
-  const maxOrder = file.fs === 'disk' ? PMD_ORDER : 0;
-  for (let chunkStart = 0; chunkStart < sizeBytes; chunkStart += writeChunk) {
-    const chunkEnd = Math.min(sizeBytes, chunkStart + writeChunk);
-    let pos = chunkStart;
-    while (pos < chunkEnd) {
-      const idx = Math.floor(pos / PAGE_SIZE);
-      const bytes = chunkEnd - pos;
-      let order = Math.min(maxOrder, Math.max(0, Math.floor(Math.log2(bytes)) - 12));
-      if (order > 0 && idx % (1 << order)) order = Math.min(order, Math.log2(idx & -idx));
-      let folio = -1;
-      for (; order >= 0; order--) {
-        folio = file.lookup(idx) >= 0 ? -2 : m.folio_alloc(order);
-        if (folio !== -1) break;
-      }
-      if (folio === -1) return;
-      if (folio >= 0) add_to_page_cache(m, folio, file, idx);
-      // write_end: the copy ends at the end of this folio (or of the write).
-      const folioEnd = (Math.floor(idx / (1 << Math.max(order, 0))) + (1 << Math.max(order, 0))) * PAGE_SIZE;
-      pos = Math.min(chunkEnd, folio === -2 ? (idx + 1) * PAGE_SIZE : folioEnd);
-    }
-  }
-}
-
-/** filemap_remove_folio() + the cache's references: used by truncation and eviction. */
-export function remove_from_page_cache(m: Machine, folio: number): void {
-  const mem = m.mem;
-  const obj = m.mappingObj(mem.mapping[folio]!);
-  const file = obj instanceof AddressSpace ? obj : undefined;
-  const nr = mem.folio_nr_pages(folio);
-  // truncate_cleanup_folio() -> folio_cancel_dirty(): a dirty folio of a writeback-capable mapping
-  // leaves NR_FILE_DIRTY (folio_account_cleaned) before it leaves the page cache.
-  if (file && folio_accounts_dirty(m, folio) && mem.folio_test_dirty(folio)) {
-    mem.clear_flag(folio, PG_dirty);
-    m.vmstat.mod('nr_dirty', -nr);
-  }
-  if (file) {
-    const idx = mem.index[folio]!;
-    for (let k = 0; k < nr; k++) if (file.pages[idx + k] === folio + k) file.pages[idx + k] = -1;
-    // filemap_unaccount_folio(): hugetlb folios do not participate in page cache accounting.
-    if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', -nr);
-    if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', -nr);
-  }
-  // page_cache_delete(): folio->mapping = NULL (index kept). A folio that outlives its page-cache
-  // entry (pinned) is no longer a file folio: unpinning it must not expect cache references.
-  mem.mapping[folio] = 0;
-  // filemap_free_folio(): folio_put_refs(folio, folio_nr_pages(folio)), hugetlb included.
-  folio_put_refs(m, folio, nr);
 }
 
 /**
@@ -318,12 +179,12 @@ export function remove_from_page_cache(m: Machine, folio: number): void {
  */
 function do_fault(m: Machine, vma: Vma, addr: number, flags: number, table: Uint32Array): number {
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
-  const page = filemap_fault_page(m, vma, addr);
-  if (page === -1) return VM_FAULT_OOM;
-  if (page === -2) return VM_FAULT_SIGBUS;
+  const r = filemapFaultPage(m, vma, addr);
+  if (!r.ok) return r.fault;
+  const page = r.page;
   if (write && !(vma.flags & VM_SHARED)) return wp_page_copy(m, vma, addr, flags, table, page, true);
   if (!write && vma.kind !== 'fsdax') do_fault_around(m, vma, addr, table);
-  if (table[pte_index(addr)] === 0) map_cache_page(m, vma, table, pte_index(addr), page, write);
+  if (table[pte_index(addr)] === 0) mapCachePage(m, vma, table, pte_index(addr), page, write);
   return 0;
 }
 
@@ -339,12 +200,12 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
   const pteOff = pte_index(addr);
   const vmaOff = (addr - vma.start) / PAGE_SIZE;
   const from = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, vmaOff));
-  const to = Math.min(from + FAULT_AROUND_PAGES, 512, pteOff + vma.pages - vmaOff) - 1;
+  const to = Math.min(from + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - vmaOff) - 1;
   const mem = m.mem;
   for (let i = from; i <= to; i++) {
     const idx = vma.pgoff + vmaOff + (i - pteOff);
     const page = file.lookup(idx);
-    if (page < 0) continue;
+    if (page === NO_PFN) continue;
     // filemap_map_folio_range() (6.18): a large folio met in the window is mapped whole when it lies
     // within i_size (or is shmem), within the VMA, and within one page table; else only its pages
     // inside the window are.
@@ -353,69 +214,56 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
     if (nr > 1) {
       const first = idx - (page - folio); // file index of the folio's first page
       const i0 = i - (page - folio); // its PTE slot
-      if ((first + nr <= file.sizePages || file.fs === 'tmpfs') && first >= vma.pgoff && first + nr <= vma.pgoff + vma.pages && i0 >= 0 && i0 + nr <= 512) {
-        for (let k = 0; k < nr; k++) if (table[i0 + k] === 0) map_cache_page(m, vma, table, i0 + k, folio + k, false);
+      if (
+        (first + nr <= file.sizePages || file.fs === 'tmpfs') &&
+        first >= vma.pgoff &&
+        first + nr <= vma.pgoff + vma.pages &&
+        i0 >= 0 &&
+        i0 + nr <= PTRS_PER_PTE
+      ) {
+        for (let k = 0; k < nr; k++) if (table[i0 + k] === 0) mapCachePage(m, vma, table, i0 + k, folio + k, false);
         continue;
       }
     }
-    if (table[i] === 0) map_cache_page(m, vma, table, i, page, false);
+    if (table[i] === 0) mapCachePage(m, vma, table, i, page, false);
   }
 }
 
 /** set_pte_range() for a page-cache page: one reference and one mapcount per PTE. */
-function map_cache_page(m: Machine, vma: Vma, table: Uint32Array, i: number, page: number, write: boolean): void {
+function mapCachePage(m: Machine, vma: Vma, table: Uint32Array, i: number, page: number, write: boolean): void {
   const folio = m.mem.page_folio(page);
   folio_ref_add(m, folio, 1);
-  folio_add_rmap_ptes(m, folio, page, 1);
-  table[i] = mk_pte(page, new_pte_bits(vma, write));
+  folioAddRmapPtes(m, folio, page, 1);
+  table[i] = mk_pte(page, newPteBits(vma, write));
   if (write) folio_mark_dirty(m, folio);
   vma.mm.rss_file++;
 }
 
 /** Shared shmem THP: a PMD-sized folio in the page cache, mapped by one PMD. */
-function do_shmem_pmd_fault(m: Machine, vma: Vma, addr: number, flags: number): number {
+function doShmemPmdFault(m: Machine, vma: Vma, addr: number, flags: number): number {
   const file = vma.file!;
   const haddr = addr - (addr % PMD_SIZE);
   const idx = vma.pgoff + (haddr - vma.start) / PAGE_SIZE;
-  if (idx + 512 > file.sizePages || idx % 512 !== 0) return VM_FAULT_FALLBACK;
+  if (idx + HPAGE_PMD_NR > file.sizePages || idx % HPAGE_PMD_NR !== 0) return VM_FAULT_FALLBACK;
   let page = file.lookup(idx);
-  if (page < 0) {
-    for (let k = 0; k < 512; k++) if (file.lookup(idx + k) >= 0) return VM_FAULT_FALLBACK;
+  if (page === NO_PFN) {
+    for (let k = 0; k < HPAGE_PMD_NR; k++) if (file.lookup(idx + k) !== NO_PFN) return VM_FAULT_FALLBACK;
     const folio = m.folio_alloc(PMD_ORDER);
-    if (folio < 0) return VM_FAULT_FALLBACK;
-    add_to_page_cache(m, folio, file, idx);
+    if (folio === NO_FOLIO) return VM_FAULT_FALLBACK;
+    filemap_add_folio(m, folio, file, idx);
     page = folio;
   }
   const folio = m.mem.page_folio(page);
   if (folio !== page || m.mem.folio_order(folio) !== PMD_ORDER) return VM_FAULT_FALLBACK;
   if (!(vma.flags & VM_SHARED) && flags & FAULT_FLAG_WRITE) return VM_FAULT_FALLBACK;
   folio_ref_add(m, folio, 1);
-  m.mem.set_entire_mapcount(folio, m.mem.folio_entire_mapcount(folio) + 1);
-  m.mem.add_large_mapcount(folio, 1);
+  m.mem.setEntireMapcount(folio, m.mem.folio_entire_mapcount(folio) + 1);
+  m.mem.addLargeMapcount(folio, 1);
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
-  vma.mm.pt.set_pmd_leaf(haddr, mk_pte(folio, new_pte_bits(vma, write)));
+  vma.mm.pt.setPmdLeaf(haddr, mk_pte(folio, newPteBits(vma, write)));
   if (write) folio_mark_dirty(m, folio);
-  vma.mm.rss_file += 512;
+  vma.mm.rss_file += HPAGE_PMD_NR;
   return 0;
-}
-
-/**
- * folio_mark_dirty(): sets PG_dirty; NR_FILE_DIRTY ("nr_dirty") moves only for a page-cache folio
- * of a mapping that can write back. Anon folios (folio_mapping() NULL) and shmem/hugetlbfs/DAX
- * folios take noop_dirty_folio(), which sets the flag without accounting.
- * @see mm/page-writeback.c folio_mark_dirty(), filemap_dirty_folio(), folio_account_dirtied()
- */
-export function folio_mark_dirty(m: Machine, folio: number): void {
-  if (m.mem.folio_test_dirty(folio)) return;
-  m.mem.set_flag(folio, PG_dirty);
-  if (folio_accounts_dirty(m, folio)) m.vmstat.mod('nr_dirty', m.mem.folio_nr_pages(folio));
-}
-
-/** mapping_can_writeback(folio_mapping(folio)): the folio's dirtiness counts in NR_FILE_DIRTY. */
-function folio_accounts_dirty(m: Machine, folio: number): boolean {
-  if (m.mem.folio_test_anon(folio)) return false;
-  const obj = m.mappingObj(m.mem.mapping[folio]!);
-  return obj instanceof AddressSpace && obj.needsDirtyTracking;
 }
 
 /**
@@ -473,13 +321,21 @@ function wp_can_reuse_anon_folio(m: Machine, folio: number, vma: Vma): boolean {
  * A write maps it writable and dirty, an unshare read-only. `fromCache`: the old page was not mapped
  * here yet (do_cow_fault), so there is no old mapping to drop.
  */
-function wp_page_copy(m: Machine, vma: Vma, addr: number, flags: number, table: Uint32Array, oldPfn: number, fromCache: boolean): number {
+function wp_page_copy(
+  m: Machine,
+  vma: Vma,
+  addr: number,
+  flags: number,
+  table: Uint32Array,
+  oldPfn: number,
+  fromCache: boolean,
+): number {
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
   const folio = m.folio_alloc(0);
-  if (folio < 0) return VM_FAULT_OOM;
+  if (folio === NO_FOLIO) return VM_FAULT_OOM;
   const i = pte_index(addr);
   const old = table[i]!;
-  if (pte_present(old)) m.mmu_notify(vma.mm, addr, addr + PAGE_SIZE, 'cow');
+  if (pte_present(old)) m.mmuNotify(vma.mm, addr, addr + PAGE_SIZE, 'cow');
   if (!fromCache && pte_present(old) && !pte_special(old)) {
     const of = m.mem.page_folio(oldPfn);
     const wasAnon = m.mem.folio_test_anon(of);
@@ -506,21 +362,27 @@ function wp_page_copy(m: Machine, vma: Vma, addr: number, flags: number, table: 
  * zap_page_range_single() / unmap_page_range(): drop every mapping in [start, end) of the VMA.
  * Partially covered PMD leaves are split first; hugetlb ranges are whole pages by construction.
  */
-export function zap_page_range(m: Machine, vma: Vma, start: number, end: number): void {
-  m.mmu_notify(vma.mm, start, end, 'unmap');
+export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: number): void {
+  m.mmuNotify(vma.mm, start, end, 'unmap');
   const pt = vma.mm.pt;
+  if (vma.kind === 'hugetlb') {
+    // unmap_single_vma() -> __unmap_hugepage_range(): the owner's reservations come back.
+    __unmap_hugepage_range(m, vma, start, end, ANY_FOLIO);
+    pt.freeEmptyTables(start, end);
+    return;
+  }
   const mem = m.mem;
   let a = start;
   while (a < end) {
-    const pud = pt.pud_leaf(a);
+    const pud = pt.pudLeaf(a);
     if (pud) {
       const base = a - (a % PUD_SIZE);
-      zap_leaf(m, vma, pud);
-      pt.set_pud_leaf(base, 0);
+      zapLeaf(m, vma, pud);
+      pt.setPudLeaf(base, 0);
       a = base + PUD_SIZE;
       continue;
     }
-    const slot = pt.pmd_slot(a);
+    const slot = pt.pmdSlot(a);
     const base = a - (a % PMD_SIZE);
     if (slot === undefined) {
       a = base + PMD_SIZE;
@@ -528,8 +390,8 @@ export function zap_page_range(m: Machine, vma: Vma, start: number, end: number)
     }
     if (typeof slot === 'number') {
       if (a === base && end >= base + PMD_SIZE) {
-        zap_leaf(m, vma, slot);
-        pt.set_pmd_leaf(base, 0);
+        zapLeaf(m, vma, slot);
+        pt.setPmdLeaf(base, 0);
         a = base + PMD_SIZE;
         continue;
       }
@@ -545,28 +407,27 @@ export function zap_page_range(m: Machine, vma: Vma, start: number, end: number)
       if (pte_special(e)) continue;
       const pfn = pte_pfn(e);
       const folio = mem.page_folio(pfn);
-      if (pte_dirty_file(m, folio, e)) folio_mark_dirty(m, folio);
+      if (pteDirtyFile(m, folio, e)) folio_mark_dirty(m, folio);
       if (mem.folio_test_anon(folio)) vma.mm.rss_anon--;
       else vma.mm.rss_file--;
       folio_remove_rmap_ptes(m, folio, pfn, 1);
       folio_put_refs(m, folio, 1);
     }
   }
-  pt.free_empty_tables(start, end);
+  pt.freeEmptyTables(start, end);
 }
 
-function pte_dirty_file(m: Machine, folio: number, e: number): boolean {
+function pteDirtyFile(m: Machine, folio: number, e: number): boolean {
   return (e & _PAGE_DIRTY) !== 0 && !m.mem.folio_test_anon(folio);
 }
 
-function zap_leaf(m: Machine, vma: Vma, e: number): void {
+function zapLeaf(m: Machine, vma: Vma, e: number): void {
   const folio = pte_pfn(e);
   if (is_huge_zero_folio(m, folio)) return;
   const nr = m.mem.folio_nr_pages(folio);
-  if (pte_dirty_file(m, folio, e)) folio_mark_dirty(m, folio);
+  if (pteDirtyFile(m, folio, e)) folio_mark_dirty(m, folio);
   if (m.mem.folio_test_anon(folio)) vma.mm.rss_anon -= nr;
   else vma.mm.rss_file -= nr;
-  folio_remove_rmap_entire(m, folio);
+  folioRemoveRmapEntire(m, folio);
   folio_put_refs(m, folio, 1);
 }
-

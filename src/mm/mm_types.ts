@@ -1,8 +1,10 @@
 // Models struct mm_struct, struct vm_area_struct and struct anon_vma (include/linux/mm_types.h,
 // include/linux/rmap.h) and the VM_* flags of include/linux/mm.h.
 
-import type { AddressSpace } from './filemap.js';
+import type { AddressSpace } from './fs.js';
+import type { HugetlbVmaPrivate } from './hugetlb_resv.js';
 import { PageTable } from './pgtable.js';
+import { PAGE_SIZE } from './memmap.js';
 
 export const VM_READ = 0x1;
 export const VM_WRITE = 0x2;
@@ -17,6 +19,8 @@ export const VM_PFNMAP = 0x400;
 export const VM_LOCKED = 0x2000;
 export const VM_IO = 0x4000;
 export const VM_DONTCOPY = 0x20000;
+/** mlock2(MLOCK_ONFAULT): lock pages as they fault in. */
+export const VM_LOCKONFAULT = 0x80000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
 export const VM_HUGETLB = 0x400000;
@@ -39,6 +43,8 @@ export class Vma {
   anonVma: AnonVma | undefined;
   /** All anon_vmas linked to this VMA: its own and, after fork, its ancestors'. */
   readonly anonChain: AnonVma[] = [];
+  /** vm_private_data of a private hugetlb VMA: its reserve map and HPAGE_RESV_* flags (hugetlb_resv.ts). */
+  vm_private_data: HugetlbVmaPrivate | undefined;
 
   constructor(
     public mm: MmStruct,
@@ -55,7 +61,9 @@ export class Vma {
     public name = '',
   ) {}
 
-  get pages(): number { return (this.end - this.start) / 4096; }
+  get pages(): number {
+    return (this.end - this.start) / PAGE_SIZE;
+  }
 }
 
 let nextMmId = 1;
@@ -99,11 +107,19 @@ export class MmStruct {
     return undefined;
   }
 
-  insert_vma(vma: Vma): void {
+  insertVma(vma: Vma): void {
     let i = 0;
     while (i < this.vmas.length && this.vmas[i]!.start < vma.start) i++;
     this.vmas.splice(i, 0, vma);
   }
+}
+
+/** The protections a scenario maps with: PROT_READ|PROT_WRITE, PROT_READ, PROT_NONE. */
+export type Prot = 'rw' | 'r' | 'none';
+
+/** calc_vm_prot_bits(): the VM_READ / VM_WRITE of a protection. */
+export function protFlags(prot: Prot): number {
+  return prot === 'rw' ? VM_READ | VM_WRITE : prot === 'r' ? VM_READ : 0;
 }
 
 /** is_cow_mapping(): private and may become writable. */
@@ -115,3 +131,26 @@ export function is_cow_mapping(flags: number): boolean {
 export function vma_is_anonymous(vma: Vma): boolean {
   return vma.kind === 'anon';
 }
+
+// vm_fault_t bits (include/linux/mm_types.h)
+export const VM_FAULT_OOM = 0x1;
+
+export const VM_FAULT_SIGBUS = 0x2;
+
+export const VM_FAULT_HWPOISON = 0x10;
+
+export const VM_FAULT_SIGSEGV = 0x40;
+
+export const VM_FAULT_FALLBACK = 0x800;
+
+export const VM_FAULT_ERROR = VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | VM_FAULT_HWPOISON;
+
+// enum fault_flag
+export const FAULT_FLAG_WRITE = 1 << 0;
+
+export const FAULT_FLAG_REMOTE = 1 << 7;
+
+export const FAULT_FLAG_UNSHARE = 1 << 10;
+
+export type Advice =
+  'hugepage' | 'nohugepage' | 'dontneed' | 'populate_read' | 'populate_write' | 'dontfork' | 'dofork' | 'collapse';

@@ -4,11 +4,14 @@
 // madvise_vma_behavior(), madvise_dontneed_free_valid_vma(), madvise_populate()).
 
 import { describe, it, expect } from 'vitest';
-import { Machine, type Process } from '../kernel/machine.js';
-import { do_fork } from '../kernel/fork.js';
-import { EINVAL, ENOMEM } from '../kernel/errno.js';
-import { do_mmap, do_munmap, do_mprotect, do_madvise } from './mmap.js';
-import { user_access } from './user_access.js';
+import { Machine } from './machine.js';
+import { type Process } from './task.js';
+import { kernel_clone } from '../kernel/fork.js';
+import { EINVAL, ENOMEM } from '../uapi/errno.js';
+import { do_mmap, do_munmap } from './mmap.js';
+import { do_mprotect_pkey } from './mprotect.js';
+import { do_madvise } from './madvise.js';
+import { userAccess } from './user_access.js';
 import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from './memmap.js';
 import { pte_present, pte_write } from './pgtable.js';
 import { VM_DONTCOPY, VM_HUGEPAGE, VM_WRITE } from './mm_types.js';
@@ -18,7 +21,7 @@ const PAGE = PAGE_SIZE;
 /** Four anon pages with the second unmapped: VMAs [a, a+P) and [a+2P, a+4P), all written. */
 function withHole(m: Machine, p: Process): number {
   const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-  expect(user_access(m, p, a, 4 * PAGE, true)).toBe(0);
+  expect(userAccess(m, p, a, 4 * PAGE, true)).toBe(0);
   expect(do_munmap(m, p, a + PAGE, PAGE)).toBe(0);
   expect(p.mm.vma_lookup(a + PAGE)).toBeUndefined();
   return a;
@@ -29,16 +32,16 @@ describe('mprotect(2) ranges (do_mprotect_pkey)', () => {
     const m = new Machine({ memory: 64 << 20 });
     const p = m.spawn('app');
     const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-    expect(do_mprotect(m, p, a, 0, 'r')).toBe(0);
+    expect(do_mprotect_pkey(m, p, a, 0, 'r')).toBe(0);
     expect(p.mm.vma_lookup(a)!.flags & VM_WRITE).toBe(VM_WRITE);
-    expect(do_mprotect(m, p, a + 1, PAGE, 'r')).toBe(-EINVAL);
+    expect(do_mprotect_pkey(m, p, a + 1, PAGE, 'r')).toBe(-EINVAL);
   });
 
   it('do_mprotect_pkey(): a hole after the first VMA is -ENOMEM, but the VMAs before it were already changed', () => {
     const m = new Machine({ memory: 64 << 20 });
     const p = m.spawn('app');
     const a = withHole(m, p);
-    expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(-ENOMEM);
+    expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'r')).toBe(-ENOMEM);
     expect(p.mm.vma_lookup(a)!.flags & VM_WRITE).toBe(0);
     expect(pte_write(p.mm.pt.pte(a))).toBe(false);
     expect(p.mm.vma_lookup(a + 2 * PAGE)!.flags & VM_WRITE).toBe(VM_WRITE);
@@ -49,39 +52,43 @@ describe('mprotect(2) ranges (do_mprotect_pkey)', () => {
     const m = new Machine({ memory: 64 << 20 });
     const p = m.spawn('app');
     const a = withHole(m, p);
-    expect(do_mprotect(m, p, a + PAGE, 3 * PAGE, 'r')).toBe(-ENOMEM);
+    expect(do_mprotect_pkey(m, p, a + PAGE, 3 * PAGE, 'r')).toBe(-ENOMEM);
     expect(p.mm.vma_lookup(a + 2 * PAGE)!.flags & VM_WRITE).toBe(VM_WRITE);
   });
 
-  it('change_pte_range(MM_CP_TRY_CHANGE_WRITABLE): PROT_WRITE back makes exclusive anon PTEs writable at once; the zero page and pages shared with a fork child stay read-only', () => {
-    const m = new Machine({ memory: 64 << 20 });
-    const p = m.spawn('app');
-    const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-    expect(user_access(m, p, a, PAGE, true)).toBe(0); // exclusive anon page
-    expect(user_access(m, p, a + PAGE, PAGE, false)).toBe(0); // zero page
-    expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(0);
-    expect(pte_write(p.mm.pt.pte(a))).toBe(false);
-    expect(do_mprotect(m, p, a, 4 * PAGE, 'rw')).toBe(0);
-    expect(pte_write(p.mm.pt.pte(a))).toBe(true);
-    expect(pte_present(p.mm.pt.pte(a + PAGE))).toBe(true);
-    expect(pte_write(p.mm.pt.pte(a + PAGE))).toBe(false);
+  it(
+    'change_pte_range(MM_CP_TRY_CHANGE_WRITABLE): PROT_WRITE back makes exclusive anon PTEs writable at once; the ' +
+      'zero page and pages shared with a fork child stay read-only',
+    () => {
+      const m = new Machine({ memory: 64 << 20 });
+      const p = m.spawn('app');
+      const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0); // exclusive anon page
+      expect(userAccess(m, p, a + PAGE, PAGE, false)).toBe(0); // zero page
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'r')).toBe(0);
+      expect(pte_write(p.mm.pt.pte(a))).toBe(false);
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'rw')).toBe(0);
+      expect(pte_write(p.mm.pt.pte(a))).toBe(true);
+      expect(pte_present(p.mm.pt.pte(a + PAGE))).toBe(true);
+      expect(pte_write(p.mm.pt.pte(a + PAGE))).toBe(false);
 
-    // After fork the page is no longer exclusive: it keeps needing the write fault (COW).
-    const c = do_fork(m, p, 'child');
-    expect(typeof c).not.toBe('number');
-    expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(0);
-    expect(do_mprotect(m, p, a, 4 * PAGE, 'rw')).toBe(0);
-    expect(pte_write(p.mm.pt.pte(a))).toBe(false);
-  });
+      // After fork the page is no longer exclusive: it keeps needing the write fault (COW).
+      const c = kernel_clone(m, p, 'child');
+      expect(typeof c).not.toBe('number');
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'r')).toBe(0);
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'rw')).toBe(0);
+      expect(pte_write(p.mm.pt.pte(a))).toBe(false);
+    },
+  );
 
   it('change_pte_range(): a shared mapping without writenotify (shmem) gets writable PTEs back with PROT_WRITE', () => {
     const m = new Machine({ memory: 64 << 20 });
     const p = m.spawn('app');
     const a = do_mmap(m, p, { size: 2 * PAGE, type: 'shmem' });
-    expect(user_access(m, p, a, PAGE, false)).toBe(0);
-    expect(do_mprotect(m, p, a, 2 * PAGE, 'r')).toBe(0);
+    expect(userAccess(m, p, a, PAGE, false)).toBe(0);
+    expect(do_mprotect_pkey(m, p, a, 2 * PAGE, 'r')).toBe(0);
     expect(pte_write(p.mm.pt.pte(a))).toBe(false);
-    expect(do_mprotect(m, p, a, 2 * PAGE, 'rw')).toBe(0);
+    expect(do_mprotect_pkey(m, p, a, 2 * PAGE, 'rw')).toBe(0);
     expect(pte_write(p.mm.pt.pte(a))).toBe(true);
   });
 });
@@ -135,33 +142,41 @@ describe('madvise(2) ranges (madvise_walk_vmas)', () => {
     expect(do_madvise(m, p, d, PAGE, 'dofork')).toBe(-EINVAL);
   });
 
-  it('madvise_dontneed_free_valid_vma(): hugetlb MADV_DONTNEED needs a huge-page aligned start; the end is rounded down to a huge page', () => {
-    const m = new Machine({ memory: 64 << 20, hugetlb: { '2M': 2 } });
-    const p = m.spawn('app');
-    const h = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', hugeOrder: PMD_ORDER });
-    expect(user_access(m, p, h, 2 * PMD_SIZE, true)).toBe(0);
-    expect(do_madvise(m, p, h + PAGE, PAGE, 'dontneed')).toBe(-EINVAL);
-    // [h, h + 4 KiB) rounds down to nothing: no error, nothing zapped.
-    expect(do_madvise(m, p, h, PAGE, 'dontneed')).toBe(0);
-    expect(pte_present(p.mm.pt.pmd_leaf(h))).toBe(true);
-    // [h, h + 2 MiB + 4 KiB) zaps the first huge page only.
-    expect(do_madvise(m, p, h, PMD_SIZE + PAGE, 'dontneed')).toBe(0);
-    expect(p.mm.pt.pmd_leaf(h)).toBeFalsy();
-    expect(pte_present(p.mm.pt.pmd_leaf(h + PMD_SIZE))).toBe(true);
-  });
+  it(
+    'madvise_dontneed_free_valid_vma(): hugetlb MADV_DONTNEED needs a huge-page aligned start; the end is rounded ' +
+      'down to a huge page',
+    () => {
+      const m = new Machine({ memory: 64 << 20, hugetlb: { '2M': 2 } });
+      const p = m.spawn('app');
+      const h = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', hugeOrder: PMD_ORDER });
+      expect(userAccess(m, p, h, 2 * PMD_SIZE, true)).toBe(0);
+      expect(do_madvise(m, p, h + PAGE, PAGE, 'dontneed')).toBe(-EINVAL);
+      // [h, h + 4 KiB) rounds down to nothing: no error, nothing zapped.
+      expect(do_madvise(m, p, h, PAGE, 'dontneed')).toBe(0);
+      expect(pte_present(p.mm.pt.pmdLeaf(h))).toBe(true);
+      // [h, h + 2 MiB + 4 KiB) zaps the first huge page only.
+      expect(do_madvise(m, p, h, PMD_SIZE + PAGE, 'dontneed')).toBe(0);
+      expect(p.mm.pt.pmdLeaf(h)).toBeFalsy();
+      expect(pte_present(p.mm.pt.pmdLeaf(h + PMD_SIZE))).toBe(true);
+    },
+  );
 
-  it('madvise_populate(): the pages before a hole are populated, then -ENOMEM; PROT_READ with MADV_POPULATE_WRITE is -EINVAL', () => {
-    const m = new Machine({ memory: 64 << 20 });
-    const p = m.spawn('app');
-    const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-    expect(do_munmap(m, p, a + 2 * PAGE, 2 * PAGE)).toBe(0);
-    expect(do_madvise(m, p, a, 4 * PAGE, 'populate_write')).toBe(-ENOMEM);
-    expect(pte_write(p.mm.pt.pte(a))).toBe(true);
-    expect(pte_write(p.mm.pt.pte(a + PAGE))).toBe(true);
-    const r = do_mmap(m, p, { size: PAGE, type: 'anon', prot: 'r' });
-    expect(do_madvise(m, p, r, PAGE, 'populate_write')).toBe(-EINVAL);
-    expect(do_madvise(m, p, r, PAGE, 'populate_read')).toBe(0);
-  });
+  it(
+    'madvise_populate(): the pages before a hole are populated, then -ENOMEM; PROT_READ with MADV_POPULATE_WRITE ' +
+      'is -EINVAL',
+    () => {
+      const m = new Machine({ memory: 64 << 20 });
+      const p = m.spawn('app');
+      const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
+      expect(do_munmap(m, p, a + 2 * PAGE, 2 * PAGE)).toBe(0);
+      expect(do_madvise(m, p, a, 4 * PAGE, 'populate_write')).toBe(-ENOMEM);
+      expect(pte_write(p.mm.pt.pte(a))).toBe(true);
+      expect(pte_write(p.mm.pt.pte(a + PAGE))).toBe(true);
+      const r = do_mmap(m, p, { size: PAGE, type: 'anon', prot: 'r' });
+      expect(do_madvise(m, p, r, PAGE, 'populate_write')).toBe(-EINVAL);
+      expect(do_madvise(m, p, r, PAGE, 'populate_read')).toBe(0);
+    },
+  );
 });
 
 describe('VMA merging (vma_merge_existing_range)', () => {
@@ -169,15 +184,15 @@ describe('VMA merging (vma_merge_existing_range)', () => {
     const m = new Machine({ memory: 256 << 20 });
     const p = m.spawn('app');
     const a = do_mmap(m, p, { size: 16 * PAGE_SIZE, type: 'anon' });
-    expect(user_access(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
-    expect(do_mprotect(m, p, a, 8 * PAGE_SIZE, 'r')).toBe(0);
+    expect(userAccess(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
+    expect(do_mprotect_pkey(m, p, a, 8 * PAGE_SIZE, 'r')).toBe(0);
     expect(p.mm.vmas.length).toBe(2);
-    expect(do_mprotect(m, p, a, 8 * PAGE_SIZE, 'rw')).toBe(0);
+    expect(do_mprotect_pkey(m, p, a, 8 * PAGE_SIZE, 'rw')).toBe(0);
     expect(p.mm.vmas.length).toBe(1);
     expect(p.mm.vmas[0]!.start).toBe(a);
     expect(p.mm.vmas[0]!.end).toBe(a + 16 * PAGE_SIZE);
     // The merged VMA still reaches its pages through the rmap (the anon_vma is shared).
-    expect(user_access(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
   });
   it('MADV_HUGEPAGE on both halves merges them, so a THP can span the old boundary', () => {
     const m = new Machine({ memory: 256 << 20, thp: 'madvise' });
@@ -188,8 +203,8 @@ describe('VMA merging (vma_merge_existing_range)', () => {
     expect(do_madvise(m, p, a + PMD_SIZE / 2, PMD_SIZE / 2, 'hugepage')).toBe(0);
     expect(p.mm.vmas.length).toBe(1);
     expect(p.mm.vmas[0]!.flags & VM_HUGEPAGE).toBeTruthy();
-    expect(user_access(m, p, a, 1, true)).toBe(0);
-    expect(p.mm.pt.pmd_leaf(a)).not.toBe(0);
+    expect(userAccess(m, p, a, 1, true)).toBe(0);
+    expect(p.mm.pt.pmdLeaf(a)).not.toBe(0);
   });
   it('separate mmaps are placed apart and never merge, even with identical flags', () => {
     const m = new Machine({ memory: 256 << 20 });
@@ -197,7 +212,7 @@ describe('VMA merging (vma_merge_existing_range)', () => {
     const a = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'anon' });
     const b = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'anon' });
     expect(Math.abs(a - b)).toBeGreaterThan(4 * PAGE_SIZE);
-    expect(do_mprotect(m, p, Math.min(a, b), 4 * PAGE_SIZE, 'rw')).toBe(0);
+    expect(do_mprotect_pkey(m, p, Math.min(a, b), 4 * PAGE_SIZE, 'rw')).toBe(0);
     expect(p.mm.vmas.length).toBe(2);
   });
 });

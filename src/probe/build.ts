@@ -30,8 +30,8 @@ let built: string | undefined;
 
 /**
  * The helper binary's path, compiling it if no binary of the same source is cached.
- * Throws ProbeError ERR_PROBE_UNSUPPORTED (the CLI shows it as a UserError) when not on Linux, without a compiler, or when the build
- * fails (the compiler's message is included).
+ * Throws ProbeError ERR_PROBE_UNSUPPORTED (the CLI shows it as a UserError) when not on Linux, without a compiler, or
+ * when the build fails (the compiler's message is included).
  */
 export function buildHelper(): string {
   if (built && existsSync(built)) return built;

@@ -14,16 +14,24 @@ import type { PageInfo } from '../scenario/inspect.js';
 import { ProbeError } from './errors.js';
 import { Helper, COMMAND_TIMEOUT_MS, type HelperProcess, type HelperReply, sleep } from './helper.js';
 import { probeUnsupportedReason } from './build.js';
-import { HostSession, isRoot, pinCounters, planSettings, samePins, type Counters } from './host.js';
+import {
+  HostSession,
+  isRoot,
+  pinCounters,
+  planSettings,
+  samePins,
+  settingsNotApplied,
+  settleCounters,
+  type Counters,
+} from './host.js';
 import { pageInfoFromHelper, type HelperPage } from './kpage.js';
 import { HostSystem, type ProbeSystem } from './system.js';
 import { parseKernelOption } from './vm/releases.js';
 import { release } from 'node:os';
-import { settleCounters } from './host.js';
 import { GupSteps } from './gup_steps.js';
+import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
+import { usesHugetlb } from '../scenario/hugetlb.js';
 
-const PAGE_SIZE = 4096;
-const PMD_SIZE = 2 << 20;
 /** Unprivileged scenario users get uids from here up (far from any real account). */
 const UID_BASE = 2_000_000_000;
 
@@ -56,6 +64,11 @@ export interface KernelRunResult extends Omit<RunResult, 'engine' | 'steps'> {
   noise: boolean;
   /** Set when the probe failed (e.g. a helper timed out). */
   error?: string;
+  /**
+   * Why the scenario as a whole could not run faithfully on this kernel (machine settings it needs
+   * could not be applied): no step was run, and no step is to be compared.
+   */
+  notCompared?: string;
   /** VM runs: the kernel booted and the machine it had. */
   vm?: VmInfo;
 }
@@ -123,7 +136,10 @@ export const GUP_OPS = new Set([
   'put_page',
 ]);
 
-/** Whether a step that could not run leaves the kernel in another state than the model (so later results may differ). */
+/**
+ * Whether a step that could not run leaves the kernel in another state than the model (so later
+ * results may differ).
+ */
 export function changesState(op: string): boolean {
   return op !== 'dump_page' && op !== 'vmstat' && op !== 'inspect' && op !== 'expect';
 }
@@ -200,6 +216,8 @@ interface Region {
   addr: number;
   len: number;
   type: string;
+  /** The process that mapped it. */
+  owner: string;
   hugepage?: string;
 }
 interface FileEntry {
@@ -388,7 +406,8 @@ export class Runner {
         const f = this.files.get(step.file)!;
         return this.call(
           p,
-          `odirect path=${f.path} read=${step.op === 'odirect_read' ? 1 : 0} foff=${step.file_offset ?? 0} addr=${addr} len=${len}`,
+          `odirect path=${f.path} read=${step.op === 'odirect_read' ? 1 : 0} foff=${step.file_offset ?? 0} ` +
+            `addr=${addr} len=${len}`,
           len,
         );
       }
@@ -450,6 +469,7 @@ export class Runner {
     const align = Math.max(s.align ?? 0, this.defaultAlign(s));
     if (align > PAGE_SIZE) args.push(`align=${align}`);
     if (s.populate) args.push('populate=1');
+    if (s.noreserve) args.push('noreserve=1');
     if (s.type === 'hugetlb') args.push(`huge=${s.hugepage ?? '2M'}`);
     if (s.file) args.push(`path=${this.files.get(s.file)!.path}`);
     if (s.offset !== undefined) args.push(`offset=${s.offset}`);
@@ -457,7 +477,7 @@ export class Runner {
     if (r.ret < 0) return { ret: r.ret, errno: r.errno };
     const addr = Number(r.addr);
     const len = Number(r.len);
-    const region: Region = { addr, len, type: s.type };
+    const region: Region = { addr, len, type: s.type, owner: s.proc };
     if (s.hugepage) region.hugepage = s.hugepage;
     this.regions.set(s.as, region);
     return { ret: 0, extra: { addr: '0x' + addr.toString(16), length: len } };
@@ -569,11 +589,13 @@ export class Runner {
   }
 
   async inspect(s: StepOf<'inspect'>): Promise<Out> {
+    if (s.region === undefined)
+      return { ret: 0, unsupported: 'the kernel does not show which frames a ring, MR or handle holds' };
     const r = this.regions.get(s.region)!;
     const first = s.page ?? 0;
     const n = s.pages ?? (s.page === undefined ? Math.ceil(r.len / PAGE_SIZE) : 1);
     const mappedBy: PageInfo['mapped_by'] = r.type === 'hugetlb' ? (r.hugepage === '1G' ? 'pud' : 'pmd') : null;
-    const p = this.procs.get(s.proc);
+    const p = this.procs.get(s.proc ?? r.owner);
     const pages: PageInfo[] = [];
     if (!p || !p.alive) {
       // No such process (any more): nothing is mapped, as the model reports it.
@@ -654,12 +676,9 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
       notes.push('not root: /proc/sys/vm/stat_refresh cannot be written, so the counters may lag by a per-CPU batch');
     await helper.start();
     runner = new Runner(sc, helper, opts, new HostSystem(opts.idleMs, opts.diskDir));
-    const res = await runSteps(
-      sc,
-      runner,
-      helper,
-      problems.length ? `host settings could not be applied: ${problems.join('; ')}` : undefined,
-    );
+    const notCompared = problems.length ? settingsNotApplied(problems) : undefined;
+    const res = await runSteps(sc, runner, helper, notCompared);
+    if (notCompared) res.notCompared = notCompared;
     res.notes.unshift(...notes, ...problems.map((p) => `setting not applied: ${p}`));
     res.settings = session.changed;
     await helper.close();
@@ -704,6 +723,7 @@ export async function runSteps(
   let fatal: string | undefined;
   /** Steps that did not run and may have moved the counters in the model. */
   const tainting: number[] = [];
+  const hugetlb = usesHugetlb(sc);
 
   // Baseline, and a first idle window.
   let base = await sys.counters();
@@ -727,6 +747,7 @@ export async function runSteps(
         pins: tainting.length ? undefined : pins.nr_foll_pin_acquired - pins.nr_foll_pin_released,
         // The kernel's WARN splats, where its log can be read (the VMs); WARN_ON_ONCE fires once per boot.
         ...(logReadable && !tainting.length ? { warnings: warnings.length } : {}),
+        hugetlb: tainting.length || !step.hugetlb ? undefined : await sys.hugetlbCounters(),
         unchecked: (t) => {
           const k = t as unknown as KernelStepResult;
           if (k.unsupported) return `step ${k.index} did not run ${runner.where}`;
@@ -740,10 +761,11 @@ export async function runSteps(
         skipNullFields: true,
         skipFields: sys.scenarioLayout ? {} : { zone: "the host's memory layout, not the scenario's machine" },
       });
-      if (tainting.length && (step.vmstat || step.pins !== undefined))
+      if (tainting.length && (step.vmstat || step.pins !== undefined || step.hugetlb))
         skipped.unshift(`counters: steps ${tainting.join(', ')} did not run ${runner.where}`);
       if (checked === 0 && skipped.length) {
-        res.unsupported = `nothing ${runner.sys.scenarioLayout ? 'the VM' : 'this host'} can observe (${skipped.join('; ')})`;
+        const who = runner.sys.scenarioLayout ? 'the VM' : 'this host';
+        res.unsupported = `nothing ${who} can observe (${skipped.join('; ')})`;
       } else {
         res.ret = failures.length ? 1 : 0;
         if (failures.length) {
@@ -817,6 +839,7 @@ export async function runSteps(
     res.ret = out.ret;
     res.errno = out.ret < 0 ? (out.errno ?? `E${-out.ret}`) : null;
     res.vmstat = pinCounters(acc);
+    if (hugetlb) res.hugetlb = await sys.hugetlbCounters();
     if (noiseBefore || noiseAfter) res.noise = true;
     noiseBefore = noiseAfter;
     for (const [k, v] of Object.entries(out.extra ?? {})) if (v !== undefined) res[k] = v;

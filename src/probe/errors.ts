@@ -4,7 +4,10 @@
 export type ProbeErrorCode = 'ERR_PROBE_UNSUPPORTED' | 'ERR_PROBE_EPERM' | 'ERR_PROBE_HELPER';
 
 export class ProbeError extends Error {
-  constructor(readonly code: ProbeErrorCode, message: string) {
+  constructor(
+    readonly code: ProbeErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'ProbeError';
   }

@@ -96,7 +96,10 @@ export function follNames(flags: readonly string[] | number | undefined): { name
 function refusal(r: HelperReply, kernel: string): string | undefined {
   if (typeof r.error !== 'string') return undefined;
   if (typeof r.bad_flag === 'string') {
-    return `${r.bad_flag} is not defined by the headers of Linux ${kernel} (flags internal to mm/ since 6.4, or newer than this release): the module cannot pass it`;
+    return (
+      `${r.bad_flag} is not defined by the headers of Linux ${kernel} (flags internal to mm/ since 6.4, or newer ` +
+      'than this release): the module cannot pass it'
+    );
   }
   return `gupsim's GUP module refused the request: ${r.error} (${r.errno})`;
 }
@@ -156,7 +159,8 @@ export class GupSteps {
     const notes: string[] = [];
     if ((h.kind === 'get') !== (s.op === 'put_page'))
       notes.push(
-        `the pages of "${s.pins}" were taken with ${h.kind === 'pin' ? 'FOLL_PIN' : 'FOLL_GET'}: ${s.op} was made as asked`,
+        `the pages of "${s.pins}" were taken with ${h.kind === 'pin' ? 'FOLL_PIN' : 'FOLL_GET'}: ` +
+          `${s.op} was made as asked`,
       );
     let sel: { indices: number[]; again: boolean };
     if (

@@ -25,10 +25,10 @@
  *   sleep ms=N                             answer after N ms (tests of the engine's timeout)
  *   setproc memlock=BYTES uid=U gid=G nocap=0|1   RLIMIT_MEMLOCK; become user U (all capabilities
  *                                          gone); nocap drops only CAP_IPC_LOCK
- *   mmap kind=anon|shmem|memfd|file|hugetlb shared=0|1 size=N prot=rw|r align=N populate=0|1
- *        huge=2M|1G path=P offset=N plain=0|1   -> "addr", "len" (plain=1: where the kernel
- *                                          places it, without guard pages or alignment)
- *   munmap addr= len=      mprotect addr= len= prot=rw|r      madvise addr= len= advice=NUM
+ *   mmap kind=anon|shmem|memfd|file|hugetlb shared=0|1 size=N prot=rw|r|none align=N populate=0|1
+ *        noreserve=0|1 huge=2M|1G path=P offset=N plain=0|1   -> "addr", "len" (plain=1: where the
+ *                                          kernel places it, without guard pages or alignment)
+ *   munmap addr= len=      mprotect addr= len= prot=rw|r|none     madvise addr= len= advice=NUM
  *   touch addr= len= write=0|1             one access per page; SIGSEGV/SIGBUS -> -EFAULT
  *   fork fd=N                              -> "pid" of the child
  *   exit                                   answers, then _exit(0)
@@ -362,13 +362,15 @@ static void cmd_touch(void)
 
 static int prot_of(const char *p)
 {
+	if (p && strcmp(p, "none") == 0)
+		return PROT_NONE;
 	return p && strcmp(p, "r") == 0 ? PROT_READ : PROT_READ | PROT_WRITE;
 }
 
 static void cmd_mmap(void)
 {
 	const char *kind = arg("kind"), *path = arg("path"), *huge = arg("huge");
-	int shared = (int)num("shared", 0), populate = (int)num("populate", 0);
+	int shared = (int)num("shared", 0), populate = (int)num("populate", 0), noreserve = (int)num("noreserve", 0);
 	int prot = prot_of(arg("prot"));
 	unsigned long size = num("size", 0), align = num("align", 0), offset = num("offset", 0);
 	unsigned long unit = PAGE, len;
@@ -415,6 +417,8 @@ static void cmd_mmap(void)
 	}
 	if (populate)
 		flags |= MAP_POPULATE;
+	if (noreserve)
+		flags |= MAP_NORESERVE;
 	len = (size + unit - 1) & ~(unit - 1);
 	if (align < unit)
 		align = unit;

@@ -36,6 +36,16 @@ export const KPF_NAMES: readonly string[] = [
   'PGTABLE',
 ];
 export const KPF_ZERO_PAGE = 24;
+export const KPF_DIRTY = 4;
+export const KPF_LRU = 5;
+export const KPF_WRITEBACK = 8;
+/** One of the "kernel hacking" bits /proc/kpageflags also reports (include/linux/kernel-page-flags.h). */
+export const KPF_MLOCKED = 33;
+
+/** A /proc/kpageflags bit, or null when the flags were not read. */
+function kpf(flags: bigint | undefined, bit: number): boolean | null {
+  return flags === undefined ? null : (flags & (1n << BigInt(bit))) !== 0n;
+}
 
 export function kpageflagNames(flags: bigint): string[] {
   const out: string[] = [];
@@ -96,6 +106,18 @@ export function zoneOfPfn(pfn: number, spans?: ZoneSpan[]): string | null {
   for (const z of spans ?? zones!) if (pfn >= z.start && pfn < z.end) hit = z.zone;
   return hit;
 }
+
+/**
+ * Where the kernel engine reads each `inspect` field that `gupsim diff` compares on a present page.
+ * A null there means the file could not be read (not root, a kernel without it, a page the helper
+ * could not size): the field is not compared, and the diff names it.
+ */
+export const INSPECT_FIELD_SOURCE = {
+  present: '/proc/<pid>/pagemap',
+  order: '/proc/kpageflags (compound head and tail bits)',
+  mapcount: '/proc/kpagecount',
+  zero_page: '/proc/kpageflags',
+} as const;
 
 /** One page as the helper's inspect command reports it. */
 export interface HelperPage {
@@ -169,8 +191,14 @@ export function pageInfoFromHelper(
       mapped_by: null,
       writable: null,
       maybe_dma_pinned: null,
+      false_positive: null,
       anon_exclusive: null,
       zero_page: null,
+      dirty: null,
+      writeback: null,
+      lru: null,
+      mlocked: null,
+      refcount_parts: null,
       kpageflags: null,
       mapped_exclusively: null,
     };
@@ -195,18 +223,28 @@ export function pageInfoFromHelper(
     maybe_dma_pinned: null as boolean | null,
     // pagemap's "exclusively mapped" bit is about the map count, not PageAnonExclusive.
     anon_exclusive: null as boolean | null,
-    zero_page: flags !== undefined ? (flags & (1n << BigInt(KPF_ZERO_PAGE))) !== 0n : null,
+    false_positive: null as boolean | null,
+    zero_page: kpf(flags, KPF_ZERO_PAGE),
+    dirty: kpf(flags, KPF_DIRTY),
+    writeback: kpf(flags, KPF_WRITEBACK),
+    lru: kpf(flags, KPF_LRU),
+    mlocked: kpf(flags, KPF_MLOCKED),
+    // Who holds the references is known to the model only.
+    refcount_parts: null,
     kpageflags: flags !== undefined ? kpageflagNames(flags) : null,
     mapped_exclusively: h.exclusive ?? null,
   };
   if (g) {
     // gupsim's module read the struct page (the VMs): the folio's refcount, as the model reports
-    // it; the large folio's pin count (0 for a small folio, as the model's folio_pincount());
+    // it; the large folio's pin count (null for a small folio, which has none: folio_has_pincount());
     // PageAnonExclusive of the page, or of the head for a PMD-mapped THP and hugetlb.
     const level = mappingLevel(g, mappedBy);
     info.refcount = g.folio_refcount;
-    info.pincount = g.pincount < 0 ? 0 : g.pincount;
+    info.pincount = g.pincount < 0 ? null : g.pincount;
     info.maybe_dma_pinned = g.maybe_dma_pinned;
+    // A large folio's folio_maybe_dma_pinned() is its exact pin count, never a false positive; a
+    // small folio's pins cannot be told from plain references by the kernel (null: unknown).
+    if (g.pincount >= 0) info.false_positive = false;
     info.anon_exclusive = g.anon && (level === 'pte' && !mappedBy ? g.anon_exclusive : g.head_anon_exclusive);
     info.mapped_by = level;
     if (g.writable !== undefined) info.writable = g.writable;

@@ -28,7 +28,9 @@ export function findCompiler(env: NodeJS.ProcessEnv = process.env): string | und
       try {
         accessSync(p, constants.X_OK);
         return p;
-      } catch { /* next */ }
+      } catch {
+        /* next */
+      }
     }
   }
   return undefined;

@@ -18,13 +18,13 @@ import {
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { ProbeError } from './errors.js';
-import { isRoot, readCounters, settleCounters, type Counters } from './host.js';
+import { isRoot, readCounters, readHugetlbCounters, settleCounters, type Counters } from './host.js';
 import { zoneOfPfn, type ZoneSpan } from './kpage.js';
 import { packageRoot } from './package.js';
+import { PAGE_SIZE } from '../mm/memmap.js';
 
 const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
-const PAGE_SIZE = 4096;
 
 export interface ProbeSystem {
   /** The kernel, for the result's `kernel` field. */
@@ -49,7 +49,12 @@ export interface ProbeSystem {
   zoneOf(pfn: number): string | null;
   /** Kernel log lines since the last call; undefined where the log cannot be read. */
   kmsg(): Promise<string[] | undefined>;
+  /** The hugetlb pool counters by size (sizes the kernel lacks left out), as host.ts reads them. */
+  hugetlbCounters(): Promise<HugetlbCounters>;
 }
+
+/** hugetlb pool counters by size: { '2M': { nr_hugepages: 4, ... } }. */
+export type HugetlbCounters = Partial<Record<string, Record<string, number>>>;
 
 /** This machine. */
 export class HostSystem implements ProbeSystem {
@@ -83,6 +88,10 @@ export class HostSystem implements ProbeSystem {
 
   async kmsg(): Promise<string[] | undefined> {
     return undefined;
+  }
+
+  async hugetlbCounters(): Promise<HugetlbCounters> {
+    return readHugetlbCounters();
   }
 
   removeFiles(): void {

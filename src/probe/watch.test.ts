@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 import { LeakDetector, sparkline, watchPins, type PinCount, type WatchSample } from './watch.js';
 import { main } from '../cli/main.js';
 
-afterEach(() => { vi.restoreAllMocks(); });
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 describe('LeakDetector', () => {
   it('fires when the outstanding count never falls over the window and grows past the threshold', () => {
@@ -40,9 +42,13 @@ describe('sparkline', () => {
 describe('watchPins', () => {
   it('samples until --duration ends, with rates and an alarm on steady growth', async () => {
     let acquired = 0;
-    const read = (): PinCount => { acquired += 100; return { acquired, released: 0 }; };
+    const read = (): PinCount => {
+      acquired += 100;
+      return { acquired, released: 0 };
+    };
     const samples: WatchSample[] = [];
-    for await (const s of watchPins({ intervalMs: 20, durationS: 0.2, threshold: 250, window: 3, read })) samples.push(s);
+    for await (const s of watchPins({ intervalMs: 20, durationS: 0.2, threshold: 250, window: 3, read }))
+      samples.push(s);
     expect(samples.length).toBeGreaterThanOrEqual(8);
     expect(samples.length).toBeLessThanOrEqual(12);
     expect(samples[0]!.pin_rate).toBeNull();
@@ -54,7 +60,11 @@ describe('watchPins', () => {
   it('stops at once when aborted', async () => {
     const ac = new AbortController();
     const samples: WatchSample[] = [];
-    for await (const s of watchPins({ intervalMs: 10_000, signal: ac.signal, read: () => ({ acquired: 1, released: 1 }) })) {
+    for await (const s of watchPins({
+      intervalMs: 10_000,
+      signal: ac.signal,
+      read: () => ({ acquired: 1, released: 1 }),
+    })) {
       samples.push(s);
       ac.abort();
     }
@@ -66,22 +76,33 @@ const noVmstat = process.platform !== 'linux' || !existsSync('/proc/vmstat');
 if (noVmstat) console.log('gupsim watch test skipped: needs Linux /proc/vmstat');
 
 describe('gupsim watch --duration 1 --json', () => {
-  it.skipIf(noVmstat)('prints JSON lines of the host counters and exits 0', async () => {
-    const out: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { out.push(String(chunk)); return true; });
-    const code = await main(['watch', '--duration', '1', '--json', '--interval', '250']);
-    vi.restoreAllMocks();
-    expect(code).toBe(0);
-    const lines = out.join('').trim().split('\n').map((l) => JSON.parse(l) as WatchSample);
-    expect(lines.length).toBeGreaterThanOrEqual(4);
-    expect(lines.length).toBeLessThanOrEqual(6);
-    for (const s of lines) {
-      expect(typeof s.acquired).toBe('number');
-      expect(s.outstanding).toBe(s.acquired - s.released);
-      expect(s.outstanding).toBeGreaterThanOrEqual(0);
-    }
-    expect(lines[lines.length - 1]!.t).toBeGreaterThanOrEqual(0.9);
-  }, 10_000);
+  it.skipIf(noVmstat)(
+    'prints JSON lines of the host counters and exits 0',
+    async () => {
+      const out: string[] = [];
+      vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        out.push(String(chunk));
+        return true;
+      });
+      const code = await main(['watch', '--duration', '1', '--json', '--interval', '250']);
+      vi.restoreAllMocks();
+      expect(code).toBe(0);
+      const lines = out
+        .join('')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as WatchSample);
+      expect(lines.length).toBeGreaterThanOrEqual(4);
+      expect(lines.length).toBeLessThanOrEqual(6);
+      for (const s of lines) {
+        expect(typeof s.acquired).toBe('number');
+        expect(s.outstanding).toBe(s.acquired - s.released);
+        expect(s.outstanding).toBeGreaterThanOrEqual(0);
+      }
+      expect(lines[lines.length - 1]!.t).toBeGreaterThanOrEqual(0.9);
+    },
+    10_000,
+  );
 
   it('refuses a bad --interval with a usage error (exit 2)', async () => {
     vi.spyOn(process.stderr, 'write').mockImplementation(() => true);

@@ -50,7 +50,10 @@ export class LeakDetector {
   private readonly values: number[] = [];
   private lastAlarm: number | undefined;
 
-  constructor(readonly window = DEFAULT_WINDOW, readonly threshold = DEFAULT_THRESHOLD) {}
+  constructor(
+    readonly window = DEFAULT_WINDOW,
+    readonly threshold = DEFAULT_THRESHOLD,
+  ) {}
 
   push(outstanding: number, intervalS: number): string | undefined {
     const prev = this.values[this.values.length - 1];
@@ -63,7 +66,10 @@ export class LeakDetector {
     if (growth <= this.threshold) return undefined;
     if (this.lastAlarm !== undefined && outstanding - this.lastAlarm <= this.threshold) return undefined;
     this.lastAlarm = outstanding;
-    return `outstanding pins grew by ${growth} pages over the last ${this.window} samples (${(this.window * intervalS).toFixed(1)} s) and never fell: possible pin leak`;
+    return (
+      `outstanding pins grew by ${growth} pages over the last ${this.window} samples ` +
+      `(${(this.window * intervalS).toFixed(1)} s) and never fell: possible pin leak`
+    );
   }
 }
 
@@ -75,7 +81,9 @@ export function sparkline(values: readonly number[], ascii = false): string {
   const chars = ascii ? '_.-=+*#@' : BARS;
   const lo = Math.min(...values);
   const hi = Math.max(...values);
-  return values.map((v) => chars[hi === lo ? 0 : Math.min(chars.length - 1, Math.floor(((v - lo) / (hi - lo)) * chars.length))]).join('');
+  return values
+    .map((v) => chars[hi === lo ? 0 : Math.min(chars.length - 1, Math.floor(((v - lo) / (hi - lo)) * chars.length))])
+    .join('');
 }
 
 function defaultRead(): PinCount {

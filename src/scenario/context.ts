@@ -1,12 +1,13 @@
 // The state a scenario run keeps beside the machine: named regions, files, processes and the
 // handles (rings, MRs, pin handles...) its steps create.
 
-import { Machine, Process, type MachineConfig } from '../kernel/machine.js';
-import type { Holder } from '../kernel/holders.js';
+import { Machine, type MachineConfig } from '../mm/machine.js';
+import { Process } from '../mm/task.js';
+import { Holder, type HeldFrame } from '../consumers/holder.js';
 import { PAGE_SIZE, PMD_ORDER, PUD_ORDER } from '../mm/memmap.js';
-import type { AddressSpace } from '../mm/filemap.js';
+import type { AddressSpace } from '../mm/fs.js';
 import type { Scenario, Step } from './schema.js';
-import { ESRCH } from '../kernel/errno.js';
+import { ESRCH } from '../uapi/errno.js';
 
 export interface Region {
   name: string;
@@ -17,14 +18,41 @@ export interface Region {
 }
 
 /** Pages held by a raw GUP step (`as:`), FOLL_PIN or FOLL_GET. */
-export class PinHandle implements Holder {
+export class PinHandle extends Holder {
   readonly type = 'handle' as const;
-  /** PFN per entry, -1 once released. */
+  /** PFN per entry, NO_PFN once released. */
   entries: number[] = [];
-  constructor(readonly name: string, readonly process: string, readonly kind: 'pin' | 'get', readonly proc: Process) {}
-  live(): number { return this.entries.filter((e) => e >= 0).length; }
-  pins(): number { return this.kind === 'pin' ? this.live() : 0; }
-  refs(): number { return this.kind === 'get' ? this.live() : 0; }
+  /** The user address each entry was taken for (in `target`'s address space). */
+  addrs: number[] = [];
+  constructor(
+    name: string,
+    owner: Process,
+    readonly kind: 'pin' | 'get',
+    /** The process whose pages were taken (the *_remote target; else the caller). */
+    readonly target: Process = owner,
+  ) {
+    super(name, owner);
+  }
+  override get space(): Process {
+    return this.target;
+  }
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    const pin = this.kind === 'pin' ? 1 : 0;
+    this.entries.forEach((pfn, i) => {
+      if (pfn >= 0) out.push({ addr: this.addrs[i]!, pfn, pages: 1, pins: pin, refs: 1 - pin });
+    });
+    return out;
+  }
+  live(): number {
+    return this.entries.filter((e) => e >= 0).length;
+  }
+  pins(): number {
+    return this.kind === 'pin' ? this.live() : 0;
+  }
+  refs(): number {
+    return this.kind === 'get' ? this.live() : 0;
+  }
 }
 
 /** A step's outcome: its return value (negative: -errno) and extra result fields. */
@@ -38,6 +66,8 @@ export class RunContext {
   readonly regions = new Map<string, Region>();
   readonly files = new Map<string, AddressSpace>();
   readonly objects = new Map<string, Holder>();
+  /** gupsim's ledger: every holder a step created, kept after it is released (for the leak report). */
+  readonly holders = new Map<string, Holder>();
   readonly start: Record<string, number>;
 
   constructor(readonly sc: Scenario) {
@@ -52,6 +82,7 @@ export class RunContext {
     if (mc.use_zero_page !== undefined) cfg.use_zero_page = mc.use_zero_page;
     if (mc.shmem_thp) cfg.shmem_thp = mc.shmem_thp;
     if (mc.hugetlb) cfg.hugetlb = mc.hugetlb;
+    if (mc.hugetlb_overcommit) cfg.hugetlb_overcommit = mc.hugetlb_overcommit;
     this.m = new Machine(cfg);
     this.start = this.m.vmstat.snapshot();
   }
@@ -91,7 +122,7 @@ export class RunContext {
 
   register(h: Holder): void {
     this.objects.set(h.name, h);
-    this.m.holders.set(h.name, h);
+    this.holders.set(h.name, h);
   }
 
   hugeOrder(hp: '2M' | '1G' | undefined): number {

@@ -15,7 +15,12 @@ export function parseSize(v: unknown): number | undefined {
 
 /** Render bytes with the largest exact binary unit: 2097152 -> "2MiB". */
 export function formatSize(n: number): string {
-  for (const [u, f] of [['TiB', 2 ** 40], ['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
+  for (const [u, f] of [
+    ['TiB', 2 ** 40],
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['KiB', 2 ** 10],
+  ] as const) {
     if (n >= f && n % f === 0) return `${n / f}${u}`;
   }
   return `${n}B`;

@@ -30,7 +30,8 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 if grep -q 'gupsim.disk=1' /proc/cmdline; then
   for m in ${diskModules.join(' ')}; do insmod /modules/$m || echo "gupsim-init: insmod $m failed"; done
   mkdir -p ${GUEST_DISK_DIR}
-  mount -t ext4 /dev/vda ${GUEST_DISK_DIR} && chmod 1777 ${GUEST_DISK_DIR} || echo "gupsim-init: mounting the ext4 disk failed"
+  mount -t ext4 /dev/vda ${GUEST_DISK_DIR} && chmod 1777 ${GUEST_DISK_DIR} ||
+    echo "gupsim-init: mounting the ext4 disk failed"
 fi
 insmod /gupsim_gup.ko || echo "gupsim-init: insmod gupsim_gup.ko failed"
 echo "gupsim-init: ready after $(cut -d' ' -f1 /proc/uptime) s"

@@ -2,16 +2,19 @@ import { describe, it, expect } from 'vitest';
 import { loadOrder, moduleName, parseModulesDep, DISK_MODULES } from './modules_dep.js';
 
 // As depmod writes it for Debian's 6.12 (virtio_pci built in) and 6.1 (a module).
-const DEP = `kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz kernel/fs/mbcache.ko.xz kernel/lib/crc16.ko.xz
-kernel/fs/jbd2/jbd2.ko.xz:
-kernel/fs/mbcache.ko.xz:
-kernel/lib/crc16.ko.xz:
-kernel/crypto/crc32c_generic.ko.xz:
-kernel/drivers/block/virtio_blk.ko.xz:
-kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_legacy_dev.ko kernel/drivers/virtio/virtio_pci_modern_dev.ko
-kernel/drivers/virtio/virtio_pci_legacy_dev.ko:
-kernel/drivers/virtio/virtio_pci_modern_dev.ko:
-`;
+const DEP =
+  [
+    'kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz kernel/fs/mbcache.ko.xz kernel/lib/crc16.ko.xz',
+    'kernel/fs/jbd2/jbd2.ko.xz:',
+    'kernel/fs/mbcache.ko.xz:',
+    'kernel/lib/crc16.ko.xz:',
+    'kernel/crypto/crc32c_generic.ko.xz:',
+    'kernel/drivers/block/virtio_blk.ko.xz:',
+    'kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_legacy_dev.ko ' +
+      'kernel/drivers/virtio/virtio_pci_modern_dev.ko',
+    'kernel/drivers/virtio/virtio_pci_legacy_dev.ko:',
+    'kernel/drivers/virtio/virtio_pci_modern_dev.ko:',
+  ].join('\n') + '\n';
 
 describe('modules.dep', () => {
   it('names modules as modprobe does', () => {

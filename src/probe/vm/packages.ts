@@ -124,7 +124,8 @@ async function selectKernel(
   if (!kver) {
     throw new ProbeError(
       'ERR_PROBE_UNSUPPORTED',
-      `no linux-image package of Linux ${release} in the apt lists: add Debian bookworm (and bookworm-security / bookworm-backports for 6.12) to the apt sources and run apt-get update`,
+      `no linux-image package of Linux ${release} in the apt lists: add Debian bookworm (and bookworm-security / ` +
+        'bookworm-backports for 6.12) to the apt sources and run apt-get update',
     );
   }
   const headersShow = await runOk(
@@ -151,7 +152,8 @@ async function download(
 ): Promise<void> {
   const aptGet = requireProgram('apt-get', `to download ${what}`);
   progress.phase(
-    `downloading ${what} (${packages.length} package${packages.length > 1 ? 's' : ''}${bytes ? `, ${Math.round(bytes / 1e6)} MB` : ''})`,
+    `downloading ${what} (${packages.length} package${packages.length > 1 ? 's' : ''}` +
+      `${bytes ? `, ${Math.round(bytes / 1e6)} MB` : ''})`,
   );
   const timer = setInterval(() => progress.update(dirBytes(dir), bytes), 250);
   try {
@@ -243,7 +245,8 @@ function prune(root: string, kver: string): void {
     if (!name.startsWith('modules.')) rmSync(join(mods, name), { recursive: true, force: true });
   for (const name of readdirSync(join(root, 'usr')))
     if (!['src', 'lib'].includes(name)) rmSync(join(root, 'usr', name), { recursive: true, force: true });
-  rmSync(join(root, 'usr', 'src', `linux-headers-${kver}`, 'vmlinux'), { force: true }); // BTF base; the module build skips BTF without it
+  // The BTF base; the module build skips BTF without it.
+  rmSync(join(root, 'usr', 'src', `linux-headers-${kver}`, 'vmlinux'), { force: true });
 }
 
 /**

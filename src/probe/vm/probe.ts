@@ -54,7 +54,8 @@ export class VmSession {
     if (boot.diskBytes && !tree.diskModules)
       throw new ProbeError(
         'ERR_PROBE_UNSUPPORTED',
-        `the scenario creates disk files, but the Linux ${release} VM has no ext4 disk: ${tree.diskWhy ?? 'no disk modules'}`,
+        `the scenario creates disk files, but the Linux ${release} VM has no ext4 disk: ` +
+          (tree.diskWhy ?? 'no disk modules'),
       );
     const dir = mkdtempSync(join(tmpdir(), 'gupsim-vmrun-'));
     const removeDir = () => rmSync(dir, { recursive: true, force: true });
@@ -158,12 +159,10 @@ export async function probeScenarioInVm(
     const plan = planSettings(sc);
     const { changed, problems } = await applyGuestSettings(helper, plan.settings, release);
     const runner = new Runner(sc, helper, { ...opts, timeoutMs: opts.timeoutMs ?? VM_COMMAND_TIMEOUT_MS }, sys);
-    const res = await runSteps(
-      sc,
-      runner,
-      helper,
-      problems.length ? `VM settings could not be applied: ${problems.join('; ')}` : undefined,
-    );
+    // As on a host (engine.ts): a machine the VM could not be given is not compared at all.
+    const notCompared = problems.length ? `VM settings could not be applied: ${problems.join('; ')}` : undefined;
+    const res = await runSteps(sc, runner, helper, notCompared);
+    if (notCompared) res.notCompared = notCompared;
     res.notes.unshift(...notes, ...problems.map((p) => `setting not applied: ${p}`));
     res.settings = changed;
     res.vm = {

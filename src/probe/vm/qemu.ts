@@ -28,8 +28,19 @@ export interface BootOptions {
 }
 
 /** Console lines that say why a kernel stopped. */
-const FATAL =
-  /Kernel panic|BUG:|Oops|general protection fault|Unable to handle|kernel BUG|end Kernel panic|VFS: Unable to mount|No working init/;
+const FATAL = new RegExp(
+  [
+    'Kernel panic',
+    'BUG:',
+    'Oops',
+    'general protection fault',
+    'Unable to handle',
+    'kernel BUG',
+    'end Kernel panic',
+    'VFS: Unable to mount',
+    'No working init',
+  ].join('|'),
+);
 
 const live = new Set<Vm>();
 /** Synchronous cleanups (temporary files of a run) for when this process exits or is interrupted. */

@@ -39,7 +39,9 @@ describe('kernel releases', () => {
 
   it("finds the -common headers and kbuild packages in the headers' Depends", () => {
     const h61 =
-      'Package: linux-headers-6.1.0-57-amd64\nVersion: 6.1.192-3\nDepends: linux-headers-6.1.0-57-common (= 6.1.192-3), linux-kbuild-6.1 (>= 6.1.192-3), linux-compiler-gcc-12-x86\nSize: 1841556\n';
+      'Package: linux-headers-6.1.0-57-amd64\nVersion: 6.1.192-3\n' +
+      'Depends: linux-headers-6.1.0-57-common (= 6.1.192-3), linux-kbuild-6.1 (>= 6.1.192-3), ' +
+      'linux-compiler-gcc-12-x86\nSize: 1841556\n';
     expect(kernelPackages('6.1.0-57-amd64', h61)).toEqual({
       image: 'linux-image-6.1.0-57-amd64',
       headers: 'linux-headers-6.1.0-57-amd64',
@@ -47,7 +49,9 @@ describe('kernel releases', () => {
       kbuild: 'linux-kbuild-6.1',
     });
     const h612 =
-      'Depends: linux-base (>= 4.12~), linux-headers-6.12.117+deb12-common (= 6.12.117-1~deb12u1), linux-image-6.12.117+deb12-amd64 (= 6.12.117-1~deb12u1) | linux-image-6.12.117+deb12-amd64-unsigned (= 6.12.117-1~deb12u1), linux-kbuild-6.12.117+deb12, gcc-12\n';
+      'Depends: linux-base (>= 4.12~), linux-headers-6.12.117+deb12-common (= 6.12.117-1~deb12u1), ' +
+      'linux-image-6.12.117+deb12-amd64 (= 6.12.117-1~deb12u1) | ' +
+      'linux-image-6.12.117+deb12-amd64-unsigned (= 6.12.117-1~deb12u1), linux-kbuild-6.12.117+deb12, gcc-12\n';
     const p = kernelPackages('6.12.117+deb12-amd64', h612);
     expect(p.common).toBe('linux-headers-6.12.117+deb12-common');
     expect(p.kbuild).toBe('linux-kbuild-6.12.117+deb12');

@@ -27,12 +27,14 @@ export function parseKernelOption(value: string | undefined, hostRelease: string
   if (value === '6.18') {
     throw new ProbeError(
       'ERR_PROBE_UNSUPPORTED',
-      `--kernel 6.18 means this host's kernel, but the host runs ${hostRelease}; VM releases: ${VM_RELEASES.join(', ')}`,
+      `--kernel 6.18 means this host's kernel, but the host runs ${hostRelease}; ` +
+        `VM releases: ${VM_RELEASES.join(', ')}`,
     );
   }
   throw new ProbeError(
     'ERR_PROBE_UNSUPPORTED',
-    `--kernel ${value}: expected ${VM_RELEASES.join(' or ')} (a Debian kernel in a qemu VM), or ${majorMinor(hostRelease)} / host (this machine's kernel)`,
+    `--kernel ${value}: expected ${VM_RELEASES.join(' or ')} (a Debian kernel in a qemu VM), or ` +
+      `${majorMinor(hostRelease)} / host (this machine's kernel)`,
   );
 }
 
@@ -94,7 +96,8 @@ export function kernelPackages(kver: string, headersShow: string): KernelPackage
   if (!common || !kbuild) {
     throw new ProbeError(
       'ERR_PROBE_UNSUPPORTED',
-      `linux-headers-${kver} does not depend on its -common headers and a linux-kbuild package (Depends: ${depends || 'none'})`,
+      `linux-headers-${kver} does not depend on its -common headers and a linux-kbuild package ` +
+        `(Depends: ${depends || 'none'})`,
     );
   }
   return { image: `linux-image-${kver}`, headers: `linux-headers-${kver}`, common, kbuild };

@@ -1,8 +1,9 @@
 // The scenario's THP / mTHP / shmem THP / zero-page settings (host.ts planSettings) applied inside a
 // VM through its helper, as the host engine applies them on the host, but without a journal: the
 // VM is thrown away. What a release does not have (mTHP sysfs files before 6.8) is fine when the
-// scenario asks for what that release does anyway (mTHP sizes other than 2M never), and a problem
-// otherwise. hugetlb pools are set on the kernel command line (cmdline.ts), not here.
+// scenario asks for what that release does anyway (the setting's `absent` value, as on a host:
+// mTHP sizes other than 2M never), and a problem otherwise. hugetlb pools are reserved on the kernel
+// command line (cmdline.ts) and only checked here; their overcommit is written as on a host.
 
 import type { Helper } from '../helper.js';
 import type { HostSetting } from '../host.js';
@@ -14,10 +15,9 @@ export function settingValue(text: string, kind: HostSetting['kind']): string {
   return t;
 }
 
-/** What a kernel without the file does: mTHP sizes other than PMD size are never used, 2M follows the top-level policy. */
+/** Whether the kernel lacking the setting's file behaves as the scenario wants (host.ts HostSetting.absent). */
 function inherent(s: HostSetting): boolean {
-  if (s.what.startsWith('mTHP ')) return s.what === 'mTHP 2M' ? s.want === 'inherit' : s.want === 'never';
-  return false;
+  return s.absent !== undefined && s.want === s.absent;
 }
 
 export async function applyGuestSettings(
@@ -29,8 +29,9 @@ export async function applyGuestSettings(
   const problems: string[] = [];
   for (const s of settings) {
     const cur = await helper.supervisorCommand(`readfile path=${s.path}`);
-    if (s.path.includes('/hugepages/hugepages-')) {
+    if (s.path.includes('/hugepages/hugepages-') && s.path.endsWith('/nr_hugepages')) {
       // Reserved at boot (hugepagesz=/hugepages=): only checked.
+      if ((cur.ret < 0 || typeof cur.text !== 'string') && inherent(s)) continue;
       const got = typeof cur.text === 'string' ? cur.text.trim() : 'none';
       if (got !== s.want)
         problems.push(`${s.what}: the kernel reserved ${got} pages at boot, the scenario needs ${s.want}`);

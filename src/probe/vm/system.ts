@@ -4,9 +4,10 @@
 
 import { ProbeError } from '../errors.js';
 import type { Helper } from '../helper.js';
-import type { Counters } from '../host.js';
+import { HUGEPAGES, HUGETLB_DIRS, hugetlbCounterValue, type Counters } from '../host.js';
+import { HUGETLB_COUNTERS } from '../../scenario/schema.js';
 import { readZones, zoneOfPfn, type ZoneSpan } from '../kpage.js';
-import type { ProbeSystem } from '../system.js';
+import type { HugetlbCounters, ProbeSystem } from '../system.js';
 import { GUEST_DISK_DIR, GUEST_TMPFS_DIR } from './initramfs.js';
 
 let runs = 0;
@@ -16,6 +17,8 @@ export class VmSystem implements ProbeSystem {
   readonly idleMs = 0;
   readonly scenarioLayout = true;
   private zones: ZoneSpan[] = [];
+  /** The hugetlb sizes this kernel has (their sysfs directories), found once. */
+  private hugetlbSizes: string[] = [];
   /** File names carry the run's number: one VM may serve several scenarios. */
   private readonly run = ++runs;
 
@@ -25,10 +28,14 @@ export class VmSystem implements ProbeSystem {
     private readonly hasDisk: boolean,
   ) {}
 
-  /** Read what does not change during a run (the zones). */
+  /** Read what does not change during a run (the zones, the hugetlb sizes). */
   async init(): Promise<void> {
     const r = await this.helper.supervisorCommand('readfile path=/proc/zoneinfo');
     if (r.ret >= 0 && typeof r.text === 'string') this.zones = readZones(r.text);
+    for (const [size, dir] of Object.entries(HUGETLB_DIRS)) {
+      const h = await this.helper.supervisorCommand(`readfile path=${HUGEPAGES}/${dir}/nr_hugepages`);
+      if (h.ret >= 0 && typeof h.text === 'string') this.hugetlbSizes.push(size);
+    }
   }
 
   async counters(): Promise<Counters> {
@@ -79,6 +86,22 @@ export class VmSystem implements ProbeSystem {
 
   zoneOf(pfn: number): string | null {
     return zoneOfPfn(pfn, this.zones);
+  }
+
+  /** The guest's /sys/kernel/mm/hugepages counters, a readfile per file (asked only where a scenario uses hugetlb). */
+  async hugetlbCounters(): Promise<HugetlbCounters> {
+    const out: HugetlbCounters = {};
+    for (const size of this.hugetlbSizes) {
+      const c: Record<string, number> = {};
+      for (const f of HUGETLB_COUNTERS) {
+        const r = await this.helper.supervisorCommand(`readfile path=${HUGEPAGES}/${HUGETLB_DIRS[size]}/${f}`);
+        if (r.ret < 0 || typeof r.text !== 'string')
+          throw new ProbeError('ERR_PROBE_HELPER', `reading the VM's hugetlb ${size} ${f} failed: ${r.errno}`);
+        c[f] = hugetlbCounterValue(r.text);
+      }
+      out[size] = c;
+    }
+    return out;
   }
 
   async kmsg(): Promise<string[] | undefined> {

@@ -3,7 +3,8 @@
 
 import { describe, it, expect } from 'vitest';
 import { loadScenario } from '../load.js';
-import { runScenario, type RunResult } from '../run.js';
+import { runScenario } from '../run.js';
+import { type RunResult } from '../result.js';
 
 function run(yaml: string): RunResult {
   return runScenario(loadScenario(yaml, 'test.yaml'));
@@ -12,8 +13,10 @@ function run(yaml: string): RunResult {
 const step = (r: RunResult, label: string) => r.steps.find((s) => s.label === label)!;
 
 describe('consumer steps', () => {
-  it('process_vm_readv without `local` uses a scratch buffer that is unmapped again; `local` names a caller region', () => {
-    const r = run(`
+  it(
+    'process_vm_readv without `local` uses a scratch buffer that is unmapped again; `local` names a ' + 'caller region',
+    () => {
+      const r = run(`
 machine: { memory: 256MiB }
 steps:
   - { op: mmap, proc: t, as: buf, size: 64KiB, type: anon }
@@ -23,18 +26,24 @@ steps:
   - { op: process_vm_readv, proc: a, target: t, region: buf, local: mine, label: local }
   - { op: inspect, proc: a, region: mine, page: 0, label: in }
 `);
-    expect(step(r, 'scratch')).toMatchObject({ ret: 65536, errno: null, target_has_pinned: true });
-    expect(step(r, 'local').ret).toBe(16384);
-    expect((step(r, 'in').pages as Array<{ present: boolean }>)[0]!.present).toBe(true);
-    expect(r.vmstat).toEqual({ nr_foll_pin_acquired: 32, nr_foll_pin_released: 32 });
-  });
+      expect(step(r, 'scratch')).toMatchObject({ ret: 65536, errno: null, target_has_pinned: true });
+      expect(step(r, 'local').ret).toBe(16384);
+      expect((step(r, 'in').pages as Array<{ present: boolean }>)[0]!.present).toBe(true);
+      expect(r.vmstat).toEqual({ nr_foll_pin_acquired: 32, nr_foll_pin_released: 32 });
+    },
+  );
 
   it('an unknown `local` region is a scenario error naming the field', () => {
-    expect(() => loadScenario(`
+    expect(() =>
+      loadScenario(
+        `
 steps:
   - { op: mmap, proc: t, as: buf, size: 4KiB, type: anon }
   - { op: process_vm_readv, proc: a, target: t, region: buf, local: nope }
-`, 'bad.yaml')).toThrow(/field "local".*unknown region "nope"/);
+`,
+        'bad.yaml',
+      ),
+    ).toThrow(/field "local".*unknown region "nope"/);
   });
 
   it('a vmsplice without `as` leaves a pipe nobody closes: reported as references held', () => {
@@ -101,7 +110,13 @@ steps:
   - { op: exit, proc: app }
 `);
     expect(step(r, 'first')).toMatchObject({ ret: 0, pfns: 4, writable_pfns: 4, invalidations: 0 });
-    expect(step(r, 'second')).toMatchObject({ ret: 0, pfns: 4, writable_pfns: 0, invalidations: 1, events: { protection: 1 } });
+    expect(step(r, 'second')).toMatchObject({
+      ret: 0,
+      pfns: 4,
+      writable_pfns: 0,
+      invalidations: 1,
+      events: { protection: 1 },
+    });
     expect(r.pins).toEqual([]);
     expect(r.vmstat).toEqual({ nr_foll_pin_acquired: 0, nr_foll_pin_released: 0 });
   });

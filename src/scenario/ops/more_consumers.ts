@@ -3,18 +3,23 @@
 // mappings and HMM mirrors. Each step's `ret` is the syscall's value (bytes for process_vm and
 // vmsplice, 0 for registrations); extra fields show what the object holds afterwards.
 
-import type { RunContext, Outcome } from '../context.js';
-import { PinHandle } from '../context.js';
+import { close_fd, file_count } from '../../kernel/file_table.js';
+import { type RunContext, type Outcome, PinHandle } from '../context.js';
 import type { StepOf } from '../schema.js';
-import type { Process } from '../../kernel/machine.js';
-import { EBADF, EEXIST } from '../../kernel/errno.js';
+import type { Process } from '../../mm/task.js';
+import { EBADF, EEXIST } from '../../uapi/errno.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { do_mmap, do_munmap } from '../../mm/mmap.js';
 import { process_vm_rw } from '../../consumers/process_vm.js';
-import { Pipe, pipe_create, vmsplice_to_pipe } from '../../consumers/vmsplice.js';
+import { Pipe, pipeCreate, vmsplice_to_pipe } from '../../consumers/vmsplice.js';
 import { IbMr, ib_umem_get, ib_umem_release } from '../../consumers/rdma.js';
 import { VfioDma, vfio_dma_do_map, vfio_dma_do_unmap } from '../../consumers/vfio.js';
-import { HmmMirror, hmm_range_fault, mmu_interval_notifier_insert, mmu_interval_notifier_remove } from '../../consumers/hmm.js';
+import {
+  HmmMirror,
+  hmm_range_fault,
+  mmu_interval_notifier_insert,
+  mmu_interval_notifier_remove,
+} from '../../consumers/hmm.js';
 import { IoRing } from '../../consumers/io_uring.js';
 
 /** A handle name already held by a live object of another step: refuse rather than lose track of it. */
@@ -23,7 +28,10 @@ function nameInUse(ctx: RunContext, name: string): Outcome | undefined {
   if (!h) return undefined;
   const live = h.pins() > 0 || h.refs() > 0 || (h instanceof HmmMirror && !h.closed);
   if (!live) return undefined;
-  return { ret: -EEXIST, extra: { why: { fn: 'gupsim', rule: `handle "${name}" is still open (close or release it first)` } } };
+  return {
+    ret: -EEXIST,
+    extra: { why: { fn: 'gupsim', rule: `handle "${name}" is still open (close or release it first)` } },
+  };
 }
 
 /**
@@ -43,7 +51,8 @@ export function processVm(ctx: RunContext, s: StepOf<'process_vm_readv'> | StepO
     local = { addr: ctx.regions.get(s.local)!.addr, len };
   } else if (len > 0) {
     scratch = do_mmap(m, caller, { size: len, type: 'anon', name: `${s.op}@scratch` });
-    if (scratch < 0) return { ret: scratch, extra: { why: { fn: 'gupsim', rule: "could not map the caller's scratch buffer" } } };
+    if (scratch < 0)
+      return { ret: scratch, extra: { why: { fn: 'gupsim', rule: "could not map the caller's scratch buffer" } } };
     local = { addr: scratch, len };
   } else {
     local = { addr: 0, len: 0 };
@@ -65,7 +74,7 @@ export function vmsplice(ctx: RunContext, s: StepOf<'vmsplice'>): Outcome {
   if (existing instanceof Pipe) pipe = existing;
   else if (existing) return { ret: -EBADF, extra: { why: { fn: 'vmsplice', rule: `"${name}" is not a pipe` } } };
   else {
-    pipe = pipe_create(ctx.m, name, p);
+    pipe = pipeCreate(ctx.m, name, p);
     ctx.register(pipe);
   }
   const { addr, len } = ctx.range(s);
@@ -81,15 +90,23 @@ export function close(ctx: RunContext, s: StepOf<'close'>): Outcome {
     // close(2) of this process's fd (default: the creator's); the object goes with its last fd.
     const p = s.proc ? ctx.proc(s.proc) : h.owner;
     const refs = h.refs();
-    if (!m.fdtable.close_fd(p, h)) return { ret: m.refuse(-EBADF, 'close', `${p.name} has no open fd for "${s.handle}"`) };
-    const released = m.fdtable.holders(h) === 0;
+    const fds = file_count(p, h);
+    if (!close_fd(p, h)) return { ret: m.refuse(-EBADF, 'close', `${p.name} has no open fd for "${s.handle}"`) };
+    const released = fds === 1;
     if (released && h instanceof IoRing) ctx.objects.delete(s.handle);
     return { ret: 0, extra: { released, ...(h instanceof Pipe && released ? { put_pages: refs } : {}) } };
   }
   if (h instanceof IbMr) return { ret: ib_umem_release(m, h) };
   if (h instanceof VfioDma) return { ret: vfio_dma_do_unmap(m, h) };
   if (h instanceof HmmMirror) return { ret: mmu_interval_notifier_remove(m, h) };
-  if (h instanceof PinHandle) return { ret: m.refuse(-EBADF, 'close', `"${s.handle}" is a GUP pin handle, not a file: release it with unpin_user_pages or put_page`) };
+  if (h instanceof PinHandle)
+    return {
+      ret: m.refuse(
+        -EBADF,
+        'close',
+        `"${s.handle}" is a GUP pin handle, not a file: release it with unpin_user_pages or put_page`,
+      ),
+    };
   return { ret: m.refuse(-EBADF, 'close', `no open file "${s.handle}"`) };
 }
 
@@ -122,12 +139,22 @@ export function vfioMapDma(ctx: RunContext, s: StepOf<'vfio_map_dma'>): Outcome 
   if (typeof r === 'number') return { ret: r, extra: { locked_vm: p.mm.locked_vm } };
   ctx.register(r);
   const pfnmap = r.runs.reduce((t, x) => t + (x.rsvd ? x.npages : 0), 0);
-  return { ret: 0, extra: { npages: r.size / PAGE_SIZE, pinned: r.pins(), pfnmap_pages: pfnmap, runs: r.runs.length, locked_vm: p.mm.locked_vm } };
+  return {
+    ret: 0,
+    extra: {
+      npages: r.size / PAGE_SIZE,
+      pinned: r.pins(),
+      pfnmap_pages: pfnmap,
+      runs: r.runs.length,
+      locked_vm: p.mm.locked_vm,
+    },
+  };
 }
 
 export function vfioUnmapDma(ctx: RunContext, s: StepOf<'vfio_unmap_dma'>): Outcome {
   const dma = ctx.objects.get(s.dma);
-  if (!(dma instanceof VfioDma)) return { ret: ctx.m.refuse(-EBADF, 'vfio_dma_do_unmap', `"${s.dma}" is not a VFIO DMA mapping`) };
+  if (!(dma instanceof VfioDma))
+    return { ret: ctx.m.refuse(-EBADF, 'vfio_dma_do_unmap', `"${s.dma}" is not a VFIO DMA mapping`) };
   const ret = vfio_dma_do_unmap(ctx.m, dma);
   return { ret, extra: { locked_vm: dma.owner.mm.locked_vm } };
 }
@@ -140,7 +167,8 @@ export function hmmRangeFault(ctx: RunContext, s: StepOf<'hmm_range_fault'>): Ou
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   let mirror = ctx.objects.get(s.as);
-  if (mirror && !(mirror instanceof HmmMirror)) return { ret: ctx.m.refuse(-EBADF, 'hmm_range_fault', `"${s.as}" is not an HMM mirror`) };
+  if (mirror && !(mirror instanceof HmmMirror))
+    return { ret: ctx.m.refuse(-EBADF, 'hmm_range_fault', `"${s.as}" is not an HMM mirror`) };
   if (!mirror || (mirror as HmmMirror).closed) {
     const { addr, len } = ctx.range(s);
     const start = addr - (addr % PAGE_SIZE);
@@ -154,7 +182,14 @@ export function hmmRangeFault(ctx: RunContext, s: StepOf<'hmm_range_fault'>): Ou
   for (const w of mi.writable) writable += w;
   return {
     ret,
-    extra: { pfns: mi.mirrored, writable_pfns: writable, invalidations: mi.invalidations.length, seq: mi.seq, retries, events: mi.eventCounts() },
+    extra: {
+      pfns: mi.mirrored,
+      writable_pfns: writable,
+      invalidations: mi.invalidations.length,
+      seq: mi.seq,
+      retries,
+      events: mi.eventCounts(),
+    },
   };
 }
 

@@ -2,21 +2,28 @@
 // Models the boot-time and global state the kernel keeps in mm/ (zero page, huge zero folio,
 // node counters) plus a process table.
 
-import { MemMap, PAGE_SIZE, PMD_ORDER, PUD_ORDER } from '../mm/memmap.js';
-import { PageAllocator, prep_new_folio } from '../mm/page_alloc.js';
-import { Vmstat } from '../mm/vmstat.js';
-import { WarnLog } from '../mm/warn.js';
-import { AnonVma, MmStruct } from '../mm/mm_types.js';
-import { AddressSpace, type FsKind } from '../mm/filemap.js';
-import { HugetlbPool } from '../mm/hugetlb.js';
+import { MemMap, NO_FOLIO, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
+import { PageAllocator, prepNewFolio } from './page_alloc.js';
+import { Vmstat } from './vmstat.js';
+import { WarnLog } from './warn.js';
+import { AnonVma, MmStruct } from './mm_types.js';
+import { AddressSpace, type FsKind } from './fs.js';
+import { HugetlbPool } from './hugetlb.js';
 import { LINUX_6_18, type KernelProfile } from './profile.js';
-import { FileTable } from './file_table.js';
+import { Process } from './task.js';
 
 export type ThpPolicy = 'always' | 'madvise' | 'never';
 export type MthpPolicy = 'always' | 'inherit' | 'madvise' | 'never';
 /** mTHP sizes with their folio orders (/sys/kernel/mm/transparent_hugepage/hugepages-*kB). */
 export const MTHP_SIZES: Record<string, number> = {
-  '16K': 2, '32K': 3, '64K': 4, '128K': 5, '256K': 6, '512K': 7, '1M': 8, '2M': 9,
+  '16K': 2,
+  '32K': 3,
+  '64K': 4,
+  '128K': 5,
+  '256K': 6,
+  '512K': 7,
+  '1M': 8,
+  '2M': 9,
 };
 
 export interface MachineConfig {
@@ -38,6 +45,8 @@ export interface MachineConfig {
   shmem_thp: 'never' | 'always' | 'advise';
   /** nr_hugepages per size: { '2M': n, '1G': m }. */
   hugetlb: { '2M'?: number; '1G'?: number };
+  /** nr_overcommit_hugepages per size: surplus pages the pool may add on demand. */
+  hugetlb_overcommit: { '2M'?: number; '1G'?: number };
 }
 
 export const DEFAULT_CONFIG: MachineConfig = {
@@ -50,30 +59,13 @@ export const DEFAULT_CONFIG: MachineConfig = {
   use_zero_page: true,
   shmem_thp: 'never',
   hugetlb: {},
+  hugetlb_overcommit: {},
 };
 
 /** Low memory the firmware and kernel image keep out of the buddy allocator. */
 const RESERVED_PAGES = 256;
-/** The zero page's frame, inside the reserved range (the kernel's empty_zero_page). */
-export const ZERO_PFN = 0x10;
 /** Top of the model's mmap area: addresses stay under 2^44 so folio->index fits 32 bits. */
 export const MMAP_TOP = 0x7f0000000000 / 16;
-
-export class Process {
-  alive = true;
-  /** A fatal signal is pending: GUP slow paths return -EINTR (fatal_signal_pending()). */
-  fatalSignalPending = false;
-  /** RLIMIT_MEMLOCK in bytes. */
-  rlimitMemlock: number;
-  /** CAP_IPC_LOCK (root has it): memlock limits do not apply. Scenario processes run as root by
-   *  default, like the probe on CI; a scenario can make one unprivileged. */
-  capIpcLock = true;
-  /** The user (user_struct) io_uring charges locked_vm to. */
-  user = 'root';
-  constructor(readonly pid: number, readonly name: string, readonly mm: MmStruct, memlock: number) {
-    this.rlimitMemlock = memlock;
-  }
-}
 
 /** Why the last refused GUP call failed: the kernel function and the rule it applied. */
 export interface Refusal {
@@ -100,7 +92,7 @@ export class Machine {
   readonly files = new Map<string, AddressSpace>();
   readonly nrRamPages: number;
   /** The PMD-sized huge zero folio, allocated on first use (-1 until then). */
-  huge_zero_folio = -1;
+  huge_zero_folio = NO_FOLIO;
   /** The last refusal recorded by a GUP entry point (cleared when an entry point starts). */
   why: Refusal | undefined;
   private readonly mappingObjs: (MappingObj | undefined)[] = [undefined];
@@ -120,7 +112,7 @@ export class Machine {
     const movStart = ram - movable;
     const cma = Math.min(Math.floor(this.cfg.cma / PAGE_SIZE), movStart - 2048);
     const cmaStart = movStart - cma;
-    const low = 1 << (32 - 12); // 4 GiB: DMA32 below, NORMAL above
+    const low = 1 << (32 - PAGE_SHIFT); // 4 GiB: DMA32 below, NORMAL above
     const split = (zoneStart: number, zoneEnd: number, cma: boolean) => {
       this.alloc.addArea('DMA32', zoneStart, Math.min(zoneEnd, low), cma);
       this.alloc.addArea('NORMAL', Math.max(zoneStart, low), zoneEnd, cma);
@@ -137,6 +129,8 @@ export class Machine {
     this.hugetlb = new HugetlbPool(this);
     if (this.cfg.hugetlb['1G']) this.hugetlb.setPoolSize(PUD_ORDER, this.cfg.hugetlb['1G']);
     if (this.cfg.hugetlb['2M']) this.hugetlb.setPoolSize(PMD_ORDER, this.cfg.hugetlb['2M']);
+    this.hugetlb.setOvercommit(PUD_ORDER, this.cfg.hugetlb_overcommit['1G'] ?? 0);
+    this.hugetlb.setOvercommit(PMD_ORDER, this.cfg.hugetlb_overcommit['2M'] ?? 0);
   }
 
   // --- folio->mapping registry ------------------------------------------------------------
@@ -191,28 +185,25 @@ export class Machine {
 
   // --- MMU notifiers --------------------------------------------------------------------------
 
-  /** gupsim's ledger of pin and reference holders, by name (see holders.ts). */
-  readonly holders = new Map<string, import('./holders.js').Holder>();
-
-  /** Open fds of consumer objects (rings, pipes, device files), shared with fork children. */
-  readonly fdtable = new FileTable();
-
-  /** Run at process exit, after its mm is torn down (exit_mm() precedes exit_files()): files close (rings, MRs, containers). */
+  /**
+   * Run at process exit, after its mm is torn down (exit_mm() precedes exit_files()): files close
+   * (rings, MRs, containers).
+   */
   readonly exitHooks = new Set<(p: Process) => void>();
 
   /** mmu_notifier subscribers (HMM mirrors): told when a CPU mapping in [start, end) changes. */
   readonly notifiers = new Set<(mm: MmStruct, start: number, end: number, event: MmuEvent) => void>();
 
   /** mmu_notifier_invalidate_range_start(). */
-  mmu_notify(mm: MmStruct, start: number, end: number, event: MmuEvent): void {
+  mmuNotify(mm: MmStruct, start: number, end: number, event: MmuEvent): void {
     for (const n of this.notifiers) n(mm, start, end, event);
   }
 
-  /** Allocate and prepare a folio. Returns the head PFN or -1. */
+  /** folio_alloc(): allocate and prepare a folio. Returns the head PFN or NO_FOLIO. */
   folio_alloc(order: number, movable = true): number {
-    const pfn = this.alloc.alloc_block(order, { movable });
-    if (pfn < 0) return -1;
-    prep_new_folio(this.mem, pfn, order);
+    const pfn = this.alloc.allocBlock(order, { movable });
+    if (pfn === NO_PFN) return NO_FOLIO;
+    prepNewFolio(this.mem, pfn, order);
     this.vmstat.mod('nr_free_pages', -(1 << order));
     return pfn;
   }

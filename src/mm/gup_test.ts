@@ -7,16 +7,23 @@
 // Timing uses the host clock (performance.now(), a global in Node and browsers): the deltas measure
 // the model's own speed, not a kernel's.
 
-import type { Machine, Process } from './machine.js';
-import { EFAULT, EINTR, EINVAL, ENOMEM } from './errno.js';
+import type { Machine } from './machine.js';
+import type { Process } from './task.js';
+import { EFAULT, EINTR, EINVAL, ENOMEM } from '../uapi/errno.js';
 import {
-  get_user_pages, get_user_pages_fast, pin_user_pages, pin_user_pages_fast, unpin_user_pages, put_page,
-  folio_maybe_dma_pinned, folio_is_longterm_pinnable,
-} from '../mm/gup.js';
-import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
-import { dump_page, formatWarn } from '../mm/debug.js';
-import { user_access } from '../mm/user_access.js';
+  get_user_pages,
+  get_user_pages_fast,
+  pin_user_pages,
+  pin_user_pages_fast,
+  unpin_user_pages,
+  put_page,
+  folio_maybe_dma_pinned,
+  folio_is_longterm_pinnable,
+} from './gup.js';
+import { FOLL_LONGTERM, FOLL_WRITE } from './foll_flags.js';
+import { NO_PFN, PAGE_SIZE } from './memmap.js';
+import { dump_page, formatWarn } from './debug.js';
+import { userAccess } from './user_access.js';
 
 // mm/gup_test.h: _IOWR('g', n, struct gup_test) with sizeof(struct gup_test) == 80 (asm-generic).
 export const GUP_FAST_BENCHMARK = 0xc0506701;
@@ -37,12 +44,18 @@ export const PIN_LONGTERM_TEST_FLAG_USE_FAST = 2;
 /** The selftest's cmd_to_str(). */
 export function cmd_to_str(cmd: number): string {
   switch (cmd) {
-    case GUP_FAST_BENCHMARK: return 'GUP_FAST_BENCHMARK';
-    case PIN_FAST_BENCHMARK: return 'PIN_FAST_BENCHMARK';
-    case PIN_LONGTERM_BENCHMARK: return 'PIN_LONGTERM_BENCHMARK';
-    case GUP_BASIC_TEST: return 'GUP_BASIC_TEST';
-    case PIN_BASIC_TEST: return 'PIN_BASIC_TEST';
-    case DUMP_USER_PAGES_TEST: return 'DUMP_USER_PAGES_TEST';
+    case GUP_FAST_BENCHMARK:
+      return 'GUP_FAST_BENCHMARK';
+    case PIN_FAST_BENCHMARK:
+      return 'PIN_FAST_BENCHMARK';
+    case PIN_LONGTERM_BENCHMARK:
+      return 'PIN_LONGTERM_BENCHMARK';
+    case GUP_BASIC_TEST:
+      return 'GUP_BASIC_TEST';
+    case PIN_BASIC_TEST:
+      return 'PIN_BASIC_TEST';
+    case DUMP_USER_PAGES_TEST:
+      return 'DUMP_USER_PAGES_TEST';
   }
   return 'Unknown command';
 }
@@ -61,9 +74,15 @@ export interface GupTest {
   which_pages: number[];
 }
 
-export function gup_test_struct(init: Partial<GupTest> = {}): GupTest {
+export function gupTestStruct(init: Partial<GupTest> = {}): GupTest {
   return {
-    get_delta_usec: 0, put_delta_usec: 0, addr: 0, size: 0, nr_pages_per_call: 0, gup_flags: 0, test_flags: 0,
+    get_delta_usec: 0,
+    put_delta_usec: 0,
+    addr: 0,
+    size: 0,
+    nr_pages_per_call: 0,
+    gup_flags: 0,
+    test_flags: 0,
     ...init,
     which_pages: [...(init.which_pages ?? []), 0, 0, 0, 0, 0, 0, 0, 0].slice(0, GUP_TEST_MAX_PAGES_TO_DUMP),
   };
@@ -106,7 +125,11 @@ export class GupTestFile {
   private longtermNr = 0;
   private readonly now: () => number;
 
-  constructor(readonly m: Machine, readonly cur: Process, readonly hooks: GupTestHooks = {}) {
+  constructor(
+    readonly m: Machine,
+    readonly cur: Process,
+    readonly hooks: GupTestHooks = {},
+  ) {
     this.now = hooks.now ?? (() => performance.now());
   }
 
@@ -185,7 +208,7 @@ export class GupTestFile {
     const end = gup.addr + gup.size;
     let nr_pages = Math.floor(gup.size / PAGE_SIZE);
     if (nr_pages * 8 > KVMALLOC_MAX) return -ENOMEM; // kvcalloc(nr_pages, sizeof(void *))
-    const pages = new Int32Array(nr_pages).fill(-1);
+    const pages = new Int32Array(nr_pages).fill(NO_PFN);
     if (needs_mmap_lock && cur.fatalSignalPending) return -EINTR; // mmap_read_lock_killable()
 
     const warns0 = m.warns.records.length;
@@ -225,7 +248,8 @@ export class GupTestFile {
           nr = pin_user_pages(m, cur, addr, nr, gup.gup_flags | FOLL_LONGTERM, at);
           break;
         case DUMP_USER_PAGES_TEST:
-          if (gup.test_flags & GUP_TEST_FLAG_DUMP_PAGES_USE_PIN) nr = pin_user_pages(m, cur, addr, nr, gup.gup_flags, at);
+          if (gup.test_flags & GUP_TEST_FLAG_DUMP_PAGES_USE_PIN)
+            nr = pin_user_pages(m, cur, addr, nr, gup.gup_flags, at);
           else nr = get_user_pages(m, cur, addr, nr, gup.gup_flags, at);
           break;
       }
@@ -354,7 +378,7 @@ export class GupTestFile {
     let gup_flags = FOLL_LONGTERM;
     if (args.flags & PIN_LONGTERM_TEST_FLAG_USE_WRITE) gup_flags |= FOLL_WRITE;
     const fast = (args.flags & PIN_LONGTERM_TEST_FLAG_USE_FAST) !== 0;
-    const pages = new Int32Array(nr_pages).fill(-1);
+    const pages = new Int32Array(nr_pages).fill(NO_PFN);
     this.longtermPages = pages;
     this.longtermNr = 0;
     while (nr_pages - this.longtermNr) {
@@ -369,7 +393,8 @@ export class GupTestFile {
         return cur_pages;
       }
       // A 0 return would spin forever in the kernel; the model stops instead (gupsim limit).
-      if (cur_pages === 0) throw new Error('gupsim: pin_longterm_test_start: GUP returned 0 (the kernel would loop forever)');
+      if (cur_pages === 0)
+        throw new Error('gupsim: pin_longterm_test_start: GUP returned 0 (the kernel would loop forever)');
       this.longtermNr += cur_pages;
     }
     return 0;
@@ -393,7 +418,7 @@ export class GupTestFile {
     if (typeof arg !== 'number') return -EFAULT;
     let user_addr = arg;
     for (let i = 0; i < this.longtermNr; i++) {
-      if (user_access(this.m, this.cur, user_addr, PAGE_SIZE, true)) return -EFAULT;
+      if (userAccess(this.m, this.cur, user_addr, PAGE_SIZE, true)) return -EFAULT;
       user_addr += PAGE_SIZE;
     }
     return 0;

@@ -24,10 +24,27 @@ export const EREMOTEIO = 121;
 export const EHWPOISON = 133;
 
 const NAMES: Record<number, string> = {
-  [EPERM]: 'EPERM', [ESRCH]: 'ESRCH', [ENXIO]: 'ENXIO', [EBADF]: 'EBADF', [ENOENT]: 'ENOENT', [EINTR]: 'EINTR', [EIO]: 'EIO', [ENOMEM]: 'ENOMEM',
-  [EACCES]: 'EACCES', [EFAULT]: 'EFAULT', [EBUSY]: 'EBUSY', [EEXIST]: 'EEXIST', [EINVAL]: 'EINVAL',
-  [ENOSPC]: 'ENOSPC', [EAGAIN]: 'EAGAIN', [EMLINK]: 'EMLINK', [ERANGE]: 'ERANGE',
-  [EOVERFLOW]: 'EOVERFLOW', [EOPNOTSUPP]: 'EOPNOTSUPP', [EREMOTEIO]: 'EREMOTEIO', [EHWPOISON]: 'EHWPOISON',
+  [EPERM]: 'EPERM',
+  [ESRCH]: 'ESRCH',
+  [ENXIO]: 'ENXIO',
+  [EBADF]: 'EBADF',
+  [ENOENT]: 'ENOENT',
+  [EINTR]: 'EINTR',
+  [EIO]: 'EIO',
+  [ENOMEM]: 'ENOMEM',
+  [EACCES]: 'EACCES',
+  [EFAULT]: 'EFAULT',
+  [EBUSY]: 'EBUSY',
+  [EEXIST]: 'EEXIST',
+  [EINVAL]: 'EINVAL',
+  [ENOSPC]: 'ENOSPC',
+  [EAGAIN]: 'EAGAIN',
+  [EMLINK]: 'EMLINK',
+  [ERANGE]: 'ERANGE',
+  [EOVERFLOW]: 'EOVERFLOW',
+  [EOPNOTSUPP]: 'EOPNOTSUPP',
+  [EREMOTEIO]: 'EREMOTEIO',
+  [EHWPOISON]: 'EHWPOISON',
 };
 
 /** Symbolic name of an errno (positive or negative), e.g. errnoName(-14) === 'EFAULT'. */

@@ -7,16 +7,28 @@
 // folios one by one and skips free buddy blocks whole, and a walk of the buddy free lists: about
 // O(mapped entries + allocated pages + free blocks), fine after every step on a 1 GiB machine.
 
-import type { Machine } from './machine.js';
-import { ZERO_PFN } from './machine.js';
+import type { Machine } from '../mm/machine.js';
 import {
-  GUP_PIN_COUNTING_BIAS, MAX_ORDER, ORDER_MASK, PAGE_SIZE, PG_buddy, PG_head, PG_hugetlb, PG_tail,
-  PMD_ORDER, PMD_SIZE, PUD_ORDER, PUD_SIZE,
+  NO_FOLIO,
+  ZERO_PFN,
+  GUP_PIN_COUNTING_BIAS,
+  MAX_ORDER,
+  ORDER_MASK,
+  PAGE_SIZE,
+  PG_buddy,
+  PG_head,
+  PG_hugetlb,
+  PG_tail,
+  PMD_ORDER,
+  PMD_SIZE,
+  PUD_ORDER,
+  PUD_SIZE,
 } from '../mm/memmap.js';
 import { AnonVma, type MmStruct, type Vma } from '../mm/mm_types.js';
-import { AddressSpace } from '../mm/filemap.js';
+import { AddressSpace } from '../mm/fs.js';
 import { pte_pfn, pte_present, pte_special } from '../mm/pgtable.js';
 import { VMSTAT_ITEMS } from '../mm/vmstat.js';
+import { HPAGE_RESV_OWNER, vma_hugecache_offset } from '../mm/hugetlb_resv.js';
 
 /** Stop collecting after this many violations: one bug usually breaks thousands of pages. */
 const MAX_VIOLATIONS = 50;
@@ -38,7 +50,9 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  *   number of PMD/PUD leaves mapping the folio; RSS counters match the mapped pages.
  * - Buddy allocator: free lists well formed, sum of free blocks == area.free, every free block of
  *   the zone scan is on a list; vmstat nr_free_pages == the allocator's count.
- * - hugetlb pools, page caches (each cached page's folio points back at the file and index);
+ * - hugetlb pools (free + in use == nr_huge_pages; resv_huge_pages == what the reserve maps still
+ *   promise, less the folios that will restore a reservation when freed), page caches (each cached
+ *   page's folio points back at the file and index);
  *   nr_file_pages and nr_shmem match the page caches.
  * - No vmstat counter is negative; nr_foll_pin_released <= nr_foll_pin_acquired.
  * - Quiescence (checkInvariants runs between operations): no folio isolated for migration, no
@@ -49,7 +63,11 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * _pincount == pins (0 for folios not in the map). `getsByFolio` (FOLL_GET references held, the
  * zero page included) together with `pinsByFolio` makes the refcount check exact.
  */
-export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, getsByFolio?: Map<number, number>): string[] {
+export function checkInvariants(
+  m: Machine,
+  pinsByFolio?: Map<number, number>,
+  getsByFolio?: Map<number, number>,
+): string[] {
   const out: string[] = [];
   const v = (msg: string): boolean => {
     if (out.length < MAX_VIOLATIONS) out.push(msg);
@@ -76,12 +94,14 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
   // ---- 2. every zone, folio by folio --------------------------------------------------------
   const hugetlbFree = new Set<number>();
   for (const h of m.hugetlb.hstates.values()) {
-    for (const f of h.free) {
+    for (const f of h.freelist) {
       if (hugetlbFree.has(f)) v(`hugetlb: folio ${hex(f)} twice on the order-${h.order} free list`);
       hugetlbFree.add(f);
     }
   }
   const hugetlbInUse = new Map<number, number>();
+  /** Folios in use that will give a reservation back when freed (restore_reserve), by order. */
+  const hugetlbToRestore = new Map<number, number>();
   let shmemCached = 0;
   let fileCached = 0;
   for (const area of m.alloc.areas) {
@@ -119,9 +139,16 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
       let h = area.heads[o]!;
       let guard = 0;
       while (h >= 0) {
-        if (++guard > area.end - area.start) { v(`buddy: order-${o} free list of ${area.zone} loops`); break; }
-        if (h < area.start || h + (1 << o) > area.end || h % (1 << o) !== 0) { v(`buddy: order-${o} block ${hex(h)} is outside or misaligned in ${area.zone}`); break; }
-        if (mem.flags[h] !== (PG_buddy | o)) v(`buddy: block ${hex(h)} on the order-${o} list has flags ${hex(mem.flags[h]!)}`);
+        if (++guard > area.end - area.start) {
+          v(`buddy: order-${o} free list of ${area.zone} loops`);
+          break;
+        }
+        if (h < area.start || h + (1 << o) > area.end || h % (1 << o) !== 0) {
+          v(`buddy: order-${o} block ${hex(h)} is outside or misaligned in ${area.zone}`);
+          break;
+        }
+        if (mem.flags[h] !== (PG_buddy | o))
+          v(`buddy: block ${hex(h)} on the order-${o} list has flags ${hex(mem.flags[h]!)}`);
         if (mem.mapcount[h] !== prev) v(`buddy: block ${hex(h)} has a broken prev link`);
         listed++;
         free += 1 << o;
@@ -129,8 +156,10 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
         h = mem.index[h]! - 1;
       }
     }
-    if (free !== area.free) v(`buddy: ${area.zone}${area.cma ? ' (CMA)' : ''} free lists hold ${free} pages, area.free says ${area.free}`);
-    if (listed !== buddyHeads) v(`buddy: ${area.zone} has ${buddyHeads} free blocks in its memmap but ${listed} on its free lists`);
+    if (free !== area.free)
+      v(`buddy: ${area.zone}${area.cma ? ' (CMA)' : ''} free lists hold ${free} pages, area.free says ${area.free}`);
+    if (listed !== buddyHeads)
+      v(`buddy: ${area.zone} has ${buddyHeads} free blocks in its memmap but ${listed} on its free lists`);
   }
 
   // The zero page: a reserved frame, never mapped through a counted entry.
@@ -145,10 +174,45 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
   }
 
   // ---- 3. hugetlb pools -----------------------------------------------------------------------
+  // resv_huge_pages is what the reserve maps still promise (a private owner's pages its faults have
+  // not consumed; a shared file's reserved pages not in its page cache) minus the folios in use that
+  // will restore a reservation when freed (see __unmap_hugepage_range()).
+  const promised = new Map<number, number>();
+  const promise = (order: number, n: number) => promised.set(order, (promised.get(order) ?? 0) + n);
+  for (const p of m.processes.values()) {
+    for (const vma of p.mm.vmas) {
+      const resv = vma.vm_private_data?.resv;
+      if (vma.kind !== 'hugetlb' || !resv || !(vma.vm_private_data!.flags & HPAGE_RESV_OWNER)) continue;
+      const start = vma_hugecache_offset(vma, vma.start);
+      const end = vma_hugecache_offset(vma, vma.end);
+      promise(vma.hugeOrder, end - start - resv.region_count(start, end));
+    }
+  }
+  for (const file of files) {
+    if (file.fs !== 'hugetlbfs' || !file.resv_map) continue;
+    let reserved = 0;
+    for (const rg of file.resv_map.regions) reserved += rg.to - rg.from;
+    const nr = 1 << file.hugeOrder;
+    for (let i = 0; i < file.sizePages; i += nr) {
+      const hidx = i / nr;
+      if (file.pages[i]! >= 0 && file.resv_map.region_count(hidx, hidx + 1)) reserved--;
+    }
+    promise(file.hugeOrder, reserved);
+  }
   for (const h of m.hugetlb.hstates.values()) {
-    if (h.resv < 0 || h.resv > h.free.length) v(`hugetlb: order-${h.order} reservations ${h.resv} with ${h.free.length} free folio(s)`);
     const used = hugetlbInUse.get(h.order) ?? 0;
-    if (used + h.free.length !== h.nr) v(`hugetlb: order-${h.order} pool of ${h.nr}: ${h.free.length} free + ${used} in use`);
+    if (used + h.free_huge_pages !== h.nr_huge_pages)
+      v(`hugetlb: order-${h.order} pool of ${h.nr_huge_pages}: ${h.free_huge_pages} free + ${used} in use`);
+    if (h.surplus_huge_pages < 0 || h.surplus_huge_pages > h.nr_huge_pages)
+      v(`hugetlb: order-${h.order} surplus ${h.surplus_huge_pages} of a pool of ${h.nr_huge_pages}`);
+    if (h.resv_huge_pages > h.free_huge_pages)
+      v(`hugetlb: order-${h.order} reservations ${h.resv_huge_pages} with ${h.free_huge_pages} free folio(s)`);
+    const want = (promised.get(h.order) ?? 0) - (hugetlbToRestore.get(h.order) ?? 0);
+    if (h.resv_huge_pages !== want)
+      v(
+        `hugetlb: order-${h.order} resv_huge_pages ${h.resv_huge_pages}, but the reserve maps promise ` +
+          `${promised.get(h.order) ?? 0} and ${hugetlbToRestore.get(h.order) ?? 0} folio(s) will restore one`,
+      );
   }
 
   // ---- 4. page caches -------------------------------------------------------------------------
@@ -156,11 +220,16 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
     for (let i = 0; i < file.sizePages; i++) {
       const pfn = file.pages[i]!;
       if (pfn < 0) continue;
-      if (pfn >= mem.nr) { v(`page cache: ${file.name} index ${i} points at ${hex(pfn)} beyond memory`); continue; }
+      if (pfn >= mem.nr) {
+        v(`page cache: ${file.name} index ${i} points at ${hex(pfn)} beyond memory`);
+        continue;
+      }
       const folio = folioOf(pfn);
-      if (folio < 0) continue;
-      if (mem.refcount[folio]! <= 0 || mem.flags[folio]! & PG_buddy) v(`page cache: ${file.name} index ${i} points at a free page ${hex(pfn)}`);
-      else if (mem.mapping[folio] !== file.id || mem.index[folio]! + (pfn - folio) !== i) v(`page cache: ${file.name} index ${i} holds page ${hex(pfn)} whose folio belongs elsewhere`);
+      if (folio === NO_FOLIO) continue;
+      if (mem.refcount[folio]! <= 0 || mem.flags[folio]! & PG_buddy)
+        v(`page cache: ${file.name} index ${i} points at a free page ${hex(pfn)}`);
+      else if (mem.mapping[folio] !== file.id || mem.index[folio]! + (pfn - folio) !== i)
+        v(`page cache: ${file.name} index ${i} holds page ${hex(pfn)} whose folio belongs elsewhere`);
       if (file.fs === 'tmpfs') shmemCached++;
       if (!mem.folio_test_hugetlb(folio)) fileCached++; // hugetlb is not in NR_FILE_PAGES
     }
@@ -170,14 +239,24 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
   const vs = m.vmstat;
   for (const item of VMSTAT_ITEMS) if (vs.get(item) < 0) v(`vmstat: ${item} is ${vs.get(item)}`);
   if (vs.get('nr_foll_pin_released') > vs.get('nr_foll_pin_acquired')) {
-    v(`vmstat: nr_foll_pin_released ${vs.get('nr_foll_pin_released')} > nr_foll_pin_acquired ${vs.get('nr_foll_pin_acquired')}`);
+    v(
+      `vmstat: nr_foll_pin_released ${vs.get('nr_foll_pin_released')} > nr_foll_pin_acquired ` +
+        `${vs.get('nr_foll_pin_acquired')}`,
+    );
   }
   // Between two operations nothing is mid-migration and no PF_MEMALLOC_PIN section is open.
-  if (vs.get('nr_isolated_anon') || vs.get('nr_isolated_file')) v(`vmstat: nr_isolated_anon ${vs.get('nr_isolated_anon')} nr_isolated_file ${vs.get('nr_isolated_file')} outside a migration`);
+  if (vs.get('nr_isolated_anon') || vs.get('nr_isolated_file'))
+    v(
+      `vmstat: nr_isolated_anon ${vs.get('nr_isolated_anon')} nr_isolated_file ${vs.get('nr_isolated_file')} ` +
+        `outside a migration`,
+    );
   if (m.alloc.memallocPin !== 0) v(`page_alloc: memalloc_pin_save() depth ${m.alloc.memallocPin} outside GUP`);
-  if (vs.get('nr_free_pages') !== m.alloc.nr_free_pages()) v(`vmstat: nr_free_pages ${vs.get('nr_free_pages')}, the buddy allocator has ${m.alloc.nr_free_pages()}`);
-  if (vs.get('nr_file_pages') !== fileCached) v(`vmstat: nr_file_pages ${vs.get('nr_file_pages')}, page caches hold ${fileCached} (hugetlb excluded)`);
-  if (vs.get('nr_shmem') !== shmemCached) v(`vmstat: nr_shmem ${vs.get('nr_shmem')}, tmpfs page caches hold ${shmemCached}`);
+  if (vs.get('nr_free_pages') !== m.alloc.nr_free_pages())
+    v(`vmstat: nr_free_pages ${vs.get('nr_free_pages')}, the buddy allocator has ${m.alloc.nr_free_pages()}`);
+  if (vs.get('nr_file_pages') !== fileCached)
+    v(`vmstat: nr_file_pages ${vs.get('nr_file_pages')}, page caches hold ${fileCached} (hugetlb excluded)`);
+  if (vs.get('nr_shmem') !== shmemCached)
+    v(`vmstat: nr_shmem ${vs.get('nr_shmem')}, tmpfs page caches hold ${shmemCached}`);
   return out;
 
   // ---------------------------------------------------------------------------------------------
@@ -187,7 +266,7 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
       return mem.page_folio(pfn);
     } catch {
       v(`memmap: page ${hex(pfn)} is a tail without a head`);
-      return -1;
+      return NO_FOLIO;
     }
   }
 
@@ -201,12 +280,15 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
       const pfn = folio + i;
       const mc = mem.mapcount[pfn]!;
       if (mc < 0) v(`folio ${hex(folio)}: page ${hex(pfn)} has _mapcount ${mc - 1} (negative)`);
-      if (mc !== pteCount[pfn]) v(`folio ${hex(folio)}: page ${hex(pfn)} has mapcount ${mc} but ${pteCount[pfn]} PTE(s) map it`);
+      if (mc !== pteCount[pfn])
+        v(`folio ${hex(folio)}: page ${hex(pfn)} has mapcount ${mc} but ${pteCount[pfn]} PTE(s) map it`);
       pageMapcounts += mc;
       if (i > 0) {
         const tf = mem.flags[pfn]!;
-        if (!(tf & PG_tail) || tf & (PG_head | PG_buddy)) v(`folio ${hex(folio)}: page ${hex(pfn)} is not a tail page (flags ${hex(tf)})`);
-        if (i > 2 && mem.refcount[pfn] !== 0) v(`folio ${hex(folio)}: tail page ${hex(pfn)} has refcount ${mem.refcount[pfn]}`);
+        if (!(tf & PG_tail) || tf & (PG_head | PG_buddy))
+          v(`folio ${hex(folio)}: page ${hex(pfn)} is not a tail page (flags ${hex(tf)})`);
+        if (i > 2 && mem.refcount[pfn] !== 0)
+          v(`folio ${hex(folio)}: tail page ${hex(pfn)} has refcount ${mem.refcount[pfn]}`);
       }
     }
     let mapcount = pageMapcounts;
@@ -219,8 +301,10 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
       if (pincount < 0) v(`folio ${hex(folio)}: _pincount ${pincount}`);
       if (entire < 0) v(`folio ${hex(folio)}: _entire_mapcount ${entire - 1} (negative)`);
       if (mapcount < 0) v(`folio ${hex(folio)}: _large_mapcount ${mapcount - 1} (negative)`);
-      if (mapcount !== entire + pageMapcounts) v(`folio ${hex(folio)}: _large_mapcount+1 = ${mapcount} != entire ${entire} + page mapcounts ${pageMapcounts}`);
-      if (entire !== entireSeen) v(`folio ${hex(folio)}: entire mapcount ${entire} but ${entireSeen} PMD/PUD leaf(s) map it`);
+      if (mapcount !== entire + pageMapcounts)
+        v(`folio ${hex(folio)}: _large_mapcount+1 = ${mapcount} != entire ${entire} + page mapcounts ${pageMapcounts}`);
+      if (entire !== entireSeen)
+        v(`folio ${hex(folio)}: entire mapcount ${entire} but ${entireSeen} PMD/PUD leaf(s) map it`);
     } else if (entireSeen) {
       v(`folio ${hex(folio)}: order-0 page mapped by ${entireSeen} PMD/PUD leaf(s)`);
     }
@@ -236,6 +320,8 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
     }
     if (hugetlbFree.has(folio)) v(`hugetlb: folio ${hex(folio)} on the free list has refcount ${rc}`);
     if (hugetlb) hugetlbInUse.set(order, (hugetlbInUse.get(order) ?? 0) + 1);
+    if (hugetlb && m.hugetlb.folio_test_hugetlb_restore_reserve(folio))
+      hugetlbToRestore.set(order, (hugetlbToRestore.get(order) ?? 0) + 1);
 
     // References the folio must hold: mappings, page cache, pins.
     const obj = mem.mapping[folio] ? m.mappingObj(mem.mapping[folio]!) : undefined;
@@ -254,16 +340,22 @@ export function checkInvariants(m: Machine, pinsByFolio?: Map<number, number>, g
     let pinRefs = 0;
     if (large) {
       pinRefs = pincount;
-      if (pinsByFolio && pincount !== pins) v(`folio ${hex(folio)}: _pincount ${pincount}, the caller holds ${pins} pin(s)`);
+      if (pinsByFolio && pincount !== pins)
+        v(`folio ${hex(folio)}: _pincount ${pincount}, the caller holds ${pins} pin(s)`);
     } else {
       pinRefs = pins * GUP_PIN_COUNTING_BIAS;
     }
     const min = mapcount + cache + pinRefs;
-    if (rc < min) v(`folio ${hex(folio)}: _refcount ${rc} < mapcount ${mapcount} + page cache ${cache} + pins ${pinRefs}`);
+    if (rc < min)
+      v(`folio ${hex(folio)}: _refcount ${rc} < mapcount ${mapcount} + page cache ${cache} + pins ${pinRefs}`);
     if (exact) {
       const base = folio === m.huge_zero_folio ? 1 : 0;
       const gets = getsByFolio?.get(folio) ?? 0;
-      if (rc !== min + gets + base) v(`folio ${hex(folio)}: _refcount ${rc} != mapcount ${mapcount} + page cache ${cache} + pins ${pinRefs} + FOLL_GET ${gets}${base ? ' + 1 (huge zero folio)' : ''}`);
+      if (rc !== min + gets + base)
+        v(
+          `folio ${hex(folio)}: _refcount ${rc} != mapcount ${mapcount} + page cache ${cache} + pins ${pinRefs} + ` +
+            `FOLL_GET ${gets}${base ? ' + 1 (huge zero folio)' : ''}`,
+        );
     }
   }
 }
@@ -273,11 +365,13 @@ function checkVmas(mm: MmStruct, who: string, v: (msg: string) => boolean): void
   let prevEnd = 0;
   for (const vma of mm.vmas) {
     if (vma.mm !== mm) v(`${who}: VMA ${hex(vma.start)} belongs to another mm`);
-    if (vma.start % PAGE_SIZE || vma.end % PAGE_SIZE || vma.end <= vma.start) v(`${who}: VMA [${hex(vma.start)}, ${hex(vma.end)}) is empty or unaligned`);
+    if (vma.start % PAGE_SIZE || vma.end % PAGE_SIZE || vma.end <= vma.start)
+      v(`${who}: VMA [${hex(vma.start)}, ${hex(vma.end)}) is empty or unaligned`);
     if (vma.start < prevEnd) v(`${who}: VMA ${hex(vma.start)} overlaps the previous one`);
     if (vma.kind === 'hugetlb') {
       const unit = PAGE_SIZE << vma.hugeOrder;
-      if (vma.start % unit || vma.end % unit) v(`${who}: hugetlb VMA [${hex(vma.start)}, ${hex(vma.end)}) not aligned to its page size`);
+      if (vma.start % unit || vma.end % unit)
+        v(`${who}: hugetlb VMA [${hex(vma.start)}, ${hex(vma.end)}) not aligned to its page size`);
     }
     prevEnd = vma.end;
   }
@@ -292,7 +386,16 @@ function* sparse(a: Int32Array): Generator<[number, number]> {
  * Walk one mm's page tables: check every present entry, count PTE mappings per page and leaf
  * mappings per folio (live mms only), and compare the RSS counters.
  */
-function walkPageTables(m: Machine, mm: MmStruct, who: string, live: boolean, pteCount: Int32Array, entireCount: Map<number, number>, exclusiveOwner: Int32Array, v: (msg: string) => boolean): void {
+function walkPageTables(
+  m: Machine,
+  mm: MmStruct,
+  who: string,
+  live: boolean,
+  pteCount: Int32Array,
+  entireCount: Map<number, number>,
+  exclusiveOwner: Int32Array,
+  v: (msg: string) => boolean,
+): void {
   const mem = m.mem;
   // PageAnonExclusive: the page belongs to one mm. fork clears it on every page it shares
   // (__folio_try_dup_anon_rmap), so an exclusive page mapped by two mms means a lost clear.
@@ -306,21 +409,31 @@ function walkPageTables(m: Machine, mm: MmStruct, who: string, live: boolean, pt
   let rssFile = 0;
   const leaf = (addr: number, e: number, size: number, order: number): void => {
     if (!pte_present(e)) return;
-    if (!live) { v(`${who} (exited): still maps a leaf at ${hex(addr)}`); return; }
+    if (!live) {
+      v(`${who} (exited): still maps a leaf at ${hex(addr)}`);
+      return;
+    }
     const vma = mm.vma_lookup(addr);
     const what = `${who}: ${order === PUD_ORDER ? 'PUD' : 'PMD'} leaf at ${hex(addr)}`;
-    if (!vma) { v(`${what} outside any VMA`); return; }
+    if (!vma) {
+      v(`${what} outside any VMA`);
+      return;
+    }
     if (addr < vma.start || addr + size > vma.end) v(`${what} straddles its VMA [${hex(vma.start)}, ${hex(vma.end)})`);
     const pfn = pte_pfn(e);
     if (pte_special(e)) {
-      if (pfn !== m.huge_zero_folio || vma.kind !== 'anon') v(`${what} is special but not the huge zero folio of an anon VMA`);
+      if (pfn !== m.huge_zero_folio || vma.kind !== 'anon')
+        v(`${what} is special but not the huge zero folio of an anon VMA`);
       return;
     }
     if (pfn >= mem.nr || !(mem.flags[pfn]! & PG_head) || (mem.flags[pfn]! & ORDER_MASK) !== order) {
       v(`${what} maps ${hex(pfn)}, not the head of an order-${order} folio`);
       return;
     }
-    if (mem.refcount[pfn]! <= 0) { v(`${what} maps folio ${hex(pfn)} with refcount ${mem.refcount[pfn]}`); return; }
+    if (mem.refcount[pfn]! <= 0) {
+      v(`${what} maps folio ${hex(pfn)} with refcount ${mem.refcount[pfn]}`);
+      return;
+    }
     if ((vma.kind === 'hugetlb') !== mem.folio_test_hugetlb(pfn)) v(`${what}: hugetlb VMA/folio mismatch`);
     checkRmap(m, vma, addr, pfn, pfn, what, v);
     if (mem.folio_test_anon(pfn)) exclusive(pfn, what);
@@ -333,7 +446,8 @@ function walkPageTables(m: Machine, mm: MmStruct, who: string, live: boolean, pt
   for (const [k, slot] of mm.pt.pmds) {
     const base = k * PMD_SIZE;
     if (typeof slot === 'number') {
-      if (mm.pt.puds.has(Math.floor(base / PUD_SIZE)) && pte_present(slot)) v(`${who}: PMD under a PUD leaf at ${hex(base)}`);
+      if (mm.pt.puds.has(Math.floor(base / PUD_SIZE)) && pte_present(slot))
+        v(`${who}: PMD under a PUD leaf at ${hex(base)}`);
       leaf(base, slot, PMD_SIZE, PMD_ORDER);
       continue;
     }
@@ -341,19 +455,31 @@ function walkPageTables(m: Machine, mm: MmStruct, who: string, live: boolean, pt
       const e = slot[i]!;
       if (!pte_present(e)) continue;
       const addr = base + i * PAGE_SIZE;
-      if (!live) { v(`${who} (exited): still maps a PTE at ${hex(addr)}`); return; }
+      if (!live) {
+        v(`${who} (exited): still maps a PTE at ${hex(addr)}`);
+        return;
+      }
       if (!last || addr < last.start || addr >= last.end) last = mm.vma_lookup(addr);
       const vma = last;
       const what = `${who}: PTE at ${hex(addr)}`;
-      if (!vma) { v(`${what} outside any VMA`); continue; }
+      if (!vma) {
+        v(`${what} outside any VMA`);
+        continue;
+      }
       if (vma.kind === 'hugetlb') v(`${what} in a hugetlb VMA`);
       const pfn = pte_pfn(e);
       if (pte_special(e)) {
         if (pfn !== ZERO_PFN && vma.kind !== 'pfnmap') v(`${what} is special but maps ${hex(pfn)}, not the zero page`);
         continue;
       }
-      if (pfn >= mem.nr) { v(`${what} maps ${hex(pfn)} beyond memory`); continue; }
-      if (pfn === ZERO_PFN) { v(`${what} maps the zero page without the special bit`); continue; }
+      if (pfn >= mem.nr) {
+        v(`${what} maps ${hex(pfn)} beyond memory`);
+        continue;
+      }
+      if (pfn === ZERO_PFN) {
+        v(`${what} maps the zero page without the special bit`);
+        continue;
+      }
       pteCount[pfn]!++;
       let folio: number;
       try {
@@ -363,7 +489,10 @@ function walkPageTables(m: Machine, mm: MmStruct, who: string, live: boolean, pt
         continue;
       }
       if (mem.flags[folio]! & PG_buddy || mem.refcount[folio]! <= 0) {
-        v(`${what} maps ${hex(pfn)} which is not allocated (refcount ${mem.refcount[folio]}${mem.flags[folio]! & PG_buddy ? ', buddy' : ''})`);
+        v(
+          `${what} maps ${hex(pfn)} which is not allocated (refcount ` +
+            `${mem.refcount[folio]}${mem.flags[folio]! & PG_buddy ? ', buddy' : ''})`,
+        );
         continue;
       }
       if (mem.folio_test_hugetlb(folio)) v(`${what} maps a page of hugetlb folio ${hex(folio)}`);
@@ -379,10 +508,21 @@ function walkPageTables(m: Machine, mm: MmStruct, who: string, live: boolean, pt
 }
 
 /** The rmap must find this entry: folio->mapping links the VMA and folio->index matches the address. */
-function checkRmap(m: Machine, vma: Vma, addr: number, pfn: number, folio: number, what: string, v: (msg: string) => boolean): void {
+function checkRmap(
+  m: Machine,
+  vma: Vma,
+  addr: number,
+  pfn: number,
+  folio: number,
+  what: string,
+  v: (msg: string) => boolean,
+): void {
   const mem = m.mem;
   const obj = m.mappingObj(mem.mapping[folio]!);
-  if (!obj) { v(`${what}: folio ${hex(folio)} has no folio->mapping`); return; }
+  if (!obj) {
+    v(`${what}: folio ${hex(folio)} has no folio->mapping`);
+    return;
+  }
   if (!obj.vmas.has(vma)) v(`${what}: the rmap of folio ${hex(folio)} does not reach this VMA`);
   const want = (vma.pgoff + (addr - vma.start) / PAGE_SIZE) >>> 0;
   const have = (mem.index[folio]! + (pfn - folio)) >>> 0;

@@ -1,17 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { Machine, type Process } from './machine.js';
+import { Machine } from './machine.js';
+import { type Process } from './task.js';
 import {
-  GupTestFile, gup_test_struct, cmd_to_str, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK,
-  GUP_BASIC_TEST, PIN_BASIC_TEST, DUMP_USER_PAGES_TEST, PIN_LONGTERM_TEST_START, PIN_LONGTERM_TEST_STOP,
-  PIN_LONGTERM_TEST_READ, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN, PIN_LONGTERM_TEST_FLAG_USE_WRITE,
+  GupTestFile,
+  gupTestStruct,
+  cmd_to_str,
+  GUP_FAST_BENCHMARK,
+  PIN_FAST_BENCHMARK,
+  PIN_LONGTERM_BENCHMARK,
+  GUP_BASIC_TEST,
+  PIN_BASIC_TEST,
+  DUMP_USER_PAGES_TEST,
+  PIN_LONGTERM_TEST_START,
+  PIN_LONGTERM_TEST_STOP,
+  PIN_LONGTERM_TEST_READ,
+  GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
+  PIN_LONGTERM_TEST_FLAG_USE_WRITE,
   PIN_LONGTERM_TEST_FLAG_USE_FAST,
 } from './gup_test.js';
-import { EFAULT, EINTR, EINVAL } from './errno.js';
-import { do_mmap } from '../mm/mmap.js';
-import { user_access } from '../mm/user_access.js';
-import { pin_user_pages, unpin_user_page, folio_is_longterm_pinnable } from '../mm/gup.js';
-import { FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { EFAULT, EINTR, EINVAL } from '../uapi/errno.js';
+import { do_mmap } from './mmap.js';
+import { userAccess } from './user_access.js';
+import { pin_user_pages, unpin_user_page, folio_is_longterm_pinnable } from './gup.js';
+import { FOLL_WRITE } from './foll_flags.js';
+import { PAGE_SIZE } from './memmap.js';
 
 const MiB = 1 << 20;
 
@@ -21,7 +33,7 @@ function setup(pagesMapped: number, cfg: ConstructorParameters<typeof Machine>[0
   const addr = do_mmap(m, p, { size: pagesMapped * PAGE_SIZE, type: 'anon', shared: false });
   expect(addr).toBeGreaterThan(0);
   // The selftest faults every page in from user space first.
-  expect(user_access(m, p, addr, pagesMapped * PAGE_SIZE, true)).toBe(0);
+  expect(userAccess(m, p, addr, pagesMapped * PAGE_SIZE, true)).toBe(0);
   return { m, p, addr };
 }
 
@@ -30,9 +42,9 @@ const pinsHeld = (m: Machine) => {
   return s.nr_foll_pin_acquired! - s.nr_foll_pin_released!;
 };
 
-function run(m: Machine, p: Process, cmd: number, init: Parameters<typeof gup_test_struct>[0], hooks = {}) {
+function run(m: Machine, p: Process, cmd: number, init: Parameters<typeof gupTestStruct>[0], hooks = {}) {
   const f = new GupTestFile(m, p, hooks);
-  const gup = gup_test_struct(init);
+  const gup = gupTestStruct(init);
   const ret = f.ioctl(cmd, gup);
   return { ret, gup, dmesg: f.drainDmesg(), f };
 }
@@ -40,7 +52,12 @@ function run(m: Machine, p: Process, cmd: number, init: Parameters<typeof gup_te
 describe('gup_test ioctl: the chunked walk', () => {
   it('PIN_FAST_BENCHMARK pins every page and releases them all', () => {
     const { m, p, addr } = setup(1024);
-    const { ret, gup, dmesg } = run(m, p, PIN_FAST_BENCHMARK, { addr, size: 4 * MiB, nr_pages_per_call: 64, gup_flags: FOLL_WRITE });
+    const { ret, gup, dmesg } = run(m, p, PIN_FAST_BENCHMARK, {
+      addr,
+      size: 4 * MiB,
+      nr_pages_per_call: 64,
+      gup_flags: FOLL_WRITE,
+    });
     expect(ret).toBe(0);
     expect(gup.size).toBe(4 * MiB);
     expect(m.vmstat.snapshot().nr_foll_pin_acquired).toBe(1024);
@@ -68,7 +85,11 @@ describe('gup_test ioctl: the chunked walk', () => {
 
   it('stops at once when the first call fails: size 0', () => {
     const { m, p, addr } = setup(4);
-    const { ret, gup } = run(m, p, GUP_BASIC_TEST, { addr: addr + 64 * MiB, size: 4 * PAGE_SIZE, nr_pages_per_call: 1 });
+    const { ret, gup } = run(m, p, GUP_BASIC_TEST, {
+      addr: addr + 64 * MiB,
+      size: 4 * PAGE_SIZE,
+      nr_pages_per_call: 1,
+    });
     expect(ret).toBe(0);
     expect(gup.size).toBe(0);
   });
@@ -93,7 +114,12 @@ describe('gup_test ioctl: the chunked walk', () => {
   it('PIN_LONGTERM_BENCHMARK migrates movable pages first; nothing to warn about', () => {
     const { m, p, addr } = setup(16, { movable: 32 * MiB });
     expect(folio_is_longterm_pinnable(m, m.mem.page_folio(pfnAt(m, p, addr)))).toBe(false);
-    const { gup, dmesg } = run(m, p, PIN_LONGTERM_BENCHMARK, { addr, size: 16 * PAGE_SIZE, nr_pages_per_call: 16, gup_flags: FOLL_WRITE });
+    const { gup, dmesg } = run(m, p, PIN_LONGTERM_BENCHMARK, {
+      addr,
+      size: 16 * PAGE_SIZE,
+      nr_pages_per_call: 16,
+      gup_flags: FOLL_WRITE,
+    });
     expect(gup.size).toBe(16 * PAGE_SIZE);
     expect(dmesg).toEqual([]);
     expect(folio_is_longterm_pinnable(m, m.mem.page_folio(pfnAt(m, p, addr)))).toBe(true);
@@ -105,7 +131,9 @@ describe('gup_test ioctl: the chunked walk', () => {
     let t = 0;
     const hooks = {
       now: () => (t += 1), // every ktime_get() advances 1 ms
-      onProgress: () => { t += 500; },
+      onProgress: () => {
+        t += 500;
+      },
     };
     const { gup } = run(m, p, PIN_FAST_BENCHMARK, { addr, size: 64 * PAGE_SIZE, nr_pages_per_call: 1 }, hooks);
     // 64 chunks, a progress call after each (< 200 chunks): 65 clock steps of 1 ms are counted (one
@@ -126,10 +154,19 @@ function pfnAt(m: Machine, p: Process, addr: number): number {
 describe('gup_test ioctl: verify_dma_pinned', () => {
   it('WARNs and dumps the first page that is not dma-pinned, then stops', () => {
     const { m, p, addr } = setup(8);
-    const { ret, dmesg } = run(m, p, PIN_BASIC_TEST, { addr, size: 8 * PAGE_SIZE, nr_pages_per_call: 8 }, {
-      // Break two pins behind gup_test's back.
-      afterGup: (pages: Int32Array) => { unpin_user_page(m, pages[3]!); unpin_user_page(m, pages[5]!); },
-    });
+    const { ret, dmesg } = run(
+      m,
+      p,
+      PIN_BASIC_TEST,
+      { addr, size: 8 * PAGE_SIZE, nr_pages_per_call: 8 },
+      {
+        // Break two pins behind gup_test's back.
+        afterGup: (pages: Int32Array) => {
+          unpin_user_page(m, pages[3]!);
+          unpin_user_page(m, pages[5]!);
+        },
+      },
+    );
     expect(ret).toBe(0);
     expect(dmesg).toContain('pages[3] is NOT dma-pinned');
     expect(dmesg.join('\n')).not.toContain('pages[5]');
@@ -145,17 +182,23 @@ describe('gup_test ioctl: verify_dma_pinned', () => {
   it('WARNs "NOT pinnable but pinned" for PIN_LONGTERM_BENCHMARK on a ZONE_MOVABLE page', () => {
     const { m, p, addr } = setup(4, { movable: 32 * MiB });
     const other = do_mmap(m, p, { size: PAGE_SIZE, type: 'anon', shared: false });
-    expect(user_access(m, p, other, PAGE_SIZE, true)).toBe(0);
-    const { dmesg } = run(m, p, PIN_LONGTERM_BENCHMARK, { addr, size: 4 * PAGE_SIZE, nr_pages_per_call: 4 }, {
-      // A buggy migration: pages[1] swapped for a (short-term) pinned movable page.
-      afterGup: (pages: Int32Array) => {
-        const swap = new Int32Array(1);
-        expect(pin_user_pages(m, p, other, 1, 0, swap)).toBe(1);
-        expect(folio_is_longterm_pinnable(m, m.mem.page_folio(swap[0]!))).toBe(false);
-        unpin_user_page(m, pages[1]!);
-        pages[1] = swap[0]!;
+    expect(userAccess(m, p, other, PAGE_SIZE, true)).toBe(0);
+    const { dmesg } = run(
+      m,
+      p,
+      PIN_LONGTERM_BENCHMARK,
+      { addr, size: 4 * PAGE_SIZE, nr_pages_per_call: 4 },
+      {
+        // A buggy migration: pages[1] swapped for a (short-term) pinned movable page.
+        afterGup: (pages: Int32Array) => {
+          const swap = new Int32Array(1);
+          expect(pin_user_pages(m, p, other, 1, 0, swap)).toBe(1);
+          expect(folio_is_longterm_pinnable(m, m.mem.page_folio(swap[0]!))).toBe(false);
+          unpin_user_page(m, pages[1]!);
+          pages[1] = swap[0]!;
+        },
       },
-    });
+    );
     expect(dmesg).toContain('pages[1] is NOT pinnable but pinned');
     expect(dmesg).toContain('page dumped because: gup_test failure');
     expect(pinsHeld(m)).toBe(0);
@@ -171,7 +214,12 @@ describe('gup_test ioctl: verify_dma_pinned', () => {
 describe('gup_test ioctl: DUMP_USER_PAGES_TEST', () => {
   it('zeroes out-of-range which_pages and dumps the others after a header', () => {
     const { m, p, addr } = setup(4);
-    const { gup, dmesg } = run(m, p, DUMP_USER_PAGES_TEST, { addr, size: 4 * PAGE_SIZE, nr_pages_per_call: 1, which_pages: [1, 5000, 3] });
+    const { gup, dmesg } = run(m, p, DUMP_USER_PAGES_TEST, {
+      addr,
+      size: 4 * PAGE_SIZE,
+      nr_pages_per_call: 1,
+      which_pages: [1, 5000, 3],
+    });
     expect(dmesg[0]).toBe('ZEROING due to out of range: .which_pages[1]: 5000');
     expect(gup.which_pages).toEqual([1, 0, 3, 0, 0, 0, 0, 0]);
     const headers = dmesg.filter((l) => l.startsWith('---- page #'));
@@ -188,7 +236,11 @@ describe('gup_test ioctl: DUMP_USER_PAGES_TEST', () => {
   it('with USE_PIN the dump shows the pin bias and pins are released', () => {
     const { m, p, addr } = setup(4);
     const { dmesg } = run(m, p, DUMP_USER_PAGES_TEST, {
-      addr, size: 4 * PAGE_SIZE, nr_pages_per_call: 1, which_pages: [2], test_flags: GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
+      addr,
+      size: 4 * PAGE_SIZE,
+      nr_pages_per_call: 1,
+      which_pages: [2],
+      test_flags: GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
     });
     expect(dmesg.filter((l) => l.startsWith('page: refcount:1025 '))).toHaveLength(1);
     expect(m.vmstat.snapshot().nr_foll_pin_acquired).toBe(4);
@@ -200,8 +252,8 @@ describe('gup_test ioctl: errors', () => {
   it('rejects an unknown command and an overflowing range; the struct is not copied back', () => {
     const { m, p, addr } = setup(1);
     const f = new GupTestFile(m, p);
-    expect(f.ioctl(0xc0506799, gup_test_struct({ addr }))).toBe(-EINVAL);
-    const gup = gup_test_struct({ addr: 2 ** 63, size: 2 ** 63, nr_pages_per_call: 1 });
+    expect(f.ioctl(0xc0506799, gupTestStruct({ addr }))).toBe(-EINVAL);
+    const gup = gupTestStruct({ addr: 2 ** 63, size: 2 ** 63, nr_pages_per_call: 1 });
     expect(f.ioctl(GUP_FAST_BENCHMARK, gup)).toBe(-EINVAL);
     expect(gup.size).toBe(2 ** 63);
     expect(f.ioctl(GUP_FAST_BENCHMARK)).toBe(-EFAULT);
@@ -211,9 +263,9 @@ describe('gup_test ioctl: errors', () => {
     const { m, p, addr } = setup(2);
     p.fatalSignalPending = true;
     const f = new GupTestFile(m, p);
-    expect(f.ioctl(PIN_BASIC_TEST, gup_test_struct({ addr, size: 2 * PAGE_SIZE, nr_pages_per_call: 1 }))).toBe(-EINTR);
+    expect(f.ioctl(PIN_BASIC_TEST, gupTestStruct({ addr, size: 2 * PAGE_SIZE, nr_pages_per_call: 1 }))).toBe(-EINTR);
     // GUP-fast commands do not take mmap_lock; the walk itself then runs (the fast path pins).
-    expect(f.ioctl(PIN_FAST_BENCHMARK, gup_test_struct({ addr, size: 2 * PAGE_SIZE, nr_pages_per_call: 1 }))).toBe(0);
+    expect(f.ioctl(PIN_FAST_BENCHMARK, gupTestStruct({ addr, size: 2 * PAGE_SIZE, nr_pages_per_call: 1 }))).toBe(0);
   });
 
   it('names the commands as the selftest does', () => {

@@ -1,0 +1,133 @@
+// The `expect` step: checks of counters, earlier steps' results, WARNs and outstanding pins. Shared
+// by the model runner and the live-kernel probe, which fill in what their engine can observe.
+
+import type { Step } from './schema.js';
+import type { StepResult } from './result.js';
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** What an expect step sees besides the earlier steps' results (each engine fills it in). */
+export interface ExpectEnv {
+  /** Counters as deltas since the scenario began; undefined: not observable, the checks are skipped. */
+  vmstat?: Record<string, number>;
+  /** WARN records so far; undefined: not observable. */
+  warnings?: number;
+  /** Pins outstanding; undefined: not observable. */
+  pins?: number;
+  /** A reason why a step's results cannot be checked (e.g. the engine could not run it). */
+  unchecked?: (target: StepResult) => string | undefined;
+  /** Skip page fields the engine reports as null (it cannot observe them). */
+  skipNullFields?: boolean;
+  /** Page fields not to check, with why (e.g. zone: the live host's memory layout is its own). */
+  skipFields?: Record<string, string>;
+  /** hugetlb pool counters now, by size; undefined: not observable. */
+  hugetlb?: Partial<Record<string, Partial<Record<string, number>>>>;
+}
+
+/**
+ * Evaluate an expect step against the results so far. Returns the failures, the checks skipped
+ * (with why) and how many checks were made. Shared by the model runner and the live-kernel probe.
+ */
+export function checkExpect(
+  s: Extract<Step, { op: 'expect' }>,
+  done: StepResult[],
+  env: ExpectEnv,
+): { failures: string[]; skipped: string[]; checked: number } {
+  const failures: string[] = [];
+  const skipped: string[] = [];
+  let checked = 0;
+  const delta = env.vmstat;
+  for (const [k, want] of Object.entries(s.vmstat ?? {})) {
+    if (!delta) {
+      skipped.push(`vmstat ${k}`);
+      continue;
+    }
+    checked++;
+    if (!(k in delta)) failures.push(`vmstat ${k}: no such counter`);
+    else if (delta[k] !== want) failures.push(`vmstat ${k}: got ${delta[k]}, want ${want}`);
+  }
+  if (
+    s.step !== undefined ||
+    s.ret !== undefined ||
+    s.errno !== undefined ||
+    s.pages !== undefined ||
+    s.why !== undefined
+  ) {
+    const target =
+      typeof s.step === 'number'
+        ? done[s.step]
+        : s.step !== undefined
+          ? [...done].reverse().find((d) => d.label === s.step)
+          : [...done].reverse().find((d) => d.op !== 'expect');
+    const tname = typeof s.step === 'string' ? `"${s.step}"` : `step ${target?.index}`;
+    const why = target && env.unchecked?.(target);
+    if (!target) {
+      checked++;
+      failures.push(`no step ${String(s.step)} to check`);
+    } else if (why) skipped.push(`${tname}: ${why}`);
+    else {
+      if (s.ret !== undefined) {
+        checked++;
+        if (target.ret !== s.ret) failures.push(`${tname} ret: got ${target.ret}, want ${s.ret}`);
+      }
+      if (s.errno !== undefined) {
+        checked++;
+        if (target.errno !== s.errno) failures.push(`${tname} errno: got ${target.errno}, want ${s.errno}`);
+      }
+      if (s.why !== undefined) {
+        const w = target.why ? `${target.why.fn}: ${target.why.rule}` : '';
+        if (!target.why && env.skipNullFields) skipped.push(`${tname} why`);
+        else {
+          checked++;
+          if (!w.includes(s.why)) failures.push(`${tname} why: got "${w}", want it to mention "${s.why}"`);
+        }
+      }
+      if (s.pages !== undefined) {
+        const got = (target.pages ?? []) as Array<Record<string, unknown>>;
+        const wantList: Array<[number, Record<string, unknown>]> = Array.isArray(s.pages)
+          ? s.pages.map((w, i) => [i, w])
+          : Object.entries(s.pages).map(([k, w]) => [Number(k), w]);
+        for (const [i, w] of wantList) {
+          for (const [field, v] of Object.entries(w)) {
+            const g = got[i]?.[field];
+            if ((env.skipNullFields && g === null) || env.skipFields?.[field] !== undefined) {
+              skipped.push(`${tname} pages[${i}].${field}`);
+              continue;
+            }
+            checked++;
+            if (!same(g, v))
+              failures.push(`${tname} pages[${i}].${field}: got ${JSON.stringify(g)}, want ${JSON.stringify(v)}`);
+          }
+        }
+      }
+    }
+  }
+  if (s.warnings !== undefined) {
+    if (env.warnings === undefined) skipped.push('warnings');
+    else {
+      checked++;
+      if (env.warnings !== s.warnings) failures.push(`warnings: got ${env.warnings}, want ${s.warnings}`);
+    }
+  }
+  for (const [size, want] of Object.entries(s.hugetlb ?? {})) {
+    for (const [k, v] of Object.entries(want ?? {})) {
+      const got = env.hugetlb?.[size]?.[k];
+      if (got === undefined) {
+        skipped.push(`hugetlb ${size} ${k}`);
+        continue;
+      }
+      checked++;
+      if (got !== v) failures.push(`hugetlb ${size} ${k}: got ${got}, want ${v}`);
+    }
+  }
+  if (s.pins !== undefined) {
+    if (env.pins === undefined) skipped.push('pins');
+    else {
+      checked++;
+      if (env.pins !== s.pins) failures.push(`outstanding pins: got ${env.pins}, want ${s.pins}`);
+    }
+  }
+  return { failures, skipped, checked };
+}

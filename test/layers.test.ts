@@ -1,0 +1,159 @@
+// The import graph of src/: every import runs downward through the layers of DESIGN.md, no module
+// takes part in a runtime import cycle, and the layers the browser playground runs import no Node API.
+
+import { describe, it, expect } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
+
+const SRC = join(import.meta.dirname, '..', 'src');
+
+/** Bottom to top: a module may import its own layer and the layers before it. */
+const LAYERS = ['uapi', 'mm', 'kernel', 'consumers', 'scenario', 'probe', 'bench', 'tools', 'web', 'cli'];
+/** Layers that run unchanged in a browser. */
+const PORTABLE = new Set(['uapi', 'mm', 'kernel', 'consumers', 'scenario']);
+
+interface Edge {
+  to: string;
+  typeOnly: boolean;
+  line: number;
+}
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...sources(p));
+    else if (p.endsWith('.ts') && !p.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** Static imports and re-exports of a module, and its bare (package or node:) specifiers. */
+export function importsOf(file: string, text: string): { edges: Edge[]; bare: Array<{ spec: string; line: number }> } {
+  const edges: Edge[] = [];
+  const bare: Array<{ spec: string; line: number }> = [];
+  const re = /^(import|export)\s+(type\s+)?([^;]*?)\s*from\s*'([^']+)'/gms;
+  for (const m of text.matchAll(re)) {
+    const line = text.slice(0, m.index).split('\n').length;
+    const spec = m[4]!;
+    if (!spec.startsWith('.')) {
+      bare.push({ spec, line });
+      continue;
+    }
+    const names = m[3]!;
+    const braced = /^\{([^}]*)\}$/.exec(names.trim());
+    const allTypes = braced !== null && braced[1]!.split(',').every((n) => !n.trim() || n.trim().startsWith('type '));
+    const to = normalize(join(dirname(file), spec.replace(/\.js$/, '.ts')));
+    edges.push({ to, typeOnly: m[2] !== undefined || allTypes, line });
+  }
+  for (const m of text.matchAll(/^import\s+'([^']+)'/gm)) bare.push({ spec: m[1]!, line: 0 });
+  return { edges, bare };
+}
+
+function layerOf(file: string): string {
+  return relative(SRC, file).split('/')[0]!;
+}
+
+/** Strongly connected components with more than one module (Tarjan), over runtime edges. */
+function cycles(graph: Map<string, string[]>): string[][] {
+  let counter = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, counter);
+    low.set(v, counter++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const comp: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        comp.push(relative(SRC, w));
+      } while (w !== v);
+      if (comp.length > 1) out.push(comp.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return out;
+}
+
+const files = sources(SRC);
+const parsed = new Map(files.map((f) => [f, importsOf(f, readFileSync(f, 'utf8'))]));
+
+describe('the import graph of src/', () => {
+  it('every module is in a known layer', () => {
+    const unknown = files.filter((f) => !LAYERS.includes(layerOf(f))).map((f) => relative(SRC, f));
+    expect(unknown).toEqual([]);
+  });
+
+  it('no module imports a layer above its own (type-only imports included)', () => {
+    const upward: string[] = [];
+    for (const [file, { edges }] of parsed) {
+      const from = LAYERS.indexOf(layerOf(file));
+      for (const e of edges) {
+        const to = LAYERS.indexOf(layerOf(e.to));
+        if (to > from) upward.push(`${relative(SRC, file)}:${e.line} imports ${relative(SRC, e.to)}`);
+      }
+    }
+    expect(upward).toEqual([]);
+  });
+
+  it('no runtime import cycles', () => {
+    const graph = new Map<string, string[]>();
+    for (const [file, { edges }] of parsed)
+      graph.set(
+        file,
+        edges.filter((e) => !e.typeOnly).map((e) => e.to),
+      );
+    expect(cycles(graph)).toEqual([]);
+  });
+
+  it('the layers the browser runs import no Node API', () => {
+    const node: string[] = [];
+    for (const [file, { bare }] of parsed) {
+      if (!PORTABLE.has(layerOf(file))) continue;
+      for (const b of bare)
+        if (b.spec.startsWith('node:') || ['fs', 'path', 'os', 'child_process'].includes(b.spec))
+          node.push(`${relative(SRC, file)} imports ${b.spec}`);
+    }
+    expect(node).toEqual([]);
+  });
+
+  it('the checks see a violation when there is one', () => {
+    // The parser must not miss multi-line and type-only imports, or the checks above pass vacuously.
+    const f = join(SRC, 'mm', 'x.ts');
+    const text = [
+      'import {',
+      '  a,',
+      '  b,',
+      "} from '../cli/main.js';",
+      "import type { T } from '../kernel/fork.js';",
+      "import { type U } from './y.js';",
+      "import { readFileSync } from 'node:fs';",
+    ].join('\n');
+    const { edges, bare } = importsOf(f, text);
+    expect(edges.map((e) => [relative(SRC, e.to), e.typeOnly, e.line])).toEqual([
+      ['cli/main.ts', false, 1],
+      ['kernel/fork.ts', true, 5],
+      ['mm/y.ts', true, 6],
+    ]);
+    expect(bare).toEqual([{ spec: 'node:fs', line: 7 }]);
+    const g = new Map([
+      ['a', ['b']],
+      ['b', ['a']],
+      ['c', ['a']],
+    ]);
+    expect(cycles(g)).toHaveLength(1);
+  });
+});
