@@ -3,7 +3,16 @@
 
 import { parseDocument, LineCounter, isMap, isSeq, type Node, type Document } from 'yaml';
 import type { z } from 'zod';
-import { ScenarioSchema, STEP_OPS, type Scenario, type Step } from './schema.js';
+import {
+  ScenarioSchema,
+  MachineSchema,
+  ProcessSchema,
+  StepSchema,
+  STEP_OPS,
+  type Scenario,
+  type Step,
+} from './schema.js';
+import { suggestion } from './suggest.js';
 
 export class ScenarioError extends Error {
   readonly code = 'ERR_SCENARIO_INVALID';
@@ -98,7 +107,7 @@ function formatIssues(
       for (const key of is.keys) {
         const line = keyLine(doc, path, key, lc);
         const f = [field, key].filter(Boolean).join('.');
-        out.push(`${where(file, line)}: ${head}unknown field "${f}"`);
+        out.push(`${where(file, line)}: ${head}unknown field "${f}"${suggestion(key, knownKeys(path, stepOps))}`);
       }
       continue;
     }
@@ -107,7 +116,9 @@ function formatIssues(
     let msg = is.message;
     if (is.code === 'invalid_union' && path[path.length - 1] === 'op') {
       const got = stepOps[path[1] as number];
-      msg = got ? `unknown op "${got}" (known ops: ${STEP_OPS.join(', ')})` : 'missing "op"';
+      msg = got
+        ? `unknown op "${got}"${suggestion(got, STEP_OPS)} (known ops: ${STEP_OPS.join(', ')})`
+        : 'missing "op"';
       out.push(`${where(file, line)}: ${head}${msg}`);
       continue;
     }
@@ -115,6 +126,18 @@ function formatIssues(
     out.push(`${where(file, line)}: ${head}field "${field}": ${msg}`);
   }
   return out;
+}
+
+/** The fields a map at `path` may have, for "did you mean". */
+function knownKeys(path: PathKey[], stepOps: (string | undefined)[]): string[] {
+  if (path.length === 0) return Object.keys(ScenarioSchema.shape);
+  if (path.length === 1 && path[0] === 'machine') return Object.keys(MachineSchema.shape);
+  if (path.length === 2 && path[0] === 'processes') return Object.keys(ProcessSchema.shape);
+  if (path.length === 2 && path[0] === 'steps') {
+    const op = stepOps[path[1] as number];
+    return Object.keys(StepSchema.options.find((o) => o.shape.op.value === op)?.shape ?? {});
+  }
+  return [];
 }
 
 /**
