@@ -120,11 +120,12 @@ export function checkAdvice(input: AdvisorInput, adv: Advice): AdviceCheck {
     if (consistent) findings.push('The advice warned of this for this memory (see the pitfalls).');
   } else {
     const acquired = call.vmstat.nr_foll_pin_acquired;
+    const moved = held.pfn !== before.pfn;
     findings.push(`${call.op} returned ${call.ret}; nr_foll_pin_acquired is now ${acquired}.`);
     findings.push(
       `Page 0 after the call: refcount ${String(held.refcount)}, pincount ${String(held.pincount)}, ` +
         `folio_maybe_dma_pinned ${String(held.maybe_dma_pinned)}, zone ${String(held.zone)}` +
-        `${held.pfn !== before.pfn ? ` (moved: pfn ${String(before.pfn)} -> ${String(held.pfn)}, migrated for the pin)` : ''}.`,
+        `${moved ? ` (moved: pfn ${String(before.pfn)} -> ${String(held.pfn)}, migrated for the pin)` : ''}.`,
     );
     const end = result.vmstat;
     const balanced = end.nr_foll_pin_acquired === end.nr_foll_pin_released && result.pins.length === 0;

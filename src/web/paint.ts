@@ -1,0 +1,106 @@
+// The page map's pixels: one cell per page, a colour and a pattern per state (so the map reads
+// without colour too), folio boundaries as a dark left edge, a holder's frames outlined. Pure: it
+// fills an RGBA pixel buffer (ImageData's), so the bench measures exactly what the page draws.
+
+import { PageState, PAGE_FOLIO_HEAD, PAGE_LARGE, type RegionMap } from '../scenario/pagemap.js';
+
+/** Fill colour and pattern per state: pattern bits are a 4x4 tile, 1 = the darker ink. */
+export interface StateStyle {
+  fill: string;
+  ink: string;
+  /** 16 bits, row-major 4x4: where the ink shows. */
+  pattern: number;
+  /** What the pattern looks like, for the legend's text. */
+  patternName: string;
+}
+
+const SOLID = 0x0000;
+const DIAG = 0b1000_0100_0010_0001; // \ stripes
+const ANTI = 0b0001_0010_0100_1000; // / stripes
+const DOTS = 0b0000_0100_0000_0001;
+const CROSS = DIAG | ANTI;
+const HORIZ = 0b0000_0000_1111_0000;
+const VERT = 0b0100_0100_0100_0100;
+const CHECK = 0b1010_0101_1010_0101;
+const GRID = 0b1111_1000_1000_1000;
+
+export const STATE_STYLES: Record<number, StateStyle> = {
+  [PageState.NOT_PRESENT]: { fill: '#f2f2f2', ink: '#dddddd', pattern: SOLID, patternName: 'plain' },
+  [PageState.ZERO]: { fill: '#ffffff', ink: '#9a9a9a', pattern: DOTS, patternName: 'dots' },
+  [PageState.HUGE_ZERO]: { fill: '#ffffff', ink: '#6d6d6d', pattern: GRID, patternName: 'grid' },
+  [PageState.ANON_EXCLUSIVE]: { fill: '#7fb3e6', ink: '#4f86bf', pattern: SOLID, patternName: 'solid' },
+  [PageState.ANON_SHARED]: { fill: '#b9d7f2', ink: '#3f77b0', pattern: ANTI, patternName: '/ stripes' },
+  [PageState.PINNED]: { fill: '#e8553f', ink: '#8f1d0e', pattern: CROSS, patternName: 'cross-hatch' },
+  [PageState.FALSE_POSITIVE]: { fill: '#f5b342', ink: '#9b5f00', pattern: CHECK, patternName: 'checks' },
+  [PageState.CACHE_CLEAN]: { fill: '#9ed49a', ink: '#5c9c57', pattern: SOLID, patternName: 'solid' },
+  [PageState.CACHE_DIRTY]: { fill: '#c7e6a4', ink: '#3d7d22', pattern: HORIZ, patternName: 'bars' },
+  [PageState.CACHE_WRITEBACK]: { fill: '#d8f0c2', ink: '#2f6b1a', pattern: VERT, patternName: 'columns' },
+  [PageState.PFNMAP]: { fill: '#c9b3e6', ink: '#6b4a9c', pattern: DIAG, patternName: '\\ stripes' },
+};
+
+/** '#rrggbb' as a little-endian RGBA word (ImageData's byte order on every browser in use). */
+function rgba(hex: string): number {
+  const v = parseInt(hex.slice(1), 16);
+  return (0xff << 24) | ((v & 0xff) << 16) | (v & 0xff00) | ((v >> 16) & 0xff);
+}
+
+const FILL = new Uint32Array(16);
+const INK = new Uint32Array(16);
+const PATTERN = new Uint16Array(16);
+for (const [k, st] of Object.entries(STATE_STYLES)) {
+  FILL[Number(k)] = rgba(st.fill);
+  INK[Number(k)] = rgba(st.ink);
+  PATTERN[Number(k)] = st.pattern;
+}
+const EDGE = rgba('#222222');
+const MARK = rgba('#000000');
+const TILE = 4;
+
+/** Cells per row and cell size for a map of `pages` pages, at most `maxWidth` pixels wide. */
+export function layout(pages: number, maxWidth: number): { cols: number; cell: number; rows: number } {
+  // Big cells for small regions (the pattern shows inside each cell), down to 1 px for huge ones.
+  let cell = 14;
+  while (cell > 1 && Math.ceil(pages / Math.floor(maxWidth / cell)) * cell > 1024) cell--;
+  const cols = Math.max(1, Math.min(pages, Math.floor(maxWidth / cell)));
+  return { cols, cell, rows: Math.ceil(pages / cols) };
+}
+
+/**
+ * Paint the map into `px` (width = cols * cell pixels, RGBA words). `marked`, when given, outlines
+ * the pages whose entry is non-zero (a holder's frames).
+ */
+export function paintMap(map: RegionMap, cols: number, cell: number, px: Uint32Array, marked?: Uint8Array): void {
+  const width = cols * cell;
+  const n = map.state.length;
+  const gap = cell >= 6 ? 1 : 0; // a light seam between big cells
+  for (let i = 0; i < n; i++) {
+    const s = map.state[i]!;
+    const fill = FILL[s]!;
+    const ink = INK[s]!;
+    const pat = PATTERN[s]!;
+    const x0 = (i % cols) * cell;
+    const y0 = Math.floor(i / cols) * cell;
+    const edge = (map.bits[i]! & (PAGE_FOLIO_HEAD | PAGE_LARGE)) === (PAGE_FOLIO_HEAD | PAGE_LARGE);
+    const mark = marked !== undefined && marked[i] !== 0;
+    for (let dy = 0; dy < cell; dy++) {
+      const y = y0 + dy;
+      let o = y * width + x0;
+      const row = (y % TILE) * TILE;
+      for (let dx = 0; dx < cell; dx++, o++) {
+        const x = x0 + dx;
+        let c = pat & (1 << (row + (x % TILE))) ? ink : fill;
+        if (gap && (dx === cell - 1 || dy === cell - 1)) c = 0xffffffff;
+        else if (edge && dx === 0) c = EDGE;
+        else if (mark && cell >= 4 && (dy === 0 || dy === cell - 2 || dx === 0 || dx === cell - 2)) c = MARK;
+        px[o] = c;
+      }
+    }
+  }
+  // Past the last page: blank.
+  px.fill(0, n > 0 ? Math.ceil(n / cols) * cell * width : 0);
+  for (let i = n; i < Math.ceil(n / cols) * cols; i++) {
+    const x0 = (i % cols) * cell;
+    const y0 = Math.floor(i / cols) * cell;
+    for (let dy = 0; dy < cell; dy++) px.fill(0, (y0 + dy) * width + x0, (y0 + dy) * width + x0 + cell);
+  }
+}
