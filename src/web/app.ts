@@ -68,6 +68,11 @@ export class App {
     document.body.dataset.ready = 'true';
   }
 
+  /** The editor's text (what Share puts in the URL). */
+  scenarioText(): string {
+    return this.editor.text();
+  }
+
   /** Load a scenario into the editor and run it. */
   open(text: string, name: string, step = 0): void {
     this.editor.setText(text);

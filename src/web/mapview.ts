@@ -44,7 +44,7 @@ export class MapView {
       class: 'pagemap',
       'data-process': rv.process,
       'data-region': rv.region,
-      'aria-label': `page map of ${label}, ${rv.pages} pages; arrow keys move, Enter inspects`,
+      'aria-label': `page map of ${label}, ${rv.pages} pages; arrow keys move, Enter inspects, Escape leaves`,
     });
     this.live = h('div', { class: 'map-cursor', 'aria-live': 'polite' });
     this.text = h('ul', { class: 'map-text' });
@@ -81,6 +81,7 @@ export class MapView {
       this.live.textContent = describePage(this.rv, this.cursor);
       this.paint();
     } else if (e.key === 'Enter' || e.key === ' ') this.select(this.cursor);
+    else if (e.key === 'Escape') document.getElementById('controls')?.focus();
     else return;
     e.preventDefault();
     e.stopPropagation();
@@ -98,6 +99,7 @@ export class MapView {
     this.rv = rv;
     this.marked = marked;
     if (this.cursor >= rv.pages) this.cursor = 0;
+    if (this.live.textContent) this.live.textContent = describePage(rv, this.cursor);
     this.paint();
   }
 
@@ -109,6 +111,8 @@ export class MapView {
     this.cell = cell;
     const width = cols * cell;
     const height = rows * cell;
+    this.canvas.dataset.cols = String(cols);
+    this.canvas.dataset.cell = String(cell);
     if (this.canvas.width !== width) this.canvas.width = width;
     if (this.canvas.height !== height) this.canvas.height = height;
     const ctx = this.canvas.getContext('2d');

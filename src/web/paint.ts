@@ -59,7 +59,7 @@ const TILE = 4;
 /** Cells per row and cell size for a map of `pages` pages, at most `maxWidth` pixels wide. */
 export function layout(pages: number, maxWidth: number): { cols: number; cell: number; rows: number } {
   // Big cells for small regions (the pattern shows inside each cell), down to 1 px for huge ones.
-  let cell = 14;
+  let cell = pages <= 64 ? 24 : 14;
   while (cell > 1 && Math.ceil(pages / Math.floor(maxWidth / cell)) * cell > 1024) cell--;
   const cols = Math.max(1, Math.min(pages, Math.floor(maxWidth / cell)));
   return { cols, cell, rows: Math.ceil(pages / cols) };
