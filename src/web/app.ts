@@ -11,6 +11,7 @@ import { MapView, legend } from './mapview.js';
 import { renderInspector, type Selection } from './inspector.js';
 import {
   renderStepTable,
+  markStep,
   renderStepJson,
   renderChart,
   renderHandles,
@@ -50,6 +51,8 @@ export class App {
   private extra = 'nr_anon_pages';
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly maps = new Map<string, MapView>();
+  /** What the step table was built from: it is rebuilt only when that changes. */
+  private table: { t: Timeline; diff: DiffJson | undefined } | undefined;
   private readonly token = new URLSearchParams(location.search).get('token');
 
   constructor(private readonly examples: Example[]) {}
@@ -193,7 +196,10 @@ export class App {
     byId<HTMLInputElement>('jump').max = String(n - 1);
     byId('position').textContent = `step ${this.step} of ${n - 1}: ${s.op}${s.label ? ` [${s.label}]` : ''}`;
     byId('position').dataset.step = String(this.step);
-    renderStepTable(byId('steps'), t, this.step, (k) => this.go(k), this.diff);
+    if (this.table?.t !== t || this.table.diff !== this.diff) {
+      renderStepTable(byId('steps'), t, this.step, (k) => this.go(k), this.diff);
+      this.table = { t, diff: this.diff };
+    } else markStep(byId('steps'), this.step);
     renderStepJson(byId('step-json'), t, this.step);
     this.renderMaps(view.regions);
     renderHandles(

@@ -3,6 +3,8 @@
 
 import { parse } from 'yaml';
 import { App, type Example } from './app.js';
+import { layout, paintMap } from './paint.js';
+import { PAGE_STATE_NAMES, PAGE_FOLIO_HEAD, PAGE_LARGE } from '../scenario/pagemap.js';
 
 const files = import.meta.glob('../../examples/*.yaml', { query: '?raw', import: 'default', eager: true }) as Record<
   string,
@@ -28,3 +30,28 @@ function examples(): Example[] {
 const app = new App(examples());
 void app.start();
 (window as unknown as { gupsim: App }).gupsim = app;
+
+/**
+ * For `npm run bench:web`: paint a synthetic map of `pages` pages (every state, large folios) on an
+ * offscreen canvas the way a region's map is painted, and return the milliseconds it took.
+ */
+function benchPaint(pages: number): number {
+  const state = new Uint8Array(pages);
+  const bits = new Uint8Array(pages);
+  for (let i = 0; i < pages; i++) {
+    state[i] = (i >> 9) % PAGE_STATE_NAMES.length;
+    bits[i] = i % 512 === 0 ? PAGE_FOLIO_HEAD | PAGE_LARGE : PAGE_LARGE;
+  }
+  const map = { state, bits, pfn: new Int32Array(pages) };
+  const t0 = performance.now();
+  const { cols, cell, rows } = layout(pages, 1024);
+  const canvas = document.createElement('canvas');
+  canvas.width = cols * cell;
+  canvas.height = rows * cell;
+  const ctx = canvas.getContext('2d')!;
+  const img = ctx.createImageData(canvas.width, canvas.height);
+  paintMap(map, cols, cell, new Uint32Array(img.data.buffer));
+  ctx.putImageData(img, 0, 0);
+  return performance.now() - t0;
+}
+(window as unknown as { gupsimBench: unknown }).gupsimBench = { paint: benchPaint };

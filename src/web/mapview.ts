@@ -30,6 +30,9 @@ export class MapView {
   private painted: { map: unknown; marked: unknown; cursor: number } | undefined;
   private cols = 1;
   private cell = 1;
+  /** On screen (IntersectionObserver): maps scrolled away are painted when they come back. */
+  private visible = typeof IntersectionObserver !== 'function';
+  private described: unknown;
   cursor = 0;
 
   constructor(
@@ -64,6 +67,14 @@ export class MapView {
       if (x < this.cols && page < this.rv.pages) this.select(page);
     });
     this.canvas.addEventListener('keydown', (e) => this.key(e));
+    const alt = this.el.querySelector('details')!;
+    alt.addEventListener('toggle', () => this.describe());
+    if (typeof IntersectionObserver === 'function') {
+      new IntersectionObserver((entries) => {
+        this.visible = entries.some((e) => e.isIntersecting);
+        if (this.visible) this.paint();
+      }).observe(this.canvas);
+    }
     this.update(rv, undefined);
   }
 
@@ -100,21 +111,23 @@ export class MapView {
     this.marked = marked;
     if (this.cursor >= rv.pages) this.cursor = 0;
     if (this.live.textContent) this.live.textContent = describePage(rv, this.cursor);
-    this.paint();
+    const { cols, cell, rows } = layout(rv.pages, MAX_WIDTH);
+    this.cols = cols;
+    this.cell = cell;
+    this.canvas.dataset.cols = String(cols);
+    this.canvas.dataset.cell = String(cell);
+    if (this.canvas.width !== cols * cell) this.canvas.width = cols * cell;
+    if (this.canvas.height !== rows * cell) this.canvas.height = rows * cell;
+    if (this.visible) this.paint();
+    if (this.text.closest('details')?.open) this.describe();
   }
 
   private paint(): void {
     const p = this.painted;
     if (p && p.map === this.rv.map && p.marked === this.marked && p.cursor === this.cursor) return;
-    const { cols, cell, rows } = layout(this.rv.pages, MAX_WIDTH);
-    this.cols = cols;
-    this.cell = cell;
-    const width = cols * cell;
-    const height = rows * cell;
-    this.canvas.dataset.cols = String(cols);
-    this.canvas.dataset.cell = String(cell);
-    if (this.canvas.width !== width) this.canvas.width = width;
-    if (this.canvas.height !== height) this.canvas.height = height;
+    const { cols, cell } = this;
+    const width = this.canvas.width;
+    const height = this.canvas.height;
     const ctx = this.canvas.getContext('2d');
     if (!ctx) return;
     const img = ctx.createImageData(width, height);
@@ -126,12 +139,13 @@ export class MapView {
     const x = (this.cursor % cols) * cell;
     const y = Math.floor(this.cursor / cols) * cell;
     if (document.activeElement === this.canvas || this.painted) ctx.strokeRect(x + 0.5, y + 0.5, cell - 1, cell - 1);
-    if (!p || p.map !== this.rv.map) this.describe();
     this.painted = { map: this.rv.map, marked: this.marked, cursor: this.cursor };
   }
 
   /** The text alternative: runs of pages in one state (at most 200 lines, then a count). */
   private describe(): void {
+    if (this.described === this.rv.map) return;
+    this.described = this.rv.map;
     const runs = stateRuns(this.rv.map);
     const items = runs
       .slice(0, 200)

@@ -44,17 +44,17 @@ function rgba(hex: string): number {
   return (0xff << 24) | ((v & 0xff) << 16) | (v & 0xff00) | ((v >> 16) & 0xff);
 }
 
-const FILL = new Uint32Array(16);
-const INK = new Uint32Array(16);
-const PATTERN = new Uint16Array(16);
+const TILE = 4;
+const TILE_PIXELS = TILE * TILE;
+/** Per state, its 4x4 tile of final colours: a pixel is one table lookup. */
+const TILES = new Uint32Array(16 * TILE_PIXELS);
 for (const [k, st] of Object.entries(STATE_STYLES)) {
-  FILL[Number(k)] = rgba(st.fill);
-  INK[Number(k)] = rgba(st.ink);
-  PATTERN[Number(k)] = st.pattern;
+  for (let b = 0; b < TILE_PIXELS; b++)
+    TILES[Number(k) * TILE_PIXELS + b] = rgba(st.pattern & (1 << b) ? st.ink : st.fill);
 }
 const EDGE = rgba('#222222');
 const MARK = rgba('#000000');
-const TILE = 4;
+const SEAM = rgba('#ffffff');
 
 /** Cells per row and cell size for a map of `pages` pages, at most `maxWidth` pixels wide. */
 export function layout(pages: number, maxWidth: number): { cols: number; cell: number; rows: number } {
@@ -72,35 +72,45 @@ export function layout(pages: number, maxWidth: number): { cols: number; cell: n
 export function paintMap(map: RegionMap, cols: number, cell: number, px: Uint32Array, marked?: Uint8Array): void {
   const width = cols * cell;
   const n = map.state.length;
-  const gap = cell >= 6 ? 1 : 0; // a light seam between big cells
-  for (let i = 0; i < n; i++) {
-    const s = map.state[i]!;
-    const fill = FILL[s]!;
-    const ink = INK[s]!;
-    const pat = PATTERN[s]!;
-    const x0 = (i % cols) * cell;
-    const y0 = Math.floor(i / cols) * cell;
-    const edge = (map.bits[i]! & (PAGE_FOLIO_HEAD | PAGE_LARGE)) === (PAGE_FOLIO_HEAD | PAGE_LARGE);
-    const mark = marked !== undefined && marked[i] !== 0;
-    for (let dy = 0; dy < cell; dy++) {
-      const y = y0 + dy;
-      let o = y * width + x0;
-      const row = (y % TILE) * TILE;
-      for (let dx = 0; dx < cell; dx++, o++) {
-        const x = x0 + dx;
-        let c = pat & (1 << (row + (x % TILE))) ? ink : fill;
-        if (gap && (dx === cell - 1 || dy === cell - 1)) c = 0xffffffff;
-        else if (edge && dx === 0) c = EDGE;
-        else if (mark && cell >= 4 && (dy === 0 || dy === cell - 2 || dx === 0 || dx === cell - 2)) c = MARK;
-        px[o] = c;
-      }
+  const rows = Math.ceil(n / cols);
+  const state = map.state;
+  // Row-major over pixels, one table lookup each: the page of each pixel column, computed once.
+  const colPage = new Int32Array(width);
+  for (let x = 0; x < width; x++) colPage[x] = (x / cell) | 0;
+  for (let y = 0, o = 0; y < rows * cell; y++) {
+    const first = ((y / cell) | 0) * cols;
+    const tileRow = (y & (TILE - 1)) * TILE;
+    const full = first + cols <= n;
+    for (let x = 0; x < width; x++, o++) {
+      const i = first + colPage[x]!;
+      px[o] = full || i < n ? TILES[state[i]! * TILE_PIXELS + tileRow + (x & (TILE - 1))]! : 0;
     }
   }
-  // Past the last page: blank.
-  px.fill(0, n > 0 ? Math.ceil(n / cols) * cell * width : 0);
-  for (let i = n; i < Math.ceil(n / cols) * cols; i++) {
+  // Then what only some pages have: seams between big cells, folio edges, outlines.
+  const seam = cell >= 6;
+  const bits = map.bits;
+  for (let i = 0; i < n; i++) {
+    const edge = (bits[i]! & (PAGE_FOLIO_HEAD | PAGE_LARGE)) === (PAGE_FOLIO_HEAD | PAGE_LARGE);
+    const mark = marked !== undefined && marked[i] !== 0 && cell >= 4;
+    if (!seam && !edge && !mark) continue;
     const x0 = (i % cols) * cell;
-    const y0 = Math.floor(i / cols) * cell;
-    for (let dy = 0; dy < cell; dy++) px.fill(0, (y0 + dy) * width + x0, (y0 + dy) * width + x0 + cell);
+    const y0 = ((i / cols) | 0) * cell;
+    if (seam) {
+      const last = (y0 + cell - 1) * width;
+      for (let x = x0; x < x0 + cell; x++) px[last + x] = SEAM;
+      for (let y = y0; y < y0 + cell; y++) px[y * width + x0 + cell - 1] = SEAM;
+    }
+    if (edge) for (let y = y0; y < y0 + cell - (seam ? 1 : 0); y++) px[y * width + x0] = EDGE;
+    if (mark) {
+      const r = x0 + cell - 2;
+      for (let x = x0; x <= r; x++) {
+        px[y0 * width + x] = MARK;
+        px[(y0 + cell - 2) * width + x] = MARK;
+      }
+      for (let y = y0; y <= y0 + cell - 2; y++) {
+        px[y * width + x0] = MARK;
+        px[y * width + r] = MARK;
+      }
+    }
   }
 }

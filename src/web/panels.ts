@@ -111,7 +111,19 @@ export function renderStepTable(
       h('tbody', {}, rows),
     ),
   );
-  el.querySelector('tr.current')?.scrollIntoView({ block: 'nearest' });
+  markStep(el, step);
+}
+
+/** Move the table's current-step mark (the table itself is built once per run or diff). */
+export function markStep(el: HTMLElement, step: number): void {
+  for (const tr of el.querySelectorAll('tr.current')) {
+    tr.classList.remove('current');
+    tr.removeAttribute('aria-current');
+  }
+  const row = el.querySelector(`tr[data-step="${step}"]`);
+  row?.classList.add('current');
+  row?.setAttribute('aria-current', 'step');
+  row?.scrollIntoView({ block: 'nearest' });
 }
 
 /** The current step's entry of the result JSON, exactly as `gupsim run --json` prints it. */

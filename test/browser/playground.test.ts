@@ -288,7 +288,12 @@ describe.skipIf(skipReason !== undefined)('the playground in Chromium', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => page.locator('#inspector-title').textContent()).toContain('page 0,');
     expect(await page.locator('.map-cursor').first().textContent()).toMatch(/^page 0: /);
-    const alt = await page.locator('details.map-alt li').allTextContents();
+    // The map as text: the next stop after the map, opened with Enter.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    const items = page.locator('details.map-alt').first().locator('li');
+    await expect.poll(() => items.count()).toBeGreaterThan(0);
+    const alt = await items.allTextContents();
     expect(alt.length).toBeGreaterThan(0);
     expect(alt.join('\n')).toMatch(/page 0: exclusive anon/);
     // Step keys work once focus leaves the map.
