@@ -27,8 +27,10 @@ function scenario() {
     const k = (i - 1) % 8;
     steps.push(
       [
-        `{ op: io_uring_register_buffers, proc: app, region: big, length: 16MiB, offset: ${(i % 8) * 16}MiB, as: ring${i} }`,
-        `{ op: pin_user_pages_fast, proc: app, region: thp, length: 8MiB, flags: [FOLL_WRITE, FOLL_LONGTERM], as: pin${i} }`,
+        `{ op: io_uring_register_buffers, proc: app, region: big, length: 16MiB, offset: ${(i % 8) * 16}MiB, ` +
+          `as: ring${i} }`,
+        `{ op: pin_user_pages_fast, proc: app, region: thp, length: 8MiB, flags: [FOLL_WRITE, FOLL_LONGTERM], ` +
+          `as: pin${i} }`,
         `{ op: fork, proc: app, child: kid${i} }`,
         '{ op: write, proc: app, region: big, length: 4MiB }',
         `{ op: exit, proc: kid${i - 2} }`,
@@ -103,7 +105,8 @@ try {
     console.log(`playground in Chromium: ${r.steps}-step scenario on a 1 GiB machine, ${r.regions} maps on the page`);
     console.log(`  run once into a timeline (load, every view after every step):  ${f(out.timeline_build_ms)} ms`);
     console.log(
-      `  move to a step (redraw every view), ${r.moves.length} moves:            median ${f(out.step_move_ms.median)} ms, ` +
+      `  move to a step (redraw every view), ${r.moves.length} moves:            median ` +
+        `${f(out.step_move_ms.median)} ms, ` +
         `max ${f(out.step_move_ms.max)} ms (one frame: ${f(out.frame_ms)} ms)`,
     );
     console.log(
@@ -111,7 +114,8 @@ try {
         `${f(out.step_to_next_frame_ms.median)} ms, max ${f(out.step_to_next_frame_ms.max)} ms`,
     );
     console.log(
-      `  paint a 262,144-page map (1 GiB region):                       median ${f(out.paint_262144_pages_ms.median)} ms, ` +
+      `  paint a 262,144-page map (1 GiB region):                       median ` +
+        `${f(out.paint_262144_pages_ms.median)} ms, ` +
         `max ${f(out.paint_262144_pages_ms.max)} ms`,
     );
   }
