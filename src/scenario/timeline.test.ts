@@ -1,4 +1,6 @@
 import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadScenario } from './load.js';
 import { runScenario } from './run.js';
 import { buildTimeline, partings } from './timeline.js';
@@ -54,5 +56,28 @@ describe('buildTimeline', () => {
     expect(h.attached).toBe(4);
     expect(t.steps[5]!.holders.find((x) => x.name === 'pin')!.attached).toBe(2);
     expect(partings(t)).toEqual([{ step: 5, holder: 'pin', parted: 2, op: 'madvise' }]);
+  });
+});
+
+describe('the doc examples on the map', () => {
+  const example = (f: string) => loadScenario(readFileSync(join(import.meta.dirname, '../../examples', f), 'utf8'));
+
+  it('1023 FOLL_GET references on a small folio read as pinned: a false positive, since no holder pins it', () => {
+    const t = buildTimeline(example('doc-false-positive.yaml'));
+    const almost = t.result.steps.findIndex((s) => s.label === 'almost');
+    expect(t.steps[almost]!.regions[0]!.map.state[0]).toBe(PageState.FALSE_POSITIVE);
+    const after = t.result.steps.findIndex((s) => s.label === 'after');
+    expect(t.steps[after]!.regions[0]!.map.state[0]).toBe(PageState.ANON_EXCLUSIVE);
+  });
+
+  it('a real pin on a small folio is PINNED; a ring whose frames are not reported leaves it PINNED too', () => {
+    const t = buildTimeline(example('doc-bias-small-folio.yaml'));
+    const states = t.steps.flatMap((s) => s.regions.map((r) => r.map.state[0]));
+    expect(states).toContain(PageState.PINNED);
+    expect(states).not.toContain(PageState.FALSE_POSITIVE);
+    const ring = buildTimeline(example('fork-after-pin.yaml'));
+    const all = ring.steps.flatMap((s) => s.regions.flatMap((r) => [...r.map.state]));
+    expect(all).toContain(PageState.PINNED);
+    expect(all).not.toContain(PageState.FALSE_POSITIVE);
   });
 });

@@ -91,7 +91,8 @@ function ledgerPins(ctx: RunContext, frames: Map<Holder, Int32Array | null>): Ma
   for (const h of ctx.holders.values()) {
     if (h.pins() === 0) continue;
     const f = frames.get(h);
-    if (!f || h.refs() > 0) return undefined;
+    // One frame per pin unit, or the ledger is incomplete and cannot clear a folio.
+    if (!f || h.refs() > 0 || f.length !== h.pins()) return undefined;
     for (const pfn of f) {
       if (pfn >= ctx.m.mem.nr) continue;
       const folio = ctx.m.mem.page_folio(pfn);
