@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
@@ -119,5 +120,42 @@ describe('gupsim playground --probe: the kernel API', () => {
     expect((await post(JSON.stringify({ text: 'steps: []' }), { host: 'evil.example' })).status).toBe(403);
     expect((await post(JSON.stringify({ text: 'x'.repeat(2 << 20) }))).status).toBe(413);
     expect(ran).toHaveLength(1);
+  });
+});
+
+describe('gupsim playground, the command', () => {
+  const root = join(import.meta.dirname, '..', '..');
+  const built = existsSync(join(root, 'dist-web', 'index.html')) && existsSync(join(root, 'dist', 'cli', 'main.js'));
+  if (!built) console.log('gupsim playground command test skipped: run npm run build and npm run build:web first');
+
+  it.skipIf(!built)('prints its URL, serves the page, and stops with exit 0 on Ctrl-C', async () => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'gupsim.js'), 'playground', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /gupsim playground: (http:\/\/127\.0\.0\.1:(\d+)\/)\n/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', () => reject(new Error(`exited early: ${out}`)));
+    });
+    const port = Number(new URL(url).port);
+    const page = await get(port, '/');
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('gupsim playground');
+    expect(out).not.toContain('token');
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses a bad port with exit 2', () => {
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'gupsim.js'), 'playground', '--port', 'lots'], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('--port: expected 0 to 65535, got "lots"');
   });
 });

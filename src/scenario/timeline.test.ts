@@ -81,3 +81,22 @@ describe('the doc examples on the map', () => {
     expect(all).not.toContain(PageState.FALSE_POSITIVE);
   });
 });
+
+describe('region status', () => {
+  it('mapped, then exited for a child that exits, unmapped after munmap', () => {
+    const t = buildTimeline(
+      loadScenario(`machine: { memory: 64MiB }
+steps:
+  - { op: mmap, proc: app, as: buf, size: 8KiB, type: anon }
+  - { op: fork, proc: app, child: kid }
+  - { op: exit, proc: kid }
+  - { op: munmap, proc: app, region: buf }
+`),
+    );
+    const status = (i: number) => t.steps[i]!.regions.map((r) => `${r.process}:${r.status}`);
+    expect(status(0)).toEqual(['app:mapped']);
+    expect(status(1)).toEqual(['app:mapped', 'kid:mapped']);
+    expect(status(2)).toEqual(['app:mapped', 'kid:exited']);
+    expect(status(3)).toEqual(['app:unmapped', 'kid:exited']);
+  });
+});

@@ -19,6 +19,8 @@ export interface RegionView {
   region: string;
   addr: number;
   pages: number;
+  /** Whether the process maps (part of) the region now, has unmapped it, or has exited. */
+  status: 'mapped' | 'unmapped' | 'exited';
   map: RegionMap;
 }
 
@@ -115,14 +117,16 @@ export function buildTimeline(sc: Scenario, opts: { name?: string } = {}): Timel
     for (const p of ctx.m.processes.values()) {
       for (const r of ctx.regions.values()) {
         const key = `${p.name}\u0000${r.name}`;
-        if (!shown.has(key) && !mapsSomething(p, r.addr, r.len)) continue;
+        const mapped = mapsSomething(p, r.addr, r.len);
+        if (!shown.has(key) && !mapped) continue;
         shown.add(key);
         const pages = Math.ceil(r.len / PAGE_SIZE);
         let map = classifyRegion(ctx.m, p, r.addr, pages, pinsByFolio ? { pinsByFolio } : {});
         const prev = last.get(key);
         if (prev && sameMap(prev, map)) map = prev;
         last.set(key, map);
-        regions.push({ process: p.name, region: r.name, addr: r.addr, pages, map });
+        const status = !p.alive ? 'exited' : mapped ? 'mapped' : 'unmapped';
+        regions.push({ process: p.name, region: r.name, addr: r.addr, pages, status, map });
       }
     }
     // Which frames each process maps: one mark per PFN, set from the maps just made (a typed array,

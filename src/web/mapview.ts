@@ -25,6 +25,7 @@ export class MapView {
   private readonly canvas: HTMLCanvasElement;
   private readonly live: HTMLElement;
   private readonly text: HTMLElement;
+  private readonly status: HTMLElement;
   private rv: RegionView;
   private marked: Uint8Array | undefined;
   private painted: { map: unknown; marked: unknown; cursor: number } | undefined;
@@ -51,10 +52,17 @@ export class MapView {
     });
     this.live = h('div', { class: 'map-cursor', 'aria-live': 'polite' });
     this.text = h('ul', { class: 'map-text' });
+    this.status = h('span', { class: 'warn' });
     this.el = h(
       'section',
       { class: 'region', 'data-key': `${rv.process}/${rv.region}` },
-      h('h4', {}, `${label} `, h('span', { class: 'dim' }, `${rv.pages} pages at 0x${rv.addr.toString(16)}`)),
+      h(
+        'h4',
+        {},
+        `${label} `,
+        h('span', { class: 'dim' }, `${rv.pages} pages at 0x${rv.addr.toString(16)} `),
+        this.status,
+      ),
       this.canvas,
       this.live,
       h('details', { class: 'map-alt' }, h('summary', {}, 'the map as text'), this.text),
@@ -109,6 +117,8 @@ export class MapView {
   update(rv: RegionView, marked: Uint8Array | undefined): void {
     this.rv = rv;
     this.marked = marked;
+    this.status.textContent =
+      rv.status === 'exited' ? `(${rv.process} has exited)` : rv.status === 'unmapped' ? '(unmapped)' : '';
     if (this.cursor >= rv.pages) this.cursor = 0;
     if (this.live.textContent) this.live.textContent = describePage(rv, this.cursor);
     const { cols, cell, rows } = layout(rv.pages, MAX_WIDTH);
