@@ -8,10 +8,10 @@ import { Machine, type MachineConfig } from '../src/mm/machine.js';
 import { ZERO_PFN, GUP_PIN_COUNTING_BIAS, HPAGE_PMD_NR, PAGE_SIZE, PMD_ORDER, PMD_SIZE } from '../src/mm/memmap.js';
 import { type Process, Process as ProcessClass } from '../src/mm/task.js';
 import { EFAULT, EINTR, EINVAL, ENOMEM, EOPNOTSUPP } from '../src/uapi/errno.js';
-import { do_fork } from '../src/kernel/fork.js';
+import { kernel_clone } from '../src/kernel/fork.js';
 import { do_mmap } from '../src/mm/mmap.js';
 import { do_madvise } from '../src/mm/madvise.js';
-import { user_access } from '../src/mm/user_access.js';
+import { userAccess } from '../src/mm/user_access.js';
 import * as gup from '../src/mm/gup.js';
 import {
   get_user_pages,
@@ -31,7 +31,7 @@ import {
   folio_add_pin,
   put_page,
   folio_maybe_dma_pinned,
-  page_maybe_dma_pinned,
+  pageMaybeDmaPinned,
   folio_is_longterm_pinnable,
 } from '../src/mm/gup.js';
 import {
@@ -57,20 +57,20 @@ function small(m: Machine, p: Process, npages: number, fault: 'write' | 'read' =
   const len = npages * PAGE_SIZE;
   const addr = do_mmap(m, p, { size: len, type: 'anon' });
   expect(do_madvise(m, p, addr, len, 'nohugepage')).toBe(0);
-  expect(user_access(m, p, addr, len, fault === 'write')).toBe(0);
+  expect(userAccess(m, p, addr, len, fault === 'write')).toBe(0);
   return addr;
 }
 
 function thp(m: Machine, p: Process, fault: 'write' | 'read' = 'write'): number {
   const addr = do_mmap(m, p, { size: PMD_SIZE, type: 'anon', align: PMD_SIZE });
   expect(do_madvise(m, p, addr, PMD_SIZE, 'hugepage')).toBe(0);
-  expect(user_access(m, p, addr, PMD_SIZE, fault === 'write')).toBe(0);
-  expect(p.mm.pt.pmd_leaf(addr)).not.toBe(0);
+  expect(userAccess(m, p, addr, PMD_SIZE, fault === 'write')).toBe(0);
+  expect(p.mm.pt.pmdLeaf(addr)).not.toBe(0);
   return addr;
 }
 
 function pfnAt(p: Process, addr: number): number {
-  const leaf = p.mm.pt.pmd_leaf(addr);
+  const leaf = p.mm.pt.pmdLeaf(addr);
   if (leaf) return pte_pfn(leaf) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
   return pte_pfn(p.mm.pt.pte(addr));
 }
@@ -229,7 +229,7 @@ describe('Documentation/core-api/pin_user_pages.rst audit (doc-audit.md)', () =>
     const f = folioAt(m, p, addr);
     const pages = buf(3);
     expect(pin_user_pages(m, p, addr + 40 * PAGE_SIZE, 3, 0, pages)).toBe(3);
-    expect(m.mem.folio_pincount(f)).toBe(3);
+    expect(m.mem.folioPincount(f)).toBe(3);
     expect(m.mem.refcount[f]).toBe(1 + 3);
   });
 
@@ -325,7 +325,7 @@ describe('Documentation/core-api/pin_user_pages.rst audit (doc-audit.md)', () =>
       expect(hzf).toBe(m.huge_zero_folio);
       const before = m.mem.refcount[hzf]!;
       expect(pin_user_pages(m, p, hz, 2, 0, buf(2))).toBe(2);
-      expect(m.mem.folio_pincount(hzf)).toBe(2);
+      expect(m.mem.folioPincount(hzf)).toBe(2);
       expect(m.mem.refcount[hzf]).toBe(before + 2);
       expect(acquired(m)).toBe(2);
       // FOLL_LONGTERM R/O pin in a private mapping: unshare, never the zero page.
@@ -382,7 +382,7 @@ describe('Documentation/core-api/pin_user_pages.rst audit (doc-audit.md)', () =>
     () => {
       const { m, p } = world({ pmem: 64 << 20 });
       const addr = do_mmap(m, p, { size: PAGE_SIZE, type: 'fsdax' });
-      expect(user_access(m, p, addr, PAGE_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(0);
       const pages = buf(1);
       expect(pin_user_pages(m, p, addr, 1, FOLL_LONGTERM | FOLL_WRITE, pages)).toBe(-EOPNOTSUPP);
       expect(pin_user_pages_fast(m, p, addr, 1, FOLL_LONGTERM | FOLL_WRITE, pages)).toBe(-EOPNOTSUPP);
@@ -426,11 +426,11 @@ describe('Documentation/core-api/pin_user_pages.rst audit (doc-audit.md)', () =>
       const { m, p } = world();
       const addr = thp(m, p);
       const f = folioAt(m, p, addr);
-      expect(page_maybe_dma_pinned(m, f + 300)).toBe(false);
+      expect(pageMaybeDmaPinned(m, f + 300)).toBe(false);
       const pages = buf(1);
       expect(pin_user_pages(m, p, addr + 5 * PAGE_SIZE, 1, 0, pages)).toBe(1);
-      expect(page_maybe_dma_pinned(m, f + 300)).toBe(true);
-      expect(page_maybe_dma_pinned(m, f + 300)).toBe(folio_maybe_dma_pinned(m, f));
+      expect(pageMaybeDmaPinned(m, f + 300)).toBe(true);
+      expect(pageMaybeDmaPinned(m, f + 300)).toBe(folio_maybe_dma_pinned(m, f));
     },
   );
 
@@ -440,7 +440,7 @@ describe('Documentation/core-api/pin_user_pages.rst audit (doc-audit.md)', () =>
     () => {
       const { m, p } = world({ pmem: 16 << 20 });
       const dax = do_mmap(m, p, { size: PAGE_SIZE, type: 'fsdax' });
-      expect(user_access(m, p, dax, PAGE_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, dax, PAGE_SIZE, true)).toBe(0);
       const pages = buf(1);
       expect(get_user_pages(m, p, dax, 1, FOLL_WRITE, pages)).toBe(1);
       expect(pin_user_pages(m, p, dax, 1, FOLL_WRITE, pages)).toBe(1);
@@ -504,7 +504,7 @@ describe('Documentation/core-api/pin_user_pages.rst audit (doc-audit.md)', () =>
       const pages = buf(HPAGE_PMD_NR);
       expect(pin_user_pages(m, p, addr, HPAGE_PMD_NR, 0, pages)).toBe(HPAGE_PMD_NR);
       expect(acquired(m)).toBe(HPAGE_PMD_NR);
-      expect(m.mem.folio_pincount(f)).toBe(HPAGE_PMD_NR);
+      expect(m.mem.folioPincount(f)).toBe(HPAGE_PMD_NR);
       expect(m.mem.refcount[f]).toBe(1 + HPAGE_PMD_NR);
     },
   );
@@ -520,7 +520,7 @@ describe('Documentation/core-api/pin_user_pages.rst audit (doc-audit.md)', () =>
       expect(pin_user_pages(m, p, addr, HPAGE_PMD_NR, 0, pages)).toBe(HPAGE_PMD_NR);
       for (const pg of pages) unpin_user_page(m, pg);
       expect(released(m)).toBe(acquired(m));
-      expect(m.mem.folio_pincount(f)).toBe(0);
+      expect(m.mem.folioPincount(f)).toBe(0);
       expect(pin_user_pages(m, p, addr, 2, 0, pages)).toBe(2);
       unpin_folios(m, Int32Array.from([f, f]), 2);
       expect(released(m)).toBe(HPAGE_PMD_NR + 2);
@@ -574,7 +574,7 @@ describe('Documentation/core-api/pin_user_pages.rst audit (doc-audit.md)', () =>
       const pages = buf(1);
       for (let i = 0; i < GUP_PIN_COUNTING_BIAS; i++) expect(get_user_pages(m, p, a, 1, 0, pages)).toBe(1);
       expect(folio_maybe_dma_pinned(m, pa)).toBe(true);
-      const child = do_fork(m, p, 'child');
+      const child = kernel_clone(m, p, 'child');
       expect(child).toBeInstanceOf(ProcessClass);
       const c = child as Process;
       expect(pfnAt(c, a)).not.toBe(pa); // copied early

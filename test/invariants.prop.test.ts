@@ -10,12 +10,12 @@ import { Machine, type MachineConfig } from '../src/mm/machine.js';
 import { ZERO_PFN, PAGE_SIZE, PMD_ORDER, PMD_SIZE, PUD_SIZE } from '../src/mm/memmap.js';
 import type { Process } from '../src/mm/task.js';
 import { checkInvariants } from '../src/tools/invariants.js';
-import { do_fork } from '../src/kernel/fork.js';
+import { kernel_clone } from '../src/kernel/fork.js';
 import { do_exit } from '../src/kernel/exit.js';
 import { do_mmap, do_munmap, type MmapArgs } from '../src/mm/mmap.js';
 import { do_madvise } from '../src/mm/madvise.js';
-import { do_mprotect } from '../src/mm/mprotect.js';
-import { user_access } from '../src/mm/user_access.js';
+import { do_mprotect_pkey } from '../src/mm/mprotect.js';
+import { userAccess } from '../src/mm/user_access.js';
 import {
   pin_user_pages,
   pin_user_pages_fast,
@@ -334,14 +334,14 @@ class World {
         const r = p && (op.whole ? this.range(p, op.v, 0, -1) : this.range(p, op.v, op.off, op.len));
         if (!r) return;
         this.log.push(
-          `  -> ${user_access(m, p, r.start, r.pages * PAGE_SIZE, op.write)} at 0x${r.start.toString(16)} +${r.pages}`,
+          `  -> ${userAccess(m, p, r.start, r.pages * PAGE_SIZE, op.write)} at 0x${r.start.toString(16)} +${r.pages}`,
         );
         return;
       }
       case 'fork': {
         const p = this.proc(op.p);
         if (!p || this.live().length >= 6) return;
-        const c = do_fork(m, p, `p${this.nextName++}`);
+        const c = kernel_clone(m, p, `p${this.nextName++}`);
         this.log.push(`  -> ${typeof c === 'number' ? c : c.name}`);
         this.note(`fork ${typeof c === 'number' ? c : p.mm.has_pinned ? 'ok (parent has pinned)' : 'ok'}`);
         return;
@@ -416,7 +416,7 @@ class World {
         const p = this.proc(op.p);
         const r = p && this.range(p, op.v, op.off, op.len);
         if (!r) return;
-        this.log.push(`  -> ${do_mprotect(m, p, r.start, r.pages * PAGE_SIZE, op.rw ? 'rw' : 'r')}`);
+        this.log.push(`  -> ${do_mprotect_pkey(m, p, r.start, r.pages * PAGE_SIZE, op.rw ? 'rw' : 'r')}`);
         return;
       }
       case 'advise': {
@@ -513,9 +513,9 @@ class World {
 /** The page a process maps at addr (-1 if none) and whether the entry is writable. */
 function translate(p: Process, addr: number): [number, boolean] {
   const pt = p.mm.pt;
-  const pud = pt.pud_leaf(addr);
+  const pud = pt.pudLeaf(addr);
   if (pud) return [pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE), pte_write(pud)];
-  const pmd = pt.pmd_leaf(addr);
+  const pmd = pt.pmdLeaf(addr);
   if (pmd) return [pte_pfn(pmd) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE), pte_write(pmd)];
   const e = pt.pte(addr);
   return pte_present(e) ? [pte_pfn(e), pte_write(e)] : [-1, false];
@@ -563,8 +563,8 @@ describe('model invariants under random sequences', () => {
           const hugeZero = m.huge_zero_folio >= 0 ? 1 << PMD_ORDER : 0;
           expect(m.alloc.nr_free_pages() + hugeZero).toBe(w.initialFree);
           for (const h of m.hugetlb.hstates.values()) {
-            expect(h.free.length).toBe(h.nr);
-            expect(h.resv).toBe(0);
+            expect(h.free_huge_pages).toBe(h.nr_huge_pages);
+            expect(h.resv_huge_pages).toBe(0);
           }
           const mem = m.mem;
           expect(mem.refcount[ZERO_PFN]).toBe(1);

@@ -1,5 +1,6 @@
 // House style that a formatter cannot enforce on its own: prettier (npm test runs `prettier --check`)
-// does not break long strings or comments, so the line width is checked here.
+// does not break long strings or comments, so the line width is checked here; and no test measures
+// time (timings belong in `gupsim bench`: a test's speed depends on the machine and its load).
 
 import { describe, it, expect } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -38,5 +39,20 @@ describe('house style', () => {
       }
     }
     expect(long).toEqual([]);
+  });
+
+  it('no test measures time (performance.now, process.hrtime): figures go in `gupsim bench`', () => {
+    const timed: string[] = [];
+    for (const dir of ['src', 'test']) {
+      // This file names the calls it looks for.
+      for (const f of sources(join(ROOT, dir)).filter((p) => p.endsWith('.test.ts') && p !== import.meta.filename)) {
+        readFileSync(f, 'utf8')
+          .split('\n')
+          .forEach((line, i) => {
+            if (/\bperformance\.now\(|\bhrtime\b/.test(line)) timed.push(`${relative(ROOT, f)}:${i + 1}`);
+          });
+      }
+    }
+    expect(timed).toEqual([]);
   });
 });

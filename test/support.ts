@@ -1,7 +1,7 @@
 // Helpers the unit tests share: a machine with one process, checked fork, and the pin counters.
 import { Machine, type MachineConfig } from '../src/mm/machine.js';
 import { type Process } from '../src/mm/task.js';
-import { do_fork } from '../src/kernel/fork.js';
+import { kernel_clone } from '../src/kernel/fork.js';
 
 /** A 1 GiB machine (unless cfg says otherwise) with one process, `app`. */
 export function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
@@ -20,9 +20,9 @@ export function pinCounters(m: Machine): [number, number] {
   return [m.vmstat.get('nr_foll_pin_acquired'), m.vmstat.get('nr_foll_pin_released')];
 }
 
-/** do_fork() that must succeed. */
+/** kernel_clone() that must succeed. */
 export function fork(m: Machine, p: Process, name = 'child'): Process {
-  const c = do_fork(m, p, name);
+  const c = kernel_clone(m, p, name);
   if (typeof c === 'number') throw new Error(`fork failed: ${c}`);
   return c;
 }

@@ -8,10 +8,10 @@
 // a broken model is worthless, so it must fail loudly rather than print a number.
 
 import { Machine } from '../mm/machine.js';
-import { MemMap, PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
+import { NO_PFN, MemMap, PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
 import { do_mmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { pin_user_pages_fast, unpin_user_pages } from '../mm/gup.js';
 import { FOLL_WRITE, FOLL_LONGTERM } from '../mm/foll_flags.js';
 import { pte_pfn } from '../mm/pgtable.js';
@@ -79,10 +79,10 @@ function faultedBuffer(m: Machine, backing: Backing, bytes: number): { addr: num
   check(addr >= 0, `mmap of ${mapped} bytes returned ${addr}`);
   const adv = do_madvise(m, p, addr, mapped, backing === 'thp' ? 'hugepage' : 'nohugepage');
   check(adv === 0, `madvise returned ${adv}`);
-  const r = user_access(m, p, addr, mapped, true);
+  const r = userAccess(m, p, addr, mapped, true);
   check(r === 0, `faulting in ${mapped} bytes returned ${r}`);
   const pt = p.mm.pt;
-  if (backing === 'thp') check(pt.pmd_leaf(addr) !== 0, 'THP buffer is not PMD-mapped');
+  if (backing === 'thp') check(pt.pmdLeaf(addr) !== 0, 'THP buffer is not PMD-mapped');
   else check(pt.pte(addr) !== 0, 'base-page buffer is not PTE-mapped');
   return { addr, mapped };
 }
@@ -112,7 +112,7 @@ export function callsPerRun(bytes: number): number {
  * (each pin into its own pages[]; small buffers only) and then unpins each. Every run checks the
  * return values, the pin counters and the refcount it restores.
  */
-export function bench_pin(backing: Backing, bytes: number, runs = runsFor(bytes), warmup = warmupFor(bytes)): PinRow {
+export function benchPin(backing: Backing, bytes: number, runs = runsFor(bytes), warmup = warmupFor(bytes)): PinRow {
   check(bytes > 0 && bytes % PAGE_SIZE === 0, `size ${bytes} is not a positive multiple of PAGE_SIZE`);
   const m = new Machine({ memory: 2 * bytes + 512 * MiB, thp: 'madvise' });
   const { addr } = faultedBuffer(m, backing, bytes);
@@ -122,7 +122,7 @@ export function bench_pin(backing: Backing, bytes: number, runs = runsFor(bytes)
   const pages = Array.from({ length: calls }, () => new Int32Array(nr));
   const ret = new Int32Array(calls);
   const flags = FOLL_WRITE | FOLL_LONGTERM;
-  const firstFolio = m.mem.page_folio(pte_pfn(p.mm.pt.pmd_leaf(addr) || p.mm.pt.pte(addr)));
+  const firstFolio = m.mem.page_folio(pte_pfn(p.mm.pt.pmdLeaf(addr) || p.mm.pt.pte(addr)));
   if (backing === 'thp') check(m.mem.folio_order(firstFolio) === PMD_ORDER, 'THP buffer is not made of 2 MiB folios');
   const refBefore = m.mem.refcount[firstFolio]!;
   const pinT: number[] = [];
@@ -130,7 +130,7 @@ export function bench_pin(backing: Backing, bytes: number, runs = runsFor(bytes)
   for (let r = 0; r < warmup + runs; r++) {
     const acq0 = m.vmstat.get('nr_foll_pin_acquired');
     const rel0 = m.vmstat.get('nr_foll_pin_released');
-    for (const pg of pages) pg.fill(-1);
+    for (const pg of pages) pg.fill(NO_PFN);
     const t0 = performance.now();
     for (let c = 0; c < calls; c++) ret[c] = pin_user_pages_fast(m, p, addr, nr, flags, pages[c]!);
     const t1 = performance.now();
@@ -180,9 +180,9 @@ function round1(x: number): number {
  * (every per-page field: flags, mapping, _refcount, _mapcount, index; folio-wide fields such as
  * _pincount live in tail pages' slots, and the buddy allocator's free lists thread through the same
  * arrays, so nothing else grows with RAM). Comparable with the kernel's 64-byte struct page. Page
- * tables are not counted here: they grow with mapped memory, not RAM (see pgtable_bytes_per_page).
+ * tables are not counted here: they grow with mapped memory, not RAM (see pgtableBytesPerPage).
  */
-export function metadata_bytes_per_page(): number {
+export function metadataBytesPerPage(): number {
   const nr = 4096;
   const mem = new MemMap(nr);
   let bytes = 0;
@@ -199,7 +199,7 @@ export function metadata_bytes_per_page(): number {
  * Page-table bytes per mapped base page, measured on a faulted process: PTE tables (Uint32Array(512))
  * divided by the pages they map. The kernel spends 8 bytes per PTE.
  */
-export function pgtable_bytes_per_page(bytes = 64 * MiB): number {
+export function pgtableBytesPerPage(bytes = 64 * MiB): number {
   const m = new Machine({ memory: bytes + 512 * MiB });
   faultedBuffer(m, 'base', bytes);
   return pteTableBytes(m.process('bench')!.mm.pt.pmds) / (bytes / PAGE_SIZE);
@@ -226,7 +226,7 @@ export interface BigOptions {
  * The stress case: a 64 GiB machine (16 Mi simulated pages), one process that mmaps 16 GiB of private
  * anon memory with MADV_NOHUGEPAGE (4 Mi PTEs, 4 Mi order-0 folios) and writes every page.
  */
-export function bench_big(opts: BigOptions = {}): BigResult {
+export function benchBig(opts: BigOptions = {}): BigResult {
   const memory = opts.memory ?? 64 * GiB;
   const faulted = opts.faulted ?? 16 * GiB;
   opts.gc?.();

@@ -1,12 +1,16 @@
 // `gupsim bench`: the JSON shape of DESIGN.md "Benchmark JSON" in quick mode. Never asserts on speed:
-// timings depend on the machine; only that they are positive numbers and the model checks passed.
+// timings depend on the machine; only that they are positive numbers and the model checks passed. The
+// host figures need Linux, a C compiler and io_uring: a host without them skips with the reason, and
+// one that has them must give figures.
 
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { runBench, parseSizes, formatBench } from './bench.js';
 import { main } from './main.js';
-import { bench_pin, bench_big, metadata_bytes_per_page, median, warmupFor, callsPerRun } from '../bench/pin.js';
+import { benchPin, benchBig, metadataBytesPerPage, median, warmupFor, callsPerRun } from '../bench/pin.js';
 import { measureHost } from '../bench/host.js';
 import { MemMap } from '../mm/memmap.js';
+import { benchInvariants } from '../tools/invariants_bench.js';
+import { hostCapabilities } from '../probe/capability.js';
 
 const MiB = 1 << 20;
 
@@ -39,15 +43,24 @@ describe('bench library', () => {
     expect(r.metadata_bytes_per_page).toBeLessThanOrEqual(16);
     expect(r.pgtable_bytes_per_page).toBe(4);
     expect(r.big).toBeNull();
+    expect(r.invariants).toBeNull();
     expect(r.host).toBeNull();
     expect(typeof r.host_skipped).toBe('string');
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
     expect(formatBench(r)).toContain('host: skipped');
+    expect(formatBench(r)).toContain('invariants: skipped (--quick)');
+  });
+
+  it('invariants: the checker on a small machine stands in for the 1 GiB one', () => {
+    const inv = benchInvariants({ memory: 64 * MiB, faulted: 8 * MiB });
+    expect(inv).toMatchObject({ machine_bytes: 64 * MiB, faulted_bytes: 8 * MiB });
+    expect(inv.seconds).toBeGreaterThanOrEqual(0);
+    expect(() => benchInvariants({ memory: 16 * MiB, faulted: 64 * MiB })).toThrow(/failed/);
   });
 
   it('a pin row on a 64 KiB THP slice and on base pages checks the model each run', () => {
     for (const backing of ['base', 'thp'] as const) {
-      const row = bench_pin(backing, 64 << 10, 3, 1);
+      const row = benchPin(backing, 64 << 10, 3, 1);
       expect(row).toMatchObject({ backing, bytes: 64 << 10, runs: 3, calls_per_run: 1024 });
       positive(row.pin_ns_per_page);
       positive(row.unpin_ns_per_page);
@@ -56,7 +69,7 @@ describe('bench library', () => {
 
   it('big: a small machine stands in for the 64 GiB one', () => {
     let heap = 1000;
-    const b = bench_big({ memory: 256 * MiB, faulted: 64 * MiB, heap: () => (heap += 4096), gc: () => {} });
+    const b = benchBig({ memory: 256 * MiB, faulted: 64 * MiB, heap: () => (heap += 4096), gc: () => {} });
     expect(b).toMatchObject({
       machine_bytes: 256 * MiB,
       faulted_bytes: 64 * MiB,
@@ -65,7 +78,7 @@ describe('bench library', () => {
     });
     positive(b.heap_bytes);
     expect(b.seconds).toBeGreaterThanOrEqual(0);
-    expect(bench_big({ memory: 64 * MiB, faulted: 8 * MiB }).heap_bytes).toBeNull();
+    expect(benchBig({ memory: 64 * MiB, faulted: 8 * MiB }).heap_bytes).toBeNull();
   });
 
   it('helpers', () => {
@@ -76,25 +89,27 @@ describe('bench library', () => {
     expect(callsPerRun(64 * MiB)).toBe(1);
     expect(warmupFor(MiB)).toBe(64);
     expect(warmupFor(1 << 30)).toBe(4);
-    expect(metadata_bytes_per_page()).toBe(16);
+    expect(metadataBytesPerPage()).toBe(16);
     expect(parseSizes('1M,64MiB, 1G,8K,4096')).toEqual([MiB, 64 * MiB, 1 << 30, 8192, 4096]);
     for (const bad of ['', '1X', '100', '-1M', '8G'])
       expect(() => parseSizes(bad)).toThrow(expect.objectContaining({ code: 'ERR_USAGE' }));
   });
 });
 
+const caps = await hostCapabilities();
+const hostWhy = caps.probe ?? caps.ioUring;
+if (hostWhy) console.log(`bench host figures test skipped: ${hostWhy}`);
+
 describe('host measurement', () => {
-  it('gives io_uring figures, or null with the reason', () => {
+  it.skipIf(hostWhy !== undefined)('gives io_uring figures on a host that has io_uring', () => {
     const h = measureHost([MiB]);
-    if (h.host === null) {
-      expect(h.skipped.length).toBeGreaterThan(0);
-      return;
-    }
-    expect(h.host.bytes).toBe(MiB);
-    positive(h.host.register_ns_per_page);
-    positive(h.host.unregister_ns_per_page);
-    expect(h.host.rows).toHaveLength(1);
-    expect(h.host.kernel).toMatch(/^Linux /);
+    expect(h.skipped).toBeUndefined();
+    expect(h.host).not.toBeNull();
+    expect(h.host!.bytes).toBe(MiB);
+    positive(h.host!.register_ns_per_page);
+    positive(h.host!.unregister_ns_per_page);
+    expect(h.host!.rows).toHaveLength(1);
+    expect(h.host!.kernel).toMatch(/^Linux /);
   });
 
   it('skips sizes io_uring cannot register', () => {

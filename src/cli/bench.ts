@@ -1,25 +1,28 @@
 // `gupsim bench [--json] [--quick] [--sizes 1M,64M] [--no-host]`: the model's pin/unpin cost per page,
-// its metadata per page, the 64 GiB machine, and the host kernel's io_uring registration cost measured
-// in the same run (DESIGN.md "Benchmark JSON", "Performance targets"). Prints a table, or the JSON.
+// its metadata per page, the 64 GiB machine, the invariant checker's cost on a 1 GiB machine, and the
+// host kernel's io_uring registration cost measured in the same run (DESIGN.md "Benchmark JSON",
+// "Performance targets"). Prints a table, or the JSON.
 
 import type { Command } from 'commander';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
-  bench_pin,
-  bench_big,
-  metadata_bytes_per_page,
-  pgtable_bytes_per_page,
+  benchPin,
+  benchBig,
+  metadataBytesPerPage,
+  pgtableBytesPerPage,
   DEFAULT_SIZES,
   type Backing,
   type BigResult,
   type PinRow,
 } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
+import { benchInvariants, type InvariantsResult } from '../tools/invariants_bench.js';
 import { UserError } from './errors.js';
+import { PAGE_SIZE } from '../mm/memmap.js';
 
 export interface BenchOptions {
-  /** Skip the 1 GiB rows and the big machine. */
+  /** Skip the 1 GiB rows, the big machine and the invariant checker's figure. */
   quick?: boolean;
   /** Buffer sizes in bytes (default 1 MiB, 64 MiB, 1 GiB). */
   sizes?: readonly number[];
@@ -37,6 +40,8 @@ export interface BenchResult {
   /** PTE-table bytes per mapped base page (the kernel's PTEs are 8 bytes). */
   pgtable_bytes_per_page: number;
   big: BigResult | null;
+  /** checkInvariants() of a 1 GiB machine with 256 MiB faulted in (null with --quick). */
+  invariants: InvariantsResult | null;
   host: HostResult | null;
   host_skipped?: string;
 }
@@ -51,7 +56,7 @@ export function parseSizes(text: string): number[] {
     if (!m) throw new UserError('ERR_USAGE', `--sizes: cannot read "${s}" (use e.g. 1M,64M,1G)`);
     const unit = m[2] ? { K: 1 << 10, M: 1 << 20, G: GiB }[m[2].toUpperCase() as 'K' | 'M' | 'G'] : 1;
     const bytes = Number(m[1]) * unit;
-    if (bytes <= 0 || bytes % 4096 !== 0)
+    if (bytes <= 0 || bytes % PAGE_SIZE !== 0)
       throw new UserError('ERR_USAGE', `--sizes: "${s}" is not a positive multiple of 4 KiB`);
     if (bytes > 4 * GiB) throw new UserError('ERR_USAGE', `--sizes: "${s}" is above the 4 GiB the benchmark allows`);
     return bytes;
@@ -81,16 +86,17 @@ export function runBench(opts: BenchOptions = {}): BenchResult {
   let sizes = [...(opts.sizes ?? DEFAULT_SIZES)].sort((a, b) => a - b);
   if (opts.quick) sizes = sizes.filter((b) => b < GiB);
   const pin: PinRow[] = [];
-  for (const backing of ['base', 'thp'] as Backing[]) for (const bytes of sizes) pin.push(bench_pin(backing, bytes));
-  const metadata = metadata_bytes_per_page();
-  const pgtable = pgtable_bytes_per_page();
-  const big = (opts.big ?? !opts.quick) ? bench_big({ heap: heapNow, gc: findGc() }) : null;
+  for (const backing of ['base', 'thp'] as Backing[]) for (const bytes of sizes) pin.push(benchPin(backing, bytes));
+  const metadata = metadataBytesPerPage();
+  const pgtable = pgtableBytesPerPage();
+  const big = (opts.big ?? !opts.quick) ? benchBig({ heap: heapNow, gc: findGc() }) : null;
   const result: BenchResult = {
     schemaVersion: 1,
     pin,
     metadata_bytes_per_page: metadata,
     pgtable_bytes_per_page: pgtable,
     big,
+    invariants: opts.quick ? null : benchInvariants(),
     host: null,
   };
   if (opts.host ?? true) {
@@ -161,6 +167,13 @@ export function formatBench(r: BenchResult): string {
   } else {
     out.push('big: skipped (--quick)');
   }
+  const inv = r.invariants;
+  out.push(
+    inv
+      ? `invariants: one checkInvariants() of a ${fmtBytes(inv.machine_bytes)} machine with ` +
+          `${fmtBytes(inv.faulted_bytes)} faulted in: ${inv.seconds.toFixed(3)} s`
+      : 'invariants: skipped (--quick)',
+  );
   return out.join('\n') + '\n';
 }
 

@@ -1,6 +1,8 @@
 // `gupsim diff FILE [--json] [--runs N]`: run a scenario on the model and on the host kernel and print,
 // step by step, where ret, errno, the pin counters' per-step increments and the inspectable page
-// fields differ (src/probe/diff.ts). Exit 1 on any difference, 0 when they agree.
+// fields differ (src/probe/diff.ts), ending with one summary line. Exit 0 only when they agree (the
+// summary's verdict: something compared, nothing differs, is flaky, unverified or noisy); exit 1
+// otherwise, a scenario this host could not run at all ("not compared") included.
 
 import type { Command } from 'commander';
 import { readScenario } from './scenario_file.js';
@@ -11,7 +13,9 @@ import { diffScenario, formatDiff } from '../probe/diff.js';
 export function registerDiff(program: Command, setCode: (c: number) => void): void {
   program
     .command('diff')
-    .description('run a scenario on the model and on the host kernel and show where they differ (exit 1 if they do)')
+    .description(
+      'run a scenario on the model and on the host kernel and show where they differ (exit 0 only if they agree)',
+    )
     .argument('<file>', 'scenario file (YAML or JSON)')
     .option('--json', 'print the comparison as JSON')
     .option('--runs <n>', 'kernel runs at most, to confirm a difference against host noise', '3')

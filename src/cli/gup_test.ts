@@ -18,7 +18,7 @@ import { UserError } from './errors.js';
 import { Machine, type ThpPolicy } from '../mm/machine.js';
 import {
   GupTestFile,
-  gup_test_struct,
+  gupTestStruct,
   cmd_to_str,
   GUP_FAST_BENCHMARK,
   PIN_FAST_BENCHMARK,
@@ -32,8 +32,8 @@ import {
 } from '../mm/gup_test.js';
 import { do_mmap, type MmapArgs } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
-import { user_access } from '../mm/user_access.js';
-import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
+import { userAccess } from '../mm/user_access.js';
+import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { EINVAL, ENOMEM, errnoName } from '../uapi/errno.js';
 import type { FsKind } from '../mm/fs.js';
@@ -242,7 +242,7 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   const ksft = new Ksft(print);
 
   // --- main(): option parsing, as the selftest's switch ---------------------------------------
-  const gup = gup_test_struct();
+  const gup = gupTestStruct();
   let cmd = GUP_FAST_BENCHMARK;
   let repeats = 1;
   let size = 128n * MB; // unsigned long
@@ -367,7 +367,7 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   const mmapArgs: MmapArgs = { size: bytes, type: 'anon', shared, name: 'gup_test' };
   if (hugetlb) {
     mmapArgs.type = 'hugetlb';
-    if (kind === 'hugetlbfs') mmapArgs.file = m.newFile('hugetlbfs', file, mapLen / PAGE_SIZE, 9);
+    if (kind === 'hugetlbfs') mmapArgs.file = m.newFile('hugetlbfs', file, mapLen / PAGE_SIZE, PMD_ORDER);
   } else if (kind === 'tmpfs' || kind === 'disk') {
     // The file exists with at least `size` bytes (a freshly created empty one would SIGBUS on touch).
     mmapArgs.type = 'file';
@@ -391,7 +391,7 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   const touchLabel = `faulting in ${bytes / MiB} MiB`;
   const step = 2 * MiB;
   for (let a = addr; a < addr + bytes; a += step) {
-    const r = user_access(m, proc, a, Math.min(step, addr + bytes - a), true);
+    const r = userAccess(m, proc, a, Math.min(step, addr + bytes - a), true);
     if (r === -ENOMEM) {
       progress.clear();
       throw new UserError(

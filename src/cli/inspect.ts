@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { readScenario } from './scenario_file.js';
 import { executeScenario } from '../scenario/run.js';
-import { lookupPage } from '../scenario/inspect.js';
+import { folioHolds, inspectPage, lookupPage } from '../scenario/inspect.js';
+import { counter, renderTable } from './table.js';
 import { dump_page } from '../mm/debug.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { UserError } from './errors.js';
@@ -32,7 +33,12 @@ export function registerInspect(program: Command, setCode: (c: number) => void):
     .option('--step <n|label>', 'after this step (index or label; default: the last)')
     .option('--page <index>', 'page index within the region', '0')
     .option('--proc <name>', 'process whose mapping to read (default: the region owner)')
-    .action((file: string, o: { region: string; step?: string; page: string; proc?: string }) => {
+    .option('--json', 'print { step, region, page, pfn, text, info } (info: what `inspect` reports)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  gupsim dump-page examples/doc-large-folio-pincount.yaml --region thp --step pinned',
+    )
+    .action((file: string, o: { region: string; step?: string; page: string; proc?: string; json?: boolean }) => {
       const sc = readScenario(file);
       const stop = stepIndex(sc, o.step);
       const { ctx } = executeScenario(sc, { stopAfter: stop });
@@ -46,11 +52,21 @@ export function registerInspect(program: Command, setCode: (c: number) => void):
       if (!p) throw new UserError('ERR_USAGE', `--proc ${o.proc}: no such process`);
       const hit = p.alive ? lookupPage(p, r.addr + page * PAGE_SIZE) : undefined;
       if (!hit) {
-        process.stdout.write(`page ${page} of ${o.region} is not mapped in ${p.name} after step ${stop}\n`);
+        process.stdout.write(
+          o.json
+            ? JSON.stringify({ step: stop, region: o.region, page, pfn: null, text: null, info: null }) + '\n'
+            : `page ${page} of ${o.region} is not mapped in ${p.name} after step ${stop}\n`,
+        );
         setCode(1);
         return;
       }
-      process.stdout.write(dump_page(ctx.m, hit.pfn, `gupsim dump-page (step ${stop}, ${o.region} page ${page})`));
+      const text = dump_page(ctx.m, hit.pfn, `gupsim dump-page (step ${stop}, ${o.region} page ${page})`);
+      const info = inspectPage(ctx.m, p, r.addr + page * PAGE_SIZE, page, folioHolds(ctx.m, ctx.holders.values()));
+      process.stdout.write(
+        o.json
+          ? JSON.stringify({ step: stop, region: o.region, page, pfn: hit.pfn, text, info }, null, 2) + '\n'
+          : text,
+      );
       setCode(0);
     });
   program
@@ -58,10 +74,24 @@ export function registerInspect(program: Command, setCode: (c: number) => void):
     .description('/proc/vmstat text of the model after a step')
     .argument('<file>', 'scenario file')
     .option('--step <n|label>', 'after this step (default: the last)')
-    .action((file: string, o: { step?: string }) => {
+    .option('--json', 'print { step, counters: { name: { total, delta } } } (delta: since the scenario began)')
+    .option('--changed', 'a table of the counters that changed since the scenario began: total (+delta)')
+    .addHelpText('after', '\nExample:\n  gupsim vmstat examples/io-uring-thp-coalesce.yaml --changed')
+    .action((file: string, o: { step?: string; json?: boolean; changed?: boolean }) => {
       const sc = readScenario(file);
-      const { ctx } = executeScenario(sc, { stopAfter: stepIndex(sc, o.step) });
-      process.stdout.write(ctx.m.vmstat.text());
+      const step = stepIndex(sc, o.step);
+      const { ctx } = executeScenario(sc, { stopAfter: step });
+      const now = ctx.m.vmstat.snapshot() as Record<string, number>;
+      const delta = ctx.vmstatDelta();
+      if (o.json) {
+        const counters = Object.fromEntries(Object.keys(now).map((k) => [k, { total: now[k], delta: delta[k] }]));
+        process.stdout.write(JSON.stringify({ step, counters }, null, 2) + '\n');
+      } else if (o.changed) {
+        const rows = Object.keys(now)
+          .filter((k) => delta[k])
+          .map((k) => ({ cells: [k, counter(now[k]!, delta[k]!)] }));
+        process.stdout.write(renderTable(['counter', 'total (+delta)'], rows).join('\n') + '\n');
+      } else process.stdout.write(ctx.m.vmstat.text());
       setCode(0);
     });
 }

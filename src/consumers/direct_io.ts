@@ -12,7 +12,7 @@ import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import type { AddressSpace } from '../mm/fs.js';
 import { pin_user_pages_fast, unpin_user_pages_dirty_lock } from '../mm/gup.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { invalidate_inode_pages2_range } from '../mm/truncate.js';
 
 /** BIO_MAX_VECS: pages per bio. */
@@ -21,12 +21,13 @@ export const BIO_MAX_VECS = 256;
 export const LOGICAL_BLOCK_SIZE = 512;
 
 /**
- * pread/pwrite with O_DIRECT. Returns bytes transferred or -errno: -EINVAL for a length or offset
+ * pread/pwrite with O_DIRECT. Returns bytes transferred, 0 for a read at or past EOF (before any
+ * check), or -errno: -EINVAL for a length or offset
  * not aligned to the logical block size (block files only), or a misaligned buffer (after its first
  * bio was pinned and released), the pin's errno (e.g. -EFAULT for an unmapped buffer)
  * when the first bio could not pin anything; a short count when a later one failed.
  */
-export function direct_io(
+export function directIo(
   m: Machine,
   p: Process,
   file: AddressSpace,
@@ -37,22 +38,21 @@ export function direct_io(
 ): number {
   m.why = undefined;
   const mask = LOGICAL_BLOCK_SIZE - 1;
-  // Block-backed files check the file range up front (iomap_dio_bio_iter); tmpfs has no such rule.
+  const size = file.sizePages * PAGE_SIZE;
+  // __iomap_dio_rw(): an empty request, or a read at or past EOF, is done (0) before any alignment
+  // check, whatever the offset, length or buffer.
+  if (len === 0 || (isRead && pos >= size)) return 0;
+  // Block-backed files check the file range (iomap_dio_bio_iter); tmpfs has no such rule.
   if (file.fs !== 'tmpfs' && (pos | len) & mask)
     return m.refuse(
       -EINVAL,
       'iomap_dio_bio_iter',
       'O_DIRECT offset or length not aligned to the logical block size (512)',
     );
-  const size = file.sizePages * PAGE_SIZE;
-  if (isRead) {
-    if (pos >= size) return 0;
-    len = Math.min(len, size - pos);
-  }
-  if (len === 0) return 0;
+  if (isRead) len = Math.min(len, size - pos);
   if (file.fs === 'tmpfs') {
     // noop_direct_IO: a plain copy to/from user memory.
-    const r = user_access(m, p, addr, len, isRead);
+    const r = userAccess(m, p, addr, len, isRead);
     return r < 0 ? r : len;
   }
   // A write first drops the cached folios it overlaps (kiocb_invalidate_pages()), and again once the

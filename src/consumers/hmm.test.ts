@@ -10,13 +10,13 @@ import type { Process } from '../mm/task.js';
 import { EFAULT, EPERM } from '../uapi/errno.js';
 import { do_mmap, do_munmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
-import { do_mprotect } from '../mm/mprotect.js';
-import { user_access } from '../mm/user_access.js';
+import { do_mprotect_pkey } from '../mm/mprotect.js';
+import { userAccess } from '../mm/user_access.js';
 import { pte_pfn } from '../mm/pgtable.js';
 import { pin_user_pages, unpin_user_pages } from '../mm/gup.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { outstanding } from '../scenario/holders.js';
-import { do_fork } from '../kernel/fork.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { HmmMirror, hmm_range_fault, mmu_interval_notifier_insert, mmu_interval_notifier_remove } from './hmm.js';
 import { pins, world } from '../../test/support.js';
@@ -30,7 +30,7 @@ function anon(
 ): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon', prot });
   expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
-  if (touch !== 'none') expect(user_access(m, p, addr, npages * PAGE_SIZE, touch === 'write')).toBe(0);
+  if (touch !== 'none') expect(userAccess(m, p, addr, npages * PAGE_SIZE, touch === 'write')).toBe(0);
   return addr;
 }
 
@@ -107,10 +107,10 @@ describe('hmm_range_fault + mmu_interval_notifier (mm/hmm.c, mm/mmu_notifier.c)'
       const mi = mirror(m, p, addr, 2);
       hmm_range_fault(m, mi, true);
       const old = mi.pfns[0];
-      do_fork(m, p, 'child');
+      kernel_clone(m, p, 'child');
       expect(mi.eventCounts()).toEqual({ fork: 1 });
       expect(mi.mirrored).toBe(0);
-      expect(user_access(m, p, addr, PAGE_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(0);
       expect(mi.eventCounts()).toEqual({ fork: 1, cow: 1 });
       expect(hmm_range_fault(m, mi, false).ret).toBe(0);
       expect(mi.pfns[0]).not.toBe(old);
@@ -141,7 +141,7 @@ describe('hmm_range_fault + mmu_interval_notifier (mm/hmm.c, mm/mmu_notifier.c)'
     const addr = anon(m, p, 2);
     const mi = mirror(m, p, addr, 2);
     hmm_range_fault(m, mi, true);
-    expect(do_mprotect(m, p, addr, 2 * PAGE_SIZE, 'r')).toBe(0);
+    expect(do_mprotect_pkey(m, p, addr, 2 * PAGE_SIZE, 'r')).toBe(0);
     expect(mi.eventCounts()).toEqual({ protection: 1 });
     expect(hmm_range_fault(m, mi, false).ret).toBe(0);
     expect([...mi.writable]).toEqual([0, 0]);
@@ -165,7 +165,7 @@ describe('hmm_range_fault + mmu_interval_notifier (mm/hmm.c, mm/mmu_notifier.c)'
       const addr = anon(m, p, 4);
       const mi = mirror(m, p, addr, 4);
       hmm_range_fault(m, mi, false);
-      const child = do_fork(m, p, 'child') as Process;
+      const child = kernel_clone(m, p, 'child') as Process;
       const n = mi.invalidations.length;
       do_exit(m, child);
       expect(mi.closed).toBe(false);

@@ -8,7 +8,7 @@
 
 import type { Machine, MmuEvent } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { Holder } from './holder.js';
+import { Holder, type HeldFrame } from './holder.js';
 import {
   type MmStruct,
   type Vma,
@@ -21,7 +21,7 @@ import {
   VM_FAULT_ERROR,
 } from '../mm/mm_types.js';
 import { EBADF, EBUSY, EFAULT, EPERM } from '../uapi/errno.js';
-import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_special, pte_write, is_zero_pfn } from '../mm/pgtable.js';
 import { handle_mm_fault } from '../mm/memory.js';
 
@@ -60,7 +60,7 @@ export class HmmMirror extends Holder {
   ) {
     super(name, owner);
     this.mm = owner.mm;
-    this.pfns = new Int32Array((end - start) / PAGE_SIZE).fill(-1);
+    this.pfns = new Int32Array((end - start) / PAGE_SIZE).fill(NO_PFN);
     this.writable = new Uint8Array(this.pfns.length);
   }
   /** A mirror holds nothing: no pin, no reference (that is the point of HMM). */
@@ -69,6 +69,14 @@ export class HmmMirror extends Holder {
   }
   refs(): number {
     return 0;
+  }
+  /** The mirrored PFNs: known to the device, held by nothing. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    this.pfns.forEach((pfn, i) => {
+      if (pfn >= 0) out.push({ addr: this.start + i * PAGE_SIZE, pfn, pages: 1, pins: 0, refs: 0 });
+    });
+    return out;
   }
   /** Pages currently mirrored. */
   get mirrored(): number {
@@ -129,7 +137,7 @@ export function mmu_interval_notifier_insert(
 export function mmu_interval_notifier_remove(m: Machine, mirror: HmmMirror): number {
   if (mirror.closed) return m.refuse(-EBADF, 'mmu_interval_notifier_remove', 'the mirror has already been closed');
   if (mirror.notifier) m.notifiers.delete(mirror.notifier);
-  mirror.pfns.fill(-1);
+  mirror.pfns.fill(NO_PFN);
   mirror.writable.fill(0);
   mirror.closed = true;
   liveMirrors.get(m)?.delete(mirror);
@@ -145,9 +153,9 @@ interface CpuEntry {
   span: number;
 }
 
-function cpu_entry(mm: MmStruct, addr: number): CpuEntry {
+function cpuEntry(mm: MmStruct, addr: number): CpuEntry {
   const pt = mm.pt;
-  const pud = pt.pud_leaf(addr);
+  const pud = pt.pudLeaf(addr);
   if (pud && pte_present(pud)) {
     return {
       pfn: pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE),
@@ -156,7 +164,7 @@ function cpu_entry(mm: MmStruct, addr: number): CpuEntry {
       span: PUD_SIZE - (addr % PUD_SIZE),
     };
   }
-  const slot = pt.pmd_slot(addr);
+  const slot = pt.pmdSlot(addr);
   if (typeof slot === 'number') {
     return {
       pfn: pte_pfn(slot) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE),
@@ -166,7 +174,7 @@ function cpu_entry(mm: MmStruct, addr: number): CpuEntry {
     };
   }
   const e = slot ? slot[pte_index(addr)]! : 0;
-  if (!pte_present(e)) return { pfn: -1, write: false, special: false, span: PAGE_SIZE };
+  if (!pte_present(e)) return { pfn: NO_PFN, write: false, special: false, span: PAGE_SIZE };
   return { pfn: pte_pfn(e), write: pte_write(e), special: pte_special(e), span: PAGE_SIZE };
 }
 
@@ -188,7 +196,7 @@ export function hmm_range_fault(m: Machine, mirror: HmmMirror, write: boolean): 
   const wr = new Uint8Array(mirror.pfns.length);
   for (let retries = 0; retries < HMM_MAX_RETRIES; retries++) {
     const seq = mirror.seq; // mmu_interval_read_begin()
-    const r = hmm_walk(m, mirror, seq, write, pfns, wr);
+    const r = hmmWalk(m, mirror, seq, write, pfns, wr);
     if (r === -EBUSY) continue;
     if (r) return { ret: r, retries };
     // The driver takes its lock and checks mmu_interval_read_retry() before using the PFNs.
@@ -204,7 +212,7 @@ export function hmm_range_fault(m: Machine, mirror: HmmMirror, write: boolean): 
 }
 
 /** hmm_vma_walk_test(): VM_IO / VM_PFNMAP / !VM_READ VMAs cannot be mirrored (a fault is required). */
-function vma_ok(vma: Vma): boolean {
+function vmaOk(vma: Vma): boolean {
   return !(vma.flags & (VM_IO | VM_PFNMAP)) && (vma.flags & VM_READ) !== 0;
 }
 
@@ -212,14 +220,7 @@ function vma_ok(vma: Vma): boolean {
  * The walk_page_range() loop of hmm_range_fault(): -EBUSY when the sequence moved (the driver
  * restarts), after each hmm_vma_fault() the walk resumes at the faulting address.
  */
-function hmm_walk(
-  m: Machine,
-  mirror: HmmMirror,
-  seq: number,
-  write: boolean,
-  pfns: Int32Array,
-  wr: Uint8Array,
-): number {
+function hmmWalk(m: Machine, mirror: HmmMirror, seq: number, write: boolean, pfns: Int32Array, wr: Uint8Array): number {
   const mm = mirror.mm;
   let addr = mirror.start;
   let faults = 0;
@@ -229,8 +230,8 @@ function hmm_walk(
     const vma = mm.vma_lookup(addr);
     // hmm_vma_walk_hole() without a VMA: a required fault is -EFAULT.
     if (!vma) return m.refuse(-EFAULT, 'hmm_vma_walk_hole', `no VMA at 0x${addr.toString(16)}`);
-    if (!vma_ok(vma)) return m.refuse(-EFAULT, 'hmm_vma_walk_test', 'VM_IO / VM_PFNMAP or unreadable VMA');
-    const e = cpu_entry(mm, addr);
+    if (!vmaOk(vma)) return m.refuse(-EFAULT, 'hmm_vma_walk_test', 'VM_IO / VM_PFNMAP or unreadable VMA');
+    const e = cpuEntry(mm, addr);
     // hmm_pte_need_fault(): not valid -> fault; write requested and not writable -> write fault.
     const need = e.pfn < 0 || (write && !e.write);
     if (need) {

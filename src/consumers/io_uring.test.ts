@@ -9,27 +9,27 @@ import { type Process } from '../mm/task.js';
 import { EBUSY, EFAULT, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../uapi/errno.js';
 import { do_mmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
-import { do_fork } from '../kernel/fork.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import {
   IoRing,
   IORING_SETUP_ENTRIES,
-  io_ring_pages,
+  ioRingPages,
   io_uring_setup,
   io_sqe_buffers_register,
   io_sqe_buffers_unregister,
   io_uring_release,
 } from './io_uring.js';
-import { user_locked_vm } from './memlock.js';
+import { userLockedVm } from './memlock.js';
 import { pins, world } from '../../test/support.js';
 
 function anon(m: Machine, p: Process, npages: number): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon' });
   expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
-  expect(user_access(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
+  expect(userAccess(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
   return addr;
 }
 
@@ -49,14 +49,14 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
       expect(m.why?.fn).toBe('__io_account_mem');
       expect(pins(m)).toEqual({ acquired: 256, released: 256 });
       expect(ring.bufs.length).toBe(0);
-      expect(user_locked_vm(m, p)).toBe(0);
+      expect(userLockedVm(m, p)).toBe(0);
       expect(p.mm.pinned_vm).toBe(0);
       // 64 KiB fits: 16 pages charged to the user's locked_vm and the mm's pinned_vm.
       expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
-      expect(user_locked_vm(m, p)).toBe(16);
+      expect(userLockedVm(m, p)).toBe(16);
       expect(p.mm.pinned_vm).toBe(16);
       expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
-      expect(user_locked_vm(m, p)).toBe(0);
+      expect(userLockedVm(m, p)).toBe(0);
       expect(io_sqe_buffers_unregister(m, ring)).toBe(-ENXIO);
     },
   );
@@ -68,7 +68,7 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     expect(ring.accountUser).toBe(false);
     const addr = anon(m, p, 256);
     expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 256 * PAGE_SIZE }])).toBe(0);
-    expect(user_locked_vm(m, p)).toBe(0);
+    expect(userLockedVm(m, p)).toBe(0);
     expect(p.mm.pinned_vm).toBe(256);
   });
 
@@ -90,12 +90,12 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     expect(io_sqe_buffers_register(m, ring, [{ base: dax, len: 4 * PAGE_SIZE }])).toBe(-EOPNOTSUPP);
     const file = m.newFile('disk', 'data', 4);
     const shared = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'file', file, shared: true });
-    expect(user_access(m, p, shared, 4 * PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, shared, 4 * PAGE_SIZE, true)).toBe(0);
     expect(io_sqe_buffers_register(m, ring, [{ base: shared, len: 4 * PAGE_SIZE }])).toBe(-EFAULT);
     expect(m.why?.rule).toContain('writable_file_mapping_allowed');
     // A private mapping of the same file is fine (its written pages are anon COW copies).
     const priv = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'file', file, shared: false });
-    expect(user_access(m, p, priv, 4 * PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, priv, 4 * PAGE_SIZE, true)).toBe(0);
     expect(io_sqe_buffers_register(m, ring, [{ base: priv, len: 4 * PAGE_SIZE }])).toBe(0);
     expect(pins(m).acquired - pins(m).released).toBe(4);
   });
@@ -112,11 +112,11 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     const { m, p } = world({ thp: 'always' });
     const ring = new IoRing('ring', p);
     const addr = do_mmap(m, p, { size: PMD_SIZE, type: 'anon', align: PMD_SIZE });
-    expect(user_access(m, p, addr, PMD_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, addr, PMD_SIZE, true)).toBe(0);
     expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: PMD_SIZE }])).toBe(0);
     expect(pins(m)).toEqual({ acquired: 512, released: 511 });
-    const folio = pte_pfn(p.mm.pt.pmd_leaf(addr));
-    expect(m.mem.folio_pincount(folio)).toBe(1);
+    const folio = pte_pfn(p.mm.pt.pmdLeaf(addr));
+    expect(m.mem.folioPincount(folio)).toBe(1);
     expect(ring.pins()).toBe(1);
   });
 
@@ -128,7 +128,7 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
       const ring = io_uring_setup(m, 'ring', p) as IoRing;
       const addr = anon(m, p, 16);
       expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
-      const child = do_fork(m, p, 'child') as Process;
+      const child = kernel_clone(m, p, 'child') as Process;
       do_exit(m, child);
       expect(ring.pins()).toBe(16);
       do_exit(m, p);
@@ -145,7 +145,7 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     const ring = io_uring_setup(m, 'ring', p) as IoRing;
     const addr = anon(m, p, 16);
     expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: 16 * PAGE_SIZE }])).toBe(0);
-    const child = do_fork(m, p, 'child') as Process;
+    const child = kernel_clone(m, p, 'child') as Process;
     do_exit(m, p);
     expect(ring.pins()).toBe(16);
     expect(pins(m)).toEqual({ acquired: 16, released: 0 });
@@ -157,14 +157,14 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     p.capIpcLock = false;
     p.user = 'user';
     p.rlimitMemlock = 8 << 10;
-    expect(io_ring_pages(IORING_SETUP_ENTRIES)).toBe(2);
+    expect(ioRingPages(IORING_SETUP_ENTRIES)).toBe(2);
     const ring = io_uring_setup(m, 'ring', p) as IoRing;
-    expect(user_locked_vm(m, p)).toBe(2);
+    expect(userLockedVm(m, p)).toBe(2);
     // The limit is reached: a second ring cannot be created.
     expect(io_uring_setup(m, 'ring2', p)).toBe(-ENOMEM);
     do_exit(m, p);
     expect(ring.closed).toBe(true);
-    expect(user_locked_vm(m, p)).toBe(0);
+    expect(userLockedVm(m, p)).toBe(0);
   });
   it(
     'one table per ring: a second registration is -EBUSY, no iovecs is -EINVAL, an all-sparse table counts ' +
@@ -201,7 +201,7 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
       p.rlimitMemlock = 1 << 30;
       const ring = new IoRing('ring', p);
       const addr = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'anon', align: PMD_SIZE });
-      expect(user_access(m, p, addr, 2 * PMD_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, addr, 2 * PMD_SIZE, true)).toBe(0);
       const half = PMD_SIZE / 2;
       expect(
         io_sqe_buffers_register(m, ring, [
@@ -210,10 +210,10 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
           { base: addr + half, len: half },
         ]),
       ).toBe(0);
-      expect(user_locked_vm(m, p)).toBe(3 * 512);
+      expect(userLockedVm(m, p)).toBe(3 * 512);
       expect(p.mm.pinned_vm).toBe(3 * 512);
       expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
-      expect(user_locked_vm(m, p)).toBe(0);
+      expect(userLockedVm(m, p)).toBe(0);
       expect(p.mm.pinned_vm).toBe(0);
       // Two consecutive halves of one THP: last_hpage matches, charged once.
       expect(
@@ -222,7 +222,7 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
           { base: addr + half, len: half },
         ]),
       ).toBe(0);
-      expect(user_locked_vm(m, p)).toBe(512);
+      expect(userLockedVm(m, p)).toBe(512);
     },
   );
 });

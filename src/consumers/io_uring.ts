@@ -6,12 +6,12 @@
 import { fd_install } from '../kernel/file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { Holder } from './holder.js';
+import { Holder, type HeldFrame } from './holder.js';
 import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
-import { charge_user_locked_vm, uncharge_user_locked_vm } from './memlock.js';
+import { chargeUserLockedVm, unchargeUserLockedVm } from './memlock.js';
 
 /** One registered buffer (struct io_mapped_ubuf): one entry per bvec, each holding one pin. */
 export interface MappedUbuf {
@@ -22,6 +22,8 @@ export interface MappedUbuf {
   /** Pin units held per bvec (always 1). */
   coalesced: boolean;
   folioShift: number;
+  /** Coalesced: the page of the first folio the buffer starts at (bv_offset of the first bvec). */
+  firstPageIdx: number;
   acctPages: number;
 }
 
@@ -44,6 +46,23 @@ export class IoRing extends Holder {
   refs(): number {
     return 0;
   }
+  /** Each bvec: one pin on its folio, for the pages of the buffer it covers. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    for (const b of this.bufs) {
+      let addr = b.ubuf - (b.ubuf % PAGE_SIZE);
+      let left = Math.ceil((b.ubuf + b.len) / PAGE_SIZE) - Math.floor(b.ubuf / PAGE_SIZE);
+      const perFolio = b.coalesced ? 1 << (b.folioShift - PAGE_SHIFT) : 1;
+      b.bvecPages.forEach((head, i) => {
+        const skip = i === 0 && b.coalesced ? b.firstPageIdx : 0;
+        const pages = Math.min(perFolio - skip, left);
+        out.push({ addr, pfn: head + skip, pages, pins: 1, refs: 0 });
+        addr += pages * PAGE_SIZE;
+        left -= pages;
+      });
+    }
+    return out;
+  }
 }
 
 /**
@@ -63,7 +82,7 @@ export function io_sqe_buffers_register(
     return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
   // The table is installed only after the loop, so headpage_already_acct() sees none of this
   // call's earlier buffers; last_hpage is the only dedup across iovecs.
-  const acct: AcctState = { last_hpage: -1, table: [] };
+  const acct: AcctState = { last_hpage: NO_FOLIO, table: [] };
   for (const iov of iovecs) {
     const r = io_sqe_buffer_register(m, ring, iov.base, iov.len, acct);
     if (typeof r === 'number') {
@@ -94,7 +113,7 @@ export const IORING_SETUP_ENTRIES = 4;
  * io_rings header plus 2 * entries CQEs of 16 bytes) and the SQE array (64 bytes each), each
  * rounded up to pages.
  */
-export function io_ring_pages(entries: number): number {
+export function ioRingPages(entries: number): number {
   const ringsBytes = 64 * 4 + 4 * entries + 16 * 2 * entries;
   const sqeBytes = 64 * entries;
   return Math.ceil(ringsBytes / PAGE_SIZE) + Math.ceil(sqeBytes / PAGE_SIZE);
@@ -107,8 +126,8 @@ export function io_ring_pages(entries: number): number {
 export function io_uring_setup(m: Machine, name: string, p: Process, entries = IORING_SETUP_ENTRIES): IoRing | number {
   const ring = new IoRing(name, p);
   if (ring.accountUser) {
-    const pages = io_ring_pages(entries);
-    if (charge_user_locked_vm(m, p, pages))
+    const pages = ioRingPages(entries);
+    if (chargeUserLockedVm(m, p, pages))
       return m.refuse(-ENOMEM, 'io_create_region', 'ring memory would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
     ring.ringPages = pages;
   }
@@ -124,7 +143,7 @@ export function io_uring_setup(m: Machine, name: string, p: Process, entries = I
 export function io_uring_release(m: Machine, ring: IoRing): void {
   if (ring.closed) return;
   if (ring.bufs.length || ring.slots) io_sqe_buffers_unregister(m, ring);
-  if (ring.ringPages) uncharge_user_locked_vm(m, ring.owner, ring.ringPages);
+  if (ring.ringPages) unchargeUserLockedVm(m, ring.owner, ring.ringPages);
   ring.ringPages = 0;
   ring.closed = true;
 }
@@ -178,23 +197,25 @@ function io_sqe_buffer_register(
   }
   let bvecPages: Int32Array = pages;
   let coalesced = false;
-  let folioShift = 12;
+  let folioShift = PAGE_SHIFT;
+  let firstPageIdx = 0;
   const c = nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
   if (c && c.nr_pages_mid !== 1) {
     bvecPages = io_coalesce_buffer(m, pages, c);
     coalesced = true;
     folioShift = c.folio_shift;
+    firstPageIdx = c.first_folio_page_idx;
   }
   const acct = io_buffer_account_pin(m, bvecPages, st);
   if (ring.accountUser) {
-    const r = charge_user_locked_vm(m, ring.owner, acct);
+    const r = chargeUserLockedVm(m, ring.owner, acct);
     if (r) {
       for (const p of bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
       return m.refuse(r, '__io_account_mem', 'locked_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
     }
   }
   ring.owner.mm.pinned_vm += acct;
-  return { ubuf: base, len, bvecPages, coalesced, folioShift, acctPages: acct };
+  return { ubuf: base, len, bvecPages, coalesced, folioShift, firstPageIdx, acctPages: acct };
 }
 
 interface CoalesceData {
@@ -216,7 +237,7 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
   let count = 1;
   let nr_folios = 1;
   const nr_pages_mid = mem.folio_nr_pages(folio);
-  const folio_shift = 12 + mem.folio_order(folio);
+  const folio_shift = PAGE_SHIFT + mem.folio_order(folio);
   const first_folio_page_idx = pages[0]! - folio;
   let nr_pages_head = 0;
   for (let i = 1; i < pages.length; i++) {
@@ -231,7 +252,7 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
       return undefined;
     }
     folio = mem.page_folio(pages[i]!);
-    if (12 + mem.folio_order(folio) !== folio_shift || pages[i] !== folio) return undefined;
+    if (PAGE_SHIFT + mem.folio_order(folio) !== folio_shift || pages[i] !== folio) return undefined;
     count = 1;
     nr_folios++;
   }
@@ -292,6 +313,6 @@ function headpage_already_acct(m: Machine, pages: Int32Array, i: number, hpage: 
 /** io_release_ubuf(): one unpin_user_folio(folio, 1) per bvec; the memlock charge is returned. */
 function io_release_ubuf(m: Machine, ring: IoRing, b: MappedUbuf): void {
   for (const p of b.bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
-  if (ring.accountUser) uncharge_user_locked_vm(m, ring.owner, b.acctPages);
+  if (ring.accountUser) unchargeUserLockedVm(m, ring.owner, b.acctPages);
   ring.owner.mm.pinned_vm -= b.acctPages;
 }

@@ -9,12 +9,12 @@ import { type Process } from '../mm/task.js';
 import { checkInvariants } from '../tools/invariants.js';
 import { do_mmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
-import { do_fork } from '../kernel/fork.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { IoRing, io_uring_setup, io_sqe_buffers_register } from './io_uring.js';
-import { pipe_create, vmsplice_to_pipe, type Pipe } from './vmsplice.js';
+import { pipeCreate, vmsplice_to_pipe, type Pipe } from './vmsplice.js';
 import { ib_umem_get, type IbMr } from './rdma.js';
 import { vfio_dma_do_map, type VfioDma } from './vfio.js';
 import { hmm_range_fault, mmu_interval_notifier_insert } from './hmm.js';
@@ -46,7 +46,7 @@ function held(
 function buffer(m: Machine, p: Process, size: number, thp: boolean): number {
   const addr = do_mmap(m, p, { size, type: 'anon', align: thp ? PMD_SIZE : PAGE_SIZE });
   expect(do_madvise(m, p, addr, size, thp ? 'hugepage' : 'nohugepage')).toBe(0);
-  expect(user_access(m, p, addr, size, true)).toBe(0);
+  expect(userAccess(m, p, addr, size, true)).toBe(0);
   return addr;
 }
 
@@ -63,7 +63,7 @@ describe('consumer lifecycles keep the model consistent', () => {
         const len = 4 * PMD_SIZE;
         const ring = io_uring_setup(m, 'ring', p) as IoRing;
         expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: PMD_SIZE }])).toBe(0);
-        const pipe = pipe_create(m, 'pipe', p);
+        const pipe = pipeCreate(m, 'pipe', p);
         expect(vmsplice_to_pipe(m, p, pipe, addr + PMD_SIZE, 16 * PAGE_SIZE)).toBe(16 * PAGE_SIZE);
         const mr = ib_umem_get(m, p, 'mr', addr, 2 * PMD_SIZE) as IbMr;
         expect(typeof mr).toBe('object');
@@ -75,9 +75,9 @@ describe('consumer lifecycles keep the model consistent', () => {
         expect(process_vm_rw(m, other, p, { addr: local, len }, { addr, len }, false)).toBe(len);
         expect(checkInvariants(m, ...held(m, [ring], [pipe], [mr], [dma]))).toEqual([]);
 
-        const child = do_fork(m, p, 'child') as Process;
+        const child = kernel_clone(m, p, 'child') as Process;
         expect(checkInvariants(m, ...held(m, [ring], [pipe], [mr], [dma]))).toEqual([]);
-        expect(user_access(m, child, addr, len, true)).toBe(0);
+        expect(userAccess(m, child, addr, len, true)).toBe(0);
         do_exit(m, child);
         expect(checkInvariants(m, ...held(m, [ring], [pipe], [mr], [dma]))).toEqual([]);
         expect(mr.pins()).toBeGreaterThan(0);

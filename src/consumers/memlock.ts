@@ -16,35 +16,35 @@ function table(m: Machine): Map<string, number> {
   return t;
 }
 
-export function user_locked_vm(m: Machine, p: Process): number {
+export function userLockedVm(m: Machine, p: Process): number {
   return table(m).get(p.user) ?? 0;
 }
 
 /** __io_account_mem(): -ENOMEM when the user's locked_vm would exceed RLIMIT_MEMLOCK. */
-export function charge_user_locked_vm(m: Machine, p: Process, pages: number): number {
+export function chargeUserLockedVm(m: Machine, p: Process, pages: number): number {
   if (!pages) return 0;
   const limit = Math.floor(p.rlimitMemlock / PAGE_SIZE);
-  const cur = user_locked_vm(m, p);
+  const cur = userLockedVm(m, p);
   if (cur + pages > limit) return -ENOMEM;
   table(m).set(p.user, cur + pages);
   return 0;
 }
 
-export function uncharge_user_locked_vm(m: Machine, p: Process, pages: number): void {
-  table(m).set(p.user, Math.max(0, user_locked_vm(m, p) - pages));
+export function unchargeUserLockedVm(m: Machine, p: Process, pages: number): void {
+  table(m).set(p.user, Math.max(0, userLockedVm(m, p) - pages));
 }
 
 /**
  * Charge mm->locked_vm (VFIO vfio_lock_acct) or mm->pinned_vm (RDMA ib_umem_get): -ENOMEM past the
  * limit unless the process has CAP_IPC_LOCK.
  */
-export function charge_mm(p: Process, field: 'locked_vm' | 'pinned_vm', pages: number): number {
+export function chargeMm(p: Process, field: 'locked_vm' | 'pinned_vm', pages: number): number {
   const limit = Math.floor(p.rlimitMemlock / PAGE_SIZE);
   if (!p.capIpcLock && p.mm[field] + pages > limit) return -ENOMEM;
   p.mm[field] += pages;
   return 0;
 }
 
-export function uncharge_mm(p: Process, field: 'locked_vm' | 'pinned_vm', pages: number): void {
+export function unchargeMm(p: Process, field: 'locked_vm' | 'pinned_vm', pages: number): void {
   p.mm[field] = Math.max(0, p.mm[field] - pages);
 }

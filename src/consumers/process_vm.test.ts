@@ -10,9 +10,9 @@ import type { Process } from '../mm/task.js';
 import { EFAULT, EPERM, ESRCH } from '../uapi/errno.js';
 import { do_mmap, do_munmap, type MmapArgs } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { pte_pfn } from '../mm/pgtable.js';
-import { do_fork } from '../kernel/fork.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { process_vm_rw } from './process_vm.js';
 import { pins } from '../../test/support.js';
@@ -34,7 +34,7 @@ function anon(
   const addr = do_mmap(m, p, { size: len, type: 'anon', ...extra });
   expect(addr).toBeGreaterThan(0);
   if (extra.type === undefined || extra.type === 'anon') expect(do_madvise(m, p, addr, len, 'nohugepage')).toBe(0);
-  if (touch !== 'none') expect(user_access(m, p, addr, len, touch === 'write')).toBe(0);
+  if (touch !== 'none') expect(userAccess(m, p, addr, len, touch === 'write')).toBe(0);
   return addr;
 }
 
@@ -94,7 +94,7 @@ describe('process_vm_readv / process_vm_writev (mm/process_vm_access.c)', () => 
     () => {
       const { m, app, target } = world();
       const addr = do_mmap(m, target, { size: 4 * PAGE_SIZE, type: 'shmem' });
-      expect(user_access(m, target, addr, 4 * PAGE_SIZE, false)).toBe(0);
+      expect(userAccess(m, target, addr, 4 * PAGE_SIZE, false)).toBe(0);
       const folio = m.mem.page_folio(pfnAt(target, addr));
       expect(m.mem.folio_test_dirty(folio)).toBe(false);
       const local = anon(m, app, 4);
@@ -203,7 +203,7 @@ describe('process_vm_readv / process_vm_writev (mm/process_vm_access.c)', () => 
     () => {
       const { m, app, target } = world();
       const remote = anon(m, target, 1);
-      const child = do_fork(m, target, 'child') as Process;
+      const child = kernel_clone(m, target, 'child') as Process;
       const shared = pfnAt(target, remote);
       expect(pfnAt(child, remote)).toBe(shared);
       expect(m.mem.PageAnonExclusive(shared)).toBe(false);

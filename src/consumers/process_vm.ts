@@ -8,9 +8,9 @@ import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { EFAULT, EPERM, ESRCH } from '../uapi/errno.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_remote, unpin_user_pages_dirty_lock, type Locked } from '../mm/gup.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 
 /** A user buffer: address and length in bytes. */
 export interface UserBuf {
@@ -23,13 +23,13 @@ export interface UserBuf {
  * [addr, addr + len) in `p`. Returns the bytes copied before the first page that faults (a short
  * copy), as the raw copy routines do.
  */
-function copy_user(m: Machine, p: Process, addr: number, len: number, toUser: boolean): number {
+function copyUser(m: Machine, p: Process, addr: number, len: number, toUser: boolean): number {
   let done = 0;
   while (done < len) {
     const a = addr + done;
     const n = Math.min(len - done, PAGE_SIZE - (a % PAGE_SIZE));
     // The copy writes the caller's buffer for readv (a store) and reads it for writev.
-    if (user_access(m, p, a, n, toUser) < 0) break;
+    if (userAccess(m, p, a, n, toUser) < 0) break;
     done += n;
   }
   return done;
@@ -41,7 +41,7 @@ function copy_user(m: Machine, p: Process, addr: number, len: number, toUser: bo
  * root (every capability: Process.capIpcLock) or unprivileged. EACCES is reported as EPERM
  * (process_vm_rw_core: "EPERM is a more appropriate error code"). Yama's ptrace_scope is not modelled.
  */
-function mm_access_allowed(caller: Process, target: Process): boolean {
+function mmAccessAllowed(caller: Process, target: Process): boolean {
   return caller === target || caller.user === target.user || caller.capIpcLock;
 }
 
@@ -74,7 +74,7 @@ export function process_vm_rw(
   if (remote.len === 0) return 0;
   // find_get_task_by_vpid(): an exited (reaped) target.
   if (!target.alive) return m.refuse(-ESRCH, 'process_vm_rw_core', 'no process with that pid (the target has exited)');
-  if (!mm_access_allowed(caller, target)) {
+  if (!mmAccessAllowed(caller, target)) {
     return m.refuse(
       -EPERM,
       'process_vm_rw_core',
@@ -113,7 +113,7 @@ function process_vm_rw_single_vec(
   // "flags |= FOLL_WRITE" only when writing into the target.
   const flags = vm_write ? FOLL_WRITE : 0;
   const max = m.profile.pvmMaxUserPages;
-  const process_pages = new Int32Array(Math.min(nr_pages, max)).fill(-1);
+  const process_pages = new Int32Array(Math.min(nr_pages, max)).fill(NO_PFN);
   let rc = 0;
   while (!rc && nr_pages && iter.count) {
     const want = Math.min(nr_pages, max);
@@ -162,7 +162,7 @@ function process_vm_rw_pages(
     if (copy > len) copy = len;
     const n = Math.min(copy, iter.count);
     // writev: copy_page_from_iter() reads the caller's buffer; readv: copy_page_to_iter() writes it.
-    const copied = copy_user(m, caller, iter.addr + iter.copied, n, !vm_write);
+    const copied = copyUser(m, caller, iter.addr + iter.copied, n, !vm_write);
     iter.copied += copied;
     iter.count -= copied;
     len -= copied;

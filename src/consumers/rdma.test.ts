@@ -9,12 +9,12 @@ import { type Process } from '../mm/task.js';
 import { EFAULT, EINVAL, ENOMEM, EOPNOTSUPP, EPERM } from '../uapi/errno.js';
 import { do_mmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
 import { outstanding } from '../scenario/holders.js';
-import { do_fork } from '../kernel/fork.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { IbMr, UMEM_PIN_CHUNK, ib_umem_get, ib_umem_release } from './rdma.js';
 import { pins, world } from '../../test/support.js';
@@ -22,12 +22,12 @@ import { pins, world } from '../../test/support.js';
 function anon(m: Machine, p: Process, npages: number, prot: 'r' | 'rw' = 'rw'): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon', prot });
   expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
-  if (prot === 'rw') expect(user_access(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
+  if (prot === 'rw') expect(userAccess(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
   return addr;
 }
 
 const pfnAt = (p: Process, addr: number) =>
-  pte_pfn(p.mm.pt.pte(addr) || p.mm.pt.pmd_leaf(addr)) + (p.mm.pt.pmd_leaf(addr) ? (addr % PMD_SIZE) / PAGE_SIZE : 0);
+  pte_pfn(p.mm.pt.pte(addr) || p.mm.pt.pmdLeaf(addr)) + (p.mm.pt.pmdLeaf(addr) ? (addr % PMD_SIZE) / PAGE_SIZE : 0);
 
 function unprivileged(p: Process, memlock: number): void {
   p.capIpcLock = false;
@@ -134,14 +134,14 @@ describe('ib_umem_get / ib_umem_release (drivers/infiniband/core/umem.c)', () =>
   it('a THP-backed MR is one scatterlist entry; unpin_user_page_range_dirty_lock releases the folio in one go', () => {
     const { m, p } = world({ thp: 'always' });
     const addr = do_mmap(m, p, { size: PMD_SIZE, type: 'anon', align: PMD_SIZE });
-    expect(user_access(m, p, addr, PMD_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, addr, PMD_SIZE, true)).toBe(0);
     const folio = m.mem.page_folio(pfnAt(p, addr));
     expect(m.mem.folio_nr_pages(folio)).toBe(512);
     const mr = ib_umem_get(m, p, 'mr', addr, PMD_SIZE) as IbMr;
     expect(mr.sg).toEqual([{ page: folio, npages: 512 }]);
-    expect(m.mem.folio_pincount(folio)).toBe(512);
+    expect(m.mem.folioPincount(folio)).toBe(512);
     ib_umem_release(m, mr);
-    expect(m.mem.folio_pincount(folio)).toBe(0);
+    expect(m.mem.folioPincount(folio)).toBe(0);
     expect(pins(m)).toEqual({ acquired: 512, released: 512 });
   });
 
@@ -152,7 +152,7 @@ describe('ib_umem_get / ib_umem_release (drivers/infiniband/core/umem.c)', () =>
       const { m, p } = world();
       const addr = anon(m, p, 16);
       const mr = ib_umem_get(m, p, 'mr', addr, 16 * PAGE_SIZE) as IbMr;
-      const child = do_fork(m, p, 'child') as Process;
+      const child = kernel_clone(m, p, 'child') as Process;
       do_exit(m, child);
       expect(mr.pins()).toBe(16);
       const pfn = pfnAt(p, addr);

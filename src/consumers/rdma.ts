@@ -7,12 +7,12 @@
 import { fd_install } from '../kernel/file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { Holder } from './holder.js';
+import { Holder, type HeldFrame } from './holder.js';
 import { EBADF, EFAULT, EINVAL, ENOMEM, EPERM } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_page_range_dirty_lock } from '../mm/gup.js';
-import { charge_mm, uncharge_mm } from './memlock.js';
+import { chargeMm, unchargeMm } from './memlock.js';
 
 /** PAGE_SIZE / sizeof(struct page *): pages pinned per pin_user_pages_fast() call. */
 export const UMEM_PIN_CHUNK = PAGE_SIZE / 8;
@@ -43,6 +43,15 @@ export class IbMr extends Holder {
   refs(): number {
     return 0;
   }
+  /** One pin per page of each scatterlist entry, at the MR's addresses in order. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    let addr = this.address - (this.address % PAGE_SIZE);
+    for (const e of this.sg)
+      for (let i = 0; i < e.npages; i++, addr += PAGE_SIZE)
+        out.push({ addr, pfn: e.page + i, pages: 1, pins: 1, refs: 0 });
+    return out;
+  }
 }
 
 /**
@@ -56,7 +65,7 @@ function track(m: Machine, mr: IbMr): void {
 }
 
 /** sg_alloc_append_table_from_pages(): a page physically following the last entry extends it. */
-function sg_append(sg: SgEntry[], pages: Int32Array, n: number): void {
+function sgAppend(sg: SgEntry[], pages: Int32Array, n: number): void {
   for (let i = 0; i < n; i++) {
     const last = sg[sg.length - 1];
     if (last && last.page + last.npages === pages[i]) last.npages++;
@@ -104,7 +113,7 @@ export function ib_umem_get(
     return m.refuse(-EINVAL, 'ib_umem_get', 'the range has no pages (length 0) or more than UINT_MAX');
   // "new_pinned = atomic64_add_return(npages, &mm->pinned_vm); if (new_pinned > lock_limit &&
   //  !capable(CAP_IPC_LOCK))" -> undo, -ENOMEM. Charged before anything is pinned.
-  if (charge_mm(p, 'pinned_vm', npages)) {
+  if (chargeMm(p, 'pinned_vm', npages)) {
     return m.refuse(-ENOMEM, 'ib_umem_get', 'mm->pinned_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
   }
   const total = npages;
@@ -112,18 +121,18 @@ export function ib_umem_get(
   let cur_base = addr - (addr % PAGE_SIZE);
   const page_list = new Int32Array(UMEM_PIN_CHUNK);
   while (npages) {
-    page_list.fill(-1);
+    page_list.fill(NO_PFN);
     const pinned = pin_user_pages_fast(m, p, cur_base, Math.min(npages, UMEM_PIN_CHUNK), gup_flags, page_list);
     if (pinned <= 0) {
       // umem_release: __ib_umem_release(device, umem, 0) (not dirtied), pinned_vm given back.
       const err = pinned < 0 ? pinned : m.refuse(-EFAULT, 'ib_umem_get', 'pin_user_pages_fast pinned nothing');
       __ib_umem_release(m, mr, false);
-      uncharge_mm(p, 'pinned_vm', total);
+      unchargeMm(p, 'pinned_vm', total);
       return err;
     }
     cur_base += pinned * PAGE_SIZE;
     npages -= pinned;
-    sg_append(mr.sg, page_list, pinned);
+    sgAppend(mr.sg, page_list, pinned);
   }
   mr.npages = total;
   track(m, mr);
@@ -139,7 +148,7 @@ export function ib_umem_get(
 export function ib_umem_release(m: Machine, mr: IbMr): number {
   if (mr.closed) return m.refuse(-EBADF, 'ib_dereg_mr', 'the MR has already been deregistered');
   __ib_umem_release(m, mr, mr.writable);
-  uncharge_mm(mr.owner, 'pinned_vm', mr.npages);
+  unchargeMm(mr.owner, 'pinned_vm', mr.npages);
   mr.closed = true;
   return 0;
 }

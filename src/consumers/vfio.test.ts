@@ -9,11 +9,11 @@ import { type Process } from '../mm/task.js';
 import { EEXIST, EFAULT, EINVAL, ENOMEM } from '../uapi/errno.js';
 import { do_mmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
-import { do_fork } from '../kernel/fork.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
 import { VFIO_BATCH_MAX_CAPACITY, VfioDma, vfio_dma_do_map, vfio_dma_do_unmap } from './vfio.js';
 import { pins } from '../../test/support.js';
@@ -26,7 +26,7 @@ function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
 function anon(m: Machine, p: Process, npages: number, prot: 'r' | 'rw' = 'rw'): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon', prot });
   expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
-  if (prot === 'rw') expect(user_access(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
+  if (prot === 'rw') expect(userAccess(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
   return addr;
 }
 
@@ -128,7 +128,7 @@ describe('VFIO type1 DMA mapping (drivers/vfio/vfio_iommu_type1.c)', () => {
     const addr = anon(m, p, 4);
     const before = pfnAt(p, addr);
     vfio_dma_do_map(m, p, 'dma', addr, 4 * PAGE_SIZE);
-    const child = do_fork(m, p, 'child') as Process;
+    const child = kernel_clone(m, p, 'child') as Process;
     expect(pfnAt(p, addr)).toBe(before);
     expect(pfnAt(child, addr)).not.toBe(before);
   });
@@ -137,7 +137,7 @@ describe('VFIO type1 DMA mapping (drivers/vfio/vfio_iommu_type1.c)', () => {
     const { m, p } = world();
     const addr = anon(m, p, 32);
     const dma = vfio_dma_do_map(m, p, 'dma', addr, 32 * PAGE_SIZE) as VfioDma;
-    const child = do_fork(m, p, 'child') as Process;
+    const child = kernel_clone(m, p, 'child') as Process;
     do_exit(m, child);
     expect(dma.pins()).toBe(32);
     do_exit(m, p);

@@ -14,15 +14,15 @@
 import { fd_install } from '../kernel/file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { Holder } from './holder.js';
+import { Holder, type HeldFrame } from './holder.js';
 import { EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, ESRCH } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { VM_PFNMAP, FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR } from '../mm/mm_types.js';
 import { pte_pfn, pte_present, pte_write } from '../mm/pgtable.js';
 import { handle_mm_fault } from '../mm/memory.js';
 import { pin_user_pages_remote, unpin_user_pages_dirty_lock, unpin_user_page_range_dirty_lock } from '../mm/gup.js';
-import { charge_mm, uncharge_mm } from './memlock.js';
+import { chargeMm, unchargeMm } from './memlock.js';
 
 /** VFIO_BATCH_MAX_CAPACITY: PAGE_SIZE / sizeof(struct page *). */
 export const VFIO_BATCH_MAX_CAPACITY = PAGE_SIZE / 8;
@@ -60,6 +60,15 @@ export class VfioDma extends Holder {
   }
   refs(): number {
     return 0;
+  }
+  /** Every page of every run at its IOVA (= vaddr); reserved PFNs are mapped without a pin. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    let addr = this.vaddr;
+    for (const r of this.runs)
+      for (let i = 0; i < r.npages; i++, addr += PAGE_SIZE)
+        out.push({ addr, pfn: r.pfn + i, pages: 1, pins: r.rsvd ? 0 : 1, refs: 0 });
+    return out;
   }
 }
 
@@ -178,7 +187,7 @@ function vfio_pin_pages_remote(
   batch: Batch,
 ): DmaRun | number {
   const p = dma.owner;
-  let pfn_base = -1;
+  let pfn_base = NO_PFN;
   let rsvd = false;
   let pinned = 0;
   let lock_acct = 0;
@@ -190,7 +199,7 @@ function vfio_pin_pages_remote(
   fill: while (npage) {
     if (!batch.size) {
       const req = Math.min(npage, batch.pages.length);
-      batch.pages.fill(-1);
+      batch.pages.fill(NO_PFN);
       const r = vaddr_get_pfns(m, p, vaddr, req, dma.write, batch.pages);
       if (r < 0) {
         ret = r;
@@ -224,7 +233,7 @@ function vfio_pin_pages_remote(
   }
   if (ret === 0) {
     // out: vfio_lock_acct(dma, lock_acct, false) -> __account_locked_vm(): the same limit again.
-    if (lock_acct && charge_mm(p, 'locked_vm', lock_acct)) {
+    if (lock_acct && chargeMm(p, 'locked_vm', lock_acct)) {
       ret = m.refuse(-ENOMEM, '__account_locked_vm', 'locked_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
     }
   }
@@ -259,7 +268,7 @@ function vfio_unmap_unpin(m: Machine, dma: VfioDma, do_accounting: boolean): num
     }
   }
   dma.runs.length = 0;
-  if (do_accounting && dma.owner.alive) uncharge_mm(dma.owner, 'locked_vm', unlocked);
+  if (do_accounting && dma.owner.alive) unchargeMm(dma.owner, 'locked_vm', unlocked);
   return unlocked;
 }
 
@@ -303,7 +312,7 @@ export function vfio_dma_do_map(
   const dma = new VfioDma(name, p, vaddr, iova, write);
   c.dmas.add(dma);
   const limit = Math.floor(p.rlimitMemlock / PAGE_SIZE);
-  const batch: Batch = { pages: new Int32Array(VFIO_BATCH_MAX_CAPACITY).fill(-1), size: 0, offset: 0 };
+  const batch: Batch = { pages: new Int32Array(VFIO_BATCH_MAX_CAPACITY).fill(NO_PFN), size: 0, offset: 0 };
   let left = size / PAGE_SIZE;
   let ret = 0;
   // vfio_pin_map_dma()

@@ -9,12 +9,12 @@ import { type Process } from '../mm/task.js';
 import { EAGAIN, EBADF, EFAULT } from '../uapi/errno.js';
 import { do_mmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { pte_pfn } from '../mm/pgtable.js';
-import { do_fork } from '../kernel/fork.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { do_exit } from '../kernel/exit.js';
-import { PIPE_DEF_BUFFERS, pipe_create, pipe_release, vmsplice_to_pipe } from './vmsplice.js';
+import { PIPE_DEF_BUFFERS, pipeCreate, pipe_release, vmsplice_to_pipe } from './vmsplice.js';
 import { pins } from '../../test/support.js';
 
 function world(): { m: Machine; p: Process } {
@@ -25,7 +25,7 @@ function world(): { m: Machine; p: Process } {
 function anon(m: Machine, p: Process, npages: number): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon' });
   expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
-  expect(user_access(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
+  expect(userAccess(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
   return addr;
 }
 
@@ -40,7 +40,7 @@ describe('vmsplice to a pipe (fs/splice.c)', () => {
     () => {
       const { m, p } = world();
       const addr = anon(m, p, 8);
-      const pipe = pipe_create(m, 'pipe', p);
+      const pipe = pipeCreate(m, 'pipe', p);
       expect(vmsplice_to_pipe(m, p, pipe, addr, 8 * PAGE_SIZE)).toBe(8 * PAGE_SIZE);
       expect(refcounts(m, p, addr, 8)).toEqual(Array(8).fill(2));
       expect(pins(m)).toEqual({ acquired: 0, released: 0 });
@@ -60,7 +60,7 @@ describe('vmsplice to a pipe (fs/splice.c)', () => {
       const { m, p } = world();
       expect(PIPE_DEF_BUFFERS).toBe(16);
       const addr = anon(m, p, 32);
-      const pipe = pipe_create(m, 'pipe', p);
+      const pipe = pipeCreate(m, 'pipe', p);
       expect(vmsplice_to_pipe(m, p, pipe, addr, 32 * PAGE_SIZE)).toBe(16 * PAGE_SIZE);
       expect(refcounts(m, p, addr, 32)).toEqual([...Array(16).fill(2), ...Array(16).fill(1)]);
       // A full pipe: wait_for_space() would block (SPLICE_F_NONBLOCK: -EAGAIN).
@@ -74,7 +74,7 @@ describe('vmsplice to a pipe (fs/splice.c)', () => {
   it('an unaligned range spans its pages: 4096 bytes from offset 100 -> two buffers (3996 + 100 bytes)', () => {
     const { m, p } = world();
     const addr = anon(m, p, 2);
-    const pipe = pipe_create(m, 'pipe', p);
+    const pipe = pipeCreate(m, 'pipe', p);
     expect(vmsplice_to_pipe(m, p, pipe, addr + 100, PAGE_SIZE)).toBe(PAGE_SIZE);
     expect(pipe.bufs.map((b) => [b.offset, b.len])).toEqual([
       [100, PAGE_SIZE - 100],
@@ -88,7 +88,7 @@ describe('vmsplice to a pipe (fs/splice.c)', () => {
     () => {
       const { m, p } = world();
       const ro = do_mmap(m, p, { size: 2 * PAGE_SIZE, type: 'anon', prot: 'r' });
-      const pipe = pipe_create(m, 'pipe', p);
+      const pipe = pipeCreate(m, 'pipe', p);
       // Unpopulated: GUP read-faults the zero page in; FOLL_GET references it like any page.
       expect(vmsplice_to_pipe(m, p, pipe, ro, 2 * PAGE_SIZE)).toBe(2 * PAGE_SIZE);
       expect(vmsplice_to_pipe(m, p, pipe, 0x10000, PAGE_SIZE)).toBe(-EFAULT);
@@ -100,7 +100,7 @@ describe('vmsplice to a pipe (fs/splice.c)', () => {
   it('a partly mapped range queues what GUP returned and stops (short count)', () => {
     const { m, p } = world();
     const addr = anon(m, p, 3);
-    const pipe = pipe_create(m, 'pipe', p);
+    const pipe = pipeCreate(m, 'pipe', p);
     // Three mapped pages and then whatever follows the VMA (nothing): only 3 pages.
     expect(vmsplice_to_pipe(m, p, pipe, addr, 5 * PAGE_SIZE)).toBe(3 * PAGE_SIZE);
     expect(pipe.refs()).toBe(3);
@@ -111,13 +111,13 @@ describe('vmsplice to a pipe (fs/splice.c)', () => {
     () => {
       const { m, p } = world();
       const addr = anon(m, p, 1);
-      const pipe = pipe_create(m, 'pipe', p);
+      const pipe = pipeCreate(m, 'pipe', p);
       expect(vmsplice_to_pipe(m, p, pipe, addr, PAGE_SIZE)).toBe(PAGE_SIZE);
       const old = pfnAt(p, addr);
       // A FOLL_GET reference is not a pin: fork shares the page instead of copying it early.
-      const child = do_fork(m, p, 'child') as Process;
+      const child = kernel_clone(m, p, 'child') as Process;
       expect(pfnAt(child, addr)).toBe(old);
-      expect(user_access(m, p, addr, PAGE_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(0);
       expect(pfnAt(p, addr)).not.toBe(old);
       expect(pipe.bufs[0]!.page).toBe(old);
       expect(m.mem.refcount[old]).toBe(2); // the child's mapping + the pipe
@@ -127,9 +127,9 @@ describe('vmsplice to a pipe (fs/splice.c)', () => {
   it("the pipe is closed at its creator's exit (references dropped); a fork child's exit does not close it", () => {
     const { m, p } = world();
     const addr = anon(m, p, 4);
-    const pipe = pipe_create(m, 'pipe', p);
+    const pipe = pipeCreate(m, 'pipe', p);
     expect(vmsplice_to_pipe(m, p, pipe, addr, 4 * PAGE_SIZE)).toBe(4 * PAGE_SIZE);
-    const child = do_fork(m, p, 'child') as Process;
+    const child = kernel_clone(m, p, 'child') as Process;
     do_exit(m, child);
     expect(pipe.refs()).toBe(4);
     const pfns = Array.from({ length: 4 }, (_, i) => pfnAt(p, addr + i * PAGE_SIZE));
@@ -143,7 +143,7 @@ describe('vmsplice to a pipe (fs/splice.c)', () => {
   it('zero length -> 0, nothing taken', () => {
     const { m, p } = world();
     const addr = anon(m, p, 1);
-    const pipe = pipe_create(m, 'pipe', p);
+    const pipe = pipeCreate(m, 'pipe', p);
     expect(vmsplice_to_pipe(m, p, pipe, addr, 0)).toBe(0);
     expect(refcounts(m, p, addr, 1)).toEqual([1]);
   });

@@ -9,9 +9,9 @@
 import { fd_install } from '../kernel/file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { Holder } from './holder.js';
+import { Holder, type HeldFrame } from './holder.js';
 import { EAGAIN, EBADF } from '../uapi/errno.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { get_user_pages_fast, put_page } from '../mm/gup.js';
 
 /** PIPE_DEF_BUFFERS: a new pipe has 16 slots (pipe->max_usage), one page reference each. */
@@ -20,6 +20,8 @@ export const PIPE_DEF_BUFFERS = 16;
 /** struct pipe_buffer for a spliced user page (user_page_pipe_buf_ops). */
 export interface PipeBuffer {
   page: number;
+  /** gupsim: the user address the page was spliced from (the kernel does not keep it). */
+  addr: number;
   offset: number;
   len: number;
 }
@@ -39,6 +41,10 @@ export class Pipe extends Holder {
   refs(): number {
     return this.bufs.length;
   }
+  /** One reference per pipe buffer. */
+  frames(): HeldFrame[] {
+    return this.bufs.map((b) => ({ addr: b.addr, pfn: b.page, pages: 1, pins: 0, refs: 1 }));
+  }
   /** Bytes queued in the pipe. */
   get bytes(): number {
     return this.bufs.reduce((s, b) => s + b.len, 0);
@@ -49,7 +55,7 @@ export class Pipe extends Holder {
  * pipe(2): a pipe whose fds the creator holds. Fork children share them; the buffers are released
  * (pipe_release()) when the last fd is closed, by close or at exit (exit_files()).
  */
-export function pipe_create(m: Machine, name: string, owner: Process): Pipe {
+export function pipeCreate(m: Machine, name: string, owner: Process): Pipe {
   const pipe = new Pipe(name, owner);
   fd_install(owner, pipe, () => pipe_release(m, pipe));
   return pipe;
@@ -116,7 +122,7 @@ function iter_to_pipe(m: Machine, p: Process, pipe: Pipe, addr: number, count: n
     let start = pos % PAGE_SIZE;
     const base = pos - start;
     const n = Math.min(16, Math.ceil((start + count) / PAGE_SIZE));
-    pages.fill(-1);
+    pages.fill(NO_PFN);
     const res = get_user_pages_fast(m, p, base, n, 0, pages);
     if (res <= 0) {
       ret = res;
@@ -126,7 +132,7 @@ function iter_to_pipe(m: Machine, p: Process, pipe: Pipe, addr: number, count: n
     const got = Math.ceil((left + start) / PAGE_SIZE);
     for (let i = 0; i < got; i++) {
       const size = Math.min(left, PAGE_SIZE - start);
-      const r = add_to_pipe(m, pipe, { page: pages[i]!, offset: start, len: size });
+      const r = add_to_pipe(m, pipe, { page: pages[i]!, addr: base + i * PAGE_SIZE, offset: start, len: size });
       if (r < 0) {
         // "this one got dropped by add_to_pipe()"; the rest of the batch is put back.
         ret = r;

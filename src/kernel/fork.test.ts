@@ -8,12 +8,12 @@ import { describe, it, expect } from 'vitest';
 import { Machine } from '../mm/machine.js';
 import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
 import type { Process } from '../mm/task.js';
-import { do_fork } from './fork.js';
+import { kernel_clone } from './fork.js';
 import { do_exit } from './exit.js';
 import { ENOMEM } from '../uapi/errno.js';
 import { do_mmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
-import { user_access } from '../mm/user_access.js';
+import { userAccess } from '../mm/user_access.js';
 import { pin_user_pages, unpin_user_pages, get_user_pages, folio_maybe_dma_pinned } from '../mm/gup.js';
 import { FOLL_WRITE, FOLL_LONGTERM } from '../mm/foll_flags.js';
 import { pte_pfn, pte_write, pte_dirty, pte_present } from '../mm/pgtable.js';
@@ -35,7 +35,7 @@ function anonWritten(m: Machine, p: Process, pages: number): number {
   const a = do_mmap(m, p, { size: pages * PAGE, type: 'anon' });
   expect(a).toBeGreaterThan(0);
   expect(do_madvise(m, p, a, pages * PAGE, 'nohugepage')).toBe(0);
-  expect(user_access(m, p, a, pages * PAGE, true)).toBe(0);
+  expect(userAccess(m, p, a, pages * PAGE, true)).toBe(0);
   return a;
 }
 
@@ -80,7 +80,7 @@ describe('fork(): COW sharing without pins (copy_present_ptes)', () => {
       const a = anonWritten(m, p, 1);
       const orig = pfnAt(p, a);
       const c = fork(m, p);
-      expect(user_access(m, c, a, 1, true)).toBe(0);
+      expect(userAccess(m, c, a, 1, true)).toBe(0);
       const copy = pfnAt(c, a);
       expect(copy).not.toBe(orig);
       expect(pte_write(pte(c, a))).toBe(true);
@@ -92,7 +92,7 @@ describe('fork(): COW sharing without pins (copy_present_ptes)', () => {
       expect(pte_write(pte(p, a))).toBe(false);
       // The parent's write reuses it in place: no copy, PageAnonExclusive set again.
       const free = m.alloc.nr_free_pages();
-      expect(user_access(m, p, a, 1, true)).toBe(0);
+      expect(userAccess(m, p, a, 1, true)).toBe(0);
       expect(pfnAt(p, a)).toBe(orig);
       expect(pte_write(pte(p, a))).toBe(true);
       expect(m.mem.PageAnonExclusive(orig)).toBe(true);
@@ -106,7 +106,7 @@ describe('fork(): COW sharing without pins (copy_present_ptes)', () => {
     const a = anonWritten(m, p, 1);
     const orig = pfnAt(p, a);
     const c = fork(m, p);
-    expect(user_access(m, p, a, 1, true)).toBe(0);
+    expect(userAccess(m, p, a, 1, true)).toBe(0);
     expect(pfnAt(p, a)).not.toBe(orig);
     expect(pfnAt(c, a)).toBe(orig);
     expect(m.mem.refcount[orig]).toBe(1);
@@ -166,8 +166,8 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       expect(pte_write(pte(p, a + PAGE))).toBe(false);
       expect(m.alloc.nr_free_pages()).toBe(free - 1);
       // Writes on either side never fault the pinned page away from the parent.
-      expect(user_access(m, p, a, 1, true)).toBe(0);
-      expect(user_access(m, c, a, 1, true)).toBe(0);
+      expect(userAccess(m, p, a, 1, true)).toBe(0);
+      expect(userAccess(m, c, a, 1, true)).toBe(0);
       expect(pfnAt(p, a)).toBe(pinned);
       expect(pfnAt(c, a)).toBe(copy);
       unpin_user_pages(m, pages, 1);
@@ -184,8 +184,8 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon' });
       expect(a % PMD_SIZE).toBe(0);
       expect(do_madvise(m, p, a, PMD_SIZE, 'hugepage')).toBe(0);
-      expect(user_access(m, p, a, PMD_SIZE, true)).toBe(0);
-      const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
+      expect(userAccess(m, p, a, PMD_SIZE, true)).toBe(0);
+      const folio = pte_pfn(p.mm.pt.pmdLeaf(a));
       expect(m.mem.folio_order(folio)).toBe(PMD_ORDER);
       const pages = new Int32Array(1);
       expect(pin_user_pages(m, p, a + 7 * PAGE, 1, FOLL_WRITE, pages)).toBe(1);
@@ -198,9 +198,9 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       expect(m.vmstat.get('thp_split_pmd')).toBe(splits + 1);
       // Parent: the PMD became 512 writable PTEs on the same folio (__split_huge_pmd propagates
       // PageAnonExclusive to every subpage); the THP itself is not split.
-      expect(p.mm.pt.pmd_leaf(a)).toBe(0);
+      expect(p.mm.pt.pmdLeaf(a)).toBe(0);
       expect(m.mem.folio_order(folio)).toBe(PMD_ORDER);
-      expect(m.mem.folio_pincount(folio)).toBe(1);
+      expect(m.mem.folioPincount(folio)).toBe(1);
       expect(m.mem.folio_entire_mapcount(folio)).toBe(0);
       expect(m.mem.refcount[folio]).toBe(512 + 1); // one reference per PTE + the pin
       // folio_maybe_dma_pinned() is folio-wide: in copy_present_ptes() every exclusive subpage of the
@@ -233,7 +233,7 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       const m = new Machine({ memory: 256 << 20, mthp: { '64K': 'always' } });
       const p = m.spawn('parent');
       const a = do_mmap(m, p, { size: 64 << 10, type: 'anon', align: 64 << 10 });
-      expect(user_access(m, p, a, 64 << 10, true)).toBe(0);
+      expect(userAccess(m, p, a, 64 << 10, true)).toBe(0);
       const folio = pfnAt(p, a);
       expect(m.mem.folio_order(folio)).toBe(4);
       const pages = new Int32Array(1);
@@ -250,7 +250,7 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
         expect(m.mem.folio_order(m.mem.page_folio(cp))).toBe(0);
       }
       expect(m.mem.refcount[folio]).toBe(16 + 1);
-      expect(m.mem.folio_pincount(folio)).toBe(1);
+      expect(m.mem.folioPincount(folio)).toBe(1);
     },
   );
 
@@ -261,7 +261,7 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       const m = new Machine({ memory: 256 << 20, mthp: { '64K': 'always' } });
       const p = m.spawn('parent');
       const a = do_mmap(m, p, { size: 64 << 10, type: 'anon', align: 64 << 10 });
-      expect(user_access(m, p, a, 64 << 10, true)).toBe(0);
+      expect(userAccess(m, p, a, 64 << 10, true)).toBe(0);
       const folio = pfnAt(p, a);
       // A first fork without any pin shares the folio: PageAnonExclusive is cleared on every subpage.
       const c1 = fork(m, p, 'c1');
@@ -299,8 +299,8 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       const p = m.spawn('parent');
       const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
       expect(a).toBeGreaterThan(0);
-      expect(user_access(m, p, a, PMD_SIZE, true)).toBe(0);
-      const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
+      expect(userAccess(m, p, a, PMD_SIZE, true)).toBe(0);
+      const folio = pte_pfn(p.mm.pt.pmdLeaf(a));
       expect(m.mem.folio_test_hugetlb(folio)).toBe(true);
       const pages = new Int32Array(512);
       expect(pin_user_pages(m, p, a, 512, FOLL_WRITE, pages)).toBe(512);
@@ -308,12 +308,12 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       const pins = pinCounters(m);
       const c = fork(m, p);
       expect(pinCounters(m)).toEqual(pins);
-      const pe = p.mm.pt.pmd_leaf(a);
+      const pe = p.mm.pt.pmdLeaf(a);
       expect(pte_pfn(pe)).toBe(folio);
       expect(pte_write(pe)).toBe(true);
       expect(m.mem.PageAnonExclusive(folio)).toBe(true);
-      expect(m.mem.folio_pincount(folio)).toBe(512);
-      const ce = c.mm.pt.pmd_leaf(a);
+      expect(m.mem.folioPincount(folio)).toBe(512);
+      const ce = c.mm.pt.pmdLeaf(a);
       const copy = pte_pfn(ce);
       expect(copy).not.toBe(folio);
       expect(m.mem.folio_test_hugetlb(copy)).toBe(true);
@@ -333,21 +333,21 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 1 } });
       const p = m.spawn('parent');
       const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
-      expect(user_access(m, p, a, PMD_SIZE, true)).toBe(0);
-      const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
+      expect(userAccess(m, p, a, PMD_SIZE, true)).toBe(0);
+      const folio = pte_pfn(p.mm.pt.pmdLeaf(a));
       const pages = new Int32Array(1);
       expect(pin_user_pages(m, p, a, 1, FOLL_WRITE, pages)).toBe(1);
       expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(0);
       const pins = pinCounters(m);
-      expect(do_fork(m, p, 'child')).toBe(-ENOMEM);
+      expect(kernel_clone(m, p, 'child')).toBe(-ENOMEM);
       expect(m.process('child')).toBeUndefined();
       expect(pinCounters(m)).toEqual(pins);
-      const pe = p.mm.pt.pmd_leaf(a);
+      const pe = p.mm.pt.pmdLeaf(a);
       expect(pte_pfn(pe)).toBe(folio);
       expect(pte_write(pe)).toBe(true);
       expect(m.mem.PageAnonExclusive(folio)).toBe(true);
       expect(m.mem.refcount[folio]).toBe(2); // mapping + one pin unit
-      expect(m.mem.folio_pincount(folio)).toBe(1);
+      expect(m.mem.folioPincount(folio)).toBe(1);
       expect(m.mem.folio_entire_mapcount(folio)).toBe(1);
     },
   );
@@ -421,7 +421,7 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
         expect(m.mem.refcount[pages[i]!]).toBe(1 + 1024);
       }
       // The child faults fresh memory there only if it maps something itself: the address is unmapped.
-      expect(user_access(m, c, a, 1, false)).toBeLessThan(0);
+      expect(userAccess(m, c, a, 1, false)).toBeLessThan(0);
     },
   );
 
@@ -432,12 +432,12 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       const p = m.spawn('parent');
       const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon' });
       expect(do_madvise(m, p, a, PMD_SIZE, 'hugepage')).toBe(0);
-      expect(user_access(m, p, a, PMD_SIZE, false)).toBe(0);
-      const e = p.mm.pt.pmd_leaf(a);
+      expect(userAccess(m, p, a, PMD_SIZE, false)).toBe(0);
+      const e = p.mm.pt.pmdLeaf(a);
       expect(is_huge_zero_folio(m, pte_pfn(e))).toBe(true);
       const free = m.alloc.nr_free_pages();
       const c = fork(m, p);
-      const ce = c.mm.pt.pmd_leaf(a);
+      const ce = c.mm.pt.pmdLeaf(a);
       expect(pte_pfn(ce)).toBe(m.huge_zero_folio);
       expect(pte_write(ce)).toBe(false);
       expect(m.alloc.nr_free_pages()).toBe(free);
@@ -460,7 +460,7 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       const pins = pinCounters(m);
       const free = m.alloc.nr_free_pages();
       m.alloc.setFailureInjection({ after: 0, times: Infinity });
-      expect(do_fork(m, p, 'child')).toBe(-ENOMEM);
+      expect(kernel_clone(m, p, 'child')).toBe(-ENOMEM);
       m.alloc.setFailureInjection(undefined);
       expect(m.process('child')).toBeUndefined();
       expect(pinCounters(m)).toEqual(pins);

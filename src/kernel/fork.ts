@@ -7,8 +7,18 @@ import { dup_fd } from './file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
-import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
-import { Vma, VM_DONTCOPY, VM_PFNMAP, VM_MIXEDMAP, VM_WRITE, VM_SHARED, is_cow_mapping } from '../mm/mm_types.js';
+import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR } from '../mm/memmap.js';
+import {
+  Vma,
+  VM_DONTCOPY,
+  VM_LOCKED,
+  VM_LOCKONFAULT,
+  VM_PFNMAP,
+  VM_MIXEDMAP,
+  VM_WRITE,
+  VM_SHARED,
+  is_cow_mapping,
+} from '../mm/mm_types.js';
 import {
   mk_pte,
   pte_pfn,
@@ -17,22 +27,24 @@ import {
   pte_wrprotect,
   pte_mkold,
   pte_mkclean,
+  pte_index,
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_RW,
 } from '../mm/pgtable.js';
-import { folio_add_new_anon_rmap, folio_add_rmap_ptes, folio_add_rmap_entire } from '../mm/rmap.js';
+import { folio_add_new_anon_rmap, folioAddRmapPtes, folioAddRmapEntire } from '../mm/rmap.js';
 import { folio_ref_add } from '../mm/swap.js';
 import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { __split_huge_pmd } from '../mm/huge_memory.js';
 import { folio_needs_cow_for_dma } from '../mm/gup.js';
 import { exit_mmap } from '../mm/mmap.js';
+import { alloc_hugetlb_folio, hugetlb_dup_vma_private } from '../mm/hugetlb_resv.js';
 
 /**
- * fork(): a child with a copy of the parent's address space. Returns the child, or -ENOMEM when a
+ * kernel_clone() for fork(): a child with a copy of the parent's address space. Returns the child, or -ENOMEM when a
  * page that had to be copied early could not be allocated (dup_mm() failing makes fork ENOMEM).
  */
-export function do_fork(m: Machine, parent: Process, childName: string): Process | number {
+export function kernel_clone(m: Machine, parent: Process, childName: string): Process | number {
   const child = m.spawn(childName);
   child.rlimitMemlock = parent.rlimitMemlock;
   child.capIpcLock = parent.capIpcLock;
@@ -44,7 +56,12 @@ export function do_fork(m: Machine, parent: Process, childName: string): Process
   let err = 0;
   for (const vma of src.vmas) {
     if (vma.flags & VM_DONTCOPY) continue;
-    const cv = new Vma(dst, vma.start, vma.end, vma.flags, vma.kind, vma.file, vma.pgoff, vma.hugeOrder, vma.name);
+    // dup_mmap(): the child's VMAs are not mlocked (VM_LOCKED_MASK cleared).
+    const flags = vma.flags & ~(VM_LOCKED | VM_LOCKONFAULT);
+    const cv = new Vma(dst, vma.start, vma.end, flags, vma.kind, vma.file, vma.pgoff, vma.hugeOrder, vma.name);
+    // vm_area_dup() copies vm_private_data; a private hugetlb copy drops the reservation at once.
+    cv.vm_private_data = vma.vm_private_data;
+    if (vma.kind === 'hugetlb') hugetlb_dup_vma_private(cv);
     if (vma.anonVma) {
       // anon_vma_fork(): the child sees the parent's anon_vmas and gets its own for new pages.
       for (const av of vma.anonChain) {
@@ -60,7 +77,7 @@ export function do_fork(m: Machine, parent: Process, childName: string): Process
       vma.file.vmas.add(cv);
       vma.file.users++;
     }
-    dst.insert_vma(cv);
+    dst.insertVma(cv);
     if (vma_needs_copy(vma)) {
       err = copy_page_range(m, cv, vma);
       if (err) break;
@@ -90,15 +107,15 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
   const cow = is_cow_mapping(src.flags);
   let touched = false;
   for (let a = src.start; a < src.end;) {
-    const pud = spt.pud_leaf(a);
+    const pud = spt.pudLeaf(a);
     if (pud) {
-      const r = copy_hugetlb_entry(m, dst, src, a, pud, PUD_SIZE);
+      const r = copyHugetlbEntry(m, dst, src, a, pud, PUD_SIZE);
       if (r) return r;
       touched = true;
       a += PUD_SIZE;
       continue;
     }
-    const slot = spt.pmd_slot(a);
+    const slot = spt.pmdSlot(a);
     const next = a - (a % PMD_SIZE) + PMD_SIZE;
     if (slot === undefined) {
       a = next;
@@ -106,7 +123,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     }
     if (typeof slot === 'number') {
       if (src.kind === 'hugetlb') {
-        const r = copy_hugetlb_entry(m, dst, src, a, slot, PMD_SIZE);
+        const r = copyHugetlbEntry(m, dst, src, a, slot, PMD_SIZE);
         if (r) return r;
         touched = true;
         a = next;
@@ -123,23 +140,23 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
       }
       // -EAGAIN: the parent's PMD was split; copy the PTEs below.
     }
-    const table = spt.pte_table(a)!;
+    const table = spt.pteTable(a)!;
     const dtable = dpt.pte_alloc(a)!;
     const stop = Math.min(next, src.end);
     for (; a < stop; a += PAGE_SIZE) {
-      const i = (a / PAGE_SIZE) % 512;
+      const i = pte_index(a);
       const e = table[i]!;
       if (!pte_present(e)) continue;
       if (pte_special(e)) {
         dtable[i] = e;
         continue;
       }
-      const r = copy_present_pte(m, dst, src, a, e, table, dtable, i, cow);
+      const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow);
       if (r) return r;
       touched = true;
     }
   }
-  if (touched && cow) m.mmu_notify(src.mm, src.start, src.end, 'fork');
+  if (touched && cow) m.mmuNotify(src.mm, src.start, src.end, 'fork');
   return 0;
 }
 
@@ -148,7 +165,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
  * new page for the child (copy_present_page); everything else is shared, write-protected in both
  * when the mapping is COW.
  */
-function copy_present_pte(
+function copyPresentPte(
   m: Machine,
   dst: Vma,
   src: Vma,
@@ -165,7 +182,7 @@ function copy_present_pte(
   if (mem.folio_test_anon(folio)) {
     if (mem.PageAnonExclusive(page) && folio_needs_cow_for_dma(m, src, folio)) {
       const copy = m.folio_alloc(0);
-      if (copy < 0) return -ENOMEM;
+      if (copy === NO_FOLIO) return -ENOMEM;
       folio_add_new_anon_rmap(m, copy, dst, addr, 'pte');
       dtable[i] = mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0));
       dst.mm.rss_anon++;
@@ -177,7 +194,7 @@ function copy_present_pte(
     dst.mm.rss_file++;
   }
   folio_ref_add(m, folio, 1);
-  folio_add_rmap_ptes(m, folio, page, 1);
+  folioAddRmapPtes(m, folio, page, 1);
   let ce = e;
   if (cow) {
     table[i] = pte_wrprotect(e);
@@ -197,7 +214,7 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
   const folio = pte_pfn(e);
   const haddr = addr - (addr % PMD_SIZE);
   if (is_huge_zero_folio(m, folio)) {
-    dst.mm.pt.set_pmd_leaf(haddr, e);
+    dst.mm.pt.setPmdLeaf(haddr, e);
     return true;
   }
   if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
@@ -206,32 +223,37 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
   }
   mem.ClearPageAnonExclusive(folio);
   folio_ref_add(m, folio, 1);
-  folio_add_rmap_entire(m, folio);
+  folioAddRmapEntire(m, folio);
   const we = pte_wrprotect(e);
-  src.mm.pt.set_pmd_leaf(haddr, we);
-  dst.mm.pt.set_pmd_leaf(haddr, pte_mkold(we));
-  dst.mm.rss_anon += 512;
+  src.mm.pt.setPmdLeaf(haddr, we);
+  dst.mm.pt.setPmdLeaf(haddr, pte_mkold(we));
+  dst.mm.rss_anon += HPAGE_PMD_NR;
   return true;
 }
 
 /**
  * copy_hugetlb_page_range() for one leaf: an exclusive, maybe-pinned anon hugetlb folio is copied
- * into a new pool folio allocated without a reservation (fork fails with -ENOMEM if the pool has
- * none); others are shared and write-protected.
+ * into a new pool folio, taken without a reservation (the child's VMA has none: fork fails with
+ * -ENOMEM if no free page is unreserved and overcommit gives none); others are shared and
+ * write-protected.
  */
-function copy_hugetlb_entry(m: Machine, dst: Vma, src: Vma, addr: number, e: number, size: number): number {
+function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: number, size: number): number {
   const mem = m.mem;
   const folio = pte_pfn(e);
   const set = (pt: typeof src.mm.pt, v: number) =>
-    size === PUD_SIZE ? pt.set_pud_leaf(addr, v) : pt.set_pmd_leaf(addr, v);
+    size === PUD_SIZE ? pt.setPudLeaf(addr, v) : pt.setPmdLeaf(addr, v);
   const nr = size / PAGE_SIZE;
   if (mem.folio_test_anon(folio)) {
     if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
-      const copy = m.hugetlb.alloc(src.hugeOrder, false);
-      if (copy < 0) return -ENOMEM;
+      // alloc_hugetlb_folio(dst_vma, addr, false): the child's VMA has no reservation.
+      const copy = alloc_hugetlb_folio(m, dst, addr, false);
+      if (copy === NO_FOLIO || copy < 0) return -ENOMEM; // dup_mm() failing makes fork -ENOMEM, whatever the cause
+      // hugetlb_install_folio()
       folio_add_new_anon_rmap(m, copy, dst, addr, size === PUD_SIZE ? 'pud' : 'pmd');
+      m.hugetlb.folio_set_hugetlb_restore_reserve(copy, false);
       set(dst.mm.pt, mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0)));
       dst.mm.rss_anon += nr;
+      m.hugetlb.folio_set_hugetlb_migratable(copy);
       return 0;
     }
     mem.ClearPageAnonExclusive(folio);
@@ -240,7 +262,7 @@ function copy_hugetlb_entry(m: Machine, dst: Vma, src: Vma, addr: number, e: num
     dst.mm.rss_file += nr;
   }
   folio_ref_add(m, folio, 1);
-  folio_add_rmap_entire(m, folio);
+  folioAddRmapEntire(m, folio);
   const cow = is_cow_mapping(src.flags);
   const ne = cow ? pte_wrprotect(e) : e;
   set(src.mm.pt, ne);

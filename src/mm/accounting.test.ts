@@ -11,7 +11,7 @@ import type { Process } from './task.js';
 import { ENOMEM, EFAULT } from '../uapi/errno.js';
 import { do_mmap } from './mmap.js';
 import { do_madvise } from './madvise.js';
-import { user_access } from './user_access.js';
+import { userAccess } from './user_access.js';
 import {
   get_user_pages,
   pin_user_pages,
@@ -44,7 +44,7 @@ function small(m: Machine, p: Process, npages: number): number {
   const len = npages * PAGE_SIZE;
   const addr = do_mmap(m, p, { size: len, type: 'anon' });
   expect(do_madvise(m, p, addr, len, 'nohugepage')).toBe(0);
-  expect(user_access(m, p, addr, len, true)).toBe(0);
+  expect(userAccess(m, p, addr, len, true)).toBe(0);
   return addr;
 }
 
@@ -53,18 +53,18 @@ function thp(m: Machine, p: Process, n = 1): number {
   const len = n * PMD_SIZE;
   const addr = do_mmap(m, p, { size: len, type: 'anon', align: PMD_SIZE });
   expect(do_madvise(m, p, addr, len, 'hugepage')).toBe(0);
-  expect(user_access(m, p, addr, len, true)).toBe(0);
+  expect(userAccess(m, p, addr, len, true)).toBe(0);
   for (let i = 0; i < n; i++) {
     const f = m.mem.page_folio(pfnAt(p, addr + i * PMD_SIZE));
     expect(m.mem.folio_order(f)).toBe(PMD_ORDER); // precondition: a real THP
-    expect(p.mm.pt.pmd_leaf(addr + i * PMD_SIZE)).not.toBe(0);
+    expect(p.mm.pt.pmdLeaf(addr + i * PMD_SIZE)).not.toBe(0);
   }
   return addr;
 }
 
 function pfnAt(p: Process, addr: number): number {
   const pt = p.mm.pt;
-  const leaf = pt.pmd_leaf(addr);
+  const leaf = pt.pmdLeaf(addr);
   if (leaf) return pte_pfn(leaf) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
   return pte_pfn(pt.pte(addr));
 }
@@ -87,7 +87,7 @@ function released(m: Machine): number {
 
 /** Snapshot of a folio's counters. */
 function state(m: Machine, folio: number): { ref: number; pin: number } {
-  return { ref: m.mem.refcount[folio]!, pin: m.mem.folio_pincount(folio) };
+  return { ref: m.mem.refcount[folio]!, pin: m.mem.folioPincount(folio) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ describe('grab arithmetic (try_grab_folio / try_grab_folio_fast)', () => {
       expect(acquired(m)).toBe(1);
       expect(pin_user_pages(m, p, addr, 1, 0, pages)).toBe(1);
       expect(m.mem.refcount[f]).toBe(rc + 2 * GUP_PIN_COUNTING_BIAS);
-      expect(m.mem.folio_pincount(f)).toBe(0); // small folios have no _pincount
+      expect(m.mem.folioPincount(f)).toBe(0); // small folios have no _pincount
       expect(acquired(m)).toBe(2);
       expect(folio_maybe_dma_pinned(m, f)).toBe(true);
     },
@@ -132,10 +132,10 @@ describe('grab arithmetic (try_grab_folio / try_grab_folio_fast)', () => {
     () => {
       const { m, p } = world({ mthp: { '64K': 'always' } });
       const addr = do_mmap(m, p, { size: 64 << 10, type: 'anon', align: 64 << 10 });
-      expect(user_access(m, p, addr, 64 << 10, true)).toBe(0);
+      expect(userAccess(m, p, addr, 64 << 10, true)).toBe(0);
       const f = folioAt(m, p, addr);
       expect(m.mem.folio_order(f)).toBe(4);
-      expect(p.mm.pt.pmd_leaf(addr)).toBe(0); // PTE-mapped
+      expect(p.mm.pt.pmdLeaf(addr)).toBe(0); // PTE-mapped
       const before = state(m, f);
       expect(before.pin).toBe(0);
       const pages = buf(3);
@@ -212,7 +212,7 @@ describe('grab arithmetic (try_grab_folio / try_grab_folio_fast)', () => {
   it('hugetlb (2M) folio: pin of every subpage -> _pincount += 512, _refcount += 512 (folio_has_pincount)', () => {
     const { m, p } = world({ hugetlb: { '2M': 1 } });
     const addr = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb' });
-    expect(user_access(m, p, addr, PMD_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, addr, PMD_SIZE, true)).toBe(0);
     const f = folioAt(m, p, addr);
     expect(m.mem.folio_test_hugetlb(f)).toBe(true);
     const before = state(m, f);
@@ -373,7 +373,7 @@ describe('release arithmetic (gup_put_folio and the unpin family)', () => {
       const file = m.newFile('disk', 'data', 2);
       file.users++;
       const addr = do_mmap(m, p, { size: 2 * PAGE_SIZE, type: 'file', file, shared: true });
-      expect(user_access(m, p, addr, 2 * PAGE_SIZE, false)).toBe(0); // read: clean page cache
+      expect(userAccess(m, p, addr, 2 * PAGE_SIZE, false)).toBe(0); // read: clean page cache
       const f = [folioAt(m, p, addr), folioAt(m, p, addr + PAGE_SIZE)];
       expect(f.map((x) => m.mem.folio_test_dirty(x))).toEqual([false, false]);
       const dirty = m.vmstat.get('nr_dirty');
@@ -579,7 +579,7 @@ describe('misuse', () => {
     expect(m.mem.refcount[sf]).toBe(2);
     expect([acquired(m), released(m)]).toEqual([0, 0]);
     // The page is still usable afterwards.
-    expect(user_access(m, p, s, PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, s, PAGE_SIZE, true)).toBe(0);
   });
 
   it('unpin_user_pages / unpin_folios with an errno as the count (IS_ERR_VALUE) -> WARN_ON, nothing released', () => {

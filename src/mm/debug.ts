@@ -19,15 +19,19 @@ import {
 import { AddressSpace } from './fs.js';
 import type { WarnRecord } from './warn.js';
 
+// Flags the model does not store but derives: uptodate (every allocated page), reserved (the zero page).
+const DERIVED_UPTODATE = -1;
+const DERIVED_RESERVED = -2;
+
 /** Kernel bit numbers of enum pageflags (6.18) for the flags the model keeps. */
 const PAGEFLAG_BITS: Array<[number, number, string]> = [
   [PG_writeback, 1, 'writeback'],
   [PG_referenced, 2, 'referenced'],
-  [-1, 3, 'uptodate'],
+  [DERIVED_UPTODATE, 3, 'uptodate'],
   [PG_dirty, 4, 'dirty'],
   [PG_lru, 5, 'lru'],
   [PG_head, 6, 'head'],
-  [-2, 13, 'reserved'],
+  [DERIVED_RESERVED, 13, 'reserved'],
   [PG_swapbacked, 17, 'swapbacked'],
 ];
 
@@ -49,7 +53,12 @@ function renderFlags(m: Machine, folio: number): string {
   let value = 0n;
   const names: string[] = [];
   for (const [bit, kbit, name] of PAGEFLAG_BITS) {
-    const on = bit === -1 ? allocated && !(f & PG_buddy) : bit === -2 ? folio === ZERO_PFN : (f & bit) !== 0;
+    const on =
+      bit === DERIVED_UPTODATE
+        ? allocated && !(f & PG_buddy)
+        : bit === DERIVED_RESERVED
+          ? folio === ZERO_PFN
+          : (f & bit) !== 0;
     if (!on) continue;
     value |= 1n << BigInt(kbit);
     names.push(name);
@@ -73,7 +82,7 @@ export function dump_page(m: Machine, pfn: number, reason?: string): string {
   const typed = buddy || mem.folio_test_hugetlb(folio);
   const mapcount = typed ? 0 : mem.mapcount[pfn]!;
   const mappingId = buddy ? 0 : mem.mapping[folio]!;
-  const index = buddy ? 0 : mem.page_index(pfn);
+  const index = buddy ? 0 : mem.page_pgoff(pfn);
   lines.push(
     `page: refcount:${mem.refcount[folio]} mapcount:${mapcount} mapping:${hashedPointer(mappingId)} ` +
       `index:${hex(index)} pfn:${hex(pfn)}`,
@@ -82,7 +91,7 @@ export function dump_page(m: Machine, pfn: number, reason?: string): string {
     lines.push(
       `head: order:${mem.folio_order(folio)} mapcount:${mem.folio_mapcount(folio)} ` +
         `entire_mapcount:${mem.folio_entire_mapcount(folio)} nr_pages_mapped:${mem.folio_nr_pages_mapped(folio)} ` +
-        `pincount:${mem.folio_has_pincount(folio) ? mem.folio_pincount(folio) : 0}`,
+        `pincount:${mem.folio_has_pincount(folio) ? mem.folioPincount(folio) : 0}`,
     );
   }
   let prefix = '';
@@ -111,7 +120,7 @@ export function dump_page(m: Machine, pfn: number, reason?: string): string {
 
 const FN_FILE: Record<string, string> = {
   folio_put_refs: 'include/linux/mm.h',
-  free_folio: 'mm/page_alloc.c',
+  __folio_put: 'mm/swap.c',
   put_page: 'include/linux/mm.h',
 };
 

@@ -2,26 +2,43 @@
 // mmap read-around), inserting and removing folios with the cache's references, and the cache a
 // buffered write of a new file leaves behind.
 
-import { PG_anon, PG_dirty, PG_lru, PMD_ORDER, PG_swapbacked, PAGE_SIZE } from './memmap.js';
-import type { Vma } from './mm_types.js';
+import {
+  NO_FOLIO,
+  NO_PFN,
+  PG_anon,
+  PG_dirty,
+  PG_lru,
+  PMD_ORDER,
+  PG_swapbacked,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+} from './memmap.js';
+import { VM_FAULT_OOM, VM_FAULT_SIGBUS, type Vma } from './mm_types.js';
 import type { Machine } from './machine.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
 import { AddressSpace } from './fs.js';
-import { folio_accounts_dirty } from './page-writeback.js';
+import { folioAccountsDirty } from './page-writeback.js';
 
-/** The page-cache page (allocating it if needed) for a file VMA at addr, or -1 on ENOMEM. */
-export function filemap_fault_page(m: Machine, vma: Vma, addr: number): number {
+/** filemapFaultPage()'s answer: the page, or the VM_FAULT_* code the fault ends with. */
+export type FaultPage = { ok: true; page: number } | { ok: false; fault: typeof VM_FAULT_OOM | typeof VM_FAULT_SIGBUS };
+
+/**
+ * The page-cache page (allocating it if needed) for a file VMA at addr: VM_FAULT_SIGBUS beyond EOF,
+ * VM_FAULT_OOM when no page can be allocated.
+ */
+export function filemapFaultPage(m: Machine, vma: Vma, addr: number): FaultPage {
   const file = vma.file!;
   const idx = vma.pgoff + (addr - vma.start) / PAGE_SIZE;
-  if (idx >= file.sizePages) return -2; // beyond EOF: SIGBUS
+  if (idx >= file.sizePages) return { ok: false, fault: VM_FAULT_SIGBUS };
   const have = file.lookup(idx);
-  if (have >= 0) return have;
-  const folio = file.fs === 'dax' ? m.alloc.alloc_block(0, { movable: false, device: true }) : m.folio_alloc(0);
-  if (folio < 0) return -1;
+  if (have !== NO_PFN) return { ok: true, page: have };
+  // fsdax memory has no folio allocator: a device page, or NO_PFN (the same value as NO_FOLIO) if none.
+  const folio = file.fs === 'dax' ? m.alloc.allocBlock(0, { movable: false, device: true }) : m.folio_alloc(0);
+  if (folio === NO_FOLIO) return { ok: false, fault: VM_FAULT_OOM };
   if (file.fs === 'dax') m.mem.refcount[folio] = 1;
-  add_to_page_cache(m, folio, file, idx);
+  filemap_add_folio(m, folio, file, idx);
   if (file.fs === 'disk') do_sync_mmap_readahead(m, file, idx);
-  return folio;
+  return { ok: true, page: folio };
 }
 
 /** read_ahead_kb (128 KiB) in pages: file->f_ra.ra_pages. */
@@ -36,15 +53,15 @@ function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): vo
   const start = Math.max(0, idx - RA_PAGES / 2);
   const end = Math.min(file.sizePages, start + RA_PAGES);
   for (let i = start; i < end; i++) {
-    if (file.lookup(i) >= 0) continue;
+    if (file.lookup(i) !== NO_PFN) continue;
     const f = m.folio_alloc(0);
-    if (f < 0) return;
-    add_to_page_cache(m, f, file, i);
+    if (f === NO_FOLIO) return;
+    filemap_add_folio(m, f, file, i);
   }
 }
 
 /** filemap_add_folio(): insert into the page cache; the cache holds one reference per page. */
-export function add_to_page_cache(m: Machine, folio: number, file: AddressSpace, idx: number): void {
+export function filemap_add_folio(m: Machine, folio: number, file: AddressSpace, idx: number): void {
   const mem = m.mem;
   const nr = mem.folio_nr_pages(folio);
   mem.mapping[folio] = file.id;
@@ -69,7 +86,7 @@ export function add_to_page_cache(m: Machine, folio: number, file: AddressSpace,
  * that cannot be allocated is left uncached (the kernel would reclaim; a later fault reads it in).
  * @see mm/filemap.c generic_perform_write(), __filemap_get_folio(); include/linux/pagemap.h fgf_set_order()
  */
-export function filemap_write_new_file(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
+export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
   if (file.fs === 'dax' || file.fs === 'hugetlbfs') return;
   const maxOrder = file.fs === 'disk' ? PMD_ORDER : 0;
   for (let chunkStart = 0; chunkStart < sizeBytes; chunkStart += writeChunk) {
@@ -78,37 +95,41 @@ export function filemap_write_new_file(m: Machine, file: AddressSpace, sizeBytes
     while (pos < chunkEnd) {
       const idx = Math.floor(pos / PAGE_SIZE);
       const bytes = chunkEnd - pos;
-      let order = Math.min(maxOrder, Math.max(0, Math.floor(Math.log2(bytes)) - 12));
+      let order = Math.min(maxOrder, Math.max(0, Math.floor(Math.log2(bytes)) - PAGE_SHIFT));
       if (order > 0 && idx % (1 << order)) order = Math.min(order, Math.log2(idx & -idx));
-      let folio = -1;
-      for (; order >= 0; order--) {
-        folio = file.lookup(idx) >= 0 ? -2 : m.folio_alloc(order);
-        if (folio !== -1) break;
+      // A page already cached (written by an earlier chunk) is copied into as it is.
+      const cached = file.lookup(idx) !== NO_PFN;
+      if (!cached) {
+        let folio = NO_FOLIO;
+        for (; order >= 0; order--) {
+          folio = m.folio_alloc(order);
+          if (folio !== NO_FOLIO) break;
+        }
+        if (folio === NO_FOLIO) return;
+        filemap_add_folio(m, folio, file, idx);
       }
-      if (folio === -1) return;
-      if (folio >= 0) add_to_page_cache(m, folio, file, idx);
       // write_end: the copy ends at the end of this folio (or of the write).
-      const folioEnd = (Math.floor(idx / (1 << Math.max(order, 0))) + (1 << Math.max(order, 0))) * PAGE_SIZE;
-      pos = Math.min(chunkEnd, folio === -2 ? (idx + 1) * PAGE_SIZE : folioEnd);
+      const folioEnd = (Math.floor(idx / (1 << order)) + (1 << order)) * PAGE_SIZE;
+      pos = Math.min(chunkEnd, cached ? (idx + 1) * PAGE_SIZE : folioEnd);
     }
   }
 }
 
 /** filemap_remove_folio() + the cache's references: used by truncation and eviction. */
-export function remove_from_page_cache(m: Machine, folio: number): void {
+export function filemap_remove_folio(m: Machine, folio: number): void {
   const mem = m.mem;
   const obj = m.mappingObj(mem.mapping[folio]!);
   const file = obj instanceof AddressSpace ? obj : undefined;
   const nr = mem.folio_nr_pages(folio);
   // truncate_cleanup_folio() -> folio_cancel_dirty(): a dirty folio of a writeback-capable mapping
   // leaves NR_FILE_DIRTY (folio_account_cleaned) before it leaves the page cache.
-  if (file && folio_accounts_dirty(m, folio) && mem.folio_test_dirty(folio)) {
-    mem.clear_flag(folio, PG_dirty);
+  if (file && folioAccountsDirty(m, folio) && mem.folio_test_dirty(folio)) {
+    mem.clearFlag(folio, PG_dirty);
     m.vmstat.mod('nr_dirty', -nr);
   }
   if (file) {
     const idx = mem.index[folio]!;
-    for (let k = 0; k < nr; k++) if (file.pages[idx + k] === folio + k) file.pages[idx + k] = -1;
+    for (let k = 0; k < nr; k++) if (file.pages[idx + k] === folio + k) file.pages[idx + k] = NO_PFN;
     // filemap_unaccount_folio(): hugetlb folios do not participate in page cache accounting.
     if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', -nr);
     if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', -nr);

@@ -2,6 +2,8 @@
 // index, and which file systems need dirty tracking (ext4 and the like do, tmpfs/hugetlbfs don't).
 
 import type { Vma } from './mm_types.js';
+import { NO_PFN } from './memmap.js';
+import type { ResvMap } from './hugetlb_resv.js';
 
 /** Where a file lives: tmpfs/shmem/memfd, a disk file system (ext4), hugetlbfs, or fsdax pmem. */
 export type FsKind = 'tmpfs' | 'disk' | 'hugetlbfs' | 'dax';
@@ -15,6 +17,8 @@ export class AddressSpace {
   users = 0;
   /** Unlinked (shmem of MAP_SHARED|MAP_ANONYMOUS, a closed memfd): truncated when unused. */
   unlinked = false;
+  /** hugetlbfs: the inode's reservations (inode_resv_map()), made on first use. */
+  resv_map: ResvMap | undefined;
 
   constructor(
     readonly id: number,
@@ -24,7 +28,7 @@ export class AddressSpace {
     /** hugetlbfs: folio order of the file's pages (9 or 18). */
     readonly hugeOrder = 0,
   ) {
-    this.pages = new Int32Array(sizePages).fill(-1);
+    this.pages = new Int32Array(sizePages).fill(NO_PFN);
   }
 
   /** mapping_can_writeback() && wants writenotify: shared writable mappings must track dirtying. */
@@ -37,9 +41,9 @@ export class AddressSpace {
     return this.fs === 'tmpfs' || this.fs === 'hugetlbfs';
   }
 
-  /** filemap_get_folio() at a page index: the page's PFN or -1. */
+  /** filemap_get_folio() at a page index: the page's PFN or NO_PFN. */
   lookup(index: number): number {
-    return index < this.sizePages ? this.pages[index]! : -1;
+    return index < this.sizePages ? this.pages[index]! : NO_PFN;
   }
 
   resize(sizePages: number): void {
@@ -47,7 +51,7 @@ export class AddressSpace {
       this.sizePages = sizePages;
       return;
     }
-    const n = new Int32Array(sizePages).fill(-1);
+    const n = new Int32Array(sizePages).fill(NO_PFN);
     n.set(this.pages);
     this.pages = n;
     this.sizePages = sizePages;

@@ -10,8 +10,8 @@ import type { Process } from './task.js';
 import { EFAULT, EINTR, EINVAL, EOPNOTSUPP, EOVERFLOW } from '../uapi/errno.js';
 import { do_mmap, do_munmap, type MmapArgs } from './mmap.js';
 import { do_madvise } from './madvise.js';
-import { do_mprotect } from './mprotect.js';
-import { user_access } from './user_access.js';
+import { do_mprotect_pkey } from './mprotect.js';
+import { userAccess } from './user_access.js';
 import {
   get_user_pages,
   get_user_pages_remote,
@@ -68,14 +68,14 @@ function anon(m: Machine, p: Process, npages: number, fault: Fault = 'write', ex
   const addr = do_mmap(m, p, { size: len, type: 'anon', ...extra });
   expect(addr).toBeGreaterThan(0);
   expect(do_madvise(m, p, addr, len, 'nohugepage')).toBe(0);
-  if (fault !== 'none') expect(user_access(m, p, addr, len, fault === 'write')).toBe(0);
+  if (fault !== 'none') expect(userAccess(m, p, addr, len, fault === 'write')).toBe(0);
   return addr;
 }
 
 /** The PFN mapped at addr (PTE or PMD leaf), 0 when nothing is mapped. */
 function pfnAt(p: Process, addr: number): number {
   const pt = p.mm.pt;
-  const leaf = pt.pmd_leaf(addr);
+  const leaf = pt.pmdLeaf(addr);
   if (leaf) return pte_pfn(leaf) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
   return pte_pfn(pt.pte(addr));
 }
@@ -338,7 +338,7 @@ describe('check_vma_flags (mm/gup.c)', () => {
     () => {
       const { m, p } = world();
       const shm = do_mmap(m, p, { size: PAGE_SIZE, type: 'shmem' });
-      expect(user_access(m, p, shm, PAGE_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, shm, PAGE_SIZE, true)).toBe(0);
       const pages = pagesBuf(1);
       expect(pin_user_pages(m, p, shm, 1, FOLL_ANON, pages)).toBe(-EFAULT);
       expect(m.why).toMatchObject({ fn: 'check_vma_flags', errno: -EFAULT });
@@ -357,7 +357,7 @@ describe('check_vma_flags (mm/gup.c)', () => {
       const { m, p } = world({ memory: 1 << 30, pmem: 64 << 20 });
       const addr = do_mmap(m, p, { size: 2 * PAGE_SIZE, type: 'fsdax' });
       expect(addr).toBeGreaterThan(0);
-      expect(user_access(m, p, addr, 2 * PAGE_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, addr, 2 * PAGE_SIZE, true)).toBe(0);
       const pages = pagesBuf(2);
       expect(pin_user_pages(m, p, addr, 2, FOLL_WRITE | FOLL_LONGTERM, pages)).toBe(-EOPNOTSUPP);
       expect(m.why).toMatchObject({ fn: 'check_vma_flags', errno: -EOPNOTSUPP });
@@ -401,7 +401,7 @@ describe('check_vma_flags (mm/gup.c)', () => {
       expect(m.mem.PageAnonExclusive(pfn)).toBe(true);
       // maybe_mkwrite(): without VM_WRITE the new PTE is not writable; user stores still fault.
       expect(pte_write(p.mm.pt.pte(addr))).toBe(false);
-      expect(user_access(m, p, addr, PAGE_SIZE, true)).toBe(-EFAULT);
+      expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(-EFAULT);
       expect(m.mem.refcount[pfn]).toBe(1 + GUP_PIN_COUNTING_BIAS);
       // get_user_pages with FOLL_FORCE follows the same rule (ptrace's access_process_vm).
       expect(get_user_pages(m, p, addr, 1, FOLL_WRITE | FOLL_FORCE, pages)).toBe(1);
@@ -412,7 +412,7 @@ describe('check_vma_flags (mm/gup.c)', () => {
   it('check_vma_flags: FOLL_WRITE|FOLL_FORCE on a shared read-only mapping -> -EFAULT (not is_cow_mapping)', () => {
     const { m, p } = world();
     const addr = do_mmap(m, p, { size: PAGE_SIZE, type: 'shmem', prot: 'r' });
-    expect(user_access(m, p, addr, PAGE_SIZE, false)).toBe(0);
+    expect(userAccess(m, p, addr, PAGE_SIZE, false)).toBe(0);
     const pages = pagesBuf(1);
     expect(pin_user_pages(m, p, addr, 1, FOLL_WRITE | FOLL_FORCE, pages)).toBe(-EFAULT);
     expect(m.why).toMatchObject({ fn: 'check_vma_flags', errno: -EFAULT });
@@ -425,7 +425,7 @@ describe('check_vma_flags (mm/gup.c)', () => {
     const { m, p } = world({ memory: 1 << 30, hugetlb: { '2M': 2 } });
     const addr = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb' });
     expect(addr).toBeGreaterThan(0);
-    expect(user_access(m, p, addr, PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(0);
     const pages = pagesBuf(1);
     expect(pin_user_pages(m, p, addr, 1, FOLL_SPLIT_PMD, pages)).toBe(-EOPNOTSUPP);
     expect(m.why).toMatchObject({ fn: 'check_vma_flags', errno: -EOPNOTSUPP });
@@ -441,7 +441,7 @@ describe('check_vma_flags (mm/gup.c)', () => {
       file.users++;
       const addr = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'file', file, shared: true });
       expect(addr).toBeGreaterThan(0);
-      expect(user_access(m, p, addr, 4 * PAGE_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, addr, 4 * PAGE_SIZE, true)).toBe(0);
       const pages = pagesBuf(4);
       expect(pin_user_pages(m, p, addr, 4, FOLL_WRITE | FOLL_LONGTERM, pages)).toBe(-EFAULT);
       expect(m.why).toMatchObject({ fn: 'check_vma_flags', errno: -EFAULT });
@@ -512,7 +512,7 @@ describe('__get_user_pages / __get_user_pages_locked (mm/gup.c)', () => {
     () => {
       const { m, p } = world();
       const addr = anon(m, p, 8);
-      expect(do_mprotect(m, p, addr + 4 * PAGE_SIZE, 4 * PAGE_SIZE, 'r')).toBe(0);
+      expect(do_mprotect_pkey(m, p, addr + 4 * PAGE_SIZE, 4 * PAGE_SIZE, 'r')).toBe(0);
       const pages = pagesBuf(8);
       expect(pin_user_pages(m, p, addr, 8, FOLL_WRITE, pages)).toBe(4);
       expect(m.why).toMatchObject({ fn: 'check_vma_flags', errno: -EFAULT });
@@ -537,7 +537,7 @@ describe('__get_user_pages / __get_user_pages_locked (mm/gup.c)', () => {
       // The fast API accepts FOLL_NOFAULT too; its slow part refuses the same way.
       expect(pin_user_pages_fast(m, p, addr, 4, FOLL_NOFAULT | FOLL_WRITE, pages)).toBe(-EFAULT);
       // Two pages present: those are returned, the walk stops at the first missing one.
-      expect(user_access(m, p, addr, 2 * PAGE_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, addr, 2 * PAGE_SIZE, true)).toBe(0);
       expect(pin_user_pages(m, p, addr, 4, FOLL_NOFAULT | FOLL_WRITE, pages)).toBe(2);
       expect([...pages.subarray(2)]).toEqual([-1, -1]);
       expect(pfnAt(p, addr + 2 * PAGE_SIZE)).toBe(0);
@@ -570,21 +570,21 @@ describe('__get_user_pages / __get_user_pages_locked (mm/gup.c)', () => {
     () => {
       const { m, p } = world();
       const addr = do_mmap(m, p, { size: 2 * PAGE_SIZE, type: 'shmem' });
-      expect(user_access(m, p, addr, 2 * PAGE_SIZE, false)).toBe(0); // read fault: writable PTE, clean
+      expect(userAccess(m, p, addr, 2 * PAGE_SIZE, false)).toBe(0); // read fault: writable PTE, clean
       expect(pte_write(p.mm.pt.pte(addr))).toBe(true);
       const [a, b] = [pfnAt(p, addr), pfnAt(p, addr + PAGE_SIZE)];
       for (const f of [a, b]) {
-        m.mem.clear_flag(f, PG_referenced);
+        m.mem.clearFlag(f, PG_referenced);
         expect(m.mem.folio_test_dirty(f)).toBe(false);
       }
       const pages = pagesBuf(1);
       expect(pin_user_pages(m, p, addr, 1, FOLL_WRITE, pages)).toBe(1);
       expect(m.mem.folio_test_dirty(a)).toBe(false);
-      expect(m.mem.test_flag(a, PG_referenced)).toBe(false);
+      expect(m.mem.testFlag(a, PG_referenced)).toBe(false);
       // FOLL_TOUCH: folio_mark_dirty() for a write through a clean PTE, folio_mark_accessed().
       expect(get_user_pages(m, p, addr + PAGE_SIZE, 1, FOLL_WRITE, pages)).toBe(1);
       expect(m.mem.folio_test_dirty(b)).toBe(true);
-      expect(m.mem.test_flag(b, PG_referenced)).toBe(true);
+      expect(m.mem.testFlag(b, PG_referenced)).toBe(true);
     },
   );
 
@@ -612,7 +612,7 @@ describe('gup_fast_fallback / gup_fast (mm/gup.c)', () => {
     () => {
       const { m, p } = world();
       const addr = anon(m, p, 4);
-      for (let i = 0; i < 4; i++) m.mem.clear_flag(pfnAt(p, addr + i * PAGE_SIZE), PG_referenced);
+      for (let i = 0; i < 4; i++) m.mem.clearFlag(pfnAt(p, addr + i * PAGE_SIZE), PG_referenced);
       p.fatalSignalPending = true; // the slow path would return -EINTR
       const faults = m.vmstat.get('pgfault');
       const pages = pagesBuf(4);
@@ -620,7 +620,7 @@ describe('gup_fast_fallback / gup_fast (mm/gup.c)', () => {
       expect(m.vmstat.get('pgfault')).toBe(faults);
       for (let i = 0; i < 4; i++) {
         expect(pages[i]).toBe(pfnAt(p, addr + i * PAGE_SIZE));
-        expect(m.mem.test_flag(pages[i]!, PG_referenced)).toBe(true);
+        expect(m.mem.testFlag(pages[i]!, PG_referenced)).toBe(true);
       }
       // try_grab_folio_fast on a small folio: +1 (try_get_folio) + 1023 = one BIAS per pin.
       expect(refcounts(m, p, addr, 4)).toEqual(Array(4).fill(1 + GUP_PIN_COUNTING_BIAS));
@@ -638,7 +638,7 @@ describe('gup_fast_fallback / gup_fast (mm/gup.c)', () => {
     () => {
       const { m, p } = world();
       const addr = anon(m, p, 4, 'none');
-      expect(user_access(m, p, addr, 2 * PAGE_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, addr, 2 * PAGE_SIZE, true)).toBe(0);
       const faults = m.vmstat.get('pgfault');
       const pages = pagesBuf(4);
       expect(pin_user_pages_fast(m, p, addr, 4, FOLL_WRITE, pages)).toBe(4);
@@ -652,7 +652,7 @@ describe('gup_fast_fallback / gup_fast (mm/gup.c)', () => {
   it('gup_fast_fallback: a slow-path error is returned only if the fast walk took nothing, else the fast count', () => {
     const { m, p } = world();
     const addr = anon(m, p, 4, 'none');
-    expect(user_access(m, p, addr, 2 * PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, addr, 2 * PAGE_SIZE, true)).toBe(0);
     p.fatalSignalPending = true;
     const pages = pagesBuf(4);
     // fast: 2 pages; slow: -EINTR at page 3 -> 2.
@@ -678,7 +678,7 @@ describe('gup_fast_fallback / gup_fast (mm/gup.c)', () => {
       expect(get_user_pages_fast_only(m, p, addr, 4, FOLL_WRITE, pages)).toBe(0);
       expect(m.vmstat.get('pgfault')).toBe(faults);
       expect(m.warns.records).toEqual([]); // no __get_user_pages_locked "nothing pinned" WARN
-      expect(user_access(m, p, addr, 2 * PAGE_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, addr, 2 * PAGE_SIZE, true)).toBe(0);
       expect(get_user_pages_fast_only(m, p, addr, 4, FOLL_WRITE, pages)).toBe(2);
       expect(pages[0]).toBe(pfnAt(p, addr));
       expect(pages[1]).toBe(pfnAt(p, addr + PAGE_SIZE));

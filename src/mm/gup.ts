@@ -7,7 +7,16 @@
 
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
-import { ZERO_PFN, GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PG_referenced, PG_lru } from './memmap.js';
+import {
+  NO_PFN,
+  ZERO_PFN,
+  GUP_PIN_COUNTING_BIAS,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PUD_SIZE,
+  PG_referenced,
+  PG_lru,
+} from './memmap.js';
 import {
   EFAULT,
   EINVAL,
@@ -69,6 +78,7 @@ import {
   pte_write,
   pte_dirty,
   pte_special,
+  pte_protnone,
   pte_mkdirty,
   pte_mkyoung,
   pte_index,
@@ -79,7 +89,7 @@ import { folio_put_refs } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
-import { migrate_folio_to_pinnable, putback_movable_pages } from './migrate.js';
+import { migrateFolioToPinnable, putback_movable_pages } from './migrate.js';
 
 /** The model's `int *locked`: { value: 1 } when the caller holds mmap_lock, { value: 0 } when not. */
 export interface Locked {
@@ -97,12 +107,12 @@ export const TASK_SIZE_MAX = 2 ** 47 - PAGE_SIZE;
  * at least GUP_PIN_COUNTING_BIAS, compared unsigned so a wrapped count still reads as pinned.
  */
 export function folio_maybe_dma_pinned(m: Machine, folio: number): boolean {
-  if (m.mem.folio_has_pincount(folio)) return m.mem.folio_pincount(folio) > 0;
+  if (m.mem.folio_has_pincount(folio)) return m.mem.folioPincount(folio) > 0;
   return m.mem.refcount[folio]! >>> 0 >= GUP_PIN_COUNTING_BIAS;
 }
 
-/** page_maybe_dma_pinned(): the folio answer for the page's folio. */
-export function page_maybe_dma_pinned(m: Machine, pfn: number): boolean {
+/** The folio answer for the page's folio (pageMaybeDmaPinned(), which 6.18 no longer has). */
+export function pageMaybeDmaPinned(m: Machine, pfn: number): boolean {
   return folio_maybe_dma_pinned(m, m.mem.page_folio(pfn));
 }
 
@@ -130,7 +140,7 @@ export function folio_is_longterm_pinnable(m: Machine, folio: number): boolean {
 }
 
 /** References the folio must keep for its mappings and page-cache entries. */
-function folio_min_refs(m: Machine, folio: number): number {
+function folioMinRefs(m: Machine, folio: number): number {
   const mem = m.mem;
   // __filemap_add_folio() takes folio_nr_pages() references, hugetlb folios included.
   const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : mem.folio_nr_pages(folio);
@@ -154,7 +164,7 @@ export function try_grab_folio(m: Machine, folio: number, refs: number, flags: n
     if (is_zero_folio(folio)) return 0;
     if (mem.folio_has_pincount(folio)) {
       mem.refcount[folio] = mem.refcount[folio]! + refs;
-      mem.set_pincount(folio, mem.folio_pincount(folio) + refs);
+      mem.setPincount(folio, mem.folioPincount(folio) + refs);
     } else {
       mem.refcount[folio] = mem.refcount[folio]! + refs * GUP_PIN_COUNTING_BIAS;
     }
@@ -192,7 +202,7 @@ function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: num
     mem.refcount[folio] = mem.refcount[folio]! - refs;
     return false;
   }
-  if (mem.folio_has_pincount(folio)) mem.set_pincount(folio, mem.folio_pincount(folio) + refs);
+  if (mem.folio_has_pincount(folio)) mem.setPincount(folio, mem.folioPincount(folio) + refs);
   else mem.refcount[folio] = mem.refcount[folio]! + refs * (GUP_PIN_COUNTING_BIAS - 1);
   m.vmstat.mod(NR_FOLL_PIN_ACQUIRED, refs);
   return true;
@@ -211,29 +221,29 @@ export function gup_put_folio(m: Machine, folio: number, refs: number, flags: nu
   if (flags & FOLL_PIN) {
     if (is_zero_folio(folio)) return;
     if (mem.folio_has_pincount(folio)) {
-      if (mem.folio_pincount(folio) < refs) {
+      if (mem.folioPincount(folio) < refs) {
         m.warns.warn(
           'gup_put_folio',
-          `unpin of ${refs} page(s) of a large folio with _pincount ${mem.folio_pincount(folio)}`,
+          `unpin of ${refs} page(s) of a large folio with _pincount ${mem.folioPincount(folio)}`,
         );
         return;
       }
-      if (rc - refs < folio_min_refs(m, folio)) {
+      if (rc - refs < folioMinRefs(m, folio)) {
         m.warns.warn('gup_put_folio', 'refcount underflow on unpin');
         return;
       }
       m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
-      mem.set_pincount(folio, mem.folio_pincount(folio) - refs);
+      mem.setPincount(folio, mem.folioPincount(folio) - refs);
     } else {
       const drop = refs * GUP_PIN_COUNTING_BIAS;
-      if (rc - drop < folio_min_refs(m, folio)) {
+      if (rc - drop < folioMinRefs(m, folio)) {
         m.warns.warn('gup_put_folio', `unpin of a small folio with refcount ${mem.refcount[folio]} (not pinned)`);
         return;
       }
       m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
       refs = drop;
     }
-  } else if (rc - refs < folio_min_refs(m, folio)) {
+  } else if (rc - refs < folioMinRefs(m, folio)) {
     m.warns.warn('put_page', `refcount underflow: refcount ${mem.refcount[folio]} below the folio's mappings`);
     return;
   }
@@ -245,9 +255,9 @@ export function folio_add_pin(m: Machine, folio: number): void {
   const mem = m.mem;
   if (is_zero_folio(folio)) return;
   if (mem.folio_has_pincount(folio)) {
-    if (mem.folio_pincount(folio) < 1) m.warns.warn('folio_add_pin', 'folio_pincount(folio) < 1');
+    if (mem.folioPincount(folio) < 1) m.warns.warn('folio_add_pin', 'atomic_read(&folio->_pincount) < 1');
     mem.refcount[folio] = mem.refcount[folio]! + 1;
-    mem.set_pincount(folio, mem.folio_pincount(folio) + 1);
+    mem.setPincount(folio, mem.folioPincount(folio) + 1);
   } else {
     if (mem.refcount[folio]! < GUP_PIN_COUNTING_BIAS)
       m.warns.warn('folio_add_pin', 'folio_ref_count(folio) < GUP_PIN_COUNTING_BIAS');
@@ -265,7 +275,7 @@ export function folio_add_pins(m: Machine, folio: number, pins: number): number 
 // Release API
 
 /** IS_ERR_VALUE() for an unsigned count that was really a negative errno. */
-function is_err_value(n: number): boolean {
+function IS_ERR_VALUE(n: number): boolean {
   return n < 0 && n >= -MAX_ERRNO;
 }
 
@@ -288,7 +298,7 @@ export function unpin_user_folio(m: Machine, folio: number, npages: number): voi
  * gup_folio_next(): the end of the run of consecutive entries from i that belong to `folio` (the
  * folio of pages[i]). Returns the index after the run (no tuple: this is on the per-page unpin path).
  */
-function folio_run_end(m: Machine, folio: number, pages: Int32Array, i: number, n: number): number {
+function folioRunEnd(m: Machine, folio: number, pages: Int32Array, i: number, n: number): number {
   let j = i + 1;
   if (m.mem.folio_test_large(folio)) {
     const end = folio + m.mem.folio_nr_pages(folio);
@@ -304,7 +314,7 @@ function folio_run_end(m: Machine, folio: number, pages: Int32Array, i: number, 
  * skipped. An errno passed as the count is a caller bug: WARN and do nothing.
  */
 export function unpin_user_pages(m: Machine, pages: Int32Array, npages: number): void {
-  if (is_err_value(npages)) {
+  if (IS_ERR_VALUE(npages)) {
     m.warns.warn('unpin_user_pages', 'IS_ERR_VALUE(npages)');
     return;
   }
@@ -314,7 +324,7 @@ export function unpin_user_pages(m: Machine, pages: Int32Array, npages: number):
       continue;
     }
     const folio = m.mem.page_folio(pages[i]!);
-    const j = folio_run_end(m, folio, pages, i, npages);
+    const j = folioRunEnd(m, folio, pages, i, npages);
     gup_put_folio(m, folio, j - i, FOLL_PIN);
     i = j;
   }
@@ -329,7 +339,7 @@ export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npage
     unpin_user_pages(m, pages, npages);
     return;
   }
-  if (is_err_value(npages)) {
+  if (IS_ERR_VALUE(npages)) {
     m.warns.warn('unpin_user_pages_dirty_lock', 'IS_ERR_VALUE(npages)');
     return;
   }
@@ -341,7 +351,7 @@ export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npage
       continue;
     }
     const folio = m.mem.page_folio(pages[i]!);
-    const j = folio_run_end(m, folio, pages, i, npages);
+    const j = folioRunEnd(m, folio, pages, i, npages);
     // No zero-page exception here: folio_mark_dirty() on the zero folio (no mapping) takes
     // noop_dirty_folio() and sets PG_dirty; only the unpin itself skips it (gup_put_folio()).
     if (!m.mem.folio_test_dirty(folio)) folio_mark_dirty(m, folio);
@@ -364,7 +374,7 @@ export function unpin_user_page_range_dirty_lock(m: Machine, page: number, npage
 
 /** unpin_folios(): runs of identical folio entries; NULL skipped; errno count WARNs. */
 export function unpin_folios(m: Machine, folios: Int32Array, nfolios: number): void {
-  if (is_err_value(nfolios)) {
+  if (IS_ERR_VALUE(nfolios)) {
     m.warns.warn('unpin_folios', 'IS_ERR_VALUE(nfolios)');
     return;
   }
@@ -519,9 +529,9 @@ interface FollowCtx {
 function follow_page_mask(m: Machine, vma: Vma, addr: number, flags: number, ctx: FollowCtx): number {
   ctx.page_mask = 0;
   const pt = vma.mm.pt;
-  const pud = pt.pud_leaf(addr);
-  if (pud) return follow_huge_leaf(m, vma, addr, flags, ctx, pud, PUD_SIZE);
-  const slot = pt.pmd_slot(addr);
+  const pud = pt.pudLeaf(addr);
+  if (pud) return followHugeLeaf(m, vma, addr, flags, ctx, pud, PUD_SIZE);
+  const slot = pt.pmdSlot(addr);
   if (slot === undefined) return no_page_table(vma, flags);
   if (typeof slot === 'number') {
     if (flags & FOLL_SPLIT_PMD && !is_huge_zero_folio(m, pte_pfn(slot)) && vma.kind !== 'hugetlb') {
@@ -529,7 +539,7 @@ function follow_page_mask(m: Machine, vma: Vma, addr: number, flags: number, ctx
       if (!pt.pte_alloc(addr)) return -ENOMEM;
       return follow_page_pte(m, vma, addr, flags);
     }
-    return follow_huge_leaf(m, vma, addr, flags, ctx, slot, PMD_SIZE);
+    return followHugeLeaf(m, vma, addr, flags, ctx, slot, PMD_SIZE);
   }
   return follow_page_pte(m, vma, addr, flags);
 }
@@ -543,7 +553,7 @@ function no_page_table(vma: Vma, flags: number): number {
 }
 
 /** follow_huge_pmd() / follow_huge_pud(): grab one unit; the caller grabs the rest of the range. */
-function follow_huge_leaf(
+function followHugeLeaf(
   m: Machine,
   vma: Vma,
   addr: number,
@@ -561,7 +571,7 @@ function follow_huge_leaf(
   if (flags & FOLL_TOUCH) {
     let ne = pte_mkyoung(e);
     if (flags & FOLL_WRITE) ne = pte_mkdirty(ne);
-    if (size === PMD_SIZE) vma.mm.pt.set_pmd_leaf(addr, ne);
+    if (size === PMD_SIZE) vma.mm.pt.setPmdLeaf(addr, ne);
   }
   ctx.page_mask = size / PAGE_SIZE - 1;
   return head + Math.floor((addr % size) / PAGE_SIZE);
@@ -569,7 +579,7 @@ function follow_huge_leaf(
 
 /** follow_page_pte(). */
 function follow_page_pte(m: Machine, vma: Vma, addr: number, flags: number): number {
-  const table = vma.mm.pt.pte_table(addr);
+  const table = vma.mm.pt.pteTable(addr);
   if (!table) return no_page_table(vma, flags);
   const e = table[pte_index(addr)]!;
   if (!pte_present(e)) return no_page_table(vma, flags);
@@ -589,7 +599,7 @@ function follow_page_pte(m: Machine, vma: Vma, addr: number, flags: number): num
   if (flags & FOLL_TOUCH) {
     if (flags & FOLL_WRITE && !pte_dirty(e) && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio))
       folio_mark_dirty(m, folio);
-    m.mem.set_flag(folio, PG_referenced); // folio_mark_accessed()
+    m.mem.setFlag(folio, PG_referenced); // folio_mark_accessed()
   }
   return pfn;
 }
@@ -807,13 +817,14 @@ function gup_fast(
   let addr = start;
   const write = (flags & FOLL_WRITE) !== 0;
   while (addr < end) {
-    const pud = pt.pud_leaf(addr);
-    const slot = pud ? pud : pt.pmd_slot(addr);
+    const pud = pt.pudLeaf(addr);
+    const slot = pud ? pud : pt.pmdSlot(addr);
     if (slot === undefined) break;
     if (typeof slot === 'number') {
       const size = pud ? PUD_SIZE : PMD_SIZE;
       const e = slot;
-      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) break;
+      // gup_fast_pmd_range(): a PROT_NONE (or NUMA-hinting) entry sends the caller to the slow path.
+      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) break;
       const head = pte_pfn(e);
       const leafEnd = addr - (addr % size) + size;
       const stop = Math.min(end, leafEnd);
@@ -825,7 +836,7 @@ function gup_fast(
       }
       const first = head + Math.floor((addr % size) / PAGE_SIZE);
       for (let k = 0; k < refs; k++) pages[off + nr + k] = first + k;
-      mem.set_flag(head, PG_referenced);
+      mem.setFlag(head, PG_referenced);
       nr += refs;
       addr = stop;
       continue;
@@ -834,7 +845,7 @@ function gup_fast(
     let i = pte_index(addr);
     for (; addr < tableEnd; addr += PAGE_SIZE, i++) {
       const e = slot[i]!;
-      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
+      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
       const pfn = pte_pfn(e);
       const folio = mem.page_folio(pfn);
       if (!try_grab_folio_fast(m, folio, 1, flags)) return nr;
@@ -842,7 +853,7 @@ function gup_fast(
         gup_put_folio(m, folio, 1, flags);
         return nr;
       }
-      mem.set_flag(folio, PG_referenced);
+      mem.setFlag(folio, PG_referenced);
       pages[off + nr++] = pfn;
     }
   }
@@ -1074,8 +1085,21 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
     if (seen.has(folio)) continue; // folio_isolate_lru() fails the second time
     seen.add(folio);
     if (m.alloc.zoneOf(folio) === 'DEVICE') continue; // fsdax: nothing to migrate to
+    if (mem.folio_test_hugetlb(folio)) {
+      // folio_isolate_hugetlb(): a migratable hugetlb folio, with a reference held by the isolation.
+      // One that is not (memfd_alloc_folio() never marks its folios) is not collected: with nothing
+      // isolated, the pins stay (6.18 checks list_empty()).
+      if (!m.hugetlb.folio_test_hugetlb_migratable(folio)) {
+        collected--;
+        continue;
+      }
+      m.hugetlb.folio_set_hugetlb_migratable(folio, false);
+      mem.refcount[folio] = mem.refcount[folio]! + 1;
+      list.push(folio);
+      continue;
+    }
     // folio_isolate_lru(): off the LRU, with a reference held by the isolation.
-    mem.clear_flag(folio, PG_lru);
+    mem.clearFlag(folio, PG_lru);
     mem.refcount[folio] = mem.refcount[folio]! + 1;
     m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', mem.folio_nr_pages(folio));
     list.push(folio);
@@ -1084,15 +1108,15 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
   // migrate_longterm_unpinnable_folios(): drop every pin this call took.
   for (let i = 0; i < nr; i++) {
     unpin_folio(m, mem.page_folio(pages[off + i]!));
-    pages[off + i] = -1;
+    pages[off + i] = NO_PFN;
   }
   let failed = 0;
   let firstFailure = '';
   for (const folio of list) {
-    const why = migrate_folio_to_pinnable(m, folio);
-    if (why) {
+    const r = migrateFolioToPinnable(m, folio);
+    if (!r.ok) {
       failed++;
-      firstFailure ||= why;
+      firstFailure ||= r.why;
       putback_movable_pages(m, folio);
     }
   }

@@ -3,7 +3,7 @@ import { Machine } from './machine.js';
 import { type Process } from './task.js';
 import {
   GupTestFile,
-  gup_test_struct,
+  gupTestStruct,
   cmd_to_str,
   GUP_FAST_BENCHMARK,
   PIN_FAST_BENCHMARK,
@@ -20,7 +20,7 @@ import {
 } from './gup_test.js';
 import { EFAULT, EINTR, EINVAL } from '../uapi/errno.js';
 import { do_mmap } from './mmap.js';
-import { user_access } from './user_access.js';
+import { userAccess } from './user_access.js';
 import { pin_user_pages, unpin_user_page, folio_is_longterm_pinnable } from './gup.js';
 import { FOLL_WRITE } from './foll_flags.js';
 import { PAGE_SIZE } from './memmap.js';
@@ -33,7 +33,7 @@ function setup(pagesMapped: number, cfg: ConstructorParameters<typeof Machine>[0
   const addr = do_mmap(m, p, { size: pagesMapped * PAGE_SIZE, type: 'anon', shared: false });
   expect(addr).toBeGreaterThan(0);
   // The selftest faults every page in from user space first.
-  expect(user_access(m, p, addr, pagesMapped * PAGE_SIZE, true)).toBe(0);
+  expect(userAccess(m, p, addr, pagesMapped * PAGE_SIZE, true)).toBe(0);
   return { m, p, addr };
 }
 
@@ -42,9 +42,9 @@ const pinsHeld = (m: Machine) => {
   return s.nr_foll_pin_acquired! - s.nr_foll_pin_released!;
 };
 
-function run(m: Machine, p: Process, cmd: number, init: Parameters<typeof gup_test_struct>[0], hooks = {}) {
+function run(m: Machine, p: Process, cmd: number, init: Parameters<typeof gupTestStruct>[0], hooks = {}) {
   const f = new GupTestFile(m, p, hooks);
-  const gup = gup_test_struct(init);
+  const gup = gupTestStruct(init);
   const ret = f.ioctl(cmd, gup);
   return { ret, gup, dmesg: f.drainDmesg(), f };
 }
@@ -182,7 +182,7 @@ describe('gup_test ioctl: verify_dma_pinned', () => {
   it('WARNs "NOT pinnable but pinned" for PIN_LONGTERM_BENCHMARK on a ZONE_MOVABLE page', () => {
     const { m, p, addr } = setup(4, { movable: 32 * MiB });
     const other = do_mmap(m, p, { size: PAGE_SIZE, type: 'anon', shared: false });
-    expect(user_access(m, p, other, PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, other, PAGE_SIZE, true)).toBe(0);
     const { dmesg } = run(
       m,
       p,
@@ -252,8 +252,8 @@ describe('gup_test ioctl: errors', () => {
   it('rejects an unknown command and an overflowing range; the struct is not copied back', () => {
     const { m, p, addr } = setup(1);
     const f = new GupTestFile(m, p);
-    expect(f.ioctl(0xc0506799, gup_test_struct({ addr }))).toBe(-EINVAL);
-    const gup = gup_test_struct({ addr: 2 ** 63, size: 2 ** 63, nr_pages_per_call: 1 });
+    expect(f.ioctl(0xc0506799, gupTestStruct({ addr }))).toBe(-EINVAL);
+    const gup = gupTestStruct({ addr: 2 ** 63, size: 2 ** 63, nr_pages_per_call: 1 });
     expect(f.ioctl(GUP_FAST_BENCHMARK, gup)).toBe(-EINVAL);
     expect(gup.size).toBe(2 ** 63);
     expect(f.ioctl(GUP_FAST_BENCHMARK)).toBe(-EFAULT);
@@ -263,9 +263,9 @@ describe('gup_test ioctl: errors', () => {
     const { m, p, addr } = setup(2);
     p.fatalSignalPending = true;
     const f = new GupTestFile(m, p);
-    expect(f.ioctl(PIN_BASIC_TEST, gup_test_struct({ addr, size: 2 * PAGE_SIZE, nr_pages_per_call: 1 }))).toBe(-EINTR);
+    expect(f.ioctl(PIN_BASIC_TEST, gupTestStruct({ addr, size: 2 * PAGE_SIZE, nr_pages_per_call: 1 }))).toBe(-EINTR);
     // GUP-fast commands do not take mmap_lock; the walk itself then runs (the fast path pins).
-    expect(f.ioctl(PIN_FAST_BENCHMARK, gup_test_struct({ addr, size: 2 * PAGE_SIZE, nr_pages_per_call: 1 }))).toBe(0);
+    expect(f.ioctl(PIN_FAST_BENCHMARK, gupTestStruct({ addr, size: 2 * PAGE_SIZE, nr_pages_per_call: 1 }))).toBe(0);
   });
 
   it('names the commands as the selftest does', () => {

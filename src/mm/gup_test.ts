@@ -21,9 +21,9 @@ import {
   folio_is_longterm_pinnable,
 } from './gup.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from './foll_flags.js';
-import { PAGE_SIZE } from './memmap.js';
+import { NO_PFN, PAGE_SIZE } from './memmap.js';
 import { dump_page, formatWarn } from './debug.js';
-import { user_access } from './user_access.js';
+import { userAccess } from './user_access.js';
 
 // mm/gup_test.h: _IOWR('g', n, struct gup_test) with sizeof(struct gup_test) == 80 (asm-generic).
 export const GUP_FAST_BENCHMARK = 0xc0506701;
@@ -74,7 +74,7 @@ export interface GupTest {
   which_pages: number[];
 }
 
-export function gup_test_struct(init: Partial<GupTest> = {}): GupTest {
+export function gupTestStruct(init: Partial<GupTest> = {}): GupTest {
   return {
     get_delta_usec: 0,
     put_delta_usec: 0,
@@ -208,7 +208,7 @@ export class GupTestFile {
     const end = gup.addr + gup.size;
     let nr_pages = Math.floor(gup.size / PAGE_SIZE);
     if (nr_pages * 8 > KVMALLOC_MAX) return -ENOMEM; // kvcalloc(nr_pages, sizeof(void *))
-    const pages = new Int32Array(nr_pages).fill(-1);
+    const pages = new Int32Array(nr_pages).fill(NO_PFN);
     if (needs_mmap_lock && cur.fatalSignalPending) return -EINTR; // mmap_read_lock_killable()
 
     const warns0 = m.warns.records.length;
@@ -378,7 +378,7 @@ export class GupTestFile {
     let gup_flags = FOLL_LONGTERM;
     if (args.flags & PIN_LONGTERM_TEST_FLAG_USE_WRITE) gup_flags |= FOLL_WRITE;
     const fast = (args.flags & PIN_LONGTERM_TEST_FLAG_USE_FAST) !== 0;
-    const pages = new Int32Array(nr_pages).fill(-1);
+    const pages = new Int32Array(nr_pages).fill(NO_PFN);
     this.longtermPages = pages;
     this.longtermNr = 0;
     while (nr_pages - this.longtermNr) {
@@ -418,7 +418,7 @@ export class GupTestFile {
     if (typeof arg !== 'number') return -EFAULT;
     let user_addr = arg;
     for (let i = 0; i < this.longtermNr; i++) {
-      if (user_access(this.m, this.cur, user_addr, PAGE_SIZE, true)) return -EFAULT;
+      if (userAccess(this.m, this.cur, user_addr, PAGE_SIZE, true)) return -EFAULT;
       user_addr += PAGE_SIZE;
     }
     return 0;

@@ -3,7 +3,7 @@
 // mapping into PTEs (__split_huge_pmd). The folio itself is never split here: only its mapping.
 
 import { type Machine, MTHP_SIZES, type MthpPolicy } from './machine.js';
-import { PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR, PG_dirty, PG_referenced, ZERO_PFN } from './memmap.js';
+import { NO_FOLIO, PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR, PG_dirty, PG_referenced, ZERO_PFN } from './memmap.js';
 import {
   VM_HUGEPAGE,
   VM_NOHUGEPAGE,
@@ -22,12 +22,13 @@ import {
   pte_mkyoung,
   pte_dirty,
   pte_young,
+  pte_flags,
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_RW,
   _PAGE_SPECIAL,
 } from './pgtable.js';
-import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_entire } from './rmap.js';
+import { anon_vma_prepare, folio_add_new_anon_rmap, folioRemoveRmapEntire } from './rmap.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
@@ -35,7 +36,7 @@ import { is_huge_zero_folio } from './huge_mm.js';
 const ORDER_SIZE = Object.fromEntries(Object.entries(MTHP_SIZES).map(([k, v]) => [v, k])) as Record<number, string>;
 
 /** The effective policy of one folio order: per-size setting, 'inherit' resolving to the top level. */
-function order_enabled(m: Machine, vma: Vma, order: number): boolean {
+function orderEnabled(m: Machine, vma: Vma, order: number): boolean {
   if (vma.flags & VM_NOHUGEPAGE) return false;
   const size = ORDER_SIZE[order]!;
   const dflt: MthpPolicy = order === PMD_ORDER ? 'inherit' : 'never';
@@ -45,22 +46,22 @@ function order_enabled(m: Machine, vma: Vma, order: number): boolean {
 }
 
 /** thp_vma_allowable_order(PMD_ORDER) and the range check of do_huge_pmd_anonymous_page. */
-export function thp_pmd_allowed(m: Machine, vma: Vma, addr: number): boolean {
-  if (vma.kind !== 'anon' || !order_enabled(m, vma, PMD_ORDER)) return false;
+export function thpPmdAllowed(m: Machine, vma: Vma, addr: number): boolean {
+  if (vma.kind !== 'anon' || !orderEnabled(m, vma, PMD_ORDER)) return false;
   const haddr = addr - (addr % PMD_SIZE);
   return haddr >= vma.start && haddr + PMD_SIZE <= vma.end;
 }
 
 /** alloc_anon_folio(): mTHP orders below PMD_ORDER that the policy allows, largest first. */
-export function mthp_orders_allowed(m: Machine, vma: Vma, _addr: number): number[] {
+export function mthpOrdersAllowed(m: Machine, vma: Vma, _addr: number): number[] {
   const out: number[] = [];
   if (vma.kind !== 'anon') return out;
-  for (let o = PMD_ORDER - 1; o >= 2; o--) if (order_enabled(m, vma, o)) out.push(o);
+  for (let o = PMD_ORDER - 1; o >= 2; o--) if (orderEnabled(m, vma, o)) out.push(o);
   return out;
 }
 
 /** shmem_allowable_huge_orders(): shmem_enabled for MAP_SHARED anonymous and memfd mappings. */
-export function shmem_thp_allowed(m: Machine, vma: Vma, addr: number): boolean {
+export function shmemThpAllowed(m: Machine, vma: Vma, addr: number): boolean {
   if (vma.flags & VM_NOHUGEPAGE) return false;
   const p = m.cfg.shmem_thp;
   if (!(p === 'always' || (p === 'advise' && vma.flags & VM_HUGEPAGE))) return false;
@@ -68,11 +69,11 @@ export function shmem_thp_allowed(m: Machine, vma: Vma, addr: number): boolean {
   return haddr >= vma.start && haddr + PMD_SIZE <= vma.end;
 }
 
-/** mm_get_huge_zero_folio(): allocated on first use from non-movable memory. */
+/** get_huge_zero_folio(): allocated on first use from non-movable memory; NO_FOLIO if it cannot be. */
 export function get_huge_zero_folio(m: Machine): number {
-  if (m.huge_zero_folio >= 0) return m.huge_zero_folio;
+  if (m.huge_zero_folio !== NO_FOLIO) return m.huge_zero_folio;
   const f = m.folio_alloc(PMD_ORDER, false);
-  if (f < 0) return -1;
+  if (f === NO_FOLIO) return NO_FOLIO;
   m.huge_zero_folio = f;
   m.vmstat.mod('thp_zero_page_alloc', 1);
   return f;
@@ -91,16 +92,16 @@ export function do_huge_pmd_anonymous_page(m: Machine, vma: Vma, addr: number, f
   anon_vma_prepare(m, vma);
   if (!(flags & FAULT_FLAG_WRITE) && m.cfg.use_zero_page) {
     const zf = get_huge_zero_folio(m);
-    if (zf < 0) return VM_FAULT_FALLBACK;
-    pt.set_pmd_leaf(haddr, mk_pte(zf, _PAGE_SPECIAL | _PAGE_ACCESSED));
+    if (zf === NO_FOLIO) return VM_FAULT_FALLBACK;
+    pt.setPmdLeaf(haddr, mk_pte(zf, _PAGE_SPECIAL | _PAGE_ACCESSED));
     return 0;
   }
-  return map_new_anon_thp(m, vma, haddr);
+  return mapNewAnonThp(m, vma, haddr);
 }
 
-function map_new_anon_thp(m: Machine, vma: Vma, haddr: number): number {
+function mapNewAnonThp(m: Machine, vma: Vma, haddr: number): number {
   const folio = m.folio_alloc(PMD_ORDER);
-  if (folio < 0) {
+  if (folio === NO_FOLIO) {
     m.vmstat.mod('thp_fault_fallback', 1);
     return VM_FAULT_FALLBACK;
   }
@@ -109,7 +110,7 @@ function map_new_anon_thp(m: Machine, vma: Vma, haddr: number): number {
   // map_anon_folio_pmd(): maybe_pmd_mkwrite(pmd_mkdirty(entry)) whatever the fault: a read fault
   // without the huge zero page and an unshare of the huge zero PMD map it writable too.
   const bits = _PAGE_ACCESSED | _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0);
-  vma.mm.pt.set_pmd_leaf(haddr, mk_pte(folio, bits));
+  vma.mm.pt.setPmdLeaf(haddr, mk_pte(folio, bits));
   vma.mm.rss_anon += HPAGE_PMD_NR;
   return 0;
 }
@@ -122,16 +123,16 @@ function map_new_anon_thp(m: Machine, vma: Vma, haddr: number): number {
 export function do_huge_pmd_wp_page(m: Machine, vma: Vma, addr: number, flags: number): number {
   const haddr = addr - (addr % PMD_SIZE);
   const pt = vma.mm.pt;
-  const e = pt.pmd_leaf(haddr);
+  const e = pt.pmdLeaf(haddr);
   const folio = pte_pfn(e);
   const mem = m.mem;
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
   if (is_huge_zero_folio(m, folio)) {
     if (m.profile.hugeZeroWpAllocatesThp) {
-      pt.set_pmd_leaf(haddr, 0);
-      const r = map_new_anon_thp(m, vma, haddr);
+      pt.setPmdLeaf(haddr, 0);
+      const r = mapNewAnonThp(m, vma, haddr);
       if (!(r & VM_FAULT_FALLBACK)) return r;
-      pt.set_pmd_leaf(haddr, e);
+      pt.setPmdLeaf(haddr, e);
     }
     __split_huge_pmd(m, vma, haddr);
     return VM_FAULT_FALLBACK;
@@ -140,7 +141,7 @@ export function do_huge_pmd_wp_page(m: Machine, vma: Vma, addr: number, flags: n
     if (mem.PageAnonExclusive(folio) || mem.refcount[folio] === 1) {
       mem.SetPageAnonExclusive(folio);
       if (unshare) return 0;
-      pt.set_pmd_leaf(haddr, pte_mkyoung(pte_mkdirty(vma.flags & VM_WRITE ? pte_mkwrite(e) : e)));
+      pt.setPmdLeaf(haddr, pte_mkyoung(pte_mkdirty(vma.flags & VM_WRITE ? pte_mkwrite(e) : e)));
       return 0;
     }
   }
@@ -157,12 +158,12 @@ export function do_huge_pmd_wp_page(m: Machine, vma: Vma, addr: number, flags: n
  */
 export function __split_huge_pmd(m: Machine, vma: Vma, haddr: number): void {
   const pt = vma.mm.pt;
-  const e = pt.pmd_leaf(haddr);
+  const e = pt.pmdLeaf(haddr);
   if (!e) return;
   const folio = pte_pfn(e);
   const mem = m.mem;
   m.vmstat.mod('thp_split_pmd', 1);
-  pt.set_pmd_leaf(haddr, 0);
+  pt.setPmdLeaf(haddr, 0);
   if (is_huge_zero_folio(m, folio)) {
     const t = pt.pte_alloc(haddr)!;
     for (let i = 0; i < HPAGE_PMD_NR; i++) t[i] = mk_pte(ZERO_PFN, _PAGE_SPECIAL | _PAGE_ACCESSED);
@@ -171,24 +172,24 @@ export function __split_huge_pmd(m: Machine, vma: Vma, haddr: number): void {
   if (!mem.folio_test_anon(folio)) {
     // The PMD's dirty and young bits reach the folio before the mapping goes (__split_huge_pmd_locked).
     if (pte_dirty(e)) folio_mark_dirty(m, folio);
-    if (pte_young(e)) mem.set_flag(folio, PG_referenced);
-    folio_remove_rmap_entire(m, folio);
+    if (pte_young(e)) mem.setFlag(folio, PG_referenced);
+    folioRemoveRmapEntire(m, folio);
     folio_put_refs(m, folio, 1);
     vma.mm.rss_file -= HPAGE_PMD_NR;
     return;
   }
   const t = pt.pte_alloc(haddr)!;
-  const bits = (e % 32) & ~_PAGE_SPECIAL;
+  const bits = pte_flags(e) & ~_PAGE_SPECIAL;
   const exclusive = mem.PageAnonExclusive(folio);
   // A dirty PMD sets PG_dirty on the anon folio too (folio_set_dirty(), no accounting), besides
   // making every PTE dirty. @see mm/huge_memory.c __split_huge_pmd_locked()
-  if (pte_dirty(e)) mem.set_flag(folio, PG_dirty);
+  if (pte_dirty(e)) mem.setFlag(folio, PG_dirty);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     t[i] = mk_pte(folio + i, bits);
     mem.mapcount[folio + i] = mem.mapcount[folio + i]! + 1;
     if (exclusive) mem.SetPageAnonExclusive(folio + i);
   }
-  mem.set_entire_mapcount(folio, mem.folio_entire_mapcount(folio) - 1);
-  mem.add_large_mapcount(folio, HPAGE_PMD_NR - 1);
+  mem.setEntireMapcount(folio, mem.folio_entire_mapcount(folio) - 1);
+  mem.addLargeMapcount(folio, HPAGE_PMD_NR - 1);
   folio_ref_add(m, folio, HPAGE_PMD_NR - 1);
 }

@@ -7,7 +7,7 @@ import { type Process } from './task.js';
 import { EAGAIN, EINVAL } from '../uapi/errno.js';
 import { do_mmap } from './mmap.js';
 import { do_madvise } from './madvise.js';
-import { user_access } from './user_access.js';
+import { userAccess } from './user_access.js';
 import { pin_user_pages, unpin_user_pages } from './gup.js';
 import { FOLL_WRITE } from './foll_flags.js';
 import { PAGE_SIZE, PMD_SIZE } from './memmap.js';
@@ -34,14 +34,14 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = region(m, p, 2);
-      expect(user_access(m, p, a, 8 * PAGE, true)).toBe(0);
-      expect(user_access(m, p, a + PMD_SIZE, 8 * PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, 8 * PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a + PMD_SIZE, 8 * PAGE, true)).toBe(0);
       allowCollapse(m, p, a, 2 * PMD_SIZE);
       const pages = new Int32Array(1);
       expect(pin_user_pages(m, p, a, 1, FOLL_WRITE, pages)).toBe(1);
       expect(do_madvise(m, p, a, 2 * PMD_SIZE, 'collapse')).toBe(-EAGAIN);
-      expect(p.mm.pt.pmd_leaf(a)).toBeFalsy();
-      expect(p.mm.pt.pmd_leaf(a + PMD_SIZE)).toBeTruthy();
+      expect(p.mm.pt.pmdLeaf(a)).toBeFalsy();
+      expect(p.mm.pt.pmdLeaf(a + PMD_SIZE)).toBeTruthy();
       unpin_user_pages(m, pages, 1);
     },
   );
@@ -52,7 +52,7 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
     const a = region(m, p, 1);
     allowCollapse(m, p, a, PMD_SIZE);
     expect(do_madvise(m, p, a, PMD_SIZE, 'collapse')).toBe(-EINVAL);
-    expect(p.mm.pt.pmd_leaf(a)).toBeFalsy();
+    expect(p.mm.pt.pmdLeaf(a)).toBeFalsy();
   });
 
   it(
@@ -62,11 +62,11 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = region(m, p, 2);
-      expect(user_access(m, p, a, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0);
       allowCollapse(m, p, a, 2 * PMD_SIZE);
       expect(do_madvise(m, p, a, 2 * PMD_SIZE, 'collapse')).toBe(-EINVAL);
-      expect(p.mm.pt.pmd_leaf(a)).toBeTruthy();
-      expect(p.mm.pt.pmd_leaf(a + PMD_SIZE)).toBeFalsy();
+      expect(p.mm.pt.pmdLeaf(a)).toBeTruthy();
+      expect(p.mm.pt.pmdLeaf(a + PMD_SIZE)).toBeFalsy();
     },
   );
 
@@ -74,10 +74,10 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
     const m = new Machine({ memory: 256 << 20 });
     const p = m.spawn('app');
     const a = region(m, p, 1);
-    expect(user_access(m, p, a, PAGE, true)).toBe(0);
+    expect(userAccess(m, p, a, PAGE, true)).toBe(0);
     allowCollapse(m, p, a, PMD_SIZE);
     expect(do_madvise(m, p, a, PAGE, 'collapse')).toBe(0);
     expect(do_madvise(m, p, a + PAGE, PAGE, 'collapse')).toBe(-EINVAL);
-    expect(p.mm.pt.pmd_leaf(a)).toBeFalsy();
+    expect(p.mm.pt.pmdLeaf(a)).toBeFalsy();
   });
 });

@@ -5,7 +5,7 @@
 
 import type { Machine } from './machine.js';
 import { EAGAIN, ENOMEM, EINVAL } from '../uapi/errno.js';
-import { PMD_ORDER, PMD_SIZE } from './memmap.js';
+import { NO_FOLIO, PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR } from './memmap.js';
 import { VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_special, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes } from './rmap.js';
@@ -32,7 +32,7 @@ function madvise_collapse_errno(r: ScanResult): number {
  * boundary, else -EINVAL.
  * @see mm/khugepaged.c madvise_collapse(), hpage_collapse_scan_pmd(), include/linux/huge_mm.h vma_thp_disabled()
  */
-export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, end: number): number {
+export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end: number): number {
   if (vma.kind !== 'anon' || vma.flags & VM_NOHUGEPAGE || !vma.anonVma) return -EINVAL;
   const mem = m.mem;
   const pt = vma.mm.pt;
@@ -41,11 +41,11 @@ export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, e
   let thps = 0;
   let last_fail: ScanResult = 'SCAN_FAIL';
   scan: for (let h = hstart; h < hend; h += PMD_SIZE) {
-    if (pt.pmd_leaf(h)) {
+    if (pt.pmdLeaf(h)) {
       thps++;
       continue;
     } // SCAN_PMD_MAPPED
-    const table = pt.pte_table(h);
+    const table = pt.pteTable(h);
     // find_pmd_or_thp_or_none(): an empty PMD (no page table) is not collapsed.
     if (!table) {
       last_fail = 'SCAN_PMD_NULL';
@@ -54,7 +54,7 @@ export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, e
     // Every present page must be an anon page referenced only by its mapping(s). Pages shared with
     // another mm are fine: only khugepaged limits them (cc->is_khugepaged && max_ptes_shared).
     // @see mm/khugepaged.c hpage_collapse_scan_pmd(), __collapse_huge_page_isolate()
-    for (let i = 0; i < 512; i++) {
+    for (let i = 0; i < HPAGE_PMD_NR; i++) {
       const e = table[i]!;
       if (!pte_present(e) || pte_special(e)) continue;
       const pfn = pte_pfn(e);
@@ -65,8 +65,8 @@ export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, e
       }
     }
     const thp = m.folio_alloc(PMD_ORDER);
-    if (thp < 0) return -ENOMEM; // SCAN_ALLOC_HUGE_PAGE_FAIL ends the walk
-    for (let i = 0; i < 512; i++) {
+    if (thp === NO_FOLIO) return -ENOMEM; // SCAN_ALLOC_HUGE_PAGE_FAIL ends the walk
+    for (let i = 0; i < HPAGE_PMD_NR; i++) {
       const e = table[i]!;
       table[i] = 0;
       if (!pte_present(e) || pte_special(e)) continue;
@@ -78,8 +78,8 @@ export function collapse_pte_mapped_range(m: Machine, vma: Vma, start: number, e
     }
     pt.pmds.delete(h / PMD_SIZE);
     folio_add_new_anon_rmap(m, thp, vma, h, 'pmd');
-    pt.set_pmd_leaf(h, mk_pte(thp, _PAGE_ACCESSED | _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0)));
-    vma.mm.rss_anon += 512;
+    pt.setPmdLeaf(h, mk_pte(thp, _PAGE_ACCESSED | _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0)));
+    vma.mm.rss_anon += HPAGE_PMD_NR;
     thps++;
   }
   // A range inside one PMD that does not start on its boundary has hend < hstart: the kernel's

@@ -2,8 +2,8 @@
 // Models the boot-time and global state the kernel keeps in mm/ (zero page, huge zero folio,
 // node counters) plus a process table.
 
-import { MemMap, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
-import { PageAllocator, prep_new_folio } from './page_alloc.js';
+import { MemMap, NO_FOLIO, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
+import { PageAllocator, prepNewFolio } from './page_alloc.js';
 import { Vmstat } from './vmstat.js';
 import { WarnLog } from './warn.js';
 import { AnonVma, MmStruct } from './mm_types.js';
@@ -45,6 +45,8 @@ export interface MachineConfig {
   shmem_thp: 'never' | 'always' | 'advise';
   /** nr_hugepages per size: { '2M': n, '1G': m }. */
   hugetlb: { '2M'?: number; '1G'?: number };
+  /** nr_overcommit_hugepages per size: surplus pages the pool may add on demand. */
+  hugetlb_overcommit: { '2M'?: number; '1G'?: number };
 }
 
 export const DEFAULT_CONFIG: MachineConfig = {
@@ -57,6 +59,7 @@ export const DEFAULT_CONFIG: MachineConfig = {
   use_zero_page: true,
   shmem_thp: 'never',
   hugetlb: {},
+  hugetlb_overcommit: {},
 };
 
 /** Low memory the firmware and kernel image keep out of the buddy allocator. */
@@ -89,7 +92,7 @@ export class Machine {
   readonly files = new Map<string, AddressSpace>();
   readonly nrRamPages: number;
   /** The PMD-sized huge zero folio, allocated on first use (-1 until then). */
-  huge_zero_folio = -1;
+  huge_zero_folio = NO_FOLIO;
   /** The last refusal recorded by a GUP entry point (cleared when an entry point starts). */
   why: Refusal | undefined;
   private readonly mappingObjs: (MappingObj | undefined)[] = [undefined];
@@ -109,7 +112,7 @@ export class Machine {
     const movStart = ram - movable;
     const cma = Math.min(Math.floor(this.cfg.cma / PAGE_SIZE), movStart - 2048);
     const cmaStart = movStart - cma;
-    const low = 1 << (32 - 12); // 4 GiB: DMA32 below, NORMAL above
+    const low = 1 << (32 - PAGE_SHIFT); // 4 GiB: DMA32 below, NORMAL above
     const split = (zoneStart: number, zoneEnd: number, cma: boolean) => {
       this.alloc.addArea('DMA32', zoneStart, Math.min(zoneEnd, low), cma);
       this.alloc.addArea('NORMAL', Math.max(zoneStart, low), zoneEnd, cma);
@@ -126,6 +129,8 @@ export class Machine {
     this.hugetlb = new HugetlbPool(this);
     if (this.cfg.hugetlb['1G']) this.hugetlb.setPoolSize(PUD_ORDER, this.cfg.hugetlb['1G']);
     if (this.cfg.hugetlb['2M']) this.hugetlb.setPoolSize(PMD_ORDER, this.cfg.hugetlb['2M']);
+    this.hugetlb.setOvercommit(PUD_ORDER, this.cfg.hugetlb_overcommit['1G'] ?? 0);
+    this.hugetlb.setOvercommit(PMD_ORDER, this.cfg.hugetlb_overcommit['2M'] ?? 0);
   }
 
   // --- folio->mapping registry ------------------------------------------------------------
@@ -190,15 +195,15 @@ export class Machine {
   readonly notifiers = new Set<(mm: MmStruct, start: number, end: number, event: MmuEvent) => void>();
 
   /** mmu_notifier_invalidate_range_start(). */
-  mmu_notify(mm: MmStruct, start: number, end: number, event: MmuEvent): void {
+  mmuNotify(mm: MmStruct, start: number, end: number, event: MmuEvent): void {
     for (const n of this.notifiers) n(mm, start, end, event);
   }
 
-  /** Allocate and prepare a folio. Returns the head PFN or -1. */
+  /** folio_alloc(): allocate and prepare a folio. Returns the head PFN or NO_FOLIO. */
   folio_alloc(order: number, movable = true): number {
-    const pfn = this.alloc.alloc_block(order, { movable });
-    if (pfn < 0) return -1;
-    prep_new_folio(this.mem, pfn, order);
+    const pfn = this.alloc.allocBlock(order, { movable });
+    if (pfn === NO_PFN) return NO_FOLIO;
+    prepNewFolio(this.mem, pfn, order);
     this.vmstat.mod('nr_free_pages', -(1 << order));
     return pfn;
   }

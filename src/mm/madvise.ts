@@ -14,12 +14,12 @@ import {
   VM_LOCKED,
 } from './mm_types.js';
 import { ENOMEM, EHWPOISON, EINTR, EINVAL, EFAULT } from '../uapi/errno.js';
-import { collapse_pte_mapped_range } from './khugepaged.js';
-import { type SysResult, vma_merge_neighbours, split_vma } from './mmap.js';
+import { collapsePteMappedRange } from './khugepaged.js';
+import { type SysResult, vmaMergeNeighbours, split_vma } from './mmap.js';
 import { faultin_page_range } from './gup.js';
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
-import { zap_page_range } from './memory.js';
+import { zap_page_range_single } from './memory.js';
 
 /**
  * madvise(). -EINVAL for an unaligned start (madvise_should_skip(); a zero length returns 0). Every
@@ -77,11 +77,11 @@ function madvise_vma_behavior(m: Machine, v: Vma, s: number, e: number, advice: 
         if (s % unit) return -EINVAL;
         e -= e % unit;
       } else if (v.flags & (VM_PFNMAP | VM_LOCKED)) return -EINVAL;
-      if (s < e) zap_page_range(m, v, s, e);
+      if (s < e) zap_page_range_single(m, v, s, e);
       return 0;
     }
     case 'collapse':
-      return collapse_pte_mapped_range(m, v, s, e);
+      return collapsePteMappedRange(m, v, s, e);
     case 'hugepage':
       // hugepage_madvise() accepts any VMA (hugetlb and PFN maps included) and only sets the flags.
       return madvise_update_vma(m, v, s, e, (v.flags | VM_HUGEPAGE) & ~VM_NOHUGEPAGE);
@@ -111,7 +111,7 @@ function madvise_update_vma(m: Machine, v: Vma, s: number, e: number, newflags: 
   if (vma.start < s) vma = split_vma(m, vma, s);
   if (vma.end > e) split_vma(m, vma, e);
   vma.flags = newflags;
-  vma_merge_neighbours(m, vma);
+  vmaMergeNeighbours(m, vma);
   return 0;
 }
 

@@ -4,7 +4,9 @@
 // Per page, 16 bytes: flags u16, mapping u16, _refcount i32, _mapcount i32, index u32.
 // Folio-wide fields of a large folio live in its tail pages' otherwise unused slots, as the kernel
 // keeps them in the first tail pages: refcount[head+1] = _pincount, index[head+1] = _entire_mapcount,
-// refcount[head+2] = _large_mapcount. Mapcounts are stored as natural counts (the kernel's value + 1).
+// refcount[head+2] = _large_mapcount, and for hugetlb folios mapping[head+1] = the hugetlb flags the
+// kernel keeps in folio->private (hugetlb.ts). Mapcounts are stored as natural counts (the kernel's
+// value + 1).
 // Large folios are order >= 2 (anon mTHP has no order 1; the model creates no order-1 folios), which
 // guarantees both tail slots exist.
 
@@ -45,6 +47,12 @@ export class MemMap {
   readonly refcount: Int32Array;
   readonly mapcount: Int32Array;
   readonly index: Uint32Array;
+  /**
+   * PG_mlocked, by folio head. Kept beside the arrays, not in them: the 16-bit flags word is full
+   * and few folios are mlocked. Set by mlock_folio(), cleared by munlock_folio() and when the folio
+   * is freed (__page_cache_release()).
+   */
+  readonly mlocked = new Set<number>();
 
   constructor(nrPages: number) {
     this.nr = nrPages;
@@ -92,6 +100,9 @@ export class MemMap {
   folio_test_dirty(folio: number): boolean {
     return (this.flags[folio]! & PG_dirty) !== 0;
   }
+  folio_test_mlocked(folio: number): boolean {
+    return this.mlocked.has(folio);
+  }
 
   /** folio_has_pincount(): 64-bit kernels keep _pincount in every large folio. */
   folio_has_pincount(folio: number): boolean {
@@ -99,10 +110,10 @@ export class MemMap {
   }
 
   /** folio->_pincount (0 for small folios, which count pins in _refcount). */
-  folio_pincount(folio: number): number {
+  folioPincount(folio: number): number {
     return this.folio_test_large(folio) ? this.refcount[folio + 1]! : 0;
   }
-  set_pincount(folio: number, v: number): void {
+  setPincount(folio: number, v: number): void {
     this.refcount[folio + 1] = v;
   }
 
@@ -110,7 +121,7 @@ export class MemMap {
   folio_entire_mapcount(folio: number): number {
     return this.folio_test_large(folio) ? this.index[folio + 1]! : 0;
   }
-  set_entire_mapcount(folio: number, v: number): void {
+  setEntireMapcount(folio: number, v: number): void {
     this.index[folio + 1] = v;
   }
 
@@ -118,7 +129,7 @@ export class MemMap {
   folio_mapcount(folio: number): number {
     return this.folio_test_large(folio) ? this.refcount[folio + 2]! : this.mapcount[folio]!;
   }
-  add_large_mapcount(folio: number, d: number): void {
+  addLargeMapcount(folio: number, d: number): void {
     this.refcount[folio + 2] = this.refcount[folio + 2]! + d;
   }
 
@@ -135,8 +146,8 @@ export class MemMap {
     return this.folio_mapcount(folio) > 0;
   }
 
-  /** folio->index, and page->index for a page inside the folio. */
-  page_index(pfn: number): number {
+  /** page_pgoff(): folio->index plus the page's offset in the folio (older kernels: page_index()). */
+  page_pgoff(pfn: number): number {
     const folio = this.page_folio(pfn);
     return (this.index[folio]! + (pfn - folio)) >>> 0;
   }
@@ -151,16 +162,21 @@ export class MemMap {
     this.flags[pfn] = this.flags[pfn]! & ~PG_anon_exclusive;
   }
 
-  set_flag(pfn: number, bit: number): void {
+  setFlag(pfn: number, bit: number): void {
     this.flags[pfn] = this.flags[pfn]! | bit;
   }
-  clear_flag(pfn: number, bit: number): void {
+  clearFlag(pfn: number, bit: number): void {
     this.flags[pfn] = this.flags[pfn]! & ~bit;
   }
-  test_flag(pfn: number, bit: number): boolean {
+  testFlag(pfn: number, bit: number): boolean {
     return (this.flags[pfn]! & bit) !== 0;
   }
 }
+
+/** A PFN slot that holds no page (the kernel's NULL struct page *): page-cache slots, pages[] arrays. */
+export const NO_PFN = -1;
+/** No folio (the kernel's NULL struct folio *): a failed folio allocation, the huge zero folio not yet made. */
+export const NO_FOLIO = -1;
 
 /** The zero page's frame, inside the reserved range (the kernel's empty_zero_page). */
 export const ZERO_PFN = 0x10;

@@ -10,9 +10,9 @@ import type { Process } from './task.js';
 import { do_exit } from '../kernel/exit.js';
 import { EAGAIN, EFAULT, ENOMEM } from '../uapi/errno.js';
 import { do_mmap, do_munmap } from './mmap.js';
-import { do_mprotect } from './mprotect.js';
+import { do_mprotect_pkey } from './mprotect.js';
 import { do_madvise } from './madvise.js';
-import { user_access } from './user_access.js';
+import { userAccess } from './user_access.js';
 import { pin_user_pages, unpin_user_pages, get_user_pages, put_page } from './gup.js';
 import { FOLL_WRITE, FOLL_LONGTERM } from './foll_flags.js';
 import { pte_pfn, pte_write, pte_dirty, pte_present, pte_special } from './pgtable.js';
@@ -41,7 +41,7 @@ describe('do_anonymous_page()', () => {
       const a = do_mmap(m, p, { size: 16 * PAGE, type: 'anon' });
       const free = m.alloc.nr_free_pages();
       const zeroRefs = m.mem.refcount[ZERO_PFN];
-      expect(user_access(m, p, a, 4 * PAGE, false)).toBe(0);
+      expect(userAccess(m, p, a, 4 * PAGE, false)).toBe(0);
       for (let i = 0; i < 4; i++) {
         const e = pte(p, a + i * PAGE);
         expect(pte_pfn(e)).toBe(ZERO_PFN);
@@ -62,9 +62,9 @@ describe('do_anonymous_page()', () => {
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 16 * PAGE, type: 'anon' });
       const free = m.alloc.nr_free_pages();
-      expect(user_access(m, p, a, PAGE, true)).toBe(0); // untouched page
-      expect(user_access(m, p, a + PAGE, PAGE, false)).toBe(0); // zero page first ...
-      expect(user_access(m, p, a + PAGE, PAGE, true)).toBe(0); // ... then written
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0); // untouched page
+      expect(userAccess(m, p, a + PAGE, PAGE, false)).toBe(0); // zero page first ...
+      expect(userAccess(m, p, a + PAGE, PAGE, true)).toBe(0); // ... then written
       for (const addr of [a, a + PAGE]) {
         const e = pte(p, addr);
         const pfn = pte_pfn(e);
@@ -93,12 +93,12 @@ describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
     const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon' });
     expect(a % PMD_SIZE).toBe(0);
     if (advice) expect(do_madvise(m, p, a, PMD_SIZE, advice)).toBe(0);
-    expect(user_access(m, p, a + 5 * PAGE, 1, true)).toBe(0);
+    expect(userAccess(m, p, a + 5 * PAGE, 1, true)).toBe(0);
     return { m, p, a };
   }
 
   function expectThp(m: Machine, p: Process, a: number): void {
-    const e = p.mm.pt.pmd_leaf(a);
+    const e = p.mm.pt.pmdLeaf(a);
     expect(e).not.toBe(0);
     const folio = pte_pfn(e);
     expect(m.mem.folio_order(folio)).toBe(PMD_ORDER);
@@ -114,7 +114,7 @@ describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
   }
 
   function expectSmall(m: Machine, p: Process, a: number): void {
-    expect(p.mm.pt.pmd_leaf(a)).toBe(0);
+    expect(p.mm.pt.pmdLeaf(a)).toBe(0);
     const pfn = pfnAt(p, a + 5 * PAGE);
     expect(m.mem.folio_order(m.mem.page_folio(pfn))).toBe(0);
     expect(pte_present(pte(p, a))).toBe(false);
@@ -156,7 +156,7 @@ describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
       const a = do_mmap(m, p, { size: 256 << 10, type: 'anon', align: 64 << 10 });
       expect(a % (64 << 10)).toBe(0);
       // A write in the second 64K block faults the whole naturally aligned block in.
-      expect(user_access(m, p, a + 16 * PAGE + 5 * PAGE, 1, true)).toBe(0);
+      expect(userAccess(m, p, a + 16 * PAGE + 5 * PAGE, 1, true)).toBe(0);
       const folio = m.mem.page_folio(pfnAt(p, a + 16 * PAGE));
       expect(m.mem.folio_order(folio)).toBe(4);
       for (let k = 0; k < 16; k++) {
@@ -168,7 +168,7 @@ describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
       }
       expect(m.mem.refcount[folio]).toBe(16);
       expect(m.mem.folio_mapcount(folio)).toBe(16);
-      expect(p.mm.pt.pmd_leaf(a)).toBe(0);
+      expect(p.mm.pt.pmdLeaf(a)).toBe(0);
       expect(pte_present(pte(p, a))).toBe(false);
       expect(pte_present(pte(p, a + 32 * PAGE))).toBe(false);
       expect(p.mm.rss_anon).toBe(16);
@@ -181,7 +181,7 @@ describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
       'one reference each',
     () => {
       const { m, p, a } = thpFault({ thp: 'always' });
-      const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
+      const folio = pte_pfn(p.mm.pt.pmdLeaf(a));
       expect(m.mem.folio_test_dirty(folio)).toBe(false);
       __split_huge_pmd(m, p.mm.vma_lookup(a)!, a);
       expect(m.mem.folio_test_dirty(folio)).toBe(true);
@@ -200,7 +200,7 @@ describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
       const a = do_mmap(m, p, { size: 256 << 10, type: 'anon', align: 64 << 10 });
       const real = m.folio_alloc.bind(m);
       m.folio_alloc = (order: number, movable?: boolean) => (order > 0 ? -1 : real(order, movable));
-      expect(user_access(m, p, a, 1, true)).toBe(0);
+      expect(userAccess(m, p, a, 1, true)).toBe(0);
       expect(m.mem.folio_order(m.mem.page_folio(pfnAt(p, a)))).toBe(0);
       expect(m.vmstat.get('thp_fault_fallback')).toBe(0);
       expect(m.vmstat.mthp.get(4)).toEqual({ anon_fault_alloc: 0, anon_fault_fallback: 1 });
@@ -211,7 +211,7 @@ describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
     const m = new Machine({ memory: 256 << 20, thp: 'always' });
     const p = m.spawn('app');
     const a = do_mmap(m, p, { size: 256 << 10, type: 'anon', align: 64 << 10 });
-    expect(user_access(m, p, a, 1, true)).toBe(0);
+    expect(userAccess(m, p, a, 1, true)).toBe(0);
     expect(m.mem.folio_order(m.mem.page_folio(pfnAt(p, a)))).toBe(0);
     expect(pte_present(pte(p, a + PAGE))).toBe(false);
   });
@@ -226,10 +226,10 @@ describe('huge zero folio (transparent_hugepage/use_zero_page)', () => {
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'anon' });
       expect(do_madvise(m, p, a, 2 * PMD_SIZE, 'hugepage')).toBe(0);
-      expect(user_access(m, p, a, 1, false)).toBe(0);
-      expect(user_access(m, p, a + PMD_SIZE, 1, false)).toBe(0);
-      const e1 = p.mm.pt.pmd_leaf(a);
-      const e2 = p.mm.pt.pmd_leaf(a + PMD_SIZE);
+      expect(userAccess(m, p, a, 1, false)).toBe(0);
+      expect(userAccess(m, p, a + PMD_SIZE, 1, false)).toBe(0);
+      const e1 = p.mm.pt.pmdLeaf(a);
+      const e2 = p.mm.pt.pmdLeaf(a + PMD_SIZE);
       expect(is_huge_zero_folio(m, pte_pfn(e1))).toBe(true);
       expect(pte_pfn(e2)).toBe(pte_pfn(e1));
       expect(pte_write(e1)).toBe(false);
@@ -246,10 +246,10 @@ describe('huge zero folio (transparent_hugepage/use_zero_page)', () => {
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon' });
       expect(do_madvise(m, p, a, PMD_SIZE, 'hugepage')).toBe(0);
-      expect(user_access(m, p, a, 1, false)).toBe(0);
+      expect(userAccess(m, p, a, 1, false)).toBe(0);
       const zero = m.huge_zero_folio;
-      expect(user_access(m, p, a + 9 * PAGE, 1, true)).toBe(0);
-      const e = p.mm.pt.pmd_leaf(a);
+      expect(userAccess(m, p, a + 9 * PAGE, 1, true)).toBe(0);
+      const e = p.mm.pt.pmdLeaf(a);
       const folio = pte_pfn(e);
       expect(folio).not.toBe(zero);
       expect(m.mem.folio_order(folio)).toBe(PMD_ORDER);
@@ -269,9 +269,9 @@ describe('huge zero folio (transparent_hugepage/use_zero_page)', () => {
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon' });
       expect(do_madvise(m, p, a, PMD_SIZE, 'hugepage')).toBe(0);
-      expect(user_access(m, p, a, 1, false)).toBe(0);
+      expect(userAccess(m, p, a, 1, false)).toBe(0);
       expect(m.huge_zero_folio).toBe(-1);
-      const e = p.mm.pt.pmd_leaf(a);
+      const e = p.mm.pt.pmdLeaf(a);
       expect(m.mem.folio_order(pte_pfn(e))).toBe(PMD_ORDER);
       expect(pte_write(e)).toBe(true);
       expect(pte_dirty(e)).toBe(true);
@@ -286,17 +286,17 @@ describe('huge zero folio (transparent_hugepage/use_zero_page)', () => {
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon' });
       expect(do_madvise(m, p, a, PMD_SIZE, 'hugepage')).toBe(0);
-      expect(user_access(m, p, a, 1, false)).toBe(0);
+      expect(userAccess(m, p, a, 1, false)).toBe(0);
       const zero = m.huge_zero_folio;
       const pages = new Int32Array(4);
       expect(pin_user_pages(m, p, a, 4, FOLL_LONGTERM, pages)).toBe(4);
-      const e = p.mm.pt.pmd_leaf(a);
+      const e = p.mm.pt.pmdLeaf(a);
       const folio = pte_pfn(e);
       expect(folio).not.toBe(zero);
       expect(pages[0]).toBe(folio);
       expect(pages[3]).toBe(folio + 3);
-      expect(m.mem.folio_pincount(folio)).toBe(4);
-      expect(m.mem.folio_pincount(zero)).toBe(0);
+      expect(m.mem.folioPincount(folio)).toBe(4);
+      expect(m.mem.folioPincount(zero)).toBe(0);
       expect(pte_write(e)).toBe(true); // map_anon_folio_pmd(): maybe_pmd_mkwrite(pmd_mkdirty())
       unpin_user_pages(m, pages, 4);
       expect(m.warns.records).toEqual([]);
@@ -311,13 +311,13 @@ describe('write-protect faults: reuse or copy (do_wp_page)', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-      expect(user_access(m, p, a, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0);
       const pfn = pfnAt(p, a);
-      expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(0);
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'r')).toBe(0);
       expect(pte_write(pte(p, a))).toBe(false);
-      expect(do_mprotect(m, p, a, 4 * PAGE, 'rw')).toBe(0);
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'rw')).toBe(0);
       const free = m.alloc.nr_free_pages();
-      expect(user_access(m, p, a, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0);
       expect(pfnAt(p, a)).toBe(pfn);
       expect(pte_write(pte(p, a))).toBe(true);
       expect(m.mem.PageAnonExclusive(pfn)).toBe(true);
@@ -332,13 +332,13 @@ describe('write-protect faults: reuse or copy (do_wp_page)', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: PAGE, type: 'anon' });
-      expect(user_access(m, p, a, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0);
       const pfn = pfnAt(p, a);
       const c = fork(m, p);
       do_exit(m, c);
       expect(m.mem.PageAnonExclusive(pfn)).toBe(false);
       expect(m.mem.refcount[pfn]).toBe(1);
-      expect(user_access(m, p, a, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0);
       expect(pfnAt(p, a)).toBe(pfn);
       expect(m.mem.PageAnonExclusive(pfn)).toBe(true);
     },
@@ -351,11 +351,11 @@ describe('write-protect faults: reuse or copy (do_wp_page)', () => {
       const m = new Machine({ memory: 256 << 20, mthp: { '64K': 'always' } });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 64 << 10, type: 'anon', align: 64 << 10 });
-      expect(user_access(m, p, a, 64 << 10, true)).toBe(0);
+      expect(userAccess(m, p, a, 64 << 10, true)).toBe(0);
       const folio = pfnAt(p, a);
       do_exit(m, fork(m, p));
       expect(m.mem.refcount[folio]).toBe(16);
-      expect(user_access(m, p, a + 5 * PAGE, 1, true)).toBe(0);
+      expect(userAccess(m, p, a + 5 * PAGE, 1, true)).toBe(0);
       expect(pfnAt(p, a + 5 * PAGE)).toBe(folio + 5);
       expect(m.mem.PageAnonExclusive(folio + 5)).toBe(true);
       expect(m.mem.PageAnonExclusive(folio + 6)).toBe(false);
@@ -369,14 +369,14 @@ describe('write-protect faults: reuse or copy (do_wp_page)', () => {
       const m = new Machine({ memory: 256 << 20, mthp: { '64K': 'always' } });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 64 << 10, type: 'anon', align: 64 << 10 });
-      expect(user_access(m, p, a, 64 << 10, true)).toBe(0);
+      expect(userAccess(m, p, a, 64 << 10, true)).toBe(0);
       const folio = pfnAt(p, a);
       expect(do_madvise(m, p, a + PAGE, 15 * PAGE, 'dontneed')).toBe(0);
       do_exit(m, fork(m, p));
       expect(m.mem.folio_mapcount(folio)).toBe(1);
       expect(m.mem.refcount[folio]).toBe(1);
       expect(m.mem.PageAnonExclusive(folio)).toBe(false);
-      expect(user_access(m, p, a, 1, true)).toBe(0);
+      expect(userAccess(m, p, a, 1, true)).toBe(0);
       const copy = pfnAt(p, a);
       expect(copy).not.toBe(folio);
       expect(m.mem.folio_order(copy)).toBe(0);
@@ -391,11 +391,11 @@ describe('write-protect faults: reuse or copy (do_wp_page)', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 2 * PAGE, type: 'anon' });
-      expect(user_access(m, p, a, 2 * PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, 2 * PAGE, true)).toBe(0);
       const shared = pfnAt(p, a);
       const gotten = pfnAt(p, a + PAGE);
       const c = fork(m, p);
-      expect(user_access(m, p, a, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0);
       expect(pfnAt(p, a)).not.toBe(shared);
       expect(pfnAt(c, a)).toBe(shared);
       // The child exits, but a FOLL_GET reference (e.g. vmsplice) keeps the refcount above 1.
@@ -403,7 +403,7 @@ describe('write-protect faults: reuse or copy (do_wp_page)', () => {
       expect(get_user_pages(m, p, a + PAGE, 1, 0, g)).toBe(1);
       do_exit(m, c);
       expect(m.mem.refcount[gotten]).toBe(2);
-      expect(user_access(m, p, a + PAGE, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a + PAGE, PAGE, true)).toBe(0);
       expect(pfnAt(p, a + PAGE)).not.toBe(gotten);
       put_page(m, g[0]!);
       expect(m.mem.refcount[gotten]).toBe(0); // freed with the last reference
@@ -419,7 +419,7 @@ describe('unshare faults (FAULT_FLAG_UNSHARE) for R/O pins', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: PAGE, type: 'anon' });
-      expect(user_access(m, p, a, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0);
       const old = pfnAt(p, a);
       const c = fork(m, p);
       const pages = new Int32Array(1);
@@ -446,7 +446,7 @@ describe('unshare faults (FAULT_FLAG_UNSHARE) for R/O pins', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: PAGE, type: 'anon' });
-      expect(user_access(m, p, a, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0);
       const old = pfnAt(p, a);
       fork(m, p);
       const pages = new Int32Array(1);
@@ -464,7 +464,7 @@ describe('unshare faults (FAULT_FLAG_UNSHARE) for R/O pins', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-      expect(user_access(m, p, a, PAGE, false)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, false)).toBe(0);
       expect(pfnAt(p, a)).toBe(ZERO_PFN);
       const pages = new Int32Array(1);
       expect(pin_user_pages(m, p, a, 1, FOLL_LONGTERM, pages)).toBe(1);
@@ -486,7 +486,7 @@ describe('unshare faults (FAULT_FLAG_UNSHARE) for R/O pins', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-      expect(user_access(m, p, a, PAGE, false)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, false)).toBe(0);
       const refs = m.mem.refcount[ZERO_PFN];
       const pages = new Int32Array(2);
       // The second page is untouched: the pin's read fault maps the zero page there too.
@@ -510,8 +510,8 @@ describe('shared and file mappings (do_fault)', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon', shared: true });
-      expect(user_access(m, p, a, PAGE, false)).toBe(0);
-      expect(user_access(m, p, a + PAGE, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, false)).toBe(0);
+      expect(userAccess(m, p, a + PAGE, PAGE, true)).toBe(0);
       for (const addr of [a, a + PAGE]) {
         const pfn = pfnAt(p, addr);
         expect(pfn).not.toBe(ZERO_PFN);
@@ -523,7 +523,7 @@ describe('shared and file mappings (do_fault)', () => {
       expect(m.vmstat.get('nr_shmem')).toBe(2);
       // A second mapping (the child after fork faults it in) adds one reference, same page.
       const c = fork(m, p);
-      expect(user_access(m, c, a + PAGE, PAGE, true)).toBe(0);
+      expect(userAccess(m, c, a + PAGE, PAGE, true)).toBe(0);
       expect(pfnAt(c, a + PAGE)).toBe(pfnAt(p, a + PAGE));
       expect(m.mem.refcount[pfnAt(p, a + PAGE)]).toBe(3);
     },
@@ -536,7 +536,7 @@ describe('shared and file mappings (do_fault)', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 4 * PAGE, type: 'memfd', name: 'buf' });
-      expect(user_access(m, p, a, 4 * PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, 4 * PAGE, true)).toBe(0);
       for (let i = 0; i < 4; i++) {
         const pfn = pfnAt(p, a + i * PAGE);
         expect(m.mem.folio_test_anon(pfn)).toBe(false);
@@ -558,7 +558,7 @@ describe('shared and file mappings (do_fault)', () => {
       const a = do_mmap(m, p, { size: 64 * PAGE, type: 'file', file, shared: false });
       // Read first: the page-cache page is mapped read-only. The miss reads ahead 32 pages
       // (do_sync_mmap_readahead) and fault-around maps the 16 cached pages of the window.
-      expect(user_access(m, p, a, PAGE, false)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, false)).toBe(0);
       const cache = file.lookup(0);
       expect(pfnAt(p, a)).toBe(cache);
       expect(pte_write(pte(p, a))).toBe(false);
@@ -567,7 +567,7 @@ describe('shared and file mappings (do_fault)', () => {
       expect(file.lookup(32)).toBe(-1);
       expect(p.mm.rss_file).toBe(16);
       // Write: COW into a new anon page.
-      expect(user_access(m, p, a, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0);
       const anon = pfnAt(p, a);
       expect(anon).not.toBe(cache);
       expect(m.mem.folio_test_anon(anon)).toBe(true);
@@ -577,7 +577,7 @@ describe('shared and file mappings (do_fault)', () => {
       expect(m.mem.refcount[cache]).toBe(1);
       expect(m.mem.mapcount[cache]).toBe(0);
       // A first access that is a write, outside the mapped window, goes straight to the copy (do_cow_fault).
-      expect(user_access(m, p, a + 40 * PAGE, PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a + 40 * PAGE, PAGE, true)).toBe(0);
       expect(m.mem.folio_test_anon(pfnAt(p, a + 40 * PAGE))).toBe(true);
       expect(m.mem.refcount[file.lookup(40)]).toBe(1);
       expect(p.mm.rss_anon).toBe(2);
@@ -586,14 +586,14 @@ describe('shared and file mappings (do_fault)', () => {
   );
 });
 
-describe('unmapping frees memory (zap_page_range)', () => {
+describe('unmapping frees memory (zap_page_range_single)', () => {
   it('do_munmap(): unmapping written anon memory frees every page (nr_free_pages returns to its value)', () => {
     const m = new Machine({ memory: 256 << 20 });
     const p = m.spawn('app');
     const free = m.alloc.nr_free_pages();
     const vfree = m.vmstat.get('nr_free_pages');
     const a = do_mmap(m, p, { size: 16 * PAGE, type: 'anon' });
-    expect(user_access(m, p, a, 16 * PAGE, true)).toBe(0);
+    expect(userAccess(m, p, a, 16 * PAGE, true)).toBe(0);
     expect(m.alloc.nr_free_pages()).toBe(free - 16);
     expect(m.vmstat.get('nr_free_pages')).toBe(vfree - 16);
     expect(do_munmap(m, p, a, 16 * PAGE)).toBe(0);
@@ -608,22 +608,22 @@ describe('unmapping frees memory (zap_page_range)', () => {
     const p = m.spawn('app');
     const free = m.alloc.nr_free_pages();
     const a = do_mmap(m, p, { size: 16 * PAGE, type: 'anon' });
-    expect(user_access(m, p, a, 16 * PAGE, true)).toBe(0);
+    expect(userAccess(m, p, a, 16 * PAGE, true)).toBe(0);
     expect(do_madvise(m, p, a, 16 * PAGE, 'dontneed')).toBe(0);
     expect(m.alloc.nr_free_pages()).toBe(free);
     expect(p.mm.vma_lookup(a)).toBeDefined();
     expect(pte_present(pte(p, a))).toBe(false);
-    expect(user_access(m, p, a, PAGE, false)).toBe(0);
+    expect(userAccess(m, p, a, PAGE, false)).toBe(0);
     expect(pfnAt(p, a)).toBe(ZERO_PFN);
   });
 
-  it('zap_page_range(): a THP is freed whole when its PMD is unmapped', () => {
+  it('zap_page_range_single(): a THP is freed whole when its PMD is unmapped', () => {
     const m = new Machine({ memory: 256 << 20 });
     const p = m.spawn('app');
     const free = m.alloc.nr_free_pages();
     const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon' });
     expect(do_madvise(m, p, a, PMD_SIZE, 'hugepage')).toBe(0);
-    expect(user_access(m, p, a, 1, true)).toBe(0);
+    expect(userAccess(m, p, a, 1, true)).toBe(0);
     expect(m.alloc.nr_free_pages()).toBe(free - 512);
     expect(do_munmap(m, p, a, PMD_SIZE)).toBe(0);
     expect(m.alloc.nr_free_pages()).toBe(free);
@@ -639,11 +639,11 @@ describe('access errors', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-      expect(user_access(m, p, a, 4 * PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, 4 * PAGE, true)).toBe(0);
       const pfn = pfnAt(p, a);
-      expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(0);
-      expect(user_access(m, p, a, PAGE, true)).toBe(-EFAULT);
-      expect(user_access(m, p, a, PAGE, false)).toBe(0);
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'r')).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(-EFAULT);
+      expect(userAccess(m, p, a, PAGE, false)).toBe(0);
       expect(pfnAt(p, a)).toBe(pfn);
       expect(pte_write(pte(p, a))).toBe(false);
       // GUP refuses a write pin of the read-only VMA the same way (check_vma_flags).
@@ -656,10 +656,10 @@ describe('access errors', () => {
     const p = m.spawn('app');
     const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
     m.alloc.setFailureInjection({ after: 0, times: Infinity });
-    expect(user_access(m, p, a, PAGE, true)).toBe(-ENOMEM);
+    expect(userAccess(m, p, a, PAGE, true)).toBe(-ENOMEM);
     expect(pte_present(pte(p, a))).toBe(false);
     m.alloc.setFailureInjection(undefined);
-    expect(user_access(m, p, a, PAGE, true)).toBe(0);
+    expect(userAccess(m, p, a, PAGE, true)).toBe(0);
   });
 
   it(
@@ -685,7 +685,7 @@ describe('access errors', () => {
       const m = new Machine({ memory: 256 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-      expect(user_access(m, p, a, 2 * PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, 2 * PAGE, true)).toBe(0);
       m.alloc.setFailureInjection({ after: 0, times: Infinity });
       const pages = new Int32Array(4);
       expect(pin_user_pages(m, p, a, 4, FOLL_WRITE, pages)).toBe(2);
@@ -700,8 +700,8 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
   function ptePopulated(m: Machine, p: Process, pages: number): number {
     const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon' });
     expect(a % PMD_SIZE).toBe(0);
-    expect(user_access(m, p, a, pages * PAGE, true)).toBe(0);
-    expect(p.mm.pt.pmd_leaf(a)).toBe(0);
+    expect(userAccess(m, p, a, pages * PAGE, true)).toBe(0);
+    expect(p.mm.pt.pmdLeaf(a)).toBe(0);
     return a;
   }
 
@@ -717,7 +717,7 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
       expect(pin_user_pages(m, p, a + 3 * PAGE, 1, FOLL_WRITE, pages)).toBe(1);
       const free = m.alloc.nr_free_pages();
       expect(do_madvise(m, p, a, PMD_SIZE, 'collapse')).toBe(-EAGAIN);
-      expect(p.mm.pt.pmd_leaf(a)).toBe(0);
+      expect(p.mm.pt.pmdLeaf(a)).toBe(0);
       expect(Array.from({ length: 8 }, (_, i) => pfnAt(p, a + i * PAGE))).toEqual(before);
       expect(m.alloc.nr_free_pages()).toBe(free);
       unpin_user_pages(m, pages, 1);
@@ -735,7 +735,7 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
       const c = fork(m, p);
       for (const pfn of old) expect(m.mem.refcount[pfn]).toBe(2); // expected count = mapcount 2
       expect(do_madvise(m, p, a, PMD_SIZE, 'collapse')).toBe(0);
-      const folio = pte_pfn(p.mm.pt.pmd_leaf(a));
+      const folio = pte_pfn(p.mm.pt.pmdLeaf(a));
       expect(m.mem.folio_order(folio)).toBe(PMD_ORDER);
       for (let i = 0; i < 8; i++) {
         expect(pfnAt(c, a + i * PAGE)).toBe(old[i]);
@@ -755,7 +755,7 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
       const old = Array.from({ length: 8 }, (_, i) => pfnAt(p, a + i * PAGE));
       const free = m.alloc.nr_free_pages();
       expect(do_madvise(m, p, a, PMD_SIZE, 'collapse')).toBe(0);
-      const e = p.mm.pt.pmd_leaf(a);
+      const e = p.mm.pt.pmdLeaf(a);
       expect(e).not.toBe(0);
       const folio = pte_pfn(e);
       expect(m.mem.folio_order(folio)).toBe(PMD_ORDER);
@@ -773,7 +773,7 @@ describe('do_fault_around (filemap_map_pages): read faults map cached neighbours
   it('a read fault maps the cached pages of the aligned 64 KiB window, and no uncached ones', async () => {
     const { Machine } = await import('./machine.js');
     const { do_mmap } = await import('./mmap.js');
-    const { user_access } = await import('./user_access.js');
+    const { userAccess } = await import('./user_access.js');
     const { lookupPage } = await import('../scenario/inspect.js');
     const m = new Machine({ memory: 256 << 20 });
     // tmpfs: no readahead, so only what the writer touched is cached.
@@ -782,10 +782,10 @@ describe('do_fault_around (filemap_map_pages): read faults map cached neighbours
     const writer = m.spawn('writer');
     const wa = do_mmap(m, writer, { size: 64 * 4096, type: 'file', file: f, shared: true });
     // Cache pages 0..23 only.
-    expect(user_access(m, writer, wa, 24 * 4096, false)).toBe(0);
+    expect(userAccess(m, writer, wa, 24 * 4096, false)).toBe(0);
     const reader = m.spawn('reader');
     const ra = do_mmap(m, reader, { size: 64 * 4096, type: 'file', file: f, shared: false });
-    expect(user_access(m, reader, ra + 20 * 4096, 1, false)).toBe(0);
+    expect(userAccess(m, reader, ra + 20 * 4096, 1, false)).toBe(0);
     // Window of page 20 is pages 16..31: 16..23 are cached and get mapped, 24..31 are not.
     for (let i = 16; i < 24; i++) expect(lookupPage(reader, ra + i * 4096), `page ${i}`).toBeDefined();
     for (let i = 24; i < 32; i++) expect(lookupPage(reader, ra + i * 4096), `page ${i}`).toBeUndefined();
@@ -798,16 +798,16 @@ describe('do_fault_around (filemap_map_pages): read faults map cached neighbours
   });
 });
 
-describe('filemap_write_new_file (generic_perform_write + __filemap_get_folio): a written file is cached', () => {
+describe('filemapWriteNewFile (generic_perform_write + __filemap_get_folio): a written file is cached', () => {
   it(
     'ext4: each write asks for a folio sized to the bytes left, capped by index alignment; every page is ' +
       'cached and clean',
     async () => {
-      const { filemap_write_new_file } = await import('./filemap.js');
+      const { filemapWriteNewFile } = await import('./filemap.js');
       const m = new Machine({ memory: 256 << 20 });
       // 1 MiB + 384 KiB, written in 1 MiB calls: an order-8 folio, then 256 KiB (order 6) + 128 KiB (order 5).
       const f = m.newFile('disk', 'data', 352);
-      filemap_write_new_file(m, f, 352 * PAGE, 1 << 20);
+      filemapWriteNewFile(m, f, 352 * PAGE, 1 << 20);
       const orderAt = (i: number) => m.mem.folio_order(m.mem.page_folio(f.lookup(i)));
       expect(orderAt(0)).toBe(8);
       expect(orderAt(255)).toBe(8);
@@ -822,14 +822,14 @@ describe('filemap_write_new_file (generic_perform_write + __filemap_get_folio): 
   );
 
   it('tmpfs (huge=never) caches order-0 folios; a write smaller than a page is one order-0 folio', async () => {
-    const { filemap_write_new_file } = await import('./filemap.js');
+    const { filemapWriteNewFile } = await import('./filemap.js');
     const m = new Machine({ memory: 256 << 20 });
     const t = m.newFile('tmpfs', 'shm', 16);
-    filemap_write_new_file(m, t, 16 * PAGE, 1 << 20);
+    filemapWriteNewFile(m, t, 16 * PAGE, 1 << 20);
     for (let i = 0; i < 16; i++) expect(m.mem.folio_order(m.mem.page_folio(t.lookup(i)))).toBe(0);
     expect(m.vmstat.get('nr_shmem')).toBe(16);
     const d = m.newFile('disk', 'small', 2);
-    filemap_write_new_file(m, d, PAGE + 100, 1 << 20);
+    filemapWriteNewFile(m, d, PAGE + 100, 1 << 20);
     expect(m.mem.folio_order(m.mem.page_folio(d.lookup(0)))).toBe(0);
     expect(m.mem.folio_order(m.mem.page_folio(d.lookup(1)))).toBe(0);
   });
@@ -840,21 +840,21 @@ describe('filemap_map_folio_range (6.18): fault-around maps a large folio whole 
     'a folio within i_size, the VMA and one page table is mapped whole; one larger than the VMA only in ' +
       'the window',
     async () => {
-      const { filemap_write_new_file } = await import('./filemap.js');
+      const { filemapWriteNewFile } = await import('./filemap.js');
       const { lookupPage } = await import('../scenario/inspect.js');
       const m = new Machine({ memory: 256 << 20 });
       const f = m.newFile('disk', 'data', 256);
       f.users++;
-      filemap_write_new_file(m, f, 256 * PAGE, 1 << 20); // one order-8 folio
+      filemapWriteNewFile(m, f, 256 * PAGE, 1 << 20); // one order-8 folio
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 256 * PAGE, type: 'file', file: f, shared: true, align: PMD_SIZE });
-      expect(user_access(m, p, a + 32 * PAGE, 1, false)).toBe(0);
+      expect(userAccess(m, p, a + 32 * PAGE, 1, false)).toBe(0);
       for (const i of [0, 31, 48, 255]) expect(lookupPage(p, a + i * PAGE), `page ${i}`).toBeDefined();
       expect(p.mm.rss_file).toBe(256);
       // Half the file: the folio is not within the VMA; the aligned 64 KiB window only.
       const q = m.spawn('half');
       const b = do_mmap(m, q, { size: 128 * PAGE, type: 'file', file: f, shared: true, align: PMD_SIZE });
-      expect(user_access(m, q, b + 32 * PAGE, 1, false)).toBe(0);
+      expect(userAccess(m, q, b + 32 * PAGE, 1, false)).toBe(0);
       for (let i = 32; i < 48; i++) expect(lookupPage(q, b + i * PAGE), `page ${i}`).toBeDefined();
       expect(lookupPage(q, b + 31 * PAGE)).toBeUndefined();
       expect(lookupPage(q, b + 48 * PAGE)).toBeUndefined();

@@ -3,7 +3,7 @@
 // freeing). Huge PMD faults live in huge_memory.ts, hugetlb faults in hugetlb_fault.ts.
 
 import type { Machine } from './machine.js';
-import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER } from './memmap.js';
+import { NO_FOLIO, NO_PFN, ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, HPAGE_PMD_NR } from './memmap.js';
 import {
   is_cow_mapping,
   VM_SHARED,
@@ -26,6 +26,7 @@ import {
   pte_mkyoung,
   pte_special,
   pte_index,
+  PTRS_PER_PTE,
   _PAGE_RW,
   _PAGE_DIRTY,
   _PAGE_ACCESSED,
@@ -34,21 +35,21 @@ import {
 } from './pgtable.js';
 import {
   folio_add_new_anon_rmap,
-  folio_add_rmap_ptes,
+  folioAddRmapPtes,
   folio_remove_rmap_ptes,
-  folio_remove_rmap_entire,
+  folioRemoveRmapEntire,
   rmap_walk,
 } from './rmap.js';
 import {
   do_huge_pmd_anonymous_page,
   do_huge_pmd_wp_page,
-  thp_pmd_allowed,
-  mthp_orders_allowed,
+  thpPmdAllowed,
+  mthpOrdersAllowed,
   __split_huge_pmd,
-  shmem_thp_allowed,
+  shmemThpAllowed,
 } from './huge_memory.js';
-import { hugetlb_fault } from './hugetlb_fault.js';
-import { add_to_page_cache, filemap_fault_page } from './filemap.js';
+import { ANY_FOLIO, __unmap_hugepage_range, hugetlb_fault } from './hugetlb_fault.js';
+import { filemap_add_folio, filemapFaultPage } from './filemap.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
@@ -69,7 +70,7 @@ export function handle_mm_fault(m: Machine, vma: Vma, addr: number, flags: numbe
   if (vma.kind === 'pfnmap') return VM_FAULT_SIGBUS;
   if (vma.kind === 'hugetlb') return hugetlb_fault(m, vma, addr, flags);
   const pt = vma.mm.pt;
-  const slot = pt.pmd_slot(addr);
+  const slot = pt.pmdSlot(addr);
   if (typeof slot === 'number') {
     if (flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE) && !pte_write(slot)) {
       const r = do_huge_pmd_wp_page(m, vma, addr, flags);
@@ -77,19 +78,19 @@ export function handle_mm_fault(m: Machine, vma: Vma, addr: number, flags: numbe
     } else {
       let e = pte_mkyoung(slot);
       if (flags & FAULT_FLAG_WRITE) e = pte_mkdirty(e);
-      pt.set_pmd_leaf(addr, e);
+      pt.setPmdLeaf(addr, e);
       return 0;
     }
   } else if (slot === undefined) {
-    if (vma.kind === 'anon' && thp_pmd_allowed(m, vma, addr)) {
+    if (vma.kind === 'anon' && thpPmdAllowed(m, vma, addr)) {
       const r = do_huge_pmd_anonymous_page(m, vma, addr, flags);
       if (!(r & VM_FAULT_FALLBACK)) return r;
     } else if (
       (vma.kind === 'shmem' || vma.kind === 'file') &&
       vma.file?.fs === 'tmpfs' &&
-      shmem_thp_allowed(m, vma, addr)
+      shmemThpAllowed(m, vma, addr)
     ) {
-      const r = do_shmem_pmd_fault(m, vma, addr, flags);
+      const r = doShmemPmdFault(m, vma, addr, flags);
       if (!(r & VM_FAULT_FALLBACK)) return r;
     }
   }
@@ -114,7 +115,7 @@ function handle_pte_fault(m: Machine, vma: Vma, addr: number, flags: number): nu
 
 /** The protection bits a new PTE gets: writable only for a write fault, or a shared mapping
  *  whose vm_page_prot is writable (no writenotify). @see mm/memory.c maybe_mkwrite(), vma_wants_writenotify() */
-function new_pte_bits(vma: Vma, write: boolean): number {
+function newPteBits(vma: Vma, write: boolean): number {
   let bits = _PAGE_ACCESSED;
   if (write) bits |= _PAGE_DIRTY;
   if (vma.flags & VM_WRITE) {
@@ -134,9 +135,9 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
     table[pte_index(addr)] = mk_pte(ZERO_PFN, _PAGE_SPECIAL | _PAGE_ACCESSED);
     return 0;
   }
-  let folio = -1;
+  let folio = NO_FOLIO;
   let order = 0;
-  for (const o of mthp_orders_allowed(m, vma, addr)) {
+  for (const o of mthpOrdersAllowed(m, vma, addr)) {
     const size = PAGE_SIZE << o;
     const base = addr - (addr % size);
     if (base < vma.start || base + size > vma.end) continue;
@@ -149,7 +150,7 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
       }
     if (!none) continue;
     folio = m.folio_alloc(o);
-    if (folio >= 0) {
+    if (folio !== NO_FOLIO) {
       order = o;
       m.vmstat.count_mthp_stat(o, 'anon_fault_alloc');
       break;
@@ -158,14 +159,14 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
     // PMD-sized allocations (alloc_anon_folio() vs vma_alloc_anon_folio_pmd()).
     m.vmstat.count_mthp_stat(o, 'anon_fault_fallback');
   }
-  if (folio < 0) folio = m.folio_alloc(0);
-  if (folio < 0) return VM_FAULT_OOM;
+  if (folio === NO_FOLIO) folio = m.folio_alloc(0);
+  if (folio === NO_FOLIO) return VM_FAULT_OOM;
   const nr = 1 << order;
   const size = PAGE_SIZE << order;
   const base = addr - (addr % size);
   folio_add_new_anon_rmap(m, folio, vma, base, 'pte');
   if (nr > 1) folio_ref_add(m, folio, nr - 1);
-  const bits = new_pte_bits(vma, true);
+  const bits = newPteBits(vma, true);
   const first = pte_index(base);
   for (let k = 0; k < nr; k++) table[first + k] = mk_pte(folio + k, bits);
   vma.mm.rss_anon += nr;
@@ -178,12 +179,12 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
  */
 function do_fault(m: Machine, vma: Vma, addr: number, flags: number, table: Uint32Array): number {
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
-  const page = filemap_fault_page(m, vma, addr);
-  if (page === -1) return VM_FAULT_OOM;
-  if (page === -2) return VM_FAULT_SIGBUS;
+  const r = filemapFaultPage(m, vma, addr);
+  if (!r.ok) return r.fault;
+  const page = r.page;
   if (write && !(vma.flags & VM_SHARED)) return wp_page_copy(m, vma, addr, flags, table, page, true);
   if (!write && vma.kind !== 'fsdax') do_fault_around(m, vma, addr, table);
-  if (table[pte_index(addr)] === 0) map_cache_page(m, vma, table, pte_index(addr), page, write);
+  if (table[pte_index(addr)] === 0) mapCachePage(m, vma, table, pte_index(addr), page, write);
   return 0;
 }
 
@@ -199,12 +200,12 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
   const pteOff = pte_index(addr);
   const vmaOff = (addr - vma.start) / PAGE_SIZE;
   const from = Math.max(pteOff - (pteOff % FAULT_AROUND_PAGES), pteOff - Math.min(pteOff, vmaOff));
-  const to = Math.min(from + FAULT_AROUND_PAGES, 512, pteOff + vma.pages - vmaOff) - 1;
+  const to = Math.min(from + FAULT_AROUND_PAGES, PTRS_PER_PTE, pteOff + vma.pages - vmaOff) - 1;
   const mem = m.mem;
   for (let i = from; i <= to; i++) {
     const idx = vma.pgoff + vmaOff + (i - pteOff);
     const page = file.lookup(idx);
-    if (page < 0) continue;
+    if (page === NO_PFN) continue;
     // filemap_map_folio_range() (6.18): a large folio met in the window is mapped whole when it lies
     // within i_size (or is shmem), within the VMA, and within one page table; else only its pages
     // inside the window are.
@@ -218,50 +219,50 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
         first >= vma.pgoff &&
         first + nr <= vma.pgoff + vma.pages &&
         i0 >= 0 &&
-        i0 + nr <= 512
+        i0 + nr <= PTRS_PER_PTE
       ) {
-        for (let k = 0; k < nr; k++) if (table[i0 + k] === 0) map_cache_page(m, vma, table, i0 + k, folio + k, false);
+        for (let k = 0; k < nr; k++) if (table[i0 + k] === 0) mapCachePage(m, vma, table, i0 + k, folio + k, false);
         continue;
       }
     }
-    if (table[i] === 0) map_cache_page(m, vma, table, i, page, false);
+    if (table[i] === 0) mapCachePage(m, vma, table, i, page, false);
   }
 }
 
 /** set_pte_range() for a page-cache page: one reference and one mapcount per PTE. */
-function map_cache_page(m: Machine, vma: Vma, table: Uint32Array, i: number, page: number, write: boolean): void {
+function mapCachePage(m: Machine, vma: Vma, table: Uint32Array, i: number, page: number, write: boolean): void {
   const folio = m.mem.page_folio(page);
   folio_ref_add(m, folio, 1);
-  folio_add_rmap_ptes(m, folio, page, 1);
-  table[i] = mk_pte(page, new_pte_bits(vma, write));
+  folioAddRmapPtes(m, folio, page, 1);
+  table[i] = mk_pte(page, newPteBits(vma, write));
   if (write) folio_mark_dirty(m, folio);
   vma.mm.rss_file++;
 }
 
 /** Shared shmem THP: a PMD-sized folio in the page cache, mapped by one PMD. */
-function do_shmem_pmd_fault(m: Machine, vma: Vma, addr: number, flags: number): number {
+function doShmemPmdFault(m: Machine, vma: Vma, addr: number, flags: number): number {
   const file = vma.file!;
   const haddr = addr - (addr % PMD_SIZE);
   const idx = vma.pgoff + (haddr - vma.start) / PAGE_SIZE;
-  if (idx + 512 > file.sizePages || idx % 512 !== 0) return VM_FAULT_FALLBACK;
+  if (idx + HPAGE_PMD_NR > file.sizePages || idx % HPAGE_PMD_NR !== 0) return VM_FAULT_FALLBACK;
   let page = file.lookup(idx);
-  if (page < 0) {
-    for (let k = 0; k < 512; k++) if (file.lookup(idx + k) >= 0) return VM_FAULT_FALLBACK;
+  if (page === NO_PFN) {
+    for (let k = 0; k < HPAGE_PMD_NR; k++) if (file.lookup(idx + k) !== NO_PFN) return VM_FAULT_FALLBACK;
     const folio = m.folio_alloc(PMD_ORDER);
-    if (folio < 0) return VM_FAULT_FALLBACK;
-    add_to_page_cache(m, folio, file, idx);
+    if (folio === NO_FOLIO) return VM_FAULT_FALLBACK;
+    filemap_add_folio(m, folio, file, idx);
     page = folio;
   }
   const folio = m.mem.page_folio(page);
   if (folio !== page || m.mem.folio_order(folio) !== PMD_ORDER) return VM_FAULT_FALLBACK;
   if (!(vma.flags & VM_SHARED) && flags & FAULT_FLAG_WRITE) return VM_FAULT_FALLBACK;
   folio_ref_add(m, folio, 1);
-  m.mem.set_entire_mapcount(folio, m.mem.folio_entire_mapcount(folio) + 1);
-  m.mem.add_large_mapcount(folio, 1);
+  m.mem.setEntireMapcount(folio, m.mem.folio_entire_mapcount(folio) + 1);
+  m.mem.addLargeMapcount(folio, 1);
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
-  vma.mm.pt.set_pmd_leaf(haddr, mk_pte(folio, new_pte_bits(vma, write)));
+  vma.mm.pt.setPmdLeaf(haddr, mk_pte(folio, newPteBits(vma, write)));
   if (write) folio_mark_dirty(m, folio);
-  vma.mm.rss_file += 512;
+  vma.mm.rss_file += HPAGE_PMD_NR;
   return 0;
 }
 
@@ -331,10 +332,10 @@ function wp_page_copy(
 ): number {
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
   const folio = m.folio_alloc(0);
-  if (folio < 0) return VM_FAULT_OOM;
+  if (folio === NO_FOLIO) return VM_FAULT_OOM;
   const i = pte_index(addr);
   const old = table[i]!;
-  if (pte_present(old)) m.mmu_notify(vma.mm, addr, addr + PAGE_SIZE, 'cow');
+  if (pte_present(old)) m.mmuNotify(vma.mm, addr, addr + PAGE_SIZE, 'cow');
   if (!fromCache && pte_present(old) && !pte_special(old)) {
     const of = m.mem.page_folio(oldPfn);
     const wasAnon = m.mem.folio_test_anon(of);
@@ -361,21 +362,27 @@ function wp_page_copy(
  * zap_page_range_single() / unmap_page_range(): drop every mapping in [start, end) of the VMA.
  * Partially covered PMD leaves are split first; hugetlb ranges are whole pages by construction.
  */
-export function zap_page_range(m: Machine, vma: Vma, start: number, end: number): void {
-  m.mmu_notify(vma.mm, start, end, 'unmap');
+export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: number): void {
+  m.mmuNotify(vma.mm, start, end, 'unmap');
   const pt = vma.mm.pt;
+  if (vma.kind === 'hugetlb') {
+    // unmap_single_vma() -> __unmap_hugepage_range(): the owner's reservations come back.
+    __unmap_hugepage_range(m, vma, start, end, ANY_FOLIO);
+    pt.freeEmptyTables(start, end);
+    return;
+  }
   const mem = m.mem;
   let a = start;
   while (a < end) {
-    const pud = pt.pud_leaf(a);
+    const pud = pt.pudLeaf(a);
     if (pud) {
       const base = a - (a % PUD_SIZE);
-      zap_leaf(m, vma, pud);
-      pt.set_pud_leaf(base, 0);
+      zapLeaf(m, vma, pud);
+      pt.setPudLeaf(base, 0);
       a = base + PUD_SIZE;
       continue;
     }
-    const slot = pt.pmd_slot(a);
+    const slot = pt.pmdSlot(a);
     const base = a - (a % PMD_SIZE);
     if (slot === undefined) {
       a = base + PMD_SIZE;
@@ -383,8 +390,8 @@ export function zap_page_range(m: Machine, vma: Vma, start: number, end: number)
     }
     if (typeof slot === 'number') {
       if (a === base && end >= base + PMD_SIZE) {
-        zap_leaf(m, vma, slot);
-        pt.set_pmd_leaf(base, 0);
+        zapLeaf(m, vma, slot);
+        pt.setPmdLeaf(base, 0);
         a = base + PMD_SIZE;
         continue;
       }
@@ -400,27 +407,27 @@ export function zap_page_range(m: Machine, vma: Vma, start: number, end: number)
       if (pte_special(e)) continue;
       const pfn = pte_pfn(e);
       const folio = mem.page_folio(pfn);
-      if (pte_dirty_file(m, folio, e)) folio_mark_dirty(m, folio);
+      if (pteDirtyFile(m, folio, e)) folio_mark_dirty(m, folio);
       if (mem.folio_test_anon(folio)) vma.mm.rss_anon--;
       else vma.mm.rss_file--;
       folio_remove_rmap_ptes(m, folio, pfn, 1);
       folio_put_refs(m, folio, 1);
     }
   }
-  pt.free_empty_tables(start, end);
+  pt.freeEmptyTables(start, end);
 }
 
-function pte_dirty_file(m: Machine, folio: number, e: number): boolean {
+function pteDirtyFile(m: Machine, folio: number, e: number): boolean {
   return (e & _PAGE_DIRTY) !== 0 && !m.mem.folio_test_anon(folio);
 }
 
-function zap_leaf(m: Machine, vma: Vma, e: number): void {
+function zapLeaf(m: Machine, vma: Vma, e: number): void {
   const folio = pte_pfn(e);
   if (is_huge_zero_folio(m, folio)) return;
   const nr = m.mem.folio_nr_pages(folio);
-  if (pte_dirty_file(m, folio, e)) folio_mark_dirty(m, folio);
+  if (pteDirtyFile(m, folio, e)) folio_mark_dirty(m, folio);
   if (m.mem.folio_test_anon(folio)) vma.mm.rss_anon -= nr;
   else vma.mm.rss_file -= nr;
-  folio_remove_rmap_entire(m, folio);
+  folioRemoveRmapEntire(m, folio);
   folio_put_refs(m, folio, 1);
 }

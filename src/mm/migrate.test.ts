@@ -8,7 +8,7 @@ import { Machine } from './machine.js';
 import { type Process } from './task.js';
 import { EFAULT, ENOMEM, EOPNOTSUPP } from '../uapi/errno.js';
 import { do_mmap } from './mmap.js';
-import { user_access } from './user_access.js';
+import { userAccess } from './user_access.js';
 import {
   pin_user_pages,
   pin_user_pages_fast,
@@ -42,7 +42,7 @@ function movableMachine(): Machine {
 function prefaulted(m: Machine, p: Process, n = N): { a: number; pfns: number[] } {
   const a = do_mmap(m, p, { size: n * PAGE, type: 'anon' });
   expect(a).toBeGreaterThan(0);
-  expect(user_access(m, p, a, n * PAGE, true)).toBe(0);
+  expect(userAccess(m, p, a, n * PAGE, true)).toBe(0);
   return { a, pfns: Array.from({ length: n }, (_, i) => pfnAt(p, a + i * PAGE)) };
 }
 
@@ -268,7 +268,7 @@ describe('FOLL_LONGTERM up-front refusals (check_vma_flags)', () => {
       // GUP-fast refuses too and the slow path gives the same -EFAULT. gup_fast_folio_allowed() is
       // checked after try_grab_folio_fast() has pinned (and counted) the first page, so that page is
       // pinned and unpinned once: +1 acquired, +1 released.
-      expect(user_access(m, p, a, 4 * PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a, 4 * PAGE, true)).toBe(0);
       expect(pin_user_pages_fast(m, p, a, 4, FOLL_WRITE | FOLL_LONGTERM, pages)).toBe(-EFAULT);
       expect(pinCounters(m)).toEqual([9, 9]);
       expect(m.warns.records).toEqual([]);
@@ -311,7 +311,7 @@ describe('FOLL_LONGTERM up-front refusals (check_vma_flags)', () => {
         expect(m.mem.folio_test_anon(pb[i]!)).toBe(false);
       }
       // GUP-fast takes shmem folios for a longterm write pin as well.
-      expect(user_access(m, p, a + 4 * PAGE, 4 * PAGE, true)).toBe(0);
+      expect(userAccess(m, p, a + 4 * PAGE, 4 * PAGE, true)).toBe(0);
       const pc = new Int32Array(4);
       const acq = pinCounters(m)[0];
       expect(pin_user_pages_fast(m, p, a + 4 * PAGE, 4, FOLL_WRITE | FOLL_LONGTERM, pc)).toBe(4);

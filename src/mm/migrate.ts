@@ -1,28 +1,40 @@
 // Models the folio move of FOLL_LONGTERM's migration step (mm/migrate.c migrate_pages() with
 // MR_LONGTERM_PIN): an isolated folio moves to pinnable memory (allocations run under
-// PF_MEMALLOC_PIN), every mapping and page-cache slot follows it, or it goes back on the LRU. The
-// decision to migrate (check_and_migrate_movable_pages()) is GUP's and lives in gup.ts.
+// PF_MEMALLOC_PIN), every mapping and page-cache slot follows it, or it goes back on the LRU. A
+// hugetlb folio moves into another pool folio (migrate_hugetlbs()). The decision to migrate
+// (check_and_migrate_movable_pages()) is GUP's and lives in gup.ts.
 
 import type { Machine } from './machine.js';
-import { PG_anon_exclusive, PG_lru, PAGE_SIZE } from './memmap.js';
-import { mk_pte, pte_pfn } from './pgtable.js';
+import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
+import { mk_pte, pte_pfn, pte_flags, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 import { AddressSpace } from './fs.js';
 
-/** putback_movable_pages() for one folio: back on the LRU, isolation reference dropped. */
+/**
+ * putback_movable_pages() for one folio: back on the LRU, isolation reference dropped; a hugetlb
+ * folio becomes migratable again (folio_putback_hugetlb()).
+ */
 export function putback_movable_pages(m: Machine, folio: number): void {
   const mem = m.mem;
-  mem.set_flag(folio, PG_lru);
+  if (mem.folio_test_hugetlb(folio)) {
+    m.hugetlb.folio_set_hugetlb_migratable(folio);
+    mem.refcount[folio] = mem.refcount[folio]! - 1;
+    return;
+  }
+  mem.setFlag(folio, PG_lru);
   mem.refcount[folio] = mem.refcount[folio]! - 1;
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -mem.folio_nr_pages(folio));
 }
 
+/** migrateFolioToPinnable()'s answer: the folio moved, or why it did not. */
+export type MigrateResult = { ok: true } | { ok: false; why: string };
+
 /**
  * Move one isolated folio to a new folio allocated outside ZONE_MOVABLE/CMA, remapping every PTE/PMD
- * that maps it and its page-cache slots. Returns '' on success or why it failed.
+ * that maps it and its page-cache slots. Returns whether it moved, and if not why.
  * @see mm/migrate.c migrate_folio_unmap(), migrate_folio_move(), folio_migrate_mapping()
  */
-export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
+export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult {
   const mem = m.mem;
   const obj = m.mappingObj(mem.mapping[folio]!);
   const nr = mem.folio_nr_pages(folio);
@@ -31,18 +43,19 @@ export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
   const expected = mem.folio_mapcount(folio) + cacheRefs + 1; // + the isolation reference
   if (mem.refcount[folio] !== expected) {
     m.vmstat.mod('pgmigrate_fail', nr);
-    return `folio has ${mem.refcount[folio]! - expected} unexpected reference(s) (another pin or GUP reference)`;
+    return {
+      ok: false,
+      why: `folio has ${mem.refcount[folio]! - expected} unexpected reference(s) (another pin or GUP reference)`,
+    };
   }
-  if (mem.folio_test_hugetlb(folio)) {
-    m.vmstat.mod('pgmigrate_fail', nr);
-    return 'hugetlb folio outside pinnable memory';
-  }
+  const hugetlb = mem.folio_test_hugetlb(folio);
   m.alloc.memallocPin++;
-  const dst = m.folio_alloc(order);
+  // alloc_migration_target(): a hugetlb folio moves into another pool folio (unmap_and_move_huge_page()).
+  const dst = hugetlb ? m.hugetlb.alloc_hugetlb_folio_nodemask(order) : m.folio_alloc(order);
   m.alloc.memallocPin--;
-  if (dst < 0) {
+  if (dst === NO_FOLIO) {
     m.vmstat.mod('pgmigrate_fail', nr);
-    return 'no pinnable memory for the new folio';
+    return { ok: false, why: 'no pinnable memory for the new folio' };
   }
   const hits = rmap_walk(m, folio);
   // Copy struct page/folio state.
@@ -55,8 +68,8 @@ export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
       mem.flags[dst + k] = (mem.flags[dst + k]! & ~PG_anon_exclusive) | (mem.flags[folio + k]! & PG_anon_exclusive);
   }
   if (nr > 1) {
-    mem.set_pincount(dst, 0);
-    mem.set_entire_mapcount(dst, mem.folio_entire_mapcount(folio));
+    mem.setPincount(dst, 0);
+    mem.setEntireMapcount(dst, mem.folio_entire_mapcount(folio));
     mem.refcount[dst + 2] = mem.refcount[folio + 2]!;
   }
   mem.refcount[dst] = expected - 1;
@@ -64,21 +77,21 @@ export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
   for (const h of hits) {
     const pt = h.vma.mm.pt;
     if (h.level === 'pte') {
-      const t = pt.pte_table(h.addr)!;
-      const i = (h.addr / PAGE_SIZE) % 512;
+      const t = pt.pteTable(h.addr)!;
+      const i = pte_index(h.addr);
       const e = t[i]!;
-      t[i] = mk_pte(dst + (pte_pfn(e) - folio), e % 32);
+      t[i] = mk_pte(dst + (pte_pfn(e) - folio), pte_flags(e));
     } else if (h.level === 'pmd') {
-      const e = pt.pmd_leaf(h.addr);
-      pt.set_pmd_leaf(h.addr, mk_pte(dst, e % 32));
+      const e = pt.pmdLeaf(h.addr);
+      pt.setPmdLeaf(h.addr, mk_pte(dst, pte_flags(e)));
     } else {
-      const e = pt.pud_leaf(h.addr);
-      pt.set_pud_leaf(h.addr, mk_pte(dst, e % 32));
+      const e = pt.pudLeaf(h.addr);
+      pt.setPudLeaf(h.addr, mk_pte(dst, pte_flags(e)));
     }
-    m.mmu_notify(
+    m.mmuNotify(
       h.vma.mm,
       h.addr,
-      h.addr + (h.level === 'pte' ? PAGE_SIZE : h.level === 'pmd' ? PAGE_SIZE << 9 : PAGE_SIZE << 18),
+      h.addr + (h.level === 'pte' ? PAGE_SIZE : h.level === 'pmd' ? PMD_SIZE : PUD_SIZE),
       'migrate',
     );
   }
@@ -88,10 +101,31 @@ export function migrate_folio_to_pinnable(m: Machine, folio: number): string {
   }
   // The old folio is now unreferenced: free it without touching the moved accounting.
   for (let k = 0; k < nr; k++) mem.mapcount[folio + k] = 0;
-  m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
-  m.alloc.free_block(folio, order);
-  m.vmstat.mod('nr_free_pages', nr);
   m.vmstat.mod('pgmigrate_success', nr);
-  mem.set_flag(dst, PG_lru);
-  return '';
+  if (hugetlb) {
+    move_hugetlb_state(m, folio, dst);
+    mem.setEntireMapcount(folio, 0);
+    mem.refcount[folio + 2] = 0;
+    mem.refcount[folio] = 0;
+    m.hugetlb.free_huge_folio(folio);
+    return { ok: true };
+  }
+  m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
+  m.alloc.freeBlock(folio, order);
+  m.vmstat.mod('nr_free_pages', nr);
+  mem.setFlag(dst, PG_lru);
+  return { ok: true };
+}
+
+/**
+ * move_hugetlb_state(): a fresh (temporary) target becomes the pool's folio and the source takes
+ * over the temporary state, so it leaves the pool when freed; the target is migratable.
+ */
+function move_hugetlb_state(m: Machine, src: number, dst: number): void {
+  const pool = m.hugetlb;
+  if (pool.folio_test_hugetlb_temporary(dst)) {
+    pool.folio_set_hugetlb_temporary(src);
+    pool.folio_set_hugetlb_temporary(dst, false);
+  }
+  pool.folio_set_hugetlb_migratable(dst);
 }

@@ -6,12 +6,12 @@
 import { describe, it, expect } from 'vitest';
 import { Machine } from './machine.js';
 import { type Process } from './task.js';
-import { do_fork } from '../kernel/fork.js';
+import { kernel_clone } from '../kernel/fork.js';
 import { EINVAL, ENOMEM } from '../uapi/errno.js';
 import { do_mmap, do_munmap } from './mmap.js';
-import { do_mprotect } from './mprotect.js';
+import { do_mprotect_pkey } from './mprotect.js';
 import { do_madvise } from './madvise.js';
-import { user_access } from './user_access.js';
+import { userAccess } from './user_access.js';
 import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from './memmap.js';
 import { pte_present, pte_write } from './pgtable.js';
 import { VM_DONTCOPY, VM_HUGEPAGE, VM_WRITE } from './mm_types.js';
@@ -21,7 +21,7 @@ const PAGE = PAGE_SIZE;
 /** Four anon pages with the second unmapped: VMAs [a, a+P) and [a+2P, a+4P), all written. */
 function withHole(m: Machine, p: Process): number {
   const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-  expect(user_access(m, p, a, 4 * PAGE, true)).toBe(0);
+  expect(userAccess(m, p, a, 4 * PAGE, true)).toBe(0);
   expect(do_munmap(m, p, a + PAGE, PAGE)).toBe(0);
   expect(p.mm.vma_lookup(a + PAGE)).toBeUndefined();
   return a;
@@ -32,16 +32,16 @@ describe('mprotect(2) ranges (do_mprotect_pkey)', () => {
     const m = new Machine({ memory: 64 << 20 });
     const p = m.spawn('app');
     const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-    expect(do_mprotect(m, p, a, 0, 'r')).toBe(0);
+    expect(do_mprotect_pkey(m, p, a, 0, 'r')).toBe(0);
     expect(p.mm.vma_lookup(a)!.flags & VM_WRITE).toBe(VM_WRITE);
-    expect(do_mprotect(m, p, a + 1, PAGE, 'r')).toBe(-EINVAL);
+    expect(do_mprotect_pkey(m, p, a + 1, PAGE, 'r')).toBe(-EINVAL);
   });
 
   it('do_mprotect_pkey(): a hole after the first VMA is -ENOMEM, but the VMAs before it were already changed', () => {
     const m = new Machine({ memory: 64 << 20 });
     const p = m.spawn('app');
     const a = withHole(m, p);
-    expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(-ENOMEM);
+    expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'r')).toBe(-ENOMEM);
     expect(p.mm.vma_lookup(a)!.flags & VM_WRITE).toBe(0);
     expect(pte_write(p.mm.pt.pte(a))).toBe(false);
     expect(p.mm.vma_lookup(a + 2 * PAGE)!.flags & VM_WRITE).toBe(VM_WRITE);
@@ -52,7 +52,7 @@ describe('mprotect(2) ranges (do_mprotect_pkey)', () => {
     const m = new Machine({ memory: 64 << 20 });
     const p = m.spawn('app');
     const a = withHole(m, p);
-    expect(do_mprotect(m, p, a + PAGE, 3 * PAGE, 'r')).toBe(-ENOMEM);
+    expect(do_mprotect_pkey(m, p, a + PAGE, 3 * PAGE, 'r')).toBe(-ENOMEM);
     expect(p.mm.vma_lookup(a + 2 * PAGE)!.flags & VM_WRITE).toBe(VM_WRITE);
   });
 
@@ -63,20 +63,20 @@ describe('mprotect(2) ranges (do_mprotect_pkey)', () => {
       const m = new Machine({ memory: 64 << 20 });
       const p = m.spawn('app');
       const a = do_mmap(m, p, { size: 4 * PAGE, type: 'anon' });
-      expect(user_access(m, p, a, PAGE, true)).toBe(0); // exclusive anon page
-      expect(user_access(m, p, a + PAGE, PAGE, false)).toBe(0); // zero page
-      expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(0);
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0); // exclusive anon page
+      expect(userAccess(m, p, a + PAGE, PAGE, false)).toBe(0); // zero page
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'r')).toBe(0);
       expect(pte_write(p.mm.pt.pte(a))).toBe(false);
-      expect(do_mprotect(m, p, a, 4 * PAGE, 'rw')).toBe(0);
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'rw')).toBe(0);
       expect(pte_write(p.mm.pt.pte(a))).toBe(true);
       expect(pte_present(p.mm.pt.pte(a + PAGE))).toBe(true);
       expect(pte_write(p.mm.pt.pte(a + PAGE))).toBe(false);
 
       // After fork the page is no longer exclusive: it keeps needing the write fault (COW).
-      const c = do_fork(m, p, 'child');
+      const c = kernel_clone(m, p, 'child');
       expect(typeof c).not.toBe('number');
-      expect(do_mprotect(m, p, a, 4 * PAGE, 'r')).toBe(0);
-      expect(do_mprotect(m, p, a, 4 * PAGE, 'rw')).toBe(0);
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'r')).toBe(0);
+      expect(do_mprotect_pkey(m, p, a, 4 * PAGE, 'rw')).toBe(0);
       expect(pte_write(p.mm.pt.pte(a))).toBe(false);
     },
   );
@@ -85,10 +85,10 @@ describe('mprotect(2) ranges (do_mprotect_pkey)', () => {
     const m = new Machine({ memory: 64 << 20 });
     const p = m.spawn('app');
     const a = do_mmap(m, p, { size: 2 * PAGE, type: 'shmem' });
-    expect(user_access(m, p, a, PAGE, false)).toBe(0);
-    expect(do_mprotect(m, p, a, 2 * PAGE, 'r')).toBe(0);
+    expect(userAccess(m, p, a, PAGE, false)).toBe(0);
+    expect(do_mprotect_pkey(m, p, a, 2 * PAGE, 'r')).toBe(0);
     expect(pte_write(p.mm.pt.pte(a))).toBe(false);
-    expect(do_mprotect(m, p, a, 2 * PAGE, 'rw')).toBe(0);
+    expect(do_mprotect_pkey(m, p, a, 2 * PAGE, 'rw')).toBe(0);
     expect(pte_write(p.mm.pt.pte(a))).toBe(true);
   });
 });
@@ -149,15 +149,15 @@ describe('madvise(2) ranges (madvise_walk_vmas)', () => {
       const m = new Machine({ memory: 64 << 20, hugetlb: { '2M': 2 } });
       const p = m.spawn('app');
       const h = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', hugeOrder: PMD_ORDER });
-      expect(user_access(m, p, h, 2 * PMD_SIZE, true)).toBe(0);
+      expect(userAccess(m, p, h, 2 * PMD_SIZE, true)).toBe(0);
       expect(do_madvise(m, p, h + PAGE, PAGE, 'dontneed')).toBe(-EINVAL);
       // [h, h + 4 KiB) rounds down to nothing: no error, nothing zapped.
       expect(do_madvise(m, p, h, PAGE, 'dontneed')).toBe(0);
-      expect(pte_present(p.mm.pt.pmd_leaf(h))).toBe(true);
+      expect(pte_present(p.mm.pt.pmdLeaf(h))).toBe(true);
       // [h, h + 2 MiB + 4 KiB) zaps the first huge page only.
       expect(do_madvise(m, p, h, PMD_SIZE + PAGE, 'dontneed')).toBe(0);
-      expect(p.mm.pt.pmd_leaf(h)).toBeFalsy();
-      expect(pte_present(p.mm.pt.pmd_leaf(h + PMD_SIZE))).toBe(true);
+      expect(p.mm.pt.pmdLeaf(h)).toBeFalsy();
+      expect(pte_present(p.mm.pt.pmdLeaf(h + PMD_SIZE))).toBe(true);
     },
   );
 
@@ -184,15 +184,15 @@ describe('VMA merging (vma_merge_existing_range)', () => {
     const m = new Machine({ memory: 256 << 20 });
     const p = m.spawn('app');
     const a = do_mmap(m, p, { size: 16 * PAGE_SIZE, type: 'anon' });
-    expect(user_access(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
-    expect(do_mprotect(m, p, a, 8 * PAGE_SIZE, 'r')).toBe(0);
+    expect(userAccess(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
+    expect(do_mprotect_pkey(m, p, a, 8 * PAGE_SIZE, 'r')).toBe(0);
     expect(p.mm.vmas.length).toBe(2);
-    expect(do_mprotect(m, p, a, 8 * PAGE_SIZE, 'rw')).toBe(0);
+    expect(do_mprotect_pkey(m, p, a, 8 * PAGE_SIZE, 'rw')).toBe(0);
     expect(p.mm.vmas.length).toBe(1);
     expect(p.mm.vmas[0]!.start).toBe(a);
     expect(p.mm.vmas[0]!.end).toBe(a + 16 * PAGE_SIZE);
     // The merged VMA still reaches its pages through the rmap (the anon_vma is shared).
-    expect(user_access(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
   });
   it('MADV_HUGEPAGE on both halves merges them, so a THP can span the old boundary', () => {
     const m = new Machine({ memory: 256 << 20, thp: 'madvise' });
@@ -203,8 +203,8 @@ describe('VMA merging (vma_merge_existing_range)', () => {
     expect(do_madvise(m, p, a + PMD_SIZE / 2, PMD_SIZE / 2, 'hugepage')).toBe(0);
     expect(p.mm.vmas.length).toBe(1);
     expect(p.mm.vmas[0]!.flags & VM_HUGEPAGE).toBeTruthy();
-    expect(user_access(m, p, a, 1, true)).toBe(0);
-    expect(p.mm.pt.pmd_leaf(a)).not.toBe(0);
+    expect(userAccess(m, p, a, 1, true)).toBe(0);
+    expect(p.mm.pt.pmdLeaf(a)).not.toBe(0);
   });
   it('separate mmaps are placed apart and never merge, even with identical flags', () => {
     const m = new Machine({ memory: 256 << 20 });
@@ -212,7 +212,7 @@ describe('VMA merging (vma_merge_existing_range)', () => {
     const a = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'anon' });
     const b = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'anon' });
     expect(Math.abs(a - b)).toBeGreaterThan(4 * PAGE_SIZE);
-    expect(do_mprotect(m, p, Math.min(a, b), 4 * PAGE_SIZE, 'rw')).toBe(0);
+    expect(do_mprotect_pkey(m, p, Math.min(a, b), 4 * PAGE_SIZE, 'rw')).toBe(0);
     expect(p.mm.vmas.length).toBe(2);
   });
 });

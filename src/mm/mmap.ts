@@ -10,7 +10,8 @@ import {
   MmStruct,
   Vma,
   type VmaKind,
-  VM_READ,
+  type Prot,
+  protFlags,
   VM_WRITE,
   VM_SHARED,
   VM_MAYREAD,
@@ -21,15 +22,19 @@ import {
   VM_PFNMAP,
   VM_HUGETLB,
   VM_ACCOUNT,
+  VM_LOCKED,
+  VM_NORESERVE,
   FAULT_FLAG_WRITE,
   VM_FAULT_ERROR,
   VM_FAULT_OOM,
 } from './mm_types.js';
 import { AddressSpace, type FsKind } from './fs.js';
-import { zap_page_range, handle_mm_fault } from './memory.js';
-import { mk_pte, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
+import { zap_page_range_single, handle_mm_fault } from './memory.js';
+import { mk_pte, pte_index, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { truncate_inode_pages } from './truncate.js';
+import { mlock_vma_pages_range } from './mlock_folio.js';
+import { hugetlb_reserve_pages, hugetlb_vm_op_close, hugetlb_vm_op_open } from './hugetlb_resv.js';
 
 export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
 
@@ -41,13 +46,15 @@ export interface MmapArgs {
   file?: AddressSpace;
   /** File offset in bytes. */
   offset?: number;
-  /** Only 'r' or 'rw'. */
-  prot?: 'r' | 'rw';
+  /** PROT_READ|PROT_WRITE (default), PROT_READ or PROT_NONE. */
+  prot?: Prot;
   /** Alignment of the start address in bytes (a power of two). */
   align?: number;
   /** hugetlb page order (9: 2 MiB, 18: 1 GiB). */
   hugeOrder?: number;
   populate?: boolean;
+  /** MAP_NORESERVE: VM_NORESERVE (no hugetlb reservation, no commit charge). */
+  noreserve?: boolean;
   name?: string;
 }
 
@@ -63,7 +70,7 @@ export type SysResult = number;
 const MMAP_GAP = PAGE_SIZE;
 
 /** get_unmapped_area(): top-down below mmap_base, aligned. */
-function get_unmapped_area(mm: MmStruct, len: number, align: number): number {
+export function get_unmapped_area(mm: MmStruct, len: number, align: number): number {
   let top = mm.mmap_base;
   for (let i = mm.vmas.length - 1; i >= -1; i--) {
     const below = i >= 0 ? mm.vmas[i]!.end + MMAP_GAP : 0x10000;
@@ -78,7 +85,7 @@ function get_unmapped_area(mm: MmStruct, len: number, align: number): number {
 /**
  * do_mmap(): map a new region. Returns its address or -errno:
  * -EINVAL for a zero length or a bad file offset, -ENOMEM when no address space or hugetlb pool
- * reservation is left.
+ * reservation is left (hugetlb_reserve_pages(), unless MAP_NORESERVE).
  */
 export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   const mm = p.mm;
@@ -126,28 +133,28 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
       kind = 'pfnmap';
       break;
   }
-  let flags = VM_READ | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  if ((a.prot ?? 'rw') === 'rw') flags |= VM_WRITE;
+  let flags = protFlags(a.prot ?? 'rw') | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   if (shared) flags |= VM_SHARED | VM_MAYSHARE;
   if (kind === 'hugetlb') flags |= VM_HUGETLB;
   if (kind === 'pfnmap') flags |= VM_IO | VM_PFNMAP;
-  if (kind === 'anon' || (kind === 'shmem' && !shared)) flags |= VM_ACCOUNT;
+  // do_mmap(): MAP_NORESERVE sets VM_NORESERVE (always for hugetlbfs, else unless overcommit is never).
+  if (a.noreserve) flags |= VM_NORESERVE;
+  else if (kind === 'anon' || (kind === 'shmem' && !shared)) flags |= VM_ACCOUNT;
   let align = Math.max(a.align ?? PAGE_SIZE, unit);
   // __get_unmapped_area(): anonymous mappings of whole PMDs are THP-aligned (6.7+).
   if (kind === 'anon' && len % PMD_SIZE === 0) align = Math.max(align, PMD_SIZE);
   const addr = get_unmapped_area(mm, len, align);
   if (addr < 0) return addr;
-  if (kind === 'hugetlb' && !m.hugetlb.reserve(hugeOrder, len / unit))
-    return m.refuse(
-      -ENOMEM,
-      'hugetlb_reserve_pages',
-      'not enough free huge pages in the pool to reserve for this mapping',
-    );
   const pgoff = kind === 'anon' ? addr / PAGE_SIZE : offset / PAGE_SIZE;
-  if (file && file.sizePages < pgoff + pages && (file.unlinked || file.fs === 'dax')) file.resize(pgoff + pages);
   const vma = new Vma(mm, addr, addr + len, flags, kind, file, pgoff, hugeOrder, a.name ?? '');
-  if (kind === 'hugetlb') vmaHugetlbResv.set(vma, len / unit);
-  mm.insert_vma(vma);
+  if (kind === 'hugetlb') {
+    // hugetlbfs_file_mmap(): reserve the mapping's huge pages (per mapping if private, per inode if shared).
+    const from = offset / unit;
+    const r = hugetlb_reserve_pages(m, file!, from, from + len / unit, vma, flags);
+    if (r < 0) return r;
+  }
+  if (file && file.sizePages < pgoff + pages && (file.unlinked || file.fs === 'dax')) file.resize(pgoff + pages);
+  mm.insertVma(vma);
   if (file) {
     file.vmas.add(vma);
     file.users++;
@@ -156,14 +163,11 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
     // remap_pfn_range(): special PTEs with no struct page behind them, made with vma->vm_page_prot
     // (writable for a shared PROT_WRITE mapping: a device BAR the CPU and VFIO can write).
     const bits = _PAGE_SPECIAL | (flags & VM_WRITE ? _PAGE_RW : 0);
-    for (let x = addr; x < addr + len; x += PAGE_SIZE) mm.pt.pte_alloc(x)![(x / PAGE_SIZE) % 512] = mk_pte(0, bits);
+    for (let x = addr; x < addr + len; x += PAGE_SIZE) mm.pt.pte_alloc(x)![pte_index(x)] = mk_pte(0, bits);
   }
   if (a.populate) populate_vma_page_range(m, vma, addr, addr + len);
   return addr;
 }
-
-/** Reservations still held by each hugetlb VMA (released at unmap). */
-const vmaHugetlbResv = new WeakMap<Vma, number>();
 
 function unlinkedFile(m: Machine, fs: FsKind, name: string, pages: number, hugeOrder = 0): AddressSpace {
   const f = m.newFile(fs, name, pages, hugeOrder);
@@ -187,7 +191,7 @@ export function populate_vma_page_range(
   for (let a = start; a < end; a += step) {
     const r = handle_mm_fault(m, vma, a, write ? FAULT_FLAG_WRITE : 0);
     if (r & VM_FAULT_ERROR) return r & VM_FAULT_OOM ? -ENOMEM : -EFAULT;
-    if (vma.kind !== 'hugetlb' && vma.mm.pt.pmd_leaf(a)) {
+    if (vma.kind !== 'hugetlb' && vma.mm.pt.pmdLeaf(a)) {
       a = a - (a % PMD_SIZE) + PMD_SIZE - step;
     }
   }
@@ -215,18 +219,13 @@ export function split_vma(m: Machine, vma: Vma, addr: number): Vma {
     vma.file.vmas.add(upper);
     vma.file.users++;
   }
-  const resv = vmaHugetlbResv.get(vma);
-  if (resv !== undefined) {
-    const unit = PAGE_SIZE << vma.hugeOrder;
-    const lowerShare = Math.min(resv, (addr - vma.start) / unit);
-    vmaHugetlbResv.set(vma, lowerShare);
-    vmaHugetlbResv.set(upper, resv - lowerShare);
-  }
+  // vm_area_dup() + hugetlb_vm_op_open(): both pieces share the owner's reserve map.
+  if (vma.kind === 'hugetlb') hugetlb_vm_op_open(upper, vma);
   // A PMD leaf straddling the cut must be split first (anon THP) or unmapped (file THP).
-  if (addr % PMD_SIZE !== 0 && vma.kind !== 'hugetlb' && mm.pt.pmd_leaf(addr))
+  if (addr % PMD_SIZE !== 0 && vma.kind !== 'hugetlb' && mm.pt.pmdLeaf(addr))
     __split_huge_pmd(m, vma, addr - (addr % PMD_SIZE));
   vma.end = addr;
-  mm.insert_vma(upper);
+  mm.insertVma(upper);
   return upper;
 }
 
@@ -235,7 +234,7 @@ export function split_vma(m: Machine, vma: Vma, addr: number): Vma {
  * flags, backing and file, contiguous file offsets, and the same anon_vma (or one side without any,
  * the other's chain singular). VM_PFNMAP/VM_IO (VM_SPECIAL) and, in the model, hugetlb never merge.
  */
-function can_vma_merge(a: Vma, b: Vma): boolean {
+function canVmaMerge(a: Vma, b: Vma): boolean {
   if (a.end !== b.start || a.mm !== b.mm) return false;
   if (a.flags !== b.flags || a.kind !== b.kind || a.file !== b.file || a.hugeOrder !== b.hugeOrder) return false;
   if (a.kind === 'pfnmap' || a.kind === 'hugetlb') return false;
@@ -248,7 +247,7 @@ function can_vma_merge(a: Vma, b: Vma): boolean {
 }
 
 /** Fold `next` into `prev` (they are adjacent and mergeable). */
-function vma_fold(m: Machine, prev: Vma, next: Vma): void {
+function vmaFold(m: Machine, prev: Vma, next: Vma): void {
   const mm = prev.mm;
   if (!prev.anonVma && next.anonVma) {
     prev.anonVma = next.anonVma;
@@ -268,22 +267,22 @@ function vma_fold(m: Machine, prev: Vma, next: Vma): void {
  * vma_merge_existing_range() / vma_merge_new_range(): after a VMA got new flags, or was created,
  * merge it with compatible neighbours, as the kernel does. Returns the VMA that now covers it.
  */
-export function vma_merge_neighbours(m: Machine, vma: Vma): Vma {
+export function vmaMergeNeighbours(m: Machine, vma: Vma): Vma {
   const mm = vma.mm;
   let i = mm.vmas.indexOf(vma);
   const next = mm.vmas[i + 1];
-  if (next && can_vma_merge(vma, next)) vma_fold(m, vma, next);
+  if (next && canVmaMerge(vma, next)) vmaFold(m, vma, next);
   i = mm.vmas.indexOf(vma);
   const prev = i > 0 ? mm.vmas[i - 1] : undefined;
-  if (prev && can_vma_merge(prev, vma)) {
-    vma_fold(m, prev, vma);
+  if (prev && canVmaMerge(prev, vma)) {
+    vmaFold(m, prev, vma);
     return prev;
   }
   return vma;
 }
 
 /** The VMAs covering [start, end), split so that each lies wholly inside. -ENOMEM if a hole. */
-function vmas_in_range(m: Machine, mm: MmStruct, start: number, end: number, allowHoles: boolean): Vma[] | number {
+function vmasInRange(m: Machine, mm: MmStruct, start: number, end: number, allowHoles: boolean): Vma[] | number {
   const out: Vma[] = [];
   let cursor = start;
   for (const v of [...mm.vmas]) {
@@ -315,14 +314,19 @@ function hugetlbAligned(mm: MmStruct, start: number, end: number): boolean {
 }
 
 /** Remove a VMA entirely from its mm and the rmap. */
-function remove_vma(m: Machine, vma: Vma): void {
-  zap_page_range(m, vma, vma.start, vma.end);
+function removeVma(m: Machine, vma: Vma): void {
   const mm = vma.mm;
+  if (vma.flags & VM_LOCKED) {
+    // Unmapping from a VM_LOCKED VMA munlocks the folios (munlock_vma_folio() in the rmap removal),
+    // and the VMA's pages leave mm->locked_vm (vms_complete_munmap_vmas()).
+    mlock_vma_pages_range(m, vma, vma.start, vma.end, false);
+    mm.locked_vm -= vma.pages;
+  }
+  zap_page_range_single(m, vma, vma.start, vma.end);
   mm.vmas = mm.vmas.filter((v) => v !== vma);
   for (const av of vma.anonChain) av.vmas.delete(vma);
-  const resv = vmaHugetlbResv.get(vma);
-  if (resv) m.hugetlb.unreserve(vma.hugeOrder, resv);
-  vmaHugetlbResv.delete(vma);
+  // vm_ops->close: the reservations faults did not consume go back.
+  if (vma.kind === 'hugetlb') hugetlb_vm_op_close(m, vma);
   if (vma.file) {
     vma.file.vmas.delete(vma);
     fput(m, vma.file);
@@ -343,13 +347,13 @@ export function do_munmap(m: Machine, p: Process, start: number, len: number): S
   if (err) return err;
   const end = start + pageAlignUp(len);
   if (!hugetlbAligned(mm, start, end)) return -EINVAL;
-  const list = vmas_in_range(m, mm, start, end, true) as Vma[];
-  for (const v of list) remove_vma(m, v);
+  const list = vmasInRange(m, mm, start, end, true) as Vma[];
+  for (const v of list) removeVma(m, v);
   return 0;
 }
 
 /** exit_mmap(): tear down every mapping of an exiting process. */
 export function exit_mmap(m: Machine, mm: MmStruct): void {
-  for (const v of [...mm.vmas]) remove_vma(m, v);
+  for (const v of [...mm.vmas]) removeVma(m, v);
   mm.users = 0;
 }

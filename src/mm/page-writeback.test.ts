@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { Machine } from './machine.js';
 import { do_mmap } from './mmap.js';
-import { user_access } from './user_access.js';
-import { writeback_file } from './page-writeback.js';
+import { userAccess } from './user_access.js';
+import { writebackFile } from './page-writeback.js';
 import { memfd_pin_folios } from './gup_memfd.js';
 import { unpin_folios, folio_maybe_dma_pinned } from './gup.js';
 import { PAGE_SIZE } from './memmap.js';
@@ -15,18 +15,18 @@ describe('page cache writeback (folio_clear_dirty_for_io + folio_mkclean)', () =
     const f = m.newFile('disk', 'data', 4);
     f.users++;
     const a = do_mmap(m, p, { size: 4 * PAGE_SIZE, type: 'file', file: f, shared: true });
-    expect(user_access(m, p, a, PAGE_SIZE, false)).toBe(0);
+    expect(userAccess(m, p, a, PAGE_SIZE, false)).toBe(0);
     // Read fault on a dirty-tracked shared mapping: mapped read-only (writenotify).
     expect(lookupPage(p, a)!.writable).toBe(false);
-    expect(user_access(m, p, a, PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, a, PAGE_SIZE, true)).toBe(0);
     const pfn = lookupPage(p, a)!.pfn;
     expect(m.mem.folio_test_dirty(pfn)).toBe(true);
     expect(lookupPage(p, a)!.writable).toBe(true);
-    expect(writeback_file(m, f)).toBe(1);
+    expect(writebackFile(m, f)).toBe(1);
     expect(m.mem.folio_test_dirty(pfn)).toBe(false);
     expect(lookupPage(p, a)!.writable).toBe(false);
     // The next store faults (wp_page_shared) and dirties it again.
-    expect(user_access(m, p, a, PAGE_SIZE, true)).toBe(0);
+    expect(userAccess(m, p, a, PAGE_SIZE, true)).toBe(0);
     expect(m.mem.folio_test_dirty(pfn)).toBe(true);
     expect(m.vmstat.get('nr_dirty')).toBe(1);
   });
@@ -34,8 +34,8 @@ describe('page cache writeback (folio_clear_dirty_for_io + folio_mkclean)', () =
     const m = new Machine({ memory: 256 << 20 });
     const p = m.spawn('app');
     const a = do_mmap(m, p, { size: PAGE_SIZE, type: 'memfd' });
-    user_access(m, p, a, PAGE_SIZE, true);
-    expect(writeback_file(m, p.mm.vma_lookup(a)!.file!)).toBe(0);
+    userAccess(m, p, a, PAGE_SIZE, true);
+    expect(writebackFile(m, p.mm.vma_lookup(a)!.file!)).toBe(0);
   });
 });
 
@@ -61,7 +61,7 @@ describe('memfd_pin_folios', () => {
     const folios = new Int32Array(4);
     const n = memfd_pin_folios(m, f, 0, 1024 * PAGE_SIZE - 1, folios, 4, { value: 0 });
     expect(n).toBe(2);
-    expect(m.mem.folio_pincount(folios[0]!)).toBe(1);
+    expect(m.mem.folioPincount(folios[0]!)).toBe(1);
     expect(m.vmstat.get('nr_foll_pin_acquired')).toBe(2);
   });
   it('argument checks return -EINVAL', () => {

@@ -8,7 +8,7 @@ import type { Machine } from './machine.js';
 import { AddressSpace } from './fs.js';
 import { PAGE_SIZE, PG_dirty, PG_writeback } from './memmap.js';
 import { VM_SHARED } from './mm_types.js';
-import { pte_mkclean, pte_wrprotect } from './pgtable.js';
+import { pte_mkclean, pte_wrprotect, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 
 /** folio_mkclean(): write-protect and clean every shared mapping; returns how many were cleaned. */
@@ -18,12 +18,12 @@ export function folio_mkclean(m: Machine, folio: number): number {
     if (!(h.vma.flags & VM_SHARED)) continue;
     const pt = h.vma.mm.pt;
     if (h.level === 'pte') {
-      const t = pt.pte_table(h.addr)!;
-      const i = (h.addr / PAGE_SIZE) % 512;
+      const t = pt.pteTable(h.addr)!;
+      const i = pte_index(h.addr);
       t[i] = pte_wrprotect(pte_mkclean(t[i]!));
-    } else if (h.level === 'pmd') pt.set_pmd_leaf(h.addr, pte_wrprotect(pte_mkclean(pt.pmd_leaf(h.addr))));
-    else pt.set_pud_leaf(h.addr, pte_wrprotect(pte_mkclean(pt.pud_leaf(h.addr))));
-    m.mmu_notify(h.vma.mm, h.addr, h.addr + PAGE_SIZE, 'protection');
+    } else if (h.level === 'pmd') pt.setPmdLeaf(h.addr, pte_wrprotect(pte_mkclean(pt.pmdLeaf(h.addr))));
+    else pt.setPudLeaf(h.addr, pte_wrprotect(pte_mkclean(pt.pudLeaf(h.addr))));
+    m.mmuNotify(h.vma.mm, h.addr, h.addr + PAGE_SIZE, 'protection');
     cleaned++;
   }
   return cleaned;
@@ -33,7 +33,7 @@ export function folio_mkclean(m: Machine, folio: number): number {
  * Write back every dirty folio of a file that does writeback (disk file systems; shmem and hugetlbfs
  * have nothing to write back). Returns the number of pages written.
  */
-export function writeback_file(m: Machine, file: AddressSpace): number {
+export function writebackFile(m: Machine, file: AddressSpace): number {
   if (file.isShmemOrHugetlb) return 0;
   const mem = m.mem;
   let written = 0;
@@ -44,15 +44,15 @@ export function writeback_file(m: Machine, file: AddressSpace): number {
     if (folio !== pfn || !mem.folio_test_dirty(folio)) continue;
     // folio_clear_dirty_for_io(): clean the mappings first, then the folio.
     folio_mkclean(m, folio);
-    mem.clear_flag(folio, PG_dirty);
+    mem.clearFlag(folio, PG_dirty);
     const nr = mem.folio_nr_pages(folio);
     // folio_account_cleaned() undoes folio_account_dirtied(): only mappings that can write back were
     // accounted (fsdax dirties through noop_dirty_folio, see memory.ts folio_mark_dirty()).
     if (file.needsDirtyTracking) m.vmstat.mod('nr_dirty', -nr);
-    mem.set_flag(folio, PG_writeback);
+    mem.setFlag(folio, PG_writeback);
     m.vmstat.mod('nr_writeback', nr);
     // The I/O completes (folio_end_writeback()).
-    mem.clear_flag(folio, PG_writeback);
+    mem.clearFlag(folio, PG_writeback);
     m.vmstat.mod('nr_writeback', -nr);
     written += nr;
   }
@@ -67,12 +67,12 @@ export function writeback_file(m: Machine, file: AddressSpace): number {
  */
 export function folio_mark_dirty(m: Machine, folio: number): void {
   if (m.mem.folio_test_dirty(folio)) return;
-  m.mem.set_flag(folio, PG_dirty);
-  if (folio_accounts_dirty(m, folio)) m.vmstat.mod('nr_dirty', m.mem.folio_nr_pages(folio));
+  m.mem.setFlag(folio, PG_dirty);
+  if (folioAccountsDirty(m, folio)) m.vmstat.mod('nr_dirty', m.mem.folio_nr_pages(folio));
 }
 
 /** mapping_can_writeback(folio_mapping(folio)): the folio's dirtiness counts in NR_FILE_DIRTY. */
-export function folio_accounts_dirty(m: Machine, folio: number): boolean {
+export function folioAccountsDirty(m: Machine, folio: number): boolean {
   if (m.mem.folio_test_anon(folio)) return false;
   const obj = m.mappingObj(m.mem.mapping[folio]!);
   return obj instanceof AddressSpace && obj.needsDirtyTracking;

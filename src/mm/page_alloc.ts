@@ -4,7 +4,7 @@
 // Free lists are linked through the free head page's index (next) and mapcount (prev) slots, as the
 // kernel links free pages through page->buddy_list.
 
-import { MemMap, MAX_ORDER, ORDER_MASK, PG_buddy, PG_head, PG_tail, type ZoneName } from './memmap.js';
+import { MemMap, MAX_ORDER, NO_PFN, ORDER_MASK, PG_buddy, PG_head, PG_tail, type ZoneName } from './memmap.js';
 
 export interface Area {
   readonly zone: ZoneName;
@@ -49,7 +49,7 @@ export class PageAllocator {
 
   addArea(zone: ZoneName, start: number, end: number, cma = false): void {
     if (end <= start) return;
-    const area: Area = { zone, cma, start, end, heads: new Int32Array(MAX_ORDER + 1).fill(-1), free: 0 };
+    const area: Area = { zone, cma, start, end, heads: new Int32Array(MAX_ORDER + 1).fill(NO_PFN), free: 0 };
     this.areas.push(area);
     this.byZone.clear();
     this.zonelists = [undefined, undefined, undefined];
@@ -101,6 +101,9 @@ export class PageAllocator {
     return this.areaOf(pfn)?.cma ?? false;
   }
 
+  /** The last allocation that failed: its order and whether fail_alloc made it fail (for `why`). */
+  lastFailure: { order: number; injected: boolean } | undefined;
+
   setFailureInjection(inj: FailureInjection | undefined): void {
     this.inject = inj;
     this.injectSeen = 0;
@@ -113,21 +116,25 @@ export class PageAllocator {
   }
 
   /**
-   * Allocate a block of 2^order pages; returns its first PFN or -1 (the caller turns that into
+   * Allocate a block of 2^order pages; returns its first PFN or NO_PFN (the caller turns that into
    * ENOMEM / VM_FAULT_OOM). The pages are left zeroed, with refcount 0: prep is the caller's.
    * @see mm/page_alloc.c __alloc_pages(): zonelist fallback MOVABLE -> NORMAL -> DMA32.
    */
-  alloc_block(order: number, gfp: Gfp): number {
+  allocBlock(order: number, gfp: Gfp): number {
     if (this.inject && order >= (this.inject.minOrder ?? 0)) {
       this.injectSeen++;
-      if (this.injectSeen > this.inject.after && this.injectSeen <= this.inject.after + this.inject.times) return -1;
+      if (this.injectSeen > this.inject.after && this.injectSeen <= this.inject.after + this.inject.times) {
+        this.lastFailure = { order, injected: true };
+        return NO_PFN;
+      }
     }
     this.allocations++;
     for (const area of this.candidates(gfp, order)) {
       const pfn = this.takeFrom(area, order);
-      if (pfn >= 0) return pfn;
+      if (pfn !== NO_PFN) return pfn;
     }
-    return -1;
+    this.lastFailure = { order, injected: false };
+    return NO_PFN;
   }
 
   /**
@@ -169,8 +176,8 @@ export class PageAllocator {
 
   private takeFrom(area: Area, order: number): number {
     let o = order;
-    while (o <= MAX_ORDER && area.heads[o] === -1) o++;
-    if (o > MAX_ORDER) return -1;
+    while (o <= MAX_ORDER && area.heads[o] === NO_PFN) o++;
+    if (o > MAX_ORDER) return NO_PFN;
     const pfn = area.heads[o]!;
     this.unlinkFree(area, pfn, o);
     // expand(): hand back the upper halves.
@@ -186,7 +193,7 @@ export class PageAllocator {
   }
 
   /** __free_pages(): return a block to the buddy lists, merging with free buddies. */
-  free_block(pfn: number, order: number): void {
+  freeBlock(pfn: number, order: number): void {
     const area = this.areaOf(pfn);
     if (!area) throw new Error(`gupsim bug: free of pfn ${pfn} outside every zone`);
     const m = this.mem;
@@ -218,8 +225,8 @@ export class PageAllocator {
     const head = area.heads[order]!;
     m.flags[pfn] = PG_buddy | order;
     m.index[pfn] = head + 1; // next (+1, 0 = none)
-    m.mapcount[pfn] = -1; // prev
-    if (head >= 0) m.mapcount[head] = pfn;
+    m.mapcount[pfn] = NO_PFN; // prev
+    if (head !== NO_PFN) m.mapcount[head] = pfn;
     area.heads[order] = pfn;
     area.free += 1 << order;
   }
@@ -228,9 +235,9 @@ export class PageAllocator {
     const m = this.mem;
     const next = m.index[pfn]! - 1;
     const prev = m.mapcount[pfn]!;
-    if (prev >= 0) m.index[prev] = next + 1;
+    if (prev !== NO_PFN) m.index[prev] = next + 1;
     else area.heads[order] = next;
-    if (next >= 0) m.mapcount[next] = prev;
+    if (next !== NO_PFN) m.mapcount[next] = prev;
     area.free -= 1 << order;
   }
 
@@ -241,7 +248,7 @@ export class PageAllocator {
 }
 
 /** prep_new_page() + prep_compound_page(): turn a fresh block into a folio with one reference. */
-export function prep_new_folio(mem: MemMap, pfn: number, order: number): void {
+export function prepNewFolio(mem: MemMap, pfn: number, order: number): void {
   mem.refcount[pfn] = 1;
   if (order > 0) {
     mem.flags[pfn] = PG_head | order;

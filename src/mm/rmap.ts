@@ -5,7 +5,7 @@
 import type { Machine } from './machine.js';
 import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_lru, PG_swapbacked, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import { AnonVma, type Vma } from './mm_types.js';
-import { pte_pfn, pte_present } from './pgtable.js';
+import { pte_pfn, pte_present, pte_index } from './pgtable.js';
 
 export type MapLevel = 'pte' | 'pmd' | 'pud';
 
@@ -41,10 +41,10 @@ export function folio_add_new_anon_rmap(m: Machine, folio: number, vma: Vma, add
       mem.mapcount[folio + i] = 1;
       mem.flags[folio + i] = mem.flags[folio + i]! | PG_anon_exclusive;
     }
-    if (nr > 1) mem.add_large_mapcount(folio, nr);
+    if (nr > 1) mem.addLargeMapcount(folio, nr);
   } else {
-    mem.set_entire_mapcount(folio, 1);
-    mem.add_large_mapcount(folio, 1);
+    mem.setEntireMapcount(folio, 1);
+    mem.addLargeMapcount(folio, 1);
     mem.SetPageAnonExclusive(folio);
     if (level === 'pmd' && !mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_anon_transparent_hugepages', 1);
   }
@@ -52,38 +52,38 @@ export function folio_add_new_anon_rmap(m: Machine, folio: number, vma: Vma, add
 }
 
 /** folio_add_{anon,file}_rmap_ptes(): nr more PTE mappings of consecutive pages from pfn. */
-export function folio_add_rmap_ptes(m: Machine, folio: number, pfn: number, nr: number): void {
+export function folioAddRmapPtes(m: Machine, folio: number, pfn: number, nr: number): void {
   const mem = m.mem;
   for (let i = 0; i < nr; i++) mem.mapcount[pfn + i] = mem.mapcount[pfn + i]! + 1;
-  if (mem.folio_test_large(folio)) mem.add_large_mapcount(folio, nr);
+  if (mem.folio_test_large(folio)) mem.addLargeMapcount(folio, nr);
   if (!mem.folio_test_anon(folio)) m.vmstat.mod('nr_mapped', nr);
 }
 
 /** folio_add_{anon,file}_rmap_{pmd,pud}(): one more mapping of the entire folio. */
-export function folio_add_rmap_entire(m: Machine, folio: number): void {
+export function folioAddRmapEntire(m: Machine, folio: number): void {
   const mem = m.mem;
-  mem.set_entire_mapcount(folio, mem.folio_entire_mapcount(folio) + 1);
-  mem.add_large_mapcount(folio, 1);
+  mem.setEntireMapcount(folio, mem.folio_entire_mapcount(folio) + 1);
+  mem.addLargeMapcount(folio, 1);
 }
 
 /** folio_remove_rmap_ptes(). */
 export function folio_remove_rmap_ptes(m: Machine, folio: number, pfn: number, nr: number): void {
   const mem = m.mem;
   for (let i = 0; i < nr; i++) mem.mapcount[pfn + i] = mem.mapcount[pfn + i]! - 1;
-  if (mem.folio_test_large(folio)) mem.add_large_mapcount(folio, -nr);
+  if (mem.folio_test_large(folio)) mem.addLargeMapcount(folio, -nr);
   if (!mem.folio_test_anon(folio)) m.vmstat.mod('nr_mapped', -nr);
-  else if (!mem.folio_mapped(folio)) unaccount_anon(m, folio);
+  else if (!mem.folio_mapped(folio)) unaccountAnon(m, folio);
 }
 
 /** folio_remove_rmap_{pmd,pud}(). */
-export function folio_remove_rmap_entire(m: Machine, folio: number): void {
+export function folioRemoveRmapEntire(m: Machine, folio: number): void {
   const mem = m.mem;
-  mem.set_entire_mapcount(folio, mem.folio_entire_mapcount(folio) - 1);
-  mem.add_large_mapcount(folio, -1);
-  if (mem.folio_test_anon(folio) && !mem.folio_mapped(folio)) unaccount_anon(m, folio);
+  mem.setEntireMapcount(folio, mem.folio_entire_mapcount(folio) - 1);
+  mem.addLargeMapcount(folio, -1);
+  if (mem.folio_test_anon(folio) && !mem.folio_mapped(folio)) unaccountAnon(m, folio);
 }
 
-function unaccount_anon(m: Machine, folio: number): void {
+function unaccountAnon(m: Machine, folio: number): void {
   const mem = m.mem;
   if (mem.folio_test_hugetlb(folio)) return;
   m.vmstat.mod('nr_anon_pages', -mem.folio_nr_pages(folio));
@@ -123,14 +123,14 @@ export function rmap_walk(m: Machine, folio: number): RmapHit[] {
     const pt = vma.mm.pt;
     let a = s;
     while (a < e) {
-      const pud = pt.pud_leaf(a);
+      const pud = pt.pudLeaf(a);
       if (pud) {
         const pfn = pte_pfn(pud);
         if (pfn === folio) hits.push({ vma, addr: a - (a % PUD_SIZE), level: 'pud', pfn });
         a = a - (a % PUD_SIZE) + PUD_SIZE;
         continue;
       }
-      const slot = pt.pmd_slot(a);
+      const slot = pt.pmdSlot(a);
       if (typeof slot === 'number') {
         const pfn = pte_pfn(slot);
         if (pfn === folio) hits.push({ vma, addr: a - (a % PMD_SIZE), level: 'pmd', pfn });
@@ -143,7 +143,7 @@ export function rmap_walk(m: Machine, folio: number): RmapHit[] {
       }
       const tableEnd = Math.min(e, a - (a % PMD_SIZE) + PMD_SIZE);
       for (; a < tableEnd; a += PAGE_SIZE) {
-        const pte = slot[(a / PAGE_SIZE) % 512]!;
+        const pte = slot[pte_index(a)]!;
         if (!pte_present(pte)) continue;
         const pfn = pte_pfn(pte);
         if (pfn >= folio && pfn < folio + nr) hits.push({ vma, addr: a, level: 'pte', pfn });

@@ -22,7 +22,7 @@ export function folio_put_refs(m: Machine, folio: number, refs: number): void {
     return;
   }
   mem.refcount[folio] = rc - refs;
-  if (urc === refs) free_folio(m, folio);
+  if (urc === refs) __folio_put(m, folio);
 }
 
 /** folio_get() / folio_ref_add(). */
@@ -31,24 +31,26 @@ export function folio_ref_add(m: Machine, folio: number, refs: number): void {
 }
 
 /** __folio_put(): the last reference is gone. */
-function free_folio(m: Machine, folio: number): void {
+function __folio_put(m: Machine, folio: number): void {
   const mem = m.mem;
   if (folio === ZERO_PFN || is_huge_zero_folio(m, folio)) {
-    m.warns.warn('free_folio', 'zero page freed');
+    m.warns.warn('__folio_put', 'zero page freed');
     mem.refcount[folio] = 1;
     return;
   }
   const order = mem.folio_order(folio);
+  // __page_cache_release(): a folio freed while still mlocked loses PG_mlocked.
+  mem.mlocked.delete(folio);
   if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
     m.vmstat.mod('nr_anon_transparent_hugepages', -1);
   }
   // No NR_FILE_DIRTY change here: an accounted dirty folio is cleaned when it leaves the page cache
-  // (folio_cancel_dirty() in remove_from_page_cache); anon/shmem dirtiness was never accounted.
+  // (folio_cancel_dirty() in filemap_remove_folio); anon/shmem dirtiness was never accounted.
   if (mem.folio_test_hugetlb(folio)) {
-    m.hugetlb.free(folio);
+    m.hugetlb.free_huge_folio(folio);
     return;
   }
-  m.alloc.free_block(folio, order);
+  m.alloc.freeBlock(folio, order);
   // ZONE_DEVICE (fsdax) pages go back to their pgmap (mm/memremap.c free_zone_device_folio()),
   // never to the buddy allocator's NR_FREE_PAGES; the model keeps pmem in a DEVICE area.
   if (m.alloc.zoneOf(folio) !== 'DEVICE') m.vmstat.mod('nr_free_pages', 1 << order);

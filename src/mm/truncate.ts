@@ -7,37 +7,38 @@
 
 import type { Machine } from './machine.js';
 import type { AddressSpace } from './fs.js';
-import { PAGE_SIZE, PG_dirty } from './memmap.js';
-import { pte_dirty } from './pgtable.js';
-import { rmap_walk, folio_remove_rmap_ptes, folio_remove_rmap_entire } from './rmap.js';
+import { NO_PFN, PAGE_SIZE, PG_dirty } from './memmap.js';
+import { pte_dirty, pte_index } from './pgtable.js';
+import { rmap_walk, folio_remove_rmap_ptes, folioRemoveRmapEntire } from './rmap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { folio_put_refs } from './swap.js';
-import { remove_from_page_cache } from './filemap.js';
+import { filemap_remove_folio } from './filemap.js';
+import { hugetlb_unreserve_pages } from './hugetlb_resv.js';
 
 /** unmap_mapping_folio(): zap every PTE/PMD that maps the folio, in every mm. */
 export function unmap_mapping_folio(m: Machine, folio: number): void {
   const mem = m.mem;
   for (const h of rmap_walk(m, folio)) {
     const pt = h.vma.mm.pt;
-    m.mmu_notify(
+    m.mmuNotify(
       h.vma.mm,
       h.addr,
       h.addr + (h.level === 'pte' ? PAGE_SIZE : PAGE_SIZE << mem.folio_order(folio)),
       'unmap',
     );
     if (h.level === 'pte') {
-      const t = pt.pte_table(h.addr)!;
-      const i = (h.addr / PAGE_SIZE) % 512;
+      const t = pt.pteTable(h.addr)!;
+      const i = pte_index(h.addr);
       if (pte_dirty(t[i]!)) folio_mark_dirty(m, folio);
       t[i] = 0;
       folio_remove_rmap_ptes(m, folio, h.pfn, 1);
       h.vma.mm.rss_file--;
     } else {
-      const e = h.level === 'pmd' ? pt.pmd_leaf(h.addr) : pt.pud_leaf(h.addr);
+      const e = h.level === 'pmd' ? pt.pmdLeaf(h.addr) : pt.pudLeaf(h.addr);
       if (pte_dirty(e)) folio_mark_dirty(m, folio);
-      if (h.level === 'pmd') pt.set_pmd_leaf(h.addr, 0);
-      else pt.set_pud_leaf(h.addr, 0);
-      folio_remove_rmap_entire(m, folio);
+      if (h.level === 'pmd') pt.setPmdLeaf(h.addr, 0);
+      else pt.setPudLeaf(h.addr, 0);
+      folioRemoveRmapEntire(m, folio);
       h.vma.mm.rss_file -= mem.folio_nr_pages(folio);
     }
     folio_put_refs(m, folio, 1);
@@ -53,31 +54,37 @@ export function invalidate_inode_pages2_range(m: Machine, file: AddressSpace, st
   let busy = 0;
   for (let idx = start; idx <= end && idx < file.sizePages; idx++) {
     const pfn = file.lookup(idx);
-    if (pfn < 0) continue;
+    if (pfn === NO_PFN) continue;
     const folio = mem.page_folio(pfn);
     const nr = mem.folio_nr_pages(folio);
     idx = mem.index[folio]! + nr - 1; // whole folio handled at once
     unmap_mapping_folio(m, folio);
     if (mem.folio_test_dirty(folio)) {
       // folio_launder(): written back synchronously, then clean.
-      mem.clear_flag(folio, PG_dirty);
+      mem.clearFlag(folio, PG_dirty);
       if (file.needsDirtyTracking) m.vmstat.mod('nr_dirty', -nr);
     }
     if (mem.refcount[folio] !== nr) {
       busy++;
       continue;
     }
-    remove_from_page_cache(m, folio);
+    filemap_remove_folio(m, folio);
   }
   return busy;
 }
 
-/** truncate_inode_pages(): drop every page-cache folio of a file (pinned ones live on until unpinned). */
+/**
+ * truncate_inode_pages(): drop every page-cache folio of a file (pinned ones live on until unpinned).
+ * A hugetlbfs inode (remove_inode_hugepages()) also returns the reservations its pages did not use.
+ */
 export function truncate_inode_pages(m: Machine, file: AddressSpace): void {
+  let freed = 0;
   for (let i = 0; i < file.sizePages; i++) {
     const pfn = file.pages[i]!;
-    if (pfn < 0) continue;
+    if (pfn === NO_PFN) continue;
     const folio = m.mem.page_folio(pfn);
-    remove_from_page_cache(m, folio);
+    filemap_remove_folio(m, folio);
+    freed++;
   }
+  if (file.fs === 'hugetlbfs') hugetlb_unreserve_pages(m, file, 0, Infinity, freed);
 }

@@ -34,7 +34,7 @@ export type VmstatItem = (typeof VMSTAT_ITEMS)[number];
  * to a constant once mod() is inlined, and is a few pointer compares when it is not. The compiler
  * checks every item has a case (the default is unreachable); the check below checks the numbers.
  */
-function vmstat_index(item: VmstatItem): number {
+function vmstatIndex(item: VmstatItem): number {
   switch (item) {
     case 'nr_free_pages':
       return 0;
@@ -82,7 +82,7 @@ function vmstat_index(item: VmstatItem): number {
 }
 
 VMSTAT_ITEMS.forEach((k, i) => {
-  if (vmstat_index(k) !== i) throw new Error(`gupsim bug: vmstat_index('${k}') is not ${i}: update the switch`);
+  if (vmstatIndex(k) !== i) throw new Error(`gupsim bug: vmstatIndex('${k}') is not ${i}: update the switch`);
 });
 
 /**
@@ -90,20 +90,20 @@ VMSTAT_ITEMS.forEach((k, i) => {
  * takes these as well as names: a slot needs no lookup at all, whether or not the JIT inlined mod()
  * into the caller (when it does not, even the switch costs ~10 ns of string compares per call).
  */
-export const NR_FOLL_PIN_ACQUIRED = vmstat_index('nr_foll_pin_acquired');
-export const NR_FOLL_PIN_RELEASED = vmstat_index('nr_foll_pin_released');
+export const NR_FOLL_PIN_ACQUIRED = vmstatIndex('nr_foll_pin_acquired');
+export const NR_FOLL_PIN_RELEASED = vmstatIndex('nr_foll_pin_released');
 
 export class Vmstat {
   private readonly v = new Float64Array(VMSTAT_ITEMS.length);
 
   /** mod_node_page_state() / count_vm_events(): by name, or by slot (NR_FOLL_PIN_ACQUIRED...). */
   mod(item: VmstatItem | number, delta: number): void {
-    const i = typeof item === 'number' ? item : vmstat_index(item);
+    const i = typeof item === 'number' ? item : vmstatIndex(item);
     this.v[i] = this.v[i]! + delta;
   }
 
   get(item: VmstatItem): number {
-    return this.v[vmstat_index(item)]!;
+    return this.v[vmstatIndex(item)]!;
   }
 
   /**

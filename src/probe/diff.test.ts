@@ -1,11 +1,14 @@
 // diffScenario with a stand-in kernel engine: agreement, a confirmed difference, a one-off (noise)
-// difference outvoted by re-runs, skipped steps, frame identity. Runs anywhere.
+// difference outvoted by re-runs, a clean one that is not (flaky), skipped steps, frame identity,
+// page fields the kernel could not read, scenarios not compared, and the summary. Runs anywhere.
 
 import { describe, it, expect } from 'vitest';
+import type { Scenario } from '../scenario/schema.js';
 import { loadScenario } from '../scenario/load.js';
 import { runScenario } from '../scenario/run.js';
-import { diffScenario, formatDiff } from './diff.js';
+import { diffScenario, formatDiff, type DiffResult } from './diff.js';
 import type { KernelRunResult, KernelStepResult } from './engine.js';
+import { ProbeError } from './errors.js';
 
 const sc = loadScenario(`
 name: t
@@ -53,6 +56,19 @@ describe('diffScenario', () => {
     expect(d.steps[6]!.status).toBe('skipped');
     expect(d.steps[6]!.reason).toBe('needs CONFIG_GUP_TEST');
     expect(d.steps[7]!.status).toBe('same'); // per-step increments agree: +0/+16 on both
+    expect(d.summary).toEqual({
+      compared: 7,
+      same: 7,
+      differ: 0,
+      flaky: 0,
+      skipped: [{ step: 6, reason: 'needs CONFIG_GUP_TEST' }],
+      unverified: 0,
+      noisy: 0,
+    });
+    expect(lastLine(d)).toBe(
+      'summary: 7 step(s) compared: 7 same, 0 differ, 0 flaky; 1 skipped, 0 unverified; 1 kernel run(s): ' +
+        'the model and the kernel agree',
+    );
   });
 
   it('confirms a difference that repeats (two identical runs) and reports it per step', async () => {
@@ -80,6 +96,8 @@ describe('diffScenario', () => {
     expect(d.steps.filter((s) => s.status === 'differs').map((s) => s.index)).toEqual([2]);
     expect(d.steps[7]!.status).toBe('unverified');
     expect(formatDiff(d)).toContain('DIFFERS');
+    expect(d.summary).toMatchObject({ compared: 6, same: 5, differ: 1, flaky: 0, unverified: 1 });
+    expect(lastLine(d)).toMatch(/^summary: 6 step\(s\) compared: 5 same, 1 differ, .*the model and the kernel DIFFER$/);
   });
 
   it('outvotes a one-off difference seen with noise (three runs, majority kept)', async () => {
@@ -117,7 +135,7 @@ describe('diffScenario', () => {
     expect(d.steps[5]!.differences.join('\n')).toContain('the same frame on the model, different frames on the kernel');
   });
 
-  it('marks differences after a skipped state-changing step as unverified, not counted', async () => {
+  it('marks differences after a skipped state-changing step as unverified: no agreement claimed', async () => {
     const d = await diffScenario(sc, {
       maxRuns: 1,
       probe: async () =>
@@ -127,7 +145,9 @@ describe('diffScenario', () => {
         }),
     });
     expect(d.steps[7]!.status).toBe('unverified');
-    expect(d.agree).toBe(true);
+    expect(d.summary).toMatchObject({ compared: 6, same: 6, differ: 0, unverified: 1 });
+    expect(d.agree).toBe(false);
+    expect(lastLine(d)).toMatch(/no agreement claimed: steps differ after steps this host could not run$/);
   });
 
   it('does not claim agreement for a step that was noisy in every run with differing outcomes', async () => {
@@ -147,6 +167,167 @@ describe('diffScenario', () => {
     expect(runs).toBe(3);
     expect(d.steps[1]!.status).toBe('noisy');
     expect(d.agree).toBe(false);
-    expect(formatDiff(d)).toContain('no agreement can be claimed');
+    expect(d.summary.noisy).toBe(1);
+    expect(lastLine(d)).toMatch(/no agreement claimed: the host was too noisy/);
+  });
+
+  it('never votes away a difference seen in a run without noise: the step is flaky', async () => {
+    let runs = 0;
+    const d = await diffScenario(sc, {
+      probe: async () => {
+        runs++;
+        return kernelLike((s) => {
+          if (runs === 1) {
+            s[1]!.ret = -14;
+            s[1]!.errno = 'EFAULT';
+          }
+        });
+      },
+    });
+    expect(runs).toBe(3);
+    expect(d.steps[1]!.status).toBe('flaky');
+    expect(d.steps[1]!.runs_differing).toBe(1);
+    expect(d.steps[1]!.differences.join('\n')).toContain('errno: model none, kernel EFAULT');
+    expect(d.summary).toMatchObject({ compared: 7, same: 6, differ: 0, flaky: 1 });
+    expect(d.agree).toBe(false);
+    expect(formatDiff(d)).toContain('FLAKY');
+    expect(lastLine(d)).toMatch(/1 flaky; .*the model and the kernel DIFFER$/);
+  });
+
+  it('a step whose page lists differ in length differs', async () => {
+    const d = await diffScenario(sc, {
+      maxRuns: 1,
+      probe: async () => kernelLike((s) => void (s[3]!.pages as unknown[]).push({ page: 1, present: false })),
+    });
+    expect(d.steps[3]!.status).toBe('differs');
+    expect(d.steps[3]!.differences).toContain('pages listed: 1 on the model, 2 on the kernel');
+    expect(d.agree).toBe(false);
+  });
+
+  it('names the page fields the kernel engine could not read, and never counts them as equal', async () => {
+    const d = await diffScenario(sc, {
+      maxRuns: 1,
+      // /proc/kpagecount and /proc/kpageflags could not be opened: mapcount, order and zero_page are null.
+      probe: async () =>
+        kernelLike((s) => {
+          for (const i of [3, 5]) {
+            const page = (s[i]!.pages as Array<Record<string, unknown>>)[0]!;
+            page.mapcount = null;
+            page.order = null;
+            page.zero_page = null;
+          }
+        }),
+    });
+    for (const i of [3, 5]) {
+      expect(d.steps[i]!.status).toBe('skipped');
+      expect(d.steps[i]!.not_compared).toEqual([
+        'order of page 0: not read from /proc/kpageflags (compound head and tail bits)',
+        'mapcount of page 0: not read from /proc/kpagecount',
+        'zero_page of page 0: not read from /proc/kpageflags',
+      ]);
+    }
+    expect(d.summary.skipped.map((x) => x.step)).toEqual([3, 5, 6]);
+    expect(d.summary.skipped[0]!.reason).toMatch(/could not read .*mapcount of page 0/);
+    expect(d.summary.compared).toBe(5);
+  });
+
+  it('a scenario the host could not set up is not compared, and never agrees', async () => {
+    const why =
+      'host settings could not be applied: mTHP 64K: /sys/kernel/mm/.../enabled does not exist on this kernel';
+    const d = await diffScenario(sc, {
+      // What the engine gives: every step unsupported for the scenario-wide reason, and the reason.
+      probe: async () => ({
+        ...kernelLike((s) => {
+          for (const [i, st] of s.entries()) s[i] = { index: i, op: st.op, ret: null, errno: null, vmstat: st.vmstat };
+          for (const st of s) st.unsupported = why;
+        }),
+        notCompared: why,
+      }),
+    });
+    expect(d.agree).toBe(false);
+    expect(d.summary).toEqual({
+      compared: 0,
+      same: 0,
+      differ: 0,
+      flaky: 0,
+      skipped: [],
+      unverified: 0,
+      noisy: 0,
+      notCompared: why,
+    });
+    expect(lastLine(d)).toBe(`summary: not compared: ${why}; no agreement claimed`);
+  });
+
+  it('a host without the probe (no compiler, not Linux) makes the scenario not compared', async () => {
+    const d = await diffScenario(sc, {
+      probe: async () => {
+        throw new ProbeError('ERR_PROBE_UNSUPPORTED', 'no C compiler found');
+      },
+    });
+    expect(d.agree).toBe(false);
+    expect(d.summary.notCompared).toBe('no C compiler found');
+    expect(lastLine(d)).toBe('summary: not compared: no C compiler found; no agreement claimed');
+  });
+
+  it('a scenario the model cannot run is not compared, and the kernel is not probed', async () => {
+    // The validator refuses such a machine; built directly, it makes the model itself fail.
+    const tiny: Scenario = {
+      machine: { memory: 1 << 20 },
+      steps: [{ op: 'mmap', proc: 'a', as: 'b', size: 4096, type: 'anon' }],
+    };
+    let probed = false;
+    const d = await diffScenario(tiny, {
+      probe: async () => {
+        probed = true;
+        return kernelLike();
+      },
+    });
+    expect(probed).toBe(false);
+    expect(d.agree).toBe(false);
+    expect(d.model_error).toBeDefined();
+    expect(d.summary.notCompared).toBe(`the model could not run this scenario: ${d.model_error}`);
+    expect(lastLine(d)).toMatch(/^summary: not compared: the model could not run this scenario: /);
+  });
+
+  it('compares nothing, and claims nothing, when every step was skipped', async () => {
+    const d = await diffScenario(sc, {
+      probe: async () =>
+        kernelLike((s) => {
+          for (const [i, st] of s.entries())
+            s[i] = { index: i, op: st.op, ret: null, errno: null, vmstat: st.vmstat, unsupported: `reason ${i}` };
+        }),
+    });
+    expect(d.summary.compared).toBe(0);
+    expect(d.summary.skipped).toHaveLength(8);
+    expect(d.agree).toBe(false);
+    expect(lastLine(d)).toMatch(/^summary: 0 step\(s\) compared: .*no agreement claimed: no step could be compared$/);
+  });
+});
+
+/** The last line of the human report: the one summary line. */
+function lastLine(d: DiffResult): string {
+  const lines = formatDiff(d).trimEnd().split('\n');
+  expect(lines.filter((l) => l.startsWith('summary:'))).toHaveLength(1);
+  return lines[lines.length - 1]!;
+}
+describe('diffScenario: hugetlb counters', () => {
+  const hsc = loadScenario(`
+machine: { memory: 256MiB, hugetlb: { 2M: 2 } }
+steps:
+  - { op: mmap, proc: app, as: buf, size: 2MiB, type: hugetlb }
+  - { op: write, proc: app, region: buf }
+`);
+  it("compares each step's hugetlb pool counters: a different HugePages_Rsvd is a difference", async () => {
+    const d = await diffScenario(hsc, {
+      probe: async () => {
+        const m = runScenario(hsc);
+        const steps = JSON.parse(JSON.stringify(m.steps)) as KernelStepResult[];
+        (steps[1]!.hugetlb as Record<string, Record<string, number>>)['2M']!.resv_hugepages = 1;
+        return { ...m, engine: 'kernel', kernel: 'test', steps, settings: [], notes: [], noise: false };
+      },
+    });
+    expect(d.steps[0]!.status).toBe('same');
+    expect(d.steps[1]!.status).toBe('differs');
+    expect(d.steps[1]!.differences).toEqual(['hugetlb 2M resv_hugepages: model 0, kernel 1']);
   });
 });

@@ -1,12 +1,17 @@
 // `gupsim diff`: run a scenario on the model and on the host kernel and compare them step by step:
-// ret, errno, the per-step increments of nr_foll_pin_acquired / nr_foll_pin_released, the `inspect`
-// fields the kernel exposes (present, order, mapcount, zero_page) and which inspected pages share a
-// frame. Steps the host cannot run are skipped with the reason, never counted as differences.
+// ret, errno, the per-step increments of nr_foll_pin_acquired / nr_foll_pin_released, the hugetlb
+// pool counters, the `inspect` fields the kernel exposes (present, order, mapcount, zero_page) and
+// which inspected pages share a frame. Steps the host cannot run are skipped with the reason; a
+// scenario the host cannot run at all (settings it could not apply, no probe helper) is "not compared"
+// with the reason. The summary counts what was compared, and agreement is claimed only when something
+// was and nothing failed to agree.
 //
-// The kernel's counters are machine-wide, so a difference is believed only when it repeats: the
-// scenario is re-run on the kernel (at most maxRuns times in all) and each step takes the majority
-// outcome. Idle windows around every step show whether other activity moved the counters.
+// The kernel's counters are machine-wide, so a difference is re-measured: the scenario is re-run on
+// the kernel (at most maxRuns times in all). Idle windows around every step show whether other
+// activity moved the counters; runs with noise next to a step may be discarded for that step, but a
+// difference seen in a clean run never is (the step is `flaky` when the clean runs disagree).
 
+import { release } from 'node:os';
 import { SCHEMA_VERSION, type Scenario } from '../scenario/schema.js';
 import { runScenario } from '../scenario/run.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
@@ -17,6 +22,8 @@ import {
   type KernelStepResult,
   type ProbeOptions,
 } from './engine.js';
+import { ProbeError } from './errors.js';
+import { INSPECT_FIELD_SOURCE } from './kpage.js';
 
 export interface EngineView {
   ret: number | null;
@@ -34,22 +41,43 @@ export interface StepDiff {
   op: string;
   label?: string;
   /**
-   * same / differs; skipped: the host could not run it; unverified: it differs, but an earlier step
-   * that changes state could not run on the host, so the two engines were not in the same state
-   * (shown, not counted as a difference); noisy: other activity moved the counters next to this step
-   * in every run and the runs disagree, so it could not be measured (agreement is not claimed).
+   * same / differs (in every kernel run without noise next to it); flaky: the runs without noise
+   * disagree, some differ from the model and some do not; skipped: the host could not run it, or
+   * the kernel engine could not read what it shows (`not_compared`); unverified: it differs, but an
+   * earlier step that changes state could not run on the host, so the two engines were not in the
+   * same state; noisy: other activity moved the counters next to this step in every run and the
+   * runs disagree, so it could not be measured.
    */
-  status: 'same' | 'differs' | 'skipped' | 'unverified' | 'noisy';
-  /** Why the step was skipped or is unverified. */
+  status: 'same' | 'differs' | 'flaky' | 'skipped' | 'unverified' | 'noisy';
+  /** Why the step was skipped, is unverified or noisy. */
   reason?: string;
   model: EngineView;
   kernel: EngineView | null;
-  /** What differs, in words (from a kernel run that showed the majority outcome). */
+  /** What differs, in words (from a kernel run that showed the outcome the status says). */
   differences: string[];
+  /** Page fields the kernel engine could not read, named: not compared, never taken as equal. */
+  not_compared?: string[];
   /** Kernel runs in which this step differed from the model, out of `runs`. */
   runs_differing: number;
   /** Some kernel run saw other activity move the counters next to this step. */
   noise: boolean;
+}
+
+/** What a diff compared: the single source of `agree`, of the CLI's exit code and of the live tests. */
+export interface DiffSummary {
+  /** Steps both engines ran and whose outcomes were compared: same + differ + flaky. */
+  compared: number;
+  same: number;
+  differ: number;
+  flaky: number;
+  /** Steps not compared, with the reason (the host could not run them, or not read what they show). */
+  skipped: Array<{ step: number; reason: string }>;
+  /** Steps that differ after a state-changing step the host could not run. */
+  unverified: number;
+  /** Steps other activity on the host made unmeasurable in every run. */
+  noisy: number;
+  /** Why the scenario as a whole was not compared (no step then is). */
+  notCompared?: string;
 }
 
 export interface DiffResult {
@@ -57,8 +85,12 @@ export interface DiffResult {
   scenario: string;
   model: string;
   kernel: string;
-  /** True when no step differs (skipped steps aside). */
+  /**
+   * True only when the scenario was compared, at least one step was, and no step differs, is flaky,
+   * unverified or noisy (agrees(summary)).
+   */
   agree: boolean;
+  summary: DiffSummary;
   /** Kernel runs made (1 when the first agreed). */
   runs: number;
   /** Any kernel run saw noise. */
@@ -95,15 +127,30 @@ function view(s: AnyStep, prev: AnyStep | undefined): EngineView {
 
 /** Inspect fields the kernel exposes and compares faithfully (zone is the host's layout: not compared). */
 const PAGE_FIELDS = ['present', 'order', 'mapcount', 'zero_page'] as const;
+/** Fields of a present page the kernel engine must read for the step to be compared (pfn: frame identity). */
+const READ_FIELDS = ['order', 'mapcount', 'zero_page', 'pfn'] as const;
+const FIELD_SOURCE: Record<(typeof READ_FIELDS)[number], string> = {
+  ...INSPECT_FIELD_SOURCE,
+  pfn: '/proc/<pid>/pagemap (PFNs need CAP_SYS_ADMIN)',
+};
 
 function pagesOf(s: AnyStep): Array<Record<string, unknown>> {
   return Array.isArray(s.pages) ? (s.pages as Array<Record<string, unknown>>) : [];
 }
 
+const known = (v: unknown) => v !== null && v !== undefined;
+
+/** One kernel run's view of one step: what differs, and what could not be compared. */
+interface StepComparison {
+  differences: string[];
+  /** Page fields the kernel engine could not read, named. */
+  unread: string[];
+}
+
 /** Differences of one step (not the pfn relations), in words. */
-function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: EngineView): string[] {
+function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: EngineView): StepComparison {
   const out: string[] = [];
-  if (k.error) return [`the probe failed here: ${k.error}`];
+  if (k.error) return { differences: [`the probe failed here: ${k.error}`], unread: [] };
   if (m.op === 'expect') {
     if (m.ret !== k.ret) {
       const kf = (k.failures ?? []).join('; ');
@@ -114,7 +161,7 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
           : `expect fails on the model (${mf}), holds on the kernel`,
       );
     }
-    return out;
+    return { differences: out, unread: [] };
   }
   if (mv.ret !== kv.ret) out.push(`ret: model ${mv.ret}, kernel ${kv.ret}`);
   if (mv.errno !== kv.errno) out.push(`errno: model ${mv.errno ?? 'none'}, kernel ${kv.errno ?? 'none'}`);
@@ -122,16 +169,46 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
     out.push(`nr_foll_pin_acquired +${mv.acquired} on the model, +${kv.acquired} on the kernel`);
   if (mv.released !== kv.released)
     out.push(`nr_foll_pin_released +${mv.released} on the model, +${kv.released} on the kernel`);
+  out.push(...compareHugetlb(m, k));
   const mp = pagesOf(m);
   const kp = pagesOf(k);
+  if (mp.length !== kp.length) out.push(`pages listed: ${mp.length} on the model, ${kp.length} on the kernel`);
+  const unread = new Map<string, number[]>();
   for (let i = 0; i < Math.min(mp.length, kp.length); i++) {
+    const a = mp[i]!;
+    const b = kp[i]!;
+    if (a.present !== b.present) {
+      out.push(
+        `page ${String(a.page)} present: model ${JSON.stringify(a.present)}, kernel ${JSON.stringify(b.present)}`,
+      );
+      continue;
+    }
+    if (a.present !== true) continue;
+    for (const f of READ_FIELDS) {
+      if (known(a[f]) && !known(b[f])) unread.set(f, [...(unread.get(f) ?? []), Number(a.page)]);
+    }
     for (const f of PAGE_FIELDS) {
-      const a = mp[i]![f];
-      const b = kp[i]![f];
-      if (b === null || b === undefined || a === undefined) continue;
-      if (f !== 'present' && (mp[i]!.present !== true || kp[i]!.present !== true)) continue;
-      if (a !== b)
-        out.push(`page ${String(mp[i]!.page)} ${f}: model ${JSON.stringify(a)}, kernel ${JSON.stringify(b)}`);
+      if (f === 'present' || !known(b[f])) continue;
+      if (a[f] !== b[f])
+        out.push(`page ${String(a.page)} ${f}: model ${JSON.stringify(a[f])}, kernel ${JSON.stringify(b[f])}`);
+    }
+  }
+  const names = [...unread].map(([f, pages]) => {
+    const which = pages.length === 1 ? `page ${pages[0]}` : `${pages.length} pages from page ${pages[0]}`;
+    return `${f} of ${which}: not read from ${FIELD_SOURCE[f as (typeof READ_FIELDS)[number]]}`;
+  });
+  return { differences: out, unread: names };
+}
+
+/** hugetlb pool counters after the step (both engines report them for scenarios that use hugetlb). */
+function compareHugetlb(m: AnyStep, k: AnyStep): string[] {
+  const mh = (m.hugetlb ?? {}) as Record<string, Record<string, number>>;
+  const kh = (k.hugetlb ?? {}) as Record<string, Record<string, number> | undefined>;
+  const out: string[] = [];
+  for (const [size, counters] of Object.entries(mh)) {
+    for (const [name, v] of Object.entries(counters)) {
+      const kv = kh[size]?.[name];
+      if (kv !== undefined && kv !== v) out.push(`hugetlb ${size} ${name}: model ${v}, kernel ${kv}`);
     }
   }
   return out;
@@ -148,7 +225,7 @@ function frames(sc: Scenario, steps: AnyStep[]): Map<string, Frame> {
   const out = new Map<string, Frame>();
   for (const s of steps) {
     const step = sc.steps[s.index];
-    if (s.op !== 'inspect' || step?.op !== 'inspect') continue;
+    if (s.op !== 'inspect' || step?.op !== 'inspect' || step.region === undefined) continue;
     for (const p of pagesOf(s)) {
       if (typeof p.pfn !== 'number' || p.present !== true || p.zero_page === true) continue;
       out.set(`${s.index}:${String(p.page)}`, { step: s.index, region: step.region, page: Number(p.page), pfn: p.pfn });
@@ -190,70 +267,149 @@ function compareFrames(sc: Scenario, model: AnyStep[], kernel: AnyStep[]): Map<n
 
 interface RunComparison {
   kernel: KernelRunResult;
-  /** Per step: differences (empty: same), or undefined when skipped. */
-  diffs: Array<string[] | undefined>;
+  /** Per step: what differs and what was not read, or undefined when the host did not run it. */
+  steps: Array<StepComparison | undefined>;
 }
 
 function compareRun(sc: Scenario, model: RunResult, kernel: KernelRunResult): RunComparison {
   const rel = compareFrames(sc, model.steps, kernel.steps);
-  const diffs = model.steps.map((m, i) => {
+  const steps = model.steps.map((m, i) => {
     const k = kernel.steps[i];
     if (!k || k.unsupported !== undefined) return undefined;
-    const d = compareStep(m, view(m, model.steps[i - 1]), k, view(k, kernel.steps[i - 1]));
-    return [...d, ...(rel.get(i) ?? [])];
+    const c = compareStep(m, view(m, model.steps[i - 1]), k, view(k, kernel.steps[i - 1]));
+    return { differences: [...c.differences, ...(rel.get(i) ?? [])], unread: c.unread };
   });
-  return { kernel, diffs };
+  return { kernel, steps };
 }
 
 function differs(c: RunComparison): boolean {
-  return c.diffs.some((d) => d !== undefined && d.length > 0);
+  return c.steps.some((d) => d !== undefined && d.differences.length > 0);
+}
+
+/** Whether a diff may claim agreement: the scenario and some step compared, nothing else found. */
+export function agrees(s: DiffSummary): boolean {
+  return (
+    s.notCompared === undefined &&
+    s.compared > 0 &&
+    s.differ === 0 &&
+    s.flaky === 0 &&
+    s.unverified === 0 &&
+    s.noisy === 0
+  );
+}
+
+/** The summary of per-step outcomes (notCompared: the scenario-wide reason, if any). */
+export function summarize(steps: readonly StepDiff[], notCompared?: string): DiffSummary {
+  const n = (st: StepDiff['status']) => steps.filter((s) => s.status === st).length;
+  const summary: DiffSummary = {
+    compared: n('same') + n('differs') + n('flaky'),
+    same: n('same'),
+    differ: n('differs'),
+    flaky: n('flaky'),
+    skipped: steps.filter((s) => s.status === 'skipped').map((s) => ({ step: s.index, reason: s.reason ?? '' })),
+    unverified: n('unverified'),
+    noisy: n('noisy'),
+  };
+  if (notCompared !== undefined) summary.notCompared = notCompared;
+  return summary;
+}
+
+/** A diff of a scenario that was not compared at all, and why. */
+function notComparedResult(
+  scenario: string,
+  model: string,
+  kernel: string,
+  reason: string,
+  extra: Partial<DiffResult> = {},
+): DiffResult {
+  const summary = summarize([], reason);
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    scenario,
+    model,
+    kernel,
+    agree: agrees(summary),
+    summary,
+    runs: 0,
+    noise: false,
+    steps: [],
+    notes: [],
+    ...extra,
+  };
+}
+
+/** The verdict of one step over the kernel runs (see the rule in docs/probe.md). */
+function verdictOf(runs: RunComparison[], i: number): 'same' | 'differs' | 'flaky' | 'noisy' {
+  const differing = (r: RunComparison) => r.steps[i]!.differences.length > 0;
+  // Runs with noise next to the step may be discarded; a difference in a clean run never is.
+  const clean = runs.filter((r) => r.kernel.steps[i]?.noise !== true);
+  if (clean.length) {
+    const n = clean.filter(differing).length;
+    return n === 0 ? 'same' : n === clean.length ? 'differs' : 'flaky';
+  }
+  // Every run was noisy: only an outcome all runs share is believed.
+  const n = runs.filter(differing).length;
+  if (n === 0) return 'same';
+  const first = JSON.stringify(runs[0]!.steps[i]!.differences);
+  if (n === runs.length && runs.every((r) => JSON.stringify(r.steps[i]!.differences) === first)) return 'differs';
+  return 'noisy';
 }
 
 /** Run both engines and compare; re-runs the kernel to confirm a difference. */
 export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promise<DiffResult> {
   const maxRuns = Math.max(1, Math.min(opts.maxRuns ?? 3, 5));
   const probe = opts.probe ?? probeScenario;
-  let model: RunResult | undefined;
-  let modelError: string | undefined;
+  const name = sc.name ?? opts.name ?? 'scenario';
+  let model: RunResult;
   try {
     model = runScenario(sc, opts.name !== undefined ? { name: opts.name } : {});
   } catch (e) {
-    modelError = (e as Error).message;
+    const msg = (e as Error).message;
+    return notComparedResult(name, 'model', `Linux ${release()}`, `the model could not run this scenario: ${msg}`, {
+      model_error: msg,
+    });
   }
-  const runs: RunComparison[] = [];
-  const first = await probe(sc, opts);
-  if (!model) {
-    return {
-      schemaVersion: SCHEMA_VERSION,
-      scenario: first.scenario,
-      model: 'model',
-      kernel: `Linux ${first.kernel}`,
-      agree: false,
+  let first: KernelRunResult;
+  try {
+    first = await probe(sc, opts);
+  } catch (e) {
+    // No probe on this host (not Linux, no C compiler, the helper does not build, the lock is held).
+    if (!(e instanceof ProbeError) || e.code !== 'ERR_PROBE_UNSUPPORTED') throw e;
+    return notComparedResult(model.scenario, model.kernel, `Linux ${release()}`, e.message);
+  }
+  const settingNotes = (r: KernelRunResult) =>
+    r.settings.map((c) => `host setting for the run (restored after it): ${c.what} ${c.from} -> ${c.to}`);
+  if (first.notCompared !== undefined) {
+    return notComparedResult(model.scenario, model.kernel, `Linux ${first.kernel}`, first.notCompared, {
       runs: 1,
       noise: first.noise,
-      steps: [],
-      notes: first.notes,
-      model_error: modelError!,
-    };
+      notes: [...new Set([...settingNotes(first), ...first.notes])],
+    });
   }
-  runs.push(compareRun(sc, model, first));
+  const runs: RunComparison[] = [compareRun(sc, model, first)];
+  const rerunNotes: string[] = [];
   if (differs(runs[0]!) && !first.error) {
     while (runs.length < maxRuns) {
-      runs.push(compareRun(sc, model, await probe(sc, opts)));
+      const again = await probe(sc, opts);
+      if (again.notCompared !== undefined) {
+        rerunNotes.push(`kernel run ${runs.length + 1} could not be made (${again.notCompared}): not counted`);
+        break;
+      }
+      runs.push(compareRun(sc, model, again));
       // Two runs with the very same outcome and no noise: the difference is consistent, no third run.
       if (
         runs.length === 2 &&
-        JSON.stringify(runs[0]!.diffs) === JSON.stringify(runs[1]!.diffs) &&
+        JSON.stringify(runs[0]!.steps) === JSON.stringify(runs[1]!.steps) &&
         !runs.some((r) => r.kernel.noise)
       )
         break;
     }
   }
   const steps: StepDiff[] = model.steps.map((m, i) => {
-    const mv = view(m, model!.steps[i - 1]);
+    const mv = view(m, model.steps[i - 1]);
     const base = { index: i, op: m.op, ...(m.label ? { label: m.label } : {}), model: mv };
     const noise = runs.some((r) => r.kernel.steps[i]?.noise === true);
-    const skippedIn = runs.find((r) => r.diffs[i] === undefined);
+    const skippedIn = runs.find((r) => r.steps[i] === undefined);
     if (skippedIn) {
       const k = skippedIn.kernel.steps[i];
       return {
@@ -266,68 +422,57 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
         noise,
       };
     }
-    const differing = runs.filter((r) => r.diffs[i]!.length > 0);
-    // Measurements without noise around the step win; among them the majority (a tie is not a
-    // repeated difference). When every run was noisy, only an outcome all runs share is believed.
+    const differsIn = (r: RunComparison) => r.steps[i]!.differences.length > 0;
+    const differing = runs.filter(differsIn);
+    const verdict = verdictOf(runs, i);
     const clean = runs.filter((r) => r.kernel.steps[i]?.noise !== true);
-    let verdict: 'same' | 'differs' | 'noisy';
-    if (clean.length)
-      verdict = clean.filter((r) => r.diffs[i]!.length > 0).length * 2 > clean.length ? 'differs' : 'same';
-    else if (differing.length === 0) verdict = 'same';
-    else if (
-      differing.length === runs.length &&
-      runs.every((r) => JSON.stringify(r.diffs[i]) === JSON.stringify(runs[0]!.diffs[i]))
-    )
-      verdict = 'differs';
-    else verdict = 'noisy';
-    const pool =
-      verdict === 'same'
-        ? (clean.length ? clean : runs).filter((r) => r.diffs[i]!.length === 0)
-        : (clean.length ? clean : runs).filter((r) => r.diffs[i]!.length > 0);
+    // The run shown: the last one (without noise, if any) whose outcome the verdict names.
+    const pool = (clean.length ? clean : runs).filter((r) => differsIn(r) === (verdict !== 'same'));
     const rep = pool[pool.length - 1] ?? runs[runs.length - 1]!;
+    const cmp = rep.steps[i]!;
     const ks = rep.kernel.steps;
     const taints = ks
       .slice(0, i)
       .filter((k) => k.unsupported !== undefined && changesState(k.op))
       .map((k) => k.index);
     const unverified = verdict !== 'same' && taints.length > 0;
+    const unread = verdict === 'same' && cmp.unread.length > 0;
+    const status: StepDiff['status'] = unverified ? 'unverified' : unread ? 'skipped' : verdict;
+    const reason = unverified
+      ? `follows step(s) ${taints.join(', ')}, which did not run on this host: the two engines were not ` +
+        `in the same state`
+      : unread
+        ? `the kernel engine could not read what this step shows: ${cmp.unread.join('; ')}`
+        : verdict === 'noisy'
+          ? `other activity moved the pin counters next to this step in all ${runs.length} runs, and the ` +
+            `runs disagree`
+          : verdict === 'flaky'
+            ? `differed in ${differing.filter((r) => clean.includes(r)).length} of ${clean.length} run(s) ` +
+              `without noise, and agreed in the others`
+            : undefined;
     return {
       ...base,
-      status: unverified ? 'unverified' : verdict,
-      ...(unverified
-        ? {
-            reason:
-              `follows step(s) ${taints.join(', ')}, which did not run on this host: the two engines were not ` +
-              `in the same state`,
-          }
-        : verdict === 'noisy'
-          ? {
-              reason:
-                `other activity moved the pin counters next to this step in all ${runs.length} runs, and the ` +
-                `runs disagree`,
-            }
-          : {}),
+      status,
+      ...(reason !== undefined ? { reason } : {}),
       kernel: view(ks[i]!, ks[i - 1]),
-      differences: verdict === 'same' ? [] : rep.diffs[i]!,
+      differences: verdict === 'same' ? [] : cmp.differences,
+      ...(cmp.unread.length ? { not_compared: cmp.unread } : {}),
       runs_differing: differing.length,
       noise,
     } satisfies StepDiff;
   });
   const notes = [
-    ...new Set([
-      ...runs.flatMap((r) =>
-        r.kernel.settings.map((c) => `host setting for the run (restored after it): ${c.what} ${c.from} -> ${c.to}`),
-      ),
-      ...runs.flatMap((r) => r.kernel.notes),
-    ]),
+    ...new Set([...runs.flatMap((r) => settingNotes(r.kernel)), ...runs.flatMap((r) => r.kernel.notes), ...rerunNotes]),
   ];
   const kernelError = runs.map((r) => r.kernel.error).find((e) => e !== undefined);
+  const summary = summarize(steps);
   const result: DiffResult = {
     schemaVersion: SCHEMA_VERSION,
     scenario: model.scenario,
     model: model.kernel,
     kernel: `Linux ${first.kernel}`,
-    agree: !kernelError && steps.every((s) => s.status !== 'differs' && s.status !== 'noisy'),
+    agree: agrees(summary),
+    summary,
     runs: runs.length,
     noise: runs.some((r) => r.kernel.noise),
     steps,
@@ -347,18 +492,40 @@ function cell(v: EngineView | null): string {
   return `${r} +${v.acquired}/+${v.released} (${v.total_acquired}/${v.total_released})`;
 }
 
-/** The human report: one line per step, then what differs, what was skipped and the noise seen. */
+/** What the summary means, in a few words. */
+function verdictText(d: DiffResult): string {
+  const s = d.summary;
+  if (d.agree) return 'the model and the kernel agree';
+  if (s.differ || s.flaky || d.kernel_error) return 'the model and the kernel DIFFER';
+  if (s.unverified) return 'no agreement claimed: steps differ after steps this host could not run';
+  if (s.noisy) return 'no agreement claimed: the host was too noisy (re-run when the machine is quieter)';
+  return 'no agreement claimed: no step could be compared';
+}
+
+/**
+ * The summary as one line: the counts of DiffSummary, the kernel runs, and the verdict (or why the
+ * scenario was not compared).
+ */
+export function formatSummary(d: DiffResult): string {
+  const s = d.summary;
+  if (s.notCompared !== undefined) return `summary: not compared: ${s.notCompared}; no agreement claimed`;
+  return (
+    `summary: ${s.compared} step(s) compared: ${s.same} same, ${s.differ} differ, ${s.flaky} flaky; ` +
+    `${s.skipped.length} skipped, ${s.unverified} unverified${s.noisy ? `, ${s.noisy} noisy` : ''}; ` +
+    `${d.runs} kernel run(s): ${verdictText(d)}`
+  );
+}
+
+/** The human report: one line per step, what differs, what was skipped, the noise seen, the summary line. */
 export function formatDiff(d: DiffResult): string {
   const out: string[] = [];
   out.push(`diff: ${d.scenario}`);
   out.push(`  model:  ${d.model}`);
   out.push(`  kernel: ${d.kernel}`);
-  if (d.model_error) {
-    out.push(`the model could not run this scenario: ${d.model_error}`);
-    return out.join('\n') + '\n';
+  if (d.steps.length) {
+    out.push('  columns: ret  +acquired/+released in the step  (totals since the scenario began)');
+    out.push(`${pad('#', 4)}${pad('step', 36)}${pad('model', 32)}${pad('kernel', 32)}`);
   }
-  out.push('  columns: ret  +acquired/+released in the step  (totals since the scenario began)');
-  out.push(`${pad('#', 4)}${pad('step', 36)}${pad('model', 32)}${pad('kernel', 32)}`);
   for (const s of d.steps) {
     const label = s.label ? `${s.op} [${s.label}]` : s.op;
     const mark = {
@@ -366,41 +533,34 @@ export function formatDiff(d: DiffResult): string {
       skipped: 'skipped',
       unverified: 'unverified',
       differs: 'DIFFERS',
+      flaky: 'FLAKY',
       noisy: 'NOISY (not measured)',
     }[s.status];
     const extra = s.status === 'same' && s.runs_differing ? ` (differed in ${s.runs_differing} of ${d.runs} runs)` : '';
     out.push(
       `${pad(String(s.index), 4)}${pad(label, 36)}${pad(cell(s.model), 32)}` +
-        `${pad(s.status === 'skipped' ? '-' : cell(s.kernel), 32)}${mark}${extra}${s.noise ? ' [noise]' : ''}`,
+        `${pad(s.kernel ? cell(s.kernel) : '-', 32)}${mark}${extra}${s.noise ? ' [noise]' : ''}`,
     );
     if (s.status === 'skipped') out.push(`      skipped: ${s.reason}`);
-    if (s.status === 'unverified') out.push(`      not counted: ${s.reason}`);
+    if (s.status === 'unverified') out.push(`      not counted as agreeing: ${s.reason}`);
+    if (s.status === 'flaky') out.push(`      flaky: ${s.reason}`);
     if (s.status === 'noisy') out.push(`      could not be measured: ${s.reason}`);
     for (const x of s.differences)
       out.push(`      ${x}${s.runs_differing > 1 ? ` (in ${s.runs_differing} of ${d.runs} runs)` : ''}`);
+    if (s.status !== 'skipped') for (const x of s.not_compared ?? []) out.push(`      not compared: ${x}`);
   }
-  const n = (st: StepDiff['status']) => d.steps.filter((s) => s.status === st).length;
-  out.push('');
-  out.push(
-    `${n('same')} step(s) agree, ${n('differs')} differ, ${n('skipped')} ` +
-      `skipped${n('unverified') ? `, ${n('unverified')} unverified` : ''}` +
-      `${n('noisy') ? `, ${n('noisy')} not measurable for host noise` : ''}; ${d.runs} kernel run(s)`,
-  );
-  if (d.noise) {
-    const where = d.steps.filter((s) => s.noise).map((s) => s.index);
-    out.push(
-      `host noise: other activity moved the pin counters next to step(s) ${where.join(', ')}; differences were ` +
-        `re-measured (${d.runs} runs), measurements without noise preferred`,
-    );
-  } else out.push('host noise: none seen');
+  if (d.steps.length) {
+    if (d.noise) {
+      const where = d.steps.filter((s) => s.noise).map((s) => s.index);
+      out.push(
+        `host noise: other activity moved the pin counters next to step(s) ${where.join(', ')}; differences ` +
+          `were re-measured (${d.runs} runs); runs with noise next to a step may be discarded for it, a ` +
+          `difference in a run without noise never is`,
+      );
+    } else out.push('host noise: none seen');
+  }
   for (const x of d.notes) out.push(`note: ${x}`);
   if (d.kernel_error) out.push(`probe error: ${d.kernel_error}`);
-  out.push(
-    d.agree
-      ? 'the model and the kernel agree'
-      : d.steps.some((s) => s.status === 'differs') || d.kernel_error
-        ? 'the model and the kernel DIFFER'
-        : 'no agreement can be claimed: the host was too noisy (re-run when the machine is quieter)',
-  );
+  out.push(formatSummary(d));
   return out.join('\n') + '\n';
 }

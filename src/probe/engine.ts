@@ -35,14 +35,16 @@ import {
   pinCounters,
   planSettings,
   readCounters,
+  readHugetlbCounters,
   samePins,
+  settingsNotApplied,
   settleCounters,
   type Counters,
 } from './host.js';
 import { pageInfoFromHelper, type HelperPage } from './kpage.js';
+import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
+import { usesHugetlb } from '../scenario/hugetlb.js';
 
-const PAGE_SIZE = 4096;
-const PMD_SIZE = 2 << 20;
 /** Unprivileged scenario users get uids from here up (far from any real account). */
 const UID_BASE = 2_000_000_000;
 const TMPFS_MAGIC = 0x01021994;
@@ -77,6 +79,11 @@ export interface KernelRunResult extends Omit<RunResult, 'engine' | 'steps'> {
   noise: boolean;
   /** Set when the probe failed (e.g. a helper timed out). */
   error?: string;
+  /**
+   * Why the scenario as a whole could not run faithfully on this host (machine settings it needs
+   * could not be applied): no step was run, and no step is to be compared.
+   */
+  notCompared?: string;
 }
 
 export interface ProbeOptions {
@@ -195,6 +202,8 @@ interface Region {
   addr: number;
   len: number;
   type: string;
+  /** The process that mapped it. */
+  owner: string;
   hugepage?: string;
 }
 interface FileEntry {
@@ -442,6 +451,7 @@ class Runner {
     const align = Math.max(s.align ?? 0, this.defaultAlign(s));
     if (align > PAGE_SIZE) args.push(`align=${align}`);
     if (s.populate) args.push('populate=1');
+    if (s.noreserve) args.push('noreserve=1');
     if (s.type === 'hugetlb') args.push(`huge=${s.hugepage ?? '2M'}`);
     if (s.file) args.push(`path=${this.files.get(s.file)!.path}`);
     if (s.offset !== undefined) args.push(`offset=${s.offset}`);
@@ -449,7 +459,7 @@ class Runner {
     if (r.ret < 0) return { ret: r.ret, errno: r.errno };
     const addr = Number(r.addr);
     const len = Number(r.len);
-    const region: Region = { addr, len, type: s.type };
+    const region: Region = { addr, len, type: s.type, owner: s.proc };
     if (s.hugepage) region.hugepage = s.hugepage;
     this.regions.set(s.as, region);
     return { ret: 0, extra: { addr: '0x' + addr.toString(16), length: len } };
@@ -582,11 +592,13 @@ class Runner {
   }
 
   async inspect(s: StepOf<'inspect'>): Promise<Out> {
+    if (s.region === undefined)
+      return { ret: 0, unsupported: 'the kernel does not show which frames a ring, MR or handle holds' };
     const r = this.regions.get(s.region)!;
     const first = s.page ?? 0;
     const n = s.pages ?? (s.page === undefined ? Math.ceil(r.len / PAGE_SIZE) : 1);
     const mappedBy: PageInfo['mapped_by'] = r.type === 'hugetlb' ? (r.hugepage === '1G' ? 'pud' : 'pmd') : null;
-    const p = this.procs.get(s.proc);
+    const p = this.procs.get(s.proc ?? r.owner);
     const pages: PageInfo[] = [];
     if (!p || !p.alive) {
       // No such process (any more): nothing is mapped, as the model reports it.
@@ -649,13 +661,9 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
       notes.push('not root: /proc/sys/vm/stat_refresh cannot be written, so the counters may lag by a per-CPU batch');
     await helper.start();
     runner = new Runner(sc, helper, opts);
-    const res = await runSteps(
-      sc,
-      runner,
-      helper,
-      opts,
-      problems.length ? `host settings could not be applied: ${problems.join('; ')}` : undefined,
-    );
+    const notCompared = problems.length ? settingsNotApplied(problems) : undefined;
+    const res = await runSteps(sc, runner, helper, opts, notCompared);
+    if (notCompared) res.notCompared = notCompared;
     res.notes.unshift(...notes, ...problems.map((p) => `setting not applied: ${p}`));
     res.settings = session.changed;
     await helper.close();
@@ -687,6 +695,7 @@ async function runSteps(
   let fatal: string | undefined;
   /** Steps that did not run and may have moved the counters in the model. */
   const tainting: number[] = [];
+  const hugetlb = usesHugetlb(sc);
 
   // Baseline, and a first idle window.
   let base = readCounters();
@@ -705,6 +714,7 @@ async function runSteps(
       const { failures, skipped, checked } = checkExpect(step, steps as unknown as StepResult[], {
         vmstat: tainting.length ? undefined : { ...acc },
         pins: tainting.length ? undefined : pins.nr_foll_pin_acquired - pins.nr_foll_pin_released,
+        hugetlb: tainting.length ? undefined : readHugetlbCounters(),
         unchecked: (t) => {
           const k = t as unknown as KernelStepResult;
           if (k.unsupported) return `step ${k.index} did not run on this host`;
@@ -716,7 +726,7 @@ async function runSteps(
         skipNullFields: true,
         skipFields: { zone: "the host's memory layout, not the scenario's machine" },
       });
-      if (tainting.length && (step.vmstat || step.pins !== undefined))
+      if (tainting.length && (step.vmstat || step.pins !== undefined || step.hugetlb))
         skipped.unshift(`counters: steps ${tainting.join(', ')} did not run on this host`);
       if (checked === 0 && skipped.length) {
         res.unsupported = `nothing this host can observe (${skipped.join('; ')})`;
@@ -776,6 +786,7 @@ async function runSteps(
     res.ret = out.ret;
     res.errno = out.ret < 0 ? (out.errno ?? `E${-out.ret}`) : null;
     res.vmstat = pinCounters(acc);
+    if (hugetlb) res.hugetlb = readHugetlbCounters();
     if (noiseBefore || noiseAfter) res.noise = true;
     noiseBefore = noiseAfter;
     for (const [k, v] of Object.entries(out.extra ?? {})) if (v !== undefined) res[k] = v;

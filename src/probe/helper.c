@@ -26,7 +26,7 @@
  *   setproc memlock=BYTES uid=U gid=G nocap=0|1   RLIMIT_MEMLOCK; become user U (all capabilities
  *                                          gone); nocap drops only CAP_IPC_LOCK
  *   mmap kind=anon|shmem|memfd|file|hugetlb shared=0|1 size=N prot=rw|r align=N populate=0|1
- *        huge=2M|1G path=P offset=N         -> "addr", "len"
+ *        noreserve=0|1 huge=2M|1G path=P offset=N   -> "addr", "len"
  *   munmap addr= len=      mprotect addr= len= prot=rw|r      madvise addr= len= advice=NUM
  *   touch addr= len= write=0|1             one access per page; SIGSEGV/SIGBUS -> -EFAULT
  *   fork fd=N                              -> "pid" of the child
@@ -327,7 +327,7 @@ static int prot_of(const char *p)
 static void cmd_mmap(void)
 {
 	const char *kind = arg("kind"), *path = arg("path"), *huge = arg("huge");
-	int shared = (int)num("shared", 0), populate = (int)num("populate", 0);
+	int shared = (int)num("shared", 0), populate = (int)num("populate", 0), noreserve = (int)num("noreserve", 0);
 	int prot = prot_of(arg("prot"));
 	unsigned long size = num("size", 0), align = num("align", 0), offset = num("offset", 0);
 	unsigned long unit = PAGE, len;
@@ -374,6 +374,8 @@ static void cmd_mmap(void)
 	}
 	if (populate)
 		flags |= MAP_POPULATE;
+	if (noreserve)
+		flags |= MAP_NORESERVE;
 	len = (size + unit - 1) & ~(unit - 1);
 	if (align < unit)
 		align = unit;

@@ -9,7 +9,17 @@ import { spawnSync } from 'node:child_process';
 import { loadScenario } from '../scenario/load.js';
 import { buildHelper, helperSource, probeUnsupportedReason } from './build.js';
 import { findCompiler } from './package.js';
-import { HostSession, isRoot, planSettings, readSetting } from './host.js';
+import {
+  HostSession,
+  hugetlbCounterValue,
+  isPoolShortfall,
+  isRoot,
+  onlyPoolShortfalls,
+  planSettings,
+  readSetting,
+  settingsNotApplied,
+  settingUnavailable,
+} from './host.js';
 import { readZones } from './kpage.js';
 
 describe('build', () => {
@@ -51,9 +61,27 @@ describe('planSettings', () => {
     expect(want['THP use_zero_page']).toBe('1');
     expect(want['shmem THP']).toBe('never');
     expect(want['hugetlb 2M pool']).toBe('4');
+    expect(want['hugetlb 2M overcommit']).toBe('0');
     expect(want['hugetlb 1G pool']).toBeUndefined();
+    expect(want['hugetlb 1G overcommit']).toBeUndefined();
     expect(notes.join('\n')).toMatch(/machine\.memory not applied/);
     expect(notes.join('\n')).toMatch(/machine\.movable not applied/);
+  });
+
+  it('sets nr_overcommit_hugepages for a size the scenario names it for, alone or with a pool', () => {
+    const sc = loadScenario('machine: { hugetlb_overcommit: { 1G: 2 } }\nsteps: []');
+    const want = Object.fromEntries(planSettings(sc).settings.map((s) => [s.what, s]));
+    expect(want['hugetlb 1G overcommit']?.want).toBe('2');
+    expect(want['hugetlb 1G overcommit']?.path).toBe(
+      '/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_overcommit_hugepages',
+    );
+    expect(want['hugetlb 1G pool']).toBeUndefined();
+    expect(want['hugetlb 2M overcommit']).toBeUndefined();
+  });
+
+  it('reads hugetlb counters as signed: the unsigned long underflow of HugePages_Rsvd is -1', () => {
+    expect(hugetlbCounterValue('18446744073709551615\n')).toBe(-1);
+    expect(hugetlbCounterValue('3\n')).toBe(3);
   });
 
   it('reads the bracketed choice of a selector file', () => {
@@ -61,6 +89,76 @@ describe('planSettings', () => {
     writeFileSync(join(dir, 'enabled'), 'always [madvise] never\n');
     expect(readSetting(join(dir, 'enabled'), 'selector')).toBe('madvise');
     rmSync(dir, { recursive: true });
+  });
+});
+
+describe('settingUnavailable', () => {
+  it('a file this kernel lacks is no problem when a kernel without it behaves as the scenario asks', () => {
+    const missing = join(tmpdir(), 'gupsim-no-such-dir', 'hugepages-64kB', 'enabled');
+    const mthp = { what: 'mTHP 64K', path: missing, kind: 'selector', absent: 'never' } as const;
+    expect(settingUnavailable({ ...mthp, want: 'never' })).toBeUndefined();
+    expect(settingUnavailable({ ...mthp, want: 'always' })).toBe(`mTHP 64K: ${missing} does not exist on this kernel`);
+    expect(settingUnavailable({ what: 'THP enabled', path: missing, want: 'madvise', kind: 'selector' })).toMatch(
+      /does not exist on this kernel/,
+    );
+    // planSettings says what each kernel without the file does.
+    const sc = loadScenario('machine: { hugetlb: { 2M: 0 } }\nsteps: []');
+    const absent = Object.fromEntries(planSettings(sc).settings.map((s) => [s.what, s.absent]));
+    expect(absent).toMatchObject({ 'mTHP 16K': 'never', 'mTHP 2M': 'inherit', 'hugetlb 2M pool': '0' });
+    expect(absent['THP enabled']).toBeUndefined();
+  });
+
+  it('without root, a setting that differs cannot be changed; one that matches is fine', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gupsim-host-test-'));
+    const path = join(dir, 'enabled');
+    writeFileSync(path, 'always [madvise] never\n');
+    const s = { what: 'THP enabled', path, kind: 'selector' } as const;
+    expect(settingUnavailable({ ...s, want: 'madvise' }, false)).toBeUndefined();
+    expect(settingUnavailable({ ...s, want: 'always' }, false)).toBe(
+      'THP enabled is madvise, the scenario needs always: changing it needs root',
+    );
+    expect(settingUnavailable({ ...s, want: 'always' }, true)).toBeUndefined();
+    rmSync(dir, { recursive: true });
+  });
+
+  it('HostSession.apply accepts a missing file whose absence is what the scenario wants', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gupsim-host-test-'));
+    const s = await HostSession.acquire(5000, join(dir, 'lock'));
+    const problems = s.apply([
+      {
+        what: 'mTHP 16K',
+        path: join(dir, 'hugepages-16kB', 'enabled'),
+        want: 'never',
+        kind: 'selector',
+        absent: 'never',
+      },
+      {
+        what: 'mTHP 64K',
+        path: join(dir, 'hugepages-64kB', 'enabled'),
+        want: 'always',
+        kind: 'selector',
+        absent: 'never',
+      },
+    ]);
+    expect(problems).toEqual([`mTHP 64K: ${join(dir, 'hugepages-64kB', 'enabled')} does not exist on this kernel`]);
+    expect(s.changed).toEqual([]);
+    s.restore();
+    rmSync(dir, { recursive: true });
+  });
+
+  it('tells a hugetlb pool the kernel could not fill from other problems', () => {
+    expect(isPoolShortfall('hugetlb 2M pool: asked for 4, the kernel gave 2')).toBe(true);
+    expect(isPoolShortfall('hugetlb 1G pool: asked for 1, the kernel gave 0')).toBe(true);
+    expect(isPoolShortfall('mTHP 64K: asked for always, the kernel gave never')).toBe(false);
+    expect(isPoolShortfall('hugetlb 2M pool: /sys/... does not exist on this kernel')).toBe(false);
+    const pools = [
+      'hugetlb 2M pool: asked for 4, the kernel gave 2',
+      'hugetlb 1G pool: asked for 1, the kernel gave 0',
+    ];
+    expect(onlyPoolShortfalls(settingsNotApplied(pools))).toBe(true);
+    expect(onlyPoolShortfalls(settingsNotApplied([...pools, 'THP enabled: writing always failed: EINVAL']))).toBe(
+      false,
+    );
   });
 });
 

@@ -7,11 +7,21 @@
 // back when the run ends, on error, on SIGINT/SIGTERM, and - should a run have been killed outright -
 // by the next probe that finds the stale journal.
 
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Scenario } from '../scenario/schema.js';
+import { HUGETLB_COUNTERS as HUGETLB_COUNTER_FILES, type Scenario } from '../scenario/schema.js';
 import { ProbeError } from './errors.js';
 import { sleep } from './helper.js';
 
@@ -69,6 +79,36 @@ export async function settleCounters(maxMs = 3000, quietReads = 3, stepMs = 25):
   return last;
 }
 
+/** The sysfs directory of each hugetlb size the model knows. */
+const HUGETLB_DIRS: Record<string, string> = { '2M': 'hugepages-2048kB', '1G': 'hugepages-1048576kB' };
+
+/**
+ * A hugetlb counter file's value. The counters are unsigned longs: read as signed 64-bit, a transient
+ * underflow of resv_hugepages (18446744073709551615) is -1, as the model reports it.
+ */
+export function hugetlbCounterValue(text: string): number {
+  return Number(BigInt.asIntN(64, BigInt(text.trim())));
+}
+
+/**
+ * The hugetlb pool counters (the files of /sys/kernel/mm/hugepages/hugepages-*kB/) by size. Sizes the
+ * host lacks are left out.
+ */
+export function readHugetlbCounters(): Partial<Record<string, Record<string, number>>> {
+  const out: Partial<Record<string, Record<string, number>>> = {};
+  for (const [size, dir] of Object.entries(HUGETLB_DIRS)) {
+    const c: Record<string, number> = {};
+    try {
+      for (const f of HUGETLB_COUNTER_FILES)
+        c[f] = hugetlbCounterValue(readFileSync(`${HUGEPAGES}/${dir}/${f}`, 'utf8'));
+    } catch {
+      continue;
+    }
+    out[size] = c;
+  }
+  return out;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Machine settings
 
@@ -80,6 +120,12 @@ export interface HostSetting {
   want: string;
   /** Selector files show "always [madvise] never"; counts are plain numbers. */
   kind: 'selector' | 'number';
+  /**
+   * What a kernel without this file does, when that is a value of it: a kernel older than mTHP
+   * (6.8) has no per-size files and behaves as if every size but the PMD one were "never" and the
+   * PMD one "inherit"; a kernel without a hugetlb page size has an empty pool of it.
+   */
+  absent?: string;
 }
 
 /** mTHP sizes the model knows, with their sysfs directory names. */
@@ -107,7 +153,8 @@ export function planSettings(sc: Scenario): { settings: HostSetting[]; notes: st
   settings.push({ what: 'THP enabled', path: `${THP}/enabled`, want: mc.thp ?? 'madvise', kind: 'selector' });
   for (const [size, dir] of Object.entries(MTHP_DIRS)) {
     const want = (mc.mthp as Record<string, string> | undefined)?.[size] ?? (size === '2M' ? 'inherit' : 'never');
-    settings.push({ what: `mTHP ${size}`, path: `${THP}/${dir}/enabled`, want, kind: 'selector' });
+    const absent = size === '2M' ? 'inherit' : 'never';
+    settings.push({ what: `mTHP ${size}`, path: `${THP}/${dir}/enabled`, want, kind: 'selector', absent });
   }
   settings.push({
     what: 'THP use_zero_page',
@@ -116,20 +163,27 @@ export function planSettings(sc: Scenario): { settings: HostSetting[]; notes: st
     kind: 'number',
   });
   settings.push({ what: 'shmem THP', path: `${THP}/shmem_enabled`, want: mc.shmem_thp ?? 'never', kind: 'selector' });
-  if (mc.hugetlb?.['2M'] !== undefined)
-    settings.push({
-      what: 'hugetlb 2M pool',
-      path: `${HUGEPAGES}/hugepages-2048kB/nr_hugepages`,
-      want: String(mc.hugetlb['2M']),
-      kind: 'number',
-    });
-  if (mc.hugetlb?.['1G'] !== undefined)
-    settings.push({
-      what: 'hugetlb 1G pool',
-      path: `${HUGEPAGES}/hugepages-1048576kB/nr_hugepages`,
-      want: String(mc.hugetlb['1G']),
-      kind: 'number',
-    });
+  for (const [size, dir] of Object.entries(HUGETLB_DIRS)) {
+    const pool = mc.hugetlb?.[size as '2M' | '1G'];
+    const overcommit = mc.hugetlb_overcommit?.[size as '2M' | '1G'];
+    if (pool !== undefined)
+      settings.push({
+        what: `hugetlb ${size} pool`,
+        path: `${HUGEPAGES}/${dir}/nr_hugepages`,
+        want: String(pool),
+        kind: 'number',
+        absent: '0',
+      });
+    // A size the scenario sets up gets the model's overcommit too (0 unless named).
+    if (pool !== undefined || overcommit !== undefined)
+      settings.push({
+        what: `hugetlb ${size} overcommit`,
+        path: `${HUGEPAGES}/${dir}/nr_overcommit_hugepages`,
+        want: String(overcommit ?? 0),
+        kind: 'number',
+        absent: '0',
+      });
+  }
   for (const k of ['memory', 'movable', 'cma', 'pmem'] as const) {
     if (mc[k] !== undefined)
       notes.push(`machine.${k} not applied: a live host's memory layout cannot be changed (the host's is used)`);
@@ -145,6 +199,60 @@ export function readSetting(path: string, kind: HostSetting['kind']): string {
     return m ? m[1]! : text;
   }
   return text;
+}
+
+/**
+ * Why this host cannot give a setting the value the scenario wants (its file is missing on this kernel,
+ * or it differs and cannot be written here), or undefined when it can: only a hugetlb pool may still
+ * fall short when applied (free memory decides; see isPoolShortfall).
+ */
+export function settingUnavailable(s: HostSetting, root = isRoot()): string | undefined {
+  if (!existsSync(s.path)) {
+    if (s.absent !== undefined && s.want === s.absent) return undefined;
+    return `${s.what}: ${s.path} does not exist on this kernel`;
+  }
+  let cur: string;
+  try {
+    cur = readSetting(s.path, s.kind);
+  } catch (e) {
+    return `${s.what}: cannot read ${s.path}: ${(e as Error).message}`;
+  }
+  if (cur === s.want) return undefined;
+  if (!root) return `${s.what} is ${cur}, the scenario needs ${s.want}: changing it needs root`;
+  try {
+    accessSync(s.path, constants.W_OK);
+  } catch (e) {
+    return `${s.what} is ${cur}, the scenario needs ${s.want}: ${s.path} cannot be written (${(e as Error).message})`;
+  }
+  return undefined;
+}
+
+/** The problem HostSession.apply reports when the kernel gave another value than the one written. */
+function shortfall(s: HostSetting, got: string): string {
+  return `${s.what}: asked for ${s.want}, the kernel gave ${got}`;
+}
+
+/**
+ * Whether a problem of HostSession.apply is a hugetlb pool the kernel could not fill: the host lacked
+ * free (contiguous) memory at the time, a limit of the host rather than of the probe.
+ */
+export function isPoolShortfall(problem: string): boolean {
+  return /^hugetlb \S+ pool: asked for \d+, the kernel gave \d+$/.test(problem);
+}
+
+const NOT_APPLIED = 'host settings could not be applied: ';
+
+/** The scenario-wide "not compared" reason for the problems of HostSession.apply. */
+export function settingsNotApplied(problems: readonly string[]): string {
+  return NOT_APPLIED + problems.join('; ');
+}
+
+/**
+ * Whether a "not compared" reason is a limit of the host at the time rather than a failure of the
+ * probe: only hugetlb pools the kernel could not fill.
+ */
+export function onlyPoolShortfalls(reason: string): boolean {
+  return reason.startsWith(NOT_APPLIED) && reason.slice(NOT_APPLIED.length).split('; ').every(isPoolShortfall);
 }
 
 /** The settings journal / lock: one probe at a time changes the host. */
@@ -259,22 +367,14 @@ export class HostSession {
   apply(settings: HostSetting[]): string[] {
     const problems: string[] = [];
     for (const s of settings) {
-      if (!existsSync(s.path)) {
-        problems.push(`${s.what}: ${s.path} does not exist on this kernel`);
+      const why = settingUnavailable(s);
+      if (why) {
+        problems.push(why);
         continue;
       }
-      let cur: string;
-      try {
-        cur = readSetting(s.path, s.kind);
-      } catch (e) {
-        problems.push(`${s.what}: cannot read ${s.path}: ${(e as Error).message}`);
-        continue;
-      }
+      if (!existsSync(s.path)) continue; // absent, and the kernel behaves as the scenario wants
+      const cur = readSetting(s.path, s.kind);
       if (cur === s.want) continue;
-      if (!isRoot()) {
-        problems.push(`${s.what} is ${cur}, the scenario needs ${s.want}: changing it needs root`);
-        continue;
-      }
       this.journal.saved.push({ path: s.path, value: cur });
       this.writeJournal();
       try {
@@ -285,7 +385,7 @@ export class HostSession {
       }
       const now = readSetting(s.path, s.kind);
       this.changed.push({ what: s.what, path: s.path, from: cur, to: now });
-      if (now !== s.want) problems.push(`${s.what}: asked for ${s.want}, the kernel gave ${now}`);
+      if (now !== s.want) problems.push(shortfall(s, now));
     }
     return problems;
   }

@@ -36,6 +36,16 @@ export const KPF_NAMES: readonly string[] = [
   'PGTABLE',
 ];
 export const KPF_ZERO_PAGE = 24;
+export const KPF_DIRTY = 4;
+export const KPF_LRU = 5;
+export const KPF_WRITEBACK = 8;
+/** One of the "kernel hacking" bits /proc/kpageflags also reports (include/linux/kernel-page-flags.h). */
+export const KPF_MLOCKED = 33;
+
+/** A /proc/kpageflags bit, or null when the flags were not read. */
+function kpf(flags: bigint | undefined, bit: number): boolean | null {
+  return flags === undefined ? null : (flags & (1n << BigInt(bit))) !== 0n;
+}
 
 export function kpageflagNames(flags: bigint): string[] {
   const out: string[] = [];
@@ -92,6 +102,18 @@ export function zoneOfPfn(pfn: number): string | null {
   return hit;
 }
 
+/**
+ * Where the kernel engine reads each `inspect` field that `gupsim diff` compares on a present page.
+ * A null there means the file could not be read (not root, a kernel without it, a page the helper
+ * could not size): the field is not compared, and the diff names it.
+ */
+export const INSPECT_FIELD_SOURCE = {
+  present: '/proc/<pid>/pagemap',
+  order: '/proc/kpageflags (compound head and tail bits)',
+  mapcount: '/proc/kpagecount',
+  zero_page: '/proc/kpageflags',
+} as const;
+
 /** One page as the helper's inspect command reports it. */
 export interface HelperPage {
   present: boolean;
@@ -123,8 +145,14 @@ export function pageInfoFromHelper(
       mapped_by: null,
       writable: null,
       maybe_dma_pinned: null,
+      false_positive: null,
       anon_exclusive: null,
       zero_page: null,
+      dirty: null,
+      writeback: null,
+      lru: null,
+      mlocked: null,
+      refcount_parts: null,
       kpageflags: null,
       mapped_exclusively: null,
     };
@@ -147,7 +175,14 @@ export function pageInfoFromHelper(
     maybe_dma_pinned: null,
     // pagemap's "exclusively mapped" bit is about the map count, not PageAnonExclusive.
     anon_exclusive: null,
-    zero_page: flags !== undefined ? (flags & (1n << BigInt(KPF_ZERO_PAGE))) !== 0n : null,
+    false_positive: null,
+    zero_page: kpf(flags, KPF_ZERO_PAGE),
+    dirty: kpf(flags, KPF_DIRTY),
+    writeback: kpf(flags, KPF_WRITEBACK),
+    lru: kpf(flags, KPF_LRU),
+    mlocked: kpf(flags, KPF_MLOCKED),
+    // Who holds the references is known to the model only.
+    refcount_parts: null,
     kpageflags: flags !== undefined ? kpageflagNames(flags) : null,
     mapped_exclusively: h.exclusive ?? null,
   };

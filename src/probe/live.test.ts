@@ -1,20 +1,25 @@
 // Live-kernel tests: `gupsim diff` (diffScenario) on every scenario of examples/ and of
-// ../shared/conformance whose steps this host can run, asserting that the model and the kernel
-// agree. They need Linux, a C compiler and root; elsewhere they are skipped with the reason printed.
+// ../shared/conformance. What this host can do is found from the host (capability.ts: Linux, a
+// compiler, root, io_uring, the THP/mTHP/hugetlb files a scenario needs...): a scenario it cannot run
+// is skipped with the reason printed; every other one must be compared and agree - a "not compared"
+// scenario, a step skipped that is not an expect check of what the kernel does not expose, a
+// difference, a flaky or an unverified step fails. Only a hugetlb pool the kernel could not fill
+// (free memory) and a host too noisy to measure are skipped after the run, with the reason.
 
 import { describe, it, expect } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadScenario } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
-import { diffScenario, formatDiff } from './diff.js';
+import { diffScenario, formatDiff, formatSummary, type DiffResult } from './diff.js';
 import { scenarioUnsupportedReason } from './engine.js';
-import { probeUnsupportedReason } from './build.js';
+import { hostCannotCompare, hostCapabilities } from './capability.js';
+import { onlyPoolShortfalls } from './host.js';
 import { packageRoot } from './package.js';
-import { isRoot } from './host.js';
 
 const root = packageRoot();
 const DIRS = [join(root, 'examples'), join(root, '..', 'shared', 'conformance')];
+const THP = '/sys/kernel/mm/transparent_hugepage';
 
 /**
  * Disagreements found by the probe and left for the model's owners (the scenario's expectations are
@@ -22,9 +27,8 @@ const DIRS = [join(root, 'examples'), join(root, '..', 'shared', 'conformance')]
  */
 const KNOWN_DIFFERENCES: Record<string, { steps: number[]; why: string }> = {};
 
-const liveReason =
-  probeUnsupportedReason() ??
-  (isRoot() ? undefined : 'not root: the probe needs root for stat_refresh, pagemap PFNs and THP/hugetlb settings');
+const caps = await hostCapabilities();
+const hostReason = caps.probe ?? (caps.root ? undefined : 'not root (the probe needs root for exact counters)');
 
 function scenarios(): Array<{ file: string; path: string; sc: Scenario }> {
   const out: Array<{ file: string; path: string; sc: Scenario }> = [];
@@ -43,34 +47,39 @@ function scenarios(): Array<{ file: string; path: string; sc: Scenario }> {
   return out;
 }
 
+const steps = (d: DiffResult, st: string) => d.steps.filter((s) => s.status === st).map((s) => s.index);
+
 describe('gupsim diff on the live kernel', () => {
-  if (liveReason) console.log(`live-kernel tests skipped: ${liveReason}`);
+  if (hostReason) console.log(`live-kernel tests skipped: ${hostReason}`);
   for (const { file, path, sc } of scenarios()) {
-    const why = liveReason ?? scenarioUnsupportedReason(sc);
-    if (why && !liveReason) console.log(`live-kernel test skipped for ${file}: ${why}`);
+    const why = hostCannotCompare(sc, caps);
+    if (why && !hostReason) console.log(`live-kernel test skipped for ${file}: ${why}`);
     it.skipIf(why !== undefined)(
-      `${path}: the model and the kernel agree`,
+      `${path}: compared, and the model and the kernel agree`,
       async (ctx) => {
         const name = file.replace(/\.(ya?ml|json)$/, '');
         let d = await diffScenario(sc, { name });
         // A step the host's own activity made unmeasurable in every run: try once more when it may be
-        // quieter, then give up on this host (a skip with the reason, not a pass).
-        const noisy = () => d.steps.some((s) => s.status === 'noisy');
-        if (noisy()) d = await diffScenario(sc, { name });
-        if (noisy() && !d.steps.some((s) => s.status === 'differs')) {
-          console.log(
-            `${file}: skipped, the host was too noisy to measure steps ${d.steps
-              .filter((s) => s.status === 'noisy')
-              .map((s) => s.index)
-              .join(', ')}`,
-          );
+        // quieter.
+        if (d.summary.noisy) d = await diffScenario(sc, { name });
+        const report = formatDiff(d);
+        const notCompared = d.summary.notCompared;
+        if (notCompared !== undefined && onlyPoolShortfalls(notCompared)) {
+          console.log(`${file}: skipped, the host could not fill a hugetlb pool (free memory): ${notCompared}`);
           ctx.skip();
         }
-        const report = formatDiff(d);
+        expect(notCompared, report).toBeUndefined();
         expect(d.model_error, report).toBeUndefined();
         expect(d.kernel_error, report).toBeUndefined();
+        // The host can run every step (hostCannotCompare said so): only expect checks of values the
+        // kernel does not expose may be skipped.
+        const skipped = d.steps.filter((s) => s.status === 'skipped' && s.op !== 'expect');
+        expect(
+          skipped.map((s) => `step ${s.index} (${s.op}): ${s.reason}`),
+          report,
+        ).toEqual([]);
         const known = KNOWN_DIFFERENCES[file];
-        const differing = d.steps.filter((s) => s.status === 'differs').map((s) => s.index);
+        const differing = steps(d, 'differs');
         if (known)
           console.log(
             `${file}: known disagreement (steps ${known.steps.join(', ')}): ${known.why}; differing now: ` +
@@ -80,7 +89,14 @@ describe('gupsim diff on the live kernel', () => {
           differing.filter((i) => !known?.steps.includes(i)),
           report,
         ).toEqual([]);
-        if (!known) expect(d.agree, report).toBe(true);
+        expect(steps(d, 'flaky'), report).toEqual([]);
+        expect(steps(d, 'unverified'), report).toEqual([]);
+        expect(d.summary.compared, report).toBeGreaterThan(0);
+        if (d.summary.noisy) {
+          console.log(`${file}: skipped, the host was too noisy to measure steps ${steps(d, 'noisy').join(', ')}`);
+          ctx.skip();
+        }
+        if (!known) expect(d.agree, formatSummary(d)).toBe(true);
       },
       240_000,
     );
@@ -111,5 +127,24 @@ describe('probe coverage', () => {
     const machines = probeExamples.map((s) => s.sc.machine ?? {});
     expect(machines.some((m) => m.mthp?.['64K'] === 'always')).toBe(true);
     expect(machines.some((m) => (m.hugetlb?.['2M'] ?? 0) > 0)).toBe(true);
+  });
+
+  // A host with root, the probe, io_uring and the THP, mTHP and hugetlb files must compare every
+  // probe-* example: a regression in what the probe says it can do must not turn the live tests into skips.
+  const mthpDirs = ['16', '32', '64', '128', '256', '512', '1024', '2048'].map((k) => `${THP}/hugepages-${k}kB`);
+  const lacks = [
+    caps.probe,
+    caps.root ? undefined : 'not root',
+    caps.ioUring,
+    ...[`${THP}/enabled`, ...mthpDirs, '/sys/kernel/mm/hugepages/hugepages-2048kB', '/proc/kpageflags'].map((p) =>
+      existsSync(p) ? undefined : `${p} is missing`,
+    ),
+  ].filter((x) => x !== undefined);
+  if (lacks.length) console.log(`probe coverage on this host skipped: ${lacks.join('; ')}`);
+  it.skipIf(lacks.length > 0)('a host that has what the probe-* examples use compares every one of them', () => {
+    const probeExamples = scenarios().filter((s) => s.file.startsWith('probe-'));
+    expect(probeExamples.map((s) => [s.file, hostCannotCompare(s.sc, caps)])).toEqual(
+      probeExamples.map((s) => [s.file, undefined]),
+    );
   });
 });

@@ -108,7 +108,7 @@ export function classifyRegion(
       lastFolioState = !large && opts.pinsByFolio && held === 0 ? PageState.FALSE_POSITIVE : PageState.PINNED;
     } else if (mem.folio_test_anon(folio))
       lastFolioState = PageState.ANON_SHARED; // refined per page below
-    else if (mem.test_flag(folio, PG_writeback)) lastFolioState = PageState.CACHE_WRITEBACK;
+    else if (mem.testFlag(folio, PG_writeback)) lastFolioState = PageState.CACHE_WRITEBACK;
     else if (mem.folio_test_dirty(folio)) lastFolioState = PageState.CACHE_DIRTY;
     else lastFolioState = PageState.CACHE_CLEAN;
   };
@@ -131,7 +131,7 @@ export function classifyRegion(
   let i = 0;
   while (i < nrPages) {
     const va = addr + i * PAGE_SIZE;
-    const pud = pt.pud_leaf(va);
+    const pud = pt.pudLeaf(va);
     if (pud) {
       const head = pte_pfn(pud);
       const first = Math.floor((va % PUD_SIZE) / PAGE_SIZE);
@@ -140,7 +140,7 @@ export function classifyRegion(
       i += n;
       continue;
     }
-    const slot = pt.pmd_slot(va);
+    const slot = pt.pmdSlot(va);
     const first = pte_index(va);
     const n = Math.min(nrPages - i, HPAGE_PMD_NR - first);
     if (typeof slot === 'number') {

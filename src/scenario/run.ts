@@ -12,12 +12,16 @@ import { EFAULT, errnoName } from '../uapi/errno.js';
 import { outstanding } from './holders.js';
 import type { RunResult, StepResult } from './result.js';
 import { checkExpect } from './expect.js';
+import { modelHugetlbCounters, usesHugetlb } from './hugetlb.js';
 
 type Handler = (ctx: RunContext, s: never) => Outcome;
 
 const HANDLERS: Record<string, Handler> = {
   mmap: mem.mmap,
   munmap: mem.munmap,
+  mremap: mem.mremap,
+  mlock: mem.mlock,
+  munlock: mem.munlock,
   mprotect: mem.mprotect,
   madvise: mem.madvise,
   read: mem.touch,
@@ -72,9 +76,11 @@ export function executeScenario(
   const steps: StepResult[] = [];
   let ok = true;
   const last = Math.min(opts.stopAfter ?? sc.steps.length - 1, sc.steps.length - 1);
+  const hugetlb = usesHugetlb(sc);
   sc.steps.slice(0, last + 1).forEach((step, index) => {
     ctx.m.warns.step = index;
     const res = step.op === 'expect' ? runExpect(ctx, step, steps) : runStep(ctx, step, index);
+    if (hugetlb && step.op !== 'expect') res.hugetlb = modelHugetlbCounters(ctx.m);
     if (step.label) res.label = step.label;
     if (res.failures?.length) ok = false;
     steps.push(res);
@@ -108,6 +114,7 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
   if (!handler) throw new Error(`gupsim bug: no handler for op ${step.op}`);
   const runs = step.repeat ?? 1;
   let out: Outcome = { ret: 0 };
+  const migratedBefore = ctx.m.vmstat.get('pgmigrate_success');
   const unmapped = unmappedRegion(ctx, step);
   for (let r = 0; r < runs; r++) {
     ctx.m.why = undefined;
@@ -126,6 +133,10 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
     errno: out.ret < 0 ? errnoName(out.ret) : null,
     vmstat: pinCounters(ctx.vmstatDelta()),
   };
+  if (runs > 1) res.repeat = runs;
+  // FOLL_LONGTERM pins of unpinnable folios migrate them and retry (check_and_migrate_movable_pages()).
+  const migrated = ctx.m.vmstat.get('pgmigrate_success') - migratedBefore;
+  if (migrated > 0) res.migrated = migrated;
   const extra = out.extra ?? {};
   if (out.ret < 0 && !extra.why && ctx.m.why) res.why = { fn: ctx.m.why.fn, rule: ctx.m.why.rule };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) res[k] = v;
@@ -138,6 +149,7 @@ function runExpect(ctx: RunContext, s: Extract<Step, { op: 'expect' }>, done: St
     vmstat: delta,
     warnings: ctx.m.warns.records.length,
     pins: outstanding(ctx.holders.values()).reduce((t, h) => t + h.pins, 0),
+    hugetlb: modelHugetlbCounters(ctx.m),
   });
   const res: StepResult = {
     index: done.length,

@@ -5,7 +5,7 @@
 // Unchanged maps are shared between steps, so a long scenario costs only what its steps change.
 
 import { executeScenario } from './run.js';
-import { PinHandle, type RunContext } from './context.js';
+import { type RunContext } from './context.js';
 import type { RunResult, StepResult } from './result.js';
 import type { Scenario } from './schema.js';
 import type { Holder, HolderType } from '../consumers/holder.js';
@@ -59,18 +59,7 @@ export interface Timeline {
  * with a `pfn`), or a raw GUP handle's pages[] (released entries left out).
  */
 export function holderFrames(h: Holder): Int32Array | null {
-  const f = (h as unknown as { frames?: () => unknown }).frames;
-  if (typeof f === 'function') {
-    const got = f.call(h);
-    if (got instanceof Int32Array) return got;
-    if (Array.isArray(got))
-      return Int32Array.from(got, (x: unknown) =>
-        typeof x === 'number' ? x : Number((x as { pfn?: unknown } | null)?.pfn ?? -1),
-      ).filter((p) => p >= 0);
-    return null;
-  }
-  if (h instanceof PinHandle) return Int32Array.from(h.entries.filter((e) => e >= 0));
-  return null;
+  return Int32Array.from(h.frames(), (f) => f.pfn).filter((p) => p >= 0);
 }
 
 function sameMap(a: RegionMap, b: RegionMap): boolean {

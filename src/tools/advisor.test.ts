@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { advise, MEMORY_KINDS, type AdvisorInput, type MemoryKind } from './advisor.js';
+import {
+  advise,
+  callText,
+  inputError,
+  MEMORY_KINDS,
+  setupsFor,
+  SHARING_KINDS,
+  type AdvisorInput,
+  type MemoryKind,
+} from './advisor.js';
 
 const NONE: AdvisorInput = {
   dma: false,
@@ -14,8 +23,7 @@ const q = (o: Partial<AdvisorInput>): AdvisorInput => ({ ...NONE, ...o });
 const PITFALL_EXAMPLES: Record<string, AdvisorInput> = {
   'foll-pin-internal': q({ dma: true }),
   'partial-pin': q({ dma: true }),
-  'fsdax-longterm': q({ dma: true, longLived: true, memory: 'fsdax' }),
-  'dirty-tracked-file-longterm-write': q({ dma: true, longLived: true, writesData: true, memory: 'file-disk' }),
+  'fsdax-private-longterm': q({ dma: true, longLived: true, memory: 'fsdax', shared: false }),
   'longterm-ro-private-cow': q({ dma: true, longLived: true, memory: 'file-disk' }),
   'movable-migration': q({ dma: true, longLived: true, memory: 'movable' }),
   'hugetlb-longterm-migration': q({ dma: true, longLived: true, memory: 'hugetlb' }),
@@ -26,6 +34,8 @@ const PITFALL_EXAMPLES: Record<string, AdvisorInput> = {
   'ro-pin-unshare': q({ dma: true, memory: 'anon' }),
   'maybe-dma-pinned-false-positive': q({ dma: true }),
   'dirty-on-release': q({ dma: true, writesData: true }),
+  'short-term-file-write': q({ dma: true, writesData: true, memory: 'file-disk', shared: true }),
+  'private-write-copies': q({ dma: true, writesData: true, memory: 'shmem', shared: false }),
   'get-put-writeback-race': q({ writesData: true }),
   'get-is-not-pin': q({ structPageOnly: true }),
   'longterm-needs-pin': q({ structPageOnly: true }),
@@ -159,15 +169,18 @@ describe('advise: pitfall rules', () => {
           for (const mmuNotifier of bools)
             for (const structPageOnly of bools)
               for (const memory of [undefined, ...MEMORY_KINDS])
-                for (const deviceFaults of [undefined, false, true]) {
-                  const input = q({ dma, longLived, writesData, mmuNotifier, structPageOnly });
-                  if (memory) input.memory = memory;
-                  if (deviceFaults !== undefined) input.deviceFaults = deviceFaults;
-                  const a = advise(input);
-                  expect(a.pitfalls).toHaveLength(a.pitfallIds.length);
-                  expect(new Set(a.pitfallIds).size).toBe(a.pitfallIds.length); // no duplicates
-                  a.pitfallIds.forEach((id) => seen.add(id));
-                }
+                for (const shared of [undefined, false, true])
+                  for (const deviceFaults of [undefined, false, true]) {
+                    const input = q({ dma, longLived, writesData, mmuNotifier, structPageOnly });
+                    if (memory) input.memory = memory;
+                    if (shared !== undefined) input.shared = shared;
+                    if (deviceFaults !== undefined) input.deviceFaults = deviceFaults;
+                    if (inputError(input)) continue;
+                    const a = advise(input);
+                    expect(a.pitfalls).toHaveLength(a.pitfallIds.length);
+                    expect(new Set(a.pitfallIds).size).toBe(a.pitfallIds.length); // no duplicates
+                    a.pitfallIds.forEach((id) => seen.add(id));
+                  }
     expect([...seen].sort()).toEqual(Object.keys(PITFALL_EXAMPLES).sort());
   });
 
@@ -178,19 +191,19 @@ describe('advise: pitfall rules', () => {
     }
   });
 
-  it('fsdax + FOLL_LONGTERM: -EOPNOTSUPP from check_vma_flags()', () => {
-    const t = advise(PITFALL_EXAMPLES['fsdax-longterm']!).pitfalls.join('\n');
-    expect(t).toMatch(/check_vma_flags\(\) refuses FOLL_LONGTERM .* -EOPNOTSUPP/);
+  it('fsdax MAP_PRIVATE + FOLL_LONGTERM: refused by the slow path only, so it is a warning, not a refusal', () => {
+    const a = advise(PITFALL_EXAMPLES['fsdax-private-longterm']!);
+    expect(a.refusals).toEqual([]);
+    expect(a.pitfalls.join('\n')).toMatch(/check_vma_flags\(\) returns -EOPNOTSUPP .*GUP-fast/s);
   });
 
-  it('shared disk file + longterm write pin: -EFAULT; a read-only longterm pin gets the COW rule instead', () => {
-    const w = advise(PITFALL_EXAMPLES['dirty-tracked-file-longterm-write']!);
-    expect(w.pitfalls.join('\n')).toMatch(
-      /writable_file_mapping_allowed\(\) refuses FOLL_LONGTERM \| FOLL_WRITE with -EFAULT/,
-    );
-    expect(w.pitfallIds).not.toContain('longterm-ro-private-cow');
-    const r = advise(PITFALL_EXAMPLES['longterm-ro-private-cow']!);
-    expect(r.pitfallIds).not.toContain('dirty-tracked-file-longterm-write');
+  it('short-term write pins of a MAP_SHARED disk file are allowed, with the writeback TODO', () => {
+    const a = advise(PITFALL_EXAMPLES['short-term-file-write']!);
+    expect(a.refusals).toEqual([]);
+    const t = a.pitfalls[a.pitfallIds.indexOf('short-term-file-write')]!;
+    expect(t).toMatch(/^A short-term FOLL_WRITE pin of a MAP_SHARED disk file is allowed/);
+    expect(t).toContain('folio_mkclean()');
+    expect(t).toContain('TODO');
   });
 
   it('ZONE_MOVABLE / CMA: migration first, latency, -ENOMEM', () => {
@@ -211,16 +224,12 @@ describe('advise: pitfall rules', () => {
     expect(advise(q({ structPageOnly: true })).pitfallIds).toContain('maybe-dma-pinned-false-positive');
   });
 
-  it('short-lived pins get no FOLL_LONGTERM rules', () => {
+  it('short-lived pins get no FOLL_LONGTERM rules and no refusals', () => {
     const a = advise(q({ dma: true, writesData: true, memory: 'fsdax' }));
-    for (const id of [
-      'fsdax-longterm',
-      'movable-migration',
-      'memlock-accounting',
-      'dirty-tracked-file-longterm-write',
-    ]) {
+    for (const id of ['fsdax-private-longterm', 'movable-migration', 'memlock-accounting', 'longterm-ro-private-cow']) {
       expect(a.pitfallIds).not.toContain(id);
     }
+    expect(a.refusals).toEqual([]);
   });
 
   it('a known memory type keeps only its own memory rules, unqualified', () => {
@@ -241,10 +250,27 @@ describe('advise: pitfall rules', () => {
   it('an unknown memory type gets every memory rule of the case, each qualified with "If ..."', () => {
     const a = advise(q({ dma: true, longLived: true, writesData: true }));
     const byId = Object.fromEntries(a.pitfallIds.map((id, i) => [id, a.pitfalls[i]!]));
-    expect(byId['fsdax-longterm']).toMatch(/^If the memory is fsdax: /);
-    expect(byId['dirty-tracked-file-longterm-write']).toMatch(/^If the memory is file-disk: /);
+    expect(byId['fsdax-private-longterm']).toMatch(/^If the memory is fsdax and the mapping is MAP_PRIVATE: /);
+    expect(byId['hugetlb-longterm-migration']).toMatch(/^If the memory is hugetlb: /);
     expect(byId['movable-migration']).toMatch(/^If the pages can sit in ZONE_MOVABLE or CMA/);
+    expect(byId['fork-snapshot']).toMatch(/^If the pages are private anonymous memory/);
     expect(byId['partial-pin']).not.toMatch(/^If /);
+    // The refusals are conditional too, and say where.
+    expect(a.refusals.map((r) => [r.id, r.where, r.conditional])).toEqual([
+      ['fsdax-longterm', 'fsdax, MAP_SHARED', true],
+      ['dirty-tracked-file-longterm-write', 'file-disk, MAP_SHARED', true],
+    ]);
+  });
+
+  it('a known memory with unknown sharing qualifies the sharing rules only', () => {
+    const a = advise(q({ dma: true, writesData: true, memory: 'shmem' }));
+    const byId = Object.fromEntries(a.pitfallIds.map((id, i) => [id, a.pitfalls[i]!]));
+    expect(byId['fork-shared-not-copied']).toMatch(/^If the mapping is MAP_SHARED: /);
+    expect(byId['private-write-copies']).toMatch(/^If the mapping is MAP_PRIVATE: /);
+    const shared = advise({ ...q({ dma: true, writesData: true, memory: 'shmem' }), shared: true });
+    expect(shared.pitfallIds).toContain('fork-shared-not-copied');
+    expect(shared.pitfallIds).not.toContain('private-write-copies');
+    expect(shared.pitfalls.some((p) => p.startsWith('If '))).toBe(false);
   });
 
   it.each(MEMORY_KINDS)('memory %s is accepted for every case', (memory: MemoryKind) => {
@@ -272,5 +298,147 @@ describe('read-only pins and the zero page (gup_must_unshare)', () => {
   it('a short-term read-only pin may return the pretend-pinned zero page', () => {
     const a = advise(q({ dma: true }));
     expect(a.why.join(' ')).toMatch(/returns the shared zero page/);
+  });
+});
+
+describe('MAP_SHARED / MAP_PRIVATE', () => {
+  it('is asked only for memory that can be either; anonymous memory cannot be MAP_SHARED', () => {
+    expect(SHARING_KINDS).toEqual(['shmem', 'file-disk', 'fsdax', 'hugetlb']);
+    expect(inputError(q({ memory: 'anon', shared: true }))).toMatch(/use memory shmem/);
+    expect(inputError(q({ memory: 'movable', shared: true }))).toMatch(/cannot be MAP_SHARED/);
+    expect(inputError(q({ memory: 'anon', shared: false }))).toBeUndefined();
+    expect(inputError(q({ memory: 'file-disk', shared: true }))).toBeUndefined();
+  });
+
+  it('setupsFor(): the setup named, or every one the answers allow', () => {
+    expect(setupsFor(q({ memory: 'anon' }))).toEqual([{ memory: 'anon', shared: false }]);
+    expect(setupsFor(q({ memory: 'file-disk' }))).toEqual([
+      { memory: 'file-disk', shared: true },
+      { memory: 'file-disk', shared: false },
+    ]);
+    expect(setupsFor(q({ memory: 'hugetlb', shared: false }))).toEqual([{ memory: 'hugetlb', shared: false }]);
+    expect(setupsFor(q({}))).toHaveLength(2 + 2 * SHARING_KINDS.length);
+    // MAP_SHARED of unknown memory: never anon or movable.
+    expect(setupsFor(q({ shared: true })).map((s) => s.memory)).toEqual([...SHARING_KINDS]);
+  });
+});
+
+describe('refusals: where the kernel refuses the recommended call (check_vma_flags)', () => {
+  const rdmaWrite = q({ dma: true, longLived: true, writesData: true });
+
+  it('the issue: a long-term write pin of a MAP_SHARED disk file is refused with -EFAULT, said with the rule', () => {
+    const a = advise({ ...rdmaWrite, memory: 'file-disk', shared: true });
+    expect(a.case).toBe(2);
+    expect(a.refusals).toHaveLength(1);
+    const r = a.refusals[0]!;
+    expect(r).toMatchObject({
+      id: 'dirty-tracked-file-longterm-write',
+      memory: 'file-disk',
+      shared: true,
+      conditional: false,
+      call: 'pin_user_pages_fast(FOLL_LONGTERM | FOLL_WRITE)',
+      errno: 'EFAULT',
+      fn: 'check_vma_flags',
+    });
+    expect(r.text).toMatch(/check_vma_flags\(\) -> writable_file_mapping_allowed\(\)/);
+    expect(r.text).toContain('vma_needs_dirty_tracking()');
+    expect(r.alternatives.map((x) => x.id)).toEqual([
+      'shmem-memory',
+      'hugetlb-memory',
+      'anon-memory',
+      'private-mapping',
+      'short-term',
+      'case-3',
+    ]);
+  });
+
+  it('each alternative is advice without the refusal: other memory, MAP_PRIVATE, a short-term pin, Case 3', () => {
+    const a = advise({ ...rdmaWrite, memory: 'file-disk', shared: true });
+    const byId = Object.fromEntries(a.refusals[0]!.alternatives.map((x) => [x.id, advise(x.input)]));
+    expect(byId['shmem-memory']!.calls[0]!.flags).toEqual(['FOLL_LONGTERM', 'FOLL_WRITE']);
+    expect(byId['private-mapping']!.pitfallIds).toContain('private-write-copies');
+    expect(byId['short-term']!).toMatchObject({ case: 1, flags: ['FOLL_WRITE'] });
+    expect(byId['short-term']!.pitfallIds).toContain('short-term-file-write');
+    expect(byId['case-3']!.case).toBe(3);
+    for (const alt of a.refusals[0]!.alternatives) {
+      expect(inputError(alt.input)).toBeUndefined();
+      expect(advise(alt.input).refusals).toEqual([]);
+    }
+  });
+
+  it('not refused: MAP_PRIVATE of the file, a read-only long-term pin, shmem, hugetlb', () => {
+    expect(advise({ ...rdmaWrite, memory: 'file-disk', shared: false }).refusals).toEqual([]);
+    expect(advise(q({ dma: true, longLived: true, memory: 'file-disk', shared: true })).refusals).toEqual([]);
+    for (const memory of ['shmem', 'hugetlb'] as const)
+      expect(advise({ ...rdmaWrite, memory, shared: true }).refusals).toEqual([]);
+  });
+
+  it('sharing unknown: the refusal is conditional on MAP_SHARED', () => {
+    const a = advise({ ...rdmaWrite, memory: 'file-disk' });
+    expect(a.refusals.map((r) => [r.where, r.conditional])).toEqual([['file-disk, MAP_SHARED', true]]);
+  });
+
+  it('fsdax MAP_SHARED + FOLL_LONGTERM, read or write: -EOPNOTSUPP; alternatives without a long-term DAX pin', () => {
+    for (const writesData of [false, true]) {
+      const a = advise(q({ dma: true, longLived: true, writesData, memory: 'fsdax', shared: true }));
+      expect(a.refusals.map((r) => [r.id, r.errno, r.fn])).toEqual([
+        ['fsdax-longterm', 'EOPNOTSUPP', 'check_vma_flags'],
+      ]);
+      expect(a.refusals[0]!.text).toContain('vma_is_fsdax()');
+      expect(a.refusals[0]!.alternatives.map((x) => x.id)).toEqual([
+        'short-term',
+        'case-3',
+        'shmem-memory',
+        'hugetlb-memory',
+        'anon-memory',
+      ]);
+    }
+  });
+
+  it('Case 5 kept for long is refused where Case 2 is; Cases 1, 3 and 4 never are', () => {
+    expect(advise(q({ writesData: true, longLived: true, memory: 'file-disk', shared: true })).refusals).toHaveLength(
+      1,
+    );
+    for (const input of [
+      q({ dma: true, writesData: true }),
+      q({ mmuNotifier: true, writesData: true, longLived: true }),
+    ])
+      for (const memory of MEMORY_KINDS) expect(advise({ ...input, memory }).refusals).toEqual([]);
+    expect(advise(q({ structPageOnly: true, memory: 'fsdax' })).refusals).toEqual([]);
+  });
+});
+
+describe('calls: the recommendation as data', () => {
+  it('names the entry point, the flags and the release the text gives', () => {
+    const rw = advise(q({ dma: true, longLived: true, writesData: true }));
+    expect(rw.calls).toEqual([
+      {
+        fn: 'pin_user_pages_fast',
+        flags: ['FOLL_LONGTERM', 'FOLL_WRITE'],
+        release: 'unpin_user_pages_dirty_lock',
+        notifier: false,
+      },
+    ]);
+    expect(rw.api).toBe(`${rw.calls[0]!.fn}()`);
+    expect(rw.release).toMatch(new RegExp(`^${rw.calls[0]!.release}\\(`));
+    expect(callText(rw.calls[0]!)).toBe('pin_user_pages_fast(FOLL_LONGTERM | FOLL_WRITE)');
+  });
+
+  it('Case 5 short-term: either pin_user_pages() or pin_user_pages_fast(); Case 4: get + put_page', () => {
+    expect(advise(q({ writesData: true })).calls.map((c) => c.fn)).toEqual(['pin_user_pages', 'pin_user_pages_fast']);
+    expect(advise(q({ structPageOnly: true })).calls).toEqual([
+      { fn: 'get_user_pages_fast', flags: [], release: 'put_page', notifier: false },
+    ]);
+  });
+
+  it('Case 3: hmm_range_fault() and/or GUP under a notifier, as the device allows', () => {
+    const both = advise(q({ mmuNotifier: true, writesData: true }));
+    expect(both.calls.map(callText)).toEqual([
+      'hmm_range_fault(HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE)',
+      'get_user_pages_fast(FOLL_WRITE)',
+    ]);
+    expect(both.calls.every((c) => c.notifier)).toBe(true);
+    expect(advise(q({ mmuNotifier: true, deviceFaults: true })).calls.map((c) => c.release)).toEqual(['nothing']);
+    expect(advise(q({ mmuNotifier: true, deviceFaults: false })).calls.map((c) => c.release)).toEqual(['put_page']);
   });
 });

@@ -1,12 +1,20 @@
 // Which GUP call should a kernel-side user of user memory make? The five cases of
 // Documentation/core-api/pin_user_pages.rst ("FOLL_PIN, FOLL_GET, FOLL_LONGTERM: when to use which
 // flags") as a decision function, with the rules of mm/gup.c, mm/memory.c and include/linux/mm.h that
-// bite each case (the pitfalls). Pure: answers in, advice out; the CLI (cli/advise.ts) asks the
-// questions.
+// bite each case (the pitfalls), and the refusals the kernel answers the recommended call with on some
+// memory (check_vma_flags()), each with what works instead. Pure: answers in, advice out; the CLI
+// (cli/advise.ts) asks the questions and tools/advisor_check.ts runs the advice on the model.
 
 /** What backs the user buffer. 'movable': pages in ZONE_MOVABLE or a CMA area. */
 export type MemoryKind = 'anon' | 'shmem' | 'file-disk' | 'fsdax' | 'hugetlb' | 'movable';
 export const MEMORY_KINDS: readonly MemoryKind[] = ['anon', 'shmem', 'file-disk', 'fsdax', 'hugetlb', 'movable'];
+
+/**
+ * Memory whose mapping can be MAP_SHARED or MAP_PRIVATE, with different answers: a private mapping of
+ * a file, memfd or hugetlbfs copies pages on write (do_wp_page()), a shared one writes the file's own
+ * pages. 'anon' and 'movable' are private anonymous memory (MAP_SHARED|MAP_ANONYMOUS is shmem).
+ */
+export const SHARING_KINDS: readonly MemoryKind[] = ['shmem', 'file-disk', 'fsdax', 'hugetlb'];
 
 export interface AdvisorInput {
   /** A device (or DMA engine) reads or writes the pages. */
@@ -21,8 +29,45 @@ export interface AdvisorInput {
   structPageOnly: boolean;
   /** What backs the buffer, if known; unknown memory gets every memory-specific pitfall, qualified. */
   memory?: MemoryKind;
+  /** MAP_SHARED (true) or MAP_PRIVATE (false), if known: asked only where it matters (SHARING_KINDS). */
+  shared?: boolean;
   /** Case 3: the device supports replayable page faults (undefined: both variants are described). */
   deviceFaults?: boolean;
+}
+
+/** Answers that contradict each other: a message, or undefined when the advisor accepts them. */
+export function inputError(a: AdvisorInput): string | undefined {
+  if (a.shared === true && a.memory !== undefined && !SHARING_KINDS.includes(a.memory)) {
+    return (
+      `memory ${a.memory} is private anonymous memory, so it cannot be MAP_SHARED ` +
+      '(MAP_SHARED|MAP_ANONYMOUS memory is shmem: use memory shmem)'
+    );
+  }
+  return undefined;
+}
+
+/** One memory setup the advice applies to: what backs the buffer, and how it is mapped. */
+export interface MemorySetup {
+  memory: MemoryKind;
+  shared: boolean;
+}
+
+/** Every setup the answers allow: the one named, or all of them where memory or sharing is unknown. */
+export function setupsFor(a: AdvisorInput): MemorySetup[] {
+  const out: MemorySetup[] = [];
+  for (const memory of a.memory ? [a.memory] : MEMORY_KINDS) {
+    if (!SHARING_KINDS.includes(memory)) {
+      if (a.shared !== true) out.push({ memory, shared: false });
+      continue;
+    }
+    for (const shared of a.shared === undefined ? [true, false] : [a.shared]) out.push({ memory, shared });
+  }
+  return out;
+}
+
+/** "file-disk, MAP_SHARED": a setup in words. */
+export function setupText(s: MemorySetup): string {
+  return SHARING_KINDS.includes(s.memory) ? `${s.memory}, ${s.shared ? 'MAP_SHARED' : 'MAP_PRIVATE'}` : s.memory;
 }
 
 export type CaseNumber = 1 | 2 | 3 | 4 | 5;
@@ -46,16 +91,75 @@ export interface Advice {
   implied: string[];
   /** How to give the pages back. */
   release: string;
+  /** The recommended call(s) as data, for tools/advisor_check.ts to run (two when either will do). */
+  calls: AdvisedCall[];
+  /** Where the kernel refuses the recommended call (check_vma_flags()), and what works instead. */
+  refusals: Refusal[];
   why: string[];
   pitfalls: string[];
   /** Stable identifiers of the pitfalls, in the same order. */
   pitfallIds: string[];
 }
 
+/** The entry points the advisor recommends. */
+export type AdvisedFn = 'pin_user_pages_fast' | 'pin_user_pages' | 'get_user_pages_fast' | 'hmm_range_fault';
+/** How the recommended call's pages are given back. */
+export type AdvisedRelease = 'unpin_user_pages' | 'unpin_user_pages_dirty_lock' | 'put_page' | 'nothing';
+
+/** One recommended call: entry point, the flags the call site passes, and its release. */
+export interface AdvisedCall {
+  fn: AdvisedFn;
+  /** FOLL_* flags for GUP; HMM_PFN_REQ_* default_flags for hmm_range_fault(). */
+  flags: string[];
+  release: AdvisedRelease;
+  /** The range is covered by an mmu_interval_notifier (mmu_interval_notifier_insert()) meanwhile. */
+  notifier: boolean;
+}
+
+/** "pin_user_pages_fast(FOLL_LONGTERM | FOLL_WRITE)": a call in C-like words. */
+export function callText(c: AdvisedCall): string {
+  return `${c.fn}(${c.flags.length ? c.flags.join(' | ') : '0'})`;
+}
+
+/** Stable identifiers of the refusals the advisor knows (each a check_vma_flags() rule). */
+export type RefusalId = 'fsdax-longterm' | 'dirty-tracked-file-longterm-write';
+
+/** A kernel rule that refuses the recommended call on some memory, and what works instead. */
+export interface Refusal {
+  id: RefusalId;
+  /** The memory and the mapping it applies to. */
+  memory: MemoryKind;
+  shared: boolean;
+  /** True when it applies only if the memory (or its sharing) is what `where` says: it was not given. */
+  conditional: boolean;
+  /** The setup in words ("file-disk, MAP_SHARED"). */
+  where: string;
+  /** The call refused, as text. */
+  call: string;
+  /** The errno the kernel returns, by name. */
+  errno: string;
+  /** The kernel function that refuses. */
+  fn: string;
+  /** The rule, why it exists, with the kernel functions that apply it. */
+  text: string;
+  /** What works instead, most direct first (each is re-advised and can be run on the model). */
+  alternatives: Alternative[];
+}
+
+/** A way around a refusal: other answers (other memory, sharing, lifetime or case) and their catch. */
+export interface Alternative {
+  id: string;
+  text: string;
+  /** The answers that describe the alternative; advise() on them gives the call to make. */
+  input: AdvisorInput;
+}
+
 interface Pitfall {
   id: string;
   /** The memory kinds the rule is about (undefined: any memory). */
   memory?: readonly MemoryKind[];
+  /** The mapping the rule is about: MAP_SHARED (true), MAP_PRIVATE (false), or either (undefined). */
+  shared?: boolean;
   /** How to say "if this applies" when the memory is unknown (default: "the memory is X or Y"). */
   when?: string;
   text: string;
@@ -236,6 +340,8 @@ export function advise(a: AdvisorInput): Advice {
     if (c === 2 && d.write)
       release += '; or unpin_user_page_range_dirty_lock() per contiguous range, as ib_umem_release() does';
   }
+  const calls = advisedCalls(a, c, d);
+  const refusals = refusalsFor(a, calls);
   const pit = pitfalls(a, c, d);
   return {
     case: c,
@@ -244,10 +350,188 @@ export function advise(a: AdvisorInput): Advice {
     flags,
     implied,
     release: release!,
+    calls,
+    refusals,
     why,
     pitfalls: pit.map((p) => p.text),
     pitfallIds: pit.map((p) => p.id),
   };
+}
+
+/** The recommended call(s) as data: what api/flags/release say in words. */
+function advisedCalls(a: AdvisorInput, c: CaseNumber, d: Derived): AdvisedCall[] {
+  const pinFlags = [...(d.longterm ? ['FOLL_LONGTERM'] : []), ...(d.write ? ['FOLL_WRITE'] : [])];
+  const pin = (fn: AdvisedFn): AdvisedCall => ({
+    fn,
+    flags: pinFlags,
+    release: d.write ? 'unpin_user_pages_dirty_lock' : 'unpin_user_pages',
+    notifier: false,
+  });
+  switch (c) {
+    case 1:
+    case 2:
+      return [pin('pin_user_pages_fast')];
+    case 5:
+      return d.longterm ? [pin('pin_user_pages_fast')] : [pin('pin_user_pages'), pin('pin_user_pages_fast')];
+    case 4:
+      return [{ fn: 'get_user_pages_fast', flags: [], release: 'put_page', notifier: false }];
+    case 3: {
+      const hmm: AdvisedCall = {
+        fn: 'hmm_range_fault',
+        flags: d.write ? ['HMM_PFN_REQ_FAULT', 'HMM_PFN_REQ_WRITE'] : ['HMM_PFN_REQ_FAULT'],
+        release: 'nothing',
+        notifier: true,
+      };
+      const get: AdvisedCall = {
+        fn: 'get_user_pages_fast',
+        flags: d.write ? ['FOLL_WRITE'] : [],
+        release: 'put_page',
+        notifier: true,
+      };
+      if (a.deviceFaults === true) return [hmm];
+      if (a.deviceFaults === false) return [get];
+      return [hmm, get];
+    }
+  }
+}
+
+/** The answers with other memory (and sharing): a clean input, no `shared` where it means nothing. */
+function withMemory(a: AdvisorInput, memory: MemoryKind, shared: boolean | undefined): AdvisorInput {
+  const out: AdvisorInput = { ...a, memory };
+  delete out.shared;
+  if (shared !== undefined && SHARING_KINDS.includes(memory)) out.shared = shared;
+  return out;
+}
+
+/**
+ * Where check_vma_flags() refuses the recommended call: FOLL_LONGTERM on fsdax (-EOPNOTSUPP), and
+ * FOLL_LONGTERM | FOLL_WRITE on a MAP_SHARED disk file (-EFAULT). Nothing else the advisor recommends is
+ * refused by the kernel on any memory it knows; tools/advisor_check.ts holds the model to that.
+ */
+function refusalsFor(a: AdvisorInput, calls: AdvisedCall[]): Refusal[] {
+  const call = calls.find((x) => x.flags.includes('FOLL_LONGTERM'));
+  if (!call) return [];
+  const setups = setupsFor(a);
+  const out: Refusal[] = [];
+  const text = callText(call);
+  if (setups.some((s) => s.memory === 'fsdax' && s.shared)) {
+    const base = withMemory(a, 'fsdax', true);
+    out.push({
+      id: 'fsdax-longterm',
+      memory: 'fsdax',
+      shared: true,
+      conditional: a.memory === undefined || a.shared === undefined,
+      where: 'fsdax, MAP_SHARED',
+      call: text,
+      errno: 'EOPNOTSUPP',
+      fn: 'check_vma_flags',
+      text:
+        `${text} on a MAP_SHARED DAX (fsdax) file mapping fails with -EOPNOTSUPP: GUP-fast cannot take fsdax ` +
+        "folios for a long-term pin (they are not folio_is_longterm_pinnable()), and the slow path's " +
+        'check_vma_flags() refuses FOLL_LONGTERM whenever vma_is_fsdax(), read or write. DAX has no page cache ' +
+        'of its own, so a long-term pin would hold file system blocks in place (the NOTE under Case 2 of ' +
+        'pin_user_pages.rst).',
+      alternatives: [
+        {
+          id: 'short-term',
+          text:
+            'Pin for each I/O only (no FOLL_LONGTERM) and unpin when it completes: check_vma_flags() allows ' +
+            'short-term pins of DAX pages, as O_DIRECT into a DAX mapping does.',
+          input: { ...base, longLived: false },
+        },
+        {
+          id: 'case-3',
+          text:
+            'Do not pin (Case 3): register an mmu_interval_notifier and mirror the range with hmm_range_fault() ' +
+            '(replayable device faults, like RDMA ODP), or take FOLL_GET references you drop in the invalidate ' +
+            'callback; the notifier tells you when the file system moves or truncates the blocks.',
+          input: { ...base, mmuNotifier: true },
+        },
+        {
+          id: 'shmem-memory',
+          text:
+            'Keep the long-lived buffer in DRAM: memfd / tmpfs (shmem) memory, copied to or from the DAX file ' +
+            'when the device is done.',
+          input: withMemory(base, 'shmem', true),
+        },
+        {
+          id: 'hugetlb-memory',
+          text: 'Or hugetlbfs / MAP_HUGETLB memory (needs free huge pages in the pool).',
+          input: withMemory(base, 'hugetlb', true),
+        },
+        {
+          id: 'anon-memory',
+          text: 'Or private anonymous memory (MAP_PRIVATE | MAP_ANONYMOUS).',
+          input: withMemory(base, 'anon', undefined),
+        },
+      ],
+    });
+  }
+  if (call.flags.includes('FOLL_WRITE') && setups.some((s) => s.memory === 'file-disk' && s.shared)) {
+    const base = withMemory(a, 'file-disk', true);
+    out.push({
+      id: 'dirty-tracked-file-longterm-write',
+      memory: 'file-disk',
+      shared: true,
+      conditional: a.memory === undefined || a.shared === undefined,
+      where: 'file-disk, MAP_SHARED',
+      call: text,
+      errno: 'EFAULT',
+      fn: 'check_vma_flags',
+      text:
+        `${text} on a MAP_SHARED mapping of a disk file (ext4, xfs, btrfs...) fails with -EFAULT: ` +
+        'check_vma_flags() -> writable_file_mapping_allowed() refuses a FOLL_PIN | FOLL_LONGTERM write pin when ' +
+        'vma_needs_dirty_tracking() (a shared, writable mapping whose file system wants to know before a page ' +
+        'is written). Writeback would clean and write-protect the pages (folio_mkclean()) while the device ' +
+        "keeps writing through its pin, behind the file system's back. GUP-fast declines the same folios " +
+        '(gup_fast_folio_allowed()) and the slow path refuses. A read-only long-term pin and short-term pins ' +
+        'are allowed; shmem and hugetlbfs need no dirty tracking.',
+      alternatives: [
+        {
+          id: 'shmem-memory',
+          text:
+            'Put the buffer in memfd / tmpfs / MAP_SHARED | MAP_ANONYMOUS memory (shmem): it has no writeback, ' +
+            'so vma_needs_dirty_tracking() is false and the long-term write pin is allowed, MAP_SHARED included.',
+          input: withMemory(base, 'shmem', true),
+        },
+        {
+          id: 'hugetlb-memory',
+          text: 'Or hugetlbfs / MAP_HUGETLB memory: no dirty tracking either (needs free huge pages in the pool).',
+          input: withMemory(base, 'hugetlb', true),
+        },
+        {
+          id: 'anon-memory',
+          text:
+            'Or private anonymous memory: copy the file data in, and write the result back with write(2) or ' +
+            'O_DIRECT when the device is done.',
+          input: withMemory(base, 'anon', undefined),
+        },
+        {
+          id: 'private-mapping',
+          text:
+            'Map the file MAP_PRIVATE: FOLL_WRITE breaks COW at pin time (do_wp_page() -> wp_page_copy()), so ' +
+            'the pin is on anonymous copies and is allowed, but what the device writes never reaches the file.',
+          input: withMemory(base, 'file-disk', false),
+        },
+        {
+          id: 'short-term',
+          text:
+            'Pin for each I/O only (no FOLL_LONGTERM) and unpin when it completes: check_vma_flags() allows it, ' +
+            'with the writeback caveat of short-term file write pins (see the pitfalls of that advice).',
+          input: { ...base, longLived: false },
+        },
+        {
+          id: 'case-3',
+          text:
+            'Do not pin (Case 3): register an mmu_interval_notifier and mirror the range with hmm_range_fault() ' +
+            '(replayable device faults, like RDMA ODP), or take FOLL_GET references you drop in the invalidate ' +
+            'callback; the notifier tells you when writeback cleans the pages, so the file system stays in charge.',
+          input: { ...base, mmuNotifier: true },
+        },
+      ],
+    });
+  }
+  return out;
 }
 
 /** The rules that apply; memory-specific ones only for that memory (all of them, qualified, if unknown). */
@@ -272,30 +556,24 @@ function pitfalls(a: AdvisorInput, c: CaseNumber, d: Derived): Pitfall[] {
     });
   }
   if (d.longterm) {
+    // fsdax and dirty-tracked shared files are refusals (refusalsFor()), said before everything else.
     add({
-      id: 'fsdax-longterm',
+      id: 'fsdax-private-longterm',
       memory: ['fsdax'],
+      shared: false,
       text:
-        'check_vma_flags() refuses FOLL_LONGTERM on a DAX (fsdax) ' +
-        'file mapping with -EOPNOTSUPP (vma_is_fsdax()), and fsdax folios are not ' +
-        'folio_is_longterm_pinnable(): DAX has ' +
-        'no separate page cache, so a long pin would lock file system blocks. Use Case 3 (MMU notifier / ODP) instead.',
+        'A MAP_PRIVATE fsdax mapping is refused too, but only by the slow path: check_vma_flags() returns ' +
+        '-EOPNOTSUPP for FOLL_LONGTERM on any vma_is_fsdax() mapping, while GUP-fast (gup_fast_pte_range()) ' +
+        'never looks at the VMA and pins pages already copied on write (anonymous DRAM pages). So ' +
+        'pin_user_pages_fast() succeeds only if every page was written first (MADV_POPULATE_WRITE), returns ' +
+        'a short count when GUP-fast stops partway, and pin_user_pages() always fails. Do not rely on it: ' +
+        'use the alternatives of the MAP_SHARED case.',
     });
-    if (d.write) {
-      add({
-        id: 'dirty-tracked-file-longterm-write',
-        memory: ['file-disk'],
-        text:
-          'In a MAP_SHARED mapping of a disk ' +
-          'file, check_vma_flags() -> writable_file_mapping_allowed() refuses FOLL_LONGTERM | FOLL_WRITE with ' +
-          '-EFAULT when ' +
-          'the file system tracks dirty pages (vma_needs_dirty_tracking()); GUP-fast gives up on such folios ' +
-          '(gup_fast_folio_allowed()). A read-only long-term pin is allowed; shmem and hugetlbfs are not affected.',
-      });
-    } else {
+    if (!d.write) {
       add({
         id: 'longterm-ro-private-cow',
         memory: ['file-disk', 'shmem'],
+        shared: false,
         text:
           'Read-only FOLL_LONGTERM pin of a ' +
           'MAP_PRIVATE file mapping: gup_must_unshare() breaks COW at pin time, so the pin is on a private anonymous ' +
@@ -333,7 +611,9 @@ function pitfalls(a: AdvisorInput, c: CaseNumber, d: Derived): Pitfall[] {
   if (d.pin) {
     add({
       id: 'fork-snapshot',
-      memory: ['anon', 'movable'],
+      memory: ['anon', 'movable', 'shmem', 'file-disk', 'fsdax'],
+      shared: false,
+      when: 'the pages are private anonymous memory (anon, or pages written through a MAP_PRIVATE mapping)',
       text:
         'fork(): the first FOLL_PIN sets MMF_HAS_PINNED on ' +
         'the mm for good; from then on copy_present_page() gives the child its own copy of every exclusive anon page ' +
@@ -343,6 +623,7 @@ function pitfalls(a: AdvisorInput, c: CaseNumber, d: Derived): Pitfall[] {
     add({
       id: 'fork-hugetlb-copy',
       memory: ['hugetlb'],
+      shared: false,
       text:
         'fork() with pinned private hugetlb pages: ' +
         "copy_hugetlb_page_range() allocates the child's copy outside the reservation; an exhausted pool " +
@@ -351,7 +632,8 @@ function pitfalls(a: AdvisorInput, c: CaseNumber, d: Derived): Pitfall[] {
     });
     add({
       id: 'fork-shared-not-copied',
-      memory: ['shmem', 'file-disk'],
+      memory: ['shmem', 'file-disk', 'fsdax', 'hugetlb'],
+      shared: true,
       text:
         'Shared and file pages are not copied ' +
         'at fork (only anon pages are, in copy_present_ptes()): parent and child keep seeing the same pinned ' +
@@ -362,6 +644,7 @@ function pitfalls(a: AdvisorInput, c: CaseNumber, d: Derived): Pitfall[] {
       add({
         id: 'ro-pin-unshare',
         memory: ['anon', 'movable', 'hugetlb'],
+        shared: false,
         text:
           'A read-only FOLL_PIN of an anon page ' +
           'shared with a parent or child (after fork) is unshared first: gup_must_unshare() -> FAULT_FLAG_UNSHARE ' +
@@ -384,7 +667,33 @@ function pitfalls(a: AdvisorInput, c: CaseNumber, d: Derived): Pitfall[] {
           'unpin_user_pages() leaves clean page-cache (and clean swap-cache anon) pages clean, and reclaim then ' +
           'drops the written data.',
       });
+      if (!d.longterm) {
+        add({
+          id: 'short-term-file-write',
+          memory: ['file-disk'],
+          shared: true,
+          text:
+            'A short-term FOLL_WRITE pin of a MAP_SHARED disk file is allowed (check_vma_flags() refuses only ' +
+            'FOLL_LONGTERM write pins there), but the file system is not told about the writes: writeback can ' +
+            'clean the folio and write-protect its PTEs (folio_mkclean()) while the pin is held, and data written ' +
+            'after that is saved only because unpin_user_pages_dirty_lock() dirties the folio again. What ' +
+            'writeback should do with pinned folios is still a TODO in pin_user_pages.rst: keep the pin as short ' +
+            'as the I/O.',
+        });
+      }
     }
+  }
+  if (d.write) {
+    add({
+      id: 'private-write-copies',
+      memory: ['shmem', 'file-disk', 'fsdax', 'hugetlb'],
+      shared: false,
+      when: 'the mapping is a MAP_PRIVATE mapping of a file, memfd or hugetlbfs',
+      text:
+        'Writing through a MAP_PRIVATE mapping breaks COW first (FOLL_WRITE or a write fault: do_wp_page() -> ' +
+        'wp_page_copy()): the pages you get are private anonymous copies, so what is written reaches neither ' +
+        'the file nor its other mappings.',
+    });
   }
   if (c === 5 || (d.pin && d.write)) {
     add({
@@ -441,15 +750,20 @@ function pitfalls(a: AdvisorInput, c: CaseNumber, d: Derived): Pitfall[] {
         'and check mmu_interval_read_retry() under the driver lock before programming the device; -EBUSY means retry.',
     });
   }
-  // Memory-specific rules: only those about this memory; all of them, qualified, when it is unknown.
+  // Memory-specific rules: only those about this memory and mapping; all of them, qualified, when unknown.
+  const shared = a.memory !== undefined && !SHARING_KINDS.includes(a.memory) ? false : a.shared;
   const out: Pitfall[] = [];
   const seen = new Set<string>();
   for (const p of all) {
     if (seen.has(p.id)) continue;
     if (p.memory && a.memory !== undefined && !p.memory.includes(a.memory)) continue;
+    if (p.shared !== undefined && shared !== undefined && p.shared !== shared) continue;
     seen.add(p.id);
-    const when = p.when ?? `the memory is ${p.memory?.join(' or ')}`;
-    out.push(p.memory && a.memory === undefined ? { ...p, text: `If ${when}: ${p.text}` } : p);
+    const ifs: string[] = [];
+    if (p.memory && a.memory === undefined) ifs.push(p.when ?? `the memory is ${p.memory.join(' or ')}`);
+    if (p.shared !== undefined && shared === undefined && !(p.when && a.memory === undefined))
+      ifs.push(`the mapping is ${p.shared ? 'MAP_SHARED' : 'MAP_PRIVATE'}`);
+    out.push(ifs.length ? { ...p, text: `If ${ifs.join(' and ')}: ${p.text}` } : p);
   }
   return out;
 }

@@ -1,9 +1,9 @@
 // The advisor as a form: the questions of `gupsim advise`, the answer (tools/advisor.ts), and the
-// answer tried on the model (tools/advisor_check.ts), with its scenario one click from the editor.
+// answer tried on the model (tools/advisor_scenario.ts), with its scenario one click from the editor.
 
 import { h, fill } from './dom.js';
 import { advise, MEMORY_KINDS, type AdvisorInput, type MemoryKind } from '../tools/advisor.js';
-import { checkAdvice } from '../tools/advisor_check.js';
+import { checkAdvice } from '../tools/advisor_scenario.js';
 
 const QUESTIONS: Array<[keyof AdvisorInput, string]> = [
   ['dma', 'A device (DMA) reads or writes the pages'],

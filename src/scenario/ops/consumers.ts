@@ -8,7 +8,7 @@ import {
   io_sqe_buffers_register,
   io_sqe_buffers_unregister,
 } from '../../consumers/io_uring.js';
-import { direct_io } from '../../consumers/direct_io.js';
+import { directIo } from '../../consumers/direct_io.js';
 import { EBADF } from '../../uapi/errno.js';
 
 export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_buffers'>): Outcome {
@@ -20,7 +20,7 @@ export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_bu
     ring = existing;
   } else {
     // The first use of a ring name is io_uring_setup() in this process.
-    const r = io_uring_setup(ctx.m, s.as, p);
+    const r = io_uring_setup(ctx.m, s.as, p, s.entries);
     if (typeof r === 'number') return { ret: r };
     ring = r;
     ctx.register(ring);
@@ -48,5 +48,5 @@ export function odirect(ctx: RunContext, s: StepOf<'odirect_read'> | StepOf<'odi
   if (typeof p === 'number') return { ret: p };
   const { addr, len } = ctx.range(s);
   const file = ctx.files.get(s.file)!;
-  return { ret: direct_io(ctx.m, p, file, s.file_offset ?? 0, addr, len, s.op === 'odirect_read') };
+  return { ret: directIo(ctx.m, p, file, s.file_offset ?? 0, addr, len, s.op === 'odirect_read') };
 }

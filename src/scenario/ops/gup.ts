@@ -5,7 +5,7 @@
 import { type RunContext, type Outcome, PinHandle } from '../context.js';
 import type { StepOf } from '../schema.js';
 import { parseFollFlags } from '../../mm/foll_flags.js';
-import { PAGE_SIZE } from '../../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE } from '../../mm/memmap.js';
 import * as gup from '../../mm/gup.js';
 import { EINVAL } from '../../uapi/errno.js';
 
@@ -72,18 +72,27 @@ export function rawGup(ctx: RunContext, s: StepOf<GupOp>): Outcome {
   if (ret > 0 && s.as) {
     let h = ctx.objects.get(s.as);
     if (!(h instanceof PinHandle)) {
-      h = new PinHandle(s.as, caller, s.op.startsWith('pin') ? 'pin' : 'get');
+      h = new PinHandle(s.as, caller, s.op.startsWith('pin') ? 'pin' : 'get', target);
       ctx.register(h);
     }
-    const ph = h as PinHandle;
-    for (let i = 0; i < ret; i++) ph.entries.push(pages[i]!);
+    keep(h as PinHandle, pages, ret, addr);
   } else if (ret > 0 && !s.as) {
     // Nobody can release these: report them as held by the step itself.
-    const h = new PinHandle(`${s.op}@${ctx.m.warns.step ?? '?'}`, caller, s.op.startsWith('pin') ? 'pin' : 'get');
-    for (let i = 0; i < ret; i++) h.entries.push(pages[i]!);
+    const kind = s.op.startsWith('pin') ? 'pin' : 'get';
+    const h = new PinHandle(`${s.op}@${ctx.m.warns.step ?? '?'}`, caller, kind, target);
+    keep(h, pages, ret, addr);
     ctx.register(h);
   }
   return { ret };
+}
+
+/** Add the pages a GUP call returned (page i was taken for start + i pages) to a handle. */
+function keep(h: PinHandle, pages: Int32Array, n: number, start: number): void {
+  const base = start - (start % PAGE_SIZE);
+  for (let i = 0; i < n; i++) {
+    h.entries.push(pages[i]!);
+    h.addrs.push(base + i * PAGE_SIZE);
+  }
 }
 
 function handle(ctx: RunContext, name: string): PinHandle | undefined {
@@ -127,7 +136,7 @@ export function unpin(
     if (pfn === undefined || pfn < 0)
       return misuse(ctx, s.op, `entry ${i} of "${s.pins}" is not pinned (already unpinned?)`);
     gup.unpin_user_page(m, pfn);
-    h.entries[i] = -1;
+    h.entries[i] = NO_PFN;
     return { ret: 0 };
   }
   if (s.count !== undefined && s.count < 0) {
@@ -141,7 +150,7 @@ export function unpin(
   if (idx.length === 0) return misuse(ctx, s.op, `nothing of "${s.pins}" is still pinned (double unpin)`);
   if (s.op === 'unpin_user_pages') gup.unpin_user_pages(m, pages, pages.length);
   else gup.unpin_user_pages_dirty_lock(m, pages, pages.length, s.dirty ?? true);
-  for (const i of idx) h.entries[i] = -1;
+  for (const i of idx) h.entries[i] = NO_PFN;
   return { ret: 0, extra: stale ? { note: `${stale} entries were already released` } : undefined };
 }
 
@@ -155,7 +164,7 @@ export function putPage(ctx: RunContext, s: StepOf<'put_page'>): Outcome {
   if (idx.length === 0) return misuse(ctx, 'put_page', `nothing of "${s.pins}" is still referenced (double put_page)`);
   for (const i of idx) {
     gup.put_page(ctx.m, h.entries[i]!);
-    h.entries[i] = -1;
+    h.entries[i] = NO_PFN;
   }
   return { ret: 0 };
 }

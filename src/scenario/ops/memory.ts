@@ -1,14 +1,16 @@
-// Scenario steps that act like a process using its memory: mmap, munmap, mprotect, madvise, touching
-// pages, files, fork, exit, and the fault-injection and signal knobs.
+// Scenario steps that act like a process using its memory: mmap, munmap, mremap, mprotect, mlock,
+// munlock, madvise, touching pages, files, fork, exit, and the fault-injection and signal knobs.
 
 import type { RunContext, Outcome } from '../context.js';
 import type { StepOf } from '../schema.js';
 import { do_mmap, do_munmap } from '../../mm/mmap.js';
-import { do_mprotect } from '../../mm/mprotect.js';
+import { do_mprotect_pkey } from '../../mm/mprotect.js';
+import { do_mremap } from '../../mm/mremap.js';
+import { do_mlock, do_munlock } from '../../mm/mlock.js';
 import { do_madvise } from '../../mm/madvise.js';
-import { user_access } from '../../mm/user_access.js';
-import { filemap_write_new_file } from '../../mm/filemap.js';
-import { do_fork } from '../../kernel/fork.js';
+import { userAccess } from '../../mm/user_access.js';
+import { filemapWriteNewFile } from '../../mm/filemap.js';
+import { kernel_clone } from '../../kernel/fork.js';
 import { do_exit } from '../../kernel/exit.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { EEXIST, EINVAL } from '../../uapi/errno.js';
@@ -26,6 +28,7 @@ export function mmap(ctx: RunContext, s: StepOf<'mmap'>): Outcome {
   if (s.type === 'hugetlb') args.hugeOrder = ctx.hugeOrder(s.hugepage);
   if (s.prot) args.prot = s.prot;
   if (s.populate) args.populate = true;
+  if (s.noreserve) args.noreserve = true;
   const addr = do_mmap(ctx.m, p, args);
   if (addr < 0) return { ret: addr };
   const len = p.mm.vma_lookup(addr)!.end - addr;
@@ -40,11 +43,46 @@ export function munmap(ctx: RunContext, s: StepOf<'munmap'>): Outcome {
   return { ret: do_munmap(ctx.m, p, addr, len) };
 }
 
+/**
+ * mremap of a range of a region. When the range is the whole region, the region follows the mapping
+ * to its new address and size; a part moved elsewhere keeps the region's name on the old address.
+ */
+export function mremap(ctx: RunContext, s: StepOf<'mremap'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len, region } = ctx.range(s);
+  const args: Parameters<typeof do_mremap>[2] = { addr, oldLen: len, newLen: s.new_size };
+  if (s.maymove || s.fixed !== undefined || s.dontunmap) args.maymove = true;
+  if (s.fixed !== undefined) args.fixed = ctx.regions.get(s.fixed)!.addr;
+  if (s.dontunmap) args.dontunmap = true;
+  const r = do_mremap(ctx.m, p, args);
+  if (r < 0) return { ret: r };
+  if (addr === region.addr && len >= region.len) {
+    region.addr = r;
+    region.len = p.mm.vma_lookup(r)!.end - r;
+  }
+  return { ret: 0, extra: { addr: '0x' + r.toString(16), moved: r !== addr } };
+}
+
+export function mlock(ctx: RunContext, s: StepOf<'mlock'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len } = ctx.range(s);
+  return { ret: do_mlock(ctx.m, p, addr, len, s.onfault ?? false), extra: { locked_vm: p.mm.locked_vm } };
+}
+
+export function munlock(ctx: RunContext, s: StepOf<'munlock'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len } = ctx.range(s);
+  return { ret: do_munlock(ctx.m, p, addr, len), extra: { locked_vm: p.mm.locked_vm } };
+}
+
 export function mprotect(ctx: RunContext, s: StepOf<'mprotect'>): Outcome {
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   const { addr, len } = ctx.range(s);
-  return { ret: do_mprotect(ctx.m, p, addr, len, s.prot) };
+  return { ret: do_mprotect_pkey(ctx.m, p, addr, len, s.prot) };
 }
 
 export function madvise(ctx: RunContext, s: StepOf<'madvise'>): Outcome {
@@ -60,7 +98,10 @@ export function touch(ctx: RunContext, s: StepOf<'read'> | StepOf<'write'>): Out
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   const { addr, len } = ctx.range(s);
-  return { ret: user_access(ctx.m, p, addr, len, s.op === 'write') };
+  const ret = userAccess(ctx.m, p, addr, len, s.op === 'write');
+  // The signal the process would get, from the fault path's refusal (SIGSEGV, SIGBUS).
+  const signal = ret < 0 ? /^(SIG[A-Z]+)/.exec(ctx.m.why?.rule ?? '')?.[1] : undefined;
+  return { ret, extra: signal ? { signal } : undefined };
 }
 
 export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
@@ -70,7 +111,7 @@ export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
   f.users++; // the scenario keeps it open
   // The file's data is written with write(2) in 1 MiB calls and fsynced (as the probe creates it),
   // so its pages start out cached and clean.
-  filemap_write_new_file(ctx.m, f, s.size, 1 << 20);
+  filemapWriteNewFile(ctx.m, f, s.size, 1 << 20);
   ctx.files.set(s.as, f);
   ctx.m.files.set(s.as, f);
   return { ret: 0 };
@@ -80,7 +121,7 @@ export function fork(ctx: RunContext, s: StepOf<'fork'>): Outcome {
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   if (ctx.m.process(s.child)?.alive) return { ret: -EEXIST };
-  const c = do_fork(ctx.m, p, s.child);
+  const c = kernel_clone(ctx.m, p, s.child);
   if (typeof c === 'number') return { ret: c };
   ctx.configure(c);
   return { ret: 0, extra: { pid: c.pid } };

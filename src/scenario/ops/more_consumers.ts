@@ -11,7 +11,7 @@ import { EBADF, EEXIST } from '../../uapi/errno.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { do_mmap, do_munmap } from '../../mm/mmap.js';
 import { process_vm_rw } from '../../consumers/process_vm.js';
-import { Pipe, pipe_create, vmsplice_to_pipe } from '../../consumers/vmsplice.js';
+import { Pipe, pipeCreate, vmsplice_to_pipe } from '../../consumers/vmsplice.js';
 import { IbMr, ib_umem_get, ib_umem_release } from '../../consumers/rdma.js';
 import { VfioDma, vfio_dma_do_map, vfio_dma_do_unmap } from '../../consumers/vfio.js';
 import {
@@ -74,7 +74,7 @@ export function vmsplice(ctx: RunContext, s: StepOf<'vmsplice'>): Outcome {
   if (existing instanceof Pipe) pipe = existing;
   else if (existing) return { ret: -EBADF, extra: { why: { fn: 'vmsplice', rule: `"${name}" is not a pipe` } } };
   else {
-    pipe = pipe_create(ctx.m, name, p);
+    pipe = pipeCreate(ctx.m, name, p);
     ctx.register(pipe);
   }
   const { addr, len } = ctx.range(s);
