@@ -156,7 +156,7 @@ describe.skipIf(skipReason !== undefined)('the playground in Chromium', () => {
       );
       // An inspect step: the page, clicked on the map, shows the same fields.
       const st = sc.steps[i]!;
-      if (st.op === 'inspect' && Array.isArray(want.pages)) {
+      if (st.op === 'inspect' && st.proc && st.region && Array.isArray(want.pages)) {
         for (const rec of (want.pages as Array<Record<string, unknown>>).slice(0, 2)) {
           const got = await inspectViaMap(page, st.proc, st.region, rec.page as number);
           await page.keyboard.press('Escape'); // the map keeps its arrow keys until left
