@@ -3,7 +3,7 @@
 // the kernel's dump_page() text (mm/debug.ts). Fields the model adds to inspect show up as they come.
 
 import { h, fill, hex } from './dom.js';
-import { inspectPage, lookupPage } from '../scenario/inspect.js';
+import { folioHolds, inspectPage, lookupPage } from '../scenario/inspect.js';
 import { dump_page } from '../mm/debug.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { PAGE_STATE_NAMES } from '../scenario/pagemap.js';
@@ -32,7 +32,8 @@ export function renderInspector(el: HTMLElement, source: StateSource, view: Step
     return;
   }
   const addr = r.addr + sel.page * PAGE_SIZE;
-  const info = inspectPage(ctx.m, p, addr, sel.page) as unknown as Record<string, unknown>;
+  const holds = folioHolds(ctx.m, ctx.holders.values());
+  const info = inspectPage(ctx.m, p, addr, sel.page, holds) as unknown as Record<string, unknown>;
   const rv = view.regions.find((x) => x.process === sel.process && x.region === sel.region);
   const state = rv ? PAGE_STATE_NAMES[rv.map.state[sel.page]!] : undefined;
   const rows = Object.entries(info).map(([k, v]) =>
