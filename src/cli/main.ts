@@ -13,6 +13,7 @@ import { registerProbe } from './probe.js';
 import { registerDiff } from './diff.js';
 import { registerWatch } from './watch.js';
 import { registerSchema } from './schema.js';
+import { registerPlayground } from './playground.js';
 import { UserError } from './errors.js';
 
 /** An example per command that does not give its own. */
@@ -50,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDiff(program, setCode);
   registerWatch(program, setCode);
   registerSchema(program, setCode);
+  registerPlayground(program, setCode);
   // One example in each command's help (commands that set their own keep it).
   for (const c of program.commands) {
     const ex = EXAMPLES[c.name()];

@@ -37,6 +37,17 @@ describe('scenario validation names file, line, step and field', () => {
     );
     expect(p[0]).toMatch(/^s\.yaml:3: step 1 \(pin_everything\): unknown op "pin_everything" \(known ops: mmap,/);
   });
+  it('did you mean: a misspelt op or field names the nearest known one', () => {
+    const op = problems('steps:\n  - { op: pin_user_page_fast, proc: a, region: b }\n');
+    expect(op[0]).toMatch(/unknown op "pin_user_page_fast" \(did you mean "pin_user_pages_fast"\?\)/);
+    const field = problems('steps:\n  - { op: mmap, proc: a, as: b, size: 4K, typ: anon }\n');
+    expect(field).toContain('s.yaml:2: step 0 (mmap): unknown field "typ" (did you mean "type"?)');
+    const machine = problems('machine: { memroy: 1G }\nsteps: []\n');
+    expect(machine[0]).toBe('s.yaml:1: unknown field "machine.memroy" (did you mean "memory"?)');
+    const far = problems('steps:\n  - { op: mmap, proc: a, as: b, size: 4K, type: anon, colour: red }\n');
+    expect(far[0]).toBe('s.yaml:2: step 0 (mmap): unknown field "colour"');
+  });
+
   it('an unknown field', () => {
     const p = problems('steps:\n  - op: mmap\n    proc: a\n    as: b\n    size: 4K\n    type: anon\n    colour: red\n');
     expect(p[0]).toBe('s.yaml:7: step 0 (mmap): unknown field "colour"');

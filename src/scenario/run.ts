@@ -65,11 +65,12 @@ export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResu
 
 /**
  * Run the steps up to and including `stopAfter` (default: all), returning the result and the run's
- * context (machine, regions, handles) for inspection.
+ * context (machine, regions, handles) for inspection. `onStep` sees the context after each step (the
+ * playground's per-step counters), before the next step changes it.
  */
 export function executeScenario(
   sc: Scenario,
-  opts: { name?: string; stopAfter?: number } = {},
+  opts: { name?: string; stopAfter?: number; onStep?: (ctx: RunContext, res: StepResult) => void } = {},
 ): { result: RunResult; ctx: RunContext } {
   const ctx = new RunContext(sc);
   const steps: StepResult[] = [];
@@ -83,6 +84,7 @@ export function executeScenario(
     if (step.label) res.label = step.label;
     if (res.failures?.length) ok = false;
     steps.push(res);
+    opts.onStep?.(ctx, res);
   });
   ctx.m.warns.step = undefined;
   const result: RunResult = {
