@@ -45,6 +45,8 @@ export class MemMap {
   readonly refcount: Int32Array;
   readonly mapcount: Int32Array;
   readonly index: Uint32Array;
+  /** Large folios keep _pincount (KernelProfile.largeFolioPinAccounting 'pincount'; set by the machine). */
+  largeFolioPincount = true;
 
   constructor(nrPages: number) {
     this.nr = nrPages;
@@ -93,9 +95,13 @@ export class MemMap {
     return (this.flags[folio]! & PG_dirty) !== 0;
   }
 
-  /** folio_has_pincount(): 64-bit kernels keep _pincount in every large folio. */
+  /**
+   * folio_has_pincount(): 64-bit kernels keep _pincount in every large folio. Under the 'head-bias'
+   * profile no folio has one (hpage_pincount_available() did not exist yet), so every pin path takes
+   * GUP_PIN_COUNTING_BIAS per page.
+   */
   folio_has_pincount(folio: number): boolean {
-    return this.folio_test_large(folio);
+    return this.largeFolioPincount && this.folio_test_large(folio);
   }
 
   /** folio->_pincount (0 for small folios, which count pins in _refcount). */
