@@ -13,6 +13,7 @@ import { registerProbe } from './probe.js';
 import { registerDiff } from './diff.js';
 import { registerWatch } from './watch.js';
 import { registerSchema } from './schema.js';
+import { registerExperiment } from './experiment.js';
 import { UserError } from './errors.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -39,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDiff(program, setCode);
   registerWatch(program, setCode);
   registerSchema(program, setCode);
+  registerExperiment(program, setCode);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
