@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { EXPERIMENTS, findExperiment } from '../tools/experiments/registry.js';
 import { assembleReport, planShards, runPlannedShard, type PlannedShard } from '../tools/experiments/runner.js';
 import { renderMarkdown } from '../tools/experiments/markdown.js';
-import { fmtCell, isNumeric, outcomeText } from '../tools/experiments/format.js';
+import { alignRight, fmtCell, outcomeText } from '../tools/experiments/format.js';
 import type {
   AnyExperiment,
   ExperimentReport,
@@ -220,7 +220,7 @@ function wrap(text: string, indent = ''): string[] {
 function textTable(t: Table): string[] {
   const cells = [t.columns, ...t.rows.map((r) => r.map(fmtCell))];
   const widths = t.columns.map((_, j) => Math.max(...cells.map((r) => (r[j] ?? '').length)));
-  const right = t.columns.map((_, j) => t.rows.length > 0 && t.rows.every((r) => r[j] === null || isNumeric(r[j]!)));
+  const right = t.columns.map((_, j) => alignRight(t, j));
   const line = (r: string[]) =>
     '  ' +
     r

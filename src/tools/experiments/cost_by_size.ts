@@ -127,6 +127,7 @@ function report(results: Result[], host: HostEnv): ReportBody {
   const table: Table = {
     title: 'pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM) + unpin_user_pages() in the model, by folio size',
     columns: ['folio', 'pages per folio', 'buffer', 'pin ns/page', 'unpin ns/page', 'total ns/page', 'total ns/folio'],
+    align: ['left', 'right', 'left', 'right', 'right', 'right', 'right'],
     rows: [
       ...results.map((r) => {
         const per = 1 << kindInfo(r.kind).order;

@@ -1,6 +1,6 @@
 // How report values are written, the same in the terminal, the markdown report and the playground.
 
-import { isMeasured, type Cell, type Outcome } from './types.js';
+import { isMeasured, type Cell, type Outcome, type Table } from './types.js';
 
 /** An integer with thousands separators from five digits on (2,097,152); other numbers as they are. */
 export function fmtNumber(n: number): string {
@@ -16,9 +16,15 @@ export function fmtCell(c: Cell): string {
   return c;
 }
 
-/** Numbers align right in a table column, text left. */
-export function isNumeric(c: Cell): boolean {
-  return typeof c === 'number' || (isMeasured(c) && typeof c.measured === 'number');
+/**
+ * Whether column j of a table aligns right: as the table says, else when every cell that is neither
+ * empty nor measured is a number (measured cells do not decide: whether the host could be measured
+ * must not change the layout).
+ */
+export function alignRight(t: Table, j: number): boolean {
+  if (t.align) return t.align[j] === 'right';
+  const fixed = t.rows.map((r) => r[j]).filter((c) => c !== null && c !== undefined && !isMeasured(c));
+  return fixed.length > 0 && fixed.every((c) => typeof c === 'number');
 }
 
 export function outcomeText(o: Outcome): string {

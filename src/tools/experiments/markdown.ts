@@ -3,7 +3,7 @@
 // <!--m-->...<!--/m--> that do not show, so a test can compare a fresh run with the committed report
 // while ignoring them (maskMeasured()).
 
-import { fmtCell, isNumeric, outcomeText } from './format.js';
+import { alignRight, fmtCell, outcomeText } from './format.js';
 import { renderSvg } from './svg.js';
 import { isMeasured, type Cell, type ExperimentReport, type ExperimentRun, type Plot, type Table } from './types.js';
 
@@ -21,6 +21,8 @@ export interface MarkdownOptions {
 }
 
 const QUICK_TEXT = 'quick mode (what CI runs: the same experiments with fewer and shorter runs)';
+/** Said under a plot drawn from measured values (the "is the report current" test looks for it). */
+export const MEASURED_PLOT = '*(Measured in this run: it differs from run to run.)*';
 const OPEN = '<!--m-->';
 const CLOSE = '<!--/m-->';
 
@@ -45,7 +47,7 @@ function mdCell(c: Cell): string {
 
 function mdTable(t: Table): string[] {
   const out: string[] = [`**${t.title}**`, ''];
-  const numeric = t.columns.map((_, j) => t.rows.length > 0 && t.rows.every((r) => r[j] === null || isNumeric(r[j]!)));
+  const numeric = t.columns.map((_, j) => alignRight(t, j));
   out.push(`| ${t.columns.map(escapeCell).join(' | ')} |`);
   out.push(`|${numeric.map((n) => (n ? '---:' : '---')).join('|')}|`);
   for (const r of t.rows) out.push(`| ${r.map(mdCell).join(' | ')} |`);
@@ -80,8 +82,8 @@ function section(e: ExperimentReport, o: MarkdownOptions, svgs: RenderedReport['
     const path = `${o.svgDir}/${plotFile(e, p)}`;
     svgs.push({ path, svg: renderSvg(p, plotFile(e, p).replace(/\.svg$/, '')), measured: !!p.measured });
     out.push(`![${p.title}](${path})`, '');
-    if (p.caption)
-      out.push(`*${p.caption}*${p.measured ? ' (Measured in this run: it differs from run to run.)' : ''}`, '');
+    const note = [p.caption && `*${p.caption}*`, p.measured && MEASURED_PLOT].filter(Boolean).join(' ');
+    if (note) out.push(note, '');
   }
   const v = e.verdict!;
   out.push(`**Verdict: ${m(outcomeText(v.outcome), v.measured)}.** ${m(v.text, v.measured)}`, '');

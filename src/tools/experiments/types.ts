@@ -26,6 +26,8 @@ export interface Table {
   columns: string[];
   rows: Cell[][];
   notes?: string[];
+  /** Column alignment; by default numbers right, text left (columnIsNumeric()). */
+  align?: Array<'left' | 'right'>;
 }
 
 export interface Axis {
