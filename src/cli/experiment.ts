@@ -113,11 +113,15 @@ async function runShards(
   const total = shards.reduce((s, x) => s + x.cost, 0);
   const fraction = new Float64Array(shards.length);
   let finished = 0;
+  const running = new Set<number>();
   const report = (i: number, f: number) => {
     fraction[i] = f;
+    if (f < 1) running.add(i);
+    else running.delete(i);
     let done = 0;
     shards.forEach((s, k) => (done += s.cost * fraction[k]!));
-    progress(done, total, `${finished}/${shards.length} shards, ${shards[i]!.label}`);
+    const now = [...running].map((k) => shards[k]!.label).join('; ');
+    progress(done, total, `${finished}/${shards.length} shards${now ? `, running ${now}` : ''}`);
   };
   const idx = shards.map((_, i) => i);
   // Longest first, so the last shard to finish is a short one.

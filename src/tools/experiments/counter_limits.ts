@@ -88,10 +88,11 @@ function run(kind: FolioKind, ctx: ShardContext): LimitResult {
     if (calls > limit) throw new Error(`gupsim experiment: ${info.label} took ${calls} pins without a refusal`);
   }
   const refcountAfterLast = m.mem.refcount[folio]!;
-  // The highest _refcount reached (before the pin that wrapped it), then the wrapped value.
-  if (trace[trace.length - 1]![0] < (calls - 1) * units) trace.push([(calls - 1) * units, beforeLastOk]);
+  // End the trace with the highest _refcount reached (before the last pin) and the value after it.
+  while (trace.length > 1 && trace[trace.length - 1]![0] >= (calls - 1) * units) trace.pop();
+  if (calls > 1) trace.push([(calls - 1) * units, beforeLastOk]);
+  trace.push([calls * units, refcountAfterLast]);
   const pincountAfterLast = m.mem.folio_has_pincount(folio) ? m.mem.folioPincount(folio) : 0;
-  if (trace[trace.length - 1]![0] !== calls * units) trace.push([calls * units, refcountAfterLast]);
   const why = m.why;
   const warns = [...new Set(m.warns.records.map((w) => `${w.fn}: WARN_ON_ONCE(${w.condition})`))];
   const maybePinnedAfterWrap = folio_maybe_dma_pinned(m, folio);

@@ -73,13 +73,16 @@ function stress(scheme: Scheme, kind: FolioKind, ctx: ShardContext): StressResul
   const trace: Array<[number, number]> = [[0, m.mem.refcount[folio]!]];
   let failure: StressResult['failure'] = null;
   let next = 1;
+  let beforeLast = m.mem.refcount[folio]!;
   while (mrs.length < budget) {
+    const before = m.mem.refcount[folio]!;
     const r = ib_umem_get(m, p, `mr${mrs.length}`, addr, bytes, true);
     if (typeof r === 'number') {
       failure = { errno: errnoName(-r), why: m.why ? `${m.why.fn}: ${m.why.rule}` : 'none recorded' };
       break;
     }
     mrs.push(r);
+    beforeLast = before;
     if (mrs.length >= next) {
       trace.push([mrs.length, m.mem.refcount[folio]!]);
       next *= 2;
@@ -87,7 +90,10 @@ function stress(scheme: Scheme, kind: FolioKind, ctx: ShardContext): StressResul
     ctx.progress(mrs.length, budget);
   }
   const refcountAfterLast = m.mem.refcount[folio]!;
-  if (trace[trace.length - 1]![0] !== mrs.length) trace.push([mrs.length, refcountAfterLast]);
+  // End the trace with the _refcount before the last registration and after it (the peak, then the wrap).
+  while (trace.length > 1 && trace[trace.length - 1]![0] >= mrs.length - 1) trace.pop();
+  if (mrs.length > 1) trace.push([mrs.length - 1, beforeLast]);
+  trace.push([mrs.length, refcountAfterLast]);
   const pincountAfterLast = m.mem.folio_has_pincount(folio) ? m.mem.folioPincount(folio) : 0;
   const warns = [...new Set(m.warns.records.map((w) => `${w.fn}: WARN_ON_ONCE(${w.condition})`))];
   for (const mr of mrs) ib_umem_release(m, mr);
