@@ -14,6 +14,7 @@ import { registerDiff } from './diff.js';
 import { registerWatch } from './watch.js';
 import { registerSchema } from './schema.js';
 import { registerPlayground } from './playground.js';
+import { registerExperiment } from './experiment.js';
 import { UserError } from './errors.js';
 
 /** An example per command that does not give its own. */
@@ -51,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   registerDiff(program, setCode);
   registerWatch(program, setCode);
   registerSchema(program, setCode);
+  registerExperiment(program, setCode);
   registerPlayground(program, setCode);
   // One example in each command's help (commands that set their own keep it).
   for (const c of program.commands) {

@@ -107,6 +107,7 @@ export class Machine {
     if (ram < 2048) throw new RangeError('machine memory must be at least 8 MiB');
     this.nrRamPages = ram;
     this.mem = new MemMap(ram + pmem);
+    this.mem.largeFolioPincount = profile.largeFolioPinAccounting === 'pincount';
     this.alloc = new PageAllocator(this.mem);
     const movable = Math.min(Math.floor(this.cfg.movable / PAGE_SIZE), ram - 2048);
     const movStart = ram - movable;

@@ -54,6 +54,9 @@ export class MemMap {
    */
   readonly mlocked = new Set<number>();
 
+  /** Large folios keep _pincount (KernelProfile.largeFolioPinAccounting 'pincount'; set by the machine). */
+  largeFolioPincount = true;
+
   constructor(nrPages: number) {
     this.nr = nrPages;
     this.flags = new Uint16Array(nrPages);
@@ -104,9 +107,13 @@ export class MemMap {
     return this.mlocked.has(folio);
   }
 
-  /** folio_has_pincount(): 64-bit kernels keep _pincount in every large folio. */
+  /**
+   * folio_has_pincount(): 64-bit kernels keep _pincount in every large folio. Under the 'head-bias'
+   * profile no folio has one (hpage_pincount_available() did not exist yet), so every pin path takes
+   * GUP_PIN_COUNTING_BIAS per page.
+   */
   folio_has_pincount(folio: number): boolean {
-    return this.folio_test_large(folio);
+    return this.largeFolioPincount && this.folio_test_large(folio);
   }
 
   /** folio->_pincount (0 for small folios, which count pins in _refcount). */

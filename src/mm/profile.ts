@@ -16,6 +16,14 @@ export interface KernelProfile {
   pvmMaxUserPages: number;
   /** io_uring: largest registered buffer (SZ_1G). */
   ioUringMaxBuffer: number;
+  /**
+   * How pins on a large folio are counted. 'pincount' (since v5.7, commit 47e29d32afba: then
+   * hpage_pinned_refcount, now folio->_pincount): +1 to _refcount and +1 to _pincount per page.
+   * 'head-bias': the scheme of "mm/gup: track FOLL_PIN pages" (3faa52c03f44), which 47e29d32afba replaced
+   * within the same series before v5.7 shipped: GUP_PIN_COUNTING_BIAS on the head's _refcount for every
+   * page pinned, as small folios still do. Read through folio_has_pincount() (mm/memmap.ts).
+   */
+  largeFolioPinAccounting: 'pincount' | 'head-bias';
 }
 
 export const LINUX_6_18: KernelProfile = {
@@ -26,4 +34,5 @@ export const LINUX_6_18: KernelProfile = {
   defaultMemlock: 8 << 20,
   pvmMaxUserPages: 1024,
   ioUringMaxBuffer: 1 << 30,
+  largeFolioPinAccounting: 'pincount',
 };
