@@ -6,6 +6,7 @@ import { MemMap, NO_FOLIO, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PMD_ORDER, PUD_ORDER, 
 import { PageAllocator, prepNewFolio } from './page_alloc.js';
 import { Vmstat } from './vmstat.js';
 import { WarnLog } from './warn.js';
+import { MisuseLog } from './misuse.js';
 import { AnonVma, MmStruct } from './mm_types.js';
 import { AddressSpace, type FsKind } from './fs.js';
 import { HugetlbPool } from './hugetlb.js';
@@ -87,6 +88,8 @@ export class Machine {
   readonly alloc: PageAllocator;
   readonly vmstat = new Vmstat();
   readonly warns = new WarnLog();
+  /** gupsim's diagnosis of callers breaking the rules (never a kernel WARN), and the folios it tainted. */
+  readonly misuse = new MisuseLog();
   readonly hugetlb: HugetlbPool;
   readonly processes = new Map<string, Process>();
   readonly files = new Map<string, AddressSpace>();

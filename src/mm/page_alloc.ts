@@ -245,6 +245,17 @@ export class PageAllocator {
   isFreeHead(pfn: number): boolean {
     return (this.mem.flags[pfn]! & PG_buddy) !== 0;
   }
+
+  /** is_free_buddy_page(): pfn lies in a free buddy block (its head or inside it). */
+  is_free_buddy_page(pfn: number): boolean {
+    const flags = this.mem.flags;
+    for (let order = 0; order <= MAX_ORDER; order++) {
+      const head = pfn - (pfn & ((1 << order) - 1));
+      const f = flags[head]!;
+      if (f & PG_buddy && (f & ORDER_MASK) >= order) return true;
+    }
+    return false;
+  }
 }
 
 /** prep_new_page() + prep_compound_page(): turn a fresh block into a folio with one reference. */
