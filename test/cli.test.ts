@@ -27,6 +27,7 @@ describe('gupsim run', () => {
       ok: true,
       pins: [],
       warnings: [],
+      misuse: [],
     });
     expect(j.kernel).toMatch(/^model of Linux 6\.18/);
     const pin = j.steps.find((s: { label?: string }) => s.label === 'pin');

@@ -50,6 +50,23 @@ export function strictFailures(res: RunResult): string[] {
   return out;
 }
 
+/** Text wrapped at word boundaries to lines of MISUSE_WIDTH columns; lines after the first indented more. */
+function wrap(text: string, indent: string): string[] {
+  const lines: string[] = [];
+  let line = '';
+  const lead = () => (lines.length ? indent + '  ' : indent);
+  for (const word of text.split(' ')) {
+    if (line && lead().length + line.length + 1 + word.length > MISUSE_WIDTH) {
+      lines.push(lead() + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(lead() + line);
+  return lines;
+}
+
+const MISUSE_WIDTH = 110;
+
 /** The result cell of a step. */
 export function resultCell(s: StepResult): string {
   if (typeof s.unsupported === 'string') return 'skipped'; // live-kernel engine only
@@ -124,8 +141,8 @@ export function formatRun(res: RunResult, strict: boolean): string {
     out.push("misuse (gupsim's diagnosis: the kernel reports none of it, beyond any WARN listed above):");
     for (const r of res.misuse) {
       const where = [r.step !== undefined ? `step ${r.step}` : '', r.handle ? `"${r.handle}"` : ''].filter(Boolean);
-      out.push(`  ${where.length ? where.join(' ') + ': ' : ''}${r.what}`);
-      out.push(`    kernel: ${r.kernel}`);
+      out.push(...wrap(`${where.length ? where.join(' ') + ': ' : ''}${r.what}`, '  '));
+      out.push(...wrap(`kernel: ${r.kernel}`, '    '));
     }
   }
   const strictFail = strict ? strictFailures(res) : [];
