@@ -273,7 +273,14 @@ export function gup_put_folio(m: Machine, folio: number, refs: number, flags: nu
     `${pincount}_refcount ${rc} -> ${(rc - put) | 0}${what ? ` (mappings and page cache hold ${use})` : ''}`;
   // Freeing a page still in use is the event that matters most, whatever led to it.
   const headline = c && m.misuse.freedInUse.has(folio) ? c.what : (what ?? c!.what);
-  m.misuse.report(headline, c?.detail ? `${arith}, ${c.detail}` : arith, c?.effect ?? '');
+  // put_page() -> folio_put_testzero() has a VM_BUG_ON_PAGE on a zero count, in debug builds only.
+  const debugVm =
+    !(flags & FOLL_PIN) && rc === 0
+      ? 'A CONFIG_DEBUG_VM kernel would stop here instead: VM_BUG_ON_PAGE(page_ref_count(page) == 0) in ' +
+        'put_page_testzero()'
+      : '';
+  const effect = [c?.effect ?? '', debugVm].filter(Boolean).join('. ');
+  m.misuse.report(headline, c?.detail ? `${arith}, ${c.detail}` : arith, effect);
 }
 
 /** folio_add_pin(): one more pin on an already pinned folio. Does not count NR_FOLL_PIN_ACQUIRED. */

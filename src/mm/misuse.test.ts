@@ -203,6 +203,11 @@ describe('unpin of pages taken with FOLL_GET, and double put_page()', () => {
     expect(m.misuse.freedInUse.has(pfn)).toBe(true);
     expect(m.misuse.records.map((r) => r.what)).toEqual([expect.stringMatching(/freed while still in use/)]);
     expect(m.warns.records).toEqual([]);
+    // A third put_page() finds a count of 0: a production kernel goes to -1; only a debug kernel would BUG.
+    put_page(m, pfn);
+    expect(m.mem.refcount[pfn]).toBe(-1);
+    expect(m.misuse.records.at(-1)!.kernel).toMatch(/CONFIG_DEBUG_VM kernel would stop here.*put_page_testzero/);
+    expect(m.warns.records).toEqual([]);
   });
 });
 

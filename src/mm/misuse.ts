@@ -49,7 +49,7 @@ const MERGED_TEXTS = 3;
 
 /** The folio accounts (the first few), then each distinct consequence once. */
 function joinKernel(details: string[], effects: string[]): string {
-  const e = [...new Set(effects.filter(Boolean))];
+  const e = [...new Set(effects.filter(Boolean).map((x) => x.replace(/\.$/, '')))];
   return summarize(details) + (e.length ? '. ' + e.join('. ') : '');
 }
 

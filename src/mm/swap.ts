@@ -13,7 +13,8 @@
 // record says so, it is tainted, and later references are applied to its counts), but gupsim keeps its
 // frames out of its own allocator until nothing maps or caches them and its count is back at or below
 // zero; only then are they freed for real (and counted in nr_free_pages). The kernel would have handed
-// them out at once.
+// them out at once. Not modelled: a page-cache lookup of a cached folio at count 0 retries forever in the
+// kernel (filemap_get_entry(): folio_try_get() fails on 0); gupsim's lookup takes the folio as it is.
 
 import { is_huge_zero_folio } from './huge_mm.js';
 import { PMD_ORDER, ZERO_PFN } from './memmap.js';
@@ -119,6 +120,10 @@ function freeInUse(m: Machine, folio: number): PutConsequence {
   m.misuse.taint(folio, mem.folio_order(folio));
   const maps = mem.folio_mapcount(folio);
   const cached = folioUseRefs(m, folio) > maps;
+  const lookup = cached
+    ? ' A page-cache lookup of it would spin in the kernel (folio_try_get() fails on a count of 0 and ' +
+      'filemap_get_entry() retries: a soft lockup); gupsim does not model that.'
+    : '';
   const users =
     folio === ZERO_PFN || is_huge_zero_folio(m, folio)
       ? 'it is the shared zero page'
@@ -133,7 +138,7 @@ function freeInUse(m: Machine, folio: number): PutConsequence {
       'says nothing; with check_pages (CONFIG_DEBUG_VM, init_on_alloc=1, init_on_free=1, page_poison=1 or ' +
       'debug_pagealloc=on) free_page_is_bad() would report "BUG: Bad page state ... nonzero mapcount" and leak ' +
       'the page instead. Unmapping it later drops references on a freed page (its count goes negative); gupsim ' +
-      'keeps its frames out of its allocator until nothing reaches them',
+      `keeps its frames out of its allocator until nothing reaches them.${lookup}`,
   };
 }
 

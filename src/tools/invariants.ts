@@ -329,7 +329,11 @@ export function checkInvariants(
     if (misused && rc <= 0) {
       // Leaked below zero, freed by the kernel while still in use (kept out of the allocator), or back
       // at zero from below (a later reference): none of them is free.
-      if (hugetlb && !hugetlbFree.has(folio)) hugetlbInUse.set(order, (hugetlbInUse.get(order) ?? 0) + 1);
+      if (hugetlb && !hugetlbFree.has(folio)) {
+        hugetlbInUse.set(order, (hugetlbInUse.get(order) ?? 0) + 1);
+        if (m.hugetlb.folio_test_hugetlb_restore_reserve(folio))
+          hugetlbToRestore.set(order, (hugetlbToRestore.get(order) ?? 0) + 1);
+      }
       return;
     }
     if (rc < 0) v(`folio ${hex(folio)}: _refcount ${rc} (negative)`);
