@@ -13,8 +13,13 @@
 // record says so, it is tainted, and later references are applied to its counts), but gupsim keeps its
 // frames out of its own allocator until nothing maps or caches them and its count is back at or below
 // zero; only then are they freed for real (and counted in nr_free_pages). The kernel would have handed
-// them out at once. Not modelled: a page-cache lookup of a cached folio at count 0 retries forever in the
-// kernel (filemap_get_entry(): folio_try_get() fails on 0); gupsim's lookup takes the folio as it is.
+// them out at once. Not modelled: free_pages_prepare() also clears the page flags (PageAnonExclusive,
+// dirty, LRU...) and an anon folio's mapping, so the kernel's later unmap counts the page as a file
+// page (RSS and NR_FILE_MAPPED skew; "BUG: Bad rss-counter state" at exit); gupsim keeps the folio's
+// fields as they were so its own page tables and counters stay consistent (measured on Debian 6.12 in a
+// VM: refcount 0 and mapcount 1 as here, PageAnonExclusive clear there). A page-cache lookup of a
+// cached folio at count 0 retries forever in the kernel (filemap_get_entry(): folio_try_get() fails on
+// 0); gupsim's lookup takes the folio as it is.
 
 import { is_huge_zero_folio } from './huge_mm.js';
 import { PMD_ORDER, ZERO_PFN } from './memmap.js';
@@ -138,7 +143,8 @@ function freeInUse(m: Machine, folio: number): PutConsequence {
       'says nothing; with check_pages (CONFIG_DEBUG_VM, init_on_alloc=1, init_on_free=1, page_poison=1 or ' +
       'debug_pagealloc=on) free_page_is_bad() would report "BUG: Bad page state ... nonzero mapcount" and leak ' +
       'the page instead. Unmapping it later drops references on a freed page (its count goes negative); gupsim ' +
-      `keeps its frames out of its allocator until nothing reaches them.${lookup}`,
+      'keeps its frames out of its allocator until nothing reaches them, and keeps its flags and mapping (the ' +
+      `kernel clears them in free_pages_prepare(), so its later unmap miscounts RSS).${lookup}`,
   };
 }
 
