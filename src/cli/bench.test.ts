@@ -25,8 +25,8 @@ afterEach(() => {
 });
 
 describe('bench library', () => {
-  it('quick mode: pin rows for each backing, metadata, no big machine', () => {
-    const r = runBench({ quick: true, sizes: [MiB, 1 << 30], host: false });
+  it('quick mode: pin rows for each backing, metadata, no big machine', async () => {
+    const r = await runBench({ quick: true, sizes: [MiB, 1 << 30], host: false });
     expect(r.schemaVersion).toBe(1);
     // --quick drops the 1 GiB rows.
     expect(r.pin.map((p) => [p.backing, p.bytes])).toEqual([

@@ -17,6 +17,8 @@ import {
   type PinRow,
 } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
+import { benchOps, OPS, OP_BACKINGS, type OpBacking, type OpName } from '../bench/ops.js';
+import { measureHostOps, type HostOpsResult } from '../bench/host_ops.js';
 import { benchInvariants, type InvariantsResult } from '../tools/invariants_bench.js';
 import { UserError } from './errors.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
@@ -44,6 +46,35 @@ export interface BenchResult {
   invariants: InvariantsResult | null;
   host: HostResult | null;
   host_skipped?: string;
+  /** Every timed path, model beside host, per backing and size (ns per 4 KiB page, medians). */
+  ops: OpsRow[];
+  /** Which host kernel the ops rows were measured on, and what it could not measure (null: not measured). */
+  ops_host: { kernel: string; skipped: string[] } | null;
+}
+
+/** One path of `ops`: the model's and the host kernel's cost per page, and model / host. */
+export interface OpsRow {
+  op: OpName;
+  backing: OpBacking;
+  bytes: number;
+  model_ns_per_page: number;
+  host_ns_per_page: number | null;
+  ratio: number | null;
+}
+
+/** The ops rows: each path of benchOps() beside the host's figure for the same backing and size. */
+export function opsRows(model: ReturnType<typeof benchOps>[], host: HostOpsResult | null): OpsRow[] {
+  const out: OpsRow[] = [];
+  for (const r of model) {
+    const h = host?.rows.find((x) => x.backing === r.backing && x.bytes === r.bytes);
+    for (const op of OPS) {
+      const mv = r.ns_per_page[op];
+      const hv = h ? h.ns_per_page[op] : null;
+      const ratio = hv !== null && hv > 0 ? Math.round((mv / hv) * 1000) / 1000 : null;
+      out.push({ op, backing: r.backing, bytes: r.bytes, model_ns_per_page: mv, host_ns_per_page: hv, ratio });
+    }
+  }
+  return out;
 }
 
 const GiB = 1 << 30;
@@ -82,7 +113,7 @@ function heapNow(): number {
 }
 
 /** Run the benchmark and return DESIGN.md's JSON object. Throws if the model gives a wrong answer. */
-export function runBench(opts: BenchOptions = {}): BenchResult {
+export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   let sizes = [...(opts.sizes ?? DEFAULT_SIZES)].sort((a, b) => a - b);
   if (opts.quick) sizes = sizes.filter((b) => b < GiB);
   const pin: PinRow[] = [];
@@ -98,13 +129,21 @@ export function runBench(opts: BenchOptions = {}): BenchResult {
     big,
     invariants: opts.quick ? null : benchInvariants(),
     host: null,
+    ops: [],
+    ops_host: null,
   };
+  const modelOps = OP_BACKINGS.flatMap((b) => sizes.map((bytes) => benchOps(b, bytes)));
   if (opts.host ?? true) {
     const h = measureHost(sizes);
     result.host = h.host;
     if (h.skipped !== undefined) result.host_skipped = h.skipped;
+    const ho = await measureHostOps(OP_BACKINGS, sizes);
+    if (ho.result) result.ops_host = { kernel: ho.result.kernel, skipped: ho.result.skipped };
+    else result.ops_host = { kernel: 'not measured', skipped: [ho.skipped ?? 'unknown reason'] };
+    result.ops = opsRows(modelOps, ho.result);
   } else {
     result.host_skipped = 'not requested (--no-host)';
+    result.ops = opsRows(modelOps, null);
   }
   return result;
 }
@@ -119,6 +158,7 @@ function fmtBytes(b: number): string {
 const pad = (s: string, n: number) => s.padEnd(n);
 const lpad = (s: string, n: number) => s.padStart(n);
 const ns = (x: number) => x.toFixed(1);
+const ns2 = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 
 /** The human-readable report. */
 export function formatBench(r: BenchResult): string {
@@ -149,6 +189,24 @@ export function formatBench(r: BenchResult): string {
   } else {
     out.push(`host: skipped (${r.host_skipped ?? 'unknown reason'})`);
   }
+  out.push('');
+  out.push('per path: model vs host kernel, ns per 4 KiB page (CPU time, medians); ratio = model / host');
+  out.push(
+    `${pad('path', 12)}${pad('backing', 8)}${lpad('size', 9)}${lpad('model', 10)}${lpad('host', 10)}${lpad('ratio', 8)}`,
+  );
+  for (const o of r.ops) {
+    out.push(
+      `${pad(o.op, 12)}${pad(o.backing, 8)}${lpad(fmtBytes(o.bytes), 9)}${lpad(ns2(o.model_ns_per_page), 10)}` +
+        `${lpad(o.host_ns_per_page === null ? '-' : ns2(o.host_ns_per_page), 10)}` +
+        `${lpad(o.ratio === null ? '-' : o.ratio.toFixed(2), 8)}`,
+    );
+  }
+  if (r.ops_host) {
+    out.push(
+      `host: ${r.ops_host.kernel}${r.ops_host.skipped.length ? `; not measured: ${r.ops_host.skipped.join('; ')}` : ''}`,
+    );
+  }
+  out.push('');
   out.push(
     `metadata: ${r.metadata_bytes_per_page} bytes per simulated page (kernel struct page: 64); page tables: ` +
       `${r.pgtable_bytes_per_page} bytes per mapped page (kernel: 8)`,
@@ -185,9 +243,9 @@ export function registerBench(program: Command, setCode: (c: number) => void): v
     .option('--quick', 'skip the 1 GiB rows and the 64 GiB machine')
     .option('--sizes <list>', 'buffer sizes, comma-separated (default 1M,64M,1G)')
     .option('--no-host', 'do not measure the host kernel (io_uring)')
-    .action((o: { json?: boolean; quick?: boolean; sizes?: string; host: boolean }) => {
+    .action(async (o: { json?: boolean; quick?: boolean; sizes?: string; host: boolean }) => {
       const sizes = o.sizes !== undefined ? parseSizes(o.sizes) : undefined;
-      const r = runBench({ quick: !!o.quick, sizes, host: o.host });
+      const r = await runBench({ quick: !!o.quick, sizes, host: o.host });
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatBench(r));
       setCode(0);
     });
