@@ -192,7 +192,8 @@ export function formatBench(r: BenchResult): string {
   out.push('');
   out.push('per path: model vs host kernel, ns per 4 KiB page (CPU time, medians); ratio = model / host');
   out.push(
-    `${pad('path', 12)}${pad('backing', 8)}${lpad('size', 9)}${lpad('model', 10)}${lpad('host', 10)}${lpad('ratio', 8)}`,
+    `${pad('path', 12)}${pad('backing', 8)}${lpad('size', 9)}` +
+      `${lpad('model', 10)}${lpad('host', 10)}${lpad('ratio', 8)}`,
   );
   for (const o of r.ops) {
     out.push(
@@ -202,9 +203,8 @@ export function formatBench(r: BenchResult): string {
     );
   }
   if (r.ops_host) {
-    out.push(
-      `host: ${r.ops_host.kernel}${r.ops_host.skipped.length ? `; not measured: ${r.ops_host.skipped.join('; ')}` : ''}`,
-    );
+    const missing = r.ops_host.skipped;
+    out.push(`host: ${r.ops_host.kernel}${missing.length ? `; not measured: ${missing.join('; ')}` : ''}`);
   }
   out.push('');
   out.push(

@@ -208,10 +208,13 @@ interface CoalesceData {
 /**
  * io_check_coalesce_buffer(): the pages form runs of consecutive subpages, one run per folio; the
  * first run may start mid-folio but must then reach the folio's end; every later folio starts at
- * subpage 0 and has the first folio's size; middle folios are covered entirely.
+ * subpage 0 and has the first folio's size; middle folios are covered entirely. Steps by folio: the
+ * folio of a run is looked up once, and a page continues the run when it is the next PFN and still
+ * inside that folio (what page_folio() == folio means for consecutive PFNs).
  */
 export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): CoalesceData | undefined {
   const mem = m.mem;
+  const n = pages.length;
   let folio = mem.page_folio(pages[0]!);
   let count = 1;
   let nr_folios = 1;
@@ -219,11 +222,16 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
   const folio_shift = PAGE_SHIFT + mem.folio_order(folio);
   const first_folio_page_idx = pages[0]! - folio;
   let nr_pages_head = 0;
-  for (let i = 1; i < pages.length; i++) {
-    if (mem.page_folio(pages[i]!) === folio && pages[i] === pages[i - 1]! + 1) {
-      count++;
-      continue;
-    }
+  let i = 1;
+  while (i < n) {
+    // Extend the run: the pages up to the folio's end must follow pages[i - 1] one by one.
+    const runStart = i;
+    const prev = pages[i - 1]!;
+    const stop = Math.min(n, i + (folio + mem.folio_nr_pages(folio) - 1 - prev));
+    while (i < stop && pages[i] === prev + (i - runStart + 1)) i++;
+    count += i - runStart;
+    if (i >= n) break;
+    // pages[i] starts another run.
     if (nr_folios === 1) {
       if (first_folio_page_idx + count !== mem.folio_nr_pages(folio)) return undefined;
       nr_pages_head = count;
@@ -234,6 +242,7 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
     if (PAGE_SHIFT + mem.folio_order(folio) !== folio_shift || pages[i] !== folio) return undefined;
     count = 1;
     nr_folios++;
+    i++;
   }
   if (nr_folios === 1) nr_pages_head = count;
   return { nr_pages_head, nr_pages_mid, folio_shift, nr_folios, first_folio_page_idx };
@@ -264,29 +273,38 @@ function io_coalesce_buffer(m: Machine, pages: Int32Array, d: CoalesceData): Int
 function io_buffer_account_pin(m: Machine, pages: Int32Array, st: AcctState): number {
   const mem = m.mem;
   let acct = 0;
+  // headpage_already_acct()'s answers, kept as sets: the large folios among pages[0..i) (grown as i
+  // goes) and those of the installed table (built on first need). Same answers as the kernel's scans.
+  const seen = new Set<number>();
+  let installed: Set<number> | undefined;
   for (let i = 0; i < pages.length; i++) {
     const folio = mem.page_folio(pages[i]!);
     if (!mem.folio_test_large(folio)) {
       acct++;
       continue;
     }
-    if (folio === st.last_hpage) continue;
+    const last = st.last_hpage;
     st.last_hpage = folio;
-    if (headpage_already_acct(m, pages, i, folio, st.table)) continue;
+    const already = seen.has(folio);
+    seen.add(folio);
+    if (folio === last) continue;
+    installed ??= installedHeads(m, st.table);
+    if (already || installed.has(folio)) continue;
     acct += mem.folio_nr_pages(folio);
   }
   return acct;
 }
 
-/** headpage_already_acct(): hpage among pages[0..i) or in the installed table's bvecs. */
-function headpage_already_acct(m: Machine, pages: Int32Array, i: number, hpage: number, table: MappedUbuf[]): boolean {
+/** The large folios the installed table's bvecs point into (headpage_already_acct()'s second scan). */
+function installedHeads(m: Machine, table: MappedUbuf[]): Set<number> {
   const mem = m.mem;
-  for (let k = 0; k < i; k++)
-    if (mem.folio_test_large(mem.page_folio(pages[k]!)) && mem.page_folio(pages[k]!) === hpage) return true;
+  const out = new Set<number>();
   for (const b of table)
-    for (const p of b.bvecPages)
-      if (mem.folio_test_large(mem.page_folio(p)) && mem.page_folio(p) === hpage) return true;
-  return false;
+    for (const p of b.bvecPages) {
+      const f = mem.page_folio(p);
+      if (mem.folio_test_large(f)) out.add(f);
+    }
+  return out;
 }
 
 /** io_release_ubuf(): one unpin_user_folio(folio, 1) per bvec; the memlock charge is returned. */

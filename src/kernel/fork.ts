@@ -7,7 +7,7 @@ import { dup_fd } from './file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
-import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR } from '../mm/memmap.js';
+import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR, PG_head, PG_tail } from '../mm/memmap.js';
 import { Vma, VM_DONTCOPY, VM_PFNMAP, VM_MIXEDMAP, VM_WRITE, VM_SHARED, is_cow_mapping } from '../mm/mm_types.js';
 import {
   mk_pte,
@@ -18,6 +18,10 @@ import {
   pte_mkold,
   pte_mkclean,
   pte_index,
+  pte_flags,
+  pte_write,
+  pte_mkwrite,
+  PTRS_PER_PTE,
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_RW,
@@ -135,13 +139,85 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
         dtable[i] = e;
         continue;
       }
+      touched = true;
+      // copy_present_ptes(): the PTEs that map the rest of one large folio are copied as a batch.
+      const nr = copyPresentPtesBatch(m, dst, src, a, e, table, dtable, i, Math.min(stop, src.end) - a, cow);
+      if (nr > 0) {
+        a += (nr - 1) * PAGE_SIZE;
+        continue;
+      }
       const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow);
       if (r) return r;
-      touched = true;
     }
   }
   if (touched && cow) m.mmuNotify(src.mm, src.start, src.end, 'fork');
   return 0;
+}
+
+/** pte_batch_clear_ignored(): the bits folio_pte_batch() does not compare (young and write always,
+ *  dirty in a shared mapping). */
+function pteBatchKey(e: number, ignoreDirty: boolean): number {
+  let k = pte_mkold(pte_wrprotect(e));
+  if (ignoreDirty) k = pte_mkclean(k);
+  return k;
+}
+
+/**
+ * The batched branch of copy_present_ptes(): when the PTE maps a page of a large folio, the following
+ * PTEs that map the next pages of the same folio with the same bits (folio_pte_batch()) are copied
+ * together: references, mapcounts, PageAnonExclusive cleared, write-protected when COW. Returns how many
+ * PTEs were copied, or 0 when the single-PTE path must run: a small folio, or an anon folio that may be
+ * pinned (folio_try_dup_anon_rmap_ptes() refuses a batch with an exclusive page, and the kernel retries
+ * page by page; the single-PTE path gives the same answer for a batch without one).
+ */
+function copyPresentPtesBatch(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  e: number,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  maxBytes: number,
+  cow: boolean,
+): number {
+  const mem = m.mem;
+  const page = pte_pfn(e);
+  if (!(mem.flags[page]! & (PG_head | PG_tail))) return 0;
+  const folio = mem.page_folio(page);
+  const anon = mem.folio_test_anon(folio);
+  if (anon && folio_needs_cow_for_dma(m, src, folio)) return 0;
+  // folio_pte_batch(): up to the folio's end, the PTE table's end and the VMA's end.
+  const max = Math.min(folio + mem.folio_nr_pages(folio) - page, PTRS_PER_PTE - i, maxBytes / PAGE_SIZE);
+  const ignoreDirty = (src.flags & VM_SHARED) !== 0;
+  const key = pte_flags(pteBatchKey(e, ignoreDirty));
+  let anyWritable = pte_write(e);
+  let nr = 1;
+  for (; nr < max; nr++) {
+    const x = table[i + nr]!;
+    if (pte_pfn(x) !== page + nr || pte_flags(pteBatchKey(x, ignoreDirty)) !== key) break;
+    if (pte_write(x)) anyWritable = true;
+  }
+  folio_ref_add(m, folio, nr);
+  folioAddRmapPtes(m, folio, page, nr);
+  if (anon) {
+    for (let k = 0; k < nr; k++) mem.ClearPageAnonExclusive(page + k);
+    dst.mm.rss_anon += nr;
+  } else {
+    dst.mm.rss_file += nr;
+  }
+  // __copy_present_ptes(): every child PTE is the first one's, PFN advanced.
+  let pe = anyWritable ? pte_mkwrite(e) : e;
+  if (cow && pte_write(pe)) {
+    for (let k = 0; k < nr; k++) table[i + k] = pte_wrprotect(table[i + k]!);
+    pe = pte_wrprotect(pe);
+  }
+  if (src.flags & VM_SHARED) pe = pte_mkclean(pe);
+  pe = pte_mkold(pe);
+  const bits = pte_flags(pe);
+  for (let k = 0; k < nr; k++) dtable[i + k] = mk_pte(page + k, bits);
+  return nr;
 }
 
 /**

@@ -4,7 +4,7 @@
 
 import { MemMap, NO_FOLIO, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
 import { PageAllocator, prepNewFolio } from './page_alloc.js';
-import { Vmstat } from './vmstat.js';
+import { NR_FREE_PAGES, Vmstat } from './vmstat.js';
 import { WarnLog } from './warn.js';
 import { AnonVma, MmStruct } from './mm_types.js';
 import { AddressSpace, type FsKind } from './fs.js';
@@ -199,7 +199,7 @@ export class Machine {
     const pfn = this.alloc.allocBlock(order, { movable });
     if (pfn === NO_PFN) return NO_FOLIO;
     prepNewFolio(this.mem, pfn, order);
-    this.vmstat.mod('nr_free_pages', -(1 << order));
+    this.vmstat.mod(NR_FREE_PAGES, -(1 << order));
     return pfn;
   }
 }

@@ -1,7 +1,10 @@
 // Models struct page / struct folio (include/linux/mm_types.h, include/linux/page-flags.h,
 // include/linux/mm.h) as a structure of arrays: a page is an index (its PFN), a folio is its head PFN.
 //
-// Per page, 16 bytes: flags u16, mapping u16, _refcount i32, _mapcount i32, index u32.
+// Per page, 16 bytes: flags u16, mapping u16, _refcount i32, _mapcount i32, index u32. The five arrays
+// are views into one pooled ArrayBuffer (the kernel's vmemmap is one array too), so a snapshot of every
+// page's state is one memcpy (snapshot.ts); arrays added later (per-page contents) are allocated on
+// first use with extra() and join the snapshot.
 // Folio-wide fields of a large folio live in its tail pages' otherwise unused slots, as the kernel
 // keeps them in the first tail pages: refcount[head+1] = _pincount, index[head+1] = _entire_mapcount,
 // refcount[head+2] = _large_mapcount. Mapcounts are stored as natural counts (the kernel's value + 1).
@@ -35,6 +38,9 @@ export const PG_swapbacked = 1 << 13;
 export const PG_buddy = 1 << 14; // page type: free in the buddy allocator
 export const PG_hugetlb = 1 << 15; // page type: hugetlb folio
 
+/** Pages of a large folio whose slots hold folio-wide fields: the head, _pincount's and _large_mapcount's. */
+export const FOLIO_FIELD_PAGES = 3;
+
 export type ZoneName = 'DMA32' | 'NORMAL' | 'MOVABLE' | 'DEVICE';
 
 /** The per-page arrays. Owned by the machine; page_alloc and everything above index into them. */
@@ -45,14 +51,27 @@ export class MemMap {
   readonly refcount: Int32Array;
   readonly mapcount: Int32Array;
   readonly index: Uint32Array;
+  /** The pool every per-page array above is a view of (4-byte fields first, for alignment). */
+  readonly pool: ArrayBuffer;
+  /** Per-page arrays allocated on first use (extra()), by name; snapshots include them. */
+  readonly extras = new Map<string, Uint32Array>();
 
   constructor(nrPages: number) {
     this.nr = nrPages;
-    this.flags = new Uint16Array(nrPages);
-    this.mapping = new Uint16Array(nrPages);
-    this.refcount = new Int32Array(nrPages);
-    this.mapcount = new Int32Array(nrPages);
-    this.index = new Uint32Array(nrPages);
+    this.pool = new ArrayBuffer(nrPages * MemMap.BYTES_PER_PAGE);
+    const n = nrPages;
+    this.refcount = new Int32Array(this.pool, 0, n);
+    this.mapcount = new Int32Array(this.pool, 4 * n, n);
+    this.index = new Uint32Array(this.pool, 8 * n, n);
+    this.flags = new Uint16Array(this.pool, 12 * n, n);
+    this.mapping = new Uint16Array(this.pool, 14 * n, n);
+  }
+
+  /** A 32-bit per-page array kept beside the pool, allocated (zeroed) the first time it is asked for. */
+  extra(name: string): Uint32Array {
+    let a = this.extras.get(name);
+    if (!a) this.extras.set(name, (a = new Uint32Array(this.nr)));
+    return a;
   }
 
   /** Bytes of model metadata per simulated page. */

@@ -4,7 +4,17 @@
 // Free lists are linked through the free head page's index (next) and mapcount (prev) slots, as the
 // kernel links free pages through page->buddy_list.
 
-import { MemMap, MAX_ORDER, NO_PFN, ORDER_MASK, PG_buddy, PG_head, PG_tail, type ZoneName } from './memmap.js';
+import {
+  FOLIO_FIELD_PAGES,
+  MemMap,
+  MAX_ORDER,
+  NO_PFN,
+  ORDER_MASK,
+  PG_buddy,
+  PG_head,
+  PG_tail,
+  type ZoneName,
+} from './memmap.js';
 
 export interface Area {
   readonly zone: ZoneName;
@@ -186,18 +196,31 @@ export class PageAllocator {
     return pfn;
   }
 
-  /** __free_pages(): return a block to the buddy lists, merging with free buddies. */
-  freeBlock(pfn: number, order: number): void {
+  /**
+   * __free_pages(): return a block to the buddy lists, merging with free buddies. A free block keeps
+   * nothing but its head's buddy fields, so the next prepNewFolio() need not clear it. Like
+   * free_pages_prepare(), a large block clears what a folio can have left behind: every page's flags
+   * (PG_tail, PageAnonExclusive) and mapcount, and the folio fields of the head and the first tails
+   * (_pincount, _entire_mapcount, _large_mapcount); other tail slots hold nothing in a folio.
+   */
+  freeBlock(pfn: number, order: number): Area {
     const area = this.areaOf(pfn);
     if (!area) throw new Error(`gupsim bug: free of pfn ${pfn} outside every zone`);
     const m = this.mem;
     const n = 1 << order;
-    for (let i = 0; i < n; i++) {
-      m.flags[pfn + i] = 0;
-      m.refcount[pfn + i] = 0;
-      m.mapcount[pfn + i] = 0;
-      m.mapping[pfn + i] = 0;
-      m.index[pfn + i] = 0;
+    if (n === 1) {
+      m.flags[pfn] = 0;
+      m.refcount[pfn] = 0;
+      m.mapcount[pfn] = 0;
+      m.mapping[pfn] = 0;
+      m.index[pfn] = 0;
+    } else {
+      m.flags.fill(0, pfn, pfn + n);
+      m.mapcount.fill(0, pfn, pfn + n);
+      const fields = pfn + Math.min(n, FOLIO_FIELD_PAGES);
+      m.refcount.fill(0, pfn, fields);
+      m.index.fill(0, pfn, fields);
+      m.mapping.fill(0, pfn, fields);
     }
     while (order < MAX_ORDER) {
       const buddy = pfn ^ (1 << order);
@@ -212,6 +235,7 @@ export class PageAllocator {
       order++;
     }
     this.pushFree(area, pfn, order);
+    return area;
   }
 
   private pushFree(area: Area, pfn: number, order: number): void {
@@ -241,18 +265,13 @@ export class PageAllocator {
   }
 }
 
-/** prep_new_page() + prep_compound_page(): turn a fresh block into a folio with one reference. */
+/** prep_new_page() + prep_compound_page(): turn a fresh block into a folio with one reference. A
+ * block from the buddy allocator is clear (see freeBlock()), so only the head and the tails' PG_tail
+ * are written, the latter at memset speed. */
 export function prepNewFolio(mem: MemMap, pfn: number, order: number): void {
   mem.refcount[pfn] = 1;
   if (order > 0) {
     mem.flags[pfn] = PG_head | order;
-    const n = 1 << order;
-    for (let i = 1; i < n; i++) {
-      mem.flags[pfn + i] = PG_tail;
-      mem.refcount[pfn + i] = 0;
-      mem.mapcount[pfn + i] = 0;
-      mem.index[pfn + i] = 0;
-      mem.mapping[pfn + i] = 0;
-    }
+    mem.flags.fill(PG_tail, pfn + 1, pfn + (1 << order));
   }
 }

@@ -100,9 +100,14 @@ export class PageTable {
   freeEmptyTables(start: number, end: number): void {
     for (let k = pmd_index(start); k <= pmd_index(end - 1); k++) {
       const s = this.pmds.get(k);
-      if (typeof s === 'object' && s.every((e) => e === 0)) this.pmds.delete(k);
+      if (typeof s === 'object' && tableEmpty(s)) this.pmds.delete(k);
     }
   }
+}
+
+function tableEmpty(t: Uint32Array): boolean {
+  for (let i = 0; i < t.length; i++) if (t[i] !== 0) return false;
+  return true;
 }
 
 export function is_zero_pfn(pfn: number): boolean {
