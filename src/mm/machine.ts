@@ -7,6 +7,7 @@ import { PageAllocator, prepNewFolio } from './page_alloc.js';
 import { NR_FREE_PAGES, Vmstat } from './vmstat.js';
 import { WarnLog } from './warn.js';
 import { AnonVma, MmStruct } from './mm_types.js';
+import { PteSlab } from './pgtable.js';
 import { AddressSpace, type FsKind } from './fs.js';
 import { HugetlbPool } from './hugetlb.js';
 import { LINUX_6_18, type KernelProfile } from './profile.js';
@@ -88,6 +89,8 @@ export class Machine {
   readonly processes = new Map<string, Process>();
   readonly files = new Map<string, AddressSpace>();
   readonly nrRamPages: number;
+  /** Every process's PTE tables (pgtable.ts). */
+  readonly pteSlab = new PteSlab();
   /** The PMD-sized huge zero folio, allocated on first use (-1 until then). */
   huge_zero_folio = NO_FOLIO;
   /** The last refusal recorded by a GUP entry point (cleared when an entry point starts). */
@@ -161,7 +164,7 @@ export class Machine {
   /** Create a process with an empty mm (execve of a fresh program). */
   spawn(name: string): Process {
     if (this.processes.get(name)?.alive) throw new RangeError(`process ${name} exists`);
-    const p = new Process(this.nextPid++, name, new MmStruct(MMAP_TOP), this.profile.defaultMemlock);
+    const p = new Process(this.nextPid++, name, new MmStruct(MMAP_TOP, this.pteSlab), this.profile.defaultMemlock);
     this.processes.set(name, p);
     return p;
   }
