@@ -8,6 +8,7 @@ import { NR_FREE_PAGES, Vmstat } from './vmstat.js';
 import { WarnLog } from './warn.js';
 import { AnonVma, MmStruct } from './mm_types.js';
 import { PteSlab } from './pgtable.js';
+import { MachineSnapshot, restoreMachine, snapshotMachine } from './snapshot.js';
 import { AddressSpace, type FsKind } from './fs.js';
 import { HugetlbPool } from './hugetlb.js';
 import { LINUX_6_18, type KernelProfile } from './profile.js';
@@ -195,6 +196,21 @@ export class Machine {
   /** mmu_notifier_invalidate_range_start(). */
   mmuNotify(mm: MmStruct, start: number, end: number, event: MmuEvent): void {
     for (const n of this.notifiers) n(mm, start, end, event);
+  }
+
+  // --- snapshots ----------------------------------------------------------------------------
+
+  /**
+   * A snapshot of the whole machine (snapshot.ts): page state and page tables by memcpy, the rest
+   * structurally. `into`: an earlier snapshot of this machine to overwrite, reusing its buffers.
+   */
+  snapshot(into?: MachineSnapshot): MachineSnapshot {
+    return snapshotMachine(this, [], into);
+  }
+
+  /** Go back to the state of a snapshot of this machine (any number of times). */
+  restore(s: MachineSnapshot): void {
+    restoreMachine(this, s);
   }
 
   /** folio_alloc(): allocate and prepare a folio. Returns the head PFN or NO_FOLIO. */

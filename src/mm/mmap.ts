@@ -30,6 +30,7 @@ import { zap_page_range_single, handle_mm_fault } from './memory.js';
 import { mk_pte, pte_index, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { truncate_inode_pages } from './truncate.js';
+import { snapshotSideTable } from './snapshot.js';
 
 export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
 
@@ -164,6 +165,7 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
 
 /** Reservations still held by each hugetlb VMA (released at unmap). */
 const vmaHugetlbResv = new WeakMap<Vma, number>();
+snapshotSideTable(vmaHugetlbResv);
 
 function unlinkedFile(m: Machine, fs: FsKind, name: string, pages: number, hugeOrder = 0): AddressSpace {
   const f = m.newFile(fs, name, pages, hugeOrder);

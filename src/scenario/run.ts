@@ -72,9 +72,7 @@ export function executeScenario(
   let ok = true;
   const last = Math.min(opts.stopAfter ?? sc.steps.length - 1, sc.steps.length - 1);
   sc.steps.slice(0, last + 1).forEach((step, index) => {
-    ctx.m.warns.step = index;
-    const res = step.op === 'expect' ? runExpect(ctx, step, steps) : runStep(ctx, step, index);
-    if (step.label) res.label = step.label;
+    const res = runScenarioStep(ctx, step, index, steps);
     if (res.failures?.length) ok = false;
     steps.push(res);
   });
@@ -91,6 +89,14 @@ export function executeScenario(
     warnings: ctx.m.warns.records,
   };
   return { result, ctx };
+}
+
+/** Run step `index` of a scenario on ctx (`done`: the results of the steps before it, for expect). */
+export function runScenarioStep(ctx: RunContext, step: Step, index: number, done: StepResult[]): StepResult {
+  ctx.m.warns.step = index;
+  const res = step.op === 'expect' ? runExpect(ctx, step, done) : runStep(ctx, step, index);
+  if (step.label) res.label = step.label;
+  return res;
 }
 
 /** The first region the step names that no successful mmap defined, if any. */
