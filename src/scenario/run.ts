@@ -2,7 +2,8 @@
 // (and why a refused step failed), expectations checked, outstanding pins by owner and WARN records.
 
 import { RunContext, type Outcome } from './context.js';
-import { SCHEMA_VERSION, type Scenario, type Step } from './schema.js';
+import type { Scenario, Step } from './schema.js';
+import { SCHEMA_VERSION } from './version.js';
 import * as mem from './ops/memory.js';
 import * as gup from './ops/gup.js';
 import * as obs from './ops/observe.js';

@@ -3,8 +3,9 @@
 
 import { z } from 'zod';
 import { parseSize } from './sizes.js';
+import { SCHEMA_VERSION } from './version.js';
 
-export const SCHEMA_VERSION = 1;
+export { SCHEMA_VERSION };
 
 const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const n = parseSize(v);
