@@ -101,18 +101,20 @@ export async function measureHostOps(
   const skipped: string[] = [];
   let session: HostSession | undefined;
   let wanted = [...backings];
-  try {
-    session = await HostSession.acquire(60_000);
-    const problems = session.apply(HOST_OP_SETTINGS);
-    if (problems.length) {
-      // Without the settings only the base rows are the same machine as the model's.
-      skipped.push(`thp and mthp rows: ${problems.join('; ')}`);
+  // Base pages (MADV_NOHUGEPAGE) need no THP settings: no lock, nothing changed.
+  if (wanted.some((b) => b !== 'base'))
+    try {
+      session = await HostSession.acquire(60_000);
+      const problems = session.apply(HOST_OP_SETTINGS);
+      if (problems.length) {
+        // Without the settings only the base rows are the same machine as the model's.
+        skipped.push(`thp and mthp rows: ${problems.join('; ')}`);
+        wanted = wanted.filter((b) => b === 'base');
+      }
+    } catch (e) {
+      skipped.push(`thp and mthp rows: ${(e as Error).message}`);
       wanted = wanted.filter((b) => b === 'base');
     }
-  } catch (e) {
-    skipped.push(`thp and mthp rows: ${(e as Error).message}`);
-    wanted = wanted.filter((b) => b === 'base');
-  }
   try {
     const specs = wanted.flatMap((backing) => usable.map((bytes) => ({ backing, bytes })));
     if (specs.length === 0) return { result: null, skipped: skipped.join('; ') };

@@ -19,6 +19,8 @@ import {
 import { measureHost, type HostResult } from '../bench/host.js';
 import { benchOps, OPS, OP_BACKINGS, type OpBacking, type OpName } from '../bench/ops.js';
 import { measureHostOps, type HostOpsResult } from '../bench/host_ops.js';
+import { benchSnapshot, type SnapshotResult } from '../bench/snapshot.js';
+import { benchCliStart, type CliStartResult } from '../bench/cli_start.js';
 import { benchInvariants, type InvariantsResult } from '../tools/invariants_bench.js';
 import { UserError } from './errors.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
@@ -50,6 +52,10 @@ export interface BenchResult {
   ops: OpsRow[];
   /** Which host kernel the ops rows were measured on, and what it could not measure (null: not measured). */
   ops_host: { kernel: string; skipped: string[] } | null;
+  /** Machine snapshot and restore beside one memcpy of the same bytes (64 GiB machine; 256 MiB with --quick). */
+  snapshot: SnapshotResult;
+  /** CLI start beside `node -e 0` (null with --quick, or the reason it was not measured). */
+  cli_start: CliStartResult | { skipped: string } | null;
 }
 
 /** One path of `ops`: the model's and the host kernel's cost per page, and model / host. */
@@ -131,8 +137,13 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     host: null,
     ops: [],
     ops_host: null,
+    snapshot: opts.quick ? benchSnapshot({ memory: GiB / 4, faulted: GiB / 16, runs: 3 }) : benchSnapshot(),
+    cli_start: opts.quick ? null : benchCliStart(),
   };
-  const modelOps = OP_BACKINGS.flatMap((b) => sizes.map((bytes) => benchOps(b, bytes)));
+  // --quick: fewer runs and a shorter warm-up (a smoke test of the paths, not figures to quote).
+  const modelOps = OP_BACKINGS.flatMap((b) =>
+    sizes.map((bytes) => (opts.quick ? benchOps(b, bytes, 3, 1 << 16) : benchOps(b, bytes))),
+  );
   if (opts.host ?? true) {
     const h = measureHost(sizes);
     result.host = h.host;
@@ -206,6 +217,29 @@ export function formatBench(r: BenchResult): string {
     const missing = r.ops_host.skipped;
     out.push(`host: ${r.ops_host.kernel}${missing.length ? `; not measured: ${missing.join('; ')}` : ''}`);
   }
+  const sn = r.snapshot;
+  out.push('');
+  out.push(
+    `snapshot of a ${fmtBytes(sn.machine_bytes)} machine (${fmtBytes(sn.faulted_bytes)} faulted, ` +
+      `${(sn.copied_bytes / (1 << 20)).toFixed(0)} MiB of page state and page tables), ns per simulated page:`,
+  );
+  out.push(
+    `  snapshot ${ns2(sn.snapshot_ns_per_page)}, restore ${ns2(sn.restore_ns_per_page)}, one .set() of the same ` +
+      `bytes ${ns2(sn.memcpy_ns_per_page)}: ${sn.snapshot_ratio.toFixed(2)}x and ${sn.restore_ratio.toFixed(2)}x memcpy`,
+  );
+  out.push(
+    `  ${fmtBytes(sn.small.machine_bytes)} machine: snapshot ${sn.small.snapshot_us} us, restore ` +
+      `${sn.small.restore_us} us, ${sn.small.pairs_per_second} snapshot+restore pairs per second`,
+  );
+  const cs = r.cli_start;
+  if (cs === null) out.push('cli start: skipped (--quick)');
+  else if ('skipped' in cs) out.push(`cli start: skipped (${cs.skipped})`);
+  else
+    out.push(
+      `cli start (wall ms / CPU ms, medians): node -e 0 ${cs.node_ms} / ${cs.node_cpu_ms}; gupsim --version ` +
+        `${cs.version_ms} / ${cs.version_cpu_ms} (${cs.version_ratio}x / ${cs.version_cpu_ratio}x); gupsim run ` +
+        `${cs.scenario} ${cs.run_ms} / ${cs.run_cpu_ms} (${cs.run_ratio}x / ${cs.run_cpu_ratio}x)`,
+    );
   out.push('');
   out.push(
     `metadata: ${r.metadata_bytes_per_page} bytes per simulated page (kernel struct page: 64); page tables: ` +
