@@ -9,7 +9,7 @@ import type { Process } from '../mm/task.js';
 import { Holder } from './holder.js';
 import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE } from '../mm/memmap.js';
+import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE, PG_head, PG_tail } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
 import { chargeUserLockedVm, unchargeUserLockedVm } from './memlock.js';
 
@@ -223,6 +223,13 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
   const first_folio_page_idx = pages[0]! - folio;
   let nr_pages_head = 0;
   let i = 1;
+  if (nr_pages_mid === 1) {
+    // The first folio is small: every run is one page, so the buffer qualifies (with nr_pages_mid 1:
+    // not coalesced) exactly when every page is a small folio; the first large one has another size.
+    const flags = mem.flags;
+    for (; i < n; i++) if (flags[pages[i]!]! & (PG_head | PG_tail)) return undefined;
+    return { nr_pages_head: 1, nr_pages_mid, folio_shift, nr_folios: n, first_folio_page_idx };
+  }
   while (i < n) {
     // Extend the run: the pages up to the folio's end must follow pages[i - 1] one by one.
     const runStart = i;
@@ -277,12 +284,14 @@ function io_buffer_account_pin(m: Machine, pages: Int32Array, st: AcctState): nu
   // goes) and those of the installed table (built on first need). Same answers as the kernel's scans.
   const seen = new Set<number>();
   let installed: Set<number> | undefined;
+  const flags = mem.flags;
   for (let i = 0; i < pages.length; i++) {
-    const folio = mem.page_folio(pages[i]!);
-    if (!mem.folio_test_large(folio)) {
-      acct++;
+    const p = pages[i]!;
+    if (!(flags[p]! & (PG_head | PG_tail))) {
+      acct++; // a small folio (!PageCompound)
       continue;
     }
+    const folio = mem.page_folio(p);
     const last = st.last_hpage;
     st.last_hpage = folio;
     const already = seen.has(folio);

@@ -7,7 +7,17 @@ import { dup_fd } from './file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
-import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR, PG_head, PG_tail } from '../mm/memmap.js';
+import {
+  NO_FOLIO,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PUD_SIZE,
+  HPAGE_PMD_NR,
+  PG_anon,
+  PG_anon_exclusive,
+  PG_head,
+  PG_tail,
+} from '../mm/memmap.js';
 import { Vma, VM_DONTCOPY, VM_PFNMAP, VM_MIXEDMAP, VM_WRITE, VM_SHARED, is_cow_mapping } from '../mm/mm_types.js';
 import {
   mk_pte,
@@ -131,27 +141,73 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     const table = spt.pteTable(a)!;
     const dtable = dpt.pte_alloc(a)!;
     const stop = Math.min(next, src.end);
-    for (; a < stop; a += PAGE_SIZE) {
-      const i = pte_index(a);
-      const e = table[i]!;
-      if (!pte_present(e)) continue;
-      if (pte_special(e)) {
-        dtable[i] = e;
-        continue;
-      }
-      touched = true;
-      // copy_present_ptes(): the PTEs that map the rest of one large folio are copied as a batch.
-      const nr = copyPresentPtesBatch(m, dst, src, a, e, table, dtable, i, Math.min(stop, src.end) - a, cow);
-      if (nr > 0) {
-        a += (nr - 1) * PAGE_SIZE;
-        continue;
-      }
-      const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow);
-      if (r) return r;
-    }
+    const r = copyPteRange(m, dst, src, a, table, dtable, pte_index(a), pte_index(a) + (stop - a) / PAGE_SIZE, cow);
+    if (r < 0) return r;
+    if (r > 0) touched = true;
+    a = stop;
   }
   if (touched && cow) m.mmuNotify(src.mm, src.start, src.end, 'fork');
   return 0;
+}
+
+/**
+ * copy_pte_range() over PTE slots [i, iEnd) of one table, the first at `addr`: returns the number of
+ * pages (not special PTEs) it copied or shared, or -ENOMEM. A small anon folio that is not going to be copied (its mm
+ * never pinned, the common fork) takes copy_present_ptes()'s small-folio path inline: one more
+ * reference and mapcount, PageAnonExclusive cleared, both PTEs write-protected when COW.
+ */
+function copyPteRange(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  iEnd: number,
+  cow: boolean,
+): number {
+  const mem = m.mem;
+  const flags = mem.flags;
+  const shared = (src.flags & VM_SHARED) !== 0;
+  // folio_needs_cow_for_dma() is false for every folio of an mm that never pinned.
+  const mayCopy = src.mm.has_pinned;
+  let done = 0;
+  let rssAnon = 0;
+  for (; i < iEnd; i++) {
+    const e = table[i]!;
+    if (!pte_present(e)) continue;
+    if (pte_special(e)) {
+      dtable[i] = e;
+      continue;
+    }
+    done++;
+    const page = pte_pfn(e);
+    const f = flags[page]!;
+    if (!mayCopy && (f & (PG_head | PG_tail | PG_anon)) === PG_anon) {
+      flags[page] = f & ~PG_anon_exclusive;
+      mem.refcount[page] = mem.refcount[page]! + 1;
+      mem.mapcount[page] = mem.mapcount[page]! + 1;
+      rssAnon++;
+      let ce = e;
+      if (cow) table[i] = ce = pte_wrprotect(e);
+      if (shared) ce = pte_mkclean(ce);
+      dtable[i] = pte_mkold(ce);
+      continue;
+    }
+    const a = addr + (i - pte_index(addr)) * PAGE_SIZE;
+    // copy_present_ptes(): the PTEs that map the rest of one large folio are copied as a batch.
+    const nr = copyPresentPtesBatch(m, dst, src, a, e, table, dtable, i, (iEnd - i) * PAGE_SIZE, cow);
+    if (nr > 0) {
+      done += nr - 1;
+      i += nr - 1;
+      continue;
+    }
+    const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow);
+    if (r) return r;
+  }
+  dst.mm.rss_anon += rssAnon;
+  return done;
 }
 
 /** pte_batch_clear_ignored(): the bits folio_pte_batch() does not compare (young and write always,

@@ -7,7 +7,8 @@
 // first use with extra() and join the snapshot.
 // Folio-wide fields of a large folio live in its tail pages' otherwise unused slots, as the kernel
 // keeps them in the first tail pages: refcount[head+1] = _pincount, index[head+1] = _entire_mapcount,
-// refcount[head+2] = _large_mapcount. Mapcounts are stored as natural counts (the kernel's value + 1).
+// refcount[head+2] = _large_mapcount; a tail's mapping slot holds the folio's order (compound_head).
+// Mapcounts are stored as natural counts (the kernel's value + 1).
 // Large folios are order >= 2 (anon mTHP has no order 1; the model creates no order-1 folios), which
 // guarantees both tail slots exist.
 
@@ -79,9 +80,15 @@ export class MemMap {
 
   // --- struct folio accessors -------------------------------------------------------------
 
-  /** page_folio(): the head PFN of the folio that contains pfn. Folios are naturally aligned. */
+  /**
+   * page_folio(): the head PFN of the folio that contains pfn. Folios are naturally aligned, and a
+   * tail page's mapping slot holds its folio's order (set by prepNewFolio(), as the kernel sets each
+   * tail's compound_head), so this is one step; the scan below only backs that up.
+   */
   page_folio(pfn: number): number {
     if (!(this.flags[pfn]! & PG_tail)) return pfn;
+    const head = pfn - (pfn & ((1 << this.mapping[pfn]!) - 1));
+    if (head !== pfn && this.flags[head]! & PG_head) return head;
     for (let k = 1; k <= MAX_ORDER; k++) {
       const cand = pfn - (pfn & ((1 << k) - 1));
       const f = this.flags[cand]!;

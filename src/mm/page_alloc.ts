@@ -200,8 +200,9 @@ export class PageAllocator {
    * __free_pages(): return a block to the buddy lists, merging with free buddies. A free block keeps
    * nothing but its head's buddy fields, so the next prepNewFolio() need not clear it. Like
    * free_pages_prepare(), a large block clears what a folio can have left behind: every page's flags
-   * (PG_tail, PageAnonExclusive) and mapcount, and the folio fields of the head and the first tails
-   * (_pincount, _entire_mapcount, _large_mapcount); other tail slots hold nothing in a folio.
+   * (PG_tail, PageAnonExclusive), mapcount and mapping (a tail's compound_head), and the folio fields
+   * of the head and the first tails (_pincount, _entire_mapcount, _large_mapcount); other tail slots
+   * hold nothing in a folio.
    */
   freeBlock(pfn: number, order: number): Area {
     const area = this.areaOf(pfn);
@@ -217,10 +218,10 @@ export class PageAllocator {
     } else {
       m.flags.fill(0, pfn, pfn + n);
       m.mapcount.fill(0, pfn, pfn + n);
+      m.mapping.fill(0, pfn, pfn + n);
       const fields = pfn + Math.min(n, FOLIO_FIELD_PAGES);
       m.refcount.fill(0, pfn, fields);
       m.index.fill(0, pfn, fields);
-      m.mapping.fill(0, pfn, fields);
     }
     while (order < MAX_ORDER) {
       const buddy = pfn ^ (1 << order);
@@ -267,11 +268,12 @@ export class PageAllocator {
 
 /** prep_new_page() + prep_compound_page(): turn a fresh block into a folio with one reference. A
  * block from the buddy allocator is clear (see freeBlock()), so only the head and the tails' PG_tail
- * are written, the latter at memset speed. */
+ * and compound_head (the folio order, in the mapping slot) are written, the latter at memset speed. */
 export function prepNewFolio(mem: MemMap, pfn: number, order: number): void {
   mem.refcount[pfn] = 1;
   if (order > 0) {
     mem.flags[pfn] = PG_head | order;
     mem.flags.fill(PG_tail, pfn + 1, pfn + (1 << order));
+    mem.mapping.fill(order, pfn + 1, pfn + (1 << order)); // prep_compound_tail(): the way to the head
   }
 }
