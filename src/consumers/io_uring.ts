@@ -163,7 +163,7 @@ function io_sqe_buffer_register(
     m.warns.warn('io_pin_pages', '!nr_pages');
     return -EINVAL;
   }
-  const pages = new Int32Array(nr);
+  const pages = pinScratch(nr);
   const pinned = pin_user_pages_fast(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
   if (pinned !== nr) {
     if (pinned > 0) {
@@ -176,7 +176,7 @@ function io_sqe_buffer_register(
     }
     return pinned < 0 ? pinned : m.refuse(-EFAULT, 'io_pin_pages', 'pin_user_pages_fast pinned nothing');
   }
-  let bvecPages: Int32Array = pages;
+  let bvecPages: Int32Array;
   let coalesced = false;
   let folioShift = PAGE_SHIFT;
   const c = nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
@@ -184,6 +184,8 @@ function io_sqe_buffer_register(
     bvecPages = io_coalesce_buffer(m, pages, c);
     coalesced = true;
     folioShift = c.folio_shift;
+  } else {
+    bvecPages = pages.slice(); // one bvec per page
   }
   const acct = io_buffer_account_pin(m, bvecPages, st);
   if (ring.accountUser) {
@@ -195,6 +197,16 @@ function io_sqe_buffer_register(
   }
   ring.owner.mm.pinned_vm += acct;
   return { ubuf: base, len, bvecPages, coalesced, folioShift, acctPages: acct };
+}
+
+/**
+ * io_pin_pages()'s pages[] array: kvmalloc'ed per call and freed once the bvecs are built, so one
+ * scratch array (grown as needed) serves every call; the bvecs kept are copied out of it.
+ */
+let scratch = new Int32Array(0);
+function pinScratch(nr: number): Int32Array {
+  if (scratch.length < nr) scratch = new Int32Array(Math.max(nr, scratch.length * 2));
+  return scratch.subarray(0, nr);
 }
 
 interface CoalesceData {
@@ -235,7 +247,8 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
     const runStart = i;
     const prev = pages[i - 1]!;
     const stop = Math.min(n, i + (folio + mem.folio_nr_pages(folio) - 1 - prev));
-    while (i < stop && pages[i] === prev + (i - runStart + 1)) i++;
+    const expect0 = prev + 1 - runStart; // pages[j] must be expect0 + j
+    while (i < stop && pages[i] === expect0 + i) i++;
     count += i - runStart;
     if (i >= n) break;
     // pages[i] starts another run.
