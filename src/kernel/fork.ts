@@ -210,13 +210,9 @@ function copyPteRange(
   return done;
 }
 
-/** pte_batch_clear_ignored(): the bits folio_pte_batch() does not compare (young and write always,
- *  dirty in a shared mapping). */
-function pteBatchKey(e: number, ignoreDirty: boolean): number {
-  let k = pte_mkold(pte_wrprotect(e));
-  if (ignoreDirty) k = pte_mkclean(k);
-  return k;
-}
+/** pte_batch_clear_ignored(): the bits folio_pte_batch() never compares (young, write); a shared
+ *  mapping ignores dirty too. */
+const BATCH_IGNORED = _PAGE_ACCESSED | _PAGE_RW;
 
 /**
  * The batched branch of copy_present_ptes(): when the PTE maps a page of a large folio, the following
@@ -246,33 +242,31 @@ function copyPresentPtesBatch(
   if (anon && folio_needs_cow_for_dma(m, src, folio)) return 0;
   // folio_pte_batch(): up to the folio's end, the PTE table's end and the VMA's end.
   const max = Math.min(folio + mem.folio_nr_pages(folio) - page, PTRS_PER_PTE - i, maxBytes / PAGE_SIZE);
-  const ignoreDirty = (src.flags & VM_SHARED) !== 0;
-  const key = pte_flags(pteBatchKey(e, ignoreDirty));
+  const ignore = (src.flags & VM_SHARED) !== 0 ? BATCH_IGNORED | _PAGE_DIRTY : BATCH_IGNORED;
+  const key = pte_flags(e) & ~ignore;
   let anyWritable = pte_write(e);
   let nr = 1;
   for (; nr < max; nr++) {
     const x = table[i + nr]!;
-    if (pte_pfn(x) !== page + nr || pte_flags(pteBatchKey(x, ignoreDirty)) !== key) break;
+    if (pte_pfn(x) !== page + nr || (pte_flags(x) & ~ignore) !== key) break;
     if (pte_write(x)) anyWritable = true;
   }
   folio_ref_add(m, folio, nr);
   folioAddRmapPtes(m, folio, page, nr);
-  if (anon) {
-    for (let k = 0; k < nr; k++) mem.ClearPageAnonExclusive(page + k);
-    dst.mm.rss_anon += nr;
-  } else {
-    dst.mm.rss_file += nr;
-  }
+  if (anon) dst.mm.rss_anon += nr;
+  else dst.mm.rss_file += nr;
   // __copy_present_ptes(): every child PTE is the first one's, PFN advanced.
   let pe = anyWritable ? pte_mkwrite(e) : e;
-  if (cow && pte_write(pe)) {
-    for (let k = 0; k < nr; k++) table[i + k] = pte_wrprotect(table[i + k]!);
-    pe = pte_wrprotect(pe);
-  }
+  const wrprotect = cow && pte_write(pe);
+  if (wrprotect) pe = pte_wrprotect(pe);
   if (src.flags & VM_SHARED) pe = pte_mkclean(pe);
-  pe = pte_mkold(pe);
-  const bits = pte_flags(pe);
-  for (let k = 0; k < nr; k++) dtable[i + k] = mk_pte(page + k, bits);
+  const bits = pte_flags(pte_mkold(pe));
+  const flags = mem.flags;
+  for (let k = 0; k < nr; k++) {
+    if (anon) flags[page + k] = flags[page + k]! & ~PG_anon_exclusive;
+    if (wrprotect) table[i + k] = pte_wrprotect(table[i + k]!);
+    dtable[i + k] = mk_pte(page + k, bits);
+  }
   return nr;
 }
 

@@ -12,14 +12,17 @@ export const _PAGE_DIRTY = 4;
 export const _PAGE_ACCESSED = 8;
 export const _PAGE_SPECIAL = 16; // pte_special(): zero page and PFN maps, no struct page refcount
 /** The low bits of an entry hold the _PAGE_* bits, the rest the PFN. */
-const PFN_MUL = 32;
+const PFN_SHIFT = 5;
+const PFN_MUL = 1 << PFN_SHIFT;
 /** Entries in one PTE table (x86-64: 512, one PMD's worth of pages). */
 export const PTRS_PER_PTE = HPAGE_PMD_NR;
 
 export const mk_pte = (pfn: number, bits: number): number => pfn * PFN_MUL + (bits | _PAGE_PRESENT);
-export const pte_pfn = (e: number): number => Math.floor(e / PFN_MUL);
+/** Entries below this are 32-bit (every PTE, in its Uint32Array): PFN and bits come out by shift and mask. */
+const U32 = 2 ** 32;
+export const pte_pfn = (e: number): number => (e < U32 ? e >>> PFN_SHIFT : Math.floor(e / PFN_MUL));
 /** pte_flags(): the entry's _PAGE_* bits without the PFN. */
-export const pte_flags = (e: number): number => e % PFN_MUL;
+export const pte_flags = (e: number): number => (e < U32 ? e & (PFN_MUL - 1) : e % PFN_MUL);
 export const pte_present = (e: number): boolean => (e & _PAGE_PRESENT) !== 0;
 export const pte_write = (e: number): boolean => (e & _PAGE_RW) !== 0;
 export const pte_dirty = (e: number): boolean => (e & _PAGE_DIRTY) !== 0;
