@@ -225,7 +225,8 @@ export function formatBench(r: BenchResult): string {
   );
   out.push(
     `  snapshot ${ns2(sn.snapshot_ns_per_page)}, restore ${ns2(sn.restore_ns_per_page)}, one .set() of the same ` +
-      `bytes ${ns2(sn.memcpy_ns_per_page)}: ${sn.snapshot_ratio.toFixed(2)}x and ${sn.restore_ratio.toFixed(2)}x memcpy`,
+      `bytes ${ns2(sn.memcpy_ns_per_page)}: ` +
+      `${sn.snapshot_ratio.toFixed(2)}x and ${sn.restore_ratio.toFixed(2)}x memcpy`,
   );
   out.push(
     `  ${fmtBytes(sn.small.machine_bytes)} machine: snapshot ${sn.small.snapshot_us} us, restore ` +
