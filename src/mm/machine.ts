@@ -61,9 +61,6 @@ export const DEFAULT_CONFIG: MachineConfig = {
   hugetlb: {},
 };
 
-/** The smallest machine the model builds (scenario files are checked against it). */
-export const MIN_MACHINE_MEMORY = 8 * 2 ** 20;
-
 /** Low memory the firmware and kernel image keep out of the buddy allocator. */
 const RESERVED_PAGES = 256;
 /** Top of the model's mmap area: addresses stay under 2^44 so folio->index fits 32 bits. */
@@ -108,7 +105,7 @@ export class Machine {
     this.profile = profile;
     const ram = Math.floor(this.cfg.memory / PAGE_SIZE);
     const pmem = Math.floor(this.cfg.pmem / PAGE_SIZE);
-    if (this.cfg.memory < MIN_MACHINE_MEMORY) throw new RangeError('machine memory must be at least 8 MiB');
+    if (ram < 2048) throw new RangeError('machine memory must be at least 8 MiB');
     this.nrRamPages = ram;
     this.mem = new MemMap(ram + pmem);
     this.alloc = new PageAllocator(this.mem);

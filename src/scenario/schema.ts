@@ -4,7 +4,6 @@
 import { z } from 'zod';
 import { parseSize } from './sizes.js';
 import { SCHEMA_VERSION } from './version.js';
-import { MIN_MACHINE_MEMORY } from '../mm/machine.js';
 
 export { SCHEMA_VERSION };
 
@@ -28,7 +27,7 @@ const mthpPolicy = z.enum(['always', 'inherit', 'madvise', 'never']);
 const mthpSize = z.enum(['16K', '32K', '64K', '128K', '256K', '512K', '1M', '2M']);
 
 export const MachineSchema = z.strictObject({
-  memory: size.refine((n) => n >= MIN_MACHINE_MEMORY, { message: 'machine memory must be at least 8 MiB' }).optional(),
+  memory: size.optional(),
   movable: size.optional(),
   cma: size.optional(),
   pmem: size.optional(),
