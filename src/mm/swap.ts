@@ -24,6 +24,7 @@
 import { is_huge_zero_folio } from './huge_mm.js';
 import { PMD_ORDER, ZERO_PFN } from './memmap.js';
 import type { Machine } from './machine.js';
+import { NR_FREE_PAGES } from './vmstat.js';
 
 /** gupsim's diagnosis of a reference drop: what went wrong and its consequence. */
 export interface PutConsequence {
@@ -195,10 +196,10 @@ function __folio_put(m: Machine, folio: number): void {
     m.hugetlb.free_huge_folio(folio);
     return;
   }
-  m.alloc.freeBlock(folio, order);
+  const area = m.alloc.freeBlock(folio, order);
   // ZONE_DEVICE (fsdax) pages go back to their pgmap (mm/memremap.c free_zone_device_folio()),
   // never to the buddy allocator's NR_FREE_PAGES; the model keeps pmem in a DEVICE area.
-  if (m.alloc.zoneOf(folio) !== 'DEVICE') m.vmstat.mod('nr_free_pages', 1 << order);
+  if (area.zone !== 'DEVICE') m.vmstat.mod(NR_FREE_PAGES, 1 << order);
 }
 
 /** A folio misuse left allocated for good: nothing maps or caches it and its count is below zero. */

@@ -3,7 +3,8 @@
 // and gupsim's misuse records (per step and for the whole run).
 
 import { RunContext, type Outcome } from './context.js';
-import { SCHEMA_VERSION, type Scenario, type Step } from './schema.js';
+import type { Scenario, Step } from './schema.js';
+import { SCHEMA_VERSION } from './version.js';
 import * as mem from './ops/memory.js';
 import * as gup from './ops/gup.js';
 import * as obs from './ops/observe.js';
@@ -78,15 +79,8 @@ export function executeScenario(
   const steps: StepResult[] = [];
   let ok = true;
   const last = Math.min(opts.stopAfter ?? sc.steps.length - 1, sc.steps.length - 1);
-  const hugetlb = usesHugetlb(sc);
   sc.steps.slice(0, last + 1).forEach((step, index) => {
-    ctx.m.warns.step = index;
-    ctx.m.misuse.step = index;
-    const misuse0 = ctx.m.misuse.records.length;
-    const res = step.op === 'expect' ? runExpect(ctx, step, steps) : runStep(ctx, step, index);
-    if (hugetlb && step.op !== 'expect') res.hugetlb = modelHugetlbCounters(ctx.m);
-    if (ctx.m.misuse.records.length > misuse0) res.misuse = ctx.m.misuse.records.slice(misuse0);
-    if (step.label) res.label = step.label;
+    const res = runScenarioStep(ctx, step, index, steps);
     if (res.failures?.length) ok = false;
     steps.push(res);
     opts.onStep?.(ctx, res);
@@ -107,6 +101,18 @@ export function executeScenario(
     misuse: ctx.m.misuse.records,
   };
   return { result, ctx };
+}
+
+/** Run step `index` of a scenario on ctx (`done`: the results of the steps before it, for expect). */
+export function runScenarioStep(ctx: RunContext, step: Step, index: number, done: StepResult[]): StepResult {
+  ctx.m.warns.step = index;
+  ctx.m.misuse.step = index;
+  const misuse0 = ctx.m.misuse.records.length;
+  const res = step.op === 'expect' ? runExpect(ctx, step, done) : runStep(ctx, step, index);
+  if (usesHugetlb(ctx.sc) && step.op !== 'expect') res.hugetlb = modelHugetlbCounters(ctx.m);
+  if (ctx.m.misuse.records.length > misuse0) res.misuse = ctx.m.misuse.records.slice(misuse0);
+  if (step.label) res.label = step.label;
+  return res;
 }
 
 /** Folios misuse left allocated for good (refcount below zero, nothing maps them): one record at the end. */

@@ -5,8 +5,9 @@
 
 import { z } from 'zod';
 import { parseSize } from './sizes.js';
+import { SCHEMA_VERSION } from './version.js';
 
-export const SCHEMA_VERSION = 1;
+export { SCHEMA_VERSION };
 
 /** Field metadata: what it means, its unit and its default, in words. */
 interface FieldDoc {
