@@ -44,7 +44,7 @@ function benchPaint(pages: number): number {
   }
   const map = { state, bits, pfn: new Int32Array(pages) };
   const t0 = performance.now();
-  const { cols, cell, rows } = layout(pages, 1024);
+  const { cols, cell, rows } = layout(pages);
   const canvas = document.createElement('canvas');
   canvas.width = cols * cell;
   canvas.height = rows * cell;
