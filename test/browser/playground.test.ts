@@ -17,6 +17,10 @@ import { runScenario } from '../../src/scenario/run.js';
 import type { KernelRunResult } from '../../src/probe/engine.js';
 import type { RunResult, StepResult } from '../../src/scenario/result.js';
 import type { Scenario } from '../../src/scenario/schema.js';
+import type { ExperimentRun } from '../../src/tools/experiments/types.js';
+import { fmtCell, outcomeText } from '../../src/tools/experiments/format.js';
+import { renderSvg } from '../../src/tools/experiments/svg.js';
+import { plotFile } from '../../src/tools/experiments/markdown.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -37,6 +41,16 @@ function cliRun(file: string): RunResult {
     cwd: ROOT,
   });
   return JSON.parse(r.stdout) as RunResult;
+}
+
+/** `gupsim experiment run NAME --quick --seed 1 --json`, as the CLI prints it. */
+function cliExperiment(name: string): ExperimentRun {
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'bin', 'gupsim.js'), 'experiment', 'run', name, '--quick', '--seed', '1', '--json'],
+    { encoding: 'utf8', cwd: ROOT },
+  );
+  return JSON.parse(r.stdout) as ExperimentRun;
 }
 
 /** A hash of each map's pixels (canvas by process/region), as the page shows them now. */
@@ -387,6 +401,87 @@ describe.skipIf(skipReason !== undefined)('the playground in Chromium', () => {
     await page.locator('#advisor').screenshot({ path: join(SHOTS, 'advisor.png') });
     await page.close();
   });
+  const EXPERIMENT_NAMES = ['false-positives', 'fork'];
+  it.each(EXPERIMENT_NAMES)(
+    'experiment %s: the page shows what gupsim experiment run NAME --quick --seed 1 --json reports',
+    async (name) => {
+      const cli = cliExperiment(name).experiments[0]!;
+      expect(cli.status).toBe('done');
+      const page = await open();
+      await page.click('#view-experiments');
+      expect(await page.locator('#experiments-view').isVisible()).toBe(true);
+      expect(await page.locator('#scenarios-view').isVisible()).toBe(false);
+      await page.selectOption('#exp-mode', 'quick');
+      await page.fill('#exp-seed', '1');
+      await page.click(`button[data-run="${name}"]`);
+      const report = page.locator(`article.report[data-experiment="${name}"]`);
+      await expect.poll(() => report.count(), { timeout: 120_000 }).toBe(1);
+      expect(await report.locator('h3').textContent()).toBe(`${cli.number}. ${cli.title}`);
+      expect(await report.locator('[data-testid=exp-question]').textContent()).toBe(`Question. ${cli.question}`);
+      expect(await report.locator('[data-testid=exp-claim]').allTextContents()).toEqual(cli.claims.map((c) => c.quote));
+      // Every table, cell by cell, as the CLI formats it.
+      const tables = await report.locator('table.exp').evaluateAll((ts) =>
+        ts.map((t) => ({
+          title: t.querySelector('caption')?.textContent ?? '',
+          columns: [...t.querySelectorAll('thead th')].map((th) => th.textContent ?? ''),
+          rows: [...t.querySelectorAll('tbody tr')].map((tr) => [...tr.children].map((td) => td.textContent ?? '')),
+        })),
+      );
+      expect(tables).toEqual(
+        cli.tables!.map((t) => ({ title: t.title, columns: t.columns, rows: t.rows.map((r) => r.map(fmtCell)) })),
+      );
+      // The plots: the same SVG documents as the CLI's report writes.
+      const want = cli.plots!.map((p) => renderSvg(p, plotFile(cli, p).replace(/\.svg$/, '')));
+      const same = await report.locator('figure.plot svg').evaluateAll(
+        (svgs, docs) =>
+          svgs.length === docs.length &&
+          svgs.every((svg, k) => {
+            const doc = new DOMParser().parseFromString(docs[k]!, 'image/svg+xml').documentElement;
+            return new XMLSerializer().serializeToString(svg) === new XMLSerializer().serializeToString(doc);
+          }),
+        want,
+      );
+      expect(same).toBe(true);
+      expect(await report.locator('[data-testid=exp-verdict]').textContent()).toBe(
+        `Verdict: ${outcomeText(cli.verdict!.outcome)}. ${cli.verdict!.text}`,
+      );
+      await report.screenshot({ path: join(SHOTS, `experiment-${name}.png`) });
+      expect((page as unknown as { errors: string[] }).errors).toEqual([]);
+      await page.close();
+    },
+  );
+
+  it('experiments: a pending one shows as pending; the cost one says the host kernel is not measured', async () => {
+    const page = await open();
+    await page.click('#view-experiments');
+    expect(await page.locator('li[data-experiment=writeback]').textContent()).toContain('(pending)');
+    await page.click('button[data-run=writeback]');
+    const pending = page.locator('article.report[data-experiment=writeback]');
+    expect(await pending.getAttribute('data-status')).toBe('pending');
+    expect(await pending.locator('[data-testid=exp-pending]').textContent()).toMatch(/^Pending: needs page contents/);
+    expect(await pending.locator('table').count()).toBe(0);
+    // Experiment 7: the model's timings run here, with progress; the host kernel's row says why it is empty.
+    await page.evaluate(() => {
+      const bar = document.getElementById('exp-progress') as HTMLProgressElement;
+      const seen: number[] = [];
+      (window as unknown as { seen: number[] }).seen = seen;
+      new MutationObserver(() => seen.push(bar.value / bar.max)).observe(bar, { attributes: true });
+    });
+    await page.click('button[data-run=cost]');
+    const report = page.locator('article.report[data-experiment=cost]');
+    await expect.poll(() => report.count(), { timeout: 240_000 }).toBe(1);
+    const seen = await page.evaluate(() => (window as unknown as { seen: number[] }).seen);
+    expect(seen.some((f) => f > 0 && f < 1)).toBe(true);
+    expect(await page.locator('#exp-progress').isVisible()).toBe(false);
+    expect(await report.locator('[data-testid=exp-host]').textContent()).toContain('not available in a browser');
+    const host = report.locator('table.exp tbody tr').last();
+    const cells = await host.locator('td').allTextContents();
+    expect(cells[0]).toMatch(/^host: not measured \(not available in a browser/);
+    expect(cells.slice(1)).toEqual(['-', '-', '-', '-', '-', '-']);
+    expect(await report.locator('figure.plot').count()).toBe(1);
+    await page.close();
+  }, 300_000);
+
   it("a handle's frames are drawn from Holder.frames(): a coalesced ring outlines its folios' pages", async () => {
     const page = await open();
     const text = `name: ring-part
