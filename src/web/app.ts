@@ -232,7 +232,6 @@ export class App {
     if (n === 0) return;
     this.step = Math.max(0, Math.min(n - 1, i));
     const s = t.result.steps[this.step]!;
-    // The table's scroll first, while the layout is still clean (no forced layout after writes).
     if (this.table?.t !== t || this.table.diff !== this.diff) {
       renderStepTable(byId('steps'), t, this.step, (k) => this.go(k), this.diff);
       this.table = { t, diff: this.diff };

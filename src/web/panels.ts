@@ -132,6 +132,9 @@ export function renderStepTable(
   markStep(el, step);
 }
 
+/** The row to scroll into view at the next frame (one scroll per frame, however many moves). */
+let scrollTo: Element | undefined;
+
 /** Move the table's current-step mark (the table itself is built once per run or diff). */
 export function markStep(el: HTMLElement, step: number): void {
   for (const tr of el.querySelectorAll('tr.current')) {
@@ -141,7 +144,14 @@ export function markStep(el: HTMLElement, step: number): void {
   const row = el.querySelector(`tr[data-step="${step}"]`);
   row?.classList.add('current');
   row?.setAttribute('aria-current', 'step');
-  row?.scrollIntoView({ block: 'nearest' });
+  // Scrolling needs the layout: at the next frame it is the frame's own layout, after every view
+  // has changed, rather than a forced one now and another for the frame.
+  if (row && !scrollTo)
+    requestAnimationFrame(() => {
+      scrollTo?.scrollIntoView({ block: 'nearest' });
+      scrollTo = undefined;
+    });
+  scrollTo = row ?? scrollTo;
 }
 
 /** The current step's entry of the result JSON, exactly as `gupsim run --json` prints it. */
