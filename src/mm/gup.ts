@@ -8,6 +8,7 @@
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
 import {
+  NO_FOLIO,
   NO_PFN,
   ZERO_PFN,
   GUP_PIN_COUNTING_BIAS,
@@ -824,7 +825,7 @@ function __gup_longterm_locked(
 // ---------------------------------------------------------------------------------------------
 // Fast path
 
-const FAST_ALLOWED =
+export const FAST_ALLOWED =
   FOLL_WRITE |
   FOLL_LONGTERM |
   FOLL_FORCE |
@@ -846,8 +847,77 @@ function gup_fast_folio_allowed(m: Machine, folio: number, flags: number): boole
 }
 
 /**
+ * GUP-fast's read of one entry up to the grab (gup_fast_pte_range(), gup_fast_pmd_leaf()): the folio
+ * grabbed with `refs` references, or NO_FOLIO when the walk must stop there (not present, PROT_NONE,
+ * read-only for FOLL_WRITE, special, or the grab failed). `leaf`: a PMD/PUD leaf, whose PFN is the head.
+ */
+export function gupFastGrab(m: Machine, e: number, refs: number, flags: number, leaf: boolean): number {
+  // gup_fast_pmd_range(): a PROT_NONE (or NUMA-hinting) entry sends the caller to the slow path.
+  if (!pte_present(e) || pte_protnone(e) || (flags & FOLL_WRITE && !pte_write(e)) || pte_special(e)) return NO_FOLIO;
+  const folio = leaf ? pte_pfn(e) : m.mem.page_folio(pte_pfn(e));
+  return try_grab_folio_fast(m, folio, refs, flags) ? folio : NO_FOLIO;
+}
+
+/**
+ * GUP-fast after the grab: the entry re-read (`now`) must still be `e` (the re-check, when
+ * m.protections.fastRecheck), the folio allowed for the flags and not in need of an unshare fault
+ * (`page`: the page, or the head of a leaf). false: the references are dropped and the walk stops.
+ */
+export function gupFastKeep(
+  m: Machine,
+  e: number,
+  now: number,
+  folio: number,
+  page: number,
+  refs: number,
+  flags: number,
+): boolean {
+  if (
+    (m.protections.fastRecheck && now !== e) ||
+    !gup_fast_folio_allowed(m, folio, flags) ||
+    (!pte_write(e) && gup_must_unshare(m, null, flags, page))
+  ) {
+    gup_put_folio(m, folio, refs, flags);
+    return false;
+  }
+  m.mem.setFlag(folio, PG_referenced);
+  return true;
+}
+
+/** A FOLL_PIN walk that must not start: a fork is write-protecting the page tables (odd seqcount). */
+export const SEQ_BUSY = -1;
+
+/**
+ * gup_fast()'s first read: raw_read_seqcount(&mm->write_protect_seq) for FOLL_PIN; SEQ_BUSY when odd
+ * (the walk pins nothing). Without FOLL_PIN (or with m.protections.writeProtectSeq off) it reads nothing.
+ */
+export function gupFastSeqBegin(m: Machine, mm: MmStruct, flags: number): number {
+  if (!(flags & FOLL_PIN) || !m.protections.writeProtectSeq) return 0;
+  return mm.write_protect_seq & 1 ? SEQ_BUSY : mm.write_protect_seq;
+}
+
+/**
+ * gup_fast()'s last check: read_seqcount_retry() for FOLL_PIN. If a fork ran since `seq` was read,
+ * every page of this walk is unpinned (gup_fast_unpin_user_pages()) and 0 is returned; else `nr`.
+ */
+export function gupFastSeqRetry(
+  m: Machine,
+  mm: MmStruct,
+  flags: number,
+  seq: number,
+  pages: Int32Array,
+  off: number,
+  nr: number,
+): number {
+  if (!(flags & FOLL_PIN) || !m.protections.writeProtectSeq || mm.write_protect_seq === seq) return nr;
+  for (let i = 0; i < nr; i++) gup_put_folio(m, m.mem.page_folio(pages[off + i]!), 1, flags);
+  return 0;
+}
+
+/**
  * gup_fast(): lockless walk; stops at the first entry it cannot take (not present, not writable for
- * FOLL_WRITE, special, needs unshare, not longterm-pinnable...). Returns pages taken.
+ * FOLL_WRITE, special, needs unshare, not longterm-pinnable...). Returns pages taken. Runs atomically
+ * here; the explorer (tools/explore) runs the same gupFastGrab()/gupFastKeep() one entry at a time.
  */
 function gup_fast(
   m: Machine,
@@ -858,32 +928,24 @@ function gup_fast(
   pages: Int32Array,
   off: number,
 ): number {
+  const seq = gupFastSeqBegin(m, mm, flags);
+  if (seq === SEQ_BUSY) return 0;
   const pt = mm.pt;
-  const mem = m.mem;
   let nr = 0;
   let addr = start;
-  const write = (flags & FOLL_WRITE) !== 0;
-  while (addr < end) {
+  walk: while (addr < end) {
     const pud = pt.pudLeaf(addr);
     const slot = pud ? pud : pt.pmdSlot(addr);
     if (slot === undefined) break;
     if (typeof slot === 'number') {
       const size = pud ? PUD_SIZE : PMD_SIZE;
-      const e = slot;
-      // gup_fast_pmd_range(): a PROT_NONE (or NUMA-hinting) entry sends the caller to the slow path.
-      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) break;
-      const head = pte_pfn(e);
-      const leafEnd = addr - (addr % size) + size;
-      const stop = Math.min(end, leafEnd);
+      const stop = Math.min(end, addr - (addr % size) + size);
       const refs = (stop - addr) / PAGE_SIZE;
-      if (!try_grab_folio_fast(m, head, refs, flags)) break;
-      if (!gup_fast_folio_allowed(m, head, flags) || (!pte_write(e) && gup_must_unshare(m, null, flags, head))) {
-        gup_put_folio(m, head, refs, flags);
-        break;
-      }
+      const head = gupFastGrab(m, slot, refs, flags, true);
+      if (head === NO_FOLIO) break;
+      if (!gupFastKeep(m, slot, pud ? pt.pudLeaf(addr) : pt.pmdLeaf(addr), head, head, refs, flags)) break;
       const first = head + Math.floor((addr % size) / PAGE_SIZE);
       for (let k = 0; k < refs; k++) pages[off + nr + k] = first + k;
-      mem.setFlag(head, PG_referenced);
       nr += refs;
       addr = stop;
       continue;
@@ -892,59 +954,53 @@ function gup_fast(
     let i = pte_index(addr);
     for (; addr < tableEnd; addr += PAGE_SIZE, i++) {
       const e = slot[i]!;
-      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
+      const folio = gupFastGrab(m, e, 1, flags, false);
+      if (folio === NO_FOLIO) break walk;
       const pfn = pte_pfn(e);
-      const folio = mem.page_folio(pfn);
-      if (!try_grab_folio_fast(m, folio, 1, flags)) return nr;
-      if (!gup_fast_folio_allowed(m, folio, flags) || (!pte_write(e) && gup_must_unshare(m, null, flags, pfn))) {
-        gup_put_folio(m, folio, 1, flags);
-        return nr;
-      }
-      mem.setFlag(folio, PG_referenced);
+      if (!gupFastKeep(m, e, slot[i]!, folio, pfn, 1, flags)) break walk;
       pages[off + nr++] = pfn;
     }
   }
-  return nr;
+  return gupFastSeqRetry(m, mm, flags, seq, pages, off, nr);
 }
 
 /**
- * gup_fast_fallback(): the *_fast entry points. Unknown flags WARN and give -EINVAL; a range that
- * overflows gives -EOVERFLOW, one past TASK_SIZE_MAX -EFAULT. Pages the fast walk could not take
- * go through the slow path; a slow-path error is returned only if the fast walk took nothing.
+ * gup_fast_fallback()'s checks before the walk: unknown flags WARN and give -EINVAL; a range that
+ * overflows gives -EOVERFLOW, one past TASK_SIZE_MAX -EFAULT. Returns the end address, or the errno.
+ * Sets MMF_HAS_PINNED for FOLL_PIN (before the walk, as the kernel does).
  */
-function gup_fast_fallback(
-  m: Machine,
-  cur: Process,
-  start: number,
-  nr_pages: number,
-  gup_flags: number,
-  pages: Int32Array,
-): number {
-  const mm = cur.mm;
+export function gupFastArgs(m: Machine, mm: MmStruct, start: number, nr_pages: number, gup_flags: number): number {
   if (gup_flags & ~FAST_ALLOWED) {
     m.warns.warn('gup_fast_fallback', 'gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM | ...)');
     return m.refuse(-EINVAL, 'gup_fast_fallback', 'flag not allowed for the fast API');
   }
   if (gup_flags & FOLL_PIN) mm.has_pinned = true;
-  start -= start % PAGE_SIZE;
   // len is computed from nr_pages as an unsigned long: a negative count becomes enormous.
   const len = BigInt.asUintN(64, BigInt(nr_pages)) << 12n;
   const endBig = BigInt(start) + BigInt.asUintN(64, len);
   if (endBig >= 1n << 64n) return m.refuse(-EOVERFLOW, 'gup_fast_fallback', 'start + nr_pages * PAGE_SIZE overflows');
   if (endBig > BigInt(TASK_SIZE_MAX)) return m.refuse(-EFAULT, 'gup_fast_fallback', 'range ends beyond TASK_SIZE_MAX');
-  const end = Number(endBig);
-  if (start === end) return 0;
-  let nr_pinned = 0;
-  // With FOLL_PIN, a fork that is write-protecting the page tables (odd seqcount) makes the fast
-  // walk pin nothing (the seqcount check and retry of gup_fast()).
-  if (!(gup_flags & FOLL_PIN && mm.write_protect_seq & 1)) {
-    nr_pinned = gup_fast(m, mm, start, end, gup_flags, pages, 0);
-  }
+  return Number(endBig);
+}
+
+/**
+ * gup_fast_fallback() after the fast walk took `nr_pinned` pages: the rest through the slow path
+ * (mmap_lock held for read); a slow-path error is returned only if the fast walk took nothing.
+ */
+export function gupFastSlow(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  nr_pinned: number,
+  gup_flags: number,
+  pages: Int32Array,
+): number {
   if (nr_pinned === nr_pages || gup_flags & FOLL_FAST_ONLY) return nr_pinned;
   const ret = __gup_longterm_locked(
     m,
     cur,
-    mm,
+    cur.mm,
     start + nr_pinned * PAGE_SIZE,
     nr_pages - nr_pinned,
     pages,
@@ -953,6 +1009,23 @@ function gup_fast_fallback(
   );
   if (ret < 0) return nr_pinned ? nr_pinned : ret;
   return ret + nr_pinned;
+}
+
+/** gup_fast_fallback(): the *_fast entry points: the lockless walk, then the slow path for the rest. */
+function gup_fast_fallback(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array,
+): number {
+  start -= start % PAGE_SIZE;
+  const end = gupFastArgs(m, cur.mm, start, nr_pages, gup_flags);
+  if (end < 0) return end;
+  if (start === end) return 0;
+  const nr_pinned = gup_fast(m, cur.mm, start, end, gup_flags, pages, 0);
+  return gupFastSlow(m, cur, start, nr_pages, nr_pinned, gup_flags, pages);
 }
 
 // ---------------------------------------------------------------------------------------------

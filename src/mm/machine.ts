@@ -2,6 +2,7 @@
 // Models the boot-time and global state the kernel keeps in mm/ (zero page, huge zero folio,
 // node counters) plus a process table.
 
+import { defaultProtections, type Protections } from './protections.js';
 import { MemMap, NO_FOLIO, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
 import { PageAllocator, prepNewFolio } from './page_alloc.js';
 import { NR_FREE_PAGES, Vmstat } from './vmstat.js';
@@ -100,6 +101,8 @@ export class Machine {
   readonly pteSlab = new PteSlab();
   /** The PMD-sized huge zero folio, allocated on first use (-1 until then). */
   huge_zero_folio = NO_FOLIO;
+  /** The kernel's race protections (protections.ts): all on, as in Linux; the explorer turns one off. */
+  readonly protections: Protections = defaultProtections();
   /** The last refusal recorded by a GUP entry point (cleared when an entry point starts). */
   why: Refusal | undefined;
   private readonly mappingObjs: (MappingObj | undefined)[] = [undefined];
