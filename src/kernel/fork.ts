@@ -59,15 +59,29 @@ import { alloc_hugetlb_folio, hugetlb_dup_vma_private } from '../mm/hugetlb_resv
  * page that had to be copied early could not be allocated (dup_mm() failing makes fork ENOMEM).
  */
 export function kernel_clone(m: Machine, parent: Process, childName: string): Process | number {
+  const { child, pairs } = forkBegin(m, parent, childName);
+  let err = 0;
+  for (const [cv, vma] of pairs) {
+    err = copy_page_range(m, cv, vma);
+    if (err) break;
+  }
+  return forkEnd(m, parent, child, err);
+}
+
+/**
+ * dup_mmap() up to the page-table copy: the child, its VMAs (and anon_vma chains, file links), and the
+ * (child VMA, parent VMA) pairs whose page tables must be copied. Opens the write side of the parent's
+ * write_protect_seq (raw_write_seqcount_begin() in copy_page_range()): GUP-fast pins back off meanwhile.
+ */
+export function forkBegin(m: Machine, parent: Process, childName: string): { child: Process; pairs: [Vma, Vma][] } {
   const child = m.spawn(childName);
   child.rlimitMemlock = parent.rlimitMemlock;
   child.capIpcLock = parent.capIpcLock;
   const src = parent.mm;
   const dst = child.mm;
   dst.mmap_base = src.mmap_base;
-  // raw_write_seqcount_begin(&src_mm->write_protect_seq): GUP-fast pins back off meanwhile.
   src.write_protect_seq++;
-  let err = 0;
+  const pairs: [Vma, Vma][] = [];
   for (const vma of src.vmas) {
     if (vma.flags & VM_DONTCOPY) continue;
     // dup_mmap(): the child's VMAs are not mlocked (VM_LOCKED_MASK cleared).
@@ -92,16 +106,18 @@ export function kernel_clone(m: Machine, parent: Process, childName: string): Pr
       vma.file.users++;
     }
     dst.insertVma(cv);
-    if (vma_needs_copy(vma)) {
-      err = copy_page_range(m, cv, vma);
-      if (err) break;
-    }
+    if (vma_needs_copy(vma)) pairs.push([cv, vma]);
   }
-  src.write_protect_seq++;
+  return { child, pairs };
+}
+
+/** dup_mmap()'s end: the seqcount closes; on error the child is torn down, else it shares every open file. */
+export function forkEnd(m: Machine, parent: Process, child: Process, err: number): Process | number {
+  parent.mm.write_protect_seq++;
   if (err) {
-    exit_mmap(m, dst);
+    exit_mmap(m, child.mm);
     child.alive = false;
-    m.processes.delete(childName);
+    m.processes.delete(child.name);
     return err;
   }
   // dup_fd(): the child shares every open file (io_uring rings, pipes, device fds).
@@ -286,6 +302,9 @@ function copyPresentPtesBatch(
   return nr;
 }
 
+/** What fork's folio_try_dup_anon_rmap_*() step decided for one entry. */
+export type ForkDup = 'shared' | 'copied' | 'zero' | 'split';
+
 /**
  * copy_present_ptes() for one PTE: an anon page that is exclusive and maybe pinned is copied into a
  * new page for the child (copy_present_page); everything else is shared, write-protected in both
@@ -302,6 +321,25 @@ function copyPresentPte(
   i: number,
   cow: boolean,
 ): number {
+  const r = copyPresentPteDup(m, dst, src, addr, e, dtable, i);
+  if (r === 'shared') copyPresentPteMap(m, src, e, table, dtable, i, cow);
+  return typeof r === 'number' ? r : 0;
+}
+
+/**
+ * copy_present_ptes() up to the decision (folio_try_dup_anon_rmap_pte()): an exclusive anon page that
+ * may be pinned is copied for the child ('copied', its PTE set; -ENOMEM without memory); else one
+ * more reference and mapcount, PageAnonExclusive cleared ('shared': copyPresentPteMap() follows).
+ */
+export function copyPresentPteDup(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  e: number,
+  dtable: Uint32Array,
+  i: number,
+): ForkDup | number {
   const mem = m.mem;
   const page = pte_pfn(e);
   const folio = mem.page_folio(page);
@@ -312,7 +350,7 @@ function copyPresentPte(
       folio_add_new_anon_rmap(m, copy, dst, addr, 'pte');
       dtable[i] = mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0));
       dst.mm.rss_anon++;
-      return 0;
+      return 'copied';
     }
     mem.ClearPageAnonExclusive(page);
     dst.mm.rss_anon++;
@@ -321,6 +359,19 @@ function copyPresentPte(
   }
   folio_ref_add(m, folio, 1);
   folioAddRmapPtes(m, folio, page, 1);
+  return 'shared';
+}
+
+/** __copy_present_ptes() for a shared page: the parent's PTE write-protected when COW, the child's set. */
+export function copyPresentPteMap(
+  m: Machine,
+  src: Vma,
+  e: number,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  cow: boolean,
+): void {
   let ce = e;
   if (cow) {
     table[i] = pte_wrprotect(e);
@@ -328,7 +379,6 @@ function copyPresentPte(
   }
   if (src.flags & VM_SHARED) ce = pte_mkclean(ce);
   dtable[i] = pte_mkold(ce);
-  return 0;
 }
 
 /**
@@ -336,25 +386,41 @@ function copyPresentPte(
  * false when an exclusive, maybe-pinned THP made it split the parent's PMD instead.
  */
 function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number): boolean {
+  const r = copyHugePmdDup(m, dst, src, addr, e);
+  if (r === 'shared') copyHugePmdMap(m, dst, src, addr, e);
+  return r !== 'split';
+}
+
+/**
+ * copy_huge_pmd() up to the decision: the huge zero folio is mapped in the child ('zero'); an exclusive,
+ * maybe-pinned THP splits the parent's PMD ('split': the PTEs are copied instead); else
+ * folio_try_dup_anon_rmap_pmd() shares it ('shared': copyHugePmdMap() follows).
+ */
+export function copyHugePmdDup(m: Machine, dst: Vma, src: Vma, addr: number, e: number): ForkDup {
   const mem = m.mem;
   const folio = pte_pfn(e);
   const haddr = addr - (addr % PMD_SIZE);
   if (is_huge_zero_folio(m, folio)) {
     dst.mm.pt.setPmdLeaf(haddr, e);
-    return true;
+    return 'zero';
   }
   if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
     __split_huge_pmd(m, src, haddr);
-    return false;
+    return 'split';
   }
   mem.ClearPageAnonExclusive(folio);
   folio_ref_add(m, folio, 1);
   folioAddRmapEntire(m, folio);
+  dst.mm.rss_anon += HPAGE_PMD_NR;
+  return 'shared';
+}
+
+/** copy_huge_pmd() for a shared THP: both PMDs write-protected (pmdp_set_wrprotect()), the child's old. */
+export function copyHugePmdMap(m: Machine, dst: Vma, src: Vma, addr: number, e: number): void {
+  const haddr = addr - (addr % PMD_SIZE);
   const we = pte_wrprotect(e);
   src.mm.pt.setPmdLeaf(haddr, we);
   dst.mm.pt.setPmdLeaf(haddr, pte_mkold(we));
-  dst.mm.rss_anon += HPAGE_PMD_NR;
-  return true;
 }
 
 /**
@@ -364,10 +430,32 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
  * write-protected.
  */
 function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: number, size: number): number {
+  const r = copyHugetlbDup(m, dst, src, addr, e, size);
+  if (r === 'shared') copyHugetlbMap(m, dst, src, addr, e, size);
+  return typeof r === 'number' ? r : 0;
+}
+
+/** Set a hugetlb leaf of `size` (PMD or PUD) at addr. */
+function setHugetlbLeaf(pt: Vma['mm']['pt'], addr: number, size: number, v: number): void {
+  if (size === PUD_SIZE) pt.setPudLeaf(addr, v);
+  else pt.setPmdLeaf(addr, v);
+}
+
+/**
+ * copy_hugetlb_page_range() for one leaf up to the decision: 'copied' (the child's leaf set to a new
+ * pool folio), -ENOMEM, or 'shared' (reference, mapcount, PageAnonExclusive cleared; copyHugetlbMap()
+ * follows).
+ */
+export function copyHugetlbDup(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  e: number,
+  size: number,
+): ForkDup | number {
   const mem = m.mem;
   const folio = pte_pfn(e);
-  const set = (pt: typeof src.mm.pt, v: number) =>
-    size === PUD_SIZE ? pt.setPudLeaf(addr, v) : pt.setPmdLeaf(addr, v);
   const nr = size / PAGE_SIZE;
   if (mem.folio_test_anon(folio)) {
     if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
@@ -377,10 +465,15 @@ function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: numbe
       // hugetlb_install_folio()
       folio_add_new_anon_rmap(m, copy, dst, addr, size === PUD_SIZE ? 'pud' : 'pmd');
       m.hugetlb.folio_set_hugetlb_restore_reserve(copy, false);
-      set(dst.mm.pt, mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0)));
+      setHugetlbLeaf(
+        dst.mm.pt,
+        addr,
+        size,
+        mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0)),
+      );
       dst.mm.rss_anon += nr;
       m.hugetlb.folio_set_hugetlb_migratable(copy);
-      return 0;
+      return 'copied';
     }
     mem.ClearPageAnonExclusive(folio);
     dst.mm.rss_anon += nr;
@@ -389,9 +482,125 @@ function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: numbe
   }
   folio_ref_add(m, folio, 1);
   folioAddRmapEntire(m, folio);
+  return 'shared';
+}
+
+/** copy_hugetlb_page_range() for a shared leaf: both write-protected when COW (huge_ptep_set_wrprotect()). */
+export function copyHugetlbMap(m: Machine, dst: Vma, src: Vma, addr: number, e: number, size: number): void {
+  const ne = is_cow_mapping(src.flags) ? pte_wrprotect(e) : e;
+  setHugetlbLeaf(src.mm.pt, addr, size, ne);
+  setHugetlbLeaf(dst.mm.pt, addr, size, ne);
+}
+
+/**
+ * Where a stepwise copy_page_range() is (the explorer's fork, one atomic point at a time): the address,
+ * and after a 'shared' decision the entry read then, whose write-protect step comes next.
+ */
+export interface ForkCursor {
+  addr: number;
+  /** The entry a 'shared' decision read (its map step is next), or 0. */
+  pending: number;
+  /** Something was copied (the fork mmu notifier fires at the VMA's end). */
+  touched: boolean;
+}
+
+/** One atomic point of fork's copy: the kernel function and what it did, for a trace. */
+export interface ForkPoint {
+  fn: string;
+  what: string;
+  addr: number;
+}
+
+/**
+ * Run the next atomic point of copy_page_range(dst, src) at `c`: the decision for one entry
+ * (folio_try_dup_anon_rmap_*: share or copy) or, after a share, the write-protect of both entries.
+ * The same per-entry code as kernel_clone()'s loop. Returns the point, a negative errno (the fork
+ * fails), or undefined when the VMA is done.
+ */
+export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor): ForkPoint | number | undefined {
+  const spt = src.mm.pt;
   const cow = is_cow_mapping(src.flags);
-  const ne = cow ? pte_wrprotect(e) : e;
-  set(src.mm.pt, ne);
-  set(dst.mm.pt, ne);
-  return 0;
+  while (c.addr < src.end) {
+    const a = c.addr;
+    const pud = spt.pudLeaf(a);
+    const leaf = pud || (typeof spt.pmdSlot(a) === 'number' ? spt.pmdLeaf(a) : 0);
+    const size = pud ? PUD_SIZE : PMD_SIZE;
+    const next = a - (a % size) + size;
+    if (leaf && (pud || src.kind === 'hugetlb')) {
+      if (c.pending) {
+        copyHugetlbMap(m, dst, src, a, c.pending, size);
+        c.pending = 0;
+        c.addr = next;
+        return { fn: 'huge_ptep_set_wrprotect', what: 'write-protect the shared hugetlb entry in both', addr: a };
+      }
+      c.touched = true;
+      const r = copyHugetlbDup(m, dst, src, a, leaf, size);
+      if (typeof r === 'number') return r;
+      if (r === 'shared') c.pending = leaf;
+      else c.addr = next;
+      return { fn: 'copy_hugetlb_page_range', what: forkDupWhat(r, pte_pfn(leaf)), addr: a };
+    }
+    if (leaf) {
+      if (src.kind !== 'anon') {
+        c.addr = next; // file PMDs refault in the child
+        continue;
+      }
+      if (c.pending) {
+        copyHugePmdMap(m, dst, src, a, c.pending);
+        c.pending = 0;
+        c.addr = next;
+        return { fn: 'pmdp_set_wrprotect', what: 'write-protect the shared THP in both', addr: a };
+      }
+      c.touched = true;
+      const r = copyHugePmdDup(m, dst, src, a, leaf);
+      if (r === 'shared') c.pending = leaf;
+      else if (r === 'zero') c.addr = next;
+      return { fn: 'copy_huge_pmd', what: forkDupWhat(r, pte_pfn(leaf)), addr: a };
+    }
+    const table = spt.pteTable(a);
+    const stop = Math.min(a - (a % PMD_SIZE) + PMD_SIZE, src.end);
+    if (!table) {
+      c.addr = stop;
+      continue;
+    }
+    const i = pte_index(a);
+    const e = table[i]!;
+    if (!pte_present(e)) {
+      c.addr = a + PAGE_SIZE;
+      continue;
+    }
+    const dtable = dst.mm.pt.pte_alloc(a)!;
+    if (c.pending) {
+      copyPresentPteMap(m, src, c.pending, table, dtable, i, cow);
+      c.pending = 0;
+      c.addr = a + PAGE_SIZE;
+      return { fn: 'ptep_set_wrprotect', what: 'write-protect the shared page in both', addr: a };
+    }
+    if (pte_special(e)) {
+      dtable[i] = e;
+      c.addr = a + PAGE_SIZE;
+      return { fn: 'copy_present_ptes', what: 'copy a special entry (no struct page)', addr: a };
+    }
+    c.touched = true;
+    const r = copyPresentPteDup(m, dst, src, a, e, dtable, i);
+    if (typeof r === 'number') return r;
+    if (r === 'shared') c.pending = e;
+    else c.addr = a + PAGE_SIZE;
+    return {
+      fn: r === 'copied' ? 'copy_present_page' : 'folio_try_dup_anon_rmap_pte',
+      what: forkDupWhat(r, pte_pfn(e)),
+      addr: a,
+    };
+  }
+  if (c.touched && cow) m.mmuNotify(src.mm, src.start, src.end, 'fork');
+  c.touched = false;
+  return undefined;
+}
+
+function forkDupWhat(r: ForkDup, pfn: number): string {
+  const f = `pfn 0x${pfn.toString(16)}`;
+  if (r === 'copied') return `${f} is exclusive and maybe pinned: the child gets a copy`;
+  if (r === 'split') return `${f}: an exclusive, maybe-pinned THP; the parent's PMD is split`;
+  if (r === 'zero') return 'the huge zero folio is mapped in the child';
+  return `${f} not pinned: shared (PageAnonExclusive cleared, one more reference)`;
 }

@@ -120,7 +120,7 @@ export function pageMaybeDmaPinned(m: Machine, pfn: number): boolean {
 
 /** folio_needs_cow_for_dma(): fork must copy this anon folio (MMF_HAS_PINNED and maybe pinned). */
 export function folio_needs_cow_for_dma(m: Machine, vma: Vma, folio: number): boolean {
-  return vma.mm.has_pinned && folio_maybe_dma_pinned(m, folio);
+  return vma.mm.has_pinned && m.protections.forkEarlyCow && folio_maybe_dma_pinned(m, folio);
 }
 
 /** is_zero_folio(): only the PTE-level zero page; the huge zero folio is pinned like any folio. */
