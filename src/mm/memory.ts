@@ -411,45 +411,57 @@ export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: 
  * gathered), so a large folio costs one rmap removal and one reference drop, not one per page.
  */
 function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: number): void {
+  while (i < iEnd) i += zapPresentPtes(m, vma, slot, i, iEnd) || 1;
+}
+
+/**
+ * zap_present_ptes() at slot i (the explorer's atomic point of an unmap): clear the PTE and those that
+ * map the rest of the same large folio, drop their rmap and RSS. Returns the PTEs cleared (0: none
+ * present at i). `gather`: the mmu_gather, which keeps each folio's references (pushed as folio, refs)
+ * until the TLB flush (tlbFinishMmu()); without it they are dropped at once, as the flush is.
+ */
+export function zapPresentPtes(
+  m: Machine,
+  vma: Vma,
+  slot: Uint32Array,
+  i: number,
+  iEnd: number,
+  gather?: number[],
+): number {
   const mem = m.mem;
-  let rssAnon = 0;
-  let rssFile = 0;
-  while (i < iEnd) {
-    const e = slot[i]!;
-    if (!pte_present(e)) {
-      i++;
-      continue;
+  const e = slot[i]!;
+  if (!pte_present(e)) return 0;
+  slot[i] = 0;
+  if (pte_special(e)) return 1;
+  const pfn = pte_pfn(e);
+  const folio = mem.page_folio(pfn);
+  let nr = 1;
+  let dirty = e & _PAGE_DIRTY;
+  if (mem.folio_test_large(folio)) {
+    const max = Math.min(iEnd - i, folio + mem.folio_nr_pages(folio) - pfn);
+    for (; nr < max; nr++) {
+      const x = slot[i + nr]!;
+      if (!pte_present(x) || pte_pfn(x) !== pfn + nr) break;
+      dirty |= x & _PAGE_DIRTY;
+      slot[i + nr] = 0;
     }
-    slot[i] = 0;
-    if (pte_special(e)) {
-      i++;
-      continue;
-    }
-    const pfn = pte_pfn(e);
-    const folio = mem.page_folio(pfn);
-    let nr = 1;
-    let dirty = e & _PAGE_DIRTY;
-    if (mem.folio_test_large(folio)) {
-      const max = Math.min(iEnd - i, folio + mem.folio_nr_pages(folio) - pfn);
-      for (; nr < max; nr++) {
-        const x = slot[i + nr]!;
-        if (!pte_present(x) || pte_pfn(x) !== pfn + nr) break;
-        dirty |= x & _PAGE_DIRTY;
-        slot[i + nr] = 0;
-      }
-    }
-    if (mem.folio_test_anon(folio)) {
-      rssAnon += nr;
-    } else {
-      rssFile += nr;
-      if (dirty) folio_mark_dirty(m, folio);
-    }
-    folio_remove_rmap_ptes(m, folio, pfn, nr);
-    folio_put_refs(m, folio, nr);
-    i += nr;
   }
-  vma.mm.rss_anon -= rssAnon;
-  vma.mm.rss_file -= rssFile;
+  if (mem.folio_test_anon(folio)) {
+    vma.mm.rss_anon -= nr;
+  } else {
+    vma.mm.rss_file -= nr;
+    if (dirty) folio_mark_dirty(m, folio);
+  }
+  folio_remove_rmap_ptes(m, folio, pfn, nr);
+  if (gather) gather.push(folio, nr);
+  else folio_put_refs(m, folio, nr);
+  return nr;
+}
+
+/** tlb_finish_mmu(): after the TLB flush, the gathered folios' references go (freeing the last ones). */
+export function tlbFinishMmu(m: Machine, gather: number[]): void {
+  for (let k = 0; k < gather.length; k += 2) folio_put_refs(m, gather[k]!, gather[k + 1]!);
+  gather.length = 0;
 }
 
 function pteDirtyFile(m: Machine, folio: number, e: number): boolean {

@@ -6,8 +6,28 @@
 
 import type { Machine } from './machine.js';
 import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
-import { mk_pte, pte_pfn, pte_flags, pte_index } from './pgtable.js';
-import { rmap_walk } from './rmap.js';
+import {
+  mk_pte,
+  pte_pfn,
+  pte_flags,
+  pte_index,
+  pte_present,
+  pte_write,
+  _PAGE_PRESENT,
+  _PAGE_SPECIAL,
+} from './pgtable.js';
+import {
+  rmap_walk,
+  folio_remove_rmap_ptes,
+  folioRemoveRmapEntire,
+  folioAddRmapPtes,
+  folioAddRmapEntire,
+  type MapLevel,
+} from './rmap.js';
+import { folio_put_refs, folio_ref_add } from './swap.js';
+import type { Vma } from './mm_types.js';
+import { folio_maybe_dma_pinned } from './folio_pin.js';
+import { EAGAIN, EBUSY, ENOMEM } from '../uapi/errno.js';
 import { AddressSpace } from './fs.js';
 
 /**
@@ -128,4 +148,187 @@ function move_hugetlb_state(m: Machine, src: number, dst: number): void {
     pool.folio_set_hugetlb_temporary(dst, false);
   }
   pool.folio_set_hugetlb_migratable(dst);
+}
+
+// ---------------------------------------------------------------------------------------------
+// migrate_pages() of one folio, one step at a time (move_pages(2), compaction): isolate, unmap (the
+// entries become migration entries), freeze the refcount, move (copy, remap to the new folio) or
+// restore (remap to the old one). The explorer runs these as its atomic points; migrateFolio() runs
+// them back to back.
+
+/** A migration entry: the PTE without _PAGE_PRESENT, the PFN kept; _PAGE_SPECIAL marks the readable-
+ *  exclusive kind (make_readable_exclusive_migration_entry()), _PAGE_RW the writable kind. */
+export const is_migration_entry = (e: number): boolean => e !== 0 && !pte_present(e);
+const SWP_MIGRATION_EXCLUSIVE = _PAGE_SPECIAL;
+
+/** One entry that maps the folio, turned into a migration entry (remove_migration_ptes() restores it). */
+export interface MigrationHit {
+  vma: Vma;
+  addr: number;
+  level: MapLevel;
+  pfn: number;
+}
+
+/** folio_isolate_lru(): off the LRU with a reference held by the isolation; false if not on the LRU. */
+export function folioIsolateLru(m: Machine, folio: number): boolean {
+  const mem = m.mem;
+  if (!mem.testFlag(folio, PG_lru) || mem.refcount[folio]! <= 0) return false;
+  mem.clearFlag(folio, PG_lru);
+  mem.refcount[folio] = mem.refcount[folio]! + 1;
+  m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', mem.folio_nr_pages(folio));
+  return true;
+}
+
+function readEntry(hit: { vma: Vma; addr: number; level: MapLevel }): number {
+  const pt = hit.vma.mm.pt;
+  return hit.level === 'pte' ? pt.pte(hit.addr) : hit.level === 'pmd' ? pt.pmdLeaf(hit.addr) : pt.pudLeaf(hit.addr);
+}
+
+function writeEntry(hit: { vma: Vma; addr: number; level: MapLevel }, e: number): void {
+  const pt = hit.vma.mm.pt;
+  if (hit.level === 'pte') pt.pteTable(hit.addr)![pte_index(hit.addr)] = e;
+  else if (hit.level === 'pmd') pt.setPmdLeaf(hit.addr, e);
+  else pt.setPudLeaf(hit.addr, e);
+}
+
+/**
+ * try_to_migrate(): every entry mapping the folio becomes a migration entry, its mapcount and reference
+ * dropped. An exclusive anon page is shared first (folio_try_share_anon_rmap_pte()): a maybe-pinned one
+ * refuses (m.protections.tryShareAnon), its entry is put back and the unmap stops (false; the entries
+ * already unmapped stay in `hits` for the restore).
+ */
+export function tryToMigrate(m: Machine, folio: number, hits: MigrationHit[]): boolean {
+  const mem = m.mem;
+  const anon = mem.folio_test_anon(folio);
+  for (const h of rmap_walk(m, folio)) {
+    const e = readEntry(h);
+    if (!pte_present(e)) continue;
+    const page = h.level === 'pte' ? h.pfn : folio;
+    const exclusive = anon && mem.PageAnonExclusive(page);
+    // The entry is cleared (and flushed) before the share is tried: GUP-fast re-checks it.
+    writeEntry(h, 0);
+    if (exclusive) {
+      if (m.protections.tryShareAnon && folio_maybe_dma_pinned(m, folio)) {
+        writeEntry(h, e);
+        return false;
+      }
+      mem.ClearPageAnonExclusive(page);
+    }
+    let me = (e - _PAGE_PRESENT) & ~SWP_MIGRATION_EXCLUSIVE;
+    if (exclusive && !pte_write(e)) me |= SWP_MIGRATION_EXCLUSIVE;
+    writeEntry(h, me);
+    if (h.level === 'pte') folio_remove_rmap_ptes(m, folio, h.pfn, 1);
+    else folioRemoveRmapEntire(m, folio);
+    folio_put_refs(m, folio, 1);
+    m.mmuNotify(h.vma.mm, h.addr, h.addr + levelSize(h.level), 'migrate');
+    hits.push({ vma: h.vma, addr: h.addr, level: h.level, pfn: h.pfn });
+  }
+  return true;
+}
+
+function levelSize(level: MapLevel): number {
+  return level === 'pte' ? PAGE_SIZE : level === 'pmd' ? PMD_SIZE : PUD_SIZE;
+}
+
+/** folio_expected_refs() + the isolation's reference: the count an unmapped folio must have to move. */
+export function migrateExpectedRefs(m: Machine, folio: number): number {
+  const obj = m.mappingObj(m.mem.mapping[folio]!);
+  return (obj instanceof AddressSpace ? m.mem.folio_nr_pages(folio) : 0) + 1;
+}
+
+/**
+ * folio_migrate_mapping(): a page-cache folio (or a large anon one) is frozen at the expected count
+ * (folio_ref_freeze(): its refcount becomes 0, so no speculative reference can be taken); a small anon
+ * folio is only compared (6.18 __folio_migrate_mapping() has no mapping to protect). false: an extra
+ * reference (a pin, a GUP or speculative reference): -EAGAIN, the folio stays.
+ * With m.protections.refcountFreeze off, every folio is only compared.
+ */
+export function migrateFreeze(m: Machine, folio: number): boolean {
+  const mem = m.mem;
+  const expected = migrateExpectedRefs(m, folio);
+  if (mem.refcount[folio] !== expected) return false;
+  const freeze = m.protections.refcountFreeze && (expected > 1 || mem.folio_test_large(folio));
+  if (freeze) mem.refcount[folio] = 0;
+  return true;
+}
+
+/**
+ * remove_migration_ptes(): every migration entry of `hits` maps `to` (the new folio after a move, the
+ * old one after a failure), with a reference and mapcount each; an exclusive entry sets
+ * PageAnonExclusive again.
+ */
+export function removeMigrationPtes(m: Machine, from: number, to: number, hits: MigrationHit[]): void {
+  const mem = m.mem;
+  const anon = mem.folio_test_anon(to);
+  for (const h of hits) {
+    const me = readEntry(h);
+    if (!is_migration_entry(me)) continue;
+    const pfn = to + (h.pfn - from);
+    const exclusive = anon && (pte_write(me) || (me & SWP_MIGRATION_EXCLUSIVE) !== 0);
+    writeEntry(h, mk_pte(pfn, pte_flags(me) & ~SWP_MIGRATION_EXCLUSIVE));
+    if (h.level === 'pte') folioAddRmapPtes(m, to, pfn, 1);
+    else folioAddRmapEntire(m, to);
+    folio_ref_add(m, to, 1);
+    if (exclusive) mem.SetPageAnonExclusive(h.level === 'pte' ? pfn : to);
+  }
+}
+
+/**
+ * migrate_folio_move(): a new folio (NO_FOLIO without memory) takes the old one's state and page-cache
+ * slots, the entries are remapped to it, and the old folio, unfrozen, loses the isolation's reference
+ * (freed unless someone still holds one). Returns the new folio.
+ */
+export function migrateMove(m: Machine, folio: number, hits: MigrationHit[]): number {
+  const mem = m.mem;
+  const order = mem.folio_order(folio);
+  const nr = 1 << order;
+  const dst = m.folio_alloc(order);
+  if (dst === NO_FOLIO) return NO_FOLIO;
+  const obj = m.mappingObj(mem.mapping[folio]!);
+  mem.flags[dst] = (mem.flags[folio]! & ~PG_lru) | (mem.flags[dst]! & PG_lru);
+  mem.mapping[dst] = mem.mapping[folio]!;
+  mem.index[dst] = mem.index[folio]!;
+  for (let k = 1; k < nr; k++)
+    mem.flags[dst + k] = (mem.flags[dst + k]! & ~PG_anon_exclusive) | (mem.flags[folio + k]! & PG_anon_exclusive);
+  const cacheRefs = obj instanceof AddressSpace ? nr : 0;
+  if (obj instanceof AddressSpace) {
+    const idx = mem.index[folio]!;
+    for (let k = 0; k < nr; k++) if (obj.pages[idx + k] === folio + k) obj.pages[idx + k] = dst + k;
+    mem.refcount[dst] = mem.refcount[dst]! + cacheRefs;
+  }
+  removeMigrationPtes(m, folio, dst, hits);
+  m.vmstat.mod('pgmigrate_success', nr);
+  // folio_ref_unfreeze(): the page cache's references moved to the new folio; the isolation's stays.
+  if (mem.refcount[folio] === 0) mem.refcount[folio] = 1;
+  else mem.refcount[folio] = mem.refcount[folio]! - cacheRefs;
+  m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
+  // migrate_folio_done(): the old folio's last reference (the isolation's) goes; the new one joins the LRU.
+  mem.flags[folio] = mem.flags[folio]! & ~PG_anon_exclusive;
+  folio_put_refs(m, folio, 1);
+  mem.setFlag(dst, PG_lru);
+  folio_put_refs(m, dst, 1);
+  return dst;
+}
+
+/** A failed migration: unfreeze, restore the entries to the old folio, put it back on the LRU. */
+export function migrateRestore(m: Machine, folio: number, hits: MigrationHit[], frozen: boolean): void {
+  if (frozen && m.mem.refcount[folio] === 0) m.mem.refcount[folio] = migrateExpectedRefs(m, folio);
+  removeMigrationPtes(m, folio, folio, hits);
+  m.vmstat.mod('pgmigrate_fail', m.mem.folio_nr_pages(folio));
+  putback_movable_pages(m, folio);
+}
+
+/** migrate_pages() of one folio, every step at once: 0, or -EBUSY / -EAGAIN / -ENOMEM. */
+export function migrateFolio(m: Machine, folio: number): number {
+  if (m.mem.folio_test_hugetlb(folio) || !folioIsolateLru(m, folio)) return -EBUSY;
+  const hits: MigrationHit[] = [];
+  if (!tryToMigrate(m, folio, hits) || !migrateFreeze(m, folio)) {
+    migrateRestore(m, folio, hits, false);
+    return -EAGAIN;
+  }
+  if (migrateMove(m, folio, hits) === NO_FOLIO) {
+    migrateRestore(m, folio, hits, true);
+    return -ENOMEM;
+  }
+  return 0;
 }
