@@ -14,6 +14,7 @@ type Register = (program: Command, setCode: (c: number) => void) => void;
 const COMMANDS: Record<string, () => Promise<Register>> = {
   run: async () => (await import('./run.js')).registerRun,
   check: async () => (await import('./run.js')).registerRun,
+  explore: async () => (await import('./explore.js')).registerExplore,
   'dump-page': async () => (await import('./inspect.js')).registerInspect,
   vmstat: async () => (await import('./inspect.js')).registerInspect,
   tour: async () => (await import('./tour.js')).registerTour,

@@ -207,8 +207,21 @@ function checkReferences(steps: Step[]): Array<{ index: number; field: string; m
     if (v !== undefined && !set.has(v))
       errs.push({ index, field, message: `unknown ${what} "${v}" (define it in an earlier step)` });
   };
-  steps.forEach((s, index) => {
+  // A concurrent step's threads are checked in the order `gupsim run` runs them, as the step's own index.
+  const flat: Array<[Step, number]> = [];
+  steps.forEach((s, i) => {
+    if (s.op === 'concurrent') for (const t of Object.values(s.threads)) for (const x of t) flat.push([x as Step, i]);
+    else flat.push([s, i]);
+  });
+  flat.forEach(([s, index]) => {
     const r = s as Record<string, unknown>;
+    if (s.op === 'assert') {
+      if (s.handle !== undefined) need(handles, s.handle, index, 'handle', 'handle');
+      if (s.that === 'pins_mapped' && s.handle === undefined)
+        errs.push({ index, field: 'handle', message: 'pins_mapped needs the handle whose frames are checked' });
+      if (s.that === 'frames_differ' && (s.proc === undefined || s.other === undefined || s.region === undefined))
+        errs.push({ index, field: 'that', message: 'frames_differ needs proc, other and region' });
+    }
     if (typeof r.region === 'string') need(regions, r.region, index, 'region', 'region');
     if (Array.isArray(r.regions)) for (const x of r.regions as string[]) need(regions, x, index, 'regions', 'region');
     if (typeof r.local === 'string') need(regions, r.local, index, 'local', 'region');

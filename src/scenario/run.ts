@@ -3,12 +3,13 @@
 // and gupsim's misuse records (per step and for the whole run).
 
 import { RunContext, type Outcome } from './context.js';
-import type { Scenario, Step } from './schema.js';
+import type { Scenario, Step, StepOf } from './schema.js';
 import { SCHEMA_VERSION } from './version.js';
 import * as mem from './ops/memory.js';
 import * as gup from './ops/gup.js';
 import * as obs from './ops/observe.js';
 import * as cons from './ops/consumers.js';
+import * as race from './ops/race.js';
 import { extraConsumerOps } from './ops/registry.js';
 import { EFAULT, errnoName } from '../uapi/errno.js';
 import { outstanding } from './holders.js';
@@ -54,6 +55,8 @@ const HANDLERS: Record<string, Handler> = {
   vmstat: obs.vmstat,
   inspect: obs.inspect,
   dump_page: obs.dumpPage,
+  migrate_pages: race.migratePages,
+  assert: race.assertStep,
   ...extraConsumerOps,
 };
 
@@ -108,7 +111,12 @@ export function runScenarioStep(ctx: RunContext, step: Step, index: number, done
   ctx.m.warns.step = index;
   ctx.m.misuse.step = index;
   const misuse0 = ctx.m.misuse.records.length;
-  const res = step.op === 'expect' ? runExpect(ctx, step, done) : runStep(ctx, step, index);
+  const res =
+    step.op === 'expect'
+      ? runExpect(ctx, step, done)
+      : step.op === 'concurrent'
+        ? runThreads(ctx, step, index)
+        : runStep(ctx, step, index);
   if (usesHugetlb(ctx.sc) && step.op !== 'expect') res.hugetlb = modelHugetlbCounters(ctx.m);
   if (ctx.m.misuse.records.length > misuse0) res.misuse = ctx.m.misuse.records.slice(misuse0);
   if (step.label) res.label = step.label;
@@ -172,6 +180,32 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
   const extra = out.extra ?? {};
   if (out.ret < 0 && !extra.why && ctx.m.why) res.why = { fn: ctx.m.why.fn, rule: ctx.m.why.rule };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) res[k] = v;
+  return res;
+}
+
+/**
+ * A `concurrent` step in a plain run: each thread's steps in turn, in the order the threads are listed
+ * (one of the interleavings `gupsim explore` runs). ret 0; the failures of its asserts fail the run.
+ */
+function runThreads(ctx: RunContext, s: StepOf<'concurrent'>, index: number): StepResult {
+  const failures: string[] = [];
+  const threads: Record<string, StepResult[]> = {};
+  for (const [name, steps] of Object.entries(s.threads)) {
+    threads[name] = steps.map((t) => {
+      const r = runStep(ctx, t as Step, index);
+      if (r.failures) failures.push(...r.failures.map((f) => `thread ${name}: ${f}`));
+      return r;
+    });
+  }
+  const res: StepResult = {
+    index,
+    op: 'concurrent',
+    ret: 0,
+    errno: null,
+    vmstat: pinCounters(ctx.vmstatDelta()),
+    threads,
+  };
+  if (failures.length) res.failures = failures;
   return res;
 }
 

@@ -148,7 +148,7 @@ const remoteShape = { ...gupShape, target: doc(name, 'The process whose pages ar
 
 const GUP_DOC = (fn: string) => `mm/gup.c ${fn}() on a range of a region; ret is the number of pages taken, or -errno.`;
 
-export const StepSchema = z.discriminatedUnion('op', [
+const BASE_STEPS = [
   step('mmap', 'mmap(2): map a new region; ret 0, with addr and length in the result.', {
     proc,
     as: doc(name, 'The name of the new region.'),
@@ -376,6 +376,25 @@ export const StepSchema = z.discriminatedUnion('op', [
     index: doc(int.nonnegative().optional(), 'The first entry.', 'index', '0'),
     count: doc(int.optional(), 'Entries to put.', 'pages', 'all (1 when index is given)'),
   }),
+  step('migrate_pages', 'migrate_pages() of the folio mapped at a page (move_pages(2), compaction): 0 or -errno.', {
+    proc,
+    region,
+    page: doc(int.nonnegative().optional(), 'The page, an index in the region.', 'page index', '0'),
+  }),
+  step('assert', 'A property that must hold here: a failed one fails the run (exit 1) and is what explore reports.', {
+    that: doc(
+      z.enum(['pins_mapped', 'frames_differ', 'vmstat_balanced']),
+      'pins_mapped: every frame the handle holds is the frame proc maps at its address; frames_differ: proc ' +
+        "and other map different frames at page of region (neither sees the other's writes); vmstat_balanced: " +
+        'nr_foll_pin_acquired == nr_foll_pin_released since the start.',
+    ),
+    says: doc(z.string().optional(), 'The property in words (shown when it is violated).'),
+    handle: doc(name.optional(), 'pins_mapped: the handle (ring, MR, GUP handle...).'),
+    proc: doc(name.optional(), 'pins_mapped, frames_differ: the process.', undefined, "the handle's process"),
+    other: doc(name.optional(), 'frames_differ: the other process.'),
+    region: doc(name.optional(), 'frames_differ: the region.'),
+    page: doc(int.nonnegative().optional(), 'frames_differ: the page, an index in the region.', 'page index', '0'),
+  }),
   step('vmstat', "The model's /proc/vmstat text, in the result's text field.", {}),
   step('inspect', 'What a page is made of (refcount by holder, pins, flags), or what a handle holds.', {
     proc: doc(name.optional(), 'The process whose page tables are read.', undefined, "the region's creator"),
@@ -419,6 +438,24 @@ export const StepSchema = z.discriminatedUnion('op', [
       'pages',
     ),
   }),
+] as const;
+
+/** A step of a thread of a `concurrent` step: any step but another `concurrent`. */
+export const ThreadStepSchema = z.discriminatedUnion('op', BASE_STEPS);
+
+export const StepSchema = z.discriminatedUnion('op', [
+  ...BASE_STEPS,
+  step(
+    'concurrent',
+    'Threads that run at the same time: `gupsim run` runs them one after the other in the order given; ' +
+      '`gupsim explore` runs every interleaving of their atomic steps.',
+    {
+      threads: doc(
+        z.record(name, z.array(ThreadStepSchema).min(1)),
+        'The threads by name, each a list of steps (each step names its process; no nested concurrent).',
+      ),
+    },
+  ),
 ]);
 
 export const ScenarioSchema = z.strictObject({
@@ -436,4 +473,5 @@ export const ScenarioSchema = z.strictObject({
 export type Scenario = z.infer<typeof ScenarioSchema>;
 export type Step = z.infer<typeof StepSchema>;
 export type StepOf<O extends Step['op']> = Extract<Step, { op: O }>;
+export type ThreadStep = z.infer<typeof ThreadStepSchema>;
 export const STEP_OPS = StepSchema.options.map((o) => o.shape.op.value);
