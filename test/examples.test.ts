@@ -16,7 +16,7 @@ describe('examples/', () => {
     it(`${f} runs and its expectations hold`, () => {
       const sc = loadScenario(readFileSync(join(dir, f), 'utf8'), f);
       expect(
-        sc.steps.some((s) => s.op === 'expect'),
+        sc.steps.some((s) => s.op === 'expect' || s.op === 'assert'),
         'every example checks something',
       ).toBe(true);
       const res = runScenario(sc);
