@@ -10,7 +10,7 @@ import { do_mlock, do_munlock } from '../../mm/mlock.js';
 import { do_madvise } from '../../mm/madvise.js';
 import { userAccess } from '../../mm/user_access.js';
 import { filemapWriteNewFile } from '../../mm/filemap.js';
-import { kernel_clone } from '../../kernel/fork.js';
+import { kernel_clone, type ForkStats } from '../../kernel/fork.js';
 import { do_exit } from '../../kernel/exit.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { EEXIST, EINVAL } from '../../uapi/errno.js';
@@ -121,10 +121,11 @@ export function fork(ctx: RunContext, s: StepOf<'fork'>): Outcome {
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   if (ctx.m.process(s.child)?.alive) return { ret: -EEXIST };
-  const c = kernel_clone(ctx.m, p, s.child);
+  const stats: ForkStats = { shared: 0, copied: 0, pmd_split: 0 };
+  const c = kernel_clone(ctx.m, p, s.child, stats);
   if (typeof c === 'number') return { ret: c };
   ctx.configure(c);
-  return { ret: 0, extra: { pid: c.pid } };
+  return { ret: 0, extra: { pid: c.pid, fork: stats } };
 }
 
 export function exit(ctx: RunContext, s: StepOf<'exit'>): Outcome {
