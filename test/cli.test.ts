@@ -59,6 +59,23 @@ describe('gupsim run', () => {
     expect(dax.errno).toBe('EOPNOTSUPP');
     expect(dax.why).toEqual({ fn: 'check_vma_flags', rule: expect.stringContaining('fsdax') });
   });
+  it('a fork step says what it shared, copied early and split (THP and hugetlb included)', () => {
+    const forks = (f: string) =>
+      JSON.parse(run('run', f, '--json').stdout)
+        .steps.filter((s: { op: string }) => s.op === 'fork')
+        .map((s: { fork: unknown }) => s.fork);
+    // A registered buffer of a pinned THP and 64 pinned base pages: the PMD is split, all copied.
+    expect(forks('examples/probe-fork-iouring.yaml')).toEqual([{ shared: 0, copied: 576, pmd_split: 1 }]);
+    // Two hugetlb pages shared, copied while pinned, shared again once unpinned (MAP_SHARED ones are not copied).
+    expect(forks('examples/probe-hugetlb-fork.yaml')).toEqual([
+      { shared: 1024, copied: 0, pmd_split: 0 },
+      { shared: 0, copied: 1024, pmd_split: 0 },
+      { shared: 1024, copied: 0, pmd_split: 0 },
+    ]);
+    expect(run('run', 'examples/probe-fork-iouring.yaml').stdout).toMatch(
+      /fork .* 0 page\(s\) shared, 576 copied early \(maybe pinned\), 1 PMD\(s\) split/,
+    );
+  });
   it('a failing expect exits 1 and says what differed', () => {
     const f = file(
       'bad-expect.yaml',
