@@ -148,7 +148,34 @@ describe('gupsim check, dump-page, vmstat, tour', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/every expectation held/);
     expect(r.stdout).toContain('ref 1025 = 1 mapping + 1024 pin');
-    expect(r.stdout).toMatch(/gupsim run examples\/leak-detected.yaml\n/);
+    // A longterm pin that migrated its pages says so, and fork says what it shared and copied.
+    expect(r.stdout).toMatch(
+      /pin_user_pages_fast \[pin\] .* 16 page\(s\) migrated out of ZONE_MOVABLE\/CMA, then the pin retried/,
+    );
+    expect(r.stdout).toContain('0 page(s) shared, 256 copied early (maybe pinned), 0 PMD(s) split');
+    // Case 5, both halves: put_page leaves the page clean, unpin_user_pages_dirty_lock dirties it.
+    const case5 = r.stdout.slice(r.stdout.indexOf('Case 5:'), r.stdout.indexOf('\n10. '));
+    expect(case5).toMatch(/inspect \[after_put\].*\n.*ref 1 = 1 mapping, .* clean/);
+    expect(case5).toMatch(/inspect \[after_unpin\].*\n.*ref 1 = 1 mapping, .* dirty/);
+  });
+  it('tour ends with a command that works as written', () => {
+    const tour = (path: string) =>
+      spawnSync(process.execPath, [bin, 'tour'], { encoding: 'utf8', cwd: root, env: { ...process.env, PATH: path } })
+        .stdout.trimEnd()
+        .split('\n')
+        .at(-1)!
+        .trim();
+    // Without gupsim on PATH the command names node and the launcher, and runs as shown.
+    const last = tour(join(tmp, 'empty'));
+    expect(last).toBe('node bin/gupsim.js run examples/leak-detected.yaml');
+    const [, ...args] = last.split(' ');
+    const again = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: root });
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain('scenario: leak-detected');
+    // With an executable gupsim on PATH, it is just gupsim.
+    const dir = mkdtempSync(join(tmp, 'path-'));
+    writeFileSync(join(dir, 'gupsim'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(tour(dir)).toBe('gupsim run examples/leak-detected.yaml');
   });
 });
 
