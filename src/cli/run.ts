@@ -7,7 +7,7 @@ import { runScenario } from '../scenario/run.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
 import { formatWarn } from '../mm/debug.js';
 import type { ForkStats } from '../kernel/fork.js';
-import { counter, renderTable, type Row } from './table.js';
+import { counter, renderTable, type Row } from '../scenario/table.js';
 import { frameLines, pageLine } from './pages.js';
 
 export function registerRun(program: Command, setCode: (c: number) => void): void {

@@ -7,7 +7,7 @@ import { readScenario } from './scenario_file.js';
 import { examplePath } from './package_root.js';
 import { runScenario } from '../scenario/run.js';
 import { type RunResult } from '../scenario/result.js';
-import { counter, renderTable, type Row } from './table.js';
+import { counter, renderTable, type Row } from '../scenario/table.js';
 import { resultCell, stepNotes } from './run.js';
 import { delimiter, join, relative } from 'node:path';
 import { accessSync, constants } from 'node:fs';
