@@ -137,6 +137,18 @@ describe('gupsim check, dump-page, vmstat, tour', () => {
     const r = run('dump-page', 'examples/doc-large-folio-pincount.yaml', '--step', '999', '--region', 'thp');
     expect(r.status).toBe(2);
   });
+  it('--json on check, vmstat and dump-page', () => {
+    const check = run('check', 'examples/leak-detected.yaml', '--json');
+    expect(check.status).toBe(0);
+    expect(JSON.parse(check.stdout)).toEqual({ file: 'examples/leak-detected.yaml', ok: true, steps: 5 });
+    const vm = JSON.parse(run('vmstat', 'examples/doc-case1-direct-io.yaml', '--json').stdout);
+    expect(vm.counters.nr_foll_pin_acquired).toEqual({ total: 272, delta: 272 });
+    const dp = run('dump-page', 'examples/doc-large-folio-pincount.yaml', '--step', 'pin', '--region', 'thp', '--json');
+    expect(dp.status).toBe(0);
+    const j = JSON.parse(dp.stdout);
+    expect(j).toMatchObject({ step: 3, region: 'thp', page: 0, info: { pincount: 512, order: 9 } });
+    expect(j.text).toMatch(/^page: refcount:513 /);
+  });
   it('vmstat prints /proc/vmstat lines', () => {
     const r = run('vmstat', 'examples/doc-case1-direct-io.yaml');
     expect(r.status).toBe(0);
