@@ -56,7 +56,7 @@ describe('every failed step has why', () => {
     );
   });
 
-  it('for refusals of munmap, mprotect, madvise, mlock, mremap, mmap and io_uring', () => {
+  it('for refusals of munmap, mprotect, madvise, mlock, mremap (onto a failed region), mmap, io_uring', () => {
     const sc = loadScenario(`
 machine: { memory: 256MiB, hugetlb: { 2M: 1 } }
 steps:
@@ -83,10 +83,12 @@ steps:
   - { op: fork, proc: app, child: kid }
   - { op: exit, proc: kid }
   - { op: exit, proc: kid }
+  - { op: mmap, proc: app, as: big, size: 4MiB, type: hugetlb }
+  - { op: mremap, proc: app, region: a, new_size: 64KiB, fixed: big }
 `);
     const res = runScenario(sc);
     const failed = res.steps.filter((s) => s.errno !== null);
-    expect(failed.map((s) => s.index)).toEqual([1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 14, 15, 16, 18, 20, 22]);
+    expect(failed.map((s) => s.index)).toEqual([1, 2, 3, 4, 6, 7, 8, 9, 11, 12, 14, 15, 16, 18, 20, 22, 23, 24]);
     expect(unexplained(res.steps)).toEqual([]);
   });
 });
