@@ -231,8 +231,7 @@ export function registerAdvise(program: Command, setCode: (c: number) => void): 
       'after',
       '\nWith no answer flags and a terminal on stdin, the questions are asked interactively.\n' +
         'The recommended call is run on the model in every memory setup the answers allow; where the model\n' +
-        'refuses it, the advice says so first, with the kernel rule and what works instead.\n' +
-        'Example: gupsim advise --dma --long-lived --writes --memory file-disk --shared\n',
+        'refuses it, the advice says so first, with the kernel rule and what works instead.',
     )
     .action(async (o: AdviseOptions) => {
       let input = inputFromFlags(o);

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { readScenario } from './scenario_file.js';
 import { executeScenario } from '../scenario/run.js';
 import { folioHolds, inspectPage, lookupPage } from '../scenario/inspect.js';
-import { counter, renderTable } from './table.js';
+import { counter, renderTable } from '../scenario/table.js';
 import { dump_page } from '../mm/debug.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { UserError } from './errors.js';

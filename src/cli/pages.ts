@@ -26,7 +26,8 @@ export function pageLine(p: Partial<PageInfo> & { page?: unknown }): string {
     p.maybe_dma_pinned ? (p.false_positive ? 'pinned (FALSE POSITIVE: no pin is held)' : 'pinned') : '',
     p.anon_exclusive ? 'excl' : '',
     p.zero_page ? 'zero' : '',
-    p.dirty ? 'dirty' : '',
+    // Dirty or clean always (case 5: whether the release marked the folio dirty); the zero page is neither.
+    p.dirty ? 'dirty' : p.dirty === false && !p.zero_page ? 'clean' : '',
     p.writeback ? 'writeback' : '',
     p.mlocked ? 'mlocked' : '',
     p.lru ? 'lru' : '',

@@ -6,7 +6,8 @@ import { readScenario } from './scenario_file.js';
 import { runScenario } from '../scenario/run.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
 import { formatWarn } from '../mm/debug.js';
-import { counter, renderTable, type Row } from './table.js';
+import type { ForkStats } from '../kernel/fork.js';
+import { counter, renderTable, type Row } from '../scenario/table.js';
 import { frameLines, pageLine } from './pages.js';
 
 export function registerRun(program: Command, setCode: (c: number) => void): void {
@@ -87,6 +88,11 @@ export function stepNotes(s: StepResult): { notes: string[]; details: string[] }
   if (typeof s.note === 'string') notes.push(s.note);
   if (typeof s.migrated === 'number')
     notes.push(`${s.migrated} page(s) migrated out of ZONE_MOVABLE/CMA, then the pin retried`);
+  const fork = s.fork as ForkStats | undefined;
+  if (s.op === 'fork' && fork)
+    notes.push(
+      `${fork.shared} page(s) shared, ${fork.copied} copied early (maybe pinned), ${fork.pmd_split} PMD(s) split`,
+    );
   if (s.op === 'mremap' && typeof s.addr === 'string') notes.push(`${s.moved ? 'moved to' : 'stays at'} ${s.addr}`);
   if ((s.op === 'mlock' || s.op === 'munlock') && typeof s.locked_vm === 'number')
     notes.push(`locked_vm ${s.locked_vm} pages`);

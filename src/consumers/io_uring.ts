@@ -180,7 +180,7 @@ function io_sqe_buffer_register(
   const nr = last - first;
   if (nr === 0) {
     m.warns.warn('io_pin_pages', '!nr_pages');
-    return -EINVAL;
+    return m.refuse(-EINVAL, 'io_pin_pages', 'the buffer spans no page (WARN_ON_ONCE(!nr_pages))');
   }
   const pages = pinScratch(nr);
   const pinned = pin_user_pages_fast(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);

@@ -113,7 +113,7 @@ export class RunContext {
   /** A live process, or -ESRCH. */
   live(name: string): Process | number {
     const p = this.proc(name);
-    return p.alive ? p : -ESRCH;
+    return p.alive ? p : this.m.refuse(-ESRCH, 'gupsim', `process ${name} has exited: it makes no more calls`);
   }
 
   /** The byte range a step selects within its region (offset, then length or pages). */

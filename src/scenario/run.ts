@@ -135,8 +135,8 @@ const LEAKS_LISTED = 3;
 
 /** The first region the step names that no successful mmap defined, if any. */
 function unmappedRegion(ctx: RunContext, step: Step): string | undefined {
-  const r = step as { region?: string; regions?: string[]; local?: string };
-  for (const name of [r.region, r.local, ...(r.regions ?? [])])
+  const r = step as { region?: string; regions?: string[]; local?: string; fixed?: string };
+  for (const name of [r.region, r.local, r.fixed, ...(r.regions ?? [])])
     if (name !== undefined && !ctx.regions.has(name)) return name;
   return undefined;
 }

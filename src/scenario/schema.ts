@@ -252,10 +252,15 @@ export const StepSchema = z.discriminatedUnion('op', [
       'disk',
     ),
   }),
-  step('fork', 'fork(2): the child gets a copy of the address space (pinned anon pages are copied at once).', {
-    proc,
-    child: doc(name, 'The name of the child process.'),
-  }),
+  step(
+    'fork',
+    'fork(2): the child gets a copy of the address space (pinned anon pages are copied at once); the result’s ' +
+      'fork field counts the pages shared and copied and the PMDs split.',
+    {
+      proc,
+      child: doc(name, 'The name of the child process.'),
+    },
+  ),
   step('exit', 'The process exits: its memory is unmapped and its fds (rings, MRs, pipes) are closed.', { proc }),
   step('fail_alloc', 'Make page allocations fail (fault injection), to reach the ENOMEM paths.', {
     after: doc(int.nonnegative().optional(), 'Allocations that still succeed first.', 'allocations', '0'),
