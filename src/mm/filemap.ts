@@ -88,7 +88,7 @@ export function filemap_add_folio(m: Machine, folio: number, file: AddressSpace,
  */
 export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
   if (file.fs === 'dax' || file.fs === 'hugetlbfs') return;
-  const maxOrder = file.fs === 'disk' ? PMD_ORDER : 0;
+  const maxOrder = file.fs === 'disk' && m.profile.ext4LargeFolios ? PMD_ORDER : 0;
   for (let chunkStart = 0; chunkStart < sizeBytes; chunkStart += writeChunk) {
     const chunkEnd = Math.min(sizeBytes, chunkStart + writeChunk);
     let pos = chunkStart;

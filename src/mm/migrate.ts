@@ -51,8 +51,9 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
     return { ok: false, why: 'no pinnable memory for the new folio' };
   }
   const hits = rmap_walk(m, folio);
-  // Copy struct page/folio state.
+  // Copy struct page/folio state (folio_migrate_flags(): PG_active too).
   mem.flags[dst] = mem.flags[folio]!;
+  if (m.activeFolios.delete(folio)) m.activeFolios.add(dst);
   mem.mapping[dst] = mem.mapping[folio]!;
   mem.index[dst] = mem.index[folio]!;
   for (let k = 0; k < nr; k++) {

@@ -30,6 +30,7 @@ import { zap_page_range_single, handle_mm_fault } from './memory.js';
 import { mk_pte, pte_index, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { truncate_inode_pages } from './truncate.js';
+import { lru_add_drain } from './swap.js';
 
 export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
 
@@ -133,8 +134,8 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   if (kind === 'pfnmap') flags |= VM_IO | VM_PFNMAP;
   if (kind === 'anon' || (kind === 'shmem' && !shared)) flags |= VM_ACCOUNT;
   let align = Math.max(a.align ?? PAGE_SIZE, unit);
-  // __get_unmapped_area(): anonymous mappings of whole PMDs are THP-aligned (6.7+).
-  if (kind === 'anon' && len % PMD_SIZE === 0) align = Math.max(align, PMD_SIZE);
+  // __get_unmapped_area(): anonymous mappings of whole PMDs are THP-aligned (6.7+; not 6.1).
+  if (kind === 'anon' && len % PMD_SIZE === 0 && m.profile.anonThpAlign) align = Math.max(align, PMD_SIZE);
   const addr = get_unmapped_area(mm, len, align);
   if (addr < 0) return addr;
   if (kind === 'hugetlb' && !m.hugetlb.reserve(hugeOrder, len / unit))
@@ -191,6 +192,7 @@ export function populate_vma_page_range(
       a = a - (a % PMD_SIZE) + PMD_SIZE - step;
     }
   }
+  lru_add_drain(m);
   return 0;
 }
 

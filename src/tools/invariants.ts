@@ -73,6 +73,8 @@ export function checkInvariants(
   };
   const mem = m.mem;
   const exact = pinsByFolio !== undefined && getsByFolio !== undefined;
+  const lruBatchRefs = new Map<number, number>();
+  for (const f of m.lruActivateBatch) lruBatchRefs.set(f, (lruBatchRefs.get(f) ?? 0) + 1);
 
   // ---- 1. page tables of every process -----------------------------------------------------
   const pteCount = new Int32Array(mem.nr);
@@ -311,10 +313,12 @@ export function checkInvariants(
     if (exact) {
       const base = folio === m.huge_zero_folio ? 1 : 0;
       const gets = getsByFolio?.get(folio) ?? 0;
-      if (rc !== min + gets + base)
+      // The classic LRU's per-CPU activate batch holds a reference per entry (mm/swap.c).
+      const lru = lruBatchRefs.get(folio) ?? 0;
+      if (rc !== min + gets + base + lru)
         v(
           `folio ${hex(folio)}: _refcount ${rc} != mapcount ${mapcount} + page cache ${cache} + pins ${pinRefs} + ` +
-            `FOLL_GET ${gets}${base ? ' + 1 (huge zero folio)' : ''}`,
+            `FOLL_GET ${gets}${base ? ' + 1 (huge zero folio)' : ''}${lru ? ` + ${lru} (LRU batch)` : ''}`,
         );
     }
   }
