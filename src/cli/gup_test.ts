@@ -6,7 +6,8 @@
 //
 // gupsim additions, parsed before getopt (the selftest itself would call them "Wrong argument"):
 // --memory MiB (model machine size; default: enough for the buffer), --thp always|madvise|never,
-// --no-dmesg, --help. Threads run one after the other. The selftest's own exit rules apply: 1 for
+// --kernel 6.1|6.12|6.18 (the release profile; -F takes that release's FOLL_* values), --no-dmesg,
+// --help. Threads run one after the other. The selftest's own exit rules apply: 1 for
 // ksft_exit_fail_msg() ("Wrong argument", mmap failure), 0 otherwise (ksft_exit_pass(), even after a
 // "not ok" line).
 
@@ -34,7 +35,9 @@ import { do_mmap, type MmapArgs } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
 import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
-import { FOLL_WRITE } from '../mm/foll_flags.js';
+import { FOLL_WRITE, follToRelease } from '../mm/foll_flags.js';
+import { DEFAULT_PROFILE, type KernelProfile } from '../mm/profile.js';
+import { KERNEL_HELP, kernelOption } from './kernel_option.js';
 import { EINVAL, ENOMEM, errnoName } from '../uapi/errno.js';
 import type { FsKind } from '../mm/fs.js';
 
@@ -64,6 +67,8 @@ export interface GupTestIo {
 interface Extras {
   memoryMiB?: number;
   thp?: ThpPolicy;
+  /** --kernel: the release profile of the model machine (-F flags are in its FOLL_* values). */
+  kernel?: KernelProfile;
   dmesg: boolean;
   help: boolean;
 }
@@ -109,6 +114,12 @@ export function splitGupsimOptions(argv: readonly string[], posix = false): { ex
           throw new UserError('ERR_USAGE', `gup_test: --thp takes always, madvise or never, not '${v}'`);
         }
         extras.thp = v;
+        continue;
+      }
+      if (name === 'kernel') {
+        let v: string;
+        [v, i] = value('--kernel', i, inline);
+        extras.kernel = kernelOption(v, 'gup_test');
         continue;
       }
       if (name === 'no-dmesg' && inline === undefined) {
@@ -350,19 +361,23 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   // open(file, O_RDWR|O_CREAT, 0664) and open("/sys/kernel/debug/gup_test"): the model machine runs
   // as root with CONFIG_GUP_TEST and debugfs mounted, so both succeed.
   gup.nr_pages_per_call = nr_pages >>> 0;
-  if (write) gup.gup_flags = (gup.gup_flags | FOLL_WRITE) >>> 0;
+  // FOLL_WRITE as the release's headers give it (0x1 in every release the model has).
+  if (write) gup.gup_flags = (gup.gup_flags | follToRelease(extras.kernel ?? DEFAULT_PROFILE, FOLL_WRITE)) >>> 0;
 
   // --- mmap(NULL, size, PROT_READ|PROT_WRITE, flags, filed, 0) ---------------------------------
   if (size === 0n) return ksft.exit_fail_msg(`mmap: ${strerror(EINVAL)}\n`);
   if (len > TASK_SIZE) return ksft.exit_fail_msg(`mmap: ${strerror(ENOMEM)}\n`);
   if (kind === 'nodev') return ksft.exit_fail_msg(`mmap: ${strerror(ENODEV)}\n`);
-  const m = new Machine({
-    memory: memMiB * MiB,
-    ...(extras.thp ? { thp: extras.thp } : {}),
-    // -H: a hugetlb pool big enough for the buffer (echo N > nr_hugepages), as far as memory allows.
-    ...(hugetlb ? { hugetlb: { '2M': mapLen / PMD_SIZE } } : {}),
-    ...(kind === 'dax' ? { pmem: mapLen } : {}),
-  });
+  const m = new Machine(
+    {
+      memory: memMiB * MiB,
+      ...(extras.thp ? { thp: extras.thp } : {}),
+      // -H: a hugetlb pool big enough for the buffer (echo N > nr_hugepages), as far as memory allows.
+      ...(hugetlb ? { hugetlb: { '2M': mapLen / PMD_SIZE } } : {}),
+      ...(kind === 'dax' ? { pmem: mapLen } : {}),
+    },
+    extras.kernel ?? DEFAULT_PROFILE,
+  );
   const proc = m.spawn('gup_test');
   const mmapArgs: MmapArgs = { size: bytes, type: 'anon', shared, name: 'gup_test' };
   if (hugetlb) {
@@ -500,6 +515,7 @@ export function registerGupTest(program: Command, setCode: (c: number) => void):
     .option('--memory <MiB>', 'model machine size in MiB (default: twice the buffer plus 256)')
     .option('--thp <policy>', 'transparent_hugepage/enabled: always, madvise (default) or never')
     .option('--no-dmesg', 'leave the kernel log lines out of the output')
+    .option('--kernel <release>', `${KERNEL_HELP}; -F flags are in that release's FOLL_* values`)
     .helpOption(false)
     .allowUnknownOption(true)
     .allowExcessArguments(true)

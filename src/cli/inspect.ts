@@ -9,6 +9,7 @@ import { dump_page } from '../mm/debug.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { UserError } from './errors.js';
 import type { Scenario } from '../scenario/schema.js';
+import { KERNEL_HELP, kernelOption, onModel } from './kernel_option.js';
 
 function stepIndex(sc: Scenario, v: string | undefined): number {
   if (v === undefined) return sc.steps.length - 1;
@@ -32,10 +33,12 @@ export function registerInspect(program: Command, setCode: (c: number) => void):
     .option('--step <n|label>', 'after this step (index or label; default: the last)')
     .option('--page <index>', 'page index within the region', '0')
     .option('--proc <name>', 'process whose mapping to read (default: the region owner)')
-    .action((file: string, o: { region: string; step?: string; page: string; proc?: string }) => {
+    .option('--kernel <release>', KERNEL_HELP)
+    .action((file: string, o: { region: string; step?: string; page: string; proc?: string; kernel?: string }) => {
       const sc = readScenario(file);
       const stop = stepIndex(sc, o.step);
-      const { ctx } = executeScenario(sc, { stopAfter: stop });
+      const profile = kernelOption(o.kernel, 'dump-page');
+      const { ctx } = onModel(() => executeScenario(sc, { stopAfter: stop, profile }));
       const r = ctx.regions.get(o.region);
       if (!r) throw new UserError('ERR_USAGE', `--region ${o.region}: no such region after step ${stop}`);
       if (!/^\d+$/.test(o.page)) throw new UserError('ERR_USAGE', `--page ${o.page}: expected a page index`);
@@ -58,9 +61,11 @@ export function registerInspect(program: Command, setCode: (c: number) => void):
     .description('/proc/vmstat text of the model after a step')
     .argument('<file>', 'scenario file')
     .option('--step <n|label>', 'after this step (default: the last)')
-    .action((file: string, o: { step?: string }) => {
+    .option('--kernel <release>', KERNEL_HELP)
+    .action((file: string, o: { step?: string; kernel?: string }) => {
       const sc = readScenario(file);
-      const { ctx } = executeScenario(sc, { stopAfter: stepIndex(sc, o.step) });
+      const profile = kernelOption(o.kernel, 'vmstat');
+      const { ctx } = onModel(() => executeScenario(sc, { stopAfter: stepIndex(sc, o.step), profile }));
       process.stdout.write(ctx.m.vmstat.text());
       setCode(0);
     });

@@ -1,4 +1,4 @@
-// `gupsim run FILE [--json] [--strict]` and `gupsim check FILE`.
+// `gupsim run FILE [--json] [--strict] [--kernel 6.1|6.12|6.18|all]` and `gupsim check FILE`.
 
 import type { Command } from 'commander';
 import { basename } from 'node:path';
@@ -6,6 +6,8 @@ import { readScenario } from './scenario_file.js';
 import { runScenario } from '../scenario/run.js';
 import { type RunResult } from '../scenario/result.js';
 import { formatWarn } from '../mm/debug.js';
+import { KERNEL_HELP, kernelOption, onModel } from './kernel_option.js';
+import { runAllKernels } from './run_kernels.js';
 
 export function registerRun(program: Command, setCode: (c: number) => void): void {
   program
@@ -14,9 +16,16 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .argument('<file>', 'scenario file (YAML or JSON)')
     .option('--json', 'print the result JSON (DESIGN.md contract)')
     .option('--strict', 'also fail (exit 1) when pins are still held at the end')
-    .action((file: string, o: { json?: boolean; strict?: boolean }) => {
+    .option('--kernel <release>', `${KERNEL_HELP}; all: run on each and show where they differ`)
+    .action((file: string, o: { json?: boolean; strict?: boolean; kernel?: string }) => {
       const sc = readScenario(file);
-      const res = runScenario(sc, { name: basename(file).replace(/\.(ya?ml|json)$/, '') });
+      const name = basename(file).replace(/\.(ya?ml|json)$/, '');
+      if (o.kernel === 'all') {
+        setCode(runAllKernels(sc, name, { json: !!o.json, strict: !!o.strict }));
+        return;
+      }
+      const profile = kernelOption(o.kernel, 'run');
+      const res = onModel(() => runScenario(sc, { name, profile }));
       const leaked = res.pins.some((p) => p.pins > 0 || p.refs > 0);
       process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : formatRun(res, !!o.strict));
       setCode(!res.ok || (o.strict && leaked) ? 1 : 0);

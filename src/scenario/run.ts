@@ -12,6 +12,9 @@ import { EFAULT, errnoName } from '../uapi/errno.js';
 import { outstanding } from './holders.js';
 import type { RunResult, StepResult } from './result.js';
 import { checkExpect } from './expect.js';
+import { ScenarioError } from './load.js';
+import { kernelProblems, scenarioProfile } from './kernel.js';
+import type { KernelProfile } from '../mm/profile.js';
 
 type Handler = (ctx: RunContext, s: never) => Outcome;
 
@@ -54,8 +57,18 @@ function pinCounters(d: Record<string, number>): StepResult['vmstat'] {
   return { nr_foll_pin_acquired: d.nr_foll_pin_acquired!, nr_foll_pin_released: d.nr_foll_pin_released! };
 }
 
-/** Run every step; never throws for kernel-level failures (they are results). */
-export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResult {
+/** How to run: the result's name, where to stop, and the release (default: the file's `kernel:`, else 6.18). */
+export interface RunOptions {
+  name?: string;
+  stopAfter?: number;
+  profile?: KernelProfile;
+}
+
+/**
+ * Run every step; never throws for kernel-level failures (they are results). A setting the release
+ * lacks (kernelProblems()) is a ScenarioError.
+ */
+export function runScenario(sc: Scenario, opts: Omit<RunOptions, 'stopAfter'> = {}): RunResult {
   return executeScenario(sc, opts).result;
 }
 
@@ -63,11 +76,11 @@ export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResu
  * Run the steps up to and including `stopAfter` (default: all), returning the result and the run's
  * context (machine, regions, handles) for inspection.
  */
-export function executeScenario(
-  sc: Scenario,
-  opts: { name?: string; stopAfter?: number } = {},
-): { result: RunResult; ctx: RunContext } {
-  const ctx = new RunContext(sc);
+export function executeScenario(sc: Scenario, opts: RunOptions = {}): { result: RunResult; ctx: RunContext } {
+  const profile = scenarioProfile(sc, opts.profile);
+  const problems = kernelProblems(sc, profile);
+  if (problems.length) throw new ScenarioError(problems);
+  const ctx = new RunContext(sc, profile);
   const steps: StepResult[] = [];
   let ok = true;
   const last = Math.min(opts.stopAfter ?? sc.steps.length - 1, sc.steps.length - 1);

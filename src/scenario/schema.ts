@@ -144,10 +144,20 @@ export const StepSchema = z.discriminatedUnion('op', [
   }),
 ]);
 
+/** The releases gupsim has profiles of (mm/profile.ts KERNEL_RELEASES). */
+export const KERNELS = ['6.1', '6.12', '6.18'] as const;
+
+/** `kernel: 6.12` (YAML reads it as a number) or `kernel: "6.12"`. */
+const kernel = z
+  .union([z.enum(KERNELS), z.literal(6.1), z.literal(6.12), z.literal(6.18)])
+  .transform((v) => String(v) as (typeof KERNELS)[number])
+  .describe('the Linux release whose rules the model applies (6.1, 6.12 or 6.18; --kernel overrides it)');
+
 export const ScenarioSchema = z.strictObject({
   schemaVersion: z.literal(SCHEMA_VERSION).optional(),
   name: z.string().optional(),
   description: z.string().optional(),
+  kernel: kernel.optional(),
   machine: MachineSchema.optional(),
   processes: z.record(name, ProcessSchema).optional(),
   steps: z.array(StepSchema),

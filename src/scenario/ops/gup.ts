@@ -4,7 +4,7 @@
 
 import { type RunContext, type Outcome, PinHandle } from '../context.js';
 import type { StepOf } from '../schema.js';
-import { parseFollFlags } from '../../mm/foll_flags.js';
+import { parseFollFlags, follToRelease } from '../../mm/foll_flags.js';
 import { NO_PFN, PAGE_SIZE } from '../../mm/memmap.js';
 import * as gup from '../../mm/gup.js';
 import { EINVAL } from '../../uapi/errno.js';
@@ -31,7 +31,7 @@ export function rawGup(ctx: RunContext, s: StepOf<GupOp>): Outcome {
   }
   let flags: number;
   try {
-    flags = parseFollFlags(s.flags ?? []);
+    flags = parseFollFlags(s.flags ?? [], ctx.m.profile);
   } catch (e) {
     return { ret: -EINVAL, extra: { why: { fn: 'gupsim', rule: (e as Error).message } } };
   }
@@ -83,7 +83,8 @@ export function rawGup(ctx: RunContext, s: StepOf<GupOp>): Outcome {
     for (let i = 0; i < ret; i++) h.entries.push(pages[i]!);
     ctx.register(h);
   }
-  return { ret };
+  // The caller's flags as this release's headers number them (as the VM engine's module reports them).
+  return { ret, extra: { gup_flags: `0x${follToRelease(ctx.m.profile, flags).toString(16)}` } };
 }
 
 function handle(ctx: RunContext, name: string): PinHandle | undefined {
