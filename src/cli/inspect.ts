@@ -38,7 +38,7 @@ export function registerInspect(program: Command, setCode: (c: number) => void):
       const sc = readScenario(file);
       const stop = stepIndex(sc, o.step);
       const profile = kernelOption(o.kernel, 'dump-page');
-      const { ctx } = onModel(() => executeScenario(sc, { stopAfter: stop, profile }));
+      const { ctx } = onModel(file, () => executeScenario(sc, { stopAfter: stop, profile }));
       const r = ctx.regions.get(o.region);
       if (!r) throw new UserError('ERR_USAGE', `--region ${o.region}: no such region after step ${stop}`);
       if (!/^\d+$/.test(o.page)) throw new UserError('ERR_USAGE', `--page ${o.page}: expected a page index`);
@@ -65,7 +65,7 @@ export function registerInspect(program: Command, setCode: (c: number) => void):
     .action((file: string, o: { step?: string; kernel?: string }) => {
       const sc = readScenario(file);
       const profile = kernelOption(o.kernel, 'vmstat');
-      const { ctx } = onModel(() => executeScenario(sc, { stopAfter: stepIndex(sc, o.step), profile }));
+      const { ctx } = onModel(file, () => executeScenario(sc, { stopAfter: stepIndex(sc, o.step), profile }));
       process.stdout.write(ctx.m.vmstat.text());
       setCode(0);
     });

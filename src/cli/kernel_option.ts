@@ -22,15 +22,15 @@ export function kernelOption(value: string | undefined, command: string): Kernel
   return p;
 }
 
-/** Run fn; a setting of the scenario the release lacks (ScenarioError) becomes a usage error (exit 2). */
-export function onModel<T>(fn: () => T): T {
+/** Run fn; a setting of the scenario `file` the release lacks (ScenarioError) becomes bad input (exit 2). */
+export function onModel<T>(file: string, fn: () => T): T {
   try {
     return fn();
   } catch (e) {
     if (e instanceof ScenarioError)
       throw new UserError(
         'ERR_SCENARIO_INVALID',
-        `cannot run on this release\n${e.problems.map((p) => '  ' + p).join('\n')}`,
+        `${file}: cannot run on this release\n${e.problems.map((p) => '  ' + p).join('\n')}`,
       );
     throw e;
   }

@@ -25,7 +25,7 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
         return;
       }
       const profile = kernelOption(o.kernel, 'run');
-      const res = onModel(() => runScenario(sc, { name, profile }));
+      const res = onModel(file, () => runScenario(sc, { name, profile }));
       const leaked = res.pins.some((p) => p.pins > 0 || p.refs > 0);
       process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : formatRun(res, !!o.strict));
       setCode(!res.ok || (o.strict && leaked) ? 1 : 0);

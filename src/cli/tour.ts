@@ -79,7 +79,7 @@ export function registerTour(program: Command, setCode: (c: number) => void): vo
       let ok = true;
       for (const stop of TOUR) {
         const sc = readScenario(examplePath(stop.file));
-        const result = onModel(() => runScenario(sc, { name: stop.file, profile }));
+        const result = onModel(stop.file, () => runScenario(sc, { name: stop.file, profile }));
         ok &&= result.ok;
         results.push({ title: stop.title, file: stop.file, result });
         if (o.json) continue;

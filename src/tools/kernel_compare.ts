@@ -186,7 +186,10 @@ function explain(
   const moving = fields.filter((f) => (flipObs(p, [f])?.get(key)?.value ?? '-') !== base);
   for (let k = 1; k <= Math.min(MAX_FIELDS_TOGETHER, moving.length); k++)
     for (const set of subsets(moving, k)) if (agrees(set)) return set;
-  // A field that only matters beside another (e.g. which pin path runs, and whether that path refuses).
+  // Fields that only matter together (which pin path runs and whether that path refuses; large folios
+  // in the page cache and fault-around mapping them whole): a moving field with any other, then any
+  // two.
   for (const f of moving) for (const g of fields) if (g !== f && agrees([f, g])) return [f, g];
+  for (const set of subsets(fields, 2)) if (agrees(set)) return set;
   return [];
 }
