@@ -38,7 +38,8 @@ describe('gupsim run --kernel', () => {
     const f = file(
       'k.yaml',
       'kernel: 6.1\nsteps:\n  - { op: mmap, proc: app, as: b, size: 4KiB, type: anon }\n' +
-        '  - { op: pin_user_pages_fast, proc: app, region: b, flags: [FOLL_WRITE, FOLL_LONGTERM], as: p, label: pin }\n',
+        '  - { op: pin_user_pages_fast, proc: app, region: b, flags: [FOLL_WRITE, FOLL_LONGTERM], as: p, ' +
+        'label: pin }\n',
     );
     const r = JSON.parse(run('run', f, '--json').stdout);
     expect(r.kernel).toBe('model of Linux 6.1');
