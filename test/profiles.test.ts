@@ -525,6 +525,23 @@ steps:
     ).toEqual({ '6.1': -EINVAL, '6.12': 0, '6.18': 0 });
   });
 
+  field('vfioUnpinRuns', 'unpinning a VFIO mapping by runs (6.18) or page by page: the same answers', () => {
+    const yaml = `${MACHINE}
+steps:
+  - { op: mmap, proc: app, as: b, size: 64KiB, type: anon }
+  - { op: write, proc: app, region: b }
+  - { op: vfio_map_dma, proc: app, region: b, as: dma, write: true, label: map }
+  - { op: vfio_unmap_dma, dma: dma, label: unmap }
+  - { op: inspect, proc: app, region: b, page: 0, label: after }`;
+    const got = each(yaml, (r) => [delta(r, 'map'), delta(r, 'unmap'), page(r, 'after').refcount, r.warnings]);
+    expect(got['6.1']).toEqual([[16, 0], [0, 16], 1, []]);
+    expect(got['6.12']).toEqual(got['6.1']);
+    expect(got['6.18']).toEqual(got['6.1']);
+    const byPage = { ...LINUX_6_18, vfioUnpinRuns: false };
+    const r = runScenario(loadScenario(yaml, 'x'), { profile: byPage });
+    expect([delta(r, 'map'), delta(r, 'unmap'), page(r, 'after').refcount]).toEqual([[16, 0], [0, 16], 1]);
+  });
+
   for (const f of ['is64bit', 'defaultMemlock', 'pvmMaxUserPages', 'ioUringMaxBuffer'] as const)
     field(f, 'the same in every release the model has', () => {
       expect(new Set(PROFILES.map((p) => p[f])).size).toBe(1);
@@ -543,6 +560,7 @@ steps:
         'ext4LargeFolios',
         'faultAroundWholeFolio',
         'wpReuseAnon',
+        'vfioUnpinRuns',
         'hugeZeroWpAllocatesThp',
       ].sort(),
     );

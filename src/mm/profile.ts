@@ -123,6 +123,12 @@ export interface KernelProfile {
    */
   wpReuseAnon: 'page_count' | 'small' | 'large';
   /**
+   * vfio_unpin_pages_remote() unpins a run without reserved PFNs with one
+   * unpin_user_page_range_dirty_lock() (6.18); 6.1 and 6.12 put_pfn() page by page. The counters,
+   * references and dirtying come out the same: no scenario can tell them apart.
+   */
+  vfioUnpinRuns: boolean;
+  /**
    * A write fault on the huge zero PMD allocates a THP (6.18: do_huge_zero_wp_pmd()); 6.1 and 6.12
    * split the PMD and fault a small page (do_huge_pmd_wp_page(): goto fallback).
    */
@@ -221,6 +227,7 @@ export const LINUX_6_18: KernelProfile = {
   ext4LargeFolios: true,
   faultAroundWholeFolio: true,
   wpReuseAnon: 'large',
+  vfioUnpinRuns: true,
   hugeZeroWpAllocatesThp: true,
   dumpPageFormat: 'folio',
   memfdPinFolios: true,
@@ -238,6 +245,7 @@ export const LINUX_6_12: KernelProfile = {
   ext4LargeFolios: false,
   faultAroundWholeFolio: false,
   wpReuseAnon: 'small',
+  vfioUnpinRuns: false,
   hugeZeroWpAllocatesThp: false,
 };
 
