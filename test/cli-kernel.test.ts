@@ -47,7 +47,9 @@ describe('gupsim run --kernel', () => {
     const o = JSON.parse(run('run', f, '--json', '--kernel', '6.18').stdout);
     expect(o.kernel).toBe('model of Linux 6.18');
     expect(o.steps[1].gup_flags).toBe('0x101');
-    expect(run('check', file('bad.yaml', 'kernel: 5.10\nsteps: []\n')).status).toBe(2);
+    const bad = run('check', file('bad.yaml', 'kernel: 5.10\nsteps: []\n'));
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('bad.yaml:1: field "kernel": gupsim has profiles of Linux 6.1, 6.12, 6.18 only');
   });
 
   it('an unknown release, or a setting the release lacks, is bad input (exit 2) that names it', () => {

@@ -149,7 +149,9 @@ export const KERNELS = ['6.1', '6.12', '6.18'] as const;
 
 /** `kernel: 6.12` (YAML reads it as a number) or `kernel: "6.12"`. */
 const kernel = z
-  .union([z.enum(KERNELS), z.literal(6.1), z.literal(6.12), z.literal(6.18)])
+  .union([z.enum(KERNELS), z.literal(6.1), z.literal(6.12), z.literal(6.18)], {
+    error: `gupsim has profiles of Linux ${KERNELS.join(', ')} only`,
+  })
   .transform((v) => String(v) as (typeof KERNELS)[number])
   .describe('the Linux release whose rules the model applies (6.1, 6.12 or 6.18; --kernel overrides it)');
 
