@@ -130,7 +130,8 @@ describe('gupsim check, dump-page, vmstat, tour', () => {
     const r = run('tour');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/every expectation held/);
-    expect(r.stdout).toContain('refcount 1025');
+    expect(r.stdout).toContain('ref 1025 = 1 mapping + 1024 pin');
+    expect(r.stdout).toMatch(/gupsim run examples\/leak-detected.yaml\n/);
   });
 });
 

@@ -563,8 +563,8 @@ describe('model invariants under random sequences', () => {
           const hugeZero = m.huge_zero_folio >= 0 ? 1 << PMD_ORDER : 0;
           expect(m.alloc.nr_free_pages() + hugeZero).toBe(w.initialFree);
           for (const h of m.hugetlb.hstates.values()) {
-            expect(h.free.length).toBe(h.nr);
-            expect(h.resv).toBe(0);
+            expect(h.free_huge_pages).toBe(h.nr_huge_pages);
+            expect(h.resv_huge_pages).toBe(0);
           }
           const mem = m.mem;
           expect(mem.refcount[ZERO_PFN]).toBe(1);

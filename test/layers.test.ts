@@ -9,8 +9,10 @@ const SRC = join(import.meta.dirname, '..', 'src');
 
 /** Bottom to top: a module may import its own layer and the layers before it. */
 const LAYERS = ['uapi', 'mm', 'kernel', 'consumers', 'scenario', 'probe', 'bench', 'tools', 'web', 'cli'];
-/** Layers that run unchanged in a browser. */
-const PORTABLE = new Set(['uapi', 'mm', 'kernel', 'consumers', 'scenario']);
+/** Layers that run unchanged in a browser (web/ is the playground, which only a browser runs). */
+const PORTABLE = new Set(['uapi', 'mm', 'kernel', 'consumers', 'scenario', 'web']);
+/** Layers below web/ that it must not import all the same: they drive the host (Node). */
+const NOT_FOR_THE_BROWSER = new Set(['probe', 'bench']);
 
 interface Edge {
   to: string;
@@ -117,6 +119,16 @@ describe('the import graph of src/', () => {
         edges.filter((e) => !e.typeOnly).map((e) => e.to),
       );
     expect(cycles(graph)).toEqual([]);
+  });
+
+  it('the playground (web/) imports no host-side layer (probe/, bench/), not even types', () => {
+    const bad: string[] = [];
+    for (const [file, { edges }] of parsed)
+      if (layerOf(file) === 'web')
+        for (const e of edges)
+          if (NOT_FOR_THE_BROWSER.has(layerOf(e.to)))
+            bad.push(`${relative(SRC, file)}:${e.line} imports ${relative(SRC, e.to)}`);
+    expect(bad).toEqual([]);
   });
 
   it('the layers the browser runs import no Node API', () => {

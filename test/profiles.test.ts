@@ -392,6 +392,21 @@ steps:
     },
   );
 
+  field('hugetlbCacheRefPerPage', 'a hugetlb folio in the page cache: 1 reference on 6.1, 512 since', () => {
+    const yaml = `machine: { memory: 1GiB, hugetlb: { 2M: 2 } }
+steps:
+  - { op: mmap, proc: app, as: h, size: 2MiB, type: hugetlb }
+  - { op: write, proc: app, region: h }
+  - { op: inspect, proc: app, region: h, page: 1, label: p }
+  - { op: munmap, proc: app, region: h }`;
+    // A shared hugetlb mapping's folio: one mapping + the page cache's references.
+    expect(each(yaml, (r) => [page(r, 'p').refcount, r.warnings.length])).toEqual({
+      '6.1': [2, 0],
+      '6.12': [513, 0],
+      '6.18': [513, 0],
+    });
+  });
+
   field('mthp', 'per-size mTHP: none on 6.1 (a scenario naming it cannot run there; write faults are order 0)', () => {
     const yaml = `machine: { memory: 1GiB, mthp: { 64K: always } }
 steps:
@@ -542,7 +557,13 @@ steps:
     expect([delta(r, 'map'), delta(r, 'unmap'), page(r, 'after').refcount]).toEqual([[16, 0], [0, 16], 1]);
   });
 
-  for (const f of ['is64bit', 'defaultMemlock', 'pvmMaxUserPages', 'ioUringMaxBuffer'] as const)
+  for (const f of [
+    'is64bit',
+    'defaultMemlock',
+    'pvmMaxUserPages',
+    'ioUringMaxBuffer',
+    'largeFolioPinAccounting',
+  ] as const)
     field(f, 'the same in every release the model has', () => {
       expect(new Set(PROFILES.map((p) => p[f])).size).toBe(1);
     });

@@ -6,10 +6,10 @@
 //
 // gupsim additions, parsed before getopt (the selftest itself would call them "Wrong argument"):
 // --memory MiB (model machine size; default: enough for the buffer), --thp always|madvise|never,
-// --kernel 6.1|6.12|6.18 (the release profile; -F takes that release's FOLL_* values), --no-dmesg,
-// --help. Threads run one after the other. The selftest's own exit rules apply: 1 for
-// ksft_exit_fail_msg() ("Wrong argument", mmap failure), 0 otherwise (ksft_exit_pass(), even after a
-// "not ok" line).
+// --kernel 6.1|6.12 (Debian's kernel in a VM, gup_test_vm.ts), --kernel R --model (the model with
+// R's release profile, 6.1|6.12|6.18; -F takes R's FOLL_* values), --no-dmesg, --help. Threads run
+// one after the other. The selftest's own exit rules apply: 1 for ksft_exit_fail_msg() ("Wrong
+// argument", mmap failure), 0 otherwise (ksft_exit_pass(), even after a "not ok" line).
 
 import type { Command } from 'commander';
 import { getopt } from './getopt.js';
@@ -35,11 +35,12 @@ import { do_mmap, type MmapArgs } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
 import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
-import { FOLL_WRITE, follToRelease } from '../mm/foll_flags.js';
-import { DEFAULT_PROFILE, type KernelProfile } from '../mm/profile.js';
-import { KERNEL_HELP, kernelOption } from './kernel_option.js';
+import { FOLL_WRITE } from '../mm/foll_flags.js';
+import { DEFAULT_PROFILE } from '../mm/profile.js';
+import { kernelOption } from './kernel_option.js';
 import { EINVAL, ENOMEM, errnoName } from '../uapi/errno.js';
 import type { FsKind } from '../mm/fs.js';
+import { VM_RELEASES, type VmRelease } from '../probe/vm/releases.js';
 
 const MB = 1n << 20n;
 const MiB = 1 << 20;
@@ -67,10 +68,12 @@ export interface GupTestIo {
 interface Extras {
   memoryMiB?: number;
   thp?: ThpPolicy;
-  /** --kernel: the release profile of the model machine (-F flags are in its FOLL_* values). */
-  kernel?: KernelProfile;
   dmesg: boolean;
   help: boolean;
+  /** --kernel: run on Debian's 6.1 / 6.12 in a VM (gup_test_vm.ts) instead of the model. */
+  kernel?: string;
+  /** --model: with --kernel, run the model with that release's profile (-F: its FOLL_* values) instead. */
+  model?: boolean;
 }
 
 /**
@@ -117,9 +120,11 @@ export function splitGupsimOptions(argv: readonly string[], posix = false): { ex
         continue;
       }
       if (name === 'kernel') {
-        let v: string;
-        [v, i] = value('--kernel', i, inline);
-        extras.kernel = kernelOption(v, 'gup_test');
+        [extras.kernel, i] = value('--kernel', i, inline);
+        continue;
+      }
+      if (name === 'model' && inline === undefined) {
+        extras.model = true;
         continue;
       }
       if (name === 'no-dmesg' && inline === undefined) {
@@ -153,7 +158,7 @@ export function splitGupsimOptions(argv: readonly string[], posix = false): { ex
 }
 
 /** The counters and printers of tools/testing/selftests/kselftest.h. */
-class Ksft {
+export class Ksft {
   pass = 0;
   fail = 0;
   xfail = 0;
@@ -209,7 +214,7 @@ class Ksft {
 }
 
 /** strerror() for the errnos this command can meet. */
-function strerror(err: number): string {
+export function strerror(err: number): string {
   switch (err) {
     case ENOMEM:
       return 'Cannot allocate memory';
@@ -222,7 +227,7 @@ function strerror(err: number): string {
 }
 
 /** What -f PATH names in the model: /dev/zero is anonymous memory, other paths are files by mount. */
-function fileKind(path: string): 'zero' | 'nodev' | FsKind {
+export function fileKind(path: string): 'zero' | 'nodev' | FsKind {
   if (path === '/dev/zero') return 'zero';
   if (path.startsWith('/dev/shm/')) return 'tmpfs';
   if (path.startsWith('/dev/hugepages/') || path.startsWith('/mnt/huge/')) return 'hugetlbfs';
@@ -233,8 +238,28 @@ function fileKind(path: string): 'zero' | 'nodev' | FsKind {
 
 const roundUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
-/** Run the selftest. Returns the process exit status. */
-export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
+/** The selftest's command line, parsed as its main() does. */
+export interface GupTestArgs {
+  extras: Extras;
+  ksft: Ksft;
+  print: (s: string) => void;
+  progress: Progress;
+  gup: GupTest;
+  cmd: number;
+  repeats: number;
+  size: bigint;
+  nthreads: number;
+  thp: number;
+  shared: boolean;
+  mapHugetlb: boolean;
+  file: string;
+}
+
+/**
+ * Parse the selftest's command line (gupsim's own long options, then its getopt switch and page
+ * indices). Returns the exit status when it ends there (--help, a wrong argument).
+ */
+export function parseGupTest(argv: readonly string[], io: GupTestIo): GupTestArgs | { exit: number } {
   const posix = io.env.POSIXLY_CORRECT !== undefined;
   const { extras, rest } = splitGupsimOptions(argv, posix);
   if (extras.help) {
@@ -243,7 +268,7 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
         'usage: gupsim gup_test [-abcLUuptTwWSHz] [-m MiB] [-r repeats] [-n pages] [-F flags] [-f file] [-j threads] ' +
           '[page...]\n',
     );
-    return 0;
+    return { exit: 0 };
   }
   const progress = new Progress(io.stderr);
   const print = (s: string) => {
@@ -329,13 +354,27 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
         break;
       default: // '?' from getopt, and -z, which the optstring accepts but the switch does not handle
         if (it.message) io.err(it.message + '\n');
-        return ksft.exit_fail_msg('Wrong argument\n');
+        return { exit: ksft.exit_fail_msg('Wrong argument\n') };
     }
   }
   // Trailing operands: up to GUP_TEST_MAX_PAGES_TO_DUMP page indices, 0-based here, stored 1-based.
   for (let k = 0; k < operands.length && k < GUP_TEST_MAX_PAGES_TO_DUMP; k++) {
     gup.which_pages[k] = Number(BigInt.asUintN(32, BigInt.asIntN(64, strtol(operands[k]!, 0).value + 1n)));
   }
+  gup.nr_pages_per_call = nr_pages >>> 0;
+  // FOLL_WRITE is 0x1 in every release's headers (the model's and the VM's kernels alike).
+  if (write) gup.gup_flags = (gup.gup_flags | FOLL_WRITE) >>> 0;
+  return { extras, ksft, print, progress, gup, cmd, repeats, size, nthreads, thp, shared, mapHugetlb, file };
+}
+
+/** Run the selftest on the model. Returns the process exit status. */
+export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
+  const parsed = parseGupTest(argv, io);
+  return 'exit' in parsed ? parsed.exit : runOnModel(parsed, io);
+}
+
+function runOnModel(parsed: GupTestArgs, io: GupTestIo): number {
+  const { extras, ksft, print, progress, gup, cmd, repeats, size, nthreads, thp, shared, mapHugetlb, file } = parsed;
 
   // The model machine for the buffer (a gupsim limit is a usage error, before any selftest output).
   const kind = mapHugetlb ? 'zero' : fileKind(file); // MAP_ANONYMOUS ignores the file
@@ -360,9 +399,6 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
   ksft.set_plan(nthreads);
   // open(file, O_RDWR|O_CREAT, 0664) and open("/sys/kernel/debug/gup_test"): the model machine runs
   // as root with CONFIG_GUP_TEST and debugfs mounted, so both succeed.
-  gup.nr_pages_per_call = nr_pages >>> 0;
-  // FOLL_WRITE as the release's headers give it (0x1 in every release the model has).
-  if (write) gup.gup_flags = (gup.gup_flags | follToRelease(extras.kernel ?? DEFAULT_PROFILE, FOLL_WRITE)) >>> 0;
 
   // --- mmap(NULL, size, PROT_READ|PROT_WRITE, flags, filed, 0) ---------------------------------
   if (size === 0n) return ksft.exit_fail_msg(`mmap: ${strerror(EINVAL)}\n`);
@@ -376,7 +412,8 @@ export function gupTestMain(argv: readonly string[], io: GupTestIo): number {
       ...(hugetlb ? { hugetlb: { '2M': mapLen / PMD_SIZE } } : {}),
       ...(kind === 'dax' ? { pmem: mapLen } : {}),
     },
-    extras.kernel ?? DEFAULT_PROFILE,
+    // Only the model runs here: without --kernel, 6.18; with --kernel R --model, R's profile.
+    extras.kernel !== undefined ? kernelOption(extras.kernel, 'gup_test')! : DEFAULT_PROFILE,
   );
   const proc = m.spawn('gup_test');
   const mmapArgs: MmapArgs = { size: bytes, type: 'anon', shared, name: 'gup_test' };
@@ -496,6 +533,10 @@ Selftest flags (tools/testing/selftests/mm/gup_test.c; getopt string ${GUP_TEST_
   -S          MAP_SHARED (with /dev/zero: shared anonymous memory, i.e. shmem)
   -H          MAP_HUGETLB|MAP_ANONYMOUS (gupsim sizes the 2 MiB hugetlb pool to fit)
   -z          accepted by getopt, then rejected: "Wrong argument"
+  --kernel R  run it on Debian's Linux R (6.1 or 6.12) in a throwaway qemu VM, through gupsim's GUP
+              module, instead of on the model (times are the emulated kernel's)
+  --model     with --kernel R: run it on the model with R's release profile (6.1, 6.12 or 6.18)
+              instead; -F then takes R's FOLL_* values
   page...     page indices (0-based, strtol) for -c, up to 8
 
 Output is kselftest TAP as the selftest prints it; kernel log lines (dump_page, WARN, ZEROING) appear
@@ -515,26 +556,39 @@ export function registerGupTest(program: Command, setCode: (c: number) => void):
     .option('--memory <MiB>', 'model machine size in MiB (default: twice the buffer plus 256)')
     .option('--thp <policy>', 'transparent_hugepage/enabled: always, madvise (default) or never')
     .option('--no-dmesg', 'leave the kernel log lines out of the output')
-    .option('--kernel <release>', `${KERNEL_HELP}; -F flags are in that release's FOLL_* values`)
+    .option('--kernel <release>', "run on Debian's Linux 6.1 or 6.12 in a qemu VM instead of the model")
+    .option('--model', "with --kernel R: run the model with R's release profile instead of the VM")
     .helpOption(false)
     .allowUnknownOption(true)
     .allowExcessArguments(true)
     .addHelpText('after', HELP_AFTER)
-    .action((_args: string[], _o: unknown, self: Command) => {
+    .action(async (_args: string[], _o: unknown, self: Command) => {
       // Commander has already rearranged argv (it drops a leading "--"): take the raw words after
       // the command name and give them to getopt as the selftest would see them.
       // (rawArgs: set by Command.parse(), not in commander's typings.)
       const raw = (self.parent as unknown as { rawArgs?: string[] } | null)?.rawArgs ?? [];
       const at = raw.indexOf(self.name());
       const argv = at >= 0 ? raw.slice(at + 1) : _args;
-      setCode(
-        gupTestMain(argv, {
-          out: (s) => process.stdout.write(s),
-          err: (s) => process.stderr.write(s),
-          stderr: process.stderr,
-          env: process.env,
-          help: () => self.helpInformation() + HELP_AFTER,
-        }),
-      );
+      const io: GupTestIo = {
+        out: (s) => process.stdout.write(s),
+        err: (s) => process.stderr.write(s),
+        stderr: process.stderr,
+        env: process.env,
+        help: () => self.helpInformation() + HELP_AFTER,
+      };
+      const parsed = parseGupTest(argv, io);
+      if ('exit' in parsed) return setCode(parsed.exit);
+      if (parsed.extras.kernel === undefined || parsed.extras.model) return setCode(runOnModel(parsed, io));
+      const release = parsed.extras.kernel;
+      if (!(VM_RELEASES as readonly string[]).includes(release)) {
+        throw new UserError(
+          'ERR_USAGE',
+          `gup_test: --kernel takes ${VM_RELEASES.join(' or ')} (a Debian kernel in a qemu VM); without it the ` +
+            'selftest runs on the model',
+        );
+      }
+      // Loaded on demand: the VM engine is not needed for the model.
+      const { gupTestInVm } = await import('./gup_test_vm.js');
+      setCode(await gupTestInVm(parsed, release as VmRelease, io));
     });
 }

@@ -13,7 +13,20 @@ import { registerProbe } from './probe.js';
 import { registerDiff } from './diff.js';
 import { registerWatch } from './watch.js';
 import { registerSchema } from './schema.js';
+import { registerPlayground } from './playground.js';
+import { registerExperiment } from './experiment.js';
 import { UserError } from './errors.js';
+
+/** An example per command that does not give its own. */
+const EXAMPLES: Record<string, string> = {
+  tour: 'gupsim tour',
+  bench: 'gupsim bench --quick',
+  gup_test: 'gupsim gup_test -a -n 64 -m 2',
+  advise: 'gupsim advise --dma --long-lived --writes',
+  probe: 'gupsim probe examples/probe-base-pages.yaml',
+  diff: 'gupsim diff examples/probe-base-pages.yaml',
+  schema: 'gupsim schema > gupsim-scenario.schema.json',
+};
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -39,6 +52,18 @@ export async function main(argv: string[]): Promise<number> {
   registerDiff(program, setCode);
   registerWatch(program, setCode);
   registerSchema(program, setCode);
+  registerExperiment(program, setCode);
+  registerPlayground(program, setCode);
+  // One example in each command's help (commands that set their own keep it).
+  for (const c of program.commands) {
+    const ex = EXAMPLES[c.name()];
+    if (ex) c.addHelpText('after', `\nExample:\n  ${ex}`);
+  }
+  program.addHelpText(
+    'after',
+    '\nExample:\n  gupsim run examples/doc-bias-small-folio.yaml\n\nScenario reference: docs/scenarios.md ' +
+      '(gupsim schema prints the JSON Schema)',
+  );
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

@@ -4,8 +4,10 @@ import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { readScenario } from './scenario_file.js';
 import { runScenario } from '../scenario/run.js';
-import { type RunResult } from '../scenario/result.js';
+import { type RunResult, type StepResult } from '../scenario/result.js';
 import { formatWarn } from '../mm/debug.js';
+import { counter, renderTable, type Row } from './table.js';
+import { frameLines, pageLine } from './pages.js';
 import { KERNEL_HELP, kernelOption, onModel } from './kernel_option.js';
 import { runAllKernels } from './run_kernels.js';
 
@@ -17,6 +19,7 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .option('--json', 'print the result JSON (DESIGN.md contract)')
     .option('--strict', 'also fail (exit 1) when pins are still held at the end')
     .option('--kernel <release>', `${KERNEL_HELP}; all: run on each and show where they differ`)
+    .addHelpText('after', '\nExample:\n  gupsim run examples/doc-bias-small-folio.yaml --json')
     .action((file: string, o: { json?: boolean; strict?: boolean; kernel?: string }) => {
       const sc = readScenario(file);
       const name = basename(file).replace(/\.(ya?ml|json)$/, '');
@@ -34,65 +37,69 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .command('check')
     .description('validate a scenario without running it')
     .argument('<file>', 'scenario file')
-    .action((file: string) => {
+    .option('--json', 'print { file, ok, steps } (errors still go to stderr with exit 2)')
+    .addHelpText('after', '\nExample:\n  gupsim check examples/vmsplice.yaml')
+    .action((file: string, o: { json?: boolean }) => {
       const sc = readScenario(file);
-      process.stdout.write(`${file}: ok (${sc.steps.length} steps)\n`);
+      process.stdout.write(
+        o.json
+          ? JSON.stringify({ file, ok: true, steps: sc.steps.length }) + '\n'
+          : `${file}: ok (${sc.steps.length} steps)\n`,
+      );
       setCode(0);
     });
 }
 
-function pad(s: string, n: number): string {
-  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+/** The result cell of a step. */
+export function resultCell(s: StepResult): string {
+  if (typeof s.unsupported === 'string') return 'skipped'; // live-kernel engine only
+  if (s.op === 'expect') return s.failures ? 'FAIL' : 'ok';
+  return s.errno ? `-${s.errno}` : String(s.ret);
 }
 
-/** The human step table: op, result, pin counters and what changed. */
+/** The notes of a step, and the lines shown under it. */
+export function stepNotes(s: StepResult): { notes: string[]; details: string[] } {
+  const notes: string[] = [];
+  const details: string[] = [];
+  if (typeof s.unsupported === 'string') notes.push(`unsupported: ${s.unsupported}`);
+  if (s.noise) notes.push('host noise: counters moved while idle');
+  if (typeof s.signal === 'string') notes.push(s.signal);
+  if (s.why) notes.push(`${s.why.fn}: ${s.why.rule}`);
+  if (s.failures) notes.push(...s.failures);
+  if (typeof s.note === 'string') notes.push(s.note);
+  if (typeof s.migrated === 'number')
+    notes.push(`${s.migrated} page(s) migrated out of ZONE_MOVABLE/CMA, then the pin retried`);
+  if (s.op === 'mremap' && typeof s.addr === 'string') notes.push(`${s.moved ? 'moved to' : 'stays at'} ${s.addr}`);
+  if ((s.op === 'mlock' || s.op === 'munlock') && typeof s.locked_vm === 'number')
+    notes.push(`locked_vm ${s.locked_vm} pages`);
+  const pages = s.pages as Array<Record<string, unknown>> | undefined;
+  if (pages) {
+    for (const p of pages.slice(0, 4)) details.push(pageLine(p));
+    if (pages.length > 4) details.push(`... ${pages.length - 4} more pages`);
+  }
+  if (s.handle && Array.isArray(s.frames))
+    details.push(...frameLines(s.handle as Record<string, unknown>, s.frames as Array<Record<string, unknown>>));
+  if (typeof s.text === 'string' && s.op === 'dump_page') details.push(...s.text.trimEnd().split('\n'));
+  return { notes, details };
+}
+
+/** The human step table: op, result, pin counters (total (+delta)) and what happened. */
 export function formatRun(res: RunResult, strict: boolean): string {
   const out: string[] = [];
   out.push(`scenario: ${res.scenario}   engine: ${res.engine} (${res.kernel})`);
-  out.push(`${pad('#', 4)}${pad('step', 32)}${pad('result', 14)}${pad('acquired', 10)}${pad('released', 10)}notes`);
   let prevA = 0;
   let prevR = 0;
-  for (const s of res.steps) {
+  const rows: Row[] = res.steps.map((s) => {
     const a = s.vmstat.nr_foll_pin_acquired;
     const r = s.vmstat.nr_foll_pin_released;
-    const da = a - prevA ? ` (+${a - prevA})` : '';
-    const dr = r - prevR ? ` (+${r - prevR})` : '';
+    const row = { a: counter(a, a - prevA), r: counter(r, r - prevR) };
     prevA = a;
     prevR = r;
-    const skipped = typeof s.unsupported === 'string' ? s.unsupported : undefined; // live-kernel engine only
-    const result = skipped
-      ? 'skipped'
-      : s.op === 'expect'
-        ? s.failures
-          ? 'FAIL'
-          : 'ok'
-        : s.errno
-          ? `-${s.errno}`
-          : String(s.ret);
-    const notes: string[] = [];
-    if (skipped) notes.push(`unsupported: ${skipped}`);
-    if (s.noise) notes.push('host noise: counters moved while idle');
-    if (s.why) notes.push(`${s.why.fn}: ${s.why.rule}`);
-    if (s.failures) notes.push(...s.failures);
-    const pages = s.pages as Array<Record<string, unknown>> | undefined;
-    if (pages)
-      for (const p of pages.slice(0, 4))
-        notes.push(
-          p.present
-            ? `page ${p.page}: pfn ${typeof p.pfn === 'number' ? '0x' + p.pfn.toString(16) : '-'} ref ` +
-                `${p.refcount ?? '-'} map ${p.mapcount ?? '-'} pin ${p.pincount ?? '-'} order ${p.order ?? '-'} ` +
-                `${p.mapped_by ?? '-'}${p.maybe_dma_pinned ? ' pinned' : ''}${p.anon_exclusive ? ' excl' : ''}` +
-                `${p.zero_page ? ' zero' : ''}`
-            : `page ${p.page}: not present`,
-        );
-    if (pages && pages.length > 4) notes.push(`... ${pages.length - 4} more pages`);
-    const label = s.label ? `${s.op} [${s.label}]` : s.op;
-    out.push(
-      `${pad(String(s.index), 4)}${pad(label, 32)}${pad(result, 14)}${pad(String(a) + da, 10)}` +
-        `${pad(String(r) + dr, 10)}${notes.join('; ')}`,
-    );
-    if (typeof s.text === 'string' && s.op === 'dump_page') out.push(s.text.replace(/^/gm, '      ').trimEnd());
-  }
+    const label = `${s.op}${typeof s.repeat === 'number' ? ` ×${s.repeat}` : ''}${s.label ? ` [${s.label}]` : ''}`;
+    const { notes, details } = stepNotes(s);
+    return { cells: [String(s.index), label, resultCell(s), row.a, row.r, notes.join('; ')], details };
+  });
+  out.push(...renderTable(['#', 'step', 'result', 'acquired', 'released', 'notes'], rows));
   out.push('');
   out.push(
     `vmstat: nr_foll_pin_acquired ${res.vmstat.nr_foll_pin_acquired}, nr_foll_pin_released ` +

@@ -4,10 +4,13 @@
 
 import type { Command } from 'commander';
 import { readScenario } from './scenario_file.js';
+import { KERNEL_HELP, kernelOption, onModel } from './kernel_option.js';
 import { examplePath } from './package_root.js';
 import { runScenario } from '../scenario/run.js';
-import { type RunResult, type StepResult } from '../scenario/result.js';
-import { KERNEL_HELP, kernelOption, onModel } from './kernel_option.js';
+import { type RunResult } from '../scenario/result.js';
+import { counter, renderTable, type Row } from './table.js';
+import { resultCell, stepNotes } from './run.js';
+import { relative } from 'node:path';
 
 interface Stop {
   file: string;
@@ -35,33 +38,23 @@ export const TOUR: Stop[] = [
   { file: 'leak-detected.yaml', title: 'A leaked pin, reported by owner' },
 ];
 
-function pageLine(s: StepResult): string {
-  const pages = (s.pages ?? []) as Array<Record<string, unknown>>;
-  return pages
-    .slice(0, 1)
-    .map((p) =>
-      p.present
-        ? `refcount ${p.refcount}, mapcount ${p.mapcount}, pincount ${p.pincount}, order ${p.order}, zone ` +
-          `${p.zone}${p.maybe_dma_pinned ? ', maybe_dma_pinned' : ''}${p.zero_page ? ', zero page' : ''}` +
-          `${p.anon_exclusive ? ', exclusive' : ''}`
-        : 'not mapped',
-    )
-    .join('');
-}
-
-/** The labelled steps of a run as short "what happened" lines. */
+/** Every step of a run (expect steps aside) with its result and per-step counter changes. */
 export function summarize(res: RunResult): string[] {
-  const out: string[] = [];
+  let prevA = 0;
+  let prevR = 0;
+  const rows: Row[] = [];
   for (const s of res.steps) {
-    if (!s.label || s.op === 'expect') continue;
-    const v = `acquired ${s.vmstat.nr_foll_pin_acquired}, released ${s.vmstat.nr_foll_pin_released}`;
-    if (s.op === 'inspect') out.push(`${s.label}: ${pageLine(s)}`);
-    else
-      out.push(
-        `${s.label}: ${s.op} -> ${s.errno ? '-' + s.errno : s.ret}` +
-          `${s.why ? ` (${s.why.fn}: ${s.why.rule})` : ''}; ${v}`,
-      );
+    const a = s.vmstat.nr_foll_pin_acquired;
+    const r = s.vmstat.nr_foll_pin_released;
+    const cells = [counter(a, a - prevA), counter(r, r - prevR)];
+    prevA = a;
+    prevR = r;
+    if (s.op === 'expect') continue;
+    const { notes, details } = stepNotes(s);
+    const label = `${s.op}${typeof s.repeat === 'number' ? ` ×${s.repeat}` : ''}${s.label ? ` [${s.label}]` : ''}`;
+    rows.push({ cells: [label, resultCell(s), ...cells, notes.join('; ')], details: details.slice(0, 2) });
   }
+  const out = renderTable(['step', 'result', 'acquired', 'released', 'what happened'], rows);
   for (const p of res.pins) out.push(`still held: ${p.type} ${p.owner} of ${p.process}: ${p.pins} pinned page(s)`);
   for (const w of res.warnings) out.push(`WARN ${w.fn}: ${w.condition}`);
   return out;
@@ -92,7 +85,7 @@ export function registerTour(program: Command, setCode: (c: number) => void): vo
             .replace(/(.{1,96})(\s|$)/g, '$1\n   ')
             .trimEnd()}\n`,
         );
-        for (const line of summarize(result)) process.stdout.write(`   - ${line}\n`);
+        for (const line of summarize(result)) process.stdout.write(`   ${line}\n`);
         if (result.ok) process.stdout.write('   all expectations hold\n');
         else {
           // On another release the failed expectations are where it differs from the examples' 6.18.
@@ -111,8 +104,14 @@ export function registerTour(program: Command, setCode: (c: number) => void): vo
       else
         process.stdout.write(
           `\n${results.length} stops, ${ok ? 'every expectation held' : 'some expectations FAILED'}. Run one ` +
-            `yourself: gupsim run examples/<file> [--json]\n`,
+            `yourself:\n  gupsim run ${shortPath(examplePath(TOUR[TOUR.length - 1]!.file))}\n`,
         );
       setCode(ok ? 0 : 1);
     });
+}
+
+/** The path to show for a file: relative when under the current directory, else absolute. */
+function shortPath(p: string): string {
+  const r = relative(process.cwd(), p);
+  return r.startsWith('..') ? p : r;
 }

@@ -44,6 +44,19 @@ describe('directIo', () => {
     expect(directIo(m, p, f, 16 << 10, buf, 4096, true)).toBe(0);
   });
   it(
+    '__iomap_dio_rw(): a read at or past EOF returns 0 before any alignment check (offset, length or buffer), ' +
+      'and pins nothing; a write there is still checked',
+    () => {
+      const { m, p, buf } = world();
+      const f = m.newFile('disk', 'f', 4);
+      expect(directIo(m, p, f, 16 << 10, buf + 100, 1000, true)).toBe(0);
+      expect(directIo(m, p, f, (16 << 10) + 100, buf, 4096, true)).toBe(0);
+      expect(directIo(m, p, f, 1 << 20, buf, 1000, true)).toBe(0);
+      expect(pins(m)).toEqual([0, 0]);
+      expect(directIo(m, p, f, (16 << 10) + 100, buf, 4096, false)).toBe(-EINVAL);
+    },
+  );
+  it(
     'an unaligned file offset or length is -EINVAL before any pin; an unaligned buffer is refused after its first ' +
       'bio is pinned',
     () => {

@@ -25,7 +25,8 @@ export const BIO_MAX_VECS = 256;
 export const LOGICAL_BLOCK_SIZE = 512;
 
 /**
- * pread/pwrite with O_DIRECT. Returns bytes transferred or -errno: -EINVAL for a length or offset
+ * pread/pwrite with O_DIRECT. Returns bytes transferred, 0 for a read at or past EOF (before any
+ * check), or -errno: -EINVAL for a length or offset
  * not aligned to the logical block size (block files only), or a misaligned buffer (after its first
  * bio was pinned and released), the pin's errno (e.g. -EFAULT for an unmapped buffer)
  * when the first bio could not pin anything; a short count when a later one failed.
@@ -44,7 +45,11 @@ export function directIo(
   if (file.fs === 'tmpfs' && !m.profile.shmemDirectIo)
     return m.refuse(-EINVAL, 'do_dentry_open', 'O_DIRECT on tmpfs: shmem has no ->direct_IO (added in 6.6)');
   const mask = LOGICAL_BLOCK_SIZE - 1;
-  // Block-backed files check the file range up front (iomap_dio_bio_iter); tmpfs has no such rule.
+  const size = file.sizePages * PAGE_SIZE;
+  // __iomap_dio_rw(): an empty request, or a read at or past EOF, is done (0) before any alignment
+  // check, whatever the offset, length or buffer.
+  if (len === 0 || (isRead && pos >= size)) return 0;
+  // Block-backed files check the file range (iomap_dio_bio_iter); tmpfs has no such rule.
   if (file.fs !== 'tmpfs' && (pos | len) & mask)
     return m.refuse(
       -EINVAL,
@@ -58,12 +63,7 @@ export function directIo(
       'iomap_dio_bio_iter',
       'O_DIRECT user buffer not aligned to the logical block size (512): bdev_iter_is_aligned()',
     );
-  const size = file.sizePages * PAGE_SIZE;
-  if (isRead) {
-    if (pos >= size) return 0;
-    len = Math.min(len, size - pos);
-  }
-  if (len === 0) return 0;
+  if (isRead) len = Math.min(len, size - pos);
   if (file.fs === 'tmpfs') {
     // noop_direct_IO: a plain copy to/from user memory.
     const r = userAccess(m, p, addr, len, isRead);

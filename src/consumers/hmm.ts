@@ -8,7 +8,7 @@
 
 import type { Machine, MmuEvent } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { Holder } from './holder.js';
+import { Holder, type HeldFrame } from './holder.js';
 import {
   type MmStruct,
   type Vma,
@@ -69,6 +69,14 @@ export class HmmMirror extends Holder {
   }
   refs(): number {
     return 0;
+  }
+  /** The mirrored PFNs: known to the device, held by nothing. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    this.pfns.forEach((pfn, i) => {
+      if (pfn >= 0) out.push({ addr: this.start + i * PAGE_SIZE, pfn, pages: 1, pins: 0, refs: 0 });
+    });
+    return out;
   }
   /** Pages currently mirrored. */
   get mirrored(): number {

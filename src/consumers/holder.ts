@@ -7,6 +7,19 @@ import type { Process } from '../mm/task.js';
 
 export type HolderType = 'ring' | 'mr' | 'dma' | 'pipe' | 'handle' | 'mirror';
 
+/**
+ * One frame a holder keeps (or, for a mirror, knows of): the user address it was taken for, the
+ * page it holds there, how many pages from it the hold covers (all in one folio), and the pin units
+ * and plain references the hold costs the folio.
+ */
+export interface HeldFrame {
+  addr: number;
+  pfn: number;
+  pages: number;
+  pins: number;
+  refs: number;
+}
+
 export abstract class Holder {
   abstract readonly type: HolderType;
   /** Released (last fd closed, deregistered, unmapped): it holds nothing any more. */
@@ -29,4 +42,12 @@ export abstract class Holder {
 
   /** Plain references (FOLL_GET) still held. */
   abstract refs(): number;
+
+  /** The process whose address space the frames' addresses are in (remote GUP: the target). */
+  get space(): Process {
+    return this.owner;
+  }
+
+  /** Every frame still held, in the order the holder keeps them. */
+  abstract frames(): HeldFrame[];
 }

@@ -9,7 +9,7 @@
 import { fd_install } from '../kernel/file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { Holder } from './holder.js';
+import { Holder, type HeldFrame } from './holder.js';
 import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE } from '../mm/memmap.js';
@@ -25,6 +25,8 @@ export interface MappedUbuf {
   /** Pin units held per bvec (always 1). */
   coalesced: boolean;
   folioShift: number;
+  /** Coalesced: the page of the first folio the buffer starts at (bv_offset of the first bvec). */
+  firstPageIdx: number;
   acctPages: number;
 }
 
@@ -46,6 +48,23 @@ export class IoRing extends Holder {
   }
   refs(): number {
     return 0;
+  }
+  /** Each bvec: one pin on its folio, for the pages of the buffer it covers. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    for (const b of this.bufs) {
+      let addr = b.ubuf - (b.ubuf % PAGE_SIZE);
+      let left = Math.ceil((b.ubuf + b.len) / PAGE_SIZE) - Math.floor(b.ubuf / PAGE_SIZE);
+      const perFolio = b.coalesced ? 1 << (b.folioShift - PAGE_SHIFT) : 1;
+      b.bvecPages.forEach((head, i) => {
+        const skip = i === 0 && b.coalesced ? b.firstPageIdx : 0;
+        const pages = Math.min(perFolio - skip, left);
+        out.push({ addr, pfn: head + skip, pages, pins: 1, refs: 0 });
+        addr += pages * PAGE_SIZE;
+        left -= pages;
+      });
+    }
+    return out;
   }
 }
 
@@ -179,12 +198,14 @@ function io_sqe_buffer_register(
   let bvecPages: Int32Array = pages;
   let coalesced = false;
   let folioShift = PAGE_SHIFT;
+  let firstPageIdx = 0;
   // 6.1 keeps one bvec per page (profile.ioUringCoalesce).
   const c = m.profile.ioUringCoalesce && nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
   if (c && c.nr_pages_mid !== 1) {
     bvecPages = io_coalesce_buffer(m, pages, c);
     coalesced = true;
     folioShift = c.folio_shift;
+    firstPageIdx = c.first_folio_page_idx;
   }
   const acct = io_buffer_account_pin(m, bvecPages, st);
   if (ring.accountUser) {
@@ -195,7 +216,7 @@ function io_sqe_buffer_register(
     }
   }
   ring.owner.mm.pinned_vm += acct;
-  return { ubuf: base, len, bvecPages, coalesced, folioShift, acctPages: acct };
+  return { ubuf: base, len, bvecPages, coalesced, folioShift, firstPageIdx, acctPages: acct };
 }
 
 /** io_pin_pages() (io_uring/memmap.c): pin_user_pages_fast(), all or nothing. Returns nr or -errno. */

@@ -7,7 +7,7 @@
 import { fd_install } from '../kernel/file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { Holder } from './holder.js';
+import { Holder, type HeldFrame } from './holder.js';
 import { EBADF, EFAULT, EINVAL, ENOMEM, EPERM } from '../uapi/errno.js';
 import { FOLL_FORCE, FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
@@ -42,6 +42,15 @@ export class IbMr extends Holder {
   }
   refs(): number {
     return 0;
+  }
+  /** One pin per page of each scatterlist entry, at the MR's addresses in order. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    let addr = this.address - (this.address % PAGE_SIZE);
+    for (const e of this.sg)
+      for (let i = 0; i < e.npages; i++, addr += PAGE_SIZE)
+        out.push({ addr, pfn: e.page + i, pages: 1, pins: 1, refs: 0 });
+    return out;
   }
 }
 

@@ -14,7 +14,7 @@
 import { fd_install } from '../kernel/file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { Holder } from './holder.js';
+import { Holder, type HeldFrame } from './holder.js';
 import { EBADF, EEXIST, EFAULT, EINVAL, ENOMEM, ESRCH } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
@@ -60,6 +60,15 @@ export class VfioDma extends Holder {
   }
   refs(): number {
     return 0;
+  }
+  /** Every page of every run at its IOVA (= vaddr); reserved PFNs are mapped without a pin. */
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    let addr = this.vaddr;
+    for (const r of this.runs)
+      for (let i = 0; i < r.npages; i++, addr += PAGE_SIZE)
+        out.push({ addr, pfn: r.pfn + i, pages: 1, pins: r.rsvd ? 0 : 1, refs: 0 });
+    return out;
   }
 }
 

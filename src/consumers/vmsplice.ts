@@ -9,7 +9,7 @@
 import { fd_install } from '../kernel/file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { Holder } from './holder.js';
+import { Holder, type HeldFrame } from './holder.js';
 import { EAGAIN, EBADF } from '../uapi/errno.js';
 import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { get_user_pages_fast, put_page } from '../mm/gup.js';
@@ -20,6 +20,8 @@ export const PIPE_DEF_BUFFERS = 16;
 /** struct pipe_buffer for a spliced user page (user_page_pipe_buf_ops). */
 export interface PipeBuffer {
   page: number;
+  /** gupsim: the user address the page was spliced from (the kernel does not keep it). */
+  addr: number;
   offset: number;
   len: number;
 }
@@ -38,6 +40,10 @@ export class Pipe extends Holder {
   }
   refs(): number {
     return this.bufs.length;
+  }
+  /** One reference per pipe buffer. */
+  frames(): HeldFrame[] {
+    return this.bufs.map((b) => ({ addr: b.addr, pfn: b.page, pages: 1, pins: 0, refs: 1 }));
   }
   /** Bytes queued in the pipe. */
   get bytes(): number {
@@ -126,7 +132,7 @@ function iter_to_pipe(m: Machine, p: Process, pipe: Pipe, addr: number, count: n
     const got = Math.ceil((left + start) / PAGE_SIZE);
     for (let i = 0; i < got; i++) {
       const size = Math.min(left, PAGE_SIZE - start);
-      const r = add_to_pipe(m, pipe, { page: pages[i]!, offset: start, len: size });
+      const r = add_to_pipe(m, pipe, { page: pages[i]!, addr: base + i * PAGE_SIZE, offset: start, len: size });
       if (r < 0) {
         // "this one got dropped by add_to_pipe()"; the rest of the batch is put back.
         ret = r;

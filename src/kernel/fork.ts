@@ -8,7 +8,17 @@ import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
 import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR } from '../mm/memmap.js';
-import { Vma, VM_DONTCOPY, VM_PFNMAP, VM_MIXEDMAP, VM_WRITE, VM_SHARED, is_cow_mapping } from '../mm/mm_types.js';
+import {
+  Vma,
+  VM_DONTCOPY,
+  VM_LOCKED,
+  VM_LOCKONFAULT,
+  VM_PFNMAP,
+  VM_MIXEDMAP,
+  VM_WRITE,
+  VM_SHARED,
+  is_cow_mapping,
+} from '../mm/mm_types.js';
 import {
   mk_pte,
   pte_pfn,
@@ -28,6 +38,7 @@ import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { __split_huge_pmd } from '../mm/huge_memory.js';
 import { folio_needs_cow_for_dma } from '../mm/gup.js';
 import { exit_mmap } from '../mm/mmap.js';
+import { alloc_hugetlb_folio, hugetlb_dup_vma_private } from '../mm/hugetlb_resv.js';
 
 /**
  * kernel_clone() for fork(): a child with a copy of the parent's address space. Returns the child, or -ENOMEM when a
@@ -45,7 +56,12 @@ export function kernel_clone(m: Machine, parent: Process, childName: string): Pr
   let err = 0;
   for (const vma of src.vmas) {
     if (vma.flags & VM_DONTCOPY) continue;
-    const cv = new Vma(dst, vma.start, vma.end, vma.flags, vma.kind, vma.file, vma.pgoff, vma.hugeOrder, vma.name);
+    // dup_mmap(): the child's VMAs are not mlocked (VM_LOCKED_MASK cleared).
+    const flags = vma.flags & ~(VM_LOCKED | VM_LOCKONFAULT);
+    const cv = new Vma(dst, vma.start, vma.end, flags, vma.kind, vma.file, vma.pgoff, vma.hugeOrder, vma.name);
+    // vm_area_dup() copies vm_private_data; a private hugetlb copy drops the reservation at once.
+    cv.vm_private_data = vma.vm_private_data;
+    if (vma.kind === 'hugetlb') hugetlb_dup_vma_private(cv);
     if (vma.anonVma) {
       // anon_vma_fork(): the child sees the parent's anon_vmas and gets its own for new pages.
       for (const av of vma.anonChain) {
@@ -217,8 +233,9 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
 
 /**
  * copy_hugetlb_page_range() for one leaf: an exclusive, maybe-pinned anon hugetlb folio is copied
- * into a new pool folio allocated without a reservation (fork fails with -ENOMEM if the pool has
- * none); others are shared and write-protected.
+ * into a new pool folio, taken without a reservation (the child's VMA has none: fork fails with
+ * -ENOMEM if no free page is unreserved and overcommit gives none); others are shared and
+ * write-protected.
  */
 function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: number, size: number): number {
   const mem = m.mem;
@@ -228,11 +245,15 @@ function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: numbe
   const nr = size / PAGE_SIZE;
   if (mem.folio_test_anon(folio)) {
     if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
-      const copy = m.hugetlb.alloc(src.hugeOrder, false);
-      if (copy === NO_FOLIO) return -ENOMEM;
+      // alloc_hugetlb_folio(dst_vma, addr, false): the child's VMA has no reservation.
+      const copy = alloc_hugetlb_folio(m, dst, addr, false);
+      if (copy === NO_FOLIO || copy < 0) return -ENOMEM; // dup_mm() failing makes fork -ENOMEM, whatever the cause
+      // hugetlb_install_folio()
       folio_add_new_anon_rmap(m, copy, dst, addr, size === PUD_SIZE ? 'pud' : 'pmd');
+      m.hugetlb.folio_set_hugetlb_restore_reserve(copy, false);
       set(dst.mm.pt, mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0)));
       dst.mm.rss_anon += nr;
+      m.hugetlb.folio_set_hugetlb_migratable(copy);
       return 0;
     }
     mem.ClearPageAnonExclusive(folio);

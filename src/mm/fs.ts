@@ -3,6 +3,7 @@
 
 import type { Vma } from './mm_types.js';
 import { NO_PFN } from './memmap.js';
+import type { ResvMap } from './hugetlb_resv.js';
 
 /** Where a file lives: tmpfs/shmem/memfd, a disk file system (ext4), hugetlbfs, or fsdax pmem. */
 export type FsKind = 'tmpfs' | 'disk' | 'hugetlbfs' | 'dax';
@@ -16,6 +17,8 @@ export class AddressSpace {
   users = 0;
   /** Unlinked (shmem of MAP_SHARED|MAP_ANONYMOUS, a closed memfd): truncated when unused. */
   unlinked = false;
+  /** hugetlbfs: the inode's reservations (inode_resv_map()), made on first use. */
+  resv_map: ResvMap | undefined;
 
   constructor(
     readonly id: number,

@@ -80,6 +80,7 @@ import {
   pte_write,
   pte_dirty,
   pte_special,
+  pte_protnone,
   pte_mkdirty,
   pte_mkyoung,
   pte_index,
@@ -87,6 +88,7 @@ import {
 } from './pgtable.js';
 import { handle_mm_fault } from './memory.js';
 import { folio_put_refs, folio_mark_accessed, lru_add_drain } from './swap.js';
+import { folioCacheRefs } from './filemap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
@@ -112,7 +114,7 @@ export function folio_maybe_dma_pinned(m: Machine, folio: number): boolean {
   return m.mem.refcount[folio]! >>> 0 >= GUP_PIN_COUNTING_BIAS;
 }
 
-/** The folio answer for the page's folio (page_maybe_dma_pinned(), which 6.18 no longer has). */
+/** The folio answer for the page's folio (pageMaybeDmaPinned(), which 6.18 no longer has). */
 export function pageMaybeDmaPinned(m: Machine, pfn: number): boolean {
   return folio_maybe_dma_pinned(m, m.mem.page_folio(pfn));
 }
@@ -143,8 +145,8 @@ export function folio_is_longterm_pinnable(m: Machine, folio: number): boolean {
 /** References the folio must keep for its mappings and page-cache entries. */
 function folioMinRefs(m: Machine, folio: number): number {
   const mem = m.mem;
-  // __filemap_add_folio() takes folio_nr_pages() references, hugetlb folios included.
-  const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : mem.folio_nr_pages(folio);
+  // __filemap_add_folio() takes folio_nr_pages() references, hugetlb folios included (6.1: 1 for hugetlb).
+  const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : folioCacheRefs(m, folio);
   return mem.folio_mapcount(folio) + cache;
 }
 
@@ -828,7 +830,8 @@ function gup_fast(
     if (typeof slot === 'number') {
       const size = pud ? PUD_SIZE : PMD_SIZE;
       const e = slot;
-      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) break;
+      // gup_fast_pmd_range(): a PROT_NONE (or NUMA-hinting) entry sends the caller to the slow path.
+      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) break;
       const head = pte_pfn(e);
       const leafEnd = addr - (addr % size) + size;
       const stop = Math.min(end, leafEnd);
@@ -849,7 +852,7 @@ function gup_fast(
     let i = pte_index(addr);
     for (; addr < tableEnd; addr += PAGE_SIZE, i++) {
       const e = slot[i]!;
-      if (!pte_present(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
+      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
       const pfn = pte_pfn(e);
       const folio = mem.page_folio(pfn);
       if (!try_grab_folio_fast(m, folio, 1, flags)) return nr;
@@ -1217,6 +1220,19 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
     if (seen.has(folio)) continue; // folio_isolate_lru() fails the second time
     seen.add(folio);
     if (m.alloc.zoneOf(folio) === 'DEVICE') continue; // fsdax: nothing to migrate to
+    if (mem.folio_test_hugetlb(folio)) {
+      // folio_isolate_hugetlb(): a migratable hugetlb folio, with a reference held by the isolation.
+      // One that is not (memfd_alloc_folio() never marks its folios) is not collected: with nothing
+      // isolated, the pins stay (6.18 checks list_empty()).
+      if (!m.hugetlb.folio_test_hugetlb_migratable(folio)) {
+        collected--;
+        continue;
+      }
+      m.hugetlb.folio_set_hugetlb_migratable(folio, false);
+      mem.refcount[folio] = mem.refcount[folio]! + 1;
+      list.push(folio);
+      continue;
+    }
     // collect_longterm_unpinnable_folios(): a small folio holding more references than its mappings
     // and this pin may sit in a per-CPU LRU batch: drain this CPU's batches once (folio_may_be_lru_cached()).
     const pinRefs = mem.folio_has_pincount(folio) ? 1 : GUP_PIN_COUNTING_BIAS;

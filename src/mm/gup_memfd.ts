@@ -9,6 +9,17 @@ import { NO_FOLIO, NO_PFN, PAGE_SIZE } from './memmap.js';
 import type { AddressSpace } from './fs.js';
 import { try_grab_folio, unpin_folios, check_and_migrate_movable_pages } from './gup.js';
 import { filemap_add_folio } from './filemap.js';
+import { hugetlb_reserve_pages, hugetlb_unreserve_pages } from './hugetlb_resv.js';
+
+/** memfd_alloc_folio() for hugetlbfs: hugetlb_reserve_pages() then alloc_hugetlb_folio_reserve(). -1 if none. */
+function memfdAllocHugetlb(m: Machine, memfd: AddressSpace, idx: number): number {
+  const hidx = Math.floor(idx / (1 << memfd.hugeOrder));
+  const nr_resv = hugetlb_reserve_pages(m, memfd, hidx, hidx + 1, undefined, 0);
+  if (nr_resv < 0) return -1;
+  const folio = m.hugetlb.alloc_hugetlb_folio_reserve(memfd.hugeOrder);
+  if (folio < 0 && nr_resv > 0) hugetlb_unreserve_pages(m, memfd, hidx, hidx + 1, 0);
+  return folio;
+}
 
 /**
  * memfd_pin_folios(memfd, start, end, folios, max_folios, offset): returns the number of folios
@@ -45,10 +56,11 @@ export function memfd_pin_folios(
       for (let idx = firstIdx; idx <= lastIdx && nr < max_folios; idx++) {
         let page = memfd.lookup(idx);
         if (page === NO_PFN) {
-          // memfd_alloc_folio(): a new (pinnable: PF_MEMALLOC_PIN) folio in the page cache.
+          // memfd_alloc_folio(): a new (pinnable: PF_MEMALLOC_PIN) folio in the page cache; a hugetlb
+          // one is reserved for its index first and taken against that reservation.
           const order = memfd.hugeOrder;
-          const folio = order ? m.hugetlb.alloc(order, false) : m.folio_alloc(0);
-          if (folio === NO_FOLIO) {
+          const folio = order ? memfdAllocHugetlb(m, memfd, idx) : m.folio_alloc(0);
+          if (folio < 0) {
             unpin_folios(m, folios, nr);
             return m.refuse(-ENOMEM, 'memfd_alloc_folio', 'no memory for a missing folio');
           }

@@ -11,10 +11,11 @@ import { EFAULT, ENOMEM } from '../uapi/errno.js';
 import { do_mmap, do_munmap } from './mmap.js';
 import { userAccess } from './user_access.js';
 import { pin_user_pages, pin_user_pages_fast, unpin_user_pages, get_user_pages, put_page } from './gup.js';
-import { FOLL_WRITE } from './foll_flags.js';
+import { FOLL_LONGTERM, FOLL_WRITE } from './foll_flags.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, PMD_ORDER, PUD_ORDER } from './memmap.js';
 import { pte_pfn, pte_write } from './pgtable.js';
 import { fork, pinCounters } from '../../test/support.js';
+import { checkInvariants } from '../tools/invariants.js';
 
 const PAGE = PAGE_SIZE;
 
@@ -26,12 +27,12 @@ describe('hugetlb pools (nr_hugepages)', () => {
       const plain = new Machine({ memory: 256 << 20 });
       const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 4 } });
       const h = m.hugetlb.hstate(PMD_ORDER);
-      expect(h.nr).toBe(4);
+      expect(h.nr_huge_pages).toBe(4);
       expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(4);
-      expect(h.resv).toBe(0);
+      expect(h.resv_huge_pages).toBe(0);
       expect(m.alloc.nr_free_pages()).toBe(plain.alloc.nr_free_pages() - 4 * 512);
       expect(m.vmstat.get('nr_free_pages')).toBe(plain.vmstat.get('nr_free_pages') - 4 * 512);
-      for (const f of h.free) {
+      for (const f of h.freelist) {
         expect(m.mem.folio_test_hugetlb(f)).toBe(true);
         expect(m.mem.folio_order(f)).toBe(PMD_ORDER);
         expect(m.mem.refcount[f]).toBe(0);
@@ -41,7 +42,7 @@ describe('hugetlb pools (nr_hugepages)', () => {
 
   it('set_max_huge_pages(): asking for more huge pages than memory holds gives as many as could be allocated', () => {
     const m = new Machine({ memory: 64 << 20, hugetlb: { '2M': 100 } });
-    const n = m.hugetlb.hstate(PMD_ORDER).nr;
+    const n = m.hugetlb.hstate(PMD_ORDER).nr_huge_pages;
     expect(n).toBeGreaterThan(0);
     expect(n).toBeLessThan(32); // 64 MiB minus the reserved low memory
     expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(n);
@@ -49,8 +50,8 @@ describe('hugetlb pools (nr_hugepages)', () => {
 
   it('hugetlb pools per size: a 1 GiB pool holds order-18 folios', () => {
     const m = new Machine({ hugetlb: { '1G': 1 } });
-    expect(m.hugetlb.hstate(PUD_ORDER).nr).toBe(1);
-    const f = m.hugetlb.hstate(PUD_ORDER).free[0]!;
+    expect(m.hugetlb.hstate(PUD_ORDER).nr_huge_pages).toBe(1);
+    const f = m.hugetlb.hstate(PUD_ORDER).freelist[0]!;
     expect(m.mem.folio_order(f)).toBe(PUD_ORDER);
     expect(f % (1 << PUD_ORDER)).toBe(0);
   });
@@ -66,10 +67,10 @@ describe('reservations (hugetlb_reserve_pages)', () => {
       const a = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', shared: false });
       expect(a).toBeGreaterThan(0);
       const h = m.hugetlb.hstate(PMD_ORDER);
-      expect(h.resv).toBe(2);
+      expect(h.resv_huge_pages).toBe(2);
       expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(3);
       expect(userAccess(m, p, a, 1, true)).toBe(0);
-      expect(h.resv).toBe(1);
+      expect(h.resv_huge_pages).toBe(1);
       expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(2);
       expect(p.mm.rss_anon).toBe(512);
     },
@@ -89,7 +90,7 @@ describe('reservations (hugetlb_reserve_pages)', () => {
       expect(do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: true })).toBe(-ENOMEM);
       // Unmapping gives the reservations back.
       expect(do_munmap(m, p, a, 2 * PMD_SIZE)).toBe(0);
-      expect(m.hugetlb.hstate(PMD_ORDER).resv).toBe(0);
+      expect(m.hugetlb.hstate(PMD_ORDER).resv_huge_pages).toBe(0);
       expect(do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: true })).toBeGreaterThan(0);
     },
   );
@@ -271,6 +272,135 @@ describe('hugetlb COW faults (hugetlb_wp)', () => {
       expect(m.mem.PageAnonExclusive(folio)).toBe(true);
       put_page(m, got[0]!);
       expect(m.mem.refcount[folio]).toBe(1);
+    },
+  );
+});
+
+describe('the mmap owner keeps its pages (hugetlb_wp -> unmap_ref_private)', () => {
+  /** A private 2M page the parent (the mmap owner) wrote, shared with a fork child; pool exhausted. */
+  function ownerWithChild(): { m: Machine; p: Process; c: Process; a: number; folio: number } {
+    const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 1 } });
+    const p = m.spawn('parent');
+    const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
+    expect(userAccess(m, p, a, 1, true)).toBe(0);
+    const folio = pte_pfn(p.mm.pt.pmdLeaf(a));
+    const c = fork(m, p);
+    expect(m.mem.folio_mapcount(folio)).toBe(2);
+    expect(m.hugetlb.nrFree(PMD_ORDER)).toBe(0);
+    return { m, p, c, a, folio };
+  }
+
+  it(
+    "hugetlb_wp(): the owner's write to a page its child shares, with no huge page to copy into, unmaps the page " +
+      "from the child and reuses it; the child's next access is SIGBUS (HPAGE_RESV_UNMAPPED)",
+    () => {
+      const { m, p, c, a, folio } = ownerWithChild();
+      expect(userAccess(m, p, a, 1, true)).toBe(0);
+      const e = p.mm.pt.pmdLeaf(a);
+      expect(pte_pfn(e)).toBe(folio);
+      expect(pte_write(e)).toBe(true);
+      expect(m.mem.PageAnonExclusive(folio)).toBe(true);
+      expect(m.mem.folio_mapcount(folio)).toBe(1);
+      expect(c.mm.pt.pmdLeaf(a)).toBe(0);
+      expect(c.mm.rss_anon).toBe(0);
+      expect(userAccess(m, c, a, 1, false)).toBe(-EFAULT);
+      expect(m.hugetlb.counters(PMD_ORDER)).toMatchObject({ nr_hugepages: 1, free_hugepages: 0, resv_hugepages: 0 });
+    },
+  );
+
+  it(
+    "hugetlb_wp(): the owner's FOLL_WRITE|FOLL_LONGTERM pin and its R/O pin (an unshare fault) of the shared page " +
+      'succeed the same way, on the page the owner already had',
+    () => {
+      for (const flags of [FOLL_WRITE | FOLL_LONGTERM, 0]) {
+        const { m, p, c, a, folio } = ownerWithChild();
+        const pages = new Int32Array(1);
+        expect(pin_user_pages(m, p, a, 1, flags, pages)).toBe(1);
+        expect(pages[0]).toBe(folio);
+        expect(c.mm.pt.pmdLeaf(a)).toBe(0);
+        expect(pte_write(p.mm.pt.pmdLeaf(a))).toBe(flags !== 0);
+        unpin_user_pages(m, pages, 1);
+      }
+    },
+  );
+
+  it("hugetlb_wp(): the child's write is no owner's: with the pool exhausted it is SIGBUS and nothing changes", () => {
+    const { m, p, c, a, folio } = ownerWithChild();
+    expect(userAccess(m, c, a, 1, true)).toBe(-EFAULT);
+    expect(pte_pfn(c.mm.pt.pmdLeaf(a))).toBe(folio);
+    expect(pte_pfn(p.mm.pt.pmdLeaf(a))).toBe(folio);
+  });
+});
+
+describe('hugetlb pages in movable memory (htlb_alloc_mask, folio_isolate_hugetlb)', () => {
+  it(
+    'htlb_alloc_mask(): 2M pool pages are allocated movable, so with movable: they sit in ZONE_MOVABLE; ' +
+      'gigantic (1G) pages are not',
+    () => {
+      const m = new Machine({ memory: 4 * PUD_SIZE, movable: 2 * PUD_SIZE, hugetlb: { '2M': 4, '1G': 1 } });
+      for (const f of m.hugetlb.hstate(PMD_ORDER).freelist) expect(m.alloc.zoneOf(f)).toBe('MOVABLE');
+      for (const f of m.hugetlb.hstate(PUD_ORDER).freelist) expect(m.alloc.zoneOf(f)).not.toBe('MOVABLE');
+    },
+  );
+
+  it('htlb_alloc_mask(): with cma: the 2M pool may sit in CMA pageblocks', () => {
+    const m = new Machine({ memory: 1 << 30, cma: 768 << 20, hugetlb: { '2M': 2 } });
+    for (const f of m.hugetlb.hstate(PMD_ORDER).freelist) expect(m.alloc.is_migrate_cma_page(f)).toBe(true);
+  });
+
+  it(
+    'collect_longterm_unpinnable_folios() -> folio_isolate_hugetlb(): a FOLL_LONGTERM pin of a hugetlb page in ' +
+      'ZONE_MOVABLE migrates it into a fresh pinnable folio (alloc_migrate_hugetlb_folio) instead of failing; the ' +
+      'old folio, now temporary, leaves the pool',
+    () => {
+      const m = new Machine({ memory: 1 << 30, movable: 256 << 20, hugetlb: { '2M': 2 } });
+      const p = m.spawn('app');
+      const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
+      expect(userAccess(m, p, a, PAGE, true)).toBe(0);
+      const old = pte_pfn(p.mm.pt.pmdLeaf(a));
+      expect(m.alloc.zoneOf(old)).toBe('MOVABLE');
+      const free = m.alloc.nr_free_pages();
+      const pages = new Int32Array(4);
+      expect(pin_user_pages(m, p, a, 4, FOLL_WRITE | FOLL_LONGTERM, pages)).toBe(4);
+      const now = pte_pfn(p.mm.pt.pmdLeaf(a));
+      expect(now).not.toBe(old);
+      expect(pages[0]).toBe(now);
+      expect(m.alloc.zoneOf(now)).not.toBe('MOVABLE');
+      expect(m.mem.folio_test_hugetlb(now)).toBe(true);
+      expect(m.mem.folioPincount(now)).toBe(4);
+      expect(m.vmstat.get('pgmigrate_success')).toBe(512);
+      // The pool keeps its size; the movable free page stays in it, the old mapped one went to the buddy.
+      expect(m.hugetlb.counters(PMD_ORDER)).toMatchObject({ nr_hugepages: 2, free_hugepages: 1, resv_hugepages: 0 });
+      expect(m.alloc.nr_free_pages()).toBe(free);
+      expect(m.mem.folio_test_hugetlb(old)).toBe(false);
+      expect(pinCounters(m)).toEqual([8, 4]);
+      unpin_user_pages(m, pages, 4);
+      expect(checkInvariants(m)).toEqual([]);
+    },
+  );
+
+  it(
+    'alloc_hugetlb_folio_nodemask(): when the pool has a free pinnable page nobody reserved, the migration takes ' +
+      'it, and the old folio goes back on the free list',
+    () => {
+      // 2 MiB of ZONE_MOVABLE: the pool's first page lands there, the second in DMA32.
+      const m = new Machine({ memory: 1 << 30, movable: PMD_SIZE, hugetlb: { '2M': 2 } });
+      const [dma, movable] = m.hugetlb.hstate(PMD_ORDER).freelist.slice().reverse();
+      expect(m.alloc.zoneOf(movable!)).toBe('MOVABLE');
+      expect(m.alloc.zoneOf(dma!)).not.toBe('MOVABLE');
+      const p = m.spawn('app');
+      const a = do_mmap(m, p, { size: 2 * PMD_SIZE, type: 'hugetlb', shared: false, noreserve: true });
+      expect(userAccess(m, p, a, 2 * PMD_SIZE, true)).toBe(0);
+      expect(do_munmap(m, p, a, PMD_SIZE)).toBe(0);
+      const b = a + PMD_SIZE;
+      expect(pte_pfn(p.mm.pt.pmdLeaf(b))).toBe(movable);
+      const pages = new Int32Array(1);
+      expect(pin_user_pages(m, p, b, 1, FOLL_WRITE | FOLL_LONGTERM, pages)).toBe(1);
+      expect(pages[0]).toBe(dma);
+      expect(m.hugetlb.hstate(PMD_ORDER).freelist).toEqual([movable]);
+      expect(m.hugetlb.counters(PMD_ORDER)).toMatchObject({ nr_hugepages: 2, free_hugepages: 1 });
+      unpin_user_pages(m, pages, 1);
+      expect(checkInvariants(m)).toEqual([]);
     },
   );
 });

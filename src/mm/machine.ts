@@ -45,6 +45,8 @@ export interface MachineConfig {
   shmem_thp: 'never' | 'always' | 'advise';
   /** nr_hugepages per size: { '2M': n, '1G': m }. */
   hugetlb: { '2M'?: number; '1G'?: number };
+  /** nr_overcommit_hugepages per size: surplus pages the pool may add on demand. */
+  hugetlb_overcommit: { '2M'?: number; '1G'?: number };
 }
 
 export const DEFAULT_CONFIG: MachineConfig = {
@@ -57,6 +59,7 @@ export const DEFAULT_CONFIG: MachineConfig = {
   use_zero_page: true,
   shmem_thp: 'never',
   hugetlb: {},
+  hugetlb_overcommit: {},
 };
 
 /** Low memory the firmware and kernel image keep out of the buddy allocator. */
@@ -114,6 +117,7 @@ export class Machine {
     if (ram < 2048) throw new RangeError('machine memory must be at least 8 MiB');
     this.nrRamPages = ram;
     this.mem = new MemMap(ram + pmem);
+    this.mem.largeFolioPincount = profile.largeFolioPinAccounting === 'pincount';
     this.alloc = new PageAllocator(this.mem);
     const movable = Math.min(Math.floor(this.cfg.movable / PAGE_SIZE), ram - 2048);
     const movStart = ram - movable;
@@ -136,6 +140,8 @@ export class Machine {
     this.hugetlb = new HugetlbPool(this);
     if (this.cfg.hugetlb['1G']) this.hugetlb.setPoolSize(PUD_ORDER, this.cfg.hugetlb['1G']);
     if (this.cfg.hugetlb['2M']) this.hugetlb.setPoolSize(PMD_ORDER, this.cfg.hugetlb['2M']);
+    this.hugetlb.setOvercommit(PUD_ORDER, this.cfg.hugetlb_overcommit['1G'] ?? 0);
+    this.hugetlb.setOvercommit(PMD_ORDER, this.cfg.hugetlb_overcommit['2M'] ?? 0);
   }
 
   // --- folio->mapping registry ------------------------------------------------------------

@@ -4,7 +4,9 @@
 // Per page, 16 bytes: flags u16, mapping u16, _refcount i32, _mapcount i32, index u32.
 // Folio-wide fields of a large folio live in its tail pages' otherwise unused slots, as the kernel
 // keeps them in the first tail pages: refcount[head+1] = _pincount, index[head+1] = _entire_mapcount,
-// refcount[head+2] = _large_mapcount. Mapcounts are stored as natural counts (the kernel's value + 1).
+// refcount[head+2] = _large_mapcount, and for hugetlb folios mapping[head+1] = the hugetlb flags the
+// kernel keeps in folio->private (hugetlb.ts). Mapcounts are stored as natural counts (the kernel's
+// value + 1).
 // Large folios are order >= 2 (anon mTHP has no order 1; the model creates no order-1 folios), which
 // guarantees both tail slots exist.
 
@@ -45,6 +47,15 @@ export class MemMap {
   readonly refcount: Int32Array;
   readonly mapcount: Int32Array;
   readonly index: Uint32Array;
+  /**
+   * PG_mlocked, by folio head. Kept beside the arrays, not in them: the 16-bit flags word is full
+   * and few folios are mlocked. Set by mlock_folio(), cleared by munlock_folio() and when the folio
+   * is freed (__page_cache_release()).
+   */
+  readonly mlocked = new Set<number>();
+
+  /** Large folios keep _pincount (KernelProfile.largeFolioPinAccounting 'pincount'; set by the machine). */
+  largeFolioPincount = true;
 
   constructor(nrPages: number) {
     this.nr = nrPages;
@@ -92,10 +103,17 @@ export class MemMap {
   folio_test_dirty(folio: number): boolean {
     return (this.flags[folio]! & PG_dirty) !== 0;
   }
+  folio_test_mlocked(folio: number): boolean {
+    return this.mlocked.has(folio);
+  }
 
-  /** folio_has_pincount(): 64-bit kernels keep _pincount in every large folio. */
+  /**
+   * folio_has_pincount(): 64-bit kernels keep _pincount in every large folio. Under the 'head-bias'
+   * profile no folio has one (hpage_pincount_available() did not exist yet), so every pin path takes
+   * GUP_PIN_COUNTING_BIAS per page.
+   */
   folio_has_pincount(folio: number): boolean {
-    return this.folio_test_large(folio);
+    return this.largeFolioPincount && this.folio_test_large(folio);
   }
 
   /** folio->_pincount (0 for small folios, which count pins in _refcount). */

@@ -48,7 +48,7 @@ import {
   __split_huge_pmd,
   shmemThpAllowed,
 } from './huge_memory.js';
-import { hugetlb_fault } from './hugetlb_fault.js';
+import { ANY_FOLIO, __unmap_hugepage_range, hugetlb_fault } from './hugetlb_fault.js';
 import { filemap_add_folio, filemapFaultPage } from './filemap.js';
 import { folio_put_refs, folio_ref_add, lru_add_drain } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
@@ -371,6 +371,12 @@ export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: 
   lru_add_drain(m);
   m.mmuNotify(vma.mm, start, end, 'unmap');
   const pt = vma.mm.pt;
+  if (vma.kind === 'hugetlb') {
+    // unmap_single_vma() -> __unmap_hugepage_range(): the owner's reservations come back.
+    __unmap_hugepage_range(m, vma, start, end, ANY_FOLIO);
+    pt.freeEmptyTables(start, end);
+    return;
+  }
   const mem = m.mem;
   let a = start;
   while (a < end) {

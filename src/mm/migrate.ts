@@ -1,17 +1,27 @@
 // Models the folio move of FOLL_LONGTERM's migration step (mm/migrate.c migrate_pages() with
 // MR_LONGTERM_PIN): an isolated folio moves to pinnable memory (allocations run under
-// PF_MEMALLOC_PIN), every mapping and page-cache slot follows it, or it goes back on the LRU. The
-// decision to migrate (check_and_migrate_movable_pages()) is GUP's and lives in gup.ts.
+// PF_MEMALLOC_PIN), every mapping and page-cache slot follows it, or it goes back on the LRU. A
+// hugetlb folio moves into another pool folio (migrate_hugetlbs()). The decision to migrate
+// (check_and_migrate_movable_pages()) is GUP's and lives in gup.ts.
 
 import type { Machine } from './machine.js';
 import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import { mk_pte, pte_pfn, pte_flags, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 import { AddressSpace } from './fs.js';
+import { folioCacheRefs } from './filemap.js';
 
-/** putback_movable_pages() for one folio: back on the LRU, isolation reference dropped. */
+/**
+ * putback_movable_pages() for one folio: back on the LRU, isolation reference dropped; a hugetlb
+ * folio becomes migratable again (folio_putback_hugetlb()).
+ */
 export function putback_movable_pages(m: Machine, folio: number): void {
   const mem = m.mem;
+  if (mem.folio_test_hugetlb(folio)) {
+    m.hugetlb.folio_set_hugetlb_migratable(folio);
+    mem.refcount[folio] = mem.refcount[folio]! - 1;
+    return;
+  }
   mem.setFlag(folio, PG_lru);
   mem.refcount[folio] = mem.refcount[folio]! - 1;
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -mem.folio_nr_pages(folio));
@@ -30,7 +40,7 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
   const obj = m.mappingObj(mem.mapping[folio]!);
   const nr = mem.folio_nr_pages(folio);
   const order = mem.folio_order(folio);
-  const cacheRefs = obj instanceof AddressSpace ? nr : 0; // __filemap_add_folio(): nr refs, hugetlb too
+  const cacheRefs = obj instanceof AddressSpace ? folioCacheRefs(m, folio) : 0; // __filemap_add_folio()
   const expected = mem.folio_mapcount(folio) + cacheRefs + 1; // + the isolation reference
   if (mem.refcount[folio] !== expected) {
     m.vmstat.mod('pgmigrate_fail', nr);
@@ -39,12 +49,10 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
       why: `folio has ${mem.refcount[folio]! - expected} unexpected reference(s) (another pin or GUP reference)`,
     };
   }
-  if (mem.folio_test_hugetlb(folio)) {
-    m.vmstat.mod('pgmigrate_fail', nr);
-    return { ok: false, why: 'hugetlb folio outside pinnable memory' };
-  }
+  const hugetlb = mem.folio_test_hugetlb(folio);
   m.alloc.memallocPin++;
-  const dst = m.folio_alloc(order);
+  // alloc_migration_target(): a hugetlb folio moves into another pool folio (unmap_and_move_huge_page()).
+  const dst = hugetlb ? m.hugetlb.alloc_hugetlb_folio_nodemask(order) : m.folio_alloc(order);
   m.alloc.memallocPin--;
   if (dst === NO_FOLIO) {
     m.vmstat.mod('pgmigrate_fail', nr);
@@ -95,10 +103,31 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
   }
   // The old folio is now unreferenced: free it without touching the moved accounting.
   for (let k = 0; k < nr; k++) mem.mapcount[folio + k] = 0;
+  m.vmstat.mod('pgmigrate_success', nr);
+  if (hugetlb) {
+    move_hugetlb_state(m, folio, dst);
+    mem.setEntireMapcount(folio, 0);
+    mem.refcount[folio + 2] = 0;
+    mem.refcount[folio] = 0;
+    m.hugetlb.free_huge_folio(folio);
+    return { ok: true };
+  }
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
   m.alloc.freeBlock(folio, order);
   m.vmstat.mod('nr_free_pages', nr);
-  m.vmstat.mod('pgmigrate_success', nr);
   mem.setFlag(dst, PG_lru);
   return { ok: true };
+}
+
+/**
+ * move_hugetlb_state(): a fresh (temporary) target becomes the pool's folio and the source takes
+ * over the temporary state, so it leaves the pool when freed; the target is migratable.
+ */
+function move_hugetlb_state(m: Machine, src: number, dst: number): void {
+  const pool = m.hugetlb;
+  if (pool.folio_test_hugetlb_temporary(dst)) {
+    pool.folio_set_hugetlb_temporary(src);
+    pool.folio_set_hugetlb_temporary(dst, false);
+  }
+  pool.folio_set_hugetlb_migratable(dst);
 }

@@ -2,6 +2,7 @@
 // include/linux/rmap.h) and the VM_* flags of include/linux/mm.h.
 
 import type { AddressSpace } from './fs.js';
+import type { HugetlbVmaPrivate } from './hugetlb_resv.js';
 import { PageTable } from './pgtable.js';
 import { PAGE_SIZE } from './memmap.js';
 
@@ -18,6 +19,8 @@ export const VM_PFNMAP = 0x400;
 export const VM_LOCKED = 0x2000;
 export const VM_IO = 0x4000;
 export const VM_DONTCOPY = 0x20000;
+/** mlock2(MLOCK_ONFAULT): lock pages as they fault in. */
+export const VM_LOCKONFAULT = 0x80000;
 export const VM_ACCOUNT = 0x100000;
 export const VM_NORESERVE = 0x200000;
 export const VM_HUGETLB = 0x400000;
@@ -40,6 +43,8 @@ export class Vma {
   anonVma: AnonVma | undefined;
   /** All anon_vmas linked to this VMA: its own and, after fork, its ancestors'. */
   readonly anonChain: AnonVma[] = [];
+  /** vm_private_data of a private hugetlb VMA: its reserve map and HPAGE_RESV_* flags (hugetlb_resv.ts). */
+  vm_private_data: HugetlbVmaPrivate | undefined;
 
   constructor(
     public mm: MmStruct,
@@ -107,6 +112,14 @@ export class MmStruct {
     while (i < this.vmas.length && this.vmas[i]!.start < vma.start) i++;
     this.vmas.splice(i, 0, vma);
   }
+}
+
+/** The protections a scenario maps with: PROT_READ|PROT_WRITE, PROT_READ, PROT_NONE. */
+export type Prot = 'rw' | 'r' | 'none';
+
+/** calc_vm_prot_bits(): the VM_READ / VM_WRITE of a protection. */
+export function protFlags(prot: Prot): number {
+  return prot === 'rw' ? VM_READ | VM_WRITE : prot === 'r' ? VM_READ : 0;
 }
 
 /** is_cow_mapping(): private and may become writable. */

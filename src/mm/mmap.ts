@@ -10,7 +10,8 @@ import {
   MmStruct,
   Vma,
   type VmaKind,
-  VM_READ,
+  type Prot,
+  protFlags,
   VM_WRITE,
   VM_SHARED,
   VM_MAYREAD,
@@ -21,6 +22,8 @@ import {
   VM_PFNMAP,
   VM_HUGETLB,
   VM_ACCOUNT,
+  VM_LOCKED,
+  VM_NORESERVE,
   FAULT_FLAG_WRITE,
   VM_FAULT_ERROR,
   VM_FAULT_OOM,
@@ -30,6 +33,8 @@ import { zap_page_range_single, handle_mm_fault } from './memory.js';
 import { mk_pte, pte_index, _PAGE_SPECIAL, _PAGE_RW } from './pgtable.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { truncate_inode_pages } from './truncate.js';
+import { mlock_vma_pages_range } from './mlock_folio.js';
+import { hugetlb_reserve_pages, hugetlb_vm_op_close, hugetlb_vm_op_open } from './hugetlb_resv.js';
 import { lru_add_drain } from './swap.js';
 
 export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
@@ -42,13 +47,15 @@ export interface MmapArgs {
   file?: AddressSpace;
   /** File offset in bytes. */
   offset?: number;
-  /** Only 'r' or 'rw'. */
-  prot?: 'r' | 'rw';
+  /** PROT_READ|PROT_WRITE (default), PROT_READ or PROT_NONE. */
+  prot?: Prot;
   /** Alignment of the start address in bytes (a power of two). */
   align?: number;
   /** hugetlb page order (9: 2 MiB, 18: 1 GiB). */
   hugeOrder?: number;
   populate?: boolean;
+  /** MAP_NORESERVE: VM_NORESERVE (no hugetlb reservation, no commit charge). */
+  noreserve?: boolean;
   name?: string;
 }
 
@@ -64,7 +71,7 @@ export type SysResult = number;
 const MMAP_GAP = PAGE_SIZE;
 
 /** get_unmapped_area(): top-down below mmap_base, aligned. */
-function get_unmapped_area(mm: MmStruct, len: number, align: number): number {
+export function get_unmapped_area(mm: MmStruct, len: number, align: number): number {
   let top = mm.mmap_base;
   for (let i = mm.vmas.length - 1; i >= -1; i--) {
     const below = i >= 0 ? mm.vmas[i]!.end + MMAP_GAP : 0x10000;
@@ -79,7 +86,7 @@ function get_unmapped_area(mm: MmStruct, len: number, align: number): number {
 /**
  * do_mmap(): map a new region. Returns its address or -errno:
  * -EINVAL for a zero length or a bad file offset, -ENOMEM when no address space or hugetlb pool
- * reservation is left.
+ * reservation is left (hugetlb_reserve_pages(), unless MAP_NORESERVE).
  */
 export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   const mm = p.mm;
@@ -127,27 +134,27 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
       kind = 'pfnmap';
       break;
   }
-  let flags = VM_READ | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
-  if ((a.prot ?? 'rw') === 'rw') flags |= VM_WRITE;
+  let flags = protFlags(a.prot ?? 'rw') | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   if (shared) flags |= VM_SHARED | VM_MAYSHARE;
   if (kind === 'hugetlb') flags |= VM_HUGETLB;
   if (kind === 'pfnmap') flags |= VM_IO | VM_PFNMAP;
-  if (kind === 'anon' || (kind === 'shmem' && !shared)) flags |= VM_ACCOUNT;
+  // do_mmap(): MAP_NORESERVE sets VM_NORESERVE (always for hugetlbfs, else unless overcommit is never).
+  if (a.noreserve) flags |= VM_NORESERVE;
+  else if (kind === 'anon' || (kind === 'shmem' && !shared)) flags |= VM_ACCOUNT;
   let align = Math.max(a.align ?? PAGE_SIZE, unit);
   // __get_unmapped_area(): anonymous mappings of whole PMDs are THP-aligned (6.7+; not 6.1).
   if (kind === 'anon' && len % PMD_SIZE === 0 && m.profile.anonThpAlign) align = Math.max(align, PMD_SIZE);
   const addr = get_unmapped_area(mm, len, align);
   if (addr < 0) return addr;
-  if (kind === 'hugetlb' && !m.hugetlb.reserve(hugeOrder, len / unit))
-    return m.refuse(
-      -ENOMEM,
-      'hugetlb_reserve_pages',
-      'not enough free huge pages in the pool to reserve for this mapping',
-    );
   const pgoff = kind === 'anon' ? addr / PAGE_SIZE : offset / PAGE_SIZE;
-  if (file && file.sizePages < pgoff + pages && (file.unlinked || file.fs === 'dax')) file.resize(pgoff + pages);
   const vma = new Vma(mm, addr, addr + len, flags, kind, file, pgoff, hugeOrder, a.name ?? '');
-  if (kind === 'hugetlb') vmaHugetlbResv.set(vma, len / unit);
+  if (kind === 'hugetlb') {
+    // hugetlbfs_file_mmap(): reserve the mapping's huge pages (per mapping if private, per inode if shared).
+    const from = offset / unit;
+    const r = hugetlb_reserve_pages(m, file!, from, from + len / unit, vma, flags);
+    if (r < 0) return r;
+  }
+  if (file && file.sizePages < pgoff + pages && (file.unlinked || file.fs === 'dax')) file.resize(pgoff + pages);
   mm.insertVma(vma);
   if (file) {
     file.vmas.add(vma);
@@ -162,9 +169,6 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   if (a.populate) populate_vma_page_range(m, vma, addr, addr + len);
   return addr;
 }
-
-/** Reservations still held by each hugetlb VMA (released at unmap). */
-const vmaHugetlbResv = new WeakMap<Vma, number>();
 
 function unlinkedFile(m: Machine, fs: FsKind, name: string, pages: number, hugeOrder = 0): AddressSpace {
   const f = m.newFile(fs, name, pages, hugeOrder);
@@ -217,13 +221,8 @@ export function split_vma(m: Machine, vma: Vma, addr: number): Vma {
     vma.file.vmas.add(upper);
     vma.file.users++;
   }
-  const resv = vmaHugetlbResv.get(vma);
-  if (resv !== undefined) {
-    const unit = PAGE_SIZE << vma.hugeOrder;
-    const lowerShare = Math.min(resv, (addr - vma.start) / unit);
-    vmaHugetlbResv.set(vma, lowerShare);
-    vmaHugetlbResv.set(upper, resv - lowerShare);
-  }
+  // vm_area_dup() + hugetlb_vm_op_open(): both pieces share the owner's reserve map.
+  if (vma.kind === 'hugetlb') hugetlb_vm_op_open(upper, vma);
   // A PMD leaf straddling the cut must be split first (anon THP) or unmapped (file THP).
   if (addr % PMD_SIZE !== 0 && vma.kind !== 'hugetlb' && mm.pt.pmdLeaf(addr))
     __split_huge_pmd(m, vma, addr - (addr % PMD_SIZE));
@@ -318,13 +317,18 @@ function hugetlbAligned(mm: MmStruct, start: number, end: number): boolean {
 
 /** Remove a VMA entirely from its mm and the rmap. */
 function removeVma(m: Machine, vma: Vma): void {
-  zap_page_range_single(m, vma, vma.start, vma.end);
   const mm = vma.mm;
+  if (vma.flags & VM_LOCKED) {
+    // Unmapping from a VM_LOCKED VMA munlocks the folios (munlock_vma_folio() in the rmap removal),
+    // and the VMA's pages leave mm->locked_vm (vms_complete_munmap_vmas()).
+    mlock_vma_pages_range(m, vma, vma.start, vma.end, false);
+    mm.locked_vm -= vma.pages;
+  }
+  zap_page_range_single(m, vma, vma.start, vma.end);
   mm.vmas = mm.vmas.filter((v) => v !== vma);
   for (const av of vma.anonChain) av.vmas.delete(vma);
-  const resv = vmaHugetlbResv.get(vma);
-  if (resv) m.hugetlb.unreserve(vma.hugeOrder, resv);
-  vmaHugetlbResv.delete(vma);
+  // vm_ops->close: the reservations faults did not consume go back.
+  if (vma.kind === 'hugetlb') hugetlb_vm_op_close(m, vma);
   if (vma.file) {
     vma.file.vmas.delete(vma);
     fput(m, vma.file);

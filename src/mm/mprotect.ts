@@ -1,9 +1,9 @@
 // Models mm/mprotect.c: mprotect(2) over a range of VMAs (splitting where the range ends inside
 // one), and the page-table change that follows: write-protect, or make exclusive anon entries
-// writable at once (MM_CP_TRY_CHANGE_WRITABLE).
+// writable at once (MM_CP_TRY_CHANGE_WRITABLE), or PROT_NONE (no access, the pages stay mapped).
 
 import { PMD_SIZE, PUD_ORDER, PAGE_SIZE, pageAlignUp } from './memmap.js';
-import { type Vma, VM_SHARED, VM_WRITE } from './mm_types.js';
+import { type Vma, type Prot, VM_SHARED, VM_READ, VM_WRITE, protFlags } from './mm_types.js';
 import { ENOMEM, EINVAL } from '../uapi/errno.js';
 import {
   pte_special,
@@ -14,19 +14,22 @@ import {
   pte_wrprotect,
   pte_write,
   pte_index,
+  pte_mkprotnone,
+  pte_clear_protnone,
 } from './pgtable.js';
 import { type SysResult, split_vma, vmaMergeNeighbours } from './mmap.js';
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
 
 /**
- * do_mprotect_pkey() for mprotect(2) (no protection key): change VM_WRITE. -EINVAL for an unaligned
- * start (or a cut inside a hugetlb page); a zero length is a no-op (0). The VMAs are changed one by
- * one: -ENOMEM when the first one does not start at or below `start` (nothing changed), or when a
- * hole follows (the VMAs before the hole keep their new protection). A VMA whose flags do not change
- * is not split (mprotect_fixup()).
+ * mprotect(): change VM_READ and VM_WRITE (PROT_NONE clears both). -EINVAL for an unaligned start
+ * (or a cut inside a hugetlb page);
+ * a zero length is a no-op (0). Like do_mprotect_pkey(), the VMAs are changed one by one: -ENOMEM
+ * when the first one does not start at or below `start` (nothing changed), or when a hole follows
+ * (the VMAs before the hole keep their new protection). A VMA whose flags do not change is not split
+ * (mprotect_fixup()).
  */
-export function do_mprotect_pkey(m: Machine, p: Process, start: number, len: number, prot: 'r' | 'rw'): SysResult {
+export function do_mprotect_pkey(m: Machine, p: Process, start: number, len: number, prot: Prot): SysResult {
   const mm = p.mm;
   if (start % PAGE_SIZE !== 0) return -EINVAL;
   if (!len) return 0;
@@ -44,7 +47,7 @@ export function do_mprotect_pkey(m: Machine, p: Process, start: number, len: num
     // A gap is a hole (-ENOMEM); a VMA starting below tmp was just merged with the previous piece.
     if (vma.start > tmp) return -ENOMEM;
     tmp = Math.min(vma.end, end);
-    const newflags = prot === 'rw' ? vma.flags | VM_WRITE : vma.flags & ~VM_WRITE;
+    const newflags = (vma.flags & ~(VM_READ | VM_WRITE)) | protFlags(prot);
     if (newflags !== vma.flags) {
       // vma_modify_flags() -> __split_vma(): hugetlb_vm_op_split() refuses a cut inside a huge page.
       if (vma.kind === 'hugetlb') {
@@ -54,12 +57,21 @@ export function do_mprotect_pkey(m: Machine, p: Process, start: number, len: num
       if (vma.start < nstart) vma = split_vma(m, vma, nstart);
       if (vma.end > tmp) split_vma(m, vma, tmp);
       const wasWritable = (vma.flags & VM_WRITE) !== 0;
+      const wasNone = !(vma.flags & VM_READ);
       vma.flags = newflags;
-      if (!(newflags & VM_WRITE)) {
+      // change_protection() with the new vm_page_prot: PAGE_NONE entries keep their page but no
+      // access (pte_modify()); leaving PROT_NONE makes them accessible again.
+      if (!(newflags & VM_READ)) {
         m.mmuNotify(mm, vma.start, vma.end, 'protection');
-        changeProtectionWrprotect(vma);
-      } else if (!wasWritable) {
-        changeProtectionTryWritable(m, vma);
+        change_protection(vma, (e) => pte_mkprotnone(pte_wrprotect(e)));
+      } else {
+        if (wasNone) change_protection(vma, pte_clear_protnone);
+        if (!(newflags & VM_WRITE)) {
+          m.mmuNotify(mm, vma.start, vma.end, 'protection');
+          change_protection(vma, pte_wrprotect);
+        } else if (!wasWritable) {
+          changeProtectionTryWritable(m, vma);
+        }
       }
       vmaMergeNeighbours(m, vma);
     }
@@ -111,23 +123,24 @@ function changeProtectionTryWritable(m: Machine, vma: Vma): void {
   }
 }
 
-/** change_protection(): clear the write bit of every entry in the VMA. */
-function changeProtectionWrprotect(vma: Vma): void {
+/** change_protection(): apply the new protection to every present entry in the VMA. */
+function change_protection(vma: Vma, change: (e: number) => number): void {
   const pt = vma.mm.pt;
   for (let a = vma.start; a < vma.end;) {
     const pud = pt.pudLeaf(a);
     if (pud) {
-      pt.setPudLeaf(a, pte_wrprotect(pud));
+      pt.setPudLeaf(a, change(pud));
       a += PAGE_SIZE << PUD_ORDER;
       continue;
     }
     const slot = pt.pmdSlot(a);
     const next = a - (a % PMD_SIZE) + PMD_SIZE;
-    if (typeof slot === 'number') pt.setPmdLeaf(a, pte_wrprotect(slot));
-    else if (slot) {
+    if (typeof slot === 'number') {
+      if (pte_present(slot)) pt.setPmdLeaf(a, change(slot));
+    } else if (slot) {
       for (let x = a; x < Math.min(next, vma.end); x += PAGE_SIZE) {
         const i = pte_index(x);
-        if (pte_present(slot[i]!)) slot[i] = pte_wrprotect(slot[i]!);
+        if (pte_present(slot[i]!)) slot[i] = change(slot[i]!);
       }
     }
     a = next;

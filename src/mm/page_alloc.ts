@@ -101,6 +101,9 @@ export class PageAllocator {
     return this.areaOf(pfn)?.cma ?? false;
   }
 
+  /** The last allocation that failed: its order and whether fail_alloc made it fail (for `why`). */
+  lastFailure: { order: number; injected: boolean } | undefined;
+
   setFailureInjection(inj: FailureInjection | undefined): void {
     this.inject = inj;
     this.injectSeen = 0;
@@ -120,14 +123,17 @@ export class PageAllocator {
   allocBlock(order: number, gfp: Gfp): number {
     if (this.inject && order >= (this.inject.minOrder ?? 0)) {
       this.injectSeen++;
-      if (this.injectSeen > this.inject.after && this.injectSeen <= this.inject.after + this.inject.times)
+      if (this.injectSeen > this.inject.after && this.injectSeen <= this.inject.after + this.inject.times) {
+        this.lastFailure = { order, injected: true };
         return NO_PFN;
+      }
     }
     this.allocations++;
     for (const area of this.candidates(gfp, order)) {
       const pfn = this.takeFrom(area, order);
       if (pfn !== NO_PFN) return pfn;
     }
+    this.lastFailure = { order, injected: false };
     return NO_PFN;
   }
 

@@ -9,8 +9,14 @@ export const _PAGE_RW = 2;
 export const _PAGE_DIRTY = 4;
 export const _PAGE_ACCESSED = 8;
 export const _PAGE_SPECIAL = 16; // pte_special(): zero page and PFN maps, no struct page refcount
+/**
+ * x86's _PAGE_PROTNONE: the entry of a PROT_NONE VMA. The kernel clears _PAGE_PRESENT and sets this
+ * (pte_present() is still true: the page is mapped, the CPU just may not touch it); the model keeps
+ * _PAGE_PRESENT and adds this bit, so pte_present() keeps its meaning and only pte_protnone() tells.
+ */
+export const _PAGE_PROTNONE = 32;
 /** The low bits of an entry hold the _PAGE_* bits, the rest the PFN. */
-const PFN_MUL = 32;
+const PFN_MUL = 64;
 /** Entries in one PTE table (x86-64: 512, one PMD's worth of pages). */
 export const PTRS_PER_PTE = HPAGE_PMD_NR;
 
@@ -23,6 +29,10 @@ export const pte_write = (e: number): boolean => (e & _PAGE_RW) !== 0;
 export const pte_dirty = (e: number): boolean => (e & _PAGE_DIRTY) !== 0;
 export const pte_special = (e: number): boolean => (e & _PAGE_SPECIAL) !== 0;
 export const pte_young = (e: number): boolean => (e & _PAGE_ACCESSED) !== 0;
+export const pte_protnone = (e: number): boolean => (e & _PAGE_PROTNONE) !== 0;
+/** pte_modify() to PAGE_NONE: no access for the CPU (nor for GUP-fast), the mapping kept. */
+export const pte_mkprotnone = (e: number): number => (e & _PAGE_PROTNONE ? e : e + _PAGE_PROTNONE);
+export const pte_clear_protnone = (e: number): number => (e & _PAGE_PROTNONE ? e - _PAGE_PROTNONE : e);
 export const pte_wrprotect = (e: number): number => (e & _PAGE_RW ? e - _PAGE_RW : e);
 export const pte_mkwrite = (e: number): number => (e & _PAGE_RW ? e : e + _PAGE_RW);
 export const pte_mkdirty = (e: number): number => (e & _PAGE_DIRTY ? e : e + _PAGE_DIRTY);

@@ -103,6 +103,11 @@ export interface KernelProfile {
    * FOLL_FORCE when !writable); 6.12 and 6.18 pin a read-only MR with FOLL_LONGTERM alone.
    */
   rdmaReadOnlyForceWrite: boolean;
+  /**
+   * The page cache holds folio_nr_pages() references on a hugetlb folio too (__filemap_add_folio(),
+   * filemap_free_folio() of 6.12 and 6.18); 6.1 takes one ("long nr = 1; if (!huge) nr = ...").
+   */
+  hugetlbCacheRefPerPage: boolean;
   /** Per-size anon mTHP (transparent_hugepage/hugepages-<size>kB, alloc_anon_folio(): 6.8+). */
   mthp: boolean;
   /** __get_unmapped_area(): anon mappings of whole PMDs are THP-aligned (thp_get_unmapped_area, 6.7+). */
@@ -151,6 +156,14 @@ export interface KernelProfile {
   pvmMaxUserPages: number;
   /** io_uring: largest registered buffer (SZ_1G). */
   ioUringMaxBuffer: number;
+  /**
+   * How pins on a large folio are counted. 'pincount' (since v5.7, commit 47e29d32afba: then
+   * hpage_pinned_refcount, now folio->_pincount): +1 to _refcount and +1 to _pincount per page.
+   * 'head-bias': the scheme of "mm/gup: track FOLL_PIN pages" (3faa52c03f44), which 47e29d32afba replaced
+   * within the same series before v5.7 shipped: GUP_PIN_COUNTING_BIAS on the head's _refcount for every
+   * page pinned, as small folios still do. Read through folio_has_pincount() (mm/memmap.ts).
+   */
+  largeFolioPinAccounting: 'pincount' | 'head-bias';
 }
 
 /** include/linux/mm.h of 6.1: every FOLL_* flag is a public #define. */
@@ -202,6 +215,7 @@ const COMMON = {
   defaultMemlock: 8 << 20,
   pvmMaxUserPages: 1024,
   ioUringMaxBuffer: 1 << 30,
+  largeFolioPinAccounting: 'pincount',
 } as const;
 
 export const LINUX_6_18: KernelProfile = {
@@ -222,6 +236,7 @@ export const LINUX_6_18: KernelProfile = {
   directIoAlignAfterPin: true,
   shmemDirectIo: true,
   rdmaReadOnlyForceWrite: false,
+  hugetlbCacheRefPerPage: true,
   mthp: true,
   anonThpAlign: true,
   ext4LargeFolios: true,
@@ -263,6 +278,7 @@ export const LINUX_6_1: KernelProfile = {
   directIoPins: false,
   shmemDirectIo: false,
   rdmaReadOnlyForceWrite: true,
+  hugetlbCacheRefPerPage: false,
   mthp: false,
   anonThpAlign: false,
   wpReuseAnon: 'page_count',

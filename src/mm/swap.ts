@@ -42,13 +42,15 @@ function __folio_put(m: Machine, folio: number): void {
     return;
   }
   const order = mem.folio_order(folio);
+  // __page_cache_release(): a folio freed while still mlocked loses PG_mlocked.
+  mem.mlocked.delete(folio);
   if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
     m.vmstat.mod('nr_anon_transparent_hugepages', -1);
   }
   // No NR_FILE_DIRTY change here: an accounted dirty folio is cleaned when it leaves the page cache
   // (folio_cancel_dirty() in filemap_remove_folio); anon/shmem dirtiness was never accounted.
   if (mem.folio_test_hugetlb(folio)) {
-    m.hugetlb.free(folio);
+    m.hugetlb.free_huge_folio(folio);
     return;
   }
   m.alloc.freeBlock(folio, order);

@@ -13,6 +13,7 @@ import { rmap_walk, folio_remove_rmap_ptes, folioRemoveRmapEntire } from './rmap
 import { folio_mark_dirty } from './page-writeback.js';
 import { folio_put_refs } from './swap.js';
 import { filemap_remove_folio } from './filemap.js';
+import { hugetlb_unreserve_pages } from './hugetlb_resv.js';
 
 /** unmap_mapping_folio(): zap every PTE/PMD that maps the folio, in every mm. */
 export function unmap_mapping_folio(m: Machine, folio: number): void {
@@ -72,12 +73,18 @@ export function invalidate_inode_pages2_range(m: Machine, file: AddressSpace, st
   return busy;
 }
 
-/** truncate_inode_pages(): drop every page-cache folio of a file (pinned ones live on until unpinned). */
+/**
+ * truncate_inode_pages(): drop every page-cache folio of a file (pinned ones live on until unpinned).
+ * A hugetlbfs inode (remove_inode_hugepages()) also returns the reservations its pages did not use.
+ */
 export function truncate_inode_pages(m: Machine, file: AddressSpace): void {
+  let freed = 0;
   for (let i = 0; i < file.sizePages; i++) {
     const pfn = file.pages[i]!;
     if (pfn === NO_PFN) continue;
     const folio = m.mem.page_folio(pfn);
     filemap_remove_folio(m, folio);
+    freed++;
   }
+  if (file.fs === 'hugetlbfs') hugetlb_unreserve_pages(m, file, 0, Infinity, freed);
 }

@@ -39,7 +39,14 @@ export function buildHelper(): string {
   if (why) throw new ProbeError('ERR_PROBE_UNSUPPORTED', why);
   const cc = findCompiler()!;
   const src = helperSource();
-  const hash = createHash('sha256').update(readFileSync(src)).update(process.arch).digest('hex').slice(0, 16);
+  // helper.c includes the GUP module's user-space interface (vm/module/gupsim_gup.h).
+  const header = join(packageRoot(), 'vm', 'module', 'gupsim_gup.h');
+  const hash = createHash('sha256')
+    .update(readFileSync(src))
+    .update(existsSync(header) ? readFileSync(header) : '')
+    .update(process.arch)
+    .digest('hex')
+    .slice(0, 16);
   let lastError = '';
   for (const dir of cacheDirs()) {
     const bin = join(dir, `helper-${hash}`);

@@ -3,6 +3,7 @@
 // page fields the kernel could not read, scenarios not compared, and the summary. Runs anywhere.
 
 import { describe, it, expect } from 'vitest';
+import type { Scenario } from '../scenario/schema.js';
 import { loadScenario } from '../scenario/load.js';
 import { runScenario } from '../scenario/run.js';
 import { diffScenario, formatDiff, type DiffResult } from './diff.js';
@@ -269,9 +270,11 @@ describe('diffScenario', () => {
   });
 
   it('a scenario the model cannot run is not compared, and the kernel is not probed', async () => {
-    const tiny = loadScenario(
-      'machine: { memory: 1MiB }\nsteps:\n  - { op: mmap, proc: a, as: b, size: 4KiB, type: anon }',
-    );
+    // The validator refuses such a machine; built directly, it makes the model itself fail.
+    const tiny: Scenario = {
+      machine: { memory: 1 << 20 },
+      steps: [{ op: 'mmap', proc: 'a', as: 'b', size: 4096, type: 'anon' }],
+    };
     let probed = false;
     const d = await diffScenario(tiny, {
       probe: async () => {
@@ -307,3 +310,24 @@ function lastLine(d: DiffResult): string {
   expect(lines.filter((l) => l.startsWith('summary:'))).toHaveLength(1);
   return lines[lines.length - 1]!;
 }
+describe('diffScenario: hugetlb counters', () => {
+  const hsc = loadScenario(`
+machine: { memory: 256MiB, hugetlb: { 2M: 2 } }
+steps:
+  - { op: mmap, proc: app, as: buf, size: 2MiB, type: hugetlb }
+  - { op: write, proc: app, region: buf }
+`);
+  it("compares each step's hugetlb pool counters: a different HugePages_Rsvd is a difference", async () => {
+    const d = await diffScenario(hsc, {
+      probe: async () => {
+        const m = runScenario(hsc);
+        const steps = JSON.parse(JSON.stringify(m.steps)) as KernelStepResult[];
+        (steps[1]!.hugetlb as Record<string, Record<string, number>>)['2M']!.resv_hugepages = 1;
+        return { ...m, engine: 'kernel', kernel: 'test', steps, settings: [], notes: [], noise: false };
+      },
+    });
+    expect(d.steps[0]!.status).toBe('same');
+    expect(d.steps[1]!.status).toBe('differs');
+    expect(d.steps[1]!.differences).toEqual(['hugetlb 2M resv_hugepages: model 0, kernel 1']);
+  });
+});

@@ -1,18 +1,22 @@
-// `gupsim diff`: run a scenario on the model and on the host kernel and compare them step by step:
-// ret, errno, the per-step increments of nr_foll_pin_acquired / nr_foll_pin_released, the `inspect`
-// fields the kernel exposes (present, order, mapcount, zero_page) and which inspected pages share a
-// frame. Steps the host cannot run are skipped with the reason; a scenario the host cannot run at all
-// (settings it could not apply, no probe helper) is "not compared" with the reason. The summary counts
-// what was compared, and agreement is claimed only when something was and nothing failed to agree.
+// `gupsim diff`: run a scenario on the model and on a live kernel (the host's, or with `kernel`
+// Debian's 6.1 / 6.12 in a qemu VM) and compare them step by step: ret, errno, the per-step
+// increments of nr_foll_pin_acquired / nr_foll_pin_released, the hugetlb pool counters, the `inspect`
+// fields the kernel exposes (present, order, mapcount, zero_page; in a VM also what gupsim's module
+// reads from the struct page, and the zone) and which inspected pages share a frame. Steps the kernel
+// engine cannot run are skipped with the reason; a scenario it cannot run at all (settings it could
+// not apply, no probe helper, no VM) is "not compared" with the reason. The summary counts what was
+// compared, and agreement is claimed only when something was and nothing failed to agree.
 //
 // The kernel's counters are machine-wide, so a difference is re-measured: the scenario is re-run on
 // the kernel (at most maxRuns times in all). Idle windows around every step show whether other
 // activity moved the counters; runs with noise next to a step may be discarded for that step, but a
-// difference seen in a clean run never is (the step is `flaky` when the clean runs disagree).
+// difference seen in a clean run never is (the step is `flaky` when the clean runs disagree). A VM
+// has no other tenant: no idle windows, and one run is enough by default.
 
 import { release } from 'node:os';
 import { SCHEMA_VERSION, type Scenario } from '../scenario/schema.js';
 import { runScenario } from '../scenario/run.js';
+import { profileByName } from '../mm/profile.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
 import {
   changesState,
@@ -20,9 +24,11 @@ import {
   type KernelRunResult,
   type KernelStepResult,
   type ProbeOptions,
+  type VmInfo,
 } from './engine.js';
 import { ProbeError } from './errors.js';
 import { INSPECT_FIELD_SOURCE } from './kpage.js';
+import { parseKernelOption } from './vm/releases.js';
 
 export interface EngineView {
   ret: number | null;
@@ -100,6 +106,8 @@ export interface DiffResult {
   model_error?: string;
   /** The probe failed (e.g. a helper timed out). */
   kernel_error?: string;
+  /** The VM the kernel ran in (`kernel` 6.1 / 6.12), absent for the host. */
+  vm?: VmInfo;
 }
 
 export interface DiffOptions extends ProbeOptions {
@@ -124,13 +132,37 @@ function view(s: AnyStep, prev: AnyStep | undefined): EngineView {
   };
 }
 
-/** Inspect fields the kernel exposes and compares faithfully (zone is the host's layout: not compared). */
-const PAGE_FIELDS = ['present', 'order', 'mapcount', 'zero_page'] as const;
+/**
+ * Inspect fields the kernel exposes and compares faithfully: /proc's on any kernel; the struct page
+ * fields gupsim's module reads in a VM (null on a host, so not compared there); the zone only in a
+ * VM, whose memory layout is the scenario's (a host's is its own).
+ */
+const PAGE_FIELDS = [
+  'present',
+  'order',
+  'mapcount',
+  'zero_page',
+  'refcount',
+  'pincount',
+  'maybe_dma_pinned',
+  'anon_exclusive',
+  'mapped_by',
+  'writable',
+] as const;
+const VM_PAGE_FIELDS = [...PAGE_FIELDS, 'zone'] as const;
 /** Fields of a present page the kernel engine must read for the step to be compared (pfn: frame identity). */
 const READ_FIELDS = ['order', 'mapcount', 'zero_page', 'pfn'] as const;
-const FIELD_SOURCE: Record<(typeof READ_FIELDS)[number], string> = {
+/** In a VM also what gupsim's module reads from the struct page, and the zone (the scenario's layout). */
+const VM_READ_FIELDS = [...READ_FIELDS, 'refcount', 'maybe_dma_pinned', 'anon_exclusive', 'mapped_by', 'zone'] as const;
+const MODULE_SOURCE = "gupsim's module (struct page, page table walk)";
+const FIELD_SOURCE: Record<(typeof VM_READ_FIELDS)[number], string> = {
   ...INSPECT_FIELD_SOURCE,
   pfn: '/proc/<pid>/pagemap (PFNs need CAP_SYS_ADMIN)',
+  refcount: MODULE_SOURCE,
+  maybe_dma_pinned: MODULE_SOURCE,
+  anon_exclusive: MODULE_SOURCE,
+  mapped_by: MODULE_SOURCE,
+  zone: "the VM's /proc/zoneinfo",
 };
 
 function pagesOf(s: AnyStep): Array<Record<string, unknown>> {
@@ -147,7 +179,7 @@ interface StepComparison {
 }
 
 /** Differences of one step (not the pfn relations), in words. */
-function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: EngineView): StepComparison {
+function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: EngineView, vm = false): StepComparison {
   const out: string[] = [];
   if (k.error) return { differences: [`the probe failed here: ${k.error}`], unread: [] };
   if (m.op === 'expect') {
@@ -168,6 +200,7 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
     out.push(`nr_foll_pin_acquired +${mv.acquired} on the model, +${kv.acquired} on the kernel`);
   if (mv.released !== kv.released)
     out.push(`nr_foll_pin_released +${mv.released} on the model, +${kv.released} on the kernel`);
+  out.push(...compareHugetlb(m, k));
   const mp = pagesOf(m);
   const kp = pagesOf(k);
   if (mp.length !== kp.length) out.push(`pages listed: ${mp.length} on the model, ${kp.length} on the kernel`);
@@ -182,20 +215,48 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
       continue;
     }
     if (a.present !== true) continue;
-    for (const f of READ_FIELDS) {
+    for (const f of vm ? VM_READ_FIELDS : READ_FIELDS) {
       if (known(a[f]) && !known(b[f])) unread.set(f, [...(unread.get(f) ?? []), Number(a.page)]);
     }
-    for (const f of PAGE_FIELDS) {
+    for (const f of vm ? VM_PAGE_FIELDS : PAGE_FIELDS) {
       if (f === 'present' || !known(b[f])) continue;
       if (a[f] !== b[f])
-        out.push(`page ${String(a.page)} ${f}: model ${JSON.stringify(a[f])}, kernel ${JSON.stringify(b[f])}`);
+        out.push(
+          `page ${String(a.page)} ${f}: model ${JSON.stringify(a[f])}, kernel ${JSON.stringify(b[f])}` +
+            (f === 'refcount' ? lruHint(b) : ''),
+        );
     }
   }
   const names = [...unread].map(([f, pages]) => {
     const which = pages.length === 1 ? `page ${pages[0]}` : `${pages.length} pages from page ${pages[0]}`;
-    return `${f} of ${which}: not read from ${FIELD_SOURCE[f as (typeof READ_FIELDS)[number]]}`;
+    return `${f} of ${which}: not read from ${FIELD_SOURCE[f as (typeof VM_READ_FIELDS)[number]]}`;
   });
   return { differences: out, unread: names };
+}
+
+/** hugetlb pool counters after the step (both engines report them for scenarios that use hugetlb). */
+function compareHugetlb(m: AnyStep, k: AnyStep): string[] {
+  const mh = (m.hugetlb ?? {}) as Record<string, Record<string, number>>;
+  const kh = (k.hugetlb ?? {}) as Record<string, Record<string, number> | undefined>;
+  const out: string[] = [];
+  for (const [size, counters] of Object.entries(mh)) {
+    for (const [name, v] of Object.entries(counters)) {
+      const kv = kh[size]?.[name];
+      if (kv !== undefined && kv !== v) out.push(`hugetlb ${size} ${name}: model ${v}, kernel ${kv}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Why a kernel refcount may be one more than a model's: a page not yet on an LRU list sits in a
+ * per-CPU batch (folio_batch of mm/swap.c's lru_add), which holds a reference until it is drained.
+ */
+function lruHint(k: Record<string, unknown>): string {
+  const flags = k.kpageflags;
+  return Array.isArray(flags) && !flags.includes('LRU') && !flags.includes('ZERO_PAGE')
+    ? ' (not on an LRU list yet: a per-CPU LRU batch holds a reference)'
+    : '';
 }
 
 interface Frame {
@@ -209,7 +270,7 @@ function frames(sc: Scenario, steps: AnyStep[]): Map<string, Frame> {
   const out = new Map<string, Frame>();
   for (const s of steps) {
     const step = sc.steps[s.index];
-    if (s.op !== 'inspect' || step?.op !== 'inspect') continue;
+    if (s.op !== 'inspect' || step?.op !== 'inspect' || step.region === undefined) continue;
     for (const p of pagesOf(s)) {
       if (typeof p.pfn !== 'number' || p.present !== true || p.zero_page === true) continue;
       out.set(`${s.index}:${String(p.page)}`, { step: s.index, region: step.region, page: Number(p.page), pfn: p.pfn });
@@ -260,7 +321,7 @@ function compareRun(sc: Scenario, model: RunResult, kernel: KernelRunResult): Ru
   const steps = model.steps.map((m, i) => {
     const k = kernel.steps[i];
     if (!k || k.unsupported !== undefined) return undefined;
-    const c = compareStep(m, view(m, model.steps[i - 1]), k, view(k, kernel.steps[i - 1]));
+    const c = compareStep(m, view(m, model.steps[i - 1]), k, view(k, kernel.steps[i - 1]), kernel.vm !== undefined);
     return { differences: [...c.differences, ...(rel.get(i) ?? [])], unread: c.unread };
   });
   return { kernel, steps };
@@ -341,15 +402,25 @@ function verdictOf(runs: RunComparison[], i: number): 'same' | 'differs' | 'flak
 
 /** Run both engines and compare; re-runs the kernel to confirm a difference. */
 export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promise<DiffResult> {
-  const maxRuns = Math.max(1, Math.min(opts.maxRuns ?? 3, 5));
+  // A --kernel value that names no kernel is bad input (thrown), not a scenario left uncompared.
+  const choice = parseKernelOption(opts.kernel, release());
+  const kernelName = choice.kind === 'vm' ? `Linux ${choice.release} (qemu)` : `Linux ${release()}`;
+  // A VM has no other tenant: a difference is confirmed by default only on a shared host.
+  const maxRuns = Math.max(1, Math.min(opts.maxRuns ?? (choice.kind === 'vm' ? 1 : 3), 5));
   const probe = opts.probe ?? probeScenario;
   const name = sc.name ?? opts.name ?? 'scenario';
   let model: RunResult;
   try {
-    model = runScenario(sc, opts.name !== undefined ? { name: opts.name } : {});
+    // The model applies the rules of the release the kernel runs: a VM's profile (mm/profile.ts);
+    // on the host, the scenario's kernel: (else 6.18, the host's release).
+    const profile = choice.kind === 'vm' ? profileByName(choice.release) : undefined;
+    model = runScenario(sc, {
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(profile ? { profile } : {}),
+    });
   } catch (e) {
     const msg = (e as Error).message;
-    return notComparedResult(name, 'model', `Linux ${release()}`, `the model could not run this scenario: ${msg}`, {
+    return notComparedResult(name, 'model', kernelName, `the model could not run this scenario: ${msg}`, {
       model_error: msg,
     });
   }
@@ -357,17 +428,23 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
   try {
     first = await probe(sc, opts);
   } catch (e) {
-    // No probe on this host (not Linux, no C compiler, the helper does not build, the lock is held).
+    // No probe on this host (not Linux, no C compiler, the helper does not build, the lock is held),
+    // or no VM (no qemu, the kernel cannot be had, no disk modules for a disk file).
     if (!(e instanceof ProbeError) || e.code !== 'ERR_PROBE_UNSUPPORTED') throw e;
-    return notComparedResult(model.scenario, model.kernel, `Linux ${release()}`, e.message);
+    return notComparedResult(model.scenario, model.kernel, kernelName, e.message);
   }
   const settingNotes = (r: KernelRunResult) =>
-    r.settings.map((c) => `host setting for the run (restored after it): ${c.what} ${c.from} -> ${c.to}`);
+    r.settings.map((c) =>
+      r.vm
+        ? `VM setting for the run: ${c.what} ${c.from} -> ${c.to}`
+        : `host setting for the run (restored after it): ${c.what} ${c.from} -> ${c.to}`,
+    );
   if (first.notCompared !== undefined) {
     return notComparedResult(model.scenario, model.kernel, `Linux ${first.kernel}`, first.notCompared, {
       runs: 1,
       noise: first.noise,
       notes: [...new Set([...settingNotes(first), ...first.notes])],
+      ...(first.vm ? { vm: first.vm } : {}),
     });
   }
   const runs: RunComparison[] = [compareRun(sc, model, first)];
@@ -423,8 +500,8 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
     const unread = verdict === 'same' && cmp.unread.length > 0;
     const status: StepDiff['status'] = unverified ? 'unverified' : unread ? 'skipped' : verdict;
     const reason = unverified
-      ? `follows step(s) ${taints.join(', ')}, which did not run on this host: the two engines were not ` +
-        `in the same state`
+      ? `follows step(s) ${taints.join(', ')}, which did not run ${rep.kernel.vm ? 'in the VM' : 'on this host'}: ` +
+        `the two engines were not in the same state`
       : unread
         ? `the kernel engine could not read what this step shows: ${cmp.unread.join('; ')}`
         : verdict === 'noisy'
@@ -463,6 +540,7 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
     notes,
   };
   if (kernelError) result.kernel_error = kernelError;
+  if (first.vm) result.vm = first.vm;
   return result;
 }
 
@@ -481,7 +559,8 @@ function verdictText(d: DiffResult): string {
   const s = d.summary;
   if (d.agree) return 'the model and the kernel agree';
   if (s.differ || s.flaky || d.kernel_error) return 'the model and the kernel DIFFER';
-  if (s.unverified) return 'no agreement claimed: steps differ after steps this host could not run';
+  if (s.unverified)
+    return `no agreement claimed: steps differ after steps ${d.vm ? 'the VM' : 'this host'} could not run`;
   if (s.noisy) return 'no agreement claimed: the host was too noisy (re-run when the machine is quieter)';
   return 'no agreement claimed: no step could be compared';
 }
@@ -541,7 +620,7 @@ export function formatDiff(d: DiffResult): string {
           `were re-measured (${d.runs} runs); runs with noise next to a step may be discarded for it, a ` +
           `difference in a run without noise never is`,
       );
-    } else out.push('host noise: none seen');
+    } else out.push(d.vm ? 'noise: not measured (the VM runs nothing but the scenario)' : 'host noise: none seen');
   }
   for (const x of d.notes) out.push(`note: ${x}`);
   if (d.kernel_error) out.push(`probe error: ${d.kernel_error}`);

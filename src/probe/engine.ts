@@ -7,20 +7,6 @@
 // Steps the host cannot run are reported as unsupported with the reason and ret null - never
 // faked. Machine settings the scenario needs are applied for the run and always restored (host.ts).
 
-import {
-  chmodSync,
-  closeSync,
-  fchmodSync,
-  fsyncSync,
-  mkdtempSync,
-  openSync,
-  rmSync,
-  statfsSync,
-  writeSync,
-  readFileSync,
-} from 'node:fs';
-import { release } from 'node:os';
-import { join } from 'node:path';
 import { SCHEMA_VERSION, type Scenario, type Step, type StepOf } from '../scenario/schema.js';
 import { checkExpect } from '../scenario/expect.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
@@ -28,25 +14,26 @@ import type { PageInfo } from '../scenario/inspect.js';
 import { ProbeError } from './errors.js';
 import { Helper, COMMAND_TIMEOUT_MS, type HelperProcess, type HelperReply, sleep } from './helper.js';
 import { probeUnsupportedReason } from './build.js';
-import { packageRoot } from './package.js';
 import {
   HostSession,
   isRoot,
   pinCounters,
   planSettings,
-  readCounters,
   samePins,
   settingsNotApplied,
   settleCounters,
   type Counters,
 } from './host.js';
 import { pageInfoFromHelper, type HelperPage } from './kpage.js';
+import { HostSystem, type ProbeSystem } from './system.js';
+import { parseKernelOption } from './vm/releases.js';
+import { release } from 'node:os';
+import { GupSteps } from './gup_steps.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
+import { usesHugetlb } from '../scenario/hugetlb.js';
 
 /** Unprivileged scenario users get uids from here up (far from any real account). */
 const UID_BASE = 2_000_000_000;
-const TMPFS_MAGIC = 0x01021994;
-const RAMFS_MAGIC = 0x858458f6;
 
 /** A step result from the kernel: ret is null when the step could not run (`unsupported` says why). */
 export interface KernelStepResult {
@@ -78,10 +65,26 @@ export interface KernelRunResult extends Omit<RunResult, 'engine' | 'steps'> {
   /** Set when the probe failed (e.g. a helper timed out). */
   error?: string;
   /**
-   * Why the scenario as a whole could not run faithfully on this host (machine settings it needs
+   * Why the scenario as a whole could not run faithfully on this kernel (machine settings it needs
    * could not be applied): no step was run, and no step is to be compared.
    */
   notCompared?: string;
+  /** VM runs: the kernel booted and the machine it had. */
+  vm?: VmInfo;
+}
+
+/** What a VM run booted (src/probe/vm/). */
+export interface VmInfo {
+  release: string;
+  /** Debian's kernel version, e.g. 6.12.117+deb12-amd64, and its package version. */
+  kver: string;
+  package: string;
+  memory_mib: number;
+  cmdline: string;
+  /** Seconds from starting qemu to the helper's first answer. */
+  boot_seconds: number;
+  /** The ELF vmlinux (PVH entry) or the bzImage. */
+  booted: 'vmlinux' | 'bzImage';
 }
 
 export interface ProbeOptions {
@@ -95,6 +98,15 @@ export interface ProbeOptions {
   lockWaitMs?: number;
   /** Directory on a disk file system for `create_file` with fs: disk (default: /var/tmp, else .cache). */
   diskDir?: string;
+  /**
+   * The kernel to run on: undefined, "host" or the host's own release for this machine; "6.1" or
+   * "6.12" for Debian's kernel of that release in a throwaway qemu VM (src/probe/vm/).
+   */
+  kernel?: string;
+  /** VM runs: where to report downloads, builds and the boot (default: nowhere). */
+  progress?: import('./vm/progress.js').VmProgress;
+  /** VM runs: time the VM may take to boot (ms). */
+  bootTimeoutMs?: number;
 }
 
 const ADVICE: Record<string, number> = {
@@ -108,7 +120,7 @@ const ADVICE: Record<string, number> = {
   collapse: 25,
 };
 
-const GUP_OPS = new Set([
+export const GUP_OPS = new Set([
   'get_user_pages',
   'get_user_pages_fast',
   'get_user_pages_fast_only',
@@ -135,8 +147,12 @@ export function changesState(op: string): boolean {
 /** Ops whose effects on the pin counters may land after the call returns (workqueue teardown). */
 const ASYNC_OPS = new Set(['exit', 'close']);
 
-/** Why the host can never run this kind of step (independent of the scenario's state). */
-function staticReason(step: Step, gupTest: boolean, root = isRoot()): string | undefined {
+/**
+ * Why the host can never run this kind of step (independent of the scenario's state). With
+ * gupsim's GUP module (the VMs), raw GUP steps and dump_page run through it.
+ */
+function staticReason(step: Step, gupTest: boolean, root = isRoot(), gupModule = false): string | undefined {
+  if (gupModule && (GUP_OPS.has(step.op) || step.op === 'dump_page')) return undefined;
   if (GUP_OPS.has(step.op)) {
     return gupTest
       ? 'raw GUP steps through /sys/kernel/debug/gup_test are not implemented by the probe'
@@ -177,10 +193,10 @@ function staticReason(step: Step, gupTest: boolean, root = isRoot()): string | u
  */
 export function scenarioUnsupportedReason(
   sc: Scenario,
-  opts: { gupTest?: boolean; root?: boolean } = {},
+  opts: { gupTest?: boolean; root?: boolean; gupModule?: boolean } = {},
 ): string | undefined {
   for (const [i, step] of sc.steps.entries()) {
-    const why = staticReason(step, opts.gupTest ?? false, opts.root ?? isRoot());
+    const why = staticReason(step, opts.gupTest ?? false, opts.root ?? isRoot(), opts.gupModule ?? false);
     if (why) return `step ${i} (${step.op}): ${why}`;
   }
   return undefined;
@@ -200,6 +216,8 @@ interface Region {
   addr: number;
   len: number;
   type: string;
+  /** The process that mapped it. */
+  owner: string;
   hugepage?: string;
 }
 interface FileEntry {
@@ -215,9 +233,9 @@ interface Pipe {
   fds: number[];
 }
 
-type Out = { ret: number; errno?: string | null; extra?: Record<string, unknown>; unsupported?: string };
+export type Out = { ret: number; errno?: string | null; extra?: Record<string, unknown>; unsupported?: string };
 
-class Runner {
+export class Runner {
   readonly procs = new Map<string, HelperProcess>();
   readonly regions = new Map<string, Region>();
   readonly files = new Map<string, FileEntry>();
@@ -228,14 +246,22 @@ class Runner {
   readonly notes: string[] = [];
   /** uid per model user name of the processes that do not run as root. */
   private readonly uids = new Map<string, number>();
-  private diskDir: string | undefined;
-  private readonly tmpPaths: string[] = [];
+  /** Raw GUP steps through gupsim's module (VMs only). */
+  readonly gup: GupSteps;
 
   constructor(
     readonly sc: Scenario,
     readonly helper: Helper,
     readonly opts: ProbeOptions,
-  ) {}
+    readonly sys: ProbeSystem = new HostSystem(opts.idleMs, opts.diskDir),
+  ) {
+    this.gup = new GupSteps(this);
+  }
+
+  /** "on this host", or "in the VM". */
+  get where(): string {
+    return this.sys.scenarioLayout ? 'in the VM' : 'on this host';
+  }
 
   timeout(len = 0): number {
     return (this.opts.timeoutMs ?? COMMAND_TIMEOUT_MS) + Math.ceil(len / (128 << 20)) * 1000;
@@ -243,7 +269,7 @@ class Runner {
 
   /** Files and directories the run created: removed at the end, also on a signal. */
   removeFiles(): void {
-    for (const p of this.tmpPaths.splice(0).reverse()) rmSync(p, { recursive: true, force: true });
+    this.sys.removeFiles();
   }
 
   async proc(name: string): Promise<HelperProcess> {
@@ -267,7 +293,7 @@ class Runner {
     if (s.memlock !== undefined) args.push(`memlock=${s.memlock}`);
     const user = s.user ?? (s.root === false ? 'user' : undefined);
     if (s.root === false || (user !== undefined && user !== 'root')) {
-      if (!isRoot())
+      if (!this.sys.root)
         throw new ProbeError('ERR_PROBE_EPERM', `processes.${p.name}: running it as another user needs root`);
       let uid = this.uids.get(user ?? 'user');
       if (uid === undefined) {
@@ -301,7 +327,7 @@ class Runner {
   dependencyReason(step: Step): string | undefined {
     for (const n of namesUsed(step)) {
       const i = this.missing.get(n);
-      if (i !== undefined) return `depends on "${n}" from step ${i}, which did not run on this host`;
+      if (i !== undefined) return `depends on "${n}" from step ${i}, which did not run ${this.where}`;
     }
     // A region whose mmap failed has no address to use (the model cannot run such a step either).
     const r = step as { region?: string; regions?: string[]; local?: string; file?: string };
@@ -316,27 +342,6 @@ class Runner {
   noteMissing(step: Step, index: number): void {
     const r = step as Record<string, unknown>;
     if (typeof r.as === 'string') this.missing.set(r.as, index);
-  }
-
-  private diskDirectory(): string {
-    if (this.diskDir) return this.diskDir;
-    const candidates = this.opts.diskDir ? [this.opts.diskDir] : ['/var/tmp', join(packageRoot(), '.cache')];
-    for (const base of candidates) {
-      try {
-        const type = statfsSync(base).type;
-        if (type === TMPFS_MAGIC || type === RAMFS_MAGIC) continue;
-        const dir = mkdtempSync(join(base, 'gupsim-probe-'));
-        chmodSync(dir, 0o755);
-        this.tmpPaths.push(dir);
-        return (this.diskDir = dir);
-      } catch {
-        /* next */
-      }
-    }
-    throw new ProbeError(
-      'ERR_PROBE_UNSUPPORTED',
-      `no disk file system for fs: disk files (tried ${candidates.join(', ')})`,
-    );
   }
 
   async run(step: Step, index: number): Promise<Out> {
@@ -356,6 +361,23 @@ class Runner {
       }
       case 'create_file':
         return this.createFile(step);
+      case 'get_user_pages':
+      case 'get_user_pages_fast':
+      case 'get_user_pages_fast_only':
+      case 'get_user_pages_unlocked':
+      case 'get_user_pages_remote':
+      case 'pin_user_pages':
+      case 'pin_user_pages_fast':
+      case 'pin_user_pages_unlocked':
+      case 'pin_user_pages_remote':
+        return this.gup.call(step, index);
+      case 'unpin_user_pages':
+      case 'unpin_user_pages_dirty_lock':
+      case 'unpin_user_page':
+      case 'put_page':
+        return this.gup.release(step);
+      case 'dump_page':
+        return this.gup.dumpPage(step);
       case 'fork':
         return this.fork(step);
       case 'exit': {
@@ -418,7 +440,7 @@ class Runner {
       case 'close':
         return this.close(step);
       case 'vmstat':
-        return { ret: 0, extra: { text: readFileSync('/proc/vmstat', 'utf8') } };
+        return { ret: 0, extra: { text: await this.sys.vmstatText() } };
       case 'inspect':
         return this.inspect(step);
       default:
@@ -447,6 +469,7 @@ class Runner {
     const align = Math.max(s.align ?? 0, this.defaultAlign(s));
     if (align > PAGE_SIZE) args.push(`align=${align}`);
     if (s.populate) args.push('populate=1');
+    if (s.noreserve) args.push('noreserve=1');
     if (s.type === 'hugetlb') args.push(`huge=${s.hugepage ?? '2M'}`);
     if (s.file) args.push(`path=${this.files.get(s.file)!.path}`);
     if (s.offset !== undefined) args.push(`offset=${s.offset}`);
@@ -454,7 +477,7 @@ class Runner {
     if (r.ret < 0) return { ret: r.ret, errno: r.errno };
     const addr = Number(r.addr);
     const len = Number(r.len);
-    const region: Region = { addr, len, type: s.type };
+    const region: Region = { addr, len, type: s.type, owner: s.proc };
     if (s.hugepage) region.hugepage = s.hugepage;
     this.regions.set(s.as, region);
     return { ret: 0, extra: { addr: '0x' + addr.toString(16), length: len } };
@@ -492,33 +515,12 @@ class Runner {
     return this.call(p, `madvise addr=${addr} len=${len} advice=${ADVICE[s.advice]}`, len);
   }
 
-  createFile(s: StepOf<'create_file'>): Out {
+  async createFile(s: StepOf<'create_file'>): Promise<Out> {
     if (this.files.has(s.as)) return { ret: -17, errno: 'EEXIST' };
     const fs = s.fs ?? 'disk';
-    let path: string;
-    if (fs === 'tmpfs') {
-      const dir = mkdtempSync('/dev/shm/gupsim-probe-');
-      chmodSync(dir, 0o755);
-      this.tmpPaths.push(dir);
-      path = join(dir, s.as);
-    } else {
-      path = join(this.diskDirectory(), s.as);
-    }
-    // A file with data (not holes): every block allocated, like the model's files.
-    // World-writable: a scenario process may run as a user of its own (processes: root: false).
-    const fd = openSync(path, 'w', 0o666);
-    fchmodSync(fd, 0o666);
-    try {
-      const chunk = Buffer.alloc(Math.min(1 << 20, Math.max(PAGE_SIZE, s.size)), 0x5a);
-      for (let done = 0; done < s.size;) {
-        const n = Math.min(chunk.length, s.size - done);
-        writeSync(fd, chunk, 0, n, done);
-        done += n;
-      }
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    if (fs === 'dax')
+      return { ret: 0, unsupported: 'fs: dax needs a DAX-capable device (pmem) with a file system mounted -o dax' };
+    const path = await this.sys.createFile(s.as, s.size, fs);
     this.files.set(s.as, { path, fs });
     return { ret: 0 };
   }
@@ -587,11 +589,13 @@ class Runner {
   }
 
   async inspect(s: StepOf<'inspect'>): Promise<Out> {
+    if (s.region === undefined)
+      return { ret: 0, unsupported: 'the kernel does not show which frames a ring, MR or handle holds' };
     const r = this.regions.get(s.region)!;
     const first = s.page ?? 0;
     const n = s.pages ?? (s.page === undefined ? Math.ceil(r.len / PAGE_SIZE) : 1);
     const mappedBy: PageInfo['mapped_by'] = r.type === 'hugetlb' ? (r.hugepage === '1G' ? 'pud' : 'pmd') : null;
-    const p = this.procs.get(s.proc);
+    const p = this.procs.get(s.proc ?? r.owner);
     const pages: PageInfo[] = [];
     if (!p || !p.alive) {
       // No such process (any more): nothing is mapped, as the model reports it.
@@ -606,7 +610,9 @@ class Runner {
       );
       if (rep.ret < 0) return { ret: rep.ret, errno: rep.errno };
       const got = rep.pages as HelperPage[];
-      got.forEach((h, k) => pages.push(pageInfoFromHelper(i + k, h, h.present ? mappedBy : null)));
+      got.forEach((h, k) =>
+        pages.push(pageInfoFromHelper(i + k, h, h.present ? mappedBy : null, (pfn) => this.sys.zoneOf(pfn))),
+      );
       if (rep.kpageflags === false || rep.kpagecount === false)
         this.notes.push('/proc/kpageflags or /proc/kpagecount could not be opened: inspect fields are null');
     }
@@ -617,6 +623,14 @@ class Runner {
 function dead(name: string): Out {
   // The model answers -ESRCH for a step of an exited process; no system call is made here.
   return { ret: -3, errno: 'ESRCH', extra: { note: `process ${name} has exited: no system call made` } };
+}
+
+/** The lines of a dump_page() report in a kernel log excerpt (from "page:" to "page dumped because"). */
+export function dumpText(log: string[]): string {
+  const start = log.findIndex((l) => /^page:/.test(l));
+  if (start < 0) return log.join('\n');
+  const end = log.findIndex((l, i) => i >= start && /^page dumped because/.test(l));
+  return log.slice(start, end < 0 ? undefined : end + 1).join('\n');
 }
 
 function diffCounters(a: Counters, b: Counters): Counters {
@@ -630,32 +644,40 @@ function diffCounters(a: Counters, b: Counters): Counters {
  * run the probe at all (not Linux, no C compiler); everything else becomes a step result.
  */
 export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Promise<KernelRunResult> {
+  const choice = parseKernelOption(opts.kernel, release());
+  if (choice.kind === 'vm') {
+    // Imported on demand: the VM engine imports this module's Runner.
+    const { probeScenarioInVm } = await import('./vm/probe.js');
+    return probeScenarioInVm(sc, choice.release, opts);
+  }
   const why = probeUnsupportedReason();
   if (why) throw new ProbeError('ERR_PROBE_UNSUPPORTED', why);
-  const session = await HostSession.acquire(opts.lockWaitMs);
-  const helper = new Helper();
-  let runner: Runner | undefined;
-  session.onRestore(() => helper.kill());
-  session.onRestore(() => runner?.removeFiles());
-  // Restore synchronously on SIGINT/SIGTERM (and at exit, should the process end mid-run).
+  // Restore synchronously on SIGINT/SIGTERM (and at exit, should the process end mid-run); a
+  // signal while waiting for another probe's lock just ends the run.
+  let session: HostSession | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
-    session.restore();
+    session?.restore();
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };
-  const onExit = () => session.restore();
+  const onExit = () => session?.restore();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('exit', onExit);
+  const helper = new Helper();
+  let runner: Runner | undefined;
   try {
+    session = await HostSession.acquire(opts.lockWaitMs);
+    session.onRestore(() => helper.kill());
+    session.onRestore(() => runner?.removeFiles());
     const plan = planSettings(sc);
     const problems = session.apply(plan.settings);
     const notes = [...plan.notes];
     if (!isRoot())
       notes.push('not root: /proc/sys/vm/stat_refresh cannot be written, so the counters may lag by a per-CPU batch');
     await helper.start();
-    runner = new Runner(sc, helper, opts);
+    runner = new Runner(sc, helper, opts, new HostSystem(opts.idleMs, opts.diskDir));
     const notCompared = problems.length ? settingsNotApplied(problems) : undefined;
-    const res = await runSteps(sc, runner, helper, opts, notCompared);
+    const res = await runSteps(sc, runner, helper, notCompared);
     if (notCompared) res.notCompared = notCompared;
     res.notes.unshift(...notes, ...problems.map((p) => `setting not applied: ${p}`));
     res.settings = session.changed;
@@ -665,7 +687,7 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
   } finally {
     helper.kill();
     await helper.close().catch(() => undefined);
-    const failed = session.restore();
+    const failed = session?.restore() ?? [];
     if (failed.length) process.emitWarning(`gupsim probe: could not restore ${failed.join('; ')}`);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -673,14 +695,27 @@ export async function probeScenario(sc: Scenario, opts: ProbeOptions = {}): Prom
   }
 }
 
-async function runSteps(
+/** "WARNING: CPU: 0 PID: 85 at mm/gup.c:2297 is_valid_gup_args+0x7c/0x90" -> { fn, at }. */
+export function parseWarning(line: string): { fn: string; at: string } | undefined {
+  const m = /WARNING: CPU: \d+ PID: \d+ at (\S+) ([A-Za-z0-9_.]+)/.exec(line);
+  return m ? { at: m[1]!, fn: m[2]!.replace(/\.(?:constprop|isra|part|cold)\.\d+$/, '') } : undefined;
+}
+
+/**
+ * Run the steps on the runner's system: each step, the counters after it (and, on a shared host,
+ * an idle window to see other activity), the kernel log lines it made (where they can be read:
+ * the VMs), expect steps checked as the model checks them.
+ */
+export async function runSteps(
   sc: Scenario,
   runner: Runner,
   helper: Helper,
-  opts: ProbeOptions,
   globalReason: string | undefined,
 ): Promise<KernelRunResult> {
-  const idleMs = opts.idleMs ?? 30;
+  const sys = runner.sys;
+  const idleMs = sys.idleMs ?? 30;
+  const warnings: KernelRunResult['warnings'] = [];
+  let logReadable = (await sys.kmsg()) !== undefined;
   const steps: KernelStepResult[] = [];
   const acc: Counters = {};
   let ok = true;
@@ -688,11 +723,15 @@ async function runSteps(
   let fatal: string | undefined;
   /** Steps that did not run and may have moved the counters in the model. */
   const tainting: number[] = [];
+  const hugetlb = usesHugetlb(sc);
 
   // Baseline, and a first idle window.
-  let base = readCounters();
-  await sleep(idleMs);
-  let idle = readCounters();
+  let base = await sys.counters();
+  let idle = base;
+  if (idleMs > 0) {
+    await sleep(idleMs);
+    idle = await sys.counters();
+  }
   let noiseBefore = !samePins(base, idle);
   noiseSeen ||= noiseBefore;
   base = idle;
@@ -706,21 +745,27 @@ async function runSteps(
       const { failures, skipped, checked } = checkExpect(step, steps as unknown as StepResult[], {
         vmstat: tainting.length ? undefined : { ...acc },
         pins: tainting.length ? undefined : pins.nr_foll_pin_acquired - pins.nr_foll_pin_released,
+        // The kernel's WARN splats, where its log can be read (the VMs); WARN_ON_ONCE fires once per boot.
+        ...(logReadable && !tainting.length ? { warnings: warnings.length } : {}),
+        hugetlb: tainting.length || !step.hugetlb ? undefined : await sys.hugetlbCounters(),
         unchecked: (t) => {
           const k = t as unknown as KernelStepResult;
-          if (k.unsupported) return `step ${k.index} did not run on this host`;
+          if (k.unsupported) return `step ${k.index} did not run ${runner.where}`;
           if (k.error) return `step ${k.index} failed in the probe`;
           // After a step that did not run, the state may differ from the one the scenario expects.
           const before = tainting.filter((i) => i < k.index);
-          return before.length ? `it follows step(s) ${before.join(', ')}, which did not run on this host` : undefined;
+          return before.length
+            ? `it follows step(s) ${before.join(', ')}, which did not run ${runner.where}`
+            : undefined;
         },
         skipNullFields: true,
-        skipFields: { zone: "the host's memory layout, not the scenario's machine" },
+        skipFields: sys.scenarioLayout ? {} : { zone: "the host's memory layout, not the scenario's machine" },
       });
-      if (tainting.length && (step.vmstat || step.pins !== undefined))
-        skipped.unshift(`counters: steps ${tainting.join(', ')} did not run on this host`);
+      if (tainting.length && (step.vmstat || step.pins !== undefined || step.hugetlb))
+        skipped.unshift(`counters: steps ${tainting.join(', ')} did not run ${runner.where}`);
       if (checked === 0 && skipped.length) {
-        res.unsupported = `nothing this host can observe (${skipped.join('; ')})`;
+        const who = runner.sys.scenarioLayout ? 'the VM' : 'this host';
+        res.unsupported = `nothing ${who} can observe (${skipped.join('; ')})`;
       } else {
         res.ret = failures.length ? 1 : 0;
         if (failures.length) {
@@ -732,7 +777,11 @@ async function runSteps(
       steps.push(res);
       continue;
     }
-    const reason = fatal ?? globalReason ?? staticReason(step, helper.gupTest) ?? runner.dependencyReason(step);
+    const reason =
+      fatal ??
+      globalReason ??
+      staticReason(step, helper.gupTest, sys.root, helper.gupModule) ??
+      runner.dependencyReason(step);
     if (reason) {
       res.unsupported = reason;
       runner.noteMissing(step, index);
@@ -766,9 +815,22 @@ async function runSteps(
       steps.push(res);
       continue;
     }
-    const after = ASYNC_OPS.has(step.op) ? await settleCounters() : readCounters();
-    await sleep(idleMs);
-    idle = readCounters();
+    const after = ASYNC_OPS.has(step.op) ? await sys.settle() : await sys.counters();
+    idle = after;
+    if (idleMs > 0) {
+      await sleep(idleMs);
+      idle = await sys.counters();
+    }
+    const log = logReadable ? await sys.kmsg() : undefined;
+    if (log === undefined) logReadable = false;
+    else if (log.length) {
+      res.dmesg = log;
+      for (const line of log) {
+        const w = parseWarning(line);
+        if (w) warnings.push({ fn: w.fn, condition: `WARNING at ${w.at}`, once: true, step: index });
+      }
+      if (step.op === 'dump_page') out.extra = { ...out.extra, text: dumpText(log) };
+    }
     const noiseAfter = !samePins(after, idle);
     noiseSeen ||= noiseAfter;
     const d = diffCounters(base, after);
@@ -777,6 +839,7 @@ async function runSteps(
     res.ret = out.ret;
     res.errno = out.ret < 0 ? (out.errno ?? `E${-out.ret}`) : null;
     res.vmstat = pinCounters(acc);
+    if (hugetlb) res.hugetlb = await sys.hugetlbCounters();
     if (noiseBefore || noiseAfter) res.noise = true;
     noiseBefore = noiseAfter;
     for (const [k, v] of Object.entries(out.extra ?? {})) if (v !== undefined) res[k] = v;
@@ -784,18 +847,22 @@ async function runSteps(
   }
   const notes = [...new Set(runner.notes)];
   if (steps.some((s) => s.op === 'expect' && (s.skipped as unknown[] | undefined)?.length))
-    notes.push('expect checks of values the kernel does not expose (refcount, pincount, WARNs, why) were skipped');
+    notes.push(
+      sys.scenarioLayout
+        ? 'expect checks of values the kernel does not expose (why) were skipped'
+        : 'expect checks of values the kernel does not expose (refcount, pincount, WARNs, why) were skipped',
+    );
   const result: KernelRunResult = {
     schemaVersion: SCHEMA_VERSION,
     scenario: sc.name ?? runner.opts.name ?? 'scenario',
     engine: 'kernel',
-    kernel: release(),
+    kernel: sys.kernel,
     ok,
     steps,
     vmstat: pinCounters(acc),
     // The kernel does not attribute pins to owners; the counters' difference is the outstanding total.
     pins: [],
-    warnings: [],
+    warnings,
     settings: [],
     notes,
     noise: noiseSeen,

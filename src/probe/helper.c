@@ -25,9 +25,10 @@
  *   sleep ms=N                             answer after N ms (tests of the engine's timeout)
  *   setproc memlock=BYTES uid=U gid=G nocap=0|1   RLIMIT_MEMLOCK; become user U (all capabilities
  *                                          gone); nocap drops only CAP_IPC_LOCK
- *   mmap kind=anon|shmem|memfd|file|hugetlb shared=0|1 size=N prot=rw|r align=N populate=0|1
- *        huge=2M|1G path=P offset=N         -> "addr", "len"
- *   munmap addr= len=      mprotect addr= len= prot=rw|r      madvise addr= len= advice=NUM
+ *   mmap kind=anon|shmem|memfd|file|hugetlb shared=0|1 size=N prot=rw|r|none align=N populate=0|1
+ *        noreserve=0|1 huge=2M|1G path=P offset=N plain=0|1   -> "addr", "len" (plain=1: where the
+ *                                          kernel places it, without guard pages or alignment)
+ *   munmap addr= len=      mprotect addr= len= prot=rw|r|none     madvise addr= len= advice=NUM
  *   touch addr= len= write=0|1             one access per page; SIGSEGV/SIGBUS -> -EFAULT
  *   fork fd=N                              -> "pid" of the child
  *   exit                                   answers, then _exit(0)
@@ -41,7 +42,42 @@
  *   vmsplice addr=A len=L [rfd=R wfd=W]    into pipe W (default: a new pipe, kept open) -> "rfd", "wfd"
  *   inspect [pid=P] addr=A pages=N         /proc/P/pagemap (default self), /proc/kpagecount,
  *                                          /proc/kpageflags -> "pages":[{present,pfn,mapcount,flags,order}]
- *                                          (also a supervisor command: it reads a worker's pagemap as root)
+ *                                          (also a supervisor command: it reads a worker's pagemap as root);
+ *                                          with gupsim's module loaded, each page also has "gup": the
+ *                                          struct page fields it reads (refcount, pincount, ...)
+ *   gup fn=NAME addr=A nr=N flags=FOLL_A,FOLL_B handle=H [pid=P]
+ *                                          the GUP entry point NAME (get_user_pages, pin_user_pages_fast,
+ *                                          ..., *_remote on process P) through gupsim's module
+ *                                          (vm/module/gupsim_gup.c); the pages go to handle H
+ *                                          -> ret: the call's, "gup_flags", "first"; a request the module
+ *                                          refuses has "error" (and "bad_flag": a name this kernel lacks)
+ *   gup_test cmd=N addr=A size=S nr=N flags=F test_flags=T which=I,J,...
+ *                                          an ioctl of mm/gup_test.c (1-6) through the module
+ *                                          -> "size", "get_delta_usec", "put_delta_usec", "which"
+ *
+ * Supervisor commands for the VM engine (src/probe/vm/), also usable on a host:
+ *   vmstat                                 stat_refresh, then every /proc/vmstat counter -> "counters"
+ *   kmsg                                   kernel log records since the last kmsg (or since hello)
+ *                                          -> "lines"
+ *   readfile path=P                        -> "text"       writefile path=P value=V
+ *   mkfile path=P size=N                   a file of N bytes of data (0x5a), fsync'ed, mode 0666
+ *   alive pid=P                            -> ret 1 while P exists and is not a zombie, else 0
+ *   release fn=NAME handle=H index=I count=C dirty=0|1   unpin_user_pages, unpin_user_pages_dirty_lock,
+ *                                          unpin_user_page or put_page of a handle's entries, as asked
+ *   pageinfo handle=H index=I | pfn=P      struct page fields of a held page or a frame
+ *   dump_page handle=H index=I | pfn=P [reason=R]   dump_page() into the kernel log (R percent-encoded)
+ *   dma handle=H index=I count=N value=V write=0|1  write V into N held pages / read page I's first word
+ *   handle handle=H                        -> ret: the entries handle H has
+ *   newhandle                              -> ret: a handle no one has used since the module loaded
+ *
+ * Serial mode (`helper --serial DEV`, in gupsim's VMs): the process multiplexes the supervisor and
+ * the worker channels over one serial line, DEV. It starts a supervisor (and a new one whenever
+ * the last one quits) on socketpairs standing for stdin/stdout and descriptors 3..3+K-1, and relays:
+ *   host -> guest   "C LINE\n"           C = 0 for the supervisor, 1..K for descriptor 3+C-1
+ *   guest -> host   "\x1eC LINE\n"        a reply on channel C
+ *                   "\x1eR {json}\n"      a supervisor is ready (pid, kernel release)
+ *                   "\x1eX STATUS\n"      the supervisor exited (a new one follows with R)
+ * Guest lines that do not start with \x1e are not frames (nothing else should write there).
  *
  * Raw syscalls only (io_uring_setup / io_uring_register through syscall(2), no liburing), so it
  * builds with any libc and without kernel headers beyond what glibc ships.
@@ -67,6 +103,11 @@
 #include <dirent.h>
 #include <grp.h>
 #include <unistd.h>
+#include <poll.h>
+#include <termios.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include "../../vm/module/gupsim_gup.h"
 
 #ifndef __NR_io_uring_setup
 #define __NR_io_uring_setup 425
@@ -321,13 +362,15 @@ static void cmd_touch(void)
 
 static int prot_of(const char *p)
 {
+	if (p && strcmp(p, "none") == 0)
+		return PROT_NONE;
 	return p && strcmp(p, "r") == 0 ? PROT_READ : PROT_READ | PROT_WRITE;
 }
 
 static void cmd_mmap(void)
 {
 	const char *kind = arg("kind"), *path = arg("path"), *huge = arg("huge");
-	int shared = (int)num("shared", 0), populate = (int)num("populate", 0);
+	int shared = (int)num("shared", 0), populate = (int)num("populate", 0), noreserve = (int)num("noreserve", 0);
 	int prot = prot_of(arg("prot"));
 	unsigned long size = num("size", 0), align = num("align", 0), offset = num("offset", 0);
 	unsigned long unit = PAGE, len;
@@ -374,6 +417,8 @@ static void cmd_mmap(void)
 	}
 	if (populate)
 		flags |= MAP_POPULATE;
+	if (noreserve)
+		flags |= MAP_NORESERVE;
 	len = (size + unit - 1) & ~(unit - 1);
 	if (align < unit)
 		align = unit;
@@ -383,6 +428,22 @@ static void cmd_mmap(void)
 	 * guards keep other mappings from being adjacent: an access past the region's end faults, as
 	 * the model has it, instead of landing in whatever was mapped next (the helper's own memory).
 	 */
+	if (num("plain", 0)) {
+		/* Where the kernel puts it (get_unmapped_area), as a program's own mmap() would be. */
+		p = mmap(NULL, len, prot, flags, fd, (off_t)offset);
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (p == MAP_FAILED) {
+			reply(-e);
+			flush_line();
+			return;
+		}
+		reply(0);
+		emit(",\"addr\":%lu,\"len\":%lu", (unsigned long)p, len);
+		flush_line();
+		return;
+	}
 	char *res = mmap(NULL, len + align + 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (res == MAP_FAILED) {
 		reply(-errno);
@@ -696,6 +757,9 @@ static int folio_order(int kpf, unsigned long long pfn, unsigned long long flags
 	return (1ULL << order) == n ? order : -1;
 }
 
+static int gup_dev(void);
+static void emit_page_info(const struct gupsim_page_info *pi);
+
 static void cmd_inspect(void)
 {
 	unsigned long addr = num("addr", 0), pages = num("pages", 1);
@@ -744,6 +808,24 @@ static void cmd_inspect(void)
 			if (order >= 0)
 				emit(",\"order\":%d", order);
 		}
+		if (gup_dev() >= 0) {
+			/* gupsim's module: the struct page fields /proc does not show */
+			struct gupsim_page_info pi;
+			memset(&pi, 0, sizeof(pi));
+			pi.by = GUPSIM_BY_PFN;
+			pi.pfn = pfn;
+			if (ioctl(gup_dev(), GUPSIM_IOC_PAGE_INFO, &pi) == 0) {
+				struct gupsim_mapping mp;
+				memset(&mp, 0, sizeof(mp));
+				mp.pid = pid;
+				mp.addr = va;
+				emit(",\"gup\":{");
+				emit_page_info(&pi);
+				if (ioctl(gup_dev(), GUPSIM_IOC_MAPPING, &mp) == 0 && mp.present && mp.pfn == pfn)
+					emit(",\"level\":%u,\"writable\":%s", mp.level, mp.writable ? "true" : "false");
+				emit("}");
+			}
+		}
 		emit("}");
 	}
 	emit("]");
@@ -755,6 +837,554 @@ out:
 		close(kpc);
 	if (kpf >= 0)
 		close(kpf);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* gupsim's GUP module (vm/module/gupsim_gup.c), present in the VMs of `gupsim probe --kernel`. */
+
+static int gupfd = -2; /* -2: not opened yet */
+
+static int gup_dev(void)
+{
+	if (gupfd == -2)
+		gupfd = open(GUPSIM_GUP_DEVICE, O_RDWR | O_CLOEXEC);
+	return gupfd;
+}
+
+static const char *const gup_fns[] = {
+	[GUPSIM_GET_USER_PAGES] = "get_user_pages",
+	[GUPSIM_GET_USER_PAGES_FAST] = "get_user_pages_fast",
+	[GUPSIM_GET_USER_PAGES_FAST_ONLY] = "get_user_pages_fast_only",
+	[GUPSIM_GET_USER_PAGES_UNLOCKED] = "get_user_pages_unlocked",
+	[GUPSIM_GET_USER_PAGES_REMOTE] = "get_user_pages_remote",
+	[GUPSIM_PIN_USER_PAGES] = "pin_user_pages",
+	[GUPSIM_PIN_USER_PAGES_FAST] = "pin_user_pages_fast",
+	[GUPSIM_PIN_USER_PAGES_UNLOCKED] = "pin_user_pages_unlocked",
+	[GUPSIM_PIN_USER_PAGES_REMOTE] = "pin_user_pages_remote",
+};
+
+static const char *const release_fns[] = {
+	[GUPSIM_UNPIN_USER_PAGES] = "unpin_user_pages",
+	[GUPSIM_UNPIN_USER_PAGES_DIRTY_LOCK] = "unpin_user_pages_dirty_lock",
+	[GUPSIM_UNPIN_USER_PAGE] = "unpin_user_page",
+	[GUPSIM_PUT_PAGE] = "put_page",
+};
+
+static unsigned lookup_name(const char *name, const char *const *names, unsigned n)
+{
+	for (unsigned i = 1; name && i < n; i++)
+		if (names[i] && !strcmp(names[i], name))
+			return i;
+	return 0;
+}
+
+/* The module's device, or a reply saying why it is not there (returns -1). */
+static int need_gup_dev(void)
+{
+	int fd = gup_dev();
+
+	if (fd < 0) {
+		int e = errno;
+		reply(-e);
+		reply_str("error", "no " GUPSIM_GUP_DEVICE " (gupsim's GUP module is not loaded)");
+		flush_line();
+	}
+	return fd;
+}
+
+/* An ioctl the module refused: -errno, and what it means. */
+static void ioctl_failed(const char *what)
+{
+	int e = errno;
+
+	reply(-e);
+	reply_str("error", what);
+	flush_line();
+}
+
+static void cmd_gup(void)
+{
+	struct gupsim_gup req;
+	const char *flags = arg("flags");
+	int fd;
+
+	memset(&req, 0, sizeof(req));
+	req.fn = lookup_name(arg("fn"), gup_fns, sizeof(gup_fns) / sizeof(gup_fns[0]));
+	if (!req.fn) {
+		fail_usage("gup needs fn=<a GUP entry point>");
+		return;
+	}
+	if ((fd = need_gup_dev()) < 0)
+		return;
+	req.handle = (__u32)num("handle", 0);
+	req.addr = num("addr", 0);
+	req.nr_pages = num("nr", 0);
+	req.pid = (__s32)num("pid", 0);
+	if (flags)
+		snprintf(req.flags, sizeof(req.flags), "%s", flags);
+	if (ioctl(fd, GUPSIM_IOC_GUP, &req) < 0) {
+		int e = errno;
+		reply(-e);
+		if (e == ENOENT) {
+			reply_str("error", "a flag this kernel's headers do not define");
+			reply_str("bad_flag", req.flags);
+		} else {
+			reply_str("error", "the module refused the request");
+		}
+		flush_line();
+		return;
+	}
+	reply(req.ret);
+	emit(",\"gup_flags\":%u,\"first\":%llu", req.gup_flags, (unsigned long long)req.first);
+	flush_line();
+}
+
+static void cmd_release(void)
+{
+	struct gupsim_release req;
+	int fd;
+
+	memset(&req, 0, sizeof(req));
+	req.fn = lookup_name(arg("fn"), release_fns, sizeof(release_fns) / sizeof(release_fns[0]));
+	if (!req.fn) {
+		fail_usage("release needs fn=unpin_user_pages|unpin_user_pages_dirty_lock|unpin_user_page|put_page");
+		return;
+	}
+	if ((fd = need_gup_dev()) < 0)
+		return;
+	req.handle = (__u32)num("handle", 0);
+	req.index = num("index", 0);
+	req.count = arg("count") ? strtoll(arg("count"), NULL, 0) : 0;
+	req.dirty = (__u32)num("dirty", 0);
+	if (ioctl(fd, GUPSIM_IOC_RELEASE, &req) < 0) {
+		ioctl_failed("the module refused the release (no such entries)");
+		return;
+	}
+	reply(0);
+	flush_line();
+}
+
+/* A page by handle=H index=I or by pfn=P, for pageinfo and dump_page. */
+static void page_ref(__u32 *by, __u32 *handle, __u64 *index, __u64 *pfn)
+{
+	if (arg("pfn")) {
+		*by = GUPSIM_BY_PFN;
+		*pfn = num("pfn", 0);
+	} else {
+		*by = GUPSIM_BY_HANDLE;
+		*handle = (__u32)num("handle", 0);
+		*index = num("index", 0);
+	}
+}
+
+static void emit_page_info(const struct gupsim_page_info *pi)
+{
+	emit("\"pfn\":%llu,\"head_pfn\":%llu,\"flags\":\"0x%llx\",\"refcount\":%d,\"folio_refcount\":%d,"
+	     "\"mapcount\":%d,\"page_mapcount\":%d,\"entire_mapcount\":%d,\"pincount\":%d,\"order\":%u,"
+	     "\"maybe_dma_pinned\":%s,\"anon\":%s,\"anon_exclusive\":%s,\"head_anon_exclusive\":%s,\"zero\":%s",
+	     (unsigned long long)pi->pfn, (unsigned long long)pi->head_pfn, (unsigned long long)pi->flags,
+	     pi->refcount, pi->folio_refcount, pi->mapcount, pi->page_mapcount, pi->entire_mapcount, pi->pincount,
+	     pi->order, pi->maybe_dma_pinned ? "true" : "false", pi->anon ? "true" : "false",
+	     pi->anon_exclusive ? "true" : "false", pi->head_anon_exclusive ? "true" : "false", pi->zero ? "true" : "false");
+}
+
+static void cmd_pageinfo(void)
+{
+	struct gupsim_page_info pi;
+	int fd;
+
+	memset(&pi, 0, sizeof(pi));
+	if ((fd = need_gup_dev()) < 0)
+		return;
+	page_ref(&pi.by, &pi.handle, &pi.index, &pi.pfn);
+	if (ioctl(fd, GUPSIM_IOC_PAGE_INFO, &pi) < 0) {
+		ioctl_failed("no such page");
+		return;
+	}
+	reply(0);
+	emit(",\"page\":{");
+	emit_page_info(&pi);
+	emit("}");
+	flush_line();
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Percent-decoding (arguments cannot hold spaces). */
+static void pct_decode(char *dst, size_t size, const char *src)
+{
+	size_t n = 0;
+
+	while (*src && n + 1 < size) {
+		if (src[0] == '%' && hexval(src[1]) >= 0 && hexval(src[2]) >= 0) {
+			dst[n++] = (char)(hexval(src[1]) * 16 + hexval(src[2]));
+			src += 3;
+		} else {
+			dst[n++] = *src++;
+		}
+	}
+	dst[n] = 0;
+}
+
+static void cmd_dump_page(void)
+{
+	struct gupsim_dump_page req;
+	int fd;
+
+	memset(&req, 0, sizeof(req));
+	if ((fd = need_gup_dev()) < 0)
+		return;
+	page_ref(&req.by, &req.handle, &req.index, &req.pfn);
+	pct_decode(req.reason, sizeof(req.reason), arg("reason") ? arg("reason") : "gupsim");
+	if (ioctl(fd, GUPSIM_IOC_DUMP_PAGE, &req) < 0) {
+		ioctl_failed("no such page");
+		return;
+	}
+	reply(0);
+	flush_line();
+}
+
+static void cmd_dma(void)
+{
+	struct gupsim_dma req;
+	int fd;
+
+	memset(&req, 0, sizeof(req));
+	if ((fd = need_gup_dev()) < 0)
+		return;
+	req.handle = (__u32)num("handle", 0);
+	req.index = num("index", 0);
+	req.count = num("count", 1);
+	req.value = (__u32)num("value", 0);
+	req.write = (__u32)num("write", 0);
+	if (ioctl(fd, GUPSIM_IOC_DMA, &req) < 0) {
+		ioctl_failed("no such entries");
+		return;
+	}
+	reply(0);
+	emit(",\"value\":%u", req.value);
+	flush_line();
+}
+
+static void cmd_newhandle(void)
+{
+	struct gupsim_handle_info req;
+	int fd;
+
+	memset(&req, 0, sizeof(req));
+	if ((fd = need_gup_dev()) < 0)
+		return;
+	if (ioctl(fd, GUPSIM_IOC_NEW_HANDLE, &req) < 0) {
+		ioctl_failed("no handle left (the module's handles are used up)");
+		return;
+	}
+	reply((long long)req.handle);
+	flush_line();
+}
+
+static void cmd_handle(void)
+{
+	struct gupsim_handle_info req;
+	int fd;
+
+	memset(&req, 0, sizeof(req));
+	if ((fd = need_gup_dev()) < 0)
+		return;
+	req.handle = (__u32)num("handle", 0);
+	if (ioctl(fd, GUPSIM_IOC_HANDLE, &req) < 0) {
+		ioctl_failed("no such handle");
+		return;
+	}
+	reply((long long)req.nr);
+	flush_line();
+}
+
+/* mm/gup_test.c's ioctls 1-6 on this process's memory. */
+static void cmd_gup_test(void)
+{
+	static const unsigned long cmds[] = { 0, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK,
+					      GUP_BASIC_TEST, PIN_BASIC_TEST, DUMP_USER_PAGES_TEST };
+	struct gup_test g;
+	unsigned long c = num("cmd", 0);
+	const char *which = arg("which");
+	int fd;
+
+	if (c < 1 || c > 6) {
+		fail_usage("gup_test needs cmd=1..6");
+		return;
+	}
+	if ((fd = need_gup_dev()) < 0)
+		return;
+	memset(&g, 0, sizeof(g));
+	g.addr = num("addr", 0);
+	g.size = num("size", 0);
+	g.nr_pages_per_call = (__u32)num("nr", 1);
+	g.gup_flags = (__u32)num("flags", 0);
+	g.test_flags = (__u32)num("test_flags", 0);
+	for (int i = 0; which && *which && i < GUP_TEST_MAX_PAGES_TO_DUMP; i++) {
+		char *end;
+		g.which_pages[i] = (__u32)strtoul(which, &end, 0);
+		which = *end == ',' ? end + 1 : end;
+	}
+	if (ioctl(fd, cmds[c], &g) < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	reply(0);
+	emit(",\"size\":%llu,\"get_delta_usec\":%llu,\"put_delta_usec\":%llu,\"which\":[",
+	     (unsigned long long)g.size, (unsigned long long)g.get_delta_usec, (unsigned long long)g.put_delta_usec);
+	for (int i = 0; i < GUP_TEST_MAX_PAGES_TO_DUMP; i++)
+		emit(i ? ",%u" : "%u", g.which_pages[i]);
+	emit("]");
+	flush_line();
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Supervisor commands for the VM engine: the guest's files, counters and kernel log. */
+
+static void cmd_vmstat(void)
+{
+	char buf[64 * 1024];
+	int fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
+	ssize_t n;
+	size_t len = 0;
+	int first = 1;
+
+	if (fd >= 0) {
+		/* EINVAL when a counter is transiently negative: the values are read anyway */
+		if (write(fd, "1\n", 2) < 0) {
+		}
+		close(fd);
+	}
+	fd = open("/proc/vmstat", O_RDONLY);
+	if (fd < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = 0;
+	reply(0);
+	emit(",\"counters\":{");
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		char *sp = strchr(line, ' ');
+		if (!sp)
+			continue;
+		*sp = 0;
+		emit(first ? "\"%s\":%s" : ",\"%s\":%s", line, sp + 1);
+		first = 0;
+	}
+	emit("}");
+	flush_line();
+}
+
+static int kmsgfd = -2;
+
+/* Open /dev/kmsg positioned at its end: later kmsg commands return what the kernel logs from now. */
+static void kmsg_start(void)
+{
+	if (kmsgfd == -2) {
+		kmsgfd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (kmsgfd >= 0)
+			lseek(kmsgfd, 0, SEEK_END);
+	}
+}
+
+static void cmd_kmsg(void)
+{
+	char rec[8192];
+	int first = 1;
+
+	kmsg_start();
+	if (kmsgfd < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	reply(0);
+	emit(",\"lines\":[");
+	for (;;) {
+		ssize_t n = read(kmsgfd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue; /* overwritten records were skipped */
+		if (n <= 0)
+			break;
+		rec[n] = 0;
+		/* "prio,seq,usec,flags;text\n" and continuation lines " KEY=value" */
+		char *text = strchr(rec, ';');
+		char *nl;
+		if (!text)
+			continue;
+		text++;
+		if ((nl = strchr(text, '\n')))
+			*nl = 0;
+		if (outlen > sizeof(out) - sizeof(rec) - 64)
+			continue; /* the reply is full: drop the rest */
+		emit(first ? "" : ",");
+		first = 0;
+		{
+			/* reply_str() without its key */
+			emit("\"");
+			for (const char *p = text; *p; p++) {
+				if (*p == '"' || *p == '\\')
+					emit("\\%c", *p);
+				else if ((unsigned char)*p < 0x20)
+					emit("\\u%04x", *p);
+				else
+					emit("%c", *p);
+			}
+			emit("\"");
+		}
+	}
+	emit("]");
+	flush_line();
+}
+
+static void cmd_readfile(void)
+{
+	const char *path = arg("path");
+	static char buf[512 * 1024];
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	if (!path) {
+		fail_usage("readfile needs path");
+		return;
+	}
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = 0;
+	reply(0);
+	reply_str("text", buf);
+	flush_line();
+}
+
+static void cmd_writefile(void)
+{
+	const char *path = arg("path"), *value = arg("value");
+	int fd;
+
+	if (!path || !value) {
+		fail_usage("writefile needs path and value");
+		return;
+	}
+	fd = open(path, O_WRONLY);
+	if (fd < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	ssize_t w = write(fd, value, strlen(value));
+	int e = errno;
+	close(fd);
+	errno = e;
+	cmd_simple(w < 0 ? -1 : 0);
+}
+
+static void cmd_mkfile(void)
+{
+	const char *path = arg("path");
+	unsigned long long size = num("size", 0), done = 0;
+	static char chunk[1 << 20];
+	int fd;
+
+	if (!path) {
+		fail_usage("mkfile needs path");
+		return;
+	}
+	memset(chunk, 0x5a, sizeof(chunk));
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+	if (fd < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	fchmod(fd, 0666);
+	while (done < size) {
+		size_t n = size - done < sizeof(chunk) ? (size_t)(size - done) : sizeof(chunk);
+		ssize_t w = pwrite(fd, chunk, n, (off_t)done);
+		if (w <= 0) {
+			int e = w < 0 ? errno : EIO;
+			close(fd);
+			errno = e;
+			cmd_simple(-1);
+			return;
+		}
+		done += (unsigned long long)w;
+	}
+	if (fsync(fd) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		cmd_simple(-1);
+		return;
+	}
+	close(fd);
+	reply(0);
+	flush_line();
+}
+
+static void cmd_alive(void)
+{
+	char path[64], stat[512];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)num("pid", 0));
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		reply(0);
+		flush_line();
+		return;
+	}
+	n = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	stat[n > 0 ? n : 0] = 0;
+	char *rp = strrchr(stat, ')');
+	reply(rp && rp[1] == ' ' && rp[2] != 'Z' ? 1 : 0);
+	flush_line();
+}
+
+/* Commands both the supervisor and the workers run. Returns 0 for an unknown command. */
+static int common_command(const char *c)
+{
+	if (!strcmp(c, "inspect"))
+		cmd_inspect();
+	else if (!strcmp(c, "vmstat"))
+		cmd_vmstat();
+	else if (!strcmp(c, "kmsg"))
+		cmd_kmsg();
+	else if (!strcmp(c, "readfile"))
+		cmd_readfile();
+	else if (!strcmp(c, "writefile"))
+		cmd_writefile();
+	else if (!strcmp(c, "mkfile"))
+		cmd_mkfile();
+	else if (!strcmp(c, "alive"))
+		cmd_alive();
+	else if (!strcmp(c, "release"))
+		cmd_release();
+	else if (!strcmp(c, "pageinfo"))
+		cmd_pageinfo();
+	else if (!strcmp(c, "dump_page"))
+		cmd_dump_page();
+	else if (!strcmp(c, "dma"))
+		cmd_dma();
+	else if (!strcmp(c, "handle"))
+		cmd_handle();
+	else if (!strcmp(c, "newhandle"))
+		cmd_newhandle();
+	else
+		return 0;
+	return 1;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -809,9 +1439,11 @@ static void worker_loop(void)
 			cmd_pvm();
 		} else if (!strcmp(c, "vmsplice")) {
 			cmd_vmsplice();
-		} else if (!strcmp(c, "inspect")) {
-			cmd_inspect();
-		} else {
+		} else if (!strcmp(c, "gup")) {
+			cmd_gup();
+		} else if (!strcmp(c, "gup_test")) {
+			cmd_gup_test();
+		} else if (!common_command(c)) {
 			fail_usage("unknown command");
 		}
 	}
@@ -855,9 +1487,14 @@ static void supervisor_loop(void)
 			continue;
 		if (!strcmp(argv_[0], "hello")) {
 			struct stat st;
+			struct utsname u;
+			uname(&u);
+			kmsg_start(); /* `kmsg` returns what the kernel logs from now on */
 			reply(0);
-			emit(",\"pid\":%d,\"page_size\":%ld,\"gup_test\":%s", (int)getpid(), sysconf(_SC_PAGESIZE),
-			     stat("/sys/kernel/debug/gup_test", &st) == 0 ? "true" : "false");
+			emit(",\"pid\":%d,\"page_size\":%ld,\"gup_test\":%s,\"gupsim_gup\":%s", (int)getpid(), sysconf(_SC_PAGESIZE),
+			     stat("/sys/kernel/debug/gup_test", &st) == 0 ? "true" : "false", gup_dev() >= 0 ? "true" : "false");
+			reply_str("release", u.release);
+			reply_str("version", u.version);
 			flush_line();
 		} else if (!strcmp(argv_[0], "spawn")) {
 			int fd = (int)num("fd", 0);
@@ -877,11 +1514,9 @@ static void supervisor_loop(void)
 			reply(0);
 			emit(",\"pid\":%d", (int)pid);
 			flush_line();
-		} else if (!strcmp(argv_[0], "inspect")) {
-			cmd_inspect();
 		} else if (!strcmp(argv_[0], "quit")) {
 			break;
-		} else {
+		} else if (!common_command(argv_[0])) {
 			fail_usage("unknown command");
 		}
 	}
@@ -889,7 +1524,205 @@ static void supervisor_loop(void)
 	_exit(0);
 }
 
-int main(void)
+/* ---------------------------------------------------------------------------------------------- */
+/* Serial mode: one serial line carries the supervisor's and the workers' channels (see the top). */
+
+#define MUX_CHANNELS 13 /* the supervisor + 12 worker descriptors (HELPER_SLOTS in helper.ts) */
+#define FRAME '\x1e'
+
+struct mux_buf {
+	char *data;
+	size_t len;
+};
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void frame_out(int tty, const char *head, const char *line, size_t n)
+{
+	write_all(tty, head, strlen(head));
+	write_all(tty, line, n);
+	write_all(tty, "\n", 1);
+}
+
+/* Append input to b and hand out each complete line. */
+static void mux_lines(struct mux_buf *b, const char *in, size_t n, void (*fn)(int, char *, size_t), int arg_)
+{
+	char *nl;
+
+	b->data = realloc(b->data, b->len + n + 1);
+	if (!b->data)
+		_exit(4);
+	memcpy(b->data + b->len, in, n);
+	b->len += n;
+	while ((nl = memchr(b->data, '\n', b->len))) {
+		size_t l = (size_t)(nl - b->data);
+		fn(arg_, b->data, l);
+		memmove(b->data, nl + 1, b->len - l - 1);
+		b->len -= l + 1;
+	}
+}
+
+static int mux_tty;
+static int mux_fds[MUX_CHANNELS];
+
+/* A line from the host: "C LINE" goes to channel C. */
+static void from_host(int unused, char *line, size_t n)
+{
+	char *end;
+	long ch;
+
+	(void)unused;
+	line[n] = 0;
+	ch = strtol(line, &end, 10);
+	if (end == line || *end != ' ' || ch < 0 || ch >= MUX_CHANNELS)
+		return;
+	write_all(mux_fds[ch], end + 1, n - (size_t)(end + 1 - line));
+	write_all(mux_fds[ch], "\n", 1);
+}
+
+static void to_host(int ch, char *line, size_t n)
+{
+	char head[16];
+
+	snprintf(head, sizeof(head), "%c%d ", FRAME, ch);
+	frame_out(mux_tty, head, line, n);
+}
+
+static void start_supervisor(void);
+
+static int serial_main(const char *dev)
+{
+	struct termios t;
+
+	mux_tty = open(dev, O_RDWR | O_NOCTTY);
+	if (mux_tty < 0) {
+		perror(dev);
+		return 1;
+	}
+	if (tcgetattr(mux_tty, &t) == 0) {
+		cfmakeraw(&t);
+		cfsetispeed(&t, B115200);
+		cfsetospeed(&t, B115200);
+		tcsetattr(mux_tty, TCSANOW, &t);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	for (;;) {
+		int pairs[MUX_CHANNELS][2];
+		struct mux_buf bufs[MUX_CHANNELS + 1];
+		struct pollfd pfd[MUX_CHANNELS + 1];
+		struct utsname u;
+		char ready[512];
+		int status = 0;
+		pid_t pid;
+
+		for (int i = 0; i < MUX_CHANNELS; i++) {
+			if (socketpair(AF_UNIX, SOCK_STREAM, 0, pairs[i]) < 0) {
+				perror("socketpair");
+				return 1;
+			}
+		}
+		pid = fork();
+		if (pid < 0) {
+			perror("fork");
+			return 1;
+		}
+		if (pid == 0) {
+			/* The supervisor: stdin/stdout on channel 0, descriptors 3.. on the others. */
+			int hi = 3 + MUX_CHANNELS - 1 + MUX_CHANNELS * 2 + 8;
+			int keep[MUX_CHANNELS];
+			setsid();
+			/* Move our ends out of the way first, then put them in place. */
+			for (int i = 0; i < MUX_CHANNELS; i++)
+				keep[i] = fcntl(pairs[i][1], F_DUPFD, hi);
+			for (int fd = 0; fd < hi; fd++)
+				if (fd != 2)
+					close(fd);
+			dup2(keep[0], 0);
+			dup2(keep[0], 1);
+			for (int i = 1; i < MUX_CHANNELS; i++)
+				dup2(keep[i], 3 + i - 1);
+			for (int i = 0; i < MUX_CHANNELS; i++)
+				close(keep[i]);
+			start_supervisor();
+			_exit(0);
+		}
+		memset(bufs, 0, sizeof(bufs));
+		for (int i = 0; i < MUX_CHANNELS; i++) {
+			close(pairs[i][1]);
+			mux_fds[i] = pairs[i][0];
+		}
+		uname(&u);
+		snprintf(ready, sizeof(ready), "{\"pid\":%d,\"release\":\"%s\",\"channels\":%d}", (int)pid, u.release, MUX_CHANNELS);
+		{
+			char head[4] = { FRAME, 'R', ' ', 0 };
+			frame_out(mux_tty, head, ready, strlen(ready));
+		}
+		for (;;) {
+			char in[65536];
+			int n = 0;
+
+			pfd[n].fd = mux_tty;
+			pfd[n++].events = POLLIN;
+			for (int i = 0; i < MUX_CHANNELS; i++) {
+				pfd[n].fd = mux_fds[i];
+				pfd[n++].events = POLLIN;
+			}
+			if (poll(pfd, (nfds_t)n, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			if (pfd[0].revents & POLLIN) {
+				ssize_t r = read(mux_tty, in, sizeof(in));
+				if (r > 0)
+					mux_lines(&bufs[MUX_CHANNELS], in, (size_t)r, from_host, 0);
+			}
+			int sup_gone = 0;
+			for (int i = 0; i < MUX_CHANNELS; i++) {
+				if (!(pfd[1 + i].revents & (POLLIN | POLLHUP | POLLERR)))
+					continue;
+				ssize_t r = read(mux_fds[i], in, sizeof(in));
+				if (r > 0)
+					mux_lines(&bufs[i], in, (size_t)r, to_host, i);
+				else if (i == 0)
+					sup_gone = 1; /* the supervisor exited (its workers were killed first) */
+				else
+					pfd[1 + i].fd = -1;
+				if (r <= 0 && i > 0) {
+					/* nobody holds the other end any more: stop polling it */
+					close(mux_fds[i]);
+					mux_fds[i] = open("/dev/null", O_RDWR);
+				}
+			}
+			if (sup_gone)
+				break;
+		}
+		waitpid(pid, &status, 0);
+		for (int i = 0; i < MUX_CHANNELS; i++)
+			close(mux_fds[i]);
+		for (int i = 0; i <= MUX_CHANNELS; i++)
+			free(bufs[i].data);
+		{
+			char head[4] = { FRAME, 'X', ' ', 0 }, st[16];
+			snprintf(st, sizeof(st), "%d", status);
+			frame_out(mux_tty, head, st, strlen(st));
+		}
+	}
+}
+
+static void start_supervisor(void)
 {
 	struct sigaction sa;
 
@@ -905,5 +1738,12 @@ int main(void)
 	outfd = 1;
 	/* fork() in a worker returns here for the child: both continue in worker_loop(). */
 	supervisor_loop();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--serial"))
+		return serial_main(argv[2]);
+	start_supervisor();
 	return 0;
 }

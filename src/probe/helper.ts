@@ -1,7 +1,11 @@
-// Talks to the C helper (helper.c): starts its supervisor in a process group of its own, hands each
-// scenario process a socketpair channel (descriptor 3 + slot), sends one command line at a time and
-// waits for the one JSON reply line, with a timeout. On a timeout, or when the caller is done, the
-// whole process group is killed: no helper outlives a run.
+// Talks to the C helper (helper.c): starts its supervisor, hands each scenario process a channel
+// (descriptor 3 + slot), sends one command line at a time and waits for the one JSON reply line,
+// with a timeout. On a timeout, or when the caller is done, every helper process is killed: no
+// helper outlives a run.
+//
+// Where the helper runs is the transport's business: a child process of this one, in a process
+// group of its own, with socketpair channels (LocalTransport, the host engine), or a qemu VM whose
+// serial line carries all channels (src/probe/vm/transport.ts). The protocol is the same.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -21,8 +25,33 @@ export interface HelperReply {
   [field: string]: unknown;
 }
 
+/** One line-oriented channel to a helper process: a command line out, reply lines in. */
+export interface HelperLink {
+  send(line: string): void;
+  /** The next line, null at end of input. */
+  next(): Promise<string | null>;
+}
+
+/** Where the helper runs: starts it and gives its channels, and kills it. */
+export interface HelperTransport {
+  /** Start the supervisor; its channel and `slots` worker channels (descriptor 3 + i). */
+  start(slots: number): Promise<{ supervisor: HelperLink; channels: HelperLink[] }>;
+  /** Whether the helper is known to be gone (killed, exited). */
+  readonly dead: boolean;
+  /** Kill every helper process at once (synchronous: usable from signal and exit handlers). */
+  kill(): void;
+  /** Ask the supervisor to quit and wait (bounded) until it has; then kill what is left. */
+  close(supervisor: HelperLink | undefined): Promise<void>;
+  /** Whether process `pid` is gone, if the transport can tell without asking the helper. */
+  gone?(pid: number): boolean;
+  /** What to say when the helper stopped answering (e.g. the VM's kernel panicked). */
+  failure?(): string | undefined;
+  /** The same, once what stopped it has had a moment to show (the VM's console, qemu's exit). */
+  explain?(): Promise<string | undefined>;
+}
+
 /** Splits a byte stream into lines and hands them out in order. */
-class LineChannel {
+export class LineChannel implements HelperLink {
   private buf = '';
   private lines: string[] = [];
   private waiter: ((line: string | null) => void) | undefined;
@@ -65,6 +94,10 @@ class LineChannel {
     } else this.lines.push(line);
   }
 
+  send(line: string): void {
+    this.output.write(line + '\n');
+  }
+
   /** The next line, null at end of input. */
   next(): Promise<string | null> {
     if (this.lines.length) return Promise.resolve(this.lines.shift()!);
@@ -83,37 +116,115 @@ export interface HelperProcess {
   alive: boolean;
 }
 
-export class Helper {
+/** The helper as a child process of this one, in a process group of its own (the host engine). */
+export class LocalTransport implements HelperTransport {
   private child: ChildProcess | undefined;
-  private supervisor: LineChannel | undefined;
-  private readonly channels: LineChannel[] = [];
-  private readonly freeSlots: number[] = [];
-  private readonly pids = new Set<number>();
-  private dead = false;
-  /** From the supervisor's hello: whether /sys/kernel/debug/gup_test exists. */
-  gupTest = false;
+  private exited = false;
 
-  /** Start the supervisor (building the helper first if needed). */
-  async start(): Promise<void> {
+  get dead(): boolean {
+    return this.exited;
+  }
+
+  async start(slots: number): Promise<{ supervisor: HelperLink; channels: HelperLink[] }> {
     const bin = buildHelper();
     const stdio: Array<'pipe' | 'inherit'> = ['pipe', 'pipe', 'inherit'];
-    for (let i = 0; i < HELPER_SLOTS; i++) stdio.push('pipe');
+    for (let i = 0; i < slots; i++) stdio.push('pipe');
     const child = spawn(bin, [], { stdio, detached: true });
     this.child = child;
     child.on('error', () => {
-      this.dead = true;
+      this.exited = true;
     });
     child.on('exit', () => {
-      this.dead = true;
+      this.exited = true;
     });
-    this.supervisor = new LineChannel(child.stdout!, child.stdin!);
-    for (let i = 0; i < HELPER_SLOTS; i++) {
+    const channels: HelperLink[] = [];
+    for (let i = 0; i < slots; i++) {
       const s = child.stdio[3 + i] as unknown as Readable & Writable;
-      this.channels.push(new LineChannel(s, s));
-      this.freeSlots.push(i);
+      channels.push(new LineChannel(s, s));
     }
+    return { supervisor: new LineChannel(child.stdout!, child.stdin!), channels };
+  }
+
+  kill(): void {
+    const child = this.child;
+    if (!child || child.pid === undefined) return;
+    this.exited = true;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    if (!this.exited) {
+      try {
+        child.stdin?.write('quit\n');
+      } catch {
+        /* fall through to kill */
+      }
+    }
+    const exited = new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      exited,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      }),
+    ]);
+    clearTimeout(timer);
+    this.kill();
+  }
+
+  /** Reap-free check: gone from /proc, or a zombie (its memory and files are already given up). */
+  gone(pid: number): boolean {
+    return !existsSync(`/proc/${pid}`) || zombie(pid);
+  }
+
+  /** Drop the pipes (after close). */
+  destroy(): void {
+    const child = this.child;
+    if (!child) return;
+    for (const s of [child.stdin, child.stdout, ...child.stdio.slice(3)])
+      (s as { destroy?: () => void } | null)?.destroy?.();
+    this.child = undefined;
+  }
+}
+
+export class Helper {
+  private supervisor: HelperLink | undefined;
+  private channels: HelperLink[] = [];
+  private readonly freeSlots: number[] = [];
+  private readonly pids = new Set<number>();
+  private closed = false;
+  /** From the supervisor's hello: whether /sys/kernel/debug/gup_test exists. */
+  gupTest = false;
+  /** From the supervisor's hello: whether gupsim's GUP module (/dev/gupsim_gup) is there. */
+  gupModule = false;
+  /** The supervisor's hello. */
+  hello: HelperReply | undefined;
+
+  constructor(readonly transport: HelperTransport = new LocalTransport()) {}
+
+  private get dead(): boolean {
+    return this.closed || this.transport.dead;
+  }
+
+  /** Start the supervisor (building the helper first if needed). */
+  async start(): Promise<void> {
+    const { supervisor, channels } = await this.transport.start(HELPER_SLOTS);
+    this.supervisor = supervisor;
+    this.channels = channels;
+    this.freeSlots.splice(0, this.freeSlots.length, ...channels.map((_, i) => i));
     const hello = await this.request(this.supervisor, 'hello', COMMAND_TIMEOUT_MS);
+    this.hello = hello;
     this.gupTest = hello.gup_test === true;
+    this.gupModule = hello.gupsim_gup === true;
   }
 
   /** A new scenario process (forked by the supervisor, not by another scenario process). */
@@ -160,9 +271,10 @@ export class Helper {
     return this.request(this.channels[p.slot]!, line, timeoutMs);
   }
 
-  private async request(ch: LineChannel, line: string, timeoutMs: number): Promise<HelperReply> {
-    if (this.dead) throw new ProbeError('ERR_PROBE_HELPER', 'the probe helper is not running');
-    ch.output.write(line + '\n');
+  private async request(ch: HelperLink, line: string, timeoutMs: number): Promise<HelperReply> {
+    if (this.dead)
+      throw new ProbeError('ERR_PROBE_HELPER', this.transport.failure?.() ?? 'the probe helper is not running');
+    ch.send(line);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
@@ -171,15 +283,17 @@ export class Helper {
     clearTimeout(timer);
     const cmd = line.split(' ')[0];
     if (got === 'timeout') {
+      const why = (await this.transport.explain?.()) ?? this.transport.failure?.();
       this.kill();
       throw new ProbeError(
         'ERR_PROBE_HELPER',
-        `helper command "${cmd}" did not answer within ${timeoutMs / 1000} s: the helpers were killed`,
+        why ?? `helper command "${cmd}" did not answer within ${timeoutMs / 1000} s: the helpers were killed`,
       );
     }
     if (got === null) {
+      const why = (await this.transport.explain?.()) ?? this.transport.failure?.();
       this.kill();
-      throw new ProbeError('ERR_PROBE_HELPER', `the helper process exited during "${cmd}"`);
+      throw new ProbeError('ERR_PROBE_HELPER', why ?? `the helper process exited during "${cmd}"`);
     }
     try {
       return JSON.parse(got) as HelperReply;
@@ -192,12 +306,14 @@ export class Helper {
     }
   }
 
-  /** Wait (bounded) until a process that was told to exit is gone from /proc. */
+  /** Wait (bounded) until a process that was told to exit is gone (or a zombie: its memory and files are given up). */
   async waitGone(pid: number, timeoutMs = 5000): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      if (!existsSync(`/proc/${pid}`) || zombie(pid)) {
-        // A zombie has already given up its memory and files; only its parent's wait() is left.
+      const gone = this.transport.gone
+        ? this.transport.gone(pid)
+        : (await this.supervisorCommand(`alive pid=${pid}`)).ret === 0;
+      if (gone) {
         this.pids.delete(pid);
         return true;
       }
@@ -208,44 +324,16 @@ export class Helper {
 
   /** Kill every helper process at once (synchronous: usable from signal and exit handlers). */
   kill(): void {
-    const child = this.child;
-    if (!child || child.pid === undefined) return;
-    this.dead = true;
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
+    this.transport.kill();
   }
 
   /** Ask the supervisor to kill its group and wait (bounded) until every helper is gone. */
   async close(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    if (!this.dead) {
-      try {
-        child.stdin?.write('quit\n');
-      } catch {
-        /* fall through to kill */
-      }
-    }
-    const exited = new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) resolve();
-      else child.once('exit', () => resolve());
-    });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      exited,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, 2000);
-      }),
-    ]);
-    clearTimeout(timer);
-    this.kill();
-    for (const pid of [...this.pids]) await this.waitGone(pid, 2000);
-    for (const s of [child.stdin, child.stdout, ...child.stdio.slice(3)])
-      (s as { destroy?: () => void } | null)?.destroy?.();
-    this.child = undefined;
+    if (this.closed) return;
+    await this.transport.close(this.dead ? undefined : this.supervisor);
+    this.closed = true;
+    if (this.transport.gone) for (const pid of [...this.pids]) await this.waitGone(pid, 2000);
+    (this.transport as { destroy?: () => void }).destroy?.();
   }
 }
 

@@ -11,6 +11,7 @@ import { buildHelper, helperSource, probeUnsupportedReason } from './build.js';
 import { findCompiler } from './package.js';
 import {
   HostSession,
+  hugetlbCounterValue,
   isPoolShortfall,
   isRoot,
   onlyPoolShortfalls,
@@ -60,9 +61,27 @@ describe('planSettings', () => {
     expect(want['THP use_zero_page']).toBe('1');
     expect(want['shmem THP']).toBe('never');
     expect(want['hugetlb 2M pool']).toBe('4');
+    expect(want['hugetlb 2M overcommit']).toBe('0');
     expect(want['hugetlb 1G pool']).toBeUndefined();
+    expect(want['hugetlb 1G overcommit']).toBeUndefined();
     expect(notes.join('\n')).toMatch(/machine\.memory not applied/);
     expect(notes.join('\n')).toMatch(/machine\.movable not applied/);
+  });
+
+  it('sets nr_overcommit_hugepages for a size the scenario names it for, alone or with a pool', () => {
+    const sc = loadScenario('machine: { hugetlb_overcommit: { 1G: 2 } }\nsteps: []');
+    const want = Object.fromEntries(planSettings(sc).settings.map((s) => [s.what, s]));
+    expect(want['hugetlb 1G overcommit']?.want).toBe('2');
+    expect(want['hugetlb 1G overcommit']?.path).toBe(
+      '/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_overcommit_hugepages',
+    );
+    expect(want['hugetlb 1G pool']).toBeUndefined();
+    expect(want['hugetlb 2M overcommit']).toBeUndefined();
+  });
+
+  it('reads hugetlb counters as signed: the unsigned long underflow of HugePages_Rsvd is -1', () => {
+    expect(hugetlbCounterValue('18446744073709551615\n')).toBe(-1);
+    expect(hugetlbCounterValue('3\n')).toBe(3);
   });
 
   it('reads the bracketed choice of a selector file', () => {

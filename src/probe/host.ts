@@ -21,14 +21,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Scenario } from '../scenario/schema.js';
+import { HUGETLB_COUNTERS as HUGETLB_COUNTER_FILES, type Scenario } from '../scenario/schema.js';
 import { ProbeError } from './errors.js';
 import { sleep } from './helper.js';
 
 export const VMSTAT = '/proc/vmstat';
 export const STAT_REFRESH = '/proc/sys/vm/stat_refresh';
 const THP = '/sys/kernel/mm/transparent_hugepage';
-const HUGEPAGES = '/sys/kernel/mm/hugepages';
+export const HUGEPAGES = '/sys/kernel/mm/hugepages';
 
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
@@ -77,6 +77,36 @@ export async function settleCounters(maxMs = 3000, quietReads = 3, stepMs = 25):
     last = now;
   }
   return last;
+}
+
+/** The sysfs directory of each hugetlb size the model knows. */
+export const HUGETLB_DIRS: Record<string, string> = { '2M': 'hugepages-2048kB', '1G': 'hugepages-1048576kB' };
+
+/**
+ * A hugetlb counter file's value. The counters are unsigned longs: read as signed 64-bit, a transient
+ * underflow of resv_hugepages (18446744073709551615) is -1, as the model reports it.
+ */
+export function hugetlbCounterValue(text: string): number {
+  return Number(BigInt.asIntN(64, BigInt(text.trim())));
+}
+
+/**
+ * The hugetlb pool counters (the files of /sys/kernel/mm/hugepages/hugepages-*kB/) by size. Sizes the
+ * host lacks are left out.
+ */
+export function readHugetlbCounters(): Partial<Record<string, Record<string, number>>> {
+  const out: Partial<Record<string, Record<string, number>>> = {};
+  for (const [size, dir] of Object.entries(HUGETLB_DIRS)) {
+    const c: Record<string, number> = {};
+    try {
+      for (const f of HUGETLB_COUNTER_FILES)
+        c[f] = hugetlbCounterValue(readFileSync(`${HUGEPAGES}/${dir}/${f}`, 'utf8'));
+    } catch {
+      continue;
+    }
+    out[size] = c;
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -133,22 +163,27 @@ export function planSettings(sc: Scenario): { settings: HostSetting[]; notes: st
     kind: 'number',
   });
   settings.push({ what: 'shmem THP', path: `${THP}/shmem_enabled`, want: mc.shmem_thp ?? 'never', kind: 'selector' });
-  if (mc.hugetlb?.['2M'] !== undefined)
-    settings.push({
-      what: 'hugetlb 2M pool',
-      path: `${HUGEPAGES}/hugepages-2048kB/nr_hugepages`,
-      want: String(mc.hugetlb['2M']),
-      kind: 'number',
-      absent: '0',
-    });
-  if (mc.hugetlb?.['1G'] !== undefined)
-    settings.push({
-      what: 'hugetlb 1G pool',
-      path: `${HUGEPAGES}/hugepages-1048576kB/nr_hugepages`,
-      want: String(mc.hugetlb['1G']),
-      kind: 'number',
-      absent: '0',
-    });
+  for (const [size, dir] of Object.entries(HUGETLB_DIRS)) {
+    const pool = mc.hugetlb?.[size as '2M' | '1G'];
+    const overcommit = mc.hugetlb_overcommit?.[size as '2M' | '1G'];
+    if (pool !== undefined)
+      settings.push({
+        what: `hugetlb ${size} pool`,
+        path: `${HUGEPAGES}/${dir}/nr_hugepages`,
+        want: String(pool),
+        kind: 'number',
+        absent: '0',
+      });
+    // A size the scenario sets up gets the model's overcommit too (0 unless named).
+    if (pool !== undefined || overcommit !== undefined)
+      settings.push({
+        what: `hugetlb ${size} overcommit`,
+        path: `${HUGEPAGES}/${dir}/nr_overcommit_hugepages`,
+        want: String(overcommit ?? 0),
+        kind: 'number',
+        absent: '0',
+      });
+  }
   for (const k of ['memory', 'movable', 'cma', 'pmem'] as const) {
     if (mc[k] !== undefined)
       notes.push(`machine.${k} not applied: a live host's memory layout cannot be changed (the host's is used)`);

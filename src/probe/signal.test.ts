@@ -4,12 +4,21 @@
 
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeUnsupportedReason } from './build.js';
 import { packageRoot } from './package.js';
-import { isRoot, readSetting } from './host.js';
+import { isRoot, lockPath, readSetting } from './host.js';
 
 const root = packageRoot();
 const cli = join(root, 'bin', 'gupsim.js');
@@ -41,6 +50,29 @@ function helpers(): number[] {
   return out;
 }
 
+/** Whether pid descends from ancestor (other tests start helpers of their own meanwhile). */
+function descends(pid: number, ancestor: number): boolean {
+  for (let p = pid, i = 0; p > 1 && i < 64; i++) {
+    if (p === ancestor) return true;
+    try {
+      const st = readFileSync(`/proc/${p}/stat`, 'utf8');
+      p = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
+/** The pid holding the probe lock (other probes of the test suite may run meanwhile). */
+function lockHolder(): number | undefined {
+  try {
+    return (JSON.parse(readFileSync(lockPath(), 'utf8')) as { pid?: number }).pid;
+  } catch {
+    return undefined;
+  }
+}
+
 async function until(cond: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
@@ -67,17 +99,22 @@ describe.skipIf(why !== undefined)('gupsim probe interrupted', () => {
       const child = spawn(process.execPath, [cli, 'probe', file], { stdio: ['ignore', 'pipe', 'pipe'] });
       const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
       try {
-        // Wait until the probe has changed the setting and started its helpers.
+        // Wait until this probe holds the lock, has changed the setting and started its helpers.
         expect(
           await until(
-            () => readSetting(SETTING, 'selector') === want && helpers().some((p) => !before.has(p)),
+            () =>
+              lockHolder() === child.pid &&
+              readSetting(SETTING, 'selector') === want &&
+              helpers().some((p) => !before.has(p)),
             150_000,
           ),
         ).toBe(true);
+        const ours = helpers().filter((p) => !before.has(p) && descends(p, child.pid!));
+        expect(ours.length).toBeGreaterThan(0);
         child.kill(signal);
         expect(await exited).toBe(code);
         expect(readSetting(SETTING, 'selector')).toBe(original);
-        expect(await until(() => helpers().every((p) => before.has(p)), 3000)).toBe(true);
+        expect(await until(() => ours.every((p) => !helpers().includes(p)), 3000)).toBe(true);
       } finally {
         child.kill('SIGKILL');
         rmSync(dir, { recursive: true, force: true });

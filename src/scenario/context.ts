@@ -3,7 +3,7 @@
 
 import { Machine, type MachineConfig } from '../mm/machine.js';
 import { Process } from '../mm/task.js';
-import { Holder } from '../consumers/holder.js';
+import { Holder, type HeldFrame } from '../consumers/holder.js';
 import { PAGE_SIZE, PMD_ORDER, PUD_ORDER } from '../mm/memmap.js';
 import type { AddressSpace } from '../mm/fs.js';
 import type { Scenario, Step } from './schema.js';
@@ -23,12 +23,27 @@ export class PinHandle extends Holder {
   readonly type = 'handle' as const;
   /** PFN per entry, NO_PFN once released. */
   entries: number[] = [];
+  /** The user address each entry was taken for (in `target`'s address space). */
+  addrs: number[] = [];
   constructor(
     name: string,
     owner: Process,
     readonly kind: 'pin' | 'get',
+    /** The process whose pages were taken (the *_remote target; else the caller). */
+    readonly target: Process = owner,
   ) {
     super(name, owner);
+  }
+  override get space(): Process {
+    return this.target;
+  }
+  frames(): HeldFrame[] {
+    const out: HeldFrame[] = [];
+    const pin = this.kind === 'pin' ? 1 : 0;
+    this.entries.forEach((pfn, i) => {
+      if (pfn >= 0) out.push({ addr: this.addrs[i]!, pfn, pages: 1, pins: pin, refs: 1 - pin });
+    });
+    return out;
   }
   live(): number {
     return this.entries.filter((e) => e >= 0).length;
@@ -71,6 +86,7 @@ export class RunContext {
     if (mc.use_zero_page !== undefined) cfg.use_zero_page = mc.use_zero_page;
     if (mc.shmem_thp) cfg.shmem_thp = mc.shmem_thp;
     if (mc.hugetlb) cfg.hugetlb = mc.hugetlb;
+    if (mc.hugetlb_overcommit) cfg.hugetlb_overcommit = mc.hugetlb_overcommit;
     this.m = new Machine(cfg, profile);
     this.start = this.m.vmstat.snapshot();
   }

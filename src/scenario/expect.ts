@@ -22,6 +22,8 @@ export interface ExpectEnv {
   skipNullFields?: boolean;
   /** Page fields not to check, with why (e.g. zone: the live host's memory layout is its own). */
   skipFields?: Record<string, string>;
+  /** hugetlb pool counters now, by size; undefined: not observable. */
+  hugetlb?: Partial<Record<string, Partial<Record<string, number>>>>;
 }
 
 /**
@@ -107,6 +109,17 @@ export function checkExpect(
     else {
       checked++;
       if (env.warnings !== s.warnings) failures.push(`warnings: got ${env.warnings}, want ${s.warnings}`);
+    }
+  }
+  for (const [size, want] of Object.entries(s.hugetlb ?? {})) {
+    for (const [k, v] of Object.entries(want ?? {})) {
+      const got = env.hugetlb?.[size]?.[k];
+      if (got === undefined) {
+        skipped.push(`hugetlb ${size} ${k}`);
+        continue;
+      }
+      checked++;
+      if (got !== v) failures.push(`hugetlb ${size} ${k}: got ${got}, want ${v}`);
     }
   }
   if (s.pins !== undefined) {

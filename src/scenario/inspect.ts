@@ -1,12 +1,40 @@
 // What `inspect` reports for a page of a process: the fields of DESIGN.md's result JSON, read from
-// the model the way /proc/kpagecount, /proc/kpageflags and the page tables would show them.
+// the model the way /proc/kpagecount, /proc/kpageflags and the page tables would show them, plus
+// what only a model can say: who holds each reference of the folio's _refcount.
 
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
-import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
+import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, GUP_PIN_COUNTING_BIAS, PG_lru, PG_writeback } from '../mm/memmap.js';
 import { pte_pfn, pte_present, pte_write, pte_index } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
 import { is_huge_zero_folio } from '../mm/huge_mm.js';
+import { AddressSpace } from '../mm/fs.js';
+import { folioCacheRefs } from '../mm/filemap.js';
+import type { Holder, HolderType } from '../consumers/holder.js';
+
+/** What one holder costs a folio: its plain references and pins, and the _refcount they add. */
+export interface HolderShare {
+  handle: string;
+  type: HolderType;
+  refs: number;
+  pins: number;
+  /** refs + pins, each pin counting GUP_PIN_COUNTING_BIAS on a small folio and 1 on a large one. */
+  refcount: number;
+}
+
+/**
+ * The folio's _refcount broken down: one reference per mapping (PTE, PMD or PUD) of it, the page
+ * cache's (one per page while the folio is in a file's cache), each holder's references and pins, the
+ * classic LRU's per-CPU activate batch (one per entry, until it is drained: mm/swap.c), and what is
+ * left (unattributed: a reference gupsim cannot name, e.g. after a misuse).
+ */
+export interface RefcountParts {
+  mappings: number;
+  page_cache: number;
+  holders: HolderShare[];
+  lru_batch: number;
+  unattributed: number;
+}
 
 export interface PageInfo {
   page: number;
@@ -20,8 +48,61 @@ export interface PageInfo {
   mapped_by: 'pte' | 'pmd' | 'pud' | null;
   writable: boolean | null;
   maybe_dma_pinned: boolean | null;
+  /** maybe_dma_pinned although no pin is held: the bias was reached by plain references. */
+  false_positive: boolean | null;
   anon_exclusive: boolean | null;
   zero_page: boolean | null;
+  dirty: boolean | null;
+  writeback: boolean | null;
+  lru: boolean | null;
+  mlocked: boolean | null;
+  refcount_parts: RefcountParts | null;
+}
+
+/** Every holder's share of each folio it holds frames of, by folio. */
+export type FolioHolds = Map<number, HolderShare[]>;
+
+/** Who holds what, by folio, from the holders' frames (gupsim's ledger; the kernel keeps none). */
+export function folioHolds(m: Machine, holders: Iterable<Holder>): FolioHolds {
+  const mem = m.mem;
+  const out: FolioHolds = new Map();
+  for (const h of holders) {
+    if (h.closed) continue;
+    for (const f of h.frames()) {
+      if (!f.pins && !f.refs) continue;
+      const folio = mem.page_folio(f.pfn);
+      let list = out.get(folio);
+      if (!list) out.set(folio, (list = []));
+      let share = list.find((x) => x.handle === h.name);
+      if (!share) list.push((share = { handle: h.name, type: h.type, refs: 0, pins: 0, refcount: 0 }));
+      share.refs += f.refs;
+      share.pins += f.pins;
+      share.refcount += f.refs + f.pins * (mem.folio_test_large(folio) ? 1 : GUP_PIN_COUNTING_BIAS);
+    }
+  }
+  return out;
+}
+
+/** References the page cache holds on a folio while it is in its file's cache (folioCacheRefs()). */
+function pageCacheRefs(m: Machine, folio: number): number {
+  const mem = m.mem;
+  const file = m.mappingObj(mem.mapping[folio]!);
+  if (!(file instanceof AddressSpace) || file.lookup(mem.index[folio]!) !== folio) return 0;
+  return folioCacheRefs(m, folio);
+}
+
+/** The breakdown of a folio's _refcount (the zero pages' mappings take no reference: vm_normal_page()). */
+export function refcountParts(m: Machine, folio: number, holds: FolioHolds): RefcountParts {
+  const mem = m.mem;
+  const zero = folio === ZERO_PFN || is_huge_zero_folio(m, folio);
+  const mappings = zero ? 0 : mem.folio_mapcount(folio);
+  const page_cache = zero ? 0 : pageCacheRefs(m, folio);
+  const holders = holds.get(folio) ?? [];
+  const held = holders.reduce((t, h) => t + h.refcount, 0);
+  let lru_batch = 0;
+  for (const f of m.lruActivateBatch) if (f === folio) lru_batch++;
+  const unattributed = mem.refcount[folio]! - mappings - page_cache - held - lru_batch;
+  return { mappings, page_cache, holders, lru_batch, unattributed };
 }
 
 /** The PFN mapped at addr in p, and the level that maps it. */
@@ -42,7 +123,13 @@ export function lookupPage(
   return { pfn: pte_pfn(e), level: 'pte', writable: pte_write(e) };
 }
 
-export function inspectPage(m: Machine, p: Process, addr: number, page: number): PageInfo {
+export function inspectPage(
+  m: Machine,
+  p: Process,
+  addr: number,
+  page: number,
+  holds: FolioHolds = new Map(),
+): PageInfo {
   const hit = p.alive ? lookupPage(p, addr) : undefined;
   if (!hit) {
     return {
@@ -57,8 +144,14 @@ export function inspectPage(m: Machine, p: Process, addr: number, page: number):
       mapped_by: null,
       writable: null,
       maybe_dma_pinned: null,
+      false_positive: null,
       anon_exclusive: null,
       zero_page: null,
+      dirty: null,
+      writeback: null,
+      lru: null,
+      mlocked: null,
+      refcount_parts: null,
     };
   }
   const mem = m.mem;
@@ -68,19 +161,32 @@ export function inspectPage(m: Machine, p: Process, addr: number, page: number):
   // folio_precise_page_mapcount(), as /proc/kpagecount reports it.
   const mapcount = zero ? 0 : mem.mapcount[pfn]! + mem.folio_entire_mapcount(folio);
   const exclusiveBit = hit.level === 'pte' && !mem.folio_test_hugetlb(folio) ? pfn : folio;
+  const parts = refcountParts(m, folio, holds);
+  const maybePinned = folio_maybe_dma_pinned(m, folio);
+  // A large folio counts pins exactly; a small one is "pinned" by a refcount of the bias or more.
+  const pinsHeld = mem.folio_has_pincount(folio)
+    ? mem.folioPincount(folio)
+    : parts.holders.reduce((t, h) => t + h.pins, 0);
   return {
     page,
     present: true,
     pfn,
     refcount: mem.refcount[folio]!,
     mapcount,
-    pincount: mem.folioPincount(folio),
+    // Small folios have no _pincount (folio_has_pincount()): null, not 0.
+    pincount: mem.folio_has_pincount(folio) ? mem.folioPincount(folio) : null,
     order: mem.folio_order(folio),
     zone: m.alloc.is_migrate_cma_page(pfn) ? `${m.alloc.zoneOf(pfn)} (CMA)` : m.alloc.zoneOf(pfn),
     mapped_by: hit.level,
     writable: hit.writable,
-    maybe_dma_pinned: folio_maybe_dma_pinned(m, folio),
+    maybe_dma_pinned: maybePinned,
+    false_positive: maybePinned && pinsHeld === 0,
     anon_exclusive: mem.folio_test_anon(folio) && mem.PageAnonExclusive(exclusiveBit),
     zero_page: zero,
+    dirty: mem.folio_test_dirty(folio),
+    writeback: mem.testFlag(folio, PG_writeback),
+    lru: mem.testFlag(folio, PG_lru),
+    mlocked: mem.folio_test_mlocked(folio),
+    refcount_parts: parts,
   };
 }

@@ -3,7 +3,9 @@
 
 import { parseDocument, LineCounter, isMap, isSeq, type Node, type Document } from 'yaml';
 import type { z } from 'zod';
-import { ScenarioSchema, STEP_OPS, type Scenario, type Step } from './schema.js';
+import { ScenarioSchema, StepSchema, STEP_OPS, type Scenario, type Step } from './schema.js';
+import { PAGE_SIZE, pageAlignUp } from '../mm/memmap.js';
+import { FOLL_NAMES } from '../mm/foll_flags.js';
 
 export class ScenarioError extends Error {
   readonly code = 'ERR_SCENARIO_INVALID';
@@ -49,6 +51,44 @@ function describePath(path: PathKey[], stepOps: (string | undefined)[]): { prefi
   return { prefix: '', field: path.join('.') };
 }
 
+/** Edit distance (Levenshtein) between two short names. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** ' (did you mean "x"?)' for the closest known name, when it is close enough to be a typo. */
+export function didYouMean(got: string, known: readonly string[]): string {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = distance(got.toLowerCase(), k.toLowerCase());
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(got.length / 3)) ? ` (did you mean "${best}"?)` : '';
+}
+
+/** The fields a step of this op may have. */
+function stepFields(op: string | undefined): string[] {
+  const o = StepSchema.options.find((x) => x.shape.op.value === op);
+  return o ? Object.keys(o.shape) : [];
+}
+
+/** The known keys of the object at a path (a step, the machine, a process, the top level). */
+function knownKeys(path: PathKey[], stepOps: (string | undefined)[]): string[] {
+  if (path[0] === 'steps' && typeof path[1] === 'number' && path.length === 2) return stepFields(stepOps[path[1]]);
+  if (path.length === 0) return Object.keys(ScenarioSchema.shape);
+  if (path[0] === 'machine' && path.length === 1) return Object.keys(ScenarioSchema.shape.machine.unwrap().shape);
+  if (path[0] === 'processes' && path.length === 2) return ['root', 'memlock', 'user'];
+  return [];
+}
+
 /** Parse text into a validated scenario; throws ScenarioError listing every problem found. */
 export function loadScenario(text: string, file = '<scenario>'): Scenario {
   const lc = new LineCounter();
@@ -59,6 +99,13 @@ export function loadScenario(text: string, file = '<scenario>'): Scenario {
     );
   }
   const raw = doc.toJS() as unknown;
+  if (raw === null || raw === undefined || (typeof raw === 'string' && !raw.trim()))
+    throw new ScenarioError([`${file}: empty scenario (a scenario is a YAML mapping with steps:)`]);
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    throw new ScenarioError([
+      `${file}:1: a scenario is a YAML mapping (name:, machine:, steps: ...), not a ` +
+        (Array.isArray(raw) ? 'list' : typeof raw),
+    ]);
   const stepsNode = doc.get('steps', true);
   const stepOps: (string | undefined)[] = isSeq(stepsNode)
     ? stepsNode.items.map((it) => (isMap(it) ? String(it.get('op') ?? '') || undefined : undefined))
@@ -98,7 +145,7 @@ function formatIssues(
       for (const key of is.keys) {
         const line = keyLine(doc, path, key, lc);
         const f = [field, key].filter(Boolean).join('.');
-        out.push(`${where(file, line)}: ${head}unknown field "${f}"`);
+        out.push(`${where(file, line)}: ${head}unknown field "${f}"${didYouMean(key, knownKeys(path, stepOps))}`);
       }
       continue;
     }
@@ -107,11 +154,17 @@ function formatIssues(
     let msg = is.message;
     if (is.code === 'invalid_union' && path[path.length - 1] === 'op') {
       const got = stepOps[path[1] as number];
-      msg = got ? `unknown op "${got}" (known ops: ${STEP_OPS.join(', ')})` : 'missing "op"';
+      const hint = got ? didYouMean(got, STEP_OPS) : '';
+      msg = got ? `unknown op "${got}"${hint || ` (known ops: ${STEP_OPS.join(', ')})`}` : 'missing "op"';
       out.push(`${where(file, line)}: ${head}${msg}`);
       continue;
     }
     if (is.code === 'invalid_type' && /received undefined/.test(is.message)) msg = 'required field is missing';
+    if (is.code === 'invalid_value' && 'values' in is) {
+      const got = doc.getIn(path);
+      const known = (is.values as unknown[]).map(String);
+      if (typeof got === 'string') msg = `"${got}" is not one of ${known.join(', ')}${didYouMean(got, known)}`;
+    }
     out.push(`${where(file, line)}: ${head}field "${field}": ${msg}`);
   }
   return out;
@@ -121,14 +174,31 @@ function formatIssues(
  * Names must be defined before use: regions by mmap, files by create_file, rings/MRs/handles by the
  * step that creates them. Processes are created on first use.
  */
+/** What kind of object a step's `as` names. */
+function handleKind(op: string): string {
+  if (op.startsWith('pin_user_pages')) return 'pin handle';
+  if (op.startsWith('get_user_pages')) return 'FOLL_GET handle';
+  const kinds: Record<string, string> = {
+    io_uring_register_buffers: 'ring',
+    vmsplice: 'pipe',
+    rdma_reg_mr: 'memory region',
+    vfio_map_dma: 'DMA mapping',
+    hmm_range_fault: 'mirror',
+  };
+  return kinds[op] ?? op;
+}
+
 function checkReferences(steps: Step[]): Array<{ index: number; field: string; message: string }> {
-  const regions = new Set<string>();
-  const files = new Set<string>();
+  /** Region name -> its size in bytes when known from the steps (mmap, then whole-region mremaps). */
+  const regions = new Map<string, number | undefined>();
+  const regionStep = new Map<string, number>();
+  const files = new Map<string, number>();
   const handles = new Map<string, string>(); // name -> kind
+  const handleOwner = new Map<string, { kind: string; proc: string | undefined; step: number }>();
   const labels = new Set<string>();
   const errs: Array<{ index: number; field: string; message: string }> = [];
   const need = (
-    set: Set<string> | Map<string, string>,
+    set: { has(k: string): boolean },
     v: string | undefined,
     index: number,
     field: string,
@@ -161,11 +231,73 @@ function checkReferences(steps: Step[]): Array<{ index: number; field: string; m
     const k = kindOf[s.op];
     if (k) need(handles, r[k[0]] as string, index, k[0], k[1]);
     if (s.op === 'expect' && typeof s.step === 'string') need(labels, s.step, index, 'step', 'step label');
+    if (s.op === 'inspect') {
+      if ((s.region === undefined) === (s.handle === undefined))
+        errs.push({
+          index,
+          field: 'region',
+          message: 'give region (pages of a region) or handle (what a handle holds)',
+        });
+      if (s.handle !== undefined) need(handles, s.handle, index, 'handle', 'handle');
+    }
+    if ((s.op === 'inspect' || s.op === 'dump_page') && s.region !== undefined && s.page !== undefined) {
+      const bytes = regions.get(s.region);
+      const count = s.op === 'inspect' ? (s.pages ?? 1) : 1;
+      if (bytes !== undefined && (s.page + count) * PAGE_SIZE > bytes)
+        errs.push({
+          index,
+          field: 'page',
+          message:
+            `pages ${s.page}..${s.page + count - 1} are outside region "${s.region}" ` + `(${bytes / PAGE_SIZE} pages)`,
+        });
+    }
+    if ('flags' in s && Array.isArray(s.flags))
+      for (const f of s.flags) {
+        const key = (f.startsWith('FOLL_') ? f : `FOLL_${f}`).toUpperCase();
+        if (FOLL_NAMES[key] === undefined)
+          errs.push({
+            index,
+            field: 'flags',
+            message: `unknown GUP flag "${f}"${didYouMean(key, Object.keys(FOLL_NAMES))}`,
+          });
+      }
     if (s.op === 'expect' && typeof s.step === 'number' && s.step >= index)
       errs.push({ index, field: 'step', message: `step ${s.step} has not run yet` });
-    if (s.op === 'mmap') regions.add(s.as);
-    if (s.op === 'create_file') files.add(s.as);
-    if ('as' in s && typeof s.as === 'string' && s.op !== 'mmap' && s.op !== 'create_file') handles.set(s.as, s.op);
+    if (s.op === 'mmap') {
+      if (regions.has(s.as))
+        errs.push({ index, field: 'as', message: `region "${s.as}" already exists (step ${regionStep.get(s.as)})` });
+      // A size known before the run: pages, or huge pages for hugetlb.
+      const unit = s.type === 'hugetlb' ? (s.hugepage === '1G' ? 2 ** 30 : 2 ** 21) : PAGE_SIZE;
+      regions.set(s.as, pageAlignUp(s.size, unit));
+      regionStep.set(s.as, index);
+    }
+    if (s.op === 'mremap')
+      regions.set(
+        s.region,
+        s.offset === undefined && s.length === undefined && s.pages === undefined ? pageAlignUp(s.new_size) : undefined,
+      );
+    if (s.op === 'create_file') {
+      if (files.has(s.as))
+        errs.push({ index, field: 'as', message: `file "${s.as}" already exists (step ${files.get(s.as)})` });
+      else files.set(s.as, index);
+    }
+    if ('as' in s && typeof s.as === 'string' && s.op !== 'mmap' && s.op !== 'create_file') {
+      // A later step with the same name and kind, in the same process, uses the same object (another
+      // registration on a ring, more pages in a handle); another kind of object is an error.
+      const kind = handleKind(s.op);
+      const proc = 'proc' in s ? (s.proc as string | undefined) : undefined;
+      const prev = handleOwner.get(s.as);
+      if (prev && (prev.kind !== kind || prev.proc !== proc))
+        errs.push({
+          index,
+          field: 'as',
+          message:
+            `"${s.as}" already names a ${prev.kind} of ${prev.proc ?? 'the scenario'} (step ${prev.step}); ` +
+            'choose another name',
+        });
+      else if (!prev) handleOwner.set(s.as, { kind, proc, step: index });
+      handles.set(s.as, s.op);
+    }
     if (s.label) labels.add(s.label);
   });
   return errs;

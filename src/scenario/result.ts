@@ -2,6 +2,7 @@
 
 import type { OutstandingHold } from './holders.js';
 import type { WarnRecord } from '../mm/warn.js';
+import type { HugetlbView } from './hugetlb.js';
 
 export interface StepResult {
   index: number;
@@ -12,6 +13,8 @@ export interface StepResult {
   vmstat: { nr_foll_pin_acquired: number; nr_foll_pin_released: number };
   why?: { fn: string; rule: string };
   failures?: string[];
+  /** hugetlb pool counters after the step, by size (scenarios that use hugetlb). */
+  hugetlb?: HugetlbView;
   [extra: string]: unknown;
 }
 

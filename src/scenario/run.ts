@@ -15,12 +15,16 @@ import { checkExpect } from './expect.js';
 import { ScenarioError } from './load.js';
 import { kernelProblems, scenarioProfile } from './kernel.js';
 import type { KernelProfile } from '../mm/profile.js';
+import { modelHugetlbCounters, usesHugetlb } from './hugetlb.js';
 
 type Handler = (ctx: RunContext, s: never) => Outcome;
 
 const HANDLERS: Record<string, Handler> = {
   mmap: mem.mmap,
   munmap: mem.munmap,
+  mremap: mem.mremap,
+  mlock: mem.mlock,
+  munlock: mem.munlock,
   mprotect: mem.mprotect,
   madvise: mem.madvise,
   read: mem.touch,
@@ -57,11 +61,13 @@ function pinCounters(d: Record<string, number>): StepResult['vmstat'] {
   return { nr_foll_pin_acquired: d.nr_foll_pin_acquired!, nr_foll_pin_released: d.nr_foll_pin_released! };
 }
 
-/** How to run: the result's name, where to stop, and the release (default: the file's `kernel:`, else 6.18). */
+/** How to run: the result's name, where to stop, the release (default: the file's `kernel:`, else 6.18). */
 export interface RunOptions {
   name?: string;
   stopAfter?: number;
   profile?: KernelProfile;
+  /** Sees the context after each step (the playground's per-step counters). */
+  onStep?: (ctx: RunContext, res: StepResult) => void;
 }
 
 /**
@@ -74,7 +80,8 @@ export function runScenario(sc: Scenario, opts: Omit<RunOptions, 'stopAfter'> = 
 
 /**
  * Run the steps up to and including `stopAfter` (default: all), returning the result and the run's
- * context (machine, regions, handles) for inspection.
+ * context (machine, regions, handles) for inspection. `onStep` sees the context after each step (the
+ * playground's per-step counters), before the next step changes it.
  */
 export function executeScenario(sc: Scenario, opts: RunOptions = {}): { result: RunResult; ctx: RunContext } {
   const profile = scenarioProfile(sc, opts.profile);
@@ -84,12 +91,15 @@ export function executeScenario(sc: Scenario, opts: RunOptions = {}): { result: 
   const steps: StepResult[] = [];
   let ok = true;
   const last = Math.min(opts.stopAfter ?? sc.steps.length - 1, sc.steps.length - 1);
+  const hugetlb = usesHugetlb(sc);
   sc.steps.slice(0, last + 1).forEach((step, index) => {
     ctx.m.warns.step = index;
     const res = step.op === 'expect' ? runExpect(ctx, step, steps) : runStep(ctx, step, index);
+    if (hugetlb && step.op !== 'expect') res.hugetlb = modelHugetlbCounters(ctx.m);
     if (step.label) res.label = step.label;
     if (res.failures?.length) ok = false;
     steps.push(res);
+    opts.onStep?.(ctx, res);
   });
   ctx.m.warns.step = undefined;
   const result: RunResult = {
@@ -119,6 +129,7 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
   if (!handler) throw new Error(`gupsim bug: no handler for op ${step.op}`);
   const runs = step.repeat ?? 1;
   let out: Outcome = { ret: 0 };
+  const migratedBefore = ctx.m.vmstat.get('pgmigrate_success');
   const unmapped = unmappedRegion(ctx, step);
   for (let r = 0; r < runs; r++) {
     ctx.m.why = undefined;
@@ -137,6 +148,10 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
     errno: out.ret < 0 ? errnoName(out.ret) : null,
     vmstat: pinCounters(ctx.vmstatDelta()),
   };
+  if (runs > 1) res.repeat = runs;
+  // FOLL_LONGTERM pins of unpinnable folios migrate them and retry (check_and_migrate_movable_pages()).
+  const migrated = ctx.m.vmstat.get('pgmigrate_success') - migratedBefore;
+  if (migrated > 0) res.migrated = migrated;
   const extra = out.extra ?? {};
   if (out.ret < 0 && !extra.why && ctx.m.why) res.why = { fn: ctx.m.why.fn, rule: ctx.m.why.rule };
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) res[k] = v;
@@ -149,6 +164,7 @@ function runExpect(ctx: RunContext, s: Extract<Step, { op: 'expect' }>, done: St
     vmstat: delta,
     warnings: ctx.m.warns.records.length,
     pins: outstanding(ctx.holders.values()).reduce((t, h) => t + h.pins, 0),
+    hugetlb: modelHugetlbCounters(ctx.m),
   });
   const res: StepResult = {
     index: done.length,

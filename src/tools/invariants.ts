@@ -26,8 +26,10 @@ import {
 } from '../mm/memmap.js';
 import { AnonVma, type MmStruct, type Vma } from '../mm/mm_types.js';
 import { AddressSpace } from '../mm/fs.js';
+import { folioCacheRefs } from '../mm/filemap.js';
 import { pte_pfn, pte_present, pte_special } from '../mm/pgtable.js';
 import { VMSTAT_ITEMS } from '../mm/vmstat.js';
+import { HPAGE_RESV_OWNER, vma_hugecache_offset } from '../mm/hugetlb_resv.js';
 
 /** Stop collecting after this many violations: one bug usually breaks thousands of pages. */
 const MAX_VIOLATIONS = 50;
@@ -49,7 +51,9 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  *   number of PMD/PUD leaves mapping the folio; RSS counters match the mapped pages.
  * - Buddy allocator: free lists well formed, sum of free blocks == area.free, every free block of
  *   the zone scan is on a list; vmstat nr_free_pages == the allocator's count.
- * - hugetlb pools, page caches (each cached page's folio points back at the file and index);
+ * - hugetlb pools (free + in use == nr_huge_pages; resv_huge_pages == what the reserve maps still
+ *   promise, less the folios that will restore a reservation when freed), page caches (each cached
+ *   page's folio points back at the file and index);
  *   nr_file_pages and nr_shmem match the page caches.
  * - No vmstat counter is negative; nr_foll_pin_released <= nr_foll_pin_acquired.
  * - Quiescence (checkInvariants runs between operations): no folio isolated for migration, no
@@ -93,12 +97,14 @@ export function checkInvariants(
   // ---- 2. every zone, folio by folio --------------------------------------------------------
   const hugetlbFree = new Set<number>();
   for (const h of m.hugetlb.hstates.values()) {
-    for (const f of h.free) {
+    for (const f of h.freelist) {
       if (hugetlbFree.has(f)) v(`hugetlb: folio ${hex(f)} twice on the order-${h.order} free list`);
       hugetlbFree.add(f);
     }
   }
   const hugetlbInUse = new Map<number, number>();
+  /** Folios in use that will give a reservation back when freed (restore_reserve), by order. */
+  const hugetlbToRestore = new Map<number, number>();
   let shmemCached = 0;
   let fileCached = 0;
   for (const area of m.alloc.areas) {
@@ -171,12 +177,45 @@ export function checkInvariants(
   }
 
   // ---- 3. hugetlb pools -----------------------------------------------------------------------
+  // resv_huge_pages is what the reserve maps still promise (a private owner's pages its faults have
+  // not consumed; a shared file's reserved pages not in its page cache) minus the folios in use that
+  // will restore a reservation when freed (see __unmap_hugepage_range()).
+  const promised = new Map<number, number>();
+  const promise = (order: number, n: number) => promised.set(order, (promised.get(order) ?? 0) + n);
+  for (const p of m.processes.values()) {
+    for (const vma of p.mm.vmas) {
+      const resv = vma.vm_private_data?.resv;
+      if (vma.kind !== 'hugetlb' || !resv || !(vma.vm_private_data!.flags & HPAGE_RESV_OWNER)) continue;
+      const start = vma_hugecache_offset(vma, vma.start);
+      const end = vma_hugecache_offset(vma, vma.end);
+      promise(vma.hugeOrder, end - start - resv.region_count(start, end));
+    }
+  }
+  for (const file of files) {
+    if (file.fs !== 'hugetlbfs' || !file.resv_map) continue;
+    let reserved = 0;
+    for (const rg of file.resv_map.regions) reserved += rg.to - rg.from;
+    const nr = 1 << file.hugeOrder;
+    for (let i = 0; i < file.sizePages; i += nr) {
+      const hidx = i / nr;
+      if (file.pages[i]! >= 0 && file.resv_map.region_count(hidx, hidx + 1)) reserved--;
+    }
+    promise(file.hugeOrder, reserved);
+  }
   for (const h of m.hugetlb.hstates.values()) {
-    if (h.resv < 0 || h.resv > h.free.length)
-      v(`hugetlb: order-${h.order} reservations ${h.resv} with ${h.free.length} free folio(s)`);
     const used = hugetlbInUse.get(h.order) ?? 0;
-    if (used + h.free.length !== h.nr)
-      v(`hugetlb: order-${h.order} pool of ${h.nr}: ${h.free.length} free + ${used} in use`);
+    if (used + h.free_huge_pages !== h.nr_huge_pages)
+      v(`hugetlb: order-${h.order} pool of ${h.nr_huge_pages}: ${h.free_huge_pages} free + ${used} in use`);
+    if (h.surplus_huge_pages < 0 || h.surplus_huge_pages > h.nr_huge_pages)
+      v(`hugetlb: order-${h.order} surplus ${h.surplus_huge_pages} of a pool of ${h.nr_huge_pages}`);
+    if (h.resv_huge_pages > h.free_huge_pages)
+      v(`hugetlb: order-${h.order} reservations ${h.resv_huge_pages} with ${h.free_huge_pages} free folio(s)`);
+    const want = (promised.get(h.order) ?? 0) - (hugetlbToRestore.get(h.order) ?? 0);
+    if (h.resv_huge_pages !== want)
+      v(
+        `hugetlb: order-${h.order} resv_huge_pages ${h.resv_huge_pages}, but the reserve maps promise ` +
+          `${promised.get(h.order) ?? 0} and ${hugetlbToRestore.get(h.order) ?? 0} folio(s) will restore one`,
+      );
   }
 
   // ---- 4. page caches -------------------------------------------------------------------------
@@ -284,6 +323,8 @@ export function checkInvariants(
     }
     if (hugetlbFree.has(folio)) v(`hugetlb: folio ${hex(folio)} on the free list has refcount ${rc}`);
     if (hugetlb) hugetlbInUse.set(order, (hugetlbInUse.get(order) ?? 0) + 1);
+    if (hugetlb && m.hugetlb.folio_test_hugetlb_restore_reserve(folio))
+      hugetlbToRestore.set(order, (hugetlbToRestore.get(order) ?? 0) + 1);
 
     // References the folio must hold: mappings, page cache, pins.
     const obj = mem.mapping[folio] ? m.mappingObj(mem.mapping[folio]!) : undefined;
@@ -295,7 +336,7 @@ export function checkInvariants(
     if (!anon && obj instanceof AddressSpace) {
       files.add(obj);
       // __filemap_add_folio(): the page cache holds folio_nr_pages() references, hugetlb included.
-      if (obj.pages[mem.index[folio]!] === folio) cache = nr;
+      if (obj.pages[mem.index[folio]!] === folio) cache = folioCacheRefs(m, folio);
     }
     if (mapcount > 0 && !obj && folio !== m.huge_zero_folio) v(`folio ${hex(folio)}: mapped but has no folio->mapping`);
     const pins = pinsByFolio?.get(folio) ?? 0;

@@ -20,7 +20,7 @@ export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_bu
     ring = existing;
   } else {
     // The first use of a ring name is io_uring_setup() in this process.
-    const r = io_uring_setup(ctx.m, s.as, p);
+    const r = io_uring_setup(ctx.m, s.as, p, s.entries);
     if (typeof r === 'number') return { ret: r };
     ring = r;
     ctx.register(ring);

@@ -72,19 +72,28 @@ export function rawGup(ctx: RunContext, s: StepOf<GupOp>): Outcome {
   if (ret > 0 && s.as) {
     let h = ctx.objects.get(s.as);
     if (!(h instanceof PinHandle)) {
-      h = new PinHandle(s.as, caller, s.op.startsWith('pin') ? 'pin' : 'get');
+      h = new PinHandle(s.as, caller, s.op.startsWith('pin') ? 'pin' : 'get', target);
       ctx.register(h);
     }
-    const ph = h as PinHandle;
-    for (let i = 0; i < ret; i++) ph.entries.push(pages[i]!);
+    keep(h as PinHandle, pages, ret, addr);
   } else if (ret > 0 && !s.as) {
     // Nobody can release these: report them as held by the step itself.
-    const h = new PinHandle(`${s.op}@${ctx.m.warns.step ?? '?'}`, caller, s.op.startsWith('pin') ? 'pin' : 'get');
-    for (let i = 0; i < ret; i++) h.entries.push(pages[i]!);
+    const kind = s.op.startsWith('pin') ? 'pin' : 'get';
+    const h = new PinHandle(`${s.op}@${ctx.m.warns.step ?? '?'}`, caller, kind, target);
+    keep(h, pages, ret, addr);
     ctx.register(h);
   }
   // The caller's flags as this release's headers number them (as the VM engine's module reports them).
   return { ret, extra: { gup_flags: `0x${follToRelease(ctx.m.profile, flags).toString(16)}` } };
+}
+
+/** Add the pages a GUP call returned (page i was taken for start + i pages) to a handle. */
+function keep(h: PinHandle, pages: Int32Array, n: number, start: number): void {
+  const base = start - (start % PAGE_SIZE);
+  for (let i = 0; i < n; i++) {
+    h.entries.push(pages[i]!);
+    h.addrs.push(base + i * PAGE_SIZE);
+  }
 }
 
 function handle(ctx: RunContext, name: string): PinHandle | undefined {

@@ -1,10 +1,12 @@
-// Scenario steps that act like a process using its memory: mmap, munmap, mprotect, madvise, touching
-// pages, files, fork, exit, and the fault-injection and signal knobs.
+// Scenario steps that act like a process using its memory: mmap, munmap, mremap, mprotect, mlock,
+// munlock, madvise, touching pages, files, fork, exit, and the fault-injection and signal knobs.
 
 import type { RunContext, Outcome } from '../context.js';
 import type { StepOf } from '../schema.js';
 import { do_mmap, do_munmap } from '../../mm/mmap.js';
 import { do_mprotect_pkey } from '../../mm/mprotect.js';
+import { do_mremap } from '../../mm/mremap.js';
+import { do_mlock, do_munlock } from '../../mm/mlock.js';
 import { do_madvise } from '../../mm/madvise.js';
 import { userAccess } from '../../mm/user_access.js';
 import { filemapWriteNewFile } from '../../mm/filemap.js';
@@ -26,6 +28,7 @@ export function mmap(ctx: RunContext, s: StepOf<'mmap'>): Outcome {
   if (s.type === 'hugetlb') args.hugeOrder = ctx.hugeOrder(s.hugepage);
   if (s.prot) args.prot = s.prot;
   if (s.populate) args.populate = true;
+  if (s.noreserve) args.noreserve = true;
   const addr = do_mmap(ctx.m, p, args);
   if (addr < 0) return { ret: addr };
   const len = p.mm.vma_lookup(addr)!.end - addr;
@@ -38,6 +41,41 @@ export function munmap(ctx: RunContext, s: StepOf<'munmap'>): Outcome {
   if (typeof p === 'number') return { ret: p };
   const { addr, len } = ctx.range(s);
   return { ret: do_munmap(ctx.m, p, addr, len) };
+}
+
+/**
+ * mremap of a range of a region. When the range is the whole region, the region follows the mapping
+ * to its new address and size; a part moved elsewhere keeps the region's name on the old address.
+ */
+export function mremap(ctx: RunContext, s: StepOf<'mremap'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len, region } = ctx.range(s);
+  const args: Parameters<typeof do_mremap>[2] = { addr, oldLen: len, newLen: s.new_size };
+  if (s.maymove || s.fixed !== undefined || s.dontunmap) args.maymove = true;
+  if (s.fixed !== undefined) args.fixed = ctx.regions.get(s.fixed)!.addr;
+  if (s.dontunmap) args.dontunmap = true;
+  const r = do_mremap(ctx.m, p, args);
+  if (r < 0) return { ret: r };
+  if (addr === region.addr && len >= region.len) {
+    region.addr = r;
+    region.len = p.mm.vma_lookup(r)!.end - r;
+  }
+  return { ret: 0, extra: { addr: '0x' + r.toString(16), moved: r !== addr } };
+}
+
+export function mlock(ctx: RunContext, s: StepOf<'mlock'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len } = ctx.range(s);
+  return { ret: do_mlock(ctx.m, p, addr, len, s.onfault ?? false), extra: { locked_vm: p.mm.locked_vm } };
+}
+
+export function munlock(ctx: RunContext, s: StepOf<'munlock'>): Outcome {
+  const p = ctx.live(s.proc);
+  if (typeof p === 'number') return { ret: p };
+  const { addr, len } = ctx.range(s);
+  return { ret: do_munlock(ctx.m, p, addr, len), extra: { locked_vm: p.mm.locked_vm } };
 }
 
 export function mprotect(ctx: RunContext, s: StepOf<'mprotect'>): Outcome {
@@ -60,7 +98,10 @@ export function touch(ctx: RunContext, s: StepOf<'read'> | StepOf<'write'>): Out
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   const { addr, len } = ctx.range(s);
-  return { ret: userAccess(ctx.m, p, addr, len, s.op === 'write') };
+  const ret = userAccess(ctx.m, p, addr, len, s.op === 'write');
+  // The signal the process would get, from the fault path's refusal (SIGSEGV, SIGBUS).
+  const signal = ret < 0 ? /^(SIG[A-Z]+)/.exec(ctx.m.why?.rule ?? '')?.[1] : undefined;
+  return { ret, extra: signal ? { signal } : undefined };
 }
 
 export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
