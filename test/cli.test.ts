@@ -27,6 +27,7 @@ describe('gupsim run', () => {
       ok: true,
       pins: [],
       warnings: [],
+      misuse: [],
     });
     expect(j.kernel).toMatch(/^model of Linux 6\.18/);
     const pin = j.steps.find((s: { label?: string }) => s.label === 'pin');
@@ -74,6 +75,36 @@ describe('gupsim run', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/LEAK[\s\S]*handle forgotten \(process app\): 16 pinned page/);
     expect(run('run', 'examples/leak-detected.yaml').status).toBe(0);
+  });
+  it('--strict also exits 1 on a kernel WARN and on a misuse record, saying which; clean runs pass', () => {
+    const misuse = file(
+      'double-unpin.yaml',
+      'steps:\n  - { op: mmap, proc: a, as: b, size: 4K, type: anon }\n  - { op: write, proc: a, region: b }\n' +
+        '  - { op: pin_user_pages, proc: a, region: b, as: p }\n  - { op: unpin_user_pages, pins: p }\n' +
+        '  - { op: unpin_user_pages, pins: p }\n  - { op: exit, proc: a }\n',
+    );
+    expect(run('run', misuse).status).toBe(0);
+    const r = run('run', '--strict', misuse);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/4 +unpin_user_pages .*MISUSE \(p\): double unpin: 1 of the 1 entry passed was already/);
+    expect(r.stdout).toMatch(/misuse \(gupsim's diagnosis[\s\S]*step 4 "p": double unpin[\s\S]*kernel: folio 0x/);
+    // The double unpin, then the leak the exit left (a count below zero is never freed).
+    expect(r.stdout).toMatch(/1 folio\(s\) \(1 page\(s\)\) leaked[\s\S]*_refcount -1024/);
+    expect(r.stdout).toMatch(/FAILED \(--strict\): 2 misuse record\(s\)\n$/);
+    const json = JSON.parse(run('run', '--json', misuse).stdout);
+    expect(json.misuse).toHaveLength(2);
+    expect(json.steps[4].misuse).toEqual([expect.objectContaining({ step: 4, handle: 'p' })]);
+    expect(json.warnings).toEqual([]);
+    const warn = file(
+      'warn.yaml',
+      'steps:\n  - { op: mmap, proc: a, as: b, size: 4K, type: anon }\n' +
+        '  - { op: get_user_pages, proc: a, region: b, flags: [FOLL_LONGTERM], as: g }\n',
+    );
+    expect(run('run', warn).status).toBe(0);
+    const w = run('run', '--strict', warn);
+    expect(w.status).toBe(1);
+    expect(w.stdout).toMatch(/FAILED \(--strict\): 1 kernel WARN\(s\)/);
+    expect(run('run', '--strict', 'examples/doc-case1-direct-io.yaml').status).toBe(0);
   });
   it('bad input: exit 2, file:line, step and field, no stack trace', () => {
     const f = file('bad.yaml', 'steps:\n  - { op: mmap, proc: a, as: b, size: huge, type: anon }\n');

@@ -17,21 +17,26 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .description('run a scenario on the model (exit 1 if an expect step fails, 2 on bad input)')
     .argument('<file>', 'scenario file (YAML or JSON)')
     .option('--json', 'print the result JSON (DESIGN.md contract)')
-    .option('--strict', 'also fail (exit 1) when pins are still held at the end')
+    .option('--strict', 'also fail (exit 1) on any kernel WARN, any misuse record, or pins still held at the end')
     .option('--kernel <release>', `${KERNEL_HELP}; all: run on each and show where they differ`)
     .addHelpText('after', '\nExample:\n  gupsim run examples/doc-bias-small-folio.yaml --json')
     .action((file: string, o: { json?: boolean; strict?: boolean; kernel?: string }) => {
       const sc = readScenario(file);
       const name = basename(file).replace(/\.(ya?ml|json)$/, '');
       if (o.kernel === 'all') {
-        setCode(runAllKernels(sc, name, { json: !!o.json, strict: !!o.strict }));
+        setCode(
+          runAllKernels(sc, name, {
+            json: !!o.json,
+            strict: !!o.strict,
+            strictFails: (r) => strictFailures(r).length > 0,
+          }),
+        );
         return;
       }
       const profile = kernelOption(o.kernel, 'run');
       const res = onModel(file, () => runScenario(sc, { name, profile }));
-      const leaked = res.pins.some((p) => p.pins > 0 || p.refs > 0);
       process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : formatRun(res, !!o.strict));
-      setCode(!res.ok || (o.strict && leaked) ? 1 : 0);
+      setCode(!res.ok || (o.strict && strictFailures(res).length) ? 1 : 0);
     });
   program
     .command('check')
@@ -50,6 +55,33 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     });
 }
 
+/** What `--strict` fails on: kernel WARNs, misuse records, and pins or references still held (a leak). */
+export function strictFailures(res: RunResult): string[] {
+  const out: string[] = [];
+  if (res.warnings.length) out.push(`${res.warnings.length} kernel WARN(s)`);
+  if (res.misuse?.length) out.push(`${res.misuse.length} misuse record(s)`);
+  const held = res.pins.filter((p) => p.pins > 0 || p.refs > 0).length;
+  if (held) out.push(`${held} holder(s) still holding pins or references`);
+  return out;
+}
+
+/** Text wrapped at word boundaries to lines of MISUSE_WIDTH columns; lines after the first indented more. */
+function wrap(text: string, indent: string): string[] {
+  const lines: string[] = [];
+  let line = '';
+  const lead = () => (lines.length ? indent + '  ' : indent);
+  for (const word of text.split(' ')) {
+    if (line && lead().length + line.length + 1 + word.length > MISUSE_WIDTH) {
+      lines.push(lead() + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(lead() + line);
+  return lines;
+}
+
+const MISUSE_WIDTH = 110;
+
 /** The result cell of a step. */
 export function resultCell(s: StepResult): string {
   if (typeof s.unsupported === 'string') return 'skipped'; // live-kernel engine only
@@ -66,6 +98,7 @@ export function stepNotes(s: StepResult): { notes: string[]; details: string[] }
   if (typeof s.signal === 'string') notes.push(s.signal);
   if (s.why) notes.push(`${s.why.fn}: ${s.why.rule}`);
   if (s.failures) notes.push(...s.failures);
+  for (const r of s.misuse ?? []) notes.push(`MISUSE${r.handle ? ` (${r.handle})` : ''}: ${r.what}`);
   if (typeof s.note === 'string') notes.push(s.note);
   if (typeof s.migrated === 'number')
     notes.push(`${s.migrated} page(s) migrated out of ZONE_MOVABLE/CMA, then the pin retried`);
@@ -119,6 +152,17 @@ export function formatRun(res: RunResult, strict: boolean): string {
     out.push('warnings:');
     for (const w of res.warnings) out.push('  ' + formatWarn(w));
   }
-  out.push(res.ok ? 'ok' : 'FAILED: an expect step did not hold');
+  if (res.misuse?.length) {
+    out.push("misuse (gupsim's diagnosis: the kernel reports none of it, beyond any WARN listed above):");
+    for (const r of res.misuse) {
+      const where = [r.step !== undefined ? `step ${r.step}` : '', r.handle ? `"${r.handle}"` : ''].filter(Boolean);
+      out.push(...wrap(`${where.length ? where.join(' ') + ': ' : ''}${r.what}`, '  '));
+      out.push(...wrap(`kernel: ${r.kernel}`, '    '));
+    }
+  }
+  const strictFail = strict ? strictFailures(res) : [];
+  if (!res.ok) out.push('FAILED: an expect step did not hold');
+  else if (strictFail.length) out.push(`FAILED (--strict): ${strictFail.join(', ')}`);
+  else out.push('ok');
   return out.join('\n') + '\n';
 }

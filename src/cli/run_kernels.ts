@@ -5,6 +5,7 @@
 
 import { compareKernels, type KernelComparison } from '../tools/kernel_compare.js';
 import type { Scenario } from '../scenario/schema.js';
+import type { RunResult } from '../scenario/result.js';
 
 const COL = 22;
 
@@ -67,11 +68,15 @@ export function formatKernelComparison(name: string, c: KernelComparison): strin
 }
 
 /** Run, print (text or JSON), and return the exit code. */
-export function runAllKernels(sc: Scenario, name: string, o: { json: boolean; strict: boolean }): number {
+export function runAllKernels(
+  sc: Scenario,
+  name: string,
+  o: { json: boolean; strict: boolean; strictFails: (r: RunResult) => boolean },
+): number {
   const c = compareKernels(sc, { name });
   const results = c.runs.flatMap((r) => (r.result ? [r.result] : []));
   const failed = results.some((r) => !r.ok);
-  const leaked = results.some((r) => r.pins.some((p) => p.pins > 0 || p.refs > 0));
+  const strictFailed = o.strict && results.some(o.strictFails);
   if (o.json) {
     const kernels = c.runs.map((r) =>
       r.result ? { release: r.release, result: r.result } : { release: r.release, notRun: r.notRun },
@@ -79,5 +84,5 @@ export function runAllKernels(sc: Scenario, name: string, o: { json: boolean; st
     const json = { scenario: name, engine: 'model', reference: c.reference, kernels, differences: c.differences };
     process.stdout.write(JSON.stringify(json, null, 2) + '\n');
   } else process.stdout.write(formatKernelComparison(name, c));
-  return failed || (o.strict && leaked) ? 1 : 0;
+  return failed || strictFailed ? 1 : 0;
 }

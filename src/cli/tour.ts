@@ -57,6 +57,7 @@ export function summarize(res: RunResult): string[] {
   const out = renderTable(['step', 'result', 'acquired', 'released', 'what happened'], rows);
   for (const p of res.pins) out.push(`still held: ${p.type} ${p.owner} of ${p.process}: ${p.pins} pinned page(s)`);
   for (const w of res.warnings) out.push(`WARN ${w.fn}: ${w.condition}`);
+  for (const r of res.misuse ?? []) out.push(`MISUSE ${r.what} -> kernel: ${r.kernel}`);
   return out;
 }
 

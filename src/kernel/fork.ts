@@ -7,7 +7,17 @@ import { dup_fd } from './file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
-import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR } from '../mm/memmap.js';
+import {
+  NO_FOLIO,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PUD_SIZE,
+  HPAGE_PMD_NR,
+  PG_anon,
+  PG_anon_exclusive,
+  PG_head,
+  PG_tail,
+} from '../mm/memmap.js';
 import {
   Vma,
   VM_DONTCOPY,
@@ -28,6 +38,10 @@ import {
   pte_mkold,
   pte_mkclean,
   pte_index,
+  pte_flags,
+  pte_write,
+  pte_mkwrite,
+  PTRS_PER_PTE,
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_RW,
@@ -143,21 +157,133 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     const table = spt.pteTable(a)!;
     const dtable = dpt.pte_alloc(a)!;
     const stop = Math.min(next, src.end);
-    for (; a < stop; a += PAGE_SIZE) {
-      const i = pte_index(a);
-      const e = table[i]!;
-      if (!pte_present(e)) continue;
-      if (pte_special(e)) {
-        dtable[i] = e;
-        continue;
-      }
-      const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow);
-      if (r) return r;
-      touched = true;
-    }
+    const r = copyPteRange(m, dst, src, a, table, dtable, pte_index(a), pte_index(a) + (stop - a) / PAGE_SIZE, cow);
+    if (r < 0) return r;
+    if (r > 0) touched = true;
+    a = stop;
   }
   if (touched && cow) m.mmuNotify(src.mm, src.start, src.end, 'fork');
   return 0;
+}
+
+/**
+ * copy_pte_range() over PTE slots [i, iEnd) of one table, the first at `addr`: returns the number of
+ * pages (not special PTEs) it copied or shared, or -ENOMEM. A small anon folio that is not going to be copied (its mm
+ * never pinned, the common fork) takes copy_present_ptes()'s small-folio path inline: one more
+ * reference and mapcount, PageAnonExclusive cleared, both PTEs write-protected when COW.
+ */
+function copyPteRange(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  iEnd: number,
+  cow: boolean,
+): number {
+  const mem = m.mem;
+  const flags = mem.flags;
+  const shared = (src.flags & VM_SHARED) !== 0;
+  // folio_needs_cow_for_dma() is false for every folio of an mm that never pinned.
+  const mayCopy = src.mm.has_pinned;
+  let done = 0;
+  let rssAnon = 0;
+  for (; i < iEnd; i++) {
+    const e = table[i]!;
+    if (!pte_present(e)) continue;
+    if (pte_special(e)) {
+      dtable[i] = e;
+      continue;
+    }
+    done++;
+    const page = pte_pfn(e);
+    const f = flags[page]!;
+    if (!mayCopy && (f & (PG_head | PG_tail | PG_anon)) === PG_anon) {
+      flags[page] = f & ~PG_anon_exclusive;
+      mem.refcount[page] = mem.refcount[page]! + 1;
+      mem.mapcount[page] = mem.mapcount[page]! + 1;
+      rssAnon++;
+      let ce = e;
+      if (cow) table[i] = ce = pte_wrprotect(e);
+      if (shared) ce = pte_mkclean(ce);
+      dtable[i] = pte_mkold(ce);
+      continue;
+    }
+    const a = addr + (i - pte_index(addr)) * PAGE_SIZE;
+    // copy_present_ptes(): the PTEs that map the rest of one large folio are copied as a batch.
+    const nr = copyPresentPtesBatch(m, dst, src, a, e, table, dtable, i, (iEnd - i) * PAGE_SIZE, cow);
+    if (nr > 0) {
+      done += nr - 1;
+      i += nr - 1;
+      continue;
+    }
+    const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow);
+    if (r) return r;
+  }
+  dst.mm.rss_anon += rssAnon;
+  return done;
+}
+
+/** pte_batch_clear_ignored(): the bits folio_pte_batch() never compares (young, write); a shared
+ *  mapping ignores dirty too. */
+const BATCH_IGNORED = _PAGE_ACCESSED | _PAGE_RW;
+
+/**
+ * The batched branch of copy_present_ptes(): when the PTE maps a page of a large folio, the following
+ * PTEs that map the next pages of the same folio with the same bits (folio_pte_batch()) are copied
+ * together: references, mapcounts, PageAnonExclusive cleared, write-protected when COW. Returns how many
+ * PTEs were copied, or 0 when the single-PTE path must run: a small folio, or an anon folio that may be
+ * pinned (folio_try_dup_anon_rmap_ptes() refuses a batch with an exclusive page, and the kernel retries
+ * page by page; the single-PTE path gives the same answer for a batch without one).
+ */
+function copyPresentPtesBatch(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  e: number,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  maxBytes: number,
+  cow: boolean,
+): number {
+  const mem = m.mem;
+  const page = pte_pfn(e);
+  if (!(mem.flags[page]! & (PG_head | PG_tail))) return 0;
+  const folio = mem.page_folio(page);
+  const anon = mem.folio_test_anon(folio);
+  if (anon && folio_needs_cow_for_dma(m, src, folio)) return 0;
+  // folio_pte_batch(): up to the folio's end, the PTE table's end and the VMA's end.
+  const max = Math.min(folio + mem.folio_nr_pages(folio) - page, PTRS_PER_PTE - i, maxBytes / PAGE_SIZE);
+  const ignore = (src.flags & VM_SHARED) !== 0 ? BATCH_IGNORED | _PAGE_DIRTY : BATCH_IGNORED;
+  const key = pte_flags(e) & ~ignore;
+  let anyWritable = pte_write(e);
+  let nr = 1;
+  for (; nr < max; nr++) {
+    const x = table[i + nr]!;
+    if (pte_pfn(x) !== page + nr || (pte_flags(x) & ~ignore) !== key) break;
+    if (pte_write(x)) anyWritable = true;
+  }
+  folio_ref_add(m, folio, nr);
+  folioAddRmapPtes(m, folio, page, nr);
+  if (anon) dst.mm.rss_anon += nr;
+  else dst.mm.rss_file += nr;
+  // __copy_present_ptes(): every child PTE is the first one's, PFN advanced.
+  let pe = anyWritable ? pte_mkwrite(e) : e;
+  const wrprotect = cow && pte_write(pe);
+  if (wrprotect) pe = pte_wrprotect(pe);
+  if (src.flags & VM_SHARED) pe = pte_mkclean(pe);
+  const bits = pte_flags(pte_mkold(pe));
+  const flags = mem.flags;
+  for (let k = 0; k < nr; k++) {
+    if (anon) flags[page + k] = flags[page + k]! & ~PG_anon_exclusive;
+    if (wrprotect) table[i + k] = pte_wrprotect(table[i + k]!);
+    dtable[i + k] = mk_pte(page + k, bits);
+  }
+  return nr;
 }
 
 /**

@@ -161,10 +161,10 @@ export function dump_page(m: Machine, pfn: number, reason?: string): string {
 /** 6.1: a free page's _mapcount holds page_type 0xffffff7f (PG_buddy cleared), so page_mapcount() is -128. */
 const PAGE_BUDDY_MAPCOUNT_6_1 = -128;
 
+/** WARN sites outside mm/gup.c. */
 const FN_FILE: Record<string, string> = {
-  folio_put_refs: 'include/linux/mm.h',
-  __folio_put: 'mm/swap.c',
-  put_page: 'include/linux/mm.h',
+  io_pin_pages: 'io_uring/memmap.c',
+  verify_dma_pinned: 'mm/gup_test.c',
 };
 
 /** A WARN record in the shape of the kernel's splat header. */

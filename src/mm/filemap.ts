@@ -15,7 +15,7 @@ import {
 } from './memmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, type Vma } from './mm_types.js';
 import type { Machine } from './machine.js';
-import { folio_put_refs, folio_ref_add } from './swap.js';
+import { folio_put_refs, folio_ref_add, folioCacheRefs } from './swap.js';
 import { AddressSpace } from './fs.js';
 import { folioAccountsDirty } from './page-writeback.js';
 
@@ -58,16 +58,6 @@ function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): vo
     if (f === NO_FOLIO) return;
     filemap_add_folio(m, f, file, i);
   }
-}
-
-/**
- * The references the page cache holds on a folio in it: folio_nr_pages() (__filemap_add_folio(),
- * released by filemap_free_folio()); 6.1 takes one for a hugetlb folio (profile.hugetlbCacheRefPerPage).
- */
-export function folioCacheRefs(m: Machine, folio: number): number {
-  const mem = m.mem;
-  if (mem.folio_test_hugetlb(folio) && !m.profile.hugetlbCacheRefPerPage) return 1;
-  return mem.folio_nr_pages(folio);
 }
 
 /** filemap_add_folio(): insert into the page cache; the cache holds folioCacheRefs() references. */

@@ -16,6 +16,7 @@ import {
   PAGE_SIZE,
   PMD_SIZE,
   PUD_SIZE,
+  PG_buddy,
   PG_referenced,
   PG_lru,
 } from './memmap.js';
@@ -87,8 +88,7 @@ import {
   is_zero_pfn,
 } from './pgtable.js';
 import { handle_mm_fault } from './memory.js';
-import { folio_put_refs, folio_mark_accessed, lru_add_drain } from './swap.js';
-import { folioCacheRefs } from './filemap.js';
+import { folioPutRefsDiagnosed, folioUseRefs, folio_mark_accessed, lru_add_drain } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
@@ -142,14 +142,6 @@ export function folio_is_longterm_pinnable(m: Machine, folio: number): boolean {
   return zone !== 'DEVICE' && zone !== 'MOVABLE';
 }
 
-/** References the folio must keep for its mappings and page-cache entries. */
-function folioMinRefs(m: Machine, folio: number): number {
-  const mem = m.mem;
-  // __filemap_add_folio() takes folio_nr_pages() references, hugetlb folios included (6.1: 1 for hugetlb).
-  const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : folioCacheRefs(m, folio);
-  return mem.folio_mapcount(folio) + cache;
-}
-
 /**
  * try_grab_folio(): the slow path's grab. Returns 0 or -ENOMEM (refcount already <= 0, WARN).
  * FOLL_GET adds refs; FOLL_PIN adds refs and _pincount on large folios, refs * 1024 on small ones,
@@ -157,6 +149,7 @@ function folioMinRefs(m: Machine, folio: number): number {
  */
 export function try_grab_folio(m: Machine, folio: number, refs: number, flags: number): number {
   const mem = m.mem;
+  if (m.misuse.tainted) noteGrabAfterMisuse(m, folio, 'try_grab_folio');
   if (mem.refcount[folio]! <= 0) {
     m.warns.warn('try_grab_folio', 'folio_ref_count(folio) <= 0');
     return m.refuse(-ENOMEM, 'try_grab_folio', 'folio refcount is zero or negative (freed or overflowed)');
@@ -174,6 +167,30 @@ export function try_grab_folio(m: Machine, folio: number, refs: number, flags: n
     m.vmstat.mod(NR_FOLL_PIN_ACQUIRED, refs);
   }
   return 0;
+}
+
+/**
+ * GUP met a folio that earlier misuse broke: say so (the kernel WARNs only where try_grab_folio() or
+ * try_get_folio() has its WARN, and says nothing when it takes a reference on freed memory).
+ */
+function noteGrabAfterMisuse(m: Machine, folio: number, fn: string): void {
+  const rc = m.mem.refcount[folio]!;
+  const freed = m.misuse.freedInUse.get(folio);
+  if (freed) {
+    const when = freed.step !== undefined ? ` at step ${freed.step}` : '';
+    m.misuse.report(
+      `GUP reached folio 0x${folio.toString(16)}, which the kernel freed while still mapped${when} (use-after-free)`,
+      rc > 0
+        ? `${fn}() takes a reference on freed memory (refcount ${rc}) and GUP hands the page out`
+        : `${fn}() finds refcount ${rc}: it WARNs and GUP fails (-ENOMEM from try_grab_folio())`,
+    );
+  } else if (rc <= 0 && m.misuse.touches(folio, 1)) {
+    m.misuse.report(
+      `GUP reached folio 0x${folio.toString(16)}, whose refcount ${rc} an earlier misuse drove to or below zero`,
+      `${fn}() WARNs (folio_ref_count(folio) ${fn === 'try_get_folio' ? '< 0' : '<= 0'}) and refuses it: ` +
+        'the page can never be pinned again, and GUP fails with -ENOMEM',
+    );
+  }
 }
 
 /** try_get_folio(): fails on a refcount that is zero (being freed) or negative (WARN). */
@@ -197,6 +214,8 @@ function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: num
     m.warns.warn('try_grab_folio_fast', '(flags & (FOLL_GET | FOLL_PIN)) == 0');
     return false;
   }
+  if (m.misuse.freedInUse.size && m.misuse.freedInUse.has(folio) && m.mem.refcount[folio]! > 0)
+    noteGrabAfterMisuse(m, folio, 'try_get_folio');
   if (flags & FOLL_GET) return try_get_folio(m, folio, refs);
   if (is_zero_folio(folio)) return true;
   if (!try_get_folio(m, folio, refs)) return false;
@@ -212,45 +231,58 @@ function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: num
 }
 
 /**
- * gup_put_folio(): release refs grabbed with `flags`. A release the folio cannot take (more pins
- * than it holds, or fewer references left than its mappings need) is a misuse: it is reported as a
- * WARN and leaves the folio untouched instead of freeing a mapped page.
+ * gup_put_folio(): release refs grabbed with `flags`, with the kernel's arithmetic and no checks.
+ * FOLL_PIN: the zero page was never pinned (return); else NR_FOLL_PIN_RELEASED += refs, and refs
+ * come off _pincount (large folios) or refs * GUP_PIN_COUNTING_BIAS off _refcount (small folios).
+ * Then folio_put_refs(). Releasing what the folio does not hold (a double unpin, an unpin of FOLL_GET
+ * pages, put_page() on a pinned page) is applied all the same and recorded in m.misuse with what it did.
  */
 export function gup_put_folio(m: Machine, folio: number, refs: number, flags: number): void {
   const mem = m.mem;
-  // _refcount is an atomic_t: a count wrapped negative by pins (no add-overflow check in
-  // try_grab_folio) still stands for 2^31 and more, and folio_put_refs() subtracts with the same wrap.
-  const rc = mem.refcount[folio]! >>> 0;
+  const rc = mem.refcount[folio]!;
+  let what: string | undefined;
+  let pincount = '';
+  let put = refs;
   if (flags & FOLL_PIN) {
     if (is_zero_folio(folio)) return;
+    m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
     if (mem.folio_has_pincount(folio)) {
-      if (mem.folioPincount(folio) < refs) {
-        m.warns.warn(
-          'gup_put_folio',
-          `unpin of ${refs} page(s) of a large folio with _pincount ${mem.folioPincount(folio)}`,
-        );
-        return;
+      const pc = mem.folioPincount(folio);
+      mem.setPincount(folio, pc - refs);
+      if (pc < refs) {
+        what = 'unpin of more pages of a large folio than it holds pins (_pincount goes below zero)';
+        pincount = `_pincount ${pc} -> ${pc - refs}, `;
       }
-      if (rc - refs < folioMinRefs(m, folio)) {
-        m.warns.warn('gup_put_folio', 'refcount underflow on unpin');
-        return;
-      }
-      m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
-      mem.setPincount(folio, mem.folioPincount(folio) - refs);
     } else {
-      const drop = refs * GUP_PIN_COUNTING_BIAS;
-      if (rc - drop < folioMinRefs(m, folio)) {
-        m.warns.warn('gup_put_folio', `unpin of a small folio with refcount ${mem.refcount[folio]} (not pinned)`);
-        return;
-      }
-      m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
-      refs = drop;
+      put = refs * GUP_PIN_COUNTING_BIAS;
+      // Unsigned, as the atomic is: a count wrapped negative by pins still holds them.
+      if (rc >>> 0 < put + folioUseRefs(m, folio))
+        what =
+          `unpin of a small folio that does not hold that many pins (a pin is ${GUP_PIN_COUNTING_BIAS} references): ` +
+          'fewer references remain than its mappings and page cache hold';
     }
-  } else if (rc - refs < folioMinRefs(m, folio)) {
-    m.warns.warn('put_page', `refcount underflow: refcount ${mem.refcount[folio]} below the folio's mappings`);
-    return;
+  } else if (rc >>> 0 < refs + folioUseRefs(m, folio) + mem.folioPincount(folio)) {
+    // A large folio's pins each hold one reference; a small folio's pins cannot be told from plain references.
+    what = "put_page() drops a reference that the folio's mappings, page cache or pins hold";
   }
-  folio_put_refs(m, folio, refs);
+  if (what) m.misuse.taint(folio, mem.folio_order(folio));
+  const use = what ? folioUseRefs(m, folio) : 0;
+  const c = folioPutRefsDiagnosed(m, folio, put);
+  if (!what && !c) return;
+  const arith =
+    `folio 0x${folio.toString(16)}: ` +
+    (flags & FOLL_PIN ? `nr_foll_pin_released +${refs}, ` : '') +
+    `${pincount}_refcount ${rc} -> ${(rc - put) | 0}${what ? ` (mappings and page cache hold ${use})` : ''}`;
+  // Freeing a page still in use is the event that matters most, whatever led to it.
+  const headline = c && m.misuse.freedInUse.has(folio) ? c.what : (what ?? c!.what);
+  // put_page() -> folio_put_testzero() has a VM_BUG_ON_PAGE on a zero count, in debug builds only.
+  const debugVm =
+    !(flags & FOLL_PIN) && rc === 0
+      ? 'A CONFIG_DEBUG_VM kernel would stop here instead: VM_BUG_ON_PAGE(page_ref_count(page) == 0) in ' +
+        'put_page_testzero()'
+      : '';
+  const effect = [c?.effect ?? '', debugVm].filter(Boolean).join('. ');
+  m.misuse.report(headline, c?.detail ? `${arith}, ${c.detail}` : arith, effect);
 }
 
 /** folio_add_pin(): one more pin on an already pinned folio. Does not count NR_FOLL_PIN_ACQUIRED. */
@@ -348,8 +380,12 @@ export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npage
   }
   for (let i = 0; i < npages;) {
     if (pages[i]! < 0) {
-      // The kernel would dereference NULL here.
-      m.warns.warn('unpin_user_pages_dirty_lock', 'NULL entry in pages[]');
+      // gup_folio_next() takes page_folio(NULL): the kernel oopses; gupsim says so and skips the entry.
+      m.misuse.report(
+        `unpin_user_pages_dirty_lock() with a NULL entry at pages[${i}]`,
+        'the kernel dereferences NULL in page_folio() (an oops: "BUG: kernel NULL pointer dereference"); ' +
+          'unlike unpin_user_pages(), this path does not skip NULL entries',
+      );
       i++;
       continue;
     }
@@ -357,10 +393,20 @@ export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npage
     const j = folioRunEnd(m, folio, pages, i, npages);
     // No zero-page exception here: folio_mark_dirty() on the zero folio (no mapping) takes
     // noop_dirty_folio() and sets PG_dirty; only the unpin itself skips it (gup_put_folio()).
-    if (!m.mem.folio_test_dirty(folio)) folio_mark_dirty(m, folio);
+    if (!m.mem.folio_test_dirty(folio)) unpinMarkDirty(m, folio);
     gup_put_folio(m, folio, j - i, FOLL_PIN);
     i = j;
   }
+}
+
+/**
+ * The dirtying of the unpin_*_dirty_lock() family: folio_lock(); folio_mark_dirty(); folio_unlock().
+ * A stale release (misuse) can reach a page that is free by now: the kernel sets PG_dirty on the free
+ * page (its next owner inherits it); gupsim leaves it alone, since a free block's head flags are its
+ * free-list marker in the model.
+ */
+function unpinMarkDirty(m: Machine, folio: number): void {
+  if (!m.mem.testFlag(folio, PG_buddy)) folio_mark_dirty(m, folio);
 }
 
 /** unpin_user_page_range_dirty_lock(): a physically contiguous range starting at `page`. */
@@ -369,7 +415,7 @@ export function unpin_user_page_range_dirty_lock(m: Machine, page: number, npage
     const pfn = page + i;
     const folio = m.mem.page_folio(pfn);
     const run = Math.min(npages - i, m.mem.folio_nr_pages(folio) - (pfn - folio));
-    if (make_dirty && !m.mem.folio_test_dirty(folio)) folio_mark_dirty(m, folio);
+    if (make_dirty && !m.mem.folio_test_dirty(folio)) unpinMarkDirty(m, folio);
     gup_put_folio(m, folio, run, FOLL_PIN);
     i += run;
   }
@@ -1236,7 +1282,7 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
     // collect_longterm_unpinnable_folios(): a small folio holding more references than its mappings
     // and this pin may sit in a per-CPU LRU batch: drain this CPU's batches once (folio_may_be_lru_cached()).
     const pinRefs = mem.folio_has_pincount(folio) ? 1 : GUP_PIN_COUNTING_BIAS;
-    if (!drained && !mem.folio_test_large(folio) && mem.refcount[folio] !== folioMinRefs(m, folio) + pinRefs) {
+    if (!drained && !mem.folio_test_large(folio) && mem.refcount[folio] !== folioUseRefs(m, folio) + pinRefs) {
       lru_add_drain(m);
       drained = true;
     }

@@ -53,6 +53,7 @@ import { filemap_add_folio, filemapFaultPage } from './filemap.js';
 import { folio_put_refs, folio_ref_add, lru_add_drain } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
+import { PGFAULT } from './vmstat.js';
 
 // ---------------------------------------------------------------------------------------------
 // References
@@ -65,7 +66,7 @@ import { is_huge_zero_folio } from './huge_mm.js';
  * @see mm/memory.c __handle_mm_fault(), handle_pte_fault()
  */
 export function handle_mm_fault(m: Machine, vma: Vma, addr: number, flags: number): number {
-  m.vmstat.mod('pgfault', 1);
+  m.vmstat.mod(PGFAULT, 1);
   addr -= addr % PAGE_SIZE;
   if (vma.kind === 'pfnmap') return VM_FAULT_SIGBUS;
   if (vma.kind === 'hugetlb') return hugetlb_fault(m, vma, addr, flags);
@@ -377,7 +378,6 @@ export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: 
     pt.freeEmptyTables(start, end);
     return;
   }
-  const mem = m.mem;
   let a = start;
   while (a < end) {
     const pud = pt.pudLeaf(a);
@@ -405,22 +405,57 @@ export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: 
       continue; // re-read: now a PTE table (or nothing)
     }
     const stop = Math.min(end, base + PMD_SIZE);
-    for (; a < stop; a += PAGE_SIZE) {
-      const i = pte_index(a);
-      const e = slot[i]!;
-      if (!pte_present(e)) continue;
-      slot[i] = 0;
-      if (pte_special(e)) continue;
-      const pfn = pte_pfn(e);
-      const folio = mem.page_folio(pfn);
-      if (pteDirtyFile(m, folio, e)) folio_mark_dirty(m, folio);
-      if (mem.folio_test_anon(folio)) vma.mm.rss_anon--;
-      else vma.mm.rss_file--;
-      folio_remove_rmap_ptes(m, folio, pfn, 1);
-      folio_put_refs(m, folio, 1);
-    }
+    zapPteRange(m, vma, slot, pte_index(a), pte_index(a) + (stop - a) / PAGE_SIZE);
+    a = stop;
   }
   pt.freeEmptyTables(start, end);
+}
+
+/**
+ * zap_pte_range() over PTE slots [i, iEnd) of one table: zap_present_ptes() takes the PTEs that map
+ * consecutive pages of one large folio as a batch (folio_pte_batch(), dirty and young ignored and
+ * gathered), so a large folio costs one rmap removal and one reference drop, not one per page.
+ */
+function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: number): void {
+  const mem = m.mem;
+  let rssAnon = 0;
+  let rssFile = 0;
+  while (i < iEnd) {
+    const e = slot[i]!;
+    if (!pte_present(e)) {
+      i++;
+      continue;
+    }
+    slot[i] = 0;
+    if (pte_special(e)) {
+      i++;
+      continue;
+    }
+    const pfn = pte_pfn(e);
+    const folio = mem.page_folio(pfn);
+    let nr = 1;
+    let dirty = e & _PAGE_DIRTY;
+    if (mem.folio_test_large(folio)) {
+      const max = Math.min(iEnd - i, folio + mem.folio_nr_pages(folio) - pfn);
+      for (; nr < max; nr++) {
+        const x = slot[i + nr]!;
+        if (!pte_present(x) || pte_pfn(x) !== pfn + nr) break;
+        dirty |= x & _PAGE_DIRTY;
+        slot[i + nr] = 0;
+      }
+    }
+    if (mem.folio_test_anon(folio)) {
+      rssAnon += nr;
+    } else {
+      rssFile += nr;
+      if (dirty) folio_mark_dirty(m, folio);
+    }
+    folio_remove_rmap_ptes(m, folio, pfn, nr);
+    folio_put_refs(m, folio, nr);
+    i += nr;
+  }
+  vma.mm.rss_anon -= rssAnon;
+  vma.mm.rss_file -= rssFile;
 }
 
 function pteDirtyFile(m: Machine, folio: number, e: number): boolean {

@@ -9,7 +9,7 @@ import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } fr
 import { mk_pte, pte_pfn, pte_flags, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 import { AddressSpace } from './fs.js';
-import { folioCacheRefs } from './filemap.js';
+import { folioCacheRefs } from './swap.js';
 
 /**
  * putback_movable_pages() for one folio: back on the LRU, isolation reference dropped; a hugetlb

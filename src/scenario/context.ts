@@ -18,13 +18,18 @@ export interface Region {
   owner: string;
 }
 
-/** Pages held by a raw GUP step (`as:`), FOLL_PIN or FOLL_GET. */
+/**
+ * Pages held by a raw GUP step (`as:`), FOLL_PIN or FOLL_GET: the driver's pages[] array. Releasing
+ * an entry does not forget its PFN (a stale array still holds it): a second release passes it again.
+ */
 export class PinHandle extends Holder {
   readonly type = 'handle' as const;
-  /** PFN per entry, NO_PFN once released. */
-  entries: number[] = [];
+  /** PFN per entry. */
+  readonly entries: number[] = [];
   /** The user address each entry was taken for (in `target`'s address space). */
-  addrs: number[] = [];
+  readonly addrs: number[] = [];
+  /** Entry index -> step index that released it (absent while held; undefined outside a scenario step). */
+  readonly releasedAt = new Map<number, number | undefined>();
   constructor(
     name: string,
     owner: Process,
@@ -41,12 +46,12 @@ export class PinHandle extends Holder {
     const out: HeldFrame[] = [];
     const pin = this.kind === 'pin' ? 1 : 0;
     this.entries.forEach((pfn, i) => {
-      if (pfn >= 0) out.push({ addr: this.addrs[i]!, pfn, pages: 1, pins: pin, refs: 1 - pin });
+      if (!this.releasedAt.has(i)) out.push({ addr: this.addrs[i]!, pfn, pages: 1, pins: pin, refs: 1 - pin });
     });
     return out;
   }
   live(): number {
-    return this.entries.filter((e) => e >= 0).length;
+    return this.entries.length - this.releasedAt.size;
   }
   pins(): number {
     return this.kind === 'pin' ? this.live() : 0;

@@ -9,7 +9,7 @@ import { pte_pfn, pte_present, pte_write, pte_index } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
 import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { AddressSpace } from '../mm/fs.js';
-import { folioCacheRefs } from '../mm/filemap.js';
+import { folioCacheRefs } from '../mm/swap.js';
 import type { Holder, HolderType } from '../consumers/holder.js';
 
 /** What one holder costs a folio: its plain references and pins, and the _refcount they add. */

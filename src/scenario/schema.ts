@@ -5,8 +5,9 @@
 
 import { z } from 'zod';
 import { parseSize } from './sizes.js';
+import { SCHEMA_VERSION } from './version.js';
 
-export const SCHEMA_VERSION = 1;
+export { SCHEMA_VERSION };
 
 /** Field metadata: what it means, its unit and its default, in words. */
 interface FieldDoc {
@@ -355,12 +356,14 @@ export const StepSchema = z.discriminatedUnion('op', [
   step('pin_user_pages_fast', GUP_DOC('pin_user_pages_fast'), gupShape),
   step('pin_user_pages_unlocked', GUP_DOC('pin_user_pages_unlocked'), gupShape),
   step('pin_user_pages_remote', GUP_DOC('pin_user_pages_remote'), remoteShape),
-  step('unpin_user_pages', 'unpin_user_pages() of a pin handle.', {
+  step('unpin_user_pages', 'unpin_user_pages() of a pin handle (its entries as they stand, released ones too).', {
     pins: doc(name, 'The pin handle.'),
+    index: doc(int.nonnegative().optional(), 'The first entry (pages + index in C).', 'index', '0'),
     count: doc(int.optional(), 'Entries to unpin (a negative errno models passing one as the count).', 'pages', 'all'),
   }),
   step('unpin_user_pages_dirty_lock', 'unpin_user_pages_dirty_lock(): unpin, marking the pages dirty first.', {
     pins: doc(name, 'The pin handle.'),
+    index: doc(int.nonnegative().optional(), 'The first entry (pages + index in C).', 'index', '0'),
     count: doc(int.optional(), 'Entries to unpin (a negative errno models passing one as the count).', 'pages', 'all'),
     dirty: doc(z.boolean().optional(), 'make_dirty.', undefined, 'true'),
   }),
@@ -406,6 +409,7 @@ export const StepSchema = z.discriminatedUnion('op', [
       'Fields of the inspect step’s pages: a list, or an object keyed by position.',
     ),
     warnings: doc(int.nonnegative().optional(), 'WARN records so far.', 'records'),
+    misuse: doc(int.nonnegative().optional(), "gupsim's misuse records so far (the model only).", 'records'),
     pins: doc(int.nonnegative().optional(), 'Pins still held, over every holder.', 'pin units'),
     why: doc(z.string().optional(), 'Text the step’s why (function: rule) must contain.'),
     hugetlb: doc(

@@ -87,7 +87,9 @@ export interface CheckRun {
   released: boolean;
   /** WARNs the call or its release fired (a misuse the advisor must never recommend). */
   warnings: string[];
-  /** The whole buffer was handed out and released cleanly, with no WARN. */
+  /** gupsim's misuse records of the call or its release (what a wrong release does to the counts). */
+  misuse: string[];
+  /** The whole buffer was handed out and released cleanly, with no WARN and no misuse. */
   ok: boolean;
 }
 
@@ -179,6 +181,7 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
   const nr = len / PAGE_SIZE;
   const pages = new Int32Array(nr);
   const warnsBefore = m.warns.records.length;
+  const misuseBefore = m.misuse.records.length;
   const pinsBefore = outstandingPins(m);
   const refsBefore = sumRefcounts(m);
   const notifier = call.notifier || call.fn === 'hmm_range_fault';
@@ -206,6 +209,7 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
   lru_add_drain(m);
   const released = outstandingPins(m) === pinsBefore && sumRefcounts(m) === refsBefore;
   const warnings = m.warns.records.slice(warnsBefore).map((w) => `${w.fn}: ${w.condition}`);
+  const misuse = m.misuse.records.slice(misuseBefore).map((r) => r.what);
   return {
     memory: setup.memory,
     shared: setup.shared,
@@ -217,7 +221,8 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
     done,
     released,
     warnings,
-    ok: ret >= 0 && done === nr && released && warnings.length === 0,
+    misuse,
+    ok: ret >= 0 && done === nr && released && warnings.length === 0 && misuse.length === 0,
   };
 }
 
@@ -326,7 +331,9 @@ export function adviseChecked(input: AdvisorInput, checker: AdviceChecker = new 
           ? `returns only ${run.done} of ${run.nr_pages} pages`
           : !run.released
             ? 'leaves pins or references behind after the recommended release'
-            : `fires a WARN (${run.warnings.join('; ')})`;
+            : run.warnings.length
+              ? `fires a WARN (${run.warnings.join('; ')})`
+              : `misuses the release (${run.misuse.join('; ')})`;
     refusals.push({
       id: 'model-refusal',
       memory: run.memory,

@@ -68,7 +68,7 @@ steps:
   - { op: unpin_user_page, pins: tpin, index: 0 }
   - { op: unpin_user_page, pins: tpin, index: 1 }
   - { op: inspect, proc: app, region: thp, page: 100, label: thp_held }
-  - { op: unpin_user_pages, pins: tpin, label: thp_unpin }
+  - { op: unpin_user_pages, pins: tpin, index: 2, label: thp_unpin }
   - { op: expect, vmstat: { nr_foll_pin_acquired: 768, nr_foll_pin_released: 768 }, pins: 0 }
 `);
 
