@@ -12,6 +12,7 @@ export function refcountSum(refcount: number, parts: RefcountParts): string {
     if (h.refs) terms.push(`${h.refs} ref ${h.handle}`);
     if (h.pins) terms.push(`${h.refcount - h.refs} pin ${h.handle}${h.pins > 1 ? ` (${h.pins} pins)` : ''}`);
   }
+  if (parts.lru_batch) terms.push(`${parts.lru_batch} LRU batch`);
   if (parts.unattributed) terms.push(`${parts.unattributed} unattributed`);
   return `${refcount} = ${terms.join(' + ') || '0'}`;
 }

@@ -9,7 +9,7 @@ import { NO_FOLIO, PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR } from './memmap.js';
 import { VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_special, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes } from './rmap.js';
-import { folio_put_refs } from './swap.js';
+import { folio_put_refs, lru_add_drain } from './swap.js';
 
 /** The scan results madvise_collapse() can end with here (enum scan_result). */
 type ScanResult = 'SCAN_FAIL' | 'SCAN_PMD_NULL' | 'SCAN_PAGE_COUNT';
@@ -46,6 +46,7 @@ export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end:
       '__thp_vma_allowable_orders',
       'MADV_COLLAPSE: not anonymous, MADV_NOHUGEPAGE, or never written (no anon_vma)',
     );
+  lru_add_drain(m); // madvise_collapse(): lru_add_drain_all() before scanning
   const mem = m.mem;
   const pt = vma.mm.pt;
   const hstart = Math.ceil(start / PMD_SIZE) * PMD_SIZE;

@@ -35,6 +35,7 @@ import { __split_huge_pmd } from './huge_memory.js';
 import { truncate_inode_pages } from './truncate.js';
 import { mlock_vma_pages_range } from './mlock_folio.js';
 import { hugetlb_reserve_pages, hugetlb_vm_op_close, hugetlb_vm_op_open } from './hugetlb_resv.js';
+import { lru_add_drain } from './swap.js';
 
 export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
 
@@ -143,8 +144,8 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   if (a.noreserve) flags |= VM_NORESERVE;
   else if (kind === 'anon' || (kind === 'shmem' && !shared)) flags |= VM_ACCOUNT;
   let align = Math.max(a.align ?? PAGE_SIZE, unit);
-  // __get_unmapped_area(): anonymous mappings of whole PMDs are THP-aligned (6.7+).
-  if (kind === 'anon' && len % PMD_SIZE === 0) align = Math.max(align, PMD_SIZE);
+  // __get_unmapped_area(): anonymous mappings of whole PMDs are THP-aligned (6.7+; not 6.1).
+  if (kind === 'anon' && len % PMD_SIZE === 0 && m.profile.anonThpAlign) align = Math.max(align, PMD_SIZE);
   const addr = get_unmapped_area(mm, len, align);
   if (addr < 0) return addr;
   const pgoff = kind === 'anon' ? addr / PAGE_SIZE : offset / PAGE_SIZE;
@@ -197,6 +198,7 @@ export function populate_vma_page_range(
       a = a - (a % PMD_SIZE) + PMD_SIZE - step;
     }
   }
+  lru_add_drain(m);
   return 0;
 }
 

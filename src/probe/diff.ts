@@ -16,6 +16,7 @@
 import { release } from 'node:os';
 import { SCHEMA_VERSION, type Scenario } from '../scenario/schema.js';
 import { runScenario } from '../scenario/run.js';
+import { profileByName } from '../mm/profile.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
 import {
   changesState,
@@ -411,7 +412,13 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
   const name = sc.name ?? opts.name ?? 'scenario';
   let model: RunResult;
   try {
-    model = runScenario(sc, opts.name !== undefined ? { name: opts.name } : {});
+    // The model applies the rules of the release the kernel runs: a VM's profile (mm/profile.ts);
+    // on the host, the scenario's kernel: (else 6.18, the host's release).
+    const profile = choice.kind === 'vm' ? profileByName(choice.release) : undefined;
+    model = runScenario(sc, {
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(profile ? { profile } : {}),
+    });
   } catch (e) {
     const msg = (e as Error).message;
     return notComparedResult(name, 'model', kernelName, `the model could not run this scenario: ${msg}`, {

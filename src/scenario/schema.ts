@@ -426,10 +426,27 @@ export const StepSchema = z.discriminatedUnion('op', [
   }),
 ]);
 
+/** The releases gupsim has profiles of (mm/profile.ts KERNEL_RELEASES). */
+export const KERNELS = ['6.1', '6.12', '6.18'] as const;
+
+/** `kernel: 6.12` (YAML reads it as a number) or `kernel: "6.12"`. */
+const kernel = z
+  .union([z.enum(KERNELS), z.literal(6.1), z.literal(6.12), z.literal(6.18)], {
+    error: `gupsim has profiles of Linux ${KERNELS.join(', ')} only`,
+  })
+  .transform((v) => String(v) as (typeof KERNELS)[number])
+  .describe('the Linux release whose rules the model applies (6.1, 6.12 or 6.18; --kernel overrides it)');
+
 export const ScenarioSchema = z.strictObject({
   schemaVersion: doc(z.literal(SCHEMA_VERSION).optional(), 'The format version.', undefined, String(SCHEMA_VERSION)),
   name: doc(z.string().optional(), 'Name shown in results.', undefined, 'the file name'),
   description: doc(z.string().optional(), 'What the scenario shows (the tour prints it).'),
+  kernel: doc(
+    kernel.optional(),
+    'The Linux release whose rules the model applies (6.1, 6.12 or 6.18); `--kernel` overrides it.',
+    undefined,
+    '6.18',
+  ),
   machine: doc(MachineSchema.optional(), 'The simulated machine.'),
   processes: doc(
     z.record(name, ProcessSchema).optional(),
