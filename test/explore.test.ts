@@ -64,7 +64,7 @@ describe('gupsim explore', () => {
     });
   }
 
-  it('the fork race: the violating interleaving has GUP-fast grab between the decision to share and the write-protect', () => {
+  it('the fork race: GUP-fast grabs between the decision to share and the write-protect', () => {
     const r = explore(load('race-fork-gup-fast.yaml'), { without: ['writeProtectSeq'] });
     const fns = r.violations[0]!.trace.map((t) => `${t.thread}:${t.fn}`);
     const share = fns.indexOf('fork:folio_try_dup_anon_rmap_pte');

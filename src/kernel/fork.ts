@@ -55,14 +55,39 @@ import { exit_mmap } from '../mm/mmap.js';
 import { alloc_hugetlb_folio, hugetlb_dup_vma_private } from '../mm/hugetlb_resv.js';
 
 /**
- * kernel_clone() for fork(): a child with a copy of the parent's address space. Returns the child, or -ENOMEM when a
- * page that had to be copied early could not be allocated (dup_mm() failing makes fork ENOMEM).
+ * What fork's page-table copy decided, in base pages: `shared` with the child (COW, or a shared
+ * mapping: refcount and mapcount raised; the zero page not counted), `copied` early into new pages
+ * for the child because they may be pinned, and `pmd_split`: THP PMDs of the parent split first
+ * (copy_huge_pmd() returning -EAGAIN for a maybe-pinned THP). The kernel keeps no such counters.
+ * Counted in the per-entry decisions (copyPresentPteDup, copyHugePmdDup, copyHugetlbDup and the
+ * batched paths), so a fork run atomically and one run step by step (copyPageRangeStep) count alike.
  */
-export function kernel_clone(m: Machine, parent: Process, childName: string): Process | number {
+export interface ForkStats {
+  shared: number;
+  copied: number;
+  pmd_split: number;
+}
+
+/** Fresh, zeroed fork counts. */
+export function newForkStats(): ForkStats {
+  return { shared: 0, copied: 0, pmd_split: 0 };
+}
+
+/**
+ * kernel_clone() for fork(): a child with a copy of the parent's address space. Returns the child, or -ENOMEM when a
+ * page that had to be copied early could not be allocated (dup_mm() failing makes fork ENOMEM). `stats`, when
+ * given, receives what the copy shared, copied and split.
+ */
+export function kernel_clone(
+  m: Machine,
+  parent: Process,
+  childName: string,
+  stats: ForkStats = newForkStats(),
+): Process | number {
   const { child, pairs } = forkBegin(m, parent, childName);
   let err = 0;
   for (const [cv, vma] of pairs) {
-    err = copy_page_range(m, cv, vma);
+    err = copy_page_range(m, cv, vma, stats);
     if (err) break;
   }
   return forkEnd(m, parent, child, err);
@@ -131,7 +156,7 @@ function vma_needs_copy(vma: Vma): boolean {
 }
 
 /** copy_page_range(): 0 or -ENOMEM. */
-function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
+function copy_page_range(m: Machine, dst: Vma, src: Vma, st: ForkStats): number {
   const spt = src.mm.pt;
   const dpt = dst.mm.pt;
   const cow = is_cow_mapping(src.flags);
@@ -139,7 +164,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
   for (let a = src.start; a < src.end;) {
     const pud = spt.pudLeaf(a);
     if (pud) {
-      const r = copyHugetlbEntry(m, dst, src, a, pud, PUD_SIZE);
+      const r = copyHugetlbEntry(m, dst, src, a, pud, PUD_SIZE, st);
       if (r) return r;
       touched = true;
       a += PUD_SIZE;
@@ -153,7 +178,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     }
     if (typeof slot === 'number') {
       if (src.kind === 'hugetlb') {
-        const r = copyHugetlbEntry(m, dst, src, a, slot, PMD_SIZE);
+        const r = copyHugetlbEntry(m, dst, src, a, slot, PMD_SIZE, st);
         if (r) return r;
         touched = true;
         a = next;
@@ -163,7 +188,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
         a = next;
         continue;
       } // file PMDs refault in the child
-      if (copy_huge_pmd(m, dst, src, a, slot)) {
+      if (copy_huge_pmd(m, dst, src, a, slot, st)) {
         touched = true;
         a = next;
         continue;
@@ -173,7 +198,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     const table = spt.pteTable(a)!;
     const dtable = dpt.pte_alloc(a)!;
     const stop = Math.min(next, src.end);
-    const r = copyPteRange(m, dst, src, a, table, dtable, pte_index(a), pte_index(a) + (stop - a) / PAGE_SIZE, cow);
+    const r = copyPteRange(m, dst, src, a, table, dtable, pte_index(a), pte_index(a) + (stop - a) / PAGE_SIZE, cow, st);
     if (r < 0) return r;
     if (r > 0) touched = true;
     a = stop;
@@ -198,6 +223,7 @@ function copyPteRange(
   i: number,
   iEnd: number,
   cow: boolean,
+  st: ForkStats,
 ): number {
   const mem = m.mem;
   const flags = mem.flags;
@@ -225,17 +251,19 @@ function copyPteRange(
       if (cow) table[i] = ce = pte_wrprotect(e);
       if (shared) ce = pte_mkclean(ce);
       dtable[i] = pte_mkold(ce);
+      st.shared++;
       continue;
     }
     const a = addr + (i - pte_index(addr)) * PAGE_SIZE;
     // copy_present_ptes(): the PTEs that map the rest of one large folio are copied as a batch.
     const nr = copyPresentPtesBatch(m, dst, src, a, e, table, dtable, i, (iEnd - i) * PAGE_SIZE, cow);
     if (nr > 0) {
+      st.shared += nr;
       done += nr - 1;
       i += nr - 1;
       continue;
     }
-    const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow);
+    const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow, st);
     if (r) return r;
   }
   dst.mm.rss_anon += rssAnon;
@@ -320,8 +348,9 @@ function copyPresentPte(
   dtable: Uint32Array,
   i: number,
   cow: boolean,
+  st: ForkStats,
 ): number {
-  const r = copyPresentPteDup(m, dst, src, addr, e, dtable, i);
+  const r = copyPresentPteDup(m, dst, src, addr, e, dtable, i, st);
   if (r === 'shared') copyPresentPteMap(m, src, e, table, dtable, i, cow);
   return typeof r === 'number' ? r : 0;
 }
@@ -339,6 +368,7 @@ export function copyPresentPteDup(
   e: number,
   dtable: Uint32Array,
   i: number,
+  st: ForkStats,
 ): ForkDup | number {
   const mem = m.mem;
   const page = pte_pfn(e);
@@ -350,6 +380,7 @@ export function copyPresentPteDup(
       folio_add_new_anon_rmap(m, copy, dst, addr, 'pte');
       dtable[i] = mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0));
       dst.mm.rss_anon++;
+      st.copied++;
       return 'copied';
     }
     mem.ClearPageAnonExclusive(page);
@@ -359,6 +390,7 @@ export function copyPresentPteDup(
   }
   folio_ref_add(m, folio, 1);
   folioAddRmapPtes(m, folio, page, 1);
+  st.shared++;
   return 'shared';
 }
 
@@ -385,8 +417,8 @@ export function copyPresentPteMap(
  * copy_huge_pmd(): true when the PMD was copied (shared, write-protected, or the huge zero folio);
  * false when an exclusive, maybe-pinned THP made it split the parent's PMD instead.
  */
-function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number): boolean {
-  const r = copyHugePmdDup(m, dst, src, addr, e);
+function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number, st: ForkStats): boolean {
+  const r = copyHugePmdDup(m, dst, src, addr, e, st);
   if (r === 'shared') copyHugePmdMap(m, dst, src, addr, e);
   return r !== 'split';
 }
@@ -396,7 +428,7 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
  * maybe-pinned THP splits the parent's PMD ('split': the PTEs are copied instead); else
  * folio_try_dup_anon_rmap_pmd() shares it ('shared': copyHugePmdMap() follows).
  */
-export function copyHugePmdDup(m: Machine, dst: Vma, src: Vma, addr: number, e: number): ForkDup {
+export function copyHugePmdDup(m: Machine, dst: Vma, src: Vma, addr: number, e: number, st: ForkStats): ForkDup {
   const mem = m.mem;
   const folio = pte_pfn(e);
   const haddr = addr - (addr % PMD_SIZE);
@@ -406,12 +438,14 @@ export function copyHugePmdDup(m: Machine, dst: Vma, src: Vma, addr: number, e: 
   }
   if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
     __split_huge_pmd(m, src, haddr);
+    st.pmd_split++;
     return 'split';
   }
   mem.ClearPageAnonExclusive(folio);
   folio_ref_add(m, folio, 1);
   folioAddRmapEntire(m, folio);
   dst.mm.rss_anon += HPAGE_PMD_NR;
+  st.shared += HPAGE_PMD_NR;
   return 'shared';
 }
 
@@ -429,8 +463,16 @@ export function copyHugePmdMap(m: Machine, dst: Vma, src: Vma, addr: number, e: 
  * -ENOMEM if no free page is unreserved and overcommit gives none); others are shared and
  * write-protected.
  */
-function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: number, size: number): number {
-  const r = copyHugetlbDup(m, dst, src, addr, e, size);
+function copyHugetlbEntry(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  e: number,
+  size: number,
+  st: ForkStats,
+): number {
+  const r = copyHugetlbDup(m, dst, src, addr, e, size, st);
   if (r === 'shared') copyHugetlbMap(m, dst, src, addr, e, size);
   return typeof r === 'number' ? r : 0;
 }
@@ -453,6 +495,7 @@ export function copyHugetlbDup(
   addr: number,
   e: number,
   size: number,
+  st: ForkStats,
 ): ForkDup | number {
   const mem = m.mem;
   const folio = pte_pfn(e);
@@ -473,6 +516,7 @@ export function copyHugetlbDup(
       );
       dst.mm.rss_anon += nr;
       m.hugetlb.folio_set_hugetlb_migratable(copy);
+      st.copied += nr;
       return 'copied';
     }
     mem.ClearPageAnonExclusive(folio);
@@ -482,6 +526,7 @@ export function copyHugetlbDup(
   }
   folio_ref_add(m, folio, 1);
   folioAddRmapEntire(m, folio);
+  st.shared += nr;
   return 'shared';
 }
 
@@ -502,6 +547,8 @@ export interface ForkCursor {
   pending: number;
   /** Something was copied (the fork mmu notifier fires at the VMA's end). */
   touched: boolean;
+  /** What the copy shared, copied and split so far (as kernel_clone()'s `stats`). */
+  stats: ForkStats;
 }
 
 /** One atomic point of fork's copy: the kernel function and what it did, for a trace. */
@@ -534,7 +581,7 @@ export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor)
         return { fn: 'huge_ptep_set_wrprotect', what: 'write-protect the shared hugetlb entry in both', addr: a };
       }
       c.touched = true;
-      const r = copyHugetlbDup(m, dst, src, a, leaf, size);
+      const r = copyHugetlbDup(m, dst, src, a, leaf, size, c.stats);
       if (typeof r === 'number') return r;
       if (r === 'shared') c.pending = leaf;
       else c.addr = next;
@@ -552,7 +599,7 @@ export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor)
         return { fn: 'pmdp_set_wrprotect', what: 'write-protect the shared THP in both', addr: a };
       }
       c.touched = true;
-      const r = copyHugePmdDup(m, dst, src, a, leaf);
+      const r = copyHugePmdDup(m, dst, src, a, leaf, c.stats);
       if (r === 'shared') c.pending = leaf;
       else if (r === 'zero') c.addr = next;
       return { fn: 'copy_huge_pmd', what: forkDupWhat(r, pte_pfn(leaf)), addr: a };
@@ -582,7 +629,7 @@ export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor)
       return { fn: 'copy_present_ptes', what: 'copy a special entry (no struct page)', addr: a };
     }
     c.touched = true;
-    const r = copyPresentPteDup(m, dst, src, a, e, dtable, i);
+    const r = copyPresentPteDup(m, dst, src, a, e, dtable, i, c.stats);
     if (typeof r === 'number') return r;
     if (r === 'shared') c.pending = e;
     else c.addr = a + PAGE_SIZE;

@@ -4,6 +4,8 @@
 //
 // `pages` is the model's struct page **: an Int32Array of PFNs (-1 for NULL). Every function returns
 // the kernel's value: a page count, 0, or a negative errno. Refusals record their reason in m.why.
+// The machine's release profile picks the release's rules where they differ (profile.ts): the entry
+// points' argument checks, the long-term file-pin refusal, the R/O long-term unshare of file pages.
 
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
@@ -87,7 +89,7 @@ import {
   is_zero_pfn,
 } from './pgtable.js';
 import { handle_mm_fault } from './memory.js';
-import { folioPutRefsDiagnosed, folioUseRefs } from './swap.js';
+import { folioPutRefsDiagnosed, folioUseRefs, folio_mark_accessed, lru_add_drain } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
@@ -500,7 +502,7 @@ export function check_vma_flags(m: Machine, vma: Vma, gup_flags: number): number
   if (gup_flags & FOLL_SPLIT_PMD && vma.kind === 'hugetlb')
     return m.refuse(-EOPNOTSUPP, fn, 'FOLL_SPLIT_PMD on a hugetlb mapping');
   if (write) {
-    if (!anon && !writable_file_mapping_allowed(vma, gup_flags)) {
+    if (m.profile.longtermWriteFileRefused && !anon && !writable_file_mapping_allowed(vma, gup_flags)) {
       return m.refuse(
         -EFAULT,
         fn,
@@ -509,6 +511,8 @@ export function check_vma_flags(m: Machine, vma: Vma, gup_flags: number): number
     }
     if (!(vm & VM_WRITE)) {
       if (!(gup_flags & FOLL_FORCE)) return m.refuse(-EFAULT, fn, 'FOLL_WRITE on a mapping without VM_WRITE');
+      if (m.profile.hugetlbForceWriteRefused && vma.kind === 'hugetlb')
+        return m.refuse(-EFAULT, fn, 'hugetlb does not support FOLL_FORCE|FOLL_WRITE');
       if (!is_cow_mapping(vm))
         return m.refuse(-EFAULT, fn, 'FOLL_FORCE write to a non-COW (shared) mapping without VM_WRITE');
     }
@@ -539,7 +543,8 @@ export function gup_must_unshare(m: Machine, vma: Vma | null, flags: number, pag
   if ((flags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN) return false;
   const folio = m.mem.page_folio(page);
   if (!m.mem.folio_test_anon(folio)) {
-    if (!(flags & FOLL_LONGTERM)) return false;
+    // 6.1 never unshares a page that is not anon (profile.longtermRoUnshareFileCow).
+    if (!(flags & FOLL_LONGTERM) || !m.profile.longtermRoUnshareFileCow) return false;
     if (!vma) return true;
     return is_cow_mapping(vma.flags);
   }
@@ -641,7 +646,7 @@ function follow_page_pte(m: Machine, vma: Vma, addr: number, flags: number): num
   if (flags & FOLL_TOUCH) {
     if (flags & FOLL_WRITE && !pte_dirty(e) && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio))
       folio_mark_dirty(m, folio);
-    m.mem.setFlag(folio, PG_referenced); // folio_mark_accessed()
+    folio_mark_accessed(m, folio);
   }
   return pfn;
 }
@@ -832,6 +837,7 @@ export const FAST_ALLOWED =
 
 /** gup_fast_folio_allowed(): GUP-fast may not longterm write-pin file folios other than shmem/hugetlb. */
 function gup_fast_folio_allowed(m: Machine, folio: number, flags: number): boolean {
+  if (!m.profile.longtermWriteFileRefused) return true; // 6.1 has no such check
   if ((flags & (FOLL_WRITE | FOLL_LONGTERM)) !== (FOLL_WRITE | FOLL_LONGTERM)) return true;
   const mem = m.mem;
   if (mem.folio_test_anon(folio) || mem.folio_test_hugetlb(folio)) return true;
@@ -959,21 +965,27 @@ function gup_fast(
 }
 
 /**
- * gup_fast_fallback()'s checks before the walk: unknown flags WARN and give -EINVAL; a range that
- * overflows gives -EOVERFLOW, one past TASK_SIZE_MAX -EFAULT. Returns the end address, or the errno.
- * Sets MMF_HAS_PINNED for FOLL_PIN (before the walk, as the kernel does).
+ * gup_fast_fallback()'s checks before the walk (6.1: internal_get_user_pages_fast()): unknown flags
+ * WARN and give -EINVAL; a range that overflows gives -EOVERFLOW (6.1: 0 pages), one past TASK_SIZE_MAX
+ * -EFAULT. Returns the end address (`start` itself: nothing to take), or the errno. Sets MMF_HAS_PINNED
+ * for FOLL_PIN (before the walk, as the kernel does).
  */
 export function gupFastArgs(m: Machine, mm: MmStruct, start: number, nr_pages: number, gup_flags: number): number {
+  const fn = v6_1(m) ? 'internal_get_user_pages_fast' : 'gup_fast_fallback';
   if (gup_flags & ~FAST_ALLOWED) {
-    m.warns.warn('gup_fast_fallback', 'gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM | ...)');
-    return m.refuse(-EINVAL, 'gup_fast_fallback', 'flag not allowed for the fast API');
+    m.warns.warn(fn, 'gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM | ...)');
+    return m.refuse(-EINVAL, fn, 'flag not allowed for the fast API');
   }
   if (gup_flags & FOLL_PIN) mm.has_pinned = true;
   // len is computed from nr_pages as an unsigned long: a negative count becomes enormous.
   const len = BigInt.asUintN(64, BigInt(nr_pages)) << 12n;
   const endBig = BigInt(start) + BigInt.asUintN(64, len);
-  if (endBig >= 1n << 64n) return m.refuse(-EOVERFLOW, 'gup_fast_fallback', 'start + nr_pages * PAGE_SIZE overflows');
-  if (endBig > BigInt(TASK_SIZE_MAX)) return m.refuse(-EFAULT, 'gup_fast_fallback', 'range ends beyond TASK_SIZE_MAX');
+  if (endBig >= 1n << 64n) {
+    // 6.1: "if (check_add_overflow(start, len, &end)) return 0;" -- an empty range.
+    if (v6_1(m)) return start;
+    return m.refuse(-EOVERFLOW, fn, 'start + nr_pages * PAGE_SIZE overflows');
+  }
+  if (endBig > BigInt(TASK_SIZE_MAX)) return m.refuse(-EFAULT, fn, 'range ends beyond TASK_SIZE_MAX');
   return Number(endBig);
 }
 
@@ -991,6 +1003,10 @@ export function gupFastSlow(
   pages: Int32Array,
 ): number {
   if (nr_pinned === nr_pages || gup_flags & FOLL_FAST_ONLY) return nr_pinned;
+  // The slow path: __gup_longterm_locked(FOLL_TOUCH | FOLL_UNLOCKABLE). 6.1's __gup_longterm_unlocked()
+  // passes FOLL_LONGTERM calls on without FOLL_TOUCH, the others through get_user_pages_unlocked().
+  let slowFlags = gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE;
+  if (v6_1(m)) slowFlags = gup_flags & FOLL_LONGTERM ? gup_flags : gup_flags | FOLL_TOUCH;
   const ret = __gup_longterm_locked(
     m,
     cur,
@@ -999,7 +1015,7 @@ export function gupFastSlow(
     nr_pages - nr_pinned,
     pages,
     nr_pinned,
-    gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE,
+    slowFlags,
   );
   if (ret < 0) return nr_pinned ? nr_pinned : ret;
   return ret + nr_pinned;
@@ -1029,6 +1045,86 @@ function begin(m: Machine): void {
   m.why = undefined;
 }
 
+/** Whether the machine's release checks arguments the 6.1 way (profile.gupEntryChecks). */
+function v6_1(m: Machine): boolean {
+  return m.profile.gupEntryChecks === 'is_valid_gup_flags';
+}
+
+/**
+ * 6.1's is_valid_gup_flags() for the get_user_pages* entry points: FOLL_PIN and FOLL_LONGTERM WARN and
+ * fail; nothing else is checked (FOLL_TOUCH, FOLL_REMOTE... are public flags there).
+ */
+function is_valid_gup_flags(m: Machine, gup_flags: number): boolean {
+  if (gup_flags & FOLL_PIN) {
+    m.warns.warn('is_valid_gup_flags', 'gup_flags & FOLL_PIN');
+    m.refuse(-EINVAL, 'is_valid_gup_flags', 'FOLL_PIN is set only by the pin_user_pages*() APIs');
+    return false;
+  }
+  if (gup_flags & FOLL_LONGTERM) {
+    m.warns.warn('is_valid_gup_flags', 'gup_flags & FOLL_LONGTERM');
+    m.refuse(-EINVAL, 'is_valid_gup_flags', 'FOLL_LONGTERM requires FOLL_PIN (use pin_user_pages*)');
+    return false;
+  }
+  return true;
+}
+
+/** 6.1's pin_user_pages*() prologue: FOLL_GET or no pages array WARN and fail (the caller's value). */
+function pinArgsValid6_1(m: Machine, fn: string, gup_flags: number, pages: Int32Array | null): boolean {
+  if (gup_flags & FOLL_GET) {
+    m.warns.warn(fn, 'gup_flags & FOLL_GET');
+    m.refuse(-EINVAL, fn, 'FOLL_GET and FOLL_PIN are mutually exclusive');
+    return false;
+  }
+  if (!pages) {
+    m.warns.warn(fn, '!pages');
+    m.refuse(-EINVAL, fn, 'FOLL_PIN needs a pages array');
+    return false;
+  }
+  return true;
+}
+
+/** 6.1's get_user_pages_unlocked(): FOLL_LONGTERM WARNs and fails ("incompatible with FAULT_FLAG_ALLOW_RETRY"). */
+function get_user_pages_unlocked6_1(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  gup_flags: number,
+): number {
+  if (gup_flags & FOLL_LONGTERM) {
+    m.warns.warn('get_user_pages_unlocked', 'gup_flags & FOLL_LONGTERM');
+    return m.refuse(-EINVAL, 'get_user_pages_unlocked', 'FOLL_LONGTERM is not supported by *_unlocked in 6.1');
+  }
+  return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, gup_flags | FOLL_TOUCH);
+}
+
+/**
+ * 6.1's __get_user_pages_remote(): FOLL_LONGTERM with a `locked` pointer WARNs and fails (the fsdax
+ * check needs the VMAs, which FAULT_FLAG_ALLOW_RETRY would invalidate); FOLL_LONGTERM without one goes
+ * through __gup_longterm_locked().
+ */
+function __get_user_pages_remote6_1(
+  m: Machine,
+  cur: Process | undefined,
+  mm: MmStruct,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+  locked: Locked | undefined,
+): number {
+  const f = gup_flags | FOLL_TOUCH | FOLL_REMOTE;
+  if (gup_flags & FOLL_LONGTERM) {
+    if (locked) {
+      m.warns.warn('__get_user_pages_remote', 'locked');
+      return m.refuse(-EINVAL, '__get_user_pages_remote', 'FOLL_LONGTERM with a locked pointer (6.1)');
+    }
+    return __gup_longterm_locked(m, cur, mm, start, nr_pages, pages, 0, f);
+  }
+  return __get_user_pages_locked(m, cur, mm, start, nr_pages, pages, 0, f);
+}
+
 /** get_user_pages(): FOLL_TOUCH implied; -EINVAL on bad arguments. */
 export function get_user_pages(
   m: Machine,
@@ -1039,6 +1135,10 @@ export function get_user_pages(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!is_valid_gup_flags(m, gup_flags)) return -EINVAL;
+    return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, gup_flags | FOLL_TOUCH);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH);
   if (f === undefined) return -EINVAL;
   return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
@@ -1056,6 +1156,10 @@ export function get_user_pages_remote(
   cur?: Process,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!is_valid_gup_flags(m, gup_flags)) return -EINVAL;
+    return __get_user_pages_remote6_1(m, cur, target.mm, start, nr_pages, gup_flags, pages, locked);
+  }
   const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_TOUCH | FOLL_REMOTE);
   if (f === undefined) return -EINVAL;
   return __get_user_pages_locked(m, cur, target.mm, start, nr_pages, pages, 0, f);
@@ -1071,12 +1175,59 @@ export function get_user_pages_unlocked(
   gup_flags: number,
 ): number {
   begin(m);
+  if (v6_1(m)) return get_user_pages_unlocked6_1(m, cur, start, nr_pages, pages, gup_flags);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH | FOLL_UNLOCKABLE);
   if (f === undefined) return -EINVAL;
   return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
 }
 
-/** get_user_pages_fast(): FOLL_GET, lockless first. */
+/** The *_fast entry points (GUP-fast, then the slow path for the rest). */
+export type FastApi = 'pin_user_pages_fast' | 'get_user_pages_fast' | 'get_user_pages_fast_only';
+
+/**
+ * A *_fast entry point's argument check: the flags gup_fast_fallback() runs with, or undefined after a
+ * WARN (-EINVAL). 6.18: is_valid_gup_args() with FOLL_PIN, FOLL_GET or FOLL_GET | FOLL_FAST_ONLY; 6.1:
+ * is_valid_gup_flags() for get_user_pages_fast(), the FOLL_GET / pages check of pin_user_pages_fast(),
+ * nothing for get_user_pages_fast_only().
+ */
+export function gupFastEntryFlags(
+  m: Machine,
+  api: FastApi,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number | undefined {
+  if (v6_1(m)) {
+    if (api === 'pin_user_pages_fast')
+      return pinArgsValid6_1(m, api, gup_flags, pages) ? gup_flags | FOLL_PIN : undefined;
+    if (api === 'get_user_pages_fast') return is_valid_gup_flags(m, gup_flags) ? gup_flags | FOLL_GET : undefined;
+    return gup_flags | FOLL_GET | FOLL_FAST_ONLY;
+  }
+  const to_set =
+    api === 'pin_user_pages_fast' ? FOLL_PIN : api === 'get_user_pages_fast' ? FOLL_GET : FOLL_GET | FOLL_FAST_ONLY;
+  return is_valid_gup_args(m, pages, undefined, gup_flags, to_set);
+}
+
+/** The entry point's return for gup_fast_fallback()'s `ret`: 6.1's get_user_pages_fast_only() makes an error 0. */
+export function gupFastEntryRet(m: Machine, api: FastApi, ret: number): number {
+  return api === 'get_user_pages_fast_only' && v6_1(m) && ret < 0 ? 0 : ret;
+}
+
+function fastEntry(
+  m: Machine,
+  api: FastApi,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+): number {
+  begin(m);
+  const f = gupFastEntryFlags(m, api, gup_flags, pages);
+  if (f === undefined) return -EINVAL;
+  return gupFastEntryRet(m, api, gup_fast_fallback(m, cur, start, nr_pages, f, pages!));
+}
+
+/** get_user_pages_fast(): FOLL_GET; -EINVAL on bad arguments. */
 export function get_user_pages_fast(
   m: Machine,
   cur: Process,
@@ -1085,13 +1236,10 @@ export function get_user_pages_fast(
   gup_flags: number,
   pages: Int32Array | null,
 ): number {
-  begin(m);
-  const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET);
-  if (f === undefined) return -EINVAL;
-  return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
+  return fastEntry(m, 'get_user_pages_fast', cur, start, nr_pages, gup_flags, pages);
 }
 
-/** get_user_pages_fast_only(): never falls back to the slow path (may return 0). */
+/** get_user_pages_fast_only(): FOLL_GET | FOLL_FAST_ONLY (6.1: no argument check, an error is 0). */
 export function get_user_pages_fast_only(
   m: Machine,
   cur: Process,
@@ -1100,13 +1248,10 @@ export function get_user_pages_fast_only(
   gup_flags: number,
   pages: Int32Array | null,
 ): number {
-  begin(m);
-  const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET | FOLL_FAST_ONLY);
-  if (f === undefined) return -EINVAL;
-  return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
+  return fastEntry(m, 'get_user_pages_fast_only', cur, start, nr_pages, gup_flags, pages);
 }
 
-/** pin_user_pages(): FOLL_PIN (no FOLL_TOUCH); returns 0, not an errno, on bad arguments. */
+/** pin_user_pages(): FOLL_PIN (no FOLL_TOUCH); returns 0 (6.1: -EINVAL), not an errno, on bad arguments. */
 export function pin_user_pages(
   m: Machine,
   cur: Process,
@@ -1116,12 +1261,16 @@ export function pin_user_pages(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages', gup_flags, pages)) return -EINVAL;
+    return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, gup_flags | FOLL_PIN);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return 0;
   return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
 }
 
-/** pin_user_pages_remote(): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE on target's mm; 0 on bad arguments. */
+/** pin_user_pages_remote(): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE on target's mm; 0 (6.1: -EINVAL) on bad arguments. */
 export function pin_user_pages_remote(
   m: Machine,
   target: Process,
@@ -1133,12 +1282,16 @@ export function pin_user_pages_remote(
   cur?: Process,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages_remote', gup_flags, pages)) return -EINVAL;
+    return __get_user_pages_remote6_1(m, cur, target.mm, start, nr_pages, gup_flags | FOLL_PIN, pages, locked);
+  }
   const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_REMOTE);
   if (f === undefined) return 0;
   return __gup_longterm_locked(m, cur, target.mm, start, nr_pages, pages, 0, f);
 }
 
-/** pin_user_pages_unlocked(): 0 on bad arguments. */
+/** pin_user_pages_unlocked(): 0 (6.1: -EINVAL) on bad arguments; 6.1 refuses FOLL_LONGTERM. */
 export function pin_user_pages_unlocked(
   m: Machine,
   cur: Process,
@@ -1148,12 +1301,16 @@ export function pin_user_pages_unlocked(
   gup_flags: number,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages_unlocked', gup_flags, pages)) return -EINVAL;
+    return get_user_pages_unlocked6_1(m, cur, start, nr_pages, pages, gup_flags | FOLL_PIN);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_UNLOCKABLE);
   if (f === undefined) return 0;
   return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
 }
 
-/** pin_user_pages_fast(): FOLL_PIN, lockless first; -EINVAL on bad arguments. */
+/** pin_user_pages_fast(): FOLL_PIN; -EINVAL on bad arguments. */
 export function pin_user_pages_fast(
   m: Machine,
   cur: Process,
@@ -1162,10 +1319,7 @@ export function pin_user_pages_fast(
   gup_flags: number,
   pages: Int32Array | null,
 ): number {
-  begin(m);
-  const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
-  if (f === undefined) return -EINVAL;
-  return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
+  return fastEntry(m, 'pin_user_pages_fast', cur, start, nr_pages, gup_flags, pages);
 }
 
 /**
@@ -1176,7 +1330,9 @@ export function faultin_page_range(m: Machine, cur: Process, start: number, end:
   begin(m);
   let flags = FOLL_TOUCH | FOLL_HWPOISON | FOLL_UNLOCKABLE | FOLL_MADV_POPULATE;
   if (write) flags |= FOLL_WRITE;
-  return __get_user_pages_locked(m, cur, cur.mm, start, (end - start) / PAGE_SIZE, null, 0, flags);
+  const ret = __get_user_pages_locked(m, cur, cur.mm, start, (end - start) / PAGE_SIZE, null, 0, flags);
+  lru_add_drain(m);
+  return ret;
 }
 
 /**
@@ -1190,6 +1346,7 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
   const seen = new Set<number>();
   let collected = 0;
   let prev = -1;
+  let drained = false;
   for (let i = 0; i < nr; i++) {
     const folio = mem.page_folio(pages[off + i]!);
     if (folio === prev) continue;
@@ -1211,6 +1368,13 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
       mem.refcount[folio] = mem.refcount[folio]! + 1;
       list.push(folio);
       continue;
+    }
+    // collect_longterm_unpinnable_folios(): a small folio holding more references than its mappings
+    // and this pin may sit in a per-CPU LRU batch: drain this CPU's batches once (folio_may_be_lru_cached()).
+    const pinRefs = mem.folio_has_pincount(folio) ? 1 : GUP_PIN_COUNTING_BIAS;
+    if (!drained && !mem.folio_test_large(folio) && mem.refcount[folio] !== folioUseRefs(m, folio) + pinRefs) {
+      lru_add_drain(m);
+      drained = true;
     }
     // folio_isolate_lru(): off the LRU, with a reference held by the isolation.
     mem.clearFlag(folio, PG_lru);

@@ -19,9 +19,11 @@ import type { Process } from '../../mm/task.js';
 import type { Vma } from '../../mm/mm_types.js';
 import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn } from '../../mm/pgtable.js';
-import { parseFollFlags, FOLL_GET, FOLL_PIN, FOLL_FAST_ONLY } from '../../mm/foll_flags.js';
+import { parseFollFlags, FOLL_PIN, FOLL_FAST_ONLY } from '../../mm/foll_flags.js';
 import {
-  is_valid_gup_args,
+  gupFastEntryFlags,
+  gupFastEntryRet,
+  type FastApi,
   gupFastArgs,
   gupFastGrab,
   gupFastKeep,
@@ -30,7 +32,7 @@ import {
   gupFastSlow,
   SEQ_BUSY,
 } from '../../mm/gup.js';
-import { forkBegin, forkEnd, copyPageRangeStep, type ForkCursor } from '../../kernel/fork.js';
+import { forkBegin, forkEnd, copyPageRangeStep, newForkStats, type ForkCursor } from '../../kernel/fork.js';
 import { zapPresentPtes, tlbFinishMmu } from '../../mm/memory.js';
 import { do_munmap } from '../../mm/mmap.js';
 import {
@@ -226,11 +228,12 @@ export class GupFastOp extends Op {
         this.pages = new Int32Array(this.nrPages);
         this.seen = new Uint8Array(this.nrPages);
         m.why = undefined;
-        const base = s.op.startsWith('pin') ? FOLL_PIN : FOLL_GET | (s.op.endsWith('_only') ? FOLL_FAST_ONLY : 0);
-        const f = is_valid_gup_args(m, this.pages, undefined, parseFollFlags(s.flags ?? []), base);
+        const f = gupFastEntryFlags(m, s.op as FastApi, parseFollFlags(s.flags ?? []), this.pages);
         this.start = addr - (addr % PAGE_SIZE);
         const end = f === undefined ? -EINVAL : gupFastArgs(m, mm, this.start, this.nrPages, f);
         if (end < 0) return this.finish(w, end, 'gup_fast_fallback');
+        // 6.1's overflow: an empty range, nothing taken.
+        if (end === this.start) return this.finish(w, 0, 'gup_fast_fallback');
         this.flags = f!;
         this.end = end;
         this.addr = this.start;
@@ -347,6 +350,7 @@ export class GupFastOp extends Op {
   }
   /** The end: the pages go to the step's handle, and GUP-fast's property is checked. */
   private finish(w: World, ret: number, fn: string): PointRecord {
+    ret = gupFastEntryRet(w.ctx.m, this.step.op as FastApi, ret);
     this.done = true;
     this.phase = G_DONE;
     this.ret = ret;
@@ -391,7 +395,8 @@ export class ForkOp extends Op {
   child: Process | undefined = undefined;
   pairs: [Vma, Vma][] = [];
   vi = 0;
-  cursor: ForkCursor = { addr: 0, pending: 0, touched: false };
+  stats = newForkStats();
+  cursor: ForkCursor = { addr: 0, pending: 0, touched: false, stats: this.stats };
   err = 0;
 
   private parent(w: World): Process {
@@ -421,11 +426,13 @@ export class ForkOp extends Op {
       this.child = child;
       this.pairs = pairs;
       this.vi = 0;
-      this.cursor = { addr: pairs[0]?.[1].start ?? 0, pending: 0, touched: false };
+      this.cursor = { addr: pairs[0]?.[1].start ?? 0, pending: 0, touched: false, stats: this.stats };
       this.phase = pairs.length ? F_COPY : F_END;
       return {
         fn: 'dup_mmap',
-        what: `mmap_lock (write); the child's VMAs; raw_write_seqcount_begin(write_protect_seq) = ${parent.mm.write_protect_seq}`,
+        what:
+          "mmap_lock (write); the child's VMAs; " +
+          `raw_write_seqcount_begin(write_protect_seq) = ${parent.mm.write_protect_seq}`,
       };
     }
     if (this.phase === F_COPY) {
@@ -441,7 +448,7 @@ export class ForkOp extends Op {
       }
       this.vi++;
       if (this.vi >= this.pairs.length) this.phase = F_END;
-      else this.cursor = { addr: this.pairs[this.vi]![1].start, pending: 0, touched: false };
+      else this.cursor = { addr: this.pairs[this.vi]![1].start, pending: 0, touched: false, stats: this.stats };
       return this.point(w);
     }
     const r = forkEnd(m, parent, this.child!, this.err);
