@@ -17,7 +17,17 @@ import { PAGE_SIZE } from '../../mm/memmap.js';
 import { folio_maybe_dma_pinned } from '../../mm/gup.js';
 import type { ProtectionName } from '../../mm/protections.js';
 import { checkInvariants } from '../invariants.js';
-import { Locks, makeOp, type Op, type World, type PointRecord } from './threads.js';
+import {
+  Locks,
+  makeOp,
+  independent,
+  FOOTPRINT_ALL,
+  type Footprint,
+  type Op,
+  type World,
+  type PointRecord,
+} from './threads.js';
+import { Hash, WordHash } from './state_hash.js';
 
 /** One point of an interleaving: which thread did what, in which kernel function. */
 export interface TraceStep {
@@ -27,6 +37,8 @@ export interface TraceStep {
   op: string;
   fn: string;
   what: string;
+  /** In a violation's trace: the pages of the regions after this point. */
+  pages?: string[];
 }
 
 /** A property that some interleaving violates, with the shortest such interleaving found. */
@@ -56,6 +68,8 @@ export interface ExploreResult {
   scenario: string;
   /** Protections switched off (--without). */
   without: string[];
+  /** Whether the partial-order reduction was on (interleavings then count one per order of dependent points). */
+  reduction: boolean;
   interleavings: number;
   states: number;
   /** The search stopped at --max-states: not every interleaving was run. */
@@ -72,40 +86,11 @@ export interface ExploreOptions {
   /** Called now and then with the states explored so far. */
   onProgress?: (states: number, max: number) => void;
   name?: string;
+  /** The partial-order reduction (sleep sets over independent points); on unless false. */
+  reduction?: boolean;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
-
-/** A 32-bit FNV-1a-style mix, two lanes (64 bits) to keep collisions out of reach. */
-class Hash {
-  a = 0x811c9dc5;
-  b = 0x01000193;
-  word(x: number): void {
-    this.a = Math.imul(this.a ^ (x | 0), 0x01000193);
-    this.b = Math.imul(this.b ^ (x | 0), 0x5bd1e995) ^ (this.b >>> 15);
-  }
-  num(x: number): void {
-    if (Number.isInteger(x) && Math.abs(x) < 2 ** 31) this.word(x);
-    else {
-      this.word(Math.floor(x / 2 ** 32));
-      this.word(x % 2 ** 32);
-    }
-  }
-  ints(v: Int32Array | Uint32Array, n = v.length): void {
-    let a = this.a;
-    let b = this.b;
-    for (let i = 0; i < n; i++) {
-      const x = v[i]! | 0;
-      a = Math.imul(a ^ x, 0x01000193);
-      b = Math.imul(b ^ x, 0x5bd1e995) ^ (b >>> 15);
-    }
-    this.a = a;
-    this.b = b;
-  }
-  key(): string {
-    return `${(this.a >>> 0).toString(36)}.${(this.b >>> 0).toString(36)}`;
-  }
-}
 
 interface Thread {
   name: string;
@@ -113,10 +98,19 @@ interface Thread {
   pc: number;
 }
 
+/** What the search keeps per node (a state and its sleep set): its end states and shortest violations. */
+interface Node {
+  /** End-state index -> interleavings from this node that reach it. */
+  ends: Map<number, number>;
+  /** Property -> the fewest points from here to its violation, and the thread to run first (-1: here). */
+  best: Map<string, { dist: number; thread: number }>;
+}
+
 /** Run every interleaving of the scenario's (first) concurrent block. */
 export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult {
   const t0 = performance.now();
   const maxStates = opts.maxStates ?? 1_000_000;
+  const reduce = opts.reduction ?? true;
   const at = sc.steps.findIndex((s) => s.op === 'concurrent');
   if (at < 0) throw new RangeError('the scenario has no concurrent step: nothing to explore');
   const block = sc.steps[at] as StepOf<'concurrent'>;
@@ -131,28 +125,57 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     ops: steps.map((s) => makeOp(name, s)),
     pc: 0,
   }));
+  if (threads.length > MAX_THREADS) throw new RangeError(`at most ${MAX_THREADS} threads in a concurrent step`);
   const world: World = { ctx, locks: new Locks() };
   const roots: object[] = [ctx, world, threads];
   const opKeys = threads.map((t) => t.ops.map((o) => Object.keys(o)));
-  const slabBuf = { words: new Uint32Array(0) };
 
+  // The page state and the PTE slab: hashed incrementally (state_hash.ts); the rest word by word.
+  const poolHash = new WordHash();
+  const extraHash = new Map<string, WordHash>();
+  const slabHash: WordHash[] = [];
+  const slabViews: Int32Array[] = [];
   const hashState = (): string => {
-    const h = new Hash();
     const m = ctx.m;
-    h.ints(new Int32Array(m.mem.pool));
+    const mem = m.mem;
+    poolHash.update(new Int32Array(mem.pool), mem.pool.byteLength >> 2);
+    const h = new Hash();
+    h.word(poolHash.a);
+    h.word(poolHash.b);
+    for (const [name, arr] of mem.extras) {
+      let x = extraHash.get(name);
+      if (!x) extraHash.set(name, (x = new WordHash()));
+      x.update(new Int32Array(arr.buffer, arr.byteOffset, arr.length), arr.length);
+      // All zeros (0, 0) hashes as no array: one allocated since a snapshot is zeroed by its restore.
+      if (x.a !== 0 || x.b !== 0) {
+        h.word(x.a);
+        h.word(x.b);
+      }
+    }
     const slab = m.pteSlab;
-    const words = slab.usedWords();
-    if (slabBuf.words.length < words) slabBuf.words = new Uint32Array(words);
-    slab.copyOut(slabBuf.words, words);
-    h.ints(slabBuf.words, words);
+    const used = slab.usedWords();
+    // Chunks above the high-water mark hold nothing: a chunk allocated since a snapshot must not count.
+    slab.chunks.forEach((c, k) => {
+      const v = (slabViews[k] ??= new Int32Array(c.buffer, c.byteOffset, c.length));
+      const x = (slabHash[k] ??= new WordHash());
+      x.update(v, Math.max(0, Math.min(c.length, used - k * c.length)));
+      if (k * c.length < used) {
+        h.word(x.a);
+        h.word(x.b);
+      }
+    });
     for (const p of m.processes.values()) {
       h.num(p.alive ? p.pid : -p.pid);
       const mm = p.mm;
       h.num(mm.write_protect_seq);
+      h.num(mm.has_pinned ? 1 : 0);
+      h.num(mm.rss_anon);
+      h.num(mm.rss_file);
       h.num(mm.vmas.length);
       for (const v of mm.vmas) {
         h.num(v.start);
         h.num(v.end);
+        h.num(v.flags);
       }
       for (const [k, s] of mm.pt.pmds) {
         h.num(k);
@@ -171,8 +194,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
           const v = (o as unknown as Record<string, unknown>)[k];
           if (typeof v === 'number') h.num(v);
           else if (typeof v === 'boolean') h.num(v ? 1 : 0);
-          else if (v instanceof Int32Array) h.ints(v);
-          else if (v instanceof Uint8Array) h.ints(new Int32Array(v));
+          else if (v instanceof Int32Array || v instanceof Uint8Array) h.words(v);
         }
       });
     });
@@ -212,29 +234,29 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   };
 
   const trace: TraceStep[] = [];
-  const violations = new Map<string, Violation>();
-  const violate = (property: string, message: string): void => {
-    const have = violations.get(property);
-    if (have && have.trace.length <= trace.length) return;
-    violations.set(property, { property, message, trace: trace.slice(), pages: pageLines() });
-  };
+  /** Messages of the violations seen, by property (the replay gives the shortest one's own). */
+  const seenViolations = new Map<string, string>();
   const ends: EndState[] = [];
   const endIndex = new Map<string, number>();
-  /** Per explored state: end-state index -> interleavings from it. */
-  const seen = new Map<string, Map<number, number>>();
+  const memo = new Map<string, Node>();
   const snaps: MachineSnapshot[] = [];
   let states = 0;
   let truncated = false;
   let lastProgress = 0;
 
-  const finishEnd = (): number => {
+  /** Run the steps after the block and check the invariants: the end state's index and what broke. */
+  const finishEnd = (record: boolean): { idx: number; broken: Map<string, string> } => {
     const m = ctx.m;
+    const broken = new Map<string, string>();
+    const breaks = (p: string, msg: string) => {
+      if (!broken.has(p)) broken.set(p, msg);
+    };
     after.forEach((s, i) => {
       const res = runScenarioStep(ctx, s as Step, at + 1 + i, []);
-      if (res.failures?.length) violate(failureName(s as Step), res.failures.join('; '));
-      trace.push({ thread: '-', step: at + 1 + i, op: s.op, fn: s.op, what: `ret ${res.ret}` });
+      if (res.failures?.length) breaks(failureName(s as Step), res.failures.join('; '));
+      if (record) trace.push({ thread: '-', step: at + 1 + i, op: s.op, fn: s.op, what: `ret ${res.ret}` });
     });
-    for (const v of checkInvariants(m)) violate('model invariants', v);
+    for (const v of checkInvariants(m)) breaks('model invariants', v);
     const d = ctx.vmstatDelta();
     const end: EndState = {
       interleavings: 0,
@@ -261,9 +283,14 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
       end.example = trace.slice();
       ends.push(end);
     }
-    trace.length -= after.length;
-    return idx;
+    return { idx, broken };
   };
+
+  const deadlocked = (): string =>
+    `threads ${threads
+      .filter((t) => t.pc < t.ops.length)
+      .map((t) => t.name)
+      .join(', ')} wait forever`;
 
   const enabledThreads = (): number[] => {
     const out: number[] = [];
@@ -274,23 +301,35 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     return out;
   };
 
-  const runPoint = (ti: number): void => {
+  const runPoint = (ti: number): PointRecord => {
     const t = threads[ti]!;
     const op = t.ops[t.pc]!;
     const rec: PointRecord = op.point(world);
     trace.push({ thread: t.name, step: t.pc, op: op.step.op, fn: rec.fn, what: rec.what });
-    if (rec.violation) violate(rec.violation.property, rec.violation.message);
     if (op.done) t.pc++;
+    return rec;
   };
 
-  const visit = (depth: number): Map<number, number> => {
-    const key = hashState();
-    const memo = seen.get(key);
-    if (memo) return memo;
-    const result = new Map<number, number>();
+  /** The footprint of each thread's next point (FOOTPRINT_ALL for a finished one). */
+  const footprints = (): Footprint[] => threads.map((t) => t.ops[t.pc]?.footprint(world) ?? FOOTPRINT_ALL);
+
+  /** The sleep set after running `ti` from a node with sleep set `sleep`, where `done` ran first. */
+  const sleepAfter = (fps: Footprint[], sleep: number, done: number, ti: number): number => {
+    if (!reduce) return 0;
+    let out = 0;
+    const carried = sleep | done;
+    for (let u = 0; u < threads.length; u++) if (carried & (1 << u) && independent(fps[u]!, fps[ti]!)) out |= 1 << u;
+    return out;
+  };
+
+  const visit = (depth: number, sleep: number): Node => {
+    const key = `${hashState()}/${sleep}`;
+    const memoed = memo.get(key);
+    if (memoed) return memoed;
+    const node: Node = { ends: new Map(), best: new Map() };
     if (states >= maxStates) {
       truncated = true;
-      return result;
+      return node;
     }
     states++;
     if (opts.onProgress && states - lastProgress >= PROGRESS_EVERY) {
@@ -299,53 +338,123 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     }
     const en = enabledThreads();
     if (en.length === 0) {
-      if (threads.every((t) => t.pc >= t.ops.length)) result.set(finishEnd(), 1);
-      else
-        violate(
-          'no deadlock',
-          `threads ${threads
-            .filter((t) => t.pc < t.ops.length)
-            .map((t) => t.name)
-            .join(', ')} wait forever`,
-        );
-      seen.set(key, result);
-      return result;
+      if (threads.every((t) => t.pc >= t.ops.length)) {
+        const mark = trace.length;
+        const { idx, broken } = finishEnd(true);
+        trace.length = mark;
+        node.ends.set(idx, 1);
+        for (const [p, msg] of broken) {
+          node.best.set(p, { dist: 0, thread: AT_END });
+          if (!seenViolations.has(p)) seenViolations.set(p, msg);
+        }
+      } else {
+        node.best.set(DEADLOCK, { dist: 0, thread: AT_END });
+        if (!seenViolations.has(DEADLOCK)) seenViolations.set(DEADLOCK, deadlocked());
+      }
+      memo.set(key, node);
+      return node;
     }
+    // Sleep sets: a thread asleep here ran first from an ancestor, and nothing it depends on ran since.
+    const todo = en.filter((t) => !(sleep & (1 << t)));
+    const fps = reduce && todo.length > 0 ? footprints() : [];
     let snap: MachineSnapshot | undefined;
-    if (en.length > 1) snap = snaps[depth] = snapshotMachine(ctx.m, roots, snaps[depth]);
+    if (todo.length > 1) snap = snaps[depth] = snapshotMachine(ctx.m, roots, snaps[depth]);
     const mark = trace.length;
-    en.forEach((ti, k) => {
+    let done = 0;
+    todo.forEach((ti, k) => {
       if (k > 0) {
         restoreMachine(ctx.m, snap!);
         trace.length = mark;
       }
-      runPoint(ti);
-      for (const [e, n] of visit(depth + 1)) result.set(e, (result.get(e) ?? 0) + n);
+      const rec = runPoint(ti);
+      if (rec.violation) {
+        const p = rec.violation.property;
+        if (!seenViolations.has(p)) seenViolations.set(p, rec.violation.message);
+        const have = node.best.get(p);
+        if (!have || have.dist > 1) node.best.set(p, { dist: 1, thread: ti });
+      }
+      const child = visit(depth + 1, sleepAfter(fps, sleep, done, ti));
+      for (const [e, n] of child.ends) node.ends.set(e, (node.ends.get(e) ?? 0) + n);
+      for (const [p, b] of child.best) {
+        const have = node.best.get(p);
+        if (!have || have.dist > b.dist + 1) node.best.set(p, { dist: b.dist + 1, thread: ti });
+      }
+      done |= 1 << ti;
     });
     trace.length = mark;
-    seen.set(key, result);
-    return result;
+    memo.set(key, node);
+    return node;
   };
 
-  const root = visit(0);
+  const rootSnap = snapshotMachine(ctx.m, roots);
+  const root = visit(0, 0);
   let interleavings = 0;
-  for (const [e, n] of root) {
+  for (const [e, n] of root.ends) {
     ends[e]!.interleavings += n;
     interleavings += n;
   }
   const seconds = (performance.now() - t0) / 1000;
+
+  /**
+   * The shortest interleaving that violates `property`: replayed from the start along the choices the
+   * search recorded, with the pages after every point.
+   */
+  const shortest = (property: string): Violation => {
+    restoreMachine(ctx.m, rootSnap);
+    trace.length = 0;
+    const steps: TraceStep[] = [];
+    let sleep = 0;
+    let message = seenViolations.get(property) ?? '';
+    for (;;) {
+      const node = memo.get(`${hashState()}/${sleep}`);
+      const b = node?.best.get(property);
+      if (!b) break; // cut by --max-states: the trace found so far
+      if (b.thread === AT_END) {
+        if (property === DEADLOCK) message = deadlocked();
+        else {
+          const { broken } = finishEnd(true);
+          message = broken.get(property) ?? message;
+          for (const s of trace.slice(steps.length)) steps.push({ ...s, pages: pageLines() });
+        }
+        break;
+      }
+      const en = enabledThreads().filter((t) => !(sleep & (1 << t)));
+      const fps = reduce ? footprints() : [];
+      let done = 0;
+      for (const t of en) {
+        if (t === b.thread) break;
+        done |= 1 << t;
+      }
+      const rec = runPoint(b.thread);
+      steps.push({ ...trace[trace.length - 1]!, pages: pageLines() });
+      if (b.dist === 1 && rec.violation?.property === property) {
+        message = rec.violation.message;
+        break;
+      }
+      sleep = sleepAfter(fps, sleep, done, b.thread);
+    }
+    return { property, message, trace: steps, pages: steps[steps.length - 1]?.pages ?? pageLines() };
+  };
+  const violations = [...seenViolations.keys()].filter((p) => root.best.has(p)).map(shortest);
   return {
     scenario: sc.name ?? opts.name ?? 'scenario',
     without: opts.without ?? [],
+    reduction: reduce,
     interleavings,
     states,
     truncated,
     ends,
-    violations: [...violations.values()],
+    violations,
     seconds,
     states_per_second: seconds > 0 ? Math.round(states / seconds) : 0,
   };
 }
+
+/** The thread index a node's best path gives when the violation is at that node (its end, or a deadlock). */
+const AT_END = -1;
+const DEADLOCK = 'no deadlock';
+/** Threads are bits of a sleep set. */
+const MAX_THREADS = 30;
 
 /** Pages listed per region in a state (a race needs a few; a big region is cut). */
 const PAGES_LISTED = 8;

@@ -83,6 +83,46 @@ export class Locks {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Footprints: what the next point of a thread may read and write, for the explorer's partial-order
+// reduction (explorer.ts, sleep sets). Two points are independent when neither writes what the other
+// reads or writes: run in either order from the same state they reach the same state, and neither
+// enables or disables the other (every point whose enabledness depends on a lock writes everything).
+// Resources are coarse and conservative: all page state, the allocator, the PTE slab and the counters
+// are one resource (FRAMES); per mm, its page tables, its fields (write_protect_seq, MMF_HAS_PINNED,
+// RSS) and each of its locks.
+
+/** All page state, allocator, PTE slab and vmstat. */
+export const RES_FRAMES = 1;
+/** The run's handles (a GUP's pages land in one at its end). */
+export const RES_HANDLES = 2;
+const RES_MM_KINDS = 8;
+/** Per mm: page tables, mm fields, GUP-fast's IRQs-off count, the page-table lock. */
+export const MM_PT = 0;
+export const MM_FIELDS = 1;
+export const MM_IRQ = 2;
+export const MM_PTL = 3;
+/** The resource `kind` of mm `id`. */
+export const resMm = (id: number, kind: number): number => 16 + id * RES_MM_KINDS + kind;
+
+/** What a point may read and write; `all`: it may touch anything (dependent on every other point). */
+export interface Footprint {
+  all: boolean;
+  r: number[];
+  w: number[];
+}
+
+/** A point that may touch anything. */
+export const FOOTPRINT_ALL: Footprint = Object.freeze({ all: true, r: [], w: [] }) as Footprint;
+
+const meets = (a: number[], b: number[]): boolean => a.some((x) => b.includes(x));
+
+/** Whether two points commute (neither writes what the other reads or writes). */
+export function independent(a: Footprint, b: Footprint): boolean {
+  if (a.all || b.all) return false;
+  return !meets(a.w, b.w) && !meets(a.w, b.r) && !meets(a.r, b.w);
+}
+
 /** The world the ops act on: the run's context and the locks. */
 export interface World {
   ctx: RunContext;
@@ -102,6 +142,10 @@ export abstract class Op {
   abstract enabled(w: World): boolean;
   /** Run the next point. */
   abstract point(w: World): PointRecord;
+  /** What the next point may read and write (conservative: everything unless an op says less). */
+  footprint(_w: World): Footprint {
+    return FOOTPRINT_ALL;
+  }
   /** The next point may create objects (a process, VMAs, a handle): the explorer re-walks its snapshot. */
   structural(): boolean {
     return true;
@@ -215,6 +259,24 @@ export class GupFastOp extends Op {
   }
   override structural(): boolean {
     return this.phase === G_BEGIN || this.phase === G_DONE || this.phase === G_SLOW;
+  }
+  override footprint(w: World): Footprint {
+    const mm = this.caller(w).mm.id;
+    switch (this.phase) {
+      case G_BEGIN: // reads write_protect_seq, sets MMF_HAS_PINNED, IRQs off
+        return { all: false, r: [resMm(mm, MM_FIELDS)], w: [resMm(mm, MM_FIELDS), resMm(mm, MM_IRQ)] };
+      case G_READ:
+        return { all: false, r: [resMm(mm, MM_PT)], w: [] };
+      case G_GRAB:
+      case G_RECHECK:
+        return { all: false, r: [resMm(mm, MM_PT)], w: [RES_FRAMES] };
+      case G_IRQ_ON: // IRQs on, the seqcount re-read (and every page unpinned if it moved)
+        return { all: false, r: [resMm(mm, MM_FIELDS)], w: [resMm(mm, MM_IRQ), RES_FRAMES] };
+      case G_DONE:
+        return { all: false, r: [], w: [RES_HANDLES] };
+      default:
+        return FOOTPRINT_ALL; // the slow path: mmap_lock, faults, anything
+    }
   }
   point(w: World): PointRecord {
     const m = w.ctx.m;
@@ -411,6 +473,21 @@ export class ForkOp extends Op {
   override structural(): boolean {
     return this.phase !== F_COPY;
   }
+  override footprint(w: World): Footprint {
+    // dup_mmap()'s start and end, and a copy that ends a VMA with an MMU notifier to call: everything.
+    if (this.phase !== F_COPY || w.ctx.m.notifiers.size > 0) return FOOTPRINT_ALL;
+    const parent = this.parent(w).mm;
+    const child = this.child!.mm.id;
+    const wr = [resMm(child, MM_PT), resMm(child, MM_FIELDS), RES_FRAMES, resMm(parent.id, MM_PTL)];
+    // The parent's tables are written by a write-protect, and by a decision on a leaf (a PMD split).
+    if (
+      this.cursor.pending ||
+      parent.pt.puds.size > 0 ||
+      [...parent.pt.pmds.values()].some((x) => typeof x === 'number')
+    )
+      wr.push(resMm(parent.id, MM_PT));
+    return { all: false, r: [resMm(parent.id, MM_PT), resMm(parent.id, MM_FIELDS)], w: wr };
+  }
   point(w: World): PointRecord {
     const m = w.ctx.m;
     const parent = this.parent(w);
@@ -447,9 +524,17 @@ export class ForkOp extends Op {
         return { fn: 'copy_page_range', what: `failed: ${errnoName(r)}` };
       }
       this.vi++;
-      if (this.vi >= this.pairs.length) this.phase = F_END;
-      else this.cursor = { addr: this.pairs[this.vi]![1].start, pending: 0, touched: false, stats: this.stats };
-      return this.point(w);
+      if (this.vi < this.pairs.length) {
+        this.cursor = { addr: this.pairs[this.vi]![1].start, pending: 0, touched: false, stats: this.stats };
+        return this.point(w);
+      }
+      // The copy's end is a point of its own: the next one (dup_mmap()'s end) releases the locks.
+      this.phase = F_END;
+      const st = this.stats;
+      return {
+        fn: 'copy_page_range',
+        what: `every VMA copied: ${st.shared} page(s) shared, ${st.copied} copied, ${st.pmd_split} PMD(s) split`,
+      };
     }
     const r = forkEnd(m, parent, this.child!, this.err);
     w.locks.writer.delete(parent.mm.id);
@@ -490,6 +575,13 @@ export class MunmapOp extends Op {
   }
   override structural(): boolean {
     return this.phase === U_BEGIN || this.phase === U_FREE;
+  }
+  override footprint(w: World): Footprint {
+    const mm = this.proc(w).mm.id;
+    if (this.phase === U_ZAP)
+      return { all: false, r: [resMm(mm, MM_PT)], w: [resMm(mm, MM_PT), resMm(mm, MM_FIELDS), RES_FRAMES] };
+    if (this.phase === U_FLUSH) return { all: false, r: [], w: [RES_FRAMES] };
+    return FOOTPRINT_ALL;
   }
   point(w: World): PointRecord {
     const m = w.ctx.m;
@@ -567,6 +659,14 @@ export class MigrateOp extends Op {
   }
   override structural(): boolean {
     return false;
+  }
+  override footprint(w: World): Footprint {
+    if (this.phase === M_ISOLATE) {
+      const p = w.ctx.m.process((this.step as { proc: string }).proc);
+      return { all: false, r: p ? [resMm(p.mm.id, MM_PT)] : [], w: [RES_FRAMES] };
+    }
+    if (this.phase === M_FREEZE) return { all: false, r: [], w: [RES_FRAMES] };
+    return FOOTPRINT_ALL;
   }
   point(w: World): PointRecord {
     const m = w.ctx.m;

@@ -1,0 +1,87 @@
+// The explorer's state hash (no kernel counterpart). A machine's page state (MemMap's pool and extra
+// arrays) and its PTE tables (the PteSlab) are tens of thousands of words, and a step of a race changes a
+// handful: hashing every word at every state dominated the search. Here the hash of an array is the sum,
+// over its words, of a mix of (index, value) in two 32-bit lanes, so it depends only on the contents
+// and can be kept up to date by comparing with the last contents seen and adding the difference of the
+// words that changed. A compare is a fraction of the cost of a hash per word.
+
+/** murmur3's fmix32: a 32-bit avalanche. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+const laneA = (i: number, v: number): number => fmix(v ^ Math.imul(i + 1, 0x9e3779b1));
+const laneB = (i: number, v: number): number => fmix(Math.imul(v, 0x27d4eb2f) + Math.imul(i ^ 0x5bd1e995, 0x165667b1));
+
+/**
+ * The hash of a word array whose contents change in place: update() compares the array with the copy
+ * of its last contents and adds, per changed word, the difference of its mix. Words past the end count
+ * as zeros, so an array that grows (the slab's high-water mark) hashes as if it always had them.
+ */
+export class WordHash {
+  private prev = new Int32Array(0);
+  private n = 0;
+  a = 0;
+  b = 0;
+
+  /** Bring the hash up to date with cur[0, n). */
+  update(cur: Int32Array, n: number): void {
+    if (this.prev.length < n) {
+      const p = new Int32Array(Math.max(n, this.prev.length * 2));
+      p.set(this.prev);
+      this.prev = p;
+    }
+    const prev = this.prev;
+    let a = this.a;
+    let b = this.b;
+    for (let i = 0; i < n; i++) {
+      const v = cur[i]!;
+      const o = prev[i]!;
+      if (v !== o) {
+        a = (a - laneA(i, o) + laneA(i, v)) | 0;
+        b = (b - laneB(i, o) + laneB(i, v)) | 0;
+        prev[i] = v;
+      }
+    }
+    // Words the array no longer covers become zeros.
+    for (let i = n; i < this.n; i++) {
+      const o = prev[i]!;
+      if (o !== 0) {
+        a = (a - laneA(i, o) + laneA(i, 0)) | 0;
+        b = (b - laneB(i, o) + laneB(i, 0)) | 0;
+        prev[i] = 0;
+      }
+    }
+    this.n = n;
+    this.a = a;
+    this.b = b;
+  }
+}
+
+/** Two lanes of 32 bits, mixed word by word (for the small, structured part of a state). */
+export class Hash {
+  a = 0x811c9dc5;
+  b = 0x01000193;
+  word(x: number): void {
+    this.a = Math.imul(this.a ^ (x | 0), 0x01000193);
+    this.b = Math.imul(this.b ^ (x | 0), 0x5bd1e995) ^ (this.b >>> 15);
+  }
+  num(x: number): void {
+    if (Number.isInteger(x) && Math.abs(x) < 2 ** 31) this.word(x);
+    else {
+      this.word(Math.floor(x / 2 ** 32));
+      this.word(x % 2 ** 32);
+    }
+  }
+  words(v: ArrayLike<number>): void {
+    this.num(v.length);
+    for (let i = 0; i < v.length; i++) this.word(v[i]!);
+  }
+  key(): string {
+    return `${(this.a >>> 0).toString(36)}.${(this.b >>> 0).toString(36)}`;
+  }
+}
