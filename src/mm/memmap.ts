@@ -57,6 +57,21 @@ export class MemMap {
   /** Large folios keep _pincount (KernelProfile.largeFolioPinAccounting 'pincount'; set by the machine). */
   largeFolioPincount = true;
 
+  /**
+   * Page contents, one 32-bit word per page standing for its bytes (highmem.ts reads and writes it).
+   * An optional array allocated on first use: a machine whose pages were never given a non-zero value
+   * has none, and every page reads 0.
+   */
+  private contents: Uint32Array | undefined = undefined;
+  /** The contents array, allocated (all pages 0) on first use. */
+  get data(): Uint32Array {
+    return (this.contents ??= new Uint32Array(this.nr));
+  }
+  /** The contents array if some page was ever given a value, else undefined (every page reads 0). */
+  get dataIfAny(): Uint32Array | undefined {
+    return this.contents;
+  }
+
   constructor(nrPages: number) {
     this.nr = nrPages;
     this.flags = new Uint16Array(nrPages);
@@ -68,6 +83,8 @@ export class MemMap {
 
   /** Bytes of model metadata per simulated page. */
   static readonly BYTES_PER_PAGE = 2 + 2 + 4 + 4 + 4;
+  /** Bytes more per page once page contents are in use (the `data` array). */
+  static readonly DATA_BYTES_PER_PAGE = 4;
 
   // --- struct folio accessors -------------------------------------------------------------
 

@@ -53,6 +53,7 @@ import { filemap_add_folio, filemapFaultPage } from './filemap.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
+import { copy_user_highpage } from './highmem.js';
 
 // ---------------------------------------------------------------------------------------------
 // References
@@ -333,6 +334,8 @@ function wp_page_copy(
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
   const folio = m.folio_alloc(0);
   if (folio === NO_FOLIO) return VM_FAULT_OOM;
+  // __wp_page_copy_user(); the zero page's COW takes a zeroed folio instead (vma_alloc_zeroed_movable_folio()).
+  if (!is_zero_pfn(oldPfn)) copy_user_highpage(m, folio, oldPfn);
   const i = pte_index(addr);
   const old = table[i]!;
   if (pte_present(old)) m.mmuNotify(vma.mm, addr, addr + PAGE_SIZE, 'cow');

@@ -9,6 +9,7 @@ import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } fr
 import { mk_pte, pte_pfn, pte_flags, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 import { AddressSpace } from './fs.js';
+import { folio_copy } from './highmem.js';
 
 /**
  * putback_movable_pages() for one folio: back on the LRU, isolation reference dropped; a hugetlb
@@ -58,6 +59,7 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
     return { ok: false, why: 'no pinnable memory for the new folio' };
   }
   const hits = rmap_walk(m, folio);
+  folio_copy(m, dst, folio); // folio_migrate_copy()
   // Copy struct page/folio state.
   mem.flags[dst] = mem.flags[folio]!;
   mem.mapping[dst] = mem.mapping[folio]!;
