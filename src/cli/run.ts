@@ -8,6 +8,7 @@ import { type RunResult, type StepResult } from '../scenario/result.js';
 import { formatWarn } from '../mm/debug.js';
 import { counter, renderTable, type Row } from './table.js';
 import { frameLines, pageLine } from './pages.js';
+import { formatData, hex } from '../scenario/data.js';
 
 export function registerRun(program: Command, setCode: (c: number) => void): void {
   program
@@ -60,6 +61,8 @@ export function stepNotes(s: StepResult): { notes: string[]; details: string[] }
   if (typeof s.note === 'string') notes.push(s.note);
   if (typeof s.migrated === 'number')
     notes.push(`${s.migrated} page(s) migrated out of ZONE_MOVABLE/CMA, then the pin retried`);
+  if (Array.isArray(s.data)) notes.push(`data ${formatData(s.data as Array<number | null>)}`);
+  if (typeof s.value === 'number') notes.push(`wrote ${hex(s.value)}`);
   if (s.op === 'mremap' && typeof s.addr === 'string') notes.push(`${s.moved ? 'moved to' : 'stays at'} ${s.addr}`);
   if ((s.op === 'mlock' || s.op === 'munlock') && typeof s.locked_vm === 'number')
     notes.push(`locked_vm ${s.locked_vm} pages`);
