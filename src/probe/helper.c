@@ -1769,7 +1769,7 @@ static int open_bdev(dev_t dev, char *name, size_t size)
 		}
 	}
 	fclose(f);
-	return open(name, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	return open(name, O_RDONLY | O_CLOEXEC);
 }
 
 /* struct fiemap / fiemap_extent (include/uapi/linux/fiemap.h) and FS_IOC_FIEMAP. */
@@ -1794,7 +1794,10 @@ struct fiemap_header_ {
 /*
  * readdisk path=P off=O len=L: what the disk holds for the file's blocks, past the page cache: the
  * file's extents (FIEMAP, without FIEMAP_FLAG_SYNC: nothing is flushed) read from the block device
- * with O_DIRECT -> "data": the first word of each block (0 where no written extent is).
+ * -> "data": the first word of each block (0 where no written extent is). Not with O_DIRECT, which
+ * would pin this process's buffer (the scenario's pin counters would move): a buffered read of the
+ * device, with the device's cached copy of the block dropped before and after (POSIX_FADV_DONTNEED:
+ * the file system writes its data blocks past that cache, so a copy there would be stale).
  */
 static void cmd_readdisk(void)
 {
@@ -1848,8 +1851,11 @@ static void cmd_readdisk(void)
 			struct fm_extent *x = &map.extents[i];
 			if (pos < x->logical || pos >= x->logical + x->length || (x->flags & FIEMAP_EXTENT_NOT_ON_DISK))
 				continue;
-			if (pread(bd, blk, PAGE, (off_t)(x->physical + (pos - x->logical))) == (ssize_t)PAGE)
+			off_t at = (off_t)(x->physical + (pos - x->logical));
+			posix_fadvise(bd, at, PAGE, POSIX_FADV_DONTNEED);
+			if (pread(bd, blk, PAGE, at) == (ssize_t)PAGE)
 				v = *(uint32_t *)blk;
+			posix_fadvise(bd, at, PAGE, POSIX_FADV_DONTNEED);
 			break;
 		}
 		runs_add(&got, v);

@@ -280,7 +280,7 @@ export const StepSchema = z.discriminatedUnion('op', [
     ...range,
     value: value('The value stored in every page of the range'),
   }),
-  step('create_file', 'A file with data, written and fsynced (its pages start cached and clean).', {
+  step('create_file', 'A file with data, written and fsynced: its pages start cached (disk: clean; tmpfs: dirty).', {
     as: doc(name, 'The name of the new file.'),
     size: doc(size, 'File size.', BYTES),
     fs: doc(
