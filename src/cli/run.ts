@@ -61,7 +61,7 @@ export function stepNotes(s: StepResult): { notes: string[]; details: string[] }
   if (typeof s.note === 'string') notes.push(s.note);
   if (typeof s.migrated === 'number')
     notes.push(`${s.migrated} page(s) migrated out of ZONE_MOVABLE/CMA, then the pin retried`);
-  if (Array.isArray(s.data)) notes.push(`data ${formatData(s.data as Array<number | null>)}`);
+  if (Array.isArray(s.data) && s.data.length) notes.push(`data ${formatData(s.data as Array<number | null>)}`);
   if (typeof s.value === 'number') notes.push(`wrote ${hex(s.value)}`);
   if (s.op === 'mremap' && typeof s.addr === 'string') notes.push(`${s.moved ? 'moved to' : 'stays at'} ${s.addr}`);
   if ((s.op === 'mlock' || s.op === 'munlock') && typeof s.locked_vm === 'number')

@@ -153,12 +153,16 @@ interface DeviceWindow {
   missing: { fn: string; rule: string };
 }
 
+/** A page past the end of what a holder keeps (not a frame, not NO_PFN). */
+const PAST_END = -2;
+
 /** The frames of [offset, offset + length) of what a holder keeps, in its own order. */
 function deviceWindow(h: unknown, offset: number, length: number | undefined): DeviceWindow | string {
+  /** The pages of the range; one past the object's end stands for a page it does not have. */
   const range = (all: number[]) => {
     const first = Math.floor(offset / PAGE_SIZE);
     const n = length === undefined ? all.length - first : Math.ceil((offset + length) / PAGE_SIZE) - first;
-    return all.slice(first, first + Math.max(0, n));
+    return Array.from({ length: Math.max(0, n) }, (_, k) => all[first + k] ?? PAST_END);
   };
   if (h instanceof PinHandle)
     return {
@@ -204,6 +208,9 @@ function deviceAccess(
   const m = ctx.m;
   const w = deviceWindow(h, s.offset ?? 0, s.length);
   if (typeof w === 'string') return { ret: m.refuse(-EBADF, 'gupsim', `"${name}" is ${w}`) };
+  const past = w.frames.indexOf(PAST_END);
+  if (past >= 0 || !w.frames.length)
+    return { ret: m.refuse(-EFAULT, 'gupsim', `the range is past the end of "${name}" (page ${Math.max(0, past)})`) };
   const gap = w.frames.findIndex((pfn) => pfn < 0);
   if (gap >= 0) return { ret: m.refuse(-EFAULT, w.missing.fn, `page ${gap} of the range: ${w.missing.rule}`) };
   if (write && w.readOnly) return { ret: m.refuse(-EFAULT, w.readOnly.fn, w.readOnly.rule) };
