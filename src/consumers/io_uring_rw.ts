@@ -52,7 +52,7 @@ export interface FixedIo {
  * invalidation, with ext4's buffered fallback when a cached page cannot be dropped) as O_DIRECT
  * read(2)/write(2) (direct_io.ts). tmpfs is always the page-cache copy.
  */
-export function io_rw_fixed(m: Machine, ring: IoRing, io: FixedIo): number {
+export function ioRwFixed(m: Machine, ring: IoRing, io: FixedIo): number {
   m.why = undefined;
   if (ring.closed) return m.refuse(-EBADF, 'io_uring_enter', 'the ring has been closed');
   const b = ring.bufs[io.index];

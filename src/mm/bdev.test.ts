@@ -15,7 +15,7 @@ import { memcpy_to_page, pageValue } from './highmem.js';
 import { diskBlock } from './bdev.js';
 import { filemap_read, filemapWriteNewFile, generic_perform_write } from './filemap.js';
 import { filemap_write_and_wait_range, writebackFile } from './page-writeback.js';
-import { drop_pagecache, invalidate_mapping_pages, truncate_pagecache } from './truncate.js';
+import { dropPagecache, invalidate_mapping_pages, truncate_pagecache } from './truncate.js';
 import { lookupPage } from '../scenario/inspect.js';
 
 /** A disk file of `pages` blocks holding 100 + block, cached and clean, as create_file makes it. */
@@ -41,7 +41,7 @@ describe('a file and its disk', () => {
     const m = new Machine({ memory: 64 << 20 });
     const f = diskFile(m, 4);
     expect(reader(m, f)).toEqual([100, 101, 102, 103]);
-    expect(drop_pagecache(m)).toBeGreaterThan(0);
+    expect(dropPagecache(m)).toBeGreaterThan(0);
     expect(f.lookup(0)).toBe(NO_PFN);
     expect(reader(m, f)).toEqual([100, 101, 102, 103]);
   });
@@ -76,7 +76,7 @@ describe('a file and its disk', () => {
     expect(writebackFile(m, f)).toBe(0);
     expect(disk(m, f)).toEqual([1]);
     expect(do_munmap(m, p, a, PAGE_SIZE)).toBe(0);
-    drop_pagecache(m);
+    dropPagecache(m);
     expect(reader(m, f)).toEqual([1]);
   });
 
@@ -123,7 +123,7 @@ describe('a file and its disk', () => {
     put_page(m, pages[0]!);
     expect(do_munmap(m, p, a, PAGE_SIZE)).toBe(0);
     expect(m.mem.folio_test_dirty(pages[0]!)).toBe(false);
-    expect(drop_pagecache(m)).toBe(1);
+    expect(dropPagecache(m)).toBe(1);
     expect(reader(m, f)).toEqual([0]);
   });
 
@@ -135,7 +135,7 @@ describe('a file and its disk', () => {
     const a = do_mmap(m, p, { size: PAGE_SIZE, type: 'file', file: f, shared: true });
     write(m, p, a, PAGE_SIZE, 9);
     expect(do_munmap(m, p, a, PAGE_SIZE)).toBe(0);
-    expect(drop_pagecache(m)).toBe(0);
+    expect(dropPagecache(m)).toBe(0);
     expect(reader(m, f)).toEqual([9]);
   });
 

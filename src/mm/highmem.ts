@@ -26,15 +26,15 @@ export function memcpy_from_page(m: Machine, pfn: number): number {
   return pageValue(m, pfn);
 }
 
-/** clear_highpage() over nr pages from pfn. */
-export function clear_highpages(m: Machine, pfn: number, nr: number): void {
+/** clear_highpage() of each of nr pages from pfn (the kernel loops; gupsim fills the run). */
+export function clearPages(m: Machine, pfn: number, nr: number): void {
   const d = m.mem.dataIfAny;
   if (d) d.fill(0, pfn, pfn + nr);
 }
 
 /** clear_highpage(). */
 export function clear_highpage(m: Machine, pfn: number): void {
-  clear_highpages(m, pfn, 1);
+  clearPages(m, pfn, 1);
 }
 
 /**
@@ -43,7 +43,7 @@ export function clear_highpage(m: Machine, pfn: number): void {
  * the model zeroes every new folio and lets the copy or the read overwrite it.
  */
 export function kernel_init_pages(m: Machine, pfn: number, nr: number): void {
-  clear_highpages(m, pfn, nr);
+  clearPages(m, pfn, nr);
 }
 
 /** copy_highpage(): the bytes of `from` into `to`. */

@@ -15,7 +15,7 @@ import { folio_put_refs } from './swap.js';
 import { filemap_remove_folio } from './filemap.js';
 import { hugetlb_unreserve_pages } from './hugetlb_resv.js';
 import { folioWriteOut } from './bdev.js';
-import { clear_highpages } from './highmem.js';
+import { clearPages } from './highmem.js';
 import { zap_page_range_single } from './memory.js';
 
 /** unmap_mapping_folio(): zap every PTE/PMD that maps the folio, in every mm. */
@@ -123,8 +123,11 @@ export function invalidate_mapping_pages(m: Machine, file: AddressSpace, start: 
   return dropped;
 }
 
-/** echo 1 > /proc/sys/vm/drop_caches: drop_pagecache_sb() -> invalidate_mapping_pages() of every inode. */
-export function drop_pagecache(m: Machine): number {
+/**
+ * echo 1 > /proc/sys/vm/drop_caches (drop_caches_sysctl_handler() -> iterate_supers(drop_pagecache_sb)):
+ * invalidate_mapping_pages() of every inode. Returns the folios dropped.
+ */
+export function dropPagecache(m: Machine): number {
   let dropped = 0;
   for (const file of m.addressSpaces()) dropped += invalidate_mapping_pages(m, file, 0, Infinity);
   return dropped;
@@ -156,7 +159,7 @@ export function truncate_pagecache(m: Machine, file: AddressSpace, sizePages: nu
     const first = mem.index[folio]!;
     const nr = mem.folio_nr_pages(folio);
     if (first < sizePages) {
-      clear_highpages(m, folio + (sizePages - first), first + nr - sizePages);
+      clearPages(m, folio + (sizePages - first), first + nr - sizePages);
       idx = first + nr - 1;
       continue;
     }

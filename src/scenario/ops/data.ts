@@ -11,12 +11,12 @@ import { memcpy_from_page, memcpy_to_page } from '../../mm/highmem.js';
 import { diskBlock } from '../../mm/bdev.js';
 import { filemap_read, generic_perform_write } from '../../mm/filemap.js';
 import { filemap_write_and_wait_range, writebackFile } from '../../mm/page-writeback.js';
-import { drop_pagecache, truncate_pagecache } from '../../mm/truncate.js';
+import { dropPagecache, truncate_pagecache } from '../../mm/truncate.js';
 import { is_huge_zero_folio } from '../../mm/huge_mm.js';
 import { VM_SHARED } from '../../mm/mm_types.js';
 import { EBADF, EFAULT, EINVAL, ENOMEM } from '../../uapi/errno.js';
 import { IoRing } from '../../consumers/io_uring.js';
-import { io_rw_fixed } from '../../consumers/io_uring_rw.js';
+import { ioRwFixed } from '../../consumers/io_uring_rw.js';
 import { IbMr } from '../../consumers/rdma.js';
 import { VfioDma } from '../../consumers/vfio.js';
 import { HmmMirror } from '../../consumers/hmm.js';
@@ -111,7 +111,7 @@ export function syncAll(ctx: RunContext): Outcome {
 
 /** drop_caches: ret is the number of folios dropped. */
 export function dropCaches(ctx: RunContext): Outcome {
-  return { ret: 0, extra: { dropped: drop_pagecache(ctx.m) } };
+  return { ret: 0, extra: { dropped: dropPagecache(ctx.m) } };
 }
 
 /** ftruncate(2). */
@@ -131,7 +131,7 @@ export function ioUringFixed(
   const b = ring.bufs[index];
   const offset = s.offset ?? 0;
   const len = s.length ?? (b ? Math.max(0, b.len - offset) : 0);
-  const ret = io_rw_fixed(ctx.m, ring, {
+  const ret = ioRwFixed(ctx.m, ring, {
     index,
     offset,
     len,
