@@ -231,7 +231,9 @@ steps:
       }),
     });
     expect(unread.steps[2]!.not_compared).toEqual(['data: the kernel engine reported none']);
-    expect(unread.steps[3]!.not_compared).toEqual(['data of page 0: not read from /proc/<pid>/mem']);
+    expect(unread.steps[3]!.not_compared).toEqual([
+      'data of page 0: not read from a load by the process of its present page',
+    ]);
     expect([unread.steps[2]!.status, unread.steps[3]!.status]).toEqual(['skipped', 'skipped']);
   });
 

@@ -160,7 +160,7 @@ const MODULE_SOURCE = "gupsim's module (struct page, page table walk)";
 const FIELD_SOURCE: Record<(typeof VM_READ_FIELDS)[number], string> = {
   ...INSPECT_FIELD_SOURCE,
   pfn: '/proc/<pid>/pagemap (PFNs need CAP_SYS_ADMIN)',
-  data: '/proc/<pid>/mem',
+  data: 'a load by the process of its present page',
   refcount: MODULE_SOURCE,
   maybe_dma_pinned: MODULE_SOURCE,
   anon_exclusive: MODULE_SOURCE,

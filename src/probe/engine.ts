@@ -663,6 +663,12 @@ export class Runner {
       );
       if (rep.ret < 0) return { ret: rep.ret, errno: rep.errno };
       const got = rep.pages as HelperPage[];
+      // The contents: the process reads its own present pages (a plain load: no fault, no reference).
+      const peek = await this.helper.send(p, `peek addr=${r.addr + i * PAGE_SIZE} pages=${count}`, this.timeout());
+      if (Array.isArray(peek.data))
+        (peek.data as Array<number | null>).forEach((v, k) => {
+          if (v !== null && got[k]?.present) got[k]!.data = v;
+        });
       got.forEach((h, k) =>
         pages.push(pageInfoFromHelper(i + k, h, h.present ? mappedBy : null, (pfn) => this.sys.zoneOf(pfn))),
       );
