@@ -15,5 +15,7 @@ export default defineConfig({
     chunkSizeWarningLimit: 2048,
     reportCompressedSize: true,
   },
+  // The model's worker (src/web/worker.ts) as an ES module, like the page.
+  worker: { format: 'es' },
   server: { fs: { allow: [fileURLToPath(new URL('..', import.meta.url))] } },
 });

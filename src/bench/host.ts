@@ -34,30 +34,30 @@ export type HostOutcome = { host: HostResult; skipped?: undefined } | { host: nu
 
 const SOURCE_NAME = 'host_iouring.c';
 
-/** The helper's C source: read from src/ (a clone) or next to this module (if copied to dist). */
-function findSource(): string | undefined {
+/** A helper's C source: read from src/ (a clone) or next to this module (if copied to dist). */
+function findSource(name: string): string | undefined {
   const root = packageRoot();
-  for (const p of [
-    join(root, 'src', 'bench', SOURCE_NAME),
-    join(dirname(fileURLToPath(import.meta.url)), SOURCE_NAME),
-  ]) {
+  for (const p of [join(root, 'src', 'bench', name), join(dirname(fileURLToPath(import.meta.url)), name)]) {
     if (existsSync(p)) return p;
   }
   return undefined;
 }
 
-/** Compile the helper unless a binary built from the same source is cached. Returns its path or why not. */
-export function buildHostHelper(): { path: string } | { error: string } {
+/**
+ * Compile a helper (src/bench/NAME.c) unless a binary built from the same source is cached. Returns its
+ * path or why not.
+ */
+export function buildHostHelper(name = SOURCE_NAME): { path: string } | { error: string } {
   if (process.platform !== 'linux') return { error: `not Linux (${process.platform}): io_uring is Linux-only` };
   const CC = findCompiler();
-  if (!CC) return { error: 'no C compiler found (set CC, or install cc/gcc/clang): cannot build the io_uring helper' };
-  const src = findSource();
-  if (!src) return { error: `${SOURCE_NAME} not found under ${packageRoot()}` };
+  if (!CC) return { error: `no C compiler found (set CC, or install cc/gcc/clang): cannot build ${name}` };
+  const src = findSource(name);
+  if (!src) return { error: `${name} not found under ${packageRoot()}` };
   const text = readFileSync(src);
   const hash = createHash('sha256').update(text).update(process.arch).digest('hex').slice(0, 16);
   let lastError = '';
   for (const dir of cacheDirs()) {
-    const bin = join(dir, `host_iouring-${hash}`);
+    const bin = join(dir, `${name.replace(/\.c$/, '')}-${hash}`);
     if (existsSync(bin)) return { path: bin };
     try {
       mkdirSync(dir, { recursive: true });
@@ -71,10 +71,10 @@ export function buildHostHelper(): { path: string } | { error: string } {
       rmSync(`${bin}.${process.pid}.tmp`, { force: true });
     }
   }
-  return { error: `building the io_uring helper failed: ${lastError}` };
+  return { error: `building ${name} failed: ${lastError}` };
 }
 
-function errorText(e: unknown): string {
+export function errorText(e: unknown): string {
   const err = e as { stderr?: Buffer | string; message?: string };
   const stderr = err.stderr ? String(err.stderr).trim() : '';
   return stderr || err.message || String(e);

@@ -189,6 +189,7 @@ export function metadataBytesPerPage(withData = false): number {
   if (withData) void mem.data;
   let bytes = 0;
   for (const v of Object.values(mem)) if (ArrayBuffer.isView(v)) bytes += v.byteLength;
+  for (const a of mem.extras.values()) bytes += a.byteLength;
   const perPage = bytes / nr;
   const want = MemMap.BYTES_PER_PAGE + (withData ? MemMap.DATA_BYTES_PER_PAGE : 0);
   check(perPage === want, `MemMap arrays hold ${perPage} bytes per page, expected ${want}`);

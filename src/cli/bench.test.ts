@@ -4,10 +4,17 @@
 // one that has them must give figures.
 
 import { describe, it, expect, vi, afterEach } from 'vitest';
-import { runBench, parseSizes, formatBench } from './bench.js';
+import { runBench, parseSizes, formatBench, opsRows } from './bench.js';
 import { main } from './main.js';
 import { benchPin, benchBig, metadataBytesPerPage, median, warmupFor, callsPerRun } from '../bench/pin.js';
 import { measureHost } from '../bench/host.js';
+import { benchOps, OPS, OP_BACKINGS } from '../bench/ops.js';
+import { measureHostOps } from '../bench/host_ops.js';
+import { benchSnapshot } from '../bench/snapshot.js';
+import { benchCliStart } from '../bench/cli_start.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../probe/package.js';
 import { MemMap } from '../mm/memmap.js';
 import { benchInvariants } from '../tools/invariants_bench.js';
 import { hostCapabilities } from '../probe/capability.js';
@@ -25,8 +32,8 @@ afterEach(() => {
 });
 
 describe('bench library', () => {
-  it('quick mode: pin rows for each backing, metadata, no big machine', () => {
-    const r = runBench({ quick: true, sizes: [MiB, 1 << 30], host: false });
+  it('quick mode: pin rows for each backing, metadata, no big machine', async () => {
+    const r = await runBench({ quick: true, sizes: [MiB, 1 << 30], host: false });
     expect(r.schemaVersion).toBe(1);
     // --quick drops the 1 GiB rows.
     expect(r.pin.map((p) => [p.backing, p.bytes])).toEqual([
@@ -48,9 +55,77 @@ describe('bench library', () => {
     expect(r.invariants).toBeNull();
     expect(r.host).toBeNull();
     expect(typeof r.host_skipped).toBe('string');
+    // Every path, for every backing, at each size kept; no host figures without the host.
+    expect(r.ops.map((o) => `${o.op}/${o.backing}/${o.bytes}`)).toEqual(
+      OP_BACKINGS.flatMap((b) => OPS.map((op) => `${op}/${b}/${MiB}`)),
+    );
+    for (const o of r.ops) {
+      positive(o.model_ns_per_page);
+      expect(o.host_ns_per_page).toBeNull();
+      expect(o.ratio).toBeNull();
+    }
+    expect(r.snapshot.machine_bytes).toBe(256 * MiB);
+    positive(r.snapshot.snapshot_ns_per_page);
+    positive(r.snapshot.restore_ns_per_page);
+    positive(r.snapshot.memcpy_ns_per_page);
+    positive(r.snapshot.small.pairs_per_second);
+    expect(r.snapshot.copied_bytes).toBeGreaterThanOrEqual(((256 * MiB) / 4096) * MemMap.BYTES_PER_PAGE);
+    expect(r.cli_start).toBeNull();
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
     expect(formatBench(r)).toContain('host: skipped');
     expect(formatBench(r)).toContain('invariants: skipped (--quick)');
+    expect(formatBench(r)).toContain('cli start: skipped (--quick)');
+  });
+
+  it('ops rows put the host figure beside the model and divide', () => {
+    const model = [
+      {
+        backing: 'thp' as const,
+        bytes: MiB,
+        ns_per_page: { fault: 2, fork: 1, fork_pinned: 3, munmap: 4, exit: 5, register: 6, unregister: 7 },
+        runs: 1,
+        cycles_per_run: 1,
+      },
+    ];
+    const host = {
+      kernel: 'Linux x',
+      skipped: [],
+      rows: [
+        {
+          backing: 'thp' as const,
+          bytes: MiB,
+          runs: 1,
+          ns_per_page: { fault: 8, fork: 4, fork_pinned: 0, munmap: 8, exit: 10, register: 12, unregister: 14 },
+        },
+      ],
+    };
+    const rows = opsRows(model, host);
+    expect(rows.find((r) => r.op === 'fault')).toEqual({
+      op: 'fault',
+      backing: 'thp',
+      bytes: MiB,
+      model_ns_per_page: 2,
+      host_ns_per_page: 8,
+      ratio: 0.25,
+    });
+    // A host figure of 0 gives no ratio rather than Infinity.
+    expect(rows.find((r) => r.op === 'fork_pinned')!.ratio).toBeNull();
+    expect(opsRows(model, null).every((r) => r.host_ns_per_page === null)).toBe(true);
+  });
+
+  it('an ops row times every path on a small buffer and checks the model each cycle', () => {
+    for (const backing of OP_BACKINGS) {
+      const row = benchOps(backing, 256 << 10, 2, 4096);
+      expect(row).toMatchObject({ backing, bytes: 256 << 10, runs: 2 });
+      for (const op of OPS) positive(row.ns_per_page[op]);
+    }
+  });
+
+  it('snapshot figures on a small machine', () => {
+    const s = benchSnapshot({ memory: 64 * MiB, faulted: 8 * MiB, runs: 2 });
+    expect(s).toMatchObject({ machine_bytes: 64 * MiB, faulted_bytes: 8 * MiB, runs: 2 });
+    positive(s.snapshot_ratio);
+    positive(s.restore_ratio);
   });
 
   it('invariants: the checker on a small machine stands in for the 1 GiB one', () => {
@@ -112,6 +187,30 @@ describe('host measurement', () => {
     positive(h.host!.unregister_ns_per_page);
     expect(h.host!.rows).toHaveLength(1);
     expect(h.host!.kernel).toMatch(/^Linux /);
+  });
+
+  it.skipIf(hostWhy !== undefined)('gives per-path figures for base pages', async () => {
+    const h = await measureHostOps(['base'], [MiB]);
+    expect(h.skipped).toBeUndefined();
+    expect(h.result!.rows).toHaveLength(1);
+    const row = h.result!.rows[0]!;
+    expect(row).toMatchObject({ backing: 'base', bytes: MiB });
+    for (const op of OPS) expect(row.ns_per_page[op]).toBeGreaterThanOrEqual(0);
+    positive(row.ns_per_page.fault);
+  });
+
+  it('says why when no size suits the helper', async () => {
+    expect(await measureHostOps(['base'], [4096])).toEqual({ result: null, skipped: expect.stringContaining('MiB') });
+  });
+
+  const built = existsSync(join(packageRoot(), 'dist', 'cli', 'main.js'));
+  if (!built) console.log('cli start test skipped: the CLI is not built (npm run build)');
+  it.skipIf(!built)('times the CLI start beside node -e 0', () => {
+    const c = benchCliStart(1);
+    expect('skipped' in c).toBe(false);
+    if ('skipped' in c) return;
+    for (const k of ['node_ms', 'version_ms', 'run_ms', 'node_cpu_ms', 'version_cpu_ms', 'run_cpu_ms'] as const)
+      positive(c[k]);
   });
 
   it('skips sizes io_uring cannot register', () => {

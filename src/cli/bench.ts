@@ -17,6 +17,10 @@ import {
   type PinRow,
 } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
+import { benchOps, OPS, OP_BACKINGS, type OpBacking, type OpName } from '../bench/ops.js';
+import { measureHostOps, type HostOpsResult } from '../bench/host_ops.js';
+import { benchSnapshot, type SnapshotResult } from '../bench/snapshot.js';
+import { benchCliStart, type CliStartResult } from '../bench/cli_start.js';
 import { benchInvariants, type InvariantsResult } from '../tools/invariants_bench.js';
 import { UserError } from './errors.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
@@ -46,6 +50,39 @@ export interface BenchResult {
   invariants: InvariantsResult | null;
   host: HostResult | null;
   host_skipped?: string;
+  /** Every timed path, model beside host, per backing and size (ns per 4 KiB page, medians). */
+  ops: OpsRow[];
+  /** Which host kernel the ops rows were measured on, and what it could not measure (null: not measured). */
+  ops_host: { kernel: string; skipped: string[] } | null;
+  /** Machine snapshot and restore beside one memcpy of the same bytes (64 GiB machine; 256 MiB with --quick). */
+  snapshot: SnapshotResult;
+  /** CLI start beside `node -e 0` (null with --quick, or the reason it was not measured). */
+  cli_start: CliStartResult | { skipped: string } | null;
+}
+
+/** One path of `ops`: the model's and the host kernel's cost per page, and model / host. */
+export interface OpsRow {
+  op: OpName;
+  backing: OpBacking;
+  bytes: number;
+  model_ns_per_page: number;
+  host_ns_per_page: number | null;
+  ratio: number | null;
+}
+
+/** The ops rows: each path of benchOps() beside the host's figure for the same backing and size. */
+export function opsRows(model: ReturnType<typeof benchOps>[], host: HostOpsResult | null): OpsRow[] {
+  const out: OpsRow[] = [];
+  for (const r of model) {
+    const h = host?.rows.find((x) => x.backing === r.backing && x.bytes === r.bytes);
+    for (const op of OPS) {
+      const mv = r.ns_per_page[op];
+      const hv = h ? h.ns_per_page[op] : null;
+      const ratio = hv !== null && hv > 0 ? Math.round((mv / hv) * 1000) / 1000 : null;
+      out.push({ op, backing: r.backing, bytes: r.bytes, model_ns_per_page: mv, host_ns_per_page: hv, ratio });
+    }
+  }
+  return out;
 }
 
 const GiB = 1 << 30;
@@ -84,7 +121,7 @@ function heapNow(): number {
 }
 
 /** Run the benchmark and return DESIGN.md's JSON object. Throws if the model gives a wrong answer. */
-export function runBench(opts: BenchOptions = {}): BenchResult {
+export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   let sizes = [...(opts.sizes ?? DEFAULT_SIZES)].sort((a, b) => a - b);
   if (opts.quick) sizes = sizes.filter((b) => b < GiB);
   const pin: PinRow[] = [];
@@ -101,13 +138,26 @@ export function runBench(opts: BenchOptions = {}): BenchResult {
     big,
     invariants: opts.quick ? null : benchInvariants(),
     host: null,
+    ops: [],
+    ops_host: null,
+    snapshot: opts.quick ? benchSnapshot({ memory: GiB / 4, faulted: GiB / 16, runs: 3 }) : benchSnapshot(),
+    cli_start: opts.quick ? null : benchCliStart(),
   };
+  // --quick: fewer runs and a shorter warm-up (a smoke test of the paths, not figures to quote).
+  const modelOps = OP_BACKINGS.flatMap((b) =>
+    sizes.map((bytes) => (opts.quick ? benchOps(b, bytes, 3, 1 << 16) : benchOps(b, bytes))),
+  );
   if (opts.host ?? true) {
     const h = measureHost(sizes);
     result.host = h.host;
     if (h.skipped !== undefined) result.host_skipped = h.skipped;
+    const ho = await measureHostOps(OP_BACKINGS, sizes);
+    if (ho.result) result.ops_host = { kernel: ho.result.kernel, skipped: ho.result.skipped };
+    else result.ops_host = { kernel: 'not measured', skipped: [ho.skipped ?? 'unknown reason'] };
+    result.ops = opsRows(modelOps, ho.result);
   } else {
     result.host_skipped = 'not requested (--no-host)';
+    result.ops = opsRows(modelOps, null);
   }
   return result;
 }
@@ -122,6 +172,7 @@ function fmtBytes(b: number): string {
 const pad = (s: string, n: number) => s.padEnd(n);
 const lpad = (s: string, n: number) => s.padStart(n);
 const ns = (x: number) => x.toFixed(1);
+const ns2 = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 
 /** The human-readable report. */
 export function formatBench(r: BenchResult): string {
@@ -152,6 +203,48 @@ export function formatBench(r: BenchResult): string {
   } else {
     out.push(`host: skipped (${r.host_skipped ?? 'unknown reason'})`);
   }
+  out.push('');
+  out.push('per path: model vs host kernel, ns per 4 KiB page (CPU time, medians); ratio = model / host');
+  out.push(
+    `${pad('path', 12)}${pad('backing', 8)}${lpad('size', 9)}` +
+      `${lpad('model', 10)}${lpad('host', 10)}${lpad('ratio', 8)}`,
+  );
+  for (const o of r.ops) {
+    out.push(
+      `${pad(o.op, 12)}${pad(o.backing, 8)}${lpad(fmtBytes(o.bytes), 9)}${lpad(ns2(o.model_ns_per_page), 10)}` +
+        `${lpad(o.host_ns_per_page === null ? '-' : ns2(o.host_ns_per_page), 10)}` +
+        `${lpad(o.ratio === null ? '-' : o.ratio.toFixed(2), 8)}`,
+    );
+  }
+  if (r.ops_host) {
+    const missing = r.ops_host.skipped;
+    out.push(`host: ${r.ops_host.kernel}${missing.length ? `; not measured: ${missing.join('; ')}` : ''}`);
+  }
+  const sn = r.snapshot;
+  out.push('');
+  out.push(
+    `snapshot of a ${fmtBytes(sn.machine_bytes)} machine (${fmtBytes(sn.faulted_bytes)} faulted, ` +
+      `${(sn.copied_bytes / (1 << 20)).toFixed(0)} MiB of page state and page tables), ns per simulated page:`,
+  );
+  out.push(
+    `  snapshot ${ns2(sn.snapshot_ns_per_page)}, restore ${ns2(sn.restore_ns_per_page)}, one .set() of the same ` +
+      `bytes ${ns2(sn.memcpy_ns_per_page)}: ` +
+      `${sn.snapshot_ratio.toFixed(2)}x and ${sn.restore_ratio.toFixed(2)}x memcpy`,
+  );
+  out.push(
+    `  ${fmtBytes(sn.small.machine_bytes)} machine: snapshot ${sn.small.snapshot_us} us, restore ` +
+      `${sn.small.restore_us} us, ${sn.small.pairs_per_second} snapshot+restore pairs per second`,
+  );
+  const cs = r.cli_start;
+  if (cs === null) out.push('cli start: skipped (--quick)');
+  else if ('skipped' in cs) out.push(`cli start: skipped (${cs.skipped})`);
+  else
+    out.push(
+      `cli start (wall ms / CPU ms, medians): node -e 0 ${cs.node_ms} / ${cs.node_cpu_ms}; gupsim --version ` +
+        `${cs.version_ms} / ${cs.version_cpu_ms} (${cs.version_ratio}x / ${cs.version_cpu_ratio}x); gupsim run ` +
+        `${cs.scenario} ${cs.run_ms} / ${cs.run_cpu_ms} (${cs.run_ratio}x / ${cs.run_cpu_ratio}x)`,
+    );
+  out.push('');
   out.push(
     `metadata: ${r.metadata_bytes_per_page} bytes per simulated page (kernel struct page: 64), ` +
       `${r.metadata_bytes_per_page_with_data} with page contents in use; page tables: ` +
@@ -189,9 +282,9 @@ export function registerBench(program: Command, setCode: (c: number) => void): v
     .option('--quick', 'skip the 1 GiB rows and the 64 GiB machine')
     .option('--sizes <list>', 'buffer sizes, comma-separated (default 1M,64M,1G)')
     .option('--no-host', 'do not measure the host kernel (io_uring)')
-    .action((o: { json?: boolean; quick?: boolean; sizes?: string; host: boolean }) => {
+    .action(async (o: { json?: boolean; quick?: boolean; sizes?: string; host: boolean }) => {
       const sizes = o.sizes !== undefined ? parseSizes(o.sizes) : undefined;
-      const r = runBench({ quick: !!o.quick, sizes, host: o.host });
+      const r = await runBench({ quick: !!o.quick, sizes, host: o.host });
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : formatBench(r));
       setCode(0);
     });

@@ -3,29 +3,55 @@
 // unless GUPSIM_DEBUG is set.
 
 import { Command, CommanderError } from 'commander';
-import { registerBench } from './bench.js';
-import { registerRun } from './run.js';
-import { registerInspect } from './inspect.js';
-import { registerTour } from './tour.js';
-import { registerGupTest } from './gup_test.js';
-import { registerAdvise } from './advise.js';
-import { registerProbe } from './probe.js';
-import { registerDiff } from './diff.js';
-import { registerWatch } from './watch.js';
-import { registerSchema } from './schema.js';
-import { registerPlayground } from './playground.js';
-import { registerExperiment } from './experiment.js';
 import { UserError } from './errors.js';
+
+type Register = (program: Command, setCode: (c: number) => void) => void;
+
+/**
+ * Each command's module, loaded only when that command runs (or when all are listed, for help): a
+ * command's dependencies (zod, yaml, the model, the probe) cost nothing to the others.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  run: async () => (await import('./run.js')).registerRun,
+  check: async () => (await import('./run.js')).registerRun,
+  'dump-page': async () => (await import('./inspect.js')).registerInspect,
+  vmstat: async () => (await import('./inspect.js')).registerInspect,
+  tour: async () => (await import('./tour.js')).registerTour,
+  bench: async () => (await import('./bench.js')).registerBench,
+  gup_test: async () => (await import('./gup_test.js')).registerGupTest,
+  advise: async () => (await import('./advise.js')).registerAdvise,
+  probe: async () => (await import('./probe.js')).registerProbe,
+  diff: async () => (await import('./diff.js')).registerDiff,
+  watch: async () => (await import('./watch.js')).registerWatch,
+  schema: async () => (await import('./schema.js')).registerSchema,
+  experiment: async () => (await import('./experiment.js')).registerExperiment,
+  playground: async () => (await import('./playground.js')).registerPlayground,
+};
+
+/** The modules to load for argv: the named command's, none for a bare --version, else all (help, typos). */
+async function registrations(argv: string[]): Promise<Register[]> {
+  const first = argv.find((a) => !a.startsWith('-'));
+  let names = Object.keys(COMMANDS);
+  if (first !== undefined && first in COMMANDS) names = [first];
+  else if (first === undefined && argv.some((a) => a === '-V' || a === '--version')) names = [];
+  const regs = await Promise.all(names.map((n) => COMMANDS[n]!()));
+  return [...new Set(regs)];
+}
 
 /** An example per command that does not give its own. */
 const EXAMPLES: Record<string, string> = {
   tour: 'gupsim tour',
   bench: 'gupsim bench --quick',
   gup_test: 'gupsim gup_test -a -n 64 -m 2',
-  advise: 'gupsim advise --dma --long-lived --writes',
+  advise: 'gupsim advise --dma --long-lived --writes --memory file-disk --shared',
   probe: 'gupsim probe examples/probe-base-pages.yaml',
   diff: 'gupsim diff examples/probe-base-pages.yaml',
   schema: 'gupsim schema > gupsim-scenario.schema.json',
+  playground: 'gupsim playground --open',
+  experiment: 'gupsim experiment run fork --quick',
+  'experiment list': 'gupsim experiment list',
+  'experiment run': 'gupsim experiment run fork --quick',
+  'experiment all': 'gupsim experiment all --quick',
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -42,22 +68,16 @@ export async function main(argv: string[]): Promise<number> {
   const setCode = (c: number) => {
     code = c;
   };
-  registerRun(program, setCode);
-  registerInspect(program, setCode);
-  registerTour(program, setCode);
-  registerBench(program, setCode);
-  registerGupTest(program, setCode);
-  registerAdvise(program, setCode);
-  registerProbe(program, setCode);
-  registerDiff(program, setCode);
-  registerWatch(program, setCode);
-  registerSchema(program, setCode);
-  registerExperiment(program, setCode);
-  registerPlayground(program, setCode);
+  for (const register of await registrations(argv)) register(program, setCode);
   // One example in each command's help (commands that set their own keep it).
   for (const c of program.commands) {
-    const ex = EXAMPLES[c.name()];
-    if (ex) c.addHelpText('after', `\nExample:\n  ${ex}`);
+    for (const [cmd, name] of [
+      [c, c.name()] as const,
+      ...c.commands.map((s) => [s, `${c.name()} ${s.name()}`] as const),
+    ]) {
+      const ex = EXAMPLES[name];
+      if (ex) cmd.addHelpText('after', `\nExample:\n  ${ex}`);
+    }
   }
   program.addHelpText(
     'after',

@@ -1,4 +1,4 @@
-// `gupsim run FILE [--json] [--strict]` and `gupsim check FILE`.
+// `gupsim run FILE [--json] [--strict] [--kernel 6.1|6.12|6.18|all]` and `gupsim check FILE`.
 
 import type { Command } from 'commander';
 import { basename } from 'node:path';
@@ -6,8 +6,11 @@ import { readScenario } from './scenario_file.js';
 import { runScenario } from '../scenario/run.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
 import { formatWarn } from '../mm/debug.js';
-import { counter, renderTable, type Row } from './table.js';
+import type { ForkStats } from '../kernel/fork.js';
+import { counter, renderTable, type Row } from '../scenario/table.js';
 import { frameLines, pageLine } from './pages.js';
+import { KERNEL_HELP, kernelOption, onModel } from './kernel_option.js';
+import { runAllKernels } from './run_kernels.js';
 import { formatData, hex } from '../scenario/data.js';
 
 export function registerRun(program: Command, setCode: (c: number) => void): void {
@@ -16,14 +19,26 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .description('run a scenario on the model (exit 1 if an expect step fails, 2 on bad input)')
     .argument('<file>', 'scenario file (YAML or JSON)')
     .option('--json', 'print the result JSON (DESIGN.md contract)')
-    .option('--strict', 'also fail (exit 1) when pins are still held at the end')
+    .option('--strict', 'also fail (exit 1) on any kernel WARN, any misuse record, or pins still held at the end')
+    .option('--kernel <release>', `${KERNEL_HELP}; all: run on each and show where they differ`)
     .addHelpText('after', '\nExample:\n  gupsim run examples/doc-bias-small-folio.yaml --json')
-    .action((file: string, o: { json?: boolean; strict?: boolean }) => {
+    .action((file: string, o: { json?: boolean; strict?: boolean; kernel?: string }) => {
       const sc = readScenario(file);
-      const res = runScenario(sc, { name: basename(file).replace(/\.(ya?ml|json)$/, '') });
-      const leaked = res.pins.some((p) => p.pins > 0 || p.refs > 0);
+      const name = basename(file).replace(/\.(ya?ml|json)$/, '');
+      if (o.kernel === 'all') {
+        setCode(
+          runAllKernels(sc, name, {
+            json: !!o.json,
+            strict: !!o.strict,
+            strictFails: (r) => strictFailures(r).length > 0,
+          }),
+        );
+        return;
+      }
+      const profile = kernelOption(o.kernel, 'run');
+      const res = onModel(file, () => runScenario(sc, { name, profile }));
       process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : formatRun(res, !!o.strict));
-      setCode(!res.ok || (o.strict && leaked) ? 1 : 0);
+      setCode(!res.ok || (o.strict && strictFailures(res).length) ? 1 : 0);
     });
   program
     .command('check')
@@ -42,6 +57,33 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     });
 }
 
+/** What `--strict` fails on: kernel WARNs, misuse records, and pins or references still held (a leak). */
+export function strictFailures(res: RunResult): string[] {
+  const out: string[] = [];
+  if (res.warnings.length) out.push(`${res.warnings.length} kernel WARN(s)`);
+  if (res.misuse?.length) out.push(`${res.misuse.length} misuse record(s)`);
+  const held = res.pins.filter((p) => p.pins > 0 || p.refs > 0).length;
+  if (held) out.push(`${held} holder(s) still holding pins or references`);
+  return out;
+}
+
+/** Text wrapped at word boundaries to lines of MISUSE_WIDTH columns; lines after the first indented more. */
+function wrap(text: string, indent: string): string[] {
+  const lines: string[] = [];
+  let line = '';
+  const lead = () => (lines.length ? indent + '  ' : indent);
+  for (const word of text.split(' ')) {
+    if (line && lead().length + line.length + 1 + word.length > MISUSE_WIDTH) {
+      lines.push(lead() + line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(lead() + line);
+  return lines;
+}
+
+const MISUSE_WIDTH = 110;
+
 /** The result cell of a step. */
 export function resultCell(s: StepResult): string {
   if (typeof s.unsupported === 'string') return 'skipped'; // live-kernel engine only
@@ -58,11 +100,17 @@ export function stepNotes(s: StepResult): { notes: string[]; details: string[] }
   if (typeof s.signal === 'string') notes.push(s.signal);
   if (s.why) notes.push(`${s.why.fn}: ${s.why.rule}`);
   if (s.failures) notes.push(...s.failures);
+  for (const r of s.misuse ?? []) notes.push(`MISUSE${r.handle ? ` (${r.handle})` : ''}: ${r.what}`);
   if (typeof s.note === 'string') notes.push(s.note);
   if (typeof s.migrated === 'number')
     notes.push(`${s.migrated} page(s) migrated out of ZONE_MOVABLE/CMA, then the pin retried`);
   if (Array.isArray(s.data) && s.data.length) notes.push(`data ${formatData(s.data as Array<number | null>)}`);
   if (typeof s.value === 'number') notes.push(`wrote ${hex(s.value)}`);
+  const fork = s.fork as ForkStats | undefined;
+  if (s.op === 'fork' && fork)
+    notes.push(
+      `${fork.shared} page(s) shared, ${fork.copied} copied early (maybe pinned), ${fork.pmd_split} PMD(s) split`,
+    );
   if (s.op === 'mremap' && typeof s.addr === 'string') notes.push(`${s.moved ? 'moved to' : 'stays at'} ${s.addr}`);
   if ((s.op === 'mlock' || s.op === 'munlock') && typeof s.locked_vm === 'number')
     notes.push(`locked_vm ${s.locked_vm} pages`);
@@ -113,6 +161,17 @@ export function formatRun(res: RunResult, strict: boolean): string {
     out.push('warnings:');
     for (const w of res.warnings) out.push('  ' + formatWarn(w));
   }
-  out.push(res.ok ? 'ok' : 'FAILED: an expect step did not hold');
+  if (res.misuse?.length) {
+    out.push("misuse (gupsim's diagnosis: the kernel reports none of it, beyond any WARN listed above):");
+    for (const r of res.misuse) {
+      const where = [r.step !== undefined ? `step ${r.step}` : '', r.handle ? `"${r.handle}"` : ''].filter(Boolean);
+      out.push(...wrap(`${where.length ? where.join(' ') + ': ' : ''}${r.what}`, '  '));
+      out.push(...wrap(`kernel: ${r.kernel}`, '    '));
+    }
+  }
+  const strictFail = strict ? strictFailures(res) : [];
+  if (!res.ok) out.push('FAILED: an expect step did not hold');
+  else if (strictFail.length) out.push(`FAILED (--strict): ${strictFail.join(', ')}`);
+  else out.push('ok');
   return out.join('\n') + '\n';
 }

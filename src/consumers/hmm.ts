@@ -24,6 +24,7 @@ import { EBADF, EBUSY, EFAULT, EPERM } from '../uapi/errno.js';
 import { NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_special, pte_write, is_zero_pfn } from '../mm/pgtable.js';
 import { handle_mm_fault } from '../mm/memory.js';
+import { snapshotSideTable } from '../mm/snapshot.js';
 
 /** How many times the model's driver retries a collided read before giving up with -EBUSY (the
  *  kernel's drivers retry until HMM_RANGE_DEFAULT_TIMEOUT, 1 s, has passed). */
@@ -93,6 +94,7 @@ export class HmmMirror extends Holder {
 }
 
 const liveMirrors = new WeakMap<Machine, Set<HmmMirror>>();
+snapshotSideTable(liveMirrors);
 
 /**
  * mmu_interval_notifier_insert(): subscribe the mirror to invalidations of [start, end) in its mm.

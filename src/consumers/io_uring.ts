@@ -2,15 +2,18 @@
 // io_uring/memmap.c, io_buffer_account_pin(), io_check_coalesce_buffer(), io_coalesce_buffer(),
 // io_release_ubuf()): pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM), all or nothing; buffers made
 // of equal-sized large folios keep one pin per folio; RLIMIT_MEMLOCK charged per compound page.
+// Release differences (profile.ts): 6.1 pins with pin_user_pages() and checks the VMAs afterwards,
+// and coalesces nothing; 6.1 and 6.12 charge no ring memory and account against the buffers already
+// registered by the same call.
 
 import { fd_install } from '../kernel/file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { Holder, type HeldFrame } from './holder.js';
-import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../uapi/errno.js';
+import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
-import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE } from '../mm/memmap.js';
-import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
+import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE, PG_head, PG_tail } from '../mm/memmap.js';
+import { pin_user_pages, pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
 import { chargeUserLockedVm, unchargeUserLockedVm } from './memlock.js';
 
 /** One registered buffer (struct io_mapped_ubuf): one entry per bvec, each holding one pin. */
@@ -80,9 +83,10 @@ export function io_sqe_buffers_register(
   if (ring.slots) return m.refuse(-EBUSY, 'io_sqe_buffers_register', 'buffers already registered on this ring');
   if (!iovecs.length || iovecs.length > IORING_MAX_REG_BUFFERS)
     return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
-  // The table is installed only after the loop, so headpage_already_acct() sees none of this
-  // call's earlier buffers; last_hpage is the only dedup across iovecs.
-  const acct: AcctState = { last_hpage: NO_FOLIO, table: [] };
+  // 6.18 installs the table only after the loop, so headpage_already_acct() sees none of this
+  // call's earlier buffers and last_hpage is the only dedup across iovecs; 6.1 and 6.12 fill
+  // ctx->user_bufs[] as they go (profile.ioUringAcctSeesEarlierBuffers).
+  const acct: AcctState = { last_hpage: NO_FOLIO, table: m.profile.ioUringAcctSeesEarlierBuffers ? ring.bufs : [] };
   for (const iov of iovecs) {
     const r = io_sqe_buffer_register(m, ring, iov.base, iov.len, acct);
     if (typeof r === 'number') {
@@ -125,7 +129,8 @@ export function ioRingPages(entries: number): number {
  */
 export function io_uring_setup(m: Machine, name: string, p: Process, entries = IORING_SETUP_ENTRIES): IoRing | number {
   const ring = new IoRing(name, p);
-  if (ring.accountUser) {
+  // 6.1 and 6.12 allocate the rings without charging them (profile.ioUringRingCharged).
+  if (ring.accountUser && m.profile.ioUringRingCharged) {
     const pages = ioRingPages(entries);
     if (chargeUserLockedVm(m, p, pages))
       return m.refuse(-ENOMEM, 'io_create_region', 'ring memory would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
@@ -180,31 +185,29 @@ function io_sqe_buffer_register(
   const nr = last - first;
   if (nr === 0) {
     m.warns.warn('io_pin_pages', '!nr_pages');
-    return -EINVAL;
+    return m.refuse(-EINVAL, 'io_pin_pages', 'the buffer spans no page (WARN_ON_ONCE(!nr_pages))');
   }
-  const pages = new Int32Array(nr);
-  const pinned = pin_user_pages_fast(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
-  if (pinned !== nr) {
-    if (pinned > 0) {
-      unpin_user_pages(m, pages, pinned);
-      return m.refuse(
-        -EFAULT,
-        'io_pin_pages',
-        `pin_user_pages_fast pinned ${pinned} of ${nr} pages (partial pins are refused)`,
-      );
-    }
-    return pinned < 0 ? pinned : m.refuse(-EFAULT, 'io_pin_pages', 'pin_user_pages_fast pinned nothing');
+  const pages = pinScratch(nr);
+  if (m.profile.ioUringPin === 'pin_user_pages') {
+    const r = io_pin_pages6_1(m, ring, base, nr, pages);
+    if (r < 0) return r;
+  } else {
+    const r = io_pin_pages(m, ring, base, nr, pages);
+    if (r < 0) return r;
   }
-  let bvecPages: Int32Array = pages;
+  let bvecPages: Int32Array;
   let coalesced = false;
   let folioShift = PAGE_SHIFT;
   let firstPageIdx = 0;
-  const c = nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
+  // 6.1 keeps one bvec per page (profile.ioUringCoalesce).
+  const c = m.profile.ioUringCoalesce && nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
   if (c && c.nr_pages_mid !== 1) {
     bvecPages = io_coalesce_buffer(m, pages, c);
     coalesced = true;
     folioShift = c.folio_shift;
     firstPageIdx = c.first_folio_page_idx;
+  } else {
+    bvecPages = pages.slice(); // one bvec per page
   }
   const acct = io_buffer_account_pin(m, bvecPages, st);
   if (ring.accountUser) {
@@ -218,6 +221,67 @@ function io_sqe_buffer_register(
   return { ubuf: base, len, bvecPages, coalesced, folioShift, firstPageIdx, acctPages: acct };
 }
 
+/** io_pin_pages() (io_uring/memmap.c): pin_user_pages_fast(), all or nothing. Returns nr or -errno. */
+function io_pin_pages(m: Machine, ring: IoRing, base: number, nr: number, pages: Int32Array): number {
+  const pinned = pin_user_pages_fast(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
+  if (pinned !== nr) {
+    if (pinned > 0) {
+      unpin_user_pages(m, pages, pinned);
+      return m.refuse(
+        -EFAULT,
+        'io_pin_pages',
+        `pin_user_pages_fast pinned ${pinned} of ${nr} pages (partial pins are refused)`,
+      );
+    }
+    return pinned < 0 ? pinned : m.refuse(-EFAULT, 'io_pin_pages', 'pin_user_pages_fast pinned nothing');
+  }
+  return nr;
+}
+
+/**
+ * 6.1's io_pin_pages() (io_uring/rsrc.c): pin_user_pages(FOLL_WRITE | FOLL_LONGTERM) with a vmas
+ * array under mmap_read_lock, then, with everything pinned, every page's VMA must map the first one's
+ * file (-EINVAL) and a file must be shmem or hugetlbfs (-EOPNOTSUPP); on either refusal, or a partial
+ * pin (-EFAULT), the pages are unpinned again. Returns nr or -errno.
+ */
+function io_pin_pages6_1(m: Machine, ring: IoRing, base: number, nr: number, pages: Int32Array): number {
+  const pret = pin_user_pages(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
+  let ret = 0;
+  if (pret === nr) {
+    const mm = ring.owner.mm;
+    const start = base - (base % PAGE_SIZE);
+    const file = mm.vma_lookup(start)!.file;
+    for (let i = 0; i < nr; i++) {
+      const vma = mm.vma_lookup(start + i * PAGE_SIZE)!;
+      if (vma.file !== file) {
+        ret = m.refuse(-EINVAL, 'io_pin_pages', 'the buffer spans VMAs of different files (vmas[i]->vm_file != file)');
+        break;
+      }
+      if (file && !file.isShmemOrHugetlb) {
+        ret = m.refuse(-EOPNOTSUPP, 'io_pin_pages', 'file-backed buffer that is neither shmem nor hugetlbfs');
+        break;
+      }
+    }
+  } else {
+    ret = pret < 0 ? pret : m.refuse(-EFAULT, 'io_pin_pages', `pin_user_pages pinned ${pret} of ${nr} pages`);
+  }
+  if (ret) {
+    if (pret > 0) unpin_user_pages(m, pages, pret);
+    return ret;
+  }
+  return nr;
+}
+
+/**
+ * io_pin_pages()'s pages[] array: kvmalloc'ed per call and freed once the bvecs are built, so one
+ * scratch array (grown as needed) serves every call; the bvecs kept are copied out of it.
+ */
+let scratch = new Int32Array(0);
+function pinScratch(nr: number): Int32Array {
+  if (scratch.length < nr) scratch = new Int32Array(Math.max(nr, scratch.length * 2));
+  return scratch.subarray(0, nr);
+}
+
 interface CoalesceData {
   nr_pages_head: number;
   nr_pages_mid: number;
@@ -229,10 +293,13 @@ interface CoalesceData {
 /**
  * io_check_coalesce_buffer(): the pages form runs of consecutive subpages, one run per folio; the
  * first run may start mid-folio but must then reach the folio's end; every later folio starts at
- * subpage 0 and has the first folio's size; middle folios are covered entirely.
+ * subpage 0 and has the first folio's size; middle folios are covered entirely. Steps by folio: the
+ * folio of a run is looked up once, and a page continues the run when it is the next PFN and still
+ * inside that folio (what page_folio() == folio means for consecutive PFNs).
  */
 export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): CoalesceData | undefined {
   const mem = m.mem;
+  const n = pages.length;
   let folio = mem.page_folio(pages[0]!);
   let count = 1;
   let nr_folios = 1;
@@ -240,11 +307,24 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
   const folio_shift = PAGE_SHIFT + mem.folio_order(folio);
   const first_folio_page_idx = pages[0]! - folio;
   let nr_pages_head = 0;
-  for (let i = 1; i < pages.length; i++) {
-    if (mem.page_folio(pages[i]!) === folio && pages[i] === pages[i - 1]! + 1) {
-      count++;
-      continue;
-    }
+  let i = 1;
+  if (nr_pages_mid === 1) {
+    // The first folio is small: every run is one page, so the buffer qualifies (with nr_pages_mid 1:
+    // not coalesced) exactly when every page is a small folio; the first large one has another size.
+    const flags = mem.flags;
+    for (; i < n; i++) if (flags[pages[i]!]! & (PG_head | PG_tail)) return undefined;
+    return { nr_pages_head: 1, nr_pages_mid, folio_shift, nr_folios: n, first_folio_page_idx };
+  }
+  while (i < n) {
+    // Extend the run: the pages up to the folio's end must follow pages[i - 1] one by one.
+    const runStart = i;
+    const prev = pages[i - 1]!;
+    const stop = Math.min(n, i + (folio + mem.folio_nr_pages(folio) - 1 - prev));
+    const expect0 = prev + 1 - runStart; // pages[j] must be expect0 + j
+    while (i < stop && pages[i] === expect0 + i) i++;
+    count += i - runStart;
+    if (i >= n) break;
+    // pages[i] starts another run.
     if (nr_folios === 1) {
       if (first_folio_page_idx + count !== mem.folio_nr_pages(folio)) return undefined;
       nr_pages_head = count;
@@ -255,6 +335,7 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
     if (PAGE_SHIFT + mem.folio_order(folio) !== folio_shift || pages[i] !== folio) return undefined;
     count = 1;
     nr_folios++;
+    i++;
   }
   if (nr_folios === 1) nr_pages_head = count;
   return { nr_pages_head, nr_pages_mid, folio_shift, nr_folios, first_folio_page_idx };
@@ -285,29 +366,40 @@ function io_coalesce_buffer(m: Machine, pages: Int32Array, d: CoalesceData): Int
 function io_buffer_account_pin(m: Machine, pages: Int32Array, st: AcctState): number {
   const mem = m.mem;
   let acct = 0;
+  // headpage_already_acct()'s answers, kept as sets: the large folios among pages[0..i) (grown as i
+  // goes) and those of the installed table (built on first need). Same answers as the kernel's scans.
+  const seen = new Set<number>();
+  let installed: Set<number> | undefined;
+  const flags = mem.flags;
   for (let i = 0; i < pages.length; i++) {
-    const folio = mem.page_folio(pages[i]!);
-    if (!mem.folio_test_large(folio)) {
-      acct++;
+    const p = pages[i]!;
+    if (!(flags[p]! & (PG_head | PG_tail))) {
+      acct++; // a small folio (!PageCompound)
       continue;
     }
-    if (folio === st.last_hpage) continue;
+    const folio = mem.page_folio(p);
+    const last = st.last_hpage;
     st.last_hpage = folio;
-    if (headpage_already_acct(m, pages, i, folio, st.table)) continue;
+    const already = seen.has(folio);
+    seen.add(folio);
+    if (folio === last) continue;
+    installed ??= installedHeads(m, st.table);
+    if (already || installed.has(folio)) continue;
     acct += mem.folio_nr_pages(folio);
   }
   return acct;
 }
 
-/** headpage_already_acct(): hpage among pages[0..i) or in the installed table's bvecs. */
-function headpage_already_acct(m: Machine, pages: Int32Array, i: number, hpage: number, table: MappedUbuf[]): boolean {
+/** The large folios the installed table's bvecs point into (headpage_already_acct()'s second scan). */
+function installedHeads(m: Machine, table: MappedUbuf[]): Set<number> {
   const mem = m.mem;
-  for (let k = 0; k < i; k++)
-    if (mem.folio_test_large(mem.page_folio(pages[k]!)) && mem.page_folio(pages[k]!) === hpage) return true;
+  const out = new Set<number>();
   for (const b of table)
-    for (const p of b.bvecPages)
-      if (mem.folio_test_large(mem.page_folio(p)) && mem.page_folio(p) === hpage) return true;
-  return false;
+    for (const p of b.bvecPages) {
+      const f = mem.page_folio(p);
+      if (mem.folio_test_large(f)) out.add(f);
+    }
+  return out;
 }
 
 /** io_release_ubuf(): one unpin_user_folio(folio, 1) per bvec; the memlock charge is returned. */

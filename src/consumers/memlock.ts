@@ -6,9 +6,11 @@ import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
+import { snapshotSideTable } from '../mm/snapshot.js';
 
 /** user_struct->locked_vm, per user (all scenario processes share one user unless told otherwise). */
 const userLocked = new WeakMap<Machine, Map<string, number>>();
+snapshotSideTable(userLocked);
 
 function table(m: Machine): Map<string, number> {
   let t = userLocked.get(m);

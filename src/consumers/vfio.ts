@@ -23,6 +23,7 @@ import { pte_pfn, pte_present, pte_write } from '../mm/pgtable.js';
 import { handle_mm_fault } from '../mm/memory.js';
 import { pin_user_pages_remote, unpin_user_pages_dirty_lock, unpin_user_page_range_dirty_lock } from '../mm/gup.js';
 import { chargeMm, unchargeMm } from './memlock.js';
+import { snapshotSideTable } from '../mm/snapshot.js';
 
 /** VFIO_BATCH_MAX_CAPACITY: PAGE_SIZE / sizeof(struct page *). */
 export const VFIO_BATCH_MAX_CAPACITY = PAGE_SIZE / 8;
@@ -78,6 +79,7 @@ interface VfioIommu {
 }
 
 const containers = new WeakMap<Machine, Map<Process, VfioIommu>>();
+snapshotSideTable(containers);
 
 /**
  * The process's container, created on first use. Its fd is shared with fork children and released
@@ -260,7 +262,8 @@ function vfio_pin_pages_remote(
 function vfio_unmap_unpin(m: Machine, dma: VfioDma, do_accounting: boolean): number {
   let unlocked = 0;
   for (const r of dma.runs) {
-    if (r.rsvd || dma.has_rsvd) {
+    // 6.1 and 6.12 always go page by page (profile.vfioUnpinRuns): the same counts and dirtying.
+    if (r.rsvd || dma.has_rsvd || !m.profile.vfioUnpinRuns) {
       for (let i = 0; i < r.npages; i++) unlocked += put_pfn(m, r.pfn + i, dma.write);
     } else {
       unpin_user_page_range_dirty_lock(m, r.pfn, r.npages, dma.write);

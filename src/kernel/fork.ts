@@ -7,7 +7,17 @@ import { dup_fd } from './file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { ENOMEM } from '../uapi/errno.js';
-import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE, HPAGE_PMD_NR } from '../mm/memmap.js';
+import {
+  NO_FOLIO,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PUD_SIZE,
+  HPAGE_PMD_NR,
+  PG_anon,
+  PG_anon_exclusive,
+  PG_head,
+  PG_tail,
+} from '../mm/memmap.js';
 import {
   Vma,
   VM_DONTCOPY,
@@ -28,6 +38,10 @@ import {
   pte_mkold,
   pte_mkclean,
   pte_index,
+  pte_flags,
+  pte_write,
+  pte_mkwrite,
+  PTRS_PER_PTE,
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_RW,
@@ -42,10 +56,28 @@ import { copy_user_highpage, copy_user_large_folio } from '../mm/highmem.js';
 import { alloc_hugetlb_folio, hugetlb_dup_vma_private } from '../mm/hugetlb_resv.js';
 
 /**
- * kernel_clone() for fork(): a child with a copy of the parent's address space. Returns the child, or -ENOMEM when a
- * page that had to be copied early could not be allocated (dup_mm() failing makes fork ENOMEM).
+ * What fork's page-table copy decided, in base pages: `shared` with the child (COW, or a shared
+ * mapping: refcount and mapcount raised; the zero page not counted), `copied` early into new pages
+ * for the child because they may be pinned, and `pmd_split`: THP PMDs of the parent split first
+ * (copy_huge_pmd() returning -EAGAIN for a maybe-pinned THP). The kernel keeps no such counters.
  */
-export function kernel_clone(m: Machine, parent: Process, childName: string): Process | number {
+export interface ForkStats {
+  shared: number;
+  copied: number;
+  pmd_split: number;
+}
+
+/**
+ * kernel_clone() for fork(): a child with a copy of the parent's address space. Returns the child, or -ENOMEM when a
+ * page that had to be copied early could not be allocated (dup_mm() failing makes fork ENOMEM). `stats`, when
+ * given, receives what the copy shared, copied and split.
+ */
+export function kernel_clone(
+  m: Machine,
+  parent: Process,
+  childName: string,
+  stats: ForkStats = { shared: 0, copied: 0, pmd_split: 0 },
+): Process | number {
   const child = m.spawn(childName);
   child.rlimitMemlock = parent.rlimitMemlock;
   child.capIpcLock = parent.capIpcLock;
@@ -80,7 +112,7 @@ export function kernel_clone(m: Machine, parent: Process, childName: string): Pr
     }
     dst.insertVma(cv);
     if (vma_needs_copy(vma)) {
-      err = copy_page_range(m, cv, vma);
+      err = copy_page_range(m, cv, vma, stats);
       if (err) break;
     }
   }
@@ -102,7 +134,7 @@ function vma_needs_copy(vma: Vma): boolean {
 }
 
 /** copy_page_range(): 0 or -ENOMEM. */
-function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
+function copy_page_range(m: Machine, dst: Vma, src: Vma, st: ForkStats): number {
   const spt = src.mm.pt;
   const dpt = dst.mm.pt;
   const cow = is_cow_mapping(src.flags);
@@ -110,7 +142,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
   for (let a = src.start; a < src.end;) {
     const pud = spt.pudLeaf(a);
     if (pud) {
-      const r = copyHugetlbEntry(m, dst, src, a, pud, PUD_SIZE);
+      const r = copyHugetlbEntry(m, dst, src, a, pud, PUD_SIZE, st);
       if (r) return r;
       touched = true;
       a += PUD_SIZE;
@@ -124,7 +156,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     }
     if (typeof slot === 'number') {
       if (src.kind === 'hugetlb') {
-        const r = copyHugetlbEntry(m, dst, src, a, slot, PMD_SIZE);
+        const r = copyHugetlbEntry(m, dst, src, a, slot, PMD_SIZE, st);
         if (r) return r;
         touched = true;
         a = next;
@@ -134,7 +166,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
         a = next;
         continue;
       } // file PMDs refault in the child
-      if (copy_huge_pmd(m, dst, src, a, slot)) {
+      if (copy_huge_pmd(m, dst, src, a, slot, st)) {
         touched = true;
         a = next;
         continue;
@@ -144,21 +176,136 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     const table = spt.pteTable(a)!;
     const dtable = dpt.pte_alloc(a)!;
     const stop = Math.min(next, src.end);
-    for (; a < stop; a += PAGE_SIZE) {
-      const i = pte_index(a);
-      const e = table[i]!;
-      if (!pte_present(e)) continue;
-      if (pte_special(e)) {
-        dtable[i] = e;
-        continue;
-      }
-      const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow);
-      if (r) return r;
-      touched = true;
-    }
+    const r = copyPteRange(m, dst, src, a, table, dtable, pte_index(a), pte_index(a) + (stop - a) / PAGE_SIZE, cow, st);
+    if (r < 0) return r;
+    if (r > 0) touched = true;
+    a = stop;
   }
   if (touched && cow) m.mmuNotify(src.mm, src.start, src.end, 'fork');
   return 0;
+}
+
+/**
+ * copy_pte_range() over PTE slots [i, iEnd) of one table, the first at `addr`: returns the number of
+ * pages (not special PTEs) it copied or shared, or -ENOMEM. A small anon folio that is not going to be copied (its mm
+ * never pinned, the common fork) takes copy_present_ptes()'s small-folio path inline: one more
+ * reference and mapcount, PageAnonExclusive cleared, both PTEs write-protected when COW.
+ */
+function copyPteRange(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  iEnd: number,
+  cow: boolean,
+  st: ForkStats,
+): number {
+  const mem = m.mem;
+  const flags = mem.flags;
+  const shared = (src.flags & VM_SHARED) !== 0;
+  // folio_needs_cow_for_dma() is false for every folio of an mm that never pinned.
+  const mayCopy = src.mm.has_pinned;
+  let done = 0;
+  let rssAnon = 0;
+  for (; i < iEnd; i++) {
+    const e = table[i]!;
+    if (!pte_present(e)) continue;
+    if (pte_special(e)) {
+      dtable[i] = e;
+      continue;
+    }
+    done++;
+    const page = pte_pfn(e);
+    const f = flags[page]!;
+    if (!mayCopy && (f & (PG_head | PG_tail | PG_anon)) === PG_anon) {
+      flags[page] = f & ~PG_anon_exclusive;
+      mem.refcount[page] = mem.refcount[page]! + 1;
+      mem.mapcount[page] = mem.mapcount[page]! + 1;
+      rssAnon++;
+      let ce = e;
+      if (cow) table[i] = ce = pte_wrprotect(e);
+      if (shared) ce = pte_mkclean(ce);
+      dtable[i] = pte_mkold(ce);
+      st.shared++;
+      continue;
+    }
+    const a = addr + (i - pte_index(addr)) * PAGE_SIZE;
+    // copy_present_ptes(): the PTEs that map the rest of one large folio are copied as a batch.
+    const nr = copyPresentPtesBatch(m, dst, src, a, e, table, dtable, i, (iEnd - i) * PAGE_SIZE, cow);
+    if (nr > 0) {
+      st.shared += nr;
+      done += nr - 1;
+      i += nr - 1;
+      continue;
+    }
+    const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow, st);
+    if (r) return r;
+  }
+  dst.mm.rss_anon += rssAnon;
+  return done;
+}
+
+/** pte_batch_clear_ignored(): the bits folio_pte_batch() never compares (young, write); a shared
+ *  mapping ignores dirty too. */
+const BATCH_IGNORED = _PAGE_ACCESSED | _PAGE_RW;
+
+/**
+ * The batched branch of copy_present_ptes(): when the PTE maps a page of a large folio, the following
+ * PTEs that map the next pages of the same folio with the same bits (folio_pte_batch()) are copied
+ * together: references, mapcounts, PageAnonExclusive cleared, write-protected when COW. Returns how many
+ * PTEs were copied, or 0 when the single-PTE path must run: a small folio, or an anon folio that may be
+ * pinned (folio_try_dup_anon_rmap_ptes() refuses a batch with an exclusive page, and the kernel retries
+ * page by page; the single-PTE path gives the same answer for a batch without one).
+ */
+function copyPresentPtesBatch(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  e: number,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  maxBytes: number,
+  cow: boolean,
+): number {
+  const mem = m.mem;
+  const page = pte_pfn(e);
+  if (!(mem.flags[page]! & (PG_head | PG_tail))) return 0;
+  const folio = mem.page_folio(page);
+  const anon = mem.folio_test_anon(folio);
+  if (anon && folio_needs_cow_for_dma(m, src, folio)) return 0;
+  // folio_pte_batch(): up to the folio's end, the PTE table's end and the VMA's end.
+  const max = Math.min(folio + mem.folio_nr_pages(folio) - page, PTRS_PER_PTE - i, maxBytes / PAGE_SIZE);
+  const ignore = (src.flags & VM_SHARED) !== 0 ? BATCH_IGNORED | _PAGE_DIRTY : BATCH_IGNORED;
+  const key = pte_flags(e) & ~ignore;
+  let anyWritable = pte_write(e);
+  let nr = 1;
+  for (; nr < max; nr++) {
+    const x = table[i + nr]!;
+    if (pte_pfn(x) !== page + nr || (pte_flags(x) & ~ignore) !== key) break;
+    if (pte_write(x)) anyWritable = true;
+  }
+  folio_ref_add(m, folio, nr);
+  folioAddRmapPtes(m, folio, page, nr);
+  if (anon) dst.mm.rss_anon += nr;
+  else dst.mm.rss_file += nr;
+  // __copy_present_ptes(): every child PTE is the first one's, PFN advanced.
+  let pe = anyWritable ? pte_mkwrite(e) : e;
+  const wrprotect = cow && pte_write(pe);
+  if (wrprotect) pe = pte_wrprotect(pe);
+  if (src.flags & VM_SHARED) pe = pte_mkclean(pe);
+  const bits = pte_flags(pte_mkold(pe));
+  const flags = mem.flags;
+  for (let k = 0; k < nr; k++) {
+    if (anon) flags[page + k] = flags[page + k]! & ~PG_anon_exclusive;
+    if (wrprotect) table[i + k] = pte_wrprotect(table[i + k]!);
+    dtable[i + k] = mk_pte(page + k, bits);
+  }
+  return nr;
 }
 
 /**
@@ -176,6 +323,7 @@ function copyPresentPte(
   dtable: Uint32Array,
   i: number,
   cow: boolean,
+  st: ForkStats,
 ): number {
   const mem = m.mem;
   const page = pte_pfn(e);
@@ -188,6 +336,7 @@ function copyPresentPte(
       folio_add_new_anon_rmap(m, copy, dst, addr, 'pte');
       dtable[i] = mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0));
       dst.mm.rss_anon++;
+      st.copied++;
       return 0;
     }
     mem.ClearPageAnonExclusive(page);
@@ -197,6 +346,7 @@ function copyPresentPte(
   }
   folio_ref_add(m, folio, 1);
   folioAddRmapPtes(m, folio, page, 1);
+  st.shared++;
   let ce = e;
   if (cow) {
     table[i] = pte_wrprotect(e);
@@ -211,7 +361,7 @@ function copyPresentPte(
  * copy_huge_pmd(): true when the PMD was copied (shared, write-protected, or the huge zero folio);
  * false when an exclusive, maybe-pinned THP made it split the parent's PMD instead.
  */
-function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number): boolean {
+function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number, st: ForkStats): boolean {
   const mem = m.mem;
   const folio = pte_pfn(e);
   const haddr = addr - (addr % PMD_SIZE);
@@ -221,6 +371,7 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
   }
   if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
     __split_huge_pmd(m, src, haddr);
+    st.pmd_split++;
     return false;
   }
   mem.ClearPageAnonExclusive(folio);
@@ -230,6 +381,7 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
   src.mm.pt.setPmdLeaf(haddr, we);
   dst.mm.pt.setPmdLeaf(haddr, pte_mkold(we));
   dst.mm.rss_anon += HPAGE_PMD_NR;
+  st.shared += HPAGE_PMD_NR;
   return true;
 }
 
@@ -239,7 +391,15 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
  * -ENOMEM if no free page is unreserved and overcommit gives none); others are shared and
  * write-protected.
  */
-function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: number, size: number): number {
+function copyHugetlbEntry(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  e: number,
+  size: number,
+  st: ForkStats,
+): number {
   const mem = m.mem;
   const folio = pte_pfn(e);
   const set = (pt: typeof src.mm.pt, v: number) =>
@@ -257,6 +417,7 @@ function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: numbe
       set(dst.mm.pt, mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0)));
       dst.mm.rss_anon += nr;
       m.hugetlb.folio_set_hugetlb_migratable(copy);
+      st.copied += nr;
       return 0;
     }
     mem.ClearPageAnonExclusive(folio);
@@ -266,6 +427,7 @@ function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: numbe
   }
   folio_ref_add(m, folio, 1);
   folioAddRmapEntire(m, folio);
+  st.shared += nr;
   const cow = is_cow_mapping(src.flags);
   const ne = cow ? pte_wrprotect(e) : e;
   set(src.mm.pt, ne);

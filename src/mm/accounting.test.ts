@@ -559,28 +559,37 @@ describe('folio_add_pin / folio_add_pins', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('misuse', () => {
-  it('gup_put_folio misuse: unpinning a page that is not pinned -> WARN record, folio and vmstat unchanged', () => {
-    const { m, p } = world();
-    const s = small(m, p, 1);
-    const h = thp(m, p);
-    const sf = folioAt(m, p, s);
-    const hf = folioAt(m, p, h);
-    unpin_user_page(m, sf);
-    expect(m.warns.records.length).toBe(1);
-    expect(m.mem.refcount[sf]).toBe(1);
-    unpin_user_page(m, hf + 3);
-    expect(m.warns.records.length).toBe(2);
-    expect(state(m, hf)).toEqual({ ref: 1, pin: 0 });
-    // FOLL_GET pages are not pins either: pinned-by-get only.
-    const pages = buf(1);
-    expect(get_user_pages(m, p, s, 1, 0, pages)).toBe(1);
-    unpin_user_pages(m, pages, 1);
-    expect(m.warns.records.length).toBe(3);
-    expect(m.mem.refcount[sf]).toBe(2);
-    expect([acquired(m), released(m)]).toEqual([0, 0]);
-    // The page is still usable afterwards.
-    expect(userAccess(m, p, s, PAGE_SIZE, true)).toBe(0);
-  });
+  it(
+    'gup_put_folio misuse: unpinning a page that is not pinned applies the kernel arithmetic (no check, no WARN): ' +
+      'small -1024, large _pincount -1 and _refcount -1, FOLL_GET pages -1024; nr_foll_pin_released counts each',
+    () => {
+      const { m, p } = world();
+      const s = small(m, p, 1);
+      const h = thp(m, p);
+      const sf = folioAt(m, p, s);
+      const hf = folioAt(m, p, h);
+      // A second reference keeps the large folio from being freed by the misuse (this test is about the sums).
+      const keep = buf(1);
+      expect(get_user_pages(m, p, h, 1, 0, keep)).toBe(1);
+      unpin_user_page(m, sf);
+      expect(m.mem.refcount[sf]).toBe(1 - GUP_PIN_COUNTING_BIAS);
+      unpin_user_page(m, hf + 3);
+      expect(state(m, hf)).toEqual({ ref: 1, pin: -1 });
+      expect(released(m)).toBe(2);
+      // FOLL_GET pages are not pins either: the unpin still takes a pin's worth off the count.
+      const s2 = small(m, p, 1);
+      const f2 = folioAt(m, p, s2);
+      const pages = buf(1);
+      expect(get_user_pages(m, p, s2, 1, 0, pages)).toBe(1);
+      unpin_user_pages(m, pages, 1);
+      expect(m.mem.refcount[f2]).toBe(2 - GUP_PIN_COUNTING_BIAS);
+      expect([acquired(m), released(m)]).toEqual([0, 3]);
+      expect(m.warns.records).toEqual([]);
+      expect(m.misuse.records).toHaveLength(3);
+      // The pages stay mapped and usable: nothing in the kernel looks at the count on access.
+      expect(userAccess(m, p, s, PAGE_SIZE, true)).toBe(0);
+    },
+  );
 
   it('unpin_user_pages / unpin_folios with an errno as the count (IS_ERR_VALUE) -> WARN_ON, nothing released', () => {
     const { m, p } = world();

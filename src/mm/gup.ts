@@ -4,6 +4,8 @@
 //
 // `pages` is the model's struct page **: an Int32Array of PFNs (-1 for NULL). Every function returns
 // the kernel's value: a page count, 0, or a negative errno. Refusals record their reason in m.why.
+// The machine's release profile picks the release's rules where they differ (profile.ts): the entry
+// points' argument checks, the long-term file-pin refusal, the R/O long-term unshare of file pages.
 
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
@@ -14,6 +16,7 @@ import {
   PAGE_SIZE,
   PMD_SIZE,
   PUD_SIZE,
+  PG_buddy,
   PG_referenced,
   PG_lru,
 } from './memmap.js';
@@ -85,7 +88,7 @@ import {
   is_zero_pfn,
 } from './pgtable.js';
 import { handle_mm_fault } from './memory.js';
-import { folio_put_refs } from './swap.js';
+import { folioPutRefsDiagnosed, folioUseRefs, folio_mark_accessed, lru_add_drain } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
@@ -139,14 +142,6 @@ export function folio_is_longterm_pinnable(m: Machine, folio: number): boolean {
   return zone !== 'DEVICE' && zone !== 'MOVABLE';
 }
 
-/** References the folio must keep for its mappings and page-cache entries. */
-function folioMinRefs(m: Machine, folio: number): number {
-  const mem = m.mem;
-  // __filemap_add_folio() takes folio_nr_pages() references, hugetlb folios included.
-  const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : mem.folio_nr_pages(folio);
-  return mem.folio_mapcount(folio) + cache;
-}
-
 /**
  * try_grab_folio(): the slow path's grab. Returns 0 or -ENOMEM (refcount already <= 0, WARN).
  * FOLL_GET adds refs; FOLL_PIN adds refs and _pincount on large folios, refs * 1024 on small ones,
@@ -154,6 +149,7 @@ function folioMinRefs(m: Machine, folio: number): number {
  */
 export function try_grab_folio(m: Machine, folio: number, refs: number, flags: number): number {
   const mem = m.mem;
+  if (m.misuse.tainted) noteGrabAfterMisuse(m, folio, 'try_grab_folio');
   if (mem.refcount[folio]! <= 0) {
     m.warns.warn('try_grab_folio', 'folio_ref_count(folio) <= 0');
     return m.refuse(-ENOMEM, 'try_grab_folio', 'folio refcount is zero or negative (freed or overflowed)');
@@ -171,6 +167,30 @@ export function try_grab_folio(m: Machine, folio: number, refs: number, flags: n
     m.vmstat.mod(NR_FOLL_PIN_ACQUIRED, refs);
   }
   return 0;
+}
+
+/**
+ * GUP met a folio that earlier misuse broke: say so (the kernel WARNs only where try_grab_folio() or
+ * try_get_folio() has its WARN, and says nothing when it takes a reference on freed memory).
+ */
+function noteGrabAfterMisuse(m: Machine, folio: number, fn: string): void {
+  const rc = m.mem.refcount[folio]!;
+  const freed = m.misuse.freedInUse.get(folio);
+  if (freed) {
+    const when = freed.step !== undefined ? ` at step ${freed.step}` : '';
+    m.misuse.report(
+      `GUP reached folio 0x${folio.toString(16)}, which the kernel freed while still mapped${when} (use-after-free)`,
+      rc > 0
+        ? `${fn}() takes a reference on freed memory (refcount ${rc}) and GUP hands the page out`
+        : `${fn}() finds refcount ${rc}: it WARNs and GUP fails (-ENOMEM from try_grab_folio())`,
+    );
+  } else if (rc <= 0 && m.misuse.touches(folio, 1)) {
+    m.misuse.report(
+      `GUP reached folio 0x${folio.toString(16)}, whose refcount ${rc} an earlier misuse drove to or below zero`,
+      `${fn}() WARNs (folio_ref_count(folio) ${fn === 'try_get_folio' ? '< 0' : '<= 0'}) and refuses it: ` +
+        'the page can never be pinned again, and GUP fails with -ENOMEM',
+    );
+  }
 }
 
 /** try_get_folio(): fails on a refcount that is zero (being freed) or negative (WARN). */
@@ -194,6 +214,8 @@ function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: num
     m.warns.warn('try_grab_folio_fast', '(flags & (FOLL_GET | FOLL_PIN)) == 0');
     return false;
   }
+  if (m.misuse.freedInUse.size && m.misuse.freedInUse.has(folio) && m.mem.refcount[folio]! > 0)
+    noteGrabAfterMisuse(m, folio, 'try_get_folio');
   if (flags & FOLL_GET) return try_get_folio(m, folio, refs);
   if (is_zero_folio(folio)) return true;
   if (!try_get_folio(m, folio, refs)) return false;
@@ -209,45 +231,58 @@ function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: num
 }
 
 /**
- * gup_put_folio(): release refs grabbed with `flags`. A release the folio cannot take (more pins
- * than it holds, or fewer references left than its mappings need) is a misuse: it is reported as a
- * WARN and leaves the folio untouched instead of freeing a mapped page.
+ * gup_put_folio(): release refs grabbed with `flags`, with the kernel's arithmetic and no checks.
+ * FOLL_PIN: the zero page was never pinned (return); else NR_FOLL_PIN_RELEASED += refs, and refs
+ * come off _pincount (large folios) or refs * GUP_PIN_COUNTING_BIAS off _refcount (small folios).
+ * Then folio_put_refs(). Releasing what the folio does not hold (a double unpin, an unpin of FOLL_GET
+ * pages, put_page() on a pinned page) is applied all the same and recorded in m.misuse with what it did.
  */
 export function gup_put_folio(m: Machine, folio: number, refs: number, flags: number): void {
   const mem = m.mem;
-  // _refcount is an atomic_t: a count wrapped negative by pins (no add-overflow check in
-  // try_grab_folio) still stands for 2^31 and more, and folio_put_refs() subtracts with the same wrap.
-  const rc = mem.refcount[folio]! >>> 0;
+  const rc = mem.refcount[folio]!;
+  let what: string | undefined;
+  let pincount = '';
+  let put = refs;
   if (flags & FOLL_PIN) {
     if (is_zero_folio(folio)) return;
+    m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
     if (mem.folio_has_pincount(folio)) {
-      if (mem.folioPincount(folio) < refs) {
-        m.warns.warn(
-          'gup_put_folio',
-          `unpin of ${refs} page(s) of a large folio with _pincount ${mem.folioPincount(folio)}`,
-        );
-        return;
+      const pc = mem.folioPincount(folio);
+      mem.setPincount(folio, pc - refs);
+      if (pc < refs) {
+        what = 'unpin of more pages of a large folio than it holds pins (_pincount goes below zero)';
+        pincount = `_pincount ${pc} -> ${pc - refs}, `;
       }
-      if (rc - refs < folioMinRefs(m, folio)) {
-        m.warns.warn('gup_put_folio', 'refcount underflow on unpin');
-        return;
-      }
-      m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
-      mem.setPincount(folio, mem.folioPincount(folio) - refs);
     } else {
-      const drop = refs * GUP_PIN_COUNTING_BIAS;
-      if (rc - drop < folioMinRefs(m, folio)) {
-        m.warns.warn('gup_put_folio', `unpin of a small folio with refcount ${mem.refcount[folio]} (not pinned)`);
-        return;
-      }
-      m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
-      refs = drop;
+      put = refs * GUP_PIN_COUNTING_BIAS;
+      // Unsigned, as the atomic is: a count wrapped negative by pins still holds them.
+      if (rc >>> 0 < put + folioUseRefs(m, folio))
+        what =
+          `unpin of a small folio that does not hold that many pins (a pin is ${GUP_PIN_COUNTING_BIAS} references): ` +
+          'fewer references remain than its mappings and page cache hold';
     }
-  } else if (rc - refs < folioMinRefs(m, folio)) {
-    m.warns.warn('put_page', `refcount underflow: refcount ${mem.refcount[folio]} below the folio's mappings`);
-    return;
+  } else if (rc >>> 0 < refs + folioUseRefs(m, folio) + mem.folioPincount(folio)) {
+    // A large folio's pins each hold one reference; a small folio's pins cannot be told from plain references.
+    what = "put_page() drops a reference that the folio's mappings, page cache or pins hold";
   }
-  folio_put_refs(m, folio, refs);
+  if (what) m.misuse.taint(folio, mem.folio_order(folio));
+  const use = what ? folioUseRefs(m, folio) : 0;
+  const c = folioPutRefsDiagnosed(m, folio, put);
+  if (!what && !c) return;
+  const arith =
+    `folio 0x${folio.toString(16)}: ` +
+    (flags & FOLL_PIN ? `nr_foll_pin_released +${refs}, ` : '') +
+    `${pincount}_refcount ${rc} -> ${(rc - put) | 0}${what ? ` (mappings and page cache hold ${use})` : ''}`;
+  // Freeing a page still in use is the event that matters most, whatever led to it.
+  const headline = c && m.misuse.freedInUse.has(folio) ? c.what : (what ?? c!.what);
+  // put_page() -> folio_put_testzero() has a VM_BUG_ON_PAGE on a zero count, in debug builds only.
+  const debugVm =
+    !(flags & FOLL_PIN) && rc === 0
+      ? 'A CONFIG_DEBUG_VM kernel would stop here instead: VM_BUG_ON_PAGE(page_ref_count(page) == 0) in ' +
+        'put_page_testzero()'
+      : '';
+  const effect = [c?.effect ?? '', debugVm].filter(Boolean).join('. ');
+  m.misuse.report(headline, c?.detail ? `${arith}, ${c.detail}` : arith, effect);
 }
 
 /** folio_add_pin(): one more pin on an already pinned folio. Does not count NR_FOLL_PIN_ACQUIRED. */
@@ -345,8 +380,12 @@ export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npage
   }
   for (let i = 0; i < npages;) {
     if (pages[i]! < 0) {
-      // The kernel would dereference NULL here.
-      m.warns.warn('unpin_user_pages_dirty_lock', 'NULL entry in pages[]');
+      // gup_folio_next() takes page_folio(NULL): the kernel oopses; gupsim says so and skips the entry.
+      m.misuse.report(
+        `unpin_user_pages_dirty_lock() with a NULL entry at pages[${i}]`,
+        'the kernel dereferences NULL in page_folio() (an oops: "BUG: kernel NULL pointer dereference"); ' +
+          'unlike unpin_user_pages(), this path does not skip NULL entries',
+      );
       i++;
       continue;
     }
@@ -354,10 +393,20 @@ export function unpin_user_pages_dirty_lock(m: Machine, pages: Int32Array, npage
     const j = folioRunEnd(m, folio, pages, i, npages);
     // No zero-page exception here: folio_mark_dirty() on the zero folio (no mapping) takes
     // noop_dirty_folio() and sets PG_dirty; only the unpin itself skips it (gup_put_folio()).
-    if (!m.mem.folio_test_dirty(folio)) folio_mark_dirty(m, folio);
+    if (!m.mem.folio_test_dirty(folio)) unpinMarkDirty(m, folio);
     gup_put_folio(m, folio, j - i, FOLL_PIN);
     i = j;
   }
+}
+
+/**
+ * The dirtying of the unpin_*_dirty_lock() family: folio_lock(); folio_mark_dirty(); folio_unlock().
+ * A stale release (misuse) can reach a page that is free by now: the kernel sets PG_dirty on the free
+ * page (its next owner inherits it); gupsim leaves it alone, since a free block's head flags are its
+ * free-list marker in the model.
+ */
+function unpinMarkDirty(m: Machine, folio: number): void {
+  if (!m.mem.testFlag(folio, PG_buddy)) folio_mark_dirty(m, folio);
 }
 
 /** unpin_user_page_range_dirty_lock(): a physically contiguous range starting at `page`. */
@@ -366,7 +415,7 @@ export function unpin_user_page_range_dirty_lock(m: Machine, page: number, npage
     const pfn = page + i;
     const folio = m.mem.page_folio(pfn);
     const run = Math.min(npages - i, m.mem.folio_nr_pages(folio) - (pfn - folio));
-    if (make_dirty && !m.mem.folio_test_dirty(folio)) folio_mark_dirty(m, folio);
+    if (make_dirty && !m.mem.folio_test_dirty(folio)) unpinMarkDirty(m, folio);
     gup_put_folio(m, folio, run, FOLL_PIN);
     i += run;
   }
@@ -458,7 +507,7 @@ export function check_vma_flags(m: Machine, vma: Vma, gup_flags: number): number
   if (gup_flags & FOLL_SPLIT_PMD && vma.kind === 'hugetlb')
     return m.refuse(-EOPNOTSUPP, fn, 'FOLL_SPLIT_PMD on a hugetlb mapping');
   if (write) {
-    if (!anon && !writable_file_mapping_allowed(vma, gup_flags)) {
+    if (m.profile.longtermWriteFileRefused && !anon && !writable_file_mapping_allowed(vma, gup_flags)) {
       return m.refuse(
         -EFAULT,
         fn,
@@ -467,6 +516,8 @@ export function check_vma_flags(m: Machine, vma: Vma, gup_flags: number): number
     }
     if (!(vm & VM_WRITE)) {
       if (!(gup_flags & FOLL_FORCE)) return m.refuse(-EFAULT, fn, 'FOLL_WRITE on a mapping without VM_WRITE');
+      if (m.profile.hugetlbForceWriteRefused && vma.kind === 'hugetlb')
+        return m.refuse(-EFAULT, fn, 'hugetlb does not support FOLL_FORCE|FOLL_WRITE');
       if (!is_cow_mapping(vm))
         return m.refuse(-EFAULT, fn, 'FOLL_FORCE write to a non-COW (shared) mapping without VM_WRITE');
     }
@@ -497,7 +548,8 @@ export function gup_must_unshare(m: Machine, vma: Vma | null, flags: number, pag
   if ((flags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN) return false;
   const folio = m.mem.page_folio(page);
   if (!m.mem.folio_test_anon(folio)) {
-    if (!(flags & FOLL_LONGTERM)) return false;
+    // 6.1 never unshares a page that is not anon (profile.longtermRoUnshareFileCow).
+    if (!(flags & FOLL_LONGTERM) || !m.profile.longtermRoUnshareFileCow) return false;
     if (!vma) return true;
     return is_cow_mapping(vma.flags);
   }
@@ -599,7 +651,7 @@ function follow_page_pte(m: Machine, vma: Vma, addr: number, flags: number): num
   if (flags & FOLL_TOUCH) {
     if (flags & FOLL_WRITE && !pte_dirty(e) && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio))
       folio_mark_dirty(m, folio);
-    m.mem.setFlag(folio, PG_referenced); // folio_mark_accessed()
+    folio_mark_accessed(m, folio);
   }
   return pfn;
 }
@@ -790,6 +842,7 @@ const FAST_ALLOWED =
 
 /** gup_fast_folio_allowed(): GUP-fast may not longterm write-pin file folios other than shmem/hugetlb. */
 function gup_fast_folio_allowed(m: Machine, folio: number, flags: number): boolean {
+  if (!m.profile.longtermWriteFileRefused) return true; // 6.1 has no such check
   if ((flags & (FOLL_WRITE | FOLL_LONGTERM)) !== (FOLL_WRITE | FOLL_LONGTERM)) return true;
   const mem = m.mem;
   if (mem.folio_test_anon(folio) || mem.folio_test_hugetlb(folio)) return true;
@@ -861,9 +914,10 @@ function gup_fast(
 }
 
 /**
- * gup_fast_fallback(): the *_fast entry points. Unknown flags WARN and give -EINVAL; a range that
- * overflows gives -EOVERFLOW, one past TASK_SIZE_MAX -EFAULT. Pages the fast walk could not take
- * go through the slow path; a slow-path error is returned only if the fast walk took nothing.
+ * gup_fast_fallback() (6.1: internal_get_user_pages_fast()): the *_fast entry points. Unknown flags
+ * WARN and give -EINVAL; a range that overflows gives -EOVERFLOW (6.1: 0), one past TASK_SIZE_MAX
+ * -EFAULT. Pages the fast walk could not take go through the slow path; a slow-path error is
+ * returned only if the fast walk took nothing.
  */
 function gup_fast_fallback(
   m: Machine,
@@ -874,17 +928,23 @@ function gup_fast_fallback(
   pages: Int32Array,
 ): number {
   const mm = cur.mm;
+  const v61 = m.profile.gupEntryChecks === 'is_valid_gup_flags';
+  const fn = v61 ? 'internal_get_user_pages_fast' : 'gup_fast_fallback';
   if (gup_flags & ~FAST_ALLOWED) {
-    m.warns.warn('gup_fast_fallback', 'gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM | ...)');
-    return m.refuse(-EINVAL, 'gup_fast_fallback', 'flag not allowed for the fast API');
+    m.warns.warn(fn, 'gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM | ...)');
+    return m.refuse(-EINVAL, fn, 'flag not allowed for the fast API');
   }
   if (gup_flags & FOLL_PIN) mm.has_pinned = true;
   start -= start % PAGE_SIZE;
   // len is computed from nr_pages as an unsigned long: a negative count becomes enormous.
   const len = BigInt.asUintN(64, BigInt(nr_pages)) << 12n;
   const endBig = BigInt(start) + BigInt.asUintN(64, len);
-  if (endBig >= 1n << 64n) return m.refuse(-EOVERFLOW, 'gup_fast_fallback', 'start + nr_pages * PAGE_SIZE overflows');
-  if (endBig > BigInt(TASK_SIZE_MAX)) return m.refuse(-EFAULT, 'gup_fast_fallback', 'range ends beyond TASK_SIZE_MAX');
+  if (endBig >= 1n << 64n) {
+    // 6.1: "if (check_add_overflow(start, len, &end)) return 0;"
+    if (v61) return 0;
+    return m.refuse(-EOVERFLOW, fn, 'start + nr_pages * PAGE_SIZE overflows');
+  }
+  if (endBig > BigInt(TASK_SIZE_MAX)) return m.refuse(-EFAULT, fn, 'range ends beyond TASK_SIZE_MAX');
   const end = Number(endBig);
   if (start === end) return 0;
   let nr_pinned = 0;
@@ -894,6 +954,10 @@ function gup_fast_fallback(
     nr_pinned = gup_fast(m, mm, start, end, gup_flags, pages, 0);
   }
   if (nr_pinned === nr_pages || gup_flags & FOLL_FAST_ONLY) return nr_pinned;
+  // The slow path: __gup_longterm_locked(FOLL_TOUCH | FOLL_UNLOCKABLE). 6.1's __gup_longterm_unlocked()
+  // passes FOLL_LONGTERM calls on without FOLL_TOUCH, the others through get_user_pages_unlocked().
+  let slowFlags = gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE;
+  if (v61) slowFlags = gup_flags & FOLL_LONGTERM ? gup_flags : gup_flags | FOLL_TOUCH;
   const ret = __gup_longterm_locked(
     m,
     cur,
@@ -902,7 +966,7 @@ function gup_fast_fallback(
     nr_pages - nr_pinned,
     pages,
     nr_pinned,
-    gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE,
+    slowFlags,
   );
   if (ret < 0) return nr_pinned ? nr_pinned : ret;
   return ret + nr_pinned;
@@ -915,6 +979,86 @@ function begin(m: Machine): void {
   m.why = undefined;
 }
 
+/** Whether the machine's release checks arguments the 6.1 way (profile.gupEntryChecks). */
+function v6_1(m: Machine): boolean {
+  return m.profile.gupEntryChecks === 'is_valid_gup_flags';
+}
+
+/**
+ * 6.1's is_valid_gup_flags() for the get_user_pages* entry points: FOLL_PIN and FOLL_LONGTERM WARN and
+ * fail; nothing else is checked (FOLL_TOUCH, FOLL_REMOTE... are public flags there).
+ */
+function is_valid_gup_flags(m: Machine, gup_flags: number): boolean {
+  if (gup_flags & FOLL_PIN) {
+    m.warns.warn('is_valid_gup_flags', 'gup_flags & FOLL_PIN');
+    m.refuse(-EINVAL, 'is_valid_gup_flags', 'FOLL_PIN is set only by the pin_user_pages*() APIs');
+    return false;
+  }
+  if (gup_flags & FOLL_LONGTERM) {
+    m.warns.warn('is_valid_gup_flags', 'gup_flags & FOLL_LONGTERM');
+    m.refuse(-EINVAL, 'is_valid_gup_flags', 'FOLL_LONGTERM requires FOLL_PIN (use pin_user_pages*)');
+    return false;
+  }
+  return true;
+}
+
+/** 6.1's pin_user_pages*() prologue: FOLL_GET or no pages array WARN and fail (the caller's value). */
+function pinArgsValid6_1(m: Machine, fn: string, gup_flags: number, pages: Int32Array | null): boolean {
+  if (gup_flags & FOLL_GET) {
+    m.warns.warn(fn, 'gup_flags & FOLL_GET');
+    m.refuse(-EINVAL, fn, 'FOLL_GET and FOLL_PIN are mutually exclusive');
+    return false;
+  }
+  if (!pages) {
+    m.warns.warn(fn, '!pages');
+    m.refuse(-EINVAL, fn, 'FOLL_PIN needs a pages array');
+    return false;
+  }
+  return true;
+}
+
+/** 6.1's get_user_pages_unlocked(): FOLL_LONGTERM WARNs and fails ("incompatible with FAULT_FLAG_ALLOW_RETRY"). */
+function get_user_pages_unlocked6_1(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  gup_flags: number,
+): number {
+  if (gup_flags & FOLL_LONGTERM) {
+    m.warns.warn('get_user_pages_unlocked', 'gup_flags & FOLL_LONGTERM');
+    return m.refuse(-EINVAL, 'get_user_pages_unlocked', 'FOLL_LONGTERM is not supported by *_unlocked in 6.1');
+  }
+  return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, gup_flags | FOLL_TOUCH);
+}
+
+/**
+ * 6.1's __get_user_pages_remote(): FOLL_LONGTERM with a `locked` pointer WARNs and fails (the fsdax
+ * check needs the VMAs, which FAULT_FLAG_ALLOW_RETRY would invalidate); FOLL_LONGTERM without one goes
+ * through __gup_longterm_locked().
+ */
+function __get_user_pages_remote6_1(
+  m: Machine,
+  cur: Process | undefined,
+  mm: MmStruct,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+  locked: Locked | undefined,
+): number {
+  const f = gup_flags | FOLL_TOUCH | FOLL_REMOTE;
+  if (gup_flags & FOLL_LONGTERM) {
+    if (locked) {
+      m.warns.warn('__get_user_pages_remote', 'locked');
+      return m.refuse(-EINVAL, '__get_user_pages_remote', 'FOLL_LONGTERM with a locked pointer (6.1)');
+    }
+    return __gup_longterm_locked(m, cur, mm, start, nr_pages, pages, 0, f);
+  }
+  return __get_user_pages_locked(m, cur, mm, start, nr_pages, pages, 0, f);
+}
+
 /** get_user_pages(): FOLL_TOUCH implied; -EINVAL on bad arguments. */
 export function get_user_pages(
   m: Machine,
@@ -925,6 +1069,10 @@ export function get_user_pages(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!is_valid_gup_flags(m, gup_flags)) return -EINVAL;
+    return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, gup_flags | FOLL_TOUCH);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH);
   if (f === undefined) return -EINVAL;
   return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
@@ -942,6 +1090,10 @@ export function get_user_pages_remote(
   cur?: Process,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!is_valid_gup_flags(m, gup_flags)) return -EINVAL;
+    return __get_user_pages_remote6_1(m, cur, target.mm, start, nr_pages, gup_flags, pages, locked);
+  }
   const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_TOUCH | FOLL_REMOTE);
   if (f === undefined) return -EINVAL;
   return __get_user_pages_locked(m, cur, target.mm, start, nr_pages, pages, 0, f);
@@ -957,6 +1109,7 @@ export function get_user_pages_unlocked(
   gup_flags: number,
 ): number {
   begin(m);
+  if (v6_1(m)) return get_user_pages_unlocked6_1(m, cur, start, nr_pages, pages, gup_flags);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH | FOLL_UNLOCKABLE);
   if (f === undefined) return -EINVAL;
   return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
@@ -972,6 +1125,10 @@ export function get_user_pages_fast(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!is_valid_gup_flags(m, gup_flags)) return -EINVAL;
+    return gup_fast_fallback(m, cur, start, nr_pages, gup_flags | FOLL_GET, pages!);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET);
   if (f === undefined) return -EINVAL;
   return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
@@ -987,12 +1144,17 @@ export function get_user_pages_fast_only(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    // 6.1 checks nothing here, and turns an error into 0 ("not allowed to return negative values").
+    const r = gup_fast_fallback(m, cur, start, nr_pages, gup_flags | FOLL_GET | FOLL_FAST_ONLY, pages!);
+    return r < 0 ? 0 : r;
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET | FOLL_FAST_ONLY);
   if (f === undefined) return -EINVAL;
   return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
 }
 
-/** pin_user_pages(): FOLL_PIN (no FOLL_TOUCH); returns 0, not an errno, on bad arguments. */
+/** pin_user_pages(): FOLL_PIN (no FOLL_TOUCH); returns 0 (6.1: -EINVAL), not an errno, on bad arguments. */
 export function pin_user_pages(
   m: Machine,
   cur: Process,
@@ -1002,12 +1164,16 @@ export function pin_user_pages(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages', gup_flags, pages)) return -EINVAL;
+    return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, gup_flags | FOLL_PIN);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return 0;
   return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
 }
 
-/** pin_user_pages_remote(): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE on target's mm; 0 on bad arguments. */
+/** pin_user_pages_remote(): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE on target's mm; 0 (6.1: -EINVAL) on bad arguments. */
 export function pin_user_pages_remote(
   m: Machine,
   target: Process,
@@ -1019,12 +1185,16 @@ export function pin_user_pages_remote(
   cur?: Process,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages_remote', gup_flags, pages)) return -EINVAL;
+    return __get_user_pages_remote6_1(m, cur, target.mm, start, nr_pages, gup_flags | FOLL_PIN, pages, locked);
+  }
   const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_REMOTE);
   if (f === undefined) return 0;
   return __gup_longterm_locked(m, cur, target.mm, start, nr_pages, pages, 0, f);
 }
 
-/** pin_user_pages_unlocked(): 0 on bad arguments. */
+/** pin_user_pages_unlocked(): 0 (6.1: -EINVAL) on bad arguments; 6.1 refuses FOLL_LONGTERM. */
 export function pin_user_pages_unlocked(
   m: Machine,
   cur: Process,
@@ -1034,6 +1204,10 @@ export function pin_user_pages_unlocked(
   gup_flags: number,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages_unlocked', gup_flags, pages)) return -EINVAL;
+    return get_user_pages_unlocked6_1(m, cur, start, nr_pages, pages, gup_flags | FOLL_PIN);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_UNLOCKABLE);
   if (f === undefined) return 0;
   return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
@@ -1049,6 +1223,10 @@ export function pin_user_pages_fast(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages_fast', gup_flags, pages)) return -EINVAL;
+    return gup_fast_fallback(m, cur, start, nr_pages, gup_flags | FOLL_PIN, pages!);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return -EINVAL;
   return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
@@ -1062,7 +1240,9 @@ export function faultin_page_range(m: Machine, cur: Process, start: number, end:
   begin(m);
   let flags = FOLL_TOUCH | FOLL_HWPOISON | FOLL_UNLOCKABLE | FOLL_MADV_POPULATE;
   if (write) flags |= FOLL_WRITE;
-  return __get_user_pages_locked(m, cur, cur.mm, start, (end - start) / PAGE_SIZE, null, 0, flags);
+  const ret = __get_user_pages_locked(m, cur, cur.mm, start, (end - start) / PAGE_SIZE, null, 0, flags);
+  lru_add_drain(m);
+  return ret;
 }
 
 /**
@@ -1076,6 +1256,7 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
   const seen = new Set<number>();
   let collected = 0;
   let prev = -1;
+  let drained = false;
   for (let i = 0; i < nr; i++) {
     const folio = mem.page_folio(pages[off + i]!);
     if (folio === prev) continue;
@@ -1097,6 +1278,13 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
       mem.refcount[folio] = mem.refcount[folio]! + 1;
       list.push(folio);
       continue;
+    }
+    // collect_longterm_unpinnable_folios(): a small folio holding more references than its mappings
+    // and this pin may sit in a per-CPU LRU batch: drain this CPU's batches once (folio_may_be_lru_cached()).
+    const pinRefs = mem.folio_has_pincount(folio) ? 1 : GUP_PIN_COUNTING_BIAS;
+    if (!drained && !mem.folio_test_large(folio) && mem.refcount[folio] !== folioUseRefs(m, folio) + pinRefs) {
+      lru_add_drain(m);
+      drained = true;
     }
     // folio_isolate_lru(): off the LRU, with a reference held by the isolation.
     mem.clearFlag(folio, PG_lru);

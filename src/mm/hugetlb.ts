@@ -11,7 +11,7 @@ import { ENOMEM } from '../uapi/errno.js';
 import { kernel_init_pages } from './highmem.js';
 
 // Hugetlb folio flags (enum hugetlb_page_flags, kept in folio->private). The model keeps them in the
-// first tail page's mapping slot, which is otherwise unused (see memmap.ts).
+// second tail page's index slot, which is otherwise unused (see memmap.ts).
 const HPG_restore_reserve = 1 << 0;
 const HPG_migratable = 1 << 1;
 const HPG_temporary = 1 << 2;
@@ -96,11 +96,11 @@ export class HugetlbPool {
   // --- folio flags ------------------------------------------------------------------------------
 
   private hpg(folio: number): number {
-    return this.m.mem.mapping[folio + 1]!;
+    return this.m.mem.index[folio + 2]!;
   }
   private setHpg(folio: number, bit: number, on: boolean): void {
     const mem = this.m.mem;
-    mem.mapping[folio + 1] = on ? mem.mapping[folio + 1]! | bit : mem.mapping[folio + 1]! & ~bit;
+    mem.index[folio + 2] = on ? mem.index[folio + 2]! | bit : mem.index[folio + 2]! & ~bit;
   }
   folio_test_hugetlb_restore_reserve(folio: number): boolean {
     return (this.hpg(folio) & HPG_restore_reserve) !== 0;
@@ -158,7 +158,7 @@ export class HugetlbPool {
     const mem = m.mem;
     mem.setFlag(pfn, PG_hugetlb);
     mem.refcount[pfn] = 0;
-    mem.mapping[pfn + 1] = 0;
+    mem.index[pfn + 2] = 0;
     return pfn;
   }
 
@@ -300,7 +300,7 @@ export class HugetlbPool {
     const h = this.hstate(mem.folio_order(folio));
     const restore = this.folio_test_hugetlb_restore_reserve(folio);
     const temporary = this.folio_test_hugetlb_temporary(folio);
-    mem.mapping[folio + 1] = 0;
+    mem.index[folio + 2] = 0;
     mem.flags[folio] = mem.flags[folio]! & (PG_hugetlb | ORDER_MASK | PG_head);
     const n = 1 << (mem.flags[folio]! & ORDER_MASK);
     for (let i = 1; i < n; i++) mem.flags[folio + i] = PG_tail;

@@ -4,9 +4,12 @@
 
 import { MemMap, NO_FOLIO, NO_PFN, PAGE_SHIFT, PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from './memmap.js';
 import { PageAllocator, prepNewFolio } from './page_alloc.js';
-import { Vmstat } from './vmstat.js';
+import { NR_FREE_PAGES, Vmstat } from './vmstat.js';
 import { WarnLog } from './warn.js';
+import { MisuseLog } from './misuse.js';
 import { AnonVma, MmStruct } from './mm_types.js';
+import { PteSlab } from './pgtable.js';
+import { MachineSnapshot, restoreMachine, snapshotMachine } from './snapshot.js';
 import { AddressSpace, type FsKind } from './fs.js';
 import { HugetlbPool } from './hugetlb.js';
 import { LINUX_6_18, type KernelProfile } from './profile.js';
@@ -88,14 +91,28 @@ export class Machine {
   readonly alloc: PageAllocator;
   readonly vmstat = new Vmstat();
   readonly warns = new WarnLog();
+  /** gupsim's diagnosis of callers breaking the rules (never a kernel WARN), and the folios it tainted. */
+  readonly misuse = new MisuseLog();
   readonly hugetlb: HugetlbPool;
   readonly processes = new Map<string, Process>();
   readonly files = new Map<string, AddressSpace>();
   readonly nrRamPages: number;
+  /** Every process's PTE tables (pgtable.ts). */
+  readonly pteSlab = new PteSlab();
   /** The PMD-sized huge zero folio, allocated on first use (-1 until then). */
   huge_zero_folio = NO_FOLIO;
   /** The last refusal recorded by a GUP entry point (cleared when an entry point starts). */
   why: Refusal | undefined;
+  /**
+   * The classic LRU's per-CPU activate batch (mm/swap.c cpu_fbatches.activate, one CPU): folios
+   * folio_activate() queued, each holding a reference until the batch is moved (swap.ts).
+   */
+  readonly lruActivateBatch: number[] = [];
+  /**
+   * PG_active of the folios the classic LRU activated (the model's page-flag word has no bit left;
+   * only folio_activate() sets it, and freeing clears it).
+   */
+  readonly activeFolios = new Set<number>();
   private readonly mappingObjs: (MappingObj | undefined)[] = [undefined];
   private readonly freeMappingIds: number[] = [];
   private nextPid = 1;
@@ -173,7 +190,7 @@ export class Machine {
   /** Create a process with an empty mm (execve of a fresh program). */
   spawn(name: string): Process {
     if (this.processes.get(name)?.alive) throw new RangeError(`process ${name} exists`);
-    const p = new Process(this.nextPid++, name, new MmStruct(MMAP_TOP), this.profile.defaultMemlock);
+    const p = new Process(this.nextPid++, name, new MmStruct(MMAP_TOP, this.pteSlab), this.profile.defaultMemlock);
     this.processes.set(name, p);
     return p;
   }
@@ -206,13 +223,28 @@ export class Machine {
     for (const n of this.notifiers) n(mm, start, end, event);
   }
 
+  // --- snapshots ----------------------------------------------------------------------------
+
+  /**
+   * A snapshot of the whole machine (snapshot.ts): page state and page tables by memcpy, the rest
+   * structurally. `into`: an earlier snapshot of this machine to overwrite, reusing its buffers.
+   */
+  snapshot(into?: MachineSnapshot): MachineSnapshot {
+    return snapshotMachine(this, [], into);
+  }
+
+  /** Go back to the state of a snapshot of this machine (any number of times). */
+  restore(s: MachineSnapshot): void {
+    restoreMachine(this, s);
+  }
+
   /** folio_alloc(): allocate and prepare a folio. Returns the head PFN or NO_FOLIO. */
   folio_alloc(order: number, movable = true): number {
     const pfn = this.alloc.allocBlock(order, { movable });
     if (pfn === NO_PFN) return NO_FOLIO;
     prepNewFolio(this.mem, pfn, order);
     kernel_init_pages(this, pfn, 1 << order);
-    this.vmstat.mod('nr_free_pages', -(1 << order));
+    this.vmstat.mod(NR_FREE_PAGES, -(1 << order));
     return pfn;
   }
 }

@@ -1,12 +1,15 @@
 // Models struct page / struct folio (include/linux/mm_types.h, include/linux/page-flags.h,
 // include/linux/mm.h) as a structure of arrays: a page is an index (its PFN), a folio is its head PFN.
 //
-// Per page, 16 bytes: flags u16, mapping u16, _refcount i32, _mapcount i32, index u32.
+// Per page, 16 bytes: flags u16, mapping u16, _refcount i32, _mapcount i32, index u32. The five arrays
+// are views into one pooled ArrayBuffer (the kernel's vmemmap is one array too), so a snapshot of every
+// page's state is one memcpy (snapshot.ts); arrays added later (per-page contents) are allocated on
+// first use with extra() and join the snapshot.
 // Folio-wide fields of a large folio live in its tail pages' otherwise unused slots, as the kernel
 // keeps them in the first tail pages: refcount[head+1] = _pincount, index[head+1] = _entire_mapcount,
-// refcount[head+2] = _large_mapcount, and for hugetlb folios mapping[head+1] = the hugetlb flags the
-// kernel keeps in folio->private (hugetlb.ts). Mapcounts are stored as natural counts (the kernel's
-// value + 1).
+// refcount[head+2] = _large_mapcount, and for hugetlb folios index[head+2] = the hugetlb flags the
+// kernel keeps in folio->private (hugetlb.ts); a tail's mapping slot holds the folio's order
+// (compound_head). Mapcounts are stored as natural counts (the kernel's value + 1).
 // Large folios are order >= 2 (anon mTHP has no order 1; the model creates no order-1 folios), which
 // guarantees both tail slots exist.
 
@@ -37,6 +40,12 @@ export const PG_swapbacked = 1 << 13;
 export const PG_buddy = 1 << 14; // page type: free in the buddy allocator
 export const PG_hugetlb = 1 << 15; // page type: hugetlb folio
 
+/** The name of the page-contents array among MemMap's extras. */
+const CONTENTS = 'data';
+
+/** Pages of a large folio whose slots hold folio-wide fields: the head, _pincount's and _large_mapcount's. */
+export const FOLIO_FIELD_PAGES = 3;
+
 export type ZoneName = 'DMA32' | 'NORMAL' | 'MOVABLE' | 'DEVICE';
 
 /** The per-page arrays. Owned by the machine; page_alloc and everything above index into them. */
@@ -57,28 +66,40 @@ export class MemMap {
   /** Large folios keep _pincount (KernelProfile.largeFolioPinAccounting 'pincount'; set by the machine). */
   largeFolioPincount = true;
 
+  /** The pool every per-page array above is a view of (4-byte fields first, for alignment). */
+  readonly pool: ArrayBuffer;
+  /** Per-page arrays allocated on first use (extra()), by name; snapshots include them. */
+  readonly extras = new Map<string, Uint32Array>();
+
   /**
-   * Page contents, one 32-bit word per page standing for its bytes (highmem.ts reads and writes it).
-   * An optional array allocated on first use: a machine whose pages were never given a non-zero value
-   * has none, and every page reads 0.
+   * Page contents, one 32-bit word per page standing for its bytes (highmem.ts reads and writes it):
+   * an extra() array, so a machine whose pages were never given a non-zero value has none (every
+   * page reads 0), and a snapshot includes it once it exists.
    */
-  private contents: Uint32Array | undefined = undefined;
-  /** The contents array, allocated (all pages 0) on first use. */
   get data(): Uint32Array {
-    return (this.contents ??= new Uint32Array(this.nr));
+    return this.extra(CONTENTS);
   }
   /** The contents array if some page was ever given a value, else undefined (every page reads 0). */
   get dataIfAny(): Uint32Array | undefined {
-    return this.contents;
+    return this.extras.get(CONTENTS);
   }
 
   constructor(nrPages: number) {
     this.nr = nrPages;
-    this.flags = new Uint16Array(nrPages);
-    this.mapping = new Uint16Array(nrPages);
-    this.refcount = new Int32Array(nrPages);
-    this.mapcount = new Int32Array(nrPages);
-    this.index = new Uint32Array(nrPages);
+    this.pool = new ArrayBuffer(nrPages * MemMap.BYTES_PER_PAGE);
+    const n = nrPages;
+    this.refcount = new Int32Array(this.pool, 0, n);
+    this.mapcount = new Int32Array(this.pool, 4 * n, n);
+    this.index = new Uint32Array(this.pool, 8 * n, n);
+    this.flags = new Uint16Array(this.pool, 12 * n, n);
+    this.mapping = new Uint16Array(this.pool, 14 * n, n);
+  }
+
+  /** A 32-bit per-page array kept beside the pool, allocated (zeroed) the first time it is asked for. */
+  extra(name: string): Uint32Array {
+    let a = this.extras.get(name);
+    if (!a) this.extras.set(name, (a = new Uint32Array(this.nr)));
+    return a;
   }
 
   /** Bytes of model metadata per simulated page. */
@@ -88,9 +109,15 @@ export class MemMap {
 
   // --- struct folio accessors -------------------------------------------------------------
 
-  /** page_folio(): the head PFN of the folio that contains pfn. Folios are naturally aligned. */
+  /**
+   * page_folio(): the head PFN of the folio that contains pfn. Folios are naturally aligned, and a
+   * tail page's mapping slot holds its folio's order (set by prepNewFolio(), as the kernel sets each
+   * tail's compound_head), so this is one step; the scan below only backs that up.
+   */
   page_folio(pfn: number): number {
     if (!(this.flags[pfn]! & PG_tail)) return pfn;
+    const head = pfn - (pfn & ((1 << this.mapping[pfn]!) - 1));
+    if (head !== pfn && this.flags[head]! & PG_head) return head;
     for (let k = 1; k <= MAX_ORDER; k++) {
       const cand = pfn - (pfn & ((1 << k) - 1));
       const f = this.flags[cand]!;

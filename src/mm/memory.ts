@@ -50,9 +50,10 @@ import {
 } from './huge_memory.js';
 import { ANY_FOLIO, __unmap_hugepage_range, hugetlb_fault } from './hugetlb_fault.js';
 import { filemap_add_folio, filemapFaultPage } from './filemap.js';
-import { folio_put_refs, folio_ref_add } from './swap.js';
+import { folio_put_refs, folio_ref_add, lru_add_drain } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
+import { PGFAULT } from './vmstat.js';
 import { copy_user_highpage } from './highmem.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -66,7 +67,7 @@ import { copy_user_highpage } from './highmem.js';
  * @see mm/memory.c __handle_mm_fault(), handle_pte_fault()
  */
 export function handle_mm_fault(m: Machine, vma: Vma, addr: number, flags: number): number {
-  m.vmstat.mod('pgfault', 1);
+  m.vmstat.mod(PGFAULT, 1);
   addr -= addr % PAGE_SIZE;
   if (vma.kind === 'pfnmap') return VM_FAULT_SIGBUS;
   if (vma.kind === 'hugetlb') return hugetlb_fault(m, vma, addr, flags);
@@ -212,7 +213,7 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
     // inside the window are.
     const folio = mem.page_folio(page);
     const nr = mem.folio_nr_pages(folio);
-    if (nr > 1) {
+    if (nr > 1 && m.profile.faultAroundWholeFolio) {
       const first = idx - (page - folio); // file index of the folio's first page
       const i0 = i - (page - folio); // its PTE slot
       if (
@@ -305,11 +306,14 @@ function do_wp_page(m: Machine, vma: Vma, addr: number, flags: number, table: Ui
 
 /**
  * wp_can_reuse_anon_folio(): a small folio can be reused when ours is its only reference; a large one
- * when every reference is a mapping and all mappings are in this mm.
+ * (6.18) when every reference is a mapping and all mappings are in this mm. 6.12 never reuses a large
+ * folio; 6.1 asks page_count(page) == 1, the folio's refcount (profile.wpReuseAnon).
  */
 function wp_can_reuse_anon_folio(m: Machine, folio: number, vma: Vma): boolean {
   const mem = m.mem;
-  if (!mem.folio_test_large(folio)) return mem.refcount[folio] === 1;
+  const rule = m.profile.wpReuseAnon;
+  if (!mem.folio_test_large(folio) || rule === 'page_count') return mem.refcount[folio] === 1;
+  if (rule === 'small') return false;
   // "Let's just free up a large folio if only a single page is mapped." @see mm/memory.c
   // __wp_can_reuse_large_anon_folio(): folio_large_mapcount(folio) <= 1 -> copy.
   if (mem.folio_mapcount(folio) <= 1) return false;
@@ -366,6 +370,9 @@ function wp_page_copy(
  * Partially covered PMD leaves are split first; hugetlb ranges are whole pages by construction.
  */
 export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: number): void {
+  // Every unmap path (zap_page_range_single(), unmap_region(), exit_mmap()) drains the per-CPU LRU
+  // batches first.
+  lru_add_drain(m);
   m.mmuNotify(vma.mm, start, end, 'unmap');
   const pt = vma.mm.pt;
   if (vma.kind === 'hugetlb') {
@@ -374,7 +381,6 @@ export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: 
     pt.freeEmptyTables(start, end);
     return;
   }
-  const mem = m.mem;
   let a = start;
   while (a < end) {
     const pud = pt.pudLeaf(a);
@@ -402,22 +408,57 @@ export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: 
       continue; // re-read: now a PTE table (or nothing)
     }
     const stop = Math.min(end, base + PMD_SIZE);
-    for (; a < stop; a += PAGE_SIZE) {
-      const i = pte_index(a);
-      const e = slot[i]!;
-      if (!pte_present(e)) continue;
-      slot[i] = 0;
-      if (pte_special(e)) continue;
-      const pfn = pte_pfn(e);
-      const folio = mem.page_folio(pfn);
-      if (pteDirtyFile(m, folio, e)) folio_mark_dirty(m, folio);
-      if (mem.folio_test_anon(folio)) vma.mm.rss_anon--;
-      else vma.mm.rss_file--;
-      folio_remove_rmap_ptes(m, folio, pfn, 1);
-      folio_put_refs(m, folio, 1);
-    }
+    zapPteRange(m, vma, slot, pte_index(a), pte_index(a) + (stop - a) / PAGE_SIZE);
+    a = stop;
   }
   pt.freeEmptyTables(start, end);
+}
+
+/**
+ * zap_pte_range() over PTE slots [i, iEnd) of one table: zap_present_ptes() takes the PTEs that map
+ * consecutive pages of one large folio as a batch (folio_pte_batch(), dirty and young ignored and
+ * gathered), so a large folio costs one rmap removal and one reference drop, not one per page.
+ */
+function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: number): void {
+  const mem = m.mem;
+  let rssAnon = 0;
+  let rssFile = 0;
+  while (i < iEnd) {
+    const e = slot[i]!;
+    if (!pte_present(e)) {
+      i++;
+      continue;
+    }
+    slot[i] = 0;
+    if (pte_special(e)) {
+      i++;
+      continue;
+    }
+    const pfn = pte_pfn(e);
+    const folio = mem.page_folio(pfn);
+    let nr = 1;
+    let dirty = e & _PAGE_DIRTY;
+    if (mem.folio_test_large(folio)) {
+      const max = Math.min(iEnd - i, folio + mem.folio_nr_pages(folio) - pfn);
+      for (; nr < max; nr++) {
+        const x = slot[i + nr]!;
+        if (!pte_present(x) || pte_pfn(x) !== pfn + nr) break;
+        dirty |= x & _PAGE_DIRTY;
+        slot[i + nr] = 0;
+      }
+    }
+    if (mem.folio_test_anon(folio)) {
+      rssAnon += nr;
+    } else {
+      rssFile += nr;
+      if (dirty) folio_mark_dirty(m, folio);
+    }
+    folio_remove_rmap_ptes(m, folio, pfn, nr);
+    folio_put_refs(m, folio, nr);
+    i += nr;
+  }
+  vma.mm.rss_anon -= rssAnon;
+  vma.mm.rss_file -= rssFile;
 }
 
 function pteDirtyFile(m: Machine, folio: number, e: number): boolean {

@@ -3,7 +3,7 @@
 
 import type { AddressSpace } from './fs.js';
 import type { HugetlbVmaPrivate } from './hugetlb_resv.js';
-import { PageTable } from './pgtable.js';
+import { PageTable, type PteSlab } from './pgtable.js';
 import { PAGE_SIZE } from './memmap.js';
 
 export const VM_READ = 0x1;
@@ -72,7 +72,7 @@ export class MmStruct {
   readonly id = nextMmId++;
   /** Sorted, non-overlapping. */
   vmas: Vma[] = [];
-  readonly pt = new PageTable();
+  readonly pt: PageTable;
   /** MMF_HAS_PINNED: set by the first FOLL_PIN GUP on this mm, never cleared. */
   has_pinned = false;
   /** mm->write_protect_seq: odd while fork write-protects the parent's page tables. */
@@ -88,8 +88,10 @@ export class MmStruct {
   /** mm_users: 0 after exit. */
   users = 1;
 
-  constructor(mmapBase: number) {
+  /** `slab`: the machine's PTE-table slab (a page table of its own without one). */
+  constructor(mmapBase: number, slab?: PteSlab) {
     this.mmap_base = mmapBase;
+    this.pt = new PageTable(slab);
   }
 
   /** find_vma_intersection() for one address: vma_lookup(). */

@@ -4,7 +4,17 @@
 // Free lists are linked through the free head page's index (next) and mapcount (prev) slots, as the
 // kernel links free pages through page->buddy_list.
 
-import { MemMap, MAX_ORDER, NO_PFN, ORDER_MASK, PG_buddy, PG_head, PG_tail, type ZoneName } from './memmap.js';
+import {
+  FOLIO_FIELD_PAGES,
+  MemMap,
+  MAX_ORDER,
+  NO_PFN,
+  ORDER_MASK,
+  PG_buddy,
+  PG_head,
+  PG_tail,
+  type ZoneName,
+} from './memmap.js';
 
 export interface Area {
   readonly zone: ZoneName;
@@ -36,6 +46,9 @@ export interface FailureInjection {
   /** Only allocations of at least this order count. */
   minOrder?: number;
 }
+
+/** Folios up to this many pages are cleared and prepared by a loop, larger ones by fill() (memset). */
+const SMALL_FILL = 64;
 
 export class PageAllocator {
   readonly areas: Area[] = [];
@@ -192,18 +205,42 @@ export class PageAllocator {
     return pfn;
   }
 
-  /** __free_pages(): return a block to the buddy lists, merging with free buddies. */
-  freeBlock(pfn: number, order: number): void {
+  /**
+   * __free_pages(): return a block to the buddy lists, merging with free buddies. A free block keeps
+   * nothing but its head's buddy fields, so the next prepNewFolio() need not clear it. Like
+   * free_pages_prepare(), a large block clears what a folio can have left behind: every page's flags
+   * (PG_tail, PageAnonExclusive), mapcount and mapping (a tail's compound_head), and the folio fields
+   * of the head and the first tails (_pincount, _entire_mapcount, _large_mapcount); other tail slots
+   * hold nothing in a folio.
+   */
+  freeBlock(pfn: number, order: number): Area {
     const area = this.areaOf(pfn);
     if (!area) throw new Error(`gupsim bug: free of pfn ${pfn} outside every zone`);
     const m = this.mem;
     const n = 1 << order;
-    for (let i = 0; i < n; i++) {
-      m.flags[pfn + i] = 0;
-      m.refcount[pfn + i] = 0;
-      m.mapcount[pfn + i] = 0;
-      m.mapping[pfn + i] = 0;
-      m.index[pfn + i] = 0;
+    if (n === 1) {
+      m.flags[pfn] = 0;
+      m.refcount[pfn] = 0;
+      m.mapcount[pfn] = 0;
+      m.mapping[pfn] = 0;
+      m.index[pfn] = 0;
+    } else {
+      if (n <= SMALL_FILL) {
+        // An mTHP: a loop beats three calls into the fill builtin.
+        for (let i = pfn; i < pfn + n; i++) {
+          m.flags[i] = 0;
+          m.mapcount[i] = 0;
+          m.mapping[i] = 0;
+        }
+      } else {
+        m.flags.fill(0, pfn, pfn + n);
+        m.mapcount.fill(0, pfn, pfn + n);
+        m.mapping.fill(0, pfn, pfn + n);
+      }
+      for (let i = pfn; i < pfn + Math.min(n, FOLIO_FIELD_PAGES); i++) {
+        m.refcount[i] = 0;
+        m.index[i] = 0;
+      }
     }
     while (order < MAX_ORDER) {
       const buddy = pfn ^ (1 << order);
@@ -218,6 +255,7 @@ export class PageAllocator {
       order++;
     }
     this.pushFree(area, pfn, order);
+    return area;
   }
 
   private pushFree(area: Area, pfn: number, order: number): void {
@@ -245,20 +283,44 @@ export class PageAllocator {
   isFreeHead(pfn: number): boolean {
     return (this.mem.flags[pfn]! & PG_buddy) !== 0;
   }
+
+  /** is_free_buddy_page(): pfn lies in a free buddy block (its head or inside it). */
+  is_free_buddy_page(pfn: number): boolean {
+    const flags = this.mem.flags;
+    for (let order = 0; order <= MAX_ORDER; order++) {
+      const head = pfn - (pfn & ((1 << order) - 1));
+      const f = flags[head]!;
+      if (f & PG_buddy && (f & ORDER_MASK) >= order) return true;
+    }
+    return false;
+  }
 }
 
-/** prep_new_page() + prep_compound_page(): turn a fresh block into a folio with one reference. */
+/** prep_new_page() + prep_compound_page(): turn a fresh block into a folio with one reference. A
+ * block from the buddy allocator is clear (see freeBlock()), so only the head and the tails' PG_tail
+ * and compound_head (the folio order, in the mapping slot) are written, the latter at memset speed. */
 export function prepNewFolio(mem: MemMap, pfn: number, order: number): void {
   mem.refcount[pfn] = 1;
   if (order > 0) {
     mem.flags[pfn] = PG_head | order;
-    const n = 1 << order;
-    for (let i = 1; i < n; i++) {
-      mem.flags[pfn + i] = PG_tail;
-      mem.refcount[pfn + i] = 0;
-      mem.mapcount[pfn + i] = 0;
-      mem.index[pfn + i] = 0;
-      mem.mapping[pfn + i] = 0;
+    // prep_compound_head(): the folio fields start from zero (_pincount, _large_mapcount,
+    // _entire_mapcount), whatever a stale reference left in those words while the pages were free.
+    if (order > 1) {
+      mem.refcount[pfn + 1] = 0;
+      mem.refcount[pfn + 2] = 0;
+      mem.index[pfn + 1] = 0;
+      mem.index[pfn + 2] = 0;
+    }
+    const end = pfn + (1 << order);
+    // prep_compound_tail(): PG_tail, and the way to the head (the order, in the mapping slot).
+    if (1 << order <= SMALL_FILL) {
+      for (let i = pfn + 1; i < end; i++) {
+        mem.flags[i] = PG_tail;
+        mem.mapping[i] = order;
+      }
+    } else {
+      mem.flags.fill(PG_tail, pfn + 1, end);
+      mem.mapping.fill(order, pfn + 1, end);
     }
   }
 }

@@ -6,6 +6,7 @@ import type { Machine } from './machine.js';
 import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_lru, PG_swapbacked, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import { AnonVma, type Vma } from './mm_types.js';
 import { pte_pfn, pte_present, pte_index } from './pgtable.js';
+import { NR_ANON_MAPPED, NR_FILE_MAPPED } from './vmstat.js';
 
 export type MapLevel = 'pte' | 'pmd' | 'pud';
 
@@ -48,7 +49,7 @@ export function folio_add_new_anon_rmap(m: Machine, folio: number, vma: Vma, add
     mem.SetPageAnonExclusive(folio);
     if (level === 'pmd' && !mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_anon_transparent_hugepages', 1);
   }
-  if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_anon_pages', nr);
+  if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod(NR_ANON_MAPPED, nr);
 }
 
 /** folio_add_{anon,file}_rmap_ptes(): nr more PTE mappings of consecutive pages from pfn. */
@@ -56,7 +57,7 @@ export function folioAddRmapPtes(m: Machine, folio: number, pfn: number, nr: num
   const mem = m.mem;
   for (let i = 0; i < nr; i++) mem.mapcount[pfn + i] = mem.mapcount[pfn + i]! + 1;
   if (mem.folio_test_large(folio)) mem.addLargeMapcount(folio, nr);
-  if (!mem.folio_test_anon(folio)) m.vmstat.mod('nr_mapped', nr);
+  if (!mem.folio_test_anon(folio)) m.vmstat.mod(NR_FILE_MAPPED, nr);
 }
 
 /** folio_add_{anon,file}_rmap_{pmd,pud}(): one more mapping of the entire folio. */
@@ -71,7 +72,7 @@ export function folio_remove_rmap_ptes(m: Machine, folio: number, pfn: number, n
   const mem = m.mem;
   for (let i = 0; i < nr; i++) mem.mapcount[pfn + i] = mem.mapcount[pfn + i]! - 1;
   if (mem.folio_test_large(folio)) mem.addLargeMapcount(folio, -nr);
-  if (!mem.folio_test_anon(folio)) m.vmstat.mod('nr_mapped', -nr);
+  if (!mem.folio_test_anon(folio)) m.vmstat.mod(NR_FILE_MAPPED, -nr);
   else if (!mem.folio_mapped(folio)) unaccountAnon(m, folio);
 }
 
@@ -86,7 +87,7 @@ export function folioRemoveRmapEntire(m: Machine, folio: number): void {
 function unaccountAnon(m: Machine, folio: number): void {
   const mem = m.mem;
   if (mem.folio_test_hugetlb(folio)) return;
-  m.vmstat.mod('nr_anon_pages', -mem.folio_nr_pages(folio));
+  m.vmstat.mod(NR_ANON_MAPPED, -mem.folio_nr_pages(folio));
 }
 
 /** One page-table entry that maps (part of) a folio. */

@@ -1,28 +1,121 @@
 // Models folio reference counting down to freeing (include/linux/mm.h folio_put_refs(), folio_ref_add();
 // mm/swap.c __folio_put()): the last reference gone, a folio returns to the buddy allocator, its
-// hugetlb pool, or (ZONE_DEVICE) its pgmap.
+// hugetlb pool, or (ZONE_DEVICE) its pgmap. Also mm/swap.c's folio_mark_accessed() and the classic
+// LRU's per-CPU activate batch, whose reference on a folio is visible until the batch is moved.
+// (The per-CPU lru_add batch that holds a freshly faulted folio is not modelled.)
+//
+// The kernel checks nothing on the way down in a production build (no CONFIG_DEBUG_VM: the
+// VM_BUG_ON_PAGE of put_page_testzero() compiles out): a count dropped below zero stays negative and
+// the folio is never freed; a count that reaches zero frees the folio even if page tables or the page
+// cache still reach it. free_pages_prepare() would catch a mapped page ("BUG: Bad page state",
+// free_page_is_bad()) only when check_pages_enabled is on (CONFIG_DEBUG_VM, init_on_alloc=1,
+// init_on_free=1, page_poison=1, debug_pagealloc=on), which the modelled host config is not.
+//
+// Such a use-after-free is modelled honestly but kept memory safe: the folio counts as freed (a misuse
+// record says so, it is tainted, and later references are applied to its counts), but gupsim keeps its
+// frames out of its own allocator until nothing maps or caches them and its count is back at or below
+// zero; only then are they freed for real (and counted in nr_free_pages). The kernel would have handed
+// them out at once. Not modelled: free_pages_prepare() also clears the page flags (PageAnonExclusive,
+// dirty, LRU...) and an anon folio's mapping, so the kernel's later unmap counts the page as a file
+// page (RSS and NR_FILE_MAPPED skew; "BUG: Bad rss-counter state" at exit); gupsim keeps the folio's
+// fields as they were so its own page tables and counters stay consistent (measured on Debian 6.12 in a
+// VM: refcount 0 and mapcount 1 as here, PageAnonExclusive clear there). A page-cache lookup of a
+// cached folio at count 0 retries forever in the kernel (filemap_get_entry(): folio_try_get() fails on
+// 0); gupsim's lookup takes the folio as it is.
 
 import { is_huge_zero_folio } from './huge_mm.js';
-import { PMD_ORDER, ZERO_PFN } from './memmap.js';
+import { PG_lru, PG_referenced, PMD_ORDER, ZERO_PFN } from './memmap.js';
 import type { Machine } from './machine.js';
+import { NR_FREE_PAGES } from './vmstat.js';
+
+/** gupsim's diagnosis of a reference drop: what went wrong and its consequence. */
+export interface PutConsequence {
+  /** What went wrong, in words shared by every folio alike (merged records list it once). */
+  what: string;
+  /** What happened to this folio beyond its count's arithmetic (freed while mapped...), if anything. */
+  detail?: string;
+  /** What the kernel does about it, the same words for every folio alike (merged records list it once). */
+  effect: string;
+}
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /**
- * folio_put_refs(): drop refs; the folio is freed when the count reaches zero. Dropping a
- * reference that is not there is reported (the kernel's VM_BUG_ON_PAGE on a zero refcount) and
- * leaves the folio untouched.
+ * The references the page cache holds on a folio in it: folio_nr_pages() (__filemap_add_folio(),
+ * released by filemap_free_folio()); 6.1 takes one for a hugetlb folio (profile.hugetlbCacheRefPerPage).
  */
-export function folio_put_refs(m: Machine, folio: number, refs: number): void {
+export function folioCacheRefs(m: Machine, folio: number): number {
+  const mem = m.mem;
+  if (mem.folio_test_hugetlb(folio) && !m.profile.hugetlbCacheRefPerPage) return 1;
+  return mem.folio_nr_pages(folio);
+}
+
+/** References the folio's users must hold: its mappings, and its page-cache entries. */
+export function folioUseRefs(m: Machine, folio: number): number {
+  const mem = m.mem;
+  const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : folioCacheRefs(m, folio);
+  return mem.folio_mapcount(folio) + cache;
+}
+
+/** Something still reaches the folio: a page table, the page cache, or it is a zero page. */
+function folioInUse(m: Machine, folio: number): boolean {
+  return folio === ZERO_PFN || is_huge_zero_folio(m, folio) || folioUseRefs(m, folio) > 0;
+}
+
+/**
+ * Drop refs from the folio's count as the kernel does (32-bit atomic, no checks) and free it when the
+ * count reaches exactly zero. Returns gupsim's diagnosis when the drop was not a healthy one (below
+ * zero, or zero while still in use), without recording it: callers that know more add their own.
+ */
+export function folioPutRefsDiagnosed(m: Machine, folio: number, refs: number): PutConsequence | undefined {
   const mem = m.mem;
   const rc = mem.refcount[folio]!;
-  // atomic_t arithmetic: a count wrapped negative by pins is 2^31 or more, and the subtraction
-  // wraps back (folio_ref_sub_and_test()); only a zero or too small count is an underflow.
-  const urc = rc >>> 0;
-  if (urc === 0 || urc < refs) {
-    m.warns.warn('folio_put_refs', `refcount underflow: refcount ${rc}, putting ${refs}`);
-    return;
+  const after = (rc - refs) | 0;
+  mem.refcount[folio] = after;
+  const freed = m.misuse.freedInUse.get(folio);
+  if (freed) return putFreedInUse(m, folio, after, freed);
+  // Unsigned, as atomic_sub_and_test() sees it: a count wrapped negative by pins is 2^31 and more.
+  const before = rc >>> 0;
+  if (before === refs) {
+    if (folioInUse(m, folio)) return freeInUse(m, folio);
+    // A large folio counts its pins exactly: freeing it with pins outstanding frees memory a device may
+    // still access. Nothing maps it, so gupsim can free it for real (a later unpin lands on free memory).
+    const pins = mem.folioPincount(folio);
+    __folio_put(m, folio);
+    if (pins <= 0) return undefined;
+    m.misuse.taint(folio, mem.folio_order(folio));
+    return {
+      what: 'a folio was freed while still pinned',
+      detail: `freed with _pincount ${pins}`,
+      effect:
+        'Its refcount reached 0 with pins outstanding: __folio_put() freed it although a device may still ' +
+        'access it (a use-after-free through DMA), and the pin holder will later unpin freed or reused memory',
+    };
   }
-  mem.refcount[folio] = rc - refs;
-  if (urc === refs) __folio_put(m, folio);
+  if (before < refs) {
+    m.misuse.taint(folio, mem.folio_order(folio));
+    return {
+      what: 'a folio refcount went below zero',
+      effect:
+        'Nothing checks it in a production kernel (an atomic subtract): the count cannot come back to zero, so ' +
+        'the folio is never freed (leaked until reboot), and a later GUP of it is refused: try_grab_folio() ' +
+        'WARNs (folio_ref_count(folio) <= 0) and fails with -ENOMEM',
+    };
+  }
+  return undefined;
+}
+
+/**
+ * folio_put_refs(): drop refs; the folio is freed when the count reaches zero. A drop below zero, or
+ * to zero while the folio is still mapped, is applied as the kernel applies it and recorded as misuse.
+ */
+export function folio_put_refs(m: Machine, folio: number, refs: number): void {
+  const rc = m.mem.refcount[folio]!;
+  const c = folioPutRefsDiagnosed(m, folio, refs);
+  if (c) {
+    const arith = `folio ${hex(folio)}: _refcount ${rc} -> ${(rc - refs) | 0}`;
+    m.misuse.report(c.what, c.detail ? `${arith}, ${c.detail}` : arith, c.effect);
+  }
 }
 
 /** folio_get() / folio_ref_add(). */
@@ -30,13 +123,76 @@ export function folio_ref_add(m: Machine, folio: number, refs: number): void {
   m.mem.refcount[folio] = m.mem.refcount[folio]! + refs;
 }
 
+/** Where __folio_put() sends a folio. */
+function freeDestination(m: Machine, folio: number): string {
+  if (m.mem.folio_test_hugetlb(folio)) return 'its hugetlb pool (free_huge_folio())';
+  if (m.alloc.zoneOf(folio) === 'DEVICE') return 'its dev_pagemap (free_zone_device_folio())';
+  return 'the buddy allocator';
+}
+
+/** The count reached zero while page tables or the page cache still reach the folio. */
+function freeInUse(m: Machine, folio: number): PutConsequence {
+  const mem = m.mem;
+  m.misuse.freedInUse.set(folio, { step: m.misuse.step, freedAgain: false });
+  m.misuse.taint(folio, mem.folio_order(folio));
+  const maps = mem.folio_mapcount(folio);
+  const cached = folioUseRefs(m, folio) > maps;
+  const lookup = cached
+    ? ' A page-cache lookup of it would spin in the kernel (folio_try_get() fails on a count of 0 and ' +
+      'filemap_get_entry() retries: a soft lockup); gupsim does not model that.'
+    : '';
+  const users =
+    folio === ZERO_PFN || is_huge_zero_folio(m, folio)
+      ? 'it is the shared zero page'
+      : [maps ? `${maps} mapping(s)` : '', cached ? 'the page cache' : ''].filter(Boolean).join(' and ') +
+        ' still reach it';
+  return {
+    what: 'a folio was freed while still in use (use-after-free)',
+    detail: `${mem.folio_test_large(folio) ? `order ${mem.folio_order(folio)}, ` : ''}freed while ${users}`,
+    effect:
+      `Its refcount reached 0 and __folio_put() returned it to ${freeDestination(m, folio)}: a use-after-free ` +
+      '(the memory can be handed to another user while the old mappings still reach it). A production kernel ' +
+      'says nothing; with check_pages (CONFIG_DEBUG_VM, init_on_alloc=1, init_on_free=1, page_poison=1 or ' +
+      'debug_pagealloc=on) free_page_is_bad() would report "BUG: Bad page state ... nonzero mapcount" and leak ' +
+      'the page instead. Unmapping it later drops references on a freed page (its count goes negative); gupsim ' +
+      'keeps its frames out of its allocator until nothing reaches them, and keeps its flags and mapping (the ' +
+      `kernel clears them in free_pages_prepare(), so its later unmap miscounts RSS).${lookup}`,
+  };
+}
+
+/** A reference dropped on a folio already freed while in use. */
+function putFreedInUse(
+  m: Machine,
+  folio: number,
+  after: number,
+  freed: { freedAgain: boolean },
+): PutConsequence | undefined {
+  if (!folioInUse(m, folio)) {
+    // Nothing reaches the frames any more: the kernel freed them long ago; gupsim frees them now.
+    if (after <= 0) {
+      m.misuse.freedInUse.delete(folio);
+      __folio_put(m, folio);
+    }
+    return undefined;
+  }
+  if (after !== 0 || freed.freedAgain) return undefined;
+  freed.freedAgain = true;
+  return {
+    what: 'the refcount of a folio already freed while in use reached zero again',
+    detail: 'freed a second time',
+    effect:
+      '__folio_put() frees it a second time (a double free of memory that may already belong to someone else); ' +
+      'the kernel may corrupt its free lists or crash later, and reports nothing now',
+  };
+}
+
 /** __folio_put(): the last reference is gone. */
 function __folio_put(m: Machine, folio: number): void {
   const mem = m.mem;
+  m.activeFolios.delete(folio);
   if (folio === ZERO_PFN || is_huge_zero_folio(m, folio)) {
-    m.warns.warn('__folio_put', 'zero page freed');
-    mem.refcount[folio] = 1;
-    return;
+    // Never reached: the zero pages are always in use, so folio_put_refs() keeps them (freeInUse()).
+    throw new Error(`gupsim bug: zero page ${hex(folio)} freed`);
   }
   const order = mem.folio_order(folio);
   // __page_cache_release(): a folio freed while still mlocked loses PG_mlocked.
@@ -47,11 +203,93 @@ function __folio_put(m: Machine, folio: number): void {
   // No NR_FILE_DIRTY change here: an accounted dirty folio is cleaned when it leaves the page cache
   // (folio_cancel_dirty() in filemap_remove_folio); anon/shmem dirtiness was never accounted.
   if (mem.folio_test_hugetlb(folio)) {
+    // A count that misuse left below zero is reset when the pool hands the folio out again.
+    mem.refcount[folio] = 0;
     m.hugetlb.free_huge_folio(folio);
     return;
   }
-  m.alloc.freeBlock(folio, order);
+  const area = m.alloc.freeBlock(folio, order);
   // ZONE_DEVICE (fsdax) pages go back to their pgmap (mm/memremap.c free_zone_device_folio()),
   // never to the buddy allocator's NR_FREE_PAGES; the model keeps pmem in a DEVICE area.
-  if (m.alloc.zoneOf(folio) !== 'DEVICE') m.vmstat.mod('nr_free_pages', 1 << order);
+  if (area.zone !== 'DEVICE') m.vmstat.mod(NR_FREE_PAGES, 1 << order);
+}
+
+/** A folio misuse left allocated for good: nothing maps or caches it and its count is below zero. */
+export interface LeakedFolio {
+  folio: number;
+  order: number;
+  refcount: number;
+}
+
+/** The folios misuse has leaked: touched by misuse, still allocated, unreachable, refcount below zero. */
+export function leakedByMisuse(m: Machine): LeakedFolio[] {
+  const mem = m.mem;
+  const seen = new Set<number>();
+  for (const [pfn, order] of m.misuse.taintedFolios) {
+    // The frames may hold another folio by now (freed and reused): look at what is there.
+    for (let p = pfn; p < pfn + (1 << order); p++) {
+      if (m.alloc.is_free_buddy_page(p)) continue;
+      const folio = mem.page_folio(p);
+      seen.add(folio);
+      p = folio + mem.folio_nr_pages(folio) - 1;
+    }
+  }
+  const out: LeakedFolio[] = [];
+  for (const folio of seen) {
+    const rc = mem.refcount[folio]!;
+    if (rc >= 0 || folioInUse(m, folio)) continue;
+    if (mem.folio_test_hugetlb(folio) && m.hugetlb.hstate(mem.folio_order(folio)).freelist.includes(folio)) continue;
+    out.push({ folio, order: mem.folio_order(folio), refcount: rc });
+  }
+  return out.sort((a, b) => a.folio - b.folio);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LRU: accessed/active (mm/swap.c)
+
+/**
+ * folio_mark_accessed(): with the multi-gen LRU only the flag bits move (folio_inc_refs(): PG_referenced
+ * first); with the classic LRU the first access sets PG_referenced and the second activates an
+ * inactive folio that is on the LRU (folio_activate()) and clears PG_referenced again.
+ */
+export function folio_mark_accessed(m: Machine, folio: number): void {
+  const mem = m.mem;
+  if (m.profile.lruGenEnabled || !mem.testFlag(folio, PG_referenced)) {
+    mem.setFlag(folio, PG_referenced);
+    return;
+  }
+  if (m.activeFolios.has(folio)) return;
+  // Not on the LRU: the kernel marks it active in its lru_add batch (__lru_cache_activate_folio());
+  // the model puts folios on the LRU at once, so only isolated folios get here, and nothing moves.
+  if (mem.testFlag(folio, PG_lru)) folio_activate(m, folio);
+  mem.clearFlag(folio, PG_referenced);
+}
+
+/**
+ * folio_activate(): an inactive folio on the LRU takes a reference and joins the per-CPU activate
+ * batch; the batch is moved (every folio made active, every reference dropped) when it is full, or
+ * at once for a large folio (folio_batch_add_and_move()).
+ */
+function folio_activate(m: Machine, folio: number): void {
+  m.mem.refcount[folio] = m.mem.refcount[folio]! + 1;
+  const batch = m.lruActivateBatch;
+  batch.push(folio);
+  if (batch.length >= m.profile.lruBatchSize || m.mem.folio_test_large(folio)) lru_add_drain(m);
+}
+
+/** lru_add_drain(): move this CPU's batches: the activate batch's folios become active and are put. */
+export function lru_add_drain(m: Machine): void {
+  const batch = m.lruActivateBatch;
+  if (!batch.length) return;
+  const folios = batch.splice(0);
+  for (const f of folios) {
+    // folio_batch_move_lru(): only a folio still on the LRU moves (folio_test_clear_lru()).
+    if (m.mem.testFlag(f, PG_lru)) m.activeFolios.add(f);
+    folio_put_refs(m, f, 1);
+  }
+}
+
+/** folio_test_active(). */
+export function folio_test_active(m: Machine, folio: number): boolean {
+  return m.activeFolios.has(folio);
 }

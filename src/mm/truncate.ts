@@ -11,7 +11,7 @@ import { NO_PFN, PAGE_SIZE, PG_dirty, PG_writeback } from './memmap.js';
 import { pte_dirty, pte_index } from './pgtable.js';
 import { rmap_walk, folio_remove_rmap_ptes, folioRemoveRmapEntire } from './rmap.js';
 import { folio_mark_dirty } from './page-writeback.js';
-import { folio_put_refs } from './swap.js';
+import { folio_put_refs, lru_add_drain } from './swap.js';
 import { filemap_remove_folio } from './filemap.js';
 import { hugetlb_unreserve_pages } from './hugetlb_resv.js';
 import { folioWriteOut } from './bdev.js';
@@ -128,6 +128,9 @@ export function invalidate_mapping_pages(m: Machine, file: AddressSpace, start: 
  * invalidate_mapping_pages() of every inode. Returns the folios dropped.
  */
 export function dropPagecache(m: Machine): number {
+  // drop_caches_sysctl_handler() drains the per-CPU LRU batches first (lru_add_drain_all(); in the
+  // handler since 6.13 at the latest): their references would keep folios in the cache.
+  lru_add_drain(m);
   let dropped = 0;
   for (const file of m.addressSpaces()) dropped += invalidate_mapping_pages(m, file, 0, Infinity);
   return dropped;

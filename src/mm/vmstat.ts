@@ -92,6 +92,11 @@ VMSTAT_ITEMS.forEach((k, i) => {
  */
 export const NR_FOLL_PIN_ACQUIRED = vmstatIndex('nr_foll_pin_acquired');
 export const NR_FOLL_PIN_RELEASED = vmstatIndex('nr_foll_pin_released');
+/** The slots every fault, zap and free moves (same reason: per page, whatever the JIT inlines). */
+export const NR_FREE_PAGES = vmstatIndex('nr_free_pages');
+export const NR_ANON_MAPPED = vmstatIndex('nr_anon_pages');
+export const NR_FILE_MAPPED = vmstatIndex('nr_mapped');
+export const PGFAULT = vmstatIndex('pgfault');
 
 export class Vmstat {
   private readonly v = new Float64Array(VMSTAT_ITEMS.length);

@@ -11,9 +11,10 @@ describe('raw GUP steps through the module', () => {
     expect(follNames(1 << 30).names).toEqual(['0x40000000']);
   });
 
-  it('releases what is still held, as the model does; a double release is made all the same', () => {
+  it('releases every entry of the range, released ones too, as the model does (a double release is made)', () => {
     const r = [false, false, true, false, true];
-    expect(selectEntries(r, 0, 5)).toEqual({ indices: [0, 1, 3], again: false });
+    expect(selectEntries(r, 0, 5)).toEqual({ indices: [0, 1, 2, 3, 4], again: true });
+    expect(selectEntries(r, 0, 2)).toEqual({ indices: [0, 1], again: false });
     expect(selectEntries(r, 2, 3)).toEqual({ indices: [2], again: true });
     expect(selectEntries([true, true], 0, 2)).toEqual({ indices: [0, 1], again: true });
     expect(selectEntries([false], 0, 10)).toEqual({ indices: [0], again: false });

@@ -2,10 +2,10 @@
 // VMs of `gupsim probe --kernel` load (a host has no such module: there these steps are
 // unsupported). A scenario's pin handle (`as:`) is one of the module's numbered handles; the calls
 // run in the scenario process that makes them (current->mm is its memory), *_remote on the target's
-// mm. A release takes the entries the model's would (the handle's entries still held in the range
-// the step names); when none is held any more, or the API does not match how the pages were taken
-// (put_page() on pins), the kernel is made to do exactly what the step says all the same: double
-// unpins and the like are performed, their consequences are what the probe is for.
+// mm. A release takes the entries the model's does: every entry in the range the step names, as a
+// driver's pages[] array holds them, released ones included; a double unpin, or an API that does not
+// match how the pages were taken (put_page() on pins), is performed as asked: its consequences are
+// what the probe is for.
 
 import type { StepOf } from '../scenario/schema.js';
 import { FOLL_NAMES } from '../mm/foll_flags.js';
@@ -57,14 +57,13 @@ export function runsOf(indices: number[]): Array<[number, number]> {
 }
 
 /**
- * The entries a release of [from, end) works on: those still held, as the model takes them; when
- * none is, all of them (a double release, performed as asked).
+ * The entries a release of [from, end) works on: all of them, as the model takes them (a stale pages[]
+ * array still holds the released ones); `again` when some were released already (a double release).
  */
 export function selectEntries(released: boolean[], from: number, end: number): { indices: number[]; again: boolean } {
   const range: number[] = [];
   for (let i = from; i < Math.min(end, released.length); i++) range.push(i);
-  const held = range.filter((i) => !released[i]);
-  return held.length || !range.length ? { indices: held, again: false } : { indices: range, again: true };
+  return { indices: range, again: range.some((i) => released[i]) };
 }
 
 /**
@@ -182,10 +181,14 @@ export class GupSteps {
       if (from >= n) return { ret: 0, unsupported: `"${s.pins}" has no entry ${from} (its steps took ${n} pages)` };
       sel = selectEntries(h.released, from, count === undefined ? n : from + Math.max(0, count));
     } else {
-      sel = selectEntries(h.released, 0, s.count === undefined ? n : s.count);
+      const from = s.index ?? 0;
+      sel = selectEntries(h.released, from, s.count === undefined ? n : from + s.count);
     }
     if (sel.again)
-      notes.push(`entries ${describe(sel.indices)} of "${s.pins}" were already released: released again, as asked`);
+      notes.push(
+        `entries ${describe(sel.indices.filter((i) => h.released[i]))} of "${s.pins}" were already released: ` +
+          'released again, as asked',
+      );
     for (const [index, count] of runsOf(sel.indices)) {
       const fn = s.op === 'unpin_user_page' ? 'unpin_user_page' : s.op;
       const r = await this.send(`release fn=${fn} handle=${h.id} index=${index} count=${count} dirty=${dirty}`, count);

@@ -8,6 +8,7 @@ import { PAGE_SIZE, PMD_ORDER, PUD_ORDER } from '../mm/memmap.js';
 import type { AddressSpace } from '../mm/fs.js';
 import type { Scenario, Step } from './schema.js';
 import { ESRCH } from '../uapi/errno.js';
+import { DEFAULT_PROFILE, type KernelProfile } from '../mm/profile.js';
 import { freshValue } from './data.js';
 
 export interface Region {
@@ -18,13 +19,18 @@ export interface Region {
   owner: string;
 }
 
-/** Pages held by a raw GUP step (`as:`), FOLL_PIN or FOLL_GET. */
+/**
+ * Pages held by a raw GUP step (`as:`), FOLL_PIN or FOLL_GET: the driver's pages[] array. Releasing
+ * an entry does not forget its PFN (a stale array still holds it): a second release passes it again.
+ */
 export class PinHandle extends Holder {
   readonly type = 'handle' as const;
-  /** PFN per entry, NO_PFN once released. */
-  entries: number[] = [];
+  /** PFN per entry. */
+  readonly entries: number[] = [];
   /** The user address each entry was taken for (in `target`'s address space). */
-  addrs: number[] = [];
+  readonly addrs: number[] = [];
+  /** Entry index -> step index that released it (absent while held; undefined outside a scenario step). */
+  readonly releasedAt = new Map<number, number | undefined>();
   constructor(
     name: string,
     owner: Process,
@@ -41,12 +47,12 @@ export class PinHandle extends Holder {
     const out: HeldFrame[] = [];
     const pin = this.kind === 'pin' ? 1 : 0;
     this.entries.forEach((pfn, i) => {
-      if (pfn >= 0) out.push({ addr: this.addrs[i]!, pfn, pages: 1, pins: pin, refs: 1 - pin });
+      if (!this.releasedAt.has(i)) out.push({ addr: this.addrs[i]!, pfn, pages: 1, pins: pin, refs: 1 - pin });
     });
     return out;
   }
   live(): number {
-    return this.entries.filter((e) => e >= 0).length;
+    return this.entries.length - this.releasedAt.size;
   }
   pins(): number {
     return this.kind === 'pin' ? this.live() : 0;
@@ -74,7 +80,10 @@ export class RunContext {
   stepIndex = 0;
   rep = 0;
 
-  constructor(readonly sc: Scenario) {
+  constructor(
+    readonly sc: Scenario,
+    profile: KernelProfile = DEFAULT_PROFILE,
+  ) {
     const mc = sc.machine ?? {};
     const cfg: Partial<MachineConfig> = {};
     if (mc.memory !== undefined) cfg.memory = mc.memory;
@@ -87,7 +96,7 @@ export class RunContext {
     if (mc.shmem_thp) cfg.shmem_thp = mc.shmem_thp;
     if (mc.hugetlb) cfg.hugetlb = mc.hugetlb;
     if (mc.hugetlb_overcommit) cfg.hugetlb_overcommit = mc.hugetlb_overcommit;
-    this.m = new Machine(cfg);
+    this.m = new Machine(cfg, profile);
     this.start = this.m.vmstat.snapshot();
   }
 
@@ -112,7 +121,7 @@ export class RunContext {
   /** A live process, or -ESRCH. */
   live(name: string): Process | number {
     const p = this.proc(name);
-    return p.alive ? p : -ESRCH;
+    return p.alive ? p : this.m.refuse(-ESRCH, 'gupsim', `process ${name} has exited: it makes no more calls`);
   }
 
   /** The byte range a step selects within its region (offset, then length or pages). */

@@ -15,6 +15,8 @@ export interface ExpectEnv {
   vmstat?: Record<string, number>;
   /** WARN records so far; undefined: not observable. */
   warnings?: number;
+  /** gupsim's misuse records so far; undefined: not observable (the live kernel cannot tell). */
+  misuse?: number;
   /** Pins outstanding; undefined: not observable. */
   pins?: number;
   /** A reason why a step's results cannot be checked (e.g. the engine could not run it). */
@@ -118,6 +120,13 @@ export function checkExpect(
       }
       checked++;
       if (got !== v) failures.push(`hugetlb ${size} ${k}: got ${got}, want ${v}`);
+    }
+  }
+  if (s.misuse !== undefined) {
+    if (env.misuse === undefined) skipped.push('misuse');
+    else {
+      checked++;
+      if (env.misuse !== s.misuse) failures.push(`misuse records: got ${env.misuse}, want ${s.misuse}`);
     }
   }
   if (s.pins !== undefined) {

@@ -249,6 +249,10 @@ function checkReferences(steps: Step[]): Array<{ index: number; field: string; m
     };
     const k = kindOf[s.op];
     if (k) need(handles, r[k[0]] as string, index, k[0], k[1]);
+    // A release names the pages[] of a raw GUP step, not a ring or an MR (those have their own release).
+    const maker = k?.[0] === 'pins' ? handles.get(r.pins as string) : undefined;
+    if (maker !== undefined && !/^(get|pin)_user_pages/.test(maker))
+      errs.push({ index, field: 'pins', message: `"${String(r.pins)}" was made by ${maker}, not by a raw GUP step` });
     if (s.op === 'expect' && typeof s.step === 'string') need(labels, s.step, index, 'step', 'step label');
     if (s.op === 'expect' && s.data !== undefined && typeof s.data === 'object' && !Array.isArray(s.data)) {
       const ref = 'sameAs' in s.data ? s.data.sameAs : s.data.differentFrom;

@@ -3,6 +3,7 @@
 import type { OutstandingHold } from './holders.js';
 import type { WarnRecord } from '../mm/warn.js';
 import type { HugetlbView } from './hugetlb.js';
+import type { MisuseRecord } from '../mm/misuse.js';
 
 export interface StepResult {
   index: number;
@@ -15,6 +16,8 @@ export interface StepResult {
   failures?: string[];
   /** hugetlb pool counters after the step, by size (scenarios that use hugetlb). */
   hugetlb?: HugetlbView;
+  /** gupsim's misuse records of this step (model engine only). */
+  misuse?: MisuseRecord[];
   [extra: string]: unknown;
 }
 
@@ -28,4 +31,6 @@ export interface RunResult {
   vmstat: { nr_foll_pin_acquired: number; nr_foll_pin_released: number };
   pins: OutstandingHold[];
   warnings: WarnRecord[];
+  /** Every misuse record, in order (model engine; the kernel cannot tell). */
+  misuse?: MisuseRecord[];
 }

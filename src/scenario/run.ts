@@ -1,8 +1,10 @@
 // Run a scenario on the model and build DESIGN.md's result JSON: per step ret/errno/vmstat deltas
-// (and why a refused step failed), expectations checked, outstanding pins by owner and WARN records.
+// (and why a refused step failed), expectations checked, outstanding pins by owner, kernel WARN records
+// and gupsim's misuse records (per step and for the whole run).
 
 import { RunContext, type Outcome } from './context.js';
-import { SCHEMA_VERSION, type Scenario, type Step } from './schema.js';
+import type { Scenario, Step } from './schema.js';
+import { SCHEMA_VERSION } from './version.js';
 import * as mem from './ops/memory.js';
 import * as gup from './ops/gup.js';
 import * as obs from './ops/observe.js';
@@ -12,7 +14,11 @@ import { EFAULT, errnoName } from '../uapi/errno.js';
 import { outstanding } from './holders.js';
 import type { RunResult, StepResult } from './result.js';
 import { checkExpect } from './expect.js';
+import { ScenarioError } from './load.js';
+import { kernelProblems, scenarioProfile } from './kernel.js';
+import type { KernelProfile } from '../mm/profile.js';
 import { modelHugetlbCounters, usesHugetlb } from './hugetlb.js';
+import { leakedByMisuse } from '../mm/swap.js';
 
 type Handler = (ctx: RunContext, s: never) => Outcome;
 
@@ -58,8 +64,20 @@ function pinCounters(d: Record<string, number>): StepResult['vmstat'] {
   return { nr_foll_pin_acquired: d.nr_foll_pin_acquired!, nr_foll_pin_released: d.nr_foll_pin_released! };
 }
 
-/** Run every step; never throws for kernel-level failures (they are results). */
-export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResult {
+/** How to run: the result's name, where to stop, the release (default: the file's `kernel:`, else 6.18). */
+export interface RunOptions {
+  name?: string;
+  stopAfter?: number;
+  profile?: KernelProfile;
+  /** Sees the context after each step (the playground's per-step counters). */
+  onStep?: (ctx: RunContext, res: StepResult) => void;
+}
+
+/**
+ * Run every step; never throws for kernel-level failures (they are results). A setting the release
+ * lacks (kernelProblems()) is a ScenarioError.
+ */
+export function runScenario(sc: Scenario, opts: Omit<RunOptions, 'stopAfter'> = {}): RunResult {
   return executeScenario(sc, opts).result;
 }
 
@@ -68,25 +86,23 @@ export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResu
  * context (machine, regions, handles) for inspection. `onStep` sees the context after each step (the
  * playground's per-step counters), before the next step changes it.
  */
-export function executeScenario(
-  sc: Scenario,
-  opts: { name?: string; stopAfter?: number; onStep?: (ctx: RunContext, res: StepResult) => void } = {},
-): { result: RunResult; ctx: RunContext } {
-  const ctx = new RunContext(sc);
+export function executeScenario(sc: Scenario, opts: RunOptions = {}): { result: RunResult; ctx: RunContext } {
+  const profile = scenarioProfile(sc, opts.profile);
+  const problems = kernelProblems(sc, profile);
+  if (problems.length) throw new ScenarioError(problems);
+  const ctx = new RunContext(sc, profile);
   const steps: StepResult[] = [];
   let ok = true;
   const last = Math.min(opts.stopAfter ?? sc.steps.length - 1, sc.steps.length - 1);
-  const hugetlb = usesHugetlb(sc);
   sc.steps.slice(0, last + 1).forEach((step, index) => {
-    ctx.m.warns.step = index;
-    const res = step.op === 'expect' ? runExpect(ctx, step, steps) : runStep(ctx, step, index);
-    if (hugetlb && step.op !== 'expect') res.hugetlb = modelHugetlbCounters(ctx.m);
-    if (step.label) res.label = step.label;
+    const res = runScenarioStep(ctx, step, index, steps);
     if (res.failures?.length) ok = false;
     steps.push(res);
     opts.onStep?.(ctx, res);
   });
   ctx.m.warns.step = undefined;
+  ctx.m.misuse.step = undefined;
+  reportLeaks(ctx);
   const result: RunResult = {
     schemaVersion: SCHEMA_VERSION,
     scenario: sc.name ?? opts.name ?? 'scenario',
@@ -97,14 +113,45 @@ export function executeScenario(
     vmstat: pinCounters(ctx.vmstatDelta()),
     pins: outstanding(ctx.holders.values()),
     warnings: ctx.m.warns.records,
+    misuse: ctx.m.misuse.records,
   };
   return { result, ctx };
 }
 
+/** Run step `index` of a scenario on ctx (`done`: the results of the steps before it, for expect). */
+export function runScenarioStep(ctx: RunContext, step: Step, index: number, done: StepResult[]): StepResult {
+  ctx.m.warns.step = index;
+  ctx.m.misuse.step = index;
+  const misuse0 = ctx.m.misuse.records.length;
+  const res = step.op === 'expect' ? runExpect(ctx, step, done) : runStep(ctx, step, index);
+  if (usesHugetlb(ctx.sc) && step.op !== 'expect') res.hugetlb = modelHugetlbCounters(ctx.m);
+  if (ctx.m.misuse.records.length > misuse0) res.misuse = ctx.m.misuse.records.slice(misuse0);
+  if (step.label) res.label = step.label;
+  return res;
+}
+
+/** Folios misuse left allocated for good (refcount below zero, nothing maps them): one record at the end. */
+function reportLeaks(ctx: RunContext): void {
+  const leaked = leakedByMisuse(ctx.m);
+  if (!leaked.length) return;
+  const pages = leaked.reduce((t, l) => t + (1 << l.order), 0);
+  ctx.m.misuse.report(
+    `${leaked.length} folio(s) (${pages} page(s)) leaked: nothing maps or caches them, and their refcount is ` +
+      'below zero',
+    leaked
+      .slice(0, LEAKS_LISTED)
+      .map((l) => `folio 0x${l.folio.toString(16)}: _refcount ${l.refcount}`)
+      .join('; ') + (leaked.length > LEAKS_LISTED ? `; and ${leaked.length - LEAKS_LISTED} more` : ''),
+    'The kernel never frees them: a count below zero cannot reach zero again, so the memory is lost until reboot',
+  );
+}
+
+const LEAKS_LISTED = 3;
+
 /** The first region the step names that no successful mmap defined, if any. */
 function unmappedRegion(ctx: RunContext, step: Step): string | undefined {
-  const r = step as { region?: string; regions?: string[]; local?: string };
-  for (const name of [r.region, r.local, ...(r.regions ?? [])])
+  const r = step as { region?: string; regions?: string[]; local?: string; fixed?: string };
+  for (const name of [r.region, r.local, r.fixed, ...(r.regions ?? [])])
     if (name !== undefined && !ctx.regions.has(name)) return name;
   return undefined;
 }
@@ -150,6 +197,7 @@ function runExpect(ctx: RunContext, s: Extract<Step, { op: 'expect' }>, done: St
   const { failures } = checkExpect(s, done, {
     vmstat: delta,
     warnings: ctx.m.warns.records.length,
+    misuse: ctx.m.misuse.records.length,
     pins: outstanding(ctx.holders.values()).reduce((t, h) => t + h.pins, 0),
     hugetlb: modelHugetlbCounters(ctx.m),
   });

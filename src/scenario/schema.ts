@@ -5,8 +5,9 @@
 
 import { z } from 'zod';
 import { parseSize } from './sizes.js';
+import { SCHEMA_VERSION } from './version.js';
 
-export const SCHEMA_VERSION = 1;
+export { SCHEMA_VERSION };
 
 /** Field metadata: what it means, its unit and its default, in words. */
 interface FieldDoc {
@@ -332,10 +333,15 @@ export const StepSchema = z.discriminatedUnion('op', [
     file: doc(name, 'The file, from create_file.'),
     size: doc(size, 'The new file size (rounded up to pages).', BYTES),
   }),
-  step('fork', 'fork(2): the child gets a copy of the address space (pinned anon pages are copied at once).', {
-    proc,
-    child: doc(name, 'The name of the child process.'),
-  }),
+  step(
+    'fork',
+    'fork(2): the child gets a copy of the address space (pinned anon pages are copied at once); the result’s ' +
+      'fork field counts the pages shared and copied and the PMDs split.',
+    {
+      proc,
+      child: doc(name, 'The name of the child process.'),
+    },
+  ),
   step('exit', 'The process exits: its memory is unmapped and its fds (rings, MRs, pipes) are closed.', { proc }),
   step('fail_alloc', 'Make page allocations fail (fault injection), to reach the ENOMEM paths.', {
     after: doc(int.nonnegative().optional(), 'Allocations that still succeed first.', 'allocations', '0'),
@@ -482,12 +488,14 @@ export const StepSchema = z.discriminatedUnion('op', [
   step('pin_user_pages_fast', GUP_DOC('pin_user_pages_fast'), gupShape),
   step('pin_user_pages_unlocked', GUP_DOC('pin_user_pages_unlocked'), gupShape),
   step('pin_user_pages_remote', GUP_DOC('pin_user_pages_remote'), remoteShape),
-  step('unpin_user_pages', 'unpin_user_pages() of a pin handle.', {
+  step('unpin_user_pages', 'unpin_user_pages() of a pin handle (its entries as they stand, released ones too).', {
     pins: doc(name, 'The pin handle.'),
+    index: doc(int.nonnegative().optional(), 'The first entry (pages + index in C).', 'index', '0'),
     count: doc(int.optional(), 'Entries to unpin (a negative errno models passing one as the count).', 'pages', 'all'),
   }),
   step('unpin_user_pages_dirty_lock', 'unpin_user_pages_dirty_lock(): unpin, marking the pages dirty first.', {
     pins: doc(name, 'The pin handle.'),
+    index: doc(int.nonnegative().optional(), 'The first entry (pages + index in C).', 'index', '0'),
     count: doc(int.optional(), 'Entries to unpin (a negative errno models passing one as the count).', 'pages', 'all'),
     dirty: doc(z.boolean().optional(), 'make_dirty.', undefined, 'true'),
   }),
@@ -533,6 +541,7 @@ export const StepSchema = z.discriminatedUnion('op', [
       'Fields of the inspect step’s pages: a list, or an object keyed by position.',
     ),
     warnings: doc(int.nonnegative().optional(), 'WARN records so far.', 'records'),
+    misuse: doc(int.nonnegative().optional(), "gupsim's misuse records so far (the model only).", 'records'),
     pins: doc(int.nonnegative().optional(), 'Pins still held, over every holder.', 'pin units'),
     why: doc(z.string().optional(), 'Text the step’s why (function: rule) must contain.'),
     data: doc(
@@ -556,10 +565,27 @@ export const StepSchema = z.discriminatedUnion('op', [
   }),
 ]);
 
+/** The releases gupsim has profiles of (mm/profile.ts KERNEL_RELEASES). */
+export const KERNELS = ['6.1', '6.12', '6.18'] as const;
+
+/** `kernel: 6.12` (YAML reads it as a number) or `kernel: "6.12"`. */
+const kernel = z
+  .union([z.enum(KERNELS), z.literal(6.1), z.literal(6.12), z.literal(6.18)], {
+    error: `gupsim has profiles of Linux ${KERNELS.join(', ')} only`,
+  })
+  .transform((v) => String(v) as (typeof KERNELS)[number])
+  .describe('the Linux release whose rules the model applies (6.1, 6.12 or 6.18; --kernel overrides it)');
+
 export const ScenarioSchema = z.strictObject({
   schemaVersion: doc(z.literal(SCHEMA_VERSION).optional(), 'The format version.', undefined, String(SCHEMA_VERSION)),
   name: doc(z.string().optional(), 'Name shown in results.', undefined, 'the file name'),
   description: doc(z.string().optional(), 'What the scenario shows (the tour prints it).'),
+  kernel: doc(
+    kernel.optional(),
+    'The Linux release whose rules the model applies (6.1, 6.12 or 6.18); `--kernel` overrides it.',
+    undefined,
+    '6.18',
+  ),
   machine: doc(MachineSchema.optional(), 'The simulated machine.'),
   processes: doc(
     z.record(name, ProcessSchema).optional(),

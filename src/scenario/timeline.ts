@@ -93,8 +93,14 @@ function ledgerPins(ctx: RunContext, frames: Map<Holder, Int32Array | null>): Ma
   return out;
 }
 
-/** Run the scenario once and keep, after every step, what the playground shows. */
-export function buildTimeline(sc: Scenario, opts: { name?: string } = {}): Timeline {
+/**
+ * Run the scenario once and keep, after every step, what the playground shows. `onStep` sees each
+ * step's view as it is made, with the run's context (the playground's worker reports progress there).
+ */
+export function buildTimeline(
+  sc: Scenario,
+  opts: { name?: string; onStep?: (view: StepView, ctx: RunContext) => void } = {},
+): Timeline {
   const steps: StepView[] = [];
   const shown = new Set<string>();
   const last = new Map<string, RegionMap>();
@@ -151,9 +157,11 @@ export function buildTimeline(sc: Scenario, opts: { name?: string } = {}): Timel
         attached,
       });
     }
-    steps.push({ index: res.index, vmstat: ctx.vmstatDelta(), regions, holders });
+    const view: StepView = { index: res.index, vmstat: ctx.vmstatDelta(), regions, holders };
+    steps.push(view);
+    opts.onStep?.(view, ctx);
   };
-  const { result } = executeScenario(sc, { ...opts, onStep });
+  const { result } = executeScenario(sc, { name: opts.name, onStep });
   return { result, steps };
 }
 

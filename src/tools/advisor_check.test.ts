@@ -61,6 +61,7 @@ describe('adviseChecked: the issue (gupsim advise --dma --long-lived --writes --
         done: 0,
         released: true,
         warnings: [],
+        misuse: [],
         ok: false,
       },
     ]);

@@ -28,6 +28,7 @@ import { userAccess } from '../mm/user_access.js';
 import { filemapWriteNewFile } from '../mm/filemap.js';
 import { PAGE_SIZE, PMD_ORDER, PMD_SIZE } from '../mm/memmap.js';
 import { parseFollFlags } from '../mm/foll_flags.js';
+import { lru_add_drain } from '../mm/swap.js';
 import {
   get_user_pages_fast,
   pin_user_pages,
@@ -86,7 +87,9 @@ export interface CheckRun {
   released: boolean;
   /** WARNs the call or its release fired (a misuse the advisor must never recommend). */
   warnings: string[];
-  /** The whole buffer was handed out and released cleanly, with no WARN. */
+  /** gupsim's misuse records of the call or its release (what a wrong release does to the counts). */
+  misuse: string[];
+  /** The whole buffer was handed out and released cleanly, with no WARN and no misuse. */
   ok: boolean;
 }
 
@@ -178,6 +181,7 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
   const nr = len / PAGE_SIZE;
   const pages = new Int32Array(nr);
   const warnsBefore = m.warns.records.length;
+  const misuseBefore = m.misuse.records.length;
   const pinsBefore = outstandingPins(m);
   const refsBefore = sumRefcounts(m);
   const notifier = call.notifier || call.fn === 'hmm_range_fault';
@@ -188,7 +192,7 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
     ret = hmm_range_fault(m, mirror!, call.flags.includes('HMM_PFN_REQ_WRITE')).ret;
     done = mirror!.mirrored;
   } else {
-    const flags = parseFollFlags(call.flags);
+    const flags = parseFollFlags(call.flags, m.profile);
     if (call.fn === 'pin_user_pages_fast') ret = pin_user_pages_fast(m, p, addr, nr, flags, pages);
     else if (call.fn === 'pin_user_pages') ret = pin_user_pages(m, p, addr, nr, flags, pages);
     else ret = get_user_pages_fast(m, p, addr, nr, flags, pages);
@@ -200,8 +204,12 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
   else if (call.release === 'unpin_user_pages') unpin_user_pages(m, pages, done);
   else if (call.release === 'put_page') for (let i = 0; i < done; i++) put_page(m, pages[i]!);
   if (mirror) mmu_interval_notifier_remove(m, mirror);
+  // References the per-CPU LRU batches took (the classic LRU's activation) are the kernel's, not the
+  // caller's: count after lru_add_drain(), as lru_add_drain_all() would leave it.
+  lru_add_drain(m);
   const released = outstandingPins(m) === pinsBefore && sumRefcounts(m) === refsBefore;
   const warnings = m.warns.records.slice(warnsBefore).map((w) => `${w.fn}: ${w.condition}`);
+  const misuse = m.misuse.records.slice(misuseBefore).map((r) => r.what);
   return {
     memory: setup.memory,
     shared: setup.shared,
@@ -213,7 +221,8 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
     done,
     released,
     warnings,
-    ok: ret >= 0 && done === nr && released && warnings.length === 0,
+    misuse,
+    ok: ret >= 0 && done === nr && released && warnings.length === 0 && misuse.length === 0,
   };
 }
 
@@ -322,7 +331,9 @@ export function adviseChecked(input: AdvisorInput, checker: AdviceChecker = new 
           ? `returns only ${run.done} of ${run.nr_pages} pages`
           : !run.released
             ? 'leaves pins or references behind after the recommended release'
-            : `fires a WARN (${run.warnings.join('; ')})`;
+            : run.warnings.length
+              ? `fires a WARN (${run.warnings.join('; ')})`
+              : `misuses the release (${run.misuse.join('; ')})`;
     refusals.push({
       id: 'model-refusal',
       memory: run.memory,

@@ -6,7 +6,7 @@ import { do_exit } from '../kernel/exit.js';
 import { do_mmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
 import { userAccess } from '../mm/user_access.js';
-import { pin_user_pages, unpin_user_pages } from '../mm/gup.js';
+import { pin_user_pages, unpin_user_pages, unpin_user_page } from '../mm/gup.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { PMD_SIZE } from '../mm/memmap.js';
 import { pte_pfn, pte_index } from '../mm/pgtable.js';
@@ -108,4 +108,49 @@ describe('checkInvariants', () => {
     do_exit(m, p); // the unlinked pmem file is truncated: its pages go back to the pgmap
     expect(checkInvariants(m)).toEqual([]);
   });
+
+  it(
+    'after misuse (like the kernel taint) relaxes only the counts of the folios misuse touched, and keeps ' +
+      'checking everything else',
+    () => {
+      const { m, p, small, huge } = setup(false);
+      const pages = new Int32Array(2);
+      expect(pin_user_pages(m, p, small, 2, FOLL_WRITE, pages)).toBe(2);
+      const [a, b] = [pages[0]!, pages[1]!];
+      const hp = new Int32Array(1);
+      expect(pin_user_pages(m, p, huge, 1, FOLL_WRITE, hp)).toBe(1);
+      const thp = m.mem.page_folio(hp[0]!);
+      const pins = new Map([
+        [a, 1],
+        [b, 1],
+        [thp, 1],
+      ]);
+      // A double unpin of page a: its refcount goes below zero, nr_foll_pin_released passes acquired.
+      unpin_user_page(m, a);
+      unpin_user_page(m, a);
+      unpin_user_page(m, hp[0]!);
+      unpin_user_page(m, hp[0]!);
+      expect(m.mem.refcount[a]).toBe(1 - 1024);
+      expect(m.misuse.tainted).toBe(true);
+      pins.delete(a);
+      pins.delete(thp);
+      expect(checkInvariants(m, pins, new Map())).toEqual([]);
+      // Not tainted: page b's count is still checked exactly, and so are a's mappings.
+      m.mem.refcount[b] = m.mem.refcount[b]! - 1;
+      m.mem.mapcount[a] = 2;
+      const out = checkInvariants(m, pins, new Map()).join('\n');
+      expect(out).toMatch(new RegExp(`folio 0x${b.toString(16)}: _refcount 1024 != mapcount 1`));
+      expect(out).toMatch(new RegExp(`page 0x${a.toString(16)} has mapcount 2 but 1 PTE\\(s\\) map it`));
+      expect(out).not.toMatch(new RegExp(`folio 0x${a.toString(16)}: _refcount`));
+      expect(out).not.toMatch(/_pincount -1/);
+      // Without misuse the same negative count is a violation.
+      const clean = new Machine({ memory: 64 << 20 });
+      const q = clean.spawn('app');
+      const addr = do_mmap(clean, q, { size: 4096, type: 'anon' });
+      expect(userAccess(clean, q, addr, 4096, true)).toBe(0);
+      const pfn = pte_pfn(q.mm.pt.pte(addr));
+      clean.mem.refcount[pfn] = -1023;
+      expect(checkInvariants(clean).join('\n')).toMatch(/_refcount -1023 \(negative\)/);
+    },
+  );
 });

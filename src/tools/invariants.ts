@@ -26,6 +26,7 @@ import {
 } from '../mm/memmap.js';
 import { AnonVma, type MmStruct, type Vma } from '../mm/mm_types.js';
 import { AddressSpace } from '../mm/fs.js';
+import { folioCacheRefs } from '../mm/swap.js';
 import { pte_pfn, pte_present, pte_special } from '../mm/pgtable.js';
 import { VMSTAT_ITEMS } from '../mm/vmstat.js';
 import { HPAGE_RESV_OWNER, vma_hugecache_offset } from '../mm/hugetlb_resv.js';
@@ -62,6 +63,14 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * folio must have _refcount >= mapcount + cache + GUP_PIN_COUNTING_BIAS * pins and a large folio
  * _pincount == pins (0 for folios not in the map). `getsByFolio` (FOLL_GET references held, the
  * zero page included) together with `pinsByFolio` makes the refcount check exact.
+ *
+ * Misuse (m.misuse, like the kernel's taint): a folio whose counts misuse has broken (a double unpin,
+ * put_page() on a pinned page, a folio freed while still mapped...) is exempt from the checks of its
+ * _refcount and _pincount (sign, minimum, exact value, "allocated with refcount 0", mapped while its
+ * count says freed) and from PageAnonExclusive's one-mm rule (a count misuse lowered lets do_wp_page()
+ * reuse a page another mm still maps, as the kernel does); everything else about it (mapcounts, rmap,
+ * page tables) and every other folio is checked as usual. A machine that saw misuse may have nr_foll_pin_released above
+ * nr_foll_pin_acquired. Folios freed while in use are out of the buddy allocator, as they should be.
  */
 export function checkInvariants(
   m: Machine,
@@ -76,6 +85,12 @@ export function checkInvariants(
   };
   const mem = m.mem;
   const exact = pinsByFolio !== undefined && getsByFolio !== undefined;
+  const lruBatchRefs = new Map<number, number>();
+  for (const f of m.lruActivateBatch) lruBatchRefs.set(f, (lruBatchRefs.get(f) ?? 0) + 1);
+  // Pages of folios misuse touched: their counts are exempt (see above).
+  const tainted = new Uint8Array(m.misuse.taintedFolios.size ? mem.nr : 0);
+  for (const [f, order] of m.misuse.taintedFolios) tainted.fill(1, f, Math.min(mem.nr, f + (1 << order)));
+  const isTainted = (pfn: number): boolean => tainted.length > 0 && tainted[pfn] === 1;
 
   // ---- 1. page tables of every process -----------------------------------------------------
   const pteCount = new Int32Array(mem.nr);
@@ -88,7 +103,7 @@ export function checkInvariants(
     checkVmas(mm, p.name, v);
     if (mm.write_protect_seq & 1) v(`${p.name}: write_protect_seq ${mm.write_protect_seq} is odd outside fork`);
     for (const vma of mm.vmas) if (vma.file) files.add(vma.file);
-    walkPageTables(m, mm, p.name, live, pteCount, entireCount, exclusiveOwner, v);
+    walkPageTables(m, mm, p.name, live, pteCount, entireCount, exclusiveOwner, isTainted, v);
   }
 
   // ---- 2. every zone, folio by folio --------------------------------------------------------
@@ -111,7 +126,9 @@ export function checkInvariants(
       const f = mem.flags[pfn]!;
       if (f & PG_buddy) {
         buddyHeads++;
-        if (mem.refcount[pfn] !== 0) v(`buddy: free block ${hex(pfn)} has refcount ${mem.refcount[pfn]}`);
+        // A stale release (a double unpin long after the free) changes a free page's count, as in the kernel.
+        if (mem.refcount[pfn] !== 0 && !isTainted(pfn))
+          v(`buddy: free block ${hex(pfn)} has refcount ${mem.refcount[pfn]}`);
         if (pteCount[pfn]) v(`pte: free page ${hex(pfn)} (buddy) is mapped by ${pteCount[pfn]} PTE(s)`);
         pfn += 1 << (f & ORDER_MASK);
         continue;
@@ -164,9 +181,11 @@ export function checkInvariants(
 
   // The zero page: a reserved frame, never mapped through a counted entry.
   const zrc = mem.refcount[ZERO_PFN]!;
-  if (zrc < 1) v(`zero page: refcount ${zrc}`);
   const zgets = getsByFolio?.get(ZERO_PFN) ?? 0;
-  if (exact && zrc !== 1 + zgets) v(`zero page: refcount ${zrc}, expected 1 + ${zgets} FOLL_GET reference(s)`);
+  if (!isTainted(ZERO_PFN)) {
+    if (zrc < 1) v(`zero page: refcount ${zrc}`);
+    if (exact && zrc !== 1 + zgets) v(`zero page: refcount ${zrc}, expected 1 + ${zgets} FOLL_GET reference(s)`);
+  }
   if (mem.mapcount[ZERO_PFN] !== 0 || pteCount[ZERO_PFN]) v('zero page: has a mapcount or a non-special PTE');
   // Pages outside every zone (reserved) must not be mapped.
   for (const [pfn, n] of sparse(pteCount)) {
@@ -226,7 +245,7 @@ export function checkInvariants(
       }
       const folio = folioOf(pfn);
       if (folio === NO_FOLIO) continue;
-      if (mem.refcount[folio]! <= 0 || mem.flags[folio]! & PG_buddy)
+      if (mem.flags[folio]! & PG_buddy || (mem.refcount[folio]! <= 0 && !isTainted(folio)))
         v(`page cache: ${file.name} index ${i} points at a free page ${hex(pfn)}`);
       else if (mem.mapping[folio] !== file.id || mem.index[folio]! + (pfn - folio) !== i)
         v(`page cache: ${file.name} index ${i} holds page ${hex(pfn)} whose folio belongs elsewhere`);
@@ -238,7 +257,8 @@ export function checkInvariants(
   // ---- 5. vmstat ------------------------------------------------------------------------------
   const vs = m.vmstat;
   for (const item of VMSTAT_ITEMS) if (vs.get(item) < 0) v(`vmstat: ${item} is ${vs.get(item)}`);
-  if (vs.get('nr_foll_pin_released') > vs.get('nr_foll_pin_acquired')) {
+  // A double unpin counts NR_FOLL_PIN_RELEASED again, as the kernel does.
+  if (vs.get('nr_foll_pin_released') > vs.get('nr_foll_pin_acquired') && !m.misuse.tainted) {
     v(
       `vmstat: nr_foll_pin_released ${vs.get('nr_foll_pin_released')} > nr_foll_pin_acquired ` +
         `${vs.get('nr_foll_pin_acquired')}`,
@@ -287,18 +307,21 @@ export function checkInvariants(
         const tf = mem.flags[pfn]!;
         if (!(tf & PG_tail) || tf & (PG_head | PG_buddy))
           v(`folio ${hex(folio)}: page ${hex(pfn)} is not a tail page (flags ${hex(tf)})`);
-        if (i > 2 && mem.refcount[pfn] !== 0)
+        // A stale release on a page that was free then (misuse) leaves its _refcount word nonzero;
+        // the kernel never looks at a tail's own count again, so only untouched tails are checked.
+        if (i > 2 && mem.refcount[pfn] !== 0 && !isTainted(pfn))
           v(`folio ${hex(folio)}: tail page ${hex(pfn)} has refcount ${mem.refcount[pfn]}`);
       }
     }
     let mapcount = pageMapcounts;
     let pincount = 0;
     const entireSeen = entireCount.get(folio) ?? 0;
+    const misused = isTainted(folio);
     if (large) {
       pincount = mem.refcount[folio + 1]!;
       const entire = mem.index[folio + 1]! | 0;
       mapcount = mem.refcount[folio + 2]!;
-      if (pincount < 0) v(`folio ${hex(folio)}: _pincount ${pincount}`);
+      if (pincount < 0 && !misused) v(`folio ${hex(folio)}: _pincount ${pincount}`);
       if (entire < 0) v(`folio ${hex(folio)}: _entire_mapcount ${entire - 1} (negative)`);
       if (mapcount < 0) v(`folio ${hex(folio)}: _large_mapcount ${mapcount - 1} (negative)`);
       if (mapcount !== entire + pageMapcounts)
@@ -308,10 +331,20 @@ export function checkInvariants(
     } else if (entireSeen) {
       v(`folio ${hex(folio)}: order-0 page mapped by ${entireSeen} PMD/PUD leaf(s)`);
     }
+    if (misused && rc <= 0) {
+      // Leaked below zero, freed by the kernel while still in use (kept out of the allocator), or back
+      // at zero from below (a later reference): none of them is free.
+      if (hugetlb && !hugetlbFree.has(folio)) {
+        hugetlbInUse.set(order, (hugetlbInUse.get(order) ?? 0) + 1);
+        if (m.hugetlb.folio_test_hugetlb_restore_reserve(folio))
+          hugetlbToRestore.set(order, (hugetlbToRestore.get(order) ?? 0) + 1);
+      }
+      return;
+    }
     if (rc < 0) v(`folio ${hex(folio)}: _refcount ${rc} (negative)`);
     if (rc === 0) {
       if (hugetlb && hugetlbFree.has(folio)) {
-        if (mapcount || pincount) v(`hugetlb: free pool folio ${hex(folio)} is mapped or pinned`);
+        if (mapcount || (pincount && !misused)) v(`hugetlb: free pool folio ${hex(folio)} is mapped or pinned`);
         if (pinsByFolio?.get(folio)) v(`hugetlb: free pool folio ${hex(folio)} is pinned by the caller`);
       } else {
         v(`folio ${hex(folio)}: allocated (order ${order}) with refcount 0: neither free nor referenced (leak)`);
@@ -333,11 +366,12 @@ export function checkInvariants(
     if (!anon && obj instanceof AddressSpace) {
       files.add(obj);
       // __filemap_add_folio(): the page cache holds folio_nr_pages() references, hugetlb included.
-      if (obj.pages[mem.index[folio]!] === folio) cache = nr;
+      if (obj.pages[mem.index[folio]!] === folio) cache = folioCacheRefs(m, folio);
     }
     if (mapcount > 0 && !obj && folio !== m.huge_zero_folio) v(`folio ${hex(folio)}: mapped but has no folio->mapping`);
     const pins = pinsByFolio?.get(folio) ?? 0;
     let pinRefs = 0;
+    if (misused) return;
     if (large) {
       pinRefs = pincount;
       if (pinsByFolio && pincount !== pins)
@@ -351,10 +385,12 @@ export function checkInvariants(
     if (exact) {
       const base = folio === m.huge_zero_folio ? 1 : 0;
       const gets = getsByFolio?.get(folio) ?? 0;
-      if (rc !== min + gets + base)
+      // The classic LRU's per-CPU activate batch holds a reference per entry (mm/swap.c).
+      const lru = lruBatchRefs.get(folio) ?? 0;
+      if (rc !== min + gets + base + lru)
         v(
           `folio ${hex(folio)}: _refcount ${rc} != mapcount ${mapcount} + page cache ${cache} + pins ${pinRefs} + ` +
-            `FOLL_GET ${gets}${base ? ' + 1 (huge zero folio)' : ''}`,
+            `FOLL_GET ${gets}${base ? ' + 1 (huge zero folio)' : ''}${lru ? ` + ${lru} (LRU batch)` : ''}`,
         );
     }
   }
@@ -394,13 +430,15 @@ function walkPageTables(
   pteCount: Int32Array,
   entireCount: Map<number, number>,
   exclusiveOwner: Int32Array,
+  isTainted: (pfn: number) => boolean,
   v: (msg: string) => boolean,
 ): void {
   const mem = m.mem;
   // PageAnonExclusive: the page belongs to one mm. fork clears it on every page it shares
   // (__folio_try_dup_anon_rmap), so an exclusive page mapped by two mms means a lost clear.
   const exclusive = (pfn: number, what: string): void => {
-    if (!mem.PageAnonExclusive(pfn)) return;
+    // A refcount misuse lowered makes do_wp_page() reuse a page another mm still maps, as in the kernel.
+    if (!mem.PageAnonExclusive(pfn) || isTainted(pfn)) return;
     const owner = exclusiveOwner[pfn]!;
     if (owner === 0) exclusiveOwner[pfn] = mm.id;
     else if (owner !== mm.id) v(`${what}: PageAnonExclusive page ${hex(pfn)} is also mapped by another mm`);
@@ -430,7 +468,8 @@ function walkPageTables(
       v(`${what} maps ${hex(pfn)}, not the head of an order-${order} folio`);
       return;
     }
-    if (mem.refcount[pfn]! <= 0) {
+    // A folio misuse freed (or drove below zero) stays mapped, as in the kernel.
+    if (mem.refcount[pfn]! <= 0 && !isTainted(pfn)) {
       v(`${what} maps folio ${hex(pfn)} with refcount ${mem.refcount[pfn]}`);
       return;
     }
@@ -488,7 +527,7 @@ function walkPageTables(
         v(`${what} maps ${hex(pfn)}, a tail without a head`);
         continue;
       }
-      if (mem.flags[folio]! & PG_buddy || mem.refcount[folio]! <= 0) {
+      if (mem.flags[folio]! & PG_buddy || (mem.refcount[folio]! <= 0 && !isTainted(folio))) {
         v(
           `${what} maps ${hex(pfn)} which is not allocated (refcount ` +
             `${mem.refcount[folio]}${mem.flags[folio]! & PG_buddy ? ', buddy' : ''})`,

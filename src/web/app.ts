@@ -1,25 +1,28 @@
-// The playground's controller: the scenario (an example or the editor's text) runs once into a
-// timeline (scenario/timeline.ts); every view is a function of that timeline and the current step,
-// so moving between steps redraws, it does not re-run. The page is a view: the model is src/.
+// The playground's controller: the scenario (an example or the editor's text) runs once, in a Web
+// Worker (worker.ts), into a timeline compacted for the page (compact.ts); every view is a function of
+// that timeline and the current step, so moving between steps redraws, it does not re-run, and the
+// maps repaint only the rows a move changed. The inspector asks the worker for the machine after the
+// step. The page is a view: the model is src/.
 
 import { h, fill, byId } from './dom.js';
 import { mountEditor, validate, type Editor } from './editor.js';
-import { buildTimeline, type Timeline, type RegionView } from '../scenario/timeline.js';
 import type { Scenario } from '../scenario/schema.js';
-import { ReplaySource, type StateSource } from './machine_at.js';
+import { MapStore, type Changes, type PageRegion, type PageTimeline } from './compact.js';
 import { MapView, legend } from './mapview.js';
-import { renderInspector, type Selection } from './inspector.js';
+import { renderInspector, renderInspectorPending, type Selection } from './inspector.js';
 import {
   renderStepTable,
   markStep,
   renderStepJson,
-  renderChart,
+  mountChart,
   renderHandles,
   renderWarnings,
   renderDiff,
   asDiff,
   type DiffJson,
 } from './panels.js';
+import { Superseded, WorkerChannel } from './worker_client.js';
+import type { InspectReply } from './protocol.js';
 import { mountAdvisor } from './advisor_view.js';
 import { encodeShare, decodeShare } from './share.js';
 import type { Problem } from './problems.js';
@@ -35,8 +38,8 @@ interface Loaded {
   text: string;
   name: string;
   sc: Scenario;
-  timeline: Timeline;
-  source: StateSource;
+  timeline: PageTimeline;
+  store: MapStore;
 }
 
 const PLAY_MS = 700;
@@ -50,10 +53,23 @@ export class App {
   private diff: DiffJson | undefined;
   private extra = 'nr_anon_pages';
   private timer: ReturnType<typeof setInterval> | undefined;
-  private readonly maps = new Map<string, MapView>();
+  private readonly maps = new Map<number, MapView>();
+  /** The regions shown at the current step, with their live maps. */
+  private regions: PageRegion[] = [];
   /** What the step table was built from: it is rebuilt only when that changes. */
-  private table: { t: Timeline; diff: DiffJson | undefined } | undefined;
+  private table: { t: PageTimeline; diff: DiffJson | undefined } | undefined;
+  /** The chart, drawn once per run and counter; moving a step moves its marker. */
+  private chart: { t: PageTimeline; extra: string; show: (step: number) => void } | undefined;
   private readonly token = new URLSearchParams(location.search).get('token');
+  /** The text being run into a timeline, while it is. */
+  private building: string | undefined;
+  /** Runs scenarios into timelines (a new build ends one still running). */
+  private readonly builder = new WorkerChannel();
+  /** Reads the machine after a step for the inspector, one request at a time. */
+  private readonly reader = new WorkerChannel();
+  /** The inspect request in flight (a token), and one waiting for it. */
+  private reading: object | undefined;
+  private nextInspect: { step: number; sel: Selection } | undefined;
 
   constructor(private readonly examples: Example[]) {}
 
@@ -65,8 +81,8 @@ export class App {
     mountAdvisor(byId('advisor'), (text) => this.open(text, 'advice'));
     this.wireControls();
     const shared = await decodeShare(location.hash).catch(() => undefined);
-    if (shared) this.open(shared.text, 'shared', shared.step);
-    else this.open(first.text, first.name);
+    if (shared) await this.open(shared.text, 'shared', shared.step);
+    else await this.open(first.text, first.name);
     void this.probeSetup();
     document.body.dataset.ready = 'true';
   }
@@ -76,10 +92,10 @@ export class App {
     return this.editor.text();
   }
 
-  /** Load a scenario into the editor and run it. */
-  open(text: string, name: string, step = 0): void {
+  /** Load a scenario into the editor and run it; settles when its timeline is shown (or replaced). */
+  open(text: string, name: string, step = 0): Promise<void> {
     this.editor.setText(text);
-    this.load(text, name, step);
+    return this.load(text, name, step);
   }
 
   private renderExamples(): void {
@@ -98,7 +114,7 @@ export class App {
                 class: 'example',
                 'data-example': e.name,
                 title: e.description,
-                onclick: () => this.open(e.text, e.name),
+                onclick: () => void this.open(e.text, e.name),
               },
               e.name,
             ),
@@ -109,7 +125,7 @@ export class App {
   }
 
   private edited(text: string, res: ReturnType<typeof validate>): void {
-    if (this.cur && text === this.cur.text) {
+    if ((this.cur && text === this.cur.text) || text === this.building) {
       this.showProblems([]);
       return;
     }
@@ -117,7 +133,7 @@ export class App {
       this.showProblems(res.problems);
       return;
     }
-    this.load(text, res.scenario.name ?? 'scenario', this.step);
+    void this.load(text, res.scenario.name ?? 'scenario', this.step);
   }
 
   private showProblems(problems: Problem[]): void {
@@ -140,7 +156,7 @@ export class App {
     );
   }
 
-  private load(text: string, name: string, step: number): void {
+  private async load(text: string, name: string, step: number): Promise<void> {
     const res = validate(text);
     if (!res.scenario) {
       this.showProblems(res.problems);
@@ -149,16 +165,41 @@ export class App {
     this.showProblems([]);
     const sc = res.scenario;
     const status = byId('status');
+    const bar = byId<HTMLProgressElement>('build-progress');
     status.textContent = 'running the scenario on the model...';
-    let timeline: Timeline;
+    bar.hidden = false;
+    bar.value = 0;
+    document.body.dataset.building = 'true';
+    // A build still running is for text that is no longer there: it ends, and this one starts.
+    if (this.builder.busy) this.builder.stop();
+    this.building = text;
+    let timeline: PageTimeline;
     try {
-      timeline = buildTimeline(sc, { name });
+      const reply = await this.builder.ask({ type: 'build', scenario: sc, name }, (done, total, label) => {
+        bar.max = total;
+        bar.value = done;
+        status.textContent = `running the scenario on the model: ${label}`;
+      });
+      if (reply.type !== 'built') throw new Error(`gupsim bug: the worker answered ${reply.type} to a build`);
+      timeline = reply.timeline;
     } catch (e) {
+      if (e instanceof Superseded) return;
+      this.building = undefined;
       status.textContent = `gupsim bug: the model threw: ${(e as Error).message}`;
+      bar.hidden = true;
+      delete document.body.dataset.building;
       return;
     }
+    this.building = undefined;
+    bar.hidden = true;
+    delete document.body.dataset.building;
     this.stop();
-    this.cur = { text, name, sc, timeline, source: new ReplaySource(sc) };
+    this.cur = { text, name, sc, timeline, store: new MapStore(timeline) };
+    // The inspector reads this scenario from now on (what it was reading is moot).
+    this.reader.stop();
+    this.reading = undefined;
+    this.nextInspect = undefined;
+    void this.reader.ask({ type: 'load', scenario: sc }).catch(() => undefined);
     for (const v of this.maps.values()) v.el.remove();
     this.maps.clear();
     this.selection = undefined;
@@ -186,22 +227,23 @@ export class App {
   go(i: number): void {
     const cur = this.cur;
     if (!cur) return;
-    const n = cur.timeline.steps.length;
+    const t = cur.timeline;
+    const n = t.steps.length;
     if (n === 0) return;
     this.step = Math.max(0, Math.min(n - 1, i));
-    const t = cur.timeline;
-    const view = t.steps[this.step]!;
     const s = t.result.steps[this.step]!;
-    byId<HTMLInputElement>('jump').value = String(this.step);
-    byId<HTMLInputElement>('jump').max = String(n - 1);
-    byId('position').textContent = `step ${this.step} of ${n - 1}: ${s.op}${s.label ? ` [${s.label}]` : ''}`;
-    byId('position').dataset.step = String(this.step);
     if (this.table?.t !== t || this.table.diff !== this.diff) {
       renderStepTable(byId('steps'), t, this.step, (k) => this.go(k), this.diff);
       this.table = { t, diff: this.diff };
     } else markStep(byId('steps'), this.step);
+    byId<HTMLInputElement>('jump').value = String(this.step);
+    byId<HTMLInputElement>('jump').max = String(n - 1);
+    byId('position').textContent = `step ${this.step} of ${n - 1}: ${s.op}${s.label ? ` [${s.label}]` : ''}`;
+    byId('position').dataset.step = String(this.step);
     renderStepJson(byId('step-json'), t, this.step);
-    this.renderMaps(view.regions);
+    const changes: Changes = new Map();
+    this.regions = cur.store.moveTo(this.step, changes);
+    this.renderMaps(changes);
     renderHandles(
       byId('handles'),
       t,
@@ -210,51 +252,86 @@ export class App {
       (name) => this.chooseHolder(name),
       (k) => this.go(k),
     );
-    renderChart(byId('chart'), t, this.step, this.extra, (k) => this.go(k));
+    if (this.chart?.t !== t || this.chart.extra !== this.extra)
+      this.chart = { t, extra: this.extra, show: mountChart(byId('chart'), t, this.extra, (k) => this.go(k)) };
+    this.chart.show(this.step);
     renderWarnings(byId('warnings'), t, this.step);
     renderDiff(byId('diff'), this.diff, this.step, t.result.scenario, (k) => this.go(k));
-    if (this.selection) renderInspector(byId('inspector'), cur.source, view, this.selection);
+    if (this.selection) this.inspect(this.selection);
   }
 
-  private marks(rv: RegionView): Uint8Array | undefined {
+  /** The pages of `rv` the chosen holder's frames cover (Holder.frames(): a frame may span a folio). */
+  private marks(rv: PageRegion): Uint8Array | undefined {
     const hv = this.holder
       ? this.cur?.timeline.steps[this.step]?.holders.find((x) => x.name === this.holder)
       : undefined;
-    if (!hv?.frames || hv.process !== rv.process) return undefined;
-    const frames = new Set(hv.frames);
+    if (!hv?.spans || hv.process !== rv.process) return undefined;
+    const pfn = rv.map.pfn;
+    let top = 0;
+    for (let i = 0; i < hv.spans.length; i += 2) top = Math.max(top, hv.spans[i]! + hv.spans[i + 1]!);
+    const held = new Uint8Array(top);
+    for (let i = 0; i < hv.spans.length; i += 2) held.fill(1, hv.spans[i]!, hv.spans[i]! + hv.spans[i + 1]!);
     const out = new Uint8Array(rv.pages);
-    for (let i = 0; i < rv.pages; i++) if (frames.has(rv.map.pfn[i]!)) out[i] = 1;
+    for (let i = 0; i < rv.pages; i++) if (pfn[i]! >= 0 && held[pfn[i]!] === 1) out[i] = 1;
     return out;
   }
 
-  private renderMaps(regions: RegionView[]): void {
+  private renderMaps(changes: Changes): void {
     const box = byId('maps');
-    const keep = new Set<string>();
-    for (const rv of regions) {
-      const key = `${rv.process}/${rv.region}`;
-      keep.add(key);
-      let v = this.maps.get(key);
+    const keep = new Set<number>();
+    for (const rv of this.regions) {
+      keep.add(rv.track);
+      let v = this.maps.get(rv.track);
       if (!v) {
         v = new MapView(rv, (r, page) => this.inspect({ process: r.process, region: r.region, page }));
-        this.maps.set(key, v);
+        this.maps.set(rv.track, v);
         box.appendChild(v.el);
+        // A new view paints all of it: its first update says so.
+        changes.set(rv.track, 'all');
       }
-      v.update(rv, this.marks(rv));
+      v.update(rv, this.marks(rv), changes.get(rv.track));
     }
     for (const [key, v] of this.maps)
       if (!keep.has(key)) {
         v.el.remove();
         this.maps.delete(key);
       }
-    if (!regions.length) fill(box, h('p', { class: 'dim' }, 'no region is mapped yet'));
+    if (!this.regions.length) fill(box, h('p', { class: 'dim' }, 'no region is mapped yet'));
     else box.querySelector(':scope > p.dim')?.remove();
   }
 
+  /** Show `sel` after the current step: the worker reads it; one request at a time, the latest wins. */
   private inspect(sel: Selection): void {
-    const cur = this.cur;
-    if (!cur) return;
+    if (!this.cur) return;
     this.selection = sel;
-    renderInspector(byId('inspector'), cur.source, cur.timeline.steps[this.step]!, sel);
+    const step = this.step;
+    renderInspectorPending(byId('inspector'), sel, step);
+    if (this.reading) this.nextInspect = { step, sel };
+    else void this.read(step, sel);
+  }
+
+  private async read(step: number, sel: Selection): Promise<void> {
+    const cur = this.cur;
+    const token = {};
+    this.reading = token;
+    let reply: InspectReply | undefined;
+    try {
+      const r = await this.reader.ask({ type: 'inspect', step, sel });
+      if (r.type === 'inspected') reply = r.reply;
+    } catch (e) {
+      if (!(e instanceof Superseded)) byId('status').textContent = `the inspector failed: ${(e as Error).message}`;
+    }
+    // Another scenario was loaded meanwhile: its own requests follow.
+    if (this.reading !== token || cur !== this.cur) return;
+    this.reading = undefined;
+    const next = this.nextInspect;
+    this.nextInspect = undefined;
+    if (next) return this.read(next.step, next.sel);
+    const now = this.selection;
+    if (!reply || step !== this.step || !now) return;
+    if (now.process !== sel.process || now.region !== sel.region || now.page !== sel.page) return;
+    const rv = this.regions.find((x) => x.process === sel.process && x.region === sel.region);
+    renderInspector(byId('inspector'), reply, rv);
   }
 
   private chooseHolder(name: string | undefined): void {
@@ -340,6 +417,9 @@ export class App {
     byId('last').addEventListener('click', () => this.go(Infinity));
     byId('play').addEventListener('click', () => this.togglePlay());
     byId('jump').addEventListener('change', (e) => this.go(Number((e.target as HTMLInputElement).value)));
+    // Writing the step into the box moves its selection; the editor, which listens on the document
+    // for selection changes, need not hear of it (it reads the selection, a forced layout per move).
+    byId('jump').addEventListener('selectionchange', (e) => e.stopPropagation());
     byId('share').addEventListener('click', () => void this.share());
     byId('open-diff').addEventListener('change', async (e) => {
       const f = (e.target as HTMLInputElement).files?.[0];
@@ -357,7 +437,7 @@ export class App {
     });
     window.addEventListener('hashchange', () => {
       void decodeShare(location.hash).then((sh) => {
-        if (sh && sh.text !== this.cur?.text) this.open(sh.text, 'shared', sh.step);
+        if (sh && sh.text !== this.cur?.text) void this.open(sh.text, 'shared', sh.step);
       });
     });
     document.addEventListener('keydown', (e) => this.key(e));

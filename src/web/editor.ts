@@ -10,14 +10,23 @@ import { parseProblem, type Problem } from './problems.js';
 
 export const FILE = 'scenario.yaml';
 
+type Validated = { scenario?: Scenario; problems: Problem[] };
+
+/** The last text validated and its result: loading a scenario and the linter check the same text. */
+let last: { text: string; result: Validated } | undefined;
+
 /** Validate text: the scenario, or the problems (each with its line). */
-export function validate(text: string): { scenario?: Scenario; problems: Problem[] } {
+export function validate(text: string): Validated {
+  if (last?.text === text) return last.result;
+  let result: Validated;
   try {
-    return { scenario: loadScenario(text, FILE), problems: [] };
+    result = { scenario: loadScenario(text, FILE), problems: [] };
   } catch (e) {
-    if (e instanceof ScenarioError) return { problems: e.problems.map((p) => parseProblem(p, FILE)) };
-    throw e;
+    if (!(e instanceof ScenarioError)) throw e;
+    result = { problems: e.problems.map((p) => parseProblem(p, FILE)) };
   }
+  last = { text, result };
+  return result;
 }
 
 export interface Editor {

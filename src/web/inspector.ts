@@ -1,86 +1,89 @@
 // The page inspector: what `gupsim run` reports for an inspect step at this page (scenario/inspect.ts,
-// the same code), the holders whose frames include it (gupsim's ledger), its state on the map, and
-// the kernel's dump_page() text (mm/debug.ts). Fields the model adds to inspect show up as they come.
+// the same code, run in the worker on the machine after the step: machine_at.ts), with its _refcount
+// broken down by holder (gupsim's ledger of handles), the page's state on the map, and the kernel's
+// dump_page() text (mm/debug.ts). Fields the model adds to inspect show up as they come.
 
 import { h, fill, hex } from './dom.js';
-import { folioHolds, inspectPage, lookupPage } from '../scenario/inspect.js';
-import { dump_page } from '../mm/debug.js';
-import { PAGE_SIZE } from '../mm/memmap.js';
+import type { RefcountParts } from '../scenario/inspect.js';
 import { PAGE_STATE_NAMES } from '../scenario/pagemap.js';
-import type { StateSource } from './machine_at.js';
-import type { StepView } from '../scenario/timeline.js';
+import type { PageRegion } from './compact.js';
+import type { InspectReply, Selection } from './protocol.js';
 
-export interface Selection {
-  process: string;
-  region: string;
-  page: number;
+export type { Selection };
+
+/** The breakdown of a folio's _refcount in words: "= 1 mapping + 1024 handle refs (...) + ...". */
+export function partsText(p: RefcountParts): string {
+  const terms = [`${p.mappings} mapping${p.mappings === 1 ? '' : 's'}`];
+  if (p.page_cache) terms.push(`${p.page_cache} page cache`);
+  for (const x of p.holders)
+    terms.push(`${x.refcount} ${x.type} ${x.handle} (${x.pins} pin unit(s), ${x.refs} reference(s))`);
+  if (p.unattributed) terms.push(`${p.unattributed} unattributed`);
+  return `= ${terms.join(' + ')}`;
 }
 
-function value(v: unknown): string {
+/** A field's value as the inspector writes it. */
+export function fieldText(k: string, v: unknown, present: boolean): string {
+  if (k === 'pincount' && v === null && present)
+    return 'null (a small folio has no _pincount: its pins count in _refcount)';
   if (v === null || v === undefined) return '-';
+  if (k === 'pfn' && typeof v === 'number') return `${v} (${hex(v)})`;
+  if (k === 'refcount_parts' && typeof v === 'object') return partsText(v as RefcountParts);
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
 }
 
-/** Fill `el` with the inspector for `sel` after step `step`. */
-export function renderInspector(el: HTMLElement, source: StateSource, view: StepView, sel: Selection): void {
-  const ctx = source.at(view.index);
-  const p = ctx.m.process(sel.process);
-  const r = ctx.regions.get(sel.region);
-  if (!p || !r) {
-    fill(el, h('p', {}, `${sel.process} ${sel.region}: not there after step ${view.index}`));
+/** While the worker reads the page: the title, and that it is on its way. */
+export function renderInspectorPending(el: HTMLElement, sel: Selection, step: number): void {
+  fill(
+    el,
+    h('h3', { id: 'inspector-title', 'aria-busy': 'true' }, `${sel.process}: ${sel.region} page ${sel.page}`),
+    h('p', { class: 'dim' }, `reading the machine after step ${step}...`),
+  );
+}
+
+/** Fill `el` with the worker's answer for `r.sel` after step `r.step`; `rv` is the region's map there. */
+export function renderInspector(el: HTMLElement, r: InspectReply, rv: PageRegion | undefined): void {
+  const { sel } = r;
+  if (!r.info) {
+    fill(el, h('p', {}, r.missing ?? `${sel.process} ${sel.region}: nothing to show`));
     return;
   }
-  const addr = r.addr + sel.page * PAGE_SIZE;
-  const holds = folioHolds(ctx.m, ctx.holders.values());
-  const info = inspectPage(ctx.m, p, addr, sel.page, holds) as unknown as Record<string, unknown>;
-  const rv = view.regions.find((x) => x.process === sel.process && x.region === sel.region);
+  const info = r.info as unknown as Record<string, unknown>;
   const state = rv ? PAGE_STATE_NAMES[rv.map.state[sel.page]!] : undefined;
   const rows = Object.entries(info).map(([k, v]) =>
     h(
       'tr',
       {},
       h('th', { scope: 'row' }, k),
-      h('td', { 'data-field': k }, k === 'pfn' && typeof v === 'number' ? `${v} (${hex(v)})` : value(v)),
+      h('td', { 'data-field': k, 'data-json': JSON.stringify(v) }, fieldText(k, v, r.info!.present)),
     ),
   );
-  const pfn = typeof info.pfn === 'number' ? info.pfn : undefined;
-  const held =
-    pfn === undefined
-      ? []
-      : view.holders
-          .map((hv) => ({ hv, n: hv.frames ? hv.frames.filter((f) => f === pfn).length : 0 }))
-          .filter((x) => x.n > 0);
-  const hit = p.alive ? lookupPage(p, addr) : undefined;
+  const holders = r.info.refcount_parts?.holders ?? [];
   fill(
     el,
     h(
       'h3',
       { id: 'inspector-title' },
-      `${sel.process}: ${sel.region} page ${sel.page}, after step ${view.index}`,
+      `${sel.process}: ${sel.region} page ${sel.page}, after step ${r.step}`,
       state ? h('span', { class: 'dim', 'data-testid': 'page-state' }, ` — ${state}`) : null,
     ),
     h('table', { class: 'fields', 'data-testid': 'inspect' }, h('tbody', {}, rows)),
-    h('h4', {}, 'held by (gupsim ledger of handles)'),
-    held.length
+    h('h4', {}, "held by (gupsim's ledger of handles: each one's share of the folio's _refcount)"),
+    holders.length
       ? h(
           'ul',
           { 'data-testid': 'held-by' },
-          held.map(({ hv, n }) =>
+          holders.map((x) =>
             h(
               'li',
-              {},
-              `${hv.type} ${hv.name} (${hv.process}): ${n} ${hv.pins ? 'pin' : 'reference'} ` +
-                `entr${n === 1 ? 'y' : 'ies'}`,
+              { 'data-holder': x.handle },
+              `${x.type} ${x.handle}: ${x.pins} pin unit(s), ${x.refs} reference(s) on this folio ` +
+                `(${x.refcount} of its _refcount)`,
             ),
           ),
         )
-      : h('p', { class: 'dim' }, 'no handle that reports its frames holds this page'),
+      : h('p', { class: 'dim' }, 'no handle holds this folio'),
     h('h4', {}, 'dump_page()'),
-    h(
-      'pre',
-      { class: 'dump', 'data-testid': 'dump-page' },
-      hit ? dump_page(ctx.m, hit.pfn) : 'not mapped: no page to dump',
-    ),
+    h('pre', { class: 'dump', 'data-testid': 'dump-page' }, r.dump ?? 'not mapped: no page to dump'),
   );
 }

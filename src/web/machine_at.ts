@@ -1,6 +1,7 @@
 // The machine after a given step, for what the timeline does not keep (a page's inspect fields,
 // dump_page, the handles' internals): deterministic replay of the steps up to it, with the last few
-// kept. A machine snapshot API can replace ReplaySource behind the same interface.
+// kept. It runs in the page's worker (worker.ts), so a long replay never blocks the page. A machine
+// snapshot API (Machine.snapshot()/restore()) can replace ReplaySource behind the same interface.
 
 import { executeScenario } from '../scenario/run.js';
 import type { RunContext } from '../scenario/context.js';

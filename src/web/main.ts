@@ -3,6 +3,8 @@
 
 import { parse } from 'yaml';
 import { App, type Example } from './app.js';
+import { ExperimentsView } from './experiments_view.js';
+import { byId } from './dom.js';
 import { layout, paintMap } from './paint.js';
 import { PAGE_STATE_NAMES, PAGE_FOLIO_HEAD, PAGE_LARGE } from '../scenario/pagemap.js';
 
@@ -31,6 +33,19 @@ const app = new App(examples());
 void app.start();
 (window as unknown as { gupsim: App }).gupsim = app;
 
+// The two views: scenarios (the app) and experiments (made when first shown).
+let experiments: ExperimentsView | undefined;
+function showView(name: 'scenarios' | 'experiments'): void {
+  for (const v of ['scenarios', 'experiments'] as const) {
+    byId(`${v}-view`).hidden = v !== name;
+    byId(`view-${v}`).setAttribute('aria-pressed', String(v === name));
+  }
+  byId('scenario-toolbar').hidden = name !== 'scenarios';
+  if (name === 'experiments') experiments ??= new ExperimentsView(byId('experiments'));
+}
+byId('view-scenarios').addEventListener('click', () => showView('scenarios'));
+byId('view-experiments').addEventListener('click', () => showView('experiments'));
+
 /**
  * For `npm run bench:web`: paint a synthetic map of `pages` pages (every state, large folios) on an
  * offscreen canvas the way a region's map is painted, and return the milliseconds it took.
@@ -44,7 +59,7 @@ function benchPaint(pages: number): number {
   }
   const map = { state, bits, pfn: new Int32Array(pages) };
   const t0 = performance.now();
-  const { cols, cell, rows } = layout(pages, 1024);
+  const { cols, cell, rows } = layout(pages);
   const canvas = document.createElement('canvas');
   canvas.width = cols * cell;
   canvas.height = rows * cell;

@@ -1,15 +1,17 @@
 // One region's page map on a canvas (paint.ts), with what a screen reader or a keyboard needs: a
 // focusable map whose arrow keys move a page cursor (Enter inspects it), a live description of the
-// page under the cursor, and the map as text (runs of pages in the same state).
+// page under the cursor, and the map as text (runs of pages in the same state). The map is a live one
+// (compact.ts MapStore) told which pages each step changed: only their rows are painted again.
 
 import { h } from './dom.js';
-import { layout, paintMap, STATE_STYLES } from './paint.js';
+import { layout, paintMap, paintRows, STATE_STYLES } from './paint.js';
 import { PAGE_STATE_NAMES, PAGE_LARGE, PAGE_PMD_MAPPED, stateRuns } from '../scenario/pagemap.js';
-import type { RegionView } from '../scenario/timeline.js';
+import type { PageRegion } from './compact.js';
 
-const MAX_WIDTH = 1024;
+/** No cursor ring drawn. */
+const NO_CURSOR = -1;
 
-export function describePage(rv: RegionView, page: number): string {
+export function describePage(rv: PageRegion, page: number): string {
   const s = rv.map.state[page]!;
   const b = rv.map.bits[page]!;
   const pfn = rv.map.pfn[page]!;
@@ -26,28 +28,47 @@ export class MapView {
   private readonly live: HTMLElement;
   private readonly text: HTMLElement;
   private readonly status: HTMLElement;
-  private rv: RegionView;
+  private rv: PageRegion;
   private marked: Uint8Array | undefined;
-  private painted: { map: unknown; marked: unknown; cursor: number } | undefined;
-  private cols = 1;
-  private cell = 1;
+  private readonly cols: number;
+  private readonly cell: number;
+  private readonly rows: number;
+  /** The pixels as last painted: only the rows a step changes are painted again. */
+  private img: ImageData | undefined;
+  /** Cell rows to paint again, and whether all are. */
+  private readonly dirty: Uint8Array;
+  private dirtyAll = true;
+  /** Where the cursor ring was drawn (NO_CURSOR: not drawn), and whether to draw it. */
+  private ringAt = NO_CURSOR;
+  private ringShown = false;
   /** On screen (IntersectionObserver): maps scrolled away are painted when they come back. */
   private visible = typeof IntersectionObserver !== 'function';
-  private described: unknown;
+  /** Bumped by every change of the map, so the text alternative knows when it is stale. */
+  private version = 0;
+  private described = -1;
   cursor = 0;
 
   constructor(
-    rv: RegionView,
-    private readonly onInspect: (rv: RegionView, page: number) => void,
+    rv: PageRegion,
+    private readonly onInspect: (rv: PageRegion, page: number) => void,
   ) {
     this.rv = rv;
     const label = `${rv.process}: ${rv.region}`;
+    const { cols, cell, rows } = layout(rv.pages);
+    this.cols = cols;
+    this.cell = cell;
+    this.rows = rows;
+    this.dirty = new Uint8Array(rows);
     this.canvas = h('canvas', {
       tabindex: 0,
       role: 'img',
       class: 'pagemap',
+      width: cols * cell,
+      height: rows * cell,
       'data-process': rv.process,
       'data-region': rv.region,
+      'data-cols': cols,
+      'data-cell': cell,
       'aria-label': `page map of ${label}, ${rv.pages} pages; arrow keys move, Enter inspects, Escape leaves`,
     });
     this.live = h('div', { class: 'map-cursor', 'aria-live': 'polite' });
@@ -75,6 +96,10 @@ export class MapView {
       if (x < this.cols && page < this.rv.pages) this.select(page);
     });
     this.canvas.addEventListener('keydown', (e) => this.key(e));
+    this.canvas.addEventListener('focus', () => {
+      this.ringShown = true;
+      this.paint();
+    });
     const alt = this.el.querySelector('details')!;
     alt.addEventListener('toggle', () => this.describe());
     if (typeof IntersectionObserver === 'function') {
@@ -83,7 +108,7 @@ export class MapView {
         if (this.visible) this.paint();
       }).observe(this.canvas);
     }
-    this.update(rv, undefined);
+    this.update(rv, undefined, 'all');
   }
 
   private key(e: KeyboardEvent): void {
@@ -98,6 +123,7 @@ export class MapView {
     if (e.key in moves) {
       this.cursor = Math.min(this.rv.pages - 1, Math.max(0, this.cursor + moves[e.key]!));
       this.live.textContent = describePage(this.rv, this.cursor);
+      this.ringShown = true;
       this.paint();
     } else if (e.key === 'Enter' || e.key === ' ') this.select(this.cursor);
     else if (e.key === 'Escape') document.getElementById('controls')?.focus();
@@ -109,53 +135,91 @@ export class MapView {
   select(page: number): void {
     this.cursor = page;
     this.live.textContent = describePage(this.rv, page);
+    this.ringShown = true;
     this.paint();
     this.onInspect(this.rv, page);
   }
 
-  /** Show the region after another step (repaints only when the map or the marks changed). */
-  update(rv: RegionView, marked: Uint8Array | undefined): void {
+  /** Mark the cell rows of pages [first, first + n) for painting. */
+  private touch(first: number, n: number): void {
+    if (this.dirtyAll || n <= 0) return;
+    const a = Math.max(0, Math.floor(first / this.cols));
+    const b = Math.min(this.rows - 1, Math.floor((first + n - 1) / this.cols));
+    this.dirty.fill(1, a, b + 1);
+  }
+
+  /**
+   * Show the region after another step: `changed` says which pages moved (runs of start, length, or
+   * 'all'); only their rows, and those whose marks changed, are painted again.
+   */
+  update(rv: PageRegion, marked: Uint8Array | undefined, changed: number[] | 'all' | undefined): void {
     this.rv = rv;
-    this.marked = marked;
+    if (changed === 'all') this.dirtyAll = true;
+    else if (changed) for (let r = 0; r < changed.length; r += 2) this.touch(changed[r]!, changed[r + 1]!);
+    if (changed) this.version++;
+    const was = this.marked;
+    if (was !== marked) {
+      for (let i = 0; i < rv.pages; i++)
+        if ((was?.[i] ?? 0) !== (marked?.[i] ?? 0)) {
+          const row = Math.floor(i / this.cols);
+          this.dirty[row] = 1;
+          i = (row + 1) * this.cols - 1;
+        }
+      this.marked = marked;
+    }
     this.status.textContent =
       rv.status === 'exited' ? `(${rv.process} has exited)` : rv.status === 'unmapped' ? '(unmapped)' : '';
-    if (this.cursor >= rv.pages) this.cursor = 0;
     if (this.live.textContent) this.live.textContent = describePage(rv, this.cursor);
-    const { cols, cell, rows } = layout(rv.pages, MAX_WIDTH);
-    this.cols = cols;
-    this.cell = cell;
-    this.canvas.dataset.cols = String(cols);
-    this.canvas.dataset.cell = String(cell);
-    if (this.canvas.width !== cols * cell) this.canvas.width = cols * cell;
-    if (this.canvas.height !== rows * cell) this.canvas.height = rows * cell;
     if (this.visible) this.paint();
     if (this.text.closest('details')?.open) this.describe();
   }
 
   private paint(): void {
-    const p = this.painted;
-    if (p && p.map === this.rv.map && p.marked === this.marked && p.cursor === this.cursor) return;
-    const { cols, cell } = this;
-    const width = this.canvas.width;
-    const height = this.canvas.height;
     const ctx = this.canvas.getContext('2d');
     if (!ctx) return;
-    const img = ctx.createImageData(width, height);
-    paintMap(this.rv.map, cols, cell, new Uint32Array(img.data.buffer), this.marked);
-    ctx.putImageData(img, 0, 0);
-    // The keyboard cursor: a ring around the page.
-    ctx.strokeStyle = '#0050d0';
-    ctx.lineWidth = Math.max(1, Math.min(2, cell / 4));
-    const x = (this.cursor % cols) * cell;
-    const y = Math.floor(this.cursor / cols) * cell;
-    if (document.activeElement === this.canvas || this.painted) ctx.strokeRect(x + 0.5, y + 0.5, cell - 1, cell - 1);
-    this.painted = { map: this.rv.map, marked: this.marked, cursor: this.cursor };
+    const width = this.canvas.width;
+    if (!this.img) {
+      this.img = ctx.createImageData(width, this.canvas.height);
+      this.dirtyAll = true;
+    }
+    const ring = this.ringShown || document.activeElement === this.canvas ? this.cursor : NO_CURSOR;
+    if (ring !== this.ringAt && this.ringAt !== NO_CURSOR) {
+      // The old ring's row and its neighbours (a 2-pixel ring can bleed over the cell's edge).
+      this.touch(this.ringAt - this.cols, 1);
+      this.touch(this.ringAt, 1);
+      this.touch(this.ringAt + this.cols, 1);
+    }
+    if (this.dirtyAll) this.dirty.fill(1);
+    this.dirtyAll = false;
+    const px = new Uint32Array(this.img.data.buffer);
+    let redrawn = false;
+    for (let a = 0; a < this.rows; a++) {
+      if (!this.dirty[a]) continue;
+      let b = a;
+      while (b < this.rows && this.dirty[b]) b++;
+      paintRows(this.rv.map, this.cols, this.cell, px, a, b, this.marked);
+      ctx.putImageData(this.img, 0, 0, 0, a * this.cell, width, (b - a) * this.cell);
+      this.dirty.fill(0, a, b);
+      const ringRow = Math.floor(ring / this.cols);
+      if (ring !== NO_CURSOR && ringRow >= a - 1 && ringRow <= b) redrawn = true;
+      a = b;
+    }
+    if (ring !== NO_CURSOR && (redrawn || ring !== this.ringAt)) {
+      // The keyboard cursor: a ring around the page, drawn over the pixels.
+      const cell = this.cell;
+      ctx.strokeStyle = '#0050d0';
+      ctx.lineWidth = Math.max(1, Math.min(2, cell / 4));
+      const x = (ring % this.cols) * cell;
+      const y = Math.floor(ring / this.cols) * cell;
+      ctx.strokeRect(x + 0.5, y + 0.5, cell - 1, cell - 1);
+    }
+    this.ringAt = ring;
   }
 
   /** The text alternative: runs of pages in one state (at most 200 lines, then a count). */
   private describe(): void {
-    if (this.described === this.rv.map) return;
-    this.described = this.rv.map;
+    if (this.described === this.version) return;
+    this.described = this.version;
     const runs = stateRuns(this.rv.map);
     const items = runs
       .slice(0, 200)
@@ -195,7 +259,7 @@ export function legend(): HTMLElement {
       'li',
       {},
       h('span', { class: 'mark-swatch', 'aria-hidden': 'true' }),
-      ' black outline: frames of the chosen handle',
+      ' black outline (a black top line on small cells): frames of the chosen handle',
     ),
   );
 }

@@ -56,11 +56,20 @@ const EDGE = rgba('#222222');
 const MARK = rgba('#000000');
 const SEAM = rgba('#ffffff');
 
+/**
+ * A map's canvas at most this wide: about what the page's column shows, so no pixel is painted (and
+ * copied to the screen at every change) only to be scaled away.
+ */
+export const MAP_MAX_WIDTH = 768;
+/** ... and at most this high. */
+export const MAP_MAX_HEIGHT = 1024;
+
 /** Cells per row and cell size for a map of `pages` pages, at most `maxWidth` pixels wide. */
-export function layout(pages: number, maxWidth: number): { cols: number; cell: number; rows: number } {
-  // Big cells for small regions (the pattern shows inside each cell), down to 1 px for huge ones.
+export function layout(pages: number, maxWidth = MAP_MAX_WIDTH): { cols: number; cell: number; rows: number } {
+  // Big cells for small regions (the pattern shows inside each cell), down to 1 px for huge ones
+  // (there a pattern spans neighbouring pages: a run of pages in one state still shows it).
   let cell = pages <= 64 ? 24 : 14;
-  while (cell > 1 && Math.ceil(pages / Math.floor(maxWidth / cell)) * cell > 1024) cell--;
+  while (cell > 1 && Math.ceil(pages / Math.floor(maxWidth / cell)) * cell > MAP_MAX_HEIGHT) cell--;
   const cols = Math.max(1, Math.min(pages, Math.floor(maxWidth / cell)));
   return { cols, cell, rows: Math.ceil(pages / cols) };
 }
@@ -70,38 +79,61 @@ export function layout(pages: number, maxWidth: number): { cols: number; cell: n
  * the pages whose entry is non-zero (a holder's frames).
  */
 export function paintMap(map: RegionMap, cols: number, cell: number, px: Uint32Array, marked?: Uint8Array): void {
+  paintRows(map, cols, cell, px, 0, Math.ceil(map.state.length / cols), marked);
+}
+
+/**
+ * Paint the cell rows [rowFrom, rowTo) of the map into `px`, which holds the whole map (width =
+ * cols * cell pixels): what a step changed, without repainting the rest.
+ */
+export function paintRows(
+  map: RegionMap,
+  cols: number,
+  cell: number,
+  px: Uint32Array,
+  rowFrom: number,
+  rowTo: number,
+  marked?: Uint8Array,
+): void {
   const width = cols * cell;
   const n = map.state.length;
-  const rows = Math.ceil(n / cols);
   const state = map.state;
-  // Row-major over pixels, one table lookup each: the page of each pixel column, computed once.
-  const colPage = new Int32Array(width);
-  for (let x = 0; x < width; x++) colPage[x] = (x / cell) | 0;
-  for (let y = 0, o = 0; y < rows * cell; y++) {
-    const first = ((y / cell) | 0) * cols;
-    const tileRow = (y & (TILE - 1)) * TILE;
-    const full = first + cols <= n;
-    for (let x = 0; x < width; x++, o++) {
-      const i = first + colPage[x]!;
-      px[o] = full || i < n ? TILES[state[i]! * TILE_PIXELS + tileRow + (x & (TILE - 1))]! : 0;
+  for (let row = rowFrom; row < rowTo; row++) {
+    const first = row * cols;
+    const last = Math.min(n, first + cols);
+    for (let yy = 0; yy < cell; yy++) {
+      const y = row * cell + yy;
+      const tileRow = (y & (TILE - 1)) * TILE;
+      let o = y * width;
+      // Page by page, each a run of `cell` pixels from its state's tile row.
+      for (let i = first, x = 0; i < last; i++) {
+        const base = state[i]! * TILE_PIXELS + tileRow;
+        for (let k = 0; k < cell; k++, x++) px[o++] = TILES[base + (x & (TILE - 1))]!;
+      }
+      // Past the last page of the last row: transparent.
+      px.fill(0, o, (y + 1) * width);
     }
   }
   // Then what only some pages have: seams between big cells, folio edges, outlines.
   const seam = cell >= 6;
   const bits = map.bits;
-  for (let i = 0; i < n; i++) {
+  const end = Math.min(n, rowTo * cols);
+  for (let i = rowFrom * cols; i < end; i++) {
     const edge = (bits[i]! & (PAGE_FOLIO_HEAD | PAGE_LARGE)) === (PAGE_FOLIO_HEAD | PAGE_LARGE);
-    const mark = marked !== undefined && marked[i] !== 0 && cell >= 4;
+    const mark = marked !== undefined && marked[i] !== 0;
     if (!seam && !edge && !mark) continue;
     const x0 = (i % cols) * cell;
     const y0 = ((i / cols) | 0) * cell;
     if (seam) {
-      const last = (y0 + cell - 1) * width;
-      for (let x = x0; x < x0 + cell; x++) px[last + x] = SEAM;
+      const lastLine = (y0 + cell - 1) * width;
+      for (let x = x0; x < x0 + cell; x++) px[lastLine + x] = SEAM;
       for (let y = y0; y < y0 + cell; y++) px[y * width + x0 + cell - 1] = SEAM;
     }
     if (edge) for (let y = y0; y < y0 + cell - (seam ? 1 : 0); y++) px[y * width + x0] = EDGE;
-    if (mark) {
+    if (mark && cell < 4) {
+      // Too small for an outline: the cell's top line in black (the whole cell at 1 pixel).
+      for (let x = x0; x < x0 + cell; x++) px[y0 * width + x] = MARK;
+    } else if (mark) {
       const r = x0 + cell - 2;
       for (let x = x0; x <= r; x++) {
         px[y0 * width + x] = MARK;

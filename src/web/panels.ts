@@ -2,10 +2,28 @@
 // `gupsim diff --json` result: each a function of the timeline and the current step.
 
 import { h, fill } from './dom.js';
-import type { Timeline, HolderView } from '../scenario/timeline.js';
-import { partings } from '../scenario/timeline.js';
 import type { StepResult } from '../scenario/result.js';
 import { formatWarn } from '../mm/debug.js';
+import type { PageHolder, PageTimeline } from './compact.js';
+
+/** A number per timeline or diff, for the panels' keys. */
+const ids = new WeakMap<object, number>();
+let nextId = 0;
+function idOf(t: object): number {
+  let id = ids.get(t);
+  if (id === undefined) ids.set(t, (id = ++nextId));
+  return id;
+}
+
+/**
+ * Whether `el` must be drawn again: its content is a function of `key`, and it was last drawn with
+ * another (a step move redraws only the panels whose content changes: less to lay out and paint).
+ */
+function stale(el: HTMLElement, key: string): boolean {
+  if (el.dataset.drawn === key) return false;
+  el.dataset.drawn = key;
+  return true;
+}
 
 function resultText(s: StepResult): string {
   if (typeof s.unsupported === 'string') return 'skipped';
@@ -50,7 +68,7 @@ export function asDiff(v: unknown): DiffJson | string {
 
 export function renderStepTable(
   el: HTMLElement,
-  t: Timeline,
+  t: PageTimeline,
   step: number,
   go: (i: number) => void,
   diff: DiffJson | undefined,
@@ -114,6 +132,9 @@ export function renderStepTable(
   markStep(el, step);
 }
 
+/** The row to scroll into view at the next frame (one scroll per frame, however many moves). */
+let scrollTo: Element | undefined;
+
 /** Move the table's current-step mark (the table itself is built once per run or diff). */
 export function markStep(el: HTMLElement, step: number): void {
   for (const tr of el.querySelectorAll('tr.current')) {
@@ -123,11 +144,18 @@ export function markStep(el: HTMLElement, step: number): void {
   const row = el.querySelector(`tr[data-step="${step}"]`);
   row?.classList.add('current');
   row?.setAttribute('aria-current', 'step');
-  row?.scrollIntoView({ block: 'nearest' });
+  // Scrolling needs the layout: at the next frame it is the frame's own layout, after every view
+  // has changed, rather than a forced one now and another for the frame.
+  if (row && !scrollTo)
+    requestAnimationFrame(() => {
+      scrollTo?.scrollIntoView({ block: 'nearest' });
+      scrollTo = undefined;
+    });
+  scrollTo = row ?? scrollTo;
 }
 
 /** The current step's entry of the result JSON, exactly as `gupsim run --json` prints it. */
-export function renderStepJson(el: HTMLElement, t: Timeline, step: number): void {
+export function renderStepJson(el: HTMLElement, t: PageTimeline, step: number): void {
   const s = t.result.steps[step];
   fill(el, h('pre', { 'data-testid': 'step-json' }, s ? JSON.stringify(s, null, 2) : ''));
 }
@@ -142,8 +170,17 @@ function svg(tag: string, attrs: Record<string, string | number>): SVGElement {
   return el;
 }
 
-/** Counters over the steps: the two pin counters and one more item, a marker at the current step. */
-export function renderChart(el: HTMLElement, t: Timeline, step: number, extra: string, go: (i: number) => void): void {
+/**
+ * Counters over the steps: the two pin counters and one more item, a marker at the current step, and
+ * every counter after it. Drawn once per run and item; the returned function moves the marker and
+ * writes the table for a step.
+ */
+export function mountChart(
+  el: HTMLElement,
+  t: PageTimeline,
+  extra: string,
+  go: (i: number) => void,
+): (step: number) => void {
   const n = t.steps.length;
   const series: Array<[string, string, number[]]> = [
     ['nr_foll_pin_acquired', '#c0392b', t.steps.map((s) => s.vmstat.nr_foll_pin_acquired ?? 0)],
@@ -166,7 +203,7 @@ export function renderChart(el: HTMLElement, t: Timeline, step: number, extra: s
   };
   lbl(String(max), 2, y(max) + 4);
   lbl(String(min), 2, y(min) + 4);
-  series.forEach(([name, colour, vals], k) => {
+  series.forEach(([, colour, vals], k) => {
     const pts = vals.map((v, i) => `${x(i)},${y(v)}`).join(' ');
     root.appendChild(
       svg('polyline', {
@@ -178,13 +215,13 @@ export function renderChart(el: HTMLElement, t: Timeline, step: number, extra: s
       }),
     );
   });
-  root.appendChild(svg('line', { x1: x(step), x2: x(step), y1: 10, y2: CHART_H - 20, stroke: '#0050d0' }));
+  const marker = svg('line', { x1: x(0), x2: x(0), y1: 10, y2: CHART_H - 20, stroke: '#0050d0' });
+  root.appendChild(marker);
   root.addEventListener('click', (e) => {
     const r = root.getBoundingClientRect();
     const px = ((e.clientX - r.left) * CHART_W) / r.width;
     go(Math.max(0, Math.min(n - 1, Math.round(((px - 40) * (n - 1)) / (CHART_W - 60)))));
   });
-  const cur = t.steps[step]?.vmstat ?? {};
   const key = h(
     'ul',
     { class: 'chart-key' },
@@ -197,34 +234,55 @@ export function renderChart(el: HTMLElement, t: Timeline, step: number, extra: s
       ),
     ),
   );
-  const table = h(
-    'table',
-    { class: 'vmstat', 'data-testid': 'vmstat' },
-    h('caption', {}, `vmstat after step ${step} (deltas since the start)`),
-    h(
-      'tbody',
-      {},
-      Object.entries(cur).map(([k, v]) => h('tr', {}, h('th', { scope: 'row' }, k), h('td', { 'data-vmstat': k }, v))),
-    ),
-  );
+  const table = h('table', { class: 'vmstat', 'data-testid': 'vmstat' });
   fill(el, root, key, table);
+  // The table's cells, by counter: a move rewrites the values that changed (the model keeps the
+  // same counters after every step; a new one gets its row).
+  const caption = h('caption', {});
+  const body = h('tbody', {});
+  const cells = new Map<string, HTMLElement>();
+  fill(table, caption, body);
+  return (step) => {
+    marker.setAttribute('x1', String(x(step)));
+    marker.setAttribute('x2', String(x(step)));
+    caption.textContent = `vmstat after step ${step} (deltas since the start)`;
+    const cur = t.steps[step]?.vmstat ?? {};
+    for (const [k, v] of Object.entries(cur)) {
+      let td = cells.get(k);
+      if (!td) {
+        td = h('td', { 'data-vmstat': k });
+        cells.set(k, td);
+        body.appendChild(h('tr', {}, h('th', { scope: 'row' }, k), td));
+      }
+      if (td.textContent !== String(v)) td.textContent = String(v);
+    }
+    for (const [k, td] of cells) if (!(k in cur) && td.textContent !== '-') td.textContent = '-';
+  };
 }
 
-function holderLine(hv: HolderView): string {
+/** Pages a holder's frames cover (a coalesced bvec covers a whole folio). */
+export function spanPages(spans: Int32Array): number {
+  let n = 0;
+  for (let i = 1; i < spans.length; i += 2) n += spans[i]!;
+  return n;
+}
+
+function holderLine(hv: PageHolder): string {
   const held = `${hv.pins} pin(s), ${hv.refs} reference(s)`;
   if (hv.closed) return `${hv.type} ${hv.name} (${hv.process}): released`;
-  if (!hv.frames)
-    return `${hv.type} ${hv.name} (${hv.process}): ${held}; frames not reported by the model for a ${hv.type}`;
+  if (!hv.frames) return `${hv.type} ${hv.name} (${hv.process}): ${held}`;
+  const pages = hv.spans ? spanPages(hv.spans) : hv.frames.length;
   return (
-    `${hv.type} ${hv.name} (${hv.process}): ${held}; ${hv.frames.length} frame(s), ` +
-    `${hv.attached} still mapped by ${hv.process}`
+    `${hv.type} ${hv.name} (${hv.process}): ${held}; ${hv.frames.length} frame(s)` +
+    (pages !== hv.frames.length ? ` covering ${pages} pages` : '') +
+    `, ${hv.attached} still mapped by ${hv.process}`
   );
 }
 
 /** Handles at this step; choosing one outlines its frames on the maps. */
 export function renderHandles(
   el: HTMLElement,
-  t: Timeline,
+  t: PageTimeline,
   step: number,
   chosen: string | undefined,
   choose: (name: string | undefined) => void,
@@ -232,7 +290,14 @@ export function renderHandles(
 ): void {
   const view = t.steps[step];
   if (!view) return;
-  const parts = partings(t);
+  const parts = t.partings;
+  const key = [
+    idOf(t),
+    chosen ?? '',
+    ...view.holders.map((x) => `${x.name}:${x.pins}:${x.refs}:${x.closed}:${x.attached}:${x.frames?.length}`),
+    ...parts.filter((p) => p.step === step).map((p) => p.holder),
+  ].join('|');
+  if (!stale(el, key)) return;
   const items = view.holders.map((hv) => {
     const parted = parts.filter((p) => p.holder === hv.name);
     const now = parted.find((p) => p.step === step);
@@ -247,7 +312,7 @@ export function renderHandles(
           name: 'holder',
           value: hv.name,
           checked: chosen === hv.name,
-          disabled: !hv.frames,
+          disabled: !hv.spans?.length,
           onchange: () => choose(hv.name),
         }),
         ` ${holderLine(hv)}`,
@@ -296,13 +361,33 @@ export function renderHandles(
   );
 }
 
-/** WARN records and misuse records (when the result has them), up to this step. */
-export function renderWarnings(el: HTMLElement, t: Timeline, step: number): void {
+/**
+ * A misuse record (mm/misuse.ts MisuseRecord: step, handle, what went wrong, what the kernel did) in
+ * one line; a record of another shape as its fields.
+ */
+export function misuseLine(r: Record<string, unknown>): string {
+  if (typeof r.what !== 'string')
+    return Object.entries(r)
+      .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+      .join(', ');
+  const where = typeof r.step === 'number' ? `step ${r.step}` : 'at the end of the run';
+  const handle = typeof r.handle === 'string' ? ` (${r.handle})` : '';
+  const kernel = typeof r.kernel === 'string' ? `; the kernel: ${r.kernel}` : '';
+  return `${where}${handle}: ${r.what}${kernel}`;
+}
+
+/**
+ * WARN records and misuse records (when the result has them), up to this step; records made after
+ * the last step (a leak found at the end) show at the last step.
+ */
+export function renderWarnings(el: HTMLElement, t: PageTimeline, step: number): void {
   const warns = t.result.warnings.filter((w) => w.step === undefined || w.step <= step);
   const misuse = (t.result as unknown as { misuse?: unknown }).misuse;
+  const atEnd = step >= t.steps.length - 1;
   const mis = Array.isArray(misuse)
-    ? (misuse as Array<Record<string, unknown>>).filter((r) => typeof r.step !== 'number' || r.step <= step)
+    ? (misuse as Array<Record<string, unknown>>).filter((r) => (typeof r.step === 'number' ? r.step <= step : atEnd))
     : [];
+  if (!stale(el, `${idOf(t)}|${warns.length}|${mis.length}`)) return;
   fill(
     el,
     h('h4', {}, `kernel WARNs (${warns.length})`),
@@ -319,15 +404,7 @@ export function renderWarnings(el: HTMLElement, t: Timeline, step: number): void
         ? h(
             'ul',
             { 'data-testid': 'misuse' },
-            mis.map((r) =>
-              h(
-                'li',
-                {},
-                Object.entries(r)
-                  .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
-                  .join(', '),
-              ),
-            ),
+            mis.map((r) => h('li', {}, misuseLine(r))),
           )
         : h('p', { class: 'dim' }, 'none so far')
       : h('p', { class: 'dim' }, 'this result has no misuse records'),
@@ -352,6 +429,7 @@ export function renderDiff(
   scenario: string,
   go: (i: number) => void,
 ): void {
+  if (!stale(el, d ? `${idOf(d)}|${step}|${scenario}` : 'none')) return;
   if (!d) {
     fill(
       el,

@@ -6,7 +6,7 @@
 import { type RunContext, type Outcome, PinHandle } from '../context.js';
 import type { StepOf } from '../schema.js';
 import type { AddressSpace } from '../../mm/fs.js';
-import { PAGE_SIZE, ZERO_PFN } from '../../mm/memmap.js';
+import { NO_PFN, PAGE_SIZE, ZERO_PFN } from '../../mm/memmap.js';
 import { memcpy_from_page, memcpy_to_page } from '../../mm/highmem.js';
 import { diskBlock } from '../../mm/bdev.js';
 import { filemap_read, generic_perform_write } from '../../mm/filemap.js';
@@ -166,7 +166,7 @@ function deviceWindow(h: unknown, offset: number, length: number | undefined): D
   };
   if (h instanceof PinHandle)
     return {
-      frames: range(h.entries),
+      frames: range(h.entries.map((pfn, i) => (h.releasedAt.has(i) ? NO_PFN : pfn))),
       missing: { fn: 'gupsim', rule: 'the entry was released: the driver no longer holds a page there' },
     };
   if (h instanceof IbMr || h instanceof VfioDma) {

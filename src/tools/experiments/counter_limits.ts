@@ -254,10 +254,8 @@ function report(results: LimitResult[]): ReportBody {
       facts.largeRestored
         ? `Unpinning the large folio brings _refcount back to ${large.refcountAfterUnpin}, the counters balanced.`
         : `Unpinning the large folio after the wrap left _refcount at ${fmtNumber(large.refcountAfterUnpin)} and ` +
-          `the counters unbalanced: gupsim's gup_put_folio() declines to release more pins than a large folio's ` +
-          `_pincount holds (${large.warnsDuringUnpin} records). That guard is gupsim's own diagnosis, not a ` +
-          `kernel check: the kernel's atomic_sub() on _pincount and its folio_put_refs() wrap back and would ` +
-          `restore the page.`,
+          `the counters unbalanced (${large.warnsDuringUnpin} WARN record(s) during the unpins), although ` +
+          `gup_put_folio() subtracts with the same 32-bit wrap as the grabs added.`,
     ],
     limits: [
       'On a real machine other holders of references (the page cache, fork, migration) share the same 31 bits; ' +

@@ -1,0 +1,242 @@
+// gupsim's machine snapshots (no kernel counterpart: CRIU and VM snapshots play this part for a real
+// machine). A snapshot holds everything that decides what the machine does next:
+//   - every page's state: MemMap's pooled ArrayBuffer (and its extra arrays), copied in one memcpy;
+//   - every PTE table: the used part of the machine's PteSlab, one memcpy per chunk, and its free list;
+//   - the rest, structurally: the object graph reachable from the machine (and any extra roots, such
+//     as a scenario's RunContext), each object's own fields, each Map, Set and array's entries and each
+//     other typed array's contents; plus the side tables modules keep per machine or per VMA
+//     (snapshotSideTable()).
+// restore() puts that state back into the same objects, in place: identity is kept, so closures (fd
+// release callbacks, exit hooks, MMU notifiers) and anything holding a process, ring or table stay
+// valid, and whatever was created after the snapshot is simply no longer reachable. Functions are
+// opaque (kept as they are). A snapshot can be restored any number of times; snapshotting into an
+// older snapshot of the same machine reuses its buffers.
+
+import { MemMap } from './memmap.js';
+import { PteSlab } from './pgtable.js';
+import type { Machine } from './machine.js';
+
+/** A module's per-object table (keyed by a machine, a VMA...) that a snapshot must include. */
+const sideTables: WeakMap<object, unknown>[] = [];
+
+/**
+ * Include a module-level WeakMap in every snapshot: the entries of the objects a snapshot reaches are
+ * saved, and restore() puts them back (and removes entries added since).
+ */
+export function snapshotSideTable<K extends object, V>(table: WeakMap<K, V>): void {
+  sideTables.push(table as unknown as WeakMap<object, unknown>);
+}
+
+const OBJ = 0;
+const ARR = 1;
+const MAP = 2;
+const SET = 3;
+const TYPED = 4;
+
+type Typed = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float64Array;
+
+export class MachineSnapshot {
+  /** The machine it was taken of: it can only be restored there. */
+  readonly machine: Machine;
+  /** A copy of MemMap.pool. */
+  pool: Uint8Array;
+  /** Copies of MemMap's extra arrays at the time. */
+  readonly extras = new Map<string, Uint32Array>();
+  /** The PTE slab's words below its high-water mark, its high-water mark and free list. */
+  slab: Uint32Array;
+  slabUsed = 0;
+  slabFree: number[] = [];
+  /** Every object reached, what it is, and its saved fields or entries. */
+  readonly objs: object[] = [];
+  kinds: Uint8Array = new Uint8Array(64);
+  readonly data: unknown[] = [];
+  /** Side-table entries: table index, key, value. */
+  readonly side: [number, object, unknown][] = [];
+
+  constructor(m: Machine) {
+    this.machine = m;
+    this.pool = new Uint8Array(m.mem.pool.byteLength);
+    this.slab = new Uint32Array(0);
+  }
+
+  /** Words of the slab copy in use. */
+  slabWords = 0;
+
+  /** Bytes of page state and page tables it holds (what the memcpy part copies). */
+  get bytes(): number {
+    let n = this.pool.byteLength + this.slabWords * 4;
+    for (const a of this.extras.values()) n += a.byteLength;
+    return n;
+  }
+}
+
+/** Copy a typed array's contents into `into` when it fits (a reused snapshot), else a new copy. */
+function copyTyped(t: Typed, into: unknown): Typed {
+  if (into !== undefined && (into as Typed).constructor === t.constructor && (into as Typed).length === t.length) {
+    (into as Typed).set(t);
+    return into as Typed;
+  }
+  return t.slice();
+}
+
+/**
+ * Take a snapshot of `m`, with `roots` (objects outside the machine whose state goes with it, such as
+ * a RunContext) reached too. `into`: an earlier snapshot of the same machine to overwrite (its buffers
+ * are reused).
+ */
+export function snapshotMachine(m: Machine, roots: readonly object[] = [], into?: MachineSnapshot): MachineSnapshot {
+  if (into && into.machine !== m) throw new Error('gupsim bug: snapshotting into a snapshot of another machine');
+  const s = into ?? new MachineSnapshot(m);
+  // Page state: one memcpy of the pool, one per extra array.
+  const mem = m.mem;
+  if (s.pool.byteLength !== mem.pool.byteLength) s.pool = new Uint8Array(mem.pool.byteLength);
+  s.pool.set(new Uint8Array(mem.pool));
+  for (const [name, a] of mem.extras) {
+    const have = s.extras.get(name);
+    if (have) have.set(a);
+    else s.extras.set(name, a.slice());
+  }
+  for (const name of s.extras.keys()) if (!mem.extras.has(name)) s.extras.delete(name);
+  // Page tables: the used part of the slab.
+  const slab = m.pteSlab;
+  const words = slab.usedWords();
+  if (s.slab.length < words) s.slab = new Uint32Array(Math.max(words, Math.ceil(s.slab.length * 1.5)));
+  slab.copyOut(s.slab, words);
+  s.slabWords = words;
+  s.slabUsed = slab.used;
+  s.slabFree = slab.free.slice();
+  // Everything else: the object graph, field by field.
+  const oldData = s.data;
+  const oldObjs = s.objs.slice();
+  s.objs.length = 0;
+  const newData: unknown[] = [];
+  s.side.length = 0;
+  const seen = new Set<object>();
+  const stack: object[] = [m, ...roots];
+  const visit = (v: unknown) => {
+    if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+  };
+  // Reuse the typed-array copies of the last snapshot taken into `s`, matched by object.
+  const lastCopy = new Map<object, unknown>();
+  for (let i = 0; i < oldObjs.length; i++) if (s.kinds[i] === TYPED) lastCopy.set(oldObjs[i]!, oldData[i]);
+  while (stack.length > 0) {
+    const o = stack.pop()!;
+    if (seen.has(o)) continue;
+    seen.add(o);
+    for (let t = 0; t < sideTables.length; t++) {
+      const table = sideTables[t]!;
+      if (table.has(o)) {
+        const v = table.get(o);
+        s.side.push([t, o, v]);
+        visit(v);
+      }
+    }
+    // The pool and the slab are copied above; their views are not walked.
+    if (o instanceof MemMap || o instanceof PteSlab) continue;
+    let kind: number;
+    let d: unknown;
+    if (ArrayBuffer.isView(o)) {
+      if (o.buffer === mem.pool || slab.owns(o) || o instanceof DataView) continue;
+      kind = TYPED;
+      d = copyTyped(o as Typed, lastCopy.get(o));
+    } else if (Array.isArray(o)) {
+      kind = ARR;
+      d = o.slice();
+      for (const v of o) visit(v);
+    } else if (o instanceof Map) {
+      kind = MAP;
+      const keys: unknown[] = [];
+      const vals: unknown[] = [];
+      for (const [k, v] of Map.prototype.entries.call(o) as IterableIterator<[unknown, unknown]>) {
+        keys.push(k);
+        vals.push(v);
+        visit(k);
+        visit(v);
+      }
+      d = [keys, vals];
+    } else if (o instanceof Set) {
+      kind = SET;
+      const vals = [...(Set.prototype.values.call(o) as IterableIterator<unknown>)];
+      for (const v of vals) visit(v);
+      d = vals;
+    } else if (o instanceof ArrayBuffer || o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise) {
+      continue;
+    } else {
+      const keys = Object.keys(o);
+      const vals = keys.map((k) => (o as Record<string, unknown>)[k]);
+      for (const v of vals) visit(v);
+      if (Object.isFrozen(o)) continue; // cannot change: nothing to put back
+      kind = OBJ;
+      d = [keys, vals];
+    }
+    const i = s.objs.length;
+    s.objs.push(o);
+    if (i >= s.kinds.length) {
+      const k = new Uint8Array(s.kinds.length * 2);
+      k.set(s.kinds);
+      s.kinds = k;
+    }
+    s.kinds[i] = kind;
+    newData.push(d);
+  }
+  s.data.length = 0;
+  for (const d of newData) s.data.push(d);
+  return s;
+}
+
+/** Put the machine (and the roots snapshotted with it) back into the state of `s`. */
+export function restoreMachine(m: Machine, s: MachineSnapshot): void {
+  if (s.machine !== m) throw new Error('gupsim bug: restoring a snapshot of another machine');
+  const mem = m.mem;
+  new Uint8Array(mem.pool).set(s.pool);
+  for (const [name, a] of mem.extras) {
+    const saved = s.extras.get(name);
+    if (saved) a.set(saved);
+    else a.fill(0); // allocated since: as it was before its first use
+  }
+  const slab = m.pteSlab;
+  slab.copyIn(s.slab, s.slabWords);
+  slab.used = s.slabUsed;
+  slab.free = s.slabFree.slice();
+  // Side tables first: entries of reached objects go back to what they were, others are dropped.
+  for (const table of sideTables) for (const o of s.objs) table.delete(o);
+  for (const table of sideTables) table.delete(m);
+  for (const [t, o, v] of s.side) sideTables[t]!.set(o, v);
+  const objs = s.objs;
+  for (let i = 0; i < objs.length; i++) {
+    const o = objs[i]!;
+    const d = s.data[i];
+    switch (s.kinds[i]) {
+      case TYPED:
+        (o as Typed).set(d as Typed);
+        break;
+      case ARR: {
+        const a = o as unknown[];
+        const v = d as unknown[];
+        a.length = v.length;
+        for (let k = 0; k < v.length; k++) a[k] = v[k];
+        break;
+      }
+      case MAP: {
+        const [keys, vals] = d as [unknown[], unknown[]];
+        // Map.prototype's own methods: a subclass (the PMD directory) must not act on them.
+        Map.prototype.clear.call(o);
+        for (let k = 0; k < keys.length; k++) Map.prototype.set.call(o, keys[k], vals[k]);
+        break;
+      }
+      case SET: {
+        Set.prototype.clear.call(o);
+        for (const v of d as unknown[]) Set.prototype.add.call(o, v);
+        break;
+      }
+      default: {
+        const [keys, vals] = d as [string[], unknown[]];
+        const rec = o as Record<string, unknown>;
+        const now = Object.keys(rec);
+        if (now.length !== keys.length || now.some((k, j) => k !== keys[j]))
+          for (const k of now) if (!keys.includes(k)) delete rec[k];
+        for (let k = 0; k < keys.length; k++) rec[keys[k]!] = vals[k];
+      }
+    }
+  }
+}
