@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { readScenario } from './scenario_file.js';
 import { runScenario } from '../scenario/run.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
-import { formatWarn } from '../mm/debug.js';
+import { formatWarn } from '../mm/warn.js';
 import type { ForkStats } from '../kernel/fork.js';
 import { counter, renderTable, type Row } from '../scenario/table.js';
 import { frameLines, pageLine } from './pages.js';

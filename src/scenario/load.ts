@@ -6,14 +6,10 @@ import type { z } from 'zod';
 import { ScenarioSchema, StepSchema, STEP_OPS, type Scenario, type Step } from './schema.js';
 import { PAGE_SIZE, pageAlignUp } from '../mm/memmap.js';
 import { FOLL_NAMES } from '../mm/foll_flags.js';
+import { ScenarioError } from './error.js';
 
-export class ScenarioError extends Error {
-  readonly code = 'ERR_SCENARIO_INVALID';
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'ScenarioError';
-  }
-}
+// Its callers catch it from here: the loader is where scenarios are found invalid.
+export { ScenarioError };
 
 type PathKey = string | number;
 

@@ -14,7 +14,7 @@ import { EFAULT, errnoName } from '../uapi/errno.js';
 import { outstanding } from './holders.js';
 import type { RunResult, StepResult } from './result.js';
 import { checkExpect } from './expect.js';
-import { ScenarioError } from './load.js';
+import { ScenarioError } from './error.js';
 import { kernelProblems, scenarioProfile } from './kernel.js';
 import type { KernelProfile } from '../mm/profile.js';
 import { modelHugetlbCounters, usesHugetlb } from './hugetlb.js';
