@@ -19,7 +19,6 @@ import {
   PG_tail,
 } from './memmap.js';
 import { AddressSpace } from './fs.js';
-import type { WarnRecord } from './warn.js';
 import type { KernelProfile } from './profile.js';
 
 // Flags the model does not store but derives: uptodate (every allocated page), reserved (the zero
@@ -160,19 +159,3 @@ export function dump_page(m: Machine, pfn: number, reason?: string): string {
 
 /** 6.1: a free page's _mapcount holds page_type 0xffffff7f (PG_buddy cleared), so page_mapcount() is -128. */
 const PAGE_BUDDY_MAPCOUNT_6_1 = -128;
-
-/** WARN sites outside mm/gup.c. */
-const FN_FILE: Record<string, string> = {
-  io_pin_pages: 'io_uring/memmap.c',
-  verify_dma_pinned: 'mm/gup_test.c',
-};
-
-/** A WARN record in the shape of the kernel's splat header. */
-export function formatWarn(w: WarnRecord): string {
-  const file = FN_FILE[w.fn] ?? 'mm/gup.c';
-  const step = w.step !== undefined ? ` (step ${w.step})` : '';
-  return (
-    `WARNING: at ${file} ${w.fn}: ` +
-    `${w.condition}${w.once ? '' : ' [repeat: not ' + 'printed again by ' + 'WARN_ON_ONCE]'}${step}`
-  );
-}

@@ -22,7 +22,8 @@ import {
 } from './gup.js';
 import { FOLL_LONGTERM, FOLL_WRITE, follFromRelease } from './foll_flags.js';
 import { NO_PFN, PAGE_SIZE } from './memmap.js';
-import { dump_page, formatWarn } from './debug.js';
+import { dump_page } from './debug.js';
+import { formatWarn } from './warn.js';
 import { userAccess } from './user_access.js';
 
 // mm/gup_test.h: _IOWR('g', n, struct gup_test) with sizeof(struct gup_test) == 80 (asm-generic).

@@ -15,6 +15,7 @@ import { AddressSpace, type FsKind } from './fs.js';
 import { HugetlbPool } from './hugetlb.js';
 import { LINUX_6_18, type KernelProfile } from './profile.js';
 import { Process } from './task.js';
+import { kernel_init_pages } from './highmem.js';
 
 export type ThpPolicy = 'always' | 'madvise' | 'never';
 export type MthpPolicy = 'always' | 'inherit' | 'madvise' | 'never';
@@ -170,6 +171,11 @@ export class Machine {
     return this.mappingObjs[id];
   }
 
+  /** Every file (address_space) the machine has: what drop_caches walks (iterate_supers()). */
+  addressSpaces(): AddressSpace[] {
+    return this.mappingObjs.filter((o): o is AddressSpace => o instanceof AddressSpace);
+  }
+
   newAnonVma(): AnonVma {
     const a = new AnonVma(this.newMappingId());
     this.registerMapping(a);
@@ -240,6 +246,7 @@ export class Machine {
     const pfn = this.alloc.allocBlock(order, { movable });
     if (pfn === NO_PFN) return NO_FOLIO;
     prepNewFolio(this.mem, pfn, order);
+    kernel_init_pages(this, pfn, 1 << order);
     this.vmstat.mod(NR_FREE_PAGES, -(1 << order));
     return pfn;
   }

@@ -54,6 +54,7 @@ import { folio_put_refs, folio_ref_add, lru_add_drain } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { PGFAULT } from './vmstat.js';
+import { copy_user_highpage } from './highmem.js';
 
 // ---------------------------------------------------------------------------------------------
 // References
@@ -337,6 +338,8 @@ function wp_page_copy(
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
   const folio = m.folio_alloc(0);
   if (folio === NO_FOLIO) return VM_FAULT_OOM;
+  // __wp_page_copy_user(); the zero page's COW takes a zeroed folio instead (vma_alloc_zeroed_movable_folio()).
+  if (!is_zero_pfn(oldPfn)) copy_user_highpage(m, folio, oldPfn);
   const i = pte_index(addr);
   const old = table[i]!;
   if (pte_present(old)) m.mmuNotify(vma.mm, addr, addr + PAGE_SIZE, 'cow');

@@ -10,6 +10,7 @@ import { PAGE_SIZE, PG_dirty, PG_writeback } from './memmap.js';
 import { VM_SHARED } from './mm_types.js';
 import { pte_mkclean, pte_wrprotect, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
+import { folioWriteOut } from './bdev.js';
 
 /** folio_mkclean(): write-protect and clean every shared mapping; returns how many were cleaned. */
 export function folio_mkclean(m: Machine, folio: number): number {
@@ -34,23 +35,37 @@ export function folio_mkclean(m: Machine, folio: number): number {
  * have nothing to write back). Returns the number of pages written.
  */
 export function writebackFile(m: Machine, file: AddressSpace): number {
+  return filemap_write_and_wait_range(m, file, 0, file.sizePages - 1);
+}
+
+/**
+ * filemap_write_and_wait_range() over page indices [first, last] (fsync, msync(MS_SYNC), sync, the
+ * flusher, and O_DIRECT before its I/O): each dirty folio overlapping the range is cleaned for I/O
+ * (folio_clear_dirty_for_io(): folio_mkclean() then PG_dirty cleared), written out - its pages'
+ * values reach the disk as they are at that moment - and its writeback ends. A pinned folio is
+ * written like any other (6.18 does not consult folio_maybe_dma_pinned() here), so a device writing
+ * into it afterwards changes a clean page that nothing will write back. Returns the pages written.
+ */
+export function filemap_write_and_wait_range(m: Machine, file: AddressSpace, first: number, last: number): number {
   if (file.isShmemOrHugetlb) return 0;
   const mem = m.mem;
   let written = 0;
-  for (let i = 0; i < file.sizePages; i++) {
+  for (let i = Math.max(0, first); i <= last && i < file.sizePages; i++) {
     const pfn = file.pages[i]!;
     if (pfn < 0) continue;
     const folio = mem.page_folio(pfn);
-    if (folio !== pfn || !mem.folio_test_dirty(folio)) continue;
+    const nr = mem.folio_nr_pages(folio);
+    i = mem.index[folio]! + nr - 1; // the whole folio at once
+    if (!mem.folio_test_dirty(folio)) continue;
     // folio_clear_dirty_for_io(): clean the mappings first, then the folio.
     folio_mkclean(m, folio);
     mem.clearFlag(folio, PG_dirty);
-    const nr = mem.folio_nr_pages(folio);
     // folio_account_cleaned() undoes folio_account_dirtied(): only mappings that can write back were
     // accounted (fsdax dirties through noop_dirty_folio, see memory.ts folio_mark_dirty()).
     if (file.needsDirtyTracking) m.vmstat.mod('nr_dirty', -nr);
     mem.setFlag(folio, PG_writeback);
     m.vmstat.mod('nr_writeback', nr);
+    folioWriteOut(m, file, folio);
     // The I/O completes (folio_end_writeback()).
     mem.clearFlag(folio, PG_writeback);
     m.vmstat.mod('nr_writeback', -nr);

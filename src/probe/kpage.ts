@@ -129,6 +129,8 @@ export interface HelperPage {
   exclusive?: boolean;
   file?: boolean;
   swap?: boolean;
+  /** The page's first 32-bit word (its contents): the engine adds it from the process's `peek`. */
+  data?: number;
   /** struct page fields from gupsim's GUP module (in the VMs), absent on a host. */
   gup?: ModulePage;
 }
@@ -199,6 +201,7 @@ export function pageInfoFromHelper(
       lru: null,
       mlocked: null,
       refcount_parts: null,
+      data: null,
       kpageflags: null,
       mapped_exclusively: null,
     };
@@ -231,6 +234,8 @@ export function pageInfoFromHelper(
     mlocked: kpf(flags, KPF_MLOCKED),
     // Who holds the references is known to the model only.
     refcount_parts: null,
+    // The page's first 32-bit word, read by the process itself (null where it could not be read).
+    data: h.data ?? null,
     kpageflags: flags !== undefined ? kpageflagNames(flags) : null,
     mapped_exclusively: h.exclusive ?? null,
   };

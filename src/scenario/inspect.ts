@@ -11,6 +11,7 @@ import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { AddressSpace } from '../mm/fs.js';
 import { folioCacheRefs } from '../mm/swap.js';
 import type { Holder, HolderType } from '../consumers/holder.js';
+import { pageValue } from '../mm/highmem.js';
 
 /** What one holder costs a folio: its plain references and pins, and the _refcount they add. */
 export interface HolderShare {
@@ -57,6 +58,8 @@ export interface PageInfo {
   lru: boolean | null;
   mlocked: boolean | null;
   refcount_parts: RefcountParts | null;
+  /** The page's contents (a 32-bit word standing for its bytes; null when nothing is mapped). */
+  data: number | null;
 }
 
 /** Every holder's share of each folio it holds frames of, by folio. */
@@ -152,6 +155,7 @@ export function inspectPage(
       lru: null,
       mlocked: null,
       refcount_parts: null,
+      data: null,
     };
   }
   const mem = m.mem;
@@ -188,5 +192,6 @@ export function inspectPage(
     lru: mem.testFlag(folio, PG_lru),
     mlocked: mem.folio_test_mlocked(folio),
     refcount_parts: parts,
+    data: pageValue(m, pfn),
   };
 }

@@ -6,14 +6,10 @@ import type { z } from 'zod';
 import { ScenarioSchema, StepSchema, STEP_OPS, type Scenario, type Step } from './schema.js';
 import { PAGE_SIZE, pageAlignUp } from '../mm/memmap.js';
 import { FOLL_NAMES } from '../mm/foll_flags.js';
+import { ScenarioError } from './error.js';
 
-export class ScenarioError extends Error {
-  readonly code = 'ERR_SCENARIO_INVALID';
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'ScenarioError';
-  }
-}
+// Its callers catch it from here: the loader is where scenarios are found invalid.
+export { ScenarioError };
 
 type PathKey = string | number;
 
@@ -188,6 +184,17 @@ function handleKind(op: string): string {
   return kinds[op] ?? op;
 }
 
+/** Steps whose `file` names a file from create_file. */
+const FILE_OPS = new Set([
+  'pread',
+  'pwrite',
+  'read_disk',
+  'fsync',
+  'truncate',
+  'io_uring_read_fixed',
+  'io_uring_write_fixed',
+]);
+
 function checkReferences(steps: Step[]): Array<{ index: number; field: string; message: string }> {
   /** Region name -> its size in bytes when known from the steps (mmap, then whole-region mremaps). */
   const regions = new Map<string, number | undefined>();
@@ -227,6 +234,7 @@ function checkReferences(steps: Step[]): Array<{ index: number; field: string; m
     if (typeof r.local === 'string') need(regions, r.local, index, 'local', 'region');
     if (s.op === 'mmap' && s.file) need(files, s.file, index, 'file', 'file');
     if (s.op === 'odirect_read' || s.op === 'odirect_write') need(files, s.file, index, 'file', 'file');
+    if (FILE_OPS.has(s.op)) need(files, r.file as string, index, 'file', 'file');
     if (s.op === 'io_uring_register_buffers' && !s.region && !s.regions)
       errs.push({ index, field: 'region', message: 'give region or regions' });
     if (s.op === 'mmap' && s.type === 'file' && !s.file)
@@ -240,6 +248,13 @@ function checkReferences(steps: Step[]): Array<{ index: number; field: string; m
       unpin_user_page: ['pins', 'pin handle'],
       put_page: ['pins', 'pin handle'],
       close: ['handle', 'handle'],
+      io_uring_read_fixed: ['ring', 'ring'],
+      io_uring_write_fixed: ['ring', 'ring'],
+      dma_write: ['handle', 'handle'],
+      dma_read: ['handle', 'handle'],
+      rdma_write: ['mr', 'mr'],
+      rdma_read: ['mr', 'mr'],
+      pipe_read: ['pipe', 'pipe'],
     };
     const k = kindOf[s.op];
     if (k) need(handles, r[k[0]] as string, index, k[0], k[1]);
@@ -248,6 +263,11 @@ function checkReferences(steps: Step[]): Array<{ index: number; field: string; m
     if (maker !== undefined && !/^(get|pin)_user_pages/.test(maker))
       errs.push({ index, field: 'pins', message: `"${String(r.pins)}" was made by ${maker}, not by a raw GUP step` });
     if (s.op === 'expect' && typeof s.step === 'string') need(labels, s.step, index, 'step', 'step label');
+    if (s.op === 'expect' && s.data !== undefined && typeof s.data === 'object' && !Array.isArray(s.data)) {
+      const ref = 'sameAs' in s.data ? s.data.sameAs : s.data.differentFrom;
+      if (typeof ref === 'string') need(labels, ref, index, 'data', 'step label');
+      else if (ref >= index) errs.push({ index, field: 'data', message: `step ${ref} has not run yet` });
+    }
     if (s.op === 'inspect') {
       if ((s.region === undefined) === (s.handle === undefined))
         errs.push({

@@ -15,7 +15,7 @@ import { EFAULT, errnoName } from '../uapi/errno.js';
 import { outstanding } from './holders.js';
 import type { RunResult, StepResult } from './result.js';
 import { checkExpect } from './expect.js';
-import { ScenarioError } from './load.js';
+import { ScenarioError } from './error.js';
 import { kernelProblems, scenarioProfile } from './kernel.js';
 import type { KernelProfile } from '../mm/profile.js';
 import { modelHugetlbCounters, usesHugetlb } from './hugetlb.js';
@@ -171,7 +171,9 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
   let out: Outcome = { ret: 0 };
   const migratedBefore = ctx.m.vmstat.get('pgmigrate_success');
   const unmapped = unmappedRegion(ctx, step);
+  ctx.stepIndex = index;
   for (let r = 0; r < runs; r++) {
+    ctx.rep = r;
     ctx.m.why = undefined;
     // A region whose mmap failed has no address: like MAP_FAILED, using it faults.
     out = unmapped
