@@ -673,6 +673,140 @@ function faultin_page(m: Machine, vma: Vma, addr: number, flags: number, unshare
 }
 
 /**
+ * Where a __get_user_pages() walk is. The walk runs one step at a time (getUserPagesStep()): a page
+ * followed and grabbed under its page-table lock, a lookup that needs a fault, or the fault itself, as
+ * the kernel's loop does them with mmap_lock held for read. __get_user_pages() runs the steps to the end;
+ * the race explorer (tools/explore) runs one per atomic point.
+ */
+export interface GupWalk {
+  readonly cur: Process | undefined;
+  readonly mm: MmStruct;
+  readonly flags: number;
+  readonly pages: Int32Array | null;
+  readonly pagesOff: number;
+  /** The next address and the pages left. */
+  start: number;
+  nrPages: number;
+  /** Pages done, and the error that ended the walk (0: none). */
+  i: number;
+  ret: number;
+  vma: Vma | undefined;
+  /** Faults taken for the current page (a fault that does not resolve is a gupsim bug). */
+  faults: number;
+  /** The fault the last follow asked for, taken by the next step (GUP_NO_FAULT: none). */
+  fault: number;
+  done: boolean;
+  readonly ctx: FollowCtx;
+}
+
+/** GupWalk.fault: no fault due, a fault, an unshare fault (FAULT_FLAG_UNSHARE). */
+export const GUP_NO_FAULT = 0;
+export const GUP_FAULT = 1;
+export const GUP_UNSHARE = 2;
+
+/** What one step of a walk did. */
+export type GupStep = 'follow' | 'nopage' | 'fault' | 'error' | 'done';
+
+export function gupWalk(
+  cur: Process | undefined,
+  mm: MmStruct,
+  start: number,
+  nrPages: number,
+  flags: number,
+  pages: Int32Array | null,
+  pagesOff: number,
+): GupWalk {
+  return {
+    cur,
+    mm,
+    flags,
+    pages,
+    pagesOff,
+    start,
+    nrPages,
+    i: 0,
+    ret: 0,
+    vma: undefined,
+    faults: 0,
+    fault: GUP_NO_FAULT,
+    done: nrPages === 0,
+    ctx: { page_mask: 0 },
+  };
+}
+
+/** The walk's result: pages done if any, else the error. */
+export function gupWalkResult(w: GupWalk): number {
+  return w.i ? w.i : w.ret;
+}
+
+function gupWalkFail(w: GupWalk, ret: number): GupStep {
+  w.ret = ret;
+  w.done = true;
+  return 'error';
+}
+
+/**
+ * One step of __get_user_pages(): the fault a follow asked for, else the VMA checks (on a new VMA) and
+ * follow_page_mask() of the next page, which grabs it (and the rest of a huge page) or asks for a fault.
+ */
+export function getUserPagesStep(m: Machine, w: GupWalk): GupStep {
+  if (w.done) return 'done';
+  const flags = w.flags;
+  if (w.fault !== GUP_NO_FAULT) {
+    const ret = faultin_page(m, w.vma!, w.start, flags, w.fault === GUP_UNSHARE);
+    w.fault = GUP_NO_FAULT;
+    return ret === 0 ? 'fault' : gupWalkFail(w, ret);
+  }
+  let vma = w.vma;
+  if (!vma || w.start >= vma.end) {
+    vma = w.vma = w.mm.vma_lookup(w.start);
+    if (flags & FOLL_MADV_POPULATE) {
+      if (!vma) return gupWalkFail(w, m.refuse(-ENOMEM, '__get_user_pages', 'MADV_POPULATE: no VMA at the address'));
+      if (check_vma_flags(m, vma, flags))
+        return gupWalkFail(w, m.refuse(-EINVAL, '__get_user_pages', `MADV_POPULATE: ${m.why?.rule}`));
+    } else {
+      if (!vma)
+        return gupWalkFail(w, m.refuse(-EFAULT, 'gup_vma_lookup', `no VMA covers address 0x${w.start.toString(16)}`));
+      const ret = check_vma_flags(m, vma, flags);
+      if (ret) return gupWalkFail(w, ret);
+    }
+  }
+  if (w.cur?.fatalSignalPending) return gupWalkFail(w, m.refuse(-EINTR, '__get_user_pages', 'fatal signal pending'));
+  const page = follow_page_mask(m, vma, w.start, flags, w.ctx);
+  if (page === NO_PAGE || page === -EMLINK) {
+    if (++w.faults > 4) throw new Error(`gupsim bug: fault at 0x${w.start.toString(16)} did not resolve`);
+    w.fault = page === -EMLINK ? GUP_UNSHARE : GUP_FAULT;
+    return 'nopage';
+  }
+  if (page === -EEXIST && w.pages)
+    return gupWalkFail(w, m.refuse(-EEXIST, 'follow_page_pte', 'PFN mapping without struct page'));
+  if (page < 0 && page !== -EEXIST) {
+    m.why ??= { fn: 'follow_page_mask', rule: 'lookup failed', errno: page };
+    return gupWalkFail(w, page);
+  }
+  let page_increm = 1 + (~Math.floor(w.start / PAGE_SIZE) & w.ctx.page_mask);
+  if (page_increm > w.nrPages) page_increm = w.nrPages;
+  if (w.pages && page >= 0) {
+    if (page_increm > 1) {
+      const folio = m.mem.page_folio(page);
+      if (try_grab_folio(m, folio, page_increm - 1, flags)) {
+        gup_put_folio(m, folio, 1, flags);
+        w.ret = m.refuse(-EFAULT, '__get_user_pages', 'could not grab the rest of a huge page');
+        w.done = true;
+        return 'error';
+      }
+    }
+    for (let j = 0; j < page_increm; j++) w.pages[w.pagesOff + w.i + j] = page + j;
+  }
+  w.i += page_increm;
+  w.start += page_increm * PAGE_SIZE;
+  w.nrPages -= page_increm;
+  w.faults = 0;
+  if (!w.nrPages) w.done = true;
+  return 'follow';
+}
+
+/**
  * __get_user_pages(): walk [start, start + nr_pages) with the mmap lock held. Returns pages done if
  * any, else the error (0 is possible only when a fault asked to retry, which the model never does).
  */
@@ -686,79 +820,24 @@ function __get_user_pages(
   pages: Int32Array | null,
   pagesOff: number,
 ): number {
-  if (!nr_pages) return 0;
-  let i = 0;
-  let ret = 0;
-  let vma: Vma | undefined;
-  const ctx: FollowCtx = { page_mask: 0 };
-  outer: while (nr_pages) {
-    if (!vma || start >= vma.end) {
-      if (gup_flags & FOLL_MADV_POPULATE) {
-        vma = mm.vma_lookup(start);
-        if (!vma) {
-          ret = m.refuse(-ENOMEM, '__get_user_pages', 'MADV_POPULATE: no VMA at the address');
-          break;
-        }
-        if (check_vma_flags(m, vma, gup_flags)) {
-          ret = m.refuse(-EINVAL, '__get_user_pages', `MADV_POPULATE: ${m.why?.rule}`);
-          break;
-        }
-      } else {
-        vma = mm.vma_lookup(start);
-        if (!vma) {
-          ret = m.refuse(-EFAULT, 'gup_vma_lookup', `no VMA covers address 0x${start.toString(16)}`);
-          break;
-        }
-        ret = check_vma_flags(m, vma, gup_flags);
-        if (ret) break;
-      }
-    }
-    let faults = 0;
-    let page: number;
-    for (;;) {
-      if (cur?.fatalSignalPending) {
-        ret = m.refuse(-EINTR, '__get_user_pages', 'fatal signal pending');
-        break outer;
-      }
-      page = follow_page_mask(m, vma, start, gup_flags, ctx);
-      if (page === NO_PAGE || page === -EMLINK) {
-        if (++faults > 4) throw new Error(`gupsim bug: fault at 0x${start.toString(16)} did not resolve`);
-        ret = faultin_page(m, vma, start, gup_flags, page === -EMLINK);
-        if (ret === 0) continue;
-        break outer;
-      }
-      if (page === -EEXIST) {
-        if (pages) {
-          ret = m.refuse(-EEXIST, 'follow_page_pte', 'PFN mapping without struct page');
-          break outer;
-        }
-        break;
-      }
-      if (page < 0) {
-        ret = page;
-        m.why ??= { fn: 'follow_page_mask', rule: 'lookup failed', errno: page };
-        break outer;
-      }
-      break;
-    }
-    let page_increm = 1 + (~Math.floor(start / PAGE_SIZE) & ctx.page_mask);
-    if (page_increm > nr_pages) page_increm = nr_pages;
-    if (pages && page >= 0) {
-      if (page_increm > 1) {
-        const folio = m.mem.page_folio(page);
-        if (try_grab_folio(m, folio, page_increm - 1, gup_flags)) {
-          gup_put_folio(m, folio, 1, gup_flags);
-          ret = m.refuse(-EFAULT, '__get_user_pages', 'could not grab the rest of a huge page');
-          break;
-        }
-      }
-      for (let j = 0; j < page_increm; j++) pages[pagesOff + i + j] = page + j;
-    }
-    i += page_increm;
-    start += page_increm * PAGE_SIZE;
-    nr_pages -= page_increm;
+  const w = gupWalk(cur, mm, start, nr_pages, gup_flags, pages, pagesOff);
+  while (!w.done) getUserPagesStep(m, w);
+  return gupWalkResult(w);
+}
+
+/** __get_user_pages_locked()'s prologue: MMF_HAS_PINNED for FOLL_PIN, FOLL_GET when pages[] is given without it. */
+export function gupLockedFlags(mm: MmStruct, pages: Int32Array | null, flags: number): number {
+  if (flags & FOLL_PIN) mm.has_pinned = true;
+  return pages && !(flags & FOLL_PIN) ? flags | FOLL_GET : flags;
+}
+
+/** __get_user_pages_locked()'s epilogue: "nothing done" WARNs and is -EFAULT (unless FOLL_NOWAIT). */
+export function gupLockedDone(m: Machine, done: number, flags: number): number {
+  if (done === 0 && !(flags & FOLL_NOWAIT)) {
+    m.warns.warn('__get_user_pages_locked', 'pages_done == 0 && !(flags & FOLL_NOWAIT)');
+    return m.refuse(-EFAULT, '__get_user_pages_locked', 'nothing was pinned');
   }
-  return i ? i : ret;
+  return done;
 }
 
 /**
@@ -776,14 +855,8 @@ function __get_user_pages_locked(
   flags: number,
 ): number {
   if (!nr_pages) return 0;
-  if (flags & FOLL_PIN) mm.has_pinned = true;
-  if (pages && !(flags & FOLL_PIN)) flags |= FOLL_GET;
-  const done = __get_user_pages(m, cur, mm, start, nr_pages, flags, pages, pagesOff);
-  if (done === 0 && !(flags & FOLL_NOWAIT)) {
-    m.warns.warn('__get_user_pages_locked', 'pages_done == 0 && !(flags & FOLL_NOWAIT)');
-    return m.refuse(-EFAULT, '__get_user_pages_locked', 'nothing was pinned');
-  }
-  return done;
+  flags = gupLockedFlags(mm, pages, flags);
+  return gupLockedDone(m, __get_user_pages(m, cur, mm, start, nr_pages, flags, pages, pagesOff), flags);
 }
 
 /**
@@ -990,6 +1063,16 @@ export function gupFastArgs(m: Machine, mm: MmStruct, start: number, nr_pages: n
 }
 
 /**
+ * The flags gup_fast_fallback() hands the slow path: __gup_longterm_locked(FOLL_TOUCH | FOLL_UNLOCKABLE).
+ * 6.1's __gup_longterm_unlocked() passes FOLL_LONGTERM calls on without FOLL_TOUCH, the others through
+ * get_user_pages_unlocked().
+ */
+export function gupFastSlowFlags(m: Machine, gup_flags: number): number {
+  if (v6_1(m)) return gup_flags & FOLL_LONGTERM ? gup_flags : gup_flags | FOLL_TOUCH;
+  return gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE;
+}
+
+/**
  * gup_fast_fallback() after the fast walk took `nr_pinned` pages: the rest through the slow path
  * (mmap_lock held for read); a slow-path error is returned only if the fast walk took nothing.
  */
@@ -1003,10 +1086,6 @@ export function gupFastSlow(
   pages: Int32Array,
 ): number {
   if (nr_pinned === nr_pages || gup_flags & FOLL_FAST_ONLY) return nr_pinned;
-  // The slow path: __gup_longterm_locked(FOLL_TOUCH | FOLL_UNLOCKABLE). 6.1's __gup_longterm_unlocked()
-  // passes FOLL_LONGTERM calls on without FOLL_TOUCH, the others through get_user_pages_unlocked().
-  let slowFlags = gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE;
-  if (v6_1(m)) slowFlags = gup_flags & FOLL_LONGTERM ? gup_flags : gup_flags | FOLL_TOUCH;
   const ret = __gup_longterm_locked(
     m,
     cur,
@@ -1015,7 +1094,7 @@ export function gupFastSlow(
     nr_pages - nr_pinned,
     pages,
     nr_pinned,
-    slowFlags,
+    gupFastSlowFlags(m, gup_flags),
   );
   if (ret < 0) return nr_pinned ? nr_pinned : ret;
   return ret + nr_pinned;
