@@ -96,8 +96,7 @@ export function kernel_clone(
 
 /**
  * dup_mmap() up to the page-table copy: the child, its VMAs (and anon_vma chains, file links), and the
- * (child VMA, parent VMA) pairs whose page tables must be copied. Opens the write side of the parent's
- * write_protect_seq (raw_write_seqcount_begin() in copy_page_range()): GUP-fast pins back off meanwhile.
+ * (child VMA, parent VMA) pairs whose page tables must be copied (copy_page_range() per pair).
  */
 export function forkBegin(m: Machine, parent: Process, childName: string): { child: Process; pairs: [Vma, Vma][] } {
   const child = m.spawn(childName);
@@ -106,7 +105,6 @@ export function forkBegin(m: Machine, parent: Process, childName: string): { chi
   const src = parent.mm;
   const dst = child.mm;
   dst.mmap_base = src.mmap_base;
-  src.write_protect_seq++;
   const pairs: [Vma, Vma][] = [];
   for (const vma of src.vmas) {
     if (vma.flags & VM_DONTCOPY) continue;
@@ -137,9 +135,8 @@ export function forkBegin(m: Machine, parent: Process, childName: string): { chi
   return { child, pairs };
 }
 
-/** dup_mmap()'s end: the seqcount closes; on error the child is torn down, else it shares every open file. */
+/** dup_mmap()'s end: on error the child is torn down, else it shares every open file. */
 export function forkEnd(m: Machine, parent: Process, child: Process, err: number): Process | number {
-  parent.mm.write_protect_seq++;
   if (err) {
     exit_mmap(m, child.mm);
     child.alive = false;
@@ -156,11 +153,32 @@ function vma_needs_copy(vma: Vma): boolean {
   return (vma.flags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0 || vma.anonVma !== undefined;
 }
 
-/** copy_page_range(): 0 or -ENOMEM. */
+/**
+ * copy_page_range() (and copy_hugetlb_page_range()): 0 or -ENOMEM. A COW mapping's copy runs inside the
+ * write side of the parent's write_protect_seq (raw_write_seqcount_begin/end()), so GUP-fast pins that
+ * overlap it back off.
+ */
 function copy_page_range(m: Machine, dst: Vma, src: Vma, st: ForkStats): number {
+  const cow = is_cow_mapping(src.flags);
+  if (cow) writeProtectSeqBegin(src);
+  const r = copyPageRangeBody(m, dst, src, cow, st);
+  if (cow) writeProtectSeqEnd(src);
+  return r;
+}
+
+/** raw_write_seqcount_begin(&src_mm->write_protect_seq): odd while the copy runs. */
+function writeProtectSeqBegin(src: Vma): void {
+  src.mm.write_protect_seq++;
+}
+
+/** raw_write_seqcount_end(&src_mm->write_protect_seq). */
+function writeProtectSeqEnd(src: Vma): void {
+  src.mm.write_protect_seq++;
+}
+
+function copyPageRangeBody(m: Machine, dst: Vma, src: Vma, cow: boolean, st: ForkStats): number {
   const spt = src.mm.pt;
   const dpt = dst.mm.pt;
-  const cow = is_cow_mapping(src.flags);
   let touched = false;
   for (let a = src.start; a < src.end;) {
     const pud = spt.pudLeaf(a);
@@ -271,8 +289,7 @@ function copyPteRange(
   return done;
 }
 
-/** pte_batch_clear_ignored(): the bits folio_pte_batch() never compares (young, write); a shared
- *  mapping ignores dirty too. */
+/** The bits folio_pte_batch() never compares (young, write). */
 const BATCH_IGNORED = _PAGE_ACCESSED | _PAGE_RW;
 
 /**
@@ -295,6 +312,25 @@ function copyPresentPtesBatch(
   maxBytes: number,
   cow: boolean,
 ): number {
+  const nr = copyPresentPtesBatchDup(m, dst, src, e, table, i, maxBytes);
+  if (nr > 0) copyPresentPtesBatchMap(m, src, table, dtable, i, nr, cow);
+  return nr;
+}
+
+/**
+ * The batch's decision (folio_pte_batch() and folio_try_dup_anon_rmap_ptes()): how many PTEs from slot i
+ * map the next pages of one large folio with the same bits, their references and mapcounts taken and
+ * PageAnonExclusive cleared; 0 when the single-PTE path must run (see copyPresentPtesBatch()).
+ */
+export function copyPresentPtesBatchDup(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  e: number,
+  table: Uint32Array,
+  i: number,
+  maxBytes: number,
+): number {
   const mem = m.mem;
   const page = pte_pfn(e);
   if (!(mem.flags[page]! & (PG_head | PG_tail))) return 0;
@@ -303,32 +339,55 @@ function copyPresentPtesBatch(
   if (anon && folio_needs_cow_for_dma(m, src, folio)) return 0;
   // folio_pte_batch(): up to the folio's end, the PTE table's end and the VMA's end.
   const max = Math.min(folio + mem.folio_nr_pages(folio) - page, PTRS_PER_PTE - i, maxBytes / PAGE_SIZE);
-  const ignore = (src.flags & VM_SHARED) !== 0 ? BATCH_IGNORED | _PAGE_DIRTY : BATCH_IGNORED;
+  const ignore = batchIgnored(src);
   const key = pte_flags(e) & ~ignore;
-  let anyWritable = pte_write(e);
   let nr = 1;
   for (; nr < max; nr++) {
     const x = table[i + nr]!;
     if (pte_pfn(x) !== page + nr || (pte_flags(x) & ~ignore) !== key) break;
-    if (pte_write(x)) anyWritable = true;
   }
   folio_ref_add(m, folio, nr);
   folioAddRmapPtes(m, folio, page, nr);
-  if (anon) dst.mm.rss_anon += nr;
-  else dst.mm.rss_file += nr;
-  // __copy_present_ptes(): every child PTE is the first one's, PFN advanced.
+  if (anon) {
+    dst.mm.rss_anon += nr;
+    const flags = mem.flags;
+    for (let k = 0; k < nr; k++) flags[page + k] = flags[page + k]! & ~PG_anon_exclusive;
+  } else dst.mm.rss_file += nr;
+  return nr;
+}
+
+/** pte_batch_clear_ignored(): the bits folio_pte_batch() never compares (young, write); a shared
+ *  mapping ignores dirty too. */
+function batchIgnored(src: Vma): number {
+  return (src.flags & VM_SHARED) !== 0 ? BATCH_IGNORED | _PAGE_DIRTY : BATCH_IGNORED;
+}
+
+/**
+ * __copy_present_ptes() for a batch of nr PTEs from slot i: the parent's write-protected when COW, the
+ * child's the first one's bits (writable if any was, old, clean for a shared mapping), PFN advanced.
+ */
+export function copyPresentPtesBatchMap(
+  m: Machine,
+  src: Vma,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  nr: number,
+  cow: boolean,
+): void {
+  const e = table[i]!;
+  const page = pte_pfn(e);
+  let anyWritable = false;
+  for (let k = 0; k < nr; k++) if (pte_write(table[i + k]!)) anyWritable = true;
   let pe = anyWritable ? pte_mkwrite(e) : e;
   const wrprotect = cow && pte_write(pe);
   if (wrprotect) pe = pte_wrprotect(pe);
   if (src.flags & VM_SHARED) pe = pte_mkclean(pe);
   const bits = pte_flags(pte_mkold(pe));
-  const flags = mem.flags;
   for (let k = 0; k < nr; k++) {
-    if (anon) flags[page + k] = flags[page + k]! & ~PG_anon_exclusive;
     if (wrprotect) table[i + k] = pte_wrprotect(table[i + k]!);
     dtable[i + k] = mk_pte(page + k, bits);
   }
-  return nr;
 }
 
 /** What fork's folio_try_dup_anon_rmap_*() step decided for one entry. */
@@ -540,18 +599,32 @@ export function copyHugetlbMap(m: Machine, dst: Vma, src: Vma, addr: number, e: 
   setHugetlbLeaf(dst.mm.pt, addr, size, ne);
 }
 
+/** ForkCursor.stage: copy_page_range() not begun, copying entries, done. */
+export const FORK_COPY_BEGIN = 0;
+export const FORK_COPY_ENTRIES = 1;
+export const FORK_COPY_DONE = 2;
+
 /**
- * Where a stepwise copy_page_range() is (the explorer's fork, one atomic point at a time): the address,
- * and after a 'shared' decision the entry read then, whose write-protect step comes next.
+ * Where a stepwise copy_page_range() of one VMA is (the explorer's fork, one atomic point at a time): the
+ * stage, the address, and after a 'shared' decision the entry read then (and, for a batch of PTEs of one
+ * large folio, how many), whose write-protect step comes next.
  */
 export interface ForkCursor {
+  stage: number;
   addr: number;
   /** The entry a 'shared' decision read (its map step is next), or 0. */
   pending: number;
+  /** PTEs a batched decision shared (folio_pte_batch()), or 0 for a single entry. */
+  pendingNr: number;
   /** Something was copied (the fork mmu notifier fires at the VMA's end). */
   touched: boolean;
   /** What the copy shared, copied and split so far (as kernel_clone()'s `stats`). */
   stats: ForkStats;
+}
+
+/** A cursor at the start of src's copy. */
+export function forkCursor(src: Vma, stats: ForkStats): ForkCursor {
+  return { stage: FORK_COPY_BEGIN, addr: src.start, pending: 0, pendingNr: 0, touched: false, stats };
 }
 
 /** One atomic point of fork's copy: the kernel function and what it did, for a trace. */
@@ -562,14 +635,48 @@ export interface ForkPoint {
 }
 
 /**
- * Run the next atomic point of copy_page_range(dst, src) at `c`: the decision for one entry
- * (folio_try_dup_anon_rmap_*: share or copy) or, after a share, the write-protect of both entries.
- * The same per-entry code as kernel_clone()'s loop. Returns the point, a negative errno (the fork
- * fails), or undefined when the VMA is done.
+ * Run the next atomic point of copy_page_range(dst, src) at `c`: for a COW mapping the write side of
+ * write_protect_seq opening, then per entry the decision (folio_try_dup_anon_rmap_*: share or copy; a batch
+ * of PTEs of one large folio at once, as copy_present_ptes() takes them) or, after a share, the
+ * write-protect of both entries, and the seqcount closing. The same per-entry code as kernel_clone()'s
+ * loop. Returns the point, a negative errno (the fork fails; the seqcount is closed), or undefined when
+ * the VMA is done.
  */
 export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor): ForkPoint | number | undefined {
-  const spt = src.mm.pt;
   const cow = is_cow_mapping(src.flags);
+  if (c.stage === FORK_COPY_DONE) return undefined;
+  if (c.stage === FORK_COPY_BEGIN) {
+    c.stage = FORK_COPY_ENTRIES;
+    if (cow) {
+      writeProtectSeqBegin(src);
+      return {
+        fn: 'copy_page_range',
+        what: `raw_write_seqcount_begin(write_protect_seq) = ${src.mm.write_protect_seq}`,
+        addr: src.start,
+      };
+    }
+  }
+  const r = copyEntryStep(m, dst, src, c, cow);
+  if (r !== undefined) {
+    if (typeof r === 'number' && cow) writeProtectSeqEnd(src);
+    if (typeof r === 'number') c.stage = FORK_COPY_DONE;
+    return r;
+  }
+  if (c.touched && cow) m.mmuNotify(src.mm, src.start, src.end, 'fork');
+  c.touched = false;
+  c.stage = FORK_COPY_DONE;
+  if (!cow) return undefined;
+  writeProtectSeqEnd(src);
+  return {
+    fn: 'copy_page_range',
+    what: `raw_write_seqcount_end(write_protect_seq) = ${src.mm.write_protect_seq}`,
+    addr: src.end,
+  };
+}
+
+/** The next entry's point of copyPageRangeStep(), or undefined when no entry is left. */
+function copyEntryStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor, cow: boolean): ForkPoint | number | undefined {
+  const spt = src.mm.pt;
   while (c.addr < src.end) {
     const a = c.addr;
     const pud = spt.pudLeaf(a);
@@ -621,10 +728,17 @@ export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor)
     }
     const dtable = dst.mm.pt.pte_alloc(a)!;
     if (c.pending) {
-      copyPresentPteMap(m, src, c.pending, table, dtable, i, cow);
+      const nr = c.pendingNr;
+      if (nr) copyPresentPtesBatchMap(m, src, table, dtable, i, nr, cow);
+      else copyPresentPteMap(m, src, c.pending, table, dtable, i, cow);
       c.pending = 0;
-      c.addr = a + PAGE_SIZE;
-      return { fn: 'ptep_set_wrprotect', what: 'write-protect the shared page in both', addr: a };
+      c.pendingNr = 0;
+      c.addr = a + Math.max(nr, 1) * PAGE_SIZE;
+      return {
+        fn: nr ? 'wrprotect_ptes' : 'ptep_set_wrprotect',
+        what: nr ? `write-protect the ${nr} shared pages in both` : 'write-protect the shared page in both',
+        addr: a,
+      };
     }
     if (pte_special(e)) {
       dtable[i] = e;
@@ -632,6 +746,17 @@ export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor)
       return { fn: 'copy_present_ptes', what: 'copy a special entry (no struct page)', addr: a };
     }
     c.touched = true;
+    const nr = copyPresentPtesBatchDup(m, dst, src, e, table, i, stop - a);
+    if (nr > 0) {
+      c.stats.shared += nr;
+      c.pending = e;
+      c.pendingNr = nr;
+      return {
+        fn: 'folio_try_dup_anon_rmap_ptes',
+        what: `${nr} PTEs of the large folio from pfn 0x${pte_pfn(e).toString(16)} not pinned: shared as a batch`,
+        addr: a,
+      };
+    }
     const r = copyPresentPteDup(m, dst, src, a, e, dtable, i, c.stats);
     if (typeof r === 'number') return r;
     if (r === 'shared') c.pending = e;
@@ -642,8 +767,6 @@ export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor)
       addr: a,
     };
   }
-  if (c.touched && cow) m.mmuNotify(src.mm, src.start, src.end, 'fork');
-  c.touched = false;
   return undefined;
 }
 
