@@ -1260,6 +1260,34 @@ export function get_user_pages_unlocked(
   return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
 }
 
+/** The slow-path entry points the race explorer runs a page at a time (tools/explore). */
+export type SlowApi = 'pin_user_pages' | 'get_user_pages';
+
+/**
+ * pin_user_pages() / get_user_pages()'s argument check: the flags their walk runs with (pin_user_pages()
+ * through __gup_longterm_locked(), get_user_pages() through __get_user_pages_locked(), both with the
+ * caller's mmap_lock), or `bad` with the value they return for bad arguments (pin_user_pages(): 0, 6.1
+ * -EINVAL; get_user_pages(): -EINVAL).
+ */
+export function gupSlowEntryFlags(
+  m: Machine,
+  api: SlowApi,
+  gup_flags: number,
+  pages: Int32Array | null,
+): { flags: number; bad: false } | { ret: number; bad: true } {
+  begin(m);
+  let f: number | undefined;
+  if (v6_1(m)) {
+    if (api === 'pin_user_pages') f = pinArgsValid6_1(m, api, gup_flags, pages) ? gup_flags | FOLL_PIN : undefined;
+    else f = is_valid_gup_flags(m, gup_flags) ? gup_flags | FOLL_TOUCH : undefined;
+    if (f === undefined) return { ret: -EINVAL, bad: true };
+  } else {
+    f = is_valid_gup_args(m, pages, undefined, gup_flags, api === 'pin_user_pages' ? FOLL_PIN : FOLL_TOUCH);
+    if (f === undefined) return { ret: api === 'pin_user_pages' ? 0 : -EINVAL, bad: true };
+  }
+  return { flags: f, bad: false };
+}
+
 /** The *_fast entry points (GUP-fast, then the slow path for the rest). */
 export type FastApi = 'pin_user_pages_fast' | 'get_user_pages_fast' | 'get_user_pages_fast_only';
 
