@@ -40,7 +40,7 @@ const CASES: Array<{ file: string; without: ProtectionName; property: string; ch
     file: 'race-fork-thp.yaml',
     without: 'writeProtectSeq',
     property: 'the frame the device holds is the frame the parent maps',
-    checkOn: false,
+    checkOn: true,
   },
 ];
 

@@ -1,33 +1,32 @@
-// The race explorer (issue 14; no kernel counterpart): runs every interleaving of the atomic points
-// of a scenario's `concurrent` threads (threads.ts) and reports every distinct end state and every
-// property an interleaving violates, with the interleaving step by step.
+// The race explorer (issue 14; no kernel counterpart): runs every interleaving of the atomic points of a
+// scenario's `concurrent` threads (op.ts and the ops it names) and reports every distinct end state and
+// every property an interleaving violates, with the shortest interleaving that violates it, step by step.
 //
-// Search: depth-first, backtracking by machine snapshot (mm/snapshot.ts, the threads and locks as
-// extra roots), with state hashing (an interleaving that reaches a state already explored stops there
-// and counts the end states below it) and a partial-order reduction: when exactly one thread can move
-// (the others wait on a lock or are done), it moves without branching. Steps before the block run
-// once; steps after it run at every end state, with the model's invariants checked there.
+// Search: depth-first over the graph of states (a state: the machine, the locks and every thread's
+// progress; state.ts hashes it), going back by the state store. A state reached again (with the same
+// sleep set) is not explored again: the graph is a DAG, and what is below a state is counted once.
+// Partial-order reduction by sleep sets over the dependency relation of footprint.ts: after exploring
+// thread t first from a state, t sleeps in the states reached by points independent of t's next point
+// (they reach, with t, states already explored); a sleeping thread is not run until a point dependent on
+// it wakes it. With the reduction each order of dependent points (a Mazurkiewicz trace) is run once, and
+// every state is still reached by an interleaving of the same length, so the end states, the violated
+// properties and the shortest violations are those of the full search (a test checks it on the examples).
+// After the search, interleavings per end state and the shortest path to each violation are computed
+// over the DAG in topological order; the shortest violations are then replayed, point by point, with the
+// pages after each point.
 
 import { RunContext } from '../../scenario/context.js';
 import type { Scenario, Step, StepOf } from '../../scenario/schema.js';
 import { runScenarioStep } from '../../scenario/run.js';
-import { lookupPage } from '../../scenario/inspect.js';
-import { snapshotMachine, restoreMachine, type MachineSnapshot } from '../../mm/snapshot.js';
-import { PAGE_SIZE } from '../../mm/memmap.js';
-import { folio_maybe_dma_pinned } from '../../mm/gup.js';
+import { snapshotMachine, restoreMachine } from '../../mm/snapshot.js';
 import type { ProtectionName } from '../../mm/protections.js';
 import { checkInvariants } from '../invariants.js';
-import {
-  Locks,
-  makeOp,
-  independent,
-  FOOTPRINT_ALL,
-  type Footprint,
-  type Op,
-  type World,
-  type PointRecord,
-} from './threads.js';
-import { Hash, WordHash } from './state_hash.js';
+import { Footprint, independent } from './footprint.js';
+import { Locks } from './locks.js';
+import { World, type PointRecord } from './op.js';
+import { makeOp } from './threads.js';
+import { StateHash, StateStore, type Thread } from './state.js';
+import { observe, pageLines } from './outcome.js';
 
 /** One point of an interleaving: which thread did what, in which kernel function. */
 export interface TraceStep {
@@ -37,30 +36,32 @@ export interface TraceStep {
   op: string;
   fn: string;
   what: string;
-  /** In a violation's trace: the pages of the regions after this point. */
+  /** In a violation's trace: the pages of the regions after this point, one line per run of pages. */
   pages?: string[];
 }
 
-/** A property that some interleaving violates, with the shortest such interleaving found. */
+/** A property that some interleaving violates, with the shortest interleaving that does. */
 export interface Violation {
   property: string;
   message: string;
   trace: TraceStep[];
-  /** The page states of the regions at the violation (end of the interleaving for end-state checks). */
+  /** The pages of the regions at the violation (after the steps that follow the block, for end checks). */
   pages: string[];
 }
 
-/** A distinct end state: what it looks like and how many interleavings reach it. */
+/** A distinct end state (an outcome): what it looks like and how many interleavings reach it. */
 export interface EndState {
   interleavings: number;
   vmstat: { nr_foll_pin_acquired: number; nr_foll_pin_released: number };
+  /** Every counter that moved since the scenario began (vmstat deltas, WARNs, misuse records). */
+  counters: Record<string, number>;
   /** Each thread step's return value, "thread.step op = ret". */
   returns: string[];
-  /** Each page of each region in each process that maps it: frame and counts. */
+  /** Each region in each live process that maps it, one line per run of pages that look alike. */
   pages: string[];
   /** What each handle holds. */
   handles: string[];
-  /** One interleaving that reaches it. */
+  /** One interleaving that reaches it (empty past ExploreOptions.examples end states). */
   example: TraceStep[];
 }
 
@@ -71,6 +72,7 @@ export interface ExploreResult {
   /** Whether the partial-order reduction was on (interleavings then count one per order of dependent points). */
   reduction: boolean;
   interleavings: number;
+  /** Distinct states explored. */
   states: number;
   /** The search stopped at --max-states: not every interleaving was run. */
   truncated: boolean;
@@ -86,24 +88,47 @@ export interface ExploreOptions {
   /** Called now and then with the states explored so far. */
   onProgress?: (states: number, max: number) => void;
   name?: string;
-  /** The partial-order reduction (sleep sets over independent points); on unless false. */
+  /** The partial-order reduction (sleep sets); on unless false. */
   reduction?: boolean;
+  /** End states that get an example interleaving (default 64). */
+  examples?: number;
 }
 
-const hex = (n: number): string => `0x${n.toString(16)}`;
+/** A node that is not an end: NOT_END; an end state's index otherwise (>= 0). */
+const NOT_END = -1;
+/** All threads wait on each other. */
+const DEADLOCK_NODE = -2;
+/** Not explored: --max-states was reached. */
+const CUT = -3;
+const DEADLOCK = 'no deadlock';
+/** Threads are bits of a sleep set. */
+const MAX_THREADS = 30;
+const PROGRESS_EVERY = 4096;
+const NO_EDGE = -1;
 
-interface Thread {
-  name: string;
-  ops: Op[];
-  pc: number;
+/** A growable Int32Array. */
+class IntList {
+  a = new Int32Array(1024);
+  n = 0;
+  push(v: number): void {
+    if (this.n === this.a.length) {
+      const b = new Int32Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = v;
+  }
 }
 
-/** What the search keeps per node (a state and its sleep set): its end states and shortest violations. */
-interface Node {
-  /** End-state index -> interleavings from this node that reach it. */
-  ends: Map<number, number>;
-  /** Property -> the fewest points from here to its violation, and the thread to run first (-1: here). */
-  best: Map<string, { dist: number; thread: number }>;
+/** A node being explored: its threads to run and where it is. */
+interface Frame {
+  node: number;
+  depth: number;
+  sleep: number;
+  todo: number[];
+  k: number;
+  /** Threads explored first from here (they may sleep below). */
+  done: number;
 }
 
 /** Run every interleaving of the scenario's (first) concurrent block. */
@@ -111,6 +136,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   const t0 = performance.now();
   const maxStates = opts.maxStates ?? 1_000_000;
   const reduce = opts.reduction ?? true;
+  const maxExamples = opts.examples ?? 64;
   const at = sc.steps.findIndex((s) => s.op === 'concurrent');
   if (at < 0) throw new RangeError('the scenario has no concurrent step: nothing to explore');
   const block = sc.steps[at] as StepOf<'concurrent'>;
@@ -125,128 +151,66 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     ops: steps.map((s) => makeOp(name, s)),
     pc: 0,
   }));
-  if (threads.length > MAX_THREADS) throw new RangeError(`at most ${MAX_THREADS} threads in a concurrent step`);
-  const world: World = { ctx, locks: new Locks() };
-  const roots: object[] = [ctx, world, threads];
-  const opKeys = threads.map((t) => t.ops.map((o) => Object.keys(o)));
+  const T = threads.length;
+  if (T > MAX_THREADS) throw new RangeError(`at most ${MAX_THREADS} threads in a concurrent step`);
+  const locks = new Locks();
+  const world = new World(ctx, locks);
+  world.describe = false;
+  const hasher = new StateHash(ctx, locks, threads);
+  const roots: object[] = [ctx, locks, threads];
+  const store = new StateStore(ctx.m, roots);
+  const rootSnap = snapshotMachine(ctx.m, roots);
 
-  // The page state and the PTE slab: hashed incrementally (state_hash.ts); the rest word by word.
-  const poolHash = new WordHash();
-  const extraHash = new Map<string, WordHash>();
-  const slabHash: WordHash[] = [];
-  const slabViews: Int32Array[] = [];
-  const hashState = (): string => {
-    const m = ctx.m;
-    const mem = m.mem;
-    poolHash.update(new Int32Array(mem.pool), mem.pool.byteLength >> 2);
-    const h = new Hash();
-    h.word(poolHash.a);
-    h.word(poolHash.b);
-    for (const [name, arr] of mem.extras) {
-      let x = extraHash.get(name);
-      if (!x) extraHash.set(name, (x = new WordHash()));
-      x.update(new Int32Array(arr.buffer, arr.byteOffset, arr.length), arr.length);
-      // All zeros (0, 0) hashes as no array: one allocated since a snapshot is zeroed by its restore.
-      if (x.a !== 0 || x.b !== 0) {
-        h.word(x.a);
-        h.word(x.b);
-      }
+  // --- running points ---------------------------------------------------------------------
+  const enabledMask = (): number => {
+    let en = 0;
+    for (let i = 0; i < T; i++) {
+      const t = threads[i]!;
+      const op = t.ops[t.pc];
+      if (op && op.enabled(world)) en |= 1 << i;
     }
-    const slab = m.pteSlab;
-    const used = slab.usedWords();
-    // Chunks above the high-water mark hold nothing: a chunk allocated since a snapshot must not count.
-    slab.chunks.forEach((c, k) => {
-      const v = (slabViews[k] ??= new Int32Array(c.buffer, c.byteOffset, c.length));
-      const x = (slabHash[k] ??= new WordHash());
-      x.update(v, Math.max(0, Math.min(c.length, used - k * c.length)));
-      if (k * c.length < used) {
-        h.word(x.a);
-        h.word(x.b);
-      }
-    });
-    for (const p of m.processes.values()) {
-      h.num(p.alive ? p.pid : -p.pid);
-      const mm = p.mm;
-      h.num(mm.write_protect_seq);
-      h.num(mm.has_pinned ? 1 : 0);
-      h.num(mm.rss_anon);
-      h.num(mm.rss_file);
-      h.num(mm.vmas.length);
-      for (const v of mm.vmas) {
-        h.num(v.start);
-        h.num(v.end);
-        h.num(v.flags);
-      }
-      for (const [k, s] of mm.pt.pmds) {
-        h.num(k);
-        h.num(typeof s === 'number' ? s : -1 - s.byteOffset);
-      }
-      for (const [k, s] of mm.pt.puds) {
-        h.num(k);
-        h.num(s);
-      }
+    return en;
+  };
+  const allDone = (): boolean => threads.every((t) => t.pc >= t.ops.length);
+  const runPoint = (ti: number): PointRecord => {
+    const t = threads[ti]!;
+    const op = t.ops[t.pc]!;
+    const rec = op.point(world);
+    if (op.done) t.pc++;
+    return rec;
+  };
+  const traceStep = (ti: number, rec: PointRecord, pc: number): TraceStep => {
+    const t = threads[ti]!;
+    return { thread: t.name, step: pc, op: t.ops[pc]!.step.op, fn: rec.fn, what: rec.what };
+  };
+  const returns = (): string[] => threads.flatMap((t) => t.ops.map((o, j) => `${t.name}.${j} ${o.step.op} = ${o.ret}`));
+  const deadlocked = (): string =>
+    `threads ${threads
+      .filter((t) => t.pc < t.ops.length)
+      .map((t) => t.name)
+      .join(', ')} wait forever`;
+
+  // --- properties -----------------------------------------------------------------------------
+  const props: string[] = [];
+  const propIdx = new Map<string, number>();
+  const prop = (name: string): number => {
+    let i = propIdx.get(name);
+    if (i === undefined) {
+      propIdx.set(name, (i = props.length));
+      props.push(name);
     }
-    for (const o of ctx.objects.values()) for (const f of o.frames()) h.num(f.pfn);
-    threads.forEach((t, i) => {
-      h.num(t.pc);
-      t.ops.forEach((o, j) => {
-        for (const k of opKeys[i]![j]!) {
-          const v = (o as unknown as Record<string, unknown>)[k];
-          if (typeof v === 'number') h.num(v);
-          else if (typeof v === 'boolean') h.num(v ? 1 : 0);
-          else if (v instanceof Int32Array || v instanceof Uint8Array) h.words(v);
-        }
-      });
-    });
-    for (const map of [world.locks.writer, world.locks.ptl])
-      for (const [k, v] of map) {
-        h.num(k);
-        h.num(v.length);
-      }
-    for (const map of [world.locks.readers, world.locks.irqsOff, world.locks.migrating])
-      for (const [k, v] of map) {
-        h.num(k);
-        h.num(v);
-      }
-    return h.key();
+    return i;
   };
 
-  const pageLines = (): string[] => {
-    const out: string[] = [];
-    const m = ctx.m;
-    for (const r of ctx.regions.values())
-      for (const p of m.processes.values()) {
-        if (!p.alive) continue;
-        for (let a = r.addr; a < r.addr + r.len; a += PAGE_SIZE) {
-          const hit = lookupPage(p, a);
-          if (!hit) continue;
-          const folio = m.mem.page_folio(hit.pfn);
-          const pinned = folio_maybe_dma_pinned(m, folio) ? ', maybe pinned' : '';
-          const excl = m.mem.folio_test_anon(folio) && m.mem.PageAnonExclusive(hit.pfn) ? ', exclusive' : '';
-          out.push(
-            `${p.name} ${r.name}[${(a - r.addr) / PAGE_SIZE}]: frame ${hex(hit.pfn)} ${hit.writable ? 'rw' : 'ro'}, ` +
-              `refcount ${m.mem.refcount[folio]}, mapcount ${m.mem.mapcount[hit.pfn]}${pinned}${excl}`,
-          );
-          if (r.len / PAGE_SIZE > PAGES_LISTED && (a - r.addr) / PAGE_SIZE >= PAGES_LISTED - 1) break;
-        }
-      }
-    return out;
-  };
-
-  const trace: TraceStep[] = [];
-  /** Messages of the violations seen, by property (the replay gives the shortest one's own). */
-  const seenViolations = new Map<string, string>();
+  // --- end states -------------------------------------------------------------------------------
   const ends: EndState[] = [];
   const endIndex = new Map<string, number>();
-  const memo = new Map<string, Node>();
-  const snaps: MachineSnapshot[] = [];
-  let states = 0;
-  let truncated = false;
-  let lastProgress = 0;
+  const endPaths: Uint8Array[] = [];
+  /** End node -> the properties broken there (asserts after the block, the model's invariants). */
+  const endBroken = new Map<number, number[]>();
 
-  /** Run the steps after the block and check the invariants: the end state's index and what broke. */
-  const finishEnd = (record: boolean): { idx: number; broken: Map<string, string> } => {
-    const m = ctx.m;
+  /** Run the steps after the block and check the invariants (the caller puts the state back). */
+  const finishEnd = (trace: TraceStep[] | undefined): { idx: number; broken: Map<string, string>; pages: string[] } => {
     const broken = new Map<string, string>();
     const breaks = (p: string, msg: string) => {
       if (!broken.has(p)) broken.set(p, msg);
@@ -254,188 +218,255 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     after.forEach((s, i) => {
       const res = runScenarioStep(ctx, s as Step, at + 1 + i, []);
       if (res.failures?.length) breaks(failureName(s as Step), res.failures.join('; '));
-      if (record) trace.push({ thread: '-', step: at + 1 + i, op: s.op, fn: s.op, what: `ret ${res.ret}` });
+      trace?.push({ thread: '-', step: at + 1 + i, op: s.op, fn: s.op, what: `ret ${res.ret}` });
     });
-    for (const v of checkInvariants(m)) breaks('model invariants', v);
-    const d = ctx.vmstatDelta();
-    const end: EndState = {
-      interleavings: 0,
-      vmstat: { nr_foll_pin_acquired: d.nr_foll_pin_acquired ?? 0, nr_foll_pin_released: d.nr_foll_pin_released ?? 0 },
-      returns: threads.flatMap((t) => t.ops.map((o, j) => `${t.name}.${j} ${o.step.op} = ${o.ret}`)),
-      pages: pageLines(),
-      handles: [...ctx.objects.values()].map(
-        (h) =>
-          `${h.name}: ${
-            h
-              .frames()
-              .map((f) => `${hex(f.addr)} -> frame ${hex(f.pfn)}`)
-              .join(', ') || 'nothing'
-          }`,
-      ),
-      example: [],
-    };
-    // Distinct as a person sees them: counters, returns, pages and handles (not every bit of the machine).
-    const key = JSON.stringify([end.vmstat, end.returns, end.pages, end.handles]);
-    let idx = endIndex.get(key);
+    for (const v of checkInvariants(ctx.m)) breaks('model invariants', v);
+    const o = observe(ctx, returns());
+    let idx = endIndex.get(o.key);
     if (idx === undefined) {
       idx = ends.length;
-      endIndex.set(key, idx);
-      end.example = trace.slice();
-      ends.push(end);
+      endIndex.set(o.key, idx);
+      ends.push({
+        interleavings: 0,
+        vmstat: {
+          nr_foll_pin_acquired: o.counters.nr_foll_pin_acquired ?? 0,
+          nr_foll_pin_released: o.counters.nr_foll_pin_released ?? 0,
+        },
+        counters: o.counters,
+        returns: o.returns,
+        pages: o.pages,
+        handles: o.handles,
+        example: [],
+      });
     }
-    return { idx, broken };
+    return { idx, broken, pages: o.pages };
   };
 
-  const deadlocked = (): string =>
-    `threads ${threads
-      .filter((t) => t.pc < t.ops.length)
-      .map((t) => t.name)
-      .join(', ')} wait forever`;
+  // --- the search -------------------------------------------------------------------------------
+  const memo = new Map<number, number>();
+  const nodeEnd = new IntList();
+  const nodePost = new IntList();
+  const eFrom = new IntList();
+  const eTo = new IntList();
+  const eThread = new IntList();
+  const eViol = new IntList();
+  const path = new Uint8Array(1 << 16);
+  const fps: Footprint[][] = [];
+  const fpAt = (depth: number): Footprint[] => (fps[depth] ??= threads.map(() => new Footprint()));
+  let post = 0;
+  let states = 0;
+  let truncated = false;
+  let lastProgress = 0;
+  const stack: Frame[] = [];
 
-  const enabledThreads = (): number[] => {
-    const out: number[] = [];
-    threads.forEach((t, i) => {
-      const op = t.ops[t.pc];
-      if (op && op.enabled(world)) out.push(i);
-    });
-    return out;
+  const newNode = (kind: number): number => {
+    nodeEnd.push(kind);
+    nodePost.push(-1);
+    return nodeEnd.n - 1;
+  };
+  const finish = (node: number): void => {
+    nodePost.a[node] = post++;
   };
 
-  const runPoint = (ti: number): PointRecord => {
-    const t = threads[ti]!;
-    const op = t.ops[t.pc]!;
-    const rec: PointRecord = op.point(world);
-    trace.push({ thread: t.name, step: t.pc, op: op.step.op, fn: rec.fn, what: rec.what });
-    if (op.done) t.pc++;
-    return rec;
-  };
-
-  /** The footprint of each thread's next point (FOOTPRINT_ALL for a finished one). */
-  const footprints = (): Footprint[] => threads.map((t) => t.ops[t.pc]?.footprint(world) ?? FOOTPRINT_ALL);
-
-  /** The sleep set after running `ti` from a node with sleep set `sleep`, where `done` ran first. */
-  const sleepAfter = (fps: Footprint[], sleep: number, done: number, ti: number): number => {
-    if (!reduce) return 0;
-    let out = 0;
-    const carried = sleep | done;
-    for (let u = 0; u < threads.length; u++) if (carried & (1 << u) && independent(fps[u]!, fps[ti]!)) out |= 1 << u;
-    return out;
-  };
-
-  const visit = (depth: number, sleep: number): Node => {
-    const key = `${hashState()}/${sleep}`;
-    const memoed = memo.get(key);
-    if (memoed) return memoed;
-    const node: Node = { ends: new Map(), best: new Map() };
+  /** Enter the current state with sleep set `sleep` at `depth`: its node (a frame is pushed to explore it). */
+  const enter = (sleep: number, depth: number): number => {
+    const key = hasher.value(sleep);
+    const seen = memo.get(key);
+    if (seen !== undefined) {
+      if (nodePost.a[seen] === -1) throw new Error('gupsim bug: the explorer went round a cycle of states');
+      return seen;
+    }
     if (states >= maxStates) {
       truncated = true;
-      return node;
+      const cut = newNode(CUT);
+      finish(cut);
+      return cut;
     }
     states++;
     if (opts.onProgress && states - lastProgress >= PROGRESS_EVERY) {
       lastProgress = states;
       opts.onProgress(states, maxStates);
     }
-    const en = enabledThreads();
-    if (en.length === 0) {
-      if (threads.every((t) => t.pc >= t.ops.length)) {
-        const mark = trace.length;
-        const { idx, broken } = finishEnd(true);
-        trace.length = mark;
-        node.ends.set(idx, 1);
-        for (const [p, msg] of broken) {
-          node.best.set(p, { dist: 0, thread: AT_END });
-          if (!seenViolations.has(p)) seenViolations.set(p, msg);
-        }
-      } else {
-        node.best.set(DEADLOCK, { dist: 0, thread: AT_END });
-        if (!seenViolations.has(DEADLOCK)) seenViolations.set(DEADLOCK, deadlocked());
-      }
+    if (depth >= path.length) throw new RangeError(`an interleaving longer than ${path.length} points`);
+    const en = enabledMask();
+    if (en === 0) {
+      const node = newNode(NOT_END);
       memo.set(key, node);
+      if (allDone()) {
+        store.save(depth);
+        const { idx, broken } = finishEnd(undefined);
+        store.restore(depth);
+        nodeEnd.a[node] = idx;
+        if (idx === ends.length - 1 && endPaths.length <= idx) endPaths.push(path.slice(0, depth));
+        if (broken.size) endBroken.set(node, [...broken.keys()].map(prop));
+        for (const [p, msg] of broken) if (!messages.has(p)) messages.set(p, msg);
+      } else {
+        nodeEnd.a[node] = DEADLOCK_NODE;
+        prop(DEADLOCK);
+      }
+      finish(node);
       return node;
     }
-    // Sleep sets: a thread asleep here ran first from an ancestor, and nothing it depends on ran since.
-    const todo = en.filter((t) => !(sleep & (1 << t)));
-    const fps = reduce && todo.length > 0 ? footprints() : [];
-    let snap: MachineSnapshot | undefined;
-    if (todo.length > 1) snap = snaps[depth] = snapshotMachine(ctx.m, roots, snaps[depth]);
-    const mark = trace.length;
-    let done = 0;
-    todo.forEach((ti, k) => {
-      if (k > 0) {
-        restoreMachine(ctx.m, snap!);
-        trace.length = mark;
-      }
-      const rec = runPoint(ti);
-      if (rec.violation) {
-        const p = rec.violation.property;
-        if (!seenViolations.has(p)) seenViolations.set(p, rec.violation.message);
-        const have = node.best.get(p);
-        if (!have || have.dist > 1) node.best.set(p, { dist: 1, thread: ti });
-      }
-      const child = visit(depth + 1, sleepAfter(fps, sleep, done, ti));
-      for (const [e, n] of child.ends) node.ends.set(e, (node.ends.get(e) ?? 0) + n);
-      for (const [p, b] of child.best) {
-        const have = node.best.get(p);
-        if (!have || have.dist > b.dist + 1) node.best.set(p, { dist: b.dist + 1, thread: ti });
-      }
-      done |= 1 << ti;
-    });
-    trace.length = mark;
+    const node = newNode(NOT_END);
     memo.set(key, node);
+    const todo: number[] = [];
+    for (let i = 0; i < T; i++) if (en & (1 << i) && !(sleep & (1 << i))) todo.push(i);
+    if (todo.length === 0) {
+      finish(node); // every enabled thread sleeps: what follows was explored from elsewhere
+      return node;
+    }
+    if (reduce) {
+      const f = fpAt(depth);
+      for (let i = 0; i < T; i++) {
+        const t = threads[i]!;
+        const op = t.ops[t.pc];
+        if (op && en & (1 << i)) op.footprint(world, f[i]!);
+        else f[i]!.any();
+      }
+    }
+    stack.push({ node, depth, sleep, todo, k: 0, done: 0 });
     return node;
   };
 
-  const rootSnap = snapshotMachine(ctx.m, roots);
-  const root = visit(0, 0);
-  let interleavings = 0;
-  for (const [e, n] of root.ends) {
-    ends[e]!.interleavings += n;
-    interleavings += n;
+  /** The sleep set after running ti from a frame (its sleeping threads and those explored before ti). */
+  const sleepAfter = (f: Frame, ti: number): number => {
+    if (!reduce) return 0;
+    const fp = fpAt(f.depth);
+    const carried = f.sleep | f.done;
+    let out = 0;
+    for (let u = 0; u < T; u++) if (carried & (1 << u) && independent(fp[u]!, fp[ti]!)) out |= 1 << u;
+    return out;
+  };
+
+  const messages = new Map<string, string>();
+  const root = enter(0, 0);
+  while (stack.length) {
+    const f = stack[stack.length - 1]!;
+    if (f.k >= f.todo.length) {
+      stack.pop();
+      finish(f.node);
+      continue;
+    }
+    const ti = f.todo[f.k]!;
+    if (f.k > 0) store.restore(f.depth);
+    else if (f.todo.length > 1) store.save(f.depth);
+    const childSleep = sleepAfter(f, ti);
+    f.k++;
+    f.done |= 1 << ti;
+    path[f.depth] = ti;
+    const rec = runPoint(ti);
+    let viol = NO_EDGE;
+    if (rec.violation) {
+      viol = prop(rec.violation.property);
+      if (!messages.has(rec.violation.property)) messages.set(rec.violation.property, rec.violation.message);
+    }
+    const child = enter(childSleep, f.depth + 1);
+    eFrom.push(f.node);
+    eTo.push(child);
+    eThread.push(ti);
+    eViol.push(viol);
   }
   const seconds = (performance.now() - t0) / 1000;
 
-  /**
-   * The shortest interleaving that violates `property`: replayed from the start along the choices the
-   * search recorded, with the pages after every point.
-   */
-  const shortest = (property: string): Violation => {
-    restoreMachine(ctx.m, rootSnap);
-    trace.length = 0;
-    const steps: TraceStep[] = [];
-    let sleep = 0;
-    let message = seenViolations.get(property) ?? '';
-    for (;;) {
-      const node = memo.get(`${hashState()}/${sleep}`);
-      const b = node?.best.get(property);
-      if (!b) break; // cut by --max-states: the trace found so far
-      if (b.thread === AT_END) {
-        if (property === DEADLOCK) message = deadlocked();
-        else {
-          const { broken } = finishEnd(true);
-          message = broken.get(property) ?? message;
-          for (const s of trace.slice(steps.length)) steps.push({ ...s, pages: pageLines() });
-        }
-        break;
+  // --- counting over the DAG, in topological order (reverse postorder) --------------------------
+  const N = nodeEnd.n;
+  const E = eFrom.n;
+  const order = new Int32Array(N);
+  for (let v = 0; v < N; v++) order[N - 1 - nodePost.a[v]!] = v;
+  const firstOut = new Int32Array(N + 1);
+  for (let e = 0; e < E; e++) firstOut[eFrom.a[e]! + 1]!++;
+  for (let v = 0; v < N; v++) firstOut[v + 1]! += firstOut[v]!;
+  const outEdges = new Int32Array(E);
+  const fill = firstOut.slice(0, N);
+  for (let e = 0; e < E; e++) outEdges[fill[eFrom.a[e]!]!++] = e;
+  const paths = new Float64Array(N);
+  const dist = new Int32Array(N).fill(0x7fffffff);
+  const viaEdge = new Int32Array(N).fill(NO_EDGE);
+  paths[root] = 1;
+  dist[root] = 0;
+  for (let k = 0; k < N; k++) {
+    const v = order[k]!;
+    for (let x = firstOut[v]!; x < firstOut[v + 1]!; x++) {
+      const e = outEdges[x]!;
+      const to = eTo.a[e]!;
+      paths[to]! += paths[v]!;
+      if (dist[v]! + 1 < dist[to]!) {
+        dist[to] = dist[v]! + 1;
+        viaEdge[to] = e;
       }
-      const en = enabledThreads().filter((t) => !(sleep & (1 << t)));
-      const fps = reduce ? footprints() : [];
-      let done = 0;
-      for (const t of en) {
-        if (t === b.thread) break;
-        done |= 1 << t;
-      }
-      const rec = runPoint(b.thread);
-      steps.push({ ...trace[trace.length - 1]!, pages: pageLines() });
-      if (b.dist === 1 && rec.violation?.property === property) {
-        message = rec.violation.message;
-        break;
-      }
-      sleep = sleepAfter(fps, sleep, done, b.thread);
     }
-    return { property, message, trace: steps, pages: steps[steps.length - 1]?.pages ?? pageLines() };
+  }
+  let interleavings = 0;
+  for (let v = 0; v < N; v++) {
+    const idx = nodeEnd.a[v]!;
+    if (idx >= 0) {
+      ends[idx]!.interleavings += paths[v]!;
+      interleavings += paths[v]!;
+    }
+  }
+
+  // --- the shortest violation of each property ---------------------------------------------------
+  /** The threads run from the root to node v along the shortest path. */
+  const pathTo = (v: number): number[] => {
+    const out: number[] = [];
+    for (let e = viaEdge[v]!; e !== NO_EDGE; e = viaEdge[eFrom.a[e]!]!) out.push(eThread.a[e]!);
+    return out.reverse();
   };
-  const violations = [...seenViolations.keys()].filter((p) => root.best.has(p)).map(shortest);
+  const best = props.map(() => ({ len: Infinity, path: [] as number[], atEnd: false }));
+  for (let e = 0; e < E; e++) {
+    const p = eViol.a[e]!;
+    if (p === NO_EDGE) continue;
+    const from = eFrom.a[e]!;
+    const len = dist[from]! + 1;
+    if (len < best[p]!.len) best[p] = { len, path: [...pathTo(from), eThread.a[e]!], atEnd: false };
+  }
+  for (let v = 0; v < N; v++) {
+    const kind = nodeEnd.a[v]!;
+    const broken = kind === DEADLOCK_NODE ? [propIdx.get(DEADLOCK)!] : (endBroken.get(v) ?? []);
+    for (const p of broken) if (dist[v]! < best[p]!.len) best[p] = { len: dist[v]!, path: pathTo(v), atEnd: true };
+  }
+
+  /** Replay an interleaving from the start, describing each point, with the pages after each. */
+  const replay = (choices: ArrayLike<number>, withPages: boolean): { trace: TraceStep[]; last?: PointRecord } => {
+    restoreMachine(ctx.m, rootSnap);
+    world.describe = true;
+    const trace: TraceStep[] = [];
+    let last: PointRecord | undefined;
+    for (let i = 0; i < choices.length; i++) {
+      const ti = choices[i]!;
+      const pc = threads[ti]!.pc;
+      last = runPoint(ti);
+      const s = traceStep(ti, last, pc);
+      if (withPages) s.pages = pageLines(ctx);
+      trace.push(s);
+    }
+    world.describe = false;
+    return last ? { trace, last } : { trace };
+  };
+  const violations: Violation[] = [];
+  props.forEach((name, p) => {
+    const b = best[p]!;
+    if (b.len === Infinity) return;
+    const { trace, last } = replay(b.path, true);
+    let message = messages.get(name) ?? '';
+    let pages = trace[trace.length - 1]?.pages ?? pageLines(ctx);
+    if (name === DEADLOCK) message = deadlocked();
+    else if (b.atEnd) {
+      const mark = trace.length;
+      const r = finishEnd(trace);
+      message = r.broken.get(name) ?? message;
+      pages = r.pages;
+      for (let i = mark; i < trace.length; i++) trace[i]!.pages = r.pages;
+    } else if (last?.violation?.property === name) message = last.violation.message;
+    violations.push({ property: name, message, trace, pages });
+  });
+  ends.forEach((e, i) => {
+    if (i >= maxExamples || !endPaths[i]) return;
+    const { trace } = replay(endPaths[i]!, false);
+    finishEnd(trace);
+    e.example = trace;
+  });
+  restoreMachine(ctx.m, rootSnap);
   return {
     scenario: sc.name ?? opts.name ?? 'scenario',
     without: opts.without ?? [],
@@ -449,16 +480,6 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     states_per_second: seconds > 0 ? Math.round(states / seconds) : 0,
   };
 }
-
-/** The thread index a node's best path gives when the violation is at that node (its end, or a deadlock). */
-const AT_END = -1;
-const DEADLOCK = 'no deadlock';
-/** Threads are bits of a sleep set. */
-const MAX_THREADS = 30;
-
-/** Pages listed per region in a state (a race needs a few; a big region is cut). */
-const PAGES_LISTED = 8;
-const PROGRESS_EVERY = 2000;
 
 function failureName(s: Step): string {
   if (s.op === 'assert') return s.says ?? `assert ${s.that}`;

@@ -1,12 +1,12 @@
 // The explorer's state hash (no kernel counterpart). A machine's page state (MemMap's pool and extra
-// arrays) and its PTE tables (the PteSlab) are tens of thousands of words, and a step of a race changes a
-// handful: hashing every word at every state dominated the search. Here the hash of an array is the sum,
-// over its words, of a mix of (index, value) in two 32-bit lanes, so it depends only on the contents
-// and can be kept up to date by comparing with the last contents seen and adding the difference of the
-// words that changed. A compare is a fraction of the cost of a hash per word.
+// arrays) and its PTE tables are tens of thousands of words, and a point of a race changes a handful.
+// The hash of such an array is the sum, over its words, of a mix of (index, value) in two 32-bit lanes:
+// it depends only on the contents, and changes by the difference of the mixes of the words that changed
+// (WordHash keeps it up to date by comparing with the last contents seen; state.ts by the words it knows
+// changed). Sums make the hash of an unordered collection (a Map's entries) independent of its order.
 
 /** murmur3's fmix32: a 32-bit avalanche. */
-function fmix(h: number): number {
+export function fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -14,13 +14,15 @@ function fmix(h: number): number {
   return h ^ (h >>> 16);
 }
 
-const laneA = (i: number, v: number): number => fmix(v ^ Math.imul(i + 1, 0x9e3779b1));
-const laneB = (i: number, v: number): number => fmix(Math.imul(v, 0x27d4eb2f) + Math.imul(i ^ 0x5bd1e995, 0x165667b1));
+/** The two lanes' mix of word i holding v. */
+export const laneA = (i: number, v: number): number => fmix(v ^ Math.imul(i + 1, 0x9e3779b1));
+export const laneB = (i: number, v: number): number =>
+  fmix(Math.imul(v, 0x27d4eb2f) + Math.imul(i ^ 0x5bd1e995, 0x165667b1));
 
 /**
  * The hash of a word array whose contents change in place: update() compares the array with the copy
  * of its last contents and adds, per changed word, the difference of its mix. Words past the end count
- * as zeros, so an array that grows (the slab's high-water mark) hashes as if it always had them.
+ * as zeros, so an array that grows hashes as if it always had them.
  */
 export class WordHash {
   private prev = new Int32Array(0);
@@ -62,10 +64,14 @@ export class WordHash {
   }
 }
 
-/** Two lanes of 32 bits, mixed word by word (for the small, structured part of a state). */
+/** Two lanes of 32 bits, mixed word by word (for the small, ordered part of a state). */
 export class Hash {
   a = 0x811c9dc5;
   b = 0x01000193;
+  reset(): void {
+    this.a = 0x811c9dc5;
+    this.b = 0x01000193;
+  }
   word(x: number): void {
     this.a = Math.imul(this.a ^ (x | 0), 0x01000193);
     this.b = Math.imul(this.b ^ (x | 0), 0x5bd1e995) ^ (this.b >>> 15);
@@ -79,9 +85,14 @@ export class Hash {
   }
   words(v: ArrayLike<number>): void {
     this.num(v.length);
-    for (let i = 0; i < v.length; i++) this.word(v[i]!);
+    for (let i = 0; i < v.length; i++) this.num(v[i]!);
   }
-  key(): string {
-    return `${(this.a >>> 0).toString(36)}.${(this.b >>> 0).toString(36)}`;
+  str(s: string): void {
+    this.word(s.length);
+    for (let i = 0; i < s.length; i++) this.word(s.charCodeAt(i));
+  }
+  /** The two lanes as one number (52 bits: exact as a Map key). */
+  value(): number {
+    return (this.a >>> 0) * 2 ** 20 + (this.b >>> 12);
   }
 }

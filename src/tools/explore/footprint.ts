@@ -1,0 +1,59 @@
+// Footprints: what an atomic point of the race explorer may read and write (no kernel counterpart). They
+// define the dependency relation of the explorer's partial-order reduction (explorer.ts, sleep sets):
+// two points are independent when neither writes a resource the other reads or writes. Every resource a
+// point's effect or its enabledness depends on is in its read set (a point whose lock may be taken
+// reads that mm's LOCK resource), and every resource it may change is in its write set, so two
+// independent points run in either order from one state reach the same state, and neither enables or
+// disables the other. Resources are coarse, which keeps the relation simple to check:
+//   FRAMES   every page's state (struct page, contents), the page allocator, the PTE slab's allocation,
+//            vmstat, the LRU batches, the WARN and misuse logs (kept as counts in the state);
+//   HANDLES  the scenario's handles (what GUP steps hand back, rings);
+//   per mm:  PT (its page tables), FIELDS (write_protect_seq, MMF_HAS_PINNED, RSS, locked/pinned_vm)
+//            and LOCK (its mmap_lock, page-table lock, GUP-fast's IRQs-off count, migration entries).
+// A point that may touch anything else (a process made or ended, VMAs changed, an MMU notifier called,
+// any step the explorer runs whole) says `all`, which depends on every other point.
+
+export const R_FRAMES = 1 << 0;
+export const R_HANDLES = 1 << 1;
+const MM_BASE_SHIFT = 2;
+const MM_KINDS = 3;
+/** Per-mm resources exist for this many processes (slots); a point on any other says `all`. */
+export const MAX_MM_SLOTS = 9;
+/** A process without a slot. */
+export const NO_SLOT = -1;
+
+export const MM_PT = 0;
+export const MM_FIELDS = 1;
+export const MM_LOCK = 2;
+
+/** The resource bit of `kind` (MM_PT, MM_FIELDS, MM_LOCK) of the mm in slot `slot`. */
+export function mmRes(slot: number, kind: number): number {
+  return 1 << (MM_BASE_SHIFT + slot * MM_KINDS + kind);
+}
+
+/** Every per-mm resource of every slot. */
+export const R_ALL_MMS = ((1 << (MM_BASE_SHIFT + MAX_MM_SLOTS * MM_KINDS)) - 1) & ~(R_FRAMES | R_HANDLES);
+
+/** What a point may read (r) and write (w), as resource bits; `all`: it may touch anything. */
+export class Footprint {
+  all = true;
+  r = 0;
+  w = 0;
+  /** Anything at all. */
+  any(): void {
+    this.all = true;
+    this.r = this.w = 0;
+  }
+  /** Exactly these reads and writes (a slot of NO_SLOT makes it `all`). */
+  set(r: number, w: number): void {
+    this.all = false;
+    this.r = r;
+    this.w = w;
+  }
+}
+
+/** Whether two points commute: neither is `all`, and neither writes what the other reads or writes. */
+export function independent(a: Footprint, b: Footprint): boolean {
+  if (a.all || b.all) return false;
+  return (a.w & (b.r | b.w)) === 0 && (b.w & a.r) === 0;
+}

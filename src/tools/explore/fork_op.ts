@@ -1,0 +1,141 @@
+// fork as the race explorer runs it (kernel/fork.c dup_mmap(), mm/memory.c copy_page_range()): the start
+// (mmap_write_lock() of the parent, the child and its VMAs), then per VMA the copy one atomic point at a
+// time through the model's own per-entry code (kernel/fork.ts copyPageRangeStep(): write_protect_seq
+// opened for a COW mapping, per entry the decision -- folio_try_dup_anon_rmap_*(), share or copy -- and
+// after a share the write-protect, under the page-table lock; the seqcount closed), then the end.
+
+import {
+  forkBegin,
+  forkEnd,
+  copyPageRangeStep,
+  forkCursor,
+  newForkStats,
+  FORK_COPY_DONE,
+  type ForkCursor,
+} from '../../kernel/fork.js';
+import type { Process } from '../../mm/task.js';
+import type { Vma } from '../../mm/mm_types.js';
+import { EEXIST, errnoName } from '../../uapi/errno.js';
+import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
+import { Op, quiet, type PointRecord, type World } from './op.js';
+import type { Hash } from './state_hash.js';
+
+const F_BEGIN = 0;
+const F_COPY = 1;
+const F_END = 2;
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+export class ForkOp extends Op {
+  phase = F_BEGIN;
+  child: Process | undefined = undefined;
+  pairs: [Vma, Vma][] = [];
+  vi = 0;
+  stats = newForkStats();
+  cursor: ForkCursor | undefined = undefined;
+  err = 0;
+
+  private get s(): { proc: string; child: string } {
+    return this.step as { proc: string; child: string };
+  }
+  enabled(w: World): boolean {
+    return this.phase !== F_BEGIN || w.locks.canWrite(this.s.proc);
+  }
+  /** The entry the next copy point is at is a PMD or PUD leaf (a THP split, a hugetlb copy). */
+  private atLeaf(w: World): boolean {
+    const c = this.cursor!;
+    const [, src] = this.pairs[this.vi]!;
+    if (src.kind === 'hugetlb') return true;
+    const pt = w.ctx.proc(this.s.proc).mm.pt;
+    return pt.pudLeaf(c.addr) !== 0 || typeof pt.pmdSlot(c.addr) === 'number';
+  }
+  override structural(w: World): boolean {
+    // dup_mmap()'s start and end; a leaf (PMD split, hugetlb pool); an MMU notifier at a VMA's end.
+    return this.phase !== F_COPY || w.ctx.m.notifiers.size > 0 || this.atLeaf(w);
+  }
+  override footprint(w: World, fp: Footprint): void {
+    const ps = w.slot(this.s.proc);
+    const cs = this.child ? w.slot(this.s.child) : NO_SLOT;
+    if (this.phase !== F_COPY || ps === NO_SLOT || cs === NO_SLOT || this.structural(w)) return fp.any();
+    const pfields = mmRes(ps, MM_FIELDS);
+    // The seqcount opening, an entry's decision (its page state, the child's table, the PTL taken) or,
+    // after a share, the write-protect of both entries (the PTL released); crossing into the next VMA
+    // may do the next VMA's first point too.
+    let wr = pfields | R_FRAMES | mmRes(cs, MM_PT) | mmRes(cs, MM_FIELDS) | mmRes(ps, MM_LOCK);
+    if (this.cursor!.pending) wr |= mmRes(ps, MM_PT);
+    fp.set(mmRes(ps, MM_PT) | pfields | R_FRAMES, wr);
+  }
+  point(w: World): PointRecord {
+    const m = w.ctx.m;
+    const parent = w.ctx.proc(this.s.proc);
+    if (this.phase === F_BEGIN) {
+      if (m.process(this.s.child)?.alive) {
+        this.done = true;
+        this.ret = -EEXIST;
+        return { fn: 'kernel_clone', what: `a process ${this.s.child} exists: -EEXIST` };
+      }
+      w.locks.writer.set(this.s.proc, this.thread);
+      const { child, pairs } = forkBegin(m, parent, this.s.child);
+      this.child = child;
+      this.pairs = pairs;
+      this.vi = 0;
+      this.cursor = pairs.length ? forkCursor(pairs[0]![1], this.stats) : undefined;
+      this.phase = pairs.length ? F_COPY : F_END;
+      return { fn: 'dup_mmap', what: "mmap_write_lock(); the child's VMAs" };
+    }
+    if (this.phase === F_COPY) {
+      for (;;) {
+        const [cv, vma] = this.pairs[this.vi]!;
+        const c = this.cursor!;
+        const r = copyPageRangeStep(m, cv, vma, c);
+        if (c.pending) w.locks.ptl.set(this.s.proc, this.thread);
+        else w.locks.ptl.delete(this.s.proc);
+        if (typeof r === 'object') {
+          // The last VMA's copy closed with a point of its own: dup_mmap()'s end is next.
+          if (c.stage === FORK_COPY_DONE && this.vi === this.pairs.length - 1) this.phase = F_END;
+          if (!w.describe) return quiet(r.fn);
+          return { fn: r.fn, what: `${hex(r.addr)}: ${r.what}` };
+        }
+        if (typeof r === 'number') {
+          this.err = r;
+          this.phase = F_END;
+          return { fn: 'copy_page_range', what: `failed: ${errnoName(r)}` };
+        }
+        // The VMA is done (a mapping without write_protect_seq ends without a point): the next one.
+        this.vi++;
+        if (this.vi >= this.pairs.length) break;
+        this.cursor = forkCursor(this.pairs[this.vi]![1], this.stats);
+      }
+      this.phase = F_END;
+      const st = this.stats;
+      return {
+        fn: 'copy_page_range',
+        what: `every VMA copied: ${st.shared} page(s) shared, ${st.copied} copied, ${st.pmd_split} PMD(s) split`,
+      };
+    }
+    const r = forkEnd(m, parent, this.child!, this.err);
+    w.locks.writer.delete(this.s.proc);
+    this.done = true;
+    if (typeof r === 'number') this.ret = r;
+    else w.ctx.configure(r);
+    return { fn: 'dup_mmap', what: `mmap_write_unlock(): ret ${this.ret}` };
+  }
+  override hashLive(h: Hash): void {
+    super.hashLive(h);
+    if (this.done) return;
+    h.word(this.phase);
+    h.word(this.vi);
+    h.num(this.err);
+    const c = this.cursor;
+    if (c) {
+      h.word(c.stage);
+      h.num(c.addr);
+      h.num(c.pending);
+      h.word(c.pendingNr);
+      h.word(c.touched ? 1 : 0);
+    }
+    h.num(this.stats.shared);
+    h.num(this.stats.copied);
+    h.num(this.stats.pmd_split);
+  }
+}

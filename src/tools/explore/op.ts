@@ -1,0 +1,144 @@
+// The race explorer's threads run their steps as ops (no kernel counterpart: this is the scheduler a real
+// machine's CPUs are). An op runs its step in atomic points at the kernel's interleaving points; a point
+// is enabled only when the modelled locks allow it (locks.ts), and says what it may read and write
+// (footprint.ts). Ops keep their state in their own fields, so the explorer's state store puts a thread
+// back exactly where it was.
+
+import type { RunContext } from '../../scenario/context.js';
+import type { Step, ThreadStep } from '../../scenario/schema.js';
+import { runScenarioStep } from '../../scenario/run.js';
+import { assertFailures } from '../../scenario/ops/race.js';
+import type { Process } from '../../mm/task.js';
+import { NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
+import { pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
+import { Footprint, MAX_MM_SLOTS, NO_SLOT } from './footprint.js';
+import type { Locks } from './locks.js';
+import type { Hash } from './state_hash.js';
+
+/** What one atomic point did: the kernel function, in words, and a property it broke (if any). */
+export interface PointRecord {
+  fn: string;
+  what: string;
+  /** A property this point found broken: its name and the sentence. */
+  violation?: { property: string; message: string };
+}
+
+/** The world the ops act on: the run's context, the locks, and per-process resource slots. */
+export class World {
+  /** Build the `what` of each point (off while searching, where nobody reads them; on for a trace). */
+  describe = true;
+  private readonly slots = new Map<string, number>();
+  constructor(
+    readonly ctx: RunContext,
+    readonly locks: Locks,
+  ) {}
+  /** The resource slot of a process (footprint.ts), NO_SLOT past MAX_MM_SLOTS processes. */
+  slot(proc: string): number {
+    let s = this.slots.get(proc);
+    if (s === undefined) {
+      s = this.slots.size < MAX_MM_SLOTS ? this.slots.size : NO_SLOT;
+      this.slots.set(proc, s);
+    }
+    return s;
+  }
+}
+
+/** One step of a thread, run in atomic points. */
+export abstract class Op {
+  done = false;
+  /** The step's return value (for the trace and the end state). */
+  ret = 0;
+  constructor(
+    readonly thread: string,
+    readonly step: ThreadStep,
+  ) {}
+  /** Whether the next point may run now (the locks allow it). */
+  abstract enabled(w: World): boolean;
+  /** Run the next point. */
+  abstract point(w: World): PointRecord;
+  /** What the next point may read and write (footprint.ts): everything unless an op says less. */
+  footprint(_w: World, fp: Footprint): void {
+    fp.any();
+  }
+  /**
+   * Whether the next point may change machine state beyond what the state store keeps cheaply (state.ts):
+   * make or drop processes, VMAs, files or handles, call an MMU notifier, run a whole scenario step.
+   * Objects the op itself makes and keeps in its fields are the op's state, not structural.
+   */
+  structural(_w: World): boolean {
+    return true;
+  }
+  /** The op's live state, for the state hash: what its next points depend on (a done op: its return). */
+  hashLive(h: Hash): void {
+    h.word(this.done ? 1 : 0);
+    h.num(this.ret);
+  }
+}
+
+/** The PFN mapped at addr in p (a PTE, or the page of a PMD/PUD leaf), or NO_PFN. */
+export function mappedPfn(p: Process, addr: number): number {
+  const pt = p.mm.pt;
+  const pud = pt.pudLeaf(addr);
+  if (pud) return pte_pfn(pud) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE);
+  const slot = pt.pmdSlot(addr);
+  if (typeof slot === 'number') return pte_pfn(slot) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
+  if (!slot) return NO_PFN;
+  const e = slot[pte_index(addr)]!;
+  return pte_present(e) ? pte_pfn(e) : NO_PFN;
+}
+
+/** Steps that take mmap_lock for write as one atomic point. */
+const WRITERS = new Set(['mmap', 'munmap', 'mremap', 'mprotect', 'madvise', 'mlock', 'munlock', 'fork', 'exit']);
+/** Steps that only release, observe or check: they take no mmap_lock. */
+const LOCKLESS = new Set([
+  'unpin_user_pages',
+  'unpin_user_pages_dirty_lock',
+  'unpin_user_page',
+  'put_page',
+  'io_uring_unregister_buffers',
+  'rdma_dereg_mr',
+  'vfio_unmap_dma',
+  'vmstat',
+  'inspect',
+  'dump_page',
+  'assert',
+  'expect',
+  'close',
+  'fail_alloc',
+  'fatal_signal',
+  'create_file',
+]);
+
+/** Any other step: one atomic point through the scenario runner, under the lock its syscall takes. */
+export class AtomicOp extends Op {
+  enabled(w: World): boolean {
+    if (LOCKLESS.has(this.step.op)) return true;
+    const s = this.step as { proc?: string; target?: string };
+    for (const n of [s.proc, s.target]) {
+      if (n === undefined || !w.ctx.m.process(n)?.alive) continue;
+      if (WRITERS.has(this.step.op) ? !w.locks.canWrite(n) : !w.locks.canRead(n)) return false;
+    }
+    return true;
+  }
+  point(w: World): PointRecord {
+    this.done = true;
+    if (this.step.op === 'assert') {
+      const f = assertFailures(w.ctx, this.step);
+      const rec: PointRecord = { fn: 'assert', what: this.step.says ?? this.step.that };
+      if (f.length) rec.violation = { property: this.step.says ?? `assert ${this.step.that}`, message: f.join('; ') };
+      return rec;
+    }
+    const res = runScenarioStep(w.ctx, this.step as Step, w.ctx.m.warns.step ?? 0, []);
+    this.ret = res.ret;
+    const why = res.why as { fn: string; rule: string } | undefined;
+    return {
+      fn: this.step.op,
+      what: `ret ${res.ret}${res.errno ? ` (${res.errno}${why ? `: ${why.fn}: ${why.rule}` : ''})` : ''}`,
+    };
+  }
+}
+
+/** A point's record when nobody reads its words (the search). */
+export function quiet(fn: string): PointRecord {
+  return { fn, what: '' };
+}

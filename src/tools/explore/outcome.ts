@@ -1,0 +1,166 @@
+// What a person can observe of the machine at the end of an interleaving (no kernel counterpart): the
+// counters that moved, each thread step's return value, every page of every region in every live process
+// (frame, entry level and write bit, the folio's refcount, the page's mappings, pins, PageAnonExclusive,
+// contents) and what each handle holds. Two end states are the same outcome when they look the same up to
+// the naming of frames: which physical frame an allocation got depends on the order of allocations,
+// which a person cannot see, so frames are named by where they first appear (F0, F1...) in the key.
+// Runs of pages that look alike (the pages of one folio, mapped alike) are shown as one line.
+
+import type { RunContext } from '../../scenario/context.js';
+import type { Machine } from '../../mm/machine.js';
+import type { Process } from '../../mm/task.js';
+import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
+import { pte_index, pte_pfn, pte_present, pte_write } from '../../mm/pgtable.js';
+import { folio_maybe_dma_pinned } from '../../mm/folio_pin.js';
+import { pageValue } from '../../mm/highmem.js';
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/** One page as a person sees it. */
+interface PageView {
+  pfn: number;
+  level: 'pte' | 'pmd' | 'pud';
+  writable: boolean;
+  folio: number;
+  refcount: number;
+  mapcount: number;
+  pinned: boolean;
+  exclusive: boolean;
+  value: number;
+}
+
+function viewPage(m: Machine, p: Process, addr: number): PageView | undefined {
+  const pt = p.mm.pt;
+  let e = pt.pudLeaf(addr);
+  let level: PageView['level'] = 'pud';
+  let pfn: number;
+  if (e) pfn = pte_pfn(e) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE);
+  else {
+    const slot = pt.pmdSlot(addr);
+    if (typeof slot === 'number') {
+      e = slot;
+      level = 'pmd';
+      pfn = pte_pfn(e) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE);
+    } else {
+      e = slot ? slot[pte_index(addr)]! : 0;
+      if (!pte_present(e)) return undefined;
+      level = 'pte';
+      pfn = pte_pfn(e);
+    }
+  }
+  const mem = m.mem;
+  const folio = mem.page_folio(pfn);
+  return {
+    pfn,
+    level,
+    writable: pte_write(e),
+    folio,
+    refcount: mem.refcount[folio]!,
+    mapcount: mem.mapcount[pfn]! + mem.folio_entire_mapcount(folio),
+    pinned: folio_maybe_dma_pinned(m, folio),
+    exclusive: mem.folio_test_anon(folio) && mem.PageAnonExclusive(level === 'pte' ? pfn : folio),
+    value: pageValue(m, pfn),
+  };
+}
+
+/**
+ * Whether page b continues the run that page a ends: the next frame, mapped alike, in the same folio or
+ * (small folios) in one counted alike.
+ */
+function continues(a: PageView | undefined, b: PageView | undefined): boolean {
+  if (!a || !b) return !a && !b;
+  return (
+    (b.folio === a.folio || (b.folio === b.pfn && a.folio === a.pfn && b.refcount === a.refcount)) &&
+    b.pfn === a.pfn + 1 &&
+    b.level === a.level &&
+    b.writable === a.writable &&
+    b.mapcount === a.mapcount &&
+    b.exclusive === a.exclusive &&
+    b.value === a.value
+  );
+}
+
+/** Names frames by first appearance: folio head -> F<k>. */
+class FrameNames {
+  private readonly names = new Map<number, string>();
+  folio(m: Machine, pfn: number): string {
+    const folio = m.mem.page_folio(pfn);
+    let n = this.names.get(folio);
+    if (n === undefined) this.names.set(folio, (n = `F${this.names.size}`));
+    return pfn === folio ? n : `${n}+${pfn - folio}`;
+  }
+}
+
+/** An end state as a person sees it: lines to show (real frames) and its key (frames by first appearance). */
+export interface Observation {
+  key: string;
+  counters: Record<string, number>;
+  returns: string[];
+  pages: string[];
+  handles: string[];
+}
+
+/** Observe the end state. `returns`: each thread step's "thread.step op = ret". */
+export function observe(ctx: RunContext, returns: string[]): Observation {
+  const m = ctx.m;
+  const names = new FrameNames();
+  const keyParts: string[] = [];
+  const pages: string[] = [];
+  const procs = [...m.processes.values()].filter((p) => p.alive).sort((a, b) => (a.name < b.name ? -1 : 1));
+  for (const r of ctx.regions.values())
+    for (const p of procs) {
+      if (!p.mm.vma_lookup(r.addr)) continue;
+      const n = r.len / PAGE_SIZE;
+      let i = 0;
+      while (i < n) {
+        const first = viewPage(m, p, r.addr + i * PAGE_SIZE);
+        let j = i + 1;
+        let last = first;
+        for (; j < n; j++) {
+          const v = viewPage(m, p, r.addr + j * PAGE_SIZE);
+          if (!continues(last, v)) break;
+          last = v;
+        }
+        const at = `${p.name} ${r.name}[${j - i > 1 ? `${i}..${j - 1}` : i}]`;
+        if (!first) {
+          pages.push(`${at}: not mapped`);
+          keyParts.push(`${at}:-`);
+        } else {
+          const frames = j - i > 1 ? `frames ${hex(first.pfn)}..${hex(last!.pfn)}` : `frame ${hex(first.pfn)}`;
+          const desc =
+            `${first.level} ${first.writable ? 'rw' : 'ro'}, folio refcount ${first.refcount}, ` +
+            `mapcount ${first.mapcount}${first.pinned ? ', maybe pinned' : ''}${first.exclusive ? ', exclusive' : ''}` +
+            (first.value ? `, data ${hex(first.value)}` : '');
+          pages.push(`${at}: ${frames} ${desc}`);
+          // Name every folio of the run, in order, so later mentions of its frames name them alike.
+          const name = names.folio(m, first.pfn);
+          for (let pfn = first.pfn + 1; pfn <= last!.pfn; pfn++) names.folio(m, pfn);
+          keyParts.push(`${at}:${name}*${j - i}:${desc}`);
+        }
+        i = j;
+      }
+    }
+  const handles: string[] = [];
+  for (const h of [...ctx.objects.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const fr = h.frames();
+    const held = fr.map((f) => `${hex(f.addr)} -> frame ${hex(f.pfn)}${f.pages > 1 ? ` (${f.pages} pages)` : ''}`);
+    handles.push(`${h.name}: ${held.join(', ') || 'nothing'}`);
+    keyParts.push(
+      `${h.name}:${fr.map((f) => `${f.addr}>${names.folio(m, f.pfn)}/${f.pages}/${f.pins}/${f.refs}`).join(',')}`,
+    );
+  }
+  const counters: Record<string, number> = {};
+  const d = ctx.vmstatDelta();
+  for (const k of Object.keys(d).sort()) if (d[k]) counters[k] = d[k]!;
+  const warns = m.warns.records.length;
+  if (warns) counters.warnings = warns;
+  const misuse = m.misuse.records.length;
+  if (misuse) counters.misuse = misuse;
+  keyParts.push(JSON.stringify(counters), ...returns);
+  return { key: keyParts.join('\n'), counters, returns, pages, handles };
+}
+
+/** The pages of every region in every live process, one line per run (for a trace's steps). */
+export function pageLines(ctx: RunContext): string[] {
+  return observe(ctx, []).pages;
+}
