@@ -50,6 +50,12 @@ function entryAt(p: Process, addr: number, out: { e: number; leaf: boolean; size
   out.e = typeof slot === 'number' ? slot : slot ? slot[pte_index(addr)]! : 0;
 }
 
+/** A leaf's PMD (PUD) slot re-read: the leaf there now, or 0 (a table pointer, or nothing). */
+function leafNow(p: Process, addr: number, size: number): number {
+  const pt = p.mm.pt;
+  return size === PUD_SIZE ? pt.pudLeaf(addr) : pt.pmdLeaf(addr);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The slow path
 
@@ -320,9 +326,8 @@ export class FastWalk {
         return { fn: 'try_grab_folio_fast', what: `grabbed folio ${hex(this.folio)} (${this.refs} page(s))` };
       }
       case G_RECHECK: {
-        this.at.e = 0;
-        entryAt(p, this.addr, this.at);
-        const now = this.at.e;
+        // The re-read is of the same level: a leaf's PMD (PUD) slot, which a split makes a table pointer.
+        const now = this.leaf ? leafNow(p, this.addr, this.size) : (entryAt(p, this.addr, this.at), this.at.e);
         this.noteMapped(p);
         const page = this.leaf ? this.folio : pte_pfn(this.e);
         const changed = now !== this.e;
