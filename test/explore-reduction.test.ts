@@ -36,6 +36,9 @@ const RUNS: Array<{ file: string; without: ProtectionName[]; violates?: boolean 
   // The refcount check still refuses the move: protections overlap.
   { file: 'race-migrate-pin.yaml', without: ['tryShareAnon'] },
   { file: 'race-migrate-pin.yaml', without: ['fastRecheck'], violates: true },
+  { file: 'race-fork-hugetlb.yaml', without: [] },
+  { file: 'race-fork-hugetlb.yaml', without: ['writeProtectSeq'], violates: true },
+  { file: 'race-fork-hugetlb.yaml', without: ['forkEarlyCow'], violates: true },
   { file: 'race-fork-thp.yaml', without: ['writeProtectSeq'] },
 ];
 

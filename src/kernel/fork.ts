@@ -650,7 +650,7 @@ export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor)
     if (cow) {
       writeProtectSeqBegin(src);
       return {
-        fn: 'copy_page_range',
+        fn: src.kind === 'hugetlb' ? 'copy_hugetlb_page_range' : 'copy_page_range',
         what: `raw_write_seqcount_begin(write_protect_seq) = ${src.mm.write_protect_seq}`,
         addr: src.start,
       };
@@ -668,7 +668,7 @@ export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor)
   if (!cow) return undefined;
   writeProtectSeqEnd(src);
   return {
-    fn: 'copy_page_range',
+    fn: src.kind === 'hugetlb' ? 'copy_hugetlb_page_range' : 'copy_page_range',
     what: `raw_write_seqcount_end(write_protect_seq) = ${src.mm.write_protect_seq}`,
     addr: src.end,
   };
