@@ -79,32 +79,42 @@ export function io_sqe_buffers_register(
   ring: IoRing,
   iovecs: ReadonlyArray<{ base: number; len: number }>,
 ): number {
-  // io_sqe_buffers_register(): one table per ring, of 1..IORING_MAX_REG_BUFFERS slots.
+  const r = ioBuffersRegisterBegin(m, ring, iovecs.length);
+  if (typeof r === 'number') return r;
+  for (const iov of iovecs) {
+    const b = io_sqe_buffer_register(m, ring, iov.base, iov.len, r);
+    if (typeof b === 'number') return ioBuffersRegisterFail(m, ring, b);
+    if (b) ring.bufs.push(b);
+  }
+  ring.slots = iovecs.length;
+  return 0;
+}
+
+/**
+ * io_sqe_buffers_register()'s checks (one table per ring, of 1..IORING_MAX_REG_BUFFERS slots): the
+ * accounting state of the call, or the errno.
+ */
+export function ioBuffersRegisterBegin(m: Machine, ring: IoRing, nr: number): AcctState | number {
   if (ring.slots) return m.refuse(-EBUSY, 'io_sqe_buffers_register', 'buffers already registered on this ring');
-  if (!iovecs.length || iovecs.length > IORING_MAX_REG_BUFFERS)
+  if (!nr || nr > IORING_MAX_REG_BUFFERS)
     return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
   // 6.18 installs the table only after the loop, so headpage_already_acct() sees none of this
   // call's earlier buffers and last_hpage is the only dedup across iovecs; 6.1 and 6.12 fill
   // ctx->user_bufs[] as they go (profile.ioUringAcctSeesEarlierBuffers).
-  const acct: AcctState = { last_hpage: NO_FOLIO, table: m.profile.ioUringAcctSeesEarlierBuffers ? ring.bufs : [] };
-  for (const iov of iovecs) {
-    const r = io_sqe_buffer_register(m, ring, iov.base, iov.len, acct);
-    if (typeof r === 'number') {
-      // The partial table is installed, then unregistered as a whole.
-      io_sqe_buffers_unregister(m, ring);
-      return r;
-    }
-    if (r) ring.bufs.push(r);
-  }
-  ring.slots = iovecs.length;
-  return 0;
+  return { last_hpage: NO_FOLIO, table: m.profile.ioUringAcctSeesEarlierBuffers ? ring.bufs : [] };
+}
+
+/** A buffer failed: the partial table is installed, then unregistered as a whole. Returns the errno. */
+export function ioBuffersRegisterFail(m: Machine, ring: IoRing, err: number): number {
+  io_sqe_buffers_unregister(m, ring);
+  return err;
 }
 
 /** IORING_MAX_REG_BUFFERS. */
 const IORING_MAX_REG_BUFFERS = 1 << 14;
 
 /** Accounting state of one registration call: *last_hpage and the installed ctx->buf_table. */
-interface AcctState {
+export interface AcctState {
   last_hpage: number;
   table: MappedUbuf[];
 }
@@ -169,9 +179,29 @@ function io_sqe_buffer_register(
   len: number,
   st: AcctState,
 ): MappedUbuf | number | null {
+  const nr = ioBufferPages(m, base, len);
+  if (nr === IO_SPARSE) return null;
+  if (nr < 0) return nr;
+  const pages = pinScratch(nr);
+  const r =
+    m.profile.ioUringPin === 'pin_user_pages'
+      ? io_pin_pages6_1(m, ring, base, nr, pages)
+      : io_pin_pages(m, ring, base, nr, pages);
+  if (r < 0) return r;
+  return ioBufferInstall(m, ring, base, len, pages, st);
+}
+
+/** An iovec with a NULL base and no length: a sparse slot, nothing pinned. */
+export const IO_SPARSE = 0;
+
+/**
+ * io_sqe_buffer_register() up to the pin: the pages the buffer spans, IO_SPARSE, or the errno
+ * (io_validate_user_buf_range(); io_pin_pages()'s WARN_ON_ONCE(!nr_pages)).
+ */
+export function ioBufferPages(m: Machine, base: number, len: number): number {
   if (base === 0) {
     if (len !== 0) return m.refuse(-EFAULT, 'io_sqe_buffer_register', 'iov_base is NULL but iov_len is not 0');
-    return null; // sparse slot
+    return IO_SPARSE;
   }
   // io_validate_user_buf_range()
   if (len === 0 || len > m.profile.ioUringMaxBuffer)
@@ -187,14 +217,22 @@ function io_sqe_buffer_register(
     m.warns.warn('io_pin_pages', '!nr_pages');
     return m.refuse(-EINVAL, 'io_pin_pages', 'the buffer spans no page (WARN_ON_ONCE(!nr_pages))');
   }
-  const pages = pinScratch(nr);
-  if (m.profile.ioUringPin === 'pin_user_pages') {
-    const r = io_pin_pages6_1(m, ring, base, nr, pages);
-    if (r < 0) return r;
-  } else {
-    const r = io_pin_pages(m, ring, base, nr, pages);
-    if (r < 0) return r;
-  }
+  return nr;
+}
+
+/**
+ * io_sqe_buffer_register() after the pin of every page: the bvecs (one per page, or one per folio when
+ * the buffer coalesces), the RLIMIT_MEMLOCK charge (on failure everything is unpinned) and pinned_vm.
+ */
+export function ioBufferInstall(
+  m: Machine,
+  ring: IoRing,
+  base: number,
+  len: number,
+  pages: Int32Array,
+  st: AcctState,
+): MappedUbuf | number {
+  const nr = pages.length;
   let bvecPages: Int32Array;
   let coalesced = false;
   let folioShift = PAGE_SHIFT;
@@ -223,7 +261,14 @@ function io_sqe_buffer_register(
 
 /** io_pin_pages() (io_uring/memmap.c): pin_user_pages_fast(), all or nothing. Returns nr or -errno. */
 function io_pin_pages(m: Machine, ring: IoRing, base: number, nr: number, pages: Int32Array): number {
-  const pinned = pin_user_pages_fast(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
+  return ioPinPagesDone(m, nr, pages, pin_user_pages_fast(m, ring.owner, base, nr, IO_PIN_FLAGS, pages));
+}
+
+/** The flags io_pin_pages() pins with. */
+export const IO_PIN_FLAGS = FOLL_WRITE | FOLL_LONGTERM;
+
+/** io_pin_pages() after pin_user_pages_fast() returned `pinned`: nr, or the errno (a partial pin is undone). */
+export function ioPinPagesDone(m: Machine, nr: number, pages: Int32Array, pinned: number): number {
   if (pinned !== nr) {
     if (pinned > 0) {
       unpin_user_pages(m, pages, pinned);
@@ -245,7 +290,18 @@ function io_pin_pages(m: Machine, ring: IoRing, base: number, nr: number, pages:
  * pin (-EFAULT), the pages are unpinned again. Returns nr or -errno.
  */
 function io_pin_pages6_1(m: Machine, ring: IoRing, base: number, nr: number, pages: Int32Array): number {
-  const pret = pin_user_pages(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
+  return ioPinPages6_1Done(m, ring, base, nr, pages, pin_user_pages(m, ring.owner, base, nr, IO_PIN_FLAGS, pages));
+}
+
+/** 6.1's io_pin_pages() after pin_user_pages() returned `pret`: the VMA checks; nr, or the errno (unpinned). */
+export function ioPinPages6_1Done(
+  m: Machine,
+  ring: IoRing,
+  base: number,
+  nr: number,
+  pages: Int32Array,
+  pret: number,
+): number {
   let ret = 0;
   if (pret === nr) {
     const mm = ring.owner.mm;
@@ -403,7 +459,7 @@ function installedHeads(m: Machine, table: MappedUbuf[]): Set<number> {
 }
 
 /** io_release_ubuf(): one unpin_user_folio(folio, 1) per bvec; the memlock charge is returned. */
-function io_release_ubuf(m: Machine, ring: IoRing, b: MappedUbuf): void {
+export function io_release_ubuf(m: Machine, ring: IoRing, b: MappedUbuf): void {
   for (const p of b.bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
   if (ring.accountUser) unchargeUserLockedVm(m, ring.owner, b.acctPages);
   ring.owner.mm.pinned_vm -= b.acctPages;
