@@ -436,12 +436,12 @@ function walkPageTables(
   const mem = m.mem;
   // PageAnonExclusive: the page belongs to one mm. fork clears it on every page it shares
   // (__folio_try_dup_anon_rmap), so an exclusive page mapped by two mms means a lost clear.
-  const exclusive = (pfn: number, what: string): void => {
+  const exclusive = (pfn: number, what: () => string): void => {
     // A refcount misuse lowered makes do_wp_page() reuse a page another mm still maps, as in the kernel.
     if (!mem.PageAnonExclusive(pfn) || isTainted(pfn)) return;
     const owner = exclusiveOwner[pfn]!;
     if (owner === 0) exclusiveOwner[pfn] = mm.id;
-    else if (owner !== mm.id) v(`${what}: PageAnonExclusive page ${hex(pfn)} is also mapped by another mm`);
+    else if (owner !== mm.id) v(`${what()}: PageAnonExclusive page ${hex(pfn)} is also mapped by another mm`);
   };
   let rssAnon = 0;
   let rssFile = 0;
@@ -452,28 +452,29 @@ function walkPageTables(
       return;
     }
     const vma = mm.vma_lookup(addr);
-    const what = `${who}: ${order === PUD_ORDER ? 'PUD' : 'PMD'} leaf at ${hex(addr)}`;
+    const what = (): string => `${who}: ${order === PUD_ORDER ? 'PUD' : 'PMD'} leaf at ${hex(addr)}`;
     if (!vma) {
-      v(`${what} outside any VMA`);
+      v(`${what()} outside any VMA`);
       return;
     }
-    if (addr < vma.start || addr + size > vma.end) v(`${what} straddles its VMA [${hex(vma.start)}, ${hex(vma.end)})`);
+    if (addr < vma.start || addr + size > vma.end)
+      v(`${what()} straddles its VMA [${hex(vma.start)}, ${hex(vma.end)})`);
     const pfn = pte_pfn(e);
     if (pte_special(e)) {
       if (pfn !== m.huge_zero_folio || vma.kind !== 'anon')
-        v(`${what} is special but not the huge zero folio of an anon VMA`);
+        v(`${what()} is special but not the huge zero folio of an anon VMA`);
       return;
     }
     if (pfn >= mem.nr || !(mem.flags[pfn]! & PG_head) || (mem.flags[pfn]! & ORDER_MASK) !== order) {
-      v(`${what} maps ${hex(pfn)}, not the head of an order-${order} folio`);
+      v(`${what()} maps ${hex(pfn)}, not the head of an order-${order} folio`);
       return;
     }
     // A folio misuse freed (or drove below zero) stays mapped, as in the kernel.
     if (mem.refcount[pfn]! <= 0 && !isTainted(pfn)) {
-      v(`${what} maps folio ${hex(pfn)} with refcount ${mem.refcount[pfn]}`);
+      v(`${what()} maps folio ${hex(pfn)} with refcount ${mem.refcount[pfn]}`);
       return;
     }
-    if ((vma.kind === 'hugetlb') !== mem.folio_test_hugetlb(pfn)) v(`${what}: hugetlb VMA/folio mismatch`);
+    if ((vma.kind === 'hugetlb') !== mem.folio_test_hugetlb(pfn)) v(`${what()}: hugetlb VMA/folio mismatch`);
     checkRmap(m, vma, addr, pfn, pfn, what, v);
     if (mem.folio_test_anon(pfn)) exclusive(pfn, what);
     entireCount.set(pfn, (entireCount.get(pfn) ?? 0) + 1);
@@ -500,23 +501,25 @@ function walkPageTables(
       }
       if (!last || addr < last.start || addr >= last.end) last = mm.vma_lookup(addr);
       const vma = last;
-      const what = `${who}: PTE at ${hex(addr)}`;
+      // Built only when something is wrong: end states of a race search check every PTE.
+      const what = (): string => `${who}: PTE at ${hex(addr)}`;
       if (!vma) {
-        v(`${what} outside any VMA`);
+        v(`${what()} outside any VMA`);
         continue;
       }
-      if (vma.kind === 'hugetlb') v(`${what} in a hugetlb VMA`);
+      if (vma.kind === 'hugetlb') v(`${what()} in a hugetlb VMA`);
       const pfn = pte_pfn(e);
       if (pte_special(e)) {
-        if (pfn !== ZERO_PFN && vma.kind !== 'pfnmap') v(`${what} is special but maps ${hex(pfn)}, not the zero page`);
+        if (pfn !== ZERO_PFN && vma.kind !== 'pfnmap')
+          v(`${what()} is special but maps ${hex(pfn)}, not the zero page`);
         continue;
       }
       if (pfn >= mem.nr) {
-        v(`${what} maps ${hex(pfn)} beyond memory`);
+        v(`${what()} maps ${hex(pfn)} beyond memory`);
         continue;
       }
       if (pfn === ZERO_PFN) {
-        v(`${what} maps the zero page without the special bit`);
+        v(`${what()} maps the zero page without the special bit`);
         continue;
       }
       pteCount[pfn]!++;
@@ -524,17 +527,17 @@ function walkPageTables(
       try {
         folio = mem.page_folio(pfn);
       } catch {
-        v(`${what} maps ${hex(pfn)}, a tail without a head`);
+        v(`${what()} maps ${hex(pfn)}, a tail without a head`);
         continue;
       }
       if (mem.flags[folio]! & PG_buddy || (mem.refcount[folio]! <= 0 && !isTainted(folio))) {
         v(
-          `${what} maps ${hex(pfn)} which is not allocated (refcount ` +
+          `${what()} maps ${hex(pfn)} which is not allocated (refcount ` +
             `${mem.refcount[folio]}${mem.flags[folio]! & PG_buddy ? ', buddy' : ''})`,
         );
         continue;
       }
-      if (mem.folio_test_hugetlb(folio)) v(`${what} maps a page of hugetlb folio ${hex(folio)}`);
+      if (mem.folio_test_hugetlb(folio)) v(`${what()} maps a page of hugetlb folio ${hex(folio)}`);
       checkRmap(m, vma, addr, pfn, folio, what, v);
       if (mem.folio_test_anon(folio)) exclusive(pfn, what);
       if (mem.folio_test_anon(folio)) rssAnon++;
@@ -553,17 +556,17 @@ function checkRmap(
   addr: number,
   pfn: number,
   folio: number,
-  what: string,
+  what: () => string,
   v: (msg: string) => boolean,
 ): void {
   const mem = m.mem;
   const obj = m.mappingObj(mem.mapping[folio]!);
   if (!obj) {
-    v(`${what}: folio ${hex(folio)} has no folio->mapping`);
+    v(`${what()}: folio ${hex(folio)} has no folio->mapping`);
     return;
   }
-  if (!obj.vmas.has(vma)) v(`${what}: the rmap of folio ${hex(folio)} does not reach this VMA`);
+  if (!obj.vmas.has(vma)) v(`${what()}: the rmap of folio ${hex(folio)} does not reach this VMA`);
   const want = (vma.pgoff + (addr - vma.start) / PAGE_SIZE) >>> 0;
   const have = (mem.index[folio]! + (pfn - folio)) >>> 0;
-  if (have !== want) v(`${what}: page index ${have} but the VMA maps index ${want} there`);
+  if (have !== want) v(`${what()}: page index ${have} but the VMA maps index ${want} there`);
 }
