@@ -57,6 +57,12 @@ export class PageAllocator {
   /** PF_MEMALLOC_PIN nesting depth: while > 0 movable allocations avoid MOVABLE and CMA. */
   memallocPin = 0;
   allocations = 0;
+  /**
+   * Told of every run of frames whose struct pages the allocator writes (handed out, freed, split or
+   * merged, linked into a free list): how the race explorer's state store knows which pages can change
+   * without comparing all of them (tools/explore/journal.ts). No kernel counterpart.
+   */
+  onTouch: ((pfn: number, nr: number) => void) | undefined = undefined;
 
   constructor(readonly mem: MemMap) {}
 
@@ -192,6 +198,7 @@ export class PageAllocator {
     while (o <= MAX_ORDER && area.heads[o] === NO_PFN) o++;
     if (o > MAX_ORDER) return NO_PFN;
     const pfn = area.heads[o]!;
+    this.onTouch?.(pfn, 1 << order);
     this.unlinkFree(area, pfn, o);
     // expand(): hand back the upper halves.
     while (o > order) {
@@ -218,6 +225,7 @@ export class PageAllocator {
     if (!area) throw new Error(`gupsim bug: free of pfn ${pfn} outside every zone`);
     const m = this.mem;
     const n = 1 << order;
+    this.onTouch?.(pfn, n);
     if (n === 1) {
       m.flags[pfn] = 0;
       m.refcount[pfn] = 0;
@@ -248,6 +256,7 @@ export class PageAllocator {
       const bf = m.flags[buddy]!;
       if (!(bf & PG_buddy) || (bf & ORDER_MASK) !== order) break;
       this.unlinkFree(area, buddy, order);
+      this.onTouch?.(buddy, 1);
       m.flags[buddy] = 0;
       m.index[buddy] = 0;
       m.mapcount[buddy] = 0;
@@ -261,6 +270,8 @@ export class PageAllocator {
   private pushFree(area: Area, pfn: number, order: number): void {
     const m = this.mem;
     const head = area.heads[order]!;
+    this.onTouch?.(pfn, 1);
+    if (head !== NO_PFN) this.onTouch?.(head, 1);
     m.flags[pfn] = PG_buddy | order;
     m.index[pfn] = head + 1; // next (+1, 0 = none)
     m.mapcount[pfn] = NO_PFN; // prev
@@ -273,6 +284,8 @@ export class PageAllocator {
     const m = this.mem;
     const next = m.index[pfn]! - 1;
     const prev = m.mapcount[pfn]!;
+    if (prev !== NO_PFN) this.onTouch?.(prev, 1);
+    if (next !== NO_PFN) this.onTouch?.(next, 1);
     if (prev !== NO_PFN) m.index[prev] = next + 1;
     else area.heads[order] = next;
     if (next !== NO_PFN) m.mapcount[next] = prev;

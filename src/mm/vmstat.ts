@@ -111,6 +111,11 @@ export class Vmstat {
     return this.v[vmstatIndex(item)]!;
   }
 
+  /** Every counter, in VMSTAT_ITEMS order: the array itself (the race explorer saves and puts it back). */
+  values(): Float64Array {
+    return this.v;
+  }
+
   /**
    * Per-size mTHP statistics (/sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/stats/*):
    * count_mthp_stat(order, MTHP_STAT_ANON_FAULT_ALLOC / _FALLBACK). Not part of /proc/vmstat.

@@ -27,6 +27,14 @@ export class WarnLog {
     if (this.step !== undefined) rec.step = this.step;
     this.records.push(rec);
   }
+
+  /** Forget every record past the first n (the race explorer going back to an earlier state). */
+  truncate(n: number): void {
+    if (this.records.length <= n) return;
+    this.records.length = n;
+    this.seen.clear();
+    for (const r of this.records) this.seen.add(`${r.fn}\u0000${r.condition}`);
+  }
 }
 
 /** WARN sites outside mm/gup.c. */
