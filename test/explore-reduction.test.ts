@@ -42,6 +42,9 @@ const RUNS: Array<{ file: string; without: ProtectionName[]; violates?: boolean 
   { file: 'race-fork-thp.yaml', without: ['writeProtectSeq'] },
 ];
 
+const label = (r: { file: string; without: ProtectionName[] }) =>
+  `${r.file}${r.without.length ? ` without ${r.without}` : ''}`;
+
 /**
  * Every interleaving of the block, enumerated without state hashing or reduction: the fewest points of
  * a thread that reach a violation of each property found on the way (a point's own, or an assert after
@@ -90,7 +93,7 @@ function enumerateShortest(sc: Scenario, without: ProtectionName[]): Map<string,
 
 describe('gupsim explore: the search', () => {
   for (const run of RUNS)
-    it(`${run.file}${run.without.length ? ` without ${run.without}` : ''}: the reduction finds the same outcomes`, () => {
+    it(`${label(run)}: the reduction finds the same outcomes`, () => {
       const sc = load(run.file);
       const reduced = explore(sc, { without: run.without, maxStates: MAX, examples: 0 });
       const full = explore(sc, { without: run.without, maxStates: MAX, examples: 0, reduction: false });
@@ -112,6 +115,25 @@ describe('gupsim explore: the search', () => {
         expect(points, v.property).toBe(shortest.get(v.property));
       }
     });
+
+  for (const f of [
+    'race-fork-gup-fast.yaml',
+    'race-fork-hugetlb.yaml',
+    'race-munmap-gup-fast.yaml',
+    'race-migrate-pin.yaml',
+  ])
+    it(`${f}: the journal goes back exactly (every step back checked against a snapshot)`, () => {
+      const sc = load(f);
+      const checked = explore(sc, { verify: true, examples: 0 });
+      const plain = explore(sc, { examples: 0 });
+      expect(checked.states).toBe(plain.states);
+      expect(outcomes(checked)).toEqual(outcomes(plain));
+    });
+
+  it('race-fork-thp.yaml: the journal goes back exactly (bounded)', () => {
+    const r = explore(load('race-fork-thp.yaml'), { verify: true, examples: 0, maxStates: 800 });
+    expect(r.states).toBe(800);
+  });
 
   it('an end state is an outcome: allocation order alone makes no distinct end state', () => {
     // Two processes each fault a page in: which gets the lower frame depends on the order, nothing else.

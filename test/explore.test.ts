@@ -49,7 +49,7 @@ describe('gupsim explore: the race examples give their expected outcomes', () =>
   });
   for (const f of RACES)
     for (const row of table(f))
-      it(`${f}, ${row.label}: ${row.ends} end states, ${row.violated.length ? row.violated.join('; ') : 'no violation'}`, () => {
+      it(`${f}, ${row.label}: ${row.ends} end states, ${row.violated.join('; ') || 'no violation'}`, () => {
         const r = explore(load(f), { maxStates: MAX, without: row.without, examples: 0 });
         expect(r.truncated).toBe(false);
         expect(r.violations.map((v) => v.property).sort()).toEqual([...row.violated].sort());

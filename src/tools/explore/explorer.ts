@@ -3,7 +3,8 @@
 // every property an interleaving violates, with the shortest interleaving that violates it, step by step.
 //
 // Search: depth-first over the graph of states (a state: the machine, the locks and every thread's
-// progress; state.ts hashes it), going back by the state store. A state reached again (with the same
+// progress; state.ts hashes it), going back by the journal (journal.ts), which logs what each point
+// changed. A state reached again (with the same
 // sleep set) is not explored again: the graph is a DAG, and what is below a state is counted once.
 // Partial-order reduction by sleep sets over the dependency relation of footprint.ts: after exploring
 // thread t first from a state, t sleeps in the states reached by points independent of t's next point
@@ -25,7 +26,9 @@ import { Footprint, independent } from './footprint.js';
 import { Locks } from './locks.js';
 import { World, type PointRecord } from './op.js';
 import { makeOp } from './threads.js';
-import { StateHash, StateStore, type Thread } from './state.js';
+import { StateHash, type Thread } from './state.js';
+import { Journal, ownedByOps } from './journal.js';
+import { FastWalk, SlowWalk } from './gup_points.js';
 import { observe, pageLines } from './outcome.js';
 
 /** One point of an interleaving: which thread did what, in which kernel function. */
@@ -78,7 +81,10 @@ export interface ExploreResult {
   truncated: boolean;
   ends: EndState[];
   violations: Violation[];
+  /** The whole run: the steps before the block, the search, the replays of the traces. */
   seconds: number;
+  /** The search alone (what states_per_second is measured over). */
+  search_seconds: number;
   states_per_second: number;
 }
 
@@ -92,7 +98,13 @@ export interface ExploreOptions {
   reduction?: boolean;
   /** End states that get an example interleaving (default 64). */
   examples?: number;
+  /** Check the journal against full snapshots at every point (slow: for tests). */
+  verify?: boolean;
 }
+
+// The GUP walks an op keeps are its own state (the journal saves them with the op).
+ownedByOps(FastWalk);
+ownedByOps(SlowWalk);
 
 /** A node that is not an end: NOT_END; an end state's index otherwise (>= 0). */
 const NOT_END = -1;
@@ -120,13 +132,12 @@ class IntList {
   }
 }
 
-/** A node being explored: its threads to run and where it is. */
+/** A node being explored (one per depth, reused): the threads still to run from it, as bits. */
 interface Frame {
   node: number;
   depth: number;
   sleep: number;
-  todo: number[];
-  k: number;
+  todo: number;
   /** Threads explored first from here (they may sleep below). */
   done: number;
 }
@@ -156,10 +167,10 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   const locks = new Locks();
   const world = new World(ctx, locks);
   world.describe = false;
-  const hasher = new StateHash(ctx, locks, threads);
   const roots: object[] = [ctx, locks, threads];
-  const store = new StateStore(ctx.m, roots);
   const rootSnap = snapshotMachine(ctx.m, roots);
+  const journal = new Journal(ctx, locks, threads, roots, opts.verify ?? false);
+  const hasher = new StateHash(ctx, locks, threads, journal);
 
   // --- running points ---------------------------------------------------------------------
   const enabledMask = (): number => {
@@ -177,6 +188,14 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     const op = t.ops[t.pc]!;
     const rec = op.point(world);
     if (op.done) t.pc++;
+    return rec;
+  };
+  /** Run a point forward in the search: the journal records what it changes. */
+  const step = (ti: number): PointRecord => {
+    const t = threads[ti]!;
+    journal.begin(t.ops[t.pc]!.structural(world));
+    const rec = runPoint(ti);
+    journal.commit();
     return rec;
   };
   const traceStep = (ti: number, rec: PointRecord, pc: number): TraceStep => {
@@ -257,7 +276,8 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   let states = 0;
   let truncated = false;
   let lastProgress = 0;
-  const stack: Frame[] = [];
+  const frames: Frame[] = [];
+  let top = -1;
 
   const newNode = (kind: number): number => {
     nodeEnd.push(kind);
@@ -268,8 +288,13 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     nodePost.a[node] = post++;
   };
 
-  /** Enter the current state with sleep set `sleep` at `depth`: its node (a frame is pushed to explore it). */
+  /**
+   * Enter the current state with sleep set `sleep` at `depth`: its node. A frame is pushed when its
+   * successors are to be explored (`pushed`); the caller steps back from a state that pushed none.
+   */
+  let pushed = false;
   const enter = (sleep: number, depth: number): number => {
+    pushed = false;
     const key = hasher.value(sleep);
     const seen = memo.get(key);
     if (seen !== undefined) {
@@ -293,9 +318,9 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
       const node = newNode(NOT_END);
       memo.set(key, node);
       if (allDone()) {
-        store.save(depth);
+        journal.begin(true);
         const { idx, broken } = finishEnd(undefined);
-        store.restore(depth);
+        journal.undo();
         nodeEnd.a[node] = idx;
         if (idx === ends.length - 1 && endPaths.length <= idx) endPaths.push(path.slice(0, depth));
         if (broken.size) endBroken.set(node, [...broken.keys()].map(prop));
@@ -309,9 +334,8 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     }
     const node = newNode(NOT_END);
     memo.set(key, node);
-    const todo: number[] = [];
-    for (let i = 0; i < T; i++) if (en & (1 << i) && !(sleep & (1 << i))) todo.push(i);
-    if (todo.length === 0) {
+    const todo = en & ~sleep;
+    if (todo === 0) {
       finish(node); // every enabled thread sleeps: what follows was explored from elsewhere
       return node;
     }
@@ -324,7 +348,13 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
         else f[i]!.any();
       }
     }
-    stack.push({ node, depth, sleep, todo, k: 0, done: 0 });
+    const f = (frames[++top] ??= { node: 0, depth: 0, sleep: 0, todo: 0, done: 0 });
+    f.node = node;
+    f.depth = depth;
+    f.sleep = sleep;
+    f.todo = todo;
+    f.done = 0;
+    pushed = true;
     return node;
   };
 
@@ -339,34 +369,36 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   };
 
   const messages = new Map<string, string>();
+  const tSearch = performance.now();
   const root = enter(0, 0);
-  while (stack.length) {
-    const f = stack[stack.length - 1]!;
-    if (f.k >= f.todo.length) {
-      stack.pop();
+  while (top >= 0) {
+    const f = frames[top]!;
+    if (f.todo === 0) {
+      top--;
       finish(f.node);
+      if (f.depth > 0) journal.undo(); // back over the point that led here
       continue;
     }
-    const ti = f.todo[f.k]!;
-    if (f.k > 0) store.restore(f.depth);
-    else if (f.todo.length > 1) store.save(f.depth);
+    const ti = 31 - Math.clz32(f.todo & -f.todo);
     const childSleep = sleepAfter(f, ti);
-    f.k++;
+    f.todo &= f.todo - 1;
     f.done |= 1 << ti;
     path[f.depth] = ti;
-    const rec = runPoint(ti);
+    const rec = step(ti);
     let viol = NO_EDGE;
     if (rec.violation) {
       viol = prop(rec.violation.property);
       if (!messages.has(rec.violation.property)) messages.set(rec.violation.property, rec.violation.message);
     }
     const child = enter(childSleep, f.depth + 1);
+    if (!pushed) journal.undo();
     eFrom.push(f.node);
     eTo.push(child);
     eThread.push(ti);
     eViol.push(viol);
   }
-  const seconds = (performance.now() - t0) / 1000;
+  const searchSeconds = (performance.now() - tSearch) / 1000;
+  journal.close();
 
   // --- counting over the DAG, in topological order (reverse postorder) --------------------------
   const N = nodeEnd.n;
@@ -467,6 +499,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     e.example = trace;
   });
   restoreMachine(ctx.m, rootSnap);
+  const seconds = (performance.now() - t0) / 1000;
   return {
     scenario: sc.name ?? opts.name ?? 'scenario',
     without: opts.without ?? [],
@@ -477,7 +510,8 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     ends,
     violations,
     seconds,
-    states_per_second: seconds > 0 ? Math.round(states / seconds) : 0,
+    search_seconds: searchSeconds,
+    states_per_second: searchSeconds > 0 ? Math.round(states / searchSeconds) : 0,
   };
 }
 

@@ -50,7 +50,10 @@ export class ForkOp extends Op {
     return pt.pudLeaf(c.addr) !== 0 || typeof pt.pmdSlot(c.addr) === 'number';
   }
   override structural(w: World): boolean {
-    // dup_mmap()'s start and end; a leaf (PMD split, hugetlb pool); an MMU notifier at a VMA's end.
+    // dup_mmap()'s start; its end when the child gets files, settings or is torn down; a leaf (PMD split,
+    // hugetlb pool); an MMU notifier at a VMA's end.
+    if (this.phase === F_END)
+      return this.err !== 0 || w.ctx.proc(this.s.proc).files.size > 0 || !!w.ctx.sc.processes?.[this.s.child];
     return this.phase !== F_COPY || w.ctx.m.notifiers.size > 0 || this.atLeaf(w);
   }
   override footprint(w: World, fp: Footprint): void {

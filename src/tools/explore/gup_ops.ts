@@ -77,8 +77,8 @@ export class GupFastOp extends Op {
     return !this.walk || this.walk.done || this.walk.enabled(w);
   }
   override structural(w: World): boolean {
-    // The end registers a handle; the slow path's faults and migrations change anything.
-    return !!this.walk && (this.walk.done || this.walk.structural(w));
+    // The slow path's faults and migrations change anything (the end's handle is in the journal's state).
+    return !!this.walk && !this.walk.done && this.walk.structural(w);
   }
   override footprint(w: World, fp: Footprint): void {
     if (!this.walk) return fp.any();
@@ -127,8 +127,7 @@ export class GupSlowOp extends Op {
     return this.walk.done || this.walk.enabled(w);
   }
   override structural(w: World): boolean {
-    if (!this.walk) return false;
-    return this.walk.done || this.walk.structural(w);
+    return !!this.walk && !this.walk.done && this.walk.structural(w);
   }
   override footprint(w: World, fp: Footprint): void {
     if (!this.walk) return fp.any();

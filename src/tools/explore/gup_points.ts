@@ -103,11 +103,11 @@ export class SlowWalk {
   structural(w: World): boolean {
     if (this.phase === S_MIGRATE) return true;
     if (this.phase !== S_WALK) return false;
+    // Outside anon memory (page cache, file rmap, hugetlb pools) or with MMU notifiers to call, a follow or
+    // a fault may change anything; in anon memory only what the journal keeps.
     const walk = this.walk!;
-    // A fault, or a follow outside anon memory (page cache dirtying, file rmap): anything may change.
-    return (
-      walk.fault !== GUP_NO_FAULT || walk.vma === undefined || walk.vma.kind !== 'anon' || !!w.ctx.m.notifiers.size
-    );
+    const vma = walk.vma ?? w.ctx.proc(this.proc).mm.vma_lookup(walk.start);
+    return !vma || vma.kind !== 'anon' || w.ctx.m.notifiers.size > 0;
   }
   footprint(w: World, fp: Footprint): void {
     const s = w.slot(this.proc);

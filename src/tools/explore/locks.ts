@@ -35,12 +35,12 @@ export class Locks {
   canFault(mm: string): boolean {
     return !this.migrating.has(mm);
   }
-  /** Everything held, for the state hash and a trace: [kind, mm, value] in a fixed order. */
-  entries(): [number, string, number | string][] {
-    const out: [number, string, number | string][] = [];
-    [this.writer, this.readers, this.irqsOff, this.ptl, this.migrating].forEach((map, k) => {
-      for (const [mm, v] of map) out.push([k, mm, v]);
-    });
-    return out;
-  }
+  /** Every map, in a fixed order (the state hash and the journal walk them). */
+  readonly all: readonly Map<string, string | number>[] = [
+    this.writer,
+    this.readers,
+    this.irqsOff,
+    this.ptl,
+    this.migrating,
+  ];
 }

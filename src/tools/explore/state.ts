@@ -7,14 +7,15 @@
 // each thread's live state (ops.hashLive(): what its next points depend on, not leftovers of done steps).
 // Diagnostics (the last refusal's `why`, allocation statistics) are not state.
 //
-// Going back: machine snapshots (mm/snapshot.ts) with the threads and locks as extra roots.
+// The page-state part (struct pages, contents, PTE tables) is kept up to date by the journal
+// (journal.ts), which compares only the words that can change after each point.
 
 import type { RunContext } from '../../scenario/context.js';
 import type { Machine } from '../../mm/machine.js';
-import { snapshotMachine, restoreMachine, type MachineSnapshot } from '../../mm/snapshot.js';
-import { Hash, WordHash, laneA, laneB } from './state_hash.js';
+import { Hash, laneA, laneB } from './state_hash.js';
 import type { Locks } from './locks.js';
 import type { Op } from './op.js';
+import type { Journal } from './journal.js';
 
 /** A thread of a concurrent block: its ops and the one running. */
 export interface Thread {
@@ -25,40 +26,22 @@ export interface Thread {
 
 /** The state hash of a run of the explorer. */
 export class StateHash {
-  private readonly pool: Int32Array;
-  private readonly poolHash = new WordHash();
-  private readonly extras = new Map<string, WordHash>();
-  private readonly extraViews = new Map<string, Int32Array>();
-  /** Per PTE table (the slab's view of its slot): the hash of its words. */
-  private readonly tables = new Map<Uint32Array, WordHash>();
-  private readonly tableViews = new Map<Uint32Array, Int32Array>();
   private readonly h = new Hash();
+  private readonly ph = new Hash();
   private readonly names = new Map<string, number>();
 
   constructor(
     readonly ctx: RunContext,
     readonly locks: Locks,
     readonly threads: Thread[],
-  ) {
-    this.pool = new Int32Array(ctx.m.mem.pool);
-  }
+    readonly journal: Journal,
+  ) {}
 
   /** A small number per name (a process, a handle): names hash by it. */
   private nameId(n: string): number {
     let id = this.names.get(n);
     if (id === undefined) this.names.set(n, (id = this.names.size + 1));
     return id;
-  }
-
-  private tableHash(t: Uint32Array): WordHash {
-    let x = this.tables.get(t);
-    let v = this.tableViews.get(t);
-    if (!x || !v) {
-      this.tables.set(t, (x = new WordHash()));
-      this.tableViews.set(t, (v = new Int32Array(t.buffer, t.byteOffset, t.length)));
-    }
-    x.update(v, v.length);
-    return x;
   }
 
   /** The hash of the current state and `extra` (the search's sleep set), as a number (52 bits). */
@@ -74,24 +57,8 @@ export class StateHash {
   }
 
   private pageState(m: Machine, h: Hash): void {
-    this.poolHash.update(this.pool, this.pool.length);
-    h.word(this.poolHash.a);
-    h.word(this.poolHash.b);
-    for (const [name, arr] of m.mem.extras) {
-      let x = this.extras.get(name);
-      let v = this.extraViews.get(name);
-      if (!x || !v) {
-        this.extras.set(name, (x = new WordHash()));
-        this.extraViews.set(name, (v = new Int32Array(arr.buffer, arr.byteOffset, arr.length)));
-      }
-      x.update(v, v.length);
-      // All zeros hashes as no array: an extra array made since a snapshot is zeroed by its restore.
-      if (x.a !== 0 || x.b !== 0) {
-        h.str(name);
-        h.word(x.a);
-        h.word(x.b);
-      }
-    }
+    h.word(this.journal.pageA);
+    h.word(this.journal.pageB);
     // The allocator's free lists live in the pool (the free heads' slots); the list heads here.
     for (const a of m.alloc.areas) {
       h.num(a.free);
@@ -117,8 +84,9 @@ export class StateHash {
     // Processes by name (a sum: the order they were made in does not count).
     let sa = 0;
     let sb = 0;
+    const ph = this.ph;
     for (const p of m.processes.values()) {
-      const ph = new Hash();
+      ph.reset();
       ph.word(this.nameId(p.name));
       ph.word(p.alive ? 1 : 0);
       ph.word(p.fatalSignalPending ? 1 : 0);
@@ -142,8 +110,8 @@ export class StateHash {
         let x: number;
         if (typeof s === 'number') x = s;
         else {
-          const t = this.tableHash(s);
-          x = t.a ^ Math.imul(t.b, 0x2545f491);
+          const slot = this.journal.slotOf(s);
+          x = this.journal.slotA[slot]! ^ Math.imul(this.journal.slotB[slot]!, 0x2545f491);
         }
         ta = (ta + laneA(k, x)) | 0;
         tb = (tb + laneB(k, x)) | 0;
@@ -174,29 +142,22 @@ export class StateHash {
         h.word(f.refs);
       }
     }
-    for (const [k, mm, v] of this.locks.entries()) {
-      h.word(k);
-      h.word(this.nameId(mm));
-      h.word(typeof v === 'number' ? v : this.nameId(v));
+    // Locks: a sum per map (its entries' order is the order they were taken in).
+    const all = this.locks.all;
+    for (let k = 0; k < all.length; k++) {
+      let la = 0;
+      let lb = 0;
+      for (const [mm, v] of all[k]!) {
+        const x = this.nameId(mm) * 0x10001 + (typeof v === 'number' ? v : this.nameId(v));
+        la = (la + laneA(k, x)) | 0;
+        lb = (lb + laneB(k, x)) | 0;
+      }
+      h.word(la);
+      h.word(lb);
     }
     for (const t of this.threads) {
       h.word(t.pc);
       for (const op of t.ops) op.hashLive(h);
     }
-  }
-}
-
-/** Going back to earlier states: one snapshot per search depth, taken into and reused. */
-export class StateStore {
-  private readonly snaps: MachineSnapshot[] = [];
-  constructor(
-    private readonly m: Machine,
-    private readonly roots: object[],
-  ) {}
-  save(depth: number): void {
-    this.snaps[depth] = snapshotMachine(this.m, this.roots, this.snaps[depth]);
-  }
-  restore(depth: number): void {
-    restoreMachine(this.m, this.snaps[depth]!);
   }
 }

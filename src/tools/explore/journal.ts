@@ -1,0 +1,775 @@
+// The race explorer's journal (no kernel counterpart): it runs the search forward and back without
+// copying the machine at every state. Before each atomic point it records what the point may change
+// (the "hot" state: counters, the allocator's list heads, each mm's fields and page-table directory, the
+// locks, the threads' progress and each op's own fields); after the point it compares the page state
+// (struct pages, contents, PTE tables) with its shadow copy and logs every word that changed, with its
+// old value. Going back replays the log backwards and puts the hot state back. A point that may change
+// anything else (structural(): a process made or ended, VMAs, files, handles, a whole scenario step)
+// takes a full machine snapshot (mm/snapshot.ts) instead.
+//
+// Which pages can change: those in use when the search starts, and those the allocator hands out, frees,
+// splits or links (PageAllocator.onTouch) -- a free page nobody allocates is never written. The compare
+// runs over that set only. The page-state part of the state hash (state.ts) is kept up to date here from
+// the same compares: per word, a mix of its index and value, summed (state_hash.ts); PTE tables get a sum
+// of their own, by slot, so a table hashes by its contents wherever the slab put it.
+//
+// `verify` (tests): after every point, the whole page state is compared too (a change outside the set is
+// a gupsim bug), and after every step back the machine is compared with a snapshot taken before the
+// point (anything the hot state missed is a gupsim bug).
+
+import type { Machine } from '../../mm/machine.js';
+import type { Process } from '../../mm/task.js';
+import type { PmdSlot } from '../../mm/pgtable.js';
+import { PG_buddy, ORDER_MASK, ZERO_PFN } from '../../mm/memmap.js';
+import { snapshotMachine, restoreMachine, type MachineSnapshot } from '../../mm/snapshot.js';
+import { laneA, laneB } from './state_hash.js';
+import type { Locks } from './locks.js';
+import { PinHandle, type RunContext as Ctx } from '../../scenario/context.js';
+import type { Holder } from '../../consumers/holder.js';
+import type { Thread } from './state.js';
+
+/** Words of one PTE table (PTRS_PER_PTE). */
+const TABLE_WORDS = 512;
+
+/** The per-page arrays the journal watches, by id in the log. */
+const A_REFCOUNT = 0;
+const A_MAPCOUNT = 1;
+const A_INDEX = 2;
+const A_FLAGS = 3;
+const A_MAPPING = 4;
+/** Extra arrays (contents...) take ids from A_EXTRA up; PTE-slab words are A_SLAB. */
+const A_EXTRA = 5;
+const A_SLAB = 1000;
+
+/** A growable log of (array, index, old value) entries. */
+class Log {
+  arr = new Int32Array(4096);
+  idx = new Int32Array(4096);
+  old = new Int32Array(4096);
+  n = 0;
+  push(a: number, i: number, o: number): void {
+    if (this.n === this.arr.length) {
+      const grow = (x: Int32Array) => {
+        const y = new Int32Array(x.length * 2);
+        y.set(x);
+        return y;
+      };
+      this.arr = grow(this.arr);
+      this.idx = grow(this.idx);
+      this.old = grow(this.old);
+    }
+    this.arr[this.n] = a;
+    this.idx[this.n] = i;
+    this.old[this.n++] = o;
+  }
+}
+
+/** Objects the explorer's ops own (their fields are saved and put back in place, recursively). */
+const OWNED = new Set<unknown>([Object.prototype]);
+/** Register a class whose instances ops keep as their own state (FastWalk, SlowWalk...). */
+export function ownedByOps(ctor: { prototype: object }): void {
+  OWNED.add(ctor.prototype);
+}
+
+const TYPED = 1;
+const ARRAY = 2;
+const OBJECT = 3;
+const VALUE = 4;
+
+/** An op's fields that never change (its thread and scenario step). */
+const CONSTANT = new Set(['thread', 'step']);
+
+/** Save an op-owned object's fields (flat: kind, key, value... with owned objects inline). */
+function saveOwned(o: Record<string, unknown>, out: unknown[]): void {
+  const keys = Object.keys(o).filter((k) => !CONSTANT.has(k));
+  out.push(keys.length);
+  for (const k of keys) {
+    const v = o[k];
+    out.push(k);
+    if (ArrayBuffer.isView(v)) out.push(TYPED, v, (v as Int32Array).slice());
+    else if (Array.isArray(v)) out.push(ARRAY, v, v.slice());
+    else if (v !== null && typeof v === 'object' && OWNED.has(Object.getPrototypeOf(v))) {
+      out.push(OBJECT, v);
+      saveOwned(v as Record<string, unknown>, out);
+    } else out.push(VALUE, v);
+  }
+}
+
+/** Put back what saveOwned() saved, from `at`; returns where it ended. */
+function restoreOwned(o: Record<string, unknown>, s: unknown[], at: number): number {
+  const n = s[at++] as number;
+  for (let j = 0; j < n; j++) {
+    const k = s[at++] as string;
+    const kind = s[at++] as number;
+    const ref = s[at++];
+    o[k] = ref;
+    if (kind === TYPED) (ref as Int32Array).set(s[at++] as Int32Array);
+    else if (kind === ARRAY) {
+      const a = ref as unknown[];
+      const saved = s[at++] as unknown[];
+      a.length = saved.length;
+      for (let i = 0; i < saved.length; i++) a[i] = saved[i];
+    } else if (kind === OBJECT) at = restoreOwned(ref as Record<string, unknown>, s, at);
+  }
+  return at;
+}
+
+/** What a point may change besides page words, saved before it. */
+class Hot {
+  why: unknown;
+  hugeZero = 0;
+  allocations = 0;
+  lastFailure: unknown;
+  memallocPin = 0;
+  slabUsed = 0;
+  slabFree: number[] = [];
+  areaFree: number[] = [];
+  heads: Int32Array[] = [];
+  vm = new Float64Array(0);
+  mthp: [number, number, number][] = [];
+  lru: number[] = [];
+  active: number[] = [];
+  mlocked: number[] = [];
+  warns = 0;
+  procs: Process[] = [];
+  mmNums: number[] = [];
+  pmds: [number, PmdSlot][][] = [];
+  puds: [number, number][][] = [];
+  objects: [string, Holder][] = [];
+  holders: [string, Holder][] = [];
+  handleLens: number[] = [];
+  lockVals: [string, unknown][][] = [];
+  pcs: number[] = [];
+  ops: unknown[] = [];
+  /** The page-state hash lanes before the point. */
+  pageA = 0;
+  pageB = 0;
+}
+
+/** One point's record: where its log starts, and either the hot state or a full snapshot. */
+interface Frame {
+  logStart: number;
+  hot: Hot;
+  /** The point took a full snapshot (into snap, reused at this depth). */
+  full: boolean;
+  snap: MachineSnapshot | undefined;
+  /** verify: the whole state before the point. */
+  check: MachineSnapshot | undefined;
+}
+
+/** Per-page and per-table views the journal compares. */
+export class Journal {
+  private readonly m: Machine;
+  private readonly nr: number;
+  private readonly rc: Int32Array;
+  private readonly mc: Int32Array;
+  private readonly ix: Int32Array;
+  private readonly fl: Uint16Array;
+  private readonly mp: Uint16Array;
+  private readonly src: Int32Array;
+  private readonly smc: Int32Array;
+  private readonly six: Int32Array;
+  private readonly sfl: Uint16Array;
+  private readonly smp: Uint16Array;
+  private readonly extras: { name: string; a: Int32Array; s: Int32Array }[] = [];
+  /** The pages that can change (in use at the start, or touched by the allocator since). */
+  private readonly inSet: Uint8Array;
+  private readonly list: Int32Array;
+  private listN = 0;
+  /** The slab's words, shadowed, and per table (slot) its hash lanes. */
+  private slabShadow = new Int32Array(0);
+  private slabViews: Int32Array[] = [];
+  slotA = new Int32Array(0);
+  slotB = new Int32Array(0);
+  /** The page-state hash lanes (struct pages and contents). */
+  pageA = 0;
+  pageB = 0;
+  private readonly log = new Log();
+  private readonly frames: Frame[] = [];
+  private depth = 0;
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly locks: Locks,
+    private readonly threads: Thread[],
+    private readonly roots: object[],
+    private readonly verify = false,
+  ) {
+    const m = (this.m = ctx.m);
+    const mem = m.mem;
+    const n = (this.nr = mem.nr);
+    this.rc = mem.refcount;
+    this.mc = mem.mapcount;
+    this.ix = new Int32Array(mem.index.buffer, mem.index.byteOffset, n);
+    this.fl = mem.flags;
+    this.mp = mem.mapping;
+    this.src = this.rc.slice();
+    this.smc = this.mc.slice();
+    this.six = this.ix.slice();
+    this.sfl = this.fl.slice();
+    this.smp = this.mp.slice();
+    this.inSet = new Uint8Array(n);
+    this.list = new Int32Array(n);
+    this.initialSet();
+    this.addExtras(true);
+    this.pageA = this.pageB = 0;
+    const add = (id: number, a: ArrayLike<number>) => {
+      for (let p = 0; p < n; p++) {
+        const v = a[p]!;
+        if (v !== 0) {
+          const i = id * n + p;
+          this.pageA = (this.pageA + laneA(i, v) - laneA(i, 0)) | 0;
+          this.pageB = (this.pageB + laneB(i, v) - laneB(i, 0)) | 0;
+        }
+      }
+    };
+    add(A_REFCOUNT, this.rc);
+    add(A_MAPCOUNT, this.mc);
+    add(A_INDEX, this.ix);
+    add(A_FLAGS, this.fl);
+    add(A_MAPPING, this.mp);
+    this.extras.forEach((x, k) => add(A_EXTRA + k, x.a));
+    this.syncSlab(true);
+    m.alloc.onTouch = (pfn, nr) => this.addPages(pfn, nr);
+  }
+
+  /** Stop listening to the allocator. */
+  close(): void {
+    this.m.alloc.onTouch = undefined;
+  }
+
+  private addPages(pfn: number, nr: number): void {
+    const end = Math.min(pfn + nr, this.nr);
+    for (let p = Math.max(pfn, 0); p < end; p++)
+      if (!this.inSet[p]) {
+        this.inSet[p] = 1;
+        this.list[this.listN++] = p;
+      }
+  }
+
+  /** Every page not inside a free buddy block, and any other page with some state (the zero page). */
+  private initialSet(): void {
+    const mem = this.m.mem;
+    const free = new Uint8Array(this.nr);
+    for (const area of this.m.alloc.areas)
+      for (let pfn = area.start; pfn < area.end;) {
+        const f = mem.flags[pfn]!;
+        if (f & PG_buddy) {
+          free.fill(1, pfn, pfn + (1 << (f & ORDER_MASK)));
+          pfn += 1 << (f & ORDER_MASK);
+        } else pfn++;
+      }
+    const inArea = new Uint8Array(this.nr);
+    for (const area of this.m.alloc.areas) inArea.fill(1, area.start, area.end);
+    for (let p = 0; p < this.nr; p++) {
+      const some = this.rc[p] || this.mc[p] || this.ix[p] || this.fl[p] || this.mp[p];
+      if ((inArea[p] && !free[p]) || some || p === ZERO_PFN) this.addPages(p, 1);
+    }
+  }
+
+  /**
+   * Extra per-page arrays (contents) made since the last call: watched from now on. One there at the start
+   * is shadowed as it is; one made by a point was all zeros before it (what its compare then logs).
+   */
+  private addExtras(atStart = false): void {
+    const mem = this.m.mem;
+    if (mem.extras.size === this.extras.length) return;
+    for (const [name, arr] of mem.extras) {
+      if (this.extras.some((x) => x.name === name)) continue;
+      const a = new Int32Array(arr.buffer, arr.byteOffset, arr.length);
+      this.extras.push({ name, a, s: atStart ? a.slice() : new Int32Array(arr.length) });
+    }
+  }
+
+  /** Grow the slab's shadow to its high-water mark (new slots are zeros); `all`: copy every word. */
+  private syncSlab(all: boolean): void {
+    const slab = this.m.pteSlab;
+    const words = slab.usedWords();
+    if (this.slabShadow.length < words) {
+      const s = new Int32Array(Math.max(words, this.slabShadow.length * 2));
+      s.set(this.slabShadow);
+      this.slabShadow = s;
+      const a = new Int32Array(s.length / TABLE_WORDS);
+      a.set(this.slotA);
+      this.slotA = a;
+      const b = new Int32Array(s.length / TABLE_WORDS);
+      b.set(this.slotB);
+      this.slotB = b;
+    }
+    for (let c = this.slabViews.length; c < slab.chunks.length; c++) {
+      const ch = slab.chunks[c]!;
+      this.slabViews.push(new Int32Array(ch.buffer, ch.byteOffset, ch.length));
+    }
+    if (!all) return;
+    this.slotA.fill(0);
+    this.slotB.fill(0);
+    // Above the high-water mark the slab is zeros (a restore clears what was used since).
+    this.slabShadow.fill(0, words);
+    for (let w = 0; w < words; w++) {
+      const v = this.slabWord(w);
+      this.slabShadow[w] = v;
+      if (v !== 0) {
+        const s = (w / TABLE_WORDS) | 0;
+        const i = w % TABLE_WORDS;
+        this.slotA[s] = (this.slotA[s]! + laneA(i, v) - laneA(i, 0)) | 0;
+        this.slotB[s] = (this.slotB[s]! + laneB(i, v) - laneB(i, 0)) | 0;
+      }
+    }
+  }
+
+  private slabWord(w: number): number {
+    const per = this.slabViews[0]?.length ?? 1;
+    return this.slabViews[(w / per) | 0]![w % per]!;
+  }
+
+  /** Which slab slot a table is (for its hash lanes). */
+  slotOf(t: Uint32Array): number {
+    const per = this.slabViews[0]!.length;
+    const c = this.m.pteSlab.chunks.findIndex((ch) => ch.buffer === t.buffer);
+    return (c * per + t.byteOffset / 4) / TABLE_WORDS;
+  }
+
+  // --- a point ----------------------------------------------------------------------------------
+
+  /** Before a point: record the hot state (or, `structural`, a full snapshot). */
+  begin(structural: boolean): void {
+    const f = (this.frames[this.depth] ??= {
+      logStart: 0,
+      hot: new Hot(),
+      full: false,
+      snap: undefined,
+      check: undefined,
+    });
+    f.logStart = this.log.n;
+    const hot = f.hot;
+    hot.pageA = this.pageA;
+    hot.pageB = this.pageB;
+    // Misuse records and their bookkeeping are not in the hot state: once there are any, every point
+    // takes a snapshot.
+    f.full = structural || this.m.misuse.records.length > 0;
+    if (f.full) f.snap = snapshotMachine(this.m, this.roots, f.snap);
+    else this.saveHot(hot);
+    if (this.verify) f.check = snapshotMachine(this.m, this.roots);
+    this.depth++;
+  }
+
+  /** After the point: log every page word and PTE-table word that changed, and bring the hash up to date. */
+  commit(): void {
+    this.addExtras();
+    this.diffPages();
+    this.diffSlab();
+    if (this.verify) this.verifyPages();
+  }
+
+  /** Back to the state before the last begun point. */
+  undo(): void {
+    const f = this.frames[--this.depth]!;
+    const log = this.log;
+    if (f.full) {
+      restoreMachine(this.m, f.snap!);
+      log.n = f.logStart;
+      this.resync();
+    } else {
+      for (let e = log.n - 1; e >= f.logStart; e--) this.unlog(log.arr[e]!, log.idx[e]!, log.old[e]!);
+      log.n = f.logStart;
+      this.restoreHot(f.hot);
+    }
+    this.pageA = f.hot.pageA;
+    this.pageB = f.hot.pageB;
+    if (this.verify) {
+      this.verifyUndo(f.check!);
+      this.verifyLanes();
+    }
+  }
+
+  private unlog(a: number, i: number, old: number): void {
+    if (a === A_SLAB) {
+      const per = this.slabViews[0]!.length;
+      const cur = this.slabViews[(i / per) | 0]!;
+      const w = i % per;
+      const s = (i / TABLE_WORDS) | 0;
+      const k = i % TABLE_WORDS;
+      const v = cur[w]!;
+      this.slotA[s] = (this.slotA[s]! - laneA(k, v) + laneA(k, old)) | 0;
+      this.slotB[s] = (this.slotB[s]! - laneB(k, v) + laneB(k, old)) | 0;
+      cur[w] = old;
+      this.slabShadow[i] = old;
+      return;
+    }
+    switch (a) {
+      case A_REFCOUNT:
+        this.rc[i] = this.src[i] = old;
+        return;
+      case A_MAPCOUNT:
+        this.mc[i] = this.smc[i] = old;
+        return;
+      case A_INDEX:
+        this.ix[i] = this.six[i] = old;
+        return;
+      case A_FLAGS:
+        this.fl[i] = this.sfl[i] = old;
+        return;
+      case A_MAPPING:
+        this.mp[i] = this.smp[i] = old;
+        return;
+      default: {
+        const x = this.extras[a - A_EXTRA]!;
+        x.a[i] = x.s[i] = old;
+      }
+    }
+  }
+
+  /** After a full restore: the shadows are the machine's words again (the lanes come from the frame). */
+  private resync(): void {
+    this.src.set(this.rc);
+    this.smc.set(this.mc);
+    this.six.set(this.ix);
+    this.sfl.set(this.fl);
+    this.smp.set(this.mp);
+    for (const x of this.extras) x.s.set(x.a);
+    this.syncSlab(true);
+  }
+
+  private change(id: number, p: number, o: number, v: number): void {
+    const i = id * this.nr + p;
+    this.pageA = (this.pageA - laneA(i, o) + laneA(i, v)) | 0;
+    this.pageB = (this.pageB - laneB(i, o) + laneB(i, v)) | 0;
+    this.log.push(id, p, o);
+  }
+
+  private diffPages(): void {
+    const { rc, mc, ix, fl, mp, src, smc, six, sfl, smp, list } = this;
+    const n = this.listN;
+    for (let k = 0; k < n; k++) {
+      const p = list[k]!;
+      let v = rc[p]!;
+      let o = src[p]!;
+      if (v !== o) {
+        this.change(A_REFCOUNT, p, o, v);
+        src[p] = v;
+      }
+      v = mc[p]!;
+      o = smc[p]!;
+      if (v !== o) {
+        this.change(A_MAPCOUNT, p, o, v);
+        smc[p] = v;
+      }
+      v = ix[p]!;
+      o = six[p]!;
+      if (v !== o) {
+        this.change(A_INDEX, p, o, v);
+        six[p] = v;
+      }
+      v = fl[p]!;
+      o = sfl[p]!;
+      if (v !== o) {
+        this.change(A_FLAGS, p, o, v);
+        sfl[p] = v;
+      }
+      v = mp[p]!;
+      o = smp[p]!;
+      if (v !== o) {
+        this.change(A_MAPPING, p, o, v);
+        smp[p] = v;
+      }
+    }
+    for (let e = 0; e < this.extras.length; e++) {
+      const { a, s } = this.extras[e]!;
+      for (let k = 0; k < n; k++) {
+        const p = list[k]!;
+        const v = a[p]!;
+        const o = s[p]!;
+        if (v !== o) {
+          this.change(A_EXTRA + e, p, o, v);
+          s[p] = v;
+        }
+      }
+    }
+  }
+
+  private diffSlab(): void {
+    this.syncSlab(false);
+    const words = this.m.pteSlab.usedWords();
+    const per = this.slabViews[0]?.length ?? 0;
+    const shadow = this.slabShadow;
+    for (let c = 0, base = 0; base < words; c++, base += per) {
+      const view = this.slabViews[c]!;
+      const top = Math.min(per, words - base);
+      for (let w = 0; w < top; w++) {
+        const v = view[w]!;
+        const g = base + w;
+        const o = shadow[g]!;
+        if (v !== o) {
+          const s = (g / TABLE_WORDS) | 0;
+          const i = g % TABLE_WORDS;
+          this.slotA[s] = (this.slotA[s]! - laneA(i, o) + laneA(i, v)) | 0;
+          this.slotB[s] = (this.slotB[s]! - laneB(i, o) + laneB(i, v)) | 0;
+          shadow[g] = v;
+          this.log.push(A_SLAB, g, o);
+        }
+      }
+    }
+  }
+
+  // --- the hot state ----------------------------------------------------------------------------
+
+  private saveHot(h: Hot): void {
+    const m = this.m;
+    h.why = m.why;
+    h.hugeZero = m.huge_zero_folio;
+    const a = m.alloc;
+    h.allocations = a.allocations;
+    h.lastFailure = a.lastFailure;
+    h.memallocPin = a.memallocPin;
+    const slab = m.pteSlab;
+    h.slabUsed = slab.used;
+    copyInto(h.slabFree, slab.free);
+    h.areaFree.length = a.areas.length;
+    a.areas.forEach((ar, i) => {
+      h.areaFree[i] = ar.free;
+      const hd = (h.heads[i] ??= new Int32Array(ar.heads.length));
+      hd.set(ar.heads);
+    });
+    const vm = m.vmstat.values();
+    if (h.vm.length !== vm.length) h.vm = new Float64Array(vm.length);
+    h.vm.set(vm);
+    h.mthp.length = 0;
+    for (const [o, st] of m.vmstat.mthp) h.mthp.push([o, st.anon_fault_alloc, st.anon_fault_fallback]);
+    copyInto(h.lru, m.lruActivateBatch);
+    h.active.length = 0;
+    for (const f of m.activeFolios) h.active.push(f);
+    h.mlocked.length = 0;
+    for (const f of m.mem.mlocked) h.mlocked.push(f);
+    h.warns = m.warns.records.length;
+    h.procs.length = 0;
+    h.mmNums.length = 0;
+    let k = 0;
+    for (const p of m.processes.values()) {
+      h.procs.push(p);
+      const mm = p.mm;
+      h.mmNums.push(
+        p.alive ? 1 : 0,
+        mm.write_protect_seq,
+        mm.has_pinned ? 1 : 0,
+        mm.rss_anon,
+        mm.rss_file,
+        mm.locked_vm,
+        mm.pinned_vm,
+      );
+      const pm = (h.pmds[k] ??= []);
+      pm.length = 0;
+      for (const e of Map.prototype.entries.call(mm.pt.pmds) as IterableIterator<[number, PmdSlot]>) pm.push(e);
+      const pu = (h.puds[k] ??= []);
+      pu.length = 0;
+      for (const e of mm.pt.puds) pu.push(e);
+      k++;
+    }
+    // The run's handles: a GUP call's return adds one, or pages to one.
+    h.objects.length = 0;
+    for (const e of this.ctx.objects) h.objects.push(e);
+    h.holders.length = 0;
+    for (const e of this.ctx.holders) h.holders.push(e);
+    h.handleLens.length = 0;
+    for (const [, o] of h.objects) if (o instanceof PinHandle) h.handleLens.push(o.entries.length);
+    const all = this.locks.all;
+    for (let i = 0; i < all.length; i++) {
+      const vals = (h.lockVals[i] ??= []);
+      vals.length = 0;
+      for (const e of all[i]!) vals.push(e);
+    }
+    h.pcs.length = 0;
+    h.ops.length = 0;
+    for (const t of this.threads) {
+      h.pcs.push(t.pc);
+      // Done ops change no more; the running one and those after it are saved.
+      for (let i = t.pc; i < t.ops.length; i++) saveOwned(t.ops[i]! as unknown as Record<string, unknown>, h.ops);
+    }
+  }
+
+  private restoreHot(h: Hot): void {
+    const m = this.m;
+    m.why = h.why as Machine['why'];
+    m.huge_zero_folio = h.hugeZero;
+    const a = m.alloc;
+    a.allocations = h.allocations;
+    a.lastFailure = h.lastFailure as typeof a.lastFailure;
+    a.memallocPin = h.memallocPin;
+    const slab = m.pteSlab;
+    slab.used = h.slabUsed;
+    copyInto(slab.free, h.slabFree);
+    a.areas.forEach((ar, i) => {
+      ar.free = h.areaFree[i]!;
+      ar.heads.set(h.heads[i]!);
+    });
+    m.vmstat.values().set(h.vm);
+    m.vmstat.mthp.clear();
+    for (const [o, alloc, fallback] of h.mthp)
+      m.vmstat.mthp.set(o, { anon_fault_alloc: alloc, anon_fault_fallback: fallback });
+    copyInto(m.lruActivateBatch, h.lru);
+    m.activeFolios.clear();
+    for (const f of h.active) m.activeFolios.add(f);
+    m.mem.mlocked.clear();
+    for (const f of h.mlocked) m.mem.mlocked.add(f);
+    m.warns.truncate(h.warns);
+    let k = 0;
+    for (const p of h.procs) {
+      const mm = p.mm;
+      const b = k * 7;
+      p.alive = h.mmNums[b] === 1;
+      mm.write_protect_seq = h.mmNums[b + 1]!;
+      mm.has_pinned = h.mmNums[b + 2] === 1;
+      mm.rss_anon = h.mmNums[b + 3]!;
+      mm.rss_file = h.mmNums[b + 4]!;
+      mm.locked_vm = h.mmNums[b + 5]!;
+      mm.pinned_vm = h.mmNums[b + 6]!;
+      // The Map's own methods: PmdDirectory.set() would free the tables it replaces.
+      Map.prototype.clear.call(mm.pt.pmds);
+      for (const [key, v] of h.pmds[k]!) Map.prototype.set.call(mm.pt.pmds, key, v);
+      mm.pt.puds.clear();
+      for (const [key, v] of h.puds[k]!) mm.pt.puds.set(key, v);
+      k++;
+    }
+    this.ctx.objects.clear();
+    for (const [k, o] of h.objects) this.ctx.objects.set(k, o);
+    this.ctx.holders.clear();
+    for (const [k, o] of h.holders) this.ctx.holders.set(k, o);
+    let hl = 0;
+    for (const [, o] of h.objects)
+      if (o instanceof PinHandle) {
+        o.entries.length = h.handleLens[hl]!;
+        o.addrs.length = h.handleLens[hl++]!;
+      }
+    const all = this.locks.all;
+    for (let i = 0; i < all.length; i++) {
+      const map = all[i] as Map<string, unknown>;
+      map.clear();
+      for (const [key, v] of h.lockVals[i]!) map.set(key, v);
+    }
+    let at = 0;
+    this.threads.forEach((t, i) => {
+      t.pc = h.pcs[i]!;
+      for (let j = t.pc; j < t.ops.length; j++)
+        at = restoreOwned(t.ops[j]! as unknown as Record<string, unknown>, h.ops, at);
+    });
+  }
+
+  // --- verify -------------------------------------------------------------------------------------
+
+  private verifyPages(): void {
+    const check = (name: string, a: ArrayLike<number>, s: ArrayLike<number>) => {
+      for (let p = 0; p < this.nr; p++)
+        if (a[p] !== s[p] && !this.inSet[p])
+          throw new Error(`gupsim bug: the journal missed a change of ${name} of pfn 0x${p.toString(16)}`);
+    };
+    check('refcount', this.rc, this.src);
+    check('mapcount', this.mc, this.smc);
+    check('index', this.ix, this.six);
+    check('flags', this.fl, this.sfl);
+    check('mapping', this.mp, this.smp);
+    for (const x of this.extras) check(x.name, x.a, x.s);
+    this.verifyLanes();
+  }
+
+  /** The hash lanes kept up to date are those of the state now, computed from scratch. */
+  private verifyLanes(): void {
+    let a = 0;
+    let b = 0;
+    const arrays: ArrayLike<number>[] = [this.rc, this.mc, this.ix, this.fl, this.mp, ...this.extras.map((x) => x.a)];
+    arrays.forEach((arr, id) => {
+      for (let p = 0; p < this.nr; p++) {
+        const v = arr[p]!;
+        if (v === 0) continue;
+        const i = id * this.nr + p;
+        a = (a + laneA(i, v) - laneA(i, 0)) | 0;
+        b = (b + laneB(i, v) - laneB(i, 0)) | 0;
+      }
+    });
+    if (a !== this.pageA || b !== this.pageB) throw new Error('gupsim bug: the page-state hash lanes are stale');
+    const words = this.m.pteSlab.usedWords();
+    const sa = new Int32Array(this.slotA.length);
+    for (let w = 0; w < words; w++) {
+      const v = this.slabWord(w);
+      if (v === 0) continue;
+      const slot = (w / TABLE_WORDS) | 0;
+      const i = w % TABLE_WORDS;
+      sa[slot] = (sa[slot]! + laneA(i, v) - laneA(i, 0)) | 0;
+    }
+    for (let t = 0; t < sa.length; t++)
+      if (sa[t] !== this.slotA[t]) throw new Error(`gupsim bug: the hash lanes of PTE table ${t} are stale`);
+  }
+
+  private verifyUndo(before: MachineSnapshot): void {
+    const now = snapshotMachine(this.m, this.roots);
+    const diff = snapshotDiff(before, now);
+    if (diff) throw new Error(`gupsim bug: going back left the state different: ${diff}`);
+  }
+}
+
+function copyInto<T>(to: T[], from: readonly T[]): void {
+  to.length = from.length;
+  for (let i = 0; i < from.length; i++) to[i] = from[i]!;
+}
+
+/** Where two snapshots of one machine differ (undefined: they do not), for verify. */
+export function snapshotDiff(a: MachineSnapshot, b: MachineSnapshot): string | undefined {
+  if (a.pool.length !== b.pool.length) return 'pool size';
+  for (let i = 0; i < a.pool.length; i++) if (a.pool[i] !== b.pool[i]) return `pool byte ${i}`;
+  for (const [name, x] of a.extras) {
+    const y = b.extras.get(name);
+    if (y) for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return `${name}[${i}]`;
+  }
+  if (a.slabUsed !== b.slabUsed) return 'slab high-water mark';
+  for (let i = 0; i < a.slabWords; i++) if (a.slab[i] !== b.slab[i]) return `slab word ${i}`;
+  if (a.slabFree.join() !== b.slabFree.join()) return 'slab free list';
+  const index = new Map(b.objs.map((o, i) => [o, i]));
+  for (let i = 0; i < a.objs.length; i++) {
+    const o = a.objs[i]!;
+    const j = index.get(o);
+    const name = (o as object).constructor?.name ?? 'object';
+    if (j === undefined) return `${name} no longer reached`;
+    const d = same(dropCaches(name, a.data[i]), dropCaches(name, b.data[j]));
+    if (d) return `${name}: ${d}`;
+  }
+  return undefined;
+}
+
+/** Fields that only cache what other state decides (the allocator's last area and zone lists). */
+const CACHES: Record<string, string[]> = { PageAllocator: ['lastArea', 'byZone', 'zonelists'] };
+
+/** An object's saved [keys, values] without its cache fields. */
+function dropCaches(name: string, d: unknown): unknown {
+  const skip = CACHES[name];
+  if (!skip || !Array.isArray(d) || d.length !== 2 || !Array.isArray(d[0])) return d;
+  const [keys, vals] = d as [string[], unknown[]];
+  const k: string[] = [];
+  const v: unknown[] = [];
+  keys.forEach((key, i) => {
+    if (!skip.includes(key)) {
+      k.push(key);
+      v.push(vals[i]);
+    }
+  });
+  return [k, v];
+}
+
+function same(x: unknown, y: unknown): string | undefined {
+  if (x === y) return undefined;
+  if (ArrayBuffer.isView(x) && ArrayBuffer.isView(y)) {
+    const p = x as unknown as ArrayLike<number>;
+    const q = y as unknown as ArrayLike<number>;
+    if (p.length !== q.length) return 'length';
+    for (let i = 0; i < p.length; i++)
+      if (p[i] !== q[i] && !(Number.isNaN(p[i]) && Number.isNaN(q[i]))) return `[${i}]`;
+    return undefined;
+  }
+  if (Array.isArray(x) && Array.isArray(y)) {
+    if (x.length !== y.length) return `${x.length} entries, now ${y.length}`;
+    for (let i = 0; i < x.length; i++) {
+      const d = same(x[i], y[i]);
+      if (d) return `${i}: ${d}`;
+    }
+    return undefined;
+  }
+  if (typeof x === 'number' && typeof y === 'number' && Number.isNaN(x) && Number.isNaN(y)) return undefined;
+  return `${String(x)} vs ${String(y)}`;
+}
