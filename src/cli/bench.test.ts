@@ -53,6 +53,14 @@ describe('bench library', () => {
     expect(r.pgtable_bytes_per_page).toBe(4);
     expect(r.big).toBeNull();
     expect(r.invariants).toBeNull();
+    // The explorer's throughput on every race example (figures not asserted: only that they exist).
+    expect(r.explore.map((e) => e.example)).toContain('race-fork-gup-fast');
+    expect(r.explore.length).toBeGreaterThanOrEqual(5);
+    for (const e of r.explore) {
+      positive(e.states);
+      positive(e.states_per_second);
+      expect(e.runs).toBeGreaterThan(0);
+    }
     expect(r.host).toBeNull();
     expect(typeof r.host_skipped).toBe('string');
     // Every path, for every backing, at each size kept; no host figures without the host.

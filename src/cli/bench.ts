@@ -17,11 +17,16 @@ import {
   type PinRow,
 } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
-import { benchOps, OPS, OP_BACKINGS, type OpBacking, type OpName } from '../bench/ops.js';
+import { benchOps, benchClock, OPS, OP_BACKINGS, type OpBacking, type OpName } from '../bench/ops.js';
 import { measureHostOps, type HostOpsResult } from '../bench/host_ops.js';
 import { benchSnapshot, type SnapshotResult } from '../bench/snapshot.js';
 import { benchCliStart, type CliStartResult } from '../bench/cli_start.js';
 import { benchInvariants, type InvariantsResult } from '../tools/invariants_bench.js';
+import { benchExplore, type ExploreBenchRow } from '../tools/explore/explore_bench.js';
+import { loadScenario } from '../scenario/load.js';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { examplePath } from './package_root.js';
 import { UserError } from './errors.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 
@@ -58,6 +63,17 @@ export interface BenchResult {
   snapshot: SnapshotResult;
   /** CLI start beside `node -e 0` (null with --quick, or the reason it was not measured). */
   cli_start: CliStartResult | { skipped: string } | null;
+  /** `gupsim explore` on each race example: explored states per second of the search (CPU time). */
+  explore: ExploreBenchRow[];
+}
+
+/** The race examples (examples/race-*.yaml), loaded. */
+function raceExamples(): { name: string; sc: ReturnType<typeof loadScenario> }[] {
+  const dir = dirname(examplePath('x'));
+  return readdirSync(dir)
+    .filter((f) => f.startsWith('race-') && f.endsWith('.yaml'))
+    .sort()
+    .map((f) => ({ name: f.replace(/\.yaml$/, ''), sc: loadScenario(readFileSync(examplePath(f), 'utf8'), f) }));
 }
 
 /** One path of `ops`: the model's and the host kernel's cost per page, and model / host. */
@@ -142,6 +158,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     ops_host: null,
     snapshot: opts.quick ? benchSnapshot({ memory: GiB / 4, faulted: GiB / 16, runs: 3 }) : benchSnapshot(),
     cli_start: opts.quick ? null : benchCliStart(),
+    explore: benchExplore(raceExamples(), benchClock, !!opts.quick),
   };
   // --quick: fewer runs and a shorter warm-up (a smoke test of the paths, not figures to quote).
   const modelOps = OP_BACKINGS.flatMap((b) =>
@@ -264,6 +281,13 @@ export function formatBench(r: BenchResult): string {
   } else {
     out.push('big: skipped (--quick)');
   }
+  out.push('');
+  out.push("gupsim explore, Linux 6.18's protections (explored states per second of the search, CPU time):");
+  for (const e of r.explore)
+    out.push(
+      `  ${pad(e.example, 24)}${lpad(String(e.states), 7)} states${lpad(String(e.states_per_second), 9)} /s` +
+        `  (${e.runs} searches, ${e.search_ms} ms)`,
+    );
   const inv = r.invariants;
   out.push(
     inv
