@@ -79,9 +79,18 @@ const VALUE = 4;
 /** An op's fields that never change (its thread and scenario step). */
 const CONSTANT = new Set(['thread', 'step']);
 
+/** Each owned object's field names, found once (ops and their parts keep one shape). */
+const KEYS = new WeakMap<object, string[]>();
+
+function keysOf(o: object): string[] {
+  let k = KEYS.get(o);
+  if (!k) KEYS.set(o, (k = Object.keys(o).filter((x) => !CONSTANT.has(x))));
+  return k;
+}
+
 /** Save an op-owned object's fields (flat: kind, key, value... with owned objects inline). */
 function saveOwned(o: Record<string, unknown>, out: unknown[]): void {
-  const keys = Object.keys(o).filter((k) => !CONSTANT.has(k));
+  const keys = keysOf(o);
   out.push(keys.length);
   for (const k of keys) {
     const v = o[k];
@@ -133,8 +142,11 @@ class Hot {
   warns = 0;
   procs: Process[] = [];
   mmNums: number[] = [];
-  pmds: [number, PmdSlot][][] = [];
-  puds: [number, number][][] = [];
+  /** Per process: its PMD directory's keys and slots, its PUD leaves' keys and entries. */
+  pmdKeys: number[][] = [];
+  pmdVals: PmdSlot[][] = [];
+  pudKeys: number[][] = [];
+  pudVals: number[][] = [];
   objects: [string, Holder][] = [];
   holders: [string, Holder][] = [];
   handleLens: number[] = [];
@@ -556,12 +568,20 @@ export class Journal {
         mm.locked_vm,
         mm.pinned_vm,
       );
-      const pm = (h.pmds[k] ??= []);
-      pm.length = 0;
-      for (const e of Map.prototype.entries.call(mm.pt.pmds) as IterableIterator<[number, PmdSlot]>) pm.push(e);
-      const pu = (h.puds[k] ??= []);
-      pu.length = 0;
-      for (const e of mm.pt.puds) pu.push(e);
+      const pk = (h.pmdKeys[k] ??= []);
+      const pv = (h.pmdVals[k] ??= []);
+      pk.length = pv.length = 0;
+      Map.prototype.forEach.call(mm.pt.pmds, (v: PmdSlot, key: number) => {
+        pk.push(key);
+        pv.push(v);
+      });
+      const uk = (h.pudKeys[k] ??= []);
+      const uv = (h.pudVals[k] ??= []);
+      uk.length = uv.length = 0;
+      mm.pt.puds.forEach((v, key) => {
+        uk.push(key);
+        uv.push(v);
+      });
       k++;
     }
     // The run's handles: a GUP call's return adds one, or pages to one.
@@ -623,10 +643,16 @@ export class Journal {
       mm.locked_vm = h.mmNums[b + 5]!;
       mm.pinned_vm = h.mmNums[b + 6]!;
       // The Map's own methods: PmdDirectory.set() would free the tables it replaces.
-      Map.prototype.clear.call(mm.pt.pmds);
-      for (const [key, v] of h.pmds[k]!) Map.prototype.set.call(mm.pt.pmds, key, v);
-      mm.pt.puds.clear();
-      for (const [key, v] of h.puds[k]!) mm.pt.puds.set(key, v);
+      const pmds = mm.pt.pmds;
+      const pk = h.pmdKeys[k]!;
+      const pv = h.pmdVals[k]!;
+      Map.prototype.clear.call(pmds);
+      for (let i = 0; i < pk.length; i++) Map.prototype.set.call(pmds, pk[i], pv[i]);
+      const puds = mm.pt.puds;
+      const uk = h.pudKeys[k]!;
+      const uv = h.pudVals[k]!;
+      puds.clear();
+      for (let i = 0; i < uk.length; i++) puds.set(uk[i]!, uv[i]!);
       k++;
     }
     this.ctx.objects.clear();

@@ -76,8 +76,8 @@ export class StateHash {
     h.num(m.huge_zero_folio);
     h.num(m.warns.records.length);
     h.num(m.misuse.records.length);
-    const v = m.vmstat.snapshot() as Record<string, number>;
-    for (const k in v) h.num(v[k]!);
+    const v = m.vmstat.values();
+    for (let i = 0; i < v.length; i++) h.num(v[i]!);
   }
 
   private mms(m: Machine, h: Hash): void {
