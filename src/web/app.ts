@@ -24,6 +24,7 @@ import {
 import { Superseded, WorkerChannel } from './worker_client.js';
 import type { InspectReply } from './protocol.js';
 import { mountAdvisor } from './advisor_view.js';
+import { ExplorerView } from './explorer_view.js';
 import { encodeShare, decodeShare } from './share.js';
 import type { Problem } from './problems.js';
 
@@ -70,6 +71,8 @@ export class App {
   /** The inspect request in flight (a token), and one waiting for it. */
   private reading: object | undefined;
   private nextInspect: { step: number; sel: Selection } | undefined;
+  /** The race explorer (shown for a scenario with a concurrent step). */
+  private explorer: ExplorerView | undefined;
 
   constructor(private readonly examples: Example[]) {}
 
@@ -79,6 +82,7 @@ export class App {
     this.editor = mountEditor(byId('editor'), first.text, (text, res) => this.edited(text, res));
     byId('legend').appendChild(legend());
     mountAdvisor(byId('advisor'), (text) => this.open(text, 'advice'));
+    this.explorer = new ExplorerView(byId('races'), byId('explorer'));
     this.wireControls();
     const shared = await decodeShare(location.hash).catch(() => undefined);
     if (shared) await this.open(shared.text, 'shared', shared.step);
@@ -220,6 +224,7 @@ export class App {
       ),
     );
     status.textContent = `${r.scenario}: ${r.steps.length} steps`;
+    this.explorer?.setScenario(sc, name);
     this.go(Math.min(step, Math.max(0, r.steps.length - 1)));
   }
 

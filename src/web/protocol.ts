@@ -2,8 +2,10 @@
 // A build runs the scenario into the page's compact timeline, with progress; an inspect reads one
 // page of the machine after a step (machine_at.ts, the StateSource); an advise runs the advisor's
 // check scenario (tools/advisor_scenario.ts) and judges its result; experiments lists `gupsim
-// experiment`'s experiments (tools/experiments) and experiment runs one, with progress. The model runs
-// only in the worker: the page holds the editor, the validator and the views.
+// experiment`'s experiments (tools/experiments) and experiment runs one, with progress; explore runs
+// `gupsim explore` on a scenario with a concurrent step (tools/explore), with progress, and protections
+// lists the protections it can switch off. The model runs only in the worker: the page holds the
+// editor, the validator and the views.
 
 import type { Scenario } from '../scenario/schema.js';
 import type { PageInfo } from '../scenario/inspect.js';
@@ -11,6 +13,14 @@ import type { AnyExperiment, ExperimentReport, Mode } from '../tools/experiments
 import type { Advice, AdvisorInput } from '../tools/advisor.js';
 import type { AdviceCheck } from '../tools/advisor_scenario.js';
 import type { PageTimeline } from './compact.js';
+import type { ExploreResult } from '../tools/explore/explorer.js';
+
+/** A protection the explorer can switch off (mm/protections.ts, as data for the page). */
+export interface ProtectionInfo {
+  flag: string;
+  commit: string;
+  what: string;
+}
 
 /** What a page cannot measure: said in the report of an experiment that shows the host kernel. */
 export const BROWSER_HOST =
@@ -32,7 +42,10 @@ export type Request =
   /** Run `scenario` (adviceScenario(input, advice), validated by the page) and judge the advice by it. */
   | { type: 'advise'; id: number; input: AdvisorInput; advice: Advice; scenario: Scenario }
   | { type: 'experiments'; id: number }
-  | { type: 'experiment'; id: number; name: string; mode: Mode; seed: number };
+  | { type: 'experiment'; id: number; name: string; mode: Mode; seed: number }
+  /** Every interleaving of the scenario's concurrent step, with the protections named (--without) off. */
+  | { type: 'explore'; id: number; scenario: Scenario; name: string; without: string[]; maxStates: number }
+  | { type: 'protections'; id: number };
 
 /** An experiment as the page lists it: what the registry says of it, without its code. */
 export type ExperimentInfo = Pick<
@@ -58,4 +71,6 @@ export type Reply =
   | { type: 'advised'; id: number; check: AdviceCheck }
   | { type: 'experiments'; id: number; list: ExperimentInfo[] }
   | { type: 'experiment'; id: number; report: ExperimentReport }
+  | { type: 'explored'; id: number; result: ExploreResult }
+  | { type: 'protections'; id: number; list: ProtectionInfo[] }
   | { type: 'error'; id: number; message: string };

@@ -4,7 +4,7 @@
 // machine after a step for the inspector, through a StateSource (machine_at.ts: replay today, machine
 // snapshots later); it runs the advisor's check scenario (tools/advisor_scenario.ts); and it lists
 // and runs the experiments of `gupsim experiment`, shard by shard, as the CLI's worker threads do
-// (tools/experiments/runner.ts).
+// (tools/experiments/runner.ts); and it runs `gupsim explore` (tools/explore) on a race.
 
 import { buildTimeline } from '../scenario/timeline.js';
 import { runScenario } from '../scenario/run.js';
@@ -18,6 +18,8 @@ import { experimentByName, planShards, runPlannedShard, assembleReport } from '.
 import { EXPERIMENTS } from '../tools/experiments/registry.js';
 import type { HostEnv, Mode } from '../tools/experiments/types.js';
 import { judgeAdvice } from '../tools/advisor_scenario.js';
+import { explore } from '../tools/explore/explorer.js';
+import { PROTECTION_DOCS, protectionByFlag, type ProtectionName } from '../mm/protections.js';
 import {
   BROWSER_HOST,
   type ExperimentInfo,
@@ -95,6 +97,23 @@ function experiment(id: number, name: string, mode: Mode, seed: number): void {
   scope.postMessage({ type: 'experiment', id, report: assembleReport(e, results, o, host) });
 }
 
+/** `gupsim explore` of the scenario: progress as states explored against the bound. */
+function exploreRace(id: number, sc: Scenario, name: string, without: string[], maxStates: number): void {
+  const off: ProtectionName[] = without.map((f) => {
+    const d = protectionByFlag(f);
+    if (!d) throw new Error(`unknown protection "${f}"`);
+    return d.key;
+  });
+  const report = progress(id);
+  const result = explore(sc, {
+    name,
+    without: off,
+    maxStates,
+    onProgress: (n, max) => report(n, max, `${n} states explored`),
+  });
+  scope.postMessage({ type: 'explored', id, result });
+}
+
 /** The registry's experiments as data (their functions stay here: they cannot be cloned). */
 function experimentList(): ExperimentInfo[] {
   return EXPERIMENTS.map(({ number, name, title, question, claims, pending, host }) => ({
@@ -119,6 +138,13 @@ scope.onmessage = (ev) => {
     else if (q.type === 'advise')
       scope.postMessage({ type: 'advised', id: q.id, check: judgeAdvice(q.input, q.advice, runScenario(q.scenario)) });
     else if (q.type === 'experiments') scope.postMessage({ type: 'experiments', id: q.id, list: experimentList() });
+    else if (q.type === 'explore') exploreRace(q.id, q.scenario, q.name, q.without, q.maxStates);
+    else if (q.type === 'protections')
+      scope.postMessage({
+        type: 'protections',
+        id: q.id,
+        list: PROTECTION_DOCS.map(({ flag, commit, what }) => ({ flag, commit, what })),
+      });
     else experiment(q.id, q.name, q.mode, q.seed);
   } catch (e) {
     scope.postMessage({ type: 'error', id: q.id, message: (e as Error)?.message ?? String(e) });
