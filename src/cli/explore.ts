@@ -74,15 +74,14 @@ export function formatExplore(r: ExploreResult): string {
     : "Linux 6.18's protections";
   out.push(`${r.scenario} (${off})`);
   out.push(
-    `${r.interleavings} interleavings, ${r.states} states explored in ${r.seconds.toFixed(2)} s ` +
-      `(${r.states_per_second}/s)${r.truncated ? ' -- stopped at --max-states: not every interleaving ran' : ''}`,
+    `${r.interleavings} interleavings${r.reduction ? ' (one per order of dependent points)' : ''}, ` +
+      `${r.states} states explored in ${r.search_seconds.toFixed(2)} s (${r.states_per_second}/s)` +
+      `${r.truncated ? ' -- stopped at --max-states: not every interleaving ran' : ''}`,
   );
   out.push('', `${r.ends.length} distinct end state(s):`);
   r.ends.forEach((e, i) => {
-    out.push(
-      `  #${i + 1}: ${e.interleavings} interleaving(s); nr_foll_pin_acquired ${e.vmstat.nr_foll_pin_acquired}, ` +
-        `nr_foll_pin_released ${e.vmstat.nr_foll_pin_released}`,
-    );
+    const counters = Object.entries(e.counters).map(([k, v]) => `${k} ${v > 0 ? '+' : ''}${v}`);
+    out.push(`  #${i + 1}: ${e.interleavings} interleaving(s); ${counters.join(', ') || 'no counter moved'}`);
     for (const l of [...e.returns, ...e.pages, ...e.handles]) out.push(`      ${l}`);
   });
   if (!r.violations.length) out.push('', 'No property is violated.');
@@ -91,7 +90,7 @@ export function formatExplore(r: ExploreResult): string {
       '',
       `VIOLATED: ${v.property}`,
       `  ${v.message}`,
-      `  shortest interleaving found (${v.trace.length} points):`,
+      `  the shortest interleaving (${v.trace.length} points):`,
     );
     out.push(...traceLines(v.trace));
   }
