@@ -147,10 +147,12 @@ class Hot {
   pmdVals: PmdSlot[][] = [];
   pudKeys: number[][] = [];
   pudVals: number[][] = [];
-  objects: [string, Holder][] = [];
-  holders: [string, Holder][] = [];
+  /** The run's handles and ledger (each keyed by its name). */
+  objects: Holder[] = [];
+  holders: Holder[] = [];
   handleLens: number[] = [];
-  lockVals: [string, unknown][][] = [];
+  lockKeys: string[][] = [];
+  lockVals: unknown[][] = [];
   pcs: number[] = [];
   ops: unknown[] = [];
   /** The page-state hash lanes before the point. */
@@ -586,16 +588,22 @@ export class Journal {
     }
     // The run's handles: a GUP call's return adds one, or pages to one.
     h.objects.length = 0;
-    for (const e of this.ctx.objects) h.objects.push(e);
-    h.holders.length = 0;
-    for (const e of this.ctx.holders) h.holders.push(e);
     h.handleLens.length = 0;
-    for (const [, o] of h.objects) if (o instanceof PinHandle) h.handleLens.push(o.entries.length);
+    for (const o of this.ctx.objects.values()) {
+      h.objects.push(o);
+      if (o instanceof PinHandle) h.handleLens.push(o.entries.length);
+    }
+    h.holders.length = 0;
+    for (const o of this.ctx.holders.values()) h.holders.push(o);
     const all = this.locks.all;
     for (let i = 0; i < all.length; i++) {
+      const keys = (h.lockKeys[i] ??= []);
       const vals = (h.lockVals[i] ??= []);
-      vals.length = 0;
-      for (const e of all[i]!) vals.push(e);
+      keys.length = vals.length = 0;
+      all[i]!.forEach((v, k) => {
+        keys.push(k);
+        vals.push(v);
+      });
     }
     h.pcs.length = 0;
     h.ops.length = 0;
@@ -656,11 +664,11 @@ export class Journal {
       k++;
     }
     this.ctx.objects.clear();
-    for (const [k, o] of h.objects) this.ctx.objects.set(k, o);
+    for (const o of h.objects) this.ctx.objects.set(o.name, o);
     this.ctx.holders.clear();
-    for (const [k, o] of h.holders) this.ctx.holders.set(k, o);
+    for (const o of h.holders) this.ctx.holders.set(o.name, o);
     let hl = 0;
-    for (const [, o] of h.objects)
+    for (const o of h.objects)
       if (o instanceof PinHandle) {
         o.entries.length = h.handleLens[hl]!;
         o.addrs.length = h.handleLens[hl++]!;
@@ -668,8 +676,10 @@ export class Journal {
     const all = this.locks.all;
     for (let i = 0; i < all.length; i++) {
       const map = all[i] as Map<string, unknown>;
+      const keys = h.lockKeys[i]!;
+      const vals = h.lockVals[i]!;
       map.clear();
-      for (const [key, v] of h.lockVals[i]!) map.set(key, v);
+      for (let j = 0; j < keys.length; j++) map.set(keys[j]!, vals[j]);
     }
     let at = 0;
     this.threads.forEach((t, i) => {

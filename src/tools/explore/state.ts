@@ -10,7 +10,7 @@
 // The page-state part (struct pages, contents, PTE tables) is kept up to date by the journal
 // (journal.ts), which compares only the words that can change after each point.
 
-import type { RunContext } from '../../scenario/context.js';
+import { PinHandle, type RunContext } from '../../scenario/context.js';
 import type { Machine } from '../../mm/machine.js';
 import { Hash, laneA, laneB } from './state_hash.js';
 import type { Locks } from './locks.js';
@@ -70,9 +70,10 @@ export class StateHash {
       h.num(hs.surplus_huge_pages);
       h.words(hs.freelist);
     }
-    h.words([...m.mem.mlocked].sort((x, y) => x - y));
+    // Sets as sums (their order is the order things happened in); the batch is ordered.
+    h.word(setSum(m.mem.mlocked));
     h.words(m.lruActivateBatch);
-    h.words([...m.activeFolios].sort((x, y) => x - y));
+    h.word(setSum(m.activeFolios));
     h.num(m.huge_zero_folio);
     h.num(m.warns.records.length);
     h.num(m.misuse.records.length);
@@ -104,24 +105,11 @@ export class StateHash {
         ph.num(v.flags);
       }
       // Page tables by address: a sum over the PMD directory and the PUD leaves.
-      let ta = 0;
-      let tb = 0;
-      for (const [k, s] of mm.pt.pmds) {
-        let x: number;
-        if (typeof s === 'number') x = s;
-        else {
-          const slot = this.journal.slotOf(s);
-          x = this.journal.slotA[slot]! ^ Math.imul(this.journal.slotB[slot]!, 0x2545f491);
-        }
-        ta = (ta + laneA(k, x)) | 0;
-        tb = (tb + laneB(k, x)) | 0;
-      }
-      for (const [k, s] of mm.pt.puds) {
-        ta = (ta + laneA(-1 - k, s)) | 0;
-        tb = (tb + laneB(-1 - k, s)) | 0;
-      }
-      ph.word(ta);
-      ph.word(tb);
+      this.ta = this.tb = 0;
+      Map.prototype.forEach.call(mm.pt.pmds, this.pmdEntry);
+      mm.pt.puds.forEach(this.pudEntry);
+      ph.word(this.ta);
+      ph.word(this.tb);
       sa = (sa + laneA(ph.a, ph.b)) | 0;
       sb = (sb + laneB(ph.b, ph.a)) | 0;
     }
@@ -129,19 +117,52 @@ export class StateHash {
     h.word(sb);
   }
 
-  private rest(h: Hash): void {
-    // Handles by name.
-    const objs = [...this.ctx.objects.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const o of objs) {
-      h.word(this.nameId(o.name));
-      for (const f of o.frames()) {
-        h.num(f.addr);
-        h.num(f.pfn);
-        h.word(f.pages);
-        h.word(f.pins);
-        h.word(f.refs);
-      }
+  /** The page-table sum of one mm, built by the two callbacks below (no allocation per entry). */
+  private ta = 0;
+  private tb = 0;
+  private readonly pmdEntry = (s: number | Uint32Array, k: number): void => {
+    let x: number;
+    if (typeof s === 'number') x = s;
+    else {
+      const slot = this.journal.slotOf(s);
+      x = this.journal.slotA[slot]! ^ Math.imul(this.journal.slotB[slot]!, 0x2545f491);
     }
+    this.ta = (this.ta + laneA(k, x)) | 0;
+    this.tb = (this.tb + laneB(k, x)) | 0;
+  };
+  private readonly pudEntry = (s: number, k: number): void => {
+    this.ta = (this.ta + laneA(-1 - k, s)) | 0;
+    this.tb = (this.tb + laneB(-1 - k, s)) | 0;
+  };
+
+  private rest(h: Hash): void {
+    // Handles: a sum (the order they were made in does not count); a pin handle from its arrays.
+    let oa = 0;
+    let ob = 0;
+    const oh = this.ph;
+    for (const o of this.ctx.objects.values()) {
+      oh.reset();
+      oh.word(this.nameId(o.name));
+      if (o instanceof PinHandle) {
+        for (let i = 0; i < o.entries.length; i++) {
+          if (o.releasedAt.has(i)) continue;
+          oh.num(o.addrs[i]!);
+          oh.num(o.entries[i]!);
+        }
+        oh.word(o.kind === 'pin' ? 1 : 0);
+      } else
+        for (const f of o.frames()) {
+          oh.num(f.addr);
+          oh.num(f.pfn);
+          oh.word(f.pages);
+          oh.word(f.pins);
+          oh.word(f.refs);
+        }
+      oa = (oa + laneA(oh.a, oh.b)) | 0;
+      ob = (ob + laneB(oh.b, oh.a)) | 0;
+    }
+    h.word(oa);
+    h.word(ob);
     // Locks: a sum per map (its entries' order is the order they were taken in).
     const all = this.locks.all;
     for (let k = 0; k < all.length; k++) {
@@ -160,4 +181,11 @@ export class StateHash {
       for (const op of t.ops) op.hashLive(h);
     }
   }
+}
+
+/** An unordered set of numbers as one word. */
+function setSum(s: ReadonlySet<number>): number {
+  let x = 0;
+  for (const v of s) x = (x + laneA(v, 1)) | 0;
+  return x;
 }
