@@ -22,6 +22,9 @@ import { FOLL_WRITE, FOLL_LONGTERM } from './foll_flags.js';
 import { PAGE_SIZE } from './memmap.js';
 import { pte_pfn, pte_write } from './pgtable.js';
 import { lru_add_drain } from './swap.js';
+import { folioIsolateLru, putback_movable_pages } from './migrate.js';
+import { do_munmap } from './mmap.js';
+import { checkInvariants } from '../tools/invariants.js';
 
 const PAGE = PAGE_SIZE;
 const N = 8;
@@ -326,4 +329,24 @@ describe('FOLL_LONGTERM up-front refusals (check_vma_flags)', () => {
       expect(m.warns.records).toEqual([]);
     },
   );
+});
+
+describe('putback_movable_pages(): folio_putback_lru() drops the isolation reference with folio_put()', () => {
+  it('a folio every mapping of which went away while it was isolated is freed, not leaked', () => {
+    const m = new Machine({ memory: 8 << 20 });
+    const p = m.spawn('app');
+    const { a, pfns } = prefaulted(m, p, 1);
+    const folio = pfns[0]!;
+    const free0 = m.alloc.nr_free_pages();
+    expect(folioIsolateLru(m, folio)).toBe(true);
+    // The process unmaps the page while migration holds it isolated: only the isolation's reference is left.
+    expect(do_munmap(m, p, a, PAGE)).toBe(0);
+    lru_add_drain(m);
+    expect(m.mem.refcount[folio]).toBe(1);
+    putback_movable_pages(m, folio);
+    expect(m.mem.refcount[folio]).toBe(0);
+    expect(m.alloc.is_free_buddy_page(folio)).toBe(true);
+    expect(m.alloc.nr_free_pages()).toBe(free0 + 1);
+    expect(checkInvariants(m)).toEqual([]);
+  });
 });

@@ -38,14 +38,16 @@ import { folio_copy } from './highmem.js';
  */
 export function putback_movable_pages(m: Machine, folio: number): void {
   const mem = m.mem;
+  // folio_putback_hugetlb() / folio_putback_lru(): back on its list, then folio_put() of the isolation's
+  // reference -- the last one when every mapping went away while the folio was isolated (it is freed).
   if (mem.folio_test_hugetlb(folio)) {
     m.hugetlb.folio_set_hugetlb_migratable(folio);
-    mem.refcount[folio] = mem.refcount[folio]! - 1;
+    folio_put_refs(m, folio, 1);
     return;
   }
   mem.setFlag(folio, PG_lru);
-  mem.refcount[folio] = mem.refcount[folio]! - 1;
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -mem.folio_nr_pages(folio));
+  folio_put_refs(m, folio, 1);
 }
 
 /** migrateFolioToPinnable()'s answer: the folio moved, or why it did not. */
