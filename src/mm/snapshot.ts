@@ -38,6 +38,11 @@ type Typed = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Ui
 export class MachineSnapshot {
   /** The machine it was taken of: it can only be restored there. */
   readonly machine: Machine;
+  /**
+   * Whether it holds the page state and page tables (false: the object graph only, for a caller that
+   * keeps those itself, as the race explorer's journal does: tools/explore/journal.ts).
+   */
+  pages = true;
   /** A copy of MemMap.pool. */
   pool: Uint8Array;
   /** Copies of MemMap's extra arrays at the time. */
@@ -55,7 +60,8 @@ export class MachineSnapshot {
 
   constructor(m: Machine) {
     this.machine = m;
-    this.pool = new Uint8Array(m.mem.pool.byteLength);
+    // Sized by the first snapshot that holds pages (one of the object graph alone never needs it).
+    this.pool = new Uint8Array(0);
     this.slab = new Uint32Array(0);
   }
 
@@ -84,25 +90,34 @@ function copyTyped(t: Typed, into: unknown): Typed {
  * a RunContext) reached too. `into`: an earlier snapshot of the same machine to overwrite (its buffers
  * are reused).
  */
-export function snapshotMachine(m: Machine, roots: readonly object[] = [], into?: MachineSnapshot): MachineSnapshot {
+export function snapshotMachine(
+  m: Machine,
+  roots: readonly object[] = [],
+  into?: MachineSnapshot,
+  pages = true,
+): MachineSnapshot {
   if (into && into.machine !== m) throw new Error('gupsim bug: snapshotting into a snapshot of another machine');
   const s = into ?? new MachineSnapshot(m);
-  // Page state: one memcpy of the pool, one per extra array.
+  s.pages = pages;
   const mem = m.mem;
-  if (s.pool.byteLength !== mem.pool.byteLength) s.pool = new Uint8Array(mem.pool.byteLength);
-  s.pool.set(new Uint8Array(mem.pool));
-  for (const [name, a] of mem.extras) {
-    const have = s.extras.get(name);
-    if (have) have.set(a);
-    else s.extras.set(name, a.slice());
-  }
-  for (const name of s.extras.keys()) if (!mem.extras.has(name)) s.extras.delete(name);
-  // Page tables: the used part of the slab.
   const slab = m.pteSlab;
-  const words = slab.usedWords();
-  if (s.slab.length < words) s.slab = new Uint32Array(Math.max(words, Math.ceil(s.slab.length * 1.5)));
-  slab.copyOut(s.slab, words);
-  s.slabWords = words;
+  if (pages) {
+    // Page state: one memcpy of the pool, one per extra array.
+    if (s.pool.byteLength !== mem.pool.byteLength) s.pool = new Uint8Array(mem.pool.byteLength);
+    s.pool.set(new Uint8Array(mem.pool));
+    for (const [name, a] of mem.extras) {
+      const have = s.extras.get(name);
+      if (have) have.set(a);
+      else s.extras.set(name, a.slice());
+    }
+    for (const name of s.extras.keys()) if (!mem.extras.has(name)) s.extras.delete(name);
+    // Page tables: the used part of the slab.
+    const words = slab.usedWords();
+    if (s.slab.length < words) s.slab = new Uint32Array(Math.max(words, Math.ceil(s.slab.length * 1.5)));
+    slab.copyOut(s.slab, words);
+    s.slabWords = words;
+  }
+  // The slab's allocation state goes with the object graph.
   s.slabUsed = slab.used;
   s.slabFree = slab.free.slice();
   // Everything else: the object graph, field by field.
@@ -188,14 +203,16 @@ export function snapshotMachine(m: Machine, roots: readonly object[] = [], into?
 export function restoreMachine(m: Machine, s: MachineSnapshot): void {
   if (s.machine !== m) throw new Error('gupsim bug: restoring a snapshot of another machine');
   const mem = m.mem;
-  new Uint8Array(mem.pool).set(s.pool);
-  for (const [name, a] of mem.extras) {
-    const saved = s.extras.get(name);
-    if (saved) a.set(saved);
-    else a.fill(0); // allocated since: as it was before its first use
-  }
   const slab = m.pteSlab;
-  slab.copyIn(s.slab, s.slabWords);
+  if (s.pages) {
+    new Uint8Array(mem.pool).set(s.pool);
+    for (const [name, a] of mem.extras) {
+      const saved = s.extras.get(name);
+      if (saved) a.set(saved);
+      else a.fill(0); // allocated since: as it was before its first use
+    }
+    slab.copyIn(s.slab, s.slabWords);
+  }
   slab.used = s.slabUsed;
   slab.free = s.slabFree.slice();
   // Side tables first: entries of reached objects go back to what they were, others are dropped.
