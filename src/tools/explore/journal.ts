@@ -5,7 +5,8 @@
 // (struct pages, contents, PTE tables) with its shadow copy and logs every word that changed, with its
 // old value. Going back replays the log backwards and puts the hot state back. A point that may change
 // anything else (structural(): a process made or ended, VMAs, files, handles, a whole scenario step)
-// takes a full machine snapshot (mm/snapshot.ts) instead.
+// takes a snapshot of the machine's object graph (mm/snapshot.ts, without the page state, which the
+// compare logs for every point) instead.
 //
 // Which pages can change: those in use when the search starts, and those the allocator hands out, frees,
 // splits or links (PageAllocator.onTouch) -- a free page nobody allocates is never written. The compare
@@ -166,6 +167,8 @@ interface Frame {
   hot: Hot;
   /** The point took a full snapshot (into snap, reused at this depth). */
   full: boolean;
+  /** Its page changes are in the log (commit() ran). */
+  committed: boolean;
   snap: MachineSnapshot | undefined;
   /** verify: the whole state before the point. */
   check: MachineSnapshot | undefined;
@@ -351,6 +354,7 @@ export class Journal {
       logStart: 0,
       hot: new Hot(),
       full: false,
+      committed: false,
       snap: undefined,
       check: undefined,
     });
@@ -360,8 +364,9 @@ export class Journal {
     hot.pageB = this.pageB;
     // Misuse records and their bookkeeping are not in the hot state: once there are any, every point
     // takes a snapshot.
+    f.committed = false;
     f.full = structural || this.m.misuse.records.length > 0;
-    if (f.full) f.snap = snapshotMachine(this.m, this.roots, f.snap);
+    if (f.full) f.snap = snapshotMachine(this.m, this.roots, f.snap, false);
     else this.saveHot(hot);
     if (this.verify) f.check = snapshotMachine(this.m, this.roots);
     this.depth++;
@@ -369,6 +374,7 @@ export class Journal {
 
   /** After the point: log every page word and PTE-table word that changed, and bring the hash up to date. */
   commit(): void {
+    this.frames[this.depth - 1]!.committed = true;
     this.addExtras();
     this.diffPages();
     this.diffSlab();
@@ -377,17 +383,13 @@ export class Journal {
 
   /** Back to the state before the last begun point. */
   undo(): void {
+    if (!this.frames[this.depth - 1]!.committed) this.commit();
     const f = this.frames[--this.depth]!;
     const log = this.log;
-    if (f.full) {
-      restoreMachine(this.m, f.snap!);
-      log.n = f.logStart;
-      this.resync();
-    } else {
-      for (let e = log.n - 1; e >= f.logStart; e--) this.unlog(log.arr[e]!, log.idx[e]!, log.old[e]!);
-      log.n = f.logStart;
-      this.restoreHot(f.hot);
-    }
+    for (let e = log.n - 1; e >= f.logStart; e--) this.unlog(log.arr[e]!, log.idx[e]!, log.old[e]!);
+    log.n = f.logStart;
+    if (f.full) restoreMachine(this.m, f.snap!);
+    else this.restoreHot(f.hot);
     this.pageA = f.hot.pageA;
     this.pageB = f.hot.pageB;
     if (this.verify) {
@@ -431,17 +433,6 @@ export class Journal {
         x.a[i] = x.s[i] = old;
       }
     }
-  }
-
-  /** After a full restore: the shadows are the machine's words again (the lanes come from the frame). */
-  private resync(): void {
-    this.src.set(this.rc);
-    this.smc.set(this.mc);
-    this.six.set(this.ix);
-    this.sfl.set(this.fl);
-    this.smp.set(this.mp);
-    for (const x of this.extras) x.s.set(x.a);
-    this.syncSlab(true);
   }
 
   private change(id: number, p: number, o: number, v: number): void {
@@ -758,8 +749,21 @@ export function snapshotDiff(a: MachineSnapshot, b: MachineSnapshot): string | u
   for (let i = 0; i < a.slabWords; i++) if (a.slab[i] !== b.slab[i]) return `slab word ${i}`;
   if (a.slabFree.join() !== b.slabFree.join()) return 'slab free list';
   const index = new Map(b.objs.map((o, i) => [o, i]));
+  // The cache fields' own objects (the allocator's zone lists) are caches too.
+  const caches = new Set<unknown>();
+  for (const s of [a, b])
+    s.objs.forEach((o, i) => {
+      const skip = CACHES[(o as object).constructor?.name ?? ''];
+      const d = s.data[i];
+      if (!skip || !Array.isArray(d) || !Array.isArray(d[0])) return;
+      const [keys, vals] = d as [string[], unknown[]];
+      keys.forEach((k, x) => {
+        if (skip.includes(k)) caches.add(vals[x]);
+      });
+    });
   for (let i = 0; i < a.objs.length; i++) {
     const o = a.objs[i]!;
+    if (caches.has(o)) continue;
     const j = index.get(o);
     const name = (o as object).constructor?.name ?? 'object';
     if (j === undefined) return `${name} no longer reached`;
