@@ -77,6 +77,24 @@ steps:
     expect(reg[reg.length - 1]).toBe('io_sqe_buffer_register');
   });
 
+  it('a step on a region whose mmap failed faults at once, as gupsim run has it', () => {
+    const sc = scenario(
+      'unmapped',
+      `machine: { memory: 8MiB }
+steps:
+  - { op: mmap, proc: app, as: buf, size: 0, type: anon }
+  - op: concurrent
+    threads:
+      pin:
+        - { op: pin_user_pages_fast, proc: app, region: buf, flags: [FOLL_WRITE], as: pin }
+      unmap:
+        - { op: munmap, proc: app, region: buf }
+`,
+    );
+    const r = explore(sc);
+    expect(r.ends.map((e) => e.returns)).toEqual([['pin.0 pin_user_pages_fast = -14', 'unmap.0 munmap = -14']]);
+  });
+
   it('io_uring unregistration: one point per buffer unpinned', () => {
     const sc = scenario(
       'unregister',

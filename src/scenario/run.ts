@@ -157,7 +157,7 @@ function reportLeaks(ctx: RunContext): void {
 const LEAKS_LISTED = 3;
 
 /** The first region the step names that no successful mmap defined, if any. */
-function unmappedRegion(ctx: RunContext, step: Step): string | undefined {
+export function unmappedRegion(ctx: RunContext, step: Step): string | undefined {
   const r = step as { region?: string; regions?: string[]; local?: string; fixed?: string };
   for (const name of [r.region, r.local, r.fixed, ...(r.regions ?? [])])
     if (name !== undefined && !ctx.regions.has(name)) return name;

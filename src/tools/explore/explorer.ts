@@ -24,7 +24,7 @@ import type { ProtectionName } from '../../mm/protections.js';
 import { checkInvariants } from '../invariants.js';
 import { Footprint, independent } from './footprint.js';
 import { Locks } from './locks.js';
-import { World, type PointRecord } from './op.js';
+import { World, unmappedStart, type PointRecord } from './op.js';
 import { makeOp } from './threads.js';
 import { StateHash, type Thread } from './state.js';
 import { Journal, ownedByOps } from './journal.js';
@@ -189,7 +189,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   const runPoint = (ti: number): PointRecord => {
     const t = threads[ti]!;
     const op = t.ops[t.pc]!;
-    const rec = op.point(world);
+    const rec = (!op.started && unmappedStart(world, op)) || op.point(world);
     if (op.done) t.pc++;
     return rec;
   };

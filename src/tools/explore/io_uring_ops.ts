@@ -161,7 +161,8 @@ export class IoUringRegisterOp extends Op {
 
 /** IORING_UNREGISTER_BUFFERS: one point per buffer unpinned, the table gone with the last. */
 export class IoUringUnregisterOp extends Op {
-  started = false;
+  /** Its checks ran. */
+  checked = false;
   next = 0;
   private get ring(): string {
     return (this.step as { ring: string }).ring;
@@ -171,8 +172,8 @@ export class IoUringUnregisterOp extends Op {
   }
   point(w: World): PointRecord {
     const ring = w.ctx.objects.get(this.ring);
-    if (!this.started) {
-      this.started = true;
+    if (!this.checked) {
+      this.checked = true;
       if (!(ring instanceof IoRing) || ring.closed) return this.end(-EBADF, `"${this.ring}" is not an open ring`);
       if (ring.bufs.length === 0 && ring.slots === 0) return this.end(-ENXIO, 'no buffers are registered');
     }
@@ -193,7 +194,7 @@ export class IoUringUnregisterOp extends Op {
   }
   override hashLive(h: Hash): void {
     super.hashLive(h);
-    h.word(this.started ? 1 : 0);
+    h.word(this.checked ? 1 : 0);
     h.word(this.next);
   }
 }

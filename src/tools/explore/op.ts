@@ -6,12 +6,13 @@
 
 import type { RunContext } from '../../scenario/context.js';
 import type { Step, ThreadStep } from '../../scenario/schema.js';
-import { runScenarioStep } from '../../scenario/run.js';
+import { runScenarioStep, unmappedRegion } from '../../scenario/run.js';
 import { assertFailures } from '../../scenario/ops/race.js';
 import type { Process } from '../../mm/task.js';
 import { NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
 import { Footprint, MAX_MM_SLOTS, NO_SLOT } from './footprint.js';
+import { EFAULT } from '../../uapi/errno.js';
 import type { Locks } from './locks.js';
 import type { Hash } from './state_hash.js';
 
@@ -46,6 +47,8 @@ export class World {
 /** One step of a thread, run in atomic points. */
 export abstract class Op {
   done = false;
+  /** Its first point ran (the explorer checks the step's regions before it). */
+  started = false;
   /** The step's return value (for the trace and the end state). */
   ret = 0;
   constructor(
@@ -136,6 +139,20 @@ export class AtomicOp extends Op {
       what: `ret ${res.ret}${res.errno ? ` (${res.errno}${why ? `: ${why.fn}: ${why.rule}` : ''})` : ''}`,
     };
   }
+}
+
+/**
+ * Before an op's first point: a step that names a region whose mmap failed faults at once, as `gupsim
+ * run` has it (like MAP_FAILED); the record of that point, or undefined to run the op.
+ */
+export function unmappedStart(w: World, op: Op): PointRecord | undefined {
+  op.started = true;
+  if (op instanceof AtomicOp) return undefined; // the scenario runner says it
+  const name = unmappedRegion(w.ctx, op.step as Step);
+  if (name === undefined) return undefined;
+  op.ret = -EFAULT;
+  op.done = true;
+  return { fn: 'gupsim', what: `region "${name}" is not mapped: its mmap step failed (-EFAULT)` };
 }
 
 /** Records of points nobody reads the words of (the search), one per function: no allocation per point. */
