@@ -2,7 +2,7 @@
 
 import type { Command } from 'commander';
 import { basename } from 'node:path';
-import { readScenario } from './scenario_file.js';
+import { readScenarioQuick } from './scenario_quick.js';
 import { runScenario } from '../scenario/run.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
 import { formatWarn } from '../mm/debug.js';
@@ -17,8 +17,8 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .option('--json', 'print the result JSON (DESIGN.md contract)')
     .option('--strict', 'also fail (exit 1) on any kernel WARN, any misuse record, or pins still held at the end')
     .addHelpText('after', '\nExample:\n  gupsim run examples/doc-bias-small-folio.yaml --json')
-    .action((file: string, o: { json?: boolean; strict?: boolean }) => {
-      const sc = readScenario(file);
+    .action(async (file: string, o: { json?: boolean; strict?: boolean }) => {
+      const sc = await readScenarioQuick(file);
       const res = runScenario(sc, { name: basename(file).replace(/\.(ya?ml|json)$/, '') });
       process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : formatRun(res, !!o.strict));
       setCode(!res.ok || (o.strict && strictFailures(res).length) ? 1 : 0);
@@ -29,8 +29,8 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .argument('<file>', 'scenario file')
     .option('--json', 'print { file, ok, steps } (errors still go to stderr with exit 2)')
     .addHelpText('after', '\nExample:\n  gupsim check examples/vmsplice.yaml')
-    .action((file: string, o: { json?: boolean }) => {
-      const sc = readScenario(file);
+    .action(async (file: string, o: { json?: boolean }) => {
+      const sc = await readScenarioQuick(file);
       process.stdout.write(
         o.json
           ? JSON.stringify({ file, ok: true, steps: sc.steps.length }) + '\n'

@@ -1,0 +1,78 @@
+// The CLI's bundle as `npm run build` makes it (scripts/build-cli.mjs, bin/bundle.js): bin/gupsim.js
+// runs it, V8 accepts its code cache, and `gupsim run` of every example takes the quick path (zod is
+// never evaluated) while an invalid scenario still gets zod's messages.
+
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const root = join(import.meta.dirname, '..');
+const bundleJs = pathToFileURL(join(root, 'bin', 'bundle.js')).href;
+const built = existsSync(join(root, 'dist', 'bundle', 'gupsim.cjs'));
+
+/** Run `code` (an ES module) in a fresh Node process; its stdout. */
+function node(code: string): string {
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`node exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+describe.skipIf(!built)('the CLI bundle (skipped: not built, npm run build)', () => {
+  it('is current, and V8 takes its code cache', () => {
+    const out = node(
+      `import { bundleIsCurrent, loadBundle } from ${JSON.stringify(bundleJs)};\n` +
+        'const b = loadBundle();\n' +
+        'console.log(JSON.stringify({ current: bundleIsCurrent(), rejected: b.script.cachedDataRejected }));',
+    );
+    expect(JSON.parse(out)).toEqual({ current: true, rejected: false });
+  });
+
+  it('runs every example without evaluating zod, and falls back to zod for an invalid scenario', () => {
+    const out = node(
+      `import { loadBundle } from ${JSON.stringify(bundleJs)};\n` +
+        "import { readdirSync } from 'node:fs';\n" +
+        'const { main } = loadBundle().exports;\n' +
+        'const write = process.stdout.write.bind(process.stdout);\n' +
+        'process.stdout.write = () => true;\n' +
+        'process.stderr.write = () => true;\n' +
+        'const codes = [];\n' +
+        "for (const f of readdirSync('examples').sort()) codes.push(await main(['run', 'examples/' + f]));\n" +
+        "const quick = '__zod_globalConfig' in globalThis;\n" +
+        "codes.push(await main(['check', 'package.json']));\n" +
+        "const zodAfterBad = '__zod_globalConfig' in globalThis;\n" +
+        'write(JSON.stringify({ codes: [...new Set(codes)], quick, zodAfterBad }));',
+    );
+    expect(JSON.parse(out)).toEqual({ codes: [0, 2], quick: false, zodAfterBad: true });
+  });
+
+  it('bin/gupsim.js gives the same messages for invalid scenarios as the unbundled CLI', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gupsim-bundle-'));
+    const texts = [
+      'steps:\n  - { op: mmap, proc: a, as: b, size: lots, type: anon }\n',
+      'machine: { memroy: 1G }\nsteps: []\n',
+      'steps:\n  - { op: write, proc: a, region: nowhere }\n',
+      'steps: [\n',
+    ];
+    texts.forEach((text, i) => {
+      const file = join(dir, `bad${i}.yaml`);
+      writeFileSync(file, text);
+      const viaBin = spawnSync(process.execPath, [join(root, 'bin', 'gupsim.js'), 'run', file], { encoding: 'utf8' });
+      const main = pathToFileURL(join(root, 'dist', 'cli', 'main.js')).href;
+      const viaTsc = spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { main } from ${JSON.stringify(main)};\n` +
+            `process.exitCode = await main(['run', ${JSON.stringify(file)}]);`,
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(viaBin.status).toBe(2);
+      expect([viaBin.status, viaBin.stderr]).toEqual([viaTsc.status, viaTsc.stderr]);
+    });
+  });
+});
