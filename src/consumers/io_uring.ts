@@ -10,7 +10,7 @@ import { Holder, type HeldFrame } from './holder.js';
 import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE, PG_head, PG_tail } from '../mm/memmap.js';
-import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
+import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio, unpinUserFolioEach } from '../mm/gup.js';
 import { chargeUserLockedVm, unchargeUserLockedVm } from './memlock.js';
 
 /** One registered buffer (struct io_mapped_ubuf): one entry per bvec, each holding one pin. */
@@ -208,11 +208,13 @@ function io_sqe_buffer_register(
   } else {
     bvecPages = pages.slice(); // one bvec per page
   }
-  const acct = io_buffer_account_pin(m, bvecPages, st);
+  // A buffer io_check_coalesce_buffer() found to be all small folios costs 1 a page and leaves last_hpage
+  // alone: io_buffer_account_pin()'s answer, without walking the pages a second time.
+  const acct = c && c.nr_pages_mid === 1 ? nr : io_buffer_account_pin(m, bvecPages, st);
   if (ring.accountUser) {
     const r = chargeUserLockedVm(m, ring.owner, acct);
     if (r) {
-      for (const p of bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
+      unpinUserFolioEach(m, bvecPages);
       return m.refuse(r, '__io_account_mem', 'locked_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
     }
   }
@@ -352,7 +354,7 @@ function installedHeads(m: Machine, table: MappedUbuf[]): Set<number> {
 
 /** io_release_ubuf(): one unpin_user_folio(folio, 1) per bvec; the memlock charge is returned. */
 function io_release_ubuf(m: Machine, ring: IoRing, b: MappedUbuf): void {
-  for (const p of b.bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
+  unpinUserFolioEach(m, b.bvecPages);
   if (ring.accountUser) unchargeUserLockedVm(m, ring.owner, b.acctPages);
   ring.owner.mm.pinned_vm -= b.acctPages;
 }

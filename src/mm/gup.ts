@@ -14,7 +14,10 @@ import {
   PAGE_SIZE,
   PMD_SIZE,
   PUD_SIZE,
+  PG_anon,
   PG_buddy,
+  PG_head,
+  PG_tail,
   PG_referenced,
   PG_lru,
 } from './memmap.js';
@@ -236,14 +239,50 @@ function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: num
  * pages, put_page() on a pinned page) is applied all the same and recorded in m.misuse with what it did.
  */
 export function gup_put_folio(m: Machine, folio: number, refs: number, flags: number): void {
+  if (flags & FOLL_PIN) {
+    if (is_zero_folio(folio)) return;
+    m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
+    if (unpinLeavesFolioInUse(m, folio, refs)) return;
+  }
+  gupPutFolioChecked(m, folio, refs, flags);
+}
+
+/**
+ * The common unpin, done at once: the folio holds those pins, keeps references after them (so it is not
+ * freed) and was never freed while in use. Then the drop is the kernel's arithmetic and nothing more
+ * (gupPutFolioChecked() would find nothing to say); returns false, having changed nothing, otherwise.
+ */
+function unpinLeavesFolioInUse(m: Machine, folio: number, refs: number): boolean {
+  const mem = m.mem;
+  const misuse = m.misuse.freedInUse;
+  if (misuse.size && misuse.has(folio)) return false;
+  // Unsigned, as atomic_sub_and_test() sees the count.
+  const rc = mem.refcount[folio]! >>> 0;
+  if (mem.folio_has_pincount(folio)) {
+    const pc = mem.folioPincount(folio);
+    if (pc < refs || rc <= refs) return false;
+    mem.setPincount(folio, pc - refs);
+    mem.refcount[folio] = rc - refs;
+    return true;
+  }
+  const put = refs * GUP_PIN_COUNTING_BIAS;
+  if (rc <= put || rc < put + folioUseRefs(m, folio)) return false;
+  mem.refcount[folio] = rc - put;
+  return true;
+}
+
+/**
+ * gup_put_folio() with its checks: a FOLL_PIN release not covered by unpinLeavesFolioInUse() (its pin
+ * already counted released), or a FOLL_GET one. The arithmetic is the kernel's; what it breaks is
+ * recorded in m.misuse.
+ */
+function gupPutFolioChecked(m: Machine, folio: number, refs: number, flags: number): void {
   const mem = m.mem;
   const rc = mem.refcount[folio]!;
   let what: string | undefined;
   let pincount = '';
   let put = refs;
   if (flags & FOLL_PIN) {
-    if (is_zero_folio(folio)) return;
-    m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
     if (mem.folio_has_pincount(folio)) {
       const pc = mem.folioPincount(folio);
       mem.setPincount(folio, pc - refs);
@@ -325,6 +364,40 @@ export function unpin_folio(m: Machine, folio: number): void {
 /** unpin_user_folio(): npages units of one folio. */
 export function unpin_user_folio(m: Machine, folio: number, npages: number): void {
   gup_put_folio(m, folio, npages, FOLL_PIN);
+}
+
+/**
+ * unpin_user_folio(page_folio(pages[i]), 1) for every entry, in order: io_release_ubuf()'s loop over a
+ * registered buffer's bvecs. Each entry is gup_put_folio() with its checks; the released pins are added
+ * to NR_FOLL_PIN_RELEASED once (before any checked release, so a misuse record sees them counted).
+ */
+export function unpinUserFolioEach(m: Machine, pages: Int32Array): void {
+  const mem = m.mem;
+  const flags = mem.flags;
+  const refcount = mem.refcount;
+  const mapcount = mem.mapcount;
+  let released = 0;
+  for (let i = 0; i < pages.length; i++) {
+    const p = pages[i]!;
+    const f = flags[p]!;
+    // A small anon folio (its users: its mappings) that keeps references after the unpin.
+    if ((f & (PG_head | PG_tail | PG_anon)) === PG_anon && p !== ZERO_PFN && m.misuse.freedInUse.size === 0) {
+      const rc = refcount[p]! >>> 0;
+      if (rc > GUP_PIN_COUNTING_BIAS && rc >= GUP_PIN_COUNTING_BIAS + mapcount[p]!) {
+        refcount[p] = rc - GUP_PIN_COUNTING_BIAS;
+        released++;
+        continue;
+      }
+    }
+    const folio = mem.page_folio(p);
+    if (is_zero_folio(folio)) continue;
+    released++;
+    if (unpinLeavesFolioInUse(m, folio, 1)) continue;
+    m.vmstat.mod(NR_FOLL_PIN_RELEASED, released);
+    released = 0;
+    gupPutFolioChecked(m, folio, 1, FOLL_PIN);
+  }
+  m.vmstat.mod(NR_FOLL_PIN_RELEASED, released);
 }
 
 /**
