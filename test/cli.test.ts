@@ -60,6 +60,23 @@ describe('gupsim run', () => {
     expect(dax.errno).toBe('EOPNOTSUPP');
     expect(dax.why).toEqual({ fn: 'check_vma_flags', rule: expect.stringContaining('fsdax') });
   });
+  it('a fork step says what it shared, copied early and split (THP and hugetlb included)', () => {
+    const forks = (f: string) =>
+      JSON.parse(run('run', f, '--json').stdout)
+        .steps.filter((s: { op: string }) => s.op === 'fork')
+        .map((s: { fork: unknown }) => s.fork);
+    // A registered buffer of a pinned THP and 64 pinned base pages: the PMD is split, all copied.
+    expect(forks('examples/probe-fork-iouring.yaml')).toEqual([{ shared: 0, copied: 576, pmd_split: 1 }]);
+    // Two hugetlb pages shared, copied while pinned, shared again once unpinned (MAP_SHARED ones are not copied).
+    expect(forks('examples/probe-hugetlb-fork.yaml')).toEqual([
+      { shared: 1024, copied: 0, pmd_split: 0 },
+      { shared: 0, copied: 1024, pmd_split: 0 },
+      { shared: 1024, copied: 0, pmd_split: 0 },
+    ]);
+    expect(run('run', 'examples/probe-fork-iouring.yaml').stdout).toMatch(
+      /fork .* 0 page\(s\) shared, 576 copied early \(maybe pinned\), 1 PMD\(s\) split/,
+    );
+  });
   it('a failing expect exits 1 and says what differed', () => {
     const f = file(
       'bad-expect.yaml',
@@ -151,6 +168,18 @@ describe('gupsim check, dump-page, vmstat, tour', () => {
     const r = run('dump-page', 'examples/doc-large-folio-pincount.yaml', '--step', '999', '--region', 'thp');
     expect(r.status).toBe(2);
   });
+  it('--json on check, vmstat and dump-page', () => {
+    const check = run('check', 'examples/leak-detected.yaml', '--json');
+    expect(check.status).toBe(0);
+    expect(JSON.parse(check.stdout)).toEqual({ file: 'examples/leak-detected.yaml', ok: true, steps: 5 });
+    const vm = JSON.parse(run('vmstat', 'examples/doc-case1-direct-io.yaml', '--json').stdout);
+    expect(vm.counters.nr_foll_pin_acquired).toEqual({ total: 272, delta: 272 });
+    const dp = run('dump-page', 'examples/doc-large-folio-pincount.yaml', '--step', 'pin', '--region', 'thp', '--json');
+    expect(dp.status).toBe(0);
+    const j = JSON.parse(dp.stdout);
+    expect(j).toMatchObject({ step: 3, region: 'thp', page: 0, info: { pincount: 512, order: 9 } });
+    expect(j.text).toMatch(/^page: refcount:513 /);
+  });
   it('vmstat prints /proc/vmstat lines', () => {
     const r = run('vmstat', 'examples/doc-case1-direct-io.yaml');
     expect(r.status).toBe(0);
@@ -162,7 +191,34 @@ describe('gupsim check, dump-page, vmstat, tour', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/every expectation held/);
     expect(r.stdout).toContain('ref 1025 = 1 mapping + 1024 pin');
-    expect(r.stdout).toMatch(/gupsim run examples\/leak-detected.yaml\n/);
+    // A longterm pin that migrated its pages says so, and fork says what it shared and copied.
+    expect(r.stdout).toMatch(
+      /pin_user_pages_fast \[pin\] .* 16 page\(s\) migrated out of ZONE_MOVABLE\/CMA, then the pin retried/,
+    );
+    expect(r.stdout).toContain('0 page(s) shared, 256 copied early (maybe pinned), 0 PMD(s) split');
+    // Case 5, both halves: put_page leaves the page clean, unpin_user_pages_dirty_lock dirties it.
+    const case5 = r.stdout.slice(r.stdout.indexOf('Case 5:'), r.stdout.indexOf('\n10. '));
+    expect(case5).toMatch(/inspect \[after_put\].*\n.*ref 1 = 1 mapping, .* clean/);
+    expect(case5).toMatch(/inspect \[after_unpin\].*\n.*ref 1 = 1 mapping, .* dirty/);
+  });
+  it('tour ends with a command that works as written', () => {
+    const tour = (path: string) =>
+      spawnSync(process.execPath, [bin, 'tour'], { encoding: 'utf8', cwd: root, env: { ...process.env, PATH: path } })
+        .stdout.trimEnd()
+        .split('\n')
+        .at(-1)!
+        .trim();
+    // Without gupsim on PATH the command names node and the launcher, and runs as shown.
+    const last = tour(join(tmp, 'empty'));
+    expect(last).toBe('node bin/gupsim.js run examples/leak-detected.yaml');
+    const [, ...args] = last.split(' ');
+    const again = spawnSync(process.execPath, args, { encoding: 'utf8', cwd: root });
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain('scenario: leak-detected');
+    // With an executable gupsim on PATH, it is just gupsim.
+    const dir = mkdtempSync(join(tmp, 'path-'));
+    writeFileSync(join(dir, 'gupsim'), '#!/bin/sh\n', { mode: 0o755 });
+    expect(tour(dir)).toBe('gupsim run examples/leak-detected.yaml');
   });
 });
 

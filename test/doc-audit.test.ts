@@ -44,6 +44,7 @@ import {
 } from '../src/mm/foll_flags.js';
 import { pte_pfn } from '../src/mm/pgtable.js';
 import { dump_page } from '../src/mm/debug.js';
+import { lru_add_drain } from '../src/mm/swap.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -255,6 +256,8 @@ describe('Documentation/core-api/pin_user_pages.rst audit (doc-audit.md)', () =>
       const f = folioAt(m, p, addr);
       expect(get_user_pages(m, p, addr, 1, 0, null)).toBe(1);
       expect(get_user_pages_unlocked(m, p, addr, 1, null, 0)).toBe(1);
+      // The second touch activated the page (classic LRU): the per-CPU batch's reference, not GUP's.
+      lru_add_drain(m);
       expect(m.mem.refcount[f]).toBe(1); // no reference without pages[]
       const pages = buf(1);
       expect(get_user_pages(m, p, addr, 1, 0, pages)).toBe(1);
@@ -364,6 +367,7 @@ describe('Documentation/core-api/pin_user_pages.rst audit (doc-audit.md)', () =>
       expect(m.alloc.zoneOf(pfnAt(p, addr))).toBe('MOVABLE');
       const pages = buf(2);
       expect(pin_user_pages_fast(m, p, addr, 2, FOLL_LONGTERM | FOLL_WRITE, pages)).toBe(2);
+      lru_add_drain(m); // the retry's second touch parked the new pages in the LRU activate batch
       for (let i = 0; i < 2; i++) {
         expect(m.alloc.zoneOf(pages[i]!)).not.toBe('MOVABLE');
         expect(folio_is_longterm_pinnable(m, pages[i]!)).toBe(true);

@@ -1,5 +1,8 @@
 // The import graph of src/: every import runs downward through the layers of DESIGN.md, no module
 // takes part in a runtime import cycle, and the layers the browser playground runs import no Node API.
+// The playground's page loads no model code (its Web Worker runs the model), and the worker loads
+// neither the editor nor the validator: each bundle carries only its own half (npm run build:web
+// holds the sum to its size budget).
 
 import { describe, it, expect } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -93,6 +96,40 @@ function cycles(graph: Map<string, string[]>): string[][] {
 const files = sources(SRC);
 const parsed = new Map(files.map((f) => [f, importsOf(f, readFileSync(f, 'utf8'))]));
 
+/**
+ * What `entry` loads at run time (type-only imports left out): each module with the module that first
+ * imported it (to show the chain), and the packages imported.
+ */
+function runtimeClosure(entry: string): { from: Map<string, string | undefined>; packages: Set<string> } {
+  const from = new Map<string, string | undefined>([[entry, undefined]]);
+  const packages = new Set<string>();
+  const queue = [entry];
+  for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+    const p = parsed.get(f);
+    if (!p) continue;
+    for (const b of p.bare) packages.add(b.spec);
+    for (const e of p.edges)
+      if (!e.typeOnly && !from.has(e.to)) {
+        from.set(e.to, f);
+        queue.push(e.to);
+      }
+  }
+  return { from, packages };
+}
+
+/** The import chain from the closure's entry to `module`. */
+function chain(from: Map<string, string | undefined>, module: string): string {
+  const out: string[] = [];
+  for (let m: string | undefined = module; m !== undefined; m = from.get(m)) out.unshift(relative(SRC, m));
+  return out.join(' -> ');
+}
+
+/** The playground's two entries: the page (main.ts) and its worker (worker.ts, loaded by URL). */
+const PAGE = join(SRC, 'web', 'main.ts');
+const WORKER = join(SRC, 'web', 'worker.ts');
+/** The world object: every part of the model needs it, so a module that reaches it brings the model. */
+const MODEL = join(SRC, 'mm', 'machine.ts');
+
 describe('the import graph of src/', () => {
   it('every module is in a known layer', () => {
     const unknown = files.filter((f) => !LAYERS.includes(layerOf(f))).map((f) => relative(SRC, f));
@@ -140,6 +177,24 @@ describe('the import graph of src/', () => {
           node.push(`${relative(SRC, file)} imports ${b.spec}`);
     }
     expect(node).toEqual([]);
+  });
+
+  it('the playground page loads no model code at run time (the worker runs the model)', () => {
+    const { from } = runtimeClosure(PAGE);
+    expect(from.has(join(SRC, 'web', 'app.ts')), 'the closure follows the imports').toBe(true);
+    expect(from.has(MODEL) ? chain(from, MODEL) : 'no model').toBe('no model');
+    expect(from.has(WORKER)).toBe(false);
+  });
+
+  it('the worker loads neither the editor nor the validator (yaml, zod)', () => {
+    const { from, packages } = runtimeClosure(WORKER);
+    expect(from.has(MODEL), 'the closure follows the imports').toBe(true);
+    const page = [...packages].filter((p) => /^(zod|yaml|codemirror|@codemirror\/|@lezer\/)/.test(p));
+    expect(page).toEqual([]);
+    const views = [...from.keys()]
+      .filter((m) => /web\/(app|editor|main|.*_view)\.ts$/.test(m))
+      .map((m) => chain(from, m));
+    expect(views).toEqual([]);
   });
 
   it('the checks see a violation when there is one', () => {

@@ -15,8 +15,16 @@ import {
   type AdvisorInput,
   type MemoryKind,
 } from '../tools/advisor.js';
-import { adviseChecked, type CheckedAdvice, type Checked, type CheckRun } from '../tools/advisor_check.js';
+import {
+  adviseChecked,
+  AdviceChecker,
+  checkMachine,
+  type CheckedAdvice,
+  type Checked,
+  type CheckRun,
+} from '../tools/advisor_check.js';
 import { UserError } from './errors.js';
+import { KERNEL_HELP, kernelOption } from './kernel_option.js';
 
 interface AdviseOptions {
   dma?: boolean;
@@ -29,6 +37,7 @@ interface AdviseOptions {
   shared?: boolean;
   private?: boolean;
   json?: boolean;
+  kernel?: string;
 }
 
 /**
@@ -227,12 +236,12 @@ export function registerAdvise(program: Command, setCode: (c: number) => void): 
     .option('--shared', `the buffer is mapped MAP_SHARED (memory ${SHARING_KINDS.join(', ')})`)
     .option('--private', 'the buffer is mapped MAP_PRIVATE')
     .option('--json', 'print the advice as JSON')
+    .option('--kernel <release>', `${KERNEL_HELP}: the model the advice is checked on`)
     .addHelpText(
       'after',
       '\nWith no answer flags and a terminal on stdin, the questions are asked interactively.\n' +
         'The recommended call is run on the model in every memory setup the answers allow; where the model\n' +
-        'refuses it, the advice says so first, with the kernel rule and what works instead.\n' +
-        'Example: gupsim advise --dma --long-lived --writes --memory file-disk --shared\n',
+        'refuses it, the advice says so first, with the kernel rule and what works instead.',
     )
     .action(async (o: AdviseOptions) => {
       let input = inputFromFlags(o);
@@ -255,7 +264,8 @@ export function registerAdvise(program: Command, setCode: (c: number) => void): 
         }
         process.stdout.write('\n');
       }
-      const adv = adviseChecked(input);
+      const profile = kernelOption(o.kernel, 'advise');
+      const adv = adviseChecked(input, profile ? new AdviceChecker((s) => checkMachine(s, profile)) : undefined);
       if (o.json) {
         // Refusals first, as in the text report.
         const { refusals, ...rest } = adv;

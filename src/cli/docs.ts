@@ -117,13 +117,19 @@ const RESULT_DOC = [
     '`vmstat` (`nr_foll_pin_acquired` and `nr_foll_pin_released` since the scenario began), `repeat` (when above 1), ' +
     '`why` (`{ fn, rule }`: the kernel function and rule that refused a failed step), `signal` (a `read`/`write` ' +
     'the kernel answers with SIGSEGV or SIGBUS), `failures` (of an `expect`) |',
+  '| `steps[]`, by op | `mmap`: `addr`, `length`; `mremap`: `addr`, `moved`; `mlock`, `munlock`: `locked_vm` ' +
+    '(pages); `fork`: `pid`, `fork` (`shared`: pages now mapped by both, `copied`: pages copied for the child at ' +
+    'once because they may be pinned, `pmd_split`: THP PMDs split first; hugetlb and THP pages counted as base ' +
+    'pages); a step whose FOLL_LONGTERM pin migrated pages out of ZONE_MOVABLE or CMA and retried: `migrated` ' +
+    '(pages) |',
   '| `steps[].pages[]` (inspect) | `page`, `present`, `pfn`, `refcount`, `mapcount`, `pincount` (null on a small ' +
     'folio: it has no `_pincount`), `order`, `zone`, `mapped_by` (`pte`, `pmd`, `pud`), `writable`, ' +
     '`maybe_dma_pinned`, `false_positive` (maybe_dma_pinned with no pin held), `anon_exclusive`, `zero_page`, ' +
     '`dirty`, `writeback`, `lru`, `mlocked`, `refcount_parts` |',
   '| `refcount_parts` | `mappings` (one reference per PTE, PMD or PUD mapping), `page_cache` (one per page ' +
     'while in a file’s cache), `holders[]` (`handle`, `type`, `refs`, `pins`, `refcount`: the references they ' +
-    'add, a pin counting 1024 on a small folio and 1 on a large one), `unattributed` (the rest, never forced to 0) |',
+    'add, a pin counting 1024 on a small folio and 1 on a large one), `lru_batch` (the classic LRU’s per-CPU ' +
+    'activate batch, until drained), `unattributed` (the rest, never forced to 0) |',
   '| `steps[].handle`, `steps[].frames[]` (inspect handle) | the holder (`name`, `type`, `process`, `closed`, ' +
     '`pins`, `refs`) and each frame it keeps: `addr`, `pfn`, `pages`, `pins`, `refs`, `mapped_pfn`, ' +
     '`still_mapped` (the process still maps that frame at that address) |',

@@ -6,9 +6,10 @@
 //
 // gupsim additions, parsed before getopt (the selftest itself would call them "Wrong argument"):
 // --memory MiB (model machine size; default: enough for the buffer), --thp always|madvise|never,
-// --no-dmesg, --help. Threads run one after the other. The selftest's own exit rules apply: 1 for
-// ksft_exit_fail_msg() ("Wrong argument", mmap failure), 0 otherwise (ksft_exit_pass(), even after a
-// "not ok" line).
+// --kernel 6.1|6.12 (Debian's kernel in a VM, gup_test_vm.ts), --kernel R --model (the model with
+// R's release profile, 6.1|6.12|6.18; -F takes R's FOLL_* values), --no-dmesg, --help. Threads run
+// one after the other. The selftest's own exit rules apply: 1 for ksft_exit_fail_msg() ("Wrong
+// argument", mmap failure), 0 otherwise (ksft_exit_pass(), even after a "not ok" line).
 
 import type { Command } from 'commander';
 import { getopt } from './getopt.js';
@@ -35,6 +36,8 @@ import { do_madvise } from '../mm/madvise.js';
 import { userAccess } from '../mm/user_access.js';
 import { PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
+import { DEFAULT_PROFILE } from '../mm/profile.js';
+import { kernelOption } from './kernel_option.js';
 import { EINVAL, ENOMEM, errnoName } from '../uapi/errno.js';
 import type { FsKind } from '../mm/fs.js';
 import { VM_RELEASES, type VmRelease } from '../probe/vm/releases.js';
@@ -69,6 +72,8 @@ interface Extras {
   help: boolean;
   /** --kernel: run on Debian's 6.1 / 6.12 in a VM (gup_test_vm.ts) instead of the model. */
   kernel?: string;
+  /** --model: with --kernel, run the model with that release's profile (-F: its FOLL_* values) instead. */
+  model?: boolean;
 }
 
 /**
@@ -116,6 +121,10 @@ export function splitGupsimOptions(argv: readonly string[], posix = false): { ex
       }
       if (name === 'kernel') {
         [extras.kernel, i] = value('--kernel', i, inline);
+        continue;
+      }
+      if (name === 'model' && inline === undefined) {
+        extras.model = true;
         continue;
       }
       if (name === 'no-dmesg' && inline === undefined) {
@@ -353,6 +362,7 @@ export function parseGupTest(argv: readonly string[], io: GupTestIo): GupTestArg
     gup.which_pages[k] = Number(BigInt.asUintN(32, BigInt.asIntN(64, strtol(operands[k]!, 0).value + 1n)));
   }
   gup.nr_pages_per_call = nr_pages >>> 0;
+  // FOLL_WRITE is 0x1 in every release's headers (the model's and the VM's kernels alike).
   if (write) gup.gup_flags = (gup.gup_flags | FOLL_WRITE) >>> 0;
   return { extras, ksft, print, progress, gup, cmd, repeats, size, nthreads, thp, shared, mapHugetlb, file };
 }
@@ -394,13 +404,17 @@ function runOnModel(parsed: GupTestArgs, io: GupTestIo): number {
   if (size === 0n) return ksft.exit_fail_msg(`mmap: ${strerror(EINVAL)}\n`);
   if (len > TASK_SIZE) return ksft.exit_fail_msg(`mmap: ${strerror(ENOMEM)}\n`);
   if (kind === 'nodev') return ksft.exit_fail_msg(`mmap: ${strerror(ENODEV)}\n`);
-  const m = new Machine({
-    memory: memMiB * MiB,
-    ...(extras.thp ? { thp: extras.thp } : {}),
-    // -H: a hugetlb pool big enough for the buffer (echo N > nr_hugepages), as far as memory allows.
-    ...(hugetlb ? { hugetlb: { '2M': mapLen / PMD_SIZE } } : {}),
-    ...(kind === 'dax' ? { pmem: mapLen } : {}),
-  });
+  const m = new Machine(
+    {
+      memory: memMiB * MiB,
+      ...(extras.thp ? { thp: extras.thp } : {}),
+      // -H: a hugetlb pool big enough for the buffer (echo N > nr_hugepages), as far as memory allows.
+      ...(hugetlb ? { hugetlb: { '2M': mapLen / PMD_SIZE } } : {}),
+      ...(kind === 'dax' ? { pmem: mapLen } : {}),
+    },
+    // Only the model runs here: without --kernel, 6.18; with --kernel R --model, R's profile.
+    extras.kernel !== undefined ? kernelOption(extras.kernel, 'gup_test')! : DEFAULT_PROFILE,
+  );
   const proc = m.spawn('gup_test');
   const mmapArgs: MmapArgs = { size: bytes, type: 'anon', shared, name: 'gup_test' };
   if (hugetlb) {
@@ -521,6 +535,8 @@ Selftest flags (tools/testing/selftests/mm/gup_test.c; getopt string ${GUP_TEST_
   -z          accepted by getopt, then rejected: "Wrong argument"
   --kernel R  run it on Debian's Linux R (6.1 or 6.12) in a throwaway qemu VM, through gupsim's GUP
               module, instead of on the model (times are the emulated kernel's)
+  --model     with --kernel R: run it on the model with R's release profile (6.1, 6.12 or 6.18)
+              instead; -F then takes R's FOLL_* values
   page...     page indices (0-based, strtol) for -c, up to 8
 
 Output is kselftest TAP as the selftest prints it; kernel log lines (dump_page, WARN, ZEROING) appear
@@ -541,6 +557,7 @@ export function registerGupTest(program: Command, setCode: (c: number) => void):
     .option('--thp <policy>', 'transparent_hugepage/enabled: always, madvise (default) or never')
     .option('--no-dmesg', 'leave the kernel log lines out of the output')
     .option('--kernel <release>', "run on Debian's Linux 6.1 or 6.12 in a qemu VM instead of the model")
+    .option('--model', "with --kernel R: run the model with R's release profile instead of the VM")
     .helpOption(false)
     .allowUnknownOption(true)
     .allowExcessArguments(true)
@@ -561,7 +578,7 @@ export function registerGupTest(program: Command, setCode: (c: number) => void):
       };
       const parsed = parseGupTest(argv, io);
       if ('exit' in parsed) return setCode(parsed.exit);
-      if (parsed.extras.kernel === undefined) return setCode(runOnModel(parsed, io));
+      if (parsed.extras.kernel === undefined || parsed.extras.model) return setCode(runOnModel(parsed, io));
       const release = parsed.extras.kernel;
       if (!(VM_RELEASES as readonly string[]).includes(release)) {
         throw new UserError(

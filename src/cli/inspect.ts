@@ -3,9 +3,10 @@
 
 import type { Command } from 'commander';
 import { readScenario } from './scenario_file.js';
+import { KERNEL_HELP, kernelOption, onModel } from './kernel_option.js';
 import { executeScenario } from '../scenario/run.js';
 import { folioHolds, inspectPage, lookupPage } from '../scenario/inspect.js';
-import { counter, renderTable } from './table.js';
+import { counter, renderTable } from '../scenario/table.js';
 import { dump_page } from '../mm/debug.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import { UserError } from './errors.js';
@@ -24,6 +25,9 @@ function stepIndex(sc: Scenario, v: string | undefined): number {
   return i;
 }
 
+/** --kernel, on both commands. */
+type K = { kernel?: string };
+
 export function registerInspect(program: Command, setCode: (c: number) => void): void {
   program
     .command('dump-page')
@@ -34,14 +38,16 @@ export function registerInspect(program: Command, setCode: (c: number) => void):
     .option('--page <index>', 'page index within the region', '0')
     .option('--proc <name>', 'process whose mapping to read (default: the region owner)')
     .option('--json', 'print { step, region, page, pfn, text, info } (info: what `inspect` reports)')
+    .option('--kernel <release>', KERNEL_HELP)
     .addHelpText(
       'after',
       '\nExample:\n  gupsim dump-page examples/doc-large-folio-pincount.yaml --region thp --step pinned',
     )
-    .action((file: string, o: { region: string; step?: string; page: string; proc?: string; json?: boolean }) => {
+    .action((file: string, o: { region: string; step?: string; page: string; proc?: string; json?: boolean } & K) => {
       const sc = readScenario(file);
       const stop = stepIndex(sc, o.step);
-      const { ctx } = executeScenario(sc, { stopAfter: stop });
+      const profile = kernelOption(o.kernel, 'dump-page');
+      const { ctx } = onModel(file, () => executeScenario(sc, { stopAfter: stop, profile }));
       const r = ctx.regions.get(o.region);
       if (!r) throw new UserError('ERR_USAGE', `--region ${o.region}: no such region after step ${stop}`);
       if (!/^\d+$/.test(o.page)) throw new UserError('ERR_USAGE', `--page ${o.page}: expected a page index`);
@@ -76,11 +82,13 @@ export function registerInspect(program: Command, setCode: (c: number) => void):
     .option('--step <n|label>', 'after this step (default: the last)')
     .option('--json', 'print { step, counters: { name: { total, delta } } } (delta: since the scenario began)')
     .option('--changed', 'a table of the counters that changed since the scenario began: total (+delta)')
+    .option('--kernel <release>', KERNEL_HELP)
     .addHelpText('after', '\nExample:\n  gupsim vmstat examples/io-uring-thp-coalesce.yaml --changed')
-    .action((file: string, o: { step?: string; json?: boolean; changed?: boolean }) => {
+    .action((file: string, o: { step?: string; json?: boolean; changed?: boolean } & K) => {
       const sc = readScenario(file);
       const step = stepIndex(sc, o.step);
-      const { ctx } = executeScenario(sc, { stopAfter: step });
+      const profile = kernelOption(o.kernel, 'vmstat');
+      const { ctx } = onModel(file, () => executeScenario(sc, { stopAfter: step, profile }));
       const now = ctx.m.vmstat.snapshot() as Record<string, number>;
       const delta = ctx.vmstatDelta();
       if (o.json) {

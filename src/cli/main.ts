@@ -43,10 +43,15 @@ const EXAMPLES: Record<string, string> = {
   tour: 'gupsim tour',
   bench: 'gupsim bench --quick',
   gup_test: 'gupsim gup_test -a -n 64 -m 2',
-  advise: 'gupsim advise --dma --long-lived --writes',
+  advise: 'gupsim advise --dma --long-lived --writes --memory file-disk --shared',
   probe: 'gupsim probe examples/probe-base-pages.yaml',
   diff: 'gupsim diff examples/probe-base-pages.yaml',
   schema: 'gupsim schema > gupsim-scenario.schema.json',
+  playground: 'gupsim playground --open',
+  experiment: 'gupsim experiment run fork --quick',
+  'experiment list': 'gupsim experiment list',
+  'experiment run': 'gupsim experiment run fork --quick',
+  'experiment all': 'gupsim experiment all --quick',
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -66,8 +71,13 @@ export async function main(argv: string[]): Promise<number> {
   for (const register of await registrations(argv)) register(program, setCode);
   // One example in each command's help (commands that set their own keep it).
   for (const c of program.commands) {
-    const ex = EXAMPLES[c.name()];
-    if (ex) c.addHelpText('after', `\nExample:\n  ${ex}`);
+    for (const [cmd, name] of [
+      [c, c.name()] as const,
+      ...c.commands.map((s) => [s, `${c.name()} ${s.name()}`] as const),
+    ]) {
+      const ex = EXAMPLES[name];
+      if (ex) cmd.addHelpText('after', `\nExample:\n  ${ex}`);
+    }
   }
   program.addHelpText(
     'after',

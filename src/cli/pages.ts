@@ -12,6 +12,7 @@ export function refcountSum(refcount: number, parts: RefcountParts): string {
     if (h.refs) terms.push(`${h.refs} ref ${h.handle}`);
     if (h.pins) terms.push(`${h.refcount - h.refs} pin ${h.handle}${h.pins > 1 ? ` (${h.pins} pins)` : ''}`);
   }
+  if (parts.lru_batch) terms.push(`${parts.lru_batch} LRU batch`);
   if (parts.unattributed) terms.push(`${parts.unattributed} unattributed`);
   return `${refcount} = ${terms.join(' + ') || '0'}`;
 }
@@ -26,7 +27,8 @@ export function pageLine(p: Partial<PageInfo> & { page?: unknown }): string {
     p.maybe_dma_pinned ? (p.false_positive ? 'pinned (FALSE POSITIVE: no pin is held)' : 'pinned') : '',
     p.anon_exclusive ? 'excl' : '',
     p.zero_page ? 'zero' : '',
-    p.dirty ? 'dirty' : '',
+    // Dirty or clean always (case 5: whether the release marked the folio dirty); the zero page is neither.
+    p.dirty ? 'dirty' : p.dirty === false && !p.zero_page ? 'clean' : '',
     p.writeback ? 'writeback' : '',
     p.mlocked ? 'mlocked' : '',
     p.lru ? 'lru' : '',

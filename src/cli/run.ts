@@ -1,13 +1,16 @@
-// `gupsim run FILE [--json] [--strict]` and `gupsim check FILE`.
+// `gupsim run FILE [--json] [--strict] [--kernel 6.1|6.12|6.18|all]` and `gupsim check FILE`.
 
 import type { Command } from 'commander';
 import { basename } from 'node:path';
 import { readScenarioQuick } from './scenario_quick.js';
 import { runScenario } from '../scenario/run.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
-import { formatWarn } from '../mm/debug.js';
-import { counter, renderTable, type Row } from './table.js';
+import { formatWarn } from '../mm/warn.js';
+import type { ForkStats } from '../kernel/fork.js';
+import { counter, renderTable, type Row } from '../scenario/table.js';
 import { frameLines, pageLine } from './pages.js';
+import { KERNEL_HELP, kernelOption, onModel } from './kernel_option.js';
+import { runAllKernels } from './run_kernels.js';
 
 export function registerRun(program: Command, setCode: (c: number) => void): void {
   program
@@ -16,10 +19,23 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .argument('<file>', 'scenario file (YAML or JSON)')
     .option('--json', 'print the result JSON (DESIGN.md contract)')
     .option('--strict', 'also fail (exit 1) on any kernel WARN, any misuse record, or pins still held at the end')
+    .option('--kernel <release>', `${KERNEL_HELP}; all: run on each and show where they differ`)
     .addHelpText('after', '\nExample:\n  gupsim run examples/doc-bias-small-folio.yaml --json')
-    .action(async (file: string, o: { json?: boolean; strict?: boolean }) => {
+    .action(async (file: string, o: { json?: boolean; strict?: boolean; kernel?: string }) => {
       const sc = await readScenarioQuick(file);
-      const res = runScenario(sc, { name: basename(file).replace(/\.(ya?ml|json)$/, '') });
+      const name = basename(file).replace(/\.(ya?ml|json)$/, '');
+      if (o.kernel === 'all') {
+        setCode(
+          runAllKernels(sc, name, {
+            json: !!o.json,
+            strict: !!o.strict,
+            strictFails: (r) => strictFailures(r).length > 0,
+          }),
+        );
+        return;
+      }
+      const profile = kernelOption(o.kernel, 'run');
+      const res = onModel(file, () => runScenario(sc, { name, profile }));
       process.stdout.write(o.json ? JSON.stringify(res, null, 2) + '\n' : formatRun(res, !!o.strict));
       setCode(!res.ok || (o.strict && strictFailures(res).length) ? 1 : 0);
     });
@@ -87,6 +103,11 @@ export function stepNotes(s: StepResult): { notes: string[]; details: string[] }
   if (typeof s.note === 'string') notes.push(s.note);
   if (typeof s.migrated === 'number')
     notes.push(`${s.migrated} page(s) migrated out of ZONE_MOVABLE/CMA, then the pin retried`);
+  const fork = s.fork as ForkStats | undefined;
+  if (s.op === 'fork' && fork)
+    notes.push(
+      `${fork.shared} page(s) shared, ${fork.copied} copied early (maybe pinned), ${fork.pmd_split} PMD(s) split`,
+    );
   if (s.op === 'mremap' && typeof s.addr === 'string') notes.push(`${s.moved ? 'moved to' : 'stays at'} ${s.addr}`);
   if ((s.op === 'mlock' || s.op === 'munlock') && typeof s.locked_vm === 'number')
     notes.push(`locked_vm ${s.locked_vm} pages`);

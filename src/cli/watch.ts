@@ -6,7 +6,14 @@
 import type { Command } from 'commander';
 import { hostname } from 'node:os';
 import { UserError } from './errors.js';
-import { DEFAULT_THRESHOLD, DEFAULT_WINDOW, sparkline, watchPins, type WatchSample } from '../probe/watch.js';
+import {
+  DEFAULT_THRESHOLD,
+  DEFAULT_WINDOW,
+  CHART_WIDTH,
+  PinChart,
+  watchPins,
+  type WatchSample,
+} from '../probe/watch.js';
 import { isRoot, VMSTAT } from '../probe/host.js';
 import { existsSync } from 'node:fs';
 
@@ -59,7 +66,7 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
         const out = (s: string) => process.stdout.write(s);
-        const history: number[] = [];
+        const chart = new PinChart();
         let first: WatchSample | undefined;
         let last: WatchSample | undefined;
         let peak = -Infinity;
@@ -73,7 +80,7 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
             out('note: not root: /proc/sys/vm/stat_refresh cannot be written, counts may lag by a per-CPU batch\n');
           out(
             `${'time'.padEnd(timeWidth)}${'outstanding'.padStart(12)}${'pin/s'.padStart(12)}` +
-              `${'unpin/s'.padStart(12)}  chart\n`,
+              `${'unpin/s'.padStart(12)}  ${`chart (last ${CHART_WIDTH} samples)`.padEnd(CHART_WIDTH)}  scale\n`,
           );
         }
         try {
@@ -87,8 +94,7 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
             first ??= s;
             last = s;
             peak = Math.max(peak, s.outstanding);
-            history.push(s.outstanding);
-            if (history.length > 40) history.shift();
+            chart.push(s.outstanding);
             if (s.alarm) alarms++;
             if (o.json) {
               out(JSON.stringify(s) + '\n');
@@ -99,7 +105,7 @@ export function registerWatch(program: Command, setCode: (c: number) => void): v
             out(
               `${time.padEnd(timeWidth)}${String(s.outstanding).padStart(12)}${rate(s.pin_rate).padStart(12)}` +
                 `${rate(s.unpin_rate).padStart(12)}  ` +
-                `${sparkline(history, !utf8Locale())}\n`,
+                `${chart.render(!utf8Locale())}\n`,
             );
             if (s.alarm) out(`${time.padEnd(timeWidth)}ALARM: ${s.alarm}\n`);
           }

@@ -4,6 +4,9 @@
 // I/O completes, and the pages are released (dirtied first for reads). Short-term pins: acquired ==
 // released once the call returns. tmpfs implements O_DIRECT as a copy through the page cache
 // (noop_direct_IO, 6.6+), so no pages are pinned there.
+// Release differences (profile.ts): 6.1 takes FOLL_GET references (iov_iter_get_pages2()) released
+// by put_page(), checks the buffer's alignment before taking anything, and cannot open a tmpfs file
+// with O_DIRECT; 6.12 pins but also checks the alignment first (iomap_dio_bio_iter()).
 
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
@@ -11,7 +14,8 @@ import { EINVAL, EFAULT } from '../uapi/errno.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import type { AddressSpace } from '../mm/fs.js';
-import { pin_user_pages_fast, unpin_user_pages_dirty_lock } from '../mm/gup.js';
+import { get_user_pages_fast, pin_user_pages_fast, put_page, unpin_user_pages_dirty_lock } from '../mm/gup.js';
+import { folio_mark_dirty } from '../mm/page-writeback.js';
 import { userAccess } from '../mm/user_access.js';
 import { invalidate_inode_pages2_range } from '../mm/truncate.js';
 
@@ -37,6 +41,9 @@ export function directIo(
   isRead: boolean,
 ): number {
   m.why = undefined;
+  // 6.1 cannot open a tmpfs file with O_DIRECT (profile.shmemDirectIo).
+  if (file.fs === 'tmpfs' && !m.profile.shmemDirectIo)
+    return m.refuse(-EINVAL, 'do_dentry_open', 'O_DIRECT on tmpfs: shmem has no ->direct_IO (added in 6.6)');
   const mask = LOGICAL_BLOCK_SIZE - 1;
   const size = file.sizePages * PAGE_SIZE;
   // __iomap_dio_rw(): an empty request, or a read at or past EOF, is done (0) before any alignment
@@ -48,6 +55,13 @@ export function directIo(
       -EINVAL,
       'iomap_dio_bio_iter',
       'O_DIRECT offset or length not aligned to the logical block size (512)',
+    );
+  // 6.1 and 6.12 check the buffer there too, before pinning (profile.directIoAlignAfterPin).
+  if (file.fs !== 'tmpfs' && addr % LOGICAL_BLOCK_SIZE && !m.profile.directIoAlignAfterPin)
+    return m.refuse(
+      -EINVAL,
+      'iomap_dio_bio_iter',
+      'O_DIRECT user buffer not aligned to the logical block size (512): bdev_iter_is_aligned()',
     );
   if (isRead) len = Math.min(len, size - pos);
   if (file.fs === 'tmpfs') {
@@ -66,11 +80,11 @@ export function directIo(
     const first = Math.floor(a / PAGE_SIZE);
     const want = Math.min(BIO_MAX_VECS, Math.ceil((addr + len) / PAGE_SIZE) - first);
     const pages = new Int32Array(want);
-    const n = pin_user_pages_fast(m, p, a, want, isRead ? FOLL_WRITE : 0, pages);
+    const n = dioGetPages(m, p, a, want, isRead, pages);
     if (n > 0 && addr % LOGICAL_BLOCK_SIZE) {
       // 6.18 checks the buffer's memory alignment in the block layer, after the first bio's pages
       // are pinned (bio_iov_iter_get_pages): they are released again and the call fails.
-      unpin_user_pages_dirty_lock(m, pages, n, false);
+      dioReleasePages(m, pages, n, false);
       return m.refuse(
         -EINVAL,
         'bio_iov_iter_get_pages',
@@ -83,11 +97,39 @@ export function directIo(
     }
     const bytes = Math.min(len - done, (first + n) * PAGE_SIZE - a);
     // The device transfers; then bio_release_pages() (reads dirty the destination first).
-    unpin_user_pages_dirty_lock(m, pages, n, isRead);
+    dioReleasePages(m, pages, n, isRead);
     done += bytes;
     if (n < want) break;
   }
   if (!isRead && file.sizePages * PAGE_SIZE < pos + done) file.resize(Math.ceil((pos + done) / PAGE_SIZE));
   if (!isRead && done > 0) invalidate_inode_pages2_range(m, file, firstIdx, Math.floor((pos + done - 1) / PAGE_SIZE));
   return done;
+}
+
+/**
+ * bio_iov_iter_get_pages(): the pages of one bio. 6.12 and 6.18 pin them (iov_iter_extract_pages()
+ * -> pin_user_pages_fast()); 6.1 takes references (iov_iter_get_pages2() -> get_user_pages_fast())
+ * (profile.directIoPins). A read(2) lets the device write: FOLL_WRITE.
+ */
+function dioGetPages(m: Machine, p: Process, addr: number, nr: number, isRead: boolean, pages: Int32Array): number {
+  const flags = isRead ? FOLL_WRITE : 0;
+  return m.profile.directIoPins
+    ? pin_user_pages_fast(m, p, addr, nr, flags, pages)
+    : get_user_pages_fast(m, p, addr, nr, flags, pages);
+}
+
+/**
+ * bio_release_pages(): unpin (dirtying a read's pages first), or on 6.1 set_page_dirty_lock() for a
+ * read's pages (bio_set_pages_dirty()) and put_page().
+ */
+function dioReleasePages(m: Machine, pages: Int32Array, n: number, dirty: boolean): void {
+  if (m.profile.directIoPins) {
+    unpin_user_pages_dirty_lock(m, pages, n, dirty);
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const folio = m.mem.page_folio(pages[i]!);
+    if (dirty && !m.mem.folio_test_dirty(folio)) folio_mark_dirty(m, folio);
+    put_page(m, pages[i]!);
+  }
 }

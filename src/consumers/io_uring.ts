@@ -2,15 +2,24 @@
 // io_uring/memmap.c, io_buffer_account_pin(), io_check_coalesce_buffer(), io_coalesce_buffer(),
 // io_release_ubuf()): pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM), all or nothing; buffers made
 // of equal-sized large folios keep one pin per folio; RLIMIT_MEMLOCK charged per compound page.
+// Release differences (profile.ts): 6.1 pins with pin_user_pages() and checks the VMAs afterwards,
+// and coalesces nothing; 6.1 and 6.12 charge no ring memory and account against the buffers already
+// registered by the same call.
 
 import { fd_install } from '../kernel/file_table.js';
 import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { Holder, type HeldFrame } from './holder.js';
-import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO } from '../uapi/errno.js';
+import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE, PG_head, PG_tail } from '../mm/memmap.js';
-import { pin_user_pages_fast, unpin_user_pages, unpin_user_folio, unpinUserFolioEach } from '../mm/gup.js';
+import {
+  pin_user_pages,
+  pin_user_pages_fast,
+  unpin_user_pages,
+  unpin_user_folio,
+  unpinUserFolioEach,
+} from '../mm/gup.js';
 import { chargeUserLockedVm, unchargeUserLockedVm } from './memlock.js';
 
 /** One registered buffer (struct io_mapped_ubuf): one entry per bvec, each holding one pin. */
@@ -80,9 +89,10 @@ export function io_sqe_buffers_register(
   if (ring.slots) return m.refuse(-EBUSY, 'io_sqe_buffers_register', 'buffers already registered on this ring');
   if (!iovecs.length || iovecs.length > IORING_MAX_REG_BUFFERS)
     return m.refuse(-EINVAL, 'io_sqe_buffers_register', `nr_args is 0 or above ${IORING_MAX_REG_BUFFERS}`);
-  // The table is installed only after the loop, so headpage_already_acct() sees none of this
-  // call's earlier buffers; last_hpage is the only dedup across iovecs.
-  const acct: AcctState = { last_hpage: NO_FOLIO, table: [] };
+  // 6.18 installs the table only after the loop, so headpage_already_acct() sees none of this
+  // call's earlier buffers and last_hpage is the only dedup across iovecs; 6.1 and 6.12 fill
+  // ctx->user_bufs[] as they go (profile.ioUringAcctSeesEarlierBuffers).
+  const acct: AcctState = { last_hpage: NO_FOLIO, table: m.profile.ioUringAcctSeesEarlierBuffers ? ring.bufs : [] };
   for (const iov of iovecs) {
     const r = io_sqe_buffer_register(m, ring, iov.base, iov.len, acct);
     if (typeof r === 'number') {
@@ -125,7 +135,8 @@ export function ioRingPages(entries: number): number {
  */
 export function io_uring_setup(m: Machine, name: string, p: Process, entries = IORING_SETUP_ENTRIES): IoRing | number {
   const ring = new IoRing(name, p);
-  if (ring.accountUser) {
+  // 6.1 and 6.12 allocate the rings without charging them (profile.ioUringRingCharged).
+  if (ring.accountUser && m.profile.ioUringRingCharged) {
     const pages = ioRingPages(entries);
     if (chargeUserLockedVm(m, p, pages))
       return m.refuse(-ENOMEM, 'io_create_region', 'ring memory would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
@@ -180,26 +191,22 @@ function io_sqe_buffer_register(
   const nr = last - first;
   if (nr === 0) {
     m.warns.warn('io_pin_pages', '!nr_pages');
-    return -EINVAL;
+    return m.refuse(-EINVAL, 'io_pin_pages', 'the buffer spans no page (WARN_ON_ONCE(!nr_pages))');
   }
   const pages = pinScratch(nr);
-  const pinned = pin_user_pages_fast(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
-  if (pinned !== nr) {
-    if (pinned > 0) {
-      unpin_user_pages(m, pages, pinned);
-      return m.refuse(
-        -EFAULT,
-        'io_pin_pages',
-        `pin_user_pages_fast pinned ${pinned} of ${nr} pages (partial pins are refused)`,
-      );
-    }
-    return pinned < 0 ? pinned : m.refuse(-EFAULT, 'io_pin_pages', 'pin_user_pages_fast pinned nothing');
+  if (m.profile.ioUringPin === 'pin_user_pages') {
+    const r = io_pin_pages6_1(m, ring, base, nr, pages);
+    if (r < 0) return r;
+  } else {
+    const r = io_pin_pages(m, ring, base, nr, pages);
+    if (r < 0) return r;
   }
   let bvecPages: Int32Array;
   let coalesced = false;
   let folioShift = PAGE_SHIFT;
   let firstPageIdx = 0;
-  const c = nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
+  // 6.1 keeps one bvec per page (profile.ioUringCoalesce).
+  const c = m.profile.ioUringCoalesce && nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
   if (c && c.nr_pages_mid !== 1) {
     bvecPages = io_coalesce_buffer(m, pages, c);
     coalesced = true;
@@ -220,6 +227,57 @@ function io_sqe_buffer_register(
   }
   ring.owner.mm.pinned_vm += acct;
   return { ubuf: base, len, bvecPages, coalesced, folioShift, firstPageIdx, acctPages: acct };
+}
+
+/** io_pin_pages() (io_uring/memmap.c): pin_user_pages_fast(), all or nothing. Returns nr or -errno. */
+function io_pin_pages(m: Machine, ring: IoRing, base: number, nr: number, pages: Int32Array): number {
+  const pinned = pin_user_pages_fast(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
+  if (pinned !== nr) {
+    if (pinned > 0) {
+      unpin_user_pages(m, pages, pinned);
+      return m.refuse(
+        -EFAULT,
+        'io_pin_pages',
+        `pin_user_pages_fast pinned ${pinned} of ${nr} pages (partial pins are refused)`,
+      );
+    }
+    return pinned < 0 ? pinned : m.refuse(-EFAULT, 'io_pin_pages', 'pin_user_pages_fast pinned nothing');
+  }
+  return nr;
+}
+
+/**
+ * 6.1's io_pin_pages() (io_uring/rsrc.c): pin_user_pages(FOLL_WRITE | FOLL_LONGTERM) with a vmas
+ * array under mmap_read_lock, then, with everything pinned, every page's VMA must map the first one's
+ * file (-EINVAL) and a file must be shmem or hugetlbfs (-EOPNOTSUPP); on either refusal, or a partial
+ * pin (-EFAULT), the pages are unpinned again. Returns nr or -errno.
+ */
+function io_pin_pages6_1(m: Machine, ring: IoRing, base: number, nr: number, pages: Int32Array): number {
+  const pret = pin_user_pages(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
+  let ret = 0;
+  if (pret === nr) {
+    const mm = ring.owner.mm;
+    const start = base - (base % PAGE_SIZE);
+    const file = mm.vma_lookup(start)!.file;
+    for (let i = 0; i < nr; i++) {
+      const vma = mm.vma_lookup(start + i * PAGE_SIZE)!;
+      if (vma.file !== file) {
+        ret = m.refuse(-EINVAL, 'io_pin_pages', 'the buffer spans VMAs of different files (vmas[i]->vm_file != file)');
+        break;
+      }
+      if (file && !file.isShmemOrHugetlb) {
+        ret = m.refuse(-EOPNOTSUPP, 'io_pin_pages', 'file-backed buffer that is neither shmem nor hugetlbfs');
+        break;
+      }
+    }
+  } else {
+    ret = pret < 0 ? pret : m.refuse(-EFAULT, 'io_pin_pages', `pin_user_pages pinned ${pret} of ${nr} pages`);
+  }
+  if (ret) {
+    if (pret > 0) unpin_user_pages(m, pages, pret);
+    return ret;
+  }
+  return nr;
 }
 
 /**

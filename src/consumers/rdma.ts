@@ -9,7 +9,7 @@ import type { Machine } from '../mm/machine.js';
 import type { Process } from '../mm/task.js';
 import { Holder, type HeldFrame } from './holder.js';
 import { EBADF, EFAULT, EINVAL, ENOMEM, EPERM } from '../uapi/errno.js';
-import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
+import { FOLL_FORCE, FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_fast, unpin_user_page_range_dirty_lock } from '../mm/gup.js';
 import { chargeMm, unchargeMm } from './memlock.js';
@@ -117,7 +117,11 @@ export function ib_umem_get(
     return m.refuse(-ENOMEM, 'ib_umem_get', 'mm->pinned_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
   }
   const total = npages;
-  const gup_flags = FOLL_LONGTERM | (writable ? FOLL_WRITE : 0);
+  // 6.1 ("gup_flags = FOLL_WRITE", FOLL_FORCE for a read-only MR) breaks COW for every MR
+  // (profile.rdmaReadOnlyForceWrite).
+  const gup_flags = m.profile.rdmaReadOnlyForceWrite
+    ? FOLL_LONGTERM | FOLL_WRITE | (writable ? 0 : FOLL_FORCE)
+    : FOLL_LONGTERM | (writable ? FOLL_WRITE : 0);
   let cur_base = addr - (addr % PAGE_SIZE);
   const page_list = new Int32Array(UMEM_PIN_CHUNK);
   while (npages) {

@@ -262,7 +262,8 @@ function vfio_pin_pages_remote(
 function vfio_unmap_unpin(m: Machine, dma: VfioDma, do_accounting: boolean): number {
   let unlocked = 0;
   for (const r of dma.runs) {
-    if (r.rsvd || dma.has_rsvd) {
+    // 6.1 and 6.12 always go page by page (profile.vfioUnpinRuns): the same counts and dirtying.
+    if (r.rsvd || dma.has_rsvd || !m.profile.vfioUnpinRuns) {
       for (let i = 0; i < r.npages; i++) unlocked += put_pfn(m, r.pfn + i, dma.write);
     } else {
       unpin_user_page_range_dirty_lock(m, r.pfn, r.npages, dma.write);

@@ -8,7 +8,7 @@ import { describe, it, expect } from 'vitest';
 import { Machine } from '../mm/machine.js';
 import { ZERO_PFN, PAGE_SIZE, PMD_SIZE, PMD_ORDER } from '../mm/memmap.js';
 import type { Process } from '../mm/task.js';
-import { kernel_clone } from './fork.js';
+import { kernel_clone, type ForkStats } from './fork.js';
 import { do_exit } from './exit.js';
 import { ENOMEM } from '../uapi/errno.js';
 import { do_mmap } from '../mm/mmap.js';
@@ -476,4 +476,52 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       expect(pfnAt(c, a)).not.toBe(pinned);
     },
   );
+});
+
+describe('fork(): what the page-table copy shared, copied and split (ForkStats)', () => {
+  const forkStats = (m: Machine, p: Process): ForkStats => {
+    const st: ForkStats = { shared: 0, copied: 0, pmd_split: 0 };
+    expect(typeof kernel_clone(m, p, 'child', st)).toBe('object');
+    return st;
+  };
+
+  it('copy_present_ptes(): base pages are shared, a pinned one copied; the zero page is not counted', () => {
+    const m = new Machine({ memory: 256 << 20 });
+    const p = m.spawn('parent');
+    const a = anonWritten(m, p, 4);
+    const z = do_mmap(m, p, { size: 2 * PAGE, type: 'anon' });
+    expect(do_madvise(m, p, z, 2 * PAGE, 'nohugepage')).toBe(0);
+    expect(userAccess(m, p, z, 2 * PAGE, false)).toBe(0); // the zero page, twice
+    const pages = new Int32Array(1);
+    expect(pin_user_pages(m, p, a + PAGE, 1, FOLL_WRITE, pages)).toBe(1);
+    expect(forkStats(m, p)).toEqual({ shared: 3, copied: 1, pmd_split: 0 });
+  });
+
+  it('copy_huge_pmd(): a THP is shared whole (512 pages); pinned, its PMD is split and its pages copied', () => {
+    const thp = (pin: boolean) => {
+      const m = new Machine({ memory: 256 << 20 });
+      const p = m.spawn('parent');
+      const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon' });
+      expect(do_madvise(m, p, a, PMD_SIZE, 'hugepage')).toBe(0);
+      expect(userAccess(m, p, a, PMD_SIZE, true)).toBe(0);
+      expect(p.mm.pt.pmdLeaf(a)).not.toBe(0);
+      if (pin) expect(pin_user_pages(m, p, a, 1, FOLL_WRITE, new Int32Array(1))).toBe(1);
+      return forkStats(m, p);
+    };
+    expect(thp(false)).toEqual({ shared: 512, copied: 0, pmd_split: 0 });
+    expect(thp(true)).toEqual({ shared: 0, copied: 512, pmd_split: 1 });
+  });
+
+  it('copy_hugetlb_page_range(): a hugetlb page is shared whole; pinned, it is copied into a pool page', () => {
+    const huge = (pin: boolean) => {
+      const m = new Machine({ memory: 256 << 20, hugetlb: { '2M': 2 } });
+      const p = m.spawn('parent');
+      const a = do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', shared: false });
+      expect(userAccess(m, p, a, PMD_SIZE, true)).toBe(0);
+      if (pin) expect(pin_user_pages(m, p, a, 1, FOLL_WRITE, new Int32Array(1))).toBe(1);
+      return forkStats(m, p);
+    };
+    expect(huge(false)).toEqual({ shared: 512, copied: 0, pmd_split: 0 });
+    expect(huge(true)).toEqual({ shared: 0, copied: 512, pmd_split: 0 });
+  });
 });

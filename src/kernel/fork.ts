@@ -55,10 +55,28 @@ import { exit_mmap } from '../mm/mmap.js';
 import { alloc_hugetlb_folio, hugetlb_dup_vma_private } from '../mm/hugetlb_resv.js';
 
 /**
- * kernel_clone() for fork(): a child with a copy of the parent's address space. Returns the child, or -ENOMEM when a
- * page that had to be copied early could not be allocated (dup_mm() failing makes fork ENOMEM).
+ * What fork's page-table copy decided, in base pages: `shared` with the child (COW, or a shared
+ * mapping: refcount and mapcount raised; the zero page not counted), `copied` early into new pages
+ * for the child because they may be pinned, and `pmd_split`: THP PMDs of the parent split first
+ * (copy_huge_pmd() returning -EAGAIN for a maybe-pinned THP). The kernel keeps no such counters.
  */
-export function kernel_clone(m: Machine, parent: Process, childName: string): Process | number {
+export interface ForkStats {
+  shared: number;
+  copied: number;
+  pmd_split: number;
+}
+
+/**
+ * kernel_clone() for fork(): a child with a copy of the parent's address space. Returns the child, or -ENOMEM when a
+ * page that had to be copied early could not be allocated (dup_mm() failing makes fork ENOMEM). `stats`, when
+ * given, receives what the copy shared, copied and split.
+ */
+export function kernel_clone(
+  m: Machine,
+  parent: Process,
+  childName: string,
+  stats: ForkStats = { shared: 0, copied: 0, pmd_split: 0 },
+): Process | number {
   const child = m.spawn(childName);
   child.rlimitMemlock = parent.rlimitMemlock;
   child.capIpcLock = parent.capIpcLock;
@@ -93,7 +111,7 @@ export function kernel_clone(m: Machine, parent: Process, childName: string): Pr
     }
     dst.insertVma(cv);
     if (vma_needs_copy(vma)) {
-      err = copy_page_range(m, cv, vma);
+      err = copy_page_range(m, cv, vma, stats);
       if (err) break;
     }
   }
@@ -115,7 +133,7 @@ function vma_needs_copy(vma: Vma): boolean {
 }
 
 /** copy_page_range(): 0 or -ENOMEM. */
-function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
+function copy_page_range(m: Machine, dst: Vma, src: Vma, st: ForkStats): number {
   const spt = src.mm.pt;
   const dpt = dst.mm.pt;
   const cow = is_cow_mapping(src.flags);
@@ -123,7 +141,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
   for (let a = src.start; a < src.end;) {
     const pud = spt.pudLeaf(a);
     if (pud) {
-      const r = copyHugetlbEntry(m, dst, src, a, pud, PUD_SIZE);
+      const r = copyHugetlbEntry(m, dst, src, a, pud, PUD_SIZE, st);
       if (r) return r;
       touched = true;
       a += PUD_SIZE;
@@ -137,7 +155,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     }
     if (typeof slot === 'number') {
       if (src.kind === 'hugetlb') {
-        const r = copyHugetlbEntry(m, dst, src, a, slot, PMD_SIZE);
+        const r = copyHugetlbEntry(m, dst, src, a, slot, PMD_SIZE, st);
         if (r) return r;
         touched = true;
         a = next;
@@ -147,7 +165,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
         a = next;
         continue;
       } // file PMDs refault in the child
-      if (copy_huge_pmd(m, dst, src, a, slot)) {
+      if (copy_huge_pmd(m, dst, src, a, slot, st)) {
         touched = true;
         a = next;
         continue;
@@ -157,7 +175,7 @@ function copy_page_range(m: Machine, dst: Vma, src: Vma): number {
     const table = spt.pteTable(a)!;
     const dtable = dpt.pte_alloc(a)!;
     const stop = Math.min(next, src.end);
-    const r = copyPteRange(m, dst, src, a, table, dtable, pte_index(a), pte_index(a) + (stop - a) / PAGE_SIZE, cow);
+    const r = copyPteRange(m, dst, src, a, table, dtable, pte_index(a), pte_index(a) + (stop - a) / PAGE_SIZE, cow, st);
     if (r < 0) return r;
     if (r > 0) touched = true;
     a = stop;
@@ -182,6 +200,7 @@ function copyPteRange(
   i: number,
   iEnd: number,
   cow: boolean,
+  st: ForkStats,
 ): number {
   const mem = m.mem;
   const flags = mem.flags;
@@ -209,17 +228,19 @@ function copyPteRange(
       if (cow) table[i] = ce = pte_wrprotect(e);
       if (shared) ce = pte_mkclean(ce);
       dtable[i] = pte_mkold(ce);
+      st.shared++;
       continue;
     }
     const a = addr + (i - pte_index(addr)) * PAGE_SIZE;
     // copy_present_ptes(): the PTEs that map the rest of one large folio are copied as a batch.
     const nr = copyPresentPtesBatch(m, dst, src, a, e, table, dtable, i, (iEnd - i) * PAGE_SIZE, cow);
     if (nr > 0) {
+      st.shared += nr;
       done += nr - 1;
       i += nr - 1;
       continue;
     }
-    const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow);
+    const r = copyPresentPte(m, dst, src, a, e, table, dtable, i, cow, st);
     if (r) return r;
   }
   dst.mm.rss_anon += rssAnon;
@@ -301,6 +322,7 @@ function copyPresentPte(
   dtable: Uint32Array,
   i: number,
   cow: boolean,
+  st: ForkStats,
 ): number {
   const mem = m.mem;
   const page = pte_pfn(e);
@@ -312,6 +334,7 @@ function copyPresentPte(
       folio_add_new_anon_rmap(m, copy, dst, addr, 'pte');
       dtable[i] = mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0));
       dst.mm.rss_anon++;
+      st.copied++;
       return 0;
     }
     mem.ClearPageAnonExclusive(page);
@@ -321,6 +344,7 @@ function copyPresentPte(
   }
   folio_ref_add(m, folio, 1);
   folioAddRmapPtes(m, folio, page, 1);
+  st.shared++;
   let ce = e;
   if (cow) {
     table[i] = pte_wrprotect(e);
@@ -335,7 +359,7 @@ function copyPresentPte(
  * copy_huge_pmd(): true when the PMD was copied (shared, write-protected, or the huge zero folio);
  * false when an exclusive, maybe-pinned THP made it split the parent's PMD instead.
  */
-function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number): boolean {
+function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number, st: ForkStats): boolean {
   const mem = m.mem;
   const folio = pte_pfn(e);
   const haddr = addr - (addr % PMD_SIZE);
@@ -345,6 +369,7 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
   }
   if (mem.PageAnonExclusive(folio) && folio_needs_cow_for_dma(m, src, folio)) {
     __split_huge_pmd(m, src, haddr);
+    st.pmd_split++;
     return false;
   }
   mem.ClearPageAnonExclusive(folio);
@@ -354,6 +379,7 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
   src.mm.pt.setPmdLeaf(haddr, we);
   dst.mm.pt.setPmdLeaf(haddr, pte_mkold(we));
   dst.mm.rss_anon += HPAGE_PMD_NR;
+  st.shared += HPAGE_PMD_NR;
   return true;
 }
 
@@ -363,7 +389,15 @@ function copy_huge_pmd(m: Machine, dst: Vma, src: Vma, addr: number, e: number):
  * -ENOMEM if no free page is unreserved and overcommit gives none); others are shared and
  * write-protected.
  */
-function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: number, size: number): number {
+function copyHugetlbEntry(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  addr: number,
+  e: number,
+  size: number,
+  st: ForkStats,
+): number {
   const mem = m.mem;
   const folio = pte_pfn(e);
   const set = (pt: typeof src.mm.pt, v: number) =>
@@ -380,6 +414,7 @@ function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: numbe
       set(dst.mm.pt, mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0)));
       dst.mm.rss_anon += nr;
       m.hugetlb.folio_set_hugetlb_migratable(copy);
+      st.copied += nr;
       return 0;
     }
     mem.ClearPageAnonExclusive(folio);
@@ -389,6 +424,7 @@ function copyHugetlbEntry(m: Machine, dst: Vma, src: Vma, addr: number, e: numbe
   }
   folio_ref_add(m, folio, 1);
   folioAddRmapEntire(m, folio);
+  st.shared += nr;
   const cow = is_cow_mapping(src.flags);
   const ne = cow ? pte_wrprotect(e) : e;
   set(src.mm.pt, ne);

@@ -1,7 +1,9 @@
 // Models mm/debug.c dump_page() / __dump_folio(): the lines the kernel prints for a page, in its
-// order and format (6.18: the large-folio "head:" line carries the total mapcount, nr_pages_mapped
-// and the exact _pincount). The raw struct page hex dumps are not reproduced: the model has no
-// struct page layout to show.
+// order and format, per release (profile.dumpPageFormat): 6.12 and 6.18 print __dump_folio()'s
+// "head:" line with the total mapcount, nr_pages_mapped and folio->_pincount; 6.1's __dump_page()
+// prints "page:<ptr>", page_mapcount() (with the entire mapcount), and a "head:<ptr>" line with
+// compound_mapcount and page[1].compound_pincount. The raw struct page hex dumps are not reproduced:
+// the model has no struct page layout to show.
 
 import type { Machine } from './machine.js';
 import {
@@ -17,22 +19,29 @@ import {
   PG_tail,
 } from './memmap.js';
 import { AddressSpace } from './fs.js';
-import type { WarnRecord } from './warn.js';
+import type { KernelProfile } from './profile.js';
 
-// Flags the model does not store but derives: uptodate (every allocated page), reserved (the zero page).
+// Flags the model does not store but derives: uptodate (every allocated page), reserved (the zero
+// page), active (kept aside in machine.activeFolios).
 const DERIVED_UPTODATE = -1;
 const DERIVED_RESERVED = -2;
+const DERIVED_ACTIVE = -3;
 
-/** Kernel bit numbers of enum pageflags (6.18) for the flags the model keeps. */
-const PAGEFLAG_BITS: Array<[number, number, string]> = [
-  [PG_writeback, 1, 'writeback'],
-  [PG_referenced, 2, 'referenced'],
-  [DERIVED_UPTODATE, 3, 'uptodate'],
-  [PG_dirty, 4, 'dirty'],
-  [PG_lru, 5, 'lru'],
-  [PG_head, 6, 'head'],
-  [DERIVED_RESERVED, 13, 'reserved'],
-  [PG_swapbacked, 17, 'swapbacked'],
+/**
+ * The flags the model keeps, in the order %pGp prints them (pageflag_names of
+ * include/trace/events/mmflags.h, the same order in every release), with their bit in enum pageflags
+ * of 6.12/6.18 and of 6.1 (which has PG_error and PG_slab early and PG_writeback after PG_private_2).
+ */
+const PAGEFLAG_BITS: Array<[model: number, folio: number, v6_1: number, name: string]> = [
+  [PG_referenced, 2, 1, 'referenced'],
+  [DERIVED_UPTODATE, 3, 2, 'uptodate'],
+  [PG_dirty, 4, 3, 'dirty'],
+  [PG_lru, 5, 4, 'lru'],
+  [DERIVED_ACTIVE, 8, 5, 'active'],
+  [DERIVED_RESERVED, 13, 12, 'reserved'],
+  [PG_writeback, 1, 15, 'writeback'],
+  [PG_head, 6, 16, 'head'],
+  [PG_swapbacked, 17, 19, 'swapbacked'],
 ];
 
 const ZONE_INDEX: Record<string, number> = { DMA32: 1, NORMAL: 2, MOVABLE: 3, DEVICE: 4 };
@@ -44,23 +53,31 @@ function hashedPointer(id: number): string {
   return (h >>> 0).toString(16).padStart(16, '0');
 }
 
+/** 6.1's "page:%p" and "head:%p": a stable stand-in for the hashed struct page pointer. */
+function pagePointer(pfn: number): string {
+  const h = (Math.imul(pfn + 1, 0x85ebca6b) >>> 0) | 0x20000000;
+  return (h >>> 0).toString(16).padStart(16, '0');
+}
+
 const hex = (n: number) => (n === 0 ? '0' : '0x' + n.toString(16));
 
 /** The %pGp rendering of a folio's flags: value and names, with node and zone. */
-function renderFlags(m: Machine, folio: number): string {
+function renderFlags(m: Machine, folio: number, profile: KernelProfile): string {
   const f = m.mem.flags[folio]!;
   const allocated = !(f & PG_buddy) && (m.mem.refcount[folio]! > 0 || f & PG_hugetlb);
   let value = 0n;
   const names: string[] = [];
-  for (const [bit, kbit, name] of PAGEFLAG_BITS) {
+  for (const [bit, folioBit, bit6_1, name] of PAGEFLAG_BITS) {
     const on =
       bit === DERIVED_UPTODATE
         ? allocated && !(f & PG_buddy)
         : bit === DERIVED_RESERVED
           ? folio === ZERO_PFN
-          : (f & bit) !== 0;
+          : bit === DERIVED_ACTIVE
+            ? m.activeFolios.has(folio)
+            : (f & bit) !== 0;
     if (!on) continue;
-    value |= 1n << BigInt(kbit);
+    value |= 1n << BigInt(profile.dumpPageFormat === '6.1' ? bit6_1 : folioBit);
     names.push(name);
   }
   const zone = ZONE_INDEX[m.alloc.zoneOf(folio)] ?? 1;
@@ -75,24 +92,43 @@ function renderFlags(m: Machine, folio: number): string {
  */
 export function dump_page(m: Machine, pfn: number, reason?: string): string {
   const mem = m.mem;
+  const profile = m.profile;
+  const v6_1 = profile.dumpPageFormat === '6.1';
   const lines: string[] = [];
   const buddy = (mem.flags[pfn]! & PG_buddy) !== 0;
   const folio = buddy || !(mem.flags[pfn]! & PG_tail) ? pfn : mem.page_folio(pfn);
   const large = !buddy && mem.folio_test_large(folio);
   const typed = buddy || mem.folio_test_hugetlb(folio);
-  const mapcount = typed ? 0 : mem.mapcount[pfn]!;
   const mappingId = buddy ? 0 : mem.mapping[folio]!;
   const index = buddy ? 0 : mem.page_pgoff(pfn);
-  lines.push(
-    `page: refcount:${mem.refcount[folio]} mapcount:${mapcount} mapping:${hashedPointer(mappingId)} ` +
-      `index:${hex(index)} pfn:${hex(pfn)}`,
-  );
-  if (large) {
+  if (v6_1) {
+    // __dump_page(): page_mapcount() adds the entire mapcount for anon and hugetlb compound pages;
+    // a free page's _mapcount is its page_type (PG_buddy cleared from -1: reads as -128).
+    let mapcount = buddy ? PAGE_BUDDY_MAPCOUNT_6_1 : mem.mapcount[pfn]!;
+    if (large && (mem.folio_test_anon(folio) || mem.folio_test_hugetlb(folio)))
+      mapcount += mem.folio_entire_mapcount(folio);
     lines.push(
-      `head: order:${mem.folio_order(folio)} mapcount:${mem.folio_mapcount(folio)} ` +
-        `entire_mapcount:${mem.folio_entire_mapcount(folio)} nr_pages_mapped:${mem.folio_nr_pages_mapped(folio)} ` +
-        `pincount:${mem.folio_has_pincount(folio) ? mem.folioPincount(folio) : 0}`,
+      `page:${pagePointer(pfn)} refcount:${mem.refcount[folio]} mapcount:${mapcount} ` +
+        `mapping:${hashedPointer(mappingId)} index:${hex(index)} pfn:${hex(pfn)}`,
     );
+    if (large)
+      lines.push(
+        `head:${pagePointer(folio)} order:${mem.folio_order(folio)} compound_mapcount:` +
+          `${mem.folio_entire_mapcount(folio)} compound_pincount:${mem.folioPincount(folio)}`,
+      );
+  } else {
+    const mapcount = typed ? 0 : mem.mapcount[pfn]!;
+    lines.push(
+      `page: refcount:${mem.refcount[folio]} mapcount:${mapcount} mapping:${hashedPointer(mappingId)} ` +
+        `index:${hex(index)} pfn:${hex(pfn)}`,
+    );
+    if (large) {
+      lines.push(
+        `head: order:${mem.folio_order(folio)} mapcount:${mem.folio_mapcount(folio)} ` +
+          `entire_mapcount:${mem.folio_entire_mapcount(folio)} nr_pages_mapped:${mem.folio_nr_pages_mapped(folio)} ` +
+          `pincount:${mem.folio_has_pincount(folio) ? mem.folioPincount(folio) : 0}`,
+      );
+    }
   }
   let prefix = '';
   if (!buddy && mem.folio_test_anon(folio)) prefix = 'anon ';
@@ -111,25 +147,15 @@ export function dump_page(m: Machine, pfn: number, reason?: string): string {
     }
   }
   const cma = m.alloc.is_migrate_cma_page(pfn) ? ' CMA' : '';
-  lines.push(`${prefix}flags: ${renderFlags(m, folio)}${cma}`);
-  if (buddy) lines.push('page_type: f0(buddy)');
-  else if (mem.folio_test_hugetlb(folio)) lines.push('page_type: f4(hugetlb)');
+  lines.push(`${prefix}flags: ${renderFlags(m, folio, profile)}${cma}`);
+  // 6.1 has no page_type line (and hugetlb is no page type there).
+  if (!v6_1) {
+    if (buddy) lines.push('page_type: f0(buddy)');
+    else if (mem.folio_test_hugetlb(folio)) lines.push('page_type: f4(hugetlb)');
+  }
   if (reason) lines.push(`page dumped because: ${reason}`);
   return lines.join('\n') + '\n';
 }
 
-/** WARN sites outside mm/gup.c. */
-const FN_FILE: Record<string, string> = {
-  io_pin_pages: 'io_uring/memmap.c',
-  verify_dma_pinned: 'mm/gup_test.c',
-};
-
-/** A WARN record in the shape of the kernel's splat header. */
-export function formatWarn(w: WarnRecord): string {
-  const file = FN_FILE[w.fn] ?? 'mm/gup.c';
-  const step = w.step !== undefined ? ` (step ${w.step})` : '';
-  return (
-    `WARNING: at ${file} ${w.fn}: ` +
-    `${w.condition}${w.once ? '' : ' [repeat: not ' + 'printed again by ' + 'WARN_ON_ONCE]'}${step}`
-  );
-}
+/** 6.1: a free page's _mapcount holds page_type 0xffffff7f (PG_buddy cleared), so page_mapcount() is -128. */
+const PAGE_BUDDY_MAPCOUNT_6_1 = -128;

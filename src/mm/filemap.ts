@@ -15,7 +15,7 @@ import {
 } from './memmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, type Vma } from './mm_types.js';
 import type { Machine } from './machine.js';
-import { folio_put_refs, folio_ref_add } from './swap.js';
+import { folio_put_refs, folio_ref_add, folioCacheRefs } from './swap.js';
 import { AddressSpace } from './fs.js';
 import { folioAccountsDirty } from './page-writeback.js';
 
@@ -60,16 +60,17 @@ function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): vo
   }
 }
 
-/** filemap_add_folio(): insert into the page cache; the cache holds one reference per page. */
+/** filemap_add_folio(): insert into the page cache; the cache holds folioCacheRefs() references. */
 export function filemap_add_folio(m: Machine, folio: number, file: AddressSpace, idx: number): void {
   const mem = m.mem;
   const nr = mem.folio_nr_pages(folio);
+  const refs = folioCacheRefs(m, folio);
   mem.mapping[folio] = file.id;
   mem.index[folio] = idx;
   mem.flags[folio] = mem.flags[folio]! & ~PG_anon;
   if (file.fs !== 'dax') mem.flags[folio] = mem.flags[folio]! | PG_lru;
   if (file.fs === 'tmpfs') mem.flags[folio] = mem.flags[folio]! | PG_swapbacked;
-  if (nr > 1) folio_ref_add(m, folio, nr - 1);
+  if (refs > 1) folio_ref_add(m, folio, refs - 1);
   for (let k = 0; k < nr; k++) file.pages[idx + k] = folio + k;
   // __filemap_add_folio(): hugetlb folios hold the nr references but do not count in NR_FILE_PAGES.
   if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', nr);
@@ -88,7 +89,7 @@ export function filemap_add_folio(m: Machine, folio: number, file: AddressSpace,
  */
 export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
   if (file.fs === 'dax' || file.fs === 'hugetlbfs') return;
-  const maxOrder = file.fs === 'disk' ? PMD_ORDER : 0;
+  const maxOrder = file.fs === 'disk' && m.profile.ext4LargeFolios ? PMD_ORDER : 0;
   for (let chunkStart = 0; chunkStart < sizeBytes; chunkStart += writeChunk) {
     const chunkEnd = Math.min(sizeBytes, chunkStart + writeChunk);
     let pos = chunkStart;
@@ -121,6 +122,7 @@ export function filemap_remove_folio(m: Machine, folio: number): void {
   const obj = m.mappingObj(mem.mapping[folio]!);
   const file = obj instanceof AddressSpace ? obj : undefined;
   const nr = mem.folio_nr_pages(folio);
+  const refs = folioCacheRefs(m, folio);
   // truncate_cleanup_folio() -> folio_cancel_dirty(): a dirty folio of a writeback-capable mapping
   // leaves NR_FILE_DIRTY (folio_account_cleaned) before it leaves the page cache.
   if (file && folioAccountsDirty(m, folio) && mem.folio_test_dirty(folio)) {
@@ -137,6 +139,6 @@ export function filemap_remove_folio(m: Machine, folio: number): void {
   // page_cache_delete(): folio->mapping = NULL (index kept). A folio that outlives its page-cache
   // entry (pinned) is no longer a file folio: unpinning it must not expect cache references.
   mem.mapping[folio] = 0;
-  // filemap_free_folio(): folio_put_refs(folio, folio_nr_pages(folio)), hugetlb included.
-  folio_put_refs(m, folio, nr);
+  // filemap_free_folio(): folio_put_refs(folio, folio_nr_pages(folio)), hugetlb included (6.1: 1).
+  folio_put_refs(m, folio, refs);
 }

@@ -4,6 +4,8 @@
 //
 // `pages` is the model's struct page **: an Int32Array of PFNs (-1 for NULL). Every function returns
 // the kernel's value: a page count, 0, or a negative errno. Refusals record their reason in m.why.
+// The machine's release profile picks the release's rules where they differ (profile.ts): the entry
+// points' argument checks, the long-term file-pin refusal, the R/O long-term unshare of file pages.
 
 import type { Machine } from './machine.js';
 import type { Process } from './task.js';
@@ -89,7 +91,7 @@ import {
   is_zero_pfn,
 } from './pgtable.js';
 import { handle_mm_fault } from './memory.js';
-import { folioPutRefsDiagnosed, folioUseRefs } from './swap.js';
+import { folioPutRefsDiagnosed, folioUseRefs, folio_mark_accessed, lru_add_drain } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
@@ -578,7 +580,7 @@ export function check_vma_flags(m: Machine, vma: Vma, gup_flags: number): number
   if (gup_flags & FOLL_SPLIT_PMD && vma.kind === 'hugetlb')
     return m.refuse(-EOPNOTSUPP, fn, 'FOLL_SPLIT_PMD on a hugetlb mapping');
   if (write) {
-    if (!anon && !writable_file_mapping_allowed(vma, gup_flags)) {
+    if (m.profile.longtermWriteFileRefused && !anon && !writable_file_mapping_allowed(vma, gup_flags)) {
       return m.refuse(
         -EFAULT,
         fn,
@@ -587,6 +589,8 @@ export function check_vma_flags(m: Machine, vma: Vma, gup_flags: number): number
     }
     if (!(vm & VM_WRITE)) {
       if (!(gup_flags & FOLL_FORCE)) return m.refuse(-EFAULT, fn, 'FOLL_WRITE on a mapping without VM_WRITE');
+      if (m.profile.hugetlbForceWriteRefused && vma.kind === 'hugetlb')
+        return m.refuse(-EFAULT, fn, 'hugetlb does not support FOLL_FORCE|FOLL_WRITE');
       if (!is_cow_mapping(vm))
         return m.refuse(-EFAULT, fn, 'FOLL_FORCE write to a non-COW (shared) mapping without VM_WRITE');
     }
@@ -617,7 +621,8 @@ export function gup_must_unshare(m: Machine, vma: Vma | null, flags: number, pag
   if ((flags & (FOLL_WRITE | FOLL_PIN)) !== FOLL_PIN) return false;
   const folio = m.mem.page_folio(page);
   if (!m.mem.folio_test_anon(folio)) {
-    if (!(flags & FOLL_LONGTERM)) return false;
+    // 6.1 never unshares a page that is not anon (profile.longtermRoUnshareFileCow).
+    if (!(flags & FOLL_LONGTERM) || !m.profile.longtermRoUnshareFileCow) return false;
     if (!vma) return true;
     return is_cow_mapping(vma.flags);
   }
@@ -719,7 +724,7 @@ function follow_page_pte(m: Machine, vma: Vma, addr: number, flags: number): num
   if (flags & FOLL_TOUCH) {
     if (flags & FOLL_WRITE && !pte_dirty(e) && !m.mem.folio_test_dirty(folio) && !is_zero_folio(folio))
       folio_mark_dirty(m, folio);
-    m.mem.setFlag(folio, PG_referenced); // folio_mark_accessed()
+    folio_mark_accessed(m, folio);
   }
   return pfn;
 }
@@ -910,6 +915,7 @@ const FAST_ALLOWED =
 
 /** gup_fast_folio_allowed(): GUP-fast may not longterm write-pin file folios other than shmem/hugetlb. */
 function gup_fast_folio_allowed(m: Machine, folio: number, flags: number): boolean {
+  if (!m.profile.longtermWriteFileRefused) return true; // 6.1 has no such check
   if ((flags & (FOLL_WRITE | FOLL_LONGTERM)) !== (FOLL_WRITE | FOLL_LONGTERM)) return true;
   const mem = m.mem;
   if (mem.folio_test_anon(folio) || mem.folio_test_hugetlb(folio)) return true;
@@ -981,9 +987,10 @@ function gup_fast(
 }
 
 /**
- * gup_fast_fallback(): the *_fast entry points. Unknown flags WARN and give -EINVAL; a range that
- * overflows gives -EOVERFLOW, one past TASK_SIZE_MAX -EFAULT. Pages the fast walk could not take
- * go through the slow path; a slow-path error is returned only if the fast walk took nothing.
+ * gup_fast_fallback() (6.1: internal_get_user_pages_fast()): the *_fast entry points. Unknown flags
+ * WARN and give -EINVAL; a range that overflows gives -EOVERFLOW (6.1: 0), one past TASK_SIZE_MAX
+ * -EFAULT. Pages the fast walk could not take go through the slow path; a slow-path error is
+ * returned only if the fast walk took nothing.
  */
 function gup_fast_fallback(
   m: Machine,
@@ -994,17 +1001,23 @@ function gup_fast_fallback(
   pages: Int32Array,
 ): number {
   const mm = cur.mm;
+  const v61 = m.profile.gupEntryChecks === 'is_valid_gup_flags';
+  const fn = v61 ? 'internal_get_user_pages_fast' : 'gup_fast_fallback';
   if (gup_flags & ~FAST_ALLOWED) {
-    m.warns.warn('gup_fast_fallback', 'gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM | ...)');
-    return m.refuse(-EINVAL, 'gup_fast_fallback', 'flag not allowed for the fast API');
+    m.warns.warn(fn, 'gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM | ...)');
+    return m.refuse(-EINVAL, fn, 'flag not allowed for the fast API');
   }
   if (gup_flags & FOLL_PIN) mm.has_pinned = true;
   start -= start % PAGE_SIZE;
   // len is computed from nr_pages as an unsigned long: a negative count becomes enormous.
   const len = BigInt.asUintN(64, BigInt(nr_pages)) << 12n;
   const endBig = BigInt(start) + BigInt.asUintN(64, len);
-  if (endBig >= 1n << 64n) return m.refuse(-EOVERFLOW, 'gup_fast_fallback', 'start + nr_pages * PAGE_SIZE overflows');
-  if (endBig > BigInt(TASK_SIZE_MAX)) return m.refuse(-EFAULT, 'gup_fast_fallback', 'range ends beyond TASK_SIZE_MAX');
+  if (endBig >= 1n << 64n) {
+    // 6.1: "if (check_add_overflow(start, len, &end)) return 0;"
+    if (v61) return 0;
+    return m.refuse(-EOVERFLOW, fn, 'start + nr_pages * PAGE_SIZE overflows');
+  }
+  if (endBig > BigInt(TASK_SIZE_MAX)) return m.refuse(-EFAULT, fn, 'range ends beyond TASK_SIZE_MAX');
   const end = Number(endBig);
   if (start === end) return 0;
   let nr_pinned = 0;
@@ -1014,6 +1027,10 @@ function gup_fast_fallback(
     nr_pinned = gup_fast(m, mm, start, end, gup_flags, pages, 0);
   }
   if (nr_pinned === nr_pages || gup_flags & FOLL_FAST_ONLY) return nr_pinned;
+  // The slow path: __gup_longterm_locked(FOLL_TOUCH | FOLL_UNLOCKABLE). 6.1's __gup_longterm_unlocked()
+  // passes FOLL_LONGTERM calls on without FOLL_TOUCH, the others through get_user_pages_unlocked().
+  let slowFlags = gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE;
+  if (v61) slowFlags = gup_flags & FOLL_LONGTERM ? gup_flags : gup_flags | FOLL_TOUCH;
   const ret = __gup_longterm_locked(
     m,
     cur,
@@ -1022,7 +1039,7 @@ function gup_fast_fallback(
     nr_pages - nr_pinned,
     pages,
     nr_pinned,
-    gup_flags | FOLL_TOUCH | FOLL_UNLOCKABLE,
+    slowFlags,
   );
   if (ret < 0) return nr_pinned ? nr_pinned : ret;
   return ret + nr_pinned;
@@ -1035,6 +1052,86 @@ function begin(m: Machine): void {
   m.why = undefined;
 }
 
+/** Whether the machine's release checks arguments the 6.1 way (profile.gupEntryChecks). */
+function v6_1(m: Machine): boolean {
+  return m.profile.gupEntryChecks === 'is_valid_gup_flags';
+}
+
+/**
+ * 6.1's is_valid_gup_flags() for the get_user_pages* entry points: FOLL_PIN and FOLL_LONGTERM WARN and
+ * fail; nothing else is checked (FOLL_TOUCH, FOLL_REMOTE... are public flags there).
+ */
+function is_valid_gup_flags(m: Machine, gup_flags: number): boolean {
+  if (gup_flags & FOLL_PIN) {
+    m.warns.warn('is_valid_gup_flags', 'gup_flags & FOLL_PIN');
+    m.refuse(-EINVAL, 'is_valid_gup_flags', 'FOLL_PIN is set only by the pin_user_pages*() APIs');
+    return false;
+  }
+  if (gup_flags & FOLL_LONGTERM) {
+    m.warns.warn('is_valid_gup_flags', 'gup_flags & FOLL_LONGTERM');
+    m.refuse(-EINVAL, 'is_valid_gup_flags', 'FOLL_LONGTERM requires FOLL_PIN (use pin_user_pages*)');
+    return false;
+  }
+  return true;
+}
+
+/** 6.1's pin_user_pages*() prologue: FOLL_GET or no pages array WARN and fail (the caller's value). */
+function pinArgsValid6_1(m: Machine, fn: string, gup_flags: number, pages: Int32Array | null): boolean {
+  if (gup_flags & FOLL_GET) {
+    m.warns.warn(fn, 'gup_flags & FOLL_GET');
+    m.refuse(-EINVAL, fn, 'FOLL_GET and FOLL_PIN are mutually exclusive');
+    return false;
+  }
+  if (!pages) {
+    m.warns.warn(fn, '!pages');
+    m.refuse(-EINVAL, fn, 'FOLL_PIN needs a pages array');
+    return false;
+  }
+  return true;
+}
+
+/** 6.1's get_user_pages_unlocked(): FOLL_LONGTERM WARNs and fails ("incompatible with FAULT_FLAG_ALLOW_RETRY"). */
+function get_user_pages_unlocked6_1(
+  m: Machine,
+  cur: Process,
+  start: number,
+  nr_pages: number,
+  pages: Int32Array | null,
+  gup_flags: number,
+): number {
+  if (gup_flags & FOLL_LONGTERM) {
+    m.warns.warn('get_user_pages_unlocked', 'gup_flags & FOLL_LONGTERM');
+    return m.refuse(-EINVAL, 'get_user_pages_unlocked', 'FOLL_LONGTERM is not supported by *_unlocked in 6.1');
+  }
+  return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, gup_flags | FOLL_TOUCH);
+}
+
+/**
+ * 6.1's __get_user_pages_remote(): FOLL_LONGTERM with a `locked` pointer WARNs and fails (the fsdax
+ * check needs the VMAs, which FAULT_FLAG_ALLOW_RETRY would invalidate); FOLL_LONGTERM without one goes
+ * through __gup_longterm_locked().
+ */
+function __get_user_pages_remote6_1(
+  m: Machine,
+  cur: Process | undefined,
+  mm: MmStruct,
+  start: number,
+  nr_pages: number,
+  gup_flags: number,
+  pages: Int32Array | null,
+  locked: Locked | undefined,
+): number {
+  const f = gup_flags | FOLL_TOUCH | FOLL_REMOTE;
+  if (gup_flags & FOLL_LONGTERM) {
+    if (locked) {
+      m.warns.warn('__get_user_pages_remote', 'locked');
+      return m.refuse(-EINVAL, '__get_user_pages_remote', 'FOLL_LONGTERM with a locked pointer (6.1)');
+    }
+    return __gup_longterm_locked(m, cur, mm, start, nr_pages, pages, 0, f);
+  }
+  return __get_user_pages_locked(m, cur, mm, start, nr_pages, pages, 0, f);
+}
+
 /** get_user_pages(): FOLL_TOUCH implied; -EINVAL on bad arguments. */
 export function get_user_pages(
   m: Machine,
@@ -1045,6 +1142,10 @@ export function get_user_pages(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!is_valid_gup_flags(m, gup_flags)) return -EINVAL;
+    return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, gup_flags | FOLL_TOUCH);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH);
   if (f === undefined) return -EINVAL;
   return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
@@ -1062,6 +1163,10 @@ export function get_user_pages_remote(
   cur?: Process,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!is_valid_gup_flags(m, gup_flags)) return -EINVAL;
+    return __get_user_pages_remote6_1(m, cur, target.mm, start, nr_pages, gup_flags, pages, locked);
+  }
   const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_TOUCH | FOLL_REMOTE);
   if (f === undefined) return -EINVAL;
   return __get_user_pages_locked(m, cur, target.mm, start, nr_pages, pages, 0, f);
@@ -1077,6 +1182,7 @@ export function get_user_pages_unlocked(
   gup_flags: number,
 ): number {
   begin(m);
+  if (v6_1(m)) return get_user_pages_unlocked6_1(m, cur, start, nr_pages, pages, gup_flags);
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_TOUCH | FOLL_UNLOCKABLE);
   if (f === undefined) return -EINVAL;
   return __get_user_pages_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
@@ -1092,6 +1198,10 @@ export function get_user_pages_fast(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!is_valid_gup_flags(m, gup_flags)) return -EINVAL;
+    return gup_fast_fallback(m, cur, start, nr_pages, gup_flags | FOLL_GET, pages!);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET);
   if (f === undefined) return -EINVAL;
   return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
@@ -1107,12 +1217,17 @@ export function get_user_pages_fast_only(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    // 6.1 checks nothing here, and turns an error into 0 ("not allowed to return negative values").
+    const r = gup_fast_fallback(m, cur, start, nr_pages, gup_flags | FOLL_GET | FOLL_FAST_ONLY, pages!);
+    return r < 0 ? 0 : r;
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_GET | FOLL_FAST_ONLY);
   if (f === undefined) return -EINVAL;
   return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
 }
 
-/** pin_user_pages(): FOLL_PIN (no FOLL_TOUCH); returns 0, not an errno, on bad arguments. */
+/** pin_user_pages(): FOLL_PIN (no FOLL_TOUCH); returns 0 (6.1: -EINVAL), not an errno, on bad arguments. */
 export function pin_user_pages(
   m: Machine,
   cur: Process,
@@ -1122,12 +1237,16 @@ export function pin_user_pages(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages', gup_flags, pages)) return -EINVAL;
+    return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, gup_flags | FOLL_PIN);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return 0;
   return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
 }
 
-/** pin_user_pages_remote(): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE on target's mm; 0 on bad arguments. */
+/** pin_user_pages_remote(): FOLL_PIN|FOLL_TOUCH|FOLL_REMOTE on target's mm; 0 (6.1: -EINVAL) on bad arguments. */
 export function pin_user_pages_remote(
   m: Machine,
   target: Process,
@@ -1139,12 +1258,16 @@ export function pin_user_pages_remote(
   cur?: Process,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages_remote', gup_flags, pages)) return -EINVAL;
+    return __get_user_pages_remote6_1(m, cur, target.mm, start, nr_pages, gup_flags | FOLL_PIN, pages, locked);
+  }
   const f = is_valid_gup_args(m, pages, locked, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_REMOTE);
   if (f === undefined) return 0;
   return __gup_longterm_locked(m, cur, target.mm, start, nr_pages, pages, 0, f);
 }
 
-/** pin_user_pages_unlocked(): 0 on bad arguments. */
+/** pin_user_pages_unlocked(): 0 (6.1: -EINVAL) on bad arguments; 6.1 refuses FOLL_LONGTERM. */
 export function pin_user_pages_unlocked(
   m: Machine,
   cur: Process,
@@ -1154,6 +1277,10 @@ export function pin_user_pages_unlocked(
   gup_flags: number,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages_unlocked', gup_flags, pages)) return -EINVAL;
+    return get_user_pages_unlocked6_1(m, cur, start, nr_pages, pages, gup_flags | FOLL_PIN);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN | FOLL_TOUCH | FOLL_UNLOCKABLE);
   if (f === undefined) return 0;
   return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
@@ -1169,6 +1296,10 @@ export function pin_user_pages_fast(
   pages: Int32Array | null,
 ): number {
   begin(m);
+  if (v6_1(m)) {
+    if (!pinArgsValid6_1(m, 'pin_user_pages_fast', gup_flags, pages)) return -EINVAL;
+    return gup_fast_fallback(m, cur, start, nr_pages, gup_flags | FOLL_PIN, pages!);
+  }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return -EINVAL;
   return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
@@ -1182,7 +1313,9 @@ export function faultin_page_range(m: Machine, cur: Process, start: number, end:
   begin(m);
   let flags = FOLL_TOUCH | FOLL_HWPOISON | FOLL_UNLOCKABLE | FOLL_MADV_POPULATE;
   if (write) flags |= FOLL_WRITE;
-  return __get_user_pages_locked(m, cur, cur.mm, start, (end - start) / PAGE_SIZE, null, 0, flags);
+  const ret = __get_user_pages_locked(m, cur, cur.mm, start, (end - start) / PAGE_SIZE, null, 0, flags);
+  lru_add_drain(m);
+  return ret;
 }
 
 /**
@@ -1196,6 +1329,7 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
   const seen = new Set<number>();
   let collected = 0;
   let prev = -1;
+  let drained = false;
   for (let i = 0; i < nr; i++) {
     const folio = mem.page_folio(pages[off + i]!);
     if (folio === prev) continue;
@@ -1217,6 +1351,13 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
       mem.refcount[folio] = mem.refcount[folio]! + 1;
       list.push(folio);
       continue;
+    }
+    // collect_longterm_unpinnable_folios(): a small folio holding more references than its mappings
+    // and this pin may sit in a per-CPU LRU batch: drain this CPU's batches once (folio_may_be_lru_cached()).
+    const pinRefs = mem.folio_has_pincount(folio) ? 1 : GUP_PIN_COUNTING_BIAS;
+    if (!drained && !mem.folio_test_large(folio) && mem.refcount[folio] !== folioUseRefs(m, folio) + pinRefs) {
+      lru_add_drain(m);
+      drained = true;
     }
     // folio_isolate_lru(): off the LRU, with a reference held by the isolation.
     mem.clearFlag(folio, PG_lru);

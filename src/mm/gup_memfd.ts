@@ -36,6 +36,9 @@ export function memfd_pin_folios(
   max_folios: number,
   offset: { value: number },
 ): number {
+  // A caller on a release without it (6.1: profile.memfdPinFolios) is a gupsim bug, not a refusal.
+  if (!m.profile.memfdPinFolios)
+    throw new Error(`gupsim bug: memfd_pin_folios() does not exist in Linux ${m.profile.release} (added in 6.11)`);
   m.why = undefined;
   if (start < 0 || start > end || !max_folios)
     return m.refuse(-EINVAL, 'memfd_pin_folios', 'start < 0, start > end or max_folios == 0');

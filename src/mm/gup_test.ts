@@ -20,9 +20,10 @@ import {
   folio_maybe_dma_pinned,
   folio_is_longterm_pinnable,
 } from './gup.js';
-import { FOLL_LONGTERM, FOLL_WRITE } from './foll_flags.js';
+import { FOLL_LONGTERM, FOLL_WRITE, follFromRelease } from './foll_flags.js';
 import { NO_PFN, PAGE_SIZE } from './memmap.js';
-import { dump_page, formatWarn } from './debug.js';
+import { dump_page } from './debug.js';
+import { formatWarn } from './warn.js';
 import { userAccess } from './user_access.js';
 
 // mm/gup_test.h: _IOWR('g', n, struct gup_test) with sizeof(struct gup_test) == 80 (asm-generic).
@@ -176,6 +177,8 @@ export class GupTestFile {
       case PIN_LONGTERM_TEST_START:
       case PIN_LONGTERM_TEST_STOP:
       case PIN_LONGTERM_TEST_READ:
+        // 6.1's gup_test_ioctl() has no such commands: its default case (profile.gupTestPinLongtermTest).
+        if (!this.m.profile.gupTestPinLongtermTest) return -EINVAL;
         return this.pin_longterm_test_ioctl(cmd, arg);
       default:
         return -EINVAL;
@@ -212,6 +215,8 @@ export class GupTestFile {
     if (needs_mmap_lock && cur.fatalSignalPending) return -EINTR; // mmap_read_lock_killable()
 
     const warns0 = m.warns.records.length;
+    // gup->gup_flags comes from user space in this release's FOLL_* values.
+    const gup_flags = follFromRelease(m.profile, gup.gup_flags);
     const nr_chunks = gup.nr_pages_per_call > 0 ? Math.ceil(nr_pages / gup.nr_pages_per_call) : 1;
     const every = Math.max(1, Math.ceil(nr_chunks / 200));
     let paused = 0;
@@ -233,24 +238,23 @@ export class GupTestFile {
       const at = pages.subarray(i);
       switch (cmd) {
         case GUP_FAST_BENCHMARK:
-          nr = get_user_pages_fast(m, cur, addr, nr, gup.gup_flags, at);
+          nr = get_user_pages_fast(m, cur, addr, nr, gup_flags, at);
           break;
         case GUP_BASIC_TEST:
-          nr = get_user_pages(m, cur, addr, nr, gup.gup_flags, at);
+          nr = get_user_pages(m, cur, addr, nr, gup_flags, at);
           break;
         case PIN_FAST_BENCHMARK:
-          nr = pin_user_pages_fast(m, cur, addr, nr, gup.gup_flags, at);
+          nr = pin_user_pages_fast(m, cur, addr, nr, gup_flags, at);
           break;
         case PIN_BASIC_TEST:
-          nr = pin_user_pages(m, cur, addr, nr, gup.gup_flags, at);
+          nr = pin_user_pages(m, cur, addr, nr, gup_flags, at);
           break;
         case PIN_LONGTERM_BENCHMARK:
-          nr = pin_user_pages(m, cur, addr, nr, gup.gup_flags | FOLL_LONGTERM, at);
+          nr = pin_user_pages(m, cur, addr, nr, gup_flags | FOLL_LONGTERM, at);
           break;
         case DUMP_USER_PAGES_TEST:
-          if (gup.test_flags & GUP_TEST_FLAG_DUMP_PAGES_USE_PIN)
-            nr = pin_user_pages(m, cur, addr, nr, gup.gup_flags, at);
-          else nr = get_user_pages(m, cur, addr, nr, gup.gup_flags, at);
+          if (gup.test_flags & GUP_TEST_FLAG_DUMP_PAGES_USE_PIN) nr = pin_user_pages(m, cur, addr, nr, gup_flags, at);
+          else nr = get_user_pages(m, cur, addr, nr, gup_flags, at);
           break;
       }
       if (nr <= 0) break;

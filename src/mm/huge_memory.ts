@@ -55,7 +55,7 @@ export function thpPmdAllowed(m: Machine, vma: Vma, addr: number): boolean {
 /** alloc_anon_folio(): mTHP orders below PMD_ORDER that the policy allows, largest first. */
 export function mthpOrdersAllowed(m: Machine, vma: Vma, _addr: number): number[] {
   const out: number[] = [];
-  if (vma.kind !== 'anon') return out;
+  if (vma.kind !== 'anon' || !m.profile.mthp) return out; // 6.1: order 0 or a PMD THP only
   for (let o = PMD_ORDER - 1; o >= 2; o--) if (orderEnabled(m, vma, o)) out.push(o);
   return out;
 }
@@ -117,7 +117,8 @@ function mapNewAnonThp(m: Machine, vma: Vma, haddr: number): number {
 
 /**
  * do_huge_pmd_wp_page(): write or unshare fault on a read-only PMD. The huge zero folio is replaced
- * by a new THP (do_huge_zero_wp_pmd, 6.12+); an exclusive or singly referenced anon THP is reused;
+ * by a new THP (6.18: do_huge_zero_wp_pmd; 6.1 and 6.12 split); an exclusive or singly referenced
+ * anon THP is reused;
  * anything else has its PMD split and the fault retried at the PTE level.
  */
 export function do_huge_pmd_wp_page(m: Machine, vma: Vma, addr: number, flags: number): number {

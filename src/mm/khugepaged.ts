@@ -9,10 +9,17 @@ import { NO_FOLIO, PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR } from './memmap.js';
 import { VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_special, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes } from './rmap.js';
-import { folio_put_refs } from './swap.js';
+import { folio_put_refs, lru_add_drain } from './swap.js';
 
 /** The scan results madvise_collapse() can end with here (enum scan_result). */
 type ScanResult = 'SCAN_FAIL' | 'SCAN_PMD_NULL' | 'SCAN_PAGE_COUNT';
+
+/** What the last failed PMD range met, in words. */
+const SCAN_WHY: Record<ScanResult, string> = {
+  SCAN_FAIL: 'the range holds no whole PMD range and does not start on a PMD boundary (SCAN_FAIL)',
+  SCAN_PMD_NULL: 'a PMD range without a page table (SCAN_PMD_NULL)',
+  SCAN_PAGE_COUNT: 'a page with references beyond its mappings, e.g. a pin (SCAN_PAGE_COUNT)',
+};
 
 /** madvise_collapse_errno(): the errno for the last failed PMD range. */
 function madvise_collapse_errno(r: ScanResult): number {
@@ -33,7 +40,13 @@ function madvise_collapse_errno(r: ScanResult): number {
  * @see mm/khugepaged.c madvise_collapse(), hpage_collapse_scan_pmd(), include/linux/huge_mm.h vma_thp_disabled()
  */
 export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end: number): number {
-  if (vma.kind !== 'anon' || vma.flags & VM_NOHUGEPAGE || !vma.anonVma) return -EINVAL;
+  if (vma.kind !== 'anon' || vma.flags & VM_NOHUGEPAGE || !vma.anonVma)
+    return m.refuse(
+      -EINVAL,
+      '__thp_vma_allowable_orders',
+      'MADV_COLLAPSE: not anonymous, MADV_NOHUGEPAGE, or never written (no anon_vma)',
+    );
+  lru_add_drain(m); // madvise_collapse(): lru_add_drain_all() before scanning
   const mem = m.mem;
   const pt = vma.mm.pt;
   const hstart = Math.ceil(start / PMD_SIZE) * PMD_SIZE;
@@ -65,7 +78,8 @@ export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end:
       }
     }
     const thp = m.folio_alloc(PMD_ORDER);
-    if (thp === NO_FOLIO) return -ENOMEM; // SCAN_ALLOC_HUGE_PAGE_FAIL ends the walk
+    // SCAN_ALLOC_HUGE_PAGE_FAIL ends the walk
+    if (thp === NO_FOLIO) return m.refuse(-ENOMEM, 'alloc_charge_folio', 'no THP could be allocated');
     for (let i = 0; i < HPAGE_PMD_NR; i++) {
       const e = table[i]!;
       table[i] = 0;
@@ -85,5 +99,6 @@ export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end:
   // A range inside one PMD that does not start on its boundary has hend < hstart: the kernel's
   // unsigned count of ranges is then huge, never met, and the answer is -EINVAL (SCAN_FAIL).
   const ranges = (hend - hstart) / PMD_SIZE;
-  return ranges >= 0 && thps === ranges ? 0 : madvise_collapse_errno(last_fail);
+  if (ranges >= 0 && thps === ranges) return 0;
+  return m.refuse(madvise_collapse_errno(last_fail), 'madvise_collapse', SCAN_WHY[last_fail]);
 }

@@ -102,6 +102,16 @@ export class Machine {
   huge_zero_folio = NO_FOLIO;
   /** The last refusal recorded by a GUP entry point (cleared when an entry point starts). */
   why: Refusal | undefined;
+  /**
+   * The classic LRU's per-CPU activate batch (mm/swap.c cpu_fbatches.activate, one CPU): folios
+   * folio_activate() queued, each holding a reference until the batch is moved (swap.ts).
+   */
+  readonly lruActivateBatch: number[] = [];
+  /**
+   * PG_active of the folios the classic LRU activated (the model's page-flag word has no bit left;
+   * only folio_activate() sets it, and freeing clears it).
+   */
+  readonly activeFolios = new Set<number>();
   private readonly mappingObjs: (MappingObj | undefined)[] = [undefined];
   private readonly freeMappingIds: number[] = [];
   private nextPid = 1;

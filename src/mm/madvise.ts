@@ -31,12 +31,13 @@ import { zap_page_range_single } from './memory.js';
  */
 export function do_madvise(m: Machine, p: Process, start: number, len: number, advice: Advice): SysResult {
   const mm = p.mm;
-  if (start % PAGE_SIZE !== 0 || !(len >= 0)) return -EINVAL;
+  if (start % PAGE_SIZE !== 0 || !(len >= 0))
+    return m.refuse(-EINVAL, 'madvise_should_skip', 'the start is not page aligned');
   const end = start + pageAlignUp(len);
   if (end === start) return 0;
   if (advice === 'populate_read' || advice === 'populate_write')
     return madvise_populate(m, p, start, end, advice === 'populate_write');
-  return madvise_walk_vmas(mm, start, end, (v, s, e) => madvise_vma_behavior(m, v, s, e, advice));
+  return madvise_walk_vmas(m, mm, start, end, (v, s, e) => madvise_vma_behavior(m, v, s, e, advice));
 }
 
 /**
@@ -44,6 +45,7 @@ export function do_madvise(m: Machine, p: Process, start: number, len: number, a
  * but makes the result -ENOMEM; an error from `fn` is returned at once.
  */
 function madvise_walk_vmas(
+  m: Machine,
   mm: MmStruct,
   start: number,
   end: number,
@@ -53,9 +55,9 @@ function madvise_walk_vmas(
   let cur = start;
   while (cur < end) {
     const vma = mm.vmas.find((v) => v.end > cur);
-    if (!vma) return -ENOMEM;
+    if (!vma) return m.refuse(-ENOMEM, 'madvise_walk_vmas', 'part of the range is not mapped');
     if (cur < vma.start) {
-      unmapped = -ENOMEM;
+      unmapped = m.refuse(-ENOMEM, 'madvise_walk_vmas', 'part of the range is not mapped');
       cur = vma.start;
       if (cur >= end) break;
     }
@@ -74,9 +76,11 @@ function madvise_vma_behavior(m: Machine, v: Vma, s: number, e: number, advice: 
       // madvise_dontneed_free_valid_vma(): no VMA split, just a zap of the range.
       if (v.kind === 'hugetlb') {
         const unit = PAGE_SIZE << v.hugeOrder;
-        if (s % unit) return -EINVAL;
+        if (s % unit)
+          return m.refuse(-EINVAL, 'madvise_dontneed_free_valid_vma', 'a hugetlb range must start on a huge page');
         e -= e % unit;
-      } else if (v.flags & (VM_PFNMAP | VM_LOCKED)) return -EINVAL;
+      } else if (v.flags & (VM_PFNMAP | VM_LOCKED))
+        return m.refuse(-EINVAL, 'madvise_dontneed_free_valid_vma', 'VM_PFNMAP or VM_LOCKED mapping');
       if (s < e) zap_page_range_single(m, v, s, e);
       return 0;
     }
@@ -90,10 +94,10 @@ function madvise_vma_behavior(m: Machine, v: Vma, s: number, e: number, advice: 
     case 'dontfork':
       return madvise_update_vma(m, v, s, e, v.flags | VM_DONTCOPY);
     case 'dofork':
-      if (v.flags & VM_IO) return -EINVAL;
+      if (v.flags & VM_IO) return m.refuse(-EINVAL, 'madvise_vma_behavior', 'MADV_DOFORK on a VM_IO mapping');
       return madvise_update_vma(m, v, s, e, v.flags & ~VM_DONTCOPY);
     default:
-      return -EINVAL;
+      return m.refuse(-EINVAL, 'madvise_vma_behavior', `advice ${String(advice)} is not known`);
   }
 }
 
@@ -105,7 +109,8 @@ function madvise_update_vma(m: Machine, v: Vma, s: number, e: number, newflags: 
   if (newflags === v.flags) return 0;
   if (v.kind === 'hugetlb') {
     const unit = PAGE_SIZE << v.hugeOrder;
-    if ((s > v.start && s % unit) || (e < v.end && e % unit)) return -EINVAL;
+    if ((s > v.start && s % unit) || (e < v.end && e % unit))
+      return m.refuse(-EINVAL, 'hugetlb_vm_op_split', 'the range cuts a hugetlb page (not huge-page aligned)');
   }
   let vma = v;
   if (vma.start < s) vma = split_vma(m, vma, s);

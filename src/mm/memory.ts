@@ -50,7 +50,7 @@ import {
 } from './huge_memory.js';
 import { ANY_FOLIO, __unmap_hugepage_range, hugetlb_fault } from './hugetlb_fault.js';
 import { filemap_add_folio, filemapFaultPage } from './filemap.js';
-import { folio_put_refs, folio_ref_add } from './swap.js';
+import { folio_put_refs, folio_ref_add, lru_add_drain } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { PGFAULT } from './vmstat.js';
@@ -212,7 +212,7 @@ function do_fault_around(m: Machine, vma: Vma, addr: number, table: Uint32Array)
     // inside the window are.
     const folio = mem.page_folio(page);
     const nr = mem.folio_nr_pages(folio);
-    if (nr > 1) {
+    if (nr > 1 && m.profile.faultAroundWholeFolio) {
       const first = idx - (page - folio); // file index of the folio's first page
       const i0 = i - (page - folio); // its PTE slot
       if (
@@ -305,11 +305,14 @@ function do_wp_page(m: Machine, vma: Vma, addr: number, flags: number, table: Ui
 
 /**
  * wp_can_reuse_anon_folio(): a small folio can be reused when ours is its only reference; a large one
- * when every reference is a mapping and all mappings are in this mm.
+ * (6.18) when every reference is a mapping and all mappings are in this mm. 6.12 never reuses a large
+ * folio; 6.1 asks page_count(page) == 1, the folio's refcount (profile.wpReuseAnon).
  */
 function wp_can_reuse_anon_folio(m: Machine, folio: number, vma: Vma): boolean {
   const mem = m.mem;
-  if (!mem.folio_test_large(folio)) return mem.refcount[folio] === 1;
+  const rule = m.profile.wpReuseAnon;
+  if (!mem.folio_test_large(folio) || rule === 'page_count') return mem.refcount[folio] === 1;
+  if (rule === 'small') return false;
   // "Let's just free up a large folio if only a single page is mapped." @see mm/memory.c
   // __wp_can_reuse_large_anon_folio(): folio_large_mapcount(folio) <= 1 -> copy.
   if (mem.folio_mapcount(folio) <= 1) return false;
@@ -364,6 +367,9 @@ function wp_page_copy(
  * Partially covered PMD leaves are split first; hugetlb ranges are whole pages by construction.
  */
 export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: number): void {
+  // Every unmap path (zap_page_range_single(), unmap_region(), exit_mmap()) drains the per-CPU LRU
+  // batches first.
+  lru_add_drain(m);
   m.mmuNotify(vma.mm, start, end, 'unmap');
   const pt = vma.mm.pt;
   if (vma.kind === 'hugetlb') {

@@ -9,6 +9,7 @@ import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } fr
 import { mk_pte, pte_pfn, pte_flags, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 import { AddressSpace } from './fs.js';
+import { folioCacheRefs } from './swap.js';
 
 /**
  * putback_movable_pages() for one folio: back on the LRU, isolation reference dropped; a hugetlb
@@ -39,7 +40,7 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
   const obj = m.mappingObj(mem.mapping[folio]!);
   const nr = mem.folio_nr_pages(folio);
   const order = mem.folio_order(folio);
-  const cacheRefs = obj instanceof AddressSpace ? nr : 0; // __filemap_add_folio(): nr refs, hugetlb too
+  const cacheRefs = obj instanceof AddressSpace ? folioCacheRefs(m, folio) : 0; // __filemap_add_folio()
   const expected = mem.folio_mapcount(folio) + cacheRefs + 1; // + the isolation reference
   if (mem.refcount[folio] !== expected) {
     m.vmstat.mod('pgmigrate_fail', nr);
@@ -58,8 +59,9 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
     return { ok: false, why: 'no pinnable memory for the new folio' };
   }
   const hits = rmap_walk(m, folio);
-  // Copy struct page/folio state.
+  // Copy struct page/folio state (folio_migrate_flags(): PG_active too).
   mem.flags[dst] = mem.flags[folio]!;
+  if (m.activeFolios.delete(folio)) m.activeFolios.add(dst);
   mem.mapping[dst] = mem.mapping[folio]!;
   mem.index[dst] = mem.index[folio]!;
   for (let k = 0; k < nr; k++) {

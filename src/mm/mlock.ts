@@ -60,7 +60,7 @@ function mlock_fixup(m: Machine, vma: Vma, start: number, end: number, newflags:
  */
 function apply_vma_lock_flags(m: Machine, p: Process, start: number, len: number, flags: number): number {
   const end = start + len;
-  if (end < start) return -EINVAL;
+  if (end < start) return m.refuse(-EINVAL, 'apply_vma_lock_flags', 'the range wraps');
   if (end === start) return 0;
   const mm = p.mm;
   if (!mm.vma_lookup(start)) return m.refuse(-ENOMEM, 'apply_vma_lock_flags', 'no mapping at the start of the range');

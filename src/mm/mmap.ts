@@ -35,6 +35,7 @@ import { __split_huge_pmd } from './huge_memory.js';
 import { truncate_inode_pages } from './truncate.js';
 import { mlock_vma_pages_range } from './mlock_folio.js';
 import { hugetlb_reserve_pages, hugetlb_vm_op_close, hugetlb_vm_op_open } from './hugetlb_resv.js';
+import { lru_add_drain } from './swap.js';
 
 export type MmapType = 'anon' | 'shmem' | 'memfd' | 'file' | 'hugetlb' | 'fsdax' | 'pfnmap';
 
@@ -93,10 +94,11 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   const shared = a.shared ?? type !== 'anon';
   const hugeOrder = type === 'hugetlb' ? (a.hugeOrder ?? PMD_ORDER) : 0;
   const unit = PAGE_SIZE << hugeOrder;
-  if (!(a.size > 0)) return -EINVAL;
+  if (!(a.size > 0)) return m.refuse(-EINVAL, 'do_mmap', 'the length is 0');
   const len = pageAlignUp(a.size, unit);
   const offset = a.offset ?? 0;
-  if (offset % unit !== 0) return -EINVAL;
+  if (offset % unit !== 0)
+    return m.refuse(-EINVAL, 'do_mmap', `the file offset is not a multiple of the page size (${unit} bytes)`);
   let kind: VmaKind;
   let file: AddressSpace | undefined;
   const pages = len / PAGE_SIZE;
@@ -115,18 +117,19 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
       file = unlinkedFile(m, 'tmpfs', `/memfd:${fileName} (deleted)`, pages);
       break;
     case 'file':
-      if (!a.file) return -EINVAL;
+      if (!a.file) return m.refuse(-EINVAL, 'do_mmap', 'a file mapping needs a file');
       kind = 'file';
       file = a.file;
       break;
     case 'fsdax':
       kind = 'fsdax';
       file = a.file ?? unlinkedFile(m, 'dax', `/mnt/pmem/${fileName}`, pages + offset / PAGE_SIZE);
-      if (file.fs !== 'dax') return -EINVAL;
+      if (file.fs !== 'dax') return m.refuse(-EINVAL, 'gupsim', 'type fsdax needs a file on fs: dax');
       break;
     case 'hugetlb':
       kind = 'hugetlb';
-      if (hugeOrder !== PMD_ORDER && hugeOrder !== PUD_ORDER) return -EINVAL;
+      if (hugeOrder !== PMD_ORDER && hugeOrder !== PUD_ORDER)
+        return m.refuse(-EINVAL, 'ksys_mmap_pgoff', 'no hstate of that huge page size');
       file = a.file ?? unlinkedFile(m, 'hugetlbfs', `/anon_hugepage (deleted)`, pages, hugeOrder);
       break;
     case 'pfnmap':
@@ -141,8 +144,8 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
   if (a.noreserve) flags |= VM_NORESERVE;
   else if (kind === 'anon' || (kind === 'shmem' && !shared)) flags |= VM_ACCOUNT;
   let align = Math.max(a.align ?? PAGE_SIZE, unit);
-  // __get_unmapped_area(): anonymous mappings of whole PMDs are THP-aligned (6.7+).
-  if (kind === 'anon' && len % PMD_SIZE === 0) align = Math.max(align, PMD_SIZE);
+  // __get_unmapped_area(): anonymous mappings of whole PMDs are THP-aligned (6.7+; not 6.1).
+  if (kind === 'anon' && len % PMD_SIZE === 0 && m.profile.anonThpAlign) align = Math.max(align, PMD_SIZE);
   const addr = get_unmapped_area(mm, len, align);
   if (addr < 0) return addr;
   const pgoff = kind === 'anon' ? addr / PAGE_SIZE : offset / PAGE_SIZE;
@@ -195,6 +198,7 @@ export function populate_vma_page_range(
       a = a - (a % PMD_SIZE) + PMD_SIZE - step;
     }
   }
+  lru_add_drain(m);
   return 0;
 }
 
@@ -344,9 +348,10 @@ export function fput(m: Machine, file: AddressSpace): void {
 export function do_munmap(m: Machine, p: Process, start: number, len: number): SysResult {
   const mm = p.mm;
   const err = checkRange(start, len);
-  if (err) return err;
+  if (err) return m.refuse(err, 'do_vmi_munmap', 'the start is not page aligned, or the length is 0');
   const end = start + pageAlignUp(len);
-  if (!hugetlbAligned(mm, start, end)) return -EINVAL;
+  if (!hugetlbAligned(mm, start, end))
+    return m.refuse(-EINVAL, 'hugetlb_vm_op_split', 'the range cuts a hugetlb page (not huge-page aligned)');
   const list = vmasInRange(m, mm, start, end, true) as Vma[];
   for (const v of list) removeVma(m, v);
   return 0;

@@ -31,12 +31,13 @@ import type { Process } from './task.js';
  */
 export function do_mprotect_pkey(m: Machine, p: Process, start: number, len: number, prot: Prot): SysResult {
   const mm = p.mm;
-  if (start % PAGE_SIZE !== 0) return -EINVAL;
+  const fn = 'do_mprotect_pkey';
+  if (start % PAGE_SIZE !== 0) return m.refuse(-EINVAL, fn, 'the start is not page aligned');
   if (!len) return 0;
-  if (!(len > 0)) return -ENOMEM;
+  if (!(len > 0)) return m.refuse(-ENOMEM, fn, 'the range wraps');
   const end = start + pageAlignUp(len);
   const first = mm.vmas.find((v) => v.end > start && v.start < end);
-  if (!first || first.start > start) return -ENOMEM;
+  if (!first || first.start > start) return m.refuse(-ENOMEM, fn, 'nothing is mapped at the start');
   let tmp = first.start;
   let nstart = start;
   for (
@@ -45,14 +46,15 @@ export function do_mprotect_pkey(m: Machine, p: Process, start: number, len: num
     vma = mm.vmas.find((v) => v.end > nstart && v.start < end)
   ) {
     // A gap is a hole (-ENOMEM); a VMA starting below tmp was just merged with the previous piece.
-    if (vma.start > tmp) return -ENOMEM;
+    if (vma.start > tmp) return m.refuse(-ENOMEM, fn, 'a hole in the range (the VMAs before it were changed)');
     tmp = Math.min(vma.end, end);
     const newflags = (vma.flags & ~(VM_READ | VM_WRITE)) | protFlags(prot);
     if (newflags !== vma.flags) {
       // vma_modify_flags() -> __split_vma(): hugetlb_vm_op_split() refuses a cut inside a huge page.
       if (vma.kind === 'hugetlb') {
         const unit = PAGE_SIZE << vma.hugeOrder;
-        if ((nstart > vma.start && nstart % unit) || (tmp < vma.end && tmp % unit)) return -EINVAL;
+        if ((nstart > vma.start && nstart % unit) || (tmp < vma.end && tmp % unit))
+          return m.refuse(-EINVAL, 'hugetlb_vm_op_split', 'the range cuts a hugetlb page (not huge-page aligned)');
       }
       if (vma.start < nstart) vma = split_vma(m, vma, nstart);
       if (vma.end > tmp) split_vma(m, vma, tmp);

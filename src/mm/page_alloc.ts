@@ -303,6 +303,14 @@ export function prepNewFolio(mem: MemMap, pfn: number, order: number): void {
   mem.refcount[pfn] = 1;
   if (order > 0) {
     mem.flags[pfn] = PG_head | order;
+    // prep_compound_head(): the folio fields start from zero (_pincount, _large_mapcount,
+    // _entire_mapcount), whatever a stale reference left in those words while the pages were free.
+    if (order > 1) {
+      mem.refcount[pfn + 1] = 0;
+      mem.refcount[pfn + 2] = 0;
+      mem.index[pfn + 1] = 0;
+      mem.index[pfn + 2] = 0;
+    }
     const end = pfn + (1 << order);
     // prep_compound_tail(): PG_tail, and the way to the head (the order, in the mapping slot).
     if (1 << order <= SMALL_FILL) {

@@ -1,6 +1,8 @@
 // Models folio reference counting down to freeing (include/linux/mm.h folio_put_refs(), folio_ref_add();
 // mm/swap.c __folio_put()): the last reference gone, a folio returns to the buddy allocator, its
-// hugetlb pool, or (ZONE_DEVICE) its pgmap.
+// hugetlb pool, or (ZONE_DEVICE) its pgmap. Also mm/swap.c's folio_mark_accessed() and the classic
+// LRU's per-CPU activate batch, whose reference on a folio is visible until the batch is moved.
+// (The per-CPU lru_add batch that holds a freshly faulted folio is not modelled.)
 //
 // The kernel checks nothing on the way down in a production build (no CONFIG_DEBUG_VM: the
 // VM_BUG_ON_PAGE of put_page_testzero() compiles out): a count dropped below zero stays negative and
@@ -22,7 +24,7 @@
 // 0); gupsim's lookup takes the folio as it is.
 
 import { is_huge_zero_folio } from './huge_mm.js';
-import { PMD_ORDER, ZERO_PFN } from './memmap.js';
+import { PG_lru, PG_referenced, PMD_ORDER, ZERO_PFN } from './memmap.js';
 import type { Machine } from './machine.js';
 import { NR_FREE_PAGES } from './vmstat.js';
 
@@ -38,11 +40,20 @@ export interface PutConsequence {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
+/**
+ * The references the page cache holds on a folio in it: folio_nr_pages() (__filemap_add_folio(),
+ * released by filemap_free_folio()); 6.1 takes one for a hugetlb folio (profile.hugetlbCacheRefPerPage).
+ */
+export function folioCacheRefs(m: Machine, folio: number): number {
+  const mem = m.mem;
+  if (mem.folio_test_hugetlb(folio) && !m.profile.hugetlbCacheRefPerPage) return 1;
+  return mem.folio_nr_pages(folio);
+}
+
 /** References the folio's users must hold: its mappings, and its page-cache entries. */
 export function folioUseRefs(m: Machine, folio: number): number {
   const mem = m.mem;
-  // __filemap_add_folio() takes folio_nr_pages() references, hugetlb folios included.
-  const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : mem.folio_nr_pages(folio);
+  const cache = mem.folio_test_anon(folio) || mem.mapping[folio] === 0 ? 0 : folioCacheRefs(m, folio);
   return mem.folio_mapcount(folio) + cache;
 }
 
@@ -178,6 +189,7 @@ function putFreedInUse(
 /** __folio_put(): the last reference is gone. */
 function __folio_put(m: Machine, folio: number): void {
   const mem = m.mem;
+  m.activeFolios.delete(folio);
   if (folio === ZERO_PFN || is_huge_zero_folio(m, folio)) {
     // Never reached: the zero pages are always in use, so folio_put_refs() keeps them (freeInUse()).
     throw new Error(`gupsim bug: zero page ${hex(folio)} freed`);
@@ -230,4 +242,54 @@ export function leakedByMisuse(m: Machine): LeakedFolio[] {
     out.push({ folio, order: mem.folio_order(folio), refcount: rc });
   }
   return out.sort((a, b) => a.folio - b.folio);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LRU: accessed/active (mm/swap.c)
+
+/**
+ * folio_mark_accessed(): with the multi-gen LRU only the flag bits move (folio_inc_refs(): PG_referenced
+ * first); with the classic LRU the first access sets PG_referenced and the second activates an
+ * inactive folio that is on the LRU (folio_activate()) and clears PG_referenced again.
+ */
+export function folio_mark_accessed(m: Machine, folio: number): void {
+  const mem = m.mem;
+  if (m.profile.lruGenEnabled || !mem.testFlag(folio, PG_referenced)) {
+    mem.setFlag(folio, PG_referenced);
+    return;
+  }
+  if (m.activeFolios.has(folio)) return;
+  // Not on the LRU: the kernel marks it active in its lru_add batch (__lru_cache_activate_folio());
+  // the model puts folios on the LRU at once, so only isolated folios get here, and nothing moves.
+  if (mem.testFlag(folio, PG_lru)) folio_activate(m, folio);
+  mem.clearFlag(folio, PG_referenced);
+}
+
+/**
+ * folio_activate(): an inactive folio on the LRU takes a reference and joins the per-CPU activate
+ * batch; the batch is moved (every folio made active, every reference dropped) when it is full, or
+ * at once for a large folio (folio_batch_add_and_move()).
+ */
+function folio_activate(m: Machine, folio: number): void {
+  m.mem.refcount[folio] = m.mem.refcount[folio]! + 1;
+  const batch = m.lruActivateBatch;
+  batch.push(folio);
+  if (batch.length >= m.profile.lruBatchSize || m.mem.folio_test_large(folio)) lru_add_drain(m);
+}
+
+/** lru_add_drain(): move this CPU's batches: the activate batch's folios become active and are put. */
+export function lru_add_drain(m: Machine): void {
+  const batch = m.lruActivateBatch;
+  if (!batch.length) return;
+  const folios = batch.splice(0);
+  for (const f of folios) {
+    // folio_batch_move_lru(): only a folio still on the LRU moves (folio_test_clear_lru()).
+    if (m.mem.testFlag(f, PG_lru)) m.activeFolios.add(f);
+    folio_put_refs(m, f, 1);
+  }
+}
+
+/** folio_test_active(). */
+export function folio_test_active(m: Machine, folio: number): boolean {
+  return m.activeFolios.has(folio);
 }

@@ -28,3 +28,19 @@ export class WarnLog {
     this.records.push(rec);
   }
 }
+
+/** WARN sites outside mm/gup.c. */
+const FN_FILE: Record<string, string> = {
+  io_pin_pages: 'io_uring/memmap.c',
+  verify_dma_pinned: 'mm/gup_test.c',
+};
+
+/** A WARN record in the shape of the kernel's splat header. */
+export function formatWarn(w: WarnRecord): string {
+  const file = FN_FILE[w.fn] ?? 'mm/gup.c';
+  const step = w.step !== undefined ? ` (step ${w.step})` : '';
+  return (
+    `WARNING: at ${file} ${w.fn}: ` +
+    `${w.condition}${w.once ? '' : ' [repeat: not ' + 'printed again by ' + 'WARN_ON_ONCE]'}${step}`
+  );
+}

@@ -310,6 +310,40 @@ function lastLine(d: DiffResult): string {
   expect(lines.filter((l) => l.startsWith('summary:'))).toHaveLength(1);
   return lines[lines.length - 1]!;
 }
+describe('formatDiff', () => {
+  it('renders through the shared table: columns kept whatever the labels, counters as total (+delta)', async () => {
+    const long = loadScenario(`
+name: t
+machine: { memory: 256MiB }
+steps:
+  - { op: mmap, proc: app, as: buf, size: 64KiB, type: anon }
+  - { op: write, proc: app, region: buf }
+  - { op: io_uring_register_buffers, proc: app, region: buf, as: ring, label: a_label_much_longer_than_any_column }
+  - { op: io_uring_unregister_buffers, ring: ring }
+`);
+    const d = await diffScenario(long, {
+      probe: async () => {
+        const m = runScenario(long);
+        const steps = JSON.parse(JSON.stringify(m.steps)) as KernelStepResult[];
+        steps[3]!.vmstat = { nr_foll_pin_acquired: 16, nr_foll_pin_released: 15 };
+        return { ...m, engine: 'kernel', kernel: 'test', steps, settings: [], notes: [], noise: false };
+      },
+    });
+    const lines = formatDiff(d).trimEnd().split('\n');
+    const head = lines.findIndex((l) => l.startsWith('#'));
+    const header = lines[head]!;
+    const verdictAt = header.indexOf('verdict');
+    const rows = lines.slice(head + 1, head + 5);
+    expect(rows.map((r) => r.slice(verdictAt).split(' ')[0])).toEqual(['same', 'same', 'same', 'DIFFERS']);
+    const reg = /^2 +io_uring_register_buffers \[a_label_much_longer_than_any_column\] +0 +16 \(\+16\) +0 +0 +16 /;
+    expect(rows[2]).toMatch(new RegExp(reg.source + /\(\+16\) +0 +same$/.source));
+    expect(rows[3]).toMatch(/ 16 +16 \(\+16\) +0 +16 +15 \(\+15\) +DIFFERS$/);
+    // What differs, indented under its row; the summary line last, as before.
+    expect(lines[head + 5]).toBe('      nr_foll_pin_released +16 on the model, +15 on the kernel (in 2 of 2 runs)');
+    expect(lastLine(d)).toMatch(/^summary: 4 step\(s\) compared: 3 same, 1 differ, .*DIFFER$/);
+  });
+});
+
 describe('diffScenario: hugetlb counters', () => {
   const hsc = loadScenario(`
 machine: { memory: 256MiB, hugetlb: { 2M: 2 } }

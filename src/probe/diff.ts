@@ -16,6 +16,7 @@
 import { release } from 'node:os';
 import { SCHEMA_VERSION, type Scenario } from '../scenario/schema.js';
 import { runScenario } from '../scenario/run.js';
+import { profileByName } from '../mm/profile.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
 import {
   changesState,
@@ -28,6 +29,7 @@ import {
 import { ProbeError } from './errors.js';
 import { INSPECT_FIELD_SOURCE } from './kpage.js';
 import { parseKernelOption } from './vm/releases.js';
+import { counter, renderTable, type Row } from '../scenario/table.js';
 
 export interface EngineView {
   ret: number | null;
@@ -410,7 +412,13 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
   const name = sc.name ?? opts.name ?? 'scenario';
   let model: RunResult;
   try {
-    model = runScenario(sc, opts.name !== undefined ? { name: opts.name } : {});
+    // The model applies the rules of the release the kernel runs: a VM's profile (mm/profile.ts);
+    // on the host, the scenario's kernel: (else 6.18, the host's release).
+    const profile = choice.kind === 'vm' ? profileByName(choice.release) : undefined;
+    model = runScenario(sc, {
+      ...(opts.name !== undefined ? { name: opts.name } : {}),
+      ...(profile ? { profile } : {}),
+    });
   } catch (e) {
     const msg = (e as Error).message;
     return notComparedResult(name, 'model', kernelName, `the model could not run this scenario: ${msg}`, {
@@ -537,14 +545,13 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
   return result;
 }
 
-function pad(s: string, n: number): string {
-  return s.length >= n ? s + ' ' : s + ' '.repeat(n - s.length);
-}
-
-function cell(v: EngineView | null): string {
-  if (!v) return '';
-  const r = v.errno ? `-${v.errno}` : String(v.ret);
-  return `${r} +${v.acquired}/+${v.released} (${v.total_acquired}/${v.total_released})`;
+/** An engine's cells of a step: ret (or -ERRNO), then the pin counters as `total (+delta)`. */
+function engineCells(v: EngineView): string[] {
+  return [
+    v.errno ? `-${v.errno}` : v.ret === null ? '-' : String(v.ret),
+    counter(v.total_acquired, v.acquired),
+    counter(v.total_released, v.released),
+  ];
 }
 
 /** What the summary means, in a few words. */
@@ -579,31 +586,41 @@ export function formatDiff(d: DiffResult): string {
   out.push(`  model:  ${d.model}`);
   out.push(`  kernel: ${d.kernel}`);
   if (d.steps.length) {
-    out.push('  columns: ret  +acquired/+released in the step  (totals since the scenario began)');
-    out.push(`${pad('#', 4)}${pad('step', 36)}${pad('model', 32)}${pad('kernel', 32)}`);
-  }
-  for (const s of d.steps) {
-    const label = s.label ? `${s.op} [${s.label}]` : s.op;
-    const mark = {
-      same: 'same',
-      skipped: 'skipped',
-      unverified: 'unverified',
-      differs: 'DIFFERS',
-      flaky: 'FLAKY',
-      noisy: 'NOISY (not measured)',
-    }[s.status];
-    const extra = s.status === 'same' && s.runs_differing ? ` (differed in ${s.runs_differing} of ${d.runs} runs)` : '';
+    out.push("  per engine: ret, then nr_foll_pin_acquired and nr_foll_pin_released as total (+this step's increment)");
+    const rows: Row[] = d.steps.map((s) => {
+      const label = s.label ? `${s.op} [${s.label}]` : s.op;
+      const mark = {
+        same: 'same',
+        skipped: 'skipped',
+        unverified: 'unverified',
+        differs: 'DIFFERS',
+        flaky: 'FLAKY',
+        noisy: 'NOISY (not measured)',
+      }[s.status];
+      const extra =
+        s.status === 'same' && s.runs_differing ? ` (differed in ${s.runs_differing} of ${d.runs} runs)` : '';
+      const details: string[] = [];
+      if (s.status === 'skipped') details.push(`skipped: ${s.reason}`);
+      if (s.status === 'unverified') details.push(`not counted as agreeing: ${s.reason}`);
+      if (s.status === 'flaky') details.push(`flaky: ${s.reason}`);
+      if (s.status === 'noisy') details.push(`could not be measured: ${s.reason}`);
+      for (const x of s.differences)
+        details.push(`${x}${s.runs_differing > 1 ? ` (in ${s.runs_differing} of ${d.runs} runs)` : ''}`);
+      if (s.status !== 'skipped') for (const x of s.not_compared ?? []) details.push(`not compared: ${x}`);
+      return {
+        cells: [
+          String(s.index),
+          label,
+          ...engineCells(s.model),
+          ...(s.kernel ? engineCells(s.kernel) : ['-', '', '']),
+          `${mark}${extra}${s.noise ? ' [noise]' : ''}`,
+        ],
+        details,
+      };
+    });
     out.push(
-      `${pad(String(s.index), 4)}${pad(label, 36)}${pad(cell(s.model), 32)}` +
-        `${pad(s.kernel ? cell(s.kernel) : '-', 32)}${mark}${extra}${s.noise ? ' [noise]' : ''}`,
+      ...renderTable(['#', 'step', 'model', 'acquired', 'released', 'kernel', 'acquired', 'released', 'verdict'], rows),
     );
-    if (s.status === 'skipped') out.push(`      skipped: ${s.reason}`);
-    if (s.status === 'unverified') out.push(`      not counted as agreeing: ${s.reason}`);
-    if (s.status === 'flaky') out.push(`      flaky: ${s.reason}`);
-    if (s.status === 'noisy') out.push(`      could not be measured: ${s.reason}`);
-    for (const x of s.differences)
-      out.push(`      ${x}${s.runs_differing > 1 ? ` (in ${s.runs_differing} of ${d.runs} runs)` : ''}`);
-    if (s.status !== 'skipped') for (const x of s.not_compared ?? []) out.push(`      not compared: ${x}`);
   }
   if (d.steps.length) {
     if (d.noise) {

@@ -206,7 +206,7 @@ export function scenarioUnsupportedReason(
 function namesUsed(step: Step): string[] {
   const r = step as Record<string, unknown>;
   const out: string[] = [];
-  for (const k of ['region', 'local', 'file', 'ring', 'mr', 'dma', 'pins', 'handle'])
+  for (const k of ['region', 'local', 'fixed', 'file', 'ring', 'mr', 'dma', 'pins', 'handle'])
     if (typeof r[k] === 'string') out.push(r[k] as string);
   if (Array.isArray(r.regions)) out.push(...(r.regions as string[]));
   return out;
@@ -330,8 +330,8 @@ export class Runner {
       if (i !== undefined) return `depends on "${n}" from step ${i}, which did not run ${this.where}`;
     }
     // A region whose mmap failed has no address to use (the model cannot run such a step either).
-    const r = step as { region?: string; regions?: string[]; local?: string; file?: string };
-    for (const n of [r.region, r.local, ...(r.regions ?? [])]) {
+    const r = step as { region?: string; regions?: string[]; local?: string; fixed?: string; file?: string };
+    for (const n of [r.region, r.local, r.fixed, ...(r.regions ?? [])]) {
       if (n !== undefined && step.op !== 'mmap' && !this.regions.has(n))
         return `region "${n}" is not mapped (its mmap failed)`;
     }
@@ -352,6 +352,18 @@ export class Runner {
       case 'mprotect':
       case 'madvise':
         return this.vmaOp(step);
+      case 'mremap':
+        return this.mremap(step);
+      case 'mlock':
+      case 'munlock': {
+        const p = await this.live(step.proc);
+        if (!p) return dead(step.proc);
+        const { addr, len } = this.range(step);
+        const onfault = step.op === 'mlock' && step.onfault ? ' onfault=1' : '';
+        const r = await this.helper.send(p, `${step.op} addr=${addr} len=${len}${onfault}`, this.timeout(len));
+        const lockedVm = Number(r.locked_vm);
+        return { ret: r.ret, errno: r.errno, extra: lockedVm >= 0 ? { locked_vm: lockedVm } : {} };
+      }
       case 'read':
       case 'write': {
         const p = await this.live(step.proc);
@@ -513,6 +525,30 @@ export class Runner {
     if (s.op === 'munmap') return this.call(p, `munmap addr=${addr} len=${len}`, len);
     if (s.op === 'mprotect') return this.call(p, `mprotect addr=${addr} len=${len} prot=${s.prot}`, len);
     return this.call(p, `madvise addr=${addr} len=${len} advice=${ADVICE[s.advice]}`, len);
+  }
+
+  /**
+   * mremap(2), as the model's step does: the whole region follows the mapping to its new address
+   * and size; a part moved elsewhere leaves the region's name on the old address.
+   */
+  async mremap(s: StepOf<'mremap'>): Promise<Out> {
+    const p = await this.live(s.proc);
+    if (!p) return dead(s.proc);
+    const { addr, len, region } = this.range(s);
+    const args = [`addr=${addr}`, `len=${len}`, `new_len=${s.new_size}`];
+    if (s.maymove || s.fixed !== undefined || s.dontunmap) args.push('maymove=1');
+    if (s.fixed !== undefined) args.push('fixed=1', `new_addr=${this.regions.get(s.fixed)!.addr}`);
+    if (s.dontunmap) args.push('dontunmap=1');
+    const r = await this.helper.send(p, `mremap ${args.join(' ')}`, this.timeout(Math.max(len, s.new_size)));
+    if (r.ret < 0) return { ret: r.ret, errno: r.errno };
+    const to = Number(r.addr);
+    if (addr === region.addr && len >= region.len) {
+      // The mapping's length: the new size rounded up to its page size (a hugetlb page for hugetlb).
+      const unit = region.type === 'hugetlb' ? (region.hugepage === '1G' ? 1 << 30 : PMD_SIZE) : PAGE_SIZE;
+      region.addr = to;
+      region.len = Math.ceil(s.new_size / unit) * unit;
+    }
+    return { ret: 0, extra: { addr: '0x' + to.toString(16), moved: to !== addr } };
   }
 
   async createFile(s: StepOf<'create_file'>): Promise<Out> {

@@ -29,6 +29,9 @@
  *        noreserve=0|1 huge=2M|1G path=P offset=N plain=0|1   -> "addr", "len" (plain=1: where the
  *                                          kernel places it, without guard pages or alignment)
  *   munmap addr= len=      mprotect addr= len= prot=rw|r|none     madvise addr= len= advice=NUM
+ *   mremap addr= len= new_len= maymove=0|1 fixed=0|1 new_addr= dontunmap=0|1   -> "addr" (where it is now)
+ *   mlock addr= len= onfault=0|1           mlock(2), or mlock2(2) with MLOCK_ONFAULT -> "locked_vm"
+ *   munlock addr= len=                     -> "locked_vm" (pages: VmLck of /proc/self/status)
  *   touch addr= len= write=0|1             one access per page; SIGSEGV/SIGBUS -> -EFAULT
  *   fork fd=N                              -> "pid" of the child
  *   exit                                   answers, then _exit(0)
@@ -134,6 +137,15 @@
 #endif
 #ifndef O_DIRECT
 #define O_DIRECT 040000
+#endif
+#ifndef __NR_mlock2
+#define __NR_mlock2 325
+#endif
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 1
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
 #endif
 
 #define LINE_MAX_BYTES (256 * 1024)
@@ -483,6 +495,58 @@ static void cmd_mmap(void)
 static void cmd_simple(long r)
 {
 	reply(r < 0 ? -errno : r);
+	flush_line();
+}
+
+/* This process's mm->locked_vm in pages (VmLck of /proc/self/status, in kB), -1 if unreadable. */
+static long locked_vm_pages(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb < 0 ? -1 : kb / (long)(PAGE / 1024);
+}
+
+/* mlock(2) / mlock2(2) with MLOCK_ONFAULT / munlock(2), answering with locked_vm after the call. */
+static void cmd_mlock(int lock)
+{
+	void *addr = (void *)(unsigned long)num("addr", 0);
+	size_t len = num("len", 0);
+	long r;
+
+	if (!lock)
+		r = munlock(addr, len);
+	else if (num("onfault", 0))
+		r = syscall(__NR_mlock2, addr, len, MLOCK_ONFAULT);
+	else
+		r = mlock(addr, len);
+	reply(r < 0 ? -errno : 0);
+	emit(",\"locked_vm\":%ld", locked_vm_pages());
+	flush_line();
+}
+
+/* mremap(2): MREMAP_MAYMOVE, MREMAP_FIXED (to new_addr) and MREMAP_DONTUNMAP as asked. */
+static void cmd_mremap(void)
+{
+	int flags = (num("maymove", 0) ? MREMAP_MAYMOVE : 0) | (num("fixed", 0) ? MREMAP_FIXED : 0) |
+		    (num("dontunmap", 0) ? MREMAP_DONTUNMAP : 0);
+	void *p = (void *)syscall(__NR_mremap, (unsigned long)num("addr", 0), (unsigned long)num("len", 0),
+				  (unsigned long)num("new_len", 0), flags, (unsigned long)num("new_addr", 0));
+
+	if (p == MAP_FAILED) {
+		reply(-errno);
+		flush_line();
+		return;
+	}
+	reply(0);
+	emit(",\"addr\":%lu", (unsigned long)p);
 	flush_line();
 }
 
@@ -1417,6 +1481,12 @@ static void worker_loop(void)
 			cmd_simple(mprotect((void *)(unsigned long)num("addr", 0), num("len", 0), prot_of(arg("prot"))));
 		} else if (!strcmp(c, "madvise")) {
 			cmd_simple(madvise((void *)(unsigned long)num("addr", 0), num("len", 0), (int)num("advice", 0)));
+		} else if (!strcmp(c, "mremap")) {
+			cmd_mremap();
+		} else if (!strcmp(c, "mlock")) {
+			cmd_mlock(1);
+		} else if (!strcmp(c, "munlock")) {
+			cmd_mlock(0);
 		} else if (!strcmp(c, "touch")) {
 			cmd_touch();
 		} else if (!strcmp(c, "fork")) {

@@ -118,6 +118,10 @@ describe('probe coverage', () => {
       'fork',
       'exit',
       'inspect',
+      'mremap',
+      'mlock',
+      'munlock',
+      'mprotect',
     ])
       expect(ops.has(op as never), op).toBe(true);
     const types = new Set(

@@ -3,7 +3,16 @@
 
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { existsSync } from 'node:fs';
-import { LeakDetector, sparkline, watchPins, type PinCount, type WatchSample } from './watch.js';
+import {
+  CHART_MIN_SPAN,
+  CHART_WIDTH,
+  LeakDetector,
+  PinChart,
+  sparkline,
+  watchPins,
+  type PinCount,
+  type WatchSample,
+} from './watch.js';
 import { main } from '../cli/main.js';
 
 afterEach(() => {
@@ -36,6 +45,36 @@ describe('sparkline', () => {
     expect(sparkline([3, 3])).toBe('▁▁');
     expect(sparkline([0, 1], true)).toBe('_@');
     expect(sparkline([])).toBe('');
+  });
+});
+
+describe('PinChart', () => {
+  it('is always CHART_WIDTH wide: blank until filled, then it scrolls with the newest on the right', () => {
+    const c = new PinChart();
+    expect(c.render()).toBe(' '.repeat(CHART_WIDTH));
+    const widths = new Set<number>();
+    for (let v = 0; v < 3 * CHART_WIDTH; v++) {
+      c.push(v);
+      const chart = c.render().slice(0, CHART_WIDTH);
+      widths.add(chart.length);
+      // The newest sample is the last character: the highest level while the count grows (once it
+      // grew past the least span).
+      if (v >= CHART_MIN_SPAN) expect(chart.at(-1)).toBe('█');
+      if (v < CHART_WIDTH - 1) expect(chart.slice(0, CHART_WIDTH - v - 1).trim()).toBe('');
+    }
+    expect([...widths]).toEqual([CHART_WIDTH]);
+    // After 120 samples it shows the last 40: 80..119.
+    expect(c.render()).toBe(`${sparkline([...Array(CHART_WIDTH).keys()].map((i) => 80 + i))}  80..119`);
+  });
+
+  it('is one line of 8 levels, whatever the values; a move of one page is a step, not the full height', () => {
+    const c = new PinChart(4);
+    for (const v of [1_000_000, 1_000_001, 1_000_001, 1_000_000]) c.push(v);
+    expect(c.render()).toBe(`▁▂▂▁  1000000..${1_000_000 + CHART_MIN_SPAN}`);
+    const big = new PinChart(4);
+    for (const v of [0, 2 ** 40, 5, 2 ** 40]) big.push(v);
+    expect(big.render(true)).toBe(`_@_@  0..${2 ** 40}`);
+    expect(new Set(big.render().slice(0, 4))).toEqual(new Set(['▁', '█']));
   });
 });
 
@@ -100,6 +139,35 @@ describe('gupsim watch --duration 1 --json', () => {
         expect(s.outstanding).toBeGreaterThanOrEqual(0);
       }
       expect(lines[lines.length - 1]!.t).toBeGreaterThanOrEqual(0.9);
+    },
+    10_000,
+  );
+
+  it.skipIf(noVmstat)(
+    'the human view: distinct millisecond timestamps, a chart of fixed width, the summary line; exit 0',
+    async () => {
+      const out: string[] = [];
+      vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        out.push(String(chunk));
+        return true;
+      });
+      const saved = process.env.LC_ALL;
+      process.env.LC_ALL = 'C.UTF-8';
+      const code = await main(['watch', '--duration', '1', '--interval', '100', '--threshold', '1000000000']);
+      if (saved === undefined) delete process.env.LC_ALL;
+      else process.env.LC_ALL = saved;
+      vi.restoreAllMocks();
+      expect(code).toBe(0);
+      const lines = out.join('').trimEnd().split('\n');
+      const samples = lines.filter((l) => /^\d\d:\d\d:\d\d\.\d{3} /.test(l));
+      expect(samples.length).toBeGreaterThanOrEqual(8);
+      expect(new Set(samples.map((l) => l.slice(0, 12))).size).toBe(samples.length);
+      const header = lines.find((l) => l.startsWith('time'))!;
+      const at = header.indexOf('chart');
+      // Every chart is CHART_WIDTH characters (blank-padded on the left), then its scale.
+      const chart = new RegExp(`^[ ▁▂▃▄▅▆▇█]{${CHART_WIDTH}}  \\d+\\.\\.\\d+$`);
+      for (const l of samples) expect(l.slice(at)).toMatch(chart);
+      expect(lines.at(-1)).toMatch(/^stopped after .* 0 alarm\(s\)$/);
     },
     10_000,
   );

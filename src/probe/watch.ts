@@ -74,16 +74,56 @@ export class LeakDetector {
 }
 
 const BARS = '▁▂▃▄▅▆▇█';
+const ASCII_BARS = '_.-=+*#@';
 
-/** A one-line chart of values, scaled between their minimum and maximum. */
-export function sparkline(values: readonly number[], ascii = false): string {
+/** Samples the watch chart shows: it scrolls, the newest on the right. */
+export const CHART_WIDTH = 40;
+/**
+ * The least range of pages the chart's height stands for: a count that moves by a page or two shows
+ * as a step of a level or two, not as a jump from the bottom to the top.
+ */
+export const CHART_MIN_SPAN = 8;
+
+/**
+ * A one-line chart of values, scaled between their minimum and their maximum (or minimum + minSpan
+ * when that is more): one of 8 levels per value.
+ */
+export function sparkline(values: readonly number[], ascii = false, minSpan = 0): string {
   if (!values.length) return '';
-  const chars = ascii ? '_.-=+*#@' : BARS;
+  const chars = ascii ? ASCII_BARS : BARS;
   const lo = Math.min(...values);
-  const hi = Math.max(...values);
+  const hi = Math.max(...values, lo + minSpan);
   return values
     .map((v) => chars[hi === lo ? 0 : Math.min(chars.length - 1, Math.floor(((v - lo) / (hi - lo)) * chars.length))])
     .join('');
+}
+
+/**
+ * The watch's chart: the last `width` outstanding counts, always `width` characters wide (blank
+ * until that many samples came, then scrolling left), one line of 8 levels high, its scale (the
+ * range of pages that height spans: at least `minSpan`) printed after it.
+ */
+export class PinChart {
+  private readonly values: number[] = [];
+
+  constructor(
+    readonly width = CHART_WIDTH,
+    readonly minSpan = CHART_MIN_SPAN,
+  ) {}
+
+  push(outstanding: number): void {
+    this.values.push(outstanding);
+    if (this.values.length > this.width) this.values.shift();
+  }
+
+  /** The chart and its scale, e.g. "      ▁▁▂▅█  1000..1040". */
+  render(ascii = false): string {
+    if (!this.values.length) return ' '.repeat(this.width);
+    const lo = Math.min(...this.values);
+    const hi = Math.max(...this.values, lo + this.minSpan);
+    const bars = sparkline(this.values, ascii, this.minSpan);
+    return `${' '.repeat(this.width - this.values.length)}${bars}  ${lo}..${hi}`;
+  }
 }
 
 function defaultRead(): PinCount {

@@ -8,6 +8,7 @@ import { PAGE_SIZE, PMD_ORDER, PUD_ORDER } from '../mm/memmap.js';
 import type { AddressSpace } from '../mm/fs.js';
 import type { Scenario, Step } from './schema.js';
 import { ESRCH } from '../uapi/errno.js';
+import { DEFAULT_PROFILE, type KernelProfile } from '../mm/profile.js';
 
 export interface Region {
   name: string;
@@ -75,7 +76,10 @@ export class RunContext {
   readonly holders = new Map<string, Holder>();
   readonly start: Record<string, number>;
 
-  constructor(readonly sc: Scenario) {
+  constructor(
+    readonly sc: Scenario,
+    profile: KernelProfile = DEFAULT_PROFILE,
+  ) {
     const mc = sc.machine ?? {};
     const cfg: Partial<MachineConfig> = {};
     if (mc.memory !== undefined) cfg.memory = mc.memory;
@@ -88,7 +92,7 @@ export class RunContext {
     if (mc.shmem_thp) cfg.shmem_thp = mc.shmem_thp;
     if (mc.hugetlb) cfg.hugetlb = mc.hugetlb;
     if (mc.hugetlb_overcommit) cfg.hugetlb_overcommit = mc.hugetlb_overcommit;
-    this.m = new Machine(cfg);
+    this.m = new Machine(cfg, profile);
     this.start = this.m.vmstat.snapshot();
   }
 
@@ -113,7 +117,7 @@ export class RunContext {
   /** A live process, or -ESRCH. */
   live(name: string): Process | number {
     const p = this.proc(name);
-    return p.alive ? p : -ESRCH;
+    return p.alive ? p : this.m.refuse(-ESRCH, 'gupsim', `process ${name} has exited: it makes no more calls`);
   }
 
   /** The byte range a step selects within its region (offset, then length or pages). */

@@ -68,6 +68,7 @@ describe('inspect: the refcount breakdown', () => {
                 parts.mappings +
                 parts.page_cache +
                 parts.holders.reduce((t, h) => t + h.refcount, 0) +
+                parts.lru_batch +
                 parts.unattributed;
               expect(sum).toBe(info.refcount);
               expect(parts.unattributed, `${p.name} ${r.name} page ${i}: ${JSON.stringify(parts)}`).toBe(0);
@@ -101,6 +102,7 @@ steps:
         { handle: 'refs', type: 'handle', refs: 1022, pins: 0, refcount: 1022 },
         { handle: 'pin', type: 'handle', refs: 0, pins: 1, refcount: 1024 },
       ],
+      lru_batch: 0,
       unattributed: 0,
     });
   });

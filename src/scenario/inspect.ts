@@ -9,6 +9,7 @@ import { pte_pfn, pte_present, pte_write, pte_index } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
 import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { AddressSpace } from '../mm/fs.js';
+import { folioCacheRefs } from '../mm/swap.js';
 import type { Holder, HolderType } from '../consumers/holder.js';
 
 /** What one holder costs a folio: its plain references and pins, and the _refcount they add. */
@@ -23,13 +24,15 @@ export interface HolderShare {
 
 /**
  * The folio's _refcount broken down: one reference per mapping (PTE, PMD or PUD) of it, the page
- * cache's (one per page while the folio is in a file's cache), each holder's references and pins,
- * and what is left (unattributed: a reference gupsim cannot name, e.g. after a misuse).
+ * cache's (one per page while the folio is in a file's cache), each holder's references and pins, the
+ * classic LRU's per-CPU activate batch (one per entry, until it is drained: mm/swap.c), and what is
+ * left (unattributed: a reference gupsim cannot name, e.g. after a misuse).
  */
 export interface RefcountParts {
   mappings: number;
   page_cache: number;
   holders: HolderShare[];
+  lru_batch: number;
   unattributed: number;
 }
 
@@ -80,12 +83,12 @@ export function folioHolds(m: Machine, holders: Iterable<Holder>): FolioHolds {
   return out;
 }
 
-/** References the page cache holds on a folio: one per page while it is in its file's cache. */
+/** References the page cache holds on a folio while it is in its file's cache (folioCacheRefs()). */
 function pageCacheRefs(m: Machine, folio: number): number {
   const mem = m.mem;
   const file = m.mappingObj(mem.mapping[folio]!);
   if (!(file instanceof AddressSpace) || file.lookup(mem.index[folio]!) !== folio) return 0;
-  return mem.folio_nr_pages(folio);
+  return folioCacheRefs(m, folio);
 }
 
 /** The breakdown of a folio's _refcount (the zero pages' mappings take no reference: vm_normal_page()). */
@@ -96,7 +99,10 @@ export function refcountParts(m: Machine, folio: number, holds: FolioHolds): Ref
   const page_cache = zero ? 0 : pageCacheRefs(m, folio);
   const holders = holds.get(folio) ?? [];
   const held = holders.reduce((t, h) => t + h.refcount, 0);
-  return { mappings, page_cache, holders, unattributed: mem.refcount[folio]! - mappings - page_cache - held };
+  let lru_batch = 0;
+  for (const f of m.lruActivateBatch) if (f === folio) lru_batch++;
+  const unattributed = mem.refcount[folio]! - mappings - page_cache - held - lru_batch;
+  return { mappings, page_cache, holders, lru_batch, unattributed };
 }
 
 /** The PFN mapped at addr in p, and the level that maps it. */

@@ -5,16 +5,12 @@ import { parseDocument, LineCounter, isMap, isSeq, type Node, type Document } fr
 import type { z } from 'zod';
 import { ScenarioSchema, StepSchema, STEP_OPS, type Scenario } from './schema.js';
 import { checkReferences, didYouMean } from './references.js';
+import { ScenarioError } from './error.js';
 
 export { didYouMean };
 
-export class ScenarioError extends Error {
-  readonly code = 'ERR_SCENARIO_INVALID';
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'ScenarioError';
-  }
-}
+// Its callers catch it from here: the loader is where scenarios are found invalid.
+export { ScenarioError };
 
 type PathKey = string | number;
 

@@ -122,9 +122,9 @@ describe('the parser generated from ScenarioSchema', () => {
 
   it('names the functions it calls and exports them from a module', () => {
     const p = generateParser(ScenarioSchema, functions);
-    expect(p.functions).toEqual(['machineMemoryOk', 'sizeField']);
+    expect(p.functions).toEqual(['kernelName', 'machineMemoryOk', 'sizeField']);
     const m = parserModule(p, 'parse', './schema_functions.js');
-    expect(m).toContain('import { machineMemoryOk, sizeField } from "./schema_functions.js";');
+    expect(m).toContain('import { kernelName, machineMemoryOk, sizeField } from "./schema_functions.js";');
     expect(m).toContain('export const parse = ');
   });
 

@@ -14,6 +14,9 @@ import { EFAULT, errnoName } from '../uapi/errno.js';
 import { outstanding } from './holders.js';
 import type { RunResult, StepResult } from './result.js';
 import { checkExpect } from './expect.js';
+import { ScenarioError } from './error.js';
+import { kernelProblems, scenarioProfile } from './kernel.js';
+import type { KernelProfile } from '../mm/profile.js';
 import { modelHugetlbCounters, usesHugetlb } from './hugetlb.js';
 import { leakedByMisuse } from '../mm/swap.js';
 
@@ -61,8 +64,20 @@ function pinCounters(d: Record<string, number>): StepResult['vmstat'] {
   return { nr_foll_pin_acquired: d.nr_foll_pin_acquired!, nr_foll_pin_released: d.nr_foll_pin_released! };
 }
 
-/** Run every step; never throws for kernel-level failures (they are results). */
-export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResult {
+/** How to run: the result's name, where to stop, the release (default: the file's `kernel:`, else 6.18). */
+export interface RunOptions {
+  name?: string;
+  stopAfter?: number;
+  profile?: KernelProfile;
+  /** Sees the context after each step (the playground's per-step counters). */
+  onStep?: (ctx: RunContext, res: StepResult) => void;
+}
+
+/**
+ * Run every step; never throws for kernel-level failures (they are results). A setting the release
+ * lacks (kernelProblems()) is a ScenarioError.
+ */
+export function runScenario(sc: Scenario, opts: Omit<RunOptions, 'stopAfter'> = {}): RunResult {
   return executeScenario(sc, opts).result;
 }
 
@@ -71,11 +86,11 @@ export function runScenario(sc: Scenario, opts: { name?: string } = {}): RunResu
  * context (machine, regions, handles) for inspection. `onStep` sees the context after each step (the
  * playground's per-step counters), before the next step changes it.
  */
-export function executeScenario(
-  sc: Scenario,
-  opts: { name?: string; stopAfter?: number; onStep?: (ctx: RunContext, res: StepResult) => void } = {},
-): { result: RunResult; ctx: RunContext } {
-  const ctx = new RunContext(sc);
+export function executeScenario(sc: Scenario, opts: RunOptions = {}): { result: RunResult; ctx: RunContext } {
+  const profile = scenarioProfile(sc, opts.profile);
+  const problems = kernelProblems(sc, profile);
+  if (problems.length) throw new ScenarioError(problems);
+  const ctx = new RunContext(sc, profile);
   const steps: StepResult[] = [];
   let ok = true;
   const last = Math.min(opts.stopAfter ?? sc.steps.length - 1, sc.steps.length - 1);
@@ -135,8 +150,8 @@ const LEAKS_LISTED = 3;
 
 /** The first region the step names that no successful mmap defined, if any. */
 function unmappedRegion(ctx: RunContext, step: Step): string | undefined {
-  const r = step as { region?: string; regions?: string[]; local?: string };
-  for (const name of [r.region, r.local, ...(r.regions ?? [])])
+  const r = step as { region?: string; regions?: string[]; local?: string; fixed?: string };
+  for (const name of [r.region, r.local, r.fixed, ...(r.regions ?? [])])
     if (name !== undefined && !ctx.regions.has(name)) return name;
   return undefined;
 }

@@ -4,7 +4,7 @@
 // text and docs/scenarios.md is generated from them (scripts/docs.mjs), so the three cannot drift.
 
 import { z } from 'zod';
-import { machineMemoryOk, sizeField } from './schema_functions.js';
+import { kernelName, machineMemoryOk, sizeField } from './schema_functions.js';
 import { SCHEMA_VERSION } from './version.js';
 
 export { SCHEMA_VERSION };
@@ -244,10 +244,15 @@ export const StepSchema = z.discriminatedUnion('op', [
       'disk',
     ),
   }),
-  step('fork', 'fork(2): the child gets a copy of the address space (pinned anon pages are copied at once).', {
-    proc,
-    child: doc(name, 'The name of the child process.'),
-  }),
+  step(
+    'fork',
+    'fork(2): the child gets a copy of the address space (pinned anon pages are copied at once); the result’s ' +
+      'fork field counts the pages shared and copied and the PMDs split.',
+    {
+      proc,
+      child: doc(name, 'The name of the child process.'),
+    },
+  ),
   step('exit', 'The process exits: its memory is unmapped and its fds (rings, MRs, pipes) are closed.', { proc }),
   step('fail_alloc', 'Make page allocations fail (fault injection), to reach the ENOMEM paths.', {
     after: doc(int.nonnegative().optional(), 'Allocations that still succeed first.', 'allocations', '0'),
@@ -413,10 +418,27 @@ export const StepSchema = z.discriminatedUnion('op', [
   }),
 ]);
 
+/** The releases gupsim has profiles of (mm/profile.ts KERNEL_RELEASES). */
+export const KERNELS = ['6.1', '6.12', '6.18'] as const;
+
+/** `kernel: 6.12` (YAML reads it as a number) or `kernel: "6.12"`. */
+const kernel = z
+  .union([z.enum(KERNELS), z.literal(6.1), z.literal(6.12), z.literal(6.18)], {
+    error: `gupsim has profiles of Linux ${KERNELS.join(', ')} only`,
+  })
+  .transform(kernelName as (v: string | number) => (typeof KERNELS)[number])
+  .describe('the Linux release whose rules the model applies (6.1, 6.12 or 6.18; --kernel overrides it)');
+
 export const ScenarioSchema = z.strictObject({
   schemaVersion: doc(z.literal(SCHEMA_VERSION).optional(), 'The format version.', undefined, String(SCHEMA_VERSION)),
   name: doc(z.string().optional(), 'Name shown in results.', undefined, 'the file name'),
   description: doc(z.string().optional(), 'What the scenario shows (the tour prints it).'),
+  kernel: doc(
+    kernel.optional(),
+    'The Linux release whose rules the model applies (6.1, 6.12 or 6.18); `--kernel` overrides it.',
+    undefined,
+    '6.18',
+  ),
   machine: doc(MachineSchema.optional(), 'The simulated machine.'),
   processes: doc(
     z.record(name, ProcessSchema).optional(),

@@ -1,6 +1,6 @@
-// The functions the scenario schema (schema.ts) calls: the transform of size fields and the check on the
-// machine's memory. They live here, without zod, so that the parser generated from the schema at build
-// time (parser_gen.ts) can import and call the very same functions.
+// The functions the scenario schema (schema.ts) calls: the transforms of size fields and of `kernel:`, and
+// the check on the machine's memory. They live here, without zod, so that the parser generated from the
+// schema at build time (parser_gen.ts) can import and call the very same functions.
 
 import { parseSize } from './sizes.js';
 
@@ -26,4 +26,9 @@ export function sizeField(v: number | string, ctx: IssueSink): number {
 /** machine.memory is large enough. */
 export function machineMemoryOk(bytes: number): boolean {
   return bytes >= MIN_MACHINE_MEMORY;
+}
+
+/** `kernel:` as the release's name: YAML reads `kernel: 6.12` as a number. */
+export function kernelName(v: string | number): string {
+  return String(v);
 }

@@ -13,6 +13,9 @@ import { classifyRegion, type RegionMap } from './pagemap.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import type { Process } from '../mm/task.js';
 
+// Its callers read it from here, beside the timeline it is computed from.
+export { partings } from './partings.js';
+
 /** A region as one process maps it after a step. */
 export interface RegionView {
   process: string;
@@ -163,27 +166,4 @@ export function buildTimeline(
   };
   const { result } = executeScenario(sc, { name: opts.name, onStep });
   return { result, steps };
-}
-
-/**
- * Where holders and their process part: the steps after which a holder's frames that its process
- * mapped are no longer all mapped by it (fork + COW, MADV_DONTNEED, munmap, migration), with how many.
- */
-export function partings(t: Timeline): Array<{ step: number; holder: string; parted: number; op: string }> {
-  const out: Array<{ step: number; holder: string; parted: number; op: string }> = [];
-  const before = new Map<string, HolderView>();
-  for (const s of t.steps) {
-    for (const h of s.holders) {
-      const prev = before.get(h.name);
-      if (prev?.frames && h.frames && h.frames.length === prev.frames.length && h.attached < prev.attached)
-        out.push({
-          step: s.index,
-          holder: h.name,
-          parted: prev.attached - h.attached,
-          op: t.result.steps[s.index]?.op ?? '',
-        });
-      before.set(h.name, h);
-    }
-  }
-  return out;
 }

@@ -28,6 +28,7 @@ import { userAccess } from '../mm/user_access.js';
 import { filemapWriteNewFile } from '../mm/filemap.js';
 import { PAGE_SIZE, PMD_ORDER, PMD_SIZE } from '../mm/memmap.js';
 import { parseFollFlags } from '../mm/foll_flags.js';
+import { lru_add_drain } from '../mm/swap.js';
 import {
   get_user_pages_fast,
   pin_user_pages,
@@ -191,7 +192,7 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
     ret = hmm_range_fault(m, mirror!, call.flags.includes('HMM_PFN_REQ_WRITE')).ret;
     done = mirror!.mirrored;
   } else {
-    const flags = parseFollFlags(call.flags);
+    const flags = parseFollFlags(call.flags, m.profile);
     if (call.fn === 'pin_user_pages_fast') ret = pin_user_pages_fast(m, p, addr, nr, flags, pages);
     else if (call.fn === 'pin_user_pages') ret = pin_user_pages(m, p, addr, nr, flags, pages);
     else ret = get_user_pages_fast(m, p, addr, nr, flags, pages);
@@ -203,6 +204,9 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
   else if (call.release === 'unpin_user_pages') unpin_user_pages(m, pages, done);
   else if (call.release === 'put_page') for (let i = 0; i < done; i++) put_page(m, pages[i]!);
   if (mirror) mmu_interval_notifier_remove(m, mirror);
+  // References the per-CPU LRU batches took (the classic LRU's activation) are the kernel's, not the
+  // caller's: count after lru_add_drain(), as lru_add_drain_all() would leave it.
+  lru_add_drain(m);
   const released = outstandingPins(m) === pinsBefore && sumRefcounts(m) === refsBefore;
   const warnings = m.warns.records.slice(warnsBefore).map((w) => `${w.fn}: ${w.condition}`);
   const misuse = m.misuse.records.slice(misuseBefore).map((r) => r.what);

@@ -1,11 +1,11 @@
 // The advisor's answer, checked on the model: a small scenario that makes the advised call, with the
 // advised flags, on the memory the user named, then releases it the advised way; run with the same
 // runner as `gupsim run`, it shows what the kernel would do with that advice (pinned or not, migrated,
-// refused and why, counters balanced after the release).
+// refused and why, counters balanced after the release). This module writes the scenario and reads its
+// result; it runs nothing (no runtime import of the model), so the playground's page writes the
+// scenario and its worker runs it (web/worker.ts).
 
 import type { Advice, AdvisorInput, MemoryKind } from './advisor.js';
-import { loadScenario } from '../scenario/load.js';
-import { runScenario } from '../scenario/run.js';
 import type { RunResult, StepResult } from '../scenario/result.js';
 
 /** The machine line and the steps that map and fault a 64 KiB buffer of this memory. */
@@ -89,9 +89,8 @@ export function adviceScenario(input: AdvisorInput, adv: Advice): string {
   ].join('\n');
 }
 
+/** What the run of adviceScenario() says of the advice. */
 export interface AdviceCheck {
-  scenario: string;
-  result: RunResult;
   /** What the model did with the advice, in sentences. */
   findings: string[];
   /** The model did what the advice promises (a pin where it pins, none where it does not, balanced). */
@@ -102,10 +101,8 @@ const step = (r: RunResult, label: string): StepResult | undefined => r.steps.fi
 const page0 = (s: StepResult | undefined): Record<string, unknown> =>
   ((s?.pages as Array<Record<string, unknown>> | undefined) ?? [])[0] ?? {};
 
-/** Run the advice on the model and say what happened. */
-export function checkAdvice(input: AdvisorInput, adv: Advice): AdviceCheck {
-  const scenario = adviceScenario(input, adv);
-  const result = runScenario(loadScenario(scenario, 'advice.yaml'));
+/** Say what the model did with the advice, from the result of running adviceScenario(input, adv). */
+export function judgeAdvice(input: AdvisorInput, adv: Advice, result: RunResult): AdviceCheck {
   const call = step(result, 'call')!;
   const before = page0(step(result, 'before'));
   const held = page0(step(result, 'held'));
@@ -140,5 +137,5 @@ export function checkAdvice(input: AdvisorInput, adv: Advice): AdviceCheck {
   }
   if (result.warnings.length)
     findings.push(`Kernel WARNs: ${result.warnings.map((w) => `${w.fn}: ${w.condition}`).join('; ')}.`);
-  return { scenario, result, findings, consistent };
+  return { findings, consistent };
 }

@@ -7,9 +7,9 @@
 import type { HolderType } from '../consumers/holder.js';
 import type { Holder } from '../consumers/holder.js';
 import type { RunResult } from '../scenario/result.js';
-import type { RegionMap } from '../scenario/pagemap.js';
+import type { RegionMap } from '../scenario/page_states.js';
 import type { StepView, Timeline } from '../scenario/timeline.js';
-import { partings } from '../scenario/timeline.js';
+import { partings } from '../scenario/partings.js';
 
 /** A region's status after a step, as a number per step (REGION_HIDDEN: not shown yet). */
 export const REGION_HIDDEN = 0;

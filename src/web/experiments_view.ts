@@ -1,18 +1,18 @@
 // The Experiments view: the experiments of `gupsim experiment` (tools/experiments), listed with their
-// questions, each run on demand in a Web Worker (worker.ts, shard after shard as the CLI's workers
-// run them, so the same seed gives the same report) with a progress bar, and its report shown as the
-// CLI and docs/experiments.md show it: the question, the sentence of the documentation it checks, the
+// questions (the worker lists them, so the experiments' code stays out of the page), each run on
+// demand in a Web Worker (worker.ts, shard after shard as the CLI's workers run them, so the same
+// seed gives the same report) with a progress bar, and its report shown as the CLI and
+// docs/experiments.md show it: the question, the sentence of the documentation it checks, the
 // method, the tables (format.ts), the plots (svg.ts, the same SVG) and the verdict. What a browser
 // cannot measure (the host kernel's io_uring figure of experiment 7) is said, not faked.
 
 import { h, fill } from './dom.js';
-import { EXPERIMENTS } from '../tools/experiments/registry.js';
 import { alignRight, fmtCell, outcomeText } from '../tools/experiments/format.js';
 import { renderSvg } from '../tools/experiments/svg.js';
 import { plotFile } from '../tools/experiments/markdown.js';
 import { isMeasured, type ExperimentReport, type Mode, type Table } from '../tools/experiments/types.js';
 import { Superseded, WorkerChannel } from './worker_client.js';
-import { BROWSER_HOST } from './protocol.js';
+import { BROWSER_HOST, type ExperimentInfo } from './protocol.js';
 
 const MEASURED = 'measured in this run: it differs from run to run';
 
@@ -65,10 +65,9 @@ function svgEl(svg: string): Element {
   return document.importNode(doc.documentElement, true);
 }
 
-/** A report as the page shows it. */
-export function renderReport(e: ExperimentReport, run: { mode: Mode; seed: number }): HTMLElement {
+/** A report as the page shows it; `host`: the experiment shows host measurements beside the model's. */
+export function renderReport(e: ExperimentReport, run: { mode: Mode; seed: number }, host: boolean): HTMLElement {
   const v = e.verdict;
-  const host = EXPERIMENTS.find((x) => x.name === e.name)?.host;
   return h(
     'article',
     { class: 'report', 'data-experiment': e.name, 'data-status': e.status },
@@ -140,8 +139,7 @@ export function renderReport(e: ExperimentReport, run: { mode: Mode; seed: numbe
 }
 
 /** The pending report of an experiment that cannot run yet (as runner.ts pendingReport() makes it). */
-function pendingOf(name: string): ExperimentReport {
-  const e = EXPERIMENTS.find((x) => x.name === name)!;
+function pendingOf(e: ExperimentInfo): ExperimentReport {
   return {
     number: e.number,
     name: e.name,
@@ -164,6 +162,9 @@ export class ExperimentsView {
   private readonly out: HTMLElement;
   private readonly seed: HTMLInputElement;
   private readonly mode: HTMLSelectElement;
+  private readonly list: HTMLElement;
+  /** The experiments, as the worker lists them (empty until it has). */
+  private experiments: ExperimentInfo[] = [];
 
   constructor(private readonly el: HTMLElement) {
     this.seed = h('input', { id: 'exp-seed', type: 'number', min: 0, step: 1, value: 1 });
@@ -178,26 +179,7 @@ export class ExperimentsView {
     this.cancel = h('button', { type: 'button', id: 'exp-cancel', hidden: true }, 'Cancel');
     this.cancel.addEventListener('click', () => this.stop('cancelled'));
     this.out = h('div', { id: 'exp-report' });
-    const rows = EXPERIMENTS.map((e) =>
-      h(
-        'li',
-        { 'data-experiment': e.name, class: e.pending ? 'pending' : '' },
-        h(
-          'button',
-          {
-            type: 'button',
-            class: 'exp-run',
-            'data-run': e.name,
-            'aria-label': e.pending ? `show ${e.title} (pending)` : `run ${e.title}`,
-            onclick: () => (e.pending ? this.show(pendingOf(e.name)) : void this.run(e.name)),
-          },
-          e.pending ? 'Show' : 'Run',
-        ),
-        ` ${e.number}. ${e.title} `,
-        e.pending ? h('span', { class: 'warn' }, '(pending)') : null,
-        h('div', { class: 'dim' }, e.question),
-      ),
-    );
+    this.list = h('ol', { class: 'exp-list', 'data-testid': 'experiments' });
     fill(
       el,
       h(
@@ -223,9 +205,45 @@ export class ExperimentsView {
         ' ',
         this.cancel,
       ),
-      h('ol', { class: 'exp-list', 'data-testid': 'experiments' }, rows),
+      this.list,
       this.out,
     );
+    void this.listExperiments();
+  }
+
+  /** Ask the worker for the experiments and list them, each with its Run (or Show) button. */
+  private async listExperiments(): Promise<void> {
+    this.label.textContent = 'listing the experiments...';
+    try {
+      const r = await this.channel.ask({ type: 'experiments' });
+      if (r.type !== 'experiments') throw new Error(`the worker answered ${r.type}`);
+      this.experiments = r.list;
+    } catch (err) {
+      this.label.textContent = `gupsim bug: the experiments could not be listed: ${(err as Error).message}`;
+      return;
+    }
+    this.label.textContent = '';
+    const rows = this.experiments.map((e) =>
+      h(
+        'li',
+        { 'data-experiment': e.name, class: e.pending ? 'pending' : '' },
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'exp-run',
+            'data-run': e.name,
+            'aria-label': e.pending ? `show ${e.title} (pending)` : `run ${e.title}`,
+            onclick: () => (e.pending ? this.show(pendingOf(e)) : void this.run(e.name)),
+          },
+          e.pending ? 'Show' : 'Run',
+        ),
+        ` ${e.number}. ${e.title} `,
+        e.pending ? h('span', { class: 'warn' }, '(pending)') : null,
+        h('div', { class: 'dim' }, e.question),
+      ),
+    );
+    fill(this.list, rows);
   }
 
   private options(): { mode: Mode; seed: number } | string {
@@ -245,7 +263,8 @@ export class ExperimentsView {
   }
 
   private show(e: ExperimentReport, run = { mode: 'quick' as Mode, seed: 1 }): void {
-    fill(this.out, renderReport(e, run));
+    const host = this.experiments.find((x) => x.name === e.name)?.host !== undefined;
+    fill(this.out, renderReport(e, run, host));
   }
 
   /** Run experiment `name` in the worker (a run still going is cancelled) and show its report. */
@@ -263,7 +282,7 @@ export class ExperimentsView {
     }
     this.stop('cancelled');
     const token = ++this.runs;
-    const e = EXPERIMENTS.find((x) => x.name === name)!;
+    const e = this.experiments.find((x) => x.name === name)!;
     this.bar.hidden = false;
     this.bar.value = 0;
     this.cancel.hidden = false;

@@ -5,7 +5,7 @@
 
 import { h, fill, hex } from './dom.js';
 import type { RefcountParts } from '../scenario/inspect.js';
-import { PAGE_STATE_NAMES } from '../scenario/pagemap.js';
+import { PAGE_STATE_NAMES } from '../scenario/page_states.js';
 import type { PageRegion } from './compact.js';
 import type { InspectReply, Selection } from './protocol.js';
 

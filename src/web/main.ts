@@ -6,7 +6,7 @@ import { App, type Example } from './app.js';
 import { ExperimentsView } from './experiments_view.js';
 import { byId } from './dom.js';
 import { layout, paintMap } from './paint.js';
-import { PAGE_STATE_NAMES, PAGE_FOLIO_HEAD, PAGE_LARGE } from '../scenario/pagemap.js';
+import { PAGE_STATE_NAMES, PAGE_FOLIO_HEAD, PAGE_LARGE } from '../scenario/page_states.js';
 
 const files = import.meta.glob('../../examples/*.yaml', { query: '?raw', import: 'default', eager: true }) as Record<
   string,

@@ -5,7 +5,7 @@
 
 import { h } from './dom.js';
 import { layout, paintMap, paintRows, STATE_STYLES } from './paint.js';
-import { PAGE_STATE_NAMES, PAGE_LARGE, PAGE_PMD_MAPPED, stateRuns } from '../scenario/pagemap.js';
+import { PAGE_STATE_NAMES, PAGE_LARGE, PAGE_PMD_MAPPED, stateRuns } from '../scenario/page_states.js';
 import type { PageRegion } from './compact.js';
 
 /** No cursor ring drawn. */

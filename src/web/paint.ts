@@ -2,7 +2,7 @@
 // without colour too), folio boundaries as a dark left edge, a holder's frames outlined. Pure: it
 // fills an RGBA pixel buffer (ImageData's), so the bench measures exactly what the page draws.
 
-import { PageState, PAGE_FOLIO_HEAD, PAGE_LARGE, type RegionMap } from '../scenario/pagemap.js';
+import { PageState, PAGE_FOLIO_HEAD, PAGE_LARGE, type RegionMap } from '../scenario/page_states.js';
 
 /** Fill colour and pattern per state: pattern bits are a 4x4 tile, 1 = the darker ink. */
 export interface StateStyle {

@@ -3,7 +3,7 @@
 
 import { h, fill } from './dom.js';
 import type { StepResult } from '../scenario/result.js';
-import { formatWarn } from '../mm/debug.js';
+import { formatWarn } from '../mm/warn.js';
 import type { PageHolder, PageTimeline } from './compact.js';
 
 /** A number per timeline or diff, for the panels' keys. */

@@ -1,11 +1,15 @@
 // The messages between the page and its Web Workers (worker.ts): plain data, cloned or transferred.
 // A build runs the scenario into the page's compact timeline, with progress; an inspect reads one
-// page of the machine after a step (machine_at.ts, the StateSource); an experiment runs one of
-// `gupsim experiment`'s experiments (tools/experiments) with progress.
+// page of the machine after a step (machine_at.ts, the StateSource); an advise runs the advisor's
+// check scenario (tools/advisor_scenario.ts) and judges its result; experiments lists `gupsim
+// experiment`'s experiments (tools/experiments) and experiment runs one, with progress. The model runs
+// only in the worker: the page holds the editor, the validator and the views.
 
 import type { Scenario } from '../scenario/schema.js';
 import type { PageInfo } from '../scenario/inspect.js';
-import type { ExperimentReport, Mode } from '../tools/experiments/types.js';
+import type { AnyExperiment, ExperimentReport, Mode } from '../tools/experiments/types.js';
+import type { Advice, AdvisorInput } from '../tools/advisor.js';
+import type { AdviceCheck } from '../tools/advisor_scenario.js';
 import type { PageTimeline } from './compact.js';
 
 /** What a page cannot measure: said in the report of an experiment that shows the host kernel. */
@@ -25,7 +29,16 @@ export type Request =
   /** Make `scenario` the one inspect requests read (no run: the source replays on demand). */
   | { type: 'load'; id: number; scenario: Scenario }
   | { type: 'inspect'; id: number; step: number; sel: Selection }
+  /** Run `scenario` (adviceScenario(input, advice), validated by the page) and judge the advice by it. */
+  | { type: 'advise'; id: number; input: AdvisorInput; advice: Advice; scenario: Scenario }
+  | { type: 'experiments'; id: number }
   | { type: 'experiment'; id: number; name: string; mode: Mode; seed: number };
+
+/** An experiment as the page lists it: what the registry says of it, without its code. */
+export type ExperimentInfo = Pick<
+  AnyExperiment,
+  'number' | 'name' | 'title' | 'question' | 'claims' | 'pending' | 'host'
+>;
 
 export interface InspectReply {
   step: number;
@@ -42,5 +55,7 @@ export type Reply =
   | { type: 'built'; id: number; timeline: PageTimeline }
   | { type: 'loaded'; id: number }
   | { type: 'inspected'; id: number; reply: InspectReply }
+  | { type: 'advised'; id: number; check: AdviceCheck }
+  | { type: 'experiments'; id: number; list: ExperimentInfo[] }
   | { type: 'experiment'; id: number; report: ExperimentReport }
   | { type: 'error'; id: number; message: string };

@@ -1,10 +1,13 @@
-// The playground's Web Worker: what takes long runs here, so the page stays responsive. It builds a
-// scenario's timeline (scenario/timeline.ts) compacted for the page (compact.ts), reporting progress
-// step by step; it reads a page of the machine after a step for the inspector, through a StateSource
-// (machine_at.ts: replay today, machine snapshots later); and it runs an experiment of `gupsim
-// experiment` shard by shard, as the CLI's worker threads do (tools/experiments/runner.ts).
+// The playground's Web Worker: the model runs here, never in the page, so the page stays responsive
+// and does not load the model's code. It builds a scenario's timeline (scenario/timeline.ts)
+// compacted for the page (compact.ts), reporting progress step by step; it reads a page of the
+// machine after a step for the inspector, through a StateSource (machine_at.ts: replay today, machine
+// snapshots later); it runs the advisor's check scenario (tools/advisor_scenario.ts); and it lists
+// and runs the experiments of `gupsim experiment`, shard by shard, as the CLI's worker threads do
+// (tools/experiments/runner.ts).
 
 import { buildTimeline } from '../scenario/timeline.js';
+import { runScenario } from '../scenario/run.js';
 import { folioHolds, inspectPage, lookupPage } from '../scenario/inspect.js';
 import { dump_page } from '../mm/debug.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
@@ -12,8 +15,17 @@ import type { Scenario } from '../scenario/schema.js';
 import { Compactor, holderSpans } from './compact.js';
 import { ReplaySource, type StateSource } from './machine_at.js';
 import { experimentByName, planShards, runPlannedShard, assembleReport } from '../tools/experiments/runner.js';
+import { EXPERIMENTS } from '../tools/experiments/registry.js';
 import type { HostEnv, Mode } from '../tools/experiments/types.js';
-import { BROWSER_HOST, type InspectReply, type Reply, type Request, type Selection } from './protocol.js';
+import { judgeAdvice } from '../tools/advisor_scenario.js';
+import {
+  BROWSER_HOST,
+  type ExperimentInfo,
+  type InspectReply,
+  type Reply,
+  type Request,
+  type Selection,
+} from './protocol.js';
 
 /** Progress is posted at most this often (ms), and at the end. */
 const PROGRESS_MS = 50;
@@ -83,6 +95,19 @@ function experiment(id: number, name: string, mode: Mode, seed: number): void {
   scope.postMessage({ type: 'experiment', id, report: assembleReport(e, results, o, host) });
 }
 
+/** The registry's experiments as data (their functions stay here: they cannot be cloned). */
+function experimentList(): ExperimentInfo[] {
+  return EXPERIMENTS.map(({ number, name, title, question, claims, pending, host }) => ({
+    number,
+    name,
+    title,
+    question,
+    claims,
+    ...(pending !== undefined && { pending }),
+    ...(host !== undefined && { host }),
+  }));
+}
+
 scope.onmessage = (ev) => {
   const q = ev.data;
   try {
@@ -91,6 +116,9 @@ scope.onmessage = (ev) => {
       source = new ReplaySource(q.scenario);
       scope.postMessage({ type: 'loaded', id: q.id });
     } else if (q.type === 'inspect') scope.postMessage({ type: 'inspected', id: q.id, reply: inspect(q.step, q.sel) });
+    else if (q.type === 'advise')
+      scope.postMessage({ type: 'advised', id: q.id, check: judgeAdvice(q.input, q.advice, runScenario(q.scenario)) });
+    else if (q.type === 'experiments') scope.postMessage({ type: 'experiments', id: q.id, list: experimentList() });
     else experiment(q.id, q.name, q.mode, q.seed);
   } catch (e) {
     scope.postMessage({ type: 'error', id: q.id, message: (e as Error)?.message ?? String(e) });

@@ -399,6 +399,24 @@ describe.skipIf(skipReason !== undefined)('the playground in Chromium', () => {
     );
     expect(await page.locator('[data-testid=advice-findings]').textContent()).toContain('migrated for the pin');
     await page.locator('#advisor').screenshot({ path: join(SHOTS, 'advisor.png') });
+    // Two questions at once: the worker's check of the last one is what shows.
+    await page.selectOption('#adv-memory', 'anon');
+    await page.click('.advisor-form button[type=submit]');
+    await page.selectOption('#adv-memory', 'fsdax');
+    await page.click('.advisor-form button[type=submit]');
+    await expect
+      .poll(() => page.locator('[data-testid=advice-findings]').textContent())
+      .toMatch(/^The model refused the call: -EOPNOTSUPP/);
+    expect(await page.locator('[data-testid=advice-verdict]').count()).toBe(1);
+    // The check's scenario opens in the editor and runs like any other.
+    await page.getByRole('button', { name: 'Open this check in the editor and step through it' }).click();
+    await expect.poll(() => page.locator('[data-testid=scenario-name]').textContent()).toBe('advice-case-2');
+    const text = await page.evaluate(() =>
+      (window as unknown as { gupsim: { scenarioText(): string } }).gupsim.scenarioText(),
+    );
+    expect(text).toMatch(/^name: advice-case-2\n.*on fsdax memory/);
+    expect(await page.locator('#steps tr[data-step]').count()).toBe(loadScenario(text).steps.length);
+    expect((page as unknown as { errors: string[] }).errors).toEqual([]);
     await page.close();
   });
   const EXPERIMENT_NAMES = ['false-positives', 'fork'];

@@ -9,7 +9,7 @@ import {
   io_sqe_buffers_unregister,
 } from '../../consumers/io_uring.js';
 import { directIo } from '../../consumers/direct_io.js';
-import { EBADF } from '../../uapi/errno.js';
+import { EBADF, ENXIO } from '../../uapi/errno.js';
 
 export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_buffers'>): Outcome {
   const p = ctx.live(s.proc);
@@ -39,8 +39,19 @@ export function ioUringRegister(ctx: RunContext, s: StepOf<'io_uring_register_bu
 
 export function ioUringUnregister(ctx: RunContext, s: StepOf<'io_uring_unregister_buffers'>): Outcome {
   const ring = ctx.objects.get(s.ring);
-  if (!(ring instanceof IoRing) || ring.closed) return { ret: -EBADF };
-  return { ret: io_sqe_buffers_unregister(ctx.m, ring) };
+  if (!(ring instanceof IoRing) || ring.closed) {
+    const rule = !ring
+      ? `no ring "${s.ring}" was set up (its step failed)`
+      : ring instanceof IoRing
+        ? `ring "${s.ring}" was closed`
+        : `"${s.ring}" is not an io_uring`;
+    return { ret: -EBADF, extra: { why: { fn: 'io_uring_register', rule } } };
+  }
+  const ret = io_sqe_buffers_unregister(ctx.m, ring);
+  // -ENXIO is said here: the register path's own cleanup also calls it, and must not overwrite its why.
+  if (ret === -ENXIO)
+    return { ret, extra: { why: { fn: 'io_sqe_buffers_unregister', rule: 'no buffers are registered on the ring' } } };
+  return { ret };
 }
 
 export function odirect(ctx: RunContext, s: StepOf<'odirect_read'> | StepOf<'odirect_write'>): Outcome {

@@ -5,7 +5,7 @@
 
 import { type RunContext, type Outcome, PinHandle } from '../context.js';
 import type { StepOf } from '../schema.js';
-import { parseFollFlags } from '../../mm/foll_flags.js';
+import { parseFollFlags, follToRelease } from '../../mm/foll_flags.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import * as gup from '../../mm/gup.js';
 import { EINVAL } from '../../uapi/errno.js';
@@ -33,7 +33,7 @@ export function rawGup(ctx: RunContext, s: StepOf<GupOp>): Outcome {
   }
   let flags: number;
   try {
-    flags = parseFollFlags(s.flags ?? []);
+    flags = parseFollFlags(s.flags ?? [], ctx.m.profile);
   } catch (e) {
     return { ret: -EINVAL, extra: { why: { fn: 'gupsim', rule: (e as Error).message } } };
   }
@@ -85,7 +85,8 @@ export function rawGup(ctx: RunContext, s: StepOf<GupOp>): Outcome {
     keep(h, pages, ret, addr);
     ctx.register(h);
   }
-  return { ret };
+  // The caller's flags as this release's headers number them (as the VM engine's module reports them).
+  return { ret, extra: { gup_flags: `0x${follToRelease(ctx.m.profile, flags).toString(16)}` } };
 }
 
 /** Add the pages a GUP call returned (page i was taken for start + i pages) to a handle. */

@@ -10,7 +10,7 @@ import { do_mlock, do_munlock } from '../../mm/mlock.js';
 import { do_madvise } from '../../mm/madvise.js';
 import { userAccess } from '../../mm/user_access.js';
 import { filemapWriteNewFile } from '../../mm/filemap.js';
-import { kernel_clone } from '../../kernel/fork.js';
+import { kernel_clone, type ForkStats } from '../../kernel/fork.js';
 import { do_exit } from '../../kernel/exit.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { EEXIST, EINVAL } from '../../uapi/errno.js';
@@ -19,7 +19,11 @@ export function mmap(ctx: RunContext, s: StepOf<'mmap'>): Outcome {
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   const file = s.file ? ctx.files.get(s.file) : undefined;
-  if (s.type === 'fsdax' && file && file.fs !== 'dax') return { ret: -EINVAL };
+  if (s.type === 'fsdax' && file && file.fs !== 'dax')
+    return {
+      ret: -EINVAL,
+      extra: { why: { fn: 'gupsim', rule: `type fsdax needs a file on fs: dax ("${s.file}" is not)` } },
+    };
   const args: Parameters<typeof do_mmap>[2] = { size: s.size, type: s.type, name: s.as };
   if (s.shared !== undefined) args.shared = s.shared;
   if (file) args.file = file;
@@ -105,7 +109,8 @@ export function touch(ctx: RunContext, s: StepOf<'read'> | StepOf<'write'>): Out
 }
 
 export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
-  if (ctx.files.has(s.as)) return { ret: -EEXIST };
+  if (ctx.files.has(s.as))
+    return { ret: -EEXIST, extra: { why: { fn: 'gupsim', rule: `a file named "${s.as}" exists` } } };
   const pages = Math.ceil(s.size / PAGE_SIZE);
   const f = ctx.m.newFile(s.fs ?? 'disk', s.as, pages);
   f.users++; // the scenario keeps it open
@@ -120,11 +125,13 @@ export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
 export function fork(ctx: RunContext, s: StepOf<'fork'>): Outcome {
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
-  if (ctx.m.process(s.child)?.alive) return { ret: -EEXIST };
-  const c = kernel_clone(ctx.m, p, s.child);
+  if (ctx.m.process(s.child)?.alive)
+    return { ret: -EEXIST, extra: { why: { fn: 'gupsim', rule: `a process named "${s.child}" is alive` } } };
+  const stats: ForkStats = { shared: 0, copied: 0, pmd_split: 0 };
+  const c = kernel_clone(ctx.m, p, s.child, stats);
   if (typeof c === 'number') return { ret: c };
   ctx.configure(c);
-  return { ret: 0, extra: { pid: c.pid } };
+  return { ret: 0, extra: { pid: c.pid, fork: stats } };
 }
 
 export function exit(ctx: RunContext, s: StepOf<'exit'>): Outcome {
