@@ -1,6 +1,7 @@
 // The CLI's bundle as `npm run build` makes it (scripts/build-cli.mjs, bin/bundle.js): bin/gupsim.js
 // runs it, V8 accepts its code cache, and `gupsim run` of every example takes the quick path (zod is
-// never evaluated) while an invalid scenario still gets zod's messages.
+// never evaluated) while an invalid scenario still gets zod's messages; on the fuzzer's scenarios the
+// bundle answers exactly as tsc's output does.
 
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -8,6 +9,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { fuzzCorpus } from './scenario_support.js';
 
 const root = join(import.meta.dirname, '..');
 const bundleJs = pathToFileURL(join(root, 'bin', 'bundle.js')).href;
@@ -74,5 +76,42 @@ describe.skipIf(!built)('the CLI bundle (skipped: not built, npm run build)', ()
       expect(viaBin.status).toBe(2);
       expect([viaBin.status, viaBin.stderr]).toEqual([viaTsc.status, viaTsc.stderr]);
     });
+  });
+
+  it("answers the fuzzer's scenarios as the unbundled CLI does: exit code, output, errors", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gupsim-fuzz-'));
+    const cases = [3, 17, 101].flatMap((seed) => fuzzCorpus(30, seed));
+    const files = cases.map(({ text }, i) => {
+      const file = join(dir, `f${i}.yaml`);
+      writeFileSync(file, text);
+      return file;
+    });
+    const tscMain = pathToFileURL(join(root, 'dist', 'cli', 'main.js')).href;
+    const out = node(
+      `import { loadBundle } from ${JSON.stringify(bundleJs)};\n` +
+        `import { main as tsc } from ${JSON.stringify(tscMain)};\n` +
+        'const bundle = loadBundle().exports.main;\n' +
+        'const write = process.stdout.write.bind(process.stdout);\n' +
+        'let text = "";\n' +
+        'process.stdout.write = process.stderr.write = (s) => ((text += s), true);\n' +
+        'const answer = async (main, file) => {\n' +
+        '  text = "";\n' +
+        "  const code = await main(['run', file]);\n" +
+        '  return { code, text };\n' +
+        '};\n' +
+        'const res = [];\n' +
+        `for (const f of ${JSON.stringify(files)}) res.push([await answer(bundle, f), await answer(tsc, f)]);\n` +
+        'write(JSON.stringify(res));',
+    );
+    const res = JSON.parse(out) as Array<[{ code: number; text: string }, { code: number; text: string }]>;
+    expect(res.length).toBe(cases.length);
+    res.forEach(([viaBundle, viaTsc], i) => {
+      expect([0, 1, 2], cases[i]!.what).toContain(viaBundle.code);
+      expect(viaBundle.text, cases[i]!.what).not.toMatch(/^\s+at .+:\d+:\d+\)?$|node:internal/m);
+      expect(viaBundle, cases[i]!.what).toEqual(viaTsc);
+    });
+    // Both kinds are there: scenarios that run and scenarios refused with a message naming step and field.
+    expect(res.some(([b]) => b.code === 0)).toBe(true);
+    expect(res.some(([b]) => b.code === 2 && /step \d+/.test(b.text))).toBe(true);
   });
 });
