@@ -89,6 +89,10 @@ import {
   pte_mkyoung,
   pte_index,
   is_zero_pfn,
+  _PAGE_PRESENT,
+  _PAGE_PROTNONE,
+  _PAGE_RW,
+  _PAGE_SPECIAL,
 } from './pgtable.js';
 import { handle_mm_fault } from './memory.js';
 import { folioPutRefsDiagnosed, folioUseRefs, folio_mark_accessed, lru_add_drain } from './swap.js';
@@ -96,6 +100,7 @@ import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { migrateFolioToPinnable, putback_movable_pages } from './migrate.js';
+import type { PageRuns } from './page_runs.js';
 
 /** The model's `int *locked`: { value: 1 } when the caller holds mmap_lock, { value: 0 } when not. */
 export interface Locked {
@@ -936,6 +941,7 @@ function gup_fast(
   flags: number,
   pages: Int32Array,
   off: number,
+  runs: PageRuns | undefined,
 ): number {
   const pt = mm.pt;
   const mem = m.mem;
@@ -960,29 +966,105 @@ function gup_fast(
         gup_put_folio(m, head, refs, flags);
         break;
       }
+      // record_subpages(): each page of the leaf, or the leaf as one run for a caller that reads runs.
       const first = head + Math.floor((addr % size) / PAGE_SIZE);
-      for (let k = 0; k < refs; k++) pages[off + nr + k] = first + k;
+      if (runs) runs.push(off + nr, first, refs);
+      else for (let k = 0; k < refs; k++) pages[off + nr + k] = first + k;
       mem.setFlag(head, PG_referenced);
       nr += refs;
       addr = stop;
       continue;
     }
     const tableEnd = Math.min(end, addr - (addr % PMD_SIZE) + PMD_SIZE);
-    let i = pte_index(addr);
-    for (; addr < tableEnd; addr += PAGE_SIZE, i++) {
-      const e = slot[i]!;
-      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
-      const pfn = pte_pfn(e);
-      const folio = mem.page_folio(pfn);
-      if (!try_grab_folio_fast(m, folio, 1, flags)) return nr;
-      if (!gup_fast_folio_allowed(m, folio, flags) || (!pte_write(e) && gup_must_unshare(m, null, flags, pfn))) {
-        gup_put_folio(m, folio, 1, flags);
-        return nr;
-      }
-      mem.setFlag(folio, PG_referenced);
-      pages[off + nr++] = pfn;
-    }
+    const want = (tableEnd - addr) / PAGE_SIZE;
+    const got = gup_fast_pte_range(m, slot, pte_index(addr), want, flags, pages, off + nr);
+    nr += got;
+    if (got !== want) return nr;
+    addr = tableEnd;
   }
+  return nr;
+}
+
+/** The PTE bits GUP-fast's common pin needs: present and writable, neither PROT_NONE nor special. */
+const PTE_PIN_MASK = _PAGE_PRESENT | _PAGE_RW | _PAGE_PROTNONE | _PAGE_SPECIAL;
+const PTE_PIN_BITS = _PAGE_PRESENT | _PAGE_RW;
+
+/**
+ * gup_fast_pte_range(): the `want` entries of one PTE table from index i, taken one by one into
+ * pages[at...]; stops at the first it cannot take. Returns the pages taken.
+ *
+ * The entry every pin of anonymous memory meets (a writable PTE of an anon folio with references, in
+ * a range where folios are long-term pinnable, no misuse recorded) is pinned here at once, with the
+ * arithmetic try_grab_folio_fast() would do; NR_FOLL_PIN_ACQUIRED is added once for the run. Any other
+ * entry goes through try_grab_folio_fast() and the checks, as the kernel takes every entry.
+ */
+function gup_fast_pte_range(
+  m: Machine,
+  slot: Uint32Array,
+  i: number,
+  want: number,
+  flags: number,
+  pages: Int32Array,
+  at: number,
+): number {
+  const mem = m.mem;
+  const write = (flags & FOLL_WRITE) !== 0;
+  const common = (flags & (FOLL_PIN | FOLL_GET)) === FOLL_PIN && m.misuse.freedInUse.size === 0;
+  const longterm = (flags & FOLL_LONGTERM) !== 0;
+  const pageFlags = mem.flags;
+  const refcount = mem.refcount;
+  const pincounts = mem.largeFolioPincount;
+  // PFNs known long-term pinnable: the allocator area of the last folio checked.
+  let pinnableLo = 0;
+  let pinnableHi = 0;
+  let acquired = 0;
+  let nr = 0;
+  for (; nr < want; nr++, i++) {
+    const e = slot[i]!;
+    if (common && (e & PTE_PIN_MASK) === PTE_PIN_BITS) {
+      const pfn = pte_pfn(e);
+      const pf = pageFlags[pfn]!;
+      const folio = pf & PG_tail ? mem.page_folio(pfn) : pfn;
+      const ff = folio === pfn ? pf : pageFlags[folio]!;
+      const rc = refcount[folio]!;
+      if (ff & PG_anon && rc > 0 && folio !== ZERO_PFN) {
+        if (longterm && (folio < pinnableLo || folio >= pinnableHi)) {
+          const area = folio_is_longterm_pinnable(m, folio) ? m.alloc.areaOf(folio) : undefined;
+          if (area) {
+            pinnableLo = area.start;
+            pinnableHi = area.end;
+          }
+        }
+        if (!longterm || (folio >= pinnableLo && folio < pinnableHi)) {
+          if (pincounts && ff & PG_head) {
+            refcount[folio] = rc + 1;
+            refcount[folio + 1] = refcount[folio + 1]! + 1; // _pincount
+          } else {
+            refcount[folio] = rc + GUP_PIN_COUNTING_BIAS;
+          }
+          acquired++;
+          pageFlags[folio] = ff | PG_referenced;
+          pages[at + nr] = pfn;
+          continue;
+        }
+      }
+    }
+    if (acquired) {
+      m.vmstat.mod(NR_FOLL_PIN_ACQUIRED, acquired);
+      acquired = 0;
+    }
+    if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) break;
+    const pfn = pte_pfn(e);
+    const folio = mem.page_folio(pfn);
+    if (!try_grab_folio_fast(m, folio, 1, flags)) break;
+    if (!gup_fast_folio_allowed(m, folio, flags) || (!pte_write(e) && gup_must_unshare(m, null, flags, pfn))) {
+      gup_put_folio(m, folio, 1, flags);
+      break;
+    }
+    mem.setFlag(folio, PG_referenced);
+    pages[at + nr] = pfn;
+  }
+  if (acquired) m.vmstat.mod(NR_FOLL_PIN_ACQUIRED, acquired);
   return nr;
 }
 
@@ -999,6 +1081,7 @@ function gup_fast_fallback(
   nr_pages: number,
   gup_flags: number,
   pages: Int32Array,
+  runs?: PageRuns,
 ): number {
   const mm = cur.mm;
   const v61 = m.profile.gupEntryChecks === 'is_valid_gup_flags';
@@ -1024,7 +1107,7 @@ function gup_fast_fallback(
   // With FOLL_PIN, a fork that is write-protecting the page tables (odd seqcount) makes the fast
   // walk pin nothing (the seqcount check and retry of gup_fast()).
   if (!(gup_flags & FOLL_PIN && mm.write_protect_seq & 1)) {
-    nr_pinned = gup_fast(m, mm, start, end, gup_flags, pages, 0);
+    nr_pinned = gup_fast(m, mm, start, end, gup_flags, pages, 0, runs);
   }
   if (nr_pinned === nr_pages || gup_flags & FOLL_FAST_ONLY) return nr_pinned;
   // The slow path: __gup_longterm_locked(FOLL_TOUCH | FOLL_UNLOCKABLE). 6.1's __gup_longterm_unlocked()
@@ -1286,7 +1369,10 @@ export function pin_user_pages_unlocked(
   return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
 }
 
-/** pin_user_pages_fast(): FOLL_PIN, lockless first; -EINVAL on bad arguments. */
+/**
+ * pin_user_pages_fast(): FOLL_PIN, lockless first; -EINVAL on bad arguments. With `runs`, the pages of
+ * PMD/PUD leaves the fast walk takes are recorded there as runs, not written into pages[] (page_runs.ts).
+ */
 export function pin_user_pages_fast(
   m: Machine,
   cur: Process,
@@ -1294,15 +1380,17 @@ export function pin_user_pages_fast(
   nr_pages: number,
   gup_flags: number,
   pages: Int32Array | null,
+  runs?: PageRuns,
 ): number {
   begin(m);
+  runs?.clear();
   if (v6_1(m)) {
     if (!pinArgsValid6_1(m, 'pin_user_pages_fast', gup_flags, pages)) return -EINVAL;
-    return gup_fast_fallback(m, cur, start, nr_pages, gup_flags | FOLL_PIN, pages!);
+    return gup_fast_fallback(m, cur, start, nr_pages, gup_flags | FOLL_PIN, pages!, runs);
   }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return -EINVAL;
-  return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
+  return gup_fast_fallback(m, cur, start, nr_pages, f, pages!, runs);
 }
 
 /**
