@@ -219,6 +219,12 @@ export class PageTable {
     else this.puds.set(pud_index(addr), e);
   }
 
+  /** free_pte_range(): drop the PTE table at addr, known to be empty. */
+  freePteTable(addr: number): void {
+    const k = pmd_index(addr);
+    if (typeof this.pmds.get(k) === 'object') this.pmds.delete(k);
+  }
+
   /** free_pgtables(): drop empty PTE tables in [start, end). */
   freeEmptyTables(start: number, end: number): void {
     for (let k = pmd_index(start); k <= pmd_index(end - 1); k++) {
