@@ -17,7 +17,8 @@ import {
   type PinRow,
 } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
-import { benchOps, OPS, OP_BACKINGS, type OpBacking, type OpName } from '../bench/ops.js';
+import { OPS, OP_BACKINGS, type ModelOpRow, type OpBacking, type OpName } from '../bench/ops.js';
+import { benchOpsIsolated } from '../bench/ops_process.js';
 import { measureHostOps, type HostOpsResult } from '../bench/host_ops.js';
 import { benchSnapshot, type SnapshotResult } from '../bench/snapshot.js';
 import { benchCliStart, type CliStartResult } from '../bench/cli_start.js';
@@ -69,7 +70,7 @@ export interface OpsRow {
 }
 
 /** The ops rows: each path of benchOps() beside the host's figure for the same backing and size. */
-export function opsRows(model: ReturnType<typeof benchOps>[], host: HostOpsResult | null): OpsRow[] {
+export function opsRows(model: ModelOpRow[], host: HostOpsResult | null): OpsRow[] {
   const out: OpsRow[] = [];
   for (const r of model) {
     const h = host?.rows.find((x) => x.backing === r.backing && x.bytes === r.bytes);
@@ -142,7 +143,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
   };
   // --quick: fewer runs and a shorter warm-up (a smoke test of the paths, not figures to quote).
   const modelOps = OP_BACKINGS.flatMap((b) =>
-    sizes.map((bytes) => (opts.quick ? benchOps(b, bytes, 3, 1 << 16) : benchOps(b, bytes))),
+    sizes.map((bytes) => (opts.quick ? benchOpsIsolated(b, bytes, 3, 1 << 16) : benchOpsIsolated(b, bytes))),
   );
   if (opts.host ?? true) {
     const h = measureHost(sizes);
