@@ -342,9 +342,7 @@ export function io_check_coalesce_buffer(
     const flags = mem.flags;
     if (runs.n) {
       for (; i < n; i++) if (flags[entries.read(i)]! & (PG_head | PG_tail)) return undefined;
-    } else {
-      for (; i < n; i++) if (flags[pages[i]!]! & (PG_head | PG_tail)) return undefined;
-    }
+    } else if (firstLargeEntry(flags, pages, i) < n) return undefined;
     return { nr_pages_head: 1, nr_pages_mid, folio_shift, nr_folios: n, first_folio_page_idx };
   }
   // The entry before i, kept rather than read again (the reader only moves forward).
@@ -376,6 +374,16 @@ export function io_check_coalesce_buffer(
   return { nr_pages_head, nr_pages_mid, folio_shift, nr_folios, first_folio_page_idx };
 }
 
+/**
+ * The index of the first entry from i that is a page of a large folio (pages.length if none). Its own
+ * function: a long loop V8 compiles on stack replacement must not be followed by code it has not seen
+ * run (the result object), or every call deoptimises.
+ */
+function firstLargeEntry(flags: Uint16Array, pages: Int32Array, i: number): number {
+  for (; i < pages.length; i++) if (flags[pages[i]!]! & (PG_head | PG_tail)) return i;
+  return i;
+}
+
 /** io_coalesce_buffer(): one entry (and one pin) per folio; the other pins are dropped at once. */
 function io_coalesce_buffer(m: Machine, pages: Int32Array, d: CoalesceData, runs: PageRuns): Int32Array {
   const out = new Int32Array(d.nr_folios);
@@ -402,10 +410,13 @@ function io_coalesce_buffer(m: Machine, pages: Int32Array, d: CoalesceData, runs
 function io_buffer_account_pin(m: Machine, pages: Int32Array, st: AcctState): number {
   const mem = m.mem;
   let acct = 0;
-  // headpage_already_acct()'s answers, kept as sets: the large folios among pages[0..i) (grown as i
-  // goes) and those of the installed table (built on first need). Same answers as the kernel's scans.
-  const seen = new Set<number>();
-  let installed: Set<number> | undefined;
+  // headpage_already_acct()'s answers, kept as sets: the large folios among pages[0..i) and those of
+  // the installed table (built on first need). Same answers as the kernel's scans. While the large
+  // folios come in increasing order (a coalesced buffer's heads), a new one is above all before it and
+  // cannot be among them: the set of those is built only when one comes out of order.
+  let seen: Set<number> | undefined;
+  let highest = NO_FOLIO;
+  let installed: ReadonlySet<number> | undefined = st.table.length ? undefined : NO_HEADS;
   const flags = mem.flags;
   for (let i = 0; i < pages.length; i++) {
     const p = pages[i]!;
@@ -416,14 +427,30 @@ function io_buffer_account_pin(m: Machine, pages: Int32Array, st: AcctState): nu
     const folio = mem.page_folio(p);
     const last = st.last_hpage;
     st.last_hpage = folio;
-    const already = seen.has(folio);
-    seen.add(folio);
+    if (folio <= highest) seen ??= largeFolios(m, pages, i);
+    const already = seen !== undefined && seen.has(folio);
+    seen?.add(folio);
+    if (folio > highest) highest = folio;
     if (folio === last) continue;
     installed ??= installedHeads(m, st.table);
     if (already || installed.has(folio)) continue;
     acct += mem.folio_nr_pages(folio);
   }
   return acct;
+}
+
+/** An empty table's large folios. */
+const NO_HEADS: ReadonlySet<number> = new Set<number>();
+
+/** The large folios among pages[0..end). */
+function largeFolios(m: Machine, pages: Int32Array, end: number): Set<number> {
+  const mem = m.mem;
+  const out = new Set<number>();
+  for (let i = 0; i < end; i++) {
+    const f = mem.page_folio(pages[i]!);
+    if (mem.folio_test_large(f)) out.add(f);
+  }
+  return out;
 }
 
 /** The large folios the installed table's bvecs point into (headpage_already_acct()'s second scan). */

@@ -375,36 +375,68 @@ export function unpin_user_folio(m: Machine, folio: number, npages: number): voi
 
 /**
  * unpin_user_folio(page_folio(pages[i]), 1) for every entry, in order: io_release_ubuf()'s loop over a
- * registered buffer's bvecs. Each entry is gup_put_folio() with its checks; the released pins are added
- * to NR_FOLL_PIN_RELEASED once (before any checked release, so a misuse record sees them counted).
+ * registered buffer's bvecs. Runs of small anon folios that keep references go at once
+ * (unpinSmallAnonRun()); any other entry is gup_put_folio() with its checks. NR_FOLL_PIN_RELEASED counts
+ * each run's pins before the next checked release (so a misuse record sees them counted).
  */
 export function unpinUserFolioEach(m: Machine, pages: Int32Array): void {
   const mem = m.mem;
+  let i = 0;
+  while (i < pages.length) {
+    // With a folio freed in use on record, every entry takes the checked way.
+    let run = i;
+    if (m.misuse.freedInUse.size === 0) {
+      run = unpinSmallAnonRun(mem, pages, i);
+      if (run === i && mem.largeFolioPincount) run = unpinPinnedHeadRun(mem, pages, i);
+    }
+    if (run > i) {
+      m.vmstat.mod(NR_FOLL_PIN_RELEASED, run - i);
+      i = run;
+      continue;
+    }
+    gup_put_folio(m, mem.page_folio(pages[i]!), 1, FOLL_PIN);
+    i++;
+  }
+}
+
+/**
+ * From pages[i], the entries that are large folio heads (a coalesced buffer's bvecs) holding a pin and
+ * references beyond it: each loses one from _pincount and one from _refcount, nothing else to do.
+ * Returns the index of the first entry that is not one (its own function, as unpinSmallAnonRun()).
+ */
+function unpinPinnedHeadRun(mem: Machine['mem'], pages: Int32Array, i: number): number {
+  const flags = mem.flags;
+  const refcount = mem.refcount;
+  for (; i < pages.length; i++) {
+    const p = pages[i]!;
+    if (!(flags[p]! & PG_head)) return i;
+    const pc = refcount[p + 1]!; // _pincount
+    const rc = refcount[p]! >>> 0;
+    if (pc < 1 || rc <= 1) return i;
+    refcount[p + 1] = pc - 1;
+    refcount[p] = rc - 1;
+  }
+  return i;
+}
+
+/**
+ * From pages[i], the entries that are small anon folios keeping references after the unpin (refcount
+ * above the bias and the folio's mappings): each loses GUP_PIN_COUNTING_BIAS, nothing else to do.
+ * Returns the index of the first entry that is not one. (Its own function: a long loop that V8 compiles
+ * on stack replacement must not be followed by code it has not seen run, or each call deoptimises.)
+ */
+function unpinSmallAnonRun(mem: Machine['mem'], pages: Int32Array, i: number): number {
   const flags = mem.flags;
   const refcount = mem.refcount;
   const mapcount = mem.mapcount;
-  let released = 0;
-  for (let i = 0; i < pages.length; i++) {
+  for (; i < pages.length; i++) {
     const p = pages[i]!;
-    const f = flags[p]!;
-    // A small anon folio (its users: its mappings) that keeps references after the unpin.
-    if ((f & (PG_head | PG_tail | PG_anon)) === PG_anon && p !== ZERO_PFN && m.misuse.freedInUse.size === 0) {
-      const rc = refcount[p]! >>> 0;
-      if (rc > GUP_PIN_COUNTING_BIAS && rc >= GUP_PIN_COUNTING_BIAS + mapcount[p]!) {
-        refcount[p] = rc - GUP_PIN_COUNTING_BIAS;
-        released++;
-        continue;
-      }
-    }
-    const folio = mem.page_folio(p);
-    if (is_zero_folio(folio)) continue;
-    released++;
-    if (unpinLeavesFolioInUse(m, folio, 1)) continue;
-    m.vmstat.mod(NR_FOLL_PIN_RELEASED, released);
-    released = 0;
-    gupPutFolioChecked(m, folio, 1, FOLL_PIN);
+    if ((flags[p]! & (PG_head | PG_tail | PG_anon)) !== PG_anon || p === ZERO_PFN) return i;
+    const rc = refcount[p]! >>> 0;
+    if (rc <= GUP_PIN_COUNTING_BIAS || rc < GUP_PIN_COUNTING_BIAS + mapcount[p]!) return i;
+    refcount[p] = rc - GUP_PIN_COUNTING_BIAS;
   }
-  m.vmstat.mod(NR_FOLL_PIN_RELEASED, released);
+  return i;
 }
 
 /**
@@ -1068,6 +1100,26 @@ function gup_fast_pte_range(
   return nr;
 }
 
+/** start + nr_pages * PAGE_SIZE wrapped past 2^64. */
+const RANGE_OVERFLOWS = -1;
+/** Counts below this, from a start within user space, give an end Number holds exactly. */
+const EXACT_PAGES = 2 ** 35;
+
+/**
+ * gup_fast_fallback()'s end of the range, start + (unsigned long)nr_pages * PAGE_SIZE (a negative
+ * count becomes enormous), or RANGE_OVERFLOWS when the sum wraps (check_add_overflow()); an end past
+ * TASK_SIZE_MAX comes back as it is. In 64-bit arithmetic, unless the numbers are small enough for a
+ * double to hold the sum exactly (every call that is not probing the limits).
+ */
+function fastRangeEnd(start: number, nr_pages: number): number {
+  if (nr_pages >= 0 && nr_pages < EXACT_PAGES && start >= 0 && start <= TASK_SIZE_MAX)
+    return start + nr_pages * PAGE_SIZE;
+  const len = BigInt.asUintN(64, BigInt(nr_pages)) << 12n;
+  const end = BigInt(start) + BigInt.asUintN(64, len);
+  if (end >= 1n << 64n) return RANGE_OVERFLOWS;
+  return end > BigInt(TASK_SIZE_MAX) ? TASK_SIZE_MAX + PAGE_SIZE : Number(end);
+}
+
 /**
  * gup_fast_fallback() (6.1: internal_get_user_pages_fast()): the *_fast entry points. Unknown flags
  * WARN and give -EINVAL; a range that overflows gives -EOVERFLOW (6.1: 0), one past TASK_SIZE_MAX
@@ -1092,16 +1144,13 @@ function gup_fast_fallback(
   }
   if (gup_flags & FOLL_PIN) mm.has_pinned = true;
   start -= start % PAGE_SIZE;
-  // len is computed from nr_pages as an unsigned long: a negative count becomes enormous.
-  const len = BigInt.asUintN(64, BigInt(nr_pages)) << 12n;
-  const endBig = BigInt(start) + BigInt.asUintN(64, len);
-  if (endBig >= 1n << 64n) {
+  const end = fastRangeEnd(start, nr_pages);
+  if (end === RANGE_OVERFLOWS) {
     // 6.1: "if (check_add_overflow(start, len, &end)) return 0;"
     if (v61) return 0;
     return m.refuse(-EOVERFLOW, fn, 'start + nr_pages * PAGE_SIZE overflows');
   }
-  if (endBig > BigInt(TASK_SIZE_MAX)) return m.refuse(-EFAULT, fn, 'range ends beyond TASK_SIZE_MAX');
-  const end = Number(endBig);
+  if (end > TASK_SIZE_MAX) return m.refuse(-EFAULT, fn, 'range ends beyond TASK_SIZE_MAX');
   if (start === end) return 0;
   let nr_pinned = 0;
   // With FOLL_PIN, a fork that is write-protecting the page tables (odd seqcount) makes the fast
