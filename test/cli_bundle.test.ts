@@ -5,7 +5,7 @@
 
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -114,4 +114,25 @@ describe.skipIf(!built)('the CLI bundle (skipped: not built, npm run build)', ()
     expect(res.some(([b]) => b.code === 0)).toBe(true);
     expect(res.some(([b]) => b.code === 2 && /step \d+/.test(b.text))).toBe(true);
   });
+});
+
+describe('bin/gupsim.js without the bundle', () => {
+  it.skipIf(!existsSync(join(root, 'dist', 'cli', 'main.js')))(
+    "runs tsc's output: the same answer as with it (skipped: not built)",
+    () => {
+      // A copy of the package whose dist/ has everything but bundle/ (links to the real directories).
+      const copy = mkdtempSync(join(tmpdir(), 'gupsim-nobundle-'));
+      cpSync(join(root, 'bin'), join(copy, 'bin'), { recursive: true });
+      mkdirSync(join(copy, 'dist'));
+      for (const d of readdirSync(join(root, 'dist'))) {
+        if (d !== 'bundle') symlinkSync(join(root, 'dist', d), join(copy, 'dist', d));
+      }
+      const scenario = join(root, 'examples', 'vmsplice.yaml');
+      const run = (bin: string) =>
+        spawnSync(process.execPath, [bin, 'run', scenario, '--json'], { encoding: 'utf8', cwd: root });
+      const without = run(join(copy, 'bin', 'gupsim.js'));
+      expect(without.status).toBe(0);
+      expect(without.stdout).toBe(run(join(root, 'bin', 'gupsim.js')).stdout);
+    },
+  );
 });
