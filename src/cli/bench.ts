@@ -141,22 +141,33 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     snapshot: opts.quick ? benchSnapshot({ memory: GiB / 4, faulted: GiB / 16, runs: 3 }) : benchSnapshot(),
     cli_start: opts.quick ? null : benchCliStart(),
   };
-  // --quick: fewer runs and a shorter warm-up (a smoke test of the paths, not figures to quote).
-  const modelOps = OP_BACKINGS.flatMap((b) =>
-    sizes.map((bytes) => (opts.quick ? benchOpsIsolated(b, bytes, 3, 1 << 16) : benchOpsIsolated(b, bytes))),
-  );
-  if (opts.host ?? true) {
+  const host = opts.host ?? true;
+  if (host) {
     const h = measureHost(sizes);
     result.host = h.host;
     if (h.skipped !== undefined) result.host_skipped = h.skipped;
-    const ho = await measureHostOps(OP_BACKINGS, sizes);
-    if (ho.result) result.ops_host = { kernel: ho.result.kernel, skipped: ho.result.skipped };
-    else result.ops_host = { kernel: 'not measured', skipped: [ho.skipped ?? 'unknown reason'] };
-    result.ops = opsRows(modelOps, ho.result);
   } else {
     result.host_skipped = 'not requested (--no-host)';
-    result.ops = opsRows(modelOps, null);
   }
+  // Each row's model and host figures one after the other, so that the load other users put on the
+  // machine falls on both alike. --quick: fewer runs and a shorter warm-up (a smoke test of the paths,
+  // not figures to quote).
+  const modelOps: ModelOpRow[] = [];
+  const hostOps: HostOpsResult = { kernel: 'not measured', rows: [], skipped: [] };
+  for (const b of OP_BACKINGS)
+    for (const bytes of sizes) {
+      modelOps.push(opts.quick ? benchOpsIsolated(b, bytes, 3, 1 << 16) : benchOpsIsolated(b, bytes));
+      if (!host) continue;
+      const ho = await measureHostOps([b], [bytes]);
+      if (ho.result) {
+        hostOps.kernel = ho.result.kernel;
+        hostOps.rows.push(...ho.result.rows);
+      }
+      for (const why of ho.result?.skipped ?? [ho.skipped ?? 'unknown reason'])
+        if (!hostOps.skipped.includes(why)) hostOps.skipped.push(why);
+    }
+  if (host) result.ops_host = { kernel: hostOps.kernel, skipped: hostOps.skipped };
+  result.ops = opsRows(modelOps, host ? hostOps : null);
   return result;
 }
 
