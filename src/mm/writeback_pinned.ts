@@ -4,10 +4,10 @@
 // ('linux', the machine's default). Every other policy here is a gupsim what-if, NOT kernel
 // behaviour: the schemes of the document's references and of later proposals, modelled where the
 // kernel would decide (folio_prepare_writeback(), per folio, before it is cleaned for I/O) so that
-// experiment 5 can compare them on one workload. The first three are the options the references' years of debate turn on (LWN,
-// 2018-2019: leave a pinned page alone, write it through a bounce copy, or make writeback wait); no
-// kernel patch implements them as such, so they follow that one-line description. The fourth is the
-// one scheme with code to read:
+// experiment 5 can compare them on one workload. The first three are the generic options of that
+// debate (leave a pinned folio alone, write it through a bounce copy, make writeback wait for the
+// pin), modelled from that one-line description: no patch implements them as such. The fourth is a
+// scheme with code to read:
 //   'skip': never write a maybe-pinned folio: it stays dirty until it is unpinned and written later;
 //   'bounce': write a copy of it and keep it dirty, so what a device writes later is written again;
 //   'wait': data-integrity writeback (fsync, sync) waits until the pin is dropped (stable pages for

@@ -395,7 +395,8 @@ function report(results: Result[], mode: 'quick' | 'full'): ReportBody {
       `${plural(d.fsyncsMissed, 'fsync call')} never made while the syncing thread waited.`,
     `(e) Kara 2023: the fsync bounce cleans the folio, so a NIC write after it waits for the next dirtying: ` +
       `${eRight.fsyncsShortPct}% of fsyncs return short even with the right release, and with ` +
-      `unpin_user_pages() ${plural(eUnpin.lost, 'device write')} are lost; ${plural(eRight.bounces, 'bounce copy', 'bounce copies')}.`,
+      `unpin_user_pages() ${plural(eUnpin.lost, 'device write')} are lost; ` +
+      `${plural(eRight.bounces, 'bounce copy', 'bounce copies')}.`,
     `False positives: ${plural(facts.falsePositivePageTicks, 'page-tick')} of ` +
       `${fmtNumber(pinDirty('a').pageTicks)} had a page read ` +
       `"maybe pinned" with no pin held; ${fmtNumber(c.falsePositiveDecisions)} of (c)'s ` +
