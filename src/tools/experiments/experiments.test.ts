@@ -289,6 +289,8 @@ describe('6. fork: the verdict follows from the data', () => {
     const expected =
       !pinAlwaysParent || !getLoses ? 'does not hold' : getDontforkParent ? 'holds with a caveat' : 'holds';
     expect(e.verdict!.outcome).toBe(expected);
+    // Decided by what parent and child read; the frames the device holds tell the same, page by page.
+    expect(e.facts!['dataAgreesWithFrames']).toBe(true);
   });
 });
 
