@@ -472,7 +472,8 @@ describe.skipIf(skipReason !== undefined)('the playground in Chromium', () => {
   it('experiments: all seven listed, none pending; the cost one says the host kernel is not measured', async () => {
     const page = await open();
     await page.click('#view-experiments');
-    expect(await page.locator('li[data-experiment]').count()).toBe(7);
+    // The worker lists them: wait for the list.
+    await expect.poll(() => page.locator('li[data-experiment]').count()).toBe(7);
     expect(await page.locator('li[data-experiment]').allTextContents()).not.toContainEqual(
       expect.stringContaining('(pending)'),
     );
