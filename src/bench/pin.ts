@@ -182,16 +182,17 @@ function round1(x: number): number {
  * arrays, so nothing else grows with RAM). Comparable with the kernel's 64-byte struct page. Page
  * tables are not counted here: they grow with mapped memory, not RAM (see pgtableBytesPerPage).
  */
-export function metadataBytesPerPage(): number {
+export function metadataBytesPerPage(withData = false): number {
   const nr = 4096;
   const mem = new MemMap(nr);
+  // Page contents: an optional array, allocated on first use (a run that stores no value has none).
+  if (withData) void mem.data;
   let bytes = 0;
   for (const v of Object.values(mem)) if (ArrayBuffer.isView(v)) bytes += v.byteLength;
+  for (const a of mem.extras.values()) bytes += a.byteLength;
   const perPage = bytes / nr;
-  check(
-    perPage === MemMap.BYTES_PER_PAGE,
-    `MemMap arrays hold ${perPage} bytes per page, BYTES_PER_PAGE says ${MemMap.BYTES_PER_PAGE}`,
-  );
+  const want = MemMap.BYTES_PER_PAGE + (withData ? MemMap.DATA_BYTES_PER_PAGE : 0);
+  check(perPage === want, `MemMap arrays hold ${perPage} bytes per page, expected ${want}`);
   return perPage;
 }
 

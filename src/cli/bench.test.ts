@@ -49,6 +49,8 @@ describe('bench library', () => {
     }
     expect(r.metadata_bytes_per_page).toBe(MemMap.BYTES_PER_PAGE);
     expect(r.metadata_bytes_per_page).toBeLessThanOrEqual(16);
+    // Page contents cost 4 bytes per page more, and only once a value is stored.
+    expect(r.metadata_bytes_per_page_with_data).toBe(MemMap.BYTES_PER_PAGE + 4);
     expect(r.pgtable_bytes_per_page).toBe(4);
     expect(r.big).toBeNull();
     expect(r.invariants).toBeNull();

@@ -42,6 +42,8 @@ export interface BenchResult {
   pin: PinRow[];
   /** The model's struct page, in bytes per simulated 4 KiB page (the kernel's is 64). */
   metadata_bytes_per_page: number;
+  /** The same once page contents are in use (a scenario that stores values: MemMap.data). */
+  metadata_bytes_per_page_with_data: number;
   /** PTE-table bytes per mapped base page (the kernel's PTEs are 8 bytes). */
   pgtable_bytes_per_page: number;
   big: BigResult | null;
@@ -132,6 +134,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     schemaVersion: 1,
     pin,
     metadata_bytes_per_page: metadata,
+    metadata_bytes_per_page_with_data: metadataBytesPerPage(true),
     pgtable_bytes_per_page: pgtable,
     big,
     invariants: opts.quick ? null : benchInvariants(),
@@ -255,7 +258,8 @@ export function formatBench(r: BenchResult): string {
     );
   out.push('');
   out.push(
-    `metadata: ${r.metadata_bytes_per_page} bytes per simulated page (kernel struct page: 64); page tables: ` +
+    `metadata: ${r.metadata_bytes_per_page} bytes per simulated page (kernel struct page: 64), ` +
+      `${r.metadata_bytes_per_page_with_data} with page contents in use; page tables: ` +
       `${r.pgtable_bytes_per_page} bytes per mapped page (kernel: 8)`,
   );
   if (r.big) {

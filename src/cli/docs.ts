@@ -125,14 +125,20 @@ const RESULT_DOC = [
   '| `steps[].pages[]` (inspect) | `page`, `present`, `pfn`, `refcount`, `mapcount`, `pincount` (null on a small ' +
     'folio: it has no `_pincount`), `order`, `zone`, `mapped_by` (`pte`, `pmd`, `pud`), `writable`, ' +
     '`maybe_dma_pinned`, `false_positive` (maybe_dma_pinned with no pin held), `anon_exclusive`, `zero_page`, ' +
-    '`dirty`, `writeback`, `lru`, `mlocked`, `refcount_parts` |',
+    "`dirty`, `writeback`, `lru`, `mlocked`, `refcount_parts`, `data` (the page's contents; null when not " +
+    'present) |',
+  '| `steps[].data`, `steps[].value` | contents: `data` is what a read-like step saw, one value per page (`read`, ' +
+    '`pread`, `read_disk`, `pipe_read`, `dma_read`, `rdma_read`, `process_vm_readv`); `value` is what a writing ' +
+    'step stored. A value is a 32-bit word standing for the bytes of a page. `fsync`, `msync`, `sync`, ' +
+    '`writeback` report `written` (pages), `drop_caches` `dropped` (folios) |',
   '| `refcount_parts` | `mappings` (one reference per PTE, PMD or PUD mapping), `page_cache` (one per page ' +
     'while in a file’s cache), `holders[]` (`handle`, `type`, `refs`, `pins`, `refcount`: the references they ' +
     'add, a pin counting 1024 on a small folio and 1 on a large one), `lru_batch` (the classic LRU’s per-CPU ' +
     'activate batch, until drained), `unattributed` (the rest, never forced to 0) |',
   '| `steps[].handle`, `steps[].frames[]` (inspect handle) | the holder (`name`, `type`, `process`, `closed`, ' +
     '`pins`, `refs`) and each frame it keeps: `addr`, `pfn`, `pages`, `pins`, `refs`, `mapped_pfn`, ' +
-    '`still_mapped` (the process still maps that frame at that address) |',
+    '`still_mapped` (the process still maps that frame at that address), `data` (per page of the frame: what a ' +
+    'device reads there) |',
   '| `steps[].text` | `vmstat` and `dump_page`: the kernel-format text |',
   '| `vmstat` | the pin counters at the end, since the scenario began |',
   '| `pins[]` | what is still held at the end, by owner: `owner`, `type`, `process`, `pins`, `refs` |',

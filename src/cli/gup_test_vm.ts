@@ -96,7 +96,7 @@ export async function gupTestInVm(p: GupTestArgs, release: VmRelease, io: GupTes
     let args: string;
     if (hugetlb) args = `kind=hugetlb shared=${shared ? 1 : 0} huge=2M`;
     else if (kind === 'tmpfs' || kind === 'disk') {
-      const path = await sys.createFile(file.slice(file.lastIndexOf('/') + 1) || 'gup_test', mapLen, kind);
+      const path = await sys.createFile(file.slice(file.lastIndexOf('/') + 1) || 'gup_test', mapLen, kind, { step: 0 });
       args = `kind=file shared=${shared ? 1 : 0} path=${path}`;
     } else args = shared ? 'kind=shmem shared=1' : 'kind=anon shared=0';
     const m = await helper.send(proc, `mmap ${args} size=${bytes} prot=rw plain=1`, VM_COMMAND_TIMEOUT_MS);

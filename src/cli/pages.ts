@@ -2,6 +2,7 @@
 // folio's counts, its refcount broken down by who holds it, and its flags.
 
 import type { PageInfo, RefcountParts } from '../scenario/inspect.js';
+import { formatData, hex } from '../scenario/data.js';
 
 /** "1025 = 1 mapping + 1024 pin(h)": each part of the refcount, the unattributed rest last. */
 export function refcountSum(refcount: number, parts: RefcountParts): string {
@@ -34,9 +35,10 @@ export function pageLine(p: Partial<PageInfo> & { page?: unknown }): string {
     p.lru ? 'lru' : '',
   ].filter(Boolean);
   // Small folios have no _pincount: "-", never a 0 beside "pinned".
+  const data = typeof p.data === 'number' ? ` data ${hex(p.data)}` : '';
   return (
     `page ${String(p.page)}: pfn ${pfn} ref ${refText}, map ${p.mapcount ?? '-'} pin ${p.pincount ?? '-'} ` +
-    `order ${p.order ?? '-'} ${p.mapped_by ?? '-'}${flags.length ? ' ' + flags.join(' ') : ''}`
+    `order ${p.order ?? '-'} ${p.mapped_by ?? '-'}${flags.length ? ' ' + flags.join(' ') : ''}${data}`
   );
 }
 
@@ -52,7 +54,8 @@ export function frameLines(h: Record<string, unknown>, frames: Array<Record<stri
     out.push(
       `${String(f.addr)}: pfn ${pfn}${Number(f.pages) > 1 ? ` (${String(f.pages)} pages)` : ''}, ` +
         `${f.pins ? `${String(f.pins)} pin` : `${String(f.refs)} ref`}; ` +
-        (f.still_mapped ? 'still the frame the process maps' : `STALE: the process maps ${now} there`),
+        (f.still_mapped ? 'still the frame the process maps' : `STALE: the process maps ${now} there`) +
+        (Array.isArray(f.data) ? `; data ${formatData(f.data as number[], 4)}` : ''),
     );
   }
   if (frames.length > 8) out.push(`... ${frames.length - 8} more frames`);

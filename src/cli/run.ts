@@ -11,6 +11,7 @@ import { counter, renderTable, type Row } from '../scenario/table.js';
 import { frameLines, pageLine } from './pages.js';
 import { KERNEL_HELP, kernelOption, onModel } from './kernel_option.js';
 import { runAllKernels } from './run_kernels.js';
+import { formatData, hex } from '../scenario/data.js';
 
 export function registerRun(program: Command, setCode: (c: number) => void): void {
   program
@@ -103,6 +104,8 @@ export function stepNotes(s: StepResult): { notes: string[]; details: string[] }
   if (typeof s.note === 'string') notes.push(s.note);
   if (typeof s.migrated === 'number')
     notes.push(`${s.migrated} page(s) migrated out of ZONE_MOVABLE/CMA, then the pin retried`);
+  if (Array.isArray(s.data) && s.data.length) notes.push(`data ${formatData(s.data as Array<number | null>)}`);
+  if (typeof s.value === 'number') notes.push(`wrote ${hex(s.value)}`);
   const fork = s.fork as ForkStats | undefined;
   if (s.op === 'fork' && fork)
     notes.push(

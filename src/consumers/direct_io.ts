@@ -15,9 +15,12 @@ import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
 import type { AddressSpace } from '../mm/fs.js';
 import { get_user_pages_fast, pin_user_pages_fast, put_page, unpin_user_pages_dirty_lock } from '../mm/gup.js';
-import { folio_mark_dirty } from '../mm/page-writeback.js';
+import { filemap_write_and_wait_range, folio_mark_dirty } from '../mm/page-writeback.js';
 import { userAccess } from '../mm/user_access.js';
-import { invalidate_inode_pages2_range } from '../mm/truncate.js';
+import { invalidate_inode_pages2_range, invalidate_mapping_pages } from '../mm/truncate.js';
+import { filemap_read, generic_perform_write } from '../mm/filemap.js';
+import { diskBlock, setDiskBlock } from '../mm/bdev.js';
+import { memcpy_to_page, pageValue } from '../mm/highmem.js';
 
 /** BIO_MAX_VECS: pages per bio. */
 export const BIO_MAX_VECS = 256;
@@ -30,6 +33,15 @@ export const LOGICAL_BLOCK_SIZE = 512;
  * not aligned to the logical block size (block files only), or a misaligned buffer (after its first
  * bio was pinned and released), the pin's errno (e.g. -EFAULT for an unmapped buffer)
  * when the first bio could not pin anything; a short count when a later one failed.
+ *
+ * Contents: a read first writes back the file's dirty pages in the range (kiocb_write_and_wait()),
+ * then the device writes the disk's blocks into the pinned pages, which bio_release_pages() dirties;
+ * a write flushes and drops the cached pages of the range (kiocb_invalidate_pages()), then the device
+ * reads the pinned pages onto the disk. When a cached page cannot be dropped (a pin or a GUP
+ * reference holds it), iomap_dio_rw() answers -ENOTBLK and ext4 falls back to a buffered write, then
+ * writes the range back and invalidates what it can (ext4_dio_write_iter()): nothing is pinned then.
+ * Data is page-granular: buffer page k moves to or from the file block at the same distance from the
+ * start.
  */
 export function directIo(
   m: Machine,
@@ -64,16 +76,40 @@ export function directIo(
       'O_DIRECT user buffer not aligned to the logical block size (512): bdev_iter_is_aligned()',
     );
   if (isRead) len = Math.min(len, size - pos);
+  const blockOf = (pageAddr: number) => Math.floor((pos + Math.max(0, pageAddr - addr)) / PAGE_SIZE);
   if (file.fs === 'tmpfs') {
-    // noop_direct_IO: a plain copy to/from user memory.
-    const r = userAccess(m, p, addr, len, isRead);
-    return r < 0 ? r : len;
+    // noop_direct_IO: a plain copy to/from user memory, through the page cache.
+    if (isRead) {
+      const values: number[] = [];
+      filemap_read(
+        m,
+        file,
+        Math.floor(pos / PAGE_SIZE),
+        Math.ceil((pos + len) / PAGE_SIZE) - Math.floor(pos / PAGE_SIZE),
+        (v) => values.push(v),
+      );
+      const r = userAccess(m, p, addr, len, true, (pfn, i) => memcpy_to_page(m, pfn, values[i] ?? 0));
+      return r < 0 ? r : len;
+    }
+    return bufferedWrite(m, p, file, pos, addr, len);
   }
-  // A write first drops the cached folios it overlaps (kiocb_invalidate_pages()), and again once the
-  // data is on disk (kiocb_invalidate_post_direct_write()).
   const firstIdx = Math.floor(pos / PAGE_SIZE);
   const lastIdx = Math.floor((pos + len - 1) / PAGE_SIZE);
-  if (!isRead) invalidate_inode_pages2_range(m, file, firstIdx, lastIdx);
+  if (isRead) {
+    // kiocb_write_and_wait(): the device reads the disk, so dirty cached pages go there first.
+    filemap_write_and_wait_range(m, file, firstIdx, lastIdx);
+  } else {
+    // kiocb_invalidate_pages(): write back, then drop the cached folios the write overlaps.
+    filemap_write_and_wait_range(m, file, firstIdx, lastIdx);
+    if (invalidate_inode_pages2_range(m, file, firstIdx, lastIdx) > 0 && file.fs === 'disk') {
+      // -ENOTBLK: ext4_dio_write_iter() writes through the page cache instead.
+      const r = bufferedWrite(m, p, file, pos, addr, len);
+      if (r < 0) return r;
+      filemap_write_and_wait_range(m, file, firstIdx, lastIdx);
+      invalidate_mapping_pages(m, file, firstIdx, lastIdx);
+      return r;
+    }
+  }
   let done = 0;
   while (done < len) {
     const a = addr + done;
@@ -96,7 +132,13 @@ export function directIo(
       return n < 0 ? n : m.refuse(-EFAULT, 'iov_iter_extract_pages', 'nothing could be pinned');
     }
     const bytes = Math.min(len - done, (first + n) * PAGE_SIZE - a);
-    // The device transfers; then bio_release_pages() (reads dirty the destination first).
+    // The device transfers through the bio's pages (not the page tables).
+    for (let j = 0; j * PAGE_SIZE < bytes + (a % PAGE_SIZE) && j < n; j++) {
+      const block = blockOf((first + j) * PAGE_SIZE);
+      if (isRead) memcpy_to_page(m, pages[j]!, diskBlock(m, file, block));
+      else setDiskBlock(file, block, pageValue(m, pages[j]!));
+    }
+    // bio_release_pages() (reads dirty the destination first).
     dioReleasePages(m, pages, n, isRead);
     done += bytes;
     if (n < want) break;
@@ -104,6 +146,18 @@ export function directIo(
   if (!isRead && file.sizePages * PAGE_SIZE < pos + done) file.resize(Math.ceil((pos + done) / PAGE_SIZE));
   if (!isRead && done > 0) invalidate_inode_pages2_range(m, file, firstIdx, Math.floor((pos + done - 1) / PAGE_SIZE));
   return done;
+}
+
+/**
+ * A buffered write(2) of [addr, addr + len) to the file at pos: the process's pages are read
+ * (copy_from_user, faulting as the CPU would) and copied into the page cache. Returns len or -errno.
+ */
+function bufferedWrite(m: Machine, p: Process, file: AddressSpace, pos: number, addr: number, len: number): number {
+  const values: number[] = [];
+  const r = userAccess(m, p, addr, len, false, (pfn) => values.push(pageValue(m, pfn)));
+  if (r < 0) return r;
+  const w = generic_perform_write(m, file, Math.floor(pos / PAGE_SIZE), values);
+  return w < 0 ? w : len;
 }
 
 /**

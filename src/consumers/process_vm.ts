@@ -10,7 +10,8 @@ import { EFAULT, EPERM, ESRCH } from '../uapi/errno.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
 import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { pin_user_pages_remote, unpin_user_pages_dirty_lock, type Locked } from '../mm/gup.js';
-import { userAccess } from '../mm/user_access.js';
+import { userAccess, type AccessedPage } from '../mm/user_access.js';
+import { memcpy_to_page, pageValue } from '../mm/highmem.js';
 
 /** A user buffer: address and length in bytes. */
 export interface UserBuf {
@@ -23,13 +24,13 @@ export interface UserBuf {
  * [addr, addr + len) in `p`. Returns the bytes copied before the first page that faults (a short
  * copy), as the raw copy routines do.
  */
-function copyUser(m: Machine, p: Process, addr: number, len: number, toUser: boolean): number {
+function copyUser(m: Machine, p: Process, addr: number, len: number, toUser: boolean, each: AccessedPage): number {
   let done = 0;
   while (done < len) {
     const a = addr + done;
     const n = Math.min(len - done, PAGE_SIZE - (a % PAGE_SIZE));
     // The copy writes the caller's buffer for readv (a store) and reads it for writev.
-    if (userAccess(m, p, a, n, toUser) < 0) break;
+    if (userAccess(m, p, a, n, toUser, each) < 0) break;
     done += n;
   }
   return done;
@@ -156,13 +157,16 @@ function process_vm_rw_pages(
   iter: Iter,
   vm_write: boolean,
 ): number {
-  void pages; // the copy itself goes through the pinned pages (kmap_local_page); the model has no data
-  while (len && iter.count) {
+  // The copy goes through the pinned pages (kmap_local_page()), not the target's page tables.
+  for (let j = 0; len && iter.count; j++) {
+    const page = pages[j]!;
     let copy = PAGE_SIZE - offset;
     if (copy > len) copy = len;
     const n = Math.min(copy, iter.count);
     // writev: copy_page_from_iter() reads the caller's buffer; readv: copy_page_to_iter() writes it.
-    const copied = copyUser(m, caller, iter.addr + iter.copied, n, !vm_write);
+    const copied = copyUser(m, caller, iter.addr + iter.copied, n, !vm_write, (pfn) =>
+      vm_write ? memcpy_to_page(m, page, pageValue(m, pfn)) : memcpy_to_page(m, pfn, pageValue(m, page)),
+    );
     iter.copied += copied;
     iter.count -= copied;
     len -= copied;

@@ -13,6 +13,7 @@ import { Holder, type HeldFrame } from './holder.js';
 import { EAGAIN, EBADF } from '../uapi/errno.js';
 import { NO_PFN, PAGE_SIZE } from '../mm/memmap.js';
 import { get_user_pages_fast, put_page } from '../mm/gup.js';
+import { memcpy_from_page } from '../mm/highmem.js';
 
 /** PIPE_DEF_BUFFERS: a new pipe has 16 slots (pipe->max_usage), one page reference each. */
 export const PIPE_DEF_BUFFERS = 16;
@@ -147,4 +148,37 @@ function iter_to_pipe(m: Machine, p: Process, pipe: Pipe, addr: number, count: n
     }
   }
   return total ? total : ret;
+}
+
+/**
+ * read(2) of `len` bytes from the pipe by `p` (fs/pipe.c pipe_read(), O_NONBLOCK: an empty pipe is
+ * -EAGAIN): each buffer is copied out from its page as the page is now (copy_page_to_iter() at read
+ * time: a vmspliced page shows what its owner wrote after the vmsplice, unless a COW gave the owner
+ * another page), and a buffer read to its end is released (put_page()). Returns the bytes read and
+ * the value of each page read from, or -EBADF (`p` has no fd for the pipe) / -EAGAIN.
+ */
+export function pipe_read(m: Machine, p: Process, pipe: Pipe, len: number): { ret: number; data: number[] } {
+  m.why = undefined;
+  if (pipe.closed || !p.files.has(pipe))
+    return { ret: m.refuse(-EBADF, 'pipe_read', `${p.name} has no open fd for the pipe`), data: [] };
+  if (pipe.bufs.length === 0)
+    return {
+      ret: m.refuse(-EAGAIN, 'pipe_read', 'the pipe is empty (O_NONBLOCK: a blocking read would wait)'),
+      data: [],
+    };
+  const data: number[] = [];
+  let total = 0;
+  while (total < len && pipe.bufs.length) {
+    const b = pipe.bufs[0]!;
+    const chars = Math.min(b.len, len - total);
+    data.push(memcpy_from_page(m, b.page));
+    total += chars;
+    b.offset += chars;
+    b.len -= chars;
+    if (b.len === 0) {
+      pipe.bufs.shift();
+      put_page(m, b.page);
+    }
+  }
+  return { ret: total, data };
 }

@@ -52,6 +52,7 @@ import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { __split_huge_pmd } from '../mm/huge_memory.js';
 import { folio_needs_cow_for_dma } from '../mm/gup.js';
 import { exit_mmap } from '../mm/mmap.js';
+import { copy_user_highpage, copy_user_large_folio } from '../mm/highmem.js';
 import { alloc_hugetlb_folio, hugetlb_dup_vma_private } from '../mm/hugetlb_resv.js';
 
 /**
@@ -379,6 +380,7 @@ function copyPresentPte(
     if (mem.PageAnonExclusive(page) && folio_needs_cow_for_dma(m, src, folio)) {
       const copy = m.folio_alloc(0);
       if (copy === NO_FOLIO) return -ENOMEM;
+      copy_user_highpage(m, copy, page); // copy_present_page()
       folio_add_new_anon_rmap(m, copy, dst, addr, 'pte');
       dtable[i] = mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0));
       dst.mm.rss_anon++;
@@ -456,6 +458,7 @@ function copyHugetlbEntry(
       // alloc_hugetlb_folio(dst_vma, addr, false): the child's VMA has no reservation.
       const copy = alloc_hugetlb_folio(m, dst, addr, false);
       if (copy === NO_FOLIO || copy < 0) return -ENOMEM; // dup_mm() failing makes fork -ENOMEM, whatever the cause
+      copy_user_large_folio(m, copy, folio);
       // hugetlb_install_folio()
       folio_add_new_anon_rmap(m, copy, dst, addr, size === PUD_SIZE ? 'pud' : 'pmd');
       m.hugetlb.folio_set_hugetlb_restore_reserve(copy, false);

@@ -17,7 +17,10 @@ import { VM_FAULT_OOM, VM_FAULT_SIGBUS, type Vma } from './mm_types.js';
 import type { Machine } from './machine.js';
 import { folio_put_refs, folio_ref_add, folioCacheRefs } from './swap.js';
 import { AddressSpace } from './fs.js';
-import { folioAccountsDirty } from './page-writeback.js';
+import { folioAccountsDirty, folio_mark_dirty } from './page-writeback.js';
+import { diskBlock, filemap_read_folio, folioWriteOut, setDiskBlock } from './bdev.js';
+import { memcpy_to_page, pageValue } from './highmem.js';
+import { ENOMEM } from '../uapi/errno.js';
 
 /** filemapFaultPage()'s answer: the page, or the VM_FAULT_* code the fault ends with. */
 export type FaultPage = { ok: true; page: number } | { ok: false; fault: typeof VM_FAULT_OOM | typeof VM_FAULT_SIGBUS };
@@ -37,6 +40,7 @@ export function filemapFaultPage(m: Machine, vma: Vma, addr: number): FaultPage 
   if (folio === NO_FOLIO) return { ok: false, fault: VM_FAULT_OOM };
   if (file.fs === 'dax') m.mem.refcount[folio] = 1;
   filemap_add_folio(m, folio, file, idx);
+  filemap_read_folio(m, file, folio);
   if (file.fs === 'disk') do_sync_mmap_readahead(m, file, idx);
   return { ok: true, page: folio };
 }
@@ -57,6 +61,7 @@ function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): vo
     const f = m.folio_alloc(0);
     if (f === NO_FOLIO) return;
     filemap_add_folio(m, f, file, i);
+    filemap_read_folio(m, file, f);
   }
 }
 
@@ -85,6 +90,8 @@ export function filemap_add_folio(m: Machine, folio: number, file: AddressSpace,
  * (huge=never, as /dev/shm) and file systems without large folios get order-0 folios; ext4 has large
  * folios for regular files since 6.16 (ext4_set_inode_mapping_order: up to the PMD order). A page
  * that cannot be allocated is left uncached (the kernel would reclaim; a later fault reads it in).
+ * Disk and fsdax folios hold the disk's blocks (set beforehand in file.disk) and are clean; tmpfs
+ * folios stay dirty (the caller gives them their contents).
  * @see mm/filemap.c generic_perform_write(), __filemap_get_folio(); include/linux/pagemap.h fgf_set_order()
  */
 export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: number, writeChunk: number): void {
@@ -108,6 +115,10 @@ export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: n
         }
         if (folio === NO_FOLIO) return;
         filemap_add_folio(m, folio, file, idx);
+        // The data written (and fsynced) is what the disk holds: the cache shows the same.
+        filemap_read_folio(m, file, folio);
+        // tmpfs: shmem_write_end() dirties the folio, and fsync has nothing to clean it with.
+        if (file.fs === 'tmpfs') folio_mark_dirty(m, folio);
       }
       // write_end: the copy ends at the end of this folio (or of the write).
       const folioEnd = (Math.floor(idx / (1 << order)) + (1 << order)) * PAGE_SIZE;
@@ -131,6 +142,8 @@ export function filemap_remove_folio(m: Machine, folio: number): void {
   }
   if (file) {
     const idx = mem.index[folio]!;
+    // An fsdax page is the persistent memory itself: what it holds stays in the file.
+    if (file.fs === 'dax') folioWriteOut(m, file, folio);
     for (let k = 0; k < nr; k++) if (file.pages[idx + k] === folio + k) file.pages[idx + k] = NO_PFN;
     // filemap_unaccount_folio(): hugetlb folios do not participate in page cache accounting.
     if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', -nr);
@@ -141,4 +154,73 @@ export function filemap_remove_folio(m: Machine, folio: number): void {
   mem.mapping[folio] = 0;
   // filemap_free_folio(): folio_put_refs(folio, folio_nr_pages(folio)), hugetlb included (6.1: 1).
   folio_put_refs(m, folio, refs);
+}
+
+/**
+ * filemap_read() (shmem_file_read_iter() for tmpfs): a buffered read of pages [first, first + nr) of
+ * the file as a reader sees them: cached pages as they are, missing ones read in from the disk
+ * (order-0 folios, without readahead: a simplification), tmpfs holes as zeroes without allocating.
+ * `each` gets each page's value; the read stops at EOF. Returns the pages read, or -ENOMEM when a
+ * page cannot be read in and nothing was read yet.
+ */
+export function filemap_read(
+  m: Machine,
+  file: AddressSpace,
+  first: number,
+  nr: number,
+  each: (value: number, i: number) => void,
+): number {
+  const end = Math.min(file.sizePages, first + nr);
+  for (let idx = first; idx < end; idx++) {
+    if (file.fs === 'dax') {
+      // dax_iomap_rw(): straight from the persistent memory, no page cache.
+      each(diskBlock(m, file, idx), idx - first);
+      continue;
+    }
+    let pfn = file.lookup(idx);
+    if (pfn === NO_PFN && file.fs === 'disk') {
+      const folio = m.folio_alloc(0);
+      if (folio === NO_FOLIO) return idx > first ? idx - first : -ENOMEM;
+      filemap_add_folio(m, folio, file, idx);
+      filemap_read_folio(m, file, folio);
+      pfn = folio;
+    }
+    each(pfn === NO_PFN ? 0 : pageValue(m, pfn), idx - first);
+  }
+  return Math.max(0, end - first);
+}
+
+/**
+ * generic_perform_write() (shmem_write_begin/end for tmpfs): a buffered write of `values` into pages
+ * [first, first + values.length): each page is found or added to the cache (a whole-page write needs
+ * no read first), takes the value and is dirtied (folio_mark_dirty(); no fault, so a clean page
+ * write-protected by writeback stays write-protected in the page tables). The file grows to cover the
+ * write. Returns the pages written, or -ENOMEM when a page cannot be allocated and none was written.
+ */
+export function generic_perform_write(
+  m: Machine,
+  file: AddressSpace,
+  first: number,
+  values: ArrayLike<number>,
+): number {
+  if (first + values.length > file.sizePages) file.resize(first + values.length);
+  for (let k = 0; k < values.length; k++) {
+    const idx = first + k;
+    let pfn = file.lookup(idx);
+    if (file.fs === 'dax') {
+      // dax_iomap_rw(): straight into the persistent memory.
+      if (pfn === NO_PFN) setDiskBlock(file, idx, values[k]!);
+      else memcpy_to_page(m, pfn, values[k]!);
+      continue;
+    }
+    if (pfn === NO_PFN) {
+      const folio = m.folio_alloc(0);
+      if (folio === NO_FOLIO) return k > 0 ? k : -ENOMEM;
+      filemap_add_folio(m, folio, file, idx);
+      pfn = folio;
+    }
+    memcpy_to_page(m, pfn, values[k]!);
+    folio_mark_dirty(m, m.mem.page_folio(pfn));
+  }
+  return values.length;
 }

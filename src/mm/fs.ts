@@ -19,6 +19,11 @@ export class AddressSpace {
   unlinked = false;
   /** hugetlbfs: the inode's reservations (inode_resv_map()), made on first use. */
   resv_map: ResvMap | undefined;
+  /**
+   * The disk's blocks of a disk or fsdax file: one value per page-sized block (bdev.ts), allocated
+   * when the file is given contents; undefined: every block reads 0. tmpfs and hugetlbfs have no disk.
+   */
+  disk: Uint32Array | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -54,6 +59,11 @@ export class AddressSpace {
     const n = new Int32Array(sizePages).fill(NO_PFN);
     n.set(this.pages);
     this.pages = n;
+    if (this.disk && this.disk.length < sizePages) {
+      const d = new Uint32Array(sizePages);
+      d.set(this.disk);
+      this.disk = d;
+    }
     this.sizePages = sizePages;
   }
 }

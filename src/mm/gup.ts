@@ -101,6 +101,7 @@ import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { migrateFolioToPinnable, putback_movable_pages } from './migrate.js';
 import type { PageRuns } from './page_runs.js';
+import { folio_maybe_dma_pinned } from './dma_pinned.js';
 
 /** The model's `int *locked`: { value: 1 } when the caller holds mmap_lock, { value: 0 } when not. */
 export interface Locked {
@@ -113,14 +114,8 @@ export const TASK_SIZE_MAX = 2 ** 47 - PAGE_SIZE;
 // ---------------------------------------------------------------------------------------------
 // Pin accounting (include/linux/mm.h, mm/gup.c)
 
-/**
- * folio_maybe_dma_pinned(): exact (_pincount > 0) for large folios; for small folios any refcount of
- * at least GUP_PIN_COUNTING_BIAS, compared unsigned so a wrapped count still reads as pinned.
- */
-export function folio_maybe_dma_pinned(m: Machine, folio: number): boolean {
-  if (m.mem.folio_has_pincount(folio)) return m.mem.folioPincount(folio) > 0;
-  return m.mem.refcount[folio]! >>> 0 >= GUP_PIN_COUNTING_BIAS;
-}
+// folio_maybe_dma_pinned() lives in dma_pinned.ts (writeback asks it too); re-exported for GUP's users.
+export { folio_maybe_dma_pinned };
 
 /** The folio answer for the page's folio (pageMaybeDmaPinned(), which 6.18 no longer has). */
 export function pageMaybeDmaPinned(m: Machine, pfn: number): boolean {

@@ -8,6 +8,7 @@
 import { ORDER_MASK, PG_head, PG_hugetlb, PG_tail, PMD_ORDER, PUD_ORDER } from './memmap.js';
 import type { Machine } from './machine.js';
 import { ENOMEM } from '../uapi/errno.js';
+import { kernel_init_pages } from './highmem.js';
 
 // Hugetlb folio flags (enum hugetlb_page_flags, kept in folio->private). The model keeps them in the
 // second tail page's index slot, which is otherwise unused (see memmap.ts).
@@ -206,6 +207,9 @@ export class HugetlbPool {
     mem.flags[folio] = mem.flags[folio]! & (PG_hugetlb | ORDER_MASK | PG_head);
     mem.mapping[folio] = 0;
     mem.index[folio] = 0;
+    // Every user of a pool folio zeroes it (folio_zero_user() in hugetlb_no_page() and
+    // memfd_alloc_folio()) or copies into it (hugetlb_wp(), fork, migration).
+    kernel_init_pages(this.m, folio, 1 << (mem.flags[folio]! & ORDER_MASK));
   }
 
   // --- surplus pages and the global reservation count -----------------------------------------

@@ -5,6 +5,7 @@
 // gives the owner back the reservation of a private page it unmaps. A hugetlb folio is mapped by one
 // PMD (2M) or PUD (1G).
 
+import { copy_user_large_folio } from './highmem.js';
 import type { Machine } from './machine.js';
 import { PAGE_SIZE, PUD_ORDER } from './memmap.js';
 import {
@@ -155,6 +156,7 @@ function hugetlb_wp(m: Machine, vma: Vma, haddr: number, flags: number): number 
       unmap_ref_private(m, vma, old, haddr);
       continue; // retry_avoidcopy
     }
+    copy_user_large_folio(m, folio, old);
     const wasAnon = mem.folio_test_anon(old);
     folioRemoveRmapEntire(m, old);
     folio_put_refs(m, old, 1);

@@ -10,6 +10,7 @@ import { VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_special, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes } from './rmap.js';
 import { folio_put_refs, lru_add_drain } from './swap.js';
+import { copy_highpage } from './highmem.js';
 
 /** The scan results madvise_collapse() can end with here (enum scan_result). */
 type ScanResult = 'SCAN_FAIL' | 'SCAN_PMD_NULL' | 'SCAN_PAGE_COUNT';
@@ -86,6 +87,7 @@ export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end:
       if (!pte_present(e) || pte_special(e)) continue;
       const pfn = pte_pfn(e);
       const folio = mem.page_folio(pfn);
+      copy_highpage(m, thp + i, pfn); // __collapse_huge_page_copy(); none and zero PTEs leave zeroes
       folio_remove_rmap_ptes(m, folio, pfn, 1);
       folio_put_refs(m, folio, 1);
       vma.mm.rss_anon--;

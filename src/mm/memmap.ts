@@ -40,6 +40,9 @@ export const PG_swapbacked = 1 << 13;
 export const PG_buddy = 1 << 14; // page type: free in the buddy allocator
 export const PG_hugetlb = 1 << 15; // page type: hugetlb folio
 
+/** The name of the page-contents array among MemMap's extras. */
+const CONTENTS = 'data';
+
 /** Pages of a large folio whose slots hold folio-wide fields: the head, _pincount's and _large_mapcount's. */
 export const FOLIO_FIELD_PAGES = 3;
 
@@ -68,6 +71,20 @@ export class MemMap {
   /** Per-page arrays allocated on first use (extra()), by name; snapshots include them. */
   readonly extras = new Map<string, Uint32Array>();
 
+  /**
+   * Page contents, one 32-bit word per page standing for its bytes (highmem.ts reads and writes it):
+   * an extra() array, so a machine whose pages were never given a non-zero value has none (every
+   * page reads 0), and a snapshot includes it once it exists.
+   */
+  get data(): Uint32Array {
+    return this.extra(CONTENTS);
+  }
+  /** The contents array if some page was ever given a value, else undefined (every page reads 0). */
+  get dataIfAny(): Uint32Array | undefined {
+    // Every allocation asks (kernel_init_pages()): no map look-up while no extra array exists.
+    return this.extras.size === 0 ? undefined : this.extras.get(CONTENTS);
+  }
+
   constructor(nrPages: number) {
     this.nr = nrPages;
     this.pool = new ArrayBuffer(nrPages * MemMap.BYTES_PER_PAGE);
@@ -88,6 +105,8 @@ export class MemMap {
 
   /** Bytes of model metadata per simulated page. */
   static readonly BYTES_PER_PAGE = 2 + 2 + 4 + 4 + 4;
+  /** Bytes more per page once page contents are in use (the `data` array). */
+  static readonly DATA_BYTES_PER_PAGE = 4;
 
   // --- struct folio accessors -------------------------------------------------------------
 

@@ -66,6 +66,7 @@ import { __folio_put, folio_put_refs, folioPutRefsQuiet, folio_ref_add, lru_add_
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { NR_ANON_MAPPED, PGFAULT } from './vmstat.js';
+import { copy_user_highpage } from './highmem.js';
 
 // ---------------------------------------------------------------------------------------------
 // References
@@ -349,6 +350,8 @@ function wp_page_copy(
   const unshare = (flags & FAULT_FLAG_UNSHARE) !== 0;
   const folio = m.folio_alloc(0);
   if (folio === NO_FOLIO) return VM_FAULT_OOM;
+  // __wp_page_copy_user(); the zero page's COW takes a zeroed folio instead (vma_alloc_zeroed_movable_folio()).
+  if (!is_zero_pfn(oldPfn)) copy_user_highpage(m, folio, oldPfn);
   const i = pte_index(addr);
   const old = table[i]!;
   if (pte_present(old)) m.mmuNotify(vma.mm, addr, addr + PAGE_SIZE, 'cow');

@@ -10,6 +10,7 @@ import { mk_pte, pte_pfn, pte_flags, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 import { AddressSpace } from './fs.js';
 import { folioCacheRefs } from './swap.js';
+import { folio_copy } from './highmem.js';
 
 /**
  * putback_movable_pages() for one folio: back on the LRU, isolation reference dropped; a hugetlb
@@ -59,6 +60,7 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
     return { ok: false, why: 'no pinnable memory for the new folio' };
   }
   const hits = rmap_walk(m, folio);
+  folio_copy(m, dst, folio); // folio_migrate_copy()
   // Copy struct page/folio state (folio_migrate_flags(): PG_active too).
   mem.flags[dst] = mem.flags[folio]!;
   if (m.activeFolios.delete(folio)) m.activeFolios.add(dst);

@@ -9,7 +9,7 @@ import type { Process } from './task.js';
 import { EFAULT, ENOMEM } from '../uapi/errno.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import { VM_READ, VM_WRITE, FAULT_FLAG_WRITE, VM_FAULT_ERROR, VM_FAULT_OOM, VM_FAULT_SIGBUS } from './mm_types.js';
-import { pte_present, pte_write, pte_mkdirty, pte_mkyoung, pte_index } from './pgtable.js';
+import { pte_present, pte_pfn, pte_write, pte_mkdirty, pte_mkyoung, pte_index } from './pgtable.js';
 import { handle_mm_fault } from './memory.js';
 
 /** The signal (or OOM) a failed fault of a user access ends in, as a refusal (mm_fault_error()). */
@@ -25,11 +25,28 @@ function faultError(m: Machine, r: number, a: number): number {
   return m.refuse(-EFAULT, 'do_user_addr_fault', `SIGSEGV: the fault ${at} failed`);
 }
 
-/** Touch [addr, addr+len): returns 0, -EFAULT (SIGSEGV/SIGBUS) or -ENOMEM (OOM kill in real life). */
-export function userAccess(m: Machine, p: Process, addr: number, len: number, write: boolean): number {
+/**
+ * The frame each page of an access reached, in order: `i` counts pages from the first one (so a
+ * caller can store or load that page's contents). Called only for pages the access completed.
+ */
+export type AccessedPage = (pfn: number, i: number) => void;
+
+/**
+ * Touch [addr, addr+len): returns 0, -EFAULT (SIGSEGV/SIGBUS) or -ENOMEM (OOM kill in real life).
+ * `each` is told the frame of every page the access reached (after any fault or COW it needed).
+ */
+export function userAccess(
+  m: Machine,
+  p: Process,
+  addr: number,
+  len: number,
+  write: boolean,
+  each?: AccessedPage,
+): number {
   const mm = p.mm;
   const end = addr + len;
   let a = addr - (addr % PAGE_SIZE);
+  const first = a;
   while (a < end) {
     const vma = mm.vma_lookup(a);
     if (!vma)
@@ -59,7 +76,12 @@ export function userAccess(m: Machine, p: Process, addr: number, len: number, wr
       // The CPU sets accessed/dirty itself.
       const ne = pte_mkyoung(write ? pte_mkdirty(e) : e);
       if (ne !== e) leaf === PUD_SIZE ? pt.setPudLeaf(a, ne) : pt.setPmdLeaf(a, ne);
-      a = a - (a % leaf) + leaf;
+      const next = a - (a % leaf) + leaf;
+      if (each) {
+        const stop = Math.min(end, next);
+        for (let b = a; b < stop; b += PAGE_SIZE) each(pte_pfn(e) + (b % leaf) / PAGE_SIZE, (b - first) / PAGE_SIZE);
+      }
+      a = next;
       continue;
     }
     if (slot) {
@@ -71,6 +93,7 @@ export function userAccess(m: Machine, p: Process, addr: number, len: number, wr
         if (!pte_present(e) || (write && !pte_write(e))) break;
         const ne = pte_mkyoung(write ? pte_mkdirty(e) : e);
         if (ne !== e) slot[i] = ne;
+        if (each) each(pte_pfn(e), (a - first) / PAGE_SIZE);
       }
       if (a >= stop) continue;
     }

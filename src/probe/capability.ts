@@ -14,12 +14,19 @@ import { ProbeError } from './errors.js';
 import { Helper } from './helper.js';
 import { isRoot, planSettings, settingUnavailable } from './host.js';
 import { packageRoot } from './package.js';
+import { HostSystem } from './system.js';
+import { PAGE_SIZE } from '../mm/memmap.js';
 
 const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
 /** io_uring_disabled (6.6+): 0 all may create rings, 1 only CAP_SYS_ADMIN or io_uring_group, 2 none. */
 const IO_URING_DISABLED = '/proc/sys/kernel/io_uring_disabled';
-const IO_URING_OPS = new Set(['io_uring_register_buffers', 'io_uring_unregister_buffers']);
+const IO_URING_OPS = new Set([
+  'io_uring_register_buffers',
+  'io_uring_unregister_buffers',
+  'io_uring_read_fixed',
+  'io_uring_write_fixed',
+]);
 
 export interface HostCapabilities {
   /** Why the probe cannot run here at all (not Linux, no compiler, the helper does not build or start). */
@@ -31,6 +38,8 @@ export interface HostCapabilities {
   ioUringDisabled: number;
   /** Whether /sys/kernel/debug/gup_test exists (the probe still does not drive raw GUP calls). */
   gupTest: boolean;
+  /** Why `read_disk` cannot read a disk file's blocks past the page cache here (the block device). */
+  readDisk?: string;
 }
 
 /** Find out what this host can do (starts the probe helper once, for io_uring_setup). */
@@ -49,11 +58,13 @@ export async function hostCapabilities(): Promise<HostCapabilities> {
     await helper.start();
     const p = await helper.spawn('capabilities');
     const r = await helper.send(p, 'uring_setup');
+    const readDisk = await readDiskReason(helper);
     return {
       root,
       ioUringDisabled,
       gupTest: helper.gupTest,
       ...(r.ret < 0 ? { ioUring: `io_uring_setup(2) failed with ${r.errno ?? r.ret} on this host` } : {}),
+      ...(readDisk ? { readDisk } : {}),
     };
   } catch (e) {
     if (!(e instanceof ProbeError)) throw e;
@@ -61,6 +72,26 @@ export async function hostCapabilities(): Promise<HostCapabilities> {
   } finally {
     helper.kill();
     await helper.close();
+  }
+}
+
+/** Why the helper cannot read a disk file's blocks from its block device here (read_disk), if so. */
+async function readDiskReason(helper: Helper): Promise<string | undefined> {
+  const sys = new HostSystem(0);
+  try {
+    const path = await sys.createFile('readdisk-check', PAGE_SIZE, 'disk', { step: 0 });
+    const r = await helper.supervisorCommand(`readdisk path=${path} off=0 len=${PAGE_SIZE}`);
+    if (r.ret < 0)
+      return (
+        `read_disk: ${typeof r.error === 'string' ? r.error : 'the disk cannot be read'}` +
+        `${typeof r.device === 'string' ? ` (${r.device}: ${r.errno})` : ` (${r.errno})`}`
+      );
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof ProbeError)) throw e;
+    return `read_disk: ${e.message}`;
+  } finally {
+    sys.removeFiles();
   }
 }
 
@@ -96,6 +127,7 @@ export function hostCannotCompare(sc: Scenario, caps: HostCapabilities): string 
   }
   if (sc.steps.some((s) => s.op === 'create_file' && (s.fs ?? 'disk') === 'disk') && !diskFileSystem())
     return 'no disk file system for fs: disk files (/var/tmp and .cache are tmpfs or missing)';
+  if (caps.readDisk && sc.steps.some((s) => s.op === 'read_disk')) return caps.readDisk;
   if (!existsSync('/proc/kpageflags') && sc.steps.some((s) => s.op === 'inspect'))
     return 'inspect: /proc/kpageflags does not exist on this kernel';
   for (const s of planSettings(sc).settings) {

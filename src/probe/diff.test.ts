@@ -194,6 +194,49 @@ describe('diffScenario', () => {
     expect(lastLine(d)).toMatch(/1 flaky; .*the model and the kernel DIFFER$/);
   });
 
+  it('compares contents: the data a page shows, and what a read saw', async () => {
+    const dataSc = loadScenario(`
+machine: { memory: 256MiB }
+steps:
+  - { op: mmap, proc: app, as: buf, size: 8KiB, type: anon }
+  - { op: write, proc: app, region: buf, value: 7 }
+  - { op: read, proc: app, region: buf }
+  - { op: inspect, proc: app, region: buf }
+`);
+    const m = runScenario(dataSc);
+    const kernel = (edit: (s: KernelStepResult[]) => void) => async (): Promise<KernelRunResult> => {
+      const steps = JSON.parse(JSON.stringify(m.steps)) as KernelStepResult[];
+      edit(steps);
+      return { ...m, engine: 'kernel', kernel: 'test', steps, settings: [], notes: [], noise: false };
+    };
+    const same = await diffScenario(dataSc, { maxRuns: 1, probe: kernel(() => {}) });
+    expect(same.agree, formatDiff(same)).toBe(true);
+    const d = await diffScenario(dataSc, {
+      maxRuns: 1,
+      probe: kernel((s) => {
+        s[2]!.data = [7, 8];
+        (s[3]!.pages as Array<Record<string, unknown>>)[1]!.data = 8;
+      }),
+    });
+    expect(d.steps[2]!.differences).toEqual([
+      'data: model 0x00000007×2, kernel 0x00000007 0x00000008 (first difference at page 1)',
+    ]);
+    expect(d.steps[3]!.differences).toEqual(['page 1 data: model 7, kernel 8']);
+    // Contents the kernel engine could not read are named, not taken as equal.
+    const unread = await diffScenario(dataSc, {
+      maxRuns: 1,
+      probe: kernel((s) => {
+        delete s[2]!.data;
+        (s[3]!.pages as Array<Record<string, unknown>>)[0]!.data = null;
+      }),
+    });
+    expect(unread.steps[2]!.not_compared).toEqual(['data: the kernel engine reported none']);
+    expect(unread.steps[3]!.not_compared).toEqual([
+      'data of page 0: not read from a load by the process of its present page',
+    ]);
+    expect([unread.steps[2]!.status, unread.steps[3]!.status]).toEqual(['skipped', 'skipped']);
+  });
+
   it('a step whose page lists differ in length differs', async () => {
     const d = await diffScenario(sc, {
       maxRuns: 1,

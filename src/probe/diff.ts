@@ -2,7 +2,8 @@
 // Debian's 6.1 / 6.12 in a qemu VM) and compare them step by step: ret, errno, the per-step
 // increments of nr_foll_pin_acquired / nr_foll_pin_released, the hugetlb pool counters, the `inspect`
 // fields the kernel exposes (present, order, mapcount, zero_page; in a VM also what gupsim's module
-// reads from the struct page, and the zone) and which inspected pages share a frame. Steps the kernel
+// reads from the struct page, and the zone), which inspected pages share a frame, and page contents
+// (the `data` a read-like step saw, and each inspected page's). Steps the kernel
 // engine cannot run are skipped with the reason; a scenario it cannot run at all (settings it could
 // not apply, no probe helper, no VM) is "not compared" with the reason. The summary counts what was
 // compared, and agreement is claimed only when something was and nothing failed to agree.
@@ -30,6 +31,7 @@ import { ProbeError } from './errors.js';
 import { INSPECT_FIELD_SOURCE } from './kpage.js';
 import { parseKernelOption } from './vm/releases.js';
 import { counter, renderTable, type Row } from '../scenario/table.js';
+import { formatData } from '../scenario/data.js';
 
 export interface EngineView {
   ret: number | null;
@@ -149,16 +151,18 @@ const PAGE_FIELDS = [
   'anon_exclusive',
   'mapped_by',
   'writable',
+  'data',
 ] as const;
 const VM_PAGE_FIELDS = [...PAGE_FIELDS, 'zone'] as const;
 /** Fields of a present page the kernel engine must read for the step to be compared (pfn: frame identity). */
-const READ_FIELDS = ['order', 'mapcount', 'zero_page', 'pfn'] as const;
+const READ_FIELDS = ['order', 'mapcount', 'zero_page', 'pfn', 'data'] as const;
 /** In a VM also what gupsim's module reads from the struct page, and the zone (the scenario's layout). */
 const VM_READ_FIELDS = [...READ_FIELDS, 'refcount', 'maybe_dma_pinned', 'anon_exclusive', 'mapped_by', 'zone'] as const;
 const MODULE_SOURCE = "gupsim's module (struct page, page table walk)";
 const FIELD_SOURCE: Record<(typeof VM_READ_FIELDS)[number], string> = {
   ...INSPECT_FIELD_SOURCE,
   pfn: '/proc/<pid>/pagemap (PFNs need CAP_SYS_ADMIN)',
+  data: 'a load by the process of its present page',
   refcount: MODULE_SOURCE,
   maybe_dma_pinned: MODULE_SOURCE,
   anon_exclusive: MODULE_SOURCE,
@@ -202,10 +206,22 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
   if (mv.released !== kv.released)
     out.push(`nr_foll_pin_released +${mv.released} on the model, +${kv.released} on the kernel`);
   out.push(...compareHugetlb(m, k));
+  // What a read saw (read, pread, read_disk, pipe_read, dma_read, process_vm_readv): page by page.
+  const unread = new Map<string, number[]>();
+  if (Array.isArray(m.data) && Array.isArray(k.data)) {
+    const md = m.data as number[];
+    const kd = k.data as number[];
+    if (JSON.stringify(md) !== JSON.stringify(kd)) {
+      const at = md.findIndex((v, i) => v !== kd[i]);
+      out.push(
+        `data: model ${formatData(md)}, kernel ${formatData(kd)}` +
+          (at >= 0 && at < kd.length ? ` (first difference at page ${at})` : ''),
+      );
+    }
+  } else if (Array.isArray(m.data) && m.data.length && mv.ret === kv.ret) unread.set('data', []);
   const mp = pagesOf(m);
   const kp = pagesOf(k);
   if (mp.length !== kp.length) out.push(`pages listed: ${mp.length} on the model, ${kp.length} on the kernel`);
-  const unread = new Map<string, number[]>();
   for (let i = 0; i < Math.min(mp.length, kp.length); i++) {
     const a = mp[i]!;
     const b = kp[i]!;
@@ -229,6 +245,7 @@ function compareStep(m: AnyStep, mv: EngineView, k: KernelStepResult, kv: Engine
     }
   }
   const names = [...unread].map(([f, pages]) => {
+    if (!pages.length) return `${f}: the kernel engine reported none`;
     const which = pages.length === 1 ? `page ${pages[0]}` : `${pages.length} pages from page ${pages[0]}`;
     return `${f} of ${which}: not read from ${FIELD_SOURCE[f as (typeof VM_READ_FIELDS)[number]]}`;
   });

@@ -29,6 +29,8 @@ import { HostSystem, type ProbeSystem } from './system.js';
 import { parseKernelOption } from './vm/releases.js';
 import { release } from 'node:os';
 import { GupSteps } from './gup_steps.js';
+import { DataSteps, expandRuns } from './data_steps.js';
+import { freshValue } from '../scenario/data.js';
 import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { usesHugetlb } from '../scenario/hugetlb.js';
 
@@ -161,7 +163,16 @@ function staticReason(step: Step, gupTest: boolean, root = isRoot(), gupModule =
   switch (step.op) {
     case 'rdma_reg_mr':
     case 'rdma_dereg_mr':
+    case 'rdma_write':
+    case 'rdma_read':
       return 'needs an RDMA device (ibv_reg_mr); the probe does not drive one';
+    case 'dma_write':
+    case 'dma_read':
+      if (!gupModule) return "a device access through a handle needs gupsim's GUP module (the VMs: --kernel)";
+      break;
+    case 'drop_caches':
+      if (!root) return 'not root: /proc/sys/vm/drop_caches needs CAP_SYS_ADMIN';
+      break;
     case 'vfio_map_dma':
     case 'vfio_unmap_dma':
       return 'needs a device bound to vfio-pci (VFIO_IOMMU_MAP_DMA)';
@@ -206,7 +217,7 @@ export function scenarioUnsupportedReason(
 function namesUsed(step: Step): string[] {
   const r = step as Record<string, unknown>;
   const out: string[] = [];
-  for (const k of ['region', 'local', 'fixed', 'file', 'ring', 'mr', 'dma', 'pins', 'handle'])
+  for (const k of ['region', 'local', 'fixed', 'file', 'ring', 'mr', 'dma', 'pins', 'handle', 'pipe'])
     if (typeof r[k] === 'string') out.push(r[k] as string);
   if (Array.isArray(r.regions)) out.push(...(r.regions as string[]));
   return out;
@@ -224,13 +235,17 @@ interface FileEntry {
   path: string;
   fs: string;
 }
-interface Ring {
+export interface Ring {
   proc: HelperProcess;
   fd: number;
+  /** The registered buffers (address and length), in buf_index order, once a registration succeeded. */
+  bufs: Array<{ addr: number; len: number }>;
 }
-interface Pipe {
+export interface Pipe {
   proc: HelperProcess;
   fds: number[];
+  /** Bytes vmspliced into it and not read yet. */
+  queued: number;
 }
 
 export type Out = { ret: number; errno?: string | null; extra?: Record<string, unknown>; unsupported?: string };
@@ -248,6 +263,8 @@ export class Runner {
   private readonly uids = new Map<string, number>();
   /** Raw GUP steps through gupsim's module (VMs only). */
   readonly gup: GupSteps;
+  /** Steps about files, writeback, fixed-buffer I/O and pipes (data_steps.ts). */
+  readonly data: DataSteps;
 
   constructor(
     readonly sc: Scenario,
@@ -256,6 +273,7 @@ export class Runner {
     readonly sys: ProbeSystem = new HostSystem(opts.idleMs, opts.diskDir),
   ) {
     this.gup = new GupSteps(this);
+    this.data = new DataSteps(this);
   }
 
   /** "on this host", or "in the VM". */
@@ -344,7 +362,7 @@ export class Runner {
     if (typeof r.as === 'string') this.missing.set(r.as, index);
   }
 
-  async run(step: Step, index: number): Promise<Out> {
+  async run(step: Step, index: number, rep = 0): Promise<Out> {
     switch (step.op) {
       case 'mmap':
         return this.mmap(step);
@@ -369,10 +387,16 @@ export class Runner {
         const p = await this.live(step.proc);
         if (!p) return dead(step.proc);
         const { addr, len } = this.range(step);
-        return this.call(p, `touch addr=${addr} len=${len} write=${step.op === 'write' ? 1 : 0}`, len);
+        if (step.op === 'write') {
+          // The value the model stores (scenario/data.ts), filled over every page.
+          const value = step.value ?? freshValue(index, rep);
+          const out = await this.call(p, `touch addr=${addr} len=${len} write=1 value=${value}`, len);
+          return { ...out, extra: { ...out.extra, value } };
+        }
+        return this.call(p, `touch addr=${addr} len=${len} write=0`, len);
       }
       case 'create_file':
-        return this.createFile(step);
+        return this.createFile(step, index);
       case 'get_user_pages':
       case 'get_user_pages_fast':
       case 'get_user_pages_fast_only':
@@ -408,7 +432,9 @@ export class Runner {
         if (!ring) return { ret: -9, errno: 'EBADF' };
         if (!ring.proc.alive)
           return { ret: 0, unsupported: `the ring's process ${ring.proc.name} has exited (its ring is gone)` };
-        return this.call(ring.proc, `uring_unregister fd=${ring.fd}`);
+        const out = await this.call(ring.proc, `uring_unregister fd=${ring.fd}`);
+        if (out.ret === 0) ring.bufs = [];
+        return out;
       }
       case 'odirect_read':
       case 'odirect_write': {
@@ -430,11 +456,15 @@ export class Runner {
         const target = await this.proc(step.target);
         const { addr, len } = this.range(step);
         const local = step.local ? ` local=${this.regions.get(step.local)!.addr}` : '';
-        return this.call(
+        const value =
+          step.op === 'process_vm_writev' && !step.local ? (step.value ?? freshValue(index, rep)) : undefined;
+        const out = await this.call(
           p,
-          `pvm pid=${target.pid} write=${step.op === 'process_vm_writev' ? 1 : 0} addr=${addr} len=${len}${local}`,
+          `pvm pid=${target.pid} write=${step.op === 'process_vm_writev' ? 1 : 0} addr=${addr} len=${len}${local}` +
+            (value !== undefined ? ` value=${value}` : ''),
           len,
         );
+        return value !== undefined ? { ...out, extra: { ...out.extra, value } } : out;
       }
       case 'vmsplice': {
         const p = await this.live(step.proc);
@@ -446,11 +476,28 @@ export class Runner {
           return { ret: 0, unsupported: `the pipe "${name}" belongs to process ${pipe.proc.name}` };
         const reuse = pipe ? ` rfd=${pipe.fds[0]} wfd=${pipe.fds[1]}` : '';
         const r = await this.helper.send(p, `vmsplice addr=${addr} len=${len}${reuse}`, this.timeout(len));
-        if (r.ret >= 0 && !pipe) this.pipes.set(name, { proc: p, fds: [Number(r.rfd), Number(r.wfd)] });
+        if (r.ret >= 0 && !pipe) this.pipes.set(name, { proc: p, fds: [Number(r.rfd), Number(r.wfd)], queued: 0 });
+        if (r.ret > 0) this.pipes.get(name)!.queued += r.ret;
         return { ret: r.ret, errno: r.errno, extra: { pipe: name } };
       }
       case 'close':
         return this.close(step);
+      case 'pread':
+      case 'pwrite':
+      case 'read_disk':
+      case 'fsync':
+      case 'msync':
+      case 'sync':
+      case 'writeback':
+      case 'drop_caches':
+      case 'truncate':
+      case 'io_uring_read_fixed':
+      case 'io_uring_write_fixed':
+      case 'pipe_read':
+        return this.data.run(step, index, rep);
+      case 'dma_write':
+      case 'dma_read':
+        return this.gup.dma(step, step.op === 'dma_write' ? (step.value ?? freshValue(index, rep)) : undefined);
       case 'vmstat':
         return { ret: 0, extra: { text: await this.sys.vmstatText() } };
       case 'inspect':
@@ -470,6 +517,7 @@ export class Runner {
     const r: HelperReply = await this.helper.send(p, line, this.timeout(len));
     const extra: Record<string, unknown> = {};
     if (typeof r.signal === 'string') extra.signal = r.signal;
+    if (Array.isArray(r.data)) extra.data = expandRuns(r.data);
     return { ret: r.ret, errno: r.errno, extra };
   }
 
@@ -551,12 +599,15 @@ export class Runner {
     return { ret: 0, extra: { addr: '0x' + to.toString(16), moved: to !== addr } };
   }
 
-  async createFile(s: StepOf<'create_file'>): Promise<Out> {
+  async createFile(s: StepOf<'create_file'>, index: number): Promise<Out> {
     if (this.files.has(s.as)) return { ret: -17, errno: 'EEXIST' };
     const fs = s.fs ?? 'disk';
     if (fs === 'dax')
       return { ret: 0, unsupported: 'fs: dax needs a DAX-capable device (pmem) with a file system mounted -o dax' };
-    const path = await this.sys.createFile(s.as, s.size, fs);
+    const path = await this.sys.createFile(s.as, s.size, fs, {
+      step: index,
+      ...(s.value !== undefined ? { value: s.value } : {}),
+    });
     this.files.set(s.as, { path, fs });
     return { ret: 0 };
   }
@@ -584,7 +635,7 @@ export class Runner {
           errno: r.errno,
           extra: { why: { fn: 'io_uring_setup', rule: 'the host refused to create a ring' } },
         };
-      ring = { proc: p, fd: r.ret };
+      ring = { proc: p, fd: r.ret, bufs: [] };
       this.rings.set(s.as, ring);
     }
     const iovs = s.regions
@@ -599,11 +650,13 @@ export class Runner {
           })(),
         ];
     const total = iovs.reduce((t, v) => t + v.len, 0);
-    return this.call(
+    const out = await this.call(
       ring.proc,
       `uring_register fd=${ring.fd} iov=${iovs.map((v) => `${v.addr}:${v.len}`).join(',')}`,
       total,
     );
+    if (out.ret === 0) ring.bufs = iovs;
+    return out;
   }
 
   async close(s: StepOf<'close'>): Promise<Out> {
@@ -646,6 +699,12 @@ export class Runner {
       );
       if (rep.ret < 0) return { ret: rep.ret, errno: rep.errno };
       const got = rep.pages as HelperPage[];
+      // The contents: the process reads its own present pages (a plain load: no fault, no reference).
+      const peek = await this.helper.send(p, `peek addr=${r.addr + i * PAGE_SIZE} pages=${count}`, this.timeout());
+      if (Array.isArray(peek.data))
+        (peek.data as Array<number | null>).forEach((v, k) => {
+          if (v !== null && got[k]?.present) got[k]!.data = v;
+        });
       got.forEach((h, k) =>
         pages.push(pageInfoFromHelper(i + k, h, h.present ? mappedBy : null, (pfn) => this.sys.zoneOf(pfn))),
       );
@@ -827,7 +886,7 @@ export async function runSteps(
     }
     let out: Out = { ret: 0 };
     try {
-      for (let r = 0; r < (step.repeat ?? 1); r++) out = await runner.run(step, index);
+      for (let r = 0; r < (step.repeat ?? 1); r++) out = await runner.run(step, index, r);
     } catch (e) {
       if (!(e instanceof ProbeError)) throw e;
       if (e.code === 'ERR_PROBE_HELPER') {

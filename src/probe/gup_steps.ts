@@ -198,6 +198,45 @@ export class GupSteps {
     return { ret: 0, ...(notes.length ? { extra: { note: notes.join('; ') } } : {}) };
   }
 
+  /**
+   * A device access through a handle's pages (dma_write / dma_read): the module's dma ioctl, which
+   * writes the value over each page through kmap_local_page() or reads a page's first word. Entries
+   * already released are not touched (the device would reach memory the driver gave back).
+   */
+  async dma(s: StepOf<'dma_write'> | StepOf<'dma_read'>, value: number | undefined): Promise<Out> {
+    const h = this.handles.get(s.handle);
+    if (!h) return { ret: 0, unsupported: `"${s.handle}" is not a GUP handle: the probe has no device behind it` };
+    const n = h.released.length;
+    const first = Math.floor((s.offset ?? 0) / PAGE_SIZE);
+    const count = s.length === undefined ? n - first : Math.ceil(((s.offset ?? 0) + s.length) / PAGE_SIZE) - first;
+    const indices = Array.from({ length: Math.max(0, count) }, (_, k) => first + k);
+    const bad = indices.find((i) => i >= n || h.released[i]);
+    if (bad !== undefined)
+      return {
+        ret: 0,
+        unsupported: `entry ${bad} of "${s.handle}" is not held: the device would reach memory the driver gave back`,
+      };
+    if (value !== undefined) {
+      for (const [index, c] of runsOf(indices)) {
+        const r = await this.r.helper.supervisorCommand(
+          `dma handle=${h.id} index=${index} count=${c} value=${value} write=1`,
+          this.r.timeout(c * PAGE_SIZE),
+        );
+        const why = refusal(r, this.r.sys.kernel);
+        if (why) return { ret: 0, unsupported: why };
+      }
+      return { ret: indices.length * PAGE_SIZE, extra: { value } };
+    }
+    const data: number[] = [];
+    for (const i of indices) {
+      const r = await this.r.helper.supervisorCommand(`dma handle=${h.id} index=${i} count=1 write=0`);
+      const why = refusal(r, this.r.sys.kernel);
+      if (why) return { ret: 0, unsupported: why };
+      data.push(Number(r.value));
+    }
+    return { ret: indices.length * PAGE_SIZE, extra: { data } };
+  }
+
   /** A release command to the supervisor: undefined when done, else the step's outcome (the module refused). */
   private async send(line: string, pages: number): Promise<Out | undefined> {
     const reply = await this.r.helper.supervisorCommand(line, this.r.timeout(Math.max(0, pages) * PAGE_SIZE));

@@ -32,19 +32,28 @@
  *   mremap addr= len= new_len= maymove=0|1 fixed=0|1 new_addr= dontunmap=0|1   -> "addr" (where it is now)
  *   mlock addr= len= onfault=0|1           mlock(2), or mlock2(2) with MLOCK_ONFAULT -> "locked_vm"
  *   munlock addr= len=                     -> "locked_vm" (pages: VmLck of /proc/self/status)
- *   touch addr= len= write=0|1             one access per page; SIGSEGV/SIGBUS -> -EFAULT
+ *   touch addr= len= write=0|1 value=V     one access per page; SIGSEGV/SIGBUS -> -EFAULT. A write fills
+ *                                          each page with the 32-bit V; a read -> "data": the first word of
+ *                                          each page, as runs [[value,count],...] (also on a fault)
  *   fork fd=N                              -> "pid" of the child
  *   exit                                   answers, then _exit(0)
  *   uring_setup                            -> ret: the ring's descriptor
  *   uring_register fd=F iov=ADDR:LEN[,ADDR:LEN...]     IORING_REGISTER_BUFFERS
  *   uring_unregister fd=F                  IORING_UNREGISTER_BUFFERS
+ *   uring_rw fd=F index=I addr=A len=L path=P foff=O read=0|1 direct=0|1
+ *                                          IORING_OP_READ_FIXED / WRITE_FIXED -> ret: the CQE's res
  *   close fd=F[,G...]
  *   odirect path=P read=0|1 foff=N addr=A len=L        open(O_DIRECT) + pread/pwrite
- *   pvm pid=P write=0|1 addr=A len=L [local=B]   process_vm_readv/writev of P's [A, A+L), to/from
- *                                          this process's [B, B+L) or a scratch buffer
+ *   pvm pid=P write=0|1 addr=A len=L [local=B] [value=V]   process_vm_readv/writev of P's [A, A+L),
+ *                                          to/from this process's [B, B+L) or a scratch buffer (holding V
+ *                                          for writev); readv -> "data" of what arrived
+ *   piperead rfd=R len=L                   read(2) without blocking -> "data" of the pages read
+ *   msync addr= len=                       msync(MS_SYNC)
  *   vmsplice addr=A len=L [rfd=R wfd=W]    into pipe W (default: a new pipe, kept open) -> "rfd", "wfd"
  *   inspect [pid=P] addr=A pages=N         /proc/P/pagemap (default self), /proc/kpagecount,
  *                                          /proc/kpageflags -> "pages":[{present,pfn,mapcount,flags,order}]
+ *   peek addr=A pages=N                    the first word of each present page (a plain load, nothing
+ *                                          faulted, no reference taken) -> "data":[v or null,...]
  *                                          (also a supervisor command: it reads a worker's pagemap as root);
  *                                          with gupsim's module loaded, each page also has "gup": the
  *                                          struct page fields it reads (refcount, pincount, ...)
@@ -63,13 +72,20 @@
  *   kmsg                                   kernel log records since the last kmsg (or since hello)
  *                                          -> "lines"
  *   readfile path=P                        -> "text"       writefile path=P value=V
- *   mkfile path=P size=N                   a file of N bytes of data (0x5a), fsync'ed, mode 0666
+ *   mkfile path=P size=N vstep=S [value=V] a file of N bytes, each block filled with V or with its block's
+ *                                          value for step S (file_block_value()), fsync'ed, mode 0666
+ *   pread path=P off=O len=L               buffered read -> "data";  pwrite path=P off=O len=L value=V
+ *   fsync path=P [range=1]                 fsync(2), or sync_file_range(WAIT|WRITE|WAIT) (the flusher)
+ *   readdisk path=P off=O len=L            the file's blocks on its block device (FIEMAP, O_DIRECT on the
+ *                                          device: past the page cache, nothing flushed) -> "data"
+ *   truncate path=P size=N                 filesize path=P -> ret: st_size
  *   alive pid=P                            -> ret 1 while P exists and is not a zombie, else 0
  *   release fn=NAME handle=H index=I count=C dirty=0|1   unpin_user_pages, unpin_user_pages_dirty_lock,
  *                                          unpin_user_page or put_page of a handle's entries, as asked
  *   pageinfo handle=H index=I | pfn=P      struct page fields of a held page or a frame
  *   dump_page handle=H index=I | pfn=P [reason=R]   dump_page() into the kernel log (R percent-encoded)
  *   dma handle=H index=I count=N value=V write=0|1  write V into N held pages / read page I's first word
+ *                                          ("value")
  *   handle handle=H                        -> ret: the entries handle H has
  *   newhandle                              -> ret: a handle no one has used since the module loaded
  *
@@ -110,6 +126,8 @@
 #include <termios.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
+#include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 #include "../../vm/module/gupsim_gup.h"
 
 #ifndef __NR_io_uring_setup
@@ -339,33 +357,147 @@ static void on_fault(int sig)
 	raise(sig);
 }
 
+/*
+ * Page contents (what gupsim calls a page's value): a 32-bit word repeated over the page. A store
+ * fills the page with it; a load reads the page's first word. Values go back as runs of equal values,
+ * "data":[[value,count],...], one count per page.
+ */
+struct runs {
+	uint32_t *v;
+	unsigned long *n;
+	size_t len, cap;
+};
+
+static void runs_add(struct runs *r, uint32_t v)
+{
+	if (r->len && r->v[r->len - 1] == v) {
+		r->n[r->len - 1]++;
+		return;
+	}
+	if (r->len == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		uint32_t *nv = realloc(r->v, cap * sizeof(*nv));
+		unsigned long *nn = realloc(r->n, cap * sizeof(*nn));
+		if (!nv || !nn)
+			_exit(4);
+		r->v = nv;
+		r->n = nn;
+		r->cap = cap;
+	}
+	r->v[r->len] = v;
+	r->n[r->len++] = 1;
+}
+
+/* Emit ,"data":[[v,n],...] and free the runs. */
+static void runs_emit(struct runs *r)
+{
+	emit(",\"data\":[");
+	for (size_t i = 0; i < r->len; i++)
+		emit(i ? ",[%u,%lu]" : "[%u,%lu]", r->v[i], r->n[i]);
+	emit("]");
+	free(r->v);
+	free(r->n);
+	memset(r, 0, sizeof(*r));
+}
+
+static void fill_page(void *page, uint32_t v)
+{
+	uint32_t *p = page;
+
+	for (unsigned long i = 0; i < PAGE / sizeof(uint32_t); i++)
+		p[i] = v;
+}
+
+/* The first word of each page of [buf, buf + len): what a reader of the buffer got. */
+static void runs_of_buffer(struct runs *r, const char *buf, unsigned long len)
+{
+	for (unsigned long off = 0; off < len; off += PAGE)
+		runs_add(r, *(const volatile uint32_t *)(buf + off));
+}
+
 static void cmd_touch(void)
 {
 	unsigned long addr = num("addr", 0), len = num("len", 0);
 	volatile int wr = (int)num("write", 0);
+	volatile uint32_t value = (uint32_t)num("value", 0);
 	volatile unsigned long a = addr;
 	volatile unsigned long end = addr + len;
+	static struct runs seen;
 	int sig;
 
+	memset(&seen, 0, sizeof(seen));
 	sig = sigsetjmp(touch_jb, 1);
 	if (sig) {
 		touching = 0;
 		reply(-EFAULT);
 		reply_str("signal", sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
 		emit(",\"at\":%lu", (unsigned long)a);
+		if (!wr)
+			runs_emit(&seen);
 		flush_line();
 		return;
 	}
 	touching = 1;
 	while (a < end) {
+		unsigned long page = a & ~(PAGE - 1);
+		/* page-granular contents: a store covers the whole page, a load reads its first word */
 		if (wr)
-			*(volatile unsigned char *)a = 0x5a;
+			fill_page((void *)page, value);
 		else
-			(void)*(volatile unsigned char *)a;
-		a = (a & ~(PAGE - 1)) + PAGE;
+			runs_add(&seen, *(volatile uint32_t *)page);
+		a = page + PAGE;
 	}
 	touching = 0;
 	reply(0);
+	if (!wr)
+		runs_emit(&seen);
+	flush_line();
+}
+
+/*
+ * peek addr=A pages=N: the first word of each page of this process that is present (its own
+ * pagemap says so), read with a plain load -> "data":[v or null, ...]. Nothing is faulted in and no
+ * reference is taken (reading /proc/<pid>/mem would: its FOLL_GET walk marks the page accessed,
+ * and a per-CPU LRU batch then holds a reference that stops a later write fault from reusing it).
+ * A present page the process may not read (PROT_NONE) is null.
+ */
+static void cmd_peek(void)
+{
+	unsigned long addr = num("addr", 0) & ~(PAGE - 1), pages = num("pages", 1);
+	static volatile unsigned long i;
+	int pm = open("/proc/self/pagemap", O_RDONLY);
+
+	if (pm < 0) {
+		reply(-errno);
+		flush_line();
+		return;
+	}
+	if (pages > MAX_INSPECT)
+		pages = MAX_INSPECT;
+	reply(0);
+	emit(",\"data\":[");
+	for (i = 0; i < pages; i++) {
+		unsigned long long e = 0;
+		unsigned long va = addr + i * PAGE;
+		uint32_t v;
+
+		emit(i ? "," : "");
+		if (pread(pm, &e, 8, (off_t)(va / PAGE * 8)) != 8 || !(e & (1ULL << 63))) {
+			emit("null");
+			continue;
+		}
+		if (sigsetjmp(touch_jb, 1)) {
+			touching = 0;
+			emit("null");
+			continue;
+		}
+		touching = 1;
+		v = *(volatile uint32_t *)va;
+		touching = 0;
+		emit("%u", v);
+	}
+	emit("]");
+	close(pm);
 	flush_line();
 }
 
@@ -639,13 +771,155 @@ static void cmd_setproc(void)
 /* ---------------------------------------------------------------------------------------------- */
 /* Consumers of GUP. */
 
+/* struct io_uring_params and the ring layout (include/uapi/linux/io_uring.h, stable ABI). */
+struct uring_sqring_offsets {
+	uint32_t head, tail, ring_mask, ring_entries, flags, dropped, array, resv1;
+	uint64_t user_addr;
+};
+struct uring_cqring_offsets {
+	uint32_t head, tail, ring_mask, ring_entries, overflow, cqes, flags, resv1;
+	uint64_t user_addr;
+};
+struct uring_params {
+	uint32_t sq_entries, cq_entries, flags, sq_thread_cpu, sq_thread_idle, features, wq_fd, resv[3];
+	struct uring_sqring_offsets sq_off;
+	struct uring_cqring_offsets cq_off;
+};
+struct uring_sqe {
+	uint8_t opcode, flags;
+	uint16_t ioprio;
+	int32_t fd;
+	uint64_t off, addr;
+	uint32_t len, rw_flags;
+	uint64_t user_data;
+	uint16_t buf_index, personality;
+	int32_t splice_fd_in;
+	uint64_t pad[2];
+};
+struct uring_cqe {
+	uint64_t user_data;
+	int32_t res;
+	uint32_t flags;
+};
+#define IORING_OP_READ_FIXED 4
+#define IORING_OP_WRITE_FIXED 5
+#define IORING_OFF_SQ_RING 0ULL
+#define IORING_OFF_CQ_RING 0x8000000ULL
+#define IORING_OFF_SQES 0x10000000ULL
+#define IORING_ENTER_GETEVENTS 1
+#ifndef __NR_io_uring_enter
+#define __NR_io_uring_enter 426
+#endif
+#define MAX_RINGS 16
+
+/* The rings this process set up, with their parameters (for fixed I/O: the ring's layout). */
+static struct {
+	int fd;
+	struct uring_params p;
+} rings[MAX_RINGS];
+static int nrings;
+
 static void cmd_uring_setup(void)
 {
 	/* struct io_uring_params is 120 bytes in every release; a larger zeroed buffer is fine. */
-	unsigned char params[256];
+	union {
+		struct uring_params p;
+		unsigned char bytes[256];
+	} params;
+	long fd;
 
-	memset(params, 0, sizeof(params));
-	cmd_simple(syscall(__NR_io_uring_setup, 4, params));
+	memset(&params, 0, sizeof(params));
+	fd = syscall(__NR_io_uring_setup, 4, &params);
+	if (fd >= 0 && nrings < MAX_RINGS) {
+		rings[nrings].fd = (int)fd;
+		rings[nrings++].p = params.p;
+	}
+	cmd_simple(fd);
+}
+
+/*
+ * IORING_OP_READ_FIXED / WRITE_FIXED of the registered buffer buf_index=I at addr=A (inside it), len=L,
+ * on file path=P at foff=O (O_DIRECT when direct=1): one SQE, wait for its CQE -> ret: cqe->res.
+ * The rings are mapped for the call and unmapped after it (a mapping would keep the ring alive
+ * after close(2), unlike in the model).
+ */
+static void cmd_uring_rw(void)
+{
+	int rfd = (int)num("fd", (unsigned long long)-1), rd = (int)num("read", 1), direct = (int)num("direct", 0);
+	const char *path = arg("path");
+	struct uring_params *p = NULL;
+	size_t sq_len, cq_len, sqe_len;
+	char *sq = MAP_FAILED, *cq = MAP_FAILED;
+	struct uring_sqe *sqes = MAP_FAILED;
+	long ret;
+	int fd = -1;
+
+	for (int i = 0; i < nrings; i++)
+		if (rings[i].fd == rfd)
+			p = &rings[i].p;
+	if (!p || !path) {
+		fail_usage("uring_rw needs fd (a ring of this process) and path");
+		return;
+	}
+	sq_len = p->sq_off.array + p->sq_entries * sizeof(uint32_t);
+	cq_len = p->cq_off.cqes + p->cq_entries * sizeof(struct uring_cqe);
+	sqe_len = p->sq_entries * sizeof(struct uring_sqe);
+	fd = open(path, (rd ? O_RDONLY : O_WRONLY) | (direct ? O_DIRECT : 0));
+	if (fd < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, IORING_OFF_SQ_RING);
+	cq = mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, IORING_OFF_CQ_RING);
+	sqes = mmap(NULL, sqe_len, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED) {
+		ret = -errno;
+		goto out;
+	}
+	{
+		volatile uint32_t *tail = (uint32_t *)(sq + p->sq_off.tail);
+		uint32_t mask = *(uint32_t *)(sq + p->sq_off.ring_mask), t = *tail;
+		uint32_t *array = (uint32_t *)(sq + p->sq_off.array);
+		struct uring_sqe *e = &sqes[t & mask];
+		volatile uint32_t *chead = (uint32_t *)(cq + p->cq_off.head);
+		volatile uint32_t *ctail = (uint32_t *)(cq + p->cq_off.tail);
+		uint32_t cmask = *(uint32_t *)(cq + p->cq_off.ring_mask);
+		struct uring_cqe *cqes = (struct uring_cqe *)(cq + p->cq_off.cqes);
+
+		memset(e, 0, sizeof(*e));
+		e->opcode = rd ? IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED;
+		e->fd = fd;
+		e->off = num("foff", 0);
+		e->addr = num("addr", 0);
+		e->len = (uint32_t)num("len", 0);
+		e->buf_index = (uint16_t)num("index", 0);
+		e->user_data = 0x6775;
+		array[t & mask] = t & mask;
+		__atomic_store_n(tail, t + 1, __ATOMIC_RELEASE);
+		do
+			ret = syscall(__NR_io_uring_enter, rfd, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+		while (ret < 0 && errno == EINTR);
+		if (ret < 0) {
+			ret = -errno;
+			goto out;
+		}
+		if (__atomic_load_n(chead, __ATOMIC_ACQUIRE) == __atomic_load_n(ctail, __ATOMIC_ACQUIRE)) {
+			ret = -EIO; /* GETEVENTS with min_complete 1 returned without a completion */
+			goto out;
+		}
+		ret = cqes[*chead & cmask].res;
+		__atomic_store_n(chead, *chead + 1, __ATOMIC_RELEASE);
+	}
+out:
+	if (sq != MAP_FAILED)
+		munmap(sq, sq_len);
+	if (cq != MAP_FAILED)
+		munmap(cq, cq_len);
+	if (sqes != MAP_FAILED)
+		munmap(sqes, sqe_len);
+	close(fd);
+	reply(ret);
+	flush_line();
 }
 
 static void cmd_uring_register(void)
@@ -735,12 +1009,75 @@ static void cmd_pvm(void)
 	local.iov_len = len;
 	remote.iov_base = (void *)addr;
 	remote.iov_len = len;
+	/* writev from a scratch buffer: it holds value=V, page by page (the model's scratch too) */
+	if (scratch && wr)
+		for (unsigned long off = 0; off < len; off += PAGE)
+			fill_page((char *)scratch + off, (uint32_t)num("value", 0));
 	r = wr ? process_vm_writev(pid, &local, 1, &remote, 1, 0) : process_vm_readv(pid, &local, 1, &remote, 1, 0);
 	int e = errno;
+	if (r < 0) {
+		if (scratch)
+			munmap(scratch, len ? len : 1);
+		errno = e;
+		cmd_simple(-1);
+		return;
+	}
+	reply(r);
+	if (!wr && r > 0) {
+		/* readv: what arrived in the buffer */
+		struct runs got = { 0 };
+		runs_of_buffer(&got, local.iov_base, (unsigned long)r);
+		runs_emit(&got);
+	}
 	if (scratch)
 		munmap(scratch, len ? len : 1);
-	errno = e;
-	cmd_simple(r);
+	flush_line();
+}
+
+/*
+ * piperead rfd=R len=L: read(2) up to L bytes from the pipe without blocking (O_NONBLOCK: an empty
+ * pipe is EAGAIN), into a buffer of this process -> ret: bytes, "data": the first word of each page read.
+ */
+static void cmd_piperead(void)
+{
+	int rfd = (int)num("rfd", (unsigned long long)-1);
+	unsigned long len = num("len", 0), done = 0;
+	char *buf;
+	int fl = fcntl(rfd, F_GETFL);
+
+	if (fl < 0 || fcntl(rfd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	buf = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		cmd_simple(-1);
+		return;
+	}
+	while (done < len) {
+		ssize_t r = read(rfd, buf + done, len - done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += (unsigned long)r;
+	}
+	int e = errno;
+	fcntl(rfd, F_SETFL, fl);
+	if (!done && len) {
+		munmap(buf, len);
+		reply(-e);
+		flush_line();
+		return;
+	}
+	reply((long long)done);
+	{
+		struct runs got = { 0 };
+		runs_of_buffer(&got, buf, done);
+		runs_emit(&got);
+	}
+	munmap(buf, len ? len : 1);
+	flush_line();
 }
 
 static void cmd_vmsplice(void)
@@ -1354,10 +1691,21 @@ static void cmd_writefile(void)
 	cmd_simple(w < 0 ? -1 : 0);
 }
 
+/*
+ * What block b of a file made at scenario step S holds (src/scenario/data.ts fileBlockValue()):
+ * 0x80000000 | (S & 0x7ff) << 20 | (b & 0xfffff).
+ */
+static uint32_t file_block_value(unsigned long long step, unsigned long long block)
+{
+	return 0x80000000u | (uint32_t)((step & 0x7ff) << 20) | (uint32_t)(block & 0xfffff);
+}
+
 static void cmd_mkfile(void)
 {
 	const char *path = arg("path");
-	unsigned long long size = num("size", 0), done = 0;
+	unsigned long long size = num("size", 0), done = 0, step = num("vstep", 0);
+	int fixed = arg("value") != NULL;
+	uint32_t value = (uint32_t)num("value", 0);
 	static char chunk[1 << 20];
 	int fd;
 
@@ -1365,7 +1713,6 @@ static void cmd_mkfile(void)
 		fail_usage("mkfile needs path");
 		return;
 	}
-	memset(chunk, 0x5a, sizeof(chunk));
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
 	if (fd < 0) {
 		cmd_simple(-1);
@@ -1374,6 +1721,9 @@ static void cmd_mkfile(void)
 	fchmod(fd, 0666);
 	while (done < size) {
 		size_t n = size - done < sizeof(chunk) ? (size_t)(size - done) : sizeof(chunk);
+		/* every block holds its value: value=V, or the value of its block (vstep=S) */
+		for (size_t off = 0; off < n; off += PAGE)
+			fill_page(chunk + off, fixed ? value : file_block_value(step, (done + off) / PAGE));
 		ssize_t w = pwrite(fd, chunk, n, (off_t)done);
 		if (w <= 0) {
 			int e = w < 0 ? errno : EIO;
@@ -1393,6 +1743,227 @@ static void cmd_mkfile(void)
 	}
 	close(fd);
 	reply(0);
+	flush_line();
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Files as a reader, a writer and the disk see them. */
+
+/* pread path=P off=O len=L: a buffered read -> ret: bytes, "data": the first word of each page. */
+static void cmd_pread(void)
+{
+	const char *path = arg("path");
+	unsigned long long off = num("off", 0), len = num("len", 0), done = 0;
+	char *buf;
+	int fd;
+
+	if (!path) {
+		fail_usage("pread needs path");
+		return;
+	}
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	buf = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		cmd_simple(-1);
+		return;
+	}
+	while (done < len) {
+		ssize_t r = pread(fd, buf + done, len - done, (off_t)(off + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += (unsigned long long)r;
+	}
+	close(fd);
+	reply((long long)done);
+	{
+		struct runs got = { 0 };
+		runs_of_buffer(&got, buf, (unsigned long)done);
+		runs_emit(&got);
+	}
+	munmap(buf, len ? len : 1);
+	flush_line();
+}
+
+/* pwrite path=P off=O len=L value=V: a buffered write of V over every page -> ret: bytes. */
+static void cmd_pwrite(void)
+{
+	const char *path = arg("path");
+	unsigned long long off = num("off", 0), len = num("len", 0);
+	char *buf;
+	ssize_t r;
+	int fd;
+
+	if (!path) {
+		fail_usage("pwrite needs path");
+		return;
+	}
+	fd = open(path, O_WRONLY);
+	if (fd < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	buf = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		close(fd);
+		cmd_simple(-1);
+		return;
+	}
+	for (unsigned long long o = 0; o < len; o += PAGE)
+		fill_page(buf + o, (uint32_t)num("value", 0));
+	r = pwrite(fd, buf, len, (off_t)off);
+	int e = errno;
+	munmap(buf, len ? len : 1);
+	close(fd);
+	errno = e;
+	cmd_simple(r);
+}
+
+/* fsync path=P; range=1: sync_file_range(WAIT_BEFORE|WRITE|WAIT_AFTER) instead (the flusher's writeback). */
+static void cmd_fsync(void)
+{
+	const char *path = arg("path");
+	int fd, r;
+
+	if (!path) {
+		fail_usage("fsync needs path");
+		return;
+	}
+	fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		cmd_simple(-1);
+		return;
+	}
+	r = num("range", 0) ? sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+						   SYNC_FILE_RANGE_WAIT_AFTER)
+			     : fsync(fd);
+	int e = errno;
+	close(fd);
+	errno = e;
+	cmd_simple(r);
+}
+
+/* The block device a file system lives on (/dev/<name> from /sys/dev/block/MAJ:MIN/uevent). */
+static int open_bdev(dev_t dev, char *name, size_t size)
+{
+	char path[96], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/uevent", major(dev), minor(dev));
+	snprintf(name, size, "?");
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "DEVNAME=", 8)) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(name, size, "/dev/%s", line + 8);
+		}
+	}
+	fclose(f);
+	return open(name, O_RDONLY | O_CLOEXEC);
+}
+
+/* struct fiemap / fiemap_extent (include/uapi/linux/fiemap.h) and FS_IOC_FIEMAP. */
+struct fm_extent {
+	uint64_t logical, physical, length, reserved64[2];
+	uint32_t flags, reserved[3];
+};
+#define FM_EXTENTS 256
+struct fm {
+	uint64_t start, length;
+	uint32_t flags, mapped_extents, extent_count, reserved;
+	struct fm_extent extents[FM_EXTENTS];
+};
+#define FS_IOC_FIEMAP_ _IOWR('f', 11, struct fiemap_header_)
+struct fiemap_header_ {
+	uint64_t start, length;
+	uint32_t flags, mapped_extents, extent_count, reserved;
+};
+/* extents whose blocks hold no data of the file on the disk (yet) */
+#define FIEMAP_EXTENT_NOT_ON_DISK (0x2 | 0x4 | 0x8 | 0x200 | 0x800) /* UNKNOWN DELALLOC ENCODED INLINE UNWRITTEN */
+
+/*
+ * readdisk path=P off=O len=L: what the disk holds for the file's blocks, past the page cache: the
+ * file's extents (FIEMAP, without FIEMAP_FLAG_SYNC: nothing is flushed) read from the block device
+ * -> "data": the first word of each block (0 where no written extent is). Not with O_DIRECT, which
+ * would pin this process's buffer (the scenario's pin counters would move): a buffered read of the
+ * device, with the device's cached copy of the block dropped before and after (POSIX_FADV_DONTNEED:
+ * the file system writes its data blocks past that cache, so a copy there would be stale).
+ */
+static void cmd_readdisk(void)
+{
+	const char *path = arg("path");
+	unsigned long long off = num("off", 0), len = num("len", 0);
+	static struct fm map;
+	struct stat st;
+	char dev[80];
+	void *blk = NULL;
+	int fd, bd = -1;
+
+	if (!path) {
+		fail_usage("readdisk needs path");
+		return;
+	}
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		cmd_simple(-1);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	memset(&map, 0, sizeof(map));
+	map.start = 0;
+	map.length = ~0ULL;
+	map.extent_count = FM_EXTENTS;
+	if (ioctl(fd, FS_IOC_FIEMAP_, &map) < 0) {
+		int e = errno;
+		close(fd);
+		reply(-e);
+		reply_str("error", "FIEMAP failed");
+		flush_line();
+		return;
+	}
+	close(fd);
+	bd = open_bdev(st.st_dev, dev, sizeof(dev));
+	if (bd < 0 || posix_memalign(&blk, PAGE, PAGE)) {
+		int e = errno;
+		reply(-e);
+		reply_str("error", "the block device cannot be opened");
+		reply_str("device", dev);
+		flush_line();
+		if (bd >= 0)
+			close(bd);
+		return;
+	}
+	struct runs got = { 0 };
+	for (unsigned long long pos = off & ~(PAGE - 1); pos < off + len; pos += PAGE) {
+		uint32_t v = 0;
+		for (uint32_t i = 0; i < map.mapped_extents && i < FM_EXTENTS; i++) {
+			struct fm_extent *x = &map.extents[i];
+			if (pos < x->logical || pos >= x->logical + x->length || (x->flags & FIEMAP_EXTENT_NOT_ON_DISK))
+				continue;
+			off_t at = (off_t)(x->physical + (pos - x->logical));
+			posix_fadvise(bd, at, PAGE, POSIX_FADV_DONTNEED);
+			if (pread(bd, blk, PAGE, at) == (ssize_t)PAGE)
+				v = *(uint32_t *)blk;
+			posix_fadvise(bd, at, PAGE, POSIX_FADV_DONTNEED);
+			break;
+		}
+		runs_add(&got, v);
+	}
+	close(bd);
+	free(blk);
+	reply(0);
+	runs_emit(&got);
 	flush_line();
 }
 
@@ -1446,6 +2017,19 @@ static int common_command(const char *c)
 		cmd_handle();
 	else if (!strcmp(c, "newhandle"))
 		cmd_newhandle();
+	else if (!strcmp(c, "pread"))
+		cmd_pread();
+	else if (!strcmp(c, "pwrite"))
+		cmd_pwrite();
+	else if (!strcmp(c, "fsync"))
+		cmd_fsync();
+	else if (!strcmp(c, "readdisk"))
+		cmd_readdisk();
+	else if (!strcmp(c, "filesize")) {
+		struct stat st;
+		cmd_simple(stat(arg("path") ? arg("path") : "", &st) < 0 ? -1 : (long)st.st_size);
+	} else if (!strcmp(c, "truncate"))
+		cmd_simple(truncate(arg("path") ? arg("path") : "", (off_t)num("size", 0)));
 	else
 		return 0;
 	return 1;
@@ -1489,6 +2073,8 @@ static void worker_loop(void)
 			cmd_mlock(0);
 		} else if (!strcmp(c, "touch")) {
 			cmd_touch();
+		} else if (!strcmp(c, "peek")) {
+			cmd_peek();
 		} else if (!strcmp(c, "fork")) {
 			cmd_fork();
 		} else if (!strcmp(c, "exit")) {
@@ -1509,6 +2095,12 @@ static void worker_loop(void)
 			cmd_pvm();
 		} else if (!strcmp(c, "vmsplice")) {
 			cmd_vmsplice();
+		} else if (!strcmp(c, "piperead")) {
+			cmd_piperead();
+		} else if (!strcmp(c, "uring_rw")) {
+			cmd_uring_rw();
+		} else if (!strcmp(c, "msync")) {
+			cmd_simple(msync((void *)(unsigned long)num("addr", 0), num("len", 0), MS_SYNC));
 		} else if (!strcmp(c, "gup")) {
 			cmd_gup();
 		} else if (!strcmp(c, "gup_test")) {

@@ -3,7 +3,7 @@
 // the `inspect` fields of DESIGN.md's result JSON. Fields the kernel does not expose are null.
 
 import { readFileSync } from 'node:fs';
-import type { PageInfo } from '../scenario/inspect.js';
+import { absentPage, type PageInfo } from '../scenario/inspect.js';
 
 /** KPF_* bit numbers, include/uapi/linux/kernel-page-flags.h. */
 export const KPF_NAMES: readonly string[] = [
@@ -129,6 +129,8 @@ export interface HelperPage {
   exclusive?: boolean;
   file?: boolean;
   swap?: boolean;
+  /** The page's first 32-bit word (its contents): the engine adds it from the process's `peek`. */
+  data?: number;
   /** struct page fields from gupsim's GUP module (in the VMs), absent on a host. */
   gup?: ModulePage;
 }
@@ -178,31 +180,7 @@ export function pageInfoFromHelper(
   mappedBy: PageInfo['mapped_by'],
   zones?: ZoneSpan[] | ((pfn: number) => string | null),
 ): PageInfo & { kpageflags: string[] | null; mapped_exclusively: boolean | null } {
-  if (!h.present) {
-    return {
-      page,
-      present: false,
-      pfn: null,
-      refcount: null,
-      mapcount: null,
-      pincount: null,
-      order: null,
-      zone: null,
-      mapped_by: null,
-      writable: null,
-      maybe_dma_pinned: null,
-      false_positive: null,
-      anon_exclusive: null,
-      zero_page: null,
-      dirty: null,
-      writeback: null,
-      lru: null,
-      mlocked: null,
-      refcount_parts: null,
-      kpageflags: null,
-      mapped_exclusively: null,
-    };
-  }
+  if (!h.present) return { ...absentPage(page), kpageflags: null, mapped_exclusively: null };
   const flags = h.flags !== undefined ? BigInt(h.flags) : undefined;
   const pfn = h.pfn ?? null;
   const zone = pfn === null ? null : typeof zones === 'function' ? zones(pfn) : zoneOfPfn(pfn, zones);
@@ -231,6 +209,8 @@ export function pageInfoFromHelper(
     mlocked: kpf(flags, KPF_MLOCKED),
     // Who holds the references is known to the model only.
     refcount_parts: null,
+    // The page's first 32-bit word, read by the process itself (null where it could not be read).
+    data: h.data ?? null,
     kpageflags: flags !== undefined ? kpageflagNames(flags) : null,
     mapped_exclusively: h.exclusive ?? null,
   };

@@ -22,6 +22,7 @@ import { isRoot, readCounters, readHugetlbCounters, settleCounters, type Counter
 import { zoneOfPfn, type ZoneSpan } from './kpage.js';
 import { packageRoot } from './package.js';
 import { PAGE_SIZE } from '../mm/memmap.js';
+import { fileBlockValue } from '../scenario/data.js';
 
 const TMPFS_MAGIC = 0x01021994;
 const RAMFS_MAGIC = 0x858458f6;
@@ -41,8 +42,12 @@ export interface ProbeSystem {
   settle(): Promise<Counters>;
   /** /proc/vmstat as text (the `vmstat` step). */
   vmstatText(): Promise<string>;
-  /** A file of `size` bytes of data on tmpfs or a disk file system; its path. */
-  createFile(name: string, size: number, fs: 'tmpfs' | 'disk'): Promise<string>;
+  /**
+   * A file of `size` bytes of data on tmpfs or a disk file system, fsynced; its path. Every block
+   * holds `contents.value`, or the value of its block for a file of step `contents.step`
+   * (scenario/data.ts fileBlockValue()), repeated over the block.
+   */
+  createFile(name: string, size: number, fs: 'tmpfs' | 'disk', contents: FileContents): Promise<string>;
   /** Remove what createFile made (synchronous: also from signal handlers). */
   removeFiles(): void;
   /** The zone of a page frame (DMA, DMA32, NORMAL, MOVABLE), null if unknown. */
@@ -51,6 +56,12 @@ export interface ProbeSystem {
   kmsg(): Promise<string[] | undefined>;
   /** The hugetlb pool counters by size (sizes the kernel lacks left out), as host.ts reads them. */
   hugetlbCounters(): Promise<HugetlbCounters>;
+}
+
+/** What create_file writes into each block: one value, or each block's value for its step. */
+export interface FileContents {
+  step: number;
+  value?: number;
 }
 
 /** hugetlb pool counters by size: { '2M': { nr_hugepages: 4, ... } }. */
@@ -119,7 +130,7 @@ export class HostSystem implements ProbeSystem {
     );
   }
 
-  async createFile(name: string, size: number, fs: 'tmpfs' | 'disk'): Promise<string> {
+  async createFile(name: string, size: number, fs: 'tmpfs' | 'disk', contents: FileContents): Promise<string> {
     let path: string;
     if (fs === 'tmpfs') {
       const dir = mkdtempSync('/dev/shm/gupsim-probe-');
@@ -134,9 +145,14 @@ export class HostSystem implements ProbeSystem {
     const fd = openSync(path, 'w', 0o666);
     fchmodSync(fd, 0o666);
     try {
-      const chunk = Buffer.alloc(Math.min(1 << 20, Math.max(PAGE_SIZE, size)), 0x5a);
+      const chunk = Buffer.alloc(Math.ceil(Math.min(1 << 20, Math.max(PAGE_SIZE, size)) / PAGE_SIZE) * PAGE_SIZE);
       for (let done = 0; done < size;) {
         const n = Math.min(chunk.length, size - done);
+        // Every block holds its value, repeated (the helper's mkfile does the same in the VMs).
+        for (let off = 0; off < n; off += PAGE_SIZE) {
+          const v = contents.value ?? fileBlockValue(contents.step, (done + off) / PAGE_SIZE);
+          for (let w = 0; w < PAGE_SIZE; w += 4) chunk.writeUInt32LE(v, off + w);
+        }
         writeSync(fd, chunk, 0, n, done);
         done += n;
       }

@@ -9,6 +9,7 @@ import type { AddressSpace } from '../mm/fs.js';
 import type { Scenario, Step } from './schema.js';
 import { ESRCH } from '../uapi/errno.js';
 import { DEFAULT_PROFILE, type KernelProfile } from '../mm/profile.js';
+import { freshValue } from './data.js';
 
 export interface Region {
   name: string;
@@ -75,6 +76,9 @@ export class RunContext {
   /** gupsim's ledger: every holder a step created, kept after it is released (for the leak report). */
   readonly holders = new Map<string, Holder>();
   readonly start: Record<string, number>;
+  /** The step running and which of its repeats (0-based): fresh values are unique to them. */
+  stepIndex = 0;
+  rep = 0;
 
   constructor(
     readonly sc: Scenario,
@@ -127,6 +131,11 @@ export class RunContext {
     const off = s.offset ?? 0;
     const len = s.length ?? (s.pages !== undefined ? s.pages * PAGE_SIZE : Math.max(0, region.len - off));
     return { addr: region.addr + off, len, region };
+  }
+
+  /** The value a step stores: the one it names, else a fresh one unique to this step and repeat. */
+  value(v: number | undefined): number {
+    return v ?? freshValue(this.stepIndex, this.rep);
   }
 
   register(h: Holder): void {

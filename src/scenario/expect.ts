@@ -3,6 +3,7 @@
 
 import type { Step } from './schema.js';
 import type { StepResult } from './result.js';
+import { formatData, stepData } from './data.js';
 
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -55,14 +56,10 @@ export function checkExpect(
     s.ret !== undefined ||
     s.errno !== undefined ||
     s.pages !== undefined ||
-    s.why !== undefined
+    s.why !== undefined ||
+    s.data !== undefined
   ) {
-    const target =
-      typeof s.step === 'number'
-        ? done[s.step]
-        : s.step !== undefined
-          ? [...done].reverse().find((d) => d.label === s.step)
-          : [...done].reverse().find((d) => d.op !== 'expect');
+    const target = findStep(done, s.step);
     const tname = typeof s.step === 'string' ? `"${s.step}"` : `step ${target?.index}`;
     const why = target && env.unchecked?.(target);
     if (!target) {
@@ -104,6 +101,7 @@ export function checkExpect(
           }
         }
       }
+      if (s.data !== undefined) checked += checkData(s.data, target, tname, done, env, failures, skipped);
     }
   }
   if (s.warnings !== undefined) {
@@ -139,4 +137,69 @@ export function checkExpect(
     }
   }
   return { failures, skipped, checked };
+}
+
+/** The step an expect names (label or index), or the last step that is not an expect. */
+function findStep(done: StepResult[], step: string | number | undefined): StepResult | undefined {
+  if (typeof step === 'number') return done[step];
+  if (step !== undefined) return [...done].reverse().find((d) => d.label === step);
+  return [...done].reverse().find((d) => d.op !== 'expect');
+}
+
+/** The `data` check: one value for every page, a list, or the same as / different from another step's. */
+function checkData(
+  want: NonNullable<Extract<Step, { op: 'expect' }>['data']>,
+  target: StepResult,
+  tname: string,
+  done: StepResult[],
+  env: ExpectEnv,
+  failures: string[],
+  skipped: string[],
+): number {
+  const got = stepData(target);
+  if (!got) {
+    failures.push(`${tname} data: the step shows no data`);
+    return 1;
+  }
+  if (env.skipNullFields && got.some((v) => v === null)) {
+    skipped.push(`${tname} data`);
+    return 0;
+  }
+  if (typeof want === 'number') {
+    const bad = got.findIndex((v) => v !== want);
+    if (bad >= 0)
+      failures.push(
+        `${tname} data: page ${bad} holds ${formatData([got[bad]!])}, want ${formatData([want])} in every page`,
+      );
+    return 1;
+  }
+  if (Array.isArray(want)) {
+    if (!same(got, want)) failures.push(`${tname} data: got ${formatData(got)}, want ${formatData(want)}`);
+    return 1;
+  }
+  const ref = 'sameAs' in want ? want.sameAs : want.differentFrom;
+  const other = findStep(done, ref);
+  const oname = typeof ref === 'string' ? `"${ref}"` : `step ${ref}`;
+  if (!other) {
+    failures.push(`${tname} data: no step ${String(ref)} to compare with`);
+    return 1;
+  }
+  const why = env.unchecked?.(other);
+  if (why) {
+    skipped.push(`${tname} data vs ${oname}: ${why}`);
+    return 0;
+  }
+  const od = stepData(other);
+  if (!od) {
+    failures.push(`${tname} data: ${oname} shows no data`);
+    return 1;
+  }
+  if (env.skipNullFields && od.some((v) => v === null)) {
+    skipped.push(`${tname} data vs ${oname}`);
+    return 0;
+  }
+  const eq = same(got, od);
+  if ('sameAs' in want && !eq) failures.push(`${tname} data: got ${formatData(got)}, ${oname} has ${formatData(od)}`);
+  if ('differentFrom' in want && eq) failures.push(`${tname} data: ${formatData(got)}, the same as ${oname}`);
+  return 1;
 }

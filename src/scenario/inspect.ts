@@ -11,6 +11,7 @@ import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { AddressSpace } from '../mm/fs.js';
 import { folioCacheRefs } from '../mm/swap.js';
 import type { Holder, HolderType } from '../consumers/holder.js';
+import { pageValue } from '../mm/highmem.js';
 
 /** What one holder costs a folio: its plain references and pins, and the _refcount they add. */
 export interface HolderShare {
@@ -57,6 +58,8 @@ export interface PageInfo {
   lru: boolean | null;
   mlocked: boolean | null;
   refcount_parts: RefcountParts | null;
+  /** The page's contents (a 32-bit word standing for its bytes; null when nothing is mapped). */
+  data: number | null;
 }
 
 /** Every holder's share of each folio it holds frames of, by folio. */
@@ -105,6 +108,32 @@ export function refcountParts(m: Machine, folio: number, holds: FolioHolds): Ref
   return { mappings, page_cache, holders, lru_batch, unattributed };
 }
 
+/** What inspect shows of a page that nothing maps: its index and present: false, every other field null. */
+export function absentPage(page: number): PageInfo {
+  return {
+    page,
+    present: false,
+    pfn: null,
+    refcount: null,
+    mapcount: null,
+    pincount: null,
+    order: null,
+    zone: null,
+    mapped_by: null,
+    writable: null,
+    maybe_dma_pinned: null,
+    false_positive: null,
+    anon_exclusive: null,
+    zero_page: null,
+    dirty: null,
+    writeback: null,
+    lru: null,
+    mlocked: null,
+    refcount_parts: null,
+    data: null,
+  };
+}
+
 /** The PFN mapped at addr in p, and the level that maps it. */
 export function lookupPage(
   p: Process,
@@ -131,29 +160,7 @@ export function inspectPage(
   holds: FolioHolds = new Map(),
 ): PageInfo {
   const hit = p.alive ? lookupPage(p, addr) : undefined;
-  if (!hit) {
-    return {
-      page,
-      present: false,
-      pfn: null,
-      refcount: null,
-      mapcount: null,
-      pincount: null,
-      order: null,
-      zone: null,
-      mapped_by: null,
-      writable: null,
-      maybe_dma_pinned: null,
-      false_positive: null,
-      anon_exclusive: null,
-      zero_page: null,
-      dirty: null,
-      writeback: null,
-      lru: null,
-      mlocked: null,
-      refcount_parts: null,
-    };
-  }
+  if (!hit) return absentPage(page);
   const mem = m.mem;
   const pfn = hit.pfn;
   const folio = mem.page_folio(pfn);
@@ -188,5 +195,6 @@ export function inspectPage(
     lru: mem.testFlag(folio, PG_lru),
     mlocked: mem.folio_test_mlocked(folio),
     refcount_parts: parts,
+    data: pageValue(m, pfn),
   };
 }

@@ -48,6 +48,17 @@ function handleKind(op: string): string {
  * defined before use: regions by mmap, files by create_file, rings/MRs/handles by the step that creates
  * them. Processes are created on first use.
  */
+/** Steps whose `file` names a file from create_file. */
+const FILE_OPS = new Set([
+  'pread',
+  'pwrite',
+  'read_disk',
+  'fsync',
+  'truncate',
+  'io_uring_read_fixed',
+  'io_uring_write_fixed',
+]);
+
 export function checkReferences(steps: Step[]): Array<{ index: number; field: string; message: string }> {
   /** Region name -> its size in bytes when known from the steps (mmap, then whole-region mremaps). */
   const regions = new Map<string, number | undefined>();
@@ -74,6 +85,7 @@ export function checkReferences(steps: Step[]): Array<{ index: number; field: st
     if (typeof r.local === 'string') need(regions, r.local, index, 'local', 'region');
     if (s.op === 'mmap' && s.file) need(files, s.file, index, 'file', 'file');
     if (s.op === 'odirect_read' || s.op === 'odirect_write') need(files, s.file, index, 'file', 'file');
+    if (FILE_OPS.has(s.op)) need(files, r.file as string, index, 'file', 'file');
     if (s.op === 'io_uring_register_buffers' && !s.region && !s.regions)
       errs.push({ index, field: 'region', message: 'give region or regions' });
     if (s.op === 'mmap' && s.type === 'file' && !s.file)
@@ -87,6 +99,13 @@ export function checkReferences(steps: Step[]): Array<{ index: number; field: st
       unpin_user_page: ['pins', 'pin handle'],
       put_page: ['pins', 'pin handle'],
       close: ['handle', 'handle'],
+      io_uring_read_fixed: ['ring', 'ring'],
+      io_uring_write_fixed: ['ring', 'ring'],
+      dma_write: ['handle', 'handle'],
+      dma_read: ['handle', 'handle'],
+      rdma_write: ['mr', 'mr'],
+      rdma_read: ['mr', 'mr'],
+      pipe_read: ['pipe', 'pipe'],
     };
     const k = kindOf[s.op];
     if (k) need(handles, r[k[0]] as string, index, k[0], k[1]);
@@ -95,6 +114,11 @@ export function checkReferences(steps: Step[]): Array<{ index: number; field: st
     if (maker !== undefined && !/^(get|pin)_user_pages/.test(maker))
       errs.push({ index, field: 'pins', message: `"${String(r.pins)}" was made by ${maker}, not by a raw GUP step` });
     if (s.op === 'expect' && typeof s.step === 'string') need(labels, s.step, index, 'step', 'step label');
+    if (s.op === 'expect' && s.data !== undefined && typeof s.data === 'object' && !Array.isArray(s.data)) {
+      const ref = 'sameAs' in s.data ? s.data.sameAs : s.data.differentFrom;
+      if (typeof ref === 'string') need(labels, ref, index, 'data', 'step label');
+      else if (ref >= index) errs.push({ index, field: 'data', message: `step ${ref} has not run yet` });
+    }
     if (s.op === 'inspect') {
       if ((s.region === undefined) === (s.handle === undefined))
         errs.push({

@@ -163,7 +163,9 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
   let out: Outcome = { ret: 0 };
   const migratedBefore = ctx.m.vmstat.get('pgmigrate_success');
   const unmapped = unmappedRegion(ctx, step);
+  ctx.stepIndex = index;
   for (let r = 0; r < runs; r++) {
+    ctx.rep = r;
     ctx.m.why = undefined;
     // A region whose mmap failed has no address: like MAP_FAILED, using it faults.
     out = unmapped

@@ -119,6 +119,15 @@ const flags = doc(
   'none',
 );
 const prot = z.enum(['rw', 'r', 'none']);
+/** A page's contents: one 32-bit word standing for its bytes (0 .. 0xffffffff; YAML takes 0x.. too). */
+const word = z.number().int().min(0).max(0xffffffff);
+const VALUE = 'a 32-bit word standing for the bytes of a page';
+const value = (what: string) =>
+  doc(word.optional(), `${what} (${VALUE}).`, undefined, 'a fresh value unique to this step');
+const fileRange = {
+  offset: doc(size.optional(), 'Start of the range in the file.', BYTES, '0'),
+  length: doc(size.optional(), 'Length of the range in the file.', BYTES, 'to the end of the file'),
+};
 
 /** A step schema: its op, what it does (the description), and its fields. */
 const step = <O extends string, T extends z.ZodRawShape>(op: O, description: string, shape: T) =>
@@ -137,6 +146,30 @@ const gupShape = {
   ),
 };
 const remoteShape = { ...gupShape, target: doc(name, 'The process whose pages are taken.') };
+
+const deviceRange = {
+  offset: doc(
+    size.optional(),
+    "Start in the object's range: bytes from its start (a GUP handle: entry index x 4096; VFIO: the IOVA offset).",
+    BYTES,
+    '0',
+  ),
+  length: doc(size.optional(), 'Length of the range.', BYTES, 'to the end of the object'),
+};
+const fixedShape = {
+  ring: doc(name, 'The ring whose registered buffer is used.'),
+  buf_index: doc(int.nonnegative().optional(), 'sqe->buf_index: which registered buffer.', 'index', '0'),
+  offset: doc(size.optional(), 'Where in the buffer the I/O starts (sqe->addr - its start).', BYTES, '0'),
+  length: doc(size.optional(), 'Bytes to transfer.', BYTES, 'to the end of the buffer'),
+  file: doc(name, 'The file, from create_file.'),
+  file_offset: doc(size.optional(), 'sqe->off: the file position.', BYTES, '0'),
+  direct: doc(
+    z.boolean().optional(),
+    'The file is opened O_DIRECT (disk files: the device moves the blocks).',
+    undefined,
+    'false',
+  ),
+};
 
 const GUP_DOC = (fn: string) => `mm/gup.c ${fn}() on a range of a region; ret is the number of pages taken, or -errno.`;
 
@@ -224,17 +257,23 @@ export const StepSchema = z.discriminatedUnion('op', [
         'MADV_COLLAPSE.',
     ),
   }),
-  step('read', 'The process reads every page of the range (read faults). ret 0, or -EFAULT with the signal.', {
-    proc,
-    region,
-    ...range,
-  }),
+  step(
+    'read',
+    'The process reads every page of the range (read faults). ret 0, or -EFAULT with the signal; data: ' +
+      'what it saw, one value per page.',
+    {
+      proc,
+      region,
+      ...range,
+    },
+  ),
   step('write', 'The process writes every page of the range (write faults, COW). ret 0, or -EFAULT with the signal.', {
     proc,
     region,
     ...range,
+    value: value('The value stored in every page of the range'),
   }),
-  step('create_file', 'A file with data, written and fsynced (its pages start cached and clean).', {
+  step('create_file', 'A file with data, written and fsynced: its pages start cached (disk: clean; tmpfs: dirty).', {
     as: doc(name, 'The name of the new file.'),
     size: doc(size, 'File size.', BYTES),
     fs: doc(
@@ -243,6 +282,48 @@ export const StepSchema = z.discriminatedUnion('op', [
       undefined,
       'disk',
     ),
+    value: doc(
+      word.optional(),
+      `The contents of every block (${VALUE}).`,
+      undefined,
+      'a value per block: 0x80000000 | (step & 0x7ff) << 20 | (block & 0xfffff)',
+    ),
+  }),
+  step('pread', 'pread(2) of a file, buffered: what a reader sees (page cache, read in from disk). data: per page.', {
+    proc: doc(name.optional(), 'The process reading.', undefined, 'a process of its own'),
+    file: doc(name, 'The file, from create_file.'),
+    ...fileRange,
+  }),
+  step('pwrite', 'pwrite(2) to a file, buffered: the page cache takes the value and is dirtied. ret: bytes.', {
+    proc: doc(name.optional(), 'The process writing.', undefined, 'a process of its own'),
+    file: doc(name, 'The file, from create_file.'),
+    ...fileRange,
+    value: value('The value written into every page of the range'),
+  }),
+  step(
+    'read_disk',
+    "What the disk holds for a file's blocks, past the page cache (no flush, nothing changed). data: per block.",
+    { file: doc(name, 'The file, from create_file.'), ...fileRange },
+  ),
+  step('fsync', 'fsync(2) of a file: its dirty pages are written back (cleaned, write-protected). ret: 0.', {
+    file: doc(name, 'The file, from create_file.'),
+  }),
+  step('msync', 'msync(MS_SYNC) of a range of a shared file mapping: the file range is written back.', {
+    proc,
+    region,
+    ...range,
+  }),
+  step('sync', 'sync(2): every dirty page of every file is written back.', {}),
+  step('writeback', 'Background writeback (the flusher threads): every dirty page of every file is written back.', {}),
+  step(
+    'drop_caches',
+    'echo 1 > /proc/sys/vm/drop_caches: clean, unmapped, unreferenced page-cache folios are dropped. ret: folios ' +
+      'dropped (the probe: 0).',
+    {},
+  ),
+  step('truncate', 'ftruncate(2) of a file: pages past the new size are unmapped and dropped, their blocks freed.', {
+    file: doc(name, 'The file, from create_file.'),
+    size: doc(size, 'The new file size (rounded up to pages).', BYTES),
   }),
   step(
     'fork',
@@ -283,6 +364,18 @@ export const StepSchema = z.discriminatedUnion('op', [
   step('io_uring_unregister_buffers', 'IORING_UNREGISTER_BUFFERS: every buffer of the ring is unpinned.', {
     ring: doc(name, 'The ring.'),
   }),
+  step(
+    'io_uring_read_fixed',
+    'IORING_OP_READ_FIXED: the file is read into a registered buffer, through the frames the registration ' +
+      'pinned (not the page tables). ret: the CQE result (bytes or -errno).',
+    fixedShape,
+  ),
+  step(
+    'io_uring_write_fixed',
+    'IORING_OP_WRITE_FIXED: a registered buffer is written to the file, from the frames the registration ' +
+      'pinned. ret: the CQE result (bytes or -errno).',
+    fixedShape,
+  ),
   step('odirect_read', 'read(2) of an O_DIRECT file into a range: short-term FOLL_PIN per bio.', {
     proc,
     region,
@@ -310,6 +403,7 @@ export const StepSchema = z.discriminatedUnion('op', [
     region,
     ...range,
     local: doc(name.optional(), "The caller's buffer, a region of proc.", undefined, 'a scratch buffer'),
+    value: value("What the scratch buffer holds (without local: the caller's own region holds its data)"),
   }),
   step('vmsplice', 'vmsplice(2) of a range into a pipe: FOLL_GET references the pipe holds. ret: bytes queued.', {
     proc,
@@ -317,6 +411,16 @@ export const StepSchema = z.discriminatedUnion('op', [
     ...range,
     as: doc(name.optional(), 'The pipe (created on first use).', undefined, 'a pipe nobody closes'),
   }),
+  step(
+    'pipe_read',
+    "read(2) of a pipe: each buffer's page is copied out as it is now (a vmsplice'd page shows the owner's " +
+      'later writes), then released. ret: bytes, or -EAGAIN when empty; data: per page.',
+    {
+      pipe: doc(name, 'The pipe, from vmsplice.'),
+      proc: doc(name.optional(), 'The process reading (it must have the pipe open).', undefined, 'its creator'),
+      length: doc(size.optional(), 'Bytes to read.', BYTES, 'everything queued'),
+    },
+  ),
   step('close', 'Close a consumer fd (pipe, ring, MR, VFIO mapping, HMM mirror) in a process.', {
     handle: doc(name, 'The object.'),
     proc: doc(name.optional(), 'The process whose fd is closed.', undefined, 'its creator'),
@@ -329,6 +433,15 @@ export const StepSchema = z.discriminatedUnion('op', [
     writable: doc(z.boolean().optional(), 'IB_ACCESS_LOCAL_WRITE (FOLL_WRITE).', undefined, 'true'),
   }),
   step('rdma_dereg_mr', 'ibv_dereg_mr: the MR is unpinned (dirtying writable pages).', { mr: doc(name, 'The MR.') }),
+  step('rdma_write', "RDMA WRITE by the remote peer into an MR: the NIC writes the MR's pinned frames. ret: bytes.", {
+    mr: doc(name, 'The MR.'),
+    ...deviceRange,
+    value: value('The value written into every page'),
+  }),
+  step('rdma_read', "RDMA READ by the remote peer from an MR: the NIC reads the MR's frames. data: per page.", {
+    mr: doc(name, 'The MR.'),
+    ...deviceRange,
+  }),
   step('vfio_map_dma', 'VFIO_IOMMU_MAP_DMA: pin_user_pages_remote(FOLL_LONGTERM), charged to locked_vm.', {
     proc,
     region,
@@ -343,6 +456,20 @@ export const StepSchema = z.discriminatedUnion('op', [
     ...range,
     as: doc(name, 'The mirror (an mmu_interval_notifier; created on first use).'),
     write: doc(z.boolean().optional(), 'HMM_PFN_REQ_WRITE: fault for write.', undefined, 'false'),
+  }),
+  step(
+    'dma_write',
+    "A device writes through what a handle holds: a GUP handle's pages (the driver's device), a VFIO mapping's " +
+      'IOVA range, an HMM mirror. Never faults, never dirties. ret: bytes.',
+    {
+      handle: doc(name, 'The GUP handle, VFIO DMA mapping or HMM mirror.'),
+      ...deviceRange,
+      value: value('The value written into every page'),
+    },
+  ),
+  step('dma_read', 'A device reads through what a handle holds (as dma_write). data: per page.', {
+    handle: doc(name, 'The GUP handle, VFIO DMA mapping or HMM mirror.'),
+    ...deviceRange,
   }),
   step('get_user_pages', GUP_DOC('get_user_pages'), gupShape),
   step('get_user_pages_fast', GUP_DOC('get_user_pages_fast'), gupShape),
@@ -409,6 +536,18 @@ export const StepSchema = z.discriminatedUnion('op', [
     misuse: doc(int.nonnegative().optional(), "gupsim's misuse records so far (the model only).", 'records'),
     pins: doc(int.nonnegative().optional(), 'Pins still held, over every holder.', 'pin units'),
     why: doc(z.string().optional(), 'Text the step’s why (function: rule) must contain.'),
+    data: doc(
+      z
+        .union([
+          word,
+          z.array(word),
+          z.strictObject({ sameAs: z.union([name, int.nonnegative()]) }),
+          z.strictObject({ differentFrom: z.union([name, int.nonnegative()]) }),
+        ])
+        .optional(),
+      "The step's data (read, pread, read_disk, pipe_read, dma_read, rdma_read, process_vm_readv, inspect pages): " +
+        'one value for every page, a list (one per page), { sameAs: step } or { differentFrom: step }.',
+    ),
     hugetlb: doc(
       z.strictObject({ '2M': hugetlbCounters.optional(), '1G': hugetlbCounters.optional() }).optional(),
       'hugetlb pool counters after the step named by `step` (or the last one), per size: nr_hugepages, ' +

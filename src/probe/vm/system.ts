@@ -7,7 +7,7 @@ import type { Helper } from '../helper.js';
 import { HUGEPAGES, HUGETLB_DIRS, hugetlbCounterValue, type Counters } from '../host.js';
 import { HUGETLB_COUNTERS } from '../../scenario/schema.js';
 import { readZones, zoneOfPfn, type ZoneSpan } from '../kpage.js';
-import type { HugetlbCounters, ProbeSystem } from '../system.js';
+import type { FileContents, HugetlbCounters, ProbeSystem } from '../system.js';
 import { GUEST_DISK_DIR, GUEST_TMPFS_DIR } from './initramfs.js';
 
 let runs = 0;
@@ -67,13 +67,14 @@ export class VmSystem implements ProbeSystem {
     return typeof r.text === 'string' ? r.text : '';
   }
 
-  async createFile(name: string, size: number, fs: 'tmpfs' | 'disk'): Promise<string> {
+  async createFile(name: string, size: number, fs: 'tmpfs' | 'disk', contents: FileContents): Promise<string> {
     if (fs === 'disk' && !this.hasDisk)
       throw new ProbeError('ERR_PROBE_UNSUPPORTED', "the VM has no ext4 disk (its kernel's disk modules are missing)");
     const safe = name.replace(/[^A-Za-z0-9._-]/g, '_');
     const path = `${fs === 'tmpfs' ? GUEST_TMPFS_DIR : GUEST_DISK_DIR}/run${this.run}-${safe}`;
     const r = await this.helper.supervisorCommand(
-      `mkfile path=${path} size=${size}`,
+      `mkfile path=${path} size=${size} vstep=${contents.step}` +
+        (contents.value !== undefined ? ` value=${contents.value}` : ''),
       30_000 + Math.ceil(size / (16 << 20)) * 1000,
     );
     if (r.ret < 0) throw new ProbeError('ERR_PROBE_UNSUPPORTED', `creating ${path} in the VM failed: ${r.errno}`);

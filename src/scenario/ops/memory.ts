@@ -14,6 +14,8 @@ import { kernel_clone, type ForkStats } from '../../kernel/fork.js';
 import { do_exit } from '../../kernel/exit.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { EEXIST, EINVAL } from '../../uapi/errno.js';
+import { memcpy_to_page, pageValue } from '../../mm/highmem.js';
+import { fileBlockValue } from '../data.js';
 
 export function mmap(ctx: RunContext, s: StepOf<'mmap'>): Outcome {
   const p = ctx.live(s.proc);
@@ -102,10 +104,17 @@ export function touch(ctx: RunContext, s: StepOf<'read'> | StepOf<'write'>): Out
   const p = ctx.live(s.proc);
   if (typeof p === 'number') return { ret: p };
   const { addr, len } = ctx.range(s);
-  const ret = userAccess(ctx.m, p, addr, len, s.op === 'write');
+  const m = ctx.m;
+  // A store of the value over each page, or a load of each page's value (page-granular contents).
+  const value = s.op === 'write' ? ctx.value(s.value) : 0;
+  const data: number[] = [];
+  const ret = userAccess(m, p, addr, len, s.op === 'write', (pfn, i) => {
+    if (s.op === 'write') memcpy_to_page(m, pfn, value);
+    else data[i] = pageValue(m, pfn);
+  });
   // The signal the process would get, from the fault path's refusal (SIGSEGV, SIGBUS).
   const signal = ret < 0 ? /^(SIG[A-Z]+)/.exec(ctx.m.why?.rule ?? '')?.[1] : undefined;
-  return { ret, extra: signal ? { signal } : undefined };
+  return { ret, extra: { ...(signal ? { signal } : {}), ...(s.op === 'write' ? { value } : { data }) } };
 }
 
 export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
@@ -114,9 +123,13 @@ export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
   const pages = Math.ceil(s.size / PAGE_SIZE);
   const f = ctx.m.newFile(s.fs ?? 'disk', s.as, pages);
   f.users++; // the scenario keeps it open
+  const blockValue = (b: number) => s.value ?? fileBlockValue(ctx.stepIndex, b);
+  if (f.fs !== 'tmpfs') f.disk = Uint32Array.from({ length: pages }, (_, b) => blockValue(b));
   // The file's data is written with write(2) in 1 MiB calls and fsynced (as the probe creates it),
-  // so its pages start out cached and clean.
+  // so its pages start out cached and clean (tmpfs: cached and dirty, with the data written).
   filemapWriteNewFile(ctx.m, f, s.size, 1 << 20);
+  if (f.fs === 'tmpfs')
+    for (let b = 0; b < pages; b++) if (f.pages[b]! >= 0) memcpy_to_page(ctx.m, f.pages[b]!, blockValue(b));
   ctx.files.set(s.as, f);
   ctx.m.files.set(s.as, f);
   return { ret: 0 };

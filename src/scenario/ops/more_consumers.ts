@@ -10,6 +10,8 @@ import type { Process } from '../../mm/task.js';
 import { EBADF, EEXIST } from '../../uapi/errno.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
 import { do_mmap, do_munmap } from '../../mm/mmap.js';
+import { userAccess } from '../../mm/user_access.js';
+import { memcpy_to_page, pageValue } from '../../mm/highmem.js';
 import { process_vm_rw } from '../../consumers/process_vm.js';
 import { Pipe, pipeCreate, vmsplice_to_pipe } from '../../consumers/vmsplice.js';
 import { IbMr, ib_umem_get, ib_umem_release } from '../../consumers/rdma.js';
@@ -57,11 +59,26 @@ export function processVm(ctx: RunContext, s: StepOf<'process_vm_readv'> | StepO
   } else {
     local = { addr: 0, len: 0 };
   }
-  const ret = process_vm_rw(m, caller, target, local, { addr, len }, s.op === 'process_vm_writev');
+  const write = s.op === 'process_vm_writev';
+  // A scratch buffer for writev holds the value the caller writes (the probe's helper fills it too).
+  const value = write && !s.local ? ctx.value(s.value) : undefined;
+  if (value !== undefined && scratch > 0)
+    userAccess(m, caller, scratch, len, true, (pfn) => memcpy_to_page(m, pfn, value));
+  const ret = process_vm_rw(m, caller, target, local, { addr, len }, write);
   const why = m.why;
+  // readv: what arrived in the caller's buffer, read back by the caller.
+  const data: number[] = [];
+  if (!write && ret > 0) userAccess(m, caller, local.addr, ret, false, (pfn, i) => (data[i] = pageValue(m, pfn)));
   if (scratch > 0) do_munmap(m, caller, scratch, Math.ceil(len / PAGE_SIZE) * PAGE_SIZE);
   m.why = why;
-  return { ret, extra: { target_has_pinned: target.mm.has_pinned } };
+  return {
+    ret,
+    extra: {
+      target_has_pinned: target.mm.has_pinned,
+      ...(value !== undefined ? { value } : {}),
+      ...(!write && ret > 0 ? { data } : {}),
+    },
+  };
 }
 
 /** vmsplice into the pipe named `as` (created on first use; without `as`, a pipe nobody closes). */

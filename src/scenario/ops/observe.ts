@@ -7,6 +7,7 @@ import { dump_page } from '../../mm/debug.js';
 import { folioHolds, inspectPage, lookupPage } from '../inspect.js';
 import { EBADF, EFAULT } from '../../uapi/errno.js';
 import type { Holder } from '../../consumers/holder.js';
+import { pageValue } from '../../mm/highmem.js';
 
 export function vmstat(ctx: RunContext): Outcome {
   return { ret: 0, extra: { text: ctx.m.vmstat.text() } };
@@ -50,6 +51,8 @@ function inspectHandle(ctx: RunContext, h: Holder): Outcome {
       refs: f.refs,
       mapped_pfn: hit?.pfn ?? null,
       still_mapped: hit?.pfn === f.pfn,
+      // What the device would read there, page by page.
+      data: Array.from({ length: f.pages }, (_, k) => pageValue(ctx.m, f.pfn + k)),
     };
   });
   const handle = {

@@ -3,7 +3,9 @@
 
 import type { RunContext, Outcome } from '../context.js';
 import { moreConsumerOps } from './more_consumers.js';
+import { dataOps } from './data.js';
 
 export const extraConsumerOps: Record<string, (ctx: RunContext, s: never) => Outcome> = {
   ...(moreConsumerOps as Record<string, (ctx: RunContext, s: never) => Outcome>),
+  ...(dataOps as Record<string, (ctx: RunContext, s: never) => Outcome>),
 };
