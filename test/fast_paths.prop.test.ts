@@ -2,9 +2,10 @@
 // small anon folio and its quiet reference drop, the unpin of io_release_ubuf()) are taken only while no
 // folio freed in use is on record (m.misuse.freedInUse is empty); with any record there, every entry
 // goes the general way, with its checks. So a machine carrying one record of a frame that does not exist
-// runs every path the general way, and must end exactly where the plain machine ends: the same page state
-// and page tables byte for byte, the same counters, results, WARNs and misuse records. Checked on every
-// example scenario and on random sequences of faults, forks, pins, io_uring buffers, unmaps and exits.
+// runs every path the general way, and must end exactly where the plain machine ends: the same page
+// state (contents included) and page tables byte for byte, the same counters, results, WARNs and misuse
+// records. Checked on every example scenario and on random sequences of faults, forks, pins, io_uring
+// buffers, unmaps and exits.
 
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
@@ -43,6 +44,7 @@ function state(m: Machine): string {
   return JSON.stringify({
     pool: Buffer.from(s.pool).toString('base64'),
     slab: Buffer.from(s.slab.buffer, 0, s.slabWords * 4).toString('base64'),
+    extras: [...s.extras].map(([name, a]) => [name, Buffer.from(a.buffer).toString('base64')]),
     vmstat: VMSTAT_ITEMS.map((i) => m.vmstat.get(i)),
     warns: m.warns.records,
     misuse: m.misuse.records,
@@ -121,6 +123,7 @@ describe('the hot paths take their shortcuts only where the general path does th
     const regions: { addr: number; pages: number }[] = [];
     const pins: Int32Array[] = [];
     const children: Process[] = [];
+    let forks = 0;
     const rets: number[] = [];
     for (const o of ops) {
       const region = 'r' in o && regions.length ? regions[o.r % regions.length]! : undefined;
@@ -140,7 +143,7 @@ describe('the hot paths take their shortcuts only where the general path does th
           if (region) rets.push(userAccess(m, p, region.addr, region.pages * PAGE_SIZE, o.write));
           break;
         case 'fork': {
-          const c = kernel_clone(m, p, `c${children.length}`);
+          const c = kernel_clone(m, p, `c${forks++}`);
           if (typeof c !== 'number') children.push(c);
           break;
         }
