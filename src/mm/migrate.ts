@@ -26,7 +26,7 @@ import {
 } from './rmap.js';
 import { folio_put_refs, folio_ref_add } from './swap.js';
 import type { Vma } from './mm_types.js';
-import { folio_maybe_dma_pinned } from './folio_pin.js';
+import { folio_maybe_dma_pinned } from './dma_pinned.js';
 import { EAGAIN, EBUSY, ENOMEM } from '../uapi/errno.js';
 import { AddressSpace } from './fs.js';
 import { folioCacheRefs } from './swap.js';

@@ -11,7 +11,7 @@ import type { Machine } from '../../mm/machine.js';
 import type { Process } from '../../mm/task.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_write } from '../../mm/pgtable.js';
-import { folio_maybe_dma_pinned } from '../../mm/folio_pin.js';
+import { folio_maybe_dma_pinned } from '../../mm/dma_pinned.js';
 import { pageValue } from '../../mm/highmem.js';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;

@@ -1,5 +1,6 @@
-// Models include/linux/mm.h folio_maybe_dma_pinned(): GUP (gup.ts) and migration's unmap (migrate.ts)
-// both ask it, so it sits below both.
+// Models folio_maybe_dma_pinned() of include/linux/mm.h: the question every consumer of pin
+// tracking asks (fork's early copy, writeback policies), kept apart from mm/gup.c so that modules
+// gup.ts depends on (page-writeback.ts) can ask it too.
 
 import type { Machine } from './machine.js';
 import { GUP_PIN_COUNTING_BIAS } from './memmap.js';
