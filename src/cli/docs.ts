@@ -133,8 +133,8 @@ const RESULT_DOC = [
     '`writeback` report `written` (pages), `drop_caches` `dropped` (folios) |',
   '| `refcount_parts` | `mappings` (one reference per PTE, PMD or PUD mapping), `page_cache` (one per page ' +
     'while in a file’s cache), `holders[]` (`handle`, `type`, `refs`, `pins`, `refcount`: the references they ' +
-    'add, a pin counting 1024 on a small folio and 1 on a large one), `lru_batch` (the classic LRU’s per-CPU ' +
-    'activate batch, until drained), `unattributed` (the rest, never forced to 0) |',
+    'add, a pin counting 1024 on a small folio and 1 on a large one), `lru_batch` (a per-CPU LRU batch: a new ' +
+    'folio waits in the lru_add batch, an activated one in the activate batch, until the batch is moved), `unattributed` (the rest, never forced to 0) |',
   '| `steps[].handle`, `steps[].frames[]` (inspect handle) | the holder (`name`, `type`, `process`, `closed`, ' +
     '`pins`, `refs`) and each frame it keeps: `addr`, `pfn`, `pages`, `pins`, `refs`, `mapped_pfn`, ' +
     '`still_mapped` (the process still maps that frame at that address), `data` (per page of the frame: what a ' +

@@ -104,10 +104,18 @@ export class Machine {
   /** The last refusal recorded by a GUP entry point (cleared when an entry point starts). */
   why: Refusal | undefined;
   /**
-   * The classic LRU's per-CPU activate batch (mm/swap.c cpu_fbatches.activate, one CPU): folios
+   * This CPU's lru_add batch (mm/swap.c cpu_fbatches.lru_add; gupsim's machine has one CPU): new
+   * folios folio_add_lru() queued, each holding a reference and off the LRU until the batch is moved
+   * (swap.ts).
+   */
+  readonly lruAddBatch: number[] = [];
+  /**
+   * The classic LRU's per-CPU activate batch (mm/swap.c cpu_fbatches.activate): folios
    * folio_activate() queued, each holding a reference until the batch is moved (swap.ts).
    */
   readonly lruActivateBatch: number[] = [];
+  /** mm/mlock.c's per-CPU mlock_fbatch: new folios of VM_LOCKED mappings, each holding a reference. */
+  readonly lruMlockBatch: number[] = [];
   /**
    * PG_active of the folios the classic LRU activated (the model's page-flag word has no bit left;
    * only folio_activate() sets it, and freeing clears it).

@@ -5,16 +5,17 @@
 // (check_and_migrate_movable_pages()) is GUP's and lives in gup.ts.
 
 import type { Machine } from './machine.js';
-import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
+import { NO_FOLIO, PG_anon_exclusive, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import { mk_pte, pte_pfn, pte_flags, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 import { AddressSpace } from './fs.js';
-import { folioCacheRefs } from './swap.js';
+import { folio_add_lru, folioCacheRefs, lru_add_drain } from './swap.js';
 import { folio_copy } from './highmem.js';
 
 /**
- * putback_movable_pages() for one folio: back on the LRU, isolation reference dropped; a hugetlb
- * folio becomes migratable again (folio_putback_hugetlb()).
+ * putback_movable_pages() for one folio: back on the LRU through the LRU batch (folio_putback_lru():
+ * folio_add_lru(), then the isolation reference dropped); a hugetlb folio becomes migratable again
+ * (folio_putback_hugetlb()).
  */
 export function putback_movable_pages(m: Machine, folio: number): void {
   const mem = m.mem;
@@ -23,7 +24,7 @@ export function putback_movable_pages(m: Machine, folio: number): void {
     mem.refcount[folio] = mem.refcount[folio]! - 1;
     return;
   }
-  mem.setFlag(folio, PG_lru);
+  folio_add_lru(m, folio);
   mem.refcount[folio] = mem.refcount[folio]! - 1;
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -mem.folio_nr_pages(folio));
 }
@@ -60,6 +61,7 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
     return { ok: false, why: 'no pinnable memory for the new folio' };
   }
   const hits = rmap_walk(m, folio);
+  const wasMlocked = mem.mlocked.has(folio);
   folio_copy(m, dst, folio); // folio_migrate_copy()
   // Copy struct page/folio state (folio_migrate_flags(): PG_active too).
   mem.flags[dst] = mem.flags[folio]!;
@@ -117,7 +119,16 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
   m.alloc.freeBlock(folio, order);
   m.vmstat.mod('nr_free_pages', nr);
-  mem.setFlag(dst, PG_lru);
+  // migrate_folio_move(): the new folio goes on the LRU through the LRU batch; the batch is drained
+  // at once when the old folio was mlocked (PAGE_WAS_MLOCKED), and on 6.1 whenever it was mapped
+  // (page_was_mapped: profile.migrateDrainsMapped), so only 6.12 and later leave it in the batch.
+  if (wasMlocked) {
+    // remove_migration_pte() mlocks the new folio in its VM_LOCKED mapping; the old one is gone.
+    mem.mlocked.delete(folio);
+    mem.mlocked.add(dst);
+  }
+  folio_add_lru(m, dst);
+  if (wasMlocked || (m.profile.migrateDrainsMapped && hits.length > 0)) lru_add_drain(m);
   return { ok: true };
 }
 

@@ -61,8 +61,27 @@ export interface KernelProfile {
    * (folio_inc_refs()), no reference.
    */
   lruGenEnabled: boolean;
-  /** Folios a per-CPU LRU batch holds before it is moved: PAGEVEC_SIZE, 15 in 6.1, 31 in 6.12 and 6.18. */
+  /**
+   * Folios a per-CPU LRU batch (lru_add, activate, mlock) holds before it is moved: PAGEVEC_SIZE
+   * (include/linux/pagevec.h), 15 in 6.1, 31 in 6.12 and 6.18. The batch is moved when an add fills
+   * it (folio_batch_add() returns 0), so at most PAGEVEC_SIZE - 1 folios wait, each holding one
+   * reference; a large folio moves it at once (folio_may_be_lru_cached()).
+   */
   lruBatchSize: number;
+  /**
+   * migrate_folio_move() drains this CPU's LRU batches after putting the new folio in the lru_add
+   * batch whenever the old folio was mapped (6.1: "if (page_was_mapped) lru_add_drain()"); 6.12 and
+   * 6.18 only when it was mlocked (PAGE_WAS_MLOCKED), so a page a FOLL_LONGTERM pin migrated holds
+   * one more reference (the batch's) until the batch moves.
+   */
+  migrateDrainsMapped: boolean;
+  /**
+   * The references collect_longterm_unpinnable_folios() expects a pinned small folio to hold beyond
+   * folio_expected_ref_count() before it drains the LRU batches for it: 'pin_refs' (6.12, 6.18:
+   * GUP_PIN_COUNTING_BIAS for a small folio, 1 with _pincount), so only an extra reference (an LRU
+   * batch's) drains; 'one' (Debian's 6.1.192: "+ 1"), so every small folio found drains them.
+   */
+  longtermCollectPinRefs: 'one' | 'pin_refs';
   /**
    * How io_uring's IORING_REGISTER_BUFFERS pins (io_pin_pages()).
    * 'pin_user_pages' (6.1, io_uring/rsrc.c): pin_user_pages(FOLL_WRITE | FOLL_LONGTERM) with a vmas
@@ -228,6 +247,8 @@ export const LINUX_6_18: KernelProfile = {
   hugetlbForceWriteRefused: false,
   lruGenEnabled: false,
   lruBatchSize: 31,
+  migrateDrainsMapped: false,
+  longtermCollectPinRefs: 'pin_refs',
   ioUringPin: 'pin_user_pages_fast',
   ioUringCoalesce: true,
   ioUringAcctSeesEarlierBuffers: false,
@@ -273,6 +294,8 @@ export const LINUX_6_1: KernelProfile = {
   longtermRoUnshareFileCow: false,
   lruGenEnabled: false,
   lruBatchSize: 15,
+  migrateDrainsMapped: true,
+  longtermCollectPinRefs: 'one',
   ioUringPin: 'pin_user_pages',
   ioUringCoalesce: false,
   directIoPins: false,

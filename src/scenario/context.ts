@@ -10,6 +10,7 @@ import type { Scenario, Step } from './schema.js';
 import { ESRCH } from '../uapi/errno.js';
 import { DEFAULT_PROFILE, type KernelProfile } from '../mm/profile.js';
 import { freshValue } from './data.js';
+import { lru_add_drain } from '../mm/swap.js';
 
 export interface Region {
   name: string;
@@ -100,10 +101,15 @@ export class RunContext {
     this.start = this.m.vmstat.snapshot();
   }
 
-  /** The process named `name`, created on first use with the scenario's settings. */
+  /**
+   * The process named `name`, created on first use with the scenario's settings. A process comes
+   * from fork() and execve(): exec drops the copied mm (exec_mmap() -> mmput() -> exit_mmap()), which
+   * drains this CPU's LRU batches, so a new process starts with them empty.
+   */
   proc(name: string): Process {
     const p = this.m.process(name);
     if (p) return p;
+    lru_add_drain(this.m);
     const np = this.m.spawn(name);
     this.configure(np);
     return np;

@@ -83,7 +83,7 @@ describe('inspect: the refcount breakdown', () => {
       loadScenario(`
 steps:
   - { op: mmap, proc: app, as: buf, size: 4K, type: anon }
-  - { op: write, proc: app, region: buf }
+  - { op: madvise, proc: app, region: buf, advice: populate_write }
   - { op: get_user_pages, proc: app, region: buf, pages: 1, as: refs, repeat: 1023 }
   - { op: inspect, proc: app, region: buf, page: 0 }
   - { op: put_page, pins: refs, index: 0 }

@@ -9,7 +9,7 @@ import { pte_pfn, pte_present, pte_write, pte_index } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
 import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { AddressSpace } from '../mm/fs.js';
-import { folioCacheRefs } from '../mm/swap.js';
+import { folioCacheRefs, lruBatchRefs } from '../mm/swap.js';
 import type { Holder, HolderType } from '../consumers/holder.js';
 import { pageValue } from '../mm/highmem.js';
 
@@ -26,7 +26,8 @@ export interface HolderShare {
 /**
  * The folio's _refcount broken down: one reference per mapping (PTE, PMD or PUD) of it, the page
  * cache's (one per page while the folio is in a file's cache), each holder's references and pins, the
- * classic LRU's per-CPU activate batch (one per entry, until it is drained: mm/swap.c), and what is
+ * per-CPU LRU batches' (a new folio in the lru_add batch, an activated one in the activate batch: one
+ * per entry, until the batch is moved: mm/swap.c), and what is
  * left (unattributed: a reference gupsim cannot name, e.g. after a misuse).
  */
 export interface RefcountParts {
@@ -102,8 +103,7 @@ export function refcountParts(m: Machine, folio: number, holds: FolioHolds): Ref
   const page_cache = zero ? 0 : pageCacheRefs(m, folio);
   const holders = holds.get(folio) ?? [];
   const held = holders.reduce((t, h) => t + h.refcount, 0);
-  let lru_batch = 0;
-  for (const f of m.lruActivateBatch) if (f === folio) lru_batch++;
+  const lru_batch = lruBatchRefs(m, folio);
   const unattributed = mem.refcount[folio]! - mappings - page_cache - held - lru_batch;
   return { mappings, page_cache, holders, lru_batch, unattributed };
 }

@@ -16,6 +16,7 @@ import { PAGE_SIZE } from '../../mm/memmap.js';
 import { EEXIST, EINVAL } from '../../uapi/errno.js';
 import { memcpy_to_page, pageValue } from '../../mm/highmem.js';
 import { fileBlockValue } from '../data.js';
+import { lru_add_drain } from '../../mm/swap.js';
 
 export function mmap(ctx: RunContext, s: StepOf<'mmap'>): Outcome {
   const p = ctx.live(s.proc);
@@ -143,6 +144,11 @@ export function fork(ctx: RunContext, s: StepOf<'fork'>): Outcome {
   const stats: ForkStats = { shared: 0, copied: 0, pmd_split: 0 };
   const c = kernel_clone(ctx.m, p, s.child, stats);
   if (typeof c === 'number') return { ret: c };
+  // After fork() both processes run on and write their own stacks and data: COW copies of pages
+  // gupsim's processes do not have, each joining this CPU's LRU batch, so the batch fills at a point
+  // the model cannot know. gupsim settles it: the batch is drained when the fork step ends (the probe's
+  // helper makes its copies at once and drains there too). The kernel's fork itself drains nothing.
+  lru_add_drain(ctx.m);
   ctx.configure(c);
   return { ret: 0, extra: { pid: c.pid, fork: stats } };
 }

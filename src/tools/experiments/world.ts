@@ -10,6 +10,7 @@ import { PAGE_SIZE, PMD_ORDER, PMD_SIZE, PUD_ORDER, PUD_SIZE } from '../../mm/me
 import { do_mmap } from '../../mm/mmap.js';
 import { do_madvise } from '../../mm/madvise.js';
 import { userAccess } from '../../mm/user_access.js';
+import { lru_add_drain } from '../../mm/swap.js';
 import { lookupPage } from '../../scenario/inspect.js';
 
 export type FolioKind =
@@ -103,7 +104,9 @@ export function buffer(kind: FolioKind, bytes: number, o: BufferOptions = {}): B
 /**
  * Map `bytes` of private memory of folio kind `kind` in `p` and write-fault it; returns the address.
  * The machine must allow the kind (mTHP size enabled, hugetlb pool large enough): every folio is
- * checked to be of the kind's order and mapped at its level, or this throws.
+ * checked to be of the kind's order and mapped at its level, or this throws. The per-CPU LRU batches
+ * are drained afterwards, as they are long after a program faulted its buffer in: the folios are on
+ * the LRU and hold their mappings' references only.
  */
 export function mapRegion(m: Machine, p: Process, kind: FolioKind, bytes: number): number {
   const info = kindInfo(kind);
@@ -123,6 +126,7 @@ export function mapRegion(m: Machine, p: Process, kind: FolioKind, bytes: number
   if (addr < 0) fail(`mmap of ${bytes} bytes of ${info.label} returned ${addr}`);
   const r = userAccess(m, p, addr, bytes, true);
   if (r !== 0) fail(`faulting in ${info.label} returned ${r}`);
+  lru_add_drain(m);
   for (let a = addr; a < addr + bytes; a += unit) {
     const hit = lookupPage(p, a);
     if (!hit) fail(`${info.label}: nothing mapped at ${a.toString(16)}`);
