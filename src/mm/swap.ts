@@ -17,11 +17,12 @@
 // record says so, it is tainted, and later references are applied to its counts), but gupsim keeps its
 // frames out of its own allocator until nothing maps or caches them and its count is back at or below
 // zero; only then are they freed for real (and counted in nr_free_pages). The kernel would have handed
-// them out at once. Not modelled: free_pages_prepare() also clears the page flags (PageAnonExclusive,
-// dirty, LRU...) and an anon folio's mapping, so the kernel's later unmap counts the page as a file
-// page (RSS and NR_FILE_MAPPED skew; "BUG: Bad rss-counter state" at exit); gupsim keeps the folio's
-// fields as they were so its own page tables and counters stay consistent (measured on Debian 6.12 in a
-// VM: refcount 0 and mapcount 1 as here, PageAnonExclusive clear there). A page-cache lookup of a
+// them out at once. free_pages_prepare() clears every page flag: gupsim clears PageAnonExclusive as it
+// does (measured on Debian 6.1 and 6.12 in a VM: refcount 0, mapcount 1, PageAnonExclusive clear).
+// Not modelled: it also clears the other flags (dirty, LRU...) and an anon folio's mapping, so the
+// kernel's later unmap counts the page as a file page (RSS and NR_FILE_MAPPED skew; "BUG: Bad
+// rss-counter state" at exit); gupsim keeps those fields so its own page tables and counters stay
+// consistent. A page-cache lookup of a
 // cached folio at count 0 retries forever in the kernel (filemap_get_entry(): folio_try_get() fails on
 // 0); gupsim's lookup takes the folio as it is.
 
@@ -138,6 +139,8 @@ function freeInUse(m: Machine, folio: number): PutConsequence {
   const mem = m.mem;
   m.misuse.freedInUse.set(folio, { step: m.misuse.step, freedAgain: false });
   m.misuse.taint(folio, mem.folio_order(folio));
+  // free_pages_prepare(): page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP, PG_anon_exclusive among them.
+  for (let i = 0; i < mem.folio_nr_pages(folio); i++) mem.ClearPageAnonExclusive(folio + i);
   const maps = mem.folio_mapcount(folio);
   const cached = folioUseRefs(m, folio) > maps;
   const lookup = cached
