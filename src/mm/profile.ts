@@ -127,6 +127,15 @@ export interface KernelProfile {
    * filemap_free_folio() of 6.12 and 6.18); 6.1 takes one ("long nr = 1; if (!huge) nr = ...").
    */
   hugetlbCacheRefPerPage: boolean;
+  /**
+   * When __unmap_hugepage_range() gives the mmap owner back the reservation of a private anon page it
+   * unmaps (MADV_DONTNEED, munmap, exit: folio_set_hugetlb_restore_reserve() + vma_add_reservation()).
+   * 'never' (6.1: the unmap path restores nothing, so MADV_DONTNEED leaves HugePages_Rsvd as it was);
+   * 'last-unmap' (Debian's 6.12.117: only when no other mapping remains, !folio_mapped(), so a page a
+   * fork child still maps keeps it consumed); 'always' (the 6.18 host measured: also while a child
+   * maps it, so HugePages_Rsvd goes below zero until the child lets go).
+   */
+  hugetlbUnmapRestoresReserve: 'never' | 'last-unmap' | 'always';
   /** Per-size anon mTHP (transparent_hugepage/hugepages-<size>kB, alloc_anon_folio(): 6.8+). */
   mthp: boolean;
   /** __get_unmapped_area(): anon mappings of whole PMDs are THP-aligned (thp_get_unmapped_area, 6.7+). */
@@ -258,6 +267,7 @@ export const LINUX_6_18: KernelProfile = {
   shmemDirectIo: true,
   rdmaReadOnlyForceWrite: false,
   hugetlbCacheRefPerPage: true,
+  hugetlbUnmapRestoresReserve: 'always',
   mthp: true,
   anonThpAlign: true,
   ext4LargeFolios: true,
@@ -283,6 +293,7 @@ export const LINUX_6_12: KernelProfile = {
   wpReuseAnon: 'small',
   vfioUnpinRuns: false,
   hugeZeroWpAllocatesThp: false,
+  hugetlbUnmapRestoresReserve: 'last-unmap',
 };
 
 export const LINUX_6_1: KernelProfile = {
@@ -302,6 +313,7 @@ export const LINUX_6_1: KernelProfile = {
   shmemDirectIo: false,
   rdmaReadOnlyForceWrite: true,
   hugetlbCacheRefPerPage: false,
+  hugetlbUnmapRestoresReserve: 'never',
   mthp: false,
   anonThpAlign: false,
   wpReuseAnon: 'page_count',
