@@ -260,7 +260,7 @@ steps:
   - { op: pin_user_pages, proc: app, region: fm, pages: 1, flags: [FOLL_LONGTERM], as: p, label: pin }
   - { op: inspect, proc: app, region: fm, page: 0, label: pinned }`;
       expect(each(yaml, (r) => [page(r, 'pinned').refcount, page(r, 'pinned').anon_exclusive])).toEqual({
-        '6.1': [1026, false], // mapping + page cache + pin
+        '6.1': [1027, false], // mapping + page cache + buffer heads (written by create_file) + pin
         '6.12': [1026, true], // the unshare's anon copy: mapping + pin + the lru_add batch (a new folio)
         '6.18': [1026, true],
       });

@@ -115,6 +115,7 @@ export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: n
         }
         if (folio === NO_FOLIO) return;
         filemap_add_folio(m, folio, file, idx);
+        block_write_begin(m, file, folio);
         // The data written (and fsynced) is what the disk holds: the cache shows the same.
         filemap_read_folio(m, file, folio);
         // tmpfs: shmem_write_end() dirties the folio, and fsync has nothing to clean it with.
@@ -125,6 +126,20 @@ export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: n
       pos = Math.min(chunkEnd, cached ? (idx + 1) * PAGE_SIZE : folioEnd);
     }
   }
+}
+
+/**
+ * ext4's buffered-write and page_mkwrite paths (ext4_da_write_begin() / block_page_mkwrite() ->
+ * __block_write_begin_int() -> folio_create_empty_buffers()): a disk file's folio being written gets
+ * buffer heads, once, which hold a folio reference (folio_attach_private()) until the folio leaves the
+ * page cache. A folio read in whole (ext4_mpage_readpages()) has none. tmpfs, fsdax and hugetlbfs
+ * folios never get any.
+ */
+export function block_write_begin(m: Machine, file: AddressSpace, folio: number): void {
+  const mem = m.mem;
+  if (file.fs !== 'disk' || mem.fsPrivate.has(folio)) return;
+  mem.fsPrivate.add(folio);
+  folio_ref_add(m, folio, 1);
 }
 
 /** filemap_remove_folio() + the cache's references: used by truncation and eviction. */
@@ -150,8 +165,10 @@ export function filemap_remove_folio(m: Machine, folio: number): void {
     if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', -nr);
   }
   // page_cache_delete(): folio->mapping = NULL (index kept). A folio that outlives its page-cache
-  // entry (pinned) is no longer a file folio: unpinning it must not expect cache references.
+  // entry (pinned) is no longer a file folio: unpinning it must not expect cache references. Its
+  // buffer heads went first (filemap_release_folio()): their reference is among `refs`.
   mem.mapping[folio] = 0;
+  mem.fsPrivate.delete(folio);
   // filemap_free_folio(): folio_put_refs(folio, folio_nr_pages(folio)), hugetlb included (6.1: 1).
   folio_put_refs(m, folio, refs);
 }
@@ -219,6 +236,7 @@ export function generic_perform_write(
       filemap_add_folio(m, folio, file, idx);
       pfn = folio;
     }
+    block_write_begin(m, file, m.mem.page_folio(pfn));
     memcpy_to_page(m, pfn, values[k]!);
     folio_mark_dirty(m, m.mem.page_folio(pfn));
   }

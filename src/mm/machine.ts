@@ -84,6 +84,9 @@ export type MmuEvent = 'unmap' | 'cow' | 'migrate' | 'protection' | 'fork' | 'sp
 /** An object a folio->mapping can point at. */
 export type MappingObj = AnonVma | AddressSpace;
 
+/** MemMap's extra per-page array of folio serial numbers (Machine.folioSerial()). */
+const FOLIO_SERIAL = 'serial';
+
 export class Machine {
   readonly cfg: MachineConfig;
   readonly profile: KernelProfile;
@@ -246,10 +249,23 @@ export class Machine {
     restoreMachine(this, s);
   }
 
+  /** Folios folio_alloc() has handed out (gupsim's, no kernel counterpart): see folioSerial(). */
+  foliosAllocated = 0;
+
+  /**
+   * The number folio_alloc() gave the folio whose head is at `pfn` (1, 2, ...; 0: never allocated
+   * there). A frame freed and handed out again gets a new number: the same PFN with another number is
+   * another folio.
+   */
+  folioSerial(pfn: number): number {
+    return this.mem.extras.get(FOLIO_SERIAL)?.[pfn] ?? 0;
+  }
+
   /** folio_alloc(): allocate and prepare a folio. Returns the head PFN or NO_FOLIO. */
   folio_alloc(order: number, movable = true): number {
     const pfn = this.alloc.allocBlock(order, { movable });
     if (pfn === NO_PFN) return NO_FOLIO;
+    this.mem.extra(FOLIO_SERIAL)[pfn] = ++this.foliosAllocated;
     prepNewFolio(this.mem, pfn, order);
     kernel_init_pages(this, pfn, 1 << order);
     this.vmstat.mod(NR_FREE_PAGES, -(1 << order));

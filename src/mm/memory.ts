@@ -59,7 +59,7 @@ import {
   shmemThpAllowed,
 } from './huge_memory.js';
 import { ANY_FOLIO, __unmap_hugepage_range, hugetlb_fault } from './hugetlb_fault.js';
-import { filemap_add_folio, filemapFaultPage } from './filemap.js';
+import { block_write_begin, filemap_add_folio, filemapFaultPage } from './filemap.js';
 import { folio_add_lru_vma, folio_put_refs, folio_ref_add, lru_add_drain } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
@@ -248,6 +248,8 @@ function mapCachePage(m: Machine, vma: Vma, table: Uint32Array, i: number, page:
   folio_ref_add(m, folio, 1);
   folioAddRmapPtes(m, folio, page, 1);
   table[i] = mk_pte(page, newPteBits(vma, write));
+  // do_shared_fault(): page_mkwrite (ext4: buffer heads), then the folio is dirtied.
+  if (write && vma.file) block_write_begin(m, vma.file, folio);
   if (write) folio_mark_dirty(m, folio);
   vma.mm.rss_file++;
 }
@@ -297,8 +299,9 @@ function do_wp_page(m: Machine, vma: Vma, addr: number, flags: number, table: Ui
   }
   if (vma.flags & VM_SHARED) {
     if (unshare) return 0;
-    // wp_page_shared(): page_mkwrite + dirty accounting, then writable.
+    // wp_page_shared(): page_mkwrite (ext4: buffer heads) + dirty accounting, then writable.
     table[i] = pte_mkyoung(pte_mkdirty(pte_mkwrite(e)));
+    if (vma.file) block_write_begin(m, vma.file, mem.page_folio(pfn));
     folio_mark_dirty(m, mem.page_folio(pfn));
     return 0;
   }

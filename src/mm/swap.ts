@@ -46,12 +46,16 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /**
  * The references the page cache holds on a folio in it: folio_nr_pages() (__filemap_add_folio(),
- * released by filemap_free_folio()); 6.1 takes one for a hugetlb folio (profile.hugetlbCacheRefPerPage).
+ * released by filemap_free_folio()); 6.1 takes one for a hugetlb folio (profile.hugetlbCacheRefPerPage);
+ * plus one while the file system's private data is attached (folio_attach_private(): ext4's buffer
+ * heads, dropped by filemap_release_folio() before the folio leaves the cache; folio_expected_ref_count()
+ * counts it the same way).
  */
 export function folioCacheRefs(m: Machine, folio: number): number {
   const mem = m.mem;
-  if (mem.folio_test_hugetlb(folio) && !m.profile.hugetlbCacheRefPerPage) return 1;
-  return mem.folio_nr_pages(folio);
+  const priv = mem.fsPrivate.has(folio) ? 1 : 0;
+  if (mem.folio_test_hugetlb(folio) && !m.profile.hugetlbCacheRefPerPage) return 1 + priv;
+  return mem.folio_nr_pages(folio) + priv;
 }
 
 /** References the folio's users must hold: its mappings, and its page-cache entries. */
@@ -203,6 +207,7 @@ function __folio_put(m: Machine, folio: number): void {
   const order = mem.folio_order(folio);
   // __page_cache_release(): a folio freed while still mlocked loses PG_mlocked.
   mem.mlocked.delete(folio);
+  mem.fsPrivate.delete(folio);
   if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
     m.vmstat.mod('nr_anon_transparent_hugepages', -1);
   }

@@ -13,7 +13,7 @@ import { NO_PFN, PAGE_SIZE, PG_dirty, PG_writeback } from './memmap.js';
 import { pte_dirty, pte_index } from './pgtable.js';
 import { rmap_walk, folio_remove_rmap_ptes, folioRemoveRmapEntire } from './rmap.js';
 import { folio_mark_dirty } from './page-writeback.js';
-import { folio_put_refs, lru_add_drain } from './swap.js';
+import { folioCacheRefs, folio_put_refs, lru_add_drain } from './swap.js';
 import { filemap_remove_folio } from './filemap.js';
 import { hugetlb_unreserve_pages } from './hugetlb_resv.js';
 import { folioWriteOut } from './bdev.js';
@@ -120,8 +120,9 @@ export function invalidate_mapping_pages(m: Machine, file: AddressSpace, start: 
     // find_lock_entries() leaves out a large folio that sticks out of the range.
     if (first < start || first + nr - 1 > end) continue;
     if (mem.folio_test_dirty(folio) || mem.testFlag(folio, PG_writeback)) continue;
-    // mapping_evict_folio()'s refcount test, then remove_mapping()'s freeze at exactly the cache's refs.
-    if (mem.refcount[folio] !== nr) continue;
+    // mapping_evict_folio()'s refcount test (nr pages + folio_has_private()), filemap_release_folio(),
+    // then remove_mapping()'s freeze at exactly the cache's refs.
+    if (mem.refcount[folio] !== folioCacheRefs(m, folio)) continue;
     filemap_remove_folio(m, folio);
     dropped++;
   }

@@ -68,6 +68,7 @@ describe('inspect: the refcount breakdown', () => {
                 parts.mappings +
                 parts.page_cache +
                 parts.holders.reduce((t, h) => t + h.refcount, 0) +
+                parts.buffers +
                 parts.lru_batch +
                 parts.unattributed;
               expect(sum).toBe(info.refcount);
@@ -98,6 +99,7 @@ steps:
     expect(pinned!.refcount_parts).toEqual({
       mappings: 1,
       page_cache: 0,
+      buffers: 0,
       holders: [
         { handle: 'refs', type: 'handle', refs: 1022, pins: 0, refcount: 1022 },
         { handle: 'pin', type: 'handle', refs: 0, pins: 1, refcount: 1024 },

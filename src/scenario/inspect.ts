@@ -25,7 +25,8 @@ export interface HolderShare {
 
 /**
  * The folio's _refcount broken down: one reference per mapping (PTE, PMD or PUD) of it, the page
- * cache's (one per page while the folio is in a file's cache), each holder's references and pins, the
+ * cache's (one per page while the folio is in a file's cache), the file system's buffer heads' (one
+ * while attached: folio_attach_private()), each holder's references and pins, the
  * per-CPU LRU batches' (a new folio in the lru_add batch, an activated one in the activate batch: one
  * per entry, until the batch is moved: mm/swap.c), and what is
  * left (unattributed: a reference gupsim cannot name, e.g. after a misuse).
@@ -33,6 +34,7 @@ export interface HolderShare {
 export interface RefcountParts {
   mappings: number;
   page_cache: number;
+  buffers: number;
   holders: HolderShare[];
   lru_batch: number;
   unattributed: number;
@@ -58,6 +60,12 @@ export interface PageInfo {
   writeback: boolean | null;
   lru: boolean | null;
   mlocked: boolean | null;
+  /**
+   * The model's number for the folio (Machine.folioSerial(), no kernel counterpart): the same pfn with
+   * the same serial at two steps is the same folio; another serial is a new folio in a frame freed and
+   * handed out again.
+   */
+  serial: number | null;
   refcount_parts: RefcountParts | null;
   /** The page's contents (a 32-bit word standing for its bytes; null when nothing is mapped). */
   data: number | null;
@@ -100,12 +108,14 @@ export function refcountParts(m: Machine, folio: number, holds: FolioHolds): Ref
   const mem = m.mem;
   const zero = folio === ZERO_PFN || is_huge_zero_folio(m, folio);
   const mappings = zero ? 0 : mem.folio_mapcount(folio);
-  const page_cache = zero ? 0 : pageCacheRefs(m, folio);
+  const cache = zero ? 0 : pageCacheRefs(m, folio);
+  const buffers = cache && mem.fsPrivate.has(folio) ? 1 : 0;
+  const page_cache = cache - buffers;
   const holders = holds.get(folio) ?? [];
   const held = holders.reduce((t, h) => t + h.refcount, 0);
   const lru_batch = lruBatchRefs(m, folio);
-  const unattributed = mem.refcount[folio]! - mappings - page_cache - held - lru_batch;
-  return { mappings, page_cache, holders, lru_batch, unattributed };
+  const unattributed = mem.refcount[folio]! - mappings - cache - held - lru_batch;
+  return { mappings, page_cache, buffers, holders, lru_batch, unattributed };
 }
 
 /** The PFN mapped at addr in p, and the level that maps it. */
@@ -154,6 +164,7 @@ export function inspectPage(
       writeback: null,
       lru: null,
       mlocked: null,
+      serial: null,
       refcount_parts: null,
       data: null,
     };
@@ -191,6 +202,7 @@ export function inspectPage(
     writeback: mem.testFlag(folio, PG_writeback),
     lru: mem.testFlag(folio, PG_lru),
     mlocked: mem.folio_test_mlocked(folio),
+    serial: m.folioSerial(folio),
     refcount_parts: parts,
     data: pageValue(m, pfn),
   };
