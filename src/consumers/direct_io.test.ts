@@ -111,7 +111,7 @@ describe('directIo', () => {
 });
 
 describe('directIo write invalidates the page cache (kiocb_invalidate_pages)', () => {
-  it('cached folios over the range are unmapped everywhere and dropped, a pinned one too (its pin keeps it)', async () => {
+  it('cached folios over the range are unmapped everywhere and dropped, a pinned one too', async () => {
     const { pin_user_pages, unpin_user_pages } = await import('../mm/gup.js');
     const { m, p, buf } = world();
     const f = m.newFile('disk', 'f', 64);
