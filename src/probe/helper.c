@@ -1974,6 +1974,9 @@ static void cmd_mkfile(void)
 		return;
 	}
 	close(fd);
+	/* The file system's metadata I/O moved the LRU batch as it pleased: start the scenario's use of
+	 * the file from an empty batch, as the model does (src/scenario/ops/memory.ts createFile()). */
+	drain_lru_batches();
 	reply(0);
 	flush_line();
 }
