@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled from src/cli to dist/cli.
-import { main } from '../dist/cli/main.js';
+// Launcher: the CLI's bundle (bin/bundle.js) when `npm run build` made it after tsc's last output, else
+// tsc's output itself (dist/cli/main.js: the same program, slower to start).
+import { bundleIsCurrent, loadBundle } from './bundle.js';
 
 // `gupsim tour | head` closes the pipe early: that is not an error.
 process.stdout.on('error', (e) => {
@@ -8,6 +9,7 @@ process.stdout.on('error', (e) => {
   throw e;
 });
 
+const { main } = bundleIsCurrent() ? loadBundle().exports : await import('../dist/cli/main.js');
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });

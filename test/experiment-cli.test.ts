@@ -1,6 +1,6 @@
-// `gupsim experiment` as a user runs it (the compiled CLI; npm test builds dist/ first): the list with
-// the pending experiment, bad input (exit 2, no stack), the same report whatever the number of worker
-// threads, and the files --out writes.
+// `gupsim experiment` as a user runs it (the compiled CLI; npm test builds dist/ first): the list,
+// bad input (exit 2, no stack), the same report whatever the number of worker threads, and the files
+// --out writes.
 
 import { describe, it, expect } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -14,25 +14,22 @@ const run = (...args: string[]) =>
   spawnSync(process.execPath, [bin, 'experiment', ...args], { encoding: 'utf8', cwd: root, timeout: 300_000 });
 
 describe('gupsim experiment list', () => {
-  it('lists experiments 1-7, experiment 5 pending with its reason', () => {
+  it('lists experiments 1-7, every one ready (experiment 5, writeback, included)', () => {
     const r = run('list');
     expect(r.status).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => /^\s*\d+\s/.test(l));
     expect(lines.map((l) => Number(l.trim().split(/\s+/)[0]))).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    expect(lines.find((l) => l.trim().startsWith('5 '))).toMatch(/writeback\s+pending/);
-    expect(lines.filter((l) => /\spending\s/.test(l))).toHaveLength(1);
-    expect(r.stdout).toMatch(/needs page contents/);
+    expect(lines.find((l) => l.trim().startsWith('5 '))).toMatch(/writeback\s+ready\s+Case 5 and the writeback TODO/);
+    expect(lines.filter((l) => /\spending\s/.test(l))).toHaveLength(0);
     const j = JSON.parse(run('list', '--json').stdout) as Array<{ name: string; status: string; pending?: string }>;
-    expect(j.map((e) => e.status)).toEqual(['ready', 'ready', 'ready', 'ready', 'pending', 'ready', 'ready']);
-    expect(j[4]!.pending).toMatch(/page contents/);
+    expect(j.map((e) => e.status)).toEqual(Array(7).fill('ready'));
   });
 });
 
 describe('gupsim experiment: bad input', () => {
-  it('an unknown name, a pending experiment, a bad seed or worker count: exit 2, a message, no stack', () => {
+  it('an unknown name, a bad seed or worker count: exit 2, a message, no stack', () => {
     for (const [args, msg] of [
       [['run', 'nope'], /no experiment "nope" \(known: 1 false-positives/],
-      [['run', '5'], /5 writeback is pending/],
       [['run', '4', '--seed', 'x'], /--seed must be an integer/],
       [['run', '4', '--workers', '0'], /--workers must be an integer from 1/],
       [['all', '--seed', '-3'], /--seed must be an integer/],

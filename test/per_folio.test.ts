@@ -1,6 +1,7 @@
 // The per-folio batches (mm/memory.c zap_present_ptes() and copy_present_ptes() with
-// folio_pte_batch(); io_uring/rsrc.c io_check_coalesce_buffer() stepping by folio): what they leave is
-// what page-by-page work leaves. Each case is checked against counts worked out from the kernel's rules.
+// folio_pte_batch(); io_uring/rsrc.c io_check_coalesce_buffer() stepping by folio, and crossing the leaf
+// runs GUP-fast records): what they leave is what page-by-page work leaves. Each case is checked against
+// counts worked out from the kernel's rules.
 
 import { describe, it, expect } from 'vitest';
 import { Machine } from '../src/mm/machine.js';
@@ -10,7 +11,8 @@ import { do_mmap, do_munmap } from '../src/mm/mmap.js';
 import { userAccess } from '../src/mm/user_access.js';
 import { pte_pfn, pte_write, pte_young } from '../src/mm/pgtable.js';
 import { io_check_coalesce_buffer } from '../src/consumers/io_uring.js';
-import { pin_user_pages, unpin_user_pages } from '../src/mm/gup.js';
+import { pin_user_pages, pin_user_pages_fast, unpin_user_pages } from '../src/mm/gup.js';
+import { PageRuns } from '../src/mm/page_runs.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../src/mm/foll_flags.js';
 import { checkInvariants } from '../src/tools/invariants.js';
 import { fork } from './support.js';
@@ -142,5 +144,50 @@ describe('io_check_coalesce_buffer() stepping by folio', () => {
     expect(io_check_coalesce_buffer(s, Int32Array.from([small[0]!, small[1]!, large]))).toBeUndefined();
     // A large folio's head alone first, then a small page: the head run is one page of 16.
     expect(io_check_coalesce_buffer(m, Int32Array.from([first, small[0]!]))).toBeUndefined();
+  });
+});
+
+describe('io_check_coalesce_buffer() crossing leaf runs (page_runs.ts)', () => {
+  /** A THP buffer of `pmds` PMD-mapped folios, pinned with the leaves as runs; and a copy written out. */
+  function thpPinned(pmds: number, skip: number) {
+    const m = new Machine({ memory: 64 << 20, thp: 'always' });
+    const p = m.spawn('app');
+    const addr = do_mmap(m, p, { size: pmds * PMD_SIZE, type: 'anon', align: PMD_SIZE });
+    expect(userAccess(m, p, addr, pmds * PMD_SIZE, true)).toBe(0);
+    const n = pmds * (PMD_SIZE / PAGE_SIZE) - skip;
+    const pages = new Int32Array(n).fill(-1);
+    const runs = new PageRuns();
+    expect(pin_user_pages_fast(m, p, addr + skip * PAGE_SIZE, n, FOLL_WRITE | FOLL_LONGTERM, pages, runs)).toBe(n);
+    const filled = pages.slice();
+    runs.fill(filled);
+    return { m, pages, runs, filled };
+  }
+
+  it('gives the answer of the filled array, one run per PMD, pages[] left unwritten', () => {
+    for (const skip of [0, 5]) {
+      const { m, pages, runs, filled } = thpPinned(3, skip);
+      expect(runs.n).toBe(3);
+      expect(pages.every((v) => v === -1)).toBe(true);
+      const viaRuns = io_check_coalesce_buffer(m, pages, runs);
+      expect(viaRuns).toEqual(io_check_coalesce_buffer(m, filled));
+      expect(viaRuns).toMatchObject({ nr_folios: 3, folio_shift: 21, first_folio_page_idx: skip });
+      unpin_user_pages(m, filled, filled.length);
+      expect(checkInvariants(m)).toEqual([]);
+    }
+  });
+
+  it('a run that does not continue the sequence fails the check as the filled array does', () => {
+    const { m, pages, runs, filled } = thpPinned(2, 0);
+    // The second leaf's run moved one page on: its first entry is no longer its folio's head.
+    const shifted = new PageRuns();
+    shifted.push(0, filled[0]!, 512);
+    shifted.push(512, filled[512]! + 1, 511);
+    pages[1023] = filled[1023]!;
+    const moved = filled.slice();
+    for (let i = 512; i < 1023; i++) moved[i] = filled[i]! + 1;
+    expect(io_check_coalesce_buffer(m, pages, shifted)).toBeUndefined();
+    expect(io_check_coalesce_buffer(m, moved)).toBeUndefined();
+    expect(runs.n).toBe(2);
+    unpin_user_pages(m, filled, filled.length);
   });
 });

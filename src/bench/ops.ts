@@ -181,7 +181,14 @@ function cycle(m: Machine, backing: OpBacking, bytes: number, acc: OpTimes): voi
 /** Pages one timed sample covers at least: small buffers repeat whole cycles (a 1 MiB fault is ~10 us). */
 const MIN_SAMPLE_PAGES = 16384;
 /** Pages the warm-up pushes through every path, so the JIT has optimised what is timed. */
-const WARMUP_PAGES = 1 << 19;
+export const WARMUP_PAGES = 1 << 19;
+/**
+ * Warm-up cycles at least, whatever their pages: a path's outer loop (one register walks the 512 PMDs of
+ * a 1 GiB THP buffer once) must run often enough on this machine for V8 to optimise it, or the first
+ * timed runs of a large buffer time unoptimised code (a fresh machine also drops code specialised on
+ * the last one).
+ */
+const MIN_WARMUP_CYCLES = 8;
 
 export function opRunsFor(bytes: number): number {
   if (bytes >= GiB) return 3;
@@ -190,12 +197,21 @@ export function opRunsFor(bytes: number): number {
 }
 
 /** Time every path for one backing and size. */
-export function benchOps(backing: OpBacking, bytes: number, runs = opRunsFor(bytes), warmPages = WARMUP_PAGES) {
+export function benchOps(
+  backing: OpBacking,
+  bytes: number,
+  runs = opRunsFor(bytes),
+  warmPages = WARMUP_PAGES,
+): ModelOpRow {
   check(bytes > 0 && bytes % PAGE_SIZE === 0, `size ${bytes} is not a positive multiple of PAGE_SIZE`);
+  return timeOps(backing, bytes, runs, warmPages);
+}
+
+function timeOps(backing: OpBacking, bytes: number, runs: number, warmPages: number): ModelOpRow {
   const m = opMachine(bytes);
   const pages = bytes / PAGE_SIZE;
   const cycles = Math.max(1, Math.ceil(MIN_SAMPLE_PAGES / pages));
-  const warm = Math.max(1, Math.ceil(warmPages / (pages * cycles)));
+  const warm = Math.max(Math.ceil(warmPages / (pages * cycles)), Math.ceil(MIN_WARMUP_CYCLES / cycles));
   const samples: Record<OpName, number[]> = Object.fromEntries(OPS.map((o) => [o, []])) as never;
   for (let r = 0; r < warm + runs; r++) {
     const acc = Object.fromEntries(OPS.map((o) => [o, 0])) as OpTimes;

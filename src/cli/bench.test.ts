@@ -9,6 +9,7 @@ import { main } from './main.js';
 import { benchPin, benchBig, metadataBytesPerPage, median, warmupFor, callsPerRun } from '../bench/pin.js';
 import { measureHost } from '../bench/host.js';
 import { benchOps, OPS, OP_BACKINGS } from '../bench/ops.js';
+import { benchOpsIsolated } from '../bench/ops_process.js';
 import { measureHostOps } from '../bench/host_ops.js';
 import { benchSnapshot } from '../bench/snapshot.js';
 import { benchCliStart } from '../bench/cli_start.js';
@@ -119,6 +120,12 @@ describe('bench library', () => {
       expect(row).toMatchObject({ backing, bytes: 256 << 10, runs: 2 });
       for (const op of OPS) positive(row.ns_per_page[op]);
     }
+  });
+
+  it('an ops row from the single-threaded child process (npm run build) has the same shape', () => {
+    const row = benchOpsIsolated('mthp', 256 << 10, 2, 4096);
+    expect(row).toMatchObject({ backing: 'mthp', bytes: 256 << 10, runs: 2 });
+    for (const op of OPS) positive(row.ns_per_page[op]);
   });
 
   it('snapshot figures on a small machine', () => {

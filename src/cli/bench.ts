@@ -17,8 +17,9 @@ import {
   type PinRow,
 } from '../bench/pin.js';
 import { measureHost, type HostResult } from '../bench/host.js';
-import { benchOps, OPS, OP_BACKINGS, type OpBacking, type OpName } from '../bench/ops.js';
-import { measureHostOps, type HostOpsResult } from '../bench/host_ops.js';
+import { OPS, OP_BACKINGS, type ModelOpRow, type OpBacking, type OpName, type OpTimes } from '../bench/ops.js';
+import { benchOpsIsolated } from '../bench/ops_process.js';
+import { measureHostOps, type HostOpRow, type HostOpsResult } from '../bench/host_ops.js';
 import { benchSnapshot, type SnapshotResult } from '../bench/snapshot.js';
 import { benchCliStart, type CliStartResult } from '../bench/cli_start.js';
 import { benchInvariants, type InvariantsResult } from '../tools/invariants_bench.js';
@@ -70,8 +71,15 @@ export interface OpsRow {
   ratio: number | null;
 }
 
+/** A row whose every path has the lower of two measurements' figures. */
+function lowerOf<R extends { ns_per_page: OpTimes }>(a: R, b: R): R {
+  const ns = {} as OpTimes;
+  for (const op of OPS) ns[op] = Math.min(a.ns_per_page[op], b.ns_per_page[op]);
+  return { ...a, ns_per_page: ns };
+}
+
 /** The ops rows: each path of benchOps() beside the host's figure for the same backing and size. */
-export function opsRows(model: ReturnType<typeof benchOps>[], host: HostOpsResult | null): OpsRow[] {
+export function opsRows(model: ModelOpRow[], host: HostOpsResult | null): OpsRow[] {
   const out: OpsRow[] = [];
   for (const r of model) {
     const h = host?.rows.find((x) => x.backing === r.backing && x.bytes === r.bytes);
@@ -143,22 +151,43 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchResult> {
     snapshot: opts.quick ? benchSnapshot({ memory: GiB / 4, faulted: GiB / 16, runs: 3 }) : benchSnapshot(),
     cli_start: opts.quick ? null : benchCliStart(),
   };
-  // --quick: fewer runs and a shorter warm-up (a smoke test of the paths, not figures to quote).
-  const modelOps = OP_BACKINGS.flatMap((b) =>
-    sizes.map((bytes) => (opts.quick ? benchOps(b, bytes, 3, 1 << 16) : benchOps(b, bytes))),
-  );
-  if (opts.host ?? true) {
+  const host = opts.host ?? true;
+  if (host) {
     const h = measureHost(sizes);
     result.host = h.host;
     if (h.skipped !== undefined) result.host_skipped = h.skipped;
-    const ho = await measureHostOps(OP_BACKINGS, sizes);
-    if (ho.result) result.ops_host = { kernel: ho.result.kernel, skipped: ho.result.skipped };
-    else result.ops_host = { kernel: 'not measured', skipped: [ho.skipped ?? 'unknown reason'] };
-    result.ops = opsRows(modelOps, ho.result);
   } else {
     result.host_skipped = 'not requested (--no-host)';
-    result.ops = opsRows(modelOps, null);
   }
+  // Each row's model and host figures one after the other, so that the load other users put on the
+  // machine falls on both alike; twice over (model, host, model, host), each side keeping the lower of
+  // its two medians per path, so that a burst of load during one of them does not decide the row.
+  // --quick: once, fewer runs and a shorter warm-up (a smoke test of the paths, not figures to quote).
+  const modelOps: ModelOpRow[] = [];
+  const hostOps: HostOpsResult = { kernel: 'not measured', rows: [], skipped: [] };
+  const rounds = opts.quick ? 1 : 2;
+  for (const b of OP_BACKINGS)
+    for (const bytes of sizes) {
+      let model: ModelOpRow | undefined;
+      let hostRow: HostOpRow | undefined;
+      for (let r = 0; r < rounds; r++) {
+        const mr = opts.quick ? benchOpsIsolated(b, bytes, 3, 1 << 16) : benchOpsIsolated(b, bytes);
+        model = model ? lowerOf(model, mr) : mr;
+        if (!host) continue;
+        const ho = await measureHostOps([b], [bytes]);
+        if (ho.result) {
+          hostOps.kernel = ho.result.kernel;
+          const hr = ho.result.rows[0];
+          if (hr) hostRow = hostRow ? lowerOf(hostRow, hr) : hr;
+        }
+        for (const why of ho.result?.skipped ?? [ho.skipped ?? 'unknown reason'])
+          if (!hostOps.skipped.includes(why)) hostOps.skipped.push(why);
+      }
+      modelOps.push(model!);
+      if (hostRow) hostOps.rows.push(hostRow);
+    }
+  if (host) result.ops_host = { kernel: hostOps.kernel, skipped: hostOps.skipped };
+  result.ops = opsRows(modelOps, host ? hostOps : null);
   return result;
 }
 

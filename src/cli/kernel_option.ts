@@ -3,7 +3,7 @@
 // scenario setting the chosen release lacks, is bad input (exit 2).
 
 import { KERNEL_RELEASES, profileByName, type KernelProfile } from '../mm/profile.js';
-import { ScenarioError } from '../scenario/load.js';
+import { ScenarioError } from '../scenario/error.js';
 import { UserError } from './errors.js';
 
 export const KERNEL_HELP =

@@ -2,7 +2,7 @@
 
 import type { Command } from 'commander';
 import { basename } from 'node:path';
-import { readScenario } from './scenario_file.js';
+import { readScenarioQuick } from './scenario_quick.js';
 import { runScenario } from '../scenario/run.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
 import { formatWarn } from '../mm/warn.js';
@@ -22,8 +22,8 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .option('--strict', 'also fail (exit 1) on any kernel WARN, any misuse record, or pins still held at the end')
     .option('--kernel <release>', `${KERNEL_HELP}; all: run on each and show where they differ`)
     .addHelpText('after', '\nExample:\n  gupsim run examples/doc-bias-small-folio.yaml --json')
-    .action((file: string, o: { json?: boolean; strict?: boolean; kernel?: string }) => {
-      const sc = readScenario(file);
+    .action(async (file: string, o: { json?: boolean; strict?: boolean; kernel?: string }) => {
+      const sc = await readScenarioQuick(file);
       const name = basename(file).replace(/\.(ya?ml|json)$/, '');
       if (o.kernel === 'all') {
         setCode(
@@ -46,8 +46,8 @@ export function registerRun(program: Command, setCode: (c: number) => void): voi
     .argument('<file>', 'scenario file')
     .option('--json', 'print { file, ok, steps } (errors still go to stderr with exit 2)')
     .addHelpText('after', '\nExample:\n  gupsim check examples/vmsplice.yaml')
-    .action((file: string, o: { json?: boolean }) => {
-      const sc = readScenario(file);
+    .action(async (file: string, o: { json?: boolean }) => {
+      const sc = await readScenarioQuick(file);
       process.stdout.write(
         o.json
           ? JSON.stringify({ file, ok: true, steps: sc.steps.length }) + '\n'

@@ -4,6 +4,7 @@
 // io_validate_user_buf_range() limits, the LONGTERM refusals, and release when the ring's creator exits.
 
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import { Machine } from '../mm/machine.js';
 import { type Process } from '../mm/task.js';
 import { EBUSY, EFAULT, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../uapi/errno.js';
@@ -225,4 +226,49 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
       expect(userLockedVm(m, p)).toBe(512);
     },
   );
+
+  it("io_buffer_account_pin() charges what the kernel's scan charges, large folios in any PFN order", () => {
+    // 64 KiB chunks faulted in a random order (so their folios' PFNs are out of order), some of base pages:
+    // a buffer that is not coalesced, charged page by page (PageCompound: the folio's size, once).
+    const chunk = 16;
+    fc.assert(
+      fc.property(
+        fc.array(fc.boolean(), { minLength: 2, maxLength: 12 }),
+        fc.array(fc.nat(), { minLength: 12, maxLength: 12 }),
+        (large, keys) => {
+          const m = new Machine({ memory: 64 << 20, thp: 'never', mthp: { '64K': 'always' } });
+          const p = m.spawn('app');
+          p.capIpcLock = false;
+          p.user = 'user';
+          p.rlimitMemlock = 1 << 30;
+          const n = large.length;
+          const addr = do_mmap(m, p, { size: n * chunk * PAGE_SIZE, type: 'anon', align: chunk * PAGE_SIZE });
+          large.forEach((l, c) => {
+            if (!l) do_madvise(m, p, addr + c * chunk * PAGE_SIZE, chunk * PAGE_SIZE, 'nohugepage');
+          });
+          const order = large.map((_, c) => c).sort((a, b) => keys[a]! - keys[b]! || a - b);
+          for (const c of order) userAccess(m, p, addr + c * chunk * PAGE_SIZE, chunk * PAGE_SIZE, true);
+          // The kernel's scan over the pages: last_hpage, then the earlier pages of this buffer.
+          const pfns = Array.from({ length: n * chunk }, (_, i) => pte_pfn(p.mm.pt.pte(addr + i * PAGE_SIZE)));
+          let expected = 0;
+          let last = -1;
+          pfns.forEach((pfn, i) => {
+            const folio = m.mem.page_folio(pfn);
+            if (!m.mem.folio_test_large(folio)) return void expected++;
+            const prev = last;
+            last = folio;
+            if (folio === prev) return;
+            if (pfns.slice(0, i).some((q) => m.mem.page_folio(q) === folio)) return;
+            expected += m.mem.folio_nr_pages(folio);
+          });
+          const ring = new IoRing('ring', p);
+          expect(io_sqe_buffers_register(m, ring, [{ base: addr, len: n * chunk * PAGE_SIZE }])).toBe(0);
+          expect(userLockedVm(m, p)).toBe(expected);
+          expect(io_sqe_buffers_unregister(m, ring)).toBe(0);
+          expect(userLockedVm(m, p)).toBe(0);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
 });

@@ -13,8 +13,15 @@ import { Holder, type HeldFrame } from './holder.js';
 import { EBUSY, EFAULT, EOVERFLOW, EINVAL, ENOMEM, ENXIO, EOPNOTSUPP } from '../uapi/errno.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../mm/foll_flags.js';
 import { NO_FOLIO, PAGE_SHIFT, PAGE_SIZE, PG_head, PG_tail } from '../mm/memmap.js';
-import { pin_user_pages, pin_user_pages_fast, unpin_user_pages, unpin_user_folio } from '../mm/gup.js';
+import {
+  pin_user_pages,
+  pin_user_pages_fast,
+  unpin_user_pages,
+  unpin_user_folio,
+  unpinUserFolioEach,
+} from '../mm/gup.js';
 import { chargeUserLockedVm, unchargeUserLockedVm } from './memlock.js';
+import { PageRuns } from '../mm/page_runs.js';
 
 /** One registered buffer (struct io_mapped_ubuf): one entry per bvec, each holding one pin. */
 export interface MappedUbuf {
@@ -188,11 +195,13 @@ function io_sqe_buffer_register(
     return m.refuse(-EINVAL, 'io_pin_pages', 'the buffer spans no page (WARN_ON_ONCE(!nr_pages))');
   }
   const pages = pinScratch(nr);
+  const runs = pinRuns;
+  runs.clear();
   if (m.profile.ioUringPin === 'pin_user_pages') {
     const r = io_pin_pages6_1(m, ring, base, nr, pages);
     if (r < 0) return r;
   } else {
-    const r = io_pin_pages(m, ring, base, nr, pages);
+    const r = io_pin_pages(m, ring, base, nr, pages, runs);
     if (r < 0) return r;
   }
   let bvecPages: Int32Array;
@@ -200,20 +209,23 @@ function io_sqe_buffer_register(
   let folioShift = PAGE_SHIFT;
   let firstPageIdx = 0;
   // 6.1 keeps one bvec per page (profile.ioUringCoalesce).
-  const c = m.profile.ioUringCoalesce && nr > 1 ? io_check_coalesce_buffer(m, pages) : undefined;
+  const c = m.profile.ioUringCoalesce && nr > 1 ? io_check_coalesce_buffer(m, pages, runs) : undefined;
   if (c && c.nr_pages_mid !== 1) {
-    bvecPages = io_coalesce_buffer(m, pages, c);
+    bvecPages = io_coalesce_buffer(m, pages, c, runs);
     coalesced = true;
     folioShift = c.folio_shift;
     firstPageIdx = c.first_folio_page_idx;
   } else {
+    runs.fill(pages);
     bvecPages = pages.slice(); // one bvec per page
   }
-  const acct = io_buffer_account_pin(m, bvecPages, st);
+  // A buffer io_check_coalesce_buffer() found to be all small folios costs 1 a page and leaves last_hpage
+  // alone: io_buffer_account_pin()'s answer, without walking the pages a second time.
+  const acct = c && c.nr_pages_mid === 1 ? nr : io_buffer_account_pin(m, bvecPages, st);
   if (ring.accountUser) {
     const r = chargeUserLockedVm(m, ring.owner, acct);
     if (r) {
-      for (const p of bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
+      unpinUserFolioEach(m, bvecPages);
       return m.refuse(r, '__io_account_mem', 'locked_vm would exceed RLIMIT_MEMLOCK (no CAP_IPC_LOCK)');
     }
   }
@@ -221,11 +233,15 @@ function io_sqe_buffer_register(
   return { ubuf: base, len, bvecPages, coalesced, folioShift, firstPageIdx, acctPages: acct };
 }
 
-/** io_pin_pages() (io_uring/memmap.c): pin_user_pages_fast(), all or nothing. Returns nr or -errno. */
-function io_pin_pages(m: Machine, ring: IoRing, base: number, nr: number, pages: Int32Array): number {
-  const pinned = pin_user_pages_fast(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages);
+/**
+ * io_pin_pages() (io_uring/memmap.c): pin_user_pages_fast(), all or nothing. Returns nr or -errno.
+ * Leaf pages come back as runs (page_runs.ts), for io_check_coalesce_buffer() to cross by folio.
+ */
+function io_pin_pages(m: Machine, ring: IoRing, base: number, nr: number, pages: Int32Array, runs: PageRuns): number {
+  const pinned = pin_user_pages_fast(m, ring.owner, base, nr, FOLL_WRITE | FOLL_LONGTERM, pages, runs);
   if (pinned !== nr) {
     if (pinned > 0) {
+      runs.fill(pages);
       unpin_user_pages(m, pages, pinned);
       return m.refuse(
         -EFAULT,
@@ -277,6 +293,10 @@ function io_pin_pages6_1(m: Machine, ring: IoRing, base: number, nr: number, pag
  * scratch array (grown as needed) serves every call; the bvecs kept are copied out of it.
  */
 let scratch = new Int32Array(0);
+/** The leaf runs of io_pin_pages()'s array (page_runs.ts); one serves every call, like the array. */
+const pinRuns = new PageRuns();
+/** No leaf runs: every entry is in pages[]. */
+const NO_RUNS = new PageRuns();
 function pinScratch(nr: number): Int32Array {
   if (scratch.length < nr) scratch = new Int32Array(Math.max(nr, scratch.length * 2));
   return scratch.subarray(0, nr);
@@ -295,33 +315,44 @@ interface CoalesceData {
  * first run may start mid-folio but must then reach the folio's end; every later folio starts at
  * subpage 0 and has the first folio's size; middle folios are covered entirely. Steps by folio: the
  * folio of a run is looked up once, and a page continues the run when it is the next PFN and still
- * inside that folio (what page_folio() == folio means for consecutive PFNs).
+ * inside that folio (what page_folio() == folio means for consecutive PFNs). The kernel compares
+ * every entry; entries GUP left as leaf runs (page_runs.ts) are consecutive by construction, so a run
+ * that continues the sequence is crossed in one step and a PMD-mapped folio costs O(1).
  */
-export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): CoalesceData | undefined {
+export function io_check_coalesce_buffer(
+  m: Machine,
+  pages: Int32Array,
+  runs: PageRuns = NO_RUNS,
+): CoalesceData | undefined {
   const mem = m.mem;
   const n = pages.length;
-  let folio = mem.page_folio(pages[0]!);
+  const entries = runs.reader(pages);
+  const first = entries.read(0);
+  let folio = mem.page_folio(first);
   let count = 1;
   let nr_folios = 1;
   const nr_pages_mid = mem.folio_nr_pages(folio);
   const folio_shift = PAGE_SHIFT + mem.folio_order(folio);
-  const first_folio_page_idx = pages[0]! - folio;
+  const first_folio_page_idx = first - folio;
   let nr_pages_head = 0;
   let i = 1;
   if (nr_pages_mid === 1) {
     // The first folio is small: every run is one page, so the buffer qualifies (with nr_pages_mid 1:
     // not coalesced) exactly when every page is a small folio; the first large one has another size.
     const flags = mem.flags;
-    for (; i < n; i++) if (flags[pages[i]!]! & (PG_head | PG_tail)) return undefined;
+    if (runs.n) {
+      for (; i < n; i++) if (flags[entries.read(i)]! & (PG_head | PG_tail)) return undefined;
+    } else if (firstLargeEntry(flags, pages, i) < n) return undefined;
     return { nr_pages_head: 1, nr_pages_mid, folio_shift, nr_folios: n, first_folio_page_idx };
   }
+  // The entry before i, kept rather than read again (the reader only moves forward).
+  let prev = first;
   while (i < n) {
     // Extend the run: the pages up to the folio's end must follow pages[i - 1] one by one.
     const runStart = i;
-    const prev = pages[i - 1]!;
     const stop = Math.min(n, i + (folio + mem.folio_nr_pages(folio) - 1 - prev));
     const expect0 = prev + 1 - runStart; // pages[j] must be expect0 + j
-    while (i < stop && pages[i] === expect0 + i) i++;
+    i = entries.sequenceEnd(i, stop, expect0);
     count += i - runStart;
     if (i >= n) break;
     // pages[i] starts another run.
@@ -331,8 +362,10 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
     } else if (count !== nr_pages_mid) {
       return undefined;
     }
-    folio = mem.page_folio(pages[i]!);
-    if (PAGE_SHIFT + mem.folio_order(folio) !== folio_shift || pages[i] !== folio) return undefined;
+    const next = entries.read(i);
+    folio = mem.page_folio(next);
+    if (PAGE_SHIFT + mem.folio_order(folio) !== folio_shift || next !== folio) return undefined;
+    prev = next;
     count = 1;
     nr_folios++;
     i++;
@@ -341,13 +374,24 @@ export function io_check_coalesce_buffer(m: Machine, pages: Int32Array): Coalesc
   return { nr_pages_head, nr_pages_mid, folio_shift, nr_folios, first_folio_page_idx };
 }
 
+/**
+ * The index of the first entry from i that is a page of a large folio (pages.length if none). Its own
+ * function: a long loop V8 compiles on stack replacement must not be followed by code it has not seen
+ * run (the result object), or every call deoptimises.
+ */
+function firstLargeEntry(flags: Uint16Array, pages: Int32Array, i: number): number {
+  for (; i < pages.length; i++) if (flags[pages[i]!]! & (PG_head | PG_tail)) return i;
+  return i;
+}
+
 /** io_coalesce_buffer(): one entry (and one pin) per folio; the other pins are dropped at once. */
-function io_coalesce_buffer(m: Machine, pages: Int32Array, d: CoalesceData): Int32Array {
+function io_coalesce_buffer(m: Machine, pages: Int32Array, d: CoalesceData, runs: PageRuns): Int32Array {
   const out = new Int32Array(d.nr_folios);
+  const entries = runs.reader(pages);
   let j = 0;
   let remaining = pages.length;
   for (let i = 0; i < d.nr_folios; i++) {
-    const folio = m.mem.page_folio(pages[j]!);
+    const folio = m.mem.page_folio(entries.read(j));
     out[i] = folio;
     const nr = Math.min(i === 0 ? d.nr_pages_head : d.nr_pages_mid, remaining);
     if (nr > 1) unpin_user_folio(m, folio, nr - 1);
@@ -366,10 +410,13 @@ function io_coalesce_buffer(m: Machine, pages: Int32Array, d: CoalesceData): Int
 function io_buffer_account_pin(m: Machine, pages: Int32Array, st: AcctState): number {
   const mem = m.mem;
   let acct = 0;
-  // headpage_already_acct()'s answers, kept as sets: the large folios among pages[0..i) (grown as i
-  // goes) and those of the installed table (built on first need). Same answers as the kernel's scans.
-  const seen = new Set<number>();
-  let installed: Set<number> | undefined;
+  // headpage_already_acct()'s answers, kept as sets: the large folios among pages[0..i) and those of
+  // the installed table (built on first need). Same answers as the kernel's scans. While the large
+  // folios come in increasing order (a coalesced buffer's heads), a new one is above all before it and
+  // cannot be among them: the set of those is built only when one comes out of order.
+  let seen: Set<number> | undefined;
+  let highest = NO_FOLIO;
+  let installed: ReadonlySet<number> | undefined = st.table.length ? undefined : NO_HEADS;
   const flags = mem.flags;
   for (let i = 0; i < pages.length; i++) {
     const p = pages[i]!;
@@ -380,14 +427,30 @@ function io_buffer_account_pin(m: Machine, pages: Int32Array, st: AcctState): nu
     const folio = mem.page_folio(p);
     const last = st.last_hpage;
     st.last_hpage = folio;
-    const already = seen.has(folio);
-    seen.add(folio);
+    if (folio <= highest) seen ??= largeFolios(m, pages, i);
+    const already = seen !== undefined && seen.has(folio);
+    seen?.add(folio);
+    if (folio > highest) highest = folio;
     if (folio === last) continue;
     installed ??= installedHeads(m, st.table);
     if (already || installed.has(folio)) continue;
     acct += mem.folio_nr_pages(folio);
   }
   return acct;
+}
+
+/** An empty table's large folios. */
+const NO_HEADS: ReadonlySet<number> = new Set<number>();
+
+/** The large folios among pages[0..end). */
+function largeFolios(m: Machine, pages: Int32Array, end: number): Set<number> {
+  const mem = m.mem;
+  const out = new Set<number>();
+  for (let i = 0; i < end; i++) {
+    const f = mem.page_folio(pages[i]!);
+    if (mem.folio_test_large(f)) out.add(f);
+  }
+  return out;
 }
 
 /** The large folios the installed table's bvecs point into (headpage_already_acct()'s second scan). */
@@ -404,7 +467,7 @@ function installedHeads(m: Machine, table: MappedUbuf[]): Set<number> {
 
 /** io_release_ubuf(): one unpin_user_folio(folio, 1) per bvec; the memlock charge is returned. */
 function io_release_ubuf(m: Machine, ring: IoRing, b: MappedUbuf): void {
-  for (const p of b.bvecPages) unpin_user_folio(m, m.mem.page_folio(p), 1);
+  unpinUserFolioEach(m, b.bvecPages);
   if (ring.accountUser) unchargeUserLockedVm(m, ring.owner, b.acctPages);
   ring.owner.mm.pinned_vm -= b.acctPages;
 }

@@ -282,6 +282,7 @@ function copyPresentPtesBatch(
   const max = Math.min(folio + mem.folio_nr_pages(folio) - page, PTRS_PER_PTE - i, maxBytes / PAGE_SIZE);
   const ignore = (src.flags & VM_SHARED) !== 0 ? BATCH_IGNORED | _PAGE_DIRTY : BATCH_IGNORED;
   const key = pte_flags(e) & ~ignore;
+  if (cow) return copyCowPtesBatch(m, dst, folio, anon, page, e, key, ignore, table, dtable, i, max);
   let anyWritable = pte_write(e);
   let nr = 1;
   for (; nr < max; nr++) {
@@ -290,7 +291,9 @@ function copyPresentPtesBatch(
     if (pte_write(x)) anyWritable = true;
   }
   folio_ref_add(m, folio, nr);
-  folioAddRmapPtes(m, folio, page, nr);
+  // folio_add_anon_rmap_ptes() / folio_add_file_rmap_ptes(): each page's mapcount is raised in the
+  // pass below that writes its PTEs (one pass over the batch, not two); the folio-wide counts here.
+  folioAddRmapPtes(m, folio, page, nr, false);
   if (anon) dst.mm.rss_anon += nr;
   else dst.mm.rss_file += nr;
   // __copy_present_ptes(): every child PTE is the first one's, PFN advanced.
@@ -300,11 +303,56 @@ function copyPresentPtesBatch(
   if (src.flags & VM_SHARED) pe = pte_mkclean(pe);
   const bits = pte_flags(pte_mkold(pe));
   const flags = mem.flags;
+  const mapcount = mem.mapcount;
+  const clear = anon ? ~PG_anon_exclusive : ~0;
   for (let k = 0; k < nr; k++) {
-    if (anon) flags[page + k] = flags[page + k]! & ~PG_anon_exclusive;
+    const p = page + k;
+    mapcount[p] = mapcount[p]! + 1;
+    flags[p] = flags[p]! & clear;
     if (wrprotect) table[i + k] = pte_wrprotect(table[i + k]!);
-    dtable[i + k] = mk_pte(page + k, bits);
+    dtable[i + k] = mk_pte(p, bits);
   }
+  return nr;
+}
+
+/**
+ * copyPresentPtesBatch() of a COW mapping (private: no PTE cleaned): every PTE of the batch ends
+ * write-protected in parent and child whatever the batch's write bits, so the child's bits are known
+ * from the first PTE and the batch is found and copied in one pass over the parent's PTEs.
+ */
+function copyCowPtesBatch(
+  m: Machine,
+  dst: Vma,
+  folio: number,
+  anon: boolean,
+  page: number,
+  e: number,
+  key: number,
+  ignore: number,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  max: number,
+): number {
+  const mem = m.mem;
+  const bits = pte_flags(pte_mkold(pte_wrprotect(e)));
+  const flags = mem.flags;
+  const mapcount = mem.mapcount;
+  const clear = anon ? ~PG_anon_exclusive : ~0;
+  let nr = 0;
+  for (; nr < max; nr++) {
+    const x = table[i + nr]!;
+    const p = page + nr;
+    if (nr > 0 && (pte_pfn(x) !== p || (pte_flags(x) & ~ignore) !== key)) break;
+    table[i + nr] = pte_wrprotect(x);
+    dtable[i + nr] = mk_pte(p, bits);
+    mapcount[p] = mapcount[p]! + 1; // folio_add_anon_rmap_ptes()'s per-page count
+    flags[p] = flags[p]! & clear;
+  }
+  folio_ref_add(m, folio, nr);
+  folioAddRmapPtes(m, folio, page, nr, false);
+  if (anon) dst.mm.rss_anon += nr;
+  else dst.mm.rss_file += nr;
   return nr;
 }
 

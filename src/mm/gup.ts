@@ -16,7 +16,10 @@ import {
   PAGE_SIZE,
   PMD_SIZE,
   PUD_SIZE,
+  PG_anon,
   PG_buddy,
+  PG_head,
+  PG_tail,
   PG_referenced,
   PG_lru,
 } from './memmap.js';
@@ -86,6 +89,10 @@ import {
   pte_mkyoung,
   pte_index,
   is_zero_pfn,
+  _PAGE_PRESENT,
+  _PAGE_PROTNONE,
+  _PAGE_RW,
+  _PAGE_SPECIAL,
 } from './pgtable.js';
 import { handle_mm_fault } from './memory.js';
 import { folioPutRefsDiagnosed, folioUseRefs, folio_mark_accessed, lru_add_drain } from './swap.js';
@@ -93,6 +100,8 @@ import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { migrateFolioToPinnable, putback_movable_pages } from './migrate.js';
+import type { PageRuns } from './page_runs.js';
+import { folio_maybe_dma_pinned } from './dma_pinned.js';
 
 /** The model's `int *locked`: { value: 1 } when the caller holds mmap_lock, { value: 0 } when not. */
 export interface Locked {
@@ -105,14 +114,8 @@ export const TASK_SIZE_MAX = 2 ** 47 - PAGE_SIZE;
 // ---------------------------------------------------------------------------------------------
 // Pin accounting (include/linux/mm.h, mm/gup.c)
 
-/**
- * folio_maybe_dma_pinned(): exact (_pincount > 0) for large folios; for small folios any refcount of
- * at least GUP_PIN_COUNTING_BIAS, compared unsigned so a wrapped count still reads as pinned.
- */
-export function folio_maybe_dma_pinned(m: Machine, folio: number): boolean {
-  if (m.mem.folio_has_pincount(folio)) return m.mem.folioPincount(folio) > 0;
-  return m.mem.refcount[folio]! >>> 0 >= GUP_PIN_COUNTING_BIAS;
-}
+// folio_maybe_dma_pinned() lives in dma_pinned.ts (writeback asks it too); re-exported for GUP's users.
+export { folio_maybe_dma_pinned };
 
 /** The folio answer for the page's folio (pageMaybeDmaPinned(), which 6.18 no longer has). */
 export function pageMaybeDmaPinned(m: Machine, pfn: number): boolean {
@@ -238,14 +241,50 @@ function try_grab_folio_fast(m: Machine, folio: number, refs: number, flags: num
  * pages, put_page() on a pinned page) is applied all the same and recorded in m.misuse with what it did.
  */
 export function gup_put_folio(m: Machine, folio: number, refs: number, flags: number): void {
+  if (flags & FOLL_PIN) {
+    if (is_zero_folio(folio)) return;
+    m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
+    if (unpinLeavesFolioInUse(m, folio, refs)) return;
+  }
+  gupPutFolioChecked(m, folio, refs, flags);
+}
+
+/**
+ * The common unpin, done at once: the folio holds those pins, keeps references after them (so it is not
+ * freed) and was never freed while in use. Then the drop is the kernel's arithmetic and nothing more
+ * (gupPutFolioChecked() would find nothing to say); returns false, having changed nothing, otherwise.
+ */
+function unpinLeavesFolioInUse(m: Machine, folio: number, refs: number): boolean {
+  const mem = m.mem;
+  const misuse = m.misuse.freedInUse;
+  if (misuse.size && misuse.has(folio)) return false;
+  // Unsigned, as atomic_sub_and_test() sees the count.
+  const rc = mem.refcount[folio]! >>> 0;
+  if (mem.folio_has_pincount(folio)) {
+    const pc = mem.folioPincount(folio);
+    if (pc < refs || rc <= refs) return false;
+    mem.setPincount(folio, pc - refs);
+    mem.refcount[folio] = rc - refs;
+    return true;
+  }
+  const put = refs * GUP_PIN_COUNTING_BIAS;
+  if (rc <= put || rc < put + folioUseRefs(m, folio)) return false;
+  mem.refcount[folio] = rc - put;
+  return true;
+}
+
+/**
+ * gup_put_folio() with its checks: a FOLL_PIN release not covered by unpinLeavesFolioInUse() (its pin
+ * already counted released), or a FOLL_GET one. The arithmetic is the kernel's; what it breaks is
+ * recorded in m.misuse.
+ */
+function gupPutFolioChecked(m: Machine, folio: number, refs: number, flags: number): void {
   const mem = m.mem;
   const rc = mem.refcount[folio]!;
   let what: string | undefined;
   let pincount = '';
   let put = refs;
   if (flags & FOLL_PIN) {
-    if (is_zero_folio(folio)) return;
-    m.vmstat.mod(NR_FOLL_PIN_RELEASED, refs);
     if (mem.folio_has_pincount(folio)) {
       const pc = mem.folioPincount(folio);
       mem.setPincount(folio, pc - refs);
@@ -327,6 +366,72 @@ export function unpin_folio(m: Machine, folio: number): void {
 /** unpin_user_folio(): npages units of one folio. */
 export function unpin_user_folio(m: Machine, folio: number, npages: number): void {
   gup_put_folio(m, folio, npages, FOLL_PIN);
+}
+
+/**
+ * unpin_user_folio(page_folio(pages[i]), 1) for every entry, in order: io_release_ubuf()'s loop over a
+ * registered buffer's bvecs. Runs of small anon folios that keep references go at once
+ * (unpinSmallAnonRun()); any other entry is gup_put_folio() with its checks. NR_FOLL_PIN_RELEASED counts
+ * each run's pins before the next checked release (so a misuse record sees them counted).
+ */
+export function unpinUserFolioEach(m: Machine, pages: Int32Array): void {
+  const mem = m.mem;
+  let i = 0;
+  while (i < pages.length) {
+    // With a folio freed in use on record, every entry takes the checked way.
+    let run = i;
+    if (m.misuse.freedInUse.size === 0) {
+      run = unpinSmallAnonRun(mem, pages, i);
+      if (run === i && mem.largeFolioPincount) run = unpinPinnedHeadRun(mem, pages, i);
+    }
+    if (run > i) {
+      m.vmstat.mod(NR_FOLL_PIN_RELEASED, run - i);
+      i = run;
+      continue;
+    }
+    gup_put_folio(m, mem.page_folio(pages[i]!), 1, FOLL_PIN);
+    i++;
+  }
+}
+
+/**
+ * From pages[i], the entries that are large folio heads (a coalesced buffer's bvecs) holding a pin and
+ * references beyond it: each loses one from _pincount and one from _refcount, nothing else to do.
+ * Returns the index of the first entry that is not one (its own function, as unpinSmallAnonRun()).
+ */
+function unpinPinnedHeadRun(mem: Machine['mem'], pages: Int32Array, i: number): number {
+  const flags = mem.flags;
+  const refcount = mem.refcount;
+  for (; i < pages.length; i++) {
+    const p = pages[i]!;
+    if (!(flags[p]! & PG_head)) return i;
+    const pc = refcount[p + 1]!; // _pincount
+    const rc = refcount[p]! >>> 0;
+    if (pc < 1 || rc <= 1) return i;
+    refcount[p + 1] = pc - 1;
+    refcount[p] = rc - 1;
+  }
+  return i;
+}
+
+/**
+ * From pages[i], the entries that are small anon folios keeping references after the unpin (refcount
+ * above the bias and the folio's mappings): each loses GUP_PIN_COUNTING_BIAS, nothing else to do.
+ * Returns the index of the first entry that is not one. (Its own function: a long loop that V8 compiles
+ * on stack replacement must not be followed by code it has not seen run, or each call deoptimises.)
+ */
+function unpinSmallAnonRun(mem: Machine['mem'], pages: Int32Array, i: number): number {
+  const flags = mem.flags;
+  const refcount = mem.refcount;
+  const mapcount = mem.mapcount;
+  for (; i < pages.length; i++) {
+    const p = pages[i]!;
+    if ((flags[p]! & (PG_head | PG_tail | PG_anon)) !== PG_anon || p === ZERO_PFN) return i;
+    const rc = refcount[p]! >>> 0;
+    if (rc <= GUP_PIN_COUNTING_BIAS || rc < GUP_PIN_COUNTING_BIAS + mapcount[p]!) return i;
+    refcount[p] = rc - GUP_PIN_COUNTING_BIAS;
+  }
+  return i;
 }
 
 /**
@@ -863,6 +968,7 @@ function gup_fast(
   flags: number,
   pages: Int32Array,
   off: number,
+  runs: PageRuns | undefined,
 ): number {
   const pt = mm.pt;
   const mem = m.mem;
@@ -887,30 +993,126 @@ function gup_fast(
         gup_put_folio(m, head, refs, flags);
         break;
       }
+      // record_subpages(): each page of the leaf, or the leaf as one run for a caller that reads runs.
       const first = head + Math.floor((addr % size) / PAGE_SIZE);
-      for (let k = 0; k < refs; k++) pages[off + nr + k] = first + k;
+      if (runs) runs.push(off + nr, first, refs);
+      else for (let k = 0; k < refs; k++) pages[off + nr + k] = first + k;
       mem.setFlag(head, PG_referenced);
       nr += refs;
       addr = stop;
       continue;
     }
     const tableEnd = Math.min(end, addr - (addr % PMD_SIZE) + PMD_SIZE);
-    let i = pte_index(addr);
-    for (; addr < tableEnd; addr += PAGE_SIZE, i++) {
-      const e = slot[i]!;
-      if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) return nr;
-      const pfn = pte_pfn(e);
-      const folio = mem.page_folio(pfn);
-      if (!try_grab_folio_fast(m, folio, 1, flags)) return nr;
-      if (!gup_fast_folio_allowed(m, folio, flags) || (!pte_write(e) && gup_must_unshare(m, null, flags, pfn))) {
-        gup_put_folio(m, folio, 1, flags);
-        return nr;
-      }
-      mem.setFlag(folio, PG_referenced);
-      pages[off + nr++] = pfn;
-    }
+    const want = (tableEnd - addr) / PAGE_SIZE;
+    const got = gup_fast_pte_range(m, slot, pte_index(addr), want, flags, pages, off + nr);
+    nr += got;
+    if (got !== want) return nr;
+    addr = tableEnd;
   }
   return nr;
+}
+
+/** The PTE bits GUP-fast's common pin needs: present and writable, neither PROT_NONE nor special. */
+const PTE_PIN_MASK = _PAGE_PRESENT | _PAGE_RW | _PAGE_PROTNONE | _PAGE_SPECIAL;
+const PTE_PIN_BITS = _PAGE_PRESENT | _PAGE_RW;
+
+/**
+ * gup_fast_pte_range(): the `want` entries of one PTE table from index i, taken one by one into
+ * pages[at...]; stops at the first it cannot take. Returns the pages taken.
+ *
+ * The entry every pin of anonymous memory meets (a writable PTE of an anon folio with references, in
+ * a range where folios are long-term pinnable, no misuse recorded) is pinned here at once, with the
+ * arithmetic try_grab_folio_fast() would do; NR_FOLL_PIN_ACQUIRED is added once for the run. Any other
+ * entry goes through try_grab_folio_fast() and the checks, as the kernel takes every entry.
+ */
+function gup_fast_pte_range(
+  m: Machine,
+  slot: Uint32Array,
+  i: number,
+  want: number,
+  flags: number,
+  pages: Int32Array,
+  at: number,
+): number {
+  const mem = m.mem;
+  const write = (flags & FOLL_WRITE) !== 0;
+  const common = (flags & (FOLL_PIN | FOLL_GET)) === FOLL_PIN && m.misuse.freedInUse.size === 0;
+  const longterm = (flags & FOLL_LONGTERM) !== 0;
+  const pageFlags = mem.flags;
+  const refcount = mem.refcount;
+  const pincounts = mem.largeFolioPincount;
+  // PFNs known long-term pinnable: the allocator area of the last folio checked.
+  let pinnableLo = 0;
+  let pinnableHi = 0;
+  let acquired = 0;
+  let nr = 0;
+  for (; nr < want; nr++, i++) {
+    const e = slot[i]!;
+    if (common && (e & PTE_PIN_MASK) === PTE_PIN_BITS) {
+      const pfn = pte_pfn(e);
+      const pf = pageFlags[pfn]!;
+      const folio = pf & PG_tail ? mem.page_folio(pfn) : pfn;
+      const ff = folio === pfn ? pf : pageFlags[folio]!;
+      const rc = refcount[folio]!;
+      if (ff & PG_anon && rc > 0 && folio !== ZERO_PFN) {
+        if (longterm && (folio < pinnableLo || folio >= pinnableHi)) {
+          const area = folio_is_longterm_pinnable(m, folio) ? m.alloc.areaOf(folio) : undefined;
+          if (area) {
+            pinnableLo = area.start;
+            pinnableHi = area.end;
+          }
+        }
+        if (!longterm || (folio >= pinnableLo && folio < pinnableHi)) {
+          if (pincounts && ff & PG_head) {
+            refcount[folio] = rc + 1;
+            refcount[folio + 1] = refcount[folio + 1]! + 1; // _pincount
+          } else {
+            refcount[folio] = rc + GUP_PIN_COUNTING_BIAS;
+          }
+          acquired++;
+          pageFlags[folio] = ff | PG_referenced;
+          pages[at + nr] = pfn;
+          continue;
+        }
+      }
+    }
+    if (acquired) {
+      m.vmstat.mod(NR_FOLL_PIN_ACQUIRED, acquired);
+      acquired = 0;
+    }
+    if (!pte_present(e) || pte_protnone(e) || (write && !pte_write(e)) || pte_special(e)) break;
+    const pfn = pte_pfn(e);
+    const folio = mem.page_folio(pfn);
+    if (!try_grab_folio_fast(m, folio, 1, flags)) break;
+    if (!gup_fast_folio_allowed(m, folio, flags) || (!pte_write(e) && gup_must_unshare(m, null, flags, pfn))) {
+      gup_put_folio(m, folio, 1, flags);
+      break;
+    }
+    mem.setFlag(folio, PG_referenced);
+    pages[at + nr] = pfn;
+  }
+  if (acquired) m.vmstat.mod(NR_FOLL_PIN_ACQUIRED, acquired);
+  return nr;
+}
+
+/** start + nr_pages * PAGE_SIZE wrapped past 2^64. */
+const RANGE_OVERFLOWS = -1;
+/** Counts below this, from a start within user space, give an end Number holds exactly. */
+const EXACT_PAGES = 2 ** 35;
+
+/**
+ * gup_fast_fallback()'s end of the range, start + (unsigned long)nr_pages * PAGE_SIZE (a negative
+ * count becomes enormous), or RANGE_OVERFLOWS when the sum wraps (check_add_overflow()); an end past
+ * TASK_SIZE_MAX comes back as it is. In 64-bit arithmetic, unless the numbers are small enough for a
+ * double to hold the sum exactly (every call that is not probing the limits).
+ */
+function fastRangeEnd(start: number, nr_pages: number): number {
+  if (nr_pages >= 0 && nr_pages < EXACT_PAGES && start >= 0 && start <= TASK_SIZE_MAX)
+    return start + nr_pages * PAGE_SIZE;
+  const len = BigInt.asUintN(64, BigInt(nr_pages)) << 12n;
+  const end = BigInt(start) + BigInt.asUintN(64, len);
+  if (end >= 1n << 64n) return RANGE_OVERFLOWS;
+  return end > BigInt(TASK_SIZE_MAX) ? TASK_SIZE_MAX + PAGE_SIZE : Number(end);
 }
 
 /**
@@ -926,6 +1128,7 @@ function gup_fast_fallback(
   nr_pages: number,
   gup_flags: number,
   pages: Int32Array,
+  runs?: PageRuns,
 ): number {
   const mm = cur.mm;
   const v61 = m.profile.gupEntryChecks === 'is_valid_gup_flags';
@@ -936,22 +1139,19 @@ function gup_fast_fallback(
   }
   if (gup_flags & FOLL_PIN) mm.has_pinned = true;
   start -= start % PAGE_SIZE;
-  // len is computed from nr_pages as an unsigned long: a negative count becomes enormous.
-  const len = BigInt.asUintN(64, BigInt(nr_pages)) << 12n;
-  const endBig = BigInt(start) + BigInt.asUintN(64, len);
-  if (endBig >= 1n << 64n) {
+  const end = fastRangeEnd(start, nr_pages);
+  if (end === RANGE_OVERFLOWS) {
     // 6.1: "if (check_add_overflow(start, len, &end)) return 0;"
     if (v61) return 0;
     return m.refuse(-EOVERFLOW, fn, 'start + nr_pages * PAGE_SIZE overflows');
   }
-  if (endBig > BigInt(TASK_SIZE_MAX)) return m.refuse(-EFAULT, fn, 'range ends beyond TASK_SIZE_MAX');
-  const end = Number(endBig);
+  if (end > TASK_SIZE_MAX) return m.refuse(-EFAULT, fn, 'range ends beyond TASK_SIZE_MAX');
   if (start === end) return 0;
   let nr_pinned = 0;
   // With FOLL_PIN, a fork that is write-protecting the page tables (odd seqcount) makes the fast
   // walk pin nothing (the seqcount check and retry of gup_fast()).
   if (!(gup_flags & FOLL_PIN && mm.write_protect_seq & 1)) {
-    nr_pinned = gup_fast(m, mm, start, end, gup_flags, pages, 0);
+    nr_pinned = gup_fast(m, mm, start, end, gup_flags, pages, 0, runs);
   }
   if (nr_pinned === nr_pages || gup_flags & FOLL_FAST_ONLY) return nr_pinned;
   // The slow path: __gup_longterm_locked(FOLL_TOUCH | FOLL_UNLOCKABLE). 6.1's __gup_longterm_unlocked()
@@ -1213,7 +1413,10 @@ export function pin_user_pages_unlocked(
   return __gup_longterm_locked(m, cur, cur.mm, start, nr_pages, pages, 0, f);
 }
 
-/** pin_user_pages_fast(): FOLL_PIN, lockless first; -EINVAL on bad arguments. */
+/**
+ * pin_user_pages_fast(): FOLL_PIN, lockless first; -EINVAL on bad arguments. With `runs`, the pages of
+ * PMD/PUD leaves the fast walk takes are recorded there as runs, not written into pages[] (page_runs.ts).
+ */
 export function pin_user_pages_fast(
   m: Machine,
   cur: Process,
@@ -1221,15 +1424,17 @@ export function pin_user_pages_fast(
   nr_pages: number,
   gup_flags: number,
   pages: Int32Array | null,
+  runs?: PageRuns,
 ): number {
   begin(m);
+  runs?.clear();
   if (v6_1(m)) {
     if (!pinArgsValid6_1(m, 'pin_user_pages_fast', gup_flags, pages)) return -EINVAL;
-    return gup_fast_fallback(m, cur, start, nr_pages, gup_flags | FOLL_PIN, pages!);
+    return gup_fast_fallback(m, cur, start, nr_pages, gup_flags | FOLL_PIN, pages!, runs);
   }
   const f = is_valid_gup_args(m, pages, undefined, gup_flags, FOLL_PIN);
   if (f === undefined) return -EINVAL;
-  return gup_fast_fallback(m, cur, start, nr_pages, f, pages!);
+  return gup_fast_fallback(m, cur, start, nr_pages, f, pages!, runs);
 }
 
 /**

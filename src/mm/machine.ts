@@ -15,6 +15,7 @@ import { HugetlbPool } from './hugetlb.js';
 import { LINUX_6_18, type KernelProfile } from './profile.js';
 import { Process } from './task.js';
 import { kernel_init_pages } from './highmem.js';
+import type { WritebackPolicy } from './writeback_pinned.js';
 
 export type ThpPolicy = 'always' | 'madvise' | 'never';
 export type MthpPolicy = 'always' | 'inherit' | 'madvise' | 'never';
@@ -51,6 +52,11 @@ export interface MachineConfig {
   hugetlb: { '2M'?: number; '1G'?: number };
   /** nr_overcommit_hugepages per size: surplus pages the pool may add on demand. */
   hugetlb_overcommit: { '2M'?: number; '1G'?: number };
+  /**
+   * What writeback does with folios folio_maybe_dma_pinned() reports: 'linux' (6.18: nothing special,
+   * the default) or one of gupsim's what-if policies (writeback_pinned.ts; not kernel behaviour).
+   */
+  writebackPolicy: WritebackPolicy;
 }
 
 export const DEFAULT_CONFIG: MachineConfig = {
@@ -64,6 +70,7 @@ export const DEFAULT_CONFIG: MachineConfig = {
   shmem_thp: 'never',
   hugetlb: {},
   hugetlb_overcommit: {},
+  writebackPolicy: 'linux',
 };
 
 /** Low memory the firmware and kernel image keep out of the buddy allocator. */

@@ -87,7 +87,8 @@ export class MemMap {
   }
   /** The contents array if some page was ever given a value, else undefined (every page reads 0). */
   get dataIfAny(): Uint32Array | undefined {
-    return this.extras.get(CONTENTS);
+    // Every allocation asks (kernel_init_pages()): no map look-up while no extra array exists.
+    return this.extras.size === 0 ? undefined : this.extras.get(CONTENTS);
   }
 
   constructor(nrPages: number) {

@@ -13,6 +13,9 @@ import {
   PMD_ORDER,
   HPAGE_PMD_NR,
   PG_lru,
+  PG_anon,
+  PG_head,
+  PG_tail,
 } from './memmap.js';
 import {
   is_cow_mapping,
@@ -60,10 +63,17 @@ import {
 } from './huge_memory.js';
 import { ANY_FOLIO, __unmap_hugepage_range, hugetlb_fault } from './hugetlb_fault.js';
 import { block_write_begin, filemap_add_folio, filemapFaultPage } from './filemap.js';
-import { folio_add_lru_vma, folio_put_refs, folio_ref_add, lru_add_drain } from './swap.js';
+import {
+  __folio_put,
+  folio_add_lru_vma,
+  folio_put_refs,
+  folioPutRefsQuiet,
+  folio_ref_add,
+  lru_add_drain,
+} from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
-import { PGFAULT } from './vmstat.js';
+import { NR_ANON_MAPPED, PGFAULT } from './vmstat.js';
 import { copy_user_highpage } from './highmem.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -429,6 +439,8 @@ export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: 
     }
     const stop = Math.min(end, base + PMD_SIZE);
     zapPteRange(m, vma, slot, pte_index(a), pte_index(a) + (stop - a) / PAGE_SIZE);
+    // A table the range covers is empty now (entries are present or 0): freed without a scan.
+    if (a === base && stop === base + PMD_SIZE) pt.freePteTable(base);
     a = stop;
   }
   pt.freeEmptyTables(start, end);
@@ -441,8 +453,14 @@ export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: 
  */
 function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: number): void {
   const mem = m.mem;
+  const pageFlags = mem.flags;
+  const mapcount = mem.mapcount;
+  const refcount = mem.refcount;
+  // With no folio freed while in use on record, a reference drop needs no misuse look-up.
+  const noMisuse = m.misuse.freedInUse.size === 0;
   let rssAnon = 0;
   let rssFile = 0;
+  let anonUnmapped = 0;
   while (i < iEnd) {
     const e = slot[i]!;
     if (!pte_present(e)) {
@@ -455,9 +473,28 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
       continue;
     }
     const pfn = pte_pfn(e);
+    if (
+      noMisuse &&
+      (pageFlags[pfn]! & (PG_head | PG_tail | PG_anon)) === PG_anon &&
+      mapcount[pfn] === 1 &&
+      refcount[pfn] === 1
+    ) {
+      // The entry most zaps meet: a small anon folio this PTE alone maps and references. Its rmap
+      // removal leaves it unmapped (NR_ANON_MAPPED, added once below) and its put is the last:
+      // folio_remove_rmap_ptes() and folio_put_refs() with nothing to check, then __folio_put().
+      mapcount[pfn] = 0;
+      refcount[pfn] = 0;
+      anonUnmapped++;
+      rssAnon++;
+      __folio_put(m, pfn);
+      i++;
+      continue;
+    }
     const folio = mem.page_folio(pfn);
     let nr = 1;
     let dirty = e & _PAGE_DIRTY;
+    // folio_remove_rmap_ptes()'s per-page count, taken in the pass that clears the batch's PTEs.
+    mapcount[pfn] = mapcount[pfn]! - 1;
     if (mem.folio_test_large(folio)) {
       const max = Math.min(iEnd - i, folio + mem.folio_nr_pages(folio) - pfn);
       for (; nr < max; nr++) {
@@ -465,6 +502,7 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
         if (!pte_present(x) || pte_pfn(x) !== pfn + nr) break;
         dirty |= x & _PAGE_DIRTY;
         slot[i + nr] = 0;
+        mapcount[pfn + nr] = mapcount[pfn + nr]! - 1;
       }
     }
     if (mem.folio_test_anon(folio)) {
@@ -473,10 +511,11 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
       rssFile += nr;
       if (dirty) folio_mark_dirty(m, folio);
     }
-    folio_remove_rmap_ptes(m, folio, pfn, nr);
-    folio_put_refs(m, folio, nr);
+    folio_remove_rmap_ptes(m, folio, pfn, nr, false);
+    if (!folioPutRefsQuiet(m, folio, nr)) folio_put_refs(m, folio, nr);
     i += nr;
   }
+  if (anonUnmapped) m.vmstat.mod(NR_ANON_MAPPED, -anonUnmapped);
   vma.mm.rss_anon -= rssAnon;
   vma.mm.rss_file -= rssFile;
 }

@@ -3,6 +3,7 @@
 // every shared mapping of the folio so the next store faults and dirties it again (writenotify).
 // Pinned folios are written back like any other: a device may still be writing into them, which is
 // why the kernel refuses FOLL_LONGTERM write pins of such mappings (writable_file_mapping_allowed).
+// The machine's writeback policy (writeback_pinned.ts) can replace that with a what-if.
 
 import type { Machine } from './machine.js';
 import { AddressSpace } from './fs.js';
@@ -11,6 +12,7 @@ import { VM_SHARED } from './mm_types.js';
 import { pte_mkclean, pte_wrprotect, pte_index } from './pgtable.js';
 import { rmap_walk } from './rmap.js';
 import { folioWriteOut } from './bdev.js';
+import { pinnedFolioAction, WB_SYNC_ALL, type PinnedFolioAction, type WbSyncMode } from './writeback_pinned.js';
 
 /** folio_mkclean(): write-protect and clean every shared mapping; returns how many were cleaned. */
 export function folio_mkclean(m: Machine, folio: number): number {
@@ -30,26 +32,53 @@ export function folio_mkclean(m: Machine, folio: number): number {
   return cleaned;
 }
 
-/**
- * Write back every dirty folio of a file that does writeback (disk file systems; shmem and hugetlbfs
- * have nothing to write back). Returns the number of pages written.
- */
-export function writebackFile(m: Machine, file: AddressSpace): number {
-  return filemap_write_and_wait_range(m, file, 0, file.sizePages - 1);
+/** What one writeback pass did: pages written, and what a what-if policy did with maybe-pinned folios. */
+export interface WritebackReport {
+  /** Pages whose values reached the disk (bounced ones included). */
+  written: number;
+  /** Pages written from a bounce copy. */
+  bounced: number;
+  /** The maybe-pinned folios the machine's policy did not simply write, with what it did ('linux': none). */
+  pinned: Array<{ folio: number; action: Exclude<PinnedFolioAction, 'write'> }>;
 }
 
 /**
- * filemap_write_and_wait_range() over page indices [first, last] (fsync, msync(MS_SYNC), sync, the
- * flusher, and O_DIRECT before its I/O): each dirty folio overlapping the range is cleaned for I/O
- * (folio_clear_dirty_for_io(): folio_mkclean() then PG_dirty cleared), written out - its pages'
- * values reach the disk as they are at that moment - and its writeback ends. A pinned folio is
- * written like any other (6.18 does not consult folio_maybe_dma_pinned() here), so a device writing
- * into it afterwards changes a clean page that nothing will write back. Returns the pages written.
+ * Write back every dirty folio of a file that does writeback (disk file systems; shmem and hugetlbfs
+ * have nothing to write back): fsync(2), sync(2) (WB_SYNC_ALL), the flusher (WB_SYNC_NONE). Returns
+ * the number of pages written.
+ */
+export function writebackFile(m: Machine, file: AddressSpace, sync: WbSyncMode = WB_SYNC_ALL): number {
+  return writebackRange(m, file, 0, file.sizePages - 1, sync).written;
+}
+
+/**
+ * filemap_write_and_wait_range() over page indices [first, last] (fsync, msync(MS_SYNC), sync, and
+ * O_DIRECT before its I/O): data-integrity writeback of the range. Returns the pages written.
  */
 export function filemap_write_and_wait_range(m: Machine, file: AddressSpace, first: number, last: number): number {
-  if (file.isShmemOrHugetlb) return 0;
+  return writebackRange(m, file, first, last, WB_SYNC_ALL).written;
+}
+
+/**
+ * Writeback of page indices [first, last] in mode `sync` (write_cache_pages() with its I/O completed):
+ * each dirty folio overlapping the range is cleaned for I/O (folio_clear_dirty_for_io(): folio_mkclean()
+ * then PG_dirty cleared), written out - its pages' values reach the disk as they are at that moment -
+ * and its writeback ends. Under Linux 6.18 (cfg.writebackPolicy 'linux') a pinned folio is written
+ * like any other: folio_maybe_dma_pinned() is not consulted, so a device writing into it afterwards
+ * changes a clean page that nothing will write back. The what-if policies (writeback_pinned.ts) skip,
+ * bounce or wait for maybe-pinned folios instead; a folio to wait for is left dirty and listed in the
+ * report (the model has no threads: the caller decides how long it waits, and retries).
+ */
+export function writebackRange(
+  m: Machine,
+  file: AddressSpace,
+  first: number,
+  last: number,
+  sync: WbSyncMode,
+): WritebackReport {
+  const report: WritebackReport = { written: 0, bounced: 0, pinned: [] };
+  if (file.isShmemOrHugetlb) return report;
   const mem = m.mem;
-  let written = 0;
   for (let i = Math.max(0, first); i <= last && i < file.sizePages; i++) {
     const pfn = file.pages[i]!;
     if (pfn < 0) continue;
@@ -57,21 +86,34 @@ export function filemap_write_and_wait_range(m: Machine, file: AddressSpace, fir
     const nr = mem.folio_nr_pages(folio);
     i = mem.index[folio]! + nr - 1; // the whole folio at once
     if (!mem.folio_test_dirty(folio)) continue;
-    // folio_clear_dirty_for_io(): clean the mappings first, then the folio.
-    folio_mkclean(m, folio);
-    mem.clearFlag(folio, PG_dirty);
-    // folio_account_cleaned() undoes folio_account_dirtied(): only mappings that can write back were
-    // accounted (fsdax dirties through noop_dirty_folio, see memory.ts folio_mark_dirty()).
-    if (file.needsDirtyTracking) m.vmstat.mod('nr_dirty', -nr);
+    const action = pinnedFolioAction(m, folio, sync);
+    if (action !== 'write') report.pinned.push({ folio, action });
+    if (action === 'wait') continue;
+    if (action === 'skip') {
+      // Kara's folio_clear_dirty_for_io(): the mappings are cleaned, the folio answers "not for I/O".
+      folio_mkclean(m, folio);
+      continue;
+    }
+    if (action !== 'bounce-keep-dirty') {
+      // folio_clear_dirty_for_io(): clean the mappings first, then the folio.
+      folio_mkclean(m, folio);
+      mem.clearFlag(folio, PG_dirty);
+      // folio_account_cleaned() undoes folio_account_dirtied(): only mappings that can write back were
+      // accounted (fsdax dirties through noop_dirty_folio, see memory.ts folio_mark_dirty()).
+      if (file.needsDirtyTracking) m.vmstat.mod('nr_dirty', -nr);
+    }
     mem.setFlag(folio, PG_writeback);
     m.vmstat.mod('nr_writeback', nr);
+    // A bounce copies the folio's pages into a bounce page and writes that: the same values reach
+    // the disk (the copy lives only for the I/O, so the model does not allocate it).
     folioWriteOut(m, file, folio);
+    if (action === 'bounce' || action === 'bounce-keep-dirty') report.bounced += nr;
     // The I/O completes (folio_end_writeback()).
     mem.clearFlag(folio, PG_writeback);
     m.vmstat.mod('nr_writeback', -nr);
-    written += nr;
+    report.written += nr;
   }
-  return written;
+  return report;
 }
 
 /**

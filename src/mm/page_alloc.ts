@@ -217,41 +217,50 @@ export class PageAllocator {
     const area = this.areaOf(pfn);
     if (!area) throw new Error(`gupsim bug: free of pfn ${pfn} outside every zone`);
     const m = this.mem;
+    const flags = m.flags;
+    const mapcount = m.mapcount;
+    const mapping = m.mapping;
     const n = 1 << order;
     if (n === 1) {
-      m.flags[pfn] = 0;
+      flags[pfn] = 0;
       m.refcount[pfn] = 0;
-      m.mapcount[pfn] = 0;
-      m.mapping[pfn] = 0;
+      mapcount[pfn] = 0;
+      mapping[pfn] = 0;
       m.index[pfn] = 0;
     } else {
+      const last = pfn + n;
       if (n <= SMALL_FILL) {
         // An mTHP: a loop beats three calls into the fill builtin.
-        for (let i = pfn; i < pfn + n; i++) {
-          m.flags[i] = 0;
-          m.mapcount[i] = 0;
-          m.mapping[i] = 0;
+        for (let i = pfn; i < last; i++) {
+          flags[i] = 0;
+          mapcount[i] = 0;
+          mapping[i] = 0;
         }
       } else {
-        m.flags.fill(0, pfn, pfn + n);
-        m.mapcount.fill(0, pfn, pfn + n);
-        m.mapping.fill(0, pfn, pfn + n);
+        flags.fill(0, pfn, last);
+        mapcount.fill(0, pfn, last);
+        mapping.fill(0, pfn, last);
       }
-      for (let i = pfn; i < pfn + Math.min(n, FOLIO_FIELD_PAGES); i++) {
+      // The folio fields (order >= 2: the head and two tails hold them).
+      const fieldsEnd = pfn + (n < FOLIO_FIELD_PAGES ? n : FOLIO_FIELD_PAGES);
+      for (let i = pfn; i < fieldsEnd; i++) {
         m.refcount[i] = 0;
         m.index[i] = 0;
       }
     }
+    const start = area.start;
+    const end = area.end;
     while (order < MAX_ORDER) {
-      const buddy = pfn ^ (1 << order);
-      if (buddy < area.start || buddy + (1 << order) > area.end) break;
-      const bf = m.flags[buddy]!;
+      const size = 1 << order;
+      const buddy = pfn ^ size;
+      if (buddy < start || buddy + size > end) break;
+      const bf = flags[buddy]!;
       if (!(bf & PG_buddy) || (bf & ORDER_MASK) !== order) break;
       this.unlinkFree(area, buddy, order);
-      m.flags[buddy] = 0;
+      flags[buddy] = 0;
       m.index[buddy] = 0;
       m.mapcount[buddy] = 0;
-      pfn = Math.min(pfn, buddy);
+      if (buddy < pfn) pfn = buddy;
       order++;
     }
     this.pushFree(area, pfn, order);

@@ -87,11 +87,11 @@ export class PteSlab {
     return v;
   }
 
-  /** pte_free(): the table goes back to the slab, cleared. */
-  release(t: Uint32Array): void {
+  /** pte_free(): the table goes back to the slab, cleared (`empty`: the caller knows it is all zero). */
+  release(t: Uint32Array, empty = false): void {
     const c = this.chunkOf.get(t.buffer);
     if (c === undefined) throw new Error('gupsim bug: freeing a PTE table that is not from this slab');
-    t.fill(0);
+    if (!empty) t.fill(0);
     this.free.push(c * TABLES_PER_CHUNK + t.byteOffset / (TABLE_WORDS * 4));
   }
 
@@ -143,6 +143,14 @@ export class PmdDirectory extends Map<number, PmdSlot> {
     const old = super.get(k);
     if (typeof old === 'object') this.slab?.release(old);
     return super.delete(k);
+  }
+
+  /** Drop the PTE table at k, known to be all zero (it goes back to the slab without clearing). */
+  deleteEmptyTable(k: number): void {
+    const old = super.get(k);
+    if (typeof old !== 'object') return;
+    this.slab?.release(old, true);
+    super.delete(k);
   }
 
   override clear(): void {
@@ -217,6 +225,11 @@ export class PageTable {
   setPudLeaf(addr: number, e: number): void {
     if (e === 0) this.puds.delete(pud_index(addr));
     else this.puds.set(pud_index(addr), e);
+  }
+
+  /** free_pte_range(): drop the PTE table at addr, known to be empty. */
+  freePteTable(addr: number): void {
+    this.pmds.deleteEmptyTable(pmd_index(addr));
   }
 
   /** free_pgtables(): drop empty PTE tables in [start, end). */

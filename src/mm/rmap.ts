@@ -52,10 +52,13 @@ export function folio_add_new_anon_rmap(m: Machine, folio: number, vma: Vma, add
   if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod(NR_ANON_MAPPED, nr);
 }
 
-/** folio_add_{anon,file}_rmap_ptes(): nr more PTE mappings of consecutive pages from pfn. */
-export function folioAddRmapPtes(m: Machine, folio: number, pfn: number, nr: number): void {
+/**
+ * folio_add_{anon,file}_rmap_ptes(): nr more PTE mappings of consecutive pages from pfn. A caller that
+ * raises each page's mapcount in a pass of its own (fork's batch copy) passes pages = false.
+ */
+export function folioAddRmapPtes(m: Machine, folio: number, pfn: number, nr: number, pages = true): void {
   const mem = m.mem;
-  for (let i = 0; i < nr; i++) mem.mapcount[pfn + i] = mem.mapcount[pfn + i]! + 1;
+  if (pages) for (let i = 0; i < nr; i++) mem.mapcount[pfn + i] = mem.mapcount[pfn + i]! + 1;
   if (mem.folio_test_large(folio)) mem.addLargeMapcount(folio, nr);
   if (!mem.folio_test_anon(folio)) m.vmstat.mod(NR_FILE_MAPPED, nr);
 }
@@ -67,10 +70,10 @@ export function folioAddRmapEntire(m: Machine, folio: number): void {
   mem.addLargeMapcount(folio, 1);
 }
 
-/** folio_remove_rmap_ptes(). */
-export function folio_remove_rmap_ptes(m: Machine, folio: number, pfn: number, nr: number): void {
+/** folio_remove_rmap_ptes(). A caller that lowers each page's mapcount itself (zap) passes pages = false. */
+export function folio_remove_rmap_ptes(m: Machine, folio: number, pfn: number, nr: number, pages = true): void {
   const mem = m.mem;
-  for (let i = 0; i < nr; i++) mem.mapcount[pfn + i] = mem.mapcount[pfn + i]! - 1;
+  if (pages) for (let i = 0; i < nr; i++) mem.mapcount[pfn + i] = mem.mapcount[pfn + i]! - 1;
   if (mem.folio_test_large(folio)) mem.addLargeMapcount(folio, -nr);
   if (!mem.folio_test_anon(folio)) m.vmstat.mod(NR_FILE_MAPPED, -nr);
   else if (!mem.folio_mapped(folio)) unaccountAnon(m, folio);

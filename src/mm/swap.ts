@@ -80,10 +80,13 @@ export function folioPutRefsDiagnosed(m: Machine, folio: number, refs: number): 
   const rc = mem.refcount[folio]!;
   const after = (rc - refs) | 0;
   mem.refcount[folio] = after;
-  const freed = m.misuse.freedInUse.get(folio);
+  // No map lookup per put while no folio was ever freed in use (the common case).
+  const freedInUse = m.misuse.freedInUse;
+  const freed = freedInUse.size === 0 ? undefined : freedInUse.get(folio);
   if (freed) return putFreedInUse(m, folio, after, freed);
   // Unsigned, as atomic_sub_and_test() sees it: a count wrapped negative by pins is 2^31 and more.
   const before = rc >>> 0;
+  if (before > refs) return undefined;
   if (before === refs) {
     if (folioInUse(m, folio)) return freeInUse(m, folio);
     // A large folio counts its pins exactly: freeing it with pins outstanding frees memory a device may
@@ -111,6 +114,30 @@ export function folioPutRefsDiagnosed(m: Machine, folio: number, refs: number): 
     };
   }
   return undefined;
+}
+
+/**
+ * folio_put_refs() where there is nothing to diagnose, done at once: no folio freed while in use is on
+ * record, and the drop either leaves references or takes the last one of an anon folio that nothing
+ * maps or pins (then __folio_put()). Returns false, having changed nothing, otherwise: the caller then
+ * calls folio_put_refs(). Zap's batches take this way.
+ */
+export function folioPutRefsQuiet(m: Machine, folio: number, refs: number): boolean {
+  if (m.misuse.freedInUse.size) return false;
+  const mem = m.mem;
+  const rc = mem.refcount[folio]!;
+  // Unsigned, as atomic_sub_and_test() sees it (see folioPutRefsDiagnosed()).
+  const before = rc >>> 0;
+  if (before > refs) {
+    mem.refcount[folio] = rc - refs;
+    return true;
+  }
+  if (before !== refs || !mem.folio_test_anon(folio) || mem.folio_mapped(folio) || mem.folioPincount(folio) > 0)
+    return false;
+  if (folio === ZERO_PFN || is_huge_zero_folio(m, folio)) return false;
+  mem.refcount[folio] = 0;
+  __folio_put(m, folio);
+  return true;
 }
 
 /**
@@ -197,17 +224,18 @@ function putFreedInUse(
 }
 
 /** __folio_put(): the last reference is gone. */
-function __folio_put(m: Machine, folio: number): void {
+export function __folio_put(m: Machine, folio: number): void {
   const mem = m.mem;
-  m.activeFolios.delete(folio);
+  // PG_active and PG_mlocked (sets, by folio; usually empty: no hash look-up then).
+  if (m.activeFolios.size) m.activeFolios.delete(folio);
   if (folio === ZERO_PFN || is_huge_zero_folio(m, folio)) {
     // Never reached: the zero pages are always in use, so folio_put_refs() keeps them (freeInUse()).
     throw new Error(`gupsim bug: zero page ${hex(folio)} freed`);
   }
   const order = mem.folio_order(folio);
   // __page_cache_release(): a folio freed while still mlocked loses PG_mlocked.
-  mem.mlocked.delete(folio);
-  mem.fsPrivate.delete(folio);
+  if (mem.mlocked.size) mem.mlocked.delete(folio);
+  if (mem.fsPrivate.size) mem.fsPrivate.delete(folio);
   if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
     m.vmstat.mod('nr_anon_transparent_hugepages', -1);
   }

@@ -3,7 +3,7 @@
 // the `inspect` fields of DESIGN.md's result JSON. Fields the kernel does not expose are null.
 
 import { readFileSync } from 'node:fs';
-import type { PageInfo } from '../scenario/inspect.js';
+import { absentPage, type PageInfo } from '../scenario/inspect.js';
 
 /** KPF_* bit numbers, include/uapi/linux/kernel-page-flags.h. */
 export const KPF_NAMES: readonly string[] = [
@@ -180,33 +180,7 @@ export function pageInfoFromHelper(
   mappedBy: PageInfo['mapped_by'],
   zones?: ZoneSpan[] | ((pfn: number) => string | null),
 ): PageInfo & { kpageflags: string[] | null; mapped_exclusively: boolean | null } {
-  if (!h.present) {
-    return {
-      page,
-      present: false,
-      pfn: null,
-      refcount: null,
-      mapcount: null,
-      pincount: null,
-      order: null,
-      zone: null,
-      mapped_by: null,
-      writable: null,
-      maybe_dma_pinned: null,
-      false_positive: null,
-      anon_exclusive: null,
-      zero_page: null,
-      dirty: null,
-      writeback: null,
-      lru: null,
-      mlocked: null,
-      serial: null,
-      refcount_parts: null,
-      data: null,
-      kpageflags: null,
-      mapped_exclusively: null,
-    };
-  }
+  if (!h.present) return { ...absentPage(page), kpageflags: null, mapped_exclusively: null };
   const flags = h.flags !== undefined ? BigInt(h.flags) : undefined;
   const pfn = h.pfn ?? null;
   const zone = pfn === null ? null : typeof zones === 'function' ? zones(pfn) : zoneOfPfn(pfn, zones);

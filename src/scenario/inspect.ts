@@ -118,6 +118,33 @@ export function refcountParts(m: Machine, folio: number, holds: FolioHolds): Ref
   return { mappings, page_cache, buffers, holders, lru_batch, unattributed };
 }
 
+/** What inspect shows of a page that nothing maps: its index and present: false, every other field null. */
+export function absentPage(page: number): PageInfo {
+  return {
+    page,
+    present: false,
+    pfn: null,
+    refcount: null,
+    mapcount: null,
+    pincount: null,
+    order: null,
+    zone: null,
+    mapped_by: null,
+    writable: null,
+    maybe_dma_pinned: null,
+    false_positive: null,
+    anon_exclusive: null,
+    zero_page: null,
+    dirty: null,
+    writeback: null,
+    lru: null,
+    mlocked: null,
+    serial: null,
+    refcount_parts: null,
+    data: null,
+  };
+}
+
 /** The PFN mapped at addr in p, and the level that maps it. */
 export function lookupPage(
   p: Process,
@@ -144,31 +171,7 @@ export function inspectPage(
   holds: FolioHolds = new Map(),
 ): PageInfo {
   const hit = p.alive ? lookupPage(p, addr) : undefined;
-  if (!hit) {
-    return {
-      page,
-      present: false,
-      pfn: null,
-      refcount: null,
-      mapcount: null,
-      pincount: null,
-      order: null,
-      zone: null,
-      mapped_by: null,
-      writable: null,
-      maybe_dma_pinned: null,
-      false_positive: null,
-      anon_exclusive: null,
-      zero_page: null,
-      dirty: null,
-      writeback: null,
-      lru: null,
-      mlocked: null,
-      serial: null,
-      refcount_parts: null,
-      data: null,
-    };
-  }
+  if (!hit) return absentPage(page);
   const mem = m.mem;
   const pfn = hit.pfn;
   const folio = mem.page_folio(pfn);

@@ -4,7 +4,7 @@
 // text and docs/scenarios.md is generated from them (scripts/docs.mjs), so the three cannot drift.
 
 import { z } from 'zod';
-import { parseSize } from './sizes.js';
+import { kernelName, machineMemoryOk, sizeField } from './schema_functions.js';
 import { SCHEMA_VERSION } from './version.js';
 
 export { SCHEMA_VERSION };
@@ -19,17 +19,9 @@ const doc = <T extends z.ZodType>(t: T, description: string, unit?: string, dflt
   t.meta({ description, ...(unit ? { unit } : {}), ...(dflt !== undefined ? { default_text: dflt } : {}) });
 export type { FieldDoc };
 
-const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  const n = parseSize(v);
-  if (n === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected a size such as 4096, 64KiB, 2M or 1GiB, got ${JSON.stringify(v)}`,
-    });
-    return z.NEVER;
-  }
-  return n;
-});
+// The transform and the check are plain functions (schema_functions.ts) that the parser generated from this
+// schema at build time calls too.
+const size = z.union([z.number(), z.string()]).transform(sizeField);
 /** A signed count (unpin counts may be an errno, to model that misuse). */
 const int = z.number().int();
 const name = z.string().min(1);
@@ -41,7 +33,7 @@ const mthpSize = z.enum(['16K', '32K', '64K', '128K', '256K', '512K', '1M', '2M'
 
 export const MachineSchema = z.strictObject({
   memory: doc(
-    size.refine((n) => n >= 8 << 20, 'machine memory must be at least 8 MiB').optional(),
+    size.refine(machineMemoryOk, 'machine memory must be at least 8 MiB').optional(),
     'Physical memory of the machine.',
     BYTES,
     '4GiB',
@@ -573,7 +565,7 @@ const kernel = z
   .union([z.enum(KERNELS), z.literal(6.1), z.literal(6.12), z.literal(6.18)], {
     error: `gupsim has profiles of Linux ${KERNELS.join(', ')} only`,
   })
-  .transform((v) => String(v) as (typeof KERNELS)[number])
+  .transform(kernelName as (v: string | number) => (typeof KERNELS)[number])
   .describe('the Linux release whose rules the model applies (6.1, 6.12 or 6.18; --kernel overrides it)');
 
 export const ScenarioSchema = z.strictObject({

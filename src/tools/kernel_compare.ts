@@ -5,7 +5,7 @@
 // value makes the answer agree with the reference.
 
 import { runScenario } from '../scenario/run.js';
-import { ScenarioError } from '../scenario/load.js';
+import { ScenarioError } from '../scenario/error.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { RunResult, StepResult } from '../scenario/result.js';
 import { DEFAULT_PROFILE, PROFILES, profileDifferences, type KernelProfile } from '../mm/profile.js';

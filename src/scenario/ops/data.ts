@@ -12,6 +12,7 @@ import { diskBlock } from '../../mm/bdev.js';
 import { filemap_read, generic_perform_write } from '../../mm/filemap.js';
 import { filemap_write_and_wait_range, writebackFile } from '../../mm/page-writeback.js';
 import { dropPagecache, truncate_pagecache } from '../../mm/truncate.js';
+import { WB_SYNC_ALL, WB_SYNC_NONE, type WbSyncMode } from '../../mm/writeback_pinned.js';
 import { is_huge_zero_folio } from '../../mm/huge_mm.js';
 import { VM_SHARED } from '../../mm/mm_types.js';
 import { EBADF, EFAULT, EINVAL, ENOMEM } from '../../uapi/errno.js';
@@ -102,12 +103,15 @@ export function msync(ctx: RunContext, s: StepOf<'msync'>): Outcome {
   return { ret: 0, extra: { written } };
 }
 
-/** sync(2) and the flusher threads: every file's dirty pages are written back. */
-export function syncAll(ctx: RunContext): Outcome {
+/** sync(2) (WB_SYNC_ALL) and the flusher threads (WB_SYNC_NONE): every file's dirty pages are written back. */
+function writebackAll(ctx: RunContext, sync: WbSyncMode): Outcome {
   let written = 0;
-  for (const f of ctx.m.addressSpaces()) written += writebackFile(ctx.m, f);
+  for (const f of ctx.m.addressSpaces()) written += writebackFile(ctx.m, f, sync);
   return { ret: 0, extra: { written } };
 }
+
+export const syncAll = (ctx: RunContext): Outcome => writebackAll(ctx, WB_SYNC_ALL);
+export const flusher = (ctx: RunContext): Outcome => writebackAll(ctx, WB_SYNC_NONE);
 
 /** drop_caches: ret is the number of folios dropped. */
 export function dropCaches(ctx: RunContext): Outcome {
@@ -268,7 +272,7 @@ export const dataOps = {
   fsync,
   msync,
   sync: syncAll,
-  writeback: syncAll,
+  writeback: flusher,
   drop_caches: dropCaches,
   truncate,
   io_uring_read_fixed: ioUringFixed,

@@ -14,7 +14,16 @@ import { maskMeasured, renderMarkdown } from './markdown.js';
 import { deviceWriteReaches } from './frames.js';
 import { comparisonTable, mergeIdentical } from './report.js';
 import { verdictOf as costVerdict } from './cost_by_size.js';
-import { isMeasured, type Cell, type ExperimentReport, type ExperimentRun, type Plot, type Table } from './types.js';
+import {
+  isMeasured,
+  type AnyExperiment,
+  type Cell,
+  type ExperimentReport,
+  type ExperimentRun,
+  type Plot,
+  type Table,
+} from './types.js';
+import { COLUMNS, rank, SETUPS, verdictOf as writebackVerdict, type Score } from './writeback.js';
 
 const QUICK = { mode: 'quick' as const, seed: 1 };
 let run: ExperimentRun;
@@ -49,12 +58,13 @@ describe('the registry', () => {
     expect(findExperiment('nine')).toBeUndefined();
   });
 
-  it('only experiment 5 (writeback) is pending, with the reason, and it has no shards', () => {
-    expect(EXPERIMENTS.filter((e) => e.pending).map((e) => e.name)).toEqual(['writeback']);
-    expect(findExperiment('5')!.pending).toMatch(/page contents/);
-    expect(planShards([findExperiment('5')!], QUICK)).toEqual([]);
-    const r = report('writeback');
+  it('no experiment is pending; a pending one would be listed with its reason, never run', () => {
+    expect(EXPERIMENTS.filter((e) => e.pending)).toEqual([]);
+    const pending: AnyExperiment = { ...findExperiment('writeback')!, pending: 'needs something the model lacks' };
+    expect(planShards([pending], QUICK)).toEqual([]);
+    const r = assembleReport(pending, [], QUICK, {});
     expect(r.status).toBe('pending');
+    expect(r.pending).toBe('needs something the model lacks');
     expect(r.verdict).toBeUndefined();
   });
 
@@ -173,6 +183,90 @@ describe('4. the vmstat balance: the verdict follows from the data', () => {
   });
 });
 
+describe('5. writeback: the verdict and the recommendation follow from the data', () => {
+  /** The value of column `key` for setup `id` in the table of release number `rel` (0, 1, 2). */
+  const cell = (rel: number, id: string, key: (typeof COLUMNS)[number]['key']): number => {
+    const t = table(report('writeback'), rel);
+    const label = SETUPS.find((s) => s.id === id)!.label;
+    return num(row(t, label)[1 + COLUMNS.findIndex((c) => c.key === key)]!);
+  };
+  const [RIGHT, UNPIN, PUT] = [0, 1, 2];
+
+  it('Case 5: the verdict is verdictOf() of the "lost" columns', () => {
+    const e = report('writeback');
+    const lost = (rel: number) => SETUPS.map((s) => cell(rel, s.id, 'lost'));
+    const facts = {
+      pinDirtyLostMax: Math.max(...lost(RIGHT)),
+      putPageLostMin: Math.min(...lost(PUT)),
+      unpinLost618: cell(UNPIN, 'a', 'lost'),
+    };
+    expect(e.verdict!.outcome).toBe(writebackVerdict(facts));
+    // What the model did: the right release loses nothing anywhere; put_page() loses everywhere.
+    expect(facts.pinDirtyLostMax).toBe(0);
+    expect(facts.putPageLostMin).toBeGreaterThan(0);
+  });
+
+  it('the recommendation is rank() of the FOLL_PIN tables, recomputed from their cells', () => {
+    const e = report('writeback');
+    const scores: Score[] = SETUPS.map((s) => ({
+      id: s.id,
+      lost: cell(RIGHT, s.id, 'lost') + cell(UNPIN, s.id, 'lost'),
+      fsyncsShort: Math.round((cell(RIGHT, s.id, 'fsyncsShortPct') + cell(UNPIN, s.id, 'fsyncsShortPct')) * 10) / 10,
+      blockedMax: Math.max(cell(RIGHT, s.id, 'blockedMax'), cell(UNPIN, s.id, 'blockedMax')),
+      copies: [RIGHT, UNPIN].reduce((n, r) => n + cell(r, s.id, 'bounces') + cell(r, s.id, 'appCopies'), 0),
+      stalePct: Math.round(((cell(RIGHT, s.id, 'stalePct') + cell(UNPIN, s.id, 'stalePct')) / 2) * 10) / 10,
+    }));
+    const [best, next] = rank(scores);
+    expect(e.facts!['recommended']).toBe(best!.id);
+    expect(e.facts!['runnerUp']).toBe(next!.id);
+    const tagOf = (id: string) => /^\([a-e]'?\)/.exec(SETUPS.find((s) => s.id === id)!.label)![0];
+    expect(e.verdict!.text).toContain(`recommend ${tagOf(best!.id)}`);
+  });
+
+  it("each setup's rule shows in its row", () => {
+    for (const rel of [RIGHT, UNPIN, PUT]) {
+      // Only the what-ifs bounce or block, only 6.18 as it is copies by hand (its refused MR).
+      for (const s of SETUPS) {
+        expect(cell(rel, s.id, 'bounces') > 0, s.id).toBe(s.id === 'c' || s.id === 'e');
+        expect(cell(rel, s.id, 'fsyncsBlocked') > 0, s.id).toBe(s.id === 'd');
+        expect(cell(rel, s.id, 'appCopies') > 0, s.id).toBe(s.id === 'a');
+      }
+    }
+    // A pinned folio kept dirty (skip, bounce, wait) survives a release that forgets to dirty it.
+    for (const id of ['b', 'c', 'd']) expect(cell(UNPIN, id, 'lost'), id).toBe(0);
+    // bounce and wait never let an fsync return with a pinned page's data off the disk.
+    for (const id of ['c', 'd']) expect(cell(RIGHT, id, 'fsyncsShortPct'), id).toBe(0);
+    const details = table(report('writeback'), 3);
+    const refused = details.rows.filter((r) => num(r[8]!) > 0).map((r) => String(r[1]));
+    expect(new Set(refused)).toEqual(new Set(['(a) 6.18']));
+  });
+
+  it('its rules: the verdict from three numbers, the ranking lexicographic in the stated order', () => {
+    const f = { pinDirtyLostMax: 0, putPageLostMin: 5, unpinLost618: 0 };
+    expect(writebackVerdict(f)).toBe('holds');
+    expect(writebackVerdict({ ...f, unpinLost618: 4 })).toBe('holds with a caveat');
+    expect(writebackVerdict({ ...f, pinDirtyLostMax: 1 })).toBe('does not hold');
+    expect(writebackVerdict({ ...f, putPageLostMin: 0 })).toBe('does not hold');
+    const s = (id: string, lost: number, fsyncsShort: number, blockedMax: number, copies: number): Score => ({
+      id,
+      lost,
+      fsyncsShort,
+      blockedMax,
+      copies,
+      stalePct: 0,
+    });
+    const order = rank([s('x', 1, 0, 0, 0), s('y', 0, 9, 0, 0), s('z', 0, 0, 5, 0), s('w', 0, 0, 0, 99)]);
+    expect(order.map((o) => o.id)).toEqual(['w', 'z', 'y', 'x']);
+  });
+
+  it('is deterministic for a seed, and another seed draws another workload', () => {
+    const e = [findExperiment('writeback')!];
+    expect(runInProcess(e, QUICK).experiments[0]).toEqual(report('writeback'));
+    const other = runInProcess(e, { ...QUICK, seed: 3 }).experiments[0]!;
+    expect(other.tables![0]).not.toEqual(report('writeback').tables![0]);
+  });
+});
+
 describe('6. fork: the verdict follows from the data', () => {
   it('FOLL_PIN keeps every device write in the parent; FOLL_GET loses them once someone writes', () => {
     const e = report('fork');
@@ -195,6 +289,8 @@ describe('6. fork: the verdict follows from the data', () => {
     const expected =
       !pinAlwaysParent || !getLoses ? 'does not hold' : getDontforkParent ? 'holds with a caveat' : 'holds';
     expect(e.verdict!.outcome).toBe(expected);
+    // Decided by what parent and child read; the frames the device holds tell the same, page by page.
+    expect(e.facts!['dataAgreesWithFrames']).toBe(true);
   });
 });
 
@@ -354,8 +450,12 @@ describe('markdown and comparison tables', () => {
   it('marks measured values so a fresh run can be compared with a committed one', () => {
     const md = renderMarkdown(run, { svgDir: 'experiments', command: 'gupsim experiment all --quick --seed 1' });
     expect(md.markdown).toContain('<!--m-->');
-    expect(md.markdown).toContain('**Pending:**');
     expect(md.markdown).toContain('](experiments/1-false-positives-sweep.svg)');
+    expect(md.markdown).toContain('](experiments/5-writeback-lost.svg)');
+    // A pending experiment (none is, now) shows its reason.
+    const pending = assembleReport({ ...findExperiment('writeback')!, pending: 'needs X' }, [], QUICK, {});
+    const withPending = renderMarkdown({ ...run, experiments: [pending] }, { svgDir: 'experiments', command: 'x' });
+    expect(withPending.markdown).toContain('**Pending:** needs X');
     expect(md.svgs.filter((s) => s.measured).map((s) => s.path)).toEqual(['experiments/7-cost-cost.svg']);
     expect(maskMeasured('a <!--m-->12.5<!--/m--> b <!--m-->x<!--/m-->')).toBe(
       'a <!--m-->~<!--/m--> b <!--m-->~<!--/m-->',

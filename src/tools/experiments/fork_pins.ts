@@ -2,8 +2,9 @@
 // ib_umem_get(), an io_uring fixed buffer: io_sqe_buffers_register(), both FOLL_PIN | FOLL_LONGTERM;
 // or an old-style driver holding get_user_pages_fast() references, FOLL_GET), with and without
 // MADV_DONTFORK, then forks; parent and child then write to the buffer in some order, and the device
-// writes to the frames it holds. Where each device write lands is decided by frame identity
-// (frames.ts). kernel/fork.c + mm/memory.c copy_present_page(): with MMF_HAS_PINNED, an exclusive
+// writes a value of its own into every frame it holds. Where each device write lands is what parent
+// and child then read at the buffer (page contents, highmem.ts); frame identity (frames.ts) is
+// checked to agree. kernel/fork.c + mm/memory.c copy_present_page(): with MMF_HAS_PINNED, an exclusive
 // anon page that folio_maybe_dma_pinned() reports is copied for the child at fork, so the parent
 // keeps the pinned frame; VM_DONTCOPY (MADV_DONTFORK) leaves the range out of the child.
 
@@ -13,6 +14,7 @@ import { userAccess } from '../../mm/user_access.js';
 import { get_user_pages_fast } from '../../mm/gup.js';
 import { FOLL_WRITE } from '../../mm/foll_flags.js';
 import type { Machine } from '../../mm/machine.js';
+import { memcpy_to_page, pageValue } from '../../mm/highmem.js';
 import { kernel_clone } from '../../kernel/fork.js';
 import { ib_umem_get } from '../../consumers/rdma.js';
 import { io_uring_setup, io_sqe_buffers_register } from '../../consumers/io_uring.js';
@@ -65,6 +67,8 @@ export interface CaseResult {
   /** The child's write faulted (SIGSEGV): no mapping there after MADV_DONTFORK. */
   childSegv: boolean;
   reach: Record<Reach, number>;
+  /** Every page's answer by data is the one frame identity gives (deviceWriteReaches()). */
+  framesAgree: boolean;
 }
 
 interface Result {
@@ -92,6 +96,23 @@ function register(m: Machine, p: Process, c: Consumer, addr: number, bytes: numb
   return pages;
 }
 
+/** What parent and child store, and the device's values (DEVICE_VALUE + page index). */
+const PARENT_VALUE = 0x11111111;
+const CHILD_VALUE = 0x22222222;
+const DEVICE_VALUE = 0x40000000;
+
+/** What `who` reads at `a` (a load: it may fault the page in), or null when the load faults (SIGSEGV). */
+function readValue(m: Machine, who: Process, a: number): number | null {
+  if (!who.alive) return null;
+  let v: number | null = null;
+  return userAccess(m, who, a, PAGE_SIZE, false, (pfn) => (v = pageValue(m, pfn))) === 0 ? v : null;
+}
+
+/** Which processes saw the device's value. */
+function reachOf(parent: boolean, child: boolean): Reach {
+  return parent && child ? 'both' : parent ? 'parent' : child ? 'child' : 'nobody';
+}
+
 function runCase(
   kind: FolioKind,
   consumer: Consumer,
@@ -113,22 +134,29 @@ function runCase(
     if (c !== null && c !== mappedFrame(p, addr + i * PAGE_SIZE)) copiedAtFork++;
   }
   let childSegv = false;
-  const write = (who: Process) => {
-    const r = userAccess(m, who, addr, bytes, true);
+  /** A store of `value` over the whole buffer by `who` (a value per writer, so a read says whose it is). */
+  const write = (who: Process, value: number) => {
+    const r = userAccess(m, who, addr, bytes, true, (pfn) => memcpy_to_page(m, pfn, value));
     if (r !== 0) {
       if (who !== child) throw new Error(`gupsim experiment: the parent's write returned ${r}`);
       childSegv = true;
     }
   };
-  if (order === 'parent') write(p);
-  if (order === 'child' || order === 'child-then-parent') write(child);
-  if (order === 'child-then-parent') write(p);
+  if (order === 'parent') write(p, PARENT_VALUE);
+  if (order === 'child' || order === 'child-then-parent') write(child, CHILD_VALUE);
+  if (order === 'child-then-parent') write(p, PARENT_VALUE);
+  // The device writes a value of its own into each frame it holds; then each process reads its buffer.
+  for (let i = 0; i < pages; i++) memcpy_to_page(m, device[i]!, DEVICE_VALUE + i);
   const reach: Record<Reach, number> = { parent: 0, child: 0, both: 0, nobody: 0 };
+  let framesAgree = true;
   for (let i = 0; i < pages; i++) {
     const a = addr + i * PAGE_SIZE;
-    reach[deviceWriteReaches(device[i]!, mappedFrame(p, a), mappedFrame(child, a))]++;
+    const seen = (who: Process) => readValue(m, who, a) === DEVICE_VALUE + i;
+    const r = reachOf(seen(p), seen(child));
+    reach[r]++;
+    framesAgree &&= r === deviceWriteReaches(device[i]!, mappedFrame(p, a), mappedFrame(child, a));
   }
-  return { consumer, dontfork, order, pages, copiedAtFork, childSegv, reach };
+  return { consumer, dontfork, order, pages, copiedAtFork, childSegv, reach, framesAgree };
 }
 
 function run(kind: FolioKind, ctx: ShardContext): Result {
@@ -187,6 +215,7 @@ function report(results: Result[]): ReportBody {
     getBothWriteToNobody: all
       .filter((c) => c.consumer === 'get' && !c.dontfork && c.order === 'child-then-parent')
       .every((c) => c.reach.nobody === c.pages),
+    dataAgreesWithFrames: all.every((c) => c.framesAgree),
   };
   const outcome = verdictOf(facts);
   const tables: Table[] = results.map((r) => {
@@ -236,11 +265,12 @@ function report(results: Result[]): ReportBody {
         `get_user_pages_fast() references (FOLL_GET); with and without MADV_DONTFORK on the buffer. Then fork, ` +
         `then one of: nobody writes, the parent writes the whole buffer, the child does, the child and then the ` +
         `parent. Every case starts from a fresh machine.`,
-      'The device then writes to every frame it holds. Where a write lands is decided by frame identity: it ' +
-        "reaches a process if that process maps the device's frame at the buffer's address " +
-        '(src/tools/experiments/frames.ts, deviceWriteReaches(); the later page-contents model replaces it with ' +
-        'real values). "Pages copied at fork": pages the child maps at a different frame than the parent right ' +
-        'after fork.',
+      'Parent and child store values of their own; then the device writes a value of its own into every ' +
+        'frame it holds, and each process reads its buffer: a device write reaches a process if it reads the ' +
+        "device's value there (a load that faults, the child's after MADV_DONTFORK, reads nothing). Frame " +
+        "identity (does the process map the device's frame?) gives the same answer for every page: " +
+        `${facts.dataAgreesWithFrames ? 'checked, it does' : 'checked, and it does NOT (a gupsim bug)'}. "Pages ` +
+        'copied at fork": pages the child maps at a different frame than the parent right after fork.',
     ],
     tables,
     plots,
@@ -263,7 +293,7 @@ function report(results: Result[]): ReportBody {
         'a copy of every pinned page at fork, THP included (the PMD is split and its 512 pages are copied).',
     ],
     limits: [
-      'No page contents: a write is located by frame, not by value (frames.ts documents the rule). Shared ' +
+      'A page holds one value (page-granular contents): a write of part of a page is not modelled. Shared ' +
         '(MAP_SHARED) buffers are not covered: fork shares them, so every write is seen by both.',
     ],
     facts,

@@ -1,11 +1,10 @@
-// Where a device's write through a pin lands, decided by frame identity. A device (an RDMA NIC, an
-// io_uring fixed buffer's DMA) writes to the physical frame it pinned; a process sees that write at an
-// address only if it maps that same frame there. So after fork and copy-on-write, "the device write
-// reaches X" is a function of three frames: the device's, the parent's and the child's at the address.
+// Where a device's write through a pin lands, by frame identity. A device (an RDMA NIC, an io_uring
+// fixed buffer's DMA) writes to the physical frame it pinned; a process sees that write at an address
+// only if it maps that same frame there. So after fork and copy-on-write, "the device write reaches X"
+// is a function of three frames: the device's, the parent's and the child's at the address.
 //
-// The model has no page contents yet. When it does, this function is what to replace: write a value
-// through the device's frame, read the address in each process, and compare. Until then the frames
-// decide, which is exactly what the contents would show.
+// Experiment 6 decides by data (the device writes a value, each process reads its buffer) and checks
+// that this rule gives the same answer; the frames the devices write to come from here.
 
 import { lookupPage } from '../../scenario/inspect.js';
 import { PAGE_SIZE } from '../../mm/memmap.js';
