@@ -54,11 +54,13 @@ function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
   return { m, p: m.spawn('app') };
 }
 
+/** Small pages faulted in, then the LRU batch that took them drained (as long after the faults). */
 function small(m: Machine, p: Process, npages: number, fault: 'write' | 'read' = 'write'): number {
   const len = npages * PAGE_SIZE;
   const addr = do_mmap(m, p, { size: len, type: 'anon' });
   expect(do_madvise(m, p, addr, len, 'nohugepage')).toBe(0);
   expect(userAccess(m, p, addr, len, fault === 'write')).toBe(0);
+  lru_add_drain(m);
   return addr;
 }
 

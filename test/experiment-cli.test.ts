@@ -33,6 +33,7 @@ describe('gupsim experiment: bad input', () => {
       [['run', '4', '--seed', 'x'], /--seed must be an integer/],
       [['run', '4', '--workers', '0'], /--workers must be an integer from 1/],
       [['all', '--seed', '-3'], /--seed must be an integer/],
+      [['run', '4', '--kernel', '5.10'], /--kernel 5\.10: the model has profiles of Linux 6\.1, 6\.12, 6\.18/],
     ] as Array<[string[], RegExp]>) {
       const r = run(...args);
       expect(r.status, args.join(' ')).toBe(2);
@@ -76,5 +77,26 @@ describe('gupsim experiment run', () => {
       );
     }
     expect(existsSync(join(dir, 'experiments.md'))).toBe(true);
+  });
+});
+
+describe('gupsim experiment --kernel', () => {
+  it("runs the model with that release's profile, leaving out the folio kinds it lacks (6.1: no mTHP)", () => {
+    const r = run('run', 'false-positives', 'vmstat-balance', '--quick', '--json', '--workers', '1', '--kernel', '6.1');
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as {
+      kernel: string;
+      experiments: Array<{ tables: Array<{ rows: unknown[][] }> }>;
+    };
+    expect(j.kernel).toBe('model of Linux 6.1');
+    // The rows of every table: one per folio kind the release has.
+    const rowNames = j.experiments.flatMap((e) => e.tables.flatMap((t) => t.rows.map((row) => JSON.stringify(row[0]))));
+    expect(rowNames.filter((n) => /mTHP/.test(n))).toEqual([]);
+    expect(rowNames.some((n) => /small 4 KiB/.test(n))).toBe(true);
+    expect(JSON.parse(run('run', '4', '--quick', '--json', '--workers', '1').stdout).kernel).toBe(
+      'model of Linux 6.18',
+    );
+    const text = run('run', '4', '--quick', '--workers', '1', '--kernel', '6.12');
+    expect(text.stdout).toMatch(/^gupsim experiments: model of Linux 6\.12, quick mode, seed 1$/m);
   });
 });

@@ -125,16 +125,19 @@ const RESULT_DOC = [
   '| `steps[].pages[]` (inspect) | `page`, `present`, `pfn`, `refcount`, `mapcount`, `pincount` (null on a small ' +
     'folio: it has no `_pincount`), `order`, `zone`, `mapped_by` (`pte`, `pmd`, `pud`), `writable`, ' +
     '`maybe_dma_pinned`, `false_positive` (maybe_dma_pinned with no pin held), `anon_exclusive`, `zero_page`, ' +
-    "`dirty`, `writeback`, `lru`, `mlocked`, `refcount_parts`, `data` (the page's contents; null when not " +
-    'present) |',
+    "`dirty`, `writeback`, `lru`, `mlocked`, `serial` (the model's number for the folio: the same `pfn` with " +
+    'another `serial` is a new folio in a frame freed and handed out again; null from the live kernel), ' +
+    "`refcount_parts`, `data` (the page's contents; null when not present) |",
   '| `steps[].data`, `steps[].value` | contents: `data` is what a read-like step saw, one value per page (`read`, ' +
     '`pread`, `read_disk`, `pipe_read`, `dma_read`, `rdma_read`, `process_vm_readv`); `value` is what a writing ' +
     'step stored. A value is a 32-bit word standing for the bytes of a page. `fsync`, `msync`, `sync`, ' +
     '`writeback` report `written` (pages), `drop_caches` `dropped` (folios) |',
   '| `refcount_parts` | `mappings` (one reference per PTE, PMD or PUD mapping), `page_cache` (one per page ' +
-    'while in a file’s cache), `holders[]` (`handle`, `type`, `refs`, `pins`, `refcount`: the references they ' +
-    'add, a pin counting 1024 on a small folio and 1 on a large one), `lru_batch` (the classic LRU’s per-CPU ' +
-    'activate batch, until drained), `unattributed` (the rest, never forced to 0) |',
+    'while in a file’s cache), `buffers` (one while ext4’s buffer heads are attached to a folio written ' +
+    'through the page cache: folio_attach_private()), `holders[]` (`handle`, `type`, `refs`, `pins`, ' +
+    '`refcount`: the references they add, a pin counting 1024 on a small folio and 1 on a large one), ' +
+    '`lru_batch` (a per-CPU LRU batch: a new folio waits in the lru_add batch, an activated one in the ' +
+    'activate batch, until the batch is moved), `unattributed` (the rest, never forced to 0) |',
   '| `steps[].handle`, `steps[].frames[]` (inspect handle) | the holder (`name`, `type`, `process`, `closed`, ' +
     '`pins`, `refs`) and each frame it keeps: `addr`, `pfn`, `pages`, `pins`, `refs`, `mapped_pfn`, ' +
     '`still_mapped` (the process still maps that frame at that address), `data` (per page of the frame: what a ' +

@@ -10,7 +10,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EXPERIMENTS, findExperiment } from '../tools/experiments/registry.js';
-import { assembleReport, planShards, runPlannedShard, type PlannedShard } from '../tools/experiments/runner.js';
+import {
+  assembleReport,
+  planShards,
+  runPlannedShard,
+  runProfile,
+  type PlannedShard,
+} from '../tools/experiments/runner.js';
 import { renderMarkdown } from '../tools/experiments/markdown.js';
 import { alignRight, fmtCell, outcomeText } from '../tools/experiments/format.js';
 import type {
@@ -23,6 +29,8 @@ import type {
   Table,
 } from '../tools/experiments/types.js';
 import { measureHost } from '../bench/host.js';
+import { DEFAULT_PROFILE, KERNEL_RELEASES } from '../mm/profile.js';
+import { kernelOption } from './kernel_option.js';
 import { Progress } from './progress.js';
 import { UserError } from './errors.js';
 import type { ShardJob, WorkerMessage } from './experiment_worker.js';
@@ -30,6 +38,8 @@ import type { ShardJob, WorkerMessage } from './experiment_worker.js';
 export interface ExperimentOptions {
   quick?: boolean;
   seed?: number;
+  /** The release whose profile the model runs with ('6.1', '6.12', '6.18'; default 6.18). */
+  kernel?: string;
   /** Worker threads (default: the machine's available parallelism); 1 runs in this thread. */
   workers?: number;
   /** Measure the host kernel for the experiments that show it (default true). */
@@ -175,6 +185,7 @@ function hostEnv(exps: AnyExperiment[], measure: boolean): HostEnv {
 /** Run experiments (pending ones are reported as such) and assemble the run's report. */
 export async function runExperiments(exps: AnyExperiment[], opts: ExperimentOptions = {}): Promise<ExperimentRun> {
   const o: RunOptions = { mode: opts.quick ? 'quick' : 'full', seed: opts.seed ?? DEFAULT_SEED };
+  if (opts.kernel !== undefined) o.kernel = opts.kernel;
   const shards = planShards(exps, o);
   const progress = opts.progress ?? new Progress(process.stderr);
   const workers = opts.workers ?? availableParallelism();
@@ -199,6 +210,7 @@ export async function runExperiments(exps: AnyExperiment[], opts: ExperimentOpti
     schemaVersion: 1,
     mode: o.mode,
     seed: o.seed,
+    kernel: `model of Linux ${runProfile(o).release}`,
     experiments: exps.map((e) => assembleReport(e, byExp.get(e.name) ?? [], o, host)),
   };
 }
@@ -262,7 +274,7 @@ export function formatReportText(e: ExperimentReport): string {
 }
 
 export function formatRunText(run: ExperimentRun): string {
-  const head = `gupsim experiments: ${run.mode} mode, seed ${run.seed}\n\n`;
+  const head = `gupsim experiments: ${run.kernel}, ${run.mode} mode, seed ${run.seed}\n\n`;
   return head + run.experiments.map(formatReportText).join('\n');
 }
 
@@ -283,7 +295,8 @@ export function formatList(): string {
 /** The gupsim command that makes this run (without --out), as the markdown report states it. */
 export function commandOf(names: string[] | 'all', opts: ExperimentOptions): string {
   const what = names === 'all' ? 'all' : `run ${names.join(' ')}`;
-  return `gupsim experiment ${what}${opts.quick ? ' --quick' : ''} --seed ${opts.seed ?? DEFAULT_SEED}`;
+  const kernel = opts.kernel !== undefined && opts.kernel !== DEFAULT_PROFILE.release ? ` --kernel ${opts.kernel}` : '';
+  return `gupsim experiment ${what}${kernel}${opts.quick ? ' --quick' : ''} --seed ${opts.seed ?? DEFAULT_SEED}`;
 }
 
 /** Write DIR/experiments.md and its plots under DIR/experiments/. Returns the paths written. */
@@ -309,6 +322,7 @@ export function writeReport(run: ExperimentRun, dir: string, command: string): s
 
 interface CliOptions {
   json?: boolean;
+  kernel?: string;
   out?: string;
   seed?: string;
   quick?: boolean;
@@ -329,6 +343,10 @@ function addRunOptions(c: Command): Command {
     .option('--seed <n>', `the run's seed (default ${DEFAULT_SEED}): the same seed gives the same report`)
     .option('--quick', 'fewer and shorter runs (what CI runs)')
     .option('--workers <n>', 'worker threads (default: all cores); 1 runs in this thread')
+    .option(
+      '--kernel <release>',
+      `the release whose rules the model applies: ${KERNEL_RELEASES.join(', ')} (default 6.18)`,
+    )
     .option('--no-host', "do not measure the host kernel's io_uring registration");
 }
 
@@ -339,6 +357,8 @@ async function action(names: string[] | 'all', o: CliOptions, setCode: (c: numbe
     seed: o.seed !== undefined ? parseCount(o.seed, '--seed', 0, 2 ** 32 - 1) : DEFAULT_SEED,
     host: o.host,
   };
+  const profile = kernelOption(o.kernel, 'experiment');
+  if (profile) opts.kernel = profile.release;
   if (o.workers !== undefined) opts.workers = parseCount(o.workers, '--workers', 1, 1024);
   const run = await runExperiments(exps, opts);
   process.stdout.write(o.json ? JSON.stringify(run, null, 2) + '\n' : formatRunText(run));

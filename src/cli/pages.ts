@@ -9,6 +9,7 @@ export function refcountSum(refcount: number, parts: RefcountParts): string {
   const terms: string[] = [];
   if (parts.mappings) terms.push(`${parts.mappings} mapping${parts.mappings === 1 ? '' : 's'}`);
   if (parts.page_cache) terms.push(`${parts.page_cache} page cache`);
+  if (parts.buffers) terms.push(`${parts.buffers} buffer heads`);
   for (const h of parts.holders) {
     if (h.refs) terms.push(`${h.refs} ref ${h.handle}`);
     if (h.pins) terms.push(`${h.refcount - h.refs} pin ${h.handle}${h.pins > 1 ? ` (${h.pins} pins)` : ''}`);

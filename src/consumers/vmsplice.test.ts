@@ -4,6 +4,7 @@
 // per page up to PIPE_DEF_BUFFERS; the pipe drops the references (put_page) when it is closed.
 
 import { describe, it, expect } from 'vitest';
+import { lru_add_drain } from '../mm/swap.js';
 import { Machine } from '../mm/machine.js';
 import { type Process } from '../mm/task.js';
 import { EAGAIN, EBADF, EFAULT } from '../uapi/errno.js';
@@ -22,10 +23,12 @@ function world(): { m: Machine; p: Process } {
   return { m, p: m.spawn('app') };
 }
 
+/** Written small pages, with the LRU batch drained (as long after the faults): counts are mappings' and the pipe's. */
 function anon(m: Machine, p: Process, npages: number): number {
   const addr = do_mmap(m, p, { size: npages * PAGE_SIZE, type: 'anon' });
   expect(do_madvise(m, p, addr, npages * PAGE_SIZE, 'nohugepage')).toBe(0);
   expect(userAccess(m, p, addr, npages * PAGE_SIZE, true)).toBe(0);
+  lru_add_drain(m);
   return addr;
 }
 

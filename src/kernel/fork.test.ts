@@ -19,6 +19,7 @@ import { FOLL_WRITE, FOLL_LONGTERM } from '../mm/foll_flags.js';
 import { pte_pfn, pte_write, pte_dirty, pte_present } from '../mm/pgtable.js';
 import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { fork, pinCounters } from '../../test/support.js';
+import { lru_add_drain, lruBatchRefs } from '../mm/swap.js';
 
 const PAGE = PAGE_SIZE;
 
@@ -30,12 +31,16 @@ function pfnAt(p: Process, addr: number): number {
   return pte_pfn(pte(p, addr));
 }
 
-/** A private anonymous mapping of `pages` base pages, written (so every page is an exclusive anon page). */
+/**
+ * A private anonymous mapping of `pages` base pages, written (so every page is an exclusive anon page),
+ * with the LRU batch that took them drained (as long after the faults).
+ */
 function anonWritten(m: Machine, p: Process, pages: number): number {
   const a = do_mmap(m, p, { size: pages * PAGE, type: 'anon' });
   expect(a).toBeGreaterThan(0);
   expect(do_madvise(m, p, a, pages * PAGE, 'nohugepage')).toBe(0);
   expect(userAccess(m, p, a, pages * PAGE, true)).toBe(0);
+  lru_add_drain(m);
   return a;
 }
 
@@ -85,7 +90,7 @@ describe('fork(): COW sharing without pins (copy_present_ptes)', () => {
       expect(copy).not.toBe(orig);
       expect(pte_write(pte(c, a))).toBe(true);
       expect(m.mem.PageAnonExclusive(copy)).toBe(true);
-      expect(m.mem.refcount[copy]).toBe(1);
+      expect(m.mem.refcount[copy]).toBe(2); // its mapping's, and the lru_add batch's (a new folio)
       // The original is now referenced by the parent's mapping only.
       expect(m.mem.refcount[orig]).toBe(1);
       expect(m.mem.mapcount[orig]).toBe(1);
@@ -156,7 +161,10 @@ describe('fork(): early copy of maybe-pinned anon pages (MMF_HAS_PINNED && folio
       expect(copy).not.toBe(pinned);
       expect(m.mem.folio_test_anon(copy)).toBe(true);
       expect(m.mem.PageAnonExclusive(copy)).toBe(true);
-      expect(m.mem.refcount[copy]).toBe(1);
+      // Its mapping's, and the lru_add batch's: copy_present_page() puts the copy on the LRU
+      // (folio_add_lru_vma()), and the kernel's fork drains nothing.
+      expect(m.mem.refcount[copy]).toBe(2);
+      expect(lruBatchRefs(m, copy)).toBe(1);
       expect(m.mem.mapcount[copy]).toBe(1);
       expect(pte_write(pte(c, a))).toBe(true);
       expect(pte_dirty(pte(c, a))).toBe(true);

@@ -47,7 +47,7 @@ import {
   _PAGE_RW,
 } from '../mm/pgtable.js';
 import { folio_add_new_anon_rmap, folioAddRmapPtes, folioAddRmapEntire } from '../mm/rmap.js';
-import { folio_ref_add } from '../mm/swap.js';
+import { folio_add_lru_vma, folio_ref_add } from '../mm/swap.js';
 import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { __split_huge_pmd } from '../mm/huge_memory.js';
 import { folio_needs_cow_for_dma } from '../mm/gup.js';
@@ -518,6 +518,7 @@ export function copyPresentPteDup(
       if (copy === NO_FOLIO) return -ENOMEM;
       copy_user_highpage(m, copy, page); // copy_present_page()
       folio_add_new_anon_rmap(m, copy, dst, addr, 'pte');
+      folio_add_lru_vma(m, copy, dst);
       dtable[i] = mk_pte(copy, _PAGE_ACCESSED | _PAGE_DIRTY | (dst.flags & VM_WRITE ? _PAGE_RW : 0));
       dst.mm.rss_anon++;
       st.copied++;

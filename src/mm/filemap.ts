@@ -2,20 +2,10 @@
 // mmap read-around), inserting and removing folios with the cache's references, and the cache a
 // buffered write of a new file leaves behind.
 
-import {
-  NO_FOLIO,
-  NO_PFN,
-  PG_anon,
-  PG_dirty,
-  PG_lru,
-  PMD_ORDER,
-  PG_swapbacked,
-  PAGE_SHIFT,
-  PAGE_SIZE,
-} from './memmap.js';
+import { NO_FOLIO, NO_PFN, PG_anon, PG_dirty, PMD_ORDER, PG_swapbacked, PAGE_SHIFT, PAGE_SIZE } from './memmap.js';
 import { VM_FAULT_OOM, VM_FAULT_SIGBUS, type Vma } from './mm_types.js';
 import type { Machine } from './machine.js';
-import { folio_put_refs, folio_ref_add, folioCacheRefs } from './swap.js';
+import { folio_add_lru, folio_put_refs, folio_ref_add, folioCacheRefs } from './swap.js';
 import { AddressSpace } from './fs.js';
 import { folioAccountsDirty, folio_mark_dirty } from './page-writeback.js';
 import { diskBlock, filemap_read_folio, folioWriteOut, setDiskBlock } from './bdev.js';
@@ -35,13 +25,19 @@ export function filemapFaultPage(m: Machine, vma: Vma, addr: number): FaultPage 
   if (idx >= file.sizePages) return { ok: false, fault: VM_FAULT_SIGBUS };
   const have = file.lookup(idx);
   if (have !== NO_PFN) return { ok: true, page: have };
+  if (file.fs === 'disk') {
+    // filemap_fault(): a miss reads the window around the fault first (do_sync_mmap_readahead()), the
+    // faulting page among them, each folio added to the page cache and the LRU batch in index order.
+    do_sync_mmap_readahead(m, file, idx);
+    const read = file.lookup(idx);
+    if (read !== NO_PFN) return { ok: true, page: read };
+  }
   // fsdax memory has no folio allocator: a device page, or NO_PFN (the same value as NO_FOLIO) if none.
   const folio = file.fs === 'dax' ? m.alloc.allocBlock(0, { movable: false, device: true }) : m.folio_alloc(0);
   if (folio === NO_FOLIO) return { ok: false, fault: VM_FAULT_OOM };
   if (file.fs === 'dax') m.mem.refcount[folio] = 1;
   filemap_add_folio(m, folio, file, idx);
   filemap_read_folio(m, file, folio);
-  if (file.fs === 'disk') do_sync_mmap_readahead(m, file, idx);
   return { ok: true, page: folio };
 }
 
@@ -65,7 +61,11 @@ function do_sync_mmap_readahead(m: Machine, file: AddressSpace, idx: number): vo
   }
 }
 
-/** filemap_add_folio(): insert into the page cache; the cache holds folioCacheRefs() references. */
+/**
+ * filemap_add_folio(): insert into the page cache; the cache holds folioCacheRefs() references. The
+ * folio then joins the LRU batch (folio_add_lru(); shmem_add_to_page_cache()'s callers do the same);
+ * hugetlbfs (hugetlb_add_to_page_cache()) and fsdax pages never go on the LRU.
+ */
 export function filemap_add_folio(m: Machine, folio: number, file: AddressSpace, idx: number): void {
   const mem = m.mem;
   const nr = mem.folio_nr_pages(folio);
@@ -73,13 +73,13 @@ export function filemap_add_folio(m: Machine, folio: number, file: AddressSpace,
   mem.mapping[folio] = file.id;
   mem.index[folio] = idx;
   mem.flags[folio] = mem.flags[folio]! & ~PG_anon;
-  if (file.fs !== 'dax') mem.flags[folio] = mem.flags[folio]! | PG_lru;
   if (file.fs === 'tmpfs') mem.flags[folio] = mem.flags[folio]! | PG_swapbacked;
   if (refs > 1) folio_ref_add(m, folio, refs - 1);
   for (let k = 0; k < nr; k++) file.pages[idx + k] = folio + k;
   // __filemap_add_folio(): hugetlb folios hold the nr references but do not count in NR_FILE_PAGES.
   if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_file_pages', nr);
   if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', nr);
+  if (file.fs !== 'dax') folio_add_lru(m, folio);
 }
 
 /**
@@ -115,6 +115,7 @@ export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: n
         }
         if (folio === NO_FOLIO) return;
         filemap_add_folio(m, folio, file, idx);
+        block_write_begin(m, file, folio);
         // The data written (and fsynced) is what the disk holds: the cache shows the same.
         filemap_read_folio(m, file, folio);
         // tmpfs: shmem_write_end() dirties the folio, and fsync has nothing to clean it with.
@@ -125,6 +126,20 @@ export function filemapWriteNewFile(m: Machine, file: AddressSpace, sizeBytes: n
       pos = Math.min(chunkEnd, cached ? (idx + 1) * PAGE_SIZE : folioEnd);
     }
   }
+}
+
+/**
+ * ext4's buffered-write and page_mkwrite paths (ext4_da_write_begin() / block_page_mkwrite() ->
+ * __block_write_begin_int() -> folio_create_empty_buffers()): a disk file's folio being written gets
+ * buffer heads, once, which hold a folio reference (folio_attach_private()) until the folio leaves the
+ * page cache. A folio read in whole (ext4_mpage_readpages()) has none. tmpfs, fsdax and hugetlbfs
+ * folios never get any.
+ */
+export function block_write_begin(m: Machine, file: AddressSpace, folio: number): void {
+  const mem = m.mem;
+  if (file.fs !== 'disk' || mem.fsPrivate.has(folio)) return;
+  mem.fsPrivate.add(folio);
+  folio_ref_add(m, folio, 1);
 }
 
 /** filemap_remove_folio() + the cache's references: used by truncation and eviction. */
@@ -150,8 +165,10 @@ export function filemap_remove_folio(m: Machine, folio: number): void {
     if (file.fs === 'tmpfs') m.vmstat.mod('nr_shmem', -nr);
   }
   // page_cache_delete(): folio->mapping = NULL (index kept). A folio that outlives its page-cache
-  // entry (pinned) is no longer a file folio: unpinning it must not expect cache references.
+  // entry (pinned) is no longer a file folio: unpinning it must not expect cache references. Its
+  // buffer heads went first (filemap_release_folio()): their reference is among `refs`.
   mem.mapping[folio] = 0;
+  mem.fsPrivate.delete(folio);
   // filemap_free_folio(): folio_put_refs(folio, folio_nr_pages(folio)), hugetlb included (6.1: 1).
   folio_put_refs(m, folio, refs);
 }
@@ -219,6 +236,7 @@ export function generic_perform_write(
       filemap_add_folio(m, folio, file, idx);
       pfn = folio;
     }
+    block_write_begin(m, file, m.mem.page_folio(pfn));
     memcpy_to_page(m, pfn, values[k]!);
     folio_mark_dirty(m, m.mem.page_folio(pfn));
   }

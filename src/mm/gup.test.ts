@@ -63,13 +63,17 @@ function world(cfg: Partial<MachineConfig> = {}): { m: Machine; p: Process } {
 
 type Fault = 'write' | 'read' | 'none';
 
-/** mmap npages of small-page anonymous memory (no THP) and fault it in as asked. */
+/**
+ * mmap npages of small-page anonymous memory (no THP) and fault it in as asked; then the LRU batches
+ * are drained (as long after the faults), so the counts a test sees are GUP's own, not the batch's.
+ */
 function anon(m: Machine, p: Process, npages: number, fault: Fault = 'write', extra: Partial<MmapArgs> = {}): number {
   const len = npages * PAGE_SIZE;
   const addr = do_mmap(m, p, { size: len, type: 'anon', ...extra });
   expect(addr).toBeGreaterThan(0);
   expect(do_madvise(m, p, addr, len, 'nohugepage')).toBe(0);
   if (fault !== 'none') expect(userAccess(m, p, addr, len, fault === 'write')).toBe(0);
+  lru_add_drain(m);
   return addr;
 }
 
@@ -250,6 +254,9 @@ describe('is_valid_gup_args (mm/gup.c)', () => {
       const faults = m.vmstat.get('pgfault');
       expect(get_user_pages(m, p, addr, 4, FOLL_WRITE, null)).toBe(4);
       expect(m.vmstat.get('pgfault')).toBe(faults + 4);
+      // The mapping's reference, and the lru_add batch's (the faults' new folios): none of GUP's.
+      expect(refcounts(m, p, addr, 4)).toEqual([2, 2, 2, 2]);
+      lru_add_drain(m);
       expect(refcounts(m, p, addr, 4)).toEqual([1, 1, 1, 1]);
       // With pages[] FOLL_GET is added: +1 per page.
       const pages = pagesBuf(4);
@@ -406,7 +413,7 @@ describe('check_vma_flags (mm/gup.c)', () => {
       // maybe_mkwrite(): without VM_WRITE the new PTE is not writable; user stores still fault.
       expect(pte_write(p.mm.pt.pte(addr))).toBe(false);
       expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(-EFAULT);
-      expect(m.mem.refcount[pfn]).toBe(1 + GUP_PIN_COUNTING_BIAS);
+      expect(m.mem.refcount[pfn]).toBe(1 + GUP_PIN_COUNTING_BIAS + 1); // + the lru_add batch's: a new folio
       // get_user_pages with FOLL_FORCE follows the same rule (ptrace's access_process_vm).
       expect(get_user_pages(m, p, addr, 1, FOLL_WRITE | FOLL_FORCE, pages)).toBe(1);
       expect(pages[0]).toBe(pfn);
@@ -648,7 +655,8 @@ describe('gup_fast_fallback / gup_fast (mm/gup.c)', () => {
       expect(pin_user_pages_fast(m, p, addr, 4, FOLL_WRITE, pages)).toBe(4);
       expect(m.vmstat.get('pgfault')).toBe(faults + 2);
       for (let i = 0; i < 4; i++) expect(pages[i]).toBe(pfnAt(p, addr + i * PAGE_SIZE));
-      expect(refcounts(m, p, addr, 4)).toEqual(Array(4).fill(1 + GUP_PIN_COUNTING_BIAS));
+      // Every page was faulted in after anon()'s drain: the lru_add batch holds each (+1).
+      expect(refcounts(m, p, addr, 4)).toEqual(Array(4).fill(1 + GUP_PIN_COUNTING_BIAS + 1));
       expect(pinStats(m).acquired).toBe(4);
     },
   );
@@ -687,7 +695,7 @@ describe('gup_fast_fallback / gup_fast (mm/gup.c)', () => {
       expect(pages[0]).toBe(pfnAt(p, addr));
       expect(pages[1]).toBe(pfnAt(p, addr + PAGE_SIZE));
       expect([...pages.subarray(2)]).toEqual([-1, -1]);
-      expect(refcounts(m, p, addr, 2)).toEqual([2, 2]); // FOLL_GET: +1 each
+      expect(refcounts(m, p, addr, 2)).toEqual([3, 3]); // FOLL_GET: +1 each (+1: the lru_add batch)
       expect(pfnAt(p, addr + 2 * PAGE_SIZE)).toBe(0);
       // Zero page (pte_special) and a write to a read-only PTE both stop the walk at once.
       const ro = anon(m, p, 1, 'read');
@@ -908,7 +916,7 @@ describe('zero page (try_grab_folio, gup_put_folio, gup_must_unshare)', () => {
       expect(m.mem.folio_test_anon(pfn)).toBe(true);
       expect(m.mem.PageAnonExclusive(pfn)).toBe(true);
       expect(pte_write(p.mm.pt.pte(addr))).toBe(false); // unshare never maps writable
-      expect(m.mem.refcount[pfn]).toBe(1 + GUP_PIN_COUNTING_BIAS);
+      expect(m.mem.refcount[pfn]).toBe(1 + GUP_PIN_COUNTING_BIAS + 1); // + the lru_add batch's
       expect(m.mem.refcount[ZERO_PFN]).toBe(rc);
       expect(pinStats(m).acquired).toBe(1);
     },

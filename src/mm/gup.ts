@@ -1698,13 +1698,18 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
       continue;
     }
     // collect_longterm_unpinnable_folios(): a small folio holding more references than its mappings
-    // and this pin may sit in a per-CPU LRU batch: drain this CPU's batches once (folio_may_be_lru_cached()).
-    const pinRefs = mem.folio_has_pincount(folio) ? 1 : GUP_PIN_COUNTING_BIAS;
+    // and this pin may sit in a per-CPU LRU batch: drain this CPU's batches once (folio_may_be_lru_cached();
+    // lru_add_drain_all() after it is this CPU's batches again). 6.1 counts one reference for the pin
+    // (profile.longtermCollectPinRefs), so a small folio's GUP_PIN_COUNTING_BIAS always drains.
+    const pinRefs =
+      m.profile.longtermCollectPinRefs === 'one' || mem.folio_has_pincount(folio) ? 1 : GUP_PIN_COUNTING_BIAS;
     if (!drained && !mem.folio_test_large(folio) && mem.refcount[folio] !== folioUseRefs(m, folio) + pinRefs) {
       lru_add_drain(m);
       drained = true;
     }
-    // folio_isolate_lru(): off the LRU, with a reference held by the isolation.
+    // folio_isolate_lru(): only a folio on the LRU (one still in an LRU batch is not: it stays where it
+    // is, collected but not migrated); off it, with a reference held by the isolation.
+    if (!mem.testFlag(folio, PG_lru)) continue;
     mem.clearFlag(folio, PG_lru);
     mem.refcount[folio] = mem.refcount[folio]! + 1;
     m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', mem.folio_nr_pages(folio));

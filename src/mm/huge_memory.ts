@@ -29,7 +29,7 @@ import {
   _PAGE_SPECIAL,
 } from './pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folioRemoveRmapEntire } from './rmap.js';
-import { folio_put_refs, folio_ref_add } from './swap.js';
+import { folio_add_lru_vma, folio_put_refs, folio_ref_add } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 
@@ -107,6 +107,7 @@ function mapNewAnonThp(m: Machine, vma: Vma, haddr: number): number {
   }
   m.vmstat.mod('thp_fault_alloc', 1);
   folio_add_new_anon_rmap(m, folio, vma, haddr, 'pmd');
+  folio_add_lru_vma(m, folio, vma); // a large folio: the batch is moved at once
   // map_anon_folio_pmd(): maybe_pmd_mkwrite(pmd_mkdirty(entry)) whatever the fault: a read fault
   // without the huge zero page and an unshare of the huge zero PMD map it writable too.
   const bits = _PAGE_ACCESSED | _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0);

@@ -203,8 +203,10 @@ export const ANY_FOLIO = -1;
  * __unmap_hugepage_range(): clear the leaves of [start, end) (only the one mapping `folio`, if given:
  * then the VMA is marked HPAGE_RESV_UNMAPPED). An anon page the mmap owner unmaps is marked
  * restore_reserve and its reserve-map entry removed, so freeing it gives the reservation back,
- * unless the pool has surplus pages. If a fork child still maps the page, the owner's close may have
- * returned that reservation already: resv_huge_pages then goes below zero until the child lets go.
+ * unless the pool has surplus pages (profile.hugetlbUnmapRestoresReserve: not at all on 6.1; on
+ * Debian's 6.12 only once nothing maps the page). If a fork child still maps the page, the owner's
+ * close may have returned that reservation already: resv_huge_pages then goes below zero until the
+ * child lets go.
  */
 export function __unmap_hugepage_range(m: Machine, vma: Vma, start: number, end: number, folio: number): void {
   const mem = m.mem;
@@ -224,7 +226,15 @@ export function __unmap_hugepage_range(m: Machine, vma: Vma, start: number, end:
     if (anon) vma.mm.rss_anon -= 1 << vma.hugeOrder;
     else vma.mm.rss_file -= 1 << vma.hugeOrder;
     folioRemoveRmapEntire(m, f);
-    if (h.surplus_huge_pages === 0 && __vma_private_lock(vma) && anon) {
+    const restore = m.profile.hugetlbUnmapRestoresReserve;
+    const lastMap = mem.folio_mapcount(f) === 0;
+    if (
+      restore !== 'never' &&
+      (restore === 'always' || lastMap) &&
+      h.surplus_huge_pages === 0 &&
+      __vma_private_lock(vma) &&
+      anon
+    ) {
       m.hugetlb.folio_set_hugetlb_restore_reserve(f);
       if (vma_needs_reservation(vma, a)) vma_add_reservation(vma, a);
     }

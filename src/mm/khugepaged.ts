@@ -9,7 +9,7 @@ import { NO_FOLIO, PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR } from './memmap.js';
 import { VM_NOHUGEPAGE, VM_WRITE, type Vma } from './mm_types.js';
 import { mk_pte, pte_pfn, pte_present, pte_special, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW } from './pgtable.js';
 import { folio_add_new_anon_rmap, folio_remove_rmap_ptes } from './rmap.js';
-import { folio_put_refs, lru_add_drain } from './swap.js';
+import { folio_add_lru_vma, folio_put_refs, lru_add_drain } from './swap.js';
 import { copy_highpage } from './highmem.js';
 
 /** The scan results madvise_collapse() can end with here (enum scan_result). */
@@ -94,6 +94,7 @@ export function collapsePteMappedRange(m: Machine, vma: Vma, start: number, end:
     }
     pt.pmds.delete(h / PMD_SIZE);
     folio_add_new_anon_rmap(m, thp, vma, h, 'pmd');
+    folio_add_lru_vma(m, thp, vma);
     pt.setPmdLeaf(h, mk_pte(thp, _PAGE_ACCESSED | _PAGE_DIRTY | (vma.flags & VM_WRITE ? _PAGE_RW : 0)));
     vma.mm.rss_anon += HPAGE_PMD_NR;
     thps++;

@@ -92,6 +92,9 @@ export type MmuEvent = 'unmap' | 'cow' | 'migrate' | 'protection' | 'fork' | 'sp
 /** An object a folio->mapping can point at. */
 export type MappingObj = AnonVma | AddressSpace;
 
+/** MemMap's extra per-page array of folio serial numbers (Machine.folioSerial()). */
+export const FOLIO_SERIAL = 'serial';
+
 export class Machine {
   readonly cfg: MachineConfig;
   readonly profile: KernelProfile;
@@ -114,10 +117,18 @@ export class Machine {
   /** The last refusal recorded by a GUP entry point (cleared when an entry point starts). */
   why: Refusal | undefined;
   /**
-   * The classic LRU's per-CPU activate batch (mm/swap.c cpu_fbatches.activate, one CPU): folios
+   * This CPU's lru_add batch (mm/swap.c cpu_fbatches.lru_add; gupsim's machine has one CPU): new
+   * folios folio_add_lru() queued, each holding a reference and off the LRU until the batch is moved
+   * (swap.ts).
+   */
+  readonly lruAddBatch: number[] = [];
+  /**
+   * The classic LRU's per-CPU activate batch (mm/swap.c cpu_fbatches.activate): folios
    * folio_activate() queued, each holding a reference until the batch is moved (swap.ts).
    */
   readonly lruActivateBatch: number[] = [];
+  /** mm/mlock.c's per-CPU mlock_fbatch: new folios of VM_LOCKED mappings, each holding a reference. */
+  readonly lruMlockBatch: number[] = [];
   /**
    * PG_active of the folios the classic LRU activated (the model's page-flag word has no bit left;
    * only folio_activate() sets it, and freeing clears it).
@@ -248,10 +259,23 @@ export class Machine {
     restoreMachine(this, s);
   }
 
+  /** Folios folio_alloc() has handed out (gupsim's, no kernel counterpart): see folioSerial(). */
+  foliosAllocated = 0;
+
+  /**
+   * The number folio_alloc() gave the folio whose head is at `pfn` (1, 2, ...; 0: never allocated
+   * there). A frame freed and handed out again gets a new number: the same PFN with another number is
+   * another folio.
+   */
+  folioSerial(pfn: number): number {
+    return this.mem.extras.get(FOLIO_SERIAL)?.[pfn] ?? 0;
+  }
+
   /** folio_alloc(): allocate and prepare a folio. Returns the head PFN or NO_FOLIO. */
   folio_alloc(order: number, movable = true): number {
     const pfn = this.alloc.allocBlock(order, { movable });
     if (pfn === NO_PFN) return NO_FOLIO;
+    this.mem.extra(FOLIO_SERIAL)[pfn] = ++this.foliosAllocated;
     prepNewFolio(this.mem, pfn, order);
     kernel_init_pages(this, pfn, 1 << order);
     this.vmstat.mod(NR_FREE_PAGES, -(1 << order));

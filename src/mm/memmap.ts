@@ -62,6 +62,12 @@ export class MemMap {
    * is freed (__page_cache_release()).
    */
   readonly mlocked = new Set<number>();
+  /**
+   * PG_private of a page-cache folio, by folio head: the file system's private data (ext4's buffer
+   * heads) is attached, holding one folio reference (folio_attach_private()). Beside the arrays for
+   * the same reason as mlocked. Dropped when the folio leaves the page cache (filemap_release_folio()).
+   */
+  readonly fsPrivate = new Set<number>();
 
   /** Large folios keep _pincount (KernelProfile.largeFolioPinAccounting 'pincount'; set by the machine). */
   largeFolioPincount = true;

@@ -20,6 +20,7 @@ import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
 import { AddressSpace } from './fs.js';
 import { fork, pinCounters } from '../../test/support.js';
+import { lru_add_drain, lruBatchRefs } from './swap.js';
 
 const PAGE = PAGE_SIZE;
 
@@ -74,9 +75,13 @@ describe('do_anonymous_page()', () => {
         expect(m.mem.folio_test_anon(pfn)).toBe(true);
         expect(m.mem.folio_order(pfn)).toBe(0);
         expect(m.mem.PageAnonExclusive(pfn)).toBe(true);
-        expect(m.mem.refcount[pfn]).toBe(1);
+        // The mapping's reference, and the lru_add batch's until the batch is moved (folio_add_lru_vma()).
+        expect(m.mem.refcount[pfn]).toBe(2);
+        expect(lruBatchRefs(m, pfn)).toBe(1);
         expect(m.mem.mapcount[pfn]).toBe(1);
       }
+      lru_add_drain(m);
+      for (const addr of [a, a + PAGE]) expect(m.mem.refcount[pte_pfn(pte(p, addr))]).toBe(1);
       expect(p.mm.rss_anon).toBe(2);
       expect(m.alloc.nr_free_pages()).toBe(free - 2);
     },
@@ -429,7 +434,7 @@ describe('unshare faults (FAULT_FLAG_UNSHARE) for R/O pins', () => {
       expect(pfnAt(p, a)).toBe(copy);
       expect(pte_write(pte(p, a))).toBe(false); // unsharing does not make the PTE writable
       expect(m.mem.PageAnonExclusive(copy)).toBe(true);
-      expect(m.mem.refcount[copy]).toBe(1 + 1024);
+      expect(m.mem.refcount[copy]).toBe(1 + 1024 + 1); // + the lru_add batch's: a new folio
       expect(pfnAt(c, a)).toBe(old);
       expect(m.mem.refcount[old]).toBe(1);
       expect(m.mem.mapcount[old]).toBe(1);
@@ -453,7 +458,8 @@ describe('unshare faults (FAULT_FLAG_UNSHARE) for R/O pins', () => {
       expect(get_user_pages(m, p, a, 1, 0, pages)).toBe(1);
       expect(pages[0]).toBe(old);
       expect(pfnAt(p, a)).toBe(old);
-      expect(m.mem.refcount[old]).toBe(3);
+      expect(m.mem.refcount[old]).toBe(4); // 2 mappings, the GUP reference, the lru_add batch's
+      expect(lruBatchRefs(m, old)).toBe(1);
     },
   );
 
@@ -474,7 +480,7 @@ describe('unshare faults (FAULT_FLAG_UNSHARE) for R/O pins', () => {
       expect(pte_special(pte(p, a))).toBe(false);
       expect(m.mem.folio_test_anon(pfn)).toBe(true);
       expect(m.mem.PageAnonExclusive(pfn)).toBe(true);
-      expect(m.mem.refcount[pfn]).toBe(1 + 1024);
+      expect(m.mem.refcount[pfn]).toBe(1 + 1024 + 1); // + the lru_add batch's
       expect(pinCounters(m)).toEqual([1, 0]);
     },
   );
@@ -517,9 +523,12 @@ describe('shared and file mappings (do_fault)', () => {
         expect(pfn).not.toBe(ZERO_PFN);
         expect(m.mem.folio_test_anon(pfn)).toBe(false);
         expect(m.mem.mapping[pfn]).not.toBe(0);
-        expect(m.mem.refcount[pfn]).toBe(2);
+        // The cache's, the mapping's, and the lru_add batch's (shmem adds its new folios to the LRU).
+        expect(m.mem.refcount[pfn]).toBe(3);
         expect(m.mem.mapcount[pfn]).toBe(1);
       }
+      lru_add_drain(m);
+      expect(m.mem.refcount[pfnAt(p, a)]).toBe(2);
       expect(m.vmstat.get('nr_shmem')).toBe(2);
       // A second mapping (the child after fork faults it in) adds one reference, same page.
       const c = fork(m, p);
@@ -540,7 +549,7 @@ describe('shared and file mappings (do_fault)', () => {
       for (let i = 0; i < 4; i++) {
         const pfn = pfnAt(p, a + i * PAGE);
         expect(m.mem.folio_test_anon(pfn)).toBe(false);
-        expect(m.mem.refcount[pfn]).toBe(2);
+        expect(m.mem.refcount[pfn]).toBe(3); // + the lru_add batch's
         expect(pte_write(pte(p, a + i * PAGE))).toBe(true);
       }
       expect(m.vmstat.get('nr_shmem')).toBe(4);
@@ -579,7 +588,10 @@ describe('shared and file mappings (do_fault)', () => {
       // A first access that is a write, outside the mapped window, goes straight to the copy (do_cow_fault).
       expect(userAccess(m, p, a + 40 * PAGE, PAGE, true)).toBe(0);
       expect(m.mem.folio_test_anon(pfnAt(p, a + 40 * PAGE))).toBe(true);
-      expect(m.mem.refcount[file.lookup(40)]).toBe(1);
+      // Read ahead with pages 32..55 (24 new folios after the copy of page 0 and page 31 of the first
+      // window): the lru_add batch (31 on 6.18) has not filled, so it still holds page 40.
+      expect(m.mem.refcount[file.lookup(40)]).toBe(2);
+      expect(lruBatchRefs(m, file.lookup(40))).toBe(1);
       expect(p.mm.rss_anon).toBe(2);
       expect(p.mm.rss_file).toBe(15);
     },
@@ -733,7 +745,8 @@ describe('MADV_COLLAPSE (madvise_collapse)', () => {
       const a = ptePopulated(m, p, 8);
       const old = Array.from({ length: 8 }, (_, i) => pfnAt(p, a + i * PAGE));
       const c = fork(m, p);
-      for (const pfn of old) expect(m.mem.refcount[pfn]).toBe(2); // expected count = mapcount 2
+      // mapcount 2, and the lru_add batch's (MADV_COLLAPSE drains the batches before it looks).
+      for (const pfn of old) expect(m.mem.refcount[pfn]).toBe(3);
       expect(do_madvise(m, p, a, PMD_SIZE, 'collapse')).toBe(0);
       const folio = pte_pfn(p.mm.pt.pmdLeaf(a));
       expect(m.mem.folio_order(folio)).toBe(PMD_ORDER);
@@ -791,8 +804,8 @@ describe('do_fault_around (filemap_map_pages): read faults map cached neighbours
     for (let i = 24; i < 32; i++) expect(lookupPage(reader, ra + i * 4096), `page ${i}`).toBeUndefined();
     expect(lookupPage(reader, ra + 15 * 4096)).toBeUndefined();
     const pfn = lookupPage(reader, ra + 17 * 4096)!.pfn;
-    // Page cache + two mappings.
-    expect(m.mem.refcount[pfn]).toBe(3);
+    // Page cache + two mappings + the lru_add batch (24 new shmem folios: the batch of 31 is not full).
+    expect(m.mem.refcount[pfn]).toBe(4);
     expect(m.mem.mapcount[pfn]).toBe(2);
     expect(reader.mm.rss_file).toBe(8);
   });
@@ -816,8 +829,8 @@ describe('filemapWriteNewFile (generic_perform_write + __filemap_get_folio): a w
       for (let i = 0; i < 352; i++) expect(f.lookup(i), `page ${i}`).toBeGreaterThanOrEqual(0);
       expect(m.mem.folio_test_dirty(m.mem.page_folio(f.lookup(0)))).toBe(false);
       expect(m.vmstat.get('nr_file_pages')).toBe(352);
-      // The page cache holds one reference per page.
-      expect(m.mem.refcount[m.mem.page_folio(f.lookup(0))]).toBe(256);
+      // The page cache holds one reference per page, ext4's buffer heads one more (block_write_begin()).
+      expect(m.mem.refcount[m.mem.page_folio(f.lookup(0))]).toBe(256 + 1);
     },
   );
 

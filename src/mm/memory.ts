@@ -12,6 +12,7 @@ import {
   PUD_SIZE,
   PMD_ORDER,
   HPAGE_PMD_NR,
+  PG_lru,
   PG_anon,
   PG_head,
   PG_tail,
@@ -61,8 +62,15 @@ import {
   shmemThpAllowed,
 } from './huge_memory.js';
 import { ANY_FOLIO, __unmap_hugepage_range, hugetlb_fault } from './hugetlb_fault.js';
-import { filemap_add_folio, filemapFaultPage } from './filemap.js';
-import { __folio_put, folio_put_refs, folioPutRefsQuiet, folio_ref_add, lru_add_drain } from './swap.js';
+import { block_write_begin, filemap_add_folio, filemapFaultPage } from './filemap.js';
+import {
+  __folio_put,
+  folio_add_lru_vma,
+  folio_put_refs,
+  folioPutRefsQuiet,
+  folio_ref_add,
+  lru_add_drain,
+} from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { NR_ANON_MAPPED, PGFAULT } from './vmstat.js';
@@ -178,8 +186,9 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
   const nr = 1 << order;
   const size = PAGE_SIZE << order;
   const base = addr - (addr % size);
-  folio_add_new_anon_rmap(m, folio, vma, base, 'pte');
   if (nr > 1) folio_ref_add(m, folio, nr - 1);
+  folio_add_new_anon_rmap(m, folio, vma, base, 'pte');
+  folio_add_lru_vma(m, folio, vma);
   const bits = newPteBits(vma, true);
   const first = pte_index(base);
   for (let k = 0; k < nr; k++) table[first + k] = mk_pte(folio + k, bits);
@@ -249,6 +258,8 @@ function mapCachePage(m: Machine, vma: Vma, table: Uint32Array, i: number, page:
   folio_ref_add(m, folio, 1);
   folioAddRmapPtes(m, folio, page, 1);
   table[i] = mk_pte(page, newPteBits(vma, write));
+  // do_shared_fault(): page_mkwrite (ext4: buffer heads), then the folio is dirtied.
+  if (write && vma.file) block_write_begin(m, vma.file, folio);
   if (write) folio_mark_dirty(m, folio);
   vma.mm.rss_file++;
 }
@@ -298,8 +309,9 @@ function do_wp_page(m: Machine, vma: Vma, addr: number, flags: number, table: Ui
   }
   if (vma.flags & VM_SHARED) {
     if (unshare) return 0;
-    // wp_page_shared(): page_mkwrite + dirty accounting, then writable.
+    // wp_page_shared(): page_mkwrite (ext4: buffer heads) + dirty accounting, then writable.
     table[i] = pte_mkyoung(pte_mkdirty(pte_mkwrite(e)));
+    if (vma.file) block_write_begin(m, vma.file, mem.page_folio(pfn));
     folio_mark_dirty(m, mem.page_folio(pfn));
     return 0;
   }
@@ -319,12 +331,17 @@ function do_wp_page(m: Machine, vma: Vma, addr: number, flags: number, table: Ui
 /**
  * wp_can_reuse_anon_folio(): a small folio can be reused when ours is its only reference; a large one
  * (6.18) when every reference is a mapping and all mappings are in this mm. 6.12 never reuses a large
- * folio; 6.1 asks page_count(page) == 1, the folio's refcount (profile.wpReuseAnon).
+ * folio; 6.1 asks the same of every folio as of a small one (profile.wpReuseAnon). A folio off the
+ * LRU may be held by an LRU batch: with at most 3 references, this CPU's batches are drained first.
  */
 function wp_can_reuse_anon_folio(m: Machine, folio: number, vma: Vma): boolean {
   const mem = m.mem;
   const rule = m.profile.wpReuseAnon;
-  if (!mem.folio_test_large(folio) || rule === 'page_count') return mem.refcount[folio] === 1;
+  if (!mem.folio_test_large(folio) || rule === 'page_count') {
+    if (mem.refcount[folio]! > 3) return false;
+    if (!mem.testFlag(folio, PG_lru)) lru_add_drain(m);
+    return mem.refcount[folio] === 1;
+  }
   if (rule === 'small') return false;
   // "Let's just free up a large folio if only a single page is mapped." @see mm/memory.c
   // __wp_can_reuse_large_anon_folio(): folio_large_mapcount(folio) <= 1 -> copy.
@@ -364,6 +381,7 @@ function wp_page_copy(
     else vma.mm.rss_file--;
   }
   folio_add_new_anon_rmap(m, folio, vma, addr, 'pte');
+  folio_add_lru_vma(m, folio, vma);
   let bits = _PAGE_ACCESSED;
   if (!unshare) {
     bits |= _PAGE_DIRTY;

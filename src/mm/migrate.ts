@@ -24,28 +24,29 @@ import {
   folioAddRmapEntire,
   type MapLevel,
 } from './rmap.js';
-import { folio_put_refs, folio_ref_add } from './swap.js';
 import type { Vma } from './mm_types.js';
 import { folio_maybe_dma_pinned } from './dma_pinned.js';
 import { EAGAIN, EBUSY, ENOMEM } from '../uapi/errno.js';
 import { AddressSpace } from './fs.js';
-import { folioCacheRefs } from './swap.js';
+import { folio_add_lru, folio_put_refs, folio_ref_add, folioCacheRefs, lru_add_drain } from './swap.js';
 import { folio_copy } from './highmem.js';
 
 /**
- * putback_movable_pages() for one folio: back on the LRU, isolation reference dropped; a hugetlb
- * folio becomes migratable again (folio_putback_hugetlb()).
+ * putback_movable_pages() for one folio: back on the LRU through the LRU batch (folio_putback_lru():
+ * folio_add_lru(), then the isolation reference dropped); a hugetlb folio becomes migratable again
+ * (folio_putback_hugetlb()).
  */
 export function putback_movable_pages(m: Machine, folio: number): void {
   const mem = m.mem;
   // folio_putback_hugetlb() / folio_putback_lru(): back on its list, then folio_put() of the isolation's
-  // reference -- the last one when every mapping went away while the folio was isolated (it is freed).
+  // reference -- the last but the LRU batch's when every mapping went away while the folio was isolated
+  // (it is freed when the batch lets it go).
   if (mem.folio_test_hugetlb(folio)) {
     m.hugetlb.folio_set_hugetlb_migratable(folio);
     folio_put_refs(m, folio, 1);
     return;
   }
-  mem.setFlag(folio, PG_lru);
+  folio_add_lru(m, folio);
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -mem.folio_nr_pages(folio));
   folio_put_refs(m, folio, 1);
 }
@@ -82,6 +83,7 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
     return { ok: false, why: 'no pinnable memory for the new folio' };
   }
   const hits = rmap_walk(m, folio);
+  const wasMlocked = mem.mlocked.has(folio);
   folio_copy(m, dst, folio); // folio_migrate_copy()
   // Copy struct page/folio state (folio_migrate_flags(): PG_active too).
   mem.flags[dst] = mem.flags[folio]!;
@@ -139,7 +141,16 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
   m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
   m.alloc.freeBlock(folio, order);
   m.vmstat.mod('nr_free_pages', nr);
-  mem.setFlag(dst, PG_lru);
+  // migrate_folio_move(): the new folio goes on the LRU through the LRU batch; the batch is drained
+  // at once when the old folio was mlocked (PAGE_WAS_MLOCKED), and on 6.1 whenever it was mapped
+  // (page_was_mapped: profile.migrateDrainsMapped), so only 6.12 and later leave it in the batch.
+  if (wasMlocked) {
+    // remove_migration_pte() mlocks the new folio in its VM_LOCKED mapping; the old one is gone.
+    mem.mlocked.delete(folio);
+    mem.mlocked.add(dst);
+  }
+  folio_add_lru(m, dst);
+  if (wasMlocked || (m.profile.migrateDrainsMapped && hits.length > 0)) lru_add_drain(m);
   return { ok: true };
 }
 
@@ -326,6 +337,9 @@ export function migrateRestore(m: Machine, folio: number, hits: MigrationHit[], 
 
 /** migrate_pages() of one folio, every step at once: 0, or -EBUSY / -EAGAIN / -ENOMEM. */
 export function migrateFolio(m: Machine, folio: number): number {
+  // do_pages_move(): lru_cache_disable() drains the per-CPU LRU batches first, so a folio still in one
+  // can be isolated.
+  lru_add_drain(m);
   if (m.mem.folio_test_hugetlb(folio) || !folioIsolateLru(m, folio)) return -EBUSY;
   const hits: MigrationHit[] = [];
   if (!tryToMigrate(m, folio, hits) || !migrateFreeze(m, folio)) {

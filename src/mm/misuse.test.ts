@@ -21,17 +21,21 @@ import {
   unpin_user_pages,
   unpin_user_pages_dirty_lock,
 } from './gup.js';
-import { folio_put_refs, leakedByMisuse } from './swap.js';
+import { folio_put_refs, leakedByMisuse, lru_add_drain } from './swap.js';
 import { FOLL_WRITE } from './foll_flags.js';
 import { do_exit } from '../kernel/exit.js';
 import { kernel_clone } from '../kernel/fork.js';
 import { checkInvariants } from '../tools/invariants.js';
 
-/** One write-faulted small anon page; returns its address and PFN. */
+/**
+ * One write-faulted small anon page, pinned; returns its address and PFN. The LRU batch that took the
+ * new folio is drained first (as long after the fault): the counts below are the mapping's and the pins'.
+ */
 function smallPage(m: Machine, p: Process): { addr: number; pfn: number } {
   const addr = do_mmap(m, p, { size: PAGE_SIZE, type: 'anon' });
   expect(do_madvise(m, p, addr, PAGE_SIZE, 'nohugepage')).toBe(0);
   expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(0);
+  lru_add_drain(m);
   return { addr, pfn: pinOne(m, p, addr, true) };
 }
 
@@ -183,6 +187,7 @@ describe('unpin of pages taken with FOLL_GET, and double put_page()', () => {
     const { m, p } = world();
     const addr = do_mmap(m, p, { size: PAGE_SIZE, type: 'anon' });
     expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(0);
+    lru_add_drain(m); // the new folio's LRU batch moved: the counts are the mapping's and GUP's
     const pfn = pinOne(m, p, addr, false);
     unpin_user_pages(m, Int32Array.of(pfn), 1);
     expect(m.mem.refcount[pfn]).toBe(2 - GUP_PIN_COUNTING_BIAS);
@@ -195,6 +200,7 @@ describe('unpin of pages taken with FOLL_GET, and double put_page()', () => {
     const { m, p } = world();
     const addr = do_mmap(m, p, { size: PAGE_SIZE, type: 'anon' });
     expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(0);
+    lru_add_drain(m); // the new folio's LRU batch moved: the counts are the mapping's and GUP's
     const pfn = pinOne(m, p, addr, false);
     put_page(m, pfn);
     expect(m.misuse.records).toEqual([]);
@@ -216,6 +222,7 @@ describe('folio_put_refs() and the zero page', () => {
     const { m, p } = world();
     const addr = do_mmap(m, p, { size: PAGE_SIZE, type: 'anon' });
     expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(0);
+    lru_add_drain(m); // the new folio's LRU batch moved: the counts are the mapping's and GUP's
     const pfn = pinOne(m, p, addr, false);
     folio_put_refs(m, pfn, 5);
     expect(m.mem.refcount[pfn]).toBe(-3);
@@ -258,6 +265,7 @@ describe('a COW-shared page whose count misuse lowered', () => {
     const addr = do_mmap(m, p, { size: PAGE_SIZE, type: 'anon' });
     expect(do_madvise(m, p, addr, PAGE_SIZE, 'nohugepage')).toBe(0);
     expect(userAccess(m, p, addr, PAGE_SIZE, true)).toBe(0);
+    lru_add_drain(m); // the new folio's LRU batch moved: the counts are the mapping's and GUP's
     const pfn = pinOne(m, p, addr, false);
     const c = kernel_clone(m, p, 'child');
     expect(typeof c).not.toBe('number');

@@ -20,6 +20,7 @@ import {
   VM_WRITE,
 } from './mm_types.js';
 import { mlock_vma_pages_range } from './mlock_folio.js';
+import { lru_add_drain } from './swap.js';
 import { populate_vma_page_range, split_vma, vmaMergeNeighbours } from './mmap.js';
 
 /** VM_LOCKED_MASK. */
@@ -49,8 +50,13 @@ function mlock_fixup(m: Machine, vma: Vma, start: number, end: number, newflags:
   if (!(newflags & VM_LOCKED)) vma.mm.locked_vm -= pages;
   else if (!(old & VM_LOCKED)) vma.mm.locked_vm += pages;
   vma.flags = newflags;
-  // Both locked: "no work to do, and mlocking twice would be wrong".
-  if (!(newflags & VM_LOCKED && old & VM_LOCKED)) mlock_vma_pages_range(m, vma, start, end);
+  // Both locked: "no work to do, and mlocking twice would be wrong". The kernel's walk
+  // (mlock_vma_pages_range()) drains this CPU's LRU batches before and after it.
+  if (!(newflags & VM_LOCKED && old & VM_LOCKED)) {
+    lru_add_drain(m);
+    mlock_vma_pages_range(m, vma, start, end);
+    lru_add_drain(m);
+  }
   return vmaMergeNeighbours(m, vma);
 }
 

@@ -19,6 +19,7 @@ export const VM_PFNMAP = 0x400;
 export const VM_LOCKED = 0x2000;
 export const VM_IO = 0x4000;
 export const VM_DONTCOPY = 0x20000;
+export const VM_DONTEXPAND = 0x40000;
 /** mlock2(MLOCK_ONFAULT): lock pages as they fault in. */
 export const VM_LOCKONFAULT = 0x80000;
 export const VM_ACCOUNT = 0x100000;

@@ -357,8 +357,12 @@ export function do_munmap(m: Machine, p: Process, start: number, len: number): S
   return 0;
 }
 
-/** exit_mmap(): tear down every mapping of an exiting process. */
+/**
+ * exit_mmap(): tear down every mapping of an exiting process. It starts with lru_add_drain(); the
+ * kernel skips everything for an mm without VMAs, which a real process never is (its text and stack).
+ */
 export function exit_mmap(m: Machine, mm: MmStruct): void {
+  lru_add_drain(m);
   for (const v of [...mm.vmas]) removeVma(m, v);
   mm.users = 0;
 }

@@ -49,8 +49,8 @@ describe('memfd_pin_folios', () => {
     expect(n).toBe(4);
     expect(off.value).toBe(100);
     expect(m.vmstat.get('nr_foll_pin_acquired')).toBe(4);
-    // Small folios: page cache reference + bias.
-    expect(m.mem.refcount[folios[0]!]).toBe(1 + 1024);
+    // Small folios: page cache reference + bias, + the lru_add batch's (new shmem folios).
+    expect(m.mem.refcount[folios[0]!]).toBe(1 + 1024 + 1);
     expect(folio_maybe_dma_pinned(m, folios[3]!)).toBe(true);
     unpin_folios(m, folios, n);
     expect(m.vmstat.get('nr_foll_pin_released')).toBe(4);

@@ -61,8 +61,27 @@ export interface KernelProfile {
    * (folio_inc_refs()), no reference.
    */
   lruGenEnabled: boolean;
-  /** Folios a per-CPU LRU batch holds before it is moved: PAGEVEC_SIZE, 15 in 6.1, 31 in 6.12 and 6.18. */
+  /**
+   * Folios a per-CPU LRU batch (lru_add, activate, mlock) holds before it is moved: PAGEVEC_SIZE
+   * (include/linux/pagevec.h), 15 in 6.1, 31 in 6.12 and 6.18. The batch is moved when an add fills
+   * it (folio_batch_add() returns 0), so at most PAGEVEC_SIZE - 1 folios wait, each holding one
+   * reference; a large folio moves it at once (folio_may_be_lru_cached()).
+   */
   lruBatchSize: number;
+  /**
+   * migrate_folio_move() drains this CPU's LRU batches after putting the new folio in the lru_add
+   * batch whenever the old folio was mapped (6.1: "if (page_was_mapped) lru_add_drain()"); 6.12 and
+   * 6.18 only when it was mlocked (PAGE_WAS_MLOCKED), so a page a FOLL_LONGTERM pin migrated holds
+   * one more reference (the batch's) until the batch moves.
+   */
+  migrateDrainsMapped: boolean;
+  /**
+   * The references collect_longterm_unpinnable_folios() expects a pinned small folio to hold beyond
+   * folio_expected_ref_count() before it drains the LRU batches for it: 'pin_refs' (6.12, 6.18:
+   * GUP_PIN_COUNTING_BIAS for a small folio, 1 with _pincount), so only an extra reference (an LRU
+   * batch's) drains; 'one' (Debian's 6.1.192: "+ 1"), so every small folio found drains them.
+   */
+  longtermCollectPinRefs: 'one' | 'pin_refs';
   /**
    * How io_uring's IORING_REGISTER_BUFFERS pins (io_pin_pages()).
    * 'pin_user_pages' (6.1, io_uring/rsrc.c): pin_user_pages(FOLL_WRITE | FOLL_LONGTERM) with a vmas
@@ -108,6 +127,15 @@ export interface KernelProfile {
    * filemap_free_folio() of 6.12 and 6.18); 6.1 takes one ("long nr = 1; if (!huge) nr = ...").
    */
   hugetlbCacheRefPerPage: boolean;
+  /**
+   * When __unmap_hugepage_range() gives the mmap owner back the reservation of a private anon page it
+   * unmaps (MADV_DONTNEED, munmap, exit: folio_set_hugetlb_restore_reserve() + vma_add_reservation()).
+   * 'never' (6.1: the unmap path restores nothing, so MADV_DONTNEED leaves HugePages_Rsvd as it was);
+   * 'last-unmap' (Debian's 6.12.117: only when no other mapping remains, !folio_mapped(), so a page a
+   * fork child still maps keeps it consumed); 'always' (the 6.18 host measured: also while a child
+   * maps it, so HugePages_Rsvd goes below zero until the child lets go).
+   */
+  hugetlbUnmapRestoresReserve: 'never' | 'last-unmap' | 'always';
   /** Per-size anon mTHP (transparent_hugepage/hugepages-<size>kB, alloc_anon_folio(): 6.8+). */
   mthp: boolean;
   /** __get_unmapped_area(): anon mappings of whole PMDs are THP-aligned (thp_get_unmapped_area, 6.7+). */
@@ -228,6 +256,8 @@ export const LINUX_6_18: KernelProfile = {
   hugetlbForceWriteRefused: false,
   lruGenEnabled: false,
   lruBatchSize: 31,
+  migrateDrainsMapped: false,
+  longtermCollectPinRefs: 'pin_refs',
   ioUringPin: 'pin_user_pages_fast',
   ioUringCoalesce: true,
   ioUringAcctSeesEarlierBuffers: false,
@@ -237,6 +267,7 @@ export const LINUX_6_18: KernelProfile = {
   shmemDirectIo: true,
   rdmaReadOnlyForceWrite: false,
   hugetlbCacheRefPerPage: true,
+  hugetlbUnmapRestoresReserve: 'always',
   mthp: true,
   anonThpAlign: true,
   ext4LargeFolios: true,
@@ -262,6 +293,7 @@ export const LINUX_6_12: KernelProfile = {
   wpReuseAnon: 'small',
   vfioUnpinRuns: false,
   hugeZeroWpAllocatesThp: false,
+  hugetlbUnmapRestoresReserve: 'last-unmap',
 };
 
 export const LINUX_6_1: KernelProfile = {
@@ -273,12 +305,15 @@ export const LINUX_6_1: KernelProfile = {
   longtermRoUnshareFileCow: false,
   lruGenEnabled: false,
   lruBatchSize: 15,
+  migrateDrainsMapped: true,
+  longtermCollectPinRefs: 'one',
   ioUringPin: 'pin_user_pages',
   ioUringCoalesce: false,
   directIoPins: false,
   shmemDirectIo: false,
   rdmaReadOnlyForceWrite: true,
   hugetlbCacheRefPerPage: false,
+  hugetlbUnmapRestoresReserve: 'never',
   mthp: false,
   anonThpAlign: false,
   wpReuseAnon: 'page_count',

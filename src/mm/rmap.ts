@@ -3,7 +3,7 @@
 // a folio, through folio->mapping (anon_vma or address_space) and folio->index.
 
 import type { Machine } from './machine.js';
-import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_lru, PG_swapbacked, PMD_SIZE, PUD_SIZE } from './memmap.js';
+import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import { AnonVma, type Vma } from './mm_types.js';
 import { pte_pfn, pte_present, pte_index } from './pgtable.js';
 import { NR_ANON_MAPPED, NR_FILE_MAPPED } from './vmstat.js';
@@ -28,12 +28,12 @@ export function linear_page_index(vma: Vma, addr: number): number {
 
 /**
  * folio_add_new_anon_rmap(): a freshly allocated folio becomes anon, exclusive to this mm.
- * `addr` is where the folio's first page is mapped.
+ * `addr` is where the folio's first page is mapped. (Its caller puts it on the LRU: folio_add_lru_vma().)
  */
 export function folio_add_new_anon_rmap(m: Machine, folio: number, vma: Vma, addr: number, level: MapLevel): void {
   const mem = m.mem;
   const av = anon_vma_prepare(m, vma);
-  mem.flags[folio] = mem.flags[folio]! | PG_anon | PG_swapbacked | PG_lru;
+  mem.flags[folio] = mem.flags[folio]! | PG_anon | PG_swapbacked;
   mem.mapping[folio] = av.id;
   mem.index[folio] = linear_page_index(vma, addr);
   const nr = mem.folio_nr_pages(folio);

@@ -1,8 +1,10 @@
 // Models folio reference counting down to freeing (include/linux/mm.h folio_put_refs(), folio_ref_add();
 // mm/swap.c __folio_put()): the last reference gone, a folio returns to the buddy allocator, its
-// hugetlb pool, or (ZONE_DEVICE) its pgmap. Also mm/swap.c's folio_mark_accessed() and the classic
-// LRU's per-CPU activate batch, whose reference on a folio is visible until the batch is moved.
-// (The per-CPU lru_add batch that holds a freshly faulted folio is not modelled.)
+// hugetlb pool, or (ZONE_DEVICE) its pgmap. Also mm/swap.c's per-CPU LRU batches (one CPU): a new
+// folio waits in the lru_add batch (mlock.c's mlock batch for a VM_LOCKED mapping) and a folio
+// activated by folio_mark_accessed() in the activate batch, each holding a reference that is visible
+// (refcount, do_wp_page(), migration) until the batch is moved: when it fills, at once for a large
+// folio, or by lru_add_drain().
 //
 // The kernel checks nothing on the way down in a production build (no CONFIG_DEBUG_VM: the
 // VM_BUG_ON_PAGE of put_page_testzero() compiles out): a count dropped below zero stays negative and
@@ -15,17 +17,19 @@
 // record says so, it is tainted, and later references are applied to its counts), but gupsim keeps its
 // frames out of its own allocator until nothing maps or caches them and its count is back at or below
 // zero; only then are they freed for real (and counted in nr_free_pages). The kernel would have handed
-// them out at once. Not modelled: free_pages_prepare() also clears the page flags (PageAnonExclusive,
-// dirty, LRU...) and an anon folio's mapping, so the kernel's later unmap counts the page as a file
-// page (RSS and NR_FILE_MAPPED skew; "BUG: Bad rss-counter state" at exit); gupsim keeps the folio's
-// fields as they were so its own page tables and counters stay consistent (measured on Debian 6.12 in a
-// VM: refcount 0 and mapcount 1 as here, PageAnonExclusive clear there). A page-cache lookup of a
+// them out at once. free_pages_prepare() clears every page flag: gupsim clears PageAnonExclusive as it
+// does (measured on Debian 6.1 and 6.12 in a VM: refcount 0, mapcount 1, PageAnonExclusive clear).
+// Not modelled: it also clears the other flags (dirty, LRU...) and an anon folio's mapping, so the
+// kernel's later unmap counts the page as a file page (RSS and NR_FILE_MAPPED skew; "BUG: Bad
+// rss-counter state" at exit); gupsim keeps those fields so its own page tables and counters stay
+// consistent. A page-cache lookup of a
 // cached folio at count 0 retries forever in the kernel (filemap_get_entry(): folio_try_get() fails on
 // 0); gupsim's lookup takes the folio as it is.
 
 import { is_huge_zero_folio } from './huge_mm.js';
 import { PG_lru, PG_referenced, PMD_ORDER, ZERO_PFN } from './memmap.js';
 import type { Machine } from './machine.js';
+import { VM_IO, VM_LOCKED, VM_PFNMAP, VM_DONTEXPAND, VM_MIXEDMAP, type Vma } from './mm_types.js';
 import { NR_FREE_PAGES } from './vmstat.js';
 
 /** gupsim's diagnosis of a reference drop: what went wrong and its consequence. */
@@ -42,12 +46,16 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /**
  * The references the page cache holds on a folio in it: folio_nr_pages() (__filemap_add_folio(),
- * released by filemap_free_folio()); 6.1 takes one for a hugetlb folio (profile.hugetlbCacheRefPerPage).
+ * released by filemap_free_folio()); 6.1 takes one for a hugetlb folio (profile.hugetlbCacheRefPerPage);
+ * plus one while the file system's private data is attached (folio_attach_private(): ext4's buffer
+ * heads, dropped by filemap_release_folio() before the folio leaves the cache; folio_expected_ref_count()
+ * counts it the same way).
  */
 export function folioCacheRefs(m: Machine, folio: number): number {
   const mem = m.mem;
-  if (mem.folio_test_hugetlb(folio) && !m.profile.hugetlbCacheRefPerPage) return 1;
-  return mem.folio_nr_pages(folio);
+  const priv = mem.fsPrivate.has(folio) ? 1 : 0;
+  if (mem.folio_test_hugetlb(folio) && !m.profile.hugetlbCacheRefPerPage) return 1 + priv;
+  return mem.folio_nr_pages(folio) + priv;
 }
 
 /** References the folio's users must hold: its mappings, and its page-cache entries. */
@@ -162,6 +170,8 @@ function freeInUse(m: Machine, folio: number): PutConsequence {
   const mem = m.mem;
   m.misuse.freedInUse.set(folio, { step: m.misuse.step, freedAgain: false });
   m.misuse.taint(folio, mem.folio_order(folio));
+  // free_pages_prepare(): page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP, PG_anon_exclusive among them.
+  for (let i = 0; i < mem.folio_nr_pages(folio); i++) mem.ClearPageAnonExclusive(folio + i);
   const maps = mem.folio_mapcount(folio);
   const cached = folioUseRefs(m, folio) > maps;
   const lookup = cached
@@ -225,6 +235,7 @@ export function __folio_put(m: Machine, folio: number): void {
   const order = mem.folio_order(folio);
   // __page_cache_release(): a folio freed while still mlocked loses PG_mlocked.
   if (mem.mlocked.size) mem.mlocked.delete(folio);
+  if (mem.fsPrivate.size) mem.fsPrivate.delete(folio);
   if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
     m.vmstat.mod('nr_anon_transparent_hugepages', -1);
   }
@@ -277,8 +288,10 @@ export function leakedByMisuse(m: Machine): LeakedFolio[] {
 
 /**
  * folio_mark_accessed(): with the multi-gen LRU only the flag bits move (folio_inc_refs(): PG_referenced
- * first); with the classic LRU the first access sets PG_referenced and the second activates an
- * inactive folio that is on the LRU (folio_activate()) and clears PG_referenced again.
+ * first); with the classic LRU the first access sets PG_referenced and the second activates the
+ * folio: one on the LRU through the activate batch (folio_activate()), one still in the lru_add batch
+ * by marking it active there (__lru_cache_activate_folio(): no reference), and PG_referenced is
+ * cleared again.
  */
 export function folio_mark_accessed(m: Machine, folio: number): void {
   const mem = m.mem;
@@ -287,10 +300,65 @@ export function folio_mark_accessed(m: Machine, folio: number): void {
     return;
   }
   if (m.activeFolios.has(folio)) return;
-  // Not on the LRU: the kernel marks it active in its lru_add batch (__lru_cache_activate_folio());
-  // the model puts folios on the LRU at once, so only isolated folios get here, and nothing moves.
   if (mem.testFlag(folio, PG_lru)) folio_activate(m, folio);
+  else if (m.lruAddBatch.includes(folio)) m.activeFolios.add(folio);
+  // (An isolated folio, off every list, is left as it is.)
   mem.clearFlag(folio, PG_referenced);
+}
+
+/**
+ * Add a folio to a per-CPU batch with a reference of its own (folio_get()); the batch is moved when
+ * it is full (folio_batch_add() leaves no space: lruBatchSize, PAGEVEC_SIZE) or at once for a large
+ * folio (folio_may_be_lru_cached(), 6.1's folio_test_large()). @see mm/swap.c folio_batch_add_and_move()
+ */
+function batchAddAndMove(m: Machine, batch: number[], folio: number): void {
+  m.mem.refcount[folio] = m.mem.refcount[folio]! + 1;
+  batch.push(folio);
+  if (batch.length >= m.profile.lruBatchSize || m.mem.folio_test_large(folio)) moveBatch(m, batch);
+}
+
+/**
+ * folio_batch_move_lru(): each folio of the batch goes on the LRU (PG_lru; the activate batch's
+ * become active, if still on it: folio_test_clear_lru()) and the batch's reference is dropped, which
+ * frees a folio nothing else holds any more.
+ */
+function moveBatch(m: Machine, batch: number[]): void {
+  if (!batch.length) return;
+  const folios = batch.splice(0);
+  const activate = batch === m.lruActivateBatch;
+  for (const f of folios) {
+    if (activate) {
+      if (m.mem.testFlag(f, PG_lru)) m.activeFolios.add(f);
+    } else {
+      m.mem.setFlag(f, PG_lru);
+    }
+    folio_put_refs(m, f, 1);
+  }
+}
+
+/**
+ * folio_add_lru(): a new folio (a fault's, a COW copy, a page-cache folio) joins this CPU's lru_add
+ * batch, off the LRU until the batch is moved, holding one reference meanwhile. hugetlb and
+ * ZONE_DEVICE folios never go on the LRU.
+ */
+export function folio_add_lru(m: Machine, folio: number): void {
+  if (m.mem.folio_test_hugetlb(folio) || m.alloc.zoneOf(folio) === 'DEVICE') return;
+  batchAddAndMove(m, m.lruAddBatch, folio);
+}
+
+/**
+ * folio_add_lru_vma(): a new folio of a VM_LOCKED mapping (not VM_IO/VM_PFNMAP/VM_DONTEXPAND/
+ * VM_MIXEDMAP) is mlocked and waits in the mlock batch instead (mlock_new_folio(): PG_mlocked,
+ * a reference until mlock_folio_batch() moves it to the unevictable list).
+ */
+export function folio_add_lru_vma(m: Machine, folio: number, vma: Vma): void {
+  const special = VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_MIXEDMAP;
+  if ((vma.flags & (VM_LOCKED | special)) !== VM_LOCKED) {
+    folio_add_lru(m, folio);
+    return;
+  }
+  m.mem.mlocked.add(folio);
+  batchAddAndMove(m, m.lruMlockBatch, folio);
 }
 
 /**
@@ -299,22 +367,24 @@ export function folio_mark_accessed(m: Machine, folio: number): void {
  * at once for a large folio (folio_batch_add_and_move()).
  */
 function folio_activate(m: Machine, folio: number): void {
-  m.mem.refcount[folio] = m.mem.refcount[folio]! + 1;
-  const batch = m.lruActivateBatch;
-  batch.push(folio);
-  if (batch.length >= m.profile.lruBatchSize || m.mem.folio_test_large(folio)) lru_add_drain(m);
+  batchAddAndMove(m, m.lruActivateBatch, folio);
 }
 
-/** lru_add_drain(): move this CPU's batches: the activate batch's folios become active and are put. */
+/**
+ * lru_add_drain(): move this CPU's batches (lru_add_drain_cpu(): lru_add, then activate) and its
+ * mlock batch (mlock_drain_local()). gupsim's machine has one CPU, so lru_add_drain_all() is this too.
+ */
 export function lru_add_drain(m: Machine): void {
-  const batch = m.lruActivateBatch;
-  if (!batch.length) return;
-  const folios = batch.splice(0);
-  for (const f of folios) {
-    // folio_batch_move_lru(): only a folio still on the LRU moves (folio_test_clear_lru()).
-    if (m.mem.testFlag(f, PG_lru)) m.activeFolios.add(f);
-    folio_put_refs(m, f, 1);
-  }
+  moveBatch(m, m.lruAddBatch);
+  moveBatch(m, m.lruActivateBatch);
+  moveBatch(m, m.lruMlockBatch);
+}
+
+/** The references this CPU's LRU batches hold on a folio (one per entry; a folio is in one at most). */
+export function lruBatchRefs(m: Machine, folio: number): number {
+  let n = 0;
+  for (const b of [m.lruAddBatch, m.lruActivateBatch, m.lruMlockBatch]) for (const f of b) if (f === folio) n++;
+  return n;
 }
 
 /** folio_test_active(). */

@@ -2,8 +2,10 @@
 // invalidate_inode_pages2_range(), reached from kiocb_invalidate_pages() before the write and
 // kiocb_invalidate_post_direct_write() after it): every cached folio overlapping the range is
 // unmapped from every process (unmap_mapping_folio()), written back if dirty (folio_launder()), and
-// dropped from the page cache, unless something else holds a reference (a pin, a GUP reference):
-// then it stays (invalidate_complete_folio2() fails).
+// dropped from the page cache whatever else holds a reference: invalidate_complete_folio2() (6.1,
+// 6.12; folio_unmap_invalidate() later) ignores the refcount ("it is expected to be called on folios
+// sitting in the folio_add_lru() caches"), so a pinned or GUP-referenced folio leaves the cache too
+// and lives on with its holder, and a folio in an LRU batch is freed when the batch moves.
 
 import type { Machine } from './machine.js';
 import type { AddressSpace } from './fs.js';
@@ -11,7 +13,7 @@ import { NO_PFN, PAGE_SIZE, PG_dirty, PG_writeback } from './memmap.js';
 import { pte_dirty, pte_index } from './pgtable.js';
 import { rmap_walk, folio_remove_rmap_ptes, folioRemoveRmapEntire } from './rmap.js';
 import { folio_mark_dirty } from './page-writeback.js';
-import { folio_put_refs, lru_add_drain } from './swap.js';
+import { folioCacheRefs, folio_put_refs, lru_add_drain } from './swap.js';
 import { filemap_remove_folio } from './filemap.js';
 import { hugetlb_unreserve_pages } from './hugetlb_resv.js';
 import { folioWriteOut } from './bdev.js';
@@ -50,7 +52,7 @@ export function unmap_mapping_folio(m: Machine, folio: number): void {
 
 /**
  * invalidate_inode_pages2_range(file, start, end) for page indices [start, end]. Returns how many
- * folios could not be dropped because something else still references them.
+ * folios could not be dropped (still dirty after folio_launder(): none in the model).
  */
 export function invalidate_inode_pages2_range(m: Machine, file: AddressSpace, start: number, end: number): number {
   const mem = m.mem;
@@ -61,6 +63,9 @@ export function invalidate_inode_pages2_range(m: Machine, file: AddressSpace, st
     const folio = mem.page_folio(pfn);
     const nr = mem.folio_nr_pages(folio);
     idx = mem.index[folio]! + nr - 1; // whole folio handled at once
+    // A mapped folio: unmap_mapping_pages() zaps the range with zap_page_range_single(), which drains
+    // this CPU's LRU batches first.
+    if (mem.folio_mapcount(folio) > 0) lru_add_drain(m);
     unmap_mapping_folio(m, folio);
     if (mem.folio_test_dirty(folio)) {
       // folio_launder(): written back synchronously, then clean.
@@ -68,7 +73,7 @@ export function invalidate_inode_pages2_range(m: Machine, file: AddressSpace, st
       mem.clearFlag(folio, PG_dirty);
       if (file.needsDirtyTracking) m.vmstat.mod('nr_dirty', -nr);
     }
-    if (mem.refcount[folio] !== nr) {
+    if (mem.folio_test_dirty(folio)) {
       busy++;
       continue;
     }
@@ -115,8 +120,9 @@ export function invalidate_mapping_pages(m: Machine, file: AddressSpace, start: 
     // find_lock_entries() leaves out a large folio that sticks out of the range.
     if (first < start || first + nr - 1 > end) continue;
     if (mem.folio_test_dirty(folio) || mem.testFlag(folio, PG_writeback)) continue;
-    // mapping_evict_folio()'s refcount test, then remove_mapping()'s freeze at exactly the cache's refs.
-    if (mem.refcount[folio] !== nr) continue;
+    // mapping_evict_folio()'s refcount test (nr pages + folio_has_private()), filemap_release_folio(),
+    // then remove_mapping()'s freeze at exactly the cache's refs.
+    if (mem.refcount[folio] !== folioCacheRefs(m, folio)) continue;
     filemap_remove_folio(m, folio);
     dropped++;
   }

@@ -282,6 +282,8 @@ interface Frame {
   region: string;
   page: number;
   pfn: number;
+  /** The model's folio number (PageInfo.serial); undefined on the kernel. */
+  serial?: number;
 }
 
 function frames(sc: Scenario, steps: AnyStep[]): Map<string, Frame> {
@@ -291,7 +293,9 @@ function frames(sc: Scenario, steps: AnyStep[]): Map<string, Frame> {
     if (s.op !== 'inspect' || step?.op !== 'inspect' || step.region === undefined) continue;
     for (const p of pagesOf(s)) {
       if (typeof p.pfn !== 'number' || p.present !== true || p.zero_page === true) continue;
-      out.set(`${s.index}:${String(p.page)}`, { step: s.index, region: step.region, page: Number(p.page), pfn: p.pfn });
+      const f: Frame = { step: s.index, region: step.region, page: Number(p.page), pfn: p.pfn };
+      if (typeof p.serial === 'number') f.serial = p.serial;
+      out.set(`${s.index}:${String(p.page)}`, f);
     }
   }
   return out;
@@ -302,7 +306,9 @@ function frames(sc: Scenario, steps: AnyStep[]): Map<string, Frame> {
  * parent keeps its pinned frame, the child gets a copy; a longterm pin migrates it): "same frame"
  * must agree on both engines. Reported on the later step. Other pairs are not compared: a frame
  * freed and allocated again is reused by the model's allocator deterministically, by the kernel's
- * as it happens; the zero page is compared through zero_page.
+ * as it happens (so a page the model shows in the same frame but as another folio, a new serial, is
+ * left out: e.g. a page-cache page dropped and read in again); the zero page is compared through
+ * zero_page.
  */
 function compareFrames(sc: Scenario, model: AnyStep[], kernel: AnyStep[]): Map<number, string[]> {
   const mf = frames(sc, model);
@@ -314,6 +320,7 @@ function compareFrames(sc: Scenario, model: AnyStep[], kernel: AnyStep[]): Map<n
       const a = mf.get(keys[i]!)!;
       const b = mf.get(keys[j]!)!;
       if (a.step === b.step || a.region !== b.region || a.page !== b.page) continue;
+      if (a.pfn === b.pfn && a.serial !== b.serial) continue;
       const ms = a.pfn === b.pfn;
       const ks = kf.get(keys[i]!)!.pfn === kf.get(keys[j]!)!.pfn;
       if (ms === ks) continue;

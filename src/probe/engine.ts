@@ -161,6 +161,8 @@ function staticReason(step: Step, gupTest: boolean, root = isRoot(), gupModule =
       : 'needs CONFIG_GUP_TEST (/sys/kernel/debug/gup_test): raw GUP calls have no user-space entry point';
   }
   switch (step.op) {
+    case 'concurrent':
+      return 'a concurrent block: gupsim explore runs its interleavings on the model (the probe cannot choose one)';
     case 'rdma_reg_mr':
     case 'rdma_dereg_mr':
     case 'rdma_write':

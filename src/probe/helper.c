@@ -110,6 +110,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -161,6 +162,9 @@
 #endif
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT 1
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
 #endif
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
@@ -344,6 +348,193 @@ static unsigned long long num(const char *key, unsigned long long dflt)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/*
+ * The helper's own memory and the per-CPU LRU batch. A new page (a fault, a COW copy) waits in this
+ * CPU's lru_add batch (mm/swap.c) with a reference until the batch fills or something drains it
+ * (munmap, exit, ...), and the model predicts that reference for the scenario's pages. The helper's
+ * own pages must not move the batch behind the scenario's back, so:
+ *   - its writable private memory (data, bss, heap, stack) is grown once at startup and never again
+ *     (static buffers, no heap growth, no large malloc: a freed mmap'ed chunk would be munmapped);
+ *   - after every fork (a new worker, the scenario's fork step, the supervisor from the serial mux)
+ *     the child writes every page of that memory, so every COW copy either process will ever make
+ *     happens at once, then drains the batch (settle_own_memory(), drain_lru_batches()); the parent
+ *     waits for that before it answers (a settled pipe);
+ *   - a scenario mapping is placed in a gap found in /proc/self/maps with MAP_FIXED_NOREPLACE, not
+ *     carved out of a reservation (munmap and MAP_FIXED over a mapping drain the batch);
+ *   - buffered file I/O goes through a MAP_SHARED scratch buffer faulted in at startup (no new page).
+ * The model drains its batches at the same points (a new process, after fork: src/scenario).
+ */
+#define OWN_MAX 32
+#define STACK_RESERVE (512 * 1024)
+#define SHARED_SCRATCH (8UL << 20)
+
+static struct {
+	unsigned long start, end;
+} own[OWN_MAX];
+static int nown;
+static char maps_text[64 * 1024];
+static char *shared_scratch;
+
+/* /proc/self/maps into maps_text (a static buffer: reading it allocates nothing). */
+static int read_maps(void)
+{
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	while (len < sizeof(maps_text) - 1 && (n = read(fd, maps_text + len, sizeof(maps_text) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	maps_text[len] = 0;
+	return 0;
+}
+
+/* Each mapping of maps_text: fn(start, end, perms, name). */
+static void each_mapping(void (*fn)(unsigned long, unsigned long, const char *, const char *))
+{
+	char *line = maps_text;
+
+	while (line && *line) {
+		char *nl = strchr(line, '\n');
+		unsigned long s, e;
+		char perms[8] = "";
+		int off = 0;
+
+		if (nl)
+			*nl = 0;
+		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &s, &e, perms, &off) >= 3)
+			fn(s, e, perms, off > 0 ? line + off : "");
+		if (nl)
+			*nl = '\n';
+		line = nl ? nl + 1 : NULL;
+	}
+}
+
+static void record_own(unsigned long s, unsigned long e, const char *perms, const char *name)
+{
+	(void)name;
+	if (strcmp(perms, "rw-p") || nown == OWN_MAX)
+		return;
+	own[nown].start = s;
+	own[nown++].end = e;
+}
+
+static int is_own(unsigned long s, unsigned long e, const char *name)
+{
+	if (!strcmp(name, "[heap]") || !strcmp(name, "[stack]"))
+		return 1;
+	for (int i = 0; i < nown; i++)
+		if (s < own[i].end && e > own[i].start)
+			return 1;
+	return 0;
+}
+
+static void touch_own(unsigned long s, unsigned long e, const char *perms, const char *name)
+{
+	if (strcmp(perms, "rw-p") || !is_own(s, e, name))
+		return;
+	for (unsigned long a = s; a < e; a += PAGE) {
+		volatile char *p = (volatile char *)a;
+		*p = *p;
+	}
+}
+
+/* Grow the stack once, so that later calls never fault a new stack page in. */
+static void __attribute__((noinline)) grow_stack(void)
+{
+	volatile char pad[STACK_RESERVE];
+
+	for (size_t i = 0; i < sizeof(pad); i += PAGE)
+		pad[i] = 0;
+}
+
+/*
+ * Once, in the first process (before any fork): fix the heap and the stack at their final size,
+ * fault in the shared scratch buffer, and record the writable private mappings that are the
+ * helper's own (anything mapped later is the scenario's).
+ */
+static void own_memory_init(void)
+{
+	void *p;
+
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	p = malloc(1 << 20);
+	if (p) {
+		memset(p, 0, 1 << 20);
+		free(p);
+	}
+	grow_stack();
+	shared_scratch = mmap(NULL, SHARED_SCRATCH, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shared_scratch == MAP_FAILED)
+		shared_scratch = NULL;
+	else
+		memset(shared_scratch, 0, SHARED_SCRATCH);
+	if (read_maps() == 0)
+		each_mapping(record_own);
+}
+
+/* Write every page of the helper's own memory: any COW copy of it happens now. */
+static void settle_own_memory(void)
+{
+	if (read_maps() == 0)
+		each_mapping(touch_own);
+}
+
+/* Drain this CPU's LRU batches: unmap_region() calls lru_add_drain() (munmap of a fresh page). */
+static void drain_lru_batches(void)
+{
+	void *p = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p != MAP_FAILED)
+		munmap(p, PAGE);
+}
+
+/* In a new child: settle, drain, and tell the parent (which waits in wait_settled()). */
+static void settle_child(int fd)
+{
+	settle_own_memory();
+	drain_lru_batches();
+	if (fd >= 0) {
+		char c = 1;
+		while (write(fd, &c, 1) < 0 && errno == EINTR)
+			;
+		close(fd);
+	}
+}
+
+/* In the parent: wait until the child has settled (or is gone). */
+static void wait_settled(int fd)
+{
+	char c;
+
+	while (read(fd, &c, 1) < 0 && errno == EINTR)
+		;
+	close(fd);
+}
+
+/*
+ * A scratch buffer for buffered file I/O and pipe reads: the shared one when it is large enough
+ * (no new page, no munmap), else a fresh private mapping (which moves the LRU batch: a note for a
+ * scenario reading more than SHARED_SCRATCH at once).
+ */
+static char *scratch_get(unsigned long len)
+{
+	if (shared_scratch && len <= SHARED_SCRATCH)
+		return shared_scratch;
+	char *b = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return b == MAP_FAILED ? NULL : b;
+}
+
+static void scratch_put(char *b, unsigned long len)
+{
+	if (b && b != shared_scratch)
+		munmap(b, len ? len : 1);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Touching memory: a fault the kernel cannot satisfy is a signal; turn it into -EFAULT. */
 
 static sigjmp_buf touch_jb;
@@ -362,42 +553,38 @@ static void on_fault(int sig)
  * fills the page with it; a load reads the page's first word. Values go back as runs of equal values,
  * "data":[[value,count],...], one count per page.
  */
+/*
+ * The runs live in static arrays (the helper's own memory, settled: see settle_own_memory()), not on
+ * the heap: growing a heap buffer during a step would fault in new pages, and freeing a large one
+ * would munmap it, both of which move the per-CPU LRU batch the scenario's pages are in. More runs
+ * than MAX_RUNS would not fit in one output line anyway: the last run takes the rest.
+ */
+#define MAX_RUNS 65536
+static uint32_t runs_v[MAX_RUNS];
+static uint32_t runs_n[MAX_RUNS];
+
 struct runs {
-	uint32_t *v;
-	unsigned long *n;
-	size_t len, cap;
+	size_t len;
 };
 
 static void runs_add(struct runs *r, uint32_t v)
 {
-	if (r->len && r->v[r->len - 1] == v) {
-		r->n[r->len - 1]++;
+	if (r->len && (runs_v[r->len - 1] == v || r->len == MAX_RUNS)) {
+		runs_n[r->len - 1]++;
 		return;
 	}
-	if (r->len == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		uint32_t *nv = realloc(r->v, cap * sizeof(*nv));
-		unsigned long *nn = realloc(r->n, cap * sizeof(*nn));
-		if (!nv || !nn)
-			_exit(4);
-		r->v = nv;
-		r->n = nn;
-		r->cap = cap;
-	}
-	r->v[r->len] = v;
-	r->n[r->len++] = 1;
+	runs_v[r->len] = v;
+	runs_n[r->len++] = 1;
 }
 
-/* Emit ,"data":[[v,n],...] and free the runs. */
+/* Emit ,"data":[[v,n],...] and empty the runs. */
 static void runs_emit(struct runs *r)
 {
 	emit(",\"data\":[");
 	for (size_t i = 0; i < r->len; i++)
-		emit(i ? ",[%u,%lu]" : "[%u,%lu]", r->v[i], r->n[i]);
+		emit(i ? ",[%u,%u]" : "[%u,%u]", runs_v[i], runs_n[i]);
 	emit("]");
-	free(r->v);
-	free(r->n);
-	memset(r, 0, sizeof(*r));
+	r->len = 0;
 }
 
 static void fill_page(void *page, uint32_t v)
@@ -511,6 +698,42 @@ static int prot_of(const char *p)
 	return p && strcmp(p, "r") == 0 ? PROT_READ : PROT_READ | PROT_WRITE;
 }
 
+/*
+ * The highest address A, a multiple of align, with [A - PAGE, A + len + PAGE) free and below the
+ * stack (top-down, as the kernel's get_unmapped_area()), or 0.
+ */
+static unsigned long find_gap(unsigned long len, unsigned long align)
+{
+	unsigned long prev_end = 1UL << 20, best = 0;
+	char *line = maps_text;
+
+	if (read_maps() < 0)
+		return 0;
+	while (line && *line) {
+		char *nl = strchr(line, '\n');
+		unsigned long s, e;
+
+		if (nl)
+			*nl = 0;
+		int stack = strstr(line, "[stack]") != NULL;
+		if (nl)
+			*nl = '\n';
+		if (stack)
+			break;
+		if (sscanf(line, "%lx-%lx", &s, &e) == 2) {
+			if (s > prev_end && s - prev_end >= len + 2 * PAGE) {
+				unsigned long a = (s - PAGE - len) & ~(align - 1);
+				if (a >= prev_end + PAGE && a > best)
+					best = a;
+			}
+			if (e > prev_end)
+				prev_end = e;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return best;
+}
+
 static void cmd_mmap(void)
 {
 	const char *kind = arg("kind"), *path = arg("path"), *huge = arg("huge");
@@ -567,10 +790,11 @@ static void cmd_mmap(void)
 	if (align < unit)
 		align = unit;
 	/*
-	 * Reserve room for the mapping, its alignment and a PROT_NONE guard page on each side, place
-	 * the mapping at the first aligned address after the first guard, and give back the rest. The
-	 * guards keep other mappings from being adjacent: an access past the region's end faults, as
-	 * the model has it, instead of landing in whatever was mapped next (the helper's own memory).
+	 * Place the mapping at the highest aligned address of a gap (/proc/self/maps) with room for a
+	 * PROT_NONE guard page on each side, and map the guards. The guards keep other mappings from
+	 * being adjacent: an access past the region's end faults, as the model has it, instead of
+	 * landing in whatever was mapped next (the helper's own memory). MAP_FIXED_NOREPLACE, never
+	 * MAP_FIXED over a reservation and munmap of its rest: those would drain the LRU batches.
 	 */
 	if (num("plain", 0)) {
 		/* Where the kernel puts it (get_unmapped_area), as a program's own mmap() would be. */
@@ -588,30 +812,27 @@ static void cmd_mmap(void)
 		flush_line();
 		return;
 	}
-	char *res = mmap(NULL, len + align + 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (res == MAP_FAILED) {
-		reply(-errno);
-		flush_line();
+	char *at = (char *)find_gap(len, align);
+	if (!at) {
 		if (fd >= 0)
 			close(fd);
+		reply(-ENOMEM);
+		reply_str("error", "no gap in the address space for the mapping and its guard pages");
+		flush_line();
 		return;
 	}
-	char *at = (char *)(((unsigned long)res + PAGE + align - 1) & ~(align - 1));
-	char *rend = res + len + align + 2 * PAGE;
-	p = mmap(at, len, prot, flags | MAP_FIXED, fd, (off_t)offset);
-	{
-		int e = errno;
-		if (p == MAP_FAILED) {
-			munmap(res, (size_t)(rend - res));
-		} else {
-			if (at - PAGE > res)
-				munmap(res, (size_t)(at - PAGE - res));
-			if (at + len + PAGE < rend)
-				munmap(at + len + PAGE, (size_t)(rend - (at + len + PAGE)));
-		}
-		errno = e;
-	}
+	p = mmap(at, len, prot, flags | MAP_FIXED_NOREPLACE, fd, (off_t)offset);
 	int e = errno;
+	if (p != MAP_FAILED && p != at) {
+		/* a kernel without MAP_FIXED_NOREPLACE took it as a hint */
+		munmap(p, len);
+		p = MAP_FAILED;
+		e = EEXIST;
+	}
+	if (p != MAP_FAILED) {
+		mmap(at - PAGE, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		mmap(at + len, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	}
 	if (fd >= 0)
 		close(fd);
 	if (p == MAP_FAILED) {
@@ -708,16 +929,27 @@ static void cmd_fork(void)
 		fail_usage("fork needs fd>=3");
 		return;
 	}
+	int settled[2];
+	if (pipe2(settled, O_CLOEXEC) < 0) {
+		cmd_simple(-1);
+		return;
+	}
 	pid = fork();
 	if (pid < 0) {
+		close(settled[0]);
+		close(settled[1]);
 		cmd_simple(-1);
 		return;
 	}
 	if (pid == 0) {
 		close(infd);
+		close(settled[0]);
 		become_worker(fd);
+		settle_child(settled[1]);
 		return; /* the child answers nothing now: it waits for its first command */
 	}
+	close(settled[1]);
+	wait_settled(settled[0]);
 	close(fd);
 	reply(0);
 	emit(",\"pid\":%d", (int)pid);
@@ -1049,8 +1281,8 @@ static void cmd_piperead(void)
 		cmd_simple(-1);
 		return;
 	}
-	buf = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED) {
+	buf = scratch_get(len);
+	if (!buf) {
 		cmd_simple(-1);
 		return;
 	}
@@ -1065,7 +1297,7 @@ static void cmd_piperead(void)
 	int e = errno;
 	fcntl(rfd, F_SETFL, fl);
 	if (!done && len) {
-		munmap(buf, len);
+		scratch_put(buf, len);
 		reply(-e);
 		flush_line();
 		return;
@@ -1076,7 +1308,7 @@ static void cmd_piperead(void)
 		runs_of_buffer(&got, buf, done);
 		runs_emit(&got);
 	}
-	munmap(buf, len ? len : 1);
+	scratch_put(buf, len);
 	flush_line();
 }
 
@@ -1742,6 +1974,9 @@ static void cmd_mkfile(void)
 		return;
 	}
 	close(fd);
+	/* The file system's metadata I/O moved the LRU batch as it pleased: start the scenario's use of
+	 * the file from an empty batch, as the model does (src/scenario/ops/memory.ts createFile()). */
+	drain_lru_batches();
 	reply(0);
 	flush_line();
 }
@@ -1766,8 +2001,8 @@ static void cmd_pread(void)
 		cmd_simple(-1);
 		return;
 	}
-	buf = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED) {
+	buf = scratch_get(len);
+	if (!buf) {
 		int e = errno;
 		close(fd);
 		errno = e;
@@ -1789,7 +2024,7 @@ static void cmd_pread(void)
 		runs_of_buffer(&got, buf, (unsigned long)done);
 		runs_emit(&got);
 	}
-	munmap(buf, len ? len : 1);
+	scratch_put(buf, len);
 	flush_line();
 }
 
@@ -1811,8 +2046,8 @@ static void cmd_pwrite(void)
 		cmd_simple(-1);
 		return;
 	}
-	buf = mmap(NULL, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED) {
+	buf = scratch_get(len);
+	if (!buf) {
 		close(fd);
 		cmd_simple(-1);
 		return;
@@ -1821,7 +2056,7 @@ static void cmd_pwrite(void)
 		fill_page(buf + o, (uint32_t)num("value", 0));
 	r = pwrite(fd, buf, len, (off_t)off);
 	int e = errno;
-	munmap(buf, len ? len : 1);
+	scratch_put(buf, len);
 	close(fd);
 	errno = e;
 	cmd_simple(r);
@@ -1906,7 +2141,7 @@ static void cmd_readdisk(void)
 	static struct fm map;
 	struct stat st;
 	char dev[80];
-	void *blk = NULL;
+	static char blk[PAGE] __attribute__((aligned(4096)));
 	int fd, bd = -1;
 
 	if (!path) {
@@ -1934,7 +2169,7 @@ static void cmd_readdisk(void)
 	}
 	close(fd);
 	bd = open_bdev(st.st_dev, dev, sizeof(dev));
-	if (bd < 0 || posix_memalign(&blk, PAGE, PAGE)) {
+	if (bd < 0) {
 		int e = errno;
 		reply(-e);
 		reply_str("error", "the block device cannot be opened");
@@ -1961,7 +2196,6 @@ static void cmd_readdisk(void)
 		runs_add(&got, v);
 	}
 	close(bd);
-	free(blk);
 	reply(0);
 	runs_emit(&got);
 	flush_line();
@@ -2164,15 +2398,25 @@ static void supervisor_loop(void)
 				fail_usage("spawn needs an open fd>=3");
 				continue;
 			}
-			pid_t pid = fork();
-			if (pid == 0) {
-				become_worker(fd);
-				worker_loop();
-			}
-			if (pid < 0) {
+			int settled[2];
+			if (pipe2(settled, O_CLOEXEC) < 0) {
 				cmd_simple(-1);
 				continue;
 			}
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(settled[0]);
+				become_worker(fd);
+				settle_child(settled[1]);
+				worker_loop();
+			}
+			close(settled[1]);
+			if (pid < 0) {
+				close(settled[0]);
+				cmd_simple(-1);
+				continue;
+			}
+			wait_settled(settled[0]);
 			reply(0);
 			emit(",\"pid\":%d", (int)pid);
 			flush_line();
@@ -2191,11 +2435,6 @@ static void supervisor_loop(void)
 
 #define MUX_CHANNELS 13 /* the supervisor + 12 worker descriptors (HELPER_SLOTS in helper.ts) */
 #define FRAME '\x1e'
-
-struct mux_buf {
-	char *data;
-	size_t len;
-};
 
 static void write_all(int fd, const char *p, size_t n)
 {
@@ -2217,48 +2456,94 @@ static void frame_out(int tty, const char *head, const char *line, size_t n)
 	write_all(tty, "\n", 1);
 }
 
-/* Append input to b and hand out each complete line. */
-static void mux_lines(struct mux_buf *b, const char *in, size_t n, void (*fn)(int, char *, size_t), int arg_)
-{
-	char *nl;
-
-	b->data = realloc(b->data, b->len + n + 1);
-	if (!b->data)
-		_exit(4);
-	memcpy(b->data + b->len, in, n);
-	b->len += n;
-	while ((nl = memchr(b->data, '\n', b->len))) {
-		size_t l = (size_t)(nl - b->data);
-		fn(arg_, b->data, l);
-		memmove(b->data, nl + 1, b->len - l - 1);
-		b->len -= l + 1;
-	}
-}
-
 static int mux_tty;
 static int mux_fds[MUX_CHANNELS];
 
-/* A line from the host: "C LINE" goes to channel C. */
-static void from_host(int unused, char *line, size_t n)
-{
-	char *end;
-	long ch;
+/*
+ * The relay keeps no line buffer (a growing one would fault new pages in during a step: see the
+ * helper's own memory): lines are streamed through as they arrive.
+ *
+ * Host -> guest: "C LINE\n" goes to channel C, the header parsed as it comes.
+ */
+static int host_ch = -1; /* the channel of the line being relayed; -1 while reading a header */
+static int host_skip;    /* a bad header: drop the rest of its line */
+static char host_head[16];
+static size_t host_headlen;
 
-	(void)unused;
-	line[n] = 0;
-	ch = strtol(line, &end, 10);
-	if (end == line || *end != ' ' || ch < 0 || ch >= MUX_CHANNELS)
-		return;
-	write_all(mux_fds[ch], end + 1, n - (size_t)(end + 1 - line));
-	write_all(mux_fds[ch], "\n", 1);
+static void from_host(const char *in, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		if (host_ch < 0 && !host_skip) {
+			char c = in[i++];
+			if (c == ' ') {
+				char *end;
+				long ch;
+				host_head[host_headlen] = 0;
+				ch = strtol(host_head, &end, 10);
+				if (end == host_head || *end || ch < 0 || ch >= MUX_CHANNELS)
+					host_skip = 1;
+				else
+					host_ch = (int)ch;
+				host_headlen = 0;
+			} else if (c == '\n') {
+				host_headlen = 0;
+			} else if (host_headlen < sizeof(host_head) - 1) {
+				host_head[host_headlen++] = c;
+			} else {
+				host_skip = 1;
+				host_headlen = 0;
+			}
+			continue;
+		}
+		const char *nl = memchr(in + i, '\n', n - i);
+		size_t seg = nl ? (size_t)(nl - (in + i)) + 1 : n - i;
+		if (!host_skip)
+			write_all(mux_fds[host_ch], in + i, seg);
+		i += seg;
+		if (nl) {
+			host_ch = -1;
+			host_skip = 0;
+		}
+	}
 }
 
-static void to_host(int ch, char *line, size_t n)
+/*
+ * Guest -> host: what channel ch has written, a "\x1eC " frame header before each line; a line
+ * begun is read to its end before any other channel is served. -1 when the channel is closed.
+ */
+static int to_host(int ch)
 {
-	char head[16];
+	static char in[65536];
+	int at_start = 1;
 
-	snprintf(head, sizeof(head), "%c%d ", FRAME, ch);
-	frame_out(mux_tty, head, line, n);
+	for (;;) {
+		ssize_t r = read(mux_fds[ch], in, sizeof(in));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (!at_start)
+				write_all(mux_tty, "\n", 1);
+			return -1;
+		}
+		for (size_t i = 0; i < (size_t)r;) {
+			if (at_start) {
+				char head[16];
+				snprintf(head, sizeof(head), "%c%d ", FRAME, ch);
+				write_all(mux_tty, head, strlen(head));
+				at_start = 0;
+			}
+			const char *nl = memchr(in + i, '\n', (size_t)r - i);
+			size_t seg = nl ? (size_t)(nl - (in + i)) + 1 : (size_t)r - i;
+			write_all(mux_tty, in + i, seg);
+			i += seg;
+			if (nl)
+				at_start = 1;
+		}
+		if (at_start)
+			return 0;
+	}
 }
 
 static void start_supervisor(void);
@@ -2282,7 +2567,6 @@ static int serial_main(const char *dev)
 	signal(SIGCHLD, SIG_DFL);
 	for (;;) {
 		int pairs[MUX_CHANNELS][2];
-		struct mux_buf bufs[MUX_CHANNELS + 1];
 		struct pollfd pfd[MUX_CHANNELS + 1];
 		struct utsname u;
 		char ready[512];
@@ -2295,12 +2579,19 @@ static int serial_main(const char *dev)
 				return 1;
 			}
 		}
+		int settled[2];
+		if (pipe2(settled, O_CLOEXEC) < 0) {
+			perror("pipe");
+			return 1;
+		}
 		pid = fork();
 		if (pid < 0) {
 			perror("fork");
 			return 1;
 		}
 		if (pid == 0) {
+			close(settled[0]);
+			settle_child(settled[1]);
 			/* The supervisor: stdin/stdout on channel 0, descriptors 3.. on the others. */
 			int hi = 3 + MUX_CHANNELS - 1 + MUX_CHANNELS * 2 + 8;
 			int keep[MUX_CHANNELS];
@@ -2320,7 +2611,8 @@ static int serial_main(const char *dev)
 			start_supervisor();
 			_exit(0);
 		}
-		memset(bufs, 0, sizeof(bufs));
+		close(settled[1]);
+		wait_settled(settled[0]);
 		for (int i = 0; i < MUX_CHANNELS; i++) {
 			close(pairs[i][1]);
 			mux_fds[i] = pairs[i][0];
@@ -2331,8 +2623,11 @@ static int serial_main(const char *dev)
 			char head[4] = { FRAME, 'R', ' ', 0 };
 			frame_out(mux_tty, head, ready, strlen(ready));
 		}
+		host_ch = -1;
+		host_skip = 0;
+		host_headlen = 0;
 		for (;;) {
-			char in[65536];
+			static char in[65536];
 			int n = 0;
 
 			pfd[n].fd = mux_tty;
@@ -2349,23 +2644,20 @@ static int serial_main(const char *dev)
 			if (pfd[0].revents & POLLIN) {
 				ssize_t r = read(mux_tty, in, sizeof(in));
 				if (r > 0)
-					mux_lines(&bufs[MUX_CHANNELS], in, (size_t)r, from_host, 0);
+					from_host(in, (size_t)r);
 			}
 			int sup_gone = 0;
 			for (int i = 0; i < MUX_CHANNELS; i++) {
 				if (!(pfd[1 + i].revents & (POLLIN | POLLHUP | POLLERR)))
 					continue;
-				ssize_t r = read(mux_fds[i], in, sizeof(in));
-				if (r > 0)
-					mux_lines(&bufs[i], in, (size_t)r, to_host, i);
-				else if (i == 0)
+				if (to_host(i) == 0)
+					continue;
+				if (i == 0) {
 					sup_gone = 1; /* the supervisor exited (its workers were killed first) */
-				else
-					pfd[1 + i].fd = -1;
-				if (r <= 0 && i > 0) {
-					/* nobody holds the other end any more: stop polling it */
+				} else {
+					/* nobody holds the other end any more: stop polling it (poll skips -1) */
 					close(mux_fds[i]);
-					mux_fds[i] = open("/dev/null", O_RDWR);
+					mux_fds[i] = -1;
 				}
 			}
 			if (sup_gone)
@@ -2373,9 +2665,8 @@ static int serial_main(const char *dev)
 		}
 		waitpid(pid, &status, 0);
 		for (int i = 0; i < MUX_CHANNELS; i++)
-			close(mux_fds[i]);
-		for (int i = 0; i <= MUX_CHANNELS; i++)
-			free(bufs[i].data);
+			if (mux_fds[i] >= 0)
+				close(mux_fds[i]);
 		{
 			char head[4] = { FRAME, 'X', ' ', 0 }, st[16];
 			snprintf(st, sizeof(st), "%d", status);
@@ -2404,6 +2695,10 @@ static void start_supervisor(void)
 
 int main(int argc, char **argv)
 {
+	/* The first process: the helper's own memory at its final size, all of it present, on the LRU. */
+	own_memory_init();
+	settle_own_memory();
+	drain_lru_batches();
 	if (argc == 3 && !strcmp(argv[1], "--serial"))
 		return serial_main(argv[2]);
 	start_supervisor();

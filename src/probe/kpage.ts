@@ -207,7 +207,8 @@ export function pageInfoFromHelper(
     writeback: kpf(flags, KPF_WRITEBACK),
     lru: kpf(flags, KPF_LRU),
     mlocked: kpf(flags, KPF_MLOCKED),
-    // Who holds the references is known to the model only.
+    // The model's folio numbering and who holds the references are known to the model only.
+    serial: null,
     refcount_parts: null,
     // The page's first 32-bit word, read by the process itself (null where it could not be read).
     data: h.data ?? null,

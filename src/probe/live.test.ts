@@ -1,10 +1,11 @@
-// Live-kernel tests: `gupsim diff` (diffScenario) on every scenario of examples/ and of
-// ../shared/conformance. What this host can do is found from the host (capability.ts: Linux, a
-// compiler, root, io_uring, the THP/mTHP/hugetlb files a scenario needs...): a scenario it cannot run
-// is skipped with the reason printed; every other one must be compared and agree - a "not compared"
-// scenario, a step skipped that is not an expect check of what the kernel does not expose, a
-// difference, a flaky or an unverified step fails. Only a hugetlb pool the kernel could not fill
-// (free memory) and a host too noisy to measure are skipped after the run, with the reason.
+// Live-kernel tests: `gupsim diff` (diffScenario) on every scenario of ../shared/conformance (the
+// examples run on the host and in the VMs in test/examples-kernels.test.ts). What this host can do
+// is found from the host (capability.ts: Linux, a compiler, root, io_uring, the THP/mTHP/hugetlb
+// files a scenario needs...): a scenario it cannot run is skipped with the reason printed; every
+// other one must be compared and agree - a "not compared" scenario, a step skipped that is not an
+// expect check of what the kernel does not expose, a difference, a flaky or an unverified step
+// fails. Only a hugetlb pool the kernel could not fill (free memory) and a host too noisy to measure
+// are skipped after the run, with the reason.
 
 import { describe, it, expect } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -18,7 +19,8 @@ import { onlyPoolShortfalls } from './host.js';
 import { packageRoot } from './package.js';
 
 const root = packageRoot();
-const DIRS = [join(root, 'examples'), join(root, '..', 'shared', 'conformance')];
+const EXAMPLES = join(root, 'examples');
+const CONFORMANCE = join(root, '..', 'shared', 'conformance');
 const THP = '/sys/kernel/mm/transparent_hugepage';
 
 /**
@@ -30,9 +32,9 @@ const KNOWN_DIFFERENCES: Record<string, { steps: number[]; why: string }> = {};
 const caps = await hostCapabilities();
 const hostReason = caps.probe ?? (caps.root ? undefined : 'not root (the probe needs root for exact counters)');
 
-function scenarios(): Array<{ file: string; path: string; sc: Scenario }> {
+function scenarios(dirs: string[]): Array<{ file: string; path: string; sc: Scenario }> {
   const out: Array<{ file: string; path: string; sc: Scenario }> = [];
-  for (const dir of DIRS) {
+  for (const dir of dirs) {
     if (!existsSync(dir)) {
       console.log(`live-kernel tests: ${dir} not found, its scenarios are not run`);
       continue;
@@ -51,11 +53,8 @@ const steps = (d: DiffResult, st: string) => d.steps.filter((s) => s.status === 
 
 describe('gupsim diff on the live kernel', () => {
   if (hostReason) console.log(`live-kernel tests skipped: ${hostReason}`);
-  for (const { file, path, sc } of scenarios()) {
-    // A concurrent block is the explorer's (tools/explore): the probe cannot choose an interleaving.
-    const why = sc.steps.some((s) => s.op === 'concurrent')
-      ? 'a concurrent block: gupsim explore runs its interleavings on the model'
-      : hostCannotCompare(sc, caps);
+  for (const { file, path, sc } of scenarios([CONFORMANCE])) {
+    const why = hostCannotCompare(sc, caps);
     if (why && !hostReason) console.log(`live-kernel test skipped for ${file}: ${why}`);
     it.skipIf(why !== undefined)(
       `${path}: compared, and the model and the kernel agree`,
@@ -108,7 +107,7 @@ describe('gupsim diff on the live kernel', () => {
 
 describe('probe coverage', () => {
   it('the probe-* examples run entirely on a live host (no step needs GUP_TEST or a device)', () => {
-    const probeExamples = scenarios().filter((s) => s.file.startsWith('probe-'));
+    const probeExamples = scenarios([EXAMPLES]).filter((s) => s.file.startsWith('probe-'));
     expect(probeExamples.length).toBeGreaterThanOrEqual(8);
     for (const { file, sc } of probeExamples)
       expect(scenarioUnsupportedReason(sc, { root: true }), file).toBeUndefined();
@@ -149,7 +148,7 @@ describe('probe coverage', () => {
   ].filter((x) => x !== undefined);
   if (lacks.length) console.log(`probe coverage on this host skipped: ${lacks.join('; ')}`);
   it.skipIf(lacks.length > 0)('a host that has what the probe-* examples use compares every one of them', () => {
-    const probeExamples = scenarios().filter((s) => s.file.startsWith('probe-'));
+    const probeExamples = scenarios([EXAMPLES]).filter((s) => s.file.startsWith('probe-'));
     expect(probeExamples.map((s) => [s.file, hostCannotCompare(s.sc, caps)])).toEqual(
       probeExamples.map((s) => [s.file, undefined]),
     );

@@ -4,12 +4,13 @@
 import { Machine, type MachineConfig } from '../mm/machine.js';
 import { Process } from '../mm/task.js';
 import { Holder, type HeldFrame } from '../consumers/holder.js';
-import { PAGE_SIZE, PMD_ORDER, PUD_ORDER } from '../mm/memmap.js';
+import { PAGE_SIZE, PMD_ORDER, PUD_ORDER, ZERO_PFN } from '../mm/memmap.js';
 import type { AddressSpace } from '../mm/fs.js';
 import type { Scenario, Step } from './schema.js';
 import { ESRCH } from '../uapi/errno.js';
 import { DEFAULT_PROFILE, type KernelProfile } from '../mm/profile.js';
 import { freshValue } from './data.js';
+import { lru_add_drain } from '../mm/swap.js';
 
 export interface Region {
   name: string;
@@ -37,25 +38,39 @@ export class PinHandle extends Holder {
     readonly kind: 'pin' | 'get',
     /** The process whose pages were taken (the *_remote target; else the caller). */
     readonly target: Process = owner,
+    /** Whether a PFN is a zero page (the shared one or the huge zero folio's). */
+    readonly isZero: (pfn: number) => boolean = (pfn) => pfn === ZERO_PFN,
   ) {
     super(name, owner);
   }
   override get space(): Process {
     return this.target;
   }
+  /**
+   * A FOLL_PIN entry of a zero page holds nothing: try_grab_folio() takes no pin on it (and counts no
+   * nr_foll_pin_acquired), unpin skips it. A FOLL_GET entry of it holds a reference like any page.
+   */
   frames(): HeldFrame[] {
     const out: HeldFrame[] = [];
-    const pin = this.kind === 'pin' ? 1 : 0;
     this.entries.forEach((pfn, i) => {
-      if (!this.releasedAt.has(i)) out.push({ addr: this.addrs[i]!, pfn, pages: 1, pins: pin, refs: 1 - pin });
+      if (this.releasedAt.has(i)) return;
+      const pin = this.kind === 'pin' && !this.isZero(pfn) ? 1 : 0;
+      const ref = this.kind === 'get' ? 1 : 0;
+      out.push({ addr: this.addrs[i]!, pfn, pages: 1, pins: pin, refs: ref });
     });
     return out;
   }
   live(): number {
     return this.entries.length - this.releasedAt.size;
   }
+  /** Pins held, in the unit of nr_foll_pin_acquired: a zero-page entry counts none. */
   pins(): number {
-    return this.kind === 'pin' ? this.live() : 0;
+    if (this.kind !== 'pin') return 0;
+    let n = 0;
+    this.entries.forEach((pfn, i) => {
+      if (!this.releasedAt.has(i) && !this.isZero(pfn)) n++;
+    });
+    return n;
   }
   refs(): number {
     return this.kind === 'get' ? this.live() : 0;
@@ -100,10 +115,15 @@ export class RunContext {
     this.start = this.m.vmstat.snapshot();
   }
 
-  /** The process named `name`, created on first use with the scenario's settings. */
+  /**
+   * The process named `name`, created on first use with the scenario's settings. A process comes
+   * from fork() and execve(): exec drops the copied mm (exec_mmap() -> mmput() -> exit_mmap()), which
+   * drains this CPU's LRU batches, so a new process starts with them empty.
+   */
   proc(name: string): Process {
     const p = this.m.process(name);
     if (p) return p;
+    lru_add_drain(this.m);
     const np = this.m.spawn(name);
     this.configure(np);
     return np;

@@ -68,6 +68,7 @@ describe('inspect: the refcount breakdown', () => {
                 parts.mappings +
                 parts.page_cache +
                 parts.holders.reduce((t, h) => t + h.refcount, 0) +
+                parts.buffers +
                 parts.lru_batch +
                 parts.unattributed;
               expect(sum).toBe(info.refcount);
@@ -83,7 +84,7 @@ describe('inspect: the refcount breakdown', () => {
       loadScenario(`
 steps:
   - { op: mmap, proc: app, as: buf, size: 4K, type: anon }
-  - { op: write, proc: app, region: buf }
+  - { op: madvise, proc: app, region: buf, advice: populate_write }
   - { op: get_user_pages, proc: app, region: buf, pages: 1, as: refs, repeat: 1023 }
   - { op: inspect, proc: app, region: buf, page: 0 }
   - { op: put_page, pins: refs, index: 0 }
@@ -98,6 +99,7 @@ steps:
     expect(pinned!.refcount_parts).toEqual({
       mappings: 1,
       page_cache: 0,
+      buffers: 0,
       holders: [
         { handle: 'refs', type: 'handle', refs: 1022, pins: 0, refcount: 1022 },
         { handle: 'pin', type: 'handle', refs: 0, pins: 1, refcount: 1024 },

@@ -9,7 +9,7 @@ import { pte_pfn, pte_present, pte_write, pte_index } from '../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../mm/gup.js';
 import { is_huge_zero_folio } from '../mm/huge_mm.js';
 import { AddressSpace } from '../mm/fs.js';
-import { folioCacheRefs } from '../mm/swap.js';
+import { folioCacheRefs, lruBatchRefs } from '../mm/swap.js';
 import type { Holder, HolderType } from '../consumers/holder.js';
 import { pageValue } from '../mm/highmem.js';
 
@@ -25,13 +25,16 @@ export interface HolderShare {
 
 /**
  * The folio's _refcount broken down: one reference per mapping (PTE, PMD or PUD) of it, the page
- * cache's (one per page while the folio is in a file's cache), each holder's references and pins, the
- * classic LRU's per-CPU activate batch (one per entry, until it is drained: mm/swap.c), and what is
+ * cache's (one per page while the folio is in a file's cache), the file system's buffer heads' (one
+ * while attached: folio_attach_private()), each holder's references and pins, the
+ * per-CPU LRU batches' (a new folio in the lru_add batch, an activated one in the activate batch: one
+ * per entry, until the batch is moved: mm/swap.c), and what is
  * left (unattributed: a reference gupsim cannot name, e.g. after a misuse).
  */
 export interface RefcountParts {
   mappings: number;
   page_cache: number;
+  buffers: number;
   holders: HolderShare[];
   lru_batch: number;
   unattributed: number;
@@ -57,6 +60,12 @@ export interface PageInfo {
   writeback: boolean | null;
   lru: boolean | null;
   mlocked: boolean | null;
+  /**
+   * The model's number for the folio (Machine.folioSerial(), no kernel counterpart): the same pfn with
+   * the same serial at two steps is the same folio; another serial is a new folio in a frame freed and
+   * handed out again.
+   */
+  serial: number | null;
   refcount_parts: RefcountParts | null;
   /** The page's contents (a 32-bit word standing for its bytes; null when nothing is mapped). */
   data: number | null;
@@ -99,13 +108,14 @@ export function refcountParts(m: Machine, folio: number, holds: FolioHolds): Ref
   const mem = m.mem;
   const zero = folio === ZERO_PFN || is_huge_zero_folio(m, folio);
   const mappings = zero ? 0 : mem.folio_mapcount(folio);
-  const page_cache = zero ? 0 : pageCacheRefs(m, folio);
+  const cache = zero ? 0 : pageCacheRefs(m, folio);
+  const buffers = cache && mem.fsPrivate.has(folio) ? 1 : 0;
+  const page_cache = cache - buffers;
   const holders = holds.get(folio) ?? [];
   const held = holders.reduce((t, h) => t + h.refcount, 0);
-  let lru_batch = 0;
-  for (const f of m.lruActivateBatch) if (f === folio) lru_batch++;
-  const unattributed = mem.refcount[folio]! - mappings - page_cache - held - lru_batch;
-  return { mappings, page_cache, holders, lru_batch, unattributed };
+  const lru_batch = lruBatchRefs(m, folio);
+  const unattributed = mem.refcount[folio]! - mappings - cache - held - lru_batch;
+  return { mappings, page_cache, buffers, holders, lru_batch, unattributed };
 }
 
 /** What inspect shows of a page that nothing maps: its index and present: false, every other field null. */
@@ -129,6 +139,7 @@ export function absentPage(page: number): PageInfo {
     writeback: null,
     lru: null,
     mlocked: null,
+    serial: null,
     refcount_parts: null,
     data: null,
   };
@@ -194,6 +205,7 @@ export function inspectPage(
     writeback: mem.testFlag(folio, PG_writeback),
     lru: mem.testFlag(folio, PG_lru),
     mlocked: mem.folio_test_mlocked(folio),
+    serial: m.folioSerial(folio),
     refcount_parts: parts,
     data: pageValue(m, pfn),
   };

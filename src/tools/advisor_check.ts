@@ -183,6 +183,8 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
   const warnsBefore = m.warns.records.length;
   const misuseBefore = m.misuse.records.length;
   const pinsBefore = outstandingPins(m);
+  // The buffer's new folios wait in the LRU batch: count as after lru_add_drain_all(), as below.
+  lru_add_drain(m);
   const refsBefore = sumRefcounts(m);
   const notifier = call.notifier || call.fn === 'hmm_range_fault';
   const mirror = notifier ? mmu_interval_notifier_insert(m, 'driver', p, addr, addr + len) : undefined;
@@ -204,8 +206,8 @@ export function runAdvisedCall(m: Machine, setup: MemorySetup, call: AdvisedCall
   else if (call.release === 'unpin_user_pages') unpin_user_pages(m, pages, done);
   else if (call.release === 'put_page') for (let i = 0; i < done; i++) put_page(m, pages[i]!);
   if (mirror) mmu_interval_notifier_remove(m, mirror);
-  // References the per-CPU LRU batches took (the classic LRU's activation) are the kernel's, not the
-  // caller's: count after lru_add_drain(), as lru_add_drain_all() would leave it.
+  // References the per-CPU LRU batches took (new folios, the classic LRU's activation) are the
+  // kernel's, not the caller's: count after lru_add_drain(), as lru_add_drain_all() would leave it.
   lru_add_drain(m);
   const released = outstandingPins(m) === pinsBefore && sumRefcounts(m) === refsBefore;
   const warnings = m.warns.records.slice(warnsBefore).map((w) => `${w.fn}: ${w.condition}`);

@@ -86,7 +86,8 @@ export function checkInvariants(
   const mem = m.mem;
   const exact = pinsByFolio !== undefined && getsByFolio !== undefined;
   const lruBatchRefs = new Map<number, number>();
-  for (const f of m.lruActivateBatch) lruBatchRefs.set(f, (lruBatchRefs.get(f) ?? 0) + 1);
+  for (const b of [m.lruAddBatch, m.lruActivateBatch, m.lruMlockBatch])
+    for (const f of b) lruBatchRefs.set(f, (lruBatchRefs.get(f) ?? 0) + 1);
   // Pages of folios misuse touched: their counts are exempt (see above).
   const tainted = new Uint8Array(m.misuse.taintedFolios.size ? mem.nr : 0);
   for (const [f, order] of m.misuse.taintedFolios) tainted.fill(1, f, Math.min(mem.nr, f + (1 << order)));
@@ -385,7 +386,7 @@ export function checkInvariants(
     if (exact) {
       const base = folio === m.huge_zero_folio ? 1 : 0;
       const gets = getsByFolio?.get(folio) ?? 0;
-      // The classic LRU's per-CPU activate batch holds a reference per entry (mm/swap.c).
+      // The per-CPU LRU batches (lru_add, activate, mlock) hold a reference per entry (mm/swap.c).
       const lru = lruBatchRefs.get(folio) ?? 0;
       if (rc !== min + gets + base + lru)
         v(

@@ -137,6 +137,9 @@ export function compareKernels(
   const differences: KernelDifference[] = [];
   // Runs of a release with some fields set back, memoized by the flipped fields.
   const flipRuns = new Map<string, Observations | undefined>();
+  // The field sets found so far per release: a set that explains one observation often explains
+  // another of the same step (a page's refcount and its lru flag).
+  const found = new Map<string, (keyof KernelProfile)[][]>();
   const flipObs = (p: KernelProfile, fields: (keyof KernelProfile)[]): Observations | undefined => {
     const key = `${p.release}:${fields.join(',')}`;
     if (!flipRuns.has(key)) {
@@ -159,7 +162,9 @@ export function compareKernels(
       const want = refObs.get(key)?.value ?? '-';
       for (const p of profiles) {
         if (p === ref || !obs.has(p.release) || values[p.release] === want) continue;
-        because[p.release] = explain(p, ref, key, want, flipObs);
+        const set = explain(p, ref, key, want, flipObs, found.get(p.release) ?? []);
+        because[p.release] = set;
+        if (set.length) found.set(p.release, [...(found.get(p.release) ?? []), set]);
       }
     }
     const d: KernelDifference = { op: first.op, field: first.field, values, because };
@@ -178,7 +183,8 @@ function explain(
   key: string,
   want: string,
   flipObs: (p: KernelProfile, fields: (keyof KernelProfile)[]) => Observations | undefined,
-): string[] {
+  earlier: (keyof KernelProfile)[][] = [],
+): (keyof KernelProfile)[] {
   const fields = profileDifferences(p, ref);
   const agrees = (set: (keyof KernelProfile)[]) => (flipObs(p, set)?.get(key)?.value ?? '-') === want;
   const base = flipObs(p, [])?.get(key)?.value ?? '-';
@@ -191,5 +197,14 @@ function explain(
   // two.
   for (const f of moving) for (const g of fields) if (g !== f && agrees([f, g])) return [f, g];
   for (const set of subsets(fields, 2)) if (agrees(set)) return set;
+  for (const set of earlier) if (agrees(set)) return set;
+  // A moving field with any two others (a pin path that only then copies a page into a new folio,
+  // whose LRU batch moves at a point set by both the batch size and the page cache's folio sizes).
+  for (const f of moving)
+    for (const pair of subsets(
+      fields.filter((g) => g !== f),
+      2,
+    ))
+      if (agrees([f, ...pair])) return [f, ...pair];
   return [];
 }

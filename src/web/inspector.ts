@@ -15,8 +15,10 @@ export type { Selection };
 export function partsText(p: RefcountParts): string {
   const terms = [`${p.mappings} mapping${p.mappings === 1 ? '' : 's'}`];
   if (p.page_cache) terms.push(`${p.page_cache} page cache`);
+  if (p.buffers) terms.push(`${p.buffers} buffer heads`);
   for (const x of p.holders)
     terms.push(`${x.refcount} ${x.type} ${x.handle} (${x.pins} pin unit(s), ${x.refs} reference(s))`);
+  if (p.lru_batch) terms.push(`${p.lru_batch} LRU batch`);
   if (p.unattributed) terms.push(`${p.unattributed} unattributed`);
   return `= ${terms.join(' + ')}`;
 }

@@ -73,7 +73,16 @@ export class VmSession {
         const fd = openSync(disk, 'w');
         ftruncateSync(fd, boot.diskBytes);
         closeSync(fd);
-        await runOk('mkfs.ext4 of the VM disk', mkfs, ['-F', '-q', disk], { timeoutMs: 120_000 });
+        // No journal: jbd2's commits (every 5 s after a metadata change, in a kernel thread on the
+        // VM's one CPU) would add journal blocks to the page cache, and so to the per-CPU LRU batch
+        // the scenario's pages are in, whenever they came. Inode tables initialised now, not by a
+        // kernel thread later (lazy_itable_init).
+        await runOk(
+          'mkfs.ext4 of the VM disk',
+          mkfs,
+          ['-F', '-q', '-O', '^has_journal', '-E', 'lazy_itable_init=0,lazy_journal_init=0', disk],
+          { timeoutMs: 120_000 },
+        );
       }
       const kernel = tree.vmlinux ?? tree.vmlinuz;
       const name = `Linux ${release}`;
@@ -142,6 +151,16 @@ export async function probeScenarioInVm(
   const helper = new Helper(new VmTransport(session.vm));
   try {
     await helper.start();
+    if (opts.session) {
+      // A boot shared with earlier scenarios: re-arm every WARN_ONCE / WARN_ON_ONCE (debugfs
+      // clear_warn_once), so a WARN the model records fires in the kernel too, as on a fresh boot.
+      const w = await helper.supervisorCommand('writefile path=/sys/kernel/debug/clear_warn_once value=1');
+      if (w.ret < 0)
+        throw new ProbeError(
+          'ERR_PROBE_HELPER',
+          `the shared VM cannot re-arm its WARN_ONCEs (/sys/kernel/debug/clear_warn_once: ${w.errno})`,
+        );
+    }
     const kernel = `${String(helper.hello?.release ?? session.tree.kver)} (qemu)`;
     const notes = [...boot.notes];
     if (!helper.gupModule) {

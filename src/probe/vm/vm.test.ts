@@ -6,7 +6,6 @@
 // GUPSIM_SKIP_VM=1 skips them.
 
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,31 +15,17 @@ import type { KernelRunResult, KernelStepResult, ProbeOptions } from '../engine.
 import { agrees, diffScenario, formatDiff } from '../diff.js';
 import { ProbeError } from '../errors.js';
 import { Helper } from '../helper.js';
-import { findCompiler } from '../package.js';
 import { bootConfig } from './cmdline.js';
 import { writeCpio } from './cpio.js';
 import { cachedKernels } from './packages.js';
+import { vmUnavailableReason } from './availability.js';
 import { probeScenarioInVm, VmSession } from './probe.js';
 import { Vm } from './qemu.js';
-import { imageSearchPattern, newestKernel, type VmRelease } from './releases.js';
-import { findProgram } from './tools.js';
+import type { VmRelease } from './releases.js';
 import { VmTransport } from './transport.js';
 import { main } from '../../cli/main.js';
 
-function skipReason(release: VmRelease): string | undefined {
-  if (process.env.GUPSIM_SKIP_VM) return 'GUPSIM_SKIP_VM is set';
-  if (process.platform !== 'linux') return 'needs Linux';
-  if (!findProgram('qemu-system-x86_64')) return 'qemu-system-x86_64 not found (apt-get install qemu-system-x86)';
-  if (!findCompiler()) return 'no C compiler (apt-get install gcc libc6-dev)';
-  if (!findProgram('make')) return 'make not found (apt-get install make)';
-  if (cachedKernels(release).length) return undefined;
-  const aptCache = findProgram('apt-cache');
-  if (!aptCache) return `Linux ${release} is not cached and there is no apt-cache to find it`;
-  const out = execFileSync(aptCache, ['search', '--names-only', imageSearchPattern(release)], { encoding: 'utf8' });
-  if (!newestKernel(release, out))
-    return `no Linux ${release} packages in the apt lists (apt-get update; bookworm, bookworm-security)`;
-  return undefined;
-}
+const skipReason = vmUnavailableReason;
 
 const sc = (yaml: string): Scenario => loadScenario(yaml, 'vm.test.yaml');
 

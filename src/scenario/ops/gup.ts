@@ -6,7 +6,8 @@
 import { type RunContext, type Outcome, PinHandle } from '../context.js';
 import type { StepOf } from '../schema.js';
 import { parseFollFlags, follToRelease } from '../../mm/foll_flags.js';
-import { PAGE_SIZE } from '../../mm/memmap.js';
+import { PAGE_SIZE, ZERO_PFN } from '../../mm/memmap.js';
+import { is_huge_zero_folio } from '../../mm/huge_mm.js';
 import * as gup from '../../mm/gup.js';
 import { EINVAL } from '../../uapi/errno.js';
 import type { Machine } from '../../mm/machine.js';
@@ -71,17 +72,18 @@ export function rawGup(ctx: RunContext, s: StepOf<GupOp>): Outcome {
       ret = gup.pin_user_pages_remote(m, target, addr, nr, flags, pages, undefined, caller);
       break;
   }
+  const isZero = (pfn: number) => pfn === ZERO_PFN || is_huge_zero_folio(m, m.mem.page_folio(pfn));
   if (ret > 0 && s.as) {
     let h = ctx.objects.get(s.as);
     if (!(h instanceof PinHandle)) {
-      h = new PinHandle(s.as, caller, s.op.startsWith('pin') ? 'pin' : 'get', target);
+      h = new PinHandle(s.as, caller, s.op.startsWith('pin') ? 'pin' : 'get', target, isZero);
       ctx.register(h);
     }
     keep(h as PinHandle, pages, ret, addr);
   } else if (ret > 0 && !s.as) {
     // Nobody can release these: report them as held by the step itself.
     const kind = s.op.startsWith('pin') ? 'pin' : 'get';
-    const h = new PinHandle(`${s.op}@${ctx.m.warns.step ?? '?'}`, caller, kind, target);
+    const h = new PinHandle(`${s.op}@${ctx.m.warns.step ?? '?'}`, caller, kind, target, isZero);
     keep(h, pages, ret, addr);
     ctx.register(h);
   }

@@ -16,6 +16,7 @@ import { PAGE_SIZE } from '../../mm/memmap.js';
 import { EEXIST, EINVAL } from '../../uapi/errno.js';
 import { memcpy_to_page, pageValue } from '../../mm/highmem.js';
 import { fileBlockValue } from '../data.js';
+import { lru_add_drain } from '../../mm/swap.js';
 
 export function mmap(ctx: RunContext, s: StepOf<'mmap'>): Outcome {
   const p = ctx.live(s.proc);
@@ -132,6 +133,11 @@ export function createFile(ctx: RunContext, s: StepOf<'create_file'>): Outcome {
     for (let b = 0; b < pages; b++) if (f.pages[b]! >= 0) memcpy_to_page(ctx.m, f.pages[b]!, blockValue(b));
   ctx.files.set(s.as, f);
   ctx.m.files.set(s.as, f);
+  // The file is made before the scenario's processes use it, and a disk file system's own metadata
+  // I/O (bitmaps, the inode table, through the block device's page cache) adds folios to this CPU's
+  // LRU batch that gupsim does not model: the file's pages start out on the LRU. (The probe's helper
+  // drains the batches after making a file, too.)
+  lru_add_drain(ctx.m);
   return { ret: 0 };
 }
 
@@ -143,6 +149,11 @@ export function fork(ctx: RunContext, s: StepOf<'fork'>): Outcome {
   const stats = newForkStats();
   const c = kernel_clone(ctx.m, p, s.child, stats);
   if (typeof c === 'number') return { ret: c };
+  // After fork() both processes run on and write their own stacks and data: COW copies of pages
+  // gupsim's processes do not have, each joining this CPU's LRU batch, so the batch fills at a point
+  // the model cannot know. gupsim settles it: the batch is drained when the fork step ends (the probe's
+  // helper makes its copies at once and drains there too). The kernel's fork itself drains nothing.
+  lru_add_drain(ctx.m);
   ctx.configure(c);
   return { ret: 0, extra: { pid: c.pid, fork: stats } };
 }

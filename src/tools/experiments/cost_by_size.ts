@@ -8,7 +8,7 @@
 import { PAGE_SIZE, PMD_ORDER } from '../../mm/memmap.js';
 import { FOLL_LONGTERM, FOLL_WRITE } from '../../mm/foll_flags.js';
 import { pin_user_pages_fast, unpin_user_pages } from '../../mm/gup.js';
-import { buffer, FOLIO_KINDS, kindInfo, type FolioKind } from './world.js';
+import { buffer, FOLIO_KINDS, kindInfo, kindsOn, runProfile, type FolioKind } from './world.js';
 import { median, round } from './report.js';
 import { fmtBytes, fmtNumber } from './format.js';
 import {
@@ -49,7 +49,7 @@ function check(cond: boolean, what: string): void {
 
 /** pin_user_pages_fast(FOLL_WRITE | FOLL_LONGTERM), what io_uring registration calls, then unpin_user_pages(). */
 function run(p: Params, ctx: ShardContext): Result {
-  const { m, p: proc, addr } = buffer(p.kind, p.bytes);
+  const { m, p: proc, addr } = buffer(p.kind, p.bytes, { profile: ctx.profile });
   const nr = p.bytes / PAGE_SIZE;
   const pages = new Int32Array(nr);
   const warmup = Math.max(1, Math.ceil(WARMUP_PAGES / nr));
@@ -78,7 +78,8 @@ function run(p: Params, ctx: ShardContext): Result {
 export function verdictOf(f: {
   smallNsPerPage: number;
   smallPinNsPerPage: number;
-  mthpPinNsPerPage: number;
+  /** None on a release without per-size mTHP (6.1). */
+  mthpPinNsPerPage?: number;
   thpNsPerPage: number;
   gigNsPerPage: number;
 }): Outcome {
@@ -86,7 +87,7 @@ export function verdictOf(f: {
   if (!(f.thpNsPerPage * 4 <= f.smallNsPerPage)) return 'does not hold';
   // PTE-mapped large folios (mTHP) are grabbed one PTE at a time, as the kernel's gup_fast_pte_range()
   // does: if their pin costs per page about what a small page's does, the O(folios) claim needs that caveat.
-  if (f.mthpPinNsPerPage * 4 > f.smallPinNsPerPage) return 'holds with a caveat';
+  if (f.mthpPinNsPerPage !== undefined && f.mthpPinNsPerPage * 4 > f.smallPinNsPerPage) return 'holds with a caveat';
   // pages[] keeps a per-page floor: a 1 GiB folio need not be cheaper per page than a THP, only not dearer.
   if (!(f.gigNsPerPage <= f.thpNsPerPage * 1.5)) return 'holds with a caveat';
   return 'holds';
@@ -95,12 +96,12 @@ export function verdictOf(f: {
 function report(results: Result[], host: HostEnv): ReportBody {
   const total = (r: Result) => r.pinNsPerPage + r.unpinNsPerPage;
   const by = (k: FolioKind) => results.find((r) => r.kind === k)!;
-  const mthp = by('mthp-1M');
+  // No mTHP row on a release without per-size mTHP (6.1).
+  const mthp = results.find((r) => r.kind === 'mthp-1M');
   const facts = {
     smallNsPerPage: round(total(by('small')), 2),
     smallPinNsPerPage: by('small').pinNsPerPage,
-    mthpPinNsPerPage: mthp.pinNsPerPage,
-    mthpUnpinNsPerPage: mthp.unpinNsPerPage,
+    ...(mthp ? { mthpPinNsPerPage: mthp.pinNsPerPage, mthpUnpinNsPerPage: mthp.unpinNsPerPage } : {}),
     thpNsPerPage: round(total(by('thp')), 2),
     gigNsPerPage: round(total(by('hugetlb-1G')), 2),
     speedupThp: round(total(by('small')) / total(by('thp')), 1),
@@ -205,7 +206,7 @@ function report(results: Result[], host: HostEnv): ReportBody {
         `A THP costs ${facts.speedupThp} times less per page than small pages (${facts.thpNsPerPage} against ` +
         `${facts.smallNsPerPage} ns in this run) and a 1 GiB page ${facts.gigNsPerPage} ns: a PMD- or PUD-mapped ` +
         `folio is grabbed once for all its pages. ` +
-        (facts.mthpPinNsPerPage * 4 > facts.smallPinNsPerPage
+        (facts.mthpPinNsPerPage !== undefined && facts.mthpPinNsPerPage * 4 > facts.smallPinNsPerPage
           ? `Not so the PTE-mapped mTHP: GUP-fast grabs it one PTE at a time, as the kernel's ` +
             `gup_fast_pte_range() does, so pinning a 1 MiB mTHP costs ${facts.mthpPinNsPerPage} ns per page ` +
             `(small: ${facts.smallPinNsPerPage}); only its unpin follows the folios ` +
@@ -245,7 +246,11 @@ export const costBySize = defineExperiment<Params, Result>({
   shards(o): ShardSpec<Params>[] {
     const runs = o.mode === 'quick' ? 5 : 15;
     const bytes = o.mode === 'quick' ? HOST_BYTES : 256 * MiB;
-    return FOLIO_KINDS.map((k) => ({
+    const kinds = kindsOn(
+      FOLIO_KINDS.map((k) => k.kind),
+      runProfile(o),
+    ).map(kindInfo);
+    return kinds.map((k) => ({
       label: `time ${k.label}`,
       params: { kind: k.kind, bytes: k.kind === 'hugetlb-1G' ? GiB : bytes, runs },
       cost: k.kind === 'small' ? 2 : 1,

@@ -61,7 +61,7 @@ function callLimit(unitsPerCall: number, refsPerPage: number): number {
 function run(kind: FolioKind, ctx: ShardContext): LimitResult {
   const info = kindInfo(kind);
   const units = 1 << info.order;
-  const b = buffer(kind, PAGE_SIZE << info.order);
+  const b = buffer(kind, PAGE_SIZE << info.order, { profile: ctx.profile });
   const { m, p, addr } = b;
   const folio = m.mem.page_folio(frameAt(p, addr)!);
   const refsPerPage = m.mem.folio_has_pincount(folio) ? 1 : GUP_PIN_COUNTING_BIAS;

@@ -13,7 +13,7 @@ import {
   put_page,
   unpin_user_page,
 } from '../../mm/gup.js';
-import { buffer, kindInfo, mapRegion, frameAt, type FolioKind } from './world.js';
+import { buffer, kindInfo, kindsOn, mapRegion, frameAt, runProfile, type FolioKind } from './world.js';
 import { Rng, Zipf } from './rng.js';
 import { changePoints, mean, mergeIdentical, pct, round } from './report.js';
 import { fmtNumber } from './format.js';
@@ -73,7 +73,7 @@ type Result = SweepResult | MixResult;
 /** One folio of `kind`; k = 0..SWEEP_MAX plain references on its first page. */
 function sweep(kind: FolioKind, ctx: ShardContext): SweepResult {
   const info = kindInfo(kind);
-  const b = buffer(kind, PAGE_SIZE << info.order);
+  const b = buffer(kind, PAGE_SIZE << info.order, { profile: ctx.profile });
   const { m, p, addr } = b;
   const folio = m.mem.page_folio(frameAt(p, addr)!);
   const baseRefcount = m.mem.refcount[folio]!;
@@ -107,7 +107,7 @@ interface Holder {
 function mix(replica: number, ops: number, ctx: ShardContext): MixResult {
   const rng = new Rng(ctx.seed);
   const thpBytes = MIX.thps * PMD_SIZE;
-  const m = new Machine({ memory: 512 * 2 ** 20, thp: 'madvise' });
+  const m = new Machine({ memory: 512 * 2 ** 20, thp: 'madvise' }, ctx.profile);
   const p = m.spawn('app');
   const smallAddr = mapRegion(m, p, 'small', MIX.smallPages * PAGE_SIZE);
   const thpAddr = mapRegion(m, p, 'thp', thpBytes);
@@ -409,7 +409,7 @@ export const falsePositives = defineExperiment<Params, Result>({
     const runs = o.mode === 'quick' ? 2 : 8;
     const ops = o.mode === 'quick' ? 400_000 : 1_500_000;
     return [
-      ...SWEEP_KINDS.map((kind) => ({
+      ...kindsOn(SWEEP_KINDS, runProfile(o)).map((kind) => ({
         label: `sweep ${kindInfo(kind).label}`,
         params: { part: 'sweep' as const, kind },
         cost: 1,

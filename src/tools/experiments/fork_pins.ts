@@ -23,7 +23,16 @@ import { buffer, kindInfo, type FolioKind } from './world.js';
 import { deviceWriteReaches, mappedFrame, mrFrames, ubufFrames, type Reach } from './frames.js';
 import { comparisonTable, pct } from './report.js';
 import { fmtNumber } from './format.js';
-import { defineExperiment, type Outcome, type Plot, type ReportBody, type ShardSpec, type Table } from './types.js';
+import {
+  defineExperiment,
+  type Outcome,
+  type Plot,
+  type ReportBody,
+  type ShardContext,
+  type ShardSpec,
+  type Table,
+} from './types.js';
+import type { KernelProfile } from '../../mm/profile.js';
 
 export type Consumer = 'rdma' | 'io_uring' | 'get';
 export type WriteOrder = 'none' | 'parent' | 'child' | 'child-then-parent';
@@ -104,10 +113,16 @@ function reachOf(parent: boolean, child: boolean): Reach {
   return parent && child ? 'both' : parent ? 'parent' : child ? 'child' : 'nobody';
 }
 
-function runCase(kind: FolioKind, consumer: Consumer, dontfork: boolean, order: WriteOrder): CaseResult {
+function runCase(
+  kind: FolioKind,
+  consumer: Consumer,
+  dontfork: boolean,
+  order: WriteOrder,
+  profile: KernelProfile,
+): CaseResult {
   const bytes = BYTES[kind]!;
   const pages = bytes / PAGE_SIZE;
-  const { m, p, addr } = buffer(kind, bytes, { spare: 64 * 2 ** 20 });
+  const { m, p, addr } = buffer(kind, bytes, { spare: 64 * 2 ** 20, profile });
   if (dontfork && do_madvise(m, p, addr, bytes, 'dontfork') !== 0)
     throw new Error('gupsim experiment: MADV_DONTFORK failed');
   const device = register(m, p, consumer, addr, bytes);
@@ -144,14 +159,14 @@ function runCase(kind: FolioKind, consumer: Consumer, dontfork: boolean, order: 
   return { consumer, dontfork, order, pages, copiedAtFork, childSegv, reach, framesAgree };
 }
 
-function run(kind: FolioKind, progress: (d: number, t: number) => void): Result {
+function run(kind: FolioKind, ctx: ShardContext): Result {
   const cases: CaseResult[] = [];
   const total = CONSUMERS.length * 2 * ORDERS.length;
   for (const consumer of CONSUMERS)
     for (const dontfork of [false, true])
       for (const order of ORDERS) {
-        cases.push(runCase(kind, consumer, dontfork, order));
-        progress(cases.length, total);
+        cases.push(runCase(kind, consumer, dontfork, order, ctx.profile));
+        ctx.progress(cases.length, total);
       }
   return { kind, cases };
 }
@@ -304,6 +319,6 @@ export const forkPins = defineExperiment<Params, Result>({
   shards(): ShardSpec<Params>[] {
     return KINDS.map((kind) => ({ label: `fork with a ${kindInfo(kind).label} buffer`, params: { kind }, cost: 0.3 }));
   },
-  runShard: (params, ctx) => run(params.kind, ctx.progress),
+  runShard: (params, ctx) => run(params.kind, ctx),
   report: (results) => report(results),
 });

@@ -7,7 +7,7 @@
 // fails; and an unpinned THP mapped by PTEs in two processes is asked folio_maybe_dma_pinned().
 
 import { GUP_PIN_COUNTING_BIAS, PAGE_SIZE, PMD_SIZE } from '../../mm/memmap.js';
-import { LINUX_6_18, type KernelProfile } from '../../mm/profile.js';
+import type { KernelProfile } from '../../mm/profile.js';
 import { folio_maybe_dma_pinned } from '../../mm/gup.js';
 import { do_mprotect_pkey } from '../../mm/mprotect.js';
 import { kernel_clone } from '../../kernel/fork.js';
@@ -27,8 +27,9 @@ const SCHEME_LABEL: Record<Scheme, string> = {
   pincount: '_pincount (v5.7+, 6.18)',
 };
 
-function profileOf(s: Scheme): KernelProfile {
-  return { ...LINUX_6_18, largeFolioPinAccounting: s };
+/** The run's release with a large folio's pin accounting set to the scheme. */
+function profileOf(s: Scheme, base: KernelProfile): KernelProfile {
+  return { ...base, largeFolioPinAccounting: s };
 }
 
 type Params = { part: 'stress'; scheme: Scheme; kind: FolioKind } | { part: 'mapped'; scheme: Scheme };
@@ -66,7 +67,7 @@ function stress(scheme: Scheme, kind: FolioKind, ctx: ShardContext): StressResul
   const info = kindInfo(kind);
   const bytes = PAGE_SIZE << info.order;
   const pages = 1 << info.order;
-  const { m, p, addr } = buffer(kind, bytes, { profile: profileOf(scheme) });
+  const { m, p, addr } = buffer(kind, bytes, { profile: profileOf(scheme, ctx.profile) });
   const folio = m.mem.page_folio(frameAt(p, addr)!);
   const budget = 2 * Math.ceil(2 ** 31 / (pages * GUP_PIN_COUNTING_BIAS));
   const mrs: IbMr[] = [];
@@ -118,8 +119,8 @@ function stress(scheme: Scheme, kind: FolioKind, ctx: ShardContext): StressResul
  * An unpinned THP mapped by 512 PTEs (mprotect of one page splits the PMD mapping, not the folio),
  * then fork: the child maps the same 512 pages, one reference each.
  */
-function mapped(scheme: Scheme): MappedResult {
-  const { m, p, addr } = buffer('thp', PMD_SIZE, { profile: profileOf(scheme) });
+function mapped(scheme: Scheme, base: KernelProfile): MappedResult {
+  const { m, p, addr } = buffer('thp', PMD_SIZE, { profile: profileOf(scheme, base) });
   const folio = m.mem.page_folio(frameAt(p, addr)!);
   const r = do_mprotect_pkey(m, p, addr, PAGE_SIZE, 'r');
   if (r !== 0) throw new Error(`gupsim experiment: mprotect returned ${r}`);
@@ -314,6 +315,6 @@ export const pincountHistory = defineExperiment<Params, Result>({
     ];
   },
   runShard: (params, ctx) =>
-    params.part === 'stress' ? stress(params.scheme, params.kind, ctx) : mapped(params.scheme),
+    params.part === 'stress' ? stress(params.scheme, params.kind, ctx) : mapped(params.scheme, ctx.profile),
   report: (results) => report(results),
 });

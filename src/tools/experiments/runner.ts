@@ -4,6 +4,9 @@
 // either way the report is the same for a seed.
 
 import { EXPERIMENTS } from './registry.js';
+import { runProfile } from './world.js';
+
+export { runProfile };
 import { shardSeed } from './rng.js';
 import type { AnyExperiment, ExperimentReport, ExperimentRun, HostEnv, RunOptions } from './types.js';
 
@@ -53,6 +56,7 @@ export function runPlannedShard(
   const e = experimentByName(s.experiment);
   return e.runShard(s.params, {
     mode: o.mode,
+    profile: runProfile(o),
     seed: s.seed,
     progress: (done, total) => progress(total > 0 ? Math.min(1, done / total) : 1),
   });
@@ -104,6 +108,7 @@ export function runInProcess(
     schemaVersion: 1,
     mode: o.mode,
     seed: o.seed,
+    kernel: `model of Linux ${runProfile(o).release}`,
     experiments: exps.map((e) => assembleReport(e, results.get(e.name) ?? [], o, host)),
   };
 }

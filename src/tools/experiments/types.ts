@@ -2,6 +2,8 @@
 // markdown and SVG, and what the playground shows. Experiments are pure model code (no Node API): the
 // CLI spreads their shards over worker threads, the playground runs them in the page.
 
+import type { KernelProfile } from '../../mm/profile.js';
+
 /** quick: what CI runs (smaller sweeps, fewer replicas); full: the finer default. */
 export type Mode = 'quick' | 'full';
 
@@ -9,6 +11,8 @@ export interface RunOptions {
   mode: Mode;
   /** The run's seed: each shard derives its own from it (shardSeed()), so results do not depend on scheduling. */
   seed: number;
+  /** The release whose profile the model runs with ('6.1', '6.12', '6.18'; default 6.18). */
+  kernel?: string;
 }
 
 /**
@@ -110,6 +114,8 @@ export interface ExperimentRun {
   schemaVersion: 1;
   mode: Mode;
   seed: number;
+  /** "model of Linux 6.18": the release profile the model ran with. */
+  kernel: string;
   experiments: ExperimentReport[];
 }
 
@@ -125,6 +131,8 @@ export interface ShardSpec<P> {
 
 export interface ShardContext {
   mode: Mode;
+  /** The release profile the model runs with (RunOptions.kernel). */
+  profile: KernelProfile;
   /** This shard's seed (derived from the run's seed, the experiment and the shard's index). */
   seed: number;
   /** Report progress within the shard (called from inside the model loops; cheap). */

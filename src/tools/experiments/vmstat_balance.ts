@@ -11,7 +11,8 @@ import { do_mmap } from '../../mm/mmap.js';
 import { userAccess } from '../../mm/user_access.js';
 import { folio_add_pin, pin_user_pages, unpin_user_page } from '../../mm/gup.js';
 import { io_uring_setup, io_sqe_buffers_register, io_sqe_buffers_unregister } from '../../consumers/io_uring.js';
-import { buffer, frameAt, kindInfo, mapRegion, type FolioKind } from './world.js';
+import { buffer, frameAt, kindInfo, kindsOn, mapRegion, runProfile, type FolioKind } from './world.js';
+import type { KernelProfile } from '../../mm/profile.js';
 import { Rng } from './rng.js';
 import { mergeIdentical } from './report.js';
 import { fmtNumber } from './format.js';
@@ -96,7 +97,7 @@ function pinThenUnpin(m: Machine, addr: number, pages: number, order: Int32Array
 function folioRun(kind: FolioKind, ctx: ShardContext): FolioResult {
   const info = kindInfo(kind);
   const pages = 1 << info.order;
-  const { m, addr } = buffer(kind, PAGE_SIZE << info.order);
+  const { m, addr } = buffer(kind, PAGE_SIZE << info.order, { profile: ctx.profile });
   const inOrder = Int32Array.from({ length: pages }, (_, i) => i);
   const shuffled = Int32Array.from(new Rng(ctx.seed).shuffle(Array.from(inOrder)));
   return {
@@ -110,10 +111,10 @@ function folioRun(kind: FolioKind, ctx: ShardContext): FolioResult {
 }
 
 /** Paths that pin_user_pages.rst's example does not cover, each on a fresh machine. */
-function otherRun(): OtherResult {
+function otherRun(profile: KernelProfile): OtherResult {
   const rows: OtherRow[] = [];
   const fresh = () => {
-    const m = new Machine({ memory: 256 * 2 ** 20, thp: 'madvise' });
+    const m = new Machine({ memory: 256 * 2 ** 20, thp: 'madvise' }, profile);
     return { m, p: m.spawn('app') };
   };
   {
@@ -305,9 +306,9 @@ export const vmstatBalance = defineExperiment<Params, Result>({
         'unpin_user_page(page); ...the following is expected:: nr_foll_pin_released == nr_foll_pin_acquired',
     },
   ],
-  shards(): ShardSpec<Params>[] {
+  shards(o): ShardSpec<Params>[] {
     return [
-      ...KINDS.map((kind) => ({
+      ...kindsOn(KINDS, runProfile(o)).map((kind) => ({
         label: `pin and unpin ${kindInfo(kind).label}`,
         params: { part: 'folio' as const, kind },
         cost: kind === 'hugetlb-1G' ? 1 : 0.1,
@@ -315,6 +316,6 @@ export const vmstatBalance = defineExperiment<Params, Result>({
       { label: 'other paths', params: { part: 'other' as const }, cost: 0.1 },
     ];
   },
-  runShard: (params, ctx) => (params.part === 'folio' ? folioRun(params.kind, ctx) : otherRun()),
+  runShard: (params, ctx) => (params.part === 'folio' ? folioRun(params.kind, ctx) : otherRun(ctx.profile)),
   report: (results) => report(results),
 });

@@ -5,11 +5,13 @@
 
 import { Machine, MTHP_SIZES, type MachineConfig } from '../../mm/machine.js';
 import type { Process } from '../../mm/task.js';
-import { LINUX_6_18, type KernelProfile } from '../../mm/profile.js';
+import { DEFAULT_PROFILE, LINUX_6_18, profileByName, type KernelProfile } from '../../mm/profile.js';
+import type { RunOptions } from './types.js';
 import { PAGE_SIZE, PMD_ORDER, PMD_SIZE, PUD_ORDER, PUD_SIZE } from '../../mm/memmap.js';
 import { do_mmap } from '../../mm/mmap.js';
 import { do_madvise } from '../../mm/madvise.js';
 import { userAccess } from '../../mm/user_access.js';
+import { lru_add_drain } from '../../mm/swap.js';
 import { lookupPage } from '../../scenario/inspect.js';
 
 export type FolioKind =
@@ -49,6 +51,19 @@ export const FOLIO_KINDS: readonly KindInfo[] = [
   { kind: 'hugetlb-1G', label: 'hugetlb 1 GiB', order: PUD_ORDER, mappedBy: 'pud' },
 ];
 
+/** The release profile a run uses (RunOptions.kernel; 6.18 by default). A name no profile has is a gupsim bug here. */
+export function runProfile(o: RunOptions): KernelProfile {
+  if (o.kernel === undefined) return DEFAULT_PROFILE;
+  const p = profileByName(o.kernel);
+  if (!p) throw new Error(`gupsim bug: no release profile ${o.kernel}`);
+  return p;
+}
+
+/** The kinds a release has: per-size mTHP folios need 6.8+ (profile.mthp). */
+export function kindsOn<K extends FolioKind>(kinds: readonly K[], profile: KernelProfile): K[] {
+  return kinds.filter((k) => profile.mthp || !k.startsWith('mthp-'));
+}
+
 export function kindInfo(kind: FolioKind): KindInfo {
   const k = FOLIO_KINDS.find((x) => x.kind === kind);
   if (!k) throw new Error(`gupsim bug: unknown folio kind ${kind}`);
@@ -66,6 +81,7 @@ export interface Buffer {
 }
 
 export interface BufferOptions {
+  /** The release profile (default 6.18); a shard passes its own (ShardContext.profile). */
   profile?: KernelProfile;
   /** Extra RAM beyond what the buffer needs (for copies at fork, say). */
   spare?: number;
@@ -103,7 +119,9 @@ export function buffer(kind: FolioKind, bytes: number, o: BufferOptions = {}): B
 /**
  * Map `bytes` of private memory of folio kind `kind` in `p` and write-fault it; returns the address.
  * The machine must allow the kind (mTHP size enabled, hugetlb pool large enough): every folio is
- * checked to be of the kind's order and mapped at its level, or this throws.
+ * checked to be of the kind's order and mapped at its level, or this throws. The per-CPU LRU batches
+ * are drained afterwards, as they are long after a program faulted its buffer in: the folios are on
+ * the LRU and hold their mappings' references only.
  */
 export function mapRegion(m: Machine, p: Process, kind: FolioKind, bytes: number): number {
   const info = kindInfo(kind);
@@ -123,6 +141,7 @@ export function mapRegion(m: Machine, p: Process, kind: FolioKind, bytes: number
   if (addr < 0) fail(`mmap of ${bytes} bytes of ${info.label} returned ${addr}`);
   const r = userAccess(m, p, addr, bytes, true);
   if (r !== 0) fail(`faulting in ${info.label} returned ${r}`);
+  lru_add_drain(m);
   for (let a = addr; a < addr + bytes; a += unit) {
     const hit = lookupPage(p, a);
     if (!hit) fail(`${info.label}: nothing mapped at ${a.toString(16)}`);

@@ -23,7 +23,15 @@ import {
 import { shardSeed } from './rng.js';
 import { comparisonTable, pct, round } from './report.js';
 import { fmtNumber } from './format.js';
-import { defineExperiment, type Outcome, type Plot, type ReportBody, type ShardSpec, type Table } from './types.js';
+import {
+  defineExperiment,
+  type Outcome,
+  type Plot,
+  type ReportBody,
+  type ShardContext,
+  type ShardSpec,
+  type Table,
+} from './types.js';
 
 export interface SetupInfo extends Setup {
   label: string;
@@ -78,11 +86,11 @@ interface Result {
   setups: Outcomes[];
 }
 
-function run(p: Params, progress: (d: number, t: number) => void): Result {
+function run(p: Params, ctx: ShardContext): Result {
   const plan = makePlan({ pages: p.pages, ticks: p.ticks }, p.planSeed);
   const setups = SETUPS.map((s, i) => {
-    const o = runSetup(plan, s, p.release);
-    progress(i + 1, SETUPS.length);
+    const o = runSetup(plan, s, p.release, ctx.profile);
+    ctx.progress(i + 1, SETUPS.length);
     return o;
   });
   return { release: p.release, replica: p.replica, setups };
@@ -503,6 +511,6 @@ export const writeback = defineExperiment<Params, Result>({
         });
     return out;
   },
-  runShard: (params, ctx) => run(params, ctx.progress),
+  runShard: (params, ctx) => run(params, ctx),
   report: (results, o) => report(results, o.mode),
 });

@@ -10,7 +10,7 @@
 // the same events; a ledger follows every value written into the file's pages to the disk.
 
 import { Machine } from '../../mm/machine.js';
-import { LINUX_6_18 } from '../../mm/profile.js';
+import { LINUX_6_18, type KernelProfile } from '../../mm/profile.js';
 import type { AddressSpace } from '../../mm/fs.js';
 import type { Process } from '../../mm/task.js';
 import { do_mmap, do_munmap } from '../../mm/mmap.js';
@@ -333,7 +333,7 @@ interface Held {
 }
 
 /** One setup's run of the plan on a fresh machine. */
-export function runSetup(plan: Plan, setup: Setup, release: Release): Outcomes {
+export function runSetup(plan: Plan, setup: Setup, release: Release, base: KernelProfile = LINUX_6_18): Outcomes {
   const { pages, ticks } = plan.size;
   const o: Outcomes = {
     deviceWrites: 0,
@@ -361,7 +361,8 @@ export function runSetup(plan: Plan, setup: Setup, release: Release): Outcomes {
     falsePositivePageTicks: 0,
     dropped: 0,
   };
-  const profile = { ...LINUX_6_18, longtermWriteFileRefused: setup.refuseLongterm };
+  // The run's release (6.18 unless --kernel), with the setup's long-term refusal on or off.
+  const profile = { ...base, longtermWriteFileRefused: setup.refuseLongterm };
   const m = new Machine({ memory: 128 * 2 ** 20, writebackPolicy: setup.policy }, profile);
   const p: Process = m.spawn('app');
   const f = m.newFile('disk', 'data', pages);

@@ -22,6 +22,7 @@ import type { Machine } from '../../mm/machine.js';
 import type { Process } from '../../mm/task.js';
 import type { PmdSlot } from '../../mm/pgtable.js';
 import { PG_buddy, ORDER_MASK, ZERO_PFN } from '../../mm/memmap.js';
+import { FOLIO_SERIAL } from '../../mm/machine.js';
 import { snapshotMachine, restoreMachine, type MachineSnapshot } from '../../mm/snapshot.js';
 import { laneA, laneB } from './state_hash.js';
 import type { Locks } from './locks.js';
@@ -138,6 +139,9 @@ class Hot {
   vm = new Float64Array(0);
   mthp: [number, number, number][] = [];
   lru: number[] = [];
+  lruAdd: number[] = [];
+  lruMlock: number[] = [];
+  foliosAllocated = 0;
   active: number[] = [];
   mlocked: number[] = [];
   warns = 0;
@@ -188,7 +192,7 @@ export class Journal {
   private readonly six: Int32Array;
   private readonly sfl: Uint16Array;
   private readonly smp: Uint16Array;
-  private readonly extras: { name: string; a: Int32Array; s: Int32Array }[] = [];
+  private readonly extras: { name: string; a: Int32Array; s: Int32Array; hashed: boolean }[] = [];
   /** The pages that can change (in use at the start, or touched by the allocator since). */
   private readonly inSet: Uint8Array;
   private readonly list: Int32Array;
@@ -245,7 +249,9 @@ export class Journal {
     add(A_INDEX, this.ix);
     add(A_FLAGS, this.fl);
     add(A_MAPPING, this.mp);
-    this.extras.forEach((x, k) => add(A_EXTRA + k, x.a));
+    this.extras.forEach((x, k) => {
+      if (x.hashed) add(A_EXTRA + k, x.a);
+    });
     this.syncSlab(true);
     m.alloc.onTouch = (pfn, nr) => this.addPages(pfn, nr);
   }
@@ -294,7 +300,9 @@ export class Journal {
     for (const [name, arr] of mem.extras) {
       if (this.extras.some((x) => x.name === name)) continue;
       const a = new Int32Array(arr.buffer, arr.byteOffset, arr.length);
-      this.extras.push({ name, a, s: atStart ? a.slice() : new Int32Array(arr.length) });
+      // gupsim's folio serial numbers (Machine.folioSerial()) follow the order of allocations, which is
+      // not state the kernel has: journalled, not hashed.
+      this.extras.push({ name, a, s: atStart ? a.slice() : new Int32Array(arr.length), hashed: name !== FOLIO_SERIAL });
     }
   }
 
@@ -479,13 +487,14 @@ export class Journal {
       }
     }
     for (let e = 0; e < this.extras.length; e++) {
-      const { a, s } = this.extras[e]!;
+      const { a, s, hashed } = this.extras[e]!;
       for (let k = 0; k < n; k++) {
         const p = list[k]!;
         const v = a[p]!;
         const o = s[p]!;
         if (v !== o) {
-          this.change(A_EXTRA + e, p, o, v);
+          if (hashed) this.change(A_EXTRA + e, p, o, v);
+          else this.log.push(A_EXTRA + e, p, o);
           s[p] = v;
         }
       }
@@ -541,6 +550,9 @@ export class Journal {
     h.mthp.length = 0;
     for (const [o, st] of m.vmstat.mthp) h.mthp.push([o, st.anon_fault_alloc, st.anon_fault_fallback]);
     copyInto(h.lru, m.lruActivateBatch);
+    copyInto(h.lruAdd, m.lruAddBatch);
+    copyInto(h.lruMlock, m.lruMlockBatch);
+    h.foliosAllocated = m.foliosAllocated;
     h.active.length = 0;
     for (const f of m.activeFolios) h.active.push(f);
     h.mlocked.length = 0;
@@ -625,6 +637,9 @@ export class Journal {
     for (const [o, alloc, fallback] of h.mthp)
       m.vmstat.mthp.set(o, { anon_fault_alloc: alloc, anon_fault_fallback: fallback });
     copyInto(m.lruActivateBatch, h.lru);
+    copyInto(m.lruAddBatch, h.lruAdd);
+    copyInto(m.lruMlockBatch, h.lruMlock);
+    m.foliosAllocated = h.foliosAllocated;
     m.activeFolios.clear();
     for (const f of h.active) m.activeFolios.add(f);
     m.mem.mlocked.clear();
@@ -703,6 +718,7 @@ export class Journal {
     let b = 0;
     const arrays: ArrayLike<number>[] = [this.rc, this.mc, this.ix, this.fl, this.mp, ...this.extras.map((x) => x.a)];
     arrays.forEach((arr, id) => {
+      if (id >= A_EXTRA && !this.extras[id - A_EXTRA]!.hashed) return;
       for (let p = 0; p < this.nr; p++) {
         const v = arr[p]!;
         if (v === 0) continue;

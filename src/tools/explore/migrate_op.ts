@@ -5,6 +5,7 @@
 // (remove_migration_ptes()). A fault on a migration entry waits (migration_entry_wait()).
 
 import { NO_FOLIO, PAGE_SIZE } from '../../mm/memmap.js';
+import { lru_add_drain } from '../../mm/swap.js';
 import {
   folioIsolateLru,
   tryToMigrate,
@@ -60,6 +61,8 @@ export class MigrateOp extends Op {
         const r = w.ctx.regions.get(this.s.region)!;
         const pfn = mappedPfn(w.ctx.proc(this.s.proc), r.addr + (this.s.page ?? 0) * PAGE_SIZE);
         const folio = pfn === NO_PFN ? NO_FOLIO : m.mem.page_folio(pfn);
+        // do_pages_move(): lru_cache_disable() drains the per-CPU LRU batches before isolating.
+        lru_add_drain(m);
         if (folio === NO_FOLIO || m.mem.folio_test_hugetlb(folio) || !folioIsolateLru(m, folio)) {
           this.done = true;
           this.ret = pfn === NO_PFN ? -EFAULT : -EBUSY;

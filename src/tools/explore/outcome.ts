@@ -4,7 +4,10 @@
 // contents) and what each handle holds. Two end states are the same outcome when they look the same up to
 // the naming of frames: which physical frame an allocation got depends on the order of allocations,
 // which a person cannot see, so frames are named by where they first appear (F0, F1...) in the key.
-// Runs of pages that look alike (the pages of one folio, mapped alike) are shown as one line.
+// Runs of pages that look alike (the pages of one folio, mapped alike) are shown as one line. A folio's
+// refcount leaves out the references the per-CPU LRU batches hold: gupsim's machine has one CPU, so one
+// thread's lru_add_drain() (munmap's, migration's) drains a page another thread just faulted in, where on
+// a real machine each thread has its own CPU's batches; and when a batch drains is not an outcome.
 
 import type { RunContext } from '../../scenario/context.js';
 import type { Machine } from '../../mm/machine.js';
@@ -13,6 +16,7 @@ import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_write } from '../../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../../mm/dma_pinned.js';
 import { pageValue } from '../../mm/highmem.js';
+import { lruBatchRefs } from '../../mm/swap.js';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
@@ -55,7 +59,7 @@ function viewPage(m: Machine, p: Process, addr: number): PageView | undefined {
     level,
     writable: pte_write(e),
     folio,
-    refcount: mem.refcount[folio]!,
+    refcount: mem.refcount[folio]! - lruBatchRefs(m, folio),
     mapcount: mem.mapcount[pfn]! + mem.folio_entire_mapcount(folio),
     pinned: folio_maybe_dma_pinned(m, folio),
     exclusive: mem.folio_test_anon(folio) && mem.PageAnonExclusive(level === 'pte' ? pfn : folio),
@@ -100,16 +104,37 @@ export interface Observation {
   handles: string[];
 }
 
+/** Each process forked in the scenario (in a concurrent step too), with the process it was forked from. */
+function forkParents(ctx: RunContext): Map<string, string> {
+  const out = new Map<string, string>();
+  const visit = (steps: readonly unknown[]): void => {
+    for (const s of steps as { op: string; proc?: string; child?: string; threads?: Record<string, unknown[]> }[]) {
+      if (s.op === 'fork' && s.proc && s.child) out.set(s.child, s.proc);
+      if (s.op === 'concurrent' && s.threads) for (const t of Object.values(s.threads)) visit(t);
+    }
+  };
+  visit(ctx.sc.steps);
+  return out;
+}
+
+/** Whether process `proc` has region `owner`'s mappings: it is the owner or was forked from it. */
+function inherits(parents: Map<string, string>, proc: string, owner: string): boolean {
+  for (let p: string | undefined = proc, n = 0; p !== undefined && n <= parents.size; p = parents.get(p), n++)
+    if (p === owner) return true;
+  return false;
+}
+
 /** Observe the end state. `returns`: each thread step's "thread.step op = ret". */
 export function observe(ctx: RunContext, returns: string[]): Observation {
   const m = ctx.m;
+  const parents = forkParents(ctx);
   const names = new FrameNames();
   const keyParts: string[] = [];
   const pages: string[] = [];
   const procs = [...m.processes.values()].filter((p) => p.alive).sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const r of ctx.regions.values())
     for (const p of procs) {
-      if (!p.mm.vma_lookup(r.addr)) continue;
+      if (!inherits(parents, p.name, r.owner) || !p.mm.vma_lookup(r.addr)) continue;
       const n = r.len / PAGE_SIZE;
       let i = 0;
       while (i < n) {

@@ -73,6 +73,8 @@ export class StateHash {
     // Sets as sums (their order is the order things happened in); the batch is ordered.
     h.word(setSum(m.mem.mlocked));
     h.words(m.lruActivateBatch);
+    h.words(m.lruAddBatch);
+    h.words(m.lruMlockBatch);
     h.word(setSum(m.activeFolios));
     h.num(m.huge_zero_folio);
     h.num(m.warns.records.length);
