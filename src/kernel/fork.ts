@@ -314,13 +314,11 @@ function copyPresentPtesBatch(
 ): number {
   const mem = m.mem;
   const page = pte_pfn(e);
-  if (!(mem.flags[page]! & (PG_head | PG_tail))) return 0;
+  const max = batchReach(m, src, page, i, maxBytes);
+  if (max === 0) return 0;
   const folio = mem.page_folio(page);
   const anon = mem.folio_test_anon(folio);
-  if (anon && folio_needs_cow_for_dma(m, src, folio)) return 0;
-  // folio_pte_batch(): up to the folio's end, the PTE table's end and the VMA's end.
-  const max = Math.min(folio + mem.folio_nr_pages(folio) - page, PTRS_PER_PTE - i, maxBytes / PAGE_SIZE);
-  const ignore = (src.flags & VM_SHARED) !== 0 ? BATCH_IGNORED | _PAGE_DIRTY : BATCH_IGNORED;
+  const ignore = batchIgnored(src);
   const key = pte_flags(e) & ~ignore;
   if (cow) return copyCowPtesBatch(m, dst, folio, anon, page, e, key, ignore, table, dtable, i, max);
   let anyWritable = pte_write(e);
@@ -412,12 +410,10 @@ export function copyPresentPtesBatchDup(
 ): number {
   const mem = m.mem;
   const page = pte_pfn(e);
-  if (!(mem.flags[page]! & (PG_head | PG_tail))) return 0;
+  const max = batchReach(m, src, page, i, maxBytes);
+  if (max === 0) return 0;
   const folio = mem.page_folio(page);
   const anon = mem.folio_test_anon(folio);
-  if (anon && folio_needs_cow_for_dma(m, src, folio)) return 0;
-  // folio_pte_batch(): up to the folio's end, the PTE table's end and the VMA's end.
-  const max = Math.min(folio + mem.folio_nr_pages(folio) - page, PTRS_PER_PTE - i, maxBytes / PAGE_SIZE);
   const ignore = batchIgnored(src);
   const key = pte_flags(e) & ~ignore;
   let nr = 1;
@@ -433,6 +429,18 @@ export function copyPresentPtesBatchDup(
     for (let k = 0; k < nr; k++) flags[page + k] = flags[page + k]! & ~PG_anon_exclusive;
   } else dst.mm.rss_file += nr;
   return nr;
+}
+
+/**
+ * folio_pte_batch()'s reach from slot i: up to the folio's end, the PTE table's end and the VMA's end;
+ * 0 when the single-PTE path must run (a small folio, or an anon folio fork must copy).
+ */
+function batchReach(m: Machine, src: Vma, page: number, i: number, maxBytes: number): number {
+  const mem = m.mem;
+  if (!(mem.flags[page]! & (PG_head | PG_tail))) return 0;
+  const folio = mem.page_folio(page);
+  if (mem.folio_test_anon(folio) && folio_needs_cow_for_dma(m, src, folio)) return 0;
+  return Math.min(folio + mem.folio_nr_pages(folio) - page, PTRS_PER_PTE - i, maxBytes / PAGE_SIZE);
 }
 
 /** pte_batch_clear_ignored(): the bits folio_pte_batch() never compares (young, write); a shared
