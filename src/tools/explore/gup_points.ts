@@ -262,8 +262,8 @@ export class FastWalk {
     switch (this.phase) {
       case G_BEGIN: // reads write_protect_seq, sets MMF_HAS_PINNED, IRQs off (a WARN on bad arguments)
         return fp.set(fields, fields | lock | R_FRAMES);
-      case G_READ:
-        return fp.set(pt, 0);
+      case G_READ: // past the range's end this point is the IRQs-on one (irqOn())
+        return this.addr >= this.end ? fp.set(fields | R_FRAMES, lock | R_FRAMES) : fp.set(pt, 0);
       case G_GRAB:
       case G_RECHECK:
         return fp.set(pt | R_FRAMES, R_FRAMES);
