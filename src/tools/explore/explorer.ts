@@ -22,7 +22,7 @@ import { runScenarioStep } from '../../scenario/run.js';
 import { snapshotMachine, restoreMachine } from '../../mm/snapshot.js';
 import type { ProtectionName } from '../../mm/protections.js';
 import { checkInvariants } from '../invariants.js';
-import { Footprint, independent } from './footprint.js';
+import { Footprint, independent, R_FRAMES } from './footprint.js';
 import { Locks } from './locks.js';
 import { World, unmappedStart, type PointRecord } from './op.js';
 import { makeOp } from './threads.js';
@@ -194,11 +194,15 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     return rec;
   };
   /** Run a point forward in the search: the journal records what it changes. */
+  // A point whose footprint writes no page state (a lock taken, a seqcount read) needs no page compare.
+  const stepFp = new Footprint();
   const step = (ti: number): PointRecord => {
     const t = threads[ti]!;
-    journal.begin(t.ops[t.pc]!.structural(world));
+    const op = t.ops[t.pc]!;
+    op.footprint(world, stepFp);
+    journal.begin(op.structural(world));
     const rec = runPoint(ti);
-    journal.commit();
+    journal.commit(!stepFp.all && (stepFp.w & R_FRAMES) === 0);
     return rec;
   };
   const traceStep = (ti: number, rec: PointRecord, pc: number): TraceStep => {
