@@ -464,6 +464,12 @@ export class Journal {
     const n = this.listN;
     for (let k = 0; k < n; k++) {
       const p = list[k]!;
+      // Most pages did not change: one test for all five words, then each word.
+      if (
+        ((rc[p]! ^ src[p]!) | (mc[p]! ^ smc[p]!) | (ix[p]! ^ six[p]!) | (fl[p]! ^ sfl[p]!) | (mp[p]! ^ smp[p]!)) ===
+        0
+      )
+        continue;
       let v = rc[p]!;
       let o = src[p]!;
       if (v !== o) {
