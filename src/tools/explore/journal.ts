@@ -90,18 +90,45 @@ function keysOf(o: object): string[] {
   return k;
 }
 
+/**
+ * The copies of typed arrays and arrays saved at one depth, reused by the next save there when they fit
+ * (a copy is never handed to the ops: restoreOwned() copies out of it).
+ */
+class Copies {
+  list: unknown[] = [];
+  n = 0;
+  typed(v: Int32Array): Int32Array {
+    const old = this.list[this.n];
+    if (ArrayBuffer.isView(old) && old.constructor === v.constructor && (old as Int32Array).length === v.length) {
+      (old as Int32Array).set(v);
+      this.n++;
+      return old as Int32Array;
+    }
+    return (this.list[this.n++] = v.slice());
+  }
+  array(v: unknown[]): unknown[] {
+    const old = this.list[this.n];
+    if (Array.isArray(old)) {
+      copyInto(old, v);
+      this.n++;
+      return old;
+    }
+    return (this.list[this.n++] = v.slice());
+  }
+}
+
 /** Save an op-owned object's fields (flat: kind, key, value... with owned objects inline). */
-function saveOwned(o: Record<string, unknown>, out: unknown[]): void {
+function saveOwned(o: Record<string, unknown>, out: unknown[], copies: Copies): void {
   const keys = keysOf(o);
   out.push(keys.length);
   for (const k of keys) {
     const v = o[k];
     out.push(k);
-    if (ArrayBuffer.isView(v)) out.push(TYPED, v, (v as Int32Array).slice());
-    else if (Array.isArray(v)) out.push(ARRAY, v, v.slice());
+    if (ArrayBuffer.isView(v)) out.push(TYPED, v, copies.typed(v as Int32Array));
+    else if (Array.isArray(v)) out.push(ARRAY, v, copies.array(v));
     else if (v !== null && typeof v === 'object' && OWNED.has(Object.getPrototypeOf(v))) {
       out.push(OBJECT, v);
-      saveOwned(v as Record<string, unknown>, out);
+      saveOwned(v as Record<string, unknown>, out, copies);
     } else out.push(VALUE, v);
   }
 }
@@ -160,6 +187,7 @@ class Hot {
   lockVals: unknown[][] = [];
   pcs: number[] = [];
   ops: unknown[] = [];
+  opCopies = new Copies();
   /** The page-state hash lanes before the point. */
   pageA = 0;
   pageB = 0;
@@ -625,10 +653,12 @@ export class Journal {
     }
     h.pcs.length = 0;
     h.ops.length = 0;
+    h.opCopies.n = 0;
     for (const t of this.threads) {
       h.pcs.push(t.pc);
       // Done ops change no more; the running one and those after it are saved.
-      for (let i = t.pc; i < t.ops.length; i++) saveOwned(t.ops[i]! as unknown as Record<string, unknown>, h.ops);
+      for (let i = t.pc; i < t.ops.length; i++)
+        saveOwned(t.ops[i]! as unknown as Record<string, unknown>, h.ops, h.opCopies);
     }
   }
 
