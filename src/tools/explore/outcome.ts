@@ -33,7 +33,21 @@ interface PageView {
   value: number;
 }
 
-function viewPage(m: Machine, p: Process, addr: number): PageView | undefined {
+/** A blank view, filled by viewPage(). */
+const blankView = (): PageView => ({
+  pfn: 0,
+  level: 'pte',
+  writable: false,
+  folio: 0,
+  refcount: 0,
+  mapcount: 0,
+  pinned: false,
+  exclusive: false,
+  value: 0,
+});
+
+/** The page at addr into `v` (reused: observe() views every page of every region at every end state). */
+function viewPage(m: Machine, p: Process, addr: number, v: PageView): PageView | undefined {
   const pt = p.mm.pt;
   let e = pt.pudLeaf(addr);
   let level: PageView['level'] = 'pud';
@@ -54,17 +68,16 @@ function viewPage(m: Machine, p: Process, addr: number): PageView | undefined {
   }
   const mem = m.mem;
   const folio = mem.page_folio(pfn);
-  return {
-    pfn,
-    level,
-    writable: pte_write(e),
-    folio,
-    refcount: mem.refcount[folio]! - lruBatchRefs(m, folio),
-    mapcount: mem.mapcount[pfn]! + mem.folio_entire_mapcount(folio),
-    pinned: folio_maybe_dma_pinned(m, folio),
-    exclusive: mem.folio_test_anon(folio) && mem.PageAnonExclusive(level === 'pte' ? pfn : folio),
-    value: pageValue(m, pfn),
-  };
+  v.pfn = pfn;
+  v.level = level;
+  v.writable = pte_write(e);
+  v.folio = folio;
+  v.refcount = mem.refcount[folio]! - lruBatchRefs(m, folio);
+  v.mapcount = mem.mapcount[pfn]! + mem.folio_entire_mapcount(folio);
+  v.pinned = folio_maybe_dma_pinned(m, folio);
+  v.exclusive = mem.folio_test_anon(folio) && mem.PageAnonExclusive(level === 'pte' ? pfn : folio);
+  v.value = pageValue(m, pfn);
+  return v;
 }
 
 /**
@@ -131,6 +144,7 @@ export function observe(ctx: RunContext, returns: string[]): Observation {
   const names = new FrameNames();
   const keyParts: string[] = [];
   const pages: string[] = [];
+  const views = [blankView(), blankView(), blankView()];
   const procs = [...m.processes.values()].filter((p) => p.alive).sort((a, b) => (a.name < b.name ? -1 : 1));
   for (const r of ctx.regions.values())
     for (const p of procs) {
@@ -138,11 +152,13 @@ export function observe(ctx: RunContext, returns: string[]): Observation {
       const n = r.len / PAGE_SIZE;
       let i = 0;
       while (i < n) {
-        const first = viewPage(m, p, r.addr + i * PAGE_SIZE);
+        const first = viewPage(m, p, r.addr + i * PAGE_SIZE, views[0]!);
         let j = i + 1;
         let last = first;
         for (; j < n; j++) {
-          const v = viewPage(m, p, r.addr + j * PAGE_SIZE);
+          // A view that is neither the run's first nor its last page.
+          const free = views[0] !== first && views[0] !== last ? views[0]! : views[1] !== last ? views[1]! : views[2]!;
+          const v = viewPage(m, p, r.addr + j * PAGE_SIZE, free);
           if (!continues(last, v)) break;
           last = v;
         }
