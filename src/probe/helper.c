@@ -851,6 +851,35 @@ static void cmd_simple(long r)
 	flush_line();
 }
 
+/* The file a command names by path=, opened with flags. On failure the command's answer is sent (a
+ * usage error without path=, -errno when open() fails) and -1 returned. */
+static int open_path_arg(const char *cmd, int flags)
+{
+	const char *path = arg("path");
+	char msg[64];
+	int fd;
+
+	if (!path) {
+		snprintf(msg, sizeof(msg), "%s needs path", cmd);
+		fail_usage(msg);
+		return -1;
+	}
+	fd = open(path, flags);
+	if (fd < 0)
+		cmd_simple(-1);
+	return fd;
+}
+
+/* Close fd and answer r, keeping the errno of the call whose result r is. */
+static void close_and_answer(int fd, long r)
+{
+	int e = errno;
+
+	close(fd);
+	errno = e;
+	cmd_simple(r);
+}
+
 /* This process's mm->locked_vm in pages (VmLck of /proc/self/status, in kB), -1 if unreadable. */
 static long locked_vm_pages(void)
 {
@@ -1193,26 +1222,16 @@ static void cmd_close(void)
 
 static void cmd_odirect(void)
 {
-	const char *path = arg("path");
 	int rd = (int)num("read", 1);
 	unsigned long addr = num("addr", 0), len = num("len", 0), foff = num("foff", 0);
 	int fd;
 	ssize_t r;
 
-	if (!path) {
-		fail_usage("odirect needs path");
+	fd = open_path_arg("odirect", O_RDWR | O_DIRECT);
+	if (fd < 0)
 		return;
-	}
-	fd = open(path, O_RDWR | O_DIRECT);
-	if (fd < 0) {
-		cmd_simple(-1);
-		return;
-	}
 	r = rd ? pread(fd, (void *)addr, len, (off_t)foff) : pwrite(fd, (void *)addr, len, (off_t)foff);
-	int e = errno;
-	close(fd);
-	errno = e;
-	cmd_simple(r);
+	close_and_answer(fd, r);
 }
 
 static void cmd_pvm(void)
@@ -1878,21 +1897,14 @@ static void cmd_kmsg(void)
 
 static void cmd_readfile(void)
 {
-	const char *path = arg("path");
 	static char buf[512 * 1024];
 	size_t len = 0;
 	ssize_t n;
 	int fd;
 
-	if (!path) {
-		fail_usage("readfile needs path");
+	fd = open_path_arg("readfile", O_RDONLY);
+	if (fd < 0)
 		return;
-	}
-	fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		cmd_simple(-1);
-		return;
-	}
 	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
 		len += (size_t)n;
 	close(fd);
@@ -1917,10 +1929,7 @@ static void cmd_writefile(void)
 		return;
 	}
 	ssize_t w = write(fd, value, strlen(value));
-	int e = errno;
-	close(fd);
-	errno = e;
-	cmd_simple(w < 0 ? -1 : 0);
+	close_and_answer(fd, w < 0 ? -1 : 0);
 }
 
 /*
@@ -1987,20 +1996,13 @@ static void cmd_mkfile(void)
 /* pread path=P off=O len=L: a buffered read -> ret: bytes, "data": the first word of each page. */
 static void cmd_pread(void)
 {
-	const char *path = arg("path");
 	unsigned long long off = num("off", 0), len = num("len", 0), done = 0;
 	char *buf;
 	int fd;
 
-	if (!path) {
-		fail_usage("pread needs path");
+	fd = open_path_arg("pread", O_RDONLY);
+	if (fd < 0)
 		return;
-	}
-	fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		cmd_simple(-1);
-		return;
-	}
 	buf = scratch_get(len);
 	if (!buf) {
 		int e = errno;
@@ -2031,21 +2033,14 @@ static void cmd_pread(void)
 /* pwrite path=P off=O len=L value=V: a buffered write of V over every page -> ret: bytes. */
 static void cmd_pwrite(void)
 {
-	const char *path = arg("path");
 	unsigned long long off = num("off", 0), len = num("len", 0);
 	char *buf;
 	ssize_t r;
 	int fd;
 
-	if (!path) {
-		fail_usage("pwrite needs path");
+	fd = open_path_arg("pwrite", O_WRONLY);
+	if (fd < 0)
 		return;
-	}
-	fd = open(path, O_WRONLY);
-	if (fd < 0) {
-		cmd_simple(-1);
-		return;
-	}
 	buf = scratch_get(len);
 	if (!buf) {
 		close(fd);
@@ -2065,25 +2060,15 @@ static void cmd_pwrite(void)
 /* fsync path=P; range=1: sync_file_range(WAIT_BEFORE|WRITE|WAIT_AFTER) instead (the flusher's writeback). */
 static void cmd_fsync(void)
 {
-	const char *path = arg("path");
 	int fd, r;
 
-	if (!path) {
-		fail_usage("fsync needs path");
+	fd = open_path_arg("fsync", O_RDONLY);
+	if (fd < 0)
 		return;
-	}
-	fd = open(path, O_RDONLY);
-	if (fd < 0) {
-		cmd_simple(-1);
-		return;
-	}
 	r = num("range", 0) ? sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
 						   SYNC_FILE_RANGE_WAIT_AFTER)
 			     : fsync(fd);
-	int e = errno;
-	close(fd);
-	errno = e;
-	cmd_simple(r);
+	close_and_answer(fd, r);
 }
 
 /* The block device a file system lives on (/dev/<name> from /sys/dev/block/MAJ:MIN/uevent). */
@@ -2136,7 +2121,6 @@ struct fiemap_header_ {
  */
 static void cmd_readdisk(void)
 {
-	const char *path = arg("path");
 	unsigned long long off = num("off", 0), len = num("len", 0);
 	static struct fm map;
 	struct stat st;
@@ -2144,15 +2128,11 @@ static void cmd_readdisk(void)
 	static char blk[PAGE] __attribute__((aligned(4096)));
 	int fd, bd = -1;
 
-	if (!path) {
-		fail_usage("readdisk needs path");
+	fd = open_path_arg("readdisk", O_RDONLY);
+	if (fd < 0)
 		return;
-	}
-	fd = open(path, O_RDONLY);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		cmd_simple(-1);
-		if (fd >= 0)
-			close(fd);
+	if (fstat(fd, &st) < 0) {
+		close_and_answer(fd, -1);
 		return;
 	}
 	memset(&map, 0, sizeof(map));
