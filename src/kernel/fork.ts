@@ -275,7 +275,7 @@ function copyPteRange(
     }
     const a = addr + (i - pte_index(addr)) * PAGE_SIZE;
     // copy_present_ptes(): the PTEs that map the rest of one large folio are copied as a batch.
-    const nr = copyPresentPtesBatch(m, dst, src, a, e, table, dtable, i, (iEnd - i) * PAGE_SIZE, cow);
+    const nr = copyPresentPtesBatch(m, dst, src, e, table, dtable, i, (iEnd - i) * PAGE_SIZE, cow);
     if (nr > 0) {
       st.shared += nr;
       done += nr - 1;
@@ -304,7 +304,6 @@ function copyPresentPtesBatch(
   m: Machine,
   dst: Vma,
   src: Vma,
-  addr: number,
   e: number,
   table: Uint32Array,
   dtable: Uint32Array,
