@@ -6,24 +6,12 @@
 // each point, as the JSON's trace says. Skipped, with the reason, without Chromium.
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ROOT, SHOTS, skipReason, launchChromium } from './chromium.js';
 import { startPlayground, type Playground } from '../../src/cli/playground.js';
 import type { ExploreResult } from '../../src/tools/explore/explorer.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = join(ROOT, 'test-results', 'playground');
-const skipReason = !existsSync(CHROMIUM)
-  ? `no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`
-  : !existsSync(join(ROOT, 'dist-web', 'index.html'))
-    ? 'the playground is not built (npm run build:web; npm test does)'
-    : !existsSync(join(ROOT, 'dist', 'cli', 'main.js'))
-      ? 'the CLI is not built (npm run build)'
-      : undefined;
-if (skipReason) console.log(`browser tests skipped: ${skipReason}`);
 
 /** `gupsim explore FILE --json [--without FLAG]`, as the CLI prints it. */
 function cliExplore(name: string, without?: string): ExploreResult {
@@ -61,13 +49,8 @@ async function runExplorer(page: Page, without: string): Promise<void> {
 
 describe.skipIf(skipReason !== undefined)('the playground explorer in Chromium', () => {
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     pg = await startPlayground({ port: 0 });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -5,11 +5,12 @@
 // written to test-results/playground/ on every run. Skipped, with the reason, without Chromium.
 
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ROOT, SHOTS, skipReason, launchChromium } from './chromium.js';
 import { startPlayground, type Playground } from '../../src/cli/playground.js';
 import { diffScenario } from '../../src/probe/diff.js';
 import { loadScenario } from '../../src/scenario/load.js';
@@ -21,18 +22,6 @@ import type { ExperimentRun } from '../../src/tools/experiments/types.js';
 import { fmtCell, outcomeText } from '../../src/tools/experiments/format.js';
 import { renderSvg } from '../../src/tools/experiments/svg.js';
 import { plotFile } from '../../src/tools/experiments/markdown.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = join(ROOT, 'test-results', 'playground');
-const skipReason = !existsSync(CHROMIUM)
-  ? `no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`
-  : !existsSync(join(ROOT, 'dist-web', 'index.html'))
-    ? 'the playground is not built (npm run build:web; npm test does)'
-    : !existsSync(join(ROOT, 'dist', 'cli', 'main.js'))
-      ? 'the CLI is not built (npm run build)'
-      : undefined;
-if (skipReason) console.log(`browser tests skipped: ${skipReason}`);
 
 /** `gupsim run FILE --json`, as the CLI prints it. */
 function cliRun(file: string): RunResult {
@@ -183,25 +172,12 @@ function checkInspect(got: Shown, rec: Record<string, unknown>, where: string): 
 
 describe.skipIf(skipReason !== undefined)('the playground in Chromium', () => {
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     pg = await startPlayground({
       port: 0,
       probe: true,
       diff: (sc, name) => diffScenario(sc, { name, probe: fakeKernel(3) }),
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
