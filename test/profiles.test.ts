@@ -24,6 +24,7 @@ import { lru_add_drain } from '../src/mm/swap.js';
 import { memfd_pin_folios } from '../src/mm/gup_memfd.js';
 import { GupTestFile, PIN_LONGTERM_TEST_START } from '../src/mm/gup_test.js';
 import { EINVAL, EOVERFLOW } from '../src/uapi/errno.js';
+import { step, delta } from './step_results.js';
 
 type Release = '6.1' | '6.12' | '6.18';
 const ON: Record<Release, KernelProfile> = { '6.1': LINUX_6_1, '6.12': LINUX_6_12, '6.18': LINUX_6_18 };
@@ -41,22 +42,6 @@ function eachMachine<T>(fn: (p: KernelProfile) => T): Record<Release, T> {
   const out = {} as Record<Release, T>;
   for (const rel of Object.keys(ON) as Release[]) out[rel] = fn(ON[rel]);
   return out;
-}
-
-function step(r: RunResult, label: string): StepResult {
-  const s = r.steps.find((x) => x.label === label);
-  if (!s) throw new Error(`no step ${label}`);
-  return s;
-}
-
-/** A step's own pin-counter increments. */
-function delta(r: RunResult, label: string): [number, number] {
-  const s = step(r, label);
-  const prev = r.steps[s.index - 1]?.vmstat ?? { nr_foll_pin_acquired: 0, nr_foll_pin_released: 0 };
-  return [
-    s.vmstat.nr_foll_pin_acquired - prev.nr_foll_pin_acquired,
-    s.vmstat.nr_foll_pin_released - prev.nr_foll_pin_released,
-  ];
 }
 
 function page(r: RunResult, label: string, i = 0): Record<string, unknown> {

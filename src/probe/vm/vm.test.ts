@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadScenario } from '../../scenario/load.js';
 import type { Scenario } from '../../scenario/schema.js';
-import type { KernelRunResult, KernelStepResult, ProbeOptions } from '../engine.js';
+import type { KernelRunResult, ProbeOptions } from '../engine.js';
 import { agrees, diffScenario, formatDiff } from '../diff.js';
 import { ProbeError } from '../errors.js';
 import { Helper } from '../helper.js';
@@ -24,6 +24,7 @@ import { Vm } from './qemu.js';
 import type { VmRelease } from './releases.js';
 import { VmTransport } from './transport.js';
 import { main } from '../../cli/main.js';
+import { step, delta } from '../../../test/step_results.js';
 
 const skipReason = vmUnavailableReason;
 
@@ -103,22 +104,6 @@ steps:
   - { op: munmap, proc: app, region: h }
   - { op: expect, hugetlb: { 2M: { nr_hugepages: 0, free_hugepages: 0, surplus_hugepages: 0 } } }
 `);
-
-function step(r: KernelRunResult, label: string): KernelStepResult {
-  const s = r.steps.find((x) => x.label === label);
-  if (!s) throw new Error(`no step ${label}`);
-  return s;
-}
-
-/** A step's own counter increments. */
-function delta(r: KernelRunResult, label: string): [number, number] {
-  const s = step(r, label);
-  const prev = r.steps[s.index - 1]?.vmstat ?? { nr_foll_pin_acquired: 0, nr_foll_pin_released: 0 };
-  return [
-    s.vmstat.nr_foll_pin_acquired - prev.nr_foll_pin_acquired,
-    s.vmstat.nr_foll_pin_released - prev.nr_foll_pin_released,
-  ];
-}
 
 function page(r: KernelRunResult, label: string): Record<string, unknown> {
   return (step(r, label).pages as Array<Record<string, unknown>>)[0]!;
