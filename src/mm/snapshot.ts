@@ -16,14 +16,14 @@ import { MemMap } from './memmap.js';
 import { PteSlab } from './pgtable.js';
 import type { Machine } from './machine.js';
 
-/** A module's per-object table (keyed by a machine, a VMA...) that a snapshot must include. */
+/** A module's per-machine table that a snapshot must include. */
 const sideTables: WeakMap<object, unknown>[] = [];
 
 /**
- * Include a module-level WeakMap in every snapshot: the entries of the objects a snapshot reaches are
- * saved, and restore() puts them back (and removes entries added since).
+ * Include a module-level WeakMap keyed by machine in every snapshot: the machine's entry is saved, and
+ * restore() puts it back (or removes it if there was none).
  */
-export function snapshotSideTable<K extends object, V>(table: WeakMap<K, V>): void {
+export function snapshotSideTable<V>(table: WeakMap<Machine, V>): void {
   sideTables.push(table as unknown as WeakMap<object, unknown>);
 }
 
@@ -32,6 +32,31 @@ const ARR = 1;
 const MAP = 2;
 const SET = 3;
 const TYPED = 4;
+/** Not saved: the pooled page state and slab (copied whole), buffers, weak collections, promises. */
+const SKIP = 5;
+
+/** What each prototype's objects are (OBJ, ARR...), found once per prototype. */
+const kindByProto = new Map<object | null, number>();
+
+function kindOf(o: object): number {
+  const proto = Object.getPrototypeOf(o) as object | null;
+  let k = kindByProto.get(proto);
+  if (k === undefined) {
+    if (o instanceof MemMap || o instanceof PteSlab) k = SKIP;
+    else if (ArrayBuffer.isView(o)) k = o instanceof DataView ? SKIP : TYPED;
+    else if (Array.isArray(o)) k = ARR;
+    else if (o instanceof Map) k = MAP;
+    else if (o instanceof Set) k = SET;
+    else if (o instanceof ArrayBuffer || o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise) k = SKIP;
+    else k = OBJ;
+    kindByProto.set(proto, k);
+  }
+  return k;
+}
+
+/** The walk's scratch (reused: a snapshot allocates only what it keeps). */
+const seen = new Set<object>();
+const stack: object[] = [];
 
 type Typed = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float64Array;
 
@@ -52,9 +77,13 @@ export class MachineSnapshot {
   slabUsed = 0;
   slabFree: number[] = [];
   /** Every object reached, what it is, and its saved fields or entries. */
-  readonly objs: object[] = [];
+  objs: object[] = [];
   kinds: Uint8Array = new Uint8Array(64);
-  readonly data: unknown[] = [];
+  data: unknown[] = [];
+  /** The lists of the snapshot before last taken into this one (reused by the next: no garbage). */
+  spareObjs: object[] = [];
+  spareKinds: Uint8Array = new Uint8Array(64);
+  spareData: unknown[] = [];
   /** Side-table entries: table index, key, value. */
   readonly side: [number, object, unknown][] = [];
 
@@ -120,82 +149,122 @@ export function snapshotMachine(
   // The slab's allocation state goes with the object graph.
   s.slabUsed = slab.used;
   s.slabFree = slab.free.slice();
-  // Everything else: the object graph, field by field.
+  // Everything else: the object graph, field by field. An object found at the same place as in the
+  // snapshot taken into `s` before (the usual case: the graph keeps its shape) reuses that one's arrays.
+  const oldObjs = s.objs;
   const oldData = s.data;
-  const oldObjs = s.objs.slice();
-  s.objs.length = 0;
-  const newData: unknown[] = [];
+  const oldKinds = s.kinds;
+  const oldN = oldObjs.length;
+  const objs = (s.objs = s.spareObjs);
+  const data = (s.data = s.spareData);
+  s.kinds = s.spareKinds;
+  s.spareObjs = oldObjs;
+  s.spareData = oldData;
+  s.spareKinds = oldKinds;
+  objs.length = data.length = 0;
   s.side.length = 0;
-  const seen = new Set<object>();
-  const stack: object[] = [m, ...roots];
-  const visit = (v: unknown) => {
-    if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
-  };
-  // Reuse the typed-array copies of the last snapshot taken into `s`, matched by object.
-  const lastCopy = new Map<object, unknown>();
-  for (let i = 0; i < oldObjs.length; i++) if (s.kinds[i] === TYPED) lastCopy.set(oldObjs[i]!, oldData[i]);
-  while (stack.length > 0) {
-    const o = stack.pop()!;
-    if (seen.has(o)) continue;
-    seen.add(o);
-    for (let t = 0; t < sideTables.length; t++) {
-      const table = sideTables[t]!;
-      if (table.has(o)) {
-        const v = table.get(o);
-        s.side.push([t, o, v]);
-        visit(v);
-      }
-    }
-    // The pool and the slab are copied above; their views are not walked.
-    if (o instanceof MemMap || o instanceof PteSlab) continue;
-    let kind: number;
-    let d: unknown;
-    if (ArrayBuffer.isView(o)) {
-      if (o.buffer === mem.pool || slab.owns(o) || o instanceof DataView) continue;
-      kind = TYPED;
-      d = copyTyped(o as Typed, lastCopy.get(o));
-    } else if (Array.isArray(o)) {
-      kind = ARR;
-      d = o.slice();
-      for (const v of o) visit(v);
-    } else if (o instanceof Map) {
-      kind = MAP;
-      const keys: unknown[] = [];
-      const vals: unknown[] = [];
-      for (const [k, v] of Map.prototype.entries.call(o) as IterableIterator<[unknown, unknown]>) {
-        keys.push(k);
-        vals.push(v);
-        visit(k);
-        visit(v);
-      }
-      d = [keys, vals];
-    } else if (o instanceof Set) {
-      kind = SET;
-      const vals = [...(Set.prototype.values.call(o) as IterableIterator<unknown>)];
-      for (const v of vals) visit(v);
-      d = vals;
-    } else if (o instanceof ArrayBuffer || o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise) {
-      continue;
-    } else {
-      const keys = Object.keys(o);
-      const vals = keys.map((k) => (o as Record<string, unknown>)[k]);
-      for (const v of vals) visit(v);
-      if (Object.isFrozen(o)) continue; // cannot change: nothing to put back
-      kind = OBJ;
-      d = [keys, vals];
-    }
-    const i = s.objs.length;
-    s.objs.push(o);
-    if (i >= s.kinds.length) {
-      const k = new Uint8Array(s.kinds.length * 2);
-      k.set(s.kinds);
-      s.kinds = k;
-    }
-    s.kinds[i] = kind;
-    newData.push(d);
+  for (let t = 0; t < sideTables.length; t++) {
+    const table = sideTables[t]!;
+    if (table.has(m)) s.side.push([t, m, table.get(m)]);
   }
-  s.data.length = 0;
-  for (const d of newData) s.data.push(d);
+  seen.clear();
+  stack.length = 0;
+  stack.push(m, ...roots);
+  for (const [, , v] of s.side) if (v !== null && typeof v === 'object') stack.push(v);
+  // Typed-array copies by object, for one found elsewhere than before (made only if needed).
+  let lastCopy: Map<object, unknown> | undefined;
+  try {
+    while (stack.length > 0) {
+      const o = stack.pop()!;
+      if (seen.has(o)) continue;
+      seen.add(o);
+      const kind = kindOf(o);
+      if (kind === SKIP) continue;
+      const i = objs.length;
+      const prev = i < oldN && oldObjs[i] === o && oldKinds[i] === kind ? oldData[i] : undefined;
+      let d: unknown;
+      switch (kind) {
+        case TYPED: {
+          if ((o as Typed).buffer === mem.pool || slab.owns(o as Typed)) continue;
+          let into = prev;
+          if (into === undefined && oldN > 0) {
+            if (!lastCopy) {
+              lastCopy = new Map();
+              for (let j = 0; j < oldN; j++) if (oldKinds[j] === TYPED) lastCopy.set(oldObjs[j]!, oldData[j]);
+            }
+            into = lastCopy.get(o);
+          }
+          d = copyTyped(o as Typed, into);
+          break;
+        }
+        case ARR: {
+          const a = o as unknown[];
+          const c = Array.isArray(prev) ? prev : [];
+          c.length = a.length;
+          for (let k = 0; k < a.length; k++) {
+            const v = a[k];
+            c[k] = v;
+            if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+          }
+          d = c;
+          break;
+        }
+        case MAP: {
+          const kv = (prev as [unknown[], unknown[]] | undefined) ?? [[], []];
+          const keys = kv[0];
+          const vals = kv[1];
+          let n = 0;
+          Map.prototype.forEach.call(o, (v: unknown, k: unknown) => {
+            keys[n] = k;
+            vals[n++] = v;
+            if (k !== null && typeof k === 'object' && !seen.has(k)) stack.push(k);
+            if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+          });
+          keys.length = vals.length = n;
+          d = kv;
+          break;
+        }
+        case SET: {
+          const vals = (prev as unknown[] | undefined) ?? [];
+          let n = 0;
+          Set.prototype.forEach.call(o, (v: unknown) => {
+            vals[n++] = v;
+            if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+          });
+          vals.length = n;
+          d = vals;
+          break;
+        }
+        default: {
+          const keys = Object.keys(o);
+          const kv = (prev as [string[], unknown[]] | undefined) ?? [keys, []];
+          kv[0] = keys;
+          const vals = kv[1];
+          vals.length = keys.length;
+          for (let k = 0; k < keys.length; k++) {
+            const v = (o as Record<string, unknown>)[keys[k]!];
+            vals[k] = v;
+            if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+          }
+          if (Object.isFrozen(o)) continue; // cannot change: nothing to put back
+          d = kv;
+        }
+      }
+      objs.push(o);
+      if (i >= s.kinds.length) {
+        const k = new Uint8Array(s.kinds.length * 2);
+        k.set(s.kinds);
+        s.kinds = k;
+      }
+      s.kinds[i] = kind;
+      data.push(d);
+    }
+  } finally {
+    seen.clear();
+    stack.length = 0;
+  }
+  // The lists before last are spare now: drop what they hold (the next snapshot refills them).
+  s.spareObjs.length = 0;
   return s;
 }
 
@@ -215,8 +284,7 @@ export function restoreMachine(m: Machine, s: MachineSnapshot): void {
   }
   slab.used = s.slabUsed;
   slab.free = s.slabFree.slice();
-  // Side tables first: entries of reached objects go back to what they were, others are dropped.
-  for (const table of sideTables) for (const o of s.objs) table.delete(o);
+  // Side tables first: the machine's entries go back to what they were, entries made since are dropped.
   for (const table of sideTables) table.delete(m);
   for (const [t, o, v] of s.side) sideTables[t]!.set(o, v);
   const objs = s.objs;

@@ -200,7 +200,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     const t = threads[ti]!;
     const op = t.ops[t.pc]!;
     op.footprint(world, stepFp);
-    journal.begin(op.structural(world));
+    journal.begin(op.structural(world), stepFp, ti);
     const rec = runPoint(ti);
     journal.commit(!stepFp.all && (stepFp.w & R_FRAMES) === 0);
     return rec;

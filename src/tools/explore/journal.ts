@@ -29,6 +29,11 @@ import type { Locks } from './locks.js';
 import { PinHandle, type RunContext as Ctx } from '../../scenario/context.js';
 import type { Holder } from '../../consumers/holder.js';
 import type { Thread } from './state.js';
+import { Footprint, R_FRAMES, R_HANDLES, R_ALL_MMS, MAX_MM_SLOTS, MM_LOCK, mmRes } from './footprint.js';
+
+/** Every mm's lock resource, and every mm's page tables and fields. */
+const R_MM_LOCKS = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_LOCK)).reduce((a, b) => a | b, 0);
+const R_MM_STATE = R_ALL_MMS & ~R_MM_LOCKS;
 
 /** Words of one PTE table (PTRS_PER_PTE). */
 const TABLE_WORDS = 512;
@@ -191,6 +196,27 @@ class Hot {
   /** The page-state hash lanes before the point. */
   pageA = 0;
   pageB = 0;
+  /** Which parts were saved (H_FRAMES...), and the one thread whose op was (-1: every thread's). */
+  parts = 0;
+  thread = -1;
+}
+
+/** The parts of the hot state, saved only when the point's footprint may write them (footprint.ts). */
+const H_FRAMES = 1;
+const H_MMS = 2;
+const H_HANDLES = 4;
+const H_LOCKS = 8;
+const H_ALL = H_FRAMES | H_MMS | H_HANDLES | H_LOCKS;
+
+/** The hot-state parts a footprint's writes fall in. */
+function partsOf(fp: Footprint | undefined): number {
+  if (!fp || fp.all) return H_ALL;
+  let parts = 0;
+  if (fp.w & R_FRAMES) parts |= H_FRAMES;
+  if (fp.w & R_HANDLES) parts |= H_HANDLES;
+  if (fp.w & R_MM_STATE) parts |= H_MMS;
+  if (fp.w & R_MM_LOCKS) parts |= H_LOCKS;
+  return parts;
 }
 
 /** One point's record: where its log starts, and either the hot state or a full snapshot. */
@@ -384,8 +410,12 @@ export class Journal {
 
   // --- a point ----------------------------------------------------------------------------------
 
-  /** Before a point: record the hot state (or, `structural`, a full snapshot). */
-  begin(structural: boolean): void {
+  /**
+   * Before a point: record the hot state (or, `structural`, a full snapshot). With the point's footprint
+   * and thread, only the parts it may write and that thread's progress are recorded (a point changes no
+   * other thread's op).
+   */
+  begin(structural: boolean, fp?: Footprint, thread = -1): void {
     const f = (this.frames[this.depth] ??= {
       logStart: 0,
       hot: new Hot(),
@@ -403,7 +433,7 @@ export class Journal {
     f.committed = false;
     f.full = structural || this.m.misuse.records.length > 0;
     if (f.full) f.snap = snapshotMachine(this.m, this.roots, f.snap, false);
-    else this.saveHot(hot);
+    else this.saveHot(hot, partsOf(fp), thread);
     if (this.verify) f.check = snapshotMachine(this.m, this.roots);
     this.depth++;
   }
@@ -570,9 +600,30 @@ export class Journal {
 
   // --- the hot state ----------------------------------------------------------------------------
 
-  private saveHot(h: Hot): void {
+  private saveHot(h: Hot, parts: number, thread: number): void {
     const m = this.m;
     h.why = m.why;
+    h.parts = parts;
+    h.thread = thread;
+    if (parts & H_FRAMES) this.saveFrames(h);
+    if (parts & H_MMS) this.saveMms(h);
+    if (parts & H_HANDLES) this.saveHandles(h);
+    if (parts & H_LOCKS) this.saveLocks(h);
+    h.pcs.length = 0;
+    h.ops.length = 0;
+    h.opCopies.n = 0;
+    // Done ops change no more; the running one and those after it are saved.
+    const save = (t: Thread) => {
+      h.pcs.push(t.pc);
+      for (let i = t.pc; i < t.ops.length; i++)
+        saveOwned(t.ops[i]! as unknown as Record<string, unknown>, h.ops, h.opCopies);
+    };
+    if (thread >= 0) save(this.threads[thread]!);
+    else for (const t of this.threads) save(t);
+  }
+
+  private saveFrames(h: Hot): void {
+    const m = this.m;
     h.hugeZero = m.huge_zero_folio;
     const a = m.alloc;
     h.allocations = a.allocations;
@@ -601,6 +652,10 @@ export class Journal {
     h.mlocked.length = 0;
     for (const f of m.mem.mlocked) h.mlocked.push(f);
     h.warns = m.warns.records.length;
+  }
+
+  private saveMms(h: Hot): void {
+    const m = this.m;
     h.procs.length = 0;
     h.mmNums.length = 0;
     let k = 0;
@@ -632,6 +687,9 @@ export class Journal {
       });
       k++;
     }
+  }
+
+  private saveHandles(h: Hot): void {
     // The run's handles: a GUP call's return adds one, or pages to one.
     h.objects.length = 0;
     h.handleLens.length = 0;
@@ -641,6 +699,9 @@ export class Journal {
     }
     h.holders.length = 0;
     for (const o of this.ctx.holders.values()) h.holders.push(o);
+  }
+
+  private saveLocks(h: Hot): void {
     const all = this.locks.all;
     for (let i = 0; i < all.length; i++) {
       const keys = (h.lockKeys[i] ??= []);
@@ -651,20 +712,27 @@ export class Journal {
         vals.push(v);
       });
     }
-    h.pcs.length = 0;
-    h.ops.length = 0;
-    h.opCopies.n = 0;
-    for (const t of this.threads) {
-      h.pcs.push(t.pc);
-      // Done ops change no more; the running one and those after it are saved.
-      for (let i = t.pc; i < t.ops.length; i++)
-        saveOwned(t.ops[i]! as unknown as Record<string, unknown>, h.ops, h.opCopies);
-    }
   }
 
   private restoreHot(h: Hot): void {
+    this.m.why = h.why as Machine['why'];
+    const parts = h.parts;
+    if (parts & H_FRAMES) this.restoreFrames(h);
+    if (parts & H_MMS) this.restoreMms(h);
+    if (parts & H_HANDLES) this.restoreHandles(h);
+    if (parts & H_LOCKS) this.restoreLocks(h);
+    let at = 0;
+    const restore = (t: Thread, pc: number) => {
+      t.pc = pc;
+      for (let j = t.pc; j < t.ops.length; j++)
+        at = restoreOwned(t.ops[j]! as unknown as Record<string, unknown>, h.ops, at);
+    };
+    if (h.thread >= 0) restore(this.threads[h.thread]!, h.pcs[0]!);
+    else this.threads.forEach((t, i) => restore(t, h.pcs[i]!));
+  }
+
+  private restoreFrames(h: Hot): void {
     const m = this.m;
-    m.why = h.why as Machine['why'];
     m.huge_zero_folio = h.hugeZero;
     const a = m.alloc;
     a.allocations = h.allocations;
@@ -690,6 +758,9 @@ export class Journal {
     m.mem.mlocked.clear();
     for (const f of h.mlocked) m.mem.mlocked.add(f);
     m.warns.truncate(h.warns);
+  }
+
+  private restoreMms(h: Hot): void {
     let k = 0;
     for (const p of h.procs) {
       const mm = p.mm;
@@ -714,6 +785,9 @@ export class Journal {
       for (let i = 0; i < uk.length; i++) puds.set(uk[i]!, uv[i]!);
       k++;
     }
+  }
+
+  private restoreHandles(h: Hot): void {
     this.ctx.objects.clear();
     for (const o of h.objects) this.ctx.objects.set(o.name, o);
     this.ctx.holders.clear();
@@ -724,6 +798,9 @@ export class Journal {
         o.entries.length = h.handleLens[hl]!;
         o.addrs.length = h.handleLens[hl++]!;
       }
+  }
+
+  private restoreLocks(h: Hot): void {
     const all = this.locks.all;
     for (let i = 0; i < all.length; i++) {
       const map = all[i] as Map<string, unknown>;
@@ -732,12 +809,6 @@ export class Journal {
       map.clear();
       for (let j = 0; j < keys.length; j++) map.set(keys[j]!, vals[j]);
     }
-    let at = 0;
-    this.threads.forEach((t, i) => {
-      t.pc = h.pcs[i]!;
-      for (let j = t.pc; j < t.ops.length; j++)
-        at = restoreOwned(t.ops[j]! as unknown as Record<string, unknown>, h.ops, at);
-    });
   }
 
   // --- verify -------------------------------------------------------------------------------------
