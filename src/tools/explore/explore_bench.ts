@@ -16,8 +16,12 @@ export interface ExploreBenchRow {
   states_per_second: number;
 }
 
-/** Warm-up searches before the timed ones (the JIT settles), and the CPU time the timed ones must add to. */
-const WARMUP_MS = 500;
+/**
+ * Warm-up searches before the timed ones, and the CPU time the timed ones must add to. A search of a
+ * small example takes a few milliseconds; V8 needs some seconds of them before its optimised code settles
+ * (measured: 10,000 states/s in the first second, 33,000 in the fourth), and the figure is the steady one.
+ */
+const WARMUP_MS = 3000;
 const TIMED_MS = 1000;
 
 /** The explorer's throughput on each scenario; `quick`: a tenth of the time (a smoke test, not a figure). */

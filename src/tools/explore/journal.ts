@@ -29,6 +29,7 @@ import type { Locks } from './locks.js';
 import { PinHandle, type RunContext as Ctx } from '../../scenario/context.js';
 import type { Holder } from '../../consumers/holder.js';
 import type { Thread } from './state.js';
+import { SavedList, SavedMap, SavedSet } from './saved.js';
 import { Footprint, R_FRAMES, R_HANDLES, R_ALL_MMS, MAX_MM_SLOTS, MM_LOCK, mmRes } from './footprint.js';
 
 /** Every mm's lock resource, and every mm's page tables and fields. */
@@ -123,18 +124,28 @@ class Copies {
 }
 
 /** Save an op-owned object's fields (flat: kind, key, value... with owned objects inline). */
-function saveOwned(o: Record<string, unknown>, out: unknown[], copies: Copies): void {
+function saveOwned(o: Record<string, unknown>, out: SavedList<unknown>, copies: Copies): void {
   const keys = keysOf(o);
   out.push(keys.length);
   for (const k of keys) {
     const v = o[k];
     out.push(k);
-    if (ArrayBuffer.isView(v)) out.push(TYPED, v, copies.typed(v as Int32Array));
-    else if (Array.isArray(v)) out.push(ARRAY, v, copies.array(v));
-    else if (v !== null && typeof v === 'object' && OWNED.has(Object.getPrototypeOf(v))) {
-      out.push(OBJECT, v);
+    if (ArrayBuffer.isView(v)) {
+      out.push(TYPED);
+      out.push(v);
+      out.push(copies.typed(v as Int32Array));
+    } else if (Array.isArray(v)) {
+      out.push(ARRAY);
+      out.push(v);
+      out.push(copies.array(v));
+    } else if (v !== null && typeof v === 'object' && OWNED.has(Object.getPrototypeOf(v))) {
+      out.push(OBJECT);
+      out.push(v);
       saveOwned(v as Record<string, unknown>, out, copies);
-    } else out.push(VALUE, v);
+    } else {
+      out.push(VALUE);
+      out.push(v);
+    }
   }
 }
 
@@ -165,33 +176,32 @@ class Hot {
   lastFailure: unknown;
   memallocPin = 0;
   slabUsed = 0;
-  slabFree: number[] = [];
+  slabFree = new SavedList<number>();
   areaFree: number[] = [];
   heads: Int32Array[] = [];
   vm = new Float64Array(0);
-  mthp: [number, number, number][] = [];
-  lru: number[] = [];
-  lruAdd: number[] = [];
-  lruMlock: number[] = [];
+  /** Per mTHP order: order, anon_fault_alloc, anon_fault_fallback. */
+  mthp = new SavedList<number>();
+  lru = new SavedList<number>();
+  lruAdd = new SavedList<number>();
+  lruMlock = new SavedList<number>();
   foliosAllocated = 0;
-  active: number[] = [];
-  mlocked: number[] = [];
+  active = new SavedSet<number>();
+  mlocked = new SavedSet<number>();
   warns = 0;
-  procs: Process[] = [];
-  mmNums: number[] = [];
-  /** Per process: its PMD directory's keys and slots, its PUD leaves' keys and entries. */
-  pmdKeys: number[][] = [];
-  pmdVals: PmdSlot[][] = [];
-  pudKeys: number[][] = [];
-  pudVals: number[][] = [];
+  procs = new SavedList<Process>();
+  mmNums = new SavedList<number>();
+  /** Per process: its PMD directory and its PUD leaves. */
+  pmds: SavedMap<number, PmdSlot>[] = [];
+  puds: SavedMap<number, number>[] = [];
   /** The run's handles and ledger (each keyed by its name). */
-  objects: Holder[] = [];
-  holders: Holder[] = [];
-  handleLens: number[] = [];
-  lockKeys: string[][] = [];
-  lockVals: unknown[][] = [];
-  pcs: number[] = [];
-  ops: unknown[] = [];
+  objects = new SavedMap<string, Holder>();
+  holders = new SavedMap<string, Holder>();
+  handles = new SavedList<PinHandle>();
+  handleLens = new SavedList<number>();
+  locks: SavedMap<string, unknown>[] = [];
+  pcs = new SavedList<number>();
+  ops = new SavedList<unknown>();
   opCopies = new Copies();
   /** The page-state hash lanes before the point. */
   pageA = 0;
@@ -601,25 +611,25 @@ export class Journal {
   // --- the hot state ----------------------------------------------------------------------------
 
   private saveHot(h: Hot, parts: number, thread: number): void {
-    const m = this.m;
-    h.why = m.why;
+    h.why = this.m.why;
     h.parts = parts;
     h.thread = thread;
     if (parts & H_FRAMES) this.saveFrames(h);
     if (parts & H_MMS) this.saveMms(h);
     if (parts & H_HANDLES) this.saveHandles(h);
     if (parts & H_LOCKS) this.saveLocks(h);
-    h.pcs.length = 0;
-    h.ops.length = 0;
+    h.pcs.reset();
+    h.ops.reset();
     h.opCopies.n = 0;
-    // Done ops change no more; the running one and those after it are saved.
-    const save = (t: Thread) => {
-      h.pcs.push(t.pc);
-      for (let i = t.pc; i < t.ops.length; i++)
-        saveOwned(t.ops[i]! as unknown as Record<string, unknown>, h.ops, h.opCopies);
-    };
-    if (thread >= 0) save(this.threads[thread]!);
-    else for (const t of this.threads) save(t);
+    if (thread >= 0) this.saveThread(h, this.threads[thread]!);
+    else for (const t of this.threads) this.saveThread(h, t);
+  }
+
+  /** A thread's progress and its ops from the running one on (done ops change no more). */
+  private saveThread(h: Hot, t: Thread): void {
+    h.pcs.push(t.pc);
+    for (let i = t.pc; i < t.ops.length; i++)
+      saveOwned(t.ops[i]! as unknown as Record<string, unknown>, h.ops, h.opCopies);
   }
 
   private saveFrames(h: Hot): void {
@@ -631,87 +641,69 @@ export class Journal {
     h.memallocPin = a.memallocPin;
     const slab = m.pteSlab;
     h.slabUsed = slab.used;
-    copyInto(h.slabFree, slab.free);
-    h.areaFree.length = a.areas.length;
-    a.areas.forEach((ar, i) => {
+    h.slabFree.copy(slab.free);
+    const areas = a.areas;
+    for (let i = 0; i < areas.length; i++) {
+      const ar = areas[i]!;
       h.areaFree[i] = ar.free;
       const hd = (h.heads[i] ??= new Int32Array(ar.heads.length));
       hd.set(ar.heads);
-    });
+    }
     const vm = m.vmstat.values();
     if (h.vm.length !== vm.length) h.vm = new Float64Array(vm.length);
     h.vm.set(vm);
-    h.mthp.length = 0;
-    for (const [o, st] of m.vmstat.mthp) h.mthp.push([o, st.anon_fault_alloc, st.anon_fault_fallback]);
-    copyInto(h.lru, m.lruActivateBatch);
-    copyInto(h.lruAdd, m.lruAddBatch);
-    copyInto(h.lruMlock, m.lruMlockBatch);
+    h.mthp.reset();
+    for (const [o, st] of m.vmstat.mthp) {
+      h.mthp.push(o);
+      h.mthp.push(st.anon_fault_alloc);
+      h.mthp.push(st.anon_fault_fallback);
+    }
+    h.lru.copy(m.lruActivateBatch);
+    h.lruAdd.copy(m.lruAddBatch);
+    h.lruMlock.copy(m.lruMlockBatch);
     h.foliosAllocated = m.foliosAllocated;
-    h.active.length = 0;
-    for (const f of m.activeFolios) h.active.push(f);
-    h.mlocked.length = 0;
-    for (const f of m.mem.mlocked) h.mlocked.push(f);
+    h.active.save(m.activeFolios);
+    h.mlocked.save(m.mem.mlocked);
     h.warns = m.warns.records.length;
   }
 
   private saveMms(h: Hot): void {
-    const m = this.m;
-    h.procs.length = 0;
-    h.mmNums.length = 0;
+    h.procs.reset();
+    h.mmNums.reset();
     let k = 0;
-    for (const p of m.processes.values()) {
+    for (const p of this.m.processes.values()) {
       h.procs.push(p);
       const mm = p.mm;
-      h.mmNums.push(
-        p.alive ? 1 : 0,
-        mm.write_protect_seq,
-        mm.has_pinned ? 1 : 0,
-        mm.rss_anon,
-        mm.rss_file,
-        mm.locked_vm,
-        mm.pinned_vm,
-      );
-      const pk = (h.pmdKeys[k] ??= []);
-      const pv = (h.pmdVals[k] ??= []);
-      pk.length = pv.length = 0;
-      Map.prototype.forEach.call(mm.pt.pmds, (v: PmdSlot, key: number) => {
-        pk.push(key);
-        pv.push(v);
-      });
-      const uk = (h.pudKeys[k] ??= []);
-      const uv = (h.pudVals[k] ??= []);
-      uk.length = uv.length = 0;
-      mm.pt.puds.forEach((v, key) => {
-        uk.push(key);
-        uv.push(v);
-      });
+      const nums = h.mmNums;
+      nums.push(p.alive ? 1 : 0);
+      nums.push(mm.write_protect_seq);
+      nums.push(mm.has_pinned ? 1 : 0);
+      nums.push(mm.rss_anon);
+      nums.push(mm.rss_file);
+      nums.push(mm.locked_vm);
+      nums.push(mm.pinned_vm);
+      (h.pmds[k] ??= new SavedMap()).save(mm.pt.pmds);
+      (h.puds[k] ??= new SavedMap()).save(mm.pt.puds);
       k++;
     }
   }
 
   private saveHandles(h: Hot): void {
     // The run's handles: a GUP call's return adds one, or pages to one.
-    h.objects.length = 0;
-    h.handleLens.length = 0;
-    for (const o of this.ctx.objects.values()) {
-      h.objects.push(o);
-      if (o instanceof PinHandle) h.handleLens.push(o.entries.length);
-    }
-    h.holders.length = 0;
-    for (const o of this.ctx.holders.values()) h.holders.push(o);
+    h.objects.save(this.ctx.objects);
+    h.holders.save(this.ctx.holders);
+    h.handles.reset();
+    h.handleLens.reset();
+    for (const o of this.ctx.objects.values())
+      if (o instanceof PinHandle) {
+        h.handles.push(o);
+        h.handleLens.push(o.entries.length);
+      }
   }
 
   private saveLocks(h: Hot): void {
     const all = this.locks.all;
-    for (let i = 0; i < all.length; i++) {
-      const keys = (h.lockKeys[i] ??= []);
-      const vals = (h.lockVals[i] ??= []);
-      keys.length = vals.length = 0;
-      all[i]!.forEach((v, k) => {
-        keys.push(k);
-        vals.push(v);
-      });
-    }
+    for (let i = 0; i < all.length; i++) (h.locks[i] ??= new SavedMap()).save(all[i]!);
   }
 
   private restoreHot(h: Hot): void {
@@ -722,13 +714,16 @@ export class Journal {
     if (parts & H_HANDLES) this.restoreHandles(h);
     if (parts & H_LOCKS) this.restoreLocks(h);
     let at = 0;
-    const restore = (t: Thread, pc: number) => {
-      t.pc = pc;
+    const ops = h.ops.a;
+    const pcs = h.pcs.a;
+    const first = h.thread >= 0 ? h.thread : 0;
+    const end = h.thread >= 0 ? h.thread + 1 : this.threads.length;
+    for (let i = first; i < end; i++) {
+      const t = this.threads[i]!;
+      t.pc = pcs[i - first]!;
       for (let j = t.pc; j < t.ops.length; j++)
-        at = restoreOwned(t.ops[j]! as unknown as Record<string, unknown>, h.ops, at);
-    };
-    if (h.thread >= 0) restore(this.threads[h.thread]!, h.pcs[0]!);
-    else this.threads.forEach((t, i) => restore(t, h.pcs[i]!));
+        at = restoreOwned(t.ops[j]! as unknown as Record<string, unknown>, ops, at);
+    }
   }
 
   private restoreFrames(h: Hot): void {
@@ -740,75 +735,68 @@ export class Journal {
     a.memallocPin = h.memallocPin;
     const slab = m.pteSlab;
     slab.used = h.slabUsed;
-    copyInto(slab.free, h.slabFree);
-    a.areas.forEach((ar, i) => {
+    h.slabFree.restoreInto(slab.free);
+    const areas = a.areas;
+    for (let i = 0; i < areas.length; i++) {
+      const ar = areas[i]!;
       ar.free = h.areaFree[i]!;
       ar.heads.set(h.heads[i]!);
-    });
+    }
     m.vmstat.values().set(h.vm);
-    m.vmstat.mthp.clear();
-    for (const [o, alloc, fallback] of h.mthp)
-      m.vmstat.mthp.set(o, { anon_fault_alloc: alloc, anon_fault_fallback: fallback });
-    copyInto(m.lruActivateBatch, h.lru);
-    copyInto(m.lruAddBatch, h.lruAdd);
-    copyInto(m.lruMlockBatch, h.lruMlock);
+    // mTHP counters: the saved orders' in place, orders counted since dropped.
+    const mthp = m.vmstat.mthp;
+    const saved = h.mthp;
+    let keep = mthp.size === saved.n / 3;
+    for (let i = 0; keep && i < saved.n; i += 3) keep = mthp.has(saved.a[i]!);
+    if (!keep) mthp.clear();
+    for (let i = 0; i < saved.n; i += 3) {
+      const o = saved.a[i]!;
+      const st = mthp.get(o);
+      if (st) {
+        st.anon_fault_alloc = saved.a[i + 1]!;
+        st.anon_fault_fallback = saved.a[i + 2]!;
+      } else mthp.set(o, { anon_fault_alloc: saved.a[i + 1]!, anon_fault_fallback: saved.a[i + 2]! });
+    }
+    h.lru.restoreInto(m.lruActivateBatch);
+    h.lruAdd.restoreInto(m.lruAddBatch);
+    h.lruMlock.restoreInto(m.lruMlockBatch);
     m.foliosAllocated = h.foliosAllocated;
-    m.activeFolios.clear();
-    for (const f of h.active) m.activeFolios.add(f);
-    m.mem.mlocked.clear();
-    for (const f of h.mlocked) m.mem.mlocked.add(f);
+    h.active.restore(m.activeFolios);
+    h.mlocked.restore(m.mem.mlocked);
     m.warns.truncate(h.warns);
   }
 
   private restoreMms(h: Hot): void {
-    let k = 0;
-    for (const p of h.procs) {
+    const nums = h.mmNums.a;
+    for (let k = 0; k < h.procs.n; k++) {
+      const p = h.procs.a[k]!;
       const mm = p.mm;
       const b = k * 7;
-      p.alive = h.mmNums[b] === 1;
-      mm.write_protect_seq = h.mmNums[b + 1]!;
-      mm.has_pinned = h.mmNums[b + 2] === 1;
-      mm.rss_anon = h.mmNums[b + 3]!;
-      mm.rss_file = h.mmNums[b + 4]!;
-      mm.locked_vm = h.mmNums[b + 5]!;
-      mm.pinned_vm = h.mmNums[b + 6]!;
+      p.alive = nums[b] === 1;
+      mm.write_protect_seq = nums[b + 1]!;
+      mm.has_pinned = nums[b + 2] === 1;
+      mm.rss_anon = nums[b + 3]!;
+      mm.rss_file = nums[b + 4]!;
+      mm.locked_vm = nums[b + 5]!;
+      mm.pinned_vm = nums[b + 6]!;
       // The Map's own methods: PmdDirectory.set() would free the tables it replaces.
-      const pmds = mm.pt.pmds;
-      const pk = h.pmdKeys[k]!;
-      const pv = h.pmdVals[k]!;
-      Map.prototype.clear.call(pmds);
-      for (let i = 0; i < pk.length; i++) Map.prototype.set.call(pmds, pk[i], pv[i]);
-      const puds = mm.pt.puds;
-      const uk = h.pudKeys[k]!;
-      const uv = h.pudVals[k]!;
-      puds.clear();
-      for (let i = 0; i < uk.length; i++) puds.set(uk[i]!, uv[i]!);
-      k++;
+      h.pmds[k]!.restore(mm.pt.pmds);
+      h.puds[k]!.restore(mm.pt.puds);
     }
   }
 
   private restoreHandles(h: Hot): void {
-    this.ctx.objects.clear();
-    for (const o of h.objects) this.ctx.objects.set(o.name, o);
-    this.ctx.holders.clear();
-    for (const o of h.holders) this.ctx.holders.set(o.name, o);
-    let hl = 0;
-    for (const o of h.objects)
-      if (o instanceof PinHandle) {
-        o.entries.length = h.handleLens[hl]!;
-        o.addrs.length = h.handleLens[hl++]!;
-      }
+    h.objects.restore(this.ctx.objects);
+    h.holders.restore(this.ctx.holders);
+    for (let i = 0; i < h.handles.n; i++) {
+      const o = h.handles.a[i]!;
+      o.entries.length = o.addrs.length = h.handleLens.a[i]!;
+    }
   }
 
   private restoreLocks(h: Hot): void {
     const all = this.locks.all;
-    for (let i = 0; i < all.length; i++) {
-      const map = all[i] as Map<string, unknown>;
-      const keys = h.lockKeys[i]!;
-      const vals = h.lockVals[i]!;
-      map.clear();
-      for (let j = 0; j < keys.length; j++) map.set(keys[j]!, vals[j]);
-    }
+    for (let i = 0; i < all.length; i++) h.locks[i]!.restore(all[i] as Map<string, unknown>);
   }
 
   // --- verify -------------------------------------------------------------------------------------
