@@ -54,8 +54,14 @@ function kindOf(o: object): number {
   return k;
 }
 
-/** The walk's scratch (reused: a snapshot allocates only what it keeps). */
-const seen = new Set<object>();
+/**
+ * The walk's marks: object -> the number of the walk that reached it. Kept from walk to walk, so that
+ * marking an object is an update, not an insertion into a table that a clear() has just emptied (which
+ * cost half of a snapshot); emptied when it holds many more objects than a graph has (objects no longer
+ * reachable stay in it until then).
+ */
+const marks = new Map<object, number>();
+let walk = 0;
 const stack: object[] = [];
 
 type Typed = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float64Array;
@@ -167,7 +173,12 @@ export function snapshotMachine(
     const table = sideTables[t]!;
     if (table.has(m)) s.side.push([t, m, table.get(m)]);
   }
-  seen.clear();
+  if (walk === 0x3fffffff || marks.size > 4 * oldN + 4096) {
+    marks.clear();
+    walk = 0;
+  }
+  const w = ++walk;
+  const seen = (o: object): boolean => marks.get(o) === w;
   stack.length = 0;
   stack.push(m, ...roots);
   for (const [, , v] of s.side) if (v !== null && typeof v === 'object') stack.push(v);
@@ -176,8 +187,8 @@ export function snapshotMachine(
   try {
     while (stack.length > 0) {
       const o = stack.pop()!;
-      if (seen.has(o)) continue;
-      seen.add(o);
+      if (seen(o)) continue;
+      marks.set(o, w);
       const kind = kindOf(o);
       if (kind === SKIP) continue;
       const i = objs.length;
@@ -204,7 +215,7 @@ export function snapshotMachine(
           for (let k = 0; k < a.length; k++) {
             const v = a[k];
             c[k] = v;
-            if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+            if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
           }
           d = c;
           break;
@@ -217,8 +228,8 @@ export function snapshotMachine(
           Map.prototype.forEach.call(o, (v: unknown, k: unknown) => {
             keys[n] = k;
             vals[n++] = v;
-            if (k !== null && typeof k === 'object' && !seen.has(k)) stack.push(k);
-            if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+            if (k !== null && typeof k === 'object' && !seen(k)) stack.push(k);
+            if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
           });
           keys.length = vals.length = n;
           d = kv;
@@ -229,7 +240,7 @@ export function snapshotMachine(
           let n = 0;
           Set.prototype.forEach.call(o, (v: unknown) => {
             vals[n++] = v;
-            if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+            if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
           });
           vals.length = n;
           d = vals;
@@ -237,14 +248,13 @@ export function snapshotMachine(
         }
         default: {
           const keys = Object.keys(o);
-          const kv = (prev as [string[], unknown[]] | undefined) ?? [keys, []];
+          const vals = Object.values(o);
+          const kv = (prev as [string[], unknown[]] | undefined) ?? [keys, vals];
           kv[0] = keys;
-          const vals = kv[1];
-          vals.length = keys.length;
-          for (let k = 0; k < keys.length; k++) {
-            const v = (o as Record<string, unknown>)[keys[k]!];
-            vals[k] = v;
-            if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+          kv[1] = vals;
+          for (let k = 0; k < vals.length; k++) {
+            const v = vals[k];
+            if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
           }
           if (Object.isFrozen(o)) continue; // cannot change: nothing to put back
           d = kv;
@@ -260,12 +270,30 @@ export function snapshotMachine(
       data.push(d);
     }
   } finally {
-    seen.clear();
     stack.length = 0;
   }
   // The lists before last are spare now: drop what they hold (the next snapshot refills them).
   s.spareObjs.length = 0;
   return s;
+}
+
+/** Whether a Map holds exactly these entries, in this order. */
+function sameMap(m: Map<unknown, unknown>, keys: unknown[], vals: unknown[]): boolean {
+  if (Reflect.get(Map.prototype, 'size', m) !== keys.length) return false;
+  let i = 0;
+  for (const [k, v] of Map.prototype.entries.call(m) as IterableIterator<[unknown, unknown]>) {
+    if (k !== keys[i] || v !== vals[i]) return false;
+    i++;
+  }
+  return true;
+}
+
+/** Whether a Set holds exactly these values, in this order. */
+function sameSet(s: Set<unknown>, vals: unknown[]): boolean {
+  if (Reflect.get(Set.prototype, 'size', s) !== vals.length) return false;
+  let i = 0;
+  for (const v of Set.prototype.values.call(s) as IterableIterator<unknown>) if (v !== vals[i++]) return false;
+  return true;
 }
 
 /** Put the machine (and the roots snapshotted with it) back into the state of `s`. */
@@ -304,23 +332,30 @@ export function restoreMachine(m: Machine, s: MachineSnapshot): void {
       }
       case MAP: {
         const [keys, vals] = d as [unknown[], unknown[]];
+        // A Map still as saved is left alone (clearing one frees its table, refilling it makes a new one).
         // Map.prototype's own methods: a subclass (the PMD directory) must not act on them.
+        if (sameMap(o as Map<unknown, unknown>, keys, vals)) break;
         Map.prototype.clear.call(o);
         for (let k = 0; k < keys.length; k++) Map.prototype.set.call(o, keys[k], vals[k]);
         break;
       }
       case SET: {
+        const vals = d as unknown[];
+        if (sameSet(o as Set<unknown>, vals)) break;
         Set.prototype.clear.call(o);
-        for (const v of d as unknown[]) Set.prototype.add.call(o, v);
+        for (const v of vals) Set.prototype.add.call(o, v);
         break;
       }
       default: {
         const [keys, vals] = d as [string[], unknown[]];
         const rec = o as Record<string, unknown>;
         const now = Object.keys(rec);
-        if (now.length !== keys.length || now.some((k, j) => k !== keys[j]))
-          for (const k of now) if (!keys.includes(k)) delete rec[k];
-        for (let k = 0; k < keys.length; k++) rec[keys[k]!] = vals[k];
+        let sameKeys = now.length === keys.length;
+        for (let k = 0; sameKeys && k < keys.length; k++) sameKeys = now[k] === keys[k];
+        if (!sameKeys) for (const k of now) if (!keys.includes(k)) delete rec[k];
+        // Only the fields that changed are stored (most have not).
+        const cur = sameKeys ? Object.values(rec) : undefined;
+        for (let k = 0; k < keys.length; k++) if (!cur || cur[k] !== vals[k]) rec[keys[k]!] = vals[k];
       }
     }
   }
