@@ -173,7 +173,7 @@ export function snapshotMachine(
     const table = sideTables[t]!;
     if (table.has(m)) s.side.push([t, m, table.get(m)]);
   }
-  if (walk === 0x3fffffff || marks.size > 4 * oldN + 4096) {
+  if (walk === 0x3fffffff || marks.size > 2 * oldN + 256) {
     marks.clear();
     walk = 0;
   }
