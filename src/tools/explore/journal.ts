@@ -259,8 +259,10 @@ export class Journal {
   private readonly extras: { name: string; a: Int32Array; s: Int32Array; hashed: boolean }[] = [];
   /** The pages that can change (in use at the start, or touched by the allocator since). */
   private readonly inSet: Uint8Array;
-  private readonly list: Int32Array;
-  private listN = 0;
+  /** The same set as sorted, disjoint runs of frames [runStart, runEnd): the compare walks memory in order. */
+  private runStart = new Int32Array(16);
+  private runEnd = new Int32Array(16);
+  private runs = 0;
   /** The slab's words, shadowed, and per table (slot) its hash lanes. */
   private slabShadow = new Int32Array(0);
   private slabViews: Int32Array[] = [];
@@ -294,7 +296,6 @@ export class Journal {
     this.sfl = this.fl.slice();
     this.smp = this.mp.slice();
     this.inSet = new Uint8Array(n);
-    this.list = new Int32Array(n);
     this.initialSet();
     this.addExtras(true);
     this.pageA = this.pageB = 0;
@@ -326,12 +327,50 @@ export class Journal {
   }
 
   private addPages(pfn: number, nr: number): void {
+    const start = Math.max(pfn, 0);
     const end = Math.min(pfn + nr, this.nr);
-    for (let p = Math.max(pfn, 0); p < end; p++)
+    if (start >= end) return;
+    let fresh = false;
+    for (let p = start; p < end; p++)
       if (!this.inSet[p]) {
         this.inSet[p] = 1;
-        this.list[this.listN++] = p;
+        fresh = true;
       }
+    if (fresh) this.addRun(start, end);
+  }
+
+  /** Add [start, end) to the runs, merging it with the runs it overlaps or touches. */
+  private addRun(start: number, end: number): void {
+    const rs = this.runStart;
+    const re = this.runEnd;
+    let n = this.runs;
+    // The first run that ends at or after start, and the first that starts after end.
+    let lo = 0;
+    while (lo < n && re[lo]! < start) lo++;
+    let hi = lo;
+    while (hi < n && rs[hi]! <= end) hi++;
+    if (hi > lo) {
+      // Merge runs lo..hi-1 with [start, end) into run lo.
+      rs[lo] = Math.min(rs[lo]!, start);
+      re[lo] = Math.max(re[hi - 1]!, end);
+      rs.copyWithin(lo + 1, hi, n);
+      re.copyWithin(lo + 1, hi, n);
+      this.runs = n - (hi - lo - 1);
+      return;
+    }
+    if (n === rs.length) {
+      const a = new Int32Array(n * 2);
+      a.set(rs);
+      const b = new Int32Array(n * 2);
+      b.set(re);
+      this.runStart = a;
+      this.runEnd = b;
+    }
+    this.runStart.copyWithin(lo + 1, lo, n);
+    this.runEnd.copyWithin(lo + 1, lo, n);
+    this.runStart[lo] = start;
+    this.runEnd[lo] = end;
+    this.runs = ++n;
   }
 
   /** Every page not inside a free buddy block, and any other page with some state (the zero page). */
@@ -528,59 +567,65 @@ export class Journal {
   }
 
   private diffPages(): void {
-    const { rc, mc, ix, fl, mp, src, smc, six, sfl, smp, list } = this;
-    const n = this.listN;
-    for (let k = 0; k < n; k++) {
-      const p = list[k]!;
-      // Most pages did not change: one test for all five words, then each word.
-      if (
-        ((rc[p]! ^ src[p]!) | (mc[p]! ^ smc[p]!) | (ix[p]! ^ six[p]!) | (fl[p]! ^ sfl[p]!) | (mp[p]! ^ smp[p]!)) ===
-        0
-      )
-        continue;
-      let v = rc[p]!;
-      let o = src[p]!;
-      if (v !== o) {
-        this.change(A_REFCOUNT, p, o, v);
-        src[p] = v;
+    const { rc, mc, ix, fl, mp, src, smc, six, sfl, smp, runStart, runEnd } = this;
+    const runs = this.runs;
+    for (let r = 0; r < runs; r++)
+      for (let p = runStart[r]!, end = runEnd[r]!; p < end; p++) {
+        // Most pages did not change: one test for all five words, then each word.
+        if (
+          ((rc[p]! ^ src[p]!) | (mc[p]! ^ smc[p]!) | (ix[p]! ^ six[p]!) | (fl[p]! ^ sfl[p]!) | (mp[p]! ^ smp[p]!)) ===
+          0
+        )
+          continue;
+        this.diffPage(p);
       }
-      v = mc[p]!;
-      o = smc[p]!;
-      if (v !== o) {
-        this.change(A_MAPCOUNT, p, o, v);
-        smc[p] = v;
-      }
-      v = ix[p]!;
-      o = six[p]!;
-      if (v !== o) {
-        this.change(A_INDEX, p, o, v);
-        six[p] = v;
-      }
-      v = fl[p]!;
-      o = sfl[p]!;
-      if (v !== o) {
-        this.change(A_FLAGS, p, o, v);
-        sfl[p] = v;
-      }
-      v = mp[p]!;
-      o = smp[p]!;
-      if (v !== o) {
-        this.change(A_MAPPING, p, o, v);
-        smp[p] = v;
-      }
-    }
     for (let e = 0; e < this.extras.length; e++) {
       const { a, s, hashed } = this.extras[e]!;
-      for (let k = 0; k < n; k++) {
-        const p = list[k]!;
-        const v = a[p]!;
-        const o = s[p]!;
-        if (v !== o) {
-          if (hashed) this.change(A_EXTRA + e, p, o, v);
-          else this.log.push(A_EXTRA + e, p, o);
-          s[p] = v;
+      for (let r = 0; r < runs; r++)
+        for (let p = runStart[r]!, end = runEnd[r]!; p < end; p++) {
+          const v = a[p]!;
+          const o = s[p]!;
+          if (v !== o) {
+            if (hashed) this.change(A_EXTRA + e, p, o, v);
+            else this.log.push(A_EXTRA + e, p, o);
+            s[p] = v;
+          }
         }
-      }
+    }
+  }
+
+  /** Log the words of page p that changed. */
+  private diffPage(p: number): void {
+    const { rc, mc, ix, fl, mp, src, smc, six, sfl, smp } = this;
+    let v = rc[p]!;
+    let o = src[p]!;
+    if (v !== o) {
+      this.change(A_REFCOUNT, p, o, v);
+      src[p] = v;
+    }
+    v = mc[p]!;
+    o = smc[p]!;
+    if (v !== o) {
+      this.change(A_MAPCOUNT, p, o, v);
+      smc[p] = v;
+    }
+    v = ix[p]!;
+    o = six[p]!;
+    if (v !== o) {
+      this.change(A_INDEX, p, o, v);
+      six[p] = v;
+    }
+    v = fl[p]!;
+    o = sfl[p]!;
+    if (v !== o) {
+      this.change(A_FLAGS, p, o, v);
+      sfl[p] = v;
+    }
+    v = mp[p]!;
+    o = smp[p]!;
+    if (v !== o) {
+      this.change(A_MAPPING, p, o, v);
+      smp[p] = v;
     }
   }
 
