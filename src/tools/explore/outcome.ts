@@ -31,6 +31,9 @@ interface PageView {
   pinned: boolean;
   exclusive: boolean;
   value: number;
+  /** Folio-wide: folio_test_anon(), folio_entire_mapcount(). */
+  anon: boolean;
+  entire: number;
 }
 
 /** A blank view, filled by viewPage(). */
@@ -44,10 +47,15 @@ const blankView = (): PageView => ({
   pinned: false,
   exclusive: false,
   value: 0,
+  anon: false,
+  entire: 0,
 });
 
-/** The page at addr into `v` (reused: observe() views every page of every region at every end state). */
-function viewPage(m: Machine, p: Process, addr: number, v: PageView): PageView | undefined {
+/**
+ * The page at addr into `v` (reused: observe() views every page of every region at every end state).
+ * `prev`: the view of the page before, whose folio-wide values are taken when it is in the same folio.
+ */
+function viewPage(m: Machine, p: Process, addr: number, v: PageView, prev?: PageView): PageView | undefined {
   const pt = p.mm.pt;
   let e = pt.pudLeaf(addr);
   let level: PageView['level'] = 'pud';
@@ -71,11 +79,20 @@ function viewPage(m: Machine, p: Process, addr: number, v: PageView): PageView |
   v.pfn = pfn;
   v.level = level;
   v.writable = pte_write(e);
+  if (prev && prev.folio === folio && prev !== v) {
+    v.refcount = prev.refcount;
+    v.pinned = prev.pinned;
+    v.anon = prev.anon;
+    v.entire = prev.entire;
+  } else {
+    v.refcount = mem.refcount[folio]! - lruBatchRefs(m, folio);
+    v.pinned = folio_maybe_dma_pinned(m, folio);
+    v.anon = mem.folio_test_anon(folio);
+    v.entire = mem.folio_entire_mapcount(folio);
+  }
   v.folio = folio;
-  v.refcount = mem.refcount[folio]! - lruBatchRefs(m, folio);
-  v.mapcount = mem.mapcount[pfn]! + mem.folio_entire_mapcount(folio);
-  v.pinned = folio_maybe_dma_pinned(m, folio);
-  v.exclusive = mem.folio_test_anon(folio) && mem.PageAnonExclusive(level === 'pte' ? pfn : folio);
+  v.mapcount = mem.mapcount[pfn]! + v.entire;
+  v.exclusive = v.anon && mem.PageAnonExclusive(level === 'pte' ? pfn : folio);
   v.value = pageValue(m, pfn);
   return v;
 }
@@ -95,6 +112,12 @@ function continues(a: PageView | undefined, b: PageView | undefined): boolean {
     b.exclusive === a.exclusive &&
     b.value === a.value
   );
+}
+
+/** The first frame past the folio of pfn. */
+function nextFolio(m: Machine, pfn: number): number {
+  const folio = m.mem.page_folio(pfn);
+  return folio + m.mem.folio_nr_pages(folio);
 }
 
 /** Names frames by first appearance: folio head -> F<k>. */
@@ -158,7 +181,7 @@ export function observe(ctx: RunContext, returns: string[]): Observation {
         for (; j < n; j++) {
           // A view that is neither the run's first nor its last page.
           const free = views[0] !== first && views[0] !== last ? views[0]! : views[1] !== last ? views[1]! : views[2]!;
-          const v = viewPage(m, p, r.addr + j * PAGE_SIZE, free);
+          const v = viewPage(m, p, r.addr + j * PAGE_SIZE, free, last);
           if (!continues(last, v)) break;
           last = v;
         }
@@ -175,7 +198,7 @@ export function observe(ctx: RunContext, returns: string[]): Observation {
           pages.push(`${at}: ${frames} ${desc}`);
           // Name every folio of the run, in order, so later mentions of its frames name them alike.
           const name = names.folio(m, first.pfn);
-          for (let pfn = first.pfn + 1; pfn <= last!.pfn; pfn++) names.folio(m, pfn);
+          for (let pfn = nextFolio(m, first.pfn); pfn <= last!.pfn; pfn = nextFolio(m, pfn)) names.folio(m, pfn);
           keyParts.push(`${at}:${name}*${j - i}:${desc}`);
         }
         i = j;
