@@ -189,8 +189,9 @@ export function checkInvariants(
   }
   if (mem.mapcount[ZERO_PFN] !== 0 || pteCount[ZERO_PFN]) v('zero page: has a mapcount or a non-special PTE');
   // Pages outside every zone (reserved) must not be mapped.
-  for (const [pfn, n] of sparse(pteCount)) {
-    if (!m.alloc.areaOf(pfn) && pfn !== ZERO_PFN) v(`pte: reserved page ${hex(pfn)} mapped by ${n} PTE(s)`);
+  for (let pfn = 0; pfn < pteCount.length; pfn++) {
+    const n = pteCount[pfn]!;
+    if (n && !m.alloc.areaOf(pfn) && pfn !== ZERO_PFN) v(`pte: reserved page ${hex(pfn)} mapped by ${n} PTE(s)`);
   }
 
   // ---- 3. hugetlb pools -----------------------------------------------------------------------
@@ -412,11 +413,6 @@ function checkVmas(mm: MmStruct, who: string, v: (msg: string) => boolean): void
     }
     prevEnd = vma.end;
   }
-}
-
-/** The non-zero entries of a count array. */
-function* sparse(a: Int32Array): Generator<[number, number]> {
-  for (let i = 0; i < a.length; i++) if (a[i]) yield [i, a[i]!];
 }
 
 /**
