@@ -114,6 +114,48 @@ describe('gupsim explore: the worked races', () => {
     expect(r.states).toBe(10);
   });
 
+  it('several concurrent blocks run in order: the race of the second block is explored too', () => {
+    const sc = loadScenario(
+      `
+name: two-blocks
+machine: { memory: 8MiB }
+steps:
+  - { op: mmap, proc: parent, as: buf, size: 4KiB, type: anon }
+  - { op: mmap, proc: parent, as: other, size: 4KiB, type: anon }
+  - op: concurrent
+    threads:
+      a: [{ op: write, proc: parent, region: buf }]
+      b: [{ op: write, proc: parent, region: other }]
+  - { op: write, proc: parent, region: buf }
+  - op: concurrent
+    threads:
+      dma: [{ op: pin_user_pages_fast, proc: parent, region: buf, flags: [FOLL_WRITE], as: pin }]
+      fork: [{ op: fork, proc: parent, child: child }]
+  - { op: write, proc: parent, region: buf }
+  - { op: assert, that: pins_mapped, handle: pin, proc: parent, says: the device's frame is the parent's }
+`,
+      'two-blocks.yaml',
+    );
+    const on = explore(sc, { examples: 1 });
+    expect(on.violations).toEqual([]);
+    for (const e of on.ends) expect(e.returns).toEqual(expect.arrayContaining(['-.3 write = 0', 'fork/2.0 fork = 0']));
+    // Every interleaving runs block 1's threads, then the step between, then block 2's threads.
+    const order = on.ends[0]!.example.map((t) => t.thread);
+    const between = order.indexOf('-');
+    expect(order.slice(0, between).sort()).toEqual(['a', 'b']);
+    expect(new Set(order.slice(between + 1).filter((t) => t !== '-'))).toEqual(new Set(['dma/2', 'fork/2']));
+    const off = explore(sc, { without: ['writeProtectSeq'], examples: 0 });
+    expect(off.violations.map((v) => v.property)).toEqual(["the device's frame is the parent's"]);
+    // The same outcomes without the reduction, and a journal that goes back exactly across the blocks.
+    const full = explore(sc, { without: ['writeProtectSeq'], examples: 0, reduction: false, verify: true });
+    expect(full.ends.map((e) => e.returns.join() + e.pages.join()).sort()).toEqual(
+      off.ends.map((e) => e.returns.join() + e.pages.join()).sort(),
+    );
+    expect(full.violations.map((v) => [v.property, v.trace.length])).toEqual(
+      off.violations.map((v) => [v.property, v.trace.length]),
+    );
+  });
+
   it('gupsim run runs a concurrent block thread after thread, asserts included', () => {
     const res = runScenario(load('race-fork-gup-fast.yaml'));
     expect(res.ok).toBe(true);

@@ -584,7 +584,8 @@ export const StepSchema = z.discriminatedUnion('op', [
   step(
     'concurrent',
     'Threads that run at the same time: `gupsim run` runs them one after the other in the order given; ' +
-      '`gupsim explore` runs every interleaving of their atomic steps.',
+      '`gupsim explore` runs every interleaving of their atomic steps. Several concurrent steps run in order: ' +
+      "a block's threads start once every thread of the block before has ended and the steps between have run.",
     {
       threads: doc(
         z.record(name, z.array(ThreadStepSchema).min(1)),

@@ -17,14 +17,14 @@
 // pages after each point.
 
 import { RunContext } from '../../scenario/context.js';
-import type { Scenario, Step, StepOf } from '../../scenario/schema.js';
+import type { Scenario, Step, StepOf, ThreadStep } from '../../scenario/schema.js';
 import { runScenarioStep } from '../../scenario/run.js';
 import { snapshotMachine, restoreMachine } from '../../mm/snapshot.js';
 import type { ProtectionName } from '../../mm/protections.js';
 import { checkInvariants } from '../invariants.js';
 import { Footprint, independent, R_FRAMES } from './footprint.js';
 import { Locks } from './locks.js';
-import { World, unmappedStart, type PointRecord } from './op.js';
+import { AtomicOp, World, unmappedStart, type PointRecord } from './op.js';
 import { makeOp } from './threads.js';
 import { StateHash, type Thread } from './state.js';
 import { Journal, ownedByOps } from './journal.js';
@@ -144,29 +144,50 @@ interface Frame {
   done: number;
 }
 
-/** Run every interleaving of the scenario's (first) concurrent block. */
+/** Run every interleaving of the scenario's concurrent blocks (one after the other). */
 export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult {
   const clock = opts.clock ?? (() => performance.now());
   const t0 = clock();
   const maxStates = opts.maxStates ?? 1_000_000;
   const reduce = opts.reduction ?? true;
   const maxExamples = opts.examples ?? 64;
-  const at = sc.steps.findIndex((s) => s.op === 'concurrent');
-  if (at < 0) throw new RangeError('the scenario has no concurrent step: nothing to explore');
-  const block = sc.steps[at] as StepOf<'concurrent'>;
+  // Several concurrent blocks run one after the other: a block's threads start when every thread of the
+  // block before has ended and the steps between have run (one atomic point each, as thread '-').
+  const blocks = sc.steps.flatMap((s, i) => (s.op === 'concurrent' ? [i] : []));
+  if (blocks.length === 0) throw new RangeError('the scenario has no concurrent step: nothing to explore');
+  const at = blocks[0]!;
+  const lastBlock = blocks[blocks.length - 1]!;
   const ctx = new RunContext(sc);
   for (const w of opts.without ?? []) ctx.m.protections[w] = false;
   sc.steps.slice(0, at).forEach((s, i) => runScenarioStep(ctx, s, i, []));
-  const after = sc.steps.slice(at + 1);
+  const after = sc.steps.slice(lastBlock + 1);
   ctx.m.warns.step = at;
   ctx.m.misuse.step = at;
-  const threads: Thread[] = Object.entries(block.threads).map(([name, steps]) => ({
-    name,
-    ops: steps.map((s) => makeOp(name, s)),
-    pc: 0,
-  }));
+  const threads: Thread[] = [];
+  blocks.forEach((b, k) => {
+    if (k > 0) {
+      const prev = blocks[k - 1]!;
+      const between = sc.steps.slice(prev + 1, b) as ThreadStep[];
+      if (between.length)
+        threads.push({
+          name: '-',
+          ops: between.map((s) => new AtomicOp('-', s)),
+          pc: 0,
+          stage: 2 * k - 1,
+          steps: between.map((_, i) => prev + 1 + i),
+        });
+    }
+    const block = sc.steps[b] as StepOf<'concurrent'>;
+    for (const [name, steps] of Object.entries(block.threads))
+      threads.push({
+        name: k ? `${name}/${k + 1}` : name,
+        ops: steps.map((s) => makeOp(name, s)),
+        pc: 0,
+        stage: 2 * k,
+      });
+  });
   const T = threads.length;
-  if (T > MAX_THREADS) throw new RangeError(`at most ${MAX_THREADS} threads in a concurrent step`);
+  if (T > MAX_THREADS) throw new RangeError(`at most ${MAX_THREADS} threads in the concurrent steps`);
   const locks = new Locks();
   const world = new World(ctx, locks);
   world.describe = false;
@@ -177,11 +198,17 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
 
   // --- running points ---------------------------------------------------------------------
   const enabledMask = (): number => {
+    // Only the threads of the earliest stage with a thread still running may run.
+    let stage = Infinity;
+    for (let i = 0; i < T; i++) {
+      const t = threads[i]!;
+      if (t.pc < t.ops.length && t.stage < stage) stage = t.stage;
+    }
     let en = 0;
     for (let i = 0; i < T; i++) {
       const t = threads[i]!;
       const op = t.ops[t.pc];
-      if (op && op.enabled(world)) en |= 1 << i;
+      if (op && t.stage === stage && op.enabled(world)) en |= 1 << i;
     }
     return en;
   };
@@ -207,9 +234,10 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   };
   const traceStep = (ti: number, rec: PointRecord, pc: number): TraceStep => {
     const t = threads[ti]!;
-    return { thread: t.name, step: pc, op: t.ops[pc]!.step.op, fn: rec.fn, what: rec.what };
+    return { thread: t.name, step: t.steps?.[pc] ?? pc, op: t.ops[pc]!.step.op, fn: rec.fn, what: rec.what };
   };
-  const returns = (): string[] => threads.flatMap((t) => t.ops.map((o, j) => `${t.name}.${j} ${o.step.op} = ${o.ret}`));
+  const returns = (): string[] =>
+    threads.flatMap((t) => t.ops.map((o, j) => `${t.name}.${t.steps?.[j] ?? j} ${o.step.op} = ${o.ret}`));
   const deadlocked = (): string =>
     `threads ${threads
       .filter((t) => t.pc < t.ops.length)
@@ -242,9 +270,9 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
       if (!broken.has(p)) broken.set(p, msg);
     };
     after.forEach((s, i) => {
-      const res = runScenarioStep(ctx, s as Step, at + 1 + i, []);
+      const res = runScenarioStep(ctx, s as Step, lastBlock + 1 + i, []);
       if (res.failures?.length) breaks(failureName(s as Step), res.failures.join('; '));
-      trace?.push({ thread: '-', step: at + 1 + i, op: s.op, fn: s.op, what: `ret ${res.ret}` });
+      trace?.push({ thread: '-', step: lastBlock + 1 + i, op: s.op, fn: s.op, what: `ret ${res.ret}` });
     });
     for (const v of checkInvariants(ctx.m)) breaks('model invariants', v);
     const o = observe(ctx, returns());

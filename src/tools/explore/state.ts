@@ -22,6 +22,13 @@ export interface Thread {
   name: string;
   ops: Op[];
   pc: number;
+  /**
+   * When it may run: a thread runs only once every thread of a lower stage has ended (the blocks of a
+   * scenario in order: block k's threads are stage 2k, the steps between blocks k and k+1 stage 2k+1).
+   */
+  stage: number;
+  /** For the steps between blocks: each op's index among the scenario's steps. */
+  steps?: number[];
 }
 
 /** The state hash of a run of the explorer. */
