@@ -184,6 +184,7 @@ export function snapshotMachine(
   for (const [, , v] of s.side) if (v !== null && typeof v === 'object') stack.push(v);
   // Typed-array copies by object, for one found elsewhere than before (made only if needed).
   let lastCopy: Map<object, unknown> | undefined;
+  let shift = 0;
   try {
     while (stack.length > 0) {
       const o = stack.pop()!;
@@ -192,7 +193,19 @@ export function snapshotMachine(
       const kind = kindOf(o);
       if (kind === SKIP) continue;
       const i = objs.length;
-      const prev = i < oldN && oldObjs[i] === o && oldKinds[i] === kind ? oldData[i] : undefined;
+      // The object's place in the last snapshot: where the walk found it then, give or take the objects
+      // made or dropped since (a new process shifts those after it), found in a small window.
+      let j = i + shift;
+      if (j < 0 || j >= oldN || oldObjs[j] !== o) {
+        j = -1;
+        for (let k = Math.max(0, i + shift - 32); k < Math.min(oldN, i + shift + 64); k++)
+          if (oldObjs[k] === o) {
+            j = k;
+            shift = k - i;
+            break;
+          }
+      }
+      const prev = j >= 0 && oldKinds[j] === kind ? oldData[j] : undefined;
       let d: unknown;
       switch (kind) {
         case TYPED: {
@@ -249,13 +262,17 @@ export function snapshotMachine(
         default: {
           const keys = Object.keys(o);
           const vals = Object.values(o);
-          const kv = (prev as [string[], unknown[]] | undefined) ?? [keys, vals];
-          kv[0] = keys;
-          kv[1] = vals;
           for (let k = 0; k < vals.length; k++) {
             const v = vals[k];
             if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
           }
+          // Into the last snapshot's arrays when there are some: the fresh ones die young (a snapshot kept
+          // for a while would otherwise move them all to the old generation).
+          let kv = prev as [string[], unknown[]] | undefined;
+          if (kv) {
+            copyList(kv[0], keys);
+            copyList(kv[1], vals);
+          } else kv = [keys, vals];
           if (Object.isFrozen(o)) continue; // cannot change: nothing to put back
           d = kv;
         }
@@ -275,6 +292,12 @@ export function snapshotMachine(
   // The lists before last are spare now: drop what they hold (the next snapshot refills them).
   s.spareObjs.length = 0;
   return s;
+}
+
+/** Make `to` a copy of `from`. */
+function copyList<T>(to: T[], from: readonly T[]): void {
+  if (to.length !== from.length) to.length = from.length;
+  for (let i = 0; i < from.length; i++) if (to[i] !== from[i]) to[i] = from[i]!;
 }
 
 /** Whether a Map holds exactly these entries, in this order. */

@@ -211,6 +211,13 @@ class Hot {
   thread = -1;
 }
 
+/**
+ * Hot records of closed journals, for the next search (a search of a small scenario is a few milliseconds:
+ * new records for each would be most of what it allocates).
+ */
+const hotPool: Hot[] = [];
+const HOT_POOL = 1024;
+
 /** The parts of the hot state, saved only when the point's footprint may write them (footprint.ts). */
 const H_FRAMES = 1;
 const H_MMS = 2;
@@ -324,6 +331,8 @@ export class Journal {
   /** Stop listening to the allocator. */
   close(): void {
     this.m.alloc.onTouch = undefined;
+    for (const f of this.frames) if (hotPool.length < HOT_POOL) hotPool.push(f.hot);
+    this.frames.length = 0;
   }
 
   private addPages(pfn: number, nr: number): void {
@@ -467,7 +476,7 @@ export class Journal {
   begin(structural: boolean, fp?: Footprint, thread = -1): void {
     const f = (this.frames[this.depth] ??= {
       logStart: 0,
-      hot: new Hot(),
+      hot: hotPool.pop() ?? new Hot(),
       full: false,
       committed: false,
       snap: undefined,
