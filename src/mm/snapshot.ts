@@ -56,11 +56,10 @@ function kindOf(o: object): number {
 
 /**
  * The walk's marks: object -> the number of the walk that reached it. Kept from walk to walk, so that
- * marking an object is an update, not an insertion into a table that a clear() has just emptied (which
- * cost half of a snapshot); emptied when it holds many more objects than a graph has (objects no longer
- * reachable stay in it until then).
+ * marking an object is mostly an update, not an insertion into a table a clear() has just emptied (which
+ * cost half of a snapshot); weak, so objects no longer reachable leave it.
  */
-const marks = new Map<object, number>();
+let marks = new WeakMap<object, number>();
 let walk = 0;
 const stack: object[] = [];
 
@@ -173,8 +172,8 @@ export function snapshotMachine(
     const table = sideTables[t]!;
     if (table.has(m)) s.side.push([t, m, table.get(m)]);
   }
-  if (walk === 0x3fffffff || marks.size > 2 * oldN + 256) {
-    marks.clear();
+  if (walk === 0x3fffffff) {
+    marks = new WeakMap();
     walk = 0;
   }
   const w = ++walk;
