@@ -22,7 +22,7 @@ import { runScenarioStep } from '../../scenario/run.js';
 import { snapshotMachine, restoreMachine } from '../../mm/snapshot.js';
 import type { ProtectionName } from '../../mm/protections.js';
 import { checkInvariants } from '../invariants.js';
-import { Footprint, independent, R_FRAMES } from './footprint.js';
+import { Footprint, independent } from './footprint.js';
 import { Locks } from './locks.js';
 import { AtomicOp, World, unmappedStart, type PointRecord } from './op.js';
 import { makeOp } from './threads.js';
@@ -229,7 +229,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     op.footprint(world, stepFp);
     journal.begin(op.structural(world), stepFp, ti);
     const rec = runPoint(ti);
-    journal.commit(!stepFp.all && (stepFp.w & R_FRAMES) === 0);
+    journal.commit(stepFp);
     return rec;
   };
   const traceStep = (ti: number, rec: PointRecord, pc: number): TraceStep => {

@@ -30,10 +30,11 @@ import { PinHandle, type RunContext as Ctx } from '../../scenario/context.js';
 import type { Holder } from '../../consumers/holder.js';
 import type { Thread } from './state.js';
 import { SavedList, SavedMap, SavedSet } from './saved.js';
-import { Footprint, R_FRAMES, R_HANDLES, R_ALL_MMS, MAX_MM_SLOTS, MM_LOCK, mmRes } from './footprint.js';
+import { Footprint, R_FRAMES, R_HANDLES, R_ALL_MMS, MAX_MM_SLOTS, MM_LOCK, MM_PT, mmRes } from './footprint.js';
 
-/** Every mm's lock resource, and every mm's page tables and fields. */
+/** Every mm's lock resource, every mm's page tables, and both with every mm's fields. */
 const R_MM_LOCKS = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_LOCK)).reduce((a, b) => a | b, 0);
+const R_MM_TABLES = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_PT)).reduce((a, b) => a | b, 0);
 const R_MM_STATE = R_ALL_MMS & ~R_MM_LOCKS;
 
 /** Words of one PTE table (PTRS_PER_PTE). */
@@ -498,19 +499,22 @@ export class Journal {
 
   /**
    * After the point: log every page word and PTE-table word that changed, and bring the hash up to date.
-   * `framesUntouched`: the point's footprint writes no page state (footprint.ts R_FRAMES), so the page
-   * compare is skipped (verify: it runs anyway and must find nothing).
+   * `fp`: the point's footprint. One that writes no page state (R_FRAMES) skips the page compare, one that
+   * writes no mm's page tables skips the PTE-table compare (verify: they run anyway and must find nothing).
    */
-  commit(framesUntouched = false): void {
+  commit(fp?: Footprint): void {
     this.frames[this.depth - 1]!.committed = true;
     this.addExtras();
-    if (!framesUntouched) this.diffPages();
-    else if (this.verify) {
-      const n = this.log.n;
-      this.diffPages();
-      if (this.log.n !== n) throw new Error('gupsim bug: a point whose footprint writes no frames changed a page');
-    }
-    this.diffSlab();
+    const framesUntouched = !!fp && !fp.all && (fp.w & R_FRAMES) === 0;
+    const tablesUntouched = !!fp && !fp.all && (fp.w & R_MM_TABLES) === 0;
+    const n = this.log.n;
+    if (!framesUntouched || this.verify) this.diffPages();
+    if (framesUntouched && this.log.n !== n)
+      throw new Error('gupsim bug: a point whose footprint writes no frames changed a page');
+    const m = this.log.n;
+    if (!tablesUntouched || this.verify) this.diffSlab();
+    if (tablesUntouched && this.log.n !== m)
+      throw new Error("gupsim bug: a point whose footprint writes no mm's page tables changed a PTE table");
     if (this.verify) this.verifyPages();
   }
 
