@@ -18,7 +18,9 @@ export function pageValue(m: Machine, pfn: number): number {
 /** memcpy_to_page(): store a value over the whole page (a CPU store or a device's DMA write). */
 export function memcpy_to_page(m: Machine, pfn: number, value: number): void {
   const d = value === 0 ? m.mem.dataIfAny : m.mem.data;
-  if (d) d[pfn] = value >>> 0;
+  if (!d) return;
+  d[pfn] = value >>> 0;
+  m.mem.onExtraWrite?.(pfn, 1);
 }
 
 /** memcpy_from_page(): the page's value (a CPU load or a device's DMA read). */
@@ -29,7 +31,9 @@ export function memcpy_from_page(m: Machine, pfn: number): number {
 /** clear_highpage() of each of nr pages from pfn (the kernel loops; gupsim fills the run). */
 export function clearPages(m: Machine, pfn: number, nr: number): void {
   const d = m.mem.dataIfAny;
-  if (d) d.fill(0, pfn, pfn + nr);
+  if (!d) return;
+  d.fill(0, pfn, pfn + nr);
+  m.mem.onExtraWrite?.(pfn, nr);
 }
 
 /** clear_highpage(). */
@@ -49,7 +53,9 @@ export function kernel_init_pages(m: Machine, pfn: number, nr: number): void {
 /** copy_highpage(): the bytes of `from` into `to`. */
 export function copy_highpage(m: Machine, to: number, from: number): void {
   const d = m.mem.dataIfAny;
-  if (d) d[to] = d[from]!;
+  if (!d) return;
+  d[to] = d[from]!;
+  m.mem.onExtraWrite?.(to, 1);
 }
 
 /** copy_user_highpage(): the copy a COW fault or fork's early copy makes of a user page. */
@@ -60,7 +66,10 @@ export function copy_user_highpage(m: Machine, to: number, from: number): void {
 /** folio_copy(): every page of src into dst (same size), as migration moves a folio's bytes. */
 export function folio_copy(m: Machine, dst: number, src: number): void {
   const d = m.mem.dataIfAny;
-  if (d) d.copyWithin(dst, src, src + m.mem.folio_nr_pages(src));
+  if (!d) return;
+  const nr = m.mem.folio_nr_pages(src);
+  d.copyWithin(dst, src, src + nr);
+  m.mem.onExtraWrite?.(dst, nr);
 }
 
 /** copy_user_large_folio(): a hugetlb folio's COW copy (hugetlb_wp(), fork's early copy). */

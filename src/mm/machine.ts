@@ -276,6 +276,7 @@ export class Machine {
     const pfn = this.alloc.allocBlock(order, { movable });
     if (pfn === NO_PFN) return NO_FOLIO;
     this.mem.extra(FOLIO_SERIAL)[pfn] = ++this.foliosAllocated;
+    this.mem.onExtraWrite?.(pfn, 1);
     prepNewFolio(this.mem, pfn, order);
     kernel_init_pages(this, pfn, 1 << order);
     this.vmstat.mod(NR_FREE_PAGES, -(1 << order));

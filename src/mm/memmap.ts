@@ -76,6 +76,11 @@ export class MemMap {
   readonly pool: ArrayBuffer;
   /** Per-page arrays allocated on first use (extra()), by name; snapshots include them. */
   readonly extras = new Map<string, Uint32Array>();
+  /**
+   * Told of every write to an extra() array (the contents, through highmem.ts; the folio serial): the first
+   * page and the number of pages. For a tool that follows what changes (the race explorer's journal).
+   */
+  onExtraWrite: ((pfn: number, nr: number) => void) | undefined = undefined;
 
   /**
    * Page contents, one 32-bit word per page standing for its bytes (highmem.ts reads and writes it):

@@ -212,6 +212,9 @@ class Hot {
   thread = -1;
 }
 
+/** Ranges of extra-array writes a point keeps before comparing every page instead. */
+const EXTRA_RANGES = 256;
+
 /**
  * Hot records of closed journals, for the next search (a search of a small scenario is a few milliseconds:
  * new records for each would be most of what it allocates).
@@ -264,6 +267,12 @@ export class Journal {
   private readonly six: Int32Array;
   private readonly sfl: Uint16Array;
   private readonly smp: Uint16Array;
+  /** The pool (MemMap.pool) and its shadow as 32-bit words: the compare reads them word by word. */
+  private readonly pool32: Int32Array;
+  private readonly shadow32: Int32Array;
+  /** Where each 32-bit array starts in the pool (in words), and each 16-bit one (in halfwords). */
+  private readonly wordBase: Int32Array;
+  private readonly halfBase: Int32Array;
   private readonly extras: { name: string; a: Int32Array; s: Int32Array; hashed: boolean }[] = [];
   /** The pages that can change (in use at the start, or touched by the allocator since). */
   private readonly inSet: Uint8Array;
@@ -279,6 +288,14 @@ export class Journal {
   /** The page-state hash lanes (struct pages and contents). */
   pageA = 0;
   pageB = 0;
+  /**
+   * The extra arrays' pages written since the point began (MemMap.onExtraWrite), as (first, count) pairs:
+   * only they are compared; past EXTRA_RANGES of them, every page of the set is.
+   */
+  private xStart = new Int32Array(EXTRA_RANGES);
+  private xNr = new Int32Array(EXTRA_RANGES);
+  private xN = 0;
+  private xAll = false;
   private readonly log = new Log();
   private readonly frames: Frame[] = [];
   private depth = 0;
@@ -298,11 +315,20 @@ export class Journal {
     this.ix = new Int32Array(mem.index.buffer, mem.index.byteOffset, n);
     this.fl = mem.flags;
     this.mp = mem.mapping;
-    this.src = this.rc.slice();
-    this.smc = this.mc.slice();
-    this.six = this.ix.slice();
-    this.sfl = this.fl.slice();
-    this.smp = this.mp.slice();
+    // The shadow is a copy of the whole pool, with the same layout.
+    const pool = mem.pool;
+    for (const a of [this.rc, this.mc, this.ix, this.fl, this.mp])
+      if (a.buffer !== pool) throw new Error('gupsim bug: a per-page array outside MemMap.pool');
+    const shadow = pool.slice(0);
+    this.pool32 = new Int32Array(pool);
+    this.shadow32 = new Int32Array(shadow);
+    this.src = new Int32Array(shadow, this.rc.byteOffset, n);
+    this.smc = new Int32Array(shadow, this.mc.byteOffset, n);
+    this.six = new Int32Array(shadow, this.ix.byteOffset, n);
+    this.sfl = new Uint16Array(shadow, this.fl.byteOffset, n);
+    this.smp = new Uint16Array(shadow, this.mp.byteOffset, n);
+    this.wordBase = Int32Array.of(this.rc.byteOffset / 4, this.mc.byteOffset / 4, this.ix.byteOffset / 4);
+    this.halfBase = Int32Array.of(this.fl.byteOffset / 2, this.mp.byteOffset / 2);
     this.inSet = new Uint8Array(n);
     this.initialSet();
     this.addExtras(true);
@@ -327,11 +353,19 @@ export class Journal {
     });
     this.syncSlab(true);
     m.alloc.onTouch = (pfn, nr) => this.addPages(pfn, nr);
+    mem.onExtraWrite = (pfn, nr) => {
+      if (this.xN === EXTRA_RANGES) this.xAll = true;
+      else {
+        this.xStart[this.xN] = pfn;
+        this.xNr[this.xN++] = nr;
+      }
+    };
   }
 
   /** Stop listening to the allocator. */
   close(): void {
     this.m.alloc.onTouch = undefined;
+    this.m.mem.onExtraWrite = undefined;
     for (const f of this.frames) if (hotPool.length < HOT_POOL) hotPool.push(f.hot);
     this.frames.length = 0;
   }
@@ -484,6 +518,8 @@ export class Journal {
       check: undefined,
     });
     f.logStart = this.log.n;
+    this.xN = 0;
+    this.xAll = false;
     const hot = f.hot;
     hot.pageA = this.pageA;
     hot.pageB = this.pageB;
@@ -580,66 +616,72 @@ export class Journal {
   }
 
   private diffPages(): void {
-    const { rc, mc, ix, fl, mp, src, smc, six, sfl, smp, runStart, runEnd } = this;
+    const { pool32: P, shadow32: S, runStart, runEnd, wordBase, halfBase } = this;
     const runs = this.runs;
-    for (let r = 0; r < runs; r++)
-      for (let p = runStart[r]!, end = runEnd[r]!; p < end; p++) {
-        // Most pages did not change: one test for all five words, then each word.
-        if (
-          ((rc[p]! ^ src[p]!) | (mc[p]! ^ smc[p]!) | (ix[p]! ^ six[p]!) | (fl[p]! ^ sfl[p]!) | (mp[p]! ^ smp[p]!)) ===
-          0
-        )
-          continue;
-        this.diffPage(p);
+    for (let r = 0; r < runs; r++) {
+      const p0 = runStart[r]!;
+      const p1 = runEnd[r]!;
+      // refcount, mapcount, index: a word per page, one tight loop each (most words did not change).
+      for (let k = 0; k < 3; k++) {
+        const base = wordBase[k]!;
+        for (let w = base + p0, end = base + p1; w < end; w++) if (P[w] !== S[w]) this.changedWord(k, w - base);
       }
-    for (let e = 0; e < this.extras.length; e++) {
-      const { a, s, hashed } = this.extras[e]!;
-      for (let r = 0; r < runs; r++)
-        for (let p = runStart[r]!, end = runEnd[r]!; p < end; p++) {
-          const v = a[p]!;
-          const o = s[p]!;
-          if (v !== o) {
-            if (hashed) this.change(A_EXTRA + e, p, o, v);
-            else this.log.push(A_EXTRA + e, p, o);
-            s[p] = v;
+      // flags, mapping: two pages per word.
+      for (let k = 0; k < 2; k++) {
+        const h = halfBase[k]!;
+        for (let w = (h + p0) >> 1, end = ((h + p1 - 1) >> 1) + 1; w < end; w++)
+          if (P[w] !== S[w]) {
+            this.changedHalf(k, 2 * w - h, p0, p1);
+            this.changedHalf(k, 2 * w + 1 - h, p0, p1);
           }
-        }
+      }
+    }
+    // The extra arrays: the pages written (verify: every page of the set, which must find nothing more).
+    if (this.xAll) for (let r = 0; r < runs; r++) this.diffExtras(runStart[r]!, runEnd[r]!);
+    else for (let i = 0; i < this.xN; i++) this.diffExtras(this.xStart[i]!, this.xStart[i]! + this.xNr[i]!);
+    this.xN = 0;
+    this.xAll = false;
+    if (this.verify) {
+      const m = this.log.n;
+      for (let r = 0; r < runs; r++) this.diffExtras(runStart[r]!, runEnd[r]!);
+      if (this.log.n !== m) throw new Error('gupsim bug: a page-contents write MemMap.onExtraWrite was not told of');
     }
   }
 
-  /** Log the words of page p that changed. */
-  private diffPage(p: number): void {
-    const { rc, mc, ix, fl, mp, src, smc, six, sfl, smp } = this;
-    let v = rc[p]!;
-    let o = src[p]!;
-    if (v !== o) {
-      this.change(A_REFCOUNT, p, o, v);
-      src[p] = v;
+  /** Log the changes of the extra arrays over pages [p0, p1). */
+  private diffExtras(p0: number, p1: number): void {
+    for (let e = 0; e < this.extras.length; e++) {
+      const { a, s, hashed } = this.extras[e]!;
+      for (let p = p0; p < p1; p++) {
+        const v = a[p]!;
+        const o = s[p]!;
+        if (v !== o) {
+          if (hashed) this.change(A_EXTRA + e, p, o, v);
+          else this.log.push(A_EXTRA + e, p, o);
+          s[p] = v;
+        }
+      }
     }
-    v = mc[p]!;
-    o = smc[p]!;
-    if (v !== o) {
-      this.change(A_MAPCOUNT, p, o, v);
-      smc[p] = v;
-    }
-    v = ix[p]!;
-    o = six[p]!;
-    if (v !== o) {
-      this.change(A_INDEX, p, o, v);
-      six[p] = v;
-    }
-    v = fl[p]!;
-    o = sfl[p]!;
-    if (v !== o) {
-      this.change(A_FLAGS, p, o, v);
-      sfl[p] = v;
-    }
-    v = mp[p]!;
-    o = smp[p]!;
-    if (v !== o) {
-      this.change(A_MAPPING, p, o, v);
-      smp[p] = v;
-    }
+  }
+
+  /** Page p's word of 32-bit array k (refcount, mapcount, index) changed: log it. */
+  private changedWord(k: number, p: number): void {
+    const w = this.wordBase[k]! + p;
+    const v = this.pool32[w]!;
+    this.change(A_REFCOUNT + k, p, this.shadow32[w]!, v);
+    this.shadow32[w] = v;
+  }
+
+  /** Page p's half of 16-bit array k (flags, mapping) may have changed: log it if so (pages of the run only). */
+  private changedHalf(k: number, p: number, p0: number, p1: number): void {
+    if (p < p0 || p >= p1) return;
+    const a = k === 0 ? this.fl : this.mp;
+    const s = k === 0 ? this.sfl : this.smp;
+    const v = a[p]!;
+    const o = s[p]!;
+    if (v === o) return;
+    this.change(k === 0 ? A_FLAGS : A_MAPPING, p, o, v);
+    s[p] = v;
   }
 
   private diffSlab(): void {
