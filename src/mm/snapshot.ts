@@ -122,13 +122,15 @@ function copyTyped(t: Typed, into: unknown): Typed {
 /**
  * Take a snapshot of `m`, with `roots` (objects outside the machine whose state goes with it, such as
  * a RunContext) reached too. `into`: an earlier snapshot of the same machine to overwrite (its buffers
- * are reused).
+ * are reused). `constants`: objects the caller knows never change (nor does anything they reach), such
+ * as the scenario: not walked.
  */
 export function snapshotMachine(
   m: Machine,
   roots: readonly object[] = [],
   into?: MachineSnapshot,
   pages = true,
+  constants?: WeakSet<object>,
 ): MachineSnapshot {
   if (into && into.machine !== m) throw new Error('gupsim bug: snapshotting into a snapshot of another machine');
   const s = into ?? new MachineSnapshot(m);
@@ -189,6 +191,7 @@ export function snapshotMachine(
       const o = stack.pop()!;
       if (seen(o)) continue;
       marks.set(o, w);
+      if (constants?.has(o)) continue;
       const kind = kindOf(o);
       if (kind === SKIP) continue;
       const i = objs.length;
@@ -223,7 +226,7 @@ export function snapshotMachine(
         case ARR: {
           const a = o as unknown[];
           const c = Array.isArray(prev) ? prev : [];
-          c.length = a.length;
+          if (c.length !== a.length) c.length = a.length;
           for (let k = 0; k < a.length; k++) {
             const v = a[k];
             c[k] = v;
@@ -243,7 +246,7 @@ export function snapshotMachine(
             if (k !== null && typeof k === 'object' && !seen(k)) stack.push(k);
             if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
           });
-          keys.length = vals.length = n;
+          if (keys.length !== n) keys.length = vals.length = n;
           d = kv;
           break;
         }
@@ -254,7 +257,7 @@ export function snapshotMachine(
             vals[n++] = v;
             if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
           });
-          vals.length = n;
+          if (vals.length !== n) vals.length = n;
           d = vals;
           break;
         }
@@ -348,7 +351,7 @@ export function restoreMachine(m: Machine, s: MachineSnapshot): void {
       case ARR: {
         const a = o as unknown[];
         const v = d as unknown[];
-        a.length = v.length;
+        if (a.length !== v.length) a.length = v.length;
         for (let k = 0; k < v.length; k++) a[k] = v[k];
         break;
       }

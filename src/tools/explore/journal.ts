@@ -298,6 +298,11 @@ export class Journal {
   private xAll = false;
   private readonly log = new Log();
   private readonly frames: Frame[] = [];
+  /**
+   * What the snapshots need not walk: the scenario, the release profile and the machine's settings (and
+   * everything they reach), which nothing changes. A verify snapshot walks them, so a change would show.
+   */
+  private readonly constants = new WeakSet<object>();
   private depth = 0;
 
   constructor(
@@ -352,6 +357,7 @@ export class Journal {
       if (x.hashed) add(A_EXTRA + k, x.a);
     });
     this.syncSlab(true);
+    for (const c of [ctx.sc, m.profile, m.cfg]) reachable(c, this.constants);
     m.alloc.onTouch = (pfn, nr) => this.addPages(pfn, nr);
     mem.onExtraWrite = (pfn, nr) => {
       if (this.xN === EXTRA_RANGES) this.xAll = true;
@@ -527,7 +533,7 @@ export class Journal {
     // takes a snapshot.
     f.committed = false;
     f.full = structural || this.m.misuse.records.length > 0;
-    if (f.full) f.snap = snapshotMachine(this.m, this.roots, f.snap, false);
+    if (f.full) f.snap = snapshotMachine(this.m, this.roots, f.snap, false, this.constants);
     else this.saveHot(hot, partsOf(fp), thread);
     if (this.verify) f.check = snapshotMachine(this.m, this.roots);
     this.depth++;
@@ -949,6 +955,19 @@ export class Journal {
     const now = snapshotMachine(this.m, this.roots);
     const diff = snapshotDiff(before, now);
     if (diff) throw new Error(`gupsim bug: going back left the state different: ${diff}`);
+  }
+}
+
+/** Add every plain object and array reached from `root` through plain objects and arrays to `into`. */
+function reachable(root: unknown, into: WeakSet<object>): void {
+  const stack: unknown[] = [root];
+  while (stack.length) {
+    const o = stack.pop();
+    if (o === null || typeof o !== 'object' || into.has(o)) continue;
+    const proto = Object.getPrototypeOf(o) as unknown;
+    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) continue;
+    into.add(o);
+    for (const v of Object.values(o)) stack.push(v);
   }
 }
 
