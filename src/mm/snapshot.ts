@@ -42,7 +42,9 @@ function kindOf(o: object): number {
   const proto = Object.getPrototypeOf(o) as object | null;
   let k = kindByProto.get(proto);
   if (k === undefined) {
-    if (o instanceof MemMap || o instanceof PteSlab) k = SKIP;
+    // MemMap is walked for its own fields (its Sets of mlocked and fs-private folios...); its per-page
+    // arrays are the pool's views and its extras are copied with the pages (both left out below).
+    if (o instanceof PteSlab) k = SKIP;
     else if (ArrayBuffer.isView(o)) k = o instanceof DataView ? SKIP : TYPED;
     else if (Array.isArray(o)) k = ARR;
     else if (o instanceof Map) k = MAP;
@@ -61,7 +63,29 @@ function kindOf(o: object): number {
  */
 let marks = new WeakMap<object, number>();
 let walk = 0;
+/** The walk's stack (never shrunk: it keeps its store from walk to walk) and its top. */
 const stack: object[] = [];
+let sp = 0;
+
+/** Push v if it is an object the walk has not reached. */
+function reach(v: unknown): void {
+  if (v !== null && typeof v === 'object' && marks.get(v) !== walk) stack[sp++] = v;
+}
+
+/** The entries of the Map or Set being saved go here (callbacks made once, not per Map). */
+let entryKeys: unknown[] = [];
+let entryVals: unknown[] = [];
+let entryN = 0;
+function takeMapEntry(v: unknown, k: unknown): void {
+  entryKeys[entryN] = k;
+  entryVals[entryN++] = v;
+  reach(k);
+  reach(v);
+}
+function takeSetEntry(v: unknown): void {
+  entryVals[entryN++] = v;
+  reach(v);
+}
 
 type Typed = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float64Array;
 
@@ -168,7 +192,7 @@ export function snapshotMachine(
   s.spareObjs = oldObjs;
   s.spareData = oldData;
   s.spareKinds = oldKinds;
-  objs.length = data.length = 0;
+  let count = 0;
   s.side.length = 0;
   for (let t = 0; t < sideTables.length; t++) {
     const table = sideTables[t]!;
@@ -179,22 +203,23 @@ export function snapshotMachine(
     walk = 0;
   }
   const w = ++walk;
-  const seen = (o: object): boolean => marks.get(o) === w;
-  stack.length = 0;
-  stack.push(m, ...roots);
-  for (const [, , v] of s.side) if (v !== null && typeof v === 'object') stack.push(v);
+  sp = 0;
+  stack[sp++] = m;
+  for (const r of roots) stack[sp++] = r;
+  for (const [, , v] of s.side) reach(v);
   // Typed-array copies by object, for one found elsewhere than before (made only if needed).
   let lastCopy: Map<object, unknown> | undefined;
   let shift = 0;
   try {
-    while (stack.length > 0) {
-      const o = stack.pop()!;
-      if (seen(o)) continue;
+    while (sp > 0) {
+      const o = stack[--sp]!;
+      if (marks.get(o) === w) continue;
       marks.set(o, w);
-      if (constants?.has(o)) continue;
+      // The extra arrays are copied with the page state; an array made since a snapshot stays (zeroed).
+      if (constants?.has(o) || o === mem.extras) continue;
       const kind = kindOf(o);
       if (kind === SKIP) continue;
-      const i = objs.length;
+      const i = count;
       // The object's place in the last snapshot: where the walk found it then, give or take the objects
       // made or dropped since (a new process shifts those after it), found in a small window.
       let j = i + shift;
@@ -211,7 +236,7 @@ export function snapshotMachine(
       let d: unknown;
       switch (kind) {
         case TYPED: {
-          if ((o as Typed).buffer === mem.pool || slab.owns(o as Typed)) continue;
+          if ((o as Typed).buffer === mem.pool || slab.owns(o as Typed) || isExtra(mem, o as Typed)) continue;
           let into = prev;
           if (into === undefined && oldN > 0) {
             if (!lastCopy) {
@@ -230,33 +255,27 @@ export function snapshotMachine(
           for (let k = 0; k < a.length; k++) {
             const v = a[k];
             c[k] = v;
-            if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
+            reach(v);
           }
           d = c;
           break;
         }
         case MAP: {
           const kv = (prev as [unknown[], unknown[]] | undefined) ?? [[], []];
-          const keys = kv[0];
-          const vals = kv[1];
-          let n = 0;
-          Map.prototype.forEach.call(o, (v: unknown, k: unknown) => {
-            keys[n] = k;
-            vals[n++] = v;
-            if (k !== null && typeof k === 'object' && !seen(k)) stack.push(k);
-            if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
-          });
+          const keys = (entryKeys = kv[0]);
+          const vals = (entryVals = kv[1]);
+          entryN = 0;
+          Map.prototype.forEach.call(o, takeMapEntry);
+          const n = entryN;
           if (keys.length !== n) keys.length = vals.length = n;
           d = kv;
           break;
         }
         case SET: {
-          const vals = (prev as unknown[] | undefined) ?? [];
-          let n = 0;
-          Set.prototype.forEach.call(o, (v: unknown) => {
-            vals[n++] = v;
-            if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
-          });
+          const vals = (entryVals = (prev as unknown[] | undefined) ?? []);
+          entryN = 0;
+          Set.prototype.forEach.call(o, takeSetEntry);
+          const n = entryN;
           if (vals.length !== n) vals.length = n;
           d = vals;
           break;
@@ -264,10 +283,7 @@ export function snapshotMachine(
         default: {
           const keys = Object.keys(o);
           const vals = Object.values(o);
-          for (let k = 0; k < vals.length; k++) {
-            const v = vals[k];
-            if (v !== null && typeof v === 'object' && !seen(v)) stack.push(v);
-          }
+          for (let k = 0; k < vals.length; k++) reach(vals[k]);
           // Into the last snapshot's arrays when there are some: the fresh ones die young (a snapshot kept
           // for a while would otherwise move them all to the old generation).
           let kv = prev as [string[], unknown[]] | undefined;
@@ -279,21 +295,31 @@ export function snapshotMachine(
           d = kv;
         }
       }
-      objs.push(o);
+      objs[i] = o;
       if (i >= s.kinds.length) {
         const k = new Uint8Array(s.kinds.length * 2);
         k.set(s.kinds);
         s.kinds = k;
       }
       s.kinds[i] = kind;
-      data.push(d);
+      data[i] = d;
+      count++;
     }
   } finally {
-    stack.length = 0;
+    // Nothing kept alive by the scratch lists past the walk.
+    stack.fill(undefined as unknown as object, 0, stack.length);
+    sp = 0;
+    entryKeys = entryVals = [];
   }
-  // The lists before last are spare now: drop what they hold (the next snapshot refills them).
-  s.spareObjs.length = 0;
+  if (objs.length !== count) objs.length = data.length = count;
   return s;
+}
+
+/** Whether t is one of MemMap's extra per-page arrays (a snapshot copies those with the page state). */
+function isExtra(mem: MemMap, t: Typed): boolean {
+  if (t.length !== mem.nr) return false;
+  for (const a of mem.extras.values()) if (a === t) return true;
+  return false;
 }
 
 /** Make `to` a copy of `from`. */

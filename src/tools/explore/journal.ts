@@ -189,6 +189,7 @@ class Hot {
   foliosAllocated = 0;
   active = new SavedSet<number>();
   mlocked = new SavedSet<number>();
+  fsPrivate = new SavedSet<number>();
   warns = 0;
   procs = new SavedList<Process>();
   mmNums = new SavedList<number>();
@@ -770,6 +771,7 @@ export class Journal {
     h.foliosAllocated = m.foliosAllocated;
     h.active.save(m.activeFolios);
     h.mlocked.save(m.mem.mlocked);
+    h.fsPrivate.save(m.mem.fsPrivate);
     h.warns = m.warns.records.length;
   }
 
@@ -869,6 +871,7 @@ export class Journal {
     m.foliosAllocated = h.foliosAllocated;
     h.active.restore(m.activeFolios);
     h.mlocked.restore(m.mem.mlocked);
+    h.fsPrivate.restore(m.mem.fsPrivate);
     m.warns.truncate(h.warns);
   }
 
