@@ -219,6 +219,15 @@ export function snapshotMachine(
       if (constants?.has(o) || o === mem.extras) continue;
       const kind = kindOf(o);
       if (kind === SKIP) continue;
+      // Not saved, so never looked up in the last snapshot: the pool's and the slab's views, the extra
+      // arrays (all copied with the page state), and frozen objects (they cannot change; what they
+      // reach can).
+      if (kind === TYPED && ((o as Typed).buffer === mem.pool || slab.owns(o as Typed) || isExtra(mem, o as Typed)))
+        continue;
+      if (kind === OBJ && Object.isFrozen(o)) {
+        for (const v of Object.values(o)) reach(v);
+        continue;
+      }
       const i = count;
       // The object's place in the last snapshot: where the walk found it then, give or take the objects
       // made or dropped since (a new process shifts those after it), found in a small window.
@@ -236,7 +245,6 @@ export function snapshotMachine(
       let d: unknown;
       switch (kind) {
         case TYPED: {
-          if ((o as Typed).buffer === mem.pool || slab.owns(o as Typed) || isExtra(mem, o as Typed)) continue;
           let into = prev;
           if (into === undefined && oldN > 0) {
             if (!lastCopy) {
@@ -291,7 +299,6 @@ export function snapshotMachine(
             copyList(kv[0], keys);
             copyList(kv[1], vals);
           } else kv = [keys, vals];
-          if (Object.isFrozen(o)) continue; // cannot change: nothing to put back
           d = kv;
         }
       }
