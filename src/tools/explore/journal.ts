@@ -250,6 +250,11 @@ interface Frame {
   /** Its page changes are in the log (commit() ran). */
   committed: boolean;
   snap: MachineSnapshot | undefined;
+  /**
+   * `snap` holds the state the search is in now, at this depth: the next point begun here (a sibling
+   * of the last, run from the same state after it was undone) reuses it instead of taking another.
+   */
+  snapValid: boolean;
   /** verify: the whole state before the point. */
   check: MachineSnapshot | undefined;
 }
@@ -522,6 +527,7 @@ export class Journal {
       full: false,
       committed: false,
       snap: undefined,
+      snapValid: false,
       check: undefined,
     });
     f.logStart = this.log.n;
@@ -534,8 +540,10 @@ export class Journal {
     // takes a snapshot.
     f.committed = false;
     f.full = structural || this.m.misuse.records.length > 0;
-    if (f.full) f.snap = snapshotMachine(this.m, this.roots, f.snap, false, this.constants);
-    else this.saveHot(hot, partsOf(fp), thread);
+    if (f.full && !f.snapValid) {
+      f.snap = snapshotMachine(this.m, this.roots, f.snap, false, this.constants);
+      f.snapValid = true;
+    } else if (!f.full) this.saveHot(hot, partsOf(fp), thread);
     if (this.verify) f.check = snapshotMachine(this.m, this.roots);
     this.depth++;
   }
@@ -565,6 +573,9 @@ export class Journal {
   undo(): void {
     if (!this.frames[this.depth - 1]!.committed) this.commit();
     const f = this.frames[--this.depth]!;
+    // The snapshot below was of the state just left (those deeper went when it was undone to).
+    const below = this.frames[this.depth + 1];
+    if (below) below.snapValid = false;
     const log = this.log;
     for (let e = log.n - 1; e >= f.logStart; e--) this.unlog(log.arr[e]!, log.idx[e]!, log.old[e]!);
     log.n = f.logStart;
