@@ -97,6 +97,16 @@ function viewPage(m: Machine, p: Process, addr: number, v: PageView, prev?: Page
   return v;
 }
 
+/** The view of the page after `prev` in the same PMD or PUD leaf, into `v`. */
+function nextInLeaf(m: Machine, prev: PageView, v: PageView): PageView {
+  Object.assign(v, prev);
+  const pfn = prev.pfn + 1;
+  v.pfn = pfn;
+  v.mapcount = m.mem.mapcount[pfn]! + v.entire;
+  v.value = pageValue(m, pfn);
+  return v;
+}
+
 /**
  * Whether page b continues the run that page a ends: the next frame, mapped alike, in the same folio or
  * (small folios) in one counted alike.
@@ -181,7 +191,13 @@ export function observe(ctx: RunContext, returns: string[]): Observation {
         for (; j < n; j++) {
           // A view that is neither the run's first nor its last page.
           const free = views[0] !== first && views[0] !== last ? views[0]! : views[1] !== last ? views[1]! : views[2]!;
-          const v = viewPage(m, p, r.addr + j * PAGE_SIZE, free, last);
+          const addr = r.addr + j * PAGE_SIZE;
+          // Inside the PMD or PUD leaf the last page was in, the page is the folio's next: only its own
+          // mapcount and contents can differ (no page-table walk).
+          const v =
+            last && last.level !== 'pte' && addr % (last.level === 'pmd' ? PMD_SIZE : PUD_SIZE) !== 0
+              ? nextInLeaf(m, last, free)
+              : viewPage(m, p, addr, free, last);
           if (!continues(last, v)) break;
           last = v;
         }
