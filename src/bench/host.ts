@@ -1,6 +1,6 @@
 // The host kernel's side of the benchmark: io_uring fixed-buffer registration (FOLL_WRITE |
-// FOLL_LONGTERM pins of a pre-faulted MADV_NOHUGEPAGE buffer) timed by a small C helper,
-// src/bench/host_iouring.c, built with the system cc on first use and cached.
+// FOLL_LONGTERM pins of a pre-faulted MADV_NOHUGEPAGE buffer) timed by the C helper src/bench/host_ops.c
+// (`host_ops iouring`), built with the system cc on first use and cached.
 //
 // Host-side code (Node APIs): the pure model benchmark is pin.ts. Nothing here throws for a host that
 // cannot run the measurement; it returns the reason instead, so the report can say why it was skipped.
@@ -32,7 +32,7 @@ export interface HostResult {
 
 export type HostOutcome = { host: HostResult; skipped?: undefined } | { host: null; skipped: string };
 
-const SOURCE_NAME = 'host_iouring.c';
+const SOURCE_NAME = 'host_ops.c';
 
 /** A helper's C source: read from src/ (a clone) or next to this module (if copied to dist). */
 function findSource(name: string): string | undefined {
@@ -96,7 +96,7 @@ export function measureHost(sizes: readonly number[]): HostOutcome {
   if (usable.length === 0) return { host: null, skipped: 'no size suits io_uring (whole MiB, at most 1 GiB)' };
   const built = buildHostHelper();
   if ('error' in built) return { host: null, skipped: built.error };
-  const args: string[] = [];
+  const args: string[] = ['iouring'];
   for (const b of usable) args.push(String(b / (1 << 20)), String(hostRuns(b) + 1));
   let out: string;
   try {

@@ -3,6 +3,7 @@
  * measured with the same syscalls in the same order.
  *
  * Usage: host_ops BACKING MIB RUNS [BACKING MIB RUNS]...
+ *        host_ops iouring MIB RUNS [MIB RUNS]...
  *   BACKING: base (MADV_NOHUGEPAGE), thp (MADV_HUGEPAGE), mthp (no madvise: the caller has set the
  *   mTHP size it wants to "always" in sysfs, the PMD size left to "madvise").
  * For each size and run, in fresh worker processes (so that only the pinning worker has MMF_HAS_PINNED):
@@ -21,7 +22,14 @@
  * caller drops warm-up runs, takes medians and divides by pages.
  * On failure prints "host_ops: <step>: <strerror> (errno N)" on stderr and exits 2.
  *
- * Raw syscalls only (no liburing), so it builds with any libc.
+ * The iouring mode is the benchmark's pin figure (src/bench/host.ts): for each size, mmap a private
+ * anonymous MADV_NOHUGEPAGE buffer, write every page, then RUNS times IORING_REGISTER_BUFFERS (FOLL_WRITE |
+ * FOLL_LONGTERM pins) and IORING_UNREGISTER_BUFFERS of it as one fixed buffer on one ring, each call timed
+ * in wall-clock nanoseconds (CLOCK_MONOTONIC). Prints
+ *   {"page_size":N,"rows":[{"bytes":N,"register_ns":[...],"unregister_ns":[...]}]}
+ *
+ * Raw syscalls only (no liburing), so it builds with any libc. The rings are never mmapped: registration
+ * does not need them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -68,11 +76,39 @@ static void die(const char *step)
 	_exit(2);
 }
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t clock)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+	return clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* An io_uring instance with one entry (only its registration calls are used). */
+static int ring_setup(void)
+{
+	unsigned char params[256]; /* struct io_uring_params is 120 bytes; a larger zeroed buffer is fine */
+	memset(params, 0, sizeof(params));
+	int ring = (int)syscall(__NR_io_uring_setup, 1, params);
+	if (ring < 0)
+		die("io_uring_setup");
+	return ring;
+}
+
+static void register_buffers(int ring, struct iovec *iov, int nr)
+{
+	if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, iov, nr) < 0)
+		die("io_uring_register(IORING_REGISTER_BUFFERS)");
+}
+
+static void unregister_buffers(int ring)
+{
+	if (syscall(__NR_io_uring_register, ring, IORING_UNREGISTER_BUFFERS, NULL, 0) < 0)
+		die("io_uring_register(IORING_UNREGISTER_BUFFERS)");
 }
 
 static long page;
@@ -125,28 +161,21 @@ static void plain_worker(size_t len, const char *backing, int out)
 
 static void pin_worker(size_t len, const char *backing, int out)
 {
-	unsigned char params[256]; /* struct io_uring_params is 120 bytes; a larger zeroed buffer is fine */
 	struct iovec iov[MAX_IOV];
 	uint64_t t[3];
 	int nr = 0;
-
-	memset(params, 0, sizeof(params));
-	int ring = (int)syscall(__NR_io_uring_setup, 1, params);
-	if (ring < 0)
-		die("io_uring_setup");
+	int ring = ring_setup();
 	char *buf = faulted(len, backing, NULL);
 	for (size_t off = 0; off < len && nr < MAX_IOV; off += GIB, nr++) {
 		iov[nr].iov_base = buf + off;
 		iov[nr].iov_len = len - off < GIB ? len - off : GIB;
 	}
 	uint64_t t0 = now_ns();
-	if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, iov, nr) < 0)
-		die("io_uring_register(IORING_REGISTER_BUFFERS)");
+	register_buffers(ring, iov, nr);
 	t[0] = now_ns() - t0;
 	t[1] = timed_fork();
 	t0 = now_ns();
-	if (syscall(__NR_io_uring_register, ring, IORING_UNREGISTER_BUFFERS, NULL, 0) < 0)
-		die("io_uring_register(IORING_UNREGISTER_BUFFERS)");
+	unregister_buffers(ring);
 	t[2] = now_ns() - t0;
 	if (write(out, t, sizeof(t)) != sizeof(t))
 		die("write");
@@ -221,20 +250,63 @@ static void in_worker(void (*fn)(size_t, const char *, int), size_t len, const c
 	}
 }
 
+/* host_ops iouring MIB RUNS [MIB RUNS]...: register + unregister of one pre-faulted base-page buffer. */
+static int iouring_main(int argc, char **argv)
+{
+	if (argc < 4 || (argc - 2) % 2 != 0) {
+		fprintf(stderr, "usage: host_ops iouring MIB RUNS [MIB RUNS]...\n");
+		return 2;
+	}
+	int ring = ring_setup();
+	printf("{\"page_size\":%ld,\"rows\":[", page);
+	for (int a = 2; a < argc; a += 2) {
+		size_t len = (size_t)strtoull(argv[a], NULL, 10) << 20;
+		int runs = atoi(argv[a + 1]);
+		uint64_t reg[MAX_RUNS], unreg[MAX_RUNS];
+		if (len == 0 || runs < 1 || runs > MAX_RUNS) {
+			fprintf(stderr, "host_ops: bad size or run count\n");
+			return 2;
+		}
+		struct iovec iov = { .iov_base = faulted(len, "base", NULL), .iov_len = len };
+		for (int r = 0; r < runs; r++) {
+			uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+			register_buffers(ring, &iov, 1);
+			uint64_t t1 = clock_ns(CLOCK_MONOTONIC);
+			unregister_buffers(ring);
+			reg[r] = t1 - t0;
+			unreg[r] = clock_ns(CLOCK_MONOTONIC) - t1;
+		}
+		munmap(iov.iov_base, len);
+		printf("%s{\"bytes\":%zu,\"register_ns\":[", a > 2 ? "," : "", len);
+		for (int r = 0; r < runs; r++)
+			printf("%s%llu", r ? "," : "", (unsigned long long)reg[r]);
+		printf("],\"unregister_ns\":[");
+		for (int r = 0; r < runs; r++)
+			printf("%s%llu", r ? "," : "", (unsigned long long)unreg[r]);
+		printf("]}");
+	}
+	printf("]}\n");
+	close(ring);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static uint64_t t[NR_T][MAX_RUNS];
 
 	page = sysconf(_SC_PAGESIZE);
-	if (argc < 4 || (argc - 1) % 3 != 0) {
-		fprintf(stderr, "usage: host_ops BACKING MIB RUNS [BACKING MIB RUNS]...\n");
-		return 2;
-	}
 	/* Without CAP_IPC_LOCK, registered buffers count against RLIMIT_MEMLOCK: raise it if we may. */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_MEMLOCK, &rl);
+	}
+	if (argc > 1 && !strcmp(argv[1], "iouring"))
+		return iouring_main(argc, argv);
+	if (argc < 4 || (argc - 1) % 3 != 0) {
+		fprintf(stderr, "usage: host_ops BACKING MIB RUNS [BACKING MIB RUNS]...\n"
+				"       host_ops iouring MIB RUNS [MIB RUNS]...\n");
+		return 2;
 	}
 	printf("{\"page_size\":%ld,\"rows\":[", page);
 	for (int a = 1; a < argc; a += 3) {

@@ -147,7 +147,7 @@ function report(results: Result[], host: HostEnv): ReportBody {
     notes: [
       `Medians of ${results[0]!.runs} timed runs per size after warm-up runs (at least ${fmtNumber(WARMUP_PAGES)} ` +
         'pages), one size at a time with no other shard running. The host row is the kernel pinning the same ' +
-        'way for IORING_REGISTER_BUFFERS of base pages, timed by a C helper (src/bench/host_iouring.c).',
+        'way for IORING_REGISTER_BUFFERS of base pages, timed by a C helper (src/bench/host_ops.c iouring).',
     ],
   };
   const small = total(by('small'));
