@@ -42,6 +42,7 @@ import {
   pte_write,
   pte_mkwrite,
   PTRS_PER_PTE,
+  PTE_PFN_STEP,
   _PAGE_ACCESSED,
   _PAGE_DIRTY,
   _PAGE_RW,
@@ -273,6 +274,13 @@ function copyPteRange(
       st.shared++;
       continue;
     }
+    if (!mayCopy && cow && f & (PG_head | PG_tail)) {
+      // Large folios of an mm that never pinned, in a COW mapping: batch after batch in one call.
+      const end = copyCowLargeRun(m, dst, table, dtable, i, iEnd, st);
+      done += end - i - 1;
+      i = end - 1;
+      continue;
+    }
     const a = addr + (i - pte_index(addr)) * PAGE_SIZE;
     // copy_present_ptes(): the PTEs that map the rest of one large folio are copied as a batch.
     const nr = copyPresentPtesBatch(m, dst, src, e, table, dtable, i, (iEnd - i) * PAGE_SIZE, cow);
@@ -391,6 +399,69 @@ function copyCowPtesBatch(
   if (anon) dst.mm.rss_anon += nr;
   else dst.mm.rss_file += nr;
   return nr;
+}
+
+/**
+ * copyPresentPtesBatch() of a COW mapping of an mm that never pinned (folio_needs_cow_for_dma() is false
+ * for all its folios), repeated from slot i while the PTEs are present, not special, and map large
+ * folios: the batches copy_present_ptes() takes one after another (folio_pte_batch() up to the folio's
+ * end, then folio_try_dup_anon_rmap_ptes()/folio_dup_file_rmap_ptes() and __copy_present_ptes()), with
+ * the per-folio look-ups made once per batch and no call per batch. Each page: the parent's PTE
+ * write-protected, the child's the first one's bits (old, read-only) with the PFN advanced, one more
+ * mapcount, PageAnonExclusive cleared; each folio: refs and _large_mapcount raised by the batch's size.
+ * Returns the slot it stopped at (the first PTE this path does not take, or iEnd), having counted the
+ * PTEs in st.shared and the child's RSS.
+ */
+function copyCowLargeRun(
+  m: Machine,
+  dst: Vma,
+  table: Uint32Array,
+  dtable: Uint32Array,
+  i: number,
+  iEnd: number,
+  st: ForkStats,
+): number {
+  const mem = m.mem;
+  const flags = mem.flags;
+  const mapcount = mem.mapcount;
+  const start = i;
+  let rssAnon = 0;
+  let rssFile = 0;
+  while (i < iEnd) {
+    const e = table[i]!;
+    if (!pte_present(e) || pte_special(e)) break;
+    const page = pte_pfn(e);
+    const f = flags[page]!;
+    if (!(f & (PG_head | PG_tail))) break;
+    const folio = f & PG_head ? page : mem.page_folio(page);
+    const anon = mem.folio_test_anon(folio);
+    // folio_pte_batch(): up to the folio's end (the table's end is iEnd's bound too).
+    const max = Math.min(folio + mem.folio_nr_pages(folio) - page, iEnd - i);
+    // A PTE continues the batch when it is the first one with the PFN advanced, young and write ignored:
+    // its entry less those bits is the first one's less them, plus k pages.
+    const want = e - (e & BATCH_IGNORED);
+    const child = mk_pte(page, pte_flags(pte_mkold(pte_wrprotect(e))));
+    const clear = anon ? ~PG_anon_exclusive : ~0;
+    let nr = 0;
+    for (; nr < max; nr++) {
+      const x = table[i + nr]!;
+      if (x - (x & BATCH_IGNORED) !== want + nr * PTE_PFN_STEP) break;
+      const p = page + nr;
+      table[i + nr] = pte_wrprotect(x);
+      dtable[i + nr] = child + nr * PTE_PFN_STEP;
+      mapcount[p] = mapcount[p]! + 1; // folio_add_anon_rmap_ptes()'s per-page count
+      flags[p] = flags[p]! & clear;
+    }
+    folio_ref_add(m, folio, nr);
+    folioAddRmapPtes(m, folio, page, nr, false);
+    if (anon) rssAnon += nr;
+    else rssFile += nr;
+    i += nr;
+  }
+  dst.mm.rss_anon += rssAnon;
+  dst.mm.rss_file += rssFile;
+  st.shared += i - start;
+  return i;
 }
 
 /**

@@ -24,6 +24,10 @@ const PFN_MUL = 1 << PFN_SHIFT;
 export const PTRS_PER_PTE = HPAGE_PMD_NR;
 
 export const mk_pte = (pfn: number, bits: number): number => pfn * PFN_MUL + (bits | _PAGE_PRESENT);
+/** The _PAGE_* bits of an entry: below them, the PFN. */
+export const PTE_FLAGS_MASK = PFN_MUL - 1;
+/** What one page more adds to an entry: mk_pte(pfn + k, bits) is mk_pte(pfn, bits) + k * PTE_PFN_STEP. */
+export const PTE_PFN_STEP = PFN_MUL;
 /** Entries below this are 32-bit (every PTE, in its Uint32Array): PFN and bits come out by shift and mask. */
 const U32 = 2 ** 32;
 export const pte_pfn = (e: number): number => (e < U32 ? e >>> PFN_SHIFT : Math.floor(e / PFN_MUL));
