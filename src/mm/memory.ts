@@ -40,6 +40,9 @@ import {
   pte_special,
   pte_index,
   PTRS_PER_PTE,
+  PTE_FLAGS_MASK,
+  PTE_PFN_STEP,
+  _PAGE_PRESENT,
   _PAGE_RW,
   _PAGE_DIRTY,
   _PAGE_ACCESSED,
@@ -446,6 +449,9 @@ export function zap_page_range_single(m: Machine, vma: Vma, start: number, end: 
   pt.freeEmptyTables(start, end);
 }
 
+/** An entry's _PAGE_* bits other than present. */
+const PTE_BITS_BUT_PRESENT = PTE_FLAGS_MASK & ~_PAGE_PRESENT;
+
 /**
  * zap_pte_range() over PTE slots [i, iEnd) of one table: zap_present_ptes() takes the PTEs that map
  * consecutive pages of one large folio as a batch (folio_pte_batch(), dirty and young ignored and
@@ -497,9 +503,12 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
     mapcount[pfn] = mapcount[pfn]! - 1;
     if (mem.folio_test_large(folio)) {
       const max = Math.min(iEnd - i, folio + mem.folio_nr_pages(folio) - pfn);
+      // A present PTE of the next page: its (32-bit) entry less the _PAGE_* bits other than present is
+      // this one's PFN advanced, present (one compare instead of pte_present() and pte_pfn()).
+      const want = mk_pte(pfn, 0);
       for (; nr < max; nr++) {
         const x = slot[i + nr]!;
-        if (!pte_present(x) || pte_pfn(x) !== pfn + nr) break;
+        if (x - (x & PTE_BITS_BUT_PRESENT) !== want + nr * PTE_PFN_STEP) break;
         dirty |= x & _PAGE_DIRTY;
         slot[i + nr] = 0;
         mapcount[pfn + nr] = mapcount[pfn + nr]! - 1;
