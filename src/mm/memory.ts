@@ -15,6 +15,7 @@ import {
   PG_lru,
   PG_anon,
   PG_head,
+  PG_hugetlb,
   PG_tail,
 } from './memmap.js';
 import {
@@ -514,6 +515,13 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
         mapcount[pfn + nr] = mapcount[pfn + nr]! - 1;
       }
     }
+    if ((pageFlags[folio]! & (PG_head | PG_anon | PG_hugetlb)) === (PG_head | PG_anon) && !m.misuse.freedInUse.size) {
+      // A large anon folio (an mTHP, or a THP mapped by PTEs): its rmap and references in one call.
+      rssAnon += nr;
+      zapAnonLargeBatch(m, folio, nr);
+      i += nr;
+      continue;
+    }
     if (mem.folio_test_anon(folio)) {
       rssAnon += nr;
     } else {
@@ -527,6 +535,34 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
   if (anonUnmapped) m.vmstat.mod(NR_ANON_MAPPED, -anonUnmapped);
   vma.mm.rss_anon -= rssAnon;
   vma.mm.rss_file -= rssFile;
+}
+
+/**
+ * A zap batch's folio_remove_rmap_ptes() (each page's mapcount already lowered) and folio_put_refs() for
+ * a large anon folio that is not hugetlb, with no folio freed in use on record: _large_mapcount down by
+ * nr (NR_ANON_MAPPED down by the folio once nothing maps it), then the references; the last one frees
+ * the folio when nothing maps or pins it (what folioPutRefsQuiet() allows), anything else takes
+ * folio_put_refs() and its checks. The same steps as those two calls, without a call per step.
+ */
+function zapAnonLargeBatch(m: Machine, folio: number, nr: number): void {
+  const mem = m.mem;
+  const refcount = mem.refcount;
+  mem.addLargeMapcount(folio, -nr);
+  const mapped = mem.folio_mapcount(folio) > 0;
+  if (!mapped) m.vmstat.mod(NR_ANON_MAPPED, -mem.folio_nr_pages(folio));
+  const rc = refcount[folio]!;
+  // Unsigned, as atomic_sub_and_test() sees it.
+  const before = rc >>> 0;
+  if (before > nr) {
+    refcount[folio] = rc - nr;
+    return;
+  }
+  if (before === nr && !mapped && !(mem.folioPincount(folio) > 0) && !is_huge_zero_folio(m, folio)) {
+    refcount[folio] = 0;
+    __folio_put(m, folio);
+    return;
+  }
+  folio_put_refs(m, folio, nr);
 }
 
 /**
