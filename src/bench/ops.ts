@@ -9,7 +9,7 @@
 // a leaked page, a WARN) throws: a benchmark of a broken model is worthless.
 
 import { Machine, MTHP_SIZES, type MachineConfig } from '../mm/machine.js';
-import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
+import { HPAGE_PMD_NR, PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
 import { do_mmap, do_munmap } from '../mm/mmap.js';
 import { do_madvise } from '../mm/madvise.js';
 import { userAccess } from '../mm/user_access.js';
@@ -190,6 +190,22 @@ export const WARMUP_PAGES = 1 << 19;
  */
 const MIN_WARMUP_CYCLES = 8;
 
+/**
+ * Large folios the warm-up pushes through every path at least (scaled with the warm-up's pages): on a
+ * THP buffer the paths loop once per folio, not per page (a 64 MiB register crosses 32 folios), so a
+ * warm-up counted in pages alone left them to V8's interpreter and baseline code: with 32 cycles of
+ * 64 MiB, --trace-opt shows io_check_coalesce_buffer(), io_coalesce_buffer(), gup_fast(),
+ * try_grab_folio_fast() and unpinPinnedHeadRun() not yet optimised when the timing starts, and the model
+ * was timed cold beside the kernel's compiled code.
+ */
+export const WARMUP_FOLIOS = 4096;
+
+/** Pages per folio of a backing's buffer (a THP buffer below a PMD gets 64 KiB mTHPs). */
+function folioPages(backing: OpBacking, bytes: number): number {
+  if (backing === 'base') return 1;
+  return backing === 'thp' && bytes >= PMD_SIZE ? HPAGE_PMD_NR : 1 << MTHP_BENCH_ORDER;
+}
+
 export function opRunsFor(bytes: number): number {
   if (bytes >= GiB) return 3;
   if (bytes >= 64 * MiB) return 5;
@@ -211,7 +227,13 @@ function timeOps(backing: OpBacking, bytes: number, runs: number, warmPages: num
   const m = opMachine(bytes);
   const pages = bytes / PAGE_SIZE;
   const cycles = Math.max(1, Math.ceil(MIN_SAMPLE_PAGES / pages));
-  const warm = Math.max(Math.ceil(warmPages / (pages * cycles)), Math.ceil(MIN_WARMUP_CYCLES / cycles));
+  const folios = Math.ceil(pages / folioPages(backing, bytes));
+  const warmFolios = (WARMUP_FOLIOS * warmPages) / WARMUP_PAGES;
+  const warm = Math.max(
+    Math.ceil(warmPages / (pages * cycles)),
+    Math.ceil(MIN_WARMUP_CYCLES / cycles),
+    Math.ceil(warmFolios / (folios * cycles)),
+  );
   const samples: Record<OpName, number[]> = Object.fromEntries(OPS.map((o) => [o, []])) as never;
   for (let r = 0; r < warm + runs; r++) {
     const acc = Object.fromEntries(OPS.map((o) => [o, 0])) as OpTimes;
