@@ -425,6 +425,9 @@ function copyCowLargeRun(
   const flags = mem.flags;
   const mapcount = mem.mapcount;
   const start = i;
+  // The module constants in locals (V8 reloads and checks a module binding on every use).
+  const ignored = BATCH_IGNORED;
+  const step = PTE_PFN_STEP;
   let rssAnon = 0;
   let rssFile = 0;
   while (i < iEnd) {
@@ -439,16 +442,16 @@ function copyCowLargeRun(
     const max = Math.min(folio + mem.folio_nr_pages(folio) - page, iEnd - i);
     // A PTE continues the batch when it is the first one with the PFN advanced, young and write ignored:
     // its entry less those bits is the first one's less them, plus k pages.
-    const want = e - (e & BATCH_IGNORED);
-    const child = mk_pte(page, pte_flags(pte_mkold(pte_wrprotect(e))));
+    let want = e - (e & ignored);
+    let child = mk_pte(page, pte_flags(pte_mkold(pte_wrprotect(e))));
     const clear = anon ? ~PG_anon_exclusive : ~0;
     let nr = 0;
-    for (; nr < max; nr++) {
+    for (; nr < max; nr++, want += step, child += step) {
       const x = table[i + nr]!;
-      if (x - (x & BATCH_IGNORED) !== want + nr * PTE_PFN_STEP) break;
+      if (x - (x & ignored) !== want) break;
       const p = page + nr;
       table[i + nr] = pte_wrprotect(x);
-      dtable[i + nr] = child + nr * PTE_PFN_STEP;
+      dtable[i + nr] = child;
       mapcount[p] = mapcount[p]! + 1; // folio_add_anon_rmap_ptes()'s per-page count
       flags[p] = flags[p]! & clear;
     }

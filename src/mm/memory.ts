@@ -506,10 +506,13 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
       const max = Math.min(iEnd - i, folio + mem.folio_nr_pages(folio) - pfn);
       // A present PTE of the next page: its (32-bit) entry less the _PAGE_* bits other than present is
       // this one's PFN advanced, present (one compare instead of pte_present() and pte_pfn()).
-      const want = mk_pte(pfn, 0);
-      for (; nr < max; nr++) {
+      // (The module constants in locals: V8 reloads and checks a module binding on every use.)
+      const others = PTE_BITS_BUT_PRESENT;
+      const step = PTE_PFN_STEP;
+      let want = mk_pte(pfn, 0) + step;
+      for (; nr < max; nr++, want += step) {
         const x = slot[i + nr]!;
-        if (x - (x & PTE_BITS_BUT_PRESENT) !== want + nr * PTE_PFN_STEP) break;
+        if (x - (x & others) !== want) break;
         dirty |= x & _PAGE_DIRTY;
         slot[i + nr] = 0;
         mapcount[pfn + nr] = mapcount[pfn + nr]! - 1;
