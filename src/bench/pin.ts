@@ -187,9 +187,13 @@ export function metadataBytesPerPage(withData = false): number {
   const mem = new MemMap(nr);
   // Page contents: an optional array, allocated on first use (a run that stores no value has none).
   if (withData) void mem.data;
+  // Each memory once: the per-page arrays are views of one pool, and MemMap keeps a second view of
+  // the whole pool (8-byte words, for clearing).
+  const buffers = new Set<ArrayBufferLike>();
+  for (const v of Object.values(mem)) if (ArrayBuffer.isView(v)) buffers.add(v.buffer);
+  for (const a of mem.extras.values()) buffers.add(a.buffer);
   let bytes = 0;
-  for (const v of Object.values(mem)) if (ArrayBuffer.isView(v)) bytes += v.byteLength;
-  for (const a of mem.extras.values()) bytes += a.byteLength;
+  for (const b of buffers) bytes += b.byteLength;
   const perPage = bytes / nr;
   const want = MemMap.BYTES_PER_PAGE + (withData ? MemMap.DATA_BYTES_PER_PAGE : 0);
   check(perPage === want, `MemMap arrays hold ${perPage} bytes per page, expected ${want}`);

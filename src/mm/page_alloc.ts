@@ -238,12 +238,8 @@ export class PageAllocator {
     } else {
       const last = pfn + n;
       if (n <= SMALL_FILL) {
-        // An mTHP: a loop beats three calls into the fill builtin.
-        for (let i = pfn; i < last; i++) {
-          flags[i] = 0;
-          mapcount[i] = 0;
-          mapping[i] = 0;
-        }
+        // An mTHP: a loop (by 8-byte words) beats three calls into the fill builtin.
+        m.clearPageFields(pfn, n);
       } else {
         flags.fill(0, pfn, last);
         mapcount.fill(0, pfn, last);
