@@ -81,6 +81,7 @@ import {
 } from './mm_types.js';
 import {
   pte_pfn,
+  PTE_PFN_SHIFT,
   pte_present,
   pte_write,
   pte_dirty,
@@ -1184,10 +1185,14 @@ function gup_fast_pte_range(
   let pinnableHi = 0;
   let acquired = 0;
   let nr = 0;
+  // The module constants in locals (V8 reloads and checks a module binding on every use).
+  const pinMask = PTE_PIN_MASK;
+  const pinBits = PTE_PIN_BITS;
+  const pfnShift = PTE_PFN_SHIFT;
   for (; nr < want; nr++, i++) {
     const e = slot[i]!;
-    if (common && (e & PTE_PIN_MASK) === PTE_PIN_BITS) {
-      const pfn = pte_pfn(e);
+    if (common && (e & pinMask) === pinBits) {
+      const pfn = e >>> pfnShift; // pte_pfn() of a 32-bit entry
       const pf = pageFlags[pfn]!;
       const folio = pf & PG_tail ? mem.page_folio(pfn) : pfn;
       const ff = folio === pfn ? pf : pageFlags[folio]!;

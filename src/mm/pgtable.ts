@@ -24,6 +24,11 @@ const PFN_MUL = 1 << PFN_SHIFT;
 export const PTRS_PER_PTE = HPAGE_PMD_NR;
 
 export const mk_pte = (pfn: number, bits: number): number => pfn * PFN_MUL + (bits | _PAGE_PRESENT);
+/**
+ * The PFN of an entry read from a PTE table (a Uint32Array, so below 2^32) is e >>> PTE_PFN_SHIFT, what
+ * pte_pfn() computes for any entry: the hot PTE loops shift by a local copy of it.
+ */
+export const PTE_PFN_SHIFT = PFN_SHIFT;
 /** The _PAGE_* bits of an entry: below them, the PFN. */
 export const PTE_FLAGS_MASK = PFN_MUL - 1;
 /** What one page more adds to an entry: mk_pte(pfn + k, bits) is mk_pte(pfn, bits) + k * PTE_PFN_STEP. */
