@@ -62,6 +62,29 @@ describe('io_uring registered buffers (io_uring/rsrc.c)', () => {
     },
   );
 
+  it('each buffer keeps its own bvec table: the frames it pinned, whatever was registered or released since', () => {
+    const { m, p } = world();
+    const ring = new IoRing('ring', p);
+    const a = anon(m, p, 256);
+    const b = anon(m, p, 3);
+    expect(
+      io_sqe_buffers_register(m, ring, [
+        { base: a, len: 256 * PAGE_SIZE },
+        { base: b, len: 3 * PAGE_SIZE },
+      ]),
+    ).toBe(0);
+    const want = ring.bufs.map((u) => [...u.bvecPages]);
+    expect(want.map((w) => w.length)).toEqual([256, 3]);
+    expect(new Set(want.flat()).size).toBe(259);
+    // Another ring registers and unregisters many buffers: the first ring's tables stay as they were.
+    const other = new IoRing('other', p);
+    for (let k = 0; k < 300; k++) {
+      expect(io_sqe_buffers_register(m, other, [{ base: a, len: 256 * PAGE_SIZE }])).toBe(0);
+      expect(io_sqe_buffers_unregister(m, other)).toBe(0);
+    }
+    expect(ring.bufs.map((u) => [...u.bvecPages])).toEqual(want);
+  });
+
   it('root (CAP_IPC_LOCK) is not charged to the user and not limited', () => {
     const { m, p } = world();
     p.rlimitMemlock = 64 << 10;

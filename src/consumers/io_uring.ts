@@ -259,7 +259,8 @@ export function ioBufferInstall(
     firstPageIdx = c.first_folio_page_idx;
   } else {
     runs.fill(pages);
-    bvecPages = pages.slice(); // one bvec per page
+    bvecPages = imuBvecs(nr); // one bvec per page
+    bvecPages.set(pages);
   }
   // A buffer io_check_coalesce_buffer() found to be all small folios costs 1 a page and leaves last_hpage
   // alone: io_buffer_account_pin()'s answer, without walking the pages a second time.
@@ -273,6 +274,25 @@ export function ioBufferInstall(
   }
   ring.owner.mm.pinned_vm += acct;
   return { ubuf: base, len, bvecPages, coalesced, folioShift, firstPageIdx, acctPages: acct };
+}
+
+/**
+ * The bvec table of a new registered buffer (io_alloc_imu(): kvmalloc of the imu and its bvecs). A table
+ * is never written after it is filled and lives as long as its buffer, so small ones are carved out of a
+ * shared block, one after another: a separate ArrayBuffer for each costs about a microsecond, most of a
+ * small registration's fixed work. A block is freed when no table in it is left.
+ */
+const IMU_BLOCK = 1 << 16;
+let imuBlock = new Int32Array(0);
+let imuUsed = 0;
+function imuBvecs(nr: number): Int32Array {
+  if (nr > IMU_BLOCK / 16) return new Int32Array(nr);
+  if (imuUsed + nr > imuBlock.length) {
+    imuBlock = new Int32Array(IMU_BLOCK);
+    imuUsed = 0;
+  }
+  imuUsed += nr;
+  return imuBlock.subarray(imuUsed - nr, imuUsed);
 }
 
 /**
@@ -449,7 +469,7 @@ function firstLargeEntry(flags: Uint16Array, pages: Int32Array, i: number): numb
 
 /** io_coalesce_buffer(): one entry (and one pin) per folio; the other pins are dropped at once. */
 function io_coalesce_buffer(m: Machine, pages: Int32Array, d: CoalesceData, runs: PageRuns): Int32Array {
-  const out = new Int32Array(d.nr_folios);
+  const out = imuBvecs(d.nr_folios);
   const entries = runs.reader(pages);
   let j = 0;
   let remaining = pages.length;
