@@ -1213,7 +1213,8 @@ function gup_fast_pte_range(
             refcount[folio] = rc + GUP_PIN_COUNTING_BIAS;
           }
           acquired++;
-          pageFlags[folio] = ff | PG_referenced;
+          // folio_set_referenced(): the bit, when it is not set already (a large folio's later pages).
+          if (!(ff & PG_referenced)) pageFlags[folio] = ff | PG_referenced;
           pages[at + nr] = pfn;
           continue;
         }
