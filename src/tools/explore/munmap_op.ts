@@ -10,7 +10,7 @@ import { pte_index, pte_pfn } from '../../mm/pgtable.js';
 import { zapPresentPtes, tlbFinishMmu } from '../../mm/memory.js';
 import { do_munmap } from '../../mm/mmap.js';
 import type { Process } from '../../mm/task.js';
-import { Footprint, MM_FIELDS, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
+import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
 import { Op, quiet, type PointRecord, type World } from './op.js';
 import type { Hash } from './state_hash.js';
 
@@ -42,7 +42,9 @@ export class MunmapOp extends Op {
     return true;
   }
   override structural(w: World): boolean {
-    if (this.phase === U_BEGIN || this.phase === U_FREE) return true;
+    // The start only takes mmap_lock (and reads the region); the end removes VMAs and frees tables.
+    if (this.phase === U_FREE) return true;
+    if (this.phase === U_BEGIN) return false;
     // Zapping file pages touches the page cache's own structures.
     const vma = this.p(w).mm.vma_lookup(this.addr);
     return this.phase === U_ZAP && vma !== undefined && vma.kind !== 'anon';
@@ -51,6 +53,7 @@ export class MunmapOp extends Op {
     const s = w.slot(this.proc);
     if (s === NO_SLOT || this.structural(w)) return fp.any();
     const pt = mmRes(s, MM_PT);
+    if (this.phase === U_BEGIN) return fp.set(mmRes(s, MM_LOCK), mmRes(s, MM_LOCK));
     if (this.phase === U_ZAP) return fp.set(pt | R_FRAMES, pt | mmRes(s, MM_FIELDS) | R_FRAMES);
     fp.set(0, R_FRAMES); // U_FLUSH
   }
