@@ -41,17 +41,20 @@ export class ForkOp extends Op {
   enabled(w: World): boolean {
     return this.phase !== F_BEGIN || w.locks.canWrite(this.s.proc);
   }
-  /** The entry the next copy point is at is a PMD or PUD leaf (a THP split, a hugetlb copy). */
+  /**
+   * The entry the next copy point is at is a THP's PMD or PUD leaf (a split deposits and withdraws page
+   * tables). A hugetlb entry's copy changes the pool, which the journal keeps.
+   */
   private atLeaf(w: World): boolean {
     const c = this.cursor!;
     const [, src] = this.pairs[this.vi]!;
-    if (src.kind === 'hugetlb') return true;
+    if (src.kind === 'hugetlb') return false;
     const pt = w.ctx.proc(this.s.proc).mm.pt;
     return pt.pudLeaf(c.addr) !== 0 || typeof pt.pmdSlot(c.addr) === 'number';
   }
   override structural(w: World): boolean {
-    // dup_mmap()'s start; its end when the child gets files, settings or is torn down; a leaf (PMD split,
-    // hugetlb pool); an MMU notifier at a VMA's end.
+    // dup_mmap()'s start; its end when the child gets files, settings or is torn down; a THP leaf (PMD
+    // split); an MMU notifier at a VMA's end.
     if (this.phase === F_END)
       return this.err !== 0 || w.ctx.proc(this.s.proc).files.size > 0 || !!w.ctx.sc.processes?.[this.s.child];
     return this.phase !== F_COPY || w.ctx.m.notifiers.size > 0 || this.atLeaf(w);

@@ -190,6 +190,9 @@ class Hot {
   active = new SavedSet<number>();
   mlocked = new SavedSet<number>();
   fsPrivate = new SavedSet<number>();
+  /** Per hugetlb size: nr_huge_pages, resv, surplus, overcommit, then its free list. */
+  hstateNums = new SavedList<number>();
+  hstateFree: SavedList<number>[] = [];
   warns = 0;
   procs = new SavedList<Process>();
   mmNums = new SavedList<number>();
@@ -784,6 +787,15 @@ export class Journal {
     h.mlocked.save(m.mem.mlocked);
     h.fsPrivate.save(m.mem.fsPrivate);
     h.warns = m.warns.records.length;
+    h.hstateNums.reset();
+    let k = 0;
+    for (const hs of m.hugetlb.hstates.values()) {
+      h.hstateNums.push(hs.nr_huge_pages);
+      h.hstateNums.push(hs.resv_huge_pages);
+      h.hstateNums.push(hs.surplus_huge_pages);
+      h.hstateNums.push(hs.nr_overcommit_huge_pages);
+      (h.hstateFree[k++] ??= new SavedList()).copy(hs.freelist);
+    }
   }
 
   private saveMms(h: Hot): void {
@@ -884,6 +896,15 @@ export class Journal {
     h.mlocked.restore(m.mem.mlocked);
     h.fsPrivate.restore(m.mem.fsPrivate);
     m.warns.truncate(h.warns);
+    let k = 0;
+    for (const hs of m.hugetlb.hstates.values()) {
+      const at = 4 * k;
+      hs.nr_huge_pages = h.hstateNums.a[at]!;
+      hs.resv_huge_pages = h.hstateNums.a[at + 1]!;
+      hs.surplus_huge_pages = h.hstateNums.a[at + 2]!;
+      hs.nr_overcommit_huge_pages = h.hstateNums.a[at + 3]!;
+      h.hstateFree[k++]!.restoreInto(hs.freelist);
+    }
   }
 
   private restoreMms(h: Hot): void {
