@@ -72,6 +72,18 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * page tables) and every other folio is checked as usual. A machine that saw misuse may have nr_foll_pin_released above
  * nr_foll_pin_acquired. Folios freed while in use are out of the buddy allocator, as they should be.
  */
+/**
+ * Per-page count arrays, kept from call to call (zeroed each time): the race explorer checks every end
+ * state, and a new pair of arrays for each cost more than the checks of a small machine.
+ */
+const scratch: Int32Array[] = [];
+function zeroed(k: number, nr: number): Int32Array {
+  let a = scratch[k];
+  if (!a || a.length !== nr) scratch[k] = a = new Int32Array(nr);
+  else a.fill(0);
+  return a;
+}
+
 export function checkInvariants(
   m: Machine,
   pinsByFolio?: Map<number, number>,
@@ -94,9 +106,9 @@ export function checkInvariants(
   const isTainted = (pfn: number): boolean => tainted.length > 0 && tainted[pfn] === 1;
 
   // ---- 1. page tables of every process -----------------------------------------------------
-  const pteCount = new Int32Array(mem.nr);
+  const pteCount = zeroed(0, mem.nr);
   const entireCount = new Map<number, number>();
-  const exclusiveOwner = new Int32Array(mem.nr); // mm id mapping a PageAnonExclusive page, 0: none
+  const exclusiveOwner = zeroed(1, mem.nr); // mm id mapping a PageAnonExclusive page, 0: none
   const files = new Set<AddressSpace>(m.files.values());
   for (const p of m.processes.values()) {
     const mm = p.mm;

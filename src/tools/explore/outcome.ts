@@ -51,18 +51,33 @@ const blankView = (): PageView => ({
   entire: 0,
 });
 
+/** The PTE table viewPage() last walked to: its process and the address its PMD starts at. */
+const tableCache: { proc: Process | undefined; base: number; table: Uint32Array | undefined } = {
+  proc: undefined,
+  base: 0,
+  table: undefined,
+};
+
 /**
  * The page at addr into `v` (reused: observe() views every page of every region at every end state).
  * `prev`: the view of the page before, whose folio-wide values are taken when it is in the same folio.
  */
 function viewPage(m: Machine, p: Process, addr: number, v: PageView, prev?: PageView): PageView | undefined {
   const pt = p.mm.pt;
-  let e = pt.pudLeaf(addr);
+  // The PTE table of the page before, when this page is under the same PMD (no directory look-up).
+  const base = addr - (addr % PMD_SIZE);
+  const cached = tableCache.proc === p && tableCache.base === base ? tableCache.table : undefined;
+  let e = cached ? 0 : pt.pudLeaf(addr);
   let level: PageView['level'] = 'pud';
   let pfn: number;
   if (e) pfn = pte_pfn(e) + Math.floor((addr % PUD_SIZE) / PAGE_SIZE);
   else {
-    const slot = pt.pmdSlot(addr);
+    const slot = cached ?? pt.pmdSlot(addr);
+    if (slot && typeof slot !== 'number') {
+      tableCache.proc = p;
+      tableCache.base = base;
+      tableCache.table = slot;
+    }
     if (typeof slot === 'number') {
       e = slot;
       level = 'pmd';
@@ -173,6 +188,7 @@ function inherits(parents: Map<string, string>, proc: string, owner: string): bo
 /** Observe the end state. `returns`: each thread step's "thread.step op = ret". */
 export function observe(ctx: RunContext, returns: string[]): Observation {
   const m = ctx.m;
+  tableCache.proc = undefined; // the page tables may have changed since the last observation
   const parents = forkParents(ctx);
   const names = new FrameNames();
   const keyParts: string[] = [];
