@@ -73,11 +73,14 @@ const hex = (n: number): string => `0x${n.toString(16)}`;
  * nr_foll_pin_acquired. Folios freed while in use are out of the buddy allocator, as they should be.
  */
 /**
- * Per-page count arrays, kept from call to call (zeroed each time): the race explorer checks every end
- * state, and a new pair of arrays for each cost more than the checks of a small machine.
+ * Per-page count arrays of a small machine, kept from call to call (zeroed each time): the race explorer
+ * checks every end state, and a new pair of arrays for each cost more than the checks. A large machine's
+ * are made for the call and dropped (keeping them would hold their memory for good).
  */
 const scratch: Int32Array[] = [];
+const SCRATCH_PAGES = 1 << 18;
 function zeroed(k: number, nr: number): Int32Array {
+  if (nr > SCRATCH_PAGES) return new Int32Array(nr);
   let a = scratch[k];
   if (!a || a.length !== nr) scratch[k] = a = new Int32Array(nr);
   else a.fill(0);
