@@ -126,7 +126,8 @@ const RESULT_DOC = [
     'folio: it has no `_pincount`), `order`, `zone`, `mapped_by` (`pte`, `pmd`, `pud`), `writable`, ' +
     '`maybe_dma_pinned`, `false_positive` (maybe_dma_pinned with no pin held), `anon_exclusive`, `zero_page`, ' +
     "`dirty`, `writeback`, `lru`, `mlocked`, `serial` (the model's number for the folio: the same `pfn` with " +
-    'another `serial` is a new folio in a frame freed and handed out again; null from the live kernel), ' +
+    'another `serial` is a new folio in a frame freed and handed out again; 0 for a folio allocated before the ' +
+    'run first inspected a page; null from the live kernel), ' +
     "`refcount_parts`, `data` (the page's contents; null when not present) |",
   '| `steps[].data`, `steps[].value` | contents: `data` is what a read-like step saw, one value per page (`read`, ' +
     '`pread`, `read_disk`, `pipe_read`, `dma_read`, `rdma_read`, `process_vm_readv`); `value` is what a writing ' +

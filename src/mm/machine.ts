@@ -263,20 +263,28 @@ export class Machine {
   foliosAllocated = 0;
 
   /**
-   * The number folio_alloc() gave the folio whose head is at `pfn` (1, 2, ...; 0: never allocated
-   * there). A frame freed and handed out again gets a new number: the same PFN with another number is
-   * another folio.
+   * The number folio_alloc() gave the folio whose head is at `pfn` (its count of allocations then: 1, 2,
+   * ...). A frame freed and handed out again gets a new number: the same PFN with another number is another
+   * folio. The numbers are kept (4 bytes a page, an extra array) from the first time one is asked for (an
+   * inspect step): a machine nobody asks spends nothing on them, and a folio allocated before the first
+   * question has number 0.
    */
   folioSerial(pfn: number): number {
-    return this.mem.extras.get(FOLIO_SERIAL)?.[pfn] ?? 0;
+    this.recordSerials = true;
+    return this.mem.extra(FOLIO_SERIAL)[pfn]!;
   }
+  /** Whether folio_alloc() records serial numbers (since the first folioSerial(); snapshots keep it). */
+  recordSerials = false;
 
   /** folio_alloc(): allocate and prepare a folio. Returns the head PFN or NO_FOLIO. */
   folio_alloc(order: number, movable = true): number {
     const pfn = this.alloc.allocBlock(order, { movable });
     if (pfn === NO_PFN) return NO_FOLIO;
-    this.mem.extra(FOLIO_SERIAL)[pfn] = ++this.foliosAllocated;
-    this.mem.onExtraWrite?.(pfn, 1);
+    const n = ++this.foliosAllocated;
+    if (this.recordSerials) {
+      this.mem.extra(FOLIO_SERIAL)[pfn] = n;
+      this.mem.onExtraWrite?.(pfn, 1);
+    }
     prepNewFolio(this.mem, pfn, order);
     kernel_init_pages(this, pfn, 1 << order);
     this.vmstat.mod(NR_FREE_PAGES, -(1 << order));

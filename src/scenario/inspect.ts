@@ -63,7 +63,7 @@ export interface PageInfo {
   /**
    * The model's number for the folio (Machine.folioSerial(), no kernel counterpart): the same pfn with
    * the same serial at two steps is the same folio; another serial is a new folio in a frame freed and
-   * handed out again.
+   * handed out again. 0: allocated before the run's first inspect (the model numbers folios from then on).
    */
   serial: number | null;
   refcount_parts: RefcountParts | null;
