@@ -7,6 +7,14 @@ import { RunContext } from '../src/scenario/context.js';
 import { runScenarioStep } from '../src/scenario/run.js';
 import { observe, pageLines } from '../src/tools/explore/outcome.js';
 
+/** A PMD-mapped THP whose pages all hold 0x11; each test adds its steps. */
+const THP = `
+machine: { memory: 16MiB, thp: always }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 2MiB, type: anon, align: 2MiB }
+  - { op: write, proc: p, region: buf, value: 0x11 }
+`;
+
 function run(yaml: string): RunContext {
   const sc = loadScenario(yaml, 'outcome.yaml');
   const ctx = new RunContext(sc);
@@ -16,12 +24,7 @@ function run(yaml: string): RunContext {
 
 describe('explore outcome: runs of pages', () => {
   it('a PMD-mapped THP splits into runs where its pages hold different contents', () => {
-    const ctx = run(`
-machine: { memory: 16MiB, thp: always }
-steps:
-  - { op: mmap, proc: p, as: buf, size: 2MiB, type: anon, align: 2MiB }
-  - { op: write, proc: p, region: buf, value: 0x11 }
-  - { op: write, proc: p, region: buf, offset: 40KiB, pages: 1, value: 0x22 }
+    const ctx = run(`${THP}  - { op: write, proc: p, region: buf, offset: 40KiB, pages: 1, value: 0x22 }
   - { op: write, proc: p, region: buf, offset: 44KiB, pages: 3, value: 0x33 }
 `);
     const lines = pageLines(ctx);
@@ -36,12 +39,7 @@ steps:
   });
 
   it('a THP mapped by the parent and the child after fork: one run per process, the same frames', () => {
-    const ctx = run(`
-machine: { memory: 16MiB, thp: always }
-steps:
-  - { op: mmap, proc: p, as: buf, size: 2MiB, type: anon, align: 2MiB }
-  - { op: write, proc: p, region: buf, value: 0x11 }
-  - { op: fork, proc: p, child: c }
+    const ctx = run(`${THP}  - { op: fork, proc: p, child: c }
 `);
     const o = observe(ctx, []);
     expect(o.pages).toHaveLength(2);
