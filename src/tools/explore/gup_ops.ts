@@ -66,15 +66,20 @@ function gupReturn(
   return rec;
 }
 
-/** pin_user_pages_fast, get_user_pages_fast, get_user_pages_fast_only. */
-export class GupFastOp extends Op {
-  walk: FastWalk | undefined = undefined;
+/** What a GUP op needs of its walk (gup_points.ts: the fast walk and its fallback, or the slow path). */
+interface GupWalk {
+  done: boolean;
+  structural(w: World): boolean;
+  footprint(w: World, fp: Footprint): void;
+  hashLive(h: Hash): void;
+}
+
+/** A GUP step: its walk, once the first point has checked the arguments, and the range's start. */
+abstract class GupOp<W extends GupWalk> extends Op {
+  walk: W | undefined = undefined;
   start = 0;
-  private get s(): GupStep {
+  protected get s(): GupStep {
     return this.step as GupStep;
-  }
-  enabled(w: World): boolean {
-    return !this.walk || this.walk.done || this.walk.enabled(w);
   }
   override structural(w: World): boolean {
     // The slow path's faults and migrations change anything (the end's handle is in the journal's state).
@@ -84,6 +89,19 @@ export class GupFastOp extends Op {
     if (!this.walk) return fp.any();
     if (this.walk.done) return fp.set(0, R_HANDLES);
     this.walk.footprint(w, fp);
+  }
+  override hashLive(h: Hash): void {
+    super.hashLive(h);
+    if (this.done || !this.walk) return;
+    h.num(this.start);
+    this.walk.hashLive(h);
+  }
+}
+
+/** pin_user_pages_fast, get_user_pages_fast, get_user_pages_fast_only. */
+export class GupFastOp extends GupOp<FastWalk> {
+  enabled(w: World): boolean {
+    return !this.walk || this.walk.done || this.walk.enabled(w);
   }
   point(w: World): PointRecord {
     const m = w.ctx.m;
@@ -106,33 +124,14 @@ export class GupFastOp extends Op {
     this.done = true;
     return gupReturn(w, this.thread, this.s, this.start, this.ret, this.walk.pages, this.walk.seen);
   }
-  override hashLive(h: Hash): void {
-    super.hashLive(h);
-    if (this.done || !this.walk) return;
-    h.num(this.start);
-    this.walk.hashLive(h);
-  }
 }
 
 /** pin_user_pages and get_user_pages (the caller's mmap_lock taken for the walk). */
-export class GupSlowOp extends Op {
-  walk: SlowWalk | undefined = undefined;
-  start = 0;
+export class GupSlowOp extends GupOp<SlowWalk> {
   seen = new Uint8Array(0);
-  private get s(): GupStep {
-    return this.step as GupStep;
-  }
   enabled(w: World): boolean {
     if (!this.walk) return w.locks.canRead(this.s.proc);
     return this.walk.done || this.walk.enabled(w);
-  }
-  override structural(w: World): boolean {
-    return !!this.walk && !this.walk.done && this.walk.structural(w);
-  }
-  override footprint(w: World, fp: Footprint): void {
-    if (!this.walk) return fp.any();
-    if (this.walk.done) return fp.set(0, R_HANDLES);
-    this.walk.footprint(w, fp);
   }
   point(w: World): PointRecord {
     const m = w.ctx.m;
@@ -163,8 +162,6 @@ export class GupSlowOp extends Op {
   override hashLive(h: Hash): void {
     super.hashLive(h);
     if (this.done || !this.walk) return;
-    h.num(this.start);
-    this.walk.hashLive(h);
     for (let i = 0; i < this.walk.nrPages; i++) {
       h.num(this.walk.pages[i]!);
       h.word(this.seen[i]!);
