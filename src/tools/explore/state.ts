@@ -12,7 +12,7 @@
 
 import { PinHandle, type RunContext } from '../../scenario/context.js';
 import type { Machine } from '../../mm/machine.js';
-import { Hash, laneA, laneB } from './state_hash.js';
+import { Hash, LaneSum, laneA } from './state_hash.js';
 import type { Locks } from './locks.js';
 import type { Op } from './op.js';
 import type { Journal } from './journal.js';
@@ -92,8 +92,8 @@ export class StateHash {
 
   private mms(m: Machine, h: Hash): void {
     // Processes by name (a sum: the order they were made in does not count).
-    let sa = 0;
-    let sb = 0;
+    const procs = this.sum;
+    procs.reset();
     const ph = this.ph;
     for (const p of m.processes.values()) {
       ph.reset();
@@ -114,21 +114,19 @@ export class StateHash {
         ph.num(v.flags);
       }
       // Page tables by address: a sum over the PMD directory and the PUD leaves.
-      this.ta = this.tb = 0;
+      this.tables.reset();
       Map.prototype.forEach.call(mm.pt.pmds, this.pmdEntry);
       mm.pt.puds.forEach(this.pudEntry);
-      ph.word(this.ta);
-      ph.word(this.tb);
-      sa = (sa + laneA(ph.a, ph.b)) | 0;
-      sb = (sb + laneB(ph.b, ph.a)) | 0;
+      this.tables.into(ph);
+      procs.addHash(ph);
     }
-    h.word(sa);
-    h.word(sb);
+    procs.into(h);
   }
 
+  /** The sums mms() and rest() build (reused: no allocation per state). */
+  private readonly sum = new LaneSum();
   /** The page-table sum of one mm, built by the two callbacks below (no allocation per entry). */
-  private ta = 0;
-  private tb = 0;
+  private readonly tables = new LaneSum();
   private readonly pmdEntry = (s: number | Uint32Array, k: number): void => {
     let x: number;
     if (typeof s === 'number') x = s;
@@ -136,18 +134,16 @@ export class StateHash {
       const slot = this.journal.slotOf(s);
       x = this.journal.slotA[slot]! ^ Math.imul(this.journal.slotB[slot]!, 0x2545f491);
     }
-    this.ta = (this.ta + laneA(k, x)) | 0;
-    this.tb = (this.tb + laneB(k, x)) | 0;
+    this.tables.add(k, x);
   };
   private readonly pudEntry = (s: number, k: number): void => {
-    this.ta = (this.ta + laneA(-1 - k, s)) | 0;
-    this.tb = (this.tb + laneB(-1 - k, s)) | 0;
+    this.tables.add(-1 - k, s);
   };
 
   private rest(h: Hash): void {
     // Handles: a sum (the order they were made in does not count); a pin handle from its arrays.
-    let oa = 0;
-    let ob = 0;
+    const handles = this.sum;
+    handles.reset();
     const oh = this.ph;
     for (const o of this.ctx.objects.values()) {
       oh.reset();
@@ -167,23 +163,17 @@ export class StateHash {
           oh.word(f.pins);
           oh.word(f.refs);
         }
-      oa = (oa + laneA(oh.a, oh.b)) | 0;
-      ob = (ob + laneB(oh.b, oh.a)) | 0;
+      handles.addHash(oh);
     }
-    h.word(oa);
-    h.word(ob);
+    handles.into(h);
     // Locks: a sum per map (its entries' order is the order they were taken in).
     const all = this.locks.all;
+    const holders = this.sum;
     for (let k = 0; k < all.length; k++) {
-      let la = 0;
-      let lb = 0;
-      for (const [mm, v] of all[k]!) {
-        const x = this.nameId(mm) * 0x10001 + (typeof v === 'number' ? v : this.nameId(v));
-        la = (la + laneA(k, x)) | 0;
-        lb = (lb + laneB(k, x)) | 0;
-      }
-      h.word(la);
-      h.word(lb);
+      holders.reset();
+      for (const [mm, v] of all[k]!)
+        holders.add(k, this.nameId(mm) * 0x10001 + (typeof v === 'number' ? v : this.nameId(v)));
+      holders.into(h);
     }
     for (const t of this.threads) {
       h.word(t.pc);

@@ -96,3 +96,31 @@ export class Hash {
     return (this.a >>> 0) * 2 ** 20 + (this.b >>> 12);
   }
 }
+
+/**
+ * A sum over an unordered collection, in two lanes: the order entries were added in does not count (the
+ * processes, handles, lock holders and page-table entries of a state, which exist in the order things
+ * happened).
+ */
+export class LaneSum {
+  a = 0;
+  b = 0;
+  reset(): void {
+    this.a = this.b = 0;
+  }
+  /** One entry: value v under key k. */
+  add(k: number, v: number): void {
+    this.a = (this.a + laneA(k, v)) | 0;
+    this.b = (this.b + laneB(k, v)) | 0;
+  }
+  /** One entry whose words went into `h`. */
+  addHash(h: Hash): void {
+    this.a = (this.a + laneA(h.a, h.b)) | 0;
+    this.b = (this.b + laneB(h.b, h.a)) | 0;
+  }
+  /** The sum, as two words of `h`. */
+  into(h: Hash): void {
+    h.word(this.a);
+    h.word(this.b);
+  }
+}
