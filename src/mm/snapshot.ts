@@ -335,23 +335,41 @@ function copyList<T>(to: T[], from: readonly T[]): void {
   for (let i = 0; i < from.length; i++) if (to[i] !== from[i]) to[i] = from[i]!;
 }
 
-/** Whether a Map holds exactly these entries, in this order. */
-function sameMap(m: Map<unknown, unknown>, keys: unknown[], vals: unknown[]): boolean {
-  if (Reflect.get(Map.prototype, 'size', m) !== keys.length) return false;
-  let i = 0;
-  for (const [k, v] of Map.prototype.entries.call(m) as IterableIterator<[unknown, unknown]>) {
-    if (k !== keys[i] || v !== vals[i]) return false;
-    i++;
+/**
+ * Make Map m hold exactly keys[i] -> vals[i] for i < n, in that order. One that already does is left
+ * alone (clearing a Map frees its table, refilling it makes a new one). Map.prototype's own methods: a
+ * subclass (the PMD directory) must not act on the change.
+ */
+export function putMapEntries(
+  m: Map<unknown, unknown>,
+  keys: readonly unknown[],
+  vals: readonly unknown[],
+  n = keys.length,
+): void {
+  if (Reflect.get(Map.prototype, 'size', m) === n) {
+    let i = 0;
+    for (const [k, v] of Map.prototype.entries.call(m) as IterableIterator<[unknown, unknown]>) {
+      if (k !== keys[i] || v !== vals[i]) break;
+      i++;
+    }
+    if (i === n) return;
   }
-  return true;
+  Map.prototype.clear.call(m);
+  for (let i = 0; i < n; i++) Map.prototype.set.call(m, keys[i], vals[i]);
 }
 
-/** Whether a Set holds exactly these values, in this order. */
-function sameSet(s: Set<unknown>, vals: unknown[]): boolean {
-  if (Reflect.get(Set.prototype, 'size', s) !== vals.length) return false;
-  let i = 0;
-  for (const v of Set.prototype.values.call(s) as IterableIterator<unknown>) if (v !== vals[i++]) return false;
-  return true;
+/** Make Set s hold exactly vals[i] for i < n, in that order (one that already does is left alone). */
+export function putSetValues(s: Set<unknown>, vals: readonly unknown[], n = vals.length): void {
+  if (Reflect.get(Set.prototype, 'size', s) === n) {
+    let i = 0;
+    for (const v of Set.prototype.values.call(s) as IterableIterator<unknown>) {
+      if (v !== vals[i]) break;
+      i++;
+    }
+    if (i === n) return;
+  }
+  Set.prototype.clear.call(s);
+  for (let i = 0; i < n; i++) Set.prototype.add.call(s, vals[i]);
 }
 
 /** Put the machine (and the roots snapshotted with it) back into the state of `s`. */
@@ -390,18 +408,11 @@ export function restoreMachine(m: Machine, s: MachineSnapshot): void {
       }
       case MAP: {
         const [keys, vals] = d as [unknown[], unknown[]];
-        // A Map still as saved is left alone (clearing one frees its table, refilling it makes a new one).
-        // Map.prototype's own methods: a subclass (the PMD directory) must not act on them.
-        if (sameMap(o as Map<unknown, unknown>, keys, vals)) break;
-        Map.prototype.clear.call(o);
-        for (let k = 0; k < keys.length; k++) Map.prototype.set.call(o, keys[k], vals[k]);
+        putMapEntries(o as Map<unknown, unknown>, keys, vals);
         break;
       }
       case SET: {
-        const vals = d as unknown[];
-        if (sameSet(o as Set<unknown>, vals)) break;
-        Set.prototype.clear.call(o);
-        for (const v of vals) Set.prototype.add.call(o, v);
+        putSetValues(o as Set<unknown>, d as unknown[]);
         break;
       }
       default: {

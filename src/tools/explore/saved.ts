@@ -2,8 +2,9 @@
 // The journal saves them before every point and puts them back on every step back, hundreds of thousands
 // of times a search: each copy keeps its arrays (it never shrinks them, so V8 never reallocates their
 // store), and a collection that is still as saved is left alone on restore (clearing a Map or Set frees
-// its table, refilling it allocates a new one). Maps and Sets go through Map.prototype / Set.prototype's
-// own methods, so a subclass (the PMD directory) cannot act on the change.
+// its table, refilling it allocates a new one: mm/snapshot.ts's putMapEntries() and putSetValues()).
+
+import { putMapEntries, putSetValues } from '../../mm/snapshot.js';
 
 /** A list of values kept in a reused array: `n` of them are live. */
 export class SavedList<T> {
@@ -47,20 +48,8 @@ export class SavedMap<K, V> {
     this.n = 0;
     Map.prototype.forEach.call(m, this.take as (v: unknown, k: unknown) => void);
   }
-  /** Whether `m` holds exactly the saved entries, in the saved order. */
-  private same(m: Map<K, V>): boolean {
-    if (m.size !== this.n) return false;
-    let i = 0;
-    for (const [k, v] of Map.prototype.entries.call(m) as IterableIterator<[K, V]>) {
-      if (k !== this.keys[i] || v !== this.vals[i]) return false;
-      i++;
-    }
-    return true;
-  }
   restore(m: Map<K, V>): void {
-    if (this.same(m)) return;
-    Map.prototype.clear.call(m);
-    for (let i = 0; i < this.n; i++) Map.prototype.set.call(m, this.keys[i], this.vals[i]);
+    putMapEntries(m as Map<unknown, unknown>, this.keys, this.vals, this.n);
   }
 }
 
@@ -76,15 +65,6 @@ export class SavedSet<T> {
     Set.prototype.forEach.call(s, this.take as (v: unknown) => void);
   }
   restore(s: Set<T>): void {
-    if (s.size === this.n) {
-      let i = 0;
-      for (const v of s) {
-        if (v !== this.vals[i]) break;
-        i++;
-      }
-      if (i === this.n) return;
-    }
-    Set.prototype.clear.call(s);
-    for (let i = 0; i < this.n; i++) Set.prototype.add.call(s, this.vals[i]);
+    putSetValues(s as Set<unknown>, this.vals, this.n);
   }
 }
