@@ -329,10 +329,10 @@ function isExtra(mem: MemMap, t: Typed): boolean {
   return false;
 }
 
-/** Make `to` a copy of `from`. */
-function copyList<T>(to: T[], from: readonly T[]): void {
-  if (to.length !== from.length) to.length = from.length;
-  for (let i = 0; i < from.length; i++) if (to[i] !== from[i]) to[i] = from[i]!;
+/** Make `to` a copy of from[0..n) (only the entries that differ are written; no length set when right). */
+export function copyList<T>(to: T[], from: readonly T[], n = from.length): void {
+  if (to.length !== n) to.length = n;
+  for (let i = 0; i < n; i++) if (to[i] !== from[i]) to[i] = from[i]!;
 }
 
 /**

@@ -23,7 +23,7 @@ import type { Process } from '../../mm/task.js';
 import type { PmdSlot } from '../../mm/pgtable.js';
 import { PG_buddy, ORDER_MASK, ZERO_PFN } from '../../mm/memmap.js';
 import { FOLIO_SERIAL } from '../../mm/machine.js';
-import { snapshotMachine, restoreMachine, type MachineSnapshot } from '../../mm/snapshot.js';
+import { copyList, snapshotMachine, restoreMachine, type MachineSnapshot } from '../../mm/snapshot.js';
 import { laneA, laneB } from './state_hash.js';
 import type { Locks } from './locks.js';
 import { PinHandle, type RunContext as Ctx } from '../../scenario/context.js';
@@ -116,7 +116,7 @@ class Copies {
   array(v: unknown[]): unknown[] {
     const old = this.list[this.n];
     if (Array.isArray(old)) {
-      copyInto(old, v);
+      copyList(old, v);
       this.n++;
       return old;
     }
@@ -1004,11 +1004,6 @@ function reachable(root: unknown, into: WeakSet<object>): void {
     into.add(o);
     for (const v of Object.values(o)) stack.push(v);
   }
-}
-
-function copyInto<T>(to: T[], from: readonly T[]): void {
-  to.length = from.length;
-  for (let i = 0; i < from.length; i++) to[i] = from[i]!;
 }
 
 /** Where two snapshots of one machine differ (undefined: they do not), for verify. */

@@ -4,7 +4,7 @@
 // store), and a collection that is still as saved is left alone on restore (clearing a Map or Set frees
 // its table, refilling it allocates a new one: mm/snapshot.ts's putMapEntries() and putSetValues()).
 
-import { putMapEntries, putSetValues } from '../../mm/snapshot.js';
+import { copyList, putMapEntries, putSetValues } from '../../mm/snapshot.js';
 
 /** A list of values kept in a reused array: `n` of them are live. */
 export class SavedList<T> {
@@ -21,17 +21,9 @@ export class SavedList<T> {
     this.n = 0;
     for (let i = 0; i < from.length; i++) this.a[this.n++] = from[i]!;
   }
-  /** Put the saved values back into `to` (an array of the machine's), if they differ. */
+  /** Put the saved values back into `to` (an array of the machine's): only those that differ. */
   restoreInto(to: T[]): void {
-    const n = this.n;
-    const a = this.a;
-    if (to.length === n) {
-      let i = 0;
-      while (i < n && to[i] === a[i]) i++;
-      if (i === n) return;
-    }
-    to.length = n;
-    for (let i = 0; i < n; i++) to[i] = a[i]!;
+    copyList(to, this.a, this.n);
   }
 }
 
