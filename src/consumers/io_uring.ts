@@ -463,7 +463,8 @@ export function io_check_coalesce_buffer(
  * run (the result object), or every call deoptimises.
  */
 function firstLargeEntry(flags: Uint16Array, pages: Int32Array, i: number): number {
-  for (; i < pages.length; i++) if (flags[pages[i]!]! & (PG_head | PG_tail)) return i;
+  const large = PG_head | PG_tail; // in a local: V8 reloads and checks a module binding on every use
+  for (; i < pages.length; i++) if (flags[pages[i]!]! & large) return i;
   return i;
 }
 

@@ -404,9 +404,10 @@ export function unpinUserFolioEach(m: Machine, pages: Int32Array): void {
 function unpinPinnedHeadRun(mem: Machine['mem'], pages: Int32Array, i: number): number {
   const flags = mem.flags;
   const refcount = mem.refcount;
+  const head = PG_head; // in a local: V8 reloads and checks a module binding on every use
   for (; i < pages.length; i++) {
     const p = pages[i]!;
-    if (!(flags[p]! & PG_head)) return i;
+    if (!(flags[p]! & head)) return i;
     const pc = refcount[p + 1]!; // _pincount
     const rc = refcount[p]! >>> 0;
     if (pc < 1 || rc <= 1) return i;
@@ -426,12 +427,17 @@ function unpinSmallAnonRun(mem: Machine['mem'], pages: Int32Array, i: number): n
   const flags = mem.flags;
   const refcount = mem.refcount;
   const mapcount = mem.mapcount;
+  // The module constants in locals (V8 reloads and checks a module binding on every use).
+  const kind = PG_head | PG_tail | PG_anon;
+  const anon = PG_anon;
+  const zero = ZERO_PFN;
+  const bias = GUP_PIN_COUNTING_BIAS;
   for (; i < pages.length; i++) {
     const p = pages[i]!;
-    if ((flags[p]! & (PG_head | PG_tail | PG_anon)) !== PG_anon || p === ZERO_PFN) return i;
+    if ((flags[p]! & kind) !== anon || p === zero) return i;
     const rc = refcount[p]! >>> 0;
-    if (rc <= GUP_PIN_COUNTING_BIAS || rc < GUP_PIN_COUNTING_BIAS + mapcount[p]!) return i;
-    refcount[p] = rc - GUP_PIN_COUNTING_BIAS;
+    if (rc <= bias || rc < bias + mapcount[p]!) return i;
+    refcount[p] = rc - bias;
   }
   return i;
 }
@@ -1173,6 +1179,11 @@ function gup_fast_pte_range(
   pages: Int32Array,
   at: number,
 ): number {
+  // Small integers, but worked out from addresses (doubles above 2^31): as int32, the loop indexes the
+  // arrays without converting each time.
+  i |= 0;
+  want |= 0;
+  at |= 0;
   const mem = m.mem;
   const write = (flags & FOLL_WRITE) !== 0;
   const common = (flags & (FOLL_PIN | FOLL_GET)) === FOLL_PIN && m.misuse.freedInUse.size === 0;
@@ -1189,15 +1200,34 @@ function gup_fast_pte_range(
   const pinMask = PTE_PIN_MASK;
   const pinBits = PTE_PIN_BITS;
   const pfnShift = PTE_PFN_SHIFT;
+  const tail = PG_tail;
+  const anon = PG_anon;
+  const head = PG_head;
+  const referenced = PG_referenced;
+  const bias = GUP_PIN_COUNTING_BIAS;
+  const zero = ZERO_PFN;
+  const smallAnon = PG_head | PG_tail | PG_anon;
   for (; nr < want; nr++, i++) {
     const e = slot[i]!;
     if (common && (e & pinMask) === pinBits) {
       const pfn = e >>> pfnShift; // pte_pfn() of a 32-bit entry
       const pf = pageFlags[pfn]!;
-      const folio = pf & PG_tail ? mem.page_folio(pfn) : pfn;
+      // A small anon folio in the long-term pinnable area of the last folio checked: the checks below,
+      // each settled by one compare (most entries of most buffers).
+      if ((pf & smallAnon) === anon) {
+        const rc = refcount[pfn]!;
+        if (rc > 0 && pfn !== zero && (!longterm || (pfn >= pinnableLo && pfn < pinnableHi))) {
+          refcount[pfn] = rc + bias;
+          if (!(pf & referenced)) pageFlags[pfn] = pf | referenced;
+          pages[at + nr] = pfn;
+          acquired++;
+          continue;
+        }
+      }
+      const folio = pf & tail ? mem.page_folio(pfn) : pfn;
       const ff = folio === pfn ? pf : pageFlags[folio]!;
       const rc = refcount[folio]!;
-      if (ff & PG_anon && rc > 0 && folio !== ZERO_PFN) {
+      if (ff & anon && rc > 0 && folio !== zero) {
         if (longterm && (folio < pinnableLo || folio >= pinnableHi)) {
           const area = folio_is_longterm_pinnable(m, folio) ? m.alloc.areaOf(folio) : undefined;
           if (area) {
@@ -1206,16 +1236,30 @@ function gup_fast_pte_range(
           }
         }
         if (!longterm || (folio >= pinnableLo && folio < pinnableHi)) {
-          if (pincounts && ff & PG_head) {
-            refcount[folio] = rc + 1;
-            refcount[folio + 1] = refcount[folio + 1]! + 1; // _pincount
-          } else {
-            refcount[folio] = rc + GUP_PIN_COUNTING_BIAS;
-          }
-          acquired++;
           // folio_set_referenced(): the bit, when it is not set already (a large folio's later pages).
-          if (!(ff & PG_referenced)) pageFlags[folio] = ff | PG_referenced;
+          if (!(ff & referenced)) pageFlags[folio] = ff | referenced;
           pages[at + nr] = pfn;
+          if (!(ff & head) || !pincounts) {
+            refcount[folio] = rc + bias;
+            acquired++;
+            continue;
+          }
+          // A large folio: the entries that follow and map its next pages pass the same checks (they
+          // are of the same folio, whose counts only grew), so their grabs add up to one of n refs and
+          // n pins (try_grab_folio_fast() per entry; nothing runs between them here).
+          const last = folio + mem.folio_nr_pages(folio);
+          let n = 1;
+          while (nr + n < want && pfn + n < last) {
+            const en = slot[i + n]!;
+            if ((en & pinMask) !== pinBits || en >>> pfnShift !== pfn + n) break;
+            pages[at + nr + n] = pfn + n;
+            n++;
+          }
+          refcount[folio] = rc + n;
+          refcount[folio + 1] = refcount[folio + 1]! + n; // _pincount
+          acquired += n;
+          nr += n - 1;
+          i += n - 1;
           continue;
         }
       }
