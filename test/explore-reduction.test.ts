@@ -14,6 +14,7 @@ import { explore, type ExploreResult } from '../src/tools/explore/explorer.js';
 import { Locks } from '../src/tools/explore/locks.js';
 import { World } from '../src/tools/explore/op.js';
 import { makeOp } from '../src/tools/explore/threads.js';
+import { ForkOp } from '../src/tools/explore/fork_op.js';
 import type { ProtectionName } from '../src/mm/protections.js';
 
 const load = (f: string) => loadScenario(readFileSync(join(import.meta.dirname, '..', 'examples', f), 'utf8'), f);
@@ -124,6 +125,24 @@ describe('gupsim explore: the search', () => {
       expect(checked.states).toBe(plain.states);
       expect(outcomes(checked)).toEqual(outcomes(plain));
     });
+
+  it('a point whose footprint names too few frames is caught by the journal in verify mode', () => {
+    // fork's copy names the frames of the entry it copies (here a page of the split THP, once it is shared
+    // rather than copied early); naming none must show as a missed change.
+    const original = ForkOp.prototype.footprint;
+    ForkOp.prototype.footprint = function (w, fp) {
+      original.call(this, w, fp);
+      if (fp.framesNamed) fp.namesFrames();
+    };
+    try {
+      expect(() => explore(load('race-fork-thp.yaml'), { verify: true, examples: 0 })).toThrow(
+        /neither its footprint named nor the allocator touched/,
+      );
+    } finally {
+      ForkOp.prototype.footprint = original;
+    }
+    expect(explore(load('race-fork-thp.yaml'), { verify: true, examples: 0, maxStates: 800 }).states).toBe(800);
+  });
 
   it('race-fork-thp.yaml: the journal goes back exactly (bounded)', () => {
     const r = explore(load('race-fork-thp.yaml'), { verify: true, examples: 0, maxStates: 800 });

@@ -508,7 +508,7 @@ export function copyPresentPtesBatchDup(
  * folio_pte_batch()'s reach from slot i: up to the folio's end, the PTE table's end and the VMA's end;
  * 0 when the single-PTE path must run (a small folio, or an anon folio fork must copy).
  */
-function batchReach(m: Machine, src: Vma, page: number, i: number, maxBytes: number): number {
+export function batchReach(m: Machine, src: Vma, page: number, i: number, maxBytes: number): number {
   const mem = m.mem;
   if (!(mem.flags[page]! & (PG_head | PG_tail))) return 0;
   const folio = mem.page_folio(page);

@@ -34,21 +34,49 @@ export function mmRes(slot: number, kind: number): number {
 /** Every per-mm resource of every slot. */
 export const R_ALL_MMS = ((1 << (MM_BASE_SHIFT + MAX_MM_SLOTS * MM_KINDS)) - 1) & ~(R_FRAMES | R_HANDLES);
 
-/** What a point may read (r) and write (w), as resource bits; `all`: it may touch anything. */
+/**
+ * What a point may read (r) and write (w), as resource bits; `all`: it may touch anything. A point that
+ * writes FRAMES may also name the frames it may write (frames()): the journal then compares only those
+ * and the ones the page allocator reports touching, not every frame in use (not part of the dependency
+ * relation: the journal's verify mode checks each such list against a compare of every frame).
+ */
 export class Footprint {
   all = true;
   r = 0;
   w = 0;
+  /** Whether framesAt lists every frame the point may write outside the allocator (else: any frame). */
+  framesNamed = false;
+  /** The frames named: (first, count) pairs, nFrames of them. */
+  framesAt = new Int32Array(16);
+  nFrames = 0;
   /** Anything at all. */
   any(): void {
     this.all = true;
     this.r = this.w = 0;
+    this.framesNamed = false;
   }
   /** Exactly these reads and writes (a slot of NO_SLOT makes it `all`). */
   set(r: number, w: number): void {
     this.all = false;
     this.r = r;
     this.w = w;
+    this.framesNamed = false;
+  }
+  /** From now on the point writes no frame but those named by frames() (and the allocator's). */
+  namesFrames(): void {
+    this.framesNamed = true;
+    this.nFrames = 0;
+  }
+  /** Frames [first, first + count) may be written (after namesFrames()). */
+  frames(first: number, count: number): void {
+    if (2 * this.nFrames === this.framesAt.length) {
+      const a = new Int32Array(this.framesAt.length * 2);
+      a.set(this.framesAt);
+      this.framesAt = a;
+    }
+    this.framesAt[2 * this.nFrames] = first;
+    this.framesAt[2 * this.nFrames + 1] = count;
+    this.nFrames++;
   }
 }
 

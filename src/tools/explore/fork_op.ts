@@ -11,10 +11,14 @@ import {
   forkCursor,
   newForkStats,
   FORK_COPY_DONE,
+  FORK_COPY_ENTRIES,
+  batchReach,
   type ForkCursor,
 } from '../../kernel/fork.js';
 import type { Process } from '../../mm/task.js';
 import type { Vma } from '../../mm/mm_types.js';
+import { FOLIO_FIELD_PAGES, PMD_SIZE } from '../../mm/memmap.js';
+import { pte_index, pte_pfn, pte_present, pte_special } from '../../mm/pgtable.js';
 import { EEXIST, errnoName } from '../../uapi/errno.js';
 import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
 import { Op, quiet, type PointRecord, type World } from './op.js';
@@ -70,6 +74,34 @@ export class ForkOp extends Op {
     let wr = pfields | R_FRAMES | mmRes(cs, MM_PT) | mmRes(cs, MM_FIELDS) | mmRes(ps, MM_LOCK);
     if (this.cursor!.pending) wr |= mmRes(ps, MM_PT);
     fp.set(mmRes(ps, MM_PT) | pfields | R_FRAMES, wr);
+    this.nameFrames(w, fp);
+  }
+  /**
+   * At a present PTE, the frames the next copy point may write: the folio's fields and the pages the entry
+   * (or the batch from it, folio_pte_batch()) maps -- references, mapcounts, PageAnonExclusive
+   * (folio_try_dup_anon_rmap_ptes()); a copy's new page is the allocator's. Elsewhere (a VMA's start or
+   * end, a hole, hugetlb) nothing is named: every frame is compared.
+   */
+  private nameFrames(w: World, fp: Footprint): void {
+    const c = this.cursor!;
+    const [, src] = this.pairs[this.vi]!;
+    if (c.stage !== FORK_COPY_ENTRIES || c.addr >= src.end || src.kind === 'hugetlb') return;
+    const table = w.ctx.proc(this.s.proc).mm.pt.pteTable(c.addr);
+    if (!table) return;
+    const i = pte_index(c.addr);
+    const e = table[i]!;
+    if (!pte_present(e) || pte_special(e)) return;
+    const m = w.ctx.m;
+    const mem = m.mem;
+    const page = pte_pfn(e);
+    if (page >= mem.nr) return;
+    const folio = mem.page_folio(page);
+    const end = folio + mem.folio_nr_pages(folio);
+    const stop = Math.min(c.addr - (c.addr % PMD_SIZE) + PMD_SIZE, src.end);
+    const nr = c.pending ? c.pendingNr : batchReach(m, src, page, i, stop - c.addr);
+    fp.namesFrames();
+    fp.frames(folio, Math.min(FOLIO_FIELD_PAGES, end - folio));
+    fp.frames(page, Math.max(nr, 1));
   }
   point(w: World): PointRecord {
     const m = w.ctx.m;

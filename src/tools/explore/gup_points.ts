@@ -5,8 +5,8 @@
 // follow_page_mask() grabbing the page under its page-table lock, or the fault it asks for;
 // mmap_read_unlock(); for FOLL_LONGTERM check_and_migrate_movable_pages(), retried on -EAGAIN).
 
-import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
-import { pte_index, pte_pfn } from '../../mm/pgtable.js';
+import { FOLIO_FIELD_PAGES, NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
+import { pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
 import { FOLL_FAST_ONLY, FOLL_LONGTERM, FOLL_PIN } from '../../mm/foll_flags.js';
 import {
   check_and_migrate_movable_pages,
@@ -263,12 +263,41 @@ export class FastWalk {
       case G_BEGIN: // reads write_protect_seq, sets MMF_HAS_PINNED, IRQs off (a WARN on bad arguments)
         return fp.set(fields, fields | lock | R_FRAMES);
       case G_READ: // past the range's end this point is the IRQs-on one (irqOn())
-        return this.addr >= this.end ? fp.set(fields | R_FRAMES, lock | R_FRAMES) : fp.set(pt, 0);
+        if (this.addr < this.end) return fp.set(pt, 0);
+        fp.set(fields | R_FRAMES, lock | R_FRAMES);
+        return this.nameKept(w, fp);
       case G_GRAB:
       case G_RECHECK:
-        return fp.set(pt | R_FRAMES, R_FRAMES);
+        fp.set(pt | R_FRAMES, R_FRAMES);
+        return this.nameEntry(w, fp);
       default: // G_IRQ_ON: IRQs on, the seqcount re-read (every page unpinned if it moved)
-        return fp.set(fields | R_FRAMES, lock | R_FRAMES);
+        fp.set(fields | R_FRAMES, lock | R_FRAMES);
+        return this.nameKept(w, fp);
+    }
+  }
+  /**
+   * The frames the grab or the re-check may write: the fields of the entry's folio and the pages taken
+   * (try_grab_folio_fast(), gup_put_folio(); a folio freed is the allocator's). An entry that is not
+   * present is not grabbed: nothing is written.
+   */
+  private nameEntry(w: World, fp: Footprint): void {
+    const mem = w.ctx.m.mem;
+    if (!pte_present(this.e) || pte_pfn(this.e) >= mem.nr) return;
+    const folio = this.leaf ? pte_pfn(this.e) : mem.page_folio(pte_pfn(this.e));
+    const first = this.leaf ? folio + (this.addr % this.size) / PAGE_SIZE : pte_pfn(this.e);
+    fp.namesFrames();
+    fp.frames(folio, Math.min(FOLIO_FIELD_PAGES, mem.folio_nr_pages(folio)));
+    fp.frames(first, this.refs);
+  }
+  /** The frames gup_fast()'s end may write: the fields and pages of each page kept (unpinned if the seqcount moved). */
+  private nameKept(w: World, fp: Footprint): void {
+    const mem = w.ctx.m.mem;
+    fp.namesFrames();
+    for (let i = 0; i < this.nr; i++) {
+      const page = this.pages[i]!;
+      const folio = mem.page_folio(page);
+      fp.frames(folio, Math.min(FOLIO_FIELD_PAGES, mem.folio_nr_pages(folio)));
+      fp.frames(page, 1);
     }
   }
   point(w: World): PointRecord {

@@ -10,18 +10,21 @@
 //
 // Which pages can change: those in use when the search starts, and those the allocator hands out, frees,
 // splits or links (PageAllocator.onTouch) -- a free page nobody allocates is never written. The compare
-// runs over that set only. The page-state part of the state hash (state.ts) is kept up to date here from
-// the same compares: per word, a mix of its index and value, summed (state_hash.ts); PTE tables get a sum
-// of their own, by slot, so a table hashes by its contents wherever the slab put it.
+// runs over that set only; for a point whose footprint names the frames it may write (fork's copy of a
+// PTE, GUP-fast's grab: Footprint.frames()), over those, the frames the allocator touched during the point
+// and the folios of the LRU batches (which a point may drain) only. The page-state part of the state hash
+// (state.ts) is kept up to date here from the same compares: per word, a mix of its index and value, summed
+// (state_hash.ts); PTE tables get a sum of their own, by slot, so a table hashes by its contents wherever
+// the slab put it.
 //
-// `verify` (tests): after every point, the whole page state is compared too (a change outside the set is
-// a gupsim bug), and after every step back the machine is compared with a snapshot taken before the
-// point (anything the hot state missed is a gupsim bug).
+// `verify` (tests): after every point, the whole page state is compared too (a change outside the set, or
+// outside the frames a point named, is a gupsim bug), and after every step back the machine is compared
+// with a snapshot taken before the point (anything the hot state missed is a gupsim bug).
 
 import type { Machine } from '../../mm/machine.js';
 import type { Process } from '../../mm/task.js';
 import type { PmdSlot } from '../../mm/pgtable.js';
-import { PG_buddy, ORDER_MASK, ZERO_PFN } from '../../mm/memmap.js';
+import { FOLIO_FIELD_PAGES, PG_buddy, ORDER_MASK, ZERO_PFN } from '../../mm/memmap.js';
 import { FOLIO_SERIAL } from '../../mm/machine.js';
 import { copyList, snapshotMachine, restoreMachine, type MachineSnapshot } from '../../mm/snapshot.js';
 import { laneA, laneB } from './state_hash.js';
@@ -305,6 +308,14 @@ export class Journal {
   private xNr = new Int32Array(EXTRA_RANGES);
   private xN = 0;
   private xAll = false;
+  /**
+   * The frames the allocator touched since the point began, as (first, count) pairs: with the frames the
+   * point's footprint names, the only ones compared; past EXTRA_RANGES of them, every frame of the set is.
+   */
+  private tStart = new Int32Array(EXTRA_RANGES);
+  private tNr = new Int32Array(EXTRA_RANGES);
+  private tN = 0;
+  private tAll = false;
   private readonly log = new Log();
   private readonly frames: Frame[] = [];
   /**
@@ -386,6 +397,11 @@ export class Journal {
   }
 
   private addPages(pfn: number, nr: number): void {
+    if (this.tN === EXTRA_RANGES) this.tAll = true;
+    else {
+      this.tStart[this.tN] = pfn;
+      this.tNr[this.tN++] = nr;
+    }
     const start = Math.max(pfn, 0);
     const end = Math.min(pfn + nr, this.nr);
     if (start >= end) return;
@@ -536,6 +552,8 @@ export class Journal {
     f.logStart = this.log.n;
     this.xN = 0;
     this.xAll = false;
+    this.tN = 0;
+    this.tAll = false;
     const hot = f.hot;
     hot.pageA = this.pageA;
     hot.pageB = this.pageB;
@@ -555,14 +573,26 @@ export class Journal {
    * After the point: log every page word and PTE-table word that changed, and bring the hash up to date.
    * `fp`: the point's footprint. One that writes no page state (R_FRAMES) skips the page compare, one that
    * writes no mm's page tables skips the PTE-table compare (verify: they run anyway and must find nothing).
+   * One that names the frames it may write (Footprint.frames()) has those compared, and those the allocator
+   * touched (verify: every frame is compared after, and must show nothing more).
    */
   commit(fp?: Footprint): void {
-    this.frames[this.depth - 1]!.committed = true;
+    const f = this.frames[this.depth - 1]!;
+    f.committed = true;
     this.addExtras();
     const framesUntouched = !!fp && !fp.all && (fp.w & R_FRAMES) === 0;
     const tablesUntouched = !!fp && !fp.all && (fp.w & R_MM_TABLES) === 0;
     const n = this.log.n;
-    if (!framesUntouched || this.verify) this.diffPages();
+    if (!framesUntouched && fp?.framesNamed && !this.tAll && !f.full) {
+      this.diffNamed(fp, f.hot);
+      const k = this.log.n;
+      if (this.verify) this.diffPages();
+      if (this.log.n !== k)
+        throw new Error(
+          `gupsim bug: a point wrote pfn 0x${this.log.idx[k]!.toString(16)} (array ${this.log.arr[k]}), ` +
+            'which neither its footprint named nor the allocator touched',
+        );
+    } else if (!framesUntouched || this.verify) this.diffPages();
     if (framesUntouched && this.log.n !== n)
       throw new Error('gupsim bug: a point whose footprint writes no frames changed a page');
     const m = this.log.n;
@@ -636,27 +666,59 @@ export class Journal {
     this.log.push(id, p, o);
   }
 
+  /** Compare every frame of the set. */
   private diffPages(): void {
-    const { pool32: P, shadow32: S, runStart, runEnd, wordBase, halfBase } = this;
+    const { runStart, runEnd } = this;
     const runs = this.runs;
-    for (let r = 0; r < runs; r++) {
-      const p0 = runStart[r]!;
-      const p1 = runEnd[r]!;
-      // refcount, mapcount, index: a word per page, one tight loop each (most words did not change).
-      for (let k = 0; k < 3; k++) {
-        const base = wordBase[k]!;
-        for (let w = base + p0, end = base + p1; w < end; w++) if (P[w] !== S[w]) this.changedWord(k, w - base);
-      }
-      // flags, mapping: two pages per word.
-      for (let k = 0; k < 2; k++) {
-        const h = halfBase[k]!;
-        for (let w = (h + p0) >> 1, end = ((h + p1 - 1) >> 1) + 1; w < end; w++)
-          if (P[w] !== S[w]) {
-            this.changedHalf(k, 2 * w - h, p0, p1);
-            this.changedHalf(k, 2 * w + 1 - h, p0, p1);
-          }
-      }
+    for (let r = 0; r < runs; r++) this.diffFrames(runStart[r]!, runEnd[r]!);
+    this.diffWritten();
+  }
+
+  /**
+   * Compare the frames the point's footprint names, those the allocator touched, and the fields of the
+   * folios in the LRU batches before the point (`h`: its hot state): a batch the point fills drains
+   * (folio_batch_move_lru()), dropping the references of folios other points put there.
+   */
+  private diffNamed(fp: Footprint, h: Hot): void {
+    for (const batch of [h.lru, h.lruAdd, h.lruMlock])
+      for (let i = 0; i < batch.n; i++)
+        this.diffFrames(batch.a[i]!, Math.min(batch.a[i]! + FOLIO_FIELD_PAGES, this.nr));
+    const at = fp.framesAt;
+    for (let i = 0; i < fp.nFrames; i++) {
+      const p0 = Math.max(at[2 * i]!, 0);
+      this.diffFrames(p0, Math.min(p0 + at[2 * i + 1]!, this.nr));
     }
+    for (let i = 0; i < this.tN; i++) {
+      const p0 = Math.max(this.tStart[i]!, 0);
+      this.diffFrames(p0, Math.min(p0 + this.tNr[i]!, this.nr));
+    }
+    this.diffWritten();
+  }
+
+  /** Log the changes of the struct-page arrays over frames [p0, p1). */
+  private diffFrames(p0: number, p1: number): void {
+    if (p0 >= p1) return;
+    const { pool32: P, shadow32: S, wordBase, halfBase } = this;
+    // refcount, mapcount, index: a word per page, one tight loop each (most words did not change).
+    for (let k = 0; k < 3; k++) {
+      const base = wordBase[k]!;
+      for (let w = base + p0, end = base + p1; w < end; w++) if (P[w] !== S[w]) this.changedWord(k, w - base);
+    }
+    // flags, mapping: two pages per word.
+    for (let k = 0; k < 2; k++) {
+      const h = halfBase[k]!;
+      for (let w = (h + p0) >> 1, end = ((h + p1 - 1) >> 1) + 1; w < end; w++)
+        if (P[w] !== S[w]) {
+          this.changedHalf(k, 2 * w - h, p0, p1);
+          this.changedHalf(k, 2 * w + 1 - h, p0, p1);
+        }
+    }
+  }
+
+  /** Log the changes of the extra arrays (contents...) the point wrote (MemMap.onExtraWrite). */
+  private diffWritten(): void {
+    const { runStart, runEnd } = this;
+    const runs = this.runs;
     // The extra arrays: the pages written (verify: every page of the set, which must find nothing more).
     if (this.xAll) for (let r = 0; r < runs; r++) this.diffExtras(runStart[r]!, runEnd[r]!);
     else for (let i = 0; i < this.xN; i++) this.diffExtras(this.xStart[i]!, this.xStart[i]! + this.xNr[i]!);
