@@ -115,9 +115,11 @@ export class SlowWalk {
     const pt = mmRes(s, MM_PT);
     const lock = mmRes(s, MM_LOCK);
     const fields = mmRes(s, MM_FIELDS);
+    if (this.phase === S_WALK) return fp.set(pt | R_FRAMES, pt | R_FRAMES);
     if (this.phase === S_LOCK) fp.set(lock | fields, lock | fields | R_FRAMES);
-    else if (this.phase === S_WALK) fp.set(pt | R_FRAMES, pt | R_FRAMES);
     else fp.set(0, lock | R_FRAMES); // S_UNLOCK: the lock, and a WARN when nothing was taken
+    // The lock and its end write no frame (FRAMES is for the WARN log: gupLockedDone()).
+    fp.namesFrames();
   }
   point(w: World): PointRecord {
     const m = w.ctx.m;
