@@ -12,11 +12,12 @@ import {
   newForkStats,
   FORK_COPY_DONE,
   FORK_COPY_ENTRIES,
+  FORK_COPY_BEGIN,
   batchReach,
   type ForkCursor,
 } from '../../kernel/fork.js';
 import type { Process } from '../../mm/task.js';
-import type { Vma } from '../../mm/mm_types.js';
+import { is_cow_mapping, type Vma } from '../../mm/mm_types.js';
 import { FOLIO_FIELD_PAGES, PMD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_special } from '../../mm/pgtable.js';
 import { EEXIST, errnoName } from '../../uapi/errno.js';
@@ -66,6 +67,11 @@ export class ForkOp extends Op {
   override footprint(w: World, fp: Footprint): void {
     const ps = w.slot(this.s.proc);
     const cs = this.child ? w.slot(this.s.child) : NO_SLOT;
+    if (this.phase === F_END && !this.structural(w)) {
+      // dup_mmap()'s end without an error: mmap_write_unlock() and the child's files (none: dup_fd()).
+      fp.any();
+      return fp.namesFrames();
+    }
     if (this.phase !== F_COPY || ps === NO_SLOT || cs === NO_SLOT || this.structural(w)) return fp.any();
     const pfields = mmRes(ps, MM_FIELDS);
     // The seqcount opening, an entry's decision (its page state, the child's table, the PTL taken) or,
@@ -85,7 +91,12 @@ export class ForkOp extends Op {
   private nameFrames(w: World, fp: Footprint): void {
     const c = this.cursor!;
     const [, src] = this.pairs[this.vi]!;
-    if (c.stage !== FORK_COPY_ENTRIES || c.addr >= src.end || src.kind === 'hugetlb') return;
+    // A COW mapping's copy opens and closes with write_protect_seq alone (an MMU notifier is structural).
+    const cow = is_cow_mapping(src.flags);
+    if (cow && (c.stage === FORK_COPY_BEGIN || (c.stage === FORK_COPY_ENTRIES && c.addr >= src.end)))
+      return fp.namesFrames();
+    if (c.stage !== FORK_COPY_ENTRIES || c.addr >= src.end) return;
+    if (src.kind === 'hugetlb') return this.nameHugetlbFrames(w, fp);
     const table = w.ctx.proc(this.s.proc).mm.pt.pteTable(c.addr);
     if (!table) return;
     const i = pte_index(c.addr);
@@ -102,6 +113,21 @@ export class ForkOp extends Op {
     fp.namesFrames();
     fp.frames(folio, Math.min(FOLIO_FIELD_PAGES, end - folio));
     fp.frames(page, Math.max(nr, 1));
+  }
+  /**
+   * At a present hugetlb leaf: the folio's fields (copy_hugetlb_page_range()'s share), and the fields of
+   * every folio in the pools, one of which an early copy takes (alloc_hugetlb_folio(); its contents are
+   * reported by the copy, a surplus folio by the allocator).
+   */
+  private nameHugetlbFrames(w: World, fp: Footprint): void {
+    const m = w.ctx.m;
+    const addr = this.cursor!.addr;
+    const pt = w.ctx.proc(this.s.proc).mm.pt;
+    const leaf = pt.pudLeaf(addr) || (typeof pt.pmdSlot(addr) === 'number' ? pt.pmdLeaf(addr) : 0);
+    if (!pte_present(leaf) || pte_pfn(leaf) >= m.mem.nr) return;
+    fp.namesFrames();
+    fp.frames(pte_pfn(leaf), FOLIO_FIELD_PAGES);
+    for (const hs of m.hugetlb.hstates.values()) for (const f of hs.freelist) fp.frames(f, FOLIO_FIELD_PAGES);
   }
   point(w: World): PointRecord {
     const m = w.ctx.m;
