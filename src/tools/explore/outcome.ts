@@ -12,7 +12,7 @@
 import type { RunContext } from '../../scenario/context.js';
 import type { Machine } from '../../mm/machine.js';
 import type { Process } from '../../mm/task.js';
-import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
+import { PAGE_SIZE, PG_anon_exclusive, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_write } from '../../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../../mm/dma_pinned.js';
 import { pageValue } from '../../mm/highmem.js';
@@ -112,14 +112,51 @@ function viewPage(m: Machine, p: Process, addr: number, v: PageView, prev?: Page
   return v;
 }
 
-/** The view of the page after `prev` in the same PMD or PUD leaf, into `v`. */
-function nextInLeaf(m: Machine, prev: PageView, v: PageView): PageView {
+/** The view of the page `ahead` pages after `prev` in the same PMD or PUD leaf, into `v`. */
+function nextInLeaf(m: Machine, prev: PageView, v: PageView, ahead = 1): PageView {
   Object.assign(v, prev);
-  const pfn = prev.pfn + 1;
+  const pfn = prev.pfn + ahead;
   v.pfn = pfn;
   v.mapcount = m.mem.mapcount[pfn]! + v.entire;
   v.value = pageValue(m, pfn);
   return v;
+}
+
+/**
+ * How many pages from the one at `addr` in p (at most `max`) continue the run `last` ends without a view of
+ * their own (continues() of each, as viewPage() or nextInLeaf() would make it): inside the PMD or PUD leaf
+ * `last` is in, the pages whose mapcount and contents match; in the PTE table `last` was read from, the
+ * next frames of the same folio mapped alike. 0: the page at addr needs its view.
+ */
+function sameRun(m: Machine, p: Process, last: PageView, addr: number, max: number): number {
+  const mem = m.mem;
+  const mc = mem.mapcount;
+  const data = mem.dataIfAny;
+  let pfn = last.pfn;
+  let k = 0;
+  if (last.level !== 'pte') {
+    const size = last.level === 'pmd' ? PMD_SIZE : PUD_SIZE;
+    for (; k < max && (addr + k * PAGE_SIZE) % size !== 0; k++) {
+      const q = pfn + 1;
+      if (mc[q]! + last.entire !== last.mapcount || (data ? data[q]! : 0) !== last.value) break;
+      pfn = q;
+    }
+    return k;
+  }
+  const table = tableCache.table;
+  const base = addr - (addr % PMD_SIZE);
+  if (!table || tableCache.proc !== p || tableCache.base !== base) return 0;
+  const flags = mem.flags;
+  for (; k < max && (addr + k * PAGE_SIZE) % PMD_SIZE !== 0; k++) {
+    const e = table[pte_index(addr + k * PAGE_SIZE)]!;
+    const q = pfn + 1;
+    if (!pte_present(e) || pte_pfn(e) !== q || pte_write(e) !== last.writable) break;
+    if (mem.page_folio(q) !== last.folio || mc[q]! + last.entire !== last.mapcount) break;
+    if ((last.anon && (flags[q]! & PG_anon_exclusive) !== 0) !== last.exclusive) break;
+    if ((data ? data[q]! : 0) !== last.value) break;
+    pfn = q;
+  }
+  return k;
 }
 
 /**
@@ -208,6 +245,16 @@ export function observe(ctx: RunContext, returns: string[]): Observation {
           // A view that is neither the run's first nor its last page.
           const free = views[0] !== first && views[0] !== last ? views[0]! : views[1] !== last ? views[1]! : views[2]!;
           const addr = r.addr + j * PAGE_SIZE;
+          // Pages that continue the run with nothing of their own to show are skipped over.
+          const same = last ? sameRun(m, p, last, addr, n - j) : 0;
+          if (same > 0) {
+            last =
+              last!.level === 'pte'
+                ? viewPage(m, p, addr + (same - 1) * PAGE_SIZE, free, last)
+                : nextInLeaf(m, last!, free, same);
+            j += same - 1;
+            continue;
+          }
           // Inside the PMD or PUD leaf the last page was in, the page is the folio's next: only its own
           // mapcount and contents can differ (no page-table walk).
           const v =
