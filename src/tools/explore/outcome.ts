@@ -16,7 +16,6 @@ import { PAGE_SIZE, PG_anon_exclusive, PMD_SIZE, PUD_SIZE } from '../../mm/memma
 import { pte_index, pte_pfn, pte_present, pte_write } from '../../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../../mm/dma_pinned.js';
 import { pageValue } from '../../mm/highmem.js';
-import { lruBatchRefs } from '../../mm/swap.js';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
@@ -50,6 +49,18 @@ const blankView = (): PageView => ({
   anon: false,
   entire: 0,
 });
+
+/**
+ * The references the per-CPU LRU batches hold, by folio (lruBatchRefs() of each), counted once per
+ * observation.
+ */
+const batchRefs = new Map<number, number>();
+
+function countBatchRefs(m: Machine): void {
+  batchRefs.clear();
+  for (const b of [m.lruAddBatch, m.lruActivateBatch, m.lruMlockBatch])
+    for (const f of b) batchRefs.set(f, (batchRefs.get(f) ?? 0) + 1);
+}
 
 /** The PTE table viewPage() last walked to: its process and the address its PMD starts at. */
 const tableCache: { proc: Process | undefined; base: number; table: Uint32Array | undefined } = {
@@ -100,7 +111,7 @@ function viewPage(m: Machine, p: Process, addr: number, v: PageView, prev?: Page
     v.anon = prev.anon;
     v.entire = prev.entire;
   } else {
-    v.refcount = mem.refcount[folio]! - lruBatchRefs(m, folio);
+    v.refcount = mem.refcount[folio]! - (batchRefs.get(folio) ?? 0);
     v.pinned = folio_maybe_dma_pinned(m, folio);
     v.anon = mem.folio_test_anon(folio);
     v.entire = mem.folio_entire_mapcount(folio);
@@ -184,12 +195,18 @@ function nextFolio(m: Machine, pfn: number): number {
 
 /** Names frames by first appearance: folio head -> F<k>. */
 class FrameNames {
-  private readonly names = new Map<number, string>();
+  /** Folio head -> k (its name is F<k>). */
+  private readonly names = new Map<number, number>();
+  /** Give pfn's folio the next name if it has none. */
+  note(m: Machine, pfn: number): void {
+    const folio = m.mem.page_folio(pfn);
+    if (!this.names.has(folio)) this.names.set(folio, this.names.size);
+  }
   folio(m: Machine, pfn: number): string {
     const folio = m.mem.page_folio(pfn);
     let n = this.names.get(folio);
-    if (n === undefined) this.names.set(folio, (n = `F${this.names.size}`));
-    return pfn === folio ? n : `${n}+${pfn - folio}`;
+    if (n === undefined) this.names.set(folio, (n = this.names.size));
+    return pfn === folio ? `F${n}` : `F${n}+${pfn - folio}`;
   }
 }
 
@@ -202,9 +219,15 @@ export interface Observation {
   handles: string[];
 }
 
+/** forkParents() of each scenario (its steps never change). */
+const parentsOf = new WeakMap<object, Map<string, string>>();
+
 /** Each process forked in the scenario (in a concurrent step too), with the process it was forked from. */
 function forkParents(ctx: RunContext): Map<string, string> {
+  const known = parentsOf.get(ctx.sc);
+  if (known) return known;
   const out = new Map<string, string>();
+  parentsOf.set(ctx.sc, out);
   const visit = (steps: readonly unknown[]): void => {
     for (const s of steps as { op: string; proc?: string; child?: string; threads?: Record<string, unknown[]> }[]) {
       if (s.op === 'fork' && s.proc && s.child) out.set(s.child, s.proc);
@@ -226,6 +249,7 @@ function inherits(parents: Map<string, string>, proc: string, owner: string): bo
 export function observe(ctx: RunContext, returns: string[]): Observation {
   const m = ctx.m;
   tableCache.proc = undefined; // the page tables may have changed since the last observation
+  countBatchRefs(m);
   const parents = forkParents(ctx);
   const names = new FrameNames();
   const keyParts: string[] = [];
@@ -277,7 +301,7 @@ export function observe(ctx: RunContext, returns: string[]): Observation {
           pages.push(`${at}: ${frames} ${desc}`);
           // Name every folio of the run, in order, so later mentions of its frames name them alike.
           const name = names.folio(m, first.pfn);
-          for (let pfn = nextFolio(m, first.pfn); pfn <= last!.pfn; pfn = nextFolio(m, pfn)) names.folio(m, pfn);
+          for (let pfn = nextFolio(m, first.pfn); pfn <= last!.pfn; pfn = nextFolio(m, pfn)) names.note(m, pfn);
           keyParts.push(`${at}:${name}*${j - i}:${desc}`);
         }
         i = j;
