@@ -144,6 +144,24 @@ describe('gupsim explore: the search', () => {
     expect(explore(load('race-fork-thp.yaml'), { verify: true, examples: 0, maxStates: 800 }).states).toBe(800);
   });
 
+  it('a point whose footprint names too few PTE tables is caught by the journal in verify mode', () => {
+    // fork's copy names the child's table (and the parent's for a share's write-protect); naming none must
+    // show as a missed change.
+    const original = ForkOp.prototype.footprint;
+    ForkOp.prototype.footprint = function (w, fp) {
+      original.call(this, w, fp);
+      if (fp.tablesNamed) fp.namesTables();
+    };
+    try {
+      expect(() => explore(load('race-fork-gup-fast.yaml'), { verify: true, examples: 0 })).toThrow(
+        /in a table its footprint did not name/,
+      );
+    } finally {
+      ForkOp.prototype.footprint = original;
+    }
+    expect(explore(load('race-fork-gup-fast.yaml'), { verify: true, examples: 0 }).states).toBe(121);
+  });
+
   it('race-fork-thp.yaml: the journal goes back exactly (bounded)', () => {
     const r = explore(load('race-fork-thp.yaml'), { verify: true, examples: 0, maxStates: 800 });
     expect(r.states).toBe(800);

@@ -37,8 +37,9 @@ export const R_ALL_MMS = ((1 << (MM_BASE_SHIFT + MAX_MM_SLOTS * MM_KINDS)) - 1) 
 /**
  * What a point may read (r) and write (w), as resource bits; `all`: it may touch anything. A point that
  * writes FRAMES may also name the frames it may write (frames()): the journal then compares only those
- * and the ones the page allocator reports touching, not every frame in use (not part of the dependency
- * relation: the journal's verify mode checks each such list against a compare of every frame).
+ * and the ones the page allocator reports touching, not every frame in use; and one that writes page
+ * tables the PTE tables it may write (tables()), when it allocates and frees none. Neither is part of the
+ * dependency relation: the journal's verify mode checks each such list against a compare of everything.
  */
 export class Footprint {
   all = true;
@@ -49,18 +50,22 @@ export class Footprint {
   /** The frames named: (first, count) pairs, nFrames of them. */
   framesAt = new Int32Array(16);
   nFrames = 0;
+  /** Whether tablesAt lists every PTE table the point may write (else: any table). */
+  tablesNamed = false;
+  tablesAt: Uint32Array[] = [];
+  nTables = 0;
   /** Anything at all. */
   any(): void {
     this.all = true;
     this.r = this.w = 0;
-    this.framesNamed = false;
+    this.framesNamed = this.tablesNamed = false;
   }
   /** Exactly these reads and writes (a slot of NO_SLOT makes it `all`). */
   set(r: number, w: number): void {
     this.all = false;
     this.r = r;
     this.w = w;
-    this.framesNamed = false;
+    this.framesNamed = this.tablesNamed = false;
   }
   /** From now on the point writes no frame but those named by frames() (and the allocator's). */
   namesFrames(): void {
@@ -77,6 +82,15 @@ export class Footprint {
     this.framesAt[2 * this.nFrames] = first;
     this.framesAt[2 * this.nFrames + 1] = count;
     this.nFrames++;
+  }
+  /** From now on the point writes no PTE table but those named by table() (and allocates or frees none). */
+  namesTables(): void {
+    this.tablesNamed = true;
+    this.nTables = 0;
+  }
+  /** PTE table t may be written (after namesTables()). */
+  table(t: Uint32Array): void {
+    this.tablesAt[this.nTables++] = t;
   }
 }
 

@@ -70,7 +70,8 @@ export class ForkOp extends Op {
     if (this.phase === F_END && !this.structural(w)) {
       // dup_mmap()'s end without an error: mmap_write_unlock() and the child's files (none: dup_fd()).
       fp.any();
-      return fp.namesFrames();
+      fp.namesFrames();
+      return fp.namesTables();
     }
     if (this.phase !== F_COPY || ps === NO_SLOT || cs === NO_SLOT || this.structural(w)) return fp.any();
     const pfields = mmRes(ps, MM_FIELDS);
@@ -93,8 +94,10 @@ export class ForkOp extends Op {
     const [, src] = this.pairs[this.vi]!;
     // A COW mapping's copy opens and closes with write_protect_seq alone (an MMU notifier is structural).
     const cow = is_cow_mapping(src.flags);
-    if (cow && (c.stage === FORK_COPY_BEGIN || (c.stage === FORK_COPY_ENTRIES && c.addr >= src.end)))
-      return fp.namesFrames();
+    if (cow && (c.stage === FORK_COPY_BEGIN || (c.stage === FORK_COPY_ENTRIES && c.addr >= src.end))) {
+      fp.namesFrames();
+      return fp.namesTables();
+    }
     if (c.stage !== FORK_COPY_ENTRIES || c.addr >= src.end) return;
     if (src.kind === 'hugetlb') return this.nameHugetlbFrames(w, fp);
     const table = w.ctx.proc(this.s.proc).mm.pt.pteTable(c.addr);
@@ -113,6 +116,13 @@ export class ForkOp extends Op {
     fp.namesFrames();
     fp.frames(folio, Math.min(FOLIO_FIELD_PAGES, end - folio));
     fp.frames(page, Math.max(nr, 1));
+    // The tables: the child's (its entry; an allocation of it is seen by the journal), and the parent's
+    // for a share's write-protect.
+    const dtable = this.child!.mm.pt.pteTable(c.addr);
+    if (!dtable) return;
+    fp.namesTables();
+    fp.table(dtable);
+    if (c.pending) fp.table(table);
   }
   /**
    * At a present hugetlb leaf: the folio's fields (copy_hugetlb_page_range()'s share), and the fields of

@@ -42,6 +42,8 @@ const R_MM_STATE = R_ALL_MMS & ~R_MM_LOCKS;
 
 /** Words of one PTE table (PTRS_PER_PTE). */
 const TABLE_WORDS = 512;
+/** An empty free list's top slot. */
+const NO_SLAB_SLOT = -1;
 
 /** The per-page arrays the journal watches, by id in the log. */
 const A_REFCOUNT = 0;
@@ -316,6 +318,10 @@ export class Journal {
   private tNr = new Int32Array(EXTRA_RANGES);
   private tN = 0;
   private tAll = false;
+  /** The PTE slab's allocation state when the point began: its high-water mark, free slots and the top one. */
+  private slabUsed0 = 0;
+  private slabFree0 = 0;
+  private slabTop0 = 0;
   private readonly log = new Log();
   private readonly frames: Frame[] = [];
   /**
@@ -554,6 +560,10 @@ export class Journal {
     this.xAll = false;
     this.tN = 0;
     this.tAll = false;
+    const slab = this.m.pteSlab;
+    this.slabUsed0 = slab.used;
+    this.slabFree0 = slab.free.length;
+    this.slabTop0 = slab.free[slab.free.length - 1] ?? NO_SLAB_SLOT;
     const hot = f.hot;
     hot.pageA = this.pageA;
     hot.pageB = this.pageB;
@@ -596,7 +606,20 @@ export class Journal {
     if (framesUntouched && this.log.n !== n)
       throw new Error('gupsim bug: a point whose footprint writes no frames changed a page');
     const m = this.log.n;
-    if (!tablesUntouched || this.verify) this.diffSlab();
+    if (!tablesUntouched && fp?.tablesNamed && this.slabAsBefore()) {
+      this.syncSlab(false);
+      const at = fp.tablesAt;
+      for (let i = 0; i < fp.nTables; i++) {
+        const g = this.slotOf(at[i]!) * TABLE_WORDS;
+        this.diffSlabWords(g, g + TABLE_WORDS);
+      }
+      const k = this.log.n;
+      if (this.verify) this.diffSlab();
+      if (this.log.n !== k)
+        throw new Error(
+          `gupsim bug: a point wrote PTE-table word ${this.log.idx[k]}, in a table its footprint did not name`,
+        );
+    } else if (!tablesUntouched || this.verify) this.diffSlab();
     if (tablesUntouched && this.log.n !== m)
       throw new Error("gupsim bug: a point whose footprint writes no mm's page tables changed a PTE table");
     if (this.verify) this.verifyPages();
@@ -767,15 +790,26 @@ export class Journal {
     s[p] = v;
   }
 
+  /** Whether the point allocated and freed no PTE table (the slab's high-water mark and free list as they were). */
+  private slabAsBefore(): boolean {
+    const slab = this.m.pteSlab;
+    const top = slab.free[slab.free.length - 1] ?? NO_SLAB_SLOT;
+    return slab.used === this.slabUsed0 && slab.free.length === this.slabFree0 && top === this.slabTop0;
+  }
+
   private diffSlab(): void {
     this.syncSlab(false);
-    const words = this.m.pteSlab.usedWords();
+    this.diffSlabWords(0, this.m.pteSlab.usedWords());
+  }
+
+  /** Log the changes of the slab's words [g0, g1) (below its high-water mark, whose shadow is in sync). */
+  private diffSlabWords(g0: number, g1: number): void {
     const per = this.slabViews[0]?.length ?? 0;
     const shadow = this.slabShadow;
-    for (let c = 0, base = 0; base < words; c++, base += per) {
+    for (let c = (g0 / per) | 0, base = c * per; base < g1; c++, base += per) {
       const view = this.slabViews[c]!;
-      const top = Math.min(per, words - base);
-      for (let w = 0; w < top; w++) {
+      const top = Math.min(per, g1 - base);
+      for (let w = Math.max(g0 - base, 0); w < top; w++) {
         const v = view[w]!;
         const g = base + w;
         const o = shadow[g]!;
