@@ -223,6 +223,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   /** Run a point forward in the search: the journal records what it changes. */
   // A point whose footprint writes no page state (a lock taken, a seqcount read) needs no page compare.
   const stepFp = new Footprint();
+  stepFp.forJournal = true;
   const step = (ti: number): PointRecord => {
     const t = threads[ti]!;
     const op = t.ops[t.pc]!;

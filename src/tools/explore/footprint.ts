@@ -45,6 +45,11 @@ export class Footprint {
   all = true;
   r = 0;
   w = 0;
+  /**
+   * The footprint of the point about to run, which the journal reads the named frames and tables of (a
+   * sleep set's footprints need none: ops name them only here).
+   */
+  forJournal = false;
   /** Whether framesAt lists every frame the point may write outside the allocator (else: any frame). */
   framesNamed = false;
   /** The frames named: (first, count) pairs, nFrames of them. */

@@ -90,6 +90,7 @@ export class ForkOp extends Op {
    * end, a hole, hugetlb) nothing is named: every frame is compared.
    */
   private nameFrames(w: World, fp: Footprint): void {
+    if (!fp.forJournal) return;
     const c = this.cursor!;
     const [, src] = this.pairs[this.vi]!;
     // A COW mapping's copy opens and closes with write_protect_seq alone (an MMU notifier is structural).

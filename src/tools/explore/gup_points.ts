@@ -283,6 +283,7 @@ export class FastWalk {
    * present is not grabbed: nothing is written.
    */
   private nameEntry(w: World, fp: Footprint): void {
+    if (!fp.forJournal) return;
     const mem = w.ctx.m.mem;
     if (!pte_present(this.e) || pte_pfn(this.e) >= mem.nr) return;
     const folio = this.leaf ? pte_pfn(this.e) : mem.page_folio(pte_pfn(this.e));
@@ -293,6 +294,7 @@ export class FastWalk {
   }
   /** The frames gup_fast()'s end may write: the fields and pages of each page kept (unpinned if the seqcount moved). */
   private nameKept(w: World, fp: Footprint): void {
+    if (!fp.forJournal) return;
     const mem = w.ctx.m.mem;
     fp.namesFrames();
     for (let i = 0; i < this.nr; i++) {

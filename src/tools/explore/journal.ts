@@ -294,6 +294,8 @@ export class Journal {
   private runStart = new Int32Array(16);
   private runEnd = new Int32Array(16);
   private runs = 0;
+  /** Frames in the set. */
+  private setFrames = 0;
   /** The slab's words, shadowed, and per table (slot) its hash lanes. */
   private slabShadow = new Int32Array(0);
   private slabViews: Int32Array[] = [];
@@ -415,6 +417,7 @@ export class Journal {
     for (let p = start; p < end; p++)
       if (!this.inSet[p]) {
         this.inSet[p] = 1;
+        this.setFrames++;
         fresh = true;
       }
     if (fresh) this.addRun(start, end);
@@ -593,7 +596,7 @@ export class Journal {
     const framesUntouched = !!fp && !fp.all && (fp.w & R_FRAMES) === 0;
     const tablesUntouched = !!fp && !fp.all && (fp.w & R_MM_TABLES) === 0;
     const n = this.log.n;
-    if (!framesUntouched && fp?.framesNamed && !this.tAll && !f.full) {
+    if (!framesUntouched && fp?.framesNamed && !this.tAll && !f.full && (this.verify || this.namedFewer(fp, f.hot))) {
       this.diffNamed(fp, f.hot);
       const k = this.log.n;
       if (this.verify) this.diffPages();
@@ -695,6 +698,14 @@ export class Journal {
     const runs = this.runs;
     for (let r = 0; r < runs; r++) this.diffFrames(runStart[r]!, runEnd[r]!);
     this.diffWritten();
+  }
+
+  /** Whether the frames diffNamed() would compare are fewer than the set's (a small machine's set is cheaper whole). */
+  private namedFewer(fp: Footprint, h: Hot): boolean {
+    let n = FOLIO_FIELD_PAGES * (h.lru.n + h.lruAdd.n + h.lruMlock.n);
+    for (let i = 0; i < fp.nFrames; i++) n += fp.framesAt[2 * i + 1]!;
+    for (let i = 0; i < this.tN; i++) n += this.tNr[i]!;
+    return n < this.setFrames;
   }
 
   /**
