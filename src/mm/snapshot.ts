@@ -289,16 +289,20 @@ export function snapshotMachine(
           break;
         }
         default: {
-          const keys = Object.keys(o);
-          const vals = Object.values(o);
-          for (let k = 0; k < vals.length; k++) reach(vals[k]);
           // Into the last snapshot's arrays when there are some: the fresh ones die young (a snapshot kept
-          // for a while would otherwise move them all to the old generation).
-          let kv = prev as [string[], unknown[]] | undefined;
-          if (kv) {
-            copyList(kv[0], keys);
-            copyList(kv[1], vals);
-          } else kv = [keys, vals];
+          // for a while would otherwise move them all to the old generation). for-in over an object of a
+          // class (no enumerable inherited keys) goes by V8's enum cache: no list made per object.
+          const kv = (prev as [string[], unknown[]] | undefined) ?? [[], []];
+          const keys = kv[0];
+          const vals = kv[1];
+          let n = 0;
+          for (const key in o) {
+            const v = (o as Record<string, unknown>)[key];
+            if (keys[n] !== key) keys[n] = key;
+            vals[n++] = v;
+            reach(v);
+          }
+          if (keys.length !== n) keys.length = vals.length = n;
           d = kv;
         }
       }
@@ -418,13 +422,21 @@ export function restoreMachine(m: Machine, s: MachineSnapshot): void {
       default: {
         const [keys, vals] = d as [string[], unknown[]];
         const rec = o as Record<string, unknown>;
-        const now = Object.keys(rec);
-        let sameKeys = now.length === keys.length;
-        for (let k = 0; sameKeys && k < keys.length; k++) sameKeys = now[k] === keys[k];
-        if (!sameKeys) for (const k of now) if (!keys.includes(k)) delete rec[k];
-        // Only the fields that changed are stored (most have not).
-        const cur = sameKeys ? Object.values(rec) : undefined;
-        for (let k = 0; k < keys.length; k++) if (!cur || cur[k] !== vals[k]) rec[keys[k]!] = vals[k];
+        // Only the fields that changed are stored (most have not). The usual case, the same keys in the
+        // same order, by for-in (V8's enum cache: no list made per object).
+        let n = 0;
+        for (const key in rec) {
+          if (keys[n] !== key) {
+            n = -1;
+            break;
+          }
+          if (rec[key] !== vals[n]) rec[key] = vals[n];
+          n++;
+        }
+        if (n !== keys.length) {
+          for (const k of Object.keys(rec)) if (!keys.includes(k)) delete rec[k];
+          for (let k = 0; k < keys.length; k++) if (rec[keys[k]!] !== vals[k]) rec[keys[k]!] = vals[k];
+        }
       }
     }
   }
