@@ -459,6 +459,10 @@ const PTE_BITS_BUT_PRESENT = PTE_FLAGS_MASK & ~_PAGE_PRESENT;
  * gathered), so a large folio costs one rmap removal and one reference drop, not one per page.
  */
 function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: number): void {
+  // Small integers, but worked out from addresses (doubles above 2^31): as int32, the loops index the
+  // table without converting each time.
+  i |= 0;
+  iEnd |= 0;
   const mem = m.mem;
   const pageFlags = mem.flags;
   const mapcount = mem.mapcount;
@@ -468,6 +472,12 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
   let rssAnon = 0;
   let rssFile = 0;
   let anonUnmapped = 0;
+  // The module constants in locals (V8 reloads and checks a module binding on every use).
+  const kind = PG_head | PG_tail | PG_anon;
+  const anon = PG_anon;
+  const largeAnon = PG_head | PG_anon;
+  const largeAnonMask = PG_head | PG_anon | PG_hugetlb;
+  const dirtyBit = _PAGE_DIRTY;
   while (i < iEnd) {
     const e = slot[i]!;
     if (!pte_present(e)) {
@@ -480,12 +490,7 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
       continue;
     }
     const pfn = pte_pfn(e);
-    if (
-      noMisuse &&
-      (pageFlags[pfn]! & (PG_head | PG_tail | PG_anon)) === PG_anon &&
-      mapcount[pfn] === 1 &&
-      refcount[pfn] === 1
-    ) {
+    if (noMisuse && (pageFlags[pfn]! & kind) === anon && mapcount[pfn] === 1 && refcount[pfn] === 1) {
       // The entry most zaps meet: a small anon folio this PTE alone maps and references. Its rmap
       // removal leaves it unmapped (NR_ANON_MAPPED, added once below) and its put is the last:
       // folio_remove_rmap_ptes() and folio_put_refs() with nothing to check, then __folio_put().
@@ -499,7 +504,7 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
     }
     const folio = mem.page_folio(pfn);
     let nr = 1;
-    let dirty = e & _PAGE_DIRTY;
+    let dirty = e & dirtyBit;
     // folio_remove_rmap_ptes()'s per-page count, taken in the pass that clears the batch's PTEs.
     mapcount[pfn] = mapcount[pfn]! - 1;
     if (mem.folio_test_large(folio)) {
@@ -513,12 +518,12 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
       for (; nr < max; nr++, want += step) {
         const x = slot[i + nr]!;
         if (x - (x & others) !== want) break;
-        dirty |= x & _PAGE_DIRTY;
+        dirty |= x & dirtyBit;
         slot[i + nr] = 0;
         mapcount[pfn + nr] = mapcount[pfn + nr]! - 1;
       }
     }
-    if ((pageFlags[folio]! & (PG_head | PG_anon | PG_hugetlb)) === (PG_head | PG_anon) && !m.misuse.freedInUse.size) {
+    if ((pageFlags[folio]! & largeAnonMask) === largeAnon && !m.misuse.freedInUse.size) {
       // A large anon folio (an mTHP, or a THP mapped by PTEs): its rmap and references in one call.
       rssAnon += nr;
       zapAnonLargeBatch(m, folio, nr);
