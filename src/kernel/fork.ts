@@ -245,11 +245,21 @@ function copyPteRange(
   cow: boolean,
   st: ForkStats,
 ): number {
+  // Small integers, but worked out from addresses (doubles above 2^31): as int32, the loop indexes the
+  // tables without converting each time.
+  i |= 0;
+  iEnd |= 0;
   const mem = m.mem;
   const flags = mem.flags;
+  const refcount = mem.refcount;
+  const mapcount = mem.mapcount;
   const shared = (src.flags & VM_SHARED) !== 0;
   // folio_needs_cow_for_dma() is false for every folio of an mm that never pinned.
   const mayCopy = src.mm.has_pinned;
+  // The module constants in locals (V8 reloads and checks a module binding on every use).
+  const kind = PG_head | PG_tail | PG_anon;
+  const anon = PG_anon;
+  const notExclusive = ~PG_anon_exclusive;
   let done = 0;
   let rssAnon = 0;
   for (; i < iEnd; i++) {
@@ -262,10 +272,10 @@ function copyPteRange(
     done++;
     const page = pte_pfn(e);
     const f = flags[page]!;
-    if (!mayCopy && (f & (PG_head | PG_tail | PG_anon)) === PG_anon) {
-      flags[page] = f & ~PG_anon_exclusive;
-      mem.refcount[page] = mem.refcount[page]! + 1;
-      mem.mapcount[page] = mem.mapcount[page]! + 1;
+    if (!mayCopy && (f & kind) === anon) {
+      flags[page] = f & notExclusive;
+      refcount[page] = refcount[page]! + 1;
+      mapcount[page] = mapcount[page]! + 1;
       rssAnon++;
       let ce = e;
       if (cow) table[i] = ce = pte_wrprotect(e);
