@@ -15,6 +15,7 @@ import { Locks } from '../src/tools/explore/locks.js';
 import { World } from '../src/tools/explore/op.js';
 import { makeOp } from '../src/tools/explore/threads.js';
 import { ForkOp } from '../src/tools/explore/fork_op.js';
+import type { Footprint } from '../src/tools/explore/footprint.js';
 import type { ProtectionName } from '../src/mm/protections.js';
 
 const load = (f: string) => loadScenario(readFileSync(join(import.meta.dirname, '..', 'examples', f), 'utf8'), f);
@@ -126,39 +127,45 @@ describe('gupsim explore: the search', () => {
       expect(outcomes(checked)).toEqual(outcomes(plain));
     });
 
-  it('a point whose footprint names too few frames is caught by the journal in verify mode', () => {
-    // fork's copy names the frames of the entry it copies (here a page of the split THP, once it is shared
-    // rather than copied early); naming none must show as a missed change.
+  /** Run fn with fork's footprints changed by `patch` once computed (put back after). */
+  function withForkFootprint(patch: (fp: Footprint) => void, fn: () => void): void {
     const original = ForkOp.prototype.footprint;
     ForkOp.prototype.footprint = function (w, fp) {
       original.call(this, w, fp);
-      if (fp.framesNamed) fp.namesFrames();
+      patch(fp);
     };
     try {
-      expect(() => explore(load('race-fork-thp.yaml'), { verify: true, examples: 0 })).toThrow(
-        /neither its footprint named nor the allocator touched/,
-      );
+      fn();
     } finally {
       ForkOp.prototype.footprint = original;
     }
+  }
+
+  it('a point whose footprint names too few frames is caught by the journal in verify mode', () => {
+    // fork's copy names the frames of the entry it copies (here a page of the split THP, once it is shared
+    // rather than copied early); naming none must show as a missed change.
+    const fewer = (fp: Footprint) => {
+      if (fp.framesNamed) fp.namesFrames();
+    };
+    withForkFootprint(fewer, () =>
+      expect(() => explore(load('race-fork-thp.yaml'), { verify: true, examples: 0 })).toThrow(
+        /neither its footprint named nor the allocator touched/,
+      ),
+    );
     expect(explore(load('race-fork-thp.yaml'), { verify: true, examples: 0, maxStates: 800 }).states).toBe(800);
   });
 
   it('a point whose footprint names too few PTE tables is caught by the journal in verify mode', () => {
     // fork's copy names the child's table (and the parent's for a share's write-protect); naming none must
     // show as a missed change.
-    const original = ForkOp.prototype.footprint;
-    ForkOp.prototype.footprint = function (w, fp) {
-      original.call(this, w, fp);
+    const fewer = (fp: Footprint) => {
       if (fp.tablesNamed) fp.namesTables();
     };
-    try {
+    withForkFootprint(fewer, () =>
       expect(() => explore(load('race-fork-gup-fast.yaml'), { verify: true, examples: 0 })).toThrow(
         /in a table its footprint did not name/,
-      );
-    } finally {
-      ForkOp.prototype.footprint = original;
-    }
+      ),
+    );
     expect(explore(load('race-fork-gup-fast.yaml'), { verify: true, examples: 0 }).states).toBe(121);
   });
 
