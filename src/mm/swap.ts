@@ -31,6 +31,7 @@ import { PG_lru, PG_referenced, PMD_ORDER, ZERO_PFN } from './memmap.js';
 import type { Machine } from './machine.js';
 import { VM_IO, VM_LOCKED, VM_PFNMAP, VM_DONTEXPAND, VM_MIXEDMAP, type Vma } from './mm_types.js';
 import { NR_FREE_PAGES } from './vmstat.js';
+import { hex } from './hex.js';
 
 /** gupsim's diagnosis of a reference drop: what went wrong and its consequence. */
 export interface PutConsequence {
@@ -41,8 +42,6 @@ export interface PutConsequence {
   /** What the kernel does about it, the same words for every folio alike (merged records list it once). */
   effect: string;
 }
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /**
  * The references the page cache holds on a folio in it: folio_nr_pages() (__filemap_add_folio(),

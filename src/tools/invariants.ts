@@ -30,11 +30,10 @@ import { folioCacheRefs } from '../mm/swap.js';
 import { pte_pfn, pte_present, pte_special } from '../mm/pgtable.js';
 import { VMSTAT_ITEMS } from '../mm/vmstat.js';
 import { HPAGE_RESV_OWNER, vma_hugecache_offset } from '../mm/hugetlb_resv.js';
+import { hex } from '../mm/hex.js';
 
 /** Stop collecting after this many violations: one bug usually breaks thousands of pages. */
 const MAX_VIOLATIONS = 50;
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /**
  * Check the model's structural invariants; returns human-readable violations (empty when sound).

@@ -39,4 +39,4 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   return el as T;
 }
 
-export const hex = (n: number): string => '0x' + n.toString(16);
+export { hex } from '../mm/hex.js';

@@ -9,8 +9,7 @@ import { migrateFolio } from '../../mm/migrate.js';
 import { lookupPage } from '../inspect.js';
 import { EFAULT } from '../../uapi/errno.js';
 import type { Process } from '../../mm/task.js';
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
+import { hex } from '../../mm/hex.js';
 
 /** migrate_pages() of the folio mapped at `page` of the region: 0, or -EFAULT (nothing mapped) / -errno. */
 export function migratePages(ctx: RunContext, s: StepOf<'migrate_pages'>): Outcome {

@@ -24,12 +24,11 @@ import { EEXIST, errnoName } from '../../uapi/errno.js';
 import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
 import { Op, quiet, type PointRecord, type World } from './op.js';
 import type { Hash } from './state_hash.js';
+import { hex } from '../../mm/hex.js';
 
 const F_BEGIN = 0;
 const F_COPY = 1;
 const F_END = 2;
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 export class ForkOp extends Op {
   phase = F_BEGIN;

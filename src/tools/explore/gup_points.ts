@@ -31,8 +31,7 @@ import type { Machine } from '../../mm/machine.js';
 import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
 import { mappedPfn, quiet, type PointRecord, type World } from './op.js';
 import type { Hash } from './state_hash.js';
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
+import { hex } from '../../mm/hex.js';
 
 /** The entry at addr: a PUD or PMD leaf, or the PTE (0 when nothing is there), and the size it maps. */
 function entryAt(p: Process, addr: number, out: { e: number; leaf: boolean; size: number }): void {

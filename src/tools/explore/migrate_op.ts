@@ -19,14 +19,13 @@ import { Footprint, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
 import { Op, mappedPfn, type PointRecord, type World } from './op.js';
 import type { Hash } from './state_hash.js';
 import { NO_PFN } from '../../mm/memmap.js';
+import { hex } from '../../mm/hex.js';
 
 const M_ISOLATE = 0;
 const M_UNMAP = 1;
 const M_FREEZE = 2;
 const M_MOVE = 3;
 const M_RESTORE = 4;
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 export class MigrateOp extends Op {
   phase = M_ISOLATE;

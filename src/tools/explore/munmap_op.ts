@@ -13,13 +13,12 @@ import type { Process } from '../../mm/task.js';
 import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
 import { Op, quiet, type PointRecord, type World } from './op.js';
 import type { Hash } from './state_hash.js';
+import { hex } from '../../mm/hex.js';
 
 const U_BEGIN = 0;
 const U_ZAP = 1;
 const U_FLUSH = 2;
 const U_FREE = 3;
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 export class MunmapOp extends Op {
   phase = U_BEGIN;

@@ -16,8 +16,7 @@ import { PAGE_SIZE, PG_anon_exclusive, PMD_SIZE, PUD_SIZE } from '../../mm/memma
 import { pte_index, pte_pfn, pte_present, pte_write } from '../../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../../mm/dma_pinned.js';
 import { pageValue } from '../../mm/highmem.js';
-
-const hex = (n: number): string => `0x${n.toString(16)}`;
+import { hex } from '../../mm/hex.js';
 
 /** One page as a person sees it. */
 interface PageView {
