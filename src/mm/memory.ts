@@ -478,6 +478,8 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
   const largeAnon = PG_head | PG_anon;
   const largeAnonMask = PG_head | PG_anon | PG_hugetlb;
   const dirtyBit = _PAGE_DIRTY;
+  const others = PTE_BITS_BUT_PRESENT;
+  const step = PTE_PFN_STEP;
   while (i < iEnd) {
     const e = slot[i]!;
     if (!pte_present(e)) {
@@ -511,9 +513,6 @@ function zapPteRange(m: Machine, vma: Vma, slot: Uint32Array, i: number, iEnd: n
       const max = Math.min(iEnd - i, folio + mem.folio_nr_pages(folio) - pfn);
       // A present PTE of the next page: its (32-bit) entry less the _PAGE_* bits other than present is
       // this one's PFN advanced, present (one compare instead of pte_present() and pte_pfn()).
-      // (The module constants in locals: V8 reloads and checks a module binding on every use.)
-      const others = PTE_BITS_BUT_PRESENT;
-      const step = PTE_PFN_STEP;
       let want = mk_pte(pfn, 0) + step;
       for (; nr < max; nr++, want += step) {
         const x = slot[i + nr]!;
