@@ -50,7 +50,12 @@ function kindOf(o: object): number {
     else if (o instanceof Map) k = MAP;
     else if (o instanceof Set) k = SET;
     else if (o instanceof ArrayBuffer || o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise) k = SKIP;
-    else k = OBJ;
+    else {
+      // An object's fields are walked by for-in, which also yields enumerable inherited ones: none may be.
+      for (const key in Object.create(proto) as object)
+        throw new Error(`gupsim bug: a snapshot met an object whose prototype has an enumerable field (${key})`);
+      k = OBJ;
+    }
     kindByProto.set(proto, k);
   }
   return k;
