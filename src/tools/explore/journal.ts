@@ -221,8 +221,27 @@ class Hot {
   thread = -1;
 }
 
-/** Ranges of extra-array writes a point keeps before comparing every page instead. */
+/** Ranges a RangeLog keeps before the point compares every page of the set instead. */
 const EXTRA_RANGES = 256;
+
+/** Frame ranges noted during a point, as (first, count) pairs; past EXTRA_RANGES of them, `all`. */
+class RangeLog {
+  readonly start = new Int32Array(EXTRA_RANGES);
+  readonly nr = new Int32Array(EXTRA_RANGES);
+  n = 0;
+  all = false;
+  add(first: number, count: number): void {
+    if (this.n === EXTRA_RANGES) this.all = true;
+    else {
+      this.start[this.n] = first;
+      this.nr[this.n++] = count;
+    }
+  }
+  clear(): void {
+    this.n = 0;
+    this.all = false;
+  }
+}
 
 /**
  * Hot records of closed journals, for the next search (a search of a small scenario is a few milliseconds:
@@ -305,21 +324,15 @@ export class Journal {
   pageA = 0;
   pageB = 0;
   /**
-   * The extra arrays' pages written since the point began (MemMap.onExtraWrite), as (first, count) pairs:
-   * only they are compared; past EXTRA_RANGES of them, every page of the set is.
+   * The extra arrays' pages written since the point began (MemMap.onExtraWrite): only they are compared;
+   * past EXTRA_RANGES of them, every page of the set is.
    */
-  private xStart = new Int32Array(EXTRA_RANGES);
-  private xNr = new Int32Array(EXTRA_RANGES);
-  private xN = 0;
-  private xAll = false;
+  private readonly written = new RangeLog();
   /**
-   * The frames the allocator touched since the point began, as (first, count) pairs: with the frames the
-   * point's footprint names, the only ones compared; past EXTRA_RANGES of them, every frame of the set is.
+   * The frames the allocator touched since the point began: with the frames the point's footprint names,
+   * the only ones compared; past EXTRA_RANGES of them, every frame of the set is.
    */
-  private tStart = new Int32Array(EXTRA_RANGES);
-  private tNr = new Int32Array(EXTRA_RANGES);
-  private tN = 0;
-  private tAll = false;
+  private readonly touched = new RangeLog();
   /** The PTE slab's allocation state when the point began: its high-water mark, free slots and the top one. */
   private slabUsed0 = 0;
   private slabFree0 = 0;
@@ -387,13 +400,7 @@ export class Journal {
     this.syncSlab(true);
     for (const c of [ctx.sc, m.profile, m.cfg]) reachable(c, this.constants);
     m.alloc.onTouch = (pfn, nr) => this.addPages(pfn, nr);
-    mem.onExtraWrite = (pfn, nr) => {
-      if (this.xN === EXTRA_RANGES) this.xAll = true;
-      else {
-        this.xStart[this.xN] = pfn;
-        this.xNr[this.xN++] = nr;
-      }
-    };
+    mem.onExtraWrite = (pfn, nr) => this.written.add(pfn, nr);
   }
 
   /** Stop listening to the allocator. */
@@ -405,11 +412,7 @@ export class Journal {
   }
 
   private addPages(pfn: number, nr: number): void {
-    if (this.tN === EXTRA_RANGES) this.tAll = true;
-    else {
-      this.tStart[this.tN] = pfn;
-      this.tNr[this.tN++] = nr;
-    }
+    this.touched.add(pfn, nr);
     const start = Math.max(pfn, 0);
     const end = Math.min(pfn + nr, this.nr);
     if (start >= end) return;
@@ -559,10 +562,8 @@ export class Journal {
       check: undefined,
     });
     f.logStart = this.log.n;
-    this.xN = 0;
-    this.xAll = false;
-    this.tN = 0;
-    this.tAll = false;
+    this.written.clear();
+    this.touched.clear();
     const slab = this.m.pteSlab;
     this.slabUsed0 = slab.used;
     this.slabFree0 = slab.free.length;
@@ -596,7 +597,13 @@ export class Journal {
     const framesUntouched = !!fp && !fp.all && (fp.w & R_FRAMES) === 0;
     const tablesUntouched = !!fp && !fp.all && (fp.w & R_MM_TABLES) === 0;
     const n = this.log.n;
-    if (!framesUntouched && fp?.framesNamed && !this.tAll && !f.full && (this.verify || this.namedFewer(fp, f.hot))) {
+    if (
+      !framesUntouched &&
+      fp?.framesNamed &&
+      !this.touched.all &&
+      !f.full &&
+      (this.verify || this.namedFewer(fp, f.hot))
+    ) {
       this.diffNamed(fp, f.hot);
       const k = this.log.n;
       if (this.verify) this.diffPages();
@@ -704,7 +711,7 @@ export class Journal {
   private namedFewer(fp: Footprint, h: Hot): boolean {
     let n = FOLIO_FIELD_PAGES * (h.lru.n + h.lruAdd.n + h.lruMlock.n);
     for (let i = 0; i < fp.nFrames; i++) n += fp.framesAt[2 * i + 1]!;
-    for (let i = 0; i < this.tN; i++) n += this.tNr[i]!;
+    for (let i = 0; i < this.touched.n; i++) n += this.touched.nr[i]!;
     return n < this.setFrames;
   }
 
@@ -722,9 +729,10 @@ export class Journal {
       const p0 = Math.max(at[2 * i]!, 0);
       this.diffFrames(p0, Math.min(p0 + at[2 * i + 1]!, this.nr));
     }
-    for (let i = 0; i < this.tN; i++) {
-      const p0 = Math.max(this.tStart[i]!, 0);
-      this.diffFrames(p0, Math.min(p0 + this.tNr[i]!, this.nr));
+    const t = this.touched;
+    for (let i = 0; i < t.n; i++) {
+      const p0 = Math.max(t.start[i]!, 0);
+      this.diffFrames(p0, Math.min(p0 + t.nr[i]!, this.nr));
     }
     this.diffWritten();
   }
@@ -754,10 +762,10 @@ export class Journal {
     const { runStart, runEnd } = this;
     const runs = this.runs;
     // The extra arrays: the pages written (verify: every page of the set, which must find nothing more).
-    if (this.xAll) for (let r = 0; r < runs; r++) this.diffExtras(runStart[r]!, runEnd[r]!);
-    else for (let i = 0; i < this.xN; i++) this.diffExtras(this.xStart[i]!, this.xStart[i]! + this.xNr[i]!);
-    this.xN = 0;
-    this.xAll = false;
+    const x = this.written;
+    if (x.all) for (let r = 0; r < runs; r++) this.diffExtras(runStart[r]!, runEnd[r]!);
+    else for (let i = 0; i < x.n; i++) this.diffExtras(x.start[i]!, x.start[i]! + x.nr[i]!);
+    x.clear();
     if (this.verify) {
       const m = this.log.n;
       for (let r = 0; r < runs; r++) this.diffExtras(runStart[r]!, runEnd[r]!);
