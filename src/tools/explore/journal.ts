@@ -721,9 +721,9 @@ export class Journal {
    * (folio_batch_move_lru()), dropping the references of folios other points put there.
    */
   private diffNamed(fp: Footprint, h: Hot): void {
-    for (const batch of [h.lru, h.lruAdd, h.lruMlock])
-      for (let i = 0; i < batch.n; i++)
-        this.diffFrames(batch.a[i]!, Math.min(batch.a[i]! + FOLIO_FIELD_PAGES, this.nr));
+    this.diffBatch(h.lru);
+    this.diffBatch(h.lruAdd);
+    this.diffBatch(h.lruMlock);
     const at = fp.framesAt;
     for (let i = 0; i < fp.nFrames; i++) {
       const p0 = Math.max(at[2 * i]!, 0);
@@ -735,6 +735,11 @@ export class Journal {
       this.diffFrames(p0, Math.min(p0 + t.nr[i]!, this.nr));
     }
     this.diffWritten();
+  }
+
+  /** Compare the folio fields of each folio in an LRU batch (as saved before the point). */
+  private diffBatch(batch: SavedList<number>): void {
+    for (let i = 0; i < batch.n; i++) this.diffFrames(batch.a[i]!, Math.min(batch.a[i]! + FOLIO_FIELD_PAGES, this.nr));
   }
 
   /** Log the changes of the struct-page arrays over frames [p0, p1). */
