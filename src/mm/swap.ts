@@ -379,6 +379,12 @@ export function lru_add_drain(m: Machine): void {
   moveBatch(m, m.lruMlockBatch);
 }
 
+/** The references this CPU's LRU batches hold, one per entry, added into `into` by folio (all at once). */
+export function countLruBatchRefs(m: Machine, into: Map<number, number>): void {
+  for (const b of [m.lruAddBatch, m.lruActivateBatch, m.lruMlockBatch])
+    for (const f of b) into.set(f, (into.get(f) ?? 0) + 1);
+}
+
 /** The references this CPU's LRU batches hold on a folio (one per entry; a folio is in one at most). */
 export function lruBatchRefs(m: Machine, folio: number): number {
   let n = 0;

@@ -17,6 +17,7 @@ import { pte_index, pte_pfn, pte_present, pte_write } from '../../mm/pgtable.js'
 import { folio_maybe_dma_pinned } from '../../mm/dma_pinned.js';
 import { pageValue } from '../../mm/highmem.js';
 import { hex } from '../../mm/hex.js';
+import { countLruBatchRefs } from '../../mm/swap.js';
 
 /** One page as a person sees it. */
 interface PageView {
@@ -49,17 +50,8 @@ const blankView = (): PageView => ({
   entire: 0,
 });
 
-/**
- * The references the per-CPU LRU batches hold, by folio (lruBatchRefs() of each), counted once per
- * observation.
- */
+/** The references the per-CPU LRU batches hold, by folio (countLruBatchRefs()), counted once per observation. */
 const batchRefs = new Map<number, number>();
-
-function countBatchRefs(m: Machine): void {
-  batchRefs.clear();
-  for (const b of [m.lruAddBatch, m.lruActivateBatch, m.lruMlockBatch])
-    for (const f of b) batchRefs.set(f, (batchRefs.get(f) ?? 0) + 1);
-}
 
 /** The PTE table viewPage() last walked to: its process and the address its PMD starts at. */
 const tableCache: { proc: Process | undefined; base: number; table: Uint32Array | undefined } = {
@@ -248,7 +240,8 @@ function inherits(parents: Map<string, string>, proc: string, owner: string): bo
 export function observe(ctx: RunContext, returns: string[]): Observation {
   const m = ctx.m;
   tableCache.proc = undefined; // the page tables may have changed since the last observation
-  countBatchRefs(m);
+  batchRefs.clear();
+  countLruBatchRefs(m, batchRefs);
   const parents = forkParents(ctx);
   const names = new FrameNames();
   const keyParts: string[] = [];
