@@ -134,8 +134,9 @@ export class Machine {
    * only folio_activate() sets it, and freeing clears it).
    */
   readonly activeFolios = new Set<number>();
-  private readonly mappingObjs: (MappingObj | undefined)[] = [undefined];
-  private readonly freeMappingIds: number[] = [];
+  /** folio->mapping id -> its anon_vma or file (read-only outside this class but for a journal taking one back). */
+  readonly mappingObjs: (MappingObj | undefined)[] = [undefined];
+  readonly freeMappingIds: number[] = [];
   private nextPid = 1;
 
   constructor(config: Partial<MachineConfig> = {}, profile: KernelProfile = LINUX_6_18) {

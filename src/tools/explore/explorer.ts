@@ -24,7 +24,7 @@ import type { ProtectionName } from '../../mm/protections.js';
 import { checkInvariants } from '../invariants.js';
 import { Footprint, independent } from './footprint.js';
 import { Locks } from './locks.js';
-import { AtomicOp, World, unmappedStart, type PointRecord } from './op.js';
+import { AtomicOp, World, journalSafe, unmappedStart, type PointRecord } from './op.js';
 import { makeOp } from './threads.js';
 import { StateHash, type Thread } from './state.js';
 import { Journal, ownedByOps } from './journal.js';
@@ -354,7 +354,8 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
       const node = newNode(NOT_END);
       memo.set(key, node);
       if (allDone()) {
-        journal.begin(true);
+        // The steps after the block are journalled as one point when each can be (op.ts journalSafe()).
+        journal.begin(!after.every((s) => journalSafe(ctx, s)));
         const { idx, broken } = finishEnd(undefined);
         journal.undo();
         nodeEnd.a[node] = idx;

@@ -23,6 +23,7 @@
 
 import type { Machine } from '../../mm/machine.js';
 import type { Process } from '../../mm/task.js';
+import type { Vma } from '../../mm/mm_types.js';
 import type { PmdSlot } from '../../mm/pgtable.js';
 import { FOLIO_FIELD_PAGES, PG_buddy, ORDER_MASK, ZERO_PFN } from '../../mm/memmap.js';
 import { FOLIO_SERIAL } from '../../mm/machine.js';
@@ -201,6 +202,18 @@ class Hot {
   warns = 0;
   procs = new SavedList<Process>();
   mmNums = new SavedList<number>();
+  /**
+   * The VMAs without an anon_vma, each with its anon_vma chain's length, and the mapping-id registry: a
+   * first anon fault makes an anon_vma (anon_vma_prepare()), which a step back takes away again.
+   */
+  bareVmas = new SavedList<Vma>();
+  bareChains = new SavedList<number>();
+  mappingIds = 0;
+  freeMappingIds = new SavedList<number>();
+  /** Misuse records and the folios misuse tainted or freed while in use (MisuseLog). */
+  misuse = 0;
+  tainted = new SavedMap<number, number>();
+  freedInUse = new SavedMap<number, unknown>();
   /** Per process: its PMD directory and its PUD leaves. */
   pmds: SavedMap<number, PmdSlot>[] = [];
   puds: SavedMap<number, number>[] = [];
@@ -209,10 +222,17 @@ class Hot {
   holders = new SavedMap<string, Holder>();
   handles = new SavedList<PinHandle>();
   handleLens = new SavedList<number>();
+  /** Each pin handle's released entries (PinHandle.releasedAt), in the order of `handles`. */
+  released: SavedMap<number, number | undefined>[] = [];
   locks: SavedMap<string, unknown>[] = [];
   pcs = new SavedList<number>();
   ops = new SavedList<unknown>();
   opCopies = new Copies();
+  /** Where the scenario runner is (a whole step run as a point sets them). */
+  warnStep: number | undefined;
+  misuseStep: number | undefined;
+  stepIndex = 0;
+  rep = 0;
   /** The page-state hash lanes before the point. */
   pageA = 0;
   pageB = 0;
@@ -853,6 +873,10 @@ export class Journal {
 
   private saveHot(h: Hot, parts: number, thread: number): void {
     h.why = this.m.why;
+    h.warnStep = this.m.warns.step;
+    h.misuseStep = this.m.misuse.step;
+    h.stepIndex = this.ctx.stepIndex;
+    h.rep = this.ctx.rep;
     h.parts = parts;
     h.thread = thread;
     if (parts & H_FRAMES) this.saveFrames(h);
@@ -907,6 +931,9 @@ export class Journal {
     h.mlocked.save(m.mem.mlocked);
     h.fsPrivate.save(m.mem.fsPrivate);
     h.warns = m.warns.records.length;
+    h.misuse = m.misuse.records.length;
+    h.tainted.save(m.misuse.taintedFolios);
+    h.freedInUse.save(m.misuse.freedInUse);
     h.hstateNums.reset();
     let k = 0;
     for (const hs of m.hugetlb.hstates.values()) {
@@ -921,10 +948,19 @@ export class Journal {
   private saveMms(h: Hot): void {
     h.procs.reset();
     h.mmNums.reset();
+    h.bareVmas.reset();
+    h.bareChains.reset();
+    h.mappingIds = this.m.mappingObjs.length;
+    h.freeMappingIds.copy(this.m.freeMappingIds);
     let k = 0;
     for (const p of this.m.processes.values()) {
       h.procs.push(p);
       const mm = p.mm;
+      for (const v of mm.vmas)
+        if (!v.anonVma) {
+          h.bareVmas.push(v);
+          h.bareChains.push(v.anonChain.length);
+        }
       const nums = h.mmNums;
       nums.push(p.alive ? 1 : 0);
       nums.push(mm.write_protect_seq);
@@ -945,10 +981,12 @@ export class Journal {
     h.holders.save(this.ctx.holders);
     h.handles.reset();
     h.handleLens.reset();
+    let k = 0;
     for (const o of this.ctx.objects.values())
       if (o instanceof PinHandle) {
         h.handles.push(o);
         h.handleLens.push(o.entries.length);
+        (h.released[k++] ??= new SavedMap()).save(o.releasedAt);
       }
   }
 
@@ -959,6 +997,10 @@ export class Journal {
 
   private restoreHot(h: Hot): void {
     this.m.why = h.why as Machine['why'];
+    this.m.warns.step = h.warnStep;
+    this.m.misuse.step = h.misuseStep;
+    this.ctx.stepIndex = h.stepIndex;
+    this.ctx.rep = h.rep;
     const parts = h.parts;
     if (parts & H_FRAMES) this.restoreFrames(h);
     if (parts & H_MMS) this.restoreMms(h);
@@ -1016,6 +1058,9 @@ export class Journal {
     h.mlocked.restore(m.mem.mlocked);
     h.fsPrivate.restore(m.mem.fsPrivate);
     m.warns.truncate(h.warns);
+    if (m.misuse.records.length > h.misuse) m.misuse.records.length = h.misuse;
+    h.tainted.restore(m.misuse.taintedFolios);
+    h.freedInUse.restore(m.misuse.freedInUse as Map<number, unknown>);
     let k = 0;
     for (const hs of m.hugetlb.hstates.values()) {
       const at = 4 * k;
@@ -1044,6 +1089,19 @@ export class Journal {
       h.pmds[k]!.restore(mm.pt.pmds);
       h.puds[k]!.restore(mm.pt.puds);
     }
+    // anon_vmas made since (anon_vma_prepare()): unlinked, and their ids back in the registry's free list.
+    for (let i = 0; i < h.bareVmas.n; i++) {
+      const v = h.bareVmas.a[i]!;
+      const av = v.anonVma;
+      if (!av) continue;
+      av.vmas.delete(v);
+      v.anonVma = undefined;
+      v.anonChain.length = h.bareChains.a[i]!;
+      this.m.mappingObjs[av.id] = undefined;
+    }
+    const ids = this.m.mappingObjs;
+    if (ids.length > h.mappingIds) ids.length = h.mappingIds;
+    h.freeMappingIds.restoreInto(this.m.freeMappingIds);
   }
 
   private restoreHandles(h: Hot): void {
@@ -1052,6 +1110,7 @@ export class Journal {
     for (let i = 0; i < h.handles.n; i++) {
       const o = h.handles.a[i]!;
       o.entries.length = o.addrs.length = h.handleLens.a[i]!;
+      h.released[i]!.restore(o.releasedAt);
     }
   }
 

@@ -4,7 +4,7 @@
 // (footprint.ts). Ops keep their state in their own fields, so the explorer's state store puts a thread
 // back exactly where it was.
 
-import type { RunContext } from '../../scenario/context.js';
+import { PinHandle, type RunContext } from '../../scenario/context.js';
 import type { Step, ThreadStep } from '../../scenario/schema.js';
 import { runScenarioStep, unmappedRegion } from '../../scenario/run.js';
 import { assertFailures } from '../../scenario/ops/race.js';
@@ -112,8 +112,47 @@ const LOCKLESS = new Set([
   'create_file',
 ]);
 
+/**
+ * Whether the journal can take a whole scenario step back without a snapshot of the object graph (journal.ts):
+ *  - an assert: it only reads;
+ *  - a load or store in anon memory with no MMU notifier to call: the fault path there (handle_mm_fault():
+ *    do_anonymous_page(), do_wp_page(), do_huge_pmd_wp_page()'s split) changes page state, page tables,
+ *    counters, the LRU batches and, on a VMA's first fault, makes its anon_vma (anon_vma_prepare()), all of
+ *    which the journal keeps;
+ *  - unpin_user_pages() of held pins (no entry released before, a count that is no errno): the unpin
+ *    changes folio counts, counters, perhaps frees folios, and marks the handle's entries released.
+ */
+export function journalSafe(ctx: RunContext, step: ThreadStep | Step): boolean {
+  const m = ctx.m;
+  switch (step.op) {
+    case 'assert':
+      return true;
+    case 'unpin_user_pages': {
+      const h = ctx.objects.get(step.pins);
+      if (!(h instanceof PinHandle) || h.kind !== 'pin' || (step.count ?? 0) < 0 || (step.index ?? 0) < 0) return false;
+      const from = step.index ?? 0;
+      const end = step.count === undefined ? h.entries.length : Math.min(h.entries.length, from + step.count);
+      for (let i = from; i < end; i++) if (h.releasedAt.has(i)) return false;
+      return true;
+    }
+    case 'read':
+    case 'write': {
+      const p = m.process(step.proc);
+      if (m.notifiers.size > 0 || !p?.alive || !ctx.regions.has(step.region)) return false;
+      const { addr, len } = ctx.range(step);
+      for (const v of p.mm.vmas) if (v.start < addr + len && v.end > addr && v.kind !== 'anon') return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 /** Any other step: one atomic point through the scenario runner, under the lock its syscall takes. */
 export class AtomicOp extends Op {
+  override structural(w: World): boolean {
+    return !journalSafe(w.ctx, this.step);
+  }
   enabled(w: World): boolean {
     if (LOCKLESS.has(this.step.op)) return true;
     const s = this.step as { proc?: string; target?: string };
