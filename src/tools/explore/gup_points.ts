@@ -29,7 +29,8 @@ import type { Process } from '../../mm/task.js';
 import { EAGAIN, errnoName } from '../../uapi/errno.js';
 import type { Machine } from '../../mm/machine.js';
 import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
-import { mappedPfn, quiet, type PointRecord, type World } from './op.js';
+import { journalledVma, mappedPfn, quiet, type PointRecord, type World } from './op.js';
+import type { Vma } from '../../mm/mm_types.js';
 import type { Hash } from './state_hash.js';
 import { hex } from '../../mm/hex.js';
 
@@ -102,15 +103,20 @@ export class SlowWalk {
   structural(w: World): boolean {
     if (this.phase === S_MIGRATE) return true;
     if (this.phase !== S_WALK) return false;
-    // Outside anon memory (page cache, file rmap, hugetlb pools) or with MMU notifiers to call, a follow or
-    // a fault may change anything; in anon memory only what the journal keeps.
+    // Outside the memory the journal keeps (page cache, file rmap) or with MMU notifiers to call, a follow
+    // or a fault may change anything.
+    const vma = this.walkVma(w);
+    return !vma || !journalledVma(vma) || w.ctx.m.notifiers.size > 0;
+  }
+  private walkVma(w: World): Vma | undefined {
     const walk = this.walk!;
-    const vma = walk.vma ?? w.ctx.proc(this.proc).mm.vma_lookup(walk.start);
-    return !vma || vma.kind !== 'anon' || w.ctx.m.notifiers.size > 0;
+    return walk.vma ?? w.ctx.proc(this.proc).mm.vma_lookup(walk.start);
   }
   footprint(w: World, fp: Footprint): void {
     const s = w.slot(this.proc);
     if (s === NO_SLOT || this.structural(w)) return fp.any();
+    // A hugetlb COW may unmap the page from the other processes that map it (unmap_ref_private()).
+    if (this.phase === S_WALK && this.walkVma(w)!.kind === 'hugetlb') return fp.any();
     const pt = mmRes(s, MM_PT);
     const lock = mmRes(s, MM_LOCK);
     const fields = mmRes(s, MM_FIELDS);

@@ -210,6 +210,13 @@ class Hot {
   bareChains = new SavedList<number>();
   mappingIds = 0;
   freeMappingIds = new SavedList<number>();
+  /**
+   * Private hugetlb VMAs' reservations (vm_private_data: its flags and resv map, whose regions
+   * region_add() and region_del() edit): per VMA its data object, flags, map and region count; per region
+   * the region and its bounds.
+   */
+  hugetlbVmas = new SavedList<unknown>();
+  resvRegions = new SavedList<unknown>();
   /** Misuse records and the folios misuse tainted or freed while in use (MisuseLog). */
   misuse = 0;
   tainted = new SavedMap<number, number>();
@@ -950,17 +957,21 @@ export class Journal {
     h.mmNums.reset();
     h.bareVmas.reset();
     h.bareChains.reset();
+    h.hugetlbVmas.reset();
+    h.resvRegions.reset();
     h.mappingIds = this.m.mappingObjs.length;
     h.freeMappingIds.copy(this.m.freeMappingIds);
     let k = 0;
     for (const p of this.m.processes.values()) {
       h.procs.push(p);
       const mm = p.mm;
-      for (const v of mm.vmas)
+      for (const v of mm.vmas) {
         if (!v.anonVma) {
           h.bareVmas.push(v);
           h.bareChains.push(v.anonChain.length);
         }
+        if (v.kind === 'hugetlb') this.saveResv(h, v);
+      }
       const nums = h.mmNums;
       nums.push(p.alive ? 1 : 0);
       nums.push(mm.write_protect_seq);
@@ -972,6 +983,46 @@ export class Journal {
       (h.pmds[k] ??= new SavedMap()).save(mm.pt.pmds);
       (h.puds[k] ??= new SavedMap()).save(mm.pt.puds);
       k++;
+    }
+  }
+
+  private saveResv(h: Hot, v: Vma): void {
+    const priv = v.vm_private_data;
+    const list = h.hugetlbVmas;
+    list.push(v);
+    list.push(priv);
+    if (!priv) return;
+    list.push(priv.flags);
+    list.push(priv.resv);
+    const regions = priv.resv?.regions ?? [];
+    list.push(regions.length);
+    for (const rg of regions) {
+      h.resvRegions.push(rg);
+      h.resvRegions.push(rg.from);
+      h.resvRegions.push(rg.to);
+    }
+  }
+
+  private restoreResv(h: Hot): void {
+    const list = h.hugetlbVmas.a;
+    const rs = h.resvRegions.a;
+    let r = 0;
+    for (let i = 0; i < h.hugetlbVmas.n;) {
+      const v = list[i++] as Vma;
+      const priv = list[i++] as Vma['vm_private_data'];
+      v.vm_private_data = priv;
+      if (!priv) continue;
+      priv.flags = list[i++] as number;
+      priv.resv = list[i++] as NonNullable<typeof priv>['resv'];
+      const n = list[i++] as number;
+      const regions = (priv.resv?.regions ?? []) as { from: number; to: number }[];
+      regions.length = n;
+      for (let k = 0; k < n; k++, r += 3) {
+        const rg = rs[r] as { from: number; to: number };
+        rg.from = rs[r + 1] as number;
+        rg.to = rs[r + 2] as number;
+        regions[k] = rg;
+      }
     }
   }
 
@@ -1099,6 +1150,7 @@ export class Journal {
       v.anonChain.length = h.bareChains.a[i]!;
       this.m.mappingObjs[av.id] = undefined;
     }
+    this.restoreResv(h);
     const ids = this.m.mappingObjs;
     if (ids.length > h.mappingIds) ids.length = h.mappingIds;
     h.freeMappingIds.restoreInto(this.m.freeMappingIds);

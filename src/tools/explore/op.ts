@@ -9,6 +9,7 @@ import type { Step, ThreadStep } from '../../scenario/schema.js';
 import { runScenarioStep, unmappedRegion } from '../../scenario/run.js';
 import { assertFailures } from '../../scenario/ops/race.js';
 import type { Process } from '../../mm/task.js';
+import { VM_MAYSHARE, type Vma } from '../../mm/mm_types.js';
 import { NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
 import { Footprint, MAX_MM_SLOTS, NO_SLOT } from './footprint.js';
@@ -113,12 +114,21 @@ const LOCKLESS = new Set([
 ]);
 
 /**
+ * Whether the journal keeps everything a fault or a follow in this VMA changes: anon memory, and private
+ * hugetlb memory (its pools, and the VMA's reservation map: hugetlb_fault(), hugetlb_wp(),
+ * vma_needs_reservation()). A shared mapping's page cache is the file's, which it does not keep.
+ */
+export function journalledVma(vma: Vma): boolean {
+  return vma.kind === 'anon' || (vma.kind === 'hugetlb' && (vma.flags & VM_MAYSHARE) === 0);
+}
+
+/**
  * Whether the journal can take a whole scenario step back without a snapshot of the object graph (journal.ts):
  *  - an assert: it only reads;
- *  - a load or store in anon memory with no MMU notifier to call: the fault path there (handle_mm_fault():
- *    do_anonymous_page(), do_wp_page(), do_huge_pmd_wp_page()'s split) changes page state, page tables,
- *    counters, the LRU batches and, on a VMA's first fault, makes its anon_vma (anon_vma_prepare()), all of
- *    which the journal keeps;
+ *  - a load or store in memory journalledVma() with no MMU notifier to call: the fault path there
+ *    (handle_mm_fault(): do_anonymous_page(), do_wp_page(), do_huge_pmd_wp_page()'s split, hugetlb_fault())
+ *    changes page state, page tables, counters, the LRU batches, the hugetlb pools and reservations and, on
+ *    a VMA's first fault, makes its anon_vma (anon_vma_prepare()), all of which the journal keeps;
  *  - unpin_user_pages() of held pins (no entry released before, a count that is no errno): the unpin
  *    changes folio counts, counters, perhaps frees folios, and marks the handle's entries released.
  */
@@ -140,7 +150,7 @@ export function journalSafe(ctx: RunContext, step: ThreadStep | Step): boolean {
       const p = m.process(step.proc);
       if (m.notifiers.size > 0 || !p?.alive || !ctx.regions.has(step.region)) return false;
       const { addr, len } = ctx.range(step);
-      for (const v of p.mm.vmas) if (v.start < addr + len && v.end > addr && v.kind !== 'anon') return false;
+      for (const v of p.mm.vmas) if (v.start < addr + len && v.end > addr && !journalledVma(v)) return false;
       return true;
     }
     default:
