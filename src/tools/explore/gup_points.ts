@@ -105,8 +105,9 @@ export class SlowWalk {
     if (this.phase !== S_WALK) return false;
     // Outside the memory the journal keeps (page cache, file rmap) or with MMU notifiers to call, a follow
     // or a fault may change anything.
+    // With no VMA the walk ends in -EFAULT (check_vma_flags() is not reached; gupsim has no stack to grow).
     const vma = this.walkVma(w);
-    return !vma || !journalledVma(vma) || w.ctx.m.notifiers.size > 0;
+    return vma !== undefined && (!journalledVma(vma) || w.ctx.m.notifiers.size > 0);
   }
   private walkVma(w: World): Vma | undefined {
     const walk = this.walk!;
@@ -116,7 +117,7 @@ export class SlowWalk {
     const s = w.slot(this.proc);
     if (s === NO_SLOT || this.structural(w)) return fp.any();
     // A hugetlb COW may unmap the page from the other processes that map it (unmap_ref_private()).
-    if (this.phase === S_WALK && this.walkVma(w)!.kind === 'hugetlb') return fp.any();
+    if (this.phase === S_WALK && this.walkVma(w)?.kind === 'hugetlb') return fp.any();
     const pt = mmRes(s, MM_PT);
     const lock = mmRes(s, MM_LOCK);
     const fields = mmRes(s, MM_FIELDS);

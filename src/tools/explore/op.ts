@@ -129,8 +129,9 @@ export function journalledVma(vma: Vma): boolean {
  *    (handle_mm_fault(): do_anonymous_page(), do_wp_page(), do_huge_pmd_wp_page()'s split, hugetlb_fault())
  *    changes page state, page tables, counters, the LRU batches, the hugetlb pools and reservations and, on
  *    a VMA's first fault, makes its anon_vma (anon_vma_prepare()), all of which the journal keeps;
- *  - unpin_user_pages() of held pins (no entry released before, a count that is no errno): the unpin
- *    changes folio counts, counters, perhaps frees folios, and marks the handle's entries released.
+ *  - unpin_user_pages() of held pins (no entry released before, a count that is no errno), or of a handle
+ *    the GUP step did not make: the unpin changes folio counts, counters, perhaps frees folios, and marks the
+ *    handle's entries released.
  */
 export function journalSafe(ctx: RunContext, step: ThreadStep | Step): boolean {
   const m = ctx.m;
@@ -139,6 +140,7 @@ export function journalSafe(ctx: RunContext, step: ThreadStep | Step): boolean {
       return true;
     case 'unpin_user_pages': {
       const h = ctx.objects.get(step.pins);
+      if (!h) return true; // nothing held: the step only says so
       if (!(h instanceof PinHandle) || h.kind !== 'pin' || (step.count ?? 0) < 0 || (step.index ?? 0) < 0) return false;
       const from = step.index ?? 0;
       const end = step.count === undefined ? h.entries.length : Math.min(h.entries.length, from + step.count);
