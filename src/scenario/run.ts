@@ -67,6 +67,12 @@ function pinCounters(d: Record<string, number>): StepResult['vmstat'] {
   return { nr_foll_pin_acquired: d.nr_foll_pin_acquired!, nr_foll_pin_released: d.nr_foll_pin_released! };
 }
 
+/** pinCounters() of the deltas since the scenario began: two counters, not every counter's delta (per step). */
+function pinDelta(ctx: RunContext): StepResult['vmstat'] {
+  const d = (k: 'nr_foll_pin_acquired' | 'nr_foll_pin_released') => ctx.m.vmstat.get(k) - (ctx.start[k] ?? 0);
+  return { nr_foll_pin_acquired: d('nr_foll_pin_acquired'), nr_foll_pin_released: d('nr_foll_pin_released') };
+}
+
 /** How to run: the result's name, where to stop, the release (default: the file's `kernel:`, else 6.18). */
 export interface RunOptions {
   name?: string;
@@ -113,7 +119,7 @@ export function executeScenario(sc: Scenario, opts: RunOptions = {}): { result: 
     kernel: `model of Linux ${ctx.m.profile.release}`,
     ok,
     steps,
-    vmstat: pinCounters(ctx.vmstatDelta()),
+    vmstat: pinDelta(ctx),
     pins: outstanding(ctx.holders.values()),
     warnings: ctx.m.warns.records,
     misuse: ctx.m.misuse.records,
@@ -188,7 +194,7 @@ function runStep(ctx: RunContext, step: Step, index: number): StepResult {
     op: step.op,
     ret: out.ret,
     errno: out.ret < 0 ? errnoName(out.ret) : null,
-    vmstat: pinCounters(ctx.vmstatDelta()),
+    vmstat: pinDelta(ctx),
   };
   if (runs > 1) res.repeat = runs;
   // FOLL_LONGTERM pins of unpinnable folios migrate them and retry (check_and_migrate_movable_pages()).
@@ -219,7 +225,7 @@ function runThreads(ctx: RunContext, s: StepOf<'concurrent'>, index: number): St
     op: 'concurrent',
     ret: 0,
     errno: null,
-    vmstat: pinCounters(ctx.vmstatDelta()),
+    vmstat: pinDelta(ctx),
     threads,
   };
   if (failures.length) res.failures = failures;

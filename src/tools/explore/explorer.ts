@@ -24,7 +24,7 @@ import type { ProtectionName } from '../../mm/protections.js';
 import { checkInvariants } from '../invariants.js';
 import { Footprint, independent } from './footprint.js';
 import { Locks } from './locks.js';
-import { AtomicOp, World, journalSafe, unmappedStart, type PointRecord } from './op.js';
+import { AtomicOp, World, journalSafe, nameStepWrites, unmappedStart, type PointRecord } from './op.js';
 import { makeOp } from './threads.js';
 import { StateHash, type Thread } from './state.js';
 import { Journal, ownedByOps } from './journal.js';
@@ -224,6 +224,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   // A point whose footprint writes no page state (a lock taken, a seqcount read) needs no page compare.
   const stepFp = new Footprint();
   stepFp.forJournal = true;
+  const endFp = new Footprint();
   const step = (ti: number): PointRecord => {
     const t = threads[ti]!;
     const op = t.ops[t.pc]!;
@@ -354,9 +355,18 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
       const node = newNode(NOT_END);
       memo.set(key, node);
       if (allDone()) {
-        // The steps after the block are journalled as one point when each can be (op.ts journalSafe()).
-        journal.begin(!after.every((s) => journalSafe(ctx, s)));
+        // The steps after the block are journalled as one point when each can be (op.ts journalSafe()),
+        // with the frames and tables they may write named.
+        const safe = after.every((s) => journalSafe(ctx, s));
+        if (safe) {
+          endFp.any();
+          endFp.namesFrames();
+          endFp.namesTables();
+          for (const s of after) nameStepWrites(ctx, s, endFp, false);
+        }
+        journal.begin(!safe, endFp);
         const { idx, broken } = finishEnd(undefined);
+        journal.commit(safe ? endFp : undefined);
         journal.undo();
         nodeEnd.a[node] = idx;
         if (idx === ends.length - 1 && endPaths.length <= idx) endPaths.push(path.slice(0, depth));

@@ -10,7 +10,7 @@ import { runScenarioStep, unmappedRegion } from '../../scenario/run.js';
 import { assertFailures } from '../../scenario/ops/race.js';
 import type { Process } from '../../mm/task.js';
 import { VM_MAYSHARE, type Vma } from '../../mm/mm_types.js';
-import { NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
+import { HPAGE_PMD_NR, NO_FOLIO, NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, ZERO_PFN } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
 import { Footprint, MAX_MM_SLOTS, NO_SLOT } from './footprint.js';
 import { EFAULT } from '../../uapi/errno.js';
@@ -160,10 +160,56 @@ export function journalSafe(ctx: RunContext, step: ThreadStep | Step): boolean {
   }
 }
 
+/**
+ * For a step journalSafe() allows, the frames and PTE tables it may write, into a journal footprint (fp after
+ * any()): an access, each folio mapped in the range (a COW's old folio, a PMD split's every page), the free
+ * hugetlb folios (hugetlb_wp()'s copy), the zero pages, and the range's PTE tables; an unpin, each held
+ * entry's folio. What the allocator hands out or frees the journal learns itself (journal.ts). `first`:
+ * the footprint's lists start here (else they go on from an earlier step's).
+ */
+export function nameStepWrites(ctx: RunContext, step: ThreadStep | Step, fp: Footprint, first = true): void {
+  const m = ctx.m;
+  const mem = m.mem;
+  if (first) {
+    fp.namesFrames();
+    fp.namesTables();
+  }
+  const folioOf = (pfn: number, last: number): number => {
+    const f = mem.page_folio(pfn);
+    if (f !== last) fp.frames(f, mem.folio_nr_pages(f));
+    return f;
+  };
+  if (step.op === 'unpin_user_pages') {
+    const h = ctx.objects.get(step.pins);
+    if (!(h instanceof PinHandle)) return;
+    let last = NO_PFN;
+    for (let i = 0; i < h.entries.length; i++) if (!h.releasedAt.has(i)) last = folioOf(h.entries[i]!, last);
+    return;
+  }
+  if (step.op !== 'read' && step.op !== 'write') return;
+  const p = m.process(step.proc)!;
+  const { addr, len } = ctx.range(step);
+  fp.frames(ZERO_PFN, 1);
+  if (m.huge_zero_folio !== NO_FOLIO) fp.frames(m.huge_zero_folio, HPAGE_PMD_NR);
+  for (const hs of m.hugetlb.hstates.values()) for (const f of hs.freelist) fp.frames(f, 1 << hs.order);
+  let last = NO_PFN;
+  let lastTable: Uint32Array | undefined;
+  for (let a = addr - (addr % PAGE_SIZE); a < addr + len; a += PAGE_SIZE) {
+    const pfn = mappedPfn(p, a);
+    if (pfn !== NO_PFN) last = folioOf(pfn, last);
+    const t = p.mm.pt.pteTable(a);
+    if (t && t !== lastTable) fp.table((lastTable = t));
+  }
+}
+
 /** Any other step: one atomic point through the scenario runner, under the lock its syscall takes. */
 export class AtomicOp extends Op {
   override structural(w: World): boolean {
     return !journalSafe(w.ctx, this.step);
+  }
+  override footprint(w: World, fp: Footprint): void {
+    fp.any();
+    if (fp.forJournal && journalSafe(w.ctx, this.step)) nameStepWrites(w.ctx, this.step, fp);
   }
   enabled(w: World): boolean {
     if (LOCKLESS.has(this.step.op)) return true;
