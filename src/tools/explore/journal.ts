@@ -278,11 +278,11 @@ const hotPool: Hot[] = [];
 const HOT_POOL = 1024;
 
 /** The parts of the hot state, saved only when the point's footprint may write them (footprint.ts). */
-const H_FRAMES = 1;
-const H_MMS = 2;
-const H_HANDLES = 4;
-const H_LOCKS = 8;
-const H_ALL = H_FRAMES | H_MMS | H_HANDLES | H_LOCKS;
+export const H_FRAMES = 1;
+export const H_MMS = 2;
+export const H_HANDLES = 4;
+export const H_LOCKS = 8;
+export const H_ALL = H_FRAMES | H_MMS | H_HANDLES | H_LOCKS;
 
 /** The hot-state parts a footprint's writes fall in. */
 function partsOf(fp: Footprint | undefined): number {
@@ -428,6 +428,29 @@ export class Journal {
     for (const c of [ctx.sc, m.profile, m.cfg]) reachable(c, this.constants);
     m.alloc.onTouch = (pfn, nr) => this.addPages(pfn, nr);
     mem.onExtraWrite = (pfn, nr) => this.written.add(pfn, nr);
+  }
+
+  /** Whether every point is checked (tests). */
+  get verifying(): boolean {
+    return this.verify;
+  }
+
+  /** Points begun and not undone: the depth of the state the search is in. */
+  get points(): number {
+    return this.depth;
+  }
+
+  /**
+   * What the last point begun may have changed: the hot-state parts (H_FRAMES...; H_ALL for a point that took
+   * a snapshot) and the one thread whose ops it ran (-1: any). The state hash recomputes only those (state.ts).
+   */
+  lastParts(): number {
+    const f = this.frames[this.depth - 1]!;
+    return f.full ? H_ALL : f.hot.parts;
+  }
+  lastThread(): number {
+    const f = this.frames[this.depth - 1]!;
+    return f.full ? -1 : f.hot.thread;
   }
 
   /** Stop listening to the allocator. */

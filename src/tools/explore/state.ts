@@ -15,7 +15,10 @@ import type { Machine } from '../../mm/machine.js';
 import { Hash, LaneSum, laneA } from './state_hash.js';
 import type { Locks } from './locks.js';
 import type { Op } from './op.js';
-import type { Journal } from './journal.js';
+import { H_ALL, H_FRAMES, H_HANDLES, H_LOCKS, H_MMS, type Journal } from './journal.js';
+
+/** The parts of the state hashed apart (page state, mms, handles, locks); the threads follow. */
+const PARTS = 4;
 
 /** A thread of a concurrent block: its ops and the one running. */
 export interface Thread {
@@ -51,16 +54,78 @@ export class StateHash {
     return id;
   }
 
+  /**
+   * Per depth of the search: the hash of each part of the state (page state, mms, handles, locks), then of
+   * each thread. A point changes only the parts its footprint writes and its own thread (the journal saves
+   * no more: journal.ts), so the state it leads to takes the others from the state it ran in.
+   */
+  private cache = new Float64Array(0);
+
   /** The hash of the current state and `extra` (the search's sleep set), as a number (52 bits). */
   value(extra: number): number {
-    const m = this.ctx.m;
+    const T = this.threads.length;
+    const stride = PARTS + T;
+    const d = this.journal.points;
+    if (this.cache.length < (d + 1) * stride) {
+      const c = new Float64Array(Math.max((d + 1) * stride, 2 * this.cache.length));
+      c.set(this.cache);
+      this.cache = c;
+    }
+    const c = this.cache;
+    const at = d * stride;
+    let parts = H_ALL;
+    let thread = -1;
+    if (d > 0) {
+      parts = this.journal.lastParts();
+      thread = this.journal.lastThread();
+      c.copyWithin(at, at - stride, at);
+    }
+    this.parts(parts, thread, c, at);
+    if (this.journal.verifying) {
+      const full = new Float64Array(stride);
+      this.parts(H_ALL, -1, full, 0);
+      for (let k = 0; k < stride; k++)
+        if (full[k] !== c[at + k]) throw new Error(`gupsim bug: a point changed state part ${k} it did not declare`);
+    }
     const h = this.h;
     h.reset();
-    this.pageState(m, h);
-    this.mms(m, h);
-    this.rest(h);
+    for (let k = 0; k < stride; k++) h.num(c[at + k]!);
     h.word(extra);
     return h.value();
+  }
+
+  /** Hash the parts in `parts` (H_FRAMES...) and the thread `thread` (-1: every one) into c[at...]. */
+  private parts(parts: number, thread: number, c: Float64Array, at: number): void {
+    const m = this.ctx.m;
+    const h = this.h;
+    if (parts & H_FRAMES) {
+      h.reset();
+      this.pageState(m, h);
+      c[at] = h.value();
+    }
+    if (parts & H_MMS) {
+      h.reset();
+      this.mms(m, h);
+      c[at + 1] = h.value();
+    }
+    if (parts & H_HANDLES) {
+      h.reset();
+      this.handles(h);
+      c[at + 2] = h.value();
+    }
+    if (parts & H_LOCKS) {
+      h.reset();
+      this.lockHolders(h);
+      c[at + 3] = h.value();
+    }
+    const threads = this.threads;
+    for (let i = thread < 0 ? 0 : thread, end = thread < 0 ? threads.length : thread + 1; i < end; i++) {
+      const t = threads[i]!;
+      h.reset();
+      h.word(t.pc);
+      for (const op of t.ops) op.hashLive(h);
+      c[at + PARTS + i] = h.value();
+    }
   }
 
   private pageState(m: Machine, h: Hash): void {
@@ -140,7 +205,7 @@ export class StateHash {
     this.tables.add(-1 - k, s);
   };
 
-  private rest(h: Hash): void {
+  private handles(h: Hash): void {
     // Handles: a sum (the order they were made in does not count); a pin handle from its arrays.
     const handles = this.sum;
     handles.reset();
@@ -166,6 +231,9 @@ export class StateHash {
       handles.addHash(oh);
     }
     handles.into(h);
+  }
+
+  private lockHolders(h: Hash): void {
     // Locks: a sum per map (its entries' order is the order they were taken in).
     const all = this.locks.all;
     const holders = this.sum;
@@ -174,10 +242,6 @@ export class StateHash {
       for (const [mm, v] of all[k]!)
         holders.add(k, this.nameId(mm) * 0x10001 + (typeof v === 'number' ? v : this.nameId(v)));
       holders.into(h);
-    }
-    for (const t of this.threads) {
-      h.word(t.pc);
-      for (const op of t.ops) op.hashLive(h);
     }
   }
 }
