@@ -137,7 +137,8 @@ export class Machine {
   /** folio->mapping id -> its anon_vma or file (read-only outside this class but for a journal taking one back). */
   readonly mappingObjs: (MappingObj | undefined)[] = [undefined];
   readonly freeMappingIds: number[] = [];
-  private nextPid = 1;
+  /** The next process's pid (read and put back only by a journal taking a fork back). */
+  nextPid = 1;
 
   constructor(config: Partial<MachineConfig> = {}, profile: KernelProfile = LINUX_6_18) {
     this.cfg = { ...DEFAULT_CONFIG, ...config, mthp: { ...DEFAULT_CONFIG.mthp, ...config.mthp } };

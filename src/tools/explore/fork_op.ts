@@ -46,8 +46,8 @@ export class ForkOp extends Op {
     return this.phase !== F_BEGIN || w.locks.canWrite(this.s.proc);
   }
   /**
-   * The entry the next copy point is at is a THP's PMD or PUD leaf (a split deposits and withdraws page
-   * tables). A hugetlb entry's copy changes the pool, which the journal keeps.
+   * The entry the next copy point is at is a THP's PMD or PUD leaf (copy_huge_pmd() may split it). A hugetlb
+   * entry's copy changes the pool, which the journal keeps.
    */
   private atLeaf(w: World): boolean {
     const c = this.cursor!;
@@ -56,12 +56,28 @@ export class ForkOp extends Op {
     const pt = w.ctx.proc(this.s.proc).mm.pt;
     return pt.pudLeaf(c.addr) !== 0 || typeof pt.pmdSlot(c.addr) === 'number';
   }
+  /**
+   * At a leaf the journal does not keep a split of: a PUD leaf, or a PMD leaf of a file folio (its dirty bit
+   * reaches the page cache: __split_huge_pmd()). An anon PMD split changes page state, the PMD directory
+   * and a new PTE table, which it keeps.
+   */
+  private atUnjournalledLeaf(w: World): boolean {
+    if (!this.atLeaf(w)) return false;
+    const pt = w.ctx.proc(this.s.proc).mm.pt;
+    const addr = this.cursor!.addr;
+    if (pt.pudLeaf(addr) !== 0) return true;
+    const mem = w.ctx.m.mem;
+    const pfn = pte_pfn(pt.pmdLeaf(addr));
+    return pfn >= mem.nr || !mem.folio_test_anon(mem.page_folio(pfn));
+  }
   override structural(w: World): boolean {
-    // dup_mmap()'s start; its end when the child gets files, settings or is torn down; a THP leaf (PMD
-    // split); an MMU notifier at a VMA's end.
+    // dup_mmap()'s end when the child gets files, settings or is torn down; a leaf the journal does not keep
+    // the split of; an MMU notifier at a VMA's end. (Its start, the child's process and VMAs, the journal
+    // keeps: journal.ts H_PROCS.)
+    if (this.phase === F_BEGIN) return false;
     if (this.phase === F_END)
       return this.err !== 0 || w.ctx.proc(this.s.proc).files.size > 0 || !!w.ctx.sc.processes?.[this.s.child];
-    return this.phase !== F_COPY || w.ctx.m.notifiers.size > 0 || this.atLeaf(w);
+    return w.ctx.m.notifiers.size > 0 || this.atUnjournalledLeaf(w);
   }
   override footprint(w: World, fp: Footprint): void {
     const ps = w.slot(this.s.proc);
@@ -72,7 +88,9 @@ export class ForkOp extends Op {
       fp.namesFrames();
       return fp.namesTables();
     }
-    if (this.phase !== F_COPY || ps === NO_SLOT || cs === NO_SLOT || this.structural(w)) return fp.any();
+    // A leaf's split writes the parent's page tables too.
+    if (this.phase !== F_COPY || ps === NO_SLOT || cs === NO_SLOT || this.structural(w) || this.atLeaf(w))
+      return fp.any();
     const pfields = mmRes(ps, MM_FIELDS);
     // The seqcount opening, an entry's decision (its page state, the child's table, the PTL taken) or,
     // after a share, the write-protect of both entries (the PTL released); crossing into the next VMA

@@ -23,7 +23,8 @@
 
 import type { Machine } from '../../mm/machine.js';
 import type { Process } from '../../mm/task.js';
-import type { Vma } from '../../mm/mm_types.js';
+import type { AnonVma, Vma } from '../../mm/mm_types.js';
+import { AddressSpace } from '../../mm/fs.js';
 import type { PmdSlot } from '../../mm/pgtable.js';
 import { FOLIO_FIELD_PAGES, PG_buddy, ORDER_MASK, ZERO_PFN } from '../../mm/memmap.js';
 import { FOLIO_SERIAL } from '../../mm/machine.js';
@@ -217,6 +218,12 @@ class Hot {
    */
   hugetlbVmas = new SavedList<unknown>();
   resvRegions = new SavedList<unknown>();
+  /** The processes by name, the next pid, and each anon_vma's and file's VMAs (and a file's users). */
+  processes = new SavedMap<string, Process>();
+  nextPid = 0;
+  mappings = new SavedList<AnonVma | AddressSpace>();
+  mappingVmas: SavedSet<Vma>[] = [];
+  fileUsers = new SavedList<number>();
   /** Misuse records and the folios misuse tainted or freed while in use (MisuseLog). */
   misuse = 0;
   tainted = new SavedMap<number, number>();
@@ -282,7 +289,9 @@ export const H_FRAMES = 1;
 export const H_MMS = 2;
 export const H_HANDLES = 4;
 export const H_LOCKS = 8;
-export const H_ALL = H_FRAMES | H_MMS | H_HANDLES | H_LOCKS;
+/** The processes and who maps each anon_vma and file: only a point that may do anything (fork's start). */
+export const H_PROCS = 16;
+export const H_ALL = H_FRAMES | H_MMS | H_HANDLES | H_LOCKS | H_PROCS;
 
 /** The hot-state parts a footprint's writes fall in. */
 function partsOf(fp: Footprint | undefined): number {
@@ -913,6 +922,7 @@ export class Journal {
     if (parts & H_MMS) this.saveMms(h);
     if (parts & H_HANDLES) this.saveHandles(h);
     if (parts & H_LOCKS) this.saveLocks(h);
+    if (parts & H_PROCS) this.saveProcs(h);
     h.pcs.reset();
     h.ops.reset();
     h.opCopies.n = 0;
@@ -1009,6 +1019,34 @@ export class Journal {
     }
   }
 
+  /** What fork's start changes besides the mms (forkBegin(): a new process, its VMAs on the rmap lists). */
+  private saveProcs(h: Hot): void {
+    const m = this.m;
+    h.processes.save(m.processes);
+    h.nextPid = m.nextPid;
+    h.mappings.reset();
+    h.fileUsers.reset();
+    let k = 0;
+    for (const o of m.mappingObjs) {
+      if (!o) continue;
+      h.mappings.push(o);
+      (h.mappingVmas[k++] ??= new SavedSet()).save(o.vmas);
+      if (o instanceof AddressSpace) h.fileUsers.push(o.users);
+    }
+  }
+
+  private restoreProcs(h: Hot): void {
+    const m = this.m;
+    h.processes.restore(m.processes);
+    m.nextPid = h.nextPid;
+    let f = 0;
+    for (let k = 0; k < h.mappings.n; k++) {
+      const o = h.mappings.a[k]!;
+      h.mappingVmas[k]!.restore(o.vmas);
+      if (o instanceof AddressSpace) o.users = h.fileUsers.a[f++]!;
+    }
+  }
+
   private saveResv(h: Hot, v: Vma): void {
     const priv = v.vm_private_data;
     const list = h.hugetlbVmas;
@@ -1080,6 +1118,7 @@ export class Journal {
     if (parts & H_MMS) this.restoreMms(h);
     if (parts & H_HANDLES) this.restoreHandles(h);
     if (parts & H_LOCKS) this.restoreLocks(h);
+    if (parts & H_PROCS) this.restoreProcs(h);
     let at = 0;
     const ops = h.ops.a;
     const pcs = h.pcs.a;
@@ -1177,6 +1216,7 @@ export class Journal {
     const ids = this.m.mappingObjs;
     if (ids.length > h.mappingIds) ids.length = h.mappingIds;
     h.freeMappingIds.restoreInto(this.m.freeMappingIds);
+    for (let i = 0; i < h.freeMappingIds.n; i++) ids[h.freeMappingIds.a[i]!] = undefined;
   }
 
   private restoreHandles(h: Hot): void {
