@@ -23,7 +23,7 @@
 
 import type { Machine } from '../../mm/machine.js';
 import type { Process } from '../../mm/task.js';
-import type { AnonVma, Vma } from '../../mm/mm_types.js';
+import type { AnonVma, MmStruct, Vma } from '../../mm/mm_types.js';
 import { AddressSpace } from '../../mm/fs.js';
 import type { PmdSlot } from '../../mm/pgtable.js';
 import { FOLIO_FIELD_PAGES, PG_buddy, ORDER_MASK, ZERO_PFN } from '../../mm/memmap.js';
@@ -224,6 +224,9 @@ class Hot {
   mappings = new SavedList<AnonVma | AddressSpace>();
   mappingVmas: SavedSet<Vma>[] = [];
   fileUsers = new SavedList<number>();
+  /** Each mm, its VMA list (munmap makes a new one) and its VMAs, and each VMA's bounds, offset and flags. */
+  vmaLists = new SavedList<unknown>();
+  vmaFields = new SavedList<number>();
   /** Misuse records and the folios misuse tainted or freed while in use (MisuseLog). */
   misuse = 0;
   tainted = new SavedMap<number, number>();
@@ -289,7 +292,10 @@ export const H_FRAMES = 1;
 export const H_MMS = 2;
 export const H_HANDLES = 4;
 export const H_LOCKS = 8;
-/** The processes and who maps each anon_vma and file: only a point that may do anything (fork's start). */
+/**
+ * The processes, their VMA lists and VMAs' bounds, and who maps each anon_vma and file: only a point that may
+ * do anything (fork's start, munmap's end).
+ */
 export const H_PROCS = 16;
 export const H_ALL = H_FRAMES | H_MMS | H_HANDLES | H_LOCKS | H_PROCS;
 
@@ -1019,11 +1025,29 @@ export class Journal {
     }
   }
 
-  /** What fork's start changes besides the mms (forkBegin(): a new process, its VMAs on the rmap lists). */
+  /**
+   * What fork's start and munmap's end change besides the mms (forkBegin(): a new process, its VMAs on the
+   * rmap lists; do_munmap(): VMAs split and removed).
+   */
   private saveProcs(h: Hot): void {
     const m = this.m;
     h.processes.save(m.processes);
     h.nextPid = m.nextPid;
+    h.vmaLists.reset();
+    h.vmaFields.reset();
+    for (const p of m.processes.values()) {
+      const mm = p.mm;
+      h.vmaLists.push(mm);
+      h.vmaLists.push(mm.vmas);
+      h.vmaLists.push(mm.vmas.length);
+      for (const v of mm.vmas) {
+        h.vmaLists.push(v);
+        h.vmaFields.push(v.start);
+        h.vmaFields.push(v.end);
+        h.vmaFields.push(v.pgoff);
+        h.vmaFields.push(v.flags);
+      }
+    }
     h.mappings.reset();
     h.fileUsers.reset();
     let k = 0;
@@ -1039,6 +1063,23 @@ export class Journal {
     const m = this.m;
     h.processes.restore(m.processes);
     m.nextPid = h.nextPid;
+    const lists = h.vmaLists.a;
+    const fields = h.vmaFields.a;
+    for (let i = 0, f = 0; i < h.vmaLists.n;) {
+      const mm = lists[i++] as MmStruct;
+      const vmas = lists[i++] as Vma[];
+      const n = lists[i++] as number;
+      mm.vmas = vmas;
+      vmas.length = n;
+      for (let k = 0; k < n; k++, f += 4) {
+        const v = lists[i++] as Vma;
+        vmas[k] = v;
+        v.start = fields[f]!;
+        v.end = fields[f + 1]!;
+        v.pgoff = fields[f + 2]!;
+        v.flags = fields[f + 3]!;
+      }
+    }
     let f = 0;
     for (let k = 0; k < h.mappings.n; k++) {
       const o = h.mappings.a[k]!;

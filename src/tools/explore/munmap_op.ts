@@ -41,8 +41,12 @@ export class MunmapOp extends Op {
     return true;
   }
   override structural(w: World): boolean {
-    // The start only takes mmap_lock (and reads the region); the end removes VMAs and frees tables.
-    if (this.phase === U_FREE) return true;
+    // The start only takes mmap_lock (and reads the region). The end removes VMAs (and splits those the range
+    // cuts), which the journal keeps for anon memory; a file's last unmap may truncate its page cache.
+    if (this.phase === U_FREE) {
+      const end = this.startAddr + this.len;
+      return this.p(w).mm.vmas.some((v) => v.start < end && v.end > this.startAddr && (v.kind !== 'anon' || !!v.file));
+    }
     if (this.phase === U_BEGIN) return false;
     // Zapping file pages touches the page cache's own structures.
     const vma = this.p(w).mm.vma_lookup(this.addr);
@@ -50,7 +54,8 @@ export class MunmapOp extends Op {
   }
   override footprint(w: World, fp: Footprint): void {
     const s = w.slot(this.proc);
-    if (s === NO_SLOT || this.structural(w)) return fp.any();
+    // The end may change anything of the mm (VMAs, tables, the rmap lists).
+    if (s === NO_SLOT || this.phase === U_FREE || this.structural(w)) return fp.any();
     const pt = mmRes(s, MM_PT);
     if (this.phase === U_BEGIN) return fp.set(mmRes(s, MM_LOCK), mmRes(s, MM_LOCK));
     if (this.phase === U_ZAP) return fp.set(pt | R_FRAMES, pt | mmRes(s, MM_FIELDS) | R_FRAMES);

@@ -1,0 +1,123 @@
+// The race explorer's journal on the whole steps and structural points it takes back without a snapshot of
+// the machine's object graph (issue 14's speed): fork's start, munmap's end (a split VMA included), a first
+// fault's new anon_vma, a private hugetlb fault's reservation, loads, stores, asserts and unpins in a thread
+// and after a block. Each search runs in verify mode, where every step back is compared with a full
+// snapshot and every state hash part with one computed afresh: a miss throws.
+import { describe, it, expect } from 'vitest';
+import { loadScenario } from '../src/scenario/load.js';
+import { RunContext } from '../src/scenario/context.js';
+import { runScenarioStep } from '../src/scenario/run.js';
+import type { Step } from '../src/scenario/schema.js';
+import { explore } from '../src/tools/explore/explorer.js';
+import { journalSafe } from '../src/tools/explore/op.js';
+
+/** Search in verify mode and plainly: the same states and outcomes, nothing violated but `violated`. */
+function verified(yaml: string, violated: string[] = []): void {
+  const sc = loadScenario(yaml, 'journal.yaml');
+  const checked = explore(sc, { verify: true, examples: 0 });
+  const plain = explore(sc, { examples: 0 });
+  expect(checked.truncated).toBe(false);
+  expect(checked.states).toBe(plain.states);
+  expect(checked.ends.map((e) => e.pages.join('|')).sort()).toEqual(plain.ends.map((e) => e.pages.join('|')).sort());
+  expect(checked.violations.map((v) => v.property)).toEqual(violated);
+}
+
+describe('gupsim explore: the journal takes back whole steps exactly', () => {
+  it('fork with a shared file mapping and anon memory, racing a pin and a store into fresh anon memory', () => {
+    verified(`
+name: fork-file
+machine: { memory: 8MiB }
+steps:
+  - { op: create_file, as: f, size: 8KiB, fs: disk }
+  - { op: mmap, proc: p, as: map, size: 8KiB, type: file, file: f, shared: true }
+  - { op: mmap, proc: p, as: buf, size: 8KiB, type: anon }
+  - { op: mmap, proc: p, as: fresh, size: 4KiB, type: anon }
+  - { op: write, proc: p, region: buf }
+  - op: concurrent
+    threads:
+      dma:
+        - { op: pin_user_pages_fast, proc: p, region: buf, pages: 1, flags: [FOLL_WRITE], as: pin }
+      fork:
+        - { op: fork, proc: p, child: c }
+      store:
+        - { op: write, proc: p, region: fresh }
+  - { op: unpin_user_pages, pins: pin }
+  - { op: assert, that: vmstat_balanced }
+`);
+  });
+
+  it('munmap of half a VMA (a split) racing a pin of the other half and a load', () => {
+    verified(`
+name: munmap-split
+machine: { memory: 8MiB }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 16KiB, type: anon }
+  - { op: write, proc: p, region: buf }
+  - op: concurrent
+    threads:
+      dma:
+        - { op: pin_user_pages, proc: p, region: buf, offset: 8KiB, pages: 1, flags: [FOLL_WRITE], as: pin }
+      unmap:
+        - { op: munmap, proc: p, region: buf, length: 8KiB }
+      load:
+        - { op: read, proc: p, region: buf, offset: 12KiB }
+  - { op: write, proc: p, region: buf, offset: 8KiB, pages: 1 }
+  - { op: assert, that: pins_mapped, handle: pin, proc: p }
+`);
+  });
+
+  it('a slow pin faulting a fresh private hugetlb page (its reservation) while the process forks', () => {
+    verified(`
+name: hugetlb-fresh
+machine: { memory: 16MiB, hugetlb: { 2M: 3 } }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 2MiB, type: hugetlb, hugepage: 2M, shared: false }
+  - op: concurrent
+    threads:
+      dma:
+        - { op: pin_user_pages, proc: p, region: buf, pages: 1, flags: [FOLL_WRITE], as: pin }
+      fork:
+        - { op: fork, proc: p, child: c }
+  - { op: write, proc: p, region: buf, pages: 1 }
+  - { op: assert, that: pins_mapped, handle: pin, proc: p }
+`);
+  });
+
+  it('which steps it journals: asserts, accesses to anon and private hugetlb memory, unpins of held pins', () => {
+    const sc = loadScenario(
+      `
+name: classify
+machine: { memory: 16MiB, hugetlb: { 2M: 1 } }
+steps:
+  - { op: create_file, as: f, size: 4KiB, fs: disk }
+  - { op: mmap, proc: p, as: anon, size: 4KiB, type: anon }
+  - { op: mmap, proc: p, as: file, size: 4KiB, type: file, file: f, shared: true }
+  - { op: mmap, proc: p, as: huge, size: 2MiB, type: hugetlb, hugepage: 2M, shared: false }
+  - { op: mmap, proc: p, as: shuge, size: 2MiB, type: hugetlb, hugepage: 2M, shared: true }
+  - { op: pin_user_pages, proc: p, region: anon, flags: [FOLL_WRITE], as: pin }
+`,
+      'classify.yaml',
+    );
+    const ctx = new RunContext(sc);
+    sc.steps.forEach((s, i) => runScenarioStep(ctx, s, i, []));
+    const safe = (s: object) => journalSafe(ctx, s as Step);
+    expect(safe({ op: 'assert', that: 'vmstat_balanced' })).toBe(true);
+    expect(safe({ op: 'write', proc: 'p', region: 'anon' })).toBe(true);
+    expect(safe({ op: 'read', proc: 'p', region: 'huge' })).toBe(true);
+    // A shared mapping's pages are the file's page cache, which the journal does not keep.
+    expect(safe({ op: 'write', proc: 'p', region: 'file' })).toBe(false);
+    expect(safe({ op: 'write', proc: 'p', region: 'shuge' })).toBe(false);
+    // A process not yet made would be made by the step.
+    expect(safe({ op: 'write', proc: 'q', region: 'anon' })).toBe(false);
+    expect(safe({ op: 'unpin_user_pages', pins: 'pin' })).toBe(true);
+    expect(safe({ op: 'unpin_user_pages', pins: 'none' })).toBe(true);
+    expect(safe({ op: 'unpin_user_pages', pins: 'pin', count: -22 })).toBe(false);
+    expect(safe({ op: 'munmap', proc: 'p', region: 'anon' })).toBe(false);
+    // A released entry: a second unpin is misuse, which gupsim records outside the journal's state.
+    runScenarioStep(ctx, { op: 'unpin_user_pages', pins: 'pin' } as Step, sc.steps.length, []);
+    expect(safe({ op: 'unpin_user_pages', pins: 'pin' })).toBe(false);
+    // An MMU notifier may do anything.
+    ctx.m.notifiers.add(() => undefined);
+    expect(safe({ op: 'write', proc: 'p', region: 'anon' })).toBe(false);
+  });
+});
