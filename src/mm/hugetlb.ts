@@ -203,7 +203,7 @@ export class HugetlbPool {
     mem.refcount[folio] = 1;
     mem.setPincount(folio, 0);
     mem.setEntireMapcount(folio, 0);
-    mem.refcount[folio + 2] = 0;
+    mem.setLargeMapcount(folio, 0);
     mem.flags[folio] = mem.flags[folio]! & (PG_hugetlb | ORDER_MASK | PG_head);
     mem.mapping[folio] = 0;
     mem.index[folio] = 0;

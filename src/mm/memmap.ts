@@ -6,12 +6,13 @@
 // page's state is one memcpy (snapshot.ts); arrays added later (per-page contents) are allocated on
 // first use with extra() and join the snapshot.
 // Folio-wide fields of a large folio live in its tail pages' otherwise unused slots, as the kernel
-// keeps them in the first tail pages: refcount[head+1] = _pincount, index[head+1] = _entire_mapcount,
-// refcount[head+2] = _large_mapcount, and for hugetlb folios index[head+2] = the hugetlb flags the
-// kernel keeps in folio->private (hugetlb.ts); a tail's mapping slot holds the folio's order
-// (compound_head). Mapcounts are stored as natural counts (the kernel's value + 1).
-// Large folios are order >= 2 (anon mTHP has no order 1; the model creates no order-1 folios), which
-// guarantees both tail slots exist.
+// keeps them in the first tail pages: refcount[head+1] = _pincount, index[head+1] = _large_mapcount,
+// and for folios of order 2 and up refcount[head+2] = _entire_mapcount and, for hugetlb folios,
+// index[head+2] = the hugetlb flags the kernel keeps in folio->private (hugetlb.ts); a tail's mapping
+// slot holds the folio's order (compound_head). Mapcounts are stored as natural counts (the kernel's
+// value + 1). An order-1 folio (the page cache makes them: __filemap_get_folio() since 6.8) has one tail:
+// what it needs is there, as the kernel keeps _large_mapcount and, on 64-bit, _pincount in page[1];
+// it has no entire mapping (only PMD- and PUD-sized folios do).
 
 export const PAGE_SHIFT = 12;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -231,18 +232,21 @@ export class MemMap {
 
   /** _entire_mapcount + 1: PMD/PUD mappings of the whole folio. */
   folio_entire_mapcount(folio: number): number {
-    return this.folio_test_large(folio) ? this.index[folio + 1]! : 0;
+    return this.folio_order(folio) > 1 ? this.refcount[folio + 2]! : 0;
   }
   setEntireMapcount(folio: number, v: number): void {
-    this.index[folio + 1] = v;
+    this.refcount[folio + 2] = v;
   }
 
   /** folio_mapcount(): total mappings (entire + every PTE), _large_mapcount + 1 in the kernel. */
   folio_mapcount(folio: number): number {
-    return this.folio_test_large(folio) ? this.refcount[folio + 2]! : this.mapcount[folio]!;
+    return this.folio_test_large(folio) ? this.index[folio + 1]! | 0 : this.mapcount[folio]!;
   }
   addLargeMapcount(folio: number, d: number): void {
-    this.refcount[folio + 2] = this.refcount[folio + 2]! + d;
+    this.index[folio + 1] = (this.index[folio + 1]! | 0) + d;
+  }
+  setLargeMapcount(folio: number, v: number): void {
+    this.index[folio + 1] = v;
   }
 
   /** folio_nr_pages_mapped(): pages of the folio mapped by at least one PTE. */

@@ -97,8 +97,8 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
   }
   if (nr > 1) {
     mem.setPincount(dst, 0);
-    mem.setEntireMapcount(dst, mem.folio_entire_mapcount(folio));
-    mem.refcount[dst + 2] = mem.refcount[folio + 2]!;
+    mem.setLargeMapcount(dst, mem.folio_mapcount(folio));
+    if (nr > 2) mem.setEntireMapcount(dst, mem.folio_entire_mapcount(folio));
   }
   mem.refcount[dst] = expected - 1;
   // Remap.
@@ -133,7 +133,7 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
   if (hugetlb) {
     move_hugetlb_state(m, folio, dst);
     mem.setEntireMapcount(folio, 0);
-    mem.refcount[folio + 2] = 0;
+    mem.setLargeMapcount(folio, 0);
     mem.refcount[folio] = 0;
     m.hugetlb.free_huge_folio(folio);
     return { ok: true };

@@ -323,10 +323,10 @@ export function prepNewFolio(mem: MemMap, pfn: number, order: number): void {
     mem.flags[pfn] = PG_head | order;
     // prep_compound_head(): the folio fields start from zero (_pincount, _large_mapcount,
     // _entire_mapcount), whatever a stale reference left in those words while the pages were free.
+    mem.refcount[pfn + 1] = 0;
+    mem.index[pfn + 1] = 0;
     if (order > 1) {
-      mem.refcount[pfn + 1] = 0;
       mem.refcount[pfn + 2] = 0;
-      mem.index[pfn + 1] = 0;
       mem.index[pfn + 2] = 0;
     }
     const end = pfn + (1 << order);

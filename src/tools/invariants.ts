@@ -335,8 +335,8 @@ export function checkInvariants(
     const misused = isTainted(folio);
     if (large) {
       pincount = mem.refcount[folio + 1]!;
-      const entire = mem.index[folio + 1]! | 0;
-      mapcount = mem.refcount[folio + 2]!;
+      const entire = mem.folio_entire_mapcount(folio);
+      mapcount = mem.folio_mapcount(folio);
       if (pincount < 0 && !misused) v(`folio ${hex(folio)}: _pincount ${pincount}`);
       if (entire < 0) v(`folio ${hex(folio)}: _entire_mapcount ${entire - 1} (negative)`);
       if (mapcount < 0) v(`folio ${hex(folio)}: _large_mapcount ${mapcount - 1} (negative)`);
