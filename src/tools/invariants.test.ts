@@ -177,4 +177,29 @@ describe('checkInvariants', () => {
       `${m.mem.index[want]} there`;
     expect(checkInvariants(m)).toEqual([wrong(2, pfns[3]!, pfns[2]!), wrong(3, pfns[2]!, pfns[3]!)]);
   });
+
+  it('reports a broken PTE inside a run of PTEs mapping one THP as it reports it alone', () => {
+    const { m, p, huge } = setup(false);
+    // MADV_DONTNEED of the first page splits the PMD: the other 511 pages stay mapped by PTEs, then shared.
+    expect(do_madvise(m, p, huge, PAGE_SIZE, 'dontneed')).toBe(0);
+    expect(typeof kernel_clone(m, p, 'child')).toBe('object');
+    const table = p.mm.pt.pte_alloc(huge)!;
+    const slot = (k: number) => pte_index(huge + k * PAGE_SIZE);
+    const pfn = (k: number) => pte_pfn(table[slot(k)]!);
+    expect(m.mem.folio_order(m.mem.page_folio(pfn(1)))).toBe(9);
+    expect(checkInvariants(m)).toEqual([]);
+    m.mem.SetPageAnonExclusive(pfn(200));
+    expect(checkInvariants(m)).toEqual([
+      `child: PTE at ${hex(huge + 200 * PAGE_SIZE)}: PageAnonExclusive page ${hex(pfn(200))} ` +
+        'is also mapped by another mm',
+    ]);
+    m.mem.ClearPageAnonExclusive(pfn(200));
+    const [e100, e101] = [table[slot(100)]!, table[slot(101)]!];
+    table[slot(100)] = e101;
+    table[slot(101)] = e100;
+    const index = (k: number) => m.mem.index[m.mem.page_folio(pfn(1))]! + k;
+    const wrong = (k: number, have: number) =>
+      `app: PTE at ${hex(huge + k * PAGE_SIZE)}: page index ${index(have)} but the VMA maps index ${index(k)} there`;
+    expect(checkInvariants(m)).toEqual([wrong(100, 101), wrong(101, 100)]);
+  });
 });

@@ -31,6 +31,7 @@ import { AddressSpace } from '../mm/fs.js';
 import { folioCacheRefs } from '../mm/swap.js';
 import {
   PTE_PFN_SHIFT,
+  PTE_PFN_STEP,
   PTRS_PER_PTE,
   _PAGE_PRESENT,
   _PAGE_SPECIAL,
@@ -41,6 +42,9 @@ import {
 import { VMSTAT_ITEMS } from '../mm/vmstat.js';
 import { HPAGE_RESV_OWNER, vma_hugecache_offset } from '../mm/hugetlb_resv.js';
 import { hex } from '../mm/hex.js';
+
+/** No PTE: what a table's slot never holds (entries are 32-bit, unsigned). */
+const NO_ENTRY = -1;
 
 /** Stop collecting after this many violations: one bug usually breaks thousands of pages. */
 const MAX_VIOLATIONS = 50;
@@ -544,6 +548,14 @@ function walkPageTables(
   const anonBit = PG_anon;
   const exclusiveBit = PG_anon_exclusive;
   const zero = ZERO_PFN;
+  const step = PTE_PFN_STEP;
+  const orderMask = ORDER_MASK;
+  // The run cleanPte() last began in a large folio: the entry the next slot holds when it maps the folio's
+  // next page alike (mk_pte() of the next frame, the same bits), the folio, its end and folio_test_anon().
+  let next = NO_ENTRY;
+  let runFolio = 0;
+  let runEnd = 0;
+  let runAnon = false;
   /**
    * The entry most PTEs are (e, in slot i of the table, inside VMA `last`): a page of an allocated folio
    * whose rmap finds it, with nothing to report. Counts it as the full check below would and says true;
@@ -571,7 +583,34 @@ function walkPageTables(
     }
     // checkRmap()'s folio->index check: the page's index is the one the VMA maps at slot i.
     if (((index[folio]! + (pfn - folio) - i) | 0) !== pgoff) return false;
-    if (!(ff & anonBit)) {
+    const anon = (ff & anonBit) !== 0;
+    if (!countPage(pfn, pf, anon)) return false;
+    if (ff & head) {
+      // A large folio: the next slot may continue it (runPte()).
+      next = e + step;
+      runFolio = folio;
+      runEnd = Math.min(folio + (1 << (ff & orderMask)), nrPages);
+      runAnon = anon;
+    }
+    return true;
+  };
+  /**
+   * cleanPte() of page q in the next slot of a run: the same folio (page_folio()'s one step finds its head),
+   * whose checks the run's first page passed, at the page index that moves on with the slot; only the
+   * page's own counts remain. False, having changed nothing: cleanPte() must look.
+   */
+  const runPte = (q: number): boolean => {
+    if (q >= runEnd || q === zero) return false;
+    const f = flags[q]!;
+    if (!(f & tail) || q - (q & ((1 << mapping[q]!) - 1)) !== runFolio) return false;
+    return countPage(q, f, runAnon);
+  };
+  /**
+   * Count page pfn (flags pf) as mapped here, with PageAnonExclusive's one-mm rule for an anon page; false,
+   * having changed nothing, when another mm maps it exclusive (exclusive() reports it).
+   */
+  const countPage = (pfn: number, pf: number, anon: boolean): boolean => {
+    if (!anon) {
       pteCount[pfn]!++;
       rssFile++;
       return true;
@@ -594,8 +633,14 @@ function walkPageTables(
       continue;
     }
     cover(last, base);
+    next = NO_ENTRY;
     for (let i = 0; i < slot.length; i++) {
       const e = slot[i]!;
+      if (e === next && i < hi && runPte(e >>> pfnShift)) {
+        next += step;
+        continue;
+      }
+      next = NO_ENTRY;
       if (!(e & present)) continue; // pte_present()
       if (i >= lo && i < hi && cleanPte(e, i, last!)) continue;
       const addr = base + i * PAGE_SIZE;
