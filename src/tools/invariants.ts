@@ -585,8 +585,9 @@ function walkPageTables(
     if (((index[folio]! + (pfn - folio) - i) | 0) !== pgoff) return false;
     const anon = (ff & anonBit) !== 0;
     if (!countPage(pfn, pf, anon)) return false;
+    next = NO_ENTRY;
     if (ff & head) {
-      // A large folio: the next slot may continue it (runPte()).
+      // A large folio: the next slots may continue it (runOn()).
       next = e + step;
       runFolio = folio;
       runEnd = Math.min(folio + (1 << (ff & orderMask)), nrPages);
@@ -595,15 +596,33 @@ function walkPageTables(
     return true;
   };
   /**
-   * cleanPte() of page q in the next slot of a run: the same folio (page_folio()'s one step finds its head),
-   * whose checks the run's first page passed, at the page index that moves on with the slot; only the
-   * page's own counts remain. False, having changed nothing: cleanPte() must look.
+   * How many slots of table from `from` (below `end`) continue the run cleanPte() began, each counted as
+   * cleanPte() would: the entry that maps the folio's next page alike, of the same folio (page_folio()'s one
+   * step finds its head), whose checks the run's first page passed, at the page index that moves on with
+   * the slot; only the page's own counts remain. The first slot that does not: cleanPte() must look.
    */
-  const runPte = (q: number): boolean => {
-    if (q >= runEnd || q === zero) return false;
-    const f = flags[q]!;
-    if (!(f & tail) || q - (q & ((1 << mapping[q]!) - 1)) !== runFolio) return false;
-    return countPage(q, f, runAnon);
+  const runOn = (table: Uint32Array, from: number, end: number): number => {
+    const folio = runFolio;
+    const folioEnd = runEnd;
+    const anon = runAnon;
+    const id = mm.id;
+    let e = next;
+    let i = from;
+    for (; i < end && table[i] === e; i++, e += step) {
+      const q = e >>> pfnShift;
+      if (q >= folioEnd || q === zero) break;
+      const f = flags[q]!;
+      if (!(f & tail) || q - (q & ((1 << mapping[q]!) - 1)) !== folio) break;
+      if (anon && f & exclusiveBit && !isTainted(q)) {
+        const owner = exclusiveOwner[q]!;
+        if (owner !== 0 && owner !== id) break;
+        exclusiveOwner[q] = id;
+      }
+      pteCount[q]!++;
+    }
+    if (anon) rssAnon += i - from;
+    else rssFile += i - from;
+    return i - from;
   };
   /**
    * Count page pfn (flags pf) as mapped here, with PageAnonExclusive's one-mm rule for an anon page; false,
@@ -633,16 +652,13 @@ function walkPageTables(
       continue;
     }
     cover(last, base);
-    next = NO_ENTRY;
     for (let i = 0; i < slot.length; i++) {
       const e = slot[i]!;
-      if (e === next && i < hi && runPte(e >>> pfnShift)) {
-        next += step;
+      if (!(e & present)) continue; // pte_present()
+      if (i >= lo && i < hi && cleanPte(e, i, last!)) {
+        if (next !== NO_ENTRY) i += runOn(slot, i + 1, hi);
         continue;
       }
-      next = NO_ENTRY;
-      if (!(e & present)) continue; // pte_present()
-      if (i >= lo && i < hi && cleanPte(e, i, last!)) continue;
       const addr = base + i * PAGE_SIZE;
       if (!live) {
         v(`${who} (exited): still maps a PTE at ${hex(addr)}`);
