@@ -61,6 +61,25 @@ const blankView = (): PageView => ({
 
 /** The references the per-CPU LRU batches hold, by folio (countLruBatchRefs()), counted once per observation. */
 const batchRefs = new Map<number, number>();
+/** The lowest and highest folio of batchRefs: a page outside them is in no batch (no map look-up). */
+const batchSpan = { lo: 0, hi: -1 };
+
+/** Count the references the per-CPU LRU batches hold (batchRefs, batchSpan). */
+function countBatchRefs(m: Machine): void {
+  batchRefs.clear();
+  countLruBatchRefs(m, batchRefs);
+  batchSpan.lo = Infinity;
+  batchSpan.hi = -1;
+  for (const f of batchRefs.keys()) {
+    if (f < batchSpan.lo) batchSpan.lo = f;
+    if (f > batchSpan.hi) batchSpan.hi = f;
+  }
+}
+
+/** The references the per-CPU LRU batches hold on folio. */
+function batchRef(folio: number): number {
+  return folio < batchSpan.lo || folio > batchSpan.hi ? 0 : (batchRefs.get(folio) ?? 0);
+}
 
 /** The PTE table viewPage() last walked to: its process and its PMD's pmd_index(). */
 const tableCache: { proc: Process | undefined; pmd: number; table: Uint32Array | undefined } = {
@@ -111,7 +130,7 @@ function viewPage(m: Machine, p: Process, addr: number, v: PageView, prev?: Page
     v.anon = prev.anon;
     v.entire = prev.entire;
   } else {
-    v.refcount = mem.refcount[folio]! - (batchRefs.get(folio) ?? 0);
+    v.refcount = mem.refcount[folio]! - batchRef(folio);
     v.pinned = folio_maybe_dma_pinned(m, folio);
     v.anon = mem.folio_test_anon(folio);
     v.entire = mem.folio_entire_mapcount(folio);
@@ -149,7 +168,6 @@ function sameRun(m: Machine, p: Process, last: PageView, addr: number, max: numb
   const flags = mem.flags;
   const refcount = mem.refcount;
   const data = mem.dataIfAny;
-  const batched = batchRefs.size > 0;
   // The module constants in locals (V8 reloads and checks a module binding on every use).
   const presentBit = _PAGE_PRESENT;
   const rwBit = _PAGE_RW;
@@ -176,7 +194,7 @@ function sameRun(m: Machine, p: Process, last: PageView, addr: number, max: numb
     } else {
       // A small folio after a small folio, counted alike (its view's entire mapcount is 0).
       if (folio !== pfn || f & compound) break;
-      if (refcount[q]! - (batched ? (batchRefs.get(q) ?? 0) : 0) !== folioRefs || mc[q]! !== mapcount) break;
+      if (refcount[q]! - batchRef(q) !== folioRefs || mc[q]! !== mapcount) break;
       if (((f & anonBit) !== 0 && (f & exclusiveBit) !== 0) !== exclusive) break;
       folio = q;
     }
@@ -312,8 +330,7 @@ function inherits(parents: Map<string, string>, proc: string, owner: string): bo
 export function observe(ctx: RunContext, returns: string[]): Observation {
   const m = ctx.m;
   tableCache.proc = undefined; // the page tables may have changed since the last observation
-  batchRefs.clear();
-  countLruBatchRefs(m, batchRefs);
+  countBatchRefs(m);
   const parents = forkParents(ctx);
   const names = new FrameNames(m);
   const keyParts: string[] = [];
