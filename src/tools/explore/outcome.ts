@@ -167,12 +167,14 @@ function sameRun(m: Machine, p: Process, last: PageView, addr: number, max: numb
   const mc = mem.mapcount;
   const flags = mem.flags;
   const refcount = mem.refcount;
+  const mapping = mem.mapping;
   const data = mem.dataIfAny;
   // The module constants in locals (V8 reloads and checks a module binding on every use).
   const presentBit = _PAGE_PRESENT;
   const rwBit = _PAGE_RW;
   const pfnShift = PTE_PFN_SHIFT;
   const tail = PG_tail;
+  const head = PG_head;
   const compound = PG_head | PG_tail;
   const anonBit = PG_anon;
   const exclusiveBit = PG_anon_exclusive;
@@ -188,7 +190,9 @@ function sameRun(m: Machine, p: Process, last: PageView, addr: number, max: numb
     // pte_present(), pte_pfn() (a 32-bit entry of a PTE table), pte_write().
     if (!(e & presentBit) || e >>> pfnShift !== q || ((e & rwBit) !== 0) !== writable) break;
     const f = flags[q]!;
-    if (f & tail && mem.page_folio(q) === folio) {
+    // page_folio(q) === folio, by its one step (a tail's mapping slot holds its folio's order) when that finds a head.
+    const h = q - (q & ((1 << mapping[q]!) - 1));
+    if (f & tail && (h !== q && flags[h]! & head ? h === folio : mem.page_folio(q) === folio)) {
       // The folio's next page: only its own mapcount, PageAnonExclusive and contents can differ.
       if (mc[q]! + entire !== mapcount || (anon && (f & exclusiveBit) !== 0) !== exclusive) break;
     } else {
