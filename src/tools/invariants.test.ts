@@ -8,7 +8,8 @@ import { do_madvise } from '../mm/madvise.js';
 import { userAccess } from '../mm/user_access.js';
 import { pin_user_pages, unpin_user_pages, unpin_user_page } from '../mm/gup.js';
 import { FOLL_WRITE } from '../mm/foll_flags.js';
-import { PMD_SIZE } from '../mm/memmap.js';
+import { PAGE_SIZE, PMD_SIZE } from '../mm/memmap.js';
+import { hex } from '../mm/hex.js';
 import { pte_pfn, pte_index } from '../mm/pgtable.js';
 
 /** A machine with a small anon page, a PMD-mapped THP and a forked child sharing both. */
@@ -153,4 +154,52 @@ describe('checkInvariants', () => {
       expect(checkInvariants(clean).join('\n')).toMatch(/_refcount -1023 \(negative\)/);
     },
   );
+
+  it('reports a broken PTE among sound ones of the same table as it reports it alone', () => {
+    const { m, p, small } = setup();
+    const table = p.mm.pt.pte_alloc(small)!;
+    const slot = (k: number) => pte_index(small + k * PAGE_SIZE);
+    const pfns = [0, 1, 2, 3].map((k) => pte_pfn(table[slot(k)]!));
+    expect(checkInvariants(m)).toEqual([]);
+    // A page parent and child share, marked PageAnonExclusive: the second mm to map it is reported.
+    m.mem.SetPageAnonExclusive(pfns[2]!);
+    expect(checkInvariants(m)).toEqual([
+      `child: PTE at ${hex(small + 2 * PAGE_SIZE)}: PageAnonExclusive page ${hex(pfns[2]!)} ` +
+        'is also mapped by another mm',
+    ]);
+    m.mem.ClearPageAnonExclusive(pfns[2]!);
+    // The parent's PTEs of pages 2 and 3 swapped: each maps a page whose folio->index is not the VMA's there.
+    const [e2, e3] = [table[slot(2)]!, table[slot(3)]!];
+    table[slot(2)] = e3;
+    table[slot(3)] = e2;
+    const wrong = (k: number, have: number, want: number) =>
+      `app: PTE at ${hex(small + k * PAGE_SIZE)}: page index ${m.mem.index[have]} but the VMA maps index ` +
+      `${m.mem.index[want]} there`;
+    expect(checkInvariants(m)).toEqual([wrong(2, pfns[3]!, pfns[2]!), wrong(3, pfns[2]!, pfns[3]!)]);
+  });
+
+  it('reports a broken PTE inside a run of PTEs mapping one THP as it reports it alone', () => {
+    const { m, p, huge } = setup(false);
+    // MADV_DONTNEED of the first page splits the PMD: the other 511 pages stay mapped by PTEs, then shared.
+    expect(do_madvise(m, p, huge, PAGE_SIZE, 'dontneed')).toBe(0);
+    expect(typeof kernel_clone(m, p, 'child')).toBe('object');
+    const table = p.mm.pt.pte_alloc(huge)!;
+    const slot = (k: number) => pte_index(huge + k * PAGE_SIZE);
+    const pfn = (k: number) => pte_pfn(table[slot(k)]!);
+    expect(m.mem.folio_order(m.mem.page_folio(pfn(1)))).toBe(9);
+    expect(checkInvariants(m)).toEqual([]);
+    m.mem.SetPageAnonExclusive(pfn(200));
+    expect(checkInvariants(m)).toEqual([
+      `child: PTE at ${hex(huge + 200 * PAGE_SIZE)}: PageAnonExclusive page ${hex(pfn(200))} ` +
+        'is also mapped by another mm',
+    ]);
+    m.mem.ClearPageAnonExclusive(pfn(200));
+    const [e100, e101] = [table[slot(100)]!, table[slot(101)]!];
+    table[slot(100)] = e101;
+    table[slot(101)] = e100;
+    const index = (k: number) => m.mem.index[m.mem.page_folio(pfn(1))]! + k;
+    const wrong = (k: number, have: number) =>
+      `app: PTE at ${hex(huge + k * PAGE_SIZE)}: page index ${index(have)} but the VMA maps index ${index(k)} there`;
+    expect(checkInvariants(m)).toEqual([wrong(100, 101), wrong(101, 100)]);
+  });
 });

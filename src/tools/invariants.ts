@@ -19,6 +19,8 @@ import {
   PG_head,
   PG_hugetlb,
   PG_tail,
+  PG_anon,
+  PG_anon_exclusive,
   PMD_ORDER,
   PMD_SIZE,
   PUD_ORDER,
@@ -27,10 +29,22 @@ import {
 import { AnonVma, type MmStruct, type Vma } from '../mm/mm_types.js';
 import { AddressSpace } from '../mm/fs.js';
 import { folioCacheRefs } from '../mm/swap.js';
-import { pte_pfn, pte_present, pte_special } from '../mm/pgtable.js';
+import {
+  PTE_PFN_SHIFT,
+  PTE_PFN_STEP,
+  PTRS_PER_PTE,
+  _PAGE_PRESENT,
+  _PAGE_SPECIAL,
+  pte_pfn,
+  pte_present,
+  pte_special,
+} from '../mm/pgtable.js';
 import { VMSTAT_ITEMS } from '../mm/vmstat.js';
 import { HPAGE_RESV_OWNER, vma_hugecache_offset } from '../mm/hugetlb_resv.js';
 import { hex } from '../mm/hex.js';
+
+/** No PTE: what a table's slot never holds (entries are 32-bit, unsigned). */
+const NO_ENTRY = -1;
 
 /** Stop collecting after this many violations: one bug usually breaks thousands of pages. */
 const MAX_VIOLATIONS = 50;
@@ -109,7 +123,7 @@ export function checkInvariants(
 
   // ---- 1. page tables of every process -----------------------------------------------------
   const pteCount = zeroed(0, mem.nr);
-  const entireCount = new Map<number, number>();
+  const entireCount = zeroed(2, mem.nr); // PMD/PUD leaves mapping each folio, by head
   const exclusiveOwner = zeroed(1, mem.nr); // mm id mapping a PageAnonExclusive page, 0: none
   const files = new Set<AddressSpace>(m.files.values());
   for (const p of m.processes.values()) {
@@ -202,10 +216,14 @@ export function checkInvariants(
     if (exact && zrc !== 1 + zgets) v(`zero page: refcount ${zrc}, expected 1 + ${zgets} FOLL_GET reference(s)`);
   }
   if (mem.mapcount[ZERO_PFN] !== 0 || pteCount[ZERO_PFN]) v('zero page: has a mapcount or a non-special PTE');
-  // Pages outside every zone (reserved) must not be mapped.
+  // Pages outside every zone (reserved) must not be mapped: a mapped page in a zone's area vouches for the
+  // rest of that area.
   for (let pfn = 0; pfn < pteCount.length; pfn++) {
     const n = pteCount[pfn]!;
-    if (n && !m.alloc.areaOf(pfn) && pfn !== ZERO_PFN) v(`pte: reserved page ${hex(pfn)} mapped by ${n} PTE(s)`);
+    if (!n || pfn === ZERO_PFN) continue;
+    const area = m.alloc.areaOf(pfn);
+    if (area) pfn = area.end - 1;
+    else v(`pte: reserved page ${hex(pfn)} mapped by ${n} PTE(s)`);
   }
 
   // ---- 3. hugetlb pools -----------------------------------------------------------------------
@@ -331,7 +349,7 @@ export function checkInvariants(
     }
     let mapcount = pageMapcounts;
     let pincount = 0;
-    const entireSeen = entireCount.get(folio) ?? 0;
+    const entireSeen = entireCount[folio]!;
     const misused = isTainted(folio);
     if (large) {
       pincount = mem.refcount[folio + 1]!;
@@ -367,7 +385,8 @@ export function checkInvariants(
       }
       return;
     }
-    if (hugetlbFree.has(folio)) v(`hugetlb: folio ${hex(folio)} on the free list has refcount ${rc}`);
+    if (hugetlbFree.size && hugetlbFree.has(folio))
+      v(`hugetlb: folio ${hex(folio)} on the free list has refcount ${rc}`);
     if (hugetlb) hugetlbInUse.set(order, (hugetlbInUse.get(order) ?? 0) + 1);
     if (hugetlb && m.hugetlb.folio_test_hugetlb_restore_reserve(folio))
       hugetlbToRestore.set(order, (hugetlbToRestore.get(order) ?? 0) + 1);
@@ -439,7 +458,7 @@ function walkPageTables(
   who: string,
   live: boolean,
   pteCount: Int32Array,
-  entireCount: Map<number, number>,
+  entireCount: Int32Array,
   exclusiveOwner: Int32Array,
   isTainted: (pfn: number) => boolean,
   v: (msg: string) => boolean,
@@ -488,12 +507,142 @@ function walkPageTables(
     if ((vma.kind === 'hugetlb') !== mem.folio_test_hugetlb(pfn)) v(`${what()}: hugetlb VMA/folio mismatch`);
     checkRmap(m, vma, addr, pfn, pfn, what, v);
     if (mem.folio_test_anon(pfn)) exclusive(pfn, what);
-    entireCount.set(pfn, (entireCount.get(pfn) ?? 0) + 1);
+    entireCount[pfn]!++;
     if (mem.folio_test_anon(pfn)) rssAnon += 1 << order;
     else rssFile += 1 << order;
   };
   for (const [k, e] of mm.pt.puds) leaf(k * PUD_SIZE, e, PUD_SIZE, PUD_ORDER);
   let last: Vma | undefined; // consecutive PTEs mostly share a VMA
+  // The anon_vma or file (folio->mapping id) last found to reach VMA `reached`: the pages of a table mostly
+  // share both, and the rmap's look-up of the one in the other is the same for each.
+  let reached: Vma | undefined;
+  let reachedId = 0;
+  // The slots [lo, hi) of the current table that VMA `last` covers, where cleanPte() may settle an entry
+  // (none when `last` is missing, hugetlb, unaligned or the mm exited), and `pgoff`: the page index the
+  // VMA maps at the table's slot 0, as an int32 (vma_address()'s index, taken modulo 2^32 as checkRmap()
+  // compares it).
+  let lo = 0;
+  let hi = 0;
+  let pgoff = 0;
+  const cover = (vma: Vma | undefined, base: number): void => {
+    lo = hi = 0;
+    if (!vma || !live || vma.kind === 'hugetlb') return;
+    const at0 = vma.pgoff + (base - vma.start) / PAGE_SIZE;
+    if (!Number.isSafeInteger(at0)) return;
+    lo = Math.max(0, Math.ceil((vma.start - base) / PAGE_SIZE));
+    hi = Math.min(PTRS_PER_PTE, Math.ceil((vma.end - base) / PAGE_SIZE));
+    pgoff = at0 | 0;
+  };
+  // The module constants in locals (V8 reloads and checks a module binding on every use).
+  const flags = mem.flags;
+  const refcount = mem.refcount;
+  const mapping = mem.mapping;
+  const index = mem.index;
+  const nrPages = mem.nr;
+  const pfnShift = PTE_PFN_SHIFT;
+  const present = _PAGE_PRESENT;
+  const special = _PAGE_SPECIAL;
+  const tail = PG_tail;
+  const head = PG_head;
+  const unusable = PG_buddy | PG_hugetlb; // a free page, or a hugetlb folio (never PTE-mapped)
+  const anonBit = PG_anon;
+  const exclusiveBit = PG_anon_exclusive;
+  const zero = ZERO_PFN;
+  const step = PTE_PFN_STEP;
+  const orderMask = ORDER_MASK;
+  // The run cleanPte() last began in a large folio: the entry the next slot holds when it maps the folio's
+  // next page alike (mk_pte() of the next frame, the same bits), the folio, its end and folio_test_anon().
+  let next = NO_ENTRY;
+  let runFolio = 0;
+  let runEnd = 0;
+  let runAnon = false;
+  /**
+   * The entry most PTEs are (e, in slot i of the table, inside VMA `last`): a page of an allocated folio
+   * whose rmap finds it, with nothing to report. Counts it as the full check below would and says true;
+   * false, having changed nothing: the full check must look (it reports whatever is wrong).
+   */
+  const cleanPte = (e: number, i: number, vma: Vma): boolean => {
+    if (e & special) return false;
+    const pfn = e >>> pfnShift; // pte_pfn() of an entry of a PTE table (32-bit)
+    if (pfn >= nrPages || pfn === zero) return false;
+    const pf = flags[pfn]!;
+    let folio = pfn;
+    if (pf & tail) {
+      // page_folio()'s one step (a tail's mapping slot holds its folio's order); its scan: the full check.
+      folio = pfn - (pfn & ((1 << mapping[pfn]!) - 1));
+      if (folio === pfn || !(flags[folio]! & head)) return false;
+    }
+    const ff = folio === pfn ? pf : flags[folio]!;
+    if (ff & unusable || refcount[folio]! <= 0) return false;
+    const id = mapping[folio]!;
+    if (id !== reachedId || vma !== reached) {
+      const obj = m.mappingObj(id);
+      if (!obj || !obj.vmas.has(vma)) return false;
+      reached = vma;
+      reachedId = id;
+    }
+    // checkRmap()'s folio->index check: the page's index is the one the VMA maps at slot i.
+    if (((index[folio]! + (pfn - folio) - i) | 0) !== pgoff) return false;
+    const anon = (ff & anonBit) !== 0;
+    if (!countPage(pfn, pf, anon)) return false;
+    next = NO_ENTRY;
+    if (ff & head) {
+      // A large folio: the next slots may continue it (runOn()).
+      next = e + step;
+      runFolio = folio;
+      runEnd = Math.min(folio + (1 << (ff & orderMask)), nrPages);
+      runAnon = anon;
+    }
+    return true;
+  };
+  /**
+   * How many slots of table from `from` (below `end`) continue the run cleanPte() began, each counted as
+   * cleanPte() would: the entry that maps the folio's next page alike, of the same folio (page_folio()'s one
+   * step finds its head), whose checks the run's first page passed, at the page index that moves on with
+   * the slot; only the page's own counts remain. The first slot that does not: cleanPte() must look.
+   */
+  const runOn = (table: Uint32Array, from: number, end: number): number => {
+    const folio = runFolio;
+    const folioEnd = runEnd;
+    const anon = runAnon;
+    const id = mm.id;
+    let e = next;
+    let i = from;
+    for (; i < end && table[i] === e; i++, e += step) {
+      const q = e >>> pfnShift;
+      if (q >= folioEnd || q === zero) break;
+      const f = flags[q]!;
+      if (!(f & tail) || q - (q & ((1 << mapping[q]!) - 1)) !== folio) break;
+      if (anon && f & exclusiveBit && !isTainted(q)) {
+        const owner = exclusiveOwner[q]!;
+        if (owner !== 0 && owner !== id) break;
+        exclusiveOwner[q] = id;
+      }
+      pteCount[q]!++;
+    }
+    if (anon) rssAnon += i - from;
+    else rssFile += i - from;
+    return i - from;
+  };
+  /**
+   * Count page pfn (flags pf) as mapped here, with PageAnonExclusive's one-mm rule for an anon page; false,
+   * having changed nothing, when another mm maps it exclusive (exclusive() reports it).
+   */
+  const countPage = (pfn: number, pf: number, anon: boolean): boolean => {
+    if (!anon) {
+      pteCount[pfn]!++;
+      rssFile++;
+      return true;
+    }
+    if (pf & exclusiveBit && !isTainted(pfn)) {
+      const owner = exclusiveOwner[pfn]!;
+      if (owner !== 0 && owner !== mm.id) return false;
+      exclusiveOwner[pfn] = mm.id;
+    }
+    pteCount[pfn]!++;
+    rssAnon++;
+    return true;
+  };
   for (const [k, slot] of mm.pt.pmds) {
     const base = k * PMD_SIZE;
     if (typeof slot === 'number') {
@@ -502,15 +651,23 @@ function walkPageTables(
       leaf(base, slot, PMD_SIZE, PMD_ORDER);
       continue;
     }
+    cover(last, base);
     for (let i = 0; i < slot.length; i++) {
       const e = slot[i]!;
-      if (!pte_present(e)) continue;
+      if (!(e & present)) continue; // pte_present()
+      if (i >= lo && i < hi && cleanPte(e, i, last!)) {
+        if (next !== NO_ENTRY) i += runOn(slot, i + 1, hi);
+        continue;
+      }
       const addr = base + i * PAGE_SIZE;
       if (!live) {
         v(`${who} (exited): still maps a PTE at ${hex(addr)}`);
         return;
       }
-      if (!last || addr < last.start || addr >= last.end) last = mm.vma_lookup(addr);
+      if (!last || addr < last.start || addr >= last.end) {
+        last = mm.vma_lookup(addr);
+        cover(last, base);
+      }
       const vma = last;
       // Built only when something is wrong: end states of a race search check every PTE.
       const what = (): string => `${who}: PTE at ${hex(addr)}`;

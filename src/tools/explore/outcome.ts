@@ -12,8 +12,17 @@
 import type { RunContext } from '../../scenario/context.js';
 import type { Machine } from '../../mm/machine.js';
 import type { Process } from '../../mm/task.js';
-import { PAGE_SIZE, PG_anon_exclusive, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
-import { pte_index, pte_pfn, pte_present, pte_write } from '../../mm/pgtable.js';
+import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_head, PG_tail, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
+import {
+  PTE_PFN_SHIFT,
+  _PAGE_PRESENT,
+  _PAGE_RW,
+  pmd_index,
+  pte_index,
+  pte_pfn,
+  pte_present,
+  pte_write,
+} from '../../mm/pgtable.js';
 import { folio_maybe_dma_pinned } from '../../mm/dma_pinned.js';
 import { pageValue } from '../../mm/highmem.js';
 import { hex } from '../../mm/hex.js';
@@ -52,11 +61,30 @@ const blankView = (): PageView => ({
 
 /** The references the per-CPU LRU batches hold, by folio (countLruBatchRefs()), counted once per observation. */
 const batchRefs = new Map<number, number>();
+/** The lowest and highest folio of batchRefs: a page outside them is in no batch (no map look-up). */
+const batchSpan = { lo: 0, hi: -1 };
 
-/** The PTE table viewPage() last walked to: its process and the address its PMD starts at. */
-const tableCache: { proc: Process | undefined; base: number; table: Uint32Array | undefined } = {
+/** Count the references the per-CPU LRU batches hold (batchRefs, batchSpan). */
+function countBatchRefs(m: Machine): void {
+  batchRefs.clear();
+  countLruBatchRefs(m, batchRefs);
+  batchSpan.lo = Infinity;
+  batchSpan.hi = -1;
+  for (const f of batchRefs.keys()) {
+    if (f < batchSpan.lo) batchSpan.lo = f;
+    if (f > batchSpan.hi) batchSpan.hi = f;
+  }
+}
+
+/** The references the per-CPU LRU batches hold on folio. */
+function batchRef(folio: number): number {
+  return folio < batchSpan.lo || folio > batchSpan.hi ? 0 : (batchRefs.get(folio) ?? 0);
+}
+
+/** The PTE table viewPage() last walked to: its process and its PMD's pmd_index(). */
+const tableCache: { proc: Process | undefined; pmd: number; table: Uint32Array | undefined } = {
   proc: undefined,
-  base: 0,
+  pmd: 0,
   table: undefined,
 };
 
@@ -67,8 +95,8 @@ const tableCache: { proc: Process | undefined; base: number; table: Uint32Array 
 function viewPage(m: Machine, p: Process, addr: number, v: PageView, prev?: PageView): PageView | undefined {
   const pt = p.mm.pt;
   // The PTE table of the page before, when this page is under the same PMD (no directory look-up).
-  const base = addr - (addr % PMD_SIZE);
-  const cached = tableCache.proc === p && tableCache.base === base ? tableCache.table : undefined;
+  const pmd = pmd_index(addr);
+  const cached = tableCache.proc === p && tableCache.pmd === pmd ? tableCache.table : undefined;
   let e = cached ? 0 : pt.pudLeaf(addr);
   let level: PageView['level'] = 'pud';
   let pfn: number;
@@ -77,7 +105,7 @@ function viewPage(m: Machine, p: Process, addr: number, v: PageView, prev?: Page
     const slot = cached ?? pt.pmdSlot(addr);
     if (slot && typeof slot !== 'number') {
       tableCache.proc = p;
-      tableCache.base = base;
+      tableCache.pmd = pmd;
       tableCache.table = slot;
     }
     if (typeof slot === 'number') {
@@ -102,7 +130,7 @@ function viewPage(m: Machine, p: Process, addr: number, v: PageView, prev?: Page
     v.anon = prev.anon;
     v.entire = prev.entire;
   } else {
-    v.refcount = mem.refcount[folio]! - (batchRefs.get(folio) ?? 0);
+    v.refcount = mem.refcount[folio]! - batchRef(folio);
     v.pinned = folio_maybe_dma_pinned(m, folio);
     v.anon = mem.folio_test_anon(folio);
     v.entire = mem.folio_entire_mapcount(folio);
@@ -128,37 +156,77 @@ function nextInLeaf(m: Machine, prev: PageView, v: PageView, ahead = 1): PageVie
  * How many pages from the one at `addr` in p (at most `max`) continue the run `last` ends without a view of
  * their own (continues() of each, as viewPage() or nextInLeaf() would make it): inside the PMD or PUD leaf
  * `last` is in, the pages whose mapcount and contents match; in the PTE table `last` was read from, the
- * next frames of the same folio mapped alike. 0: the page at addr needs its view.
+ * next frames mapped alike, of the same folio or (small folios) of ones counted alike. 0: the page at addr
+ * needs its view.
  */
 function sameRun(m: Machine, p: Process, last: PageView, addr: number, max: number): number {
+  if (last.level !== 'pte') return sameInLeaf(m, last, addr, max);
+  const table = tableCache.table;
+  if (!table || tableCache.proc !== p || tableCache.pmd !== pmd_index(addr)) return 0;
   const mem = m.mem;
   const mc = mem.mapcount;
-  const data = mem.dataIfAny;
-  let pfn = last.pfn;
-  let k = 0;
-  if (last.level !== 'pte') {
-    const size = last.level === 'pmd' ? PMD_SIZE : PUD_SIZE;
-    for (; k < max && (addr + k * PAGE_SIZE) % size !== 0; k++) {
-      const q = pfn + 1;
-      if (mc[q]! + last.entire !== last.mapcount || (data ? data[q]! : 0) !== last.value) break;
-      pfn = q;
-    }
-    return k;
-  }
-  const table = tableCache.table;
-  const base = addr - (addr % PMD_SIZE);
-  if (!table || tableCache.proc !== p || tableCache.base !== base) return 0;
   const flags = mem.flags;
-  for (; k < max && (addr + k * PAGE_SIZE) % PMD_SIZE !== 0; k++) {
-    const e = table[pte_index(addr + k * PAGE_SIZE)]!;
+  const refcount = mem.refcount;
+  const mapping = mem.mapping;
+  const data = mem.dataIfAny;
+  // The module constants in locals (V8 reloads and checks a module binding on every use).
+  const presentBit = _PAGE_PRESENT;
+  const rwBit = _PAGE_RW;
+  const pfnShift = PTE_PFN_SHIFT;
+  const tail = PG_tail;
+  const head = PG_head;
+  const compound = PG_head | PG_tail;
+  const anonBit = PG_anon;
+  const exclusiveBit = PG_anon_exclusive;
+  const { writable, mapcount, exclusive, value, anon, entire, refcount: folioRefs } = last;
+  const n = Math.min(max, pagesToBoundary(addr, PMD_SIZE));
+  const first = pte_index(addr);
+  let pfn = last.pfn;
+  let folio = last.folio;
+  let k = 0;
+  for (; k < n; k++) {
+    const e = table[first + k]!;
     const q = pfn + 1;
-    if (!pte_present(e) || pte_pfn(e) !== q || pte_write(e) !== last.writable) break;
-    if (mem.page_folio(q) !== last.folio || mc[q]! + last.entire !== last.mapcount) break;
-    if ((last.anon && (flags[q]! & PG_anon_exclusive) !== 0) !== last.exclusive) break;
-    if ((data ? data[q]! : 0) !== last.value) break;
+    // pte_present(), pte_pfn() (a 32-bit entry of a PTE table), pte_write().
+    if (!(e & presentBit) || e >>> pfnShift !== q || ((e & rwBit) !== 0) !== writable) break;
+    const f = flags[q]!;
+    // page_folio(q) === folio, by its one step (a tail's mapping slot holds its folio's order) when that finds a head.
+    const h = q - (q & ((1 << mapping[q]!) - 1));
+    if (f & tail && (h !== q && flags[h]! & head ? h === folio : mem.page_folio(q) === folio)) {
+      // The folio's next page: only its own mapcount, PageAnonExclusive and contents can differ.
+      if (mc[q]! + entire !== mapcount || (anon && (f & exclusiveBit) !== 0) !== exclusive) break;
+    } else {
+      // A small folio after a small folio, counted alike (its view's entire mapcount is 0).
+      if (folio !== pfn || f & compound) break;
+      if (refcount[q]! - batchRef(q) !== folioRefs || mc[q]! !== mapcount) break;
+      if (((f & anonBit) !== 0 && (f & exclusiveBit) !== 0) !== exclusive) break;
+      folio = q;
+    }
+    if ((data ? data[q]! : 0) !== value) break;
     pfn = q;
   }
   return k;
+}
+
+/** sameRun() inside the PMD or PUD leaf `last` is in: the folio's next pages, of the same mapcount and contents. */
+function sameInLeaf(m: Machine, last: PageView, addr: number, max: number): number {
+  const mc = m.mem.mapcount;
+  const data = m.mem.dataIfAny;
+  const n = Math.min(max, pagesToBoundary(addr, last.level === 'pmd' ? PMD_SIZE : PUD_SIZE));
+  let pfn = last.pfn;
+  let k = 0;
+  for (; k < n; k++) {
+    const q = pfn + 1;
+    if (mc[q]! + last.entire !== last.mapcount || (data ? data[q]! : 0) !== last.value) break;
+    pfn = q;
+  }
+  return k;
+}
+
+/** How many pages from addr come before the next `size` boundary (addr, a page of a region, is page aligned). */
+function pagesToBoundary(addr: number, size: number): number {
+  const off = addr % size;
+  return off === 0 ? 0 : (size - off) / PAGE_SIZE;
 }
 
 /**
@@ -184,19 +252,45 @@ function nextFolio(m: Machine, pfn: number): number {
   return folio + m.mem.folio_nr_pages(folio);
 }
 
+/**
+ * Folio head -> the k of its name F<k>, for one observation at a time: the k in `names` counts when
+ * `stamps` holds the observation's number (no clearing between observations; per-page arrays, as a run of
+ * small folios names each).
+ */
+const naming = { names: new Int32Array(0), stamps: new Int32Array(0), stamp: 0 };
+/** The last observation number an Int32Array holds: past it, new arrays. */
+const STAMP_MAX = 2 ** 31 - 1;
+
 /** Names frames by first appearance: folio head -> F<k>. */
 class FrameNames {
-  /** Folio head -> k (its name is F<k>). */
-  private readonly names = new Map<number, number>();
+  private size = 0;
+  private readonly names: Int32Array;
+  private readonly stamps: Int32Array;
+  private readonly stamp: number;
+  constructor(m: Machine) {
+    const nr = m.mem.nr;
+    if (naming.names.length !== nr || naming.stamp === STAMP_MAX) {
+      naming.names = new Int32Array(nr);
+      naming.stamps = new Int32Array(nr);
+      naming.stamp = 0;
+    }
+    this.names = naming.names;
+    this.stamps = naming.stamps;
+    this.stamp = ++naming.stamp;
+  }
+  /** The k of folio's name, given the next one if it has none. */
+  private nameOf(folio: number): number {
+    if (this.stamps[folio] === this.stamp) return this.names[folio]!;
+    this.stamps[folio] = this.stamp;
+    return (this.names[folio] = this.size++);
+  }
   /** Give pfn's folio the next name if it has none. */
   note(m: Machine, pfn: number): void {
-    const folio = m.mem.page_folio(pfn);
-    if (!this.names.has(folio)) this.names.set(folio, this.names.size);
+    this.nameOf(m.mem.page_folio(pfn));
   }
   folio(m: Machine, pfn: number): string {
     const folio = m.mem.page_folio(pfn);
-    let n = this.names.get(folio);
-    if (n === undefined) this.names.set(folio, (n = this.names.size));
+    const n = this.nameOf(folio);
     return pfn === folio ? `F${n}` : `F${n}+${pfn - folio}`;
   }
 }
@@ -240,10 +334,9 @@ function inherits(parents: Map<string, string>, proc: string, owner: string): bo
 export function observe(ctx: RunContext, returns: string[]): Observation {
   const m = ctx.m;
   tableCache.proc = undefined; // the page tables may have changed since the last observation
-  batchRefs.clear();
-  countLruBatchRefs(m, batchRefs);
+  countBatchRefs(m);
   const parents = forkParents(ctx);
-  const names = new FrameNames();
+  const names = new FrameNames(m);
   const keyParts: string[] = [];
   const pages: string[] = [];
   const views = [blankView(), blankView(), blankView()];
