@@ -78,10 +78,17 @@ export class PteSlab {
   free: number[] = [];
   /** Slots handed out at least once (the high-water mark). */
   used = 0;
+  /**
+   * Told of each slot handed out or taken back (either changes its words): how the race explorer's journal
+   * knows which tables to compare besides those a point names (tools/explore/journal.ts). No kernel
+   * counterpart.
+   */
+  onSlot: ((slot: number) => void) | undefined = undefined;
 
   /** pte_alloc_one(): a zeroed table. */
   alloc(): Uint32Array {
     const id = this.free.length > 0 ? this.free.pop()! : this.used++;
+    this.onSlot?.(id);
     let v = this.views[id];
     if (v === undefined) {
       const c = Math.floor(id / TABLES_PER_CHUNK);
@@ -101,7 +108,9 @@ export class PteSlab {
     const c = this.chunkOf.get(t.buffer);
     if (c === undefined) throw new Error('gupsim bug: freeing a PTE table that is not from this slab');
     if (!empty) t.fill(0);
-    this.free.push(c * TABLES_PER_CHUNK + t.byteOffset / (TABLE_WORDS * 4));
+    const id = c * TABLES_PER_CHUNK + t.byteOffset / (TABLE_WORDS * 4);
+    this.onSlot?.(id);
+    this.free.push(id);
   }
 
   /** Whether t is one of this slab's tables (its memory is in the slab's snapshot). */

@@ -38,7 +38,8 @@ export const R_ALL_MMS = ((1 << (MM_BASE_SHIFT + MAX_MM_SLOTS * MM_KINDS)) - 1) 
  * What a point may read (r) and write (w), as resource bits; `all`: it may touch anything. A point that
  * writes FRAMES may also name the frames it may write (frames()): the journal then compares only those
  * and the ones the page allocator reports touching, not every frame in use; and one that writes page
- * tables the PTE tables it may write (tables()), when it allocates and frees none. Neither is part of the
+ * tables the PTE tables it may write (tables()), besides those it allocates or frees (the slab reports them:
+ * PteSlab.onSlot). Neither is part of the
  * dependency relation: the journal's verify mode checks each such list against a compare of everything.
  */
 export class Footprint {
@@ -88,7 +89,7 @@ export class Footprint {
     this.framesAt[2 * this.nFrames + 1] = count;
     this.nFrames++;
   }
-  /** From now on the point writes no PTE table but those named by table() (and allocates or frees none). */
+  /** From now on the point writes no PTE table but those named by table() and those it allocates or frees. */
   namesTables(): void {
     this.tablesNamed = true;
     this.nTables = 0;

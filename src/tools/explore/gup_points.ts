@@ -121,7 +121,15 @@ export class SlowWalk {
     const pt = mmRes(s, MM_PT);
     const lock = mmRes(s, MM_LOCK);
     const fields = mmRes(s, MM_FIELDS);
-    if (this.phase === S_WALK) return fp.set(pt | R_FRAMES, pt | R_FRAMES);
+    if (this.phase === S_WALK) {
+      fp.set(pt | R_FRAMES, pt | R_FRAMES);
+      // A follow writes no entry; a fault (or an unshare) the one at the walk's address, in its table.
+      if (!fp.forJournal) return;
+      fp.namesTables();
+      const t = this.caller(w).mm.pt.pteTable(this.walk!.start);
+      if (t) fp.table(t);
+      return;
+    }
     if (this.phase === S_LOCK) fp.set(lock | fields, lock | fields | R_FRAMES);
     else fp.set(0, lock | R_FRAMES); // S_UNLOCK: the lock, and a WARN when nothing was taken
     // The lock and its end write no frame (FRAMES is for the WARN log: gupLockedDone()).

@@ -44,8 +44,6 @@ const R_MM_STATE = R_ALL_MMS & ~R_MM_LOCKS;
 
 /** Words of one PTE table (PTRS_PER_PTE). */
 const TABLE_WORDS = 512;
-/** An empty free list's top slot. */
-const NO_SLAB_SLOT = -1;
 
 /** The per-page arrays the journal watches, by id in the log. */
 const A_REFCOUNT = 0;
@@ -375,10 +373,8 @@ export class Journal {
    * the only ones compared; past EXTRA_RANGES of them, every frame of the set is.
    */
   private readonly touched = new RangeLog();
-  /** The PTE slab's allocation state when the point began: its high-water mark, free slots and the top one. */
-  private slabUsed0 = 0;
-  private slabFree0 = 0;
-  private slabTop0 = 0;
+  /** The PTE slab's slots handed out or taken back since the point began (PteSlab.onSlot). */
+  private readonly slots = new RangeLog();
   private readonly log = new Log();
   private readonly frames: Frame[] = [];
   /**
@@ -442,6 +438,7 @@ export class Journal {
     this.syncSlab(true);
     for (const c of [ctx.sc, m.profile, m.cfg]) reachable(c, this.constants);
     m.alloc.onTouch = (pfn, nr) => this.addPages(pfn, nr);
+    m.pteSlab.onSlot = (slot) => this.slots.add(slot, 1);
     mem.onExtraWrite = (pfn, nr) => this.written.add(pfn, nr);
   }
 
@@ -471,6 +468,7 @@ export class Journal {
   /** Stop listening to the allocator. */
   close(): void {
     this.m.alloc.onTouch = undefined;
+    this.m.pteSlab.onSlot = undefined;
     this.m.mem.onExtraWrite = undefined;
     for (const f of this.frames) if (hotPool.length < HOT_POOL) hotPool.push(f.hot);
     this.frames.length = 0;
@@ -629,10 +627,7 @@ export class Journal {
     f.logStart = this.log.n;
     this.written.clear();
     this.touched.clear();
-    const slab = this.m.pteSlab;
-    this.slabUsed0 = slab.used;
-    this.slabFree0 = slab.free.length;
-    this.slabTop0 = slab.free[slab.free.length - 1] ?? NO_SLAB_SLOT;
+    this.slots.clear();
     const hot = f.hot;
     hot.pageA = this.pageA;
     hot.pageB = this.pageB;
@@ -653,7 +648,8 @@ export class Journal {
    * `fp`: the point's footprint. One that writes no page state (R_FRAMES) skips the page compare, one that
    * writes no mm's page tables skips the PTE-table compare (verify: they run anyway and must find nothing).
    * One that names the frames it may write (Footprint.frames()) has those compared, and those the allocator
-   * touched (verify: every frame is compared after, and must show nothing more).
+   * touched (verify: every frame is compared after, and must show nothing more); likewise the PTE tables it
+   * names (Footprint.tables()), and those the slab handed out or took back.
    */
   commit(fp?: Footprint): void {
     const f = this.frames[this.depth - 1]!;
@@ -681,11 +677,17 @@ export class Journal {
     if (framesUntouched && this.log.n !== n)
       throw new Error('gupsim bug: a point whose footprint writes no frames changed a page');
     const m = this.log.n;
-    if (!tablesUntouched && fp?.tablesNamed && this.slabAsBefore()) {
+    if (!tablesUntouched && fp?.tablesNamed && !this.slots.all) {
       this.syncSlab(false);
       const at = fp.tablesAt;
       for (let i = 0; i < fp.nTables; i++) {
         const g = this.slotOf(at[i]!) * TABLE_WORDS;
+        this.diffSlabWords(g, g + TABLE_WORDS);
+      }
+      // And the tables the point allocated or freed (a freed one is zeroed; a table may be both).
+      const sl = this.slots;
+      for (let i = 0; i < sl.n; i++) {
+        const g = sl.start[i]! * TABLE_WORDS;
         this.diffSlabWords(g, g + TABLE_WORDS);
       }
       const k = this.log.n;
@@ -877,13 +879,6 @@ export class Journal {
     if (v === o) return;
     this.change(k === 0 ? A_FLAGS : A_MAPPING, p, o, v);
     s[p] = v;
-  }
-
-  /** Whether the point allocated and freed no PTE table (the slab's high-water mark and free list as they were). */
-  private slabAsBefore(): boolean {
-    const slab = this.m.pteSlab;
-    const top = slab.free[slab.free.length - 1] ?? NO_SLAB_SLOT;
-    return slab.used === this.slabUsed0 && slab.free.length === this.slabFree0 && top === this.slabTop0;
   }
 
   private diffSlab(): void {

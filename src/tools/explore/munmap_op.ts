@@ -58,7 +58,19 @@ export class MunmapOp extends Op {
     if (s === NO_SLOT || this.phase === U_FREE || this.structural(w)) return fp.any();
     const pt = mmRes(s, MM_PT);
     if (this.phase === U_BEGIN) return fp.set(mmRes(s, MM_LOCK), mmRes(s, MM_LOCK));
-    if (this.phase === U_ZAP) return fp.set(pt | R_FRAMES, pt | mmRes(s, MM_FIELDS) | R_FRAMES);
+    if (this.phase === U_ZAP) {
+      fp.set(pt | R_FRAMES, pt | mmRes(s, MM_FIELDS) | R_FRAMES);
+      // zap_pte_range() clears entries of the tables left in the range (and frees none).
+      if (!fp.forJournal) return;
+      fp.namesTables();
+      const p = this.p(w);
+      let last: Uint32Array | undefined;
+      for (let a = this.addr - (this.addr % PMD_SIZE); a < this.startAddr + this.len; a += PMD_SIZE) {
+        const t = p.mm.pt.pteTable(a);
+        if (t && t !== last) fp.table((last = t));
+      }
+      return;
+    }
     fp.set(0, R_FRAMES); // U_FLUSH
   }
   point(w: World): PointRecord {
