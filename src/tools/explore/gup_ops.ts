@@ -100,6 +100,14 @@ abstract class GupOp<W extends GupWalk> extends Op {
 
 /** pin_user_pages_fast, get_user_pages_fast, get_user_pages_fast_only. */
 export class GupFastOp extends GupOp<FastWalk> {
+  override footprint(w: World, fp: Footprint): void {
+    super.footprint(w, fp);
+    // The first point checks the arguments (a WARN) and is the fast walk's start: no page state, no table.
+    if (!this.walk && fp.forJournal && w.ctx.m.process(this.s.proc)) {
+      fp.namesFrames();
+      fp.namesTables();
+    }
+  }
   enabled(w: World): boolean {
     return !this.walk || this.walk.done || this.walk.enabled(w);
   }

@@ -29,7 +29,15 @@ import type { Process } from '../../mm/task.js';
 import { EAGAIN, errnoName } from '../../uapi/errno.js';
 import type { Machine } from '../../mm/machine.js';
 import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
-import { journalledVma, mappedPfn, quiet, type PointRecord, type World } from './op.js';
+import {
+  journalledVma,
+  mappedPfn,
+  nameFaultFrames,
+  nameMappedFolio,
+  quiet,
+  type PointRecord,
+  type World,
+} from './op.js';
 import type { Vma } from '../../mm/mm_types.js';
 import type { Hash } from './state_hash.js';
 import { hex } from '../../mm/hex.js';
@@ -123,11 +131,17 @@ export class SlowWalk {
     const fields = mmRes(s, MM_FIELDS);
     if (this.phase === S_WALK) {
       fp.set(pt | R_FRAMES, pt | R_FRAMES);
-      // A follow writes no entry; a fault (or an unshare) the one at the walk's address, in its table.
+      // A follow writes no entry; a fault (or an unshare) the one at the walk's address, in its table. Either
+      // writes the folio mapped there (a grab, a COW's put, an unshare, a PMD split), what a fault maps anew.
       if (!fp.forJournal) return;
+      const p = this.caller(w);
+      const start = this.walk!.start;
       fp.namesTables();
-      const t = this.caller(w).mm.pt.pteTable(this.walk!.start);
+      const t = p.mm.pt.pteTable(start);
       if (t) fp.table(t);
+      fp.namesFrames();
+      nameFaultFrames(w.ctx.m, fp);
+      nameMappedFolio(w.ctx.m, p, start, fp);
       return;
     }
     if (this.phase === S_LOCK) fp.set(lock | fields, lock | fields | R_FRAMES);
@@ -277,7 +291,8 @@ export class FastWalk {
     const lock = mmRes(s, MM_LOCK);
     switch (this.phase) {
       case G_BEGIN: // reads write_protect_seq, sets MMF_HAS_PINNED, IRQs off (a WARN on bad arguments)
-        return fp.set(fields, fields | lock | R_FRAMES);
+        fp.set(fields, fields | lock | R_FRAMES);
+        return fp.namesFrames();
       case G_READ: // past the range's end this point is the IRQs-on one (irqOn())
         if (this.addr < this.end) return fp.set(pt, 0);
         fp.set(fields | R_FRAMES, lock | R_FRAMES);

@@ -9,6 +9,7 @@ import type { Step, ThreadStep } from '../../scenario/schema.js';
 import { runScenarioStep, unmappedRegion } from '../../scenario/run.js';
 import { assertFailures } from '../../scenario/ops/race.js';
 import type { Process } from '../../mm/task.js';
+import type { Machine } from '../../mm/machine.js';
 import { VM_MAYSHARE, type Vma } from '../../mm/mm_types.js';
 import { HPAGE_PMD_NR, NO_FOLIO, NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, ZERO_PFN } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
@@ -189,9 +190,7 @@ export function nameStepWrites(ctx: RunContext, step: ThreadStep | Step, fp: Foo
   if (step.op !== 'read' && step.op !== 'write') return;
   const p = m.process(step.proc)!;
   const { addr, len } = ctx.range(step);
-  fp.frames(ZERO_PFN, 1);
-  if (m.huge_zero_folio !== NO_FOLIO) fp.frames(m.huge_zero_folio, HPAGE_PMD_NR);
-  for (const hs of m.hugetlb.hstates.values()) for (const f of hs.freelist) fp.frames(f, 1 << hs.order);
+  nameFaultFrames(m, fp);
   let last = NO_PFN;
   let lastTable: Uint32Array | undefined;
   for (let a = addr - (addr % PAGE_SIZE); a < addr + len; a += PAGE_SIZE) {
@@ -200,6 +199,25 @@ export function nameStepWrites(ctx: RunContext, step: ThreadStep | Step, fp: Foo
     const t = p.mm.pt.pteTable(a);
     if (t && t !== lastTable) fp.table((lastTable = t));
   }
+}
+
+/**
+ * The frames a fault may write besides the folio mapped where it faults and what the allocator hands out:
+ * the zero page and the huge zero folio (a read fault maps them), and the free hugetlb folios (hugetlb_wp()
+ * and hugetlb_no_page() take one from the pool, which is not the page allocator).
+ */
+export function nameFaultFrames(m: Machine, fp: Footprint): void {
+  fp.frames(ZERO_PFN, 1);
+  if (m.huge_zero_folio !== NO_FOLIO) fp.frames(m.huge_zero_folio, HPAGE_PMD_NR);
+  for (const hs of m.hugetlb.hstates.values()) for (const f of hs.freelist) fp.frames(f, 1 << hs.order);
+}
+
+/** The whole folio mapped at addr in p, if any, into fp (a fault there may write any page of it: a split). */
+export function nameMappedFolio(m: Machine, p: Process, addr: number, fp: Footprint): void {
+  const pfn = mappedPfn(p, addr);
+  if (pfn === NO_PFN || pfn >= m.mem.nr) return;
+  const f = m.mem.page_folio(pfn);
+  fp.frames(f, m.mem.folio_nr_pages(f));
 }
 
 /** Any other step: one atomic point through the scenario runner, under the lock its syscall takes. */
