@@ -120,4 +120,42 @@ steps:
     ctx.m.notifiers.add(() => undefined);
     expect(safe({ op: 'write', proc: 'p', region: 'anon' })).toBe(false);
   });
+
+  it('fault injection (fail_alloc) counting the allocations of faults in threads and after the block', () => {
+    verified(`
+name: fail-alloc
+machine: { memory: 16MiB, thp: never }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 16KiB, type: anon }
+  - { op: fail_alloc, after: 2, times: 1 }
+  - op: concurrent
+    threads:
+      a:
+        - { op: write, proc: p, region: buf, pages: 1 }
+      b:
+        - { op: write, proc: p, region: buf, offset: 4KiB, pages: 1 }
+      c:
+        - { op: pin_user_pages, proc: p, region: buf, offset: 8KiB, pages: 1, flags: [FOLL_WRITE], as: pin }
+  - { op: write, proc: p, region: buf, offset: 12KiB, pages: 1 }
+`);
+  });
+
+  it('mTHP faults of two orders (the per-order counters, an order counted for the first time)', () => {
+    verified(`
+name: mthp
+machine: { memory: 32MiB, thp: never, mthp: { 64K: always, 16K: always } }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 128KiB, type: anon }
+  - op: concurrent
+    threads:
+      a:
+        - { op: write, proc: p, region: buf, pages: 1 }
+      b:
+        - { op: read, proc: p, region: buf, offset: 64KiB, pages: 1 }
+      c:
+        - { op: pin_user_pages, proc: p, region: buf, offset: 16KiB, pages: 1, flags: [FOLL_WRITE], as: pin }
+  - { op: unpin_user_pages, pins: pin }
+  - { op: write, proc: p, region: buf, offset: 96KiB, pages: 1 }
+`);
+  });
 });

@@ -37,6 +37,9 @@ import type { Thread } from './state.js';
 import { SavedList, SavedMap, SavedSet } from './saved.js';
 import { Footprint, R_FRAMES, R_HANDLES, R_ALL_MMS, MAX_MM_SLOTS, MM_LOCK, MM_PT, mmRes } from './footprint.js';
 
+/** One mTHP order's fault counters (Vmstat.mthp). */
+type MthpStat = Machine['vmstat']['mthp'] extends Map<number, infer S> ? S : never;
+
 /** Every mm's lock resource, every mm's page tables, and both with every mm's fields. */
 const R_MM_LOCKS = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_LOCK)).reduce((a, b) => a | b, 0);
 const R_MM_TABLES = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_PT)).reduce((a, b) => a | b, 0);
@@ -181,6 +184,7 @@ class Hot {
   why: unknown;
   hugeZero = 0;
   allocations = 0;
+  injectSeen = 0;
   lastFailure: unknown;
   memallocPin = 0;
   slabUsed = 0;
@@ -188,8 +192,9 @@ class Hot {
   areaFree: number[] = [];
   heads: Int32Array[] = [];
   vm = new Float64Array(0);
-  /** Per mTHP order: order, anon_fault_alloc, anon_fault_fallback. */
+  /** Per mTHP order: order, anon_fault_alloc, anon_fault_fallback; and its stats object (put back as it was). */
   mthp = new SavedList<number>();
+  mthpStats = new SavedList<MthpStat>();
   lru = new SavedList<number>();
   lruAdd = new SavedList<number>();
   lruMlock = new SavedList<number>();
@@ -948,6 +953,7 @@ export class Journal {
     h.hugeZero = m.huge_zero_folio;
     const a = m.alloc;
     h.allocations = a.allocations;
+    h.injectSeen = a.injectSeen;
     h.lastFailure = a.lastFailure;
     h.memallocPin = a.memallocPin;
     const slab = m.pteSlab;
@@ -964,7 +970,9 @@ export class Journal {
     if (h.vm.length !== vm.length) h.vm = new Float64Array(vm.length);
     h.vm.set(vm);
     h.mthp.reset();
+    h.mthpStats.reset();
     for (const [o, st] of m.vmstat.mthp) {
+      h.mthpStats.push(st);
       h.mthp.push(o);
       h.mthp.push(st.anon_fault_alloc);
       h.mthp.push(st.anon_fault_fallback);
@@ -1178,6 +1186,7 @@ export class Journal {
     m.huge_zero_folio = h.hugeZero;
     const a = m.alloc;
     a.allocations = h.allocations;
+    a.injectSeen = h.injectSeen;
     a.lastFailure = h.lastFailure as typeof a.lastFailure;
     a.memallocPin = h.memallocPin;
     const slab = m.pteSlab;
@@ -1190,19 +1199,17 @@ export class Journal {
       ar.heads.set(h.heads[i]!);
     }
     m.vmstat.values().set(h.vm);
-    // mTHP counters: the saved orders' in place, orders counted since dropped.
+    // mTHP counters: the saved orders' objects in place, orders counted since dropped.
     const mthp = m.vmstat.mthp;
     const saved = h.mthp;
     let keep = mthp.size === saved.n / 3;
     for (let i = 0; keep && i < saved.n; i += 3) keep = mthp.has(saved.a[i]!);
     if (!keep) mthp.clear();
     for (let i = 0; i < saved.n; i += 3) {
-      const o = saved.a[i]!;
-      const st = mthp.get(o);
-      if (st) {
-        st.anon_fault_alloc = saved.a[i + 1]!;
-        st.anon_fault_fallback = saved.a[i + 2]!;
-      } else mthp.set(o, { anon_fault_alloc: saved.a[i + 1]!, anon_fault_fallback: saved.a[i + 2]! });
+      const st = h.mthpStats.a[i / 3]!;
+      st.anon_fault_alloc = saved.a[i + 1]!;
+      st.anon_fault_fallback = saved.a[i + 2]!;
+      if (!keep) mthp.set(saved.a[i]!, st);
     }
     h.lru.restoreInto(m.lruActivateBatch);
     h.lruAdd.restoreInto(m.lruAddBatch);
