@@ -158,4 +158,22 @@ steps:
   - { op: write, proc: p, region: buf, offset: 96KiB, pages: 1 }
 `);
   });
+
+  it("munmap's end with an HMM mirror registered (its MMU notifier's invalidation) racing a pin", () => {
+    verified(`
+name: hmm-munmap
+machine: { memory: 16MiB, thp: never }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 16KiB, type: anon }
+  - { op: write, proc: p, region: buf }
+  - { op: hmm_range_fault, proc: p, region: buf, as: mir }
+  - op: concurrent
+    threads:
+      m:
+        - { op: munmap, proc: p, region: buf, offset: 8KiB }
+      g:
+        - { op: pin_user_pages, proc: p, region: buf, pages: 1, flags: [FOLL_WRITE], as: pin }
+  - { op: unpin_user_pages, pins: pin }
+`);
+  });
 });

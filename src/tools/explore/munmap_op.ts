@@ -42,9 +42,11 @@ export class MunmapOp extends Op {
   }
   override structural(w: World): boolean {
     // The start only takes mmap_lock (and reads the region). The end removes VMAs (and splits those the range
-    // cuts), which the journal keeps for anon memory; a file's last unmap may truncate its page cache.
+    // cuts), which the journal keeps for anon memory; a file's last unmap may truncate its page cache, and an
+    // MMU notifier (unmap_region() -> zap_page_range_single()) may change anything.
     if (this.phase === U_FREE) {
       const end = this.startAddr + this.len;
+      if (w.ctx.m.notifiers.size > 0) return true;
       return this.p(w).mm.vmas.some((v) => v.start < end && v.end > this.startAddr && (v.kind !== 'anon' || !!v.file));
     }
     if (this.phase === U_BEGIN) return false;
