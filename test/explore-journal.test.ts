@@ -176,4 +176,21 @@ steps:
   - { op: unpin_user_pages, pins: pin }
 `);
   });
+
+  it('a munmap by a fork child racing the fork: the munmap may make the process first (ctx.proc())', () => {
+    verified(`
+name: munmap-unborn
+machine: { memory: 16MiB, thp: never }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 16KiB, type: anon }
+  - op: concurrent
+    threads:
+      fork:
+        - { op: fork, proc: p, child: c }
+      t:
+        - { op: write, proc: p, region: buf, offset: 8KiB, pages: 1 }
+        - { op: munmap, proc: c, region: buf, length: 8KiB }
+  - { op: pin_user_pages, proc: c, region: buf, offset: 8KiB, pages: 1, flags: [FOLL_WRITE], as: pin }
+`);
+  });
 });
