@@ -193,4 +193,23 @@ steps:
   - { op: pin_user_pages, proc: c, region: buf, offset: 8KiB, pages: 1, flags: [FOLL_WRITE], as: pin }
 `);
   });
+
+  it('migrate_pages by a fork child racing the fork: its first point may make the process', () => {
+    verified(`
+name: migrate-unborn
+machine: { memory: 16MiB, thp: never }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 8KiB, type: anon }
+  - { op: write, proc: p, region: buf }
+  - op: concurrent
+    threads:
+      fork:
+        - { op: fork, proc: p, child: c }
+      move:
+        - { op: migrate_pages, proc: c, region: buf }
+      store:
+        - { op: write, proc: p, region: buf, pages: 1 }
+  - { op: write, proc: c, region: buf }
+`);
+  });
 });
