@@ -212,4 +212,26 @@ steps:
   - { op: write, proc: c, region: buf }
 `);
   });
+
+  it("a snapshot reused at a depth after the allocator cached a zone list (a cache: verify's compare skips it)", () => {
+    verified(`
+name: zonelist-cache
+machine: { memory: 32MiB, thp: never }
+steps:
+  - { op: mmap, proc: p, as: r0, size: 16KiB, type: anon }
+  - { op: mmap, proc: p, as: r1, size: 16KiB, type: anon }
+  - { op: write, proc: p, region: r0, pages: 2 }
+  - { op: fork, proc: p, child: k }
+  - { op: pin_user_pages, proc: p, region: r0, pages: 1, flags: [FOLL_WRITE], as: pre }
+  - op: concurrent
+    threads:
+      t0:
+        - { op: write, proc: c, region: r0, pages: 2 }
+      t1:
+        - { op: pin_user_pages, proc: k, region: r1, offset: 4KiB, pages: 1, flags: [FOLL_WRITE, FOLL_LONGTERM], as: pin }
+      t2:
+        - { op: read, proc: c, region: r1, offset: 8KiB, pages: 1 }
+        - { op: munmap, proc: p, region: r1, offset: 4KiB, length: 4KiB }
+`);
+  });
 });

@@ -1360,18 +1360,35 @@ export function snapshotDiff(a: MachineSnapshot, b: MachineSnapshot): string | u
   for (let i = 0; i < a.slabWords; i++) if (a.slab[i] !== b.slab[i]) return `slab word ${i}`;
   if (a.slabFree.join() !== b.slabFree.join()) return 'slab free list';
   const index = new Map(b.objs.map((o, i) => [o, i]));
-  // The cache fields' own objects (the allocator's zone lists) are caches too.
+  // The cache fields' own objects (the allocator's zone lists) are caches too, and the arrays, maps and plain
+  // objects in them (each cached zone list; an area is not a cache).
   const caches = new Set<unknown>();
-  for (const s of [a, b])
+  for (const s of [a, b]) {
+    const stack: unknown[] = [];
     s.objs.forEach((o, i) => {
       const skip = CACHES[(o as object).constructor?.name ?? ''];
       const d = s.data[i];
       if (!skip || !Array.isArray(d) || !Array.isArray(d[0])) return;
       const [keys, vals] = d as [string[], unknown[]];
       keys.forEach((k, x) => {
-        if (skip.includes(k)) caches.add(vals[x]);
+        if (skip.includes(k)) stack.push(vals[x]);
       });
     });
+    const at = s === b ? index : new Map(s.objs.map((o, i) => [o, i]));
+    while (stack.length) {
+      const o = stack.pop();
+      if (o === null || typeof o !== 'object' || caches.has(o)) continue;
+      caches.add(o);
+      const i = at.get(o);
+      if (i === undefined) continue;
+      const d = s.data[i];
+      const inner = Array.isArray(o) ? (d as unknown[]) : (d as [unknown[], unknown[]])[1];
+      for (const v of inner) {
+        if (v === null || typeof v !== 'object') continue;
+        if (Array.isArray(v) || v instanceof Map || Object.getPrototypeOf(v) === Object.prototype) stack.push(v);
+      }
+    }
+  }
   for (let i = 0; i < a.objs.length; i++) {
     const o = a.objs[i]!;
     if (caches.has(o)) continue;
