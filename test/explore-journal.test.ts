@@ -234,4 +234,25 @@ steps:
         - { op: munmap, proc: p, region: r1, offset: 4KiB, length: 4KiB }
 `);
   });
+
+  it("the child's own access waits for fork's copy (dup_mmap() holds the new mm's mmap_lock for write)", () => {
+    // Before, the child's read ran between copy points: a huge zero PMD in the child where the copy of a
+    // split pinned THP wanted a PTE table (a TypeError in copy_present_ptes()).
+    verified(`
+name: child-reads-mid-fork
+machine: { memory: 32MiB, thp: always }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 2MiB, type: anon }
+  - { op: write, proc: p, region: buf, pages: 2 }
+  - { op: pin_user_pages, proc: p, region: buf, pages: 1, flags: [FOLL_WRITE], as: pin }
+  - op: concurrent
+    threads:
+      child:
+        - { op: read, proc: c, region: buf, pages: 1 }
+      fork:
+        - { op: fork, proc: p, child: c }
+  - { op: unpin_user_pages, pins: pin }
+  - { op: write, proc: c, region: buf, offset: 8KiB, pages: 1 }
+`);
+  });
 });
