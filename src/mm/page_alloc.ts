@@ -53,7 +53,8 @@ const SMALL_FILL = 64;
 export class PageAllocator {
   readonly areas: Area[] = [];
   private inject: FailureInjection | undefined;
-  private injectSeen = 0;
+  /** Allocations the injection has counted (read and put back only by the explorer's journal going back). */
+  injectSeen = 0;
   /** PF_MEMALLOC_PIN nesting depth: while > 0 movable allocations avoid MOVABLE and CMA. */
   memallocPin = 0;
   allocations = 0;

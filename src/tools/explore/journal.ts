@@ -37,6 +37,9 @@ import type { Thread } from './state.js';
 import { SavedList, SavedMap, SavedSet } from './saved.js';
 import { Footprint, R_FRAMES, R_HANDLES, R_ALL_MMS, MAX_MM_SLOTS, MM_LOCK, MM_PT, mmRes } from './footprint.js';
 
+/** One mTHP order's fault counters (Vmstat.mthp). */
+type MthpStat = Machine['vmstat']['mthp'] extends Map<number, infer S> ? S : never;
+
 /** Every mm's lock resource, every mm's page tables, and both with every mm's fields. */
 const R_MM_LOCKS = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_LOCK)).reduce((a, b) => a | b, 0);
 const R_MM_TABLES = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_PT)).reduce((a, b) => a | b, 0);
@@ -179,6 +182,7 @@ class Hot {
   why: unknown;
   hugeZero = 0;
   allocations = 0;
+  injectSeen = 0;
   lastFailure: unknown;
   memallocPin = 0;
   slabUsed = 0;
@@ -186,8 +190,9 @@ class Hot {
   areaFree: number[] = [];
   heads: Int32Array[] = [];
   vm = new Float64Array(0);
-  /** Per mTHP order: order, anon_fault_alloc, anon_fault_fallback. */
+  /** Per mTHP order: order, anon_fault_alloc, anon_fault_fallback; and its stats object (put back as it was). */
   mthp = new SavedList<number>();
+  mthpStats = new SavedList<MthpStat>();
   lru = new SavedList<number>();
   lruAdd = new SavedList<number>();
   lruMlock = new SavedList<number>();
@@ -943,6 +948,7 @@ export class Journal {
     h.hugeZero = m.huge_zero_folio;
     const a = m.alloc;
     h.allocations = a.allocations;
+    h.injectSeen = a.injectSeen;
     h.lastFailure = a.lastFailure;
     h.memallocPin = a.memallocPin;
     const slab = m.pteSlab;
@@ -959,7 +965,9 @@ export class Journal {
     if (h.vm.length !== vm.length) h.vm = new Float64Array(vm.length);
     h.vm.set(vm);
     h.mthp.reset();
+    h.mthpStats.reset();
     for (const [o, st] of m.vmstat.mthp) {
+      h.mthpStats.push(st);
       h.mthp.push(o);
       h.mthp.push(st.anon_fault_alloc);
       h.mthp.push(st.anon_fault_fallback);
@@ -1173,6 +1181,7 @@ export class Journal {
     m.huge_zero_folio = h.hugeZero;
     const a = m.alloc;
     a.allocations = h.allocations;
+    a.injectSeen = h.injectSeen;
     a.lastFailure = h.lastFailure as typeof a.lastFailure;
     a.memallocPin = h.memallocPin;
     const slab = m.pteSlab;
@@ -1185,19 +1194,17 @@ export class Journal {
       ar.heads.set(h.heads[i]!);
     }
     m.vmstat.values().set(h.vm);
-    // mTHP counters: the saved orders' in place, orders counted since dropped.
+    // mTHP counters: the saved orders' objects in place, orders counted since dropped.
     const mthp = m.vmstat.mthp;
     const saved = h.mthp;
     let keep = mthp.size === saved.n / 3;
     for (let i = 0; keep && i < saved.n; i += 3) keep = mthp.has(saved.a[i]!);
     if (!keep) mthp.clear();
     for (let i = 0; i < saved.n; i += 3) {
-      const o = saved.a[i]!;
-      const st = mthp.get(o);
-      if (st) {
-        st.anon_fault_alloc = saved.a[i + 1]!;
-        st.anon_fault_fallback = saved.a[i + 2]!;
-      } else mthp.set(o, { anon_fault_alloc: saved.a[i + 1]!, anon_fault_fallback: saved.a[i + 2]! });
+      const st = h.mthpStats.a[i / 3]!;
+      st.anon_fault_alloc = saved.a[i + 1]!;
+      st.anon_fault_fallback = saved.a[i + 2]!;
+      if (!keep) mthp.set(saved.a[i]!, st);
     }
     h.lru.restoreInto(m.lruActivateBatch);
     h.lruAdd.restoreInto(m.lruAddBatch);
@@ -1348,18 +1355,35 @@ export function snapshotDiff(a: MachineSnapshot, b: MachineSnapshot): string | u
   for (let i = 0; i < a.slabWords; i++) if (a.slab[i] !== b.slab[i]) return `slab word ${i}`;
   if (a.slabFree.join() !== b.slabFree.join()) return 'slab free list';
   const index = new Map(b.objs.map((o, i) => [o, i]));
-  // The cache fields' own objects (the allocator's zone lists) are caches too.
+  // The cache fields' own objects (the allocator's zone lists) are caches too, and the arrays, maps and plain
+  // objects in them (each cached zone list; an area is not a cache).
   const caches = new Set<unknown>();
-  for (const s of [a, b])
+  for (const s of [a, b]) {
+    const stack: unknown[] = [];
     s.objs.forEach((o, i) => {
       const skip = CACHES[(o as object).constructor?.name ?? ''];
       const d = s.data[i];
       if (!skip || !Array.isArray(d) || !Array.isArray(d[0])) return;
       const [keys, vals] = d as [string[], unknown[]];
       keys.forEach((k, x) => {
-        if (skip.includes(k)) caches.add(vals[x]);
+        if (skip.includes(k)) stack.push(vals[x]);
       });
     });
+    const at = s === b ? index : new Map(s.objs.map((o, i) => [o, i]));
+    while (stack.length) {
+      const o = stack.pop();
+      if (o === null || typeof o !== 'object' || caches.has(o)) continue;
+      caches.add(o);
+      const i = at.get(o);
+      if (i === undefined) continue;
+      const d = s.data[i];
+      const inner = Array.isArray(o) ? (d as unknown[]) : (d as [unknown[], unknown[]])[1];
+      for (const v of inner) {
+        if (v === null || typeof v !== 'object') continue;
+        if (Array.isArray(v) || v instanceof Map || Object.getPrototypeOf(v) === Object.prototype) stack.push(v);
+      }
+    }
+  }
   for (let i = 0; i < a.objs.length; i++) {
     const o = a.objs[i]!;
     if (caches.has(o)) continue;

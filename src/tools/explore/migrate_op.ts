@@ -43,12 +43,13 @@ export class MigrateOp extends Op {
     // try_to_migrate_one() takes each mapping's page-table lock.
     return w.locks.ptl.size === 0 && w.locks.writer.size === 0;
   }
-  override structural(): boolean {
-    return false;
+  override structural(w: World): boolean {
+    // A caller not made yet is made by the first point (ctx.proc(), as the scenario runner makes it).
+    return this.phase === M_ISOLATE && !w.ctx.m.process(this.s.proc);
   }
   override footprint(w: World, fp: Footprint): void {
     const s = w.slot(this.s.proc);
-    if (s === NO_SLOT) return fp.any();
+    if (s === NO_SLOT || this.structural(w)) return fp.any();
     if (this.phase === M_ISOLATE) return fp.set(mmRes(s, MM_PT) | R_FRAMES, R_FRAMES);
     if (this.phase === M_FREEZE) return fp.set(R_FRAMES, R_FRAMES);
     fp.any(); // every mapping of the folio, and their locks

@@ -10,6 +10,7 @@ import { pte_index, pte_pfn } from '../../mm/pgtable.js';
 import { zapPresentPtes, tlbFinishMmu } from '../../mm/memory.js';
 import { do_munmap } from '../../mm/mmap.js';
 import type { Process } from '../../mm/task.js';
+import type { Vma } from '../../mm/mm_types.js';
 import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
 import { Op, quiet, type PointRecord, type World } from './op.js';
 import type { Hash } from './state_hash.js';
@@ -31,8 +32,13 @@ export class MunmapOp extends Op {
   private get proc(): string {
     return (this.step as { proc: string }).proc;
   }
+  /** The caller, made on first use as the scenario runner makes it (ctx.proc()): only a point calls this. */
   private p(w: World): Process {
     return w.ctx.proc(this.proc);
+  }
+  /** The caller's VMAs, for the search's questions between points (which must make no process). */
+  private vmas(w: World): readonly Vma[] {
+    return w.ctx.m.process(this.proc)?.mm.vmas ?? [];
   }
   enabled(w: World): boolean {
     if (this.phase === U_BEGIN) return w.locks.canWrite(this.proc);
@@ -42,14 +48,17 @@ export class MunmapOp extends Op {
   }
   override structural(w: World): boolean {
     // The start only takes mmap_lock (and reads the region). The end removes VMAs (and splits those the range
-    // cuts), which the journal keeps for anon memory; a file's last unmap may truncate its page cache.
+    // cuts), which the journal keeps for anon memory; a file's last unmap may truncate its page cache, and an
+    // MMU notifier (unmap_region() -> zap_page_range_single()) may change anything.
     if (this.phase === U_FREE) {
       const end = this.startAddr + this.len;
-      return this.p(w).mm.vmas.some((v) => v.start < end && v.end > this.startAddr && (v.kind !== 'anon' || !!v.file));
+      if (w.ctx.m.notifiers.size > 0) return true;
+      return this.vmas(w).some((v) => v.start < end && v.end > this.startAddr && (v.kind !== 'anon' || !!v.file));
     }
-    if (this.phase === U_BEGIN) return false;
+    // A caller not made yet is made by the start (a new process: the journal does not keep that).
+    if (this.phase === U_BEGIN) return !w.ctx.m.process(this.proc);
     // Zapping file pages touches the page cache's own structures.
-    const vma = this.p(w).mm.vma_lookup(this.addr);
+    const vma = w.ctx.m.process(this.proc)?.mm.vma_lookup(this.addr);
     return this.phase === U_ZAP && vma !== undefined && vma.kind !== 'anon';
   }
   override footprint(w: World, fp: Footprint): void {
