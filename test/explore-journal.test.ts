@@ -115,7 +115,8 @@ steps:
     expect(safe({ op: 'unpin_user_pages', pins: 'none' })).toBe(true);
     expect(safe({ op: 'unpin_user_pages', pins: 'pin', count: -22 })).toBe(false);
     expect(safe({ op: 'munmap', proc: 'p', region: 'anon' })).toBe(false);
-    // A released entry: a second unpin is misuse, which gupsim records outside the journal's state.
+    // A released entry: a second unpin is misuse, whose account gupsim builds from the handle's history: it
+    // runs under a snapshot.
     runScenarioStep(ctx, { op: 'unpin_user_pages', pins: 'pin' } as Step, sc.steps.length, []);
     expect(safe({ op: 'unpin_user_pages', pins: 'pin' })).toBe(false);
     // An MMU notifier may do anything.

@@ -216,3 +216,16 @@ describe('VMA merging (vma_merge_existing_range)', () => {
     expect(p.mm.vmas.length).toBe(2);
   });
 });
+
+describe('mmap(2) of hugetlb memory (ksys_mmap_pgoff)', () => {
+  it('MAP_HUGETLB with a file not on hugetlbfs is -EINVAL, and maps nothing', () => {
+    const m = new Machine({ memory: 16 << 20, hugetlb: { '2M': 2 } });
+    const p = m.spawn('p');
+    const f = m.newFile('disk', 'f', PMD_SIZE / PAGE);
+    expect(do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', hugeOrder: PMD_ORDER, file: f })).toBe(-EINVAL);
+    expect(m.why?.fn).toBe('ksys_mmap_pgoff');
+    expect(p.mm.vmas).toEqual([]);
+    // Without a file: the anonymous hugetlbfs file of MAP_ANONYMOUS | MAP_HUGETLB.
+    expect(do_mmap(m, p, { size: PMD_SIZE, type: 'hugetlb', hugeOrder: PMD_ORDER })).toBeGreaterThan(0);
+  });
+});

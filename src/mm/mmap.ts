@@ -130,6 +130,9 @@ export function do_mmap(m: Machine, p: Process, a: MmapArgs): SysResult {
       kind = 'hugetlb';
       if (hugeOrder !== PMD_ORDER && hugeOrder !== PUD_ORDER)
         return m.refuse(-EINVAL, 'ksys_mmap_pgoff', 'no hstate of that huge page size');
+      // ksys_mmap_pgoff(): MAP_HUGETLB with a file that is not on hugetlbfs is -EINVAL.
+      if (a.file && a.file.fs !== 'hugetlbfs')
+        return m.refuse(-EINVAL, 'ksys_mmap_pgoff', 'MAP_HUGETLB with a file that is not on hugetlbfs');
       file = a.file ?? unlinkedFile(m, 'hugetlbfs', `/anon_hugepage (deleted)`, pages, hugeOrder);
       break;
     case 'pfnmap':

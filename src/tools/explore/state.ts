@@ -17,6 +17,9 @@ import type { Locks } from './locks.js';
 import type { Op } from './op.js';
 import { H_ALL, H_FRAMES, H_HANDLES, H_LOCKS, H_MMS, type Journal } from './journal.js';
 
+/** What a released entry of a pin handle hashes as (no PFN is negative). */
+const RELEASED = -2;
+
 /** The parts of the state hashed apart (page state, mms, handles, locks); the threads follow. */
 const PARTS = 4;
 
@@ -214,10 +217,10 @@ export class StateHash {
       oh.reset();
       oh.word(this.nameId(o.name));
       if (o instanceof PinHandle) {
+        // A released entry is not an absent one: unpinning it again is misuse.
         for (let i = 0; i < o.entries.length; i++) {
-          if (o.releasedAt.has(i)) continue;
           oh.num(o.addrs[i]!);
-          oh.num(o.entries[i]!);
+          oh.num(o.releasedAt.has(i) ? RELEASED : o.entries[i]!);
         }
         oh.word(o.kind === 'pin' ? 1 : 0);
       } else
