@@ -811,9 +811,15 @@ export interface ForkPoint {
  * of PTEs of one large folio at once, as copy_present_ptes() takes them) or, after a share, the
  * write-protect of both entries, and the seqcount closing. The same per-entry code as kernel_clone()'s
  * loop. Returns the point, a negative errno (the fork fails; the seqcount is closed), or undefined when
- * the VMA is done.
+ * the VMA is done. `describe`: build the point's words (a search that reads none builds none).
  */
-export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor): ForkPoint | number | undefined {
+export function copyPageRangeStep(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  c: ForkCursor,
+  describe = true,
+): ForkPoint | number | undefined {
   const cow = is_cow_mapping(src.flags);
   if (c.stage === FORK_COPY_DONE) return undefined;
   if (c.stage === FORK_COPY_BEGIN) {
@@ -822,12 +828,12 @@ export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor)
       writeProtectSeqBegin(src);
       return {
         fn: src.kind === 'hugetlb' ? 'copy_hugetlb_page_range' : 'copy_page_range',
-        what: `raw_write_seqcount_begin(write_protect_seq) = ${src.mm.write_protect_seq}`,
+        what: describe ? `raw_write_seqcount_begin(write_protect_seq) = ${src.mm.write_protect_seq}` : '',
         addr: src.start,
       };
     }
   }
-  const r = copyEntryStep(m, dst, src, c, cow);
+  const r = copyEntryStep(m, dst, src, c, cow, describe);
   if (r !== undefined) {
     if (typeof r === 'number' && cow) writeProtectSeqEnd(src);
     if (typeof r === 'number') c.stage = FORK_COPY_DONE;
@@ -840,13 +846,20 @@ export function copyPageRangeStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor)
   writeProtectSeqEnd(src);
   return {
     fn: src.kind === 'hugetlb' ? 'copy_hugetlb_page_range' : 'copy_page_range',
-    what: `raw_write_seqcount_end(write_protect_seq) = ${src.mm.write_protect_seq}`,
+    what: describe ? `raw_write_seqcount_end(write_protect_seq) = ${src.mm.write_protect_seq}` : '',
     addr: src.end,
   };
 }
 
 /** The next entry's point of copyPageRangeStep(), or undefined when no entry is left. */
-function copyEntryStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor, cow: boolean): ForkPoint | number | undefined {
+function copyEntryStep(
+  m: Machine,
+  dst: Vma,
+  src: Vma,
+  c: ForkCursor,
+  cow: boolean,
+  describe: boolean,
+): ForkPoint | number | undefined {
   const spt = src.mm.pt;
   while (c.addr < src.end) {
     const a = c.addr;
@@ -866,7 +879,7 @@ function copyEntryStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor, cow: boole
       if (typeof r === 'number') return r;
       if (r === 'shared') c.pending = leaf;
       else c.addr = next;
-      return { fn: 'copy_hugetlb_page_range', what: forkDupWhat(r, pte_pfn(leaf)), addr: a };
+      return { fn: 'copy_hugetlb_page_range', what: describe ? forkDupWhat(r, pte_pfn(leaf)) : '', addr: a };
     }
     if (leaf) {
       if (src.kind !== 'anon') {
@@ -883,7 +896,7 @@ function copyEntryStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor, cow: boole
       const r = copyHugePmdDup(m, dst, src, a, leaf, c.stats);
       if (r === 'shared') c.pending = leaf;
       else if (r === 'zero') c.addr = next;
-      return { fn: 'copy_huge_pmd', what: forkDupWhat(r, pte_pfn(leaf)), addr: a };
+      return { fn: 'copy_huge_pmd', what: describe ? forkDupWhat(r, pte_pfn(leaf)) : '', addr: a };
     }
     const table = spt.pteTable(a);
     const stop = Math.min(a - (a % PMD_SIZE) + PMD_SIZE, src.end);
@@ -907,7 +920,11 @@ function copyEntryStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor, cow: boole
       c.addr = a + Math.max(nr, 1) * PAGE_SIZE;
       return {
         fn: nr ? 'wrprotect_ptes' : 'ptep_set_wrprotect',
-        what: nr ? `write-protect the ${nr} shared pages in both` : 'write-protect the shared page in both',
+        what: describe
+          ? nr
+            ? `write-protect the ${nr} shared pages in both`
+            : 'write-protect the shared page in both'
+          : '',
         addr: a,
       };
     }
@@ -924,7 +941,9 @@ function copyEntryStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor, cow: boole
       c.pendingNr = nr;
       return {
         fn: 'folio_try_dup_anon_rmap_ptes',
-        what: `${nr} PTEs of the large folio from pfn 0x${pte_pfn(e).toString(16)} not pinned: shared as a batch`,
+        what: describe
+          ? `${nr} PTEs of the large folio from pfn 0x${pte_pfn(e).toString(16)} not pinned: shared as a batch`
+          : '',
         addr: a,
       };
     }
@@ -934,7 +953,7 @@ function copyEntryStep(m: Machine, dst: Vma, src: Vma, c: ForkCursor, cow: boole
     else c.addr = a + PAGE_SIZE;
     return {
       fn: r === 'copied' ? 'copy_present_page' : 'folio_try_dup_anon_rmap_pte',
-      what: forkDupWhat(r, pte_pfn(e)),
+      what: describe ? forkDupWhat(r, pte_pfn(e)) : '',
       addr: a,
     };
   }

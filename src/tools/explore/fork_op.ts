@@ -182,7 +182,7 @@ export class ForkOp extends Op {
       for (;;) {
         const [cv, vma] = this.pairs[this.vi]!;
         const c = this.cursor!;
-        const r = copyPageRangeStep(m, cv, vma, c);
+        const r = copyPageRangeStep(m, cv, vma, c, w.describe);
         if (c.pending) w.locks.ptl.set(this.s.proc, this.thread);
         else w.locks.ptl.delete(this.s.proc);
         if (typeof r === 'object') {
