@@ -118,4 +118,36 @@ steps:
     expect(fns).toEqual(['io_buffer_unmap', 'io_sqe_buffers_unregister']);
     expect(r.ends.every((e) => e.returns.includes('unreg.0 io_uring_unregister_buffers = 0'))).toBe(true);
   });
+
+  it("a fork's child runs no step, lockless GUP-fast included, until the fork has returned", () => {
+    const sc = scenario(
+      'child-waits',
+      `machine: { memory: 8MiB }
+steps:
+  - { op: mmap, proc: parent, as: buf, size: 8KiB, type: anon }
+  - { op: write, proc: parent, region: buf }
+  - op: concurrent
+    threads:
+      fork:
+        - { op: fork, proc: parent, child: child }
+      dma:
+        - { op: get_user_pages_fast, proc: child, region: buf, as: pin }
+`,
+    );
+    const r = explore(sc);
+    expect(r.violations).toEqual([]);
+    // The child's GUP ran before the fork (it made a process "child": the fork then fails) or after it.
+    expect(r.ends.map((e) => e.returns.join(', ')).sort()).toEqual([
+      'fork.0 fork = -17, dma.0 get_user_pages_fast = -14',
+      'fork.0 fork = 0, dma.0 get_user_pages_fast = 2',
+    ]);
+    for (const e of r.ends) {
+      const fork = e.example.map((s, k) => (s.thread === 'fork' ? k : -1)).filter((k) => k >= 0);
+      const dma = e.example.map((s, k) => (s.thread === 'dma' ? k : -1)).filter((k) => k >= 0);
+      // No point of the child's between fork's first and last.
+      for (const k of dma) expect(k < fork[0]! || k > fork[fork.length - 1]!).toBe(true);
+    }
+    // One order of the fork's points and the child's whole step after them.
+    expect(r.ends.find((e) => e.returns[0] === 'fork.0 fork = 0')!.interleavings).toBe(1);
+  });
 });

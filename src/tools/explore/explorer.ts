@@ -208,7 +208,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     for (let i = 0; i < T; i++) {
       const t = threads[i]!;
       const op = t.ops[t.pc];
-      if (op && t.stage === stage && op.enabled(world)) en |= 1 << i;
+      if (op && t.stage === stage && !locks.unborn(op.step) && op.enabled(world)) en |= 1 << i;
     }
     return en;
   };

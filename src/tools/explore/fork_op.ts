@@ -171,6 +171,7 @@ export class ForkOp extends Op {
       // dup_mmap() holds the new mm's mmap_lock for write too (mmap_write_lock_nested()): nobody reaches the
       // child's mm (process_vm_readv(), a thread of the child) until its copy is done.
       w.locks.writer.set(this.s.child, this.thread);
+      w.locks.newborn.set(this.s.child, this.thread);
       this.child = child;
       this.pairs = pairs;
       this.vi = 0;
@@ -211,6 +212,7 @@ export class ForkOp extends Op {
     const r = forkEnd(m, parent, this.child!, this.err);
     w.locks.writer.delete(this.s.proc);
     w.locks.writer.delete(this.s.child);
+    w.locks.newborn.delete(this.s.child);
     this.done = true;
     if (typeof r === 'number') this.ret = r;
     else w.ctx.configure(r);

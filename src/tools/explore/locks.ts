@@ -17,6 +17,11 @@ export class Locks {
   readonly ptl = new Map<string, string>();
   /** Migrations with migration entries in the mm: a fault on one waits (migration_entry_wait()). */
   readonly migrating = new Map<string, number>();
+  /**
+   * Processes a fork is making, with the forking thread: no step of theirs runs until the fork returns
+   * (kernel_clone() wakes the new task, wake_up_new_task(), only after copy_process()), lockless ones included.
+   */
+  readonly newborn = new Map<string, string>();
 
   add(map: Map<string, number>, mm: string, d: number): void {
     const v = (map.get(mm) ?? 0) + d;
@@ -31,6 +36,12 @@ export class Locks {
   canWrite(mm: string): boolean {
     return this.canRead(mm) && !this.readers.has(mm) && !this.ptl.has(mm);
   }
+  /** Whether a step acts as a process a fork is still making (its proc or target). */
+  unborn(step: object): boolean {
+    if (this.newborn.size === 0) return false;
+    const s = step as { proc?: string; target?: string };
+    return (s.proc !== undefined && this.newborn.has(s.proc)) || (s.target !== undefined && this.newborn.has(s.target));
+  }
   /** Can a fault run in mm under an mmap_lock the thread already holds (no migration entry to wait on)? */
   canFault(mm: string): boolean {
     return !this.migrating.has(mm);
@@ -42,5 +53,6 @@ export class Locks {
     this.irqsOff,
     this.ptl,
     this.migrating,
+    this.newborn,
   ];
 }
