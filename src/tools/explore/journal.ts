@@ -1245,7 +1245,8 @@ export class Journal {
       h.pmds[k]!.restore(mm.pt.pmds);
       h.puds[k]!.restore(mm.pt.puds);
     }
-    // anon_vmas made since (anon_vma_prepare()): unlinked, and their ids back in the registry's free list.
+    // anon_vmas made since (anon_vma_prepare()): unlinked here; the registry below drops every mapping id
+    // taken since (past its old length, or off its free list).
     for (let i = 0; i < h.bareVmas.n; i++) {
       const v = h.bareVmas.a[i]!;
       const av = v.anonVma;
@@ -1253,7 +1254,6 @@ export class Journal {
       av.vmas.delete(v);
       v.anonVma = undefined;
       v.anonChain.length = h.bareChains.a[i]!;
-      this.m.mappingObjs[av.id] = undefined;
     }
     this.restoreResv(h);
     const ids = this.m.mappingObjs;
