@@ -18,11 +18,11 @@ import {
 } from '../../kernel/fork.js';
 import type { Process } from '../../mm/task.js';
 import { is_cow_mapping, type Vma } from '../../mm/mm_types.js';
-import { FOLIO_FIELD_PAGES, PMD_SIZE } from '../../mm/memmap.js';
+import { PMD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_special } from '../../mm/pgtable.js';
 import { EEXIST, errnoName } from '../../uapi/errno.js';
 import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
-import { Op, quiet, type PointRecord, type World } from './op.js';
+import { Op, nameFolioFields, quiet, type PointRecord, type World } from './op.js';
 import type { Hash } from './state_hash.js';
 import { hex } from '../../mm/hex.js';
 
@@ -127,12 +127,10 @@ export class ForkOp extends Op {
     const mem = m.mem;
     const page = pte_pfn(e);
     if (page >= mem.nr) return;
-    const folio = mem.page_folio(page);
-    const end = folio + mem.folio_nr_pages(folio);
     const stop = Math.min(c.addr - (c.addr % PMD_SIZE) + PMD_SIZE, src.end);
     const nr = c.pending ? c.pendingNr : batchReach(m, src, page, i, stop - c.addr);
     fp.namesFrames();
-    fp.frames(folio, Math.min(FOLIO_FIELD_PAGES, end - folio));
+    nameFolioFields(m, mem.page_folio(page), fp);
     fp.frames(page, Math.max(nr, 1));
     // The tables: the child's (its entry; an allocation of it is seen by the journal), and the parent's
     // for a share's write-protect.
@@ -154,8 +152,8 @@ export class ForkOp extends Op {
     const leaf = pt.pudLeaf(addr) || (typeof pt.pmdSlot(addr) === 'number' ? pt.pmdLeaf(addr) : 0);
     if (!pte_present(leaf) || pte_pfn(leaf) >= m.mem.nr) return;
     fp.namesFrames();
-    fp.frames(pte_pfn(leaf), FOLIO_FIELD_PAGES);
-    for (const hs of m.hugetlb.hstates.values()) for (const f of hs.freelist) fp.frames(f, FOLIO_FIELD_PAGES);
+    nameFolioFields(m, pte_pfn(leaf), fp);
+    for (const hs of m.hugetlb.hstates.values()) for (const f of hs.freelist) nameFolioFields(m, f, fp);
   }
   point(w: World): PointRecord {
     const m = w.ctx.m;

@@ -5,7 +5,7 @@
 // follow_page_mask() grabbing the page under its page-table lock, or the fault it asks for;
 // mmap_read_unlock(); for FOLL_LONGTERM check_and_migrate_movable_pages(), retried on -EAGAIN).
 
-import { FOLIO_FIELD_PAGES, NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
+import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
 import { FOLL_FAST_ONLY, FOLL_LONGTERM, FOLL_PIN } from '../../mm/foll_flags.js';
 import {
@@ -33,7 +33,8 @@ import {
   journalledVma,
   mappedPfn,
   nameFaultFrames,
-  nameMappedFolio,
+  nameFolio,
+  nameFolioFields,
   quiet,
   type PointRecord,
   type World,
@@ -141,7 +142,7 @@ export class SlowWalk {
       if (t) fp.table(t);
       fp.namesFrames();
       nameFaultFrames(w.ctx.m, fp);
-      nameMappedFolio(w.ctx.m, p, start, fp);
+      nameFolio(w.ctx.m, mappedPfn(p, start), fp);
       return;
     }
     if (this.phase === S_LOCK) fp.set(lock | fields, lock | fields | R_FRAMES);
@@ -318,7 +319,7 @@ export class FastWalk {
     const folio = this.leaf ? pte_pfn(this.e) : mem.page_folio(pte_pfn(this.e));
     const first = this.leaf ? folio + (this.addr % this.size) / PAGE_SIZE : pte_pfn(this.e);
     fp.namesFrames();
-    fp.frames(folio, Math.min(FOLIO_FIELD_PAGES, mem.folio_nr_pages(folio)));
+    nameFolioFields(w.ctx.m, folio, fp);
     fp.frames(first, this.refs);
   }
   /** The frames gup_fast()'s end may write: the fields and pages of each page kept (unpinned if the seqcount moved). */
@@ -328,8 +329,7 @@ export class FastWalk {
     fp.namesFrames();
     for (let i = 0; i < this.nr; i++) {
       const page = this.pages[i]!;
-      const folio = mem.page_folio(page);
-      fp.frames(folio, Math.min(FOLIO_FIELD_PAGES, mem.folio_nr_pages(folio)));
+      nameFolioFields(w.ctx.m, mem.page_folio(page), fp);
       fp.frames(page, 1);
     }
   }

@@ -11,7 +11,16 @@ import { assertFailures } from '../../scenario/ops/race.js';
 import type { Process } from '../../mm/task.js';
 import type { Machine } from '../../mm/machine.js';
 import { VM_MAYSHARE, type Vma } from '../../mm/mm_types.js';
-import { HPAGE_PMD_NR, NO_FOLIO, NO_PFN, PAGE_SIZE, PMD_SIZE, PUD_SIZE, ZERO_PFN } from '../../mm/memmap.js';
+import {
+  FOLIO_FIELD_PAGES,
+  HPAGE_PMD_NR,
+  NO_FOLIO,
+  NO_PFN,
+  PAGE_SIZE,
+  PMD_SIZE,
+  PUD_SIZE,
+  ZERO_PFN,
+} from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
 import { Footprint, MAX_MM_SLOTS, NO_SLOT } from './footprint.js';
 import { EFAULT } from '../../uapi/errno.js';
@@ -170,32 +179,25 @@ export function journalSafe(ctx: RunContext, step: ThreadStep | Step): boolean {
  */
 export function nameStepWrites(ctx: RunContext, step: ThreadStep | Step, fp: Footprint, first = true): void {
   const m = ctx.m;
-  const mem = m.mem;
   if (first) {
     fp.namesFrames();
     fp.namesTables();
   }
-  const folioOf = (pfn: number, last: number): number => {
-    const f = mem.page_folio(pfn);
-    if (f !== last) fp.frames(f, mem.folio_nr_pages(f));
-    return f;
-  };
   if (step.op === 'unpin_user_pages') {
     const h = ctx.objects.get(step.pins);
     if (!(h instanceof PinHandle)) return;
-    let last = NO_PFN;
-    for (let i = 0; i < h.entries.length; i++) if (!h.releasedAt.has(i)) last = folioOf(h.entries[i]!, last);
+    let last = NO_FOLIO;
+    for (let i = 0; i < h.entries.length; i++) if (!h.releasedAt.has(i)) last = nameFolio(m, h.entries[i]!, fp, last);
     return;
   }
   if (step.op !== 'read' && step.op !== 'write') return;
   const p = m.process(step.proc)!;
   const { addr, len } = ctx.range(step);
   nameFaultFrames(m, fp);
-  let last = NO_PFN;
+  let last = NO_FOLIO;
   let lastTable: Uint32Array | undefined;
   for (let a = addr - (addr % PAGE_SIZE); a < addr + len; a += PAGE_SIZE) {
-    const pfn = mappedPfn(p, a);
-    if (pfn !== NO_PFN) last = folioOf(pfn, last);
+    last = nameFolio(m, mappedPfn(p, a), fp, last);
     const t = p.mm.pt.pteTable(a);
     if (t && t !== lastTable) fp.table((lastTable = t));
   }
@@ -212,12 +214,20 @@ export function nameFaultFrames(m: Machine, fp: Footprint): void {
   for (const hs of m.hugetlb.hstates.values()) for (const f of hs.freelist) fp.frames(f, 1 << hs.order);
 }
 
-/** The whole folio mapped at addr in p, if any, into fp (a fault there may write any page of it: a split). */
-export function nameMappedFolio(m: Machine, p: Process, addr: number, fp: Footprint): void {
-  const pfn = mappedPfn(p, addr);
-  if (pfn === NO_PFN || pfn >= m.mem.nr) return;
+/**
+ * The whole folio of pfn into fp (a fault where it is mapped may write any page of it: a split), unless it is
+ * `last`, the one named just before; the folio (`last` when pfn is none, or no struct page).
+ */
+export function nameFolio(m: Machine, pfn: number, fp: Footprint, last = NO_FOLIO): number {
+  if (pfn === NO_PFN || pfn >= m.mem.nr) return last;
   const f = m.mem.page_folio(pfn);
-  fp.frames(f, m.mem.folio_nr_pages(f));
+  if (f !== last) fp.frames(f, m.mem.folio_nr_pages(f));
+  return f;
+}
+
+/** A folio's fields (its head and the tail pages that hold folio-wide counts: FOLIO_FIELD_PAGES) into fp. */
+export function nameFolioFields(m: Machine, folio: number, fp: Footprint): void {
+  fp.frames(folio, Math.min(FOLIO_FIELD_PAGES, m.mem.folio_nr_pages(folio)));
 }
 
 /** Any other step: one atomic point through the scenario runner, under the lock its syscall takes. */
