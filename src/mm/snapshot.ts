@@ -356,12 +356,14 @@ export function putMapEntries(
   n = keys.length,
 ): void {
   if (Reflect.get(Map.prototype, 'size', m) === n) {
-    let i = 0;
-    for (const [k, v] of Map.prototype.entries.call(m) as IterableIterator<[unknown, unknown]>) {
-      if (k !== keys[i] || v !== vals[i]) break;
-      i++;
-    }
-    if (i === n) return;
+    // forEach with a shared callback: an iterator would allocate an entry per element.
+    cmpKeys = keys;
+    cmpVals = vals;
+    cmpAt = 0;
+    cmpSame = true;
+    Map.prototype.forEach.call(m, sameEntry);
+    cmpKeys = cmpVals = EMPTY;
+    if (cmpSame) return;
   }
   Map.prototype.clear.call(m);
   for (let i = 0; i < n; i++) Map.prototype.set.call(m, keys[i], vals[i]);
@@ -370,15 +372,30 @@ export function putMapEntries(
 /** Make Set s hold exactly vals[i] for i < n, in that order (one that already does is left alone). */
 export function putSetValues(s: Set<unknown>, vals: readonly unknown[], n = vals.length): void {
   if (Reflect.get(Set.prototype, 'size', s) === n) {
-    let i = 0;
-    for (const v of Set.prototype.values.call(s) as IterableIterator<unknown>) {
-      if (v !== vals[i]) break;
-      i++;
-    }
-    if (i === n) return;
+    cmpVals = vals;
+    cmpAt = 0;
+    cmpSame = true;
+    Set.prototype.forEach.call(s, sameValue);
+    cmpVals = EMPTY;
+    if (cmpSame) return;
   }
   Set.prototype.clear.call(s);
   for (let i = 0; i < n; i++) Set.prototype.add.call(s, vals[i]);
+}
+
+/** The compare putMapEntries() and putSetValues() run (module state: no closure per call). */
+const EMPTY: readonly unknown[] = [];
+let cmpKeys: readonly unknown[] = EMPTY;
+let cmpVals: readonly unknown[] = EMPTY;
+let cmpAt = 0;
+let cmpSame = true;
+function sameEntry(v: unknown, k: unknown): void {
+  if (k !== cmpKeys[cmpAt] || v !== cmpVals[cmpAt]) cmpSame = false;
+  cmpAt++;
+}
+function sameValue(v: unknown): void {
+  if (v !== cmpVals[cmpAt]) cmpSame = false;
+  cmpAt++;
 }
 
 /** Put the machine (and the roots snapshotted with it) back into the state of `s`. */

@@ -88,11 +88,6 @@ export function ownedByOps(ctor: { prototype: object }): void {
   OWNED.add(ctor.prototype);
 }
 
-const TYPED = 1;
-const ARRAY = 2;
-const OBJECT = 3;
-const VALUE = 4;
-
 /** An op's fields that never change (its thread and scenario step). */
 const CONSTANT = new Set(['thread', 'step']);
 
@@ -132,47 +127,36 @@ class Copies {
   }
 }
 
-/** Save an op-owned object's fields (flat: kind, key, value... with owned objects inline). */
+/**
+ * Save an op-owned object's fields, in keysOf() order: each value, followed by a copy of it when it is a
+ * typed array or an array, or by the fields of an owned object (whose kind restoreOwned() tells from the
+ * value itself).
+ */
 function saveOwned(o: Record<string, unknown>, out: SavedList<unknown>, copies: Copies): void {
   const keys = keysOf(o);
-  out.push(keys.length);
-  for (const k of keys) {
-    const v = o[k];
-    out.push(k);
-    if (ArrayBuffer.isView(v)) {
-      out.push(TYPED);
-      out.push(v);
-      out.push(copies.typed(v as Int32Array));
-    } else if (Array.isArray(v)) {
-      out.push(ARRAY);
-      out.push(v);
-      out.push(copies.array(v));
-    } else if (v !== null && typeof v === 'object' && OWNED.has(Object.getPrototypeOf(v))) {
-      out.push(OBJECT);
-      out.push(v);
-      saveOwned(v as Record<string, unknown>, out, copies);
-    } else {
-      out.push(VALUE);
-      out.push(v);
-    }
+  for (let i = 0; i < keys.length; i++) {
+    const v = o[keys[i]!];
+    out.push(v);
+    if (v === null || typeof v !== 'object') continue;
+    if (ArrayBuffer.isView(v)) out.push(copies.typed(v as Int32Array));
+    else if (Array.isArray(v)) out.push(copies.array(v));
+    else if (OWNED.has(Object.getPrototypeOf(v))) saveOwned(v as Record<string, unknown>, out, copies);
   }
 }
 
 /** Put back what saveOwned() saved, from `at`; returns where it ended. */
 function restoreOwned(o: Record<string, unknown>, s: unknown[], at: number): number {
-  const n = s[at++] as number;
-  for (let j = 0; j < n; j++) {
-    const k = s[at++] as string;
-    const kind = s[at++] as number;
+  const keys = keysOf(o);
+  for (let i = 0; i < keys.length; i++) {
     const ref = s[at++];
-    o[k] = ref;
-    if (kind === TYPED) (ref as Int32Array).set(s[at++] as Int32Array);
-    else if (kind === ARRAY) {
-      const a = ref as unknown[];
+    o[keys[i]!] = ref;
+    if (ref === null || typeof ref !== 'object') continue;
+    if (ArrayBuffer.isView(ref)) (ref as Int32Array).set(s[at++] as Int32Array);
+    else if (Array.isArray(ref)) {
       const saved = s[at++] as unknown[];
-      a.length = saved.length;
-      for (let i = 0; i < saved.length; i++) a[i] = saved[i];
-    } else if (kind === OBJECT) at = restoreOwned(ref as Record<string, unknown>, s, at);
+      ref.length = saved.length;
+      for (let j = 0; j < saved.length; j++) ref[j] = saved[j];
+    } else if (OWNED.has(Object.getPrototypeOf(ref))) at = restoreOwned(ref as Record<string, unknown>, s, at);
   }
   return at;
 }
@@ -608,7 +592,9 @@ export class Journal {
   /** Which slab slot a table is (for its hash lanes). */
   slotOf(t: Uint32Array): number {
     const per = this.slabViews[0]!.length;
-    const c = this.m.pteSlab.chunks.findIndex((ch) => ch.buffer === t.buffer);
+    const chunks = this.m.pteSlab.chunks;
+    let c = 0;
+    while (chunks[c]!.buffer !== t.buffer) c++;
     return (c * per + t.byteOffset / 4) / TABLE_WORDS;
   }
 
@@ -932,14 +918,17 @@ export class Journal {
     h.pcs.reset();
     h.ops.reset();
     h.opCopies.n = 0;
-    if (thread >= 0) this.saveThread(h, this.threads[thread]!);
-    else for (const t of this.threads) this.saveThread(h, t);
+    if (thread >= 0) this.saveThread(h, this.threads[thread]!, true);
+    else for (const t of this.threads) this.saveThread(h, t, false);
   }
 
-  /** A thread's progress and its ops from the running one on (done ops change no more). */
-  private saveThread(h: Hot, t: Thread): void {
+  /**
+   * A thread's progress and its ops from the running one on (done ops change no more); `one`: the running
+   * op only (a point of the thread runs no other: explorer.ts runPoint()).
+   */
+  private saveThread(h: Hot, t: Thread, one: boolean): void {
     h.pcs.push(t.pc);
-    for (let i = t.pc; i < t.ops.length; i++)
+    for (let i = t.pc, end = one ? Math.min(t.pc + 1, t.ops.length) : t.ops.length; i < end; i++)
       saveOwned(t.ops[i]! as unknown as Record<string, unknown>, h.ops, h.opCopies);
   }
 
@@ -1171,7 +1160,7 @@ export class Journal {
     for (let i = first; i < end; i++) {
       const t = this.threads[i]!;
       t.pc = pcs[i - first]!;
-      for (let j = t.pc; j < t.ops.length; j++)
+      for (let j = t.pc, e = h.thread >= 0 ? Math.min(t.pc + 1, t.ops.length) : t.ops.length; j < e; j++)
         at = restoreOwned(t.ops[j]! as unknown as Record<string, unknown>, ops, at);
     }
   }

@@ -242,11 +242,16 @@ export class StateHash {
     const holders = this.sum;
     for (let k = 0; k < all.length; k++) {
       holders.reset();
-      for (const [mm, v] of all[k]!)
-        holders.add(k, this.nameId(mm) * 0x10001 + (typeof v === 'number' ? v : this.nameId(v)));
+      this.lockMap = k;
+      all[k]!.forEach(this.holder);
       holders.into(h);
     }
   }
+  /** One lock holder into the sum (a shared callback: an iterator would allocate an entry per holder). */
+  private lockMap = 0;
+  private readonly holder = (v: string | number, mm: string): void => {
+    this.sum.add(this.lockMap, this.nameId(mm) * 0x10001 + (typeof v === 'number' ? v : this.nameId(v)));
+  };
 }
 
 /** An unordered set of numbers as one word. */
