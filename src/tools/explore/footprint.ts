@@ -38,7 +38,7 @@ export const R_ALL_MMS = ((1 << (MM_BASE_SHIFT + MAX_MM_SLOTS * MM_KINDS)) - 1) 
  * What a point may read (r) and write (w), as resource bits; `all`: it may touch anything. A point that
  * writes FRAMES may also name the frames it may write (frames()): the journal then compares only those
  * and the ones the page allocator reports touching, not every frame in use; and one that writes page
- * tables the PTE tables it may write (tables()), besides those it allocates or frees (the slab reports them:
+ * tables the PTE tables (or entries of them) it may write (table()), besides those it allocates or frees (the slab reports them:
  * PteSlab.onSlot). Neither is part of the
  * dependency relation: the journal's verify mode checks each such list against a compare of everything.
  */
@@ -59,6 +59,9 @@ export class Footprint {
   /** Whether tablesAt lists every PTE table the point may write (else: any table). */
   tablesNamed = false;
   tablesAt: Uint32Array[] = [];
+  /** Per table named, the first entry and how many from it the point may write. */
+  tableFirst = new Int32Array(8);
+  tableCount = new Int32Array(8);
   nTables = 0;
   /** Anything at all. */
   any(): void {
@@ -94,8 +97,18 @@ export class Footprint {
     this.tablesNamed = true;
     this.nTables = 0;
   }
-  /** PTE table t may be written (after namesTables()). */
-  table(t: Uint32Array): void {
+  /** Entries [first, first + count) of PTE table t may be written (after namesTables()); all by default. */
+  table(t: Uint32Array, first = 0, count = t.length): void {
+    if (this.nTables === this.tableFirst.length) {
+      const f = new Int32Array(2 * this.nTables);
+      f.set(this.tableFirst);
+      this.tableFirst = f;
+      const c = new Int32Array(2 * this.nTables);
+      c.set(this.tableCount);
+      this.tableCount = c;
+    }
+    this.tableFirst[this.nTables] = first;
+    this.tableCount[this.nTables] = count;
     this.tablesAt[this.nTables++] = t;
   }
 }

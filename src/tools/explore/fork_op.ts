@@ -103,7 +103,7 @@ export class ForkOp extends Op {
   /**
    * At a present PTE, the frames the next copy point may write: the folio's fields and the pages the entry
    * (or the batch from it, folio_pte_batch()) maps -- references, mapcounts, PageAnonExclusive
-   * (folio_try_dup_anon_rmap_ptes()); a copy's new page is the allocator's. Elsewhere (a VMA's start or
+   * (folio_try_dup_anon_rmap_ptes()); a copy's new page is the allocator's; none for a share's write-protect. Elsewhere (a VMA's start or
    * end, a hole, hugetlb) nothing is named: every frame is compared.
    */
   private nameFrames(w: World, fp: Footprint): void {
@@ -127,18 +127,22 @@ export class ForkOp extends Op {
     const mem = m.mem;
     const page = pte_pfn(e);
     if (page >= mem.nr) return;
-    const stop = Math.min(c.addr - (c.addr % PMD_SIZE) + PMD_SIZE, src.end);
-    const nr = c.pending ? c.pendingNr : batchReach(m, src, page, i, stop - c.addr);
     fp.namesFrames();
-    nameFolioFields(m, mem.page_folio(page), fp);
-    fp.frames(page, Math.max(nr, 1));
-    // The tables: the child's (its entry; an allocation of it is seen by the journal), and the parent's
-    // for a share's write-protect.
+    // After a share, the write-protect writes the two tables only (__copy_present_ptes()).
+    if (!c.pending) {
+      const stop = Math.min(c.addr - (c.addr % PMD_SIZE) + PMD_SIZE, src.end);
+      const nr = batchReach(m, src, page, i, stop - c.addr);
+      nameFolioFields(m, mem.page_folio(page), fp);
+      fp.frames(page, Math.max(nr, 1));
+    }
+    // The tables: the child's entry (a copy's; an allocation of the table is seen by the journal), and for
+    // a share's write-protect the batch's entries in both.
     const dtable = this.child!.mm.pt.pteTable(c.addr);
     if (!dtable) return;
     fp.namesTables();
-    fp.table(dtable);
-    if (c.pending) fp.table(table);
+    const nr = c.pending ? Math.max(c.pendingNr, 1) : 1;
+    fp.table(dtable, i, nr);
+    if (c.pending) fp.table(table, i, nr);
   }
   /**
    * At a present hugetlb leaf: the folio's fields (copy_hugetlb_page_range()'s share), and the fields of

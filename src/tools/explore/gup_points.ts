@@ -7,7 +7,7 @@
 
 import { NO_FOLIO, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
-import { FOLL_FAST_ONLY, FOLL_LONGTERM, FOLL_PIN } from '../../mm/foll_flags.js';
+import { FOLL_FAST_ONLY, FOLL_LONGTERM, FOLL_PIN, FOLL_SPLIT_PMD } from '../../mm/foll_flags.js';
 import {
   check_and_migrate_movable_pages,
   getUserPagesStep,
@@ -33,7 +33,8 @@ import {
   journalledVma,
   mappedPfn,
   nameFaultFrames,
-  nameFolio,
+  nameFaultFolio,
+  nameFolioOf,
   nameFolioFields,
   quiet,
   type PointRecord,
@@ -132,17 +133,25 @@ export class SlowWalk {
     const fields = mmRes(s, MM_FIELDS);
     if (this.phase === S_WALK) {
       fp.set(pt | R_FRAMES, pt | R_FRAMES);
-      // A follow writes no entry; a fault (or an unshare) the one at the walk's address, in its table. Either
-      // writes the folio mapped there (a grab, a COW's put, an unshare, a PMD split), what a fault maps anew.
+      // A follow writes at most the entry at the walk's address (FOLL_TOUCH); a fault (or an unshare) any
+      // entry of its table (an mTHP maps several). Either writes the folio mapped there (a grab, a COW's put,
+      // an unshare, a PMD split), what a fault maps anew.
       if (!fp.forJournal) return;
       const p = this.caller(w);
-      const start = this.walk!.start;
+      const walk = this.walk!;
+      const start = walk.start;
+      const follow = walk.fault === GUP_NO_FAULT && !(walk.flags & FOLL_SPLIT_PMD);
       fp.namesTables();
       const t = p.mm.pt.pteTable(start);
-      if (t) fp.table(t);
+      if (t) fp.table(t, follow ? pte_index(start) : 0, follow ? 1 : t.length);
       fp.namesFrames();
+      if (follow) {
+        // follow_page_mask(): the grab (try_grab_folio()) and marking the folio accessed, its fields only.
+        nameFolioOf(w.ctx.m, mappedPfn(p, start), fp);
+        return;
+      }
       nameFaultFrames(w.ctx.m, fp);
-      nameFolio(w.ctx.m, mappedPfn(p, start), fp);
+      nameFaultFolio(w.ctx.m, p, start, fp);
       return;
     }
     if (this.phase === S_LOCK) fp.set(lock | fields, lock | fields | R_FRAMES);

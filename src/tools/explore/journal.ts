@@ -672,8 +672,8 @@ export class Journal {
       this.syncSlab(false);
       const at = fp.tablesAt;
       for (let i = 0; i < fp.nTables; i++) {
-        const g = this.slotOf(at[i]!) * TABLE_WORDS;
-        this.diffSlabWords(g, g + TABLE_WORDS);
+        const g = this.slotOf(at[i]!) * TABLE_WORDS + fp.tableFirst[i]!;
+        this.diffSlabWords(g, g + fp.tableCount[i]!);
       }
       // And the tables the point allocated or freed (a freed one is zeroed; a table may be both).
       const sl = this.slots;
@@ -779,9 +779,10 @@ export class Journal {
    * (folio_batch_move_lru()), dropping the references of folios other points put there.
    */
   private diffNamed(fp: Footprint, h: Hot): void {
-    this.diffBatch(h.lru);
-    this.diffBatch(h.lruAdd);
-    this.diffBatch(h.lruMlock);
+    const m = this.m;
+    this.diffBatch(h.lru, m.lruActivateBatch);
+    this.diffBatch(h.lruAdd, m.lruAddBatch);
+    this.diffBatch(h.lruMlock, m.lruMlockBatch);
     const at = fp.framesAt;
     for (let i = 0; i < fp.nFrames; i++) {
       const p0 = Math.max(at[2 * i]!, 0);
@@ -795,9 +796,20 @@ export class Journal {
     this.diffWritten();
   }
 
-  /** Compare the folio fields of each folio in an LRU batch (as saved before the point). */
-  private diffBatch(batch: SavedList<number>): void {
-    for (let i = 0; i < batch.n; i++) this.diffFrames(batch.a[i]!, Math.min(batch.a[i]! + FOLIO_FIELD_PAGES, this.nr));
+  /**
+   * Compare the folio fields of each folio in an LRU batch (as saved before the point), if the point drained
+   * it: a batch that still begins with what it held kept its folios and their references, and a folio in
+   * it changes only by a drain or where the point names it.
+   */
+  private diffBatch(batch: SavedList<number>, now: readonly number[]): void {
+    const n = batch.n;
+    const a = batch.a;
+    if (now.length >= n) {
+      let i = 0;
+      while (i < n && now[i] === a[i]) i++;
+      if (i === n) return;
+    }
+    for (let i = 0; i < n; i++) this.diffFrames(a[i]!, Math.min(a[i]! + FOLIO_FIELD_PAGES, this.nr));
   }
 
   /** Log the changes of the struct-page arrays over frames [p0, p1). */

@@ -187,7 +187,8 @@ export function nameStepWrites(ctx: RunContext, step: ThreadStep | Step, fp: Foo
     const h = ctx.objects.get(step.pins);
     if (!(h instanceof PinHandle)) return;
     let last = NO_FOLIO;
-    for (let i = 0; i < h.entries.length; i++) if (!h.releasedAt.has(i)) last = nameFolio(m, h.entries[i]!, fp, last);
+    // unpin_user_pages(): gup_put_folio() of each entry's folio.
+    for (let i = 0; i < h.entries.length; i++) if (!h.releasedAt.has(i)) last = nameFolioOf(m, h.entries[i]!, fp, last);
     return;
   }
   if (step.op !== 'read' && step.op !== 'write') return;
@@ -197,7 +198,7 @@ export function nameStepWrites(ctx: RunContext, step: ThreadStep | Step, fp: Foo
   let last = NO_FOLIO;
   let lastTable: Uint32Array | undefined;
   for (let a = addr - (addr % PAGE_SIZE); a < addr + len; a += PAGE_SIZE) {
-    last = nameFolio(m, mappedPfn(p, a), fp, last);
+    last = nameFaultFolio(m, p, a, fp, last);
     const t = p.mm.pt.pteTable(a);
     if (t && t !== lastTable) fp.table((lastTable = t));
   }
@@ -215,13 +216,35 @@ export function nameFaultFrames(m: Machine, fp: Footprint): void {
 }
 
 /**
- * The whole folio of pfn into fp (a fault where it is mapped may write any page of it: a split), unless it is
- * `last`, the one named just before; the folio (`last` when pfn is none, or no struct page).
+ * What a fault at addr in p may write of the folio mapped there, into fp: every page of a folio mapped by
+ * a PMD or PUD leaf (the fault may split the leaf, which maps each page: __split_huge_pmd()); else the
+ * folio's fields and the page itself (a COW or an unshare changes that page's mapcount and
+ * PageAnonExclusive and the folio's counts: wp_page_copy(), wp_page_reuse()). Skips the fields or the
+ * folio of `last`, the folio named just before; returns the folio (`last` when nothing is mapped there,
+ * or no struct page).
  */
-export function nameFolio(m: Machine, pfn: number, fp: Footprint, last = NO_FOLIO): number {
+export function nameFaultFolio(m: Machine, p: Process, addr: number, fp: Footprint, last = NO_FOLIO): number {
+  const pfn = mappedPfn(p, addr);
   if (pfn === NO_PFN || pfn >= m.mem.nr) return last;
   const f = m.mem.page_folio(pfn);
-  if (f !== last) fp.frames(f, m.mem.folio_nr_pages(f));
+  const pt = p.mm.pt;
+  if (pt.pudLeaf(addr) !== 0 || typeof pt.pmdSlot(addr) === 'number') {
+    if (f !== last) fp.frames(f, m.mem.folio_nr_pages(f));
+    return f;
+  }
+  if (f !== last) nameFolioFields(m, f, fp);
+  if (pfn - f >= FOLIO_FIELD_PAGES) fp.frames(pfn, 1);
+  return f;
+}
+
+/**
+ * The fields of pfn's folio into fp, unless it is `last` (what a grab or a put writes: the references and
+ * pin count; a folio freed by its last put is the allocator's to report); returns the folio.
+ */
+export function nameFolioOf(m: Machine, pfn: number, fp: Footprint, last = NO_FOLIO): number {
+  if (pfn === NO_PFN || pfn >= m.mem.nr) return last;
+  const f = m.mem.page_folio(pfn);
+  if (f !== last) nameFolioFields(m, f, fp);
   return f;
 }
 
