@@ -27,7 +27,8 @@ import { Locks } from './locks.js';
 import { AtomicOp, World, journalSafe, nameStepWrites, unmappedStart, type PointRecord } from './op.js';
 import { makeOp } from './threads.js';
 import { StateHash, type Thread } from './state.js';
-import { Journal, ownedByOps } from './journal.js';
+import { Journal } from './journal.js';
+import { ownedByOps } from './owned.js';
 import { FastWalk, SlowWalk } from './gup_points.js';
 import { observe, pageLines } from './outcome.js';
 

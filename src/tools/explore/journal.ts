@@ -28,13 +28,14 @@ import { AddressSpace } from '../../mm/fs.js';
 import type { PmdSlot } from '../../mm/pgtable.js';
 import { FOLIO_FIELD_PAGES, PG_buddy, ORDER_MASK, ZERO_PFN } from '../../mm/memmap.js';
 import { FOLIO_SERIAL } from '../../mm/machine.js';
-import { copyList, snapshotMachine, restoreMachine, type MachineSnapshot } from '../../mm/snapshot.js';
+import { snapshotMachine, restoreMachine, type MachineSnapshot } from '../../mm/snapshot.js';
 import { laneA, laneB } from './state_hash.js';
 import type { Locks } from './locks.js';
 import { PinHandle, type RunContext as Ctx } from '../../scenario/context.js';
 import type { Holder } from '../../consumers/holder.js';
 import type { Thread } from './state.js';
 import { SavedList, SavedMap, SavedSet } from './saved.js';
+import { Copies, restoreOwned, saveOwned } from './owned.js';
 import { Footprint, R_FRAMES, R_HANDLES, R_ALL_MMS, MAX_MM_SLOTS, MM_LOCK, MM_PT, mmRes } from './footprint.js';
 
 /** One mTHP order's fault counters (Vmstat.mthp). */
@@ -79,86 +80,6 @@ class Log {
     this.idx[this.n] = i;
     this.old[this.n++] = o;
   }
-}
-
-/** Objects the explorer's ops own (their fields are saved and put back in place, recursively). */
-const OWNED = new Set<unknown>([Object.prototype]);
-/** Register a class whose instances ops keep as their own state (FastWalk, SlowWalk...). */
-export function ownedByOps(ctor: { prototype: object }): void {
-  OWNED.add(ctor.prototype);
-}
-
-/** An op's fields that never change (its thread and scenario step). */
-const CONSTANT = new Set(['thread', 'step']);
-
-/** Each owned object's field names, found once (ops and their parts keep one shape). */
-const KEYS = new WeakMap<object, string[]>();
-
-function keysOf(o: object): string[] {
-  let k = KEYS.get(o);
-  if (!k) KEYS.set(o, (k = Object.keys(o).filter((x) => !CONSTANT.has(x))));
-  return k;
-}
-
-/**
- * The copies of typed arrays and arrays saved at one depth, reused by the next save there when they fit
- * (a copy is never handed to the ops: restoreOwned() copies out of it).
- */
-class Copies {
-  list: unknown[] = [];
-  n = 0;
-  typed(v: Int32Array): Int32Array {
-    const old = this.list[this.n];
-    if (ArrayBuffer.isView(old) && old.constructor === v.constructor && (old as Int32Array).length === v.length) {
-      (old as Int32Array).set(v);
-      this.n++;
-      return old as Int32Array;
-    }
-    return (this.list[this.n++] = v.slice());
-  }
-  array(v: unknown[]): unknown[] {
-    const old = this.list[this.n];
-    if (Array.isArray(old)) {
-      copyList(old, v);
-      this.n++;
-      return old;
-    }
-    return (this.list[this.n++] = v.slice());
-  }
-}
-
-/**
- * Save an op-owned object's fields, in keysOf() order: each value, followed by a copy of it when it is a
- * typed array or an array, or by the fields of an owned object (whose kind restoreOwned() tells from the
- * value itself).
- */
-function saveOwned(o: Record<string, unknown>, out: SavedList<unknown>, copies: Copies): void {
-  const keys = keysOf(o);
-  for (let i = 0; i < keys.length; i++) {
-    const v = o[keys[i]!];
-    out.push(v);
-    if (v === null || typeof v !== 'object') continue;
-    if (ArrayBuffer.isView(v)) out.push(copies.typed(v as Int32Array));
-    else if (Array.isArray(v)) out.push(copies.array(v));
-    else if (OWNED.has(Object.getPrototypeOf(v))) saveOwned(v as Record<string, unknown>, out, copies);
-  }
-}
-
-/** Put back what saveOwned() saved, from `at`; returns where it ended. */
-function restoreOwned(o: Record<string, unknown>, s: unknown[], at: number): number {
-  const keys = keysOf(o);
-  for (let i = 0; i < keys.length; i++) {
-    const ref = s[at++];
-    o[keys[i]!] = ref;
-    if (ref === null || typeof ref !== 'object') continue;
-    if (ArrayBuffer.isView(ref)) (ref as Int32Array).set(s[at++] as Int32Array);
-    else if (Array.isArray(ref)) {
-      const saved = s[at++] as unknown[];
-      ref.length = saved.length;
-      for (let j = 0; j < saved.length; j++) ref[j] = saved[j];
-    } else if (OWNED.has(Object.getPrototypeOf(ref))) at = restoreOwned(ref as Record<string, unknown>, s, at);
-  }
-  return at;
 }
 
 /** What a point may change besides page words, saved before it. */
@@ -941,7 +862,7 @@ export class Journal {
   private saveThread(h: Hot, t: Thread, one: boolean): void {
     h.pcs.push(t.pc);
     for (let i = t.pc, end = one ? Math.min(t.pc + 1, t.ops.length) : t.ops.length; i < end; i++)
-      saveOwned(t.ops[i]! as unknown as Record<string, unknown>, h.ops, h.opCopies);
+      saveOwned(t.ops[i]!, h.ops, h.opCopies);
   }
 
   private saveFrames(h: Hot): void {
@@ -1173,7 +1094,7 @@ export class Journal {
       const t = this.threads[i]!;
       t.pc = pcs[i - first]!;
       for (let j = t.pc, e = h.thread >= 0 ? Math.min(t.pc + 1, t.ops.length) : t.ops.length; j < e; j++)
-        at = restoreOwned(t.ops[j]! as unknown as Record<string, unknown>, ops, at);
+        at = restoreOwned(t.ops[j]!, ops, at);
     }
   }
 
