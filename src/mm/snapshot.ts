@@ -355,7 +355,9 @@ export function putMapEntries(
   vals: readonly unknown[],
   n = keys.length,
 ): void {
-  if (Reflect.get(Map.prototype, 'size', m) === n) {
+  const size = Reflect.get(Map.prototype, 'size', m) as number;
+  if (size === 0 && n === 0) return;
+  if (size === n) {
     // forEach with a shared callback: an iterator would allocate an entry per element.
     cmpKeys = keys;
     cmpVals = vals;
@@ -371,7 +373,9 @@ export function putMapEntries(
 
 /** Make Set s hold exactly vals[i] for i < n, in that order (one that already does is left alone). */
 export function putSetValues(s: Set<unknown>, vals: readonly unknown[], n = vals.length): void {
-  if (Reflect.get(Set.prototype, 'size', s) === n) {
+  const size = Reflect.get(Set.prototype, 'size', s) as number;
+  if (size === 0 && n === 0) return;
+  if (size === n) {
     cmpVals = vals;
     cmpAt = 0;
     cmpSame = true;

@@ -58,6 +58,9 @@ const A_MAPPING = 4;
 /** Extra arrays (contents...) take ids from A_EXTRA up; PTE-slab words are A_SLAB. */
 const A_EXTRA = 5;
 const A_SLAB = 1000;
+/** A PTE table's hash lanes (by slab slot) before a point changed it: put back whole on a step back. */
+const A_SLOT_A = 1001;
+const A_SLOT_B = 1002;
 
 /** A growable log of (array, index, old value) entries. */
 class Log {
@@ -270,6 +273,10 @@ export class Journal {
   private slabViews: Int32Array[] = [];
   slotA = new Int32Array(0);
   slotB = new Int32Array(0);
+  /** Per slot, the serial of the last point that logged its lanes (a table's lanes are logged once a point). */
+  private slotStamp = new Int32Array(0);
+  /** Points begun so far (a serial number per point). */
+  private serial = 0;
   /** The page-state hash lanes (struct pages and contents). */
   pageA = 0;
   pageB = 0;
@@ -483,6 +490,9 @@ export class Journal {
       const b = new Int32Array(s.length / TABLE_WORDS);
       b.set(this.slotB);
       this.slotB = b;
+      const st = new Int32Array(s.length / TABLE_WORDS);
+      st.set(this.slotStamp);
+      this.slotStamp = st;
     }
     for (let c = this.slabViews.length; c < slab.chunks.length; c++) {
       const ch = slab.chunks[c]!;
@@ -537,6 +547,7 @@ export class Journal {
       check: undefined,
     });
     f.logStart = this.log.n;
+    this.serial++;
     this.written.clear();
     this.touched.clear();
     this.slots.clear();
@@ -635,17 +646,15 @@ export class Journal {
   }
 
   private unlog(a: number, i: number, old: number): void {
-    if (a === A_SLAB) {
-      const per = this.slabViews[0]!.length;
-      const cur = this.slabViews[(i / per) | 0]!;
-      const w = i % per;
-      const s = (i / TABLE_WORDS) | 0;
-      const k = i % TABLE_WORDS;
-      const v = cur[w]!;
-      this.slotA[s] = (this.slotA[s]! - laneA(k, v) + laneA(k, old)) | 0;
-      this.slotB[s] = (this.slotB[s]! - laneB(k, v) + laneB(k, old)) | 0;
-      cur[w] = old;
-      this.slabShadow[i] = old;
+    if (a >= A_SLAB) {
+      // A table's lanes were logged before its first word the point changed: put back after its words.
+      if (a === A_SLOT_A) this.slotA[i] = old;
+      else if (a === A_SLOT_B) this.slotB[i] = old;
+      else {
+        const per = this.slabViews[0]!.length;
+        this.slabViews[(i / per) | 0]![i % per] = old;
+        this.slabShadow[i] = old;
+      }
       return;
     }
     switch (a) {
@@ -824,6 +833,11 @@ export class Journal {
         if (v !== o) {
           const s = (g / TABLE_WORDS) | 0;
           const i = g % TABLE_WORDS;
+          if (this.slotStamp[s] !== this.serial) {
+            this.slotStamp[s] = this.serial;
+            this.log.push(A_SLOT_A, s, this.slotA[s]!);
+            this.log.push(A_SLOT_B, s, this.slotB[s]!);
+          }
           this.slotA[s] = (this.slotA[s]! - laneA(i, o) + laneA(i, v)) | 0;
           this.slotB[s] = (this.slotB[s]! - laneB(i, o) + laneB(i, v)) | 0;
           shadow[g] = v;
