@@ -82,8 +82,9 @@ export class ForkOp extends Op {
   override footprint(w: World, fp: Footprint): void {
     const ps = w.slot(this.s.proc);
     const cs = this.child ? w.slot(this.s.child) : NO_SLOT;
-    if (this.phase === F_END && !this.structural(w)) {
-      // dup_mmap()'s end without an error: mmap_write_unlock() and the child's files (none: dup_fd()).
+    if ((this.phase === F_END && !this.structural(w)) || this.phase === F_BEGIN) {
+      // dup_mmap()'s start (the child's process, mm and VMAs: no page state, no PTE table) or its end without
+      // an error (mmap_write_unlock() and the child's files: none, dup_fd()).
       fp.any();
       fp.namesFrames();
       return fp.namesTables();

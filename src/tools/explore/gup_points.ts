@@ -126,8 +126,17 @@ export class SlowWalk {
   footprint(w: World, fp: Footprint): void {
     const s = w.slot(this.proc);
     if (s === NO_SLOT || this.structural(w)) return fp.any();
-    // A hugetlb COW may unmap the page from the other processes that map it (unmap_ref_private()).
-    if (this.phase === S_WALK && this.walkVma(w)?.kind === 'hugetlb') return fp.any();
+    // A hugetlb COW may unmap the page from the other processes that map it (unmap_ref_private()). A follow
+    // (no fault due) only grabs the folio (hugetlb_follow_page_mask()): its fields, no PTE table.
+    if (this.phase === S_WALK && this.walkVma(w)?.kind === 'hugetlb') {
+      fp.any();
+      const walk = this.walk!;
+      if (!fp.forJournal || walk.fault !== GUP_NO_FAULT) return;
+      fp.namesFrames();
+      fp.namesTables();
+      nameFolioOf(w.ctx.m, mappedPfn(this.caller(w), walk.start), fp);
+      return;
+    }
     const pt = mmRes(s, MM_PT);
     const lock = mmRes(s, MM_LOCK);
     const fields = mmRes(s, MM_FIELDS);
