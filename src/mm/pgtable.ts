@@ -83,12 +83,12 @@ export class PteSlab {
    * knows which tables to compare besides those a point names (tools/explore/journal.ts). No kernel
    * counterpart.
    */
-  onSlot: ((slot: number) => void) | undefined = undefined;
+  onSlot: ((slot: number, freed: boolean) => void) | undefined = undefined;
 
   /** pte_alloc_one(): a zeroed table. */
   alloc(): Uint32Array {
     const id = this.free.length > 0 ? this.free.pop()! : this.used++;
-    this.onSlot?.(id);
+    this.onSlot?.(id, false);
     let v = this.views[id];
     if (v === undefined) {
       const c = Math.floor(id / TABLES_PER_CHUNK);
@@ -109,7 +109,7 @@ export class PteSlab {
     if (c === undefined) throw new Error('gupsim bug: freeing a PTE table that is not from this slab');
     if (!empty) t.fill(0);
     const id = c * TABLES_PER_CHUNK + t.byteOffset / (TABLE_WORDS * 4);
-    this.onSlot?.(id);
+    this.onSlot?.(id, true);
     this.free.push(id);
   }
 

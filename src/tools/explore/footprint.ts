@@ -13,6 +13,8 @@
 // A point that may touch anything else (a process made or ended, VMAs changed, an MMU notifier called,
 // any step the explorer runs whole) says `all`, which depends on every other point.
 
+import { PTRS_PER_PTE } from '../../mm/pgtable.js';
+
 export const R_FRAMES = 1 << 0;
 export const R_HANDLES = 1 << 1;
 const MM_BASE_SHIFT = 2;
@@ -92,10 +94,43 @@ export class Footprint {
     this.framesAt[2 * this.nFrames + 1] = count;
     this.nFrames++;
   }
+  /**
+   * In a PTE table the point allocates, the entries [newFirst, newFirst + newCount) it may write (a fault
+   * maps its page, or its mTHP's pages, in the table it allocates): every entry unless newEntries() says.
+   */
+  newFirst = 0;
+  newCount = PTRS_PER_PTE;
+  /** Whether newEntries() has named a range, or anyNewEntry() said every entry (later ranges widen none). */
+  private newNamed = false;
+  private newAll = false;
   /** From now on the point writes no PTE table but those named by table() and those it allocates or frees. */
   namesTables(): void {
     this.tablesNamed = true;
     this.nTables = 0;
+    this.newFirst = 0;
+    this.newCount = PTRS_PER_PTE;
+    this.newNamed = this.newAll = false;
+  }
+  /**
+   * In a table the point allocates, it writes entries [first, first + count) at most, besides any ranges
+   * named before (after namesTables(): the smallest range covering them all).
+   */
+  newEntries(first: number, count: number): void {
+    if (this.newAll) return;
+    if (this.newNamed) {
+      const end = Math.max(this.newFirst + this.newCount, first + count);
+      first = Math.min(this.newFirst, first);
+      count = end - first;
+    }
+    this.newNamed = true;
+    this.newFirst = first;
+    this.newCount = count;
+  }
+  /** In a table the point allocates, any entry may be written (whatever else names a range). */
+  anyNewEntry(): void {
+    this.newAll = true;
+    this.newFirst = 0;
+    this.newCount = PTRS_PER_PTE;
   }
   /** Entries [first, first + count) of PTE table t may be written (after namesTables()); all by default. */
   table(t: Uint32Array, first = 0, count = t.length): void {

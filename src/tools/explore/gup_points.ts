@@ -35,6 +35,7 @@ import {
   nameFaultFrames,
   nameFaultFolio,
   nameFolioOf,
+  nameNewEntries,
   nameFolioFields,
   quiet,
   type PointRecord,
@@ -160,6 +161,7 @@ export class SlowWalk {
         return;
       }
       nameFaultFrames(w.ctx.m, fp);
+      nameNewEntries(w.ctx.m, p, start, PAGE_SIZE, fp);
       nameFaultFolio(w.ctx.m, p, start, fp);
       return;
     }

@@ -290,8 +290,9 @@ export class Journal {
    * the only ones compared; past EXTRA_RANGES of them, every frame of the set is.
    */
   private readonly touched = new RangeLog();
-  /** The PTE slab's slots handed out or taken back since the point began (PteSlab.onSlot). */
+  /** The PTE slab's slots handed out, and taken back, since the point began (PteSlab.onSlot). */
   private readonly slots = new RangeLog();
+  private readonly freedSlots = new RangeLog();
   private readonly log = new Log();
   private readonly frames: Frame[] = [];
   /**
@@ -355,7 +356,7 @@ export class Journal {
     this.syncSlab(true);
     for (const c of [ctx.sc, m.profile, m.cfg]) reachable(c, this.constants);
     m.alloc.onTouch = (pfn, nr) => this.addPages(pfn, nr);
-    m.pteSlab.onSlot = (slot) => this.slots.add(slot, 1);
+    m.pteSlab.onSlot = (slot, freed) => (freed ? this.freedSlots : this.slots).add(slot, 1);
     mem.onExtraWrite = (pfn, nr) => this.written.add(pfn, nr);
   }
 
@@ -551,6 +552,7 @@ export class Journal {
     this.written.clear();
     this.touched.clear();
     this.slots.clear();
+    this.freedSlots.clear();
     const hot = f.hot;
     hot.pageA = this.pageA;
     hot.pageB = this.pageB;
@@ -600,17 +602,23 @@ export class Journal {
     if (framesUntouched && this.log.n !== n)
       throw new Error('gupsim bug: a point whose footprint writes no frames changed a page');
     const m = this.log.n;
-    if (!tablesUntouched && fp?.tablesNamed && !this.slots.all) {
+    if (!tablesUntouched && fp?.tablesNamed && !this.slots.all && !this.freedSlots.all) {
       this.syncSlab(false);
       const at = fp.tablesAt;
       for (let i = 0; i < fp.nTables; i++) {
         const g = this.slotOf(at[i]!) * TABLE_WORDS + fp.tableFirst[i]!;
         this.diffSlabWords(g, g + fp.tableCount[i]!);
       }
-      // And the tables the point allocated or freed (a freed one is zeroed; a table may be both).
+      // And the tables the point allocated (zeroed: the entries it may write in one, Footprint.newEntries())
+      // or freed (every word: a freed table is zeroed; a table may be both).
       const sl = this.slots;
       for (let i = 0; i < sl.n; i++) {
-        const g = sl.start[i]! * TABLE_WORDS;
+        const g = sl.start[i]! * TABLE_WORDS + fp.newFirst;
+        this.diffSlabWords(g, g + fp.newCount);
+      }
+      const fr = this.freedSlots;
+      for (let i = 0; i < fr.n; i++) {
+        const g = fr.start[i]! * TABLE_WORDS;
         this.diffSlabWords(g, g + TABLE_WORDS);
       }
       const k = this.log.n;

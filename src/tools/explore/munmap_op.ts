@@ -73,10 +73,14 @@ export class MunmapOp extends Op {
       if (!fp.forJournal) return;
       fp.namesTables();
       const p = this.p(w);
-      let last: Uint32Array | undefined;
-      for (let a = this.addr - (this.addr % PMD_SIZE); a < this.startAddr + this.len; a += PMD_SIZE) {
+      const end = this.startAddr + this.len;
+      for (let a = this.addr - (this.addr % PMD_SIZE); a < end; a += PMD_SIZE) {
         const t = p.mm.pt.pteTable(a);
-        if (t && t !== last) fp.table((last = t));
+        if (!t) continue;
+        // The entries of the range left to zap in this table.
+        const from = Math.max(a, this.addr);
+        const to = Math.min(a + PMD_SIZE, end);
+        fp.table(t, pte_index(from), Math.ceil((to - from) / PAGE_SIZE));
       }
       return;
     }

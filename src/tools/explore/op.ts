@@ -21,7 +21,8 @@ import {
   PUD_SIZE,
   ZERO_PFN,
 } from '../../mm/memmap.js';
-import { pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
+import { PTRS_PER_PTE, pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
+import { mthpOrdersAllowed } from '../../mm/huge_memory.js';
 import { Footprint, MAX_MM_SLOTS, NO_SLOT } from './footprint.js';
 import { EFAULT } from '../../uapi/errno.js';
 import type { Locks } from './locks.js';
@@ -195,6 +196,7 @@ export function nameStepWrites(ctx: RunContext, step: ThreadStep | Step, fp: Foo
   const p = m.process(step.proc)!;
   const { addr, len } = ctx.range(step);
   nameFaultFrames(m, fp);
+  nameNewEntries(m, p, addr, len, fp);
   let last = NO_FOLIO;
   let lastTable: Uint32Array | undefined;
   for (let a = addr - (addr % PAGE_SIZE); a < addr + len; a += PAGE_SIZE) {
@@ -202,6 +204,25 @@ export function nameStepWrites(ctx: RunContext, step: ThreadStep | Step, fp: Foo
     const t = p.mm.pt.pteTable(a);
     if (t && t !== lastTable) fp.table((lastTable = t));
   }
+}
+
+/**
+ * The entries faults in [addr, addr + len) of p may write in a PTE table they allocate: each page's, or with
+ * mTHP the aligned block of the largest order allowed around it (do_anonymous_page()); into fp as one range
+ * of slots every such table shares (Footprint.newEntries()). Under a PMD leaf, or across tables, any entry.
+ */
+export function nameNewEntries(m: Machine, p: Process, addr: number, len: number, fp: Footprint): void {
+  // A PMD leaf there may be split into a new table, each entry set (__split_huge_pmd()).
+  for (let a = addr - (addr % PMD_SIZE); a < addr + len; a += PMD_SIZE)
+    if (typeof p.mm.pt.pmdSlot(a) === 'number') return fp.anyNewEntry();
+  const vma = p.mm.vma_lookup(addr);
+  const span = PAGE_SIZE << (vma ? (mthpOrdersAllowed(m, vma, addr)[0] ?? 0) : 0);
+  const first = addr - (addr % span);
+  const end = Math.max(addr + len, addr + 1);
+  const pages = Math.ceil((end - first) / span) * (span / PAGE_SIZE);
+  const i = pte_index(first);
+  if (pages >= PTRS_PER_PTE || i + pages > PTRS_PER_PTE) return fp.anyNewEntry(); // across tables
+  fp.newEntries(i, pages);
 }
 
 /**

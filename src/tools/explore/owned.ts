@@ -62,19 +62,37 @@ interface Shape {
   restore: Restorer;
 }
 
-/** Each owned object's shape, found once (ops and their parts keep one). */
+/**
+ * Where a class keeps the shape of its instances, on its prototype with the prototype it was found for (a
+ * subclass's prototype inherits its parent's entry, not its shape). Every instance of a class has the same
+ * fields: the compiler targets ES2022, whose class fields are defined by the constructor, all of them.
+ */
+const SHAPE = Symbol('gupsim.shape');
+interface ClassShape {
+  proto: object;
+  shape: Shape;
+}
+/** A plain object's shape, found once per object (records of one literal mostly share theirs). */
 const SHAPES = new WeakMap<object, Shape>();
 /** Shapes by their field names: every object with the same fields shares the compiled pair. */
 const BY_KEYS = new Map<string, Shape>();
 
 function shapeOf(o: object): Shape {
-  let s = SHAPES.get(o);
-  if (s) return s;
+  const proto = Object.getPrototypeOf(o) as { [SHAPE]?: ClassShape } | null;
+  const plain = proto === Object.prototype || proto === null;
+  if (!plain) {
+    const c = proto[SHAPE];
+    if (c !== undefined && c.proto === proto) return c.shape;
+  } else {
+    const s = SHAPES.get(o);
+    if (s) return s;
+  }
   const keys = Object.keys(o).filter((x) => !CONSTANT.has(x));
   const id = JSON.stringify(keys);
-  s = BY_KEYS.get(id);
+  let s = BY_KEYS.get(id);
   if (!s) BY_KEYS.set(id, (s = compile(keys)));
-  SHAPES.set(o, s);
+  if (plain) SHAPES.set(o, s);
+  else proto[SHAPE] = { proto, shape: s };
   return s;
 }
 
