@@ -137,7 +137,9 @@ export class StateHash {
     // The allocator's free lists live in the pool (the free heads' slots); the list heads here.
     for (const a of m.alloc.areas) {
       h.num(a.free);
-      for (let i = 0; i < a.heads.length; i++) h.num(a.heads[i]!);
+      // Int32Array entries: words as they are.
+      const heads = a.heads;
+      for (let i = 0; i < heads.length; i++) h.word(heads[i]!);
     }
     for (const hs of m.hugetlb.hstates.values()) {
       h.num(hs.nr_huge_pages);
