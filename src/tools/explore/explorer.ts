@@ -226,13 +226,16 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   const stepFp = new Footprint();
   stepFp.forJournal = true;
   const endFp = new Footprint();
-  const step = (ti: number): PointRecord => {
+  // `known`: the footprint the reduction found for the point when the search entered this state (the search
+  // is back in that state whenever it steps from it), made for the journal too.
+  const step = (ti: number, known: Footprint | undefined): PointRecord => {
     const t = threads[ti]!;
     const op = t.ops[t.pc]!;
-    op.footprint(world, stepFp);
-    journal.begin(op.structural(world), stepFp, ti);
+    const fp = known ?? stepFp;
+    if (!known) op.footprint(world, stepFp);
+    journal.begin(op.structural(world), fp, ti);
     const rec = runPoint(ti);
-    journal.commit(stepFp);
+    journal.commit(fp);
     return rec;
   };
   const traceStep = (ti: number, rec: PointRecord, pc: number): TraceStep => {
@@ -309,7 +312,12 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   const eViol = new IntList();
   const path = new Uint8Array(1 << 16);
   const fps: Footprint[][] = [];
-  const fpAt = (depth: number): Footprint[] => (fps[depth] ??= threads.map(() => new Footprint()));
+  const fpAt = (depth: number): Footprint[] =>
+    (fps[depth] ??= threads.map(() => {
+      const fp = new Footprint();
+      fp.forJournal = true;
+      return fp;
+    }));
   let post = 0;
   let states = 0;
   let truncated = false;
@@ -432,7 +440,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     f.todo &= f.todo - 1;
     f.done |= 1 << ti;
     path[f.depth] = ti;
-    const rec = step(ti);
+    const rec = step(ti, reduce ? fpAt(f.depth)[ti] : undefined);
     let viol = NO_EDGE;
     if (rec.violation) {
       viol = prop(rec.violation.property);

@@ -40,9 +40,9 @@ export const R_ALL_MMS = ((1 << (MM_BASE_SHIFT + MAX_MM_SLOTS * MM_KINDS)) - 1) 
  * What a point may read (r) and write (w), as resource bits; `all`: it may touch anything. A point that
  * writes FRAMES may also name the frames it may write (frames()): the journal then compares only those
  * and the ones the page allocator reports touching, not every frame in use; and one that writes page
- * tables the PTE tables (or entries of them) it may write (table()), besides those it allocates or frees (the slab reports them:
- * PteSlab.onSlot). Neither is part of the
- * dependency relation: the journal's verify mode checks each such list against a compare of everything.
+ * tables the PTE tables (or entries of them) it may write (table()), besides those it allocates or frees
+ * (the slab reports them: PteSlab.onSlot). Neither is part of the dependency relation: the journal's
+ * verify mode checks each such list against a compare of everything.
  */
 export class Footprint {
   all = true;

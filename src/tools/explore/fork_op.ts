@@ -104,8 +104,9 @@ export class ForkOp extends Op {
   /**
    * At a present PTE, the frames the next copy point may write: the folio's fields and the pages the entry
    * (or the batch from it, folio_pte_batch()) maps -- references, mapcounts, PageAnonExclusive
-   * (folio_try_dup_anon_rmap_ptes()); a copy's new page is the allocator's; none for a share's write-protect. Elsewhere (a VMA's start or
-   * end, a hole, hugetlb) nothing is named: every frame is compared.
+   * (folio_try_dup_anon_rmap_ptes()); a copy's new page is the allocator's; none for a share's
+   * write-protect. Elsewhere (a VMA's start or end, a hole, hugetlb) nothing is named: every frame is
+   * compared.
    */
   private nameFrames(w: World, fp: Footprint): void {
     if (!fp.forJournal) return;
