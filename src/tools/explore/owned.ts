@@ -63,36 +63,36 @@ interface Shape {
 }
 
 /**
- * Where a class keeps the shape of its instances, on its prototype with the prototype it was found for (a
- * subclass's prototype inherits its parent's entry, not its shape). Every instance of a class has the same
- * fields: the compiler targets ES2022, whose class fields are defined by the constructor, all of them.
+ * Where a shape is kept once found: for an instance of a class, on the class's prototype with the prototype
+ * it was found for (a subclass's prototype inherits its parent's entry, not its shape; every instance of a
+ * class has the same fields: the compiler targets ES2022, whose class fields the constructor defines, all
+ * of them); for a plain record, on the record itself. A symbol-keyed property: a side table's look-up cost
+ * more than the save it serves, and ops are made anew for every search. Object.keys() and the machine's
+ * snapshots see string keys only.
  */
 const SHAPE = Symbol('gupsim.shape');
 interface ClassShape {
   proto: object;
   shape: Shape;
 }
-/** A plain object's shape, found once per object (records of one literal mostly share theirs). */
-const SHAPES = new WeakMap<object, Shape>();
+type Shaped = { [SHAPE]?: Shape | ClassShape };
 /** Shapes by their field names: every object with the same fields shares the compiled pair. */
 const BY_KEYS = new Map<string, Shape>();
 
 function shapeOf(o: object): Shape {
-  const proto = Object.getPrototypeOf(o) as { [SHAPE]?: ClassShape } | null;
-  const plain = proto === Object.prototype || proto === null;
-  if (!plain) {
-    const c = proto[SHAPE];
-    if (c !== undefined && c.proto === proto) return c.shape;
-  } else {
-    const s = SHAPES.get(o);
-    if (s) return s;
+  const known = (o as Shaped)[SHAPE];
+  if (known !== undefined) {
+    if (!('proto' in known)) return known;
+    if (known.proto === Object.getPrototypeOf(o)) return known.shape;
   }
   const keys = Object.keys(o).filter((x) => !CONSTANT.has(x));
-  const id = JSON.stringify(keys);
+  const id = keys.join(',');
   let s = BY_KEYS.get(id);
   if (!s) BY_KEYS.set(id, (s = compile(keys)));
-  if (plain) SHAPES.set(o, s);
-  else proto[SHAPE] = { proto, shape: s };
+  const proto = Object.getPrototypeOf(o) as Shaped | null;
+  const at = proto === null || proto === Object.prototype ? (o as Shaped) : proto;
+  const value = at === o ? s : { proto: at, shape: s };
+  if (Object.isExtensible(at)) Object.defineProperty(at, SHAPE, { value, enumerable: false, writable: true });
   return s;
 }
 
