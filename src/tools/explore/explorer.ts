@@ -127,6 +127,8 @@ const NO_EDGE = -1;
  * its end before another begins (explore() is synchronous and calls nothing that explores).
  */
 const FOOTPRINTS: Footprint[][] = [];
+/** The thread run at each depth of the current interleaving (kept likewise; read up to the depth only). */
+const PATH = new Uint8Array(1 << 16);
 
 /** A growable Int32Array. */
 class IntList {
@@ -317,7 +319,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   const eTo = new IntList();
   const eThread = new IntList();
   const eViol = new IntList();
-  const path = new Uint8Array(1 << 16);
+  const path = PATH;
   // Per depth, a footprint per thread (from the pool: the search sets each before it reads it).
   const fpAt = (depth: number): Footprint[] => {
     const f = (FOOTPRINTS[depth] ??= []);
