@@ -355,7 +355,7 @@ export function putMapEntries(
   vals: readonly unknown[],
   n = keys.length,
 ): void {
-  const size = Reflect.get(Map.prototype, 'size', m) as number;
+  const size = m.size; // no subclass overrides the getter
   if (size === 0 && n === 0) return;
   if (size === n) {
     // forEach with a shared callback: an iterator would allocate an entry per element.
@@ -373,7 +373,7 @@ export function putMapEntries(
 
 /** Make Set s hold exactly vals[i] for i < n, in that order (one that already does is left alone). */
 export function putSetValues(s: Set<unknown>, vals: readonly unknown[], n = vals.length): void {
-  const size = Reflect.get(Set.prototype, 'size', s) as number;
+  const size = s.size;
   if (size === 0 && n === 0) return;
   if (size === n) {
     cmpVals = vals;
