@@ -5,7 +5,7 @@
 // (check_and_migrate_movable_pages()) is GUP's and lives in gup.ts.
 
 import type { Machine } from './machine.js';
-import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
+import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_ORDER, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import {
   mk_pte,
   pte_pfn,
@@ -28,6 +28,7 @@ import type { Vma } from './mm_types.js';
 import { folio_maybe_dma_pinned } from './dma_pinned.js';
 import { EAGAIN, EBUSY, ENOMEM } from '../uapi/errno.js';
 import { AddressSpace } from './fs.js';
+import { NR_ANON_MAPPED } from './vmstat.js';
 import { folio_add_lru, folio_put_refs, folio_ref_add, folioCacheRefs, lru_add_drain } from './swap.js';
 import { folio_copy } from './highmem.js';
 
@@ -283,8 +284,12 @@ export function removeMigrationPtes(m: Machine, from: number, to: number, hits: 
     const pfn = to + (h.pfn - from);
     const exclusive = anon && (pte_write(me) || (me & SWP_MIGRATION_EXCLUSIVE) !== 0);
     writeEntry(h, mk_pte(pfn, pte_flags(me) & ~SWP_MIGRATION_EXCLUSIVE));
+    // remove_migration_pte() maps with folio_add_anon_rmap_pte()/_pmd(): the first mapping of an anon
+    // folio counts its pages in NR_ANON_MAPPED again (try_to_migrate()'s last unmap took them out).
+    const first = anon && !mem.folio_test_hugetlb(to) && !mem.folio_mapped(to);
     if (h.level === 'pte') folioAddRmapPtes(m, to, pfn, 1);
     else folioAddRmapEntire(m, to);
+    if (first) m.vmstat.mod(NR_ANON_MAPPED, mem.folio_nr_pages(to));
     folio_ref_add(m, to, 1);
     if (exclusive) mem.SetPageAnonExclusive(h.level === 'pte' ? pfn : to);
   }
@@ -302,6 +307,10 @@ export function migrateMove(m: Machine, folio: number, hits: MigrationHit[]): nu
   const dst = m.folio_alloc(order);
   if (dst === NO_FOLIO) return NO_FOLIO;
   const obj = m.mappingObj(mem.mapping[folio]!);
+  // nr_anon_transparent_hugepages counts anon PMD-sized folios from folio_add_new_anon_rmap() to
+  // __folio_put(): the new folio is one more, the old one's put below (or a later one) one less.
+  if (order === PMD_ORDER && mem.folio_test_anon(folio) && !mem.folio_test_hugetlb(folio))
+    m.vmstat.mod('nr_anon_transparent_hugepages', 1);
   mem.flags[dst] = (mem.flags[folio]! & ~PG_lru) | (mem.flags[dst]! & PG_lru);
   mem.mapping[dst] = mem.mapping[folio]!;
   mem.index[dst] = mem.index[folio]!;
