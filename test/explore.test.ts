@@ -108,6 +108,34 @@ describe('gupsim explore: the worked races', () => {
     expect(r.ends.every((e) => e.pages.every((l) => l.includes('folio refcount 1')))).toBe(true);
   });
 
+  it('a private hugetlb COW waits while a fork holds a page-table lock (unmap_ref_private() takes them)', () => {
+    // p owns the only pool page; its store after c forked must unmap the page from both children. Between
+    // fork's decision for g's entry and its mapping, c's lock is held: a store run there found the page
+    // still shared after unmap_ref_private() (a gupsim bug thrown), an order the kernel never runs.
+    const sc = loadScenario(
+      `
+name: hugetlb-cow-fork
+machine: { memory: 16MiB, hugetlb: { 2M: 1 } }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 2MiB, type: hugetlb, hugepage: 2M, shared: false }
+  - { op: write, proc: p, region: buf, pages: 1 }
+  - { op: fork, proc: p, child: c }
+  - op: concurrent
+    threads:
+      fork:
+        - { op: fork, proc: c, child: g }
+      store:
+        - { op: write, proc: p, region: buf, pages: 1 }
+`,
+      'hugetlb-cow-fork.yaml',
+    );
+    const r = explore(sc, { examples: 0 });
+    expect(r.violations).toEqual([]);
+    // A store after g's fork takes the page back: both children lose it.
+    expect(r.ends.some((e) => e.pages.some((l) => /^g buf.*not mapped/.test(l)))).toBe(true);
+    expect(explore(sc, { examples: 0, verify: true }).states).toBe(r.states);
+  });
+
   it('--max-states bounds the search and says so', () => {
     const r = explore(load('race-munmap-gup-fast.yaml'), { maxStates: 10 });
     expect(r.truncated).toBe(true);

@@ -33,6 +33,7 @@ import {
   journalledVma,
   mappedPfn,
   nameFaultFrames,
+  hugetlbCowWaits,
   nameFaultFolio,
   nameFolioOf,
   nameNewEntries,
@@ -107,7 +108,8 @@ export class SlowWalk {
   }
   enabled(w: World): boolean {
     if (this.phase === S_LOCK) return w.locks.canRead(this.proc);
-    if (this.phase === S_WALK && this.walk!.fault !== GUP_NO_FAULT) return w.locks.canFault(this.proc);
+    if (this.phase === S_WALK && this.walk!.fault !== GUP_NO_FAULT)
+      return w.locks.canFault(this.proc) && !hugetlbCowWaits(w, this.caller(w), this.walk!.start, PAGE_SIZE);
     if (this.phase === S_MIGRATE) return w.locks.ptl.size === 0 && w.locks.writer.size === 0;
     return true;
   }

@@ -269,6 +269,21 @@ export function nameFolioOf(m: Machine, pfn: number, fp: Footprint, last = NO_FO
   return f;
 }
 
+/**
+ * Whether a fault in [addr, addr + len) of p waits for a fork's page-table lock: a COW of a private hugetlb
+ * page may unmap it from the other mms that map the file (hugetlb_wp()'s unmap_ref_private(), whose
+ * __unmap_hugepage_range() takes each one's lock), and fork holds the lock of the mm it copies between an
+ * entry's decision and its mapping (copy_hugetlb_page_range()). Locks.ptl does not say which mms map the
+ * file: any lock held makes it wait (a few more orders forbidden than the kernel forbids).
+ */
+export function hugetlbCowWaits(w: World, p: Process, addr: number, len: number): boolean {
+  if (w.locks.ptl.size === 0) return false;
+  for (const v of p.mm.vmas)
+    if (v.start < addr + Math.max(len, 1) && v.end > addr && v.kind === 'hugetlb' && !(v.flags & VM_MAYSHARE))
+      return true;
+  return false;
+}
+
 /** A folio's fields (its head and the tail pages that hold folio-wide counts: FOLIO_FIELD_PAGES) into fp. */
 export function nameFolioFields(m: Machine, folio: number, fp: Footprint): void {
   fp.frames(folio, Math.min(FOLIO_FIELD_PAGES, m.mem.folio_nr_pages(folio)));
@@ -289,6 +304,11 @@ export class AtomicOp extends Op {
     for (const n of [s.proc, s.target]) {
       if (n === undefined || !w.ctx.m.process(n)?.alive) continue;
       if (WRITERS.has(this.step.op) ? !w.locks.canWrite(n) : !w.locks.canRead(n)) return false;
+    }
+    if ((this.step.op === 'write' || this.step.op === 'read') && w.locks.ptl.size > 0) {
+      const p = w.ctx.m.process(this.step.proc);
+      const { addr, len } = w.ctx.range(this.step);
+      if (p && hugetlbCowWaits(w, p, addr, len)) return false;
     }
     return true;
   }
