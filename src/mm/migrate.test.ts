@@ -22,7 +22,7 @@ import { FOLL_WRITE, FOLL_LONGTERM } from './foll_flags.js';
 import { PAGE_SIZE } from './memmap.js';
 import { pte_pfn, pte_write } from './pgtable.js';
 import { lru_add_drain, lruBatchRefs } from './swap.js';
-import { folioIsolateLru, putback_movable_pages } from './migrate.js';
+import { folioIsolateLru, migrateFolioToPinnable, putback_movable_pages } from './migrate.js';
 import { do_munmap } from './mmap.js';
 import { checkInvariants } from '../tools/invariants.js';
 
@@ -356,6 +356,29 @@ describe('putback_movable_pages(): folio_putback_lru() drops the isolation refer
     expect(m.mem.refcount[folio]).toBe(0);
     expect(m.alloc.is_free_buddy_page(folio)).toBe(true);
     expect(m.alloc.nr_free_pages()).toBe(free0 + 1);
+    expect(checkInvariants(m)).toEqual([]);
+  });
+});
+
+describe('migrate_folio_unmap(): a folio freed from under the migration is done, not moved', () => {
+  it('an isolated folio whose mappings all went away is freed (a success), with no new folio left behind', () => {
+    const m = movableMachine();
+    const p = m.spawn('app');
+    const { a, pfns } = prefaulted(m, p, 1);
+    const folio = pfns[0]!;
+    lru_add_drain(m);
+    const free0 = m.alloc.nr_free_pages();
+    const moved0 = m.vmstat.get('pgmigrate_success');
+    expect(folioIsolateLru(m, folio)).toBe(true);
+    expect(do_munmap(m, p, a, PAGE)).toBe(0);
+    lru_add_drain(m);
+    expect(m.mem.refcount[folio]).toBe(1);
+    // folio_ref_count(src) == 1: migrate_folio_done() drops the isolation's reference; nothing is allocated.
+    expect(migrateFolioToPinnable(m, folio)).toEqual({ ok: true });
+    expect(m.alloc.is_free_buddy_page(folio)).toBe(true);
+    expect(m.alloc.nr_free_pages()).toBe(free0 + 1);
+    expect(m.vmstat.get('pgmigrate_success')).toBe(moved0 + 1);
+    expect(m.vmstat.get('nr_isolated_anon')).toBe(0);
     expect(checkInvariants(m)).toEqual([]);
   });
 });

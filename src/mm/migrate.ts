@@ -65,6 +65,21 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
   const obj = m.mappingObj(mem.mapping[folio]!);
   const nr = mem.folio_nr_pages(folio);
   const order = mem.folio_order(folio);
+  const hugetlb = mem.folio_test_hugetlb(folio);
+  if (mem.refcount[folio] === 1) {
+    // migrate_folio_unmap(), unmap_and_move_huge_page(): the isolation holds the last reference (every
+    // mapping and the page cache let the folio go meanwhile): it was freed from under the migration, which
+    // is done (counted as a success) and drops that reference instead of moving it (migrate_folio_done(),
+    // folio_putback_hugetlb()).
+    m.vmstat.mod('pgmigrate_success', nr);
+    if (hugetlb) m.hugetlb.folio_set_hugetlb_migratable(folio);
+    else {
+      m.activeFolios.delete(folio); // folio_clear_active()
+      m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
+    }
+    folio_put_refs(m, folio, 1);
+    return { ok: true };
+  }
   const cacheRefs = obj instanceof AddressSpace ? folioCacheRefs(m, folio) : 0; // __filemap_add_folio()
   const expected = mem.folio_mapcount(folio) + cacheRefs + 1; // + the isolation reference
   if (mem.refcount[folio] !== expected) {
@@ -74,7 +89,6 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
       why: `folio has ${mem.refcount[folio]! - expected} unexpected reference(s) (another pin or GUP reference)`,
     };
   }
-  const hugetlb = mem.folio_test_hugetlb(folio);
   m.alloc.memallocPin++;
   // alloc_migration_target(): a hugetlb folio moves into another pool folio (unmap_and_move_huge_page()).
   const dst = hugetlb ? m.hugetlb.alloc_hugetlb_folio_nodemask(order) : m.folio_alloc(order);
