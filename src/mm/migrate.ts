@@ -28,7 +28,6 @@ import type { Vma } from './mm_types.js';
 import { folio_maybe_dma_pinned } from './dma_pinned.js';
 import { EAGAIN, EBUSY, ENOMEM } from '../uapi/errno.js';
 import { AddressSpace } from './fs.js';
-import { NR_ANON_MAPPED } from './vmstat.js';
 import { folio_add_lru, folio_put_refs, folio_ref_add, folioCacheRefs, lru_add_drain } from './swap.js';
 import { folio_copy } from './highmem.js';
 
@@ -298,12 +297,8 @@ export function removeMigrationPtes(m: Machine, from: number, to: number, hits: 
     const pfn = to + (h.pfn - from);
     const exclusive = anon && (pte_write(me) || (me & SWP_MIGRATION_EXCLUSIVE) !== 0);
     writeEntry(h, mk_pte(pfn, pte_flags(me) & ~SWP_MIGRATION_EXCLUSIVE));
-    // remove_migration_pte() maps with folio_add_anon_rmap_pte()/_pmd(): the first mapping of an anon
-    // folio counts its pages in NR_ANON_MAPPED again (try_to_migrate()'s last unmap took them out).
-    const first = anon && !mem.folio_test_hugetlb(to) && !mem.folio_mapped(to);
     if (h.level === 'pte') folioAddRmapPtes(m, to, pfn, 1);
     else folioAddRmapEntire(m, to);
-    if (first) m.vmstat.mod(NR_ANON_MAPPED, mem.folio_nr_pages(to));
     folio_ref_add(m, to, 1);
     if (exclusive) mem.SetPageAnonExclusive(h.level === 'pte' ? pfn : to);
   }

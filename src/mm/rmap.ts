@@ -58,16 +58,21 @@ export function folio_add_new_anon_rmap(m: Machine, folio: number, vma: Vma, add
  */
 export function folioAddRmapPtes(m: Machine, folio: number, pfn: number, nr: number, pages = true): void {
   const mem = m.mem;
+  const anon = mem.folio_test_anon(folio);
+  const first = anon && !mem.folio_mapped(folio);
   if (pages) for (let i = 0; i < nr; i++) mem.mapcount[pfn + i] = mem.mapcount[pfn + i]! + 1;
   if (mem.folio_test_large(folio)) mem.addLargeMapcount(folio, nr);
-  if (!mem.folio_test_anon(folio)) m.vmstat.mod(NR_FILE_MAPPED, nr);
+  if (!anon) m.vmstat.mod(NR_FILE_MAPPED, nr);
+  else if (first) accountAnon(m, folio);
 }
 
 /** folio_add_{anon,file}_rmap_{pmd,pud}(): one more mapping of the entire folio. */
 export function folioAddRmapEntire(m: Machine, folio: number): void {
   const mem = m.mem;
+  const first = mem.folio_test_anon(folio) && !mem.folio_mapped(folio);
   mem.setEntireMapcount(folio, mem.folio_entire_mapcount(folio) + 1);
   mem.addLargeMapcount(folio, 1);
+  if (first) accountAnon(m, folio);
 }
 
 /** folio_remove_rmap_ptes(). A caller that lowers each page's mapcount itself (zap) passes pages = false. */
@@ -85,6 +90,17 @@ export function folioRemoveRmapEntire(m: Machine, folio: number): void {
   mem.setEntireMapcount(folio, mem.folio_entire_mapcount(folio) - 1);
   mem.addLargeMapcount(folio, -1);
   if (mem.folio_test_anon(folio) && !mem.folio_mapped(folio)) unaccountAnon(m, folio);
+}
+
+/**
+ * NR_ANON_MAPPED counts an anon folio's pages from its first mapping to its last unmapping
+ * (__folio_mod_stat()): an existing folio mapped again after every mapping went (remove_migration_pte()
+ * mapping the new folio of a migration) counts them again. hugetlb folios are not counted.
+ */
+function accountAnon(m: Machine, folio: number): void {
+  const mem = m.mem;
+  if (mem.folio_test_hugetlb(folio)) return;
+  m.vmstat.mod(NR_ANON_MAPPED, mem.folio_nr_pages(folio));
 }
 
 function unaccountAnon(m: Machine, folio: number): void {
