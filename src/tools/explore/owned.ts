@@ -86,7 +86,7 @@ function shapeOf(o: object): Shape {
     if (known.proto === Object.getPrototypeOf(o)) return known.shape;
   }
   const keys = Object.keys(o).filter((x) => !CONSTANT.has(x));
-  const id = keys.join(',');
+  const id = JSON.stringify(keys); // a key may hold a comma
   let s = BY_KEYS.get(id);
   if (!s) BY_KEYS.set(id, (s = compile(keys)));
   const proto = Object.getPrototypeOf(o) as Shaped | null;
@@ -157,10 +157,7 @@ function saveValue(v: object, out: SavedList<unknown>, copies: Copies): void {
 /** Put an object value back as saveValue() saved it. */
 function restoreValue(r: object, s: unknown[], at: number): number {
   if (ArrayBuffer.isView(r)) (r as Int32Array).set(s[at++] as Int32Array);
-  else if (Array.isArray(r)) {
-    const saved = s[at++] as unknown[];
-    r.length = saved.length;
-    for (let j = 0; j < saved.length; j++) r[j] = saved[j];
-  } else if (OWNED.has(Object.getPrototypeOf(r))) at = restoreOwned(r, s, at);
+  else if (Array.isArray(r)) copyList(r, s[at++] as unknown[]);
+  else if (OWNED.has(Object.getPrototypeOf(r))) at = restoreOwned(r, s, at);
   return at;
 }
