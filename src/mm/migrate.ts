@@ -68,14 +68,15 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
   if (mem.refcount[folio] === 1) {
     // migrate_folio_unmap(), unmap_and_move_huge_page(): the isolation holds the last reference (every
     // mapping and the page cache let the folio go meanwhile): it was freed from under the migration, which
-    // is done (counted as a success) and drops that reference instead of moving it (migrate_folio_done(),
-    // folio_putback_hugetlb()).
+    // is done (counted as a success) and drops that reference instead of moving it: a hugetlb folio through
+    // folio_putback_hugetlb(), any other through migrate_folio_done() (not back onto the LRU).
     m.vmstat.mod('pgmigrate_success', nr);
-    if (hugetlb) m.hugetlb.folio_set_hugetlb_migratable(folio);
-    else {
-      m.activeFolios.delete(folio); // folio_clear_active()
-      m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
+    if (hugetlb) {
+      putback_movable_pages(m, folio);
+      return { ok: true };
     }
+    m.activeFolios.delete(folio); // folio_clear_active()
+    m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
     folio_put_refs(m, folio, 1);
     return { ok: true };
   }
