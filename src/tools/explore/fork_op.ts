@@ -22,7 +22,7 @@ import { PMD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_special } from '../../mm/pgtable.js';
 import { EEXIST, errnoName } from '../../uapi/errno.js';
 import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
-import { Op, nameFolioFields, quiet, type PointRecord, type World } from './op.js';
+import { Op, nameFolioFields, quiet, underLeaf, type PointRecord, type World } from './op.js';
 import type { Hash } from './state_hash.js';
 import { hex } from '../../mm/hex.js';
 
@@ -53,8 +53,7 @@ export class ForkOp extends Op {
     const c = this.cursor!;
     const [, src] = this.pairs[this.vi]!;
     if (src.kind === 'hugetlb') return false;
-    const pt = w.ctx.proc(this.s.proc).mm.pt;
-    return pt.pudLeaf(c.addr) !== 0 || typeof pt.pmdSlot(c.addr) === 'number';
+    return underLeaf(w.ctx.proc(this.s.proc), c.addr);
   }
   /**
    * At a leaf the journal does not keep a split of: a PUD leaf, or a PMD leaf of a file folio (its dirty bit

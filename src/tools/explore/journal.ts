@@ -85,6 +85,11 @@ class Log {
   }
 }
 
+/** Past the last op of thread t whose fields are saved: the running one only (`one`), or every one left. */
+function savedOpsEnd(t: Thread, one: boolean): number {
+  return one ? Math.min(t.pc + 1, t.ops.length) : t.ops.length;
+}
+
 /** What a point may change besides page words, saved before it. */
 class Hot {
   why: unknown;
@@ -883,8 +888,7 @@ export class Journal {
    */
   private saveThread(h: Hot, t: Thread, one: boolean): void {
     h.pcs.push(t.pc);
-    for (let i = t.pc, end = one ? Math.min(t.pc + 1, t.ops.length) : t.ops.length; i < end; i++)
-      saveOwned(t.ops[i]!, h.ops, h.opCopies);
+    for (let i = t.pc, end = savedOpsEnd(t, one); i < end; i++) saveOwned(t.ops[i]!, h.ops, h.opCopies);
   }
 
   private saveFrames(h: Hot): void {
@@ -1115,8 +1119,7 @@ export class Journal {
     for (let i = first; i < end; i++) {
       const t = this.threads[i]!;
       t.pc = pcs[i - first]!;
-      for (let j = t.pc, e = h.thread >= 0 ? Math.min(t.pc + 1, t.ops.length) : t.ops.length; j < e; j++)
-        at = restoreOwned(t.ops[j]!, ops, at);
+      for (let j = t.pc, e = savedOpsEnd(t, h.thread >= 0); j < e; j++) at = restoreOwned(t.ops[j]!, ops, at);
     }
   }
 

@@ -236,6 +236,12 @@ export function nameFaultFrames(m: Machine, fp: Footprint): void {
   for (const hs of m.hugetlb.hstates.values()) for (const f of hs.freelist) fp.frames(f, 1 << hs.order);
 }
 
+/** Whether a PMD or PUD leaf of p's page tables covers addr (a THP, a hugetlb page, the huge zero folio). */
+export function underLeaf(p: Process, addr: number): boolean {
+  const pt = p.mm.pt;
+  return pt.pudLeaf(addr) !== 0 || typeof pt.pmdSlot(addr) === 'number';
+}
+
 /**
  * What a fault at addr in p may write of the folio mapped there, into fp: every page of a folio mapped by
  * a PMD or PUD leaf (the fault may split the leaf, which maps each page: __split_huge_pmd()); else the
@@ -248,8 +254,7 @@ export function nameFaultFolio(m: Machine, p: Process, addr: number, fp: Footpri
   const pfn = mappedPfn(p, addr);
   if (pfn === NO_PFN || pfn >= m.mem.nr) return last;
   const f = m.mem.page_folio(pfn);
-  const pt = p.mm.pt;
-  if (pt.pudLeaf(addr) !== 0 || typeof pt.pmdSlot(addr) === 'number') {
+  if (underLeaf(p, addr)) {
     if (f !== last) fp.frames(f, m.mem.folio_nr_pages(f));
     return f;
   }
