@@ -330,29 +330,21 @@ export function checkInvariants(
     const large = order > 0;
     const hugetlb = (mem.flags[folio]! & PG_hugetlb) !== 0;
     let pageMapcounts = 0;
-    // The arrays and module constants in locals: a large folio's pages are a tight loop (V8 reloads a
-    // property or a module binding on every use).
-    const mapcounts = mem.mapcount;
-    const flags = mem.flags;
-    const refcounts = mem.refcount;
-    const counted = pteCount;
-    const tail = PG_tail;
-    const notTail = PG_head | PG_buddy;
     for (let i = 0; i < nr; i++) {
       const pfn = folio + i;
-      const mc = mapcounts[pfn]!;
+      const mc = mem.mapcount[pfn]!;
       if (mc < 0) v(`folio ${hex(folio)}: page ${hex(pfn)} has _mapcount ${mc - 1} (negative)`);
-      if (mc !== counted[pfn])
-        v(`folio ${hex(folio)}: page ${hex(pfn)} has mapcount ${mc} but ${counted[pfn]} PTE(s) map it`);
+      if (mc !== pteCount[pfn])
+        v(`folio ${hex(folio)}: page ${hex(pfn)} has mapcount ${mc} but ${pteCount[pfn]} PTE(s) map it`);
       pageMapcounts += mc;
       if (i > 0) {
-        const tf = flags[pfn]!;
-        if (!(tf & tail) || tf & notTail)
+        const tf = mem.flags[pfn]!;
+        if (!(tf & PG_tail) || tf & (PG_head | PG_buddy))
           v(`folio ${hex(folio)}: page ${hex(pfn)} is not a tail page (flags ${hex(tf)})`);
         // A stale release on a page that was free then (misuse) leaves its _refcount word nonzero;
         // the kernel never looks at a tail's own count again, so only untouched tails are checked.
-        if (i > 2 && refcounts[pfn] !== 0 && !isTainted(pfn))
-          v(`folio ${hex(folio)}: tail page ${hex(pfn)} has refcount ${refcounts[pfn]}`);
+        if (i > 2 && mem.refcount[pfn] !== 0 && !isTainted(pfn))
+          v(`folio ${hex(folio)}: tail page ${hex(pfn)} has refcount ${mem.refcount[pfn]}`);
       }
     }
     let mapcount = pageMapcounts;
