@@ -237,12 +237,13 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   const endFp = new Footprint();
   // `known`: the footprint the reduction found for the point when the search entered this state (the search
   // is back in that state whenever it steps from it), made for the journal too.
-  const step = (ti: number, known: Footprint | undefined): PointRecord => {
+  // `tail`: the last point the search runs from this state (the journal's record of the point before serves it).
+  const step = (ti: number, known: Footprint | undefined, tail: boolean): PointRecord => {
     const t = threads[ti]!;
     const op = t.ops[t.pc]!;
     const fp = known ?? stepFp;
     if (!known) op.footprint(world, stepFp);
-    journal.begin(op.structural(world), fp, ti);
+    journal.begin(op.structural(world), fp, ti, tail);
     const rec = runPoint(ti);
     journal.commit(fp);
     return rec;
@@ -452,7 +453,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     f.todo &= f.todo - 1;
     f.done |= 1 << ti;
     path[f.depth] = ti;
-    const rec = step(ti, reduce ? fpAt(f.depth)[ti] : undefined);
+    const rec = step(ti, reduce ? fpAt(f.depth)[ti] : undefined, f.todo === 0);
     let viol = NO_EDGE;
     if (rec.violation) {
       viol = prop(rec.violation.property);

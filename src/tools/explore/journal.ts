@@ -85,11 +85,6 @@ class Log {
   }
 }
 
-/** Past the last op of thread t whose fields are saved: the running one only (`one`), or every one left. */
-function savedOpsEnd(t: Thread, one: boolean): number {
-  return one ? Math.min(t.pc + 1, t.ops.length) : t.ops.length;
-}
-
 /** What a point may change besides page words, saved before it. */
 class Hot {
   why: unknown;
@@ -158,7 +153,9 @@ class Hot {
   /** Each pin handle's released entries (PinHandle.releasedAt), in the order of `handles`. */
   released: SavedMap<number, number | undefined>[] = [];
   locks: SavedMap<string, unknown>[] = [];
+  /** Per thread saved: its index and its pc. Per op saved: its thread and its index, then its fields in `ops`. */
   pcs = new SavedList<number>();
+  opAt = new SavedList<number>();
   ops = new SavedList<unknown>();
   opCopies = new Copies();
   /** Where the scenario runner is (a whole step run as a point sets them). */
@@ -169,9 +166,8 @@ class Hot {
   /** The page-state hash lanes before the point. */
   pageA = 0;
   pageB = 0;
-  /** Which parts were saved (H_FRAMES...), and the one thread whose op was (-1: every thread's). */
+  /** Which parts were saved (H_FRAMES...). */
   parts = 0;
-  thread = -1;
 }
 
 /** Ranges a RangeLog keeps before the point compares every page of the set instead. */
@@ -226,10 +222,22 @@ function partsOf(fp: Footprint | undefined): number {
   return parts;
 }
 
-/** One point's record: where its log starts, and either the hot state or a full snapshot. */
+/**
+ * One point's record: where its log starts, and either the hot state or a full snapshot, or (`into`) the
+ * record of an earlier point whose save serves it too.
+ */
 interface Frame {
   logStart: number;
   hot: Hot;
+  /**
+   * A tail point (the last one the search runs from its state) whose step back is followed at once by the
+   * step back over the point before it: the depth of the first point of that run of tails, whose record
+   * puts back the state before the whole run (the tails add to it what it did not save); -1: its own.
+   */
+  into: number;
+  /** What the point may change: the hot-state parts, and the thread whose op it runs (-1: any). */
+  parts: number;
+  thread: number;
   /** The point took a full snapshot (into snap, reused at this depth). */
   full: boolean;
   /** Its page changes are in the log (commit() ran). */
@@ -381,11 +389,11 @@ export class Journal {
    */
   lastParts(): number {
     const f = this.frames[this.depth - 1]!;
-    return f.full ? H_ALL : f.hot.parts;
+    return f.full ? H_ALL : f.parts;
   }
   lastThread(): number {
     const f = this.frames[this.depth - 1]!;
-    return f.full ? -1 : f.hot.thread;
+    return f.full ? -1 : f.thread;
   }
 
   /** Stop listening to the allocator. */
@@ -540,12 +548,17 @@ export class Journal {
   /**
    * Before a point: record the hot state (or, `structural`, a full snapshot). With the point's footprint
    * and thread, only the parts it may write and that thread's progress are recorded (a point changes no
-   * other thread's op).
+   * other thread's op). `tail`: the search runs nothing more from this state, so stepping back over the
+   * point is followed by stepping back over the one before: the record of the first of such a run of
+   * points serves the whole run, and this one adds to it only what it does not hold yet.
    */
-  begin(structural: boolean, fp?: Footprint, thread = -1): void {
+  begin(structural: boolean, fp?: Footprint, thread = -1, tail = false): void {
     const f = (this.frames[this.depth] ??= {
       logStart: 0,
       hot: hotPool.pop() ?? new Hot(),
+      into: -1,
+      parts: 0,
+      thread: -1,
       full: false,
       committed: false,
       snap: undefined,
@@ -558,18 +571,33 @@ export class Journal {
     this.touched.clear();
     this.slots.clear();
     this.freedSlots.clear();
-    const hot = f.hot;
-    hot.pageA = this.pageA;
-    hot.pageB = this.pageB;
+    const parts = partsOf(fp);
+    f.parts = parts;
+    f.thread = thread;
+    f.committed = false;
     // Misuse records and their bookkeeping are not in the hot state: once there are any, every point
     // takes a snapshot.
-    f.committed = false;
     f.full = structural || this.m.misuse.records.length > 0;
-    if (f.full && !f.snapValid) {
-      f.snap = snapshotMachine(this.m, this.roots, f.snap, false, this.constants);
-      f.snapValid = true;
-    } else if (!f.full) this.saveHot(hot, partsOf(fp), thread);
-    if (this.verify) f.check = snapshotMachine(this.m, this.roots);
+    f.into = -1;
+    if (!tail || f.full || this.depth === 0) {
+      f.hot.pageA = this.pageA;
+      f.hot.pageB = this.pageB;
+    }
+    if (f.full) {
+      if (!f.snapValid) {
+        f.snap = snapshotMachine(this.m, this.roots, f.snap, false, this.constants);
+        f.snapValid = true;
+      }
+    } else if (tail && this.depth > 0) {
+      const before = this.frames[this.depth - 1]!;
+      f.into = before.into >= 0 ? before.into : this.depth - 1;
+      const head = this.frames[f.into]!;
+      // A snapshot puts back everything; a hot record, what it holds and what is added here.
+      if (!head.full) this.extendHot(head.hot, parts, thread);
+      // The LRU batches before the point, in its own record: commit() compares their folios if it drains one.
+      if (parts & H_FRAMES) this.saveBatches(f.hot);
+    } else this.saveHot(f.hot, parts, thread);
+    if (this.verify && f.into < 0) f.check = snapshotMachine(this.m, this.roots);
     this.depth++;
   }
 
@@ -645,6 +673,8 @@ export class Journal {
     // The snapshot below was of the state just left (those deeper went when it was undone to).
     const below = this.frames[this.depth + 1];
     if (below) below.snapValid = false;
+    // A tail: the step back over its run's first point, next, puts its changes back too.
+    if (f.into >= 0) return;
     const log = this.log;
     for (let e = log.n - 1; e >= f.logStart; e--) this.unlog(log.arr[e]!, log.idx[e]!, log.old[e]!);
     log.n = f.logStart;
@@ -868,27 +898,57 @@ export class Journal {
     h.misuseStep = this.m.misuse.step;
     h.stepIndex = this.ctx.stepIndex;
     h.rep = this.ctx.rep;
-    h.parts = parts;
-    h.thread = thread;
-    if (parts & H_FRAMES) this.saveFrames(h);
-    if (parts & H_MMS) this.saveMms(h);
-    if (parts & H_HANDLES) this.saveHandles(h);
-    if (parts & H_LOCKS) this.saveLocks(h);
-    if (parts & H_PROCS) this.saveProcs(h);
+    h.parts = 0;
     h.pcs.reset();
+    h.opAt.reset();
     h.ops.reset();
     h.opCopies.n = 0;
-    if (thread >= 0) this.saveThread(h, this.threads[thread]!, true);
-    else for (const t of this.threads) this.saveThread(h, t, false);
+    this.extendHot(h, parts, thread);
   }
 
   /**
-   * A thread's progress and its ops from the running one on (done ops change no more); `one`: the running
-   * op only (a point of the thread runs no other: explorer.ts runPoint()).
+   * Add to a hot record the parts in `parts` it does not hold, and the progress of `thread` (-1: every
+   * thread) and its running op (every op left) where it holds neither. What it adds is as it was when the
+   * record was made: the points since wrote none of it (they would have added it).
    */
-  private saveThread(h: Hot, t: Thread, one: boolean): void {
-    h.pcs.push(t.pc);
-    for (let i = t.pc, end = savedOpsEnd(t, one); i < end; i++) saveOwned(t.ops[i]!, h.ops, h.opCopies);
+  private extendHot(h: Hot, parts: number, thread: number): void {
+    const add = parts & ~h.parts;
+    if (add) {
+      h.parts |= add;
+      if (add & H_FRAMES) this.saveFrames(h);
+      if (add & H_MMS) this.saveMms(h);
+      if (add & H_HANDLES) this.saveHandles(h);
+      if (add & H_LOCKS) this.saveLocks(h);
+      if (add & H_PROCS) this.saveProcs(h);
+    }
+    if (thread >= 0) this.saveThread(h, thread, true);
+    else for (let i = 0; i < this.threads.length; i++) this.saveThread(h, i, false);
+  }
+
+  /**
+   * Thread ti's progress (unless held) and its ops from the running one on (done ops change no more) that
+   * the record does not hold; `one`: the running op only (a point of the thread runs no other: explorer.ts
+   * runPoint()).
+   */
+  private saveThread(h: Hot, ti: number, one: boolean): void {
+    const t = this.threads[ti]!;
+    const pcs = h.pcs;
+    let held = false;
+    for (let k = 0; k < pcs.n && !held; k += 2) held = pcs.a[k] === ti;
+    if (!held) {
+      pcs.push(ti);
+      pcs.push(t.pc);
+    }
+    const at = h.opAt;
+    const end = one ? Math.min(t.pc + 1, t.ops.length) : t.ops.length;
+    for (let i = t.pc; i < end; i++) {
+      let saved = false;
+      if (held) for (let k = 0; k < at.n && !saved; k += 2) saved = at.a[k] === ti && at.a[k + 1] === i;
+      if (saved) continue;
+      at.push(ti);
+      at.push(i);
+      saveOwned(t.ops[i]!, h.ops, h.opCopies);
+    }
   }
 
   private saveFrames(h: Hot): void {
@@ -920,9 +980,7 @@ export class Journal {
       h.mthp.push(st.anon_fault_alloc);
       h.mthp.push(st.anon_fault_fallback);
     }
-    h.lru.copy(m.lruActivateBatch);
-    h.lruAdd.copy(m.lruAddBatch);
-    h.lruMlock.copy(m.lruMlockBatch);
+    this.saveBatches(h);
     h.foliosAllocated = m.foliosAllocated;
     h.active.save(m.activeFolios);
     h.mlocked.save(m.mem.mlocked);
@@ -940,6 +998,13 @@ export class Journal {
       h.hstateNums.push(hs.nr_overcommit_huge_pages);
       (h.hstateFree[k++] ??= new SavedList()).copy(hs.freelist);
     }
+  }
+
+  private saveBatches(h: Hot): void {
+    const m = this.m;
+    h.lru.copy(m.lruActivateBatch);
+    h.lruAdd.copy(m.lruAddBatch);
+    h.lruMlock.copy(m.lruMlockBatch);
   }
 
   private saveMms(h: Hot): void {
@@ -1111,16 +1176,12 @@ export class Journal {
     if (parts & H_HANDLES) this.restoreHandles(h);
     if (parts & H_LOCKS) this.restoreLocks(h);
     if (parts & H_PROCS) this.restoreProcs(h);
-    let at = 0;
+    const pcs = h.pcs;
+    for (let k = 0; k < pcs.n; k += 2) this.threads[pcs.a[k]!]!.pc = pcs.a[k + 1]!;
+    const opAt = h.opAt.a;
     const ops = h.ops.a;
-    const pcs = h.pcs.a;
-    const first = h.thread >= 0 ? h.thread : 0;
-    const end = h.thread >= 0 ? h.thread + 1 : this.threads.length;
-    for (let i = first; i < end; i++) {
-      const t = this.threads[i]!;
-      t.pc = pcs[i - first]!;
-      for (let j = t.pc, e = savedOpsEnd(t, h.thread >= 0); j < e; j++) at = restoreOwned(t.ops[j]!, ops, at);
-    }
+    for (let k = 0, at = 0; k < h.opAt.n; k += 2)
+      at = restoreOwned(this.threads[opAt[k]!]!.ops[opAt[k + 1]!]!, ops, at);
   }
 
   private restoreFrames(h: Hot): void {
