@@ -31,6 +31,7 @@ import { Journal } from './journal.js';
 import { ownedByOps } from './owned.js';
 import { FastWalk, SlowWalk } from './gup_points.js';
 import { observe, pageLines } from './outcome.js';
+import { Visited } from './visited.js';
 
 /** One point of an interleaving: which thread did what, in which kernel function. */
 export interface TraceStep {
@@ -313,7 +314,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   };
 
   // --- the search -------------------------------------------------------------------------------
-  const memo = new Map<number, number>();
+  const memo = new Visited();
   const nodeEnd = new IntList();
   const nodePost = new IntList();
   const eFrom = new IntList();
@@ -356,7 +357,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     pushed = false;
     const key = hasher.value(sleep);
     const seen = memo.get(key);
-    if (seen !== undefined) {
+    if (seen >= 0) {
       if (nodePost.a[seen] === -1) throw new Error('gupsim bug: the explorer went round a cycle of states');
       return seen;
     }

@@ -1,0 +1,57 @@
+// The race explorer's table of the states it has entered (no kernel counterpart): state hash -> search node.
+// A search enters up to a million states; a Map keyed by 52-bit hashes (not small integers) boxes every key
+// and rehashes as it grows, which cost more than the look-ups. Open addressing over two typed arrays
+// allocates only when the table doubles.
+
+/** A key no state hash takes (StateHash.value() is never negative). */
+const EMPTY = -1;
+
+export class Visited {
+  private keys = new Float64Array(1024).fill(EMPTY);
+  private nodes = new Int32Array(1024);
+  private mask = 1023;
+  private n = 0;
+
+  /** The node of the state with hash `key`; -1 if none. */
+  get(key: number): number {
+    const keys = this.keys;
+    for (let i = slot(key) & this.mask; ; i = (i + 1) & this.mask) {
+      const k = keys[i]!;
+      if (k === key) return this.nodes[i]!;
+      if (k === EMPTY) return -1;
+    }
+  }
+
+  /** Record the node of a state not in the table. */
+  set(key: number, node: number): void {
+    if (2 * (this.n + 1) > this.keys.length) this.grow();
+    this.put(key, node);
+    this.n++;
+  }
+
+  get size(): number {
+    return this.n;
+  }
+
+  private put(key: number, node: number): void {
+    const keys = this.keys;
+    let i = slot(key) & this.mask;
+    while (keys[i] !== EMPTY) i = (i + 1) & this.mask;
+    keys[i] = key;
+    this.nodes[i] = node;
+  }
+
+  private grow(): void {
+    const { keys, nodes } = this;
+    this.keys = new Float64Array(2 * keys.length).fill(EMPTY);
+    this.nodes = new Int32Array(2 * keys.length);
+    this.mask = this.keys.length - 1;
+    for (let i = 0; i < keys.length; i++) if (keys[i] !== EMPTY) this.put(keys[i]!, nodes[i]!);
+  }
+}
+
+/** A slot from a 52-bit hash: its low 20 bits mixed with the high 32 (a table may outgrow 2^20 slots). */
+function slot(key: number): number {
+  const hi = (key / 1048576) | 0;
+  return (key - Math.floor(key / 1048576) * 1048576) ^ Math.imul(hi, 0x9e3779b1);
+}
