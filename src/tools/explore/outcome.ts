@@ -27,6 +27,7 @@ import { folio_maybe_dma_pinned } from '../../mm/dma_pinned.js';
 import { pageValue } from '../../mm/highmem.js';
 import { hex } from '../../mm/hex.js';
 import { countLruBatchRefs } from '../../mm/swap.js';
+import { VMSTAT_ITEMS } from '../../mm/vmstat.js';
 
 /** One page as a person sees it. */
 interface PageView {
@@ -304,6 +305,9 @@ export interface Observation {
   handles: string[];
 }
 
+/** The vmstat counters by name, each with its slot in Vmstat.values(). */
+const BY_NAME = VMSTAT_ITEMS.map((k, i) => [k, i] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+
 /** forkParents() of each scenario (its steps never change). */
 const parentsOf = new WeakMap<object, Map<string, string>>();
 
@@ -401,14 +405,22 @@ export function observe(ctx: RunContext, returns: string[]): Observation {
       `${h.name}:${fr.map((f) => `${f.addr}>${names.folio(m, f.pfn)}/${f.pages}/${f.pins}/${f.refs}`).join(',')}`,
     );
   }
+  // The counters that moved (RunContext.vmstatDelta()'s, by name), read off the counters themselves.
   const counters: Record<string, number> = {};
-  const d = ctx.vmstatDelta();
-  for (const k of Object.keys(d).sort()) if (d[k]) counters[k] = d[k]!;
+  const now = m.vmstat.values();
+  let moved = '';
+  for (const [k, i] of BY_NAME) {
+    const d = now[i]! - (ctx.start[k] ?? 0);
+    if (d) {
+      counters[k] = d;
+      moved += `${k} ${d},`;
+    }
+  }
   const warns = m.warns.records.length;
   if (warns) counters.warnings = warns;
   const misuse = m.misuse.records.length;
   if (misuse) counters.misuse = misuse;
-  keyParts.push(JSON.stringify(counters), ...returns);
+  keyParts.push(`${moved}${warns},${misuse}`, ...returns);
   return { key: keyParts.join('\n'), counters, returns, pages, handles };
 }
 
