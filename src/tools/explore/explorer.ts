@@ -253,8 +253,10 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     const t = threads[ti]!;
     return { thread: t.name, step: t.steps?.[pc] ?? pc, op: t.ops[pc]!.step.op, fn: rec.fn, what: rec.what };
   };
-  const returns = (): string[] =>
-    threads.flatMap((t) => t.ops.map((o, j) => `${t.name}.${t.steps?.[j] ?? j} ${o.step.op} = ${o.ret}`));
+  // Each thread step's "thread.step op = ret": the part before the value made once.
+  const retOps = threads.flatMap((t) => t.ops);
+  const retNames = threads.flatMap((t) => t.ops.map((o, j) => `${t.name}.${t.steps?.[j] ?? j} ${o.step.op} = `));
+  const returns = (): string[] => retOps.map((o, k) => retNames[k]! + o.ret);
   const deadlocked = (): string =>
     `threads ${threads
       .filter((t) => t.pc < t.ops.length)
