@@ -5,7 +5,7 @@
 // (check_and_migrate_movable_pages()) is GUP's and lives in gup.ts.
 
 import type { Machine } from './machine.js';
-import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_ORDER, PMD_SIZE, PUD_SIZE } from './memmap.js';
+import { NO_FOLIO, PG_anon_exclusive, PG_lru, PAGE_SIZE, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import {
   mk_pte,
   pte_pfn,
@@ -317,10 +317,6 @@ export function migrateMove(m: Machine, folio: number, hits: MigrationHit[]): nu
   const dst = m.folio_alloc(order);
   if (dst === NO_FOLIO) return NO_FOLIO;
   const obj = m.mappingObj(mem.mapping[folio]!);
-  // nr_anon_transparent_hugepages counts anon PMD-sized folios from folio_add_new_anon_rmap() to
-  // __folio_put(): the new folio is one more, the old one's put below (or a later one) one less.
-  if (order === PMD_ORDER && mem.folio_test_anon(folio) && !mem.folio_test_hugetlb(folio))
-    m.vmstat.mod('nr_anon_transparent_hugepages', 1);
   mem.flags[dst] = (mem.flags[folio]! & ~PG_lru) | (mem.flags[dst]! & PG_lru);
   mem.mapping[dst] = mem.mapping[folio]!;
   mem.index[dst] = mem.index[folio]!;

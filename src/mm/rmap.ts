@@ -3,7 +3,7 @@
 // a folio, through folio->mapping (anon_vma or address_space) and folio->index.
 
 import type { Machine } from './machine.js';
-import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PMD_SIZE, PUD_SIZE } from './memmap.js';
+import { PAGE_SIZE, PG_anon, PG_anon_exclusive, PG_swapbacked, PMD_ORDER, PMD_SIZE, PUD_SIZE } from './memmap.js';
 import { AnonVma, type Vma } from './mm_types.js';
 import { pte_pfn, pte_present, pte_index } from './pgtable.js';
 import { NR_ANON_MAPPED, NR_FILE_MAPPED } from './vmstat.js';
@@ -47,7 +47,7 @@ export function folio_add_new_anon_rmap(m: Machine, folio: number, vma: Vma, add
     mem.setEntireMapcount(folio, 1);
     mem.addLargeMapcount(folio, 1);
     mem.SetPageAnonExclusive(folio);
-    if (level === 'pmd' && !mem.folio_test_hugetlb(folio)) m.vmstat.mod('nr_anon_transparent_hugepages', 1);
+    if (level === 'pmd') accountPmdMapped(m, folio, 1);
   }
   if (!mem.folio_test_hugetlb(folio)) m.vmstat.mod(NR_ANON_MAPPED, nr);
 }
@@ -70,9 +70,11 @@ export function folioAddRmapPtes(m: Machine, folio: number, pfn: number, nr: num
 export function folioAddRmapEntire(m: Machine, folio: number): void {
   const mem = m.mem;
   const first = mem.folio_test_anon(folio) && !mem.folio_mapped(folio);
-  mem.setEntireMapcount(folio, mem.folio_entire_mapcount(folio) + 1);
+  const entire = mem.folio_entire_mapcount(folio) + 1;
+  mem.setEntireMapcount(folio, entire);
   mem.addLargeMapcount(folio, 1);
   if (first) accountAnon(m, folio);
+  if (entire === 1) accountPmdMapped(m, folio, 1);
 }
 
 /** folio_remove_rmap_ptes(). A caller that lowers each page's mapcount itself (zap) passes pages = false. */
@@ -87,9 +89,23 @@ export function folio_remove_rmap_ptes(m: Machine, folio: number, pfn: number, n
 /** folio_remove_rmap_{pmd,pud}(). */
 export function folioRemoveRmapEntire(m: Machine, folio: number): void {
   const mem = m.mem;
-  mem.setEntireMapcount(folio, mem.folio_entire_mapcount(folio) - 1);
+  const entire = mem.folio_entire_mapcount(folio) - 1;
+  mem.setEntireMapcount(folio, entire);
   mem.addLargeMapcount(folio, -1);
   if (mem.folio_test_anon(folio) && !mem.folio_mapped(folio)) unaccountAnon(m, folio);
+  if (entire === 0) accountPmdMapped(m, folio, -1);
+}
+
+/**
+ * NR_ANON_THPS (nr_anon_transparent_hugepages, in THPs here) counts the anon folios mapped entire by a PMD:
+ * it moves when a folio's first entire mapping comes and its last goes (__folio_add_rmap() and
+ * __folio_remove_rmap() at RMAP_LEVEL_PMD, their nr_pmdmapped through __folio_mod_stat()), so a THP whose
+ * PMD was split, or that is mapped by PTEs alone, is not counted. hugetlb folios have rmap code of their own.
+ */
+export function accountPmdMapped(m: Machine, folio: number, delta: 1 | -1): void {
+  const mem = m.mem;
+  if (mem.folio_test_anon(folio) && !mem.folio_test_hugetlb(folio) && mem.folio_order(folio) === PMD_ORDER)
+    m.vmstat.mod('nr_anon_transparent_hugepages', delta);
 }
 
 /**

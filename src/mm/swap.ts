@@ -27,7 +27,7 @@
 // 0); gupsim's lookup takes the folio as it is.
 
 import { is_huge_zero_folio } from './huge_mm.js';
-import { PG_lru, PG_referenced, PMD_ORDER, ZERO_PFN } from './memmap.js';
+import { PG_lru, PG_referenced, ZERO_PFN } from './memmap.js';
 import type { Machine } from './machine.js';
 import { VM_IO, VM_LOCKED, VM_PFNMAP, VM_DONTEXPAND, VM_MIXEDMAP, type Vma } from './mm_types.js';
 import { NR_FREE_PAGES } from './vmstat.js';
@@ -235,9 +235,6 @@ export function __folio_put(m: Machine, folio: number): void {
   // __page_cache_release(): a folio freed while still mlocked loses PG_mlocked.
   if (mem.mlocked.size) mem.mlocked.delete(folio);
   if (mem.fsPrivate.size) mem.fsPrivate.delete(folio);
-  if (mem.folio_test_anon(folio) && order === PMD_ORDER && !mem.folio_test_hugetlb(folio)) {
-    m.vmstat.mod('nr_anon_transparent_hugepages', -1);
-  }
   // No NR_FILE_DIRTY change here: an accounted dirty folio is cleaned when it leaves the page cache
   // (folio_cancel_dirty() in filemap_remove_folio); anon/shmem dirtiness was never accounted.
   if (mem.folio_test_hugetlb(folio)) {
