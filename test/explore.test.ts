@@ -136,6 +136,34 @@ steps:
     expect(explore(sc, { examples: 0, verify: true }).states).toBe(r.states);
   });
 
+  it("a store to a region whose mmap failed, while a fork holds a page-table lock, is the runner's -EFAULT", () => {
+    // r2's mmap finds no huge page to reserve (-ENOMEM): the region was never made. Whether a store waits for
+    // a fork's lock (a private hugetlb COW) asked for its range and threw; now the runner answers the store.
+    const sc = loadScenario(
+      `
+name: store-to-failed-mmap
+machine: { memory: 16MiB, thp: never, hugetlb: { 2M: 1 } }
+steps:
+  - { op: mmap, proc: p0, as: r0, size: 2MiB, type: hugetlb, hugepage: 2M, shared: false }
+  - { op: mmap, proc: p1, as: r2, size: 2MiB, type: hugetlb, hugepage: 2M, shared: false }
+  - op: concurrent
+    threads:
+      t0:
+        - { op: write, proc: p0, region: r0, pages: 1 }
+        - { op: write, proc: p1, region: r2, pages: 1 }
+      t1:
+        - { op: fork, proc: p0, child: c0 }
+        - { op: write, proc: p0, region: r0, pages: 1 }
+`,
+      'store-to-failed-mmap.yaml',
+    );
+    const r = explore(sc, { examples: 0 });
+    expect(r.violations).toEqual([]);
+    expect(r.ends.length).toBeGreaterThan(0);
+    for (const e of r.ends) expect(e.returns).toContain('t0.1 write = -14');
+    expect(explore(sc, { examples: 0, verify: true }).states).toBe(r.states);
+  });
+
   it('--max-states bounds the search and says so', () => {
     const r = explore(load('race-munmap-gup-fast.yaml'), { maxStates: 10 });
     expect(r.truncated).toBe(true);

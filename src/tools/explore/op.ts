@@ -310,7 +310,12 @@ export class AtomicOp extends Op {
       if (n === undefined || !w.ctx.m.process(n)?.alive) continue;
       if (WRITERS.has(this.step.op) ? !w.locks.canWrite(n) : !w.locks.canRead(n)) return false;
     }
-    if ((this.step.op === 'write' || this.step.op === 'read') && w.locks.ptl.size > 0) {
+    // A region whose mmap failed has no range: the scenario runner reports the step.
+    if (
+      (this.step.op === 'write' || this.step.op === 'read') &&
+      w.locks.ptl.size > 0 &&
+      w.ctx.regions.has(this.step.region)
+    ) {
       const p = w.ctx.m.process(this.step.proc);
       const { addr, len } = w.ctx.range(this.step);
       if (p && hugetlbCowWaits(w, p, addr, len)) return false;
