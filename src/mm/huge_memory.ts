@@ -28,7 +28,7 @@ import {
   _PAGE_RW,
   _PAGE_SPECIAL,
 } from './pgtable.js';
-import { accountPmdMapped, anon_vma_prepare, folio_add_new_anon_rmap, folioRemoveRmapEntire } from './rmap.js';
+import { anon_vma_prepare, folio_add_new_anon_rmap, folioAddRmapPtes, folioRemoveRmapEntire } from './rmap.js';
 import { folio_add_lru_vma, folio_put_refs, folio_ref_add } from './swap.js';
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
@@ -188,13 +188,10 @@ export function __split_huge_pmd(m: Machine, vma: Vma, haddr: number): void {
   if (pte_dirty(e)) mem.setFlag(folio, PG_dirty);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     t[i] = mk_pte(folio + i, bits);
-    mem.mapcount[folio + i] = mem.mapcount[folio + i]! + 1;
     if (exclusive) mem.SetPageAnonExclusive(folio + i);
   }
-  // folio_remove_rmap_pmd(): the PMD's mapping goes (the last one: no longer counted as a PMD-mapped THP).
-  const entire = mem.folio_entire_mapcount(folio) - 1;
-  mem.setEntireMapcount(folio, entire);
-  mem.addLargeMapcount(folio, HPAGE_PMD_NR - 1);
-  if (entire === 0) accountPmdMapped(m, folio, -1);
+  // folio_add_anon_rmap_ptes() of every page, then folio_remove_rmap_pmd() of the PMD's mapping.
+  folioAddRmapPtes(m, folio, folio, HPAGE_PMD_NR);
+  folioRemoveRmapEntire(m, folio);
   folio_ref_add(m, folio, HPAGE_PMD_NR - 1);
 }

@@ -102,7 +102,7 @@ export function folioRemoveRmapEntire(m: Machine, folio: number): void {
  * __folio_remove_rmap() at RMAP_LEVEL_PMD, their nr_pmdmapped through __folio_mod_stat()), so a THP whose
  * PMD was split, or that is mapped by PTEs alone, is not counted. hugetlb folios have rmap code of their own.
  */
-export function accountPmdMapped(m: Machine, folio: number, delta: 1 | -1): void {
+function accountPmdMapped(m: Machine, folio: number, delta: 1 | -1): void {
   const mem = m.mem;
   if (mem.folio_test_anon(folio) && !mem.folio_test_hugetlb(folio) && mem.folio_order(folio) === PMD_ORDER)
     m.vmstat.mod('nr_anon_transparent_hugepages', delta);
