@@ -22,7 +22,6 @@ import {
   PG_head,
   PG_tail,
   PG_referenced,
-  PG_lru,
 } from './memmap.js';
 import {
   EFAULT,
@@ -101,7 +100,7 @@ import { folioPutRefsDiagnosed, folioUseRefs, folio_mark_accessed, lru_add_drain
 import { folio_mark_dirty } from './page-writeback.js';
 import { is_huge_zero_folio } from './huge_mm.js';
 import { __split_huge_pmd } from './huge_memory.js';
-import { migrateFolioToPinnable, putback_movable_pages } from './migrate.js';
+import { folioIsolateLru, migrateFolioToPinnable, putback_movable_pages } from './migrate.js';
 import type { PageRuns } from './page_runs.js';
 import { folio_maybe_dma_pinned } from './dma_pinned.js';
 
@@ -1759,10 +1758,7 @@ export function check_and_migrate_movable_pages(m: Machine, nr: number, pages: I
     }
     // folio_isolate_lru(): only a folio on the LRU (one still in an LRU batch is not: it stays where it
     // is, collected but not migrated); off it, with a reference held by the isolation.
-    if (!mem.testFlag(folio, PG_lru)) continue;
-    mem.clearFlag(folio, PG_lru);
-    mem.refcount[folio] = mem.refcount[folio]! + 1;
-    m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', mem.folio_nr_pages(folio));
+    if (!folioIsolateLru(m, folio)) continue; // pinned by this call: never at refcount 0
     list.push(folio);
   }
   if (collected === 0) return 0;

@@ -47,7 +47,7 @@ export function putback_movable_pages(m: Machine, folio: number): void {
     return;
   }
   folio_add_lru(m, folio);
-  m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -mem.folio_nr_pages(folio));
+  countIsolated(m, folio, -1);
   folio_put_refs(m, folio, 1);
 }
 
@@ -76,7 +76,7 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
       return { ok: true };
     }
     m.activeFolios.delete(folio); // folio_clear_active()
-    m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
+    countIsolated(m, folio, -1);
     folio_put_refs(m, folio, 1);
     return { ok: true };
   }
@@ -153,7 +153,7 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
     m.hugetlb.free_huge_folio(folio);
     return { ok: true };
   }
-  m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
+  countIsolated(m, folio, -1);
   m.alloc.freeBlock(folio, order);
   m.vmstat.mod('nr_free_pages', nr);
   // migrate_folio_move(): the new folio goes on the LRU through the LRU batch; the batch is drained
@@ -201,13 +201,19 @@ export interface MigrationHit {
   pfn: number;
 }
 
+/** NR_ISOLATED_ANON or NR_ISOLATED_FILE, by the folio's pages: it is taken off the LRU (1) or comes back (-1). */
+function countIsolated(m: Machine, folio: number, sign: 1 | -1): void {
+  const mem = m.mem;
+  m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', sign * mem.folio_nr_pages(folio));
+}
+
 /** folio_isolate_lru(): off the LRU with a reference held by the isolation; false if not on the LRU. */
 export function folioIsolateLru(m: Machine, folio: number): boolean {
   const mem = m.mem;
   if (!mem.testFlag(folio, PG_lru) || mem.refcount[folio]! <= 0) return false;
   mem.clearFlag(folio, PG_lru);
   mem.refcount[folio] = mem.refcount[folio]! + 1;
-  m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', mem.folio_nr_pages(folio));
+  countIsolated(m, folio, 1);
   return true;
 }
 
@@ -333,7 +339,7 @@ export function migrateMove(m: Machine, folio: number, hits: MigrationHit[]): nu
   // folio_ref_unfreeze(): the page cache's references moved to the new folio; the isolation's stays.
   if (mem.refcount[folio] === 0) mem.refcount[folio] = 1;
   else mem.refcount[folio] = mem.refcount[folio]! - cacheRefs;
-  m.vmstat.mod(mem.folio_test_anon(folio) ? 'nr_isolated_anon' : 'nr_isolated_file', -nr);
+  countIsolated(m, folio, -1);
   // migrate_folio_done(): the old folio's last reference (the isolation's) goes; the new one joins the LRU.
   mem.flags[folio] = mem.flags[folio]! & ~PG_anon_exclusive;
   folio_put_refs(m, folio, 1);
