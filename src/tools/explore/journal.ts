@@ -579,7 +579,9 @@ export class Journal {
     // takes a snapshot.
     f.full = structural || this.m.misuse.records.length > 0;
     f.into = -1;
-    if (!tail || f.full || this.depth === 0) {
+    // A tail after a point (a snapshot serves none: it is a record of its own).
+    const merged = tail && !f.full && this.depth > 0;
+    if (!merged) {
       f.hot.pageA = this.pageA;
       f.hot.pageB = this.pageB;
     }
@@ -588,7 +590,7 @@ export class Journal {
         f.snap = snapshotMachine(this.m, this.roots, f.snap, false, this.constants);
         f.snapValid = true;
       }
-    } else if (tail && this.depth > 0) {
+    } else if (merged) {
       const before = this.frames[this.depth - 1]!;
       f.into = before.into >= 0 ? before.into : this.depth - 1;
       const head = this.frames[f.into]!;
