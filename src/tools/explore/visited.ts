@@ -52,6 +52,6 @@ export class Visited {
 
 /** A slot from a 52-bit hash: its low 20 bits mixed with the high 32 (a table may outgrow 2^20 slots). */
 function slot(key: number): number {
-  const hi = (key / 1048576) | 0;
-  return (key - Math.floor(key / 1048576) * 1048576) ^ Math.imul(hi, 0x9e3779b1);
+  const hi = Math.floor(key / 1048576);
+  return (key - hi * 1048576) ^ Math.imul(hi, 0x9e3779b1);
 }
