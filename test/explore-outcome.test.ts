@@ -5,7 +5,7 @@ import { describe, it, expect } from 'vitest';
 import { loadScenario } from '../src/scenario/load.js';
 import { RunContext } from '../src/scenario/context.js';
 import { runScenarioStep } from '../src/scenario/run.js';
-import { observe, pageLines } from '../src/tools/explore/outcome.js';
+import { observationKey, observe, observed, pageLines } from '../src/tools/explore/outcome.js';
 
 /** A PMD-mapped THP whose pages all hold 0x11; each test adds its steps. */
 const THP = `
@@ -45,5 +45,33 @@ describe('explore outcome: runs of pages', () => {
     expect(o.pages).toHaveLength(2);
     expect(o.pages[0]).toMatch(/^c buf\[0\.\.511\]: frames .* pmd ro, folio refcount 2, mapcount 2, data 0x11$/);
     expect(o.pages[1]!.replace(/^p/, 'c')).toBe(o.pages[0]);
+  });
+
+  it("the key as a number follows observe()'s key: equal for states that look alike, apart for any difference", () => {
+    // Each variant changes one thing a person sees (contents, a mapping, a handle, a counter, a return value).
+    const base = `${THP}  - { op: fork, proc: p, child: c }
+`;
+    const variants: [string, number][] = [
+      [base, 0],
+      [base, 1], // another return value
+      [`${base}  - { op: write, proc: c, region: buf, offset: 8KiB, pages: 1, value: 0x22 }\n`, 0],
+      [`${base}  - { op: write, proc: p, region: buf, offset: 8KiB, pages: 1, value: 0x22 }\n`, 0],
+      [`${base}  - { op: write, proc: p, region: buf, offset: 8KiB, pages: 1, value: 0x23 }\n`, 0],
+      [`${base}  - { op: pin_user_pages, proc: p, region: buf, pages: 1, flags: [FOLL_WRITE], as: h }\n`, 0],
+      [`${base}  - { op: get_user_pages, proc: p, region: buf, pages: 1, as: h }\n`, 0],
+      [`${base}  - { op: munmap, proc: c, region: buf }\n`, 0],
+    ];
+    const keys = variants.map(([yaml, ret]) => {
+      const ctx = run(yaml);
+      const k = observationKey(ctx, [{ ret }]);
+      const o = observed([`t.0 op = ${ret}`]);
+      // observed() is the observation of the state observationKey() looked at.
+      expect(o).toEqual(observe(ctx, [`t.0 op = ${ret}`]));
+      return [k, o.key] as const;
+    });
+    for (const [k1, s1] of keys) for (const [k2, s2] of keys) expect(k1 === k2).toBe(s1 === s2);
+    expect(new Set(keys.map(([, s]) => s)).size).toBe(variants.length);
+    // The same state made again: the same key.
+    expect(observationKey(run(base), [{ ret: 0 }])).toBe(keys[0]![0]);
   });
 });

@@ -30,7 +30,7 @@ import { StateHash, type Thread } from './state.js';
 import { Journal } from './journal.js';
 import { ownedByOps } from './owned.js';
 import { FastWalk, SlowWalk } from './gup_points.js';
-import { observe, pageLines } from './outcome.js';
+import { observationKey, observed, pageLines } from './outcome.js';
 import { Visited } from './visited.js';
 
 /** One point of an interleaving: which thread did what, in which kernel function. */
@@ -277,13 +277,23 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
 
   // --- end states -------------------------------------------------------------------------------
   const ends: EndState[] = [];
-  const endIndex = new Map<string, number>();
   const endPaths: Uint8Array[] = [];
   /** End node -> the properties broken there (asserts after the block, the model's invariants). */
   const endBroken = new Map<number, number[]>();
 
-  /** Run the steps after the block and check the invariants (the caller puts the state back). */
-  const finishEnd = (trace: TraceStep[] | undefined): { idx: number; broken: Map<string, string>; pages: string[] } => {
+  /** End states by observationKey(); in verify mode, observe()'s key of each number and the number of each key. */
+  const endByKey = new Map<number, number>();
+  const keyString = new Map<number, string>();
+  const keyNumber = new Map<string, number>();
+
+  /**
+   * Run the steps after the block and check the invariants (the caller puts the state back). `pages`: the
+   * lines of the pages are wanted (a replay); the search compares end states by their key alone.
+   */
+  const finishEnd = (
+    trace: TraceStep[] | undefined,
+    pages = false,
+  ): { idx: number; broken: Map<string, string>; pages: string[] } => {
     const broken = new Map<string, string>();
     const breaks = (p: string, msg: string) => {
       if (!broken.has(p)) broken.set(p, msg);
@@ -294,11 +304,20 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
       trace?.push({ thread: '-', step: lastBlock + 1 + i, op: s.op, fn: s.op, what: `ret ${res.ret}` });
     });
     for (const v of checkInvariants(ctx.m)) breaks('model invariants', v);
-    const o = observe(ctx, returns());
-    let idx = endIndex.get(o.key);
+    const key = observationKey(ctx, retOps);
+    let idx = endByKey.get(key);
+    if (idx !== undefined && !pages && !opts.verify) return { idx, broken, pages: [] };
+    const o = observed(returns());
+    if (opts.verify) {
+      // The number stands for the string: one number per key, one key per number.
+      if ((keyString.get(key) ?? o.key) !== o.key || (keyNumber.get(o.key) ?? key) !== key)
+        throw new Error('gupsim bug: the hash of an observation key and the key disagree');
+      keyString.set(key, o.key);
+      keyNumber.set(o.key, key);
+    }
     if (idx === undefined) {
       idx = ends.length;
-      endIndex.set(o.key, idx);
+      endByKey.set(key, idx);
       ends.push({
         interleavings: 0,
         vmstat: {
@@ -557,7 +576,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     if (name === DEADLOCK) message = deadlocked();
     else if (b.atEnd) {
       const mark = trace.length;
-      const r = finishEnd(trace);
+      const r = finishEnd(trace, true);
       message = r.broken.get(name) ?? message;
       pages = r.pages;
       for (let i = mark; i < trace.length; i++) trace[i]!.pages = r.pages;

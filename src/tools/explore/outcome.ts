@@ -8,6 +8,8 @@
 // refcount leaves out the references the per-CPU LRU batches hold: gupsim's machine has one CPU, so one
 // thread's lru_add_drain() (munmap's, migration's) drains a page another thread just faulted in, where on
 // a real machine each thread has its own CPU's batches; and when a batch drains is not an outcome.
+// The search compares end states by a hash of the key (observationKey()) and makes the lines and the key
+// of an end state it has not seen from the same walk (observed()).
 
 import type { RunContext } from '../../scenario/context.js';
 import type { Machine } from '../../mm/machine.js';
@@ -28,6 +30,8 @@ import { pageValue } from '../../mm/highmem.js';
 import { hex } from '../../mm/hex.js';
 import { countLruBatchRefs } from '../../mm/swap.js';
 import { VMSTAT_ITEMS } from '../../mm/vmstat.js';
+import { Hash } from './state_hash.js';
+import type { HeldFrame } from '../../consumers/holder.js';
 
 /** One page as a person sees it. */
 interface PageView {
@@ -280,7 +284,7 @@ class FrameNames {
     this.stamp = ++naming.stamp;
   }
   /** The k of folio's name, given the next one if it has none. */
-  private nameOf(folio: number): number {
+  nameOf(folio: number): number {
     if (this.stamps[folio] === this.stamp) return this.names[folio]!;
     this.stamps[folio] = this.stamp;
     return (this.names[folio] = this.size++);
@@ -288,11 +292,6 @@ class FrameNames {
   /** Give pfn's folio the next name if it has none. */
   note(m: Machine, pfn: number): void {
     this.nameOf(m.mem.page_folio(pfn));
-  }
-  folio(m: Machine, pfn: number): string {
-    const folio = m.mem.page_folio(pfn);
-    const n = this.nameOf(folio);
-    return pfn === folio ? `F${n}` : `F${n}+${pfn - folio}`;
   }
 }
 
@@ -334,21 +333,134 @@ function inherits(parents: Map<string, string>, proc: string, owner: string): bo
   return false;
 }
 
+/** One run of pages look() found: where it is and its first page's view (when mapped). */
+interface Run {
+  proc: string;
+  region: string;
+  /** The run's pages [i, j) of the region. */
+  i: number;
+  j: number;
+  mapped: boolean;
+  /** The first page's view (copied), the last page's frame and the first folio's name. */
+  first: PageView;
+  lastPfn: number;
+  name: number;
+}
+
+/** One handle look() found: what it holds, and the name of each frame's folio. */
+interface HandleSeen {
+  name: string;
+  frames: HeldFrame[];
+  names: number[];
+}
+
+/** What look() found, reused from look to look (one observation at a time). */
+const seen = {
+  runs: [] as Run[],
+  nRuns: 0,
+  handles: [] as HandleSeen[],
+  /** The vmstat slots of the counters that moved, and by how much. */
+  moved: [] as number[],
+  deltas: [] as number[],
+  warns: 0,
+  misuse: 0,
+  hash: new Hash(),
+};
+
+/** Level codes for the key hash. */
+const LEVEL_CODE = { pte: 1, pmd: 2, pud: 3 } as const;
+
+/**
+ * The key of the end state as a number: a 52-bit hash of what observe()'s key says (the same runs, frame
+ * names, handles, counters and return values), without making a string. The explorer compares end states
+ * by it, and asks observed() for the lines of an end state whose key it has not seen (a collision of two keys
+ * is as likely as one of two states in the search's table of states entered, which is keyed the same way).
+ * `rets`: each thread step's return value, in the order of observe()'s `returns`.
+ */
+export function observationKey(ctx: RunContext, rets: readonly { ret: number }[]): number {
+  look(ctx);
+  const h = seen.hash;
+  h.word(rets.length);
+  for (let k = 0; k < rets.length; k++) h.num(rets[k]!.ret);
+  return h.value();
+}
+
 /** Observe the end state. `returns`: each thread step's "thread.step op = ret". */
 export function observe(ctx: RunContext, returns: string[]): Observation {
+  look(ctx);
+  return observed(returns);
+}
+
+/**
+ * The observation of the state observationKey() last looked at (no second walk: the explorer asks for it
+ * at once, in the same state). `returns`: each thread step's "thread.step op = ret".
+ */
+export function observed(returns: string[]): Observation {
+  const out: Observation = { key: '', counters: {}, returns, pages: [], handles: [] };
+  const keyParts: string[] = [];
+  for (let r = 0; r < seen.nRuns; r++) {
+    const { proc, region, i, j, mapped, first, lastPfn, name } = seen.runs[r]!;
+    const at = `${proc} ${region}[${j - i > 1 ? `${i}..${j - 1}` : i}]`;
+    if (!mapped) {
+      out.pages.push(`${at}: not mapped`);
+      keyParts.push(`${at}:-`);
+      continue;
+    }
+    const frames = j - i > 1 ? `frames ${hex(first.pfn)}..${hex(lastPfn)}` : `frame ${hex(first.pfn)}`;
+    const desc =
+      `${first.level} ${first.writable ? 'rw' : 'ro'}, folio refcount ${first.refcount}, ` +
+      `mapcount ${first.mapcount}${first.pinned ? ', maybe pinned' : ''}${first.exclusive ? ', exclusive' : ''}` +
+      (first.value ? `, data ${hex(first.value)}` : '');
+    out.pages.push(`${at}: ${frames} ${desc}`);
+    keyParts.push(`${at}:${frameName(name, first.pfn - first.folio)}*${j - i}:${desc}`);
+  }
+  for (const { name, frames, names } of seen.handles) {
+    const held = frames.map((f) => `${hex(f.addr)} -> frame ${hex(f.pfn)}${f.pages > 1 ? ` (${f.pages} pages)` : ''}`);
+    out.handles.push(`${name}: ${held.join(', ') || 'nothing'}`);
+    const named = frames.map(
+      (f, k) => `${f.addr}>${frameName(names[2 * k]!, names[2 * k + 1]!)}/${f.pages}/${f.pins}/${f.refs}`,
+    );
+    keyParts.push(`${name}:${named.join(',')}`);
+  }
+  let moved = '';
+  for (let k = 0; k < seen.moved.length; k++) {
+    const name = VMSTAT_ITEMS[seen.moved[k]!]!;
+    out.counters[name] = seen.deltas[k]!;
+    moved += `${name} ${seen.deltas[k]},`;
+  }
+  if (seen.warns) out.counters.warnings = seen.warns;
+  if (seen.misuse) out.counters.misuse = seen.misuse;
+  keyParts.push(`${moved}${seen.warns},${seen.misuse}`, ...returns);
+  out.key = keyParts.join('\n');
+  return out;
+}
+
+/** A frame's name in a key: its folio's F<k>, and its page in the folio. */
+function frameName(k: number, page: number): string {
+  return page === 0 ? `F${k}` : `F${k}+${page}`;
+}
+
+/**
+ * The walk observe() and observationKey() share: every run of pages, every handle and the counters that
+ * moved, into `seen`, and hashed into seen.hash.
+ */
+function look(ctx: RunContext): void {
   const m = ctx.m;
+  const h = seen.hash;
+  h.reset();
+  seen.nRuns = 0;
   tableCache.proc = undefined; // the page tables may have changed since the last observation
   countBatchRefs(m);
   const parents = forkParents(ctx);
   const names = new FrameNames(m);
-  const keyParts: string[] = [];
-  const pages: string[] = [];
-  const views = [blankView(), blankView(), blankView()];
-  const procs = [...m.processes.values()].filter((p) => p.alive).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const views = VIEWS;
+  const procs = liveByName(m);
   for (const r of ctx.regions.values())
     for (const p of procs) {
       if (!inherits(parents, p.name, r.owner) || !p.mm.vma_lookup(r.addr)) continue;
       const n = r.len / PAGE_SIZE;
+      h.str(p.name);
+      h.str(r.name);
       let i = 0;
       while (i < n) {
         const first = viewPage(m, p, r.addr + i * PAGE_SIZE, views[0]!);
@@ -377,51 +489,84 @@ export function observe(ctx: RunContext, returns: string[]): Observation {
           if (!continues(last, v)) break;
           last = v;
         }
-        const at = `${p.name} ${r.name}[${j - i > 1 ? `${i}..${j - 1}` : i}]`;
-        if (!first) {
-          pages.push(`${at}: not mapped`);
-          keyParts.push(`${at}:-`);
-        } else {
-          const frames = j - i > 1 ? `frames ${hex(first.pfn)}..${hex(last!.pfn)}` : `frame ${hex(first.pfn)}`;
-          const desc =
-            `${first.level} ${first.writable ? 'rw' : 'ro'}, folio refcount ${first.refcount}, ` +
-            `mapcount ${first.mapcount}${first.pinned ? ', maybe pinned' : ''}${first.exclusive ? ', exclusive' : ''}` +
-            (first.value ? `, data ${hex(first.value)}` : '');
-          pages.push(`${at}: ${frames} ${desc}`);
-          // Name every folio of the run, in order, so later mentions of its frames name them alike.
-          const name = names.folio(m, first.pfn);
+        const run = (seen.runs[seen.nRuns++] ??= {
+          proc: '',
+          region: '',
+          i: 0,
+          j: 0,
+          mapped: false,
+          first: blankView(),
+          lastPfn: 0,
+          name: 0,
+        });
+        run.proc = p.name;
+        run.region = r.name;
+        run.i = i;
+        run.j = j;
+        run.mapped = first !== undefined;
+        h.word(i);
+        h.word(j - i);
+        if (first) {
+          Object.assign(run.first, first);
+          run.lastPfn = last!.pfn;
+          // Name the run's first folio, then every other folio of the run, in order, so later mentions of
+          // their frames name them alike.
+          run.name = names.nameOf(first.folio);
           for (let pfn = nextFolio(m, first.pfn); pfn <= last!.pfn; pfn = nextFolio(m, pfn)) names.note(m, pfn);
-          keyParts.push(`${at}:${name}*${j - i}:${desc}`);
-        }
+          h.word(run.name);
+          h.word(first.pfn - first.folio);
+          h.word(LEVEL_CODE[first.level]);
+          h.word((first.writable ? 1 : 0) | (first.pinned ? 2 : 0) | (first.exclusive ? 4 : 0));
+          h.num(first.refcount);
+          h.num(first.mapcount);
+          h.num(first.value);
+        } else h.word(-1);
         i = j;
       }
     }
-  const handles: string[] = [];
-  for (const h of [...ctx.objects.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const fr = h.frames();
-    const held = fr.map((f) => `${hex(f.addr)} -> frame ${hex(f.pfn)}${f.pages > 1 ? ` (${f.pages} pages)` : ''}`);
-    handles.push(`${h.name}: ${held.join(', ') || 'nothing'}`);
-    keyParts.push(
-      `${h.name}:${fr.map((f) => `${f.addr}>${names.folio(m, f.pfn)}/${f.pages}/${f.pins}/${f.refs}`).join(',')}`,
-    );
+  seen.handles.length = 0;
+  for (const o of [...ctx.objects.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const frames = o.frames();
+    const held: HandleSeen = { name: o.name, frames, names: [] };
+    h.str(o.name);
+    h.word(frames.length);
+    for (const f of frames) {
+      const folio = m.mem.page_folio(f.pfn);
+      held.names.push(names.nameOf(folio), f.pfn - folio);
+      h.num(f.addr);
+      h.word(names.nameOf(folio));
+      h.word(f.pfn - folio);
+      h.word(f.pages);
+      h.word(f.pins);
+      h.word(f.refs);
+    }
+    seen.handles.push(held);
   }
   // The counters that moved (RunContext.vmstatDelta()'s, by name), read off the counters themselves.
-  const counters: Record<string, number> = {};
   const now = m.vmstat.values();
-  let moved = '';
+  seen.moved.length = 0;
+  seen.deltas.length = 0;
   for (const [k, i] of BY_NAME) {
     const d = now[i]! - (ctx.start[k] ?? 0);
-    if (d) {
-      counters[k] = d;
-      moved += `${k} ${d},`;
-    }
+    if (!d) continue;
+    seen.moved.push(i);
+    seen.deltas.push(d);
+    h.word(i);
+    h.num(d);
   }
-  const warns = m.warns.records.length;
-  if (warns) counters.warnings = warns;
-  const misuse = m.misuse.records.length;
-  if (misuse) counters.misuse = misuse;
-  keyParts.push(`${moved}${warns},${misuse}`, ...returns);
-  return { key: keyParts.join('\n'), counters, returns, pages, handles };
+  seen.warns = m.warns.records.length;
+  seen.misuse = m.misuse.records.length;
+  h.word(-2);
+  h.word(seen.warns);
+  h.word(seen.misuse);
+}
+
+/** The three views look() reuses. */
+const VIEWS = [blankView(), blankView(), blankView()];
+
+/** The live processes, by name. */
+function liveByName(m: Machine): Process[] {
+  return [...m.processes.values()].filter((p) => p.alive).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
 /** The pages of every region in every live process, one line per run (for a trace's steps). */
