@@ -44,7 +44,7 @@ type MthpStat = Machine['vmstat']['mthp'] extends Map<number, infer S> ? S : nev
 /** Every mm's lock resource, every mm's page tables, and both with every mm's fields. */
 const R_MM_LOCKS = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_LOCK)).reduce((a, b) => a | b, 0);
 const R_MM_TABLES = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_PT)).reduce((a, b) => a | b, 0);
-const R_MM_STATE = R_ALL_MMS & ~R_MM_LOCKS;
+export const R_MM_STATE = R_ALL_MMS & ~R_MM_LOCKS;
 
 /** Words of one PTE table (PTRS_PER_PTE). */
 const TABLE_WORDS = 512;
