@@ -524,6 +524,7 @@ function look(ctx: RunContext): void {
         i = j;
       }
     }
+  h.word(-3); // the runs end, the handles begin
   seen.handles.length = 0;
   for (const o of [...ctx.objects.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const frames = o.frames();
