@@ -533,9 +533,10 @@ function look(ctx: RunContext): void {
     h.word(frames.length);
     for (const f of frames) {
       const folio = m.mem.page_folio(f.pfn);
-      held.names.push(names.nameOf(folio), f.pfn - folio);
+      const name = names.nameOf(folio);
+      held.names.push(name, f.pfn - folio);
       h.num(f.addr);
-      h.word(names.nameOf(folio));
+      h.word(name);
       h.word(f.pfn - folio);
       h.word(f.pages);
       h.word(f.pins);
