@@ -22,12 +22,12 @@ import { runScenarioStep } from '../../scenario/run.js';
 import { snapshotMachine, restoreMachine } from '../../mm/snapshot.js';
 import type { ProtectionName } from '../../mm/protections.js';
 import { checkInvariants } from '../invariants.js';
-import { Footprint, R_FRAMES, R_HANDLES, independent } from './footprint.js';
+import { Footprint, independent } from './footprint.js';
 import { Locks } from './locks.js';
-import { AtomicOp, World, journalSafe, nameStepWrites, unmappedStart, type PointRecord } from './op.js';
+import { AtomicOp, World, journalSafe, nameStepWrites, stepWrites, unmappedStart, type PointRecord } from './op.js';
 import { makeOp } from './threads.js';
 import { StateHash, type Thread } from './state.js';
-import { Journal, R_MM_STATE } from './journal.js';
+import { Journal } from './journal.js';
 import { ownedByOps } from './owned.js';
 import { FastWalk, SlowWalk } from './gup_points.js';
 import { observationKey, observed, pageLines } from './outcome.js';
@@ -403,13 +403,14 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
         // with the frames and tables they may write named.
         const safe = after.every((s) => journalSafe(ctx, s));
         if (safe) {
-          // They write page state and the mms (a fault: rss, page tables, a first anon_vma), an unpin its
-          // handle; never a lock or a thread's op, nor the list of processes unless a step names one not made
-          // yet (ctx.proc() makes it).
-          if (after.every((s) => namesKnownProcesses(ctx, s))) {
-            const unpins = after.some((s) => s.op === 'unpin_user_pages');
-            endFp.set(0, R_FRAMES | R_MM_STATE | (unpins ? R_HANDLES : 0));
-          } else endFp.any();
+          // What they may write (stepWrites()); anything, when one makes a process.
+          let w: number | undefined = 0;
+          for (let i = 0; i < after.length && w !== undefined; i++) {
+            const sw = stepWrites(ctx, after[i]!);
+            w = sw === undefined ? undefined : w | sw;
+          }
+          if (w === undefined) endFp.any();
+          else endFp.set(0, w);
           endFp.namesFrames();
           endFp.namesTables();
           for (const s of after) nameStepWrites(ctx, s, endFp, false);
@@ -615,12 +616,4 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
 function failureName(s: Step): string {
   if (s.op === 'assert') return s.says ?? `assert ${s.that}`;
   return s.label ? `${s.op} ${s.label}` : s.op;
-}
-
-/** Whether every process step s names (proc, other, target, child) exists. */
-function namesKnownProcesses(ctx: RunContext, s: Step): boolean {
-  const named = s as { proc?: unknown; other?: unknown; target?: unknown; child?: unknown };
-  for (const n of [named.proc, named.other, named.target, named.child])
-    if (typeof n === 'string' && !ctx.m.process(n)) return false;
-  return true;
 }

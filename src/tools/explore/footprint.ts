@@ -35,6 +35,9 @@ export function mmRes(slot: number, kind: number): number {
 
 /** Every per-mm resource of every slot. */
 export const R_ALL_MMS = ((1 << (MM_BASE_SHIFT + MAX_MM_SLOTS * MM_KINDS)) - 1) & ~(R_FRAMES | R_HANDLES);
+/** Every mm's lock, and every mm's fields and page tables (all but the locks). */
+export const R_MM_LOCKS = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_LOCK)).reduce((a, b) => a | b, 0);
+export const R_MM_STATE = R_ALL_MMS & ~R_MM_LOCKS;
 
 /**
  * What a point may read (r) and write (w), as resource bits; `all`: it may touch anything. A point that

@@ -36,15 +36,13 @@ import type { Holder } from '../../consumers/holder.js';
 import type { Thread } from './state.js';
 import { SavedList, SavedMap, SavedSet } from './saved.js';
 import { Copies, restoreOwned, saveOwned } from './owned.js';
-import { Footprint, R_FRAMES, R_HANDLES, R_ALL_MMS, MAX_MM_SLOTS, MM_LOCK, MM_PT, mmRes } from './footprint.js';
+import { Footprint, R_FRAMES, R_HANDLES, R_MM_LOCKS, R_MM_STATE, MAX_MM_SLOTS, MM_PT, mmRes } from './footprint.js';
 
 /** One mTHP order's fault counters (Vmstat.mthp). */
 type MthpStat = Machine['vmstat']['mthp'] extends Map<number, infer S> ? S : never;
 
-/** Every mm's lock resource, every mm's page tables, and both with every mm's fields. */
-const R_MM_LOCKS = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_LOCK)).reduce((a, b) => a | b, 0);
+/** Every mm's page tables. */
 const R_MM_TABLES = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_PT)).reduce((a, b) => a | b, 0);
-export const R_MM_STATE = R_ALL_MMS & ~R_MM_LOCKS;
 
 /** Words of one PTE table (PTRS_PER_PTE). */
 const TABLE_WORDS = 512;

@@ -23,7 +23,7 @@ import {
 } from '../../mm/memmap.js';
 import { PTRS_PER_PTE, pte_index, pte_pfn, pte_present } from '../../mm/pgtable.js';
 import { mthpOrdersAllowed } from '../../mm/huge_memory.js';
-import { Footprint, MAX_MM_SLOTS, NO_SLOT } from './footprint.js';
+import { Footprint, MAX_MM_SLOTS, NO_SLOT, R_FRAMES, R_HANDLES, R_MM_STATE } from './footprint.js';
 import { EFAULT } from '../../uapi/errno.js';
 import type { Locks } from './locks.js';
 import type { Hash } from './state_hash.js';
@@ -169,6 +169,19 @@ export function journalSafe(ctx: RunContext, step: ThreadStep | Step): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * For a step journalSafe() allows, what it may write (resource bits; the frames and tables in them
+ * nameStepWrites() names): page state and the mms (a fault: rss, page tables, a first anon_vma), an unpin
+ * its handle too; never a lock or a thread's op. Undefined when the step names a process not made yet
+ * (ctx.proc() makes it: the list of processes changes too).
+ */
+export function stepWrites(ctx: RunContext, step: ThreadStep | Step): number | undefined {
+  const named = step as { proc?: unknown; other?: unknown; target?: unknown; child?: unknown };
+  for (const n of [named.proc, named.other, named.target, named.child])
+    if (typeof n === 'string' && !ctx.m.process(n)) return undefined;
+  return R_FRAMES | R_MM_STATE | (step.op === 'unpin_user_pages' ? R_HANDLES : 0);
 }
 
 /**
