@@ -2,7 +2,7 @@
 // or the huge zero folio for reads), write/unshare faults on PMD mappings, and splitting a PMD
 // mapping into PTEs (__split_huge_pmd). The folio itself is never split here: only its mapping.
 
-import { type Machine, MTHP_SIZES, type MthpPolicy } from './machine.js';
+import { type Machine, MTHP_SIZES, type MthpPolicy, mm_forbids_zeropage } from './machine.js';
 import { NO_FOLIO, PMD_ORDER, PMD_SIZE, HPAGE_PMD_NR, PG_dirty, PG_referenced, ZERO_PFN } from './memmap.js';
 import {
   VM_HUGEPAGE,
@@ -80,8 +80,8 @@ export function get_huge_zero_folio(m: Machine): number {
 }
 
 /**
- * do_huge_pmd_anonymous_page(): a read maps the huge zero folio (use_zero_page), a write allocates a
- * PMD-sized folio. VM_FAULT_FALLBACK sends the fault to the PTE level.
+ * do_huge_pmd_anonymous_page(): a read maps the huge zero folio (use_zero_page, unless the mm forbids
+ * zero pages), a write allocates a PMD-sized folio. VM_FAULT_FALLBACK sends the fault to the PTE level.
  */
 export function do_huge_pmd_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number): number {
   const haddr = addr - (addr % PMD_SIZE);
@@ -90,7 +90,7 @@ export function do_huge_pmd_anonymous_page(m: Machine, vma: Vma, addr: number, f
   // (and fork's vma_needs_copy() then copies the huge zero PMD). @see mm/huge_memory.c
   // do_huge_pmd_anonymous_page()
   anon_vma_prepare(m, vma);
-  if (!(flags & FAULT_FLAG_WRITE) && m.cfg.use_zero_page) {
+  if (!(flags & FAULT_FLAG_WRITE) && !mm_forbids_zeropage(m) && m.cfg.use_zero_page) {
     const zf = get_huge_zero_folio(m);
     if (zf === NO_FOLIO) return VM_FAULT_FALLBACK;
     pt.setPmdLeaf(haddr, mk_pte(zf, _PAGE_SPECIAL | _PAGE_ACCESSED));

@@ -47,6 +47,11 @@ export interface MachineConfig {
   mthp: Record<string, MthpPolicy>;
   /** transparent_hugepage/use_zero_page. */
   use_zero_page: boolean;
+  /**
+   * Whether read faults may map the shared zero page (false: mm_forbids_zeropage() holds for every
+   * mm, as for s390 KVM guests upstream and on kernels built or booted to forbid it).
+   */
+  zero_page: boolean;
   /** shmem_enabled for MAP_SHARED anonymous and memfd (never by default). */
   shmem_thp: 'never' | 'always' | 'advise';
   /** nr_hugepages per size: { '2M': n, '1G': m }. */
@@ -68,6 +73,7 @@ export const DEFAULT_CONFIG: MachineConfig = {
   thp: 'madvise',
   mthp: {},
   use_zero_page: true,
+  zero_page: true,
   shmem_thp: 'never',
   hugetlb: {},
   hugetlb_overcommit: {},
@@ -292,4 +298,13 @@ export class Machine {
     this.vmstat.mod(NR_FREE_PAGES, -(1 << order));
     return pfn;
   }
+}
+
+/**
+ * mm_forbids_zeropage(): a read fault of private anonymous memory allocates a zeroed folio instead of
+ * mapping the shared (or huge) zero page. Per mm in the kernel; machine-wide here.
+ * @see include/linux/mm.h mm_forbids_zeropage(), mm/memory.c do_anonymous_page()
+ */
+export function mm_forbids_zeropage(m: Machine): boolean {
+  return !m.cfg.zero_page;
 }

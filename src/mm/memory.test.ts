@@ -88,6 +88,84 @@ describe('do_anonymous_page()', () => {
   );
 });
 
+describe('mm_forbids_zeropage() (machine.zero_page: false)', () => {
+  it(
+    'do_anonymous_page(): a read fault allocates a zeroed exclusive anon page instead of the zero page, mapped ' +
+      'dirty and writable in a writable VMA, read-only and clean in a read-only one',
+    () => {
+      const m = new Machine({ memory: 256 << 20, zero_page: false });
+      const p = m.spawn('app');
+      const rw = do_mmap(m, p, { size: 16 * PAGE, type: 'anon' });
+      const ro = do_mmap(m, p, { size: 16 * PAGE, type: 'anon', prot: 'r' });
+      const free = m.alloc.nr_free_pages();
+      const zeroRefs = m.mem.refcount[ZERO_PFN];
+      expect(userAccess(m, p, rw, 2 * PAGE, false)).toBe(0);
+      expect(userAccess(m, p, ro, PAGE, false)).toBe(0);
+      for (const [addr, writable] of [
+        [rw, true],
+        [rw + PAGE, true],
+        [ro, false],
+      ] as const) {
+        const e = pte(p, addr);
+        const pfn = pte_pfn(e);
+        expect(pfn).not.toBe(ZERO_PFN);
+        expect(pte_special(e)).toBe(false);
+        expect(pte_write(e)).toBe(writable);
+        expect(pte_dirty(e)).toBe(writable);
+        expect(m.mem.folio_test_anon(pfn)).toBe(true);
+        expect(m.mem.PageAnonExclusive(pfn)).toBe(true);
+        expect(m.mem.mapcount[pfn]).toBe(1);
+      }
+      expect(m.mem.refcount[ZERO_PFN]).toBe(zeroRefs);
+      expect(p.mm.rss_anon).toBe(3);
+      expect(m.alloc.nr_free_pages()).toBe(free - 3);
+    },
+  );
+
+  it('alloc_anon_folio(): the read fault takes the mTHP order the policy allows, as a write would', () => {
+    const m = new Machine({ memory: 256 << 20, zero_page: false, mthp: { '64K': 'always' } });
+    const p = m.spawn('app');
+    const a = do_mmap(m, p, { size: 256 << 10, type: 'anon', align: 64 << 10 });
+    expect(userAccess(m, p, a + PAGE, 1, false)).toBe(0);
+    const folio = m.mem.page_folio(pfnAt(p, a));
+    expect(m.mem.folio_order(folio)).toBe(4);
+    expect(pte_write(pte(p, a + 15 * PAGE))).toBe(true);
+    expect(m.vmstat.mthp.get(4)).toEqual({ anon_fault_alloc: 1, anon_fault_fallback: 0 });
+  });
+
+  it('do_huge_pmd_anonymous_page(): a read fault allocates the THP even with use_zero_page=1', () => {
+    const m = new Machine({ memory: 256 << 20, zero_page: false });
+    const p = m.spawn('app');
+    const a = do_mmap(m, p, { size: PMD_SIZE, type: 'anon' });
+    expect(do_madvise(m, p, a, PMD_SIZE, 'hugepage')).toBe(0);
+    expect(userAccess(m, p, a, 1, false)).toBe(0);
+    expect(m.huge_zero_folio).toBe(-1);
+    expect(m.vmstat.get('thp_zero_page_alloc')).toBe(0);
+    const e = p.mm.pt.pmdLeaf(a);
+    expect(m.mem.folio_order(pte_pfn(e))).toBe(PMD_ORDER);
+    expect(pte_write(e)).toBe(true);
+    expect(m.vmstat.get('thp_fault_alloc')).toBe(1);
+  });
+
+  it(
+    'try_grab_folio(): a read-only pin of never-touched memory faults in real pages and counts every pin ' +
+      '(no zero page to skip)',
+    () => {
+      for (const zero_page of [true, false]) {
+        const m = new Machine({ memory: 256 << 20, zero_page });
+        const p = m.spawn('app');
+        const a = do_mmap(m, p, { size: 8 * PAGE, type: 'anon' });
+        const pages = new Int32Array(8);
+        expect(pin_user_pages(m, p, a, 8, 0, pages)).toBe(8);
+        expect(pinCounters(m)).toEqual([zero_page ? 0 : 8, 0]);
+        expect([...pages].every((pfn) => pfn === ZERO_PFN)).toBe(zero_page);
+        unpin_user_pages(m, pages, 8);
+        expect(pinCounters(m)).toEqual(zero_page ? [0, 0] : [8, 8]);
+      }
+    },
+  );
+});
+
 describe('THP and mTHP fault policy (thp_vma_allowable_orders)', () => {
   function thpFault(
     cfg: Partial<ConstructorParameters<typeof Machine>[0]>,

@@ -2,7 +2,7 @@
 // faults, COW copies), zapping page tables, and dropping folio references (folio_put_refs() down to
 // freeing). Huge PMD faults live in huge_memory.ts, hugetlb faults in hugetlb_fault.ts.
 
-import type { Machine } from './machine.js';
+import { type Machine, mm_forbids_zeropage } from './machine.js';
 import {
   NO_FOLIO,
   NO_PFN,
@@ -152,12 +152,14 @@ function newPteBits(vma: Vma, write: boolean): number {
 }
 
 /**
- * do_anonymous_page(): a read maps the shared zero page; a write allocates a folio of the largest
- * mTHP order the policy allows and that fits (alloc_anon_folio()), falling back to order 0.
+ * do_anonymous_page(): a read maps the shared zero page; a write (or any fault where the mm forbids
+ * the zero page) allocates a folio of the largest mTHP order the policy allows and that fits
+ * (alloc_anon_folio()), falling back to order 0. The new entries are dirty and writable whenever the
+ * VMA is writable, whatever the fault.
  */
 function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, table: Uint32Array): number {
   const write = (flags & FAULT_FLAG_WRITE) !== 0;
-  if (!write) {
+  if (!write && !mm_forbids_zeropage(m)) {
     table[pte_index(addr)] = mk_pte(ZERO_PFN, _PAGE_SPECIAL | _PAGE_ACCESSED);
     return 0;
   }
@@ -193,7 +195,7 @@ function do_anonymous_page(m: Machine, vma: Vma, addr: number, flags: number, ta
   if (nr > 1) folio_ref_add(m, folio, nr - 1);
   folio_add_new_anon_rmap(m, folio, vma, base, 'pte');
   folio_add_lru_vma(m, folio, vma);
-  const bits = newPteBits(vma, true);
+  const bits = newPteBits(vma, (vma.flags & VM_WRITE) !== 0);
   const first = pte_index(base);
   for (let k = 0; k < nr; k++) table[first + k] = mk_pte(folio + k, bits);
   vma.mm.rss_anon += nr;

@@ -28,6 +28,7 @@ import {
   type VmInfo,
 } from './engine.js';
 import { ProbeError } from './errors.js';
+import { hostCmdline, withKernelZeroPage, zeroPageOptions } from './zeropage.js';
 import { INSPECT_FIELD_SOURCE } from './kpage.js';
 import { parseKernelOption } from './vm/releases.js';
 import { counter, renderTable, type Row } from '../scenario/table.js';
@@ -434,21 +435,25 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
   const maxRuns = Math.max(1, Math.min(opts.maxRuns ?? (choice.kind === 'vm' ? 1 : 3), 5));
   const probe = opts.probe ?? probeScenario;
   const name = sc.name ?? opts.name ?? 'scenario';
-  let model: RunResult;
-  try {
-    // The model applies the rules of the release the kernel runs: a VM's profile (mm/profile.ts);
-    // on the host, the scenario's kernel: (else 6.18, the host's release).
-    const profile = choice.kind === 'vm' ? profileByName(choice.release) : undefined;
-    model = runScenario(sc, {
-      ...(opts.name !== undefined ? { name: opts.name } : {}),
-      ...(profile ? { profile } : {}),
-    });
-  } catch (e) {
-    const msg = (e as Error).message;
-    return notComparedResult(name, 'model', kernelName, `the model could not run this scenario: ${msg}`, {
-      model_error: msg,
-    });
-  }
+  // The model applies the rules of the release the kernel runs: a VM's profile (mm/profile.ts);
+  // on the host, the scenario's kernel: (else 6.18, the host's release).
+  const profile = choice.kind === 'vm' ? profileByName(choice.release) : undefined;
+  const runModel = (scenario: Scenario): RunResult | DiffResult => {
+    try {
+      return runScenario(scenario, {
+        ...(opts.name !== undefined ? { name: opts.name } : {}),
+        ...(profile ? { profile } : {}),
+      });
+    } catch (e) {
+      const msg = (e as Error).message;
+      return notComparedResult(name, 'model', kernelName, `the model could not run this scenario: ${msg}`, {
+        model_error: msg,
+      });
+    }
+  };
+  const ran = runModel(sc);
+  if (!('engine' in ran)) return ran;
+  let model = ran;
   let first: KernelRunResult;
   try {
     first = await probe(sc, opts);
@@ -471,6 +476,20 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
       notes: [...new Set([...settingNotes(first), ...first.notes])],
       ...(first.vm ? { vm: first.vm } : {}),
     });
+  }
+  // A kernel that maps no zero page: the model runs as it does (zeropage.ts), and says so.
+  const modelNotes: string[] = [];
+  const asKernel = withKernelZeroPage(sc, first.zero_page);
+  if (asKernel) {
+    const again = runModel(asKernel);
+    if (!('engine' in again)) return again;
+    model = again;
+    const options = first.vm ? [] : zeroPageOptions(hostCmdline());
+    modelNotes.push(
+      `read faults on this kernel do not map the zero page (mm_forbids_zeropage()` +
+        `${options.length ? `; kernel command line: ${options.join(' ')}` : ''}): the model ran with ` +
+        'machine.zero_page: false',
+    );
   }
   const runs: RunComparison[] = [compareRun(sc, model, first)];
   const rerunNotes: string[] = [];
@@ -548,7 +567,12 @@ export async function diffScenario(sc: Scenario, opts: DiffOptions = {}): Promis
     } satisfies StepDiff;
   });
   const notes = [
-    ...new Set([...runs.flatMap((r) => settingNotes(r.kernel)), ...runs.flatMap((r) => r.kernel.notes), ...rerunNotes]),
+    ...new Set([
+      ...modelNotes,
+      ...runs.flatMap((r) => settingNotes(r.kernel)),
+      ...runs.flatMap((r) => r.kernel.notes),
+      ...rerunNotes,
+    ]),
   ];
   const kernelError = runs.map((r) => r.kernel.error).find((e) => e !== undefined);
   const summary = summarize(steps);

@@ -11,6 +11,7 @@ import { SCHEMA_VERSION, type Scenario, type Step, type StepOf } from '../scenar
 import { checkExpect } from '../scenario/expect.js';
 import { type RunResult, type StepResult } from '../scenario/result.js';
 import type { PageInfo } from '../scenario/inspect.js';
+import { measureZeroPage, zeroPageMismatch } from './zeropage.js';
 import { ProbeError } from './errors.js';
 import { Helper, COMMAND_TIMEOUT_MS, type HelperProcess, type HelperReply, sleep } from './helper.js';
 import { probeUnsupportedReason } from './build.js';
@@ -73,6 +74,8 @@ export interface KernelRunResult extends Omit<RunResult, 'engine' | 'steps'> {
   notCompared?: string;
   /** VM runs: the kernel booted and the machine it had. */
   vm?: VmInfo;
+  /** Whether read faults map the shared zero page on this kernel (zeropage.ts); absent when unseen. */
+  zero_page?: boolean;
 }
 
 /** What a VM run booted (src/probe/vm/). */
@@ -822,6 +825,11 @@ export async function runSteps(
   const tainting: number[] = [];
   const hugetlb = usesHugetlb(sc);
 
+  // Whether this kernel maps the zero page (before the baseline: the check pins nothing).
+  const zeroPage = globalReason === undefined ? await measureZeroPage(helper) : undefined;
+  const zeroPageReason = zeroPageMismatch(sc, zeroPage);
+  globalReason ??= zeroPageReason;
+
   // Baseline, and a first idle window.
   let base = await sys.counters();
   let idle = base;
@@ -965,5 +973,7 @@ export async function runSteps(
     noise: noiseSeen,
   };
   if (fatal) result.error = fatal;
+  if (zeroPage !== undefined) result.zero_page = zeroPage;
+  if (zeroPageReason) result.notCompared = zeroPageReason;
   return result;
 }

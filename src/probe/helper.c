@@ -52,6 +52,8 @@
  *   vmsplice addr=A len=L [rfd=R wfd=W]    into pipe W (default: a new pipe, kept open) -> "rfd", "wfd"
  *   inspect [pid=P] addr=A pages=N         /proc/P/pagemap (default self), /proc/kpagecount,
  *                                          /proc/kpageflags -> "pages":[{present,pfn,mapcount,flags,order}]
+ *   zeropage                               whether a read fault maps the shared zero page here (one page
+ *                                          mapped, read, looked up in kpageflags) -> "zero_page"
  *   peek addr=A pages=N                    the first word of each present page (a plain load, nothing
  *                                          faulted, no reference taken) -> "data":[v or null,...]
  *                                          (also a supervisor command: it reads a worker's pagemap as root);
@@ -1491,6 +1493,43 @@ out:
 		close(kpf);
 }
 
+#define KPF_ZERO_PAGE 24
+
+/* Whether a read fault of private anonymous memory maps the shared zero page here (some kernels forbid
+ * it: mm_forbids_zeropage()): one page is mapped, read, looked up in pagemap and kpageflags, unmapped.
+ * -> "zero_page": true|false; -EPERM when the PFN is hidden (no CAP_SYS_ADMIN) */
+static void cmd_zeropage(void)
+{
+	volatile char *p;
+	int pm, kpf;
+	unsigned long long e = 0, fl = 0;
+	long r = -1;
+
+	errno = 0;
+	p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pm = open("/proc/self/pagemap", O_RDONLY);
+	kpf = open("/proc/kpageflags", O_RDONLY);
+	if (p != MAP_FAILED && pm >= 0 && kpf >= 0) {
+		(void)p[0];
+		if (read_u64(pm, (unsigned long)p / PAGE, &e) == 0 && (e & PM_PRESENT)) {
+			if (!(e & PM_PFN_MASK))
+				errno = EPERM;
+			else if (read_u64(kpf, e & PM_PFN_MASK, &fl) == 0)
+				r = 0;
+		}
+	}
+	reply(r < 0 ? -(errno ? errno : EIO) : 0);
+	if (r == 0)
+		emit(",\"zero_page\":%s", fl & (1ULL << KPF_ZERO_PAGE) ? "true" : "false");
+	flush_line();
+	if (p != MAP_FAILED)
+		munmap((void *)p, PAGE);
+	if (pm >= 0)
+		close(pm);
+	if (kpf >= 0)
+		close(kpf);
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* gupsim's GUP module (vm/module/gupsim_gup.c), present in the VMs of `gupsim probe --kernel`. */
 
@@ -2219,6 +2258,8 @@ static int common_command(const char *c)
 		cmd_mkfile();
 	else if (!strcmp(c, "alive"))
 		cmd_alive();
+	else if (!strcmp(c, "zeropage"))
+		cmd_zeropage();
 	else if (!strcmp(c, "release"))
 		cmd_release();
 	else if (!strcmp(c, "pageinfo"))

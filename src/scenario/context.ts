@@ -108,6 +108,7 @@ export class RunContext {
     if (mc.thp) cfg.thp = mc.thp;
     if (mc.mthp) cfg.mthp = mc.mthp as Record<string, 'always' | 'inherit' | 'madvise' | 'never'>;
     if (mc.use_zero_page !== undefined) cfg.use_zero_page = mc.use_zero_page;
+    if (mc.zero_page !== undefined) cfg.zero_page = mc.zero_page;
     if (mc.shmem_thp) cfg.shmem_thp = mc.shmem_thp;
     if (mc.hugetlb) cfg.hugetlb = mc.hugetlb;
     if (mc.hugetlb_overcommit) cfg.hugetlb_overcommit = mc.hugetlb_overcommit;

@@ -54,6 +54,13 @@ export const MachineSchema = z.strictObject({
     undefined,
     'true',
   ),
+  zero_page: doc(
+    z.boolean().optional(),
+    'Whether read faults of private anonymous memory map the shared zero page; false models a kernel where ' +
+      'mm_forbids_zeropage() holds (s390 KVM guests; hosts booted to forbid it): reads allocate zeroed pages.',
+    undefined,
+    'true',
+  ),
   shmem_thp: doc(
     z.enum(['never', 'always', 'advise']).optional(),
     'transparent_hugepage/shmem_enabled.',
