@@ -376,10 +376,10 @@ export function lru_add_drain(m: Machine): void {
   moveBatch(m, m.lruMlockBatch);
 }
 
-/** The references this CPU's LRU batches hold, one per entry, added into `into` by folio (all at once). */
-export function countLruBatchRefs(m: Machine, into: Map<number, number>): void {
+/** Each entry of this CPU's LRU batches (a reference each) to `into` (a counter by folio). */
+export function forEachLruBatchEntry(m: Machine, into: { add(folio: number): void }): void {
   for (const b of [m.lruAddBatch, m.lruActivateBatch, m.lruMlockBatch])
-    for (const f of b) into.set(f, (into.get(f) ?? 0) + 1);
+    for (let i = 0; i < b.length; i++) into.add(b[i]!);
 }
 
 /** The references this CPU's LRU batches hold on a folio (one per entry; a folio is in one at most). */
