@@ -51,8 +51,18 @@ function scenarios(dirs: string[]): Array<{ file: string; path: string; sc: Scen
 
 const steps = (d: DiffResult, st: string) => d.steps.filter((s) => s.status === st).map((s) => s.index);
 
+/** Under CI (CI=true) the shared scenarios must be there: CI claims to compare them (scripts/conformance.mjs). */
+const CI = ['true', '1', 'yes'].includes((process.env.CI ?? '').toLowerCase());
+
 describe('gupsim diff on the live kernel', () => {
   if (hostReason) console.log(`live-kernel tests skipped: ${hostReason}`);
+  if (!existsSync(CONFORMANCE)) {
+    if (CI)
+      it(`${CONFORMANCE} is beside this checkout, as CI needs`, () => {
+        throw new Error(`${CONFORMANCE} is missing, and CI must compare the shared conformance scenarios`);
+      });
+    else it.skip(`${CONFORMANCE} is not beside this checkout: the shared scenarios are not compared`);
+  }
   for (const { file, path, sc } of scenarios([CONFORMANCE])) {
     const why = hostCannotCompare(sc, caps);
     if (why && !hostReason) console.log(`live-kernel test skipped for ${file}: ${why}`);
