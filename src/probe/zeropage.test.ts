@@ -114,4 +114,17 @@ describe.skipIf(why !== undefined)('the helper sees the zero page as inspect doe
       await h.close();
     }
   });
+
+  it('diff: a scenario that asks for what this kernel does not do is not compared; one that leaves it out agrees', async () => {
+    const h = new Helper();
+    await h.start();
+    const seen = await measureZeroPage(h);
+    h.kill();
+    await h.close();
+    const other = await diffScenario({ ...sc, machine: { ...sc.machine, zero_page: !seen } });
+    expect(other.summary.notCompared).toBe(zeroPageMismatch({ ...sc, machine: { zero_page: !seen } }, seen));
+    const plain = await diffScenario(sc);
+    expect(plain.agree, formatDiff(plain)).toBe(true);
+    expect(plain.notes.some((n) => n.startsWith('read faults on this kernel do not map the zero page'))).toBe(!seen);
+  }, 60_000);
 });
