@@ -115,7 +115,7 @@ describe.skipIf(why !== undefined)('the helper sees the zero page as inspect doe
     }
   });
 
-  it('diff: a scenario that asks for what this kernel does not do is not compared; one that leaves it out agrees', async () => {
+  it('diff: asking for what this kernel does not do is not compared; leaving it out agrees', async () => {
     const h = new Helper();
     await h.start();
     const seen = await measureZeroPage(h);
