@@ -142,6 +142,8 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
     const idx = mem.index[folio]!;
     for (let k = 0; k < nr; k++) if (obj.pages[idx + k] === folio + k) obj.pages[idx + k] = dst + k;
   }
+  // gupsim's misuse taint, not kernel state: what misuse did to the old folio moves with its state.
+  if (m.misuse.touches(folio, nr)) m.misuse.taint(dst, order);
   // The old folio is now unreferenced: free it without touching the moved accounting.
   for (let k = 0; k < nr; k++) mem.mapcount[folio + k] = 0;
   m.vmstat.mod('pgmigrate_success', nr);
@@ -154,6 +156,8 @@ export function migrateFolioToPinnable(m: Machine, folio: number): MigrateResult
     return { ok: true };
   }
   countIsolated(m, folio, -1);
+  // A folio misuse freed while mapped is reached by nothing now: its frames go back like any (swap.ts).
+  m.misuse.freedInUse.delete(folio);
   m.alloc.freeBlock(folio, order);
   m.vmstat.mod('nr_free_pages', nr);
   // migrate_folio_move(): the new folio goes on the LRU through the LRU batch; the batch is drained
@@ -345,6 +349,9 @@ export function migrateMove(m: Machine, folio: number, hits: MigrationHit[]): nu
   folio_put_refs(m, folio, 1);
   mem.setFlag(dst, PG_lru);
   folio_put_refs(m, dst, 1);
+  // gupsim's misuse taint, not kernel state: what misuse did to the old folio moves with its state (a
+  // PageAnonExclusive a refcount misuse let do_wp_page() set while another mm maps the page).
+  if (m.misuse.touches(folio, nr)) m.misuse.taint(dst, order);
   return dst;
 }
 

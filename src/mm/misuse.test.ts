@@ -16,16 +16,19 @@ import {
   get_user_pages,
   pin_user_pages,
   pin_user_pages_fast,
+  pin_user_pages_remote,
   put_page,
   unpin_user_page,
   unpin_user_pages,
   unpin_user_pages_dirty_lock,
 } from './gup.js';
 import { folio_put_refs, leakedByMisuse, lru_add_drain } from './swap.js';
-import { FOLL_WRITE } from './foll_flags.js';
+import { FOLL_LONGTERM, FOLL_WRITE } from './foll_flags.js';
 import { do_exit } from '../kernel/exit.js';
 import { kernel_clone } from '../kernel/fork.js';
 import { checkInvariants } from '../tools/invariants.js';
+import { migrateFolio } from './migrate.js';
+import { pte_pfn } from './pgtable.js';
 
 /**
  * One write-faulted small anon page, pinned; returns its address and PFN. The LRU batch that took the
@@ -278,5 +281,50 @@ describe('a COW-shared page whose count misuse lowered', () => {
     expect(m.mem.mapcount[pfn]).toBe(2);
     // The checker lets this folio's exclusivity and counts go (misuse explains them) and checks the rest.
     expect(checkInvariants(m)).toEqual([]);
+    // A reference taken now makes up the count migration expects: migrate_pages() moves the folio, and its
+    // exclusivity (both migration entries say exclusive) with it, taint and all.
+    const held = new Int32Array(1);
+    expect(get_user_pages(m, p, addr, 1, 0, held)).toBe(1);
+    expect(migrateFolio(m, pfn)).toBe(0);
+    const moved = pte_pfn(p.mm.pt.pte(addr));
+    expect(moved).not.toBe(pfn);
+    expect(m.mem.PageAnonExclusive(moved)).toBe(true);
+    expect(m.mem.mapcount[moved]).toBe(2);
+    expect(m.misuse.touches(moved, 1)).toBe(true);
+    expect(checkInvariants(m)).toEqual([]);
   });
+});
+
+describe('a folio misuse freed while mapped, then moved by a longterm pin (found by invariants.prop.test.ts)', () => {
+  it(
+    'migrate_longterm_unpinnable_folios(): the old frames go back to the buddy allocator once, and the new ' +
+      'folio carries the misuse taint (the exclusivity the lowered count let do_wp_page() set moves with it)',
+    () => {
+      // A private memfd page COW-copied into ZONE_MOVABLE, a FOLL_GET reference put twice (freed while
+      // mapped), fork, then a longterm pin: the copy is unshared and migrated out of ZONE_MOVABLE.
+      const { m, p } = world({ memory: 96 << 20, movable: 32 << 20, thp: 'always', use_zero_page: false });
+      const a = do_mmap(m, p, { size: 512 * PAGE_SIZE, type: 'memfd', shared: false });
+      expect(userAccess(m, p, a, 16 * PAGE_SIZE, true)).toBe(0);
+      const got = new Int32Array(1);
+      expect(get_user_pages(m, p, a, 1, 0, got)).toBe(1);
+      const old = got[0]!;
+      expect(m.alloc.zoneOf(old)).toBe('MOVABLE');
+      put_page(m, old);
+      m.misuse.attribute({ what: 'double put', folios: [[old, 0]], kernel: () => 'put_page' }, () => put_page(m, old));
+      expect(m.misuse.freedInUse.has(old)).toBe(true);
+      expect(typeof kernel_clone(m, p, 'kid')).not.toBe('number');
+      const pin = new Int32Array(1);
+      expect(pin_user_pages_remote(m, p, a, 1, FOLL_LONGTERM, pin)).toBe(1);
+      const moved = pin[0]!;
+      expect(m.alloc.zoneOf(moved)).not.toBe('MOVABLE');
+      expect(m.misuse.freedInUse.has(old)).toBe(false);
+      expect(m.misuse.touches(moved, 1)).toBe(true);
+      expect(checkInvariants(m)).toEqual([]);
+      unpin_user_pages(m, pin, 1);
+      for (const q of [...m.processes.values()]) {
+        do_exit(m, q);
+        expect(checkInvariants(m), `after ${q.name} exited`).toEqual([]);
+      }
+    },
+  );
 });
