@@ -5,8 +5,7 @@ import { describe, it, expect } from 'vitest';
 import { loadScenario } from '../src/scenario/load.js';
 import { RunContext } from '../src/scenario/context.js';
 import { runScenarioStep } from '../src/scenario/run.js';
-import fc from 'fast-check';
-import { FolioCounts, observationKey, observe, observed, pageLines } from '../src/tools/explore/outcome.js';
+import { observationKey, observe, observed, pageLines } from '../src/tools/explore/outcome.js';
 
 /** A PMD-mapped THP whose pages all hold 0x11; each test adds its steps. */
 const THP = `
@@ -74,40 +73,5 @@ describe('explore outcome: runs of pages', () => {
     expect(new Set(keys.map(([, s]) => s)).size).toBe(variants.length);
     // The same state made again: the same key.
     expect(observationKey(run(base), [{ ret: 0 }])).toBe(keys[0]![0]);
-  });
-});
-
-describe('explore outcome: the LRU batch references by folio (FolioCounts)', () => {
-  it('counts as a map would, across clears and past the size it starts with', () => {
-    const counts = new FolioCounts();
-    fc.assert(
-      fc.property(
-        // Folios that repeat (a batch holds a folio more than once), enough of them to outgrow the table.
-        fc.array(
-          fc.array(fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 1 << 20 })), {
-            minLength: 150,
-            maxLength: 600,
-          }),
-          { minLength: 1, maxLength: 4 },
-        ),
-        fc.array(fc.integer({ min: 0, max: 1 << 20 }), { maxLength: 20 }),
-        (rounds, probes) => {
-          for (const folios of rounds) {
-            counts.clear();
-            const want = new Map<number, number>();
-            for (const f of folios) {
-              counts.add(f);
-              want.set(f, (want.get(f) ?? 0) + 1);
-            }
-            for (const f of [...folios, ...probes]) expect(counts.get(f)).toBe(want.get(f) ?? 0);
-            if (folios.length) {
-              expect(counts.lo).toBe(Math.min(...folios));
-              expect(counts.hi).toBe(Math.max(...folios));
-            }
-          }
-        },
-      ),
-      { numRuns: 200 },
-    );
   });
 });

@@ -31,7 +31,7 @@ import { Journal } from './journal.js';
 import { ownedByOps } from './owned.js';
 import { FastWalk, SlowWalk } from './gup_points.js';
 import { observationKey, observed, pageLines } from './outcome.js';
-import { Visited } from './visited.js';
+import { IntTable } from './int_table.js';
 
 /** One point of an interleaving: which thread did what, in which kernel function. */
 export interface TraceStep {
@@ -335,7 +335,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
   };
 
   // --- the search -------------------------------------------------------------------------------
-  const memo = new Visited();
+  const memo = new IntTable();
   const nodeEnd = new IntList();
   const nodePost = new IntList();
   const eFrom = new IntList();

@@ -31,6 +31,7 @@ import { hex } from '../../mm/hex.js';
 import { forEachLruBatchEntry } from '../../mm/swap.js';
 import { VMSTAT_ITEMS } from '../../mm/vmstat.js';
 import { Hash } from './state_hash.js';
+import { IntTable } from './int_table.js';
 import type { HeldFrame } from '../../consumers/holder.js';
 
 /** One page as a person sees it. */
@@ -65,79 +66,31 @@ const blankView = (): PageView => ({
 });
 
 /**
- * Counts by folio for the few dozen folios the per-CPU LRU batches hold at most: an open-addressing table
- * of a power-of-two size at least twice the folios in it (it doubles should they be more), emptied by the
- * folios it holds.
+ * The references the per-CPU LRU batches hold, by folio, counted once per observation, and the span of the
+ * folios counted (a page outside it is in no batch: no look-up).
  */
-export class FolioCounts {
-  private key = new Int32Array(256).fill(-1);
-  private count = new Int32Array(256);
-  private readonly held: number[] = [];
-  /** Where each folio held sits (emptied by slot: a probe for one behind an emptied slot would stop short). */
-  private readonly at: number[] = [];
-  /** The span of the folios in it: a folio outside it is not (no probe). */
-  lo = 0;
-  hi = -1;
-
-  private slot(folio: number): number {
-    const mask = this.key.length - 1;
-    let i = Math.imul(folio, 0x9e3779b1) & mask;
-    while (this.key[i] !== -1 && this.key[i] !== folio) i = (i + 1) & mask;
-    return i;
-  }
-  clear(): void {
-    for (const i of this.at) this.key[i] = -1;
-    this.held.length = 0;
-    this.at.length = 0;
-    this.lo = Infinity;
-    this.hi = -1;
-  }
+const batchRefs = new IntTable();
+const batchSpan = {
+  lo: 0,
+  hi: -1,
   add(folio: number): void {
-    if (2 * (this.held.length + 1) > this.key.length) this.grow();
-    const i = this.slot(folio);
-    if (this.key[i] === folio) this.count[i]!++;
-    else {
-      this.key[i] = folio;
-      this.count[i] = 1;
-      this.held.push(folio);
-      this.at.push(i);
-      if (folio < this.lo) this.lo = folio;
-      if (folio > this.hi) this.hi = folio;
-    }
-  }
-  get(folio: number): number {
-    if (folio < this.lo || folio > this.hi) return 0;
-    const i = this.slot(folio);
-    return this.key[i] === folio ? this.count[i]! : 0;
-  }
-  private grow(): void {
-    const held = this.held.map((f) => [f, this.get(f)] as const);
-    this.key = new Int32Array(2 * this.key.length).fill(-1);
-    this.count = new Int32Array(this.key.length);
-    this.held.length = 0;
-    this.at.length = 0;
-    for (const [f, c] of held) {
-      const i = this.slot(f);
-      this.key[i] = f;
-      this.count[i] = c;
-      this.held.push(f);
-      this.at.push(i);
-    }
-  }
-}
-
-/** The references the per-CPU LRU batches hold, by folio, counted once per observation. */
-const batchRefs = new FolioCounts();
+    batchRefs.add(folio, 1);
+    if (folio < this.lo) this.lo = folio;
+    if (folio > this.hi) this.hi = folio;
+  },
+};
 
 /** Count the references the per-CPU LRU batches hold, one per entry (lruBatchRefs()'s, for every folio at once). */
 function countBatchRefs(m: Machine): void {
   batchRefs.clear();
-  forEachLruBatchEntry(m, batchRefs);
+  batchSpan.lo = Infinity;
+  batchSpan.hi = -1;
+  forEachLruBatchEntry(m, batchSpan);
 }
 
 /** The references the per-CPU LRU batches hold on folio. */
 function batchRef(folio: number): number {
-  return batchRefs.get(folio);
+  return folio < batchSpan.lo || folio > batchSpan.hi ? 0 : Math.max(batchRefs.get(folio), 0);
 }
 
 /** The PTE table viewPage() last walked to: its process and its PMD's pmd_index(). */
