@@ -59,6 +59,17 @@ const A_SLAB = 1000;
 /** A PTE table's hash lanes (by slab slot) before a point changed it: put back whole on a step back. */
 const A_SLOT_A = 1001;
 const A_SLOT_B = 1002;
+/**
+ * A run of words changed together (fork's copy of a batch of PTEs changes every page's mapcount and flags,
+ * and every entry of two tables): one entry for the run, its old words kept in Log.saved. A_POOL_RUN: words
+ * of MemMap.pool (index: the first word); A_SLAB_RUN: words of the PTE slab.
+ */
+const A_POOL_RUN = 1003;
+const A_SLAB_RUN = 1004;
+/** A compare logs the words it found changed as one run when there are at least this many... */
+const RUN_MIN = 8;
+/** ...and the run (first to last changed word) is at most this many times as long as their number. */
+const RUN_SPREAD = 8;
 
 /** A growable log of (array, index, old value) entries. */
 class Log {
@@ -66,6 +77,9 @@ class Log {
   idx = new Int32Array(4096);
   old = new Int32Array(4096);
   n = 0;
+  /** The old words of the runs logged (A_POOL_RUN, A_SLAB_RUN): at a run's `old`, its length, then its words. */
+  saved = new Int32Array(4096);
+  savedN = 0;
   push(a: number, i: number, o: number): void {
     if (this.n === this.arr.length) {
       const grow = (x: Int32Array) => {
@@ -80,6 +94,20 @@ class Log {
     this.arr[this.n] = a;
     this.idx[this.n] = i;
     this.old[this.n++] = o;
+  }
+  /** Log run `a` of words [w0, w1) of `from` (their old values), which begins at index i of its array. */
+  pushRun(a: number, i: number, from: Int32Array, w0: number, w1: number): void {
+    const len = w1 - w0;
+    const at = this.savedN;
+    if (at + len + 1 > this.saved.length) {
+      const y = new Int32Array(Math.max(2 * this.saved.length, at + len + 1));
+      y.set(this.saved.subarray(0, at));
+      this.saved = y;
+    }
+    this.saved[at] = len;
+    this.saved.set(from.subarray(w0, w1), at + 1);
+    this.savedN = at + len + 1;
+    this.push(a, i, at);
   }
 }
 
@@ -693,6 +721,7 @@ export class Journal {
       // A table's lanes were logged before its first word the point changed: put back after its words.
       if (a === A_SLOT_A) this.slotA[i] = old;
       else if (a === A_SLOT_B) this.slotB[i] = old;
+      else if (a >= A_POOL_RUN) this.unlogRun(a, i, old);
       else {
         const per = this.slabViews[0]!.length;
         this.slabViews[(i / per) | 0]![i % per] = old;
@@ -721,6 +750,22 @@ export class Journal {
         x.a[i] = x.s[i] = old;
       }
     }
+  }
+
+  /** Put back a run of words the log holds at `at` (Log.pushRun()), and drop it from the log's saved words. */
+  private unlogRun(a: number, i: number, at: number): void {
+    const log = this.log;
+    const words = log.saved.subarray(at + 1, at + 1 + log.saved[at]!);
+    if (a === A_POOL_RUN) {
+      this.pool32.set(words, i);
+      this.shadow32.set(words, i);
+    } else {
+      const per = this.slabViews[0]!.length;
+      const c = (i / per) | 0;
+      this.slabViews[c]!.set(words, i - c * per);
+      this.slabShadow.set(words, i);
+    }
+    log.savedN = at;
   }
 
   private change(id: number, p: number, o: number, v: number): void {
@@ -788,21 +833,126 @@ export class Journal {
   /** Log the changes of the struct-page arrays over frames [p0, p1). */
   private diffFrames(p0: number, p1: number): void {
     if (p0 >= p1) return;
-    const { pool32: P, shadow32: S, wordBase, halfBase } = this;
-    // refcount, mapcount, index: a word per page, one tight loop each (most words did not change).
+    const { wordBase, halfBase } = this;
+    // refcount, mapcount, index: a word per page.
     for (let k = 0; k < 3; k++) {
       const base = wordBase[k]!;
-      for (let w = base + p0, end = base + p1; w < end; w++) if (P[w] !== S[w]) this.changedWord(k, w - base);
+      this.diffWords(A_REFCOUNT + k, base + p0, base + p1, base);
     }
-    // flags, mapping: two pages per word.
+    // flags, mapping: two pages per word (word w holds pages 2w - h and 2w + 1 - h). The words with both
+    // pages in [p0, p1) are compared together; a word at either end with a page outside, page by page.
     for (let k = 0; k < 2; k++) {
       const h = halfBase[k]!;
-      for (let w = (h + p0) >> 1, end = ((h + p1 - 1) >> 1) + 1; w < end; w++)
-        if (P[w] !== S[w]) {
-          this.changedHalf(k, 2 * w - h, p0, p1);
-          this.changedHalf(k, 2 * w + 1 - h, p0, p1);
-        }
+      const first = (h + p0) >> 1;
+      const last = (h + p1 - 1) >> 1;
+      const in0 = (h + p0 + 1) >> 1;
+      const in1 = (h + p1) >> 1;
+      if (first < in0) this.diffHalfWord(k, first, h, p0, p1);
+      this.diffHalves(k, in0, in1, h);
+      if (last >= in1 && !(first < in0 && last === first)) this.diffHalfWord(k, last, h, p0, p1);
     }
+  }
+
+  /** Word w of 16-bit array k (halves at h), whose pages outside [p0, p1) are not compared. */
+  private diffHalfWord(k: number, w: number, h: number, p0: number, p1: number): void {
+    if (this.pool32[w] === this.shadow32[w]) return;
+    this.changedHalf(k, 2 * w - h, p0, p1);
+    this.changedHalf(k, 2 * w + 1 - h, p0, p1);
+  }
+
+  /** Room for the words one compare finds changed. */
+  private changedAt = new Int32Array(1024);
+  private changedRoom(n: number): Int32Array {
+    if (this.changedAt.length < n) this.changedAt = new Int32Array(Math.max(n, 2 * this.changedAt.length));
+    return this.changedAt;
+  }
+
+  /** Whether `n` changed words from lo to hi (inclusive) are logged as one run. */
+  private static asRun(n: number, lo: number, hi: number): boolean {
+    return n >= RUN_MIN && hi - lo < n * RUN_SPREAD;
+  }
+
+  /**
+   * Log the changes of pool words [w0, w1), of 32-bit array `id` (page p at word base + p): the hash lanes
+   * of each change, then one run or an entry per change.
+   */
+  private diffWords(id: number, w0: number, w1: number, base: number): void {
+    const P = this.pool32;
+    const S = this.shadow32;
+    const at = this.changedRoom(w1 - w0);
+    const lane = id * this.nr - base;
+    let a = this.pageA;
+    let b = this.pageB;
+    let n = 0;
+    for (let w = w0; w < w1; w++) {
+      const v = P[w]!;
+      const o = S[w]!;
+      if (v !== o) {
+        const i = lane + w;
+        a = (a - laneA(i, o) + laneA(i, v)) | 0;
+        b = (b - laneB(i, o) + laneB(i, v)) | 0;
+        at[n++] = w;
+      }
+    }
+    if (n === 0) return;
+    this.pageA = a;
+    this.pageB = b;
+    const lo = at[0]!;
+    const hi = at[n - 1]!;
+    if (Journal.asRun(n, lo, hi)) {
+      this.log.pushRun(A_POOL_RUN, lo, S, lo, hi + 1);
+      S.set(P.subarray(lo, hi + 1), lo);
+      return;
+    }
+    for (let k = 0; k < n; k++) {
+      const w = at[k]!;
+      this.log.push(id, w - base, S[w]!);
+      S[w] = P[w]!;
+    }
+  }
+
+  /** diffWords() of the pool words [w0, w1) of 16-bit array k (flags, mapping; halves at h), both pages of each. */
+  private diffHalves(k: number, w0: number, w1: number, h: number): void {
+    if (w0 >= w1) return;
+    const P = this.pool32;
+    const S = this.shadow32;
+    const cur = k === 0 ? this.fl : this.mp;
+    const old = k === 0 ? this.sfl : this.smp;
+    const id = k === 0 ? A_FLAGS : A_MAPPING;
+    const at = this.changedRoom(w1 - w0);
+    const lane = id * this.nr;
+    let a = this.pageA;
+    let b = this.pageB;
+    let n = 0;
+    for (let w = w0; w < w1; w++) {
+      if (P[w] === S[w]) continue;
+      at[n++] = w;
+      for (let p = 2 * w - h, end = p + 2; p < end; p++) {
+        const v = cur[p]!;
+        const o = old[p]!;
+        if (v !== o) {
+          const i = lane + p;
+          a = (a - laneA(i, o) + laneA(i, v)) | 0;
+          b = (b - laneB(i, o) + laneB(i, v)) | 0;
+        }
+      }
+    }
+    if (n === 0) return;
+    this.pageA = a;
+    this.pageB = b;
+    const lo = at[0]!;
+    const hi = at[n - 1]!;
+    if (Journal.asRun(n, lo, hi)) {
+      this.log.pushRun(A_POOL_RUN, lo, S, lo, hi + 1);
+      S.set(P.subarray(lo, hi + 1), lo);
+      return;
+    }
+    for (let j = 0; j < n; j++)
+      for (let p = 2 * at[j]! - h, end = p + 2; p < end; p++)
+        if (cur[p] !== old[p]) {
+          this.log.push(id, p, old[p]!);
+          old[p] = cur[p]!;
+        }
   }
 
   /** Log the changes of the extra arrays (contents...) the point wrote (MemMap.onExtraWrite). */
@@ -837,14 +987,6 @@ export class Journal {
     }
   }
 
-  /** Page p's word of 32-bit array k (refcount, mapcount, index) changed: log it. */
-  private changedWord(k: number, p: number): void {
-    const w = this.wordBase[k]! + p;
-    const v = this.pool32[w]!;
-    this.change(A_REFCOUNT + k, p, this.shadow32[w]!, v);
-    this.shadow32[w] = v;
-  }
-
   /** Page p's half of 16-bit array k (flags, mapping) may have changed: log it if so (pages of the run only). */
   private changedHalf(k: number, p: number, p0: number, p1: number): void {
     if (p < p0 || p >= p1) return;
@@ -868,8 +1010,11 @@ export class Journal {
     const shadow = this.slabShadow;
     for (let c = (g0 / per) | 0, base = c * per; base < g1; c++, base += per) {
       const view = this.slabViews[c]!;
+      const w0 = Math.max(g0 - base, 0);
       const top = Math.min(per, g1 - base);
-      for (let w = Math.max(g0 - base, 0); w < top; w++) {
+      const at = this.changedRoom(top - w0);
+      let n = 0;
+      for (let w = w0; w < top; w++) {
         const v = view[w]!;
         const g = base + w;
         const o = shadow[g]!;
@@ -883,9 +1028,21 @@ export class Journal {
           }
           this.slotA[s] = (this.slotA[s]! - laneA(i, o) + laneA(i, v)) | 0;
           this.slotB[s] = (this.slotB[s]! - laneB(i, o) + laneB(i, v)) | 0;
-          shadow[g] = v;
-          this.log.push(A_SLAB, g, o);
+          at[n++] = g;
         }
+      }
+      if (n === 0) continue;
+      const lo = at[0]!;
+      const hi = at[n - 1]!;
+      if (Journal.asRun(n, lo, hi)) {
+        this.log.pushRun(A_SLAB_RUN, lo, shadow, lo, hi + 1);
+        shadow.set(view.subarray(lo - base, hi + 1 - base), lo);
+        continue;
+      }
+      for (let k = 0; k < n; k++) {
+        const g = at[k]!;
+        this.log.push(A_SLAB, g, shadow[g]!);
+        shadow[g] = view[g - base]!;
       }
     }
   }
