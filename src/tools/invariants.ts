@@ -604,8 +604,17 @@ function walkPageTables(
     }
     // checkRmap()'s folio->index check: the page's index is the one the VMA maps at slot i.
     if (((index[folio]! + (pfn - folio) - i) | 0) !== pgoff) return false;
+    // Count the page as mapped here, with PageAnonExclusive's one-mm rule for an anon page (another mm
+    // mapping it exclusive: exclusive() reports it). Written out here: as a call it cost an allocation a PTE.
     const anon = (ff & anonBit) !== 0;
-    if (!countPage(pfn, pf, anon)) return false;
+    if (anon && pf & exclusiveBit && !isTainted(pfn)) {
+      const owner = exclusiveOwner[pfn]!;
+      if (owner !== 0 && owner !== mm.id) return false;
+      exclusiveOwner[pfn] = mm.id;
+    }
+    pteCount[pfn]!++;
+    if (anon) rssAnon++;
+    else rssFile++;
     next = NO_ENTRY;
     if (ff & head) {
       // A large folio: the next slots may continue it (runOn()).
@@ -644,25 +653,6 @@ function walkPageTables(
     if (anon) rssAnon += i - from;
     else rssFile += i - from;
     return i - from;
-  };
-  /**
-   * Count page pfn (flags pf) as mapped here, with PageAnonExclusive's one-mm rule for an anon page; false,
-   * having changed nothing, when another mm maps it exclusive (exclusive() reports it).
-   */
-  const countPage = (pfn: number, pf: number, anon: boolean): boolean => {
-    if (!anon) {
-      pteCount[pfn]!++;
-      rssFile++;
-      return true;
-    }
-    if (pf & exclusiveBit && !isTainted(pfn)) {
-      const owner = exclusiveOwner[pfn]!;
-      if (owner !== 0 && owner !== mm.id) return false;
-      exclusiveOwner[pfn] = mm.id;
-    }
-    pteCount[pfn]!++;
-    rssAnon++;
-    return true;
   };
   for (const [k, slot] of mm.pt.pmds) {
     const base = k * PMD_SIZE;
