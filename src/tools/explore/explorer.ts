@@ -307,7 +307,7 @@ export function explore(sc: Scenario, opts: ExploreOptions = {}): ExploreResult 
     const key = observationKey(ctx, retOps);
     let idx = endByKey.get(key);
     if (idx !== undefined && !pages && !opts.verify) return { idx, broken, pages: [] };
-    const o = observed(returns());
+    const o = observed(returns(), !!opts.verify);
     if (opts.verify) {
       // The number stands for the string: one number per key, one key per number.
       if ((keyString.get(key) ?? o.key) !== o.key || (keyNumber.get(o.key) ?? key) !== key)

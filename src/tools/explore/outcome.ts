@@ -32,7 +32,7 @@ import { forEachLruBatchEntry } from '../../mm/swap.js';
 import { VMSTAT_ITEMS } from '../../mm/vmstat.js';
 import { Hash } from './state_hash.js';
 import { IntTable } from './int_table.js';
-import type { HeldFrame } from '../../consumers/holder.js';
+import type { HeldFrame, Holder } from '../../consumers/holder.js';
 
 /** One page as a person sees it. */
 interface PageView {
@@ -400,9 +400,10 @@ export function observe(ctx: RunContext, returns: string[]): Observation {
 
 /**
  * The observation of the state observationKey() last looked at (no second walk: the explorer asks for it
- * at once, in the same state). `returns`: each thread step's "thread.step op = ret".
+ * at once, in the same state). `returns`: each thread step's "thread.step op = ret". `withKey` false: the
+ * key is left empty (the search compares end states by observationKey()'s number; its verify mode, by both).
  */
-export function observed(returns: string[]): Observation {
+export function observed(returns: string[], withKey = true): Observation {
   const out: Observation = { key: '', counters: {}, returns, pages: [], handles: [] };
   const keyParts: string[] = [];
   for (let r = 0; r < seen.nRuns; r++) {
@@ -410,7 +411,7 @@ export function observed(returns: string[]): Observation {
     const at = `${proc} ${region}[${j - i > 1 ? `${i}..${j - 1}` : i}]`;
     if (!mapped) {
       out.pages.push(`${at}: not mapped`);
-      keyParts.push(`${at}:-`);
+      if (withKey) keyParts.push(`${at}:-`);
       continue;
     }
     const frames = j - i > 1 ? `frames ${hex(first.pfn)}..${hex(lastPfn)}` : `frame ${hex(first.pfn)}`;
@@ -419,11 +420,12 @@ export function observed(returns: string[]): Observation {
       `mapcount ${first.mapcount}${first.pinned ? ', maybe pinned' : ''}${first.exclusive ? ', exclusive' : ''}` +
       (first.value ? `, data ${hex(first.value)}` : '');
     out.pages.push(`${at}: ${frames} ${desc}`);
-    keyParts.push(`${at}:${frameName(name, first.pfn - first.folio)}*${j - i}:${desc}`);
+    if (withKey) keyParts.push(`${at}:${frameName(name, first.pfn - first.folio)}*${j - i}:${desc}`);
   }
   for (const { name, frames, names } of seen.handles) {
     const held = frames.map((f) => `${hex(f.addr)} -> frame ${hex(f.pfn)}${f.pages > 1 ? ` (${f.pages} pages)` : ''}`);
     out.handles.push(`${name}: ${held.join(', ') || 'nothing'}`);
+    if (!withKey) continue;
     const named = frames.map(
       (f, k) => `${f.addr}>${frameName(names[2 * k]!, names[2 * k + 1]!)}/${f.pages}/${f.pins}/${f.refs}`,
     );
@@ -433,10 +435,11 @@ export function observed(returns: string[]): Observation {
   for (let k = 0; k < seen.moved.length; k++) {
     const name = VMSTAT_ITEMS[seen.moved[k]!]!;
     out.counters[name] = seen.deltas[k]!;
-    moved += `${name} ${seen.deltas[k]},`;
+    if (withKey) moved += `${name} ${seen.deltas[k]},`;
   }
   if (seen.warns) out.counters.warnings = seen.warns;
   if (seen.misuse) out.counters.misuse = seen.misuse;
+  if (!withKey) return out;
   keyParts.push(`${moved}${seen.warns},${seen.misuse}`, ...returns);
   out.key = keyParts.join('\n');
   return out;
@@ -533,7 +536,10 @@ function look(ctx: RunContext): void {
     }
   h.word(-3); // the runs end, the handles begin
   seen.handles.length = 0;
-  for (const o of [...ctx.objects.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  const objects = OBJECTS;
+  objects.length = 0;
+  for (const o of ctx.objects.values()) objects.push(o);
+  for (const o of objects.sort(byName)) {
     const frames = o.frames();
     const held: HandleSeen = { name: o.name, frames, names: [] };
     h.str(o.name);
@@ -575,8 +581,15 @@ const VIEWS = [blankView(), blankView(), blankView()];
 
 /** The live processes, by name. */
 function liveByName(m: Machine): Process[] {
-  return [...m.processes.values()].filter((p) => p.alive).sort((a, b) => (a.name < b.name ? -1 : 1));
+  // Into one array, kept from look to look (an end state is looked at every few states), sorted in place.
+  const out = LIVE;
+  out.length = 0;
+  for (const p of m.processes.values()) if (p.alive) out.push(p);
+  return out.sort(byName);
 }
+const LIVE: Process[] = [];
+const OBJECTS: Holder[] = [];
+const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : 1);
 
 /** The pages of every region in every live process, one line per run (for a trace's steps). */
 export function pageLines(ctx: RunContext): string[] {
