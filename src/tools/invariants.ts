@@ -100,13 +100,7 @@ function zeroed(k: number, nr: number): Int32Array {
   return a;
 }
 
-const LRU_BATCH_REFS = new Map<number, number>();
 const NONE_TAINTED = new Uint8Array(0);
-const FILES = new Set<AddressSpace>();
-const HUGETLB_FREE = new Set<number>();
-const HUGETLB_IN_USE = new Map<number, number>();
-const HUGETLB_TO_RESTORE = new Map<number, number>();
-const PROMISED = new Map<number, number>();
 
 export function checkInvariants(
   m: Machine,
@@ -121,10 +115,8 @@ export function checkInvariants(
   };
   const mem = m.mem;
   const exact = pinsByFolio !== undefined && getsByFolio !== undefined;
-  // The collections below are the module's, emptied here (checkInvariants() calls nothing that calls it):
-  // the race explorer checks every end state of a search.
-  const lruBatchRefs = LRU_BATCH_REFS;
-  lruBatchRefs.clear();
+  // Only the exact refcount check weighs the LRU batches' references.
+  const lruBatchRefs = new Map<number, number>();
   if (exact)
     for (const b of [m.lruAddBatch, m.lruActivateBatch, m.lruMlockBatch])
       for (const f of b) lruBatchRefs.set(f, (lruBatchRefs.get(f) ?? 0) + 1);
@@ -137,9 +129,7 @@ export function checkInvariants(
   const pteCount = zeroed(0, mem.nr);
   const entireCount = zeroed(2, mem.nr); // PMD/PUD leaves mapping each folio, by head
   const exclusiveOwner = zeroed(1, mem.nr); // mm id mapping a PageAnonExclusive page, 0: none
-  const files = FILES;
-  files.clear();
-  for (const f of m.files.values()) files.add(f);
+  const files = new Set<AddressSpace>(m.files.values());
   for (const p of m.processes.values()) {
     const mm = p.mm;
     const live = p.alive && mm.users > 0;
@@ -150,19 +140,16 @@ export function checkInvariants(
   }
 
   // ---- 2. every zone, folio by folio --------------------------------------------------------
-  const hugetlbFree = HUGETLB_FREE;
-  hugetlbFree.clear();
+  const hugetlbFree = new Set<number>();
   for (const h of m.hugetlb.hstates.values()) {
     for (const f of h.freelist) {
       if (hugetlbFree.has(f)) v(`hugetlb: folio ${hex(f)} twice on the order-${h.order} free list`);
       hugetlbFree.add(f);
     }
   }
-  const hugetlbInUse = HUGETLB_IN_USE;
-  hugetlbInUse.clear();
+  const hugetlbInUse = new Map<number, number>();
   /** Folios in use that will give a reservation back when freed (restore_reserve), by order. */
-  const hugetlbToRestore = HUGETLB_TO_RESTORE;
-  hugetlbToRestore.clear();
+  const hugetlbToRestore = new Map<number, number>();
   let shmemCached = 0;
   let fileCached = 0;
   // quietSmallAnon(): whether the fast look may serve at all, and the last folio->mapping found an anon_vma.
@@ -250,8 +237,7 @@ export function checkInvariants(
   // resv_huge_pages is what the reserve maps still promise (a private owner's pages its faults have
   // not consumed; a shared file's reserved pages not in its page cache) minus the folios in use that
   // will restore a reservation when freed (see __unmap_hugepage_range()).
-  const promised = PROMISED;
-  promised.clear();
+  const promised = new Map<number, number>();
   const promise = (order: number, n: number) => promised.set(order, (promised.get(order) ?? 0) + n);
   for (const p of m.processes.values()) {
     for (const vma of p.mm.vmas) {
@@ -332,7 +318,6 @@ export function checkInvariants(
     v(`vmstat: nr_file_pages ${vs.get('nr_file_pages')}, page caches hold ${fileCached} (hugetlb excluded)`);
   if (vs.get('nr_shmem') !== shmemCached)
     v(`vmstat: nr_shmem ${vs.get('nr_shmem')}, tmpfs page caches hold ${shmemCached}`);
-  files.clear(); // holds no machine's files past the call
   return out;
 
   // ---------------------------------------------------------------------------------------------
