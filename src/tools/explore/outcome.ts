@@ -410,7 +410,7 @@ export function observed(returns: string[], withKey = true): Observation {
     const { proc, region, i, j, mapped, first, lastPfn, name } = seen.runs[r]!;
     const at = `${proc} ${region}[${j - i > 1 ? `${i}..${j - 1}` : i}]`;
     if (!mapped) {
-      out.pages.push(`${at}: not mapped`);
+      out.pages.push([at, ': not mapped'].join(''));
       if (withKey) keyParts.push(`${at}:-`);
       continue;
     }
@@ -419,12 +419,14 @@ export function observed(returns: string[], withKey = true): Observation {
       `${first.level} ${first.writable ? 'rw' : 'ro'}, folio refcount ${first.refcount}, ` +
       `mapcount ${first.mapcount}${first.pinned ? ', maybe pinned' : ''}${first.exclusive ? ', exclusive' : ''}` +
       (first.value ? `, data ${hex(first.value)}` : '');
-    out.pages.push(`${at}: ${frames} ${desc}`);
+    // Joined, not a template literal: one flat string (a template literal's result is a tree of its
+    // pieces, V8's cons strings, several times the size of the text), and end states live as long as the search.
+    out.pages.push([at, ': ', frames, ' ', desc].join(''));
     if (withKey) keyParts.push(`${at}:${frameName(name, first.pfn - first.folio)}*${j - i}:${desc}`);
   }
   for (const { name, frames, names } of seen.handles) {
     const held = frames.map((f) => `${hex(f.addr)} -> frame ${hex(f.pfn)}${f.pages > 1 ? ` (${f.pages} pages)` : ''}`);
-    out.handles.push(`${name}: ${held.join(', ') || 'nothing'}`);
+    out.handles.push([name, ': ', held.join(', ') || 'nothing'].join(''));
     if (!withKey) continue;
     const named = frames.map(
       (f, k) => `${f.addr}>${frameName(names[2 * k]!, names[2 * k + 1]!)}/${f.pages}/${f.pins}/${f.refs}`,
