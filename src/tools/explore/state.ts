@@ -137,9 +137,7 @@ export class StateHash {
     // The allocator's free lists live in the pool (the free heads' slots); the list heads here.
     for (const a of m.alloc.areas) {
       h.num(a.free);
-      // Int32Array entries: words as they are.
-      const heads = a.heads;
-      for (let i = 0; i < heads.length; i++) h.word(heads[i]!);
+      h.int32s(a.heads);
     }
     for (const hs of m.hugetlb.hstates.values()) {
       h.num(hs.nr_huge_pages);
@@ -156,8 +154,7 @@ export class StateHash {
     h.num(m.huge_zero_folio);
     h.num(m.warns.records.length);
     h.num(m.misuse.records.length);
-    const v = m.vmstat.values();
-    for (let i = 0; i < v.length; i++) h.num(v[i]!);
+    h.nums(m.vmstat.values());
   }
 
   private mms(m: Machine, h: Hash): void {
@@ -167,22 +164,28 @@ export class StateHash {
     const ph = this.ph;
     for (const p of m.processes.values()) {
       ph.reset();
-      ph.word(this.nameId(p.name));
-      ph.word(p.alive ? 1 : 0);
-      ph.word(p.fatalSignalPending ? 1 : 0);
+      // The mm's fields and VMAs, hashed in one go (num() of each, in this order).
       const mm = p.mm;
-      ph.num(mm.write_protect_seq);
-      ph.word(mm.has_pinned ? 1 : 0);
-      ph.num(mm.rss_anon);
-      ph.num(mm.rss_file);
-      ph.num(mm.locked_vm);
-      ph.num(mm.pinned_vm);
-      ph.word(mm.vmas.length);
+      const n = 10 + 3 * mm.vmas.length;
+      if (this.fields.length < n) this.fields = new Float64Array(2 * n);
+      const f = this.fields;
+      f[0] = this.nameId(p.name);
+      f[1] = p.alive ? 1 : 0;
+      f[2] = p.fatalSignalPending ? 1 : 0;
+      f[3] = mm.write_protect_seq;
+      f[4] = mm.has_pinned ? 1 : 0;
+      f[5] = mm.rss_anon;
+      f[6] = mm.rss_file;
+      f[7] = mm.locked_vm;
+      f[8] = mm.pinned_vm;
+      f[9] = mm.vmas.length;
+      let k = 10;
       for (const v of mm.vmas) {
-        ph.num(v.start);
-        ph.num(v.end);
-        ph.num(v.flags);
+        f[k++] = v.start;
+        f[k++] = v.end;
+        f[k++] = v.flags;
       }
+      ph.nums(f, n);
       // Page tables by address: a sum over the PMD directory and the PUD leaves.
       this.tables.reset();
       Map.prototype.forEach.call(mm.pt.pmds, this.pmdEntry);
@@ -193,6 +196,8 @@ export class StateHash {
     procs.into(h);
   }
 
+  /** mms()'s numbers of one mm (reused). */
+  private fields = new Float64Array(64);
   /** The sums mms() and rest() build (reused: no allocation per state). */
   private readonly sum = new LaneSum();
   /** The page-table sum of one mm, built by the two callbacks below (no allocation per entry). */
