@@ -46,6 +46,9 @@ const R_MM_TABLES = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i, MM_P
 
 /** Words of one PTE table (PTRS_PER_PTE). */
 const TABLE_WORDS = 512;
+/** The hash lanes' mixes of each slot of a PTE table holding no entry (fork fills new tables, munmap clears). */
+const EMPTY_A = Int32Array.from({ length: TABLE_WORDS }, (_, i) => laneA(i, 0));
+const EMPTY_B = Int32Array.from({ length: TABLE_WORDS }, (_, i) => laneB(i, 0));
 
 /** The per-page arrays the journal watches, by id in the log. */
 const A_REFCOUNT = 0;
@@ -1026,8 +1029,13 @@ export class Journal {
             this.log.push(A_SLOT_A, s, this.slotA[s]!);
             this.log.push(A_SLOT_B, s, this.slotB[s]!);
           }
-          this.slotA[s] = (this.slotA[s]! - laneA(i, o) + laneA(i, v)) | 0;
-          this.slotB[s] = (this.slotB[s]! - laneB(i, o) + laneB(i, v)) | 0;
+          // An entry written into an empty slot, or cleared: the mixes of an empty slot are the table's.
+          const oa = o === 0 ? EMPTY_A[i]! : laneA(i, o);
+          const ob = o === 0 ? EMPTY_B[i]! : laneB(i, o);
+          const va = v === 0 ? EMPTY_A[i]! : laneA(i, v);
+          const vb = v === 0 ? EMPTY_B[i]! : laneB(i, v);
+          this.slotA[s] = (this.slotA[s]! - oa + va) | 0;
+          this.slotB[s] = (this.slotB[s]! - ob + vb) | 0;
           at[n++] = g;
         }
       }
