@@ -541,7 +541,7 @@ function look(ctx: RunContext): void {
   const objects = OBJECTS;
   objects.length = 0;
   for (const o of ctx.objects.values()) objects.push(o);
-  for (const o of objects.sort(byName)) {
+  for (const o of sortByName(objects)) {
     const frames = o.frames();
     const held: HandleSeen = { name: o.name, frames, names: [] };
     h.str(o.name);
@@ -587,11 +587,20 @@ function liveByName(m: Machine): Process[] {
   const out = LIVE;
   out.length = 0;
   for (const p of m.processes.values()) if (p.alive) out.push(p);
-  return out.sort(byName);
+  return sortByName(out);
 }
 const LIVE: Process[] = [];
 const OBJECTS: Holder[] = [];
-const byName = (a: { name: string }, b: { name: string }): number => (a.name < b.name ? -1 : 1);
+/** Sort by name in place (insertion: a few processes or handles; Array.prototype.sort() allocates its work array). */
+function sortByName<T extends { name: string }>(a: T[]): T[] {
+  for (let i = 1; i < a.length; i++) {
+    const x = a[i]!;
+    let j = i - 1;
+    for (; j >= 0 && a[j]!.name > x.name; j--) a[j + 1] = a[j]!;
+    a[j + 1] = x;
+  }
+  return a;
+}
 
 /** The pages of every region in every live process, one line per run (for a trace's steps). */
 export function pageLines(ctx: RunContext): string[] {
