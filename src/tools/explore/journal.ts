@@ -1022,27 +1022,36 @@ export class Journal {
       const top = Math.min(per, g1 - base);
       const at = this.changedRoom(top - w0);
       let n = 0;
-      for (let w = w0; w < top; w++) {
-        const v = view[w]!;
-        const g = base + w;
-        const o = shadow[g]!;
-        if (v !== o) {
-          const s = (g / TABLE_WORDS) | 0;
-          const i = g % TABLE_WORDS;
+      // Table by table (a slot's hash lanes summed in locals, written once).
+      for (let t0 = w0; t0 < top;) {
+        const g0t = base + t0;
+        const s = (g0t / TABLE_WORDS) | 0;
+        const t1 = Math.min(top, (s + 1) * TABLE_WORDS - base);
+        let a = 0;
+        let b = 0;
+        const n0 = n;
+        for (let w = t0; w < t1; w++) {
+          const v = view[w]!;
+          const g = base + w;
+          const o = shadow[g]!;
+          if (v !== o) {
+            const i = g - s * TABLE_WORDS;
+            // An entry written into an empty slot, or cleared: the mixes of an empty slot are the table's.
+            a = (a - (o === 0 ? EMPTY_A[i]! : laneA(i, o)) + (v === 0 ? EMPTY_A[i]! : laneA(i, v))) | 0;
+            b = (b - (o === 0 ? EMPTY_B[i]! : laneB(i, o)) + (v === 0 ? EMPTY_B[i]! : laneB(i, v))) | 0;
+            at[n++] = g;
+          }
+        }
+        if (n > n0) {
           if (this.slotStamp[s] !== this.serial) {
             this.slotStamp[s] = this.serial;
             this.log.push(A_SLOT_A, s, this.slotA[s]!);
             this.log.push(A_SLOT_B, s, this.slotB[s]!);
           }
-          // An entry written into an empty slot, or cleared: the mixes of an empty slot are the table's.
-          const oa = o === 0 ? EMPTY_A[i]! : laneA(i, o);
-          const ob = o === 0 ? EMPTY_B[i]! : laneB(i, o);
-          const va = v === 0 ? EMPTY_A[i]! : laneA(i, v);
-          const vb = v === 0 ? EMPTY_B[i]! : laneB(i, v);
-          this.slotA[s] = (this.slotA[s]! - oa + va) | 0;
-          this.slotB[s] = (this.slotB[s]! - ob + vb) | 0;
-          at[n++] = g;
+          this.slotA[s] = (this.slotA[s]! + a) | 0;
+          this.slotB[s] = (this.slotB[s]! + b) | 0;
         }
+        t0 = t1;
       }
       if (n === 0) continue;
       const lo = at[0]!;
