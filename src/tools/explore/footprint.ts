@@ -68,10 +68,16 @@ export class Footprint {
   tableFirst = new Int32Array(8);
   tableCount = new Int32Array(8);
   nTables = 0;
+  /**
+   * For the journal, of a point the reduction takes as `all`: the resources it writes after all (which parts of
+   * the hot state the journal saves before it and the state hash takes again after); -1: anything.
+   */
+  journalW = -1;
   /** Anything at all. */
   any(): void {
     this.all = true;
     this.r = this.w = 0;
+    this.journalW = -1;
     this.framesNamed = this.tablesNamed = false;
   }
   /** Exactly these reads and writes (a slot of NO_SLOT makes it `all`). */
@@ -79,6 +85,7 @@ export class Footprint {
     this.all = false;
     this.r = r;
     this.w = w;
+    this.journalW = -1;
     this.framesNamed = this.tablesNamed = false;
   }
   /** From now on the point writes no frame but those named by frames() (and the allocator's). */

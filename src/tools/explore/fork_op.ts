@@ -21,7 +21,7 @@ import { is_cow_mapping, type Vma } from '../../mm/mm_types.js';
 import { PMD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_special } from '../../mm/pgtable.js';
 import { EEXIST, errnoName } from '../../uapi/errno.js';
-import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, mmRes } from './footprint.js';
+import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, R_MM_LOCKS, mmRes } from './footprint.js';
 import { Op, nameFolioFields, quiet, underLeaf, type PointRecord, type World } from './op.js';
 import type { Hash } from './state_hash.js';
 import { hex } from '../../mm/hex.js';
@@ -85,6 +85,9 @@ export class ForkOp extends Op {
       // dup_mmap()'s start (the child's process, mm and VMAs: no page state, no PTE table) or its end without
       // an error (mmap_write_unlock() and the child's files: none, dup_fd()).
       fp.any();
+      // The end writes the locks alone (mmap_write_unlock() of both mms; dup_fd() of a parent with no files
+      // copies nothing): the journal saves no more for it.
+      if (this.phase === F_END) fp.journalW = R_MM_LOCKS;
       fp.namesFrames();
       return fp.namesTables();
     }

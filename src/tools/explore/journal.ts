@@ -244,12 +244,13 @@ export const H_ALL = H_FRAMES | H_MMS | H_HANDLES | H_LOCKS | H_PROCS;
 
 /** The hot-state parts a footprint's writes fall in. */
 function partsOf(fp: Footprint | undefined): number {
-  if (!fp || fp.all) return H_ALL;
+  if (!fp || (fp.all && fp.journalW < 0)) return H_ALL;
+  const w = fp.all ? fp.journalW : fp.w;
   let parts = 0;
-  if (fp.w & R_FRAMES) parts |= H_FRAMES;
-  if (fp.w & R_HANDLES) parts |= H_HANDLES;
-  if (fp.w & R_MM_STATE) parts |= H_MMS;
-  if (fp.w & R_MM_LOCKS) parts |= H_LOCKS;
+  if (w & R_FRAMES) parts |= H_FRAMES;
+  if (w & R_HANDLES) parts |= H_HANDLES;
+  if (w & R_MM_STATE) parts |= H_MMS;
+  if (w & R_MM_LOCKS) parts |= H_LOCKS;
   return parts;
 }
 
