@@ -69,8 +69,9 @@ export class Footprint {
   tableCount = new Int32Array(8);
   nTables = 0;
   /**
-   * For the journal, of a point the reduction takes as `all`: the resources it writes after all (which parts of
-   * the hot state the journal saves before it and the state hash takes again after); -1: anything.
+   * For the journal: the resources the point writes, where that is less than the footprint the reduction
+   * orders it by says (a point it takes as `all`): which parts of the hot state the journal saves before it
+   * and the state hash takes again after. -1: the footprint's (anything, for `all`).
    */
   journalW = -1;
   /** Anything at all. */

@@ -101,6 +101,12 @@ export class ForkOp extends Op {
     let wr = pfields | R_FRAMES | mmRes(cs, MM_PT) | mmRes(cs, MM_FIELDS) | mmRes(ps, MM_LOCK);
     if (this.cursor!.pending) wr |= mmRes(ps, MM_PT);
     fp.set(mmRes(ps, MM_PT) | pfields | R_FRAMES, wr);
+    // After a share, the write-protect of both entries into tables that exist (__copy_present_ptes()) writes
+    // page-table words and releases the PTL: no page state the journal saves (vmstat, the allocator, the
+    // PTE slab's list), no mm field.
+    const c = this.cursor!;
+    if (c.pending && this.child!.mm.pt.pteTable(c.addr))
+      fp.journalW = mmRes(ps, MM_LOCK) | mmRes(ps, MM_PT) | mmRes(cs, MM_PT);
     this.nameFrames(w, fp);
   }
   /**

@@ -245,7 +245,7 @@ export const H_ALL = H_FRAMES | H_MMS | H_HANDLES | H_LOCKS | H_PROCS;
 /** The hot-state parts a footprint's writes fall in. */
 function partsOf(fp: Footprint | undefined): number {
   if (!fp || (fp.all && fp.journalW < 0)) return H_ALL;
-  const w = fp.all ? fp.journalW : fp.w;
+  const w = fp.journalW >= 0 ? fp.journalW : fp.w;
   let parts = 0;
   if (w & R_FRAMES) parts |= H_FRAMES;
   if (w & R_HANDLES) parts |= H_HANDLES;
