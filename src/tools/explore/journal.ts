@@ -882,6 +882,24 @@ export class Journal {
   }
 
   /**
+   * After a compare of pool words found n > 0 changed (their indices in changedAt), the page-state lanes come
+   * to (a, b): take them, and log the words as one run if they make one. False: the caller logs each change.
+   */
+  private tookPoolRun(n: number, a: number, b: number): boolean {
+    this.pageA = a;
+    this.pageB = b;
+    const at = this.changedAt;
+    const lo = at[0]!;
+    const hi = at[n - 1]!;
+    if (!Journal.asRun(n, lo, hi)) return false;
+    const P = this.pool32;
+    const S = this.shadow32;
+    this.log.pushRun(A_POOL_RUN, lo, S, lo, hi + 1);
+    for (let w = lo; w <= hi; w++) S[w] = P[w]!;
+    return true;
+  }
+
+  /**
    * Log the changes of pool words [w0, w1), of 32-bit array `id` (page p at word base + p): the hash lanes
    * of each change, then one run or an entry per change.
    */
@@ -903,16 +921,7 @@ export class Journal {
         at[n++] = w;
       }
     }
-    if (n === 0) return;
-    this.pageA = a;
-    this.pageB = b;
-    const lo = at[0]!;
-    const hi = at[n - 1]!;
-    if (Journal.asRun(n, lo, hi)) {
-      this.log.pushRun(A_POOL_RUN, lo, S, lo, hi + 1);
-      for (let w = lo; w <= hi; w++) S[w] = P[w]!;
-      return;
-    }
+    if (n === 0 || this.tookPoolRun(n, a, b)) return;
     for (let k = 0; k < n; k++) {
       const w = at[k]!;
       this.log.push(id, w - base, S[w]!);
@@ -946,16 +955,7 @@ export class Journal {
         }
       }
     }
-    if (n === 0) return;
-    this.pageA = a;
-    this.pageB = b;
-    const lo = at[0]!;
-    const hi = at[n - 1]!;
-    if (Journal.asRun(n, lo, hi)) {
-      this.log.pushRun(A_POOL_RUN, lo, S, lo, hi + 1);
-      for (let w = lo; w <= hi; w++) S[w] = P[w]!;
-      return;
-    }
+    if (n === 0 || this.tookPoolRun(n, a, b)) return;
     for (let j = 0; j < n; j++)
       for (let p = 2 * at[j]! - h, end = p + 2; p < end; p++)
         if (cur[p] !== old[p]) {
