@@ -318,16 +318,30 @@ export class FastWalk {
         return fp.namesFrames();
       case G_READ: // past the range's end this point is the IRQs-on one (irqOn())
         if (this.addr < this.end) return fp.set(pt, 0);
-        fp.set(fields | R_FRAMES, lock | R_FRAMES);
-        return this.nameKept(w, fp);
+        return this.irqOnFootprint(w, fp, fields, lock);
       case G_GRAB:
       case G_RECHECK:
         fp.set(pt | R_FRAMES, R_FRAMES);
         return this.nameEntry(w, fp);
       default: // G_IRQ_ON: IRQs on, the seqcount re-read (every page unpinned if it moved)
-        fp.set(fields | R_FRAMES, lock | R_FRAMES);
-        return this.nameKept(w, fp);
+        return this.irqOnFootprint(w, fp, fields, lock);
     }
+  }
+  /**
+   * irqOn()'s: it reads the seqcount and writes the IRQs-off lock, and the pages kept when it unpins them.
+   * When it will not (gupFastSeqRetry(): nothing kept, not FOLL_PIN, or the seqcount as read at the start),
+   * the journal saves the locks alone for it.
+   */
+  private irqOnFootprint(w: World, fp: Footprint, fields: number, lock: number): void {
+    fp.set(fields | R_FRAMES, lock | R_FRAMES);
+    const m = w.ctx.m;
+    const unpins =
+      this.nr > 0 &&
+      this.flags & FOLL_PIN &&
+      m.protections.writeProtectSeq &&
+      this.caller(w).mm.write_protect_seq !== this.seq;
+    if (!unpins) fp.journalW = lock;
+    return this.nameKept(w, fp);
   }
   /**
    * The frames the grab or the re-check may write: the fields of the entry's folio and the pages taken
