@@ -70,8 +70,8 @@ export class Footprint {
   nTables = 0;
   /**
    * For the journal: the resources the point writes, where that is less than the footprint the reduction
-   * orders it by says (a point it takes as `all`): which parts of the hot state the journal saves before it
-   * and the state hash takes again after. -1: the footprint's (anything, for `all`).
+   * orders it by says (`all`, or page state a point will not touch this time): which parts of the hot state
+   * the journal saves before it and the state hash takes again after. -1: the footprint's (anything, for `all`).
    */
   journalW = -1;
   /** Anything at all. */

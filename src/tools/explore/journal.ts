@@ -858,7 +858,7 @@ export class Journal {
       const in1 = (h + p1) >> 1;
       if (first < in0) this.diffHalfWord(k, first, h, p0, p1);
       this.diffHalves(k, in0, in1, h);
-      if (last >= in1 && !(first < in0 && last === first)) this.diffHalfWord(k, last, h, p0, p1);
+      if (last >= in1) this.diffHalfWord(k, last, h, p0, p1);
     }
   }
 
@@ -888,14 +888,20 @@ export class Journal {
   private tookPoolRun(n: number, a: number, b: number): boolean {
     this.pageA = a;
     this.pageB = b;
+    return this.tookRun(A_POOL_RUN, n, this.shadow32, this.pool32, 0);
+  }
+
+  /**
+   * The n changed words a compare found (their indices in changedAt: words of `shadow`, whose word w is
+   * cur[w - off] now) as run `a`, if they make one: logged with their old words, the shadow brought up to date.
+   */
+  private tookRun(a: number, n: number, shadow: Int32Array, cur: Int32Array, off: number): boolean {
     const at = this.changedAt;
     const lo = at[0]!;
     const hi = at[n - 1]!;
     if (!Journal.asRun(n, lo, hi)) return false;
-    const P = this.pool32;
-    const S = this.shadow32;
-    this.log.pushRun(A_POOL_RUN, lo, S, lo, hi + 1);
-    for (let w = lo; w <= hi; w++) S[w] = P[w]!;
+    this.log.pushRun(a, lo, shadow, lo, hi + 1);
+    for (let w = lo; w <= hi; w++) shadow[w] = cur[w - off]!;
     return true;
   }
 
@@ -1054,14 +1060,7 @@ export class Journal {
         }
         t0 = t1;
       }
-      if (n === 0) continue;
-      const lo = at[0]!;
-      const hi = at[n - 1]!;
-      if (Journal.asRun(n, lo, hi)) {
-        this.log.pushRun(A_SLAB_RUN, lo, shadow, lo, hi + 1);
-        for (let g = lo; g <= hi; g++) shadow[g] = view[g - base]!;
-        continue;
-      }
+      if (n === 0 || this.tookRun(A_SLAB_RUN, n, shadow, view, base)) continue;
       for (let k = 0; k < n; k++) {
         const g = at[k]!;
         this.log.push(A_SLAB, g, shadow[g]!);
