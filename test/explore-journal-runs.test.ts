@@ -94,6 +94,43 @@ describe('gupsim explore: the journal logs runs of changed words', () => {
     );
   });
 
+  it("takes a repeated point's lanes from its memo, and only when every word of each range is as recorded", () => {
+    const { journal, mem, first, table } = setUp();
+    const pte = table as Uint32Array;
+    const fp = new Footprint();
+    fp.forJournal = true;
+    fp.set(0, R_FRAMES | mmRes(0, MM_PT));
+    fp.namesFrames();
+    fp.namesTables();
+    fp.table(pte, 0, 256);
+    fp.frames(first, 200);
+    // fork's share of a batch, roughly: every page's mapcount up, its flags changed, every entry rewritten.
+    const share = (odd: number) => {
+      journal.begin(false, fp);
+      for (let k = 0; k < 200; k++) {
+        mem.mapcount[first + k] = mem.mapcount[first + k]! + 1;
+        mem.flags[first + k] = mem.flags[first + k]! ^ 0x100;
+      }
+      for (let k = 0; k < 256; k++) pte[k] = (pte[k]! + 1 + (k === odd ? 1 : 0)) >>> 0;
+      journal.commit(fp);
+    };
+    // In verify mode every commit checks the hash lanes against ones computed afresh.
+    share(-1);
+    journal.undo();
+    const hits = journal.memo.hits;
+    share(-1);
+    journal.undo();
+    // The mapcount words, the flags words and the PTE table's: each range found as recorded.
+    expect(journal.memo.hits - hits).toBe(3);
+    // One entry written otherwise: the table's range is compared afresh, the pages' ranges still match.
+    share(77);
+    journal.undo();
+    expect(journal.memo.hits - hits).toBe(5);
+    share(77);
+    journal.undo();
+    expect(journal.memo.hits - hits).toBe(8);
+  });
+
   it('fails in verify mode on a write just outside the frames a point named, at either end, either parity', () => {
     // Flags keep two pages a word: a named range whose end splits a word must not take in the other page.
     for (const start of [1, 2])

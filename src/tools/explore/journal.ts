@@ -30,6 +30,7 @@ import { FOLIO_FIELD_PAGES, PG_buddy, ORDER_MASK, ZERO_PFN } from '../../mm/memm
 import { FOLIO_SERIAL } from '../../mm/machine.js';
 import { snapshotMachine, restoreMachine, type MachineSnapshot } from '../../mm/snapshot.js';
 import { laneA, laneB } from './state_hash.js';
+import { LaneMemo, MEMO_POOL, MEMO_SLAB } from './lane_memo.js';
 import type { Locks } from './locks.js';
 import { PinHandle, type RunContext as Ctx } from '../../scenario/context.js';
 import type { Holder } from '../../consumers/holder.js';
@@ -339,6 +340,8 @@ export class Journal {
   private readonly slots = new RangeLog();
   private readonly freedSlots = new RangeLog();
   private readonly log = new Log();
+  /** The lanes' change of compares of long ranges, by what their words were and are (lane_memo.ts; tests read it). */
+  readonly memo = new LaneMemo();
   private readonly frames: Frame[] = [];
   /**
    * What the snapshots need not walk: the scenario, the release profile and the machine's settings (and
@@ -435,6 +438,7 @@ export class Journal {
     this.m.mem.onExtraWrite = undefined;
     for (const f of this.frames) if (hotPool.length < HOT_POOL) hotPool.push(f.hot);
     this.frames.length = 0;
+    this.memo.close();
   }
 
   private addPages(pfn: number, nr: number): void {
@@ -914,20 +918,28 @@ export class Journal {
     const S = this.shadow32;
     const at = this.changedRoom(w1 - w0);
     const lane = id * this.nr - base;
-    let a = this.pageA;
-    let b = this.pageB;
-    let n = 0;
-    for (let w = w0; w < w1; w++) {
-      const v = P[w]!;
-      const o = S[w]!;
-      if (v !== o) {
-        const i = lane + w;
-        a = (a - laneA(i, o) + laneA(i, v)) | 0;
-        b = (b - laneB(i, o) + laneB(i, v)) | 0;
-        at[n++] = w;
+    const memo = LaneMemo.covers(w1 - w0) ? this.memo : undefined;
+    let n = memo ? memo.find(MEMO_POOL, w0, w1, S, P, 0, at, 0) : -1;
+    let a = 0;
+    let b = 0;
+    if (n >= 0) {
+      a = memo!.a;
+      b = memo!.b;
+    } else {
+      n = 0;
+      for (let w = w0; w < w1; w++) {
+        const v = P[w]!;
+        const o = S[w]!;
+        if (v !== o) {
+          const i = lane + w;
+          a = (a - laneA(i, o) + laneA(i, v)) | 0;
+          b = (b - laneB(i, o) + laneB(i, v)) | 0;
+          at[n++] = w;
+        }
       }
+      memo?.keep(MEMO_POOL, w0, w1, S, P, 0, at, 0, n, a, b);
     }
-    if (n === 0 || this.tookPoolRun(n, a, b)) return;
+    if (n === 0 || this.tookPoolRun(n, (this.pageA + a) | 0, (this.pageB + b) | 0)) return;
     for (let k = 0; k < n; k++) {
       const w = at[k]!;
       this.log.push(id, w - base, S[w]!);
@@ -945,23 +957,31 @@ export class Journal {
     const id = k === 0 ? A_FLAGS : A_MAPPING;
     const at = this.changedRoom(w1 - w0);
     const lane = id * this.nr;
-    let a = this.pageA;
-    let b = this.pageB;
-    let n = 0;
-    for (let w = w0; w < w1; w++) {
-      if (P[w] === S[w]) continue;
-      at[n++] = w;
-      for (let p = 2 * w - h, end = p + 2; p < end; p++) {
-        const v = cur[p]!;
-        const o = old[p]!;
-        if (v !== o) {
-          const i = lane + p;
-          a = (a - laneA(i, o) + laneA(i, v)) | 0;
-          b = (b - laneB(i, o) + laneB(i, v)) | 0;
+    const memo = LaneMemo.covers(w1 - w0) ? this.memo : undefined;
+    let n = memo ? memo.find(MEMO_POOL, w0, w1, S, P, 0, at, 0) : -1;
+    let a = 0;
+    let b = 0;
+    if (n >= 0) {
+      a = memo!.a;
+      b = memo!.b;
+    } else {
+      n = 0;
+      for (let w = w0; w < w1; w++) {
+        if (P[w] === S[w]) continue;
+        at[n++] = w;
+        for (let p = 2 * w - h, end = p + 2; p < end; p++) {
+          const v = cur[p]!;
+          const o = old[p]!;
+          if (v !== o) {
+            const i = lane + p;
+            a = (a - laneA(i, o) + laneA(i, v)) | 0;
+            b = (b - laneB(i, o) + laneB(i, v)) | 0;
+          }
         }
       }
+      memo?.keep(MEMO_POOL, w0, w1, S, P, 0, at, 0, n, a, b);
     }
-    if (n === 0 || this.tookPoolRun(n, a, b)) return;
+    if (n === 0 || this.tookPoolRun(n, (this.pageA + a) | 0, (this.pageB + b) | 0)) return;
     for (let j = 0; j < n; j++)
       for (let p = 2 * at[j]! - h, end = p + 2; p < end; p++)
         if (cur[p] !== old[p]) {
@@ -1037,17 +1057,26 @@ export class Journal {
         let a = 0;
         let b = 0;
         const n0 = n;
-        for (let w = t0; w < t1; w++) {
-          const v = view[w]!;
-          const g = base + w;
-          const o = shadow[g]!;
-          if (v !== o) {
-            const i = g - s * TABLE_WORDS;
-            // An entry written into an empty slot, or cleared: the mixes of an empty slot are the table's.
-            a = (a - (o === 0 ? EMPTY_A[i]! : laneA(i, o)) + (v === 0 ? EMPTY_A[i]! : laneA(i, v))) | 0;
-            b = (b - (o === 0 ? EMPTY_B[i]! : laneB(i, o)) + (v === 0 ? EMPTY_B[i]! : laneB(i, v))) | 0;
-            at[n++] = g;
+        const memo = LaneMemo.covers(t1 - t0) ? this.memo : undefined;
+        const found = memo ? memo.find(MEMO_SLAB, g0t, base + t1, shadow, view, base, at, n0) : -1;
+        if (found >= 0) {
+          n += found;
+          a = memo!.a;
+          b = memo!.b;
+        } else {
+          for (let w = t0; w < t1; w++) {
+            const v = view[w]!;
+            const g = base + w;
+            const o = shadow[g]!;
+            if (v !== o) {
+              const i = g - s * TABLE_WORDS;
+              // An entry written into an empty slot, or cleared: the mixes of an empty slot are the table's.
+              a = (a - (o === 0 ? EMPTY_A[i]! : laneA(i, o)) + (v === 0 ? EMPTY_A[i]! : laneA(i, v))) | 0;
+              b = (b - (o === 0 ? EMPTY_B[i]! : laneB(i, o)) + (v === 0 ? EMPTY_B[i]! : laneB(i, v))) | 0;
+              at[n++] = g;
+            }
           }
+          memo?.keep(MEMO_SLAB, g0t, base + t1, shadow, view, base, at, n0, n - n0, a, b);
         }
         if (n > n0) {
           if (this.slotStamp[s] !== this.serial) {
