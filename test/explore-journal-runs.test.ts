@@ -48,12 +48,15 @@ const write = fc.tuple(
   fc.integer({ min: 0, max: 63 }),
   fc.integer({ min: 1, max: 60 }),
 );
-/** A point: the named frame ranges (offset, length; odd ends likely) and its writes, dense or sparse. */
+/**
+ * A point: the named frame ranges (offset, length, FRAME_* arrays; odd ends likely) and its writes, dense or
+ * sparse.
+ */
 const point = fc.record({
-  ranges: fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 24 })), {
-    minLength: 1,
-    maxLength: 3,
-  }),
+  ranges: fc.array(
+    fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 24 }), fc.integer({ min: 1, max: 31 })),
+    { minLength: 1, maxLength: 3 },
+  ),
   writes: fc.array(write, { maxLength: 80 }),
   dense: fc.option(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 8, max: 40 })), { nil: undefined }),
 });
@@ -75,12 +78,14 @@ describe('gupsim explore: the journal logs runs of changed words', () => {
           fp.namesFrames();
           fp.namesTables();
           fp.table(pte, 0, 64);
-          for (const [off, len] of pt.ranges) fp.frames(first + off, len);
-          const named = (p: number) => pt.ranges.some(([off, len]) => p >= off && p < off + len);
+          // Each range in some of the arrays (FRAME_* bits: refcount, mapcount, index, flags, mapping).
+          for (const [off, len, arrays] of pt.ranges) fp.frames(first + off, len, arrays);
+          const named = (a: number, p: number) =>
+            pt.ranges.some(([off, len, arrays]) => p >= off && p < off + len && arrays & (1 << a));
           journal.begin(false, fp);
           const put = (a: number, page: number, v: number) => {
             if (a === 5) pte[page] = (pte[page]! + v) >>> 0;
-            else if (named(page)) arrays[a]![first + page] = (arrays[a]![first + page]! + v) & 0x7fff;
+            else if (named(a, page)) arrays[a]![first + page] = (arrays[a]![first + page]! + v) & 0x7fff;
           };
           for (const [a, page, v] of pt.writes) put(a, page, v);
           // A dense run: every page of a stretch (fork's copy of a batch changes each page's mapcount and flags).

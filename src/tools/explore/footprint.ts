@@ -40,6 +40,17 @@ export const R_MM_LOCKS = Array.from({ length: MAX_MM_SLOTS }, (_, i) => mmRes(i
 export const R_MM_STATE = R_ALL_MMS & ~R_MM_LOCKS;
 
 /**
+ * The struct-page arrays a named frame range may write (Footprint.frames()): fork's share of a batch writes
+ * each page's mapcount and PageAnonExclusive only (the folio's own counts are named apart, as its fields).
+ */
+export const FRAME_REFCOUNT = 1 << 0;
+export const FRAME_MAPCOUNT = 1 << 1;
+export const FRAME_INDEX = 1 << 2;
+export const FRAME_FLAGS = 1 << 3;
+export const FRAME_MAPPING = 1 << 4;
+export const FRAME_ALL = FRAME_REFCOUNT | FRAME_MAPCOUNT | FRAME_INDEX | FRAME_FLAGS | FRAME_MAPPING;
+
+/**
  * What a point may read (r) and write (w), as resource bits; `all`: it may touch anything. A point that
  * writes FRAMES may also name the frames it may write (frames()): the journal then compares only those
  * and the ones the page allocator reports touching, not every frame in use; and one that writes page
@@ -58,8 +69,8 @@ export class Footprint {
   forJournal = false;
   /** Whether framesAt lists every frame the point may write outside the allocator (else: any frame). */
   framesNamed = false;
-  /** The frames named: (first, count) pairs, nFrames of them. */
-  framesAt = new Int32Array(16);
+  /** The frames named: (first, count, FRAME_* arrays) triples, nFrames of them. */
+  framesAt = new Int32Array(24);
   nFrames = 0;
   /** Whether tablesAt lists every PTE table the point may write (else: any table). */
   tablesNamed = false;
@@ -94,16 +105,17 @@ export class Footprint {
     this.framesNamed = true;
     this.nFrames = 0;
   }
-  /** Frames [first, first + count) may be written (after namesFrames()). */
-  frames(first: number, count: number): void {
-    if (2 * this.nFrames === this.framesAt.length) {
+  /** Frames [first, first + count) may be written (after namesFrames()): in the arrays `arrays` (FRAME_*). */
+  frames(first: number, count: number, arrays = FRAME_ALL): void {
+    if (3 * this.nFrames === this.framesAt.length) {
       const a = new Int32Array(this.framesAt.length * 2);
       a.set(this.framesAt);
       this.framesAt = a;
     }
-    this.framesAt[2 * this.nFrames] = first;
-    this.framesAt[2 * this.nFrames + 1] = count;
-    this.nFrames++;
+    const at = 3 * this.nFrames++;
+    this.framesAt[at] = first;
+    this.framesAt[at + 1] = count;
+    this.framesAt[at + 2] = arrays;
   }
   /**
    * In a PTE table the point allocates, the entries [newFirst, newFirst + newCount) it may write (a fault

@@ -21,7 +21,18 @@ import { is_cow_mapping, type Vma } from '../../mm/mm_types.js';
 import { PMD_SIZE } from '../../mm/memmap.js';
 import { pte_index, pte_pfn, pte_present, pte_special } from '../../mm/pgtable.js';
 import { EEXIST, errnoName } from '../../uapi/errno.js';
-import { Footprint, MM_FIELDS, MM_LOCK, MM_PT, NO_SLOT, R_FRAMES, R_MM_LOCKS, mmRes } from './footprint.js';
+import {
+  Footprint,
+  FRAME_FLAGS,
+  FRAME_MAPCOUNT,
+  MM_FIELDS,
+  MM_LOCK,
+  MM_PT,
+  NO_SLOT,
+  R_FRAMES,
+  R_MM_LOCKS,
+  mmRes,
+} from './footprint.js';
 import { Op, nameFolioFields, quiet, underLeaf, type PointRecord, type World } from './op.js';
 import type { Hash } from './state_hash.js';
 import { hex } from '../../mm/hex.js';
@@ -143,7 +154,9 @@ export class ForkOp extends Op {
       const stop = Math.min(c.addr - (c.addr % PMD_SIZE) + PMD_SIZE, src.end);
       const nr = batchReach(m, src, page, i, stop - c.addr);
       nameFolioFields(m, mem.page_folio(page), fp);
-      fp.frames(page, Math.max(nr, 1));
+      // The pages' own words: a share's mapcounts and PageAnonExclusive (folio_try_dup_anon_rmap_ptes());
+      // the references, the large mapcount and the pincount are the folio's fields.
+      fp.frames(page, Math.max(nr, 1), FRAME_MAPCOUNT | FRAME_FLAGS);
     }
     // The tables: the child's entry (a copy's; an allocation of the table is seen by the journal), and for
     // a share's write-protect the batch's entries in both.

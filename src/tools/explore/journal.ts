@@ -37,7 +37,22 @@ import type { Holder } from '../../consumers/holder.js';
 import type { Thread } from './state.js';
 import { SavedList, SavedMap, SavedSet } from './saved.js';
 import { Copies, restoreOwned, saveOwned } from './owned.js';
-import { Footprint, R_FRAMES, R_HANDLES, R_MM_LOCKS, R_MM_STATE, MAX_MM_SLOTS, MM_PT, mmRes } from './footprint.js';
+import {
+  Footprint,
+  FRAME_ALL,
+  FRAME_FLAGS,
+  FRAME_INDEX,
+  FRAME_MAPCOUNT,
+  FRAME_MAPPING,
+  FRAME_REFCOUNT,
+  R_FRAMES,
+  R_HANDLES,
+  R_MM_LOCKS,
+  R_MM_STATE,
+  MAX_MM_SLOTS,
+  MM_PT,
+  mmRes,
+} from './footprint.js';
 
 /** One mTHP order's fault counters (Vmstat.mthp). */
 type MthpStat = Machine['vmstat']['mthp'] extends Map<number, infer S> ? S : never;
@@ -70,6 +85,9 @@ const A_SLOT_B = 1002;
  */
 const A_POOL_RUN = 1003;
 const A_SLAB_RUN = 1004;
+/** The FRAME_* bit of each word array (refcount, mapcount, index) and each half array (flags, mapping). */
+const WORD_ARRAYS = [FRAME_REFCOUNT, FRAME_MAPCOUNT, FRAME_INDEX];
+const HALF_ARRAYS = [FRAME_FLAGS, FRAME_MAPPING];
 /** A compare logs the words it found changed as one run when there are at least this many... */
 const RUN_MIN = 8;
 /** ...and the run (first to last changed word) is at most this many times as long as their number. */
@@ -799,7 +817,7 @@ export class Journal {
   /** Whether the frames diffNamed() would compare are fewer than the set's (a small machine's set is cheaper whole). */
   private namedFewer(fp: Footprint, h: Hot): boolean {
     let n = FOLIO_FIELD_PAGES * (h.lru.n + h.lruAdd.n + h.lruMlock.n);
-    for (let i = 0; i < fp.nFrames; i++) n += fp.framesAt[2 * i + 1]!;
+    for (let i = 0; i < fp.nFrames; i++) n += fp.framesAt[3 * i + 1]!;
     for (let i = 0; i < this.touched.n; i++) n += this.touched.nr[i]!;
     return n < this.setFrames;
   }
@@ -816,8 +834,8 @@ export class Journal {
     this.diffBatch(h.lruMlock, m.lruMlockBatch);
     const at = fp.framesAt;
     for (let i = 0; i < fp.nFrames; i++) {
-      const p0 = Math.max(at[2 * i]!, 0);
-      this.diffFrames(p0, Math.min(p0 + at[2 * i + 1]!, this.nr));
+      const p0 = Math.max(at[3 * i]!, 0);
+      this.diffFrames(p0, Math.min(p0 + at[3 * i + 1]!, this.nr), at[3 * i + 2]!);
     }
     const t = this.touched;
     for (let i = 0; i < t.n; i++) {
@@ -843,18 +861,20 @@ export class Journal {
     for (let i = 0; i < n; i++) this.diffFrames(a[i]!, Math.min(a[i]! + FOLIO_FIELD_PAGES, this.nr));
   }
 
-  /** Log the changes of the struct-page arrays over frames [p0, p1). */
-  private diffFrames(p0: number, p1: number): void {
+  /** Log the changes of the struct-page arrays over frames [p0, p1): those of `arrays` (FRAME_*). */
+  private diffFrames(p0: number, p1: number, arrays = FRAME_ALL): void {
     if (p0 >= p1) return;
     const { wordBase, halfBase } = this;
     // refcount, mapcount, index: a word per page.
     for (let k = 0; k < 3; k++) {
+      if (!(arrays & WORD_ARRAYS[k]!)) continue;
       const base = wordBase[k]!;
       this.diffWords(A_REFCOUNT + k, base + p0, base + p1, base);
     }
     // flags, mapping: two pages per word (word w holds pages 2w - h and 2w + 1 - h). The words with both
     // pages in [p0, p1) are compared together; a word at either end with a page outside, page by page.
     for (let k = 0; k < 2; k++) {
+      if (!(arrays & HALF_ARRAYS[k]!)) continue;
       const h = halfBase[k]!;
       const first = (h + p0) >> 1;
       const last = (h + p1 - 1) >> 1;
