@@ -77,6 +77,26 @@ describe('gupsim explore: the memo of hash-lane deltas', () => {
     expect(memo.find(MEMO_POOL, 0, 64, old, cur, 0, new Int32Array(64), 0)).toBe(8);
   });
 
+  it("hands its arrays to the next memo, which finds none of the first one's records", () => {
+    const old = new Int32Array(128);
+    const cur = Int32Array.from({ length: 128 }, (_, i) => i + 1);
+    const all = Int32Array.from({ length: 128 }, (_, i) => i);
+    const first = new LaneMemo();
+    first.keep(MEMO_POOL, 0, 64, old, cur, 0, all, 0, 64, 1, 2);
+    expect(first.find(MEMO_POOL, 0, 64, old, cur, 0, new Int32Array(64), 0)).toBe(64);
+    first.close();
+    const next = new LaneMemo();
+    expect(next.find(MEMO_POOL, 0, 64, old, cur, 0, new Int32Array(64), 0)).toBe(-1);
+    // Its first record takes the arrays the first memo left, and lies where the first one's did, with the
+    // same words: a place left from the first memo would pass the check of its words (a record's lanes are
+    // its journal's, whose machine may differ).
+    next.keep(MEMO_SLAB, 0, 64, old, cur, 0, all, 0, 64, 3, 4);
+    expect(next.find(MEMO_POOL, 0, 64, old, cur, 0, new Int32Array(64), 0)).toBe(-1);
+    expect(next.find(MEMO_SLAB, 0, 64, old, cur, 0, new Int32Array(64), 0)).toBe(64);
+    expect([next.a, next.b]).toEqual([3, 4]);
+    next.close();
+  });
+
   it('starts over when its records fill the arena: none of the records before is found again', () => {
     const len = 1 << 14;
     const old = new Int32Array(len);

@@ -20,24 +20,44 @@ const MIN_CHANGED = 8;
 const MAX_WORDS = 1 << 14;
 const MAX_ARENA = 1 << 22;
 
-/** A spare arena, left by the last memo closed (a search after a search reuses it). */
-let spare: Int32Array | undefined;
+/**
+ * A memo's arrays, handed from a memo closed to the next one made (a search after a search: a small
+ * example's search is a millisecond, and a memo's arrays, made anew for each, were more than its other garbage).
+ */
+interface Tables {
+  /** Per place: the range (space, first word, end), its record's start in the arena, its changed count, lanes. */
+  space: Int32Array;
+  from: Int32Array;
+  to: Int32Array;
+  at: Int32Array;
+  changed: Int32Array;
+  dA: Int32Array;
+  dB: Int32Array;
+  /** The records: a range's words before, after, then the indices of those that changed. */
+  arena: Int32Array;
+}
+let spare: Tables | undefined;
+
+function newTables(): Tables {
+  return {
+    space: new Int32Array(PLACES),
+    from: new Int32Array(PLACES),
+    to: new Int32Array(PLACES),
+    at: new Int32Array(PLACES),
+    changed: new Int32Array(PLACES),
+    dA: new Int32Array(PLACES),
+    dB: new Int32Array(PLACES),
+    arena: new Int32Array(1 << 16),
+  };
+}
 
 /** Which words a range's compare covers: those of the pool (MemMap's) or of the PTE slab. */
 export const MEMO_POOL = 0;
 export const MEMO_SLAB = 1;
 
 export class LaneMemo {
-  /** Per place: the range (space, first word, end), its record's start in the arena, its changed count, lanes. */
-  private readonly space = new Int32Array(PLACES).fill(-1);
-  private readonly from = new Int32Array(PLACES);
-  private readonly to = new Int32Array(PLACES);
-  private readonly at = new Int32Array(PLACES);
-  private readonly changed = new Int32Array(PLACES);
-  private readonly dA = new Int32Array(PLACES);
-  private readonly dB = new Int32Array(PLACES);
-  /** The records: a range's words before, after, then the indices of those that changed. */
-  private arena: Int32Array;
+  /** Made at the first record (a search that records nothing allocates nothing). */
+  private t: Tables | undefined = undefined;
   private top = 0;
   /** The lanes' change found by the last hit of find(). */
   a = 0;
@@ -45,20 +65,15 @@ export class LaneMemo {
   /** find()'s hits so far (tests read it). */
   hits = 0;
 
-  constructor() {
-    this.arena = spare ?? new Int32Array(1 << 16);
-    spare = undefined;
-  }
-
   /** Whether a compare of a range of `words` words may be looked up (and recorded). */
   static covers(words: number): boolean {
     return words >= MIN_WORDS && words <= MAX_WORDS;
   }
 
   private static place(space: number, w0: number, w1: number): number {
-    let h = Math.imul(w0 ^ (space << 30), 0x9e3779b1) ^ Math.imul(w1, 0x85ebca6b);
-    h ^= h >>> 15;
-    return h & (PLACES - 1);
+    let h = Math.imul(w0, 0x9e3779b1) ^ Math.imul(w1 + Math.imul(space, 0x7f4a7c15), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+    return (h ^ (h >>> 16)) & (PLACES - 1);
   }
 
   /**
@@ -76,18 +91,20 @@ export class LaneMemo {
     out: Int32Array,
     o: number,
   ): number {
+    const t = this.t;
+    if (t === undefined) return -1;
     const k = LaneMemo.place(space, w0, w1);
-    if (this.space[k] !== space || this.from[k] !== w0 || this.to[k] !== w1) return -1;
-    const ar = this.arena;
+    if (t.space[k] !== space + 1 || t.from[k] !== w0 || t.to[k] !== w1) return -1;
+    const ar = t.arena;
     const len = w1 - w0;
-    const before = this.at[k]!;
+    const before = t.at[k]!;
     const after = before + len;
     for (let j = 0; j < len; j++) if (old[w0 + j] !== ar[before + j] || cur[w0 + j - off] !== ar[after + j]) return -1;
-    const n = this.changed[k]!;
+    const n = t.changed[k]!;
     const idx = after + len;
     for (let j = 0; j < n; j++) out[o + j] = ar[idx + j]!;
-    this.a = this.dA[k]!;
-    this.b = this.dB[k]!;
+    this.a = t.dA[k]!;
+    this.b = t.dB[k]!;
     this.hits++;
     return n;
   }
@@ -110,38 +127,47 @@ export class LaneMemo {
     b: number,
   ): void {
     if (n < MIN_CHANGED) return;
+    let t = this.t;
+    if (t === undefined) {
+      // A memo's places are empty (0: no space) when it begins.
+      t = this.t = spare ?? newTables();
+      spare = undefined;
+      t.space.fill(0);
+    }
     const len = w1 - w0;
     const need = 2 * len + n;
-    if (this.top + need > this.arena.length) {
+    if (this.top + need > t.arena.length) {
       if (this.top + need > MAX_ARENA) {
         // Full: start over (the records are a cache; dropping them costs only mixes).
-        this.space.fill(-1);
+        t.space.fill(0);
         this.top = 0;
       } else {
-        const grown = new Int32Array(Math.min(MAX_ARENA, Math.max(2 * this.arena.length, this.top + need)));
-        grown.set(this.arena.subarray(0, this.top));
-        this.arena = grown;
+        const grown = new Int32Array(Math.min(MAX_ARENA, Math.max(2 * t.arena.length, this.top + need)));
+        grown.set(t.arena.subarray(0, this.top));
+        t.arena = grown;
       }
     }
     const k = LaneMemo.place(space, w0, w1);
-    const ar = this.arena;
+    const ar = t.arena;
     const at = this.top;
     this.top += need;
     // Copied whole (a view each: set() copies a range at memcpy's speed, a loop a word at a time).
     ar.set(old.subarray(w0, w1), at);
     ar.set(cur.subarray(w0 - off, w1 - off), at + len);
     ar.set(changed.subarray(c, c + n), at + 2 * len);
-    this.space[k] = space;
-    this.from[k] = w0;
-    this.to[k] = w1;
-    this.at[k] = at;
-    this.changed[k] = n;
-    this.dA[k] = a;
-    this.dB[k] = b;
+    t.space[k] = space + 1;
+    t.from[k] = w0;
+    t.to[k] = w1;
+    t.at[k] = at;
+    t.changed[k] = n;
+    t.dA[k] = a;
+    t.dB[k] = b;
   }
 
-  /** Done with the memo: its arena is the next one's. */
+  /** Done with the memo: its arrays are the next one's. */
   close(): void {
-    if (this.arena.length <= MAX_ARENA) spare = this.arena;
+    if (this.t !== undefined) spare = this.t;
+    this.t = undefined;
+    this.top = 0;
   }
 }
