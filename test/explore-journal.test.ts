@@ -853,4 +853,41 @@ steps:
   - { op: write, proc: p, region: buf }
 `);
   });
+
+  it("fork of page tables spread over several of the PTE slab's chunks, racing a pin and a store", () => {
+    // 17 tables in the parent and 17 in the child: the slab's chunks hold 16 each, so the journal's compares,
+    // its shadow of the slab and the state hash's table lanes cross chunks.
+    verified(`
+name: slab-chunks
+machine: { memory: 16MiB, thp: never }
+steps:
+  - { op: mmap, proc: p, as: buf, size: 34MiB, type: anon, align: 2MiB }
+  - { op: write, proc: p, region: buf, offset: 0MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 2MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 4MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 6MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 8MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 10MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 12MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 14MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 16MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 18MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 20MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 22MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 24MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 26MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 28MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 30MiB, pages: 1 }
+  - { op: write, proc: p, region: buf, offset: 32MiB, pages: 1 }
+  - op: concurrent
+    threads:
+      dma:
+        - { op: pin_user_pages_fast, proc: p, region: buf, offset: 32MiB, pages: 1, flags: [FOLL_WRITE], as: pin }
+      fork:
+        - { op: fork, proc: p, child: c }
+      store:
+        - { op: write, proc: p, region: buf, offset: 30MiB, pages: 1 }
+  - { op: write, proc: c, region: buf, offset: 32MiB, pages: 1 }
+`);
+  });
 });

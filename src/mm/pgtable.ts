@@ -62,8 +62,12 @@ export type PmdSlot = Uint32Array | number; // a PTE table, or a PMD leaf entry
 
 /** Words of one PTE table. */
 const TABLE_WORDS = PTRS_PER_PTE;
-/** Tables per slab chunk (512 KiB): chunks never move, so a table's view stays valid. */
-const TABLES_PER_CHUNK = 256;
+/**
+ * Tables per slab chunk (32 KiB): chunks never move, so a table's view stays valid. Small, because every
+ * machine makes its first: the race explorer makes a machine for each search (a millisecond for a small
+ * example), and 512 KiB chunks made V8 collect its old space every few dozen searches.
+ */
+const TABLES_PER_CHUNK = 16;
 
 /**
  * The PTE tables of a machine: fixed chunks of Uint32Array cut into PTRS_PER_PTE-word tables, handed
