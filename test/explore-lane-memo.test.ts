@@ -75,6 +75,10 @@ describe('gupsim explore: the memo of hash-lane deltas', () => {
     cur[7] = 1;
     memo.keep(MEMO_POOL, 0, 64, old, cur, 0, Int32Array.from(changedIn(old, cur, 0, 0, 64)), 0, 8, 1, 2);
     expect(memo.find(MEMO_POOL, 0, 64, old, cur, 0, new Int32Array(64), 0)).toBe(8);
+    // 31 words, every one changed: too short a range.
+    cur.fill(1, 32, 63);
+    memo.keep(MEMO_POOL, 32, 63, old, cur, 0, Int32Array.from(changedIn(old, cur, 0, 32, 63)), 0, 31, 1, 2);
+    expect(memo.find(MEMO_POOL, 32, 63, old, cur, 0, new Int32Array(64), 0)).toBe(-1);
   });
 
   it("hands its arrays to the next memo, which finds none of the first one's records", () => {

@@ -938,15 +938,11 @@ export class Journal {
     const S = this.shadow32;
     const at = this.changedRoom(w1 - w0);
     const lane = id * this.nr - base;
-    const memo = LaneMemo.covers(w1 - w0) ? this.memo : undefined;
-    let n = memo ? memo.find(MEMO_POOL, w0, w1, S, P, 0, at, 0) : -1;
-    let a = 0;
-    let b = 0;
-    if (n >= 0) {
-      a = memo!.a;
-      b = memo!.b;
-    } else {
-      n = 0;
+    let n = this.memo.find(MEMO_POOL, w0, w1, S, P, 0, at, 0);
+    let a = this.memo.a;
+    let b = this.memo.b;
+    if (n < 0) {
+      n = a = b = 0;
       for (let w = w0; w < w1; w++) {
         const v = P[w]!;
         const o = S[w]!;
@@ -957,7 +953,7 @@ export class Journal {
           at[n++] = w;
         }
       }
-      memo?.keep(MEMO_POOL, w0, w1, S, P, 0, at, 0, n, a, b);
+      this.memo.keep(MEMO_POOL, w0, w1, S, P, 0, at, 0, n, a, b);
     }
     if (n === 0 || this.tookPoolRun(n, (this.pageA + a) | 0, (this.pageB + b) | 0)) return;
     for (let k = 0; k < n; k++) {
@@ -977,15 +973,11 @@ export class Journal {
     const id = k === 0 ? A_FLAGS : A_MAPPING;
     const at = this.changedRoom(w1 - w0);
     const lane = id * this.nr;
-    const memo = LaneMemo.covers(w1 - w0) ? this.memo : undefined;
-    let n = memo ? memo.find(MEMO_POOL, w0, w1, S, P, 0, at, 0) : -1;
-    let a = 0;
-    let b = 0;
-    if (n >= 0) {
-      a = memo!.a;
-      b = memo!.b;
-    } else {
-      n = 0;
+    let n = this.memo.find(MEMO_POOL, w0, w1, S, P, 0, at, 0);
+    let a = this.memo.a;
+    let b = this.memo.b;
+    if (n < 0) {
+      n = a = b = 0;
       for (let w = w0; w < w1; w++) {
         if (P[w] === S[w]) continue;
         at[n++] = w;
@@ -999,7 +991,7 @@ export class Journal {
           }
         }
       }
-      memo?.keep(MEMO_POOL, w0, w1, S, P, 0, at, 0, n, a, b);
+      this.memo.keep(MEMO_POOL, w0, w1, S, P, 0, at, 0, n, a, b);
     }
     if (n === 0 || this.tookPoolRun(n, (this.pageA + a) | 0, (this.pageB + b) | 0)) return;
     for (let j = 0; j < n; j++)
@@ -1077,12 +1069,11 @@ export class Journal {
         let a = 0;
         let b = 0;
         const n0 = n;
-        const memo = LaneMemo.covers(t1 - t0) ? this.memo : undefined;
-        const found = memo ? memo.find(MEMO_SLAB, g0t, base + t1, shadow, view, base, at, n0) : -1;
+        const found = this.memo.find(MEMO_SLAB, g0t, base + t1, shadow, view, base, at, n0);
         if (found >= 0) {
           n += found;
-          a = memo!.a;
-          b = memo!.b;
+          a = this.memo.a;
+          b = this.memo.b;
         } else {
           for (let w = t0; w < t1; w++) {
             const v = view[w]!;
@@ -1096,7 +1087,7 @@ export class Journal {
               at[n++] = g;
             }
           }
-          memo?.keep(MEMO_SLAB, g0t, base + t1, shadow, view, base, at, n0, n - n0, a, b);
+          this.memo.keep(MEMO_SLAB, g0t, base + t1, shadow, view, base, at, n0, n - n0, a, b);
         }
         if (n > n0) {
           if (this.slotStamp[s] !== this.serial) {

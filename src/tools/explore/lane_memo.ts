@@ -65,7 +65,7 @@ export class LaneMemo {
   /** find()'s hits so far (tests read it). */
   hits = 0;
 
-  /** Whether a compare of a range of `words` words may be looked up (and recorded). */
+  /** Whether a compare of a range of `words` words is looked up and recorded (find() and keep() ask). */
   static covers(words: number): boolean {
     return words >= MIN_WORDS && words <= MAX_WORDS;
   }
@@ -92,7 +92,7 @@ export class LaneMemo {
     o: number,
   ): number {
     const t = this.t;
-    if (t === undefined) return -1;
+    if (t === undefined || !LaneMemo.covers(w1 - w0)) return -1;
     const k = LaneMemo.place(space, w0, w1);
     if (t.space[k] !== space + 1 || t.from[k] !== w0 || t.to[k] !== w1) return -1;
     const ar = t.arena;
@@ -126,7 +126,7 @@ export class LaneMemo {
     a: number,
     b: number,
   ): void {
-    if (n < MIN_CHANGED) return;
+    if (n < MIN_CHANGED || !LaneMemo.covers(w1 - w0)) return;
     let t = this.t;
     if (t === undefined) {
       // A memo's places are empty (0: no space) when it begins.
