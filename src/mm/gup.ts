@@ -1087,6 +1087,14 @@ export function gupFastSeqBegin(m: Machine, mm: MmStruct, flags: number): number
 }
 
 /**
+ * read_seqcount_retry() of gup_fast()'s last check: for FOLL_PIN, whether a fork has run since `seq` was
+ * read (the walk must then unpin what it took).
+ */
+export function gupFastSeqChanged(m: Machine, mm: MmStruct, flags: number, seq: number): boolean {
+  return (flags & FOLL_PIN) !== 0 && m.protections.writeProtectSeq && mm.write_protect_seq !== seq;
+}
+
+/**
  * gup_fast()'s last check: read_seqcount_retry() for FOLL_PIN. If a fork ran since `seq` was read,
  * every page of this walk is unpinned (gup_fast_unpin_user_pages()) and 0 is returned; else `nr`.
  */
@@ -1099,7 +1107,7 @@ export function gupFastSeqRetry(
   off: number,
   nr: number,
 ): number {
-  if (!(flags & FOLL_PIN) || !m.protections.writeProtectSeq || mm.write_protect_seq === seq) return nr;
+  if (!gupFastSeqChanged(m, mm, flags, seq)) return nr;
   for (let i = 0; i < nr; i++) gup_put_folio(m, m.mem.page_folio(pages[off + i]!), 1, flags);
   return 0;
 }

@@ -15,6 +15,7 @@ import {
   gupFastGrab,
   gupFastKeep,
   gupFastSeqBegin,
+  gupFastSeqChanged,
   gupFastSeqRetry,
   gupFastSlowFlags,
   gupLockedDone,
@@ -329,17 +330,12 @@ export class FastWalk {
   }
   /**
    * irqOn()'s: it reads the seqcount and writes the IRQs-off lock, and the pages kept when it unpins them.
-   * When it will not (gupFastSeqRetry(): nothing kept, not FOLL_PIN, or the seqcount as read at the start),
-   * the journal saves the locks alone for it.
+   * When it will not (nothing kept, or gupFastSeqChanged() false: not FOLL_PIN, or the seqcount as read at
+   * the start), the journal saves the locks alone for it.
    */
   private irqOnFootprint(w: World, fp: Footprint, fields: number, lock: number): void {
     fp.set(fields | R_FRAMES, lock | R_FRAMES);
-    const m = w.ctx.m;
-    const unpins =
-      this.nr > 0 &&
-      this.flags & FOLL_PIN &&
-      m.protections.writeProtectSeq &&
-      this.caller(w).mm.write_protect_seq !== this.seq;
+    const unpins = this.nr > 0 && gupFastSeqChanged(w.ctx.m, this.caller(w).mm, this.flags, this.seq);
     if (!unpins) fp.journalW = lock;
     return this.nameKept(w, fp);
   }
